@@ -1,0 +1,66 @@
+/**
+ * Typed errors. Every error keyway raises on bad input or a failed dependency carries a stable
+ * `code` (documented in docs/errors.md) and, where it applies, where the problem is.
+ */
+
+export type KeywayErrorCode =
+  /** The topology file is not valid YAML. */
+  | 'CONFIG_PARSE'
+  /** The topology file parsed but a field is missing, of the wrong type or out of range. */
+  | 'CONFIG_INVALID'
+  /** The topology file could not be read. */
+  | 'CONFIG_READ'
+  /** Two endpoints share one identity. */
+  | 'DUPLICATE_ENDPOINT'
+  /** An argument to a public function or REST route is out of range. */
+  | 'BAD_ARGUMENT'
+  /** A requested shard, endpoint or proxy does not exist. */
+  | 'NOT_FOUND'
+  /** The Kubernetes API could not be reached or answered with an error. */
+  | 'SOURCE_UNAVAILABLE'
+  /** A generated xDS snapshot is inconsistent (a name referenced but not defined). */
+  | 'SNAPSHOT_INCONSISTENT';
+
+/** Where a problem sits: a file, a line (1-based) and a field path such as `endpoints[3].weight`. */
+export interface ErrorLocation {
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly field?: string;
+}
+
+export class KeywayError extends Error {
+  override readonly name = 'KeywayError';
+  constructor(
+    readonly code: KeywayErrorCode,
+    message: string,
+    readonly location: ErrorLocation = {},
+    options?: { cause?: unknown },
+  ) {
+    super(KeywayError.format(message, location), options);
+  }
+
+  /** Renders `file:line:column: field: message`, leaving out the parts that are unknown. */
+  static format(message: string, loc: ErrorLocation): string {
+    const where = [loc.file, loc.line, loc.line !== undefined ? loc.column : undefined]
+      .filter((p) => p !== undefined)
+      .join(':');
+    const field = loc.field ? `${loc.field}: ` : '';
+    return `${where ? `${where}: ` : ''}${field}${message}`;
+  }
+
+  toJSON(): { code: KeywayErrorCode; message: string } & ErrorLocation {
+    return { code: this.code, message: this.message, ...this.location };
+  }
+}
+
+/** Several problems found in one input (a config file), reported together so a user fixes them in one pass. */
+export class KeywayErrors extends Error {
+  override readonly name = 'KeywayErrors';
+  constructor(readonly errors: readonly KeywayError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+  }
+  get code(): KeywayErrorCode {
+    return this.errors[0]?.code ?? 'CONFIG_INVALID';
+  }
+}

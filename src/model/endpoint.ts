@@ -1,0 +1,29 @@
+/**
+ * The normalized cache-node record that every source publishes and every later stage reads
+ * (DESIGN.md "Vocabulary": endpoint, locality, weight).
+ */
+
+/** Where an endpoint runs. `subzone` is the NVLink fabric: GPUs that read each other's memory at NVLink speed. */
+export interface Locality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+/** A cache node. `id` must survive restarts (a StatefulSet pod name, not a pod IP). */
+export interface Endpoint {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly locality: Locality;
+  /** Relative capacity, e.g. GiB of GPU memory set aside for the cache. 0 owns nothing. */
+  readonly weight: number;
+  /** A not-ready endpoint owns nothing until it turns ready again. */
+  readonly ready: boolean;
+}
+
+/**
+ * Identity syntax: printable ASCII without spaces, so ordering (tie-breaks, sorted output) is plain
+ * byte order in every language that implements the hash contracts.
+ */
+export const ENDPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;

@@ -1,0 +1,35 @@
+/**
+ * Settings read from the topology file besides the endpoints (public contract: README
+ * "Topology file"). The config loader fills every default, so later stages see complete values.
+ */
+import type { Endpoint } from './endpoint.js';
+import type { ShardingPolicy } from './policy.js';
+
+/** Requests that arrive at Envoy without `x-cache-shard`: `any` endpoint, or `reject` with 400. */
+export type MissingHeaderPolicy = 'any' | 'reject';
+export type UpstreamProtocol = 'http1' | 'http2';
+
+export interface EnvoySettings {
+  /** Port of the listener keyway gives Envoy for cache traffic. */
+  readonly listenerPort: number;
+  readonly missingHeader: MissingHeaderPolicy;
+  readonly upstreamProtocol: UpstreamProtocol;
+}
+
+export interface XdsSettings {
+  /** Listener and virtual host name; proxyless gRPC clients dial `xds:///<service>`. */
+  readonly service: string;
+  readonly envoy: EnvoySettings;
+}
+
+export const DEFAULT_XDS_SETTINGS: XdsSettings = {
+  service: 'keyway-cache',
+  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1' },
+};
+
+/** Everything one topology file (or a source plus its settings) says: the input of the pipeline. */
+export interface Topology {
+  readonly policy: ShardingPolicy;
+  readonly xds: XdsSettings;
+  readonly endpoints: readonly Endpoint[];
+}

@@ -1,0 +1,37 @@
+/** Shapes of the sharding stage's output (DESIGN.md "The pipeline", stage 2). */
+import type { Endpoint } from '../model/endpoint.js';
+import type { ShardingPolicy } from '../model/policy.js';
+
+/**
+ * The full assignment of shards to owners. Immutable. `version` derives from content only, so
+ * the same endpoints in any order give the same version in any process.
+ */
+export interface ShardMap {
+  readonly version: string;
+  readonly policy: ShardingPolicy;
+  /** Every known endpoint, ready or not, sorted by id. */
+  readonly endpoints: readonly Endpoint[];
+  /** owners[shard]: endpoint ids, primary first. Fewer than R when fewer eligible endpoints exist. */
+  readonly owners: readonly (readonly string[])[];
+  /** Human-readable conditions worth a log line (fewer eligible endpoints than R, none at all). */
+  readonly warnings: readonly string[];
+}
+
+/** One shard whose owner list changed between two maps. */
+export interface ShardMove {
+  readonly shard: number;
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+}
+
+export interface ShardMapDiff {
+  readonly fromVersion: string;
+  readonly toVersion: string;
+  /** Sorted by shard. */
+  readonly moves: readonly ShardMove[];
+}
+
+/** One endpoint's change, for the incremental update. `upsert` covers add, reweight, ready flip and move. */
+export type EndpointChange =
+  | { readonly kind: 'upsert'; readonly endpoint: Endpoint }
+  | { readonly kind: 'remove'; readonly id: string };
