@@ -1,0 +1,14 @@
+/** The topology-file loader: parse, validate and locate (public contract: docs/configuration.md). */
+export { parseConfig, loadConfigFile, type KeywayConfig } from './load.js';
+export { type ConfigSection, type ConfigPathSegment, formatFieldPath } from './section.js';
+export {
+  validateConfig,
+  type XdsTiming,
+  DEFAULT_SHARD_COUNT,
+  DEFAULT_REPLICAS,
+  DEFAULT_SPREAD,
+  DEFAULT_XDS_TIMING,
+  MAX_SHARD_COUNT,
+  MAX_XDS_DELAY_MS,
+  TOP_LEVEL_KEYS,
+} from './validate.js';

@@ -1,0 +1,74 @@
+/**
+ * Reading the topology file (public contract: docs/configuration.md): YAML text in, a complete
+ * validated config out, or every problem with its file, line and field.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument } from 'yaml';
+import type { Topology } from '../model/settings.js';
+import { KeywayError, KeywayErrors } from '../errors.js';
+import { createLocator } from './locator.js';
+import type { ConfigSection } from './section.js';
+import { validateConfig, type XdsTiming } from './validate.js';
+
+/** A loaded topology file: what every later stage starts from. */
+export interface KeywayConfig {
+  /** The path the file was read from, as given (errors and logs print it). */
+  readonly file: string;
+  /** Policy, xDS settings and endpoints. `endpoints` is empty when `kubernetes` is set. */
+  readonly topology: Topology;
+  /** The raw `kubernetes:` section for the Kubernetes source to validate, when present. */
+  readonly kubernetes?: ConfigSection;
+  /** Coalescing of xDS pushes (`xds.holdOffMs`, `xds.maxDelayMs`). */
+  readonly xdsTiming: XdsTiming;
+}
+
+/**
+ * Parses and validates topology-file text. `file` names the source in error locations.
+ * @throws KeywayErrors holding every problem: CONFIG_PARSE (not YAML), CONFIG_INVALID,
+ *   DUPLICATE_ENDPOINT; each located by file, line, column and field.
+ */
+export function parseConfig(text: string, file: string): KeywayConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new KeywayErrors(
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
+      }),
+    );
+  }
+  const locate = createLocator(doc, lines, file);
+  const result = validateConfig(doc.toJS(), locate);
+  if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
+  const { policy, xds, xdsTiming, endpoints, kubernetes } = result.config;
+  return {
+    file,
+    topology: { policy, xds, endpoints },
+    xdsTiming,
+    ...(kubernetes
+      ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
+      : {}),
+  };
+}
+
+/**
+ * Reads and parses the topology file at `file`.
+ * @throws KeywayErrors: CONFIG_READ when the file cannot be read, else as {@link parseConfig}.
+ */
+export async function loadConfigFile(file: string): Promise<KeywayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new KeywayErrors([new KeywayError('CONFIG_READ', `cannot read the topology file: ${reason}`, { file }, { cause: err })]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Sorts problems by line and column so the report reads top to bottom like the file. */
+function inFileOrder(errors: readonly KeywayError[]): KeywayError[] {
+  const key = (e: KeywayError): [number, number] => [e.location.line ?? 0, e.location.column ?? 0];
+  return [...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
+}

@@ -1,0 +1,343 @@
+/**
+ * Validation of the topology file (public contract: docs/configuration.md). Collects every problem
+ * with its location instead of stopping at the first, and fills every default, so later stages see
+ * complete values.
+ */
+import { isIP } from 'node:net';
+import { ENDPOINT_ID_PATTERN, type Endpoint, type Locality } from '../model/endpoint.js';
+import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../model/policy.js';
+import {
+  DEFAULT_XDS_SETTINGS,
+  type MissingHeaderPolicy,
+  type UpstreamProtocol,
+  type XdsSettings,
+} from '../model/settings.js';
+import { KeywayError, type KeywayErrorCode } from '../errors.js';
+import type { Locate } from './locator.js';
+import type { ConfigPathSegment } from './section.js';
+
+/** Coalescing of xDS pushes (issue 3: hold-off 100 ms by default, at most 1 s). */
+export interface XdsTiming {
+  /** Quiet time after the last change before a push. */
+  readonly holdOffMs: number;
+  /** Longest delay from the first change of a burst to its push. */
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_SHARD_COUNT = 1024;
+export const DEFAULT_REPLICAS = 2;
+export const DEFAULT_SPREAD: SpreadPolicy = 'none';
+/** Upper bound on S, so a typo cannot make keyway allocate gigabytes. */
+export const MAX_SHARD_COUNT = 1 << 20;
+export const DEFAULT_XDS_TIMING: XdsTiming = { holdOffMs: 100, maxDelayMs: 1000 };
+/** Longest push delay accepted: beyond a minute proxies would lag too far behind the map. */
+export const MAX_XDS_DELAY_MS = 60_000;
+
+export const TOP_LEVEL_KEYS = [
+  'shards',
+  'replicas',
+  'spread',
+  'service',
+  'envoy',
+  'xds',
+  'endpoints',
+  'kubernetes',
+] as const;
+const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol'] as const;
+const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
+const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready'] as const;
+const LOCALITY_KEYS = ['region', 'zone', 'subzone'] as const;
+const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
+const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
+/** A listener / virtual-host name; gRPC clients dial `xds:///<service>`. */
+const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME_PATTERN =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** What the file says, validated, with defaults filled. */
+export interface ValidatedConfig {
+  readonly policy: ShardingPolicy;
+  readonly xds: XdsSettings;
+  readonly xdsTiming: XdsTiming;
+  readonly endpoints: readonly Endpoint[];
+  /** Present when the file has a `kubernetes:` key (then `endpoints` is empty). */
+  readonly kubernetes?: { readonly value: unknown };
+}
+
+type Path = readonly ConfigPathSegment[];
+
+/** Collects problems at their location. */
+class Problems {
+  readonly list: KeywayError[] = [];
+  constructor(readonly locate: Locate) {}
+  add(path: Path, message: string, code: KeywayErrorCode = 'CONFIG_INVALID'): void {
+    this.list.push(new KeywayError(code, message, this.locate(path)));
+  }
+}
+
+/**
+ * Checks the parsed file `raw` against the topology-file contract. Returns the values with
+ * defaults filled, or every problem found (each a located KeywayError: CONFIG_INVALID or
+ * DUPLICATE_ENDPOINT).
+ */
+export function validateConfig(
+  raw: unknown,
+  locate: Locate,
+): { ok: true; config: ValidatedConfig } | { ok: false; errors: KeywayError[] } {
+  const p = new Problems(locate);
+  if (!isPlainMapping(raw)) {
+    p.add([], `the topology file must be a mapping of settings (shards, replicas, spread, endpoints, ...), got ${describe(raw)}`);
+    return { ok: false, errors: p.list };
+  }
+  unknownKeys(p, raw, [], TOP_LEVEL_KEYS);
+
+  const shardCount = integerIn(p, raw, ['shards'], 1, MAX_SHARD_COUNT, DEFAULT_SHARD_COUNT);
+  const replicas = integerIn(p, raw, ['replicas'], 1, Number.MAX_SAFE_INTEGER, DEFAULT_REPLICAS);
+  const spread = oneOf(p, raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
+  const service = patterned(p, raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
+  const xds: XdsSettings = { service, envoy: envoySettings(p, raw) };
+  const xdsTiming = timing(p, raw);
+
+  const hasKubernetes = 'kubernetes' in raw;
+  let endpoints: Endpoint[] = [];
+  if (hasKubernetes) {
+    if ('endpoints' in raw) {
+      p.add(['endpoints'], 'must be absent when `kubernetes` is given (endpoints then come from Kubernetes); keep one of the two');
+    }
+  } else if (!('endpoints' in raw)) {
+    p.add([], 'neither `endpoints` nor `kubernetes` is given: list the cache nodes under `endpoints` (an empty list `[]` is allowed) or configure `kubernetes`');
+  } else {
+    endpoints = endpointList(p, raw.endpoints);
+  }
+
+  if (p.list.length > 0) return { ok: false, errors: p.list };
+  return {
+    ok: true,
+    config: {
+      policy: { shardCount, replicas, spread },
+      xds,
+      xdsTiming,
+      endpoints,
+      ...(hasKubernetes ? { kubernetes: { value: raw.kubernetes } } : {}),
+    },
+  };
+}
+
+function envoySettings(p: Problems, raw: Record<string, unknown>): XdsSettings['envoy'] {
+  const d = DEFAULT_XDS_SETTINGS.envoy;
+  const envoy = optionalMapping(p, raw, ['envoy']);
+  if (!envoy) return d;
+  unknownKeys(p, envoy, ['envoy'], ENVOY_KEYS);
+  return {
+    listenerPort: integerIn(p, envoy, ['envoy', 'listenerPort'], 1, 65535, d.listenerPort),
+    missingHeader: oneOf(p, envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
+    upstreamProtocol: oneOf(p, envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
+  };
+}
+
+function timing(p: Problems, raw: Record<string, unknown>): XdsTiming {
+  const d = DEFAULT_XDS_TIMING;
+  const x = optionalMapping(p, raw, ['xds']);
+  if (!x) return d;
+  unknownKeys(p, x, ['xds'], XDS_KEYS);
+  const maxDelayMs = integerIn(p, x, ['xds', 'maxDelayMs'], 0, MAX_XDS_DELAY_MS, d.maxDelayMs);
+  // Without an explicit hold-off, keep the default but never above the chosen maximum.
+  const holdOffMs = integerIn(p, x, ['xds', 'holdOffMs'], 0, MAX_XDS_DELAY_MS, Math.min(d.holdOffMs, maxDelayMs));
+  if (holdOffMs > maxDelayMs) {
+    p.add(['xds', 'holdOffMs'], `must be <= xds.maxDelayMs (${maxDelayMs}), got ${holdOffMs}`);
+  }
+  return { holdOffMs, maxDelayMs };
+}
+
+function endpointList(p: Problems, value: unknown): Endpoint[] {
+  if (value === null) return []; // `endpoints:` with every entry commented out
+  if (!Array.isArray(value)) {
+    p.add(['endpoints'], `must be a list of endpoints, got ${describe(value)}`);
+    return [];
+  }
+  const out: Endpoint[] = [];
+  const firstIndexOf = new Map<string, number>();
+  value.forEach((item: unknown, i) => {
+    const at: Path = ['endpoints', i];
+    if (!isPlainMapping(item)) {
+      p.add(at, `must be a mapping with id, address and port, got ${describe(item)}`);
+      return;
+    }
+    unknownKeys(p, item, at, ENDPOINT_KEYS);
+    const id = requiredString(p, item, [...at, 'id']);
+    if (id !== undefined && !ENDPOINT_ID_PATTERN.test(id)) {
+      p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${JSON.stringify(id)}`);
+    }
+    const address = requiredString(p, item, [...at, 'address']);
+    if (address !== undefined && isIP(address) === 0 && !HOSTNAME_PATTERN.test(address)) {
+      p.add([...at, 'address'], `must be an IP address or a host name, got ${JSON.stringify(address)}`);
+    }
+    const port = 'port' in item ? integerIn(p, item, [...at, 'port'], 1, 65535, 0) : missing(p, [...at, 'port']);
+    const locality = localityOf(p, item, at);
+    const weight = nonNegativeNumber(p, item, [...at, 'weight'], 1);
+    const ready = booleanOf(p, item, [...at, 'ready'], true);
+    if (id !== undefined && ENDPOINT_ID_PATTERN.test(id)) {
+      const first = firstIndexOf.get(id);
+      if (first !== undefined) {
+        const firstLine = p.locate(['endpoints', first]).line;
+        p.add([...at, 'id'], `duplicate endpoint id ${JSON.stringify(id)}, first used by endpoints[${first}]${firstLine !== undefined ? ` (line ${firstLine})` : ''}; ids must be unique`, 'DUPLICATE_ENDPOINT');
+      } else {
+        firstIndexOf.set(id, i);
+      }
+    }
+    if (id !== undefined && address !== undefined && port !== undefined) {
+      out.push({ id, address, port, locality, weight, ready });
+    }
+  });
+  return out;
+}
+
+function localityOf(p: Problems, item: Record<string, unknown>, at: Path): Locality {
+  const loc = optionalMapping(p, item, [...at, 'locality']);
+  if (!loc) return { region: '', zone: '', subzone: '' };
+  unknownKeys(p, loc, [...at, 'locality'], LOCALITY_KEYS);
+  const part = (k: (typeof LOCALITY_KEYS)[number]): string => {
+    const v = loc[k];
+    if (v === undefined || v === null) return '';
+    if (typeof v !== 'string') {
+      p.add([...at, 'locality', k], `must be a string, got ${describe(v)}`);
+      return '';
+    }
+    return v;
+  };
+  return { region: part('region'), zone: part('zone'), subzone: part('subzone') };
+}
+
+// ---- field checkers: each reports at the field and returns a usable value (the default on error)
+
+function missing(p: Problems, path: Path): undefined {
+  p.add(path, 'is required');
+  return undefined;
+}
+
+function requiredString(p: Problems, obj: Record<string, unknown>, path: Path): string | undefined {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj) || obj[key] === null) return missing(p, path);
+  const v = obj[key];
+  if (typeof v !== 'string' || v === '') {
+    p.add(path, `must be a non-empty string, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function integerIn(p: Problems, obj: Record<string, unknown>, path: Path, min: number, max: number, dflt: number): number {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj)) return dflt;
+  const v = obj[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    p.add(path, `must be an integer ${range}, got ${describe(v)}`);
+    return dflt;
+  }
+  return v;
+}
+
+function nonNegativeNumber(p: Problems, obj: Record<string, unknown>, path: Path, dflt: number): number {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj)) return dflt;
+  const v = obj[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    p.add(path, `must be a number >= 0, got ${describe(v)}`);
+    return dflt;
+  }
+  return v;
+}
+
+function booleanOf(p: Problems, obj: Record<string, unknown>, path: Path, dflt: boolean): boolean {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj)) return dflt;
+  const v = obj[key];
+  if (typeof v !== 'boolean') {
+    p.add(path, `must be true or false, got ${describe(v)}`);
+    return dflt;
+  }
+  return v;
+}
+
+function oneOf<T extends string>(p: Problems, obj: Record<string, unknown>, path: Path, allowed: readonly T[], dflt: T): T {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj)) return dflt;
+  const v = obj[key];
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    p.add(path, `must be one of ${allowed.join(' | ')}, got ${describe(v)}`);
+    return dflt;
+  }
+  return v as T;
+}
+
+function patterned(p: Problems, obj: Record<string, unknown>, path: Path, pattern: RegExp, dflt: string, what: string): string {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj)) return dflt;
+  const v = obj[key];
+  if (typeof v !== 'string' || !pattern.test(v)) {
+    p.add(path, `must be ${what}, got ${describe(v)}`);
+    return dflt;
+  }
+  return v;
+}
+
+function optionalMapping(p: Problems, obj: Record<string, unknown>, path: Path): Record<string, unknown> | undefined {
+  const key = String(path[path.length - 1]);
+  if (!(key in obj) || obj[key] === null) return undefined;
+  const v = obj[key];
+  if (!isPlainMapping(v)) {
+    p.add(path, `must be a mapping, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function unknownKeys(p: Problems, obj: Record<string, unknown>, at: Path, known: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const guess = closest(key, known);
+    p.add([...at, key], `unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; expected one of ${known.join(', ')}`);
+  }
+}
+
+function isPlainMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && !(v instanceof Set);
+}
+
+/** A value as an error message shows it: strings quoted, containers by kind. */
+export function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+/** The known name within edit distance 2 of `word`, for "did you mean" hints on typos. */
+function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
