@@ -57,14 +57,20 @@ export function parseConfig(text: string, file: string): KeywayConfig {
  * @throws KeywayErrors: CONFIG_READ when the file cannot be read, else as {@link parseConfig}.
  */
 export async function loadConfigFile(file: string): Promise<KeywayConfig> {
-  let text: string;
+  return parseConfig(await readConfigText(file), file);
+}
+
+/**
+ * Reads the topology file's text, for callers that compare contents before parsing (the file source).
+ * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason.
+ */
+export async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new KeywayErrors([new KeywayError('CONFIG_READ', `cannot read the topology file: ${reason}`, { file }, { cause: err })]);
   }
-  return parseConfig(text, file);
 }
 
 /** Sorts problems by line and column so the report reads top to bottom like the file. */

@@ -1,0 +1,258 @@
+/**
+ * The file source (DESIGN.md "sources"; issue 2 item 3): the topology file, watched and reloaded
+ * when it changes. A file that cannot be read, parsed or validated is logged with every located
+ * problem and the last good topology stays in force.
+ */
+import { type FSWatcher, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { type Logger, pino } from 'pino';
+import { type KeywayConfig, parseConfig, readConfigText } from '../../config/index.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import { debounce, type DebounceOptions } from '../debounce.js';
+import type { Source, SourceStatus } from '../source.js';
+
+export interface FileSourceOptions {
+  /** Path of the topology file. */
+  readonly file: string;
+  readonly logger?: Logger;
+  /** Coalescing of change events (editors write in several steps). Default 150 ms / 1 s. */
+  readonly debounce?: DebounceOptions;
+  /**
+   * Interval of the stat check that backs up `fs.watch` (network file systems, some container
+   * mounts, a directory that was replaced). 0 turns it off. Default 2000 ms.
+   */
+  readonly pollIntervalMs?: number;
+}
+
+export const DEFAULT_FILE_DEBOUNCE: DebounceOptions = { holdOffMs: 150, maxDelayMs: 1000 };
+export const DEFAULT_FILE_POLL_MS = 2000;
+
+type Listener<T> = (value: T) => void;
+
+/**
+ * Watches the topology file. The directory is watched, not the file, so editors that write a new
+ * file and rename it over the old one, and Kubernetes ConfigMap mounts that swap a `..data`
+ * symlink, are both seen. Implements {@link Source} for the endpoints and adds the rest of the
+ * file (policy, xDS settings, the raw `kubernetes:` section) through {@link FileSource.config}.
+ */
+export class FileSource implements Source {
+  readonly file: string;
+  readonly #log: Logger;
+  readonly #debounceOptions: DebounceOptions;
+  readonly #pollMs: number;
+  #config: KeywayConfig | undefined;
+  /** Text of the last file content parsed (good or bad), so an unchanged file is not re-parsed. */
+  #attempted: string | undefined;
+  #parseError: Error | undefined;
+  #readError: Error | undefined;
+  #lastUpdate: Date | undefined;
+  #signature = '';
+  #watcher: FSWatcher | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #trigger: ReturnType<typeof debounce> | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  readonly #configListeners = new Set<Listener<KeywayConfig>>();
+  readonly #endpointListeners = new Set<Listener<readonly Endpoint[]>>();
+
+  constructor(opts: FileSourceOptions) {
+    this.file = opts.file;
+    this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ source: 'file', file: opts.file });
+    this.#debounceOptions = opts.debounce ?? DEFAULT_FILE_DEBOUNCE;
+    this.#pollMs = opts.pollIntervalMs ?? DEFAULT_FILE_POLL_MS;
+  }
+
+  /**
+   * Reads the file once and starts watching it.
+   * @throws KeywayErrors (CONFIG_READ, CONFIG_PARSE, CONFIG_INVALID, DUPLICATE_ENDPOINT) when the
+   *   file is not a valid topology: there is no last good state to fall back on yet.
+   */
+  async start(): Promise<void> {
+    const text = await readConfigText(this.file);
+    this.#signature = await this.#stat();
+    this.#config = parseConfig(text, this.file);
+    this.#attempted = text;
+    this.#lastUpdate = new Date();
+    this.#trigger = debounce(() => void this.reload(), this.#debounceOptions);
+    this.#watch();
+    if (this.#pollMs > 0) {
+      this.#poll = setInterval(() => void this.#checkSignature(), this.#pollMs);
+      this.#poll.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#trigger?.cancel();
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = undefined;
+    await this.#running;
+  }
+
+  /** The topology file in force (the last good one). Throws before `start()` succeeded. */
+  config(): KeywayConfig {
+    if (!this.#config) throw new Error('FileSource.config() called before start()');
+    return this.#config;
+  }
+
+  current(): readonly Endpoint[] {
+    return this.#config?.topology.endpoints ?? [];
+  }
+
+  /** The reason the file on disk is not in force, if it is not: a KeywayErrors with every problem. */
+  lastError(): Error | undefined {
+    return this.#readError ?? this.#parseError;
+  }
+
+  status(): SourceStatus {
+    const err = this.lastError();
+    return {
+      kind: 'file',
+      healthy: err === undefined,
+      stale: err !== undefined,
+      ...(err ? { lastError: err.message } : {}),
+      ...(this.#lastUpdate ? { lastUpdate: this.#lastUpdate } : {}),
+    };
+  }
+
+  /** Calls `listener` after a new valid file differing in any setting is in force. */
+  onConfig(listener: Listener<KeywayConfig>): () => void {
+    this.#configListeners.add(listener);
+    return () => this.#configListeners.delete(listener);
+  }
+
+  onChange(listener: Listener<readonly Endpoint[]>): () => void {
+    this.#endpointListeners.add(listener);
+    return () => this.#endpointListeners.delete(listener);
+  }
+
+  /**
+   * Re-reads the file now (the watcher calls this after debouncing; tests and SIGHUP may too).
+   * Concurrent calls are serialized; a call during a reload schedules one more.
+   */
+  async reload(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#reloadOnce();
+        } while (this.#again && !this.#stopped);
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #reloadOnce(): Promise<void> {
+    let text: string;
+    try {
+      text = await readConfigText(this.file);
+    } catch (err) {
+      if (this.#readError?.message !== (err as Error).message) {
+        this.#log.error({ err: errorDetail(err) }, `${(err as Error).message}; keeping the last good topology`);
+      }
+      this.#readError = err as Error;
+      return;
+    }
+    if (this.#readError) this.#log.info('topology file readable again');
+    this.#readError = undefined;
+    if (text === this.#attempted) return;
+    this.#attempted = text;
+    let next: KeywayConfig;
+    try {
+      next = parseConfig(text, this.file);
+    } catch (err) {
+      this.#parseError = err as Error;
+      this.#log.error(
+        { err: errorDetail(err) },
+        `topology file rejected; keeping the last good topology:\n${(err as Error).message}`,
+      );
+      return;
+    }
+    this.#parseError = undefined;
+    this.#lastUpdate = new Date();
+    const previous = this.#config;
+    this.#config = next;
+    if (previous && sameConfig(previous, next)) {
+      this.#log.debug('topology file rewritten without a change of settings');
+      return;
+    }
+    this.#log.info({ endpoints: next.topology.endpoints.length }, 'topology file reloaded');
+    for (const l of this.#configListeners) this.#notify(l, next);
+    if (!previous || !sameJson(previous.topology.endpoints, next.topology.endpoints)) {
+      for (const l of this.#endpointListeners) this.#notify(l, next.topology.endpoints);
+    }
+  }
+
+  #notify<T>(listener: Listener<T>, value: T): void {
+    try {
+      listener(value);
+    } catch (err) {
+      this.#log.error({ err }, 'a topology listener failed');
+    }
+  }
+
+  #watch(): void {
+    const base = basename(this.file);
+    try {
+      this.#watcher = watch(dirname(this.file), { persistent: false }, (_event, name) => {
+        // `..data` and friends: a Kubernetes ConfigMap volume swapping its content symlink.
+        if (name === null || name === base || name.startsWith('..')) this.#trigger?.trigger();
+      });
+      this.#watcher.on('error', (err) => {
+        this.#log.warn({ err }, 'watching the topology directory failed; relying on the periodic check');
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot watch the topology directory; relying on the periodic check');
+    }
+  }
+
+  /** The stat-based backup of fs.watch: a changed inode, size or mtime schedules a reload. */
+  async #checkSignature(): Promise<void> {
+    const sig = await this.#stat();
+    if (sig !== this.#signature) {
+      this.#signature = sig;
+      this.#trigger?.trigger();
+    } else if (this.#readError) {
+      this.#trigger?.trigger(); // retry a failed read even if stat looks unchanged
+    }
+  }
+
+  async #stat(): Promise<string> {
+    try {
+      const s = await stat(this.file);
+      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch (err) {
+      return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
+    }
+  }
+}
+
+function sameConfig(a: KeywayConfig, b: KeywayConfig): boolean {
+  return (
+    sameJson(a.topology, b.topology) &&
+    sameJson(a.xdsTiming, b.xdsTiming) &&
+    sameJson(a.kubernetes?.value, b.kubernetes?.value)
+  );
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** A log-friendly view of a KeywayError/KeywayErrors: every problem with code and location. */
+function errorDetail(err: unknown): unknown {
+  const errors = (err as { errors?: { toJSON(): unknown }[] }).errors;
+  return Array.isArray(errors) ? errors.map((e) => e.toJSON()) : err;
+}

@@ -1,0 +1,41 @@
+/**
+ * The contract every endpoint source implements (DESIGN.md "The pipeline", stage 1): the file
+ * source and the Kubernetes source publish the same normalized endpoint list, keep their last good
+ * state when their backend fails, and say so in their status.
+ */
+import type { Endpoint } from '../model/endpoint.js';
+
+/** What `/readyz` and `/v1/shardmap` show about a source. */
+export interface SourceStatus {
+  /** Which source this is: `file`, `kubernetes`. */
+  readonly kind: string;
+  /** The backend answered on the last attempt (file read and valid; API server reachable). */
+  readonly healthy: boolean;
+  /**
+   * The endpoints in force may lag the backend: the last read failed, or the source lost its
+   * backend, so the last known state is served.
+   */
+  readonly stale: boolean;
+  /** The last failure, fully located where it applies (`file:line:column: field: message`). */
+  readonly lastError?: string;
+  /** When the endpoints in force were last taken from the backend. */
+  readonly lastUpdate?: Date;
+}
+
+export interface Source {
+  /**
+   * Loads the initial state. Resolves once `current()` is meaningful; rejects (with a KeywayError
+   * or KeywayErrors) when the source cannot start at all, e.g. a topology file that is invalid.
+   */
+  start(): Promise<void>;
+  /** Stops watching; releases timers, watchers and connections. Idempotent. */
+  stop(): Promise<void>;
+  /** The endpoints in force: the last good state. */
+  current(): readonly Endpoint[];
+  /**
+   * Calls `listener` after the endpoints in force changed (already debounced). Returns a function
+   * that removes the listener.
+   */
+  onChange(listener: (endpoints: readonly Endpoint[]) => void): () => void;
+  status(): SourceStatus;
+}
