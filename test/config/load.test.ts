@@ -1,0 +1,224 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfigFile, parseConfig } from '../../src/config/index.js';
+import { KeywayErrors, type KeywayError } from '../../src/errors.js';
+
+const GOOD = `shards: 64
+replicas: 2
+spread: zone
+endpoints:
+  - id: a
+    address: 10.0.0.1
+    port: 7000
+    locality: {region: r, zone: z1, subzone: f1}
+    weight: 10
+  - id: b
+    address: cache-b.example.internal
+    port: 7001
+    locality: {zone: z2}
+    ready: false
+`;
+
+/** Parses `text` expecting failure; returns every reported problem. */
+function problems(text: string, file = 'topo.yaml'): readonly KeywayError[] {
+  try {
+    parseConfig(text, file);
+  } catch (err) {
+    assert.ok(err instanceof KeywayErrors, `expected KeywayErrors, got ${String(err)}`);
+    return err.errors;
+  }
+  assert.fail('the file was accepted');
+}
+
+/** The single problem about `field`, asserting its code and line. */
+function expectProblem(text: string, field: string, code: string, line: number): KeywayError {
+  const all = problems(text);
+  const hit = all.find((e) => e.location.field === field);
+  assert.ok(hit, `no problem on ${field}; got:\n${all.map((e) => e.message).join('\n')}`);
+  assert.equal(hit.code, code);
+  assert.equal(hit.location.line, line, hit.message);
+  assert.equal(hit.location.file, 'topo.yaml');
+  assert.ok(hit.message.startsWith(`topo.yaml:${line}:`), hit.message);
+  assert.ok(hit.message.includes(`${field}: `), hit.message);
+  return hit;
+}
+
+test('a valid file gives the policy, settings, endpoints and defaults', () => {
+  const cfg = parseConfig(GOOD, 'topo.yaml');
+  assert.deepEqual(cfg.topology.policy, { shardCount: 64, replicas: 2, spread: 'zone' });
+  assert.deepEqual(cfg.topology.xds, {
+    service: 'keyway-cache',
+    envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1' },
+  });
+  assert.deepEqual(cfg.xdsTiming, { holdOffMs: 100, maxDelayMs: 1000 });
+  assert.deepEqual(cfg.topology.endpoints, [
+    { id: 'a', address: '10.0.0.1', port: 7000, locality: { region: 'r', zone: 'z1', subzone: 'f1' }, weight: 10, ready: true },
+    { id: 'b', address: 'cache-b.example.internal', port: 7001, locality: { region: '', zone: 'z2', subzone: '' }, weight: 1, ready: false },
+  ]);
+  assert.equal(cfg.kubernetes, undefined);
+});
+
+test('defaults for S, R and spread when absent; settings read when present', () => {
+  const cfg = parseConfig(
+    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
+    'x.yaml',
+  );
+  assert.deepEqual(cfg.topology.policy, { shardCount: 1024, replicas: 2, spread: 'none' });
+  assert.deepEqual(cfg.topology.xds, { service: 'cache.svc', envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2' } });
+  assert.deepEqual(cfg.xdsTiming, { holdOffMs: 50, maxDelayMs: 500 });
+  assert.deepEqual(cfg.topology.endpoints, []);
+});
+
+test('the bundled example is valid: 8 endpoints, 2 zones, 4 fabrics, different weights', async () => {
+  const cfg = await loadConfigFile('examples/topology.yaml');
+  const eps = cfg.topology.endpoints;
+  assert.equal(eps.length, 8);
+  assert.equal(new Set(eps.map((e) => e.locality.zone)).size, 2);
+  assert.equal(new Set(eps.map((e) => e.locality.subzone)).size, 4);
+  assert.ok(new Set(eps.map((e) => e.weight)).size > 1);
+  assert.deepEqual(cfg.topology.policy, { shardCount: 1024, replicas: 2, spread: 'subzone' });
+});
+
+test('bad YAML: CONFIG_PARSE with the line of the problem', () => {
+  const all = problems('shards: 8\nendpoints:\n  - id: "a\n    port: 1\n');
+  assert.equal(all[0]!.code, 'CONFIG_PARSE');
+  assert.equal(all[0]!.location.file, 'topo.yaml');
+  assert.ok((all[0]!.location.line ?? 0) >= 3, all[0]!.message);
+  const tabs = problems('shards: 8\nendpoints:\n\t- id: a\n');
+  assert.equal(tabs[0]!.code, 'CONFIG_PARSE');
+  assert.equal(tabs[0]!.location.line, 3, tabs[0]!.message);
+});
+
+test('a duplicated key is a parse error at the second occurrence', () => {
+  const all = problems('shards: 8\nreplicas: 1\nshards: 16\nendpoints: []\n');
+  assert.equal(all[0]!.code, 'CONFIG_PARSE');
+  assert.equal(all[0]!.location.line, 3);
+});
+
+test('missing id: CONFIG_INVALID at the endpoint, field endpoints[1].id', () => {
+  const text = 'endpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n  - address: 10.0.0.2\n    port: 2\n';
+  const e = expectProblem(text, 'endpoints[1].id', 'CONFIG_INVALID', 5);
+  assert.match(e.message, /is required/);
+});
+
+test('duplicate id: DUPLICATE_ENDPOINT at the second one, naming the first', () => {
+  const text = 'endpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n  - id: a\n    address: 10.0.0.2\n    port: 2\n';
+  const e = expectProblem(text, 'endpoints[1].id', 'DUPLICATE_ENDPOINT', 5);
+  assert.match(e.message, /endpoints\[0\] \(line 2\)/);
+});
+
+test('negative weight: field, line, column and the value in the message', () => {
+  const text = 'shards: 8\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -1\n';
+  const e = expectProblem(text, 'endpoints[0].weight', 'CONFIG_INVALID', 6);
+  assert.equal(e.location.column, 5);
+  assert.equal(e.message, 'topo.yaml:6:5: endpoints[0].weight: must be a number >= 0, got -1');
+});
+
+test('unknown spread, S < 1 and R < 1 are each reported, all in one pass', () => {
+  const text = 'shards: 0\nreplicas: 0\nspread: fabric\nendpoints: []\n';
+  expectProblem(text, 'shards', 'CONFIG_INVALID', 1);
+  expectProblem(text, 'replicas', 'CONFIG_INVALID', 2);
+  const spread = expectProblem(text, 'spread', 'CONFIG_INVALID', 3);
+  assert.match(spread.message, /none \| zone \| subzone, got "fabric"/);
+  assert.equal(problems(text).length, 3);
+});
+
+test('S and R must be integers', () => {
+  expectProblem('shards: 10.5\nendpoints: []\n', 'shards', 'CONFIG_INVALID', 1);
+  expectProblem('replicas: "2"\nendpoints: []\n', 'replicas', 'CONFIG_INVALID', 1);
+});
+
+test('an unknown key is named, with a suggestion for a typo', () => {
+  const e = expectProblem('shards: 8\nreplica: 2\nendpoints: []\n', 'replica', 'CONFIG_INVALID', 2);
+  assert.match(e.message, /did you mean "replicas"/);
+  expectProblem('endpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    wieght: 3\n', 'endpoints[0].wieght', 'CONFIG_INVALID', 5);
+  expectProblem('envoy:\n  port: 1\nendpoints: []\n', 'envoy.port', 'CONFIG_INVALID', 2);
+});
+
+test('field checks: address, port, locality, ready, envoy and xds settings', () => {
+  const text = [
+    'service: "bad name"', // 1
+    'envoy: {listenerPort: 0, missingHeader: drop, upstreamProtocol: http3}', // 2
+    'xds: {holdOffMs: 2000, maxDelayMs: 1000}', // 3
+    'endpoints:', // 4
+    '  - id: "-bad"', // 5
+    '    address: "not a host!"', // 6
+    '    port: 70000', // 7
+    '    locality: {zone: 3}', // 8
+    '    ready: "yes"', // 9
+    '  - 42', // 10
+  ].join('\n');
+  expectProblem(text, 'service', 'CONFIG_INVALID', 1);
+  expectProblem(text, 'envoy.listenerPort', 'CONFIG_INVALID', 2);
+  expectProblem(text, 'envoy.missingHeader', 'CONFIG_INVALID', 2);
+  expectProblem(text, 'envoy.upstreamProtocol', 'CONFIG_INVALID', 2);
+  expectProblem(text, 'xds.holdOffMs', 'CONFIG_INVALID', 3);
+  expectProblem(text, 'endpoints[0].id', 'CONFIG_INVALID', 5);
+  expectProblem(text, 'endpoints[0].address', 'CONFIG_INVALID', 6);
+  expectProblem(text, 'endpoints[0].port', 'CONFIG_INVALID', 7);
+  expectProblem(text, 'endpoints[0].locality.zone', 'CONFIG_INVALID', 8);
+  expectProblem(text, 'endpoints[0].ready', 'CONFIG_INVALID', 9);
+  expectProblem(text, 'endpoints[1]', 'CONFIG_INVALID', 10);
+  // Reported top to bottom.
+  const lines = problems(text).map((e) => e.location.line ?? 0);
+  assert.deepEqual(lines, [...lines].sort((a, b) => a - b));
+});
+
+test('IPv6 literals and host names are accepted addresses', () => {
+  const cfg = parseConfig('endpoints:\n  - {id: a, address: "::1", port: 1}\n  - {id: b, address: node-7.cache, port: 2}\n', 'x.yaml');
+  assert.deepEqual(cfg.topology.endpoints.map((e) => e.address), ['::1', 'node-7.cache']);
+});
+
+test('an empty file or a non-mapping is rejected at line 1', () => {
+  for (const text of ['', '- a\n- b\n', '42\n']) {
+    const [e] = problems(text);
+    assert.equal(e!.code, 'CONFIG_INVALID');
+    assert.equal(e!.location.line, 1);
+  }
+});
+
+test('neither endpoints nor kubernetes is an error; `endpoints:` left empty is an empty list', () => {
+  assert.match(problems('shards: 8\n')[0]!.message, /neither `endpoints` nor `kubernetes`/);
+  assert.deepEqual(parseConfig('endpoints:\n', 'x.yaml').topology.endpoints, []);
+});
+
+test('kubernetes: passed through raw with a locator; endpoints must then be absent', () => {
+  const text = 'shards: 8\nkubernetes:\n  services:\n    - cache-a\n    - name: cache-b\n      port: http\n';
+  const cfg = parseConfig(text, 'k.yaml');
+  assert.deepEqual(cfg.kubernetes?.value, { services: ['cache-a', { name: 'cache-b', port: 'http' }] });
+  assert.deepEqual(cfg.topology.endpoints, []);
+  assert.deepEqual(cfg.kubernetes?.locate(['services', 1, 'port']), {
+    file: 'k.yaml',
+    line: 6,
+    column: 7,
+    field: 'kubernetes.services[1].port',
+  });
+  // A path that is not in the file points at its deepest existing parent.
+  assert.equal(cfg.kubernetes?.locate(['services', 1, 'namespace']).line, 5);
+  expectProblem('kubernetes: {}\nendpoints: []\n', 'endpoints', 'CONFIG_INVALID', 2);
+});
+
+test('loadConfigFile: CONFIG_READ names the missing file; errors carry the path given', async () => {
+  await assert.rejects(loadConfigFile('/nonexistent/keyway/topology.yaml'), (err: unknown) => {
+    assert.ok(err instanceof KeywayErrors);
+    assert.equal(err.code, 'CONFIG_READ');
+    assert.equal(err.errors[0]!.location.file, '/nonexistent/keyway/topology.yaml');
+    assert.match(err.message, /ENOENT/);
+    return true;
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-config-'));
+  try {
+    const file = join(dir, 't.yaml');
+    await writeFile(file, 'shards: -3\nendpoints: []\n');
+    await assert.rejects(loadConfigFile(file), (err: unknown) => {
+      assert.ok(err instanceof KeywayErrors);
+      assert.equal(err.message, `${file}:1:1: shards: must be an integer from 1 to 1048576, got -3`);
+      return true;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
