@@ -23,6 +23,8 @@ export interface FileSourceOptions {
    * mounts, a directory that was replaced). 0 turns it off. Default 2000 ms.
    */
   readonly pollIntervalMs?: number;
+  /** Watch the directory with fs.watch (default true; tests turn it off to exercise the poll). */
+  readonly watchDirectory?: boolean;
 }
 
 export const DEFAULT_FILE_DEBOUNCE: DebounceOptions = { holdOffMs: 150, maxDelayMs: 1000 };
@@ -41,6 +43,7 @@ export class FileSource implements Source {
   readonly #log: Logger;
   readonly #debounceOptions: DebounceOptions;
   readonly #pollMs: number;
+  readonly #watchDirectory: boolean;
   #config: KeywayConfig | undefined;
   /** Text of the last file content parsed (good or bad), so an unchanged file is not re-parsed. */
   #attempted: string | undefined;
@@ -62,6 +65,7 @@ export class FileSource implements Source {
     this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ source: 'file', file: opts.file });
     this.#debounceOptions = opts.debounce ?? DEFAULT_FILE_DEBOUNCE;
     this.#pollMs = opts.pollIntervalMs ?? DEFAULT_FILE_POLL_MS;
+    this.#watchDirectory = opts.watchDirectory ?? true;
   }
 
   /**
@@ -76,7 +80,7 @@ export class FileSource implements Source {
     this.#attempted = text;
     this.#lastUpdate = new Date();
     this.#trigger = debounce(() => void this.reload(), this.#debounceOptions);
-    this.#watch();
+    if (this.#watchDirectory) this.#watch();
     if (this.#pollMs > 0) {
       this.#poll = setInterval(() => void this.#checkSignature(), this.#pollMs);
       this.#poll.unref();

@@ -1,0 +1,75 @@
+/** Helpers shared by the serve, file-source, admin and CLI tests. */
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 8000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A pino logger that keeps every record in memory. */
+export function captureLogs(level = 'debug'): { logger: Logger; records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  const logger = pino({ level }, { write: (line: string) => void records.push(JSON.parse(line) as LogRecord) });
+  return { logger, records };
+}
+
+/** A temporary directory holding a topology file; `write` replaces it atomically like an editor. */
+export async function tempTopology(text: string): Promise<{
+  dir: string;
+  file: string;
+  write(text: string): Promise<void>;
+  cleanup(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-test-'));
+  const file = join(dir, 'topology.yaml');
+  await writeFile(file, text);
+  let n = 0;
+  return {
+    dir,
+    file,
+    async write(next: string) {
+      const tmp = join(dir, `.topology.yaml.${n++}.tmp`);
+      await writeFile(tmp, next);
+      await rename(tmp, file);
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A topology file text with `n` ready endpoints e0..e{n-1} in two zones. */
+export function topologyText(opts: { shards?: number; replicas?: number; ready?: boolean[]; weights?: number[]; extra?: string } = {}): string {
+  const ready = opts.ready ?? [true, true, true];
+  const lines = [`shards: ${opts.shards ?? 64}`, `replicas: ${opts.replicas ?? 2}`, 'spread: zone', 'endpoints:'];
+  ready.forEach((r, i) => {
+    lines.push(
+      `  - id: e${i}`,
+      `    address: 127.0.0.1`,
+      `    port: ${7100 + i}`,
+      `    locality: {region: r, zone: z${i % 2}, subzone: f${i}}`,
+      `    weight: ${opts.weights?.[i] ?? 10}`,
+      `    ready: ${r}`,
+    );
+  });
+  if (opts.extra) lines.push(opts.extra);
+  return `${lines.join('\n')}\n`;
+}
