@@ -1,0 +1,68 @@
+/** Full computation of a shard map (DESIGN.md pipeline stage 2; hash contract 2). */
+import type { Endpoint } from '../model/endpoint.js';
+import type { ShardingPolicy } from '../model/policy.js';
+import { KeywayError } from '../errors.js';
+import { buildEligibleSet, localityCounts } from './eligible-set.js';
+import { shardSteps } from './rendezvous-score.js';
+import { canonicalEndpoint, remember, ShardComputer, type OwnerColumns, warningsFor } from './shard-map-state.js';
+import type { ShardMap } from './types.js';
+import { compareIds, normalizeEndpoint, validateEndpoint, validatePolicy } from './validate.js';
+import { shardMapVersion } from './version.js';
+
+export function normalizePolicy(policy: ShardingPolicy): ShardingPolicy {
+  return Object.freeze({ shardCount: policy.shardCount, replicas: policy.replicas, spread: policy.spread });
+}
+
+/**
+ * Assigns every shard in [0, S) its owners by weighted rendezvous hashing (hash contract 2) with the
+ * policy's R and spread. Not-ready and weight-0 endpoints own nothing but stay in `endpoints`.
+ * Throws KeywayError DUPLICATE_ENDPOINT for two endpoints with one id and BAD_ARGUMENT for S < 1,
+ * R < 1, an unknown spread, a bad id or a negative or non-finite weight. Cost O(S x N).
+ */
+export function computeShardMap(endpoints: readonly Endpoint[], policy: ShardingPolicy): ShardMap {
+  validatePolicy(policy);
+  const seen = new Map<string, number>();
+  endpoints.forEach((e, i) => {
+    validateEndpoint(e, `endpoints[${i}]`);
+    const first = seen.get(e.id);
+    if (first !== undefined) {
+      throw new KeywayError('DUPLICATE_ENDPOINT', `endpoint id ${e.id} is used by endpoints[${first}] and endpoints[${i}]`, {
+        field: `endpoints[${i}].id`,
+      });
+    }
+    seen.set(e.id, i);
+  });
+  const sorted = endpoints.map(normalizeEndpoint).sort((a, b) => compareIds(a.id, b.id));
+  return buildShardMap(sorted, normalizePolicy(policy));
+}
+
+/** Builds a map from validated, normalized endpoints sorted by id. */
+export function buildShardMap(sorted: readonly Endpoint[], policy: ShardingPolicy): ShardMap {
+  const S = policy.shardCount;
+  const R = policy.replicas;
+  const eligible = buildEligibleSet(sorted);
+  const steps = shardSteps(S);
+  const cols: OwnerColumns = {
+    owners: new Array<readonly string[]>(S),
+    ownerScore: new Float64Array(S * R),
+    ownerPass: new Uint8Array(S * R),
+    ownerZone: new Int32Array(S * R),
+    ownerFabric: new Int32Array(S * R),
+  };
+  if (eligible.n === 0) {
+    const none: readonly string[] = Object.freeze([]);
+    cols.owners.fill(none);
+  } else {
+    const computer = new ShardComputer(policy, steps, eligible);
+    for (let s = 0; s < S; s++) computer.compute(s, cols);
+  }
+  const canonical = sorted.map(canonicalEndpoint);
+  const map: ShardMap = {
+    version: shardMapVersion(policy, canonical),
+    policy,
+    endpoints: sorted,
+    owners: cols.owners,
+    warnings: warningsFor(policy, sorted.length, eligible.n, localityCounts(eligible)),
+  };
+  return remember(map, { steps, eligible, canonical, ...cols });
+}

@@ -1,0 +1,143 @@
+/**
+ * The endpoints that can own shards (ready, weight > 0), in columns for the rendezvous hot loop
+ * (hash contract 2). Sorted by id, so an index comparison is the contract's id tie-break.
+ */
+import type { Endpoint } from '../model/endpoint.js';
+import { endpointKey } from './rendezvous-score.js';
+
+export interface EligibleSet {
+  readonly n: number;
+  /** Sorted in byte order (ids are ASCII, so JS string order is byte order). */
+  readonly ids: readonly string[];
+  readonly kHi: Uint32Array;
+  readonly kLo: Uint32Array;
+  readonly weight: Float64Array;
+  /** Interned (region, zone): a zone is named within its region. */
+  readonly zone: Int32Array;
+  /** Interned (region, zone, subzone): a fabric (NVLink domain) never spans zones. */
+  readonly fabric: Int32Array;
+}
+
+/** An endpoint owns shards only when it is ready and has a positive weight. */
+export function isEligible(e: Endpoint): boolean {
+  return e.ready && e.weight > 0;
+}
+
+// Append-only intern tables shared by every map: ids stay valid for as long as the process lives.
+const zoneIds = new Map<string, number>();
+const fabricIds = new Map<string, number>();
+
+export function zoneIdOf(e: Endpoint): number {
+  const key = JSON.stringify([e.locality.region, e.locality.zone]);
+  let id = zoneIds.get(key);
+  if (id === undefined) {
+    id = zoneIds.size;
+    zoneIds.set(key, id);
+  }
+  return id;
+}
+
+export function fabricIdOf(e: Endpoint): number {
+  const key = JSON.stringify([e.locality.region, e.locality.zone, e.locality.subzone]);
+  let id = fabricIds.get(key);
+  if (id === undefined) {
+    id = fabricIds.size;
+    fabricIds.set(key, id);
+  }
+  return id;
+}
+
+/** Upper bound (exclusive) of every zone or fabric id handed out so far. */
+export function localityIdBound(): number {
+  return Math.max(zoneIds.size, fabricIds.size);
+}
+
+/** One eligible endpoint's column values. */
+export interface EligibleEntry {
+  readonly id: string;
+  readonly kHi: number;
+  readonly kLo: number;
+  readonly weight: number;
+  readonly zone: number;
+  readonly fabric: number;
+}
+
+export function eligibleEntry(e: Endpoint): EligibleEntry {
+  const k = endpointKey(e.id);
+  return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: zoneIdOf(e), fabric: fabricIdOf(e) };
+}
+
+/** Builds the set from endpoints already sorted by id. */
+export function buildEligibleSet(sorted: readonly Endpoint[]): EligibleSet {
+  const chosen = sorted.filter(isEligible);
+  const n = chosen.length;
+  const set = {
+    n,
+    ids: chosen.map((e) => e.id),
+    kHi: new Uint32Array(n),
+    kLo: new Uint32Array(n),
+    weight: new Float64Array(n),
+    zone: new Int32Array(n),
+    fabric: new Int32Array(n),
+  };
+  chosen.forEach((e, i) => {
+    const entry = eligibleEntry(e);
+    set.kHi[i] = entry.kHi;
+    set.kLo[i] = entry.kLo;
+    set.weight[i] = entry.weight;
+    set.zone[i] = entry.zone;
+    set.fabric[i] = entry.fabric;
+  });
+  return set;
+}
+
+/** Index of `id` in ids (or endpoints) sorted by id, or -(insertion point) - 1 when absent. */
+export function findSorted(sorted: readonly (string | { readonly id: string })[], id: string): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const item = sorted[mid] as string | { readonly id: string };
+    const v = typeof item === 'string' ? item : item.id;
+    if (v < id) lo = mid + 1;
+    else if (v > id) hi = mid - 1;
+    else return mid;
+  }
+  return -lo - 1;
+}
+
+/**
+ * The set with `id` removed and, if `entry` is given, (re)inserted: O(n) copies, reusing every
+ * other endpoint's precomputed key.
+ */
+export function replaceInEligibleSet(set: EligibleSet, id: string, entry: EligibleEntry | null): EligibleSet {
+  const found = findSorted(set.ids, id);
+  const at = found >= 0 ? found : -found - 1;
+  const cut = found >= 0 ? 1 : 0;
+  const add = entry ? 1 : 0;
+  const n = set.n - cut + add;
+  const ids = set.ids.slice();
+  if (entry) ids.splice(at, cut, entry.id);
+  else ids.splice(at, cut);
+  const splice = <T extends Uint32Array | Float64Array | Int32Array>(col: T, make: (len: number) => T, v: number): T => {
+    const out = make(n);
+    out.set(col.subarray(0, at));
+    if (entry) out[at] = v;
+    out.set(col.subarray(at + cut), at + add);
+    return out;
+  };
+  return {
+    n,
+    ids,
+    kHi: splice(set.kHi, (l) => new Uint32Array(l), entry?.kHi ?? 0),
+    kLo: splice(set.kLo, (l) => new Uint32Array(l), entry?.kLo ?? 0),
+    weight: splice(set.weight, (l) => new Float64Array(l), entry?.weight ?? 0),
+    zone: splice(set.zone, (l) => new Int32Array(l), entry?.zone ?? 0),
+    fabric: splice(set.fabric, (l) => new Int32Array(l), entry?.fabric ?? 0),
+  };
+}
+
+/** Distinct zones and fabrics among the eligible endpoints (for warnings about the spread policy). */
+export function localityCounts(set: EligibleSet): { zones: number; fabrics: number } {
+  return { zones: new Set(set.zone).size, fabrics: new Set(set.fabric).size };
+}

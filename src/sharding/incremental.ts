@@ -1,0 +1,241 @@
+/**
+ * Incremental shard map update for one endpoint's change (DESIGN.md pipeline stage 2): always equal
+ * to a full recompute (same owners, warnings and version), at a cost of O(S + N) plus O(N) for each
+ * shard that loses or may lose an owner.
+ *
+ * Why it is exact. The greedy selection (owner-selection.ts) has two facts:
+ *  1. A candidate it does not choose can be removed without changing its result (every pass skips
+ *     it without changing state). So where endpoint X owned nothing, X's old score is irrelevant,
+ *     and the shard is "old owners + X with its new score".
+ *  2. If X ranks below every current owner, each pass walks exactly as before up to X; X is chosen
+ *     only if, in some pass, the owners chosen by that pass leave a free slot and X passes that
+ *     pass's test (distinct zone or fabric, or "any" in the last pass). That check is O(R) from the
+ *     stored score, pass, zone and fabric of each owner slot.
+ * Shards that X owned, and shards X may enter under a spread policy, are recomputed from every
+ * eligible endpoint (O(N)). Under `none`, X entering is an O(R) insertion into the ranked owners.
+ */
+import type { Endpoint } from '../model/endpoint.js';
+import { KeywayError } from '../errors.js';
+import { computeShardMap } from './compute.js';
+import {
+  eligibleEntry,
+  fabricIdOf,
+  findSorted,
+  isEligible,
+  localityCounts,
+  replaceInEligibleSet,
+  zoneIdOf,
+} from './eligible-set.js';
+import { scoreFromParts } from './rendezvous-score.js';
+import {
+  canonicalEndpoint,
+  type OwnerColumns,
+  remember,
+  ShardComputer,
+  type ShardMapState,
+  stateOf,
+  warningsFor,
+} from './shard-map-state.js';
+import type { EndpointChange, ShardMap } from './types.js';
+import { normalizeEndpoint, validateEndpoint } from './validate.js';
+import { shardMapVersion } from './version.js';
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return (
+    a.id === b.id &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weight === b.weight &&
+    a.ready === b.ready &&
+    a.locality.region === b.locality.region &&
+    a.locality.zone === b.locality.zone &&
+    a.locality.subzone === b.locality.subzone
+  );
+}
+
+/** The endpoint list after the change, for maps made elsewhere (no stored state): a full recompute. */
+function recomputeFrom(map: ShardMap, change: EndpointChange): ShardMap {
+  const id = change.kind === 'remove' ? change.id : change.endpoint.id;
+  const rest = map.endpoints.filter((e) => e.id !== id);
+  return computeShardMap(change.kind === 'upsert' ? [...rest, change.endpoint] : rest, map.policy);
+}
+
+/**
+ * The map after one endpoint is added, changed (weight, ready, locality, address) or removed;
+ * identical to `computeShardMap` over the changed endpoint list (pipeline stage 2, incremental).
+ * Removing an unknown id or upserting an identical endpoint returns `map` itself. Throws
+ * BAD_ARGUMENT for an invalid endpoint, like computeShardMap.
+ */
+export function applyEndpointChange(map: ShardMap, change: EndpointChange): ShardMap {
+  if (change.kind === 'upsert') validateEndpoint(change.endpoint, 'endpoint');
+  else if (typeof change.id !== 'string') {
+    throw new KeywayError('BAD_ARGUMENT', 'remove needs an endpoint id', { field: 'id' });
+  }
+  const state = stateOf(map);
+  if (!state) return recomputeFrom(map, change);
+
+  const id = change.kind === 'remove' ? change.id : change.endpoint.id;
+  const found = findSorted(map.endpoints, id);
+  const old = found >= 0 ? (map.endpoints[found] as Endpoint) : undefined;
+  const next = change.kind === 'upsert' ? normalizeEndpoint(change.endpoint) : undefined;
+  if (!old && !next) return map;
+  if (old && next && sameEndpoint(old, next)) return map;
+
+  const at = found >= 0 ? found : -found - 1;
+  const cut = old ? 1 : 0;
+  const endpoints = map.endpoints.slice();
+  const canonical = state.canonical.slice();
+  if (next) {
+    endpoints.splice(at, cut, next);
+    canonical.splice(at, cut, canonicalEndpoint(next));
+  } else {
+    endpoints.splice(at, cut);
+    canonical.splice(at, cut);
+  }
+  const policy = map.policy;
+  const version = shardMapVersion(policy, canonical);
+
+  const wasEligible = old !== undefined && isEligible(old);
+  const nowEligible = next !== undefined && isEligible(next);
+  const ownershipSame =
+    (!wasEligible && !nowEligible) ||
+    (wasEligible &&
+      nowEligible &&
+      old.weight === next.weight &&
+      zoneIdOf(old) === zoneIdOf(next) &&
+      fabricIdOf(old) === fabricIdOf(next));
+
+  let nextState: ShardMapState;
+  let owners: readonly (readonly string[])[];
+  if (ownershipSame) {
+    nextState = { ...state, canonical };
+    owners = map.owners;
+  } else {
+    const eligible = replaceInEligibleSet(state.eligible, id, nowEligible ? eligibleEntry(next) : null);
+    const cols: OwnerColumns = {
+      owners: map.owners.slice(),
+      ownerScore: state.ownerScore.slice(),
+      ownerPass: state.ownerPass.slice(),
+      ownerZone: state.ownerZone.slice(),
+      ownerFabric: state.ownerFabric.slice(),
+    };
+    updateOwners(map, state, eligible, cols, id, wasEligible, nowEligible ? next : undefined);
+    nextState = { steps: state.steps, eligible, canonical, ...cols };
+    owners = cols.owners;
+  }
+  const result: ShardMap = {
+    version,
+    policy,
+    endpoints,
+    owners,
+    warnings: warningsFor(policy, endpoints.length, nextState.eligible.n, localityCounts(nextState.eligible)),
+  };
+  return remember(result, nextState);
+}
+
+/** Rewrites the owner columns of every shard that X (id) leaves, may leave or enters. */
+function updateOwners(
+  map: ShardMap,
+  state: ShardMapState,
+  eligible: ShardMapState['eligible'],
+  cols: OwnerColumns,
+  id: string,
+  wasEligible: boolean,
+  next: Endpoint | undefined,
+): void {
+  const { shardCount: S, replicas: R, spread } = map.policy;
+  const computer = new ShardComputer(map.policy, state.steps, eligible);
+  const stepHi = state.steps.hi;
+  const stepLo = state.steps.lo;
+  const { ownerScore, ownerPass, ownerZone, ownerFabric } = cols;
+  const entry = next ? eligibleEntry(next) : undefined;
+  for (let s = 0; s < S; s++) {
+    const ow = cols.owners[s] as readonly string[];
+    if (wasEligible && ow.includes(id)) {
+      computer.compute(s, cols);
+      continue;
+    }
+    if (!entry) continue;
+    const sc = scoreFromParts(entry.kHi, entry.kLo, stepHi[s] as number, stepLo[s] as number, entry.weight);
+    const base = s * R;
+    const c = ow.length;
+    // First owner slot that X outranks (for `none`, owners are in rank order: the insertion point).
+    let beats = -1;
+    for (let j = 0; j < c; j++) {
+      const os = ownerScore[base + j] as number;
+      if (sc > os || (sc === os && id < (ow[j] as string))) {
+        beats = j;
+        break;
+      }
+    }
+    if (beats < 0 && !admitted(ownerPass, ownerZone, ownerFabric, base, c, R, spread, entry.zone, entry.fabric)) continue;
+    if (spread !== 'none') {
+      computer.compute(s, cols);
+      continue;
+    }
+    // none: insert X into the ranked owners, dropping the last if there were R.
+    const p = beats < 0 ? c : beats;
+    const count = Math.min(c + 1, R);
+    const list = new Array<string>(count);
+    for (let j = count - 1; j > p; j--) {
+      list[j] = ow[j - 1] as string;
+      ownerScore[base + j] = ownerScore[base + j - 1] as number;
+      ownerZone[base + j] = ownerZone[base + j - 1] as number;
+      ownerFabric[base + j] = ownerFabric[base + j - 1] as number;
+      ownerPass[base + j] = 1;
+    }
+    for (let j = 0; j < p; j++) list[j] = ow[j] as string;
+    list[p] = id;
+    ownerScore[base + p] = sc;
+    ownerZone[base + p] = entry.zone;
+    ownerFabric[base + p] = entry.fabric;
+    ownerPass[base + p] = 1;
+    cols.owners[s] = list;
+  }
+}
+
+/**
+ * Whether a candidate ranked below all `c` owners of a shard would still be chosen (fact 2 above):
+ * some pass ends with a free slot and the candidate passes that pass's test.
+ */
+function admitted(
+  pass: Uint8Array,
+  zone: Int32Array,
+  fabric: Int32Array,
+  base: number,
+  c: number,
+  R: number,
+  spread: ShardMap['policy']['spread'],
+  zx: number,
+  fx: number,
+): boolean {
+  if (c < R) return true; // the last pass takes any candidate
+  if (spread === 'none') return false;
+  if (spread === 'subzone') {
+    let c1 = 0;
+    let clash = false;
+    for (let j = 0; j < c; j++) {
+      if (pass[base + j] === 1) {
+        c1++;
+        if (fabric[base + j] === fx) clash = true;
+      }
+    }
+    return c1 < R && !clash;
+  }
+  let c1 = 0;
+  let c2 = 0;
+  let zoneClash = false;
+  let fabricClash = false;
+  for (let j = 0; j < c; j++) {
+    const p = pass[base + j] as number;
+    if (p === 1) {
+      c1++;
+      if (zone[base + j] === zx) zoneClash = true;
+    }
+    if (p <= 2) {
+      c2++;
+      if (fabric[base + j] === fx) fabricClash = true;
+    }
+  }
+  return (c1 < R && !zoneClash) || (c2 < R && !fabricClash);
+}

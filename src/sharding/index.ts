@@ -1,0 +1,14 @@
+/**
+ * The sharding stage (DESIGN.md pipeline stage 2): key to shard (hash contract 1), shard to owners
+ * by weighted rendezvous hashing (hash contract 2), incremental updates and diffs. Pure functions.
+ * docs/hashing.md specifies both contracts for other languages.
+ */
+export { keyToShard, hashTag } from './key-to-shard.js';
+export { murmur3x86_32 } from './murmur3.js';
+export { computeShardMap } from './compute.js';
+export { applyEndpointChange } from './incremental.js';
+export { diffShardMaps, ownersOf, endpointShares } from './queries.js';
+export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U64 } from './rendezvous-score.js';
+export { ALGORITHM_ID } from './version.js';
+export { MAX_SHARD_COUNT, MAX_REPLICAS } from './validate.js';
+export * from './types.js';

@@ -1,0 +1,224 @@
+/**
+ * Picks a shard's owners from the eligible endpoints' scores (hash contract 2, spread policy).
+ *
+ * The contract is a greedy walk in rank order (score descending, id ascending):
+ *   none:    the top R.
+ *   subzone: pass 1 takes candidates whose fabric differs from every owner chosen so far;
+ *            pass 2 fills with the best remaining.
+ *   zone:    pass 1 distinct zones; pass 2 distinct fabrics; pass 3 any.
+ * Owners are listed in the order chosen. The walk is computed here in O(n) per shard by its
+ * equivalent closed form: pass 1 of `subzone` is the top R of the fabric representatives (each
+ * fabric's best candidate); pass 1 of `zone` the top R zone representatives, its pass 2 the top
+ * fabric representatives of fabrics holding no pass-1 owner; the last pass the top remaining.
+ * test/sharding/selection.test.ts checks this against a literal greedy walk.
+ */
+import type { SpreadPolicy } from '../model/policy.js';
+import { type EligibleSet, localityIdBound } from './eligible-set.js';
+
+/** Pass numbers by policy: the last one is "any". */
+export function passCount(spread: SpreadPolicy): number {
+  return spread === 'none' ? 1 : spread === 'subzone' ? 2 : 3;
+}
+
+export class OwnerSelector {
+  /** Chosen eligible indices, in order chosen; `count` of them are valid after select(). */
+  readonly outIdx: Int32Array;
+  /** Pass (1-based) that chose each owner. */
+  readonly outPass: Uint8Array;
+  count = 0;
+
+  // Bounded top-k, kept sorted best first.
+  private readonly topIdx: Int32Array;
+  private readonly topScore: Float64Array;
+  private topK = 0;
+  private topN = 0;
+
+  // Generation-stamped scratch, indexed by zone/fabric id or by candidate, so nothing is cleared per shard.
+  private gen = 0;
+  private zoneStamp = new Uint32Array(0);
+  private zoneRep = new Int32Array(0);
+  private fabricStamp = new Uint32Array(0);
+  private fabricRep = new Int32Array(0);
+  private fabricTaken = new Uint32Array(0);
+  private chosenStamp = new Uint32Array(0);
+  private zoneList = new Int32Array(0);
+  private fabricList = new Int32Array(0);
+
+  constructor(
+    readonly replicas: number,
+    readonly spread: SpreadPolicy,
+  ) {
+    this.outIdx = new Int32Array(replicas);
+    this.outPass = new Uint8Array(replicas);
+    this.topIdx = new Int32Array(replicas);
+    this.topScore = new Float64Array(replicas);
+  }
+
+  /** Selects the owners of one shard from `scores[0, set.n)`; returns the owner count. */
+  select(set: EligibleSet, scores: Float64Array): number {
+    this.count = 0;
+    if (this.spread === 'none') {
+      this.topReset(this.replicas);
+      for (let i = 0; i < set.n; i++) this.offer(i, scores[i] as number);
+      this.emit(1);
+      return this.count;
+    }
+    this.prepare(set.n);
+    const gen = this.nextGen();
+    const useZones = this.spread === 'zone';
+    const fabricStamp = this.fabricStamp;
+    const fabricRep = this.fabricRep;
+    const zoneStamp = this.zoneStamp;
+    const zoneRep = this.zoneRep;
+    let fabrics = 0;
+    let zones = 0;
+    // Representatives: the best-ranked candidate of each fabric (and zone).
+    for (let i = 0; i < set.n; i++) {
+      const sc = scores[i] as number;
+      const f = set.fabric[i] as number;
+      if (fabricStamp[f] !== gen) {
+        fabricStamp[f] = gen;
+        fabricRep[f] = i;
+        this.fabricList[fabrics++] = f;
+      } else {
+        const r = fabricRep[f] as number;
+        const rs = scores[r] as number;
+        if (sc > rs || (sc === rs && i < r)) fabricRep[f] = i;
+      }
+      if (useZones) {
+        const z = set.zone[i] as number;
+        if (zoneStamp[z] !== gen) {
+          zoneStamp[z] = gen;
+          zoneRep[z] = i;
+          this.zoneList[zones++] = z;
+        } else {
+          const r = zoneRep[z] as number;
+          const rs = scores[r] as number;
+          if (sc > rs || (sc === rs && i < r)) zoneRep[z] = i;
+        }
+      }
+    }
+    const R = this.replicas;
+    if (!useZones) {
+      this.topReset(R);
+      for (let j = 0; j < fabrics; j++) {
+        const r = fabricRep[this.fabricList[j] as number] as number;
+        this.offer(r, scores[r] as number);
+      }
+      this.emit(1);
+      if (this.count < R) {
+        this.topReset(R - this.count);
+        for (let i = 0; i < set.n; i++) {
+          if (fabricRep[set.fabric[i] as number] !== i) this.offer(i, scores[i] as number);
+        }
+        this.emit(2);
+      }
+      return this.count;
+    }
+    // zone
+    this.topReset(R);
+    for (let j = 0; j < zones; j++) {
+      const r = zoneRep[this.zoneList[j] as number] as number;
+      this.offer(r, scores[r] as number);
+    }
+    this.emit(1);
+    if (this.count < R) {
+      const taken = this.fabricTaken;
+      for (let j = 0; j < this.count; j++) taken[set.fabric[this.outIdx[j] as number] as number] = gen;
+      this.topReset(R - this.count);
+      for (let j = 0; j < fabrics; j++) {
+        const f = this.fabricList[j] as number;
+        if (taken[f] !== gen) {
+          const r = fabricRep[f] as number;
+          this.offer(r, scores[r] as number);
+        }
+      }
+      this.emit(2);
+    }
+    if (this.count < R) {
+      const chosen = this.chosenStamp;
+      for (let j = 0; j < this.count; j++) chosen[this.outIdx[j] as number] = gen;
+      this.topReset(R - this.count);
+      for (let i = 0; i < set.n; i++) {
+        if (chosen[i] !== gen) this.offer(i, scores[i] as number);
+      }
+      this.emit(3);
+    }
+    return this.count;
+  }
+
+  private nextGen(): number {
+    if (this.gen >= 0xfffffff0) {
+      this.gen = 0;
+      this.zoneStamp.fill(0);
+      this.fabricStamp.fill(0);
+      this.fabricTaken.fill(0);
+      this.chosenStamp.fill(0);
+    }
+    return ++this.gen;
+  }
+
+  /** Grows the scratch arrays to cover every locality id and `n` candidates. */
+  private prepare(n: number): void {
+    const bound = localityIdBound();
+    if (this.fabricStamp.length < bound) {
+      const size = Math.max(bound, this.fabricStamp.length * 2, 16);
+      this.zoneStamp = new Uint32Array(size);
+      this.zoneRep = new Int32Array(size);
+      this.fabricStamp = new Uint32Array(size);
+      this.fabricRep = new Int32Array(size);
+      this.fabricTaken = new Uint32Array(size);
+      this.zoneList = new Int32Array(size);
+      this.fabricList = new Int32Array(size);
+      this.gen = 0;
+      this.chosenStamp.fill(0);
+    }
+    if (this.chosenStamp.length < n) {
+      this.chosenStamp = new Uint32Array(Math.max(n, this.chosenStamp.length * 2, 16));
+      this.gen = 0;
+      this.zoneStamp.fill(0);
+      this.fabricStamp.fill(0);
+      this.fabricTaken.fill(0);
+    }
+  }
+
+  private topReset(k: number): void {
+    this.topK = k;
+    this.topN = 0;
+  }
+
+  /** Offers candidate i; keeps the best topK by (score desc, index asc). */
+  private offer(i: number, sc: number): void {
+    const idx = this.topIdx;
+    const scs = this.topScore;
+    let n = this.topN;
+    if (n === this.topK) {
+      if (n === 0) return;
+      const ls = scs[n - 1] as number;
+      if (!(sc > ls || (sc === ls && i < (idx[n - 1] as number)))) return;
+      n--;
+    }
+    let p = n;
+    while (p > 0) {
+      const ps = scs[p - 1] as number;
+      const pi = idx[p - 1] as number;
+      if (sc > ps || (sc === ps && i < pi)) {
+        scs[p] = ps;
+        idx[p] = pi;
+        p--;
+      } else break;
+    }
+    scs[p] = sc;
+    idx[p] = i;
+    this.topN = n + 1;
+  }
+
+  /** Appends the current top-k to the output as chosen by `pass`. */
+  private emit(pass: number): void {
+    for (let j = 0; j < this.topN; j++) {
+      this.outIdx[this.count] = this.topIdx[j] as number;
+      this.outPass[this.count] = pass;
+      this.count++;
+    }
+  }
+}

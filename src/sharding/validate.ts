@@ -1,0 +1,67 @@
+/** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
+import { ENDPOINT_ID_PATTERN, type Endpoint } from '../model/endpoint.js';
+import { SPREAD_POLICIES, type ShardingPolicy } from '../model/policy.js';
+import { KeywayError } from '../errors.js';
+
+/** Largest S accepted: the map holds S owner lists, and Redis Cluster's 16384 is the usual size. */
+export const MAX_SHARD_COUNT = 1 << 20;
+/** Largest R accepted. */
+export const MAX_REPLICAS = 255;
+
+export function validatePolicy(policy: ShardingPolicy): void {
+  const { shardCount, replicas, spread } = policy;
+  if (!Number.isSafeInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARD_COUNT) {
+    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer in [1, ${MAX_SHARD_COUNT}], got ${String(shardCount)}`, {
+      field: 'shards',
+    });
+  }
+  if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new KeywayError('BAD_ARGUMENT', `replicas must be an integer in [1, ${MAX_REPLICAS}], got ${String(replicas)}`, {
+      field: 'replicas',
+    });
+  }
+  if (!SPREAD_POLICIES.includes(spread)) {
+    throw new KeywayError('BAD_ARGUMENT', `spread must be one of ${SPREAD_POLICIES.join(', ')}, got ${String(spread)}`, {
+      field: 'spread',
+    });
+  }
+}
+
+/** Checks what the hash contracts rely on: an ASCII id of the documented syntax and a usable weight. */
+export function validateEndpoint(e: Endpoint, field: string): void {
+  if (typeof e.id !== 'string' || !ENDPOINT_ID_PATTERN.test(e.id)) {
+    throw new KeywayError('BAD_ARGUMENT', `endpoint id ${JSON.stringify(e.id)} does not match ${String(ENDPOINT_ID_PATTERN)}`, {
+      field: `${field}.id`,
+    });
+  }
+  if (typeof e.weight !== 'number' || !Number.isFinite(e.weight) || e.weight < 0) {
+    throw new KeywayError('BAD_ARGUMENT', `weight of ${e.id} must be a finite number >= 0, got ${String(e.weight)}`, {
+      field: `${field}.weight`,
+    });
+  }
+  const loc = e.locality;
+  if (!loc || typeof loc.region !== 'string' || typeof loc.zone !== 'string' || typeof loc.subzone !== 'string') {
+    throw new KeywayError('BAD_ARGUMENT', `locality of ${e.id} must have string region, zone and subzone`, {
+      field: `${field}.locality`,
+    });
+  }
+  if (typeof e.ready !== 'boolean') {
+    throw new KeywayError('BAD_ARGUMENT', `ready of ${e.id} must be a boolean`, { field: `${field}.ready` });
+  }
+}
+
+/** A frozen copy holding exactly the Endpoint fields, so maps never alias a caller's mutable object. */
+export function normalizeEndpoint(e: Endpoint): Endpoint {
+  return Object.freeze({
+    id: e.id,
+    address: e.address,
+    port: e.port,
+    locality: Object.freeze({ region: e.locality.region, zone: e.locality.zone, subzone: e.locality.subzone }),
+    weight: e.weight,
+    ready: e.ready,
+  });
+}
+
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
