@@ -1,0 +1,53 @@
+/**
+ * The admin HTTP server (DESIGN.md "admin": it reads state, it never writes it). Fastify, with
+ * JSON-schema-checked parameters and one error body shape for every route.
+ */
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { ServingState } from '../serve/state.js';
+import { installErrorHandlers } from './error-body.js';
+import { healthRoutes } from './health-routes.js';
+import { shardMapRoutes } from './shardmap-routes.js';
+
+export interface AdminAppOptions {
+  /** Request errors are logged here; request lines only at debug level. */
+  readonly logger?: Logger;
+  /**
+   * More routes, registered after keyway's own, e.g. the xDS stage's `GET /v1/proxies`. Each is a
+   * fastify plugin; it may read the same state and should answer errors with `errorBody()`.
+   */
+  readonly routes?: readonly FastifyPluginAsync[];
+}
+
+/**
+ * Builds (does not start) the admin app over `state`. Call `listen()` on the result, or use
+ * `inject()` in tests.
+ */
+export async function buildAdminApp(state: ServingState, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
+    logController: new QuietRequests(),
+  }) as unknown as FastifyInstance;
+  installErrorHandlers(app);
+  await app.register(healthRoutes(state));
+  await app.register(shardMapRoutes(state));
+  for (const routes of opts.routes ?? []) await app.register(routes);
+  return app;
+}
+
+/** Request lines at debug level only: probes every few seconds would otherwise flood the info log. */
+class QuietRequests extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    request.log.debug(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime), err: error ?? undefined },
+      'request completed',
+    );
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The shard-map REST routes (public contract, issue 2 item 5; README "REST API"):
+ * `GET /v1/shardmap`, `GET /v1/shards/{shard}`, `GET /v1/lookup?key=K`, and `GET /v1/changes`.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
+import type { ServingState, ServingView } from '../serve/state.js';
+import { errorBody } from './error-body.js';
+import { sourcesDetail } from './sources-detail.js';
+
+/** `GET /v1/shardmap` body, built once per published view. */
+function shardMapBody(view: ServingView): object {
+  const { map } = view;
+  const shares = endpointShares(map);
+  return {
+    version: map.version,
+    shardCount: map.policy.shardCount,
+    replicas: map.policy.replicas,
+    spread: map.policy.spread,
+    shards: map.owners.map((owners, shard) => ({ shard, owners })),
+    endpoints: map.endpoints.map((e) => ({
+      id: e.id,
+      address: e.address,
+      port: e.port,
+      locality: { region: e.locality.region, zone: e.locality.zone, subzone: e.locality.subzone },
+      weight: e.weight,
+      ready: e.ready,
+      shardsOwned: shares.get(e.id)?.owned ?? 0,
+      shardsPrimary: shares.get(e.id)?.primary ?? 0,
+    })),
+    warnings: map.warnings,
+    updatedAt: view.updatedAt.toISOString(),
+  };
+}
+
+export function shardMapRoutes(state: ServingState) {
+  const bodies = new WeakMap<ServingView, object>();
+  /** The view in force, or a 503 sent when keyway has no shard map yet. */
+  const viewOr503 = (reply: FastifyReply): ServingView | undefined => {
+    const view = state.current();
+    if (!view) void reply.code(503).send(errorBody('SOURCE_UNAVAILABLE', 'no shard map yet: no valid topology has been loaded'));
+    return view;
+  };
+
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.get('/v1/shardmap', async (_request, reply) => {
+      const view = viewOr503(reply);
+      if (!view) return reply;
+      let body = bodies.get(view);
+      if (!body) bodies.set(view, (body = shardMapBody(view)));
+      // Source health is live, not part of the cached body.
+      return { ...body, ...sourcesDetail(state) };
+    });
+
+    // A string checked by pattern, not `type: integer`: Ajv's coercion would turn " " into 0 and
+    // "0x10" into 16.
+    app.get<{ Params: { shard: string } }>(
+      '/v1/shards/:shard',
+      {
+        schema: { params: { type: 'object', properties: { shard: { type: 'string', pattern: '^[0-9]+$' } }, required: ['shard'] } },
+        attachValidation: true,
+      },
+      async (request, reply) => {
+        if (request.validationError) {
+          return reply
+            .code(400)
+            .send(errorBody('BAD_ARGUMENT', `path parameter "shard" must be a non-negative integer, got ${JSON.stringify(request.params.shard)}`, 'shard'));
+        }
+        const view = viewOr503(reply);
+        if (!view) return reply;
+        const shard = Number(request.params.shard);
+        const S = view.map.policy.shardCount;
+        if (shard >= S) {
+          return reply.code(404).send(errorBody('NOT_FOUND', `shard ${request.params.shard} does not exist: shards are 0..${S - 1}`, 'shard'));
+        }
+        return { shard, owners: ownersOf(view.map, shard), version: view.map.version };
+      },
+    );
+
+    app.get<{ Querystring: { key: string } }>(
+      '/v1/lookup',
+      { schema: { querystring: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] } } },
+      async (request, reply) => {
+        const view = viewOr503(reply);
+        if (!view) return reply;
+        const { key } = request.query;
+        const shard = keyToShard(key, view.map.policy.shardCount);
+        return { key, shard, owners: ownersOf(view.map, shard), version: view.map.version };
+      },
+    );
+
+    app.get('/v1/changes', async () => ({
+      changes: state.history().map((c) => ({
+        fromVersion: c.fromVersion,
+        toVersion: c.toVersion,
+        at: c.at.toISOString(),
+        movedShards: c.moves.length,
+        moves: c.moves,
+      })),
+    }));
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The `keyway` command as a function (public contract: `keyway --help`, README "Running keyway").
+ * Exit status: 0 success or graceful shutdown, 1 runtime failure, 2 bad usage or invalid topology file.
+ */
+import { pino } from 'pino';
+import { loadConfigFile } from '../config/index.js';
+import { KeywayError, KeywayErrors } from '../errors.js';
+import { startServer } from '../serve/index.js';
+import { type Command, parseCommand, USAGE, UsageError } from './args.js';
+
+/** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let cmd: Command;
+  try {
+    cmd = parseCommand(argv, env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`keyway: ${err.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  switch (cmd.command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'check':
+      return check(cmd.config);
+    case 'serve':
+      return serve(cmd);
+  }
+}
+
+async function check(file: string): Promise<number> {
+  try {
+    const cfg = await loadConfigFile(file);
+    const t = cfg.topology;
+    process.stdout.write(
+      `${file}: ok: ${t.policy.shardCount} shards, ${t.policy.replicas} replicas, spread ${t.policy.spread}, ` +
+        (cfg.kubernetes ? 'endpoints from Kubernetes\n' : `${t.endpoints.length} endpoints\n`),
+    );
+    return 0;
+  } catch (err) {
+    if (isConfigError(err)) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function serve(cmd: Extract<Command, { command: 'serve' }>): Promise<number> {
+  const log = pino({ name: 'keyway', level: cmd.logLevel });
+  let server;
+  try {
+    server = await startServer({
+      configFile: cmd.config,
+      httpPort: cmd.httpPort,
+      xdsPort: cmd.xdsPort,
+      host: cmd.host,
+      logger: log,
+    });
+  } catch (err) {
+    if (isConfigError(err)) {
+      // Printed as plain lines too, so a person at a terminal reads `file:line:column: field: message`.
+      log.fatal({ errors: errorList(err) }, 'invalid topology file');
+      process.stderr.write(`keyway: invalid topology file:\n${err.message}\n`);
+      return 2;
+    }
+    log.fatal({ err }, 'keyway failed to start');
+    return 1;
+  }
+  const running = server;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      running.close().then(
+        () => {
+          log.info('stopped');
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP: re-reading the topology file');
+      void running.reload();
+    });
+  });
+}
+
+function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
+  return (
+    (err instanceof KeywayErrors || err instanceof KeywayError) &&
+    ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'].includes(err.code)
+  );
+}
+
+function errorList(err: KeywayError | KeywayErrors): unknown[] {
+  return err instanceof KeywayErrors ? err.errors.map((e) => e.toJSON()) : [err.toJSON()];
+}
+

@@ -1,0 +1,64 @@
+/**
+ * Choosing between the incremental and the full shard-map computation (issue 2: incremental on one
+ * endpoint's change, always equal to a full recompute).
+ */
+import type { Endpoint } from '../model/endpoint.js';
+import type { ShardingPolicy } from '../model/policy.js';
+import { applyEndpointChange, computeShardMap } from '../sharding/index.js';
+import type { EndpointChange, ShardMap } from '../sharding/types.js';
+
+/**
+ * The shard map for `endpoints` under `policy`, reusing `previous`: the same map when nothing
+ * relevant changed, one incremental step when exactly one endpoint was added, removed or changed
+ * under the same policy, a full computation otherwise.
+ * @throws KeywayError DUPLICATE_ENDPOINT / BAD_ARGUMENT from the sharding stage.
+ */
+export function nextShardMap(
+  previous: ShardMap | undefined,
+  endpoints: readonly Endpoint[],
+  policy: ShardingPolicy,
+): { map: ShardMap; mode: 'unchanged' | 'incremental' | 'full' } {
+  if (!previous || !samePolicy(previous.policy, policy)) {
+    return { map: computeShardMap(endpoints, policy), mode: 'full' };
+  }
+  const changes = endpointChanges(previous.endpoints, endpoints);
+  if (changes === undefined || changes.length > 1) return { map: computeShardMap(endpoints, policy), mode: 'full' };
+  const [only] = changes;
+  if (only === undefined) return { map: previous, mode: 'unchanged' };
+  return { map: applyEndpointChange(previous, only), mode: 'incremental' };
+}
+
+/**
+ * The per-endpoint changes that turn `before` into `after`, by identity. Undefined when `after`
+ * repeats an identity (the full computation then reports the duplicate).
+ */
+export function endpointChanges(before: readonly Endpoint[], after: readonly Endpoint[]): EndpointChange[] | undefined {
+  const old = new Map(before.map((e) => [e.id, e]));
+  const seen = new Set<string>();
+  const changes: EndpointChange[] = [];
+  for (const e of after) {
+    if (seen.has(e.id)) return undefined;
+    seen.add(e.id);
+    const was = old.get(e.id);
+    if (!was || !sameEndpoint(was, e)) changes.push({ kind: 'upsert', endpoint: e });
+  }
+  for (const id of old.keys()) if (!seen.has(id)) changes.push({ kind: 'remove', id });
+  return changes;
+}
+
+export function samePolicy(a: ShardingPolicy, b: ShardingPolicy): boolean {
+  return a.shardCount === b.shardCount && a.replicas === b.replicas && a.spread === b.spread;
+}
+
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return (
+    a.id === b.id &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weight === b.weight &&
+    a.ready === b.ready &&
+    a.locality.region === b.locality.region &&
+    a.locality.zone === b.locality.zone &&
+    a.locality.subzone === b.locality.subzone
+  );
+}

@@ -1,0 +1,199 @@
+/**
+ * `keyway serve`: wires the sources to the sharding stage, publishes each shard map to the
+ * serving state, starts the pipeline stages and the admin API (DESIGN.md "The pipeline").
+ */
+import type { FastifyInstance } from 'fastify';
+import { type Logger, pino } from 'pino';
+import { buildAdminApp } from '../admin/app.js';
+import type { KeywayConfig } from '../config/index.js';
+import type { Endpoint } from '../model/endpoint.js';
+import { diffShardMaps } from '../sharding/index.js';
+import type { DebounceOptions } from '../sources/debounce.js';
+import { FileSource } from '../sources/file/index.js';
+import type { Source, SourceStatus } from '../sources/source.js';
+import { KeywayError } from '../errors.js';
+import { nextShardMap, sameEndpoint } from './recompute.js';
+import type { KubernetesSourceFactory, ServeStage, StartedStage } from './stage.js';
+import { ServingState } from './state.js';
+
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_XDS_PORT = 18000;
+
+export interface ServeOptions {
+  /** Path of the topology file. */
+  readonly configFile: string;
+  /** Admin REST port. Default 8080; 0 picks a free port (see {@link RunningServer.httpPort}). */
+  readonly httpPort?: number;
+  /** Passed to the stages (the xDS server). Default 18000. */
+  readonly xdsPort?: number;
+  /** Interface to bind. Default `0.0.0.0` (probes from outside the pod must reach it). */
+  readonly host?: string;
+  readonly logger?: Logger;
+  /** Later pipeline stages, started in order after the first shard map exists. */
+  readonly stages?: readonly ServeStage[];
+  /** Required when the topology file has a `kubernetes:` section. */
+  readonly kubernetesSource?: KubernetesSourceFactory;
+  /** File watching knobs (tests shorten them). */
+  readonly fileWatch?: { readonly debounce?: DebounceOptions; readonly pollIntervalMs?: number };
+}
+
+export interface RunningServer {
+  readonly state: ServingState;
+  readonly admin: FastifyInstance;
+  /** The bound admin port (useful with `httpPort: 0`). */
+  readonly httpPort: number;
+  /** Every bound port: `httpPort` plus what the stages report (`xdsPort`). */
+  readonly listening: Readonly<Record<string, number>>;
+  /** Re-reads the topology file now (SIGHUP). */
+  reload(): Promise<void>;
+  /** Stops the admin server, the stages and the sources, in that order. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts keyway. Resolves once the first shard map is published and every server listens.
+ * @throws KeywayErrors when the topology file is invalid (nothing is left running).
+ */
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const log = opts.logger ?? pino({ level: 'silent' });
+  const state = new ServingState();
+  const file = new FileSource({ file: opts.configFile, logger: log, ...opts.fileWatch });
+  await file.start();
+
+  let endpointSource: Source = file;
+  let kubernetesKey: string | undefined;
+  let unsubscribeEndpoints: (() => void) | undefined;
+  const started: StartedStage[] = [];
+  let admin: FastifyInstance | undefined;
+  let closed = false;
+  // The start, reloads and endpoint changes are applied one at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  const run = (job: () => Promise<void> | void): Promise<void> => {
+    const done = queue.then(job);
+    queue = done.catch(() => {});
+    return done;
+  };
+  const enqueue = (what: string, job: () => Promise<void> | void): void => {
+    run(job).catch((err: unknown) => {
+      state.setPipelineError(err as Error);
+      log.error({ err }, `applying a ${what} failed; keeping the previous shard map: ${(err as Error).message}`);
+    });
+  };
+
+  state.setSourceStatus(() => {
+    const all: SourceStatus[] = [file.status()];
+    if (endpointSource !== file) all.push(endpointSource.status());
+    return all;
+  });
+
+  /** Points the pipeline at the endpoint source the config asks for (the file, or Kubernetes). */
+  const useEndpointSource = async (cfg: KeywayConfig): Promise<void> => {
+    const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
+    if (key === kubernetesKey) return;
+    let next: Source = file;
+    if (cfg.kubernetes) {
+      if (!opts.kubernetesSource) {
+        throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
+      }
+      next = opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
+      await next.start();
+    }
+    const old = endpointSource;
+    unsubscribeEndpoints?.();
+    endpointSource = next;
+    kubernetesKey = key;
+    unsubscribeEndpoints = next === file ? undefined : next.onChange(() => enqueue('endpoint change', () => recompute('endpoints')));
+    if (old !== file) await old.stop();
+    log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
+  };
+
+  /** Computes the shard map for the inputs in force and publishes it if anything changed. */
+  const recompute = (reason: string): void => {
+    const cfg = file.config();
+    const endpoints = endpointSource.current();
+    const previous = state.current();
+    let result: ReturnType<typeof nextShardMap>;
+    try {
+      result = nextShardMap(previous?.map, endpoints, cfg.topology.policy);
+    } catch (err) {
+      state.setPipelineError(err as Error);
+      log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
+      return;
+    }
+    const { map, mode } = result;
+    const topology = { ...cfg.topology, endpoints: map.endpoints };
+    if (
+      previous &&
+      previous.map.version === map.version &&
+      sameEndpoints(previous.map.endpoints, map.endpoints) &&
+      JSON.stringify([previous.topology.xds, previous.xdsTiming]) === JSON.stringify([topology.xds, cfg.xdsTiming])
+    ) {
+      state.setPipelineError(undefined);
+      return;
+    }
+    const diff = previous ? diffShardMaps(previous.map, map) : undefined;
+    state.publish({ map, topology, xdsTiming: cfg.xdsTiming, ...(diff ? { diff } : {}) }, (err) =>
+      log.error({ err }, 'a shard-map listener failed'),
+    );
+    for (const w of map.warnings) log.warn({ version: map.version }, w);
+    log.info(
+      { version: map.version, mode, reason, endpoints: map.endpoints.length, movedShards: diff?.moves.length ?? 0 },
+      'shard map published',
+    );
+  };
+
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await admin?.close();
+    for (const stage of [...started].reverse()) {
+      await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
+    }
+    unsubscribeEndpoints?.();
+    await queue;
+    if (endpointSource !== file) await endpointSource.stop();
+    await file.stop();
+  };
+
+  file.onConfig((cfg) =>
+    enqueue('topology file change', async () => {
+      await useEndpointSource(cfg);
+      recompute('topology file changed');
+    }),
+  );
+  const host = opts.host ?? '0.0.0.0';
+  try {
+    await run(async () => {
+      await useEndpointSource(file.config());
+      recompute('start');
+    });
+    const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host };
+    for (const stage of opts.stages ?? []) {
+      started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
+    }
+    admin = await buildAdminApp(state, {
+      logger: log,
+      routes: started.flatMap((s) => (s.adminRoutes ? [s.adminRoutes] : [])),
+    });
+    await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const address = admin.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : (opts.httpPort ?? DEFAULT_HTTP_PORT);
+  const listening = Object.assign({ httpPort }, ...started.map((s) => s.listening ?? {})) as Record<string, number>;
+  log.info({ ...listening, host }, 'listening');
+  return {
+    state,
+    admin,
+    httpPort,
+    listening,
+    reload: () => file.reload(),
+    close,
+  };
+}
+
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  return a.length === b.length && a.every((e, i) => sameEndpoint(e, b[i]!));
+}

@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type RunningServer, type ServeStage, type ServingView } from '../../src/serve/index.js';
+import { KeywayError, KeywayErrors } from '../../src/errors.js';
+import type { Endpoint } from '../../src/model/endpoint.js';
+import type { Source, SourceStatus } from '../../src/sources/source.js';
+import { captureLogs, tempTopology, topologyText, waitFor } from './support.js';
+
+const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
+
+async function serve(file: string, extra: Partial<Parameters<typeof startServer>[0]> = {}): Promise<RunningServer> {
+  return startServer({ configFile: file, httpPort: 0, host: '127.0.0.1', fileWatch: FAST, ...extra });
+}
+
+async function get(server: RunningServer, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${server.httpPort}${path}`);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+test('a reload of a bad file keeps the previous map served over REST; a good one replaces it', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true] }));
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  assert.ok(records.some((r) => r.msg === 'listening' && r.httpPort === server.httpPort));
+  const first = await get(server, '/v1/shardmap');
+  assert.equal(first.status, 200);
+  const v1 = first.body.version;
+
+  // Line 23: after 4 header lines and 3 endpoints of 6 lines each.
+  await topo.write(topologyText({ ready: [true, true, true], extra: 'service: "two words"' }));
+  const stale = await waitFor('the rejection in /readyz', async () => {
+    const r = await get(server, '/readyz');
+    return r.body.stale === true ? r : undefined;
+  });
+  assert.equal(stale.status, 200, 'the last good map still has owners');
+  const [fileStatus] = stale.body.sources as SourceStatus[];
+  assert.equal(fileStatus!.healthy, false);
+  assert.match(fileStatus!.lastError!, /^\/.*\/topology\.yaml:23:1: service: must be a name of letters/);
+  const during = await get(server, '/v1/shardmap');
+  assert.equal(during.body.version, v1);
+  assert.equal(during.body.stale, true);
+  assert.ok(records.some((r) => r.level === 50 && r.msg.includes('keeping the last good topology')));
+
+  await topo.write(topologyText({ ready: [true, true, true, true] }));
+  const after = await waitFor('the new map', async () => {
+    const r = await get(server, '/v1/shardmap');
+    return r.body.version !== v1 ? r : undefined;
+  });
+  assert.equal((after.body.endpoints as unknown[]).length, 4);
+  assert.equal(after.body.stale, false);
+  const changes = await get(server, '/v1/changes');
+  assert.equal((changes.body.changes as { fromVersion: string }[])[0]!.fromVersion, v1);
+});
+
+test('fewer ready endpoints than R: a warning is logged and each shard gets as many owners as exist', async (t) => {
+  const topo = await tempTopology(topologyText({ replicas: 3, ready: [true, true, false] }));
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const { body } = await get(server, '/v1/shardmap');
+  const shards = body.shards as { owners: string[] }[];
+  assert.ok(shards.every((s) => s.owners.length === 2 && !s.owners.includes('e2')));
+  const warning = records.find((r) => r.level === 40 && /only 2 eligible endpoints for 3 replicas/.test(r.msg));
+  assert.ok(warning, `no warning among: ${records.map((r) => r.msg).join(' | ')}`);
+  assert.equal((await get(server, '/readyz')).status, 200);
+});
+
+test('zero ready endpoints: /readyz 503 with the reason; one turning ready makes it 200', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [false, false] }));
+  const server = await serve(topo.file);
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const r = await get(server, '/readyz');
+  assert.equal(r.status, 503);
+  assert.equal(r.body.ready, false);
+  assert.match(r.body.reason as string, /every shard is without owners/);
+  assert.ok((r.body.warnings as string[]).some((w) => /no eligible endpoints/.test(w)));
+  assert.equal((await get(server, '/healthz')).status, 200);
+
+  await topo.write(topologyText({ ready: [false, true] }));
+  await waitFor('ready', async () => (await get(server, '/readyz')).status === 200);
+});
+
+test('one endpoint changed: incremental update; a policy change: full; subscribers see each view with its diff', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true] }));
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const seen: { view: ServingView; previous: ServingView | undefined }[] = [];
+  server.state.onShardMap((view, previous) => seen.push({ view, previous }));
+  const v1 = server.state.current()!;
+  assert.equal(v1.sequence, 1);
+
+  await topo.write(topologyText({ ready: [true, true, true], weights: [10, 10, 30] }));
+  await waitFor('the reweight', () => seen.length === 1);
+  const published = records.filter((r) => r.msg === 'shard map published');
+  assert.equal(published.at(-1)!.mode, 'incremental');
+  const { view, previous } = seen[0]!;
+  assert.equal(previous, v1);
+  assert.equal(view.sequence, 2);
+  assert.equal(view.diff!.fromVersion, v1.map.version);
+  assert.ok(view.diff!.moves.length > 0);
+  assert.ok(view.diff!.moves.every((m) => m.to.includes('e2')), 'a heavier e2 only gains shards');
+
+  await topo.write(topologyText({ shards: 128, ready: [true, true, true], weights: [10, 10, 30] }));
+  await waitFor('the new S', () => seen.length === 2);
+  assert.equal(records.filter((r) => r.msg === 'shard map published').at(-1)!.mode, 'full');
+  assert.equal(server.state.current()!.map.owners.length, 128);
+
+  // A settings-only change publishes a view with the same map and new xDS settings.
+  await topo.write(topologyText({ shards: 128, ready: [true, true, true], weights: [10, 10, 30], extra: 'envoy: {listenerPort: 10001}' }));
+  await waitFor('the settings change', () => seen.length === 3);
+  assert.equal(seen[2]!.view.map.version, seen[1]!.view.map.version);
+  assert.equal(seen[2]!.view.topology.xds.envoy.listenerPort, 10001);
+  assert.equal(seen[2]!.view.diff!.moves.length, 0);
+});
+
+test('an invalid file at start rejects with every located problem and leaves nothing listening', async (t) => {
+  const topo = await tempTopology('shards: 0\nendpoints:\n  - id: a\n    port: 1\n');
+  t.after(() => topo.cleanup());
+  await assert.rejects(serve(topo.file), (err: unknown) => {
+    assert.ok(err instanceof KeywayErrors);
+    assert.deepEqual(
+      err.errors.map((e) => [e.code, e.location.field, e.location.line]),
+      [
+        ['CONFIG_INVALID', 'shards', 1],
+        ['CONFIG_INVALID', 'endpoints[0].address', 3],
+      ],
+    );
+    return true;
+  });
+});
+
+test('stages: started with the first view, their routes served, closed on shutdown', async (t) => {
+  const topo = await tempTopology(topologyText());
+  const events: string[] = [];
+  const stage: ServeStage = {
+    name: 'fake-xds',
+    async start(ctx) {
+      events.push(`start:${ctx.xdsPort}:${ctx.state.current()!.sequence}`);
+      const off = ctx.state.onShardMap((v) => events.push(`view:${v.sequence}`));
+      return {
+        listening: { xdsPort: 4242 },
+        adminRoutes: async (app) => {
+          app.get('/v1/proxies', async () => ({ proxies: [] }));
+        },
+        async close() {
+          off();
+          events.push('close');
+        },
+      };
+    },
+  };
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { stages: [stage], xdsPort: 0, logger });
+  t.after(() => topo.cleanup());
+  assert.deepEqual(server.listening, { httpPort: server.httpPort, xdsPort: 4242 });
+  assert.ok(records.some((r) => r.msg === 'listening' && r.xdsPort === 4242));
+  assert.deepEqual((await get(server, '/v1/proxies')).body, { proxies: [] });
+  await topo.write(topologyText({ ready: [true, true, false] }));
+  await waitFor('the second view', () => events.includes('view:2'));
+  await server.close();
+  assert.deepEqual(events, ['start:0:1', 'view:2', 'close']);
+  await assert.rejects(fetch(`http://127.0.0.1:${server.httpPort}/healthz`));
+});
+
+/** A stand-in for the Kubernetes source: endpoints set by the test. */
+class FakeSource implements Source {
+  endpoints: Endpoint[] = [];
+  started = false;
+  stopped = false;
+  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
+  async start() {
+    this.started = true;
+  }
+  async stop() {
+    this.stopped = true;
+  }
+  current() {
+    return this.endpoints;
+  }
+  onChange(l: (e: readonly Endpoint[]) => void) {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+  status(): SourceStatus {
+    return { kind: 'kubernetes', healthy: false, stale: true, lastError: 'API server unreachable' };
+  }
+  set(endpoints: Endpoint[]) {
+    this.endpoints = endpoints;
+    for (const l of this.#listeners) l(endpoints);
+  }
+}
+
+test('kubernetes: the factory gets the raw section; its endpoints feed the map; status shows in /readyz', async (t) => {
+  const topo = await tempTopology('shards: 16\nreplicas: 1\nkubernetes:\n  services: [cache]\n');
+  const fake = new FakeSource();
+  let section: unknown;
+  const server = await serve(topo.file, {
+    kubernetesSource: (s) => {
+      section = s.value;
+      assert.equal(s.locate(['services', 0]).line, 4);
+      return fake;
+    },
+  });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  assert.deepEqual(section, { services: ['cache'] });
+  assert.ok(fake.started);
+  assert.equal((await get(server, '/readyz')).status, 503);
+  fake.set([{ id: 'pod-0', address: '10.1.0.5', port: 8000, locality: { region: '', zone: 'z', subzone: '' }, weight: 1, ready: true }]);
+  await waitFor('the pod to own shards', () => server.state.current()!.map.owners[0]![0] === 'pod-0');
+  const ready = await get(server, '/readyz');
+  assert.equal(ready.status, 200);
+  assert.deepEqual(
+    (ready.body.sources as SourceStatus[]).map((s) => s.kind),
+    ['file', 'kubernetes'],
+  );
+  assert.equal(ready.body.stale, true);
+  await server.close();
+  assert.ok(fake.stopped);
+});
+
+test('kubernetes: without a factory, start fails at the section', async (t) => {
+  const topo = await tempTopology('kubernetes:\n  services: [cache]\n');
+  t.after(() => topo.cleanup());
+  await assert.rejects(serve(topo.file), (err: unknown) => {
+    assert.ok(err instanceof KeywayError);
+    assert.equal(err.location.field, 'kubernetes');
+    assert.equal(err.location.line, 1);
+    return true;
+  });
+});
