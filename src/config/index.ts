@@ -9,6 +9,7 @@ export {
   DEFAULT_SPREAD,
   DEFAULT_XDS_TIMING,
   MAX_SHARD_COUNT,
+  MAX_REPLICAS,
   MAX_XDS_DELAY_MS,
   TOP_LEVEL_KEYS,
 } from './validate.js';

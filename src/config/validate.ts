@@ -27,8 +27,10 @@ export interface XdsTiming {
 export const DEFAULT_SHARD_COUNT = 1024;
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_SPREAD: SpreadPolicy = 'none';
-/** Upper bound on S, so a typo cannot make keyway allocate gigabytes. */
+/** Upper bound on S, so a typo cannot make keyway allocate gigabytes (same as the sharding stage's). */
 export const MAX_SHARD_COUNT = 1 << 20;
+/** Upper bound on R (same as the sharding stage's). */
+export const MAX_REPLICAS = 255;
 export const DEFAULT_XDS_TIMING: XdsTiming = { holdOffMs: 100, maxDelayMs: 1000 };
 /** Longest push delay accepted: beyond a minute proxies would lag too far behind the map. */
 export const MAX_XDS_DELAY_MS = 60_000;
@@ -93,7 +95,7 @@ export function validateConfig(
   unknownKeys(p, raw, [], TOP_LEVEL_KEYS);
 
   const shardCount = integerIn(p, raw, ['shards'], 1, MAX_SHARD_COUNT, DEFAULT_SHARD_COUNT);
-  const replicas = integerIn(p, raw, ['replicas'], 1, Number.MAX_SAFE_INTEGER, DEFAULT_REPLICAS);
+  const replicas = integerIn(p, raw, ['replicas'], 1, MAX_REPLICAS, DEFAULT_REPLICAS);
   const spread = oneOf(p, raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
   const service = patterned(p, raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
   const xds: XdsSettings = { service, envoy: envoySettings(p, raw) };

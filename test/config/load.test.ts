@@ -129,6 +129,7 @@ test('unknown spread, S < 1 and R < 1 are each reported, all in one pass', () =>
 test('S and R must be integers', () => {
   expectProblem('shards: 10.5\nendpoints: []\n', 'shards', 'CONFIG_INVALID', 1);
   expectProblem('replicas: "2"\nendpoints: []\n', 'replicas', 'CONFIG_INVALID', 1);
+  expectProblem('endpoints: []\nreplicas: 256\n', 'replicas', 'CONFIG_INVALID', 2);
 });
 
 test('an unknown key is named, with a suggestion for a typo', () => {
