@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { parseCommand, UsageError } from '../../src/cli/args.js';
+import { tempTopology } from '../serve/support.js';
+
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+
+/** Runs the CLI to completion. */
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+test('keyway serve on the example: logs the bound port, serves the map, exits 0 on SIGTERM', async (t) => {
+  const child = spawn(
+    process.execPath,
+    [...CLI, 'serve', '--config', 'examples/topology.yaml', '--http-port', '0', '--host', '127.0.0.1', '--xds-port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = once(child, 'exit');
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const records: Record<string, unknown>[] = [];
+  const lines = createInterface({ input: child.stdout });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line within 20 s; stderr: ${stderr}`)), 20_000);
+    lines.on('line', (line) => {
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      records.push(rec);
+      if (rec.msg === 'listening') {
+        clearTimeout(timer);
+        resolve(rec.httpPort as number);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`keyway exited early with ${code}; stderr: ${stderr}`)));
+  });
+  assert.ok(port > 0);
+
+  const res = await fetch(`http://127.0.0.1:${port}/v1/shardmap`);
+  assert.equal(res.status, 200);
+  const map = (await res.json()) as { shardCount: number; replicas: number; spread: string; shards: { owners: string[] }[]; endpoints: { id: string; shardsOwned: number }[] };
+  assert.equal(map.shardCount, 1024);
+  assert.equal(map.replicas, 2);
+  assert.equal(map.spread, 'subzone');
+  assert.equal(map.shards.length, 1024);
+  assert.ok(map.shards.every((s) => s.owners.length === 2));
+  assert.equal(map.endpoints.length, 8);
+  // The heaviest node (gpu-b1, weight 141) owns the most shards.
+  const top = [...map.endpoints].sort((a, b) => b.shardsOwned - a.shardsOwned)[0]!;
+  assert.equal(top.id, 'gpu-b1');
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+
+  child.kill('SIGTERM');
+  const [code, signal] = (await exited) as [number | null, string | null];
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.ok(records.some((r) => r.msg === 'shutting down' && r.signal === 'SIGTERM'));
+  assert.ok(records.every((r) => typeof r.level === 'number' && typeof r.time === 'number'), 'pino JSON lines');
+});
+
+test('keyway serve with an invalid file: located errors on stderr, exit 2', async (t) => {
+  const topo = await tempTopology('shards: 8\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -1\n  - id: a\n    address: 10.0.0.2\n    port: 2\n');
+  t.after(() => topo.cleanup());
+  const { code, stderr } = await run(['serve', '--config', topo.file, '--http-port', '0', '--host', '127.0.0.1']);
+  assert.equal(code, 2);
+  assert.ok(stderr.includes(`${topo.file}:6:5: endpoints[0].weight: must be a number >= 0, got -1`), stderr);
+  assert.ok(stderr.includes(`${topo.file}:7:5: endpoints[1].id: duplicate endpoint id "a"`), stderr);
+});
+
+test('keyway --help prints usage and exits 0; a bad flag exits 2; check validates a file', async () => {
+  const help = await run(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /keyway serve --config FILE/);
+  assert.match(help.stdout, /KEYWAY_HTTP_PORT/);
+
+  const bad = await run(['serve', '--config', 'examples/topology.yaml', '--http-port', 'eighty']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--http-port must be an integer from 0 to 65535, got "eighty"/);
+
+  const ok = await run(['check', '--config', 'examples/topology.yaml']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ok: 1024 shards, 2 replicas, spread subzone, 8 endpoints/);
+});
+
+test('flags win over environment variables, which win over defaults', () => {
+  const base = ['serve', '--config', 'f.yaml'];
+  assert.deepEqual(parseCommand(base, {}), {
+    command: 'serve',
+    config: 'f.yaml',
+    httpPort: 8080,
+    xdsPort: 18000,
+    host: '0.0.0.0',
+    logLevel: 'info',
+  });
+  const env = { KEYWAY_HTTP_PORT: '9090', KEYWAY_XDS_PORT: '19000', KEYWAY_LOG_LEVEL: 'debug' };
+  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, host: '0.0.0.0', logLevel: 'debug' });
+  assert.deepEqual(
+    parseCommand([...base, '--http-port', '1', '--xds-port', '2', '--log-level', 'warn', '--host', '127.0.0.1'], env),
+    { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, host: '127.0.0.1', logLevel: 'warn' },
+  );
+  assert.throws(() => parseCommand(base, { KEYWAY_XDS_PORT: '70000' }), UsageError);
+  assert.throws(() => parseCommand(base, { KEYWAY_LOG_LEVEL: 'loud' }), /--log-level must be one of/);
+  assert.throws(() => parseCommand(['serve'], {}), /--config FILE is required/);
+  assert.throws(() => parseCommand(['deploy', '--config', 'f'], {}), /unknown command "deploy"/);
+  assert.throws(() => parseCommand([...base, '--verbose'], {}), UsageError);
+  assert.deepEqual(parseCommand([], {}), { command: 'help' });
+});
