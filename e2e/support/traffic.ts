@@ -1,0 +1,64 @@
+/**
+ * Requests through Envoy's cache listener, read the way the e2e tests ask their questions: which
+ * cache node (header `x-served-by`, set by e2e/support/cache-nodes.ts) answered a request for shard N?
+ */
+import { httpRequest } from './http.js';
+import { waitUntil, type WaitOptions } from './wait.js';
+
+export interface ShardAnswer {
+  readonly status: number;
+  /** `x-served-by` of the answer, or `undefined` when Envoy answered by itself (400, 503). */
+  readonly servedBy: string | undefined;
+  readonly body: string;
+}
+
+/**
+ * One GET through `listenerUrl` (e.g. `http://127.0.0.1:10000`) carrying `x-cache-shard: shard`;
+ * `shard` `undefined` sends no header, `''` sends an empty one.
+ */
+export async function requestShard(listenerUrl: string, shard: string | number | undefined, path = '/cache/key'): Promise<ShardAnswer> {
+  const headers: Record<string, string> = shard === undefined ? {} : { 'x-cache-shard': String(shard) };
+  const res = await httpRequest(`${listenerUrl}${path}`, { headers, timeoutMs: 5_000 });
+  const by = res.headers['x-served-by'];
+  return { status: res.status, servedBy: Array.isArray(by) ? by[0] : by, body: res.body };
+}
+
+/**
+ * Sends `count` sequential requests for `shard`; returns how many each node served. Answers that did
+ * not come from a node are counted under `status:<code>` (e.g. `status:503`).
+ */
+export async function servedBy(listenerUrl: string, shard: string | number | undefined, count = 10): Promise<Map<string, number>> {
+  const tally = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const a = await requestShard(listenerUrl, shard);
+    const key = a.servedBy ?? `status:${a.status}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  return tally;
+}
+
+/**
+ * Polls until `count` requests in a row for `shard` are all served by `node` (convergence after a
+ * node goes down, comes back or an ownership change); returns every answer seen while waiting, so a
+ * test can also assert that none of them failed.
+ */
+export async function waitForShardOn(
+  listenerUrl: string,
+  shard: string | number,
+  node: string,
+  opts: WaitOptions & { count?: number } = {},
+): Promise<ShardAnswer[]> {
+  const seen: ShardAnswer[] = [];
+  const count = opts.count ?? 5;
+  await waitUntil(
+    async () => {
+      const batch: ShardAnswer[] = [];
+      for (let i = 0; i < count; i++) batch.push(await requestShard(listenerUrl, shard));
+      seen.push(...batch);
+      return batch.map((a) => a.servedBy ?? `status:${a.status}`);
+    },
+    (names) => names.every((n) => n === node),
+    { what: `shard ${shard} to be served only by ${node}`, intervalMs: 100, ...opts },
+  );
+  return seen;
+}
