@@ -95,8 +95,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!opts.kubernetesSource) {
         throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
       }
-      next = opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
-      await next.start();
+      const candidate = opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
+      try {
+        await candidate.start();
+      } catch (err) {
+        await candidate.stop().catch(() => {}); // release whatever it opened before failing
+        throw err;
+      }
+      next = candidate;
     }
     const old = endpointSource;
     unsubscribeEndpoints?.();
