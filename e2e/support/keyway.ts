@@ -18,9 +18,12 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 export interface StartKeywayOptions {
   /** Topology file (YAML). */
   readonly configPath: string;
-  /** REST port (default: a free port chosen now and kept across restarts). */
+  /**
+   * REST port (default: a free port chosen now and kept across restarts). 0 lets keyway pick one,
+   * read back from its `listening` log line (a restart may then move it).
+   */
   readonly httpPort?: number;
-  /** xDS port (default: a free port chosen now and kept across restarts). */
+  /** xDS port, as `httpPort`. Envoy's bootstrap names it, so keep it fixed when keyway restarts. */
   readonly xdsPort?: number;
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** Extra environment for the child. */
@@ -30,7 +33,7 @@ export interface StartKeywayOptions {
 }
 
 export interface KeywayProcess {
-  /** `http://127.0.0.1:<httpPort>`. */
+  /** `http://127.0.0.1:<httpPort>` (the bound port). */
   readonly httpUrl: string;
   readonly httpPort: number;
   readonly xdsPort: number;
@@ -61,9 +64,10 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     httpPort ??= a as number;
     xdsPort ??= b as number;
   }
+  const askedHttp = httpPort;
+  const askedXds = xdsPort;
   const dir = mkdtempSync(path.join(tmpdir(), 'keyway-e2e-'));
   const logPath = path.join(dir, 'keyway.log');
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
   let child: ChildProcess | undefined;
 
   const args = [
@@ -71,8 +75,8 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     path.join(REPO_ROOT, 'src', 'cli', 'main.ts'),
     'serve',
     '--config', opts.configPath,
-    '--http-port', String(httpPort),
-    '--xds-port', String(xdsPort),
+    '--http-port', String(askedHttp),
+    '--xds-port', String(askedXds),
     '--host', '127.0.0.1',
     '--log-level', opts.logLevel ?? 'info',
   ];
@@ -85,7 +89,27 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
   };
 
+  const readLogs = (): Array<Record<string, unknown>> => {
+    const out: Array<Record<string, unknown>> = [];
+    let text = '';
+    try {
+      text = readFileSync(logPath, 'utf8');
+    } catch {
+      return out;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut by a crash
+      }
+    }
+    return out;
+  };
+
   const launch = async (): Promise<void> => {
+    const linesBefore = readLogs().length;
     const fd = openSync(logPath, 'a');
     try {
       child = spawn(process.execPath, args, {
@@ -98,14 +122,33 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
     const c = child;
     track(c);
+    const timeoutMs = opts.readyTimeoutMs ?? 20_000;
     try {
+      if (askedHttp === 0 || askedXds === 0) {
+        // keyway picks the ports: its `listening` log line names them.
+        const line = await waitUntil(
+          () => {
+            if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
+            return readLogs().slice(linesBefore).find((l) => l.msg === 'listening');
+          },
+          (l) => l !== undefined,
+          { timeoutMs, intervalMs: 100, what: "keyway's `listening` log line" },
+        );
+        const bound = (field: string): number => {
+          const v = line?.[field];
+          if (typeof v !== 'number') throw new Error(`keyway's listening log line has no ${field}: ${JSON.stringify(line)}`);
+          return v;
+        };
+        if (askedHttp === 0) httpPort = bound('httpPort');
+        if (askedXds === 0) xdsPort = bound('xdsPort');
+      }
       await waitUntil(
         async () => {
           if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
-          return (await httpRequest(`${httpUrl}/healthz`, { timeoutMs: 2_000 })).status;
+          return (await httpRequest(`http://127.0.0.1:${httpPort}/healthz`, { timeoutMs: 2_000 })).status;
         },
         (status) => status === 200 || !isRunning(c),
-        { timeoutMs: opts.readyTimeoutMs ?? 20_000, intervalMs: 150, what: `keyway /healthz on ${httpUrl}` },
+        { timeoutMs, intervalMs: 150, what: `keyway /healthz on port ${httpPort}` },
       );
       if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
     } catch (err) {
@@ -121,29 +164,18 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
   };
 
   return {
-    httpUrl,
-    httpPort,
-    xdsPort,
+    get httpUrl() {
+      return `http://127.0.0.1:${httpPort}`;
+    },
+    get httpPort() {
+      return httpPort as number;
+    },
+    get xdsPort() {
+      return xdsPort as number;
+    },
     pid: () => child?.pid ?? -1,
     logPath,
-    logs() {
-      const out: Array<Record<string, unknown>> = [];
-      let text = '';
-      try {
-        text = readFileSync(logPath, 'utf8');
-      } catch {
-        return out;
-      }
-      for (const line of text.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          out.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // a line cut by a crash
-        }
-      }
-      return out;
-    },
+    logs: readLogs,
     logTail,
     running: () => child !== undefined && isRunning(child),
     async stop(graceMs) {
