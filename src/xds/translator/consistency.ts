@@ -1,0 +1,153 @@
+/**
+ * Consistency of one proxy's resource set (DESIGN.md stage 4, "every EDS/RDS name is referenced by
+ * CDS/LDS"): what a snapshot must satisfy before it is served, because a proxy that is sent a
+ * cluster without its endpoints, or a listener without its routes, waits (warms) forever.
+ */
+import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
+import { isIP } from 'node:net';
+import type { Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import {
+  HttpConnectionManagerSchema,
+  type HttpConnectionManager,
+} from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
+import { XDS_REGISTRY } from './registry.js';
+
+/**
+ * Lists every inconsistency in `set`, each naming the resource; empty when the set can be served.
+ * Checks: each kind holds its own message type, sorted by unique name equal to the message's own
+ * name; every EDS cluster has its ClusterLoadAssignment and every assignment a cluster; every
+ * listener's RDS name has its route configuration and every route configuration a listener; every
+ * route's cluster exists; an assignment's priorities run 0..n without a gap and no address:port
+ * repeats in it (Envoy would silently keep one, gRPC would reject the resource).
+ */
+export function checkConsistency(set: ResourceSet): string[] {
+  const problems: string[] = [];
+  for (const kind of KIND_ORDER) problems.push(...checkKind(kind, set[kind]));
+
+  // Resources of the wrong type were reported above; the reference checks read only the rest.
+  const clusters = ofKind<Cluster>('cluster', set);
+  const assignments = ofKind<ClusterLoadAssignment>('endpoint', set);
+  const listeners = ofKind<Listener>('listener', set);
+  const routeConfigs = ofKind<RouteConfiguration>('route', set);
+
+  const clusterNames = new Set(clusters.map((c) => c.name));
+  const assignmentNames = new Set(assignments.map((a) => a.clusterName));
+  const edsNames = new Set<string>();
+  for (const c of clusters) {
+    if (c.clusterDiscoveryType.case !== 'type' || c.clusterDiscoveryType.value !== Cluster_DiscoveryType.EDS) continue;
+    const eds = c.edsClusterConfig?.serviceName || c.name;
+    edsNames.add(eds);
+    if (!assignmentNames.has(eds)) problems.push(`cluster ${c.name}: its endpoints ${eds} are missing (the cluster would never finish warming)`);
+  }
+  for (const a of assignments) {
+    if (!edsNames.has(a.clusterName)) problems.push(`endpoints ${a.clusterName}: no EDS cluster references them`);
+    problems.push(...checkAssignment(a));
+  }
+
+  const routeConfigNames = new Set(routeConfigs.map((r) => r.name));
+  const rdsNames = new Set<string>();
+  for (const l of listeners) {
+    const managers = connectionManagers(l);
+    if (managers === undefined) {
+      problems.push(`listener ${l.name}: has no HTTP connection manager keyway can read`);
+      continue;
+    }
+    for (const hcm of managers) {
+      if (hcm.routeSpecifier.case === 'rds') {
+        const name = hcm.routeSpecifier.value.routeConfigName;
+        rdsNames.add(name);
+        if (!routeConfigNames.has(name)) problems.push(`listener ${l.name}: its route configuration ${name} is missing`);
+      } else if (hcm.routeSpecifier.case === 'routeConfig') {
+        problems.push(...checkRouteTargets(hcm.routeSpecifier.value, clusterNames, `listener ${l.name} (inline routes)`));
+      }
+    }
+  }
+  for (const r of routeConfigs) {
+    if (!rdsNames.has(r.name)) problems.push(`route configuration ${r.name}: no listener references it`);
+    problems.push(...checkRouteTargets(r, clusterNames, `route configuration ${r.name}`));
+  }
+  return problems;
+}
+
+function typeNameOf(kind: ResourceKind): string {
+  return TYPE_URL[kind].slice(TYPE_URL[kind].lastIndexOf('/') + 1);
+}
+
+function ofKind<M>(kind: ResourceKind, set: ResourceSet): M[] {
+  return set[kind].filter((r) => r.schema.typeName === typeNameOf(kind)).map((r) => r.message as M);
+}
+
+function checkKind(kind: ResourceKind, list: readonly TranslatedResource[]): string[] {
+  const problems: string[] = [];
+  const typeName = typeNameOf(kind);
+  list.forEach((r, i) => {
+    if (r.schema.typeName !== typeName) problems.push(`${kind} ${r.name}: holds a ${r.schema.typeName}, expected ${typeName}`);
+    else if (ownName(kind, r) !== r.name) problems.push(`${kind} ${r.name}: the message calls itself ${JSON.stringify(ownName(kind, r))}`);
+    const prev = list[i - 1];
+    if (prev !== undefined && !(prev.name < r.name)) {
+      problems.push(prev.name === r.name ? `${kind} ${r.name}: listed twice` : `${kind}: ${prev.name} before ${r.name}, not sorted by name`);
+    }
+  });
+  return problems;
+}
+
+function ownName(kind: ResourceKind, r: TranslatedResource): string {
+  const m = r.message as unknown as { name?: string; clusterName?: string };
+  return (kind === 'endpoint' ? m.clusterName : m.name) ?? '';
+}
+
+function checkAssignment(a: ClusterLoadAssignment): string[] {
+  const problems: string[] = [];
+  const priorities = new Set(a.endpoints.map((l) => l.priority));
+  for (let p = 0; p < priorities.size; p++) {
+    if (!priorities.has(p)) problems.push(`endpoints ${a.clusterName}: priorities ${[...priorities].sort((x, y) => x - y).join(',')} skip ${p}`);
+  }
+  const seen = new Set<string>();
+  for (const locality of a.endpoints) {
+    for (const lb of locality.lbEndpoints) {
+      if (lb.hostIdentifier.case !== 'endpoint') continue;
+      const addr = lb.hostIdentifier.value.address?.address;
+      if (addr?.case !== 'socketAddress') continue;
+      const { address, portSpecifier } = addr.value;
+      const key = `${isIP(address) === 6 ? `[${address}]` : address}:${portSpecifier.case === 'portValue' ? portSpecifier.value : '?'}`;
+      if (seen.has(key)) problems.push(`endpoints ${a.clusterName}: address ${key} listed twice`);
+      seen.add(key);
+    }
+  }
+  return problems;
+}
+
+function checkRouteTargets(r: RouteConfiguration, clusterNames: ReadonlySet<string>, where: string): string[] {
+  const problems: string[] = [];
+  for (const vh of r.virtualHosts) {
+    for (const route of vh.routes) {
+      if (route.action.case !== 'route') continue;
+      const spec = route.action.value.clusterSpecifier;
+      const targets =
+        spec.case === 'cluster' ? [spec.value] : spec.case === 'weightedClusters' ? spec.value.clusters.map((c) => c.name) : [];
+      for (const t of targets) {
+        if (!clusterNames.has(t)) problems.push(`${where}: virtual host ${vh.name} routes to cluster ${t}, which is missing`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** The HTTP connection managers of a listener (API listener or filter chains); undefined if none. */
+function connectionManagers(l: Listener): HttpConnectionManager[] | undefined {
+  const anys: Any[] = [];
+  if (l.apiListener?.apiListener) anys.push(l.apiListener.apiListener);
+  for (const chain of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
+    for (const f of chain.filters) if (f.configType.case === 'typedConfig') anys.push(f.configType.value);
+  }
+  const managers = anys.flatMap((a) => {
+    const m = anyUnpack(a, XDS_REGISTRY);
+    return m !== undefined && m.$typeName === HttpConnectionManagerSchema.typeName ? [m as HttpConnectionManager] : [];
+  });
+  return managers.length > 0 ? managers : undefined;
+}

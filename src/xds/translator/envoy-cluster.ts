@@ -1,0 +1,66 @@
+/**
+ * The Envoy flavor's one cluster (CDS): EDS over ADS, subset load balancing on `cache-shard`, the
+ * failover settings, and the upstream protocol. It depends only on the settings, never on
+ * ownership, so an ownership change leaves it untouched (no cluster rebuild, no re-warming).
+ */
+import { create } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import {
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as FallbackPolicy,
+  Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallbackPolicy,
+  type Cluster,
+} from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { HttpProtocolOptionsSchema } from '../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import type { EnvoySettings } from '../../model/settings.js';
+import { adsConfigSource, duration } from './envoy-core.js';
+import { healthChecks, outlierDetection } from './envoy-failover.js';
+import { HTTP_PROTOCOL_OPTIONS_KEY, SHARD_METADATA_KEY } from './names.js';
+
+/** Short, because a connect that does not complete fast on a LAN means a dead node; a retry follows. */
+export const CONNECT_TIMEOUT_MS = 500;
+
+/**
+ * Builds the cluster `name` (Envoy subset load balancer, xDS CDS).
+ * - One selector on `cache-shard` with `list_as_any`: an endpoint whose metadata lists
+ *   ["3","7"] joins the subsets for shard 3 and for shard 7.
+ * - The selector's own fallback is NO_FALLBACK, so a header naming a shard nobody owns (or not a
+ *   shard at all) gets 503 rather than a wrong node. The top-level fallback covers requests with
+ *   no shard metadata at all, i.e. without the header: ANY_ENDPOINT for missingHeader=any,
+ *   NO_FALLBACK for reject (the route answers 400 before the cluster is reached).
+ * - ignore_health_on_host_removal: a host removed from the assignment leaves at once instead of
+ *   lingering with its old shard list while its health check still passes (findings 2d).
+ */
+export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
+  return create(ClusterSchema, {
+    name,
+    clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
+    edsClusterConfig: { edsConfig: adsConfigSource() },
+    connectTimeout: duration(CONNECT_TIMEOUT_MS),
+    lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+    lbSubsetConfig: {
+      fallbackPolicy: envoy.missingHeader === 'any' ? FallbackPolicy.ANY_ENDPOINT : FallbackPolicy.NO_FALLBACK,
+      subsetSelectors: [{ keys: [SHARD_METADATA_KEY], fallbackPolicy: SelectorFallbackPolicy.NO_FALLBACK }],
+      listAsAny: true,
+    },
+    healthChecks: healthChecks(envoy.upstreamProtocol),
+    ignoreHealthOnHostRemoval: true,
+    outlierDetection: outlierDetection(),
+    typedExtensionProtocolOptions: envoy.upstreamProtocol === 'http2' ? { [HTTP_PROTOCOL_OPTIONS_KEY]: http2Options() } : {},
+  });
+}
+
+/** Cleartext HTTP/2 (h2c) to every upstream, e.g. gRPC cache nodes. */
+function http2Options() {
+  return anyPack(
+    HttpProtocolOptionsSchema,
+    create(HttpProtocolOptionsSchema, {
+      upstreamProtocolOptions: {
+        case: 'explicitHttpConfig',
+        value: { protocolConfig: { case: 'http2ProtocolOptions', value: {} } },
+      },
+    }),
+  );
+}

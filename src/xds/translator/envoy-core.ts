@@ -1,0 +1,81 @@
+/**
+ * Small builders for envoy.config.core.v3 messages that both flavors share (ADS config sources,
+ * localities, socket addresses, weights). Built with `create` and typed init objects, so a oneof
+ * written the wrong way fails to compile instead of being dropped on the wire.
+ */
+import { create } from '@bufbuild/protobuf';
+import { durationFromMs, type Duration } from '@bufbuild/protobuf/wkt';
+import { AddressSchema, type Address } from '../proto/gen/envoy/config/core/v3/address_pb.js';
+import { LocalitySchema, type Locality as LocalityMsg } from '../proto/gen/envoy/config/core/v3/base_pb.js';
+import {
+  ApiVersion,
+  ConfigSourceSchema,
+  type ConfigSource,
+} from '../proto/gen/envoy/config/core/v3/config_source_pb.js';
+import type { Locality } from '../../model/endpoint.js';
+
+/**
+ * "Fetch this over the same ADS stream, v3 resources" (xDS protocol: aggregated discovery). Used for
+ * EDS in clusters and RDS in listeners; proxyless gRPC accepts only `ads` or `self` here.
+ */
+export function adsConfigSource(): ConfigSource {
+  return create(ConfigSourceSchema, {
+    configSourceSpecifier: { case: 'ads', value: {} },
+    resourceApiVersion: ApiVersion.V3,
+  });
+}
+
+/** An endpoint's locality as Envoy's Locality (sub_zone carries the NVLink fabric). */
+export function localityMessage(l: Locality): LocalityMsg {
+  return create(LocalitySchema, { region: l.region, zone: l.zone, subZone: l.subzone });
+}
+
+/**
+ * A TCP socket address. `ipv4Compat` must be true on an IPv4-mapped IPv6 alias: without it Envoy
+ * opens a V6ONLY socket and cannot reach the IPv4 peer (docs/envoy-findings.md).
+ */
+export function socketAddress(address: string, port: number, ipv4Compat = false): Address {
+  return create(AddressSchema, {
+    address: {
+      case: 'socketAddress',
+      value: { address, portSpecifier: { case: 'portValue', value: port }, ipv4Compat },
+    },
+  });
+}
+
+export function duration(ms: number): Duration {
+  return durationFromMs(ms);
+}
+
+/** Largest per-endpoint weight keyway emits, so a locality's sum stays far below uint32 (Envoy and gRPC reject more). */
+export const MAX_LB_WEIGHT = 1_000_000;
+/** Envoy's and gRPC's limit on a priority's or locality's summed weight. */
+const UINT32_MAX = 0xffff_ffff;
+
+/**
+ * An endpoint's `weight` (relative capacity, any number >= 0) as an xDS load_balancing_weight,
+ * which must be an integer >= 1. Scaled by 100 so two decimals survive, and clamped; the scale is
+ * per endpoint (not relative to the largest), so one endpoint's reweight changes only its own entry.
+ */
+export function lbWeight(weight: number): number {
+  return Math.min(MAX_LB_WEIGHT, Math.max(1, Math.round(weight * 100)));
+}
+
+/** A locality's weight: the sum of its endpoints' weights, kept within uint32. */
+export function localityWeight(endpointWeights: readonly number[]): number {
+  return Math.min(UINT32_MAX, Math.max(1, endpointWeights.reduce((a, b) => a + b, 0)));
+}
+
+/** Orders localities region, then zone, then subzone, so output is stable. */
+export function compareLocality(a: Locality, b: Locality): number {
+  return cmp(a.region, b.region) || cmp(a.zone, b.zone) || cmp(a.subzone, b.subzone);
+}
+
+/** Plain code-unit order (ids are ASCII), the order every sorted list in keyway's output uses. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function localityKey(l: Locality): string {
+  return JSON.stringify([l.region, l.zone, l.subzone]);
+}

@@ -1,0 +1,30 @@
+/**
+ * The Envoy flavor's listener (LDS): where Envoy accepts cache requests, turning the shard header
+ * into load-balancer metadata before the router picks a host.
+ */
+import { create } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { ListenerSchema, type Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { socketAddress } from './envoy-core.js';
+import { httpConnectionManager, shardHeaderToMetadataFilter } from './http-connection-manager.js';
+import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';
+
+/** Listener `name` on 0.0.0.0:`port`: HTTP connection manager with header_to_metadata, then the router; routes by RDS. */
+export function envoyListener(name: string, port: number, routeConfigName: string): Listener {
+  const hcm = httpConnectionManager(name, routeConfigName, [shardHeaderToMetadataFilter()]);
+  return create(ListenerSchema, {
+    name,
+    address: socketAddress('0.0.0.0', port),
+    filterChains: [
+      {
+        filters: [
+          {
+            name: HTTP_CONNECTION_MANAGER_FILTER,
+            configType: { case: 'typedConfig', value: anyPack(HttpConnectionManagerSchema, hcm) },
+          },
+        ],
+      },
+    ],
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The proxyless gRPC flavor's clusters (CDS) and their endpoints (EDS). gRPC ignores subset load
+ * balancing, so each distinct owner tuple gets its own EDS cluster, and the tuple's order becomes
+ * EDS priorities: the primary at priority 0, replicas at 1, 2, ... gRPC's priority policy uses a
+ * lower priority only while every higher one is failing, which is primary-before-replica.
+ */
+import { create } from '@bufbuild/protobuf';
+import {
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  type Cluster,
+} from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import {
+  ClusterLoadAssignmentSchema,
+  type ClusterLoadAssignment,
+} from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { LocalityLbEndpointsSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import type { ProxyClass } from '../resources.js';
+import {
+  adsConfigSource,
+  compareLocality,
+  lbWeight,
+  localityKey,
+  localityMessage,
+  localityWeight,
+  socketAddress,
+} from './envoy-core.js';
+
+/** EDS-over-ADS cluster `name`, ROUND_ROBIN (gRPC supports only ROUND_ROBIN and RING_HASH). */
+export function grpcCluster(name: string): Cluster {
+  return create(ClusterSchema, {
+    name,
+    clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
+    edsClusterConfig: { edsConfig: adsConfigSource() },
+    lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+  });
+}
+
+/**
+ * The ClusterLoadAssignment of an owner tuple: one priority per owner, primary first. Replicas are
+ * ordered by nearness to the proxy (same NVLink fabric, then same zone), then by rank, so a client
+ * fails over to a replica it can reach fastest; the primary stays at priority 0 whatever the proxy.
+ * gRPC drops a locality without a load_balancing_weight, so every one carries a weight.
+ */
+export function grpcOwnersLoadAssignment(name: string, owners: readonly Endpoint[], proxy: ProxyClass): ClusterLoadAssignment {
+  const [primary, ...replicas] = owners;
+  const ordered = primary === undefined ? [] : [primary, ...orderByNearness(replicas, proxy)];
+  return create(ClusterLoadAssignmentSchema, {
+    clusterName: name,
+    endpoints: ordered.map((e, priority) => localityGroup([e], priority)),
+  });
+}
+
+/** The catch-all ClusterLoadAssignment (missingHeader=any): every serving owner at priority 0, by locality. */
+export function grpcAnyLoadAssignment(name: string, endpoints: readonly Endpoint[]): ClusterLoadAssignment {
+  const groups = new Map<string, Endpoint[]>();
+  for (const e of endpoints) {
+    const key = localityKey(e.locality);
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const ordered = [...groups.values()].sort((a, b) => compareLocality(a[0]!.locality, b[0]!.locality));
+  return create(ClusterLoadAssignmentSchema, {
+    clusterName: name,
+    endpoints: ordered.map((group) => localityGroup(group, 0)),
+  });
+}
+
+/** Endpoints of one locality (all in it, sorted by id by the caller) at `priority`. */
+function localityGroup(endpoints: readonly Endpoint[], priority: number): MessageInitShape<typeof LocalityLbEndpointsSchema> {
+  const weights = endpoints.map((e) => lbWeight(e.weight));
+  return {
+    locality: localityMessage(endpoints[0]!.locality),
+    priority,
+    loadBalancingWeight: localityWeight(weights),
+    lbEndpoints: endpoints.map((e, i) => ({
+      hostIdentifier: { case: 'endpoint', value: { address: socketAddress(e.address, e.port), hostname: e.id } },
+      loadBalancingWeight: weights[i]!,
+    })),
+  };
+}
+
+/** Stable sort: same fabric as the proxy first, then same zone, otherwise rank order. */
+function orderByNearness(replicas: readonly Endpoint[], proxy: ProxyClass): Endpoint[] {
+  const nearness = (e: Endpoint): number => {
+    const sameZone = proxy.zone !== '' && e.locality.zone === proxy.zone;
+    const sameFabric =
+      proxy.subzone !== '' && e.locality.subzone === proxy.subzone && (proxy.zone === '' || sameZone);
+    return sameFabric ? 2 : sameZone ? 1 : 0;
+  };
+  return replicas
+    .map((e, rank) => ({ e, rank, near: nearness(e) }))
+    .sort((a, b) => b.near - a.near || a.rank - b.rank)
+    .map(({ e }) => e);
+}

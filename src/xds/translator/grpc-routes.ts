@@ -1,0 +1,56 @@
+/**
+ * The proxyless gRPC flavor's route configuration (RDS). gRPC has no subset load balancing, so
+ * each shard gets a route matching `x-cache-shard` exactly and pointing at the cluster of its
+ * owners. Routes are tried in order; gRPC supports exact header matching (A28).
+ */
+import { create } from '@bufbuild/protobuf';
+import {
+  RouteConfigurationSchema,
+  type RouteConfiguration,
+} from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import { RouteSchema, type Route } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import { SHARD_HEADER } from './names.js';
+
+/** One shard's route target. */
+export interface ShardRoute {
+  readonly shard: number;
+  readonly cluster: string;
+}
+
+/**
+ * Route configuration `name` with one virtual host (named after the service, any domain), one route per owned shard in
+ * shard order, and, when `catchAllCluster` is given (missingHeader=any), a last route without a
+ * header match. Without it a request whose header matches no route fails with UNAVAILABLE.
+ */
+export function grpcRouteConfiguration(
+  name: string,
+  service: string,
+  shardRoutes: readonly ShardRoute[],
+  catchAllCluster: string | undefined,
+): RouteConfiguration {
+  const routes: Route[] = shardRoutes.map(({ shard, cluster }) =>
+    create(RouteSchema, {
+      match: {
+        pathSpecifier: { case: 'prefix', value: '/' },
+        headers: [
+          {
+            name: SHARD_HEADER,
+            headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: String(shard) } } },
+          },
+        ],
+      },
+      action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: cluster } } },
+    }),
+  );
+  if (catchAllCluster !== undefined) {
+    routes.push(
+      create(RouteSchema, {
+        match: { pathSpecifier: { case: 'prefix', value: '/' } },
+        action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: catchAllCluster } } },
+      }),
+    );
+  }
+  // Any domain: the route configuration is per service already, and a client may override the
+  // authority it matches with (grpc.default_authority), which would miss a domain list of [service].
+  return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes }] });
+}

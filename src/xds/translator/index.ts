@@ -1,0 +1,150 @@
+/**
+ * The translator (DESIGN.md pipeline stage 3): a shard map, the topology's xDS settings and a proxy
+ * class in, every xDS resource that proxy class needs out. Pure and deterministic: no I/O, no
+ * clock, names and lists sorted, so equal input gives byte-equal resources and equal versions.
+ * docs/xds.md describes each resource and why it looks the way it does.
+ */
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import { ClusterSchema } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ClusterLoadAssignmentSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { RouteConfigurationSchema } from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import type { Topology } from '../../model/settings.js';
+import type { ShardMap } from '../../sharding/types.js';
+import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
+import { cmp } from './envoy-core.js';
+import { envoyCluster } from './envoy-cluster.js';
+import { envoyLoadAssignment } from './envoy-endpoints.js';
+import { envoyListener } from './envoy-listener.js';
+import { placeEnvoyHosts } from './envoy-placement.js';
+import { envoyRouteConfiguration } from './envoy-routes.js';
+import { grpcAnyLoadAssignment, grpcCluster, grpcOwnersLoadAssignment } from './grpc-clusters.js';
+import { grpcListener } from './grpc-listener.js';
+import { grpcRouteConfiguration, type ShardRoute } from './grpc-routes.js';
+import {
+  envoyClusterName,
+  grpcAnyClusterName,
+  grpcOwnersClusterName,
+  listenerName,
+  routeConfigName,
+} from './names.js';
+import { servingOwners } from './serving.js';
+
+export { checkConsistency } from './consistency.js';
+export { resourceSetToJson, resourceToJson } from './resource-json.js';
+export { XDS_REGISTRY } from './registry.js';
+export { HEALTH_CHECK_PATH } from './envoy-failover.js';
+export {
+  SHARD_HEADER,
+  LB_METADATA_NAMESPACE,
+  SHARD_METADATA_KEY,
+  envoyClusterName,
+  grpcAnyClusterName,
+  grpcOwnersClusterName,
+  listenerName,
+  routeConfigName,
+} from './names.js';
+
+/** What the translator reads: the current shard map and the topology it was computed from. */
+export interface TranslatorInput {
+  readonly shardMap: ShardMap;
+  /** Only `xds` (service, Envoy settings) is read; endpoints and policy come from the shard map. */
+  readonly topology: Topology;
+}
+
+export interface Translation {
+  readonly resources: ResourceSet;
+  /** Conditions worth a log line (owners left out, addresses proxies will reject); empty normally. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Translates the shard map into the xDS resources for one proxy class (issue 3 items 4 and 5).
+ * Envoy proxies get one subset-load-balanced cluster; proxyless gRPC clients get per-shard routes
+ * to one cluster per owner tuple. Every list is sorted by resource name.
+ */
+export function translate(input: TranslatorInput, proxy: ProxyClass): ResourceSet {
+  return translateWithWarnings(input, proxy).resources;
+}
+
+/** As {@link translate}, plus the warnings the server should log once per map version. */
+export function translateWithWarnings(input: TranslatorInput, proxy: ProxyClass): Translation {
+  return proxy.flavor === 'grpc' ? translateGrpc(input, proxy) : translateEnvoy(input);
+}
+
+/**
+ * The proxy class whose resources `proxy` receives: Envoy output does not depend on the proxy's
+ * locality, so every Envoy shares one variant; gRPC output orders replicas by the proxy's zone and
+ * fabric. A snapshot cache keyed by this class encodes each distinct variant once.
+ */
+export function effectiveProxyClass(proxy: ProxyClass): ProxyClass {
+  return proxy.flavor === 'envoy' ? { flavor: 'envoy', zone: '', subzone: '' } : proxy;
+}
+
+function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
+  const { service, envoy } = topology.xds;
+  const serving = servingOwners(shardMap);
+  const placement = placeEnvoyHosts(serving.owners);
+  const cluster = envoyClusterName(service);
+  const routes = routeConfigName(service);
+  return {
+    resources: {
+      cluster: [resource(ClusterSchema, cluster, envoyCluster(cluster, envoy))],
+      endpoint: [resource(ClusterLoadAssignmentSchema, cluster, envoyLoadAssignment(cluster, placement.hosts))],
+      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes))],
+      route: [
+        resource(
+          RouteConfigurationSchema,
+          routes,
+          envoyRouteConfiguration(routes, cluster, envoy.missingHeader, shardMap.policy.shardCount),
+        ),
+      ],
+    },
+    warnings: [...serving.warnings, ...placement.warnings],
+  };
+}
+
+function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClass): Translation {
+  const { service, envoy } = topology.xds;
+  const serving = servingOwners(shardMap);
+  const tuples = new Map<string, readonly Endpoint[]>();
+  const shardRoutes: ShardRoute[] = [];
+  serving.owners.forEach((owners, shard) => {
+    if (owners.length === 0) return; // no route: the catch-all (if any) or UNAVAILABLE
+    const name = grpcOwnersClusterName(service, owners.map((e) => e.id));
+    tuples.set(name, owners);
+    shardRoutes.push({ shard, cluster: name });
+  });
+
+  const clusters: TranslatedResource[] = [];
+  const assignments: TranslatedResource[] = [];
+  for (const [name, owners] of tuples) {
+    clusters.push(resource(ClusterSchema, name, grpcCluster(name)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy)));
+  }
+  // missingHeader applies to gRPC too: `any` adds a catch-all route to every serving owner.
+  const catchAll = envoy.missingHeader === 'any' ? grpcAnyClusterName(service) : undefined;
+  if (catchAll !== undefined) {
+    clusters.push(resource(ClusterSchema, catchAll, grpcCluster(catchAll)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, catchAll, grpcAnyLoadAssignment(catchAll, serving.endpoints)));
+  }
+  const routes = routeConfigName(service);
+  return {
+    resources: {
+      cluster: byName(clusters),
+      endpoint: byName(assignments),
+      listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
+      route: [resource(RouteConfigurationSchema, routes, grpcRouteConfiguration(routes, service, shardRoutes, catchAll))],
+    },
+    warnings: serving.warnings,
+  };
+}
+
+function resource<Desc extends DescMessage>(schema: Desc, name: string, message: MessageShape<Desc>): TranslatedResource {
+  return { name, schema, message } as TranslatedResource;
+}
+
+function byName(list: TranslatedResource[]): TranslatedResource[] {
+  return list.sort((a, b) => cmp(a.name, b.name));
+}

@@ -1,0 +1,19 @@
+/**
+ * Canonical ProtoJSON of translated resources (proto3 JSON mapping, field names in lowerCamelCase,
+ * each Any expanded with "@type"), for golden files and config dumps. Keys come in schema order and
+ * maps in insertion order, which the translator keeps sorted, so equal input gives equal text.
+ */
+import { toJson, type JsonValue } from '@bufbuild/protobuf';
+import { KIND_ORDER, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
+import { XDS_REGISTRY } from './registry.js';
+
+export function resourceToJson(resource: TranslatedResource): JsonValue {
+  return toJson(resource.schema, resource.message, { registry: XDS_REGISTRY });
+}
+
+/** Every resource of a set, by kind in make-before-break order (CDS, EDS, LDS, RDS). */
+export function resourceSetToJson(set: ResourceSet): Record<ResourceKind, JsonValue[]> {
+  const out = {} as Record<ResourceKind, JsonValue[]>;
+  for (const kind of KIND_ORDER) out[kind] = set[kind].map(resourceToJson);
+  return out;
+}

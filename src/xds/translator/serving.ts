@@ -1,0 +1,71 @@
+/**
+ * Which endpoints the translator lists, for both flavors: the owners the shard map names, resolved
+ * to their endpoint records, ready, with one endpoint per address. What it leaves out or cannot
+ * fix is reported as a warning, never thrown: the translator always produces a usable snapshot.
+ */
+import { isIP } from 'node:net';
+import type { Endpoint } from '../../model/endpoint.js';
+import type { ShardMap } from '../../sharding/types.js';
+import { cmp } from './envoy-core.js';
+
+export interface ServingOwners {
+  /** owners[shard]: the endpoints that serve the shard, primary first; empty when none. */
+  readonly owners: readonly (readonly Endpoint[])[];
+  /** Every endpoint that serves at least one shard, sorted by id. */
+  readonly endpoints: readonly Endpoint[];
+  /** Conditions worth a log line: owners left out, addresses a proxy will reject. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Resolves the shard map's owner ids (contract: src/sharding/types.ts ShardMap.owners, primary
+ * first). An id missing from the map's endpoints or not ready is left out; of two endpoints on one
+ * address:port only the first by id is kept, since Envoy keeps one host per address and gRPC
+ * rejects a ClusterLoadAssignment that repeats one. Host names are kept but flagged: proxies need
+ * IP literals and will reject (NACK) the endpoints resource, which keyway then reports per proxy.
+ */
+export function servingOwners(map: ShardMap): ServingOwners {
+  const warnings: string[] = [];
+  const byId = new Map(map.endpoints.map((e) => [e.id, e]));
+  const holderOf = new Map<string, string>(); // address:port -> id kept
+  const usable = new Map<string, Endpoint>();
+  for (const e of [...map.endpoints].sort((a, b) => cmp(a.id, b.id))) {
+    if (!e.ready) continue;
+    const where = addressKey(e);
+    const holder = holderOf.get(where);
+    if (holder !== undefined) {
+      warnings.push(`endpoint ${e.id} shares address ${where} with ${holder}; only ${holder} is listed`);
+      continue;
+    }
+    holderOf.set(where, e.id);
+    usable.set(e.id, e);
+  }
+
+  const missing = new Set<string>();
+  const serving = new Map<string, Endpoint>();
+  const owners = map.owners.map((ids) =>
+    ids.flatMap((id) => {
+      const e = usable.get(id);
+      if (e === undefined) {
+        if (!byId.get(id)?.ready) missing.add(id);
+        return [];
+      }
+      serving.set(id, e);
+      return [e];
+    }),
+  );
+  for (const id of [...missing].sort(cmp)) {
+    warnings.push(`shard map names owner ${id}, which is ${byId.has(id) ? 'not ready' : 'not among its endpoints'}; left out`);
+  }
+  const endpoints = [...serving.values()].sort((a, b) => cmp(a.id, b.id));
+  for (const e of endpoints) {
+    if (isIP(e.address) === 0) {
+      warnings.push(`endpoint ${e.id} has address ${e.address}, not an IP literal: Envoy and gRPC clients reject it (NACK); use an IP address`);
+    }
+  }
+  return { owners, endpoints, warnings };
+}
+
+function addressKey(e: Endpoint): string {
+  return isIP(e.address) === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}

@@ -1,0 +1,248 @@
+// Properties of the Envoy flavor that must hold whatever the golden text says: primary before
+// replica through priorities, shard lists as strings, EDS-only updates on ownership change, and the
+// settings (missing-header policy, upstream protocol) landing in the right fields.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { toBinary } from '@bufbuild/protobuf';
+import type { Cluster } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import {
+  Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as Fallback,
+  Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallback,
+} from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { ClusterLoadAssignment } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { Listener } from '../../../src/xds/proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { RouteConfiguration } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
+import type { HttpConnectionManager } from '../../../src/xds/proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { Config_ValueType, type Config as HeaderToMetadata } from '../../../src/xds/proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
+import type { HttpProtocolOptions } from '../../../src/xds/proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import { CodecClientType } from '../../../src/xds/proto/gen/envoy/type/v3/http_pb.js';
+import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
+import {
+  XDS_REGISTRY,
+  checkConsistency,
+  translate,
+  translateWithWarnings,
+  type TranslatorInput,
+} from '../../../src/xds/translator/index.js';
+import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
+
+const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
+
+interface Entry {
+  id: string;
+  priority: number;
+  address: string;
+  ipv4Compat: boolean;
+  shards: string[];
+}
+
+function entries(set: ResourceSet): Entry[] {
+  const cla = set.endpoint[0]!.message as ClusterLoadAssignment;
+  return cla.endpoints.flatMap((l) =>
+    l.lbEndpoints.map((lb) => {
+      assert.equal(lb.hostIdentifier.case, 'endpoint');
+      const ep = lb.hostIdentifier.value!;
+      assert.equal(ep.address?.address.case, 'socketAddress');
+      const sa = ep.address.address.value!;
+      const shards = lb.metadata?.filterMetadata['envoy.lb']?.['cache-shard'];
+      assert.ok(Array.isArray(shards) && shards.every((s) => typeof s === 'string'), 'cache-shard must be a list of strings');
+      return { id: ep.hostname, priority: l.priority, address: sa.address, ipv4Compat: sa.ipv4Compat, shards: shards as string[] };
+    }),
+  );
+}
+
+function byteEqual(a: ResourceSet, b: ResourceSet, kind: keyof ResourceSet): boolean {
+  const enc = (s: ResourceSet) => s[kind].map((r) => Buffer.from(toBinary(r.schema, r.message)).toString('hex')).join('|');
+  return enc(a) === enc(b);
+}
+
+test('each shard: its primary at priority 0, its replicas at priority 1 (IPv4 alias), nobody else', () => {
+  const input = computedInput(sixNodes(), { shardCount: 64, replicas: 3, spread: 'zone' });
+  const set = translate(input, ENVOY);
+  assert.deepEqual(checkConsistency(set), []);
+  const list = entries(set);
+  const addressOf = new Map(input.shardMap.endpoints.map((e) => [e.id, e.address]));
+  input.shardMap.owners.forEach((owners, shard) => {
+    assert.equal(owners.length, 3);
+    const holding = list.filter((e) => e.shards.includes(String(shard)));
+    assert.deepEqual(holding.filter((e) => e.priority === 0).map((e) => e.id), [owners[0]], `shard ${shard} primary`);
+    assert.deepEqual(holding.filter((e) => e.priority === 1).map((e) => e.id).sort(), owners.slice(1).sort(), `shard ${shard} replicas`);
+    assert.equal(holding.length, owners.length);
+  });
+  for (const e of list) {
+    const real = addressOf.get(e.id)!;
+    assert.equal(e.address, e.priority === 0 ? real : `::ffff:${real}`);
+    assert.equal(e.ipv4Compat, e.priority === 1);
+    const numbers = e.shards.map(Number);
+    assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'shards sorted numerically');
+  }
+});
+
+test('not-ready and weight-0 endpoints are not listed; every listed entry owns something', () => {
+  const nodes = sixNodes();
+  nodes[1] = { ...nodes[1]!, ready: false };
+  nodes[2] = { ...nodes[2]!, weight: 0 };
+  const set = translate(computedInput(nodes, { shardCount: 32, replicas: 2, spread: 'none' }), ENVOY);
+  const ids = new Set(entries(set).map((e) => e.id));
+  assert.ok(!ids.has(nodes[1]!.id) && !ids.has(nodes[2]!.id));
+  assert.equal(ids.size, 4);
+  assert.ok(entries(set).every((e) => e.shards.length > 0));
+});
+
+test('an ownership change alters only the ClusterLoadAssignment (EDS-only update)', () => {
+  const policy = { shardCount: 64, replicas: 2, spread: 'none' as const };
+  const before = translate(computedInput(sixNodes().slice(0, 5), policy), ENVOY);
+  const after = translate(computedInput(sixNodes(), policy), ENVOY);
+  assert.ok(byteEqual(before, after, 'cluster'));
+  assert.ok(byteEqual(before, after, 'listener'));
+  assert.ok(byteEqual(before, after, 'route'));
+  assert.ok(!byteEqual(before, after, 'endpoint'));
+});
+
+test('output is deterministic: endpoint order and repeated runs give identical bytes', () => {
+  const policy = { shardCount: 16, replicas: 2, spread: 'subzone' as const };
+  const a = translate(computedInput(sixNodes(), policy), ENVOY);
+  const b = translate(computedInput([...sixNodes()].reverse(), policy), ENVOY);
+  for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) assert.ok(byteEqual(a, b, kind), kind);
+});
+
+test('Envoy output ignores the proxy locality', () => {
+  const input = computedInput(sixNodes(), { shardCount: 16, replicas: 3, spread: 'zone' });
+  const a = translate(input, ENVOY);
+  const b = translate(input, { flavor: 'envoy', zone: 'zb', subzone: 'nvl-b1' });
+  for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) assert.ok(byteEqual(a, b, kind), kind);
+});
+
+function clusterOf(input: TranslatorInput): Cluster {
+  return translate(input, ENVOY).cluster[0]!.message as Cluster;
+}
+
+test('cluster: subset LB on cache-shard, fallback by missing-header policy, EDS over ADS', () => {
+  const nodes = sixNodes();
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
+  for (const [missingHeader, fallback] of [['any', Fallback.ANY_ENDPOINT], ['reject', Fallback.NO_FALLBACK]] as const) {
+    const c = clusterOf(computedInput(nodes, policy, { missingHeader }));
+    assert.equal(c.name, 'keyway-cache');
+    assert.equal(c.lbSubsetConfig?.fallbackPolicy, fallback);
+    assert.equal(c.lbSubsetConfig?.listAsAny, true);
+    assert.deepEqual(c.lbSubsetConfig?.subsetSelectors.map((s) => [s.keys, s.fallbackPolicy]), [[['cache-shard'], SelectorFallback.NO_FALLBACK]]);
+    assert.equal(c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case, 'ads');
+    assert.equal(c.ignoreHealthOnHostRemoval, true);
+  }
+});
+
+test('cluster: http2 sets explicit HTTP/2 protocol options and an HTTP/2 health check; http1 neither', () => {
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
+  const h2 = clusterOf(computedInput(sixNodes(), policy, { upstreamProtocol: 'http2' }));
+  const packed = h2.typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+  assert.ok(packed);
+  const opts = anyUnpack(packed, XDS_REGISTRY) as HttpProtocolOptions;
+  assert.equal(opts.upstreamProtocolOptions.case, 'explicitHttpConfig');
+  assert.equal(opts.upstreamProtocolOptions.value?.protocolConfig.case, 'http2ProtocolOptions');
+  const hc = h2.healthChecks[0]!.healthChecker;
+  assert.equal(hc.case === 'httpHealthCheck' && hc.value.codecClientType, CodecClientType.HTTP2);
+
+  const h1 = clusterOf(computedInput(sixNodes(), policy, { upstreamProtocol: 'http1' }));
+  assert.deepEqual(Object.keys(h1.typedExtensionProtocolOptions), []);
+  const hc1 = h1.healthChecks[0]!.healthChecker;
+  assert.equal(hc1.case === 'httpHealthCheck' && hc1.value.codecClientType, CodecClientType.HTTP1);
+  assert.equal(hc1.case === 'httpHealthCheck' && hc1.value.path, '/healthz');
+});
+
+test('listener: port from settings, header_to_metadata (x-cache-shard -> envoy.lb/cache-shard STRING) then router, RDS over ADS', () => {
+  const set = translate(computedInput(sixNodes(), { shardCount: 8, replicas: 2, spread: 'none' }, { listenerPort: 15001 }), ENVOY);
+  const l = set.listener[0]!.message as Listener;
+  assert.equal(l.name, 'keyway-cache');
+  const sa = l.address?.address;
+  assert.ok(sa?.case === 'socketAddress');
+  assert.equal(sa.value.address, '0.0.0.0');
+  assert.deepEqual(sa.value.portSpecifier, { case: 'portValue', value: 15001 });
+  const f = l.filterChains[0]!.filters[0]!;
+  assert.equal(f.name, 'envoy.filters.network.http_connection_manager');
+  assert.ok(f.configType.case === 'typedConfig');
+  const hcm = anyUnpack(f.configType.value, XDS_REGISTRY) as HttpConnectionManager;
+  assert.ok(hcm.routeSpecifier.case === 'rds');
+  assert.equal(hcm.routeSpecifier.value.routeConfigName, 'keyway-cache');
+  assert.equal(hcm.routeSpecifier.value.configSource?.configSourceSpecifier.case, 'ads');
+  assert.deepEqual(hcm.httpFilters.map((h) => h.name), ['envoy.filters.http.header_to_metadata', 'envoy.filters.http.router']);
+  const h2m = hcm.httpFilters[0]!.configType;
+  assert.ok(h2m.case === 'typedConfig');
+  const rule = (anyUnpack(h2m.value, XDS_REGISTRY) as HeaderToMetadata).requestRules[0]!;
+  assert.equal(rule.header, 'x-cache-shard');
+  assert.equal(rule.onHeaderPresent?.metadataNamespace, 'envoy.lb');
+  assert.equal(rule.onHeaderPresent?.key, 'cache-shard');
+  assert.equal(rule.onHeaderPresent?.type, Config_ValueType.STRING);
+  assert.equal(rule.remove, false);
+});
+
+test('routes: any = one route to the cluster; reject = digits-only header route, then a 400 naming the header', () => {
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
+  const any = translate(computedInput(sixNodes(), policy, { missingHeader: 'any' }), ENVOY).route[0]!.message as RouteConfiguration;
+  const vhAny = any.virtualHosts[0]!;
+  assert.deepEqual(vhAny.domains, ['*']);
+  assert.equal(vhAny.routes.length, 1);
+  assert.equal(vhAny.routes[0]!.match?.headers.length, 0);
+  const act = vhAny.routes[0]!.action;
+  assert.ok(act.case === 'route' && act.value.clusterSpecifier.case === 'cluster');
+  assert.equal(act.value.clusterSpecifier.value, 'keyway-cache');
+  assert.equal(vhAny.retryPolicy?.retryPriority?.name, 'envoy.retry_priorities.previous_priorities');
+
+  const rej = translate(computedInput(sixNodes(), policy, { missingHeader: 'reject' }), ENVOY).route[0]!.message as RouteConfiguration;
+  const [first, second] = rej.virtualHosts[0]!.routes;
+  const h = first!.match!.headers[0]!;
+  assert.equal(h.name, 'x-cache-shard');
+  assert.ok(h.headerMatchSpecifier.case === 'stringMatch' && h.headerMatchSpecifier.value.matchPattern.case === 'safeRegex');
+  assert.equal(h.headerMatchSpecifier.value.matchPattern.value.regex, '[0-9]+');
+  assert.equal(first!.action.case, 'route');
+  assert.ok(second!.action.case === 'directResponse');
+  assert.equal(second!.action.value.status, 400);
+  const body = second!.action.value.body?.specifier;
+  assert.ok(body?.case === 'inlineString' && body.value.includes('x-cache-shard') && body.value.includes('0-7'));
+});
+
+test('an IPv6 node that leads shards is not also a standby (no alias), and says so', () => {
+  const nodes = [endpoint('v4', '10.0.0.1'), endpoint('v6', 'fd00::1')];
+  const { resources, warnings } = translateWithWarnings(handInput(nodes, [['v4', 'v6'], ['v6', 'v4']]), ENVOY);
+  const list = entries(resources);
+  assert.deepEqual(
+    list.map((e) => [e.id, e.priority, e.address, e.shards]),
+    [
+      ['v4', 0, '10.0.0.1', ['0']],
+      ['v6', 0, 'fd00::1', ['1']],
+      ['v4', 1, '::ffff:10.0.0.1', ['1']],
+    ],
+  );
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /v6 .*backs up 1/);
+});
+
+test('an IPv6 node that only backs up is listed at priority 1 at its own address', () => {
+  const nodes = [endpoint('v4', '10.0.0.1'), endpoint('v6', 'fd00::1')];
+  const { resources, warnings } = translateWithWarnings(handInput(nodes, [['v4', 'v6']]), ENVOY);
+  assert.deepEqual(entries(resources).map((e) => [e.id, e.priority, e.address]), [['v4', 0, '10.0.0.1'], ['v6', 1, 'fd00::1']]);
+  assert.deepEqual(warnings, []);
+});
+
+test('warnings: host-name address, owner not ready, shared address', () => {
+  const nodes = [
+    endpoint('a', 'cache-0.example'),
+    endpoint('b', '10.0.0.2', { ready: false }),
+    endpoint('c', '10.0.0.3'),
+    endpoint('d', '10.0.0.3'),
+  ];
+  const { resources, warnings } = translateWithWarnings(handInput(nodes, [['a', 'b'], ['c', 'a'], ['d', 'c']]), ENVOY);
+  assert.ok(warnings.some((w) => w.includes('cache-0.example') && w.includes('NACK')));
+  assert.ok(warnings.some((w) => w.includes('owner b') && w.includes('not ready')));
+  assert.ok(warnings.some((w) => w.includes('endpoint d shares address 10.0.0.3:8080 with c')));
+  assert.deepEqual(checkConsistency(resources), []);
+  assert.ok(!entries(resources).some((e) => e.id === 'b' || e.id === 'd'));
+});
+
+test('no ready endpoint: the cluster stays, its assignment is empty', () => {
+  const nodes = [endpoint('a', '10.0.0.1', { ready: false })];
+  const set = translate(computedInput(nodes, { shardCount: 4, replicas: 2, spread: 'none' }), ENVOY);
+  assert.deepEqual(checkConsistency(set), []);
+  assert.equal(set.cluster.length, 1);
+  assert.equal((set.endpoint[0]!.message as ClusterLoadAssignment).endpoints.length, 0);
+});
