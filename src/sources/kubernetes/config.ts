@@ -1,0 +1,239 @@
+/**
+ * The `kubernetes:` section of the topology file (public contract: docs/kubernetes-discovery.md,
+ * "Settings"). Validates what the config loader hands over and fills every default, reporting each
+ * problem at its file, line and field.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConfigPathSegment, ConfigSection } from '../../config/section.js';
+import { KeywayError, KeywayErrors } from '../../errors.js';
+
+/** How an endpoint's identity is read from its pod. */
+export type IdentitySource =
+  | { readonly from: 'pod-name' }
+  | { readonly from: 'label' | 'annotation'; readonly key: string };
+
+/**
+ * What a terminating endpoint owns. `release` (default): nothing, from the moment it is marked
+ * terminating, so its shards move to their replicas while it drains. `while-serving`: it keeps its
+ * shards as long as the EndpointSlice says it is still serving.
+ */
+export type TerminatingPolicy = 'release' | 'while-serving';
+
+export interface KubernetesSourceConfig {
+  /** Namespace of the Services, their EndpointSlices and pods. */
+  readonly namespace: string;
+  /** Services whose EndpointSlices (label kubernetes.io/service-name) list the cache nodes; ≥ 1. */
+  readonly services: readonly string[];
+  /** EndpointSlice port to use; undefined = each slice's first port. */
+  readonly portName?: string;
+  readonly identity: IdentitySource;
+  /** Label giving the NVLink fabric (the endpoint's subzone). */
+  readonly subzoneLabel: string;
+  /** Whether `subzoneLabel` is read from the pod's node or from the pod. */
+  readonly subzoneFrom: 'node' | 'pod';
+  /** Pod annotation holding the weight (a number ≥ 0); wins when present and valid. */
+  readonly weightAnnotation: string;
+  /** Otherwise weight = node labels nvidia.com/gpu.memory (MiB) × nvidia.com/gpu.count, in GiB. */
+  readonly weightFromGpuLabels: boolean;
+  /** Weight when neither the annotation nor the GPU labels give a valid value. */
+  readonly defaultWeight: number;
+  /** Debounce: quiet time after the last change before publishing. */
+  readonly holdOffMs: number;
+  /** Debounce: longest delay from the first change of a burst to its publication. */
+  readonly maxDelayMs: number;
+  readonly terminating: TerminatingPolicy;
+}
+
+export const KUBERNETES_DEFAULTS = {
+  identity: 'pod-name',
+  subzoneLabel: 'nvidia.com/gpu.clique',
+  subzoneFrom: 'node',
+  weightAnnotation: 'keyway.io/weight',
+  weightFromGpuLabels: true,
+  defaultWeight: 1,
+  holdOffMs: 500,
+  maxDelayMs: 5000,
+  terminating: 'release',
+} as const;
+
+/** The keys the section accepts; anything else is reported (usually a typo). */
+export const KUBERNETES_KEYS = [
+  'namespace',
+  'services',
+  'portName',
+  'identity',
+  'subzoneLabel',
+  'subzoneFrom',
+  'weightAnnotation',
+  'weightFromGpuLabels',
+  'defaultWeight',
+  'holdOffMs',
+  'maxDelayMs',
+  'terminating',
+] as const;
+
+/** Where the namespace comes from when the section does not say. */
+export const NAMESPACE_ENV = 'KEYWAY_NAMESPACE';
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** Longest hold-off / max delay accepted: beyond that the source would lag behind the cluster. */
+export const MAX_DEBOUNCE_MS = 300_000;
+
+/** RFC 1123 label: namespaces, port names. */
+const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+/** RFC 1035 label: Service names. */
+const DNS_1035_LABEL = /^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Kubernetes qualified name (label and annotation keys): optional DNS-subdomain prefix, then a name. */
+const QUALIFIED_NAME =
+  /^(?:(?=[^/]{1,253}\/)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?(?=[^/]{1,63}$)[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export interface NamespaceDefaults {
+  /** Environment to read KEYWAY_NAMESPACE from (default: process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reads the service-account namespace file; undefined when absent (default: the real file). */
+  readonly serviceAccountNamespace?: () => string | undefined;
+}
+
+/**
+ * Validates the raw `kubernetes:` section and fills defaults (contract: docs/kubernetes-discovery.md).
+ * Throws KeywayErrors holding one CONFIG_INVALID KeywayError per problem, each located by
+ * `section.locate`. The namespace, when not given, is KEYWAY_NAMESPACE, else the pod's
+ * service-account namespace file, else `default`.
+ */
+export function parseKubernetesSourceConfig(section: ConfigSection, defaults: NamespaceDefaults = {}): KubernetesSourceConfig {
+  const errors: KeywayError[] = [];
+  const problem = (path: readonly ConfigPathSegment[], message: string): void => {
+    errors.push(new KeywayError('CONFIG_INVALID', message, section.locate(path)));
+  };
+  const raw = section.value;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    problem([], `must be a mapping with at least \`services\` (the Services whose EndpointSlices list the cache nodes), got ${describe(raw)}`);
+    throw new KeywayErrors(errors);
+  }
+  const v = raw as Record<string, unknown>;
+  for (const key of Object.keys(v)) {
+    if (!(KUBERNETES_KEYS as readonly string[]).includes(key)) {
+      problem([key], `unknown setting; the kubernetes section accepts ${KUBERNETES_KEYS.join(', ')}`);
+    }
+  }
+
+  const str = (key: string, pattern: RegExp, what: string): string | undefined => {
+    if (v[key] === undefined || v[key] === null) return undefined;
+    if (typeof v[key] !== 'string' || !pattern.test(v[key])) {
+      problem([key], `must be ${what}, got ${describe(v[key])}`);
+      return undefined;
+    }
+    return v[key];
+  };
+  const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
+    if (v[key] === undefined || v[key] === null) return fallback;
+    if (typeof v[key] !== 'string' || !(allowed as readonly string[]).includes(v[key])) {
+      problem([key], `must be one of ${allowed.join(', ')}, got ${describe(v[key])}`);
+      return fallback;
+    }
+    return v[key] as T;
+  };
+  const int = (key: string, min: number, max: number, fallback: number): number => {
+    if (v[key] === undefined || v[key] === null) return fallback;
+    const n = v[key];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      problem([key], `must be an integer from ${min} to ${max} (milliseconds), got ${describe(n)}`);
+      return fallback;
+    }
+    return n;
+  };
+
+  let namespace = str('namespace', DNS_LABEL, 'a namespace name (lowercase letters, digits and "-", at most 63)');
+  if (namespace === undefined && v.namespace === undefined) namespace = defaultNamespace(defaults, (m) => problem([], m));
+
+  const services: string[] = [];
+  if (v.services === undefined || v.services === null) {
+    problem(['services'], 'is required: list the Services whose EndpointSlices hold the cache nodes, e.g. [cache-node]');
+  } else if (!Array.isArray(v.services) || v.services.length === 0) {
+    problem(['services'], `must be a non-empty list of Service names, got ${describe(v.services)}`);
+  } else {
+    v.services.forEach((s: unknown, i: number) => {
+      if (typeof s !== 'string' || !DNS_1035_LABEL.test(s)) problem(['services', i], `must be a Service name (a lowercase RFC 1035 label), got ${describe(s)}`);
+      else if (services.includes(s)) problem(['services', i], `${s} is listed twice`);
+      else services.push(s);
+    });
+  }
+
+  const portName = str('portName', DNS_LABEL, 'a port name (lowercase letters, digits and "-", at most 63)');
+
+  let identity: IdentitySource = { from: 'pod-name' };
+  if (v.identity !== undefined && v.identity !== null) {
+    const m = typeof v.identity === 'string' ? /^(label|annotation):(.*)$/.exec(v.identity) : null;
+    if (v.identity === 'pod-name') identity = { from: 'pod-name' };
+    else if (m && QUALIFIED_NAME.test(m[2]!)) identity = { from: m[1] as 'label' | 'annotation', key: m[2]! };
+    else problem(['identity'], `must be pod-name, label:<key> or annotation:<key> with a valid label/annotation key, got ${describe(v.identity)}`);
+  }
+
+  const subzoneLabel = str('subzoneLabel', QUALIFIED_NAME, 'a label key such as nvidia.com/gpu.clique') ?? KUBERNETES_DEFAULTS.subzoneLabel;
+  const subzoneFrom = oneOf('subzoneFrom', ['node', 'pod'] as const, KUBERNETES_DEFAULTS.subzoneFrom);
+  const weightAnnotation = str('weightAnnotation', QUALIFIED_NAME, 'an annotation key such as keyway.io/weight') ?? KUBERNETES_DEFAULTS.weightAnnotation;
+
+  let weightFromGpuLabels: boolean = KUBERNETES_DEFAULTS.weightFromGpuLabels;
+  if (v.weightFromGpuLabels !== undefined && v.weightFromGpuLabels !== null) {
+    if (typeof v.weightFromGpuLabels !== 'boolean') problem(['weightFromGpuLabels'], `must be true or false, got ${describe(v.weightFromGpuLabels)}`);
+    else weightFromGpuLabels = v.weightFromGpuLabels;
+  }
+
+  let defaultWeight: number = KUBERNETES_DEFAULTS.defaultWeight;
+  if (v.defaultWeight !== undefined && v.defaultWeight !== null) {
+    if (typeof v.defaultWeight !== 'number' || !Number.isFinite(v.defaultWeight) || v.defaultWeight < 0) {
+      problem(['defaultWeight'], `must be a number >= 0, got ${describe(v.defaultWeight)}`);
+    } else defaultWeight = v.defaultWeight;
+  }
+
+  const holdOffMs = int('holdOffMs', 0, MAX_DEBOUNCE_MS, KUBERNETES_DEFAULTS.holdOffMs);
+  const maxDelayMs = int('maxDelayMs', 0, MAX_DEBOUNCE_MS, Math.max(KUBERNETES_DEFAULTS.maxDelayMs, holdOffMs));
+  if (maxDelayMs < holdOffMs) problem(['maxDelayMs'], `must be at least holdOffMs (${holdOffMs}), got ${maxDelayMs}`);
+  const terminating = oneOf('terminating', ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
+
+  if (errors.length > 0) throw new KeywayErrors(errors);
+  return {
+    namespace: namespace!,
+    services,
+    ...(portName !== undefined ? { portName } : {}),
+    identity,
+    subzoneLabel,
+    subzoneFrom,
+    weightAnnotation,
+    weightFromGpuLabels,
+    defaultWeight,
+    holdOffMs,
+    maxDelayMs,
+    terminating,
+  };
+}
+
+function defaultNamespace(defaults: NamespaceDefaults, problem: (message: string) => void): string | undefined {
+  const env = defaults.env ?? process.env;
+  const fromEnv = env[NAMESPACE_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (DNS_LABEL.test(fromEnv)) return fromEnv;
+    problem(`namespace is not set and ${NAMESPACE_ENV}=${JSON.stringify(fromEnv)} is not a namespace name`);
+    return undefined;
+  }
+  const fromFile = (defaults.serviceAccountNamespace ?? readServiceAccountNamespace)();
+  if (fromFile !== undefined && DNS_LABEL.test(fromFile)) return fromFile;
+  return 'default';
+}
+
+/** The namespace Kubernetes mounts into every pod with a service account; undefined outside a pod. */
+export function readServiceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return String(v);
+}

@@ -1,0 +1,202 @@
+/**
+ * The pure core of the Kubernetes source: EndpointSlices + Pods + Nodes → the normalized endpoint
+ * list every source publishes (DESIGN.md "sources"; contract: docs/kubernetes-discovery.md).
+ * No I/O: the runner (source.ts) feeds it the informers' caches.
+ */
+import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
+import { ENDPOINT_ID_PATTERN, type Endpoint } from '../../model/endpoint.js';
+import type { KubernetesSourceConfig } from './config.js';
+import { problemKey, type SourceProblem } from './problem.js';
+import { endpointReady } from './readiness.js';
+import { endpointWeight } from './weight.js';
+import { REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
+
+/** What the informers hold: every object the source watches. */
+export interface ClusterView {
+  readonly slices: readonly V1EndpointSlice[];
+  readonly pods: readonly V1Pod[];
+  readonly nodes: readonly V1Node[];
+}
+
+export interface DiscoveredEndpoints {
+  /** Sorted by id; one entry per identity. */
+  readonly endpoints: readonly Endpoint[];
+  /** Sorted and de-duplicated. */
+  readonly problems: readonly SourceProblem[];
+}
+
+/** One slice endpoint resolved to its pod, before identities are merged. */
+interface Candidate {
+  readonly endpoint: Endpoint;
+  readonly pod: string;
+  readonly ipv4: boolean;
+  readonly serviceRank: number;
+  readonly slice: string;
+}
+
+/**
+ * Builds the endpoint list. For each EndpointSlice of a configured Service (in the configured
+ * namespace) and each of its endpoints: address = first address, port = the `portName` port (or
+ * the slice's first), identity/weight/locality from the target pod and its node, readiness from
+ * the conditions. A pod listed more than once (several slices, Services or address families) is
+ * one endpoint: the ready entry wins, then IPv4, then the earlier Service in `services`, then the
+ * slice name. Anything malformed is reported in `problems`, never thrown.
+ */
+export function discoverEndpoints(view: ClusterView, config: KubernetesSourceConfig): DiscoveredEndpoints {
+  const problems = new Map<string, SourceProblem>();
+  const report = (p: SourceProblem): void => void problems.set(problemKey(p), p);
+  const pods = new Map(view.pods.map((p) => [`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`, p]));
+  const nodes = new Map(view.nodes.map((n) => [n.metadata?.name ?? '', n]));
+
+  const candidates: Candidate[] = [];
+  for (const slice of view.slices) {
+    const ns = slice.metadata?.namespace ?? '';
+    const sliceName = slice.metadata?.name ?? '';
+    const serviceRank = config.services.indexOf(slice.metadata?.labels?.[SERVICE_NAME_LABEL] ?? '');
+    if (ns !== config.namespace || serviceRank < 0) continue;
+    const sliceProblem = (reason: SourceProblem['reason'], message: string, field?: string, value?: string): void =>
+      report({ reason, kind: 'EndpointSlice', namespace: ns, name: sliceName, ...(field ? { field } : {}), ...(value !== undefined ? { value } : {}), message });
+
+    if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') {
+      sliceProblem('unsupported-address-type', `addressType ${slice.addressType} is not supported (proxies need IP addresses); its endpoints are left out`, 'addressType', String(slice.addressType));
+      continue;
+    }
+    const port = slicePort(slice, config.portName);
+    if (typeof port === 'string') {
+      sliceProblem('no-port', `${port}; its endpoints are left out`, 'ports');
+      continue;
+    }
+    for (const ep of slice.endpoints ?? []) {
+      const c = candidate(ep, { ns, sliceName, serviceRank, port, ipv4: slice.addressType === 'IPv4' }, pods, nodes, config, report, sliceProblem);
+      if (c) candidates.push(c);
+    }
+  }
+
+  const endpoints = mergeByIdentity(candidates, report);
+  const sortedProblems = [...problems.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
+  return { endpoints, problems: sortedProblems };
+}
+
+function candidate(
+  ep: V1Endpoint,
+  where: { ns: string; sliceName: string; serviceRank: number; port: number; ipv4: boolean },
+  pods: ReadonlyMap<string, V1Pod>,
+  nodes: ReadonlyMap<string, V1Node>,
+  config: KubernetesSourceConfig,
+  report: (p: SourceProblem) => void,
+  sliceProblem: (reason: SourceProblem['reason'], message: string, field?: string, value?: string) => void,
+): Candidate | undefined {
+  const address = ep.addresses?.[0];
+  const ref = ep.targetRef;
+  if (!ref || ref.kind !== 'Pod' || !ref.name) {
+    sliceProblem('no-target-pod', `endpoint ${address ?? '(no address)'} has no Pod targetRef; it is left out`, 'endpoints[].targetRef');
+    return undefined;
+  }
+  const podNs = ref.namespace ?? where.ns;
+  const podName = ref.name;
+  const podProblem = (reason: SourceProblem['reason'], message: string, field?: string, value?: string): void =>
+    report({ reason, kind: 'Pod', namespace: podNs, name: podName, ...(field ? { field } : {}), ...(value !== undefined ? { value } : {}), message });
+  if (!address) {
+    podProblem('no-address', `EndpointSlice ${where.sliceName} lists pod ${podName} without an address; it is left out`);
+    return undefined;
+  }
+  const pod = pods.get(`${podNs}/${podName}`);
+  if (!pod) {
+    // Slices and pods arrive on separate watches; a pod not seen yet is left out until it is.
+    podProblem('pod-not-found', `EndpointSlice ${where.sliceName} lists pod ${podName}, which keyway has not seen; it is left out until it appears`);
+    return undefined;
+  }
+
+  const id = identityOf(pod, config, podProblem);
+  if (id === undefined) return undefined;
+
+  const nodeName = ep.nodeName ?? pod.spec?.nodeName;
+  const node = nodeName ? nodes.get(nodeName) : undefined;
+  if (nodeName && !node) {
+    report({ reason: 'node-not-found', kind: 'Node', name: nodeName, message: `node ${nodeName} of pod ${podName} is not known; its locality falls back to the EndpointSlice zone and its weight to the annotation or defaultWeight` });
+  }
+  const nodeLabels = node?.metadata?.labels ?? {};
+  const subzoneLabels = config.subzoneFrom === 'node' ? nodeLabels : (pod.metadata?.labels ?? {});
+  const { weight, problems } = endpointWeight(pod, node, config);
+  problems.forEach(report);
+  const podTerminating = pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
+
+  return {
+    endpoint: {
+      id,
+      address,
+      port: where.port,
+      locality: {
+        region: nodeLabels[REGION_LABEL] ?? '',
+        zone: nodeLabels[ZONE_LABEL] ?? ep.zone ?? '',
+        subzone: subzoneLabels[config.subzoneLabel] ?? '',
+      },
+      weight,
+      ready: endpointReady(ep.conditions, podTerminating, config.terminating),
+    },
+    pod: `${podNs}/${podName}`,
+    ipv4: where.ipv4,
+    serviceRank: where.serviceRank,
+    slice: where.sliceName,
+  };
+}
+
+function identityOf(
+  pod: V1Pod,
+  config: KubernetesSourceConfig,
+  podProblem: (reason: SourceProblem['reason'], message: string, field?: string, value?: string) => void,
+): string | undefined {
+  const name = pod.metadata?.name ?? '';
+  if (config.identity.from === 'pod-name') return name;
+  const { from, key } = config.identity;
+  const source = from === 'label' ? pod.metadata?.labels : pod.metadata?.annotations;
+  const field = `metadata.${from}s[${JSON.stringify(key)}]`;
+  const value = source?.[key];
+  if (value === undefined) {
+    podProblem('missing-identity', `identity is read from ${from} ${key}, which pod ${name} does not have; it is left out`, field);
+    return undefined;
+  }
+  if (!ENDPOINT_ID_PATTERN.test(value)) {
+    podProblem('bad-identity', `${from} ${key}=${JSON.stringify(value)} is not a valid endpoint id (letters, digits and . _ : / -, at most 253); it is left out`, field, value);
+    return undefined;
+  }
+  return value;
+}
+
+/** The configured port of a slice, or a sentence saying why there is none. */
+function slicePort(slice: V1EndpointSlice, portName: string | undefined): number | string {
+  const ports = slice.ports ?? [];
+  const port = portName === undefined ? ports[0] : ports.find((p) => (p.name ?? '') === portName);
+  if (!port) return portName === undefined ? 'the slice has no ports' : `the slice has no port named ${portName}`;
+  if (typeof port.port !== 'number') return `port ${port.name ?? '(unnamed)'} has no number`;
+  return port.port;
+}
+
+function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourceProblem) => void): Endpoint[] {
+  const byId = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    const list = byId.get(c.endpoint.id);
+    if (list) list.push(c);
+    else byId.set(c.endpoint.id, [c]);
+  }
+  const out: Endpoint[] = [];
+  for (const [id, list] of byId) {
+    const podNames = [...new Set(list.map((c) => c.pod))].sort();
+    if (podNames.length > 1) {
+      for (const pod of podNames.slice(1)) {
+        const [ns, name] = pod.split('/') as [string, string];
+        report({ reason: 'duplicate-identity', kind: 'Pod', namespace: ns, name, value: id, message: `pods ${podNames.join(', ')} all have identity ${id}; only ${podNames[0]} is used` });
+      }
+    }
+    const kept = list.filter((c) => c.pod === podNames[0]).sort(preference)[0]!;
+    out.push(kept.endpoint);
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function preference(a: Candidate, b: Candidate): number {
+  if (a.endpoint.ready !== b.endpoint.ready) return a.endpoint.ready ? -1 : 1;
+  if (a.ipv4 !== b.ipv4) return a.ipv4 ? -1 : 1;
+  if (a.serviceRank !== b.serviceRank) return a.serviceRank - b.serviceRank;
+  return a.slice < b.slice ? -1 : a.slice > b.slice ? 1 : 0;
+}

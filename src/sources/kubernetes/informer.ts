@@ -1,0 +1,248 @@
+/**
+ * A thin runner around one @kubernetes/client-node informer (ListWatch): it adds what the
+ * library leaves to its caller — retry with backoff after errors (ListWatch stops on any error
+ * other than 410 Gone, which it handles itself by relisting), a health state, watch bookmarks and
+ * timeouts, a bound on list calls, and a watchdog against silently dead connections.
+ */
+import {
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  Observable,
+  type ObservableMiddleware,
+  Watch,
+} from '@kubernetes/client-node';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+
+/** Timing of list and watch calls. */
+export interface InformerTiming {
+  readonly backoff: BackoffOptions;
+  /** A list call that has not answered by then is aborted (and retried with backoff). */
+  readonly listTimeoutMs: number;
+  /** Watches ask the server to end after a random time in [min, 2·min) seconds, as client-go does. */
+  readonly minWatchTimeoutSeconds: number;
+  /** A watch still open this long after its timeoutSeconds is presumed dead and aborted. */
+  readonly watchGraceMs: number;
+}
+
+export interface InformerState {
+  /** The first list has completed (the cache holds a full view). */
+  readonly synced: boolean;
+  /** The last list or watch request succeeded and no error has happened since. */
+  readonly connected: boolean;
+  /** Consecutive failures since the last established watch. */
+  readonly failures: number;
+  /** When the current run of failures began (epoch ms); undefined while connected. */
+  readonly failingSince?: number;
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+}
+
+export interface InformerHooks {
+  /** Any add/update/delete in the cache, including those a relist produces. */
+  onObjectChange(): void;
+  /** `state()` changed (synced, connected, failed). */
+  onStateChange(): void;
+  onRetry?(resource: string, error: string, delayMs: number, failures: number): void;
+}
+
+/** What to watch: an API path and the list call for it. */
+export interface WatchedResource<T extends KubernetesObject> {
+  /** Short name for logs and status, e.g. `endpointslices`. */
+  readonly name: string;
+  /** Collection path, e.g. `/api/v1/namespaces/cache/pods`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  /** One list call; `options` carries the abort signal middleware to pass to the generated API. */
+  list(options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
+}
+
+/** One resource kept in sync by a real ListWatch informer. */
+export class ResourceInformer<T extends KubernetesObject> {
+  readonly informer: ListWatch<T>;
+  private current: InformerState = { synced: false, connected: false, failures: 0 };
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private readonly stopSignal = new AbortController();
+
+  constructor(
+    kubeConfig: KubeConfig,
+    readonly resource: WatchedResource<T>,
+    private readonly timing: InformerTiming,
+    private readonly hooks: InformerHooks,
+    private readonly now: () => number = Date.now,
+  ) {
+    const watch = new ObservedWatch(kubeConfig, timing, {
+      closed: () => this.stopped,
+      onCacheFilled: () => this.update({ synced: true }),
+      onEstablished: () => this.update({ connected: true, failures: 0, failingSince: undefined }),
+    });
+    this.informer = new ListWatch<T>(resource.path, watch, () => this.listCall(), false, resource.labelSelector);
+    const changed = (): void => this.hooks.onObjectChange();
+    this.informer.on('add', changed);
+    this.informer.on('update', changed);
+    this.informer.on('delete', changed);
+    this.informer.on('error', (err: unknown) => this.failed(err));
+  }
+
+  state(): InformerState {
+    return this.current;
+  }
+
+  /** Objects in the cache (the last known state, also while the API server is unreachable). */
+  list(): readonly T[] {
+    return this.informer.list();
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.informer.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.stopSignal.abort();
+    await this.informer.stop();
+  }
+
+  private listCall(): Promise<KubernetesListObject<T>> {
+    const signal = AbortSignal.any([this.stopSignal.signal, AbortSignal.timeout(this.timing.listTimeoutMs)]);
+    const withSignal: ObservableMiddleware = {
+      pre: (ctx) => {
+        ctx.setSignal(signal);
+        return new Observable(Promise.resolve(ctx));
+      },
+      post: (res) => new Observable(Promise.resolve(res)),
+    };
+    return this.resource.list({ middleware: [withSignal], middlewareMergeStrategy: 'append' }).then((list) => {
+      // The API server answered: the cache is about to hold its current state. Failures are only
+      // reset once a watch is established, so a list-ok/watch-fails loop still backs off.
+      this.update({ connected: true, failingSince: undefined });
+      return list;
+    });
+  }
+
+  /** ListWatch gave up after an error: record it and start it again after a backoff delay. */
+  private failed(err: unknown): void {
+    if (this.stopped) return;
+    const failures = this.current.failures + 1;
+    const at = this.now();
+    const message = describeError(err);
+    this.update({ connected: false, failures, failingSince: this.current.failingSince ?? at, lastError: message, lastErrorAt: at });
+    if (this.retryTimer) return;
+    const delay = backoffDelay(failures, this.timing.backoff);
+    this.hooks.onRetry?.(this.resource.name, message, delay, failures);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.stopped) void this.informer.start();
+    }, delay);
+  }
+
+  private update(patch: Partial<InformerState>): void {
+    const next = { ...this.current, ...patch };
+    for (const k of Object.keys(next) as (keyof InformerState)[]) if (next[k] === undefined) delete next[k];
+    const changed = (Object.keys({ ...this.current, ...next }) as (keyof InformerState)[]).some((k) => this.current[k] !== next[k]);
+    this.current = next;
+    if (changed) this.hooks.onStateChange();
+  }
+}
+
+/**
+ * The library's Watch with five additions:
+ * - it asks for bookmarks, so a resumed watch starts from a recent resourceVersion (fewer 410s);
+ * - it sets timeoutSeconds, so the server renews each watch now and then;
+ * - it aborts a watch that outlives that timeout (a half-open connection would hang forever), and
+ *   one whose response headers take longer than listTimeoutMs;
+ * - it turns a non-410 ERROR event into a failure (ListWatch would re-watch at once, in a loop);
+ * - it aborts a watch whose request was in flight when the informer was stopped (ListWatch can
+ *   only abort a request that has already answered).
+ */
+class ObservedWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly timing: InformerTiming,
+    private readonly events: { closed(): boolean; onCacheFilled(): void; onEstablished(): void },
+  ) {
+    super(withResponseTimeout(config, timing.listTimeoutMs));
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    if (this.events.closed()) {
+      // ListWatch does not re-check stop() after a list in flight; do not open a watch then.
+      const idle = new AbortController();
+      idle.abort();
+      return idle;
+    }
+    // ListWatch calls watch only after it filled its cache from a list (or resumes one it has).
+    this.events.onCacheFilled();
+    const min = this.timing.minWatchTimeoutSeconds;
+    const timeoutSeconds = Math.floor(min * (1 + Math.random()));
+    let serverError: string | undefined;
+    let finished = false;
+    let watchdog: NodeJS.Timeout | undefined;
+    const onEvent = (phase: string, obj: unknown, raw?: unknown): void => {
+      if (phase === 'ERROR') {
+        const status = obj as { code?: number; reason?: string; message?: string } | undefined;
+        if (status?.code !== 410) serverError = `watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim();
+      }
+      callback(phase, obj, raw);
+    };
+    const onDone = (err: unknown): void => {
+      finished = true;
+      if (watchdog) clearTimeout(watchdog);
+      done(err ?? (serverError !== undefined ? new Error(serverError) : null));
+    };
+    const controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
+    if (this.events.closed()) {
+      // stop() ran while the request was in flight: ListWatch had no controller to abort yet.
+      controller.abort();
+      return controller;
+    }
+    if (!finished) {
+      this.events.onEstablished();
+      watchdog = setTimeout(() => controller.abort(), timeoutSeconds * 1000 + this.timing.watchGraceMs);
+      watchdog.unref();
+    }
+    return controller;
+  }
+}
+
+/**
+ * The same KubeConfig, except that the fetch options it gives Watch carry a timeout: node-fetch
+ * then fails a request whose response headers do not arrive in time (Watch sets none itself).
+ */
+function withResponseTimeout(kc: KubeConfig, timeoutMs: number): KubeConfig {
+  const delegate = Object.create(kc) as KubeConfig;
+  delegate.applyToFetchOptions = async (opts) => ({ ...(await kc.applyToFetchOptions(opts)), timeout: timeoutMs });
+  return delegate;
+}
+
+/** A one-line description of an API error (ApiException bodies are long JSON). */
+export function describeError(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; statusCode?: unknown; body?: unknown; message?: unknown; cause?: unknown };
+    const status = typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+    let detail: string | undefined;
+    if (typeof e.body === 'string') {
+      try {
+        detail = (JSON.parse(e.body) as { message?: string }).message;
+      } catch {
+        detail = e.body.slice(0, 200);
+      }
+    } else if (e.body && typeof e.body === 'object') detail = (e.body as { message?: string }).message;
+    if (status !== undefined) return `HTTP ${status}${detail ? `: ${detail}` : ''}`;
+    const message = typeof e.message === 'string' ? e.message.split('\n')[0]! : String(err);
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+  }
+  return String(err);
+}

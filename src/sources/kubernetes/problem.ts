@@ -1,0 +1,47 @@
+/**
+ * Problems the Kubernetes source finds in cluster objects. They never stop the source: the object
+ * falls back to a documented default (or is left out) and the problem is logged and listed in
+ * `status().problems` (contract: docs/kubernetes-discovery.md, "Problems").
+ */
+
+export type ProblemReason =
+  /** The weight annotation is not a number >= 0; the GPU labels or defaultWeight apply. */
+  | 'bad-weight-annotation'
+  /** nvidia.com/gpu.memory or gpu.count is missing its partner or not a whole number; defaultWeight applies. */
+  | 'bad-gpu-labels'
+  /** The identity label/annotation is absent; the endpoint is left out. */
+  | 'missing-identity'
+  /** The identity value is not a valid endpoint id; the endpoint is left out. */
+  | 'bad-identity'
+  /** Two pods give the same identity; only the first by pod name is kept. */
+  | 'duplicate-identity'
+  /** A slice endpoint names a pod that is not (yet) known; the endpoint is left out. */
+  | 'pod-not-found'
+  /** The pod's node is not known; locality falls back to the slice zone, weight to the default. */
+  | 'node-not-found'
+  /** A slice endpoint has no Pod targetRef; it is left out. */
+  | 'no-target-pod'
+  /** The slice has no usable port (portName absent, or no port number); its endpoints are left out. */
+  | 'no-port'
+  /** The slice's addressType is FQDN; its endpoints are left out (proxies need IP literals). */
+  | 'unsupported-address-type'
+  /** A slice endpoint has no address; it is left out. */
+  | 'no-address';
+
+export interface SourceProblem {
+  readonly reason: ProblemReason;
+  /** The object at fault. */
+  readonly kind: 'Pod' | 'Node' | 'EndpointSlice';
+  readonly namespace?: string;
+  readonly name: string;
+  /** The field at fault, e.g. `metadata.annotations["keyway.io/weight"]`. */
+  readonly field?: string;
+  /** The offending value as found. */
+  readonly value?: string;
+  readonly message: string;
+}
+
+/** A stable key for de-duplicating and diffing problems. */
+export function problemKey(p: SourceProblem): string {
+  return `${p.kind}/${p.namespace ?? ''}/${p.name}/${p.reason}/${p.field ?? ''}/${p.value ?? ''}`;
+}

@@ -1,0 +1,28 @@
+/**
+ * Readiness of a cache node from its EndpointSlice conditions (contract: docs/kubernetes-discovery.md,
+ * "Readiness"). A not-ready endpoint owns no shards.
+ */
+import type { V1EndpointConditions } from '@kubernetes/client-node';
+import type { TerminatingPolicy } from './config.js';
+
+/**
+ * Whether an endpoint may own shards.
+ *
+ * - terminating (the slice says `terminating: true`, or the pod has a deletionTimestamp, whichever
+ *   keyway sees first): with `release` never ready, even while `serving`, so its shards move to
+ *   their replicas, which already hold them, at the start of the drain rather than at its end;
+ *   with `while-serving` ready while `serving` (falling back to `ready` when serving is unset).
+ * - otherwise `ready`; unset means unknown, which the EndpointSlice API says to treat as ready.
+ */
+export function endpointReady(
+  conditions: V1EndpointConditions | undefined,
+  podTerminating: boolean,
+  policy: TerminatingPolicy,
+): boolean {
+  const terminating = conditions?.terminating === true || podTerminating;
+  if (terminating) {
+    if (policy === 'release') return false;
+    return (conditions?.serving ?? conditions?.ready) === true;
+  }
+  return conditions?.ready ?? true;
+}

@@ -1,0 +1,256 @@
+/**
+ * The Kubernetes source (DESIGN.md "sources"; issue 4 item 1): EndpointSlices of the configured
+ * Services, the Pods they point at and the Nodes those run on, each kept by a real
+ * @kubernetes/client-node informer; a debounced recompute turns them into the endpoint list.
+ * While the API server is unreachable the last known endpoints stay in force and status() says
+ * they are stale (contract: docs/kubernetes-discovery.md).
+ */
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  type KubernetesObject,
+  type V1EndpointSlice,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { type Logger, pino } from 'pino';
+import { KeywayError } from '../../errors.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import { debounce } from '../debounce.js';
+import type { Source, SourceStatus } from '../source.js';
+import { DEFAULT_BACKOFF } from './backoff.js';
+import type { KubernetesSourceConfig } from './config.js';
+import { discoverEndpoints } from './endpoints.js';
+import { type InformerState, type InformerTiming, ResourceInformer, type WatchedResource } from './informer.js';
+import { problemKey, type SourceProblem } from './problem.js';
+import { SERVICE_NAME_LABEL } from './well-known.js';
+
+export const DEFAULT_INFORMER_TIMING: InformerTiming = {
+  backoff: DEFAULT_BACKOFF,
+  listTimeoutMs: 30_000,
+  // Short enough that a silently dead watch is noticed within about 2.5 minutes; renewing three
+  // watches that often costs the API server next to nothing (and bookmarks avoid relists).
+  minWatchTimeoutSeconds: 60,
+  watchGraceMs: 15_000,
+};
+
+/** How long start() waits for the first complete list of every resource. */
+export const DEFAULT_INITIAL_SYNC_TIMEOUT_MS = 60_000;
+
+export interface KubernetesSourceOptions {
+  readonly logger?: Logger;
+  /** Where the API server is and how to authenticate; default: in-cluster, else ~/.kube/config. */
+  readonly kubeConfig?: KubeConfig;
+  /** start() rejects with SOURCE_UNAVAILABLE if the first lists have not all completed by then. */
+  readonly initialSyncTimeoutMs?: number;
+  /** Retry, list and watch timing (tests shorten it). */
+  readonly timing?: Partial<InformerTiming>;
+}
+
+/** One watched resource in status(): what it is and how its informer is doing. */
+export interface ResourceStatus extends InformerState {
+  readonly resource: string;
+  readonly path: string;
+}
+
+export interface KubernetesSourceStatus extends SourceStatus {
+  readonly kind: 'kubernetes';
+  /** Since when the endpoints in force may lag the cluster (the first API error of this outage). */
+  readonly staleSince?: Date;
+  /** Problems found in cluster objects (bad annotations, missing pods...), sorted. */
+  readonly problems: readonly SourceProblem[];
+  readonly resources: readonly ResourceStatus[];
+}
+
+type Listener = (endpoints: readonly Endpoint[]) => void;
+
+/** Implements {@link Source} over EndpointSlices, Pods and Nodes. */
+export class KubernetesSource implements Source {
+  readonly #config: KubernetesSourceConfig;
+  readonly #log: Logger;
+  readonly #initialSyncTimeoutMs: number;
+  readonly #slices: ResourceInformer<V1EndpointSlice>;
+  readonly #pods: ResourceInformer<V1Pod>;
+  readonly #nodes: ResourceInformer<V1Node>;
+  readonly #informers: readonly ResourceInformer<KubernetesObject>[];
+  readonly #listeners = new Set<Listener>();
+  readonly #publish: ReturnType<typeof debounce>;
+  #endpoints: readonly Endpoint[] = [];
+  #signature = '[]';
+  #problems: readonly SourceProblem[] = [];
+  #lastUpdate: Date | undefined;
+  #synced = false;
+  #started = false;
+  #stopped = false;
+  #wasStale = false;
+  #syncWaiter: { resolve(): void; reject(err: Error): void } | undefined;
+
+  constructor(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}) {
+    this.#config = config;
+    this.#log = (options.logger ?? pino({ level: 'silent' })).child({ source: 'kubernetes', namespace: config.namespace });
+    this.#initialSyncTimeoutMs = options.initialSyncTimeoutMs ?? DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
+    const timing: InformerTiming = { ...DEFAULT_INFORMER_TIMING, ...options.timing };
+    const kc = options.kubeConfig ?? defaultKubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const ns = config.namespace;
+    const labelSelector =
+      config.services.length === 1
+        ? `${SERVICE_NAME_LABEL}=${config.services[0]}`
+        : `${SERVICE_NAME_LABEL} in (${config.services.join(',')})`;
+    const hooks = {
+      onObjectChange: () => this.#objectChanged(),
+      onStateChange: () => this.#stateChanged(),
+      onRetry: (resource: string, error: string, delayMs: number, failures: number) =>
+        this.#log.warn({ resource, error, retryInMs: delayMs, failures }, `Kubernetes API error on ${resource}; keeping the last known endpoints and retrying`),
+    };
+    const make = <T extends KubernetesObject>(r: WatchedResource<T>): ResourceInformer<T> => new ResourceInformer<T>(kc, r, timing, hooks);
+    this.#slices = make<V1EndpointSlice>({
+      name: 'endpointslices',
+      path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+      labelSelector,
+      list: (o) => discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector }, o),
+    });
+    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, list: (o) => core.listNamespacedPod({ namespace: ns }, o) });
+    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', list: (o) => core.listNode({}, o) });
+    this.#informers = [this.#slices, this.#pods, this.#nodes] as unknown as ResourceInformer<KubernetesObject>[];
+    this.#publish = debounce(() => this.#recompute(), { holdOffMs: config.holdOffMs, maxDelayMs: config.maxDelayMs });
+  }
+
+  /**
+   * Starts the informers and resolves once each has listed its resource once, with `current()`
+   * computed from that view. API errors meanwhile are retried with backoff.
+   * @throws KeywayError SOURCE_UNAVAILABLE when the lists have not all completed within
+   *   `initialSyncTimeoutMs` (the message names the resources and the last API error), or when
+   *   stop() is called first.
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('KubernetesSource.start() called twice');
+    this.#started = true;
+    const synced = new Promise<void>((resolve, reject) => (this.#syncWaiter = { resolve, reject }));
+    for (const i of this.#informers) i.start();
+    const timer = setTimeout(() => {
+      const pending = this.#informers.filter((i) => !i.state().synced);
+      const errors = pending.map((i) => `${i.resource.name}: ${i.state().lastError ?? 'no answer yet'}`).join('; ');
+      this.#syncWaiter?.reject(
+        new KeywayError('SOURCE_UNAVAILABLE', `no complete list of ${pending.map((i) => i.resource.name).join(', ')} from the Kubernetes API within ${this.#initialSyncTimeoutMs} ms (${errors})`),
+      );
+    }, this.#initialSyncTimeoutMs);
+    this.#stateChanged();
+    try {
+      await synced;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.#syncWaiter = undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#publish.cancel();
+    this.#syncWaiter?.reject(new KeywayError('SOURCE_UNAVAILABLE', 'the Kubernetes source was stopped before its first complete list'));
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  current(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  onChange(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  status(): KubernetesSourceStatus {
+    const resources = this.#informers.map((i) => ({ resource: i.resource.name, path: i.resource.path, ...i.state() }));
+    const failing = resources.filter((r) => !r.connected && r.failingSince !== undefined);
+    const stale = this.#synced && failing.length > 0;
+    const latestError = resources
+      .filter((r) => r.lastError !== undefined)
+      .sort((a, b) => (b.lastErrorAt ?? 0) - (a.lastErrorAt ?? 0))[0];
+    return {
+      kind: 'kubernetes',
+      healthy: this.#synced && resources.every((r) => r.connected),
+      stale,
+      ...(stale ? { staleSince: new Date(Math.min(...failing.map((r) => r.failingSince!))) } : {}),
+      ...(latestError ? { lastError: `${latestError.resource}: ${latestError.lastError}` } : {}),
+      ...(this.#lastUpdate ? { lastUpdate: this.#lastUpdate } : {}),
+      problems: this.#problems,
+      resources,
+    };
+  }
+
+  #objectChanged(): void {
+    if (this.#synced && !this.#stopped) this.#publish.trigger();
+  }
+
+  #stateChanged(): void {
+    if (!this.#synced && this.#informers.every((i) => i.state().synced)) {
+      this.#synced = true;
+      this.#recompute(false);
+      this.#log.info({ endpoints: this.#endpoints.length }, 'Kubernetes source synced');
+      this.#syncWaiter?.resolve();
+    }
+    if (!this.#synced) return;
+    const { stale, staleSince } = this.status();
+    if (stale && !this.#wasStale) this.#log.warn({ staleSince }, 'Kubernetes API unreachable; serving the last known endpoints (stale)');
+    if (!stale && this.#wasStale) this.#log.info('Kubernetes API reachable again; endpoints are current');
+    this.#wasStale = stale;
+  }
+
+  /** Recomputes the endpoints from the informer caches; notifies listeners if they changed. */
+  #recompute(notify = true): void {
+    if (this.#stopped) return;
+    const { endpoints, problems } = discoverEndpoints(
+      { slices: this.#slices.list(), pods: this.#pods.list(), nodes: this.#nodes.list() },
+      this.#config,
+    );
+    this.#lastUpdate = new Date();
+    this.#logProblems(problems);
+    const signature = JSON.stringify(endpoints);
+    if (signature === this.#signature) return;
+    this.#signature = signature;
+    this.#endpoints = endpoints;
+    if (!notify) return;
+    this.#log.info({ endpoints: endpoints.length, ready: endpoints.filter((e) => e.ready).length }, 'Kubernetes endpoints changed');
+    for (const l of this.#listeners) {
+      try {
+        l(endpoints);
+      } catch (err) {
+        this.#log.error({ err }, 'an endpoint listener failed');
+      }
+    }
+  }
+
+  #logProblems(next: readonly SourceProblem[]): void {
+    const before = new Set(this.#problems.map(problemKey));
+    const after = new Set(next.map(problemKey));
+    for (const p of next) {
+      if (!before.has(problemKey(p))) this.#log.warn({ problem: p }, `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${p.message}`);
+    }
+    for (const p of this.#problems) {
+      if (!after.has(problemKey(p))) this.#log.info({ problem: p }, `resolved: ${p.kind} ${p.name} ${p.reason}`);
+    }
+    this.#problems = next;
+  }
+}
+
+/**
+ * Creates the Kubernetes source from a validated `kubernetes:` section (see
+ * parseKubernetesSourceConfig). Nothing talks to the API server until start().
+ */
+export function createKubernetesSource(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}): KubernetesSource {
+  return new KubernetesSource(config, options);
+}
+
+/** In a pod: the service account and the in-cluster API server; elsewhere: KUBECONFIG or ~/.kube/config. */
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}

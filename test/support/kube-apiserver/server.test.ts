@@ -1,0 +1,197 @@
+/**
+ * The in-process API server speaks the list/watch protocol the way kube-apiserver does, checked
+ * over raw HTTP (so the Kubernetes source tests rest on a faithful server, not on the client).
+ */
+import assert from 'node:assert/strict';
+import { get, type IncomingMessage } from 'node:http';
+import { after, before, test } from 'node:test';
+import { KubeApiServer, matchesLabels, parseLabelSelector } from './index.js';
+
+let server: KubeApiServer;
+before(async () => {
+  server = await KubeApiServer.start();
+});
+after(async () => {
+  await server.close();
+});
+
+const pod = (name: string, labels: Record<string, string> = {}, ns = 'cache') => ({
+  kind: 'Pod',
+  apiVersion: 'v1',
+  metadata: { name, namespace: ns, labels },
+  spec: { nodeName: 'n' },
+});
+
+async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(server.url + path);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+interface WatchEvent {
+  type: string;
+  object: { kind?: string; code?: number; reason?: string; metadata: { name?: string; resourceVersion?: string } };
+}
+
+/** Opens a watch and collects its events until it ends. */
+function watch(path: string): Promise<{ status: number; events: WatchEvent[]; ended: Promise<void>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = get(server.url + path, (res: IncomingMessage) => {
+      const events: WatchEvent[] = [];
+      let buf = '';
+      const ended = new Promise<void>((done) => {
+        res.on('end', done);
+        res.on('close', done);
+        res.on('error', () => done());
+      });
+      res.on('data', (chunk: Buffer) => {
+        buf += chunk.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buf.slice(0, i)) as WatchEvent);
+          buf = buf.slice(i + 1);
+        }
+      });
+      resolve({ status: res.statusCode ?? 0, events, ended, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('list: a <Kind>List with the current resourceVersion, items without kind, label selector applied', async () => {
+  server.upsert(pod('a', { app: 'cache' }));
+  server.upsert(pod('b', { app: 'other' }));
+  server.upsert(pod('c', { app: 'cache' }, 'elsewhere'));
+  const all = await getJson('/api/v1/namespaces/cache/pods');
+  assert.equal(all.status, 200);
+  assert.equal(all.body.kind, 'PodList');
+  assert.equal(all.body.apiVersion, 'v1');
+  assert.equal((all.body.metadata as { resourceVersion: string }).resourceVersion, String(server.store.currentRv()));
+  const items = all.body.items as { kind?: string; metadata: { name: string; uid: string; resourceVersion: string } }[];
+  assert.deepEqual(items.map((i) => i.metadata.name), ['a', 'b']);
+  assert.ok(items.every((i) => i.kind === undefined && i.metadata.uid && /^\d+$/.test(i.metadata.resourceVersion)));
+  const selected = await getJson(`/api/v1/namespaces/cache/pods?labelSelector=${encodeURIComponent('app in (cache,x)')}`);
+  assert.deepEqual((selected.body.items as { metadata: { name: string } }[]).map((i) => i.metadata.name), ['a']);
+  const cluster = await getJson('/api/v1/pods?labelSelector=app%3Dcache');
+  assert.deepEqual((cluster.body.items as { metadata: { name: string } }[]).map((i) => i.metadata.name), ['a', 'c']); // cache/a, elsewhere/c
+  const bad = await getJson('/api/v1/namespaces/cache/pods?labelSelector=app%20in%20cache');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.kind, 'Status');
+  assert.equal((await getJson('/api/v1/namespaces/cache/services')).status, 404);
+  assert.equal((await getJson('/api/v1/namespaces/cache/nodes')).status, 404); // nodes are cluster-scoped
+});
+
+test('watch: replays from the resourceVersion, then streams live events; label selector entry and exit', async () => {
+  const rv0 = server.store.currentRv();
+  server.upsert(pod('w1', { app: 'cache' }));
+  const w = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${rv0}&labelSelector=app%3Dcache`);
+  assert.equal(w.status, 200);
+  await until(() => w.events.length === 1, 'replayed ADDED');
+  assert.deepEqual([w.events[0]!.type, w.events[0]!.object.kind, w.events[0]!.object.metadata.name], ['ADDED', 'Pod', 'w1']);
+  server.upsert(pod('w1', { app: 'cache', v: '2' }));
+  server.upsert(pod('w1', { app: 'other' })); // leaves the selector: DELETED
+  server.upsert(pod('w1', { app: 'cache' })); // enters again: ADDED
+  server.upsert(pod('w2', { app: 'other' })); // never matches: nothing
+  server.remove('Pod', 'cache', 'w1');
+  await until(() => w.events.length === 5, 'five events');
+  assert.deepEqual(w.events.map((e) => e.type), ['ADDED', 'MODIFIED', 'DELETED', 'ADDED', 'DELETED']);
+  const rvs = w.events.map((e) => Number(e.object.metadata.resourceVersion));
+  assert.deepEqual(rvs, [...rvs].sort((a, b) => a - b));
+  assert.equal(rvs.at(-1), server.store.currentRv());
+  w.close();
+});
+
+test('watch from a compacted resourceVersion: 200, ERROR Status 410 Expired, end of stream', async () => {
+  const old = server.store.currentRv();
+  server.upsert(pod('x'));
+  server.compact();
+  const w = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${old}`);
+  await w.ended;
+  assert.equal(w.status, 200);
+  assert.equal(w.events.length, 1);
+  assert.equal(w.events[0]!.type, 'ERROR');
+  assert.equal(w.events[0]!.object.kind, 'Status');
+  assert.equal(w.events[0]!.object.code, 410);
+  assert.equal(w.events[0]!.object.reason, 'Expired');
+  // From the current resourceVersion the watch is fine.
+  const ok = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${server.store.currentRv()}`);
+  server.upsert(pod('y'));
+  await until(() => ok.events.length === 1, 'live event');
+  assert.equal(ok.events[0]!.type, 'ADDED');
+  ok.close();
+});
+
+test('expireWatches(): open watches get 410 and end; bookmarks only when allowed; timeoutSeconds ends a watch', async () => {
+  const withBookmarks = await watch(`/api/v1/nodes?watch=true&resourceVersion=${server.store.currentRv()}&allowWatchBookmarks=true`);
+  const without = await watch(`/api/v1/nodes?watch=true&resourceVersion=${server.store.currentRv()}`);
+  await until(() => server.openWatches('nodes') === 2, 'two node watches');
+  server.sendBookmarks();
+  await until(() => withBookmarks.events.length === 1, 'bookmark');
+  assert.deepEqual(withBookmarks.events[0], {
+    type: 'BOOKMARK',
+    object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(server.store.currentRv()) } },
+  });
+  server.expireWatches();
+  await Promise.all([withBookmarks.ended, without.ended]);
+  assert.deepEqual(without.events.map((e) => [e.type, e.object.code]), [['ERROR', 410]]);
+  assert.equal(server.openWatches(), 0);
+
+  const started = Date.now();
+  const timed = await watch(`/apis/discovery.k8s.io/v1/namespaces/cache/endpointslices?watch=true&resourceVersion=${server.store.currentRv()}&timeoutSeconds=1`);
+  await timed.ended;
+  assert.ok(Date.now() - started >= 900, 'ended by timeoutSeconds, not before');
+  assert.deepEqual(timed.events, []);
+});
+
+test('watch without a resourceVersion starts with ADDED for the current state', async () => {
+  server.upsert({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-z', labels: { zone: 'a' } } });
+  const w = await watch('/api/v1/nodes?watch=true&labelSelector=zone%3Da');
+  await until(() => w.events.length === 1, 'synthetic ADDED');
+  assert.deepEqual([w.events[0]!.type, w.events[0]!.object.metadata.name], ['ADDED', 'node-z']);
+  w.close();
+});
+
+test('outages: refused, 503, forbidden; the store keeps changing meanwhile', async () => {
+  const w = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${server.store.currentRv()}`);
+  await server.goDown('refuse');
+  await w.ended;
+  await assert.rejects(fetch(`${server.url}/api/v1/nodes`));
+  server.upsert(pod('during-outage'));
+  await server.comeUp();
+  assert.equal((await getJson('/api/v1/namespaces/cache/pods/during-outage')).status, 200);
+
+  await server.goDown('unavailable');
+  const unavailable = await getJson('/api/v1/nodes');
+  assert.equal(unavailable.status, 503);
+  assert.equal(unavailable.body.reason, 'ServiceUnavailable');
+  await server.comeUp();
+
+  server.forbid('nodes');
+  const forbidden = await getJson('/api/v1/nodes');
+  assert.equal(forbidden.status, 403);
+  assert.match(String(forbidden.body.message), /cannot list resource "nodes"/);
+  server.forbid('nodes', false);
+  assert.equal((await getJson('/api/v1/nodes')).status, 200);
+});
+
+test('label selectors parse and match like the API server', () => {
+  const m = (sel: string, labels: Record<string, string>): boolean => matchesLabels(parseLabelSelector(sel), labels);
+  assert.equal(m('', {}), true);
+  assert.equal(m('kubernetes.io/service-name=cache-node', { 'kubernetes.io/service-name': 'cache-node' }), true);
+  assert.equal(m('kubernetes.io/service-name==cache-node', { 'kubernetes.io/service-name': 'other' }), false);
+  assert.equal(m('kubernetes.io/service-name in (a, cache-node)', { 'kubernetes.io/service-name': 'cache-node' }), true);
+  assert.equal(m('app notin (a,b),tier', { app: 'c', tier: 'x' }), true);
+  assert.equal(m('app notin (a,b),tier', { app: 'a', tier: 'x' }), false);
+  assert.equal(m('!canary,app!=x', { app: 'y' }), true);
+  assert.equal(m('!canary', { canary: '' }), false);
+  assert.equal(m('gpus>4', { gpus: '8' }), true);
+  assert.equal(m('gpus<4', { gpus: '8' }), false);
+  for (const bad of ['app in a', 'a=b=c', 'a,,b', '=x', 'app in (a b)']) assert.throws(() => parseLabelSelector(bad), bad);
+});

@@ -1,0 +1,383 @@
+/**
+ * An in-process Kubernetes API server for tests. It speaks the real list and watch protocol for
+ * the resources keyway reads (pods, nodes, discovery.k8s.io/v1 endpointslices), so the real
+ * @kubernetes/client-node informers run against it unchanged:
+ *
+ * - list: `{kind: <Kind>List, apiVersion, metadata: {resourceVersion}, items}`, with labelSelector;
+ * - watch (`?watch=true&resourceVersion=X`): newline-delimited `{type, object}` events
+ *   (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks=true`, ERROR), replayed from X;
+ *   objects entering or leaving a label selector arrive as ADDED or DELETED, as on a real server;
+ * - a watch from a compacted resourceVersion gets HTTP 200 then an ERROR event carrying
+ *   `Status{code: 410, reason: "Expired"}` and the stream ends (what kube-apiserver's watch cache does);
+ * - `timeoutSeconds` ends a watch cleanly after that long;
+ * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503).
+ *
+ * Test controls: upsert/remove objects, expireWatches(), compact(), goDown()/comeUp(),
+ * forbid(resource), sendBookmarks(), and a log of every request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { matchesLabels, parseLabelSelector, type LabelSelector } from './label-selector.js';
+import { apiVersionOf, resolvePath, resourceByKind, type ResourceType } from './resources.js';
+import { ObjectStore, type StoredObject, type StoreEvent } from './store.js';
+
+export interface KubeApiServerOptions {
+  /** Watch length when the client sends no timeoutSeconds (a real server picks 30-60 min). */
+  readonly defaultWatchTimeoutSeconds?: number;
+  /** Send a BOOKMARK to every watch that asked for them this often; 0 = only on sendBookmarks(). */
+  readonly bookmarkIntervalMs?: number;
+  /** Events kept for watch replay before the oldest are compacted away. */
+  readonly historyLimit?: number;
+}
+
+/** One request as received, for tests that check what a client asked for (verbs, paths, RBAC). */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  /** `list`, `watch` or `get`; undefined for paths this server does not serve. */
+  readonly verb?: 'list' | 'watch' | 'get';
+  readonly resource?: string;
+  readonly group?: string;
+  readonly namespace?: string;
+  /** The HTTP status answered (200 for a watch that started streaming). */
+  status: number;
+}
+
+/**
+ * `refuse`: the port is closed (connection refused); `unavailable`: every request gets 503;
+ * `hang`: connections stay open but nothing is answered or streamed any more (a partition, a
+ * wedged server): only a client-side timeout can notice.
+ */
+export type OutageMode = 'refuse' | 'unavailable' | 'hang';
+
+interface OpenWatch {
+  readonly type: ResourceType;
+  readonly namespace?: string;
+  readonly selector: LabelSelector;
+  readonly bookmarks: boolean;
+  readonly res: ServerResponse;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class KubeApiServer {
+  readonly store: ObjectStore;
+  readonly requests: RecordedRequest[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly watches = new Set<OpenWatch>();
+  private readonly forbidden = new Set<string>();
+  /** Requests received during a `hang` outage, never answered. */
+  private readonly hung = new Set<ServerResponse>();
+  private readonly unsubscribe: () => void;
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+  private outage: OutageMode | undefined;
+  private port = 0;
+  private closed = false;
+
+  private constructor(private readonly options: KubeApiServerOptions) {
+    this.store = new ObjectStore(options.historyLimit);
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.unsubscribe = this.store.subscribe((e) => this.broadcast(e));
+    if (options.bookmarkIntervalMs) {
+      this.bookmarkTimer = setInterval(() => this.sendBookmarks(), options.bookmarkIntervalMs);
+      this.bookmarkTimer.unref();
+    }
+  }
+
+  /** Starts a server on 127.0.0.1 with an ephemeral port. */
+  static async start(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
+    const s = new KubeApiServer(options);
+    await s.listen(0);
+    return s;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** A KubeConfig pointing at this server: plain HTTP, no credentials. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    // client-node only allows http:// servers when skipTLSVerify is set.
+    kc.loadFromOptions({
+      clusters: [{ name: 'in-process', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'anonymous' }],
+      contexts: [{ name: 'in-process', cluster: 'in-process', user: 'anonymous' }],
+      currentContext: 'in-process',
+    });
+    return kc;
+  }
+
+  /** Creates or replaces an object (kind decides the resource); returns it as stored. */
+  upsert<T extends StoredObject>(object: T): T {
+    return this.store.upsert(object) as T;
+  }
+
+  /** Deletes an object; returns false when it did not exist. */
+  remove(kind: string, namespace: string | undefined, name: string): boolean {
+    return this.store.delete(kind, namespace, name);
+  }
+
+  get(kind: string, namespace: string | undefined, name: string): StoredObject | undefined {
+    return this.store.get(resourceByKind(kind), namespace, name);
+  }
+
+  /** Number of watch streams currently open, optionally of one resource (plural). */
+  openWatches(plural?: string): number {
+    return [...this.watches].filter((w) => plural === undefined || w.type.plural === plural).length;
+  }
+
+  /**
+   * Expires every watch the way a real server does when its history no longer reaches a watcher:
+   * compacts the history, then sends each open watch an ERROR event with Status 410 Expired and
+   * ends it. A client that tries to resume from its old resourceVersion gets 410 again; it must relist.
+   */
+  expireWatches(): void {
+    this.store.compact();
+    for (const w of [...this.watches]) {
+      this.writeEvent(w, { type: 'ERROR', object: expiredStatus(this.store.currentRv() - 1, this.store.currentRv()) });
+      this.endWatch(w);
+    }
+  }
+
+  /** Drops the event history without touching open watches (a later resume from an old rv gets 410). */
+  compact(): void {
+    this.store.compact();
+  }
+
+  /** Sends a BOOKMARK at the current resourceVersion to every watch that allowed bookmarks. */
+  sendBookmarks(): void {
+    for (const w of this.watches) {
+      if (!w.bookmarks) continue;
+      this.writeEvent(w, {
+        type: 'BOOKMARK',
+        object: { kind: w.type.kind, apiVersion: apiVersionOf(w.type), metadata: { resourceVersion: String(this.store.currentRv()) } },
+      });
+    }
+  }
+
+  /** Answers 403 Forbidden for a resource (plural), as when RBAC lacks a rule; `false` lifts it. */
+  forbid(plural: string, on = true): void {
+    if (on) this.forbidden.add(plural);
+    else this.forbidden.delete(plural);
+  }
+
+  /**
+   * Takes the server away. `refuse` (default) and `unavailable` cut every open connection, then
+   * refuse new ones or answer them 503; `hang` leaves connections open and silent (see
+   * OutageMode). The store keeps accepting changes meanwhile, so a client that comes back has
+   * missed events.
+   */
+  async goDown(mode: OutageMode = 'refuse'): Promise<void> {
+    if (this.outage) return;
+    this.outage = mode;
+    if (mode === 'hang') {
+      // Open watches freeze: no events, no bookmarks, no end at timeoutSeconds.
+      for (const w of this.watches) clearTimeout(w.timer);
+      return;
+    }
+    for (const w of [...this.watches]) this.dropWatch(w);
+    for (const s of [...this.sockets]) s.destroy();
+    if (mode === 'refuse') await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Ends an outage: listens again on the same port (or stops answering 503). */
+  async comeUp(): Promise<void> {
+    const mode = this.outage;
+    if (!mode) return;
+    this.outage = undefined;
+    if (mode === 'hang') {
+      // What was stuck is reset, as the connections of a wedged server eventually are.
+      for (const w of [...this.watches]) this.dropWatch(w);
+      for (const res of this.hung) res.socket?.destroy();
+      this.hung.clear();
+    }
+    if (mode === 'refuse') await this.listen(this.port);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    for (const w of [...this.watches]) this.dropWatch(w);
+    for (const res of this.hung) res.socket?.destroy();
+    for (const s of [...this.sockets]) s.destroy();
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private listen(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        if (addr && typeof addr === 'object') this.port = addr.port;
+        resolve();
+      });
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://in-process');
+    const query = Object.fromEntries(url.searchParams);
+    const resolved = resolvePath(url.pathname);
+    const watch = query.watch === 'true' || query.watch === '1';
+    const record: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query,
+      ...(resolved
+        ? {
+            verb: resolved.name !== undefined ? 'get' : watch ? 'watch' : 'list',
+            resource: resolved.type.plural,
+            group: resolved.type.group,
+            ...(resolved.namespace !== undefined ? { namespace: resolved.namespace } : {}),
+          }
+        : {}),
+      status: 0,
+    };
+    this.requests.push(record);
+    if (this.outage === 'hang') {
+      this.hung.add(res);
+      res.on('close', () => this.hung.delete(res));
+      return;
+    }
+    const fail = (code: number, reason: string, message: string): void => {
+      record.status = code;
+      sendJson(res, code, status(code, reason, message));
+    };
+
+    if (this.outage === 'unavailable') return fail(503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
+    if (!resolved) return fail(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    if (req.method !== 'GET') return fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    const { type, namespace, name } = resolved;
+    if (this.forbidden.has(type.plural)) {
+      const scope = namespace !== undefined ? ` in the namespace "${namespace}"` : ' at the cluster scope';
+      return fail(403, 'Forbidden', `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:anonymous" cannot ${record.verb} resource "${type.plural}" in API group "${type.group}"${scope}`);
+    }
+    if (query.fieldSelector) return fail(400, 'BadRequest', `field selectors are not supported by the in-process server`);
+    let selector: LabelSelector;
+    try {
+      selector = parseLabelSelector(query.labelSelector ?? '');
+    } catch (err) {
+      return fail(400, 'BadRequest', `unable to parse requirement: ${(err as Error).message}`);
+    }
+
+    if (name !== undefined) {
+      const object = this.store.get(type, namespace, name);
+      if (!object) return fail(404, 'NotFound', `${type.plural} "${name}" not found`);
+      record.status = 200;
+      return sendJson(res, 200, object);
+    }
+
+    if (!watch) {
+      const items = this.store
+        .list(type, namespace)
+        .filter((o) => matchesLabels(selector, o.metadata.labels))
+        // A real list omits kind/apiVersion on items: they are implied by the list's kind.
+        .map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
+      record.status = 200;
+      return sendJson(res, 200, {
+        kind: `${type.kind}List`,
+        apiVersion: apiVersionOf(type),
+        metadata: { resourceVersion: String(this.store.currentRv()) },
+        items,
+      });
+    }
+
+    const rvParam = query.resourceVersion ?? '';
+    if (rvParam !== '' && !/^\d+$/.test(rvParam)) return fail(400, 'BadRequest', `invalid resource version: ${rvParam}`);
+    const timeoutSeconds = query.timeoutSeconds !== undefined ? Number(query.timeoutSeconds) : (this.options.defaultWatchTimeoutSeconds ?? 1800);
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) return fail(400, 'BadRequest', `invalid timeoutSeconds: ${query.timeoutSeconds}`);
+
+    record.status = 200;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders();
+    const w: OpenWatch = {
+      type,
+      ...(namespace !== undefined ? { namespace } : {}),
+      selector,
+      bookmarks: query.allowWatchBookmarks === 'true',
+      res,
+      timer: setTimeout(() => this.endWatch(w), timeoutSeconds * 1000),
+    };
+    res.on('close', () => {
+      clearTimeout(w.timer);
+      this.watches.delete(w);
+    });
+
+    if (rvParam === '' || rvParam === '0') {
+      // No resourceVersion: synthetic ADDED events for the current state, then live events.
+      for (const o of this.store.list(type, namespace)) {
+        if (matchesLabels(selector, o.metadata.labels)) this.writeEvent(w, { type: 'ADDED', object: o });
+      }
+    } else {
+      const rv = Number(rvParam);
+      const backlog = this.store.eventsSince(rv);
+      if (!backlog) {
+        this.writeEvent(w, { type: 'ERROR', object: expiredStatus(rv, this.store.oldestWatchableRv()) });
+        res.end();
+        return;
+      }
+      for (const e of backlog) this.deliver(w, e);
+    }
+    if (!res.writableEnded) this.watches.add(w);
+  }
+
+  private broadcast(e: StoreEvent): void {
+    for (const w of this.watches) this.deliver(w, e);
+  }
+
+  /** Sends `e` to `w` if it concerns it, turning selector entry/exit into ADDED/DELETED. */
+  private deliver(w: OpenWatch, e: StoreEvent): void {
+    if (e.resource !== w.type) return;
+    if (w.namespace !== undefined && e.object.metadata.namespace !== w.namespace) return;
+    const now = e.type !== 'DELETED' && matchesLabels(w.selector, e.object.metadata.labels);
+    const before = e.previous !== undefined && matchesLabels(w.selector, e.previous.metadata.labels);
+    if (e.type === 'DELETED') {
+      if (before) this.writeEvent(w, { type: 'DELETED', object: e.object });
+    } else if (now && before) this.writeEvent(w, { type: 'MODIFIED', object: e.object });
+    else if (now) this.writeEvent(w, { type: 'ADDED', object: e.object });
+    else if (before) this.writeEvent(w, { type: 'DELETED', object: { ...e.object, metadata: { ...e.previous!.metadata, resourceVersion: e.object.metadata.resourceVersion } } });
+  }
+
+  private writeEvent(w: OpenWatch, event: { type: string; object: unknown }): void {
+    if (this.outage === 'hang') return;
+    if (!w.res.writableEnded && !w.res.destroyed) w.res.write(`${JSON.stringify(event)}\n`);
+  }
+
+  /** Ends a watch cleanly (the client sees the stream end). */
+  private endWatch(w: OpenWatch): void {
+    clearTimeout(w.timer);
+    this.watches.delete(w);
+    if (!w.res.writableEnded) w.res.end();
+  }
+
+  /** Cuts a watch's connection (the client sees an error or an abrupt end). */
+  private dropWatch(w: OpenWatch): void {
+    clearTimeout(w.timer);
+    this.watches.delete(w);
+    w.res.socket?.destroy();
+  }
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function status(code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function expiredStatus(requested: number, oldest: number): Record<string, unknown> {
+  return status(410, 'Expired', `too old resource version: ${requested} (${oldest})`);
+}
