@@ -1,0 +1,197 @@
+/**
+ * The pure core of the Kubernetes source: readiness from EndpointSlice conditions, weight from the
+ * annotation or GPU labels, and EndpointSlices + Pods + Nodes → endpoints, with problems reported.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
+import {
+  discoverEndpoints,
+  endpointReady,
+  endpointWeight,
+  gpuMemoryGiB,
+  type KubernetesSourceConfig,
+  parseKubernetesSourceConfig,
+  parseWeight,
+} from '../../../src/sources/kubernetes/index.js';
+import type { StoredObject } from '../../support/kube-apiserver/index.js';
+import { nodeObject, NS, podObject, SERVICE, sliceObject } from './fixtures.js';
+
+function config(settings: Record<string, unknown> = {}): KubernetesSourceConfig {
+  return parseKubernetesSourceConfig(
+    { value: { namespace: NS, services: [SERVICE], ...settings }, locate: (p) => ({ field: p.join('.') }) },
+    { env: {}, serviceAccountNamespace: () => undefined },
+  );
+}
+
+const asPod = (o: StoredObject): V1Pod => o as unknown as V1Pod;
+const asNode = (o: StoredObject): V1Node => o as unknown as V1Node;
+const asSlice = (o: StoredObject): V1EndpointSlice => o as unknown as V1EndpointSlice;
+
+function discover(objects: { slices: StoredObject[]; pods: StoredObject[]; nodes: StoredObject[] }, settings: Record<string, unknown> = {}) {
+  return discoverEndpoints(
+    { slices: objects.slices.map(asSlice), pods: objects.pods.map(asPod), nodes: objects.nodes.map(asNode) },
+    config(settings),
+  );
+}
+
+test('readiness from EndpointSlice conditions', () => {
+  // [ready, serving, terminating, podTerminating] → [release, while-serving]
+  const table: [boolean | undefined, boolean | undefined, boolean | undefined, boolean, boolean, boolean][] = [
+    [true, true, false, false, true, true],
+    [undefined, undefined, undefined, false, true, true], // unknown = ready (EndpointSlice API)
+    [false, false, false, false, false, false],
+    [false, true, false, false, false, false], // serving without ready and not terminating: not ready
+    [false, true, true, false, false, true], // draining: release owns nothing, while-serving keeps it
+    [false, false, true, false, false, false],
+    [true, true, true, false, false, true], // publishNotReadyAddresses: ready even while terminating
+    [true, true, false, true, false, true], // pod deletionTimestamp seen before the slice says terminating
+    [false, undefined, true, false, false, false], // serving unset: fall back to ready
+  ];
+  for (const [ready, serving, terminating, podTerminating, release, whileServing] of table) {
+    const c = { ...(ready !== undefined ? { ready } : {}), ...(serving !== undefined ? { serving } : {}), ...(terminating !== undefined ? { terminating } : {}) };
+    const row = JSON.stringify({ c, podTerminating });
+    assert.equal(endpointReady(c, podTerminating, 'release'), release, `release ${row}`);
+    assert.equal(endpointReady(c, podTerminating, 'while-serving'), whileServing, `while-serving ${row}`);
+  }
+  assert.equal(endpointReady(undefined, false, 'release'), true);
+});
+
+test('weight annotation values', () => {
+  for (const [text, want] of [['2', 2], ['0', 0], ['1.5', 1.5], [' 40 ', 40], ['1e2', 100], ['.5', 0.5]] as const) {
+    assert.equal(parseWeight(text), want, text);
+  }
+  for (const text of ['-1', 'abc', '', 'NaN', 'Infinity', '1,5', '0x10', '1e400', '2GiB']) {
+    assert.equal(parseWeight(text), undefined, text);
+  }
+});
+
+test('weight: annotation, else GPU labels, else default; a malformed annotation is a problem on the pod', () => {
+  const gpu = asNode(nodeObject('n', { gpuMemoryMiB: '81559', gpuCount: '8' }));
+  const settings = { weightAnnotation: 'keyway.io/weight', weightFromGpuLabels: true, defaultWeight: 1 };
+  const pod = (annotations?: Record<string, string>): V1Pod => asPod(podObject('p', { node: 'n', ip: '10.0.0.1', ...(annotations ? { annotations } : {}) }));
+  assert.deepEqual(endpointWeight(pod({ 'keyway.io/weight': '7' }), gpu, settings), { weight: 7, problems: [] });
+  assert.deepEqual(endpointWeight(pod(), gpu, settings), { weight: 637.18, problems: [] }); // 81559 MiB × 8 / 1024
+  assert.deepEqual(endpointWeight(pod(), gpu, { ...settings, weightFromGpuLabels: false }), { weight: 1, problems: [] });
+  assert.deepEqual(endpointWeight(pod(), undefined, settings), { weight: 1, problems: [] });
+
+  const bad = endpointWeight(pod({ 'keyway.io/weight': 'heavy' }), gpu, settings);
+  assert.equal(bad.weight, 637.18);
+  assert.deepEqual(
+    bad.problems.map((p) => [p.reason, p.kind, p.namespace, p.name, p.field, p.value]),
+    [['bad-weight-annotation', 'Pod', NS, 'p', 'metadata.annotations["keyway.io/weight"]', 'heavy']],
+  );
+  assert.equal(endpointWeight(pod({ 'keyway.io/weight': '-3' }), undefined, settings).weight, 1);
+});
+
+test('GPU labels: both absent is no problem; one absent or not a whole number is', () => {
+  assert.deepEqual(gpuMemoryGiB(asNode(nodeObject('n', {}))), {});
+  assert.deepEqual(gpuMemoryGiB(asNode(nodeObject('n', { gpuMemoryMiB: '40960', gpuCount: '2' }))), { weight: 80 });
+  assert.deepEqual(gpuMemoryGiB(asNode(nodeObject('n', { gpuMemoryMiB: '40960', gpuCount: '0' }))), { weight: 0 });
+  for (const spec of [{ gpuMemoryMiB: '40960' }, { gpuCount: '8' }, { gpuMemoryMiB: '40GB', gpuCount: '8' }, { gpuMemoryMiB: '40960', gpuCount: 'eight' }]) {
+    const r = gpuMemoryGiB(asNode(nodeObject('n', spec)));
+    assert.equal(r.weight, undefined, JSON.stringify(spec));
+    assert.equal(r.problem?.reason, 'bad-gpu-labels', JSON.stringify(spec));
+    assert.equal(r.problem?.kind, 'Node');
+  }
+});
+
+test('endpoints from a slice: locality, weight, port by name; sorted by id; other services and namespaces ignored', () => {
+  const nodes = [
+    nodeObject('a', { region: 'eu', zone: 'eu-1', clique: 'f1', gpuMemoryMiB: '81920', gpuCount: '2' }),
+    nodeObject('b', { region: 'eu', clique: 'f2' }), // no zone label: the slice's zone is used
+  ];
+  const pods = [podObject('p-b', { node: 'b', ip: '10.0.0.2', annotations: { 'keyway.io/weight': '3' } }), podObject('p-a', { node: 'a', ip: '10.0.0.1' })];
+  const slices = [
+    sliceObject('s1', [{ pod: 'p-b', ip: '10.0.0.2', node: 'b', zone: 'eu-2' }, { pod: 'p-a', ip: '10.0.0.1', node: 'a' }], {
+      ports: [{ name: 'metrics', port: 9090 }, { name: 'cache', port: 8080 }],
+    }),
+    sliceObject('other', [{ pod: 'p-a', ip: '10.0.0.1', node: 'a' }], { service: 'other-svc', ports: [{ name: 'cache', port: 1 }] }),
+    { ...sliceObject('elsewhere', [{ pod: 'p-a', ip: '10.0.0.1', node: 'a' }]), metadata: { ...sliceObject('x', []).metadata, name: 'elsewhere', namespace: 'other-ns' } },
+  ];
+  const r = discover({ slices, pods, nodes }, { portName: 'cache' });
+  assert.deepEqual(r.endpoints, [
+    { id: 'p-a', address: '10.0.0.1', port: 8080, locality: { region: 'eu', zone: 'eu-1', subzone: 'f1' }, weight: 160, ready: true },
+    { id: 'p-b', address: '10.0.0.2', port: 8080, locality: { region: 'eu', zone: 'eu-2', subzone: 'f2' }, weight: 3, ready: true },
+  ]);
+  assert.deepEqual(r.problems, []);
+  // Without portName the slice's first port is used.
+  assert.deepEqual(discover({ slices, pods, nodes }).endpoints.map((e) => e.port), [9090, 9090]);
+});
+
+test('subzone from a pod label; identity from a label or annotation', () => {
+  const nodes = [nodeObject('a', { clique: 'node-fabric' })];
+  const pods = [
+    podObject('p-0', { node: 'a', ip: '10.0.0.1', labels: { 'example.com/fabric': 'pod-fabric', 'keyway.io/id': 'shard-host-0' } }),
+    podObject('p-1', { node: 'a', ip: '10.0.0.2', labels: { 'keyway.io/id': 'bad id!' } }),
+    podObject('p-2', { node: 'a', ip: '10.0.0.3' }),
+  ];
+  const slices = [sliceObject('s', [0, 1, 2].map((i) => ({ pod: `p-${i}`, ip: `10.0.0.${i + 1}`, node: 'a' })))];
+  const r = discover({ slices, pods, nodes }, { subzoneFrom: 'pod', subzoneLabel: 'example.com/fabric', identity: 'label:keyway.io/id' });
+  assert.deepEqual(r.endpoints.map((e) => [e.id, e.locality.subzone]), [['shard-host-0', 'pod-fabric']]);
+  assert.deepEqual(r.problems.map((p) => [p.reason, p.name, p.value]), [
+    ['bad-identity', 'p-1', 'bad id!'],
+    ['missing-identity', 'p-2', undefined],
+  ]);
+  const byAnnotation = discover(
+    { slices, pods: [podObject('p-0', { node: 'a', ip: '10.0.0.1', annotations: { 'keyway.io/id': 'via-annotation' } })], nodes },
+    { identity: 'annotation:keyway.io/id' },
+  );
+  assert.deepEqual(byAnnotation.endpoints.map((e) => e.id), ['via-annotation']);
+});
+
+test('one pod in several slices (dual-stack, two Services, controller rebalancing) is one endpoint', () => {
+  const nodes = [nodeObject('a', {})];
+  const pods = [podObject('p', { node: 'a', ip: '10.0.0.1' })];
+  const v6 = sliceObject('s-v6', [{ pod: 'p', ip: 'fd00::1', node: 'a' }], { addressType: 'IPv6' });
+  const v4 = sliceObject('s-v4', [{ pod: 'p', ip: '10.0.0.1', node: 'a' }]);
+  assert.deepEqual(discover({ slices: [v6, v4], pods, nodes }).endpoints.map((e) => e.address), ['10.0.0.1']);
+  // A stale not-ready copy in another slice loses to the ready one.
+  const stale = sliceObject('s-old', [{ pod: 'p', ip: '10.0.0.1', node: 'a', ready: false }]);
+  assert.deepEqual(discover({ slices: [stale, v4], pods, nodes }).endpoints.map((e) => e.ready), [true]);
+  // Two Services: the one listed first wins.
+  const second = sliceObject('s-second', [{ pod: 'p', ip: '10.0.0.1', node: 'a' }], { service: 'second', ports: [{ name: 'cache', port: 7000 }] });
+  assert.deepEqual(discover({ slices: [second, v4], pods, nodes }, { services: [SERVICE, 'second'] }).endpoints.map((e) => e.port), [8080]);
+  assert.deepEqual(discover({ slices: [second, v4], pods, nodes }, { services: ['second', SERVICE] }).endpoints.map((e) => e.port), [7000]);
+});
+
+test('two pods with one identity: the first by pod name is kept, the other reported', () => {
+  const nodes = [nodeObject('a', {})];
+  const pods = ['p-1', 'p-0'].map((n, i) => podObject(n, { node: 'a', ip: `10.0.0.${i + 1}`, labels: { id: 'same' } }));
+  const slices = [sliceObject('s', [{ pod: 'p-1', ip: '10.0.0.1', node: 'a' }, { pod: 'p-0', ip: '10.0.0.2', node: 'a' }])];
+  const r = discover({ slices, pods, nodes }, { identity: 'label:id' });
+  assert.deepEqual(r.endpoints.map((e) => [e.id, e.address]), [['same', '10.0.0.2']]);
+  assert.deepEqual(r.problems.map((p) => [p.reason, p.name, p.value]), [['duplicate-identity', 'p-1', 'same']]);
+});
+
+test('malformed objects are reported and left out, never thrown', () => {
+  const nodes = [nodeObject('a', { zone: 'z' })];
+  const pods = [podObject('p-0', { node: 'a', ip: '10.0.0.1' }), podObject('p-1', { node: 'gone', ip: '10.0.0.2' })];
+  const noTarget = sliceObject('s-notarget', [{ pod: 'x', ip: '10.0.0.9', node: 'a' }]);
+  (noTarget.endpoints as { targetRef?: unknown }[])[0]!.targetRef = undefined;
+  const slices = [
+    sliceObject('s-fqdn', [{ pod: 'p-0', ip: 'cache.example.com', node: 'a' }], { addressType: 'FQDN' }),
+    sliceObject('s-noport', [{ pod: 'p-0', ip: '10.0.0.1', node: 'a' }], { ports: [{ name: 'http', port: 80 }] }),
+    sliceObject('s-portless', [{ pod: 'p-0', ip: '10.0.0.1', node: 'a' }], { ports: [{ name: 'cache' }] }),
+    sliceObject('s-ok', [
+      { pod: 'p-0', ip: '10.0.0.1', node: 'a' },
+      { pod: 'p-1', ip: '10.0.0.2', node: 'gone', zone: 'slice-zone' },
+      { pod: 'p-unknown', ip: '10.0.0.3', node: 'a' },
+    ]),
+    noTarget,
+  ];
+  const r = discover({ slices, pods, nodes }, { portName: 'cache' });
+  assert.deepEqual(r.endpoints, [
+    { id: 'p-0', address: '10.0.0.1', port: 8080, locality: { region: '', zone: 'z', subzone: '' }, weight: 1, ready: true },
+    { id: 'p-1', address: '10.0.0.2', port: 8080, locality: { region: '', zone: 'slice-zone', subzone: '' }, weight: 1, ready: true },
+  ]);
+  // Sorted by kind, namespace, name, reason.
+  assert.deepEqual(r.problems.map((p) => [p.reason, p.kind, p.name]), [
+    ['unsupported-address-type', 'EndpointSlice', 's-fqdn'],
+    ['no-port', 'EndpointSlice', 's-noport'],
+    ['no-target-pod', 'EndpointSlice', 's-notarget'],
+    ['no-port', 'EndpointSlice', 's-portless'],
+    ['node-not-found', 'Node', 'gone'],
+    ['pod-not-found', 'Pod', 'p-unknown'],
+  ]);
+});

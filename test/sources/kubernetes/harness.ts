@@ -1,0 +1,140 @@
+/**
+ * Drives the Kubernetes source against the in-process API server the way a cluster would change:
+ * pods come and go, the EndpointSlice controller rewrites the slice, nodes are relabelled.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Endpoint } from '../../../src/model/endpoint.js';
+import {
+  createKubernetesSource,
+  type KubernetesSource,
+  type KubernetesSourceConfig,
+  parseKubernetesSourceConfig,
+} from '../../../src/sources/kubernetes/index.js';
+import { KubeApiServer } from '../../support/kube-apiserver/index.js';
+import { nodeObject, type NodeSpec, NS, podObject, type PodSpec, SERVICE, type SliceEndpoint, sliceObject } from './fixtures.js';
+
+/** Fast timing for tests: short debounce and backoff, bounded waits. */
+export const TEST_SETTINGS = { namespace: NS, services: [SERVICE], portName: 'cache', holdOffMs: 30, maxDelayMs: 300 };
+
+interface Member {
+  readonly pod: string;
+  readonly ip: string;
+  readonly node: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}
+
+/** A cluster: nodes, cache-node pods, and one EndpointSlice for the Service kept like the controller does. */
+export class Cluster {
+  private readonly members = new Map<string, Member>();
+  private readonly pods = new Map<string, PodSpec>();
+  readonly sliceName = `${SERVICE}-x7k2p`;
+
+  constructor(readonly server: KubeApiServer) {}
+
+  static async start(): Promise<Cluster> {
+    return new Cluster(await KubeApiServer.start());
+  }
+
+  node(name: string, spec: NodeSpec): void {
+    this.server.upsert(nodeObject(name, spec));
+  }
+
+  /** A pod that becomes ready at once (listed ready in the slice). */
+  addPod(name: string, spec: PodSpec, publish = true): void {
+    this.pods.set(name, spec);
+    this.server.upsert(podObject(name, spec));
+    this.members.set(name, { pod: name, ip: spec.ip, node: spec.node, ready: true, serving: true, terminating: false });
+    if (publish) this.publishSlice();
+  }
+
+  updatePod(name: string, change: Partial<PodSpec>): void {
+    const spec = { ...this.pods.get(name)!, ...change };
+    this.pods.set(name, spec);
+    this.server.upsert(podObject(name, spec));
+  }
+
+  /** Sets the slice conditions of a pod, as the EndpointSlice controller does from pod status. */
+  setConditions(name: string, c: Partial<Pick<Member, 'ready' | 'serving' | 'terminating'>>): void {
+    Object.assign(this.members.get(name)!, c);
+    this.publishSlice();
+  }
+
+  /** The pod is gone: removed from the slice and deleted. */
+  removePod(name: string): void {
+    this.members.delete(name);
+    this.pods.delete(name);
+    this.publishSlice();
+    this.server.remove('Pod', NS, name);
+  }
+
+  publishSlice(): void {
+    const eps: SliceEndpoint[] = [...this.members.values()].map((m) => ({ ...m }));
+    this.server.upsert(sliceObject(this.sliceName, eps));
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+}
+
+export interface RunningSource {
+  readonly source: KubernetesSource;
+  /** Every list passed to onChange, in order. */
+  readonly changes: (readonly Endpoint[])[];
+  /** Log records (pino JSON). */
+  readonly logs: Record<string, unknown>[];
+  readonly config: KubernetesSourceConfig;
+}
+
+/** Starts a source against `server` with test timing; `settings` overrides the `kubernetes:` section. */
+export async function startSource(
+  server: KubeApiServer,
+  settings: Record<string, unknown> = {},
+  extra: { initialSyncTimeoutMs?: number; minWatchTimeoutSeconds?: number; listTimeoutMs?: number; watchGraceMs?: number } = {},
+): Promise<RunningSource> {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const config = parseKubernetesSourceConfig(
+    { value: { ...TEST_SETTINGS, ...settings }, locate: (path) => ({ field: `kubernetes.${path.join('.')}` }) },
+    { env: {}, serviceAccountNamespace: () => undefined },
+  );
+  const source = createKubernetesSource(config, {
+    kubeConfig: server.kubeConfig(),
+    logger: pino({ level: 'debug' }, sink),
+    initialSyncTimeoutMs: extra.initialSyncTimeoutMs ?? 5000,
+    timing: {
+      backoff: { initialMs: 20, maxMs: 200 },
+      listTimeoutMs: extra.listTimeoutMs ?? 2000,
+      minWatchTimeoutSeconds: extra.minWatchTimeoutSeconds ?? 60,
+      watchGraceMs: extra.watchGraceMs ?? 1000,
+    },
+  });
+  const changes: (readonly Endpoint[])[] = [];
+  source.onChange((eps) => changes.push(eps));
+  await source.start();
+  return { source, changes, logs, config };
+}
+
+/** Polls `check` until it returns true; fails with `what` and the last state after `timeoutMs`. */
+export async function waitFor(check: () => boolean, what: string, timeoutMs = 5000, describe?: () => unknown): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `; last state: ${JSON.stringify(describe())}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The standard endpoint record for a pod, as the tests expect it. */
+export function ep(id: string, address: string, locality: [string, string, string], weight: number, ready = true): Endpoint {
+  return { id, address, port: 8080, locality: { region: locality[0], zone: locality[1], subzone: locality[2] }, weight, ready };
+}
