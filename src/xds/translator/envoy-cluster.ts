@@ -20,7 +20,7 @@ import { healthChecks, outlierDetection } from './envoy-failover.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, SHARD_METADATA_KEY } from './names.js';
 
 /** Short, because a connect that does not complete fast on a LAN means a dead node; a retry follows. */
-export const CONNECT_TIMEOUT_MS = 500;
+export const CONNECT_TIMEOUT_MS = 250;
 
 /**
  * Builds the cluster `name` (Envoy subset load balancer, xDS CDS).
@@ -32,6 +32,9 @@ export const CONNECT_TIMEOUT_MS = 500;
  *   NO_FALLBACK for reject (the route answers 400 before the cluster is reached).
  * - ignore_health_on_host_removal: a host removed from the assignment leaves at once instead of
  *   lingering with its old shard list while its health check still passes (findings 2d).
+ * - update_merge_window 0: a health change reaches the load balancer at once; Envoy's default 1 s
+ *   delays every failover and recovery by up to a second (findings 2e). keyway's own hold-off
+ *   already coalesces ownership changes.
  */
 export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
   return create(ClusterSchema, {
@@ -47,6 +50,7 @@ export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
     },
     healthChecks: healthChecks(envoy.upstreamProtocol),
     ignoreHealthOnHostRemoval: true,
+    commonLbConfig: { updateMergeWindow: duration(0) },
     outlierDetection: outlierDetection(),
     typedExtensionProtocolOptions: envoy.upstreamProtocol === 'http2' ? { [HTTP_PROTOCOL_OPTIONS_KEY]: http2Options() } : {},
   });

@@ -129,6 +129,7 @@ test('cluster: subset LB on cache-shard, fallback by missing-header policy, EDS 
     assert.deepEqual(c.lbSubsetConfig?.subsetSelectors.map((s) => [s.keys, s.fallbackPolicy]), [[['cache-shard'], SelectorFallback.NO_FALLBACK]]);
     assert.equal(c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case, 'ads');
     assert.equal(c.ignoreHealthOnHostRemoval, true);
+    assert.deepEqual([c.commonLbConfig?.updateMergeWindow?.seconds, c.commonLbConfig?.updateMergeWindow?.nanos], [0n, 0]);
   }
 });
 
