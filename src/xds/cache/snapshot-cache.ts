@@ -1,0 +1,254 @@
+/**
+ * The snapshot cache (DESIGN.md pipeline stage 4): one consistent snapshot per proxy class, built
+ * from a `build(proxyClass)` function, versioned by content, with per-kind watches so that an
+ * endpoint-only change wakes only endpoint subscriptions, and bursts of updates coalesced.
+ */
+import { type Logger, pino } from 'pino';
+import { debounce, type DebounceOptions } from '../../sources/debounce.js';
+import { KeywayError } from '../../errors.js';
+import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
+import { defaultConsistencyCheck, type ConsistencyCheck } from './consistency.js';
+import { ResourceEncoder } from './encoder.js';
+import { buildSnapshot, changedKinds, type Snapshot } from './snapshot.js';
+
+/** Produces every resource of one proxy class (the translator, bound to the current input). */
+export type BuildFn = (proxyClass: ProxyClass) => ResourceSet;
+
+/** Called when `kind`'s version changed for the watched class; receives the new snapshot. */
+export type SnapshotListener = (snapshot: Snapshot) => void;
+
+/** What the xDS server needs from a cache: the current snapshot of a class and per-kind watches. */
+export interface SnapshotSource {
+  /** The class's snapshot, built on first use; undefined while there is no build or no consistent one. */
+  snapshot(proxyClass: ProxyClass): Snapshot | undefined;
+  /** Calls `listener` each time `kind`'s version changes for `proxyClass`. Returns the unsubscribe. */
+  watch(proxyClass: ProxyClass, kind: ResourceKind, listener: SnapshotListener): () => void;
+}
+
+export const DEFAULT_CACHE_TIMING: DebounceOptions = Object.freeze({ holdOffMs: 100, maxDelayMs: 1000 });
+
+export interface SnapshotCacheOptions {
+  /** The first build function; without it, snapshot() answers undefined until update() or rebuild(). */
+  readonly build?: BuildFn;
+  /** Defaults to {@link defaultConsistencyCheck}; the translator's own check may be injected. */
+  readonly checkConsistency?: ConsistencyCheck;
+  /** Coalescing window of update(): default 100 ms hold-off, at most 1 s. */
+  readonly timing?: DebounceOptions;
+  readonly logger?: Logger;
+  /** Observes every rebuild (tests, metrics). */
+  readonly onRebuild?: (report: RebuildReport) => void;
+}
+
+/** Outcome of one rebuild, per active proxy class. */
+export interface RebuildReport {
+  readonly classes: readonly {
+    readonly classKey: string;
+    /** Kinds whose version changed (empty: same content as before). */
+    readonly changed: readonly ResourceKind[];
+    /** Why the class kept its previous snapshot (SNAPSHOT_INCONSISTENT, or what build threw). */
+    readonly error?: Error;
+  }[];
+  readonly at: number;
+}
+
+/** Status of one proxy class in the cache, for admin pages. */
+export interface ClassStatus {
+  readonly classKey: string;
+  readonly proxyClass: ProxyClass;
+  readonly snapshot: Snapshot | undefined;
+  readonly watchers: number;
+  readonly lastError: Error | undefined;
+}
+
+interface ClassEntry {
+  readonly proxyClass: ProxyClass;
+  snapshot: Snapshot | undefined;
+  error: Error | undefined;
+  readonly watchers: Record<ResourceKind, Set<SnapshotListener>>;
+}
+
+export class SnapshotCache implements SnapshotSource {
+  readonly #encoder = new ResourceEncoder();
+  readonly #classes = new Map<string, ClassEntry>();
+  readonly #check: ConsistencyCheck;
+  readonly #log: Logger;
+  readonly #onRebuild: ((report: RebuildReport) => void) | undefined;
+  #build: BuildFn | undefined;
+  #pendingBuild: BuildFn | undefined;
+  #timing: DebounceOptions;
+  #debouncer: ReturnType<typeof debounce>;
+  #rebuilds = 0;
+  #closed = false;
+
+  constructor(opts: SnapshotCacheOptions = {}) {
+    this.#build = opts.build;
+    this.#check = opts.checkConsistency ?? defaultConsistencyCheck;
+    this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'snapshot-cache' });
+    this.#onRebuild = opts.onRebuild;
+    this.#timing = opts.timing ?? DEFAULT_CACHE_TIMING;
+    this.#debouncer = debounce(() => this.#firePending(), this.#timing);
+  }
+
+  /** The class's current snapshot, building it on first use. Undefined if no consistent one exists yet. */
+  snapshot(proxyClass: ProxyClass): Snapshot | undefined {
+    return this.#entry(proxyClass).snapshot;
+  }
+
+  /**
+   * Watches one kind of one class: `listener` runs after each rebuild that changed that kind's
+   * version (and when the class gets its first snapshot). Kinds changed by one rebuild are
+   * announced in make-before-break order: cluster, endpoint, listener, route.
+   */
+  watch(proxyClass: ProxyClass, kind: ResourceKind, listener: SnapshotListener): () => void {
+    const set = this.#entry(proxyClass).watchers[kind];
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  /**
+   * Schedules a rebuild of every active class with `build` (or the current build function).
+   * Calls within the hold-off window coalesce into one rebuild that uses the latest `build`.
+   */
+  update(build?: BuildFn): void {
+    if (this.#closed) return;
+    if (build) this.#pendingBuild = build;
+    this.#debouncer.trigger();
+  }
+
+  /** Runs a pending coalesced update now; returns its report, or undefined if none was pending. */
+  flush(): RebuildReport | undefined {
+    if (!this.#debouncer.pending()) return undefined;
+    this.#debouncer.cancel();
+    return this.#firePending();
+  }
+
+  /**
+   * Rebuilds every active class now (no coalescing). A class whose new set is inconsistent, or
+   * whose build throws, keeps its previous snapshot; the error is in the report and in classes().
+   * Classes nobody watches any more are dropped (rebuilt on next use, with the same versions).
+   */
+  rebuild(build?: BuildFn): RebuildReport {
+    if (build) this.#build = build;
+    const notify: [ClassEntry, ResourceKind[]][] = [];
+    const classes: RebuildReport['classes'][number][] = [];
+    for (const [key, entry] of [...this.#classes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
+        this.#classes.delete(key);
+        continue;
+      }
+      const before = entry.snapshot;
+      this.#refresh(entry);
+      if (entry.error && entry.snapshot === before) {
+        classes.push({ classKey: key, changed: [], error: entry.error });
+        continue;
+      }
+      const changed = entry.snapshot ? changedKinds(before, entry.snapshot) : [];
+      classes.push({ classKey: key, changed });
+      if (changed.length > 0) notify.push([entry, changed]);
+    }
+    this.#encoder.retain(this.#liveResources());
+    this.#rebuilds++;
+    const report: RebuildReport = { classes, at: Date.now() };
+    for (const [entry, changed] of notify) this.#notify(entry, changed);
+    this.#onRebuild?.(report);
+    return report;
+  }
+
+  /** Changes the coalescing window (the topology file's `xds` timing may change at run time). */
+  setTiming(timing: DebounceOptions): void {
+    const wasPending = this.#debouncer.pending();
+    this.#debouncer.cancel();
+    this.#timing = timing;
+    this.#debouncer = debounce(() => this.#firePending(), timing);
+    if (wasPending && !this.#closed) this.#debouncer.trigger();
+  }
+
+  /** Every active class with its snapshot, watcher count and last error. */
+  classes(): ClassStatus[] {
+    return [...this.#classes].map(([classKey, e]) => ({
+      classKey,
+      proxyClass: e.proxyClass,
+      snapshot: e.snapshot,
+      watchers: KIND_ORDER.reduce((n, k) => n + e.watchers[k].size, 0),
+      lastError: e.error,
+    }));
+  }
+
+  /** Number of rebuilds run so far (coalesced updates count once). */
+  get rebuildCount(): number {
+    return this.#rebuilds;
+  }
+
+  /** Distinct resources packed so far: unchanged or shared resources are packed once. */
+  get packedCount(): number {
+    return this.#encoder.packedCount;
+  }
+
+  /** Cancels a pending update; later update() calls are ignored. Leaves no timer behind. */
+  close(): void {
+    this.#closed = true;
+    this.#debouncer.cancel();
+  }
+
+  #firePending(): RebuildReport {
+    const build = this.#pendingBuild;
+    this.#pendingBuild = undefined;
+    return this.rebuild(build);
+  }
+
+  #entry(proxyClass: ProxyClass): ClassEntry {
+    const key = proxyClassKey(proxyClass);
+    let entry = this.#classes.get(key);
+    if (!entry) {
+      entry = {
+        proxyClass: { flavor: proxyClass.flavor, zone: proxyClass.zone, subzone: proxyClass.subzone },
+        snapshot: undefined,
+        error: undefined,
+        watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set() },
+      };
+      this.#classes.set(key, entry);
+      this.#refresh(entry);
+    }
+    return entry;
+  }
+
+  /** Builds `entry` anew; keeps the previous snapshot (same object) when the content is unchanged or the build fails. */
+  #refresh(entry: ClassEntry): void {
+    if (!this.#build) return;
+    try {
+      const next = buildSnapshot(entry.proxyClass, this.#build(entry.proxyClass), this.#encoder, this.#check);
+      if (entry.snapshot?.version !== next.version) entry.snapshot = next;
+      entry.error = undefined;
+    } catch (err) {
+      entry.error = err instanceof Error ? err : new KeywayError('SNAPSHOT_INCONSISTENT', String(err));
+      this.#log.error(
+        { err: entry.error, proxyClass: proxyClassKey(entry.proxyClass), kept: entry.snapshot?.version ?? null },
+        'snapshot rejected; the previous one stays in force',
+      );
+    }
+  }
+
+  *#liveResources() {
+    for (const entry of this.#classes.values()) {
+      if (!entry.snapshot) continue;
+      for (const kind of KIND_ORDER) yield* entry.snapshot.kinds[kind].resources.values();
+    }
+  }
+
+  #notify(entry: ClassEntry, changed: readonly ResourceKind[]): void {
+    const snapshot = entry.snapshot;
+    if (!snapshot) return;
+    for (const kind of KIND_ORDER) {
+      if (!changed.includes(kind)) continue;
+      for (const listener of [...entry.watchers[kind]]) {
+        try {
+          listener(snapshot);
+        } catch (err) {
+          this.#log.error({ err, kind, proxyClass: snapshot.classKey }, 'snapshot watcher failed');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Incremental (delta) xDS on one stream (xDS protocol, "incremental xDS"):
+ * - resource_names_subscribe / _unsubscribe add and remove names; "*" (or, for CDS/LDS, an empty
+ *   first request) subscribes to everything of the type.
+ * - initial_resource_versions (first request of a type on a reconnected stream) says what the
+ *   proxy already holds: unchanged resources are not sent again.
+ * - Only resources whose version differs from what the proxy holds are sent; a held resource that
+ *   disappears is listed in removed_resources; a name subscribed that does not exist is listed
+ *   there too, so the proxy learns it does not exist.
+ * - A fresh wildcard subscription gets a response even when the type has no resource.
+ * - Every name in resource_names_subscribe is answered, even if the proxy should already hold it.
+ * - ACK/NACK refer to the latest nonce of the type; a NACK is recorded and not answered (the
+ *   rejected versions count as held, so they are not sent again until they change). Subscription
+ *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
+ * - After clusters are sent, the ClusterLoadAssignments they use are sent again (cluster warming).
+ */
+import type { DeltaDiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { TYPE_URL, type ResourceKind } from '../resources.js';
+import type { EncodedResource } from '../cache/index.js';
+import { Session, type SessionContext } from './session.js';
+import type { StreamService } from './proxy-state.js';
+import { encodeDeltaResponse } from './wire.js';
+
+const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
+const NONE: ReadonlySet<string> = new Set();
+
+export class DeltaSession extends Session {
+  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void) {
+    super(ctx, id, 'delta', service, write);
+  }
+
+  /** Handles one DeltaDiscoveryRequest. Throws ProtocolError when the stream must end. */
+  onRequest(req: DeltaDiscoveryRequest): void {
+    this.begin(req.node);
+    const kind = this.kindOf(req.typeUrl);
+    if (!kind) {
+      this.log.debug({ typeUrl: req.typeUrl }, 'request for a type keyway does not serve; ignored');
+      return;
+    }
+    const t = this.tracker(kind);
+    const now = Date.now();
+    if (req.responseNonce !== '') {
+      if (req.responseNonce !== t.nonce) {
+        this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; ACK/NACK ignored');
+      } else if (req.errorDetail) {
+        t.recordNack(req.errorDetail.message, now);
+        this.log.warn(
+          { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
+          'NACK: proxy rejected the resources sent; they will not be resent',
+        );
+      } else {
+        t.recordAck(now);
+      }
+    }
+    const first = !t.initialized;
+    if (first) {
+      for (const [name, version] of Object.entries(req.initialResourceVersions)) t.known.set(name, version);
+      if (req.resourceNamesSubscribe.length === 0 && WILDCARD_KINDS.has(kind)) t.wildcard = true;
+    }
+    const asked = new Set<string>();
+    for (const name of req.resourceNamesSubscribe) {
+      if (name === '*') t.wildcard = true;
+      else {
+        t.names.add(name);
+        asked.add(name);
+      }
+    }
+    for (const name of req.resourceNamesUnsubscribe) {
+      if (name === '*') t.wildcard = false;
+      else t.names.delete(name);
+    }
+    if (!t.wildcard) {
+      // The proxy drops what it no longer subscribes to; forget it so a later subscribe resends it.
+      for (const name of [...t.known.keys()]) {
+        if (!t.names.has(name)) {
+          t.known.delete(name);
+          t.sent.delete(name);
+        }
+      }
+    }
+    t.initialized = true;
+    // On the first request the proxy's held versions decide; afterwards every subscribed name is answered.
+    this.#push(kind, first ? NONE : asked, asked);
+  }
+
+  protected onKindChanged(kind: ResourceKind): void {
+    this.#push(kind, NONE, NONE);
+  }
+
+  /**
+   * Sends what changed for `kind`: resources whose version differs from the held one (or that are
+   * in `force`), and removals of held resources that are gone or `asked` names that do not exist.
+   */
+  #push(kind: ResourceKind, force: ReadonlySet<string>, asked: ReadonlySet<string>): void {
+    const t = this.types.get(kind);
+    if (!t?.initialized) return;
+    const snap = this.snapshot();
+    if (!snap) return;
+    const ks = snap.kinds[kind];
+    const changed: EncodedResource[] = [];
+    for (const r of ks.resources.values()) {
+      if (!t.wildcard && !t.names.has(r.name)) continue;
+      if (t.known.get(r.name) !== r.version || force.has(r.name)) changed.push(r);
+    }
+    const removed = [...t.known.keys()].filter((name) => !ks.resources.has(name));
+    for (const name of asked) if (!ks.resources.has(name) && !t.known.has(name)) removed.push(name);
+    // A fresh wildcard subscription is answered even when empty, so the proxy finishes its initial fetch.
+    const announce = t.nonce === undefined && t.wildcard && t.known.size === 0;
+    if (changed.length === 0 && removed.length === 0 && !announce) return;
+    removed.sort();
+    const nonce = this.nextNonce();
+    this.send(
+      encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),
+    );
+    t.recordSent(nonce, ks.version, Date.now());
+    for (const r of changed) {
+      t.known.set(r.name, r.version);
+      t.sent.set(r.name, r);
+    }
+    for (const name of removed) {
+      t.known.delete(name);
+      t.sent.delete(name);
+    }
+    this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
+    if (kind === 'cluster') {
+      const eds = this.types.get('endpoint');
+      if (eds?.initialized && !eds.nacked) {
+        const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n)));
+        if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
+      }
+    }
+  }
+}

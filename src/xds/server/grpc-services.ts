@@ -1,0 +1,55 @@
+/**
+ * gRPC service definitions for @grpc/grpc-js built from the protobuf-es descriptors of the xDS
+ * discovery services (path `/<package.Service>/<Method>`, as protoc-generated stubs use).
+ */
+import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from '@bufbuild/protobuf';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { AggregatedDiscoveryService } from '../proto/gen/envoy/service/discovery/v3/ads_pb.js';
+import { ClusterDiscoveryService } from '../proto/gen/envoy/service/cluster/v3/cds_pb.js';
+import { EndpointDiscoveryService } from '../proto/gen/envoy/service/endpoint/v3/eds_pb.js';
+import { ListenerDiscoveryService } from '../proto/gen/envoy/service/listener/v3/lds_pb.js';
+import { RouteDiscoveryService } from '../proto/gen/envoy/service/route/v3/rds_pb.js';
+import type { ResourceKind } from '../resources.js';
+
+/**
+ * A message to write, or its bytes already encoded: the server assembles discovery responses from
+ * pre-encoded resources (see wire.ts) and hands the bytes through unchanged.
+ */
+export type Outgoing<Desc extends DescMessage> = MessageShape<Desc> | Uint8Array;
+
+function serializer<Desc extends DescMessage>(schema: Desc): (value: Outgoing<Desc>) => Buffer {
+  return (value) => {
+    const bytes = value instanceof Uint8Array ? value : toBinary(schema, value);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+/** The grpc-js definition of `service`, keyed by method name (e.g. `StreamAggregatedResources`). */
+export function grpcServiceDefinition(service: DescService): ServiceDefinition {
+  const def: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    const streamsIn = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
+    const streamsOut = method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming';
+    def[method.name] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: streamsIn,
+      responseStream: streamsOut,
+      requestSerialize: serializer(method.input) as (v: unknown) => Buffer,
+      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      responseSerialize: serializer(method.output) as (v: unknown) => Buffer,
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+      originalName: method.localName,
+    };
+  }
+  return def as ServiceDefinition;
+}
+
+/** The per-type discovery services and the kind each one serves. */
+export const PER_TYPE_SERVICES: readonly { readonly kind: ResourceKind; readonly service: DescService }[] = [
+  { kind: 'cluster', service: ClusterDiscoveryService },
+  { kind: 'endpoint', service: EndpointDiscoveryService },
+  { kind: 'listener', service: ListenerDiscoveryService },
+  { kind: 'route', service: RouteDiscoveryService },
+];
+
+export { AggregatedDiscoveryService };

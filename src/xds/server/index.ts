@@ -1,0 +1,13 @@
+/** The xDS server: ADS (state of the world and delta) and per-type services (DESIGN.md stage 5). */
+export { startXdsServer, type XdsServer, type XdsServerOptions } from './xds-server.js';
+export type {
+  ProxyStatus,
+  TypeStatus,
+  TypeSyncStatus,
+  NackRecord,
+  SentResources,
+  StreamProtocol,
+  StreamService,
+  ProxyIdentity,
+} from './proxy-state.js';
+export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';

@@ -1,0 +1,128 @@
+/**
+ * What state-of-the-world and delta streams share: the proxy's identity from its first `node`,
+ * per-type trackers, per-stream nonces, and per-kind watches on the snapshot cache that live
+ * exactly as long as the stream.
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Node } from '../proto/gen/envoy/config/core/v3/base_pb.js';
+import { kindOfTypeUrl, type ResourceKind } from '../resources.js';
+import type { Snapshot, SnapshotSource } from '../cache/index.js';
+import {
+  identityOf,
+  TypeTracker,
+  type ProxyIdentity,
+  type ProxyRegistry,
+  type StreamProtocol,
+  type StreamRecord,
+  type StreamService,
+} from './proxy-state.js';
+
+/** What every session needs from the server. */
+export interface SessionContext {
+  readonly cache: SnapshotSource;
+  readonly registry: ProxyRegistry;
+  readonly logger: Logger;
+  /** ControlPlane.identifier written in every response. */
+  readonly controlPlane?: string;
+}
+
+/** A request the protocol forbids; the stream ends with `code`. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: GrpcStatus,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export abstract class Session implements StreamRecord {
+  readonly startedAt = Date.now();
+  readonly types = new Map<ResourceKind, TypeTracker>();
+  #identity: ProxyIdentity | undefined;
+  #nonces = 0;
+  readonly #unwatch = new Map<ResourceKind, () => void>();
+  #closed = false;
+  protected readonly log: Logger;
+
+  constructor(
+    protected readonly ctx: SessionContext,
+    readonly id: string,
+    readonly protocol: StreamProtocol,
+    readonly service: StreamService,
+    private readonly write: (bytes: Uint8Array) => void,
+  ) {
+    this.log = ctx.logger.child({ stream: id, protocol, service });
+  }
+
+  get identity(): ProxyIdentity {
+    if (!this.#identity) throw new Error(`stream ${this.id} has no node yet`);
+    return this.#identity;
+  }
+
+  /** Ends the session: drops its watches and its registry entry. Idempotent. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stop of this.#unwatch.values()) stop();
+    this.#unwatch.clear();
+    this.ctx.registry.remove(this.id);
+    if (this.#identity) this.log.info({ reason }, 'xDS stream closed');
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Takes the proxy's identity from the first request's node (xDS: the first request must carry it). */
+  protected begin(node: Node | undefined): void {
+    if (this.#identity) return;
+    if (!node || node.id === '') {
+      throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, 'the first request of an xDS stream must carry node.id');
+    }
+    this.#identity = identityOf(node);
+    this.ctx.registry.add(this);
+    this.log.info(
+      { node: node.id, userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },
+      'xDS stream opened',
+    );
+  }
+
+  /** The kind a request is about: implied by a per-type service, else from its type URL. */
+  protected kindOf(typeUrl: string): ResourceKind | undefined {
+    return this.service === 'ads' ? kindOfTypeUrl(typeUrl) : this.service;
+  }
+
+  /** The tracker of `kind`, created with its cache watch on first use. */
+  protected tracker(kind: ResourceKind): TypeTracker {
+    let t = this.types.get(kind);
+    if (!t) {
+      t = new TypeTracker(kind);
+      this.types.set(kind, t);
+      this.#unwatch.set(
+        kind,
+        this.ctx.cache.watch(this.identity.proxyClass, kind, () => {
+          if (!this.#closed) this.onKindChanged(kind);
+        }),
+      );
+    }
+    return t;
+  }
+
+  protected snapshot(): Snapshot | undefined {
+    return this.ctx.cache.snapshot(this.identity.proxyClass);
+  }
+
+  /** Nonces are unique per stream; a type's latest nonce is in its tracker. */
+  protected nextNonce(): string {
+    return String(++this.#nonces);
+  }
+
+  protected send(bytes: Uint8Array): void {
+    if (!this.#closed) this.write(bytes);
+  }
+
+  /** The cache says `kind`'s version changed for this proxy's class. */
+  protected abstract onKindChanged(kind: ResourceKind): void;
+}

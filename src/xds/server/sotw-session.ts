@@ -1,0 +1,116 @@
+/**
+ * State-of-the-world xDS on one stream (xDS protocol, "ACK/NACK and resource type instance
+ * version", "resource hints", "knowing when a requested resource does not exist"):
+ * - CDS/LDS: wildcard when the first request names nothing, else the named resources; the
+ *   response is the full set, so a resource missing from it is removed or does not exist. A
+ *   changed CDS/LDS subscription is always answered, so the proxy learns which names do not exist.
+ * - EDS/RDS: only the named resources that exist; nothing is sent while none exists.
+ * - A request whose non-empty response_nonce is not the latest sent for its type is stale and ignored.
+ * - ACK (latest nonce, no error_detail, version_info = the version sent) records the version
+ *   acknowledged; NACK (latest nonce with error_detail)
+ *   records the rejection and is not answered: the same set is never sent twice in a row, so
+ *   the next response for that type waits for a real change of content or subscription.
+ * - After a CDS response, EDS is sent again (even if unchanged, unless that set was NACKed):
+ *   Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment.
+ */
+import type { DiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { TYPE_URL, type ResourceKind } from '../resources.js';
+import type { EncodedResource } from '../cache/index.js';
+import type { TypeTracker } from './proxy-state.js';
+import { Session, type SessionContext } from './session.js';
+import type { StreamService } from './proxy-state.js';
+import { encodeSotwResponse } from './wire.js';
+
+const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
+
+export class SotwSession extends Session {
+  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void) {
+    super(ctx, id, 'sotw', service, write);
+  }
+
+  /** Handles one DiscoveryRequest. Throws ProtocolError when the stream must end. */
+  onRequest(req: DiscoveryRequest): void {
+    this.begin(req.node);
+    const kind = this.kindOf(req.typeUrl);
+    if (!kind) {
+      this.log.debug({ typeUrl: req.typeUrl }, 'request for a type keyway does not serve; ignored');
+      return;
+    }
+    const t = this.tracker(kind);
+    if (t.isStale(req.responseNonce)) {
+      this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; request ignored');
+      return;
+    }
+    const now = Date.now();
+    if (req.responseNonce !== '' && req.responseNonce === t.nonce) {
+      if (req.errorDetail) {
+        t.recordNack(req.errorDetail.message, now);
+        this.log.warn(
+          { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
+          'NACK: proxy rejected the version sent; it will not be resent',
+        );
+      } else if (req.versionInfo === t.versionSent) {
+        t.recordAck(now);
+      }
+      // Same nonce, no error, older version_info: a proxy still on its previous version changing its
+      // subscription after a NACK. Neither an ACK nor a new NACK.
+    }
+    const changed = subscribe(t, req.resourceNames);
+    t.initialized = true;
+    // A new CDS/LDS question is answered even if the set is the same: the answer tells the proxy
+    // which of the names asked do not exist.
+    this.#push(kind, changed && WILDCARD_KINDS.has(kind));
+  }
+
+  protected onKindChanged(kind: ResourceKind): void {
+    this.#push(kind, false);
+  }
+
+  /** Sends `kind` if the set this stream should hold differs from the last one sent (or if forced). */
+  #push(kind: ResourceKind, force: boolean): void {
+    const t = this.types.get(kind);
+    if (!t?.initialized) return;
+    const snap = this.snapshot();
+    if (!snap) return;
+    const ks = snap.kinds[kind];
+    let selected: EncodedResource[];
+    if (t.wildcard) selected = [...ks.resources.values()];
+    else {
+      selected = [];
+      for (const name of [...t.names].sort()) {
+        const r = ks.resources.get(name);
+        if (r) selected.push(r);
+      }
+    }
+    if (t.nonce === undefined && selected.length === 0 && !WILDCARD_KINDS.has(kind)) return;
+    const signature = selected.map((r) => `${r.name}@${r.version}`).join('\n');
+    if (signature === t.sentSignature && (!force || t.nacked)) return;
+    const nonce = this.nextNonce();
+    this.send(encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, selected));
+    t.recordSent(nonce, ks.version, Date.now());
+    t.sentSignature = signature;
+    t.sent.clear();
+    for (const r of selected) t.sent.set(r.name, r);
+    this.log.debug({ kind, version: ks.version, nonce, resources: selected.length }, 'sent');
+    if (kind === 'cluster') this.#push('endpoint', true);
+  }
+}
+
+/**
+ * Applies a SotW request's resource_names to the subscription (wildcard rules of the xDS protocol).
+ * Returns whether the subscription changed.
+ */
+function subscribe(t: TypeTracker, names: readonly string[]): boolean {
+  const before = `${t.wildcard}|${[...t.names].sort().join('\n')}`;
+  t.names.clear();
+  if (names.length === 0) {
+    // Legacy wildcard: an empty first CDS/LDS request means "everything", and stays so while requests stay empty.
+    t.wildcard = WILDCARD_KINDS.has(t.kind) && (!t.initialized || t.legacyWildcard);
+    t.legacyWildcard = t.wildcard;
+  } else {
+    t.legacyWildcard = false;
+    t.wildcard = names.includes('*');
+    for (const n of names) if (n !== '*') t.names.add(n);
+  }
+  return !t.initialized || before !== `${t.wildcard}|${[...t.names].sort().join('\n')}`;
+}

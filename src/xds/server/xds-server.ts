@@ -1,0 +1,148 @@
+/**
+ * The xDS gRPC server (DESIGN.md pipeline stage 5): ADS in both forms
+ * (StreamAggregatedResources, DeltaAggregatedResources) and the per-type services for clusters,
+ * endpoints, listeners and routes (Stream* and Delta*; Fetch* answers UNIMPLEMENTED), all on one
+ * port and all sharing the session logic.
+ */
+import {
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+  type ChannelOptions,
+} from '@grpc/grpc-js';
+import { type Logger, pino } from 'pino';
+import type { DescService } from '@bufbuild/protobuf';
+import type { SnapshotSource } from '../cache/index.js';
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from './grpc-services.js';
+import { DeltaSession } from './delta-session.js';
+import { SotwSession } from './sotw-session.js';
+import { ProtocolError, type Session, type SessionContext } from './session.js';
+import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
+
+export interface XdsServerOptions {
+  readonly cache: SnapshotSource;
+  /** 0 picks a free port; the bound one is in `XdsServer.port`. */
+  readonly port: number;
+  /** Interface to bind; default 0.0.0.0 (proxies connect from other hosts). */
+  readonly host?: string;
+  readonly logger?: Logger;
+  /** Written as ControlPlane.identifier in every response (e.g. the pod name of this replica). */
+  readonly controlPlaneId?: string;
+  /** Extra grpc-js server options (merged over keyway's keepalive defaults). */
+  readonly grpcOptions?: ChannelOptions;
+}
+
+export interface XdsServer {
+  /** The bound port. */
+  readonly port: number;
+  /** One row per connected node id (see docs/xds-protocol.md). */
+  proxies(): ProxyStatus[];
+  /** The row of one node id, or undefined when it is not connected. */
+  proxy(nodeId: string): ProxyStatus | undefined;
+  /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
+  sentResources(nodeId: string): SentResources | undefined;
+  /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_GRPC_OPTIONS: ChannelOptions = {
+  // Ping idle proxies so a vanished one is noticed and its stream state released.
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+};
+const SHUTDOWN_GRACE_MS = 2_000;
+
+/** Starts the xDS server on `host:port` over insecure gRPC and resolves once it is bound. */
+export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
+  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'xds' });
+  const registry = new ProxyRegistry();
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId };
+  const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
+  let streamSeq = 0;
+
+  function bidi<Req>(make: (id: string, write: (b: Uint8Array) => void) => Session & { onRequest(req: Req): void }) {
+    return (call: ServerDuplexStream<Req, Uint8Array>): void => {
+      const session = make(String(++streamSeq), (bytes) => call.write(bytes));
+      open.set(session, call as ServerDuplexStream<unknown, Uint8Array>);
+      const done = (reason: string): void => {
+        session.close(reason);
+        open.delete(session);
+      };
+      call.on('data', (req: Req) => {
+        if (session.closed) return;
+        try {
+          session.onRequest(req);
+        } catch (err) {
+          const code = err instanceof ProtocolError ? err.code : GrpcStatus.INTERNAL;
+          const details = err instanceof Error ? err.message : String(err);
+          if (code === GrpcStatus.INTERNAL) log.error({ err, stream: session.id }, 'xDS stream failed');
+          done(details);
+          call.emit('error', { code, details });
+        }
+      });
+      call.on('end', () => {
+        done('client half-closed');
+        call.end();
+      });
+      call.on('cancelled', () => done('cancelled'));
+      call.on('error', (err: Error) => done(`error: ${err.message}`));
+      call.on('close', () => done('closed'));
+    };
+  }
+
+  const unimplemented = (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
+    callback({ code: GrpcStatus.UNIMPLEMENTED, details: 'keyway serves xDS over streams only (Stream*/Delta*)' });
+  };
+
+  const server = new Server({ ...DEFAULT_GRPC_OPTIONS, ...opts.grpcOptions });
+  const addService = (desc: DescService, service: StreamService): void => {
+    const impl: UntypedServiceImplementation = {};
+    for (const method of desc.methods) {
+      if (method.methodKind !== 'bidi_streaming') impl[method.name] = unimplemented;
+      else if (method.input.typeName.endsWith('DeltaDiscoveryRequest')) {
+        impl[method.name] = bidi<DeltaDiscoveryRequest>((id, write) => new DeltaSession(ctx, id, service, write));
+      } else {
+        impl[method.name] = bidi<DiscoveryRequest>((id, write) => new SotwSession(ctx, id, service, write));
+      }
+    }
+    server.addService(grpcServiceDefinition(desc), impl);
+  };
+  addService(AggregatedDiscoveryService, 'ads');
+  for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
+
+  const host = opts.host ?? '0.0.0.0';
+  const address = host.includes(':') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+  log.info({ host, port }, 'xDS server listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    proxies: () => registry.proxies(),
+    proxy: (nodeId) => registry.proxy(nodeId),
+    sentResources: (nodeId) => registry.sentResources(nodeId),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const [session, call] of [...open]) {
+          session.close('server shutdown');
+          open.delete(session);
+          call.end();
+        }
+        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          log.info({ port }, 'xDS server closed');
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

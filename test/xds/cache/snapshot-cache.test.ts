@@ -1,0 +1,281 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { equals, fromBinary } from '@bufbuild/protobuf';
+import { AnySchema, anyUnpack } from '@bufbuild/protobuf/wkt';
+import { SnapshotCache, defaultConsistencyCheck, referencedNames, type RebuildReport } from '../../../src/xds/cache/index.js';
+import { KeywayError } from '../../../src/errors.js';
+import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { ProxyClass, ResourceKind } from '../../../src/xds/resources.js';
+import {
+  apiListener,
+  edsCluster,
+  loadAssignment,
+  miniSet,
+  resourceSet,
+  routeTo,
+  tcpListener,
+  type MiniTopology,
+} from '../../support/xds-client/resources.js';
+
+const envoyA: ProxyClass = { flavor: 'envoy', zone: 'z1', subzone: 'nvl-1' };
+const grpcA: ProxyClass = { flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' };
+const base: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] } };
+
+async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('two cache instances on the same input serve identical versions (content-derived)', () => {
+  const a = new SnapshotCache({ build: () => miniSet(base) });
+  const b = new SnapshotCache({ build: () => miniSet(base) });
+  const sa = a.snapshot(envoyA)!;
+  const sb = b.snapshot(envoyA)!;
+  assert.equal(sa.version, sb.version);
+  for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {
+    assert.equal(sa.kinds[kind].version, sb.kinds[kind].version, kind);
+    assert.deepEqual(
+      [...sa.kinds[kind].resources.values()].map((r) => [r.name, r.version]),
+      [...sb.kinds[kind].resources.values()].map((r) => [r.name, r.version]),
+    );
+    assert.ok(sa.kinds[kind].resources.size > 0);
+  }
+  // A different input changes only what it touches.
+  const c = new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001, 9002], c1: [9004] } }) });
+  const sc = c.snapshot(envoyA)!;
+  assert.notEqual(sc.kinds.endpoint.version, sa.kinds.endpoint.version);
+  assert.equal(sc.kinds.endpoint.resources.get('c0')!.version, sa.kinds.endpoint.resources.get('c0')!.version);
+  assert.notEqual(sc.kinds.endpoint.resources.get('c1')!.version, sa.kinds.endpoint.resources.get('c1')!.version);
+  assert.equal(sc.kinds.cluster.version, sa.kinds.cluster.version);
+  assert.equal(sc.kinds.listener.version, sa.kinds.listener.version);
+  assert.equal(sc.kinds.route.version, sa.kinds.route.version);
+});
+
+test('encoded resources: Any-packed once, decodable, and the same object across rebuilds and classes', () => {
+  let topo: MiniTopology = base;
+  const cache = new SnapshotCache({ build: () => miniSet(topo) });
+  const stop = [cache.watch(envoyA, 'endpoint', () => {}), cache.watch(grpcA, 'endpoint', () => {})];
+  const s1 = cache.snapshot(envoyA)!;
+  const g1 = cache.snapshot(grpcA)!;
+  const c0 = s1.kinds.endpoint.resources.get('c0')!;
+  // Same content in two classes: one object, one packing.
+  assert.equal(g1.kinds.endpoint.resources.get('c0'), c0);
+  const packedAfterFirst = cache.packedCount;
+  assert.equal(packedAfterFirst, 2 + 2 + 1 + 1, 'each distinct resource packed once for both classes');
+
+  // The bytes are a serialized Any that unpacks to the resource.
+  const any = fromBinary(AnySchema, c0.bytes);
+  assert.equal(any.typeUrl, 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment');
+  const cla = anyUnpack(any, ClusterLoadAssignmentSchema)!;
+  assert.ok(equals(ClusterLoadAssignmentSchema, cla, loadAssignment('c0', [{ port: 9001 }, { port: 9002 }]).message as never));
+
+  topo = { clusters: { c0: [9001, 9002], c1: [9009] } };
+  cache.rebuild();
+  const s2 = cache.snapshot(envoyA)!;
+  assert.equal(s2.kinds.endpoint.resources.get('c0'), c0, 'unchanged resource keeps its object');
+  assert.equal(s2.kinds.endpoint.resources.get('c0')!.bytes, c0.bytes, 'and its bytes');
+  assert.equal(s2.kinds.cluster.version, s1.kinds.cluster.version);
+  assert.notEqual(s2.kinds.endpoint.resources.get('c1'), s1.kinds.endpoint.resources.get('c1'));
+  assert.equal(cache.packedCount, packedAfterFirst + 1, 'only the changed CLA was packed again');
+
+  // An unchanged rebuild keeps the very same snapshot object.
+  cache.rebuild();
+  assert.equal(cache.snapshot(envoyA), s2);
+  stop.forEach((s) => s());
+});
+
+test('an inconsistent snapshot is rejected with SNAPSHOT_INCONSISTENT and the previous one stays', () => {
+  let broken = false;
+  const cache = new SnapshotCache({
+    build: () =>
+      broken
+        ? resourceSet({
+            cluster: [edsCluster('c0'), edsCluster('c9')],
+            endpoint: [loadAssignment('c0', [{ port: 1 }])],
+            listener: [apiListener('cache.svc', 'missing-route')],
+            route: [routeTo('cache-route', 'c0')],
+          })
+        : miniSet({ clusters: { c0: [1] } }),
+  });
+  const stop = cache.watch(envoyA, 'cluster', () => assert.fail('no watcher may fire for a rejected snapshot'));
+  const before = cache.snapshot(envoyA)!;
+  broken = true;
+  const report = cache.rebuild();
+  const err = report.classes[0]!.error;
+  assert.ok(err instanceof KeywayError);
+  assert.equal(err.code, 'SNAPSHOT_INCONSISTENT');
+  assert.match(err.message, /cluster "c9" uses EDS name "c9"/);
+  assert.match(err.message, /listener "cache.svc" uses RDS name "missing-route"/);
+  assert.equal(cache.snapshot(envoyA), before, 'previous snapshot still served');
+  assert.equal(cache.classes()[0]!.lastError, err);
+  stop();
+
+  // A class whose first build is inconsistent has no snapshot at all.
+  const fresh = new SnapshotCache({ build: () => resourceSet({ cluster: [edsCluster('lonely')] }) });
+  assert.equal(fresh.snapshot(grpcA), undefined);
+  assert.equal((fresh.classes()[0]!.lastError as KeywayError).code, 'SNAPSHOT_INCONSISTENT');
+});
+
+test('an injected consistency check decides; the default one checks kinds, duplicates and references', () => {
+  const seen: number[] = [];
+  const cache = new SnapshotCache({
+    build: () => miniSet(base),
+    checkConsistency: (set) => {
+      seen.push(set.cluster.length);
+      return ['translator says no'];
+    },
+  });
+  assert.equal(cache.snapshot(envoyA), undefined);
+  assert.deepEqual(seen, [2]);
+  assert.match(cache.classes()[0]!.lastError!.message, /translator says no/);
+
+  assert.deepEqual(defaultConsistencyCheck(miniSet(base)), []);
+  const dup = resourceSet({ cluster: [edsCluster('c0'), edsCluster('c0')], endpoint: [loadAssignment('c0', [{ port: 1 }])] });
+  assert.match(defaultConsistencyCheck(dup).join(), /cluster "c0" is defined twice/);
+  const wrongKind = { ...resourceSet({}), route: [loadAssignment('x', [])] };
+  assert.match(defaultConsistencyCheck(wrongKind).join(), /route "x" is a envoy.config.endpoint.v3.ClusterLoadAssignment/);
+});
+
+test('referencedNames: EDS service name or cluster name; RDS names from filter chains and API listeners', () => {
+  assert.deepEqual(referencedNames(edsCluster('c0').message), ['c0']);
+  assert.deepEqual(referencedNames(edsCluster('c0', { serviceName: 'svc-0' }).message), ['svc-0']);
+  assert.deepEqual(referencedNames(apiListener('cache.svc', 'r1').message), ['r1']);
+  assert.deepEqual(referencedNames(tcpListener('http', 10000, 'r2').message), ['r2']);
+  assert.deepEqual(referencedNames(routeTo('r', 'c').message), []);
+});
+
+test('watchers: an endpoint-only change wakes only endpoint watchers; a full change wakes all in CDS, EDS, LDS, RDS order', () => {
+  let topo: MiniTopology = base;
+  const cache = new SnapshotCache({ build: () => miniSet(topo) });
+  const fired: ResourceKind[] = [];
+  const kinds: ResourceKind[] = ['route', 'listener', 'endpoint', 'cluster']; // registered out of order on purpose
+  const stops = kinds.map((k) => cache.watch(envoyA, k, (s) => {
+    assert.equal(s, cache.snapshot(envoyA));
+    fired.push(k);
+  }));
+  assert.ok(cache.snapshot(envoyA));
+
+  topo = { clusters: { c0: [9001, 9002], c1: [9005] } };
+  cache.rebuild();
+  assert.deepEqual(fired, ['endpoint']);
+
+  fired.length = 0;
+  cache.rebuild();
+  assert.deepEqual(fired, [], 'same content: nobody woken');
+
+  fired.length = 0;
+  topo = { clusters: { c0: [9001], c2: [9006] }, listener: 'other.svc', route: 'other-route', routeCluster: 'c2' };
+  cache.rebuild();
+  assert.deepEqual(fired, ['cluster', 'endpoint', 'listener', 'route']);
+
+  fired.length = 0;
+  stops.forEach((s) => s());
+  topo = base;
+  cache.rebuild();
+  assert.deepEqual(fired, [], 'unsubscribed');
+  assert.equal(cache.classes().length, 0, 'a class nobody watches is dropped at rebuild');
+});
+
+test('each proxy class gets its own build; a new class is built on first use', () => {
+  const built: string[] = [];
+  const cache = new SnapshotCache({
+    build: (cls) => {
+      built.push(cls.flavor);
+      return miniSet({ clusters: { c0: [cls.flavor === 'grpc' ? 7000 : 8000] } });
+    },
+  });
+  const e = cache.snapshot(envoyA)!;
+  const g = cache.snapshot(grpcA)!;
+  assert.deepEqual(built, ['envoy', 'grpc']);
+  assert.notEqual(e.kinds.endpoint.version, g.kinds.endpoint.version);
+  assert.equal(e.kinds.listener.version, g.kinds.listener.version);
+  assert.equal(e.classKey, 'envoy|z1|nvl-1');
+  // Without a build function there is nothing to serve yet; the first update builds watched classes.
+  const empty = new SnapshotCache();
+  const seen: string[] = [];
+  empty.watch(grpcA, 'listener', (s) => seen.push(s.kinds.listener.version));
+  assert.equal(empty.snapshot(grpcA), undefined);
+  empty.rebuild(() => miniSet(base));
+  assert.equal(seen.length, 1);
+  assert.equal(empty.snapshot(grpcA)!.kinds.listener.version, seen[0]);
+});
+
+test('a build that throws keeps the previous snapshot and reports the error', () => {
+  let fail = false;
+  const cache = new SnapshotCache({
+    build: () => {
+      if (fail) throw new Error('translator exploded');
+      return miniSet(base);
+    },
+  });
+  const stop = cache.watch(envoyA, 'cluster', () => {});
+  const before = cache.snapshot(envoyA);
+  fail = true;
+  const report = cache.rebuild();
+  assert.equal(report.classes[0]!.error?.message, 'translator exploded');
+  assert.equal(cache.snapshot(envoyA), before);
+  stop();
+});
+
+test('coalescing: a burst of updates within the hold-off becomes one rebuild with the latest input', async () => {
+  const reports: RebuildReport[] = [];
+  let builds = 0;
+  const cache = new SnapshotCache({
+    build: () => miniSet(base),
+    timing: { holdOffMs: 40, maxDelayMs: 400 },
+    onRebuild: (r) => reports.push(r),
+  });
+  const versions: string[] = [];
+  const stop = cache.watch(envoyA, 'endpoint', (s) => versions.push(s.kinds.endpoint.version));
+  cache.snapshot(envoyA);
+  for (let i = 0; i < 20; i++) {
+    const port = 10000 + i;
+    cache.update(() => {
+      builds++;
+      return miniSet({ clusters: { c0: [port], c1: [9003] } });
+    });
+  }
+  await until(() => reports.length === 1, 'the coalesced rebuild');
+  assert.equal(builds, 1, 'only the latest build function ran');
+  assert.equal(versions.length, 1);
+  const cla = anyUnpack(cache.snapshot(envoyA)!.kinds.endpoint.resources.get('c0')!.any, ClusterLoadAssignmentSchema)!;
+  const addr = cla.endpoints[0]!.lbEndpoints[0]!.hostIdentifier;
+  assert.equal(addr.case === 'endpoint' && addr.value.address?.address.case === 'socketAddress' && addr.value.address.address.value.portSpecifier.value, 10019);
+  assert.equal(cache.rebuildCount, 1);
+  stop();
+  cache.close();
+});
+
+test('coalescing: a steady stream of updates still rebuilds within the maximum delay', async () => {
+  let rebuilds = 0;
+  const cache = new SnapshotCache({ build: () => miniSet(base), timing: { holdOffMs: 60, maxDelayMs: 150 }, onRebuild: () => rebuilds++ });
+  const stop = cache.watch(envoyA, 'endpoint', () => {});
+  const started = Date.now();
+  // Updates every 20 ms never leave a 60 ms quiet gap; the 150 ms cap must still fire.
+  for (let i = 0; i < 100 && rebuilds === 0; i++) {
+    cache.update();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(rebuilds, 1);
+  assert.ok(Date.now() - started < 1500, 'fired while the stream of updates went on');
+  cache.close();
+  stop();
+});
+
+test('flush runs a pending update now; close leaves no timer and ignores later updates', () => {
+  const cache = new SnapshotCache({ build: () => miniSet(base), timing: { holdOffMs: 10_000, maxDelayMs: 10_000 } });
+  const stop = cache.watch(envoyA, 'endpoint', () => {});
+  cache.update(() => miniSet({ clusters: { c0: [1], c1: [2] } }));
+  const report = cache.flush()!;
+  assert.deepEqual(report.classes[0]!.changed, ['endpoint']);
+  assert.equal(cache.flush(), undefined, 'nothing pending');
+  cache.update();
+  cache.close();
+  assert.equal(cache.flush(), undefined, 'close dropped the pending update');
+  cache.update();
+  assert.equal(cache.flush(), undefined);
+  stop();
+});
