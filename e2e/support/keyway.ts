@@ -157,7 +157,12 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const stop = async (graceMs = 5_000): Promise<void> => {
     if (child) await terminate(child, graceMs);
