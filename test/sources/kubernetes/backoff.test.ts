@@ -1,7 +1,7 @@
 /** Retry delays after API errors: exponential, capped, jittered within the upper half of each step. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay } from '../../../src/sources/kubernetes/index.js';
+import { backoffDelay } from '../../../src/sources/kubernetes/backoff.js';
 
 test('delays double from initialMs up to maxMs, within [step/2, step]', () => {
   const opts = { initialMs: 500, maxMs: 30_000 };

@@ -5,15 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
-import {
-  discoverEndpoints,
-  endpointReady,
-  endpointWeight,
-  gpuMemoryGiB,
-  type KubernetesSourceConfig,
-  parseKubernetesSourceConfig,
-  parseWeight,
-} from '../../../src/sources/kubernetes/index.js';
+import { type KubernetesSourceConfig, parseKubernetesSourceConfig } from '../../../src/sources/kubernetes/config.js';
+import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
+import { endpointReady } from '../../../src/sources/kubernetes/readiness.js';
+import { endpointWeight, gpuMemoryGiB, parseWeight } from '../../../src/sources/kubernetes/weight.js';
 import type { StoredObject } from '../../support/kube-apiserver/index.js';
 import { nodeObject, NS, podObject, SERVICE, sliceObject } from './fixtures.js';
 

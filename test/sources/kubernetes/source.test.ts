@@ -220,6 +220,18 @@ test('a watch that expires (410 Gone): the informer relists and no event is lost
   assert.ok(expired.length >= 1, 'some watch resumed from a compacted resourceVersion');
 });
 
+test('a watch ended by a non-410 ERROR event counts as a failure: backoff, then resume without relisting', async () => {
+  running = await startSource(cluster.server);
+  await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+  cluster.server.failWatches(500, 'InternalError', 'watch cache is broken');
+  await waitFor(() => running!.source.status().resources.every((r) => r.failures >= 1), 'a failure per resource');
+  assert.match(running.source.status().lastError ?? '', /500 InternalError watch cache is broken/);
+  cluster.removePod('cache-node-0');
+  await waitFor(same([INITIAL[1]!, INITIAL[2]!]), 'events after the resumed watch', 5000, current);
+  await waitFor(() => running!.source.status().healthy, 'healthy again');
+  assert.equal(cluster.server.requests.filter((r) => r.verb === 'list').length, 3);
+});
+
 test('a burst (a rollout) is debounced into one change', async () => {
   running = await startSource(cluster.server, { holdOffMs: 300, maxDelayMs: 5000 });
   // A rolling restart: each pod in turn goes not ready, gets a new IP and comes back, 12 events.

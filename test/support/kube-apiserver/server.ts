@@ -12,7 +12,7 @@
  * - `timeoutSeconds` ends a watch cleanly after that long;
  * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503).
  *
- * Test controls: upsert/remove objects, expireWatches(), compact(), goDown()/comeUp(),
+ * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), goDown()/comeUp(),
  * forbid(resource), sendBookmarks(), and a log of every request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -142,6 +142,17 @@ export class KubeApiServer {
     this.store.compact();
     for (const w of [...this.watches]) {
       this.writeEvent(w, { type: 'ERROR', object: expiredStatus(this.store.currentRv() - 1, this.store.currentRv()) });
+      this.endWatch(w);
+    }
+  }
+
+  /**
+   * Ends every open watch with an ERROR event carrying Status `code` (not 410): what a real
+   * server sends when its watch fails for another reason (e.g. 500 from the watch cache).
+   */
+  failWatches(code: number, reason: string, message: string): void {
+    for (const w of [...this.watches]) {
+      this.writeEvent(w, { type: 'ERROR', object: status(code, reason, message) });
       this.endWatch(w);
     }
   }
