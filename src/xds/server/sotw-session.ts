@@ -19,7 +19,7 @@ import type { EncodedResource } from '../cache/index.js';
 import type { TypeTracker } from './proxy-state.js';
 import { Session, type SessionContext } from './session.js';
 import type { StreamService } from './proxy-state.js';
-import { encodeSotwResponse } from './wire.js';
+import { encodeSotwResponseShared } from './wire.js';
 
 const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
 
@@ -83,10 +83,12 @@ export class SotwSession extends Session {
       }
     }
     if (t.nonce === undefined && selected.length === 0 && !WILDCARD_KINDS.has(kind)) return;
-    const signature = selected.map((r) => `${r.name}@${r.version}`).join('\n');
+    // The whole kind (wildcard) is named by its version; a named selection by its names and versions.
+    const signature = t.wildcard ? `*${ks.version}` : selected.map((r) => `${r.name}@${r.version}`).join('\n');
     if (signature === t.sentSignature && (!force || t.nacked)) return;
     const nonce = this.nextNonce();
-    this.send(encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, selected));
+    const header = { versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane };
+    this.send(encodeSotwResponseShared(ks, signature, header, selected));
     t.recordSent(nonce, ks.version, Date.now());
     t.sentSignature = signature;
     t.sent.clear();

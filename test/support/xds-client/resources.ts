@@ -122,6 +122,37 @@ export function routeTo(name: string, cluster: string, domains: readonly string[
   };
 }
 
+/**
+ * A route configuration that sends `x-cache-shard: N` to `byShard[N]` (exact string match, which
+ * both Envoy and grpc-js-xds honour) and everything else to `fallback`.
+ */
+export function shardRoutes(name: string, byShard: Readonly<Record<string, string>>, fallback: string): TranslatedResource {
+  const toCluster = (cluster: string) => ({ case: 'route' as const, value: { clusterSpecifier: { case: 'cluster' as const, value: cluster } } });
+  return {
+    name,
+    schema: RouteConfigurationSchema,
+    message: create(RouteConfigurationSchema, {
+      name,
+      virtualHosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            ...Object.entries(byShard).map(([shard, cluster]) => ({
+              match: {
+                pathSpecifier: { case: 'prefix' as const, value: '' },
+                headers: [{ name: 'x-cache-shard', headerMatchSpecifier: { case: 'stringMatch' as const, value: { matchPattern: { case: 'exact' as const, value: shard } } } }],
+              },
+              action: toCluster(cluster),
+            })),
+            { match: { pathSpecifier: { case: 'prefix', value: '' } }, action: toCluster(fallback) },
+          ],
+        },
+      ],
+    }),
+  };
+}
+
 /** Assembles a ResourceSet, each kind sorted by name. */
 export function resourceSet(parts: Partial<Record<ResourceKind, readonly TranslatedResource[]>>): ResourceSet {
   const sorted = (rs: readonly TranslatedResource[] = []) => [...rs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -142,6 +173,8 @@ export interface MiniTopology {
   readonly routeCluster?: string;
   /** Extra ClusterLoadAssignments nobody references (probes for ordering barriers). */
   readonly extraEndpoints?: Readonly<Record<string, readonly number[]>>;
+  /** Header routes: shard → cluster (the rest go to `routeCluster`). */
+  readonly shardRoutes?: Readonly<Record<string, string>>;
   /** Changes the listener without changing its route name. */
   readonly statPrefix?: string;
   /** Changes the clusters' connect timeout, to make a cluster-only change. */
@@ -160,6 +193,6 @@ export function miniSet(t: MiniTopology): ResourceSet {
       ...Object.entries(t.extraEndpoints ?? {}).map(([n, ports]) => loadAssignment(n, ports.map((port) => ({ port })))),
     ],
     listener: [apiListener(listener, route, t.statPrefix)],
-    route: [routeTo(route, t.routeCluster ?? names[0]!)],
+    route: [t.shardRoutes ? shardRoutes(route, t.shardRoutes, t.routeCluster ?? names[0]!) : routeTo(route, t.routeCluster ?? names[0]!)],
   });
 }

@@ -93,3 +93,17 @@ test('a restarted server on the same input serves identical versions', async (t)
   assert.equal(Object.keys(va).length, 4);
   assert.notEqual(a.server.port, b.server.port);
 });
+
+test('close() ends open streams with OK and forgets every proxy', async () => {
+  const h = await startHarness(V1);
+  const client = h.client({ node: { id: 'envoy-close' }, protocol: 'delta' });
+  client.delta('cluster');
+  await client.expect('cluster');
+  assert.equal(h.server.proxies().length, 1);
+  await h.server.close();
+  const status = await client.finished;
+  assert.equal(status.code, GrpcStatus.OK);
+  assert.equal(h.server.proxies().length, 0);
+  assert.equal(h.cache.classes()[0]?.watchers ?? 0, 0);
+  await h.close(); // idempotent
+});
