@@ -1,0 +1,273 @@
+/**
+ * One trace per change (issue 5 item 2): a root span from the source event, child spans for the
+ * pipeline stages (sharding, translation, ...), and one child span per push of a resource type to
+ * a proxy that ends at that proxy's ACK or NACK. The change ends when every push is answered, when
+ * its proxy disconnects, when a newer change supersedes it, or at a bounded timeout.
+ *
+ * The same bookkeeping yields convergence (change to the last connected proxy's ACK), so it works
+ * whether or not traces are exported: with tracing off the spans are no-ops but `onConverged`
+ * still fires.
+ */
+import {
+  context as otelContext,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { TRACER_NAME } from './tracing.js';
+
+/** Root span name; stages and pushes are its children. */
+export const CHANGE_SPAN = 'keyway.change';
+/** Name of each per-proxy, per-type push span. */
+export const PUSH_SPAN = 'keyway.xds.push';
+
+/**
+ * How a change ended. `converged`: every push was ACKed. `rejected`: every push was answered and at
+ * least one was a NACK. `timeout`: some push was unanswered at the deadline. `superseded`: a newer
+ * change took over. `ended`: `end()` was called with pushes outstanding.
+ */
+export type ChangeOutcomeKind = 'converged' | 'rejected' | 'timeout' | 'superseded' | 'ended';
+
+export interface ChangeOutcome {
+  readonly outcome: ChangeOutcomeKind;
+  /** From the change's start to its last answer (converged, rejected) or to its end. */
+  readonly seconds: number;
+  readonly pushes: number;
+  readonly acked: number;
+  readonly nacked: number;
+  /** Pushes still unanswered when the change ended. */
+  readonly pending: number;
+  readonly traceId: string;
+}
+
+export interface ChangeTraceOptions {
+  /** Which source saw the change: `file`, `kubernetes`. */
+  readonly source: string;
+  /** Why, in a few words: `topology file changed`, `endpoint pod-3 not ready`. */
+  readonly reason: string;
+  readonly attributes?: Attributes;
+  /** When the source saw the change (before any debounce); default now. */
+  readonly startTime?: Date;
+  /** Bound on the whole change, from `startTime`; default 30 s. */
+  readonly timeoutMs?: number;
+  /** Default: the global tracer named `keyway` (a no-op unless `startTracing` enabled export). */
+  readonly tracer?: Tracer;
+  /** Called once when the change ends, whatever the outcome. */
+  readonly onSettled?: (outcome: ChangeOutcome) => void;
+  /**
+   * Called once with the convergence time when every push was ACKed and there was at least one,
+   * e.g. `(s) => metrics.recordConvergence(s)`.
+   */
+  readonly onConverged?: (seconds: number) => void;
+}
+
+export interface ChangeTrace {
+  /** Hex trace id (all zeros when tracing is off), for log lines. */
+  readonly traceId: string;
+  /** Context holding the root span, to parent spans the caller makes itself. */
+  readonly context: Context;
+  /** Resolves when the change ends. */
+  readonly settled: Promise<ChangeOutcome>;
+  /** True once the change ended; later calls are ignored. */
+  readonly ended: boolean;
+  /** Adds attributes to the root span (e.g. `keyway.shardmap.version`, moved shards). */
+  setAttributes(attrs: Attributes): void;
+  /**
+   * Runs `fn` inside a child span named `name` (the span is current in `fn`, so spans made there
+   * nest under it). A returned promise ends the span when it settles; a throw or rejection marks it
+   * as an error and is passed on. Returns what `fn` returns.
+   */
+  stage<T>(name: string, attrs: Attributes | undefined, fn: (span: Span) => T): T;
+  /**
+   * A response of `type` was written to `proxyId` for this change: opens a push span that the
+   * proxy's answer closes. A second push of the same type to the same proxy replaces the first.
+   */
+  pushed(proxyId: string, type: string, attrs?: Attributes): void;
+  /** The proxy ACKed its push of `type`. Returns false when no such push is open. */
+  proxyAcked(proxyId: string, type: string): boolean;
+  /** The proxy NACKed its push of `type`, with the proxy's error message. Returns false when no such push is open. */
+  proxyNacked(proxyId: string, type: string, message: string): boolean;
+  /** The proxy disconnected: its open pushes stop counting (convergence is over connected proxies). */
+  proxyGone(proxyId: string): void;
+  /**
+   * Every push of this change has been written: the change ends as soon as all are answered (at
+   * once when there were none). Before this call the change waits for more pushes.
+   */
+  sealed(): void;
+  /** Ends the change now (`superseded` when a newer change takes over). Idempotent. */
+  end(outcome?: 'superseded' | 'ended'): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts the trace of one change. Typical use: the runner begins it when a source reports a change,
+ * wraps sharding and translation in `stage()`, and hands it to the xDS server, which calls
+ * `pushed()` per response, `proxyAcked()`/`proxyNacked()` per answer and `sealed()` once all are
+ * written; the previous change, if still open, gets `end('superseded')`.
+ */
+export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
+  const tracer = opts.tracer ?? trace.getTracer(TRACER_NAME);
+  const startMs = (opts.startTime ?? new Date()).getTime();
+  const root = tracer.startSpan(
+    CHANGE_SPAN,
+    {
+      startTime: startMs,
+      attributes: { 'keyway.change.source': opts.source, 'keyway.change.reason': opts.reason, ...opts.attributes },
+    },
+    otelContext.active(),
+  );
+  const rootContext = trace.setSpan(otelContext.active(), root);
+  const open = new Map<string, Span>();
+  let pushes = 0;
+  let acked = 0;
+  let nacked = 0;
+  let lastAnswerMs: number | undefined;
+  let isSealed = false;
+  let done = false;
+  let resolveSettled!: (o: ChangeOutcome) => void;
+  const settled = new Promise<ChangeOutcome>((resolve) => (resolveSettled = resolve));
+  const traceId = root.spanContext().traceId;
+
+  const timer = setTimeout(() => finish('timeout'), Math.max(0, (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - startMs)));
+  timer.unref();
+
+  const key = (proxyId: string, type: string): string => `${proxyId}\0${type}`;
+
+  function finish(kind: ChangeOutcomeKind): void {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    const endMs = (kind === 'converged' || kind === 'rejected') && lastAnswerMs !== undefined ? lastAnswerMs : Date.now();
+    for (const span of open.values()) {
+      span.setAttribute('keyway.xds.answer', kind === 'timeout' ? 'none (timeout)' : `none (${kind})`);
+      span.end(endMs);
+    }
+    const pending = open.size;
+    open.clear();
+    const outcome: ChangeOutcome = { outcome: kind, seconds: Math.max(0, endMs - startMs) / 1000, pushes, acked, nacked, pending, traceId };
+    root.setAttributes({
+      'keyway.change.outcome': kind,
+      'keyway.change.pushes': pushes,
+      'keyway.change.acked': acked,
+      'keyway.change.nacked': nacked,
+      'keyway.change.pending': pending,
+    });
+    if (kind === 'timeout' || kind === 'rejected') {
+      root.setStatus({ code: SpanStatusCode.ERROR, message: kind === 'timeout' ? `${pending} push(es) unanswered` : `${nacked} NACK(s)` });
+    }
+    root.end(endMs);
+    if (kind === 'converged' && pushes > 0) opts.onConverged?.(outcome.seconds);
+    opts.onSettled?.(outcome);
+    resolveSettled(outcome);
+  }
+
+  function maybeFinish(): void {
+    if (!done && isSealed && open.size === 0) finish(nacked > 0 ? 'rejected' : 'converged');
+  }
+
+  function answer(proxyId: string, type: string, apply: (span: Span) => void): boolean {
+    if (done) return false;
+    const k = key(proxyId, type);
+    const span = open.get(k);
+    if (!span) return false;
+    open.delete(k);
+    lastAnswerMs = Date.now();
+    apply(span);
+    span.end(lastAnswerMs);
+    maybeFinish();
+    return true;
+  }
+
+  return {
+    traceId,
+    context: rootContext,
+    settled,
+    get ended() {
+      return done;
+    },
+    setAttributes(attrs) {
+      if (!done) root.setAttributes(attrs);
+    },
+    stage<T>(name: string, attrs: Attributes | undefined, fn: (span: Span) => T): T {
+      const span = tracer.startSpan(name, attrs ? { attributes: attrs } : {}, rootContext);
+      const fail = (err: unknown): void => {
+        span.recordException(err instanceof Error ? err : String(err));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        span.end();
+      };
+      let result: T;
+      try {
+        result = otelContext.with(trace.setSpan(rootContext, span), () => fn(span));
+      } catch (err) {
+        fail(err);
+        throw err;
+      }
+      if (result instanceof Promise) {
+        return result.then(
+          (v: unknown) => {
+            span.end();
+            return v;
+          },
+          (err: unknown) => {
+            fail(err);
+            throw err;
+          },
+        ) as T;
+      }
+      span.end();
+      return result;
+    },
+    pushed(proxyId, type, attrs) {
+      if (done) return;
+      const k = key(proxyId, type);
+      const previous = open.get(k);
+      if (previous) {
+        previous.setAttribute('keyway.xds.answer', 'none (replaced by a newer push)');
+        previous.end();
+      } else {
+        pushes++;
+      }
+      open.set(
+        k,
+        tracer.startSpan(PUSH_SPAN, { attributes: { 'keyway.proxy.id': proxyId, 'keyway.xds.type': type, ...attrs } }, rootContext),
+      );
+    },
+    proxyAcked(proxyId, type) {
+      return answer(proxyId, type, (span) => {
+        acked++;
+        span.setAttribute('keyway.xds.answer', 'ack');
+        span.addEvent('ack');
+      });
+    },
+    proxyNacked(proxyId, type, message) {
+      return answer(proxyId, type, (span) => {
+        nacked++;
+        span.setAttributes({ 'keyway.xds.answer': 'nack', 'keyway.xds.nack.message': message });
+        span.addEvent('nack', { message });
+        span.setStatus({ code: SpanStatusCode.ERROR, message });
+      });
+    },
+    proxyGone(proxyId) {
+      if (done) return;
+      for (const [k, span] of open) {
+        if (!k.startsWith(`${proxyId}\0`)) continue;
+        open.delete(k);
+        pushes--;
+        span.setAttribute('keyway.xds.answer', 'none (proxy disconnected)');
+        span.end();
+      }
+      maybeFinish();
+    },
+    sealed() {
+      isSealed = true;
+      maybeFinish();
+    },
+    end(outcome = 'ended') {
+      finish(outcome);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Telemetry (issue 5 items 1 and 2): keyway's Prometheus metrics, the `GET /metrics` stage, trace
+ * export over OTLP/HTTP, and one trace per change. See docs/observability.md.
+ */
+export {
+  createKeywayMetrics,
+  type KeywayMetrics,
+  type KeywayMetricsOptions,
+  type OwnershipRow,
+  type ProxySummary,
+  type SourceSummary,
+  type PublishedShardMap,
+} from './metrics.js';
+export { KEYWAY_METRICS, CACHE_NODE_METRICS, instrumentName } from './metric-names.js';
+export { metricsStage, metricsRoutes } from './metrics-stage.js';
+export { ownershipRows } from './ownership.js';
+export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus-registry.js';
+export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';
+export {
+  beginChangeTrace,
+  CHANGE_SPAN,
+  PUSH_SPAN,
+  type ChangeTrace,
+  type ChangeTraceOptions,
+  type ChangeOutcome,
+  type ChangeOutcomeKind,
+} from './change-trace.js';

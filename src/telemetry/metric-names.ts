@@ -1,0 +1,70 @@
+/**
+ * The Prometheus names keyway exposes on `GET /metrics` (issue 5 item 1), exactly as scraped: the
+ * OpenTelemetry Prometheus exporter appends `_total` to counters and nothing else, so the unit
+ * is part of each instrument's name. Dashboards, alerts and docs/observability.md use these names;
+ * changing one is a breaking change for users' dashboards.
+ */
+export const KEYWAY_METRICS = {
+  /** gauge {flavor}: proxies connected over xDS, by flavor (`envoy`, `grpc`). */
+  proxiesConnected: 'keyway_xds_proxies_connected',
+  /** gauge {type, status}: connected proxies per resource type and sync status (SYNCED, STALE, NACKED, NOT_SENT). */
+  proxySyncStatus: 'keyway_xds_proxy_sync_status',
+  /** counter {type}: DiscoveryResponses answered by a proxy (ACK or NACK). */
+  pushes: 'keyway_xds_pushes_total',
+  /** histogram {type}: seconds from writing a DiscoveryResponse to the proxy's ACK or NACK of it. */
+  pushDuration: 'keyway_xds_push_duration_seconds',
+  /** counter {type}: NACKs received (a request carrying error_detail). */
+  nacks: 'keyway_xds_nacks_total',
+  /** histogram: seconds from a change at a source to the ACK of the last connected proxy. */
+  convergence: 'keyway_convergence_seconds',
+  /** histogram: seconds to compute one shard map (full or incremental). */
+  shardMapComputeDuration: 'keyway_shardmap_compute_duration_seconds',
+  /** gauge: seconds since the shard map in force was published. */
+  shardMapVersionAge: 'keyway_shardmap_version_age_seconds',
+  /** gauge {version}: 1 for the version in force. */
+  shardMapInfo: 'keyway_shardmap_info',
+  /** gauge: S, the number of shards. */
+  shardCount: 'keyway_shardmap_shards',
+  /** counter: shards whose owner list changed, summed over every change. */
+  shardsMoved: 'keyway_shards_moved_total',
+  /** counter: shard-map changes published (the first map included). */
+  shardMapChanges: 'keyway_shardmap_changes_total',
+  /** histogram: shards moved by one change. */
+  movedPerChange: 'keyway_shardmap_change_moved_shards',
+  /** gauge {endpoint, region, zone, subzone}: shards the endpoint owns (primary or replica). */
+  shardsOwned: 'keyway_shards_owned',
+  /** gauge {endpoint, region, zone, subzone}: shards the endpoint leads (primary). */
+  shardsPrimary: 'keyway_shards_primary',
+  /** gauge {endpoint, region, zone, subzone}: the endpoint's configured weight. */
+  endpointWeight: 'keyway_endpoint_weight',
+  /** gauge {endpoint, region, zone, subzone}: 1 when the endpoint is ready, else 0. */
+  endpointReady: 'keyway_endpoint_ready',
+  /** counter {source}: failures of a source (a file that does not parse, a lost API server). */
+  sourceErrors: 'keyway_source_errors_total',
+  /** gauge {source}: seconds since the source last delivered state from its backend. */
+  sourceStaleness: 'keyway_source_staleness_seconds',
+  /** gauge {source}: 1 while the source serves its last known state because its backend failed. */
+  sourceStale: 'keyway_source_stale',
+} as const;
+
+/**
+ * What the example cache node (examples/cache-node) exposes: the contract the "keyway / Locality"
+ * dashboard reads, which any cache implementation can export to get the same panels.
+ */
+export const CACHE_NODE_METRICS = {
+  /** counter {node, region, zone, subzone, shard, tier, result}: lookups per tier (l1, l2, l3) and result (hit, miss). */
+  lookups: 'keyway_cache_lookups_total',
+  /** counter {node, region, zone, subzone, shard, owner}: requests served, `owner` = true | false | unknown. */
+  requests: 'keyway_cache_requests_total',
+  /** gauge {node, region, zone, subzone, tier}: entries held per tier (l1, l2). */
+  entries: 'keyway_cache_entries',
+  /** gauge {node, region, zone, subzone, role}: shards this node owns, role = primary | replica. */
+  ownedShards: 'keyway_cache_owned_shards',
+  /** gauge {node, region, zone, subzone}: seconds since the node last read keyway's shard map. */
+  shardMapAge: 'keyway_cache_shardmap_age_seconds',
+} as const;
+
+/** The instrument name behind an exposed name (counters lose the `_total` the exporter adds back). */
+export function instrumentName(exposed: string): string {
+  return exposed.endsWith('_total') ? exposed.slice(0, -'_total'.length) : exposed;
+}

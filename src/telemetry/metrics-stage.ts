@@ -1,0 +1,60 @@
+/**
+ * Serves keyway's metrics from `keyway serve` (issue 5 item 1): a pipeline stage that feeds the
+ * shard-map, ownership and source metrics from the serving state, and adds `GET /metrics` to the
+ * admin app. The xDS server and the runner record their own events on the same KeywayMetrics.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { ServingView } from '../serve/state.js';
+import type { ServeStage } from '../serve/stage.js';
+import type { KeywayMetrics } from './metrics.js';
+import { ownershipRows } from './ownership.js';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus-registry.js';
+
+/** `GET /metrics` in Prometheus text format 0.0.4, rendered per scrape. */
+export function metricsRoutes(metrics: Pick<KeywayMetrics, 'render'>): FastifyPluginAsync {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.get('/metrics', async (_request, reply) => {
+      const text = await metrics.render();
+      return reply.type(PROMETHEUS_CONTENT_TYPE).send(text);
+    });
+  };
+}
+
+/**
+ * The telemetry stage: reads ownership and source status from the serving state at scrape time,
+ * records each new shard-map version (and the shards it moved), and serves `GET /metrics`.
+ * Pass it in `ServeOptions.stages`.
+ */
+export function metricsStage(metrics: KeywayMetrics): ServeStage {
+  return {
+    name: 'telemetry',
+    async start({ state }) {
+      const record = (view: ServingView): void =>
+        metrics.recordShardMapPublished({
+          version: view.map.version,
+          shardCount: view.map.policy.shardCount,
+          movedShards: view.diff?.moves.length ?? 0,
+          at: view.updatedAt,
+        });
+      const first = state.current();
+      if (first) record(first);
+      // A publish that only changed endpoint addresses or xDS settings keeps the version: not a change of the map.
+      const unsubscribe = state.onShardMap((view, previous) => {
+        if (view.map.version !== previous?.map.version) record(view);
+      });
+      const stopOwnership = metrics.observeOwnership(() => {
+        const view = state.current();
+        return view ? ownershipRows(view.map) : undefined;
+      });
+      const stopSources = metrics.observeSources(() => state.sources());
+      return {
+        adminRoutes: metricsRoutes(metrics),
+        async close() {
+          unsubscribe();
+          stopOwnership();
+          stopSources();
+        },
+      };
+    },
+  };
+}

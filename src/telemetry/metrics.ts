@@ -1,0 +1,273 @@
+/**
+ * keyway's metrics (issue 5 item 1): a typed facade over OpenTelemetry instruments, rendered in
+ * Prometheus text format for `GET /metrics`. Events are recorded with `record*` calls from the
+ * pipeline; current state (connected proxies, ownership, sources) is read at scrape time through
+ * `observe*` callbacks, so the metrics never hold a second copy of it, and what left the state
+ * leaves the metrics at the next scrape (see live-gauges.ts).
+ */
+import type { Attributes } from '@opentelemetry/api';
+import { instrumentName, KEYWAY_METRICS as N } from './metric-names.js';
+import { createPrometheusRegistry, type PrometheusRegistry } from './prometheus-registry.js';
+
+/** What {@link KeywayMetrics.observeProxies} reads per connected proxy (`ProxyStatus` of the xDS server fits). */
+export interface ProxySummary {
+  readonly flavor: string;
+  /** Per resource type, the proxy's sync status (SYNCED, STALE, NACKED, NOT_SENT). */
+  readonly types?: Readonly<Record<string, { readonly status: string } | undefined>>;
+}
+
+/** One endpoint's share of the shard map, for {@link KeywayMetrics.observeOwnership}. */
+export interface OwnershipRow {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+  /** Shards owned in any position. */
+  readonly owned: number;
+  /** Shards led as primary. */
+  readonly primary: number;
+  readonly weight: number;
+  readonly ready: boolean;
+}
+
+/** What {@link KeywayMetrics.observeSources} reads per source (`SourceStatus` fits). */
+export interface SourceSummary {
+  /** `file`, `kubernetes`. */
+  readonly kind: string;
+  readonly stale: boolean;
+  /** When the source last took state from its backend; staleness is measured from here. */
+  readonly lastUpdate?: Date;
+}
+
+/** A published shard map, for {@link KeywayMetrics.recordShardMapPublished}. */
+export interface PublishedShardMap {
+  readonly version: string;
+  readonly shardCount: number;
+  /** Shards whose owner list changed against the previous map (0 for the first map). */
+  readonly movedShards: number;
+  /** Publication time; default now. */
+  readonly at?: Date;
+}
+
+export interface KeywayMetrics {
+  /** One DiscoveryResponse of `type` answered by a proxy, `seconds` after it was written. */
+  recordPush(type: string, seconds: number): void;
+  /** One NACK of `type` (a request carrying error_detail). */
+  recordNack(type: string): void;
+  /** Seconds from a change at a source to the ACK of the last connected proxy. */
+  recordConvergence(seconds: number): void;
+  /** Seconds spent computing one shard map. */
+  recordShardMapCompute(seconds: number): void;
+  /** A shard map was published: sets the version in force and counts the shards it moved. */
+  recordShardMapPublished(map: PublishedShardMap): void;
+  /** One failure of a source (`file`, `kubernetes`). */
+  recordSourceError(source: string): void;
+  /** Installs the reader of connected proxies (replaces any previous one). Returns an uninstaller. */
+  observeProxies(read: () => Iterable<ProxySummary>): () => void;
+  /** Installs the reader of per-endpoint ownership; `undefined` means no map yet. */
+  observeOwnership(read: () => Iterable<OwnershipRow> | undefined): () => void;
+  /** Installs the reader of source statuses. */
+  observeSources(read: () => Iterable<SourceSummary>): () => void;
+  /** Renders every metric in Prometheus text format 0.0.4 (serve with {@link PROMETHEUS_CONTENT_TYPE}). */
+  render(): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+export interface KeywayMetricsOptions {
+  /** `service.name` in `target_info`; default `keyway`. */
+  readonly serviceName?: string;
+  /** Resource types whose counters start at 0, so rate() and dashboards see them before the first event. */
+  readonly resourceTypes?: readonly string[];
+  /** Sources whose error counter starts at 0. */
+  readonly sources?: readonly string[];
+  /** Flavors reported as 0 connected when none is. */
+  readonly flavors?: readonly string[];
+  /** Sync statuses reported as 0 when no proxy has them. */
+  readonly syncStatuses?: readonly string[];
+  /** Clock for ages (tests). */
+  readonly now?: () => number;
+  /** Errors thrown by `observe*` readers during a scrape (the rest of the scrape is still served). */
+  readonly onCollectErrors?: (errors: readonly unknown[]) => void;
+}
+
+const DEFAULT_TYPES = ['cluster', 'endpoint', 'listener', 'route'];
+const DEFAULT_FLAVORS = ['envoy', 'grpc'];
+const DEFAULT_STATUSES = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
+
+// Bucket bounds in seconds. Pushes are a round trip to a proxy; convergence adds debouncing and
+// every proxy's round trip; a shard map is computed in micro- to milliseconds.
+const PUSH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const CONVERGENCE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const COMPUTE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+const MOVED_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+
+/**
+ * Creates keyway's instruments on a fresh MeterProvider (one per process is the intent; tests make
+ * several). Counters for the known types, sources and flavors start at 0.
+ */
+export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetrics {
+  const registry: PrometheusRegistry = createPrometheusRegistry({
+    serviceName: opts.serviceName ?? 'keyway',
+    scope: 'keyway',
+    ...(opts.onCollectErrors ? { onCollectErrors: opts.onCollectErrors } : {}),
+  });
+  const { meter } = registry;
+  const now = opts.now ?? Date.now;
+
+  const pushes = meter.createCounter(instrumentName(N.pushes), { description: 'DiscoveryResponses answered by a proxy (ACK or NACK), by resource type' });
+  const pushDuration = meter.createHistogram(N.pushDuration, {
+    description: 'Seconds from writing a DiscoveryResponse to the proxy ACK or NACK of it, by resource type',
+    unit: 's',
+    advice: { explicitBucketBoundaries: PUSH_BUCKETS },
+  });
+  const nacks = meter.createCounter(instrumentName(N.nacks), { description: 'NACKs received (requests carrying error_detail), by resource type' });
+  const convergence = meter.createHistogram(N.convergence, {
+    description: 'Seconds from a change at a source to the ACK of the last connected proxy',
+    unit: 's',
+    advice: { explicitBucketBoundaries: CONVERGENCE_BUCKETS },
+  });
+  const compute = meter.createHistogram(N.shardMapComputeDuration, {
+    description: 'Seconds to compute one shard map',
+    unit: 's',
+    advice: { explicitBucketBoundaries: COMPUTE_BUCKETS },
+  });
+  const moved = meter.createCounter(instrumentName(N.shardsMoved), { description: 'Shards whose owner list changed, over all changes' });
+  const changes = meter.createCounter(instrumentName(N.shardMapChanges), { description: 'Shard-map changes published' });
+  const movedPerChange = meter.createHistogram(N.movedPerChange, {
+    description: 'Shards moved by one shard-map change',
+    advice: { explicitBucketBoundaries: MOVED_BUCKETS },
+  });
+  const sourceErrors = meter.createCounter(instrumentName(N.sourceErrors), { description: 'Failures of a source, by source' });
+
+  for (const type of opts.resourceTypes ?? DEFAULT_TYPES) {
+    pushes.add(0, { type });
+    nacks.add(0, { type });
+  }
+  for (const source of opts.sources ?? ['file']) sourceErrors.add(0, { source });
+  moved.add(0);
+  changes.add(0);
+
+  // ---- state read at scrape time
+  let readProxies: (() => Iterable<ProxySummary>) | undefined;
+  let readOwnership: (() => Iterable<OwnershipRow> | undefined) | undefined;
+  let readSources: (() => Iterable<SourceSummary>) | undefined;
+  let published: { version: string; shardCount: number; at: number } | undefined;
+  const flavors = opts.flavors ?? DEFAULT_FLAVORS;
+  const statuses = opts.syncStatuses ?? DEFAULT_STATUSES;
+  const types = opts.resourceTypes ?? DEFAULT_TYPES;
+
+  const { live } = registry;
+  const spec = (name: string, description: string, unit?: string) => (unit ? { name, description, unit } : { name, description });
+
+  live.add(
+    [spec(N.proxiesConnected, 'Proxies connected over xDS, by flavor'), spec(N.proxySyncStatus, 'Connected proxies per resource type and sync status')],
+    (observe) => {
+      if (!readProxies) return;
+      const byFlavor = new Map<string, number>(flavors.map((f) => [f, 0]));
+      const byTypeStatus = new Map<string, { type: string; status: string; n: number }>();
+      for (const type of types) for (const status of statuses) byTypeStatus.set(`${type}\0${status}`, { type, status, n: 0 });
+      for (const proxy of readProxies()) {
+        byFlavor.set(proxy.flavor, (byFlavor.get(proxy.flavor) ?? 0) + 1);
+        for (const [type, row] of Object.entries(proxy.types ?? {})) {
+          if (!row) continue;
+          const key = `${type}\0${row.status}`;
+          const cell = byTypeStatus.get(key) ?? { type, status: row.status, n: 0 };
+          cell.n++;
+          byTypeStatus.set(key, cell);
+        }
+      }
+      for (const [flavor, n] of byFlavor) observe(N.proxiesConnected, n, { flavor });
+      for (const { type, status, n } of byTypeStatus.values()) observe(N.proxySyncStatus, n, { type, status });
+    },
+  );
+
+  live.add(
+    [
+      spec(N.shardsOwned, 'Shards the endpoint owns (primary or replica)'),
+      spec(N.shardsPrimary, 'Shards the endpoint leads as primary'),
+      spec(N.endpointWeight, 'Configured weight of the endpoint'),
+      spec(N.endpointReady, '1 when the endpoint is ready, else 0'),
+    ],
+    (observe) => {
+      const rows = readOwnership?.();
+      if (!rows) return;
+      for (const row of rows) {
+        const attrs: Attributes = { endpoint: row.endpoint, region: row.region, zone: row.zone, subzone: row.subzone };
+        observe(N.shardsOwned, row.owned, attrs);
+        observe(N.shardsPrimary, row.primary, attrs);
+        observe(N.endpointWeight, row.weight, attrs);
+        observe(N.endpointReady, row.ready ? 1 : 0, attrs);
+      }
+    },
+  );
+
+  live.add(
+    [
+      spec(N.shardMapVersionAge, 'Seconds since the shard map in force was published', 's'),
+      spec(N.shardMapInfo, '1 for the shard-map version in force'),
+      spec(N.shardCount, 'S, the number of shards'),
+    ],
+    (observe) => {
+      if (!published) return;
+      observe(N.shardMapVersionAge, Math.max(0, (now() - published.at) / 1000));
+      observe(N.shardMapInfo, 1, { version: published.version });
+      observe(N.shardCount, published.shardCount);
+    },
+  );
+
+  live.add(
+    [
+      spec(N.sourceStaleness, 'Seconds since the source last delivered state from its backend', 's'),
+      spec(N.sourceStale, '1 while the source serves its last known state because its backend failed'),
+    ],
+    (observe) => {
+      for (const s of readSources?.() ?? []) {
+        const attrs = { source: s.kind };
+        observe(N.sourceStale, s.stale ? 1 : 0, attrs);
+        if (s.lastUpdate) observe(N.sourceStaleness, Math.max(0, (now() - s.lastUpdate.getTime()) / 1000), attrs);
+      }
+    },
+  );
+
+  const install = <T>(set: (r: T | undefined) => void, read: T, current: () => T | undefined): (() => void) => {
+    set(read);
+    return () => {
+      if (current() === read) set(undefined);
+    };
+  };
+
+  return {
+    recordPush(type, seconds) {
+      pushes.add(1, { type });
+      pushDuration.record(nonNegative(seconds), { type });
+    },
+    recordNack(type) {
+      nacks.add(1, { type });
+    },
+    recordConvergence(seconds) {
+      convergence.record(nonNegative(seconds));
+    },
+    recordShardMapCompute(seconds) {
+      compute.record(nonNegative(seconds));
+    },
+    recordShardMapPublished(map) {
+      published = { version: map.version, shardCount: map.shardCount, at: (map.at ?? new Date(now())).getTime() };
+      changes.add(1);
+      moved.add(Math.max(0, map.movedShards));
+      movedPerChange.record(Math.max(0, map.movedShards));
+    },
+    recordSourceError(source) {
+      sourceErrors.add(1, { source });
+    },
+    observeProxies: (read) => install((r) => (readProxies = r), read, () => readProxies),
+    observeOwnership: (read) => install((r) => (readOwnership = r), read, () => readOwnership),
+    observeSources: (read) => install((r) => (readSources = r), read, () => readSources),
+    render: () => registry.render(),
+    shutdown: () => registry.shutdown(),
+  };
+}
+
+/** Clocks can step backwards; a negative duration would corrupt histogram sums. */
+function nonNegative(seconds: number): number {
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
+}
