@@ -3,7 +3,15 @@ import type { ServingState } from '../serve/state.js';
 
 export function sourcesDetail(state: ServingState): {
   stale: boolean;
-  sources: { kind: string; healthy: boolean; stale: boolean; lastError?: string; lastUpdate?: string }[];
+  sources: {
+    kind: string;
+    healthy: boolean;
+    stale: boolean;
+    lastError?: string;
+    lastUpdate?: string;
+    staleSince?: string;
+    problems?: readonly unknown[];
+  }[];
   pipelineError?: string;
 } {
   const sources = state.sources().map((s) => ({
@@ -12,6 +20,8 @@ export function sourcesDetail(state: ServingState): {
     stale: s.stale,
     ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
     ...(s.lastUpdate ? { lastUpdate: s.lastUpdate.toISOString() } : {}),
+    ...(s.staleSince ? { staleSince: s.staleSince.toISOString() } : {}),
+    ...(s.problems && s.problems.length > 0 ? { problems: s.problems } : {}),
   }));
   const pipelineError = state.pipelineError()?.message;
   return {

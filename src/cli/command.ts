@@ -7,9 +7,13 @@ import { loadConfigFile } from '../config/index.js';
 import { KeywayError, KeywayErrors } from '../errors.js';
 import { startServer } from '../serve/index.js';
 import { type Command, parseCommand, USAGE, UsageError } from './args.js';
+import { isClientCommand, runClientCommand } from './commands/index.js';
+import { kubernetesSourceFactory } from './serve-wiring.js';
 
 /** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // Client commands (status, shardmap, lookup, diff) parse their own options.
+  if (argv[0] !== undefined && isClientCommand(argv[0])) return runClientCommand(argv[0], argv.slice(1), env);
   let cmd: Command;
   try {
     cmd = parseCommand(argv, env);
@@ -57,6 +61,7 @@ async function serve(cmd: Extract<Command, { command: 'serve' }>): Promise<numbe
       xdsPort: cmd.xdsPort,
       host: cmd.host,
       logger: log,
+      kubernetesSource: kubernetesSourceFactory,
     });
   } catch (err) {
     if (isConfigError(err)) {

@@ -20,6 +20,10 @@ export interface SourceStatus {
   readonly lastError?: string;
   /** When the endpoints in force were last taken from the backend. */
   readonly lastUpdate?: Date;
+  /** Since when the endpoints in force may lag the backend (start of the current outage). */
+  readonly staleSince?: Date;
+  /** Problems found in individual input objects that were worked around (a malformed annotation). */
+  readonly problems?: readonly unknown[];
 }
 
 export interface Source {
