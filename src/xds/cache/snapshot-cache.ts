@@ -23,6 +23,8 @@ export interface SnapshotSource {
   snapshot(proxyClass: ProxyClass): Snapshot | undefined;
   /** Calls `listener` each time `kind`'s version changes for `proxyClass`. Returns the unsubscribe. */
   watch(proxyClass: ProxyClass, kind: ResourceKind, listener: SnapshotListener): () => void;
+  /** The class whose snapshot `proxyClass` is served (proxies that differ only in what the build ignores share one). */
+  servedClass?(proxyClass: ProxyClass): ProxyClass;
 }
 
 export const DEFAULT_CACHE_TIMING: DebounceOptions = Object.freeze({ holdOffMs: 100, maxDelayMs: 1000 });
@@ -35,6 +37,11 @@ export interface SnapshotCacheOptions {
   /** Coalescing window of update(): default 100 ms hold-off, at most 1 s. */
   readonly timing?: DebounceOptions;
   readonly logger?: Logger;
+  /**
+   * Maps a proxy's class to the class it is served, e.g. the translator's `effectiveProxyClass`
+   * (Envoy output ignores locality, so every Envoy shares one snapshot). Default: identity.
+   */
+  readonly servedClass?: (proxyClass: ProxyClass) => ProxyClass;
   /** Observes every rebuild (tests, metrics). */
   readonly onRebuild?: (report: RebuildReport) => void;
 }
@@ -73,6 +80,7 @@ export class SnapshotCache implements SnapshotSource {
   readonly #check: ConsistencyCheck;
   readonly #log: Logger;
   readonly #onRebuild: ((report: RebuildReport) => void) | undefined;
+  readonly #servedClass: (proxyClass: ProxyClass) => ProxyClass;
   #build: BuildFn | undefined;
   #pendingBuild: BuildFn | undefined;
   #timing: DebounceOptions;
@@ -85,6 +93,7 @@ export class SnapshotCache implements SnapshotSource {
     this.#check = opts.checkConsistency ?? defaultConsistencyCheck;
     this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'snapshot-cache' });
     this.#onRebuild = opts.onRebuild;
+    this.#servedClass = opts.servedClass ?? ((c) => c);
     this.#timing = opts.timing ?? DEFAULT_CACHE_TIMING;
     this.#debouncer = debounce(() => this.#firePending(), this.#timing);
   }
@@ -165,6 +174,12 @@ export class SnapshotCache implements SnapshotSource {
     if (wasPending && !this.#closed) this.#debouncer.trigger();
   }
 
+  /** The class whose snapshot a proxy of `proxyClass` is served. */
+  servedClass(proxyClass: ProxyClass): ProxyClass {
+    const c = this.#servedClass(proxyClass);
+    return { flavor: c.flavor, zone: c.zone, subzone: c.subzone };
+  }
+
   /** Every active class with its snapshot, watcher count and last error. */
   classes(): ClassStatus[] {
     return [...this.#classes].map(([classKey, e]) => ({
@@ -198,12 +213,13 @@ export class SnapshotCache implements SnapshotSource {
     return this.rebuild(build);
   }
 
-  #entry(proxyClass: ProxyClass): ClassEntry {
+  #entry(requested: ProxyClass): ClassEntry {
+    const proxyClass = this.servedClass(requested);
     const key = proxyClassKey(proxyClass);
     let entry = this.#classes.get(key);
     if (!entry) {
       entry = {
-        proxyClass: { flavor: proxyClass.flavor, zone: proxyClass.zone, subzone: proxyClass.subzone },
+        proxyClass,
         snapshot: undefined,
         error: undefined,
         watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set() },

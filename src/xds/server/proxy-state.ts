@@ -51,7 +51,10 @@ export interface ProxyIdentity {
   readonly userAgent: string;
   readonly userAgentVersion: string;
   readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  /** The proxy's own class, from its node. */
   readonly proxyClass: ProxyClass;
+  /** The class it is served (SnapshotSource.servedClass); usually the same. */
+  readonly servedClass: ProxyClass;
 }
 
 /** One row of `GET /v1/proxies`: a node id with all its streams merged. */
@@ -62,7 +65,7 @@ export interface ProxyStatus {
   readonly userAgentVersion: string;
   readonly flavor: ProxyClass['flavor'];
   readonly locality: ProxyIdentity['locality'];
-  /** proxyClassKey: proxies with one key share one snapshot. */
+  /** proxyClassKey of the class whose snapshot the proxy is served: proxies with one key share one snapshot. */
   readonly proxyClass: string;
   /** ISO 8601 start of the oldest open stream. */
   readonly connectedSince: string;
@@ -77,8 +80,9 @@ export interface ProxyStatus {
 /** Per kind, the resources a proxy was last sent (what it holds from keyway), for config dumps. */
 export type SentResources = Readonly<Record<ResourceKind, readonly EncodedResource[]>>;
 
-/** Reads a proxy's identity from its xDS node (classifyProxy decides its flavor). */
-export function identityOf(node: Node): ProxyIdentity {
+/** Reads a proxy's identity from its xDS node (classifyProxy decides its flavor and class). */
+export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClass = (c) => c): ProxyIdentity {
+  const proxyClass = classifyProxy(node);
   const v = node.userAgentVersionType;
   let version = '';
   if (v.case === 'userAgentVersion') version = v.value;
@@ -92,7 +96,8 @@ export function identityOf(node: Node): ProxyIdentity {
     userAgent: node.userAgentName,
     userAgentVersion: version,
     locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subZone: node.locality?.subZone ?? '' },
-    proxyClass: classifyProxy(node),
+    proxyClass,
+    servedClass: servedClass(proxyClass),
   };
 }
 
@@ -268,7 +273,7 @@ function view(streams: readonly StreamRecord[]): ProxyStatus {
     userAgentVersion: identity.userAgentVersion,
     flavor: identity.proxyClass.flavor,
     locality: identity.locality,
-    proxyClass: proxyClassKey(identity.proxyClass),
+    proxyClass: proxyClassKey(identity.servedClass),
     connectedSince: new Date(sorted[0]!.startedAt).toISOString(),
     protocol: protocols.size === 1 ? [...protocols][0]! : 'mixed',
     service: services.size === 1 ? ([...services][0] as 'ads' | 'per-type') : 'mixed',

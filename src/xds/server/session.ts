@@ -81,7 +81,8 @@ export abstract class Session implements StreamRecord {
     if (!node || node.id === '') {
       throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, 'the first request of an xDS stream must carry node.id');
     }
-    this.#identity = identityOf(node);
+    const cache = this.ctx.cache;
+    this.#identity = identityOf(node, cache.servedClass ? (c) => cache.servedClass!(c) : undefined);
     this.ctx.registry.add(this);
     this.log.info(
       { node: node.id, userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },

@@ -279,3 +279,20 @@ test('flush runs a pending update now; close leaves no timer and ignores later u
   assert.equal(cache.flush(), undefined);
   stop();
 });
+
+test('servedClass maps proxies that the build treats alike onto one snapshot', () => {
+  const built: string[] = [];
+  const cache = new SnapshotCache({
+    build: (cls) => {
+      built.push(`${cls.flavor}|${cls.zone}|${cls.subzone}`);
+      return miniSet(base);
+    },
+    servedClass: (cls) => (cls.flavor === 'envoy' ? { flavor: 'envoy', zone: '', subzone: '' } : cls),
+  });
+  const a = cache.snapshot(envoyA);
+  const b = cache.snapshot({ flavor: 'envoy', zone: 'z9', subzone: 'nvl-9' });
+  assert.equal(a, b);
+  cache.snapshot(grpcA);
+  assert.deepEqual(built, ['envoy||', 'grpc|z1|nvl-1']);
+  assert.deepEqual(cache.servedClass(envoyA), { flavor: 'envoy', zone: '', subzone: '' });
+});
