@@ -1,0 +1,66 @@
+/**
+ * The cache node's Prometheus metrics, with the same OpenTelemetry stack as keyway. Their names
+ * and labels (CACHE_NODE_METRICS) are what the "keyway / Locality" dashboard reads: any cache that
+ * exports them gets the same panels.
+ */
+import { instrumentName, CACHE_NODE_METRICS as C } from '../../src/telemetry/metric-names.js';
+import { createPrometheusRegistry } from '../../src/telemetry/prometheus-registry.js';
+import type { NodeLocality, NodeOwnership, OwnerLabel } from './ownership.js';
+import type { Lookup } from './tiers.js';
+
+export interface CacheMetricsSource {
+  readonly node: string;
+  /** The locality labels in force (flags, else what keyway says). */
+  locality(): NodeLocality;
+  ownership(): NodeOwnership | undefined;
+  /** Epoch ms of the last successful shard-map read. */
+  lastShardMapRead(): number | undefined;
+  entries(): { readonly l1: number; readonly l2: number };
+}
+
+export interface CacheMetrics {
+  /** One request served for `shard` ('' when unknown), with the tiers it consulted. */
+  recordRequest(shard: number | undefined, owner: OwnerLabel, lookups: readonly Lookup[]): void;
+  render(): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
+  const registry = createPrometheusRegistry({ serviceName: 'keyway-cache-node', scope: 'keyway-cache-node' });
+  const lookups = registry.meter.createCounter(instrumentName(C.lookups), { description: 'Cache lookups per tier (l1, l2, l3) and result (hit, miss), by shard' });
+  const requests = registry.meter.createCounter(instrumentName(C.requests), {
+    description: 'Requests served, by shard and whether this node owns the shard (true, false, unknown)',
+  });
+  const base = () => ({ node: src.node, ...src.locality() });
+
+  registry.live.add(
+    [
+      { name: C.entries, description: 'Entries held per tier' },
+      { name: C.ownedShards, description: 'Shards this node owns, by role (primary, replica)' },
+      { name: C.shardMapAge, description: "Seconds since this node last read keyway's shard map", unit: 's' },
+    ],
+    (observe) => {
+      const labels = base();
+      const e = src.entries();
+      observe(C.entries, e.l1, { ...labels, tier: 'l1' });
+      observe(C.entries, e.l2, { ...labels, tier: 'l2' });
+      const o = src.ownership();
+      if (o) {
+        observe(C.ownedShards, o.primary.size, { ...labels, role: 'primary' });
+        observe(C.ownedShards, o.replica.size, { ...labels, role: 'replica' });
+      }
+      const read = src.lastShardMapRead();
+      if (read !== undefined) observe(C.shardMapAge, Math.max(0, (Date.now() - read) / 1000), labels);
+    },
+  );
+
+  return {
+    recordRequest(shard, owner, consulted) {
+      const labels = { ...base(), shard: shard === undefined ? '' : String(shard) };
+      requests.add(1, { ...labels, owner });
+      for (const l of consulted) lookups.add(1, { ...labels, tier: l.tier, result: l.result });
+    },
+    render: () => registry.render(),
+    shutdown: () => registry.shutdown(),
+  };
+}

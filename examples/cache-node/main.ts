@@ -1,0 +1,83 @@
+/**
+ * CLI of the example cache node:
+ *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
+ *     --keyway-url http://127.0.0.1:8080 [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000]
+ * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
+ * then one line per ownership change or failed poll. SIGTERM/SIGINT close it.
+ */
+import { parseArgs } from 'node:util';
+import { startCacheNodeServer } from './server.js';
+
+const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H] [--keyway-url URL]
+                  [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
+                  [--l3-delay-ms N] [--poll-ms N]`;
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) {
+    process.stderr.write(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        id: { type: 'string' },
+        port: { type: 'string' },
+        'grpc-port': { type: 'string' },
+        host: { type: 'string' },
+        'keyway-url': { type: 'string' },
+        region: { type: 'string' },
+        zone: { type: 'string' },
+        subzone: { type: 'string' },
+        'l1-capacity': { type: 'string' },
+        'l2-capacity': { type: 'string' },
+        'l3-delay-ms': { type: 'string' },
+        'poll-ms': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (!values.id) {
+    process.stderr.write(`--id is required (the endpoint id keyway knows this node by)\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const optional = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
+  const node = await startCacheNodeServer({
+    id: values.id,
+    host: values.host ?? '0.0.0.0',
+    port: int('port', values.port, 0) ?? 0,
+    ...optional('grpcPort', int('grpc-port', values['grpc-port'], 0)),
+    ...optional('keywayUrl', values['keyway-url']),
+    ...optional('region', values.region),
+    ...optional('zone', values.zone),
+    ...optional('subzone', values.subzone),
+    ...optional('l1Capacity', int('l1-capacity', values['l1-capacity'], 0)),
+    ...optional('l2Capacity', int('l2-capacity', values['l2-capacity'], 0)),
+    ...optional('l3DelayMs', int('l3-delay-ms', values['l3-delay-ms'], 0)),
+    ...optional('pollIntervalMs', int('poll-ms', values['poll-ms'], 10)),
+    log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
+  });
+  const stop = (): void => {
+    void node.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`cache-node: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,60 @@
+/**
+ * Which shards this node owns, read from keyway's REST shard map (`GET /v1/shardmap`, the public
+ * contract of docs/api: `{version, shardCount, shards: [{shard, owners: [id, ...]}], endpoints}`,
+ * owners primary first). Pure: the poller below feeds it.
+ */
+
+export interface NodeLocality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+export interface NodeOwnership {
+  readonly version: string;
+  readonly shardCount: number;
+  /** Shards this node leads. */
+  readonly primary: ReadonlySet<number>;
+  /** Shards this node holds as a replica. */
+  readonly replica: ReadonlySet<number>;
+  /** This node's locality as keyway knows it; undefined when keyway does not list the node. */
+  readonly locality?: NodeLocality;
+}
+
+/** `true`: this node owns the shard; `false`: it does not; `unknown`: no shard map yet, or no shard. */
+export type OwnerLabel = 'true' | 'false' | 'unknown';
+
+/**
+ * Extracts `nodeId`'s shards from a `/v1/shardmap` body.
+ * @throws Error naming the field when the body does not have the contract's shape
+ */
+export function ownershipFromShardMap(body: unknown, nodeId: string): NodeOwnership {
+  const b = body as { version?: unknown; shardCount?: unknown; shards?: unknown; endpoints?: unknown };
+  if (typeof b !== 'object' || b === null) throw new Error('shard map: the body is not a JSON object');
+  if (typeof b.version !== 'string') throw new Error('shard map: "version" must be a string');
+  if (typeof b.shardCount !== 'number' || !Number.isSafeInteger(b.shardCount) || b.shardCount < 1) {
+    throw new Error('shard map: "shardCount" must be an integer >= 1');
+  }
+  if (!Array.isArray(b.shards)) throw new Error('shard map: "shards" must be an array');
+  const primary = new Set<number>();
+  const replica = new Set<number>();
+  b.shards.forEach((entry: unknown, i: number) => {
+    const e = entry as { shard?: unknown; owners?: unknown };
+    if (typeof e?.shard !== 'number' || !Array.isArray(e.owners)) throw new Error(`shard map: shards[${i}] must be {shard, owners}`);
+    const at = e.owners.indexOf(nodeId);
+    if (at === 0) primary.add(e.shard);
+    else if (at > 0) replica.add(e.shard);
+  });
+  let locality: NodeLocality | undefined;
+  if (Array.isArray(b.endpoints)) {
+    const me = (b.endpoints as { id?: unknown; locality?: Partial<NodeLocality> }[]).find((x) => x?.id === nodeId);
+    if (me?.locality) locality = { region: me.locality.region ?? '', zone: me.locality.zone ?? '', subzone: me.locality.subzone ?? '' };
+  }
+  return { version: b.version, shardCount: b.shardCount, primary, replica, ...(locality ? { locality } : {}) };
+}
+
+/** Whether this node owns `shard` under `ownership`. */
+export function ownerLabel(ownership: NodeOwnership | undefined, shard: number | undefined): OwnerLabel {
+  if (!ownership || shard === undefined) return 'unknown';
+  return ownership.primary.has(shard) || ownership.replica.has(shard) ? 'true' : 'false';
+}

@@ -1,0 +1,247 @@
+/**
+ * The example cache node (issue 5 item 3): HTTP and, optionally, gRPC in front of a tiered cache,
+ * aware of which shards keyway gave it. It is what keyway routes to in the e2e runs and the
+ * dashboards' data source for "does each request reach the node that holds its data".
+ *
+ * HTTP: `GET /kv/<key>` (and any other path carrying `x-cache-shard`, the path being the key),
+ * `GET /metrics`, `GET /healthz`, `GET /v1/ownership`. gRPC: `keyway.example.cache.v1.Cache/Get`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { keyToShard } from '../../src/sharding/key-to-shard.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/prometheus-registry.js';
+import { createCacheMetrics, type CacheMetrics } from './cache-metrics.js';
+import { ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
+import { ShardMapPoller } from './shardmap-poller.js';
+import { TieredCache, type Tier } from './tiers.js';
+
+export interface CacheNodeOptions {
+  /** The node's identity: the endpoint id keyway knows it by. */
+  readonly id: string;
+  /** keyway's REST base URL; without it the node never learns ownership (owner = unknown). */
+  readonly keywayUrl?: string;
+  readonly host?: string;
+  /** HTTP port; 0 picks a free one. */
+  readonly port?: number;
+  /** gRPC port; undefined serves no gRPC, 0 picks a free one. */
+  readonly grpcPort?: number;
+  /** Locality labels; each defaults to what keyway's shard map says about this node. */
+  readonly region?: string;
+  readonly zone?: string;
+  readonly subzone?: string;
+  readonly l1Capacity?: number;
+  readonly l2Capacity?: number;
+  readonly l3DelayMs?: number;
+  readonly pollIntervalMs?: number;
+  /** One line per event worth telling (listening, ownership changed, poll failed). */
+  readonly log?: (record: Record<string, unknown>) => void;
+}
+
+export interface RunningCacheNode {
+  readonly id: string;
+  readonly httpPort: number;
+  readonly grpcPort?: number;
+  /** `http://<host>:<httpPort>`. */
+  readonly url: string;
+  readonly cache: TieredCache;
+  ownership(): NodeOwnership | undefined;
+  /** Polls keyway now (tests: no need to wait for the interval). */
+  refreshOwnership(): Promise<boolean>;
+  readonly metrics: CacheMetrics;
+  close(): Promise<void>;
+}
+
+export interface Served {
+  readonly key: string;
+  readonly value: string;
+  /** -1 when the shard is not known (no header and no shard map yet). */
+  readonly shard: number;
+  readonly node: string;
+  readonly tier: Tier;
+  readonly owner: OwnerLabel;
+}
+
+const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cache.proto');
+
+/** Starts the node; resolves once every port listens. */
+export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<RunningCacheNode> {
+  const log = opts.log ?? (() => {});
+  const host = opts.host ?? '127.0.0.1';
+  const l1Capacity = opts.l1Capacity ?? 1_000;
+  const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
+  const poller = opts.keywayUrl
+    ? new ShardMapPoller({
+        keywayUrl: opts.keywayUrl,
+        nodeId: opts.id,
+        intervalMs: opts.pollIntervalMs ?? 1_000,
+        onChange: (o) => log({ msg: 'ownership changed', version: o.version, primary: o.primary.size, replica: o.replica.size }),
+        onError: (err) => log({ msg: 'shard map poll failed; keeping the last ownership', err: err.message }),
+      })
+    : undefined;
+  const locality = (): NodeLocality => {
+    const known = poller?.current()?.locality;
+    return { region: opts.region ?? known?.region ?? '', zone: opts.zone ?? known?.zone ?? '', subzone: opts.subzone ?? known?.subzone ?? '' };
+  };
+  const metrics = createCacheMetrics({
+    node: opts.id,
+    locality,
+    ownership: () => poller?.current(),
+    lastShardMapRead: () => poller?.lastSuccess(),
+    entries: () => ({ l1: cache.l1.size, l2: cache.l2.size }),
+  });
+
+  /** Serves one key. `shardHeader` is the x-cache-shard value as received (undefined when absent). */
+  const serve = async (key: string, shardHeader: string | undefined): Promise<Served> => {
+    const ownership = poller?.current();
+    const shard = resolveShard(key, shardHeader, ownership);
+    const owner = ownerLabel(ownership, shard);
+    // Non-owned keys stay out of L1: GPU memory is for the shards this node owns.
+    const got = await cache.get(key, owner !== 'false');
+    metrics.recordRequest(shard, owner, got.lookups);
+    return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };
+  };
+
+  const httpServer = http.createServer((req, res) => {
+    void handleHttp(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: String((err as Error).message ?? err) }));
+    });
+  });
+
+  const handleHttp = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://node');
+    const header = req.headers['x-cache-shard'];
+    const shardHeader = Array.isArray(header) ? header[0] : header;
+    if (url.pathname === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      const text = await metrics.render();
+      res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(text);
+      return;
+    }
+    if (url.pathname === '/v1/ownership') {
+      const o = poller?.current();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          node: opts.id,
+          locality: locality(),
+          version: o?.version ?? null,
+          shardCount: o?.shardCount ?? null,
+          primary: o ? [...o.primary].sort((a, b) => a - b) : [],
+          replica: o ? [...o.replica].sort((a, b) => a - b) : [],
+        }),
+      );
+      return;
+    }
+    let key: string | undefined;
+    if (url.pathname.startsWith('/kv/') && url.pathname.length > 4) key = decodeURIComponent(url.pathname.slice(4));
+    else if (shardHeader !== undefined) key = url.pathname + url.search;
+    if (key === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route for ${url.pathname}: use /kv/<key>` }));
+      return;
+    }
+    let served: Served;
+    try {
+      served = await serve(key, shardHeader);
+    } catch (err) {
+      if (err instanceof BadShard) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message }));
+        return;
+      }
+      throw err;
+    }
+    res
+      .writeHead(200, {
+        'content-type': 'application/json',
+        'x-served-by': opts.id,
+        'x-cache-tier': served.tier,
+        'x-cache-owner': served.owner,
+      })
+      .end(JSON.stringify(served));
+  };
+
+  let grpcServer: grpc.Server | undefined;
+  let grpcPort: number | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(opts.port ?? 0, host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    if (opts.grpcPort !== undefined) {
+      grpcServer = new grpc.Server();
+      const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, defaults: true })) as unknown as {
+        keyway: { example: { cache: { v1: { Cache: grpc.ServiceClientConstructor } } } };
+      };
+      grpcServer.addService(pkg.keyway.example.cache.v1.Cache.service, {
+        Get: (call: grpc.ServerUnaryCall<{ key: string }, Served>, callback: grpc.sendUnaryData<Served>) => {
+          const header = call.metadata.get('x-cache-shard')[0];
+          serve(call.request.key, header === undefined ? undefined : String(header)).then(
+            (served) => callback(null, served),
+            (err: Error) =>
+              callback({ code: err instanceof BadShard ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: err.message }),
+          );
+        },
+      });
+      grpcPort = await new Promise<number>((resolve, reject) =>
+        grpcServer!.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      );
+    }
+  } catch (err) {
+    httpServer.close();
+    grpcServer?.forceShutdown();
+    await metrics.shutdown();
+    throw err;
+  }
+  poller?.start();
+  const httpPort = (httpServer.address() as AddressInfo).port;
+  log({ msg: 'listening', node: opts.id, httpPort, ...(grpcPort !== undefined ? { grpcPort } : {}) });
+
+  let closed: Promise<void> | undefined;
+  return {
+    id: opts.id,
+    httpPort,
+    ...(grpcPort !== undefined ? { grpcPort } : {}),
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`,
+    cache,
+    ownership: () => poller?.current(),
+    refreshOwnership: () => poller?.pollOnce() ?? Promise.resolve(false),
+    metrics,
+    close: () =>
+      (closed ??= (async () => {
+        poller?.stop();
+        const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeAllConnections();
+        await httpClosed;
+        if (grpcServer) await new Promise<void>((resolve) => grpcServer!.tryShutdown(() => resolve()));
+        await metrics.shutdown();
+      })()),
+  };
+}
+
+/** A malformed `x-cache-shard` value: the client's error (400 / INVALID_ARGUMENT). */
+class BadShard extends Error {}
+
+/**
+ * The request's shard: the `x-cache-shard` value when present (what the proxy routed on), else the
+ * key's shard by hash contract 1 once the shard count is known.
+ */
+function resolveShard(key: string, header: string | undefined, ownership: NodeOwnership | undefined): number | undefined {
+  if (header !== undefined) {
+    if (!/^[0-9]{1,10}$/.test(header.trim())) throw new BadShard(`x-cache-shard must be a non-negative integer, got ${JSON.stringify(header)}`);
+    const shard = Number(header.trim());
+    if (ownership && shard >= ownership.shardCount) {
+      throw new BadShard(`x-cache-shard ${shard} does not exist: shards are 0..${ownership.shardCount - 1}`);
+    }
+    return shard;
+  }
+  return ownership ? keyToShard(key, ownership.shardCount) : undefined;
+}

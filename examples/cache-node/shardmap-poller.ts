@@ -1,0 +1,98 @@
+/**
+ * Polls keyway's `GET /v1/shardmap` and keeps the last good ownership: when keyway is unreachable
+ * the node keeps serving with what it last knew, as keyway's own sources do.
+ */
+import http from 'node:http';
+import { ownershipFromShardMap, type NodeOwnership } from './ownership.js';
+
+export interface ShardMapPollerOptions {
+  /** keyway's REST base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly keywayUrl: string;
+  readonly nodeId: string;
+  readonly intervalMs: number;
+  /** Bound on one request (default 2 s). */
+  readonly timeoutMs?: number;
+  /** A poll failed (keyway down, a bad body); the last ownership stays in force. */
+  readonly onError?: (err: Error) => void;
+  /** The shard-map version changed. */
+  readonly onChange?: (ownership: NodeOwnership) => void;
+}
+
+export class ShardMapPoller {
+  readonly #opts: ShardMapPollerOptions;
+  #ownership: NodeOwnership | undefined;
+  #lastSuccess: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(opts: ShardMapPollerOptions) {
+    this.#opts = opts;
+  }
+
+  /** The last ownership read, or undefined before the first successful poll. */
+  current(): NodeOwnership | undefined {
+    return this.#ownership;
+  }
+
+  /** Epoch ms of the last successful poll. */
+  lastSuccess(): number | undefined {
+    return this.#lastSuccess;
+  }
+
+  /** Polls once now, then every interval, until `stop()`. */
+  start(): void {
+    this.#stopped = false;
+    void this.#loop();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** One poll; resolves true when it succeeded. Never rejects. */
+  async pollOnce(): Promise<boolean> {
+    try {
+      const body = await getJson(new URL('/v1/shardmap', this.#opts.keywayUrl).toString(), this.#opts.timeoutMs ?? 2_000);
+      const next = ownershipFromShardMap(body, this.#opts.nodeId);
+      const changed = next.version !== this.#ownership?.version;
+      this.#ownership = next;
+      this.#lastSuccess = Date.now();
+      if (changed) this.#opts.onChange?.(next);
+      return true;
+    } catch (err) {
+      this.#opts.onError?.(err as Error);
+      return false;
+    }
+  }
+
+  async #loop(): Promise<void> {
+    if (this.#stopped) return;
+    await this.pollOnce();
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#loop(), this.#opts.intervalMs);
+    this.#timer.unref();
+  }
+}
+
+/** GET a JSON body over plain HTTP with its own connection (no pooled socket outlives the node). */
+function getJson(url: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new Error(`GET ${url}: the body is not JSON`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
