@@ -25,3 +25,4 @@ export {
   type ChangeOutcome,
   type ChangeOutcomeKind,
 } from './change-trace.js';
+export { xdsEventsRecorder, type XdsEventsObserver, type XdsEventsRecorderOptions } from './xds-events.js';
