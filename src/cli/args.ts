@@ -10,21 +10,34 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const USAGE = `Usage:
   keyway serve --config FILE [--http-port N] [--xds-port N] [--host ADDR] [--log-level LEVEL]
   keyway check --config FILE
+  keyway status   [--server URL] [-o table|json]
+  keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [-o table|json]
+  keyway lookup KEY [--server URL] [-o table|json]
+  keyway diff OLD.yaml NEW.yaml [--shards] [-o table|json]
+  keyway COMMAND --help
   keyway --help
 
 Commands:
-  serve   Watch the topology file, keep the shard map, serve the REST API (and xDS).
-  check   Validate a topology file, print every problem with file, line and field; exit 0 or 2.
+  serve     Watch the topology file, keep the shard map, serve the REST API (and xDS).
+  check     Validate a topology file, print every problem with file, line and field; exit 0 or 2.
+  status    Readiness, shard-map version, and every proxy's xDS sync state (REST API).
+  shardmap  Ownership against weight per endpoint and fabric; owners per shard (REST API).
+  lookup    The shard of a key and its owners (REST API).
+  diff      Offline: which shards two topology files move, and how much cached data goes cold.
 
 Options:
-  -c, --config FILE      Topology file (YAML). Required.
+  -c, --config FILE      Topology file (YAML). Required by serve and check.
       --http-port N      REST API port       [env KEYWAY_HTTP_PORT, default 8080; 0 = any free port]
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
       --host ADDR        Interface to bind   [env KEYWAY_HOST, default 0.0.0.0]
       --log-level LEVEL  ${LOG_LEVELS.join(' | ')}  [env KEYWAY_LOG_LEVEL, default info]
+      --server URL       REST API of a running keyway, for status, shardmap, lookup
+                         [env KEYWAY_SERVER, default http://127.0.0.1:8080]
+  -o, --output FORMAT    table | json (status, shardmap, lookup, diff)  [default table]
   -h, --help             Show this help.
 
-Exit status: 0 success (and after SIGTERM/SIGINT), 1 runtime failure, 2 bad usage or invalid topology file.`;
+Exit status: 0 success (and after SIGTERM/SIGINT), 1 runtime failure (such as a server that cannot be
+reached), 2 bad usage or invalid topology file.`;
 
 export type Command =
   | { readonly command: 'help' }

@@ -1,0 +1,162 @@
+/**
+ * `keyway diff OLD.yaml NEW.yaml` (docs/cli.md): offline, before a scale event. Loads both topology
+ * files, computes both shard maps and prints which shards would move, from whom to whom, and the
+ * share of cached data that would go cold (defined in move-report.ts and docs/cli.md).
+ */
+import { loadConfigFile } from '../../config/index.js';
+import { KeywayError, KeywayErrors } from '../../errors.js';
+import { computeShardMap, diffShardMaps, type ShardMap, type ShardMove } from '../../sharding/index.js';
+import { moveReport, type MoveReport, type PairCount } from './move-report.js';
+import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
+import { percent, renderTable } from './table.js';
+
+export interface DiffResult extends MoveReport {
+  readonly files: { readonly from: string; readonly to: string };
+  /** Every shard whose owner list changes (`--shards`, S unchanged only). */
+  readonly moves?: readonly ShardMove[];
+}
+
+/**
+ * Loads a topology file and computes its shard map.
+ * @throws CliError (exit 2) with every located problem of the file, or when it lists no endpoints
+ *   because it discovers them in Kubernetes
+ */
+export async function shardMapOfFile(file: string): Promise<ShardMap> {
+  let cfg;
+  try {
+    cfg = await loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof KeywayErrors || err instanceof KeywayError) throw new CliError(err.message, 2);
+    throw err;
+  }
+  if (cfg.kubernetes) {
+    throw new CliError(
+      `${file}: endpoints come from Kubernetes (a kubernetes: section), so the file alone does not say which nodes exist; ` +
+        'diff needs files that list their endpoints',
+      2,
+    );
+  }
+  try {
+    return computeShardMap(cfg.topology.endpoints, cfg.topology.policy);
+  } catch (err) {
+    if (err instanceof KeywayError) throw new CliError(`${file}: ${err.message}`, 2);
+    throw err;
+  }
+}
+
+export async function diffCommand(fromFile: string, toFile: string, withShards: boolean, output: OutputFormat, io: CommandIo): Promise<number> {
+  const [from, to] = await Promise.all([shardMapOfFile(fromFile), shardMapOfFile(toFile)]);
+  const report = moveReport(from, to);
+  const result: DiffResult = {
+    files: { from: fromFile, to: toFile },
+    ...report,
+    ...(withShards && report.sameShardCount ? { moves: diffShardMaps(from, to).moves } : {}),
+  };
+  if (output === 'json') printJson(io, result);
+  else io.out(renderDiff(result));
+  return 0;
+}
+
+/** The human form of {@link DiffResult}. */
+export function renderDiff(r: DiffResult): string {
+  const out: string[] = [];
+  const side = (label: string, file: string, m: MoveReport['from']): readonly string[] => [
+    label,
+    file,
+    `map ${m.version}`,
+    `${m.shardCount} shards, ${m.replicas} replicas, spread ${m.spread}`,
+    `${m.endpoints} endpoints (${m.eligibleEndpoints} eligible)`,
+  ];
+  out.push(renderTable([{ header: '' }, { header: 'FILE' }, { header: 'VERSION' }, { header: 'POLICY' }, { header: 'ENDPOINTS' }], [side('from', r.files.from, r.from), side('to', r.files.to, r.to)]));
+
+  const changed = r.endpoints.filter((e) => e.change !== 'unchanged');
+  if (changed.length === 0) out.push('endpoints: no change');
+  else {
+    const describe = (e: DiffResult['endpoints'][number]): string => {
+      if (e.change === 'added') return `+${e.id}`;
+      if (e.change === 'removed') return `-${e.id}`;
+      const what: string[] = [];
+      if (e.weight.before !== e.weight.after) what.push(`weight ${e.weight.before}->${e.weight.after}`);
+      if (e.ready.before !== e.ready.after) what.push(e.ready.after ? 'ready' : 'not ready');
+      return `~${e.id}${what.length > 0 ? ` (${what.join(', ')})` : ' (address or locality)'}`;
+    };
+    out.push(`endpoints: ${changed.map(describe).join(' ')}`);
+  }
+  out.push('');
+
+  const S = r.from.shardCount;
+  if (r.sameShardCount) {
+    out.push(`moved shards     ${r.movedShards} of ${S} (${percent(r.movedShards!, S)}): owner list changed`);
+    out.push(`primary changed  ${r.primaryChangedShards} of ${S} (${percent(r.primaryChangedShards!, S)})`);
+  } else {
+    out.push(`shard count changes ${r.from.shardCount} -> ${r.to.shardCount}: every key is rehashed to a new shard number`);
+  }
+  const c = r.cold;
+  out.push(`cold data${c.approximate ? ` (estimated from ${c.counts.keys} evenly spaced hash residues)` : ''}:`);
+  out.push(
+    renderTable(
+      [{ header: '  MEASURE' }, { header: 'SHARE', align: 'right' }, { header: 'MEANING' }],
+      [
+        ['  keys cold at their primary', percent(c.primary, 1), 'the new primary held no copy before (replicas kept warm copies)'],
+        ['  keys whose primary changes', percent(c.primaryChanged, 1), 'cold when only primaries hold data'],
+        ['  cached copies to refill', percent(c.copies, 1), `${c.counts.copiesCold} of ${c.counts.copySlots} owner slots${r.sameShardCount ? '' : ' (per hash residue)'} had no copy before`],
+      ],
+    ).trimEnd(),
+  );
+  out.push('');
+
+  if (r.sameShardCount && r.movedShards! > 0) {
+    const who = (x: string | null): string => x ?? '(none)';
+    const pairs = (title: string, list: readonly PairCount[]): void => {
+      if (list.length === 0) return;
+      out.push(title);
+      out.push(
+        renderTable(
+          [{ header: 'FROM' }, { header: 'TO' }, { header: 'SHARDS', align: 'right' }, { header: 'KEYS%', align: 'right' }],
+          list.map((p) => [who(p.from), who(p.to), String(p.shards), percent(p.shards, S)]),
+        ),
+      );
+    };
+    pairs('primary moves (old primary -> new primary):', r.primaryMoves);
+    pairs('copy moves (owner slots handed over, leaving owner -> arriving owner):', r.copyMoves);
+  }
+
+  out.push('per endpoint:');
+  out.push(
+    renderTable(
+      [
+        { header: 'ENDPOINT' },
+        { header: 'SUBZONE' },
+        { header: 'CHANGE' },
+        { header: 'OWNED', align: 'right' },
+        { header: 'PRIMARY', align: 'right' },
+        ...(r.sameShardCount
+          ? [
+              { header: 'GAINED', align: 'right' as const },
+              { header: 'LOST', align: 'right' as const },
+              { header: 'PRIMARY+', align: 'right' as const },
+              { header: 'PRIMARY-', align: 'right' as const },
+            ]
+          : []),
+      ],
+      r.endpoints.map((e) => [
+        e.id,
+        e.subzone,
+        e.change,
+        `${e.owned.before} -> ${e.owned.after}`,
+        `${e.primary.before} -> ${e.primary.after}`,
+        ...(r.sameShardCount ? [String(e.gained), String(e.lost), String(e.primaryGained), String(e.primaryLost)] : []),
+      ]),
+    ),
+  );
+  if (r.moves) {
+    out.push('moved shards:');
+    out.push(
+      renderTable(
+        [{ header: 'SHARD', align: 'right' }, { header: 'FROM' }, { header: 'TO' }],
+        r.moves.map((m) => [String(m.shard), m.from.join(',') || '(none)', m.to.join(',') || '(none)']),
+      ),
+    );
+  }
+  return out.join('\n');
+}

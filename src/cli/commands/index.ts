@@ -1,0 +1,122 @@
+/**
+ * The client commands of `keyway` (public contract: docs/cli.md, `keyway --help`): `status`,
+ * `shardmap` and `lookup` read a running keyway's REST API; `diff` works offline on two files.
+ * Exit status: 0 success, 1 server unreachable or failing (or a filter that matches nothing),
+ * 2 bad usage or an invalid topology file.
+ */
+import { UsageError } from '../args.js';
+import { diffCommand } from './diff.js';
+import { lookupCommand } from './lookup.js';
+import { CliError, type CommandIo, parseCommandArgs, serverUrl } from './options.js';
+import { RestClient } from './rest-client.js';
+import { shardMapCommand } from './shardmap.js';
+import { statusCommand } from './status.js';
+
+export const CLIENT_COMMANDS = ['status', 'shardmap', 'lookup', 'diff'] as const;
+export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
+
+export function isClientCommand(name: string): name is ClientCommand {
+  return (CLIENT_COMMANDS as readonly string[]).includes(name);
+}
+
+const SERVER = { server: { type: 'string' } } as const;
+
+/** Usage of one client command, printed by `keyway COMMAND --help` and after its usage errors. */
+export const COMMAND_USAGE: Readonly<Record<ClientCommand, string>> = {
+  status: `Usage: keyway status [--server URL] [-o table|json]
+
+Readiness, shard-map version and source health (GET /readyz), then every connected proxy with
+its xDS sync state per type (GET /v1/proxies): SYNCED, STALE (sent, not yet acknowledged),
+NACKED (rejected; the text is listed below the table) or NOT_SENT.`,
+  shardmap: `Usage: keyway shardmap [--endpoint ID]... [--zone Z]... [--subzone S]... [--shards] [--server URL] [-o table|json]
+
+The shard map (GET /v1/shardmap): per endpoint its weight, shards owned and led, and its share of
+keys as primary against its share of weight; per subzone (NVLink fabric) the same sums.
+Filters combine (AND); a filter given twice matches either value. --shards lists the owners of
+every shard that a selected endpoint owns (every shard without filters).`,
+  lookup: `Usage: keyway lookup KEY [--server URL] [-o table|json]
+
+The shard of KEY (murmur3 of the key, or of its {tag}, mod S) and its owners, primary first
+(GET /v1/lookup?key=KEY). A key starting with "-" goes after "--".`,
+  diff: `Usage: keyway diff OLD.yaml NEW.yaml [--shards] [-o table|json]
+
+Offline (no server): computes the shard maps of two topology files and prints which shards would
+move, from whom to whom, per endpoint the shards gained and lost, and the share of cached data
+that would go cold (docs/cli.md "Cold data"). --shards lists every moved shard.`,
+};
+
+/**
+ * Runs a client command with its arguments (after the command name). Resolves with the exit
+ * status; every error is printed on stderr as `keyway: ...`.
+ */
+export async function runClientCommand(
+  name: ClientCommand,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: CommandIo = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) },
+): Promise<number> {
+  try {
+    return await dispatch(name, argv, env, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`keyway ${name}: ${err.message}\n\n${COMMAND_USAGE[name]}\n`);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      io.err(`keyway ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
+  switch (name) {
+    case 'status': {
+      const a = parseCommandArgs<{ server?: string }>(argv, SERVER);
+      if (a.help) return help(io, name);
+      expectPositionals(a.positionals, 0);
+      return statusCommand(new RestClient(serverUrl(a.values.server, env)), a.output, io);
+    }
+    case 'shardmap': {
+      const a = parseCommandArgs<{ server?: string; endpoint?: string[]; zone?: string[]; subzone?: string[]; shards?: boolean }>(argv, {
+        ...SERVER,
+        endpoint: { type: 'string', multiple: true },
+        zone: { type: 'string', multiple: true },
+        subzone: { type: 'string', multiple: true },
+        shards: { type: 'boolean' },
+      });
+      if (a.help) return help(io, name);
+      expectPositionals(a.positionals, 0);
+      const filters = { endpoints: a.values.endpoint ?? [], zones: a.values.zone ?? [], subzones: a.values.subzone ?? [] };
+      return shardMapCommand(new RestClient(serverUrl(a.values.server, env)), filters, a.values.shards === true, a.output, io);
+    }
+    case 'lookup': {
+      const a = parseCommandArgs<{ server?: string }>(argv, SERVER);
+      if (a.help) return help(io, name);
+      if (a.positionals.length === 0) throw new UsageError('KEY is required');
+      expectPositionals(a.positionals, 1);
+      return lookupCommand(new RestClient(serverUrl(a.values.server, env)), a.positionals[0]!, a.output, io);
+    }
+    case 'diff': {
+      const a = parseCommandArgs<{ shards?: boolean }>(argv, { shards: { type: 'boolean' } });
+      if (a.help) return help(io, name);
+      if (a.positionals.length < 2) throw new UsageError('OLD.yaml and NEW.yaml are required');
+      expectPositionals(a.positionals, 2);
+      return diffCommand(a.positionals[0]!, a.positionals[1]!, a.values.shards === true, a.output, io);
+    }
+  }
+}
+
+function expectPositionals(positionals: readonly string[], n: number): void {
+  if (positionals.length > n) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[n])}`);
+}
+
+function help(io: CommandIo, name: ClientCommand): number {
+  io.out(`${COMMAND_USAGE[name]}\n\nCommon options:\n${CLIENT_OPTIONS}\n`);
+  return 0;
+}
+
+/** The options every client command shares (also in the top-level `keyway --help`). */
+export const CLIENT_OPTIONS = `      --server URL       keyway REST API     [env KEYWAY_SERVER, default http://127.0.0.1:8080]
+  -o, --output FORMAT    table | json        [default table]`;

@@ -1,0 +1,30 @@
+/**
+ * `keyway lookup KEY` (docs/cli.md): `GET /v1/lookup?key=KEY`: the shard of a key by hash contract 1
+ * (with the `{tag}` rule, shown when it applies) and its owners, primary first.
+ */
+import { hashTag } from '../../sharding/key-to-shard.js';
+import type { LookupBody } from './api-types.js';
+import { type CommandIo, type OutputFormat, printJson } from './options.js';
+import type { RestClient } from './rest-client.js';
+import { renderFields } from './table.js';
+
+export async function lookupCommand(api: RestClient, key: string, output: OutputFormat, io: CommandIo): Promise<number> {
+  const { body } = await api.get<LookupBody>(`v1/lookup?${new URLSearchParams({ key }).toString()}`);
+  if (output === 'json') {
+    printJson(io, body);
+    return 0;
+  }
+  const tag = hashTag(key);
+  const owners = body.owners ?? [];
+  io.out(
+    renderFields([
+      ['key', JSON.stringify(body.key)],
+      ...(tag !== key ? [['hash tag', `${JSON.stringify(tag)} (only the part inside {...} is hashed)`] as const] : []),
+      ['shard', String(body.shard)],
+      ['primary', owners[0] ?? '(none: no ready endpoint owns this shard)'],
+      ['replicas', owners.length > 1 ? owners.slice(1).join(', ') : '-'],
+      ['version', body.version],
+    ]),
+  );
+  return 0;
+}

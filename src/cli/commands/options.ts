@@ -1,0 +1,89 @@
+/**
+ * Options shared by the client commands (`status`, `shardmap`, `lookup`, `diff`; public contract:
+ * docs/cli.md): `--server URL` (env KEYWAY_SERVER) and `-o table|json`. Flags win over the environment.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../args.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Where a command writes; the real CLI passes process.stdout/stderr, tests may capture. */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** A failure the CLI reports on stderr as `keyway: <message>` and exits with `exitCode`. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    /** 1: runtime failure (server unreachable or failing); 2: bad usage or bad input file. */
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+export interface ParsedCommand<V> {
+  readonly values: V;
+  readonly positionals: readonly string[];
+  readonly output: OutputFormat;
+  readonly help: boolean;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Parses one client command's arguments: its own `options` plus `-o/--output` and `-h/--help`.
+ * @throws UsageError for an unknown flag or a bad `-o` value
+ */
+export function parseCommandArgs<V extends Record<string, unknown>>(argv: readonly string[], options: Options): ParsedCommand<V> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { ...options, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = parsed.values as Record<string, unknown>;
+  const output = (values.output as string | undefined) ?? 'table';
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
+    throw new UsageError(`-o/--output must be one of ${OUTPUT_FORMATS.join(' | ')}, got ${JSON.stringify(output)}`);
+  }
+  return { values: values as V, positionals: parsed.positionals, output: output as OutputFormat, help: values.help === true };
+}
+
+/**
+ * The REST API base URL: `--server`, else KEYWAY_SERVER, else {@link DEFAULT_SERVER}. A bare
+ * `host:port` gets `http://`. @throws UsageError when it is not an http(s) URL
+ */
+export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
+  const raw = flag ?? (env.KEYWAY_SERVER || undefined) ?? DEFAULT_SERVER;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`--server must be a URL such as ${DEFAULT_SERVER}, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`--server must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  // A base path (keyway behind a path-routing proxy) is kept: routes are resolved below it.
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  url.search = '';
+  url.hash = '';
+  return url;
+}
+
+/** Prints `value` as indented JSON (the `-o json` form of every command). */
+export function printJson(io: CommandIo, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}

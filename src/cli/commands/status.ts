@@ -1,0 +1,112 @@
+/**
+ * `keyway status` (docs/cli.md): readiness and shard-map version from `GET /readyz`, then every
+ * connected proxy and its per-type xDS sync state from `GET /v1/proxies`, like `istioctl proxy-status`.
+ */
+import type { ProxiesBody, ProxyBody, ReadyzBody } from './api-types.js';
+import { type CommandIo, printJson, type OutputFormat } from './options.js';
+import type { RestClient } from './rest-client.js';
+import { age, renderTable } from './table.js';
+
+/** Resource kinds in the order proxies receive them (CDS, EDS, LDS, RDS), with their column names. */
+const KINDS = [
+  ['cluster', 'CDS'],
+  ['endpoint', 'EDS'],
+  ['listener', 'LDS'],
+  ['route', 'RDS'],
+] as const;
+
+export interface StatusReport {
+  readonly server: string;
+  readonly readyz: ReadyzBody;
+  /** Null when the server serves no `GET /v1/proxies` (404: no xDS stage). */
+  readonly proxies: readonly ProxyBody[] | null;
+}
+
+/** Reads `/readyz` and `/v1/proxies` and prints them. Resolves with the exit status. */
+export async function statusCommand(api: RestClient, output: OutputFormat, io: CommandIo, now = Date.now()): Promise<number> {
+  const readyz = (await api.get<ReadyzBody>('readyz', [200, 503])).body;
+  const proxiesRes = await api.get<ProxiesBody>('v1/proxies', [200, 404]);
+  const proxies = proxiesRes.status === 404 ? null : Array.isArray(proxiesRes.body?.proxies) ? proxiesRes.body.proxies : [];
+  const report: StatusReport = { server: api.server.href, readyz, proxies };
+  if (output === 'json') printJson(io, report);
+  else io.out(renderStatus(report, now));
+  return 0;
+}
+
+/** The human form of {@link StatusReport}. */
+export function renderStatus(report: StatusReport, now: number): string {
+  const r = report.readyz;
+  const lines: string[] = [];
+  const state = r.ready ? 'ready' : `NOT READY${r.reason ? ` (${r.reason})` : ''}`;
+  lines.push(`keyway ${report.server}: ${state}`);
+  if (r.version !== undefined) {
+    lines.push(
+      `shard map ${r.version}: ${r.ownedShards ?? '?'}/${r.shardCount ?? '?'} shards owned, ` +
+        `${r.readyEndpoints ?? '?'}/${r.endpoints ?? '?'} endpoints ready`,
+    );
+  }
+  for (const s of r.sources ?? []) {
+    const health = s.healthy ? 'healthy' : 'UNHEALTHY';
+    lines.push(`source ${s.kind}: ${health}${s.stale ? ', STALE (serving the last good map)' : ''}${s.lastError ? `: ${s.lastError}` : ''}`);
+  }
+  if (r.pipelineError) lines.push(`pipeline error: ${r.pipelineError}`);
+  for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
+  lines.push('');
+
+  if (report.proxies === null) {
+    lines.push('proxies: not available (GET /v1/proxies answered 404: this keyway serves no xDS)');
+    return `${lines.join('\n')}\n`;
+  }
+  if (report.proxies.length === 0) {
+    lines.push('no proxies connected');
+    return `${lines.join('\n')}\n`;
+  }
+  const rows = report.proxies.map((p) => [
+    p.id,
+    p.flavor ?? p.userAgent ?? '-',
+    p.cluster || '-',
+    locality(p),
+    ...KINDS.map(([kind]) => p.types?.[kind]?.status ?? 'NOT_SENT'),
+    p.types?.endpoint?.versionAcked ?? '-',
+    p.connectedSince ? age(now - Date.parse(p.connectedSince)) : '-',
+  ]);
+  lines.push(
+    renderTable(
+      [
+        { header: 'PROXY' },
+        { header: 'FLAVOR' },
+        { header: 'CLUSTER' },
+        { header: 'LOCALITY' },
+        ...KINDS.map(([, col]) => ({ header: col })),
+        { header: 'EDS VERSION' },
+        { header: 'AGE', align: 'right' as const },
+      ],
+      rows,
+    ).trimEnd(),
+  );
+  const counts = new Map<string, number>();
+  for (const p of report.proxies) {
+    for (const [kind] of KINDS) {
+      const s = p.types?.[kind]?.status ?? 'NOT_SENT';
+      counts.set(s, (counts.get(s) ?? 0) + 1);
+    }
+  }
+  lines.push('', `${report.proxies.length} proxies; per type: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
+  const nacks = report.proxies.flatMap((p) =>
+    KINDS.flatMap(([kind, col]) => {
+      const nack = p.types?.[kind]?.lastNack;
+      if (!nack) return [];
+      const current = p.types?.[kind]?.status === 'NACKED' ? 'rejected' : 'last rejected';
+      return [`  ${p.id} ${col} ${current} version ${nack.version ?? '?'} at ${nack.at ?? '?'}: ${nack.message ?? ''}`];
+    }),
+  );
+  if (nacks.length > 0) lines.push('', 'NACKs:', ...nacks);
+  return `${lines.join('\n')}\n`;
+}
+
+function locality(p: ProxyBody): string {
+  const l = p.locality;
+  if (!l) return '-';
+  const parts = [l.region, l.zone, l.subzone ?? l.subZone].map((x) => x ?? '');
+  return parts.some((x) => x !== '') ? parts.join('/') : '-';
+}

@@ -1,0 +1,253 @@
+/**
+ * The client commands as a user runs them: `node --import tsx src/cli/main.ts status|shardmap|lookup|diff`
+ * spawned against a real keyway admin server started in-process, and `diff` on example files.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { startServer, type RunningServer, type ServeStage } from '../../../src/serve/index.js';
+import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
+import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
+import { proxyRegistry } from './proxy-fixture.js';
+import { tempTopology, topologyText } from '../../serve/support.js';
+
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [...CLI, ...args], {
+    env: { ...process.env, KEYWAY_SERVER: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
+  name: 'proxies',
+  async start() {
+    return {
+      close: async () => {},
+      adminRoutes: async (app: FastifyInstance) => {
+        app.get('/v1/proxies', async () => ({ proxies: registry.proxies() }));
+      },
+    };
+  },
+});
+
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+describe('against a running keyway', () => {
+  let topo: Awaited<ReturnType<typeof tempTopology>>;
+  let plain: RunningServer;
+  let withProxies: RunningServer;
+  let url: string;
+
+  before(async () => {
+    topo = await tempTopology(topologyText({ shards: 256, ready: [true, true, true, false], weights: [10, 20, 30, 5] }));
+    plain = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1' });
+    withProxies = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', stages: [proxiesStage(proxyRegistry())] });
+    url = `http://127.0.0.1:${plain.httpPort}`;
+  });
+  after(async () => {
+    await plain?.close();
+    await withProxies?.close();
+    await topo?.cleanup();
+  });
+
+  test('status: readiness and version; no /v1/proxies is reported, not an error', async () => {
+    const version = plain.state.current()!.map.version;
+    const r = await run(['status', '--server', url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`keyway ${url}/: ready`));
+    assert.match(r.stdout, new RegExp(`shard map ${version}: 256/256 shards owned, 3/4 endpoints ready`));
+    assert.match(r.stdout, /source file: healthy/);
+    assert.match(r.stdout, /proxies: not available \(GET \/v1\/proxies answered 404/);
+    const j = await run(['status', '-o', 'json'], { KEYWAY_SERVER: url });
+    assert.equal(j.code, 0, j.stderr);
+    const body = JSON.parse(j.stdout);
+    assert.equal(body.readyz.version, version);
+    assert.equal(body.readyz.ready, true);
+    assert.equal(body.proxies, null);
+  });
+
+  test('status: one row per proxy with CDS/EDS/LDS/RDS states, and the NACK text', async () => {
+    const r = await run(['status', '--server', `127.0.0.1:${withProxies.httpPort}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const header = lines.find((l) => l.startsWith('PROXY'))!;
+    assert.match(header, /^PROXY\s+FLAVOR\s+CLUSTER\s+LOCALITY\s+CDS\s+EDS\s+LDS\s+RDS\s+EDS VERSION\s+AGE$/);
+    const envoy = lines.find((l) => l.startsWith('envoy-1'))!;
+    assert.match(envoy, /^envoy-1\s+envoy\s+gateways\s+r\/z0\/f0\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED\s+v-endpoint-1\s+2m\d+s$/);
+    const grpc = lines.find((l) => l.startsWith('grpc-7'))!;
+    assert.match(grpc, /^grpc-7\s+grpc\s+gateways\s+r\/z0\/f1\s+SYNCED\s+SYNCED\s+SYNCED\s+NACKED\s/);
+    assert.match(r.stdout, /2 proxies; per type: 7 SYNCED, 1 NACKED/);
+    assert.match(r.stdout, /grpc-7 RDS rejected version v-route-1 at \S+: route config rejected: unknown cluster "c9"/);
+    const j = JSON.parse((await run(['status', '-o', 'json', '--server', `127.0.0.1:${withProxies.httpPort}`])).stdout);
+    assert.deepEqual(j.proxies.map((p: { id: string }) => p.id), ['envoy-1', 'grpc-7']);
+    assert.equal(j.proxies[1].types.route.status, 'NACKED');
+  });
+
+  test('shardmap: per-endpoint table matches the served map; filters by zone and subzone; --shards', async () => {
+    const map = plain.state.current()!.map;
+    const owned = (id: string) => map.owners.filter((o) => o.includes(id)).length;
+    const primary = (id: string) => map.owners.filter((o) => o[0] === id).length;
+    const r = await run(['shardmap', '--server', url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^shard map ${map.version}: 256 shards, 2 replicas, spread zone`));
+    for (const id of ['e0', 'e1', 'e2']) {
+      const row = r.stdout.split('\n').find((l) => l.startsWith(`${id} `))!;
+      const cells = row.split(/\s+/);
+      // ENDPOINT ZONE SUBZONE WEIGHT READY OWNED PRIMARY WEIGHT% PRIMARY% OWNED% PRIMARY/WEIGHT
+      assert.equal(cells[4], 'yes');
+      assert.equal(Number(cells[5]), owned(id));
+      assert.equal(Number(cells[6]), primary(id));
+      assert.equal(cells[8], `${((100 * primary(id)) / 256).toFixed(1)}%`);
+    }
+    // e3 is not ready: listed, owns nothing, weight share 0.
+    assert.match(r.stdout, /\ne3\s+z1\s+f3\s+5\s+no\s+0\s+0\s+0\.0%/);
+    // Weight shares are over the eligible endpoints: 10/60, 20/60, 30/60.
+    assert.match(r.stdout, /\ne2\s+z0\s+f2\s+30\s+yes\s+\d+\s+\d+\s+50\.0%/);
+
+    const z = JSON.parse((await run(['shardmap', '--zone', 'z0', '--shards', '-o', 'json', '--server', url])).stdout);
+    assert.deepEqual(z.endpoints.map((e: { id: string }) => e.id), ['e0', 'e2']);
+    assert.deepEqual(z.subzones.map((s: { subzone: string }) => s.subzone), ['f0', 'f2']);
+    const expectShards = map.owners.flatMap((o, shard) => (o.some((id) => id === 'e0' || id === 'e2') ? [shard] : []));
+    assert.deepEqual(z.shards.map((s: { shard: number }) => s.shard), expectShards);
+    assert.equal(z.endpoints[1].weightShare, 0.5);
+
+    const f = JSON.parse((await run(['shardmap', '--subzone', 'f1', '--endpoint', 'e1', '-o', 'json', '--server', url])).stdout);
+    assert.deepEqual(f.endpoints.map((e: { id: string }) => e.id), ['e1']);
+    assert.equal(f.endpoints[0].shardsOwned, owned('e1'));
+    assert.equal(f.shards, undefined);
+  });
+
+  test('shardmap: a filter naming nothing known exits 1 and lists what exists', async () => {
+    const r = await run(['shardmap', '--endpoint', 'e9', '--server', url]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /keyway shardmap: no endpoint "e9" in shard map \S+; known: e0, e1, e2, e3/);
+    assert.equal(r.stdout, '');
+  });
+
+  test('lookup: shard by the key-to-shard contract (with the {tag} rule) and its owners', async () => {
+    const map = plain.state.current()!.map;
+    const key = 'user:{42}:emb';
+    const shard = keyToShard(key, 256);
+    assert.equal(shard, keyToShard('42', 256));
+    const r = await run(['lookup', key, '--server', url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^shard\\s+${shard}$`, 'm'));
+    assert.match(r.stdout, /^hash tag\s+"42"/m);
+    assert.match(r.stdout, new RegExp(`^primary\\s+${map.owners[shard]![0]}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^replicas\\s+${map.owners[shard]![1]}$`, 'm'));
+    const j = JSON.parse((await run(['lookup', '-o', 'json', '--server', url, '--', '-odd key&x=1'])).stdout);
+    assert.deepEqual(j, { key: '-odd key&x=1', shard: keyToShard('-odd key&x=1', 256), owners: map.owners[j.shard], version: map.version });
+  });
+});
+
+test('an unreachable server: clear message on stderr, exit 1', async () => {
+  const port = await closedPort();
+  for (const args of [['status'], ['shardmap'], ['lookup', 'k']]) {
+    const r = await run([...args, '--server', `http://127.0.0.1:${port}`]);
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`keyway ${args[0]}: cannot reach keyway at http://127.0.0.1:${port}/ \\(ECONNREFUSED\\)`));
+  }
+});
+
+test('usage errors exit 2 with the command usage; --help exits 0', async () => {
+  const bad = await run(['status', '-o', 'yaml']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /-o\/--output must be one of table \| json, got "yaml"/);
+  assert.match(bad.stderr, /Usage: keyway status/);
+  const noKey = await run(['lookup']);
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /KEY is required/);
+  const badUrl = await run(['shardmap', '--server', 'ftp://x']);
+  assert.equal(badUrl.code, 2);
+  assert.match(badUrl.stderr, /--server must be an http:\/\/ or https:\/\/ URL/);
+  const help = await run(['diff', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: keyway diff OLD.yaml NEW.yaml/);
+  const top = await run(['--help']);
+  assert.match(top.stdout, /keyway shardmap \[--endpoint ID\]/);
+});
+
+describe('diff (offline)', () => {
+  let dir: Awaited<ReturnType<typeof tempTopology>>;
+  let fewer: string;
+  before(async () => {
+    // The example topology without gpu-b1 (the heaviest node).
+    const example = await readFile('examples/topology.yaml', 'utf8');
+    const i = example.indexOf('  - id: gpu-b1');
+    const j = example.indexOf('  - id: gpu-b2');
+    dir = await tempTopology(example.slice(0, i) + example.slice(j));
+    fewer = dir.file;
+  });
+  after(() => dir?.cleanup());
+
+  test('removing a node: only its shards move; JSON agrees with diffShardMaps; the table names the moves', async () => {
+    const j = await run(['diff', 'examples/topology.yaml', fewer, '--shards', '-o', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const r = JSON.parse(j.stdout);
+    const { shardMapOfFile } = await import('../../../src/cli/commands/diff.js');
+    const expected = diffShardMaps(await shardMapOfFile('examples/topology.yaml'), await shardMapOfFile(fewer));
+    assert.deepEqual(r.moves, expected.moves);
+    assert.equal(r.movedShards, expected.moves.length);
+    assert.ok(r.moves.every((m: { from: string[] }) => m.from.includes('gpu-b1')), 'only shards gpu-b1 owned move');
+    const b1 = r.endpoints.find((e: { id: string }) => e.id === 'gpu-b1');
+    assert.equal(b1.change, 'removed');
+    assert.equal(b1.lost, b1.owned.before);
+    assert.ok(r.primaryMoves.every((p: { from: string }) => p.from === 'gpu-b1'));
+    assert.equal(r.cold.counts.copiesCold, b1.owned.before);
+    assert.ok(r.cold.primary > 0 && r.cold.primary < r.cold.primaryChanged);
+
+    const t = await run(['diff', 'examples/topology.yaml', fewer]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /endpoints: -gpu-b1/);
+    assert.match(t.stdout, new RegExp(`moved shards\\s+${r.movedShards} of 1024`));
+    assert.match(t.stdout, new RegExp(`keys cold at their primary\\s+${(100 * r.cold.primary).toFixed(1)}%`));
+    assert.match(t.stdout, new RegExp(`cached copies to refill\\s+${(100 * r.cold.copies).toFixed(1)}%\\s+${b1.owned.before} of 2048 owner slots`));
+    const top = r.primaryMoves[0];
+    assert.match(t.stdout, new RegExp(`\\ngpu-b1\\s+${top.to}\\s+${top.shards}\\s`));
+    assert.match(t.stdout, /\ngpu-b1\s+nvl-3\s+removed\s+\d+ -> 0/);
+  });
+
+  test('an invalid file: located errors on stderr, exit 2; a Kubernetes file is refused', async () => {
+    const bad = await tempTopology('shards: 8\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -1\n');
+    const k8s = await tempTopology('shards: 8\nkubernetes: {namespace: x}\n');
+    try {
+      const r = await run(['diff', 'examples/topology.yaml', bad.file]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`keyway diff: ${bad.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:5: endpoints\\[0\\]\\.weight: must be a number >= 0, got -1`));
+      const missing = await run(['diff', 'examples/topology.yaml', '/nonexistent/topo.yaml']);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /\/nonexistent\/topo.yaml: cannot read the topology file: ENOENT/);
+      const k = await run(['diff', k8s.file, 'examples/topology.yaml']);
+      assert.equal(k.code, 2);
+      assert.match(k.stderr, /endpoints come from Kubernetes/);
+    } finally {
+      await bad.cleanup();
+      await k8s.cleanup();
+    }
+  });
+});
