@@ -13,7 +13,9 @@ import type { Logger } from 'pino';
 import type { ServingState } from '../serve/state.js';
 import { installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
+import { openApiRoutes, recordRoutes } from './openapi/index.js';
 import { shardMapRoutes } from './shardmap-routes.js';
+import { webViewRoutes } from './web/routes.js';
 
 export interface AdminAppOptions {
   /** Request errors are logged here; request lines only at debug level. */
@@ -35,8 +37,11 @@ export async function buildAdminApp(state: ServingState, opts: AdminAppOptions =
     logController: new QuietRequests(),
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
+  const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
   await app.register(healthRoutes(state));
   await app.register(shardMapRoutes(state));
+  await app.register(webViewRoutes());
+  await app.register(openApiRoutes(registered));
   for (const routes of opts.routes ?? []) await app.register(routes);
   return app;
 }

@@ -1,0 +1,239 @@
+/**
+ * The web view in real headless Chromium (playwright-core): keyway serves a topology file, the page
+ * draws exactly S cells whose colours are the primaries of the served map, and after the file is
+ * edited the page shows the new version and no cell of the removed endpoint.
+ *
+ * Needs /usr/bin/chromium (scripts/install-chromium.sh); skipped without it unless
+ * KEYWAY_REQUIRE_E2E=1. `KEYWAY_UPDATE_SCREENSHOT=1` rewrites docs/images/web-view.png from the
+ * example topology.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startKeyway, type KeywayProcess } from './support/keyway.js';
+import { waitUntil } from './support/wait.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
+const S = 16384;
+
+function chromiumSkipReason(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  const reason = `Chromium not found at ${CHROMIUM} (run scripts/install-chromium.sh or set KEYWAY_CHROMIUM)`;
+  if (process.env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${reason}; KEYWAY_REQUIRE_E2E=1 requires it`);
+  return reason;
+}
+
+/** Six nodes in three fabrics (two zones); `without` leaves one out. */
+function topology(without?: string): string {
+  const nodes = [
+    ['a1', 'z1', 'f1', 40],
+    ['a2', 'z1', 'f1', 20],
+    ['b1', 'z1', 'f2', 30],
+    ['b2', 'z1', 'f2', 30],
+    ['c1', 'z2', 'f3', 60],
+    ['c2', 'z2', 'f3', 10],
+  ] as const;
+  const lines = [`shards: ${S}`, 'replicas: 2', 'spread: subzone', 'endpoints:'];
+  nodes.forEach(([id, zone, subzone, weight], i) => {
+    if (id === without) return;
+    lines.push(`  - {id: ${id}, address: 127.0.0.1, port: ${7100 + i}, locality: {region: r, zone: ${zone}, subzone: ${subzone}}, weight: ${weight}}`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+interface MapBody {
+  version: string;
+  shardCount: number;
+  endpoints: { id: string; shardsPrimary: number }[];
+}
+
+async function shardMap(keyway: KeywayProcess): Promise<MapBody> {
+  const res = await fetch(`${keyway.httpUrl}/v1/shardmap`);
+  assert.equal(res.status, 200);
+  return (await res.json()) as MapBody;
+}
+
+async function launch(): Promise<{ context: BrowserContext; profile: string }> {
+  const profile = mkdtempSync(path.join(tmpdir(), 'keyway-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+    deviceScaleFactor: 1,
+  });
+  return { context, profile };
+}
+
+// In-page code is passed to Chromium as source text: this file compiles without DOM types, and tsx's
+// helpers (such as `__name`) would not exist in the page.
+
+/** What the canvas shows: its data attributes and, per colour, the opaque pixels of that colour. */
+const CANVAS_STATE = `(() => {
+  const canvas = document.getElementById('grid');
+  const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const pixels = {};
+  const hex = (n) => n.toString(16).padStart(2, '0');
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] !== 255) continue;
+    const c = '#' + hex(d[i]) + hex(d[i + 1]) + hex(d[i + 2]);
+    pixels[c] = (pixels[c] || 0) + 1;
+  }
+  return { data: { ...canvas.dataset }, pixels };
+})()`;
+
+interface CanvasState {
+  data: Record<string, string>;
+  pixels: Record<string, number>;
+}
+
+async function canvasState(page: Page): Promise<CanvasState> {
+  return (await page.evaluate(CANVAS_STATE)) as CanvasState;
+}
+
+/** Endpoint id to colour, from the legend. */
+async function legendColors(page: Page): Promise<Record<string, string>> {
+  return (await page.evaluate(
+    `Object.fromEntries([...document.querySelectorAll('#legend [data-endpoint]')].map((e) => [e.dataset.endpoint, e.dataset.color]))`,
+  )) as Record<string, string>;
+}
+
+/** Waits until the grid on the page shows shard-map `version`. */
+async function waitForVersion(page: Page, version: string, timeoutMs: number): Promise<void> {
+  // Polled with evaluate: waitForFunction would compile the predicate in the page, which the page's
+  // Content-Security-Policy (no 'unsafe-eval') forbids, and the test keeps that policy in force.
+  await waitUntil(
+    () => page.evaluate(`document.getElementById('grid')?.dataset.version`) as Promise<string | undefined>,
+    (v) => v === version,
+    { timeoutMs, intervalMs: 100, what: `the page to draw shard map ${version}` },
+  );
+}
+
+/** Asserts the canvas holds, for each endpoint, exactly one filled cell per shard it leads. */
+function assertCellsMatchPrimaries(state: CanvasState, colors: Record<string, string>, map: MapBody): void {
+  const side = Number(state.data.cellSize) - Number(state.data.cellGap);
+  assert.ok(side >= 1, JSON.stringify(state.data));
+  for (const e of map.endpoints) {
+    const color = colors[e.id];
+    assert.ok(color, `legend has no colour for ${e.id}`);
+    assert.equal((state.pixels[color] ?? 0) / (side * side), e.shardsPrimary, `cells coloured for ${e.id} (${color})`);
+  }
+}
+
+const skip = chromiumSkipReason();
+
+describe('web view in headless Chromium', { skip }, () => {
+  let dir: string;
+  let file: string;
+  let keyway: KeywayProcess;
+  let context: BrowserContext;
+  let profile: string;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'keyway-web-'));
+    file = path.join(dir, 'topology.yaml');
+    writeFileSync(file, topology());
+    keyway = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
+    ({ context, profile } = await launch());
+    page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+  });
+
+  after(async () => {
+    await context?.close();
+    await keyway?.stop();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('draws exactly S cells, coloured by the primaries of the served map', async () => {
+    const map = await shardMap(keyway);
+    assert.equal(map.shardCount, S);
+    await page.goto(`${keyway.httpUrl}/`);
+    await waitForVersion(page, map.version, 20_000);
+    const state = await canvasState(page);
+    assert.equal(state.data.cells, String(S));
+    assert.equal(state.data.shardCount, String(S));
+    assert.equal(state.data.panels, '3', 'one panel per fabric');
+    const colors = await legendColors(page);
+    assert.deepEqual(Object.keys(colors).sort(), ['a1', 'a2', 'b1', 'b2', 'c1', 'c2']);
+    assert.equal(new Set(Object.values(colors)).size, 6, 'distinct colours');
+    assertCellsMatchPrimaries(state, colors, map);
+    assert.equal(await page.textContent('#summary-version'), map.version);
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
+    // Ownership bars: one per endpoint; proxies: none, said plainly.
+    assert.equal(await page.locator('#shares .track').count(), 6);
+    assert.match((await page.textContent('#proxies')) ?? '', /No proxies/);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('after a topology edit the page shows the new version and the removed node owns no cell', async () => {
+    const before = await shardMap(keyway);
+    const colorsBefore = await legendColors(page);
+    const c1 = colorsBefore.c1!;
+    assert.ok(((await canvasState(page)).pixels[c1] ?? 0) > 0);
+
+    const tmp = path.join(dir, '.topology.yaml.tmp');
+    writeFileSync(tmp, topology('c1'));
+    renameSync(tmp, file);
+    const after = await waitUntil(() => shardMap(keyway), (m) => m.version !== before.version, { timeoutMs: 10_000, what: 'the new shard map' });
+    assert.deepEqual(after.endpoints.map((e) => e.id), ['a1', 'a2', 'b1', 'b2', 'c2']);
+
+    await waitForVersion(page, after.version, 10_000);
+    const state = await canvasState(page);
+    assert.equal(state.data.cells, String(S));
+    assert.equal(state.pixels[c1] ?? 0, 0, 'no cell keeps the removed node colour');
+    const colors = await legendColors(page);
+    assert.equal(colors.c1, undefined);
+    // Colours stay with their endpoints across the change, so only the moved cells changed colour.
+    for (const id of ['a1', 'a2', 'b1', 'b2', 'c2']) assert.equal(colors[id], colorsBefore[id], id);
+    assertCellsMatchPrimaries(state, colors, after);
+    assert.equal(await page.textContent('#summary-version'), after.version);
+    // The change is listed under recent moves.
+    await page.waitForSelector(`#changes li[data-to-version="${after.version}"]`, { timeout: 10_000 });
+    assert.match((await page.textContent(`#changes li[data-to-version="${after.version}"]`)) ?? '', /\d+ shards moved; primaries c1 → /);
+    assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe('web view of the example topology', { skip }, () => {
+  test('renders the bundled example (and writes docs/images/web-view.png with KEYWAY_UPDATE_SCREENSHOT=1)', async () => {
+    const keyway = await startKeyway({ configPath: path.join(REPO_ROOT, 'examples', 'topology.yaml'), httpPort: 0, xdsPort: 0 });
+    const { context, profile } = await launch();
+    try {
+      const page = await context.newPage();
+      const map = await shardMap(keyway);
+      await page.goto(`${keyway.httpUrl}/`);
+      await waitForVersion(page, map.version, 20_000);
+      const state = await canvasState(page);
+      assert.equal(state.data.cells, '1024');
+      assert.equal(state.data.panels, '4', 'four NVLink fabrics');
+      assertCellsMatchPrimaries(state, await legendColors(page), map);
+      if (process.env.KEYWAY_UPDATE_SCREENSHOT === '1') {
+        const out = path.join(REPO_ROOT, 'docs', 'images', 'web-view.png');
+        mkdirSync(path.dirname(out), { recursive: true });
+        await page.screenshot({ path: out, fullPage: true });
+      }
+    } finally {
+      await context.close();
+      await keyway.stop();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Every route keyway's admin server answers, described for `/openapi.json` (OpenAPI 3.1) and
+ * docs/api.md. Keyed by `METHOD /path` in OpenAPI's path syntax (`{shard}`). The OpenAPI test fails
+ * when a registered route has no entry here, so a new route is documented when it is added.
+ */
+
+type Schema = Record<string, unknown>;
+
+export interface ParameterDoc {
+  readonly name: string;
+  readonly in: 'query' | 'path';
+  readonly required: boolean;
+  readonly description: string;
+  readonly schema: Schema;
+  readonly example?: unknown;
+}
+
+export interface ResponseDoc {
+  readonly description: string;
+  /** Media type to body schema; absent for an empty body. */
+  readonly content?: Readonly<Record<string, { readonly schema: Schema; readonly example?: unknown }>>;
+}
+
+export interface RouteDoc {
+  readonly summary: string;
+  readonly description: string;
+  readonly tags: readonly string[];
+  readonly parameters?: readonly ParameterDoc[];
+  readonly responses: Readonly<Record<string, ResponseDoc>>;
+}
+
+const json = (name: string, example?: unknown): ResponseDoc['content'] => ({
+  'application/json': { schema: { $ref: `#/components/schemas/${name}` }, ...(example !== undefined ? { example } : {}) },
+});
+const error = (description: string, example?: unknown): ResponseDoc => ({ description, content: json('Error', example) });
+const noMap = error('No shard map yet: no valid topology has been loaded.', {
+  error: { code: 'SOURCE_UNAVAILABLE', message: 'no shard map yet: no valid topology has been loaded' },
+});
+const text = (type: string, description: string): ResponseDoc => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+
+export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
+  'GET /v1/shardmap': {
+    summary: 'The whole shard map',
+    description:
+      'Every shard with its owners (primary first), every endpoint with the shards it owns and leads, the policy, and the health of the sources. ' +
+      'The body is built once per map version; poll `/readyz` for `version` to know when to fetch it again.',
+    tags: ['shard map'],
+    responses: { '200': { description: 'The map in force.', content: json('ShardMap') }, '503': noMap },
+  },
+  'GET /v1/shards/{shard}': {
+    summary: 'Owners of one shard',
+    description: 'The owners of `shard`, primary first.',
+    tags: ['shard map'],
+    parameters: [{ name: 'shard', in: 'path', required: true, description: 'A shard number, 0 to S-1.', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '5' }],
+    responses: {
+      '200': { description: 'The owners.', content: json('ShardOwners', { shard: 5, owners: ['gpu-b2', 'gpu-b4'], version: '5e130db5e3424e53' }) },
+      '400': error('`shard` is not a non-negative integer.', { error: { code: 'BAD_ARGUMENT', message: 'path parameter "shard" must be a non-negative integer, got "x"', parameter: 'shard' } }),
+      '404': error('`shard` is S or more.', { error: { code: 'NOT_FOUND', message: 'shard 5000 does not exist: shards are 0..1023', parameter: 'shard' } }),
+      '503': noMap,
+    },
+  },
+  'GET /v1/lookup': {
+    summary: 'Shard and owners of a key',
+    description:
+      'The shard of `key` by the key-to-shard contract (murmur3_x86_32 of the UTF-8 key, or of its `{tag}` part, mod S; docs/hashing.md) and its owners, primary first.',
+    tags: ['shard map'],
+    parameters: [{ name: 'key', in: 'query', required: true, description: 'The cache key, URL-encoded.', schema: { type: 'string' }, example: 'user:{42}:emb' }],
+    responses: {
+      '200': { description: 'The shard and its owners.', content: json('Lookup', { key: 'user:{42}:emb', shard: 54, owners: ['gpu-b2', 'gpu-a1'], version: '5e130db5e3424e53' }) },
+      '400': error('`key` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "key" is required', parameter: 'key' } }),
+      '503': noMap,
+    },
+  },
+  'GET /v1/changes': {
+    summary: 'Recent shard-map changes',
+    description: 'The last 32 changes of the shard map that moved at least one shard, newest first, each with every moved shard (owners before and after).',
+    tags: ['shard map'],
+    responses: { '200': { description: 'The changes (empty before the first move).', content: json('Changes') } },
+  },
+  'GET /v1/proxies': {
+    summary: 'Connected proxies and their sync state',
+    description:
+      'One row per connected xDS node id (Envoy or proxyless gRPC): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
+    tags: ['proxies'],
+    responses: { '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') } },
+  },
+  'GET /debug/config_dump': {
+    summary: "What keyway last sent one proxy, like Envoy's /config_dump",
+    description: 'The resources the proxy holds from keyway, per type, as Envoy admin ConfigDump messages in canonical ProtoJSON. Served when the xDS stage runs.',
+    tags: ['proxies', 'debug'],
+    parameters: [{ name: 'proxy', in: 'query', required: true, description: 'The proxy\'s node id (see `/v1/proxies`).', schema: { type: 'string' }, example: 'envoy-1' }],
+    responses: {
+      '200': { description: 'The config dump.', content: json('ConfigDump') },
+      '400': error('`proxy` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "proxy" is required', parameter: 'proxy' } }),
+      '404': error('No proxy with that node id is connected.', { error: { code: 'NOT_FOUND', message: 'no connected proxy "envoy-9"', parameter: 'proxy' } }),
+    },
+  },
+  'GET /metrics': {
+    summary: 'Prometheus metrics',
+    description: 'Metrics in the Prometheus text exposition format (0.0.4), names prefixed `keyway_` (docs/observability.md). Served when telemetry runs.',
+    tags: ['observability'],
+    responses: { '200': text('text/plain', 'The exposition text.') },
+  },
+  'GET /healthz': {
+    summary: 'Liveness probe',
+    description: 'Answers 200 while the process serves.',
+    tags: ['probes'],
+    responses: { '200': { description: 'Alive.', content: json('Health', { ok: true }) } },
+  },
+  'GET /readyz': {
+    summary: 'Readiness probe and map summary',
+    description:
+      'Ready when a shard map with owners is in force. Both answers carry the map version, owned shards, ready endpoints, warnings, staleness and per-source health, so it is also the cheap way to poll for a new map version.',
+    tags: ['probes'],
+    responses: {
+      '200': { description: 'Ready.', content: json('Readiness') },
+      '503': { description: 'Not ready: no topology loaded yet, or every shard is without owners.', content: json('Readiness') },
+    },
+  },
+  'GET /openapi.json': {
+    summary: 'This document',
+    description: 'The OpenAPI 3.1 description of every route this server answers.',
+    tags: ['meta'],
+    responses: { '200': { description: 'The OpenAPI document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+  },
+  'GET /': {
+    summary: 'Web view',
+    description:
+      'A single page: the shard map as a grid of S cells coloured by primary owner and grouped by fabric, ownership against weight per endpoint, proxies and their sync state, recent moves. Updates live by polling the routes above.',
+    tags: ['web view'],
+    responses: { '200': text('text/html', 'The page.') },
+  },
+  'GET /web/app.js': {
+    summary: 'Web view script',
+    description: 'The page\'s ES module.',
+    tags: ['web view'],
+    responses: { '200': text('text/javascript', 'The script.') },
+  },
+  'GET /web/style.css': {
+    summary: 'Web view style sheet',
+    description: 'The page\'s styles.',
+    tags: ['web view'],
+    responses: { '200': text('text/css', 'The style sheet.') },
+  },
+};

@@ -1,0 +1,41 @@
+/**
+ * `GET /openapi.json` (issue 5 item 7): the OpenAPI 3.1 document of every route the admin server
+ * answers. Routes are recorded by an onRoute hook installed before any other route, so the routes
+ * that later stages add (the xDS stage's `/v1/proxies`, telemetry's `/metrics`) are described too.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { buildOpenApiDocument, type OpenApiDocument, type RegisteredRoute } from './document.js';
+
+/** Records every route registered on `app` (and its child plugins) from now on. */
+export function recordRoutes(app: FastifyInstance): RegisteredRoute[] {
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (opts) => {
+    routes.push({ method: opts.method, url: opts.url, ...(opts.schema ? { schema: opts.schema as RegisteredRoute['schema'] } : {}) });
+  });
+  return routes;
+}
+
+const PACKAGE_VERSION = (() => {
+  try {
+    // Same depth from src/admin/openapi and dist/admin/openapi.
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** Serves the document built from `routes` (read when first asked: every route exists by then). */
+export function openApiRoutes(routes: readonly RegisteredRoute[]) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    let doc: OpenApiDocument | undefined;
+    let seen = -1;
+    app.get('/openapi.json', async () => {
+      if (!doc || seen !== routes.length) {
+        doc = buildOpenApiDocument(routes, { version: PACKAGE_VERSION });
+        seen = routes.length;
+      }
+      return doc;
+    });
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of the REST API's bodies: the public contract
+ * documented in docs/api.md. `components.schemas` of `/openapi.json`; the OpenAPI test validates
+ * live answers against them.
+ */
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string, extra: Schema = {}): Schema => ({ type: 'string', ...(description ? { description } : {}), ...extra });
+const int = (description?: string, extra: Schema = {}): Schema => ({ type: 'integer', ...(description ? { description } : {}), ...extra });
+const bool = (description?: string): Schema => ({ type: 'boolean', ...(description ? { description } : {}) });
+const time = (description?: string): Schema => str(description, { format: 'date-time' });
+const arr = (items: Schema, description?: string): Schema => ({ type: 'array', items, ...(description ? { description } : {}) });
+const obj = (properties: Record<string, Schema>, required: readonly string[], extra: Schema = {}): Schema => ({
+  type: 'object',
+  properties,
+  required: [...required],
+  ...extra,
+});
+
+/** Error codes a REST answer may carry (docs/errors.md). */
+export const ERROR_CODES = [
+  'CONFIG_PARSE',
+  'CONFIG_INVALID',
+  'CONFIG_READ',
+  'DUPLICATE_ENDPOINT',
+  'BAD_ARGUMENT',
+  'NOT_FOUND',
+  'SOURCE_UNAVAILABLE',
+  'SNAPSHOT_INCONSISTENT',
+] as const;
+
+const version = str('Shard-map version: derived from content only (same topology, same version, in any process).');
+const owners = arr(str(), 'Owner endpoint ids, primary first; fewer than `replicas` when fewer endpoints are eligible.');
+
+const sourcesDetail = {
+  stale: bool('True when the map in force lags its source (the file on disk is invalid, Kubernetes is unreachable) or the latest input could not be applied.'),
+  sources: arr(ref('SourceStatus')),
+  pipelineError: str('Why the latest input could not become a shard map; the previous map stays in force.'),
+};
+
+export const SCHEMAS: Readonly<Record<string, Schema>> = {
+  Error: obj(
+    {
+      error: obj(
+        {
+          code: { type: 'string', enum: [...ERROR_CODES], description: 'Stable error code (docs/errors.md).' },
+          message: str('What is wrong, for a person.'),
+          parameter: str('The query or path parameter at fault, when one is.'),
+        },
+        ['code', 'message'],
+        { additionalProperties: false },
+      ),
+    },
+    ['error'],
+    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer.' },
+  ),
+  Locality: obj({ region: str(), zone: str(), subzone: str('The NVLink fabric.') }, ['region', 'zone', 'subzone'], {
+    additionalProperties: false,
+  }),
+  SourceStatus: obj(
+    {
+      kind: str('`file` or `kubernetes`.'),
+      healthy: bool(),
+      stale: bool(),
+      lastError: str(),
+      lastUpdate: time(),
+    },
+    ['kind', 'healthy', 'stale'],
+    { additionalProperties: false },
+  ),
+  Endpoint: obj(
+    {
+      id: str('Identity that survives restarts.'),
+      address: str(),
+      port: int(undefined, { minimum: 1, maximum: 65535 }),
+      locality: ref('Locality'),
+      weight: { type: 'number', minimum: 0, description: 'Relative capacity.' },
+      ready: bool('A not-ready endpoint owns nothing.'),
+      shardsOwned: int('Shards it owns in any position.', { minimum: 0 }),
+      shardsPrimary: int('Shards it owns as primary.', { minimum: 0 }),
+    },
+    ['id', 'address', 'port', 'locality', 'weight', 'ready', 'shardsOwned', 'shardsPrimary'],
+    { additionalProperties: false },
+  ),
+  ShardMap: obj(
+    {
+      version,
+      shardCount: int('S: shards are 0..S-1.', { minimum: 1 }),
+      replicas: int('R: owners per shard.', { minimum: 1 }),
+      spread: { type: 'string', enum: ['none', 'zone', 'subzone'] },
+      shards: arr(obj({ shard: int(undefined, { minimum: 0 }), owners }, ['shard', 'owners'], { additionalProperties: false }), 'One entry per shard, in order.'),
+      endpoints: arr(ref('Endpoint'), 'Every known endpoint, ready or not, sorted by id.'),
+      warnings: arr(str()),
+      updatedAt: time('When this map was published.'),
+      ...sourcesDetail,
+    },
+    ['version', 'shardCount', 'replicas', 'spread', 'shards', 'endpoints', 'warnings', 'updatedAt', 'stale', 'sources'],
+    { additionalProperties: false },
+  ),
+  ShardOwners: obj({ shard: int(undefined, { minimum: 0 }), owners, version }, ['shard', 'owners', 'version'], { additionalProperties: false }),
+  Lookup: obj(
+    { key: str('The key as given.'), shard: int('murmur3_x86_32 of the key (or of its {tag}) mod S.', { minimum: 0 }), owners, version },
+    ['key', 'shard', 'owners', 'version'],
+    { additionalProperties: false },
+  ),
+  Changes: obj(
+    {
+      changes: arr(
+        obj(
+          {
+            fromVersion: str(),
+            toVersion: str(),
+            at: time(),
+            movedShards: int(undefined, { minimum: 1 }),
+            moves: arr(obj({ shard: int(undefined, { minimum: 0 }), from: owners, to: owners }, ['shard', 'from', 'to'], { additionalProperties: false })),
+          },
+          ['fromVersion', 'toVersion', 'at', 'movedShards', 'moves'],
+          { additionalProperties: false },
+        ),
+        'The last 32 changes that moved at least one shard, newest first.',
+      ),
+    },
+    ['changes'],
+    { additionalProperties: false },
+  ),
+  Health: obj({ ok: { const: true } }, ['ok'], { additionalProperties: false }),
+  Readiness: obj(
+    {
+      ready: bool(),
+      reason: str('Why not ready (absent when ready).'),
+      version,
+      shardCount: int(undefined, { minimum: 1 }),
+      ownedShards: int('Shards with at least one owner.', { minimum: 0 }),
+      endpoints: int(undefined, { minimum: 0 }),
+      readyEndpoints: int('Ready endpoints with weight > 0.', { minimum: 0 }),
+      warnings: arr(str()),
+      ...sourcesDetail,
+    },
+    ['ready', 'stale', 'sources'],
+    { additionalProperties: false },
+  ),
+  TypeStatus: obj(
+    {
+      status: {
+        type: 'string',
+        enum: ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'],
+        description: 'SYNCED: the latest response was acknowledged; STALE: sent, not answered yet; NACKED: the latest response was rejected; NOT_SENT: nothing sent yet.',
+      },
+      subscribed: obj({ wildcard: bool(), names: arr(str()) }, ['wildcard', 'names']),
+      versionSent: str(),
+      sentAt: time(),
+      versionAcked: str(),
+      ackedAt: time(),
+      nonce: str(),
+      lastNack: obj({ version: str('The version rejected.'), message: str('error_detail.message as the proxy wrote it.'), at: time() }, ['version', 'message', 'at']),
+      resources: int('Resources of this type the proxy holds from keyway.', { minimum: 0 }),
+      streamId: str(),
+    },
+    ['status'],
+  ),
+  Proxy: obj(
+    {
+      id: str('node.id'),
+      cluster: str('node.cluster'),
+      userAgent: str('node.user_agent_name: "envoy", "gRPC Node Pure JS", ...'),
+      userAgentVersion: str(),
+      flavor: { type: 'string', enum: ['envoy', 'grpc'] },
+      locality: obj({ region: str(), zone: str(), subZone: str() }, [], { description: "The node's locality, in xDS spelling (subZone)." }),
+      proxyClass: str('Proxies of one class share one snapshot.'),
+      connectedSince: time('Start of its oldest open stream.'),
+      protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },
+      service: { type: 'string', enum: ['ads', 'per-type', 'mixed'] },
+      streams: arr(obj({ id: str(), protocol: str(), service: str(), connectedSince: time() }, ['id'])),
+      types: obj(
+        { cluster: ref('TypeStatus'), endpoint: ref('TypeStatus'), listener: ref('TypeStatus'), route: ref('TypeStatus') },
+        ['cluster', 'endpoint', 'listener', 'route'],
+      ),
+    },
+    ['id', 'flavor', 'connectedSince', 'types'],
+  ),
+  Proxies: obj({ proxies: arr(ref('Proxy'), 'One row per connected node id, sorted by id.') }, ['proxies']),
+  ConfigDump: obj(
+    {
+      configs: arr(
+        obj({ '@type': str('type.googleapis.com/envoy.admin.v3.ClustersConfigDump and so on.') }, ['@type']),
+        'Envoy admin ConfigDump messages in canonical ProtoJSON, one per resource type.',
+      ),
+    },
+    ['configs'],
+    { description: 'What keyway last sent the proxy, shaped like Envoy\'s /config_dump.' },
+  ),
+};

@@ -1,0 +1,465 @@
+/* global document, window, fetch, ResizeObserver, setTimeout */
+// keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
+// owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
+// proxies and their sync state, recent moves. Plain ES module, no build step. It polls `/readyz`
+// every second and fetches `/v1/shardmap` only when the version there changes.
+
+const POLL_MS = 1000;
+const PROXIES_MS = 2000;
+/** Refetch the whole map now and then even when the version is unchanged (endpoint details, source state). */
+const FULL_REFRESH_MS = 30000;
+const UNOWNED = '#b8bec7';
+const NO_FABRIC = '(no owner)';
+const KINDS = [
+  ['cluster', 'CDS'],
+  ['endpoint', 'EDS'],
+  ['listener', 'LDS'],
+  ['route', 'RDS'],
+];
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  /** Last `/v1/shardmap` body drawn. */
+  map: null,
+  fetchedAt: 0,
+  readyz: null,
+  connected: true,
+  /** Grid geometry of the last draw, for hit testing. */
+  layout: null,
+  changesVersion: null,
+};
+
+// ---------------------------------------------------------------- colours
+
+// An endpoint keeps its colour for the life of the page, so after a change only moved cells
+// change colour. Endpoints of one fabric share a hue and differ in lightness.
+const fabricHue = new Map();
+const endpointColor = new Map();
+const fabricMembers = new Map();
+const LIGHTNESS = [44, 62, 32, 72, 53, 38, 67, 27];
+
+function hslToHex(h, s, l) {
+  s /= 100;
+  l /= 100;
+  const k = (n) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)));
+  const hex = (x) => Math.round(x * 255).toString(16).padStart(2, '0');
+  return `#${hex(f(0))}${hex(f(8))}${hex(f(4))}`;
+}
+
+function assignColors(endpoints) {
+  const sorted = [...endpoints].sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id));
+  for (const e of sorted) {
+    if (endpointColor.has(e.id)) continue;
+    const fabric = subzoneOf(e);
+    if (!fabricHue.has(fabric)) fabricHue.set(fabric, (fabricHue.size * 137.508 + 205) % 360);
+    const j = fabricMembers.get(fabric) ?? 0;
+    fabricMembers.set(fabric, j + 1);
+    const round = Math.floor(j / LIGHTNESS.length);
+    const hue = (fabricHue.get(fabric) + round * 14) % 360;
+    endpointColor.set(e.id, hslToHex(hue, 68 - (round % 3) * 12, LIGHTNESS[j % LIGHTNESS.length]));
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function cmp(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+function subzoneOf(e) {
+  return e.locality?.subzone ?? e.locality?.subZone ?? '';
+}
+function fabricKey(e) {
+  return `${e.locality?.zone ?? ''}\u0000${subzoneOf(e)}`;
+}
+function pct(x) {
+  return `${(100 * x).toFixed(1)}%`;
+}
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'style') Object.assign(node.style, v);
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof window.Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+function ago(iso) {
+  const ms = Date.now() - Date.parse(iso);
+  if (!Number.isFinite(ms)) return '';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m ago`;
+}
+async function getJson(url) {
+  const res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  return { status: res.status, body };
+}
+
+// ---------------------------------------------------------------- header
+
+function renderHeader() {
+  const badge = $('status');
+  const r = state.readyz;
+  let label = 'loading';
+  let key = 'loading';
+  if (!state.connected) {
+    label = 'disconnected';
+    key = 'disconnected';
+  } else if (r) {
+    if (!r.ready) {
+      label = 'not ready';
+      key = 'not-ready';
+    } else if (r.stale) {
+      label = 'stale';
+      key = 'stale';
+    } else {
+      label = 'ready';
+      key = 'ready';
+    }
+  }
+  badge.textContent = label;
+  badge.dataset.state = key;
+  badge.title = r?.reason ?? r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '';
+
+  const m = state.map;
+  const items = [];
+  if (m) {
+    const ready = m.endpoints.filter((e) => e.ready && e.weight > 0).length;
+    items.push(['version', m.version], ['shards', String(m.shardCount)], ['replicas', String(m.replicas)], ['spread', m.spread]);
+    items.push(['endpoints', `${ready}/${m.endpoints.length} eligible`]);
+    if (m.updatedAt) items.push(['updated', `${new Date(m.updatedAt).toLocaleTimeString()} (${ago(m.updatedAt)})`]);
+  }
+  const dl = $('summary');
+  dl.replaceChildren(...items.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', { id: `summary-${k}` }, v))));
+}
+
+// ---------------------------------------------------------------- shard grid
+
+function legend(map) {
+  const byFabric = new Map();
+  for (const e of [...map.endpoints].sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id))) {
+    const k = fabricKey(e);
+    if (!byFabric.has(k)) byFabric.set(k, []);
+    byFabric.get(k).push(e);
+  }
+  const groups = [...byFabric.values()].map((list) =>
+    el(
+      'div',
+      { class: 'fabric' },
+      el('span', { class: 'fabric-name' }, `${subzoneOf(list[0]) || '-'} · ${list[0].locality?.zone ?? ''}`),
+      ...list.map((e) =>
+        el(
+          'span',
+          { class: `item${e.ready && e.weight > 0 ? '' : ' notready'}`, dataset: { endpoint: e.id, color: endpointColor.get(e.id) } },
+          el('span', { class: 'swatch', style: { background: endpointColor.get(e.id) } }),
+          e.ready && e.weight > 0 ? e.id : `${e.id} (owns nothing)`,
+        ),
+      ),
+    ),
+  );
+  groups.push(
+    el('div', { class: 'fabric' }, el('span', { class: 'item' }, el('span', { class: 'swatch', style: { background: UNOWNED } }), 'no owner')),
+  );
+  $('legend').replaceChildren(...groups);
+}
+
+/** Groups shards by the fabric of their primary: one panel per fabric, shards in order. */
+function panelsOf(map) {
+  const byId = new Map(map.endpoints.map((e) => [e.id, e]));
+  const panels = new Map();
+  for (const { shard, owners } of map.shards) {
+    const primary = owners[0];
+    const e = primary === undefined ? undefined : byId.get(primary);
+    const key = e ? fabricKey(e) : `\uffff${NO_FABRIC}`;
+    let p = panels.get(key);
+    if (!p) {
+      p = { key, subzone: e ? subzoneOf(e) : NO_FABRIC, zone: e?.locality?.zone ?? '', shards: [], primaries: [] };
+      panels.set(key, p);
+    }
+    p.shards.push(shard);
+    p.primaries.push(primary);
+  }
+  const weight = new Map();
+  let total = 0;
+  for (const e of map.endpoints) {
+    if (!(e.ready && e.weight > 0)) continue;
+    total += e.weight;
+    weight.set(fabricKey(e), (weight.get(fabricKey(e)) ?? 0) + e.weight);
+  }
+  return [...panels.values()]
+    .sort((a, b) => cmp(a.key, b.key))
+    .map((p) => ({ ...p, weightShare: total > 0 ? (weight.get(p.key) ?? 0) / total : 0 }));
+}
+
+function drawGrid() {
+  const map = state.map;
+  const canvas = $('grid');
+  if (!map) return;
+  const dpr = window.devicePixelRatio || 1;
+  const widthCss = Math.max(200, $('grid-wrap').clientWidth);
+  const W = Math.floor(widthCss * dpr);
+  const S = map.shardCount;
+  // Cells as large as fit a ~560 px tall grid, between 2 and 14 CSS px.
+  const cell = Math.max(2, Math.min(Math.floor(14 * dpr), Math.floor(Math.sqrt((W * 560 * dpr) / Math.max(1, S)))));
+  const gap = cell >= 6 ? Math.max(1, Math.round(dpr)) : 0;
+  const cols = Math.max(1, Math.floor(W / cell));
+  const labelH = Math.round(20 * dpr);
+  const panelGap = Math.round(8 * dpr);
+  const panels = panelsOf(map);
+  let y = 0;
+  const layout = { dpr, cell, cols, panels: [] };
+  for (const p of panels) {
+    const rows = Math.ceil(p.shards.length / cols);
+    layout.panels.push({ ...p, top: y, cellsTop: y + labelH, rows });
+    y += labelH + rows * cell + panelGap;
+  }
+  const H = Math.max(1, y - panelGap);
+  canvas.width = W;
+  canvas.height = H;
+  canvas.style.height = `${H / dpr}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, W, H);
+  ctx.textBaseline = 'middle';
+  ctx.font = `${Math.round(12 * dpr)}px system-ui, "DejaVu Sans", sans-serif`;
+  let drawn = 0;
+  for (const p of layout.panels) {
+    ctx.fillStyle = '#1d2330';
+    const share = S > 0 ? p.shards.length / S : 0;
+    const label =
+      p.subzone === NO_FABRIC
+        ? `no owner: ${p.shards.length} shards (${pct(share)})`
+        : `${p.subzone || '(no subzone)'} · ${p.zone}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
+    ctx.fillText(label, 0, p.top + labelH / 2);
+    let last = '';
+    for (let i = 0; i < p.shards.length; i++) {
+      const color = p.primaries[i] === undefined ? UNOWNED : (endpointColor.get(p.primaries[i]) ?? UNOWNED);
+      if (color !== last) {
+        ctx.fillStyle = color;
+        last = color;
+      }
+      ctx.fillRect((i % cols) * cell, p.cellsTop + Math.floor(i / cols) * cell, cell - gap, cell - gap);
+      drawn++;
+    }
+  }
+  state.layout = layout;
+  canvas.dataset.cells = String(drawn);
+  canvas.dataset.shardCount = String(S);
+  canvas.dataset.panels = String(layout.panels.length);
+  canvas.dataset.cellSize = String(cell);
+  canvas.dataset.cellGap = String(gap);
+  canvas.dataset.version = map.version;
+}
+
+function shardAt(offsetX, offsetY) {
+  const L = state.layout;
+  if (!L) return undefined;
+  const x = offsetX * L.dpr;
+  const y = offsetY * L.dpr;
+  for (const p of L.panels) {
+    if (y < p.cellsTop || y >= p.cellsTop + p.rows * L.cell) continue;
+    const col = Math.floor(x / L.cell);
+    const row = Math.floor((y - p.cellsTop) / L.cell);
+    const i = row * L.cols + col;
+    if (col >= L.cols || i >= p.shards.length) return undefined;
+    return p.shards[i];
+  }
+  return undefined;
+}
+
+function showTip(ev) {
+  const tip = $('tip');
+  const shard = shardAt(ev.offsetX, ev.offsetY);
+  if (shard === undefined || !state.map) {
+    tip.hidden = true;
+    return;
+  }
+  const owners = state.map.shards[shard]?.owners ?? [];
+  const byId = new Map(state.map.endpoints.map((e) => [e.id, e]));
+  const where = (id) => `${id} (${subzoneOf(byId.get(id) ?? {}) || '-'})`;
+  tip.textContent =
+    `shard ${shard}: ` +
+    (owners.length === 0 ? 'no owner' : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`);
+  tip.hidden = false;
+  tip.style.left = `${Math.min(ev.offsetX + 12, $('grid-wrap').clientWidth - tip.offsetWidth)}px`;
+  tip.style.top = `${ev.offsetY + 14}px`;
+}
+
+// ---------------------------------------------------------------- shares
+
+function renderShares(map) {
+  const eligibleWeight = map.endpoints.reduce((n, e) => n + (e.ready && e.weight > 0 ? e.weight : 0), 0);
+  const rows = [...map.endpoints]
+    .sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id))
+    .map((e) => ({
+      e,
+      weightShare: e.ready && e.weight > 0 && eligibleWeight > 0 ? e.weight / eligibleWeight : 0,
+      primaryShare: map.shardCount > 0 ? e.shardsPrimary / map.shardCount : 0,
+    }));
+  const scale = Math.max(0.0001, ...rows.map((r) => Math.max(r.weightShare, r.primaryShare))) * 1.1;
+  const cells = [
+    el('span', { class: 'head' }, 'endpoint'),
+    el('span', { class: 'head' }, 'fabric'),
+    el('span', { class: 'head num' }, 'weight'),
+    el('span', { class: 'head' }, 'primary share (bar) against weight share (tick)'),
+    el('span', { class: 'head num' }, 'primary / weight · owned'),
+  ];
+  for (const { e, weightShare, primaryShare } of rows) {
+    const color = endpointColor.get(e.id);
+    cells.push(
+      el('span', { class: e.ready && e.weight > 0 ? '' : 'notready', dataset: { endpoint: e.id } }, el('span', { class: 'swatch', style: { background: color } }), ` ${e.id}`),
+      el('span', { class: 'muted' }, subzoneOf(e) || '-'),
+      el('span', { class: 'num' }, String(e.weight)),
+      el(
+        'div',
+        { class: 'track', title: `primary for ${e.shardsPrimary} shards (${pct(primaryShare)}); weight share ${pct(weightShare)}` },
+        el('div', { class: 'fill', style: { width: `${(100 * primaryShare) / scale}%`, background: color } }),
+        el('div', { class: 'tick', style: { left: `calc(${(100 * weightShare) / scale}% - 1px)` } }),
+      ),
+      el('span', { class: 'num' }, `${pct(primaryShare)} / ${pct(weightShare)} · ${e.shardsOwned}`),
+    );
+  }
+  $('shares').replaceChildren(...cells);
+}
+
+// ---------------------------------------------------------------- proxies
+
+function renderProxies(res) {
+  const box = $('proxies');
+  if (res.status === 404) {
+    box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies: this keyway serves no proxy status (GET /v1/proxies answered 404).'));
+    return;
+  }
+  if (res.status !== 200 || !res.body || !Array.isArray(res.body.proxies)) {
+    box.replaceChildren(el('p', { class: 'muted' }, `Proxy status unavailable (GET /v1/proxies answered ${res.status}).`));
+    return;
+  }
+  const proxies = res.body.proxies;
+  if (proxies.length === 0) {
+    box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies connected.'));
+    return;
+  }
+  const head = el('tr', {}, ...['proxy', 'flavor', 'locality', ...KINDS.map(([, c]) => c), 'connected'].map((h) => el('th', {}, h)));
+  const rows = proxies.map((p) => {
+    const loc = p.locality ? [p.locality.region, p.locality.zone, p.locality.subzone ?? p.locality.subZone].filter(Boolean).join('/') : '';
+    return el(
+      'tr',
+      { dataset: { proxy: p.id } },
+      el('td', { class: 'mono' }, p.id),
+      el('td', {}, p.flavor ?? p.userAgent ?? '-'),
+      el('td', {}, loc || '-'),
+      ...KINDS.map(([kind]) => {
+        const t = p.types?.[kind];
+        const status = t?.status ?? 'NOT_SENT';
+        const title = t?.lastNack ? `rejected ${t.lastNack.version}: ${t.lastNack.message}` : `sent ${t?.versionSent ?? '-'}, acked ${t?.versionAcked ?? '-'}`;
+        return el('td', {}, el('span', { class: `badge ${status}`, title }, status.replace('_', ' ')));
+      }),
+      el('td', { class: 'muted' }, p.connectedSince ? ago(p.connectedSince) : '-'),
+    );
+  });
+  box.replaceChildren(el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));
+}
+
+// ---------------------------------------------------------------- changes
+
+function renderChanges(body) {
+  const list = $('changes');
+  const changes = Array.isArray(body?.changes) ? body.changes : [];
+  if (changes.length === 0) {
+    list.replaceChildren(el('li', { class: 'muted empty' }, 'No shard has moved since keyway started.'));
+    return;
+  }
+  list.replaceChildren(
+    ...changes.slice(0, 8).map((c) => {
+      const pairs = new Map();
+      for (const m of c.moves ?? []) {
+        if (m.from[0] === m.to[0]) continue;
+        const k = `${m.from[0] ?? 'none'} → ${m.to[0] ?? 'none'}`;
+        pairs.set(k, (pairs.get(k) ?? 0) + 1);
+      }
+      const top = [...pairs].sort((a, b) => b[1] - a[1]).slice(0, 3);
+      return el(
+        'li',
+        { dataset: { toVersion: c.toVersion } },
+        el('div', { class: 'when' }, `${new Date(c.at).toLocaleTimeString()} (${ago(c.at)}) · ${c.fromVersion} → ${c.toVersion}`),
+        el('div', {}, `${c.movedShards} shards moved`, top.length > 0 ? `; primaries ${top.map(([k, n]) => `${k} (${n})`).join(', ')}` : ''),
+      );
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- polling
+
+async function refreshMap() {
+  const res = await getJson('/v1/shardmap');
+  if (res.status !== 200 || !res.body) {
+    state.map = null;
+    $('legend').replaceChildren(el('p', { class: 'muted' }, res.body?.error?.message ?? `no shard map (HTTP ${res.status})`));
+    return;
+  }
+  const map = res.body;
+  state.map = map;
+  state.fetchedAt = Date.now();
+  assignColors(map.endpoints);
+  legend(map);
+  drawGrid();
+  renderShares(map);
+  if (state.changesVersion !== map.version) {
+    const changes = await getJson('/v1/changes');
+    renderChanges(changes.body);
+    state.changesVersion = map.version;
+  }
+}
+
+async function poll() {
+  try {
+    const r = await getJson('/readyz');
+    state.readyz = r.body;
+    state.connected = true;
+    const version = r.body?.version;
+    if (!state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
+      await refreshMap();
+    }
+  } catch {
+    state.connected = false;
+  }
+  renderHeader();
+  setTimeout(poll, POLL_MS);
+}
+
+async function pollProxies() {
+  try {
+    renderProxies(await getJson('/v1/proxies'));
+  } catch {
+    // The header shows the disconnection; keep the last table.
+  }
+  setTimeout(pollProxies, PROXIES_MS);
+}
+
+function start() {
+  let width = 0;
+  new ResizeObserver(() => {
+    const w = $('grid-wrap').clientWidth;
+    if (w !== width) {
+      width = w;
+      drawGrid();
+    }
+  }).observe($('grid-wrap'));
+  $('grid').addEventListener('mousemove', showTip);
+  $('grid').addEventListener('mouseleave', () => ($('tip').hidden = true));
+  void poll();
+  void pollProxies();
+}
+
+start();
