@@ -1,7 +1,7 @@
 /**
  * Incremental shard map update for one endpoint's change (DESIGN.md pipeline stage 2): always equal
- * to a full recompute (same owners, warnings and version), at a cost of O(S + N) plus O(N) for each
- * shard that loses or may lose an owner.
+ * to a full recompute (same owners, warnings and version), at a cost of O(S x R + N) plus O(N) for
+ * each shard that loses an owner.
  *
  * Why it is exact. The greedy selection (owner-selection.ts) has two facts:
  *  1. A candidate it does not choose can be removed without changing its result (every pass skips
@@ -11,8 +11,12 @@
  *     only if, in some pass, the owners chosen by that pass leave a free slot and X passes that
  *     pass's test (distinct zone or fabric, or "any" in the last pass). That check is O(R) from the
  *     stored score, pass, zone and fabric of each owner slot.
- * Shards that X owned, and shards X may enter under a spread policy, are recomputed from every
- * eligible endpoint (O(N)). Under `none`, X entering is an O(R) insertion into the ranked owners.
+ *  3. Adding a candidate X never brings in anyone but X: owners(C + X) minus X is a subset of
+ *     owners(C), for every policy (docs/hashing.md "Properties" has the argument; the property
+ *     tests check it). With fact 1, owners(C + X) = greedy(owners(C) + X): R + 1 candidates.
+ * So only shards that X owned are recomputed from every eligible endpoint (O(N) each: they lose an
+ * owner and need the next best). Where X may enter, the greedy runs over the old owners plus X
+ * (O(R log R)); under `none` that is an insertion into the ranked owners.
  */
 import type { Endpoint } from '../model/endpoint.js';
 import { KeywayError } from '../errors.js';
@@ -170,7 +174,7 @@ function updateOwners(
     }
     if (beats < 0 && !admitted(ownerPass, ownerZone, ownerFabric, base, c, R, spread, entry.zone, entry.fabric)) continue;
     if (spread !== 'none') {
-      computer.compute(s, cols);
+      reselectWithNewcomer(cols, s, R, spread, id, sc, entry.zone, entry.fabric);
       continue;
     }
     // none: insert X into the ranked owners, dropping the last if there were R.
@@ -238,4 +242,54 @@ function admitted(
     }
   }
   return (c1 < R && !zoneClash) || (c2 < R && !fabricClash);
+}
+
+/**
+ * Shard `s` with newcomer X among its candidates: the literal greedy walk over the current owners
+ * plus X (fact 3 above), written back to the owner columns in the order chosen.
+ */
+function reselectWithNewcomer(
+  cols: OwnerColumns,
+  s: number,
+  R: number,
+  spread: ShardMap['policy']['spread'],
+  id: string,
+  score: number,
+  zone: number,
+  fabric: number,
+): void {
+  const ow = cols.owners[s] as readonly string[];
+  const base = s * R;
+  const c = ow.length;
+  const ids = [...ow, id];
+  const scores = [...cols.ownerScore.subarray(base, base + c), score];
+  const zones = [...cols.ownerZone.subarray(base, base + c), zone];
+  const fabrics = [...cols.ownerFabric.subarray(base, base + c), fabric];
+  const ranked = ids.map((_, j) => j);
+  ranked.sort((a, b) => (scores[b] as number) - (scores[a] as number) || ((ids[a] as string) < (ids[b] as string) ? -1 : 1));
+  const chosen: number[] = [];
+  const passes: number[] = [];
+  const taken = new Set<number>();
+  const lastPass = spread === 'subzone' ? 2 : 3;
+  for (let pass = 1; pass <= lastPass && chosen.length < R; pass++) {
+    const test: Int32Array | number[] | null =
+      pass === lastPass ? null : spread === 'zone' && pass === 1 ? zones : fabrics;
+    for (const j of ranked) {
+      if (chosen.length === R) break;
+      if (taken.has(j)) continue;
+      if (test && chosen.some((k) => test[k] === test[j])) continue;
+      chosen.push(j);
+      passes.push(pass);
+      taken.add(j);
+    }
+  }
+  const list = new Array<string>(chosen.length);
+  chosen.forEach((j, k) => {
+    list[k] = ids[j] as string;
+    cols.ownerScore[base + k] = scores[j] as number;
+    cols.ownerZone[base + k] = zones[j] as number;
+    cols.ownerFabric[base + k] = fabrics[j] as number;
+    cols.ownerPass[base + k] = passes[k] as number;
+  });
+  cols.owners[s] = list;
 }

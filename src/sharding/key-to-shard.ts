@@ -5,8 +5,7 @@
 import { KeywayError } from '../errors.js';
 import { murmur3Range } from './murmur3.js';
 
-const encoder = new TextEncoder();
-// Reused encode buffer: keyToShard is called per request by the REST lookup and SDK tests.
+// Reused encode buffer: keyToShard is called per request by the REST lookup.
 let scratch = new Uint8Array(256);
 
 /**
@@ -22,11 +21,49 @@ export function hashTag(key: string): string {
   return key.slice(open + 1, close);
 }
 
-/** UTF-8 bytes of `s` into the shared scratch buffer (lone surrogates become U+FFFD, as TextEncoder does). */
-function encodeScratch(s: string): number {
+/**
+ * UTF-8 bytes of `s` into the shared scratch buffer; returns the length. Lone surrogates become
+ * U+FFFD (EF BF BD), exactly as TextEncoder (WHATWG) does. Hand-written because TextEncoder's
+ * call into native code costs more than hashing a short key.
+ */
+export function encodeUtf8Scratch(s: string): number {
   // UTF-8 needs at most 3 bytes per UTF-16 code unit.
   if (scratch.length < s.length * 3) scratch = new Uint8Array(Math.max(s.length * 3, scratch.length * 2));
-  return encoder.encodeInto(s, scratch).written;
+  const b = scratch;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      b[n++] = c;
+    } else if (c < 0x800) {
+      b[n++] = 0xc0 | (c >> 6);
+      b[n++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+        b[n++] = 0xf0 | (c >> 18);
+        b[n++] = 0x80 | ((c >> 12) & 0x3f);
+        b[n++] = 0x80 | ((c >> 6) & 0x3f);
+        b[n++] = 0x80 | (c & 0x3f);
+      } else {
+        b[n++] = 0xef;
+        b[n++] = 0xbf;
+        b[n++] = 0xbd;
+      }
+    } else {
+      b[n++] = 0xe0 | (c >> 12);
+      b[n++] = 0x80 | ((c >> 6) & 0x3f);
+      b[n++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return n;
+}
+
+/** The bytes written by the last encodeUtf8Scratch call (a view; valid until the next call). */
+export function scratchBytes(length: number): Uint8Array {
+  return scratch.subarray(0, length);
 }
 
 /**
@@ -40,6 +77,6 @@ export function keyToShard(key: string, shardCount: number): number {
     });
   }
   const tag = hashTag(key);
-  const length = encodeScratch(tag);
+  const length = encodeUtf8Scratch(tag);
   return murmur3Range(scratch, length, 0) % shardCount;
 }

@@ -11,9 +11,19 @@
  * fabric's best candidate); pass 1 of `zone` the top R zone representatives, its pass 2 the top
  * fabric representatives of fabrics holding no pass-1 owner; the last pass the top remaining.
  * test/sharding/selection.test.ts checks this against a literal greedy walk.
+ *
+ * Most of a score's cost is ln(u), and most candidates are nowhere near the top. Because
+ * -ln(u) >= 1 - u, score <= weight / (1 - u), a bound that needs no log. selectFromU scores exactly
+ * only the R + 6 candidates with the largest bounds; those whose exact score beats every other
+ * candidate's bound form a prefix of the true ranking, and if pass 1 fills within that prefix the
+ * walk is complete. Otherwise (crowded fabrics, or too close to call) it scores everyone.
  */
 import type { SpreadPolicy } from '../model/policy.js';
 import { type EligibleSet, localityIdBound } from './eligible-set.js';
+import { scoreFromU } from './rendezvous-score.js';
+
+/** Candidates scored exactly per shard on the fast path, beyond R. */
+const PREFIX_EXTRA = 6;
 
 /** Pass numbers by policy: the last one is "any". */
 export function passCount(spread: SpreadPolicy): number {
@@ -26,6 +36,11 @@ export class OwnerSelector {
   /** Pass (1-based) that chose each owner. */
   readonly outPass: Uint8Array;
   count = 0;
+
+  // Fast path: the candidates with the largest score bounds, and the certified prefix.
+  private readonly boundIdx: Int32Array;
+  private readonly boundVal: Float64Array;
+  private readonly prefix: Int32Array;
 
   // Bounded top-k, kept sorted best first.
   private readonly topIdx: Int32Array;
@@ -52,6 +67,96 @@ export class OwnerSelector {
     this.outPass = new Uint8Array(replicas);
     this.topIdx = new Int32Array(replicas);
     this.topScore = new Float64Array(replicas);
+    this.boundIdx = new Int32Array(replicas + PREFIX_EXTRA + 1);
+    this.boundVal = new Float64Array(replicas + PREFIX_EXTRA + 1);
+    this.prefix = new Int32Array(replicas + PREFIX_EXTRA);
+  }
+
+  /**
+   * Selects the owners of one shard from the candidates' u values (hash contract 2). Fills
+   * `scores[i]` (score of candidate i, by scoreFromU) at least for every chosen candidate.
+   */
+  selectFromU(set: EligibleSet, u: Float64Array, scores: Float64Array): number {
+    const n = set.n;
+    if (n > this.replicas + PREFIX_EXTRA + 1 && this.selectFromPrefix(set, u, scores)) return this.count;
+    const w = set.weight;
+    for (let i = 0; i < n; i++) scores[i] = scoreFromU(u[i] as number, w[i] as number);
+    return this.select(set, scores);
+  }
+
+  /** The fast path described above; false when the certified prefix does not fill pass 1. */
+  private selectFromPrefix(set: EligibleSet, u: Float64Array, scores: Float64Array): boolean {
+    const R = this.replicas;
+    const K = R + PREFIX_EXTRA;
+    const cap = K + 1;
+    const bi = this.boundIdx;
+    const bv = this.boundVal;
+    const w = set.weight;
+    let cnt = 0;
+    let floor = 0; // bv[K] once the buffer is full
+    for (let i = 0; i < set.n; i++) {
+      const gap = 1 - (u[i] as number);
+      const wi = w[i] as number;
+      if (cnt === cap) {
+        // wi / gap > floor, without the division (rounding here is covered by the margin below)
+        if (!(wi > floor * gap)) continue;
+        cnt--;
+      }
+      const b = wi / gap;
+      let p = cnt;
+      while (p > 0 && (bv[p - 1] as number) < b) {
+        bv[p] = bv[p - 1] as number;
+        bi[p] = bi[p - 1] as number;
+        p--;
+      }
+      bv[p] = b;
+      bi[p] = i;
+      cnt++;
+      if (cnt === cap) floor = bv[K] as number;
+    }
+    // Every candidate outside the first K has score <= its bound <= bv[K]. The margin covers the
+    // rounding of the bound and of ln (a few ulps), so "exact score > limit" ranks strictly above them.
+    const limit = (bv[K] as number) * (1 + 1e-9);
+    const prefix = this.prefix;
+    let m = 0;
+    for (let j = 0; j < K; j++) {
+      const i = bi[j] as number;
+      const sc = scoreFromU(u[i] as number, w[i] as number);
+      scores[i] = sc;
+      if (sc > limit) {
+        // insert into the prefix in rank order (score desc, index asc)
+        let p = m++;
+        while (p > 0) {
+          const q = prefix[p - 1] as number;
+          const qs = scores[q] as number;
+          if (sc > qs || (sc === qs && i < q)) {
+            prefix[p] = q;
+            p--;
+          } else break;
+        }
+        prefix[p] = i;
+      }
+    }
+    if (m < R) return false;
+    // Pass 1 of the greedy walk over the prefix.
+    const spread = this.spread;
+    const group = spread === 'zone' ? set.zone : set.fabric;
+    let count = 0;
+    for (let j = 0; j < m && count < R; j++) {
+      const i = prefix[j] as number;
+      if (spread !== 'none') {
+        const g = group[i] as number;
+        let clash = false;
+        for (let k = 0; k < count; k++) if (group[this.outIdx[k] as number] === g) clash = true;
+        if (clash) continue;
+      }
+      this.outIdx[count] = i;
+      this.outPass[count] = 1;
+      count++;
+    }
+    if (count < R) return false;
+    this.count = count;
+    return true;
   }
 
   /** Selects the owners of one shard from `scores[0, set.n)`; returns the owner count. */

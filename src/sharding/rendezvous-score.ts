@@ -124,14 +124,44 @@ function mix64(kHi: number, kLo: number, gHi: number, gLo: number): void {
   Z[0] = hi ^ (hi >>> 31);
 }
 
+/** u in (0, 1) from a precomputed endpoint key and shard step: ((z >>> 12) + 0.5) / 2^52, exact. */
+export function uFromParts(kHi: number, kLo: number, gHi: number, gLo: number): number {
+  mix64(kHi, kLo, gHi, gLo);
+  return ((Z[0] as number) * TWO_20 + ((Z[1] as number) >>> 12) + 0.5) * TWO_MINUS_52;
+}
+
+/** The contract's score from u. Every score in keyway is computed by exactly this expression. */
+export function scoreFromU(u: number, weight: number): number {
+  return -weight / Math.log(u);
+}
+
 /**
- * The rendezvous score from a precomputed endpoint key and shard step. Hot path of every shard map.
- * Weight must be > 0 (callers skip ineligible endpoints).
+ * The rendezvous score from a precomputed endpoint key and shard step. Weight must be > 0 (callers
+ * skip ineligible endpoints).
  */
 export function scoreFromParts(kHi: number, kLo: number, gHi: number, gLo: number, weight: number): number {
-  mix64(kHi, kLo, gHi, gLo);
-  const u = ((Z[0] as number) * TWO_20 + ((Z[1] as number) >>> 12) + 0.5) * TWO_MINUS_52;
-  return -weight / Math.log(u);
+  return scoreFromU(uFromParts(kHi, kLo, gHi, gLo), weight);
+}
+
+/**
+ * u of endpoints [0, n) for the shard with step (gHi, gLo) into `out`: the hot loop of every
+ * shard map, kept in this module so the per-pair call is an inlinable local one.
+ */
+export function uShard(kHi: Uint32Array, kLo: Uint32Array, n: number, gHi: number, gLo: number, out: Float64Array): void {
+  for (let i = 0; i < n; i++) out[i] = uFromParts(kHi[i] as number, kLo[i] as number, gHi, gLo);
+}
+
+/** Scores of endpoints [0, n) for one shard into `out` (for callers that want every score). */
+export function scoreShard(
+  kHi: Uint32Array,
+  kLo: Uint32Array,
+  weight: Float64Array,
+  n: number,
+  gHi: number,
+  gLo: number,
+  out: Float64Array,
+): void {
+  for (let i = 0; i < n; i++) out[i] = scoreFromU(uFromParts(kHi[i] as number, kLo[i] as number, gHi, gLo), weight[i] as number);
 }
 
 /** z(id, shard) as 16 hex digits: for test vectors and other implementations to check against. */
@@ -144,8 +174,9 @@ export function rendezvousZ(id: string, shard: number): U64 {
 
 /** u(id, shard) in (0, 1): the uniform variate behind the score (hash contract 2). */
 export function rendezvousU(id: string, shard: number): number {
-  const z = rendezvousZ(id, shard);
-  return (z.hi * TWO_20 + (z.lo >>> 12) + 0.5) * TWO_MINUS_52;
+  const k = endpointKey(id);
+  const g = shardStep(shard);
+  return uFromParts(k.hi, k.lo, g.hi, g.lo);
 }
 
 /** The weighted rendezvous score of endpoint `id` for `shard` (hash contract 2); higher ranks first. */

@@ -7,7 +7,7 @@ import type { Endpoint } from '../model/endpoint.js';
 import type { ShardingPolicy } from '../model/policy.js';
 import type { EligibleSet } from './eligible-set.js';
 import { OwnerSelector } from './owner-selection.js';
-import { type ShardSteps, scoreFromParts } from './rendezvous-score.js';
+import { type ShardSteps, uShard } from './rendezvous-score.js';
 import type { ShardMap } from './types.js';
 
 export interface ShardMapState {
@@ -45,7 +45,8 @@ export interface OwnerColumns {
 /** Computes shards' owners into `cols` with one reused selector and score buffer. */
 export class ShardComputer {
   private readonly selector: OwnerSelector;
-  private scores: Float64Array;
+  private readonly scores: Float64Array;
+  private readonly u: Float64Array;
 
   constructor(
     readonly policy: ShardingPolicy,
@@ -54,23 +55,16 @@ export class ShardComputer {
   ) {
     this.selector = new OwnerSelector(policy.replicas, policy.spread);
     this.scores = new Float64Array(Math.max(eligible.n, 1));
+    this.u = new Float64Array(Math.max(eligible.n, 1));
   }
 
-  /** Recomputes shard `s` from every eligible endpoint: O(n). */
+  /** Recomputes shard `s` from every eligible endpoint: O(n) hashes, and logs only near the top. */
   compute(s: number, cols: OwnerColumns): void {
     const set = this.eligible;
-    const n = set.n;
     const scores = this.scores;
-    const kHi = set.kHi;
-    const kLo = set.kLo;
-    const weight = set.weight;
-    const gHi = this.steps.hi[s] as number;
-    const gLo = this.steps.lo[s] as number;
-    for (let i = 0; i < n; i++) {
-      scores[i] = scoreFromParts(kHi[i] as number, kLo[i] as number, gHi, gLo, weight[i] as number);
-    }
+    uShard(set.kHi, set.kLo, set.n, this.steps.hi[s] as number, this.steps.lo[s] as number, this.u);
     const sel = this.selector;
-    const count = sel.select(set, scores);
+    const count = sel.selectFromU(set, this.u, scores);
     const R = this.policy.replicas;
     const owners = new Array<string>(count);
     const base = s * R;

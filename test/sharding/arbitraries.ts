@@ -56,8 +56,8 @@ export function eligibleEndpointArb(id: fc.Arbitrary<string> = idArb): fc.Arbitr
   return endpointArb(id).map((e) => ({ ...e, ready: true, weight: e.weight > 0 ? e.weight : 1 }));
 }
 
-export const endpointsArb = (maxLength = 10, locality = localityArb): fc.Arbitrary<Endpoint[]> =>
-  fc.uniqueArray(endpointArb(idArb, locality), { selector: (e) => e.id, minLength: 0, maxLength });
+export const endpointsArb = (maxLength = 10, locality = localityArb, minLength = 0): fc.Arbitrary<Endpoint[]> =>
+  fc.uniqueArray(endpointArb(idArb, locality), { selector: (e) => e.id, minLength, maxLength, size: 'max' });
 
 export const policyArb = (maxShards = 48, maxReplicas = 4): fc.Arbitrary<ShardingPolicy> =>
   fc.record({

@@ -16,6 +16,9 @@ import {
   rendezvousZ,
   u64Hex,
 } from '../../src/sharding/index.js';
+import fc from 'fast-check';
+import { encodeUtf8Scratch, scratchBytes } from '../../src/sharding/key-to-shard.js';
+import { PROPERTY_SEED } from './arbitraries.js';
 import { fnv1a64Ref, hex64, referenceOwners, scoreRef, splitMix64Sequence, uRef, zRef } from './reference.js';
 
 const load = <T>(name: string): T =>
@@ -145,4 +148,21 @@ test('owner lists of the vector topologies match computeShardMap and the literal
     assert.deepEqual(referenceOwners(t.endpoints, t.policy), t.owners, `reference owners of ${t.name}`);
   }
   assert.deepEqual([...spreads].sort(), ['none', 'subzone', 'zone']);
+});
+
+test('the hand-written UTF-8 encoder of keyToShard agrees with TextEncoder, lone surrogates included', () => {
+  const encoder = new TextEncoder();
+  const unit = fc.oneof(
+    fc.integer({ min: 0, max: 0x7f }),
+    fc.integer({ min: 0x80, max: 0xffff }),
+    fc.integer({ min: 0xd800, max: 0xdfff }),
+  ).map((c) => String.fromCharCode(c));
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ unit }), fc.string({ unit: 'binary' })), (s) => {
+      const n = encodeUtf8Scratch(s);
+      assert.deepEqual(scratchBytes(n), encoder.encode(s));
+      assert.equal(keyToShard(s, 1 << 20), murmur3x86_32(encoder.encode(hashTag(s))) % (1 << 20));
+    }),
+    { numRuns: 2000, seed: PROPERTY_SEED },
+  );
 });
