@@ -9,13 +9,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { waitUntil } from './support/wait.js';
+import { connectProxy } from '../test/cli/commands/proxy-fixture.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
@@ -177,7 +178,7 @@ describe('web view in headless Chromium', { skip }, () => {
     assertCellsMatchPrimaries(state, colors, map);
     assert.equal(await page.textContent('#summary-version'), map.version);
     assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
-    // Ownership bars: one per endpoint; proxies: none, said plainly.
+    // Ownership bars: one per endpoint; proxies: none yet, said plainly.
     assert.equal(await page.locator('#shares .track').count(), 6);
     assert.match((await page.textContent('#proxies')) ?? '', /No proxies/);
     assert.deepEqual(pageErrors, []);
@@ -210,30 +211,73 @@ describe('web view in headless Chromium', { skip }, () => {
     assert.match((await page.textContent(`#changes li[data-to-version="${after.version}"]`)) ?? '', /\d+ shards moved; primaries c1 → /);
     assert.deepEqual(pageErrors, []);
   });
+
+  test('connected proxies appear with their per-type sync state', async () => {
+    const clients = [
+      await connectProxy(keyway.xdsPort, 'envoy-1', { subZone: 'f1' }),
+      await connectProxy(keyway.xdsPort, 'envoy-2', { subZone: 'f2', nackRoutes: 'rejected on purpose' }),
+    ];
+    try {
+      await page.waitForSelector('#proxies tr[data-proxy="envoy-2"]', { timeout: 10_000 });
+      const badges = async (id: string): Promise<string[]> =>
+        (await page.locator(`#proxies tr[data-proxy="${id}"] .badge`).allTextContents()).map((x) => x.trim());
+      await waitUntil(() => badges('envoy-1'), (b) => b.join() === 'SYNCED,SYNCED,SYNCED,SYNCED', { timeoutMs: 10_000, what: 'envoy-1 SYNCED' });
+      await waitUntil(() => badges('envoy-2'), (b) => b.join() === 'SYNCED,SYNCED,SYNCED,NACKED', { timeoutMs: 10_000, what: 'envoy-2 NACKED on RDS' });
+      const nack = await page.getAttribute('#proxies tr[data-proxy="envoy-2"] .badge.NACKED', 'title');
+      assert.match(nack ?? '', /rejected on purpose/);
+      assert.match((await page.textContent('#proxies tr[data-proxy="envoy-1"]')) ?? '', /r\/z0\/f1/);
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+    await page.waitForSelector('#no-proxies', { timeout: 10_000 });
+    assert.deepEqual(pageErrors, []);
+  });
 });
 
 describe('web view of the example topology', { skip }, () => {
-  test('renders the bundled example (and writes docs/images/web-view.png with KEYWAY_UPDATE_SCREENSHOT=1)', async () => {
-    const keyway = await startKeyway({ configPath: path.join(REPO_ROOT, 'examples', 'topology.yaml'), httpPort: 0, xdsPort: 0 });
+  test('renders the bundled example with proxies and recent moves (KEYWAY_UPDATE_SCREENSHOT=1 writes docs/images/web-view.png)', async () => {
+    // A copy of the example, so a node can leave and come back: the map ends as the example's own.
+    const dir = mkdtempSync(path.join(tmpdir(), 'keyway-web-example-'));
+    const file = path.join(dir, 'topology.yaml');
+    const example = readFileSync(path.join(REPO_ROOT, 'examples', 'topology.yaml'), 'utf8');
+    writeFileSync(file, example);
+    const keyway = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
     const { context, profile } = await launch();
+    const clients: Awaited<ReturnType<typeof connectProxy>>[] = [];
     try {
+      const original = await shardMap(keyway);
+      const replace = async (text: string, until: (m: MapBody) => boolean): Promise<MapBody> => {
+        writeFileSync(`${file}.tmp`, text);
+        renameSync(`${file}.tmp`, file);
+        return waitUntil(() => shardMap(keyway), until, { timeoutMs: 10_000, what: 'the shard map after an edit' });
+      };
+      const i = example.indexOf('  - id: gpu-b4');
+      await replace(example.slice(0, i), (m) => m.version !== original.version);
+      await replace(example, (m) => m.version === original.version);
+      clients.push(await connectProxy(keyway.xdsPort, 'envoy-gateway-a', { region: 'us-east', zone: 'us-east-1a', subZone: 'nvl-1' }));
+      clients.push(await connectProxy(keyway.xdsPort, 'envoy-gateway-b', { region: 'us-east', zone: 'us-east-1b', subZone: 'nvl-3' }));
+      clients.push(await connectProxy(keyway.xdsPort, 'envoy-canary', { region: 'us-east', zone: 'us-east-1b', subZone: 'nvl-4', nackRoutes: 'route: unknown cluster' }));
+
       const page = await context.newPage();
-      const map = await shardMap(keyway);
       await page.goto(`${keyway.httpUrl}/`);
-      await waitForVersion(page, map.version, 20_000);
+      await waitForVersion(page, original.version, 20_000);
       const state = await canvasState(page);
       assert.equal(state.data.cells, '1024');
       assert.equal(state.data.panels, '4', 'four NVLink fabrics');
-      assertCellsMatchPrimaries(state, await legendColors(page), map);
+      assertCellsMatchPrimaries(state, await legendColors(page), original);
+      assert.equal(await page.locator('#changes li[data-to-version]').count(), 2, 'gpu-b4 left and came back');
+      await page.waitForSelector('#proxies tr[data-proxy="envoy-canary"] .badge.NACKED', { timeout: 10_000 });
       if (process.env.KEYWAY_UPDATE_SCREENSHOT === '1') {
         const out = path.join(REPO_ROOT, 'docs', 'images', 'web-view.png');
         mkdirSync(path.dirname(out), { recursive: true });
         await page.screenshot({ path: out, fullPage: true });
       }
     } finally {
+      clients.forEach((c) => c.close());
       await context.close();
       await keyway.stop();
       rmSync(profile, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

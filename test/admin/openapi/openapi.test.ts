@@ -14,7 +14,12 @@ import { ROUTE_DOCS, UNDOCUMENTED, type OpenApiDocument } from '../../../src/adm
 import { loadConfigFile } from '../../../src/config/index.js';
 import { ServingState } from '../../../src/serve/state.js';
 import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
-import { proxyRegistry } from '../../cli/commands/proxy-fixture.js';
+import { serveStages } from '../../../src/cli/serve-wiring.js';
+import { startServer } from '../../../src/serve/index.js';
+import { createKeywayMetrics } from '../../../src/telemetry/index.js';
+import { connectProxy, proxyRegistry } from '../../cli/commands/proxy-fixture.js';
+import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import { bodyValidator, openApiProblems, routesFromTree } from './openapi-shape.js';
 
 /** A serving state holding the example topology's map (and, with `moved`, one change that moved shards). */
@@ -150,6 +155,40 @@ test('rows of the xDS stage\'s proxy registry match the documented /v1/proxies s
   } finally {
     await app.close();
   }
+});
+
+test('with real proxies connected, /v1/proxies and /debug/config_dump answer what the document says', async (t) => {
+  const topo = await tempTopology(topologyText({ shards: 32 }));
+  const metrics = createKeywayMetrics();
+  const server = await startServer({ configFile: topo.file, httpPort: 0, xdsPort: 0, host: '127.0.0.1', stages: serveStages({ metrics }) });
+  const clients: XdsTestClient[] = [];
+  t.after(async () => {
+    clients.forEach((c) => c.close());
+    await server.close();
+    await metrics.shutdown();
+    await topo.cleanup();
+  });
+  clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-1'));
+  clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-2', { nackRoutes: 'rejected on purpose' }));
+  const doc = (await server.admin.inject('/openapi.json')).json() as OpenApiDocument;
+  const check = bodyValidator(doc);
+  const schemaOf = (path: string, status: string): unknown =>
+    (doc.paths[path]!.get!.responses as Record<string, { content: Record<string, { schema: unknown }> }>)[status]!.content['application/json']!.schema;
+  const proxies = await waitFor('both proxies answered every type', async () => {
+    const body = (await server.admin.inject('/v1/proxies')).json() as { proxies: { types: Record<string, { status: string }> }[] };
+    return body.proxies.length === 2 && body.proxies.every((p) => Object.values(p.types).every((x) => x.status !== 'STALE' && x.status !== 'NOT_SENT')) ? body : undefined;
+  });
+  assert.equal(check(schemaOf('/v1/proxies', '200'), proxies), undefined, JSON.stringify(proxies).slice(0, 300));
+  assert.equal((proxies.proxies[1]!.types as Record<string, { status: string }>).route!.status, 'NACKED');
+  for (const id of ['envoy-1', 'envoy-2']) {
+    const dump = await server.admin.inject(`/debug/config_dump?proxy=${id}`);
+    assert.equal(dump.statusCode, 200);
+    assert.equal(check(schemaOf('/debug/config_dump', '200'), dump.json()), undefined, dump.body.slice(0, 300));
+    assert.equal(dump.json().configs.length, 4);
+  }
+  const missing = await server.admin.inject('/debug/config_dump?proxy=nobody');
+  assert.equal(missing.statusCode, 404);
+  assert.equal(check(schemaOf('/debug/config_dump', '404'), missing.json()), undefined);
 });
 
 test('the shape check finds an undeclared path parameter, a dangling $ref and a response without description', async () => {

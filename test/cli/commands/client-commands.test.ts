@@ -12,8 +12,11 @@ import type { FastifyInstance } from 'fastify';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/serve/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
-import { proxyRegistry } from './proxy-fixture.js';
-import { tempTopology, topologyText } from '../../serve/support.js';
+import { connectProxy, proxyRegistry } from './proxy-fixture.js';
+import { serveStages } from '../../../src/cli/serve-wiring.js';
+import { createKeywayMetrics } from '../../../src/telemetry/index.js';
+import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
+import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
@@ -163,6 +166,33 @@ describe('against a running keyway', () => {
     const j = JSON.parse((await run(['lookup', '-o', 'json', '--server', url, '--', '-odd key&x=1'])).stdout);
     assert.deepEqual(j, { key: '-odd key&x=1', shard: keyToShard('-odd key&x=1', 256), owners: map.owners[j.shard], version: map.version });
   });
+});
+
+test('status against keyway serve with its real xDS stage: one proxy in sync, one that rejected the routes', async (t) => {
+  const topo = await tempTopology(topologyText({ shards: 64 }));
+  const metrics = createKeywayMetrics();
+  const server = await startServer({ configFile: topo.file, httpPort: 0, xdsPort: 0, host: '127.0.0.1', stages: serveStages({ metrics }) });
+  const clients: XdsTestClient[] = [];
+  t.after(async () => {
+    clients.forEach((c) => c.close());
+    await server.close();
+    await metrics.shutdown();
+    await topo.cleanup();
+  });
+  const xdsPort = server.listening.xdsPort!;
+  clients.push(await connectProxy(xdsPort, 'envoy-1', { subZone: 'f0' }));
+  clients.push(await connectProxy(xdsPort, 'envoy-2', { subZone: 'f1', nackRoutes: 'unknown cluster "c9"' }));
+  const url = `http://127.0.0.1:${server.httpPort}`;
+  await waitFor('both proxies settled', async () => {
+    const rows = ((await (await fetch(`${url}/v1/proxies`)).json()) as { proxies: { types: Record<string, { status: string }> }[] }).proxies;
+    return rows.length === 2 && rows.every((p) => Object.values(p.types).every((x) => x.status === 'SYNCED' || x.status === 'NACKED'));
+  });
+  const r = await run(['status', '--server', url]);
+  assert.equal(r.code, 0, r.stderr);
+  const edsAcked = ((await (await fetch(`${url}/v1/proxies`)).json()) as { proxies: { types: { endpoint: { versionAcked: string } } }[] }).proxies[0]!.types.endpoint.versionAcked;
+  assert.match(r.stdout, new RegExp(`\\nenvoy-1\\s+envoy\\s+gateways\\s+r/z0/f0\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+${edsAcked}\\s+\\d+s\\n`));
+  assert.match(r.stdout, /\nenvoy-2\s+envoy\s+gateways\s+r\/z0\/f1\s+SYNCED\s+SYNCED\s+SYNCED\s+NACKED\s/);
+  assert.match(r.stdout, /envoy-2 RDS rejected version \S+ at \S+: unknown cluster "c9"/);
 });
 
 test('an unreachable server: clear message on stderr, exit 1', async () => {

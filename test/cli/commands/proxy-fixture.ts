@@ -1,11 +1,13 @@
 /**
- * Proxy rows as the xDS stage produces them (its own ProxyRegistry and TypeTracker, identities read
- * from real xDS Node messages), for the CLI and OpenAPI tests of `GET /v1/proxies`.
+ * Proxies for the CLI, OpenAPI and web-view tests of `GET /v1/proxies`: rows built with the xDS
+ * stage's own ProxyRegistry (identities read from real xDS Node messages), and real ADS clients.
  */
 import { create } from '@bufbuild/protobuf';
 import { NodeSchema } from '../../../src/xds/proto/gen/envoy/config/core/v3/base_pb.js';
 import { identityOf, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
 import { KIND_ORDER, type ResourceKind } from '../../../src/xds/resources.js';
+import { referencedNames } from '../../../src/xds/cache/index.js';
+import { XdsTestClient } from '../../support/xds-client/xds-client.js';
 
 /** Two proxies in the xDS stage's own registry: one in sync, one that rejected a route update. */
 export function proxyRegistry(): ProxyRegistry {
@@ -44,3 +46,38 @@ export function proxyRegistry(): ProxyRegistry {
   return registry;
 }
 
+
+/**
+ * Connects a protocol-checking ADS client to a real keyway xDS server and walks Envoy's order (CDS,
+ * EDS by the names clusters use, LDS, RDS by name), ACKing each response; with `nackRoutes` it
+ * rejects the route configuration instead. The caller closes the client.
+ */
+export async function connectProxy(
+  xdsPort: number,
+  id: string,
+  opts: { userAgentName?: string; region?: string; zone?: string; subZone?: string; nackRoutes?: string } = {},
+): Promise<XdsTestClient> {
+  const client = new XdsTestClient({
+    port: xdsPort,
+    node: { id, cluster: 'gateways', userAgentName: opts.userAgentName ?? 'envoy', locality: { region: opts.region ?? 'r', zone: opts.zone ?? 'z0', subZone: opts.subZone ?? 'f0' } },
+  });
+  try {
+    client.request('cluster');
+    const cds = await client.expect('cluster');
+    client.ack('cluster');
+    client.request('endpoint', cds.resources.flatMap((r) => referencedNames(r.message)));
+    await client.expect('endpoint');
+    client.ack('endpoint');
+    client.request('listener');
+    const lds = await client.expect('listener');
+    client.ack('listener');
+    client.request('route', lds.resources.flatMap((r) => referencedNames(r.message)));
+    await client.expect('route');
+    if (opts.nackRoutes !== undefined) client.nack('route', opts.nackRoutes);
+    else client.ack('route');
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  return client;
+}
