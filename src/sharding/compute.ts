@@ -48,6 +48,7 @@ export function buildShardMap(sorted: readonly Endpoint[], policy: ShardingPolic
     ownerPass: new Uint8Array(S * R),
     ownerZone: new Int32Array(S * R),
     ownerFabric: new Int32Array(S * R),
+    ownerHandle: new Int32Array(S * R),
   };
   if (eligible.n === 0) {
     const none: readonly string[] = Object.freeze([]);

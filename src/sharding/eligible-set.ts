@@ -16,6 +16,8 @@ export interface EligibleSet {
   readonly zone: Int32Array;
   /** Interned (region, zone, subzone): a fabric (NVLink domain) never spans zones. */
   readonly fabric: Int32Array;
+  /** Interned id: a stable integer per endpoint id, so owner slots compare without strings. */
+  readonly handle: Int32Array;
 }
 
 /** An endpoint owns shards only when it is ready and has a positive weight. */
@@ -47,6 +49,16 @@ export function fabricIdOf(e: Endpoint): number {
   return id;
 }
 
+const handles = new Map<string, number>();
+export function handleOf(id: string): number {
+  let h = handles.get(id);
+  if (h === undefined) {
+    h = handles.size;
+    handles.set(id, h);
+  }
+  return h;
+}
+
 /** Upper bound (exclusive) of every zone or fabric id handed out so far. */
 export function localityIdBound(): number {
   return Math.max(zoneIds.size, fabricIds.size);
@@ -60,11 +72,12 @@ export interface EligibleEntry {
   readonly weight: number;
   readonly zone: number;
   readonly fabric: number;
+  readonly handle: number;
 }
 
 export function eligibleEntry(e: Endpoint): EligibleEntry {
   const k = endpointKey(e.id);
-  return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: zoneIdOf(e), fabric: fabricIdOf(e) };
+  return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: zoneIdOf(e), fabric: fabricIdOf(e), handle: handleOf(e.id) };
 }
 
 /** Builds the set from endpoints already sorted by id. */
@@ -79,6 +92,7 @@ export function buildEligibleSet(sorted: readonly Endpoint[]): EligibleSet {
     weight: new Float64Array(n),
     zone: new Int32Array(n),
     fabric: new Int32Array(n),
+    handle: new Int32Array(n),
   };
   chosen.forEach((e, i) => {
     const entry = eligibleEntry(e);
@@ -87,6 +101,7 @@ export function buildEligibleSet(sorted: readonly Endpoint[]): EligibleSet {
     set.weight[i] = entry.weight;
     set.zone[i] = entry.zone;
     set.fabric[i] = entry.fabric;
+    set.handle[i] = entry.handle;
   });
   return set;
 }
@@ -134,6 +149,7 @@ export function replaceInEligibleSet(set: EligibleSet, id: string, entry: Eligib
     weight: splice(set.weight, (l) => new Float64Array(l), entry?.weight ?? 0),
     zone: splice(set.zone, (l) => new Int32Array(l), entry?.zone ?? 0),
     fabric: splice(set.fabric, (l) => new Int32Array(l), entry?.fabric ?? 0),
+    handle: splice(set.handle, (l) => new Int32Array(l), entry?.handle ?? 0),
   };
 }
 

@@ -22,15 +22,17 @@ import type { Endpoint } from '../model/endpoint.js';
 import { KeywayError } from '../errors.js';
 import { computeShardMap } from './compute.js';
 import {
+  type EligibleEntry,
   eligibleEntry,
   fabricIdOf,
+  handleOf,
   findSorted,
   isEligible,
   localityCounts,
   replaceInEligibleSet,
   zoneIdOf,
 } from './eligible-set.js';
-import { scoreFromParts } from './rendezvous-score.js';
+import { scoreFromU, uAcrossShards } from './rendezvous-score.js';
 import {
   canonicalEndpoint,
   type OwnerColumns,
@@ -122,6 +124,7 @@ export function applyEndpointChange(map: ShardMap, change: EndpointChange): Shar
       ownerPass: state.ownerPass.slice(),
       ownerZone: state.ownerZone.slice(),
       ownerFabric: state.ownerFabric.slice(),
+      ownerHandle: state.ownerHandle.slice(),
     };
     updateOwners(map, state, eligible, cols, id, wasEligible, nowEligible ? next : undefined);
     nextState = { steps: state.steps, eligible, canonical, ...cols };
@@ -149,32 +152,45 @@ function updateOwners(
 ): void {
   const { shardCount: S, replicas: R, spread } = map.policy;
   const computer = new ShardComputer(map.policy, state.steps, eligible);
-  const stepHi = state.steps.hi;
-  const stepLo = state.steps.lo;
-  const { ownerScore, ownerPass, ownerZone, ownerFabric } = cols;
-  const entry = next ? eligibleEntry(next) : undefined;
+  const { ownerScore, ownerPass, ownerZone, ownerFabric, ownerHandle } = cols;
+  const x = next ? eligibleEntry(next) : undefined;
+  const xHandle = handleOf(id);
+  const xu = new Float64Array(x ? S : 0);
+  if (x) uAcrossShards(x.kHi, x.kLo, state.steps, xu);
   for (let s = 0; s < S; s++) {
     const ow = cols.owners[s] as readonly string[];
-    if (wasEligible && ow.includes(id)) {
-      computer.compute(s, cols);
-      continue;
-    }
-    if (!entry) continue;
-    const sc = scoreFromParts(entry.kHi, entry.kLo, stepHi[s] as number, stepLo[s] as number, entry.weight);
     const base = s * R;
     const c = ow.length;
-    // First owner slot that X outranks (for `none`, owners are in rank order: the insertion point).
-    let beats = -1;
-    for (let j = 0; j < c; j++) {
-      const os = ownerScore[base + j] as number;
-      if (sc > os || (sc === os && id < (ow[j] as string))) {
-        beats = j;
-        break;
+    if (wasEligible) {
+      let owned = false;
+      for (let j = 0; j < c; j++) if (ownerHandle[base + j] === xHandle) owned = true;
+      if (owned) {
+        computer.compute(s, cols);
+        continue;
       }
     }
-    if (beats < 0 && !admitted(ownerPass, ownerZone, ownerFabric, base, c, R, spread, entry.zone, entry.fabric)) continue;
+    if (!x) continue;
+    const u = xu[s] as number;
+    // First owner slot that X outranks (for `none`, owners are in rank order: the insertion point).
+    // X's score <= weight / (1 - u): when that bound is below every owner's score, skip the log.
+    let minScore = Number.POSITIVE_INFINITY;
+    for (let j = 0; j < c; j++) minScore = Math.min(minScore, ownerScore[base + j] as number);
+    let sc = Number.NaN;
+    let beats = -1;
+    if (c === 0 || x.weight / (1 - u) >= minScore * (1 - 1e-9)) {
+      sc = scoreFromU(u, x.weight);
+      for (let j = 0; j < c; j++) {
+        const os = ownerScore[base + j] as number;
+        if (sc > os || (sc === os && id < (ow[j] as string))) {
+          beats = j;
+          break;
+        }
+      }
+    }
+    if (beats < 0 && !admitted(ownerPass, ownerZone, ownerFabric, base, c, R, spread, x.zone, x.fabric)) continue;
+    if (Number.isNaN(sc)) sc = scoreFromU(u, x.weight);
     if (spread !== 'none') {
-      reselectWithNewcomer(cols, s, R, spread, id, sc, entry.zone, entry.fabric);
+      reselectWithNewcomer(cols, s, R, spread, x, sc);
       continue;
     }
     // none: insert X into the ranked owners, dropping the last if there were R.
@@ -186,13 +202,15 @@ function updateOwners(
       ownerScore[base + j] = ownerScore[base + j - 1] as number;
       ownerZone[base + j] = ownerZone[base + j - 1] as number;
       ownerFabric[base + j] = ownerFabric[base + j - 1] as number;
+      ownerHandle[base + j] = ownerHandle[base + j - 1] as number;
       ownerPass[base + j] = 1;
     }
     for (let j = 0; j < p; j++) list[j] = ow[j] as string;
     list[p] = id;
     ownerScore[base + p] = sc;
-    ownerZone[base + p] = entry.zone;
-    ownerFabric[base + p] = entry.fabric;
+    ownerZone[base + p] = x.zone;
+    ownerFabric[base + p] = x.fabric;
+    ownerHandle[base + p] = x.handle;
     ownerPass[base + p] = 1;
     cols.owners[s] = list;
   }
@@ -253,18 +271,17 @@ function reselectWithNewcomer(
   s: number,
   R: number,
   spread: ShardMap['policy']['spread'],
-  id: string,
+  x: EligibleEntry,
   score: number,
-  zone: number,
-  fabric: number,
 ): void {
   const ow = cols.owners[s] as readonly string[];
   const base = s * R;
   const c = ow.length;
-  const ids = [...ow, id];
+  const ids = [...ow, x.id];
   const scores = [...cols.ownerScore.subarray(base, base + c), score];
-  const zones = [...cols.ownerZone.subarray(base, base + c), zone];
-  const fabrics = [...cols.ownerFabric.subarray(base, base + c), fabric];
+  const zones = [...cols.ownerZone.subarray(base, base + c), x.zone];
+  const fabrics = [...cols.ownerFabric.subarray(base, base + c), x.fabric];
+  const handles = [...cols.ownerHandle.subarray(base, base + c), x.handle];
   const ranked = ids.map((_, j) => j);
   ranked.sort((a, b) => (scores[b] as number) - (scores[a] as number) || ((ids[a] as string) < (ids[b] as string) ? -1 : 1));
   const chosen: number[] = [];
@@ -272,12 +289,11 @@ function reselectWithNewcomer(
   const taken = new Set<number>();
   const lastPass = spread === 'subzone' ? 2 : 3;
   for (let pass = 1; pass <= lastPass && chosen.length < R; pass++) {
-    const test: Int32Array | number[] | null =
-      pass === lastPass ? null : spread === 'zone' && pass === 1 ? zones : fabrics;
+    const group: number[] | null = pass === lastPass ? null : spread === 'zone' && pass === 1 ? zones : fabrics;
     for (const j of ranked) {
       if (chosen.length === R) break;
       if (taken.has(j)) continue;
-      if (test && chosen.some((k) => test[k] === test[j])) continue;
+      if (group && chosen.some((k) => group[k] === group[j])) continue;
       chosen.push(j);
       passes.push(pass);
       taken.add(j);
@@ -289,6 +305,7 @@ function reselectWithNewcomer(
     cols.ownerScore[base + k] = scores[j] as number;
     cols.ownerZone[base + k] = zones[j] as number;
     cols.ownerFabric[base + k] = fabrics[j] as number;
+    cols.ownerHandle[base + k] = handles[j] as number;
     cols.ownerPass[base + k] = passes[k] as number;
   });
   cols.owners[s] = list;

@@ -151,6 +151,13 @@ export function uShard(kHi: Uint32Array, kLo: Uint32Array, n: number, gHi: numbe
   for (let i = 0; i < n; i++) out[i] = uFromParts(kHi[i] as number, kLo[i] as number, gHi, gLo);
 }
 
+/** u of one endpoint (key kHi, kLo) for every shard of `steps` into `out`. */
+export function uAcrossShards(kHi: number, kLo: number, steps: ShardSteps, out: Float64Array): void {
+  const hi = steps.hi;
+  const lo = steps.lo;
+  for (let s = 0; s < hi.length; s++) out[s] = uFromParts(kHi, kLo, hi[s] as number, lo[s] as number);
+}
+
 /** Scores of endpoints [0, n) for one shard into `out` (for callers that want every score). */
 export function scoreShard(
   kHi: Uint32Array,

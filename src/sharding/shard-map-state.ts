@@ -20,6 +20,7 @@ export interface ShardMapState {
   readonly ownerPass: Uint8Array;
   readonly ownerZone: Int32Array;
   readonly ownerFabric: Int32Array;
+  readonly ownerHandle: Int32Array;
 }
 
 const states = new WeakMap<ShardMap, ShardMapState>();
@@ -40,6 +41,7 @@ export interface OwnerColumns {
   ownerPass: Uint8Array;
   ownerZone: Int32Array;
   ownerFabric: Int32Array;
+  ownerHandle: Int32Array;
 }
 
 /** Computes shards' owners into `cols` with one reused selector and score buffer. */
@@ -75,6 +77,7 @@ export class ShardComputer {
       cols.ownerPass[base + j] = sel.outPass[j] as number;
       cols.ownerZone[base + j] = set.zone[i] as number;
       cols.ownerFabric[base + j] = set.fabric[i] as number;
+      cols.ownerHandle[base + j] = set.handle[i] as number;
     }
     cols.owners[s] = owners;
   }

@@ -15,11 +15,9 @@ export const ALGORITHM_ID = 'keyway-rendezvous-v1';
  * `canonicalEndpoint` (given here already encoded, in id order).
  */
 export function shardMapVersion(policy: ShardingPolicy, canonicalEndpoints: readonly string[]): string {
-  const hash = createHash('sha256');
-  hash.update(`${JSON.stringify([ALGORITHM_ID, policy.shardCount, policy.replicas, policy.spread]).slice(0, -1)},[`);
-  for (let i = 0; i < canonicalEndpoints.length; i++) {
-    hash.update(i === 0 ? (canonicalEndpoints[i] as string) : `,${canonicalEndpoints[i] as string}`);
-  }
-  hash.update(']]');
-  return hash.digest('hex').slice(0, 16);
+  const head = JSON.stringify([ALGORITHM_ID, policy.shardCount, policy.replicas, policy.spread]).slice(0, -1);
+  return createHash('sha256')
+    .update(`${head},[${canonicalEndpoints.join(',')}]]`)
+    .digest('hex')
+    .slice(0, 16);
 }
