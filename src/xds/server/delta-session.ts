@@ -43,13 +43,13 @@ export class DeltaSession extends Session {
       if (req.responseNonce !== t.nonce) {
         this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; ACK/NACK ignored');
       } else if (req.errorDetail) {
-        t.recordNack(req.errorDetail.message, now);
+        this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
           { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
           'NACK: proxy rejected the resources sent; they will not be resent',
         );
       } else {
-        t.recordAck(now);
+        this.recordAck(kind, t, now);
       }
     }
     const first = !t.initialized;
@@ -112,7 +112,7 @@ export class DeltaSession extends Session {
     this.send(
       encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),
     );
-    t.recordSent(nonce, ks.version, Date.now());
+    this.recordSent(kind, t, nonce, ks.version, changed.length + removed.length);
     for (const r of changed) {
       t.known.set(r.name, r.version);
       t.sent.set(r.name, r);

@@ -10,4 +10,5 @@ export type {
   StreamService,
   ProxyIdentity,
 } from './proxy-state.js';
+export type { XdsServerEvents, SentEvent, AnswerEvent, NackEvent } from './events.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';

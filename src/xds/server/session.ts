@@ -17,6 +17,7 @@ import {
   type StreamRecord,
   type StreamService,
 } from './proxy-state.js';
+import type { XdsServerEvents } from './events.js';
 
 /** What every session needs from the server. */
 export interface SessionContext {
@@ -25,6 +26,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** ControlPlane.identifier written in every response. */
   readonly controlPlane?: string;
+  /** Observer of pushes and answers (metrics, change traces). */
+  readonly events?: XdsServerEvents;
 }
 
 /** A request the protocol forbids; the stream ends with `code`. */
@@ -68,7 +71,10 @@ export abstract class Session implements StreamRecord {
     for (const stop of this.#unwatch.values()) stop();
     this.#unwatch.clear();
     this.ctx.registry.remove(this.id);
-    if (this.#identity) this.log.info({ reason }, 'xDS stream closed');
+    if (this.#identity) {
+      this.log.info({ reason }, 'xDS stream closed');
+      this.#emit('closed', { nodeId: this.#identity.id, streamId: this.id });
+    }
   }
 
   get closed(): boolean {
@@ -122,6 +128,35 @@ export abstract class Session implements StreamRecord {
 
   protected send(bytes: Uint8Array): void {
     if (!this.#closed) this.write(bytes);
+  }
+
+  /** Records a response written (tracker and observer). */
+  protected recordSent(kind: ResourceKind, t: TypeTracker, nonce: string, version: string, resources: number): void {
+    const at = Date.now();
+    t.recordSent(nonce, version, at);
+    this.#emit('sent', { nodeId: this.identity.id, streamId: this.id, kind, version, nonce, resources, at });
+  }
+
+  /** Records the ACK of the latest response of `kind` (tracker and observer). */
+  protected recordAck(kind: ResourceKind, t: TypeTracker, at: number): void {
+    t.recordAck(at);
+    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at });
+  }
+
+  /** Records the NACK of the latest response of `kind` (tracker and observer). */
+  protected recordNack(kind: ResourceKind, t: TypeTracker, message: string, at: number): void {
+    t.recordNack(message, at);
+    this.#emit('nacked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, message });
+  }
+
+  #emit<K extends keyof XdsServerEvents>(name: K, event: Parameters<NonNullable<XdsServerEvents[K]>>[0]): void {
+    const handler = this.ctx.events?.[name] as ((e: typeof event) => void) | undefined;
+    if (!handler) return;
+    try {
+      handler.call(this.ctx.events, event);
+    } catch (err) {
+      this.log.error({ err, event: name }, 'xDS event observer failed');
+    }
   }
 
   /** The cache says `kind`'s version changed for this proxy's class. */

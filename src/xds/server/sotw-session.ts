@@ -44,13 +44,13 @@ export class SotwSession extends Session {
     const now = Date.now();
     if (req.responseNonce !== '' && req.responseNonce === t.nonce) {
       if (req.errorDetail) {
-        t.recordNack(req.errorDetail.message, now);
+        this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
           { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
           'NACK: proxy rejected the version sent; it will not be resent',
         );
       } else if (req.versionInfo === t.versionSent) {
-        t.recordAck(now);
+        this.recordAck(kind, t, now);
       }
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
@@ -89,7 +89,7 @@ export class SotwSession extends Session {
     const nonce = this.nextNonce();
     const header = { versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane };
     this.send(encodeSotwResponseShared(ks, signature, header, selected));
-    t.recordSent(nonce, ks.version, Date.now());
+    this.recordSent(kind, t, nonce, ks.version, selected.length);
     t.sentSignature = signature;
     t.sent.clear();
     for (const r of selected) t.sent.set(r.name, r);

@@ -23,6 +23,7 @@ import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
 import { ProtocolError, type Session, type SessionContext } from './session.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
+import type { XdsServerEvents } from './events.js';
 
 export interface XdsServerOptions {
   readonly cache: SnapshotSource;
@@ -35,6 +36,8 @@ export interface XdsServerOptions {
   readonly controlPlaneId?: string;
   /** Extra grpc-js server options (merged over keyway's keepalive defaults). */
   readonly grpcOptions?: ChannelOptions;
+  /** Observer of responses written, ACKs, NACKs and closed streams (metrics, change traces). */
+  readonly events?: XdsServerEvents;
 }
 
 export interface XdsServer {
@@ -61,7 +64,7 @@ const SHUTDOWN_GRACE_MS = 2_000;
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'xds' });
   const registry = new ProxyRegistry();
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId };
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   let streamSeq = 0;
 

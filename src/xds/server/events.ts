@@ -1,0 +1,52 @@
+/**
+ * What the xDS server tells an observer about each stream (metrics, change traces): a response
+ * written, its ACK, its NACK, a stream gone. Optional; the server works the same without one.
+ */
+import type { ResourceKind } from '../resources.js';
+
+interface StreamEvent {
+  /** node.id of the proxy (the row of `GET /v1/proxies`). */
+  readonly nodeId: string;
+  readonly streamId: string;
+}
+
+export interface SentEvent extends StreamEvent {
+  readonly kind: ResourceKind;
+  /** version_info (SotW) or system_version_info (delta) of the response. */
+  readonly version: string;
+  readonly nonce: string;
+  /** Resources carried (delta: changed ones only). */
+  readonly resources: number;
+  /** ms since epoch. */
+  readonly at: number;
+}
+
+export interface AnswerEvent extends StreamEvent {
+  readonly kind: ResourceKind;
+  /** The version answered (the one sent with that nonce). */
+  readonly version: string;
+  /** When that response was written (ms since epoch). */
+  readonly sentAt: number;
+  /** When the answer arrived (ms since epoch). */
+  readonly at: number;
+}
+
+export interface NackEvent extends AnswerEvent {
+  /** error_detail.message as the proxy wrote it. */
+  readonly message: string;
+}
+
+/**
+ * Callbacks run synchronously on the stream's code path, so they must be cheap; a callback that
+ * throws is logged and ignored.
+ */
+export interface XdsServerEvents {
+  /** A DiscoveryResponse (or delta response) of `kind` was written to the proxy. */
+  sent?(event: SentEvent): void;
+  /** The proxy acknowledged the latest response of `kind`. */
+  acked?(event: AnswerEvent): void;
+  /** The proxy rejected the latest response of `kind` (a request carrying error_detail). */
+  nacked?(event: NackEvent): void;
+  /** A stream of the proxy ended (the proxy may still hold other streams). */
+  closed?(event: StreamEvent): void;
+}
