@@ -8,7 +8,7 @@ import { KeywayError, KeywayErrors } from '../errors.js';
 import { startServer } from '../serve/index.js';
 import { type Command, parseCommand, USAGE, UsageError } from './args.js';
 import { isClientCommand, runClientCommand } from './commands/index.js';
-import { kubernetesSourceFactory } from './serve-wiring.js';
+import { kubernetesSourceFactory, serveStages } from './serve-wiring.js';
 
 /** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -62,6 +62,7 @@ async function serve(cmd: Extract<Command, { command: 'serve' }>): Promise<numbe
       host: cmd.host,
       logger: log,
       kubernetesSource: kubernetesSourceFactory,
+      stages: serveStages(),
     });
   } catch (err) {
     if (isConfigError(err)) {

@@ -2,7 +2,9 @@
  * What `keyway serve` plugs into the runner: the Kubernetes endpoint source (used when the
  * topology file has a `kubernetes:` section) and the later pipeline stages.
  */
-import type { KubernetesSourceFactory } from '../serve/stage.js';
+import type { KubernetesSourceFactory, ServeStage } from '../serve/stage.js';
+import { createKeywayMetrics, metricsStage, type KeywayMetrics } from '../telemetry/index.js';
+import { xdsStage } from '../xds/stage.js';
 import { createKubernetesSource, parseKubernetesSourceConfig } from '../sources/kubernetes/index.js';
 
 /**
@@ -11,3 +13,14 @@ import { createKubernetesSource, parseKubernetesSourceConfig } from '../sources/
  */
 export const kubernetesSourceFactory: KubernetesSourceFactory = (section, { logger }) =>
   createKubernetesSource(parseKubernetesSourceConfig(section), { logger });
+
+/**
+ * The pipeline stages of `keyway serve` after the shard map: telemetry (`GET /metrics`, shard-map
+ * and ownership metrics) and the xDS stage (snapshot cache, xDS server, `GET /v1/proxies`,
+ * `GET /debug/config_dump`), sharing one set of metrics so pushes, NACKs, connected proxies and
+ * convergence show on the same `/metrics`.
+ */
+export function serveStages(opts: { readonly metrics?: KeywayMetrics } = {}): ServeStage[] {
+  const metrics = opts.metrics ?? createKeywayMetrics();
+  return [metricsStage(metrics), xdsStage({ metrics })];
+}

@@ -1,0 +1,328 @@
+/**
+ * Issue 3 end to end: real Envoy bootstrapped with ADS to a real `keyway serve` (child process),
+ * local HTTP cache nodes that answer with their identity (and /healthz for the active health check
+ * keyway configures). Checked, each in its own subtest, in order (they share one Envoy and keyway):
+ * (a) every shard lands on its primary; (b) a primary that dies hands its shards to the replica and
+ * takes them back when it returns; (c) ownership changes are endpoint-only updates for Envoy;
+ * (d) a NACK shows in /v1/proxies while Envoy keeps routing on its last good config, with no resend;
+ * (e) a keyway restart hands Envoy identical versions and nothing re-warms.
+ * Stat names: docs/envoy-findings.md section 5.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { adsBootstrap } from './support/bootstrap.js';
+import { startCacheNodes, type CacheNodes } from './support/cache-nodes.js';
+import { envoySkipReason, startEnvoy, type EnvoyProcess } from './support/envoy.js';
+import { httpGetText } from './support/http.js';
+import { startKeyway, type KeywayProcess } from './support/keyway.js';
+import { freePort } from './support/ports.js';
+import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { waitUntil } from './support/wait.js';
+
+const skip = envoySkipReason();
+const SHARDS = 32;
+const SERVICE = 'keyway-cache';
+const NODE_ID = 'envoy-e2e';
+const NODE_IDS = ['node-0', 'node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
+
+/** Envoy stats for the cluster, listener and route keyway sends (cluster and route config are named after the service). */
+const STAT = {
+  edsSuccess: `cluster.${SERVICE}.update_success`,
+  edsAttempt: `cluster.${SERVICE}.update_attempt`,
+  edsRejected: `cluster.${SERVICE}.update_rejected`,
+  edsNoRebuild: `cluster.${SERVICE}.update_no_rebuild`,
+  edsVersion: `cluster.${SERVICE}.version_text`,
+  cdsVersion: 'cluster_manager.cds.version_text',
+  ldsVersion: 'listener_manager.lds.version_text',
+  rdsVersion: `http.${SERVICE}.rds.${SERVICE}.version_text`,
+  connected: 'control_plane.connected_state',
+};
+/** Counters that move when Envoy adds, rebuilds or re-warms a cluster or listener: an endpoint-only update leaves them alone. */
+const REBUILD_STATS = [
+  'cluster_manager.cluster_added',
+  'cluster_manager.cluster_modified',
+  'cluster_manager.cluster_removed',
+  'cluster_manager.warming_clusters',
+  'cluster_manager.cds.update_success',
+  'cluster_manager.cds.update_rejected',
+  'listener_manager.listener_added',
+  'listener_manager.listener_modified',
+  'listener_manager.listener_in_place_updated',
+  'listener_manager.listener_removed',
+  'listener_manager.total_listeners_warming',
+  'listener_manager.lds.update_success',
+  `http.${SERVICE}.rds.${SERVICE}.update_success`,
+];
+
+interface Member {
+  readonly id: string;
+  readonly weight: number;
+  /** Defaults to 127.0.0.1; a host name forces Envoy to reject the ClusterLoadAssignment. */
+  readonly address?: string;
+}
+interface ShardMapBody {
+  version: string;
+  shards: { shard: number; owners: string[] }[];
+}
+interface TypeRow {
+  status: string;
+  versionSent?: string;
+  versionAcked?: string;
+  nonce?: string;
+  lastNack?: { version: string; message: string; at: string };
+}
+interface ProxyRow {
+  id: string;
+  flavor: string;
+  types: Record<'cluster' | 'endpoint' | 'listener' | 'route', TypeRow>;
+}
+
+describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
+  let nodes: CacheNodes;
+  let keyway: KeywayProcess;
+  let envoy: EnvoyProcess;
+  let dir: string;
+  let topologyPath: string;
+  let listener: string;
+  let listenerPort: number;
+  let writes = 0;
+  /** The topology in force after (c): what (d) breaks and fixes. */
+  let current: Member[] = [];
+
+  const members = (over: Partial<Record<string, Partial<Member> | null>> = {}): Member[] =>
+    NODE_IDS.flatMap((id) => {
+      const o = over[id];
+      return o === null ? [] : [{ id, weight: 10, ...o }];
+    });
+
+  /** Writes the topology file atomically (keyway's file source sees one complete file). */
+  function writeTopology(list: readonly Member[], extra: readonly Member[] = []): void {
+    const lines = [
+      `shards: ${SHARDS}`,
+      'replicas: 2',
+      'spread: none',
+      `service: ${SERVICE}`,
+      `envoy: {listenerPort: ${listenerPort}, missingHeader: any, upstreamProtocol: http1}`,
+      'xds: {holdOffMs: 20, maxDelayMs: 200}',
+      'endpoints:',
+    ];
+    [...list, ...extra].forEach((m) => {
+      const known = NODE_IDS.indexOf(m.id);
+      const port = known >= 0 ? nodes.byId(m.id).port : 9;
+      const i = known >= 0 ? known : NODE_IDS.length; // locality follows the node, not its place in the list
+      lines.push(
+        `  - id: ${m.id}`,
+        `    address: ${m.address ?? '127.0.0.1'}`,
+        `    port: ${port}`,
+        `    locality: {region: local, zone: z${i % 2}, subzone: nvl-${i % 3}}`,
+        `    weight: ${m.weight}`,
+      );
+    });
+    const tmp = path.join(dir, `.topology.${writes++}.tmp`);
+    writeFileSync(tmp, `${lines.join('\n')}\n`);
+    renameSync(tmp, topologyPath);
+  }
+
+  const api = async <T>(p: string): Promise<T> => JSON.parse(await httpGetText(`${keyway.httpUrl}${p}`)) as T;
+  const shardMap = (): Promise<ShardMapBody> => api<ShardMapBody>('/v1/shardmap');
+  const proxyRow = async (): Promise<ProxyRow | undefined> => (await api<{ proxies: ProxyRow[] }>('/v1/proxies')).proxies.find((p) => p.id === NODE_ID);
+  const newMap = (from: string): Promise<ShardMapBody> =>
+    waitUntil(shardMap, (m) => m.version !== from, { what: `a shard map other than ${from}`, timeoutMs: 10_000 });
+  const readStats = async (names: readonly string[]): Promise<Record<string, number | undefined>> =>
+    Object.fromEntries(await Promise.all(names.map(async (n) => [n, await envoy.statValue(n)] as const)));
+  const diag = (): string => `\n--- envoy log ---\n${envoy?.logTail(30)}\n--- keyway log ---\n${keyway?.logTail(30)}`;
+
+  /** Waits until every shard is served only by its primary in `map`; returns every answer seen. */
+  async function convergeOnPrimaries(map: ShardMapBody, timeoutMs = 15_000): Promise<ShardAnswer[]> {
+    const seen: ShardAnswer[] = [];
+    for (const { shard, owners } of map.shards) seen.push(...(await waitForShardOn(listener, shard, owners[0]!, { timeoutMs, count: 3 })));
+    return seen;
+  }
+
+  before(async () => {
+    nodes = await startCacheNodes(NODE_IDS);
+    dir = mkdtempSync(path.join(tmpdir(), 'keyway-xds-e2e-'));
+    topologyPath = path.join(dir, 'topology.yaml');
+    listenerPort = await freePort();
+    listener = `http://127.0.0.1:${listenerPort}`;
+    writeTopology(members());
+    keyway = await startKeyway({ configPath: topologyPath });
+    envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: NODE_ID, locality: { region: 'local', zone: 'z0', sub_zone: 'nvl-0' } }) });
+    // Warm: every host (6 primaries' copies and their priority-1 aliases) through its first health check.
+    await waitUntil(() => envoy.clusters(SERVICE), (hosts) => hosts.length > NODE_IDS.length && hosts.every((h) => h.healthy), {
+      what: `healthy hosts in cluster ${SERVICE}`,
+      timeoutMs: 20_000,
+    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+  });
+
+  after(async () => {
+    await envoy?.stop();
+    await keyway?.stop();
+    await nodes?.stopAll();
+    if (dir && process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('(a) every shard lands on its primary; Envoy is SYNCED on all four types in /v1/proxies', async () => {
+    const map = await shardMap();
+    assert.equal(map.shards.length, SHARDS);
+    const seen = await convergeOnPrimaries(map);
+    assert.ok(seen.every((a) => a.status === 200), `no failed request: ${JSON.stringify(seen.filter((a) => a.status !== 200))}`);
+    for (const { shard, owners } of map.shards) {
+      for (let i = 0; i < 3; i++) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard}`);
+    }
+    const row = await waitUntil(proxyRow, (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED'), {
+      what: 'envoy SYNCED on every type',
+    });
+    assert.equal(row!.flavor, 'envoy');
+    assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked, 'Envoy runs the EDS version keyway recorded as ACKed');
+    assert.equal(await envoy.statText(STAT.cdsVersion), row!.types.cluster.versionAcked);
+  });
+
+  test('(b) the primary takes the traffic while healthy, the replica while it is down, and the primary again when it returns', async () => {
+    const map = await shardMap();
+    const { shard, owners } = map.shards[0]!;
+    const [primary, replica] = owners as [string, string];
+    const node = nodes.byId(primary);
+    const led = map.shards.filter((s) => s.owners[0] === primary);
+    await node.stop();
+    const seen: ShardAnswer[] = [];
+    for (const s of led) seen.push(...(await waitForShardOn(listener, s.shard, s.owners[1]!, { timeoutMs: 10_000 })));
+    // The route's retry to the previous priority hides the dead primary from clients.
+    assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => a.status), [], 'no failed request while the primary was down');
+    const other = map.shards.find((s) => !s.owners.includes(primary))!;
+    assert.equal((await requestShard(listener, other.shard)).servedBy, other.owners[0], 'shards without the dead node do not move');
+    await waitUntil(
+      async () => (await envoy.clusters(SERVICE)).filter((h) => h.port === node.port),
+      (hosts) => hosts.length > 0 && hosts.every((h) => h.flags.includes('failed_active_health_check')),
+      { what: `${primary}'s hosts to fail active health checks` },
+    );
+    assert.equal((await requestShard(listener, shard)).servedBy, replica);
+
+    await node.start();
+    for (const s of led) await waitForShardOn(listener, s.shard, primary, { timeoutMs: 15_000 });
+  });
+
+  test('(c) ownership changes (a reweight, then a node removed) converge as endpoint-only updates', async () => {
+    // Remove a node that leads shards after the reweight (which one depends on the hash).
+    const reweighted = members({ 'node-1': { weight: 40 } });
+    const steps: [string, () => Promise<Member[]>][] = [
+      ['node-1 weight 10 -> 40', async () => reweighted],
+      [
+        'a primary removed',
+        async () => {
+          const leads = new Set((await shardMap()).shards.map((s) => s.owners[0]));
+          const victim = [...NODE_IDS].reverse().find((id) => id !== 'node-1' && leads.has(id))!;
+          return reweighted.filter((m) => m.id !== victim);
+        },
+      ],
+    ];
+    for (const [what, nextOf] of steps) {
+      const next = await nextOf();
+      const before = await shardMap();
+      const rowBefore = (await proxyRow())!;
+      const rebuildBefore = await readStats(REBUILD_STATS);
+      const successBefore = (await envoy.statValue(STAT.edsSuccess)) ?? 0;
+      writeTopology(next);
+      current = next;
+      const after = await newMap(before.version);
+      assert.ok(after.shards.some((s, i) => s.owners[0] !== before.shards[i]!.owners[0]), `${what}: some primary moves`);
+      await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
+      await convergeOnPrimaries(after);
+      const row = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'SYNCED' && r.types.endpoint.versionAcked !== rowBefore.types.endpoint.versionAcked, {
+        what: `${what}: the new EDS version ACKed`,
+      });
+      assert.deepEqual(await readStats(REBUILD_STATS), rebuildBefore, `${what}: no cluster or listener added, modified or warmed${diag()}`);
+      assert.equal(await envoy.statValue(STAT.edsSuccess), successBefore + 1, `${what}: exactly one endpoint update`);
+      assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked);
+      for (const kind of ['cluster', 'listener', 'route'] as const) {
+        assert.equal(row!.types[kind].nonce, rowBefore.types[kind].nonce, `${what}: keyway sent no ${kind} update`);
+      }
+    }
+    // The removed node's hosts left the cluster at once (ignore_health_on_host_removal), though it still passes health checks.
+    const gone = nodes.byId(NODE_IDS.find((id) => !current.some((m) => m.id === id))!);
+    const hosts = await envoy.clusters(SERVICE);
+    assert.ok(!hosts.some((h) => h.port === gone.port), `${gone.id} left the cluster`);
+  });
+
+  test('(d) a NACK (a host name in EDS) shows in /v1/proxies while Envoy keeps routing on its last good config; no resend', async () => {
+    const good = await shardMap();
+    const goodRow = (await proxyRow())!;
+    const goodVersion = await envoy.statText(STAT.edsVersion);
+    const rejectedBefore = (await envoy.statValue(STAT.edsRejected)) ?? 0;
+    const attemptBefore = (await envoy.statValue(STAT.edsAttempt)) ?? 0;
+    // A heavy node at a host name takes many shards; Envoy must reject the whole assignment.
+    writeTopology(current, [{ id: 'node-x', weight: 80, address: 'not-an-ip.invalid' }]);
+    const bad = await newMap(good.version);
+    assert.ok(bad.shards.some((s) => s.owners[0] === 'node-x'), 'the bad node leads some shards');
+    await envoy.waitForStat(STAT.edsRejected, (v) => (v ?? 0) === rejectedBefore + 1, { timeoutMs: 10_000 });
+    const nacked = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'NACKED', { what: 'NACKED in /v1/proxies' });
+    const nack = nacked!.types.endpoint.lastNack!;
+    assert.match(nack.message, /malformed IP address: not-an-ip\.invalid/, 'Envoy\'s own error text');
+    assert.equal(nack.version, nacked!.types.endpoint.versionSent);
+    assert.equal(nacked!.types.endpoint.versionAcked, goodRow.types.endpoint.versionAcked, 'Envoy still runs the last good version');
+    assert.equal(await envoy.statText(STAT.edsVersion), goodVersion);
+    for (const kind of ['cluster', 'listener', 'route'] as const) assert.equal(nacked!.types[kind].status, 'SYNCED');
+
+    // Envoy keeps routing on the last good assignment: every shard on its old primary.
+    for (const { shard, owners } of good.shards) {
+      for (let i = 0; i < 2; i++) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} on its last good owner`);
+    }
+    const dump = await api<{ configs: { dynamicEndpointConfigs?: { clientStatus: string; errorState?: { details: string } }[] }[] }>(
+      `/debug/config_dump?proxy=${NODE_ID}`,
+    );
+    const eds = dump.configs.find((c) => c.dynamicEndpointConfigs)!.dynamicEndpointConfigs![0]!;
+    assert.equal(eds.clientStatus, 'NACKED');
+    assert.match(eds.errorState!.details, /malformed IP address/);
+
+    // No resend loop: well past keyway's push delay (200 ms) after the NACK, keyway sent nothing
+    // more and Envoy saw one rejection.
+    const quiet = Date.parse(nack.at) + 1_000 - Date.now();
+    if (quiet > 0) await new Promise((r) => setTimeout(r, quiet));
+    const later = (await proxyRow())!;
+    assert.equal(later.types.endpoint.nonce, nacked!.types.endpoint.nonce, 'no EDS response after the NACK');
+    assert.equal(later.types.endpoint.versionSent, nack.version);
+    assert.equal(await envoy.statValue(STAT.edsRejected), rejectedBefore + 1, 'update_rejected stays at one');
+    assert.equal(await envoy.statValue(STAT.edsAttempt), attemptBefore + 1, 'one EDS response reached Envoy');
+
+    // The fix (the bad node removed) converges again: SYNCED, the NACK kept on record.
+    const successBefore = (await envoy.statValue(STAT.edsSuccess)) ?? 0;
+    writeTopology(current);
+    const fixed = await newMap(bad.version);
+    assert.equal(fixed.version, good.version, 'the same input gives the same map');
+    await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
+    const synced = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'SYNCED', { what: 'SYNCED after the fix' });
+    assert.equal(synced!.types.endpoint.versionAcked, goodRow.types.endpoint.versionAcked, 'content versions: the fix is the old version');
+    assert.equal(synced!.types.endpoint.lastNack?.version, nack.version);
+    await convergeOnPrimaries(fixed);
+  });
+
+  test('(e) keyway restarted: Envoy reconnects, gets identical versions, nothing is rebuilt or re-warmed', async () => {
+    const versionStats = [STAT.cdsVersion, STAT.edsVersion, STAT.ldsVersion, STAT.rdsVersion];
+    const versions = Object.fromEntries(await Promise.all(versionStats.map(async (n) => [n, await envoy.statText(n)] as const)));
+    const rebuild = await readStats(REBUILD_STATS.filter((n) => !n.endsWith('.update_success')));
+    const noRebuildBefore = (await envoy.statValue(STAT.edsNoRebuild)) ?? 0;
+    const map = await shardMap();
+
+    await keyway.restart();
+    // Envoy reconnects (with its own backoff) and gets the same ClusterLoadAssignment again: update_no_rebuild moves.
+    await envoy.waitForStat(STAT.edsNoRebuild, (v) => (v ?? 0) > noRebuildBefore, { timeoutMs: 40_000 }).catch((err: Error) =>
+      assert.fail(`${err.message}${diag()}`),
+    );
+    assert.equal(await envoy.statValue(STAT.connected), 1);
+    const row = await waitUntil(proxyRow, (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED'), {
+      what: 'envoy SYNCED on every type after the restart',
+      timeoutMs: 15_000,
+    });
+    assert.equal((await shardMap()).version, map.version);
+    for (const n of versionStats) assert.equal(await envoy.statText(n), versions[n], `${n} unchanged across the restart`);
+    assert.deepEqual(await readStats(Object.keys(rebuild)), rebuild, 'no cluster or listener added, modified or warming');
+    assert.equal(row!.types.endpoint.versionAcked, versions[STAT.edsVersion]);
+    assert.equal(row!.types.cluster.versionAcked, versions[STAT.cdsVersion]);
+    assert.equal(row!.types.listener.versionAcked, versions[STAT.ldsVersion]);
+    assert.equal(row!.types.route.versionAcked, versions[STAT.rdsVersion]);
+    await convergeOnPrimaries(map);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Telemetry of xDS pushes (issue 5 items 1 and 2, fed by the xDS stage): per-type push counts and
+ * durations (response written to ACK or NACK), NACKs, and per published shard map one change trace
+ * whose end gives the convergence time: from the publication to the ACK of the last connected proxy
+ * that the change pushed to.
+ *
+ * A change collects the responses written while its rebuild runs, plus follow-ups to the same
+ * proxies before it ends (a gRPC client that learns new clusters then asks for their endpoints).
+ * A newer change supersedes one still waiting: the proxies will only ACK the newer responses.
+ */
+import type { Logger } from 'pino';
+import { beginChangeTrace, type ChangeTrace, type KeywayMetrics } from '../telemetry/index.js';
+import type { ServingView } from '../serve/state.js';
+import type { XdsServerEvents } from './server/index.js';
+
+export interface PushTelemetry {
+  /** Pass to `startXdsServer({events})`. */
+  readonly events: XdsServerEvents;
+  /** A view was published: opens its change (superseding one not pushed yet). */
+  published(view: ServingView, source: string): void;
+  /** Runs the rebuild that pushes the latest published change; its responses belong to that change. */
+  pushing<T>(rebuild: () => T): T;
+  /** Ends open changes. */
+  close(): void;
+}
+
+interface OpenChange {
+  readonly trace: ChangeTrace;
+  /** Proxies this change pushed to: later responses to them are follow-ups of the change. */
+  readonly proxies: Set<string>;
+}
+
+export interface PushTelemetryOptions {
+  readonly metrics?: KeywayMetrics;
+  readonly logger: Logger;
+  /** Does the node still hold a stream? (A proxy gone stops counting for convergence.) */
+  readonly connected: (nodeId: string) => boolean;
+  /** Bound on one change (default 30 s, the change trace's default). */
+  readonly timeoutMs?: number;
+}
+
+export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
+  const { metrics, logger } = opts;
+  let pending: OpenChange | undefined;
+  let inflight: OpenChange | undefined;
+  let rebuilding = false;
+
+  const events: XdsServerEvents = {
+    sent(e) {
+      const c = inflight;
+      if (!c || c.trace.ended) return;
+      if (rebuilding) c.proxies.add(e.nodeId);
+      else if (!c.proxies.has(e.nodeId)) return;
+      c.trace.pushed(e.nodeId, e.kind, { 'keyway.xds.version': e.version, 'keyway.xds.resources': e.resources });
+    },
+    acked(e) {
+      metrics?.recordPush(e.kind, (e.at - e.sentAt) / 1000);
+      inflight?.trace.proxyAcked(e.nodeId, e.kind);
+    },
+    nacked(e) {
+      metrics?.recordPush(e.kind, (e.at - e.sentAt) / 1000);
+      metrics?.recordNack(e.kind);
+      inflight?.trace.proxyNacked(e.nodeId, e.kind, e.message);
+    },
+    closed(e) {
+      if (!opts.connected(e.nodeId)) inflight?.trace.proxyGone(e.nodeId);
+    },
+  };
+
+  return {
+    events,
+    published(view, source) {
+      pending?.trace.end('superseded');
+      const moved = view.diff?.moves.length ?? 0;
+      const trace = beginChangeTrace({
+        source,
+        reason: view.diff ? `shard map ${view.map.version} published (${moved} shards moved)` : `shard map ${view.map.version} published`,
+        startTime: view.updatedAt,
+        attributes: { 'keyway.shardmap.version': view.map.version, 'keyway.shardmap.moved_shards': moved },
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(metrics ? { onConverged: (s: number) => metrics.recordConvergence(s) } : {}),
+        onSettled: (o) => {
+          if (o.pushes === 0 && o.outcome !== 'timeout') return;
+          const level = o.outcome === 'converged' || o.outcome === 'superseded' ? 'info' : 'warn';
+          logger[level](
+            { shardMapVersion: view.map.version, outcome: o.outcome, seconds: o.seconds, pushes: o.pushes, acked: o.acked, nacked: o.nacked, pending: o.pending, traceId: o.traceId },
+            `xDS change ${o.outcome}`,
+          );
+        },
+      });
+      pending = { trace, proxies: new Set() };
+    },
+    pushing(rebuild) {
+      const change = pending;
+      pending = undefined;
+      if (change) {
+        inflight?.trace.end('superseded');
+        inflight = change;
+      }
+      rebuilding = change !== undefined;
+      try {
+        return change ? change.trace.stage('keyway.xds.rebuild', undefined, rebuild) : rebuild();
+      } finally {
+        rebuilding = false;
+        change?.trace.sealed();
+      }
+    },
+    close() {
+      pending?.trace.end();
+      inflight?.trace.end();
+      pending = inflight = undefined;
+    },
+  };
+}

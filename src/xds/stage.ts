@@ -1,0 +1,154 @@
+/**
+ * The xDS stage of `keyway serve` (DESIGN.md pipeline stages 3 to 5 put together): every published
+ * shard map is translated per proxy class into a snapshot cache, pushes are coalesced with the
+ * topology file's `xds.holdOffMs` / `xds.maxDelayMs`, and an xDS server serves Envoy and proxyless
+ * gRPC clients. It adds `GET /v1/proxies` and `GET /debug/config_dump` to the admin API and feeds
+ * push, NACK, proxy and convergence metrics.
+ */
+import type { Logger } from 'pino';
+import type { ServeStage, StageContext, StartedStage } from '../serve/stage.js';
+import type { ServingState, ServingView } from '../serve/state.js';
+import { debounce, type DebounceOptions } from '../sources/debounce.js';
+import type { KeywayMetrics } from '../telemetry/index.js';
+import { xdsAdminRoutes } from './admin-routes.js';
+import { SnapshotCache, type BuildFn, type RebuildReport } from './cache/index.js';
+import { pushTelemetry } from './push-telemetry.js';
+import { startXdsServer, type XdsServer } from './server/index.js';
+import { checkConsistency, effectiveProxyClass, translateWithWarnings } from './translator/index.js';
+
+export interface XdsStageOptions {
+  /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */
+  readonly metrics?: KeywayMetrics;
+  /** ControlPlane.identifier in every response (e.g. the pod name); default none. */
+  readonly controlPlaneId?: string;
+  /** Bound on one change's wait for ACKs, for its trace and convergence (default 30 s). */
+  readonly changeTimeoutMs?: number;
+}
+
+/** The running stage, as tests see it. */
+export interface RunningXds extends StartedStage {
+  readonly server: XdsServer;
+  readonly cache: SnapshotCache;
+}
+
+/**
+ * The xDS stage: pass it in `ServeOptions.stages`. It binds `ctx.xdsPort` on `ctx.host` (0 picks
+ * a free port, reported as `listening.xdsPort`).
+ */
+export function xdsStage(opts: XdsStageOptions = {}): ServeStage {
+  return { name: 'xds', start: (ctx) => startXdsStage(ctx, opts) };
+}
+
+/** Starts the stage; exported for tests that want the server and cache. */
+export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {}): Promise<RunningXds> {
+  const { state, logger } = ctx;
+  const first = state.current();
+  if (!first) throw new Error('the xDS stage starts after the first shard map is published');
+
+  // The view translated by the cache; moves forward only when a coalesced push runs, so a proxy
+  // class built in between (first use) matches the classes already served.
+  let served: ServingView = first;
+  let latest: ServingView = first;
+  const warnings = warningLog(logger);
+  const build: BuildFn = (proxyClass) => {
+    const view = served;
+    const t = translateWithWarnings({ shardMap: view.map, topology: view.topology }, proxyClass);
+    warnings.report(view, t.warnings);
+    return t.resources;
+  };
+  const cache = new SnapshotCache({ build, checkConsistency, servedClass: effectiveProxyClass, logger });
+
+  let server: XdsServer | undefined;
+  const telemetry = pushTelemetry({
+    logger,
+    connected: (nodeId) => server?.proxy(nodeId) !== undefined,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.changeTimeoutMs !== undefined ? { timeoutMs: opts.changeTimeoutMs } : {}),
+  });
+  try {
+    server = await startXdsServer({
+      cache,
+      port: ctx.xdsPort,
+      host: ctx.host,
+      logger,
+      events: telemetry.events,
+      ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
+    });
+  } catch (err) {
+    telemetry.close();
+    cache.close();
+    throw err;
+  }
+  const xds = server;
+
+  const push = (): void => {
+    const view = latest;
+    const report = telemetry.pushing(() => {
+      served = view;
+      return cache.rebuild(build);
+    });
+    logPush(logger, view, report);
+  };
+  let timing: DebounceOptions = first.xdsTiming;
+  let coalesce = debounce(push, timing);
+  const unsubscribe = state.onShardMap((view) => {
+    latest = view;
+    telemetry.published(view, sourceKind(state));
+    if (view.xdsTiming.holdOffMs !== timing.holdOffMs || view.xdsTiming.maxDelayMs !== timing.maxDelayMs) {
+      coalesce.cancel();
+      timing = view.xdsTiming;
+      coalesce = debounce(push, timing);
+    }
+    coalesce.trigger();
+  });
+  const stopObserving = opts.metrics?.observeProxies(() => xds.proxies());
+
+  let closing: Promise<void> | undefined;
+  return {
+    server: xds,
+    cache,
+    adminRoutes: xdsAdminRoutes(xds),
+    listening: { xdsPort: xds.port },
+    close() {
+      closing ??= (async () => {
+        unsubscribe();
+        coalesce.cancel();
+        stopObserving?.();
+        telemetry.close();
+        await xds.close();
+        cache.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Logs each distinct translator warning once per published view (every proxy class repeats them). */
+function warningLog(logger: Logger): { report(view: ServingView, warnings: readonly string[]): void } {
+  let sequence = -1;
+  const seen = new Set<string>();
+  return {
+    report(view, warnings) {
+      if (view.sequence !== sequence) {
+        sequence = view.sequence;
+        seen.clear();
+      }
+      for (const w of warnings) {
+        if (seen.has(w)) continue;
+        seen.add(w);
+        logger.warn({ shardMapVersion: view.map.version }, `translation: ${w}`);
+      }
+    },
+  };
+}
+
+function logPush(logger: Logger, view: ServingView, report: RebuildReport): void {
+  const classes = report.classes.map((c) => ({ proxyClass: c.classKey, changed: c.changed, ...(c.error ? { error: c.error.message } : {}) }));
+  const changed = classes.some((c) => c.changed.length > 0);
+  logger[changed ? 'info' : 'debug']({ shardMapVersion: view.map.version, classes }, changed ? 'xDS snapshots pushed' : 'xDS snapshots unchanged');
+}
+
+/** The source behind the change, for its trace: Kubernetes when it feeds the map, else the file. */
+function sourceKind(state: ServingState): string {
+  return state.sources().some((s) => s.kind === 'kubernetes') ? 'kubernetes' : 'file';
+}

@@ -1,0 +1,197 @@
+/**
+ * A real proxyless gRPC client against `keyway serve` in-process: @grpc/grpc-js-xds, bootstrapped to
+ * keyway's xDS port, dials xds:///keyway-cache and sends RPCs carrying `x-cache-shard: N` metadata.
+ * Several local gRPC servers answer with their identity, listed in a topology file. Every RPC must
+ * land on the owner of its shard that /v1/shardmap names as primary; when the primary is down it
+ * lands on the replica (EDS priorities); after a topology file change the RPCs follow the new owners.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { startServer } from '../../src/serve/index.js';
+import { serveStages } from '../../src/cli/serve-wiring.js';
+import { createKeywayMetrics } from '../../src/telemetry/index.js';
+import { tempTopology, waitFor } from '../serve/support.js';
+
+const METHOD = '/keyway.test.Cache/Who';
+const SHARDS = 8;
+const raw = (b: Buffer): Buffer => b;
+
+/** A gRPC server answering every call with its own name; `stop()` and `start()` keep its port. */
+async function backend(name: string): Promise<{ name: string; port: number; stop(): Promise<void>; start(): Promise<void> }> {
+  let server: Server | undefined;
+  let port = 0;
+  const start = async (): Promise<void> => {
+    if (server) return;
+    const s = new Server();
+    s.addService(
+      { Who: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+      { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) },
+    );
+    port = await new Promise<number>((resolve, reject) =>
+      s.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    server = s;
+  };
+  await start();
+  return {
+    name,
+    get port() {
+      return port;
+    },
+    start,
+    async stop() {
+      const s = server;
+      server = undefined;
+      // forceShutdown: a node that dies closes its connections; the client must notice, not drain.
+      s?.forceShutdown();
+    },
+  };
+}
+
+/** The real grpc-js-xds client, in its own process (see support/grpc-xds-probe.ts for why). */
+interface Probe {
+  /** One RPC; `shard` undefined sends no `x-cache-shard`. Resolves with the server name; rejects with the RPC error. */
+  who(shard?: number): Promise<string>;
+  close(): void;
+}
+
+function startProbe(target: string, bootstrap: object): Probe {
+  const script = fileURLToPath(new URL('./support/grpc-xds-probe.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, target], {
+    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const waiting = new Map<number, { resolve(v: string): void; reject(e: Error): void }>();
+  let seq = 0;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const msg = JSON.parse(line) as { id: number; answer?: string; error?: string };
+    const w = waiting.get(msg.id);
+    waiting.delete(msg.id);
+    if (msg.error !== undefined) w?.reject(new Error(msg.error));
+    else w?.resolve(msg.answer!);
+  });
+  child.on('exit', (code) => {
+    for (const w of waiting.values()) w.reject(new Error(`the gRPC probe exited (${code})`));
+    waiting.clear();
+  });
+  return {
+    who(shard) {
+      const id = ++seq;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        child.stdin!.write(`${JSON.stringify(shard === undefined ? { id } : { id, shard: String(shard) })}\n`);
+      });
+    },
+    close() {
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Calls until `count` answers in a row come from `expected` (the client converges on pushed config), within a deadline. */
+async function untilAnswer(client: Probe, shard: number | undefined, expected: string, timeoutMs = 20_000, count = 3): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  let streak = 0;
+  for (;;) {
+    try {
+      last = await client.who(shard);
+      streak = last === expected ? streak + 1 : 0;
+      if (streak >= count) return;
+    } catch (err) {
+      streak = 0;
+      last = String((err as Error).message);
+    }
+    if (Date.now() > deadline) assert.fail(`shard ${shard ?? '-'}: wanted ${expected}, last answer: ${last}`);
+    if (streak === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function topology(nodes: readonly { name: string; port: number; weight: number }[]): string {
+  const lines = [`shards: ${SHARDS}`, 'replicas: 2', 'spread: none', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
+  nodes.forEach((n, i) => {
+    lines.push(
+      `  - id: ${n.name}`,
+      '    address: 127.0.0.1',
+      `    port: ${n.port}`,
+      `    locality: {region: r, zone: z${i % 2}, subzone: nvl-${i}}`,
+      `    weight: ${n.weight}`,
+    );
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+interface ShardMapBody {
+  version: string;
+  shards: { shard: number; owners: string[] }[];
+}
+
+test('grpc-js-xds through keyway serve: every shard on its primary, replica while the primary is down, new owners after a topology change', async (t) => {
+  const nodes = await Promise.all(['node-0', 'node-1', 'node-2', 'node-3'].map(backend));
+  t.after(() => Promise.all(nodes.map((n) => n.stop())));
+  const topo = await tempTopology(topology(nodes.map((n) => ({ name: n.name, port: n.port, weight: 10 }))));
+  t.after(() => topo.cleanup());
+  const metrics = createKeywayMetrics();
+  const server = await startServer({
+    configFile: topo.file,
+    httpPort: 0,
+    xdsPort: 0,
+    host: '127.0.0.1',
+    fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 },
+    stages: serveStages({ metrics }),
+  });
+  t.after(async () => {
+    await server.close();
+    await metrics.shutdown();
+  });
+  const base = `http://127.0.0.1:${server.httpPort}`;
+  const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;
+
+  // grpc-js-xds reads the bootstrap (GRPC_XDS_BOOTSTRAP_CONFIG) when the first xds: channel resolves.
+  const client = startProbe('xds:///keyway-cache', {
+    xds_servers: [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: 'grpc-it-1', locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } },
+  });
+  t.after(() => client.close());
+
+  // Every shard lands on its primary.
+  const map1 = await shardMap();
+  for (const { shard, owners } of map1.shards) await untilAnswer(client, shard, owners[0]!);
+  // Without the header: the catch-all route (missingHeader: any) reaches some node.
+  assert.match(await client.who(), /^node-\d$/);
+
+  const row = await waitFor('the client SYNCED on every type in /v1/proxies', async () => {
+    const body = (await (await fetch(`${base}/v1/proxies`)).json()) as { proxies: { id: string; flavor: string; types: Record<string, { status: string }> }[] };
+    const p = body.proxies.find((x) => x.id === 'grpc-it-1');
+    return p && Object.values(p.types).every((x) => x.status === 'SYNCED') ? p : undefined;
+  });
+  assert.equal(row.flavor, 'grpc');
+
+  // The primary of shard 0 goes down: its RPCs reach the replica (priority 1), then come back.
+  const [primary, replica] = map1.shards[0]!.owners as [string, string];
+  const down = nodes.find((n) => n.name === primary)!;
+  await down.stop();
+  await untilAnswer(client, 0, replica);
+  await down.start();
+  await untilAnswer(client, 0, primary, 30_000);
+
+  // Topology change: node-2 leaves and node-0 gets four times the weight; RPCs follow the new owners.
+  await topo.write(
+    topology(nodes.filter((n) => n.name !== 'node-2').map((n) => ({ name: n.name, port: n.port, weight: n.name === 'node-0' ? 40 : 10 }))),
+  );
+  const map2 = await waitFor('the new shard map', async () => {
+    const m = await shardMap();
+    return m.version !== map1.version ? m : undefined;
+  });
+  assert.ok(map2.shards.some((s, i) => s.owners[0] !== map1.shards[i]!.owners[0]), 'some primary moved');
+  assert.ok(map2.shards.every((s) => !s.owners.includes('node-2')));
+  for (const { shard, owners } of map2.shards) await untilAnswer(client, shard, owners[0]!);
+  // Converged: every shard answers only from its new primary.
+  for (const { shard, owners } of map2.shards) {
+    for (let i = 0; i < 3; i++) assert.equal(await client.who(shard), owners[0], `shard ${shard} after the change`);
+  }
+});
