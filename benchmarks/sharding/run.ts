@@ -24,7 +24,7 @@ import {
   keyToShard,
   type ShardMap,
 } from '../../src/sharding/index.js';
-import { endpointKey, scoreFromParts, shardSteps } from '../../src/sharding/rendezvous-score.js';
+import { endpointKey, scoreShard, shardSteps } from '../../src/sharding/rendezvous-score.js';
 import {
   jumpPlacement,
   ketamaPlacement,
@@ -121,7 +121,9 @@ const results: Record<string, unknown> = {};
   const out: unknown[] = [];
   const shardCounts = QUICK ? [1024] : [1024, 16384];
   const sizes = QUICK ? [16, 256] : [16, 256, 1024];
-  computeShardMap(topology(64), { shardCount: 1024, replicas: 2, spread: 'subzone' }); // warm up the JIT
+  for (const spread of ['none', 'subzone', 'zone'] as const) {
+    for (const R of [1, 2]) computeShardMap(topology(64), { shardCount: 1024, replicas: R, spread }); // warm up the JIT
+  }
   for (const S of shardCounts) {
     for (const N of sizes) {
       const endpoints = topology(N);
@@ -202,19 +204,12 @@ const results: Record<string, unknown> = {};
     const kLo = Uint32Array.from(endpoints, (e) => endpointKey(e.id).lo);
     const w = Float64Array.from(endpoints, (e) => e.weight);
     const steps = shardSteps(S);
+    const scores = new Float64Array(N);
     const onTheFly = (i: number) => {
       const s = shards[i & mask] as number;
-      const gHi = steps.hi[s] as number;
-      const gLo = steps.lo[s] as number;
-      let best = -1;
-      let bestScore = -1;
-      for (let j = 0; j < N; j++) {
-        const sc = scoreFromParts(kHi[j] as number, kLo[j] as number, gHi, gLo, w[j] as number);
-        if (sc > bestScore) {
-          bestScore = sc;
-          best = j;
-        }
-      }
+      scoreShard(kHi, kLo, w, N, steps.hi[s] as number, steps.lo[s] as number, scores);
+      let best = 0;
+      for (let j = 1; j < N; j++) if ((scores[j] as number) > (scores[best] as number)) best = j;
       return best;
     };
     const nodes: WeightedNode[] = endpoints.map((e) => ({ id: e.id, weight: 1 }));

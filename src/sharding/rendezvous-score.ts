@@ -4,11 +4,13 @@
  *   k(id)        = FNV-1a 64 over the UTF-8 bytes of the endpoint id
  *   z(id, shard) = SplitMix64 output for state k(id) + (shard + 1) * 0x9E3779B97F4A7C15 (mod 2^64)
  *   u            = ((z >>> 12) + 0.5) / 2^52, exactly representable, in (0, 1)
- *   score        = -weight / ln(u)
+ *   score        = -weight / ln(u), ln being fdlibm's (ln.ts)
  *
  * The 64-bit arithmetic runs on unsigned 32-bit halves (numbers, never BigInt) because the score
  * is computed S x N times for a full map. A BigInt reference in the tests cross-checks it.
  */
+
+import { ln } from './ln.js';
 
 const encoder = new TextEncoder();
 
@@ -130,9 +132,12 @@ export function uFromParts(kHi: number, kLo: number, gHi: number, gLo: number): 
   return ((Z[0] as number) * TWO_20 + ((Z[1] as number) >>> 12) + 0.5) * TWO_MINUS_52;
 }
 
-/** The contract's score from u. Every score in keyway is computed by exactly this expression. */
+/**
+ * The contract's score from u: -weight / ln(u), with fdlibm's ln (ln.ts). Every score in keyway
+ * is computed by exactly this expression.
+ */
 export function scoreFromU(u: number, weight: number): number {
-  return -weight / Math.log(u);
+  return -weight / ln(u);
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   endpointKey,
   hashTag,
   keyToShard,
+  lnFdlibm,
   murmur3x86_32,
   rendezvousScore,
   rendezvousU,
@@ -39,6 +40,7 @@ interface KeyVector {
 }
 interface RendezvousVectors {
   keys: { id: string; k: string }[];
+  ln: { u: number; ln: number }[];
   scores: { id: string; shard: number; z: string; u: number; scores: { weight: number; score: number }[] }[];
   topologies: { name: string; policy: ShardingPolicy; endpoints: Endpoint[]; version: string; warnings: string[]; owners: string[][] }[];
 }
@@ -135,6 +137,23 @@ test('z agrees with the BigInt reference on many ids and shards beyond the vecto
       assert.equal(u64Hex(rendezvousZ(id, shard)), hex64(zRef(id, shard)), `${id} ${shard}`);
     }
   }
+});
+
+test("keyway's fdlibm ln matches the ln vectors and V8's Math.log (also fdlibm) bit for bit", () => {
+  assert.ok(rdv.ln.length >= 40);
+  for (const v of rdv.ln) {
+    assert.equal(lnFdlibm(v.u), v.ln, `ln(${v.u})`);
+    assert.equal(Math.log(v.u), v.ln, `Math.log(${v.u})`);
+  }
+  // Math.log is a separate (C++) fdlibm; agreement on many u values of the contract's form checks
+  // the port. If a Node upgrade changes Math.log this fails, while keyway's maps would not change.
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: (1n << 52n) - 1n }), (m) => {
+      const u = (Number(m) + 0.5) / 2 ** 52;
+      assert.equal(lnFdlibm(u), Math.log(u));
+    }),
+    { numRuns: 20000, seed: PROPERTY_SEED },
+  );
 });
 
 test('owner lists of the vector topologies match computeShardMap and the literal greedy reference', () => {

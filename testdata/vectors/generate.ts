@@ -18,6 +18,7 @@ import {
   computeShardMap,
   endpointKey,
   hashTag,
+  lnFdlibm,
   keyToShard,
   murmur3x86_32,
   rendezvousScore,
@@ -170,9 +171,13 @@ const topologies: { name: string; policy: ShardingPolicy; endpoints: Endpoint[] 
 
 write('rendezvous.json', {
   description:
-    'Hash contract 2. k = FNV-1a 64 of utf8(id); z = SplitMix64 mix of k + (shard+1)*0x9E3779B97F4A7C15 mod 2^64; u = ((z >>> 12) + 0.5) / 2^52; score = -weight / ln(u). Owners: top R by score (ties by id), with the spread policy; listed in the order chosen. 64-bit values are 16 hex digits.',
+    'Hash contract 2. k = FNV-1a 64 of utf8(id); z = SplitMix64 mix of k + (shard+1)*0x9E3779B97F4A7C15 mod 2^64; u = ((z >>> 12) + 0.5) / 2^52; score = -weight / ln(u) with fdlibm\'s ln (the ln list checks it). Owners: top R by score (ties by id), with the spread policy; listed in the order chosen. 64-bit values are 16 hex digits.',
   algorithm: ALGORITHM_ID,
   keys: ids.map((id) => ({ id, k: u64Hex(endpointKey(id)) })),
+  ln: [
+    ...[0.5 * 2 ** -52, 2 ** -40, 1e-9, 0.001, 0.25, 0.5, Math.SQRT1_2, 0.7071067811865476, 0.75, 0.9, 0.999999, 1 - 2 ** -52 * 1.5],
+    ...ids.slice(0, 4).flatMap((id) => shards.map((shard) => rendezvousU(id, shard))),
+  ].map((u) => ({ u, ln: lnFdlibm(u) })),
   scores: ids.flatMap((id) =>
     shards.map((shard) => ({
       id,
