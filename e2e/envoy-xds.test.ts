@@ -149,7 +149,8 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     listenerPort = await freePort();
     listener = `http://127.0.0.1:${listenerPort}`;
     writeTopology(members());
-    keyway = await startKeyway({ configPath: topologyPath });
+    // Generous start-up bound: tsx compiles keyway's sources on a 2-core CI machine.
+    keyway = await startKeyway({ configPath: topologyPath, readyTimeoutMs: 45_000 });
     envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: NODE_ID, locality: { region: 'local', zone: 'z0', sub_zone: 'nvl-0' } }) });
     // Warm: every host (6 primaries' copies and their priority-1 aliases) through its first health check.
     await waitUntil(() => envoy.clusters(SERVICE), (hosts) => hosts.length > NODE_IDS.length && hosts.every((h) => h.healthy), {

@@ -1,0 +1,123 @@
+/**
+ * The xDS stage's push telemetry: which responses belong to a published change, when it converges
+ * (the ACK of the last proxy it pushed to), and what NACKs, superseding changes and departing
+ * proxies do to it. Driven through the server's event callbacks, as the real server calls them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { ServingView } from '../../src/serve/state.js';
+import type { KeywayMetrics } from '../../src/telemetry/index.js';
+import { pushTelemetry } from '../../src/xds/push-telemetry.js';
+import type { ResourceKind } from '../../src/xds/resources.js';
+
+function recorder() {
+  const calls = { pushes: [] as [string, number][], nacks: [] as string[], convergence: [] as number[] };
+  const metrics = {
+    recordPush: (type: string, s: number) => void calls.pushes.push([type, s]),
+    recordNack: (type: string) => void calls.nacks.push(type),
+    recordConvergence: (s: number) => void calls.convergence.push(s),
+  } as unknown as KeywayMetrics;
+  return { calls, metrics };
+}
+
+let seq = 0;
+function view(version: string): ServingView {
+  return { sequence: ++seq, map: { version }, updatedAt: new Date() } as unknown as ServingView;
+}
+
+function setup(connected: Set<string> = new Set(['a', 'b'])) {
+  const { calls, metrics } = recorder();
+  const t = pushTelemetry({ metrics, logger: pino({ level: 'silent' }), connected: (id) => connected.has(id) });
+  let nonce = 0;
+  const sent = (nodeId: string, kind: ResourceKind = 'endpoint') =>
+    t.events.sent!({ nodeId, streamId: nodeId, kind, version: 'v', nonce: String(++nonce), resources: 1, at: Date.now() });
+  const acked = (nodeId: string, kind: ResourceKind = 'endpoint') =>
+    t.events.acked!({ nodeId, streamId: nodeId, kind, version: 'v', sentAt: Date.now() - 5, at: Date.now() });
+  const nacked = (nodeId: string, kind: ResourceKind = 'endpoint') =>
+    t.events.nacked!({ nodeId, streamId: nodeId, kind, version: 'v', sentAt: Date.now() - 5, at: Date.now(), message: 'bad' });
+  return { t, calls, sent, acked, nacked };
+}
+
+test('a change converges at the ACK of the last proxy it pushed to; answers count as pushes by type', () => {
+  const { t, calls, sent, acked } = setup();
+  t.published(view('m1'), 'file');
+  t.pushing(() => {
+    sent('a');
+    sent('b');
+    sent('b', 'route');
+  });
+  acked('a');
+  acked('b');
+  assert.equal(calls.convergence.length, 0, 'b has not acknowledged its route yet');
+  acked('b', 'route');
+  assert.equal(calls.convergence.length, 1);
+  assert.ok(calls.convergence[0]! >= 0);
+  assert.deepEqual(calls.pushes.map(([type]) => type), ['endpoint', 'endpoint', 'route']);
+  assert.ok(calls.pushes.every(([, s]) => s >= 0.004 && s < 1), 'push duration from the send time');
+  t.close();
+});
+
+test('a response to a proxy outside the change (a new connection) does not hold it; a follow-up to one inside does', () => {
+  const { t, calls, sent, acked } = setup();
+  t.published(view('m1'), 'file');
+  t.pushing(() => sent('a', 'cluster'));
+  sent('c'); // a proxy that just connected: not part of the change
+  sent('a', 'endpoint'); // a follow-up to a proxy of the change (gRPC asking for new clusters' endpoints)
+  acked('a', 'cluster');
+  assert.equal(calls.convergence.length, 0, 'the follow-up is still unanswered');
+  acked('a', 'endpoint');
+  assert.equal(calls.convergence.length, 1);
+  t.close();
+});
+
+test('a NACK ends a change without convergence and counts as a NACK of its type', () => {
+  const { t, calls, sent, nacked } = setup();
+  t.published(view('m1'), 'file');
+  t.pushing(() => sent('a'));
+  nacked('a');
+  assert.deepEqual(calls.nacks, ['endpoint']);
+  assert.equal(calls.pushes.length, 1);
+  assert.equal(calls.convergence.length, 0);
+  t.close();
+});
+
+test('a newer change supersedes one still waiting; only the newer one converges', () => {
+  const { t, calls, sent, acked } = setup();
+  t.published(view('m1'), 'file');
+  t.pushing(() => sent('a'));
+  t.published(view('m2'), 'file');
+  t.pushing(() => sent('a'));
+  acked('a');
+  assert.equal(calls.convergence.length, 1);
+  // A change published but superseded before its push never reports.
+  t.published(view('m3'), 'file');
+  t.published(view('m4'), 'file');
+  t.pushing(() => sent('b'));
+  acked('b');
+  assert.equal(calls.convergence.length, 2);
+  t.close();
+});
+
+test('a proxy that disconnects stops counting; the change converges on the others', () => {
+  const connected = new Set(['a', 'b']);
+  const { t, calls, sent, acked } = setup(connected);
+  t.published(view('m1'), 'file');
+  t.pushing(() => {
+    sent('a');
+    sent('b');
+  });
+  acked('a');
+  connected.delete('b');
+  t.events.closed!({ nodeId: 'b', streamId: 'b' });
+  assert.equal(calls.convergence.length, 1);
+  t.close();
+});
+
+test('a change that pushes nothing reports no convergence', () => {
+  const { t, calls } = setup();
+  t.published(view('m1'), 'file');
+  t.pushing(() => undefined);
+  assert.equal(calls.convergence.length, 0);
+  t.close();
+});
