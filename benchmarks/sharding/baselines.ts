@@ -42,11 +42,14 @@ export function jumpHash(key: bigint, buckets: number): number {
   return b;
 }
 
-/** A well-mixed 64-bit key per shard, since jump hash wants hashed keys, not 0, 1, 2, ... */
-export function shardKeys(shardCount: number): bigint[] {
+/**
+ * A well-mixed 64-bit key per shard, since jump hash wants hashed keys, not 0, 1, 2, ...; `salt`
+ * draws a different key set, so that repeated trials of a deterministic scheme average its noise.
+ */
+export function shardKeys(shardCount: number, salt = 0): bigint[] {
   const keys: bigint[] = [];
   for (let s = 0; s < shardCount; s++) {
-    let z = (BigInt(s + 1) * 0x9e3779b97f4a7c15n) & MASK;
+    let z = (BigInt(s + 1) * 0x9e3779b97f4a7c15n + BigInt(salt) * 0xd1b54a32d192ed03n) & MASK;
     z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK;
     z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK;
     keys.push(z ^ (z >> 31n));

@@ -241,7 +241,7 @@ const results: Record<string, unknown> = {};
   const S = QUICK ? 4096 : 16384;
   const N = QUICK ? 64 : 256;
   const trials = QUICK ? 4 : 16;
-  const keys = shardKeys(S);
+  const keysByTrial = Array.from({ length: trials }, (_, t) => shardKeys(S, t));
   const rows: (string | number)[][] = [];
   const balanceRows: (string | number)[][] = [];
   const out: unknown[] = [];
@@ -262,11 +262,19 @@ const results: Record<string, unknown> = {};
     const policy: ShardingPolicy = { shardCount: S, replicas: 1, spread: 'none' };
     const base = computeShardMap(endpoints, policy);
     const keywayBase = base.owners.map((o) => o[0] as string);
+    // keyway with replicas: R = 2 under spread subzone; a move is a shard whose owner set changed,
+    // the ideal is the new (or removed) endpoint's R * S * w / W owner slots.
+    const R2 = 'keyway R=2 subzone';
+    const base2 = computeShardMap(endpoints, { shardCount: S, replicas: 2, spread: 'subzone' });
+    const setMoves = (a: ShardMap, b: ShardMap) =>
+      diffShardMaps(a, b).moves.filter((m) => m.from.length !== m.to.length || m.from.some((id) => !m.to.includes(id))).length;
 
-    type Scheme = { name: string; place: (ns: readonly WeightedNode[]) => Placement; removeLastOnly?: boolean };
+    // Jump hash is deterministic per key set: each trial draws its own shard keys, so its figures
+    // average over trials like keyway's (which vary the endpoint added or removed).
+    type Scheme = { name: string; place: (ns: readonly WeightedNode[], trial: number) => Placement; removeLastOnly?: boolean };
     const schemes: Scheme[] = [
       { name: 'ketama ring (160 pts)', place: ketamaPlacement },
-      { name: 'jump hash', place: (ns) => jumpPlacement(ns, keys), removeLastOnly: true },
+      { name: 'jump hash', place: (ns, t) => jumpPlacement(ns, keysByTrial[t] as bigint[]), removeLastOnly: true },
       { name: 'modulo', place: moduloPlacement, removeLastOnly: true },
     ];
 
@@ -276,10 +284,11 @@ const results: Record<string, unknown> = {};
     let addVar = 0;
     let removeVar = 0;
     const removeIdeal = new Map<string, number>();
+    const addIdeal2 = new Map<string, number>();
     const addMoves = new Map<string, number>();
     const removeMoves = new Map<string, number>();
     const bump = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
-    const baseAssign = new Map(schemes.map((sc) => [sc.name, assign(sc.place(nodes))]));
+    const baseAssign = new Map(schemes.map((sc) => [sc.name, assign(sc.place(nodes, 0))]));
 
     for (let t = 0; t < trials; t++) {
       // add one endpoint of the t-th weight
@@ -290,6 +299,8 @@ const results: Record<string, unknown> = {};
       addVar += S * pAdd * (1 - pAdd);
       const kAdd = applyEndpointChange(base, { kind: 'upsert', endpoint: extra });
       bump(addMoves, 'keyway', diffShardMaps(base, kAdd).moves.length);
+      bump(addMoves, R2, setMoves(base2, applyEndpointChange(base2, { kind: 'upsert', endpoint: extra })));
+      bump(addIdeal2, R2, 2 * S * pAdd);
       // remove the t-th of a spread of endpoints (schemes that can only remove the last bucket do that)
       const victim = endpoints[(t * 7919) % N] as Endpoint;
       const pRem = victim.weight / W;
@@ -297,29 +308,35 @@ const results: Record<string, unknown> = {};
       removeVar += S * pRem * (1 - pRem);
       const kRem = applyEndpointChange(base, { kind: 'remove', id: victim.id });
       bump(removeMoves, 'keyway', diffShardMaps(base, kRem).moves.length);
+      bump(removeMoves, R2, setMoves(base2, applyEndpointChange(base2, { kind: 'remove', id: victim.id })));
+      bump(removeIdeal, R2, 2 * S * pRem);
       for (const sc of schemes) {
-        const before = baseAssign.get(sc.name) as string[];
-        bump(addMoves, sc.name, moved(before, assign(sc.place([...nodes, { id: extra.id, weight: w }]))));
+        const before = sc.name === 'jump hash' ? assign(sc.place(nodes, t)) : (baseAssign.get(sc.name) as string[]);
+        bump(addMoves, sc.name, moved(before, assign(sc.place([...nodes, { id: extra.id, weight: w }], t))));
         const removed = sc.removeLastOnly ? nodes.slice(0, -1) : nodes.filter((n) => n.id !== victim.id);
         const removedWeight = sc.removeLastOnly ? (nodes[N - 1] as WeightedNode).weight : victim.weight;
-        bump(removeMoves, sc.name, moved(before, assign(sc.place(removed))));
+        bump(removeMoves, sc.name, moved(before, assign(sc.place(removed, t))));
         bump(removeIdeal, sc.name, (S * removedWeight) / W);
       }
     }
     const addBand = (2 * Math.sqrt(addVar)) / addIdeal;
     const remBand = (2 * Math.sqrt(removeVar)) / (removeIdeal.get('keyway') as number);
-    for (const name of ['keyway', ...schemes.map((s) => s.name)]) {
-      const a = (addMoves.get(name) as number) / addIdeal;
+    for (const name of ['keyway', R2, ...schemes.map((s) => s.name)]) {
+      const a = (addMoves.get(name) as number) / (addIdeal2.get(name) ?? addIdeal);
       const r = (removeMoves.get(name) as number) / (removeIdeal.get(name) as number);
+      rows.push([weighted ? 'weighted' : 'equal', name, fmt(a, 3), fmt(r, 3)]);
+      if (name === R2) {
+        out.push({ weights: weighted ? 'weighted' : 'equal', scheme: name, movedOnAddOverIdeal: a, movedOnRemoveOverIdeal: r });
+        continue;
+      }
       const owners = name === 'keyway' ? keywayBase : (baseAssign.get(name) as string[]);
       const b = balance(owners, nodes);
-      rows.push([weighted ? 'weighted' : 'equal', name, fmt(a, 3), fmt(r, 3)]);
       balanceRows.push([weighted ? 'weighted' : 'equal', name, fmt(b, 3)]);
       out.push({ weights: weighted ? 'weighted' : 'equal', scheme: name, movedOnAddOverIdeal: a, movedOnRemoveOverIdeal: r, balanceMaxOverMean: b });
     }
     rows.push([weighted ? 'weighted' : 'equal', '(ideal +- 2 sd)', `1 +- ${fmt(addBand, 3)}`, `1 +- ${fmt(remBand, 3)}`]);
   }
-  table(`Shards moved / ideal (S=${S}, N=${N}, R=1, mean of ${trials} adds and ${trials} removes)`, ['weights', 'scheme', 'add', 'remove'], rows);
+  table(`Shards moved / ideal (S=${S}, N=${N}, R=1 unless named; ${trials} adds and ${trials} removes)`, ['weights', 'scheme', 'add', 'remove'], rows);
   table(`Balance: largest weight-normalised share / mean (S=${S}, N=${N})`, ['weights', 'scheme', 'max / mean'], balanceRows);
   results.movement = out;
 }
@@ -338,4 +355,4 @@ const meta = {
 console.log(`\n${JSON.stringify(meta)}`);
 const dir = join(here, '..', 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, QUICK ? 'sharding.quick.json' : 'sharding.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
+writeFileSync(join(dir, QUICK ? 'sharding.quick.tmp' : 'sharding.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
