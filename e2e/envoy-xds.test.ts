@@ -258,6 +258,11 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     writeTopology(current, [{ id: 'node-x', weight: 80, address: 'not-an-ip.invalid' }]);
     const bad = await newMap(good.version);
     assert.ok(bad.shards.some((s) => s.owners[0] === 'node-x'), 'the bad node leads some shards');
+    await waitUntil(
+      () => keyway.logs().some((l) => l.level === 40 && /^translation: endpoint node-x has address not-an-ip\.invalid/.test(String(l.msg))),
+      (found) => found,
+      { what: "keyway's translation warning about the host name" },
+    );
     await envoy.waitForStat(STAT.edsRejected, (v) => (v ?? 0) === rejectedBefore + 1, { timeoutMs: 10_000 });
     const nacked = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'NACKED', { what: 'NACKED in /v1/proxies' });
     const nack = nacked!.types.endpoint.lastNack!;
