@@ -9,7 +9,7 @@ import type { ShardMap } from './types.js';
 import { compareIds, normalizeEndpoint, validateEndpoint, validatePolicy } from './validate.js';
 import { shardMapVersion } from './version.js';
 
-export function normalizePolicy(policy: ShardingPolicy): ShardingPolicy {
+function normalizePolicy(policy: ShardingPolicy): ShardingPolicy {
   return Object.freeze({ shardCount: policy.shardCount, replicas: policy.replicas, spread: policy.spread });
 }
 

@@ -29,6 +29,7 @@ export function isEligible(e: Endpoint): boolean {
 const zoneIds = new Map<string, number>();
 const fabricIds = new Map<string, number>();
 
+/** The spread policy's zone of an endpoint, as a small integer (contract 2: zone = (region, zone)). */
 export function zoneIdOf(e: Endpoint): number {
   const key = JSON.stringify([e.locality.region, e.locality.zone]);
   let id = zoneIds.get(key);
@@ -39,6 +40,7 @@ export function zoneIdOf(e: Endpoint): number {
   return id;
 }
 
+/** The spread policy's fabric of an endpoint, as a small integer (contract 2: (region, zone, subzone)). */
 export function fabricIdOf(e: Endpoint): number {
   const key = JSON.stringify([e.locality.region, e.locality.zone, e.locality.subzone]);
   let id = fabricIds.get(key);
@@ -50,6 +52,7 @@ export function fabricIdOf(e: Endpoint): number {
 }
 
 const handles = new Map<string, number>();
+/** A stable small integer for an endpoint id, for the incremental update's owner slots. */
 export function handleOf(id: string): number {
   let h = handles.get(id);
   if (h === undefined) {
@@ -75,6 +78,7 @@ export interface EligibleEntry {
   readonly handle: number;
 }
 
+/** Column values of one eligible endpoint, its key k(id) computed once (contract 2). */
 export function eligibleEntry(e: Endpoint): EligibleEntry {
   const k = endpointKey(e.id);
   return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: zoneIdOf(e), fabric: fabricIdOf(e), handle: handleOf(e.id) };

@@ -3,7 +3,7 @@
  * to a full recompute (same owners, warnings and version), at a cost of O(S x R + N) plus O(N) for
  * each shard that loses an owner.
  *
- * Why it is exact. The greedy selection (owner-selection.ts) has two facts:
+ * Why it is exact. The greedy selection (owner-selection.ts) has three facts:
  *  1. A candidate it does not choose can be removed without changing its result (every pass skips
  *     it without changing state). So where endpoint X owned nothing, X's old score is irrelevant,
  *     and the shard is "old owners + X with its new score".

@@ -25,11 +25,7 @@ import { scoreFromU } from './rendezvous-score.js';
 /** Candidates scored exactly per shard on the fast path, beyond R. */
 const PREFIX_EXTRA = 6;
 
-/** Pass numbers by policy: the last one is "any". */
-export function passCount(spread: SpreadPolicy): number {
-  return spread === 'none' ? 1 : spread === 'subzone' ? 2 : 3;
-}
-
+/** Chooses one shard's owners at a time, reusing its scratch memory across shards (contract 2). */
 export class OwnerSelector {
   /** Chosen eligible indices, in order chosen; `count` of them are valid after select(). */
   readonly outIdx: Int32Array;

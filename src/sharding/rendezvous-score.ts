@@ -81,6 +81,7 @@ export interface ShardSteps {
   readonly lo: Uint32Array;
 }
 const stepCache = new Map<number, ShardSteps>();
+/** shardStep for every shard of a map (contract 2's per-shard SplitMix64 increment), cached. */
 export function shardSteps(shardCount: number): ShardSteps {
   let steps = stepCache.get(shardCount);
   if (!steps) {
@@ -127,7 +128,7 @@ function mix64(kHi: number, kLo: number, gHi: number, gLo: number): void {
 }
 
 /** u in (0, 1) from a precomputed endpoint key and shard step: ((z >>> 12) + 0.5) / 2^52, exact. */
-export function uFromParts(kHi: number, kLo: number, gHi: number, gLo: number): number {
+function uFromParts(kHi: number, kLo: number, gHi: number, gLo: number): number {
   mix64(kHi, kLo, gHi, gLo);
   return ((Z[0] as number) * TWO_20 + ((Z[1] as number) >>> 12) + 0.5) * TWO_MINUS_52;
 }
@@ -144,7 +145,7 @@ export function scoreFromU(u: number, weight: number): number {
  * The rendezvous score from a precomputed endpoint key and shard step. Weight must be > 0 (callers
  * skip ineligible endpoints).
  */
-export function scoreFromParts(kHi: number, kLo: number, gHi: number, gLo: number, weight: number): number {
+function scoreFromParts(kHi: number, kLo: number, gHi: number, gLo: number, weight: number): number {
   return scoreFromU(uFromParts(kHi, kLo, gHi, gLo), weight);
 }
 

@@ -25,10 +25,12 @@ export interface ShardMapState {
 
 const states = new WeakMap<ShardMap, ShardMapState>();
 
+/** The bookkeeping of a map computed in this process, or undefined (e.g. a map parsed from JSON). */
 export function stateOf(map: ShardMap): ShardMapState | undefined {
   return states.get(map);
 }
 
+/** Attaches bookkeeping to a freshly built map; returns the map. */
 export function remember(map: ShardMap, state: ShardMapState): ShardMap {
   states.set(map, state);
   return map;

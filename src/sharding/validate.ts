@@ -8,6 +8,7 @@ export const MAX_SHARD_COUNT = 1 << 20;
 /** Largest R accepted. */
 export const MAX_REPLICAS = 255;
 
+/** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
 export function validatePolicy(policy: ShardingPolicy): void {
   const { shardCount, replicas, spread } = policy;
   if (!Number.isSafeInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARD_COUNT) {
@@ -62,6 +63,7 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
   });
 }
 
+/** Byte order of ASCII ids: contract 2's tie-break and the order of map.endpoints. */
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
