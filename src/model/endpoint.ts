@@ -27,3 +27,17 @@ export interface Endpoint {
  * byte order in every language that implements the hash contracts.
  */
 export const ENDPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
+
+/** Field-by-field equality of two endpoint records (what decides whether a source change is a change). */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return (
+    a.id === b.id &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weight === b.weight &&
+    a.ready === b.ready &&
+    a.locality.region === b.locality.region &&
+    a.locality.zone === b.locality.zone &&
+    a.locality.subzone === b.locality.subzone
+  );
+}

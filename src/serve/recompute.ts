@@ -2,10 +2,12 @@
  * Choosing between the incremental and the full shard-map computation (issue 2: incremental on one
  * endpoint's change, always equal to a full recompute).
  */
-import type { Endpoint } from '../model/endpoint.js';
+import { type Endpoint, sameEndpoint } from '../model/endpoint.js';
 import type { ShardingPolicy } from '../model/policy.js';
 import { applyEndpointChange, computeShardMap } from '../sharding/index.js';
 import type { EndpointChange, ShardMap } from '../sharding/types.js';
+
+export { sameEndpoint };
 
 /**
  * The shard map for `endpoints` under `policy`, reusing `previous`: the same map when nothing
@@ -50,15 +52,3 @@ export function samePolicy(a: ShardingPolicy, b: ShardingPolicy): boolean {
   return a.shardCount === b.shardCount && a.replicas === b.replicas && a.spread === b.spread;
 }
 
-export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return (
-    a.id === b.id &&
-    a.address === b.address &&
-    a.port === b.port &&
-    a.weight === b.weight &&
-    a.ready === b.ready &&
-    a.locality.region === b.locality.region &&
-    a.locality.zone === b.locality.zone &&
-    a.locality.subzone === b.locality.subzone
-  );
-}

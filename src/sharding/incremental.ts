@@ -18,7 +18,7 @@
  * owner and need the next best). Where X may enter, the greedy runs over the old owners plus X
  * (O(R log R)); under `none` that is an insertion into the ranked owners.
  */
-import type { Endpoint } from '../model/endpoint.js';
+import { type Endpoint, sameEndpoint } from '../model/endpoint.js';
 import { KeywayError } from '../errors.js';
 import { computeShardMap } from './compute.js';
 import {
@@ -46,18 +46,6 @@ import type { EndpointChange, ShardMap } from './types.js';
 import { normalizeEndpoint, validateEndpoint } from './validate.js';
 import { shardMapVersion } from './version.js';
 
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return (
-    a.id === b.id &&
-    a.address === b.address &&
-    a.port === b.port &&
-    a.weight === b.weight &&
-    a.ready === b.ready &&
-    a.locality.region === b.locality.region &&
-    a.locality.zone === b.locality.zone &&
-    a.locality.subzone === b.locality.subzone
-  );
-}
 
 /** The endpoint list after the change, for maps made elsewhere (no stored state): a full recompute. */
 function recomputeFrom(map: ShardMap, change: EndpointChange): ShardMap {

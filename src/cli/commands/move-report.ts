@@ -7,6 +7,7 @@
  * h mod S' after, so the shares are averaged over the residues of h modulo lcm(S, S') instead.
  */
 import { endpointShares, type ShardMap } from '../../sharding/index.js';
+import { sameEndpoint } from '../../model/endpoint.js';
 
 /** Residues enumerated exactly up to this many; beyond, an evenly spaced sample of this size. */
 export const MAX_RESIDUES = 1 << 22;
@@ -200,17 +201,6 @@ function summary(map: ShardMap): MapSummary {
   };
 }
 
-function sameEndpoint(a: ShardMap['endpoints'][number], b: ShardMap['endpoints'][number]): boolean {
-  return (
-    a.weight === b.weight &&
-    a.ready === b.ready &&
-    a.address === b.address &&
-    a.port === b.port &&
-    a.locality.region === b.locality.region &&
-    a.locality.zone === b.locality.zone &&
-    a.locality.subzone === b.locality.subzone
-  );
-}
 
 function inc(m: Map<string, number>, id: string): void {
   m.set(id, (m.get(id) ?? 0) + 1);
