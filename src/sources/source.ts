@@ -41,5 +41,12 @@ export interface Source {
    * that removes the listener.
    */
   onChange(listener: (endpoints: readonly Endpoint[]) => void): () => void;
+  /**
+   * Optional. Calls `listener` on every failure of the backend while the last good state stays in
+   * force (a topology file that cannot be read, parsed or validated; a Kubernetes API call that is
+   * retried), so `keyway_source_errors_total` counts each one. Not called for failures of
+   * `start()`, which rejects instead. Returns a function that removes the listener.
+   */
+  onError?(listener: (err: Error) => void): () => void;
   status(): SourceStatus;
 }

@@ -59,6 +59,7 @@ export class FileSource implements Source {
   #stopped = false;
   readonly #configListeners = new Set<Listener<KeywayConfig>>();
   readonly #endpointListeners = new Set<Listener<readonly Endpoint[]>>();
+  readonly #errorListeners = new Set<Listener<Error>>();
 
   constructor(opts: FileSourceOptions) {
     this.file = opts.file;
@@ -135,6 +136,15 @@ export class FileSource implements Source {
   }
 
   /**
+   * Calls `listener` on every failed reload: the file could not be read (each retry counts), or a
+   * new content did not parse or validate (once per distinct content). The last good topology stays.
+   */
+  onError(listener: Listener<Error>): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
+  /**
    * Re-reads the file now (the watcher calls this after debouncing; tests and SIGHUP may too).
    * Concurrent calls are serialized; a call during a reload schedules one more.
    */
@@ -165,6 +175,7 @@ export class FileSource implements Source {
         this.#log.error({ err: errorDetail(err) }, `${(err as Error).message}; keeping the last good topology`);
       }
       this.#readError = err as Error;
+      for (const l of this.#errorListeners) this.#notify(l, err as Error);
       return;
     }
     if (this.#readError) this.#log.info('topology file readable again');
@@ -180,6 +191,7 @@ export class FileSource implements Source {
         { err: errorDetail(err) },
         `topology file rejected; keeping the last good topology:\n${(err as Error).message}`,
       );
+      for (const l of this.#errorListeners) this.#notify(l, err as Error);
       return;
     }
     this.#parseError = undefined;

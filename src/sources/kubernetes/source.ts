@@ -75,6 +75,7 @@ export class KubernetesSource implements Source {
   readonly #nodes: ResourceInformer<V1Node>;
   readonly #informers: readonly ResourceInformer<KubernetesObject>[];
   readonly #listeners = new Set<Listener>();
+  readonly #errorListeners = new Set<(err: Error) => void>();
   readonly #publish: ReturnType<typeof debounce>;
   #endpoints: readonly Endpoint[] = [];
   #signature = '[]';
@@ -102,8 +103,10 @@ export class KubernetesSource implements Source {
     const hooks = {
       onObjectChange: () => this.#objectChanged(),
       onStateChange: () => this.#stateChanged(),
-      onRetry: (resource: string, error: string, delayMs: number, failures: number) =>
-        this.#log.warn({ resource, error, retryInMs: delayMs, failures }, `Kubernetes API error on ${resource}; keeping the last known endpoints and retrying`),
+      onRetry: (resource: string, error: string, delayMs: number, failures: number) => {
+        this.#log.warn({ resource, error, retryInMs: delayMs, failures }, `Kubernetes API error on ${resource}; keeping the last known endpoints and retrying`);
+        this.#reportError(new KeywayError('SOURCE_UNAVAILABLE', `Kubernetes API error on ${resource}: ${error}`));
+      },
     };
     const make = <T extends KubernetesObject>(r: WatchedResource<T>): ResourceInformer<T> => new ResourceInformer<T>(kc, r, timing, hooks);
     this.#slices = make<V1EndpointSlice>({
@@ -166,6 +169,12 @@ export class KubernetesSource implements Source {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Calls `listener` on every Kubernetes API failure that an informer retries (each retry counts). */
+  onError(listener: (err: Error) => void): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
   status(): KubernetesSourceStatus {
     const resources = this.#informers.map((i) => ({ resource: i.resource.name, path: i.resource.path, ...i.state() }));
     const failing = resources.filter((r) => !r.connected && r.failingSince !== undefined);
@@ -223,6 +232,16 @@ export class KubernetesSource implements Source {
         l(endpoints);
       } catch (err) {
         this.#log.error({ err }, 'an endpoint listener failed');
+      }
+    }
+  }
+
+  #reportError(err: Error): void {
+    for (const l of this.#errorListeners) {
+      try {
+        l(err);
+      } catch (e) {
+        this.#log.error({ err: e }, 'an error listener failed');
       }
     }
   }

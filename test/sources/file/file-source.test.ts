@@ -46,6 +46,8 @@ test('an invalid file is logged with its location and the last good topology sta
   await src.start();
   let changes = 0;
   src.onConfig(() => changes++);
+  const reported: Error[] = [];
+  src.onError((e) => reported.push(e));
 
   await topo.write('shards: 64\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -5\n');
   const err = await waitFor('the rejection', () => src.lastError());
@@ -62,6 +64,10 @@ test('an invalid file is logged with its location and the last good topology sta
   assert.ok(logged.msg.includes(`${topo.file}:6:5: endpoints[0].weight`), logged.msg);
   assert.deepEqual((logged.err as { field: string }[])[0]!.field, 'endpoints[0].weight');
   assert.equal(changes, 0);
+  assert.deepEqual(reported, [err], 'onError got the rejection once');
+  await topo.write('shards: [64\n'); // does not parse: a second failure
+  await waitFor('the parse error reported', () => reported.length === 2);
+  assert.equal((reported[1] as KeywayErrors).code, 'CONFIG_PARSE');
 
   // Fixed: the new file takes over and the error clears.
   await topo.write(topologyText({ ready: [true] }));
@@ -69,6 +75,7 @@ test('an invalid file is logged with its location and the last good topology sta
   assert.equal(src.lastError(), undefined);
   assert.equal(src.status().stale, false);
   assert.equal(changes, 1);
+  assert.equal(reported.length, 2, 'a good file reports nothing');
 });
 
 test('a deleted file keeps the last good topology; its return is picked up', async (t) => {
@@ -79,9 +86,15 @@ test('a deleted file keeps the last good topology; its return is picked up', asy
     await topo.cleanup();
   });
   await src.start();
+  const reported: Error[] = [];
+  const unsubscribe = src.onError((e) => reported.push(e));
   await unlink(topo.file);
   const err = await waitFor('the read error', () => src.lastError());
   assert.equal((err as KeywayErrors).code, 'CONFIG_READ');
+  // Each failed read counts: the periodic check retries the missing file.
+  await waitFor('two failed reads reported', () => reported.length >= 2);
+  assert.ok(reported.every((e) => (e as KeywayErrors).code === 'CONFIG_READ'));
+  unsubscribe();
   assert.equal(src.current().length, 2);
   await writeFile(topo.file, topologyText({ ready: [true, true] }));
   await waitFor('recovery', () => src.lastError() === undefined);

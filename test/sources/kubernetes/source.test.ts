@@ -152,7 +152,10 @@ for (const mode of ['refuse', 'unavailable'] as const) {
   test(`the API server gone for a while (${mode}) and back: last endpoints kept, stale flagged, recovers`, async () => {
     running = await startSource(cluster.server);
     await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+    const reported: Error[] = [];
+    running.source.onError((e) => reported.push(e));
     const before = Date.now();
+    assert.equal(reported.length, 0, 'no error while the API server answers');
     await cluster.server.goDown(mode);
     await waitFor(() => running!.source.status().stale, 'stale');
     // Changes made while keyway cannot see them.
@@ -167,6 +170,13 @@ for (const mode of ['refuse', 'unavailable'] as const) {
     assert.match(st.lastError ?? '', mode === 'refuse' ? /ECONNREFUSED/ : /503/);
     assert.deepEqual(current(), INITIAL);
     assert.deepEqual(running.changes, []);
+    // Every retried API failure is reported (keyway_source_errors_total{source="kubernetes"}).
+    assert.ok(reported.every((e) => e instanceof KeywayError && e.code === 'SOURCE_UNAVAILABLE'));
+    for (const r of ['endpointslices', 'pods', 'nodes']) {
+      // Three failures are at least two retried attempts (one attempt may fail its list and its watch).
+      const n = reported.filter((e) => e.message.startsWith(`Kubernetes API error on ${r}: `)).length;
+      assert.ok(n >= 2, `retries of ${r} reported: ${n}`);
+    }
 
     await cluster.server.comeUp();
     const after = [ep('cache-node-1', '10.0.0.11', A2, 320), ep('cache-node-2', '10.0.0.12', ['r1', 'z2', 'fab-d'], 384)];
