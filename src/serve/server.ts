@@ -2,6 +2,7 @@
  * `keyway serve`: wires the sources to the sharding stage, publishes each shard map to the
  * serving state, starts the pipeline stages and the admin API (DESIGN.md "The pipeline").
  */
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
@@ -14,7 +15,7 @@ import type { Source, SourceStatus } from '../sources/source.js';
 import { KeywayError } from '../errors.js';
 import { nextShardMap, sameEndpoint } from './recompute.js';
 import type { KubernetesSourceFactory, ServeStage, StartedStage } from './stage.js';
-import { ServingState } from './state.js';
+import { type ChangeCause, ServingState } from './state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
@@ -63,6 +64,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let endpointSource: Source = file;
   let kubernetesKey: string | undefined;
   let unsubscribeEndpoints: (() => void) | undefined;
+  let unsubscribeEndpointErrors: (() => void) | undefined;
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
@@ -80,6 +82,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   };
 
+  /** Forwards a source's failures to the serving state (keyway_source_errors_total). */
+  const forwardErrors = (source: Source, kind: 'file' | 'kubernetes'): (() => void) | undefined =>
+    source.onError?.((err) => state.reportSourceError(kind, err));
+  const unsubscribeFileErrors = forwardErrors(file, 'file');
+
   state.setSourceStatus(() => {
     const all: SourceStatus[] = [file.status()];
     if (endpointSource !== file) all.push(endpointSource.status());
@@ -91,14 +98,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
     if (key === kubernetesKey) return;
     let next: Source = file;
+    let nextErrors: (() => void) | undefined;
     if (cfg.kubernetes) {
       if (!opts.kubernetesSource) {
         throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
       }
       const candidate = opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
+      // API failures retried while it syncs count as source errors too.
+      nextErrors = forwardErrors(candidate, 'kubernetes');
       try {
         await candidate.start();
       } catch (err) {
+        nextErrors?.();
         await candidate.stop().catch(() => {}); // release whatever it opened before failing
         throw err;
       }
@@ -106,19 +117,33 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     const old = endpointSource;
     unsubscribeEndpoints?.();
+    unsubscribeEndpointErrors?.();
     endpointSource = next;
     kubernetesKey = key;
-    unsubscribeEndpoints = next === file ? undefined : next.onChange(() => enqueue('endpoint change', () => recompute('endpoints')));
+    unsubscribeEndpoints =
+      next === file
+        ? undefined
+        : next.onChange(() => {
+            const detectedAt = new Date();
+            enqueue('endpoint change', () => recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt }));
+          });
+    unsubscribeEndpointErrors = nextErrors;
     if (old !== file) await old.stop();
     log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
   };
 
-  /** Computes the shard map for the inputs in force and publishes it if anything changed. */
-  const recompute = (reason: string): void => {
+  /**
+   * Computes the shard map for the inputs in force and publishes it if anything changed, with the
+   * event that led here and the computation's timing as the view's `cause`.
+   */
+  const recompute = (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): void => {
+    const { reason } = event;
     const cfg = file.config();
     const endpoints = endpointSource.current();
     const previous = state.current();
     let result: ReturnType<typeof nextShardMap>;
+    const computeStartedAt = new Date();
+    const t0 = performance.now();
     try {
       result = nextShardMap(previous?.map, endpoints, cfg.topology.policy);
     } catch (err) {
@@ -126,6 +151,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
       return;
     }
+    const computeSeconds = (performance.now() - t0) / 1000;
     const { map, mode } = result;
     const topology = { ...cfg.topology, endpoints: map.endpoints };
     if (
@@ -138,12 +164,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return;
     }
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
-    state.publish({ map, topology, xdsTiming: cfg.xdsTiming, ...(diff ? { diff } : {}) }, (err) =>
+    const cause: ChangeCause = { ...event, computeStartedAt, computeSeconds, mode };
+    state.publish({ map, topology, xdsTiming: cfg.xdsTiming, cause, ...(diff ? { diff } : {}) }, (err) =>
       log.error({ err }, 'a shard-map listener failed'),
     );
     for (const w of map.warnings) log.warn({ version: map.version }, w);
     log.info(
-      { version: map.version, mode, reason, endpoints: map.endpoints.length, movedShards: diff?.moves.length ?? 0 },
+      { version: map.version, mode, reason, computeSeconds, endpoints: map.endpoints.length, movedShards: diff?.moves.length ?? 0 },
       'shard map published',
     );
   };
@@ -156,22 +183,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
     }
     unsubscribeEndpoints?.();
+    unsubscribeEndpointErrors?.();
+    unsubscribeFileErrors?.();
     await queue;
     if (endpointSource !== file) await endpointSource.stop();
     await file.stop();
   };
 
-  file.onConfig((cfg) =>
+  file.onConfig((cfg) => {
+    const detectedAt = new Date();
     enqueue('topology file change', async () => {
       await useEndpointSource(cfg);
-      recompute('topology file changed');
-    }),
-  );
+      recompute({ source: 'file', reason: 'topology file changed', detectedAt });
+    });
+  });
   const host = opts.host ?? '0.0.0.0';
   try {
+    const startedAt = new Date();
     await run(async () => {
       await useEndpointSource(file.config());
-      recompute('start');
+      recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host };
     for (const stage of opts.stages ?? []) {

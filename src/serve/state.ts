@@ -18,7 +18,32 @@ export interface ServingView {
   /** Owner changes from the previous view's map; absent for the first view. */
   readonly diff?: ShardMapDiff;
   readonly updatedAt: Date;
+  /** What led to this view and what computing its map cost (set by the runner; for metrics and traces). */
+  readonly cause?: ChangeCause;
 }
+
+/**
+ * Why a view was published: the source event the runner acted on and the shard-map computation it
+ * ran. The change trace starts at `detectedAt` and shows the computation as `keyway.sharding`;
+ * `keyway_shardmap_compute_duration_seconds` records `computeSeconds`.
+ */
+export interface ChangeCause {
+  /** `start` for the first map, else the source whose event led here: `file` (the topology file), `kubernetes`. */
+  readonly source: 'file' | 'kubernetes' | 'start';
+  /** In a few words: `start`, `topology file changed`, `endpoints changed`. */
+  readonly reason: string;
+  /** When the runner received the source's event (after the source's own debouncing), before queueing it. */
+  readonly detectedAt: Date;
+  /** Wall-clock start of the shard-map computation. */
+  readonly computeStartedAt: Date;
+  /** Duration of the computation (nextShardMap), from a monotonic clock. */
+  readonly computeSeconds: number;
+  /** `unchanged`: the map was reused (only endpoint details outside the map or xDS settings changed). */
+  readonly mode: 'full' | 'incremental' | 'unchanged';
+}
+
+/** A source failure the runner forwarded; `source` is the source's kind (`file`, `kubernetes`). */
+export type SourceErrorListener = (source: string, err: Error) => void;
 
 /** A past change of the shard map, kept for the admin API. */
 export interface ShardMapChange {
@@ -39,6 +64,7 @@ export class ServingState {
   #error: Error | undefined;
   #sources: () => readonly SourceStatus[] = () => [];
   readonly #listeners = new Set<ViewListener>();
+  readonly #sourceErrorListeners = new Set<SourceErrorListener>();
 
   /** The view in force, or undefined before the first shard map. */
   current(): ServingView | undefined {
@@ -58,6 +84,16 @@ export class ServingState {
   onShardMap(listener: ViewListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Subscribes to source failures (each failed read of the topology file, each retried Kubernetes
+   * API call), e.g. to count them in `keyway_source_errors_total`. Runs synchronously; listener
+   * failures are ignored. Returns an unsubscribe function.
+   */
+  onSourceError(listener: SourceErrorListener): () => void {
+    this.#sourceErrorListeners.add(listener);
+    return () => this.#sourceErrorListeners.delete(listener);
   }
 
   /** Status of every source feeding the map (the topology file, Kubernetes), for `/readyz`. */
@@ -82,6 +118,17 @@ export class ServingState {
 
   setPipelineError(err: Error | undefined): void {
     this.#error = err;
+  }
+
+  /** A source in use failed (its last good state stays in force): tells the source-error listeners. */
+  reportSourceError(source: string, err: Error): void {
+    for (const l of this.#sourceErrorListeners) {
+      try {
+        l(source, err);
+      } catch {
+        // A metrics listener must not break the source that reports.
+      }
+    }
   }
 
   /** Publishes a new view and tells the listeners. Listener failures are reported to `onListenerError`. */

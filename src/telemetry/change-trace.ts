@@ -15,6 +15,7 @@ import {
   type Attributes,
   type Context,
   type Span,
+  type TimeInput,
   type Tracer,
 } from '@opentelemetry/api';
 import { TRACER_NAME } from './tracing.js';
@@ -82,6 +83,11 @@ export interface ChangeTrace {
    */
   stage<T>(name: string, attrs: Attributes | undefined, fn: (span: Span) => T): T;
   /**
+   * Records a stage that already ran, before this trace existed (the runner computes the shard map
+   * before the change is handed over): a child span named `name` from `startTime` to `endTime`.
+   */
+  recordStage(name: string, startTime: TimeInput, endTime: TimeInput, attrs?: Attributes): void;
+  /**
    * A response of `type` was written to `proxyId` for this change: opens a push span that the
    * proxy's answer closes. A second push of the same type to the same proxy replaces the first.
    */
@@ -104,8 +110,9 @@ export interface ChangeTrace {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
- * Starts the trace of one change. Typical use: the runner begins it when a source reports a change,
- * wraps sharding and translation in `stage()`, and hands it to the xDS server, which calls
+ * Starts the trace of one change. Typical use (src/xds/push-telemetry.ts): begin it at the time the
+ * source's event reached keyway, add the shard-map computation that already ran with
+ * `recordStage()`, wrap translation in `stage()`, and hand it to the xDS server, which calls
  * `pushed()` per response, `proxyAcked()`/`proxyNacked()` per answer and `sealed()` once all are
  * written; the previous change, if still open, gets `end('superseded')`.
  */
@@ -220,6 +227,10 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
       }
       span.end();
       return result;
+    },
+    recordStage(name, startTime, endTime, attrs) {
+      if (done) return;
+      tracer.startSpan(name, { startTime, ...(attrs ? { attributes: attrs } : {}) }, rootContext).end(endTime);
     },
     pushed(proxyId, type, attrs) {
       if (done) return;

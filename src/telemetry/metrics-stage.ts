@@ -22,7 +22,8 @@ export function metricsRoutes(metrics: Pick<KeywayMetrics, 'render'>): FastifyPl
 
 /**
  * The telemetry stage: reads ownership and source status from the serving state at scrape time,
- * records each new shard-map version (and the shards it moved), and serves `GET /metrics`.
+ * records each new shard-map version (and the shards it moved), the compute time of each published
+ * map (the view's `cause`), and each source failure the runner forwards, and serves `GET /metrics`.
  * Pass it in `ServeOptions.stages`.
  */
 export function metricsStage(metrics: KeywayMetrics): ServeStage {
@@ -36,12 +37,21 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           movedShards: view.diff?.moves.length ?? 0,
           at: view.updatedAt,
         });
+      // A view that reused the previous map (only xDS settings changed) computed nothing worth timing.
+      const recordCompute = (view: ServingView): void => {
+        if (view.cause && view.cause.mode !== 'unchanged') metrics.recordShardMapCompute(view.cause.computeSeconds);
+      };
       const first = state.current();
-      if (first) record(first);
+      if (first) {
+        record(first);
+        recordCompute(first);
+      }
       // A publish that only changed endpoint addresses or xDS settings keeps the version: not a change of the map.
       const unsubscribe = state.onShardMap((view, previous) => {
         if (view.map.version !== previous?.map.version) record(view);
+        recordCompute(view);
       });
+      const stopErrors = state.onSourceError((source) => metrics.recordSourceError(source));
       const stopOwnership = metrics.observeOwnership(() => {
         const view = state.current();
         return view ? ownershipRows(view.map) : undefined;
@@ -51,6 +61,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         adminRoutes: metricsRoutes(metrics),
         async close() {
           unsubscribe();
+          stopErrors();
           stopOwnership();
           stopSources();
         },

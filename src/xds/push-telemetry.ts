@@ -1,8 +1,12 @@
 /**
  * Telemetry of xDS pushes (issue 5 items 1 and 2, fed by the xDS stage): per-type push counts and
  * durations (response written to ACK or NACK), NACKs, and per published shard map one change trace
- * whose end gives the convergence time: from the publication to the ACK of the last connected proxy
- * that the change pushed to.
+ * whose end gives the convergence time: from the source event (the view's `cause.detectedAt`, else
+ * the publication) to the ACK of the last connected proxy that the change pushed to.
+ *
+ * A trace reads: `keyway.change` (source, reason, version) with the children `keyway.sharding` (the
+ * runner's computation, at its real times), `keyway.xds.rebuild` (translation and encoding) and
+ * `keyway.xds.push` per proxy and type, each ended by that proxy's ACK or NACK.
  *
  * A change collects the responses written while its rebuild runs, plus follow-ups to the same
  * proxies before it ends (a gRPC client that learns new clusters then asks for their endpoints).
@@ -13,10 +17,18 @@ import { beginChangeTrace, type ChangeTrace, type KeywayMetrics } from '../telem
 import type { ServingView } from '../serve/state.js';
 import type { XdsServerEvents } from './server/index.js';
 
+/** The runner's shard-map computation, a child of `keyway.change`. */
+export const SHARDING_SPAN = 'keyway.sharding';
+/** Translation and encoding of the snapshots for every proxy class, a child of `keyway.change`. */
+export const REBUILD_SPAN = 'keyway.xds.rebuild';
+
 export interface PushTelemetry {
   /** Pass to `startXdsServer({events})`. */
   readonly events: XdsServerEvents;
-  /** A view was published: opens its change (superseding one not pushed yet). */
+  /**
+   * A view was published: opens its change (superseding one not pushed yet). `source` is used when
+   * the view has no `cause` (which names its own source).
+   */
   published(view: ServingView, source: string): void;
   /** Runs the rebuild that pushes the latest published change; its responses belong to that change. */
   pushing<T>(rebuild: () => T): T;
@@ -72,10 +84,12 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
     published(view, source) {
       pending?.trace.end('superseded');
       const moved = view.diff?.moves.length ?? 0;
+      const cause = view.cause;
+      const published = view.diff ? `shard map ${view.map.version} published (${moved} shards moved)` : `shard map ${view.map.version} published`;
       const trace = beginChangeTrace({
-        source,
-        reason: view.diff ? `shard map ${view.map.version} published (${moved} shards moved)` : `shard map ${view.map.version} published`,
-        startTime: view.updatedAt,
+        source: cause?.source ?? source,
+        reason: cause ? `${cause.reason}; ${published}` : published,
+        startTime: cause?.detectedAt ?? view.updatedAt,
         attributes: { 'keyway.shardmap.version': view.map.version, 'keyway.shardmap.moved_shards': moved },
         ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         ...(metrics ? { onConverged: (s: number) => metrics.recordConvergence(s) } : {}),
@@ -88,6 +102,14 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
           );
         },
       });
+      if (cause) {
+        const start = cause.computeStartedAt.getTime();
+        trace.recordStage(SHARDING_SPAN, start, start + cause.computeSeconds * 1000, {
+          'keyway.sharding.mode': cause.mode,
+          'keyway.sharding.seconds': cause.computeSeconds,
+          'keyway.endpoints': view.map.endpoints.length,
+        });
+      }
       pending = { trace, proxies: new Set() };
     },
     pushing(rebuild) {
@@ -99,7 +121,7 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
       }
       rebuilding = change !== undefined;
       try {
-        return change ? change.trace.stage('keyway.xds.rebuild', undefined, rebuild) : rebuild();
+        return change ? change.trace.stage(REBUILD_SPAN, undefined, rebuild) : rebuild();
       } finally {
         rebuilding = false;
         change?.trace.sealed();

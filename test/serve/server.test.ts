@@ -29,6 +29,8 @@ test('a reload of a bad file keeps the previous map served over REST; a good one
   const first = await get(server, '/v1/shardmap');
   assert.equal(first.status, 200);
   const v1 = first.body.version;
+  const sourceErrors: [string, Error][] = [];
+  server.state.onSourceError((source, err) => sourceErrors.push([source, err]));
 
   // Line 23: after 4 header lines and 3 endpoints of 6 lines each.
   await topo.write(topologyText({ ready: [true, true, true], extra: 'service: "two words"' }));
@@ -44,6 +46,7 @@ test('a reload of a bad file keeps the previous map served over REST; a good one
   assert.equal(during.body.version, v1);
   assert.equal(during.body.stale, true);
   assert.ok(records.some((r) => r.level === 50 && r.msg.includes('keeping the last good topology')));
+  assert.deepEqual(sourceErrors.map(([source, err]) => [source, err.message]), [['file', fileStatus!.lastError]], 'the runner forwards the failure');
 
   await topo.write(topologyText({ ready: [true, true, true, true] }));
   const after = await waitFor('the new map', async () => {
@@ -102,6 +105,7 @@ test('one endpoint changed: incremental update; a policy change: full; subscribe
   server.state.onShardMap((view, previous) => seen.push({ view, previous }));
   const v1 = server.state.current()!;
   assert.equal(v1.sequence, 1);
+  assert.deepEqual([v1.cause?.source, v1.cause?.reason, v1.cause?.mode], ['start', 'start', 'full']);
 
   await topo.write(topologyText({ ready: [true, true, true], weights: [10, 10, 30] }));
   await waitFor('the reweight', () => seen.length === 1);
@@ -113,6 +117,11 @@ test('one endpoint changed: incremental update; a policy change: full; subscribe
   assert.equal(view.diff!.fromVersion, v1.map.version);
   assert.ok(view.diff!.moves.length > 0);
   assert.ok(view.diff!.moves.every((m) => m.to.includes('e2')), 'a heavier e2 only gains shards');
+  const cause = view.cause!;
+  assert.deepEqual([cause.source, cause.reason, cause.mode], ['file', 'topology file changed', 'incremental']);
+  assert.ok(cause.detectedAt <= cause.computeStartedAt && cause.computeStartedAt <= view.updatedAt, 'event, computation, publication in order');
+  assert.ok(Number.isFinite(cause.computeSeconds) && cause.computeSeconds >= 0 && cause.computeSeconds * 1000 <= view.updatedAt.getTime() - cause.computeStartedAt.getTime() + 1);
+  assert.equal(published.at(-1)!.computeSeconds, cause.computeSeconds, 'the log line shows the compute time');
 
   await topo.write(topologyText({ shards: 128, ready: [true, true, true], weights: [10, 10, 30] }));
   await waitFor('the new S', () => seen.length === 2);
@@ -125,6 +134,7 @@ test('one endpoint changed: incremental update; a policy change: full; subscribe
   assert.equal(seen[2]!.view.map.version, seen[1]!.view.map.version);
   assert.equal(seen[2]!.view.topology.xds.envoy.listenerPort, 10001);
   assert.equal(seen[2]!.view.diff!.moves.length, 0);
+  assert.deepEqual([seen[1]!.view.cause?.mode, seen[2]!.view.cause?.mode], ['full', 'unchanged']);
 });
 
 test('an invalid file at start rejects with every located problem and leaves nothing listening', async (t) => {
@@ -182,6 +192,7 @@ class FakeSource implements Source {
   started = false;
   stopped = false;
   readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
+  readonly errorListeners = new Set<(err: Error) => void>();
   async start() {
     this.started = true;
   }
@@ -198,9 +209,16 @@ class FakeSource implements Source {
   status(): SourceStatus {
     return { kind: 'kubernetes', healthy: false, stale: true, lastError: 'API server unreachable' };
   }
+  onError(l: (err: Error) => void) {
+    this.errorListeners.add(l);
+    return () => this.errorListeners.delete(l);
+  }
   set(endpoints: Endpoint[]) {
     this.endpoints = endpoints;
     for (const l of this.#listeners) l(endpoints);
+  }
+  fail(err: Error) {
+    for (const l of this.errorListeners) l(err);
   }
 }
 
@@ -222,8 +240,16 @@ test('kubernetes: the factory gets the raw section; its endpoints feed the map; 
   assert.deepEqual(section, { services: ['cache'] });
   assert.ok(fake.started);
   assert.equal((await get(server, '/readyz')).status, 503);
+  const sourceErrors: string[] = [];
+  server.state.onSourceError((source, err) => sourceErrors.push(`${source}: ${err.message}`));
+  fake.fail(new Error('API server unreachable'));
+  assert.deepEqual(sourceErrors, ['kubernetes: API server unreachable']);
+  const before = new Date();
   fake.set([{ id: 'pod-0', address: '10.1.0.5', port: 8000, locality: { region: '', zone: 'z', subzone: '' }, weight: 1, ready: true }]);
   await waitFor('the pod to own shards', () => server.state.current()!.map.owners[0]![0] === 'pod-0');
+  const cause = server.state.current()!.cause!;
+  assert.deepEqual([cause.source, cause.reason], ['kubernetes', 'endpoints changed']);
+  assert.ok(cause.detectedAt >= before && cause.detectedAt <= cause.computeStartedAt);
   const ready = await get(server, '/readyz');
   assert.equal(ready.status, 200);
   assert.deepEqual(
@@ -233,6 +259,7 @@ test('kubernetes: the factory gets the raw section; its endpoints feed the map; 
   assert.equal(ready.body.stale, true);
   await server.close();
   assert.ok(fake.stopped);
+  assert.equal(fake.errorListeners.size, 0, 'the runner unsubscribes on close');
 });
 
 test('kubernetes: without a factory, start fails at the section', async (t) => {

@@ -59,6 +59,9 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
   assert.equal(exp.value(N.shardsOwned, { endpoint: 'e1', zone: 'z1', subzone: 'f1', region: 'r' }) > 0, true);
   assert.equal(exp.value(N.sourceStale, { source: 'file' }), 0);
   assert.ok(exp.value(N.sourceStaleness, { source: 'file' }) >= 0);
+  assert.equal(exp.value(`${N.shardMapComputeDuration}_count`), 1, 'the first map was computed once');
+  assert.equal(exp.value(`${N.shardMapComputeDuration}_sum`), server.state.current()!.cause!.computeSeconds);
+  assert.equal(exp.value(N.sourceErrors, { source: 'file' }), 0);
 
   // A fourth endpoint joins: shards move to it, the version changes, the new endpoint appears.
   await topo.write(topologyText({ shards: 64, replicas: 2, ready: [true, true, true, true] }));
@@ -73,6 +76,17 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
   assert.equal(exp.value(N.shardMapChanges), 2);
   assert.equal(exp.value(N.shardsMoved), view.diff!.moves.length);
   assert.ok(view.diff!.moves.length > 0);
+  assert.equal(exp.value(`${N.shardMapComputeDuration}_count`), 2, 'one computation per published map');
+
+  // A file that does not parse: one source error, no computation, the map stays.
+  await topo.write('shards: [64\n');
+  exp = await waitFor('the file error in /metrics', async () => {
+    const e = await scrape();
+    return e.value(N.sourceErrors, { source: 'file' }) === 1 ? e : undefined;
+  });
+  assert.equal(exp.value(N.sourceStale, { source: 'file' }), 1);
+  assert.equal(exp.value(`${N.shardMapComputeDuration}_count`), 2);
+  assert.equal(server.state.current(), view);
 
   // It leaves again: its series go with it.
   await topo.write(topologyText({ shards: 64, replicas: 2, ready: [true, true, true] }));
@@ -82,4 +96,6 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
   });
   assert.equal(exp.value(N.shardMapChanges), 3);
   assert.equal(exp.value(N.shardMapInfo, { version: v1 }), 1, 'the same endpoints give the same version again');
+  assert.equal(exp.value(`${N.shardMapComputeDuration}_count`), 3);
+  assert.equal(exp.value(N.sourceErrors, { source: 'file' }), 1, 'each failure counts once');
 });

@@ -258,3 +258,20 @@ test('a stage that throws or rejects is recorded as an error and the error is pa
     assert.equal(s.events[0]?.name, 'exception');
   }
 });
+
+test('recordStage: a stage that ran before the trace began becomes a child with its real start and end', async () => {
+  const detectedAt = Date.now() - 40;
+  const change = beginChangeTrace({ source: 'kubernetes', reason: 'endpoints changed', startTime: new Date(detectedAt) });
+  // Computed 30 ms after the event, for 2.5 ms (sub-millisecond precision is kept).
+  change.recordStage('keyway.sharding', detectedAt + 30, detectedAt + 32.5, { 'keyway.sharding.mode': 'incremental' });
+  change.end();
+  change.recordStage('keyway.late', detectedAt, detectedAt + 1); // ignored: the change has ended
+  const spans = await exported(change.traceId, 2);
+  assert.deepEqual(spans.map((s) => s.name).sort(), [CHANGE_SPAN, 'keyway.sharding']);
+  const root = only(spans, (s) => s.name === CHANGE_SPAN, 'change span');
+  const sharding = only(spans, (s) => s.name === 'keyway.sharding', 'recorded stage');
+  assert.equal(sharding.parentSpanId, root.spanId);
+  assert.equal(sharding.attributes['keyway.sharding.mode'], 'incremental');
+  assert.equal(sharding.startNs - root.startNs, 30_000_000n);
+  assert.equal(sharding.endNs - sharding.startNs, 2_500_000n);
+});

@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { ServingView } from '../../src/serve/state.js';
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ChangeCause, ServingView } from '../../src/serve/state.js';
 import type { KeywayMetrics } from '../../src/telemetry/index.js';
 import { pushTelemetry } from '../../src/xds/push-telemetry.js';
 import type { ResourceKind } from '../../src/xds/resources.js';
@@ -120,4 +122,42 @@ test('a change that pushes nothing reports no convergence', () => {
   t.pushing(() => undefined);
   assert.equal(calls.convergence.length, 0);
   t.close();
+});
+
+test('a view with a cause: the change starts at the source event, names its source, and shows the sharding it ran', async () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  trace.setGlobalTracerProvider(provider);
+  try {
+    const { t, calls, sent, acked } = setup();
+    const detectedAt = new Date(Date.now() - 300); // the runner got the file's event 300 ms ago
+    const computeStartedAt = new Date(detectedAt.getTime() + 100);
+    const cause: ChangeCause = { source: 'file', reason: 'topology file changed', detectedAt, computeStartedAt, computeSeconds: 0.0125, mode: 'incremental' };
+    const v = { ...view('m1'), map: { version: 'm1', endpoints: [{}, {}] }, cause } as unknown as ServingView;
+    t.published(v, 'kubernetes'); // the cause's source wins over the stage's guess
+    t.pushing(() => sent('a'));
+    acked('a');
+    assert.equal(calls.convergence.length, 1);
+    assert.ok(calls.convergence[0]! >= 0.3, `convergence counts from the source event: ${calls.convergence[0]}`);
+    t.close();
+    const spans = exporter.getFinishedSpans();
+    const byName = (n: string) => spans.filter((s) => s.name === n);
+    const [root] = byName('keyway.change');
+    const [sharding] = byName('keyway.sharding');
+    assert.ok(root && sharding && byName('keyway.xds.rebuild').length === 1 && byName('keyway.xds.push').length === 1, spans.map((s) => s.name).join());
+    assert.equal(root.attributes['keyway.change.source'], 'file');
+    assert.match(String(root.attributes['keyway.change.reason']), /^topology file changed; shard map m1 published$/);
+    const ms = (hr: [number, number]) => hr[0] * 1000 + hr[1] / 1e6;
+    assert.equal(Math.round(ms(root.startTime)), detectedAt.getTime());
+    assert.equal(sharding.parentSpanContext?.spanId, root.spanContext().spanId);
+    assert.equal(Math.round(ms(sharding.startTime)), computeStartedAt.getTime());
+    assert.ok(Math.abs(ms(sharding.endTime) - ms(sharding.startTime) - 12.5) < 0.01, 'the computation\'s own duration');
+    assert.deepEqual(
+      [sharding.attributes['keyway.sharding.mode'], sharding.attributes['keyway.endpoints']],
+      ['incremental', 2],
+    );
+  } finally {
+    trace.disable();
+    await provider.shutdown();
+  }
 });
