@@ -2,10 +2,11 @@
  * The `keyway` command as a function (public contract: `keyway --help`, README "Running keyway").
  * Exit status: 0 success or graceful shutdown, 1 runtime failure, 2 bad usage or invalid topology file.
  */
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { loadConfigFile } from '../config/index.js';
 import { KeywayError, KeywayErrors } from '../errors.js';
 import { startServer } from '../serve/index.js';
+import { startTracing, type Tracing } from '../telemetry/index.js';
 import { type Command, parseCommand, USAGE, UsageError } from './args.js';
 import { isClientCommand, runClientCommand } from './commands/index.js';
 import { kubernetesSourceFactory, serveStages } from './serve-wiring.js';
@@ -51,8 +52,40 @@ async function check(file: string): Promise<number> {
   }
 }
 
+/** Bound on flushing the last spans at exit, so an unreachable collector cannot hold the shutdown. */
+const TRACE_FLUSH_TIMEOUT_MS = 5000;
+
+/**
+ * `keyway serve` with trace export: on only when the standard OpenTelemetry variables ask for it
+ * (docs/observability.md "Traces"); the last spans are flushed before the process exits.
+ */
 async function serve(cmd: Extract<Command, { command: 'serve' }>): Promise<number> {
   const log = pino({ name: 'keyway', level: cmd.logLevel });
+  const tracing = startTracing();
+  const { enabled, reason, endpoint, serviceName, warnings } = tracing.config;
+  log.info({ tracing: { enabled, reason, serviceName, ...(endpoint ? { endpoint } : {}) } }, enabled ? `tracing on: ${endpoint}` : `tracing off: ${reason}`);
+  for (const w of warnings) log.warn(w);
+  try {
+    return await serveUntilStopped(cmd, log);
+  } finally {
+    await stopTracing(tracing, log);
+  }
+}
+
+async function stopTracing(tracing: Tracing, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), TRACE_FLUSH_TIMEOUT_MS)));
+  try {
+    const r = await Promise.race([tracing.shutdown().then(() => 'done' as const), timeout]);
+    if (r === 'timeout') log.warn(`trace export did not finish within ${TRACE_FLUSH_TIMEOUT_MS} ms; some spans may be lost`);
+  } catch (err) {
+    log.warn({ err }, 'flushing traces failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function serveUntilStopped(cmd: Extract<Command, { command: 'serve' }>, log: Logger): Promise<number> {
   let server;
   try {
     server = await startServer({
