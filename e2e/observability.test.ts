@@ -1,58 +1,89 @@
 /**
- * Observability end to end (issue 5 item 4): a real Prometheus scrapes keyway's `GET /metrics` and
- * four example cache nodes every second while traffic flows and the topology changes; then every
- * PromQL expression of every panel of both Grafana dashboards (and every template-variable query)
- * is evaluated through Prometheus's HTTP API and must return at least one series.
+ * Observability end to end (issue 5 item 4), every part real: `keyway serve` (child process) on a
+ * topology of four example cache nodes (examples/cache-node, which learn their shards from keyway's
+ * `/v1/shardmap` and export hits, misses and non-owner requests), a real Envoy connected to keyway
+ * over ADS that routes the cache traffic by `x-cache-shard`, and a real Prometheus scraping keyway's
+ * `GET /metrics` and the nodes every second. A few requests go straight to a node that does not own
+ * their shard, as a client with a stale map would send them. Mid-run the topology is reweighted (a
+ * scale event), then nudged every two seconds while the dashboards are read, so that every rate
+ * window holds a change: pushes, ACKs, convergence and moves all come from keyway's own pipeline.
  *
- * keyway runs in-process (`startServer` with the telemetry stage: the real file source, sharding,
- * serving state and admin app). The xDS server's calls into telemetry are not wired in yet, so the
- * test drives them the way that wiring will: change traces and the xDS events recorder, fed by a
- * simulated set of proxies. When `keyway serve` serves /metrics with the xDS server wired, this
- * part can become a real keyway process with real proxies.
+ * Then every PromQL expression of every panel of both Grafana dashboards (and every template
+ * variable query) is evaluated through Prometheus's HTTP API and must return at least one series
+ * with a finite value, and the main numbers are checked against what keyway and the test know.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { startServer, type RunningServer } from '../src/serve/index.js';
-import { computeShardMap, keyToShard } from '../src/sharding/index.js';
-import {
-  beginChangeTrace,
-  createKeywayMetrics,
-  metricsStage,
-  xdsEventsRecorder,
-  type ChangeTrace,
-  type KeywayMetrics,
-} from '../src/telemetry/index.js';
+import { keyToShard } from '../src/sharding/index.js';
 import { startCacheNodeServer, type RunningCacheNode } from '../examples/cache-node/server.js';
 import { DASHBOARD_FILES, labelValuesQueries, loadDashboard, queriesOf, substitute } from '../test/telemetry/support/dashboards.js';
-import { httpRequest } from './support/http.js';
+import { adsBootstrap } from './support/bootstrap.js';
+import { envoySkipReason, startEnvoy } from './support/envoy.js';
+import { httpGetText, httpRequest } from './support/http.js';
+import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePorts } from './support/ports.js';
 import { prometheusSkipReason, promtoolCheckConfig, startPrometheus, type PrometheusProcess, type QueryResult } from './support/prometheus.js';
 import { waitUntil } from './support/wait.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const skip = prometheusSkipReason();
+// Both are evaluated, so KEYWAY_REQUIRE_E2E=1 fails on whichever is missing.
+const skipReasons = [envoySkipReason(), prometheusSkipReason()].filter((r): r is string => typeof r === 'string');
+const skip = skipReasons.length > 0 ? skipReasons.join('; ') : false;
 
 const NODES = [
-  { id: 'gpu-a1', zone: 'zone-a', subzone: 'nvl-1', weight: 80 },
-  { id: 'gpu-a2', zone: 'zone-a', subzone: 'nvl-2', weight: 40 },
-  { id: 'gpu-b1', zone: 'zone-b', subzone: 'nvl-3', weight: 60 },
-  { id: 'gpu-b2', zone: 'zone-b', subzone: 'nvl-4', weight: 20 },
+  { id: 'gpu-a1', zone: 'zone-a', subzone: 'nvl-1' },
+  { id: 'gpu-a2', zone: 'zone-a', subzone: 'nvl-2' },
+  { id: 'gpu-b1', zone: 'zone-b', subzone: 'nvl-3' },
+  { id: 'gpu-b2', zone: 'zone-b', subzone: 'nvl-4' },
 ] as const;
 const SHARDS = 256;
+const SERVICE = 'keyway-cache';
+const ENVOY_NODE_ID = 'envoy-observability';
+/** Weights before the scale event; then gpu-b2 goes 20 -> 60 (88 shards move), then alternates 50 / 60 (16 move each time). */
+const WEIGHTS_BEFORE = [80, 40, 60, 20];
+const WEIGHTS_SCALED = [80, 40, 60, 60];
+const WEIGHTS_NUDGED = [80, 40, 60, 50];
+/** At most this many nudges: with the scale event they stay within keyway's change history (32). */
+const MAX_NUDGES = 20;
 /** What `$__rate_interval` becomes: several 1 s scrapes, as Grafana computes it for this interval. */
 const RATE_INTERVAL = '10s';
+/** Every 20th request goes directly to a node that does not own its shard. */
+const DIRECT_EVERY = 20;
+/** Upper bound on the cache requests of one run. */
+const MAX_REQUESTS = 15_000;
 
-function topology(ports: readonly number[], weights: readonly number[]): string {
-  const lines = [`shards: ${SHARDS}`, 'replicas: 2', 'spread: subzone', 'endpoints:'];
+interface ShardMapBody {
+  version: string;
+  shards: { shard: number; owners: string[] }[];
+  endpoints: { id: string; weight: number }[];
+}
+interface ChangesBody {
+  changes: { fromVersion: string; toVersion: string; movedShards: number }[];
+}
+interface ProxiesBody {
+  proxies: { id: string; flavor: string; types: Record<string, { status: string }> }[];
+}
+
+function topology(nodePorts: readonly number[], listenerPort: number, weights: readonly number[]): string {
+  const lines = [
+    `shards: ${SHARDS}`,
+    'replicas: 2',
+    'spread: subzone',
+    `service: ${SERVICE}`,
+    `envoy: {listenerPort: ${listenerPort}, missingHeader: any, upstreamProtocol: http1}`,
+    'xds: {holdOffMs: 20, maxDelayMs: 200}',
+    'endpoints:',
+  ];
   NODES.forEach((n, i) => {
     lines.push(
       `  - id: ${n.id}`,
       '    address: 127.0.0.1',
-      `    port: ${ports[i]}`,
+      `    port: ${nodePorts[i]}`,
       `    locality: {region: local, zone: ${n.zone}, subzone: ${n.subzone}}`,
       `    weight: ${weights[i]}`,
     );
@@ -60,114 +91,83 @@ function topology(ports: readonly number[], weights: readonly number[]): string 
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * Control-plane activity as the xDS stage will report it: every `periodMs` a change is traced,
- * its shard map recomputed (timed) inside a stage, pushed to five proxies per resource type, and
- * answered after a few milliseconds, one answer in 25 being a NACK.
- */
-function simulateControlPlane(server: RunningServer, metrics: KeywayMetrics, periodMs: number): () => void {
-  const proxies = [
-    ...['envoy-1', 'envoy-2', 'envoy-3'].map((id) => ({ id, flavor: 'envoy' })),
-    ...['grpc-1', 'grpc-2'].map((id) => ({ id, flavor: 'grpc' })),
-  ];
-  const status = new Map<string, string>();
-  const types = ['cluster', 'endpoint', 'listener', 'route'];
-  metrics.observeProxies(() =>
-    proxies.map((p) => ({ flavor: p.flavor, types: Object.fromEntries(types.map((t) => [t, { status: status.get(`${p.id}/${t}`) ?? 'NOT_SENT' }])) })),
-  );
-  let current: ChangeTrace | undefined;
-  const events = xdsEventsRecorder({ metrics, change: () => current });
-  const timers = new Set<NodeJS.Timeout>();
-  let n = 0;
-  let stopped = false;
-  const tick = (): void => {
-    if (stopped) return;
-    n++;
-    current?.end('superseded');
-    const change = beginChangeTrace({ source: 'file', reason: 'e2e tick', timeoutMs: 5_000, onConverged: (s) => metrics.recordConvergence(s) });
-    current = change;
-    const view = server.state.current()!;
-    change.stage('keyway.sharding', undefined, () => {
-      const t0 = performance.now();
-      computeShardMap(view.map.endpoints, view.map.policy);
-      metrics.recordShardMapCompute((performance.now() - t0) / 1000);
-    });
-    // An endpoint-only change on most ticks; every fifth tick touches every type.
-    const pushed = n % 5 === 0 ? types : ['endpoint'];
-    for (const p of proxies) {
-      for (const kind of pushed) {
-        const sentAt = Date.now();
-        events.sent({ nodeId: p.id, kind, version: view.map.version });
-        status.set(`${p.id}/${kind}`, 'STALE');
-        const timer = setTimeout(
-          () => {
-            timers.delete(timer);
-            if (stopped) return;
-            const at = Date.now();
-            if ((n + p.id.length + kind.length) % 25 === 0) {
-              events.nacked({ nodeId: p.id, kind, version: view.map.version, sentAt, at, message: 'simulated rejection' });
-              status.set(`${p.id}/${kind}`, 'NACKED');
-            } else {
-              events.acked({ nodeId: p.id, kind, version: view.map.version, sentAt, at });
-              status.set(`${p.id}/${kind}`, 'SYNCED');
-            }
-          },
-          2 + ((n * 7 + p.id.length * 3) % 15),
-        );
-        timers.add(timer);
-      }
-    }
-    change.sealed();
-  };
-  const interval = setInterval(tick, periodMs);
-  tick();
-  return () => {
-    stopped = true;
-    clearInterval(interval);
-    for (const t of timers) clearTimeout(t);
-    current?.end();
-  };
+interface TrafficCounts {
+  viaEnvoy: number;
+  viaEnvoyFailed: number;
+  direct: number;
+  directFailed: number;
 }
 
 /**
- * Cache traffic as a proxy routed by keyway sends it: each request goes to its shard's primary,
- * a few to a replica, and one in twenty to a node that does not own the shard (a stale proxy).
- * Keys are skewed so that L1 sees hits.
+ * Cache traffic as clients send it: each batch computes the shard of each key by hash contract 1
+ * and sends it through Envoy's listener with `x-cache-shard`; one request in {@link DIRECT_EVERY}
+ * goes straight to a node that does not own the shard (per keyway's `/v1/shardmap`, re-read every
+ * few batches). Keys are skewed so that L1 sees hits. One batch at a time, so a slow machine
+ * lowers the rate instead of piling up requests.
  */
-function sendTraffic(server: RunningServer, nodes: readonly RunningCacheNode[], perTick: number, periodMs: number): { stop: () => Promise<void>; sent: () => number } {
-  let sent = 0;
-  let i = 0;
+function sendTraffic(opts: {
+  readonly listenerUrl: string;
+  readonly keywayUrl: string;
+  readonly nodeUrl: (id: string) => string;
+  readonly perBatch: number;
+  readonly pauseMs: number;
+}): { stop: () => Promise<void>; counts: () => TrafficCounts } {
+  const counts: TrafficCounts = { viaEnvoy: 0, viaEnvoyFailed: 0, direct: 0, directFailed: 0 };
   let stopped = false;
-  let inFlight: Promise<unknown> = Promise.resolve();
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const tick = (): void => {
-    if (stopped) return;
-    const map = server.state.current()!.map;
-    const batch: Promise<unknown>[] = [];
-    for (let k = 0; k < perTick; k++, i++) {
-      const key = `doc:${Math.floor(Math.pow((i * 7919) % 1000, 2) / 2000)}`; // 0..499, low ids far more often
-      const shard = keyToShard(key, SHARDS);
-      const owners = map.owners[shard]!;
-      let target = owners[0]!;
-      if (i % 20 === 7) target = NODES.map((n) => n.id).find((id) => !owners.includes(id)) ?? target;
-      else if (i % 20 === 11 && owners[1]) target = owners[1];
-      const node = byId.get(target)!;
-      batch.push(
-        httpRequest(`${node.url}/kv/${encodeURIComponent(key)}`, { headers: { 'x-cache-shard': String(shard) }, timeoutMs: 5_000 }).then(
-          () => sent++,
-          () => {},
-        ),
-      );
+  let owners: string[][] | undefined;
+  const run = async (): Promise<void> => {
+    let i = 0;
+    for (let batch = 0; !stopped && i < MAX_REQUESTS; batch++) {
+      if (batch % 5 === 0 || !owners) {
+        try {
+          owners = (JSON.parse(await httpGetText(`${opts.keywayUrl}/v1/shardmap`)) as ShardMapBody).shards.map((s) => s.owners);
+        } catch {
+          // keep the last map, as a client would
+        }
+      }
+      const sends: Promise<void>[] = [];
+      for (let k = 0; k < opts.perBatch; k++, i++) {
+        const key = `doc:${Math.floor(Math.pow((i * 7919) % 1000, 2) / 2000)}`; // 0..499, low ids far more often
+        const shard = keyToShard(key, SHARDS);
+        const headers = { 'x-cache-shard': String(shard) };
+        const nonOwner = owners ? NODES.map((n) => n.id).find((id) => !owners![shard]!.includes(id)) : undefined;
+        if (i % DIRECT_EVERY === 7 && nonOwner) {
+          sends.push(
+            httpRequest(`${opts.nodeUrl(nonOwner)}/kv/${encodeURIComponent(key)}`, { headers, timeoutMs: 5_000 }).then(
+              (r) => {
+                if (r.status === 200) counts.direct++;
+                else counts.directFailed++;
+              },
+              () => {
+                counts.directFailed++;
+              },
+            ),
+          );
+        } else {
+          sends.push(
+            // An answer from a cache node names it; one from Envoy itself (503: no healthy host) does not.
+            httpRequest(`${opts.listenerUrl}/kv/${encodeURIComponent(key)}`, { headers, timeoutMs: 5_000 }).then(
+              (r) => {
+                if (r.status === 200 && r.headers['x-served-by']) counts.viaEnvoy++;
+                else counts.viaEnvoyFailed++;
+              },
+              () => {
+                counts.viaEnvoyFailed++;
+              },
+            ),
+          );
+        }
+      }
+      await Promise.all(sends);
+      await sleep(opts.pauseMs);
     }
-    inFlight = Promise.all(batch);
   };
-  const interval = setInterval(tick, periodMs);
+  const done = run();
   return {
-    sent: () => sent,
+    counts: () => ({ ...counts }),
     stop: async () => {
       stopped = true;
-      clearInterval(interval);
-      await inFlight;
+      await done;
     },
   };
 }
@@ -184,52 +184,76 @@ function describeResult(r: QueryResult): string {
     .join('; ');
 }
 
-describe('observability: Prometheus scrapes keyway and cache nodes; every dashboard query returns data', { skip }, () => {
-  test('every PromQL expression of every panel returns at least one series', { timeout: 180_000 }, async (t) => {
+/** The first series' value of an instant query, or NaN when there is none. */
+async function scalarOf(prometheus: PrometheusProcess, expr: string): Promise<number> {
+  const r = await prometheus.query(expr);
+  return r.series.length > 0 ? Number(r.series[0]!.value[1]) : Number.NaN;
+}
+
+describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and cache nodes; every dashboard query returns data', { skip }, () => {
+  test('every PromQL expression of every panel returns a finite series', { timeout: 180_000 }, async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'keyway-observability-'));
     const file = path.join(dir, 'topology.yaml');
-    const ports = await freePorts(NODES.length);
-    writeFileSync(file, topology(ports, NODES.map((n) => n.weight)));
-    const metrics = createKeywayMetrics();
+    const [listenerPort, ...nodePorts] = await freePorts(1 + NODES.length);
+    let writes = 0;
+    const writeTopology = (weights: readonly number[]): void => {
+      // Atomically, so keyway's file source sees one complete file.
+      const tmp = path.join(dir, `.topology.${writes++}.tmp`);
+      writeFileSync(tmp, topology(nodePorts, listenerPort!, weights));
+      renameSync(tmp, file);
+    };
+    writeTopology(WEIGHTS_BEFORE);
+
     const cleanups: (() => Promise<void> | void)[] = [];
     t.after(async () => {
-      for (const c of cleanups.reverse()) await c();
-      await metrics.shutdown();
-      rmSync(dir, { recursive: true, force: true });
+      for (const c of cleanups.reverse()) {
+        try {
+          await c();
+        } catch (err) {
+          t.diagnostic(`cleanup: ${(err as Error).message}`);
+        }
+      }
+      if (process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
     });
 
-    const server = await startServer({
-      configFile: file,
-      httpPort: 0,
-      host: '127.0.0.1',
-      stages: [metricsStage(metrics)],
-      fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 200 }, pollIntervalMs: 100 },
-    });
-    cleanups.push(() => server.close());
-    const keywayUrl = `http://127.0.0.1:${server.httpPort}`;
+    // Generous start-up bound: tsx compiles keyway's sources on a loaded 2-core machine.
+    const keyway: KeywayProcess = await startKeyway({ configPath: file, readyTimeoutMs: 45_000 });
+    cleanups.push(() => keyway.stop());
+    const api = async <T>(p: string): Promise<T> => JSON.parse(await httpGetText(`${keyway.httpUrl}${p}`)) as T;
 
     const nodes: RunningCacheNode[] = [];
-    for (const [i, n] of NODES.entries()) {
-      nodes.push(await startCacheNodeServer({ id: n.id, port: ports[i]!, keywayUrl, l1Capacity: 60, l2Capacity: 400, l3DelayMs: 1, pollIntervalMs: 200 }));
-    }
     cleanups.push(() => Promise.all(nodes.map((n) => n.close())).then(() => {}));
-    await waitUntil(() => nodes.every((n) => n.ownership() !== undefined), Boolean, { timeoutMs: 10_000, what: 'every cache node reading its shards' });
+    for (const [i, n] of NODES.entries()) {
+      nodes.push(await startCacheNodeServer({ id: n.id, port: nodePorts[i]!, keywayUrl: keyway.httpUrl, l1Capacity: 60, l2Capacity: 400, l3DelayMs: 1, pollIntervalMs: 200 }));
+    }
+    const nodeUrl = (id: string): string => nodes.find((n) => n.id === id)!.url;
 
-    const stopControlPlane = simulateControlPlane(server, metrics, 250);
-    cleanups.push(stopControlPlane);
-    const traffic = sendTraffic(server, nodes, 25, 100);
-    cleanups.push(() => traffic.stop());
-
-    const prometheus: PrometheusProcess = await startPrometheus({
-      jobs: [
-        { job: 'keyway', targets: [`127.0.0.1:${server.httpPort}`] },
-        { job: 'keyway-cache-nodes', targets: nodes.map((n) => `127.0.0.1:${n.httpPort}`) },
-      ],
-      scrapeIntervalS: 1,
-    });
-    cleanups.push(() => prometheus.stop());
+    // Envoy and Prometheus start side by side: both only need ports that are known by now.
+    const [envoy, prometheus] = await Promise.all([
+      startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: ENVOY_NODE_ID }) }),
+      startPrometheus({
+        jobs: [
+          { job: 'keyway', targets: [`127.0.0.1:${keyway.httpPort}`] },
+          { job: 'keyway-cache-nodes', targets: nodes.map((n) => `127.0.0.1:${n.httpPort}`) },
+        ],
+        scrapeIntervalS: 1,
+      }),
+    ]);
+    cleanups.push(() => envoy.stop(), () => prometheus.stop());
+    const diag = (): string => `\n--- envoy log ---\n${envoy.logTail(20)}\n--- keyway log ---\n${keyway.logTail(20)}`;
     assert.match(prometheus.configCheck, /SUCCESS/);
     assert.match(promtoolCheckConfig(path.join(REPO, 'manifests/grafana/prometheus-scrape-example.yml')), /SUCCESS/);
+
+    await waitUntil(() => nodes.every((n) => n.ownership() !== undefined), Boolean, { timeoutMs: 10_000, what: 'every cache node reading its shards' });
+    // Every primary and its priority-1 replica alias through the active health check (GET /healthz).
+    await waitUntil(() => envoy.clusters(SERVICE), (hosts) => hosts.length > NODES.length && hosts.every((h) => h.healthy), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: `healthy hosts in Envoy's cluster ${SERVICE}`,
+    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+
+    const traffic = sendTraffic({ listenerUrl: `http://127.0.0.1:${listenerPort}`, keywayUrl: keyway.httpUrl, nodeUrl, perBatch: 15, pauseMs: 100 });
+    cleanups.push(() => traffic.stop());
 
     const targets = await waitUntil(
       () => prometheus.targets(),
@@ -237,19 +261,42 @@ describe('observability: Prometheus scrapes keyway and cache nodes; every dashbo
       { timeoutMs: 30_000, intervalMs: 500, what: 'every scrape target up' },
     );
     assert.deepEqual(targets.map((x) => x.job).sort(), ['keyway', ...NODES.map(() => 'keyway-cache-nodes')].sort());
-
-    // A scale event while Prometheus watches: gpu-b2's weight triples, so shards move to it.
-    const before = server.state.current()!.map.version;
-    await waitUntil(() => prometheus.query('keyway_shardmap_info'), (r) => r.series.length > 0, { timeoutMs: 20_000, intervalMs: 500, what: 'keyway_shardmap_info scraped' });
-    const tmp = path.join(dir, 'topology.next');
-    writeFileSync(tmp, topology(ports, [80, 40, 60, 60]));
-    renameSync(tmp, file);
-    await waitUntil(() => server.state.current()!.map.version, (v) => v !== before, { timeoutMs: 10_000, what: 'the reweighted shard map' });
-    await waitUntil(() => prometheus.query('keyway_shards_moved_total > 0'), (r) => r.series.length > 0, {
+    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_cache_requests_total)'), (n) => n > 0, {
       timeoutMs: 20_000,
       intervalMs: 500,
-      what: 'the moves scraped',
+      what: 'cache requests scraped',
     });
+
+    // The scale event while Prometheus watches: gpu-b2's weight triples, keyway pushes the new
+    // endpoints to Envoy, and Envoy's ACK ends the change (convergence).
+    const weightOf = async (id: string): Promise<number | undefined> => (await api<ShardMapBody>('/v1/shardmap')).endpoints.find((e) => e.id === id)?.weight;
+    writeTopology(WEIGHTS_SCALED);
+    await waitUntil(() => weightOf('gpu-b2'), (w) => w === 60, { timeoutMs: 15_000, what: 'the reweighted shard map' });
+    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_convergence_seconds_count)'), (n) => n >= 1, {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+      what: "Envoy's ACK of the change scraped as a convergence",
+    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+
+    // Small reweights every 2 s while the dashboards are read, so each rate window holds a change.
+    const nudging = new AbortController();
+    let nudges = 0;
+    const nudger = (async () => {
+      while (nudges < MAX_NUDGES) {
+        try {
+          await sleep(2_000, undefined, { signal: nudging.signal });
+        } catch {
+          return;
+        }
+        nudges++;
+        writeTopology(nudges % 2 === 1 ? WEIGHTS_NUDGED : WEIGHTS_SCALED);
+      }
+    })();
+    const stopNudging = async (): Promise<void> => {
+      nudging.abort();
+      await nudger;
+    };
+    cleanups.push(stopNudging);
 
     const queries = DASHBOARD_FILES.flatMap((f) => queriesOf(loadDashboard(f))).map((q) => ({
       ...q,
@@ -266,13 +313,13 @@ describe('observability: Prometheus scrapes keyway and cache nodes; every dashbo
           }
         }),
       );
-    // Rates need a few scrapes after the change, and the histograms' windows need events in them.
+    // Rates need a few scrapes, and the histograms' windows need events in them.
     let results = await evaluate();
     try {
       results = await waitUntil(evaluate, (rs) => rs.every((r) => finiteSeries(r.result) > 0), {
-        timeoutMs: 60_000,
+        timeoutMs: 45_000,
         intervalMs: 1_000,
-        what: 'every dashboard query to return a series',
+        what: 'every dashboard query to return a finite series',
       });
     } catch {
       results = await evaluate();
@@ -290,7 +337,6 @@ describe('observability: Prometheus scrapes keyway and cache nodes; every dashbo
       [],
       'dashboard queries whose every series is NaN or infinite',
     );
-    t.diagnostic(`${results.length} dashboard queries evaluated; ${traffic.sent()} cache requests sent`);
     if (process.env.KEYWAY_E2E_DEBUG) for (const r of results) t.diagnostic(`${r.q.panel} [${r.q.refId}]: ${describeResult(r.result!)}`);
 
     // Template variables: label_values(selector, label) through the label-values API.
@@ -308,11 +354,10 @@ describe('observability: Prometheus scrapes keyway and cache nodes; every dashbo
       assert.ok(r?.result, `panel ${panel} [${refId}]`);
       return r.result;
     };
+    // Envoy sends every request to an owner of its shard; only the direct ones reach a non-owner.
     const nonOwner = Number(one('Requests served by a non-owner').series[0]!.value[1]);
-    assert.ok(nonOwner > 0.01 && nonOwner < 0.15, `about 1 request in 20 goes to a non-owner: ${nonOwner}`);
-    assert.ok(Number(one('Shards moved per change (mean since start)').series[0]!.value[1]) > 0, 'the reweight moved shards');
-    const moved = await prometheus.query('keyway_shards_moved_total');
-    assert.equal(Number(moved.series[0]!.value[1]), server.state.current()!.diff!.moves.length, 'the reweight is counted once');
+    assert.ok(nonOwner > 0.01 && nonOwner < 0.15, `about 1 request in ${DIRECT_EVERY} goes to a non-owner: ${nonOwner}`);
+    assert.ok(Number(one('Shards moved per change (mean since start)').series[0]!.value[1]) > 0, 'the reweights moved shards');
     const shares = one('Primary share by fabric against weight share', 'A').series;
     const weights = one('Primary share by fabric against weight share', 'B').series;
     assert.equal(shares.length, 4, describeResult(one('Primary share by fabric against weight share', 'A')));
@@ -324,10 +369,42 @@ describe('observability: Prometheus scrapes keyway and cache nodes; every dashbo
     const l1 = one('L1 hit rate by fabric').series;
     assert.ok(l1.every((s) => Number(s.value[1]) >= 0 && Number(s.value[1]) <= 1));
     assert.ok(l1.some((s) => Number(s.value[1]) > 0.2), `skewed keys should hit L1: ${describeResult(one('L1 hit rate by fabric'))}`);
-    const connected = one('Connected proxies').series;
     assert.deepEqual(
-      Object.fromEntries(connected.map((s) => [s.metric.flavor, Number(s.value[1])])),
-      { envoy: 3, grpc: 2 },
+      Object.fromEntries(one('Connected proxies').series.map((s) => [s.metric.flavor, Number(s.value[1])])),
+      { envoy: 1, grpc: 0 },
+      'one Envoy connected over ADS',
+    );
+
+    // Settle: no more edits, keyway serves the last one, Envoy is in sync on every type.
+    await stopNudging();
+    const finalWeight = (nudges % 2 === 1 ? WEIGHTS_NUDGED : WEIGHTS_SCALED)[3];
+    await waitUntil(() => weightOf('gpu-b2'), (w) => w === finalWeight, { timeoutMs: 15_000, what: 'the last reweight served' });
+    const row = await waitUntil(
+      async () => (await api<ProxiesBody>('/v1/proxies')).proxies.find((p) => p.id === ENVOY_NODE_ID),
+      (r) => !!r && Object.values(r.types).every((x) => x.status === 'SYNCED'),
+      { timeoutMs: 15_000, what: 'Envoy SYNCED on every type in /v1/proxies' },
+    );
+    assert.equal(row!.flavor, 'envoy');
+
+    // Moves: keyway_shards_moved_total as scraped equals the sum of the real diffs in /v1/changes.
+    const { changes } = await api<ChangesBody>('/v1/changes');
+    assert.ok(changes.length >= 1 && changes.length <= 1 + nudges, `the scale event and the nudges (${nudges}): ${changes.length} changes`);
+    const movedInChanges = changes.reduce((sum, c) => sum + c.movedShards, 0);
+    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_shards_moved_total)'), (n) => n === movedInChanges, {
+      timeoutMs: 15_000,
+      intervalMs: 500,
+      what: `keyway_shards_moved_total to equal the ${movedInChanges} moves of /v1/changes`,
+    });
+    const converged = await scalarOf(prometheus, 'sum(keyway_convergence_seconds_count)');
+    assert.ok(converged >= 1, `convergences recorded: ${converged}`);
+
+    await traffic.stop();
+    const counts = traffic.counts();
+    assert.ok(counts.viaEnvoy > 100 && counts.direct > 0, `traffic through Envoy and direct: ${JSON.stringify(counts)}`);
+    assert.ok(counts.viaEnvoyFailed <= counts.viaEnvoy * 0.01, `requests through Envoy that failed: ${JSON.stringify(counts)}${diag()}`);
+    assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_completed`)) ?? 0) >= counts.viaEnvoy, 'Envoy counted the requests it routed');
+    t.diagnostic(
+      `${results.length} dashboard queries evaluated; ${changes.length} changes (${movedInChanges} shards moved, ${converged} converged); traffic ${JSON.stringify(counts)}`,
     );
   });
 });

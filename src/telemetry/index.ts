@@ -25,4 +25,3 @@ export {
   type ChangeOutcome,
   type ChangeOutcomeKind,
 } from './change-trace.js';
-export { xdsEventsRecorder, type XdsEventsObserver, type XdsEventsRecorderOptions } from './xds-events.js';
