@@ -31,13 +31,9 @@ export class DeltaSession extends Session {
 
   /** Handles one DeltaDiscoveryRequest. Throws ProtocolError when the stream must end. */
   onRequest(req: DeltaDiscoveryRequest): void {
-    this.begin(req.node);
-    const kind = this.kindOf(req.typeUrl);
-    if (!kind) {
-      this.log.debug({ typeUrl: req.typeUrl }, 'request for a type keyway does not serve; ignored');
-      return;
-    }
-    const t = this.tracker(kind);
+    const t = this.trackerFor(req);
+    if (!t) return;
+    const kind = t.kind;
     const now = Date.now();
     if (req.responseNonce !== '') {
       if (req.responseNonce !== t.nonce) {

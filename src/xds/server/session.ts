@@ -96,6 +96,20 @@ export abstract class Session implements StreamRecord {
     );
   }
 
+  /**
+   * Starts handling one request of either protocol: takes the node identity, then finds the
+   * tracker of the kind the request is about; undefined (logged) for a type keyway does not serve.
+   */
+  protected trackerFor(req: { node?: Node | undefined; typeUrl: string }): TypeTracker | undefined {
+    this.begin(req.node);
+    const kind = this.kindOf(req.typeUrl);
+    if (!kind) {
+      this.log.debug({ typeUrl: req.typeUrl }, 'request for a type keyway does not serve; ignored');
+      return undefined;
+    }
+    return this.tracker(kind);
+  }
+
   /** The kind a request is about: implied by a per-type service, else from its type URL. */
   protected kindOf(typeUrl: string): ResourceKind | undefined {
     return this.service === 'ads' ? kindOfTypeUrl(typeUrl) : this.service;

@@ -30,13 +30,9 @@ export class SotwSession extends Session {
 
   /** Handles one DiscoveryRequest. Throws ProtocolError when the stream must end. */
   onRequest(req: DiscoveryRequest): void {
-    this.begin(req.node);
-    const kind = this.kindOf(req.typeUrl);
-    if (!kind) {
-      this.log.debug({ typeUrl: req.typeUrl }, 'request for a type keyway does not serve; ignored');
-      return;
-    }
-    const t = this.tracker(kind);
+    const t = this.trackerFor(req);
+    if (!t) return;
+    const kind = t.kind;
     if (t.isStale(req.responseNonce)) {
       this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; request ignored');
       return;
