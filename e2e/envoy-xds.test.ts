@@ -21,6 +21,7 @@ import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
 import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
 import { waitUntil } from './support/wait.js';
+import type { ProxyRow, ShardMapBody } from '../test/support/rest-bodies.js';
 
 const skip = envoySkipReason();
 const SHARDS = 32;
@@ -62,22 +63,6 @@ interface Member {
   readonly weight: number;
   /** Defaults to 127.0.0.1; a host name forces Envoy to reject the ClusterLoadAssignment. */
   readonly address?: string;
-}
-interface ShardMapBody {
-  version: string;
-  shards: { shard: number; owners: string[] }[];
-}
-interface TypeRow {
-  status: string;
-  versionSent?: string;
-  versionAcked?: string;
-  nonce?: string;
-  lastNack?: { version: string; message: string; at: string };
-}
-interface ProxyRow {
-  id: string;
-  flavor: string;
-  types: Record<'cluster' | 'endpoint' | 'listener' | 'route', TypeRow>;
 }
 
 describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {

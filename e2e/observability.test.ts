@@ -29,6 +29,7 @@ import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePorts } from './support/ports.js';
 import { prometheusSkipReason, promtoolCheckConfig, startPrometheus, type PrometheusProcess, type QueryResult } from './support/prometheus.js';
 import { waitUntil } from './support/wait.js';
+import type { ProxiesBody, ShardMapBody } from '../test/support/rest-bodies.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Both are evaluated, so KEYWAY_REQUIRE_E2E=1 fails on whichever is missing.
@@ -57,16 +58,8 @@ const DIRECT_EVERY = 20;
 /** Upper bound on the cache requests of one run. */
 const MAX_REQUESTS = 15_000;
 
-interface ShardMapBody {
-  version: string;
-  shards: { shard: number; owners: string[] }[];
-  endpoints: { id: string; weight: number }[];
-}
 interface ChangesBody {
   changes: { fromVersion: string; toVersion: string; movedShards: number }[];
-}
-interface ProxiesBody {
-  proxies: { id: string; flavor: string; types: Record<string, { status: string }> }[];
 }
 
 function topology(nodePorts: readonly number[], listenerPort: number, weights: readonly number[]): string {

@@ -11,13 +11,8 @@ import { join } from 'node:path';
 import { Cluster } from '../sources/kubernetes/harness.js';
 import { NS, SERVICE } from '../sources/kubernetes/fixtures.js';
 import { tempTopology, waitFor } from '../serve/support.js';
+import type { ShardMapBody } from '../support/rest-bodies.js';
 
-interface ShardMapBody {
-  version: string;
-  stale: boolean;
-  shards: { shard: number; owners: string[] }[];
-  endpoints: { id: string; locality: { zone: string; subzone: string }; weight: number; shardsOwned: number }[];
-}
 
 test('pod and node events reach /v1/shardmap; an API outage keeps the map and marks it stale', async (t) => {
   const cluster = await Cluster.start();
@@ -118,7 +113,7 @@ test('pod and node events reach /v1/shardmap; an API outage keeps the map and ma
   const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
   const readyBody = (await ready.json()) as { stale?: boolean };
   assert.equal(readyBody.stale, true, "/readyz shows staleness");
-  const k8s = (during as unknown as { sources: { kind: string; staleSince?: string }[] }).sources.find((s) => s.kind === 'kubernetes');
+  const k8s = during.sources.find((s) => s.kind === 'kubernetes');
   assert.ok(k8s?.staleSince, 'the shard map says since when the Kubernetes source is stale');
   cluster.server.comeUp();
   await waitFor('fresh again after the API server is back', async () => !(await shardMap()).stale, 30_000);

@@ -15,6 +15,7 @@ import { startServer } from '../../src/serve/index.js';
 import { serveStages } from '../../src/cli/serve-wiring.js';
 import { createKeywayMetrics } from '../../src/telemetry/index.js';
 import { tempTopology, waitFor } from '../serve/support.js';
+import type { ShardMapBody } from '../support/rest-bodies.js';
 
 const METHOD = '/keyway.test.Cache/Who';
 const SHARDS = 8;
@@ -125,10 +126,6 @@ function topology(nodes: readonly { name: string; port: number; weight: number }
   return `${lines.join('\n')}\n`;
 }
 
-interface ShardMapBody {
-  version: string;
-  shards: { shard: number; owners: string[] }[];
-}
 
 test('grpc-js-xds through keyway serve: every shard on its primary, replica while the primary is down, new owners after a topology change', async (t) => {
   const nodes = await Promise.all(['node-0', 'node-1', 'node-2', 'node-3'].map(backend));

@@ -16,6 +16,7 @@ import { referencedNames } from '../../src/xds/cache/index.js';
 import { XDS_REGISTRY } from '../../src/xds/translator/index.js';
 import { XdsTestClient, type Received } from '../support/xds-client/xds-client.js';
 import { tempTopology, waitFor } from '../serve/support.js';
+import type { ProxyRow, ShardMapBody } from '../support/rest-bodies.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
 const SHARDS = 32;
@@ -35,25 +36,6 @@ function topology(weights: readonly number[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-interface ShardMapBody {
-  version: string;
-  shards: { shard: number; owners: string[] }[];
-}
-interface TypeRow {
-  status: string;
-  versionSent?: string;
-  versionAcked?: string;
-  nonce?: string;
-  lastNack?: { version: string; message: string; at: string };
-}
-interface ProxyRow {
-  id: string;
-  flavor: string;
-  userAgent: string;
-  locality: { region: string; zone: string; subZone: string };
-  connectedSince: string;
-  types: Record<'cluster' | 'endpoint' | 'listener' | 'route', TypeRow>;
-}
 
 /** Shard → the endpoint ids listing it at priority 0 and at priority 1, read from an Envoy ClusterLoadAssignment. */
 function placement(cla: Message): Map<number, { p0: string[]; p1: string[] }> {
