@@ -16,23 +16,10 @@ import { XdsTestClient } from '../support/xds-client/xds-client.js';
 import { tempTopology, waitFor } from '../serve/support.js';
 import { parseExposition } from '../telemetry/support/exposition.js';
 import { startOtlpReceiver, type ReceivedSpan } from '../telemetry/support/otlp-receiver.js';
+import { fourNodeTopology } from '../support/keyway-in-process.js';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-/** Four cache nodes on two zones; changing `weights` only moves ownership (an EDS-only push). */
-function topology(weights: readonly number[]): string {
-  const lines = ['shards: 32', 'replicas: 2', 'spread: zone', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
-  weights.forEach((w, i) => {
-    lines.push(
-      `  - id: gpu-${i}`,
-      `    address: 10.0.0.${i + 1}`,
-      '    port: 8080',
-      `    locality: {region: r, zone: z${i % 2}, subzone: nvl-${i}}`,
-      `    weight: ${w}`,
-    );
-  });
-  return `${lines.join('\n')}\n`;
-}
 
 /** The complete trace of a change from `source`: its root and its direct children, once all have arrived. */
 function changeTrace(spans: readonly ReceivedSpan[], source: string): { root: ReceivedSpan; children: ReceivedSpan[] } | undefined {
@@ -45,7 +32,7 @@ function changeTrace(spans: readonly ReceivedSpan[], source: string): { root: Re
 
 test('keyway serve exports one trace per topology edit (change → sharding, rebuild, push ACK) and counts computations and file errors', async (t) => {
   const receiver = await startOtlpReceiver();
-  const topo = await tempTopology(topology([10, 10, 10, 10]));
+  const topo = await tempTopology(fourNodeTopology([10, 10, 10, 10]));
   const child = spawn(
     process.execPath,
     [...CLI, 'serve', '--config', topo.file, '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1'],
@@ -105,7 +92,7 @@ test('keyway serve exports one trace per topology edit (change → sharding, reb
   const v1 = await version();
 
   // The change: a reweight. The proxy receives a new ClusterLoadAssignment and ACKs it.
-  await topo.write(topology([10, 10, 10, 40]));
+  await topo.write(fourNodeTopology([10, 10, 10, 40]));
   const moved = await envoy.expect('endpoint', 10_000);
   assert.notEqual(moved.version, eds.version);
   envoy.ack('endpoint');

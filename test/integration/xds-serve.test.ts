@@ -7,34 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toJson, type Message } from '@bufbuild/protobuf';
-import { startServer } from '../../src/serve/index.js';
-import { serveStages } from '../../src/cli/serve-wiring.js';
-import { createKeywayMetrics } from '../../src/telemetry/index.js';
 import { ClusterLoadAssignmentSchema } from '../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { RouteConfigurationSchema } from '../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
 import { referencedNames } from '../../src/xds/cache/index.js';
 import { XDS_REGISTRY } from '../../src/xds/translator/index.js';
 import { XdsTestClient, type Received } from '../support/xds-client/xds-client.js';
-import { tempTopology, waitFor } from '../serve/support.js';
+import { waitFor } from '../serve/support.js';
 import type { ProxyRow, ShardMapBody } from '../support/rest-bodies.js';
+import { fourNodeTopology, startKeywayInProcess } from '../support/keyway-in-process.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
 const SHARDS = 32;
 
-/** Four cache nodes on two zones; `weights` moves ownership without touching anything else. */
-function topology(weights: readonly number[]): string {
-  const lines = [`shards: ${SHARDS}`, 'replicas: 2', 'spread: zone', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
-  weights.forEach((w, i) => {
-    lines.push(
-      `  - id: gpu-${i}`,
-      `    address: 10.0.0.${i + 1}`,
-      '    port: 8080',
-      `    locality: {region: r, zone: z${i % 2}, subzone: nvl-${i}}`,
-      `    weight: ${w}`,
-    );
-  });
-  return `${lines.join('\n')}\n`;
-}
 
 
 /** Shard → the endpoint ids listing it at priority 0 and at priority 1, read from an Envoy ClusterLoadAssignment. */
@@ -56,16 +40,7 @@ function placement(cla: Message): Map<number, { p0: string[]; p1: string[] }> {
 }
 
 test('keyway serve in-process: ADS to a checking client, EDS-only ownership change, /v1/proxies, NACK, config_dump, metrics', async (t) => {
-  const topo = await tempTopology(topology([10, 10, 10, 10]));
-  const metrics = createKeywayMetrics();
-  const server = await startServer({ configFile: topo.file, httpPort: 0, xdsPort: 0, host: '127.0.0.1', fileWatch: FAST, stages: serveStages({ metrics }) });
-  const clients: XdsTestClient[] = [];
-  t.after(async () => {
-    clients.forEach((c) => c.close());
-    await server.close();
-    await metrics.shutdown();
-    await topo.cleanup();
-  });
+  const { server, topo, clients } = await startKeywayInProcess(t, fourNodeTopology([10, 10, 10, 10]), { fileWatch: FAST });
   const xdsPort = server.listening.xdsPort;
   assert.ok(typeof xdsPort === 'number' && xdsPort > 0, 'the xDS port is reported in listening');
   const base = `http://127.0.0.1:${server.httpPort}`;
@@ -153,7 +128,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   assert.deepEqual([unknown.body.error.code, unknown.body.error.parameter], ['NOT_FOUND', 'proxy']);
 
   // An ownership-only change (a weight): Envoy gets a new ClusterLoadAssignment and nothing else.
-  await topo.write(topology([10, 10, 10, 40]));
+  await topo.write(fourNodeTopology([10, 10, 10, 40]));
   const moved: Received = await envoy.expect('endpoint', 8000);
   assert.notEqual(moved.version, eds.version);
   envoy.ack('endpoint');
@@ -172,7 +147,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   assert.deepEqual(envoy.history.slice(4).map((r) => r.kind), ['endpoint'], 'only EDS arrived');
 
   // A NACK: the next change is rejected; /v1/proxies shows it with the proxy's text, config_dump too.
-  await topo.write(topology([10, 30, 10, 40]));
+  await topo.write(fourNodeTopology([10, 30, 10, 40]));
   const rejected = await envoy.expect('endpoint', 8000);
   const message = 'malformed IP address: not-an-ip.invalid. Consider setting resolver_name';
   envoy.nack('endpoint', message);
@@ -191,7 +166,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   assert.deepEqual(edsEntry.errorState && [edsEntry.errorState.details, edsEntry.errorState.versionInfo], [message, rejected.version]);
 
   // No resend: the next EDS response is the next real change, and its ACK turns the row SYNCED.
-  await topo.write(topology([20, 30, 10, 40]));
+  await topo.write(fourNodeTopology([20, 30, 10, 40]));
   const fixed = await envoy.expect('endpoint', 8000);
   assert.notEqual(fixed.version, rejected.version, 'the rejected version was not sent again');
   envoy.ack('endpoint');

@@ -14,13 +14,10 @@ import { ROUTE_DOCS, UNDOCUMENTED, type OpenApiDocument } from '../../../src/adm
 import { loadConfigFile } from '../../../src/config/index.js';
 import { ServingState } from '../../../src/serve/state.js';
 import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
-import { serveStages } from '../../../src/cli/serve-wiring.js';
-import { startServer } from '../../../src/serve/index.js';
-import { createKeywayMetrics } from '../../../src/telemetry/index.js';
 import { connectProxy, proxyRegistry } from '../../cli/commands/proxy-fixture.js';
-import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
-import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
+import { topologyText, waitFor } from '../../serve/support.js';
 import { bodyValidator, openApiProblems, routesFromTree } from './openapi-shape.js';
+import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 
 /** A serving state holding the example topology's map (and, with `moved`, one change that moved shards). */
 async function exampleState(moved = false): Promise<ServingState> {
@@ -158,16 +155,7 @@ test('rows of the xDS stage\'s proxy registry match the documented /v1/proxies s
 });
 
 test('with real proxies connected, /v1/proxies and /debug/config_dump answer what the document says', async (t) => {
-  const topo = await tempTopology(topologyText({ shards: 32 }));
-  const metrics = createKeywayMetrics();
-  const server = await startServer({ configFile: topo.file, httpPort: 0, xdsPort: 0, host: '127.0.0.1', stages: serveStages({ metrics }) });
-  const clients: XdsTestClient[] = [];
-  t.after(async () => {
-    clients.forEach((c) => c.close());
-    await server.close();
-    await metrics.shutdown();
-    await topo.cleanup();
-  });
+  const { server, clients } = await startKeywayInProcess(t, topologyText({ shards: 32 }));
   clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-1'));
   clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-2', { nackRoutes: 'rejected on purpose' }));
   const doc = (await server.admin.inject('/openapi.json')).json() as OpenApiDocument;

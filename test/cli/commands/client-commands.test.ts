@@ -13,10 +13,8 @@ import { startServer, type RunningServer, type ServeStage } from '../../../src/s
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';
-import { serveStages } from '../../../src/cli/serve-wiring.js';
-import { createKeywayMetrics } from '../../../src/telemetry/index.js';
-import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
@@ -169,16 +167,7 @@ describe('against a running keyway', () => {
 });
 
 test('status against keyway serve with its real xDS stage: one proxy in sync, one that rejected the routes', async (t) => {
-  const topo = await tempTopology(topologyText({ shards: 64 }));
-  const metrics = createKeywayMetrics();
-  const server = await startServer({ configFile: topo.file, httpPort: 0, xdsPort: 0, host: '127.0.0.1', stages: serveStages({ metrics }) });
-  const clients: XdsTestClient[] = [];
-  t.after(async () => {
-    clients.forEach((c) => c.close());
-    await server.close();
-    await metrics.shutdown();
-    await topo.cleanup();
-  });
+  const { server, clients } = await startKeywayInProcess(t, topologyText({ shards: 64 }));
   const xdsPort = server.listening.xdsPort!;
   clients.push(await connectProxy(xdsPort, 'envoy-1', { subZone: 'f0' }));
   clients.push(await connectProxy(xdsPort, 'envoy-2', { subZone: 'f1', nackRoutes: 'unknown cluster "c9"' }));
