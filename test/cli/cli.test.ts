@@ -5,19 +5,10 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseCommand, UsageError } from '../../src/cli/args.js';
 import { tempTopology } from '../serve/support.js';
+import { CLI, runCli } from './support.js';
 
-const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-/** Runs the CLI to completion. */
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const run = runCli;
 
 test('keyway serve on the example: logs the bound port, serves the map, exits 0 on SIGTERM', async (t) => {
   const child = spawn(

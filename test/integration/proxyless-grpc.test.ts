@@ -11,11 +11,9 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { startServer } from '../../src/serve/index.js';
-import { serveStages } from '../../src/cli/serve-wiring.js';
-import { createKeywayMetrics } from '../../src/telemetry/index.js';
-import { tempTopology, waitFor } from '../serve/support.js';
+import { waitFor } from '../serve/support.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
+import { startKeywayInProcess } from '../support/keyway-in-process.js';
 
 const METHOD = '/keyway.test.Cache/Who';
 const SHARDS = 8;
@@ -130,20 +128,8 @@ function topology(nodes: readonly { name: string; port: number; weight: number }
 test('grpc-js-xds through keyway serve: every shard on its primary, replica while the primary is down, new owners after a topology change', async (t) => {
   const nodes = await Promise.all(['node-0', 'node-1', 'node-2', 'node-3'].map(backend));
   t.after(() => Promise.all(nodes.map((n) => n.stop())));
-  const topo = await tempTopology(topology(nodes.map((n) => ({ name: n.name, port: n.port, weight: 10 }))));
-  t.after(() => topo.cleanup());
-  const metrics = createKeywayMetrics();
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    xdsPort: 0,
-    host: '127.0.0.1',
+  const { server, topo } = await startKeywayInProcess(t, topology(nodes.map((n) => ({ name: n.name, port: n.port, weight: 10 }))), {
     fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 },
-    stages: serveStages({ metrics }),
-  });
-  t.after(async () => {
-    await server.close();
-    await metrics.shutdown();
   });
   const base = `http://127.0.0.1:${server.httpPort}`;
   const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;

@@ -4,8 +4,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -15,27 +13,11 @@ import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';
 import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
+import { type CliRun, runCli } from '../support.js';
 
-const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    env: { ...process.env, KEYWAY_SERVER: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** The CLI without a KEYWAY_SERVER from the environment of whoever runs the tests. */
+const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> => runCli(args, { KEYWAY_SERVER: '', ...env });
 
 const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
   name: 'proxies',
