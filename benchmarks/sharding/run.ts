@@ -15,8 +15,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy, SpreadPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy, SpreadPolicy } from '../../src/core/policy.js';
 import {
   applyEndpointChange,
   computeShardMap,

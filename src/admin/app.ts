@@ -10,7 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { ServingState } from '../serve/state.js';
+import type { ServingState } from '../app/serving-state.js';
 import { installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';

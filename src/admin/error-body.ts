@@ -3,7 +3,7 @@
  * `{error: {code, message, parameter?}}`, `parameter` naming the bad query or path parameter.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import type { KeywayErrorCode } from '../errors.js';
+import type { KeywayErrorCode } from '../core/errors.js';
 
 export interface ErrorBody {
   readonly error: { readonly code: KeywayErrorCode; readonly message: string; readonly parameter?: string };

@@ -3,7 +3,7 @@
  * answers 200 when a shard map with owners is in force and 503 with the reason otherwise.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServingState } from '../serve/state.js';
+import type { ServingState } from '../app/serving-state.js';
 import { sourcesDetail } from './sources-detail.js';
 
 export function healthRoutes(state: ServingState) {

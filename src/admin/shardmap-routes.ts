@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
-import type { ServingState, ServingView } from '../serve/state.js';
+import type { ServingState, ServingView } from '../app/serving-state.js';
 import { errorBody } from './error-body.js';
 import { sourcesDetail } from './sources-detail.js';
 

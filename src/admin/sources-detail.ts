@@ -1,5 +1,5 @@
 /** The source-health part of `/readyz` and `/v1/shardmap` (issue 4: staleness must be visible). */
-import type { ServingState } from '../serve/state.js';
+import type { ServingState } from '../app/serving-state.js';
 
 export function sourcesDetail(state: ServingState): {
   stale: boolean;

@@ -4,12 +4,12 @@
  */
 import { type Logger, pino } from 'pino';
 import { loadConfigFile } from '../config/index.js';
-import { KeywayError, KeywayErrors } from '../errors.js';
-import { startServer } from '../serve/index.js';
+import { KeywayError, KeywayErrors } from '../core/errors.js';
+import { startServer } from '../app/index.js';
 import { startTracing, type Tracing } from '../telemetry/index.js';
 import { type Command, parseCommand, USAGE, UsageError } from './args.js';
 import { isClientCommand, runClientCommand } from './commands/index.js';
-import { kubernetesSourceFactory, serveStages } from './serve-wiring.js';
+import { kubernetesSourceFactory, serveStages } from '../app/wiring.js';
 
 /** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

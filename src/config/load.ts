@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
-import type { Topology } from '../model/settings.js';
-import { KeywayError, KeywayErrors } from '../errors.js';
+import type { Topology } from '../core/settings.js';
+import { KeywayError, KeywayErrors } from '../core/errors.js';
 import { createLocator } from './locator.js';
 import type { ConfigSection } from './section.js';
 import { validateConfig, type XdsTiming } from './validate.js';

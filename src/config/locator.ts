@@ -3,7 +3,7 @@
  * can say `file:line:column: field: message`.
  */
 import { type Document, isMap, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
-import type { ErrorLocation } from '../errors.js';
+import type { ErrorLocation } from '../core/errors.js';
 import { type ConfigPathSegment, formatFieldPath } from './section.js';
 
 export type Locate = (path: readonly ConfigPathSegment[]) => ErrorLocation;

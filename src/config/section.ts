@@ -2,7 +2,7 @@
  * A part of the topology file handed, unvalidated, to the stage that owns it (the Kubernetes
  * source reads `kubernetes:`), together with a way to report problems at their file and line.
  */
-import type { ErrorLocation } from '../errors.js';
+import type { ErrorLocation } from '../core/errors.js';
 
 /** One step of a path into a YAML value: a mapping key or a list index. */
 export type ConfigPathSegment = string | number;

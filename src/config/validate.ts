@@ -4,15 +4,15 @@
  * complete values.
  */
 import { isIP } from 'node:net';
-import { ENDPOINT_ID_PATTERN, type Endpoint, type Locality } from '../model/endpoint.js';
-import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../model/policy.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint, type Locality } from '../core/endpoint.js';
+import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../core/policy.js';
 import {
   DEFAULT_XDS_SETTINGS,
   type MissingHeaderPolicy,
   type UpstreamProtocol,
   type XdsSettings,
-} from '../model/settings.js';
-import { KeywayError, type KeywayErrorCode } from '../errors.js';
+} from '../core/settings.js';
+import { KeywayError, type KeywayErrorCode } from '../core/errors.js';
 import type { Locate } from './locator.js';
 import type { ConfigPathSegment } from './section.js';
 

@@ -1,11 +1,11 @@
 /** Full computation of a shard map (DESIGN.md pipeline stage 2; hash contract 2). */
-import type { Endpoint } from '../model/endpoint.js';
-import type { ShardingPolicy } from '../model/policy.js';
-import { KeywayError } from '../errors.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { ShardingPolicy } from '../core/policy.js';
+import { KeywayError } from '../core/errors.js';
 import { buildEligibleSet, localityCounts } from './eligible-set.js';
 import { shardSteps } from './rendezvous-score.js';
 import { canonicalEndpoint, remember, ShardComputer, type OwnerColumns, warningsFor } from './shard-map-state.js';
-import type { ShardMap } from './types.js';
+import type { ShardMap } from '../core/shard-map.js';
 import { compareIds, normalizeEndpoint, validateEndpoint, validatePolicy } from './validate.js';
 import { shardMapVersion } from './version.js';
 

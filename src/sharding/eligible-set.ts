@@ -2,7 +2,7 @@
  * The endpoints that can own shards (ready, weight > 0), in columns for the rendezvous hot loop
  * (hash contract 2). Sorted by id, so an index comparison is the contract's id tie-break.
  */
-import type { Endpoint } from '../model/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { endpointKey } from './rendezvous-score.js';
 
 export interface EligibleSet {

@@ -18,8 +18,8 @@
  * owner and need the next best). Where X may enter, the greedy runs over the old owners plus X
  * (O(R log R)); under `none` that is an insertion into the ranked owners.
  */
-import { type Endpoint, sameEndpoint } from '../model/endpoint.js';
-import { KeywayError } from '../errors.js';
+import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
+import { KeywayError } from '../core/errors.js';
 import { computeShardMap } from './compute.js';
 import {
   type EligibleEntry,
@@ -42,7 +42,7 @@ import {
   stateOf,
   warningsFor,
 } from './shard-map-state.js';
-import type { EndpointChange, ShardMap } from './types.js';
+import type { EndpointChange, ShardMap } from '../core/shard-map.js';
 import { normalizeEndpoint, validateEndpoint } from './validate.js';
 import { shardMapVersion } from './version.js';
 

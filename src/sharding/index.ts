@@ -12,4 +12,4 @@ export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U6
 export { ln as lnFdlibm } from './ln.js';
 export { ALGORITHM_ID } from './version.js';
 export { MAX_SHARD_COUNT, MAX_REPLICAS } from './validate.js';
-export * from './types.js';
+export * from '../core/shard-map.js';

@@ -2,7 +2,7 @@
  * Hash contract 1 (DESIGN.md, docs/hashing.md): key to shard.
  * shard = murmur3_x86_32(utf8(hashTag(key)), seed 0) mod S, unsigned.
  */
-import { KeywayError } from '../errors.js';
+import { KeywayError } from '../core/errors.js';
 import { murmur3Range } from './murmur3.js';
 
 // Reused encode buffer: keyToShard is called per request by the REST lookup.

@@ -18,7 +18,7 @@
  * candidate's bound form a prefix of the true ranking, and if pass 1 fills within that prefix the
  * walk is complete. Otherwise (crowded fabrics, or too close to call) it scores everyone.
  */
-import type { SpreadPolicy } from '../model/policy.js';
+import type { SpreadPolicy } from '../core/policy.js';
 import { type EligibleSet, localityIdBound } from './eligible-set.js';
 import { scoreFromU } from './rendezvous-score.js';
 

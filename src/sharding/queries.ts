@@ -1,6 +1,6 @@
 /** Read-only questions about shard maps: one shard's owners, each endpoint's share, what moved. */
-import { KeywayError } from '../errors.js';
-import type { ShardMap, ShardMapDiff, ShardMove } from './types.js';
+import { KeywayError } from '../core/errors.js';
+import type { ShardMap, ShardMapDiff, ShardMove } from '../core/shard-map.js';
 
 /**
  * Owners of `shard`, primary first (the REST `/v1/shards/{shard}` contract). Throws BAD_ARGUMENT

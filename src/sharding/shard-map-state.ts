@@ -3,12 +3,12 @@
  * each owner slot's score, the pass that chose it and its locality, plus the eligible columns.
  * Kept beside the public, plain ShardMap in a WeakMap, so the map itself stays a plain value.
  */
-import type { Endpoint } from '../model/endpoint.js';
-import type { ShardingPolicy } from '../model/policy.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { ShardingPolicy } from '../core/policy.js';
 import type { EligibleSet } from './eligible-set.js';
 import { OwnerSelector } from './owner-selection.js';
 import { type ShardSteps, uShard } from './rendezvous-score.js';
-import type { ShardMap } from './types.js';
+import type { ShardMap } from '../core/shard-map.js';
 
 export interface ShardMapState {
   readonly steps: ShardSteps;

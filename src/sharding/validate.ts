@@ -1,7 +1,7 @@
 /** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
-import { ENDPOINT_ID_PATTERN, type Endpoint } from '../model/endpoint.js';
-import { SPREAD_POLICIES, type ShardingPolicy } from '../model/policy.js';
-import { KeywayError } from '../errors.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
+import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
+import { KeywayError } from '../core/errors.js';
 
 /** Largest S accepted: the map holds S owner lists, and Redis Cluster's 16384 is the usual size. */
 export const MAX_SHARD_COUNT = 1 << 20;

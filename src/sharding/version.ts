@@ -4,7 +4,7 @@
  * no churn after a restart.
  */
 import { createHash } from 'node:crypto';
-import type { ShardingPolicy } from '../model/policy.js';
+import type { ShardingPolicy } from '../core/policy.js';
 
 /** Names the hash contracts; a change of algorithm must change every version. */
 export const ALGORITHM_ID = 'keyway-rendezvous-v1';

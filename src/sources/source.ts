@@ -3,7 +3,7 @@
  * source and the Kubernetes source publish the same normalized endpoint list, keep their last good
  * state when their backend fails, and say so in their status.
  */
-import type { Endpoint } from '../model/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 
 /** What `/readyz` and `/v1/shardmap` show about a source. */
 export interface SourceStatus {

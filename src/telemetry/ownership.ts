@@ -3,7 +3,7 @@
  * gauges, read from the shard map in force (DESIGN.md "shard map": owners primary first).
  */
 import { endpointShares } from '../sharding/queries.js';
-import type { ShardMap } from '../sharding/types.js';
+import type { ShardMap } from '../core/shard-map.js';
 import type { OwnershipRow } from './metrics.js';
 
 /** One row per endpoint of the map, owners or not (a not-ready endpoint shows 0 owned). */

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp, errorBody } from '../../src/admin/index.js';
-import { ServingState } from '../../src/serve/state.js';
+import { ServingState } from '../../src/app/serving-state.js';
 import { computeShardMap, diffShardMaps, endpointShares, keyToShard } from '../../src/sharding/index.js';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
-import { DEFAULT_XDS_SETTINGS } from '../../src/model/settings.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
+import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 
 const POLICY: ShardingPolicy = { shardCount: 32, replicas: 2, spread: 'zone' };
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile, parseConfig } from '../../src/config/index.js';
-import { KeywayErrors, type KeywayError } from '../../src/errors.js';
+import { KeywayErrors, type KeywayError } from '../../src/core/errors.js';
 
 const GOOD = `shards: 64
 replicas: 2

@@ -10,7 +10,7 @@ import type { V1ConfigMap, V1Container, V1Deployment, V1PodDisruptionBudget, V1S
 import { buildAdminApp } from '../../src/admin/index.js';
 import { parseCommand } from '../../src/cli/args.js';
 import { parseConfig } from '../../src/config/index.js';
-import { ServingState } from '../../src/serve/index.js';
+import { ServingState } from '../../src/app/index.js';
 import { parseKubernetesSourceConfig } from '../../src/sources/kubernetes/index.js';
 import { findOne, render, skipWithoutKustomize } from './support/render.js';
 import { backends, resolvePort, selects, targetOf, workloads } from './support/workloads.js';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type RunningServer, type ServeStage, type ServingView } from '../../src/serve/index.js';
-import { KeywayError, KeywayErrors } from '../../src/errors.js';
-import type { Endpoint } from '../../src/model/endpoint.js';
+import { startServer, type RunningServer, type ServeStage, type ServingView } from '../../src/app/index.js';
+import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
 import type { Source, SourceStatus } from '../../src/sources/source.js';
 import { captureLogs, tempTopology, topologyText, waitFor } from './support.js';
 

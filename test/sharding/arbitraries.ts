@@ -3,8 +3,8 @@
  * spread policy's conflicts and fallbacks are exercised, and endpoint changes for the incremental path.
  */
 import fc from 'fast-check';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
 
 /** Fixed by default so the statistical tests are reproducible; KEYWAY_PROPERTY_SEED picks another. */
 export const PROPERTY_SEED = Number(process.env.KEYWAY_PROPERTY_SEED ?? 20260601);

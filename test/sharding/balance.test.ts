@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Endpoint } from '../../src/model/endpoint.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
 import { computeShardMap, endpointShares } from '../../src/sharding/index.js';
 import { PROPERTY_SEED } from './arbitraries.js';
 import { chiSquare, chiSquareUpperTail } from './statistics.js';

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
 import { applyEndpointChange, computeShardMap, diffShardMaps, type EndpointChange, type ShardMap } from '../../src/sharding/index.js';
 import {
   crowdedLocalityArb,

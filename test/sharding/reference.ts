@@ -3,8 +3,8 @@
  * 64-bit arithmetic instead of 32-bit halves, and the spread policy as the literal greedy walk over a
  * fully sorted ranking instead of the closed form in src/sharding/owner-selection.ts.
  */
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy, SpreadPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy, SpreadPolicy } from '../../src/core/policy.js';
 
 const MASK = (1n << 64n) - 1n;
 const GOLDEN = 0x9e3779b97f4a7c15n;

@@ -2,9 +2,9 @@
 // read-side helpers (ownersOf, endpointShares, diffShardMaps).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
-import { KeywayError } from '../../src/errors.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
+import { KeywayError } from '../../src/core/errors.js';
 import {
   applyEndpointChange,
   computeShardMap,

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
 import {
   computeShardMap,
   endpointKey,

@@ -3,8 +3,8 @@
  * sharing one metrics object), on a temporary topology file; everything is closed after the test.
  */
 import type { TestContext } from 'node:test';
-import { serveStages } from '../../src/cli/serve-wiring.js';
-import { startServer, type RunningServer, type ServeOptions } from '../../src/serve/index.js';
+import { serveStages } from '../../src/app/wiring.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/app/index.js';
 import { createKeywayMetrics, type KeywayMetrics } from '../../src/telemetry/index.js';
 import { tempTopology } from '../serve/support.js';
 import type { XdsTestClient } from './xds-client/xds-client.js';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../src/serve/index.js';
+import { startServer } from '../../src/app/index.js';
 import { computeShardMap } from '../../src/sharding/index.js';
 import { createKeywayMetrics, KEYWAY_METRICS as N, metricsStage, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/index.js';
-import type { Endpoint } from '../../src/model/endpoint.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
 import { tempTopology, topologyText, waitFor } from '../serve/support.js';
 import { parseExposition } from './support/exposition.js';
 

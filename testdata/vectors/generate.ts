@@ -11,8 +11,8 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Endpoint } from '../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../src/model/policy.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../src/core/policy.js';
 import {
   ALGORITHM_ID,
   computeShardMap,

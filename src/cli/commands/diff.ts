@@ -4,7 +4,7 @@
  * share of cached data that would go cold (defined in move-report.ts and docs/cli.md).
  */
 import { loadConfigFile } from '../../config/index.js';
-import { KeywayError, KeywayErrors } from '../../errors.js';
+import { KeywayError, KeywayErrors } from '../../core/errors.js';
 import { computeShardMap, diffShardMaps, type ShardMap, type ShardMove } from '../../sharding/index.js';
 import { moveReport, type MoveReport, type PairCount } from './move-report.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';

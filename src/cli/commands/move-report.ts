@@ -7,7 +7,7 @@
  * h mod S' after, so the shares are averaged over the residues of h modulo lcm(S, S') instead.
  */
 import { endpointShares, type ShardMap } from '../../sharding/index.js';
-import { sameEndpoint } from '../../model/endpoint.js';
+import { sameEndpoint } from '../../core/endpoint.js';
 
 /** Residues enumerated exactly up to this many; beyond, an evenly spaced sample of this size. */
 export const MAX_RESIDUES = 1 << 22;

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { type KeywayConfig, parseConfig, readConfigText } from '../../config/index.js';
-import type { Endpoint } from '../../model/endpoint.js';
+import type { Endpoint } from '../../core/endpoint.js';
 import { debounce, type DebounceOptions } from '../debounce.js';
 import type { Source, SourceStatus } from '../source.js';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConfigPathSegment, ConfigSection } from '../../config/section.js';
-import { KeywayError, KeywayErrors } from '../../errors.js';
+import { KeywayError, KeywayErrors } from '../../core/errors.js';
 
 /** How an endpoint's identity is read from its pod. */
 export type IdentitySource =

@@ -4,7 +4,7 @@
  * No I/O: the runner (source.ts) feeds it the informers' caches.
  */
 import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
-import { ENDPOINT_ID_PATTERN, type Endpoint } from '../../model/endpoint.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint } from '../../core/endpoint.js';
 import type { KubernetesSourceConfig } from './config.js';
 import { problemKey, type SourceProblem } from './problem.js';
 import { endpointReady } from './readiness.js';

@@ -15,8 +15,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
-import { KeywayError } from '../../errors.js';
-import type { Endpoint } from '../../model/endpoint.js';
+import { KeywayError } from '../../core/errors.js';
+import type { Endpoint } from '../../core/endpoint.js';
 import { debounce } from '../debounce.js';
 import type { Source, SourceStatus } from '../source.js';
 import { DEFAULT_BACKOFF } from './backoff.js';

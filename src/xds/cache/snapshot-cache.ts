@@ -5,7 +5,7 @@
  */
 import { type Logger, pino } from 'pino';
 import { debounce, type DebounceOptions } from '../../sources/debounce.js';
-import { KeywayError } from '../../errors.js';
+import { KeywayError } from '../../core/errors.js';
 import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import { defaultConsistencyCheck, type ConsistencyCheck } from './consistency.js';
 import { ResourceEncoder } from './encoder.js';

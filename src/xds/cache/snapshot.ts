@@ -1,7 +1,7 @@
 /**
  * Immutable, consistent snapshots of one proxy class's resources (DESIGN.md "snapshot cache").
  */
-import { KeywayError } from '../../errors.js';
+import { KeywayError } from '../../core/errors.js';
 import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import type { ConsistencyCheck } from './consistency.js';
 import type { EncodedResource, ResourceEncoder } from './encoder.js';

@@ -14,7 +14,7 @@ import {
   type Cluster,
 } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { HttpProtocolOptionsSchema } from '../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
-import type { EnvoySettings } from '../../model/settings.js';
+import type { EnvoySettings } from '../../core/settings.js';
 import { adsConfigSource, duration } from './envoy-core.js';
 import { healthChecks, outlierDetection } from './envoy-failover.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, SHARD_METADATA_KEY } from './names.js';

@@ -12,7 +12,7 @@ import {
   ConfigSourceSchema,
   type ConfigSource,
 } from '../proto/gen/envoy/config/core/v3/config_source_pb.js';
-import type { Locality } from '../../model/endpoint.js';
+import type { Locality } from '../../core/endpoint.js';
 
 /**
  * "Fetch this over the same ADS stream, v3 resources" (xDS protocol: aggregated discovery). Used for

@@ -17,7 +17,7 @@ import {
 import { RetryPolicySchema, type RetryPolicy } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { PreviousPrioritiesConfigSchema } from '../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
 import { CodecClientType } from '../proto/gen/envoy/type/v3/http_pb.js';
-import type { UpstreamProtocol } from '../../model/settings.js';
+import type { UpstreamProtocol } from '../../core/settings.js';
 import { duration } from './envoy-core.js';
 import { PREVIOUS_PRIORITIES_RETRY } from './names.js';
 

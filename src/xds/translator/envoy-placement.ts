@@ -15,7 +15,7 @@
  * shards are left out with a warning and fail over only when ownership moves.
  */
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../model/endpoint.js';
+import type { Endpoint } from '../../core/endpoint.js';
 import { cmp } from './envoy-core.js';
 
 /** One host entry of the Envoy ClusterLoadAssignment. */

@@ -9,7 +9,7 @@ import {
   type RouteConfiguration,
 } from '../proto/gen/envoy/config/route/v3/route_pb.js';
 import { RouteSchema, type HeaderMatcherSchema, type Route } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
-import type { MissingHeaderPolicy } from '../../model/settings.js';
+import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { failoverRetryPolicy } from './envoy-failover.js';
 import { SHARD_HEADER } from './names.js';
 

@@ -9,9 +9,9 @@ import { ClusterSchema } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.j
 import { ClusterLoadAssignmentSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { RouteConfigurationSchema } from '../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { Endpoint } from '../../model/endpoint.js';
-import type { Topology } from '../../model/settings.js';
-import type { ShardMap } from '../../sharding/types.js';
+import type { Endpoint } from '../../core/endpoint.js';
+import type { Topology } from '../../core/settings.js';
+import type { ShardMap } from '../../core/shard-map.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
 import { cmp } from './envoy-core.js';
 import { envoyCluster } from './envoy-cluster.js';

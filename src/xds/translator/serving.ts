@@ -4,8 +4,8 @@
  * fix is reported as a warning, never thrown: the translator always produces a usable snapshot.
  */
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../model/endpoint.js';
-import type { ShardMap } from '../../sharding/types.js';
+import type { Endpoint } from '../../core/endpoint.js';
+import type { ShardMap } from '../../core/shard-map.js';
 import { cmp } from './envoy-core.js';
 
 export interface ServingOwners {

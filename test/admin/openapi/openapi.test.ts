@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../../src/admin/index.js';
 import { ROUTE_DOCS, UNDOCUMENTED, type OpenApiDocument } from '../../../src/admin/openapi/index.js';
 import { loadConfigFile } from '../../../src/config/index.js';
-import { ServingState } from '../../../src/serve/state.js';
+import { ServingState } from '../../../src/app/serving-state.js';
 import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
 import { connectProxy, proxyRegistry } from '../../cli/commands/proxy-fixture.js';
 import { topologyText, waitFor } from '../../serve/support.js';

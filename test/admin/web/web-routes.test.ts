@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildAdminApp } from '../../../src/admin/index.js';
 import { staticDir, WEB_ASSETS } from '../../../src/admin/web/routes.js';
-import { ServingState } from '../../../src/serve/state.js';
+import { ServingState } from '../../../src/app/serving-state.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { startServer, type RunningServer, type ServeStage } from '../../../src/serve/index.js';
+import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { moveReport, coldShares } from '../../../src/cli/commands/move-report.js';
 import { computeShardMap, diffShardMaps, type ShardMap } from '../../../src/sharding/index.js';
-import type { Endpoint } from '../../../src/model/endpoint.js';
+import type { Endpoint } from '../../../src/core/endpoint.js';
 
 /** A hand-written map: the numbers below are worked out by hand from these owner lists. */
 function handMap(owners: string[][], ids = ['a', 'b', 'c', 'd']): ShardMap {

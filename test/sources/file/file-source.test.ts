@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlink, writeFile } from 'node:fs/promises';
 import { FileSource } from '../../../src/sources/file/index.js';
-import { KeywayErrors } from '../../../src/errors.js';
+import { KeywayErrors } from '../../../src/core/errors.js';
 import type { KeywayConfig } from '../../../src/config/index.js';
 import { captureLogs, tempTopology, topologyText, waitFor } from '../../serve/support.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../../../src/config/index.js';
-import { KeywayErrors } from '../../../src/errors.js';
+import { KeywayErrors } from '../../../src/core/errors.js';
 import { parseKubernetesSourceConfig } from '../../../src/sources/kubernetes/config.js';
 
 const noEnv = { env: {}, serviceAccountNamespace: () => undefined };

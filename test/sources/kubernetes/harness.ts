@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Endpoint } from '../../../src/model/endpoint.js';
+import type { Endpoint } from '../../../src/core/endpoint.js';
 import {
   createKubernetesSource,
   type KubernetesSource,

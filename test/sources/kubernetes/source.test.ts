@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
-import type { Endpoint } from '../../../src/model/endpoint.js';
-import { KeywayError } from '../../../src/errors.js';
+import type { Endpoint } from '../../../src/core/endpoint.js';
+import { KeywayError } from '../../../src/core/errors.js';
 import { NS, SERVICE } from './fixtures.js';
 import { Cluster, ep, type RunningSource, startSource, waitFor } from './harness.js';
 

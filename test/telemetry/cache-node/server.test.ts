@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startServer } from '../../../src/serve/index.js';
+import { startServer } from '../../../src/app/index.js';
 import { keyToShard } from '../../../src/sharding/index.js';
 import { CACHE_NODE_METRICS as C } from '../../../src/telemetry/index.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeShardMap } from '../../../src/sharding/index.js';
-import { DEFAULT_XDS_SETTINGS, type Topology } from '../../../src/model/settings.js';
-import type { Endpoint } from '../../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../../src/model/policy.js';
+import { DEFAULT_XDS_SETTINGS, type Topology } from '../../../src/core/settings.js';
+import type { Endpoint } from '../../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../../src/core/policy.js';
 import { SnapshotCache } from '../../../src/xds/cache/index.js';
 import { startXdsServer } from '../../../src/xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translate, type TranslatorInput } from '../../../src/xds/translator/index.js';

@@ -1,10 +1,10 @@
 // Shared builders for the translator tests: endpoints, topologies and shard maps (real ones from
 // computeShardMap, or hand-made owner lists when a test needs a precise shape).
-import type { Endpoint, Locality } from '../../../src/model/endpoint.js';
-import type { ShardingPolicy } from '../../../src/model/policy.js';
-import { DEFAULT_XDS_SETTINGS, type EnvoySettings, type Topology } from '../../../src/model/settings.js';
+import type { Endpoint, Locality } from '../../../src/core/endpoint.js';
+import type { ShardingPolicy } from '../../../src/core/policy.js';
+import { DEFAULT_XDS_SETTINGS, type EnvoySettings, type Topology } from '../../../src/core/settings.js';
 import { computeShardMap } from '../../../src/sharding/index.js';
-import type { ShardMap } from '../../../src/sharding/types.js';
+import type { ShardMap } from '../../../src/core/shard-map.js';
 import type { TranslatorInput } from '../../../src/xds/translator/index.js';
 
 export function locality(zone: string, subzone: string, region = 'r'): Locality {

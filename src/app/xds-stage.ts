@@ -6,15 +6,15 @@
  * push, NACK, proxy and convergence metrics.
  */
 import type { Logger } from 'pino';
-import type { ServeStage, StageContext, StartedStage } from '../serve/stage.js';
-import type { ServingState, ServingView } from '../serve/state.js';
+import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
+import type { ServingState, ServingView } from './serving-state.js';
 import { debounce, type DebounceOptions } from '../sources/debounce.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
-import { xdsAdminRoutes } from './admin-routes.js';
-import { SnapshotCache, type BuildFn, type RebuildReport } from './cache/index.js';
+import { xdsAdminRoutes } from '../admin/proxy-routes.js';
+import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
-import { startXdsServer, type XdsServer } from './server/index.js';
-import { checkConsistency, effectiveProxyClass, translateWithWarnings } from './translator/index.js';
+import { startXdsServer, type XdsServer } from '../xds/server/index.js';
+import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 
 export interface XdsStageOptions {
   /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */

@@ -15,10 +15,10 @@ import {
   RoutesConfigDumpSchema,
   UpdateFailureStateSchema,
   type UpdateFailureState,
-} from './proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
-import type { ProxyStatus, SentResources, TypeStatus } from './server/index.js';
-import { XDS_REGISTRY } from './translator/index.js';
-import type { ResourceKind } from './resources.js';
+} from '../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
+import type { ProxyStatus, SentResources, TypeStatus } from './index.js';
+import { XDS_REGISTRY } from '../translator/index.js';
+import type { ResourceKind } from '../resources.js';
 
 const REGISTRY = createRegistry(XDS_REGISTRY, file_envoy_admin_v3_config_dump_shared);
 

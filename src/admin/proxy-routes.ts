@@ -5,9 +5,9 @@
  * Errors use the admin error body.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { errorBody } from '../admin/error-body.js';
-import { proxyConfigDump } from './config-dump.js';
-import type { XdsServer } from './server/index.js';
+import { errorBody } from './error-body.js';
+import { proxyConfigDump } from '../xds/server/config-dump.js';
+import type { XdsServer } from '../xds/server/index.js';
 
 /** The admin routes over a running xDS server (read-only). */
 export function xdsAdminRoutes(server: Pick<XdsServer, 'proxies' | 'proxy' | 'sentResources'>): FastifyPluginAsync {

@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { ConfigSection } from '../config/index.js';
 import type { Source } from '../sources/source.js';
-import type { ServingState } from './state.js';
+import type { ServingState } from '../app/serving-state.js';
 
 export interface StageContext {
   /** Subscribe with `state.onShardMap(...)`; `state.current()` already holds the first view. */

@@ -2,10 +2,10 @@
  * Choosing between the incremental and the full shard-map computation (issue 2: incremental on one
  * endpoint's change, always equal to a full recompute).
  */
-import { type Endpoint, sameEndpoint } from '../model/endpoint.js';
-import type { ShardingPolicy } from '../model/policy.js';
-import { applyEndpointChange, computeShardMap } from '../sharding/index.js';
-import type { EndpointChange, ShardMap } from '../sharding/types.js';
+import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
+import type { ShardingPolicy } from '../core/policy.js';
+import { applyEndpointChange, computeShardMap } from './index.js';
+import type { EndpointChange, ShardMap } from '../core/shard-map.js';
 
 export { sameEndpoint };
 

@@ -4,11 +4,11 @@
  * admin app. The xDS server and the runner record their own events on the same KeywayMetrics.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ServingView } from '../serve/state.js';
-import type { ServeStage } from '../serve/stage.js';
-import type { KeywayMetrics } from './metrics.js';
-import { ownershipRows } from './ownership.js';
-import { PROMETHEUS_CONTENT_TYPE } from './prometheus-registry.js';
+import type { ServingView } from './serving-state.js';
+import type { ServeStage } from '../core/stage.js';
+import type { KeywayMetrics } from '../telemetry/metrics.js';
+import { ownershipRows } from '../telemetry/ownership.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/prometheus-registry.js';
 
 /** `GET /metrics` in Prometheus text format 0.0.4, rendered per scrape. */
 export function metricsRoutes(metrics: Pick<KeywayMetrics, 'render'>): FastifyPluginAsync {

@@ -2,9 +2,9 @@
  * What `keyway serve` plugs into the runner: the Kubernetes endpoint source (used when the
  * topology file has a `kubernetes:` section) and the later pipeline stages.
  */
-import type { KubernetesSourceFactory, ServeStage } from '../serve/stage.js';
+import type { KubernetesSourceFactory, ServeStage } from '../core/stage.js';
 import { createKeywayMetrics, metricsStage, type KeywayMetrics } from '../telemetry/index.js';
-import { xdsStage } from '../xds/stage.js';
+import { xdsStage } from './xds-stage.js';
 import { createKubernetesSource, parseKubernetesSourceConfig } from '../sources/kubernetes/index.js';
 
 /**

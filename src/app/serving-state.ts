@@ -3,8 +3,8 @@
  * (DESIGN.md "The pipeline": admin reads state, never writes it). Only the runner publishes.
  */
 import type { XdsTiming } from '../config/index.js';
-import type { Topology } from '../model/settings.js';
-import type { ShardMap, ShardMapDiff, ShardMove } from '../sharding/types.js';
+import type { Topology } from '../core/settings.js';
+import type { ShardMap, ShardMapDiff, ShardMove } from '../core/shard-map.js';
 import type { SourceStatus } from '../sources/source.js';
 
 /** One published state of the pipeline. Immutable; a new object on every change. */

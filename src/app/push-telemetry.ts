@@ -14,8 +14,8 @@
  */
 import type { Logger } from 'pino';
 import { beginChangeTrace, type ChangeTrace, type KeywayMetrics } from '../telemetry/index.js';
-import type { ServingView } from '../serve/state.js';
-import type { XdsServerEvents } from './server/index.js';
+import type { ServingView } from './serving-state.js';
+import type { XdsServerEvents } from '../xds/server/index.js';
 
 /** The runner's shard-map computation, a child of `keyway.change`. */
 export const SHARDING_SPAN = 'keyway.sharding';

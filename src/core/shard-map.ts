@@ -1,6 +1,6 @@
 /** Shapes of the sharding stage's output (DESIGN.md "The pipeline", stage 2). */
-import type { Endpoint } from '../model/endpoint.js';
-import type { ShardingPolicy } from '../model/policy.js';
+import type { Endpoint } from './endpoint.js';
+import type { ShardingPolicy } from './policy.js';
 
 /**
  * The full assignment of shards to owners. Immutable. `version` derives from content only, so
