@@ -107,7 +107,7 @@ function sendTraffic(opts: {
 }): { stop: () => Promise<void>; counts: () => TrafficCounts } {
   const counts: TrafficCounts = { viaEnvoy: 0, viaEnvoyFailed: 0, direct: 0, directFailed: 0 };
   let stopped = false;
-  let owners: string[][] | undefined;
+  let owners: (readonly string[])[] | undefined;
   const run = async (): Promise<void> => {
     let i = 0;
     for (let batch = 0; !stopped && i < MAX_REQUESTS; batch++) {

@@ -1,6 +1,6 @@
 /**
- * The admin HTTP server (DESIGN.md "admin": it reads state, it never writes it). Fastify, with
- * JSON-schema-checked parameters and one error body shape for every route.
+ * The admin HTTP server (docs/architecture.md "admin": it reads state through readers, it never
+ * writes it). Fastify, with JSON-schema-checked parameters and one error body shape for every route.
  */
 import Fastify, {
   type FastifyInstance,
@@ -10,19 +10,24 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { ServingState } from '../app/serving-state.js';
+import type { ServingReader } from '../core/serving.js';
+import type { StageReaders } from '../core/stage.js';
 import { installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
+import { metricsRoutes } from './metrics-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';
+import { proxyRoutes } from './proxy-routes.js';
 import { shardMapRoutes } from './shardmap-routes.js';
 import { webViewRoutes } from './web/routes.js';
 
 export interface AdminAppOptions {
   /** Request errors are logged here; request lines only at debug level. */
   readonly logger?: Logger;
+  /** The stages' readers: each adds its routes (`/v1/proxies` and `/debug/config_dump`, `/metrics`). */
+  readonly readers?: readonly StageReaders[];
   /**
-   * More routes, registered after keyway's own, e.g. the xDS stage's `GET /v1/proxies`. Each is a
-   * fastify plugin; it may read the same state and should answer errors with `errorBody()`.
+   * More routes, registered after keyway's own (an embedding program's, or a test's). Each is a
+   * fastify plugin; it should answer errors with `errorBody()`.
    */
   readonly routes?: readonly FastifyPluginAsync[];
 }
@@ -31,7 +36,7 @@ export interface AdminAppOptions {
  * Builds (does not start) the admin app over `state`. Call `listen()` on the result, or use
  * `inject()` in tests.
  */
-export async function buildAdminApp(state: ServingState, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
+export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
     logController: new QuietRequests(),
@@ -42,6 +47,10 @@ export async function buildAdminApp(state: ServingState, opts: AdminAppOptions =
   await app.register(shardMapRoutes(state));
   await app.register(webViewRoutes());
   await app.register(openApiRoutes(registered));
+  for (const readers of opts.readers ?? []) {
+    if (readers.proxies) await app.register(proxyRoutes(readers.proxies));
+    if (readers.metrics) await app.register(metricsRoutes(readers.metrics));
+  }
   for (const routes of opts.routes ?? []) await app.register(routes);
   return app;
 }

@@ -1,12 +1,13 @@
 /**
- * Probes (issue 2 item 5): `GET /healthz` answers 200 while the process serves; `GET /readyz`
+ * Probes (docs/api.md "Probes"): `GET /healthz` answers 200 while the process serves; `GET /readyz`
  * answers 200 when a shard map with owners is in force and 503 with the reason otherwise.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServingState } from '../app/serving-state.js';
+import type { ServingReader } from '../core/serving.js';
+import type { ReadyzBody } from './api-types.js';
 import { sourcesDetail } from './sources-detail.js';
 
-export function healthRoutes(state: ServingState) {
+export function healthRoutes(state: ServingReader) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.get('/healthz', async () => ({ ok: true }));
 
@@ -14,7 +15,8 @@ export function healthRoutes(state: ServingState) {
       const view = state.current();
       const detail = sourcesDetail(state);
       if (!view) {
-        return reply.code(503).send({ ready: false, reason: 'no valid topology loaded yet: no shard map', ...detail });
+        const body: ReadyzBody = { ready: false, reason: 'no valid topology loaded yet: no shard map', ...detail };
+        return reply.code(503).send(body);
       }
       const { map } = view;
       const ownedShards = map.owners.reduce((n, owners) => n + (owners.length > 0 ? 1 : 0), 0);
@@ -33,9 +35,11 @@ export function healthRoutes(state: ServingState) {
           map.endpoints.length === 0
             ? 'no endpoints: every shard is without owners'
             : `no ready endpoint with weight > 0 among ${map.endpoints.length}: every shard is without owners`;
-        return reply.code(503).send({ ready: false, reason, ...summary });
+        const body: ReadyzBody = { ready: false, reason, ...summary };
+        return reply.code(503).send(body);
       }
-      return { ready: true, ...summary };
+      const body: ReadyzBody = { ready: true, ...summary };
+      return body;
     });
   };
 }

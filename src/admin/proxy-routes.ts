@@ -1,18 +1,18 @@
 /**
- * The xDS stage's REST routes (issue 3 item 6; README "REST API"): `GET /v1/proxies`, one row per
- * connected proxy with its per-type sync status (SYNCED, STALE, NACKED with the error, NOT_SENT),
- * like `istioctl proxy-status`; and `GET /debug/config_dump?proxy=ID`, what that proxy was sent.
- * Errors use the admin error body.
+ * The proxy routes (docs/api.md): `GET /v1/proxies`, one row per connected proxy with its per-type
+ * sync status (SYNCED, STALE, NACKED with the error, NOT_SENT), like `istioctl proxy-status`; and
+ * `GET /debug/config_dump?proxy=ID`, what that proxy was sent. Served when a stage hands the admin
+ * API a proxy-status reader (the xDS stage does).
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { ProxyStatusReader } from '../core/proxy.js';
+import type { ProxiesBody } from './api-types.js';
 import { errorBody } from './error-body.js';
-import { proxyConfigDump } from '../xds/server/config-dump.js';
-import type { XdsServer } from '../xds/server/index.js';
 
-/** The admin routes over a running xDS server (read-only). */
-export function xdsAdminRoutes(server: Pick<XdsServer, 'proxies' | 'proxy' | 'sentResources'>): FastifyPluginAsync {
+/** The routes over a proxy-status reader (read-only). */
+export function proxyRoutes(reader: ProxyStatusReader): FastifyPluginAsync {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/v1/proxies', async () => ({ proxies: server.proxies() }));
+    app.get('/v1/proxies', async (): Promise<ProxiesBody> => ({ proxies: reader.proxies() }));
 
     app.get<{ Querystring: { proxy: string } }>(
       '/debug/config_dump',
@@ -23,10 +23,9 @@ export function xdsAdminRoutes(server: Pick<XdsServer, 'proxies' | 'proxy' | 'se
       },
       async (request, reply) => {
         const id = request.query.proxy;
-        const row = server.proxy(id);
-        const sent = server.sentResources(id);
-        if (!row || !sent) return reply.code(404).send(errorBody('NOT_FOUND', `no connected proxy ${JSON.stringify(id)}`, 'proxy'));
-        return proxyConfigDump(row, sent);
+        const dump = reader.configDump(id);
+        if (!dump) return reply.code(404).send(errorBody('NOT_FOUND', `no connected proxy ${JSON.stringify(id)}`, 'proxy'));
+        return dump;
       },
     );
   };

@@ -1,15 +1,16 @@
 /**
- * The shard-map REST routes (public contract, issue 2 item 5; README "REST API"):
+ * The shard-map REST routes (public contract: docs/api.md, bodies in `./api-types.ts`):
  * `GET /v1/shardmap`, `GET /v1/shards/{shard}`, `GET /v1/lookup?key=K`, and `GET /v1/changes`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
-import type { ServingState, ServingView } from '../app/serving-state.js';
+import type { ServingReader, ServingView } from '../core/serving.js';
+import type { ChangesBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
 import { errorBody } from './error-body.js';
 import { sourcesDetail } from './sources-detail.js';
 
 /** `GET /v1/shardmap` body, built once per published view. */
-function shardMapBody(view: ServingView): object {
+function shardMapBody(view: ServingView): Omit<ShardMapBody, keyof SourcesDetailBody> {
   const { map } = view;
   const shares = endpointShares(map);
   return {
@@ -33,8 +34,8 @@ function shardMapBody(view: ServingView): object {
   };
 }
 
-export function shardMapRoutes(state: ServingState) {
-  const bodies = new WeakMap<ServingView, object>();
+export function shardMapRoutes(state: ServingReader) {
+  const bodies = new WeakMap<ServingView, Omit<ShardMapBody, keyof SourcesDetailBody>>();
   /** The view in force, or a 503 sent when keyway has no shard map yet. */
   const viewOr503 = (reply: FastifyReply): ServingView | undefined => {
     const view = state.current();
@@ -49,7 +50,8 @@ export function shardMapRoutes(state: ServingState) {
       let body = bodies.get(view);
       if (!body) bodies.set(view, (body = shardMapBody(view)));
       // Source health is live, not part of the cached body.
-      return { ...body, ...sourcesDetail(state) };
+      const answer: ShardMapBody = { ...body, ...sourcesDetail(state) };
+      return answer;
     });
 
     // A string checked by pattern, not `type: integer`: Ajv's coercion would turn " " into 0 and
@@ -73,7 +75,8 @@ export function shardMapRoutes(state: ServingState) {
         if (shard >= S) {
           return reply.code(404).send(errorBody('NOT_FOUND', `shard ${request.params.shard} does not exist: shards are 0..${S - 1}`, 'shard'));
         }
-        return { shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        const answer: ShardBody = { shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        return answer;
       },
     );
 
@@ -85,11 +88,12 @@ export function shardMapRoutes(state: ServingState) {
         if (!view) return reply;
         const { key } = request.query;
         const shard = keyToShard(key, view.map.policy.shardCount);
-        return { key, shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        const answer: LookupBody = { key, shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        return answer;
       },
     );
 
-    app.get('/v1/changes', async () => ({
+    app.get('/v1/changes', async (): Promise<ChangesBody> => ({
       changes: state.history().map((c) => ({
         fromVersion: c.fromVersion,
         toVersion: c.toVersion,

@@ -1,19 +1,8 @@
-/** The source-health part of `/readyz` and `/v1/shardmap` (issue 4: staleness must be visible). */
-import type { ServingState } from '../app/serving-state.js';
+/** The source-health part of `/readyz` and `/v1/shardmap`: a source serving stale state says so. */
+import type { ServingReader } from '../core/serving.js';
+import type { SourcesDetailBody } from './api-types.js';
 
-export function sourcesDetail(state: ServingState): {
-  stale: boolean;
-  sources: {
-    kind: string;
-    healthy: boolean;
-    stale: boolean;
-    lastError?: string;
-    lastUpdate?: string;
-    staleSince?: string;
-    problems?: readonly unknown[];
-  }[];
-  pipelineError?: string;
-} {
+export function sourcesDetail(state: ServingReader): SourcesDetailBody {
   const sources = state.sources().map((s) => ({
     kind: s.kind,
     healthy: s.healthy,

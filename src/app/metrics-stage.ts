@@ -1,29 +1,16 @@
 /**
- * Serves keyway's metrics from `keyway serve` (issue 5 item 1): a pipeline stage that feeds the
- * shard-map, ownership and source metrics from the serving state, and adds `GET /metrics` to the
- * admin app. The xDS server and the runner record their own events on the same KeywayMetrics.
+ * The telemetry stage of `keyway serve` (docs/observability.md "Metrics"): feeds the shard-map,
+ * ownership and source metrics from the serving state and hands the admin API the metrics reader
+ * behind `GET /metrics`. The xDS stage records its own events on the same KeywayMetrics.
  */
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ServingView } from './serving-state.js';
+import type { ServingView } from '../core/serving.js';
 import type { ServeStage } from '../core/stage.js';
-import type { KeywayMetrics } from '../telemetry/metrics.js';
-import { ownershipRows } from '../telemetry/ownership.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/prometheus-registry.js';
-
-/** `GET /metrics` in Prometheus text format 0.0.4, rendered per scrape. */
-export function metricsRoutes(metrics: Pick<KeywayMetrics, 'render'>): FastifyPluginAsync {
-  return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/metrics', async (_request, reply) => {
-      const text = await metrics.render();
-      return reply.type(PROMETHEUS_CONTENT_TYPE).send(text);
-    });
-  };
-}
+import { type KeywayMetrics, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../telemetry/index.js';
 
 /**
  * The telemetry stage: reads ownership and source status from the serving state at scrape time,
  * records each new shard-map version (and the shards it moved), the compute time of each published
- * map (the view's `cause`), and each source failure the runner forwards, and serves `GET /metrics`.
+ * map (the view's `cause`), and each source failure the runner forwards; its reader renders `GET /metrics`.
  * Pass it in `ServeOptions.stages`.
  */
 export function metricsStage(metrics: KeywayMetrics): ServeStage {
@@ -58,7 +45,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       });
       const stopSources = metrics.observeSources(() => state.sources());
       return {
-        adminRoutes: metricsRoutes(metrics),
+        readers: { metrics: { contentType: PROMETHEUS_CONTENT_TYPE, render: () => metrics.render() } },
         async close() {
           unsubscribe();
           stopErrors();

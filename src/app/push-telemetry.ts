@@ -1,5 +1,5 @@
 /**
- * Telemetry of xDS pushes (issue 5 items 1 and 2, fed by the xDS stage): per-type push counts and
+ * Telemetry of xDS pushes (docs/observability.md "Traces"; fed by the xDS stage): per-type push counts and
  * durations (response written to ACK or NACK), NACKs, and per published shard map one change trace
  * whose end gives the convergence time: from the source event (the view's `cause.detectedAt`, else
  * the publication) to the ACK of the last connected proxy that the change pushed to.
@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import { beginChangeTrace, type ChangeTrace, type KeywayMetrics } from '../telemetry/index.js';
-import type { ServingView } from './serving-state.js';
+import type { ServingView } from '../core/serving.js';
 import type { XdsServerEvents } from '../xds/server/index.js';
 
 /** The runner's shard-map computation, a child of `keyway.change`. */

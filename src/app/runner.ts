@@ -1,24 +1,31 @@
 /**
- * `keyway serve`: wires the sources to the sharding stage, publishes each shard map to the
- * serving state, starts the pipeline stages and the admin API (DESIGN.md "The pipeline").
+ * The runner of `keyway serve` (docs/architecture.md "The composition root" and "One data path"):
+ * switches between the endpoint sources, feeds what they report to the sharding stage, publishes
+ * each shard map to the serving state, starts the later stages and the admin API over their readers.
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
-import type { KeywayConfig } from '../config/index.js';
+import type { ConfigSection, KeywayConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
-import { diffShardMaps } from '../sharding/index.js';
+import type { ChangeCause } from '../core/serving.js';
+import type { ServeStage, StartedStage } from '../core/stage.js';
+import { diffShardMaps, nextShardMap } from '../sharding/index.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
 import type { Source, SourceStatus } from '../sources/source.js';
 import { KeywayError } from '../core/errors.js';
-import { nextShardMap, sameEndpoint } from '../sharding/next-map.js';
-import type { KubernetesSourceFactory, ServeStage, StartedStage } from '../core/stage.js';
-import { type ChangeCause, ServingState } from './serving-state.js';
+import { ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
+
+/**
+ * Builds the Kubernetes source from the file's raw `kubernetes:` section (validated by the
+ * factory; throw KeywayErrors located with `section.locate`).
+ */
+export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source;
 
 export interface ServeOptions {
   /** Path of the topology file. */
@@ -61,6 +68,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const file = new FileSource({ file: opts.configFile, logger: log, ...opts.fileWatch });
   await file.start();
 
+  // The inputs in force, as the sources delivered them: the runner never pulls again what a source
+  // just pushed to it.
+  let config = file.config();
+  let endpoints: readonly Endpoint[] = config.topology.endpoints;
   let endpointSource: Source = file;
   let kubernetesKey: string | undefined;
   let unsubscribeEndpoints: (() => void) | undefined;
@@ -123,29 +134,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     unsubscribeEndpoints =
       next === file
         ? undefined
-        : next.onChange(() => {
+        : next.onChange((reported) => {
             const detectedAt = new Date();
-            enqueue('endpoint change', () => recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt }));
+            enqueue('endpoint change', () => {
+              endpoints = reported;
+              recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt });
+            });
           });
     unsubscribeEndpointErrors = nextErrors;
+    endpoints = next === file ? cfg.topology.endpoints : next.current(); // a new source's initial state
     if (old !== file) await old.stop();
     log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
   };
 
   /**
-   * Computes the shard map for the inputs in force and publishes it if anything changed, with the
-   * event that led here and the computation's timing as the view's `cause`.
+   * Computes the shard map for the inputs in force and publishes it (the source already decided
+   * that something changed: change detection happens once, there), with the event that led here and the computation's timing as the view's `cause`.
    */
   const recompute = (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): void => {
     const { reason } = event;
-    const cfg = file.config();
-    const endpoints = endpointSource.current();
     const previous = state.current();
     let result: ReturnType<typeof nextShardMap>;
     const computeStartedAt = new Date();
     const t0 = performance.now();
     try {
-      result = nextShardMap(previous?.map, endpoints, cfg.topology.policy);
+      result = nextShardMap(previous?.map, endpoints, config.topology.policy);
     } catch (err) {
       state.setPipelineError(err as Error);
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
@@ -153,19 +166,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     const computeSeconds = (performance.now() - t0) / 1000;
     const { map, mode } = result;
-    const topology = { ...cfg.topology, endpoints: map.endpoints };
-    if (
-      previous &&
-      previous.map.version === map.version &&
-      sameEndpoints(previous.map.endpoints, map.endpoints) &&
-      JSON.stringify([previous.topology.xds, previous.xdsTiming]) === JSON.stringify([topology.xds, cfg.xdsTiming])
-    ) {
-      state.setPipelineError(undefined);
-      return;
-    }
+    const topology = { ...config.topology, endpoints: map.endpoints };
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
     const cause: ChangeCause = { ...event, computeStartedAt, computeSeconds, mode };
-    state.publish({ map, topology, xdsTiming: cfg.xdsTiming, cause, ...(diff ? { diff } : {}) }, (err) =>
+    state.publish({ map, topology, cause, ...(diff ? { diff } : {}) }, (err) =>
       log.error({ err }, 'a shard-map listener failed'),
     );
     for (const w of map.warnings) log.warn({ version: map.version }, w);
@@ -194,6 +198,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const detectedAt = new Date();
     enqueue('topology file change', async () => {
       await useEndpointSource(cfg);
+      config = cfg;
+      if (endpointSource === file) endpoints = cfg.topology.endpoints;
       recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
@@ -201,17 +207,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     const startedAt = new Date();
     await run(async () => {
-      await useEndpointSource(file.config());
+      await useEndpointSource(config);
       recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host };
     for (const stage of opts.stages ?? []) {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }
-    admin = await buildAdminApp(state, {
-      logger: log,
-      routes: started.flatMap((s) => (s.adminRoutes ? [s.adminRoutes] : [])),
-    });
+    admin = await buildAdminApp(state, { logger: log, readers: started.flatMap((s) => (s.readers ? [s.readers] : [])) });
     await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host });
   } catch (err) {
     await close();
@@ -231,6 +234,3 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 }
 
-function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
-  return a.length === b.length && a.every((e, i) => sameEndpoint(e, b[i]!));
-}

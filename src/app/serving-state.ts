@@ -1,64 +1,20 @@
 /**
- * The serving state: the shard map in force and what the admin API and the xDS stage read from it
- * (DESIGN.md "The pipeline": admin reads state, never writes it). Only the runner publishes.
+ * The serving state: the one writable holder of the shard map in force (docs/architecture.md
+ * "Who writes state"). The runner publishes; every stage reads it as a {@link ServingReader}.
  */
-import type { XdsTiming } from '../config/index.js';
-import type { Topology } from '../core/settings.js';
-import type { ShardMap, ShardMapDiff, ShardMove } from '../core/shard-map.js';
-import type { SourceStatus } from '../sources/source.js';
-
-/** One published state of the pipeline. Immutable; a new object on every change. */
-export interface ServingView {
-  /** 1 for the first published view, then +1 per publish. */
-  readonly sequence: number;
-  readonly map: ShardMap;
-  /** Policy and xDS settings from the topology file; `endpoints` are the ones in force (= map.endpoints). */
-  readonly topology: Topology;
-  readonly xdsTiming: XdsTiming;
-  /** Owner changes from the previous view's map; absent for the first view. */
-  readonly diff?: ShardMapDiff;
-  readonly updatedAt: Date;
-  /** What led to this view and what computing its map cost (set by the runner; for metrics and traces). */
-  readonly cause?: ChangeCause;
-}
-
-/**
- * Why a view was published: the source event the runner acted on and the shard-map computation it
- * ran. The change trace starts at `detectedAt` and shows the computation as `keyway.sharding`;
- * `keyway_shardmap_compute_duration_seconds` records `computeSeconds`.
- */
-export interface ChangeCause {
-  /** `start` for the first map, else the source whose event led here: `file` (the topology file), `kubernetes`. */
-  readonly source: 'file' | 'kubernetes' | 'start';
-  /** In a few words: `start`, `topology file changed`, `endpoints changed`. */
-  readonly reason: string;
-  /** When the runner received the source's event (after the source's own debouncing), before queueing it. */
-  readonly detectedAt: Date;
-  /** Wall-clock start of the shard-map computation. */
-  readonly computeStartedAt: Date;
-  /** Duration of the computation (nextShardMap), from a monotonic clock. */
-  readonly computeSeconds: number;
-  /** `unchanged`: the map was reused (only endpoint details outside the map or xDS settings changed). */
-  readonly mode: 'full' | 'incremental' | 'unchanged';
-}
-
-/** A source failure the runner forwarded; `source` is the source's kind (`file`, `kubernetes`). */
-export type SourceErrorListener = (source: string, err: Error) => void;
-
-/** A past change of the shard map, kept for the admin API. */
-export interface ShardMapChange {
-  readonly fromVersion: string;
-  readonly toVersion: string;
-  readonly at: Date;
-  readonly moves: readonly ShardMove[];
-}
-
-export type ViewListener = (view: ServingView, previous: ServingView | undefined) => void;
+import type {
+  ServingReader,
+  ServingView,
+  ShardMapChange,
+  SourceErrorListener,
+  SourceStatus,
+  ViewListener,
+} from '../core/serving.js';
 
 /** How many past changes {@link ServingState.history} keeps. */
 export const HISTORY_LENGTH = 32;
 
-export class ServingState {
+export class ServingState implements ServingReader {
   #view: ServingView | undefined;
   #history: ShardMapChange[] = [];
   #error: Error | undefined;
@@ -78,8 +34,7 @@ export class ServingState {
 
   /**
    * Subscribes to published views: the shard map, the endpoints or the xDS settings changed. The
-   * listener runs synchronously after each publish, so it should only schedule its work (the xDS
-   * stage debounces with `view.xdsTiming`). Returns an unsubscribe function.
+   * listener runs synchronously after each publish, so it should only schedule its work. Returns an unsubscribe function.
    */
   onShardMap(listener: ViewListener): () => void {
     this.#listeners.add(listener);

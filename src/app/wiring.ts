@@ -2,10 +2,12 @@
  * What `keyway serve` plugs into the runner: the Kubernetes endpoint source (used when the
  * topology file has a `kubernetes:` section) and the later pipeline stages.
  */
-import type { KubernetesSourceFactory, ServeStage } from '../core/stage.js';
-import { createKeywayMetrics, metricsStage, type KeywayMetrics } from '../telemetry/index.js';
-import { xdsStage } from './xds-stage.js';
+import type { ServeStage } from '../core/stage.js';
 import { createKubernetesSource, parseKubernetesSourceConfig } from '../sources/kubernetes/index.js';
+import { createKeywayMetrics, type KeywayMetrics } from '../telemetry/index.js';
+import { metricsStage } from './metrics-stage.js';
+import type { KubernetesSourceFactory } from './runner.js';
+import { xdsStage } from './xds-stage.js';
 
 /**
  * Builds the Kubernetes source from the file's section. The API server and credentials come from

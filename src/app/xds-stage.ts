@@ -1,16 +1,15 @@
 /**
- * The xDS stage of `keyway serve` (DESIGN.md pipeline stages 3 to 5 put together): every published
- * shard map is translated per proxy class into a snapshot cache, pushes are coalesced with the
- * topology file's `xds.holdOffMs` / `xds.maxDelayMs`, and an xDS server serves Envoy and proxyless
- * gRPC clients. It adds `GET /v1/proxies` and `GET /debug/config_dump` to the admin API and feeds
- * push, NACK, proxy and convergence metrics.
+ * The xDS stage of `keyway serve` (docs/architecture.md "The pipeline": translator, snapshot cache
+ * and xDS server put together): every published view is translated per proxy class into the
+ * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
+ * docs/architecture.md "One data path"), and an xDS server serves Envoy and proxyless gRPC
+ * clients. The server is the proxy-status reader behind `GET /v1/proxies` and
+ * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics.
  */
 import type { Logger } from 'pino';
+import type { ServingReader, ServingView } from '../core/serving.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
-import type { ServingState, ServingView } from './serving-state.js';
-import { debounce, type DebounceOptions } from '../sources/debounce.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
-import { xdsAdminRoutes } from '../admin/proxy-routes.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { startXdsServer, type XdsServer } from '../xds/server/index.js';
@@ -82,6 +81,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const xds = server;
 
   const push = (): void => {
+    scheduled = undefined;
     const view = latest;
     const report = telemetry.pushing(() => {
       served = view;
@@ -89,17 +89,13 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     });
     logPush(logger, view, report);
   };
-  let timing: DebounceOptions = first.xdsTiming;
-  let coalesce = debounce(push, timing);
+  // Pushed on the next turn of the event loop: listeners only schedule work, and views published
+  // in one turn (a start-up burst) become one push of the latest.
+  let scheduled: NodeJS.Immediate | undefined;
   const unsubscribe = state.onShardMap((view) => {
     latest = view;
     telemetry.published(view, sourceKind(state));
-    if (view.xdsTiming.holdOffMs !== timing.holdOffMs || view.xdsTiming.maxDelayMs !== timing.maxDelayMs) {
-      coalesce.cancel();
-      timing = view.xdsTiming;
-      coalesce = debounce(push, timing);
-    }
-    coalesce.trigger();
+    scheduled ??= setImmediate(push);
   });
   const stopObserving = opts.metrics?.observeProxies(() => xds.proxies());
 
@@ -107,12 +103,12 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   return {
     server: xds,
     cache,
-    adminRoutes: xdsAdminRoutes(xds),
+    readers: { proxies: xds },
     listening: { xdsPort: xds.port },
     close() {
       closing ??= (async () => {
         unsubscribe();
-        coalesce.cancel();
+        if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
         telemetry.close();
         await xds.close();
@@ -149,6 +145,6 @@ function logPush(logger: Logger, view: ServingView, report: RebuildReport): void
 }
 
 /** The source behind the change, for its trace: Kubernetes when it feeds the map, else the file. */
-function sourceKind(state: ServingState): string {
+function sourceKind(state: ServingReader): string {
   return state.sources().some((s) => s.kind === 'kubernetes') ? 'kubernetes' : 'file';
 }

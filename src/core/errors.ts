@@ -64,3 +64,11 @@ export class KeywayErrors extends Error {
     return this.errors[0]?.code ?? 'CONFIG_INVALID';
   }
 }
+
+/** A topology file that cannot be read, parsed or validated (the CLI's exit status 2). */
+export function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
+  return (
+    (err instanceof KeywayErrors || err instanceof KeywayError) &&
+    ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'].includes(err.code)
+  );
+}

@@ -1,16 +1,16 @@
 /**
- * How later pipeline stages (the xDS server, telemetry) plug into `keyway serve` without the
- * runner knowing them: each gets the serving state and may add admin routes.
+ * The stage interface of `keyway serve` (docs/architecture.md "The composition root"): how the
+ * later pipeline stages (the xDS stage, telemetry) plug into the runner without the runner knowing
+ * them. A stage reads the serving state and hands back readers for the admin API; it never gets
+ * the admin server itself, so no stage depends on the HTTP framework.
  */
-import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
-import type { ConfigSection } from '../config/index.js';
-import type { Source } from '../sources/source.js';
-import type { ServingState } from '../app/serving-state.js';
+import type { ProxyStatusReader } from './proxy.js';
+import type { ServingReader } from './serving.js';
 
 export interface StageContext {
   /** Subscribe with `state.onShardMap(...)`; `state.current()` already holds the first view. */
-  readonly state: ServingState;
+  readonly state: ServingReader;
   readonly logger: Logger;
   /** `--xds-port` / KEYWAY_XDS_PORT (0: pick a free port and report it in `listening`). */
   readonly xdsPort: number;
@@ -18,11 +18,26 @@ export interface StageContext {
   readonly host: string;
 }
 
+/** The metrics reader: renders every metric for one scrape of `GET /metrics`. */
+export interface MetricsReader {
+  /** The media type of {@link render}'s text (Prometheus text format 0.0.4). */
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+/** What a started stage offers the admin API: each reader adds its routes. */
+export interface StageReaders {
+  /** Adds `GET /v1/proxies` and `GET /debug/config_dump`. */
+  readonly proxies?: ProxyStatusReader;
+  /** Adds `GET /metrics`. */
+  readonly metrics?: MetricsReader;
+}
+
 export interface StartedStage {
   /** Stops the stage (close servers, streams, timers). Called once, on shutdown. */
   close(): Promise<void>;
-  /** Admin routes the stage serves, e.g. `GET /v1/proxies`, registered on the admin app. */
-  readonly adminRoutes?: FastifyPluginAsync;
+  /** Readers the admin API serves. */
+  readonly readers?: StageReaders;
   /** Ports the stage bound, merged into the `listening` log line, e.g. `{ xdsPort: 18000 }`. */
   readonly listening?: Readonly<Record<string, number>>;
 }
@@ -32,9 +47,3 @@ export interface ServeStage {
   /** Called once, after the first shard map was published and before the admin server listens. */
   start(ctx: StageContext): Promise<StartedStage>;
 }
-
-/**
- * Builds the Kubernetes source from the file's raw `kubernetes:` section (validated by the
- * factory; throw KeywayErrors located with `section.locate`).
- */
-export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source;

@@ -7,6 +7,7 @@ export { keyToShard, hashTag } from './key-to-shard.js';
 export { murmur3x86_32 } from './murmur3.js';
 export { computeShardMap } from './compute.js';
 export { applyEndpointChange } from './incremental.js';
+export { nextShardMap, endpointChanges } from './next-map.js';
 export { diffShardMaps, ownersOf, endpointShares } from './queries.js';
 export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U64 } from './rendezvous-score.js';
 export { ln as lnFdlibm } from './ln.js';

@@ -1,13 +1,11 @@
 /**
- * Choosing between the incremental and the full shard-map computation (issue 2: incremental on one
- * endpoint's change, always equal to a full recompute).
+ * Choosing between the incremental and the full shard-map computation (docs/hashing.md
+ * "Incremental updates": incremental on one endpoint's change, always equal to a full recompute).
  */
 import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
 import type { ShardingPolicy } from '../core/policy.js';
 import { applyEndpointChange, computeShardMap } from './index.js';
 import type { EndpointChange, ShardMap } from '../core/shard-map.js';
-
-export { sameEndpoint };
 
 /**
  * The shard map for `endpoints` under `policy`, reusing `previous`: the same map when nothing
@@ -48,7 +46,7 @@ export function endpointChanges(before: readonly Endpoint[], after: readonly End
   return changes;
 }
 
-export function samePolicy(a: ShardingPolicy, b: ShardingPolicy): boolean {
+function samePolicy(a: ShardingPolicy, b: ShardingPolicy): boolean {
   return a.shardCount === b.shardCount && a.replicas === b.replicas && a.spread === b.spread;
 }
 

@@ -4,27 +4,9 @@
  * state when their backend fails, and say so in their status.
  */
 import type { Endpoint } from '../core/endpoint.js';
+import type { SourceStatus } from '../core/serving.js';
 
-/** What `/readyz` and `/v1/shardmap` show about a source. */
-export interface SourceStatus {
-  /** Which source this is: `file`, `kubernetes`. */
-  readonly kind: string;
-  /** The backend answered on the last attempt (file read and valid; API server reachable). */
-  readonly healthy: boolean;
-  /**
-   * The endpoints in force may lag the backend: the last read failed, or the source lost its
-   * backend, so the last known state is served.
-   */
-  readonly stale: boolean;
-  /** The last failure, fully located where it applies (`file:line:column: field: message`). */
-  readonly lastError?: string;
-  /** When the endpoints in force were last taken from the backend. */
-  readonly lastUpdate?: Date;
-  /** Since when the endpoints in force may lag the backend (start of the current outage). */
-  readonly staleSince?: Date;
-  /** Problems found in individual input objects that were worked around (a malformed annotation). */
-  readonly problems?: readonly unknown[];
-}
+export type { SourceStatus };
 
 export interface Source {
   /**

@@ -12,7 +12,6 @@ export {
   type PublishedShardMap,
 } from './metrics.js';
 export { KEYWAY_METRICS, CACHE_NODE_METRICS, instrumentName } from './metric-names.js';
-export { metricsStage, metricsRoutes } from '../app/metrics-stage.js';
 export { ownershipRows } from './ownership.js';
 export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus-registry.js';
 export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';

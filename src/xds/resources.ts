@@ -4,7 +4,9 @@
  */
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 
-export type ResourceKind = 'cluster' | 'endpoint' | 'listener' | 'route';
+import type { ProxyFlavor, ResourceKind } from '../core/proxy.js';
+
+export type { ProxyFlavor, ResourceKind };
 
 /** xDS v3 type URLs (envoy.config.*.v3). */
 export const TYPE_URL: Readonly<Record<ResourceKind, string>> = {
@@ -21,9 +23,6 @@ export const KIND_ORDER: readonly ResourceKind[] = ['cluster', 'endpoint', 'list
 export function kindOfTypeUrl(typeUrl: string): ResourceKind | undefined {
   return KIND_ORDER.find((k) => TYPE_URL[k] === typeUrl);
 }
-
-/** Envoy (subset load balancing) or proxyless gRPC (per-shard routes): DESIGN.md "flavor". */
-export type ProxyFlavor = 'envoy' | 'grpc';
 
 /**
  * Everything about a proxy that its resources depend on. Proxies of one class share one

@@ -17,7 +17,7 @@ function ep(id: string, zone: string, weight = 10, ready = true): Endpoint {
 function stateWith(endpoints: Endpoint[], policy = POLICY): ServingState {
   const state = new ServingState();
   const map = computeShardMap(endpoints, policy);
-  state.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints }, xdsTiming: { holdOffMs: 100, maxDelayMs: 1000 } });
+  state.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints } });
   state.setSourceStatus(() => [{ kind: 'file', healthy: true, stale: false, lastUpdate: new Date(0) }]);
   return state;
 }
@@ -164,7 +164,7 @@ test('/v1/changes lists published moves, newest first', async (t) => {
   const before = state.current()!.map;
   const after = computeShardMap([ep('a', 'z1'), ep('b', 'z2'), ep('c', 'z3', 40)], POLICY);
   const diff = diffShardMaps(before, after);
-  state.publish({ map: after, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: after.endpoints }, xdsTiming: { holdOffMs: 1, maxDelayMs: 1 }, diff });
+  state.publish({ map: after, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: after.endpoints }, diff });
   const a = await app(state);
   t.after(() => a.close());
   const body = (await a.inject('/v1/changes')).json();

@@ -92,7 +92,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   });
   assert.equal(synced.flavor, 'envoy');
   assert.equal(synced.userAgent, 'envoy');
-  assert.deepEqual(synced.locality, { region: 'r', zone: 'z0', subZone: 'nvl-0' });
+  assert.deepEqual(synced.locality, { region: 'r', zone: 'z0', subzone: 'nvl-0' });
   assert.ok(!Number.isNaN(Date.parse(synced.connectedSince)));
   assert.equal(synced.types.cluster.versionAcked, cds.version);
   assert.equal(synced.types.endpoint.versionAcked, eds.version);

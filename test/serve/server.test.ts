@@ -163,9 +163,7 @@ test('stages: started with the first view, their routes served, closed on shutdo
       const off = ctx.state.onShardMap((v) => events.push(`view:${v.sequence}`));
       return {
         listening: { xdsPort: 4242 },
-        adminRoutes: async (app) => {
-          app.get('/v1/proxies', async () => ({ proxies: [] }));
-        },
+        readers: { proxies: { proxies: () => [], proxy: () => undefined, configDump: () => undefined } },
         async close() {
           off();
           events.push('close');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { ChangeCause, ServingView } from '../../src/app/serving-state.js';
+import type { ChangeCause, ServingView } from '../../src/core/serving.js';
 import type { KeywayMetrics } from '../../src/telemetry/index.js';
 import { pushTelemetry } from '../../src/app/push-telemetry.js';
 import type { ResourceKind } from '../../src/xds/resources.js';

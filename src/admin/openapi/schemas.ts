@@ -167,7 +167,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       userAgent: str('node.user_agent_name: "envoy", "gRPC Node Pure JS", ...'),
       userAgentVersion: str(),
       flavor: { type: 'string', enum: ['envoy', 'grpc'] },
-      locality: obj({ region: str(), zone: str(), subZone: str() }, [], { description: "The node's locality, in xDS spelling (subZone)." }),
+      locality: obj({ region: str(), zone: str(), subzone: str() }, [], { description: "The node's locality (`subzone` is the node's `locality.sub_zone`, the NVLink fabric)." }),
       proxyClass: str('Proxies of one class share one snapshot.'),
       connectedSince: time('Start of its oldest open stream.'),
       protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },

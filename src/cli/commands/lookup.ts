@@ -3,7 +3,7 @@
  * (with the `{tag}` rule, shown when it applies) and its owners, primary first.
  */
 import { hashTag } from '../../sharding/key-to-shard.js';
-import type { LookupBody } from './api-types.js';
+import type { LookupBody } from '../../admin/api-types.js';
 import { type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { renderFields } from './table.js';

@@ -3,7 +3,7 @@
  * a per-endpoint table of ownership against weight, a per-fabric (subzone) summary and, with
  * `--shards`, the owners of every shard the selection owns.
  */
-import type { EndpointBody, ShardMapBody } from './api-types.js';
+import type { EndpointBody, ShardMapBody } from '../../admin/api-types.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { percent, renderTable } from './table.js';
@@ -199,7 +199,7 @@ export async function shardMapCommand(
 }
 
 const eligible = (e: EndpointBody): boolean => e.ready && e.weight > 0;
-const subzoneOf = (e: EndpointBody): string => e.locality.subzone ?? e.locality.subZone ?? '';
+const subzoneOf = (e: EndpointBody): string => e.locality.subzone;
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 function sum<T>(list: readonly T[], f: (x: T) => number): number {
   return list.reduce((n, x) => n + f(x), 0);

@@ -2,7 +2,7 @@
  * `keyway status` (docs/cli.md): readiness and shard-map version from `GET /readyz`, then every
  * connected proxy and its per-type xDS sync state from `GET /v1/proxies`, like `istioctl proxy-status`.
  */
-import type { ProxiesBody, ProxyBody, ReadyzBody } from './api-types.js';
+import type { ProxiesBody, ProxyStatus, ReadyzBody } from '../../admin/api-types.js';
 import { type CommandIo, printJson, type OutputFormat } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { age, renderTable } from './table.js';
@@ -19,7 +19,7 @@ export interface StatusReport {
   readonly server: string;
   readonly readyz: ReadyzBody;
   /** Null when the server serves no `GET /v1/proxies` (404: no xDS stage). */
-  readonly proxies: readonly ProxyBody[] | null;
+  readonly proxies: readonly ProxyStatus[] | null;
 }
 
 /** Reads `/readyz` and `/v1/proxies` and prints them. Resolves with the exit status. */
@@ -104,8 +104,11 @@ export function renderStatus(report: StatusReport, now: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-function locality(p: ProxyBody): string {
-  const l = p.locality;
+/** keyway 0.1 spelled a proxy's fabric `subZone` in `GET /v1/proxies`; still read, for one release. */
+type LocalityOfAnyVersion = Partial<ProxyStatus['locality']> & { readonly subZone?: string };
+
+function locality(p: ProxyStatus): string {
+  const l = p.locality as LocalityOfAnyVersion | undefined;
   if (!l) return '-';
   const parts = [l.region, l.zone, l.subzone ?? l.subZone].map((x) => x ?? '');
   return parts.some((x) => x !== '') ? parts.join('/') : '-';

@@ -16,7 +16,7 @@ import {
   UpdateFailureStateSchema,
   type UpdateFailureState,
 } from '../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
-import type { ProxyStatus, SentResources, TypeStatus } from './index.js';
+import type { ProxyStatus, SentResources, TypeStatus } from './proxy-state.js';
 import { XDS_REGISTRY } from '../translator/index.js';
 import type { ResourceKind } from '../resources.js';
 

@@ -1,48 +1,14 @@
 /**
  * What the server knows about each connected proxy, per stream and per resource type: the
- * subscription, the version sent, the version acknowledged and the last NACK (issue 3: "per proxy:
- * node id, flavor, locality, connected since, and per type the version sent, the version
- * acknowledged, and the last NACK with its text and time"). Read by `GET /v1/proxies`.
+ * subscription, the version sent, the version acknowledged and the last NACK .
+ * Read by `GET /v1/proxies` through the proxy-status reader (docs/architecture.md "Readers").
  */
 import type { Node } from '../proto/gen/envoy/config/core/v3/base_pb.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
+import type { ProxyLocality, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
 
-/**
- * SYNCED: the latest response was acknowledged. STALE: sent, no answer yet. NACKED: the latest
- * response was rejected (the proxy runs on its previous version). NOT_SENT: nothing sent yet.
- */
-export type TypeSyncStatus = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT_SENT';
-
-export type StreamProtocol = 'sotw' | 'delta';
-/** `ads` for the aggregated service, else the kind of the per-type service the stream uses. */
-export type StreamService = 'ads' | ResourceKind;
-
-export interface NackRecord {
-  /** The version the proxy rejected (what keyway sent with that nonce). */
-  readonly version: string;
-  /** error_detail.message, as the proxy wrote it. */
-  readonly message: string;
-  /** ISO 8601 time the NACK arrived. */
-  readonly at: string;
-}
-
-/** The per-type status row of a proxy. Times are ISO 8601. */
-export interface TypeStatus {
-  readonly status: TypeSyncStatus;
-  /** Wildcard (every resource of the kind) and/or explicit names. */
-  readonly subscribed: { readonly wildcard: boolean; readonly names: readonly string[] };
-  readonly versionSent?: string;
-  readonly sentAt?: string;
-  readonly versionAcked?: string;
-  readonly ackedAt?: string;
-  readonly nonce?: string;
-  readonly lastNack?: NackRecord;
-  /** Resources the proxy holds from keyway of this kind (last full set in SotW; accumulated in delta). */
-  readonly resources: number;
-  /** The stream whose state this row shows. */
-  readonly streamId?: string;
-}
+export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
 
 /** Identity of a proxy, from the `node` of its first request. */
 export interface ProxyIdentity {
@@ -50,31 +16,11 @@ export interface ProxyIdentity {
   readonly cluster: string;
   readonly userAgent: string;
   readonly userAgentVersion: string;
-  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  readonly locality: ProxyLocality;
   /** The proxy's own class, from its node. */
   readonly proxyClass: ProxyClass;
   /** The class it is served (SnapshotSource.servedClass); usually the same. */
   readonly servedClass: ProxyClass;
-}
-
-/** One row of `GET /v1/proxies`: a node id with all its streams merged. */
-export interface ProxyStatus {
-  readonly id: string;
-  readonly cluster: string;
-  readonly userAgent: string;
-  readonly userAgentVersion: string;
-  readonly flavor: ProxyClass['flavor'];
-  readonly locality: ProxyIdentity['locality'];
-  /** proxyClassKey of the class whose snapshot the proxy is served: proxies with one key share one snapshot. */
-  readonly proxyClass: string;
-  /** ISO 8601 start of the oldest open stream. */
-  readonly connectedSince: string;
-  /** sotw or delta; `mixed` when its streams differ. */
-  readonly protocol: StreamProtocol | 'mixed';
-  /** ads, per-type (one stream per type), or mixed. */
-  readonly service: 'ads' | 'per-type' | 'mixed';
-  readonly streams: readonly { readonly id: string; readonly protocol: StreamProtocol; readonly service: StreamService; readonly connectedSince: string }[];
-  readonly types: Readonly<Record<ResourceKind, TypeStatus>>;
 }
 
 /** Per kind, the resources a proxy was last sent (what it holds from keyway), for config dumps. */
@@ -95,7 +41,7 @@ export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClas
     cluster: node.cluster,
     userAgent: node.userAgentName,
     userAgentVersion: version,
-    locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subZone: node.locality?.subZone ?? '' },
+    locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.subZone ?? '' },
     proxyClass,
     servedClass: servedClass(proxyClass),
   };

@@ -1,5 +1,5 @@
 /**
- * The xDS gRPC server (DESIGN.md pipeline stage 5): ADS in both forms
+ * The xDS gRPC server (docs/architecture.md "The pipeline", xDS server): ADS in both forms
  * (StreamAggregatedResources, DeltaAggregatedResources) and the per-type services for clusters,
  * endpoints, listeners and routes (Stream* and Delta*; Fetch* answers UNIMPLEMENTED), all on one
  * port and all sharing the session logic.
@@ -24,6 +24,8 @@ import { SotwSession } from './sotw-session.js';
 import { ProtocolError, type Session, type SessionContext } from './session.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
+import { proxyConfigDump } from './config-dump.js';
+import type { ProxyStatusReader } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
   readonly cache: SnapshotSource;
@@ -40,13 +42,12 @@ export interface XdsServerOptions {
   readonly events?: XdsServerEvents;
 }
 
-export interface XdsServer {
+/** The running server; it is the proxy-status reader the admin API serves. */
+export interface XdsServer extends ProxyStatusReader {
   /** The bound port. */
   readonly port: number;
   /** One row per connected node id (see docs/xds-protocol.md). */
   proxies(): ProxyStatus[];
-  /** The row of one node id, or undefined when it is not connected. */
-  proxy(nodeId: string): ProxyStatus | undefined;
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
@@ -131,6 +132,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     proxies: () => registry.proxies(),
     proxy: (nodeId) => registry.proxy(nodeId),
     sentResources: (nodeId) => registry.sentResources(nodeId),
+    configDump(nodeId) {
+      const row = registry.proxy(nodeId);
+      const sent = registry.sentResources(nodeId);
+      return row && sent ? proxyConfigDump(row, sent) : undefined;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         for (const [session, call] of [...open]) {

@@ -6,7 +6,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
@@ -24,9 +23,7 @@ const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
   async start() {
     return {
       close: async () => {},
-      adminRoutes: async (app: FastifyInstance) => {
-        app.get('/v1/proxies', async () => ({ proxies: registry.proxies() }));
-      },
+      readers: { proxies: { proxies: () => registry.proxies(), proxy: (id: string) => registry.proxy(id), configDump: () => undefined } },
     };
   },
 });

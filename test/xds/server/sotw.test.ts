@@ -38,7 +38,7 @@ test('SotW ADS: wildcard CDS/LDS, named EDS/RDS, versions from the snapshot, ACK
   const row = h.server.proxy('envoy-1')!;
   assert.equal(row.flavor, 'envoy');
   assert.equal(row.userAgent, 'envoy');
-  assert.deepEqual(row.locality, { region: '', zone: 'z1', subZone: 'nvl-1' });
+  assert.deepEqual(row.locality, { region: '', zone: 'z1', subzone: 'nvl-1' });
   assert.equal(row.proxyClass, 'envoy|z1|nvl-1');
   assert.equal(row.protocol, 'sotw');
   assert.equal(row.service, 'ads');

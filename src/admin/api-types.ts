@@ -1,0 +1,98 @@
+/**
+ * The REST API's response bodies (public contract: docs/api.md, and `GET /openapi.json` describes
+ * the same shapes). Defined once: the routes build them, the CLI reads them, the tests decode them.
+ * Errors answer {@link ErrorBody} from `./error-body.ts`.
+ */
+import type { ProxyStatus } from '../core/proxy.js';
+import type { ShardMove } from '../core/shard-map.js';
+
+export type { ProxyStatus } from '../core/proxy.js';
+
+/** An endpoint's locality: region, zone, and `subzone` (the NVLink fabric). */
+export interface LocalityBody {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+/** One source feeding the map (`/readyz`, `/v1/shardmap`). Times are ISO 8601. */
+export interface SourceBody {
+  readonly kind: string;
+  readonly healthy: boolean;
+  readonly stale: boolean;
+  readonly lastError?: string;
+  readonly lastUpdate?: string;
+  readonly staleSince?: string;
+  readonly problems?: readonly unknown[];
+}
+
+/** The source-health part of `/readyz` and `/v1/shardmap`. */
+export interface SourcesDetailBody {
+  /** A source is stale, or the latest input could not become a shard map. */
+  readonly stale: boolean;
+  readonly sources: readonly SourceBody[];
+  readonly pipelineError?: string;
+}
+
+/** `GET /readyz`: 200 with `ready: true`, or 503 with `ready: false` and the reason. */
+export interface ReadyzBody extends SourcesDetailBody {
+  readonly ready: boolean;
+  readonly reason?: string;
+  readonly version?: string;
+  readonly shardCount?: number;
+  readonly ownedShards?: number;
+  readonly endpoints?: number;
+  readonly readyEndpoints?: number;
+  readonly warnings?: readonly string[];
+}
+
+export interface EndpointBody {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly locality: LocalityBody;
+  readonly weight: number;
+  readonly ready: boolean;
+  readonly shardsOwned: number;
+  readonly shardsPrimary: number;
+}
+
+/** `GET /v1/shardmap`: the map in force, with live source health. */
+export interface ShardMapBody extends SourcesDetailBody {
+  readonly version: string;
+  readonly shardCount: number;
+  readonly replicas: number;
+  readonly spread: string;
+  readonly shards: readonly { readonly shard: number; readonly owners: readonly string[] }[];
+  readonly endpoints: readonly EndpointBody[];
+  readonly warnings: readonly string[];
+  readonly updatedAt: string;
+}
+
+/** `GET /v1/shards/{shard}`. */
+export interface ShardBody {
+  readonly shard: number;
+  readonly owners: readonly string[];
+  readonly version: string;
+}
+
+/** `GET /v1/lookup?key=K`. */
+export interface LookupBody extends ShardBody {
+  readonly key: string;
+}
+
+/** `GET /v1/changes`: recent shard-map changes, newest first. */
+export interface ChangesBody {
+  readonly changes: readonly {
+    readonly fromVersion: string;
+    readonly toVersion: string;
+    readonly at: string;
+    readonly movedShards: number;
+    readonly moves: readonly ShardMove[];
+  }[];
+}
+
+/** `GET /v1/proxies`: one row per connected proxy. */
+export interface ProxiesBody {
+  readonly proxies: readonly ProxyStatus[];
+}

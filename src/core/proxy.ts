@@ -1,0 +1,87 @@
+/**
+ * Proxies as the rest of keyway sees them (docs/architecture.md "Vocabulary": proxy, flavor):
+ * the xDS resource kinds, a proxy's flavor, and the per-proxy sync status row that the xDS server
+ * keeps and `GET /v1/proxies` serves, read through {@link ProxyStatusReader}.
+ */
+
+/** The four xDS resource types keyway serves. */
+export type ResourceKind = 'cluster' | 'endpoint' | 'listener' | 'route';
+
+/** Envoy (subset load balancing) or proxyless gRPC (per-shard routes). */
+export type ProxyFlavor = 'envoy' | 'grpc';
+
+/**
+ * SYNCED: the latest response was acknowledged. STALE: sent, no answer yet. NACKED: the latest
+ * response was rejected (the proxy runs on its previous version). NOT_SENT: nothing sent yet.
+ */
+export type TypeSyncStatus = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT_SENT';
+
+export type StreamProtocol = 'sotw' | 'delta';
+/** `ads` for the aggregated service, else the kind of the per-type service the stream uses. */
+export type StreamService = 'ads' | ResourceKind;
+
+export interface NackRecord {
+  /** The version the proxy rejected (what keyway sent with that nonce). */
+  readonly version: string;
+  /** error_detail.message, as the proxy wrote it. */
+  readonly message: string;
+  /** ISO 8601 time the NACK arrived. */
+  readonly at: string;
+}
+
+/** The per-type status row of a proxy. Times are ISO 8601. */
+export interface TypeStatus {
+  readonly status: TypeSyncStatus;
+  /** Wildcard (every resource of the kind) and/or explicit names. */
+  readonly subscribed: { readonly wildcard: boolean; readonly names: readonly string[] };
+  readonly versionSent?: string;
+  readonly sentAt?: string;
+  readonly versionAcked?: string;
+  readonly ackedAt?: string;
+  readonly nonce?: string;
+  readonly lastNack?: NackRecord;
+  /** Resources the proxy holds from keyway of this kind (last full set in SotW; accumulated in delta). */
+  readonly resources: number;
+  /** The stream whose state this row shows. */
+  readonly streamId?: string;
+}
+
+/** A proxy's locality from its xDS node, in keyway's spelling (`subzone` is the node's `sub_zone`). */
+export interface ProxyLocality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+/** One row of `GET /v1/proxies`: a node id with all its streams merged. */
+export interface ProxyStatus {
+  readonly id: string;
+  readonly cluster: string;
+  readonly userAgent: string;
+  readonly userAgentVersion: string;
+  readonly flavor: ProxyFlavor;
+  readonly locality: ProxyLocality;
+  /** Key of the class whose snapshot the proxy is served: proxies with one key share one snapshot. */
+  readonly proxyClass: string;
+  /** ISO 8601 start of the oldest open stream. */
+  readonly connectedSince: string;
+  /** sotw or delta; `mixed` when its streams differ. */
+  readonly protocol: StreamProtocol | 'mixed';
+  /** ads, per-type (one stream per type), or mixed. */
+  readonly service: 'ads' | 'per-type' | 'mixed';
+  readonly streams: readonly { readonly id: string; readonly protocol: StreamProtocol; readonly service: StreamService; readonly connectedSince: string }[];
+  readonly types: Readonly<Record<ResourceKind, TypeStatus>>;
+}
+
+/**
+ * The proxy-status reader: what the admin API may ask the xDS server (`GET /v1/proxies`,
+ * `GET /debug/config_dump`). Read-only.
+ */
+export interface ProxyStatusReader {
+  /** One row per connected node id. */
+  proxies(): readonly ProxyStatus[];
+  /** The row of one node id, or undefined when it is not connected. */
+  proxy(nodeId: string): ProxyStatus | undefined;
+  /** What the node was last sent, as an `envoy.admin.v3.ConfigDump` in ProtoJSON; undefined if not connected. */
+  configDump(nodeId: string): object | undefined;
+}
