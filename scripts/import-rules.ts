@@ -1,0 +1,135 @@
+/**
+ * The import rules of docs/architecture.md "Rules", as data and a checker: each module of src/ has
+ * a rank in pipeline order and may import only modules of a lower rank (and itself); the pure cores
+ * import no framework and no I/O; only the admin API and the composition root import fastify.
+ * `scripts/check-imports.ts` runs it over src/ in `npm run lint`; test/architecture checks that it
+ * catches each kind of violation.
+ */
+import ts from 'typescript';
+
+/** Modules in pipeline order; the longest matching prefix of a file's path under src/ names its module. */
+export const MODULES: readonly { readonly prefix: string; readonly rank: number }[] = [
+  { prefix: 'core/', rank: 0 },
+  { prefix: 'config/', rank: 1 },
+  { prefix: 'sources/', rank: 2 },
+  { prefix: 'sharding/', rank: 3 },
+  // The xDS vocabulary (resource kinds, proxy classes) and the facade over the generated protobuf.
+  { prefix: 'xds/resources.ts', rank: 4 },
+  { prefix: 'xds/proto.ts', rank: 4 },
+  { prefix: 'xds/translator/', rank: 5 },
+  { prefix: 'xds/cache/', rank: 6 },
+  { prefix: 'xds/server/', rank: 7 },
+  { prefix: 'telemetry/', rank: 8 },
+  { prefix: 'admin/', rank: 8 },
+  { prefix: 'app/', rank: 9 },
+  { prefix: 'cli/', rank: 10 },
+];
+
+/** Pure cores: computation only, no framework, no I/O. */
+export const PURE_CORES: readonly string[] = ['core/', 'sharding/', 'xds/translator/'];
+
+/** Packages and built-ins a pure core may not import at run time (a type-only import of pino's Logger is allowed). */
+export const FRAMEWORKS: readonly RegExp[] = [
+  /^fastify/,
+  /^@grpc\//,
+  /^@kubernetes\//,
+  /^@opentelemetry\//,
+  /^pino/,
+  /^yaml$/,
+  // node:net is left out: the translator uses its pure isIP; sockets belong to the xDS server.
+  /^node:(fs|http|http2|child_process|dgram|dns|tls)(\/|$)/,
+];
+
+/** Only these modules may import the HTTP framework. */
+export const HTTP_FRAMEWORK_USERS: readonly string[] = ['admin/', 'app/'];
+
+export interface SourceFile {
+  /** Path relative to src/, e.g. `xds/cache/snapshot.ts`. */
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface Violation {
+  readonly file: string;
+  readonly line: number;
+  readonly specifier: string;
+  readonly rule: string;
+}
+
+interface ImportRef {
+  readonly specifier: string;
+  readonly line: number;
+  readonly typeOnly: boolean;
+}
+
+export function moduleOf(path: string): { prefix: string; rank: number } | undefined {
+  let best: { prefix: string; rank: number } | undefined;
+  for (const m of MODULES) if (path.startsWith(m.prefix) && (!best || m.prefix.length > best.prefix.length)) best = m;
+  return best;
+}
+
+/** Every static import and re-export of a file, with whether it is type-only. */
+function importsOf(file: SourceFile): ImportRef[] {
+  const source = ts.createSourceFile(file.path, file.text, ts.ScriptTarget.ES2022, false);
+  const refs: ImportRef[] = [];
+  const add = (spec: ts.Expression | undefined, typeOnly: boolean, node: ts.Node): void => {
+    if (!spec || !ts.isStringLiteral(spec)) return;
+    refs.push({ specifier: spec.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, typeOnly });
+  };
+  for (const st of source.statements) {
+    if (ts.isImportDeclaration(st)) add(st.moduleSpecifier, st.importClause?.isTypeOnly ?? false, st);
+    else if (ts.isExportDeclaration(st)) add(st.moduleSpecifier, st.isTypeOnly, st);
+  }
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0], false, node);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return refs;
+}
+
+/** Resolves a relative specifier of `from` (path under src/) to a path under src/, or undefined when it leaves src/. */
+function resolveRelative(from: string, specifier: string): string | undefined {
+  const parts = from.split('/').slice(0, -1);
+  for (const seg of specifier.split('/')) {
+    if (seg === '.' || seg === '') continue;
+    if (seg === '..') {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+    } else parts.push(seg);
+  }
+  return parts.join('/').replace(/\.js$/, '.ts');
+}
+
+/** Checks every file against the rules; an empty list means the layout holds. */
+export function importViolations(files: readonly SourceFile[]): Violation[] {
+  const out: Violation[] = [];
+  for (const file of files) {
+    const own = moduleOf(file.path);
+    const pure = PURE_CORES.some((p) => file.path.startsWith(p));
+    for (const ref of importsOf(file)) {
+      const at = { file: file.path, line: ref.line, specifier: ref.specifier };
+      if (ref.specifier.startsWith('.')) {
+        const target = resolveRelative(file.path, ref.specifier);
+        if (target === undefined) {
+          if (!ref.specifier.includes('/proto/gen/')) out.push({ ...at, rule: 'imports a file outside src/' });
+          else if (file.path !== 'xds/proto.ts') out.push({ ...at, rule: 'generated protobuf is reached through src/xds/proto.ts only' });
+          continue;
+        }
+        const theirs = moduleOf(target);
+        if (!own || !theirs || own.prefix === theirs.prefix) continue;
+        if (theirs.rank >= own.rank) {
+          out.push({ ...at, rule: `${own.prefix} (rank ${own.rank}) may not import ${theirs.prefix} (rank ${theirs.rank}): imports point down the pipeline` });
+        }
+        continue;
+      }
+      if (pure && !ref.typeOnly && FRAMEWORKS.some((f) => f.test(ref.specifier))) {
+        out.push({ ...at, rule: `a pure core imports a framework or I/O module` });
+      }
+      if (/^fastify/.test(ref.specifier) && !HTTP_FRAMEWORK_USERS.some((p) => file.path.startsWith(p))) {
+        out.push({ ...at, rule: `only ${HTTP_FRAMEWORK_USERS.join(' and ')} may import fastify` });
+      }
+    }
+  }
+  return out;
+}
