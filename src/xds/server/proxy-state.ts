@@ -4,7 +4,7 @@
  * node id, flavor, locality, connected since, and per type the version sent, the version
  * acknowledged, and the last NACK with its text and time"). Read by `GET /v1/proxies`.
  */
-import type { Node } from '../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 
