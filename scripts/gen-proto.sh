@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Regenerates src/xds/proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt) from
+# Regenerates proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt) from
 # the protos that ship in @grpc/grpc-js-xds's deps/, with @bufbuild/buf and protoc-gen-es.
 #
 # Why a patch: that package's copy of protoc-gen-validate's validate.proto predates the
 # `ignore_empty` rules the Envoy protos use, so a strict compiler rejects them. We copy it and add
 # the missing fields (the numbers upstream gave them) in a scratch workspace; nothing is vendored.
-# Usage: scripts/gen-proto.sh [OUT_DIR]   (default src/xds/proto/gen; the drift test passes a temp dir)
+# Usage: scripts/gen-proto.sh [OUT_DIR]   (default proto/gen; the drift test passes a temp dir)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-out="$(realpath -m "${1:-$root/src/xds/proto/gen}")"
+out="$(realpath -m "${1:-$root/proto/gen}")"
 deps="$root/node_modules/@grpc/grpc-js-xds/deps"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
-const committed = 'src/xds/proto/gen';
+const committed = 'proto/gen';
 
 function listFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
