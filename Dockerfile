@@ -1,6 +1,7 @@
 # keyway container image (docs/kubernetes.md). Two stages: the builder installs every dependency
-# and compiles TypeScript to dist/; the runtime stage gets only what `keyway serve` needs and runs
-# as an unprivileged numeric user (numeric, so Kubernetes can verify runAsNonRoot).
+# and compiles TypeScript (src/ and the generated proto/gen/) to dist/src and dist/proto/gen; the
+# runtime stage gets only what `keyway serve` needs and runs as an unprivileged numeric user
+# (numeric, so Kubernetes can verify runAsNonRoot).
 #   docker build -t keyway:0.1.0 .
 
 FROM node:20-bookworm-slim AS build
@@ -11,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY proto/gen ./proto/gen
 COPY bin ./bin
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/xds/proto/gen/**', '.venv/**', '.e2e/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', '.venv/**', '.e2e/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

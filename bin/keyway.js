@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Entry point of the `keyway` command: runs the compiled CLI (built by `npm ci` through `prepare`).
-import '../dist/cli/main.js';
+import '../dist/src/cli/main.js';

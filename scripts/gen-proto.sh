@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates src/xds/proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt) from
+# Regenerates proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt) from
 # the protos that ship in @grpc/grpc-js-xds's deps/, with @bufbuild/buf and protoc-gen-es.
 #
 # Why a patch: that package's copy of protoc-gen-validate's validate.proto predates the
 # `ignore_empty` rules the Envoy protos use, so a strict compiler rejects them. We copy it and add
 # the missing fields (the numbers upstream gave them) in a scratch workspace; nothing is vendored.
-# Usage: scripts/gen-proto.sh [OUT_DIR]   (default src/xds/proto/gen; the drift test passes a temp dir)
+# It also writes OUT_DIR/INPUTS.txt, the hashes and versions of its inputs: the drift test
+# (test/xds/proto-drift.test.ts) recomputes that cheaply and regenerates only when it differs.
+# Usage: scripts/gen-proto.sh [OUT_DIR]   (default proto/gen; the drift test passes a temp dir)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-out="$(realpath -m "${1:-$root/src/xds/proto/gen}")"
+out="$(realpath -m "${1:-$root/proto/gen}")"
 deps="$root/node_modules/@grpc/grpc-js-xds/deps"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -45,6 +47,13 @@ while read -r f; do
   paths+=(--path "envoy-api/$f")
 done < "$root/proto/files.txt"
 (cd "$work" && "$root/node_modules/.bin/buf" generate "${paths[@]}")
+{
+  echo "# Written by scripts/gen-proto.sh from its inputs; test/xds/proto-drift.test.ts recomputes it."
+  for f in proto/files.txt scripts/gen-proto.sh; do echo "sha256 $f $(sha256sum "$root/$f" | cut -d' ' -f1)"; done
+  for p in @grpc/grpc-js-xds @bufbuild/buf @bufbuild/protoc-gen-es; do
+    echo "version $p $(node -p 'require(process.argv[1]).version' "$root/node_modules/$p/package.json")"
+  done
+} > "$work/gen/INPUTS.txt"
 rm -rf "$out"
 mkdir -p "$(dirname "$out")"
 cp -r "$work/gen" "$out"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and golden (test/), in-process integration (test/), and end-to-end (e2e/).
-# KEYWAY_TEST_FILTER=<regex> narrows the files; KEYWAY_E2E=0 leaves the e2e tier out.
+# KEYWAY_TEST_FILTER=<regex> narrows the files; KEYWAY_E2E=0 leaves the e2e tier out;
+# KEYWAY_SLOW_TESTS=1 adds the slow checks (regenerating proto/gen even when its inputs are unchanged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dirs=(test)

@@ -7,8 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toJson, type Message } from '@bufbuild/protobuf';
-import { ClusterLoadAssignmentSchema } from '../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { RouteConfigurationSchema } from '../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
+import { ClusterLoadAssignmentSchema, RouteConfigurationSchema } from '../../src/xds/proto.js';
 import { referencedNames } from '../../src/xds/cache/index.js';
 import { XDS_REGISTRY } from '../../src/xds/translator/index.js';
 import { XdsTestClient, type Received } from '../support/xds-client/xds-client.js';

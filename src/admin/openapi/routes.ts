@@ -17,12 +17,16 @@ export function recordRoutes(app: FastifyInstance): RegisteredRoute[] {
 }
 
 const PACKAGE_VERSION = (() => {
-  try {
-    // Same depth from src/admin/openapi and dist/admin/openapi.
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  // The package root is three levels up from src/admin/openapi, four from dist/src/admin/openapi.
+  for (const path of ['../../../package.json', '../../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'keyway') return pkg.version;
+    } catch {
+      // not there: one level up
+    }
   }
+  return '0.0.0';
 })();
 
 /** Serves the document built from `routes` (read when first asked: every route exists by then). */

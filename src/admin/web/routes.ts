@@ -24,7 +24,7 @@ const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style
 export function staticDir(moduleUrl: string = import.meta.url): string {
   const here = fileURLToPath(new URL('./static/', moduleUrl));
   if (existsSync(here)) return here;
-  const fromDist = here.replace(/([/\\])dist([/\\])admin([/\\])web([/\\])static([/\\])?$/, '$1src$2admin$3web$4static$5');
+  const fromDist = here.replace(/([/\\])dist([/\\])(?:src[/\\])?admin([/\\])web([/\\])static([/\\])?$/, '$1src$2admin$3web$4static$5');
   if (existsSync(fromDist)) return fromDist;
   throw new Error(`keyway web view: static files not found at ${here} or ${fromDist}`);
 }

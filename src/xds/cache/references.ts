@@ -5,10 +5,13 @@
  */
 import { anyIs, anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isMessage, type Message } from '@bufbuild/protobuf';
-import { ClusterSchema, Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import type { FilterChain } from '../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
-import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import {
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  HttpConnectionManagerSchema,
+  ListenerSchema,
+  type FilterChain,
+} from '../proto.js';
 
 /**
  * EDS names referenced by a cluster (its `eds_cluster_config.service_name`, else its own name, as

@@ -10,12 +10,12 @@ import {
   ClientResourceStatus,
   ClustersConfigDumpSchema,
   EndpointsConfigDumpSchema,
-  file_envoy_admin_v3_config_dump_shared,
   ListenersConfigDumpSchema,
   RoutesConfigDumpSchema,
   UpdateFailureStateSchema,
+  file_envoy_admin_v3_config_dump_shared,
   type UpdateFailureState,
-} from '../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
+} from '../proto.js';
 import type { ProxyStatus, SentResources, TypeStatus } from './proxy-state.js';
 import { XDS_REGISTRY } from '../translator/index.js';
 import type { ResourceKind } from '../resources.js';

@@ -14,7 +14,7 @@
  *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
  * - After clusters are sent, the ClusterLoadAssignments they use are sent again (cluster warming).
  */
-import type { DeltaDiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import { Session, type SessionContext } from './session.js';

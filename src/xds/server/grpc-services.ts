@@ -4,11 +4,13 @@
  */
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from '@bufbuild/protobuf';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { AggregatedDiscoveryService } from '../proto/gen/envoy/service/discovery/v3/ads_pb.js';
-import { ClusterDiscoveryService } from '../proto/gen/envoy/service/cluster/v3/cds_pb.js';
-import { EndpointDiscoveryService } from '../proto/gen/envoy/service/endpoint/v3/eds_pb.js';
-import { ListenerDiscoveryService } from '../proto/gen/envoy/service/listener/v3/lds_pb.js';
-import { RouteDiscoveryService } from '../proto/gen/envoy/service/route/v3/rds_pb.js';
+import {
+  AggregatedDiscoveryService,
+  ClusterDiscoveryService,
+  EndpointDiscoveryService,
+  ListenerDiscoveryService,
+  RouteDiscoveryService,
+} from '../proto.js';
 import type { ResourceKind } from '../resources.js';
 
 /**

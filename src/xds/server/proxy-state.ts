@@ -3,7 +3,7 @@
  * subscription, the version sent, the version acknowledged and the last NACK .
  * Read by `GET /v1/proxies` through the proxy-status reader (docs/architecture.md "Readers").
  */
-import type { Node } from '../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import type { ProxyLocality, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';

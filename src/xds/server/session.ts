@@ -5,7 +5,7 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Node } from '../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { Node } from '../proto.js';
 import { kindOfTypeUrl, type ResourceKind } from '../resources.js';
 import type { Snapshot, SnapshotSource } from '../cache/index.js';
 import {

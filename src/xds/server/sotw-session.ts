@@ -13,7 +13,7 @@
  * - After a CDS response, EDS is sent again (even if unchanged, unless that set was NACKed):
  *   Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment.
  */
-import type { DiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import type { TypeTracker } from './proxy-state.js';

@@ -17,7 +17,7 @@ import {
 import { type Logger, pino } from 'pino';
 import type { DescService } from '@bufbuild/protobuf';
 import type { SnapshotSource } from '../cache/index.js';
-import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../proto.js';
 import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from './grpc-services.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';

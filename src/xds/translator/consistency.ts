@@ -5,15 +5,15 @@
  */
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isIP } from 'node:net';
-import type { Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import type { Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import type { RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
 import {
+  Cluster_DiscoveryType,
   HttpConnectionManagerSchema,
+  type Cluster,
+  type ClusterLoadAssignment,
   type HttpConnectionManager,
-} from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+  type Listener,
+  type RouteConfiguration,
+} from '../proto.js';
 import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 import { XDS_REGISTRY } from './registry.js';
 

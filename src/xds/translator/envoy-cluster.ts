@@ -11,9 +11,9 @@ import {
   Cluster_LbPolicy,
   Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as FallbackPolicy,
   Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallbackPolicy,
+  HttpProtocolOptionsSchema,
   type Cluster,
-} from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { HttpProtocolOptionsSchema } from '../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+} from '../proto.js';
 import type { EnvoySettings } from '../../core/settings.js';
 import { adsConfigSource, duration } from './envoy-core.js';
 import { healthChecks, outlierDetection } from './envoy-failover.js';

@@ -5,13 +5,15 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { durationFromMs, type Duration } from '@bufbuild/protobuf/wkt';
-import { AddressSchema, type Address } from '../proto/gen/envoy/config/core/v3/address_pb.js';
-import { LocalitySchema, type Locality as LocalityMsg } from '../proto/gen/envoy/config/core/v3/base_pb.js';
 import {
+  AddressSchema,
   ApiVersion,
   ConfigSourceSchema,
+  LocalitySchema,
+  type Address,
   type ConfigSource,
-} from '../proto/gen/envoy/config/core/v3/config_source_pb.js';
+  type Locality as LocalityMsg,
+} from '../proto.js';
 import type { Locality } from '../../core/endpoint.js';
 
 /**

@@ -7,16 +7,15 @@
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { create } from '@bufbuild/protobuf';
 import {
+  CodecClientType,
   HealthCheckSchema,
-  type HealthCheck,
-} from '../proto/gen/envoy/config/core/v3/health_check_pb.js';
-import {
   OutlierDetectionSchema,
+  PreviousPrioritiesConfigSchema,
+  RetryPolicySchema,
+  type HealthCheck,
   type OutlierDetection,
-} from '../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.js';
-import { RetryPolicySchema, type RetryPolicy } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
-import { PreviousPrioritiesConfigSchema } from '../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
-import { CodecClientType } from '../proto/gen/envoy/type/v3/http_pb.js';
+  type RetryPolicy,
+} from '../proto.js';
 import type { UpstreamProtocol } from '../../core/settings.js';
 import { duration } from './envoy-core.js';
 import { PREVIOUS_PRIORITIES_RETRY } from './names.js';

@@ -4,8 +4,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { ListenerSchema, type Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { HttpConnectionManagerSchema, ListenerSchema, type Listener } from '../proto.js';
 import { socketAddress } from './envoy-core.js';
 import { httpConnectionManager, shardHeaderToMetadataFilter } from './http-connection-manager.js';
 import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';

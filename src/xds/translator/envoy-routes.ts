@@ -6,9 +6,11 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   RouteConfigurationSchema,
+  RouteSchema,
+  type HeaderMatcherSchema,
+  type Route,
   type RouteConfiguration,
-} from '../proto/gen/envoy/config/route/v3/route_pb.js';
-import { RouteSchema, type HeaderMatcherSchema, type Route } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
+} from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { failoverRetryPolicy } from './envoy-failover.js';
 import { SHARD_HEADER } from './names.js';

@@ -6,17 +6,15 @@
  */
 import { create } from '@bufbuild/protobuf';
 import {
+  ClusterLoadAssignmentSchema,
   ClusterSchema,
   Cluster_DiscoveryType,
   Cluster_LbPolicy,
   type Cluster,
-} from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import {
-  ClusterLoadAssignmentSchema,
   type ClusterLoadAssignment,
-} from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+  type LocalityLbEndpointsSchema,
+} from '../proto.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { LocalityLbEndpointsSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import {

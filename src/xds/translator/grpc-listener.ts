@@ -5,8 +5,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { ListenerSchema, type Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { HttpConnectionManagerSchema, ListenerSchema, type Listener } from '../proto.js';
 import { httpConnectionManager } from './http-connection-manager.js';
 
 /** API listener `name` for gRPC clients (gRPC A27 "xDS-based global load balancing"). */

@@ -4,11 +4,7 @@
  * owners. Routes are tried in order; gRPC supports exact header matching (A28).
  */
 import { create } from '@bufbuild/protobuf';
-import {
-  RouteConfigurationSchema,
-  type RouteConfiguration,
-} from '../proto/gen/envoy/config/route/v3/route_pb.js';
-import { RouteSchema, type Route } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import { RouteConfigurationSchema, RouteSchema, type Route, type RouteConfiguration } from '../proto.js';
 import { SHARD_HEADER } from './names.js';
 
 /** One shard's route target. */

@@ -5,16 +5,14 @@
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import {
+  HeaderToMetadataSchema,
+  HeaderToMetadata_ValueType,
   HttpConnectionManagerSchema,
   HttpFilterSchema,
+  RouterSchema,
   type HttpConnectionManager,
   type HttpFilter,
-} from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
-import {
-  ConfigSchema as HeaderToMetadataSchema,
-  Config_ValueType,
-} from '../proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
+} from '../proto.js';
 import { adsConfigSource } from './envoy-core.js';
 import {
   HEADER_TO_METADATA_FILTER,
@@ -51,7 +49,7 @@ export function shardHeaderToMetadataFilter(): HttpFilter {
     requestRules: [
       {
         header: SHARD_HEADER,
-        onHeaderPresent: { metadataNamespace: LB_METADATA_NAMESPACE, key: SHARD_METADATA_KEY, type: Config_ValueType.STRING },
+        onHeaderPresent: { metadataNamespace: LB_METADATA_NAMESPACE, key: SHARD_METADATA_KEY, type: HeaderToMetadata_ValueType.STRING },
         remove: false,
       },
     ],

@@ -5,10 +5,7 @@
  * docs/xds.md describes each resource and why it looks the way it does.
  */
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
-import { ClusterSchema } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ClusterLoadAssignmentSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import { RouteConfigurationSchema } from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import { ClusterLoadAssignmentSchema, ClusterSchema, ListenerSchema, RouteConfigurationSchema } from '../proto.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { Topology } from '../../core/settings.js';
 import type { ShardMap } from '../../core/shard-map.js';

@@ -3,7 +3,7 @@
  * stage's own ProxyRegistry (identities read from real xDS Node messages), and real ADS clients.
  */
 import { create } from '@bufbuild/protobuf';
-import { NodeSchema } from '../../../src/xds/proto/gen/envoy/config/core/v3/base_pb.js';
+import { NodeSchema } from '../../../src/xds/proto.js';
 import { identityOf, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
 import { KIND_ORDER, type ResourceKind } from '../../../src/xds/resources.js';
 import { referencedNames } from '../../../src/xds/cache/index.js';

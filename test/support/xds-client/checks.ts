@@ -4,10 +4,12 @@
  */
 import { fromBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
 import type { Any } from '@bufbuild/protobuf/wkt';
-import { ClusterSchema } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { ListenerSchema } from '../../../src/xds/proto/gen/envoy/config/listener/v3/listener_pb.js';
-import { RouteConfigurationSchema } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
+import {
+  ClusterLoadAssignmentSchema,
+  ClusterSchema,
+  ListenerSchema,
+  RouteConfigurationSchema,
+} from '../../../src/xds/proto.js';
 import { TYPE_URL, type ResourceKind } from '../../../src/xds/resources.js';
 
 export const SCHEMA: Readonly<Record<ResourceKind, DescMessage>> = {

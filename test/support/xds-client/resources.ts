@@ -4,12 +4,16 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { ListenerSchema } from '../../../src/xds/proto/gen/envoy/config/listener/v3/listener_pb.js';
-import { RouteConfigurationSchema } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
-import { HttpConnectionManagerSchema } from '../../../src/xds/proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { RouterSchema } from '../../../src/xds/proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+import {
+  ClusterLoadAssignmentSchema,
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  HttpConnectionManagerSchema,
+  ListenerSchema,
+  RouteConfigurationSchema,
+  RouterSchema,
+} from '../../../src/xds/proto.js';
 import type { ResourceKind, ResourceSet, TranslatedResource } from '../../../src/xds/resources.js';
 
 const ADS = { configSourceSpecifier: { case: 'ads' as const, value: {} } };

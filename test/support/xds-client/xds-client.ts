@@ -10,13 +10,13 @@ import type { DescService, Message } from '@bufbuild/protobuf';
 import {
   DeltaDiscoveryRequestSchema,
   DiscoveryRequestSchema,
+  NodeSchema,
+  StatusSchema,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
   type DiscoveryResponse,
-} from '../../../src/xds/proto/gen/envoy/service/discovery/v3/discovery_pb.js';
-import { NodeSchema } from '../../../src/xds/proto/gen/envoy/config/core/v3/base_pb.js';
-import { StatusSchema } from '../../../src/xds/proto/gen/google/rpc/status_pb.js';
+} from '../../../src/xds/proto.js';
 import { kindOfTypeUrl, TYPE_URL, type ResourceKind } from '../../../src/xds/resources.js';
 import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from '../../../src/xds/server/index.js';
 import { check, decodeAny, nameInside, ProtocolViolation } from './checks.js';

@@ -4,7 +4,7 @@ import { equals, fromBinary } from '@bufbuild/protobuf';
 import { AnySchema, anyUnpack } from '@bufbuild/protobuf/wkt';
 import { SnapshotCache, defaultConsistencyCheck, referencedNames, type RebuildReport } from '../../../src/xds/cache/index.js';
 import { KeywayError } from '../../../src/core/errors.js';
-import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceKind } from '../../../src/xds/resources.js';
 import {
   apiListener,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
 import { credentials, makeGenericClientConstructor, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { DiscoveryRequestSchema } from '../../../src/xds/proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { DiscoveryRequestSchema } from '../../../src/xds/proto.js';
 import { grpcServiceDefinition, PER_TYPE_SERVICES } from '../../../src/xds/server/index.js';
 import { startHarness, until } from '../../support/xds-client/harness.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';

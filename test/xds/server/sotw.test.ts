@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { ClusterSchema } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ClusterSchema } from '../../../src/xds/proto.js';
 import { startHarness, sotwBarrier, until, type Harness } from '../../support/xds-client/harness.js';
 import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';

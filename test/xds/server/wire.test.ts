@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  DeltaDiscoveryResponseSchema,
-  DiscoveryResponseSchema,
-} from '../../../src/xds/proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { DeltaDiscoveryResponseSchema, DiscoveryResponseSchema } from '../../../src/xds/proto.js';
 import { ResourceEncoder } from '../../../src/xds/cache/index.js';
 import { encodeDeltaResponse, encodeSotwResponse, encodeSotwResponseShared } from '../../../src/xds/server/wire.js';
 import { edsCluster, loadAssignment } from '../../support/xds-client/resources.js';

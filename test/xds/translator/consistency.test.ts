@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clone } from '@bufbuild/protobuf';
-import type { ClusterLoadAssignment } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import type { RouteConfiguration } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
+import type { ClusterLoadAssignment, RouteConfiguration } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../../../src/xds/resources.js';
 import { checkConsistency, translate } from '../../../src/xds/translator/index.js';
 import { computedInput, sixNodes } from './fixtures.js';

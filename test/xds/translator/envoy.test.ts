@@ -5,18 +5,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { toBinary } from '@bufbuild/protobuf';
-import type { Cluster } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import {
   Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as Fallback,
   Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallback,
-} from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { ClusterLoadAssignment } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import type { Listener } from '../../../src/xds/proto/gen/envoy/config/listener/v3/listener_pb.js';
-import type { RouteConfiguration } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
-import type { HttpConnectionManager } from '../../../src/xds/proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { Config_ValueType, type Config as HeaderToMetadata } from '../../../src/xds/proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
-import type { HttpProtocolOptions } from '../../../src/xds/proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
-import { CodecClientType } from '../../../src/xds/proto/gen/envoy/type/v3/http_pb.js';
+  CodecClientType,
+  HeaderToMetadata_ValueType as Config_ValueType,
+  type Cluster,
+  type ClusterLoadAssignment,
+  type HeaderToMetadata,
+  type HttpConnectionManager,
+  type HttpProtocolOptions,
+  type Listener,
+  type RouteConfiguration,
+} from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
   XDS_REGISTRY,

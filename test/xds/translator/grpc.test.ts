@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { toBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import type { Cluster } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { Cluster_LbPolicy } from '../../../src/xds/proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { ClusterLoadAssignment } from '../../../src/xds/proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import type { Listener } from '../../../src/xds/proto/gen/envoy/config/listener/v3/listener_pb.js';
-import type { RouteConfiguration } from '../../../src/xds/proto/gen/envoy/config/route/v3/route_pb.js';
-import type { HttpConnectionManager } from '../../../src/xds/proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import {
+  Cluster_LbPolicy,
+  type Cluster,
+  type ClusterLoadAssignment,
+  type HttpConnectionManager,
+  type Listener,
+  type RouteConfiguration,
+} from '../../../src/xds/proto.js';
 import { KIND_ORDER, TYPE_URL, type ProxyClass, type ResourceSet } from '../../../src/xds/resources.js';
 import { XDS_REGISTRY, checkConsistency, translate, translateWithWarnings } from '../../../src/xds/translator/index.js';
 import { computedInput, endpoint, handInput, locality, sixNodes } from './fixtures.js';

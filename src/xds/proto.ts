@@ -1,0 +1,103 @@
+/**
+ * The one narrow door to the generated protobuf code (scripts/gen-proto.sh): keyway's code and
+ * tests import Envoy API schemas, types and enums from here, never from the generated files, so
+ * regenerating or moving them touches this file only. Re-exports exactly what keyway uses.
+ */
+
+// xDS transport: discovery requests and responses, the gRPC services.
+export {
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
+  DiscoveryRequestSchema,
+  DiscoveryResponseSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+export { AggregatedDiscoveryService } from '../../proto/gen/envoy/service/discovery/v3/ads_pb.js';
+export { ClusterDiscoveryService } from '../../proto/gen/envoy/service/cluster/v3/cds_pb.js';
+export { EndpointDiscoveryService } from '../../proto/gen/envoy/service/endpoint/v3/eds_pb.js';
+export { ListenerDiscoveryService } from '../../proto/gen/envoy/service/listener/v3/lds_pb.js';
+export { RouteDiscoveryService } from '../../proto/gen/envoy/service/route/v3/rds_pb.js';
+export { StatusSchema } from '../../proto/gen/google/rpc/status_pb.js';
+
+// Core.
+export { AddressSchema, type Address } from '../../proto/gen/envoy/config/core/v3/address_pb.js';
+export { LocalitySchema, NodeSchema, type Locality, type Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+export { ApiVersion, ConfigSourceSchema, type ConfigSource } from '../../proto/gen/envoy/config/core/v3/config_source_pb.js';
+export { HealthCheckSchema, type HealthCheck } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
+export { CodecClientType } from '../../proto/gen/envoy/type/v3/http_pb.js';
+
+// Resources: clusters, endpoints, listeners, routes.
+export {
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  Cluster_LbSubsetConfig_LbSubsetFallbackPolicy,
+  Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy,
+  file_envoy_config_cluster_v3_cluster,
+  type Cluster,
+} from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+export { OutlierDetectionSchema, type OutlierDetection } from '../../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.js';
+export {
+  ClusterLoadAssignmentSchema,
+  file_envoy_config_endpoint_v3_endpoint,
+  type ClusterLoadAssignment,
+} from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+export {
+  LbEndpointSchema,
+  LocalityLbEndpointsSchema,
+  type LbEndpoint,
+} from '../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
+export { ListenerSchema, file_envoy_config_listener_v3_listener, type Listener } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+export { type FilterChain } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
+export {
+  RouteConfigurationSchema,
+  file_envoy_config_route_v3_route,
+  type RouteConfiguration,
+} from '../../proto/gen/envoy/config/route/v3/route_pb.js';
+export {
+  HeaderMatcherSchema,
+  RetryPolicySchema,
+  RouteSchema,
+  type RetryPolicy,
+  type Route,
+} from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+
+// Extensions keyway packs in Any: filters, upstream protocol options, retry priority.
+export {
+  HttpConnectionManagerSchema,
+  HttpFilterSchema,
+  file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
+  type HttpConnectionManager,
+  type HttpFilter,
+} from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+export {
+  ConfigSchema as HeaderToMetadataSchema,
+  Config_ValueType as HeaderToMetadata_ValueType,
+  file_envoy_extensions_filters_http_header_to_metadata_v3_header_to_metadata,
+  type Config as HeaderToMetadata,
+} from '../../proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
+export { RouterSchema, file_envoy_extensions_filters_http_router_v3_router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+export {
+  HttpProtocolOptionsSchema,
+  file_envoy_extensions_upstreams_http_v3_http_protocol_options,
+  type HttpProtocolOptions,
+} from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+export {
+  PreviousPrioritiesConfigSchema,
+  file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
+} from '../../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
+
+// Admin: the pieces of Envoy's config dump that /debug/config_dump builds.
+export {
+  ClientResourceStatus,
+  ClustersConfigDumpSchema,
+  EndpointsConfigDumpSchema,
+  ListenersConfigDumpSchema,
+  RoutesConfigDumpSchema,
+  UpdateFailureStateSchema,
+  file_envoy_admin_v3_config_dump_shared,
+  type UpdateFailureState,
+} from '../../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
