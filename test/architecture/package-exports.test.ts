@@ -1,0 +1,29 @@
+// The package's public library surface (package.json "exports"): `keyway` and `keyway/sharding`
+// give the hash contract, `keyway/server` the embeddable runner. Imported by the package's own
+// name from the compiled dist/ (built by `npm ci` through `prepare`), as a user would.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+interface KeyVector {
+  readonly key: string;
+  readonly shards: number;
+  readonly shard: number;
+}
+const vectors = (JSON.parse(readFileSync('testdata/vectors/key-to-shard.json', 'utf8')) as { vectors: KeyVector[] }).vectors;
+
+test('keyway and keyway/sharding export hash contract 1, matching every key-to-shard vector', async () => {
+  for (const name of ['keyway', 'keyway/sharding']) {
+    const lib = (await import(name)) as { keyToShard: (key: string, shards: number) => number };
+    assert.equal(typeof lib.keyToShard, 'function', `${name} exports keyToShard`);
+    for (const v of vectors) assert.equal(lib.keyToShard(v.key, v.shards), v.shard, `${name}: ${JSON.stringify(v.key)} mod ${v.shards}`);
+  }
+});
+
+test('keyway/server exports the runner; internal modules are not reachable', async () => {
+  const server = (await import('keyway/server')) as Record<string, unknown>;
+  assert.equal(typeof server.startServer, 'function');
+  assert.equal(typeof server.serveStages, 'function');
+  const internal: string = 'keyway/dist/src/xds/proto.js';
+  await assert.rejects(import(internal), (err: NodeJS.ErrnoException) => err.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED');
+});
