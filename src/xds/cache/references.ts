@@ -1,44 +1,56 @@
 /**
  * The names one xDS resource makes a proxy ask for next: an EDS cluster names a
  * ClusterLoadAssignment, an HTTP connection manager names a RouteConfiguration (xDS protocol,
- * "resource types" and "eventual consistency considerations").
+ * "resource types" and "eventual consistency considerations"). The one walk over these references:
+ * the encoder records them and the translator's consistency check reads them from here.
  */
 import { anyIs, anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isMessage, type Message } from '@bufbuild/protobuf';
-import { ClusterSchema, Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
-import type { FilterChain } from '../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
-import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { ClusterSchema, Cluster_DiscoveryType, type Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ListenerSchema, type Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import {
+  HttpConnectionManagerSchema,
+  type HttpConnectionManager,
+} from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 
 /**
- * EDS names referenced by a cluster (its `eds_cluster_config.service_name`, else its own name, as
- * Envoy and gRPC resolve it) or RDS names referenced by a listener's HTTP connection managers (in
- * filter chains or in an `api_listener`). Empty for every other message.
+ * The EDS name of an EDS cluster (its `eds_cluster_config.service_name`, else its own name, as
+ * Envoy and gRPC resolve it); undefined for a cluster of any other discovery type.
+ */
+export function edsServiceName(cluster: Cluster): string | undefined {
+  const type = cluster.clusterDiscoveryType;
+  if (type.case !== 'type' || type.value !== Cluster_DiscoveryType.EDS) return undefined;
+  return cluster.edsClusterConfig?.serviceName || cluster.name;
+}
+
+/** The HTTP connection managers of a listener: in its filter chains, default chain and `api_listener`. */
+export function connectionManagers(listener: Listener): HttpConnectionManager[] {
+  const configs: Any[] = [];
+  for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
+    for (const filter of chain.filters) {
+      if (filter.configType.case === 'typedConfig') configs.push(filter.configType.value);
+    }
+  }
+  if (listener.apiListener?.apiListener) configs.push(listener.apiListener.apiListener);
+  return configs.flatMap((config) => {
+    const hcm = anyIs(config, HttpConnectionManagerSchema) ? anyUnpack(config, HttpConnectionManagerSchema) : undefined;
+    return hcm ? [hcm] : [];
+  });
+}
+
+/**
+ * EDS names referenced by a cluster ({@link edsServiceName}) or RDS names referenced by a
+ * listener's HTTP connection managers. Empty for every other message.
  */
 export function referencedNames(message: Message): string[] {
   if (isMessage(message, ClusterSchema)) {
-    const type = message.clusterDiscoveryType;
-    if (type.case === 'type' && type.value === Cluster_DiscoveryType.EDS) {
-      return [message.edsClusterConfig?.serviceName || message.name];
-    }
-    return [];
+    const name = edsServiceName(message);
+    return name === undefined ? [] : [name];
   }
   if (isMessage(message, ListenerSchema)) {
-    const configs: Any[] = [];
-    const chains: FilterChain[] = [...message.filterChains];
-    if (message.defaultFilterChain) chains.push(message.defaultFilterChain);
-    for (const chain of chains) {
-      for (const filter of chain.filters) {
-        if (filter.configType.case === 'typedConfig') configs.push(filter.configType.value);
-      }
-    }
-    if (message.apiListener?.apiListener) configs.push(message.apiListener.apiListener);
-    const names: string[] = [];
-    for (const config of configs) {
-      if (!anyIs(config, HttpConnectionManagerSchema)) continue;
-      const hcm = anyUnpack(config, HttpConnectionManagerSchema);
-      if (hcm?.routeSpecifier.case === 'rds') names.push(hcm.routeSpecifier.value.routeConfigName);
-    }
+    const names = connectionManagers(message).flatMap((hcm) =>
+      hcm.routeSpecifier.case === 'rds' ? [hcm.routeSpecifier.value.routeConfigName] : [],
+    );
     return [...new Set(names)];
   }
   return [];

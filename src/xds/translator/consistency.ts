@@ -3,19 +3,13 @@
  * CDS/LDS"): what a snapshot must satisfy before it is served, because a proxy that is sent a
  * cluster without its endpoints, or a listener without its routes, waits (warms) forever.
  */
-import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isIP } from 'node:net';
 import type { Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { Listener } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
-import {
-  HttpConnectionManagerSchema,
-  type HttpConnectionManager,
-} from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { connectionManagers, edsServiceName } from '../cache/references.js';
 import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
-import { XDS_REGISTRY } from './registry.js';
 
 /**
  * Lists every inconsistency in `set`, each naming the resource; empty when the set can be served.
@@ -39,8 +33,8 @@ export function checkConsistency(set: ResourceSet): string[] {
   const assignmentNames = new Set(assignments.map((a) => a.clusterName));
   const edsNames = new Set<string>();
   for (const c of clusters) {
-    if (c.clusterDiscoveryType.case !== 'type' || c.clusterDiscoveryType.value !== Cluster_DiscoveryType.EDS) continue;
-    const eds = c.edsClusterConfig?.serviceName || c.name;
+    const eds = edsServiceName(c);
+    if (eds === undefined) continue;
     edsNames.add(eds);
     if (!assignmentNames.has(eds)) problems.push(`cluster ${c.name}: its endpoints ${eds} are missing (the cluster would never finish warming)`);
   }
@@ -53,7 +47,7 @@ export function checkConsistency(set: ResourceSet): string[] {
   const rdsNames = new Set<string>();
   for (const l of listeners) {
     const managers = connectionManagers(l);
-    if (managers === undefined) {
+    if (managers.length === 0) {
       problems.push(`listener ${l.name}: has no HTTP connection manager keyway can read`);
       continue;
     }
@@ -136,18 +130,4 @@ function checkRouteTargets(r: RouteConfiguration, clusterNames: ReadonlySet<stri
     }
   }
   return problems;
-}
-
-/** The HTTP connection managers of a listener (API listener or filter chains); undefined if none. */
-function connectionManagers(l: Listener): HttpConnectionManager[] | undefined {
-  const anys: Any[] = [];
-  if (l.apiListener?.apiListener) anys.push(l.apiListener.apiListener);
-  for (const chain of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
-    for (const f of chain.filters) if (f.configType.case === 'typedConfig') anys.push(f.configType.value);
-  }
-  const managers = anys.flatMap((a) => {
-    const m = anyUnpack(a, XDS_REGISTRY);
-    return m !== undefined && m.$typeName === HttpConnectionManagerSchema.typeName ? [m as HttpConnectionManager] : [];
-  });
-  return managers.length > 0 ? managers : undefined;
 }
