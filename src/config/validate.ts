@@ -12,6 +12,7 @@ import {
   type UpstreamProtocol,
   type XdsSettings,
 } from '../model/settings.js';
+import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT } from '../model/limits.js';
 import { KeywayError, type KeywayErrorCode } from '../errors.js';
 import type { Locate } from './locator.js';
 import type { ConfigPathSegment } from './section.js';
@@ -27,10 +28,8 @@ export interface XdsTiming {
 export const DEFAULT_SHARD_COUNT = 1024;
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_SPREAD: SpreadPolicy = 'none';
-/** Upper bound on S, so a typo cannot make keyway allocate gigabytes (same as the sharding stage's). */
-export const MAX_SHARD_COUNT = 1 << 20;
-/** Upper bound on R (same as the sharding stage's). */
-export const MAX_REPLICAS = 255;
+/** The bounds on S and R (src/model/limits.ts), re-exported for the config module's users. */
+export { MAX_SHARD_COUNT, MAX_REPLICAS };
 export const DEFAULT_XDS_TIMING: XdsTiming = { holdOffMs: 100, maxDelayMs: 1000 };
 /** Longest push delay accepted: beyond a minute proxies would lag too far behind the map. */
 export const MAX_XDS_DELAY_MS = 60_000;
@@ -132,7 +131,7 @@ function envoySettings(p: Problems, raw: Record<string, unknown>): XdsSettings['
   if (!envoy) return d;
   unknownKeys(p, envoy, ['envoy'], ENVOY_KEYS);
   return {
-    listenerPort: integerIn(p, envoy, ['envoy', 'listenerPort'], 1, 65535, d.listenerPort),
+    listenerPort: integerIn(p, envoy, ['envoy', 'listenerPort'], 1, MAX_PORT, d.listenerPort),
     missingHeader: oneOf(p, envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
     upstreamProtocol: oneOf(p, envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
   };
@@ -175,7 +174,7 @@ function endpointList(p: Problems, value: unknown): Endpoint[] {
     if (address !== undefined && isIP(address) === 0 && !HOSTNAME_PATTERN.test(address)) {
       p.add([...at, 'address'], `must be an IP address or a host name, got ${JSON.stringify(address)}`);
     }
-    const port = 'port' in item ? integerIn(p, item, [...at, 'port'], 1, 65535, 0) : missing(p, [...at, 'port']);
+    const port = 'port' in item ? integerIn(p, item, [...at, 'port'], 1, MAX_PORT, 0) : missing(p, [...at, 'port']);
     const locality = localityOf(p, item, at);
     const weight = nonNegativeNumber(p, item, [...at, 'weight'], 1);
     const ready = booleanOf(p, item, [...at, 'ready'], true);

@@ -1,12 +1,8 @@
 /** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
 import { ENDPOINT_ID_PATTERN, type Endpoint } from '../model/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../model/policy.js';
+import { MAX_REPLICAS, MAX_SHARD_COUNT } from '../model/limits.js';
 import { KeywayError } from '../errors.js';
-
-/** Largest S accepted: the map holds S owner lists, and Redis Cluster's 16384 is the usual size. */
-export const MAX_SHARD_COUNT = 1 << 20;
-/** Largest R accepted. */
-export const MAX_REPLICAS = 255;
 
 /** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
 export function validatePolicy(policy: ShardingPolicy): void {
