@@ -4,7 +4,7 @@
  */
 import { type Logger, pino } from 'pino';
 import { loadConfigFile } from '../config/index.js';
-import { KeywayError, KeywayErrors } from '../errors.js';
+import { KeywayError, KeywayErrors, type KeywayErrorCode } from '../errors.js';
 import { startServer } from '../serve/index.js';
 import { startTracing, type Tracing } from '../telemetry/index.js';
 import { type Command, parseCommand, USAGE, UsageError } from './args.js';
@@ -138,10 +138,13 @@ async function serveUntilStopped(cmd: Extract<Command, { command: 'serve' }>, lo
   });
 }
 
+/** The codes that mean "the topology file is bad" (exit status 2 at start). */
+const CONFIG_ERROR_CODES: readonly KeywayErrorCode[] = ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'];
+
 function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
   return (
     (err instanceof KeywayErrors || err instanceof KeywayError) &&
-    ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'].includes(err.code)
+    CONFIG_ERROR_CODES.includes(err.code)
   );
 }
 
