@@ -59,7 +59,3 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
   });
 }
 
-/** Byte order of ASCII ids: contract 2's tie-break and the order of map.endpoints. */
-export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -6,6 +6,7 @@
  */
 import { type Logger, pino } from 'pino';
 import { KeywayError } from '../../errors.js';
+import { compareStrings } from '../../model/order.js';
 import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import type { ConsistencyCheck } from './consistency.js';
 import { ResourceEncoder } from './encoder.js';
@@ -110,7 +111,7 @@ export class SnapshotCache implements SnapshotSource {
     if (build) this.#build = build;
     const notify: [ClassEntry, ResourceKind[]][] = [];
     const classes: RebuildReport['classes'][number][] = [];
-    for (const [key, entry] of [...this.#classes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
       if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
         this.#classes.delete(key);
         continue;

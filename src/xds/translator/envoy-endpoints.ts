@@ -9,7 +9,8 @@ import {
   type ClusterLoadAssignment,
 } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { LbEndpointSchema, type LbEndpoint } from '../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
-import { compareLocality, lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
+import { compareLocality } from '../../model/endpoint.js';
+import { lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
 import type { EnvoyHost } from './envoy-placement.js';
 import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
 

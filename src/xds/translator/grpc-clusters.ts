@@ -17,11 +17,10 @@ import {
 } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { LocalityLbEndpointsSchema } from '../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
-import type { Endpoint } from '../../model/endpoint.js';
+import { compareLocality, type Endpoint } from '../../model/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import {
   adsConfigSource,
-  compareLocality,
   lbWeight,
   localityKey,
   localityMessage,

@@ -13,7 +13,7 @@ import type { Endpoint } from '../../model/endpoint.js';
 import type { Topology } from '../../model/settings.js';
 import type { ShardMap } from '../../sharding/types.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
-import { cmp } from './envoy-core.js';
+import { compareStrings } from '../../model/order.js';
 import { envoyCluster } from './envoy-cluster.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
@@ -146,5 +146,5 @@ function resource<Desc extends DescMessage>(schema: Desc, name: string, message:
 }
 
 function byName(list: TranslatedResource[]): TranslatedResource[] {
-  return list.sort((a, b) => cmp(a.name, b.name));
+  return list.sort((a, b) => compareStrings(a.name, b.name));
 }
