@@ -13,16 +13,18 @@ export const MODULES: readonly { readonly prefix: string; readonly rank: number 
   { prefix: 'config/', rank: 1 },
   { prefix: 'sources/', rank: 2 },
   { prefix: 'sharding/', rank: 3 },
-  // The xDS vocabulary (resource kinds, proxy classes) and the facade over the generated protobuf.
-  { prefix: 'xds/resources.ts', rank: 4 },
+  // The facade over the generated protobuf, then the xDS vocabulary (resource kinds, proxy classes,
+  // the references between resources) that the translator, the cache and the server share.
   { prefix: 'xds/proto.ts', rank: 4 },
-  { prefix: 'xds/translator/', rank: 5 },
-  { prefix: 'xds/cache/', rank: 6 },
-  { prefix: 'xds/server/', rank: 7 },
-  { prefix: 'telemetry/', rank: 8 },
-  { prefix: 'admin/', rank: 8 },
-  { prefix: 'app/', rank: 9 },
-  { prefix: 'cli/', rank: 10 },
+  { prefix: 'xds/resources.ts', rank: 5 },
+  { prefix: 'xds/references.ts', rank: 5 },
+  { prefix: 'xds/translator/', rank: 6 },
+  { prefix: 'xds/cache/', rank: 7 },
+  { prefix: 'xds/server/', rank: 8 },
+  { prefix: 'telemetry/', rank: 9 },
+  { prefix: 'admin/', rank: 9 },
+  { prefix: 'app/', rank: 10 },
+  { prefix: 'cli/', rank: 11 },
 ];
 
 /** Pure cores: computation only, no framework, no I/O. */

@@ -3,6 +3,7 @@
  * Flags win over environment variables, which win over defaults.
  */
 import { parseArgs } from 'node:util';
+import { MAX_PORT } from '../core/limits.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -95,8 +96,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
 
 function port(name: string, raw: string | undefined, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
-  if (!/^\d+$/.test(raw) || Number(raw) > 65535) {
-    throw new UsageError(`${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_PORT) {
+    throw new UsageError(`${name} must be an integer from 0 to ${MAX_PORT}, got ${JSON.stringify(raw)}`);
   }
   return Number(raw);
 }

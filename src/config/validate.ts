@@ -12,7 +12,9 @@ import {
   type UpstreamProtocol,
   type XdsSettings,
 } from '../core/settings.js';
-import { KeywayError, type KeywayErrorCode } from '../core/errors.js';
+import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
+import type { KeywayError } from '../core/errors.js';
+import { Fields, isPlainMapping } from './fields.js';
 import type { Locate } from './locator.js';
 import type { ConfigPathSegment } from './section.js';
 
@@ -27,10 +29,8 @@ export interface XdsTiming {
 export const DEFAULT_SHARD_COUNT = 1024;
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_SPREAD: SpreadPolicy = 'none';
-/** Upper bound on S, so a typo cannot make keyway allocate gigabytes (same as the sharding stage's). */
-export const MAX_SHARD_COUNT = 1 << 20;
-/** Upper bound on R (same as the sharding stage's). */
-export const MAX_REPLICAS = 255;
+/** The bounds on S and R (src/model/limits.ts), re-exported for the config module's users. */
+export { MAX_SHARD_COUNT, MAX_REPLICAS };
 export const DEFAULT_XDS_TIMING: XdsTiming = { holdOffMs: 100, maxDelayMs: 1000 };
 /** Longest push delay accepted: beyond a minute proxies would lag too far behind the map. */
 export const MAX_XDS_DELAY_MS = 60_000;
@@ -69,15 +69,6 @@ export interface ValidatedConfig {
 
 type Path = readonly ConfigPathSegment[];
 
-/** Collects problems at their location. */
-class Problems {
-  readonly list: KeywayError[] = [];
-  constructor(readonly locate: Locate) {}
-  add(path: Path, message: string, code: KeywayErrorCode = 'CONFIG_INVALID'): void {
-    this.list.push(new KeywayError(code, message, this.locate(path)));
-  }
-}
-
 /**
  * Checks the parsed file `raw` against the topology-file contract. Returns the values with
  * defaults filled, or every problem found (each a located KeywayError: CONFIG_INVALID or
@@ -87,17 +78,17 @@ export function validateConfig(
   raw: unknown,
   locate: Locate,
 ): { ok: true; config: ValidatedConfig } | { ok: false; errors: KeywayError[] } {
-  const p = new Problems(locate);
+  const p = new Fields(locate);
   if (!isPlainMapping(raw)) {
-    p.add([], `the topology file must be a mapping of settings (shards, replicas, spread, endpoints, ...), got ${describe(raw)}`);
-    return { ok: false, errors: p.list };
+    p.add([], `the topology file must be a mapping of settings (shards, replicas, spread, endpoints, ...), got ${p.describe(raw)}`);
+    return { ok: false, errors: p.problems };
   }
   unknownKeys(p, raw, [], TOP_LEVEL_KEYS);
 
-  const shardCount = integerIn(p, raw, ['shards'], 1, MAX_SHARD_COUNT, DEFAULT_SHARD_COUNT);
-  const replicas = integerIn(p, raw, ['replicas'], 1, MAX_REPLICAS, DEFAULT_REPLICAS);
-  const spread = oneOf(p, raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
-  const service = patterned(p, raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
+  const shardCount = p.integerIn(raw, ['shards'], 1, MAX_SHARD_COUNT, DEFAULT_SHARD_COUNT);
+  const replicas = p.integerIn(raw, ['replicas'], 1, MAX_REPLICAS, DEFAULT_REPLICAS);
+  const spread = p.oneOf(raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
+  const service = p.patterned(raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
   const xds: XdsSettings = { service, envoy: envoySettings(p, raw) };
   const xdsTiming = timing(p, raw);
 
@@ -113,7 +104,7 @@ export function validateConfig(
     endpoints = endpointList(p, raw.endpoints);
   }
 
-  if (p.list.length > 0) return { ok: false, errors: p.list };
+  if (p.problems.length > 0) return { ok: false, errors: p.problems };
   return {
     ok: true,
     config: {
@@ -126,36 +117,36 @@ export function validateConfig(
   };
 }
 
-function envoySettings(p: Problems, raw: Record<string, unknown>): XdsSettings['envoy'] {
+function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['envoy'] {
   const d = DEFAULT_XDS_SETTINGS.envoy;
-  const envoy = optionalMapping(p, raw, ['envoy']);
+  const envoy = p.optionalMapping(raw, ['envoy']);
   if (!envoy) return d;
   unknownKeys(p, envoy, ['envoy'], ENVOY_KEYS);
   return {
-    listenerPort: integerIn(p, envoy, ['envoy', 'listenerPort'], 1, 65535, d.listenerPort),
-    missingHeader: oneOf(p, envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
-    upstreamProtocol: oneOf(p, envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
+    listenerPort: p.integerIn(envoy, ['envoy', 'listenerPort'], 1, MAX_PORT, d.listenerPort),
+    missingHeader: p.oneOf(envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
+    upstreamProtocol: p.oneOf(envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
   };
 }
 
-function timing(p: Problems, raw: Record<string, unknown>): XdsTiming {
+function timing(p: Fields, raw: Record<string, unknown>): XdsTiming {
   const d = DEFAULT_XDS_TIMING;
-  const x = optionalMapping(p, raw, ['xds']);
+  const x = p.optionalMapping(raw, ['xds']);
   if (!x) return d;
   unknownKeys(p, x, ['xds'], XDS_KEYS);
-  const maxDelayMs = integerIn(p, x, ['xds', 'maxDelayMs'], 0, MAX_XDS_DELAY_MS, d.maxDelayMs);
+  const maxDelayMs = p.integerIn(x, ['xds', 'maxDelayMs'], 0, MAX_XDS_DELAY_MS, d.maxDelayMs);
   // Without an explicit hold-off, keep the default but never above the chosen maximum.
-  const holdOffMs = integerIn(p, x, ['xds', 'holdOffMs'], 0, MAX_XDS_DELAY_MS, Math.min(d.holdOffMs, maxDelayMs));
+  const holdOffMs = p.integerIn(x, ['xds', 'holdOffMs'], 0, MAX_XDS_DELAY_MS, Math.min(d.holdOffMs, maxDelayMs));
   if (holdOffMs > maxDelayMs) {
     p.add(['xds', 'holdOffMs'], `must be <= xds.maxDelayMs (${maxDelayMs}), got ${holdOffMs}`);
   }
   return { holdOffMs, maxDelayMs };
 }
 
-function endpointList(p: Problems, value: unknown): Endpoint[] {
+function endpointList(p: Fields, value: unknown): Endpoint[] {
   if (value === null) return []; // `endpoints:` with every entry commented out
   if (!Array.isArray(value)) {
-    p.add(['endpoints'], `must be a list of endpoints, got ${describe(value)}`);
+    p.add(['endpoints'], `must be a list of endpoints, got ${p.describe(value)}`);
     return [];
   }
   const out: Endpoint[] = [];
@@ -163,22 +154,22 @@ function endpointList(p: Problems, value: unknown): Endpoint[] {
   value.forEach((item: unknown, i) => {
     const at: Path = ['endpoints', i];
     if (!isPlainMapping(item)) {
-      p.add(at, `must be a mapping with id, address and port, got ${describe(item)}`);
+      p.add(at, `must be a mapping with id, address and port, got ${p.describe(item)}`);
       return;
     }
     unknownKeys(p, item, at, ENDPOINT_KEYS);
-    const id = requiredString(p, item, [...at, 'id']);
+    const id = p.requiredString(item, [...at, 'id']);
     if (id !== undefined && !ENDPOINT_ID_PATTERN.test(id)) {
       p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${JSON.stringify(id)}`);
     }
-    const address = requiredString(p, item, [...at, 'address']);
+    const address = p.requiredString(item, [...at, 'address']);
     if (address !== undefined && isIP(address) === 0 && !HOSTNAME_PATTERN.test(address)) {
       p.add([...at, 'address'], `must be an IP address or a host name, got ${JSON.stringify(address)}`);
     }
-    const port = 'port' in item ? integerIn(p, item, [...at, 'port'], 1, 65535, 0) : missing(p, [...at, 'port']);
+    const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);
-    const weight = nonNegativeNumber(p, item, [...at, 'weight'], 1);
-    const ready = booleanOf(p, item, [...at, 'ready'], true);
+    const weight = p.nonNegativeNumber(item, [...at, 'weight'], 1);
+    const ready = p.boolean(item, [...at, 'ready'], true);
     if (id !== undefined && ENDPOINT_ID_PATTERN.test(id)) {
       const first = firstIndexOf.get(id);
       if (first !== undefined) {
@@ -195,15 +186,15 @@ function endpointList(p: Problems, value: unknown): Endpoint[] {
   return out;
 }
 
-function localityOf(p: Problems, item: Record<string, unknown>, at: Path): Locality {
-  const loc = optionalMapping(p, item, [...at, 'locality']);
+function localityOf(p: Fields, item: Record<string, unknown>, at: Path): Locality {
+  const loc = p.optionalMapping(item, [...at, 'locality']);
   if (!loc) return { region: '', zone: '', subzone: '' };
   unknownKeys(p, loc, [...at, 'locality'], LOCALITY_KEYS);
   const part = (k: (typeof LOCALITY_KEYS)[number]): string => {
     const v = loc[k];
     if (v === undefined || v === null) return '';
     if (typeof v !== 'string') {
-      p.add([...at, 'locality', k], `must be a string, got ${describe(v)}`);
+      p.add([...at, 'locality', k], `must be a string, got ${p.describe(v)}`);
       return '';
     }
     return v;
@@ -211,110 +202,12 @@ function localityOf(p: Problems, item: Record<string, unknown>, at: Path): Local
   return { region: part('region'), zone: part('zone'), subzone: part('subzone') };
 }
 
-// ---- field checkers: each reports at the field and returns a usable value (the default on error)
-
-function missing(p: Problems, path: Path): undefined {
-  p.add(path, 'is required');
-  return undefined;
-}
-
-function requiredString(p: Problems, obj: Record<string, unknown>, path: Path): string | undefined {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj) || obj[key] === null) return missing(p, path);
-  const v = obj[key];
-  if (typeof v !== 'string' || v === '') {
-    p.add(path, `must be a non-empty string, got ${describe(v)}`);
-    return undefined;
-  }
-  return v;
-}
-
-function integerIn(p: Problems, obj: Record<string, unknown>, path: Path, min: number, max: number, dflt: number): number {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj)) return dflt;
-  const v = obj[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    p.add(path, `must be an integer ${range}, got ${describe(v)}`);
-    return dflt;
-  }
-  return v;
-}
-
-function nonNegativeNumber(p: Problems, obj: Record<string, unknown>, path: Path, dflt: number): number {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj)) return dflt;
-  const v = obj[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    p.add(path, `must be a number >= 0, got ${describe(v)}`);
-    return dflt;
-  }
-  return v;
-}
-
-function booleanOf(p: Problems, obj: Record<string, unknown>, path: Path, dflt: boolean): boolean {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj)) return dflt;
-  const v = obj[key];
-  if (typeof v !== 'boolean') {
-    p.add(path, `must be true or false, got ${describe(v)}`);
-    return dflt;
-  }
-  return v;
-}
-
-function oneOf<T extends string>(p: Problems, obj: Record<string, unknown>, path: Path, allowed: readonly T[], dflt: T): T {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj)) return dflt;
-  const v = obj[key];
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    p.add(path, `must be one of ${allowed.join(' | ')}, got ${describe(v)}`);
-    return dflt;
-  }
-  return v as T;
-}
-
-function patterned(p: Problems, obj: Record<string, unknown>, path: Path, pattern: RegExp, dflt: string, what: string): string {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj)) return dflt;
-  const v = obj[key];
-  if (typeof v !== 'string' || !pattern.test(v)) {
-    p.add(path, `must be ${what}, got ${describe(v)}`);
-    return dflt;
-  }
-  return v;
-}
-
-function optionalMapping(p: Problems, obj: Record<string, unknown>, path: Path): Record<string, unknown> | undefined {
-  const key = String(path[path.length - 1]);
-  if (!(key in obj) || obj[key] === null) return undefined;
-  const v = obj[key];
-  if (!isPlainMapping(v)) {
-    p.add(path, `must be a mapping, got ${describe(v)}`);
-    return undefined;
-  }
-  return v;
-}
-
-function unknownKeys(p: Problems, obj: Record<string, unknown>, at: Path, known: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (known.includes(key)) continue;
+/** Reports keys not in `known`, with a "did you mean" hint for a near miss. */
+function unknownKeys(p: Fields, obj: Record<string, unknown>, at: Path, known: readonly string[]): void {
+  p.unknownKeys(obj, at, known, (key) => {
     const guess = closest(key, known);
-    p.add([...at, key], `unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; expected one of ${known.join(', ')}`);
-  }
-}
-
-function isPlainMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && !(v instanceof Set);
-}
-
-/** A value as an error message shows it: strings quoted, containers by kind. */
-export function describe(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return String(v);
+    return `unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; expected one of ${known.join(', ')}`;
+  });
 }
 
 /** The known name within edit distance 2 of `word`, for "did you mean" hints on typos. */

@@ -2,6 +2,7 @@
  * The normalized cache-node record that every source publishes and every later stage reads
  * (DESIGN.md "Vocabulary": endpoint, locality, weight).
  */
+import { compareStrings } from './order.js';
 
 /** Where an endpoint runs. `subzone` is the NVLink fabric: GPUs that read each other's memory at NVLink speed. */
 export interface Locality {
@@ -27,6 +28,11 @@ export interface Endpoint {
  * byte order in every language that implements the hash contracts.
  */
 export const ENDPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
+
+/** Orders localities region, then zone, then subzone, so output is stable. */
+export function compareLocality(a: Locality, b: Locality): number {
+  return compareStrings(a.region, b.region) || compareStrings(a.zone, b.zone) || compareStrings(a.subzone, b.subzone);
+}
 
 /** Field-by-field equality of two endpoint records (what decides whether a source change is a change). */
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {

@@ -3,23 +3,30 @@
  * `code` (documented in docs/errors.md) and, where it applies, where the problem is.
  */
 
-export type KeywayErrorCode =
+/**
+ * Every error code, the one list: the type below, the REST error schema (OpenAPI) and
+ * docs/errors.md (a test checks it documents exactly these) derive from it.
+ */
+export const ERROR_CODES = [
   /** The topology file is not valid YAML. */
-  | 'CONFIG_PARSE'
+  'CONFIG_PARSE',
   /** The topology file parsed but a field is missing, of the wrong type or out of range. */
-  | 'CONFIG_INVALID'
+  'CONFIG_INVALID',
   /** The topology file could not be read. */
-  | 'CONFIG_READ'
+  'CONFIG_READ',
   /** Two endpoints share one identity. */
-  | 'DUPLICATE_ENDPOINT'
+  'DUPLICATE_ENDPOINT',
   /** An argument to a public function or REST route is out of range. */
-  | 'BAD_ARGUMENT'
+  'BAD_ARGUMENT',
   /** A requested shard, endpoint or proxy does not exist. */
-  | 'NOT_FOUND'
+  'NOT_FOUND',
   /** The Kubernetes API could not be reached or answered with an error. */
-  | 'SOURCE_UNAVAILABLE'
+  'SOURCE_UNAVAILABLE',
   /** A generated xDS snapshot is inconsistent (a name referenced but not defined). */
-  | 'SNAPSHOT_INCONSISTENT';
+  'SNAPSHOT_INCONSISTENT',
+] as const;
+
+export type KeywayErrorCode = (typeof ERROR_CODES)[number];
 
 /** Where a problem sits: a file, a line (1-based) and a field path such as `endpoints[3].weight`. */
 export interface ErrorLocation {
@@ -67,8 +74,8 @@ export class KeywayErrors extends Error {
 
 /** A topology file that cannot be read, parsed or validated (the CLI's exit status 2). */
 export function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
-  return (
-    (err instanceof KeywayErrors || err instanceof KeywayError) &&
-    ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'].includes(err.code)
-  );
+  return (err instanceof KeywayErrors || err instanceof KeywayError) && CONFIG_ERROR_CODES.includes(err.code);
 }
+
+/** The codes that mean "the topology file is bad". */
+const CONFIG_ERROR_CODES: readonly KeywayErrorCode[] = ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'];

@@ -1,12 +1,13 @@
 /** Full computation of a shard map (DESIGN.md pipeline stage 2; hash contract 2). */
 import type { Endpoint } from '../core/endpoint.js';
+import { compareStrings } from '../core/order.js';
 import type { ShardingPolicy } from '../core/policy.js';
 import { KeywayError } from '../core/errors.js';
 import { buildEligibleSet, localityCounts } from './eligible-set.js';
 import { shardSteps } from './rendezvous-score.js';
 import { canonicalEndpoint, remember, ShardComputer, type OwnerColumns, warningsFor } from './shard-map-state.js';
 import type { ShardMap } from '../core/shard-map.js';
-import { compareIds, normalizeEndpoint, validateEndpoint, validatePolicy } from './validate.js';
+import { normalizeEndpoint, validateEndpoint, validatePolicy } from './validate.js';
 import { shardMapVersion } from './version.js';
 
 function normalizePolicy(policy: ShardingPolicy): ShardingPolicy {
@@ -32,7 +33,7 @@ export function computeShardMap(endpoints: readonly Endpoint[], policy: Sharding
     }
     seen.set(e.id, i);
   });
-  const sorted = endpoints.map(normalizeEndpoint).sort((a, b) => compareIds(a.id, b.id));
+  const sorted = endpoints.map(normalizeEndpoint).sort((a, b) => compareStrings(a.id, b.id));
   return buildShardMap(sorted, normalizePolicy(policy));
 }
 

@@ -18,6 +18,8 @@ export interface EligibleSet {
   readonly fabric: Int32Array;
   /** Interned id: a stable integer per endpoint id, so owner slots compare without strings. */
   readonly handle: Int32Array;
+  /** The table `zone`, `fabric` and `handle` were interned in; shared along one incremental lineage. */
+  readonly interned: InternTable;
 }
 
 /** An endpoint owns shards only when it is ready and has a positive weight. */
@@ -25,46 +27,59 @@ export function isEligible(e: Endpoint): boolean {
   return e.ready && e.weight > 0;
 }
 
-// Append-only intern tables shared by every map: ids stay valid for as long as the process lives.
-const zoneIds = new Map<string, number>();
-const fabricIds = new Map<string, number>();
+/**
+ * Small integers for localities and endpoint ids, so the hot loops compare numbers, not strings.
+ * A table belongs to the maps of one lineage: a full computation starts a new one, and each
+ * incremental update shares its predecessor's (the stored owner columns hold its integers). It is
+ * dropped with the last map using it; applyEndpointChange starts afresh (a full computation) when
+ * the table has grown well beyond the live endpoints, so pod names of past rollouts do not pile up.
+ */
+export class InternTable {
+  readonly #zones = new Map<string, number>();
+  readonly #fabrics = new Map<string, number>();
+  readonly #handles = new Map<string, number>();
 
-/** The spread policy's zone of an endpoint, as a small integer (contract 2: zone = (region, zone)). */
-export function zoneIdOf(e: Endpoint): number {
-  const key = JSON.stringify([e.locality.region, e.locality.zone]);
-  let id = zoneIds.get(key);
+  /** The spread policy's zone of an endpoint, as a small integer (contract 2: zone = (region, zone)). */
+  zoneOf(e: Endpoint): number {
+    return intern(this.#zones, JSON.stringify([e.locality.region, e.locality.zone]));
+  }
+
+  /** The spread policy's fabric of an endpoint, as a small integer (contract 2: (region, zone, subzone)). */
+  fabricOf(e: Endpoint): number {
+    return intern(this.#fabrics, JSON.stringify([e.locality.region, e.locality.zone, e.locality.subzone]));
+  }
+
+  /** A stable small integer for an endpoint id, for the incremental update's owner slots. */
+  handleOf(id: string): number {
+    return intern(this.#handles, id);
+  }
+
+  /** Upper bound (exclusive) of every zone or fabric id handed out so far. */
+  get localityBound(): number {
+    return Math.max(this.#zones.size, this.#fabrics.size);
+  }
+
+  /** Entries held (ids, zones and fabrics): what bounds the table's growth; also read by tests. */
+  get size(): number {
+    return this.#handles.size + this.#zones.size + this.#fabrics.size;
+  }
+}
+
+/**
+ * Whether `table` has outgrown a map of `liveEndpoints` endpoints: each endpoint needs at most an
+ * id, a zone and a fabric, and the slack lets many changes pass between two fresh starts.
+ */
+export function internTableOutgrown(table: InternTable, liveEndpoints: number): boolean {
+  return table.size > 4 * liveEndpoints + 64;
+}
+
+function intern(table: Map<string, number>, key: string): number {
+  let id = table.get(key);
   if (id === undefined) {
-    id = zoneIds.size;
-    zoneIds.set(key, id);
+    id = table.size;
+    table.set(key, id);
   }
   return id;
-}
-
-/** The spread policy's fabric of an endpoint, as a small integer (contract 2: (region, zone, subzone)). */
-export function fabricIdOf(e: Endpoint): number {
-  const key = JSON.stringify([e.locality.region, e.locality.zone, e.locality.subzone]);
-  let id = fabricIds.get(key);
-  if (id === undefined) {
-    id = fabricIds.size;
-    fabricIds.set(key, id);
-  }
-  return id;
-}
-
-const handles = new Map<string, number>();
-/** A stable small integer for an endpoint id, for the incremental update's owner slots. */
-export function handleOf(id: string): number {
-  let h = handles.get(id);
-  if (h === undefined) {
-    h = handles.size;
-    handles.set(id, h);
-  }
-  return h;
-}
-
-/** Upper bound (exclusive) of every zone or fabric id handed out so far. */
-export function localityIdBound(): number {
-  return Math.max(zoneIds.size, fabricIds.size);
 }
 
 /** One eligible endpoint's column values. */
@@ -79,15 +94,16 @@ export interface EligibleEntry {
 }
 
 /** Column values of one eligible endpoint, its key k(id) computed once (contract 2). */
-export function eligibleEntry(e: Endpoint): EligibleEntry {
+export function eligibleEntry(e: Endpoint, table: InternTable): EligibleEntry {
   const k = endpointKey(e.id);
-  return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: zoneIdOf(e), fabric: fabricIdOf(e), handle: handleOf(e.id) };
+  return { id: e.id, kHi: k.hi, kLo: k.lo, weight: e.weight, zone: table.zoneOf(e), fabric: table.fabricOf(e), handle: table.handleOf(e.id) };
 }
 
-/** Builds the set from endpoints already sorted by id. */
+/** Builds the set from endpoints already sorted by id, interning in a new table. */
 export function buildEligibleSet(sorted: readonly Endpoint[]): EligibleSet {
   const chosen = sorted.filter(isEligible);
   const n = chosen.length;
+  const interned = new InternTable();
   const set = {
     n,
     ids: chosen.map((e) => e.id),
@@ -97,9 +113,10 @@ export function buildEligibleSet(sorted: readonly Endpoint[]): EligibleSet {
     zone: new Int32Array(n),
     fabric: new Int32Array(n),
     handle: new Int32Array(n),
+    interned,
   };
   chosen.forEach((e, i) => {
-    const entry = eligibleEntry(e);
+    const entry = eligibleEntry(e, interned);
     set.kHi[i] = entry.kHi;
     set.kLo[i] = entry.kLo;
     set.weight[i] = entry.weight;
@@ -127,7 +144,7 @@ export function findSorted(sorted: readonly (string | { readonly id: string })[]
 
 /**
  * The set with `id` removed and, if `entry` is given, (re)inserted: O(n) copies, reusing every
- * other endpoint's precomputed key.
+ * other endpoint's precomputed key. `entry` must come from the set's own table (`set.interned`).
  */
 export function replaceInEligibleSet(set: EligibleSet, id: string, entry: EligibleEntry | null): EligibleSet {
   const found = findSorted(set.ids, id);
@@ -154,6 +171,7 @@ export function replaceInEligibleSet(set: EligibleSet, id: string, entry: Eligib
     zone: splice(set.zone, (l) => new Int32Array(l), entry?.zone ?? 0),
     fabric: splice(set.fabric, (l) => new Int32Array(l), entry?.fabric ?? 0),
     handle: splice(set.handle, (l) => new Int32Array(l), entry?.handle ?? 0),
+    interned: set.interned,
   };
 }
 

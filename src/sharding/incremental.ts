@@ -20,17 +20,15 @@
  */
 import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
 import { KeywayError } from '../core/errors.js';
-import { computeShardMap } from './compute.js';
+import { buildShardMap, computeShardMap } from './compute.js';
 import {
   type EligibleEntry,
   eligibleEntry,
-  fabricIdOf,
-  handleOf,
   findSorted,
+  internTableOutgrown,
   isEligible,
   localityCounts,
   replaceInEligibleSet,
-  zoneIdOf,
 } from './eligible-set.js';
 import { scoreFromU, uAcrossShards } from './rendezvous-score.js';
 import {
@@ -87,6 +85,11 @@ export function applyEndpointChange(map: ShardMap, change: EndpointChange): Shar
     canonical.splice(at, cut);
   }
   const policy = map.policy;
+  // Pod names change on every rollout, and this lineage's intern table keeps every id it has seen:
+  // once it holds far more than the live endpoints, a full computation (equal result) starts a new
+  // lineage with a new table, and the old one goes with the old maps. Amortized O(S) per change.
+  const table = state.eligible.interned;
+  if (internTableOutgrown(table, endpoints.length)) return buildShardMap(endpoints, policy);
   const version = shardMapVersion(policy, canonical);
 
   const wasEligible = old !== undefined && isEligible(old);
@@ -96,8 +99,8 @@ export function applyEndpointChange(map: ShardMap, change: EndpointChange): Shar
     (wasEligible &&
       nowEligible &&
       old.weight === next.weight &&
-      zoneIdOf(old) === zoneIdOf(next) &&
-      fabricIdOf(old) === fabricIdOf(next));
+      table.zoneOf(old) === table.zoneOf(next) &&
+      table.fabricOf(old) === table.fabricOf(next));
 
   let nextState: ShardMapState;
   let owners: readonly (readonly string[])[];
@@ -105,7 +108,7 @@ export function applyEndpointChange(map: ShardMap, change: EndpointChange): Shar
     nextState = { ...state, canonical };
     owners = map.owners;
   } else {
-    const eligible = replaceInEligibleSet(state.eligible, id, nowEligible ? eligibleEntry(next) : null);
+    const eligible = replaceInEligibleSet(state.eligible, id, nowEligible ? eligibleEntry(next, table) : null);
     const cols: OwnerColumns = {
       owners: map.owners.slice(),
       ownerScore: state.ownerScore.slice(),
@@ -141,8 +144,9 @@ function updateOwners(
   const { shardCount: S, replicas: R, spread } = map.policy;
   const computer = new ShardComputer(map.policy, state.steps, eligible);
   const { ownerScore, ownerPass, ownerZone, ownerFabric, ownerHandle } = cols;
-  const x = next ? eligibleEntry(next) : undefined;
-  const xHandle = handleOf(id);
+  const table = eligible.interned;
+  const x = next ? eligibleEntry(next, table) : undefined;
+  const xHandle = table.handleOf(id);
   const xu = new Float64Array(x ? S : 0);
   if (x) uAcrossShards(x.kHi, x.kLo, state.steps, xu);
   for (let s = 0; s < S; s++) {

@@ -12,5 +12,5 @@ export { diffShardMaps, ownersOf, endpointShares } from './queries.js';
 export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U64 } from './rendezvous-score.js';
 export { ln as lnFdlibm } from './ln.js';
 export { ALGORITHM_ID } from './version.js';
-export { MAX_SHARD_COUNT, MAX_REPLICAS } from './validate.js';
+export { MAX_SHARD_COUNT, MAX_REPLICAS } from '../core/limits.js';
 export * from '../core/shard-map.js';

@@ -19,7 +19,7 @@
  * walk is complete. Otherwise (crowded fabrics, or too close to call) it scores everyone.
  */
 import type { SpreadPolicy } from '../core/policy.js';
-import { type EligibleSet, localityIdBound } from './eligible-set.js';
+import type { EligibleSet } from './eligible-set.js';
 import { scoreFromU } from './rendezvous-score.js';
 
 /** Candidates scored exactly per shard on the fast path, beyond R. */
@@ -164,7 +164,7 @@ export class OwnerSelector {
       this.emit(1);
       return this.count;
     }
-    this.prepare(set.n);
+    this.prepare(set.n, set.interned.localityBound);
     const gen = this.nextGen();
     const useZones = this.spread === 'zone';
     const fabricStamp = this.fabricStamp;
@@ -259,9 +259,8 @@ export class OwnerSelector {
     return ++this.gen;
   }
 
-  /** Grows the scratch arrays to cover every locality id and `n` candidates. */
-  private prepare(n: number): void {
-    const bound = localityIdBound();
+  /** Grows the scratch arrays to cover every locality id (below `bound`) and `n` candidates. */
+  private prepare(n: number, bound: number): void {
     if (this.fabricStamp.length < bound) {
       const size = Math.max(bound, this.fabricStamp.length * 2, 16);
       this.zoneStamp = new Uint32Array(size);

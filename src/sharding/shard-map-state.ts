@@ -30,6 +30,14 @@ export function stateOf(map: ShardMap): ShardMapState | undefined {
   return states.get(map);
 }
 
+/**
+ * Entries in the intern table of `map`'s lineage (ids, zones, fabrics), or undefined for a map
+ * without bookkeeping. For tests: it shows that the table stays bounded across rollouts.
+ */
+export function internTableSize(map: ShardMap): number | undefined {
+  return states.get(map)?.eligible.interned.size;
+}
+
 /** Attaches bookkeeping to a freshly built map; returns the map. */
 export function remember(map: ShardMap, state: ShardMapState): ShardMap {
   states.set(map, state);

@@ -1,12 +1,8 @@
 /** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
 import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
+import { MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
 import { KeywayError } from '../core/errors.js';
-
-/** Largest S accepted: the map holds S owner lists, and Redis Cluster's 16384 is the usual size. */
-export const MAX_SHARD_COUNT = 1 << 20;
-/** Largest R accepted. */
-export const MAX_REPLICAS = 255;
 
 /** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
 export function validatePolicy(policy: ShardingPolicy): void {
@@ -63,7 +59,3 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
   });
 }
 
-/** Byte order of ASCII ids: contract 2's tie-break and the order of map.endpoints. */
-export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -18,7 +18,7 @@ test('a stage that imports a later stage is caught, with file and line', () => {
   assert.equal(v.length, 1);
   assert.equal(v[0]!.file, 'sharding/compute.ts');
   assert.equal(v[0]!.line, 2);
-  assert.match(v[0]!.rule, /sharding\/ \(rank 3\) may not import xds\/translator\/ \(rank 5\)/);
+  assert.match(v[0]!.rule, /sharding\/ \(rank 3\) may not import xds\/translator\/ \(rank 6\)/);
 });
 
 test('the xDS stage importing the admin API, and admin importing the runner, are caught', () => {

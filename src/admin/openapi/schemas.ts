@@ -4,6 +4,12 @@
  * live answers against them.
  */
 
+import { ERROR_CODES } from '../../core/errors.js';
+import { MAX_PORT } from '../../core/limits.js';
+
+/** Error codes a REST answer may carry (docs/errors.md); defined in src/errors.ts. */
+export { ERROR_CODES };
+
 type Schema = Record<string, unknown>;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -18,18 +24,6 @@ const obj = (properties: Record<string, Schema>, required: readonly string[], ex
   required: [...required],
   ...extra,
 });
-
-/** Error codes a REST answer may carry (docs/errors.md). */
-export const ERROR_CODES = [
-  'CONFIG_PARSE',
-  'CONFIG_INVALID',
-  'CONFIG_READ',
-  'DUPLICATE_ENDPOINT',
-  'BAD_ARGUMENT',
-  'NOT_FOUND',
-  'SOURCE_UNAVAILABLE',
-  'SNAPSHOT_INCONSISTENT',
-] as const;
 
 const version = str('Shard-map version: derived from content only (same topology, same version, in any process).');
 const owners = arr(str(), 'Owner endpoint ids, primary first; fewer than `replicas` when fewer endpoints are eligible.');
@@ -74,7 +68,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     {
       id: str('Identity that survives restarts.'),
       address: str(),
-      port: int(undefined, { minimum: 1, maximum: 65535 }),
+      port: int(undefined, { minimum: 1, maximum: MAX_PORT }),
       locality: ref('Locality'),
       weight: { type: 'number', minimum: 0, description: 'Relative capacity.' },
       ready: bool('A not-ready endpoint owns nothing.'),

@@ -7,6 +7,7 @@ import type { EndpointBody, ShardMapBody } from '../../admin/api-types.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { percent, renderTable } from './table.js';
+import { compareStrings } from '../../core/order.js';
 
 export interface ShardMapFilters {
   readonly endpoints: readonly string[];
@@ -100,7 +101,7 @@ export function shardMapReport(map: ShardMapBody, filters: ShardMapFilters, with
       primaryShare: sum(list, (e) => e.primaryShare),
       ownedShare: sum(list, (e) => e.ownedShare),
     }))
-    .sort((a, b) => cmp(a.zone, b.zone) || cmp(a.subzone, b.subzone));
+    .sort((a, b) => compareStrings(a.zone, b.zone) || compareStrings(a.subzone, b.subzone));
 
   const filtered = filters.endpoints.length + filters.zones.length + filters.subzones.length > 0;
   const ids = new Set(selected.map((e) => e.id));
@@ -200,7 +201,6 @@ export async function shardMapCommand(
 
 const eligible = (e: EndpointBody): boolean => e.ready && e.weight > 0;
 const subzoneOf = (e: EndpointBody): string => e.locality.subzone;
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 function sum<T>(list: readonly T[], f: (x: T) => number): number {
   return list.reduce((n, x) => n + f(x), 0);
 }

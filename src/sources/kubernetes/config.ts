@@ -4,8 +4,9 @@
  * problem at its file, line and field.
  */
 import { readFileSync } from 'node:fs';
-import type { ConfigPathSegment, ConfigSection } from '../../config/section.js';
-import { KeywayError, KeywayErrors } from '../../core/errors.js';
+import { Fields, isPlainMapping, type FieldPath, type FieldStyle } from '../../config/fields.js';
+import type { ConfigSection } from '../../config/section.js';
+import { KeywayErrors } from '../../core/errors.js';
 
 /** How an endpoint's identity is read from its pod. */
 export type IdentitySource =
@@ -79,6 +80,9 @@ export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/se
 /** Longest hold-off / max delay accepted: beyond that the source would lag behind the cluster. */
 export const MAX_DEBOUNCE_MS = 300_000;
 
+/** The section's dialect: null means "not given", choices read `a, b`. */
+const KUBERNETES_STYLE: FieldStyle = { nullIsAbsent: true, choiceSeparator: ', ', nullWord: 'null' };
+
 /** RFC 1123 label: namespaces, port names. */
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 /** RFC 1035 label: Service names. */
@@ -101,47 +105,18 @@ export interface NamespaceDefaults {
  * service-account namespace file, else `default`.
  */
 export function parseKubernetesSourceConfig(section: ConfigSection, defaults: NamespaceDefaults = {}): KubernetesSourceConfig {
-  const errors: KeywayError[] = [];
-  const problem = (path: readonly ConfigPathSegment[], message: string): void => {
-    errors.push(new KeywayError('CONFIG_INVALID', message, section.locate(path)));
-  };
+  const f = new Fields((path) => section.locate(path), KUBERNETES_STYLE);
+  const problem = (path: FieldPath, message: string): void => f.add(path, message);
   const raw = section.value;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    problem([], `must be a mapping with at least \`services\` (the Services whose EndpointSlices list the cache nodes), got ${describe(raw)}`);
-    throw new KeywayErrors(errors);
+  if (!isPlainMapping(raw)) {
+    problem([], `must be a mapping with at least \`services\` (the Services whose EndpointSlices list the cache nodes), got ${f.describe(raw)}`);
+    throw new KeywayErrors(f.problems);
   }
-  const v = raw as Record<string, unknown>;
-  for (const key of Object.keys(v)) {
-    if (!(KUBERNETES_KEYS as readonly string[]).includes(key)) {
-      problem([key], `unknown setting; the kubernetes section accepts ${KUBERNETES_KEYS.join(', ')}`);
-    }
-  }
+  const v = raw;
+  f.unknownKeys(v, [], KUBERNETES_KEYS, () => `unknown setting; the kubernetes section accepts ${KUBERNETES_KEYS.join(', ')}`);
 
-  const str = (key: string, pattern: RegExp, what: string): string | undefined => {
-    if (v[key] === undefined || v[key] === null) return undefined;
-    if (typeof v[key] !== 'string' || !pattern.test(v[key])) {
-      problem([key], `must be ${what}, got ${describe(v[key])}`);
-      return undefined;
-    }
-    return v[key];
-  };
-  const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
-    if (v[key] === undefined || v[key] === null) return fallback;
-    if (typeof v[key] !== 'string' || !(allowed as readonly string[]).includes(v[key])) {
-      problem([key], `must be one of ${allowed.join(', ')}, got ${describe(v[key])}`);
-      return fallback;
-    }
-    return v[key] as T;
-  };
-  const int = (key: string, min: number, max: number, fallback: number): number => {
-    if (v[key] === undefined || v[key] === null) return fallback;
-    const n = v[key];
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-      problem([key], `must be an integer from ${min} to ${max} (milliseconds), got ${describe(n)}`);
-      return fallback;
-    }
-    return n;
-  };
+  const str = (key: string, pattern: RegExp, what: string): string | undefined => f.patterned(v, [key], pattern, undefined, what);
+  const ms = (key: string, fallback: number): number => f.integerIn(v, [key], 0, MAX_DEBOUNCE_MS, fallback, 'milliseconds');
 
   let namespace = str('namespace', DNS_LABEL, 'a namespace name (lowercase letters, digits and "-", at most 63)');
   if (namespace === undefined && v.namespace === undefined) namespace = defaultNamespace(defaults, (m) => problem([], m));
@@ -150,10 +125,10 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   if (v.services === undefined || v.services === null) {
     problem(['services'], 'is required: list the Services whose EndpointSlices hold the cache nodes, e.g. [cache-node]');
   } else if (!Array.isArray(v.services) || v.services.length === 0) {
-    problem(['services'], `must be a non-empty list of Service names, got ${describe(v.services)}`);
+    problem(['services'], `must be a non-empty list of Service names, got ${f.describe(v.services)}`);
   } else {
     v.services.forEach((s: unknown, i: number) => {
-      if (typeof s !== 'string' || !DNS_1035_LABEL.test(s)) problem(['services', i], `must be a Service name (a lowercase RFC 1035 label), got ${describe(s)}`);
+      if (typeof s !== 'string' || !DNS_1035_LABEL.test(s)) problem(['services', i], `must be a Service name (a lowercase RFC 1035 label), got ${f.describe(s)}`);
       else if (services.includes(s)) problem(['services', i], `${s} is listed twice`);
       else services.push(s);
     });
@@ -166,32 +141,22 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
     const m = typeof v.identity === 'string' ? /^(label|annotation):(.*)$/.exec(v.identity) : null;
     if (v.identity === 'pod-name') identity = { from: 'pod-name' };
     else if (m && QUALIFIED_NAME.test(m[2]!)) identity = { from: m[1] as 'label' | 'annotation', key: m[2]! };
-    else problem(['identity'], `must be pod-name, label:<key> or annotation:<key> with a valid label/annotation key, got ${describe(v.identity)}`);
+    else problem(['identity'], `must be pod-name, label:<key> or annotation:<key> with a valid label/annotation key, got ${f.describe(v.identity)}`);
   }
 
   const subzoneLabel = str('subzoneLabel', QUALIFIED_NAME, 'a label key such as nvidia.com/gpu.clique') ?? KUBERNETES_DEFAULTS.subzoneLabel;
-  const subzoneFrom = oneOf('subzoneFrom', ['node', 'pod'] as const, KUBERNETES_DEFAULTS.subzoneFrom);
+  const subzoneFrom = f.oneOf(v, ['subzoneFrom'], ['node', 'pod'] as const, KUBERNETES_DEFAULTS.subzoneFrom);
   const weightAnnotation = str('weightAnnotation', QUALIFIED_NAME, 'an annotation key such as keyway.io/weight') ?? KUBERNETES_DEFAULTS.weightAnnotation;
 
-  let weightFromGpuLabels: boolean = KUBERNETES_DEFAULTS.weightFromGpuLabels;
-  if (v.weightFromGpuLabels !== undefined && v.weightFromGpuLabels !== null) {
-    if (typeof v.weightFromGpuLabels !== 'boolean') problem(['weightFromGpuLabels'], `must be true or false, got ${describe(v.weightFromGpuLabels)}`);
-    else weightFromGpuLabels = v.weightFromGpuLabels;
-  }
+  const weightFromGpuLabels = f.boolean(v, ['weightFromGpuLabels'], KUBERNETES_DEFAULTS.weightFromGpuLabels);
+  const defaultWeight = f.nonNegativeNumber(v, ['defaultWeight'], KUBERNETES_DEFAULTS.defaultWeight);
 
-  let defaultWeight: number = KUBERNETES_DEFAULTS.defaultWeight;
-  if (v.defaultWeight !== undefined && v.defaultWeight !== null) {
-    if (typeof v.defaultWeight !== 'number' || !Number.isFinite(v.defaultWeight) || v.defaultWeight < 0) {
-      problem(['defaultWeight'], `must be a number >= 0, got ${describe(v.defaultWeight)}`);
-    } else defaultWeight = v.defaultWeight;
-  }
-
-  const holdOffMs = int('holdOffMs', 0, MAX_DEBOUNCE_MS, KUBERNETES_DEFAULTS.holdOffMs);
-  const maxDelayMs = int('maxDelayMs', 0, MAX_DEBOUNCE_MS, Math.max(KUBERNETES_DEFAULTS.maxDelayMs, holdOffMs));
+  const holdOffMs = ms('holdOffMs', KUBERNETES_DEFAULTS.holdOffMs);
+  const maxDelayMs = ms('maxDelayMs', Math.max(KUBERNETES_DEFAULTS.maxDelayMs, holdOffMs));
   if (maxDelayMs < holdOffMs) problem(['maxDelayMs'], `must be at least holdOffMs (${holdOffMs}), got ${maxDelayMs}`);
-  const terminating = oneOf('terminating', ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
+  const terminating = f.oneOf(v, ['terminating'], ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
 
-  if (errors.length > 0) throw new KeywayErrors(errors);
+  if (f.problems.length > 0) throw new KeywayErrors(f.problems);
   return {
     namespace: namespace!,
     services,
@@ -228,12 +193,4 @@ export function readServiceAccountNamespace(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return JSON.stringify(v);
-  return String(v);
 }

@@ -10,6 +10,7 @@ import { problemKey, type SourceProblem } from './problem.js';
 import { endpointReady } from './readiness.js';
 import { endpointWeight } from './weight.js';
 import { REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
+import { compareStrings } from '../../core/order.js';
 
 /** What the informers hold: every object the source watches. */
 export interface ClusterView {
@@ -73,7 +74,7 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
   }
 
   const endpoints = mergeByIdentity(candidates, report);
-  const sortedProblems = [...problems.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
+  const sortedProblems = [...problems.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, p]) => p);
   return { endpoints, problems: sortedProblems };
 }
 
@@ -191,12 +192,12 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
     const kept = list.filter((c) => c.pod === podNames[0]).sort(preference)[0]!;
     out.push(kept.endpoint);
   }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out.sort((a, b) => compareStrings(a.id, b.id));
 }
 
 function preference(a: Candidate, b: Candidate): number {
   if (a.endpoint.ready !== b.endpoint.ready) return a.endpoint.ready ? -1 : 1;
   if (a.ipv4 !== b.ipv4) return a.ipv4 ? -1 : 1;
   if (a.serviceRank !== b.serviceRank) return a.serviceRank - b.serviceRank;
-  return a.slice < b.slice ? -1 : a.slice > b.slice ? 1 : 0;
+  return compareStrings(a.slice, b.slice);
 }

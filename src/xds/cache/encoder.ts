@@ -8,7 +8,7 @@ import { create, toBinary, type DescMessage, type Message } from '@bufbuild/prot
 import { AnySchema, type Any } from '@bufbuild/protobuf/wkt';
 import { TYPE_URL, type ResourceKind, type TranslatedResource } from '../resources.js';
 import { contentVersion } from './version.js';
-import { referencedNames } from './references.js';
+import { referencedNames } from '../references.js';
 
 /** One resource ready for the wire: immutable, shared by every snapshot and stream that serves it. */
 export interface EncodedResource {

@@ -1,7 +1,6 @@
 /** The snapshot cache: consistent, content-versioned snapshots per proxy class (DESIGN.md stage 4). */
 export {
   SnapshotCache,
-  DEFAULT_CACHE_TIMING,
   type BuildFn,
   type SnapshotListener,
   type SnapshotSource,
@@ -11,6 +10,6 @@ export {
 } from './snapshot-cache.js';
 export { buildSnapshot, changedKinds, type Snapshot, type KindSnapshot } from './snapshot.js';
 export { ResourceEncoder, type EncodedResource } from './encoder.js';
-export { defaultConsistencyCheck, type ConsistencyCheck } from './consistency.js';
-export { referencedNames } from './references.js';
+export type { ConsistencyCheck } from './consistency.js';
+export { referencedNames } from '../references.js';
 export { contentVersion, kindVersion } from './version.js';

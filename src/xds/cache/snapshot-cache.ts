@@ -1,13 +1,14 @@
 /**
  * The snapshot cache (DESIGN.md pipeline stage 4): one consistent snapshot per proxy class, built
  * from a `build(proxyClass)` function, versioned by content, with per-kind watches so that an
- * endpoint-only change wakes only endpoint subscriptions, and bursts of updates coalesced.
+ * endpoint-only change wakes only endpoint subscriptions. Coalescing bursts of input is the
+ * caller's (the xDS stage debounces shard maps and calls rebuild()).
  */
 import { type Logger, pino } from 'pino';
-import { debounce, type DebounceOptions } from '../../sources/debounce.js';
 import { KeywayError } from '../../core/errors.js';
+import { compareStrings } from '../../core/order.js';
 import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
-import { defaultConsistencyCheck, type ConsistencyCheck } from './consistency.js';
+import type { ConsistencyCheck } from './consistency.js';
 import { ResourceEncoder } from './encoder.js';
 import { buildSnapshot, changedKinds, type Snapshot } from './snapshot.js';
 
@@ -27,23 +28,17 @@ export interface SnapshotSource {
   servedClass?(proxyClass: ProxyClass): ProxyClass;
 }
 
-export const DEFAULT_CACHE_TIMING: DebounceOptions = Object.freeze({ holdOffMs: 100, maxDelayMs: 1000 });
-
 export interface SnapshotCacheOptions {
-  /** The first build function; without it, snapshot() answers undefined until update() or rebuild(). */
+  /** The first build function; without it, snapshot() answers undefined until rebuild(). */
   readonly build?: BuildFn;
-  /** Defaults to {@link defaultConsistencyCheck}; the translator's own check may be injected. */
-  readonly checkConsistency?: ConsistencyCheck;
-  /** Coalescing window of update(): default 100 ms hold-off, at most 1 s. */
-  readonly timing?: DebounceOptions;
+  /** What a snapshot must satisfy to be served: the translator's `checkConsistency`. */
+  readonly checkConsistency: ConsistencyCheck;
   readonly logger?: Logger;
   /**
    * Maps a proxy's class to the class it is served, e.g. the translator's `effectiveProxyClass`
    * (Envoy output ignores locality, so every Envoy shares one snapshot). Default: identity.
    */
   readonly servedClass?: (proxyClass: ProxyClass) => ProxyClass;
-  /** Observes every rebuild (tests, metrics). */
-  readonly onRebuild?: (report: RebuildReport) => void;
 }
 
 /** Outcome of one rebuild, per active proxy class. */
@@ -79,23 +74,14 @@ export class SnapshotCache implements SnapshotSource {
   readonly #classes = new Map<string, ClassEntry>();
   readonly #check: ConsistencyCheck;
   readonly #log: Logger;
-  readonly #onRebuild: ((report: RebuildReport) => void) | undefined;
   readonly #servedClass: (proxyClass: ProxyClass) => ProxyClass;
   #build: BuildFn | undefined;
-  #pendingBuild: BuildFn | undefined;
-  #timing: DebounceOptions;
-  #debouncer: ReturnType<typeof debounce>;
-  #rebuilds = 0;
-  #closed = false;
 
-  constructor(opts: SnapshotCacheOptions = {}) {
+  constructor(opts: SnapshotCacheOptions) {
     this.#build = opts.build;
-    this.#check = opts.checkConsistency ?? defaultConsistencyCheck;
+    this.#check = opts.checkConsistency;
     this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'snapshot-cache' });
-    this.#onRebuild = opts.onRebuild;
     this.#servedClass = opts.servedClass ?? ((c) => c);
-    this.#timing = opts.timing ?? DEFAULT_CACHE_TIMING;
-    this.#debouncer = debounce(() => this.#firePending(), this.#timing);
   }
 
   /** The class's current snapshot, building it on first use. Undefined if no consistent one exists yet. */
@@ -117,24 +103,7 @@ export class SnapshotCache implements SnapshotSource {
   }
 
   /**
-   * Schedules a rebuild of every active class with `build` (or the current build function).
-   * Calls within the hold-off window coalesce into one rebuild that uses the latest `build`.
-   */
-  update(build?: BuildFn): void {
-    if (this.#closed) return;
-    if (build) this.#pendingBuild = build;
-    this.#debouncer.trigger();
-  }
-
-  /** Runs a pending coalesced update now; returns its report, or undefined if none was pending. */
-  flush(): RebuildReport | undefined {
-    if (!this.#debouncer.pending()) return undefined;
-    this.#debouncer.cancel();
-    return this.#firePending();
-  }
-
-  /**
-   * Rebuilds every active class now (no coalescing). A class whose new set is inconsistent, or
+   * Rebuilds every active class now with `build` (or the current build function). A class whose new set is inconsistent, or
    * whose build throws, keeps its previous snapshot; the error is in the report and in classes().
    * Classes nobody watches any more are dropped (rebuilt on next use, with the same versions).
    */
@@ -142,7 +111,7 @@ export class SnapshotCache implements SnapshotSource {
     if (build) this.#build = build;
     const notify: [ClassEntry, ResourceKind[]][] = [];
     const classes: RebuildReport['classes'][number][] = [];
-    for (const [key, entry] of [...this.#classes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
       if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
         this.#classes.delete(key);
         continue;
@@ -158,20 +127,9 @@ export class SnapshotCache implements SnapshotSource {
       if (changed.length > 0) notify.push([entry, changed]);
     }
     this.#encoder.retain(this.#liveResources());
-    this.#rebuilds++;
     const report: RebuildReport = { classes, at: Date.now() };
     for (const [entry, changed] of notify) this.#notify(entry, changed);
-    this.#onRebuild?.(report);
     return report;
-  }
-
-  /** Changes the coalescing window (the topology file's `xds` timing may change at run time). */
-  setTiming(timing: DebounceOptions): void {
-    const wasPending = this.#debouncer.pending();
-    this.#debouncer.cancel();
-    this.#timing = timing;
-    this.#debouncer = debounce(() => this.#firePending(), timing);
-    if (wasPending && !this.#closed) this.#debouncer.trigger();
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */
@@ -191,27 +149,13 @@ export class SnapshotCache implements SnapshotSource {
     }));
   }
 
-  /** Number of rebuilds run so far (coalesced updates count once). */
-  get rebuildCount(): number {
-    return this.#rebuilds;
-  }
-
   /** Distinct resources packed so far: unchanged or shared resources are packed once. */
   get packedCount(): number {
     return this.#encoder.packedCount;
   }
 
-  /** Cancels a pending update; later update() calls are ignored. Leaves no timer behind. */
-  close(): void {
-    this.#closed = true;
-    this.#debouncer.cancel();
-  }
-
-  #firePending(): RebuildReport {
-    const build = this.#pendingBuild;
-    this.#pendingBuild = undefined;
-    return this.rebuild(build);
-  }
+  /** Releases the cache (it holds no timer or connection; kept so owners can close what they start). */
+  close(): void {}
 
   #entry(requested: ProxyClass): ClassEntry {
     const proxyClass = this.servedClass(requested);

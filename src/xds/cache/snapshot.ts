@@ -2,6 +2,7 @@
  * Immutable, consistent snapshots of one proxy class's resources (DESIGN.md "snapshot cache").
  */
 import { KeywayError } from '../../core/errors.js';
+import { compareStrings } from '../../core/order.js';
 import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import type { ConsistencyCheck } from './consistency.js';
 import type { EncodedResource, ResourceEncoder } from './encoder.js';
@@ -47,7 +48,7 @@ export function buildSnapshot(
   const kinds = {} as Record<ResourceKind, KindSnapshot>;
   for (const kind of KIND_ORDER) {
     const encoded = set[kind].map((r) => encoder.encode(kind, r));
-    encoded.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    encoded.sort((a, b) => compareStrings(a.name, b.name));
     const resources = new Map(encoded.map((r) => [r.name, r] as const));
     kinds[kind] = Object.freeze({ version: kindVersion(encoded.map((r) => [r.name, r.version] as const)), resources });
   }

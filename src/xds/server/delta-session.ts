@@ -17,11 +17,10 @@
 import type { DeltaDiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import { Session, type SessionContext } from './session.js';
+import { Session, WILDCARD_KINDS, type SessionContext } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeDeltaResponse } from './wire.js';
 
-const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
 const NONE: ReadonlySet<string> = new Set();
 
 export class DeltaSession extends Session {

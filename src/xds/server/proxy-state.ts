@@ -7,6 +7,7 @@ import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import type { ProxyLocality, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
+import { compareStrings } from '../../core/order.js';
 
 export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
 
@@ -160,7 +161,7 @@ export class ProxyRegistry {
 
   /** One row per node id, sorted by id. */
   proxies(): ProxyStatus[] {
-    return [...this.#byNode()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, streams]) => view(streams));
+    return [...this.#byNode()].sort(([a], [b]) => compareStrings(a, b)).map(([, streams]) => view(streams));
   }
 
   /** The row of one node id, or undefined when it has no open stream. */
@@ -176,7 +177,7 @@ export class ProxyRegistry {
     const out = {} as Record<ResourceKind, EncodedResource[]>;
     for (const kind of KIND_ORDER) {
       const shown = newestServing(streams, kind);
-      out[kind] = shown ? [...shown.types.get(kind)!.sent.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) : [];
+      out[kind] = shown ? [...shown.types.get(kind)!.sent.values()].sort((a, b) => compareStrings(a.name, b.name)) : [];
     }
     return out;
   }

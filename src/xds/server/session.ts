@@ -19,6 +19,9 @@ import {
 } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 
+/** Kinds for which an empty subscription means every resource (xDS protocol: LDS and CDS wildcards). */
+export const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
+
 /** What every session needs from the server. */
 export interface SessionContext {
   readonly cache: SnapshotSource;

@@ -17,11 +17,10 @@ import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import type { TypeTracker } from './proxy-state.js';
-import { Session, type SessionContext } from './session.js';
+import { Session, WILDCARD_KINDS, type SessionContext } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponseShared } from './wire.js';
 
-const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
 
 export class SotwSession extends Session {
   constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void) {

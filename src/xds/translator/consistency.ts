@@ -1,21 +1,12 @@
 /**
- * Consistency of one proxy's resource set (DESIGN.md stage 4, "every EDS/RDS name is referenced by
- * CDS/LDS"): what a snapshot must satisfy before it is served, because a proxy that is sent a
+ * Consistency of one proxy's resource set (docs/xds-protocol.md "Snapshots and versions": every
+ * EDS/RDS name is referenced by CDS/LDS): what a snapshot must satisfy before it is served, because a proxy that is sent a
  * cluster without its endpoints, or a listener without its routes, waits (warms) forever.
  */
-import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isIP } from 'node:net';
-import {
-  Cluster_DiscoveryType,
-  HttpConnectionManagerSchema,
-  type Cluster,
-  type ClusterLoadAssignment,
-  type HttpConnectionManager,
-  type Listener,
-  type RouteConfiguration,
-} from '../proto.js';
+import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from '../proto.js';
+import { connectionManagers, edsServiceName } from '../references.js';
 import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
-import { XDS_REGISTRY } from './registry.js';
 
 /**
  * Lists every inconsistency in `set`, each naming the resource; empty when the set can be served.
@@ -39,8 +30,8 @@ export function checkConsistency(set: ResourceSet): string[] {
   const assignmentNames = new Set(assignments.map((a) => a.clusterName));
   const edsNames = new Set<string>();
   for (const c of clusters) {
-    if (c.clusterDiscoveryType.case !== 'type' || c.clusterDiscoveryType.value !== Cluster_DiscoveryType.EDS) continue;
-    const eds = c.edsClusterConfig?.serviceName || c.name;
+    const eds = edsServiceName(c);
+    if (eds === undefined) continue;
     edsNames.add(eds);
     if (!assignmentNames.has(eds)) problems.push(`cluster ${c.name}: its endpoints ${eds} are missing (the cluster would never finish warming)`);
   }
@@ -53,7 +44,7 @@ export function checkConsistency(set: ResourceSet): string[] {
   const rdsNames = new Set<string>();
   for (const l of listeners) {
     const managers = connectionManagers(l);
-    if (managers === undefined) {
+    if (managers.length === 0) {
       problems.push(`listener ${l.name}: has no HTTP connection manager keyway can read`);
       continue;
     }
@@ -136,18 +127,4 @@ function checkRouteTargets(r: RouteConfiguration, clusterNames: ReadonlySet<stri
     }
   }
   return problems;
-}
-
-/** The HTTP connection managers of a listener (API listener or filter chains); undefined if none. */
-function connectionManagers(l: Listener): HttpConnectionManager[] | undefined {
-  const anys: Any[] = [];
-  if (l.apiListener?.apiListener) anys.push(l.apiListener.apiListener);
-  for (const chain of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
-    for (const f of chain.filters) if (f.configType.case === 'typedConfig') anys.push(f.configType.value);
-  }
-  const managers = anys.flatMap((a) => {
-    const m = anyUnpack(a, XDS_REGISTRY);
-    return m !== undefined && m.$typeName === HttpConnectionManagerSchema.typeName ? [m as HttpConnectionManager] : [];
-  });
-  return managers.length > 0 ? managers : undefined;
 }

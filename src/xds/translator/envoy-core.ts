@@ -68,16 +68,6 @@ export function localityWeight(endpointWeights: readonly number[]): number {
   return Math.min(UINT32_MAX, Math.max(1, endpointWeights.reduce((a, b) => a + b, 0)));
 }
 
-/** Orders localities region, then zone, then subzone, so output is stable. */
-export function compareLocality(a: Locality, b: Locality): number {
-  return cmp(a.region, b.region) || cmp(a.zone, b.zone) || cmp(a.subzone, b.subzone);
-}
-
-/** Plain code-unit order (ids are ASCII), the order every sorted list in keyway's output uses. */
-export function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 export function localityKey(l: Locality): string {
   return JSON.stringify([l.region, l.zone, l.subzone]);
 }

@@ -4,13 +4,9 @@
  * resource, so they reach Envoy as EDS-only updates (no cluster or listener rebuild).
  */
 import { create } from '@bufbuild/protobuf';
-import {
-  ClusterLoadAssignmentSchema,
-  LbEndpointSchema,
-  type ClusterLoadAssignment,
-  type LbEndpoint,
-} from '../proto.js';
-import { compareLocality, lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
+import { ClusterLoadAssignmentSchema, LbEndpointSchema, type ClusterLoadAssignment, type LbEndpoint } from '../proto.js';
+import { compareLocality } from '../../core/endpoint.js';
+import { lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
 import type { EnvoyHost } from './envoy-placement.js';
 import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
 

@@ -16,7 +16,7 @@
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../core/endpoint.js';
-import { cmp } from './envoy-core.js';
+import { compareStrings } from '../../core/order.js';
 
 /** One host entry of the Envoy ClusterLoadAssignment. */
 export interface EnvoyHost {
@@ -69,6 +69,6 @@ export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[]): Envoy
       );
     }
   }
-  hosts.sort((a, b) => a.priority - b.priority || cmp(a.endpoint.id, b.endpoint.id));
+  hosts.sort((a, b) => a.priority - b.priority || compareStrings(a.endpoint.id, b.endpoint.id));
   return { hosts, warnings };
 }

@@ -15,11 +15,10 @@ import {
   type LocalityLbEndpointsSchema,
 } from '../proto.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { Endpoint } from '../../core/endpoint.js';
+import { compareLocality, type Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import {
   adsConfigSource,
-  compareLocality,
   lbWeight,
   localityKey,
   localityMessage,

@@ -10,7 +10,7 @@ import type { Endpoint } from '../../core/endpoint.js';
 import type { Topology } from '../../core/settings.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
-import { cmp } from './envoy-core.js';
+import { compareStrings } from '../../core/order.js';
 import { envoyCluster } from './envoy-cluster.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
@@ -143,5 +143,5 @@ function resource<Desc extends DescMessage>(schema: Desc, name: string, message:
 }
 
 function byName(list: TranslatedResource[]): TranslatedResource[] {
-  return list.sort((a, b) => cmp(a.name, b.name));
+  return list.sort((a, b) => compareStrings(a.name, b.name));
 }

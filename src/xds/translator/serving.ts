@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { ShardMap } from '../../core/shard-map.js';
-import { cmp } from './envoy-core.js';
+import { compareStrings } from '../../core/order.js';
 
 export interface ServingOwners {
   /** owners[shard]: the endpoints that serve the shard, primary first; empty when none. */
@@ -29,7 +29,7 @@ export function servingOwners(map: ShardMap): ServingOwners {
   const byId = new Map(map.endpoints.map((e) => [e.id, e]));
   const holderOf = new Map<string, string>(); // address:port -> id kept
   const usable = new Map<string, Endpoint>();
-  for (const e of [...map.endpoints].sort((a, b) => cmp(a.id, b.id))) {
+  for (const e of [...map.endpoints].sort((a, b) => compareStrings(a.id, b.id))) {
     if (!e.ready) continue;
     const where = addressKey(e);
     const holder = holderOf.get(where);
@@ -54,10 +54,10 @@ export function servingOwners(map: ShardMap): ServingOwners {
       return [e];
     }),
   );
-  for (const id of [...missing].sort(cmp)) {
+  for (const id of [...missing].sort(compareStrings)) {
     warnings.push(`shard map names owner ${id}, which is ${byId.has(id) ? 'not ready' : 'not among its endpoints'}; left out`);
   }
-  const endpoints = [...serving.values()].sort((a, b) => cmp(a.id, b.id));
+  const endpoints = [...serving.values()].sort((a, b) => compareStrings(a.id, b.id));
   for (const e of endpoints) {
     if (isIP(e.address) === 0) {
       warnings.push(`endpoint ${e.id} has address ${e.address}, not an IP literal: Envoy and gRPC clients reject it (NACK); use an IP address`);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { equals, fromBinary } from '@bufbuild/protobuf';
 import { AnySchema, anyUnpack } from '@bufbuild/protobuf/wkt';
-import { SnapshotCache, defaultConsistencyCheck, referencedNames, type RebuildReport } from '../../../src/xds/cache/index.js';
+import { SnapshotCache, referencedNames } from '../../../src/xds/cache/index.js';
+import { checkConsistency } from '../../../src/xds/translator/index.js';
 import { KeywayError } from '../../../src/core/errors.js';
 import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceKind } from '../../../src/xds/resources.js';
@@ -21,17 +22,9 @@ const envoyA: ProxyClass = { flavor: 'envoy', zone: 'z1', subzone: 'nvl-1' };
 const grpcA: ProxyClass = { flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' };
 const base: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] } };
 
-async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('two cache instances on the same input serve identical versions (content-derived)', () => {
-  const a = new SnapshotCache({ build: () => miniSet(base) });
-  const b = new SnapshotCache({ build: () => miniSet(base) });
+  const a = new SnapshotCache({ build: () => miniSet(base), checkConsistency });
+  const b = new SnapshotCache({ build: () => miniSet(base), checkConsistency });
   const sa = a.snapshot(envoyA)!;
   const sb = b.snapshot(envoyA)!;
   assert.equal(sa.version, sb.version);
@@ -44,7 +37,7 @@ test('two cache instances on the same input serve identical versions (content-de
     assert.ok(sa.kinds[kind].resources.size > 0);
   }
   // A different input changes only what it touches.
-  const c = new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001, 9002], c1: [9004] } }) });
+  const c = new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001, 9002], c1: [9004] } }), checkConsistency });
   const sc = c.snapshot(envoyA)!;
   assert.notEqual(sc.kinds.endpoint.version, sa.kinds.endpoint.version);
   assert.equal(sc.kinds.endpoint.resources.get('c0')!.version, sa.kinds.endpoint.resources.get('c0')!.version);
@@ -56,7 +49,7 @@ test('two cache instances on the same input serve identical versions (content-de
 
 test('encoded resources: Any-packed once, decodable, and the same object across rebuilds and classes', () => {
   let topo: MiniTopology = base;
-  const cache = new SnapshotCache({ build: () => miniSet(topo) });
+  const cache = new SnapshotCache({ build: () => miniSet(topo), checkConsistency });
   const stop = [cache.watch(envoyA, 'endpoint', () => {}), cache.watch(grpcA, 'endpoint', () => {})];
   const s1 = cache.snapshot(envoyA)!;
   const g1 = cache.snapshot(grpcA)!;
@@ -90,6 +83,7 @@ test('encoded resources: Any-packed once, decodable, and the same object across 
 test('an inconsistent snapshot is rejected with SNAPSHOT_INCONSISTENT and the previous one stays', () => {
   let broken = false;
   const cache = new SnapshotCache({
+    checkConsistency,
     build: () =>
       broken
         ? resourceSet({
@@ -107,19 +101,19 @@ test('an inconsistent snapshot is rejected with SNAPSHOT_INCONSISTENT and the pr
   const err = report.classes[0]!.error;
   assert.ok(err instanceof KeywayError);
   assert.equal(err.code, 'SNAPSHOT_INCONSISTENT');
-  assert.match(err.message, /cluster "c9" uses EDS name "c9"/);
-  assert.match(err.message, /listener "cache.svc" uses RDS name "missing-route"/);
+  assert.match(err.message, /cluster c9: its endpoints c9 are missing/);
+  assert.match(err.message, /listener cache.svc: its route configuration missing-route is missing/);
   assert.equal(cache.snapshot(envoyA), before, 'previous snapshot still served');
   assert.equal(cache.classes()[0]!.lastError, err);
   stop();
 
   // A class whose first build is inconsistent has no snapshot at all.
-  const fresh = new SnapshotCache({ build: () => resourceSet({ cluster: [edsCluster('lonely')] }) });
+  const fresh = new SnapshotCache({ build: () => resourceSet({ cluster: [edsCluster('lonely')] }), checkConsistency });
   assert.equal(fresh.snapshot(grpcA), undefined);
   assert.equal((fresh.classes()[0]!.lastError as KeywayError).code, 'SNAPSHOT_INCONSISTENT');
 });
 
-test('an injected consistency check decides; the default one checks kinds, duplicates and references', () => {
+test('the injected consistency check decides', () => {
   const seen: number[] = [];
   const cache = new SnapshotCache({
     build: () => miniSet(base),
@@ -131,12 +125,6 @@ test('an injected consistency check decides; the default one checks kinds, dupli
   assert.equal(cache.snapshot(envoyA), undefined);
   assert.deepEqual(seen, [2]);
   assert.match(cache.classes()[0]!.lastError!.message, /translator says no/);
-
-  assert.deepEqual(defaultConsistencyCheck(miniSet(base)), []);
-  const dup = resourceSet({ cluster: [edsCluster('c0'), edsCluster('c0')], endpoint: [loadAssignment('c0', [{ port: 1 }])] });
-  assert.match(defaultConsistencyCheck(dup).join(), /cluster "c0" is defined twice/);
-  const wrongKind = { ...resourceSet({}), route: [loadAssignment('x', [])] };
-  assert.match(defaultConsistencyCheck(wrongKind).join(), /route "x" is a envoy.config.endpoint.v3.ClusterLoadAssignment/);
 });
 
 test('referencedNames: EDS service name or cluster name; RDS names from filter chains and API listeners', () => {
@@ -149,7 +137,7 @@ test('referencedNames: EDS service name or cluster name; RDS names from filter c
 
 test('watchers: an endpoint-only change wakes only endpoint watchers; a full change wakes all in CDS, EDS, LDS, RDS order', () => {
   let topo: MiniTopology = base;
-  const cache = new SnapshotCache({ build: () => miniSet(topo) });
+  const cache = new SnapshotCache({ build: () => miniSet(topo), checkConsistency });
   const fired: ResourceKind[] = [];
   const kinds: ResourceKind[] = ['route', 'listener', 'endpoint', 'cluster']; // registered out of order on purpose
   const stops = kinds.map((k) => cache.watch(envoyA, k, (s) => {
@@ -182,6 +170,7 @@ test('watchers: an endpoint-only change wakes only endpoint watchers; a full cha
 test('each proxy class gets its own build; a new class is built on first use', () => {
   const built: string[] = [];
   const cache = new SnapshotCache({
+    checkConsistency,
     build: (cls) => {
       built.push(cls.flavor);
       return miniSet({ clusters: { c0: [cls.flavor === 'grpc' ? 7000 : 8000] } });
@@ -193,8 +182,8 @@ test('each proxy class gets its own build; a new class is built on first use', (
   assert.notEqual(e.kinds.endpoint.version, g.kinds.endpoint.version);
   assert.equal(e.kinds.listener.version, g.kinds.listener.version);
   assert.equal(e.classKey, 'envoy|z1|nvl-1');
-  // Without a build function there is nothing to serve yet; the first update builds watched classes.
-  const empty = new SnapshotCache();
+  // Without a build function there is nothing to serve yet; the first rebuild builds watched classes.
+  const empty = new SnapshotCache({ checkConsistency });
   const seen: string[] = [];
   empty.watch(grpcA, 'listener', (s) => seen.push(s.kinds.listener.version));
   assert.equal(empty.snapshot(grpcA), undefined);
@@ -206,6 +195,7 @@ test('each proxy class gets its own build; a new class is built on first use', (
 test('a build that throws keeps the previous snapshot and reports the error', () => {
   let fail = false;
   const cache = new SnapshotCache({
+    checkConsistency,
     build: () => {
       if (fail) throw new Error('translator exploded');
       return miniSet(base);
@@ -220,69 +210,10 @@ test('a build that throws keeps the previous snapshot and reports the error', ()
   stop();
 });
 
-test('coalescing: a burst of updates within the hold-off becomes one rebuild with the latest input', async () => {
-  const reports: RebuildReport[] = [];
-  let builds = 0;
-  const cache = new SnapshotCache({
-    build: () => miniSet(base),
-    timing: { holdOffMs: 40, maxDelayMs: 400 },
-    onRebuild: (r) => reports.push(r),
-  });
-  const versions: string[] = [];
-  const stop = cache.watch(envoyA, 'endpoint', (s) => versions.push(s.kinds.endpoint.version));
-  cache.snapshot(envoyA);
-  for (let i = 0; i < 20; i++) {
-    const port = 10000 + i;
-    cache.update(() => {
-      builds++;
-      return miniSet({ clusters: { c0: [port], c1: [9003] } });
-    });
-  }
-  await until(() => reports.length === 1, 'the coalesced rebuild');
-  assert.equal(builds, 1, 'only the latest build function ran');
-  assert.equal(versions.length, 1);
-  const cla = anyUnpack(cache.snapshot(envoyA)!.kinds.endpoint.resources.get('c0')!.any, ClusterLoadAssignmentSchema)!;
-  const addr = cla.endpoints[0]!.lbEndpoints[0]!.hostIdentifier;
-  assert.equal(addr.case === 'endpoint' && addr.value.address?.address.case === 'socketAddress' && addr.value.address.address.value.portSpecifier.value, 10019);
-  assert.equal(cache.rebuildCount, 1);
-  stop();
-  cache.close();
-});
-
-test('coalescing: a steady stream of updates still rebuilds within the maximum delay', async () => {
-  let rebuilds = 0;
-  const cache = new SnapshotCache({ build: () => miniSet(base), timing: { holdOffMs: 60, maxDelayMs: 150 }, onRebuild: () => rebuilds++ });
-  const stop = cache.watch(envoyA, 'endpoint', () => {});
-  const started = Date.now();
-  // Updates every 20 ms never leave a 60 ms quiet gap; the 150 ms cap must still fire.
-  for (let i = 0; i < 100 && rebuilds === 0; i++) {
-    cache.update();
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.equal(rebuilds, 1);
-  assert.ok(Date.now() - started < 1500, 'fired while the stream of updates went on');
-  cache.close();
-  stop();
-});
-
-test('flush runs a pending update now; close leaves no timer and ignores later updates', () => {
-  const cache = new SnapshotCache({ build: () => miniSet(base), timing: { holdOffMs: 10_000, maxDelayMs: 10_000 } });
-  const stop = cache.watch(envoyA, 'endpoint', () => {});
-  cache.update(() => miniSet({ clusters: { c0: [1], c1: [2] } }));
-  const report = cache.flush()!;
-  assert.deepEqual(report.classes[0]!.changed, ['endpoint']);
-  assert.equal(cache.flush(), undefined, 'nothing pending');
-  cache.update();
-  cache.close();
-  assert.equal(cache.flush(), undefined, 'close dropped the pending update');
-  cache.update();
-  assert.equal(cache.flush(), undefined);
-  stop();
-});
-
 test('servedClass maps proxies that the build treats alike onto one snapshot', () => {
   const built: string[] = [];
   const cache = new SnapshotCache({
+    checkConsistency,
     build: (cls) => {
       built.push(`${cls.flavor}|${cls.zone}|${cls.subzone}`);
       return miniSet(base);

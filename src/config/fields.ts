@@ -1,0 +1,159 @@
+/**
+ * The validation kit of the topology file and of the sections other stages own (`kubernetes:`):
+ * typed readers that check one field, report a problem at its file, line and field path, and
+ * return a usable value (the default when the field is absent or wrong), so a file's problems are
+ * all collected in one pass.
+ */
+import { KeywayError, type ErrorLocation, type KeywayErrorCode } from '../core/errors.js';
+import type { ConfigPathSegment } from './section.js';
+
+export type FieldPath = readonly ConfigPathSegment[];
+
+/** Where the two dialects of the file differ (kept so every message stays as documented). */
+export interface FieldStyle {
+  /** Whether `key:` with nothing after it (null) counts as absent, or as a value of the wrong type. */
+  readonly nullIsAbsent: boolean;
+  /** Between the choices of an enum in "must be one of a | b". */
+  readonly choiceSeparator: string;
+  /** How an error message shows null. */
+  readonly nullWord: string;
+}
+
+/** The topology file's top level: null is a wrong value ("got nothing"), choices read `a | b`. */
+export const TOPOLOGY_STYLE: FieldStyle = { nullIsAbsent: false, choiceSeparator: ' | ', nullWord: 'nothing' };
+
+/** Collects located problems and reads fields of plain mappings. A reader's `path` ends with the field's key in `obj`. */
+export class Fields {
+  readonly problems: KeywayError[] = [];
+
+  constructor(
+    readonly locate: (path: FieldPath) => ErrorLocation,
+    readonly style: FieldStyle = TOPOLOGY_STYLE,
+  ) {}
+
+  /** Reports `message` at `path`. */
+  add(path: FieldPath, message: string, code: KeywayErrorCode = 'CONFIG_INVALID'): void {
+    this.problems.push(new KeywayError(code, message, this.locate(path)));
+  }
+
+  /** A value as this file's error messages show it: strings quoted, containers by kind. */
+  describe(v: unknown): string {
+    return describeValue(v, this.style.nullWord);
+  }
+
+  /** Reports `is required`; returns undefined. */
+  missing(path: FieldPath): undefined {
+    this.add(path, 'is required');
+    return undefined;
+  }
+
+  /** An integer in [min, max]; `unit` (e.g. "milliseconds") is named in the message. */
+  integerIn(obj: Record<string, unknown>, path: FieldPath, min: number, max: number, dflt: number, unit?: string): number {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      this.add(path, `must be an integer ${range}${unit ? ` (${unit})` : ''}, got ${this.describe(v)}`);
+      return dflt;
+    }
+    return v;
+  }
+
+  /** A finite number >= 0. */
+  nonNegativeNumber(obj: Record<string, unknown>, path: FieldPath, dflt: number): number {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      this.add(path, `must be a number >= 0, got ${this.describe(v)}`);
+      return dflt;
+    }
+    return v;
+  }
+
+  /** true or false. */
+  boolean(obj: Record<string, unknown>, path: FieldPath, dflt: boolean): boolean {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'boolean') {
+      this.add(path, `must be true or false, got ${this.describe(v)}`);
+      return dflt;
+    }
+    return v;
+  }
+
+  /** One of `allowed`. */
+  oneOf<T extends string>(obj: Record<string, unknown>, path: FieldPath, allowed: readonly T[], dflt: T): T {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+      this.add(path, `must be one of ${allowed.join(this.style.choiceSeparator)}, got ${this.describe(v)}`);
+      return dflt;
+    }
+    return v as T;
+  }
+
+  /** A string matching `pattern`; `what` completes "must be ...". */
+  patterned<D extends string | undefined>(obj: Record<string, unknown>, path: FieldPath, pattern: RegExp, dflt: D, what: string): string | D {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'string' || !pattern.test(v)) {
+      this.add(path, `must be ${what}, got ${this.describe(v)}`);
+      return dflt;
+    }
+    return v;
+  }
+
+  /** A non-empty string that must be given (null counts as not given). */
+  requiredString(obj: Record<string, unknown>, path: FieldPath): string | undefined {
+    const key = keyOf(path);
+    if (!(key in obj) || obj[key] === null) return this.missing(path);
+    const v = obj[key];
+    if (typeof v !== 'string' || v === '') {
+      this.add(path, `must be a non-empty string, got ${this.describe(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** A nested mapping, or undefined when absent or null. */
+  optionalMapping(obj: Record<string, unknown>, path: FieldPath): Record<string, unknown> | undefined {
+    const key = keyOf(path);
+    if (!(key in obj) || obj[key] === null) return undefined;
+    const v = obj[key];
+    if (!isPlainMapping(v)) {
+      this.add(path, `must be a mapping, got ${this.describe(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** Reports every key of `obj` (at `at`) that is not in `known`, with `message(key)`. */
+  unknownKeys(obj: Record<string, unknown>, at: FieldPath, known: readonly string[], message: (key: string) => string): void {
+    for (const key of Object.keys(obj)) {
+      if (!known.includes(key)) this.add([...at, key], message(key));
+    }
+  }
+
+  #absent(obj: Record<string, unknown>, path: FieldPath): boolean {
+    const key = keyOf(path);
+    return !(key in obj) || (this.style.nullIsAbsent && (obj[key] === null || obj[key] === undefined));
+  }
+}
+
+function keyOf(path: FieldPath): string {
+  return String(path[path.length - 1]);
+}
+
+/** A mapping as YAML gives it: an object that is not a list, Map or Set. */
+export function isPlainMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && !(v instanceof Set);
+}
+
+/** A value as an error message shows it: strings quoted, containers by kind, null as `nullWord`. */
+export function describeValue(v: unknown, nullWord = TOPOLOGY_STYLE.nullWord): string {
+  if (v === null || v === undefined) return nullWord;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
