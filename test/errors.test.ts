@@ -1,4 +1,4 @@
-// The error-code list is defined once (src/errors.ts); docs/errors.md must document exactly it.
+// The error-code list is defined once (src/core/errors.ts); docs/errors.md must document exactly it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

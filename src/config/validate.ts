@@ -29,7 +29,7 @@ export interface XdsTiming {
 export const DEFAULT_SHARD_COUNT = 1024;
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_SPREAD: SpreadPolicy = 'none';
-/** The bounds on S and R (src/model/limits.ts), re-exported for the config module's users. */
+/** The bounds on S and R (src/core/limits.ts), re-exported for the config module's users. */
 export { MAX_SHARD_COUNT, MAX_REPLICAS };
 export const DEFAULT_XDS_TIMING: XdsTiming = { holdOffMs: 100, maxDelayMs: 1000 };
 /** Longest push delay accepted: beyond a minute proxies would lag too far behind the map. */

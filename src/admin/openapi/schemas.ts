@@ -7,7 +7,7 @@
 import { ERROR_CODES } from '../../core/errors.js';
 import { MAX_PORT } from '../../core/limits.js';
 
-/** Error codes a REST answer may carry (docs/errors.md); defined in src/errors.ts. */
+/** Error codes a REST answer may carry (docs/errors.md); defined in src/core/errors.ts. */
 export { ERROR_CODES };
 
 type Schema = Record<string, unknown>;
