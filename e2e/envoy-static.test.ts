@@ -94,7 +94,7 @@ describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { 
     assert.equal(unowned.servedBy, undefined);
   });
 
-  test('EDS keeps one host per address: the same address at priority 1 is dropped (DESIGN.md candidate fails)', async () => {
+  test('EDS keeps one host per address: the same address at priority 1 is dropped (the first candidate fails)', async () => {
     await pushEndpoints(shardLoadAssignment('cache', assignment(nodes), 'same-address'));
     const hosts = await envoy.clusters('cache');
     assert.equal(hosts.length, 3, 'only the first occurrence of each ip:port is kept');

@@ -1,5 +1,5 @@
 /**
- * Issue 3 end to end: real Envoy bootstrapped with ADS to a real `keyway serve` (child process),
+ * The xDS stage end to end (docs/xds.md): real Envoy bootstrapped with ADS to a real `keyway serve` (child process),
  * local HTTP cache nodes that answer with their identity (and /healthz for the active health check
  * keyway configures). Checked, each in its own subtest, in order (they share one Envoy and keyway):
  * (a) every shard lands on its primary; (b) a primary that dies hands its shards to the replica and

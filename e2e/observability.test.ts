@@ -1,5 +1,5 @@
 /**
- * Observability end to end (issue 5 item 4), every part real: `keyway serve` (child process) on a
+ * Observability end to end (docs/observability.md), every part real: `keyway serve` (child process) on a
  * topology of four example cache nodes (examples/cache-node, which learn their shards from keyway's
  * `/v1/shardmap` and export hits, misses and non-owner requests), a real Envoy connected to keyway
  * over ADS that routes the cache traffic by `x-cache-shard`, and a real Prometheus scraping keyway's

@@ -1,5 +1,5 @@
 /**
- * Sharding benchmark (issue 2 item 7): `npm run bench:sharding`. Prints tables and writes
+ * Sharding benchmark (docs/benchmarks.md): `npm run bench:sharding`. Prints tables and writes
  * benchmarks/results/sharding.json. Every comparison runs in the same process on the same topology.
  *
  *  1. full compute for S x N x R (spread none, and subzone for R = 2);

@@ -22,7 +22,7 @@ export interface ShardedEndpoint {
 
 /**
  * How the replica copy of an endpoint is told apart. `alias` (the working construction) lists it at
- * the IPv4-mapped IPv6 address with `ipv4_compat`; `same-address` is the DESIGN.md candidate, which
+ * the IPv4-mapped IPv6 address with `ipv4_compat`; `same-address` is the first candidate (docs/envoy-findings.md 2a), which
  * EDS collapses to one host per address (kept so a test can show it).
  */
 export type ReplicaAddressing = 'alias' | 'same-address';

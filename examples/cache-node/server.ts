@@ -1,5 +1,5 @@
 /**
- * The example cache node (issue 5 item 3): HTTP and, optionally, gRPC in front of a tiered cache,
+ * The example cache node (docs/observability.md): HTTP and, optionally, gRPC in front of a tiered cache,
  * aware of which shards keyway gave it. It is what keyway routes to in the e2e runs and the
  * dashboards' data source for "does each request reach the node that holds its data".
  *

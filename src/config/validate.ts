@@ -18,7 +18,7 @@ import { Fields, isPlainMapping } from './fields.js';
 import type { Locate } from './locator.js';
 import type { ConfigPathSegment } from './section.js';
 
-/** Coalescing of xDS pushes (issue 3: hold-off 100 ms by default, at most 1 s). */
+/** Deprecated `xds.holdOffMs` / `xds.maxDelayMs`: still validated, no longer used (docs/configuration.md). */
 export interface XdsTiming {
   /** Quiet time after the last change before a push. */
   readonly holdOffMs: number;

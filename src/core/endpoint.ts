@@ -1,6 +1,6 @@
 /**
  * The normalized cache-node record that every source publishes and every later stage reads
- * (DESIGN.md "Vocabulary": endpoint, locality, weight).
+ * (docs/architecture.md "Vocabulary": endpoint, locality, weight).
  */
 import { compareStrings } from './order.js';
 

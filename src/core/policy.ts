@@ -1,4 +1,4 @@
-/** Shard-assignment settings of a deployment (DESIGN.md: S, R and the replica-spread policy). */
+/** Shard-assignment settings of a deployment (docs/architecture.md "Vocabulary": S, R and the replica-spread policy). */
 
 /**
  * Replica spread: `zone` puts a shard's owners in distinct zones, `subzone` in distinct NVLink

@@ -1,4 +1,4 @@
-/** Shapes of the sharding stage's output (DESIGN.md "The pipeline", stage 2). */
+/** Shapes of the sharding stage's output (docs/architecture.md "The pipeline", sharding). */
 import type { Endpoint } from './endpoint.js';
 import type { ShardingPolicy } from './policy.js';
 

@@ -1,4 +1,4 @@
-/** Full computation of a shard map (DESIGN.md pipeline stage 2; hash contract 2). */
+/** Full computation of a shard map (docs/architecture.md "The pipeline", sharding; hash contract 2). */
 import type { Endpoint } from '../core/endpoint.js';
 import { compareStrings } from '../core/order.js';
 import type { ShardingPolicy } from '../core/policy.js';

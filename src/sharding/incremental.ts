@@ -1,5 +1,5 @@
 /**
- * Incremental shard map update for one endpoint's change (DESIGN.md pipeline stage 2): always equal
+ * Incremental shard map update for one endpoint's change (docs/architecture.md "The pipeline", sharding): always equal
  * to a full recompute (same owners, warnings and version), at a cost of O(S x R + N) plus O(N) for
  * each shard that loses an owner.
  *

@@ -1,5 +1,5 @@
 /**
- * The sharding stage (DESIGN.md pipeline stage 2): key to shard (hash contract 1), shard to owners
+ * The sharding stage (docs/architecture.md "The pipeline", sharding): key to shard (hash contract 1), shard to owners
  * by weighted rendezvous hashing (hash contract 2), incremental updates and diffs. Pure functions.
  * docs/hashing.md specifies both contracts for other languages.
  */

@@ -1,5 +1,5 @@
 /**
- * Hash contract 1 (DESIGN.md, docs/hashing.md): key to shard.
+ * Hash contract 1 (docs/hashing.md): key to shard.
  * shard = murmur3_x86_32(utf8(hashTag(key)), seed 0) mod S, unsigned.
  */
 import { KeywayError } from '../core/errors.js';

@@ -1,5 +1,5 @@
 /**
- * The shard map's content-derived version (DESIGN.md "shard map"; docs/hashing.md "Version"): the
+ * The shard map's content-derived version (docs/architecture.md "Vocabulary": shard map; docs/hashing.md "Shard map version"): the
  * same endpoints and policy give the same version in any order, process or replica, so proxies see
  * no churn after a restart.
  */

@@ -1,6 +1,6 @@
 /**
- * Burst coalescing shared by every source and by the snapshot push (DESIGN.md "sources": bursts
- * are debounced with a hold-off plus a maximum delay).
+ * Burst coalescing of the sources (docs/architecture.md "One data path": the one debounce between
+ * a source event and a push, a hold-off plus a maximum delay).
  */
 
 export interface DebounceOptions {

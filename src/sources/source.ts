@@ -1,5 +1,5 @@
 /**
- * The contract every endpoint source implements (DESIGN.md "The pipeline", stage 1): the file
+ * The contract every endpoint source implements (docs/architecture.md "One data path"): the file
  * source and the Kubernetes source publish the same normalized endpoint list, keep their last good
  * state when their backend fails, and say so in their status.
  */

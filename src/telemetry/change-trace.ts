@@ -1,5 +1,5 @@
 /**
- * One trace per change (issue 5 item 2): a root span from the source event, child spans for the
+ * One trace per change (docs/observability.md "Traces"): a root span from the source event, child spans for the
  * pipeline stages (sharding, translation, ...), and one child span per push of a resource type to
  * a proxy that ends at that proxy's ACK or NACK. The change ends when every push is answered, when
  * its proxy disconnects, when a newer change supersedes it, or at a bounded timeout.

@@ -1,5 +1,5 @@
 /**
- * Telemetry (issue 5 items 1 and 2): keyway's Prometheus metrics, the `GET /metrics` stage, trace
+ * Telemetry (docs/observability.md): keyway's Prometheus metrics, the `GET /metrics` stage, trace
  * export over OTLP/HTTP, and one trace per change. See docs/observability.md.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The Prometheus names keyway exposes on `GET /metrics` (issue 5 item 1), exactly as scraped: the
+ * The Prometheus names keyway exposes on `GET /metrics` (docs/observability.md "Metrics"), exactly as scraped: the
  * OpenTelemetry Prometheus exporter appends `_total` to counters and nothing else, so the unit
  * is part of each instrument's name. Dashboards, alerts and docs/observability.md use these names;
  * changing one is a breaking change for users' dashboards.

@@ -1,5 +1,5 @@
 /**
- * keyway's metrics (issue 5 item 1): a typed facade over OpenTelemetry instruments, rendered in
+ * keyway's metrics (docs/observability.md "Metrics"): a typed facade over OpenTelemetry instruments, rendered in
  * Prometheus text format for `GET /metrics`. Events are recorded with `record*` calls from the
  * pipeline; current state (connected proxies, ownership, sources) is read at scrape time through
  * `observe*` callbacks, so the metrics never hold a second copy of it, and what left the state

@@ -1,6 +1,6 @@
 /**
  * Per-endpoint ownership rows for `keyway_shards_owned` / `keyway_shards_primary` and the weight
- * gauges, read from the shard map in force (DESIGN.md "shard map": owners primary first).
+ * gauges, read from the shard map in force (docs/architecture.md "Vocabulary": owners, primary first).
  */
 import { endpointShares } from '../sharding/queries.js';
 import type { ShardMap } from '../core/shard-map.js';

@@ -1,5 +1,5 @@
 /**
- * Trace export setup (issue 5 item 2): a NodeTracerProvider with a batching OTLP/HTTP exporter,
+ * Trace export setup (docs/observability.md "Traces"): a NodeTracerProvider with a batching OTLP/HTTP exporter,
  * switched on only by the standard OpenTelemetry environment variables, so a plain `keyway serve`
  * sends nothing and pays only for no-op spans.
  *

@@ -42,7 +42,7 @@ export function proxyClassKey(c: ProxyClass): string {
 }
 
 /**
- * Classifies a proxy from its xDS `node` (DESIGN.md: Envoy sends user_agent_name "envoy",
+ * Classifies a proxy from its xDS `node` (docs/architecture.md "Vocabulary": Envoy sends user_agent_name "envoy",
  * grpc-js-xds "gRPC Node Pure JS"; any "gRPC..." agent is proxyless). Unknown agents get the
  * Envoy flavor, the richer of the two.
  */

@@ -1,4 +1,4 @@
-// Weighted shares fit the weights (issue 2 "Done when"): primary ownership with spread none is, for
+// Weighted shares fit the weights (docs/hashing.md "Properties, and why they hold"): primary ownership with spread none is, for
 // an ideal hash, a multinomial draw with p_i = w_i / W (the min of exponentials E_i / w_i), so a
 // chi-square goodness-of-fit test applies; and every share is within 10% once each endpoint
 // expects at least 1000 shards.

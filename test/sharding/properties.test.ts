@@ -1,4 +1,4 @@
-// Property tests of the shard map (issue 2 "Done when"): movement on add and remove, input-order
+// Property tests of the shard map (docs/hashing.md "Properties, and why they hold"): movement on add and remove, input-order
 // independence, incremental == full for random change sequences, and the spread policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * `GET /openapi.json` (issue 5 item 7): the OpenAPI 3.1 document of every route the admin server
+ * `GET /openapi.json` (docs/api.md): the OpenAPI 3.1 document of every route the admin server
  * answers. Routes are recorded by an onRoute hook installed before any other route, so the routes
  * that later stages add (the xDS stage's `/v1/proxies`, telemetry's `/metrics`) are described too.
  */

@@ -1,5 +1,5 @@
 /**
- * The web view (issue 5 item 6; docs/api.md "Web view"): a static page at `/` whose script reads
+ * The web view (docs/api.md "Web view"): a static page at `/` whose script reads
  * the REST API (`/readyz`, `/v1/shardmap`, `/v1/changes`, `/v1/proxies`). No build step: the files
  * under `static/` are served as they are, read once when the app is built.
  */

@@ -1,5 +1,5 @@
 /**
- * The file source (DESIGN.md "sources"; issue 2 item 3): the topology file, watched and reloaded
+ * The file source (docs/architecture.md "One data path"; docs/configuration.md "Reloading"): the topology file, watched and reloaded
  * when it changes. A file that cannot be read, parsed or validated is logged with every located
  * problem and the last good topology stays in force.
  */

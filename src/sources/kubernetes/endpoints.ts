@@ -1,6 +1,6 @@
 /**
  * The pure core of the Kubernetes source: EndpointSlices + Pods + Nodes → the normalized endpoint
- * list every source publishes (DESIGN.md "sources"; contract: docs/kubernetes-discovery.md).
+ * list every source publishes (docs/architecture.md "The pipeline"; contract: docs/kubernetes-discovery.md).
  * No I/O: the runner (source.ts) feeds it the informers' caches.
  */
 import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';

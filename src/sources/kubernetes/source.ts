@@ -1,5 +1,5 @@
 /**
- * The Kubernetes source (DESIGN.md "sources"; issue 4 item 1): EndpointSlices of the configured
+ * The Kubernetes source (docs/kubernetes-discovery.md): EndpointSlices of the configured
  * Services, the Pods they point at and the Nodes those run on, each kept by a real
  * @kubernetes/client-node informer; a debounced recompute turns them into the endpoint list.
  * While the API server is unreachable the last known endpoints stay in force and status() says

@@ -1,5 +1,5 @@
 /**
- * Encodes translated resources once per content (DESIGN.md "snapshot cache": each resource is
+ * Encodes translated resources once per content (docs/xds-protocol.md "Snapshots and versions": each resource is
  * encoded once per version and the bytes are shared by every stream). Identical resources, in
  * successive snapshots or in the snapshots of different proxy classes, map to one EncodedResource
  * object, so every stream sends the very same bytes.

@@ -1,4 +1,4 @@
-/** The snapshot cache: consistent, content-versioned snapshots per proxy class (DESIGN.md stage 4). */
+/** The snapshot cache: consistent, content-versioned snapshots per proxy class (docs/architecture.md "The pipeline"). */
 export {
   SnapshotCache,
   type BuildFn,

@@ -1,5 +1,5 @@
 /**
- * The snapshot cache (DESIGN.md pipeline stage 4): one consistent snapshot per proxy class, built
+ * The snapshot cache (docs/architecture.md "The pipeline"): one consistent snapshot per proxy class, built
  * from a `build(proxyClass)` function, versioned by content, with per-kind watches so that an
  * endpoint-only change wakes only endpoint subscriptions. Coalescing bursts of input is the
  * caller's (the xDS stage debounces shard maps and calls rebuild()).

@@ -1,5 +1,5 @@
 /**
- * Immutable, consistent snapshots of one proxy class's resources (DESIGN.md "snapshot cache").
+ * Immutable, consistent snapshots of one proxy class's resources (docs/xds-protocol.md "Snapshots and versions").
  */
 import { KeywayError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';

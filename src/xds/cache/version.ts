@@ -1,5 +1,5 @@
 /**
- * Content-derived versions (DESIGN.md "snapshot cache"): a version is a hash of bytes, never a
+ * Content-derived versions (docs/xds-protocol.md "Snapshots and versions"): a version is a hash of bytes, never a
  * counter or a clock, so a restarted keyway or a second replica on the same input serves the same
  * versions and proxies see no churn.
  */

@@ -1,5 +1,5 @@
 /**
- * `GET /debug/config_dump?proxy=ID` (issue 3 item 6): what keyway last sent one proxy, shaped like
+ * `GET /debug/config_dump?proxy=ID` (docs/api.md): what keyway last sent one proxy, shaped like
  * Envoy's own admin `/config_dump` (an `envoy.admin.v3.ConfigDump`: one Clusters/Endpoints/
  * Listeners/RoutesConfigDump per type), in canonical ProtoJSON. Side by side with Envoy's dump it
  * shows whether the proxy runs what keyway sent.

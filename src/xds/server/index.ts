@@ -1,4 +1,4 @@
-/** The xDS server: ADS (state of the world and delta) and per-type services (DESIGN.md stage 5). */
+/** The xDS server: ADS (state of the world and delta) and per-type services (docs/xds-protocol.md). */
 export { startXdsServer, type XdsServer, type XdsServerOptions } from './xds-server.js';
 export type {
   ProxyStatus,

@@ -37,7 +37,7 @@ export interface EnvoyPlacement {
 }
 
 /**
- * Places every serving owner for the Envoy flavor (issue 3 item 4, "primary before replica").
+ * Places every serving owner for the Envoy flavor (docs/xds.md, "primary before replica").
  * `owners[shard]` lists the shard's serving endpoints, primary first.
  */
 export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[]): EnvoyPlacement {

@@ -41,7 +41,7 @@ function routerFilter(): HttpFilter {
 /**
  * Envoy only: copies `x-cache-shard` into dynamic metadata envoy.lb/cache-shard as a STRING. The
  * router merges envoy.lb dynamic metadata into the route's metadata match, so one route serves
- * every shard (DESIGN.md "Envoy flavor"). The header stays on the request (remove: false) so cache
+ * every shard (docs/xds.md "Envoy flavor"). The header stays on the request (remove: false) so cache
  * nodes can check that they own the shard they are asked for.
  */
 export function shardHeaderToMetadataFilter(): HttpFilter {

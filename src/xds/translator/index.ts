@@ -1,5 +1,5 @@
 /**
- * The translator (DESIGN.md pipeline stage 3): a shard map, the topology's xDS settings and a proxy
+ * The translator (docs/architecture.md "The pipeline"): a shard map, the topology's xDS settings and a proxy
  * class in, every xDS resource that proxy class needs out. Pure and deterministic: no I/O, no
  * clock, names and lists sorted, so equal input gives byte-equal resources and equal versions.
  * docs/xds.md describes each resource and why it looks the way it does.
@@ -57,7 +57,7 @@ export interface Translation {
 }
 
 /**
- * Translates the shard map into the xDS resources for one proxy class (issue 3 items 4 and 5).
+ * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
  * Envoy proxies get one subset-load-balanced cluster; proxyless gRPC clients get per-shard routes
  * to one cluster per owner tuple. Every list is sorted by resource name.
  */

@@ -4,7 +4,7 @@
  * client asks for the listener by its target name, and Envoy keys warming and stats by cluster name.
  */
 
-/** The request header that carries the shard number as decimal text (DESIGN.md "Vocabulary"). */
+/** The request header that carries the shard number as decimal text (docs/architecture.md "Vocabulary"). */
 export const SHARD_HEADER = 'x-cache-shard';
 /** Metadata namespace read by Envoy's subset load balancer. */
 export const LB_METADATA_NAMESPACE = 'envoy.lb';

@@ -1,7 +1,7 @@
 /**
  * The Kubernetes source end to end against the in-process API server, with the real
  * @kubernetes/client-node informers: each scenario changes the cluster and asserts the resulting
- * endpoint list (issue 4 item 2).
+ * endpoint list (docs/kubernetes-discovery.md).
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
