@@ -1,5 +1,5 @@
 /**
- * The admin HTTP server (docs/architecture.md "admin": it reads state through readers, it never
+ * The admin HTTP server (docs/architecture.md "Who writes state": it reads state through readers, it never
  * writes it). Fastify, with JSON-schema-checked parameters and one error body shape for every route.
  */
 import Fastify, {

@@ -1,5 +1,5 @@
 /**
- * Probes (docs/api.md "Probes"): `GET /healthz` answers 200 while the process serves; `GET /readyz`
+ * Probes (docs/api.md "Observability and probes"): `GET /healthz` answers 200 while the process serves; `GET /readyz`
  * answers 200 when a shard map with owners is in force and 503 with the reason otherwise.
  */
 import type { FastifyInstance } from 'fastify';

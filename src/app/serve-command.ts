@@ -1,5 +1,5 @@
 /**
- * `keyway serve` as the CLI runs it (docs/cli.md "keyway serve"): trace export when the standard
+ * `keyway serve` as the CLI runs it (README "Running keyway"): trace export when the standard
  * OpenTelemetry variables ask for it, the runner with every stage and the Kubernetes source,
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to re-read the topology file.
  * Exit status: 0 graceful shutdown, 1 runtime failure, 2 invalid topology file.

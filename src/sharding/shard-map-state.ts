@@ -119,7 +119,7 @@ export function warningsFor(
   return out;
 }
 
-/** Canonical encoding of one endpoint for the version (docs/hashing.md "Version"). */
+/** Canonical encoding of one endpoint for the version (docs/hashing.md "Shard map version"). */
 export function canonicalEndpoint(e: Endpoint): string {
   return JSON.stringify([e.id, e.address, e.port, e.locality.region, e.locality.zone, e.locality.subzone, e.weight, e.ready]);
 }

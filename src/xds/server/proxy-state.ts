@@ -1,7 +1,7 @@
 /**
  * What the server knows about each connected proxy, per stream and per resource type: the
  * subscription, the version sent, the version acknowledged and the last NACK .
- * Read by `GET /v1/proxies` through the proxy-status reader (docs/architecture.md "Readers").
+ * Read by `GET /v1/proxies` through the proxy-status reader (docs/architecture.md "The composition root").
  */
 import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';

@@ -1,6 +1,6 @@
 /**
  * Names keyway gives its xDS resources and the wire-level constants proxies must agree on
- * (docs/xds.md "Names"). Resource names are part of the contract with the proxies: a proxyless gRPC
+ * (docs/xds.md, the names table). Resource names are part of the contract with the proxies: a proxyless gRPC
  * client asks for the listener by its target name, and Envoy keys warming and stats by cluster name.
  */
 
