@@ -11,7 +11,8 @@ import { startServer, type RunningServer, type ServeStage } from '../../../src/s
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';
-import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { tempTopology, topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { type CliRun, runCli } from '../support.js';
 
@@ -154,7 +155,7 @@ test('status against keyway serve with its real xDS stage: one proxy in sync, on
   clients.push(await connectProxy(xdsPort, 'envoy-1', { subZone: 'f0' }));
   clients.push(await connectProxy(xdsPort, 'envoy-2', { subZone: 'f1', nackRoutes: 'unknown cluster "c9"' }));
   const url = `http://127.0.0.1:${server.httpPort}`;
-  await waitFor('both proxies settled', async () => {
+  await eventually('both proxies settled', async () => {
     const rows = ((await (await fetch(`${url}/v1/proxies`)).json()) as { proxies: { types: Record<string, { status: string }> }[] }).proxies;
     return rows.length === 2 && rows.every((p) => Object.values(p.types).every((x) => x.status === 'SYNCED' || x.status === 'NACKED'));
   });

@@ -16,18 +16,11 @@ import {
   tcpListener,
   type MiniTopology,
 } from '../../support/xds-client/resources.js';
+import { eventually } from '../../support/eventually.js';
 
 const envoyA: ProxyClass = { flavor: 'envoy', zone: 'z1', subzone: 'nvl-1' };
 const grpcA: ProxyClass = { flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' };
 const base: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] } };
-
-async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 test('two cache instances on the same input serve identical versions (content-derived)', () => {
   const a = new SnapshotCache({ build: () => miniSet(base) });
@@ -238,7 +231,7 @@ test('coalescing: a burst of updates within the hold-off becomes one rebuild wit
       return miniSet({ clusters: { c0: [port], c1: [9003] } });
     });
   }
-  await until(() => reports.length === 1, 'the coalesced rebuild');
+  await eventually('the coalesced rebuild', () => reports.length === 1);
   assert.equal(builds, 1, 'only the latest build function ran');
   assert.equal(versions.length, 1);
   const cla = anyUnpack(cache.snapshot(envoyA)!.kinds.endpoint.resources.get('c0')!.any, ClusterLoadAssignmentSchema)!;
