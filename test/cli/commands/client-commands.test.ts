@@ -169,28 +169,34 @@ test('status against keyway serve with its real xDS stage: one proxy in sync, on
 
 test('an unreachable server: clear message on stderr, exit 1', async () => {
   const port = await closedPort();
-  for (const args of [['status'], ['shardmap'], ['lookup', 'k']]) {
-    const r = await run([...args, '--server', `http://127.0.0.1:${port}`]);
+  const commands = [['status'], ['shardmap'], ['lookup', 'k']];
+  // Independent processes: spawned side by side, checked in order.
+  const runs = await Promise.all(commands.map((args) => run([...args, '--server', `http://127.0.0.1:${port}`])));
+  for (const [i, args] of commands.entries()) {
+    const r = runs[i]!;
     assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`keyway ${args[0]}: cannot reach keyway at http://127.0.0.1:${port}/ \\(ECONNREFUSED\\)`));
   }
 });
 
 test('usage errors exit 2 with the command usage; --help exits 0', async () => {
-  const bad = await run(['status', '-o', 'yaml']);
+  // Independent processes: spawned side by side, checked in order.
+  const [bad, noKey, badUrl, help, top] = await Promise.all([
+    run(['status', '-o', 'yaml']),
+    run(['lookup']),
+    run(['shardmap', '--server', 'ftp://x']),
+    run(['diff', '--help']),
+    run(['--help']),
+  ]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-o\/--output must be one of table \| json, got "yaml"/);
   assert.match(bad.stderr, /Usage: keyway status/);
-  const noKey = await run(['lookup']);
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /KEY is required/);
-  const badUrl = await run(['shardmap', '--server', 'ftp://x']);
   assert.equal(badUrl.code, 2);
   assert.match(badUrl.stderr, /--server must be an http:\/\/ or https:\/\/ URL/);
-  const help = await run(['diff', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: keyway diff OLD.yaml NEW.yaml/);
-  const top = await run(['--help']);
   assert.match(top.stdout, /keyway shardmap \[--endpoint ID\]/);
 });
 

@@ -152,16 +152,19 @@ test('the CLI prints its bound ports as a JSON line, refuses a bad flag with exi
   const bad = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', 'n', '--l1-capacity', 'lots'], { cwd: REPO });
   let stderr = '';
   bad.stderr.on('data', (c: Buffer) => (stderr += c));
-  const [badCode] = (await once(bad, 'exit')) as [number];
-  assert.equal(badCode, 2);
-  assert.match(stderr, /--l1-capacity must be an integer >= 0/);
-
+  const badExit = once(bad, 'exit');
+  // Both processes start side by side; the bad flag is checked first.
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', 'cli-node', '--host', '127.0.0.1', '--port', '0', '--zone', 'z'], {
     cwd: REPO,
   });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c));
+  const childExit = once(child, 'exit');
   try {
+    const [badCode] = (await badExit) as [number];
+    assert.equal(badCode, 2);
+    assert.match(stderr, /--l1-capacity must be an integer >= 0/);
+
     const line = await eventually('the listening line', () => out.split('\n').find((l) => l.includes('"listening"')), { timeoutMs: 20_000 });
     const { httpPort, node } = JSON.parse(line) as { httpPort: number; node: string };
     assert.equal(node, 'cli-node');
@@ -171,6 +174,6 @@ test('the CLI prints its bound ports as a JSON line, refuses a bad flag with exi
   } finally {
     child.kill('SIGTERM');
   }
-  const [code] = (await once(child, 'exit')) as [number];
+  const [code] = (await childExit) as [number];
   assert.equal(code, 0);
 });
