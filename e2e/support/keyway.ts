@@ -122,7 +122,8 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
     const c = child;
     track(c);
-    const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+    // A start-up bound, not a convergence check: tsx compiles keyway's sources, alongside other test files.
+    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
     try {
       if (askedHttp === 0 || askedXds === 0) {
         // keyway picks the ports: its `listening` log line names them.
