@@ -21,7 +21,7 @@ import {
   type ShardedEndpoint,
 } from './support/shard-config.js';
 import { requestShard, servedBy, waitForShardOn } from './support/traffic.js';
-import { waitUntil } from './support/wait.js';
+import { eventually } from '../test/support/eventually.js';
 
 const skip = envoySkipReason();
 
@@ -67,9 +67,7 @@ describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { 
     listener = `http://127.0.0.1:${port}`;
     envoy = await startEnvoy({ bootstrap: staticShardBootstrap({ listenerPort: port, endpoints: { edsFile } }) });
     // Cluster warm and every host through its first health check.
-    await waitUntil(() => envoy.clusters('cache'), (hosts) => hosts.length === 6 && hosts.every((h) => h.healthy), {
-      what: 'six healthy hosts in cluster cache',
-    });
+    await eventually('six healthy hosts in cluster cache', () => envoy.clusters('cache'), { accept: (hosts) => hosts.length === 6 && hosts.every((h) => h.healthy) });
   });
 
   after(async () => {
@@ -102,7 +100,7 @@ describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { 
     assert.equal(await envoy.statValue('cluster.cache.membership_total'), 3);
     // The working construction: the replica copy under the IPv4-mapped alias.
     await pushEndpoints(shardLoadAssignment('cache', assignment(nodes), 'alias'));
-    await waitUntil(() => envoy.clusters('cache'), (h) => h.length === 6 && h.every((x) => x.healthy), { what: 'six healthy hosts again' });
+    await eventually('six healthy hosts again', () => envoy.clusters('cache'), { accept: (h) => h.length === 6 && h.every((x) => x.healthy) });
     const replicas = (await envoy.clusters('cache')).filter((h) => h.priority === 1);
     assert.deepEqual(replicas.map((h) => h.address).sort(), ['::ffff:127.0.0.1', '::ffff:127.0.0.1', '::ffff:127.0.0.1']);
   });
@@ -118,11 +116,7 @@ describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { 
     assert.deepEqual(Object.fromEntries(await servedBy(listener, 1, 4)), { B: 4 }, 'shard 1 untouched');
     assert.deepEqual(Object.fromEntries(await servedBy(listener, 2, 4)), { C: 4 }, 'shard 2 untouched');
     // A is two hosts (primary copy and replica alias), health-checked separately: both go down.
-    const down = await waitUntil(
-      async () => (await envoy.clusters('cache')).filter((h) => h.port === a.port),
-      (hosts) => hosts.length === 2 && hosts.every((h) => h.flags.includes('failed_active_health_check')),
-      { what: "both of A's hosts to fail active health checks" },
-    );
+    const down = await eventually("both of A's hosts to fail active health checks", async () => (await envoy.clusters('cache')).filter((h) => h.port === a.port), { accept: (hosts) => hosts.length === 2 && hosts.every((h) => h.flags.includes('failed_active_health_check')) });
     assert.deepEqual(down.map((h) => h.priority).sort(), [0, 1]);
 
     await a.start();
@@ -236,7 +230,7 @@ describe('Envoy 1.36: upstreamProtocol http2 (h2c to the cache nodes)', { skip }
   });
 
   test('requests reach the owner over HTTP/2 and the HTTP/2 health check passes', async () => {
-    await waitUntil(() => envoy.clusters('cache'), (h) => h.length === 6 && h.every((x) => x.healthy), { what: 'healthy h2 hosts' });
+    await eventually('healthy h2 hosts', () => envoy.clusters('cache'), { accept: (h) => h.length === 6 && h.every((x) => x.healthy) });
     const a = await requestShard(listener, 1);
     assert.equal(a.status, 200);
     assert.equal(a.servedBy, 'B');

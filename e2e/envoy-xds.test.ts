@@ -20,7 +20,7 @@ import { httpGetText } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
 import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
-import { waitUntil } from './support/wait.js';
+import { eventually } from '../test/support/eventually.js';
 import type { ProxyRow, ShardMapBody } from '../test/support/rest-bodies.js';
 
 const skip = envoySkipReason();
@@ -115,7 +115,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
   const shardMap = (): Promise<ShardMapBody> => api<ShardMapBody>('/v1/shardmap');
   const proxyRow = async (): Promise<ProxyRow | undefined> => (await api<{ proxies: ProxyRow[] }>('/v1/proxies')).proxies.find((p) => p.id === NODE_ID);
   const newMap = (from: string): Promise<ShardMapBody> =>
-    waitUntil(shardMap, (m) => m.version !== from, { what: `a shard map other than ${from}`, timeoutMs: 10_000 });
+    eventually(`a shard map other than ${from}`, shardMap, { accept: (m) => m.version !== from, timeoutMs: 10_000 });
   const readStats = async (names: readonly string[]): Promise<Record<string, number | undefined>> =>
     Object.fromEntries(await Promise.all(names.map(async (n) => [n, await envoy.statValue(n)] as const)));
   const diag = (): string => `\n--- envoy log ---\n${envoy?.logTail(30)}\n--- keyway log ---\n${keyway?.logTail(30)}`;
@@ -138,10 +138,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     keyway = await startKeyway({ configPath: topologyPath, readyTimeoutMs: 45_000 });
     envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: NODE_ID, locality: { region: 'local', zone: 'z0', sub_zone: 'nvl-0' } }) });
     // Warm: every host (6 primaries' copies and their priority-1 aliases) through its first health check.
-    await waitUntil(() => envoy.clusters(SERVICE), (hosts) => hosts.length > NODE_IDS.length && hosts.every((h) => h.healthy), {
-      what: `healthy hosts in cluster ${SERVICE}`,
-      timeoutMs: 20_000,
-    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+    await eventually(`healthy hosts in cluster ${SERVICE}`, () => envoy.clusters(SERVICE), { accept: (hosts) => hosts.length > NODE_IDS.length && hosts.every((h) => h.healthy), timeoutMs: 20_000 }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
   });
 
   after(async () => {
@@ -159,9 +156,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     for (const { shard, owners } of map.shards) {
       for (let i = 0; i < 3; i++) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard}`);
     }
-    const row = await waitUntil(proxyRow, (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED'), {
-      what: 'envoy SYNCED on every type',
-    });
+    const row = await eventually('envoy SYNCED on every type', proxyRow, { accept: (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED') });
     assert.equal(row!.flavor, 'envoy');
     assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked, 'Envoy runs the EDS version keyway recorded as ACKed');
     assert.equal(await envoy.statText(STAT.cdsVersion), row!.types.cluster.versionAcked);
@@ -180,11 +175,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => a.status), [], 'no failed request while the primary was down');
     const other = map.shards.find((s) => !s.owners.includes(primary))!;
     assert.equal((await requestShard(listener, other.shard)).servedBy, other.owners[0], 'shards without the dead node do not move');
-    await waitUntil(
-      async () => (await envoy.clusters(SERVICE)).filter((h) => h.port === node.port),
-      (hosts) => hosts.length > 0 && hosts.every((h) => h.flags.includes('failed_active_health_check')),
-      { what: `${primary}'s hosts to fail active health checks` },
-    );
+    await eventually(`${primary}'s hosts to fail active health checks`, async () => (await envoy.clusters(SERVICE)).filter((h) => h.port === node.port), { accept: (hosts) => hosts.length > 0 && hosts.every((h) => h.flags.includes('failed_active_health_check')) });
     assert.equal((await requestShard(listener, shard)).servedBy, replica);
 
     await node.start();
@@ -217,9 +208,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
       assert.ok(after.shards.some((s, i) => s.owners[0] !== before.shards[i]!.owners[0]), `${what}: some primary moves`);
       await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
       await convergeOnPrimaries(after);
-      const row = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'SYNCED' && r.types.endpoint.versionAcked !== rowBefore.types.endpoint.versionAcked, {
-        what: `${what}: the new EDS version ACKed`,
-      });
+      const row = await eventually(`${what}: the new EDS version ACKed`, proxyRow, { accept: (r) => r?.types.endpoint.status === 'SYNCED' && r.types.endpoint.versionAcked !== rowBefore.types.endpoint.versionAcked });
       assert.deepEqual(await readStats(REBUILD_STATS), rebuildBefore, `${what}: no cluster or listener added, modified or warmed${diag()}`);
       assert.equal(await envoy.statValue(STAT.edsSuccess), successBefore + 1, `${what}: exactly one endpoint update`);
       assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked);
@@ -243,13 +232,9 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     writeTopology(current, [{ id: 'node-x', weight: 80, address: 'not-an-ip.invalid' }]);
     const bad = await newMap(good.version);
     assert.ok(bad.shards.some((s) => s.owners[0] === 'node-x'), 'the bad node leads some shards');
-    await waitUntil(
-      () => keyway.logs().some((l) => l.level === 40 && /^translation: endpoint node-x has address not-an-ip\.invalid/.test(String(l.msg))),
-      (found) => found,
-      { what: "keyway's translation warning about the host name" },
-    );
+    await eventually("keyway's translation warning about the host name", () => keyway.logs().some((l) => l.level === 40 && /^translation: endpoint node-x has address not-an-ip\.invalid/.test(String(l.msg))), { accept: (found) => found });
     await envoy.waitForStat(STAT.edsRejected, (v) => (v ?? 0) === rejectedBefore + 1, { timeoutMs: 10_000 });
-    const nacked = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'NACKED', { what: 'NACKED in /v1/proxies' });
+    const nacked = await eventually('NACKED in /v1/proxies', proxyRow, { accept: (r) => r?.types.endpoint.status === 'NACKED' });
     const nack = nacked!.types.endpoint.lastNack!;
     assert.match(nack.message, /malformed IP address: not-an-ip\.invalid/, 'Envoy\'s own error text');
     assert.equal(nack.version, nacked!.types.endpoint.versionSent);
@@ -284,7 +269,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     const fixed = await newMap(bad.version);
     assert.equal(fixed.version, good.version, 'the same input gives the same map');
     await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
-    const synced = await waitUntil(proxyRow, (r) => r?.types.endpoint.status === 'SYNCED', { what: 'SYNCED after the fix' });
+    const synced = await eventually('SYNCED after the fix', proxyRow, { accept: (r) => r?.types.endpoint.status === 'SYNCED' });
     assert.equal(synced!.types.endpoint.versionAcked, goodRow.types.endpoint.versionAcked, 'content versions: the fix is the old version');
     assert.equal(synced!.types.endpoint.lastNack?.version, nack.version);
     await convergeOnPrimaries(fixed);
@@ -303,10 +288,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
       assert.fail(`${err.message}${diag()}`),
     );
     assert.equal(await envoy.statValue(STAT.connected), 1);
-    const row = await waitUntil(proxyRow, (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED'), {
-      what: 'envoy SYNCED on every type after the restart',
-      timeoutMs: 15_000,
-    });
+    const row = await eventually('envoy SYNCED on every type after the restart', proxyRow, { accept: (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED'), timeoutMs: 15_000 });
     assert.equal((await shardMap()).version, map.version);
     for (const n of versionStats) assert.equal(await envoy.statText(n), versions[n], `${n} unchanged across the restart`);
     assert.deepEqual(await readStats(Object.keys(rebuild)), rebuild, 'no cluster or listener added, modified or warming');

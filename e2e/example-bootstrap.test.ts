@@ -12,7 +12,7 @@ import { envoySkipReason, startEnvoy } from './support/envoy.js';
 import { startKeyway } from './support/keyway.js';
 import { freePorts } from './support/ports.js';
 import { requestShard } from './support/traffic.js';
-import { waitUntil } from './support/wait.js';
+import { eventually } from '../test/support/eventually.js';
 
 const skip = envoySkipReason();
 
@@ -49,7 +49,7 @@ test('the example bootstrap against the example topology routes every probed sha
   // Every 64th shard, so each of the example's eight nodes is hit as a primary within 16 probes.
   const probes = map.shards.filter((s) => s.shard % 64 === 0);
   for (const { shard, owners } of probes) {
-    const answer = await waitUntil(() => requestShard(listener, shard), (a) => a.status === 200, { timeoutMs: 20_000 });
+    const answer = await eventually(`shard ${shard} answered with 200`, () => requestShard(listener, shard), { accept: (a) => a.status === 200, timeoutMs: 20_000 });
     assert.equal(answer.servedBy, owners[0], `shard ${shard} reaches its primary ${owners[0]}`);
   }
   const proxies = (await (await fetch(`${keyway.httpUrl}/v1/proxies`)).json()) as { proxies: { id: string; types: Record<string, { status: string }> }[] };

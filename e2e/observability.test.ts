@@ -28,7 +28,7 @@ import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePorts } from './support/ports.js';
 import { prometheusSkipReason, promtoolCheckConfig, startPrometheus, type PrometheusProcess, type QueryResult } from './support/prometheus.js';
-import { waitUntil } from './support/wait.js';
+import { eventually } from '../test/support/eventually.js';
 import type { ProxiesBody, ShardMapBody } from '../test/support/rest-bodies.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -237,39 +237,23 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     assert.match(prometheus.configCheck, /SUCCESS/);
     assert.match(promtoolCheckConfig(path.join(REPO, 'manifests/grafana/prometheus-scrape-example.yml')), /SUCCESS/);
 
-    await waitUntil(() => nodes.every((n) => n.ownership() !== undefined), Boolean, { timeoutMs: 10_000, what: 'every cache node reading its shards' });
+    await eventually('every cache node reading its shards', () => nodes.every((n) => n.ownership() !== undefined), { accept: Boolean, timeoutMs: 10_000 });
     // Every primary and its priority-1 replica alias through the active health check (GET /healthz).
-    await waitUntil(() => envoy.clusters(SERVICE), (hosts) => hosts.length > NODES.length && hosts.every((h) => h.healthy), {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-      what: `healthy hosts in Envoy's cluster ${SERVICE}`,
-    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+    await eventually(`healthy hosts in Envoy's cluster ${SERVICE}`, () => envoy.clusters(SERVICE), { accept: (hosts) => hosts.length > NODES.length && hosts.every((h) => h.healthy), timeoutMs: 30_000, intervalMs: 200 }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
 
     const traffic = sendTraffic({ listenerUrl: `http://127.0.0.1:${listenerPort}`, keywayUrl: keyway.httpUrl, nodeUrl, perBatch: 15, pauseMs: 100 });
     cleanups.push(() => traffic.stop());
 
-    const targets = await waitUntil(
-      () => prometheus.targets(),
-      (ts) => ts.length === 1 + NODES.length && ts.every((x) => x.health === 'up'),
-      { timeoutMs: 30_000, intervalMs: 500, what: 'every scrape target up' },
-    );
+    const targets = await eventually('every scrape target up', () => prometheus.targets(), { accept: (ts) => ts.length === 1 + NODES.length && ts.every((x) => x.health === 'up'), timeoutMs: 30_000, intervalMs: 500 });
     assert.deepEqual(targets.map((x) => x.job).sort(), ['keyway', ...NODES.map(() => 'keyway-cache-nodes')].sort());
-    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_cache_requests_total)'), (n) => n > 0, {
-      timeoutMs: 20_000,
-      intervalMs: 500,
-      what: 'cache requests scraped',
-    });
+    await eventually('cache requests scraped', () => scalarOf(prometheus, 'sum(keyway_cache_requests_total)'), { accept: (n) => n > 0, timeoutMs: 20_000, intervalMs: 500 });
 
     // The scale event while Prometheus watches: gpu-b2's weight triples, keyway pushes the new
     // endpoints to Envoy, and Envoy's ACK ends the change (convergence).
     const weightOf = async (id: string): Promise<number | undefined> => (await api<ShardMapBody>('/v1/shardmap')).endpoints.find((e) => e.id === id)?.weight;
     writeTopology(WEIGHTS_SCALED);
-    await waitUntil(() => weightOf('gpu-b2'), (w) => w === 60, { timeoutMs: 15_000, what: 'the reweighted shard map' });
-    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_convergence_seconds_count)'), (n) => n >= 1, {
-      timeoutMs: 20_000,
-      intervalMs: 500,
-      what: "Envoy's ACK of the change scraped as a convergence",
-    }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+    await eventually('the reweighted shard map', () => weightOf('gpu-b2'), { accept: (w) => w === 60, timeoutMs: 15_000 });
+    await eventually("Envoy's ACK of the change scraped as a convergence", () => scalarOf(prometheus, 'sum(keyway_convergence_seconds_count)'), { accept: (n) => n >= 1, timeoutMs: 20_000, intervalMs: 500 }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
 
     // Small reweights every 2 s while the dashboards are read, so each rate window holds a change.
     const nudging = new AbortController();
@@ -309,11 +293,7 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     // Rates need a few scrapes, and the histograms' windows need events in them.
     let results = await evaluate();
     try {
-      results = await waitUntil(evaluate, (rs) => rs.every((r) => finiteSeries(r.result) > 0), {
-        timeoutMs: 45_000,
-        intervalMs: 1_000,
-        what: 'every dashboard query to return a finite series',
-      });
+      results = await eventually('every dashboard query to return a finite series', evaluate, { accept: (rs) => rs.every((r) => finiteSeries(r.result) > 0), timeoutMs: 45_000, intervalMs: 1_000 });
     } catch {
       results = await evaluate();
     }
@@ -371,23 +351,15 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     // Settle: no more edits, keyway serves the last one, Envoy is in sync on every type.
     await stopNudging();
     const finalWeight = (nudges % 2 === 1 ? WEIGHTS_NUDGED : WEIGHTS_SCALED)[3];
-    await waitUntil(() => weightOf('gpu-b2'), (w) => w === finalWeight, { timeoutMs: 15_000, what: 'the last reweight served' });
-    const row = await waitUntil(
-      async () => (await api<ProxiesBody>('/v1/proxies')).proxies.find((p) => p.id === ENVOY_NODE_ID),
-      (r) => !!r && Object.values(r.types).every((x) => x.status === 'SYNCED'),
-      { timeoutMs: 15_000, what: 'Envoy SYNCED on every type in /v1/proxies' },
-    );
+    await eventually('the last reweight served', () => weightOf('gpu-b2'), { accept: (w) => w === finalWeight, timeoutMs: 15_000 });
+    const row = await eventually('Envoy SYNCED on every type in /v1/proxies', async () => (await api<ProxiesBody>('/v1/proxies')).proxies.find((p) => p.id === ENVOY_NODE_ID), { accept: (r) => !!r && Object.values(r.types).every((x) => x.status === 'SYNCED'), timeoutMs: 15_000 });
     assert.equal(row!.flavor, 'envoy');
 
     // Moves: keyway_shards_moved_total as scraped equals the sum of the real diffs in /v1/changes.
     const { changes } = await api<ChangesBody>('/v1/changes');
     assert.ok(changes.length >= 1 && changes.length <= 1 + nudges, `the scale event and the nudges (${nudges}): ${changes.length} changes`);
     const movedInChanges = changes.reduce((sum, c) => sum + c.movedShards, 0);
-    await waitUntil(() => scalarOf(prometheus, 'sum(keyway_shards_moved_total)'), (n) => n === movedInChanges, {
-      timeoutMs: 15_000,
-      intervalMs: 500,
-      what: `keyway_shards_moved_total to equal the ${movedInChanges} moves of /v1/changes`,
-    });
+    await eventually(`keyway_shards_moved_total to equal the ${movedInChanges} moves of /v1/changes`, () => scalarOf(prometheus, 'sum(keyway_shards_moved_total)'), { accept: (n) => n === movedInChanges, timeoutMs: 15_000, intervalMs: 500 });
     const converged = await scalarOf(prometheus, 'sum(keyway_convergence_seconds_count)');
     assert.ok(converged >= 1, `convergences recorded: ${converged}`);
 

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
-import { waitUntil } from './support/wait.js';
+import { eventually } from '../test/support/eventually.js';
 import { connectProxy } from '../test/cli/commands/proxy-fixture.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -117,11 +117,7 @@ async function legendColors(page: Page): Promise<Record<string, string>> {
 async function waitForVersion(page: Page, version: string, timeoutMs: number): Promise<void> {
   // Polled with evaluate: waitForFunction would compile the predicate in the page, which the page's
   // Content-Security-Policy (no 'unsafe-eval') forbids, and the test keeps that policy in force.
-  await waitUntil(
-    () => page.evaluate(`document.getElementById('grid')?.dataset.version`) as Promise<string | undefined>,
-    (v) => v === version,
-    { timeoutMs, intervalMs: 100, what: `the page to draw shard map ${version}` },
-  );
+  await eventually(`the page to draw shard map ${version}`, () => page.evaluate(`document.getElementById('grid')?.dataset.version`) as Promise<string | undefined>, { accept: (v) => v === version, timeoutMs, intervalMs: 100 });
 }
 
 /** Asserts the canvas holds, for each endpoint, exactly one filled cell per shard it leads. */
@@ -193,7 +189,7 @@ describe('web view in headless Chromium', { skip }, () => {
     const tmp = path.join(dir, '.topology.yaml.tmp');
     writeFileSync(tmp, topology('c1'));
     renameSync(tmp, file);
-    const after = await waitUntil(() => shardMap(keyway), (m) => m.version !== before.version, { timeoutMs: 10_000, what: 'the new shard map' });
+    const after = await eventually('the new shard map', () => shardMap(keyway), { accept: (m) => m.version !== before.version, timeoutMs: 10_000 });
     assert.deepEqual(after.endpoints.map((e) => e.id), ['a1', 'a2', 'b1', 'b2', 'c2']);
 
     await waitForVersion(page, after.version, 10_000);
@@ -221,8 +217,8 @@ describe('web view in headless Chromium', { skip }, () => {
       await page.waitForSelector('#proxies tr[data-proxy="envoy-2"]', { timeout: 10_000 });
       const badges = async (id: string): Promise<string[]> =>
         (await page.locator(`#proxies tr[data-proxy="${id}"] .badge`).allTextContents()).map((x) => x.trim());
-      await waitUntil(() => badges('envoy-1'), (b) => b.join() === 'SYNCED,SYNCED,SYNCED,SYNCED', { timeoutMs: 10_000, what: 'envoy-1 SYNCED' });
-      await waitUntil(() => badges('envoy-2'), (b) => b.join() === 'SYNCED,SYNCED,SYNCED,NACKED', { timeoutMs: 10_000, what: 'envoy-2 NACKED on RDS' });
+      await eventually('envoy-1 SYNCED', () => badges('envoy-1'), { accept: (b) => b.join() === 'SYNCED,SYNCED,SYNCED,SYNCED', timeoutMs: 10_000 });
+      await eventually('envoy-2 NACKED on RDS', () => badges('envoy-2'), { accept: (b) => b.join() === 'SYNCED,SYNCED,SYNCED,NACKED', timeoutMs: 10_000 });
       const nack = await page.getAttribute('#proxies tr[data-proxy="envoy-2"] .badge.NACKED', 'title');
       assert.match(nack ?? '', /rejected on purpose/);
       assert.match((await page.textContent('#proxies tr[data-proxy="envoy-1"]')) ?? '', /r\/z0\/f1/);
@@ -249,7 +245,7 @@ describe('web view of the example topology', { skip }, () => {
       const replace = async (text: string, until: (m: MapBody) => boolean): Promise<MapBody> => {
         writeFileSync(`${file}.tmp`, text);
         renameSync(`${file}.tmp`, file);
-        return waitUntil(() => shardMap(keyway), until, { timeoutMs: 10_000, what: 'the shard map after an edit' });
+        return eventually('the shard map after an edit', () => shardMap(keyway), { accept: until, timeoutMs: 10_000 });
       };
       const i = example.indexOf('  - id: gpu-b4');
       await replace(example.slice(0, i), (m) => m.version !== original.version);

@@ -2,10 +2,32 @@
 # Runs every test: unit and golden (test/), in-process integration (test/), and end-to-end (e2e/).
 # KEYWAY_TEST_FILTER=<regex> narrows the files; KEYWAY_E2E=0 leaves the e2e tier out;
 # KEYWAY_SLOW_TESTS=1 adds the slow checks (regenerating proto/gen even when its inputs are unchanged).
+# KEYWAY_TEST_CONCURRENCY=<n> sets how many test files run at once (default 3; 1 runs them one by one).
+# Skipped tests and tiers are listed after the runner's summary, one SKIPPED line per reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dirs=(test)
-[ "${KEYWAY_E2E:-1}" = "0" ] || dirs+=(e2e)
+skipped_tier=""
+if [ "${KEYWAY_E2E:-1}" = "0" ]; then skipped_tier="e2e tier (KEYWAY_E2E=0)"; else dirs+=(e2e); fi
+# e2e/ sorts first: its files are the longest, so they start before the short ones fill the slots.
 mapfile -t files < <(find "${dirs[@]}" -name '*.test.ts' 2>/dev/null | sort | grep -E "${KEYWAY_TEST_FILTER:-.}" || true)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
-exec node --import tsx --test --test-concurrency=1 "${files[@]}"
+
+# node:test's own default: spec on a terminal, TAP otherwise (CI reads TAP's "# pass N" / "# fail N").
+reporter=tap
+[ -t 1 ] && reporter=spec
+skips="$(mktemp)"
+trap 'rm -f "$skips"' EXIT
+status=0
+node --import tsx --test --test-concurrency="${KEYWAY_TEST_CONCURRENCY:-3}" \
+  --test-reporter="$reporter" --test-reporter-destination=stdout \
+  --test-reporter=./scripts/test-skips-reporter.mjs --test-reporter-destination="$skips" \
+  "${files[@]}" || status=$?
+
+if [ -n "$skipped_tier" ] || [ -s "$skips" ]; then
+  echo "# ================================================================"
+  [ -z "$skipped_tier" ] || echo "# SKIPPED: $skipped_tier"
+  while IFS= read -r line; do echo "# $line"; done < "$skips"
+  echo "# ================================================================"
+fi
+exit "$status"

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { httpGetText, httpRequest } from './http.js';
 import { isRunning, terminate, track } from './processes.js';
-import { waitUntil, type WaitOptions } from './wait.js';
+import { eventually, type PollTiming } from '../../test/support/eventually.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -82,7 +82,7 @@ export interface EnvoyProcess {
   /** One text stat such as `cluster.cache.version_text` (quotes removed), or `undefined`. */
   statText(name: string): Promise<string | undefined>;
   /** Polls `name` until `predicate(value)` holds before the deadline; returns the value. */
-  waitForStat(name: string, predicate: (value: number | undefined) => boolean, opts?: WaitOptions): Promise<number | undefined>;
+  waitForStat(name: string, predicate: (value: number | undefined) => boolean, opts?: PollTiming & { what?: string }): Promise<number | undefined>;
   /** `GET /config_dump` parsed (`include_eds` adds endpoints; `resource` e.g. `dynamic_active_clusters`). */
   configDump(opts?: { includeEds?: boolean; resource?: string; mask?: string }): Promise<ConfigDump>;
   /** Upstream hosts of every cluster (or of `cluster`). */
@@ -140,25 +140,17 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
 
   let adminUrl: string;
   try {
-    const address = await waitUntil(
-      () => {
-        if (!isRunning(child)) throw new Error(`envoy exited (code ${child.exitCode}, signal ${child.signalCode})`);
-        return existsSync(adminAddressPath) ? readFileSync(adminAddressPath, 'utf8').trim() : '';
-      },
-      (a) => a !== '' || !isRunning(child),
-      { timeoutMs: readyTimeoutMs, intervalMs: 50, what: 'Envoy to bind its admin port' },
-    );
+    const address = await eventually('Envoy to bind its admin port', () => {
+      if (!isRunning(child)) throw new Error(`envoy exited (code ${child.exitCode}, signal ${child.signalCode})`);
+      return existsSync(adminAddressPath) ? readFileSync(adminAddressPath, 'utf8').trim() : '';
+    }, { accept: (a) => a !== '' || !isRunning(child), timeoutMs: readyTimeoutMs, intervalMs: 50 });
     if (!isRunning(child)) throw new Error(`envoy exited (code ${child.exitCode}, signal ${child.signalCode})`);
     adminUrl = `http://${address}`;
     if (opts.waitReady ?? true) {
-      await waitUntil(
-        async () => {
-          if (!isRunning(child)) throw new Error(`envoy exited (code ${child.exitCode})`);
-          return (await httpGet(`${adminUrl}/ready`)).trim();
-        },
-        (state) => state === 'LIVE',
-        { timeoutMs: readyTimeoutMs, intervalMs: 100, what: 'Envoy /ready to answer LIVE' },
-      );
+      await eventually('Envoy /ready to answer LIVE', async () => {
+        if (!isRunning(child)) throw new Error(`envoy exited (code ${child.exitCode})`);
+        return (await httpGet(`${adminUrl}/ready`)).trim();
+      }, { accept: (state) => state === 'LIVE', timeoutMs: readyTimeoutMs, intervalMs: 100 });
     }
   } catch (err) {
     await terminate(child, 2_000);
@@ -199,7 +191,7 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
       return typeof v === 'string' ? v.replace(/^"(.*)"$/, '$1') : v === undefined ? undefined : String(v);
     },
     waitForStat(name, predicate, wopts = {}) {
-      return waitUntil(() => statValue(name), predicate, { what: `Envoy stat ${name}`, ...wopts });
+      return eventually(wopts.what ?? `Envoy stat ${name}`, () => statValue(name), { accept: predicate, timeoutMs: wopts.timeoutMs, intervalMs: wopts.intervalMs ?? 100 });
     },
     async configDump(o = {}) {
       const q = new URLSearchParams();

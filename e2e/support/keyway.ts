@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { httpRequest } from './http.js';
 import { freePorts } from './ports.js';
 import { isRunning, terminate, track } from './processes.js';
-import { waitUntil } from './wait.js';
+import { eventually } from '../../test/support/eventually.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -122,18 +122,15 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
     const c = child;
     track(c);
-    const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+    // A start-up bound, not a convergence check: tsx compiles keyway's sources, alongside other test files.
+    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
     try {
       if (askedHttp === 0 || askedXds === 0) {
         // keyway picks the ports: its `listening` log line names them.
-        const line = await waitUntil(
-          () => {
-            if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
-            return readLogs().slice(linesBefore).find((l) => l.msg === 'listening');
-          },
-          (l) => l !== undefined,
-          { timeoutMs, intervalMs: 100, what: "keyway's `listening` log line" },
-        );
+        const line = await eventually("keyway's `listening` log line", () => {
+          if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
+          return readLogs().slice(linesBefore).find((l) => l.msg === 'listening');
+        }, { accept: (l) => l !== undefined, timeoutMs, intervalMs: 100 });
         const bound = (field: string): number => {
           const v = line?.[field];
           if (typeof v !== 'number') throw new Error(`keyway's listening log line has no ${field}: ${JSON.stringify(line)}`);
@@ -142,14 +139,10 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
         if (askedHttp === 0) httpPort = bound('httpPort');
         if (askedXds === 0) xdsPort = bound('xdsPort');
       }
-      await waitUntil(
-        async () => {
-          if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
-          return (await httpRequest(`http://127.0.0.1:${httpPort}/healthz`, { timeoutMs: 2_000 })).status;
-        },
-        (status) => status === 200 || !isRunning(c),
-        { timeoutMs, intervalMs: 150, what: `keyway /healthz on port ${httpPort}` },
-      );
+      await eventually(`keyway /healthz on port ${httpPort}`, async () => {
+        if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
+        return (await httpRequest(`http://127.0.0.1:${httpPort}/healthz`, { timeoutMs: 2_000 })).status;
+      }, { accept: (status) => status === 200 || !isRunning(c), timeoutMs, intervalMs: 150 });
       if (!isRunning(c)) throw new Error(`keyway exited (code ${c.exitCode}, signal ${c.signalCode})`);
     } catch (err) {
       await terminate(c, 2_000);

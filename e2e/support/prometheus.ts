@@ -11,7 +11,7 @@ import path from 'node:path';
 import { httpGetText, httpRequest } from './http.js';
 import { freePort } from './ports.js';
 import { isRunning, terminate, track } from './processes.js';
-import { waitUntil } from './wait.js';
+import { eventually } from '../../test/support/eventually.js';
 
 const SEARCH = ['/usr/bin', '/usr/local/bin', '/opt/prometheus'];
 
@@ -147,14 +147,10 @@ export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrape
     if (process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitUntil(
-      async () => {
-        if (!isRunning(child)) throw new Error(`prometheus exited (code ${child.exitCode})`);
-        return httpGetText(`${url}/-/ready`, 2_000);
-      },
-      (body) => body.length > 0,
-      { timeoutMs: opts.readyTimeoutMs ?? 30_000, intervalMs: 200, what: `prometheus /-/ready on ${url}` },
-    );
+    await eventually(`prometheus /-/ready on ${url}`, async () => {
+      if (!isRunning(child)) throw new Error(`prometheus exited (code ${child.exitCode})`);
+      return httpGetText(`${url}/-/ready`, 2_000);
+    }, { accept: (body) => body.length > 0, timeoutMs: opts.readyTimeoutMs ?? 30_000, intervalMs: 200 });
   } catch (err) {
     const tail = logTail();
     await stop();

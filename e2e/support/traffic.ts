@@ -3,7 +3,7 @@
  * cache node (header `x-served-by`, set by e2e/support/cache-nodes.ts) answered a request for shard N?
  */
 import { httpRequest } from './http.js';
-import { waitUntil, type WaitOptions } from './wait.js';
+import { eventually, type PollTiming } from '../../test/support/eventually.js';
 
 export interface ShardAnswer {
   readonly status: number;
@@ -46,19 +46,15 @@ export async function waitForShardOn(
   listenerUrl: string,
   shard: string | number,
   node: string,
-  opts: WaitOptions & { count?: number } = {},
+  opts: PollTiming & { what?: string; count?: number } = {},
 ): Promise<ShardAnswer[]> {
   const seen: ShardAnswer[] = [];
   const count = opts.count ?? 5;
-  await waitUntil(
-    async () => {
-      const batch: ShardAnswer[] = [];
-      for (let i = 0; i < count; i++) batch.push(await requestShard(listenerUrl, shard));
-      seen.push(...batch);
-      return batch.map((a) => a.servedBy ?? `status:${a.status}`);
-    },
-    (names) => names.every((n) => n === node),
-    { what: `shard ${shard} to be served only by ${node}`, intervalMs: 100, ...opts },
-  );
+  await eventually(opts.what ?? `shard ${shard} to be served only by ${node}`, async () => {
+    const batch: ShardAnswer[] = [];
+    for (let i = 0; i < count; i++) batch.push(await requestShard(listenerUrl, shard));
+    seen.push(...batch);
+    return batch.map((a) => a.servedBy ?? `status:${a.status}`);
+  }, { accept: (names) => names.every((n) => n === node), timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 100 });
   return seen;
 }

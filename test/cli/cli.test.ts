@@ -70,16 +70,19 @@ test('keyway serve with an invalid file: located errors on stderr, exit 2', asyn
 });
 
 test('keyway --help prints usage and exits 0; a bad flag exits 2; check validates a file', async () => {
-  const help = await run(['--help']);
+  // Independent processes: spawned side by side, checked in order.
+  const [help, bad, ok] = await Promise.all([
+    run(['--help']),
+    run(['serve', '--config', 'examples/topology.yaml', '--http-port', 'eighty']),
+    run(['check', '--config', 'examples/topology.yaml']),
+  ]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /keyway serve --config FILE/);
   assert.match(help.stdout, /KEYWAY_HTTP_PORT/);
 
-  const bad = await run(['serve', '--config', 'examples/topology.yaml', '--http-port', 'eighty']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--http-port must be an integer from 0 to 65535, got "eighty"/);
 
-  const ok = await run(['check', '--config', 'examples/topology.yaml']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /ok: 1024 shards, 2 replicas, spread subzone, 8 endpoints/);
 });

@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { referencedNames } from '../../src/xds/cache/index.js';
 import { KEYWAY_METRICS as N } from '../../src/telemetry/index.js';
 import { XdsTestClient } from '../support/xds-client/xds-client.js';
-import { tempTopology, waitFor } from '../serve/support.js';
+import { tempTopology } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import { parseExposition } from '../telemetry/support/exposition.js';
 import { startOtlpReceiver, type ReceivedSpan } from '../telemetry/support/otlp-receiver.js';
 import { fourNodeTopology } from '../support/keyway-in-process.js';
@@ -97,7 +98,7 @@ test('keyway serve exports one trace per topology edit (change → sharding, reb
   assert.notEqual(moved.version, eds.version);
   envoy.ack('endpoint');
 
-  const { root, children } = await waitFor('the change trace with sharding, rebuild and an ACKed push', () => changeTrace(receiver.spans, 'file'), 15_000);
+  const { root, children } = await eventually('the change trace with sharding, rebuild and an ACKed push', () => changeTrace(receiver.spans, 'file'), { timeoutMs: 15_000 });
   assert.equal(root.parentSpanId, '', 'keyway.change is the root');
   assert.equal(root.resource['service.name'], 'keyway-change-trace-test');
   assert.equal(root.attributes['keyway.change.outcome'], 'converged');
@@ -126,7 +127,7 @@ test('keyway serve exports one trace per topology edit (change → sharding, reb
   assert.ok(pushes[0]!.events.some((e) => e.name === 'ack'));
 
   // Two computations so far (the start and the edit).
-  const metrics = await waitFor('two shard-map computations in /metrics', async () => {
+  const metrics = await eventually('two shard-map computations in /metrics', async () => {
     const exp = await scrape();
     return exp.value(`${N.shardMapComputeDuration}_count`) >= 2 ? exp : undefined;
   });
@@ -135,9 +136,8 @@ test('keyway serve exports one trace per topology edit (change → sharding, reb
   // An invalid file: counted as a file source error; the last good map is still served.
   const errorsBefore = metrics.value(N.sourceErrors, { source: 'file' });
   await topo.write('shards: [not, a, number\n');
-  await waitFor('keyway_source_errors_total{source="file"} to count the invalid file', async () =>
-    (await scrape()).value(N.sourceErrors, { source: 'file' }) >= errorsBefore + 1,
-  );
+  await eventually('keyway_source_errors_total{source="file"} to count the invalid file', async () =>
+    (await scrape()).value(N.sourceErrors, { source: 'file' }) >= errorsBefore + 1);
   assert.equal(errorsBefore, 0, 'no source error before the invalid file');
   assert.equal(await version(), v2, 'the last good shard map stays in force');
   const stale = await scrape();

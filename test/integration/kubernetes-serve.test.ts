@@ -10,7 +10,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cluster } from '../sources/kubernetes/harness.js';
 import { NS, SERVICE } from '../sources/kubernetes/fixtures.js';
-import { tempTopology, waitFor } from '../serve/support.js';
+import { tempTopology } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 
 
@@ -87,27 +88,27 @@ test('pod and node events reach /v1/shardmap; an API outage keeps the map and ma
   // Scale up: a third pod appears and takes shards.
   cluster.node('n3', { region: 'r', zone: 'za', clique: 'nvl-3' });
   cluster.addPod('cache-2', { node: 'n3', ip: '10.0.0.12', annotations: { 'keyway.io/weight': '80' } });
-  const scaled = await waitFor('cache-2 in the shard map', async () => {
+  const scaled = await eventually('cache-2 in the shard map', async () => {
     const m = await shardMap();
     return ids(m).includes('cache-2') ? m : undefined;
-  }, 20_000);
+  }, { timeoutMs: 20_000 });
   assert.notEqual(scaled.version, first.version);
   assert.ok(scaled.endpoints.find((e) => e.id === 'cache-2')!.shardsOwned > 0);
 
   // A node moved into another NVLink fabric changes its pod's subzone.
   cluster.node('n2', { region: 'r', zone: 'zb', clique: 'nvl-9' });
-  await waitFor('cache-1 in fabric nvl-9', async () => {
+  await eventually('cache-1 in fabric nvl-9', async () => {
     const m = await shardMap();
     return m.endpoints.find((e) => e.id === 'cache-1')?.locality.subzone === 'nvl-9';
-  }, 20_000);
+  }, { timeoutMs: 20_000 });
 
   // The API server goes away: the last endpoints stay in force, flagged stale; back again: fresh.
   const before = await shardMap();
   cluster.server.goDown('refuse');
-  const during = await waitFor('stale flag while the API server is down', async () => {
+  const during = await eventually('stale flag while the API server is down', async () => {
     const m = await shardMap();
     return m.stale ? m : undefined;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   assert.equal(during.version, before.version, 'the map in force does not change during an outage');
   assert.deepEqual(ids(during), ['cache-0', 'cache-1', 'cache-2']);
   const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -116,5 +117,5 @@ test('pod and node events reach /v1/shardmap; an API outage keeps the map and ma
   const k8s = during.sources.find((s) => s.kind === 'kubernetes');
   assert.ok(k8s?.staleSince, 'the shard map says since when the Kubernetes source is stale');
   cluster.server.comeUp();
-  await waitFor('fresh again after the API server is back', async () => !(await shardMap()).stale, 30_000);
+  await eventually('fresh again after the API server is back', async () => !(await shardMap()).stale, { timeoutMs: 30_000 });
 });

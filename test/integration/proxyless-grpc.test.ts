@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { waitFor } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 
@@ -93,21 +93,14 @@ function startProbe(target: string, bootstrap: object): Probe {
 
 /** Calls until `count` answers in a row come from `expected` (the client converges on pushed config), within a deadline. */
 async function untilAnswer(client: Probe, shard: number | undefined, expected: string, timeoutMs = 20_000, count = 3): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  let streak = 0;
-  for (;;) {
-    try {
-      last = await client.who(shard);
-      streak = last === expected ? streak + 1 : 0;
-      if (streak >= count) return;
-    } catch (err) {
-      streak = 0;
-      last = String((err as Error).message);
+  const inARow = async (): Promise<string> => {
+    for (let i = 0; i < count; i++) {
+      const answer = await client.who(shard);
+      if (answer !== expected) return answer;
     }
-    if (Date.now() > deadline) assert.fail(`shard ${shard ?? '-'}: wanted ${expected}, last answer: ${last}`);
-    if (streak === 0) await new Promise((r) => setTimeout(r, 50));
-  }
+    return expected;
+  };
+  await eventually(`shard ${shard ?? '-'}: ${count} answers in a row from ${expected}`, inARow, { accept: (answer) => answer === expected, timeoutMs, intervalMs: 50 });
 }
 
 function topology(nodes: readonly { name: string; port: number; weight: number }[]): string {
@@ -147,7 +140,7 @@ test('grpc-js-xds through keyway serve: every shard on its primary, replica whil
   // Without the header: the catch-all route (missingHeader: any) reaches some node.
   assert.match(await client.who(), /^node-\d$/);
 
-  const row = await waitFor('the client SYNCED on every type in /v1/proxies', async () => {
+  const row = await eventually('the client SYNCED on every type in /v1/proxies', async () => {
     const body = (await (await fetch(`${base}/v1/proxies`)).json()) as { proxies: { id: string; flavor: string; types: Record<string, { status: string }> }[] };
     const p = body.proxies.find((x) => x.id === 'grpc-it-1');
     return p && Object.values(p.types).every((x) => x.status === 'SYNCED') ? p : undefined;
@@ -166,7 +159,7 @@ test('grpc-js-xds through keyway serve: every shard on its primary, replica whil
   await topo.write(
     topology(nodes.filter((n) => n.name !== 'node-2').map((n) => ({ name: n.name, port: n.port, weight: n.name === 'node-0' ? 40 : 10 }))),
   );
-  const map2 = await waitFor('the new shard map', async () => {
+  const map2 = await eventually('the new shard map', async () => {
     const m = await shardMap();
     return m.version !== map1.version ? m : undefined;
   });

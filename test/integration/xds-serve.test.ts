@@ -11,7 +11,7 @@ import { ClusterLoadAssignmentSchema, RouteConfigurationSchema } from '../../src
 import { referencedNames } from '../../src/xds/cache/index.js';
 import { XDS_REGISTRY } from '../../src/xds/translator/index.js';
 import { XdsTestClient, type Received } from '../support/xds-client/xds-client.js';
-import { waitFor } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import type { ProxyRow, ShardMapBody } from '../support/rest-bodies.js';
 import { fourNodeTopology, startKeywayInProcess } from '../support/keyway-in-process.js';
 
@@ -50,7 +50,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   const proxyRow = async (id: string): Promise<ProxyRow | undefined> =>
     (await get<{ proxies: ProxyRow[] }>('/v1/proxies')).body.proxies.find((p) => p.id === id);
   const shardMap = async (): Promise<ShardMapBody> => (await get<ShardMapBody>('/v1/shardmap')).body;
-  const newMap = async (from: string): Promise<ShardMapBody> => waitFor('a new shard map', async () => {
+  const newMap = async (from: string): Promise<ShardMapBody> => eventually('a new shard map', async () => {
     const m = await shardMap();
     return m.version !== from ? m : undefined;
   });
@@ -85,7 +85,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
     assert.deepEqual(place1.get(shard)?.p1, owners.slice(1), `shard ${shard}: replicas at priority 1`);
   }
 
-  const synced = await waitFor('envoy-1 SYNCED on every type', async () => {
+  const synced = await eventually('envoy-1 SYNCED on every type', async () => {
     const row = await proxyRow('envoy-1');
     return row && Object.values(row.types).every((x) => x.status === 'SYNCED') ? row : undefined;
   });
@@ -135,7 +135,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   const place2 = placement(moved.resources[0]!.message);
   for (const { shard, owners } of map2.shards) assert.deepEqual(place2.get(shard)?.p0, [owners[0]], `shard ${shard} after the change`);
   assert.ok(map2.shards.some((s, i) => s.owners[0] !== map1.shards[i]!.owners[0]), 'some primary moved');
-  const afterMove = await waitFor('EDS ACK', async () => {
+  const afterMove = await eventually('EDS ACK', async () => {
     const row = await proxyRow('envoy-1');
     return row?.types.endpoint.versionAcked === moved.version ? row : undefined;
   });
@@ -150,7 +150,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   const rejected = await envoy.expect('endpoint', 8000);
   const message = 'malformed IP address: not-an-ip.invalid. Consider setting resolver_name';
   envoy.nack('endpoint', message);
-  const nacked = await waitFor('NACKED in /v1/proxies', async () => {
+  const nacked = await eventually('NACKED in /v1/proxies', async () => {
     const row = await proxyRow('envoy-1');
     return row?.types.endpoint.status === 'NACKED' ? row : undefined;
   });
@@ -169,14 +169,14 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   const fixed = await envoy.expect('endpoint', 8000);
   assert.notEqual(fixed.version, rejected.version, 'the rejected version was not sent again');
   envoy.ack('endpoint');
-  const resynced = await waitFor('SYNCED after the fix', async () => {
+  const resynced = await eventually('SYNCED after the fix', async () => {
     const row = await proxyRow('envoy-1');
     return row?.types.endpoint.status === 'SYNCED' && row.types.endpoint.versionAcked === fixed.version ? row : undefined;
   });
   assert.equal(resynced.types.endpoint.lastNack?.version, rejected.version, 'the last NACK stays on record');
 
   // Metrics from the same pushes: answered pushes and NACKs by type, proxies by flavor and status, convergence.
-  const scrape = await waitFor('convergence recorded', async () => {
+  const scrape = await eventually('convergence recorded', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     return /^keyway_convergence_seconds_count\S* [1-9]/m.test(text) ? text : undefined;
   });
@@ -210,7 +210,7 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   for (const { shard, owners } of current.shards) {
     assert.equal(byShard.get(String(shard)), `keyway-cache/owners/${owners.join(',')}`, `gRPC route of shard ${shard}`);
   }
-  const grow = await waitFor('grpc-1 listed', async () => {
+  const grow = await eventually('grpc-1 listed', async () => {
     const row = await proxyRow('grpc-1');
     return row?.types.route.status === 'SYNCED' ? row : undefined;
   });

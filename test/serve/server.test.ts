@@ -4,7 +4,8 @@ import { startServer, type RunningServer, type ServeStage, type ServingView } fr
 import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { Source, SourceStatus } from '../../src/sources/source.js';
-import { captureLogs, tempTopology, topologyText, waitFor } from './support.js';
+import { captureLogs, tempTopology, topologyText } from './support.js';
+import { eventually } from '../support/eventually.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
 
@@ -34,7 +35,7 @@ test('a reload of a bad file keeps the previous map served over REST; a good one
 
   // Line 23: after 4 header lines and 3 endpoints of 6 lines each.
   await topo.write(topologyText({ ready: [true, true, true], extra: 'service: "two words"' }));
-  const stale = await waitFor('the rejection in /readyz', async () => {
+  const stale = await eventually('the rejection in /readyz', async () => {
     const r = await get(server, '/readyz');
     return r.body.stale === true ? r : undefined;
   });
@@ -49,7 +50,7 @@ test('a reload of a bad file keeps the previous map served over REST; a good one
   assert.deepEqual(sourceErrors.map(([source, err]) => [source, err.message]), [['file', fileStatus!.lastError]], 'the runner forwards the failure');
 
   await topo.write(topologyText({ ready: [true, true, true, true] }));
-  const after = await waitFor('the new map', async () => {
+  const after = await eventually('the new map', async () => {
     const r = await get(server, '/v1/shardmap');
     return r.body.version !== v1 ? r : undefined;
   });
@@ -90,7 +91,7 @@ test('zero ready endpoints: /readyz 503 with the reason; one turning ready makes
   assert.equal((await get(server, '/healthz')).status, 200);
 
   await topo.write(topologyText({ ready: [false, true] }));
-  await waitFor('ready', async () => (await get(server, '/readyz')).status === 200);
+  await eventually('ready', async () => (await get(server, '/readyz')).status === 200);
 });
 
 test('one endpoint changed: incremental update; a policy change: full; subscribers see each view with its diff', async (t) => {
@@ -108,7 +109,7 @@ test('one endpoint changed: incremental update; a policy change: full; subscribe
   assert.deepEqual([v1.cause?.source, v1.cause?.reason, v1.cause?.mode], ['start', 'start', 'full']);
 
   await topo.write(topologyText({ ready: [true, true, true], weights: [10, 10, 30] }));
-  await waitFor('the reweight', () => seen.length === 1);
+  await eventually('the reweight', () => seen.length === 1);
   const published = records.filter((r) => r.msg === 'shard map published');
   assert.equal(published.at(-1)!.mode, 'incremental');
   const { view, previous } = seen[0]!;
@@ -124,13 +125,13 @@ test('one endpoint changed: incremental update; a policy change: full; subscribe
   assert.equal(published.at(-1)!.computeSeconds, cause.computeSeconds, 'the log line shows the compute time');
 
   await topo.write(topologyText({ shards: 128, ready: [true, true, true], weights: [10, 10, 30] }));
-  await waitFor('the new S', () => seen.length === 2);
+  await eventually('the new S', () => seen.length === 2);
   assert.equal(records.filter((r) => r.msg === 'shard map published').at(-1)!.mode, 'full');
   assert.equal(server.state.current()!.map.owners.length, 128);
 
   // A settings-only change publishes a view with the same map and new xDS settings.
   await topo.write(topologyText({ shards: 128, ready: [true, true, true], weights: [10, 10, 30], extra: 'envoy: {listenerPort: 10001}' }));
-  await waitFor('the settings change', () => seen.length === 3);
+  await eventually('the settings change', () => seen.length === 3);
   assert.equal(seen[2]!.view.map.version, seen[1]!.view.map.version);
   assert.equal(seen[2]!.view.topology.xds.envoy.listenerPort, 10001);
   assert.equal(seen[2]!.view.diff!.moves.length, 0);
@@ -178,7 +179,7 @@ test('stages: started with the first view, their routes served, closed on shutdo
   assert.ok(records.some((r) => r.msg === 'listening' && r.xdsPort === 4242));
   assert.deepEqual((await get(server, '/v1/proxies')).body, { proxies: [] });
   await topo.write(topologyText({ ready: [true, true, false] }));
-  await waitFor('the second view', () => events.includes('view:2'));
+  await eventually('the second view', () => events.includes('view:2'));
   await server.close();
   assert.deepEqual(events, ['start:0:1', 'view:2', 'close']);
   await assert.rejects(fetch(`http://127.0.0.1:${server.httpPort}/healthz`));
@@ -244,7 +245,7 @@ test('kubernetes: the factory gets the raw section; its endpoints feed the map; 
   assert.deepEqual(sourceErrors, ['kubernetes: API server unreachable']);
   const before = new Date();
   fake.set([{ id: 'pod-0', address: '10.1.0.5', port: 8000, locality: { region: '', zone: 'z', subzone: '' }, weight: 1, ready: true }]);
-  await waitFor('the pod to own shards', () => server.state.current()!.map.owners[0]![0] === 'pod-0');
+  await eventually('the pod to own shards', () => server.state.current()!.map.owners[0]![0] === 'pod-0');
   const cause = server.state.current()!.cause!;
   assert.deepEqual([cause.source, cause.reason], ['kubernetes', 'endpoints changed']);
   assert.ok(cause.detectedAt >= before && cause.detectedAt <= cause.computeStartedAt);

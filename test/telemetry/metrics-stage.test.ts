@@ -5,7 +5,8 @@ import { computeShardMap } from '../../src/sharding/index.js';
 import { metricsStage } from '../../src/app/index.js';
 import { createKeywayMetrics, KEYWAY_METRICS as N, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/index.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
-import { tempTopology, topologyText, waitFor } from '../serve/support.js';
+import { tempTopology, topologyText } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import { parseExposition } from './support/exposition.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
@@ -66,7 +67,7 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
 
   // A fourth endpoint joins: shards move to it, the version changes, the new endpoint appears.
   await topo.write(topologyText({ shards: 64, replicas: 2, ready: [true, true, true, true] }));
-  exp = await waitFor('the new shard map in /metrics', async () => {
+  exp = await eventually('the new shard map in /metrics', async () => {
     const e = await scrape();
     return e.find(N.shardsOwned, { endpoint: 'e3' }).length > 0 ? e : undefined;
   });
@@ -81,7 +82,7 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
 
   // A file that does not parse: one source error, no computation, the map stays.
   await topo.write('shards: [64\n');
-  exp = await waitFor('the file error in /metrics', async () => {
+  exp = await eventually('the file error in /metrics', async () => {
     const e = await scrape();
     return e.value(N.sourceErrors, { source: 'file' }) === 1 ? e : undefined;
   });
@@ -91,7 +92,7 @@ test('the telemetry stage serves GET /metrics from keyway serve and follows topo
 
   // It leaves again: its series go with it.
   await topo.write(topologyText({ shards: 64, replicas: 2, ready: [true, true, true] }));
-  exp = await waitFor('e3 gone from /metrics', async () => {
+  exp = await eventually('e3 gone from /metrics', async () => {
     const e = await scrape();
     return e.find(N.shardsOwned, { endpoint: 'e3' }).length === 0 ? e : undefined;
   });

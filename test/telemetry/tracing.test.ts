@@ -12,7 +12,7 @@ import {
   type ChangeOutcome,
   type Tracing,
 } from '../../src/telemetry/index.js';
-import { waitFor } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 
 test('tracing is on only when an OTLP endpoint is set, and honours the standard variables', () => {
@@ -61,7 +61,7 @@ after(async () => {
 /** Flushes and waits until the receiver holds the whole trace (its root span included). */
 async function exported(traceId: string, spans: number): Promise<ReceivedSpan[]> {
   await tracing.forceFlush();
-  return waitFor(`${spans} spans of trace ${traceId} at the receiver`, () => {
+  return eventually(`${spans} spans of trace ${traceId} at the receiver`, () => {
     const got = receiver.spans.filter((s) => s.traceId === traceId);
     return got.length >= spans ? got : undefined;
   });

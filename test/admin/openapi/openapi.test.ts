@@ -15,7 +15,8 @@ import { loadConfigFile } from '../../../src/config/index.js';
 import { ServingState } from '../../../src/app/serving-state.js';
 import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
 import { connectProxy, proxyRegistry } from '../../cli/commands/proxy-fixture.js';
-import { topologyText, waitFor } from '../../serve/support.js';
+import { topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 import { bodyValidator, openApiProblems, routesFromTree } from './openapi-shape.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 
@@ -162,7 +163,7 @@ test('with real proxies connected, /v1/proxies and /debug/config_dump answer wha
   const check = bodyValidator(doc);
   const schemaOf = (path: string, status: string): unknown =>
     (doc.paths[path]!.get!.responses as Record<string, { content: Record<string, { schema: unknown }> }>)[status]!.content['application/json']!.schema;
-  const proxies = await waitFor('both proxies answered every type', async () => {
+  const proxies = await eventually('both proxies answered every type', async () => {
     const body = (await server.admin.inject('/v1/proxies')).json() as { proxies: { types: Record<string, { status: string }> }[] };
     return body.proxies.length === 2 && body.proxies.every((p) => Object.values(p.types).every((x) => x.status !== 'STALE' && x.status !== 'NOT_SENT')) ? body : undefined;
   });

@@ -10,7 +10,8 @@ import { startServer, type RunningServer, type ServeStage } from '../../../src/a
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';
-import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { tempTopology, topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { type CliRun, runCli } from '../support.js';
 
@@ -151,7 +152,7 @@ test('status against keyway serve with its real xDS stage: one proxy in sync, on
   clients.push(await connectProxy(xdsPort, 'envoy-1', { subZone: 'f0' }));
   clients.push(await connectProxy(xdsPort, 'envoy-2', { subZone: 'f1', nackRoutes: 'unknown cluster "c9"' }));
   const url = `http://127.0.0.1:${server.httpPort}`;
-  await waitFor('both proxies settled', async () => {
+  await eventually('both proxies settled', async () => {
     const rows = ((await (await fetch(`${url}/v1/proxies`)).json()) as { proxies: { types: Record<string, { status: string }> }[] }).proxies;
     return rows.length === 2 && rows.every((p) => Object.values(p.types).every((x) => x.status === 'SYNCED' || x.status === 'NACKED'));
   });
@@ -165,28 +166,34 @@ test('status against keyway serve with its real xDS stage: one proxy in sync, on
 
 test('an unreachable server: clear message on stderr, exit 1', async () => {
   const port = await closedPort();
-  for (const args of [['status'], ['shardmap'], ['lookup', 'k']]) {
-    const r = await run([...args, '--server', `http://127.0.0.1:${port}`]);
+  const commands = [['status'], ['shardmap'], ['lookup', 'k']];
+  // Independent processes: spawned side by side, checked in order.
+  const runs = await Promise.all(commands.map((args) => run([...args, '--server', `http://127.0.0.1:${port}`])));
+  for (const [i, args] of commands.entries()) {
+    const r = runs[i]!;
     assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`keyway ${args[0]}: cannot reach keyway at http://127.0.0.1:${port}/ \\(ECONNREFUSED\\)`));
   }
 });
 
 test('usage errors exit 2 with the command usage; --help exits 0', async () => {
-  const bad = await run(['status', '-o', 'yaml']);
+  // Independent processes: spawned side by side, checked in order.
+  const [bad, noKey, badUrl, help, top] = await Promise.all([
+    run(['status', '-o', 'yaml']),
+    run(['lookup']),
+    run(['shardmap', '--server', 'ftp://x']),
+    run(['diff', '--help']),
+    run(['--help']),
+  ]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-o\/--output must be one of table \| json, got "yaml"/);
   assert.match(bad.stderr, /Usage: keyway status/);
-  const noKey = await run(['lookup']);
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /KEY is required/);
-  const badUrl = await run(['shardmap', '--server', 'ftp://x']);
   assert.equal(badUrl.code, 2);
   assert.match(badUrl.stderr, /--server must be an http:\/\/ or https:\/\/ URL/);
-  const help = await run(['diff', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: keyway diff OLD.yaml NEW.yaml/);
-  const top = await run(['--help']);
   assert.match(top.stdout, /keyway shardmap \[--endpoint ID\]/);
 });
 

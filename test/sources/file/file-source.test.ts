@@ -4,7 +4,8 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { FileSource } from '../../../src/sources/file/index.js';
 import { KeywayErrors } from '../../../src/core/errors.js';
 import type { KeywayConfig } from '../../../src/config/index.js';
-import { captureLogs, tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { captureLogs, tempTopology, topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
 
@@ -24,13 +25,13 @@ test('start() loads the file; a rename-replace reload is seen and announced', as
   src.onChange((eps) => endpointLists.push(eps.map((e) => e.id)));
 
   await topo.write(topologyText({ ready: [true, true, true] }));
-  await waitFor('the third endpoint', () => src.current().length === 3);
+  await eventually('the third endpoint', () => src.current().length === 3);
   assert.equal(configs.length, 1);
   assert.deepEqual(endpointLists, [['e0', 'e1', 'e2']]);
 
   // A settings-only change is a config change but not an endpoint change.
   await topo.write(topologyText({ ready: [true, true, true], extra: 'service: other-cache' }));
-  await waitFor('the new service name', () => src.config().topology.xds.service === 'other-cache');
+  await eventually('the new service name', () => src.config().topology.xds.service === 'other-cache');
   assert.equal(configs.length, 2);
   assert.equal(endpointLists.length, 1);
 });
@@ -50,7 +51,7 @@ test('an invalid file is logged with its location and the last good topology sta
   src.onError((e) => reported.push(e));
 
   await topo.write('shards: 64\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -5\n');
-  const err = await waitFor('the rejection', () => src.lastError());
+  const err = await eventually('the rejection', () => src.lastError());
   assert.ok(err instanceof KeywayErrors);
   assert.equal(err.errors[0]!.location.line, 6);
   assert.equal(err.errors[0]!.location.field, 'endpoints[0].weight');
@@ -66,12 +67,12 @@ test('an invalid file is logged with its location and the last good topology sta
   assert.equal(changes, 0);
   assert.deepEqual(reported, [err], 'onError got the rejection once');
   await topo.write('shards: [64\n'); // does not parse: a second failure
-  await waitFor('the parse error reported', () => reported.length === 2);
+  await eventually('the parse error reported', () => reported.length === 2);
   assert.equal((reported[1] as KeywayErrors).code, 'CONFIG_PARSE');
 
   // Fixed: the new file takes over and the error clears.
   await topo.write(topologyText({ ready: [true] }));
-  await waitFor('the fixed file', () => src.current().length === 1);
+  await eventually('the fixed file', () => src.current().length === 1);
   assert.equal(src.lastError(), undefined);
   assert.equal(src.status().stale, false);
   assert.equal(changes, 1);
@@ -89,15 +90,15 @@ test('a deleted file keeps the last good topology; its return is picked up', asy
   const reported: Error[] = [];
   const unsubscribe = src.onError((e) => reported.push(e));
   await unlink(topo.file);
-  const err = await waitFor('the read error', () => src.lastError());
+  const err = await eventually('the read error', () => src.lastError());
   assert.equal((err as KeywayErrors).code, 'CONFIG_READ');
   // Each failed read counts: the periodic check retries the missing file.
-  await waitFor('two failed reads reported', () => reported.length >= 2);
+  await eventually('two failed reads reported', () => reported.length >= 2);
   assert.ok(reported.every((e) => (e as KeywayErrors).code === 'CONFIG_READ'));
   unsubscribe();
   assert.equal(src.current().length, 2);
   await writeFile(topo.file, topologyText({ ready: [true, true] }));
-  await waitFor('recovery', () => src.lastError() === undefined);
+  await eventually('recovery', () => src.lastError() === undefined);
   assert.equal(src.current().length, 2);
 });
 
@@ -110,7 +111,7 @@ test('the periodic stat check alone sees an in-place write (no fs.watch)', async
   });
   await src.start();
   await writeFile(topo.file, topologyText({ ready: [true, false] }));
-  await waitFor('the second endpoint', () => src.current().length === 2);
+  await eventually('the second endpoint', () => src.current().length === 2);
   assert.equal(src.current()[1]!.ready, false);
 });
 
@@ -125,7 +126,7 @@ test('a burst of writes is coalesced into few reloads, ending at the last conten
   let changes = 0;
   src.onConfig(() => changes++);
   for (let n = 2; n <= 6; n++) await topo.write(topologyText({ ready: Array<boolean>(n).fill(true) }));
-  await waitFor('the last write', () => src.current().length === 6);
+  await eventually('the last write', () => src.current().length === 6);
   assert.ok(changes < 5, `expected coalescing, got ${changes} reloads for 5 writes`);
 });
 

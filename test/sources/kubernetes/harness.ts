@@ -123,17 +123,6 @@ export async function startSource(
   return { source, changes, logs, config };
 }
 
-/** Polls `check` until it returns true; fails with `what` and the last state after `timeoutMs`. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 5000, describe?: () => unknown): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `; last state: ${JSON.stringify(describe())}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** The standard endpoint record for a pod, as the tests expect it. */
 export function ep(id: string, address: string, locality: [string, string, string], weight: number, ready = true): Endpoint {
   return { id, address, port: 8080, locality: { region: locality[0], zone: locality[1], subzone: locality[2] }, weight, ready };

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, test } from 'node:test';
 import type { Endpoint } from '../../../src/core/endpoint.js';
 import { KeywayError } from '../../../src/core/errors.js';
 import { NS, SERVICE } from './fixtures.js';
-import { Cluster, ep, type RunningSource, startSource, waitFor } from './harness.js';
+import { Cluster, ep, type RunningSource, startSource } from './harness.js';
+import { eventually } from '../../support/eventually.js';
 
 let cluster: Cluster;
 let running: RunningSource | undefined;
@@ -56,7 +57,7 @@ test('initial sync: endpoints with locality from node labels and weight from GPU
   assert.equal(st.stale, false);
   assert.deepEqual(st.problems, []);
   assert.ok(st.lastUpdate instanceof Date);
-  await waitFor(() => cluster.server.openWatches() === 3, 'three watches');
+  await eventually('three watches', () => cluster.server.openWatches() === 3);
 
   // What the source asks for is exactly what its RBAC must grant (docs/kubernetes-discovery.md).
   const asked = new Set(cluster.server.requests.map((r) => `${r.method} ${r.verb} ${r.group}/${r.resource} ns=${r.namespace ?? '*'}`));
@@ -73,7 +74,7 @@ test('initial sync: endpoints with locality from node labels and weight from GPU
   assert.ok(cluster.server.requests.filter((r) => r.verb === 'watch').every((r) => r.query.allowWatchBookmarks === 'true' && Number(r.query.timeoutSeconds) >= 60));
 
   await running.source.stop();
-  await waitFor(() => cluster.server.openWatches() === 0, 'watches closed after stop()', 5000, () => cluster.server.requests.map((r) => `${r.verb} ${r.resource} ${r.status} ${r.query.resourceVersion}`));
+  await eventually('watches closed after stop()', () => cluster.server.openWatches() === 0, { timeoutMs: 5000, describe: () => cluster.server.requests.map((r) => `${r.verb} ${r.resource} ${r.status} ${r.query.resourceVersion}`) });
 });
 
 test('scale up and down', async () => {
@@ -81,13 +82,13 @@ test('scale up and down', async () => {
   cluster.node('gpu-b2', { region: 'r1', zone: 'z2', clique: 'fab-b', gpuMemoryMiB: '49152', gpuCount: '4' });
   cluster.addPod('cache-node-3', { node: 'gpu-b2', ip: '10.0.0.13' });
   const up = [...INITIAL, ep('cache-node-3', '10.0.0.13', B1, 192)];
-  await waitFor(same(up), 'scale up to 4', 5000, current);
+  await eventually('scale up to 4', same(up), { timeoutMs: 5000, describe: current });
   assert.deepEqual(running.changes.at(-1), up);
 
   cluster.removePod('cache-node-1');
   cluster.removePod('cache-node-3');
   const down = [INITIAL[0]!, INITIAL[2]!];
-  await waitFor(same(down), 'scale down to 2', 5000, current);
+  await eventually('scale down to 2', same(down), { timeoutMs: 5000, describe: current });
   assert.deepEqual(running.changes.at(-1), down);
 });
 
@@ -95,23 +96,23 @@ test('a pod turning not ready, then terminating: listed but not ready; serving d
   running = await startSource(cluster.server);
   cluster.setConditions('cache-node-1', { ready: false, serving: false });
   const notReady = [INITIAL[0]!, { ...INITIAL[1]!, ready: false }, INITIAL[2]!];
-  await waitFor(same(notReady), 'cache-node-1 not ready', 5000, current);
+  await eventually('cache-node-1 not ready', same(notReady), { timeoutMs: 5000, describe: current });
 
   cluster.setConditions('cache-node-1', { ready: true, serving: true });
-  await waitFor(same(INITIAL), 'cache-node-1 ready again', 5000, current);
+  await eventually('cache-node-1 ready again', same(INITIAL), { timeoutMs: 5000, describe: current });
 
   // Deletion starts: the pod gets a deletionTimestamp; keyway releases it before the slice even says so.
   cluster.updatePod('cache-node-1', { deletionTimestamp: new Date().toISOString() });
-  await waitFor(same(notReady), 'cache-node-1 released on deletionTimestamp', 5000, current);
+  await eventually('cache-node-1 released on deletionTimestamp', same(notReady), { timeoutMs: 5000, describe: current });
   // The controller marks it terminating but still serving while it drains: still owns nothing.
   cluster.setConditions('cache-node-1', { ready: false, serving: true, terminating: true });
   // A later change on the same slice watch: once it shows, the terminating update was processed.
   cluster.addPod('cache-node-5', { node: 'gpu-b1', ip: '10.0.0.15' });
-  await waitFor(() => current().some((e) => e.id === 'cache-node-5'), 'cache-node-5 listed');
+  await eventually('cache-node-5 listed', () => current().some((e) => e.id === 'cache-node-5'));
   assert.deepEqual(current(), [...notReady, ep('cache-node-5', '10.0.0.15', B1, 384)]);
 
   cluster.removePod('cache-node-1');
-  await waitFor(same([INITIAL[0]!, INITIAL[2]!, ep('cache-node-5', '10.0.0.15', B1, 384)]), 'cache-node-1 gone', 5000, current);
+  await eventually('cache-node-1 gone', same([INITIAL[0]!, INITIAL[2]!, ep('cache-node-5', '10.0.0.15', B1, 384)]), { timeoutMs: 5000, describe: current });
 });
 
 test('terminating: while-serving keeps a terminating pod while it serves', async () => {
@@ -119,23 +120,23 @@ test('terminating: while-serving keeps a terminating pod while it serves', async
   cluster.updatePod('cache-node-1', { deletionTimestamp: new Date().toISOString() });
   cluster.setConditions('cache-node-1', { ready: false, serving: true, terminating: true });
   cluster.setConditions('cache-node-2', { ready: false, serving: false });
-  await waitFor(same([INITIAL[0]!, INITIAL[1]!, { ...INITIAL[2]!, ready: false }]), 'cache-node-2 not ready', 5000, current);
+  await eventually('cache-node-2 not ready', same([INITIAL[0]!, INITIAL[1]!, { ...INITIAL[2]!, ready: false }]), { timeoutMs: 5000, describe: current });
   cluster.setConditions('cache-node-1', { serving: false });
-  await waitFor(same([INITIAL[0]!, { ...INITIAL[1]!, ready: false }, { ...INITIAL[2]!, ready: false }]), 'cache-node-1 stops serving', 5000, current);
+  await eventually('cache-node-1 stops serving', same([INITIAL[0]!, { ...INITIAL[1]!, ready: false }, { ...INITIAL[2]!, ready: false }]), { timeoutMs: 5000, describe: current });
 });
 
 test('a node relabelled into another fabric moves its endpoints to that subzone', async () => {
   running = await startSource(cluster.server);
   cluster.node('gpu-a2', { region: 'r1', zone: 'z1', clique: 'fab-c', gpuMemoryMiB: '81920', gpuCount: '4' });
   const moved = [INITIAL[0]!, ep('cache-node-1', '10.0.0.11', ['r1', 'z1', 'fab-c'], 320), INITIAL[2]!];
-  await waitFor(same(moved), 'cache-node-1 in fab-c', 5000, current);
+  await eventually('cache-node-1 in fab-c', same(moved), { timeoutMs: 5000, describe: current });
   assert.deepEqual(running.changes, [moved]);
 });
 
 test('a malformed weight annotation is reported on the pod, falls back to the GPU labels, and clears when fixed', async () => {
   running = await startSource(cluster.server);
   cluster.updatePod('cache-node-2', { annotations: { 'keyway.io/weight': 'lots' } });
-  await waitFor(() => running!.source.status().problems.length > 0, 'a problem');
+  await eventually('a problem', () => running!.source.status().problems.length > 0);
   assert.deepEqual(current(), INITIAL); // 384 from GPU labels: the source did not crash or drop the pod
   assert.deepEqual(running.source.status().problems.map((p) => [p.reason, p.kind, p.namespace, p.name, p.value]), [
     ['bad-weight-annotation', 'Pod', NS, 'cache-node-2', 'lots'],
@@ -144,25 +145,25 @@ test('a malformed weight annotation is reported on the pod, falls back to the GP
   assert.ok(warning, 'a warning names the pod and the bad value');
 
   cluster.updatePod('cache-node-2', { annotations: { 'keyway.io/weight': '12.5' } });
-  await waitFor(same([INITIAL[0]!, INITIAL[1]!, { ...INITIAL[2]!, weight: 12.5 }]), 'annotation weight', 5000, current);
+  await eventually('annotation weight', same([INITIAL[0]!, INITIAL[1]!, { ...INITIAL[2]!, weight: 12.5 }]), { timeoutMs: 5000, describe: current });
   assert.deepEqual(running.source.status().problems, []);
 });
 
 for (const mode of ['refuse', 'unavailable'] as const) {
   test(`the API server gone for a while (${mode}) and back: last endpoints kept, stale flagged, recovers`, async () => {
     running = await startSource(cluster.server);
-    await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+    await eventually('watches open', () => cluster.server.openWatches() === 3);
     const reported: Error[] = [];
     running.source.onError((e) => reported.push(e));
     const before = Date.now();
     assert.equal(reported.length, 0, 'no error while the API server answers');
     await cluster.server.goDown(mode);
-    await waitFor(() => running!.source.status().stale, 'stale');
+    await eventually('stale', () => running!.source.status().stale);
     // Changes made while keyway cannot see them.
     cluster.removePod('cache-node-0');
     cluster.node('gpu-b1', { region: 'r1', zone: 'z2', clique: 'fab-d', gpuMemoryMiB: '49152', gpuCount: '8' });
     // Several retries fail (backoff), and the last known endpoints stay in force all along.
-    await waitFor(() => running!.source.status().resources.every((r) => r.failures >= 3), 'three failed retries per resource', 5000, () => running!.source.status().resources);
+    await eventually('three failed retries per resource', () => running!.source.status().resources.every((r) => r.failures >= 3), { timeoutMs: 5000, describe: () => running!.source.status().resources });
     const st = running.source.status();
     assert.equal(st.stale, true);
     assert.equal(st.healthy, false);
@@ -180,29 +181,29 @@ for (const mode of ['refuse', 'unavailable'] as const) {
 
     await cluster.server.comeUp();
     const after = [ep('cache-node-1', '10.0.0.11', A2, 320), ep('cache-node-2', '10.0.0.12', ['r1', 'z2', 'fab-d'], 384)];
-    await waitFor(same(after), 'the changes made during the outage', 5000, current);
-    await waitFor(() => !running!.source.status().stale && running!.source.status().healthy, 'healthy again');
+    await eventually('the changes made during the outage', same(after), { timeoutMs: 5000, describe: current });
+    await eventually('healthy again', () => !running!.source.status().stale && running!.source.status().healthy);
     assert.equal(running.source.status().staleSince, undefined);
   });
 }
 
 test('a silently dead API server (connections open, nothing answered): the watchdog flags stale, then recovers', async () => {
   running = await startSource(cluster.server, {}, { minWatchTimeoutSeconds: 1, watchGraceMs: 500, listTimeoutMs: 800 });
-  await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+  await eventually('watches open', () => cluster.server.openWatches() === 3);
   await cluster.server.goDown('hang');
   cluster.removePod('cache-node-2');
   // The frozen watches outlive timeoutSeconds (1 s) + grace; re-watches get no headers within 800 ms.
-  await waitFor(() => running!.source.status().stale, 'stale', 8000);
-  await waitFor(() => running!.source.status().resources.every((r) => r.failures >= 2), 'retries time out too', 8000, () => running!.source.status().resources);
+  await eventually('stale', () => running!.source.status().stale, { timeoutMs: 8000 });
+  await eventually('retries time out too', () => running!.source.status().resources.every((r) => r.failures >= 2), { timeoutMs: 8000, describe: () => running!.source.status().resources });
   assert.deepEqual(current(), INITIAL);
   await cluster.server.comeUp();
-  await waitFor(same([INITIAL[0]!, INITIAL[1]!]), 'the change made while hung', 8000, current);
-  await waitFor(() => running!.source.status().healthy, 'healthy again');
+  await eventually('the change made while hung', same([INITIAL[0]!, INITIAL[1]!]), { timeoutMs: 8000, describe: current });
+  await eventually('healthy again', () => running!.source.status().healthy);
 });
 
 test('a watch that expires (410 Gone): the informer relists and no event is lost', async () => {
   running = await startSource(cluster.server);
-  await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+  await eventually('watches open', () => cluster.server.openWatches() === 3);
   const lists = (): number => cluster.server.requests.filter((r) => r.verb === 'list').length;
   assert.equal(lists(), 3);
 
@@ -211,34 +212,40 @@ test('a watch that expires (410 Gone): the informer relists and no event is lost
   cluster.removePod('cache-node-0');
   cluster.addPod('cache-node-4', { node: 'gpu-a1', ip: '10.0.0.14' });
   const afterExpiry = [INITIAL[1]!, INITIAL[2]!, ep('cache-node-4', '10.0.0.14', A1, 640)];
-  await waitFor(same(afterExpiry), 'changes after expiry', 5000, current);
-  await waitFor(() => lists() === 6, 'one relist per resource', 5000, lists);
+  await eventually('changes after expiry', same(afterExpiry), { timeoutMs: 5000, describe: current });
+  await eventually('one relist per resource', () => lists() === 6, { timeoutMs: 5000, describe: lists });
 
   // 2. Missed events: the server is away while pods change, then its history is compacted, so
   // the informer's resume from its old resourceVersion gets 410 and only a relist (which must
   // turn the vanished pod into a delete) can catch up.
-  await waitFor(() => cluster.server.openWatches() === 3, 'watches open again');
+  await eventually('watches open again', () => cluster.server.openWatches() === 3);
   await cluster.server.goDown('unavailable');
-  await waitFor(() => running!.source.status().stale, 'stale');
+  await eventually('stale', () => running!.source.status().stale);
   cluster.removePod('cache-node-4');
   cluster.setConditions('cache-node-2', { ready: false, serving: false });
   cluster.server.compact();
   await cluster.server.comeUp();
-  await waitFor(same([INITIAL[1]!, { ...INITIAL[2]!, ready: false }]), 'changes missed by the watch', 5000, current);
-  await waitFor(() => lists() === 9, 'a second relist per resource', 5000, lists);
+  await eventually('changes missed by the watch', same([INITIAL[1]!, { ...INITIAL[2]!, ready: false }]), { timeoutMs: 5000, describe: current });
+  await eventually('a second relist per resource', () => lists() === 9, { timeoutMs: 5000, describe: lists });
   const expired = cluster.server.requests.filter((r) => r.verb === 'watch' && Number(r.query.resourceVersion) < cluster.server.store.oldestWatchableRv());
   assert.ok(expired.length >= 1, 'some watch resumed from a compacted resourceVersion');
 });
 
 test('a watch ended by a non-410 ERROR event counts as a failure: backoff, then resume without relisting', async () => {
   running = await startSource(cluster.server);
-  await waitFor(() => cluster.server.openWatches() === 3, 'watches open');
+  await eventually('watches open', () => cluster.server.openWatches() === 3);
   cluster.server.failWatches(500, 'InternalError', 'watch cache is broken');
-  await waitFor(() => running!.source.status().resources.every((r) => r.failures >= 1), 'a failure per resource');
+  // A failure counts until that watch is re-established (after a backoff of ~20 ms), so each
+  // resource's failure is recorded when seen rather than required of all three at one instant.
+  const failed = new Set<string>();
+  await eventually('a failure per resource', () => {
+    for (const r of running!.source.status().resources) if (r.failures >= 1) failed.add(r.resource);
+    return failed.size === running!.source.status().resources.length;
+  }, { intervalMs: 2, describe: () => [...failed] });
   assert.match(running.source.status().lastError ?? '', /500 InternalError watch cache is broken/);
   cluster.removePod('cache-node-0');
-  await waitFor(same([INITIAL[1]!, INITIAL[2]!]), 'events after the resumed watch', 5000, current);
-  await waitFor(() => running!.source.status().healthy, 'healthy again');
+  await eventually('events after the resumed watch', same([INITIAL[1]!, INITIAL[2]!]), { timeoutMs: 5000, describe: current });
+  await eventually('healthy again', () => running!.source.status().healthy);
   assert.equal(cluster.server.requests.filter((r) => r.verb === 'list').length, 3);
 });
 
@@ -252,10 +259,10 @@ test('a burst (a rollout) is debounced into one change', async () => {
     cluster.addPod(name, { node, ip: `10.0.1.${10 + i}` });
   }
   const rolled = INITIAL.map((e, i) => ({ ...e, address: `10.0.1.${10 + i}` }));
-  await waitFor(() => running!.changes.length >= 1, 'the burst published');
+  await eventually('the burst published', () => running!.changes.length >= 1);
   // A later, separate change: once it is published, everything of the burst has been too.
   cluster.node('gpu-b1', { region: 'r1', zone: 'z2', clique: 'fab-e', gpuMemoryMiB: '49152', gpuCount: '8' });
-  await waitFor(() => running!.changes.length >= 2, 'the sentinel change');
+  await eventually('the sentinel change', () => running!.changes.length >= 2);
   assert.equal(running.changes.length, 2);
   assert.deepEqual(running.changes[0], rolled);
   assert.deepEqual(running.changes[1], [rolled[0], rolled[1], { ...rolled[2]!, locality: { region: 'r1', zone: 'z2', subzone: 'fab-e' } }]);
@@ -264,10 +271,10 @@ test('a burst (a rollout) is debounced into one change', async () => {
 test('watch timeoutSeconds: the server ends watches and the informers resume without relisting', async () => {
   running = await startSource(cluster.server, {}, { minWatchTimeoutSeconds: 1 });
   const watches = (): number => cluster.server.requests.filter((r) => r.verb === 'watch').length;
-  await waitFor(() => watches() >= 6, 'each watch renewed once', 6000, watches);
+  await eventually('each watch renewed once', () => watches() >= 6, { timeoutMs: 6000, describe: watches });
   assert.equal(cluster.server.requests.filter((r) => r.verb === 'list').length, 3);
   cluster.removePod('cache-node-2');
-  await waitFor(same([INITIAL[0]!, INITIAL[1]!]), 'events after renewal', 5000, current);
+  await eventually('events after renewal', same([INITIAL[0]!, INITIAL[1]!]), { timeoutMs: 5000, describe: current });
   assert.equal(running.source.status().healthy, true);
 });
 
@@ -280,5 +287,5 @@ test('start() rejects with SOURCE_UNAVAILABLE when a resource cannot be listed (
     assert.doesNotMatch(err.message, /pods:|endpointslices:/);
     return true;
   });
-  await waitFor(() => cluster.server.openWatches() === 0, 'no watch left open');
+  await eventually('no watch left open', () => cluster.server.openWatches() === 0);
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { get, type IncomingMessage } from 'node:http';
 import { after, before, test } from 'node:test';
 import { KubeApiServer, matchesLabels, parseLabelSelector } from './index.js';
+import { eventually } from '../eventually.js';
 
 let server: KubeApiServer;
 before(async () => {
@@ -57,14 +58,6 @@ function watch(path: string): Promise<{ status: number; events: WatchEvent[]; en
   });
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('list: a <Kind>List with the current resourceVersion, items without kind, label selector applied', async () => {
   server.upsert(pod('a', { app: 'cache' }));
   server.upsert(pod('b', { app: 'other' }));
@@ -93,14 +86,14 @@ test('watch: replays from the resourceVersion, then streams live events; label s
   server.upsert(pod('w1', { app: 'cache' }));
   const w = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${rv0}&labelSelector=app%3Dcache`);
   assert.equal(w.status, 200);
-  await until(() => w.events.length === 1, 'replayed ADDED');
+  await eventually('replayed ADDED', () => w.events.length === 1);
   assert.deepEqual([w.events[0]!.type, w.events[0]!.object.kind, w.events[0]!.object.metadata.name], ['ADDED', 'Pod', 'w1']);
   server.upsert(pod('w1', { app: 'cache', v: '2' }));
   server.upsert(pod('w1', { app: 'other' })); // leaves the selector: DELETED
   server.upsert(pod('w1', { app: 'cache' })); // enters again: ADDED
   server.upsert(pod('w2', { app: 'other' })); // never matches: nothing
   server.remove('Pod', 'cache', 'w1');
-  await until(() => w.events.length === 5, 'five events');
+  await eventually('five events', () => w.events.length === 5);
   assert.deepEqual(w.events.map((e) => e.type), ['ADDED', 'MODIFIED', 'DELETED', 'ADDED', 'DELETED']);
   const rvs = w.events.map((e) => Number(e.object.metadata.resourceVersion));
   assert.deepEqual(rvs, [...rvs].sort((a, b) => a - b));
@@ -123,7 +116,7 @@ test('watch from a compacted resourceVersion: 200, ERROR Status 410 Expired, end
   // From the current resourceVersion the watch is fine.
   const ok = await watch(`/api/v1/namespaces/cache/pods?watch=true&resourceVersion=${server.store.currentRv()}`);
   server.upsert(pod('y'));
-  await until(() => ok.events.length === 1, 'live event');
+  await eventually('live event', () => ok.events.length === 1);
   assert.equal(ok.events[0]!.type, 'ADDED');
   ok.close();
 });
@@ -131,9 +124,9 @@ test('watch from a compacted resourceVersion: 200, ERROR Status 410 Expired, end
 test('expireWatches(): open watches get 410 and end; bookmarks only when allowed; timeoutSeconds ends a watch', async () => {
   const withBookmarks = await watch(`/api/v1/nodes?watch=true&resourceVersion=${server.store.currentRv()}&allowWatchBookmarks=true`);
   const without = await watch(`/api/v1/nodes?watch=true&resourceVersion=${server.store.currentRv()}`);
-  await until(() => server.openWatches('nodes') === 2, 'two node watches');
+  await eventually('two node watches', () => server.openWatches('nodes') === 2);
   server.sendBookmarks();
-  await until(() => withBookmarks.events.length === 1, 'bookmark');
+  await eventually('bookmark', () => withBookmarks.events.length === 1);
   assert.deepEqual(withBookmarks.events[0], {
     type: 'BOOKMARK',
     object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(server.store.currentRv()) } },
@@ -153,7 +146,7 @@ test('expireWatches(): open watches get 410 and end; bookmarks only when allowed
 test('watch without a resourceVersion starts with ADDED for the current state', async () => {
   server.upsert({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-z', labels: { zone: 'a' } } });
   const w = await watch('/api/v1/nodes?watch=true&labelSelector=zone%3Da');
-  await until(() => w.events.length === 1, 'synthetic ADDED');
+  await eventually('synthetic ADDED', () => w.events.length === 1);
   assert.deepEqual([w.events[0]!.type, w.events[0]!.object.metadata.name], ['ADDED', 'node-z']);
   w.close();
 });

@@ -57,15 +57,6 @@ export async function startHarness(topology: MiniTopology): Promise<Harness> {
   };
 }
 
-/** Polls `cond` every 5 ms until it holds or `timeoutMs` passes. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /**
  * Ordering barrier on a SotW stream: toggles the EDS subscription to `probe` (a CLA nobody
  * references) and expects the very next response to be that EDS answer. Because a stream's

@@ -10,7 +10,8 @@ import { startServer } from '../../../src/app/index.js';
 import { keyToShard } from '../../../src/sharding/index.js';
 import { CACHE_NODE_METRICS as C } from '../../../src/telemetry/index.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
-import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { tempTopology, topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 import { parseExposition } from '../support/exposition.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -42,7 +43,7 @@ test('the cache node learns its shards from keyway, serves keys through its tier
   const keyway = await keywayWith(t);
   const node = await startCacheNodeServer({ id: 'e0', keywayUrl: keyway.url, l1Capacity: 100, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0 });
   t.after(() => node.close());
-  const ownership = await waitFor('ownership from keyway', () => node.ownership());
+  const ownership = await eventually('ownership from keyway', () => node.ownership());
   const map = keyway.server.state.current()!.map;
   assert.equal(ownership.version, map.version);
   assert.deepEqual(
@@ -126,12 +127,12 @@ test('ownership follows topology changes, and the last ownership stays when keyw
     },
   });
   t.after(() => node.close());
-  const before = await waitFor('first ownership', () => node.ownership());
+  const before = await eventually('first ownership', () => node.ownership());
   const owned2 = before.primary.size + before.replica.size;
   assert.equal(owned2, 64, 'with two nodes and R=2 each owns every shard');
 
   await keyway.topo.write(topologyText({ shards: 64, replicas: 2, ready: [true, true, true, true] }));
-  const after = await waitFor('a new version at the node', () => {
+  const after = await eventually('a new version at the node', () => {
     const o = node.ownership();
     return o && o.version !== before.version ? o : undefined;
   });
@@ -140,7 +141,7 @@ test('ownership follows topology changes, and the last ownership stays when keyw
   assert.equal(exp.find(C.entries, { zone: 'flag-zone', subzone: 'f0' }).length, 2, 'a flag overrides one label, keyway fills the others');
 
   await keyway.server.close();
-  await waitFor('a failed poll', () => errors.length > 0);
+  await eventually('a failed poll', () => errors.length > 0);
   assert.equal(node.ownership()?.version, after.version, 'the last good ownership is kept');
   const res = await fetch(`${node.url}/kv/anything`);
   assert.equal(res.status, 200);
@@ -151,21 +152,20 @@ test('the CLI prints its bound ports as a JSON line, refuses a bad flag with exi
   const bad = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', 'n', '--l1-capacity', 'lots'], { cwd: REPO });
   let stderr = '';
   bad.stderr.on('data', (c: Buffer) => (stderr += c));
-  const [badCode] = (await once(bad, 'exit')) as [number];
-  assert.equal(badCode, 2);
-  assert.match(stderr, /--l1-capacity must be an integer >= 0/);
-
+  const badExit = once(bad, 'exit');
+  // Both processes start side by side; the bad flag is checked first.
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', 'cli-node', '--host', '127.0.0.1', '--port', '0', '--zone', 'z'], {
     cwd: REPO,
   });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c));
+  const childExit = once(child, 'exit');
   try {
-    const line = await waitFor(
-      'the listening line',
-      () => out.split('\n').find((l) => l.includes('"listening"')),
-      20_000,
-    );
+    const [badCode] = (await badExit) as [number];
+    assert.equal(badCode, 2);
+    assert.match(stderr, /--l1-capacity must be an integer >= 0/);
+
+    const line = await eventually('the listening line', () => out.split('\n').find((l) => l.includes('"listening"')), { timeoutMs: 20_000 });
     const { httpPort, node } = JSON.parse(line) as { httpPort: number; node: string };
     assert.equal(node, 'cli-node');
     const res = await fetch(`http://127.0.0.1:${httpPort}/kv/k`);
@@ -174,6 +174,6 @@ test('the CLI prints its bound ports as a JSON line, refuses a bad flag with exi
   } finally {
     child.kill('SIGTERM');
   }
-  const [code] = (await once(child, 'exit')) as [number];
+  const [code] = (await childExit) as [number];
   assert.equal(code, 0);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deltaBarrier, startHarness, until, type Harness } from '../../support/xds-client/harness.js';
+import { deltaBarrier, startHarness, type Harness } from '../../support/xds-client/harness.js';
+import { eventually } from '../../support/eventually.js';
 import type { Received } from '../../support/xds-client/xds-client.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
 
@@ -32,7 +33,7 @@ test('delta: wildcard CDS carries per-resource versions and the kind version; su
   const e2 = await client.expect('endpoint');
   assert.deepEqual(namesOf(e2), ['c1'], 'c0 is held already and not resent');
   client.delta('endpoint', { nonce: e2.nonce });
-  await until(() => h.server.proxy('envoy-d1')?.types.endpoint.status === 'SYNCED', 'EDS ACK');
+  await eventually('EDS ACK', () => h.server.proxy('envoy-d1')?.types.endpoint.status === 'SYNCED');
   const row = h.server.proxy('envoy-d1')!;
   assert.equal(row.protocol, 'delta');
   assert.deepEqual(row.types.endpoint.subscribed, { wildcard: false, names: ['c0', 'c1'] });
@@ -40,7 +41,7 @@ test('delta: wildcard CDS carries per-resource versions and the kind version; su
   assert.deepEqual(h.server.sentResources('envoy-d1')!.endpoint.map((r) => r.name), ['c0', 'c1']);
 
   client.delta('endpoint', { unsubscribe: ['c0'] });
-  await until(() => h.server.proxy('envoy-d1')!.types.endpoint.subscribed.names.join() === 'c1', 'unsubscribe applied');
+  await eventually('unsubscribe applied', () => h.server.proxy('envoy-d1')!.types.endpoint.subscribed.names.join() === 'c1');
   // c0 changes after the unsubscribe: nothing for it; c1 changes: sent.
   h.set({ clusters: { c0: [9101], c1: [9003], c2: [9004] } });
   await deltaBarrier(client);
@@ -93,7 +94,7 @@ test('delta: a reconnect with initial_resource_versions gets nothing for unchang
   const heldClusters = held(cds);
   const heldEndpoints = held(eds);
   first.close();
-  await until(() => h.server.proxies().length === 0, 'old stream gone');
+  await eventually('old stream gone', () => h.server.proxies().length === 0);
 
   // Meanwhile c2's endpoints changed and c1 was removed.
   h.set({ clusters: { c0: [9001, 9002], c2: [9204] } });
@@ -127,7 +128,7 @@ test('delta: a NACK is recorded and not resent; the next change is sent', async 
   const cds2 = await client.expect('cluster');
   assert.deepEqual(namesOf(cds2), ['c0', 'c1', 'c2']);
   client.delta('cluster', { nonce: cds2.nonce, error: 'bad timeout' });
-  await until(() => h.server.proxy('envoy-d4')?.types.cluster.status === 'NACKED', 'NACK recorded');
+  await eventually('NACK recorded', () => h.server.proxy('envoy-d4')?.types.cluster.status === 'NACKED');
   assert.equal(h.server.proxy('envoy-d4')!.types.cluster.lastNack?.message, 'bad timeout');
   assert.equal(h.server.proxy('envoy-d4')!.types.cluster.lastNack?.version, h.versions().cluster);
   h.set({ ...V1, connectTimeoutS: 9n }); // same content again
@@ -138,7 +139,7 @@ test('delta: a NACK is recorded and not resent; the next change is sent', async 
   const cds3 = await client.expect('cluster');
   assert.equal(cds3.version, h.versions().cluster);
   client.delta('cluster', { nonce: cds3.nonce });
-  await until(() => h.server.proxy('envoy-d4')?.types.cluster.status === 'SYNCED', 'ACK');
+  await eventually('ACK', () => h.server.proxy('envoy-d4')?.types.cluster.status === 'SYNCED');
 });
 
 test('delta: a stale nonce does not ACK, but its subscription change applies', async (t) => {
@@ -155,5 +156,5 @@ test('delta: a stale nonce does not ACK, but its subscription change applies', a
   assert.notEqual(e2.nonce, e3.nonce);
   assert.equal(h.server.proxy('envoy-d5')!.types.endpoint.status, 'STALE');
   client.delta('endpoint', { nonce: e3.nonce });
-  await until(() => h.server.proxy('envoy-d5')?.types.endpoint.status === 'SYNCED', 'ACK with the latest nonce');
+  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-d5')?.types.endpoint.status === 'SYNCED');
 });

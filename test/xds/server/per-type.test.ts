@@ -4,7 +4,8 @@ import { create } from '@bufbuild/protobuf';
 import { credentials, makeGenericClientConstructor, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { DiscoveryRequestSchema } from '../../../src/xds/proto.js';
 import { grpcServiceDefinition, PER_TYPE_SERVICES } from '../../../src/xds/server/index.js';
-import { startHarness, until } from '../../support/xds-client/harness.js';
+import { startHarness } from '../../support/xds-client/harness.js';
+import { eventually } from '../../support/eventually.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
 
 const V1: MiniTopology = { clusters: { c0: [9001], c1: [9003] } };
@@ -22,10 +23,10 @@ test('per-type services: CDS and EDS streams of one node merge into one proxy ro
   const e = await eds.expect('endpoint');
   assert.deepEqual(e.resources.map((r) => r.name), ['c1']);
   eds.ack('endpoint');
-  await until(() => {
+  await eventually('both types acknowledged', () => {
     const row = h.server.proxy('envoy-pt');
     return row?.types.cluster.status === 'SYNCED' && row.types.endpoint.status === 'SYNCED';
-  }, 'both types acknowledged');
+  });
   const row = h.server.proxy('envoy-pt')!;
   assert.equal(row.service, 'per-type');
   assert.equal(row.streams.length, 2);
@@ -41,7 +42,7 @@ test('per-type services: CDS and EDS streams of one node merge into one proxy ro
   assert.deepEqual(cds.history.map((r) => r.kind), ['cluster', 'cluster']);
 
   eds.close();
-  await until(() => h.server.proxy('envoy-pt')?.streams.length === 1, 'EDS stream gone');
+  await eventually('EDS stream gone', () => h.server.proxy('envoy-pt')?.streams.length === 1);
   assert.equal(h.server.proxy('envoy-pt')!.types.endpoint.status, 'NOT_SENT');
 });
 

@@ -13,7 +13,7 @@ import { startXdsServer } from '../../../src/xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translate, type TranslatorInput } from '../../../src/xds/translator/index.js';
 import { referencedNames } from '../../../src/xds/cache/index.js';
 import { XdsTestClient, type Received } from '../../support/xds-client/xds-client.js';
-import { until } from '../../support/xds-client/harness.js';
+import { eventually } from '../../support/eventually.js';
 
 const policy: ShardingPolicy = { shardCount: 16, replicas: 2, spread: 'zone' };
 
@@ -77,7 +77,7 @@ test('translator output through the cache and server: consistent for Envoy and g
   const envoy2 = connect('envoy-2', 'envoy', 'z2');
   envoy2.request('cluster');
   assert.equal((await envoy2.expect('cluster')).version, cds.version);
-  await until(() => server.proxy('envoy-2') !== undefined, 'envoy-2 listed');
+  await eventually('envoy-2 listed', () => server.proxy('envoy-2') !== undefined);
   assert.equal(server.proxy('envoy-1')!.proxyClass, 'envoy||');
   assert.equal(server.proxy('envoy-2')!.proxyClass, 'envoy||');
 
@@ -112,7 +112,7 @@ test('translator output through the cache and server: consistent for Envoy and g
   assert.notEqual(moved.version, eds.version);
   envoy.ack('endpoint');
   // The server's own record is authoritative: every push of the rebuild happened inside rebuild().
-  await until(() => server.proxy('envoy-1')?.types.endpoint.versionAcked === moved.version, 'EDS ACK');
+  await eventually('EDS ACK', () => server.proxy('envoy-1')?.types.endpoint.versionAcked === moved.version);
   const row = server.proxy('envoy-1')!;
   assert.equal(row.types.cluster.versionSent, cds.version, 'no CDS push');
   assert.equal(row.types.cluster.status, 'SYNCED');

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Metadata, Server, ServerCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
-import { startHarness, until } from '../../support/xds-client/harness.js';
+import { startHarness } from '../../support/xds-client/harness.js';
+import { eventually } from '../../support/eventually.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
 
 const METHOD = '/keyway.test.Cache/Who';
@@ -37,18 +38,7 @@ function who(client: Client, shard?: string): Promise<string> {
 
 /** Calls until the answer is `expected` (the client converges on pushed config), within a deadline. */
 async function until_answer(client: Client, shard: string | undefined, expected: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  let last = '';
-  for (;;) {
-    try {
-      last = await who(client, shard);
-      if (last === expected) return;
-    } catch (err) {
-      last = String((err as Error).message);
-    }
-    if (Date.now() > deadline) assert.fail(`shard ${shard ?? '-'}: wanted ${expected}, last answer: ${last}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await eventually(`shard ${shard ?? '-'} answered by ${expected}`, () => who(client, shard), { accept: (answer) => answer === expected, timeoutMs: 15_000, intervalMs: 50 });
 }
 
 test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters, endpoints, and follows an EDS update', async (t) => {
@@ -79,10 +69,10 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
   assert.equal(await who(client, '0'), 'node-a');
 
   // The client acknowledged all four types; keyway shows it as a proxyless gRPC proxy.
-  await until(() => {
+  await eventually('grpc client SYNCED on every type', () => {
     const row = h.server.proxy('grpc-client-1');
     return !!row && Object.values(row.types).every((x) => x.status === 'SYNCED');
-  }, 'grpc client SYNCED on every type');
+  });
   const row = h.server.proxy('grpc-client-1')!;
   assert.equal(row.flavor, 'grpc');
   assert.match(row.userAgent, /^gRPC/);
@@ -96,7 +86,7 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
   h.set(topo(c.port));
   await until_answer(client, '1', 'node-c');
   assert.equal(await who(client), 'node-a');
-  await until(() => h.server.proxy('grpc-client-1')?.types.endpoint.versionAcked === h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' }).endpoint, 'new EDS acknowledged');
+  await eventually('new EDS acknowledged', () => h.server.proxy('grpc-client-1')?.types.endpoint.versionAcked === h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' }).endpoint);
   const after = h.server.proxy('grpc-client-1')!;
   assert.equal(after.types.cluster.versionAcked, row.types.cluster.versionAcked, 'no CDS change');
   assert.equal(after.types.listener.nonce, row.types.listener.nonce, 'no LDS resend');

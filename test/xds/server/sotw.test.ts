@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ClusterSchema } from '../../../src/xds/proto.js';
-import { startHarness, sotwBarrier, until, type Harness } from '../../support/xds-client/harness.js';
+import { startHarness, sotwBarrier, type Harness } from '../../support/xds-client/harness.js';
+import { eventually } from '../../support/eventually.js';
 import type { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
 
@@ -34,7 +35,7 @@ test('SotW ADS: wildcard CDS/LDS, named EDS/RDS, versions from the snapshot, ACK
   t.after(() => h.close());
   const client = h.client({ node: { id: 'envoy-1', locality: { zone: 'z1', subZone: 'nvl-1' } } });
   await syncAll(h, client);
-  await until(() => h.server.proxy('envoy-1')?.types.route.status === 'SYNCED', 'route ACK recorded');
+  await eventually('route ACK recorded', () => h.server.proxy('envoy-1')?.types.route.status === 'SYNCED');
   const row = h.server.proxy('envoy-1')!;
   assert.equal(row.flavor, 'envoy');
   assert.equal(row.userAgent, 'envoy');
@@ -81,7 +82,7 @@ test('SotW: a change touching every kind is sent in CDS, EDS, LDS, RDS order', a
   for (const r of got) client.ack(r.kind);
   // Exactly four: the next response is the barrier's.
   await sotwBarrier(client, EDS_NAMES);
-  await until(() => Object.values(h.server.proxy('envoy-order')!.types).every((x) => x.status === 'SYNCED'), 'all ACKs');
+  await eventually('all ACKs', () => Object.values(h.server.proxy('envoy-order')!.types).every((x) => x.status === 'SYNCED'));
 });
 
 test('SotW: an endpoint-only change wakes only EDS', async (t) => {
@@ -123,7 +124,7 @@ test('SotW: a NACK is recorded, not resent, and the next real change is sent', a
   assert.equal(edsAgain.version, h.versions().endpoint);
   client.ack('endpoint');
   client.nack('cluster', 'cluster c0: connect_timeout too long');
-  await until(() => h.server.proxy('envoy-nack')?.types.cluster.status === 'NACKED', 'NACK recorded');
+  await eventually('NACK recorded', () => h.server.proxy('envoy-nack')?.types.cluster.status === 'NACKED');
   const row = h.server.proxy('envoy-nack')!.types.cluster;
   assert.equal(row.versionSent, v2);
   assert.equal(row.versionAcked, v1);
@@ -146,7 +147,7 @@ test('SotW: a NACK is recorded, not resent, and the next real change is sent', a
   client.ack('cluster');
   await client.expect('endpoint');
   client.ack('endpoint');
-  await until(() => h.server.proxy('envoy-nack')?.types.cluster.status === 'SYNCED', 'ACK of v3');
+  await eventually('ACK of v3', () => h.server.proxy('envoy-nack')?.types.cluster.status === 'SYNCED');
   assert.equal(h.server.proxy('envoy-nack')!.types.cluster.lastNack?.version, v2);
 
   // Rolling back to the content of v1 is a real change too.
@@ -172,7 +173,7 @@ test('SotW: a request with a stale nonce is ignored (no ACK, no NACK, no subscri
   assert.equal(row.lastNack, undefined);
   assert.deepEqual(row.subscribed, { wildcard: true, names: [] });
   client.ack('cluster');
-  await until(() => h.server.proxy('envoy-stale')?.types.cluster.status === 'SYNCED', 'ACK with the latest nonce');
+  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-stale')?.types.cluster.status === 'SYNCED');
 });
 
 test('SotW: named CDS/LDS (as grpc-js-xds asks) get only the names asked; removals follow the full set', async (t) => {
@@ -223,9 +224,9 @@ test('SotW: closing a stream removes the proxy and its watches', async (t) => {
   const client = h.client({ node: { id: 'envoy-bye' } });
   client.request('cluster');
   await client.expect('cluster');
-  await until(() => h.server.proxies().some((p) => p.id === 'envoy-bye'), 'proxy listed');
+  await eventually('proxy listed', () => h.server.proxies().some((p) => p.id === 'envoy-bye'));
   assert.equal(h.cache.classes()[0]!.watchers, 1);
   client.close();
-  await until(() => h.server.proxies().length === 0, 'proxy gone');
+  await eventually('proxy gone', () => h.server.proxies().length === 0);
   assert.equal(h.cache.classes()[0]?.watchers ?? 0, 0);
 });
