@@ -17,7 +17,6 @@ import {
   tcpListener,
   type MiniTopology,
 } from '../../support/xds-client/resources.js';
-import { eventually } from '../../support/eventually.js';
 
 const envoyA: ProxyClass = { flavor: 'envoy', zone: 'z1', subzone: 'nvl-1' };
 const grpcA: ProxyClass = { flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' };
