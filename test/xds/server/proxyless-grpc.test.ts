@@ -23,7 +23,17 @@ async function backend(name: string): Promise<{ port: number; close(): Promise<v
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  return { port, close: () => new Promise((r) => server.tryShutdown(() => r())) };
+  // tryShutdown waits for clients to hang up; a client still holding a connection must not keep the
+  // test process alive, so force it after a short grace.
+  const close = () =>
+    new Promise<void>((r) => {
+      const force = setTimeout(() => server.forceShutdown(), 1000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        r();
+      });
+    });
+  return { port, close };
 }
 
 function who(client: Client, shard?: string): Promise<string> {
