@@ -24,6 +24,9 @@ export const MODULES: readonly { readonly prefix: string; readonly rank: number 
   { prefix: 'telemetry/', rank: 9 },
   { prefix: 'admin/', rank: 9 },
   { prefix: 'app/', rank: 10 },
+  // The client library (keyway/client): hash contract 1 from sharding, the REST bodies (type-only)
+  // from admin. It runs in applications, not in keyway, so nothing imports it.
+  { prefix: 'client/', rank: 10 },
   { prefix: 'cli/', rank: 11 },
 ];
 
@@ -41,6 +44,12 @@ export const FRAMEWORKS: readonly RegExp[] = [
   // node:net is left out: the translator uses its pure isIP; sockets belong to the xDS server.
   /^node:(fs|http|http2|child_process|dgram|dns|tls)(\/|$)/,
 ];
+
+/**
+ * Imports allowed by rank but only for types: the client library reads the REST bodies' types from
+ * the admin API and must not load the admin API (fastify) into an application.
+ */
+export const TYPE_ONLY_IMPORTS: readonly { readonly from: string; readonly to: string }[] = [{ from: 'client/', to: 'admin/' }];
 
 /** Only these modules may import the HTTP framework. */
 export const HTTP_FRAMEWORK_USERS: readonly string[] = ['admin/', 'app/'];
@@ -122,6 +131,8 @@ export function importViolations(files: readonly SourceFile[]): Violation[] {
         if (!own || !theirs || own.prefix === theirs.prefix) continue;
         if (theirs.rank >= own.rank) {
           out.push({ ...at, rule: `${own.prefix} (rank ${own.rank}) may not import ${theirs.prefix} (rank ${theirs.rank}): imports point down the pipeline` });
+        } else if (!ref.typeOnly && TYPE_ONLY_IMPORTS.some((r) => r.from === own.prefix && r.to === theirs.prefix)) {
+          out.push({ ...at, rule: `${own.prefix} may import ${theirs.prefix} for types only (import type)` });
         }
         continue;
       }

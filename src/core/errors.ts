@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'SOURCE_UNAVAILABLE',
   /** A generated xDS snapshot is inconsistent (a name referenced but not defined). */
   'SNAPSHOT_INCONSISTENT',
+  /** The client library (keyway/client) got no usable answer from keyway's REST API. */
+  'KEYWAY_UNAVAILABLE',
 ] as const;
 
 export type KeywayErrorCode = (typeof ERROR_CODES)[number];

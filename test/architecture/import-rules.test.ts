@@ -56,3 +56,19 @@ test('fastify outside admin and app, and generated protobuf around the facade, a
     ],
   );
 });
+
+test('the client library may read the REST bodies from admin for types only, and imports no later module', () => {
+  const v = importViolations([
+    { path: 'client/shard-map-client.ts', text: "import type { ShardMapBody } from '../admin/api-types.js';\nimport { keyToShard } from '../sharding/key-to-shard.js';\n" },
+    { path: 'client/bad.ts', text: "import { errorBody } from '../admin/error-body.js';\nimport { startServer } from '../app/index.js';\n" },
+    { path: 'admin/app.ts', text: "import { shardFor } from '../client/index.js';\n" },
+  ]);
+  assert.deepEqual(
+    v.map((x) => `${x.file}:${x.line}: ${x.rule}`),
+    [
+      'client/bad.ts:1: client/ may import admin/ for types only (import type)',
+      'client/bad.ts:2: client/ (rank 10) may not import app/ (rank 10): imports point down the pipeline',
+      'admin/app.ts:1: admin/ (rank 9) may not import client/ (rank 10): imports point down the pipeline',
+    ],
+  );
+});

@@ -1,0 +1,3 @@
+module github.com/keyway/keyway/clients/go
+
+go 1.21

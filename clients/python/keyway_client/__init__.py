@@ -1,0 +1,78 @@
+"""keyway hash contract 1: the shard of a cache key (docs/clients.md, docs/hashing.md).
+
+    shard = murmur3_x86_32(utf8(hash_tag(key)), seed 0) mod shard_count
+
+Pure Python, no dependencies.
+"""
+
+__all__ = ["hash_tag", "murmur3_x86_32", "shard_for", "SHARD_HEADER", "KEY_HEADER"]
+
+SHARD_HEADER = "x-cache-shard"
+KEY_HEADER = "x-cache-key"
+
+_M32 = 0xFFFFFFFF
+_C1 = 0xCC9E2D51
+_C2 = 0x1B873593
+
+
+def _rotl32(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3_x86_32 (Austin Appleby's reference) of ``data``, as an unsigned 32-bit int."""
+    h = seed & _M32
+    n = len(data)
+    end = n - n % 4
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (_rotl32((k * _C1) & _M32, 15) * _C2) & _M32
+        h = _rotl32(h ^ k, 13)
+        h = (h * 5 + 0xE6546B64) & _M32
+    if n % 4:
+        k = int.from_bytes(data[end:], "little")
+        k = (_rotl32((k * _C1) & _M32, 15) * _C2) & _M32
+        h ^= k
+    h ^= n
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    h ^= h >> 16
+    return h
+
+
+def hash_tag(key: str) -> str:
+    """The part of ``key`` that is hashed (Redis Cluster's hash-tag rule).
+
+    The text between the first ``{`` and the first ``}`` after it, if that text is not empty;
+    otherwise the whole key. ``"{user:42}:cart"`` -> ``"user:42"``, ``"{}x"`` -> ``"{}x"``,
+    ``"{{a}}"`` -> ``"{a"``.
+    """
+    start = key.find("{")
+    if start < 0:
+        return key
+    end = key.find("}", start + 1)
+    if end < 0 or end == start + 1:
+        return key
+    return key[start + 1 : end]
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (from surrogateescape or a JSON "\ud800"): pair what pairs, and encode
+        # each lone one as U+FFFD, as JavaScript's TextEncoder does.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+
+
+def shard_for(key: str, shard_count: int) -> int:
+    """The shard of ``key``, in ``[0, shard_count)``.
+
+    Keys that share a ``{tag}`` share a shard: ``shard_for("{user:42}:profile", S) ==
+    shard_for("{user:42}:cart", S)``.
+    """
+    if isinstance(shard_count, bool) or not isinstance(shard_count, int) or shard_count < 1:
+        raise ValueError(f"shard_count must be an integer >= 1, got {shard_count!r}")
+    return murmur3_x86_32(_utf8(hash_tag(key)), 0) % shard_count

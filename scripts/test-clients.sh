@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Tests the client libraries outside TypeScript against the shared vectors (testdata/vectors):
+# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go,
+# standard library only, no network). Prints a pass/fail line per language; exits non-zero if any fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTEST_VERSION=8.4.2
+failed=()
+
+echo "== clients/python: pytest"
+py=clients/python
+if (
+  set -e
+  if [ ! -x "$py/.venv/bin/python" ]; then
+    python3 -m venv "$py/.venv"
+  fi
+  if ! "$py/.venv/bin/python" -m pytest --version 2>/dev/null | grep -q "pytest $PYTEST_VERSION"; then
+    "$py/.venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest==$PYTEST_VERSION"
+  fi
+  cd "$py" && .venv/bin/python -m pytest -q
+); then
+  echo "PASS clients/python"
+else
+  echo "FAIL clients/python"
+  failed+=(python)
+fi
+
+echo "== clients/go: go test"
+if (cd clients/go && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod go vet ./... && GOTOOLCHAIN=local GOPROXY=off go test -count=1 -v ./...); then
+  echo "PASS clients/go"
+else
+  echo "FAIL clients/go"
+  failed+=(go)
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "client tests FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "client tests passed: python, go"

@@ -1,0 +1,237 @@
+/**
+ * A client of keyway's REST API that keeps the shard map in the application: it learns S and every
+ * shard's owners from `GET /v1/shardmap`, polls `GET /readyz` (small, carries `version`) and
+ * fetches the map again only when the version changes (docs/api.md "Polling for changes").
+ * On a failure it keeps the last good map and reports a KeywayError.
+ */
+import { ERROR_CODES, KeywayError, type KeywayErrorCode } from '../core/errors.js';
+import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
+import { shardFor } from './shard.js';
+
+/** One owner of a shard: its endpoint id and where it listens. */
+export interface Owner {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ShardMapClientOptions {
+  /** keyway's REST base URL, e.g. `http://keyway:8080/` (a path prefix is kept). */
+  readonly baseUrl: string | URL;
+  /** How often to poll `GET /readyz` for a new version; 0 turns polling off (call `refresh()`). Default 1000. */
+  readonly pollIntervalMs?: number;
+  /** The bound of each request. Default 5000. */
+  readonly timeoutMs?: number;
+  /** Called with each new map (not with the first one `connect` waits for). */
+  readonly onUpdate?: (client: ShardMapClient) => void;
+  /** Called when a poll or refresh fails; the last good map stays in use. */
+  readonly onError?: (err: KeywayError) => void;
+}
+
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
+interface HeldMap {
+  readonly version: string;
+  readonly shardCount: number;
+  readonly owners: readonly (readonly Owner[])[];
+}
+
+export class ShardMapClient {
+  private readonly base: URL;
+  private readonly pollIntervalMs: number;
+  private readonly timeoutMs: number;
+  private map: HeldMap | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private inflight: Promise<boolean> | undefined;
+  private error: KeywayError | undefined;
+
+  /** Creates a client that has no map yet and does not poll; `connect` is the usual way in. */
+  constructor(private readonly opts: ShardMapClientOptions) {
+    this.base = new URL(opts.baseUrl);
+    if (!this.base.pathname.endsWith('/')) this.base.pathname += '/';
+    this.pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    for (const [name, v] of [['pollIntervalMs', this.pollIntervalMs], ['timeoutMs', this.timeoutMs]] as const) {
+      if (!Number.isFinite(v) || v < 0) throw new KeywayError('BAD_ARGUMENT', `must be a number >= 0, got ${String(v)}`, { field: name });
+    }
+  }
+
+  /**
+   * Fetches the map once, then polls for changes (unless `pollIntervalMs` is 0).
+   * @throws KeywayError when the first map cannot be had (KEYWAY_UNAVAILABLE, or keyway's own code
+   *   such as SOURCE_UNAVAILABLE while it has no map); nothing is left running then
+   */
+  static async connect(opts: ShardMapClientOptions): Promise<ShardMapClient> {
+    const client = new ShardMapClient(opts);
+    await client.refresh();
+    client.schedule();
+    return client;
+  }
+
+  /** The version of the map in use, undefined before the first one. */
+  get version(): string | undefined {
+    return this.map?.version;
+  }
+
+  /** S, the deployment's shard count, undefined before the first map. */
+  get shardCount(): number | undefined {
+    return this.map?.shardCount;
+  }
+
+  /** The error of the latest poll or refresh, cleared by the next success. */
+  get lastError(): KeywayError | undefined {
+    return this.error;
+  }
+
+  /** The shard of `key` under the map's S. @throws KeywayError SOURCE_UNAVAILABLE before the first map */
+  shardFor(key: string): number {
+    return shardFor(key, this.held().shardCount);
+  }
+
+  /** The owners of `key`'s shard, primary first (empty when no endpoint is ready). */
+  owners(key: string): readonly Owner[] {
+    const map = this.held();
+    return map.owners[shardFor(key, map.shardCount)]!;
+  }
+
+  /** The owners of shard `shard`, primary first. @throws KeywayError BAD_ARGUMENT outside [0, S) */
+  ownersOfShard(shard: number): readonly Owner[] {
+    const map = this.held();
+    if (!Number.isInteger(shard) || shard < 0 || shard >= map.shardCount) {
+      throw new KeywayError('BAD_ARGUMENT', `shard must be an integer in [0, ${map.shardCount}), got ${String(shard)}`, { field: 'shard' });
+    }
+    return map.owners[shard]!;
+  }
+
+  /**
+   * Fetches `GET /v1/shardmap` now and uses it. Resolves true when the version changed. Concurrent
+   * calls share one request.
+   * @throws KeywayError on failure; the last good map stays in use
+   */
+  refresh(): Promise<boolean> {
+    this.inflight ??= this.fetchMap().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  /** Stops polling. The map in hand stays readable. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private held(): HeldMap {
+    if (!this.map) throw new KeywayError('SOURCE_UNAVAILABLE', `no shard map yet from keyway at ${this.base.href}`);
+    return this.map;
+  }
+
+  private schedule(): void {
+    if (this.closed || this.pollIntervalMs === 0) return;
+    this.timer = setTimeout(() => void this.poll(), this.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  /** One poll: `/readyz`, then the map only if its version differs from the one in hand. */
+  private async poll(): Promise<void> {
+    try {
+      const ready = await this.get<ReadyzBody>('readyz', [200, 503]);
+      if (typeof ready.version === 'string' && ready.version !== this.map?.version) {
+        await this.refresh().catch(() => undefined); // reported by fetchMap
+      } else {
+        this.error = undefined;
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.schedule();
+    }
+  }
+
+  private async fetchMap(): Promise<boolean> {
+    try {
+      const body = await this.get<unknown>('v1/shardmap', [200]);
+      const next = decodeShardMap(body, this.base);
+      this.error = undefined;
+      if (next.version === this.map?.version) return false;
+      const first = this.map === undefined;
+      this.map = next;
+      if (!first && !this.closed) this.opts.onUpdate?.(this);
+      return true;
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): KeywayError {
+    const e =
+      err instanceof KeywayError ? err : new KeywayError('KEYWAY_UNAVAILABLE', `keyway at ${this.base.href}: ${String(err)}`, {}, { cause: err });
+    this.error = e;
+    if (!this.closed) this.opts.onError?.(e);
+    return e;
+  }
+
+  /** GETs a JSON body; statuses outside `accept` become the API's own error code when it sends one. */
+  private async get<T>(route: string, accept: readonly number[]): Promise<T> {
+    const url = new URL(route, this.base);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      text = await res.text();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const reason = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message);
+      throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href}: ${reason}`, {}, { cause: err });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href} answered ${res.status} with a body that is not JSON: is it keyway's REST API?`);
+    }
+    if (!accept.includes(res.status)) {
+      const api = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+      const code = (ERROR_CODES as readonly unknown[]).includes(api?.code) ? (api!.code as KeywayErrorCode) : 'KEYWAY_UNAVAILABLE';
+      const detail = typeof api?.message === 'string' ? api.message : text.slice(0, 200);
+      throw new KeywayError(code, `GET ${url.href} answered ${res.status}: ${detail}`);
+    }
+    return body as T;
+  }
+}
+
+/** Checks a `/v1/shardmap` body and resolves owner ids to addresses. */
+function decodeShardMap(body: unknown, base: URL): HeldMap {
+  const bad = (what: string): never => {
+    throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${base.href}v1/shardmap: not a shard map: ${what}`);
+  };
+  const m = body as Partial<ShardMapBody> | null;
+  if (typeof m !== 'object' || m === null) return bad('not an object');
+  if (typeof m.version !== 'string') return bad('no version');
+  const S = m.shardCount;
+  if (typeof S !== 'number' || !Number.isSafeInteger(S) || S < 1) return bad(`shardCount ${String(S)}`);
+  if (!Array.isArray(m.shards) || m.shards.length !== S) return bad(`${String(m.shards?.length)} shards for shardCount ${S}`);
+  if (!Array.isArray(m.endpoints)) return bad('no endpoints');
+  const byId = new Map<string, Owner>();
+  for (const e of m.endpoints) {
+    if (typeof e?.id !== 'string' || typeof e.address !== 'string' || typeof e.port !== 'number') return bad('an endpoint without id, address or port');
+    byId.set(e.id, Object.freeze({ id: e.id, address: e.address, port: e.port }));
+  }
+  // Many shards share an owner list (at most N^R distinct lists): keep one array per list.
+  const lists = new Map<string, readonly Owner[]>();
+  const owners = new Array<readonly Owner[]>(S);
+  for (const s of m.shards) {
+    if (!Number.isInteger(s?.shard) || s.shard < 0 || s.shard >= S || owners[s.shard] || !Array.isArray(s.owners)) return bad(`shard entry ${JSON.stringify(s)}`);
+    const ids: readonly unknown[] = s.owners;
+    const name = ids.join('\n');
+    let list = lists.get(name);
+    if (!list) {
+      list = Object.freeze(ids.map((id) => (typeof id === 'string' ? byId.get(id) : undefined) ?? bad(`shard ${s.shard}: unknown owner ${JSON.stringify(id)}`)));
+      lists.set(name, list);
+    }
+    owners[s.shard] = list;
+  }
+  return { version: m.version, shardCount: S, owners };
+}
