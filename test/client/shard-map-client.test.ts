@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { ShardMapClient, shardFor, KeywayError } from '../../src/client/index.js';
 import type { LookupBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
-import { topologyText, waitFor } from '../serve/support.js';
+import { topologyText } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 
 const KEYS = ['user:1000', '{user:42}:profile', '{user:42}:cart', 'ключ', '🔑emoji', 'embedding/v2/doc-8812/chunk-3', ''];
 
@@ -49,7 +50,7 @@ test('ShardMapClient learns the map, then follows a topology change by polling /
   // A fourth node, heavier than the others, and a new port for e0: new version, new owners.
   const next = topologyText({ shards: 64, replicas: 2, ready: [true, true, true, true], weights: [10, 10, 10, 40] }).replace('port: 7100', 'port: 7200');
   await keyway.topo.write(next);
-  await waitFor('the client to pick up the new version', () => client.version !== before, 8000);
+  await eventually('the client to pick up the new version', () => client.version !== before, { timeoutMs: 8000 });
   await assertAgrees(client, base);
   assert.deepEqual(updates, [client.version]);
   assert.ok(client.ownersOfShard(0).length === 2);
@@ -69,7 +70,7 @@ test('ShardMapClient keeps the last good map when keyway stops answering, and re
   const owners = client.owners('user:1000');
 
   await keyway.server.close();
-  await waitFor('a failed poll', () => errors.length > 0);
+  await eventually('a failed poll', () => errors.length > 0);
   assert.ok(errors.every((e) => e instanceof KeywayError && e.code === 'KEYWAY_UNAVAILABLE'), String(errors[0]));
   assert.equal(client.lastError?.code, 'KEYWAY_UNAVAILABLE');
   assert.equal(client.version, version);
