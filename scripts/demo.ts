@@ -332,7 +332,7 @@ async function main(): Promise<number> {
 
     out();
     out(`keyway demo: ${endpoints.length} cache nodes, keyway and Envoy, up in ${((Date.now() - started) / 1000).toFixed(1)} s (Envoy routed ${((Date.now() - envoyStarted) / 1000).toFixed(1)} s after it started).`);
-    out(`Shard map ${map.version}: S=${map.shardCount} shards, R=${map.replicas} owners each (examples/topology.yaml, nodes moved to 127.0.0.1).`);
+    out(`Shard map ${map.version}: S=${map.shardCount} shards, R=${map.replicas} owners each (examples/topology.yaml, every node on 127.0.0.1).`);
     out();
     out(`Requests through Envoy (${listenerUrl}), each with x-cache-shard = keyToShard(key, ${map.shardCount}) and x-cache-key = key:`);
     const rows: string[][] = [['key', 'shard', 'owners (primary first)', 'served by', 'primary?', 'tier']];
