@@ -94,12 +94,15 @@ async function choosePort(wanted: number, what: string): Promise<number> {
 // ---------------------------------------------------------------- children
 
 const children: { name: string; child: ChildProcess }[] = [];
+/** Set once the demo is stopping (Ctrl-C during start-up included): no new child starts after it. */
+let shuttingDown = false;
 
 function running(c: ChildProcess): boolean {
   return c.exitCode === null && c.signalCode === null;
 }
 
 function startChild(name: string, cmd: string, args: string[], logPath: string): ChildProcess {
+  if (shuttingDown) throw new Error(`not starting ${name}: the demo is stopping`);
   const fd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
@@ -224,6 +227,7 @@ async function main(): Promise<number> {
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
+      shuttingDown = true;
       // Envoy first (no more traffic), then the nodes (no more polls), then keyway.
       for (const { child } of children.filter((c) => c.name === 'envoy')) await stopChild(child);
       await Promise.all(state.nodes.map((n) => n.close()));
