@@ -21,6 +21,8 @@ export interface CacheMetricsSource {
 export interface CacheMetrics {
   /** One request served for `shard` ('' when unknown), with the tiers it consulted. */
   recordRequest(shard: number | undefined, owner: OwnerLabel, lookups: readonly Lookup[]): void;
+  /** One request refused because its key does not hash to `shard`, the x-cache-shard it carried. */
+  recordMisdirected(shard: number): void;
   render(): Promise<string>;
   shutdown(): Promise<void>;
 }
@@ -30,6 +32,9 @@ export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
   const lookups = registry.meter.createCounter(instrumentName(C.lookups), { description: 'Cache lookups per tier (l1, l2, l3) and result (hit, miss), by shard' });
   const requests = registry.meter.createCounter(instrumentName(C.requests), {
     description: 'Requests served, by shard and whether this node owns the shard (true, false, unknown)',
+  });
+  const misdirected = registry.meter.createCounter(instrumentName(C.misdirected), {
+    description: 'Requests refused with 421 because the key does not hash to the x-cache-shard they carried, by the carried shard',
   });
   const base = () => ({ node: src.node, ...src.locality() });
 
@@ -59,6 +64,9 @@ export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
       const labels = { ...base(), shard: shard === undefined ? '' : String(shard) };
       requests.add(1, { ...labels, owner });
       for (const l of consulted) lookups.add(1, { ...labels, tier: l.tier, result: l.result });
+    },
+    recordMisdirected(shard) {
+      misdirected.add(1, { ...base(), shard: String(shard) });
     },
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),

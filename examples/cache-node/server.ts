@@ -5,6 +5,11 @@
  *
  * HTTP: `GET /kv/<key>` (and any other path carrying `x-cache-shard`, the path being the key),
  * `GET /metrics`, `GET /healthz`, `GET /v1/ownership`. gRPC: `keyway.example.cache.v1.Cache/Get`.
+ *
+ * The node checks the pair it is given: a request whose key does not hash (contract 1, with the S
+ * of keyway's shard map) to the `x-cache-shard` it carried answers 421 Misdirected Request (gRPC:
+ * INVALID_ARGUMENT) and counts in `keyway_cache_misdirected_requests_total`. Before the node has
+ * read a shard map it does not know S and accepts.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -94,10 +99,21 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     entries: () => ({ l1: cache.l1.size, l2: cache.l2.size }),
   });
 
-  /** Serves one key. `shardHeader` is the x-cache-shard value as received (undefined when absent). */
-  const serve = async (key: string, shardHeader: string | undefined): Promise<Served> => {
+  /**
+   * Serves one key. `shardHeader` is the x-cache-shard value as received (undefined when absent).
+   * `clientKey` is the key the client named (the `/kv/` path, the gRPC request's key, or
+   * `x-cache-key`): when it and the header are both there, the pair is checked.
+   */
+  const serve = async (key: string, shardHeader: string | undefined, clientKey: string | undefined): Promise<Served> => {
     const ownership = poller?.current();
     const shard = resolveShard(key, shardHeader, ownership);
+    if (clientKey !== undefined && shardHeader !== undefined && shard !== undefined && ownership) {
+      const expected = keyToShard(clientKey, ownership.shardCount);
+      if (expected !== shard) {
+        metrics.recordMisdirected(shard);
+        throw new Misdirected(clientKey, expected, shard, ownership.shardCount);
+      }
+    }
     const owner = ownerLabel(ownership, shard);
     // Non-owned keys stay out of L1: GPU memory is for the shards this node owns.
     const got = await cache.get(key, owner !== 'false');
@@ -139,19 +155,30 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       );
       return;
     }
+    const keyHeader = req.headers['x-cache-key'];
     let key: string | undefined;
-    if (url.pathname.startsWith('/kv/') && url.pathname.length > 4) key = decodeURIComponent(url.pathname.slice(4));
-    else if (shardHeader !== undefined) key = url.pathname + url.search;
+    let clientKey: string | undefined;
+    if (url.pathname.startsWith('/kv/') && url.pathname.length > 4) key = clientKey = decodeURIComponent(url.pathname.slice(4));
+    else if (shardHeader !== undefined) {
+      key = url.pathname + url.search;
+      clientKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
+    }
     if (key === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route for ${url.pathname}: use /kv/<key>` }));
       return;
     }
     let served: Served;
     try {
-      served = await serve(key, shardHeader);
+      served = await serve(key, shardHeader, clientKey);
     } catch (err) {
       if (err instanceof BadShard) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message }));
+        return;
+      }
+      if (err instanceof Misdirected) {
+        res
+          .writeHead(421, { 'content-type': 'application/json', 'x-served-by': opts.id })
+          .end(JSON.stringify({ error: err.message, key: err.key, shard: err.keyShard, carriedShard: err.carriedShard, shardCount: err.shardCount }));
         return;
       }
       throw err;
@@ -184,10 +211,13 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       grpcServer.addService(pkg.keyway.example.cache.v1.Cache.service, {
         Get: (call: grpc.ServerUnaryCall<{ key: string }, Served>, callback: grpc.sendUnaryData<Served>) => {
           const header = call.metadata.get('x-cache-shard')[0];
-          serve(call.request.key, header === undefined ? undefined : String(header)).then(
+          serve(call.request.key, header === undefined ? undefined : String(header), call.request.key).then(
             (served) => callback(null, served),
             (err: Error) =>
-              callback({ code: err instanceof BadShard ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: err.message }),
+              callback({
+                code: err instanceof BadShard || err instanceof Misdirected ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+                details: err.message,
+              }),
           );
         },
       });
@@ -229,6 +259,21 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
 
 /** A malformed `x-cache-shard` value: the client's error (400 / INVALID_ARGUMENT). */
 class BadShard extends Error {}
+
+/** A key that hashes to another shard than the one the request carried (421 / INVALID_ARGUMENT). */
+class Misdirected extends Error {
+  constructor(
+    readonly key: string,
+    readonly keyShard: number,
+    readonly carriedShard: number,
+    readonly shardCount: number,
+  ) {
+    super(
+      `key ${JSON.stringify(key)} hashes to shard ${keyShard} of ${shardCount}, but the request carried x-cache-shard ${carriedShard}: ` +
+        `the client's hash is wrong (see docs/hashing.md)`,
+    );
+  }
+}
 
 /**
  * The request's shard: the `x-cache-shard` value when present (what the proxy routed on), else the

@@ -56,6 +56,11 @@ export const CACHE_NODE_METRICS = {
   lookups: 'keyway_cache_lookups_total',
   /** counter {node, region, zone, subzone, shard, owner}: requests served, `owner` = true | false | unknown. */
   requests: 'keyway_cache_requests_total',
+  /**
+   * counter {node, region, zone, subzone, shard}: requests refused with 421 because the key does not
+   * hash to the `x-cache-shard` they carried (`shard` is the carried value): a client's hash is wrong.
+   */
+  misdirected: 'keyway_cache_misdirected_requests_total',
   /** gauge {node, region, zone, subzone, tier}: entries held per tier (l1, l2). */
   entries: 'keyway_cache_entries',
   /** gauge {node, region, zone, subzone, role}: shards this node owns, role = primary | replica. */

@@ -237,6 +237,23 @@ describe('diff (offline)', () => {
     assert.match(t.stdout, /\ngpu-b1\s+nvl-3\s+removed\s+\d+ -> 0/);
   });
 
+  test('the README example, as written: the two shipped files; the new nodes take shards only from the others, none move between old nodes', async () => {
+    const j = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '-o', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const r = JSON.parse(j.stdout);
+    const added = r.endpoints.filter((e: { change: string }) => e.change === 'added').map((e: { id: string }) => e.id);
+    assert.deepEqual(added, ['gpu-c1', 'gpu-c2']);
+    assert.ok(r.endpoints.every((e: { id: string; change: string; gained: number }) => e.change === 'added' || (e.change === 'unchanged' && e.gained === 0)));
+    assert.ok(r.copyMoves.every((m: { to: string }) => added.includes(m.to)), 'every copy handed over goes to a new node');
+    assert.ok(r.movedShards > 0 && r.movedShards < 1024);
+    const t = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /endpoints: \+gpu-c1 \+gpu-c2/);
+    for (const doc of ['README.md', 'docs/cli.md']) {
+      assert.match(await readFile(doc, 'utf8'), /keyway diff examples\/topology\.yaml examples\/topology-scale-out\.yaml/, `${doc} shows the runnable command`);
+    }
+  });
+
   test('an invalid file: located errors on stderr, exit 2; a Kubernetes file is refused', async () => {
     const bad = await tempTopology('shards: 8\nendpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n    weight: -1\n');
     const k8s = await tempTopology('shards: 8\nkubernetes: {namespace: x}\n');
