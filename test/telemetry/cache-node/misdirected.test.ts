@@ -14,7 +14,8 @@ import { startServer } from '../../../src/app/index.js';
 import { keyToShard } from '../../../src/sharding/index.js';
 import { CACHE_NODE_METRICS as C } from '../../../src/telemetry/index.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
-import { tempTopology, topologyText, waitFor } from '../../serve/support.js';
+import { tempTopology, topologyText } from '../../serve/support.js';
+import { eventually } from '../../support/eventually.js';
 import { parseExposition } from '../support/exposition.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -29,7 +30,7 @@ test('a key that does not hash to its x-cache-shard answers 421 with the reason 
   });
   const node = await startCacheNodeServer({ id: 'e0', keywayUrl: `http://127.0.0.1:${keyway.httpPort}`, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0 });
   t.after(() => node.close());
-  await waitFor('ownership from keyway', () => node.ownership());
+  await eventually('ownership from keyway', () => node.ownership());
 
   const key = 'user:7';
   const shard = keyToShard(key, S);
