@@ -328,8 +328,10 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
       return r.result;
     };
     // Envoy sends every request to an owner of its shard; only the direct ones reach a non-owner.
+    // The lower bound is only "some": under load the direct requests' share of the rate window
+    // varied (0.009 to 0.05 seen on a busy machine), while Envoy's own misses would push it up.
     const nonOwner = Number(one('Requests served by a non-owner').series[0]!.value[1]);
-    assert.ok(nonOwner > 0.01 && nonOwner < 0.15, `about 1 request in ${DIRECT_EVERY} goes to a non-owner: ${nonOwner}`);
+    assert.ok(nonOwner > 0 && nonOwner < 0.15, `about 1 request in ${DIRECT_EVERY} goes to a non-owner: ${nonOwner}`);
     assert.ok(Number(one('Shards moved per change (mean since start)').series[0]!.value[1]) > 0, 'the reweights moved shards');
     const shares = one('Primary share by fabric against weight share', 'A').series;
     const weights = one('Primary share by fabric against weight share', 'B').series;

@@ -25,7 +25,7 @@ test('keyway serve on the example: logs the bound port, serves the map, exits 0 
   const records: Record<string, unknown>[] = [];
   const lines = createInterface({ input: child.stdout });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line within 20 s; stderr: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no "listening" line within 60 s; stderr: ${stderr}`)), 60_000);
     lines.on('line', (line) => {
       const rec = JSON.parse(line) as Record<string, unknown>;
       records.push(rec);
