@@ -44,8 +44,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const first = state.current();
   if (!first) throw new Error('the xDS stage starts after the first shard map is published');
 
-  // The view translated by the cache; moves forward only when a coalesced push runs, so a proxy
-  // class built in between (first use) matches the classes already served.
+  // The view translated by the cache; moves forward only when a push runs, so a proxy class built
+  // in between (first use) matches the classes already served.
   let served: ServingView = first;
   let latest: ServingView = first;
   const warnings = warningLog(logger);
@@ -75,7 +75,6 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     });
   } catch (err) {
     telemetry.close();
-    cache.close();
     throw err;
   }
   const xds = server;
@@ -112,7 +111,6 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         stopObserving?.();
         telemetry.close();
         await xds.close();
-        cache.close();
       })();
       return closing;
     },

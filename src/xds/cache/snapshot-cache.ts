@@ -154,9 +154,6 @@ export class SnapshotCache implements SnapshotSource {
     return this.#encoder.packedCount;
   }
 
-  /** Releases the cache (it holds no timer or connection; kept so owners can close what they start). */
-  close(): void {}
-
   #entry(requested: ProxyClass): ClassEntry {
     const proxyClass = this.servedClass(requested);
     const key = proxyClassKey(proxyClass);

@@ -52,7 +52,6 @@ export async function startHarness(topology: MiniTopology): Promise<Harness> {
     async close() {
       for (const c of clients) c.close();
       await server.close();
-      cache.close();
     },
   };
 }

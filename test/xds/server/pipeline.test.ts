@@ -45,7 +45,6 @@ test('translator output through the cache and server: consistent for Envoy and g
   t.after(async () => {
     clients.forEach((c) => c.close());
     await server.close();
-    cache.close();
   });
   const connect = (id: string, userAgentName: string, zone: string) => {
     const c = new XdsTestClient({ port: server.port, node: { id, userAgentName, locality: { zone, subZone: `nvl-${zone}` } } });
