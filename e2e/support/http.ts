@@ -13,7 +13,8 @@ export interface HttpResponse {
 
 export interface HttpRequestOptions {
   readonly method?: string;
-  readonly headers?: Readonly<Record<string, string>>;
+  /** A list sends the header once per value. */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly body?: string;
   /** Bound for the whole exchange (default 5 s). */
   readonly timeoutMs?: number;
@@ -24,7 +25,7 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: opts.method ?? 'GET', headers: { ...opts.headers }, agent: false, timeout: opts.timeoutMs ?? 5_000 },
+      { method: opts.method ?? 'GET', headers: { ...opts.headers } as http.OutgoingHttpHeaders, agent: false, timeout: opts.timeoutMs ?? 5_000 },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -41,12 +41,18 @@ export const TOP_LEVEL_KEYS = [
   'spread',
   'service',
   'envoy',
+  'routing',
   'xds',
   'endpoints',
   'kubernetes',
 ] as const;
 const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol'] as const;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
+const ROUTING_KEYS = ['keyHeader'] as const;
+/** An HTTP header name (RFC 9110 token), lowercase as HTTP/2 requires: what Envoy's header maps hold. */
+const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
+/** The header the key header must not be: the shard header keyway's filters read. */
+const SHARD_HEADER_NAME = 'x-cache-shard';
 const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready'] as const;
 const LOCALITY_KEYS = ['region', 'zone', 'subzone'] as const;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
@@ -89,7 +95,7 @@ export function validateConfig(
   const replicas = p.integerIn(raw, ['replicas'], 1, MAX_REPLICAS, DEFAULT_REPLICAS);
   const spread = p.oneOf(raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
   const service = p.patterned(raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
-  const xds: XdsSettings = { service, envoy: envoySettings(p, raw) };
+  const xds: XdsSettings = { service, envoy: envoySettings(p, raw), routing: routingSettings(p, raw) };
   const xdsTiming = timing(p, raw);
 
   const hasKubernetes = 'kubernetes' in raw;
@@ -127,6 +133,19 @@ function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['en
     missingHeader: p.oneOf(envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
     upstreamProtocol: p.oneOf(envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
   };
+}
+
+function routingSettings(p: Fields, raw: Record<string, unknown>): XdsSettings['routing'] {
+  const d = DEFAULT_XDS_SETTINGS.routing;
+  const routing = p.optionalMapping(raw, ['routing']);
+  if (!routing) return d;
+  unknownKeys(p, routing, ['routing'], ROUTING_KEYS);
+  const keyHeader = p.patterned(routing, ['routing', 'keyHeader'], HEADER_NAME_PATTERN, d.keyHeader, 'a lowercase HTTP header name (1-128 letters, digits and !#$%&\'*+.^_`|~-)');
+  if (keyHeader === SHARD_HEADER_NAME) {
+    p.add(['routing', 'keyHeader'], `must not be ${SHARD_HEADER_NAME} (that header carries the shard number)`);
+    return d;
+  }
+  return { keyHeader };
 }
 
 function timing(p: Fields, raw: Record<string, unknown>): XdsTiming {

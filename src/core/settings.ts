@@ -16,15 +16,26 @@ export interface EnvoySettings {
   readonly upstreamProtocol: UpstreamProtocol;
 }
 
+/** How a request names its shard at the proxy (topology file `routing:`). */
+export interface RoutingSettings {
+  /**
+   * The request header that carries the cache key (lowercase). Envoy computes the shard from it
+   * (hash contract 1) when the request has no `x-cache-shard`.
+   */
+  readonly keyHeader: string;
+}
+
 export interface XdsSettings {
   /** Listener and virtual host name; proxyless gRPC clients dial `xds:///<service>`. */
   readonly service: string;
   readonly envoy: EnvoySettings;
+  readonly routing: RoutingSettings;
 }
 
 export const DEFAULT_XDS_SETTINGS: XdsSettings = {
   service: 'keyway-cache',
   envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1' },
+  routing: { keyHeader: 'x-cache-key' },
 };
 
 /** Everything one topology file (or a source plus its settings) says: the input of the pipeline. */

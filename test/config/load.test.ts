@@ -52,6 +52,7 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
   assert.deepEqual(cfg.topology.xds, {
     service: 'keyway-cache',
     envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1' },
+    routing: { keyHeader: 'x-cache-key' },
   });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 100, maxDelayMs: 1000 });
   assert.deepEqual(cfg.topology.endpoints, [
@@ -63,11 +64,15 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
 
 test('defaults for S, R and spread when absent; settings read when present', () => {
   const cfg = parseConfig(
-    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
+    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2}\nrouting: {keyHeader: x-kv-key}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
     'x.yaml',
   );
   assert.deepEqual(cfg.topology.policy, { shardCount: 1024, replicas: 2, spread: 'none' });
-  assert.deepEqual(cfg.topology.xds, { service: 'cache.svc', envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2' } });
+  assert.deepEqual(cfg.topology.xds, {
+    service: 'cache.svc',
+    envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2' },
+    routing: { keyHeader: 'x-kv-key' },
+  });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 50, maxDelayMs: 500 });
   assert.deepEqual(cfg.topology.endpoints, []);
 });
@@ -166,6 +171,22 @@ test('field checks: address, port, locality, ready, envoy and xds settings', () 
   // Reported top to bottom.
   const lines = problems(text).map((e) => e.location.line ?? 0);
   assert.deepEqual(lines, [...lines].sort((a, b) => a - b));
+});
+
+test('routing.keyHeader: a lowercase HTTP header name other than x-cache-shard; unknown keys named', () => {
+  for (const bad of ['X-Cache-Key', 'x cache', '', 'x-key:', 'ключ']) {
+    const hit = expectProblem(`routing: {keyHeader: ${JSON.stringify(bad)}}\nendpoints: []\n`, 'routing.keyHeader', 'CONFIG_INVALID', 1);
+    assert.match(hit.message, /must be a lowercase HTTP header name/);
+  }
+  for (const bad of ['7', 'true', '[a]']) {
+    expectProblem(`routing: {keyHeader: ${bad}}\nendpoints: []\n`, 'routing.keyHeader', 'CONFIG_INVALID', 1);
+  }
+  const clash = expectProblem('routing:\n  keyHeader: x-cache-shard\nendpoints: []\n', 'routing.keyHeader', 'CONFIG_INVALID', 2);
+  assert.match(clash.message, /must not be x-cache-shard/);
+  const typo = expectProblem('routing: {keyheader: x-k}\nendpoints: []\n', 'routing.keyheader', 'CONFIG_INVALID', 1);
+  assert.match(typo.message, /did you mean "keyHeader"/);
+  expectProblem('routing: 5\nendpoints: []\n', 'routing', 'CONFIG_INVALID', 1);
+  assert.equal(parseConfig("routing: {keyHeader: \"x-k_1.v2'~\"}\nendpoints: []\n", 'x.yaml').topology.xds.routing.keyHeader, "x-k_1.v2'~");
 });
 
 test('IPv6 literals and host names are accepted addresses', () => {

@@ -6,12 +6,16 @@ import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { HttpConnectionManagerSchema, ListenerSchema, type Listener } from '../proto.js';
 import { socketAddress } from './envoy-core.js';
-import { httpConnectionManager, shardHeaderToMetadataFilter } from './http-connection-manager.js';
+import { envoyShardFilters, httpConnectionManager } from './http-connection-manager.js';
 import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';
 
-/** Listener `name` on 0.0.0.0:`port`: HTTP connection manager with header_to_metadata, then the router; routes by RDS. */
-export function envoyListener(name: string, port: number, routeConfigName: string): Listener {
-  const hcm = httpConnectionManager(name, routeConfigName, [shardHeaderToMetadataFilter()]);
+/**
+ * Listener `name` on 0.0.0.0:`port`: HTTP connection manager with the key-to-shard Lua filter
+ * (S = `shardCount`, key in `keyHeader`), header_to_metadata, then the router; routes by RDS.
+ * It depends on settings and S only, never on ownership.
+ */
+export function envoyListener(name: string, port: number, routeConfigName: string, shardCount: number, keyHeader: string): Listener {
+  const hcm = httpConnectionManager(name, routeConfigName, envoyShardFilters(shardCount, keyHeader));
   return create(ListenerSchema, {
     name,
     address: socketAddress('0.0.0.0', port),

@@ -13,6 +13,7 @@ import {
 } from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { failoverRetryPolicy } from './envoy-failover.js';
+import { badShardMessage } from './envoy-key-shard.js';
 import { SHARD_HEADER } from './names.js';
 
 /** A shard number as header_to_metadata stores it: decimal digits (RE2, matched against the whole value). */
@@ -22,9 +23,10 @@ export const SHARD_VALUE_REGEX = '[0-9]+';
  * Route configuration `name` with one virtual host for any domain.
  * - any: one route, prefix "/", to `clusterName`.
  * - reject: the route to the cluster only for a header of digits; then a direct 400 naming the
- *   header. Matching the well-formed value (rather than "header absent") also turns away an empty
- *   or non-numeric value, which header_to_metadata would skip and the cluster could not place
- *   (findings 3).
+ *   headers, in the words of the Lua filter's 400 for a bad value. The Lua filter (listener) has
+ *   already answered 400 to every malformed `x-cache-shard` and set it from the key header, so
+ *   only a request with neither header gets here; matching the well-formed value (rather than
+ *   "header present") keeps that true without the filter (findings 3).
  * The virtual host retries a failed connection on the next priority, i.e. a shard's replicas.
  */
 export function envoyRouteConfiguration(
@@ -32,6 +34,7 @@ export function envoyRouteConfiguration(
   clusterName: string,
   missingHeader: MissingHeaderPolicy,
   shardCount: number,
+  keyHeader: string,
 ): RouteConfiguration {
   const toCluster = (headers: MessageInitShape<typeof HeaderMatcherSchema>[]): Route =>
     create(RouteSchema, {
@@ -60,7 +63,7 @@ export function envoyRouteConfiguration(
                 body: {
                   specifier: {
                     case: 'inlineString',
-                    value: `missing or malformed ${SHARD_HEADER} header: send the shard number (0-${shardCount - 1}) as decimal text\n`,
+                    value: missingShardMessage(shardCount, keyHeader),
                   },
                 },
               },
@@ -71,4 +74,9 @@ export function envoyRouteConfiguration(
     name,
     virtualHosts: [{ name, domains: ['*'], routes, retryPolicy: failoverRetryPolicy() }],
   });
+}
+
+/** The body of the reject route's 400: neither `x-cache-shard` nor the key header was sent. */
+export function missingShardMessage(shardCount: number, keyHeader: string): string {
+  return `missing ${SHARD_HEADER} and ${keyHeader} headers: ${badShardMessage(shardCount).trimEnd()}, or send the key in ${keyHeader}\n`;
 }

@@ -14,6 +14,7 @@ import {
   type HttpFilter,
 } from '../proto.js';
 import { adsConfigSource } from './envoy-core.js';
+import { keyShardLuaFilter } from './envoy-key-shard.js';
 import {
   HEADER_TO_METADATA_FILTER,
   LB_METADATA_NAMESPACE,
@@ -36,6 +37,15 @@ function routerFilter(): HttpFilter {
     name: ROUTER_FILTER,
     configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) },
   });
+}
+
+/**
+ * Envoy only: the filters before the router. First the Lua filter that checks `x-cache-shard`
+ * (400 unless an integer in [0, S)) and, when it is absent, sets it from the key header (hash
+ * contract 1); then header_to_metadata, which hands the shard to the subset load balancer.
+ */
+export function envoyShardFilters(shardCount: number, keyHeader: string): HttpFilter[] {
+  return [keyShardLuaFilter(shardCount, keyHeader), shardHeaderToMetadataFilter()];
 }
 
 /**

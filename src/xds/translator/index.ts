@@ -32,6 +32,7 @@ export { checkConsistency } from './consistency.js';
 export { resourceSetToJson, resourceToJson } from './resource-json.js';
 export { XDS_REGISTRY } from './registry.js';
 export { HEALTH_CHECK_PATH } from './envoy-failover.js';
+export { badShardMessage, keyShardLuaScript } from './envoy-key-shard.js';
 export {
   SHARD_HEADER,
   LB_METADATA_NAMESPACE,
@@ -80,7 +81,8 @@ export function effectiveProxyClass(proxy: ProxyClass): ProxyClass {
 }
 
 function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
-  const { service, envoy } = topology.xds;
+  const { service, envoy, routing } = topology.xds;
+  const shardCount = shardMap.policy.shardCount;
   const serving = servingOwners(shardMap);
   const placement = placeEnvoyHosts(serving.owners);
   const cluster = envoyClusterName(service);
@@ -89,12 +91,12 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
     resources: {
       cluster: [resource(ClusterSchema, cluster, envoyCluster(cluster, envoy))],
       endpoint: [resource(ClusterLoadAssignmentSchema, cluster, envoyLoadAssignment(cluster, placement.hosts))],
-      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes))],
+      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes, shardCount, routing.keyHeader))],
       route: [
         resource(
           RouteConfigurationSchema,
           routes,
-          envoyRouteConfiguration(routes, cluster, envoy.missingHeader, shardMap.policy.shardCount),
+          envoyRouteConfiguration(routes, cluster, envoy.missingHeader, shardCount, routing.keyHeader),
         ),
       ],
     },

@@ -15,6 +15,7 @@ export const SHARD_METADATA_KEY = 'cache-shard';
 export const HTTP_CONNECTION_MANAGER_FILTER = 'envoy.filters.network.http_connection_manager';
 export const HEADER_TO_METADATA_FILTER = 'envoy.filters.http.header_to_metadata';
 export const ROUTER_FILTER = 'envoy.filters.http.router';
+export const LUA_FILTER = 'envoy.filters.http.lua';
 export const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 export const PREVIOUS_PRIORITIES_RETRY = 'envoy.retry_priorities.previous_priorities';
 

@@ -16,12 +16,15 @@ import {
   type HttpConnectionManager,
   type HttpProtocolOptions,
   type Listener,
+  type Lua,
   type RouteConfiguration,
 } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
   XDS_REGISTRY,
   checkConsistency,
+  keyShardLuaScript,
+  resourceSetToJson,
   translate,
   translateWithWarnings,
   type TranslatorInput,
@@ -152,7 +155,7 @@ test('cluster: http2 sets explicit HTTP/2 protocol options and an HTTP/2 health 
   assert.equal(hc1.case === 'httpHealthCheck' && hc1.value.path, '/healthz');
 });
 
-test('listener: port from settings, header_to_metadata (x-cache-shard -> envoy.lb/cache-shard STRING) then router, RDS over ADS', () => {
+test('listener: port from settings, the key-to-shard Lua filter, header_to_metadata (x-cache-shard -> envoy.lb/cache-shard STRING), then router, RDS over ADS', () => {
   const set = translate(computedInput(sixNodes(), { shardCount: 8, replicas: 2, spread: 'none' }, { listenerPort: 15001 }), ENVOY);
   const l = set.listener[0]!.message as Listener;
   assert.equal(l.name, 'keyway-cache');
@@ -167,8 +170,13 @@ test('listener: port from settings, header_to_metadata (x-cache-shard -> envoy.l
   assert.ok(hcm.routeSpecifier.case === 'rds');
   assert.equal(hcm.routeSpecifier.value.routeConfigName, 'keyway-cache');
   assert.equal(hcm.routeSpecifier.value.configSource?.configSourceSpecifier.case, 'ads');
-  assert.deepEqual(hcm.httpFilters.map((h) => h.name), ['envoy.filters.http.header_to_metadata', 'envoy.filters.http.router']);
-  const h2m = hcm.httpFilters[0]!.configType;
+  assert.deepEqual(hcm.httpFilters.map((h) => h.name), ['envoy.filters.http.lua', 'envoy.filters.http.header_to_metadata', 'envoy.filters.http.router']);
+  const lua = hcm.httpFilters[0]!.configType;
+  assert.ok(lua.case === 'typedConfig');
+  const source = (anyUnpack(lua.value, XDS_REGISTRY) as Lua).defaultSourceCode?.specifier;
+  assert.ok(source?.case === 'inlineString');
+  assert.equal(source.value, keyShardLuaScript(8, 'x-cache-key'), 'the script for S = 8 and the default key header');
+  const h2m = hcm.httpFilters[1]!.configType;
   assert.ok(h2m.case === 'typedConfig');
   const rule = (anyUnpack(h2m.value, XDS_REGISTRY) as HeaderToMetadata).requestRules[0]!;
   assert.equal(rule.header, 'x-cache-shard');
@@ -200,7 +208,19 @@ test('routes: any = one route to the cluster; reject = digits-only header route,
   assert.ok(second!.action.case === 'directResponse');
   assert.equal(second!.action.value.status, 400);
   const body = second!.action.value.body?.specifier;
-  assert.ok(body?.case === 'inlineString' && body.value.includes('x-cache-shard') && body.value.includes('0-7'));
+  assert.ok(body?.case === 'inlineString');
+  assert.equal(body.value, 'missing x-cache-shard and x-cache-key headers: x-cache-shard must be an integer in [0, 8), or send the key in x-cache-key\n');
+});
+
+test('the listener changes with S and routing.keyHeader only, not with ownership', () => {
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
+  const listenerJson = (input: TranslatorInput): string => JSON.stringify(resourceSetToJson(translate(input, ENVOY)).listener);
+  const base = computedInput(sixNodes(), policy);
+  assert.equal(listenerJson(computedInput(sixNodes().slice(1), policy)), listenerJson(base));
+  assert.notEqual(listenerJson(computedInput(sixNodes(), { ...policy, shardCount: 9 })), listenerJson(base));
+  const otherKey: TranslatorInput = { ...base, topology: { ...base.topology, xds: { ...base.topology.xds, routing: { keyHeader: 'x-key' } } } };
+  assert.notEqual(listenerJson(otherKey), listenerJson(base));
+  assert.ok(listenerJson(otherKey).includes('local KEY_HEADER = \\"x-key\\"'));
 });
 
 test('an IPv6 node that leads shards is not also a standby (no alias), and says so', () => {

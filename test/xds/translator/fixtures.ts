@@ -23,7 +23,7 @@ export function sixNodes(): Endpoint[] {
 }
 
 export function topologyOf(endpoints: readonly Endpoint[], policy: ShardingPolicy, envoy: Partial<EnvoySettings> = {}, service = 'keyway-cache'): Topology {
-  return { policy, endpoints, xds: { service, envoy: { ...DEFAULT_XDS_SETTINGS.envoy, ...envoy } } };
+  return { policy, endpoints, xds: { service, envoy: { ...DEFAULT_XDS_SETTINGS.envoy, ...envoy }, routing: DEFAULT_XDS_SETTINGS.routing } };
 }
 
 /** A real shard map (hash contract 2) and its topology. */

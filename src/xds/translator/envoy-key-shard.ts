@@ -1,0 +1,138 @@
+/**
+ * Envoy only: the Lua filter that lets a client send its cache key instead of a shard number
+ * (docs/xds.md "Key to shard in Envoy"). It runs before header_to_metadata and, per request:
+ * - `x-cache-shard` present: checks that it is a canonical decimal integer in [0, S) (`0` or
+ *   `[1-9][0-9]*`), else answers 400 `x-cache-shard must be an integer in [0, S)`; a valid value is
+ *   left untouched and wins over the key;
+ * - otherwise, the key header (`routing.keyHeader`) present: computes hash contract 1
+ *   (`murmur3_x86_32(utf8(tag(key)), seed 0) mod S`, docs/hashing.md) and sets `x-cache-shard`;
+ * - neither: nothing (the route and the cluster apply `envoy.missingHeader`).
+ * S and the header names are written into the script, so the listener changes only when S or
+ * `routing.keyHeader` does, never with ownership.
+ *
+ * The script is LuaJIT (what Envoy embeds): numbers are doubles, so 32-bit arithmetic goes through
+ * the `bit` module (results are signed int32), and multiplication mod 2^32 is done in 16-bit halves
+ * so no intermediate product exceeds 2^53. Lua strings are bytes, and Envoy hands header values
+ * over as their bytes, which are the UTF-8 the contract hashes.
+ */
+import { create } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { HttpFilterSchema, LuaSchema, type HttpFilter } from '../proto.js';
+import { LUA_FILTER, SHARD_HEADER } from './names.js';
+
+/** The body of Envoy's 400 for a bad `x-cache-shard` (either missingHeader mode). */
+export function badShardMessage(shardCount: number): string {
+  return `${SHARD_HEADER} must be an integer in [0, ${shardCount})\n`;
+}
+
+/** The body of Envoy's 400 when the key header is sent more than once. */
+export function repeatedKeyMessage(keyHeader: string): string {
+  return `${keyHeader} must be sent once\n`;
+}
+
+/** A Lua string literal (JSON's escapes are Lua's for the ASCII text keyway puts here). */
+function luaString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/**
+ * The Lua source of the key-to-shard filter for S = `shardCount` and the key header `keyHeader`.
+ * Deterministic: the same settings give the same bytes.
+ */
+export function keyShardLuaScript(shardCount: number, keyHeader: string): string {
+  return `-- keyway: key to shard (hash contract 1, docs/hashing.md) for S = ${shardCount}. Generated; do not edit.
+local bit = require("bit")
+local band, bxor, rol, lshift, rshift, tobit = bit.band, bit.bxor, bit.rol, bit.lshift, bit.rshift, bit.tobit
+local byte, find, sub = string.byte, string.find, string.sub
+
+local SHARDS = ${shardCount}
+local MAX_DIGITS = ${String(shardCount - 1).length}
+local SHARD_HEADER = ${luaString(SHARD_HEADER)}
+local KEY_HEADER = ${luaString(keyHeader)}
+local BAD_SHARD = ${luaString(badShardMessage(shardCount))}
+local REPEATED_KEY = ${luaString(repeatedKeyMessage(keyHeader))}
+local C1, C2 = tobit(0xcc9e2d51), tobit(0x1b873593)
+local F1, F2 = tobit(0x85ebca6b), tobit(0xc2b2ae35)
+
+-- a * b mod 2^32 as int32, from 16-bit halves: every partial product stays below 2^34.
+local function mul32(a, b)
+  local alo, blo = band(a, 0xffff), band(b, 0xffff)
+  local cross = band(rshift(a, 16) * blo + alo * rshift(b, 16), 0xffff)
+  return tobit(alo * blo + lshift(cross, 16))
+end
+
+local function scramble(k)
+  return mul32(rol(mul32(k, C1), 15), C2)
+end
+
+-- MurmurHash3_x86_32 of the bytes of s, seed 0, as an unsigned number.
+local function murmur3(s)
+  local n = #s
+  local tail = n % 4
+  local h = 0
+  for i = 1, n - tail, 4 do
+    local b1, b2, b3, b4 = byte(s, i, i + 3)
+    h = bxor(h, scramble(tobit(b1 + b2 * 256 + b3 * 65536 + b4 * 16777216)))
+    h = tobit(mul32(rol(h, 13), 5) + 0xe6546b64)
+  end
+  if tail > 0 then
+    local b1, b2, b3 = byte(s, n - tail + 1, n)
+    h = bxor(h, scramble(b1 + (b2 or 0) * 256 + (b3 or 0) * 65536))
+  end
+  h = bxor(h, n)
+  h = mul32(bxor(h, rshift(h, 16)), F1)
+  h = mul32(bxor(h, rshift(h, 13)), F2)
+  return bxor(h, rshift(h, 16)) % 4294967296
+end
+
+-- The Redis Cluster hash tag: the text between the first "{" and the next "}", if not empty.
+local function tag(key)
+  local open = find(key, "{", 1, true)
+  if open then
+    local close = find(key, "}", open + 1, true)
+    if close and close > open + 1 then return sub(key, open + 1, close - 1) end
+  end
+  return key
+end
+
+function key_to_shard(key)
+  return murmur3(tag(key)) % SHARDS
+end
+
+local function valid_shard(v)
+  if #v > MAX_DIGITS or not (v == "0" or find(v, "^[1-9][0-9]*$")) then return false end
+  return tonumber(v) < SHARDS
+end
+
+local function bad_request(handle, body)
+  handle:respond({[":status"] = "400", ["content-type"] = "text/plain"}, body)
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local shard = headers:get(SHARD_HEADER)
+  if shard ~= nil then
+    if not valid_shard(shard) then bad_request(handle, BAD_SHARD) end
+    return
+  end
+  local key = headers:get(KEY_HEADER)
+  if key == nil then return end
+  if headers:getNumValues(KEY_HEADER) > 1 then
+    bad_request(handle, REPEATED_KEY)
+    return
+  end
+  headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))
+end
+`;
+}
+
+/** The Lua HTTP filter running {@link keyShardLuaScript}; it must come before header_to_metadata. */
+export function keyShardLuaFilter(shardCount: number, keyHeader: string): HttpFilter {
+  const config = create(LuaSchema, {
+    defaultSourceCode: { specifier: { case: 'inlineString', value: keyShardLuaScript(shardCount, keyHeader) } },
+  });
+  return create(HttpFilterSchema, {
+    name: LUA_FILTER,
+    configType: { case: 'typedConfig', value: anyPack(LuaSchema, config) },
+  });
+}
