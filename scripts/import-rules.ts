@@ -5,6 +5,8 @@
  * `scripts/check-imports.ts` runs it over src/ in `npm run lint`; test/architecture checks that it
  * catches each kind of violation.
  */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import ts from 'typescript';
 
 /** Modules in pipeline order; the longest matching prefix of a file's path under src/ names its module. */
@@ -145,4 +147,15 @@ export function importViolations(files: readonly SourceFile[]): Violation[] {
     }
   }
   return out;
+}
+
+/** Reads every .ts file under `dir` (src/) and checks it: the lint step and its test call this. */
+export function checkSourceTree(dir: string): { files: number; violations: Violation[]; unplaced: string[] } {
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((name) => {
+      const path = join(d, name);
+      return statSync(path).isDirectory() ? walk(path) : path.endsWith('.ts') ? [path] : [];
+    });
+  const files: SourceFile[] = walk(dir).map((path) => ({ path: relative(dir, path).split('\\').join('/'), text: readFileSync(path, 'utf8') }));
+  return { files: files.length, violations: importViolations(files), unplaced: files.filter((f) => !moduleOf(f.path)).map((f) => f.path) };
 }

@@ -13,6 +13,10 @@ if [ "${KEYWAY_E2E:-1}" = "0" ]; then skipped_tier="e2e tier (KEYWAY_E2E=0)"; el
 mapfile -t files < <(find "${dirs[@]}" -name '*.test.ts' 2>/dev/null | sort | grep -E "${KEYWAY_TEST_FILTER:-.}" || true)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
 
+# The CLI and `keyway serve` run in tests as users run them, compiled (bin/keyway.js over dist/):
+# build first, so they always run the sources of this checkout.
+npm run --silent build
+
 # node:test's own default: spec on a terminal, TAP otherwise (CI reads TAP's "# pass N" / "# fail N").
 reporter=tap
 [ -t 1 ] && reporter=spec

@@ -1,6 +1,6 @@
 /**
  * keyway as a child process for the e2e tier, started the way a user starts it
- * (`keyway serve --config FILE --http-port N --xds-port N`, from source through tsx). Ports are
+ * (`keyway serve --config FILE --http-port N --xds-port N`, the compiled CLI that scripts/test.sh builds). Ports are
  * chosen up front, so `restart()` brings keyway back on the same xDS port that Envoy's bootstrap names.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +28,7 @@ export interface StartKeywayOptions {
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** Extra environment for the child. */
   readonly env?: Readonly<Record<string, string>>;
-  /** Bound for start-up (default 20 s: tsx compiles the sources on first run). */
+  /** Bound for start-up (default 20 s). */
   readonly readyTimeoutMs?: number;
 }
 
@@ -52,7 +52,7 @@ export interface KeywayProcess {
 }
 
 /**
- * Spawns `node --import tsx src/cli/main.ts serve ...` in the repository root and waits until
+ * Spawns `node bin/keyway.js serve ...` (the compiled CLI, built by scripts/test.sh) in the repository root and waits until
  * `GET /healthz` answers 200.
  * @throws Error when keyway exits or does not answer in time (with the log tail)
  */
@@ -71,8 +71,7 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
   let child: ChildProcess | undefined;
 
   const args = [
-    '--import', 'tsx',
-    path.join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+    path.join(REPO_ROOT, 'bin', 'keyway.js'),
     'serve',
     '--config', opts.configPath,
     '--http-port', String(askedHttp),
@@ -122,7 +121,7 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     }
     const c = child;
     track(c);
-    // A start-up bound, not a convergence check: tsx compiles keyway's sources, alongside other test files.
+    // A start-up bound, not a convergence check: keyway starts alongside other test files.
     const timeoutMs = opts.readyTimeoutMs ?? 60_000;
     try {
       if (askedHttp === 0 || askedXds === 0) {

@@ -18,8 +18,7 @@ import { eventually } from '../support/eventually.js';
 import { parseExposition } from '../telemetry/support/exposition.js';
 import { startOtlpReceiver, type ReceivedSpan } from '../telemetry/support/otlp-receiver.js';
 import { fourNodeTopology } from '../support/keyway-in-process.js';
-
-const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+import { CLI } from '../cli/support.js';
 
 
 /** The complete trace of a change from `source`: its root and its direct children, once all have arrived. */

@@ -13,6 +13,7 @@ import { NS, SERVICE } from '../sources/kubernetes/fixtures.js';
 import { tempTopology } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
+import { CLI } from '../cli/support.js';
 
 
 test('pod and node events reach /v1/shardmap; an API outage keeps the map and marks it stale', async (t) => {
@@ -54,7 +55,7 @@ test('pod and node events reach /v1/shardmap; an API outage keeps the map and ma
 
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', dir.file, '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1'],
+    [...CLI, 'serve', '--config', dir.file, '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1'],
     { env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.after(async () => {

@@ -19,6 +19,7 @@ import { topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
 import { bodyValidator, openApiProblems, routesFromTree } from './openapi-shape.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
+import { CLI } from '../../cli/support.js';
 
 /** A serving state holding the example topology's map (and, with `moved`, one change that moved shards). */
 async function exampleState(moved = false): Promise<ServingState> {
@@ -237,7 +238,7 @@ test('docs/api.md has a section for every route of the catalog', async () => {
 test('`keyway serve` as run by users: every route it serves is documented and every documented route is served', async (t) => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', 'examples/topology.yaml', '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1', '--log-level', 'info'],
+    [...CLI, 'serve', '--config', 'examples/topology.yaml', '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1', '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.after(() => {

@@ -1,5 +1,5 @@
 /**
- * The client commands as a user runs them: `node --import tsx src/cli/main.ts status|shardmap|lookup|diff`
+ * The client commands as a user runs them: `keyway status|shardmap|lookup|diff` (the compiled CLI)
  * spawned against a real keyway admin server started in-process, and `diff` on example files.
  */
 import { after, before, describe, test } from 'node:test';
