@@ -8,8 +8,8 @@
  *   3. starts `keyway serve` on it (REST :8080, xDS :18000), the eight example cache nodes
  *      (examples/cache-node, in this process), and Envoy with examples/envoy-bootstrap.yaml pointed
  *      at keyway's xDS port (listener :10000, admin :9901);
- *   4. waits (bounded) until Envoy routes, sends a few requests by key (the shard from keyToShard in
- *      `x-cache-shard`, the key in `x-cache-key` too) and prints who served each, and one request
+ *   4. waits (bounded) until Envoy routes, sends a few requests by key (only `x-cache-key`: Envoy's
+ *      Lua filter computes `x-cache-shard`; the expected shard comes from keyToShard) and prints who served each, and one request
  *      with a wrong shard to show the cache node's 421;
  *   5. prints the URLs to look at and stays up until Ctrl-C (SIGINT/SIGTERM), then stops every
  *      child and removes its temporary directory.
@@ -320,15 +320,16 @@ async function main(): Promise<number> {
         return { key, shard, owners: body.owners };
       }),
     );
-    const send = (key: string, shard: number) =>
-      get(`${listenerUrl}/kv/${encodeURIComponent(key)}`, { 'x-cache-shard': String(shard), 'x-cache-key': key });
+    // By key only: Envoy's Lua filter computes x-cache-shard (docs/xds.md). `shard` overrides it.
+    const send = (key: string, shard?: number) =>
+      get(`${listenerUrl}/kv/${encodeURIComponent(key)}`, shard === undefined ? { 'x-cache-key': key } : { 'x-cache-shard': String(shard), 'x-cache-key': key });
 
     // Envoy routes once it has the listener and the endpoints have passed their first health check:
     // wait until the first key reaches its primary.
     const first = lookups[0]!;
     await waitFor(`Envoy to route ${first.key} (shard ${first.shard}) to its primary ${first.owners[0]}`, BOUNDS.routes, async () => {
       if (!running(envoy)) throw new Error(`Envoy exited with ${envoy.exitCode ?? envoy.signalCode}`);
-      const a = await send(first.key, first.shard);
+      const a = await send(first.key);
       return a.status === 200 && a.headers['x-served-by'] === first.owners[0] ? true : undefined;
     }).catch(envoyFailed);
     // The nodes check key/shard pairs once they know S.
@@ -338,7 +339,7 @@ async function main(): Promise<number> {
     out(`keyway demo: ${endpoints.length} cache nodes, keyway and Envoy, up in ${((Date.now() - started) / 1000).toFixed(1)} s (Envoy routed ${((Date.now() - envoyStarted) / 1000).toFixed(1)} s after it started).`);
     out(`Shard map ${map.version}: S=${map.shardCount} shards, R=${map.replicas} owners each (examples/topology.yaml, every node on 127.0.0.1).`);
     out();
-    out(`Requests through Envoy (${listenerUrl}), each with x-cache-shard = keyToShard(key, ${map.shardCount}) and x-cache-key = key:`);
+    out(`Requests through Envoy (${listenerUrl}) with only x-cache-key = key; Envoy computes the shard (keyToShard(key, ${map.shardCount})):`);
     const rows: string[][] = [['key', 'shard', 'owners (primary first)', 'served by', 'primary?', 'tier']];
     let misses = 0;
     for (const { key, shard, owners } of lookups) {
@@ -346,7 +347,7 @@ async function main(): Promise<number> {
       let tier = '-';
       let verdict: string;
       try {
-        const a = await send(key, shard);
+        const a = await send(key);
         servedBy = String(a.headers['x-served-by'] ?? `(Envoy: HTTP ${a.status})`);
         tier = String(a.headers['x-cache-tier'] ?? '-');
         verdict = a.status === 200 && servedBy === owners[0] ? 'yes' : `NO (HTTP ${a.status})`;
@@ -392,7 +393,7 @@ async function main(): Promise<number> {
     ];
     const w = Math.max(...urls.map(([k]) => k.length));
     for (const [k, u] of urls) out(`  ${k.padEnd(w)}  ${u}`);
-    out(`  ${'try'.padEnd(w)}  curl -s -H 'x-cache-shard: ${first.shard}' -H 'x-cache-key: ${first.key}' ${listenerUrl}/kv/${first.key}`);
+    out(`  ${'try'.padEnd(w)}  curl -s -H 'x-cache-key: ${first.key}' ${listenerUrl}/kv/${first.key}`);
     out(`  ${'logs'.padEnd(w)}  ${state.keywayLog}, ${state.envoyLog}`);
     out();
 
