@@ -83,7 +83,7 @@ test('every metric a dashboard reads is one keyway or the cache node exposes', (
       }
     }
   }
-  // The dashboards cover the issue's list: each of these is on some panel.
+  // The dashboards cover the list in docs/observability.md "Dashboards": each of these is on some panel.
   for (const name of [
     KEYWAY_METRICS.proxiesConnected,
     KEYWAY_METRICS.proxySyncStatus,
@@ -106,7 +106,7 @@ test('every metric a dashboard reads is one keyway or the cache node exposes', (
   }
 });
 
-test('the panels the issue asks for are there, by title', () => {
+test('the panels docs/observability.md lists are there, by title', () => {
   const titles = (file: string) => panelsOf(loadDashboard(file)).map((p) => String(p.title));
   const locality = titles('keyway-locality.json');
   for (const re of [/by fabric against weight/, /by zone against weight/, /Shards moved$/, /L1 hit rate by fabric/, /L1 hit rate by shard/, /served by a non-owner/]) {

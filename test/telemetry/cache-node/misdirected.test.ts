@@ -1,5 +1,5 @@
 /**
- * The example cache node checks the key/shard pair (issue "Route by key", item 4): a key that does
+ * The example cache node checks the key/shard pair (docs/observability.md "The example cache node"): a key that does
  * not hash to the x-cache-shard it came with answers 421 Misdirected Request (gRPC:
  * INVALID_ARGUMENT) and counts in keyway_cache_misdirected_requests_total.
  */
