@@ -25,7 +25,7 @@ export const DEFAULT_XDS_PORT = 18000;
  * Builds the Kubernetes source from the file's raw `kubernetes:` section (validated by the
  * factory; throw KeywayErrors located with `section.locate`).
  */
-export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source;
+export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source | Promise<Source>;
 
 export interface ServeOptions {
   /** Path of the topology file. */
@@ -114,7 +114,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!opts.kubernetesSource) {
         throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
       }
-      const candidate = opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
+      const candidate = await opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
       // API failures retried while it syncs count as source errors too.
       nextErrors = forwardErrors(candidate, 'kubernetes');
       try {

@@ -3,7 +3,6 @@
  * topology file has a `kubernetes:` section) and the later pipeline stages.
  */
 import type { ServeStage } from '../core/stage.js';
-import { createKubernetesSource, parseKubernetesSourceConfig } from '../sources/kubernetes/index.js';
 import { createKeywayMetrics, type KeywayMetrics } from '../telemetry/index.js';
 import { metricsStage } from './metrics-stage.js';
 import type { KubernetesSourceFactory } from './runner.js';
@@ -12,9 +11,13 @@ import { xdsStage } from './xds-stage.js';
 /**
  * Builds the Kubernetes source from the file's section. The API server and credentials come from
  * the environment as kubectl finds them: in-cluster service account, else KUBECONFIG / ~/.kube/config.
+ * The Kubernetes client loads only here, when a topology file asks for it (it is most of the
+ * start-up cost of `keyway serve` otherwise).
  */
-export const kubernetesSourceFactory: KubernetesSourceFactory = (section, { logger }) =>
-  createKubernetesSource(parseKubernetesSourceConfig(section), { logger });
+export const kubernetesSourceFactory: KubernetesSourceFactory = async (section, { logger }) => {
+  const { createKubernetesSource, parseKubernetesSourceConfig } = await import('../sources/kubernetes/index.js');
+  return createKubernetesSource(parseKubernetesSourceConfig(section), { logger });
+};
 
 /**
  * The pipeline stages of `keyway serve` after the shard map: telemetry (`GET /metrics`, shard-map
