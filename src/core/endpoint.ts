@@ -21,6 +21,12 @@ export interface Endpoint {
   readonly weight: number;
   /** A not-ready endpoint owns nothing until it turns ready again. */
   readonly ready: boolean;
+  /**
+   * A planned departure (file `draining: true`, a Kubernetes endpoint terminating but serving):
+   * the endpoint is not ready, so it owns nothing in the target map, but it still serves, so its
+   * shards move in two phases and are warmed from it (docs/ownership.md). Absent means false.
+   */
+  readonly draining?: boolean;
 }
 
 /**
@@ -42,6 +48,7 @@ export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.port === b.port &&
     a.weight === b.weight &&
     a.ready === b.ready &&
+    (a.draining === true) === (b.draining === true) &&
     a.locality.region === b.locality.region &&
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone

@@ -3,6 +3,7 @@
  * read-only interface every later stage (xDS, telemetry, admin) reads it through
  * (docs/architecture.md "Who writes state"). Only the composition root (src/app) writes.
  */
+import type { HandoffState } from './handoff.js';
 import type { Topology } from './settings.js';
 import type { ShardMap, ShardMapDiff, ShardMove } from './shard-map.js';
 
@@ -10,7 +11,14 @@ import type { ShardMap, ShardMapDiff, ShardMove } from './shard-map.js';
 export interface ServingView {
   /** 1 for the first published view, then +1 per publish. */
   readonly sequence: number;
+  /**
+   * The routed map: what proxies receive and `/v1/shardmap` shows. It equals the target map
+   * (`handoff.target`) except for shards in transition, which keep their previous owners until
+   * the new primary is warm (docs/ownership.md).
+   */
   readonly map: ShardMap;
+  /** The target map, the shards in transition and the drains; absent when handoff is disabled. */
+  readonly handoff?: HandoffState;
   /** Policy and xDS settings from the topology file; `endpoints` are the ones in force (= map.endpoints). */
   readonly topology: Topology;
   /** Owner changes from the previous view's map; absent for the first view. */
@@ -26,8 +34,11 @@ export interface ServingView {
  * `keyway_shardmap_compute_duration_seconds` records `computeSeconds`.
  */
 export interface ChangeCause {
-  /** `start` for the first map, else the source whose event led here: `file` (the topology file), `kubernetes`. */
-  readonly source: 'file' | 'kubernetes' | 'start';
+  /**
+   * `start` for the first map, else the source whose event led here: `file` (the topology file),
+   * `kubernetes`, or `handoff` (a warm report or a warm-up deadline flipped shards in transition).
+   */
+  readonly source: 'file' | 'kubernetes' | 'start' | 'handoff';
   /** In a few words: `start`, `topology file changed`, `endpoints changed`. */
   readonly reason: string;
   /** When the runner received the source's event (after the source's own debouncing), before queueing it. */

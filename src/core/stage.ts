@@ -5,6 +5,7 @@
  * the admin server itself, so no stage depends on the HTTP framework.
  */
 import type { Logger } from 'pino';
+import type { WarmReportSink } from './handoff.js';
 import type { ProxyStatusReader } from './proxy.js';
 import type { ServingReader } from './serving.js';
 
@@ -16,6 +17,8 @@ export interface StageContext {
   readonly xdsPort: number;
   /** Interface the servers bind (`--host`); the xDS server should bind the same. */
   readonly host: string;
+  /** Where the ownership stream's warm reports go (the runner's handoff planner). */
+  readonly warm?: WarmReportSink;
 }
 
 /** The metrics reader: renders every metric for one scrape of `GET /metrics`. */

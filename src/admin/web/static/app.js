@@ -415,6 +415,9 @@ async function refreshMap() {
   legend(map);
   drawGrid();
   renderShares(map);
+  // The summary changes in the same task as the grid, so the page never shows two versions at once
+  // while the change list below is still being fetched.
+  renderHeader();
   if (state.changesVersion !== map.version) {
     const changes = await getJson('/v1/changes');
     renderChanges(changes.body);

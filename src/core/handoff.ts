@@ -1,0 +1,85 @@
+/**
+ * Warm handoff (docs/ownership.md): the shapes of two-phase moves shared by the handoff planner
+ * (src/sharding/handoff.ts), the runner, the ownership stream (xDS translator and server), the
+ * admin API and telemetry.
+ *
+ * The sharding stage computes the **target** map. When it gives a shard a new primary while the
+ * previous primary can still serve (it is ready, or it is draining), the shard enters a
+ * **transition**: requests keep going to the previous owners (the **routed** map) while the new
+ * primary warms; the route flips when the new primary reports warm or the warm-up deadline
+ * passes. The previous primary is then told it is **draining** the shard for a while.
+ */
+import type { ShardMap } from './shard-map.js';
+
+/** The topology file's `handoff:` section (docs/configuration.md). */
+export interface HandoffSettings {
+  /** false: every move flips at once (keyway 0.1 behaviour). */
+  readonly enabled: boolean;
+  /** How long a new primary may warm before the route flips anyway. */
+  readonly warmTimeoutMs: number;
+  /** How long a previous primary is told to keep serving a shard it lost. */
+  readonly drainMs: number;
+}
+
+export const DEFAULT_HANDOFF_SETTINGS: HandoffSettings = { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000 };
+
+/** One shard whose primary is changing, routed to its previous owners until the new one is warm. */
+export interface ShardTransition {
+  readonly shard: number;
+  /** The owners requests go to now (the routed map's), primary first. */
+  readonly from: readonly string[];
+  /** The owners the target map gives, primary first. */
+  readonly to: readonly string[];
+  /** The new primary (`to[0]`): it warms the shard and reports warm. */
+  readonly warming: string;
+  /** Epoch ms when this replica started the transition. */
+  readonly startedAt: number;
+  /** Epoch ms after which the route flips without a warm report. */
+  readonly deadline: number;
+}
+
+/** A previous owner keeps serving a shard it lost until `until` (epoch ms): it drains. */
+export interface ShardDrain {
+  readonly shard: number;
+  readonly node: string;
+  readonly until: number;
+}
+
+/** How a transition ended. `cancelled`: a later target gave the shard back to its routed primary. */
+export type TransitionOutcome = 'warm' | 'timeout' | 'cancelled' | 'owner-lost';
+
+export interface CompletedTransition {
+  readonly shard: number;
+  readonly warming: string;
+  readonly outcome: TransitionOutcome;
+  /** From the start of the transition to its end. */
+  readonly seconds: number;
+}
+
+/**
+ * The handoff state after one step of the planner. Immutable. The routed map (what proxies get)
+ * is the serving view's `map`; this is what sits behind it.
+ */
+export interface HandoffState {
+  /** What the sharding stage computed from the inputs in force. */
+  readonly target: ShardMap;
+  /** Shards in transition, sorted by shard. */
+  readonly transitions: readonly ShardTransition[];
+  /** Shards being drained by a previous owner, sorted by shard, then node. */
+  readonly drains: readonly ShardDrain[];
+  /** Transitions this step started (shards). */
+  readonly started: readonly number[];
+  /** Transitions this step ended. */
+  readonly completed: readonly CompletedTransition[];
+}
+
+/** A cache node says it holds these shards warm (the ownership stream's `ReportWarm`). */
+export interface WarmReport {
+  readonly node: string;
+  readonly shards: readonly number[];
+}
+
+/** Where warm reports enter the pipeline: the runner implements it, the xDS stage calls it. */
+export interface WarmReportSink {
+  reportWarm(report: WarmReport): void;
+}
