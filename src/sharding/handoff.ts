@@ -29,6 +29,11 @@ export interface HandoffInput {
   readonly target: ShardMap;
   /** Warm reports heard recently; the step consumes the ones that complete a transition. */
   readonly warm: WarmLedger;
+  /**
+   * The nodes that can warm: those with an ownership stream open. A node without one cannot warm
+   * or report, so a move to it flips at once, as in keyway 0.1.
+   */
+  readonly warmers: ReadonlySet<string>;
   readonly settings: HandoffSettings;
   /** Epoch ms. */
   readonly now: number;
@@ -40,11 +45,12 @@ export interface HandoffInput {
  * - the routed primary can still serve (ready, or draining): the shard stays routed to its
  *   previous owners and the new primary warms, until it reports warm or `warmTimeoutMs` passes;
  * - it cannot (it failed, left, or turned not ready without draining): the route flips at once.
- * A shard whose primary does not change routes to its target owners at once (a replica change).
+ * A shard whose primary does not change routes to its target owners at once (a replica change),
+ * and so does a move to a node that has no ownership stream open (it cannot warm).
  * After a flip the previous primary drains the shard for `drainMs`.
  */
 export function stepHandoff(input: HandoffInput): HandoffStep {
-  const { previous, target, warm, settings, now } = input;
+  const { previous, target, warm, warmers, settings, now } = input;
   const prevRouted = previous?.routed;
   const comparable = prevRouted !== undefined && prevRouted.policy.shardCount === target.policy.shardCount;
   if (!settings.enabled || !comparable || previous === undefined) {
@@ -75,6 +81,12 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     if (to.length === 0 || fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
     if (!canServe(fromPrimary)) return flip('owner-lost');
     const warming = to[0]!;
+    if (!warmers.has(warming)) {
+      owners.push(to);
+      if (t) ended.push(completed(t, t.warming === warming ? 'agent-lost' : 'cancelled', now));
+      if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
+      return;
+    }
     let current = t;
     if (!current || current.warming !== warming) {
       if (current) ended.push(completed(current, 'cancelled', now));

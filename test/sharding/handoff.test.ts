@@ -23,8 +23,17 @@ const mapOf = (endpoints: Endpoint[], replicas = 1): ShardMap => computeShardMap
 const settings: HandoffSettings = { ...DEFAULT_HANDOFF_SETTINGS, warmTimeoutMs: 30_000, drainMs: 10_000 };
 const T0 = 1_000_000;
 
-function step(previous: HandoffStep | undefined, target: ShardMap, now: number, warm = new WarmLedger(), over: Partial<HandoffSettings> = {}): HandoffStep {
-  return stepHandoff({ previous, target, warm, settings: { ...settings, ...over }, now });
+/** Every node in these tests has an ownership stream open unless a test says otherwise. */
+const ALL = new Set(['a', 'b', 'c', 'd', 'e', 'f']);
+function step(
+  previous: HandoffStep | undefined,
+  target: ShardMap,
+  now: number,
+  warm = new WarmLedger(),
+  over: Partial<HandoffSettings> = {},
+  warmers: ReadonlySet<string> = ALL,
+): HandoffStep {
+  return stepHandoff({ previous, target, warm, warmers, settings: { ...settings, ...over }, now });
 }
 
 const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
@@ -143,6 +152,21 @@ test('a warming node that fails mid-transition: the transition to it is replaced
     assert.deepEqual(t.from, before.owners[t.shard], 'still routed to the owner of before');
   }
   assert.ok(s2.state.completed.every((c) => c.warming === 'e' && c.outcome === 'cancelled'));
+});
+
+test('a move to a node without an ownership stream flips at once; one whose stream closes ends as agent-lost', () => {
+  const before = mapOf(four);
+  const s0 = step(undefined, before, T0);
+  const after = mapOf([...four, ep('e')]);
+  const gaining = shardsMovingTo(before, after, 'e');
+  const s1 = step(s0, after, T0 + 1, new WarmLedger(), {}, new Set(['a', 'b', 'c', 'd']));
+  assert.equal(s1.routed, after);
+  assert.deepEqual(s1.state.transitions, []);
+  assert.deepEqual(s1.state.drains.map((d) => d.shard), gaining, 'the previous primaries still drain');
+  const warming = step(s0, after, T0 + 1);
+  const lost = step(warming, after, T0 + 2, new WarmLedger(), {}, new Set(['a', 'b', 'c', 'd']));
+  assert.equal(lost.routed, after);
+  assert.deepEqual(new Set(lost.state.completed.map((c) => c.outcome)), new Set(['agent-lost']));
 });
 
 test('handoff disabled: every move flips at once', () => {
