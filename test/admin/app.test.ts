@@ -223,8 +223,9 @@ test('handoff: /v1/shardmap shows the shards in transition and drains; /v1/hando
   const s1 = plan(s0, target, 1_000);
   assert.ok(s1.state.transitions.length > 0);
   const state = new ServingState();
-  const publish = (s: typeof s1): void =>
+  const publish = (s: typeof s1): void => {
     state.publish({ map: s.routed, handoff: s.state, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: s.routed.endpoints } });
+  };
   publish(s1);
   state.setSourceStatus(() => []);
   const a = await app(state);
