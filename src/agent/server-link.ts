@@ -6,7 +6,7 @@
  * what changed), and `ReportWarm` calls to the same replica.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Client, credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { Client, connectivityState, credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import {
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
@@ -69,7 +69,10 @@ export class ServerLink {
     });
   }
 
-  /** The stream is open and keyway has answered on it. */
+  /**
+   * The stream is open on a connected channel, or keyway answered on it. (After a reconnect that
+   * announced current versions keyway has nothing to send, so an answer cannot be awaited.)
+   */
   get up(): boolean {
     return this.#up;
   }
@@ -95,6 +98,7 @@ export class ServerLink {
     call.on('error', () => {
       /* reported through 'status' */
     });
+    this.#watchReady(call);
     call.write(
       create(DeltaDiscoveryRequestSchema, {
         node: { id: this.nodeId, userAgentName: AGENT_USER_AGENT },
@@ -131,6 +135,30 @@ export class ServerLink {
     this.#client.close();
   }
 
+  /** Marks the link up once the channel carrying `call` is connected. */
+  #watchReady(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    const channel = this.#client.getChannel();
+    const check = (): void => {
+      if (call !== this.#call || this.#closed) return;
+      const state = channel.getConnectivityState(true);
+      if (state === connectivityState.READY) {
+        this.#markUp();
+        return;
+      }
+      if (state === connectivityState.SHUTDOWN) return;
+      channel.watchConnectivityState(state, Date.now() + 60_000, check);
+    };
+    check();
+  }
+
+  #markUp(): void {
+    clearTimeout(this.#drop);
+    this.#drop = undefined;
+    if (this.#up) return;
+    this.#up = true;
+    this.changed();
+  }
+
   #onResponse(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, res: DeltaDiscoveryResponse): void {
     if (call !== this.#call || this.#closed) return;
     if (res.typeUrl !== TYPE_URL.assignment) {
@@ -144,11 +172,7 @@ export class ServerLink {
       if (typeof a === 'string') problems.push(a);
       else decoded.push([r.name, r.version, a]);
     }
-    const wasUp = this.#up;
-    this.#up = true;
     this.#attempt = 0;
-    clearTimeout(this.#drop);
-    this.#drop = undefined;
     if (problems.length > 0) {
       // The whole response is rejected: keyway keeps the previous versions as what the node runs on.
       this.log({ level: 'warn', msg: 'assignments rejected (NACK)', server: this.address, error: problems.join('; ') });
@@ -159,13 +183,16 @@ export class ServerLink {
           errorDetail: { code: GrpcStatus.INVALID_ARGUMENT, message: problems.join('; ') },
         }),
       );
-      if (!wasUp) this.changed();
+      this.#markUp();
       return;
     }
     for (const [name, version, assignment] of decoded) this.#held.set(name, { version, assignment });
     for (const name of res.removedResources) this.#held.delete(name);
     this.#holds = true;
     call.write(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPE_URL.assignment, responseNonce: res.nonce }));
+    this.#up = true;
+    clearTimeout(this.#drop);
+    this.#drop = undefined;
     this.changed();
   }
 
