@@ -167,20 +167,17 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },
       service: { type: 'string', enum: ['ads', 'per-type', 'mixed'] },
       streams: arr(obj({ id: str(), protocol: str(), service: str(), connectedSince: time() }, ['id'])),
-      types: obj(
-        {
-          cluster: ref('TypeStatus'),
-          endpoint: ref('TypeStatus'),
-          listener: ref('TypeStatus'),
-          route: ref('TypeStatus'),
-          assignment: ref('TypeStatus'),
-        },
-        [],
-        {
-          description: 'The kinds the flavor is served: `cluster`, `endpoint`, `listener` and `route` for Envoy and gRPC; `assignment` (keyway.v1.ShardAssignment) for an agent.',
-          anyOf: [{ required: ['cluster', 'endpoint', 'listener', 'route'] }, { required: ['assignment'] }],
-        },
-      ),
+      types: {
+        type: 'object',
+        description: 'The kinds the flavor is served: `cluster`, `endpoint`, `listener` and `route` for Envoy and gRPC; `assignment` (keyway.v1.ShardAssignment) for an agent.',
+        anyOf: [
+          obj(
+            { cluster: ref('TypeStatus'), endpoint: ref('TypeStatus'), listener: ref('TypeStatus'), route: ref('TypeStatus') },
+            ['cluster', 'endpoint', 'listener', 'route'],
+          ),
+          obj({ assignment: ref('TypeStatus') }, ['assignment']),
+        ],
+      },
     },
     ['id', 'flavor', 'connectedSince', 'types'],
   ),
