@@ -17,6 +17,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { eventually } from '../test/support/eventually.js';
 import { connectProxy } from '../test/cli/commands/proxy-fixture.js';
+import { OwnershipAgent } from '../src/agent/index.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
@@ -213,6 +214,9 @@ describe('web view in headless Chromium', { skip }, () => {
       await connectProxy(keyway.xdsPort, 'envoy-1', { subZone: 'f1' }),
       await connectProxy(keyway.xdsPort, 'envoy-2', { subZone: 'f2', nackRoutes: 'rejected on purpose' }),
     ];
+    // A cache node's ownership agent (docs/ownership.md): its row shows only its assignment kind.
+    const agent = new OwnershipAgent({ nodeId: 'a1', servers: [`127.0.0.1:${keyway.xdsPort}`] });
+    agent.start();
     try {
       await page.waitForSelector('#proxies tr[data-proxy="envoy-2"]', { timeout: 10_000 });
       const badges = async (id: string): Promise<string[]> =>
@@ -222,8 +226,11 @@ describe('web view in headless Chromium', { skip }, () => {
       const nack = await page.getAttribute('#proxies tr[data-proxy="envoy-2"] .badge.NACKED', 'title');
       assert.match(nack ?? '', /rejected on purpose/);
       assert.match((await page.textContent('#proxies tr[data-proxy="envoy-1"]')) ?? '', /r\/z0\/f1/);
+      await eventually('the agent a1 SYNCED on its assignments', () => badges('a1'), { accept: (b) => b.join() === 'SYNCED', timeoutMs: 10_000 });
+      assert.match((await page.textContent('#proxies tr[data-proxy="a1"]')) ?? '', /agent/);
     } finally {
       clients.forEach((c) => c.close());
+      await agent.close();
     }
     await page.waitForSelector('#no-proxies', { timeout: 10_000 });
     assert.deepEqual(pageErrors, []);
