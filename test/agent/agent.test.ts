@@ -31,11 +31,11 @@ function agent(t: TestContext, opts: Omit<OwnershipAgentOptions, 'timing'>): Own
 const nodes = [endpoint('a', '10.0.0.1'), endpoint('b', '10.0.0.2', { port: 9090 }), endpoint('c', '10.0.0.3')];
 const base = handInput(nodes, [['a', 'b'], ['b', 'c'], ['c', 'a'], ['a', 'c'], ['b', 'a'], ['c', 'b'], ['a', 'b'], ['b', 'c']]);
 
-function view(handoff?: Omit<HandoffState, 'target' | 'started' | 'completed'>): Omit<ServingView, 'sequence' | 'updatedAt'> {
+function view(handoff?: Omit<HandoffState, 'target' | 'started' | 'completed' | 'enabled'>): Omit<ServingView, 'sequence' | 'updatedAt'> {
   return {
     map: base.shardMap,
     topology: base.topology,
-    ...(handoff && { handoff: { target: base.shardMap, started: [], completed: [], ...handoff } }),
+    ...(handoff && { handoff: { enabled: true, target: base.shardMap, started: [], completed: [], ...handoff } }),
   };
 }
 

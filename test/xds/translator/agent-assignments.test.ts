@@ -22,8 +22,8 @@ function routed(): TranslatorInput {
   return handInput(nodes, owners);
 }
 
-function withHandoff(input: TranslatorInput, handoff: Omit<HandoffState, 'target' | 'started' | 'completed'>): TranslatorInput {
-  return { ...input, handoff: { target: input.shardMap, started: [], completed: [], ...handoff } };
+function withHandoff(input: TranslatorInput, handoff: Omit<HandoffState, 'target' | 'started' | 'completed' | 'enabled'>): TranslatorInput {
+  return { ...input, handoff: { enabled: true, target: input.shardMap, started: [], completed: [], ...handoff } };
 }
 
 const json = (input: TranslatorInput, node: string): Record<string, unknown>[] =>
