@@ -53,6 +53,8 @@ export interface EndpointBody {
   readonly locality: LocalityBody;
   readonly weight: number;
   readonly ready: boolean;
+  /** A planned departure: not ready, still serving while its shards are handed off. */
+  readonly draining: boolean;
   readonly shardsOwned: number;
   readonly shardsPrimary: number;
 }
@@ -67,6 +69,8 @@ export interface ShardMapBody extends SourcesDetailBody {
   readonly endpoints: readonly EndpointBody[];
   readonly warnings: readonly string[];
   readonly updatedAt: string;
+  /** Shards in transition and drains (docs/ownership.md); `shards` above is the routed map. */
+  readonly handoff: HandoffBody;
 }
 
 /** `GET /v1/shards/{shard}`. */
@@ -95,4 +99,45 @@ export interface ChangesBody {
 /** `GET /v1/proxies`: one row per connected proxy. */
 export interface ProxiesBody {
   readonly proxies: readonly ProxyStatus[];
+}
+
+/** One shard in transition: routed to `from` until `warming` reports warm or `deadline` passes. */
+export interface TransitionBody {
+  readonly shard: number;
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+  readonly warming: string;
+  readonly startedAt: string;
+  readonly deadline: string;
+}
+
+/** The handoff state behind the routed map (`GET /v1/shardmap`, `handoff`). */
+export interface HandoffBody {
+  /** false when the topology file says `handoff: {enabled: false}`: every move flips at once. */
+  readonly enabled: boolean;
+  /** The version of the map the sharding stage computed; `version` when nothing is in transition. */
+  readonly targetVersion: string;
+  /** Sorted by shard. */
+  readonly transitions: readonly TransitionBody[];
+  /** Previous primaries still serving shards they lost, sorted by shard. */
+  readonly drains: readonly { readonly shard: number; readonly node: string; readonly until: string }[];
+}
+
+/** `GET /v1/nodes/{id}/handoff`: where one node stands in handing off and taking over shards. */
+export interface NodeHandoffBody {
+  readonly node: string;
+  readonly ready: boolean;
+  readonly draining: boolean;
+  /** Shards routed to the node now, in any position / as primary. */
+  readonly routedShards: number;
+  readonly routedPrimary: number;
+  /** Shards it is warming (it is their new primary). */
+  readonly warming: number;
+  /** Shards it still serves as primary while their new primary warms. */
+  readonly handingOff: number;
+  /** Shards it lost and should still serve until their drain ends. */
+  readonly drainingShards: number;
+  /** No shard is routed to it any more: a departing node may stop (a preStop hook waits for this). */
+  readonly handedOff: boolean;
+  readonly version: string;
 }

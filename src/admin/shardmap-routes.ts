@@ -1,12 +1,14 @@
 /**
  * The shard-map REST routes (public contract: docs/api.md, bodies in `./api-types.ts`):
- * `GET /v1/shardmap`, `GET /v1/shards/{shard}`, `GET /v1/lookup?key=K`, and `GET /v1/changes`.
+ * `GET /v1/shardmap`, `GET /v1/shards/{shard}`, `GET /v1/lookup?key=K`, `GET /v1/handoff?node=ID`
+ * and `GET /v1/changes`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
 import type { ServingReader, ServingView } from '../core/serving.js';
 import type { ChangesBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
 import { errorBody } from './error-body.js';
+import { handoffBody, nodeHandoffBody } from './handoff-body.js';
 import { sourcesDetail } from './sources-detail.js';
 
 /** `GET /v1/shardmap` body, built once per published view. */
@@ -26,11 +28,13 @@ function shardMapBody(view: ServingView): Omit<ShardMapBody, keyof SourcesDetail
       locality: { region: e.locality.region, zone: e.locality.zone, subzone: e.locality.subzone },
       weight: e.weight,
       ready: e.ready,
+      draining: e.draining === true,
       shardsOwned: shares.get(e.id)?.owned ?? 0,
       shardsPrimary: shares.get(e.id)?.primary ?? 0,
     })),
     warnings: map.warnings,
     updatedAt: view.updatedAt.toISOString(),
+    handoff: handoffBody(view),
   };
 }
 
@@ -90,6 +94,21 @@ export function shardMapRoutes(state: ServingReader) {
         const shard = keyToShard(key, view.map.policy.shardCount);
         const answer: LookupBody = { key, shard, owners: ownersOf(view.map, shard), version: view.map.version };
         return answer;
+      },
+    );
+
+    // A query parameter, not a path segment: endpoint ids may contain "/".
+    app.get<{ Querystring: { node: string } }>(
+      '/v1/handoff',
+      { schema: { querystring: { type: 'object', properties: { node: { type: 'string' } }, required: ['node'] } } },
+      async (request, reply) => {
+        const view = viewOr503(reply);
+        if (!view) return reply;
+        const body = nodeHandoffBody(view, request.query.node);
+        if (!body) {
+          return reply.code(404).send(errorBody('NOT_FOUND', `node ${JSON.stringify(request.query.node)} is not in the shard map`, 'node'));
+        }
+        return body;
       },
     );
 

@@ -28,15 +28,20 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       const recordCompute = (view: ServingView): void => {
         if (view.cause && view.cause.mode !== 'unchanged') metrics.recordShardMapCompute(view.cause.computeSeconds);
       };
+      const recordHandoff = (view: ServingView): void => {
+        if (view.handoff) metrics.recordHandoff({ started: view.handoff.started.length, completed: view.handoff.completed });
+      };
       const first = state.current();
       if (first) {
         record(first);
         recordCompute(first);
+        recordHandoff(first);
       }
       // A publish that only changed endpoint addresses or xDS settings keeps the version: not a change of the map.
       const unsubscribe = state.onShardMap((view, previous) => {
         if (view.map.version !== previous?.map.version) record(view);
         recordCompute(view);
+        recordHandoff(view);
       });
       const stopErrors = state.onSourceError((source) => metrics.recordSourceError(source));
       const stopOwnership = metrics.observeOwnership(() => {
@@ -44,6 +49,10 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         return view ? ownershipRows(view.map) : undefined;
       });
       const stopSources = metrics.observeSources(() => state.sources());
+      const stopHandoff = metrics.observeHandoff(() => {
+        const h = state.current()?.handoff;
+        return h ? { inTransition: h.transitions.length, draining: h.drains.length } : undefined;
+      });
       return {
         readers: { metrics: { contentType: PROMETHEUS_CONTENT_TYPE, render: () => metrics.render() } },
         async close() {
@@ -51,6 +60,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           stopErrors();
           stopOwnership();
           stopSources();
+          stopHandoff();
         },
       };
     },

@@ -11,5 +11,7 @@ export {
   MAX_SHARD_COUNT,
   MAX_REPLICAS,
   MAX_XDS_DELAY_MS,
+  MAX_WARM_TIMEOUT_MS,
+  MAX_DRAIN_MS,
   TOP_LEVEL_KEYS,
 } from './validate.js';

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
+import type { HandoffSettings } from '../core/handoff.js';
 import type { Topology } from '../core/settings.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
 import { createLocator } from './locator.js';
@@ -20,6 +21,8 @@ export interface KeywayConfig {
   readonly kubernetes?: ConfigSection;
   /** Coalescing of xDS pushes (`xds.holdOffMs`, `xds.maxDelayMs`). */
   readonly xdsTiming: XdsTiming;
+  /** Two-phase moves (`handoff:`, docs/ownership.md). */
+  readonly handoff: HandoffSettings;
 }
 
 /**
@@ -41,11 +44,12 @@ export function parseConfig(text: string, file: string): KeywayConfig {
   const locate = createLocator(doc, lines, file);
   const result = validateConfig(doc.toJS(), locate);
   if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
-  const { policy, xds, xdsTiming, endpoints, kubernetes } = result.config;
+  const { policy, xds, xdsTiming, handoff, endpoints, kubernetes } = result.config;
   return {
     file,
     topology: { policy, xds, endpoints },
     xdsTiming,
+    handoff,
     ...(kubernetes
       ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
       : {}),

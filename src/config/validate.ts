@@ -12,6 +12,7 @@ import {
   type UpstreamProtocol,
   type XdsSettings,
 } from '../core/settings.js';
+import { DEFAULT_HANDOFF_SETTINGS, type HandoffSettings } from '../core/handoff.js';
 import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
 import type { KeywayError } from '../core/errors.js';
 import { Fields, isPlainMapping } from './fields.js';
@@ -43,17 +44,22 @@ export const TOP_LEVEL_KEYS = [
   'envoy',
   'routing',
   'xds',
+  'handoff',
   'endpoints',
   'kubernetes',
 ] as const;
 const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol'] as const;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
 const ROUTING_KEYS = ['keyHeader'] as const;
+const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs'] as const;
+/** Longest warm-up and drain accepted: ten minutes and an hour (docs/configuration.md). */
+export const MAX_WARM_TIMEOUT_MS = 600_000;
+export const MAX_DRAIN_MS = 3_600_000;
 /** An HTTP header name (RFC 9110 token), lowercase as HTTP/2 requires: what Envoy's header maps hold. */
 const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 /** The header the key header must not be: the shard header keyway's filters read. */
 const SHARD_HEADER_NAME = 'x-cache-shard';
-const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready'] as const;
+const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready', 'draining'] as const;
 const LOCALITY_KEYS = ['region', 'zone', 'subzone'] as const;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
@@ -68,6 +74,7 @@ export interface ValidatedConfig {
   readonly policy: ShardingPolicy;
   readonly xds: XdsSettings;
   readonly xdsTiming: XdsTiming;
+  readonly handoff: HandoffSettings;
   readonly endpoints: readonly Endpoint[];
   /** Present when the file has a `kubernetes:` key (then `endpoints` is empty). */
   readonly kubernetes?: { readonly value: unknown };
@@ -97,6 +104,7 @@ export function validateConfig(
   const service = p.patterned(raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
   const xds: XdsSettings = { service, envoy: envoySettings(p, raw), routing: routingSettings(p, raw) };
   const xdsTiming = timing(p, raw);
+  const handoff = handoffSettings(p, raw);
 
   const hasKubernetes = 'kubernetes' in raw;
   let endpoints: Endpoint[] = [];
@@ -117,6 +125,7 @@ export function validateConfig(
       policy: { shardCount, replicas, spread },
       xds,
       xdsTiming,
+      handoff,
       endpoints,
       ...(hasKubernetes ? { kubernetes: { value: raw.kubernetes } } : {}),
     },
@@ -146,6 +155,18 @@ function routingSettings(p: Fields, raw: Record<string, unknown>): XdsSettings['
     return d;
   }
   return { keyHeader };
+}
+
+function handoffSettings(p: Fields, raw: Record<string, unknown>): HandoffSettings {
+  const d = DEFAULT_HANDOFF_SETTINGS;
+  const h = p.optionalMapping(raw, ['handoff']);
+  if (!h) return d;
+  unknownKeys(p, h, ['handoff'], HANDOFF_KEYS);
+  return {
+    enabled: p.boolean(h, ['handoff', 'enabled'], d.enabled),
+    warmTimeoutMs: p.integerIn(h, ['handoff', 'warmTimeoutMs'], 0, MAX_WARM_TIMEOUT_MS, d.warmTimeoutMs),
+    drainMs: p.integerIn(h, ['handoff', 'drainMs'], 0, MAX_DRAIN_MS, d.drainMs),
+  };
 }
 
 function timing(p: Fields, raw: Record<string, unknown>): XdsTiming {
@@ -188,7 +209,12 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);
     const weight = p.nonNegativeNumber(item, [...at, 'weight'], 1);
-    const ready = p.boolean(item, [...at, 'ready'], true);
+    const draining = p.boolean(item, [...at, 'draining'], false);
+    // A draining endpoint is a planned departure: it serves but owns nothing, so it is not ready.
+    const ready = p.boolean(item, [...at, 'ready'], !draining);
+    if (draining && ready) {
+      p.add([...at, 'ready'], 'must be false (or absent) when draining is true: a draining endpoint hands its shards off and owns none');
+    }
     if (id !== undefined && ENDPOINT_ID_PATTERN.test(id)) {
       const first = firstIndexOf.get(id);
       if (first !== undefined) {
@@ -199,7 +225,7 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
       }
     }
     if (id !== undefined && address !== undefined && port !== undefined) {
-      out.push({ id, address, port, locality, weight, ready });
+      out.push({ id, address, port, locality, weight, ready, ...(draining && !ready ? { draining: true } : {}) });
     }
   });
   return out;

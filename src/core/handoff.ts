@@ -45,8 +45,13 @@ export interface ShardDrain {
   readonly until: number;
 }
 
-/** How a transition ended. `cancelled`: a later target gave the shard back to its routed primary. */
-export type TransitionOutcome = 'warm' | 'timeout' | 'cancelled' | 'owner-lost';
+/**
+ * How a transition ended: `warm` (the new primary reported warm), `timeout` (its deadline passed),
+ * `cancelled` (a later target gave the shard back to its routed primary, or to another node),
+ * `owner-lost` (the previous primary can no longer serve), `agent-lost` (the new primary closed its
+ * ownership stream, so no warm report will come).
+ */
+export type TransitionOutcome = 'warm' | 'timeout' | 'cancelled' | 'owner-lost' | 'agent-lost';
 
 export interface CompletedTransition {
   readonly shard: number;

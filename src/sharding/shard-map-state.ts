@@ -121,5 +121,8 @@ export function warningsFor(
 
 /** Canonical encoding of one endpoint for the version (docs/hashing.md "Shard map version"). */
 export function canonicalEndpoint(e: Endpoint): string {
-  return JSON.stringify([e.id, e.address, e.port, e.locality.region, e.locality.zone, e.locality.subzone, e.weight, e.ready]);
+  const fields: unknown[] = [e.id, e.address, e.port, e.locality.region, e.locality.zone, e.locality.subzone, e.weight, e.ready];
+  // Only a draining endpoint carries the ninth field, so every other map keeps its version.
+  if (e.draining === true) fields.push('draining');
+  return JSON.stringify(fields);
 }

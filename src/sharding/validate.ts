@@ -56,6 +56,8 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
     locality: Object.freeze({ region: e.locality.region, zone: e.locality.zone, subzone: e.locality.subzone }),
     weight: e.weight,
     ready: e.ready,
+    // A draining endpoint serves but owns nothing: it is never ready (docs/ownership.md).
+    ...(e.draining === true && !e.ready ? { draining: true } : {}),
   });
 }
 

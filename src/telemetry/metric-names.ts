@@ -45,6 +45,16 @@ export const KEYWAY_METRICS = {
   sourceStaleness: 'keyway_source_staleness_seconds',
   /** gauge {source}: 1 while the source serves its last known state because its backend failed. */
   sourceStale: 'keyway_source_stale',
+  /** counter: two-phase moves started (a shard's new primary began warming). */
+  handoffStarted: 'keyway_handoff_transitions_started_total',
+  /** counter {outcome}: two-phase moves ended: warm, timeout, cancelled, owner-lost, agent-lost. */
+  handoffCompleted: 'keyway_handoff_transitions_completed_total',
+  /** histogram {outcome}: seconds from the start of a two-phase move to its flip (outcome warm or timeout): time to warm. */
+  handoffWarmDuration: 'keyway_handoff_warm_duration_seconds',
+  /** gauge: shards in transition now (routed to their previous owners while the new primary warms). */
+  handoffInTransition: 'keyway_handoff_shards_in_transition',
+  /** gauge: (shard, node) drains under way: previous primaries serving shards they lost. */
+  handoffDraining: 'keyway_handoff_shards_draining',
 } as const;
 
 /**

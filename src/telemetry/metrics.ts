@@ -49,6 +49,15 @@ export interface PublishedShardMap {
   readonly at?: Date;
 }
 
+/** What one publish did to two-phase moves, for {@link KeywayMetrics.recordHandoff}. */
+export interface HandoffEvents {
+  readonly started: number;
+  readonly completed: readonly { readonly outcome: string; readonly seconds: number }[];
+}
+
+/** The outcomes of a two-phase move (docs/ownership.md); their counters start at 0. */
+export const HANDOFF_OUTCOMES = ['warm', 'timeout', 'cancelled', 'owner-lost', 'agent-lost'] as const;
+
 export interface KeywayMetrics {
   /** One DiscoveryResponse of `type` answered by a proxy, `seconds` after it was written. */
   recordPush(type: string, seconds: number): void;
@@ -62,6 +71,10 @@ export interface KeywayMetrics {
   recordShardMapPublished(map: PublishedShardMap): void;
   /** One failure of a source (`file`, `kubernetes`). */
   recordSourceError(source: string): void;
+  /** Two-phase moves started and ended by one publish. */
+  recordHandoff(events: HandoffEvents): void;
+  /** Installs the reader of the handoff state in force (shards in transition, drains); undefined: none. */
+  observeHandoff(read: () => { readonly inTransition: number; readonly draining: number } | undefined): () => void;
   /** Installs the reader of connected proxies (replaces any previous one). Returns an uninstaller. */
   observeProxies(read: () => Iterable<ProxySummary>): () => void;
   /** Installs the reader of per-endpoint ownership; `undefined` means no map yet. */
@@ -99,6 +112,8 @@ const DEFAULT_STATUSES = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
 const PUSH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const CONVERGENCE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const COMPUTE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+// A warm-up copies a shard's hot set from a peer: milliseconds to the 30 s default timeout.
+const WARM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
 const MOVED_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
 
 /**
@@ -139,6 +154,16 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   });
   const sourceErrors = meter.createCounter(instrumentName(N.sourceErrors), { description: 'Failures of a source, by source' });
 
+  const handoffStarted = meter.createCounter(instrumentName(N.handoffStarted), { description: 'Two-phase moves started' });
+  const handoffCompleted = meter.createCounter(instrumentName(N.handoffCompleted), { description: 'Two-phase moves ended, by outcome' });
+  const handoffWarm = meter.createHistogram(N.handoffWarmDuration, {
+    description: 'Seconds from the start of a two-phase move to its flip, by outcome (warm, timeout)',
+    unit: 's',
+    advice: { explicitBucketBoundaries: WARM_BUCKETS },
+  });
+  handoffStarted.add(0);
+  for (const outcome of HANDOFF_OUTCOMES) handoffCompleted.add(0, { outcome });
+
   for (const type of opts.resourceTypes ?? DEFAULT_TYPES) {
     pushes.add(0, { type });
     nacks.add(0, { type });
@@ -151,6 +176,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readProxies: (() => Iterable<ProxySummary>) | undefined;
   let readOwnership: (() => Iterable<OwnershipRow> | undefined) | undefined;
   let readSources: (() => Iterable<SourceSummary>) | undefined;
+  let readHandoff: (() => { readonly inTransition: number; readonly draining: number } | undefined) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
   const flavors = opts.flavors ?? DEFAULT_FLAVORS;
   const statuses = opts.syncStatuses ?? DEFAULT_STATUSES;
@@ -229,6 +255,16 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  live.add(
+    [spec(N.handoffInTransition, 'Shards in transition: routed to their previous owners while the new primary warms'), spec(N.handoffDraining, 'Drains under way')],
+    (observe) => {
+      const h = readHandoff?.();
+      if (!h) return;
+      observe(N.handoffInTransition, h.inTransition);
+      observe(N.handoffDraining, h.draining);
+    },
+  );
+
   const install = <T>(set: (r: T | undefined) => void, read: T, current: () => T | undefined): (() => void) => {
     set(read);
     return () => {
@@ -262,6 +298,14 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     observeProxies: (read) => install((r) => (readProxies = r), read, () => readProxies),
     observeOwnership: (read) => install((r) => (readOwnership = r), read, () => readOwnership),
     observeSources: (read) => install((r) => (readSources = r), read, () => readSources),
+    recordHandoff({ started, completed }) {
+      if (started > 0) handoffStarted.add(started);
+      for (const c of completed) {
+        handoffCompleted.add(1, { outcome: c.outcome });
+        if (c.outcome === 'warm' || c.outcome === 'timeout') handoffWarm.record(nonNegative(c.seconds), { outcome: c.outcome });
+      }
+    },
+    observeHandoff: (read) => install((r) => (readHandoff = r), read, () => readHandoff),
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),
   };

@@ -52,7 +52,7 @@ test('GET /v1/shardmap has the contract shape, owners primary first, shares per 
   let owned = 0;
   let primary = 0;
   for (const e of body.endpoints) {
-    assert.deepEqual(Object.keys(e).sort(), ['address', 'id', 'locality', 'port', 'ready', 'shardsOwned', 'shardsPrimary', 'weight'].sort());
+    assert.deepEqual(Object.keys(e).sort(), ['address', 'draining', 'id', 'locality', 'port', 'ready', 'shardsOwned', 'shardsPrimary', 'weight'].sort());
     assert.deepEqual(e.locality, { region: 'r', zone: e.id === 'a' ? 'z1' : 'z2', subzone: e.id === 'a' ? 'z1-f' : 'z2-f' });
     assert.equal(e.shardsOwned, shares.get(e.id)!.owned);
     assert.equal(e.shardsPrimary, shares.get(e.id)!.primary);
@@ -208,4 +208,62 @@ test('a real listener on 127.0.0.1:0 answers over HTTP', async (t) => {
   const bad = await fetch(`http://127.0.0.1:${address.port}/v1/shards/abc`);
   assert.equal(bad.status, 400);
   assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'shard');
+});
+
+test('handoff: /v1/shardmap shows the shards in transition and drains; /v1/handoff tells one node where it stands', async (t) => {
+  const { stepHandoff } = await import('../../src/sharding/handoff.js');
+  const { WarmLedger } = await import('../../src/sharding/warm-ledger.js');
+  const { DEFAULT_HANDOFF_SETTINGS } = await import('../../src/core/handoff.js');
+  const before = computeShardMap(THREE, POLICY);
+  const leaving = THREE.map((e) => (e.id === 'b' ? { ...e, ready: false, draining: true } : e));
+  const target = computeShardMap(leaving, POLICY);
+  const plan = (previous: Parameters<typeof stepHandoff>[0]['previous'], map: typeof target, now: number, warm = new WarmLedger()) =>
+    stepHandoff({ previous, target: map, warm, warmers: new Set(['a', 'b', 'c']), settings: DEFAULT_HANDOFF_SETTINGS, now });
+  const s0 = plan(undefined, before, 0);
+  const s1 = plan(s0, target, 1_000);
+  assert.ok(s1.state.transitions.length > 0);
+  const state = new ServingState();
+  const publish = (s: typeof s1): void => {
+    state.publish({ map: s.routed, handoff: s.state, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: s.routed.endpoints } });
+  };
+  publish(s1);
+  state.setSourceStatus(() => []);
+  const a = await app(state);
+  t.after(() => a.close());
+
+  const body = (await a.inject('/v1/shardmap')).json();
+  assert.equal(body.handoff.enabled, true);
+  assert.equal(body.handoff.targetVersion, target.version);
+  assert.notEqual(body.version, target.version, 'the routed map differs from the target while shards are in transition');
+  assert.deepEqual(body.handoff.transitions.map((x: { shard: number }) => x.shard), s1.state.transitions.map((x) => x.shard));
+  const first = body.handoff.transitions[0];
+  assert.equal(first.from[0], 'b');
+  assert.equal(first.startedAt, new Date(1_000).toISOString());
+  assert.equal(first.deadline, new Date(1_000 + DEFAULT_HANDOFF_SETTINGS.warmTimeoutMs).toISOString());
+  assert.equal(body.shards[first.shard].owners[0], 'b', 'shards show the routed owners');
+  assert.equal(body.endpoints.find((e: { id: string }) => e.id === 'b').draining, true);
+
+  const b1 = (await a.inject('/v1/handoff?node=b')).json();
+  assert.equal(b1.draining, true);
+  assert.equal(b1.handingOff, s1.state.transitions.length);
+  assert.equal(b1.handedOff, false);
+  const warming = (await a.inject(`/v1/handoff?node=${first.warming}`)).json();
+  assert.equal(warming.warming, s1.state.transitions.filter((x) => x.warming === first.warming).length);
+
+  // Every new primary reports warm: b serves nothing any more, it is handed off and drains.
+  const warm = new WarmLedger();
+  for (const x of s1.state.transitions) warm.record(x.warming, [x.shard], 1_500);
+  publish(plan(s1, target, 2_000, warm));
+  const b2 = (await a.inject('/v1/handoff?node=b')).json();
+  assert.deepEqual([b2.routedShards, b2.handingOff, b2.handedOff], [0, 0, true]);
+  assert.ok(b2.drainingShards > 0);
+  const after = (await a.inject('/v1/shardmap')).json();
+  assert.deepEqual(after.handoff.transitions, []);
+  assert.equal(after.version, target.version);
+  assert.ok(after.handoff.drains.every((d: { node: string }) => d.node === 'b'));
+
+  const unknown = await a.inject('/v1/handoff?node=zz');
+  assert.equal(unknown.statusCode, 404);
+  assert.equal(unknown.json().error.parameter, 'node');
+  assert.equal((await a.inject('/v1/handoff')).statusCode, 400);
 });

@@ -244,3 +244,29 @@ test('loadConfigFile: CONFIG_READ names the missing file; errors carry the path 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('handoff: defaults, values read, bounds and unknown keys reported with their line', () => {
+  assert.deepEqual(parseConfig('endpoints: []\n', 'x.yaml').handoff, { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000 });
+  assert.deepEqual(parseConfig('handoff: {enabled: false, warmTimeoutMs: 500, drainMs: 0}\nendpoints: []\n', 'x.yaml').handoff, {
+    enabled: false,
+    warmTimeoutMs: 500,
+    drainMs: 0,
+  });
+  expectProblem('handoff:\n  warmTimeoutMs: 600001\nendpoints: []\n', 'handoff.warmTimeoutMs', 'CONFIG_INVALID', 2);
+  expectProblem('handoff:\n  drainMs: -1\nendpoints: []\n', 'handoff.drainMs', 'CONFIG_INVALID', 2);
+  expectProblem('handoff:\n  enabled: maybe\nendpoints: []\n', 'handoff.enabled', 'CONFIG_INVALID', 2);
+  const typo = expectProblem('handoff: {warmTimeout: 5}\nendpoints: []\n', 'handoff.warmTimeout', 'CONFIG_INVALID', 1);
+  assert.match(typo.message, /did you mean "warmTimeoutMs"/);
+});
+
+test('draining: a planned departure is not ready; draining with ready: true is an error at ready', () => {
+  const base = 'endpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 7000\n';
+  const [a] = parseConfig(`${base}    draining: true\n`, 'x.yaml').topology.endpoints;
+  assert.equal(a?.ready, false);
+  assert.equal(a?.draining, true);
+  assert.equal(parseConfig(`${base}    ready: false\n    draining: true\n`, 'x.yaml').topology.endpoints[0]?.draining, true);
+  assert.equal(parseConfig(base, 'x.yaml').topology.endpoints[0]?.draining, undefined);
+  const hit = expectProblem(`${base}    ready: true\n    draining: true\n`, 'endpoints[0].ready', 'CONFIG_INVALID', 5);
+  assert.match(hit.message, /must be false \(or absent\) when draining is true/);
+  expectProblem(`${base}    draining: 1\n`, 'endpoints[0].draining', 'CONFIG_INVALID', 5);
+});

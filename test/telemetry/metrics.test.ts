@@ -22,6 +22,8 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   m.observeProxies(() => [{ flavor: 'envoy', types: { cluster: { status: 'SYNCED' } } }]);
   m.observeOwnership(() => [{ endpoint: 'a', ...ROW, owned: 5, primary: 2, weight: 3 }]);
   m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
+  m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
+  m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',
@@ -44,6 +46,11 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     sourceErrors: 'counter',
     sourceStaleness: 'gauge',
     sourceStale: 'gauge',
+    handoffStarted: 'counter',
+    handoffCompleted: 'counter',
+    handoffWarmDuration: 'histogram',
+    handoffInTransition: 'gauge',
+    handoffDraining: 'gauge',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);
@@ -193,4 +200,33 @@ test('a reader that throws costs only its own gauges: the scrape still renders e
   assert.equal(exp.value(`${N.convergence}_bucket`, { le: '2.5' }), 1);
   assert.equal(errors.length, 1);
   assert.match(String((errors[0] as Error).message ?? errors[0]), /map unavailable/);
+});
+
+test('two-phase moves: started and ended by outcome, time to warm for flips only, shards in transition and drains', async (t) => {
+  const m = metrics(t);
+  let state: { inTransition: number; draining: number } | undefined = { inTransition: 3, draining: 0 };
+  m.observeHandoff(() => state);
+  m.recordHandoff({ started: 3, completed: [] });
+  m.recordHandoff({
+    started: 0,
+    completed: [
+      { outcome: 'warm', seconds: 0.2 },
+      { outcome: 'timeout', seconds: 30 },
+      { outcome: 'cancelled', seconds: 1 },
+    ],
+  });
+  let exp = parseExposition(await m.render());
+  assert.equal(exp.value(N.handoffStarted), 3);
+  assert.equal(exp.value(N.handoffCompleted, { outcome: 'warm' }), 1);
+  assert.equal(exp.value(N.handoffCompleted, { outcome: 'timeout' }), 1);
+  assert.equal(exp.value(N.handoffCompleted, { outcome: 'cancelled' }), 1);
+  assert.equal(exp.value(N.handoffCompleted, { outcome: 'agent-lost' }), 0, 'every outcome starts at 0');
+  assert.equal(exp.value(`${N.handoffWarmDuration}_count`, { outcome: 'warm' }), 1);
+  assert.equal(exp.value(`${N.handoffWarmDuration}_bucket`, { outcome: 'warm', le: '0.25' }), 1);
+  assert.equal(exp.value(`${N.handoffWarmDuration}_bucket`, { outcome: 'timeout', le: '20' }), 0);
+  assert.equal(exp.find(`${N.handoffWarmDuration}_count`, { outcome: 'cancelled' }).length, 0, 'a cancelled move has no time to warm');
+  assert.equal(exp.value(N.handoffInTransition), 3);
+  state = undefined;
+  exp = parseExposition(await m.render());
+  assert.equal(exp.find(N.handoffInTransition).length, 0, 'no handoff state, no gauge');
 });

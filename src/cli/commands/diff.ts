@@ -6,7 +6,9 @@
 import { loadConfigFile } from '../../config/index.js';
 import { KeywayError, KeywayErrors } from '../../core/errors.js';
 import { computeShardMap, diffShardMaps, type ShardMap, type ShardMove } from '../../sharding/index.js';
+import type { HandoffSettings } from '../../core/handoff.js';
 import { moveReport, type MoveReport, type PairCount } from './move-report.js';
+import { warmupReport, type WarmupReport } from './warmup-report.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
 import { percent, renderTable } from './table.js';
 
@@ -14,6 +16,8 @@ export interface DiffResult extends MoveReport {
   readonly files: { readonly from: string; readonly to: string };
   /** Every shard whose owner list changes (`--shards`, S unchanged only). */
   readonly moves?: readonly ShardMove[];
+  /** The warm-up the change causes under the new file's `handoff:` (S unchanged only). */
+  readonly warmup?: WarmupReport;
 }
 
 /**
@@ -22,6 +26,11 @@ export interface DiffResult extends MoveReport {
  *   because it discovers them in Kubernetes
  */
 export async function shardMapOfFile(file: string): Promise<ShardMap> {
+  return (await topologyOfFile(file)).map;
+}
+
+/** As {@link shardMapOfFile}, with the file's handoff settings. */
+async function topologyOfFile(file: string): Promise<{ map: ShardMap; handoff: HandoffSettings }> {
   let cfg;
   try {
     cfg = await loadConfigFile(file);
@@ -37,7 +46,7 @@ export async function shardMapOfFile(file: string): Promise<ShardMap> {
     );
   }
   try {
-    return computeShardMap(cfg.topology.endpoints, cfg.topology.policy);
+    return { map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy), handoff: cfg.handoff };
   } catch (err) {
     if (err instanceof KeywayError) throw new CliError(`${file}: ${err.message}`, 2);
     throw err;
@@ -45,12 +54,14 @@ export async function shardMapOfFile(file: string): Promise<ShardMap> {
 }
 
 export async function diffCommand(fromFile: string, toFile: string, withShards: boolean, output: OutputFormat, io: CommandIo): Promise<number> {
-  const [from, to] = await Promise.all([shardMapOfFile(fromFile), shardMapOfFile(toFile)]);
+  const [{ map: from }, { map: to, handoff }] = await Promise.all([topologyOfFile(fromFile), topologyOfFile(toFile)]);
   const report = moveReport(from, to);
+  const warmup = warmupReport(from, to, handoff);
   const result: DiffResult = {
     files: { from: fromFile, to: toFile },
     ...report,
     ...(withShards && report.sameShardCount ? { moves: diffShardMaps(from, to).moves } : {}),
+    ...(warmup ? { warmup } : {}),
   };
   if (output === 'json') printJson(io, result);
   else io.out(renderDiff(result));
@@ -121,6 +132,8 @@ export function renderDiff(r: DiffResult): string {
     pairs('copy moves (owner slots handed over, leaving owner -> arriving owner):', r.copyMoves);
   }
 
+  if (r.warmup) out.push(...renderWarmup(r.warmup, S), '');
+
   out.push('per endpoint:');
   out.push(
     renderTable(
@@ -159,4 +172,23 @@ export function renderDiff(r: DiffResult): string {
     );
   }
   return out.join('\n');
+}
+
+/** The warm-up section: what two-phase moves the change starts (docs/ownership.md). */
+function renderWarmup(w: WarmupReport, S: number): string[] {
+  if (!w.enabled) return ['warm-up: handoff is off in the new file (handoff.enabled: false): every move flips at once'];
+  const out = [
+    `warm-up (handoff on, warm timeout ${w.warmTimeoutMs / 1000} s; assuming every node runs the ownership agent):`,
+    `  two-phase moves  ${w.twoPhase} of ${S} (${percent(w.twoPhase, S)}): routed to the previous primary until the new one reports warm`,
+    `  immediate moves  ${w.immediate} of ${S} (${percent(w.immediate, S)}): the previous primary cannot serve (gone, or not ready and not draining)`,
+  ];
+  if (w.byNode.length > 0) {
+    out.push(
+      renderTable(
+        [{ header: '  WARMING NODE' }, { header: 'SHARDS', align: 'right' }, { header: 'WARMS FROM' }],
+        w.byNode.map((n) => [`  ${n.node}`, String(n.shards), Object.entries(n.from).map(([id, k]) => `${id} (${k})`).join(', ')]),
+      ).trimEnd(),
+    );
+  }
+  return out;
 }

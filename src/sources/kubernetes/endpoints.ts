@@ -7,7 +7,7 @@ import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/cli
 import { ENDPOINT_ID_PATTERN, type Endpoint } from '../../core/endpoint.js';
 import type { KubernetesSourceConfig } from './config.js';
 import { problemKey, type SourceProblem } from './problem.js';
-import { endpointReady } from './readiness.js';
+import { endpointDraining, endpointReady } from './readiness.js';
 import { endpointWeight } from './weight.js';
 import { REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
 import { compareStrings } from '../../core/order.js';
@@ -121,6 +121,7 @@ function candidate(
   const { weight, problems } = endpointWeight(pod, node, config);
   problems.forEach(report);
   const podTerminating = pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
+  const ready = endpointReady(ep.conditions, podTerminating, config.terminating);
 
   return {
     endpoint: {
@@ -133,7 +134,8 @@ function candidate(
         subzone: subzoneLabels[config.subzoneLabel] ?? '',
       },
       weight,
-      ready: endpointReady(ep.conditions, podTerminating, config.terminating),
+      ready,
+      ...(endpointDraining(ep.conditions, podTerminating, ready) ? { draining: true } : {}),
     },
     pod: `${podNs}/${podName}`,
     ipv4: where.ipv4,

@@ -26,3 +26,13 @@ export function endpointReady(
   }
   return conditions?.ready ?? true;
 }
+
+/**
+ * Whether a not-ready endpoint is a planned departure (docs/ownership.md "Planned departures"):
+ * terminating yet still `serving` (falling back to `ready`), so its shards are handed off to
+ * their new owners, warmed from it, before it goes. A pod that fails is not serving and moves at once.
+ */
+export function endpointDraining(conditions: V1EndpointConditions | undefined, podTerminating: boolean, ready: boolean): boolean {
+  const terminating = conditions?.terminating === true || podTerminating;
+  return !ready && terminating && (conditions?.serving ?? conditions?.ready ?? true) === true;
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { type KubernetesSourceConfig, parseKubernetesSourceConfig } from '../../../src/sources/kubernetes/config.js';
 import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
-import { endpointReady } from '../../../src/sources/kubernetes/readiness.js';
+import { endpointDraining, endpointReady } from '../../../src/sources/kubernetes/readiness.js';
 import { endpointWeight, gpuMemoryGiB, parseWeight } from '../../../src/sources/kubernetes/weight.js';
 import type { StoredObject } from '../../support/kube-apiserver/index.js';
 import { nodeObject, NS, podObject, SERVICE, sliceObject } from './fixtures.js';
@@ -50,6 +50,27 @@ test('readiness from EndpointSlice conditions', () => {
     assert.equal(endpointReady(c, podTerminating, 'while-serving'), whileServing, `while-serving ${row}`);
   }
   assert.equal(endpointReady(undefined, false, 'release'), true);
+});
+
+test('draining: terminating and still serving, so its shards are handed off before it goes (docs/ownership.md)', () => {
+  // [ready, serving, terminating, podTerminating] → draining under `release`
+  const table: [boolean | undefined, boolean | undefined, boolean | undefined, boolean, boolean][] = [
+    [false, true, true, false, true], // the planned departure: terminating, serving
+    [true, true, true, false, true], // ready while terminating (publishNotReadyAddresses): still released, so draining
+    [true, true, false, true, true], // pod deletionTimestamp seen first
+    [false, false, true, false, false], // terminating and no longer serving: it failed, moves at once
+    [false, undefined, true, false, false], // serving unset, ready false: not serving
+    [true, true, false, false, false], // not terminating: ready, not draining
+    [false, false, false, false, false], // not ready, not terminating: a failure
+  ];
+  for (const [ready, serving, terminating, podTerminating, draining] of table) {
+    const c = { ...(ready !== undefined ? { ready } : {}), ...(serving !== undefined ? { serving } : {}), ...(terminating !== undefined ? { terminating } : {}) };
+    const isReady = endpointReady(c, podTerminating, 'release');
+    assert.equal(endpointDraining(c, podTerminating, isReady), draining, JSON.stringify({ c, podTerminating }));
+  }
+  // Under while-serving a serving endpoint stays ready and keeps its shards: nothing to hand off.
+  const c = { ready: false, serving: true, terminating: true };
+  assert.equal(endpointDraining(c, false, endpointReady(c, false, 'while-serving')), false);
 });
 
 test('weight annotation values', () => {

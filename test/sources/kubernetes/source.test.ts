@@ -101,15 +101,20 @@ test('a pod turning not ready, then terminating: listed but not ready; serving d
   cluster.setConditions('cache-node-1', { ready: true, serving: true });
   await eventually('cache-node-1 ready again', same(INITIAL), { timeoutMs: 5000, describe: current });
 
-  // Deletion starts: the pod gets a deletionTimestamp; keyway releases it before the slice even says so.
+  // Deletion starts: the pod gets a deletionTimestamp; keyway releases it before the slice even says
+  // so. It still serves, so it is draining: a planned departure whose shards are handed off.
+  const draining = [INITIAL[0]!, { ...INITIAL[1]!, ready: false, draining: true }, INITIAL[2]!];
   cluster.updatePod('cache-node-1', { deletionTimestamp: new Date().toISOString() });
-  await eventually('cache-node-1 released on deletionTimestamp', same(notReady), { timeoutMs: 5000, describe: current });
+  await eventually('cache-node-1 released on deletionTimestamp', same(draining), { timeoutMs: 5000, describe: current });
   // The controller marks it terminating but still serving while it drains: still owns nothing.
   cluster.setConditions('cache-node-1', { ready: false, serving: true, terminating: true });
   // A later change on the same slice watch: once it shows, the terminating update was processed.
   cluster.addPod('cache-node-5', { node: 'gpu-b1', ip: '10.0.0.15' });
   await eventually('cache-node-5 listed', () => current().some((e) => e.id === 'cache-node-5'));
-  assert.deepEqual(current(), [...notReady, ep('cache-node-5', '10.0.0.15', B1, 384)]);
+  assert.deepEqual(current(), [...draining, ep('cache-node-5', '10.0.0.15', B1, 384)]);
+  // It stops serving (the process exits): no longer draining, a plain not-ready endpoint.
+  cluster.setConditions('cache-node-1', { ready: false, serving: false, terminating: true });
+  await eventually('cache-node-1 stopped serving', same([...notReady, ep('cache-node-5', '10.0.0.15', B1, 384)]), { timeoutMs: 5000, describe: current });
 
   cluster.removePod('cache-node-1');
   await eventually('cache-node-1 gone', same([INITIAL[0]!, INITIAL[2]!, ep('cache-node-5', '10.0.0.15', B1, 384)]), { timeoutMs: 5000, describe: current });

@@ -139,6 +139,11 @@ function renderHeader() {
     const ready = m.endpoints.filter((e) => e.ready && e.weight > 0).length;
     items.push(['version', m.version], ['shards', String(m.shardCount)], ['replicas', String(m.replicas)], ['spread', m.spread]);
     items.push(['endpoints', `${ready}/${m.endpoints.length} eligible`]);
+    const h = m.handoff;
+    if (h && (h.transitions.length > 0 || h.drains.length > 0)) {
+      const nodes = [...new Set(h.transitions.map((t) => t.warming))].sort();
+      items.push(['transition', `${h.transitions.length} shards warming${nodes.length > 0 ? ` on ${nodes.join(', ')}` : ''}; ${h.drains.length} draining`]);
+    }
     if (m.updatedAt) items.push(['updated', `${new Date(m.updatedAt).toLocaleTimeString()} (${ago(m.updatedAt)})`]);
   }
   const dl = $('summary');
@@ -170,7 +175,12 @@ function legend(map) {
     ),
   );
   groups.push(
-    el('div', { class: 'fabric' }, el('span', { class: 'item' }, el('span', { class: 'swatch', style: { background: UNOWNED } }), 'no owner')),
+    el(
+      'div',
+      { class: 'fabric' },
+      el('span', { class: 'item' }, el('span', { class: 'swatch', style: { background: UNOWNED } }), 'no owner'),
+      el('span', { class: 'item', title: 'Routed to its previous primary (cell colour) while the new primary (corner colour) warms' }, el('span', { class: 'swatch transition' }), 'in transition'),
+    ),
   );
   $('legend').replaceChildren(...groups);
 }
@@ -234,6 +244,10 @@ function drawGrid() {
   ctx.textBaseline = 'middle';
   ctx.font = `${Math.round(12 * dpr)}px system-ui, "DejaVu Sans", sans-serif`;
   let drawn = 0;
+  // Shards in transition (docs/ownership.md): the cell keeps the routed primary's colour, and its
+  // lower-right corner takes the colour of the node warming it.
+  const warming = new Map((map.handoff?.transitions ?? []).map((t) => [t.shard, t.warming]));
+  let marked = 0;
   for (const p of layout.panels) {
     ctx.fillStyle = '#1d2330';
     const share = S > 0 ? p.shards.length / S : 0;
@@ -249,8 +263,23 @@ function drawGrid() {
         ctx.fillStyle = color;
         last = color;
       }
-      ctx.fillRect((i % cols) * cell, p.cellsTop + Math.floor(i / cols) * cell, cell - gap, cell - gap);
+      const x = (i % cols) * cell;
+      const top = p.cellsTop + Math.floor(i / cols) * cell;
+      ctx.fillRect(x, top, cell - gap, cell - gap);
       drawn++;
+      const next = warming.get(p.shards[i]);
+      if (next !== undefined && cell - gap >= 3) {
+        const side = cell - gap;
+        ctx.fillStyle = endpointColor.get(next) ?? UNOWNED;
+        ctx.beginPath();
+        ctx.moveTo(x + side, top + side / 3);
+        ctx.lineTo(x + side, top + side);
+        ctx.lineTo(x + side / 3, top + side);
+        ctx.closePath();
+        ctx.fill();
+        last = '';
+        marked++;
+      }
     }
   }
   state.layout = layout;
@@ -260,6 +289,7 @@ function drawGrid() {
   canvas.dataset.cellSize = String(cell);
   canvas.dataset.cellGap = String(gap);
   canvas.dataset.version = map.version;
+  canvas.dataset.transitions = String(marked);
 }
 
 function shardAt(offsetX, offsetY) {
@@ -288,9 +318,11 @@ function showTip(ev) {
   const owners = state.map.shards[shard]?.owners ?? [];
   const byId = new Map(state.map.endpoints.map((e) => [e.id, e]));
   const where = (id) => `${id} (${subzoneOf(byId.get(id) ?? {}) || '-'})`;
+  const t = state.map.handoff?.transitions.find((x) => x.shard === shard);
   tip.textContent =
     `shard ${shard}: ` +
-    (owners.length === 0 ? 'no owner' : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`);
+    (owners.length === 0 ? 'no owner' : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`) +
+    (t ? `; moving to ${where(t.warming)}, warming until ${new Date(t.deadline).toLocaleTimeString()} at the latest` : '');
   tip.hidden = false;
   tip.style.left = `${Math.min(ev.offsetX + 12, $('grid-wrap').clientWidth - tip.offsetWidth)}px`;
   tip.style.top = `${ev.offsetY + 14}px`;

@@ -1,0 +1,159 @@
+/**
+ * The handoff planner (docs/ownership.md "Two-phase moves"): from the target map the sharding
+ * stage computed, the previous routed map and the warm reports heard, the routed map proxies get
+ * and the shards in transition. Pure: the caller passes the clock, so two keyway replicas that see
+ * the same maps and the same warm reports route every shard to the same owners.
+ */
+import { createHash } from 'node:crypto';
+import type { Endpoint } from '../core/endpoint.js';
+import type {
+  CompletedTransition,
+  HandoffSettings,
+  HandoffState,
+  ShardDrain,
+  ShardTransition,
+  TransitionOutcome,
+} from '../core/handoff.js';
+import type { ShardMap } from '../core/shard-map.js';
+import type { WarmLedger } from './warm-ledger.js';
+
+/** One result of the planner: what proxies route by, and the state behind it. */
+export interface HandoffStep {
+  readonly routed: ShardMap;
+  readonly state: HandoffState;
+}
+
+export interface HandoffInput {
+  /** The previous step; undefined for the first map (nothing to hand off from). */
+  readonly previous: HandoffStep | undefined;
+  readonly target: ShardMap;
+  /** Warm reports heard recently; the step consumes the ones that complete a transition. */
+  readonly warm: WarmLedger;
+  /**
+   * The nodes that can warm: those with an ownership stream open. A node without one cannot warm
+   * or report, so a move to it flips at once, as in keyway 0.1.
+   */
+  readonly warmers: ReadonlySet<string>;
+  readonly settings: HandoffSettings;
+  /** Epoch ms. */
+  readonly now: number;
+}
+
+/**
+ * One planning step (docs/ownership.md "Two-phase moves"). For each shard whose target primary
+ * differs from the primary it is routed to:
+ * - the routed primary can still serve (ready, or draining): the shard stays routed to its
+ *   previous owners and the new primary warms, until it reports warm or `warmTimeoutMs` passes;
+ * - it cannot (it failed, left, or turned not ready without draining): the route flips at once.
+ * A shard whose primary does not change routes to its target owners at once (a replica change),
+ * and so does a move to a node that has no ownership stream open (it cannot warm).
+ * After a flip the previous primary drains the shard for `drainMs`.
+ */
+export function stepHandoff(input: HandoffInput): HandoffStep {
+  const { previous, target, warm, warmers, settings, now } = input;
+  const prevRouted = previous?.routed;
+  const comparable = prevRouted !== undefined && prevRouted.policy.shardCount === target.policy.shardCount;
+  if (!settings.enabled || !comparable || previous === undefined) {
+    // Nothing to hand off from (first map, new S) or handoff off: route to the target at once.
+    const ended = (previous?.state.transitions ?? []).map((t) => completed(t, 'cancelled', now));
+    return { routed: target, state: { target, transitions: [], drains: [], started: [], completed: ended } };
+  }
+  const byId = new Map<string, Endpoint>(target.endpoints.map((e) => [e.id, e]));
+  const canServe = (id: string | undefined): id is string => {
+    const e = id === undefined ? undefined : byId.get(id);
+    return e !== undefined && (e.ready || e.draining === true);
+  };
+  const open = new Map(previous.state.transitions.map((t) => [t.shard, t]));
+  const owners: (readonly string[])[] = [];
+  const transitions: ShardTransition[] = [];
+  const started: number[] = [];
+  const ended: CompletedTransition[] = [];
+  const newDrains: ShardDrain[] = [];
+
+  target.owners.forEach((to, shard) => {
+    const routedBefore = prevRouted.owners[shard] ?? [];
+    const t = open.get(shard);
+    const fromPrimary = routedBefore[0];
+    const flip = (outcome: TransitionOutcome | undefined): void => {
+      owners.push(to);
+      if (t) ended.push(completed(t, outcome ?? 'cancelled', now));
+    };
+    if (to.length === 0 || fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
+    if (!canServe(fromPrimary)) return flip('owner-lost');
+    const warming = to[0]!;
+    if (!warmers.has(warming)) {
+      owners.push(to);
+      if (t) ended.push(completed(t, t.warming === warming ? 'agent-lost' : 'cancelled', now));
+      if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
+      return;
+    }
+    let current = t;
+    if (!current || current.warming !== warming) {
+      if (current) ended.push(completed(current, 'cancelled', now));
+      current = { shard, from: routedBefore, to, warming, startedAt: now, deadline: now + settings.warmTimeoutMs };
+      started.push(shard);
+    } else {
+      current = { ...current, to };
+    }
+    const from = current.from.filter(canServe);
+    const isWarm = warm.take(warming, shard, current.startedAt - settings.warmTimeoutMs);
+    if (isWarm || now >= current.deadline) {
+      owners.push(to);
+      ended.push(completed(current, isWarm ? 'warm' : 'timeout', now));
+      if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
+      return;
+    }
+    owners.push(from);
+    transitions.push({ ...current, from });
+  });
+
+  // Drains end at their time, when the node left, or when it owns or warms the shard again.
+  const busy = (d: ShardDrain): boolean =>
+    (owners[d.shard] ?? []).includes(d.node) || transitions.some((t) => t.shard === d.shard && t.warming === d.node);
+  const drains = [...previous.state.drains.filter((d) => !newDrains.some((n) => n.shard === d.shard && n.node === d.node)), ...newDrains]
+    .filter((d) => d.until > now && byId.has(d.node) && !busy(d))
+    .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+
+  const routed = transitions.length === 0 ? target : routedMap(target, owners, transitions);
+  return { routed, state: { target, transitions, drains, started, completed: ended } };
+}
+
+/** The earliest time a step would change something without new input (a deadline, a drain's end). */
+export function nextHandoffDeadline(state: HandoffState): number | undefined {
+  let next: number | undefined;
+  for (const t of state.transitions) next = next === undefined ? t.deadline : Math.min(next, t.deadline);
+  for (const d of state.drains) next = next === undefined ? d.until : Math.min(next, d.until);
+  return next;
+}
+
+/** Whether two steps route and assign the same (a step that changes nothing need not be published). */
+export function sameHandoff(a: HandoffStep, b: HandoffStep): boolean {
+  return (
+    a.routed.version === b.routed.version &&
+    a.state.target === b.state.target &&
+    a.state.transitions.length === b.state.transitions.length &&
+    a.state.transitions.every((t, i) => {
+      const u = b.state.transitions[i]!;
+      return t.shard === u.shard && t.warming === u.warming && t.deadline === u.deadline;
+    }) &&
+    a.state.drains.length === b.state.drains.length &&
+    a.state.drains.every((d, i) => {
+      const e = b.state.drains[i]!;
+      return d.shard === e.shard && d.node === e.node && d.until === e.until;
+    })
+  );
+}
+
+function completed(t: ShardTransition, outcome: TransitionOutcome, now: number): CompletedTransition {
+  return { shard: t.shard, warming: t.warming, outcome, seconds: Math.max(0, now - t.startedAt) / 1000 };
+}
+
+/**
+ * The routed map: the target with the shards in transition kept on their previous owners. Its
+ * version derives from the target's and the held shards, so replicas in the same state agree.
+ */
+function routedMap(target: ShardMap, owners: readonly (readonly string[])[], transitions: readonly ShardTransition[]): ShardMap {
+  const held = transitions.map((t) => [t.shard, ...t.from]);
+  const version = createHash('sha256').update(JSON.stringify([target.version, held])).digest('hex').slice(0, 16);
+  return { version, policy: target.policy, endpoints: target.endpoints, owners, warnings: target.warnings };
+}

@@ -1,0 +1,61 @@
+/**
+ * Warm reports heard from cache nodes and not yet used (docs/ownership.md "Two-phase moves"). A
+ * report may arrive before this replica has started the transition it completes (another replica
+ * saw the change first and told the node), so reports are kept for a while and taken when the
+ * transition starts. Owned by one runner; the planner reads it through `take`.
+ */
+
+/** Most reports kept: one per (node, shard) at most, and no more than this many in all. */
+export const MAX_WARM_REPORTS = 1 << 20;
+
+export class WarmLedger {
+  // node -> shard -> epoch ms of the latest report
+  readonly #reports = new Map<string, Map<number, number>>();
+  #size = 0;
+
+  /**
+   * Records that `node` holds `shards` warm at `at`. Returns how many were recorded: reports beyond
+   * MAX_WARM_REPORTS are dropped (the transition then ends at its deadline instead).
+   */
+  record(node: string, shards: readonly number[], at: number): number {
+    let byShard = this.#reports.get(node);
+    if (!byShard) this.#reports.set(node, (byShard = new Map()));
+    let recorded = 0;
+    for (const shard of shards) {
+      if (!byShard.has(shard)) {
+        if (this.#size >= MAX_WARM_REPORTS) continue;
+        this.#size++;
+      }
+      byShard.set(shard, at);
+      recorded++;
+    }
+    return recorded;
+  }
+
+  /** True when `node` reported `shard` warm at or after `since`; the report is used up. */
+  take(node: string, shard: number, since: number): boolean {
+    const byShard = this.#reports.get(node);
+    const at = byShard?.get(shard);
+    if (at === undefined) return false;
+    byShard!.delete(shard);
+    this.#size--;
+    return at >= since;
+  }
+
+  /** Forgets reports older than `before`. */
+  prune(before: number): void {
+    for (const [node, byShard] of this.#reports) {
+      for (const [shard, at] of byShard) {
+        if (at < before) {
+          byShard.delete(shard);
+          this.#size--;
+        }
+      }
+      if (byShard.size === 0) this.#reports.delete(node);
+    }
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+}
