@@ -8,6 +8,25 @@ import { createPrometheusRegistry } from '../../src/telemetry/prometheus-registr
 import type { NodeLocality, NodeOwnership, OwnerLabel } from './ownership.js';
 import type { Lookup } from './tiers.js';
 
+/**
+ * The warm-handoff metrics of the cache node (docs/observability.md). Named here, beside the node,
+ * until they join CACHE_NODE_METRICS in src/telemetry/metric-names.ts.
+ */
+export const WARM_METRICS = {
+  /** counter {node, region, zone, subzone, shard}: entries copied from a peer by warm-ups. */
+  warmEntries: 'keyway_cache_warm_entries_total',
+  /** histogram {node, region, zone, subzone, outcome}: one shard's warm-up, outcome = copied | empty | aborted. */
+  warmDuration: 'keyway_cache_warm_duration_seconds',
+  /** counter {node, region, zone, subzone, shard}: requests served for a shard whose warm-up had not finished. */
+  requestsWhileWarming: 'keyway_cache_requests_while_warming_total',
+} as const;
+
+/** How a warm-up ended: entries copied from a peer, no peer had any (or none answered), or aborted. */
+export type WarmOutcome = 'copied' | 'empty' | 'aborted';
+
+/** Warm-ups take milliseconds (a local peer) to the warm timeout (30 s by default). */
+const WARM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 export interface CacheMetricsSource {
   readonly node: string;
   /** The locality labels in force (flags, else what keyway says). */
@@ -23,6 +42,10 @@ export interface CacheMetrics {
   recordRequest(shard: number | undefined, owner: OwnerLabel, lookups: readonly Lookup[]): void;
   /** One request refused because its key does not hash to `shard`, the x-cache-shard it carried. */
   recordMisdirected(shard: number): void;
+  /** One shard's warm-up: entries imported into L1, its duration and how it ended. */
+  recordWarm(shard: number, imported: number, seconds: number, outcome: WarmOutcome): void;
+  /** One request served for `shard` while this node was still warming it (not routed here yet). */
+  recordRequestWhileWarming(shard: number): void;
   render(): Promise<string>;
   shutdown(): Promise<void>;
 }
@@ -35,6 +58,17 @@ export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
   });
   const misdirected = registry.meter.createCounter(instrumentName(C.misdirected), {
     description: 'Requests refused with 421 because the key does not hash to the x-cache-shard they carried, by the carried shard',
+  });
+  const warmEntries = registry.meter.createCounter(instrumentName(WARM_METRICS.warmEntries), {
+    description: 'Entries copied into L1 from a serving owner by warm-ups, by shard',
+  });
+  const warmDuration = registry.meter.createHistogram(WARM_METRICS.warmDuration, {
+    description: "One shard's warm-up, from its start to its end, by outcome (copied, empty, aborted)",
+    unit: 's',
+    advice: { explicitBucketBoundaries: WARM_BUCKETS },
+  });
+  const whileWarming = registry.meter.createCounter(instrumentName(WARM_METRICS.requestsWhileWarming), {
+    description: 'Requests served for a shard this node was still warming: keyway routed it here before the node reported warm',
   });
   const base = () => ({ node: src.node, ...src.locality() });
 
@@ -67,6 +101,14 @@ export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
     },
     recordMisdirected(shard) {
       misdirected.add(1, { ...base(), shard: String(shard) });
+    },
+    recordWarm(shard, imported, seconds, outcome) {
+      const labels = base();
+      warmEntries.add(imported, { ...labels, shard: String(shard) });
+      warmDuration.record(seconds, { ...labels, outcome });
+    },
+    recordRequestWhileWarming(shard) {
+      whileWarming.add(1, { ...base(), shard: String(shard) });
     },
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),

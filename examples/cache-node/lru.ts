@@ -57,4 +57,10 @@ export class LruCache<K, V> {
   keys(): K[] {
     return [...this.#entries.keys()];
   }
+
+  /** Entries from most to least recently used, without touching recency (what a warm-up copies first). */
+  *newestFirst(): Generator<[K, V]> {
+    const all = [...this.#entries];
+    for (let i = all.length - 1; i >= 0; i--) yield all[i]!;
+  }
 }

@@ -1,16 +1,20 @@
 /**
  * CLI of the example cache node:
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
- *     --keyway-url http://127.0.0.1:8080 [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000]
+ *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
+ *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
+ * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
+ * ownership stream and warms the shards the node gains; `--keyway-url` alone polls REST.
  * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
  * then one line per ownership change or failed poll. SIGTERM/SIGINT close it.
  */
 import { parseArgs } from 'node:util';
 import { startCacheNodeServer } from './server.js';
 
-const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H] [--keyway-url URL]
+const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
+                  [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
-                  [--l3-delay-ms N] [--poll-ms N]`;
+                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -32,6 +36,8 @@ async function main(): Promise<void> {
         'grpc-port': { type: 'string' },
         host: { type: 'string' },
         'keyway-url': { type: 'string' },
+        'keyway-xds': { type: 'string', multiple: true },
+        'warm-limit': { type: 'string' },
         region: { type: 'string' },
         zone: { type: 'string' },
         subzone: { type: 'string' },
@@ -54,6 +60,13 @@ async function main(): Promise<void> {
     process.stderr.write(`--id is required (the endpoint id keyway knows this node by)\n${USAGE}\n`);
     process.exit(2);
   }
+  const xds = (values['keyway-xds'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  for (const address of xds) {
+    if (!/^[^\s:]+:[0-9]{1,5}$/.test(address) && !/^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$/.test(address)) {
+      process.stderr.write(`--keyway-xds must be host:port, got ${JSON.stringify(address)}\n${USAGE}\n`);
+      process.exit(2);
+    }
+  }
   const optional = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
   const node = await startCacheNodeServer({
     id: values.id,
@@ -61,6 +74,8 @@ async function main(): Promise<void> {
     port: int('port', values.port, 0) ?? 0,
     ...optional('grpcPort', int('grpc-port', values['grpc-port'], 0)),
     ...optional('keywayUrl', values['keyway-url']),
+    ...(xds.length > 0 ? { keywayXds: xds } : {}),
+    ...optional('warmLimit', int('warm-limit', values['warm-limit'], 1)),
     ...optional('region', values.region),
     ...optional('zone', values.zone),
     ...optional('subzone', values.subzone),

@@ -1,7 +1,8 @@
 /**
- * Which shards this node owns, read from keyway's REST shard map (`GET /v1/shardmap`, the public
- * contract of docs/api: `{version, shardCount, shards: [{shard, owners: [id, ...]}], endpoints}`,
- * owners primary first). Pure: the poller below feeds it.
+ * Which shards this node owns. Two sources fill the same shape: keyway's REST shard map
+ * (`GET /v1/shardmap`, the public contract of docs/api: `{version, shardCount, shards: [{shard,
+ * owners: [id, ...]}], endpoints}`, owners primary first), parsed here; and the ownership stream
+ * (docs/ownership.md), whose assignments agent-ownership.ts turns into it. Pure.
  */
 
 export interface NodeLocality {
@@ -19,6 +20,31 @@ export interface NodeOwnership {
   readonly replica: ReadonlySet<number>;
   /** This node's locality as keyway knows it; undefined when keyway does not list the node. */
   readonly locality?: NodeLocality;
+  /**
+   * Shards this node is gaining (ownership stream, phase WARMING): not routed here yet, admitted
+   * to L1 because they are being warmed. The REST shard map does not say, so it leaves this out.
+   */
+  readonly warming?: ReadonlyMap<number, WarmingShard>;
+  /**
+   * Shards this node is losing (phase DRAINING), with the epoch ms until which it keeps serving
+   * and admitting them; after that their L1 entries may be dropped.
+   */
+  readonly draining?: ReadonlyMap<number, number>;
+}
+
+/** A cache node keyway names as a current owner of a shard (the ownership stream's `Peer`). */
+export interface PeerNode {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A shard this node warms: from whom, and until when the route waits for it. */
+export interface WarmingShard {
+  /** The owners requests go to now, primary first: the peers to copy the shard's hot entries from. */
+  readonly servingOwners: readonly PeerNode[];
+  /** Epoch ms when the route flips even without a warm report. */
+  readonly untilUnixMs: number;
 }
 
 /** `true`: this node owns the shard; `false`: it does not; `unknown`: no shard map yet, or no shard. */
@@ -53,8 +79,18 @@ export function ownershipFromShardMap(body: unknown, nodeId: string): NodeOwners
   return { version: b.version, shardCount: b.shardCount, primary, replica, ...(locality ? { locality } : {}) };
 }
 
-/** Whether this node owns `shard` under `ownership`. */
-export function ownerLabel(ownership: NodeOwnership | undefined, shard: number | undefined): OwnerLabel {
+/**
+ * Whether this node owns `shard` under `ownership`: it serves it (primary or replica), warms it, or
+ * drains it and `now` (epoch ms) is before the drain's end. Owned shards are admitted to L1.
+ */
+export function ownerLabel(ownership: NodeOwnership | undefined, shard: number | undefined, now: number = Date.now()): OwnerLabel {
   if (!ownership || shard === undefined) return 'unknown';
-  return ownership.primary.has(shard) || ownership.replica.has(shard) ? 'true' : 'false';
+  if (ownership.primary.has(shard) || ownership.replica.has(shard) || ownership.warming?.has(shard)) return 'true';
+  const until = ownership.draining?.get(shard);
+  return until !== undefined && now < until ? 'true' : 'false';
+}
+
+/** The shards this node serves: primary and replica (what a drain waits to reach zero). */
+export function servedShards(ownership: NodeOwnership | undefined): number {
+  return ownership ? ownership.primary.size + ownership.replica.size : 0;
 }

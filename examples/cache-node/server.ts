@@ -4,7 +4,14 @@
  * dashboards' data source for "does each request reach the node that holds its data".
  *
  * HTTP: `GET /kv/<key>` (and any other path carrying `x-cache-shard`, the path being the key),
- * `GET /metrics`, `GET /healthz`, `GET /v1/ownership`. gRPC: `keyway.example.cache.v1.Cache/Get`.
+ * `GET /metrics`, `GET /healthz`, `GET /v1/ownership`, `GET /v1/warm` (a shard's hot entries, for
+ * a node that warms it), `POST|GET /v1/drain` (waits until the node's shards are handed off: a
+ * preStop hook). gRPC: `keyway.example.cache.v1.Cache/Get`.
+ *
+ * Ownership comes from the ownership stream through keyway's agent when the node is given keyway's
+ * xDS addresses (`keywayXds`): the node then warms the shards it gains from their serving owners
+ * before keyway routes them here (warm.ts). Without them it polls keyway's REST shard map
+ * (`keywayUrl`), which says only who serves what.
  *
  * The node checks the pair it is given: a request whose key does not hash (contract 1, with the S
  * of keyway's shard map) to the `x-cache-shard` it carried answers 421 Misdirected Request (gRPC:
@@ -19,16 +26,34 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/prometheus-registry.js';
+import { StreamOwnershipSource, type Assignment, type CreateOwnershipAgent } from './agent-ownership.js';
 import { createCacheMetrics, type CacheMetrics } from './cache-metrics.js';
+import type { OwnershipSource } from './ownership-source.js';
 import { ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
 import { ShardMapPoller } from './shardmap-poller.js';
 import { TieredCache, type Tier } from './tiers.js';
+import { BadWarmRequest, DEFAULT_WARM_LIMIT, dropShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
+
+/** How long `/v1/drain` waits for the handoff unless `?timeoutMs=` says otherwise. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
+/** The longest `/v1/drain` wait a request may ask for. */
+export const MAX_DRAIN_TIMEOUT_MS = 600_000;
 
 export interface CacheNodeOptions {
   /** The node's identity: the endpoint id keyway knows it by. */
   readonly id: string;
-  /** keyway's REST base URL; without it the node never learns ownership (owner = unknown). */
+  /** keyway's REST base URL, polled for ownership when `keywayXds` is not given. */
   readonly keywayUrl?: string;
+  /**
+   * Every keyway replica's xDS address ("host:port"): ownership comes from the ownership stream
+   * and the node warms the shards it gains. Wins over `keywayUrl`. Without either, the node never
+   * learns ownership (owner = unknown).
+   */
+  readonly keywayXds?: readonly string[];
+  /** Builds the ownership agent (default: keyway's, src/agent); tests hand in a stand-in. */
+  readonly createAgent?: CreateOwnershipAgent;
+  /** Entries a warm-up asks a peer for: at most this (default 5000) and at most the L1 capacity. */
+  readonly warmLimit?: number;
   readonly host?: string;
   /** HTTP port; 0 picks a free one. */
   readonly port?: number;
@@ -54,6 +79,8 @@ export interface RunningCacheNode {
   readonly url: string;
   readonly cache: TieredCache;
   ownership(): NodeOwnership | undefined;
+  /** Where ownership comes from: `rest`, `stream`, or undefined (no keyway). */
+  readonly ownershipSource: OwnershipSource['kind'] | undefined;
   /** Polls keyway now (tests: no need to wait for the interval). */
   refreshOwnership(): Promise<boolean>;
   readonly metrics: CacheMetrics;
@@ -78,24 +105,104 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const host = opts.host ?? '127.0.0.1';
   const l1Capacity = opts.l1Capacity ?? 1_000;
   const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
-  const poller = opts.keywayUrl
-    ? new ShardMapPoller({
-        keywayUrl: opts.keywayUrl,
-        nodeId: opts.id,
-        intervalMs: opts.pollIntervalMs ?? 1_000,
-        onChange: (o) => log({ msg: 'ownership changed', version: o.version, primary: o.primary.size, replica: o.replica.size }),
-        onError: (err) => log({ msg: 'shard map poll failed; keeping the last ownership', err: err.message }),
-      })
-    : undefined;
+  const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity));
+  // Shards whose warm-up finished while their assignment still says WARMING: a request for a
+  // warming shard not in here reached the node before it reported warm.
+  const warmed = new Set<number>();
+  let ownedBefore = new Set<number>();
+  let drainTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * After each ownership change, and when a drain ends: L1 entries of shards the node owned and no
+   * longer owns (moved away, or drained past their end) are dropped, so GPU memory goes back to the
+   * shards it owns.
+   */
+  const sweep = (): void => {
+    const o = source?.current();
+    if (!o) return;
+    const now = Date.now();
+    const owned = new Set<number>([...o.primary, ...o.replica, ...(o.warming?.keys() ?? [])]);
+    let nextDrainEnd = Infinity;
+    for (const [shard, until] of o.draining ?? []) {
+      if (now < until) {
+        owned.add(shard);
+        nextDrainEnd = Math.min(nextDrainEnd, until);
+      }
+    }
+    const lost = new Set([...ownedBefore].filter((s) => !owned.has(s)));
+    ownedBefore = owned;
+    if (lost.size > 0) {
+      const dropped = dropShards(cache.l1, lost, o.shardCount);
+      if (dropped > 0) log({ msg: 'dropped the L1 entries of shards no longer owned', shards: lost.size, entries: dropped });
+    }
+    for (const shard of warmed) if (!o.warming?.has(shard)) warmed.delete(shard);
+    clearTimeout(drainTimer);
+    if (nextDrainEnd !== Infinity) {
+      drainTimer = setTimeout(sweep, nextDrainEnd - now + 1);
+      drainTimer.unref();
+    }
+  };
+  const onOwnership = (o: NodeOwnership): void => {
+    log({ msg: 'ownership changed', version: o.version, primary: o.primary.size, replica: o.replica.size, warming: o.warming?.size ?? 0, draining: o.draining?.size ?? 0 });
+    sweep();
+  };
+
+  /**
+   * The agent's warm-up of a shard this node gains: copies its hot entries from the serving owners.
+   * Bounded by the agent's signal and by the assignment's deadline (the route flips then anyway).
+   */
+  const warm = async (a: Assignment, signal: AbortSignal): Promise<void> => {
+    const started = performance.now();
+    const left = a.untilUnixMs > 0 ? Math.max(0, a.untilUnixMs - Date.now()) : undefined;
+    const bounded = left === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(left)]);
+    try {
+      const result = await warmShard({
+        shard: a.shard,
+        peers: a.servingOwners.filter((p) => p.id !== opts.id),
+        cache,
+        limit: warmLimit,
+        signal: bounded,
+        log,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      metrics.recordWarm(a.shard, result.imported, seconds, result.from === undefined ? 'empty' : 'copied');
+      warmed.add(a.shard);
+      log({ msg: 'warmed shard', shard: a.shard, entries: result.imported, from: result.from ?? null, ms: Math.round(seconds * 1000) });
+    } catch (err) {
+      metrics.recordWarm(a.shard, 0, (performance.now() - started) / 1000, 'aborted');
+      log({ msg: 'warm-up stopped', shard: a.shard, err: (err as Error).message });
+      throw err;
+    }
+  };
+
+  let source: OwnershipSource | undefined;
+  if (opts.keywayXds && opts.keywayXds.length > 0) {
+    source = await StreamOwnershipSource.create({
+      nodeId: opts.id,
+      servers: opts.keywayXds,
+      warm,
+      onChange: onOwnership,
+      log,
+      ...(opts.createAgent ? { createAgent: opts.createAgent } : {}),
+    });
+  } else if (opts.keywayUrl) {
+    source = new ShardMapPoller({
+      keywayUrl: opts.keywayUrl,
+      nodeId: opts.id,
+      intervalMs: opts.pollIntervalMs ?? 1_000,
+      onChange: onOwnership,
+      onError: (err) => log({ msg: 'shard map poll failed; keeping the last ownership', err: err.message }),
+    });
+  }
   const locality = (): NodeLocality => {
-    const known = poller?.current()?.locality;
+    const known = source?.current()?.locality;
     return { region: opts.region ?? known?.region ?? '', zone: opts.zone ?? known?.zone ?? '', subzone: opts.subzone ?? known?.subzone ?? '' };
   };
   const metrics = createCacheMetrics({
     node: opts.id,
     locality,
-    ownership: () => poller?.current(),
-    lastShardMapRead: () => poller?.lastSuccess(),
+    ownership: () => source?.current(),
+    lastShardMapRead: () => source?.lastUpdate(),
     entries: () => ({ l1: cache.l1.size, l2: cache.l2.size }),
   });
 
@@ -105,7 +212,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * `x-cache-key`): when it and the header are both there, the pair is checked.
    */
   const serve = async (key: string, shardHeader: string | undefined, clientKey: string | undefined): Promise<Served> => {
-    const ownership = poller?.current();
+    const ownership = source?.current();
     const shard = resolveShard(key, shardHeader, ownership);
     if (clientKey !== undefined && shardHeader !== undefined && shard !== undefined && ownership) {
       const expected = keyToShard(clientKey, ownership.shardCount);
@@ -115,6 +222,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       }
     }
     const owner = ownerLabel(ownership, shard);
+    if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
     // Non-owned keys stay out of L1: GPU memory is for the shards this node owns.
     const got = await cache.get(key, owner !== 'false');
     metrics.recordRequest(shard, owner, got.lookups);
@@ -142,17 +250,59 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       return;
     }
     if (url.pathname === '/v1/ownership') {
-      const o = poller?.current();
+      const o = source?.current();
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify({
           node: opts.id,
+          source: source?.kind ?? null,
           locality: locality(),
           version: o?.version ?? null,
           shardCount: o?.shardCount ?? null,
           primary: o ? [...o.primary].sort((a, b) => a - b) : [],
           replica: o ? [...o.replica].sort((a, b) => a - b) : [],
+          warming: o?.warming ? [...o.warming.keys()].sort((a, b) => a - b) : [],
+          draining: o?.draining ? [...o.draining].sort(([a], [b]) => a - b).map(([shard, untilUnixMs]) => ({ shard, untilUnixMs })) : [],
         }),
       );
+      return;
+    }
+    if (url.pathname === '/v1/warm') {
+      const shardCount = source?.current()?.shardCount;
+      if (shardCount === undefined) {
+        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no shard count yet: this node has no ownership from keyway' }));
+        return;
+      }
+      let q: { shard: number; limit: number };
+      try {
+        q = parseWarmQuery(url.searchParams, shardCount);
+      } catch (err) {
+        if (!(err instanceof BadWarmRequest)) throw err;
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `/v1/warm: ${err.message}` }));
+        return;
+      }
+      const entries = shardEntries(cache.l1, q.shard, shardCount, q.limit);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: opts.id, shard: q.shard, entries }));
+      return;
+    }
+    if (url.pathname === '/v1/drain') {
+      // GET too: a Kubernetes preStop httpGet cannot POST, and the call changes nothing (it waits).
+      if (req.method !== 'POST' && req.method !== 'GET') {
+        res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, POST' }).end(JSON.stringify({ error: '/v1/drain: use POST (or GET)' }));
+        return;
+      }
+      const text = url.searchParams.get('timeoutMs');
+      const timeoutMs = text === null ? DEFAULT_DRAIN_TIMEOUT_MS : Number(text);
+      if (text !== null && (!/^[0-9]{1,9}$/.test(text) || timeoutMs > MAX_DRAIN_TIMEOUT_MS)) {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: `/v1/drain: timeoutMs must be an integer in 0..${MAX_DRAIN_TIMEOUT_MS}, got ${JSON.stringify(text)}` }));
+        return;
+      }
+      const startedAt = Date.now();
+      // Without keyway the node serves no shard keyway knows of: nothing to hand off.
+      const handedOff = source ? await source.waitForHandoff(timeoutMs) : true;
+      log({ msg: handedOff ? 'drain: every shard handed off' : 'drain: shards still routed here at the timeout', ms: Date.now() - startedAt, timeoutMs });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ handedOff }));
       return;
     }
     const keyHeader = req.headers['x-cache-key'];
@@ -228,10 +378,11 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   } catch (err) {
     httpServer.close();
     grpcServer?.forceShutdown();
+    await source?.close();
     await metrics.shutdown();
     throw err;
   }
-  poller?.start();
+  source?.start();
   const httpPort = (httpServer.address() as AddressInfo).port;
   log({ msg: 'listening', node: opts.id, httpPort, ...(grpcPort !== undefined ? { grpcPort } : {}) });
 
@@ -242,12 +393,14 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     ...(grpcPort !== undefined ? { grpcPort } : {}),
     url: `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`,
     cache,
-    ownership: () => poller?.current(),
-    refreshOwnership: () => poller?.pollOnce() ?? Promise.resolve(false),
+    ownership: () => source?.current(),
+    ownershipSource: source?.kind,
+    refreshOwnership: () => source?.refresh() ?? Promise.resolve(false),
     metrics,
     close: () =>
       (closed ??= (async () => {
-        poller?.stop();
+        clearTimeout(drainTimer);
+        await source?.close();
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeAllConnections();
         await httpClosed;

@@ -1,9 +1,12 @@
 /**
  * Polls keyway's `GET /v1/shardmap` and keeps the last good ownership: when keyway is unreachable
- * the node keeps serving with what it last knew, as keyway's own sources do.
+ * the node keeps serving with what it last knew, as keyway's own sources do. The REST ownership
+ * source: the fallback when the node is not given keyway's xDS address (`--keyway-url` only).
  */
 import http from 'node:http';
-import { ownershipFromShardMap, type NodeOwnership } from './ownership.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { OwnershipSource } from './ownership-source.js';
+import { ownershipFromShardMap, servedShards, type NodeOwnership } from './ownership.js';
 
 export interface ShardMapPollerOptions {
   /** keyway's REST base URL, e.g. `http://127.0.0.1:8080`. */
@@ -18,7 +21,11 @@ export interface ShardMapPollerOptions {
   readonly onChange?: (ownership: NodeOwnership) => void;
 }
 
-export class ShardMapPoller {
+/** How often `waitForHandoff` reads the shard map while it waits. */
+const HANDOFF_POLL_MS = 250;
+
+export class ShardMapPoller implements OwnershipSource {
+  readonly kind = 'rest';
   readonly #opts: ShardMapPollerOptions;
   #ownership: NodeOwnership | undefined;
   #lastSuccess: number | undefined;
@@ -48,6 +55,33 @@ export class ShardMapPoller {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+
+  lastUpdate(): number | undefined {
+    return this.#lastSuccess;
+  }
+
+  close(): Promise<void> {
+    this.stop();
+    return Promise.resolve();
+  }
+
+  refresh(): Promise<boolean> {
+    return this.pollOnce();
+  }
+
+  /**
+   * Reads the shard map until one, read now, routes no shard to this node (the routed map of
+   * docs/api: a shard in transition still lists its previous owners), or until the timeout.
+   */
+  async waitForHandoff(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await sleep(Math.min(HANDOFF_POLL_MS, left));
+    }
   }
 
   /** One poll; resolves true when it succeeded. Never rejects. */

@@ -12,6 +12,8 @@ import { basename, dirname, join } from 'node:path';
 import type { V1ConfigMap, V1Container, V1Deployment, V1EnvVar, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
+import { DEFAULT_HANDOFF_SETTINGS } from '../../src/core/handoff.js';
+import { MAX_DRAIN_TIMEOUT_MS } from '../../examples/cache-node/server.js';
 import { parseKubernetesSourceConfig, parseWeight } from '../../src/sources/kubernetes/index.js';
 import { envoyBinary, skipWithoutEnvoy } from './support/envoy.js';
 import { findOne, type K8sObject, ofKind, render, skipWithoutKustomize } from './support/render.js';
@@ -103,6 +105,23 @@ test('cache-node pods carry identities keyway can use and a weight annotation it
   assert.ok(raw !== undefined, `pods have no ${kubernetes.weightAnnotation} annotation`);
   const weight = parseWeight(raw);
   assert.equal(weight, 80);
+});
+
+test('cache-node pods wait in preStop for their shards to be handed off, within a grace period that covers the warm timeout', { skip }, () => {
+  const objects = render(FULL);
+  const { kubernetes } = keywaySettings(objects);
+  const set = findOne<V1StatefulSet>(objects, 'StatefulSet', 'cache-node', kubernetes.namespace);
+  const pod = set.spec!.template.spec!;
+  const container = pod.containers.find((c) => c.ports?.some((p) => p.name === 'cache'))!;
+  const hook = container.lifecycle?.preStop?.httpGet;
+  assert.ok(hook, 'the cache container has a preStop httpGet');
+  assert.equal(hook.port, 'cache');
+  const url = new URL(hook.path!, 'http://pod');
+  assert.equal(url.pathname, '/v1/drain', "the example cache node's drain endpoint (docs/observability.md)");
+  const timeoutMs = Number(url.searchParams.get('timeoutMs'));
+  assert.ok(timeoutMs > DEFAULT_HANDOFF_SETTINGS.warmTimeoutMs && timeoutMs <= MAX_DRAIN_TIMEOUT_MS, `timeoutMs ${timeoutMs}`);
+  const grace = pod.terminationGracePeriodSeconds!;
+  assert.ok(grace * 1000 >= timeoutMs + 5_000, `terminationGracePeriodSeconds ${grace} leaves the cache under 5 s after a ${timeoutMs} ms drain`);
 });
 
 test('the gateway bootstrap points ADS at the keyway Service, on its gRPC xDS port, over HTTP/2', { skip }, () => {

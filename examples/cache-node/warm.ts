@@ -1,0 +1,163 @@
+/**
+ * Warm handoff between cache nodes (docs/ownership.md, docs/observability.md "The example cache
+ * node"). A node that gains a shard (phase WARMING) copies the shard's hot entries from the nodes
+ * that serve it now, before keyway routes the shard to it:
+ *
+ * - the serving side answers `GET /v1/warm?shard=N[&limit=M]` with the L1 entries whose key hashes
+ *   (contract 1, under the node's S) to shard N, most recently used first, at most M of them:
+ *   `{node, shard, entries: [[key, value], ...]}`;
+ * - the warming side asks the serving owners in order (primary first), takes the first answer and
+ *   inserts it into L1 and L2, least recent first so the order survives. When no peer answers there
+ *   is nothing to copy: the shard fills from L2 and L3 as requests come.
+ */
+import http from 'node:http';
+import { keyToShard } from '../../src/sharding/key-to-shard.js';
+import type { LruCache } from './lru.js';
+import type { PeerNode } from './ownership.js';
+import type { TieredCache } from './tiers.js';
+
+/** Entries a `/v1/warm` answer holds unless the request asks for fewer (or more, up to the max). */
+export const DEFAULT_WARM_LIMIT = 5_000;
+/** The largest `limit` a `/v1/warm` request may ask for: bounds the body (about 100 bytes an entry). */
+export const MAX_WARM_LIMIT = 100_000;
+/** Bound on one peer's answer, so a peer that hangs moves the warm-up on to the next one. */
+export const DEFAULT_WARM_FETCH_TIMEOUT_MS = 5_000;
+
+/** The body of `GET /v1/warm`. */
+export interface WarmBody {
+  readonly node: string;
+  readonly shard: number;
+  readonly entries: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A bad `/v1/warm` query: the client's error (400). */
+export class BadWarmRequest extends Error {}
+
+/**
+ * Parses the query of `GET /v1/warm` against the node's shard count.
+ * @throws BadWarmRequest naming the parameter when `shard` or `limit` is missing or out of range
+ */
+export function parseWarmQuery(params: URLSearchParams, shardCount: number): { shard: number; limit: number } {
+  const shardText = params.get('shard');
+  if (shardText === null || !/^[0-9]{1,10}$/.test(shardText)) throw new BadWarmRequest(`shard must be a non-negative integer, got ${JSON.stringify(shardText)}`);
+  const shard = Number(shardText);
+  if (shard >= shardCount) throw new BadWarmRequest(`shard ${shard} does not exist: shards are 0..${shardCount - 1}`);
+  const limitText = params.get('limit');
+  if (limitText === null) return { shard, limit: DEFAULT_WARM_LIMIT };
+  const limit = Number(limitText);
+  if (!/^[0-9]{1,10}$/.test(limitText) || limit < 1 || limit > MAX_WARM_LIMIT) {
+    throw new BadWarmRequest(`limit must be an integer in 1..${MAX_WARM_LIMIT}, got ${JSON.stringify(limitText)}`);
+  }
+  return { shard, limit };
+}
+
+/** L1 entries of `shard` (contract 1 under `shardCount`), most recently used first, at most `limit`. Recency is not touched. */
+export function shardEntries(l1: LruCache<string, string>, shard: number, shardCount: number, limit: number): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [key, value] of l1.newestFirst()) {
+    if (out.length >= limit) break;
+    if (keyToShard(key, shardCount) === shard) out.push([key, value]);
+  }
+  return out;
+}
+
+/**
+ * Removes from L1 every entry whose shard is in `shards`: GPU memory goes back to the shards the
+ * node still owns. Returns how many entries were dropped.
+ */
+export function dropShards(l1: LruCache<string, string>, shards: ReadonlySet<number>, shardCount: number): number {
+  let dropped = 0;
+  for (const key of l1.keys()) {
+    if (shards.has(keyToShard(key, shardCount)) && l1.delete(key)) dropped++;
+  }
+  return dropped;
+}
+
+/**
+ * Asks one peer for a shard's entries.
+ * @throws Error when the peer does not answer 200 with a well-formed body within `timeoutMs`, or on abort
+ */
+export function fetchWarmEntries(peer: PeerNode, shard: number, limit: number, signal: AbortSignal, timeoutMs = DEFAULT_WARM_FETCH_TIMEOUT_MS): Promise<WarmBody> {
+  const host = peer.address.includes(':') ? `[${peer.address}]` : peer.address;
+  const url = `http://${host}:${peer.port}/v1/warm?shard=${shard}&limit=${limit}`;
+  return new Promise((resolve, reject) => {
+    // agent: false: its own connection, so nothing pooled outlives the warm-up.
+    const req = http.get(url, { agent: false, timeout: timeoutMs, signal, headers: { accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        try {
+          resolve(checkWarmBody(JSON.parse(text), shard, url));
+        } catch (err) {
+          reject(err instanceof SyntaxError ? new Error(`GET ${url}: the body is not JSON`) : (err as Error));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
+  const b = body as Partial<WarmBody>;
+  if (typeof b !== 'object' || b === null || b.shard !== shard || !Array.isArray(b.entries)) {
+    throw new Error(`GET ${url}: the body is not {node, shard: ${shard}, entries}`);
+  }
+  for (const e of b.entries) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+      throw new Error(`GET ${url}: entries must be [key, value] string pairs`);
+    }
+  }
+  return b as WarmBody;
+}
+
+export interface WarmShardOptions {
+  readonly shard: number;
+  /** The owners serving the shard now, primary first. */
+  readonly peers: readonly PeerNode[];
+  readonly cache: TieredCache;
+  /** Entries to ask for (the node asks for no more than its L1 holds). */
+  readonly limit: number;
+  readonly signal: AbortSignal;
+  readonly fetchTimeoutMs?: number;
+  /** One line per peer that failed (the warm-up moves on to the next). */
+  readonly log?: (record: Record<string, unknown>) => void;
+}
+
+export interface WarmResult {
+  /** Entries inserted into L1. */
+  readonly imported: number;
+  /** The peer that answered; undefined when none did (nothing to copy). */
+  readonly from?: string;
+}
+
+/**
+ * Copies a shard's hot entries from the first peer that answers, into L1 and L2.
+ * @throws the abort reason when `signal` aborts (the agent then reports nothing)
+ */
+export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
+  for (const peer of opts.peers) {
+    opts.signal.throwIfAborted();
+    let body: WarmBody;
+    try {
+      body = await fetchWarmEntries(peer, opts.shard, opts.limit, opts.signal, opts.fetchTimeoutMs);
+    } catch (err) {
+      opts.signal.throwIfAborted();
+      opts.log?.({ msg: 'warm-up: a serving owner did not answer; trying the next', shard: opts.shard, peer: peer.id, err: (err as Error).message });
+      continue;
+    }
+    opts.signal.throwIfAborted();
+    const entries = body.entries.slice(0, opts.limit);
+    // Least recent first, so the peer's most recent entry ends most recent here.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, value] = entries[i]!;
+      opts.cache.l2.set(key, value);
+      opts.cache.l1.set(key, value);
+    }
+    return { imported: entries.length, from: peer.id };
+  }
+  return { imported: 0 };
+}
