@@ -19,7 +19,9 @@ export interface ServingOwners {
 
 /**
  * Resolves the shard map's owner ids (contract: src/sharding/types.ts ShardMap.owners, primary
- * first). An id missing from the map's endpoints or not ready is left out; of two endpoints on one
+ * first). An id missing from the map's endpoints or not ready is left out, except a draining one: it
+ * owns nothing in the target map, but the routed map keeps it on the shards it is handing off until
+ * their new primaries are warm (docs/ownership.md "Two-phase moves"). Of two endpoints on one
  * address:port only the first by id is kept, since Envoy keeps one host per address and gRPC
  * rejects a ClusterLoadAssignment that repeats one. Host names are kept but flagged: proxies need
  * IP literals and will reject (NACK) the endpoints resource, which keyway then reports per proxy.
@@ -30,7 +32,7 @@ export function servingOwners(map: ShardMap): ServingOwners {
   const holderOf = new Map<string, string>(); // address:port -> id kept
   const usable = new Map<string, Endpoint>();
   for (const e of [...map.endpoints].sort((a, b) => compareStrings(a.id, b.id))) {
-    if (!e.ready) continue;
+    if (!canServe(e)) continue;
     const where = addressKey(e);
     const holder = holderOf.get(where);
     if (holder !== undefined) {
@@ -47,7 +49,8 @@ export function servingOwners(map: ShardMap): ServingOwners {
     ids.flatMap((id) => {
       const e = usable.get(id);
       if (e === undefined) {
-        if (!byId.get(id)?.ready) missing.add(id);
+        const known = byId.get(id);
+        if (!known || !canServe(known)) missing.add(id);
         return [];
       }
       serving.set(id, e);
@@ -68,4 +71,9 @@ export function servingOwners(map: ShardMap): ServingOwners {
 
 function addressKey(e: Endpoint): string {
   return isIP(e.address) === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/** Ready, or draining: a planned departure serves the shards it still hands off. */
+function canServe(e: Endpoint): boolean {
+  return e.ready || e.draining === true;
 }

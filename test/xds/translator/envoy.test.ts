@@ -268,3 +268,17 @@ test('no ready endpoint: the cluster stays, its assignment is empty', () => {
   assert.equal(set.cluster.length, 1);
   assert.equal((set.endpoint[0]!.message as ClusterLoadAssignment).endpoints.length, 0);
 });
+
+test('a draining owner still serves the shards it hands off (docs/ownership.md "Two-phase moves"); a plain not-ready one does not', () => {
+  const nodes = [endpoint('a', '10.0.0.1', { ready: false, draining: true }), endpoint('b', '10.0.0.2'), endpoint('c', '10.0.0.3', { ready: false })];
+  // The routed map keeps a as the primary of shard 0 while b warms it; c (failed) is left out.
+  const { resources, warnings } = translateWithWarnings(handInput(nodes, [['a', 'b'], ['b', 'c']]), ENVOY);
+  assert.deepEqual(
+    entries(resources).map((e) => [e.id, e.priority]).sort(),
+    [['a', 0], ['b', 0], ['b', 1]],
+  );
+  assert.ok(warnings.some((w) => w.includes('owner c') && w.includes('not ready')));
+  assert.ok(!warnings.some((w) => w.includes('owner a')));
+  const grpc = translate(handInput(nodes, [['a', 'b'], ['b', 'c']]), { flavor: 'grpc', zone: '', subzone: '' });
+  assert.ok(grpc.cluster.some((c) => c.name.endsWith('/owners/a,b')), 'gRPC routes shard 0 to a, then b');
+});
