@@ -151,7 +151,9 @@ async function runFleet(variant: VariantName, scenarios: readonly ScenarioName[]
   };
   const load = new Load({ port: plane.listenerPort, sampler: new ZipfSampler(s.keys, s.zipfS, s.seed), concurrency: s.concurrency });
   const phase = (what: string): void => {
-    if (process.env.KEYWAY_BENCH_VERBOSE === '1') console.log(`    ${((performance.now() - started) / 1000).toFixed(1)} s ${what} (${load.completed} requests)`);
+    if (process.env.KEYWAY_BENCH_VERBOSE !== '1') return;
+    const errors = [...load.errors().values()].reduce((a, b) => a + b, 0);
+    console.log(`    ${((performance.now() - started) / 1000).toFixed(1)} s ${what} (${load.completed} requests, ${errors} errors)`);
   };
   const results: RunResult[] = [];
   try {
@@ -174,10 +176,14 @@ async function runFleet(variant: VariantName, scenarios: readonly ScenarioName[]
       if (scenario === 'rolling-restart') {
         for (const spec of members) {
           const r = await plane.depart(nodes.get(spec.id)!);
+          phase(`${spec.id} departed`);
           if (r.handedOff !== undefined) handedOff.push(r.handedOff);
           await nodes.get(spec.id)!.stop();
+          phase(`${spec.id} stopped`);
           await start(spec);
+          phase(`${spec.id} started`);
           await plane.join(spec);
+          phase(`${spec.id} joined`);
         }
       } else if (scenario === 'scale-out') {
         const extra = specs.slice(nextSpare, nextSpare + spare);
