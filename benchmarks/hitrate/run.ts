@@ -77,7 +77,7 @@ const FULL: Settings = {
   shareFleet: false,
   steadyRequests: 20_000,
   afterRequests: 40_000,
-  rate: 1_200,
+  rate: 1_000,
   concurrency: 32,
   warmTimeoutMs: 10_000,
   seed: 20_261_201,
