@@ -158,8 +158,8 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     }
     const row = await eventually('envoy SYNCED on every type', proxyRow, { accept: (r) => !!r && Object.values(r.types).every((t) => t.status === 'SYNCED') });
     assert.equal(row!.flavor, 'envoy');
-    assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked, 'Envoy runs the EDS version keyway recorded as ACKed');
-    assert.equal(await envoy.statText(STAT.cdsVersion), row!.types.cluster.versionAcked);
+    assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint!.versionAcked, 'Envoy runs the EDS version keyway recorded as ACKed');
+    assert.equal(await envoy.statText(STAT.cdsVersion), row!.types.cluster!.versionAcked);
   });
 
   test('(b) the primary takes the traffic while healthy, the replica while it is down, and the primary again when it returns', async () => {
@@ -208,12 +208,12 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
       assert.ok(after.shards.some((s, i) => s.owners[0] !== before.shards[i]!.owners[0]), `${what}: some primary moves`);
       await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
       await convergeOnPrimaries(after);
-      const row = await eventually(`${what}: the new EDS version ACKed`, proxyRow, { accept: (r) => r?.types.endpoint.status === 'SYNCED' && r.types.endpoint.versionAcked !== rowBefore.types.endpoint.versionAcked });
+      const row = await eventually(`${what}: the new EDS version ACKed`, proxyRow, { accept: (r) => r?.types.endpoint!.status === 'SYNCED' && r.types.endpoint!.versionAcked !== rowBefore.types.endpoint!.versionAcked });
       assert.deepEqual(await readStats(REBUILD_STATS), rebuildBefore, `${what}: no cluster or listener added, modified or warmed${diag()}`);
       assert.equal(await envoy.statValue(STAT.edsSuccess), successBefore + 1, `${what}: exactly one endpoint update`);
-      assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint.versionAcked);
+      assert.equal(await envoy.statText(STAT.edsVersion), row!.types.endpoint!.versionAcked);
       for (const kind of ['cluster', 'listener', 'route'] as const) {
-        assert.equal(row!.types[kind].nonce, rowBefore.types[kind].nonce, `${what}: keyway sent no ${kind} update`);
+        assert.equal(row!.types[kind]!.nonce, rowBefore.types[kind]!.nonce, `${what}: keyway sent no ${kind} update`);
       }
     }
     // The removed node's hosts left the cluster at once (ignore_health_on_host_removal), though it still passes health checks.
@@ -234,13 +234,13 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     assert.ok(bad.shards.some((s) => s.owners[0] === 'node-x'), 'the bad node leads some shards');
     await eventually("keyway's translation warning about the host name", () => keyway.logs().some((l) => l.level === 40 && /^translation: endpoint node-x has address not-an-ip\.invalid/.test(String(l.msg))), { accept: (found) => found });
     await envoy.waitForStat(STAT.edsRejected, (v) => (v ?? 0) === rejectedBefore + 1, { timeoutMs: 10_000 });
-    const nacked = await eventually('NACKED in /v1/proxies', proxyRow, { accept: (r) => r?.types.endpoint.status === 'NACKED' });
-    const nack = nacked!.types.endpoint.lastNack!;
+    const nacked = await eventually('NACKED in /v1/proxies', proxyRow, { accept: (r) => r?.types.endpoint!.status === 'NACKED' });
+    const nack = nacked!.types.endpoint!.lastNack!;
     assert.match(nack.message, /malformed IP address: not-an-ip\.invalid/, 'Envoy\'s own error text');
-    assert.equal(nack.version, nacked!.types.endpoint.versionSent);
-    assert.equal(nacked!.types.endpoint.versionAcked, goodRow.types.endpoint.versionAcked, 'Envoy still runs the last good version');
+    assert.equal(nack.version, nacked!.types.endpoint!.versionSent);
+    assert.equal(nacked!.types.endpoint!.versionAcked, goodRow.types.endpoint!.versionAcked, 'Envoy still runs the last good version');
     assert.equal(await envoy.statText(STAT.edsVersion), goodVersion);
-    for (const kind of ['cluster', 'listener', 'route'] as const) assert.equal(nacked!.types[kind].status, 'SYNCED');
+    for (const kind of ['cluster', 'listener', 'route'] as const) assert.equal(nacked!.types[kind]!.status, 'SYNCED');
 
     // Envoy keeps routing on the last good assignment: every shard on its old primary.
     for (const { shard, owners } of good.shards) {
@@ -258,8 +258,8 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     const quiet = Date.parse(nack.at) + 1_000 - Date.now();
     if (quiet > 0) await new Promise((r) => setTimeout(r, quiet));
     const later = (await proxyRow())!;
-    assert.equal(later.types.endpoint.nonce, nacked!.types.endpoint.nonce, 'no EDS response after the NACK');
-    assert.equal(later.types.endpoint.versionSent, nack.version);
+    assert.equal(later.types.endpoint!.nonce, nacked!.types.endpoint!.nonce, 'no EDS response after the NACK');
+    assert.equal(later.types.endpoint!.versionSent, nack.version);
     assert.equal(await envoy.statValue(STAT.edsRejected), rejectedBefore + 1, 'update_rejected stays at one');
     assert.equal(await envoy.statValue(STAT.edsAttempt), attemptBefore + 1, 'one EDS response reached Envoy');
 
@@ -269,9 +269,9 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     const fixed = await newMap(bad.version);
     assert.equal(fixed.version, good.version, 'the same input gives the same map');
     await envoy.waitForStat(STAT.edsSuccess, (v) => (v ?? 0) > successBefore, { timeoutMs: 10_000 });
-    const synced = await eventually('SYNCED after the fix', proxyRow, { accept: (r) => r?.types.endpoint.status === 'SYNCED' });
-    assert.equal(synced!.types.endpoint.versionAcked, goodRow.types.endpoint.versionAcked, 'content versions: the fix is the old version');
-    assert.equal(synced!.types.endpoint.lastNack?.version, nack.version);
+    const synced = await eventually('SYNCED after the fix', proxyRow, { accept: (r) => r?.types.endpoint!.status === 'SYNCED' });
+    assert.equal(synced!.types.endpoint!.versionAcked, goodRow.types.endpoint!.versionAcked, 'content versions: the fix is the old version');
+    assert.equal(synced!.types.endpoint!.lastNack?.version, nack.version);
     await convergeOnPrimaries(fixed);
   });
 
@@ -292,10 +292,10 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     assert.equal((await shardMap()).version, map.version);
     for (const n of versionStats) assert.equal(await envoy.statText(n), versions[n], `${n} unchanged across the restart`);
     assert.deepEqual(await readStats(Object.keys(rebuild)), rebuild, 'no cluster or listener added, modified or warming');
-    assert.equal(row!.types.endpoint.versionAcked, versions[STAT.edsVersion]);
-    assert.equal(row!.types.cluster.versionAcked, versions[STAT.cdsVersion]);
-    assert.equal(row!.types.listener.versionAcked, versions[STAT.ldsVersion]);
-    assert.equal(row!.types.route.versionAcked, versions[STAT.rdsVersion]);
+    assert.equal(row!.types.endpoint!.versionAcked, versions[STAT.edsVersion]);
+    assert.equal(row!.types.cluster!.versionAcked, versions[STAT.cdsVersion]);
+    assert.equal(row!.types.listener!.versionAcked, versions[STAT.ldsVersion]);
+    assert.equal(row!.types.route!.versionAcked, versions[STAT.rdsVersion]);
     await convergeOnPrimaries(map);
   });
 });

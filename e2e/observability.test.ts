@@ -346,8 +346,8 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     assert.ok(l1.some((s) => Number(s.value[1]) > 0.2), `skewed keys should hit L1: ${describeResult(one('L1 hit rate by fabric'))}`);
     assert.deepEqual(
       Object.fromEntries(one('Connected proxies').series.map((s) => [s.metric.flavor, Number(s.value[1])])),
-      { envoy: 1, grpc: 0 },
-      'one Envoy connected over ADS',
+      { envoy: 1, grpc: 0, agent: 0 },
+      'one Envoy connected over ADS (these cache nodes poll REST: no agent)',
     );
 
     // Settle: no more edits, keyway serves the last one, Envoy is in sync on every type.

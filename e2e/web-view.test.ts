@@ -17,6 +17,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { eventually } from '../test/support/eventually.js';
 import { connectProxy } from '../test/cli/commands/proxy-fixture.js';
+import { OwnershipAgent } from '../src/agent/index.js';
+import type { ShardMapBody } from '../src/admin/api-types.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
@@ -213,6 +215,9 @@ describe('web view in headless Chromium', { skip }, () => {
       await connectProxy(keyway.xdsPort, 'envoy-1', { subZone: 'f1' }),
       await connectProxy(keyway.xdsPort, 'envoy-2', { subZone: 'f2', nackRoutes: 'rejected on purpose' }),
     ];
+    // A cache node's ownership agent (docs/ownership.md): its row shows only its assignment kind.
+    const agent = new OwnershipAgent({ nodeId: 'a1', servers: [`127.0.0.1:${keyway.xdsPort}`] });
+    agent.start();
     try {
       await page.waitForSelector('#proxies tr[data-proxy="envoy-2"]', { timeout: 10_000 });
       const badges = async (id: string): Promise<string[]> =>
@@ -222,11 +227,71 @@ describe('web view in headless Chromium', { skip }, () => {
       const nack = await page.getAttribute('#proxies tr[data-proxy="envoy-2"] .badge.NACKED', 'title');
       assert.match(nack ?? '', /rejected on purpose/);
       assert.match((await page.textContent('#proxies tr[data-proxy="envoy-1"]')) ?? '', /r\/z0\/f1/);
+      await eventually('the agent a1 SYNCED on its assignments', () => badges('a1'), { accept: (b) => b.join() === 'SYNCED', timeoutMs: 10_000 });
+      assert.match((await page.textContent('#proxies tr[data-proxy="a1"]')) ?? '', /agent/);
     } finally {
       clients.forEach((c) => c.close());
+      await agent.close();
     }
     await page.waitForSelector('#no-proxies', { timeout: 10_000 });
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe('web view during a handoff', { skip }, () => {
+  test('shards in transition are marked and counted while the new primary warms, and the marks go when it flips', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'keyway-web-handoff-'));
+    const file = path.join(dir, 'topology.yaml');
+    const ids = ['a', 'b', 'c', 'd'];
+    const write = (list: readonly string[]): void => {
+      const lines = ['shards: 256', 'replicas: 2', 'handoff: {warmTimeoutMs: 120000}', 'endpoints:'];
+      list.forEach((id, i) => lines.push(`  - {id: ${id}, address: 127.0.0.1, port: ${7200 + i}}`));
+      writeFileSync(`${file}.tmp`, `${lines.join('\n')}\n`);
+      renameSync(`${file}.tmp`, file);
+    };
+    write(ids);
+    const keyway = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
+    const { context, profile } = await launch();
+    // Every node runs an agent; e's warm-up waits for the gate, so the transition can be looked at.
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const agents = [...ids, 'e'].map(
+      (id) => new OwnershipAgent({ nodeId: id, servers: [`127.0.0.1:${keyway.xdsPort}`], warm: () => (id === 'e' ? gate : Promise.resolve()) }),
+    );
+    agents.forEach((a) => a.start());
+    try {
+      await eventually('five agents', async () => ((await (await fetch(`${keyway.httpUrl}/v1/proxies`)).json()) as { proxies: unknown[] }).proxies.length, {
+        accept: (n) => n === 5,
+        timeoutMs: 10_000,
+      });
+      write([...ids, 'e']);
+      const during = await eventually('shards in transition', async () => (await (await fetch(`${keyway.httpUrl}/v1/shardmap`)).json()) as ShardMapBody, {
+        accept: (m) => m.handoff.transitions.length > 0,
+        timeoutMs: 10_000,
+      });
+      const page = await context.newPage();
+      await page.goto(`${keyway.httpUrl}/`);
+      await waitForVersion(page, during.version, 20_000);
+      const state = await canvasState(page);
+      assert.ok(Number(state.data.cellSize) - Number(state.data.cellGap) >= 3, 'cells large enough for the mark');
+      assert.equal(state.data.transitions, String(during.handoff.transitions.length));
+      const colors = await legendColors(page);
+      assert.ok((state.pixels[colors.e!] ?? 0) > 0, "the warming node's colour marks the cells in transition");
+      assert.match((await page.textContent('#summary-transition')) ?? '', new RegExp(`^${during.handoff.transitions.length} shards warming on e; \\d+ draining$`));
+      openGate();
+      const after = await eventually('flipped', async () => (await (await fetch(`${keyway.httpUrl}/v1/shardmap`)).json()) as ShardMapBody, {
+        accept: (m) => m.handoff.transitions.length === 0,
+        timeoutMs: 10_000,
+      });
+      await waitForVersion(page, after.version, 10_000);
+      assert.equal((await canvasState(page)).data.transitions, '0');
+    } finally {
+      await Promise.all(agents.map((a) => a.close()));
+      await context.close();
+      await keyway.stop();
+      rmSync(profile, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt) from
-# the protos that ship in @grpc/grpc-js-xds's deps/, with @bufbuild/buf and protoc-gen-es.
+# Regenerates proto/gen (TypeScript for the Envoy API subset listed in proto/files.txt, from the
+# protos that ship in @grpc/grpc-js-xds's deps/, and keyway's own protos under proto/keyway, see
+# docs/ownership.md) with @bufbuild/buf and protoc-gen-es.
 #
 # Why a patch: that package's copy of protoc-gen-validate's validate.proto predates the
 # `ignore_empty` rules the Envoy protos use, so a strict compiler rejects them. We copy it and add
@@ -16,6 +17,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 for d in envoy-api xds googleapis; do ln -s "$deps/$d" "$work/$d"; done
+# keyway's protos are one more module, rooted at proto/ so their import path is keyway/v1/...
+mkdir -p "$work/keyway-api"
+ln -s "$root/proto/keyway" "$work/keyway-api/keyway"
 mkdir -p "$work/pgv/validate"
 # Add `optional bool ignore_empty = N;` to each *Rules message that lacks it.
 awk '
@@ -31,7 +35,7 @@ awk '
 
 cat > "$work/buf.yaml" <<YAML
 version: v2
-modules: [{path: envoy-api}, {path: xds}, {path: googleapis}, {path: pgv}]
+modules: [{path: envoy-api}, {path: xds}, {path: googleapis}, {path: pgv}, {path: keyway-api}]
 YAML
 cat > "$work/buf.gen.yaml" <<YAML
 version: v2
@@ -46,10 +50,12 @@ while read -r f; do
   case "$f" in ''|'#'*) continue ;; esac
   paths+=(--path "envoy-api/$f")
 done < "$root/proto/files.txt"
+keyway_protos=(keyway/v1/ownership.proto)
+for f in "${keyway_protos[@]}"; do paths+=(--path "keyway-api/$f"); done
 (cd "$work" && "$root/node_modules/.bin/buf" generate "${paths[@]}")
 {
   echo "# Written by scripts/gen-proto.sh from its inputs; test/xds/proto-drift.test.ts recomputes it."
-  for f in proto/files.txt scripts/gen-proto.sh; do echo "sha256 $f $(sha256sum "$root/$f" | cut -d' ' -f1)"; done
+  for f in proto/files.txt scripts/gen-proto.sh "${keyway_protos[@]/#/proto/}"; do echo "sha256 $f $(sha256sum "$root/$f" | cut -d' ' -f1)"; done
   for p in @grpc/grpc-js-xds @bufbuild/buf @bufbuild/protoc-gen-es; do
     echo "version $p $(node -p 'require(process.argv[1]).version' "$root/node_modules/$p/package.json")"
   done

@@ -11,7 +11,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function handoffBody(view: ServingView): HandoffBody {
   const h = view.handoff;
   return {
-    enabled: h !== undefined,
+    enabled: h?.enabled ?? false,
     targetVersion: h?.target.version ?? view.map.version,
     transitions: (h?.transitions ?? []).map((t) => ({
       shard: t.shard,

@@ -213,7 +213,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   /** Nodes with an ownership stream open on this replica: the ones a move may wait for. */
   const warmers = (): ReadonlySet<string> =>
-    new Set(started.flatMap((s) => (s.readers?.proxies?.proxies() ?? []).filter((p) => (p.flavor as string) === 'agent').map((p) => p.id)));
+    new Set(started.flatMap((s) => (s.readers?.proxies?.proxies() ?? []).filter((p) => p.flavor === 'agent').map((p) => p.id)));
 
   /** Arms the timer for the next warm-up deadline or drain end, so they take effect without new input. */
   const scheduleDeadline = (): void => {

@@ -3,7 +3,7 @@
  * and xDS server put together): every published view is translated per proxy class into the
  * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
  * docs/architecture.md "One data path"), and an xDS server serves Envoy and proxyless gRPC
- * clients. The server is the proxy-status reader behind `GET /v1/proxies` and
+ * clients, and cache nodes' ownership agents (their shard assignments and warm reports, docs/ownership.md). The server is the proxy-status reader behind `GET /v1/proxies` and
  * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics.
  */
 import type { Logger } from 'pino';
@@ -51,7 +51,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const warnings = warningLog(logger);
   const build: BuildFn = (proxyClass) => {
     const view = served;
-    const t = translateWithWarnings({ shardMap: view.map, topology: view.topology }, proxyClass);
+    const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
     warnings.report(view, t.warnings);
     return t.resources;
   };
@@ -71,6 +71,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       host: ctx.host,
       logger,
       events: telemetry.events,
+      // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
+      warm: ctx.warm,
+      shardCount: () => latest.map.policy.shardCount,
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
     });
   } catch (err) {

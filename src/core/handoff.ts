@@ -66,6 +66,8 @@ export interface CompletedTransition {
  * is the serving view's `map`; this is what sits behind it.
  */
 export interface HandoffState {
+  /** `handoff.enabled` of the topology: false flips every move at once. */
+  readonly enabled: boolean;
   /** What the sharding stage computed from the inputs in force. */
   readonly target: ShardMap;
   /** Shards in transition, sorted by shard. */

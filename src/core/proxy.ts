@@ -4,11 +4,28 @@
  * keeps and `GET /v1/proxies` serves, read through {@link ProxyStatusReader}.
  */
 
-/** The four xDS resource types keyway serves. */
-export type ResourceKind = 'cluster' | 'endpoint' | 'listener' | 'route';
+/**
+ * The resource types keyway serves: the four xDS kinds proxies route with, and `assignment`
+ * (`keyway.v1.ShardAssignment`, docs/ownership.md), the shards one cache node serves, warms or drains.
+ */
+export type ResourceKind = 'cluster' | 'endpoint' | 'listener' | 'route' | 'assignment';
 
-/** Envoy (subset load balancing) or proxyless gRPC (per-shard routes). */
-export type ProxyFlavor = 'envoy' | 'grpc';
+/**
+ * Envoy (subset load balancing), proxyless gRPC (per-shard routes), or `agent`: a cache node's
+ * ownership agent (`keyway/agent`, node.user_agent_name `keyway-agent`), which receives only its
+ * shard assignments.
+ */
+export type ProxyFlavor = 'envoy' | 'grpc' | 'agent';
+
+/**
+ * The kinds a proxy of each flavor is served, in send order: what its `GET /v1/proxies` row lists.
+ * Envoy and gRPC rows keep exactly the four xDS kinds; an agent's row lists `assignment` only.
+ */
+export const KINDS_OF_FLAVOR: Readonly<Record<ProxyFlavor, readonly ResourceKind[]>> = {
+  envoy: ['cluster', 'endpoint', 'listener', 'route'],
+  grpc: ['cluster', 'endpoint', 'listener', 'route'],
+  agent: ['assignment'],
+};
 
 /**
  * SYNCED: the latest response was acknowledged. STALE: sent, no answer yet. NACKED: the latest
@@ -70,7 +87,8 @@ export interface ProxyStatus {
   /** ads, per-type (one stream per type), or mixed. */
   readonly service: 'ads' | 'per-type' | 'mixed';
   readonly streams: readonly { readonly id: string; readonly protocol: StreamProtocol; readonly service: StreamService; readonly connectedSince: string }[];
-  readonly types: Readonly<Record<ResourceKind, TypeStatus>>;
+  /** Per kind the flavor is served ({@link KINDS_OF_FLAVOR}): the four xDS kinds, or `assignment` for an agent. */
+  readonly types: Readonly<Partial<Record<ResourceKind, TypeStatus>>>;
 }
 
 /**

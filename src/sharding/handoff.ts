@@ -56,7 +56,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   if (!settings.enabled || !comparable || previous === undefined) {
     // Nothing to hand off from (first map, new S) or handoff off: route to the target at once.
     const ended = (previous?.state.transitions ?? []).map((t) => completed(t, 'cancelled', now));
-    return { routed: target, state: { target, transitions: [], drains: [], started: [], completed: ended } };
+    return { routed: target, state: { enabled: settings.enabled, target, transitions: [], drains: [], started: [], completed: ended } };
   }
   const byId = new Map<string, Endpoint>(target.endpoints.map((e) => [e.id, e]));
   const canServe = (id: string | undefined): id is string => {
@@ -115,7 +115,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
   const routed = transitions.length === 0 ? target : routedMap(target, owners, transitions);
-  return { routed, state: { target, transitions, drains, started, completed: ended } };
+  return { routed, state: { enabled: true, target, transitions, drains, started, completed: ended } };
 }
 
 /** The earliest time a step would change something without new input (a deadline, a drain's end). */

@@ -103,8 +103,8 @@ export interface KeywayMetricsOptions {
   readonly onCollectErrors?: (errors: readonly unknown[]) => void;
 }
 
-const DEFAULT_TYPES = ['cluster', 'endpoint', 'listener', 'route'];
-const DEFAULT_FLAVORS = ['envoy', 'grpc'];
+const DEFAULT_TYPES = ['cluster', 'endpoint', 'listener', 'route', 'assignment'];
+const DEFAULT_FLAVORS = ['envoy', 'grpc', 'agent'];
 const DEFAULT_STATUSES = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
 
 // Bucket bounds in seconds. Pushes are a round trip to a proxy; convergence adds debouncing and

@@ -1,7 +1,8 @@
 /**
  * The one narrow door to the generated protobuf code (scripts/gen-proto.sh): keyway's code and
  * tests import Envoy API schemas, types and enums from here, never from the generated files, so
- * regenerating or moving them touches this file only. Re-exports exactly what keyway uses.
+ * regenerating or moving them touches this file only. Re-exports exactly what keyway uses: the
+ * Envoy API and keyway's own `keyway.v1` (the ownership stream).
  */
 
 // xDS transport: discovery requests and responses, the gRPC services.
@@ -102,3 +103,19 @@ export {
   file_envoy_admin_v3_config_dump_shared,
   type UpdateFailureState,
 } from '../../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
+
+// keyway's own API (proto/keyway/v1): the ownership stream's resource and the warm report (docs/ownership.md).
+export {
+  PeerSchema,
+  ShardAssignmentSchema,
+  ShardAssignment_Phase,
+  ShardAssignment_Role,
+  ShardOwnership,
+  WarmReportReplySchema,
+  WarmReportSchema,
+  file_keyway_v1_ownership,
+  type Peer,
+  type ShardAssignment,
+  type WarmReport,
+  type WarmReportReply,
+} from '../../proto/gen/keyway/v1/ownership_pb.js';

@@ -8,16 +8,23 @@ import type { ProxyFlavor, ResourceKind } from '../core/proxy.js';
 
 export type { ProxyFlavor, ResourceKind };
 
-/** xDS v3 type URLs (envoy.config.*.v3). */
+/** xDS v3 type URLs (envoy.config.*.v3), and keyway's ownership resource (docs/ownership.md). */
 export const TYPE_URL: Readonly<Record<ResourceKind, string>> = {
   cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
   route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  assignment: 'type.googleapis.com/keyway.v1.ShardAssignment',
 };
 
-/** Make-before-break send order (xDS protocol "eventual consistency considerations"): CDS, EDS, LDS, RDS. */
-export const KIND_ORDER: readonly ResourceKind[] = ['cluster', 'endpoint', 'listener', 'route'];
+/**
+ * Make-before-break send order (xDS protocol "eventual consistency considerations"): CDS, EDS,
+ * LDS, RDS; the ownership kind last (no proxy flavor receives it together with the others).
+ */
+export const KIND_ORDER: readonly ResourceKind[] = ['cluster', 'endpoint', 'listener', 'route', 'assignment'];
+
+/** `node.user_agent_name` of the ownership agent (`keyway/agent`): its proxy flavor is `agent`. */
+export const AGENT_USER_AGENT = 'keyway-agent';
 
 /** Maps an xDS type URL to its kind; undefined for types keyway does not serve. */
 export function kindOfTypeUrl(typeUrl: string): ResourceKind | undefined {
@@ -34,28 +41,33 @@ export interface ProxyClass {
   readonly subzone: string;
   /** The proxy's zone (node.locality.zone), '' when unknown. */
   readonly zone: string;
+  /**
+   * The node id, set only for the `agent` flavor: a cache node's assignments depend on which node
+   * it is, so every agent is a class of its own. Absent for Envoy and gRPC.
+   */
+  readonly node?: string;
 }
 
-/** Stable string key of a proxy class, for maps. */
+/** Stable string key of a proxy class, for maps: `flavor|zone|subzone`, then `|node` for an agent. */
 export function proxyClassKey(c: ProxyClass): string {
-  return `${c.flavor}|${c.zone}|${c.subzone}`;
+  const base = `${c.flavor}|${c.zone}|${c.subzone}`;
+  return c.node === undefined ? base : `${base}|${c.node}`;
 }
 
 /**
  * Classifies a proxy from its xDS `node` (docs/architecture.md "Vocabulary": Envoy sends user_agent_name "envoy",
- * grpc-js-xds "gRPC Node Pure JS"; any "gRPC..." agent is proxyless). Unknown agents get the
- * Envoy flavor, the richer of the two.
+ * grpc-js-xds "gRPC Node Pure JS"; any "gRPC..." agent is proxyless; `keyway-agent` is a cache
+ * node's ownership agent, docs/ownership.md). Unknown agents get the Envoy flavor, the richer of the two.
  */
 export function classifyProxy(node: {
+  id?: string;
   userAgentName?: string;
   locality?: { zone?: string; subZone?: string } | undefined;
 }): ProxyClass {
   const agent = node.userAgentName ?? '';
-  return {
-    flavor: agent.startsWith('gRPC') ? 'grpc' : 'envoy',
-    zone: node.locality?.zone ?? '',
-    subzone: node.locality?.subZone ?? '',
-  };
+  const where = { zone: node.locality?.zone ?? '', subzone: node.locality?.subZone ?? '' };
+  if (agent === AGENT_USER_AGENT) return { flavor: 'agent', ...where, node: node.id ?? '' };
+  return { flavor: agent.startsWith('gRPC') ? 'grpc' : 'envoy', ...where };
 }
 
 /** One translated resource before encoding: the cache encodes `message` with `schema` once per content. */
@@ -65,5 +77,15 @@ export interface TranslatedResource<Desc extends DescMessage = DescMessage> {
   readonly message: MessageShape<Desc>;
 }
 
-/** The translator's output for one proxy class: every resource of every kind, sorted by name. */
-export type ResourceSet = Readonly<Record<ResourceKind, readonly TranslatedResource[]>>;
+/**
+ * The translator's output for one proxy class: every resource of every kind, sorted by name. The
+ * four xDS kinds are always present (empty for an agent); `assignment` only for an agent.
+ */
+export type ResourceSet = Readonly<Record<Exclude<ResourceKind, 'assignment'>, readonly TranslatedResource[]>> & {
+  readonly assignment?: readonly TranslatedResource[];
+};
+
+/** The resources of `kind` in `set` (none when the set leaves the kind out). */
+export function resourcesOf(set: ResourceSet, kind: ResourceKind): readonly TranslatedResource[] {
+  return set[kind] ?? [];
+}

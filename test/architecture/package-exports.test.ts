@@ -27,3 +27,9 @@ test('keyway/server exports the runner; internal modules are not reachable', asy
   const internal: string = 'keyway/dist/src/xds/proto.js';
   await assert.rejects(import(internal), (err: NodeJS.ErrnoException) => err.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED');
 });
+
+test('keyway/agent exports the ownership agent (docs/ownership.md)', async () => {
+  const agent = (await import('keyway/agent')) as Record<string, unknown>;
+  assert.equal(typeof agent.OwnershipAgent, 'function');
+  assert.equal(typeof agent.DEFAULT_AGENT_TIMING, 'object');
+});

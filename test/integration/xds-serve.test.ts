@@ -93,8 +93,8 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   assert.equal(synced.userAgent, 'envoy');
   assert.deepEqual(synced.locality, { region: 'r', zone: 'z0', subzone: 'nvl-0' });
   assert.ok(!Number.isNaN(Date.parse(synced.connectedSince)));
-  assert.equal(synced.types.cluster.versionAcked, cds.version);
-  assert.equal(synced.types.endpoint.versionAcked, eds.version);
+  assert.equal(synced.types.cluster!.versionAcked, cds.version);
+  assert.equal(synced.types.endpoint!.versionAcked, eds.version);
 
   // config_dump: the resources the proxy was sent, per type, in canonical ProtoJSON.
   const dump = await get<{ configs: Record<string, unknown>[] }>('/debug/config_dump?proxy=envoy-1');
@@ -137,11 +137,11 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   assert.ok(map2.shards.some((s, i) => s.owners[0] !== map1.shards[i]!.owners[0]), 'some primary moved');
   const afterMove = await eventually('EDS ACK', async () => {
     const row = await proxyRow('envoy-1');
-    return row?.types.endpoint.versionAcked === moved.version ? row : undefined;
+    return row?.types.endpoint!.versionAcked === moved.version ? row : undefined;
   });
   for (const kind of ['cluster', 'listener', 'route'] as const) {
-    assert.equal(afterMove.types[kind].nonce, synced.types[kind].nonce, `no ${kind} push for an ownership change`);
-    assert.equal(afterMove.types[kind].status, 'SYNCED');
+    assert.equal(afterMove.types[kind]!.nonce, synced.types[kind]!.nonce, `no ${kind} push for an ownership change`);
+    assert.equal(afterMove.types[kind]!.status, 'SYNCED');
   }
   assert.deepEqual(envoy.history.slice(4).map((r) => r.kind), ['endpoint'], 'only EDS arrived');
 
@@ -152,13 +152,13 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   envoy.nack('endpoint', message);
   const nacked = await eventually('NACKED in /v1/proxies', async () => {
     const row = await proxyRow('envoy-1');
-    return row?.types.endpoint.status === 'NACKED' ? row : undefined;
+    return row?.types.endpoint!.status === 'NACKED' ? row : undefined;
   });
-  assert.equal(nacked.types.endpoint.lastNack?.message, message);
-  assert.equal(nacked.types.endpoint.lastNack?.version, rejected.version);
-  assert.ok(!Number.isNaN(Date.parse(nacked.types.endpoint.lastNack!.at)));
-  assert.equal(nacked.types.endpoint.versionAcked, moved.version, 'the proxy runs on its last good version');
-  assert.equal(nacked.types.cluster.status, 'SYNCED');
+  assert.equal(nacked.types.endpoint!.lastNack?.message, message);
+  assert.equal(nacked.types.endpoint!.lastNack?.version, rejected.version);
+  assert.ok(!Number.isNaN(Date.parse(nacked.types.endpoint!.lastNack!.at)));
+  assert.equal(nacked.types.endpoint!.versionAcked, moved.version, 'the proxy runs on its last good version');
+  assert.equal(nacked.types.cluster!.status, 'SYNCED');
   const nackDump = (await get<{ configs: { dynamicEndpointConfigs?: { clientStatus: string; errorState?: { details: string; versionInfo: string } }[] }[] }>('/debug/config_dump?proxy=envoy-1')).body;
   const edsEntry = nackDump.configs[1]!.dynamicEndpointConfigs![0]!;
   assert.equal(edsEntry.clientStatus, 'NACKED');
@@ -171,9 +171,9 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   envoy.ack('endpoint');
   const resynced = await eventually('SYNCED after the fix', async () => {
     const row = await proxyRow('envoy-1');
-    return row?.types.endpoint.status === 'SYNCED' && row.types.endpoint.versionAcked === fixed.version ? row : undefined;
+    return row?.types.endpoint!.status === 'SYNCED' && row.types.endpoint!.versionAcked === fixed.version ? row : undefined;
   });
-  assert.equal(resynced.types.endpoint.lastNack?.version, rejected.version, 'the last NACK stays on record');
+  assert.equal(resynced.types.endpoint!.lastNack?.version, rejected.version, 'the last NACK stays on record');
 
   // Metrics from the same pushes: answered pushes and NACKs by type, proxies by flavor and status, convergence.
   const scrape = await eventually('convergence recorded', async () => {
@@ -212,9 +212,9 @@ test('keyway serve in-process: ADS to a checking client, EDS-only ownership chan
   }
   const grow = await eventually('grpc-1 listed', async () => {
     const row = await proxyRow('grpc-1');
-    return row?.types.route.status === 'SYNCED' ? row : undefined;
+    return row?.types.route!.status === 'SYNCED' ? row : undefined;
   });
   assert.equal(grow.flavor, 'grpc');
-  assert.equal(grow.types.listener.status, 'SYNCED');
-  assert.equal(grow.types.cluster.status, 'NOT_SENT');
+  assert.equal(grow.types.listener!.status, 'SYNCED');
+  assert.equal(grow.types.cluster!.status, 'NOT_SENT');
 });

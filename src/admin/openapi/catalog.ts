@@ -94,7 +94,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /v1/proxies': {
     summary: 'Connected proxies and their sync state',
     description:
-      'One row per connected xDS node id (Envoy or proxyless gRPC): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
+      'One row per connected xDS node id (Envoy, proxyless gRPC, or a cache node\'s ownership agent): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
     tags: ['proxies'],
     responses: { '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') } },
   },

@@ -205,17 +205,24 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       cluster: str('node.cluster'),
       userAgent: str('node.user_agent_name: "envoy", "gRPC Node Pure JS", ...'),
       userAgentVersion: str(),
-      flavor: { type: 'string', enum: ['envoy', 'grpc'] },
+      flavor: { type: 'string', enum: ['envoy', 'grpc', 'agent'], description: '`agent`: a cache node\'s ownership agent (docs/ownership.md).' },
       locality: obj({ region: str(), zone: str(), subzone: str() }, [], { description: "The node's locality (`subzone` is the node's `locality.sub_zone`, the NVLink fabric)." }),
       proxyClass: str('Proxies of one class share one snapshot.'),
       connectedSince: time('Start of its oldest open stream.'),
       protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },
       service: { type: 'string', enum: ['ads', 'per-type', 'mixed'] },
       streams: arr(obj({ id: str(), protocol: str(), service: str(), connectedSince: time() }, ['id'])),
-      types: obj(
-        { cluster: ref('TypeStatus'), endpoint: ref('TypeStatus'), listener: ref('TypeStatus'), route: ref('TypeStatus') },
-        ['cluster', 'endpoint', 'listener', 'route'],
-      ),
+      types: {
+        type: 'object',
+        description: 'The kinds the flavor is served: `cluster`, `endpoint`, `listener` and `route` for Envoy and gRPC; `assignment` (keyway.v1.ShardAssignment) for an agent.',
+        anyOf: [
+          obj(
+            { cluster: ref('TypeStatus'), endpoint: ref('TypeStatus'), listener: ref('TypeStatus'), route: ref('TypeStatus') },
+            ['cluster', 'endpoint', 'listener', 'route'],
+          ),
+          obj({ assignment: ref('TypeStatus') }, ['assignment']),
+        ],
+      },
     },
     ['id', 'flavor', 'connectedSince', 'types'],
   ),
@@ -224,7 +231,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     {
       configs: arr(
         obj({ '@type': str('type.googleapis.com/envoy.admin.v3.ClustersConfigDump and so on.') }, ['@type']),
-        'Envoy admin ConfigDump messages in canonical ProtoJSON, one per resource type.',
+        'Envoy admin ConfigDump messages in canonical ProtoJSON, one per resource type; for an agent, the keyway.v1.ShardAssignment resources it holds.',
       ),
     },
     ['configs'],

@@ -135,7 +135,7 @@ export class SnapshotCache implements SnapshotSource {
   /** The class whose snapshot a proxy of `proxyClass` is served. */
   servedClass(proxyClass: ProxyClass): ProxyClass {
     const c = this.#servedClass(proxyClass);
-    return { flavor: c.flavor, zone: c.zone, subzone: c.subzone };
+    return { flavor: c.flavor, zone: c.zone, subzone: c.subzone, ...(c.node !== undefined && { node: c.node }) };
   }
 
   /** Every active class with its snapshot, watcher count and last error. */
@@ -163,7 +163,7 @@ export class SnapshotCache implements SnapshotSource {
         proxyClass,
         snapshot: undefined,
         error: undefined,
-        watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set() },
+        watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set(), assignment: new Set() },
       };
       this.#classes.set(key, entry);
       this.#refresh(entry);

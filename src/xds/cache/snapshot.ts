@@ -3,7 +3,7 @@
  */
 import { KeywayError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
+import { KIND_ORDER, proxyClassKey, resourcesOf, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import type { ConsistencyCheck } from './consistency.js';
 import type { EncodedResource, ResourceEncoder } from './encoder.js';
 import { kindVersion } from './version.js';
@@ -21,7 +21,7 @@ export interface Snapshot {
   /** proxyClassKey(proxyClass). */
   readonly classKey: string;
   readonly kinds: Readonly<Record<ResourceKind, KindSnapshot>>;
-  /** Hash of the four kind versions, for logs and status pages. */
+  /** Hash of the kind versions, for logs and status pages. */
   readonly version: string;
   /** When this content was first built (ms since epoch); not part of any version. */
   readonly builtAt: number;
@@ -47,7 +47,7 @@ export function buildSnapshot(
   }
   const kinds = {} as Record<ResourceKind, KindSnapshot>;
   for (const kind of KIND_ORDER) {
-    const encoded = set[kind].map((r) => encoder.encode(kind, r));
+    const encoded = resourcesOf(set, kind).map((r) => encoder.encode(kind, r));
     encoded.sort((a, b) => compareStrings(a.name, b.name));
     const resources = new Map(encoded.map((r) => [r.name, r] as const));
     kinds[kind] = Object.freeze({ version: kindVersion(encoded.map((r) => [r.name, r.version] as const)), resources });

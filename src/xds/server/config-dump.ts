@@ -44,14 +44,19 @@ function facts(row: TypeStatus): TypeFacts {
   };
 }
 
+const NOT_SENT: TypeStatus = { status: 'NOT_SENT', subscribed: { wildcard: false, names: [] }, resources: 0 };
+
 /**
  * The config dump of one proxy: `{configs: [...]}` with the clusters, endpoints, listeners and routes
  * (xDS send order) keyway last sent it. Each entry carries the version sent, when, whether the
  * proxy acknowledged it (`clientStatus` ACKED / NACKED) and, after a NACK, the proxy's error text
- * in `errorState.details`.
+ * in `errorState.details`. An ownership agent has no Envoy dump type: its `configs` are the
+ * `keyway.v1.ShardAssignment` resources it holds, each as an Any in ProtoJSON, sorted by name; its
+ * versions and ACK state are in its `GET /v1/proxies` row (docs/ownership.md "Status").
  */
 export function proxyConfigDump(row: ProxyStatus, sent: SentResources): JsonObject {
-  const f = (kind: ResourceKind): TypeFacts => facts(row.types[kind]);
+  if (row.flavor === 'agent') return { configs: sent.assignment.map((r) => toJson(AnySchema, r.any, { registry: REGISTRY })) };
+  const f = (kind: ResourceKind): TypeFacts => facts(row.types[kind] ?? NOT_SENT);
   const entry = (kind: ResourceKind) => {
     const x = f(kind);
     return { versionInfo: x.versionInfo, lastUpdated: x.lastUpdated, clientStatus: x.clientStatus, errorState: x.errorState };

@@ -12,3 +12,4 @@ export type {
 } from './proxy-state.js';
 export type { XdsServerEvents, SentEvent, AnswerEvent, NackEvent } from './events.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';
+export { checkWarmReport } from './ownership-service.js';

@@ -6,7 +6,7 @@
 import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import type { ProxyLocality, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
+import { KINDS_OF_FLAVOR, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
 import { compareStrings } from '../../core/order.js';
 
 export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
@@ -206,8 +206,9 @@ function view(streams: readonly StreamRecord[]): ProxyStatus {
   const sorted = [...streams].sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
   const newest = sorted[sorted.length - 1]!;
   const identity = newest.identity;
-  const types = {} as Record<ResourceKind, TypeStatus>;
-  for (const kind of KIND_ORDER) {
+  // Only the kinds the flavor is served: Envoy and gRPC rows keep their four, an agent shows `assignment`.
+  const types: Partial<Record<ResourceKind, TypeStatus>> = {};
+  for (const kind of KINDS_OF_FLAVOR[identity.proxyClass.flavor]) {
     const s = newestServing(sorted, kind);
     types[kind] = s ? s.types.get(kind)!.view(s.id) : NOT_SENT;
   }

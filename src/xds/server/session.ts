@@ -19,8 +19,11 @@ import {
 } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 
-/** Kinds for which an empty subscription means every resource (xDS protocol: LDS and CDS wildcards). */
-export const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener']);
+/**
+ * Kinds for which an empty first subscription means every resource (xDS protocol: LDS and CDS
+ * wildcards; an ownership agent's first empty request for its assignments, docs/ownership.md).
+ */
+export const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener', 'assignment']);
 
 /** What every session needs from the server. */
 export interface SessionContext {

@@ -2,7 +2,8 @@
  * The xDS gRPC server (docs/architecture.md "The pipeline", xDS server): ADS in both forms
  * (StreamAggregatedResources, DeltaAggregatedResources) and the per-type services for clusters,
  * endpoints, listeners and routes (Stream* and Delta*; Fetch* answers UNIMPLEMENTED), all on one
- * port and all sharing the session logic.
+ * port and all sharing the session logic; beside them the ownership service's ReportWarm
+ * (docs/ownership.md).
  */
 import {
   Server,
@@ -17,8 +18,10 @@ import {
 import { type Logger, pino } from 'pino';
 import type { DescService } from '@bufbuild/protobuf';
 import type { SnapshotSource } from '../cache/index.js';
-import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../proto.js';
+import { ShardOwnership, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../proto.js';
 import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from './grpc-services.js';
+import { reportWarmHandler } from './ownership-service.js';
+import type { WarmReportSink } from '../../core/handoff.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
 import { ProtocolError, type Session, type SessionContext } from './session.js';
@@ -40,6 +43,10 @@ export interface XdsServerOptions {
   readonly grpcOptions?: ChannelOptions;
   /** Observer of responses written, ACKs, NACKs and closed streams (metrics, change traces). */
   readonly events?: XdsServerEvents;
+  /** Where `ShardOwnership/ReportWarm` reports go (docs/ownership.md); without it that RPC answers UNIMPLEMENTED. */
+  readonly warm?: WarmReportSink | undefined;
+  /** S of the view in force, to check reported shards; default: no map (ReportWarm answers UNAVAILABLE). */
+  readonly shardCount?: () => number | undefined;
 }
 
 /** The running server; it is the proxy-status reader the admin API serves. */
@@ -118,6 +125,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   };
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
+  server.addService(grpcServiceDefinition(ShardOwnership), {
+    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log }),
+  });
 
   const host = opts.host ?? '0.0.0.0';
   const address = host.includes(':') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;

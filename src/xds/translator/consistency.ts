@@ -4,9 +4,9 @@
  * cluster without its endpoints, or a listener without its routes, waits (warms) forever.
  */
 import { isIP } from 'node:net';
-import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from '../proto.js';
+import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, ShardAssignment } from '../proto.js';
 import { connectionManagers, edsServiceName } from '../references.js';
-import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
+import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 
 /**
  * Lists every inconsistency in `set`, each naming the resource; empty when the set can be served.
@@ -14,11 +14,15 @@ import { KIND_ORDER, TYPE_URL, type ResourceKind, type ResourceSet, type Transla
  * name; every EDS cluster has its ClusterLoadAssignment and every assignment a cluster; every
  * listener's RDS name has its route configuration and every route configuration a listener; every
  * route's cluster exists; an assignment's priorities run 0..n without a gap and no address:port
- * repeats in it (Envoy would silently keep one, gRPC would reject the resource).
+ * repeats in it (Envoy would silently keep one, gRPC would reject the resource); a shard
+ * assignment (docs/ownership.md) is named by its shard and the shard is below its shard count.
  */
 export function checkConsistency(set: ResourceSet): string[] {
   const problems: string[] = [];
-  for (const kind of KIND_ORDER) problems.push(...checkKind(kind, set[kind]));
+  for (const kind of KIND_ORDER) problems.push(...checkKind(kind, resourcesOf(set, kind)));
+  for (const a of ofKind<ShardAssignment>('assignment', set)) {
+    if (a.shard >= a.shardCount) problems.push(`assignment ${a.shard}: shard out of range [0, ${a.shardCount})`);
+  }
 
   // Resources of the wrong type were reported above; the reference checks read only the rest.
   const clusters = ofKind<Cluster>('cluster', set);
@@ -70,7 +74,7 @@ function typeNameOf(kind: ResourceKind): string {
 }
 
 function ofKind<M>(kind: ResourceKind, set: ResourceSet): M[] {
-  return set[kind].filter((r) => r.schema.typeName === typeNameOf(kind)).map((r) => r.message as M);
+  return resourcesOf(set, kind).filter((r) => r.schema.typeName === typeNameOf(kind)).map((r) => r.message as M);
 }
 
 function checkKind(kind: ResourceKind, list: readonly TranslatedResource[]): string[] {
@@ -88,7 +92,8 @@ function checkKind(kind: ResourceKind, list: readonly TranslatedResource[]): str
 }
 
 function ownName(kind: ResourceKind, r: TranslatedResource): string {
-  const m = r.message as unknown as { name?: string; clusterName?: string };
+  const m = r.message as unknown as { name?: string; clusterName?: string; shard?: number };
+  if (kind === 'assignment') return String(m.shard);
   return (kind === 'endpoint' ? m.clusterName : m.name) ?? '';
 }
 

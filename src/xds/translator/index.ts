@@ -1,12 +1,14 @@
 /**
  * The translator (docs/architecture.md "The pipeline"): a shard map, the topology's xDS settings and a proxy
- * class in, every xDS resource that proxy class needs out. Pure and deterministic: no I/O, no
+ * class in, every xDS resource that proxy class needs out (for an ownership agent: its shard
+ * assignments, docs/ownership.md). Pure and deterministic: no I/O, no
  * clock, names and lists sorted, so equal input gives byte-equal resources and equal versions.
  * docs/xds.md describes each resource and why it looks the way it does.
  */
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { ClusterLoadAssignmentSchema, ClusterSchema, ListenerSchema, RouteConfigurationSchema } from '../proto.js';
 import type { Endpoint } from '../../core/endpoint.js';
+import type { HandoffState } from '../../core/handoff.js';
 import type { Topology } from '../../core/settings.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
@@ -27,10 +29,12 @@ import {
   routeConfigName,
 } from './names.js';
 import { servingOwners } from './serving.js';
+import { agentAssignments } from './agent-assignments.js';
 
 export { checkConsistency } from './consistency.js';
 export { resourceSetToJson, resourceToJson } from './resource-json.js';
 export { XDS_REGISTRY } from './registry.js';
+export { agentAssignments, type AgentAssignments, type AssignmentInput } from './agent-assignments.js';
 export { HEALTH_CHECK_PATH } from './envoy-failover.js';
 export { badShardMessage, keyShardLuaScript } from './envoy-key-shard.js';
 export {
@@ -49,6 +53,8 @@ export interface TranslatorInput {
   readonly shardMap: ShardMap;
   /** Only `xds` (service, Envoy settings) is read; endpoints and policy come from the shard map. */
   readonly topology: Topology;
+  /** The serving view's handoff state (transitions, drains): read for ownership agents only. */
+  readonly handoff?: HandoffState | undefined;
 }
 
 export interface Translation {
@@ -60,7 +66,8 @@ export interface Translation {
 /**
  * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
  * Envoy proxies get one subset-load-balanced cluster; proxyless gRPC clients get per-shard routes
- * to one cluster per owner tuple. Every list is sorted by resource name.
+ * to one cluster per owner tuple; an ownership agent gets its shard assignments only
+ * (docs/ownership.md). Every list is sorted by resource name.
  */
 export function translate(input: TranslatorInput, proxy: ProxyClass): ResourceSet {
   return translateWithWarnings(input, proxy).resources;
@@ -68,16 +75,24 @@ export function translate(input: TranslatorInput, proxy: ProxyClass): ResourceSe
 
 /** As {@link translate}, plus the warnings the server should log once per map version. */
 export function translateWithWarnings(input: TranslatorInput, proxy: ProxyClass): Translation {
+  if (proxy.flavor === 'agent') return translateAgent(input, proxy);
   return proxy.flavor === 'grpc' ? translateGrpc(input, proxy) : translateEnvoy(input);
 }
 
 /**
  * The proxy class whose resources `proxy` receives: Envoy output does not depend on the proxy's
  * locality, so every Envoy shares one variant; gRPC output orders replicas by the proxy's zone and
- * fabric. A snapshot cache keyed by this class encodes each distinct variant once.
+ * fabric; an agent's output depends on its node id only. A snapshot cache keyed by this class
+ * encodes each distinct variant once.
  */
 export function effectiveProxyClass(proxy: ProxyClass): ProxyClass {
-  return proxy.flavor === 'envoy' ? { flavor: 'envoy', zone: '', subzone: '' } : proxy;
+  if (proxy.flavor === 'agent') return { flavor: 'agent', zone: '', subzone: '', node: proxy.node ?? '' };
+  return proxy.flavor === 'envoy' ? { flavor: 'envoy', zone: '', subzone: '' } : { flavor: proxy.flavor, zone: proxy.zone, subzone: proxy.subzone };
+}
+
+function translateAgent({ shardMap, handoff }: TranslatorInput, proxy: ProxyClass): Translation {
+  const own = agentAssignments({ shardMap, handoff }, proxy.node ?? '');
+  return { resources: { cluster: [], endpoint: [], listener: [], route: [], assignment: own.resources }, warnings: own.warnings };
 }
 
 function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {

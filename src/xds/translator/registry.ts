@@ -15,9 +15,10 @@ import {
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
+  file_keyway_v1_ownership,
 } from '../proto.js';
 
-/** Every type the translator emits, top-level or inside an Any. */
+/** Every type the translator emits, top-level or inside an Any (the ownership stream's included). */
 export const XDS_REGISTRY: Registry = createRegistry(
   file_envoy_config_cluster_v3_cluster,
   file_envoy_config_endpoint_v3_endpoint,
@@ -29,4 +30,5 @@ export const XDS_REGISTRY: Registry = createRegistry(
   file_envoy_extensions_filters_http_router_v3_router,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
+  file_keyway_v1_ownership,
 );

@@ -11,9 +11,12 @@ export function resourceToJson(resource: TranslatedResource): JsonValue {
   return toJson(resource.schema, resource.message, { registry: XDS_REGISTRY });
 }
 
-/** Every resource of a set, by kind in make-before-break order (CDS, EDS, LDS, RDS). */
-export function resourceSetToJson(set: ResourceSet): Record<ResourceKind, JsonValue[]> {
-  const out = {} as Record<ResourceKind, JsonValue[]>;
-  for (const kind of KIND_ORDER) out[kind] = set[kind].map(resourceToJson);
+/** Every resource of a set, by kind in make-before-break order (CDS, EDS, LDS, RDS, then assignments if the set has them). */
+export function resourceSetToJson(set: ResourceSet): Partial<Record<ResourceKind, JsonValue[]>> {
+  const out: Partial<Record<ResourceKind, JsonValue[]>> = {};
+  for (const kind of KIND_ORDER) {
+    const list = set[kind];
+    if (list !== undefined) out[kind] = list.map(resourceToJson);
+  }
   return out;
 }

@@ -20,6 +20,7 @@ import { eventually } from '../../support/eventually.js';
 import { bodyValidator, openApiProblems, routesFromTree } from './openapi-shape.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { CLI } from '../../cli/support.js';
+import { OwnershipAgent } from '../../../src/agent/index.js';
 
 /** A serving state holding the example topology's map (and, with `moved`, one change that moved shards). */
 async function exampleState(moved = false): Promise<ServingState> {
@@ -160,21 +161,28 @@ test('with real proxies connected, /v1/proxies and /debug/config_dump answer wha
   const { server, clients } = await startKeywayInProcess(t, topologyText({ shards: 32 }));
   clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-1'));
   clients.push(await connectProxy(server.listening.xdsPort!, 'envoy-2', { nackRoutes: 'rejected on purpose' }));
+  // A cache node's ownership agent (docs/ownership.md): its row lists the assignment kind only.
+  const agent = new OwnershipAgent({ nodeId: 'e0', servers: [`127.0.0.1:${server.listening.xdsPort!}`] });
+  agent.start();
+  t.after(() => agent.close());
   const doc = (await server.admin.inject('/openapi.json')).json() as OpenApiDocument;
   const check = bodyValidator(doc);
   const schemaOf = (path: string, status: string): unknown =>
     (doc.paths[path]!.get!.responses as Record<string, { content: Record<string, { schema: unknown }> }>)[status]!.content['application/json']!.schema;
-  const proxies = await eventually('both proxies answered every type', async () => {
-    const body = (await server.admin.inject('/v1/proxies')).json() as { proxies: { types: Record<string, { status: string }> }[] };
-    return body.proxies.length === 2 && body.proxies.every((p) => Object.values(p.types).every((x) => x.status !== 'STALE' && x.status !== 'NOT_SENT')) ? body : undefined;
+  const proxies = await eventually('both proxies and the agent answered every type', async () => {
+    const body = (await server.admin.inject('/v1/proxies')).json() as { proxies: { id: string; types: Record<string, { status: string }> }[] };
+    return body.proxies.length === 3 && body.proxies.every((p) => Object.values(p.types).every((x) => x.status !== 'STALE' && x.status !== 'NOT_SENT')) ? body : undefined;
   });
   assert.equal(check(schemaOf('/v1/proxies', '200'), proxies), undefined, JSON.stringify(proxies).slice(0, 300));
-  assert.equal((proxies.proxies[1]!.types as Record<string, { status: string }>).route!.status, 'NACKED');
-  for (const id of ['envoy-1', 'envoy-2']) {
+  const row = (id: string) => proxies.proxies.find((p) => p.id === id)!;
+  assert.equal(row('envoy-2').types.route!.status, 'NACKED');
+  assert.deepEqual(Object.keys(row('e0').types), ['assignment']);
+  for (const id of ['e0', 'envoy-1', 'envoy-2']) {
     const dump = await server.admin.inject(`/debug/config_dump?proxy=${id}`);
     assert.equal(dump.statusCode, 200);
     assert.equal(check(schemaOf('/debug/config_dump', '200'), dump.json()), undefined, dump.body.slice(0, 300));
-    assert.equal(dump.json().configs.length, 4);
+    if (id !== 'e0') assert.equal(dump.json().configs.length, 4);
+    else assert.ok(dump.json().configs.length > 0, 'the agent dump lists its assignments');
   }
   const missing = await server.admin.inject('/debug/config_dump?proxy=nobody');
   assert.equal(missing.statusCode, 404);

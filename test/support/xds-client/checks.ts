@@ -9,6 +9,7 @@ import {
   ClusterSchema,
   ListenerSchema,
   RouteConfigurationSchema,
+  ShardAssignmentSchema,
 } from '../../../src/xds/proto.js';
 import { TYPE_URL, type ResourceKind } from '../../../src/xds/resources.js';
 
@@ -17,11 +18,13 @@ export const SCHEMA: Readonly<Record<ResourceKind, DescMessage>> = {
   endpoint: ClusterLoadAssignmentSchema,
   listener: ListenerSchema,
   route: RouteConfigurationSchema,
+  assignment: ShardAssignmentSchema,
 };
 
-/** The name a resource carries inside itself (CLA: cluster_name; others: name). */
+/** The name a resource carries inside itself (CLA: cluster_name; ShardAssignment: the shard in decimal; others: name). */
 export function nameInside(kind: ResourceKind, message: Message): string {
-  const m = message as unknown as { name?: string; clusterName?: string };
+  const m = message as unknown as { name?: string; clusterName?: string; shard?: number };
+  if (kind === 'assignment') return String(m.shard);
   return (kind === 'endpoint' ? m.clusterName : m.name) ?? '';
 }
 

@@ -47,7 +47,7 @@ export async function startHarness(topology: MiniTopology): Promise<Harness> {
     versions(cls = ENVOY) {
       const s = cache.snapshot(cls);
       assert.ok(s, 'no snapshot');
-      return { cluster: s.kinds.cluster.version, endpoint: s.kinds.endpoint.version, listener: s.kinds.listener.version, route: s.kinds.route.version };
+      return { cluster: s.kinds.cluster.version, endpoint: s.kinds.endpoint.version, listener: s.kinds.listener.version, route: s.kinds.route.version, assignment: s.kinds.assignment.version };
     },
     async close() {
       for (const c of clients) c.close();

@@ -178,7 +178,7 @@ export class XdsTestClient {
   ): void {
     check(this.protocol === 'delta', 'delta() on a SotW stream');
     const t = this.#type(kind);
-    if (!t.requested && (req.subscribe ?? []).length === 0 && (kind === 'cluster' || kind === 'listener')) t.wildcard = true;
+    if (!t.requested && (req.subscribe ?? []).length === 0 && (kind === 'cluster' || kind === 'listener' || kind === 'assignment')) t.wildcard = true;
     t.requested = true;
     for (const n of req.subscribe ?? []) if (n === '*') t.wildcard = true; else t.names.add(n);
     for (const n of req.unsubscribe ?? []) if (n === '*') t.wildcard = false; else t.names.delete(n);

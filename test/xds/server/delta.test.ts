@@ -33,15 +33,15 @@ test('delta: wildcard CDS carries per-resource versions and the kind version; su
   const e2 = await client.expect('endpoint');
   assert.deepEqual(namesOf(e2), ['c1'], 'c0 is held already and not resent');
   client.delta('endpoint', { nonce: e2.nonce });
-  await eventually('EDS ACK', () => h.server.proxy('envoy-d1')?.types.endpoint.status === 'SYNCED');
+  await eventually('EDS ACK', () => h.server.proxy('envoy-d1')?.types.endpoint!.status === 'SYNCED');
   const row = h.server.proxy('envoy-d1')!;
   assert.equal(row.protocol, 'delta');
-  assert.deepEqual(row.types.endpoint.subscribed, { wildcard: false, names: ['c0', 'c1'] });
-  assert.deepEqual(row.types.cluster.subscribed, { wildcard: true, names: [] });
+  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'] });
+  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [] });
   assert.deepEqual(h.server.sentResources('envoy-d1')!.endpoint.map((r) => r.name), ['c0', 'c1']);
 
   client.delta('endpoint', { unsubscribe: ['c0'] });
-  await eventually('unsubscribe applied', () => h.server.proxy('envoy-d1')!.types.endpoint.subscribed.names.join() === 'c1');
+  await eventually('unsubscribe applied', () => h.server.proxy('envoy-d1')!.types.endpoint!.subscribed.names.join() === 'c1');
   // c0 changes after the unsubscribe: nothing for it; c1 changes: sent.
   h.set({ clusters: { c0: [9101], c1: [9003], c2: [9004] } });
   await deltaBarrier(client);
@@ -128,9 +128,9 @@ test('delta: a NACK is recorded and not resent; the next change is sent', async 
   const cds2 = await client.expect('cluster');
   assert.deepEqual(namesOf(cds2), ['c0', 'c1', 'c2']);
   client.delta('cluster', { nonce: cds2.nonce, error: 'bad timeout' });
-  await eventually('NACK recorded', () => h.server.proxy('envoy-d4')?.types.cluster.status === 'NACKED');
-  assert.equal(h.server.proxy('envoy-d4')!.types.cluster.lastNack?.message, 'bad timeout');
-  assert.equal(h.server.proxy('envoy-d4')!.types.cluster.lastNack?.version, h.versions().cluster);
+  await eventually('NACK recorded', () => h.server.proxy('envoy-d4')?.types.cluster!.status === 'NACKED');
+  assert.equal(h.server.proxy('envoy-d4')!.types.cluster!.lastNack?.message, 'bad timeout');
+  assert.equal(h.server.proxy('envoy-d4')!.types.cluster!.lastNack?.version, h.versions().cluster);
   h.set({ ...V1, connectTimeoutS: 9n }); // same content again
   await deltaBarrier(client);
   assert.equal(client.history.filter((r) => r.kind === 'cluster').length, 2, 'no resend after the NACK');
@@ -139,7 +139,7 @@ test('delta: a NACK is recorded and not resent; the next change is sent', async 
   const cds3 = await client.expect('cluster');
   assert.equal(cds3.version, h.versions().cluster);
   client.delta('cluster', { nonce: cds3.nonce });
-  await eventually('ACK', () => h.server.proxy('envoy-d4')?.types.cluster.status === 'SYNCED');
+  await eventually('ACK', () => h.server.proxy('envoy-d4')?.types.cluster!.status === 'SYNCED');
 });
 
 test('delta: a stale nonce does not ACK, but its subscription change applies', async (t) => {
@@ -154,7 +154,7 @@ test('delta: a stale nonce does not ACK, but its subscription change applies', a
   const e3 = await client.expect('endpoint');
   assert.deepEqual(namesOf(e3), ['c2']);
   assert.notEqual(e2.nonce, e3.nonce);
-  assert.equal(h.server.proxy('envoy-d5')!.types.endpoint.status, 'STALE');
+  assert.equal(h.server.proxy('envoy-d5')!.types.endpoint!.status, 'STALE');
   client.delta('endpoint', { nonce: e3.nonce });
-  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-d5')?.types.endpoint.status === 'SYNCED');
+  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-d5')?.types.endpoint!.status === 'SYNCED');
 });

@@ -25,13 +25,13 @@ test('per-type services: CDS and EDS streams of one node merge into one proxy ro
   eds.ack('endpoint');
   await eventually('both types acknowledged', () => {
     const row = h.server.proxy('envoy-pt');
-    return row?.types.cluster.status === 'SYNCED' && row.types.endpoint.status === 'SYNCED';
+    return row?.types.cluster!.status === 'SYNCED' && row.types.endpoint!.status === 'SYNCED';
   });
   const row = h.server.proxy('envoy-pt')!;
   assert.equal(row.service, 'per-type');
   assert.equal(row.streams.length, 2);
   assert.deepEqual(row.streams.map((s) => s.service).sort(), ['cluster', 'endpoint']);
-  assert.equal(row.types.listener.status, 'NOT_SENT');
+  assert.equal(row.types.listener!.status, 'NOT_SENT');
   assert.equal(h.server.proxies().length, 1);
 
   // An endpoint change reaches the EDS stream only.
@@ -43,7 +43,7 @@ test('per-type services: CDS and EDS streams of one node merge into one proxy ro
 
   eds.close();
   await eventually('EDS stream gone', () => h.server.proxy('envoy-pt')?.streams.length === 1);
-  assert.equal(h.server.proxy('envoy-pt')!.types.endpoint.status, 'NOT_SENT');
+  assert.equal(h.server.proxy('envoy-pt')!.types.endpoint!.status, 'NOT_SENT');
 });
 
 test('per-type delta service and the Fetch* methods', async (t) => {

@@ -111,11 +111,11 @@ test('translator output through the cache and server: consistent for Envoy and g
   assert.notEqual(moved.version, eds.version);
   envoy.ack('endpoint');
   // The server's own record is authoritative: every push of the rebuild happened inside rebuild().
-  await eventually('EDS ACK', () => server.proxy('envoy-1')?.types.endpoint.versionAcked === moved.version);
+  await eventually('EDS ACK', () => server.proxy('envoy-1')?.types.endpoint!.versionAcked === moved.version);
   const row = server.proxy('envoy-1')!;
-  assert.equal(row.types.cluster.versionSent, cds.version, 'no CDS push');
-  assert.equal(row.types.cluster.status, 'SYNCED');
-  assert.equal(row.types.listener.versionSent, lds.version, 'no LDS push');
-  assert.equal(row.types.route.versionSent, rds.version, 'no RDS push');
+  assert.equal(row.types.cluster!.versionSent, cds.version, 'no CDS push');
+  assert.equal(row.types.cluster!.status, 'SYNCED');
+  assert.equal(row.types.listener!.versionSent, lds.version, 'no LDS push');
+  assert.equal(row.types.route!.versionSent, rds.version, 'no RDS push');
   assert.deepEqual(envoy.history.slice(before).map((r) => r.kind), ['endpoint']);
 });

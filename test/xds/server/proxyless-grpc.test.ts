@@ -87,18 +87,18 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
   assert.equal(row.flavor, 'grpc');
   assert.match(row.userAgent, /^gRPC/);
   assert.equal(row.proxyClass, 'grpc|z1|nvl-1');
-  assert.deepEqual(row.types.listener.subscribed, { wildcard: false, names: ['cache.svc'] });
-  assert.deepEqual(row.types.endpoint.subscribed.names, ['shard-0', 'shard-1']);
+  assert.deepEqual(row.types.listener!.subscribed, { wildcard: false, names: ['cache.svc'] });
+  assert.deepEqual(row.types.endpoint!.subscribed.names, ['shard-0', 'shard-1']);
   const versions = h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' });
-  assert.equal(row.types.endpoint.versionAcked, versions.endpoint);
+  assert.equal(row.types.endpoint!.versionAcked, versions.endpoint);
 
   // Ownership of shard 1 moves to node-c: an endpoint-only update, and RPCs follow it.
   h.set(topo(c.port));
   await until_answer(client, '1', 'node-c');
   assert.equal(await who(client), 'node-a');
-  await eventually('new EDS acknowledged', () => h.server.proxy('grpc-client-1')?.types.endpoint.versionAcked === h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' }).endpoint);
+  await eventually('new EDS acknowledged', () => h.server.proxy('grpc-client-1')?.types.endpoint!.versionAcked === h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' }).endpoint);
   const after = h.server.proxy('grpc-client-1')!;
-  assert.equal(after.types.cluster.versionAcked, row.types.cluster.versionAcked, 'no CDS change');
-  assert.equal(after.types.listener.nonce, row.types.listener.nonce, 'no LDS resend');
-  assert.equal(after.types.route.nonce, row.types.route.nonce, 'no RDS resend');
+  assert.equal(after.types.cluster!.versionAcked, row.types.cluster!.versionAcked, 'no CDS change');
+  assert.equal(after.types.listener!.nonce, row.types.listener!.nonce, 'no LDS resend');
+  assert.equal(after.types.route!.nonce, row.types.route!.nonce, 'no RDS resend');
 });

@@ -35,7 +35,7 @@ test('SotW ADS: wildcard CDS/LDS, named EDS/RDS, versions from the snapshot, ACK
   t.after(() => h.close());
   const client = h.client({ node: { id: 'envoy-1', locality: { zone: 'z1', subZone: 'nvl-1' } } });
   await syncAll(h, client);
-  await eventually('route ACK recorded', () => h.server.proxy('envoy-1')?.types.route.status === 'SYNCED');
+  await eventually('route ACK recorded', () => h.server.proxy('envoy-1')?.types.route!.status === 'SYNCED');
   const row = h.server.proxy('envoy-1')!;
   assert.equal(row.flavor, 'envoy');
   assert.equal(row.userAgent, 'envoy');
@@ -46,12 +46,12 @@ test('SotW ADS: wildcard CDS/LDS, named EDS/RDS, versions from the snapshot, ACK
   assert.ok(Date.parse(row.connectedSince) <= Date.now());
   const versions = h.versions({ flavor: 'envoy', zone: 'z1', subzone: 'nvl-1' });
   for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {
-    assert.equal(row.types[kind].status, 'SYNCED', kind);
-    assert.equal(row.types[kind].versionSent, versions[kind]);
-    assert.equal(row.types[kind].versionAcked, versions[kind]);
+    assert.equal(row.types[kind]!.status, 'SYNCED', kind);
+    assert.equal(row.types[kind]!.versionSent, versions[kind]);
+    assert.equal(row.types[kind]!.versionAcked, versions[kind]);
   }
-  assert.deepEqual(row.types.cluster.subscribed, { wildcard: true, names: [] });
-  assert.deepEqual(row.types.endpoint.subscribed, { wildcard: false, names: ['c0', 'c1'] });
+  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [] });
+  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'] });
   // Nonces are unique on the stream (the client checks), one per response.
   assert.equal(new Set(client.history.map((r) => r.nonce)).size, 4);
 
@@ -124,8 +124,8 @@ test('SotW: a NACK is recorded, not resent, and the next real change is sent', a
   assert.equal(edsAgain.version, h.versions().endpoint);
   client.ack('endpoint');
   client.nack('cluster', 'cluster c0: connect_timeout too long');
-  await eventually('NACK recorded', () => h.server.proxy('envoy-nack')?.types.cluster.status === 'NACKED');
-  const row = h.server.proxy('envoy-nack')!.types.cluster;
+  await eventually('NACK recorded', () => h.server.proxy('envoy-nack')?.types.cluster!.status === 'NACKED');
+  const row = h.server.proxy('envoy-nack')!.types.cluster!;
   assert.equal(row.versionSent, v2);
   assert.equal(row.versionAcked, v1);
   assert.equal(row.lastNack?.version, v2);
@@ -137,7 +137,7 @@ test('SotW: a NACK is recorded, not resent, and the next real change is sent', a
   h.set({ ...V1, connectTimeoutS: 5n });
   client.request('cluster'); // a plain re-request (subscription unchanged) from a proxy still on v1
   await sotwBarrier(client, EDS_NAMES);
-  assert.equal(h.server.proxy('envoy-nack')!.types.cluster.status, 'NACKED');
+  assert.equal(h.server.proxy('envoy-nack')!.types.cluster!.status, 'NACKED');
 
   // The next real change goes out, and its ACK clears the status (the last NACK stays on record).
   h.set({ ...V1, connectTimeoutS: 6n });
@@ -147,8 +147,8 @@ test('SotW: a NACK is recorded, not resent, and the next real change is sent', a
   client.ack('cluster');
   await client.expect('endpoint');
   client.ack('endpoint');
-  await eventually('ACK of v3', () => h.server.proxy('envoy-nack')?.types.cluster.status === 'SYNCED');
-  assert.equal(h.server.proxy('envoy-nack')!.types.cluster.lastNack?.version, v2);
+  await eventually('ACK of v3', () => h.server.proxy('envoy-nack')?.types.cluster!.status === 'SYNCED');
+  assert.equal(h.server.proxy('envoy-nack')!.types.cluster!.lastNack?.version, v2);
 
   // Rolling back to the content of v1 is a real change too.
   h.set(V1);
@@ -168,12 +168,12 @@ test('SotW: a request with a stale nonce is ignored (no ACK, no NACK, no subscri
   // A NACK and a narrowed subscription, both carrying the previous nonce: stale.
   client.request('cluster', ['c0'], { nonce: oldNonce, error: 'late complaint about an old version', ignoredByServer: true });
   await sotwBarrier(client, EDS_NAMES);
-  const row = h.server.proxy('envoy-stale')!.types.cluster;
+  const row = h.server.proxy('envoy-stale')!.types.cluster!;
   assert.equal(row.status, 'STALE', 'latest CDS neither acknowledged nor rejected');
   assert.equal(row.lastNack, undefined);
   assert.deepEqual(row.subscribed, { wildcard: true, names: [] });
   client.ack('cluster');
-  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-stale')?.types.cluster.status === 'SYNCED');
+  await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-stale')?.types.cluster!.status === 'SYNCED');
 });
 
 test('SotW: named CDS/LDS (as grpc-js-xds asks) get only the names asked; removals follow the full set', async (t) => {

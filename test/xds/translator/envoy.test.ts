@@ -57,7 +57,7 @@ function entries(set: ResourceSet): Entry[] {
 }
 
 function byteEqual(a: ResourceSet, b: ResourceSet, kind: keyof ResourceSet): boolean {
-  const enc = (s: ResourceSet) => s[kind].map((r) => Buffer.from(toBinary(r.schema, r.message)).toString('hex')).join('|');
+  const enc = (s: ResourceSet) => (s[kind] ?? []).map((r) => Buffer.from(toBinary(r.schema, r.message)).toString('hex')).join('|');
   return enc(a) === enc(b);
 }
 

@@ -161,7 +161,7 @@ test('grpc-js-xds accepts every resource of the gRPC flavor', () => {
   for (const input of inputs) {
     const set = translate(input, { flavor: 'grpc', zone: 'za', subzone: 'nvl-a1' });
     for (const kind of KIND_ORDER) {
-      for (const r of set[kind]) {
+      for (const r of set[kind] ?? []) {
         const value = Buffer.from(toBinary(r.schema, r.message));
         const decoded = validators[kind]!.decode(context, { type_url: TYPE_URL[kind], value });
         assert.equal(decoded.error, undefined, `${kind} ${r.name}: ${decoded.error}`);

@@ -10,11 +10,13 @@ const PROXIES_MS = 2000;
 const FULL_REFRESH_MS = 30000;
 const UNOWNED = '#b8bec7';
 const NO_FABRIC = '(no owner)';
+// Resource kinds in send order, with their column names; `assignment` is what ownership agents get.
 const KINDS = [
   ['cluster', 'CDS'],
   ['endpoint', 'EDS'],
   ['listener', 'LDS'],
   ['route', 'RDS'],
+  ['assignment', 'OWN'],
 ];
 
 const $ = (id) => document.getElementById(id);
@@ -382,7 +384,9 @@ function renderProxies(res) {
     box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies connected.'));
     return;
   }
-  const head = el('tr', {}, ...['proxy', 'flavor', 'locality', ...KINDS.map(([, c]) => c), 'connected'].map((h) => el('th', {}, h)));
+  // Columns for the kinds some row has; a row shows a badge only for the kinds its flavor is served.
+  const kinds = KINDS.filter(([kind]) => proxies.some((p) => p.types && kind in p.types));
+  const head = el('tr', {}, ...['proxy', 'flavor', 'locality', ...kinds.map(([, c]) => c), 'connected'].map((h) => el('th', {}, h)));
   const rows = proxies.map((p) => {
     const loc = p.locality ? [p.locality.region, p.locality.zone, p.locality.subzone ?? p.locality.subZone].filter(Boolean).join('/') : '';
     return el(
@@ -391,8 +395,9 @@ function renderProxies(res) {
       el('td', { class: 'mono' }, p.id),
       el('td', {}, p.flavor ?? p.userAgent ?? '-'),
       el('td', {}, loc || '-'),
-      ...KINDS.map(([kind]) => {
+      ...kinds.map(([kind]) => {
         const t = p.types?.[kind];
+        if (!t) return el('td', { class: 'muted' }, '-');
         const status = t?.status ?? 'NOT_SENT';
         const title = t?.lastNack ? `rejected ${t.lastNack.version}: ${t.lastNack.message}` : `sent ${t?.versionSent ?? '-'}, acked ${t?.versionAcked ?? '-'}`;
         return el('td', {}, el('span', { class: `badge ${status}`, title }, status.replace('_', ' ')));

@@ -1,0 +1,220 @@
+/**
+ * The ownership agent (docs/ownership.md "The agent library"): runs in a cache node, holds one
+ * ownership stream per keyway replica, exposes the node's shard assignments, pre-warms the shards
+ * the node is gaining through the node's `warm` function and reports them warm to every replica,
+ * and tells a shutdown hook when the node has handed every shard off.
+ */
+import { sameAssignment, type Assignment } from './assignment.js';
+import { ServerLink, type AgentLog, type LinkTiming } from './server-link.js';
+
+export interface OwnershipAgentOptions {
+  /** The endpoint id keyway knows the node by. */
+  readonly nodeId: string;
+  /** Every keyway replica's xDS address, "host:port". */
+  readonly servers: readonly string[];
+  /** Pre-warms a shard the node is gaining; when it resolves the agent reports warm to every server. */
+  readonly warm?: (assignment: Assignment, signal: AbortSignal) => Promise<void>;
+  /** After every change of the merged assignments. */
+  readonly onChange?: (assignments: ReadonlyMap<number, Assignment>) => void;
+  readonly log?: (record: Record<string, unknown>) => void;
+  /** Reconnect, staleness and report settings; the defaults suit production (docs/ownership.md). */
+  readonly timing?: Partial<AgentTiming>;
+}
+
+export interface AgentTiming extends LinkTiming {
+  /** ReportWarm attempts per replica before the agent gives up on it (keyway then flips at the deadline). */
+  readonly reportAttempts: number;
+  /** Delay before the second attempt; doubles per attempt, up to `backoffMaxMs`. */
+  readonly reportRetryMs: number;
+}
+
+export const DEFAULT_AGENT_TIMING: AgentTiming = {
+  backoffInitialMs: 250,
+  backoffMaxMs: 30_000,
+  dropAfterMs: 60_000,
+  reportDeadlineMs: 5_000,
+  reportAttempts: 5,
+  reportRetryMs: 500,
+};
+
+/** Statuses a repeated ReportWarm cannot fix. */
+const FINAL_CODES: ReadonlySet<number> = new Set([3 /* INVALID_ARGUMENT */, 12 /* UNIMPLEMENTED */]);
+
+interface WarmJob {
+  readonly controller: AbortController;
+}
+
+const EMPTY: ReadonlyMap<number, Assignment> = new Map();
+
+export class OwnershipAgent {
+  readonly #opts: OwnershipAgentOptions;
+  readonly #timing: AgentTiming;
+  readonly #log: AgentLog;
+  readonly #links: ServerLink[];
+  #merged: ReadonlyMap<number, Assignment> = EMPTY;
+  #synced = false;
+  #started = false;
+  #closed = false;
+  /** Shards being warmed (or warmed) in their current WARMING period. */
+  readonly #jobs = new Map<number, WarmJob>();
+  /** Shards warmed and not yet reported, flushed as one report per replica. */
+  readonly #toReport = new Set<number>();
+  #flush: NodeJS.Immediate | undefined;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #waiters = new Set<(done: boolean) => void>();
+
+  constructor(opts: OwnershipAgentOptions) {
+    if (opts.nodeId === '') throw new TypeError('OwnershipAgent: nodeId must be the endpoint id keyway knows the node by');
+    if (opts.servers.length === 0) throw new TypeError('OwnershipAgent: servers must list at least one keyway xDS address');
+    for (const s of opts.servers) {
+      if (!/^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new TypeError(`OwnershipAgent: servers: ${JSON.stringify(s)} is not host:port`);
+    }
+    this.#opts = opts;
+    this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
+    this.#log = opts.log ?? (() => {});
+    this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log));
+  }
+
+  /** Connects (and reconnects with backoff) to every server. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    for (const link of this.#links) link.connect();
+  }
+
+  /** Closes every stream, aborts warm-ups in progress and resolves pending `waitForHandoff` calls with false. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const link of this.#links) link.close();
+    for (const job of this.#jobs.values()) job.controller.abort();
+    this.#jobs.clear();
+    if (this.#flush) clearImmediate(this.#flush);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const w of [...this.#waiters]) w(false);
+  }
+
+  /** The node's assignments by shard, from the first server whose stream is up. */
+  assignments(): ReadonlyMap<number, Assignment> {
+    return this.#merged;
+  }
+
+  /** S, from the assignments; undefined before the first assignment arrives. */
+  shardCount(): number | undefined {
+    for (const a of this.#merged.values()) return a.shardCount;
+    return undefined;
+  }
+
+  /** At least one server stream is up. */
+  connected(): boolean {
+    return this.#links.some((l) => l.up);
+  }
+
+  /**
+   * Resolves true once this node serves no shard (every assignment is draining, or there is none)
+   * according to a server that answered, false after `timeoutMs` or on close: for a preStop hook.
+   */
+  waitForHandoff(timeoutMs: number): Promise<boolean> {
+    if (this.#handedOff()) return Promise.resolve(true);
+    if (this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (result: boolean): void => {
+        clearTimeout(timer);
+        this.#timers.delete(timer);
+        this.#waiters.delete(done);
+        resolve(result);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#timers.add(timer);
+      this.#waiters.add(done);
+    });
+  }
+
+  #handedOff(): boolean {
+    return this.#synced && [...this.#merged.values()].every((a) => a.phase === 'draining');
+  }
+
+  /** A link changed: recompute the exposed assignments, then warm-ups and waiters. */
+  #recompute(): void {
+    if (this.#closed) return;
+    const source = this.#links.find((l) => l.up && l.holds) ?? this.#links.find((l) => l.holds);
+    this.#synced = source !== undefined;
+    const next = source ? source.assignments() : EMPTY;
+    const changed = next.size !== this.#merged.size || [...next].some(([shard, a]) => {
+      const before = this.#merged.get(shard);
+      return !before || !sameAssignment(before, a);
+    });
+    if (!changed) return;
+    this.#merged = next;
+    this.#reconcileWarm();
+    if (this.#opts.onChange) {
+      try {
+        this.#opts.onChange(next);
+      } catch (err) {
+        this.#log({ level: 'error', msg: 'onChange failed', err: String(err) });
+      }
+    }
+    if (this.#handedOff()) for (const w of [...this.#waiters]) w(true);
+  }
+
+  /** Starts one warm-up per shard entering WARMING; aborts those of shards that left it. */
+  #reconcileWarm(): void {
+    for (const [shard, job] of this.#jobs) {
+      if (this.#merged.get(shard)?.phase === 'warming') continue;
+      job.controller.abort();
+      this.#jobs.delete(shard);
+    }
+    const warm = this.#opts.warm;
+    if (!warm) return;
+    for (const a of this.#merged.values()) {
+      if (a.phase !== 'warming' || this.#jobs.has(a.shard)) continue;
+      const job: WarmJob = { controller: new AbortController() };
+      this.#jobs.set(a.shard, job);
+      const signal = job.controller.signal;
+      this.#log({ level: 'info', msg: 'warming shard', shard: a.shard, from: a.servingOwners.map((p) => p.id), untilUnixMs: a.untilUnixMs });
+      Promise.resolve()
+        .then(() => warm(a, signal))
+        .then(
+          () => {
+            if (signal.aborted || this.#closed) return;
+            this.#toReport.add(a.shard);
+            this.#flush ??= setImmediate(() => this.#report());
+          },
+          (err: unknown) => {
+            if (signal.aborted || this.#closed) return;
+            // Not reported: keyway flips the route at the deadline (docs/ownership.md "Phases").
+            this.#log({ level: 'warn', msg: 'warm failed; not reported', shard: a.shard, err: err instanceof Error ? err.message : String(err) });
+          },
+        );
+    }
+  }
+
+  /** Reports every warmed shard to every server, each server retried on its own. */
+  #report(): void {
+    this.#flush = undefined;
+    const shards = [...this.#toReport].sort((x, y) => x - y);
+    this.#toReport.clear();
+    if (shards.length === 0 || this.#closed) return;
+    for (const link of this.#links) void this.#reportTo(link, shards, 1);
+  }
+
+  async #reportTo(link: ServerLink, shards: readonly number[], attempt: number): Promise<void> {
+    try {
+      const reply = await link.reportWarm(shards);
+      this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards, accepted: reply.accepted });
+    } catch (err) {
+      if (this.#closed) return;
+      const code = (err as { code?: number }).code;
+      const final = (code !== undefined && FINAL_CODES.has(code)) || attempt >= this.#timing.reportAttempts;
+      this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards, attempt, err: err instanceof Error ? err.message : String(err) });
+      if (final) return;
+      const delay = Math.min(this.#timing.backoffMaxMs, this.#timing.reportRetryMs * 2 ** (attempt - 1));
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        void this.#reportTo(link, shards, attempt + 1);
+      }, delay);
+      this.#timers.add(timer);
+    }
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The agent's link to one keyway replica (docs/ownership.md "The agent library"): one delta ADS
+ * stream for `keyway.v1.ShardAssignment` (node.id = the node's endpoint id, user_agent_name
+ * `keyway-agent`, wildcard), every response ACKed or NACKed, reconnects with capped exponential
+ * backoff that announce what the link holds (`initial_resource_versions`, so keyway resends only
+ * what changed), and `ReportWarm` calls to the same replica.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Client, connectivityState, credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import {
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
+  WarmReportReplySchema,
+  WarmReportSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type WarmReport,
+  type WarmReportReply,
+} from '../xds/proto.js';
+import { AGENT_USER_AGENT, TYPE_URL } from '../xds/resources.js';
+import { decodeAssignment, type Assignment } from './assignment.js';
+
+const DELTA_ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+const REPORT_WARM = '/keyway.v1.ShardOwnership/ReportWarm';
+
+/** Reconnect and staleness settings of a link (defaults in docs/ownership.md "The agent library"). */
+export interface LinkTiming {
+  /** First reconnect delay; doubles per failed attempt (with jitter), up to `backoffMaxMs`. */
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  /** A link down this long stops contributing assignments (its held set is dropped). */
+  readonly dropAfterMs: number;
+  /** Deadline of one ReportWarm call. */
+  readonly reportDeadlineMs: number;
+}
+
+export type AgentLog = (record: Record<string, unknown>) => void;
+
+interface Held {
+  readonly version: string;
+  readonly assignment: Assignment;
+}
+
+const serialize = (m: DeltaDiscoveryRequest): Buffer => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m));
+const deserialize = (b: Buffer): DeltaDiscoveryResponse => fromBinary(DeltaDiscoveryResponseSchema, b);
+
+export class ServerLink {
+  readonly #client: Client;
+  readonly #held = new Map<string, Held>();
+  #call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  #up = false;
+  #holds = false;
+  #attempt = 0;
+  #retry: NodeJS.Timeout | undefined;
+  #drop: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(
+    readonly address: string,
+    private readonly nodeId: string,
+    private readonly timing: LinkTiming,
+    private readonly changed: () => void,
+    private readonly log: AgentLog,
+  ) {
+    // Pings notice a keyway replica that vanished without closing the connection.
+    this.#client = new Client(address, credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+  }
+
+  /**
+   * The stream is open on a connected channel, or keyway answered on it. (After a reconnect that
+   * announced current versions keyway has nothing to send, so an answer cannot be awaited.)
+   */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** The link holds keyway's answer: it answered once and the link was not down for `dropAfterMs` since. */
+  get holds(): boolean {
+    return this.#holds;
+  }
+
+  /** What this replica assigns the node, by shard. */
+  assignments(): Map<number, Assignment> {
+    return new Map([...this.#held.values()].map((h) => [h.assignment.shard, h.assignment]));
+  }
+
+  /** Opens the stream (again). */
+  connect(): void {
+    if (this.#closed) return;
+    this.#retry = undefined;
+    const call = this.#client.makeBidiStreamRequest(DELTA_ADS, serialize, deserialize);
+    this.#call = call;
+    call.on('data', (res: DeltaDiscoveryResponse) => this.#onResponse(call, res));
+    call.on('status', (s: StatusObject) => this.#onEnd(call, s));
+    call.on('error', () => {
+      /* reported through 'status' */
+    });
+    this.#watchReady(call);
+    call.write(
+      create(DeltaDiscoveryRequestSchema, {
+        node: { id: this.nodeId, userAgentName: AGENT_USER_AGENT },
+        typeUrl: TYPE_URL.assignment,
+        resourceNamesSubscribe: ['*'],
+        initialResourceVersions: Object.fromEntries([...this.#held].map(([name, h]) => [name, h.version])),
+      }),
+    );
+  }
+
+  /** Calls ReportWarm on this replica; rejects with the gRPC error (its `code`) on failure. */
+  reportWarm(shards: readonly number[]): Promise<WarmReportReply> {
+    const report: WarmReport = create(WarmReportSchema, { nodeId: this.nodeId, shards: [...shards] });
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        REPORT_WARM,
+        (m: WarmReport) => Buffer.from(toBinary(WarmReportSchema, m)),
+        (b: Buffer) => fromBinary(WarmReportReplySchema, b),
+        report,
+        { deadline: Date.now() + this.timing.reportDeadlineMs },
+        (err: ServiceError | null, reply?: WarmReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
+      );
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    clearTimeout(this.#drop);
+    const call = this.#call;
+    this.#call = undefined;
+    call?.cancel();
+    this.#client.close();
+  }
+
+  /** Marks the link up once the channel carrying `call` is connected. */
+  #watchReady(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    const channel = this.#client.getChannel();
+    const check = (): void => {
+      if (call !== this.#call || this.#closed) return;
+      const state = channel.getConnectivityState(true);
+      if (state === connectivityState.READY) {
+        this.#markUp();
+        return;
+      }
+      if (state === connectivityState.SHUTDOWN) return;
+      channel.watchConnectivityState(state, Date.now() + 60_000, check);
+    };
+    check();
+  }
+
+  #markUp(): void {
+    clearTimeout(this.#drop);
+    this.#drop = undefined;
+    if (this.#up) return;
+    this.#up = true;
+    this.changed();
+  }
+
+  #onResponse(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, res: DeltaDiscoveryResponse): void {
+    if (call !== this.#call || this.#closed) return;
+    if (res.typeUrl !== TYPE_URL.assignment) {
+      this.log({ level: 'warn', msg: 'response of a type the agent did not ask for; ignored', server: this.address, typeUrl: res.typeUrl });
+      return;
+    }
+    const decoded: [string, string, Assignment][] = [];
+    const problems: string[] = [];
+    for (const r of res.resources) {
+      const a = decodeAssignment(r.name, r.resource);
+      if (typeof a === 'string') problems.push(a);
+      else decoded.push([r.name, r.version, a]);
+    }
+    this.#attempt = 0;
+    if (problems.length > 0) {
+      // The whole response is rejected: keyway keeps the previous versions as what the node runs on.
+      this.log({ level: 'warn', msg: 'assignments rejected (NACK)', server: this.address, error: problems.join('; ') });
+      call.write(
+        create(DeltaDiscoveryRequestSchema, {
+          typeUrl: TYPE_URL.assignment,
+          responseNonce: res.nonce,
+          errorDetail: { code: GrpcStatus.INVALID_ARGUMENT, message: problems.join('; ') },
+        }),
+      );
+      this.#markUp();
+      return;
+    }
+    for (const [name, version, assignment] of decoded) this.#held.set(name, { version, assignment });
+    for (const name of res.removedResources) this.#held.delete(name);
+    this.#holds = true;
+    call.write(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPE_URL.assignment, responseNonce: res.nonce }));
+    this.#up = true;
+    clearTimeout(this.#drop);
+    this.#drop = undefined;
+    this.changed();
+  }
+
+  #onEnd(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, s: StatusObject): void {
+    if (call !== this.#call || this.#closed) return;
+    this.#call = undefined;
+    const wasUp = this.#up;
+    this.#up = false;
+    const delay = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** this.#attempt) * (0.5 + Math.random() / 2);
+    this.#attempt = Math.min(this.#attempt + 1, 30);
+    this.log({ level: wasUp ? 'warn' : 'debug', msg: 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
+    this.#retry = setTimeout(() => this.connect(), delay);
+    if (wasUp) {
+      this.#drop ??= setTimeout(() => {
+        this.#drop = undefined;
+        if (this.#up || !this.#holds) return;
+        this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
+        this.#held.clear();
+        this.#holds = false;
+        this.changed();
+      }, this.timing.dropAfterMs);
+      this.changed();
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * `keyway.v1.ShardOwnership/ReportWarm` (docs/ownership.md "ReportWarm"), served on the xDS port
+ * beside ADS: a cache node reports shards it has pre-warmed; keyway checks the report and hands it
+ * to the warm-report sink (the runner's handoff planner), which flips the route of each shard whose
+ * transition waits for that node.
+ */
+import { create } from '@bufbuild/protobuf';
+import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { WarmReportSink } from '../../core/handoff.js';
+import { WarmReportReplySchema, type WarmReport, type WarmReportReply } from '../proto.js';
+
+export interface WarmReportOptions {
+  /** Where valid reports go; without it ReportWarm answers UNIMPLEMENTED. */
+  readonly sink?: WarmReportSink | undefined;
+  /** S of the view in force (reported shards must be below it); undefined before the first map. */
+  readonly shardCount: () => number | undefined;
+  readonly logger: Logger;
+}
+
+/** A report keyway refuses: the gRPC status and a message naming the field. */
+interface Refusal {
+  readonly code: GrpcStatus;
+  readonly details: string;
+}
+
+/**
+ * Checks one report: `node_id` non-empty, every shard below the current shard count. Returns the
+ * distinct shards in ascending order, or why the report is refused.
+ */
+export function checkWarmReport(report: WarmReport, shardCount: number | undefined): { shards: number[] } | Refusal {
+  if (report.nodeId === '') {
+    return { code: GrpcStatus.INVALID_ARGUMENT, details: 'node_id: empty; set it to the endpoint id the node is known by (its ownership stream node.id)' };
+  }
+  if (shardCount === undefined) return { code: GrpcStatus.UNAVAILABLE, details: 'keyway has no shard map yet; retry' };
+  for (const [i, shard] of report.shards.entries()) {
+    if (shard >= shardCount) {
+      return { code: GrpcStatus.INVALID_ARGUMENT, details: `shards[${i}]: ${shard} is not a shard (shard count is ${shardCount}, shards are 0..${shardCount - 1})` };
+    }
+  }
+  return { shards: [...new Set(report.shards)].sort((a, b) => a - b) };
+}
+
+/** The grpc-js handler of ReportWarm. Replies `accepted` = the reported shards (distinct, ascending). */
+export function reportWarmHandler(opts: WarmReportOptions) {
+  const log = opts.logger.child({ rpc: 'ReportWarm' });
+  return (call: ServerUnaryCall<WarmReport, WarmReportReply>, callback: sendUnaryData<WarmReportReply>): void => {
+    if (!opts.sink) {
+      callback({
+        code: GrpcStatus.UNIMPLEMENTED,
+        details: 'this keyway takes no warm reports: ShardOwnership/ReportWarm needs the handoff planner (keyway serve wires it; see docs/ownership.md)',
+      });
+      return;
+    }
+    const checked = checkWarmReport(call.request, opts.shardCount());
+    if (!('shards' in checked)) {
+      log.warn({ node: call.request.nodeId, error: checked.details }, 'warm report refused');
+      callback(checked);
+      return;
+    }
+    try {
+      opts.sink.reportWarm({ node: call.request.nodeId, shards: checked.shards });
+    } catch (err) {
+      log.error({ err, node: call.request.nodeId }, 'warm report sink failed');
+      callback({ code: GrpcStatus.INTERNAL, details: `warm report not recorded: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    log.debug({ node: call.request.nodeId, shards: checked.shards }, 'warm report');
+    callback(null, create(WarmReportReplySchema, { accepted: checked.shards }));
+  };
+}

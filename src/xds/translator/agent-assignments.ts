@@ -1,0 +1,133 @@
+/**
+ * The ownership stream's resources (docs/ownership.md "Resources"): for one cache node, one
+ * `keyway.v1.ShardAssignment` per shard it serves, warms or drains, computed from the serving
+ * view's routed map and handoff state. Pure: the same view and node give byte-equal resources.
+ *
+ * Rules (the handoff semantics of docs/ownership.md "Phases"):
+ * - a shard whose routed owners include the node: PRIMARY (first owner) or REPLICA, SERVING, until 0;
+ * - a shard in transition whose warming node is the node: PRIMARY, WARMING, `serving_owners` = the
+ *   routed owners (`transition.from`) as peers, until = the transition's deadline. WARMING wins
+ *   over SERVING when the warming node is also a routed replica;
+ * - a drain of the node for a shard it is not otherwise assigned: PRIMARY, DRAINING, until = the
+ *   drain's end;
+ * - `shard_count` = the map's S. Names are the shard in decimal, sorted as strings (code-unit order,
+ *   like every resource name), so "10" sorts before "2".
+ */
+import { create } from '@bufbuild/protobuf';
+import type { Endpoint } from '../../core/endpoint.js';
+import type { HandoffState } from '../../core/handoff.js';
+import { compareStrings } from '../../core/order.js';
+import type { ShardMap } from '../../core/shard-map.js';
+import { ShardAssignmentSchema, ShardAssignment_Phase, ShardAssignment_Role, type ShardAssignment } from '../proto.js';
+import type { TranslatedResource } from '../resources.js';
+
+/** What the ownership resources are computed from: the routed map and, when handoff runs, its state. */
+export interface AssignmentInput {
+  readonly shardMap: ShardMap;
+  readonly handoff?: HandoffState | undefined;
+}
+
+export interface AgentAssignments {
+  /** The node's assignments, sorted by name. */
+  readonly resources: readonly TranslatedResource[];
+  /** Conditions worth a log line: a transition's routed owner missing from the map's endpoints. */
+  readonly warnings: readonly string[];
+}
+
+interface AssignmentIndex {
+  readonly byNode: ReadonlyMap<string, readonly TranslatedResource[]>;
+  readonly warnings: readonly string[];
+}
+
+const NONE: readonly TranslatedResource[] = Object.freeze([]);
+const NO_HANDOFF = {};
+
+/**
+ * Every node's assignments of one view are computed in one pass and remembered per (map, handoff)
+ * object, since each connected agent is its own proxy class and asks for its share of the same
+ * view. Views are immutable, so the memo cannot go stale; it is dropped with the view.
+ */
+const memo = new WeakMap<ShardMap, WeakMap<object, AssignmentIndex>>();
+
+/** The ShardAssignment resources of `node` (docs/ownership.md), sorted by name; empty for a node keyway does not know. */
+export function agentAssignments(input: AssignmentInput, node: string): AgentAssignments {
+  const index = indexOf(input);
+  return { resources: index.byNode.get(node) ?? NONE, warnings: index.warnings };
+}
+
+function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
+  let perHandoff = memo.get(shardMap);
+  if (!perHandoff) {
+    perHandoff = new WeakMap();
+    memo.set(shardMap, perHandoff);
+  }
+  const key = handoff ?? NO_HANDOFF;
+  let index = perHandoff.get(key);
+  if (!index) {
+    index = buildIndex(shardMap, handoff);
+    perHandoff.set(key, index);
+  }
+  return index;
+}
+
+type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs'> & { readonly servingOwners: readonly Endpoint[] };
+
+function buildIndex(map: ShardMap, handoff: HandoffState | undefined): AssignmentIndex {
+  const shardCount = map.policy.shardCount;
+  const warnings: string[] = [];
+  const endpoints = new Map(map.endpoints.map((e) => [e.id, e]));
+  // node -> shard -> what the node is told about it; later rules override earlier ones.
+  const byNode = new Map<string, Map<number, Fields>>();
+  const assign = (node: string, shard: number, fields: Fields): void => {
+    let shards = byNode.get(node);
+    if (!shards) {
+      shards = new Map();
+      byNode.set(node, shards);
+    }
+    shards.set(shard, fields);
+  };
+
+  map.owners.forEach((owners, shard) => {
+    owners.forEach((id, i) => {
+      const role = i === 0 ? ShardAssignment_Role.PRIMARY : ShardAssignment_Role.REPLICA;
+      assign(id, shard, { role, phase: ShardAssignment_Phase.SERVING, untilUnixMs: 0n, servingOwners: [] });
+    });
+  });
+  for (const t of handoff?.transitions ?? []) {
+    const peers: Endpoint[] = [];
+    for (const id of t.from) {
+      const e = endpoints.get(id);
+      if (e) peers.push(e);
+      else warnings.push(`shard ${t.shard}: routed owner ${id} is not in the shard map's endpoints; ${t.warming} is not told to warm from it`);
+    }
+    assign(t.warming, t.shard, {
+      role: ShardAssignment_Role.PRIMARY,
+      phase: ShardAssignment_Phase.WARMING,
+      untilUnixMs: BigInt(t.deadline),
+      servingOwners: peers,
+    });
+  }
+  for (const d of handoff?.drains ?? []) {
+    if (byNode.get(d.node)?.has(d.shard)) continue;
+    assign(d.node, d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [] });
+  }
+
+  const out = new Map<string, readonly TranslatedResource[]>();
+  for (const [node, shards] of byNode) {
+    const resources = [...shards].map(([shard, f]) => ({
+      name: String(shard),
+      schema: ShardAssignmentSchema,
+      message: create(ShardAssignmentSchema, {
+        shard,
+        shardCount,
+        role: f.role,
+        phase: f.phase,
+        servingOwners: f.servingOwners.map((e) => ({ id: e.id, address: e.address, port: e.port })),
+        untilUnixMs: f.untilUnixMs,
+      }),
+    }));
+    resources.sort((a, b) => compareStrings(a.name, b.name));
+    out.set(node, Object.freeze(resources as TranslatedResource[]));
+  }
+  return { byNode: out, warnings };
+}

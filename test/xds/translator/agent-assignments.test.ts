@@ -1,0 +1,121 @@
+// The ownership stream's resources (docs/ownership.md "Resources" and "Phases"): what each cache
+// node's agent is told, from a hand-made routed map and handoff state.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HandoffState } from '../../../src/core/handoff.js';
+import {
+  agentAssignments,
+  checkConsistency,
+  effectiveProxyClass,
+  resourceToJson,
+  translate,
+  type TranslatorInput,
+} from '../../../src/xds/translator/index.js';
+import { classifyProxy, proxyClassKey, type ProxyClass } from '../../../src/xds/resources.js';
+import { endpoint, handInput } from './fixtures.js';
+
+const nodes = [endpoint('a', '10.0.0.1'), endpoint('b', '10.0.0.2', { port: 9090 }), endpoint('c', '10.0.0.3'), endpoint('d', '10.0.0.4')];
+
+/** 12 shards, so names "10" and "11" sort before "2" (code-unit order). Routed owners, primary first. */
+function routed(): TranslatorInput {
+  const owners = Array.from({ length: 12 }, (_, s) => (s % 2 === 0 ? ['a', 'b'] : ['b', 'c']));
+  return handInput(nodes, owners);
+}
+
+function withHandoff(input: TranslatorInput, handoff: Omit<HandoffState, 'target' | 'started' | 'completed' | 'enabled'>): TranslatorInput {
+  return { ...input, handoff: { enabled: true, target: input.shardMap, started: [], completed: [], ...handoff } };
+}
+
+const json = (input: TranslatorInput, node: string): Record<string, unknown>[] =>
+  agentAssignments(input, node).resources.map((r) => ({ name: r.name, ...(resourceToJson(r) as Record<string, unknown>) }));
+
+test('a node is told every shard it owns: PRIMARY or REPLICA, SERVING, sorted by name as strings', () => {
+  const a = json(routed(), 'a');
+  assert.deepEqual(a.map((r) => r.name), ['0', '10', '2', '4', '6', '8']);
+  assert.deepEqual(a[0], { name: '0', shardCount: 12, role: 'PRIMARY', phase: 'SERVING' }, 'ProtoJSON leaves out shard 0');
+  const b = json(routed(), 'b');
+  assert.deepEqual(b.map((r) => r.name), ['0', '1', '10', '11', '2', '3', '4', '5', '6', '7', '8', '9']);
+  assert.deepEqual(b[0], { name: '0', shardCount: 12, role: 'REPLICA', phase: 'SERVING' });
+  assert.deepEqual(b[1], { name: '1', shard: 1, shardCount: 12, role: 'PRIMARY', phase: 'SERVING' });
+  assert.deepEqual(json(routed(), 'd'), [], 'a node owning nothing gets nothing');
+  assert.deepEqual(json(routed(), 'nobody'), []);
+});
+
+test('the warming node gets WARMING with the routed owners as peers and the deadline; WARMING wins over its own replica role', () => {
+  const input = withHandoff(routed(), {
+    transitions: [
+      { shard: 3, from: ['b', 'c'], to: ['c', 'd'], warming: 'c', startedAt: 1_000, deadline: 31_000 },
+      { shard: 4, from: ['a', 'b'], to: ['d', 'a'], warming: 'd', startedAt: 2_000, deadline: 32_000 },
+    ],
+    drains: [],
+  });
+  const c = json(input, 'c').find((r) => r.name === '3');
+  assert.deepEqual(c, {
+    name: '3',
+    shard: 3,
+    shardCount: 12,
+    role: 'PRIMARY',
+    phase: 'WARMING',
+    servingOwners: [
+      { id: 'b', address: '10.0.0.2', port: 9090 },
+      { id: 'c', address: '10.0.0.3', port: 8080 },
+    ],
+    untilUnixMs: '31000',
+  });
+  assert.deepEqual(json(input, 'd'), [
+    {
+      name: '4',
+      shard: 4,
+      shardCount: 12,
+      role: 'PRIMARY',
+      phase: 'WARMING',
+      servingOwners: [
+        { id: 'a', address: '10.0.0.1', port: 8080 },
+        { id: 'b', address: '10.0.0.2', port: 9090 },
+      ],
+      untilUnixMs: '32000',
+    },
+  ]);
+  // The routed owners keep serving while the new primary warms.
+  assert.equal(json(input, 'a').find((r) => r.name === '4')?.phase, 'SERVING');
+});
+
+test('a drain is told as DRAINING until its end, unless the node is otherwise assigned the shard', () => {
+  const input = withHandoff(routed(), {
+    transitions: [],
+    drains: [
+      { shard: 5, node: 'd', until: 50_000 },
+      { shard: 6, node: 'a', until: 60_000 }, // a still owns shard 6 in the routed map: SERVING wins
+    ],
+  });
+  assert.deepEqual(json(input, 'd'), [{ name: '5', shard: 5, shardCount: 12, role: 'PRIMARY', phase: 'DRAINING', untilUnixMs: '50000' }]);
+  assert.equal(json(input, 'a').find((r) => r.name === '6')?.phase, 'SERVING');
+});
+
+test('an agent class carries its node id: one snapshot per node, locality ignored; Envoy and gRPC get no assignments', () => {
+  const agent = classifyProxy({ id: 'c', userAgentName: 'keyway-agent', locality: { zone: 'z1', subZone: 'n1' } });
+  assert.deepEqual(agent, { flavor: 'agent', zone: 'z1', subzone: 'n1', node: 'c' });
+  const served = effectiveProxyClass(agent);
+  assert.deepEqual(served, { flavor: 'agent', zone: '', subzone: '', node: 'c' });
+  assert.notEqual(proxyClassKey(served), proxyClassKey(effectiveProxyClass({ ...agent, node: 'd' })));
+  assert.equal(proxyClassKey({ flavor: 'envoy', zone: '', subzone: '' }), 'envoy||', 'Envoy keys are unchanged');
+
+  const set = translate(routed(), served);
+  assert.deepEqual([set.cluster, set.endpoint, set.listener, set.route].map((l) => l.length), [0, 0, 0, 0]);
+  assert.equal(set.assignment?.length, 6);
+  assert.deepEqual(checkConsistency(set), []);
+  for (const flavor of ['envoy', 'grpc'] as const) {
+    const other = translate(routed(), { flavor, zone: '', subzone: '' } as ProxyClass);
+    assert.equal(other.assignment, undefined, `${flavor} gets no assignment`);
+  }
+});
+
+test('equal views give the same resource objects (computed once per view), and the check catches a bad assignment', () => {
+  const input = routed();
+  assert.equal(agentAssignments(input, 'b').resources, agentAssignments(input, 'b').resources);
+  const set = translate(input, { flavor: 'agent', zone: '', subzone: '', node: 'a' });
+  const reversed = { ...set, assignment: [...set.assignment!].reverse() };
+  assert.ok(checkConsistency(reversed).some((p) => p.includes('not sorted')));
+  const wrongName = { ...set, assignment: [{ ...set.assignment![0]!, name: '7' }] };
+  assert.ok(checkConsistency(wrongName).some((p) => p.includes('calls itself')));
+});
