@@ -2,13 +2,10 @@
  * The example cache node with keyway's real ownership agent (src/agent) against keyway serve in
  * this process (docs/ownership.md): a node that joins warms the shards it gains from their
  * serving owner before the route flips, and a departing node's /v1/drain answers once every shard
- * is handed off. Skipped where the agent library is not there.
+ * is handed off.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { keyToShard } from '../../../src/sharding/index.js';
 import { WARM_METRICS as W } from '../../../examples/cache-node/cache-metrics.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
@@ -18,8 +15,6 @@ import { eventually } from '../../support/eventually.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { parseExposition } from '../support/exposition.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const skip = existsSync(path.join(REPO, 'src', 'agent', 'index.ts')) ? false : 'src/agent (the ownership agent library) is not on this branch';
 const S = 16;
 
 function topology(nodes: ReadonlyArray<{ id: string; port: number; draining?: boolean }>): string {
@@ -28,7 +23,7 @@ function topology(nodes: ReadonlyArray<{ id: string; port: number; draining?: bo
   return `${lines.join('\n')}\n`;
 }
 
-test('with the ownership stream, a joining node warms its shards from the serving owner before the flip, and a departing node drains', { skip }, async (t) => {
+test('with the ownership stream, a joining node warms its shards from the serving owner before the flip, and a departing node drains', async (t) => {
   const [portA, portB] = await freePorts(2);
   const { server, topo } = await startKeywayInProcess(t, topology([{ id: 'a', port: portA! }]), { fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 } });
   const xds = [`127.0.0.1:${server.listening.xdsPort}`];
