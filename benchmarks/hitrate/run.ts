@@ -1,5 +1,5 @@
 /**
- * L1 hit ratio through node churn: `npm run bench:hitrate` (about 40 minutes), `-- --quick` (a
+ * L1 hit ratio through node churn: `npm run bench:hitrate` (about 35 minutes), `-- --quick` (a
  * smoke run for CI, under 4 minutes: 4 nodes scaling out to 5, 8000 keys, one set of processes
  * per variant for all three scenarios). Writes benchmarks/results/hitrate.json (quick:
  * hitrate-quick.json) and prints the tables docs/benchmarks.md quotes.
