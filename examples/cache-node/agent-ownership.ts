@@ -3,72 +3,21 @@
  * library (`keyway/agent`, src/agent) holds one stream per keyway replica, tells the node which
  * shards it serves, warms and drains, calls the node's warm-up for each shard it gains and reports
  * warm to every replica when the warm-up resolves.
- *
- * The types below restate the agent's public API (what this file uses of it), so the node builds
- * against that contract and tests can hand in a stand-in agent.
  */
 import { createHash } from 'node:crypto';
+import { OwnershipAgent, type Assignment, type OwnershipAgentOptions } from '../../src/agent/index.js';
 import type { OwnershipSource } from './ownership-source.js';
-import { type NodeOwnership, type PeerNode, type WarmingShard } from './ownership.js';
+import { type NodeOwnership, type WarmingShard } from './ownership.js';
 
-export type AssignmentRole = 'primary' | 'replica';
-export type AssignmentPhase = 'serving' | 'warming' | 'draining';
+export type { Assignment, OwnershipAgentOptions };
 
-/** One shard this node is involved with (keyway.v1.ShardAssignment, as the agent exposes it). */
-export interface Assignment {
-  readonly shard: number;
-  readonly shardCount: number;
-  readonly role: AssignmentRole;
-  readonly phase: AssignmentPhase;
-  /** WARMING: the owners to warm from, primary first. */
-  readonly servingOwners: readonly PeerNode[];
-  /** WARMING: deadline of the route flip; DRAINING: end of the drain; 0 for serving. */
-  readonly untilUnixMs: number;
-}
-
-/** The options of the agent's constructor that the node passes. */
-export interface OwnershipAgentOptions {
-  readonly nodeId: string;
-  /** Every keyway replica's xDS address, "host:port". */
-  readonly servers: readonly string[];
-  /** Pre-warms a shard the node is gaining; when it resolves the agent reports warm. */
-  readonly warm?: (assignment: Assignment, signal: AbortSignal) => Promise<void>;
-  /** After every change of the merged assignments. */
-  readonly onChange?: (assignments: ReadonlyMap<number, Assignment>) => void;
-  readonly log?: (record: Record<string, unknown>) => void;
-}
-
-/** What the node uses of `OwnershipAgent`. */
-export interface OwnershipAgentLike {
-  start(): void;
-  close(): Promise<void>;
-  assignments(): ReadonlyMap<number, Assignment>;
-  shardCount(): number | undefined;
-  connected(): boolean;
-  waitForHandoff(timeoutMs: number): Promise<boolean>;
-}
+/** What the node uses of {@link OwnershipAgent}: tests hand in a stand-in with the same methods. */
+export type OwnershipAgentLike = Pick<OwnershipAgent, 'start' | 'close' | 'assignments' | 'shardCount' | 'connected' | 'waitForHandoff'>;
 
 export type CreateOwnershipAgent = (opts: OwnershipAgentOptions) => OwnershipAgentLike;
 
-/** The agent library's module, resolved at run time (see {@link loadOwnershipAgent}). */
-const AGENT_MODULE = '../../src/agent/index.js';
-
-/**
- * The real agent's constructor, from src/agent. Imported on first use so that a node that polls
- * REST does not load the gRPC stack of the stream.
- * @throws Error naming the module when the agent library is not there
- */
-export async function loadOwnershipAgent(): Promise<CreateOwnershipAgent> {
-  let mod: { OwnershipAgent?: new (opts: OwnershipAgentOptions) => OwnershipAgentLike };
-  try {
-    mod = (await import(AGENT_MODULE)) as typeof mod;
-  } catch (err) {
-    throw new Error(`--keyway-xds needs keyway's agent library (${AGENT_MODULE}): ${(err as Error).message}`, { cause: err });
-  }
-  const Agent = mod.OwnershipAgent;
-  if (typeof Agent !== 'function') throw new Error(`${AGENT_MODULE} does not export OwnershipAgent`);
-  return (opts) => new Agent(opts);
-}
+/** keyway's agent. */
+export const createOwnershipAgent: CreateOwnershipAgent = (opts) => new OwnershipAgent(opts);
 
 /**
  * The node's ownership from the agent's merged assignments. `version` is derived from the content
@@ -97,7 +46,7 @@ export interface StreamOwnershipOptions {
   /** After each change of the ownership. */
   readonly onChange?: (ownership: NodeOwnership) => void;
   readonly log?: (record: Record<string, unknown>) => void;
-  /** Builds the agent (default: the real one, {@link loadOwnershipAgent}). */
+  /** Builds the agent (default: keyway's, {@link createOwnershipAgent}). */
   readonly createAgent?: CreateOwnershipAgent;
 }
 
@@ -113,8 +62,8 @@ export class StreamOwnershipSource implements OwnershipSource {
   }
 
   /** Builds the agent (not started: call `start()`). */
-  static async create(opts: StreamOwnershipOptions): Promise<StreamOwnershipSource> {
-    const createAgent = opts.createAgent ?? (await loadOwnershipAgent());
+  static create(opts: StreamOwnershipOptions): StreamOwnershipSource {
+    const createAgent = opts.createAgent ?? createOwnershipAgent;
     return new StreamOwnershipSource((self) =>
       createAgent({
         nodeId: opts.nodeId,

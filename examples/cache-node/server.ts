@@ -177,7 +177,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
 
   let source: OwnershipSource | undefined;
   if (opts.keywayXds && opts.keywayXds.length > 0) {
-    source = await StreamOwnershipSource.create({
+    source = StreamOwnershipSource.create({
       nodeId: opts.id,
       servers: opts.keywayXds,
       warm,
