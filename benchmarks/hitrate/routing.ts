@@ -91,7 +91,7 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
   const write = (): void => {
     const lines = [
       `shards: ${opts.shards}`,
-      'replicas: 1',
+      'replicas: 2', // keyway's default: a failed primary's requests are retried on the replica
       'spread: none',
       `envoy: {listenerPort: ${opts.listenerPort}, upstreamProtocol: http1}`,
       'routing: {keyHeader: x-cache-key}',
