@@ -8,19 +8,6 @@ import { createPrometheusRegistry } from '../../src/telemetry/prometheus-registr
 import type { NodeLocality, NodeOwnership, OwnerLabel } from './ownership.js';
 import type { Lookup } from './tiers.js';
 
-/**
- * The warm-handoff metrics of the cache node (docs/observability.md). Named here, beside the node,
- * until they join CACHE_NODE_METRICS in src/telemetry/metric-names.ts.
- */
-export const WARM_METRICS = {
-  /** counter {node, region, zone, subzone, shard}: entries copied from a peer by warm-ups. */
-  warmEntries: 'keyway_cache_warm_entries_total',
-  /** histogram {node, region, zone, subzone, outcome}: one shard's warm-up, outcome = copied | empty | aborted. */
-  warmDuration: 'keyway_cache_warm_duration_seconds',
-  /** counter {node, region, zone, subzone, shard}: requests served for a shard whose warm-up had not finished. */
-  requestsWhileWarming: 'keyway_cache_requests_while_warming_total',
-} as const;
-
 /** How a warm-up ended: entries copied from a peer, no peer had any (or none answered), or aborted. */
 export type WarmOutcome = 'copied' | 'empty' | 'aborted';
 
@@ -59,15 +46,15 @@ export function createCacheMetrics(src: CacheMetricsSource): CacheMetrics {
   const misdirected = registry.meter.createCounter(instrumentName(C.misdirected), {
     description: 'Requests refused with 421 because the key does not hash to the x-cache-shard they carried, by the carried shard',
   });
-  const warmEntries = registry.meter.createCounter(instrumentName(WARM_METRICS.warmEntries), {
+  const warmEntries = registry.meter.createCounter(instrumentName(C.warmEntries), {
     description: 'Entries copied into L1 from a serving owner by warm-ups, by shard',
   });
-  const warmDuration = registry.meter.createHistogram(WARM_METRICS.warmDuration, {
+  const warmDuration = registry.meter.createHistogram(C.warmDuration, {
     description: "One shard's warm-up, from its start to its end, by outcome (copied, empty, aborted)",
     unit: 's',
     advice: { explicitBucketBoundaries: WARM_BUCKETS },
   });
-  const whileWarming = registry.meter.createCounter(instrumentName(WARM_METRICS.requestsWhileWarming), {
+  const whileWarming = registry.meter.createCounter(instrumentName(C.requestsWhileWarming), {
     description: 'Requests served for a shard this node was still warming: keyway routed it here before the node reported warm',
   });
   const base = () => ({ node: src.node, ...src.locality() });

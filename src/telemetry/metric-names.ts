@@ -77,6 +77,12 @@ export const CACHE_NODE_METRICS = {
   ownedShards: 'keyway_cache_owned_shards',
   /** gauge {node, region, zone, subzone}: seconds since the node last read keyway's shard map. */
   shardMapAge: 'keyway_cache_shardmap_age_seconds',
+  /** counter {node, region, zone, subzone, shard}: entries copied from a peer by warm-ups (docs/ownership.md). */
+  warmEntries: 'keyway_cache_warm_entries_total',
+  /** histogram {node, region, zone, subzone, outcome}: one shard's warm-up, outcome = copied | empty | aborted. */
+  warmDuration: 'keyway_cache_warm_duration_seconds',
+  /** counter {node, region, zone, subzone, shard}: requests served for a shard whose warm-up had not finished. */
+  requestsWhileWarming: 'keyway_cache_requests_while_warming_total',
 } as const;
 
 /** The instrument name behind an exposed name (counters lose the `_total` the exporter adds back). */

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keyToShard } from '../../../src/sharding/index.js';
-import { WARM_METRICS as W } from '../../../examples/cache-node/cache-metrics.js';
+import { CACHE_NODE_METRICS as W } from '../../../src/telemetry/metric-names.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
 import { shardEntries } from '../../../examples/cache-node/warm.js';
 import { freePorts } from '../../../e2e/support/ports.js';

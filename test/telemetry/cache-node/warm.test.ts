@@ -12,7 +12,7 @@ import { startServer } from '../../../src/app/index.js';
 import { keyToShard } from '../../../src/sharding/index.js';
 import type { Assignment, OwnershipAgentLike, OwnershipAgentOptions } from '../../../examples/cache-node/agent-ownership.js';
 import { ownershipFromAssignments } from '../../../examples/cache-node/agent-ownership.js';
-import { WARM_METRICS as W } from '../../../examples/cache-node/cache-metrics.js';
+import { CACHE_NODE_METRICS as W } from '../../../src/telemetry/metric-names.js';
 import { LruCache } from '../../../examples/cache-node/lru.js';
 import { startCacheNodeServer, type RunningCacheNode } from '../../../examples/cache-node/server.js';
 import { BadWarmRequest, dropShards, parseWarmQuery, shardEntries } from '../../../examples/cache-node/warm.js';
