@@ -3,7 +3,7 @@
  * the node keeps serving with what it last knew, as keyway's own sources do. The REST ownership
  * source: the fallback when the node is not given keyway's xDS address (`--keyway-url` only).
  */
-import http from 'node:http';
+import { getJson } from './get-json.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OwnershipSource } from './ownership-source.js';
 import { ownershipFromShardMap, servedShards, type NodeOwnership } from './ownership.js';
@@ -107,26 +107,4 @@ export class ShardMapPoller implements OwnershipSource {
     this.#timer = setTimeout(() => void this.#loop(), this.#opts.intervalMs);
     this.#timer.unref();
   }
-}
-
-/** GET a JSON body over plain HTTP with its own connection (no pooled socket outlives the node). */
-function getJson(url: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          reject(new Error(`GET ${url}: the body is not JSON`));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
 }

@@ -10,7 +10,7 @@
  *   inserts it into L1 and L2, least recent first so the order survives. When no peer answers there
  *   is nothing to copy: the shard fills from L2 and L3 as requests come.
  */
-import http from 'node:http';
+import { getJson } from './get-json.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
 import type { LruCache } from './lru.js';
 import type { PeerNode } from './ownership.js';
@@ -80,25 +80,7 @@ export function dropShards(l1: LruCache<string, string>, shards: ReadonlySet<num
 export function fetchWarmEntries(peer: PeerNode, shard: number, limit: number, signal: AbortSignal, timeoutMs = DEFAULT_WARM_FETCH_TIMEOUT_MS): Promise<WarmBody> {
   const host = peer.address.includes(':') ? `[${peer.address}]` : peer.address;
   const url = `http://${host}:${peer.port}/v1/warm?shard=${shard}&limit=${limit}`;
-  return new Promise((resolve, reject) => {
-    // agent: false: its own connection, so nothing pooled outlives the warm-up.
-    const req = http.get(url, { agent: false, timeout: timeoutMs, signal, headers: { accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        try {
-          resolve(checkWarmBody(JSON.parse(text), shard, url));
-        } catch (err) {
-          reject(err instanceof SyntaxError ? new Error(`GET ${url}: the body is not JSON`) : (err as Error));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
+  return getJson(url, timeoutMs, signal).then((body) => checkWarmBody(body, shard, url));
 }
 
 function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
