@@ -9,16 +9,15 @@ import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
 import type { ConfigSection, KeywayConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
-import type { WarmReport } from '../core/handoff.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
 import { diffShardMaps, nextShardMap } from '../sharding/index.js';
-import { nextHandoffDeadline, sameHandoff, stepHandoff, type HandoffStep } from '../sharding/handoff.js';
-import { WarmLedger } from '../sharding/warm-ledger.js';
+import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
 import type { Source, SourceStatus } from '../sources/source.js';
 import { KeywayError } from '../core/errors.js';
+import { HandoffDriver } from './handoff-driver.js';
 import { ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -80,12 +79,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let unsubscribeEndpoints: (() => void) | undefined;
   let unsubscribeEndpointErrors: (() => void) | undefined;
   const started: StartedStage[] = [];
-  // Warm handoff (docs/ownership.md): the planner's last step, the warm reports heard, and the
-  // timer of the next deadline (a warm-up that times out, a drain that ends).
-  let step: HandoffStep | undefined;
-  const ledger = new WarmLedger();
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  let warmPending: NodeJS.Immediate | undefined;
   let admin: FastifyInstance | undefined;
   let closed = false;
   // The start, reloads and endpoint changes are applied one at a time, in arrival order.
@@ -168,7 +161,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const t0 = performance.now();
     try {
       // The sharding stage continues from the target map, not from the routed one.
-      result = nextShardMap(step?.state.target ?? previous?.map, endpoints, config.topology.policy);
+      result = nextShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
     } catch (err) {
       state.setPipelineError(err as Error);
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
@@ -176,15 +169,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     const computeSeconds = (performance.now() - t0) / 1000;
     const { map: target, mode } = result;
-    const next = stepHandoff({ previous: step, target, warm: ledger, warmers: warmers(), settings: config.handoff, now: Date.now() });
-    const cause: ChangeCause = { ...event, computeStartedAt, computeSeconds, mode };
-    publishStep(next, cause);
+    handoff.plan(target, { ...event, computeStartedAt, computeSeconds, mode });
     for (const w of target.warnings) log.warn({ version: target.version }, w);
   };
 
   /** Publishes one handoff step: its routed map is what proxies get (docs/ownership.md). */
   const publishStep = (next: HandoffStep, cause: ChangeCause): void => {
-    step = next;
     const previous = state.current();
     const map = next.routed;
     const topology = { ...config.topology, endpoints: map.endpoints };
@@ -208,52 +198,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       },
       'shard map published',
     );
-    scheduleDeadline();
   };
 
-  /** Nodes with an ownership stream open on this replica: the ones a move may wait for. */
-  const warmers = (): ReadonlySet<string> =>
-    new Set(started.flatMap((s) => (s.readers?.proxies?.proxies() ?? []).filter((p) => p.flavor === 'agent').map((p) => p.id)));
-
-  /** Arms the timer for the next warm-up deadline or drain end, so they take effect without new input. */
-  const scheduleDeadline = (): void => {
-    clearTimeout(deadlineTimer);
-    deadlineTimer = undefined;
-    const at = step ? nextHandoffDeadline(step.state) : undefined;
-    if (at === undefined || closed) return;
-    deadlineTimer = setTimeout(() => enqueue('handoff deadline', () => advance('handoff deadline')), Math.max(0, at - Date.now()));
-    deadlineTimer.unref();
-  };
-
-  /** Re-plans with the same target after warm reports or a deadline; publishes only what changed. */
-  const advance = (reason: string): void => {
-    if (!step || closed) return;
-    const now = Date.now();
-    ledger.prune(now - config.handoff.warmTimeoutMs);
-    const next = stepHandoff({ previous: step, target: step.state.target, warm: ledger, warmers: warmers(), settings: config.handoff, now });
-    if (sameHandoff(next, step)) return scheduleDeadline();
-    const at = new Date(now);
-    publishStep(next, { source: 'handoff', reason, detectedAt: at, computeStartedAt: at, computeSeconds: 0, mode: 'unchanged' });
-  };
-
-  /** Warm reports from the ownership stream: recorded now, applied once per turn of the event loop. */
-  const reportWarm = (report: WarmReport): void => {
-    if (closed) return;
-    const recorded = ledger.record(report.node, report.shards, Date.now());
-    if (recorded < report.shards.length) {
-      log.warn({ node: report.node, dropped: report.shards.length - recorded }, 'warm reports beyond the limit dropped; those shards flip at their deadline');
-    }
-    warmPending ??= setImmediate(() => {
-      warmPending = undefined;
-      enqueue('warm report', () => advance('shards warm'));
-    });
-  };
+  // Warm handoff (docs/ownership.md): the planner's state, warm reports and deadlines.
+  const handoff = new HandoffDriver({
+    logger: log,
+    settings: () => config.handoff,
+    warmers: () =>
+      new Set(started.flatMap((s) => (s.readers?.proxies?.proxies() ?? []).filter((p) => p.flavor === 'agent').map((p) => p.id))),
+    publish: publishStep,
+    enqueue,
+  });
 
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    clearTimeout(deadlineTimer);
-    if (warmPending) clearImmediate(warmPending);
+    handoff.close();
     await admin?.close();
     for (const stage of [...started].reverse()) {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
@@ -282,7 +242,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await useEndpointSource(config);
       recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
-    const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: { reportWarm } };
+    const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff };
     for (const stage of opts.stages ?? []) {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }

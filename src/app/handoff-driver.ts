@@ -1,0 +1,100 @@
+/**
+ * The runner's side of warm handoff (docs/ownership.md "Two-phase moves"): it holds the planner's
+ * last step, the warm reports heard and the timer of the next deadline, and asks the runner to
+ * publish each step that changes something. The planning itself is the pure `stepHandoff`.
+ */
+import type { Logger } from 'pino';
+import type { HandoffSettings, WarmReport, WarmReportSink } from '../core/handoff.js';
+import type { ChangeCause } from '../core/serving.js';
+import type { ShardMap } from '../core/shard-map.js';
+import { nextHandoffDeadline, sameHandoff, stepHandoff, type HandoffStep } from '../sharding/handoff.js';
+import { WarmLedger } from '../sharding/warm-ledger.js';
+
+export interface HandoffDriverOptions {
+  readonly logger: Logger;
+  /** The topology's `handoff:` settings in force. */
+  readonly settings: () => HandoffSettings;
+  /** Nodes with an ownership stream open on this replica: the ones a move may wait for. */
+  readonly warmers: () => ReadonlySet<string>;
+  /** Publishes a step (the runner's serving state). */
+  readonly publish: (step: HandoffStep, cause: ChangeCause) => void;
+  /** Runs a job in the runner's queue, after the changes already queued. */
+  readonly enqueue: (what: string, job: () => void) => void;
+}
+
+export class HandoffDriver implements WarmReportSink {
+  readonly #opts: HandoffDriverOptions;
+  readonly #ledger = new WarmLedger();
+  #step: HandoffStep | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #pending: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(opts: HandoffDriverOptions) {
+    this.#opts = opts;
+  }
+
+  /** The last target map: the sharding stage continues from it, not from the routed map. */
+  target(): ShardMap | undefined {
+    return this.#step?.state.target;
+  }
+
+  /** Plans and publishes the routed map for a new target map. */
+  plan(target: ShardMap, cause: ChangeCause): void {
+    this.#publish(this.#next(target, Date.now()), cause);
+  }
+
+  /** Warm reports from the ownership stream: recorded now, applied once per turn of the event loop. */
+  reportWarm(report: WarmReport): void {
+    if (this.#closed) return;
+    const recorded = this.#ledger.record(report.node, report.shards, Date.now());
+    if (recorded < report.shards.length) {
+      this.#opts.logger.warn(
+        { node: report.node, dropped: report.shards.length - recorded },
+        'warm reports beyond the limit dropped; those shards flip at their deadline',
+      );
+    }
+    this.#pending ??= setImmediate(() => {
+      this.#pending = undefined;
+      this.#opts.enqueue('warm report', () => this.#advance('shards warm'));
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    if (this.#pending) clearImmediate(this.#pending);
+  }
+
+  #next(target: ShardMap, now: number): HandoffStep {
+    return stepHandoff({ previous: this.#step, target, warm: this.#ledger, warmers: this.#opts.warmers(), settings: this.#opts.settings(), now });
+  }
+
+  #publish(step: HandoffStep, cause: ChangeCause): void {
+    this.#step = step;
+    this.#opts.publish(step, cause);
+    this.#schedule();
+  }
+
+  /** Re-plans with the same target after warm reports or a deadline; publishes only what changed. */
+  #advance(reason: string): void {
+    const step = this.#step;
+    if (!step || this.#closed) return;
+    const now = Date.now();
+    this.#ledger.prune(now - this.#opts.settings().warmTimeoutMs);
+    const next = this.#next(step.state.target, now);
+    if (sameHandoff(next, step)) return this.#schedule();
+    const at = new Date(now);
+    this.#publish(next, { source: 'handoff', reason, detectedAt: at, computeStartedAt: at, computeSeconds: 0, mode: 'unchanged' });
+  }
+
+  /** Arms the timer for the next warm-up deadline or drain end, so they take effect without new input. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const at = this.#step ? nextHandoffDeadline(this.#step.state) : undefined;
+    if (at === undefined || this.#closed) return;
+    this.#timer = setTimeout(() => this.#opts.enqueue('handoff deadline', () => this.#advance('handoff deadline')), Math.max(0, at - Date.now()));
+    this.#timer.unref();
+  }
+}
