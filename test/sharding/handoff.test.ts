@@ -8,16 +8,8 @@ import type { ShardMap } from '../../src/core/shard-map.js';
 import { computeShardMap } from '../../src/sharding/index.js';
 import { nextHandoffDeadline, sameHandoff, stepHandoff, type HandoffStep } from '../../src/sharding/handoff.js';
 import { MAX_WARM_REPORTS, WarmLedger } from '../../src/sharding/warm-ledger.js';
+import { ep } from './handoff-fixtures.js';
 
-const ep = (id: string, over: Partial<Endpoint> = {}): Endpoint => ({
-  id,
-  address: '10.0.0.1',
-  port: 7000,
-  locality: { region: 'r', zone: 'z', subzone: 'f' },
-  weight: 1,
-  ready: true,
-  ...over,
-});
 const S = 256;
 const mapOf = (endpoints: Endpoint[], replicas = 1): ShardMap => computeShardMap(endpoints, { shardCount: S, replicas, spread: 'none' });
 const settings: HandoffSettings = { ...DEFAULT_HANDOFF_SETTINGS, warmTimeoutMs: 30_000, drainMs: 10_000 };

@@ -3,18 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { warmupReport } from '../../../src/cli/commands/warmup-report.js';
 import { DEFAULT_HANDOFF_SETTINGS } from '../../../src/core/handoff.js';
-import type { Endpoint } from '../../../src/core/endpoint.js';
 import { computeShardMap } from '../../../src/sharding/index.js';
+import { ep } from '../../sharding/handoff-fixtures.js';
 
-const ep = (id: string, over: Partial<Endpoint> = {}): Endpoint => ({
-  id,
-  address: '10.0.0.1',
-  port: 7000,
-  locality: { region: 'r', zone: 'z', subzone: 'f' },
-  weight: 1,
-  ready: true,
-  ...over,
-});
 const policy = { shardCount: 512, replicas: 2, spread: 'none' as const };
 const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
 const primaryChanges = (from: ReturnType<typeof computeShardMap>, to: ReturnType<typeof computeShardMap>): number =>
