@@ -26,6 +26,14 @@ export const ERROR_CODES = [
   'SNAPSHOT_INCONSISTENT',
   /** The client library (keyway/client) got no usable answer from keyway's REST API. */
   'KEYWAY_UNAVAILABLE',
+  /** A topology is valid field by field but exceeds the documented work budget (shards x replicas x endpoints, or endpoints alone). */
+  'BUDGET_EXCEEDED',
+  /** A client went past a documented limit (names per subscription, streams per connection or node id, buffered bytes, request size). */
+  'LIMIT_EXCEEDED',
+  /** A REST request lacks the admin bearer token, or an xDS stream's node id does not match its client certificate. */
+  'UNAUTHENTICATED',
+  /** keyway failed in a way that is not the caller's fault (REST 5xx); the message says what failed. */
+  'INTERNAL',
 ] as const;
 
 export type KeywayErrorCode = (typeof ERROR_CODES)[number];
@@ -80,4 +88,4 @@ export function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
 }
 
 /** The codes that mean "the topology file is bad". */
-const CONFIG_ERROR_CODES: readonly KeywayErrorCode[] = ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT'];
+const CONFIG_ERROR_CODES: readonly KeywayErrorCode[] = ['CONFIG_READ', 'CONFIG_PARSE', 'CONFIG_INVALID', 'DUPLICATE_ENDPOINT', 'BUDGET_EXCEEDED'];

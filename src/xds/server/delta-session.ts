@@ -17,15 +17,15 @@
 import type { DeltaDiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import { Session, WILDCARD_KINDS, type SessionContext } from './session.js';
+import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeDeltaResponse } from './wire.js';
 
 const NONE: ReadonlySet<string> = new Set();
 
 export class DeltaSession extends Session {
-  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void) {
-    super(ctx, id, 'delta', service, write);
+  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void, peer?: StreamPeer) {
+    super(ctx, id, 'delta', service, write, peer);
   }
 
   /** Handles one DeltaDiscoveryRequest. Throws ProtocolError when the stream must end. */

@@ -25,6 +25,14 @@ import type { XdsServerEvents } from './events.js';
  */
 export const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['cluster', 'listener', 'assignment']);
 
+/** Who is at the other end of a stream: its address and, under mTLS, its verified client certificate. */
+export interface StreamPeer {
+  /** `host:port` as grpc-js reports it (`call.getPeer()`). */
+  readonly address: string;
+  /** The verified client certificate's identities (SAN URIs and DNS names, then the subject CN); absent without mTLS. */
+  readonly identities?: readonly string[];
+}
+
 /** What every session needs from the server. */
 export interface SessionContext {
   readonly cache: SnapshotSource;
@@ -34,6 +42,11 @@ export interface SessionContext {
   readonly controlPlane?: string;
   /** Observer of pushes and answers (metrics, change traces). */
   readonly events?: XdsServerEvents;
+  /**
+   * Decides whether `peer` may speak for node `nodeId` (docs/security.md); called once per stream,
+   * on its first request. Throws a ProtocolError to end the stream. Absent: every peer is admitted.
+   */
+  readonly admit?: (nodeId: string, peer: StreamPeer) => void;
 }
 
 /** A request the protocol forbids; the stream ends with `code`. */
@@ -61,6 +74,7 @@ export abstract class Session implements StreamRecord {
     readonly protocol: StreamProtocol,
     readonly service: StreamService,
     private readonly write: (bytes: Uint8Array) => void,
+    readonly peer: StreamPeer = { address: '' },
   ) {
     this.log = ctx.logger.child({ stream: id, protocol, service });
   }
@@ -93,6 +107,7 @@ export abstract class Session implements StreamRecord {
     if (!node || node.id === '') {
       throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, 'the first request of an xDS stream must carry node.id');
     }
+    this.ctx.admit?.(node.id, this.peer);
     const cache = this.ctx.cache;
     this.#identity = identityOf(node, cache.servedClass ? (c) => cache.servedClass!(c) : undefined);
     this.ctx.registry.add(this);

@@ -17,14 +17,14 @@ import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import type { TypeTracker } from './proxy-state.js';
-import { Session, WILDCARD_KINDS, type SessionContext } from './session.js';
+import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponseShared } from './wire.js';
 
 
 export class SotwSession extends Session {
-  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void) {
-    super(ctx, id, 'sotw', service, write);
+  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void, peer?: StreamPeer) {
+    super(ctx, id, 'sotw', service, write, peer);
   }
 
   /** Handles one DiscoveryRequest. Throws ProtocolError when the stream must end. */

@@ -24,7 +24,7 @@ import { reportWarmHandler } from './ownership-service.js';
 import type { WarmReportSink } from '../../core/handoff.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
-import { ProtocolError, type Session, type SessionContext } from './session.js';
+import { ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 import { proxyConfigDump } from './config-dump.js';
@@ -76,9 +76,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   let streamSeq = 0;
 
-  function bidi<Req>(make: (id: string, write: (b: Uint8Array) => void) => Session & { onRequest(req: Req): void }) {
+  function bidi<Req>(make: (id: string, write: (b: Uint8Array) => void, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
     return (call: ServerDuplexStream<Req, Uint8Array>): void => {
-      const session = make(String(++streamSeq), (bytes) => call.write(bytes));
+      const session = make(String(++streamSeq), (bytes) => call.write(bytes), { address: call.getPeer() });
       open.set(session, call as ServerDuplexStream<unknown, Uint8Array>);
       const done = (reason: string): void => {
         session.close(reason);
@@ -116,9 +116,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     for (const method of desc.methods) {
       if (method.methodKind !== 'bidi_streaming') impl[method.name] = unimplemented;
       else if (method.input.typeName.endsWith('DeltaDiscoveryRequest')) {
-        impl[method.name] = bidi<DeltaDiscoveryRequest>((id, write) => new DeltaSession(ctx, id, service, write));
+        impl[method.name] = bidi<DeltaDiscoveryRequest>((id, write, peer) => new DeltaSession(ctx, id, service, write, peer));
       } else {
-        impl[method.name] = bidi<DiscoveryRequest>((id, write) => new SotwSession(ctx, id, service, write));
+        impl[method.name] = bidi<DiscoveryRequest>((id, write, peer) => new SotwSession(ctx, id, service, write, peer));
       }
     }
     server.addService(grpcServiceDefinition(desc), impl);
