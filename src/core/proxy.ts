@@ -49,8 +49,11 @@ export interface NackRecord {
 /** The per-type status row of a proxy. Times are ISO 8601. */
 export interface TypeStatus {
   readonly status: TypeSyncStatus;
-  /** Wildcard (every resource of the kind) and/or explicit names. */
-  readonly subscribed: { readonly wildcard: boolean; readonly names: readonly string[] };
+  /**
+   * Wildcard (every resource of the kind) and/or explicit names: `count` names, of which at most a
+   * bounded number (the first subscribed, sorted) are listed in `names` (docs/api.md).
+   */
+  readonly subscribed: { readonly wildcard: boolean; readonly names: readonly string[]; readonly count: number };
   readonly versionSent?: string;
   readonly sentAt?: string;
   readonly versionAcked?: string;
@@ -86,7 +89,19 @@ export interface ProxyStatus {
   readonly protocol: StreamProtocol | 'mixed';
   /** ads, per-type (one stream per type), or mixed. */
   readonly service: 'ads' | 'per-type' | 'mixed';
-  readonly streams: readonly { readonly id: string; readonly protocol: StreamProtocol; readonly service: StreamService; readonly connectedSince: string }[];
+  /**
+   * Set when its streams come from more than one peer host: node id reuse (two proxies configured
+   * alike, or one impersonating another); each stream's `peer` says who.
+   */
+  readonly conflict?: boolean;
+  readonly streams: readonly {
+    readonly id: string;
+    readonly protocol: StreamProtocol;
+    readonly service: StreamService;
+    readonly connectedSince: string;
+    /** `host:port` of the client connection. */
+    readonly peer?: string;
+  }[];
   /** Per kind the flavor is served ({@link KINDS_OF_FLAVOR}): the four xDS kinds, or `assignment` for an agent. */
   readonly types: Readonly<Partial<Record<ResourceKind, TypeStatus>>>;
 }
@@ -96,10 +111,10 @@ export interface ProxyStatus {
  * `GET /debug/config_dump`). Read-only.
  */
 export interface ProxyStatusReader {
-  /** One row per connected node id. */
-  proxies(): readonly ProxyStatus[];
+  /** One row per connected node id; `namesShown` bounds the subscribed names listed per type. */
+  proxies(opts?: { readonly namesShown?: number }): readonly ProxyStatus[];
   /** The row of one node id, or undefined when it is not connected. */
-  proxy(nodeId: string): ProxyStatus | undefined;
+  proxy(nodeId: string, opts?: { readonly namesShown?: number }): ProxyStatus | undefined;
   /** What the node was last sent, as an `envoy.admin.v3.ConfigDump` in ProtoJSON; undefined if not connected. */
   configDump(nodeId: string): object | undefined;
 }

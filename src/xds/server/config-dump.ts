@@ -44,7 +44,7 @@ function facts(row: TypeStatus): TypeFacts {
   };
 }
 
-const NOT_SENT: TypeStatus = { status: 'NOT_SENT', subscribed: { wildcard: false, names: [] }, resources: 0 };
+const NOT_SENT: TypeStatus = { status: 'NOT_SENT', subscribed: { wildcard: false, names: [], count: 0 }, resources: 0 };
 
 /**
  * The config dump of one proxy: `{configs: [...]}` with the clusters, endpoints, listeners and routes

@@ -20,12 +20,21 @@ import type { EncodedResource } from '../cache/index.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeDeltaResponse } from './wire.js';
+import type { StreamOutput } from './outbox.js';
 
 const NONE: ReadonlySet<string> = new Set();
 
+/** What a push held back by backpressure must still do when it runs: names to resend and to answer. */
+interface Held {
+  readonly force: Set<string>;
+  readonly asked: Set<string>;
+}
+
 export class DeltaSession extends Session {
-  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void, peer?: StreamPeer) {
-    super(ctx, id, 'delta', service, write, peer);
+  readonly #held = new Map<ResourceKind, Held>();
+
+  constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
+    super(ctx, id, 'delta', service, out, peer);
   }
 
   /** Handles one DeltaDiscoveryRequest. Throws ProtocolError when the stream must end. */
@@ -49,10 +58,13 @@ export class DeltaSession extends Session {
     }
     const first = !t.initialized;
     if (first) {
+      this.checkNames(kind, Object.keys(req.initialResourceVersions).length);
       for (const [name, version] of Object.entries(req.initialResourceVersions)) t.known.set(name, version);
       if (req.resourceNamesSubscribe.length === 0 && WILDCARD_KINDS.has(kind)) t.wildcard = true;
     }
     const asked = new Set<string>();
+    const max = req.resourceNamesSubscribe.length - req.resourceNamesUnsubscribe.length;
+    this.checkNames(kind, t.names.size + Math.max(0, max));
     for (const name of req.resourceNamesSubscribe) {
       if (name === '*') t.wildcard = true;
       else {
@@ -82,6 +94,15 @@ export class DeltaSession extends Session {
     this.#push(kind, NONE, NONE);
   }
 
+  protected resume(kind: ResourceKind): void {
+    const held = this.#held.get(kind);
+    this.#held.delete(kind);
+    const t = this.types.get(kind);
+    // Names unsubscribed while the push waited are no longer the proxy's question.
+    const keep = (names: ReadonlySet<string>): Set<string> => new Set([...names].filter((n) => t?.wildcard || t?.names.has(n)));
+    this.#push(kind, held ? keep(held.force) : NONE, held ? keep(held.asked) : NONE);
+  }
+
   /**
    * Sends what changed for `kind`: resources whose version differs from the held one (or that are
    * in `force`), and removals of held resources that are gone or `asked` names that do not exist.
@@ -89,19 +110,35 @@ export class DeltaSession extends Session {
   #push(kind: ResourceKind, force: ReadonlySet<string>, asked: ReadonlySet<string>): void {
     const t = this.types.get(kind);
     if (!t?.initialized) return;
+    if (this.holdBack(kind)) {
+      // Delta responses build on each other, so nothing is built now: the push runs on the state
+      // of its time once the proxy catches up, still resending and answering what it was asked.
+      const held = this.#held.get(kind) ?? { force: new Set<string>(), asked: new Set<string>() };
+      for (const n of force) held.force.add(n);
+      for (const n of asked) held.asked.add(n);
+      this.#held.set(kind, held);
+      return;
+    }
     const snap = this.snapshot();
     if (!snap) return;
     const ks = snap.kinds[kind];
     const changed: EncodedResource[] = [];
     for (const r of ks.resources.values()) {
       if (!t.wildcard && !t.names.has(r.name)) continue;
-      if (t.known.get(r.name) !== r.version || force.has(r.name)) changed.push(r);
+      const held = t.known.get(r.name);
+      if (held !== r.version || force.has(r.name)) changed.push(r);
+      // Held from an earlier stream (initial_resource_versions) at our version: it is what the proxy holds.
+      else if (!t.sent.has(r.name)) t.sent.set(r.name, r);
     }
     const removed = [...t.known.keys()].filter((name) => !ks.resources.has(name));
     for (const name of asked) if (!ks.resources.has(name) && !t.known.has(name)) removed.push(name);
     // A fresh wildcard subscription is answered even when empty, so the proxy finishes its initial fetch.
     const announce = t.nonce === undefined && t.wildcard && t.known.size === 0;
-    if (changed.length === 0 && removed.length === 0 && !announce) return;
+    if (changed.length === 0 && removed.length === 0 && !announce) {
+      // A resumed proxy that already holds our versions is in sync, not waiting for a first response.
+      if (t.nonce === undefined && t.known.size > 0) t.recordResumed(ks.version, Date.now());
+      return;
+    }
     removed.sort();
     const nonce = this.nextNonce();
     this.send(

@@ -48,6 +48,12 @@ export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClas
   };
 }
 
+/**
+ * Subscribed names listed per type in a `GET /v1/proxies` row unless the caller asks for more
+ * (docs/api.md): a subscription may hold up to the names cap, and the row must stay small.
+ */
+export const DEFAULT_NAMES_SHOWN = 100;
+
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** Subscription and sync state of one resource type on one stream. */
@@ -75,6 +81,11 @@ export class TypeTracker {
   legacyWildcard = false;
   /** Set once the first request of this type was handled on the stream. */
   initialized = false;
+  /**
+   * Delta: the proxy resumed holding exactly what keyway would send (initial_resource_versions),
+   * so nothing was sent and it is in sync: the row says SYNCED, not NOT_SENT.
+   */
+  resumedInSync = false;
 
   constructor(readonly kind: ResourceKind) {}
 
@@ -102,16 +113,31 @@ export class TypeTracker {
     this.nacked = true;
   }
 
+  /** Delta: the proxy's first request showed it holds `version` already; nothing needed sending. */
+  recordResumed(version: string, now: number): void {
+    this.resumedInSync = true;
+    this.versionAcked = version;
+    this.ackedAt = now;
+  }
+
   status(): TypeSyncStatus {
-    if (this.nonce === undefined) return 'NOT_SENT';
+    if (this.nonce === undefined) return this.resumedInSync ? 'SYNCED' : 'NOT_SENT';
     if (this.nacked) return 'NACKED';
     return this.ackedNonce === this.nonce ? 'SYNCED' : 'STALE';
   }
 
-  view(streamId: string): TypeStatus {
+  /** The row of this type; at most `namesShown` subscribed names are listed (the first subscribed), `count` gives them all. */
+  view(streamId: string, namesShown: number = DEFAULT_NAMES_SHOWN): TypeStatus {
+    const names: string[] = [];
+    if (namesShown > 0) {
+      for (const n of this.names) {
+        names.push(n);
+        if (names.length >= namesShown) break;
+      }
+    }
     return {
       status: this.status(),
-      subscribed: { wildcard: this.wildcard, names: [...this.names].sort() },
+      subscribed: { wildcard: this.wildcard, names: names.sort(compareStrings), count: this.names.size },
       ...(this.versionSent !== undefined && { versionSent: this.versionSent, sentAt: iso(this.sentAt) }),
       ...(this.versionAcked !== undefined && { versionAcked: this.versionAcked, ackedAt: iso(this.ackedAt) }),
       ...(this.nonce !== undefined && { nonce: this.nonce }),
@@ -130,66 +156,96 @@ export interface StreamRecord {
   readonly startedAt: number;
   readonly identity: ProxyIdentity;
   readonly types: ReadonlyMap<ResourceKind, TypeTracker>;
+  /** Who opened it (absent in fixtures). */
+  readonly peer?: { readonly address: string };
+}
+
+/** The host of a grpc-js peer (`${remoteAddress}:${remotePort}`): streams from one machine share it. */
+export function peerHost(address: string): string {
+  const i = address.lastIndexOf(':');
+  return i > 0 && /^\d+$/.test(address.slice(i + 1)) ? address.slice(0, i) : address;
 }
 
 const NOT_SENT: TypeStatus = Object.freeze({
   status: 'NOT_SENT',
-  subscribed: Object.freeze({ wildcard: false, names: Object.freeze([]) }),
+  subscribed: Object.freeze({ wildcard: false, names: Object.freeze([]), count: 0 }),
   resources: 0,
 });
 
+/** How a row is shown: subscribed names listed per type. */
+export interface ProxyViewOptions {
+  readonly namesShown?: number;
+}
+
 /**
- * Open streams by id, viewed per node id. A proxy may hold several streams (Envoy without ADS opens
- * one per type; a reconnect may overlap the old stream): they merge into one row, and for each type
- * the newest stream that subscribed to it is shown.
+ * Open streams, indexed by node id as they come and go (opening or closing one costs O(1), however
+ * many are open). A proxy may hold several streams (Envoy without ADS opens one per type; a
+ * reconnect may overlap the old stream): they merge into one row, and for each type the newest
+ * stream that subscribed to it is shown. Streams of one node id from different peer hosts are a
+ * conflict (node id reuse), flagged on the row.
  */
 export class ProxyRegistry {
-  readonly #streams = new Map<string, StreamRecord>();
+  readonly #byNode = new Map<string, Set<StreamRecord>>();
+  #count = 0;
 
-  add(stream: StreamRecord): void {
-    this.#streams.set(stream.id, stream);
+  /**
+   * Adds an open stream. Returns the other peer hosts already holding streams of its node id when
+   * there are any (node id reuse, for the caller to log); else undefined.
+   */
+  add(stream: StreamRecord): string[] | undefined {
+    const nodeId = stream.identity.id;
+    let set = this.#byNode.get(nodeId);
+    if (!set) this.#byNode.set(nodeId, (set = new Set()));
+    if (set.has(stream)) return undefined;
+    set.add(stream);
+    this.#count++;
+    if (set.size === 1 || stream.peer === undefined) return undefined;
+    const host = peerHost(stream.peer.address);
+    const others = new Set<string>();
+    for (const s of set) if (s.peer && peerHost(s.peer.address) !== host) others.add(peerHost(s.peer.address));
+    return others.size > 0 ? [...others].sort(compareStrings) : undefined;
   }
 
-  remove(streamId: string): void {
-    this.#streams.delete(streamId);
+  /** Removes a stream (idempotent); O(1). */
+  remove(stream: StreamRecord): void {
+    const set = this.#byNode.get(stream.identity.id);
+    if (!set?.delete(stream)) return;
+    this.#count--;
+    if (set.size === 0) this.#byNode.delete(stream.identity.id);
   }
 
   /** Number of open streams. */
   get streamCount(): number {
-    return this.#streams.size;
+    return this.#count;
+  }
+
+  /** Open streams of one node id. */
+  streamsOf(nodeId: string): number {
+    return this.#byNode.get(nodeId)?.size ?? 0;
   }
 
   /** One row per node id, sorted by id. */
-  proxies(): ProxyStatus[] {
-    return [...this.#byNode()].sort(([a], [b]) => compareStrings(a, b)).map(([, streams]) => view(streams));
+  proxies(opts: ProxyViewOptions = {}): ProxyStatus[] {
+    return [...this.#byNode.keys()].sort(compareStrings).map((id) => view([...this.#byNode.get(id)!], opts));
   }
 
   /** The row of one node id, or undefined when it has no open stream. */
-  proxy(nodeId: string): ProxyStatus | undefined {
-    const streams = this.#byNode().get(nodeId);
-    return streams ? view(streams) : undefined;
+  proxy(nodeId: string, opts: ProxyViewOptions = {}): ProxyStatus | undefined {
+    const streams = this.#byNode.get(nodeId);
+    return streams ? view([...streams], opts) : undefined;
   }
 
   /** Per kind, what the node holds from keyway (on the stream shown for that kind); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined {
-    const streams = this.#byNode().get(nodeId);
-    if (!streams) return undefined;
+    const set = this.#byNode.get(nodeId);
+    if (!set) return undefined;
+    const streams = [...set];
     const out = {} as Record<ResourceKind, EncodedResource[]>;
     for (const kind of KIND_ORDER) {
       const shown = newestServing(streams, kind);
       out[kind] = shown ? [...shown.types.get(kind)!.sent.values()].sort((a, b) => compareStrings(a.name, b.name)) : [];
     }
     return out;
-  }
-
-  #byNode(): Map<string, StreamRecord[]> {
-    const byNode = new Map<string, StreamRecord[]>();
-    for (const s of this.#streams.values()) {
-      const list = byNode.get(s.identity.id);
-      if (list) list.push(s);
-      else byNode.set(s.identity.id, [s]);
-    }
-    return byNode;
   }
 }
 
@@ -202,7 +258,7 @@ function newestServing(streams: readonly StreamRecord[], kind: ResourceKind): St
   return best;
 }
 
-function view(streams: readonly StreamRecord[]): ProxyStatus {
+function view(streams: readonly StreamRecord[], opts: ProxyViewOptions): ProxyStatus {
   const sorted = [...streams].sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
   const newest = sorted[sorted.length - 1]!;
   const identity = newest.identity;
@@ -210,10 +266,11 @@ function view(streams: readonly StreamRecord[]): ProxyStatus {
   const types: Partial<Record<ResourceKind, TypeStatus>> = {};
   for (const kind of KINDS_OF_FLAVOR[identity.proxyClass.flavor]) {
     const s = newestServing(sorted, kind);
-    types[kind] = s ? s.types.get(kind)!.view(s.id) : NOT_SENT;
+    types[kind] = s ? s.types.get(kind)!.view(s.id, opts.namesShown) : NOT_SENT;
   }
   const protocols = new Set(sorted.map((s) => s.protocol));
   const services = new Set(sorted.map((s) => (s.service === 'ads' ? 'ads' : 'per-type')));
+  const hosts = new Set(sorted.flatMap((s) => (s.peer ? [peerHost(s.peer.address)] : [])));
   return {
     id: identity.id,
     cluster: identity.cluster,
@@ -225,7 +282,14 @@ function view(streams: readonly StreamRecord[]): ProxyStatus {
     connectedSince: new Date(sorted[0]!.startedAt).toISOString(),
     protocol: protocols.size === 1 ? [...protocols][0]! : 'mixed',
     service: services.size === 1 ? ([...services][0] as 'ads' | 'per-type') : 'mixed',
-    streams: sorted.map((s) => ({ id: s.id, protocol: s.protocol, service: s.service, connectedSince: new Date(s.startedAt).toISOString() })),
+    ...(hosts.size > 1 && { conflict: true }),
+    streams: sorted.map((s) => ({
+      id: s.id,
+      protocol: s.protocol,
+      service: s.service,
+      connectedSince: new Date(s.startedAt).toISOString(),
+      ...(s.peer && { peer: s.peer.address }),
+    })),
     types,
   };
 }

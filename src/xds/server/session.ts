@@ -6,7 +6,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Node } from '../proto.js';
-import { kindOfTypeUrl, type ResourceKind } from '../resources.js';
+import { KIND_ORDER, kindOfTypeUrl, type ResourceKind } from '../resources.js';
 import type { Snapshot, SnapshotSource } from '../cache/index.js';
 import {
   identityOf,
@@ -18,6 +18,8 @@ import {
   type StreamService,
 } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
+import type { StreamOutput } from './outbox.js';
+import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 
 /**
  * Kinds for which an empty first subscription means every resource (xDS protocol: LDS and CDS
@@ -47,6 +49,8 @@ export interface SessionContext {
    * on its first request. Throws a ProtocolError to end the stream. Absent: every peer is admitted.
    */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
+  /** Limits on one stream's subscriptions (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS. */
+  readonly limits?: Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxStreamsPerNode'>;
 }
 
 /** A request the protocol forbids; the stream ends with `code`. */
@@ -59,12 +63,19 @@ export class ProtocolError extends Error {
   }
 }
 
+/** The error that ends a stream over a limit (docs/security.md "xDS streams"): RESOURCE_EXHAUSTED, led by LIMIT_EXCEEDED. */
+export function limitExceeded(message: string): ProtocolError {
+  return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`);
+}
+
 export abstract class Session implements StreamRecord {
   readonly startedAt = Date.now();
   readonly types = new Map<ResourceKind, TypeTracker>();
   #identity: ProxyIdentity | undefined;
   #nonces = 0;
   readonly #unwatch = new Map<ResourceKind, () => void>();
+  /** Kinds whose push waits until the proxy has read what it was given (backpressure). */
+  readonly #waiting = new Set<ResourceKind>();
   #closed = false;
   protected readonly log: Logger;
 
@@ -73,7 +84,7 @@ export abstract class Session implements StreamRecord {
     readonly id: string,
     readonly protocol: StreamProtocol,
     readonly service: StreamService,
-    private readonly write: (bytes: Uint8Array) => void,
+    private readonly out: StreamOutput,
     readonly peer: StreamPeer = { address: '' },
   ) {
     this.log = ctx.logger.child({ stream: id, protocol, service });
@@ -90,7 +101,8 @@ export abstract class Session implements StreamRecord {
     this.#closed = true;
     for (const stop of this.#unwatch.values()) stop();
     this.#unwatch.clear();
-    this.ctx.registry.remove(this.id);
+    this.#waiting.clear();
+    if (this.#identity) this.ctx.registry.remove(this);
     if (this.#identity) {
       this.log.info({ reason }, 'xDS stream closed');
       this.#emit('closed', { nodeId: this.#identity.id, streamId: this.id });
@@ -109,8 +121,20 @@ export abstract class Session implements StreamRecord {
     }
     this.ctx.admit?.(node.id, this.peer);
     const cache = this.ctx.cache;
-    this.#identity = identityOf(node, cache.servedClass ? (c) => cache.servedClass!(c) : undefined);
-    this.ctx.registry.add(this);
+    const identity = identityOf(node, cache.servedClass ? (c) => cache.servedClass!(c) : undefined);
+    const maxStreams = this.ctx.limits?.maxStreamsPerNode ?? DEFAULT_XDS_STREAM_LIMITS.maxStreamsPerNode;
+    const open = this.ctx.registry.streamsOf(node.id);
+    if (open >= maxStreams) {
+      throw limitExceeded(`node ${JSON.stringify(node.id)} already holds ${open} xDS streams (the limit is ${maxStreams})`);
+    }
+    this.#identity = identity;
+    const conflict = this.ctx.registry.add(this);
+    if (conflict) {
+      this.log.warn(
+        { node: node.id, peer: this.peer.address, otherPeers: conflict },
+        'node id reuse: streams of one node id come from different peers (an impersonation, or two proxies configured alike)',
+      );
+    }
     this.log.info(
       { node: node.id, userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },
       'xDS stream opened',
@@ -162,7 +186,35 @@ export abstract class Session implements StreamRecord {
   }
 
   protected send(bytes: Uint8Array): void {
-    if (!this.#closed) this.write(bytes);
+    if (!this.#closed) this.out.write(bytes);
+  }
+
+  /**
+   * Backpressure: true (and `kind` marked to be resumed) while the proxy has not read what it was
+   * given. The push is not built now; `resume(kind)` builds the latest state once it is writable,
+   * so a superseded response is never built nor buffered.
+   */
+  protected holdBack(kind: ResourceKind): boolean {
+    if (this.out.writable) return false;
+    this.#waiting.add(kind);
+    return true;
+  }
+
+  /** The proxy read its backlog: builds the waiting kinds in send order (make-before-break). */
+  onWritable(): void {
+    if (this.#closed || this.#waiting.size === 0) return;
+    for (const kind of KIND_ORDER) {
+      if (!this.#waiting.has(kind)) continue;
+      if (!this.out.writable) return;
+      this.#waiting.delete(kind);
+      this.resume(kind);
+    }
+  }
+
+  /** Ends the stream when a subscription of `kind` would exceed the names cap. */
+  protected checkNames(kind: ResourceKind, count: number): void {
+    const max = this.ctx.limits?.maxNamesPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNamesPerSubscription;
+    if (count > max) throw limitExceeded(`a ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`);
   }
 
   /** Records a response written (tracker and observer). */
@@ -196,4 +248,7 @@ export abstract class Session implements StreamRecord {
 
   /** The cache says `kind`'s version changed for this proxy's class. */
   protected abstract onKindChanged(kind: ResourceKind): void;
+
+  /** Builds and sends the push of `kind` that waited for the proxy to read its backlog. */
+  protected abstract resume(kind: ResourceKind): void;
 }

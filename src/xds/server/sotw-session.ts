@@ -20,11 +20,14 @@ import type { TypeTracker } from './proxy-state.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponseShared } from './wire.js';
-
+import type { StreamOutput } from './outbox.js';
 
 export class SotwSession extends Session {
-  constructor(ctx: SessionContext, id: string, service: StreamService, write: (bytes: Uint8Array) => void, peer?: StreamPeer) {
-    super(ctx, id, 'sotw', service, write, peer);
+  /** Kinds held back by backpressure, and whether one of the held pushes was forced. */
+  readonly #heldForce = new Map<ResourceKind, boolean>();
+
+  constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
+    super(ctx, id, 'sotw', service, out, peer);
   }
 
   /** Handles one DiscoveryRequest. Throws ProtocolError when the stream must end. */
@@ -50,6 +53,7 @@ export class SotwSession extends Session {
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
     }
+    this.checkNames(kind, req.resourceNames.length);
     const changed = subscribe(t, req.resourceNames);
     t.initialized = true;
     // A new CDS/LDS question is answered even if the set is the same: the answer tells the proxy
@@ -61,10 +65,21 @@ export class SotwSession extends Session {
     this.#push(kind, false);
   }
 
+  protected resume(kind: ResourceKind): void {
+    const force = this.#heldForce.get(kind) ?? false;
+    this.#heldForce.delete(kind);
+    this.#push(kind, force);
+  }
+
   /** Sends `kind` if the set this stream should hold differs from the last one sent (or if forced). */
   #push(kind: ResourceKind, force: boolean): void {
     const t = this.types.get(kind);
     if (!t?.initialized) return;
+    if (this.holdBack(kind)) {
+      // Only the latest state is sent once the proxy catches up; a forced answer stays forced.
+      this.#heldForce.set(kind, force || (this.#heldForce.get(kind) ?? false));
+      return;
+    }
     const snap = this.snapshot();
     if (!snap) return;
     const ks = snap.kinds[kind];

@@ -15,6 +15,7 @@ import {
   type UntypedServiceImplementation,
   type ChannelOptions,
 } from '@grpc/grpc-js';
+import { constants as http2 } from 'node:http2';
 import { type Logger, pino } from 'pino';
 import type { DescService } from '@bufbuild/protobuf';
 import type { SnapshotSource } from '../cache/index.js';
@@ -24,7 +25,9 @@ import { reportWarmHandler } from './ownership-service.js';
 import type { WarmReportSink } from '../../core/handoff.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
-import { ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
+import { limitExceeded, ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
+import { StreamOutbox, type StreamOutput } from './outbox.js';
+import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 import { proxyConfigDump } from './config-dump.js';
@@ -47,6 +50,8 @@ export interface XdsServerOptions {
   readonly warm?: WarmReportSink | undefined;
   /** S of the view in force, to check reported shards; default: no map (ReportWarm answers UNAVAILABLE). */
   readonly shardCount?: () => number | undefined;
+  /** Per-stream limits (docs/security.md "xDS streams"); unset ones keep DEFAULT_XDS_STREAM_LIMITS. */
+  readonly limits?: Partial<XdsStreamLimits>;
 }
 
 /** The running server; it is the proxy-status reader the admin API serves. */
@@ -54,7 +59,7 @@ export interface XdsServer extends ProxyStatusReader {
   /** The bound port. */
   readonly port: number;
   /** One row per connected node id (see docs/xds-protocol.md). */
-  proxies(): ProxyStatus[];
+  proxies(opts?: { readonly namesShown?: number }): ProxyStatus[];
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
@@ -71,27 +76,60 @@ const SHUTDOWN_GRACE_MS = 2_000;
 /** Starts the xDS server on `host:port` over insecure gRPC and resolves once it is bound. */
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'xds' });
+  const limits: XdsStreamLimits = { ...DEFAULT_XDS_STREAM_LIMITS, ...opts.limits };
   const registry = new ProxyRegistry();
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events };
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
+  /** Open streams per client connection (peer `host:port`). */
+  const perConnection = new Map<string, number>();
   let streamSeq = 0;
 
-  function bidi<Req>(make: (id: string, write: (b: Uint8Array) => void, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
+  function bidi<Req>(make: (id: string, out: StreamOutput, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
     return (call: ServerDuplexStream<Req, Uint8Array>): void => {
-      const session = make(String(++streamSeq), (bytes) => call.write(bytes), { address: call.getPeer() });
-      open.set(session, call as ServerDuplexStream<unknown, Uint8Array>);
+      const id = String(++streamSeq);
+      const address = call.getPeer();
+      const onConnection = (perConnection.get(address) ?? 0) + 1;
+      if (onConnection > limits.maxStreamsPerConnection) {
+        const err = limitExceeded(`connection ${address} already holds ${onConnection - 1} xDS streams (the limit is ${limits.maxStreamsPerConnection})`);
+        log.warn({ stream: id, peer: address, limit: limits.maxStreamsPerConnection }, err.message);
+        call.emit('error', { code: err.code, details: err.message });
+        return;
+      }
+      perConnection.set(address, onConnection);
+      let session: (Session & { onRequest(req: Req): void }) | undefined;
+      const outbox = new StreamOutbox(call as unknown as ConstructorParameters<typeof StreamOutbox>[0], limits, {
+        onWritable: () => session?.onWritable(),
+        onOverLimit: (reason) => {
+          log.warn({ stream: id, peer: address, reason }, `LIMIT_EXCEEDED: xDS stream closed (RESOURCE_EXHAUSTED): ${reason}`);
+          done(`LIMIT_EXCEEDED: ${reason}`);
+          // The proxy does not read, so a status would wait behind the bytes it never takes: reset the
+          // HTTP/2 stream (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) to free them.
+          resetStream(call, log);
+        },
+      });
+      session = make(id, outbox, { address });
+      const s = session;
+      open.set(s, call as ServerDuplexStream<unknown, Uint8Array>);
+      let released = false;
       const done = (reason: string): void => {
-        session.close(reason);
-        open.delete(session);
+        s.close(reason);
+        open.delete(s);
+        outbox.dispose();
+        if (released) return;
+        released = true;
+        const n = (perConnection.get(address) ?? 1) - 1;
+        if (n <= 0) perConnection.delete(address);
+        else perConnection.set(address, n);
       };
       call.on('data', (req: Req) => {
-        if (session.closed) return;
+        if (s.closed) return;
         try {
-          session.onRequest(req);
+          s.onRequest(req);
         } catch (err) {
           const code = err instanceof ProtocolError ? err.code : GrpcStatus.INTERNAL;
           const details = err instanceof Error ? err.message : String(err);
-          if (code === GrpcStatus.INTERNAL) log.error({ err, stream: session.id }, 'xDS stream failed');
+          if (code === GrpcStatus.INTERNAL) log.error({ err, stream: s.id }, 'xDS stream failed');
+          else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
           done(details);
           call.emit('error', { code, details });
         }
@@ -116,9 +154,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     for (const method of desc.methods) {
       if (method.methodKind !== 'bidi_streaming') impl[method.name] = unimplemented;
       else if (method.input.typeName.endsWith('DeltaDiscoveryRequest')) {
-        impl[method.name] = bidi<DeltaDiscoveryRequest>((id, write, peer) => new DeltaSession(ctx, id, service, write, peer));
+        impl[method.name] = bidi<DeltaDiscoveryRequest>((id, out, peer) => new DeltaSession(ctx, id, service, out, peer));
       } else {
-        impl[method.name] = bidi<DiscoveryRequest>((id, write, peer) => new SotwSession(ctx, id, service, write, peer));
+        impl[method.name] = bidi<DiscoveryRequest>((id, out, peer) => new SotwSession(ctx, id, service, out, peer));
       }
     }
     server.addService(grpcServiceDefinition(desc), impl);
@@ -139,8 +177,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   let closing: Promise<void> | undefined;
   return {
     port,
-    proxies: () => registry.proxies(),
-    proxy: (nodeId) => registry.proxy(nodeId),
+    proxies: (o) => registry.proxies(o),
+    proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
     configDump(nodeId) {
       const row = registry.proxy(nodeId);
@@ -164,4 +202,16 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       return closing;
     },
   };
+}
+
+/**
+ * Resets the HTTP/2 stream under a grpc-js server call (RST_STREAM ENHANCE_YOUR_CALM), dropping the
+ * bytes queued for it. grpc-js has no public call for this; its call keeps the HTTP/2 stream as
+ * `call.call.stream` (1.14). When that shape changes the stream is left to the keepalive and
+ * the failure is logged.
+ */
+function resetStream(call: unknown, log: Logger): void {
+  const stream = (call as { call?: { stream?: { close?: (code: number) => void; destroyed?: boolean } } }).call?.stream;
+  if (stream?.close && !stream.destroyed) stream.close(http2.NGHTTP2_ENHANCE_YOUR_CALM);
+  else if (!stream) log.error('cannot reset an xDS stream over its limit: grpc-js internals changed');
 }

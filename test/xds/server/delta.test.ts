@@ -36,8 +36,8 @@ test('delta: wildcard CDS carries per-resource versions and the kind version; su
   await eventually('EDS ACK', () => h.server.proxy('envoy-d1')?.types.endpoint!.status === 'SYNCED');
   const row = h.server.proxy('envoy-d1')!;
   assert.equal(row.protocol, 'delta');
-  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'] });
-  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [] });
+  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'], count: 2 });
+  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [], count: 0 });
   assert.deepEqual(h.server.sentResources('envoy-d1')!.endpoint.map((r) => r.name), ['c0', 'c1']);
 
   client.delta('endpoint', { unsubscribe: ['c0'] });

@@ -87,7 +87,7 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
   assert.equal(row.flavor, 'grpc');
   assert.match(row.userAgent, /^gRPC/);
   assert.equal(row.proxyClass, 'grpc|z1|nvl-1');
-  assert.deepEqual(row.types.listener!.subscribed, { wildcard: false, names: ['cache.svc'] });
+  assert.deepEqual(row.types.listener!.subscribed, { wildcard: false, names: ['cache.svc'], count: 1 });
   assert.deepEqual(row.types.endpoint!.subscribed.names, ['shard-0', 'shard-1']);
   const versions = h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' });
   assert.equal(row.types.endpoint!.versionAcked, versions.endpoint);

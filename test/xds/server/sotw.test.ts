@@ -50,8 +50,8 @@ test('SotW ADS: wildcard CDS/LDS, named EDS/RDS, versions from the snapshot, ACK
     assert.equal(row.types[kind]!.versionSent, versions[kind]);
     assert.equal(row.types[kind]!.versionAcked, versions[kind]);
   }
-  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [] });
-  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'] });
+  assert.deepEqual(row.types.cluster!.subscribed, { wildcard: true, names: [], count: 0 });
+  assert.deepEqual(row.types.endpoint!.subscribed, { wildcard: false, names: ['c0', 'c1'], count: 2 });
   // Nonces are unique on the stream (the client checks), one per response.
   assert.equal(new Set(client.history.map((r) => r.nonce)).size, 4);
 
@@ -171,7 +171,7 @@ test('SotW: a request with a stale nonce is ignored (no ACK, no NACK, no subscri
   const row = h.server.proxy('envoy-stale')!.types.cluster!;
   assert.equal(row.status, 'STALE', 'latest CDS neither acknowledged nor rejected');
   assert.equal(row.lastNack, undefined);
-  assert.deepEqual(row.subscribed, { wildcard: true, names: [] });
+  assert.deepEqual(row.subscribed, { wildcard: true, names: [], count: 0 });
   client.ack('cluster');
   await eventually('ACK with the latest nonce', () => h.server.proxy('envoy-stale')?.types.cluster!.status === 'SYNCED');
 });

@@ -1,0 +1,102 @@
+/**
+ * Backpressure of one xDS stream (docs/security.md "xDS streams"): counts the bytes written to the
+ * gRPC call that the proxy has not taken yet (grpc-js calls a write's callback once HTTP/2 flow
+ * control let its bytes out), honours `write()`'s return value and 'drain', and reports when the
+ * stream should wait, may go on, or must be closed because it holds too much or stopped reading.
+ */
+import type { XdsStreamLimits } from './stream-limits.js';
+
+/** The part of a grpc-js server stream the outbox writes to. */
+export interface WritableCall {
+  write(chunk: Uint8Array, callback: (err?: Error | null) => void): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+export interface OutboxEvents {
+  /** The backlog went back under the high-water mark: waiting responses may be built and written. */
+  onWritable(): void;
+  /** A limit was hit (too many undelivered bytes, or none read for too long): close the stream. */
+  onOverLimit(reason: string): void;
+}
+
+/** Where a session writes; `writable` false means: hold the response, the proxy is behind. */
+export interface StreamOutput {
+  readonly writable: boolean;
+  write(bytes: Uint8Array): void;
+}
+
+export class StreamOutbox implements StreamOutput {
+  #undelivered = 0;
+  #waitingForDrain = false;
+  #stall: NodeJS.Timeout | undefined;
+  #over = false;
+
+  constructor(
+    private readonly call: WritableCall,
+    private readonly limits: Pick<XdsStreamLimits, 'highWaterBytes' | 'maxBufferedBytes' | 'writeStallMs'>,
+    private readonly events: OutboxEvents,
+  ) {}
+
+  /** Bytes written and not yet taken by the proxy's connection. */
+  get undelivered(): number {
+    return this.#undelivered;
+  }
+
+  get writable(): boolean {
+    return !this.#over && !this.#waitingForDrain && this.#undelivered < this.limits.highWaterBytes;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#over) return;
+    const size = bytes.byteLength;
+    this.#undelivered += size;
+    const ok = this.call.write(bytes, () => this.#delivered(size));
+    if (!ok && !this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.call.once('drain', () => {
+        this.#waitingForDrain = false;
+        this.#maybeWritable();
+      });
+    }
+    if (this.#undelivered > this.limits.maxBufferedBytes) {
+      this.#overLimit(`${this.#undelivered} bytes undelivered exceed the limit of ${this.limits.maxBufferedBytes}`);
+      return;
+    }
+    if (!this.#stall) {
+      this.#stall = setTimeout(
+        () => this.#overLimit(`the proxy read none of ${this.#undelivered} undelivered bytes in ${this.limits.writeStallMs} ms`),
+        this.limits.writeStallMs,
+      );
+      this.#stall.unref();
+    }
+  }
+
+  /** Stops the stall timer (the stream is gone). */
+  dispose(): void {
+    this.#over = true;
+    if (this.#stall) clearTimeout(this.#stall);
+    this.#stall = undefined;
+  }
+
+  #delivered(size: number): void {
+    this.#undelivered -= size;
+    if (this.#stall) {
+      if (this.#undelivered > 0) this.#stall.refresh();
+      else {
+        clearTimeout(this.#stall);
+        this.#stall = undefined;
+      }
+    }
+    this.#maybeWritable();
+  }
+
+  #maybeWritable(): void {
+    if (this.writable) this.events.onWritable();
+  }
+
+  #overLimit(reason: string): void {
+    if (this.#over) return;
+    this.dispose();
+    this.events.onOverLimit(reason);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Limits on what one xDS client may make keyway hold (docs/security.md "xDS streams"): undelivered
+ * bytes per stream, names per subscription, streams per node id and per connection. Each has a
+ * default; `keyway serve` reads overrides from the environment (KEYWAY_XDS_*).
+ */
+
+export interface XdsStreamLimits {
+  /**
+   * Undelivered bytes above which a stream's next responses wait (coalesced: the latest state of
+   * each type is sent once the proxy has read what it was given).
+   */
+  readonly highWaterBytes: number;
+  /** Undelivered bytes above which the stream is closed (RESOURCE_EXHAUSTED). */
+  readonly maxBufferedBytes: number;
+  /**
+   * How long a stream may hold undelivered bytes without the proxy reading any of them before it is
+   * closed (RESOURCE_EXHAUSTED): a client that never reads cannot pin memory for ever.
+   */
+  readonly writeStallMs: number;
+  /** Resource names one stream may subscribe to per type (SotW and delta). */
+  readonly maxNamesPerSubscription: number;
+  /** Open streams per node id (Envoy without ADS opens one per type; a reconnect may overlap). */
+  readonly maxStreamsPerNode: number;
+  /** Open xDS streams per client connection (one HTTP/2 connection, one peer address). */
+  readonly maxStreamsPerConnection: number;
+}
+
+export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
+  highWaterBytes: 1 << 20,
+  maxBufferedBytes: 64 << 20,
+  writeStallMs: 60_000,
+  maxNamesPerSubscription: 100_000,
+  maxStreamsPerNode: 16,
+  maxStreamsPerConnection: 100,
+};
+
+/** Environment variable of each limit (`keyway serve`, docs/security.md). */
+export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
+  highWaterBytes: 'KEYWAY_XDS_HIGH_WATER_BYTES',
+  maxBufferedBytes: 'KEYWAY_XDS_MAX_BUFFERED_BYTES',
+  writeStallMs: 'KEYWAY_XDS_WRITE_STALL_MS',
+  maxNamesPerSubscription: 'KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION',
+  maxStreamsPerNode: 'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
+  maxStreamsPerConnection: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
+};
+
+/**
+ * The limits with overrides from `env` (positive integers). A malformed value is an error: a limit
+ * silently left at its default would surprise the operator who set it.
+ * @throws Error naming the variable
+ */
+export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits {
+  const out: Record<string, number> = { ...DEFAULT_XDS_STREAM_LIMITS };
+  for (const [key, name] of Object.entries(XDS_LIMIT_ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    out[key] = n;
+  }
+  return out as unknown as XdsStreamLimits;
+}
