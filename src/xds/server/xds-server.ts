@@ -96,9 +96,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         return;
       }
       perConnection.set(address, onConnection);
-      let session: (Session & { onRequest(req: Req): void }) | undefined;
       const outbox = new StreamOutbox(call as unknown as ConstructorParameters<typeof StreamOutbox>[0], limits, {
-        onWritable: () => session?.onWritable(),
+        onWritable: () => s.onWritable(),
         onOverLimit: (reason) => {
           log.warn({ stream: id, peer: address, reason }, `LIMIT_EXCEEDED: xDS stream closed (RESOURCE_EXHAUSTED): ${reason}`);
           done(`LIMIT_EXCEEDED: ${reason}`);
@@ -107,8 +106,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           resetStream(call, log);
         },
       });
-      session = make(id, outbox, { address });
-      const s = session;
+      const s = make(id, outbox, { address });
       open.set(s, call as ServerDuplexStream<unknown, Uint8Array>);
       let released = false;
       const done = (reason: string): void => {
