@@ -14,6 +14,8 @@ import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/in
 import { pushTelemetry } from './push-telemetry.js';
 import { startXdsServer, type XdsServer } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
+import type { ProxyClass } from '../xds/resources.js';
+import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
 
 export interface XdsStageOptions {
   /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */
@@ -22,6 +24,8 @@ export interface XdsStageOptions {
   readonly controlPlaneId?: string;
   /** Bound on one change's wait for ACKs, for its trace and convergence (default 30 s). */
   readonly changeTimeoutMs?: number;
+  /** Per-stream xDS limits; default: DEFAULT_XDS_STREAM_LIMITS with the KEYWAY_XDS_* environment overrides. */
+  readonly streamLimits?: Partial<XdsStreamLimits>;
 }
 
 /** The running stage, as tests see it. */
@@ -55,7 +59,14 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     warnings.report(view, t.warnings);
     return t.resources;
   };
-  const cache = new SnapshotCache({ build, checkConsistency, servedClass: effectiveProxyClass, logger });
+  // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
+  // object per view, so what the topology knows is computed once per view.
+  let classInput = { view: served, input: { shardMap: served.map, handoff: served.handoff } };
+  const servedClass = (c: ProxyClass): ProxyClass => {
+    if (classInput.view !== served) classInput = { view: served, input: { shardMap: served.map, handoff: served.handoff } };
+    return effectiveProxyClass(c, classInput.input);
+  };
+  const cache = new SnapshotCache({ build, checkConsistency, servedClass, logger });
 
   let server: XdsServer | undefined;
   const telemetry = pushTelemetry({
@@ -74,6 +85,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
+      limits: opts.streamLimits ?? xdsStreamLimitsFromEnv(process.env),
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
     });
   } catch (err) {

@@ -183,13 +183,18 @@ test('reconnect: the agent announces what it holds, keyway sends nothing unchang
   assert.ok(a.connected());
   assert.deepEqual(brief(a.assignments()), before, 'assignments kept over the reconnect');
   const row = second.server.proxy('b')!;
-  assert.equal(row.types.assignment!.status, 'NOT_SENT', 'nothing unchanged was sent again');
+  assert.equal(row.types.assignment!.nonce, undefined, 'nothing unchanged was sent again');
+  assert.equal(row.types.assignment!.status, 'SYNCED', 'it resumed holding what keyway would send: in sync');
+  assert.equal(row.types.assignment!.resources, a.assignments().size, 'the row counts what it holds');
 
   const deadline = Date.now() + 30_000;
   state.publish(view({ transitions: [], drains: [{ shard: 2, node: 'b', until: deadline }] }));
   await eventually('the change arrives', () => a.assignments().get(2)?.phase, { accept: (p) => p === 'draining' });
-  const after = await eventually('acked', () => second.server.proxy('b'), { accept: (p) => p?.types.assignment?.status === 'SYNCED' });
-  assert.equal(after!.types.assignment!.resources, 1, 'only the changed assignment was sent on the new stream');
+  const after = await eventually('acked', () => second.server.proxy('b'), {
+    accept: (p) => p?.types.assignment?.status === 'SYNCED' && p.types.assignment.nonce !== undefined,
+  });
+  assert.equal(after!.types.assignment!.nonce, '1', 'one response on the new stream: the change only');
+  assert.equal(after!.types.assignment!.resources, a.assignments().size, 'the row counts what it holds');
 });
 
 test('two replicas: the agent connects to both, reports to both, and keeps its assignments when one goes away', async (t) => {

@@ -62,11 +62,19 @@ export interface ClassStatus {
   readonly lastError: Error | undefined;
 }
 
+/** One watch: the class the proxy asked with (its served class may change with the input) and its listener. */
+interface Watcher {
+  readonly requested: ProxyClass;
+  readonly listener: SnapshotListener;
+  /** Key of the class entry it is registered in. */
+  entryKey: string;
+}
+
 interface ClassEntry {
   readonly proxyClass: ProxyClass;
   snapshot: Snapshot | undefined;
   error: Error | undefined;
-  readonly watchers: Record<ResourceKind, Set<SnapshotListener>>;
+  readonly watchers: Record<ResourceKind, Set<Watcher>>;
 }
 
 export class SnapshotCache implements SnapshotSource {
@@ -95,10 +103,11 @@ export class SnapshotCache implements SnapshotSource {
    * announced in make-before-break order: cluster, endpoint, listener, route.
    */
   watch(proxyClass: ProxyClass, kind: ResourceKind, listener: SnapshotListener): () => void {
-    const set = this.#entry(proxyClass).watchers[kind];
-    set.add(listener);
+    const key = proxyClassKey(this.servedClass(proxyClass));
+    const watcher: Watcher = { requested: proxyClass, listener, entryKey: key };
+    this.#entry(proxyClass).watchers[kind].add(watcher);
     return () => {
-      set.delete(listener);
+      this.#classes.get(watcher.entryKey)?.watchers[kind].delete(watcher);
     };
   }
 
@@ -126,9 +135,11 @@ export class SnapshotCache implements SnapshotSource {
       classes.push({ classKey: key, changed });
       if (changed.length > 0) notify.push([entry, changed]);
     }
+    const moved = this.#rehome();
     this.#encoder.retain(this.#liveResources());
     const report: RebuildReport = { classes, at: Date.now() };
     for (const [entry, changed] of notify) this.#notify(entry, changed);
+    for (const [watcher, kind] of moved) this.#call(watcher, kind);
     return report;
   }
 
@@ -187,6 +198,38 @@ export class SnapshotCache implements SnapshotSource {
     }
   }
 
+  /**
+   * Moves each watcher whose served class changed with the new input (e.g. an agent whose node
+   * now has assignments, a zone the topology now knows) to its new class; returns them, to be
+   * told of the new class's snapshot.
+   */
+  #rehome(): [Watcher, ResourceKind][] {
+    const moved: [Watcher, ResourceKind][] = [];
+    for (const [key, entry] of [...this.#classes]) {
+      for (const kind of KIND_ORDER) {
+        for (const w of [...entry.watchers[kind]]) {
+          const target = proxyClassKey(this.servedClass(w.requested));
+          if (target === key) continue;
+          entry.watchers[kind].delete(w);
+          this.#entry(w.requested).watchers[kind].add(w);
+          w.entryKey = target;
+          moved.push([w, kind]);
+        }
+      }
+    }
+    return moved;
+  }
+
+  #call(watcher: Watcher, kind: ResourceKind): void {
+    const snapshot = this.#classes.get(watcher.entryKey)?.snapshot;
+    if (!snapshot) return;
+    try {
+      watcher.listener(snapshot);
+    } catch (err) {
+      this.#log.error({ err, kind, proxyClass: snapshot.classKey }, 'snapshot watcher failed');
+    }
+  }
+
   *#liveResources() {
     for (const entry of this.#classes.values()) {
       if (!entry.snapshot) continue;
@@ -199,13 +242,7 @@ export class SnapshotCache implements SnapshotSource {
     if (!snapshot) return;
     for (const kind of KIND_ORDER) {
       if (!changed.includes(kind)) continue;
-      for (const listener of [...entry.watchers[kind]]) {
-        try {
-          listener(snapshot);
-        } catch (err) {
-          this.#log.error({ err, kind, proxyClass: snapshot.classKey }, 'snapshot watcher failed');
-        }
-      }
+      for (const watcher of [...entry.watchers[kind]]) this.#call(watcher, kind);
     }
   }
 }

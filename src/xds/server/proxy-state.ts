@@ -158,6 +158,8 @@ export interface StreamRecord {
   readonly types: ReadonlyMap<ResourceKind, TypeTracker>;
   /** Who opened it (absent in fixtures). */
   readonly peer?: { readonly address: string };
+  /** The class it is served now (it follows the topology); default `identity.servedClass`. */
+  servedClassNow?(): ProxyClass;
 }
 
 /** The host of a grpc-js peer (`${remoteAddress}:${remotePort}`): streams from one machine share it. */
@@ -278,7 +280,7 @@ function view(streams: readonly StreamRecord[], opts: ProxyViewOptions): ProxySt
     userAgentVersion: identity.userAgentVersion,
     flavor: identity.proxyClass.flavor,
     locality: identity.locality,
-    proxyClass: proxyClassKey(identity.servedClass),
+    proxyClass: proxyClassKey(newest.servedClassNow?.() ?? identity.servedClass),
     connectedSince: new Date(sorted[0]!.startedAt).toISOString(),
     protocol: protocols.size === 1 ? [...protocols][0]! : 'mixed',
     service: services.size === 1 ? ([...services][0] as 'ads' | 'per-type') : 'mixed',

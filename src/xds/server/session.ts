@@ -6,7 +6,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Node } from '../proto.js';
-import { KIND_ORDER, kindOfTypeUrl, type ResourceKind } from '../resources.js';
+import { KIND_ORDER, kindOfTypeUrl, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { Snapshot, SnapshotSource } from '../cache/index.js';
 import {
   identityOf,
@@ -107,6 +107,11 @@ export abstract class Session implements StreamRecord {
       this.log.info({ reason }, 'xDS stream closed');
       this.#emit('closed', { nodeId: this.#identity.id, streamId: this.id });
     }
+  }
+
+  servedClassNow(): ProxyClass {
+    const cache = this.ctx.cache;
+    return cache.servedClass ? cache.servedClass(this.identity.proxyClass) : this.identity.servedClass;
   }
 
   get closed(): boolean {

@@ -55,6 +55,11 @@ export function agentAssignments(input: AssignmentInput, node: string): AgentAss
   return { resources: index.byNode.get(node) ?? NONE, warnings: index.warnings };
 }
 
+/** Does `node` get any assignment (an agent of any other node id gets the same empty set)? */
+export function hasAssignments(input: AssignmentInput, node: string): boolean {
+  return indexOf(input).byNode.has(node);
+}
+
 function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
   let perHandoff = memo.get(shardMap);
   if (!perHandoff) {

@@ -13,6 +13,8 @@ import type { Topology } from '../../core/settings.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
 import { compareStrings } from '../../core/order.js';
+import type { AssignmentInput } from './agent-assignments.js';
+import { boundedClass, knownPlaces } from './served-class.js';
 import { envoyCluster } from './envoy-cluster.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
@@ -83,11 +85,18 @@ export function translateWithWarnings(input: TranslatorInput, proxy: ProxyClass)
  * The proxy class whose resources `proxy` receives: Envoy output does not depend on the proxy's
  * locality, so every Envoy shares one variant; gRPC output orders replicas by the proxy's zone and
  * fabric; an agent's output depends on its node id only. A snapshot cache keyed by this class
- * encodes each distinct variant once.
+ * encodes each distinct variant once. Given the translator input, classes are bounded by its
+ * topology: a zone, subzone or agent node it does not know does not make a class of its own.
  */
-export function effectiveProxyClass(proxy: ProxyClass): ProxyClass {
-  if (proxy.flavor === 'agent') return { flavor: 'agent', zone: '', subzone: '', node: proxy.node ?? '' };
-  return proxy.flavor === 'envoy' ? { flavor: 'envoy', zone: '', subzone: '' } : { flavor: proxy.flavor, zone: proxy.zone, subzone: proxy.subzone };
+export function effectiveProxyClass(proxy: ProxyClass, input?: AssignmentInput): ProxyClass {
+  const c: ProxyClass =
+    proxy.flavor === 'agent'
+      ? { flavor: 'agent', zone: '', subzone: '', node: proxy.node ?? '' }
+      : proxy.flavor === 'envoy'
+        ? { flavor: 'envoy', zone: '', subzone: '' }
+        : { flavor: proxy.flavor, zone: proxy.zone, subzone: proxy.subzone };
+  // With the input being translated, what the topology does not know shares one class (served-class.ts).
+  return input ? boundedClass(c, knownPlaces(input)) : c;
 }
 
 function translateAgent({ shardMap, handoff }: TranslatorInput, proxy: ProxyClass): Translation {
