@@ -5,14 +5,33 @@
  * API a proxy-status reader (the xDS stage does).
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ProxyStatusReader } from '../core/proxy.js';
+import { DEFAULT_NAMES_SHOWN, MAX_NAMES_SHOWN, type ProxyStatusReader } from '../core/proxy.js';
 import type { ProxiesBody } from './api-types.js';
 import { errorBody } from './error-body.js';
+
 
 /** The routes over a proxy-status reader (read-only). */
 export function proxyRoutes(reader: ProxyStatusReader): FastifyPluginAsync {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/v1/proxies', async (): Promise<ProxiesBody> => ({ proxies: reader.proxies() }));
+    // Rows list at most `names` subscribed names per type (default DEFAULT_NAMES_SHOWN), so the body
+    // stays small however many names a proxy subscribes to (docs/api.md); `proxy` picks one row.
+    app.get<{ Querystring: { names?: number; proxy?: string } }>(
+      '/v1/proxies',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: { names: { type: 'integer', minimum: 0, maximum: MAX_NAMES_SHOWN }, proxy: { type: 'string', minLength: 1 } },
+          },
+        },
+      },
+      async (request): Promise<ProxiesBody> => {
+        const opts = { namesShown: request.query.names ?? DEFAULT_NAMES_SHOWN };
+        if (request.query.proxy === undefined) return { proxies: reader.proxies(opts) };
+        const row = reader.proxy(request.query.proxy, opts);
+        return { proxies: row ? [row] : [] };
+      },
+    );
 
     app.get<{ Querystring: { proxy: string } }>(
       '/debug/config_dump',

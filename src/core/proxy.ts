@@ -66,6 +66,14 @@ export interface TypeStatus {
   readonly streamId?: string;
 }
 
+/**
+ * Subscribed names a `GET /v1/proxies` row lists per type unless the caller asks for more
+ * (docs/api.md): a subscription may hold up to the xDS server's names cap, and a row must stay small.
+ */
+export const DEFAULT_NAMES_SHOWN = 100;
+/** Most names a caller may ask listed per type and row (the default names cap per subscription). */
+export const MAX_NAMES_SHOWN = 100_000;
+
 /** A proxy's locality from its xDS node, in keyway's spelling (`subzone` is the node's `sub_zone`). */
 export interface ProxyLocality {
   readonly region: string;

@@ -187,7 +187,14 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
         enum: ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'],
         description: 'SYNCED: the latest response was acknowledged; STALE: sent, not answered yet; NACKED: the latest response was rejected; NOT_SENT: nothing sent yet.',
       },
-      subscribed: obj({ wildcard: bool(), names: arr(str()) }, ['wildcard', 'names']),
+      subscribed: obj(
+        {
+          wildcard: bool(),
+          names: arr(str(), 'The first names subscribed (sorted), at most `names` of the request (default 100).'),
+          count: int('Names subscribed.', { minimum: 0 }),
+        },
+        ['wildcard', 'names', 'count'],
+      ),
       versionSent: str(),
       sentAt: time(),
       versionAcked: str(),
@@ -211,7 +218,8 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       connectedSince: time('Start of its oldest open stream.'),
       protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },
       service: { type: 'string', enum: ['ads', 'per-type', 'mixed'] },
-      streams: arr(obj({ id: str(), protocol: str(), service: str(), connectedSince: time() }, ['id'])),
+      conflict: bool('Present (true) when its streams come from more than one peer host: node id reuse.'),
+      streams: arr(obj({ id: str(), protocol: str(), service: str(), connectedSince: time(), peer: str('host:port of the client connection.') }, ['id'])),
       types: {
         type: 'object',
         description: 'The kinds the flavor is served: `cluster`, `endpoint`, `listener` and `route` for Envoy and gRPC; `assignment` (keyway.v1.ShardAssignment) for an agent.',

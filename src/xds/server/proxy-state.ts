@@ -6,7 +6,7 @@
 import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import { KINDS_OF_FLAVOR, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
+import { DEFAULT_NAMES_SHOWN, KINDS_OF_FLAVOR, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
 import { compareStrings } from '../../core/order.js';
 
 export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
@@ -47,12 +47,6 @@ export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClas
     servedClass: servedClass(proxyClass),
   };
 }
-
-/**
- * Subscribed names listed per type in a `GET /v1/proxies` row unless the caller asks for more
- * (docs/api.md): a subscription may hold up to the names cap, and the row must stay small.
- */
-export const DEFAULT_NAMES_SHOWN = 100;
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 

@@ -4,6 +4,8 @@
  * default; `keyway serve` reads overrides from the environment (KEYWAY_XDS_*).
  */
 
+import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
+
 export interface XdsStreamLimits {
   /**
    * Undelivered bytes above which a stream's next responses wait (coalesced: the latest state of
@@ -29,7 +31,7 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   highWaterBytes: 1 << 20,
   maxBufferedBytes: 64 << 20,
   writeStallMs: 60_000,
-  maxNamesPerSubscription: 100_000,
+  maxNamesPerSubscription: MAX_NAMES_SHOWN,
   maxStreamsPerNode: 16,
   maxStreamsPerConnection: 100,
 };
