@@ -69,9 +69,14 @@ export function openStream(session: http2.ClientHttp2Session, first: Buffer, opt
   });
   let bytes = 0;
   let trailers: http2.IncomingHttpHeaders | undefined;
-  stream.on('trailers', (h) => (trailers = h));
+  // The server's status ends its half only; like a gRPC client, close ours once it arrives.
+  const onStatus = (h: http2.IncomingHttpHeaders): void => {
+    trailers = h;
+    stream.close();
+  };
+  stream.on('trailers', onStatus);
   stream.on('response', (h) => {
-    if (h['grpc-status'] !== undefined) trailers = h;
+    if (h['grpc-status'] !== undefined) onStatus(h);
   });
   if (opts.read === false) stream.pause();
   else stream.on('data', (chunk: Buffer) => (bytes += chunk.length));

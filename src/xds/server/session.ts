@@ -219,7 +219,7 @@ export abstract class Session implements StreamRecord {
   /** Ends the stream when a subscription of `kind` would exceed the names cap. */
   protected checkNames(kind: ResourceKind, count: number): void {
     const max = this.ctx.limits?.maxNamesPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNamesPerSubscription;
-    if (count > max) throw limitExceeded(`a ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`);
+    if (count > max) throw limitExceeded(`the ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`);
   }
 
   /** Records a response written (tracker and observer). */
