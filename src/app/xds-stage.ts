@@ -71,7 +71,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   let server: XdsServer | undefined;
   const telemetry = pushTelemetry({
     logger,
-    connected: (nodeId) => server?.proxy(nodeId) !== undefined,
+    connected: (nodeId) => server?.connected(nodeId) ?? false,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.changeTimeoutMs !== undefined ? { timeoutMs: opts.changeTimeoutMs } : {}),
   });

@@ -62,6 +62,8 @@ export interface XdsServer extends ProxyStatusReader {
   proxies(opts?: { readonly namesShown?: number }): ProxyStatus[];
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
+  /** Does the node hold an open stream? O(1): asked on every stream close. */
+  connected(nodeId: string): boolean;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
@@ -178,6 +180,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     proxies: (o) => registry.proxies(o),
     proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
+    connected: (nodeId) => registry.streamsOf(nodeId) > 0,
     configDump(nodeId) {
       const row = registry.proxy(nodeId);
       const sent = registry.sentResources(nodeId);
