@@ -1,0 +1,145 @@
+/**
+ * The per-stream limits of the xDS server (docs/security.md "xDS streams"): names per subscription
+ * (SotW and delta), streams per node id, node id reuse from another peer, and backpressure (a
+ * proxy that has not read its backlog gets the latest state once, not every superseded response).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { create } from '@bufbuild/protobuf';
+import { DiscoveryRequestSchema, NodeSchema } from '../../../src/xds/proto.js';
+import { SnapshotCache } from '../../../src/xds/cache/index.js';
+import { TYPE_URL } from '../../../src/xds/resources.js';
+import { identityOf, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
+import { SotwSession } from '../../../src/xds/server/sotw-session.js';
+import { StreamOutbox } from '../../../src/xds/server/outbox.js';
+import { startHarness } from '../../support/xds-client/harness.js';
+import { miniSet, type MiniTopology } from '../../support/xds-client/resources.js';
+
+const V1: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] }, extraEndpoints: { probe: [1] } };
+
+test('SotW: a subscription over the names cap ends the stream with RESOURCE_EXHAUSTED (LIMIT_EXCEEDED)', async (t) => {
+  const h = await startHarness(V1, { limits: { maxNamesPerSubscription: 3 } });
+  t.after(() => h.close());
+  const ok = h.client({ node: { id: 'envoy-ok' } });
+  ok.request('endpoint', ['c0', 'c1', 'probe']);
+  await ok.expect('endpoint');
+  const over = h.client({ node: { id: 'envoy-over' } });
+  over.request('endpoint', ['c0', 'c1', 'probe', 'x']);
+  const status = await over.finished;
+  assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(status.details, /^LIMIT_EXCEEDED: the endpoint subscription of 4 names exceeds the limit of 3/);
+  assert.equal(h.server.proxy('envoy-over'), undefined);
+});
+
+test('delta: subscriptions add up to the names cap', async (t) => {
+  const h = await startHarness(V1, { limits: { maxNamesPerSubscription: 3 } });
+  t.after(() => h.close());
+  const client = h.client({ node: { id: 'envoy-d' }, protocol: 'delta' });
+  client.delta('endpoint', { subscribe: ['c0', 'c1'] });
+  await client.expect('endpoint');
+  client.delta('endpoint', { subscribe: ['a', 'b'] });
+  const status = await client.finished;
+  assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(status.details, /LIMIT_EXCEEDED/);
+});
+
+test('a node id holds at most maxStreamsPerNode streams', async (t) => {
+  const h = await startHarness(V1, { limits: { maxStreamsPerNode: 2 } });
+  t.after(() => h.close());
+  for (const service of ['cluster', 'endpoint'] as const) {
+    const c = h.client({ node: { id: 'envoy-n' }, service });
+    c.request(service, service === 'endpoint' ? ['c0'] : []);
+    await c.expect(service);
+  }
+  const third = h.client({ node: { id: 'envoy-n' }, service: 'listener' });
+  third.request('listener');
+  const status = await third.finished;
+  assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(status.details, /node "envoy-n" already holds 2 xDS streams/);
+  assert.equal(h.server.proxy('envoy-n')!.streams.length, 2);
+});
+
+test('node id reuse from another peer host is flagged on the row with each stream\'s peer', () => {
+  const registry = new ProxyRegistry();
+  const record = (id: string, address: string): StreamRecord => ({
+    id,
+    protocol: 'sotw',
+    service: 'ads',
+    startedAt: Date.now(),
+    identity: identityOf(create(NodeSchema, { id: 'envoy-1', userAgentName: 'envoy' })),
+    types: new Map([['cluster', new TypeTracker('cluster')]]),
+    peer: { address },
+  });
+  assert.equal(registry.add(record('1', '10.0.0.1:5000')), undefined);
+  assert.equal(registry.add(record('2', '10.0.0.1:5001')), undefined, 'a reconnect from the same host is no conflict');
+  assert.equal(registry.proxy('envoy-1')!.conflict, undefined);
+  const intruder = record('3', '10.0.0.9:6000');
+  assert.deepEqual(registry.add(intruder), ['10.0.0.1']);
+  const row = registry.proxy('envoy-1')!;
+  assert.equal(row.conflict, true);
+  assert.deepEqual(row.streams.map((s) => s.peer), ['10.0.0.1:5000', '10.0.0.1:5001', '10.0.0.9:6000']);
+  registry.remove(intruder);
+  assert.equal(registry.proxy('envoy-1')!.conflict, undefined);
+  assert.equal(registry.streamsOf('envoy-1'), 2);
+});
+
+test('backpressure: pushes wait while the proxy has not read its backlog, then only the latest is built', () => {
+  let topo: MiniTopology = V1;
+  const cache = new SnapshotCache({ build: () => miniSet(topo), checkConsistency: () => [] });
+  const written: Uint8Array[] = [];
+  const pending: (() => void)[] = [];
+  // A call whose writes complete only when the test says the proxy read them.
+  const call = {
+    write(chunk: Uint8Array, done: () => void): boolean {
+      written.push(chunk);
+      pending.push(done);
+      return true;
+    },
+    once(): void {},
+  };
+  const outbox = new StreamOutbox(call, { highWaterBytes: 1, maxBufferedBytes: 1 << 20, writeStallMs: 60_000 }, {
+    onWritable: () => session.onWritable(),
+    onOverLimit: () => assert.fail('no limit is hit'),
+  });
+  const session = new SotwSession({ cache, registry: new ProxyRegistry(), logger: pino({ level: 'silent' }) }, '1', 'ads', outbox);
+  session.onRequest(create(DiscoveryRequestSchema, { node: { id: 'envoy-bp', userAgentName: 'envoy' }, typeUrl: TYPE_URL.cluster }));
+  assert.equal(written.length, 1, 'the first response is written');
+  const first = session.types.get('cluster')!.versionSent;
+  for (const port of [9100, 9200, 9300]) {
+    topo = { clusters: { [`c${port}`]: [port], c1: [9003] }, extraEndpoints: { probe: [1] } };
+    cache.rebuild();
+  }
+  assert.equal(written.length, 1, 'nothing more while the first is unread');
+  assert.equal(session.types.get('cluster')!.versionSent, first, 'no superseded response was built');
+  pending.shift()!();
+  assert.equal(written.length, 2, 'one response once the proxy read: the latest state');
+  assert.equal(session.types.get('cluster')!.versionSent, cache.snapshot({ flavor: 'envoy', zone: '', subzone: '' })!.kinds.cluster.version);
+  assert.equal(outbox.undelivered, written[1]!.byteLength);
+  assert.notEqual(first, session.types.get('cluster')!.versionSent);
+  session.close('test over');
+  outbox.dispose();
+});
+
+test('the outbox closes a stream whose undelivered bytes pass the limit, or that reads nothing for too long', async () => {
+  const reasons: string[] = [];
+  const call = { write: (): boolean => true, once: (): void => {} };
+  const big = new StreamOutbox(call, { highWaterBytes: 10, maxBufferedBytes: 100, writeStallMs: 60_000 }, {
+    onWritable: () => {},
+    onOverLimit: (r) => reasons.push(r),
+  });
+  big.write(new Uint8Array(60));
+  assert.equal(big.writable, false, 'over the high-water mark: hold the next push');
+  big.write(new Uint8Array(60));
+  assert.match(reasons[0] ?? '', /120 bytes undelivered exceed the limit of 100/);
+  const stalled = new StreamOutbox(call, { highWaterBytes: 10, maxBufferedBytes: 100, writeStallMs: 50 }, {
+    onWritable: () => {},
+    onOverLimit: (r) => reasons.push(r),
+  });
+  stalled.write(new Uint8Array(5));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.match(reasons[1] ?? '', /read none of 5 undelivered bytes in 50 ms/);
+  big.dispose();
+  stalled.dispose();
+});
