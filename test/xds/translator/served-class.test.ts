@@ -1,0 +1,42 @@
+// Proxy classes bounded by the topology (docs/security.md "xDS streams"): what a client says about
+// itself only splits classes when the translator's output depends on it, and then the output of an
+// unknown value is the output of no value, so one class serves them all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { effectiveProxyClass, translate, resourceToJson } from '../../../src/xds/translator/index.js';
+import { proxyClassKey, type ProxyClass } from '../../../src/xds/resources.js';
+import { endpoint, handInput, locality } from './fixtures.js';
+
+const nodes = [
+  endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }),
+  endpoint('b', '10.0.0.2', { locality: locality('z1', 'f2') }),
+  endpoint('c', '10.0.0.3', { locality: locality('z2', 'f3') }),
+];
+const input = handInput(nodes, Array.from({ length: 6 }, (_, s) => (s % 2 === 0 ? ['a', 'c'] : ['c', 'b'])));
+const grpc = (zone: string, subzone: string): ProxyClass => ({ flavor: 'grpc', zone, subzone });
+const key = (c: ProxyClass): string => proxyClassKey(effectiveProxyClass(c, input));
+const output = (c: ProxyClass): unknown => {
+  const set = translate(input, c);
+  return [...set.cluster, ...set.endpoint, ...set.route].map((r) => resourceToJson(r));
+};
+
+test('gRPC: a known zone and fabric keep their class; unknown ones share the class of no locality', () => {
+  assert.equal(key(grpc('z1', 'f1')), 'grpc|z1|f1');
+  assert.equal(key(grpc('z1', 'nowhere')), 'grpc|z1|', 'a fabric unknown in its zone is dropped');
+  assert.equal(key(grpc('z1', 'f3')), 'grpc|z1|', 'f3 is in z2, not z1');
+  assert.equal(key(grpc('', 'f3')), 'grpc||f3', 'without a zone, a known fabric counts');
+  assert.equal(key(grpc('made-up', 'f1')), 'grpc||', 'an unknown zone disables the fabric match too');
+  assert.equal(key(grpc('made-up-1', 'x')), key(grpc('made-up-2', 'y')));
+  for (const c of [grpc('made-up', 'f1'), grpc('z1', 'nowhere'), grpc('', 'nowhere'), grpc('z1', 'f3')]) {
+    assert.deepEqual(output(c), output(effectiveProxyClass(c, input)), `${proxyClassKey(c)} gets what its bounded class gets`);
+  }
+});
+
+test('agents: a node with assignments keeps its class; any other shares the one "unknown node" class', () => {
+  const agent = (node: string): ProxyClass => ({ flavor: 'agent', zone: '', subzone: '', node });
+  assert.equal(key(agent('a')), 'agent|||a');
+  assert.equal(key(agent('intruder-1')), 'agent|||');
+  assert.equal(key(agent('intruder-2')), 'agent|||');
+  assert.deepEqual(translate(input, agent('intruder-1')).assignment, translate(input, agent('')).assignment);
+  assert.equal(key({ flavor: 'envoy', zone: 'z9', subzone: 'x' }), 'envoy||');
+});
