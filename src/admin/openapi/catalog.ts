@@ -97,10 +97,13 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'One row per connected xDS node id (Envoy, proxyless gRPC, or a cache node\'s ownership agent): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
     tags: ['proxies'],
     parameters: [
-      { name: 'names', in: 'query', required: false, description: 'Subscribed names listed per type and row (default 100, at most 100000); `count` gives them all.', schema: { type: 'integer', minimum: 0, maximum: 100000 } },
-      { name: 'proxy', in: 'query', required: false, description: 'Only the row of this node id (an empty list when it is not connected).', schema: { type: 'string' } },
+      { name: 'names', in: 'query', required: false, description: 'Subscribed names listed per type and row (default 100, at most 100000); `count` gives them all.', schema: { type: 'integer', minimum: 0, maximum: 100000 }, example: 100 },
+      { name: 'proxy', in: 'query', required: false, description: 'Only the row of this node id (an empty list when it is not connected).', schema: { type: 'string' }, example: 'envoy-1' },
     ],
-    responses: { '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') } },
+    responses: {
+      '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') },
+      '400': error('`names` is not an integer in [0, 100000], or `proxy` is empty.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "names" must be <= 100000', parameter: 'names' } }),
+    },
   },
   'GET /debug/config_dump': {
     summary: "What keyway last sent one proxy, like Envoy's /config_dump",
