@@ -14,7 +14,7 @@ import { httpRequest } from '../support/http.js';
 import { topologyFile } from './xds-topology.js';
 
 const PUSHES = 12;
-const READERS = 24;
+const READERS = 64;
 const STALL_MS = 6000;
 
 test('a stream that never reads: keyway memory stays bounded over many pushes, and the stream is closed', { timeout: 90_000 }, async (t) => {
@@ -58,7 +58,7 @@ test('a stream that never reads: keyway memory stays bounded over many pushes, a
       `stream ends ${JSON.stringify(ends?.[0])}`,
   );
 
-  assert.ok(growth < 300 * 2 ** 20, `keyway grew ${(growth / 2 ** 20).toFixed(1)} MiB for ${READERS} proxies that never read`);
+  assert.ok(growth < 700 * 2 ** 20, `keyway grew ${(growth / 2 ** 20).toFixed(1)} MiB for ${READERS} proxies that never read`);
   assert.ok(ends !== undefined, 'the streams that never read are closed');
   assert.ok(
     keyway.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('LIMIT_EXCEEDED') && l.stream !== undefined),
