@@ -5,6 +5,7 @@
  * server's responses pile up on its side unless it applies backpressure).
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { DeltaDiscoveryRequestSchema, DiscoveryRequestSchema } from '../../src/xds/proto.js';
 import { TYPE_URL, type ResourceKind } from '../../src/xds/resources.js';
@@ -96,9 +97,11 @@ export function openStream(session: http2.ClientHttp2Session, first: Buffer, opt
   return { stream, ended, received: () => bytes };
 }
 
-/** A client connection to keyway's xDS port. */
-export function connect(port: number): http2.ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+/** A client connection to keyway's xDS port on 127.0.0.1, from `localAddress` (another loopback address looks like another host). */
+export function connect(port: number, localAddress?: string): http2.ClientHttp2Session {
+  const session = http2.connect(`http://127.0.0.1:${port}`, {
+    ...(localAddress && { createConnection: () => net.connect({ host: '127.0.0.1', port, localAddress }) }),
+  });
   session.on('error', () => {
     /* the test looks at its streams */
   });

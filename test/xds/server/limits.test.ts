@@ -14,7 +14,9 @@ import { TYPE_URL } from '../../../src/xds/resources.js';
 import { identityOf, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
 import { SotwSession } from '../../../src/xds/server/sotw-session.js';
 import { StreamOutbox } from '../../../src/xds/server/outbox.js';
+import { startXdsServer } from '../../../src/xds/server/index.js';
 import { startHarness } from '../../support/xds-client/harness.js';
+import { connect, openStream, sotwRequest } from '../../../e2e/support/xds-raw.js';
 import { miniSet, type MiniTopology } from '../../support/xds-client/resources.js';
 
 const V1: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] }, extraEndpoints: { probe: [1] } };
@@ -142,4 +144,32 @@ test('the outbox closes a stream whose undelivered bytes pass the limit, or that
   assert.match(reasons[1] ?? '', /read none of 5 undelivered bytes in 50 ms/);
   big.dispose();
   stalled.dispose();
+});
+
+test('streams per connection are capped; one node id from two peer hosts is flagged and logged', async (t) => {
+  const lines: { msg?: string; otherPeers?: string[] }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const cache = new SnapshotCache({ build: () => miniSet(V1), checkConsistency: () => [] });
+  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', logger, limits: { maxStreamsPerConnection: 2 } });
+  t.after(() => server.close());
+  const one = connect(server.port);
+  const other = connect(server.port, '127.0.0.2');
+  t.after(() => {
+    one.destroy();
+    other.destroy();
+  });
+  const a = openStream(one, sotwRequest({ id: 'envoy-1' }, 'cluster'));
+  openStream(one, sotwRequest({ id: 'envoy-2' }, 'cluster'));
+  const third = openStream(one, sotwRequest({ id: 'envoy-3' }, 'cluster'));
+  const end = await third.ended;
+  assert.equal(end.grpcStatus, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(end.grpcMessage ?? '', /^LIMIT_EXCEEDED: connection 127\.0\.0\.1:\d+ already holds 2 xDS streams/);
+
+  const b = openStream(other, sotwRequest({ id: 'envoy-1' }, 'cluster'));
+  for (const s of [a, b]) while (s.received() === 0) await new Promise((r) => setTimeout(r, 10));
+  const row = server.proxy('envoy-1')!;
+  assert.equal(row.conflict, true);
+  assert.deepEqual(row.streams.map((s) => s.peer?.split(':')[0]).sort(), ['127.0.0.1', '127.0.0.2']);
+  assert.ok(lines.some((l) => l.msg?.startsWith('node id reuse') && l.otherPeers?.includes('127.0.0.1')));
+  assert.equal(server.proxy('envoy-2')!.conflict, undefined);
 });
