@@ -12,7 +12,7 @@ import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
-import { startXdsServer, type XdsServer } from '../xds/server/index.js';
+import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 
 export interface XdsStageOptions {
@@ -22,6 +22,8 @@ export interface XdsStageOptions {
   readonly controlPlaneId?: string;
   /** Bound on one change's wait for ACKs, for its trace and convergence (default 30 s). */
   readonly changeTimeoutMs?: number;
+  /** TLS or mTLS for the xDS port (`keyway serve --xds-tls-*`, docs/security.md); absent: plaintext. */
+  readonly tls?: XdsTlsSettings;
 }
 
 /** The running stage, as tests see it. */
@@ -75,6 +77,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
     });
   } catch (err) {
     telemetry.close();
