@@ -18,7 +18,7 @@ import path from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { adsBootstrap, type XdsTlsBootstrap } from '../support/bootstrap.js';
-import { makePki, opensslSkipReason, type CertFiles, type TestCa, type TestPki } from '../support/certs.js';
+import { makePki, opensslSkipReason, type CertFiles, type TestCa, type TestPki } from '../../test/support/certs.js';
 import { envoyBinaries, envoySkipReason, startEnvoy, type EnvoyProcess } from '../support/envoy.js';
 import { httpGetText } from '../support/http.js';
 import { startKeyway, type KeywayProcess } from '../support/keyway.js';
