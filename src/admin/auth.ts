@@ -19,8 +19,8 @@ export function isGuarded(url: string): boolean {
 }
 
 /**
- * Installs the token check as the first hook of every request, so it runs before routing (an
- * unknown `/v1/...` route answers 401, not 404: a caller without the token learns nothing).
+ * Installs the token check as the first hook of every request, before any handler (an unknown
+ * `/v1/...` route answers 401, not 404: a caller without the token learns nothing).
  * The comparison is constant-time over SHA-256 digests, so neither the token's content nor its
  * length leaks through timing.
  */
@@ -28,13 +28,26 @@ export function installBearerToken(app: FastifyInstance, token: string): void {
   if (token === '') throw new Error('the admin token is empty');
   const expected = digest(token);
   app.addHook('onRequest', async (request, reply) => {
-    if (!isGuarded(request.url)) return;
+    // The route fastify matched decides, not the raw URL: the router decodes percent-escapes, so
+    // `/%761/shardmap` reaches /v1/shardmap. Without a match (404), the decoded path decides.
+    const route = request.routeOptions.url;
+    if (!isGuarded(route !== undefined ? route : decodedPath(request.url))) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (m && timingSafeEqual(digest(m[1]!), expected)) return;
     const message = header === '' ? `${request.url.split('?')[0]} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
     return reply.code(401).header('www-authenticate', 'Bearer realm="keyway"').send(errorBody('UNAUTHENTICATED', message));
   });
+}
+
+/** The path of `url` with percent-escapes decoded (left as it is when they do not decode). */
+function decodedPath(url: string): string {
+  const path = url.split('?')[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 function digest(s: string): Buffer {

@@ -36,6 +36,12 @@ test('without or with a wrong token /v1 answers 401 UNAUTHENTICATED; with it 200
     assert.equal(res.headers['www-authenticate'], 'Bearer realm="keyway"');
   }
   assert.equal((await app.inject({ url: '/v1/nothing' })).statusCode, 401, 'an unknown /v1 route does not reveal itself');
+  // Spellings the router resolves to a guarded route, or that do not route at all: never a 200.
+  for (const url of ['/%761/shardmap', '/v1/shard%6Dap', '/%64ebug/config_dump?proxy=a', '/v1/./shardmap', '/x/../v1/shardmap', '/v1/shardmap;x', '/%2Fv1/shardmap', '//v1/shardmap', '/v1%2Fshardmap', '/%ZZ/v1']) {
+    const status = (await app.inject({ url })).statusCode;
+    assert.ok([400, 401, 404].includes(status), `${url}: ${status}`);
+  }
+  assert.equal((await app.inject({ url: '/%761/shardmap' })).statusCode, 401);
   for (const authorization of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `Bearer  ${TOKEN} `]) {
     assert.equal((await app.inject({ url: '/v1/shardmap', headers: { authorization } })).statusCode, 200, authorization);
   }
