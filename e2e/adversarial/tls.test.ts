@@ -7,7 +7,8 @@
  *   (grpc-js with TLS credentials: @grpc/grpc-js-xds 1.14 cannot dial its control plane over TLS,
  *   its bootstrap knows only `insecure` and `google_default` channel credentials) are served when
  *   the certificate's CN or URI SAN is the node id, refused with PERMISSION_DENIED when it is not or
- *   when it is outside the SAN allow-list, and a plaintext client fails. The ownership agent gets
+ *   when it is outside the SAN allow-list, and a plaintext client fails; a connected proxy's row
+ *   cannot be taken over by another certificate reusing its node id. The ownership agent gets
  *   its assignments over mTLS; one claiming another node's id is refused, and so is ReportWarm.
  * - TLS only (no client CA): Envoy and grpc-js that trust the CA are served; plaintext fails.
  */
@@ -42,11 +43,19 @@ function writeTopology(dir: string): string {
 
 interface ProxyRow {
   readonly id: string;
+  readonly cluster: string;
+  readonly flavor: string;
+  readonly streams: readonly { readonly id: string }[];
 }
 
 async function proxyIds(keyway: KeywayProcess): Promise<string[]> {
   const body = JSON.parse(await httpGetText(`${keyway.httpUrl}/v1/proxies`)) as { proxies: ProxyRow[] };
   return body.proxies.map((p) => p.id).sort();
+}
+
+async function proxyRow(keyway: KeywayProcess, id: string): Promise<ProxyRow | undefined> {
+  const body = JSON.parse(await httpGetText(`${keyway.httpUrl}/v1/proxies`)) as { proxies: ProxyRow[] };
+  return body.proxies.find((p) => p.id === id);
 }
 
 function sslCredentials(ca: string, leaf?: CertFiles): ChannelCredentials {
@@ -193,6 +202,29 @@ describe('xDS over mTLS: the node id is bound to the client certificate', { skip
     const plaintext = await adsOutcome(keyway.xdsPort, 'grpc-1', credentials.createInsecure());
     assert.equal(plaintext.served, false);
     assert.equal(plaintext.code, GrpcStatus.UNAVAILABLE, plaintext.details);
+  });
+
+  test("a connected proxy's row cannot be taken over by another certificate reusing its node id", async () => {
+    const owner = new XdsTestClient({ port: keyway.xdsPort, node: { id: 'grpc-1', cluster: 'gateways', userAgentName: 'gRPC Node Pure JS' }, credentials: sslCredentials(ca.cert, certs.grpcCn) });
+    try {
+      owner.request('listener');
+      await owner.expect('listener', 15_000);
+      const before = await proxyRow(keyway, 'grpc-1');
+      assert.equal(before?.streams.length, 1);
+      // Another valid certificate of the same CA (allowed by the SAN list), claiming grpc-1 as an Envoy.
+      const impostor = new XdsTestClient({ port: keyway.xdsPort, node: { id: 'grpc-1', cluster: 'evil', userAgentName: 'envoy' }, credentials: sslCredentials(ca.cert, certs.node1) });
+      impostor.request('listener');
+      const end = await impostor.finished;
+      impostor.close();
+      assert.equal(end.code, GrpcStatus.PERMISSION_DENIED, end.details);
+      const afterwards = await proxyRow(keyway, 'grpc-1');
+      assert.deepEqual(
+        { streams: afterwards?.streams.map((x) => x.id), cluster: afterwards?.cluster, flavor: afterwards?.flavor },
+        { streams: before!.streams.map((x) => x.id), cluster: 'gateways', flavor: 'grpc' },
+      );
+    } finally {
+      owner.close();
+    }
   });
 
   test('the ownership agent gets its assignments over mTLS; another node id and its warm reports are refused', async () => {
