@@ -43,7 +43,8 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
-  await app.register(healthRoutes(state));
+  const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
+  await app.register(healthRoutes(state, proxyReaders));
   await app.register(shardMapRoutes(state));
   await app.register(webViewRoutes());
   await app.register(openApiRoutes(registered));
