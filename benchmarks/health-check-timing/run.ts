@@ -10,9 +10,10 @@
  * stopped. Envoy's /clusters is polled every 50 ms; a failed host stays failed at least one interval, so no
  * misfire is missed.
  *
- *   node --import tsx benchmarks/health-check-timing/run.ts [--rounds 3] [--nodes 6] [--load 2] [--traffic 4] [--stagger 0] [--seconds 20]
+ *   npm run bench:healthcheck -- [--rounds 3] [--nodes 6] [--load 2] [--traffic 4] [--stagger 0] [--seconds 20]
  *
- * Prints one JSON document: per setting, misfires per round and in total.
+ * Prints a table and writes benchmarks/results/health-check-timing.json: per setting, misfires per round and in
+ * total, and when every node was first seen healthy.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { terminate, track } from '../../e2e/support/processes.js';
 import { HEALTH_CHECK_TIMING } from '../../src/xds/translator/index.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RESULTS = path.join(REPO_ROOT, 'benchmarks', 'results', 'health-check-timing.json');
 
 /** A health-check setting as keyway's translator writes it (src/xds/translator/envoy-failover.ts). */
 export interface HealthCheckTiming {
@@ -181,7 +183,10 @@ async function main(): Promise<void> {
     allHealthyMsPerRound: results.map((r) => r.allHealthyMs[c.name]),
     examples: results.flatMap((r) => r.misfires[c.name]!).slice(0, 5),
   }));
-  process.stdout.write(`${JSON.stringify({ envoy: envoyVersion(envoyBinaryPath()), rounds, nodes, load, traffic: perNode, stagger, seconds, summary }, null, 2)}\n`);
+  const report = { envoy: envoyVersion(envoyBinaryPath()), rounds, nodes, load, traffic: perNode, stagger, seconds, summary };
+  writeFileSync(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
+  const rows = summary.map((c) => `${c.name.padEnd(18)} ${`${c.timeoutMs}`.padStart(7)} ${`${c.unhealthyThreshold}`.padStart(9)} ${`${c.misfires}`.padStart(8)}   ${c.allHealthyMsPerRound.join(', ')}`);
+  process.stdout.write(`${['timing             timeout unhealthy misfires   all healthy after (ms, per round)', ...rows].join('\n')}\n(written to ${path.relative(REPO_ROOT, RESULTS)})\n`);
 }
 
 void main().catch((err: unknown) => {
