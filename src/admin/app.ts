@@ -47,7 +47,8 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   installErrorHandlers(app);
   if (opts.token !== undefined) installBearerToken(app, opts.token);
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
-  await app.register(healthRoutes(state));
+  const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
+  await app.register(healthRoutes(state, proxyReaders));
   await app.register(shardMapRoutes(state));
   await app.register(webViewRoutes());
   await app.register(openApiRoutes(registered));

@@ -168,6 +168,10 @@ function renderHeader() {
     if (!r.ready) {
       label = 'not ready';
       key = 'not-ready';
+    } else if (r.status === 'degraded') {
+      // Serving, but proxies reject the latest configuration or a source lags: /readyz lists why.
+      label = 'degraded';
+      key = 'degraded';
     } else if (r.stale) {
       label = 'stale';
       key = 'stale';
@@ -178,7 +182,11 @@ function renderHeader() {
   }
   badge.textContent = label;
   badge.dataset.state = key;
-  badge.title = r?.reason ?? r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '';
+  const reasons = state.connected && Array.isArray(r?.reasons) ? r.reasons : [];
+  badge.title = r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? ''));
+  const why = $('reasons');
+  why.hidden = reasons.length === 0;
+  why.replaceChildren(...reasons.map((x) => el('li', { dataset: { code: x.code } }, x.message)));
 
   const m = state.map;
   const items = [];
