@@ -15,8 +15,9 @@ import { CLI, runCli } from './support.js';
 const STACK = /^\s+at /m;
 
 /** Runs `keyway serve` on `file` until it listens (or exits); returns its warn-level log messages and exit code. */
-async function serveOnce(file: string): Promise<{ code: number | null; stderr: string; warnings: string[] }> {
+async function serveOnce(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; warnings: string[] }> {
   const child = spawn(process.execPath, [...CLI, 'serve', '--config', file, '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1'], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -94,12 +95,15 @@ test('check on a kubernetes section validates it as serve does, without a cluste
   t.after(() => Promise.all([empty.cleanup(), good.cleanup()]));
   // No cluster anywhere: an unreachable API server for serve, none needed by check.
   const noCluster = { KUBECONFIG: '/nonexistent/kubeconfig', KUBERNETES_SERVICE_HOST: '', KEYWAY_NAMESPACE: '' };
-  const [checkEmpty, checkGood] = await Promise.all([
+  const [checkEmpty, checkGood, serveEmpty] = await Promise.all([
     runCli(['check', '--config', empty.file], noCluster),
     runCli(['check', '--config', good.file], noCluster),
+    serveOnce(empty.file, noCluster),
   ]);
-  assert.equal(checkEmpty.code, 2, checkEmpty.stderr);
-  assert.ok(checkEmpty.stderr.includes(`${empty.file}:1:1: kubernetes.services: is required`), checkEmpty.stderr);
+  for (const [name, r] of [['check', checkEmpty], ['serve', serveEmpty]] as const) {
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${empty.file}:1:1: kubernetes.services: is required`), `${name}: ${r.stderr}`);
+  }
   assert.equal(checkGood.code, 0, checkGood.stderr);
   assert.match(checkGood.stdout, /ok: .*endpoints from Kubernetes/);
 });
