@@ -74,6 +74,9 @@ async function listening(t: { after(fn: () => unknown): void }): Promise<{ app: 
           throw new Error('the reader failed');
         });
         a.post('/test/echo', async (request) => ({ size: JSON.stringify(request.body).length }));
+        a.get('/test/denied', async () => {
+          throw Object.assign(new Error('a bearer token is required'), { statusCode: 401 });
+        });
       },
     ],
   });
@@ -106,12 +109,13 @@ test('malformed requests and odd URLs: 400 or 404 with the documented body', asy
   assert.equal(bad.parameter, 'shard');
 });
 
-test('413 is LIMIT_EXCEEDED and 500 is INTERNAL, never BAD_ARGUMENT', async (t) => {
+test('413 is LIMIT_EXCEEDED, 401 UNAUTHENTICATED and 500 INTERNAL, never BAD_ARGUMENT', async (t) => {
   const { app, port } = await listening(t);
   const big = JSON.stringify({ pad: 'a'.repeat(MAX_REST_BODY_BYTES) });
   const tooLarge = await app.inject({ method: 'POST', url: '/test/echo', headers: { 'content-type': 'application/json' }, payload: big });
   assertErrorBody({ status: tooLarge.statusCode, contentType: String(tooLarge.headers['content-type']), body: tooLarge.json() }, 413, 'LIMIT_EXCEEDED', '413');
   assert.match(tooLarge.json().error.message, new RegExp(`${MAX_REST_BODY_BYTES} bytes`));
+  assertErrorBody(await raw(port, get('/test/denied')), 401, 'UNAUTHENTICATED', '401 from a route');
   const failed = await raw(port, get('/test/fails'));
   const e = assertErrorBody(failed, 500, 'INTERNAL', '500');
   assert.match(e.message, /the reader failed/);
