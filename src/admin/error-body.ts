@@ -62,7 +62,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
 }
 
 /**
- * The fastify options that route the errors raised before any handler to the error body: the
+ * The fastify options that route the errors raised before any handler to the error body
+ * (docs/api.md "Errors") and set the request limits (docs/security.md "REST requests"): the
  * router's (a URL that does not decode, a parameter too long) and the HTTP parser's (headers too
  * large, a request that is not HTTP, a timeout), with keyway's request limits.
  */

@@ -1,6 +1,6 @@
 /**
  * The warnings `keyway serve` logs for a topology, computed without serving it, so `keyway check`
- * prints the same lines (docs/cli.md "check"). serve logs the shard map's warnings each time it
+ * prints the same lines (README "The topology file"). serve logs the shard map's warnings each time it
  * computes a map (runner.ts) and the translator's, prefixed by {@link translationWarning}, when it
  * builds a proxy class (xds-stage.ts); both come from the functions called here.
  */

@@ -1,5 +1,5 @@
 /**
- * `keyway check --config FILE` (public contract: `keyway --help`, docs/cli.md "check"): validates a
+ * `keyway check --config FILE` (public contract: `keyway --help`, README "The topology file"): validates a
  * topology file exactly as `keyway serve` does, without serving it or contacting a cluster, and
  * prints every warning serve would log. Exit status: 0 valid (warnings included), 2 invalid,
  * 1 when check itself fails (one line on stderr, no stack trace).
