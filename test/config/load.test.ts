@@ -292,3 +292,16 @@ test('draining: a planned departure is not ready; draining with ready: true is a
   assert.match(hit.message, /must be false \(or absent\) when draining is true/);
   expectProblem(`${base}    draining: 1\n`, 'endpoints[0].draining', 'CONFIG_INVALID', 5);
 });
+
+test('more than 1000 aliases in one file is CONFIG_PARSE at the 1001st (each costs the YAML library a scan of the file)', () => {
+  const anchors = Array.from({ length: 1001 }, (_, i) => `  - &z${i} {zone: z${i}}`);
+  const uses = Array.from({ length: 1001 }, (_, i) => `  - {id: n${i}, address: 10.0.${i >> 8}.${i & 255}, port: 1, locality: *z${i}}`);
+  const text = `defs:\n${anchors.join('\n')}\nendpoints:\n${uses.join('\n')}\n`;
+  const all = problems(text);
+  assert.equal(all[0]!.code, 'CONFIG_PARSE', all[0]!.message);
+  assert.equal(all[0]!.location.line, 1 + 1001 + 1 + 1001, all[0]!.message);
+  assert.match(all[0]!.message, /more than 1000 aliases/);
+  // 1000 are fine (the unknown key `defs` aside).
+  const fine = problems(`defs:\n${anchors.slice(0, 1000).join('\n')}\nendpoints:\n${uses.slice(0, 1000).join('\n')}\n`);
+  assert.deepEqual(fine.map((e) => e.location.field), ['defs']);
+});
