@@ -12,6 +12,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
+import { installBearerToken } from './auth.js';
 import { errorBodyServerOptions, installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
@@ -30,6 +31,8 @@ export interface AdminAppOptions {
    * fastify plugin; it should answer errors with `errorBody()`.
    */
   readonly routes?: readonly FastifyPluginAsync[];
+  /** The bearer token `/v1` and `/debug` require (see auth.ts); absent: they are open. */
+  readonly token?: string;
 }
 
 /**
@@ -43,6 +46,7 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
     ...errorBodyServerOptions(),
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
+  if (opts.token !== undefined) installBearerToken(app, opts.token);
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
   await app.register(healthRoutes(state));
   await app.register(shardMapRoutes(state));

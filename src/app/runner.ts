@@ -38,6 +38,10 @@ export interface ServeOptions {
   readonly xdsPort?: number;
   /** Interface to bind. Default `0.0.0.0` (probes from outside the pod must reach it). */
   readonly host?: string;
+  /** Interface the admin REST API binds (`--admin-host`). Default: `host`. */
+  readonly adminHost?: string;
+  /** Bearer token for `/v1` and `/debug` (docs/security.md "The admin API"); absent: open. */
+  readonly adminToken?: string;
   readonly logger?: Logger;
   /** Later pipeline stages, started in order after the first shard map exists. */
   readonly stages?: readonly ServeStage[];
@@ -236,6 +240,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   });
   const host = opts.host ?? '0.0.0.0';
+  const adminHost = opts.adminHost ?? host;
   try {
     const startedAt = new Date();
     await run(async () => {
@@ -246,8 +251,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     for (const stage of opts.stages ?? []) {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }
-    admin = await buildAdminApp(state, { logger: log, readers: started.flatMap((s) => (s.readers ? [s.readers] : [])) });
-    await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host });
+    const readers = started.flatMap((s) => (s.readers ? [s.readers] : []));
+    admin = await buildAdminApp(state, { logger: log, readers, ...(opts.adminToken !== undefined ? { token: opts.adminToken } : {}) });
+    await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host: adminHost });
   } catch (err) {
     await close();
     throw err;
@@ -255,7 +261,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const address = admin.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : (opts.httpPort ?? DEFAULT_HTTP_PORT);
   const listening = Object.assign({ httpPort }, ...started.map((s) => s.listening ?? {})) as Record<string, number>;
-  log.info({ ...listening, host }, 'listening');
+  log.info({ ...listening, host, adminHost, adminToken: opts.adminToken !== undefined }, 'listening');
   return {
     state,
     admin,

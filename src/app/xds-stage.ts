@@ -13,7 +13,7 @@ import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
-import { startXdsServer, type XdsServer } from '../xds/server/index.js';
+import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 
 export interface XdsStageOptions {
@@ -23,6 +23,8 @@ export interface XdsStageOptions {
   readonly controlPlaneId?: string;
   /** Bound on one change's wait for ACKs, for its trace and convergence (default 30 s). */
   readonly changeTimeoutMs?: number;
+  /** TLS or mTLS for the xDS port (`keyway serve --xds-tls-*`, docs/security.md); absent: plaintext. */
+  readonly tls?: XdsTlsSettings;
 }
 
 /** The running stage, as tests see it. */
@@ -76,6 +78,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
     });
   } catch (err) {
     telemetry.close();

@@ -28,6 +28,8 @@ import { ProtocolError, type Session, type SessionContext, type StreamPeer } fro
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 import { proxyConfigDump } from './config-dump.js';
+import { nodeIdAdmission, streamPeer } from './peer-identity.js';
+import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
 import type { ProxyStatusReader } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
@@ -47,6 +49,8 @@ export interface XdsServerOptions {
   readonly warm?: WarmReportSink | undefined;
   /** S of the view in force, to check reported shards; default: no map (ReportWarm answers UNAVAILABLE). */
   readonly shardCount?: () => number | undefined;
+  /** TLS (and with `clientCaFile`, mTLS and the node-id rule; docs/security.md); absent: plaintext. */
+  readonly tls?: XdsTlsSettings;
 }
 
 /** The running server; it is the proxy-status reader the admin API serves. */
@@ -68,17 +72,20 @@ const DEFAULT_GRPC_OPTIONS: ChannelOptions = {
 };
 const SHUTDOWN_GRACE_MS = 2_000;
 
-/** Starts the xDS server on `host:port` over insecure gRPC and resolves once it is bound. */
+/** Starts the xDS server on `host:port` (plaintext, TLS or mTLS per `opts.tls`) and resolves once it is bound. */
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'xds' });
   const registry = new ProxyRegistry();
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events };
+  const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
+  // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
+  const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, ...(admit ? { admit } : {}) };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   let streamSeq = 0;
 
   function bidi<Req>(make: (id: string, write: (b: Uint8Array) => void, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
     return (call: ServerDuplexStream<Req, Uint8Array>): void => {
-      const session = make(String(++streamSeq), (bytes) => call.write(bytes), { address: call.getPeer() });
+      const session = make(String(++streamSeq), (bytes) => call.write(bytes), streamPeer(call));
       open.set(session, call as ServerDuplexStream<unknown, Uint8Array>);
       const done = (reason: string): void => {
         session.close(reason);
@@ -92,6 +99,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           const code = err instanceof ProtocolError ? err.code : GrpcStatus.INTERNAL;
           const details = err instanceof Error ? err.message : String(err);
           if (code === GrpcStatus.INTERNAL) log.error({ err, stream: session.id }, 'xDS stream failed');
+          else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
+            log.warn({ stream: session.id, peer: session.peer.address, identities: session.peer.identities, error: details }, 'xDS stream refused');
+          }
           done(details);
           call.emit('error', { code, details });
         }
@@ -126,15 +136,18 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership), {
-    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log }),
+    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
   });
 
   const host = opts.host ?? '0.0.0.0';
   const address = host.includes(':') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(address, tls?.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  }).catch((err: unknown) => {
+    tls?.close();
+    throw err;
   });
-  log.info({ host, port }, 'xDS server listening');
+  log.info({ host, port, transport: !opts.tls ? 'plaintext' : admit ? 'mtls' : 'tls' }, 'xDS server listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -154,6 +167,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           open.delete(session);
           call.end();
         }
+        tls?.close();
         const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
