@@ -226,35 +226,37 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
   test('(d) a host name in the file is refused on reload: the located error is logged, the last good map stays, Envoy is sent nothing', async () => {
     // Envoy would NACK a host name in EDS; keyway now refuses it in the file instead
     // (docs/configuration.md "address"), so no proxy ever receives it.
+    type Ready = { stale: boolean; sources: { kind: string; stale: boolean; lastError?: string }[] };
+    const fileSource = async (): Promise<Ready['sources'][number] | undefined> => (await api<Ready>('/readyz')).sources.find((x) => x.kind === 'file');
+    const lineOfBadAddress = 9 + current.length * 5; // seven header lines, five per member; `address:` is the second of node-x
     const good = await shardMap();
     const goodRow = (await proxyRow())!;
     const goodVersion = await envoy.statText(STAT.edsVersion);
     const attemptBefore = (await envoy.statValue(STAT.edsAttempt)) ?? 0;
     writeTopology(current, [{ id: 'node-x', weight: 80, address: 'not-an-ip.invalid' }]);
-    const lineOfBadAddress = 9 + current.length * 5; // seven header lines, five per member; `address:` is the second of node-x
-    type Ready = { stale: boolean; sources: { kind: string; stale: boolean; lastError?: string }[] };
-    const fileSource = async (): Promise<Ready['sources'][number] | undefined> => (await api<Ready>('/readyz')).sources.find((x) => x.kind === 'file');
-    const refused = await eventually('the reload refused, the file source stale', fileSource, { accept: (f) => f?.stale === true, timeoutMs: 10_000 });
-    assert.ok(
-      refused!.lastError?.includes(`${topologyPath}:${lineOfBadAddress}:5: endpoints[${current.length}].address: must be an IPv4 or IPv6 address`),
-      refused!.lastError,
-    );
-    assert.ok(keyway.logs().some((l) => l.level === 50 && String(l.msg).startsWith('topology file rejected')), 'logged at error level');
-    assert.equal((await shardMap()).version, good.version, 'the last good map stays in force');
-    const row = (await proxyRow())!;
-    for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {
-      assert.equal(row.types[kind]!.status, 'SYNCED', kind);
-      assert.equal(row.types[kind]!.nonce, goodRow.types[kind]!.nonce, `no ${kind} response after the refused reload`);
+    try {
+      const refused = await eventually('the reload refused, the file source stale', fileSource, { accept: (f) => f?.stale === true, timeoutMs: 20_000 });
+      assert.ok(
+        refused!.lastError?.includes(`${topologyPath}:${lineOfBadAddress}:5: endpoints[${current.length}].address: must be an IPv4 or IPv6 address`),
+        refused!.lastError,
+      );
+      assert.ok(keyway.logs().some((l) => l.level === 50 && String(l.msg).startsWith('topology file rejected')), 'logged at error level');
+      assert.equal((await shardMap()).version, good.version, 'the last good map stays in force');
+      const row = (await proxyRow())!;
+      for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {
+        assert.equal(row.types[kind]!.status, 'SYNCED', kind);
+        assert.equal(row.types[kind]!.nonce, goodRow.types[kind]!.nonce, `no ${kind} response after the refused reload`);
+      }
+      assert.equal(await envoy.statValue(STAT.edsAttempt), attemptBefore, 'no EDS response reached Envoy');
+      assert.equal(await envoy.statText(STAT.edsVersion), goodVersion);
+      for (const { shard, owners } of good.shards.slice(0, 8)) {
+        assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} on its owner`);
+      }
+    } finally {
+      // The fix (the bad node removed) is the input in force again; (e) restarts keyway on this file.
+      writeTopology(current);
     }
-    assert.equal(await envoy.statValue(STAT.edsAttempt), attemptBefore, 'no EDS response reached Envoy');
-    assert.equal(await envoy.statText(STAT.edsVersion), goodVersion);
-    for (const { shard, owners } of good.shards.slice(0, 8)) {
-      assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} on its owner`);
-    }
-
-    // The fix (the bad node removed) is the input in force again: the source is fresh, the map the same.
-    writeTopology(current);
-    await eventually('the file source fresh again', fileSource, { accept: (f) => f?.stale === false, timeoutMs: 10_000 });
+    await eventually('the file source fresh again', fileSource, { accept: (f) => f?.stale === false, timeoutMs: 20_000 });
     assert.equal((await shardMap()).version, good.version);
   });
 
