@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
 import { installBearerToken } from './auth.js';
-import { installErrorHandlers } from './error-body.js';
+import { errorBodyServerOptions, installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';
@@ -43,6 +43,7 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
     logController: new QuietRequests(),
+    ...errorBodyServerOptions(),
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
   if (opts.token !== undefined) installBearerToken(app, opts.token);

@@ -12,6 +12,7 @@ import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
+import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 
@@ -136,7 +137,7 @@ function warningLog(logger: Logger): { report(view: ServingView, warnings: reado
       for (const w of warnings) {
         if (seen.has(w)) continue;
         seen.add(w);
-        logger.warn({ shardMapVersion: view.map.version }, `translation: ${w}`);
+        logger.warn({ shardMapVersion: view.map.version }, translationWarning(w));
       }
     },
   };

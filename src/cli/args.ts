@@ -22,7 +22,8 @@ export const USAGE = `Usage:
 
 Commands:
   serve     Watch the topology file, keep the shard map, serve the REST API (and xDS).
-  check     Validate a topology file, print every problem with file, line and field; exit 0 or 2.
+  check     Validate a topology file as serve does: every problem with file, line and field (exit 2),
+            then every warning serve would log (exit 0).
   status    Readiness, shard-map version, and every proxy's xDS sync state (REST API).
   shardmap  Ownership against weight per endpoint and fabric; owners per shard (REST API).
   lookup    The shard of a key and its owners (REST API).

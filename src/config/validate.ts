@@ -3,8 +3,7 @@
  * with its location instead of stopping at the first, and fills every default, so later stages see
  * complete values.
  */
-import { isIP } from 'node:net';
-import { ENDPOINT_ID_PATTERN, type Endpoint, type Locality } from '../core/endpoint.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral, type Locality } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../core/policy.js';
 import {
   DEFAULT_XDS_SETTINGS,
@@ -65,9 +64,6 @@ const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
 /** A listener / virtual-host name; gRPC clients dial `xds:///<service>`. */
 const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
-/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
-const HOSTNAME_PATTERN =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** What the file says, validated, with defaults filled. */
 export interface ValidatedConfig {
@@ -203,8 +199,8 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
       p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${JSON.stringify(id)}`);
     }
     const address = p.requiredString(item, [...at, 'address']);
-    if (address !== undefined && isIP(address) === 0 && !HOSTNAME_PATTERN.test(address)) {
-      p.add([...at, 'address'], `must be an IP address or a host name, got ${JSON.stringify(address)}`);
+    if (address !== undefined && !isIpLiteral(address)) {
+      p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${JSON.stringify(address)}`);
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);

@@ -40,7 +40,12 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     {
       error: obj(
         {
-          code: { type: 'string', enum: [...ERROR_CODES], description: 'Stable error code (docs/errors.md).' },
+          code: {
+            type: 'string',
+            enum: [...ERROR_CODES],
+            description:
+              'Stable error code (docs/errors.md), by status: 400 BAD_ARGUMENT, 401 UNAUTHENTICATED, 404 NOT_FOUND, 408/413/414/431 LIMIT_EXCEEDED, 500 INTERNAL, 503 SOURCE_UNAVAILABLE.',
+          },
           message: str('What is wrong, for a person.'),
           parameter: str('The query or path parameter at fault, when one is.'),
         },
@@ -49,7 +54,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       ),
     },
     ['error'],
-    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer.' },
+    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer, including those refused before any route runs (431, a malformed request, an undecodable URL).' },
   ),
   Locality: obj({ region: str(), zone: str(), subzone: str('The NVLink fabric.') }, ['region', 'zone', 'subzone'], {
     additionalProperties: false,
