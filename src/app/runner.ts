@@ -10,14 +10,16 @@ import { buildAdminApp } from '../admin/app.js';
 import type { ConfigSection, KeywayConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ChangeCause } from '../core/serving.js';
+import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
-import { diffShardMaps, nextShardMap } from '../sharding/index.js';
+import { diffShardMaps, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
 import type { Source, SourceStatus } from '../sources/source.js';
 import { KeywayError } from '../core/errors.js';
 import { HandoffDriver } from './handoff-driver.js';
+import { pipelineWorker } from './pipeline-worker.js';
 import { ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -67,7 +69,14 @@ export interface RunningServer {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.logger ?? pino({ level: 'silent' });
   const state = new ServingState();
-  const file = new FileSource({ file: opts.configFile, logger: log, ...opts.fileWatch });
+  // Big shard maps and topology files are computed and parsed off the event loop.
+  const worker = pipelineWorker();
+  const file = new FileSource({
+    file: opts.configFile,
+    logger: log,
+    parse: (text, path) => worker.parseConfig(text, path),
+    ...opts.fileWatch,
+  });
   await file.start();
 
   // The inputs in force, as the sources delivered them: the runner never pulls again what a source
@@ -84,7 +93,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // The start, reloads and endpoint changes are applied one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
   const run = (job: () => Promise<void> | void): Promise<void> => {
-    const done = queue.then(job);
+    // After close() a late job (a reload that was being parsed) has nothing left to feed.
+    const done = queue.then(() => (closed ? undefined : job()));
     queue = done.catch(() => {});
     return done;
   };
@@ -106,28 +116,33 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return all;
   });
 
-  /** Points the pipeline at the endpoint source the config asks for (the file, or Kubernetes). */
-  const useEndpointSource = async (cfg: KeywayConfig): Promise<void> => {
-    const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
-    if (key === kubernetesKey) return;
-    let next: Source = file;
-    let nextErrors: (() => void) | undefined;
-    if (cfg.kubernetes) {
-      if (!opts.kubernetesSource) {
-        throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
-      }
-      const candidate = await opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
-      // API failures retried while it syncs count as source errors too.
-      nextErrors = forwardErrors(candidate, 'kubernetes');
-      try {
-        await candidate.start();
-      } catch (err) {
-        nextErrors?.();
-        await candidate.stop().catch(() => {}); // release whatever it opened before failing
-        throw err;
-      }
-      next = candidate;
+  /**
+   * Creates and starts the Kubernetes source of `cfg` (its initial sync: up to its timeout). On
+   * failure, whatever it opened is released and the error thrown.
+   */
+  const startKubernetes = async (
+    cfg: KeywayConfig & { kubernetes: ConfigSection },
+    attempt: { candidate?: Source },
+  ): Promise<{ source: Source; unsubscribeErrors: (() => void) | undefined }> => {
+    if (!opts.kubernetesSource) {
+      throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
     }
+    const candidate = await opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
+    attempt.candidate = candidate;
+    // API failures retried while it syncs count as source errors too.
+    const unsubscribeErrors = forwardErrors(candidate, 'kubernetes');
+    try {
+      await candidate.start();
+    } catch (err) {
+      unsubscribeErrors?.();
+      await candidate.stop().catch(() => {}); // release whatever it opened before failing
+      throw err;
+    }
+    return { source: candidate, unsubscribeErrors };
+  };
+
+  /** Makes `next` (started) the endpoint source: its endpoints replace those in force. */
+  const switchEndpointSource = async (next: Source, nextErrors: (() => void) | undefined, key: string | undefined, cfg: KeywayConfig): Promise<void> => {
     const old = endpointSource;
     unsubscribeEndpoints?.();
     unsubscribeEndpointErrors?.();
@@ -138,9 +153,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         ? undefined
         : next.onChange((reported) => {
             const detectedAt = new Date();
-            enqueue('endpoint change', () => {
+            enqueue('endpoint change', async () => {
               endpoints = reported;
-              recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt });
+              await recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt });
             });
           });
     unsubscribeEndpointErrors = nextErrors;
@@ -149,26 +164,85 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
   };
 
+  // A Kubernetes source being started after a reload, outside the queue: its initial sync can take
+  // up to its timeout, and file reloads must not wait behind it (docs/security.md "Work budget").
+  let starting: { readonly key: string; candidate?: Source; abandoned: boolean } | undefined;
+  const abandonStart = (): void => {
+    if (!starting) return;
+    starting.abandoned = true;
+    void starting.candidate?.stop().catch(() => {});
+    starting = undefined;
+  };
+
+  /**
+   * Points the pipeline at the endpoint source a reloaded config asks for. The file applies at
+   * once. A new Kubernetes section starts in the background: the endpoints in force stay until its
+   * first sync, then a queued job switches to it; a later reload that changes the section again
+   * abandons it.
+   */
+  const chooseEndpointSource = async (cfg: KeywayConfig): Promise<void> => {
+    const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
+    if (key === (starting?.key ?? kubernetesKey)) return;
+    abandonStart();
+    if (key === kubernetesKey) return; // back to the source in force
+    if (!cfg.kubernetes || key === undefined) {
+      await switchEndpointSource(file, undefined, undefined, cfg);
+      return;
+    }
+    const attempt: { readonly key: string; candidate?: Source; abandoned: boolean } = { key, abandoned: false };
+    starting = attempt;
+    log.info('starting the Kubernetes source; the endpoints in force stay until its first sync');
+    startKubernetes({ ...cfg, kubernetes: cfg.kubernetes }, attempt).then(
+      ({ source, unsubscribeErrors }) => {
+        if (attempt.abandoned || closed) {
+          unsubscribeErrors?.();
+          void source.stop().catch(() => {});
+          return;
+        }
+        const detectedAt = new Date();
+        enqueue('Kubernetes source start', async () => {
+          if (attempt.abandoned || closed) {
+            unsubscribeErrors?.();
+            await source.stop().catch(() => {});
+            return;
+          }
+          starting = undefined;
+          await switchEndpointSource(source, unsubscribeErrors, key, config);
+          await recompute({ source: 'kubernetes', reason: 'kubernetes source started', detectedAt });
+        });
+      },
+      (err: unknown) => {
+        if (attempt.abandoned) return;
+        starting = undefined;
+        state.setPipelineError(err as Error);
+        log.error({ err }, `starting the Kubernetes source failed; keeping the endpoints in force: ${(err as Error).message}`);
+      },
+    );
+  };
+
   /**
    * Computes the shard map for the inputs in force and publishes it (the source already decided
    * that something changed: change detection happens once, there), with the event that led here and the computation's timing as the view's `cause`.
    */
-  const recompute = (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): void => {
+  const recompute = async (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): Promise<void> => {
     const { reason } = event;
     const previous = state.current();
-    let result: ReturnType<typeof nextShardMap>;
     const computeStartedAt = new Date();
     const t0 = performance.now();
+    let target: ShardMap;
+    let mode: ChangeCause['mode'];
     try {
-      // The sharding stage continues from the target map, not from the routed one.
-      result = nextShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
+      // The sharding stage continues from the target map, not from the routed one. A full
+      // computation of a big map runs in a worker thread, so the admin API and xDS keep answering.
+      const step = planShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
+      mode = step.mode;
+      target = step.mode === 'full' ? await worker.computeShardMap(endpoints, config.topology.policy) : step.map;
     } catch (err) {
       state.setPipelineError(err as Error);
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
       return;
     }
     const computeSeconds = (performance.now() - t0) / 1000;
-    const { map: target, mode } = result;
     handoff.plan(target, { ...event, computeStartedAt, computeSeconds, mode });
     for (const w of target.warnings) log.warn({ version: target.version }, w);
   };
@@ -222,25 +296,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     unsubscribeEndpointErrors?.();
     unsubscribeFileErrors?.();
     await queue;
+    abandonStart();
     if (endpointSource !== file) await endpointSource.stop();
     await file.stop();
+    await worker.close();
   };
 
   file.onConfig((cfg) => {
     const detectedAt = new Date();
     enqueue('topology file change', async () => {
-      await useEndpointSource(cfg);
+      await chooseEndpointSource(cfg);
       config = cfg;
-      if (endpointSource === file) endpoints = cfg.topology.endpoints;
-      recompute({ source: 'file', reason: 'topology file changed', detectedAt });
+      if (endpointSource === file && !cfg.kubernetes) endpoints = cfg.topology.endpoints;
+      await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
   const host = opts.host ?? '0.0.0.0';
   try {
     const startedAt = new Date();
     await run(async () => {
-      await useEndpointSource(config);
-      recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
+      // At start keyway waits for the Kubernetes source: there is no map to serve before its endpoints.
+      if (config.kubernetes) {
+        const { source, unsubscribeErrors } = await startKubernetes({ ...config, kubernetes: config.kubernetes }, {});
+        await switchEndpointSource(source, unsubscribeErrors, JSON.stringify(config.kubernetes.value), config);
+      }
+      await recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff };
     for (const stage of opts.stages ?? []) {

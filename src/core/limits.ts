@@ -20,7 +20,12 @@ export const MAX_PORT = 65535;
  */
 
 /** Most endpoints in one topology (file or Kubernetes): the per-endpoint work of every stage. */
-export const MAX_ENDPOINTS = 10_000;
+export const MAX_ENDPOINTS = 5_000;
+/**
+ * Largest topology file read, in bytes (1 MiB): YAML parsing runs on the event loop at about 1 ms
+ * per KiB, so a file of 100k endpoints would stall it for seconds before the budget could refuse it.
+ */
+export const MAX_TOPOLOGY_FILE_BYTES = 1_048_576;
 /** Most owner slots, shards x replicas: the size of the map, its diff and the per-shard xDS resources. */
 export const MAX_OWNER_SLOTS = 131_072;
 /** Most rendezvous work for a full computation, shards x replicas x endpoints (2^27). */
