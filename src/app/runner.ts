@@ -77,7 +77,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     parse: (text, path) => worker.parseConfig(text, path),
     ...opts.fileWatch,
   });
-  await file.start();
+  try {
+    await file.start();
+  } catch (err) {
+    await worker.close(); // a big file may have started the thread
+    throw err;
+  }
 
   // The inputs in force, as the sources delivered them: the runner never pulls again what a source
   // just pushed to it.
