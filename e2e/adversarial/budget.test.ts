@@ -76,11 +76,13 @@ describe('work budget', () => {
 
   test('check and serve refuse the over-budget topologies with exit 2 and file:line, quickly', async () => {
     const cases = [
-      // every field in range, the product not: the issue's 612 s and 7.8 GB
+      // every field in range, the product not (612 s and 7.8 GB before)
       { name: 'huge.yaml', text: topology(1_048_576, 255, 300), line: /huge\.yaml:1:\d+: shards: .*work budget/ },
       // endpoints alone
       { name: 'many.yaml', text: topology(64, 2, MAX_ENDPOINTS + 1), line: /many\.yaml:3:\d+: endpoints: .*work budget/ },
-      // shards x replicas x endpoints: the issue's 10k endpoints at S = 16384 scaled to the budget
+      // 100k endpoints (58 s before): refused by its size, before the parse that would cost seconds
+      { name: 'hundredk.yaml', text: topology(1024, 2, 100_000), line: /hundredk\.yaml: the topology file has \d+ bytes, more than the work budget's 1048576/ },
+      // shards x replicas x endpoints: 10k endpoints at S = 16384 (16 s before) scaled to the budget
       { name: 'work.yaml', text: topology(16_384, 2, MAX_SHARD_WORK / 32_768 + 1), line: /work\.yaml:1:\d+: shards: .*work budget/ },
     ];
     for (const c of cases) {
@@ -88,6 +90,7 @@ describe('work budget', () => {
       const check = await runCli(['check', '--config', p], 60_000);
       assert.equal(check.code, 2, `check ${c.name}: exit ${check.code} after ${check.ms.toFixed(0)} ms; ${check.stdout}${check.stderr}`);
       assert.match(check.stderr, c.line);
+      assert.ok(check.ms < 30_000, `check ${c.name} took ${check.ms.toFixed(0)} ms`);
       assert.doesNotMatch(check.stderr, /\n\s+at /, 'no stack trace');
     }
     const serve = await runCli(['serve', '--config', path.join(dir, 'huge.yaml'), '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1', '--log-level', 'error'], 60_000);
