@@ -11,7 +11,7 @@ import type { Endpoint } from '../core/endpoint.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
 import type { ShardingPolicy } from '../core/policy.js';
 import type { ShardMap } from '../core/shard-map.js';
-import { buildShardMapFrom, prepareShardMapInput, shardMapFromSlots } from '../sharding/index.js';
+import { buildShardMap, prepareShardMapInput, shardMapFromSlots } from '../sharding/index.js';
 import type { PipelineWorkerReply, PipelineWorkerRequest } from './pipeline-worker-entry.js';
 
 /**
@@ -92,7 +92,7 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
     async computeShardMap(endpoints, policy) {
       const { sorted, policy: normalized } = prepareShardMapInput(endpoints, policy);
       const work = normalized.shardCount * normalized.replicas * Math.max(sorted.length, 1);
-      if (work < inlineShardWork) return buildShardMapFrom(sorted, normalized);
+      if (work < inlineShardWork) return buildShardMap(sorted, normalized);
       const reply = await ask({ kind: 'slots', sorted, policy: normalized });
       if (!('slots' in reply)) throw new Error('the pipeline worker answered a shard-map request with something else');
       return shardMapFromSlots(sorted, normalized, reply.slots);

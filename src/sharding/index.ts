@@ -5,7 +5,7 @@
  */
 export { keyToShard, hashTag } from './key-to-shard.js';
 export { murmur3x86_32 } from './murmur3.js';
-export { computeShardMap, prepareShardMapInput, buildShardMap as buildShardMapFrom } from './compute.js';
+export { computeShardMap, prepareShardMapInput, buildShardMap } from './compute.js';
 export { computeOwnerSlots, ownerSlotBuffers, shardMapFromSlots, type OwnerSlots } from './owner-slots.js';
 export { applyEndpointChange } from './incremental.js';
 export { nextShardMap, planShardMap, endpointChanges } from './next-map.js';
