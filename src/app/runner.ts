@@ -7,7 +7,6 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
-import type { ConfigSection, KeywayConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
@@ -16,8 +15,7 @@ import { diffShardMaps, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
-import type { Source, SourceStatus } from '../sources/source.js';
-import { KeywayError } from '../core/errors.js';
+import { EndpointSources, type KubernetesSourceFactory } from './endpoint-sources.js';
 import { HandoffDriver } from './handoff-driver.js';
 import { pipelineWorker } from './pipeline-worker.js';
 import { ServingState } from './serving-state.js';
@@ -25,11 +23,7 @@ import { ServingState } from './serving-state.js';
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
 
-/**
- * Builds the Kubernetes source from the file's raw `kubernetes:` section (validated by the
- * factory; throw KeywayErrors located with `section.locate`).
- */
-export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source | Promise<Source>;
+export type { KubernetesSourceFactory } from './endpoint-sources.js';
 
 export interface ServeOptions {
   /** Path of the topology file. */
@@ -88,10 +82,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // just pushed to it.
   let config = file.config();
   let endpoints: readonly Endpoint[] = config.topology.endpoints;
-  let endpointSource: Source = file;
-  let kubernetesKey: string | undefined;
-  let unsubscribeEndpoints: (() => void) | undefined;
-  let unsubscribeEndpointErrors: (() => void) | undefined;
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
@@ -110,120 +100,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   };
 
-  /** Forwards a source's failures to the serving state (keyway_source_errors_total). */
-  const forwardErrors = (source: Source, kind: 'file' | 'kubernetes'): (() => void) | undefined =>
-    source.onError?.((err) => state.reportSourceError(kind, err));
-  const unsubscribeFileErrors = forwardErrors(file, 'file');
-
-  state.setSourceStatus(() => {
-    const all: SourceStatus[] = [file.status()];
-    if (endpointSource !== file) all.push(endpointSource.status());
-    return all;
+  // Failures of a source in use count in keyway_source_errors_total.
+  const unsubscribeFileErrors = file.onError((err) => state.reportSourceError('file', err));
+  const sources = new EndpointSources({
+    file,
+    logger: log,
+    state,
+    kubernetesSource: opts.kubernetesSource,
+    enqueue: (what, job) => enqueue(what, job),
+    onEndpoints: async (reported, event) => {
+      endpoints = reported;
+      await recompute({ source: 'kubernetes', ...event });
+    },
   });
-
-  /**
-   * Creates and starts the Kubernetes source of `cfg` (its initial sync: up to its timeout). On
-   * failure, whatever it opened is released and the error thrown.
-   */
-  const startKubernetes = async (
-    cfg: KeywayConfig & { kubernetes: ConfigSection },
-    attempt: { candidate?: Source },
-  ): Promise<{ source: Source; unsubscribeErrors: (() => void) | undefined }> => {
-    if (!opts.kubernetesSource) {
-      throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
-    }
-    const candidate = await opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
-    attempt.candidate = candidate;
-    // API failures retried while it syncs count as source errors too.
-    const unsubscribeErrors = forwardErrors(candidate, 'kubernetes');
-    try {
-      await candidate.start();
-    } catch (err) {
-      unsubscribeErrors?.();
-      await candidate.stop().catch(() => {}); // release whatever it opened before failing
-      throw err;
-    }
-    return { source: candidate, unsubscribeErrors };
-  };
-
-  /** Makes `next` (started) the endpoint source: its endpoints replace those in force. */
-  const switchEndpointSource = async (next: Source, nextErrors: (() => void) | undefined, key: string | undefined, cfg: KeywayConfig): Promise<void> => {
-    const old = endpointSource;
-    unsubscribeEndpoints?.();
-    unsubscribeEndpointErrors?.();
-    endpointSource = next;
-    kubernetesKey = key;
-    unsubscribeEndpoints =
-      next === file
-        ? undefined
-        : next.onChange((reported) => {
-            const detectedAt = new Date();
-            enqueue('endpoint change', async () => {
-              endpoints = reported;
-              await recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt });
-            });
-          });
-    unsubscribeEndpointErrors = nextErrors;
-    endpoints = next === file ? cfg.topology.endpoints : next.current(); // a new source's initial state
-    if (old !== file) await old.stop();
-    log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
-  };
-
-  // A Kubernetes source being started after a reload, outside the queue: its initial sync can take
-  // up to its timeout, and file reloads must not wait behind it (docs/security.md "Work budget").
-  let starting: { readonly key: string; candidate?: Source; abandoned: boolean } | undefined;
-  const abandonStart = (): void => {
-    if (!starting) return;
-    starting.abandoned = true;
-    void starting.candidate?.stop().catch(() => {});
-    starting = undefined;
-  };
-
-  /**
-   * Points the pipeline at the endpoint source a reloaded config asks for. The file applies at
-   * once. A new Kubernetes section starts in the background: the endpoints in force stay until its
-   * first sync, then a queued job switches to it; a later reload that changes the section again
-   * abandons it.
-   */
-  const chooseEndpointSource = async (cfg: KeywayConfig): Promise<void> => {
-    const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
-    if (key === (starting?.key ?? kubernetesKey)) return;
-    abandonStart();
-    if (key === kubernetesKey) return; // back to the source in force
-    if (!cfg.kubernetes || key === undefined) {
-      await switchEndpointSource(file, undefined, undefined, cfg);
-      return;
-    }
-    const attempt: { readonly key: string; candidate?: Source; abandoned: boolean } = { key, abandoned: false };
-    starting = attempt;
-    log.info('starting the Kubernetes source; the endpoints in force stay until its first sync');
-    startKubernetes({ ...cfg, kubernetes: cfg.kubernetes }, attempt).then(
-      ({ source, unsubscribeErrors }) => {
-        if (attempt.abandoned || closed) {
-          unsubscribeErrors?.();
-          void source.stop().catch(() => {});
-          return;
-        }
-        const detectedAt = new Date();
-        enqueue('Kubernetes source start', async () => {
-          if (attempt.abandoned || closed) {
-            unsubscribeErrors?.();
-            await source.stop().catch(() => {});
-            return;
-          }
-          starting = undefined;
-          await switchEndpointSource(source, unsubscribeErrors, key, config);
-          await recompute({ source: 'kubernetes', reason: 'kubernetes source started', detectedAt });
-        });
-      },
-      (err: unknown) => {
-        if (attempt.abandoned) return;
-        starting = undefined;
-        state.setPipelineError(err as Error);
-        log.error({ err }, `starting the Kubernetes source failed; keeping the endpoints in force: ${(err as Error).message}`);
-      },
-    );
-  };
+  state.setSourceStatus(() => sources.statuses());
 
   /**
    * Computes the shard map for the inputs in force and publishes it (the source already decided
@@ -297,12 +187,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     for (const stage of [...started].reverse()) {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
     }
-    unsubscribeEndpoints?.();
-    unsubscribeEndpointErrors?.();
-    unsubscribeFileErrors?.();
+    unsubscribeFileErrors();
     await queue;
-    abandonStart();
-    if (endpointSource !== file) await endpointSource.stop();
+    await sources.close();
     await file.stop();
     await worker.close();
   };
@@ -310,9 +197,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   file.onConfig((cfg) => {
     const detectedAt = new Date();
     enqueue('topology file change', async () => {
-      await chooseEndpointSource(cfg);
+      endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
-      if (endpointSource === file && !cfg.kubernetes) endpoints = cfg.topology.endpoints;
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
@@ -321,10 +207,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const startedAt = new Date();
     await run(async () => {
       // At start keyway waits for the Kubernetes source: there is no map to serve before its endpoints.
-      if (config.kubernetes) {
-        const { source, unsubscribeErrors } = await startKubernetes({ ...config, kubernetes: config.kubernetes }, {});
-        await switchEndpointSource(source, unsubscribeErrors, JSON.stringify(config.kubernetes.value), config);
-      }
+      endpoints = await sources.start(config);
       await recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff };
