@@ -16,7 +16,7 @@ import type { PipelineWorkerReply, PipelineWorkerRequest } from './pipeline-work
 
 /**
  * Below this much rendezvous work (shards x replicas x endpoints) a map is computed inline: 2^20
- * takes about 20 ms here (docs/security.md "Work budget").
+ * takes 20 to 40 ms here (docs/security.md "Work budget").
  */
 export const INLINE_SHARD_WORK = 1 << 20;
 /** Topology files shorter than this (64 KiB, about 500 endpoints, some 50 ms of parsing) are parsed inline. */
