@@ -7,6 +7,7 @@ import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } 
 import type { HandoffSettings } from '../core/handoff.js';
 import type { Topology } from '../core/settings.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
+import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
 import { createLocator } from './locator.js';
 import type { ConfigSection } from './section.js';
 import { validateConfig, type XdsTiming } from './validate.js';
@@ -28,9 +29,16 @@ export interface KeywayConfig {
 /**
  * Parses and validates topology-file text. `file` names the source in error locations.
  * @throws KeywayErrors holding every problem: CONFIG_PARSE (not YAML), CONFIG_INVALID,
- *   DUPLICATE_ENDPOINT; each located by file, line, column and field.
+ *   DUPLICATE_ENDPOINT, BUDGET_EXCEEDED; each located by file, line, column and field.
  */
 export function parseConfig(text: string, file: string): KeywayConfig {
+  // Before parsing: the parse itself is the cost the work budget bounds (docs/security.md "Work budget").
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_TOPOLOGY_FILE_BYTES) {
+    throw new KeywayErrors([
+      new KeywayError('BUDGET_EXCEEDED', `the topology file has ${bytes} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file }),
+    ]);
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

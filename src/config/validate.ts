@@ -12,7 +12,7 @@ import {
   type XdsSettings,
 } from '../core/settings.js';
 import { DEFAULT_HANDOFF_SETTINGS, type HandoffSettings } from '../core/handoff.js';
-import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
+import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import type { KeywayError } from '../core/errors.js';
 import { Fields, isPlainMapping } from './fields.js';
 import type { Locate } from './locator.js';
@@ -113,6 +113,7 @@ export function validateConfig(
   } else {
     endpoints = endpointList(p, raw.endpoints);
   }
+  if (p.problems.length === 0) workBudget(p, raw, shardCount, replicas, endpoints.length);
 
   if (p.problems.length > 0) return { ok: false, errors: p.problems };
   return {
@@ -126,6 +127,18 @@ export function validateConfig(
       ...(hasKubernetes ? { kubernetes: { value: raw.kubernetes } } : {}),
     },
   };
+}
+
+/**
+ * The work budget (src/core/limits.ts, docs/security.md "Work budget"), located at `endpoints` when
+ * there are too many of them, else at `shards` (or `replicas` when only that is written). A
+ * `kubernetes:` topology is checked for shards x replicas here and for its endpoints when they arrive.
+ */
+function workBudget(p: Fields, raw: Record<string, unknown>, shards: number, replicas: number, endpoints: number): void {
+  const v = workBudgetViolation(shards, replicas, endpoints);
+  if (!v) return;
+  const at: Path = v.field === 'endpoints' ? ['endpoints'] : 'shards' in raw || !('replicas' in raw) ? ['shards'] : ['replicas'];
+  p.add(at, v.message, 'BUDGET_EXCEEDED');
 }
 
 function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['envoy'] {
