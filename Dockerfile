@@ -27,6 +27,8 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 USER 10001:10001
 # 8080: REST API and probes (/healthz, /readyz). 18000: xDS (ADS over gRPC).
+# Outside Kubernetes the REST API listens on the container's 127.0.0.1 (docs/security.md "The admin
+# API"): publish it with `docker run -e KEYWAY_ADMIN_HOST=0.0.0.0 -p 8080:8080 ...`.
 EXPOSE 8080 18000
 ENTRYPOINT ["node", "/app/bin/keyway.js"]
 CMD ["serve", "--config", "/etc/keyway/topology.yaml"]

@@ -226,6 +226,10 @@ describe('web view in headless Chromium', { skip }, () => {
       await eventually('envoy-2 NACKED on RDS', () => badges('envoy-2'), { accept: (b) => b.join() === 'SYNCED,SYNCED,SYNCED,NACKED', timeoutMs: 10_000 });
       const nack = await page.getAttribute('#proxies tr[data-proxy="envoy-2"] .badge.NACKED', 'title');
       assert.match(nack ?? '', /rejected on purpose/);
+      // The header says keyway is degraded while a proxy runs on an older configuration, and why.
+      await page.waitForSelector('#status[data-state="degraded"]', { timeout: 10_000 });
+      assert.equal((await page.textContent('#status'))?.trim(), 'degraded');
+      assert.match((await page.textContent('#reasons li[data-code="proxy_nack"]')) ?? '', /envoy-2 route: rejected on purpose/);
       assert.match((await page.textContent('#proxies tr[data-proxy="envoy-1"]')) ?? '', /r\/z0\/f1/);
       await eventually('the agent a1 SYNCED on its assignments', () => badges('a1'), { accept: (b) => b.join() === 'SYNCED', timeoutMs: 10_000 });
       assert.match((await page.textContent('#proxies tr[data-proxy="a1"]')) ?? '', /agent/);
@@ -234,6 +238,8 @@ describe('web view in headless Chromium', { skip }, () => {
       await agent.close();
     }
     await page.waitForSelector('#no-proxies', { timeout: 10_000 });
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 10_000 });
+    assert.equal(await page.isVisible('#reasons'), false, 'no reasons once the NACKing proxy is gone');
     assert.deepEqual(pageErrors, []);
   });
 });

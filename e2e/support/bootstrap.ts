@@ -13,6 +13,39 @@ export interface AdsBootstrapOptions {
   readonly locality?: { readonly region?: string; readonly zone?: string; readonly sub_zone?: string };
   /** How long Envoy waits for the first answer of each xDS type before it gives up warming (default 15 s). */
   readonly initialFetchTimeoutMs?: number;
+  /** Dial keyway over TLS (docs/security.md "TLS and mTLS for xDS"); with `cert`/`key`, mTLS. */
+  readonly tls?: XdsTlsBootstrap;
+}
+
+/** The files of Envoy's TLS transport socket to keyway. */
+export interface XdsTlsBootstrap {
+  /** CA that signed keyway's server certificate. */
+  readonly ca: string;
+  /** Name keyway's certificate must carry as a DNS SAN (also sent as SNI); default `localhost`. */
+  readonly serverName?: string;
+  /** Envoy's client certificate and key, for mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** An UpstreamTlsContext for the `keyway_xds` cluster: h2 over ALPN (gRPC), keyway's certificate checked against `ca` and `serverName`. */
+export function xdsTransportSocket(tls: XdsTlsBootstrap): Record<string, unknown> {
+  const serverName = tls.serverName ?? 'localhost';
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      sni: serverName,
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        ...(tls.cert && tls.key ? { tls_certificates: [{ certificate_chain: { filename: tls.cert }, private_key: { filename: tls.key } }] } : {}),
+        validation_context: {
+          trusted_ca: { filename: tls.ca },
+          match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: serverName } }],
+        },
+      },
+    },
+  };
 }
 
 /** A v3 bootstrap for Envoy with ADS to keyway for LDS and CDS (RDS and EDS follow through ADS from them). */
@@ -41,6 +74,7 @@ export function adsBootstrap(opts: AdsBootstrapOptions): Record<string, unknown>
           name: 'keyway_xds',
           type: 'STATIC',
           connect_timeout: '1s',
+          ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls) } : {}),
           // xDS is gRPC: the control-plane cluster must speak HTTP/2.
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {

@@ -26,6 +26,8 @@ export interface StartKeywayOptions {
   /** xDS port, as `httpPort`. Envoy's bootstrap names it, so keep it fixed when keyway restarts. */
   readonly xdsPort?: number;
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /** More `serve` flags, after the ones above (a flag given again wins, e.g. `--host 0.0.0.0`). */
+  readonly args?: readonly string[];
   /** Extra environment for the child. */
   readonly env?: Readonly<Record<string, string>>;
   /** Bound for start-up (default 20 s). */
@@ -78,6 +80,7 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     '--xds-port', String(askedXds),
     '--host', '127.0.0.1',
     '--log-level', opts.logLevel ?? 'info',
+    ...(opts.args ?? []),
   ];
 
   const logTail = (lines = 40): string => {

@@ -3,6 +3,7 @@
  * the same shapes). Defined once: the routes build them, the CLI reads them, the tests decode them.
  * Errors answer {@link ErrorBody} from `./error-body.ts`.
  */
+import type { DegradedReason } from '../core/health.js';
 import type { ProxyStatus } from '../core/proxy.js';
 import type { ShardMove } from '../core/shard-map.js';
 
@@ -34,9 +35,19 @@ export interface SourcesDetailBody {
   readonly pipelineError?: string;
 }
 
-/** `GET /readyz`: 200 with `ready: true`, or 503 with `ready: false` and the reason. */
+/** Why keyway is degraded (docs/security.md "Honest state"); `code` is one of `DEGRADED_REASON_CODES`. */
+export type DegradedReasonBody = DegradedReason;
+
+/**
+ * `GET /readyz`: 200 with `ready: true` (`status` `ready`, or `degraded` with `reasons`), or 503 with
+ * `ready: false`, `status: "not-ready"` and the reason.
+ */
 export interface ReadyzBody extends SourcesDetailBody {
   readonly ready: boolean;
+  /** `ready`; `degraded`: serving, but proxies NACK or a source lags (see `reasons`); `not-ready`: 503. */
+  readonly status: 'ready' | 'degraded' | 'not-ready';
+  /** Why keyway is degraded; empty when it is not. */
+  readonly reasons: readonly DegradedReasonBody[];
   readonly reason?: string;
   readonly version?: string;
   readonly shardCount?: number;

@@ -12,7 +12,8 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
-import { installErrorHandlers } from './error-body.js';
+import { installBearerToken } from './auth.js';
+import { errorBodyServerOptions, installErrorHandlers } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';
@@ -30,6 +31,8 @@ export interface AdminAppOptions {
    * fastify plugin; it should answer errors with `errorBody()`.
    */
   readonly routes?: readonly FastifyPluginAsync[];
+  /** The bearer token `/v1` and `/debug` require (see auth.ts); absent: they are open. */
+  readonly token?: string;
 }
 
 /**
@@ -40,10 +43,13 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
     logController: new QuietRequests(),
+    ...errorBodyServerOptions(),
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
+  if (opts.token !== undefined) installBearerToken(app, opts.token);
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
-  await app.register(healthRoutes(state));
+  const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
+  await app.register(healthRoutes(state, proxyReaders));
   await app.register(shardMapRoutes(state));
   await app.register(webViewRoutes());
   await app.register(openApiRoutes(registered));

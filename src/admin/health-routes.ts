@@ -1,21 +1,29 @@
 /**
  * Probes (docs/api.md "Observability and probes"): `GET /healthz` answers 200 while the process serves; `GET /readyz`
- * answers 200 when a shard map with owners is in force and 503 with the reason otherwise.
+ * answers 200 when a shard map with owners is in force and 503 with the reason otherwise. A ready keyway may be
+ * degraded (docs/security.md "Honest state"): proxies NACK, or a source is stale. That stays 200 with
+ * `status: "degraded"` and the reasons, because a 503 would take every replica out of its Service and cut the
+ * proxies off from the configuration they still need.
  */
 import type { FastifyInstance } from 'fastify';
+import { degradedReasons, type DegradedReason, type NackView } from '../core/health.js';
+import type { ProxyStatusReader } from '../core/proxy.js';
 import type { ServingReader } from '../core/serving.js';
 import type { ReadyzBody } from './api-types.js';
 import { sourcesDetail } from './sources-detail.js';
 
-export function healthRoutes(state: ServingReader) {
+/** `proxies`: the xDS stages' readers, whose NACKs make keyway degraded (none: no xDS stage). */
+export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatusReader[] = []) {
+  const nackReasons = proxyReasons(proxies);
   return async function register(app: FastifyInstance): Promise<void> {
     app.get('/healthz', async () => ({ ok: true }));
 
     app.get('/readyz', async (_request, reply) => {
       const view = state.current();
       const detail = sourcesDetail(state);
+      const reasons = [...nackReasons(), ...degradedReasons({ sources: state.sources(), pipelineError: state.pipelineError() })];
       if (!view) {
-        const body: ReadyzBody = { ready: false, reason: 'no valid topology loaded yet: no shard map', ...detail };
+        const body: ReadyzBody = { ready: false, status: 'not-ready', reason: 'no valid topology loaded yet: no shard map', reasons, ...detail };
         return reply.code(503).send(body);
       }
       const { map } = view;
@@ -28,6 +36,7 @@ export function healthRoutes(state: ServingReader) {
         endpoints: map.endpoints.length,
         readyEndpoints,
         warnings: map.warnings,
+        reasons,
         ...detail,
       };
       if (ownedShards === 0) {
@@ -35,11 +44,33 @@ export function healthRoutes(state: ServingReader) {
           map.endpoints.length === 0
             ? 'no endpoints: every shard is without owners'
             : `no ready endpoint with weight > 0 among ${map.endpoints.length}: every shard is without owners`;
-        const body: ReadyzBody = { ready: false, reason, ...summary };
+        const body: ReadyzBody = { ready: false, status: 'not-ready', reason, ...summary };
         return reply.code(503).send(body);
       }
-      const body: ReadyzBody = { ready: true, ...summary };
+      const body: ReadyzBody = { ready: true, status: reasons.length > 0 ? 'degraded' : 'ready', ...summary };
       return body;
     });
+  };
+}
+
+/**
+ * The proxies' part of the reasons, reused for ten times what reading them took: `/readyz` is polled by every
+ * kubelet and every open web view (each second), and reading thousands of proxy rows takes about 100 ms. So
+ * the probe spends at most about a tenth of the event loop on them, and a small fleet (a fraction of a
+ * millisecond) is read afresh on every call.
+ */
+function proxyReasons(readers: readonly ProxyStatusReader[]): () => readonly DegradedReason[] {
+  let cached: readonly DegradedReason[] = [];
+  let validUntil = -Infinity;
+  return () => {
+    const start = performance.now();
+    if (start < validUntil) return cached;
+    const rows = function* (): Iterable<NackView> {
+      for (const reader of readers) yield* reader.proxies();
+    };
+    cached = degradedReasons({ sources: [], proxies: rows() });
+    const end = performance.now();
+    validUntil = end + 10 * (end - start);
+    return cached;
   };
 }

@@ -4,6 +4,7 @@
  * the node is gaining through the node's `warm` function and reports them warm to every replica,
  * and tells a shutdown hook when the node has handed every shard off.
  */
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { sameAssignment, type Assignment } from './assignment.js';
 import { ServerLink, type AgentLog, type LinkTiming } from './server-link.js';
 
@@ -19,6 +20,12 @@ export interface OwnershipAgentOptions {
   readonly log?: (record: Record<string, unknown>) => void;
   /** Reconnect, staleness and report settings; the defaults suit production (docs/ownership.md). */
   readonly timing?: Partial<AgentTiming>;
+  /**
+   * How to reach keyway's xDS port: `credentials.createSsl(ca)` when keyway serves TLS, and
+   * `credentials.createSsl(ca, key, cert)` under mTLS, where the certificate must name `nodeId`
+   * (docs/security.md "TLS and mTLS for xDS"). Default: plaintext.
+   */
+  readonly credentials?: ChannelCredentials;
 }
 
 export interface AgentTiming extends LinkTiming {
@@ -72,7 +79,7 @@ export class OwnershipAgent {
     this.#opts = opts;
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
     this.#log = opts.log ?? (() => {});
-    this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log));
+    this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log, opts.credentials));
   }
 
   /** Connects (and reconnects with backoff) to every server. */

@@ -6,7 +6,16 @@
  * what changed), and `ReportWarm` calls to the same replica.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Client, connectivityState, credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import {
+  Client,
+  connectivityState,
+  credentials,
+  status as GrpcStatus,
+  type ChannelCredentials,
+  type ClientDuplexStream,
+  type ServiceError,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import {
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
@@ -61,9 +70,11 @@ export class ServerLink {
     private readonly timing: LinkTiming,
     private readonly changed: () => void,
     private readonly log: AgentLog,
+    /** TLS or mTLS to keyway; default plaintext. */
+    channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {
     // Pings notice a keyway replica that vanished without closing the connection.
-    this.#client = new Client(address, credentials.createInsecure(), {
+    this.#client = new Client(address, channelCredentials, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
     });
@@ -203,7 +214,9 @@ export class ServerLink {
     this.#up = false;
     const delay = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** this.#attempt) * (0.5 + Math.random() / 2);
     this.#attempt = Math.min(this.#attempt + 1, 30);
-    this.log({ level: wasUp ? 'warn' : 'debug', msg: 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
+    // A refusal (the certificate does not name the node id) repeats on every retry: say it loudly.
+    const refused = s.code === GrpcStatus.PERMISSION_DENIED || s.code === GrpcStatus.UNAUTHENTICATED;
+    this.log({ level: refused ? 'error' : wasUp ? 'warn' : 'debug', msg: refused ? 'keyway refused the ownership stream; retrying' : 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
     this.#retry = setTimeout(() => this.connect(), delay);
     if (wasUp) {
       this.#drop ??= setTimeout(() => {

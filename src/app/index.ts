@@ -10,4 +10,5 @@ export { xdsStage, startXdsStage, type XdsStageOptions, type RunningXds } from '
 export { pushTelemetry, type PushTelemetry, type PushTelemetryOptions } from './push-telemetry.js';
 export type { ServingReader, ServingView, ShardMapChange, ViewListener, ChangeCause, SourceErrorListener, SourceStatus } from '../core/serving.js';
 export type { ServeStage, StageContext, StartedStage, StageReaders } from '../core/stage.js';
+export { topologyWarnings, translationWarning } from './topology-warnings.js';
 export { serveCommand, type ServeCommandOptions } from './serve-command.js';

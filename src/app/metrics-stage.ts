@@ -49,6 +49,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         return view ? ownershipRows(view.map) : undefined;
       });
       const stopSources = metrics.observeSources(() => state.sources());
+      const stopHealth = metrics.observeHealth(() => ({ sources: state.sources(), pipelineError: state.pipelineError() }));
       const stopHandoff = metrics.observeHandoff(() => {
         const h = state.current()?.handoff;
         return h ? { inTransition: h.transitions.length, draining: h.drains.length } : undefined;
@@ -60,6 +61,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           stopErrors();
           stopOwnership();
           stopSources();
+          stopHealth();
           stopHandoff();
         },
       };

@@ -7,27 +7,23 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
-import type { ConfigSection, KeywayConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ChangeCause } from '../core/serving.js';
+import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
-import { diffShardMaps, nextShardMap } from '../sharding/index.js';
+import { diffShardMaps, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
-import type { Source, SourceStatus } from '../sources/source.js';
-import { KeywayError } from '../core/errors.js';
+import { EndpointSources, type KubernetesSourceFactory } from './endpoint-sources.js';
 import { HandoffDriver } from './handoff-driver.js';
+import { pipelineWorker } from './pipeline-worker.js';
 import { ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
 
-/**
- * Builds the Kubernetes source from the file's raw `kubernetes:` section (validated by the
- * factory; throw KeywayErrors located with `section.locate`).
- */
-export type KubernetesSourceFactory = (section: ConfigSection, ctx: { readonly logger: Logger }) => Source | Promise<Source>;
+export type { KubernetesSourceFactory } from './endpoint-sources.js';
 
 export interface ServeOptions {
   /** Path of the topology file. */
@@ -38,6 +34,10 @@ export interface ServeOptions {
   readonly xdsPort?: number;
   /** Interface to bind. Default `0.0.0.0` (probes from outside the pod must reach it). */
   readonly host?: string;
+  /** Interface the admin REST API binds (`--admin-host`). Default: `host`. */
+  readonly adminHost?: string;
+  /** Bearer token for `/v1` and `/debug` (docs/security.md "The admin API"); absent: open. */
+  readonly adminToken?: string;
   readonly logger?: Logger;
   /** Later pipeline stages, started in order after the first shard map exists. */
   readonly stages?: readonly ServeStage[];
@@ -67,24 +67,33 @@ export interface RunningServer {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.logger ?? pino({ level: 'silent' });
   const state = new ServingState();
-  const file = new FileSource({ file: opts.configFile, logger: log, ...opts.fileWatch });
-  await file.start();
+  // Big shard maps and topology files are computed and parsed off the event loop.
+  const worker = pipelineWorker();
+  const file = new FileSource({
+    file: opts.configFile,
+    logger: log,
+    parse: (text, path) => worker.parseConfig(text, path),
+    ...opts.fileWatch,
+  });
+  try {
+    await file.start();
+  } catch (err) {
+    await worker.close(); // a big file may have started the thread
+    throw err;
+  }
 
   // The inputs in force, as the sources delivered them: the runner never pulls again what a source
   // just pushed to it.
   let config = file.config();
   let endpoints: readonly Endpoint[] = config.topology.endpoints;
-  let endpointSource: Source = file;
-  let kubernetesKey: string | undefined;
-  let unsubscribeEndpoints: (() => void) | undefined;
-  let unsubscribeEndpointErrors: (() => void) | undefined;
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
   // The start, reloads and endpoint changes are applied one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
   const run = (job: () => Promise<void> | void): Promise<void> => {
-    const done = queue.then(job);
+    // After close() a late job (a reload that was being parsed) has nothing left to feed.
+    const done = queue.then(() => (closed ? undefined : job()));
     queue = done.catch(() => {});
     return done;
   };
@@ -95,80 +104,44 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   };
 
-  /** Forwards a source's failures to the serving state (keyway_source_errors_total). */
-  const forwardErrors = (source: Source, kind: 'file' | 'kubernetes'): (() => void) | undefined =>
-    source.onError?.((err) => state.reportSourceError(kind, err));
-  const unsubscribeFileErrors = forwardErrors(file, 'file');
-
-  state.setSourceStatus(() => {
-    const all: SourceStatus[] = [file.status()];
-    if (endpointSource !== file) all.push(endpointSource.status());
-    return all;
+  // Failures of a source in use count in keyway_source_errors_total.
+  const unsubscribeFileErrors = file.onError((err) => state.reportSourceError('file', err));
+  const sources = new EndpointSources({
+    file,
+    logger: log,
+    state,
+    kubernetesSource: opts.kubernetesSource,
+    enqueue: (what, job) => enqueue(what, job),
+    onEndpoints: async (reported, event) => {
+      endpoints = reported;
+      await recompute({ source: 'kubernetes', ...event });
+    },
   });
-
-  /** Points the pipeline at the endpoint source the config asks for (the file, or Kubernetes). */
-  const useEndpointSource = async (cfg: KeywayConfig): Promise<void> => {
-    const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
-    if (key === kubernetesKey) return;
-    let next: Source = file;
-    let nextErrors: (() => void) | undefined;
-    if (cfg.kubernetes) {
-      if (!opts.kubernetesSource) {
-        throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', cfg.kubernetes.locate([]));
-      }
-      const candidate = await opts.kubernetesSource(cfg.kubernetes, { logger: log.child({ source: 'kubernetes' }) });
-      // API failures retried while it syncs count as source errors too.
-      nextErrors = forwardErrors(candidate, 'kubernetes');
-      try {
-        await candidate.start();
-      } catch (err) {
-        nextErrors?.();
-        await candidate.stop().catch(() => {}); // release whatever it opened before failing
-        throw err;
-      }
-      next = candidate;
-    }
-    const old = endpointSource;
-    unsubscribeEndpoints?.();
-    unsubscribeEndpointErrors?.();
-    endpointSource = next;
-    kubernetesKey = key;
-    unsubscribeEndpoints =
-      next === file
-        ? undefined
-        : next.onChange((reported) => {
-            const detectedAt = new Date();
-            enqueue('endpoint change', () => {
-              endpoints = reported;
-              recompute({ source: 'kubernetes', reason: 'endpoints changed', detectedAt });
-            });
-          });
-    unsubscribeEndpointErrors = nextErrors;
-    endpoints = next === file ? cfg.topology.endpoints : next.current(); // a new source's initial state
-    if (old !== file) await old.stop();
-    log.info({ source: next === file ? 'file' : 'kubernetes' }, 'endpoint source in use');
-  };
+  state.setSourceStatus(() => sources.statuses());
 
   /**
    * Computes the shard map for the inputs in force and publishes it (the source already decided
    * that something changed: change detection happens once, there), with the event that led here and the computation's timing as the view's `cause`.
    */
-  const recompute = (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): void => {
+  const recompute = async (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): Promise<void> => {
     const { reason } = event;
     const previous = state.current();
-    let result: ReturnType<typeof nextShardMap>;
     const computeStartedAt = new Date();
     const t0 = performance.now();
+    let target: ShardMap;
+    let mode: ChangeCause['mode'];
     try {
-      // The sharding stage continues from the target map, not from the routed one.
-      result = nextShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
+      // The sharding stage continues from the target map, not from the routed one. A full
+      // computation of a big map runs in a worker thread, so the admin API and xDS keep answering.
+      const step = planShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
+      mode = step.mode;
+      target = step.mode === 'full' ? await worker.computeShardMap(endpoints, config.topology.policy) : step.map;
     } catch (err) {
       state.setPipelineError(err as Error);
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
       return;
     }
     const computeSeconds = (performance.now() - t0) / 1000;
-    const { map: target, mode } = result;
     handoff.plan(target, { ...event, computeStartedAt, computeSeconds, mode });
     for (const w of target.warnings) log.warn({ version: target.version }, w);
   };
@@ -218,36 +191,37 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     for (const stage of [...started].reverse()) {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
     }
-    unsubscribeEndpoints?.();
-    unsubscribeEndpointErrors?.();
-    unsubscribeFileErrors?.();
+    unsubscribeFileErrors();
     await queue;
-    if (endpointSource !== file) await endpointSource.stop();
+    await sources.close();
     await file.stop();
+    await worker.close();
   };
 
   file.onConfig((cfg) => {
     const detectedAt = new Date();
     enqueue('topology file change', async () => {
-      await useEndpointSource(cfg);
+      endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
-      if (endpointSource === file) endpoints = cfg.topology.endpoints;
-      recompute({ source: 'file', reason: 'topology file changed', detectedAt });
+      await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
   const host = opts.host ?? '0.0.0.0';
+  const adminHost = opts.adminHost ?? host;
   try {
     const startedAt = new Date();
     await run(async () => {
-      await useEndpointSource(config);
-      recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
+      // At start keyway waits for the Kubernetes source: there is no map to serve before its endpoints.
+      endpoints = await sources.start(config);
+      await recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff };
     for (const stage of opts.stages ?? []) {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }
-    admin = await buildAdminApp(state, { logger: log, readers: started.flatMap((s) => (s.readers ? [s.readers] : [])) });
-    await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host });
+    const readers = started.flatMap((s) => (s.readers ? [s.readers] : []));
+    admin = await buildAdminApp(state, { logger: log, readers, ...(opts.adminToken !== undefined ? { token: opts.adminToken } : {}) });
+    await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host: adminHost });
   } catch (err) {
     await close();
     throw err;
@@ -255,7 +229,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const address = admin.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : (opts.httpPort ?? DEFAULT_HTTP_PORT);
   const listening = Object.assign({ httpPort }, ...started.map((s) => s.listening ?? {})) as Record<string, number>;
-  log.info({ ...listening, host }, 'listening');
+  log.info({ ...listening, host, adminHost, adminToken: opts.adminToken !== undefined }, 'listening');
   return {
     state,
     admin,

@@ -4,10 +4,12 @@
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to re-read the topology file.
  * Exit status: 0 graceful shutdown, 1 runtime failure, 2 invalid topology file.
  */
+import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
 import { startTracing, type Tracing } from '../telemetry/index.js';
 import { startServer } from './runner.js';
+import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
 
 /** What `keyway serve` was asked on its command line. */
@@ -16,6 +18,12 @@ export interface ServeCommandOptions {
   readonly httpPort: number;
   readonly xdsPort: number;
   readonly host: string;
+  /** Interface of the REST API (`--admin-host`); the CLI's default depends on Kubernetes. */
+  readonly adminHost?: string;
+  /** File with the admin bearer token (`--admin-token-file`). */
+  readonly adminTokenFile?: string;
+  /** TLS for the xDS port (`--xds-tls-*`). */
+  readonly xdsTls?: XdsTlsSettings;
   readonly logLevel: string;
 }
 
@@ -55,14 +63,17 @@ async function stopTracing(tracing: Tracing, log: Logger): Promise<void> {
 async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise<number> {
   let server;
   try {
+    const adminToken = cmd.adminTokenFile !== undefined ? await readAdminToken(cmd.adminTokenFile) : undefined;
     server = await startServer({
       configFile: cmd.config,
       httpPort: cmd.httpPort,
       xdsPort: cmd.xdsPort,
       host: cmd.host,
+      ...(cmd.adminHost !== undefined ? { adminHost: cmd.adminHost } : {}),
+      ...(adminToken !== undefined ? { adminToken } : {}),
       logger: log,
       kubernetesSource: kubernetesSourceFactory,
-      stages: serveStages(),
+      stages: serveStages(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}),
     });
   } catch (err) {
     if (isConfigError(err)) {
@@ -72,6 +83,7 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise
       return 2;
     }
     log.fatal({ err }, 'keyway failed to start');
+    process.stderr.write(`keyway: failed to start: ${(err as Error).message}\n`);
     return 1;
   }
   const running = server;
@@ -103,6 +115,23 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise
       void running.reload();
     });
   });
+}
+
+/**
+ * The admin token: the file's content without surrounding white space (a Secret written with a
+ * trailing newline works). Read once at start; a new token takes a restart (a rolling one in Kubernetes).
+ * @throws Error when the file cannot be read or holds no token
+ */
+async function readAdminToken(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`--admin-token-file ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  const token = text.trim();
+  if (token === '' || /\s/.test(token)) throw new Error(`--admin-token-file ${file}: must hold one token (no white space inside), got ${token === '' ? 'an empty file' : 'several words'}`);
+  return token;
 }
 
 function errorList(err: KeywayError | KeywayErrors): unknown[] {

@@ -6,6 +6,7 @@ import type { ServeStage } from '../core/stage.js';
 import { createKeywayMetrics, type KeywayMetrics } from '../telemetry/index.js';
 import { metricsStage } from './metrics-stage.js';
 import type { KubernetesSourceFactory } from './runner.js';
+import type { XdsTlsSettings } from '../xds/server/index.js';
 import { xdsStage } from './xds-stage.js';
 
 /**
@@ -23,9 +24,9 @@ export const kubernetesSourceFactory: KubernetesSourceFactory = async (section, 
  * The pipeline stages of `keyway serve` after the shard map: telemetry (`GET /metrics`, shard-map
  * and ownership metrics) and the xDS stage (snapshot cache, xDS server, `GET /v1/proxies`,
  * `GET /debug/config_dump`), sharing one set of metrics so pushes, NACKs, connected proxies and
- * convergence show on the same `/metrics`.
+ * convergence show on the same `/metrics`. `xdsTls` puts the xDS port on TLS or mTLS (docs/security.md).
  */
-export function serveStages(opts: { readonly metrics?: KeywayMetrics } = {}): ServeStage[] {
+export function serveStages(opts: { readonly metrics?: KeywayMetrics; readonly xdsTls?: XdsTlsSettings } = {}): ServeStage[] {
   const metrics = opts.metrics ?? createKeywayMetrics();
-  return [metricsStage(metrics), xdsStage({ metrics })];
+  return [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
 }

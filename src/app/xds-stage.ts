@@ -12,7 +12,8 @@ import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
-import { startXdsServer, type XdsServer } from '../xds/server/index.js';
+import { translationWarning } from './topology-warnings.js';
+import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 import type { ProxyClass } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
@@ -26,6 +27,8 @@ export interface XdsStageOptions {
   readonly changeTimeoutMs?: number;
   /** Per-stream xDS limits; default: DEFAULT_XDS_STREAM_LIMITS with the KEYWAY_XDS_* environment overrides. */
   readonly streamLimits?: Partial<XdsStreamLimits>;
+  /** TLS or mTLS for the xDS port (`keyway serve --xds-tls-*`, docs/security.md); absent: plaintext. */
+  readonly tls?: XdsTlsSettings;
 }
 
 /** The running stage, as tests see it. */
@@ -87,6 +90,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       shardCount: () => latest.map.policy.shardCount,
       limits: opts.streamLimits ?? xdsStreamLimitsFromEnv(process.env),
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
     });
   } catch (err) {
     telemetry.close();
@@ -145,7 +149,7 @@ function warningLog(logger: Logger): { report(view: ServingView, warnings: reado
       for (const w of warnings) {
         if (seen.has(w)) continue;
         seen.add(w);
-        logger.warn({ shardMapVersion: view.map.version }, `translation: ${w}`);
+        logger.warn({ shardMapVersion: view.map.version }, translationWarning(w));
       }
     },
   };

@@ -9,18 +9,21 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const USAGE = `Usage:
-  keyway serve --config FILE [--http-port N] [--xds-port N] [--host ADDR] [--log-level LEVEL]
+  keyway serve --config FILE [--http-port N] [--xds-port N] [--host ADDR] [--admin-host ADDR]
+               [--admin-token-file FILE] [--xds-tls-cert FILE --xds-tls-key FILE
+               [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]
   keyway check --config FILE
-  keyway status   [--server URL] [-o table|json]
-  keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [-o table|json]
-  keyway lookup KEY [--server URL] [-o table|json]
+  keyway status   [--server URL] [--token T] [-o table|json]
+  keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [--token T] [-o table|json]
+  keyway lookup KEY [--server URL] [--token T] [-o table|json]
   keyway diff OLD.yaml NEW.yaml [--shards] [-o table|json]
   keyway COMMAND --help
   keyway --help
 
 Commands:
   serve     Watch the topology file, keep the shard map, serve the REST API (and xDS).
-  check     Validate a topology file, print every problem with file, line and field; exit 0 or 2.
+  check     Validate a topology file as serve does: every problem with file, line and field (exit 2),
+            then every warning serve would log (exit 0).
   status    Readiness, shard-map version, and every proxy's xDS sync state (REST API).
   shardmap  Ownership against weight per endpoint and fabric; owners per shard (REST API).
   lookup    The shard of a key and its owners (REST API).
@@ -30,10 +33,22 @@ Options:
   -c, --config FILE      Topology file (YAML). Required by serve and check.
       --http-port N      REST API port       [env KEYWAY_HTTP_PORT, default 8080; 0 = any free port]
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
-      --host ADDR        Interface to bind   [env KEYWAY_HOST, default 0.0.0.0]
+      --host ADDR        Interface the xDS server binds  [env KEYWAY_HOST, default 0.0.0.0]
+      --admin-host ADDR  Interface the REST API binds    [env KEYWAY_ADMIN_HOST, default 127.0.0.1;
+                         0.0.0.0 in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
+      --admin-token-file FILE  Bearer token required for /v1 and /debug (/healthz, /readyz,
+                         /metrics stay open)  [env KEYWAY_ADMIN_TOKEN_FILE, default none]
+      --xds-tls-cert FILE, --xds-tls-key FILE  Serve xDS over TLS with this PEM certificate and key
+                         [env KEYWAY_XDS_TLS_CERT, KEYWAY_XDS_TLS_KEY; files re-read every minute]
+      --xds-tls-client-ca FILE  mTLS: require client certificates from this CA; a stream's node id
+                         must equal a URI or DNS SAN or the CN of its certificate
+                         [env KEYWAY_XDS_TLS_CLIENT_CA]
+      --xds-tls-allowed-sans LIST  mTLS: comma-separated patterns (\`*\` wildcard) one SAN or the CN
+                         must match  [env KEYWAY_XDS_TLS_ALLOWED_SANS, default any]
       --log-level LEVEL  ${LOG_LEVELS.join(' | ')}  [env KEYWAY_LOG_LEVEL, default info]
       --server URL       REST API of a running keyway, for status, shardmap, lookup
                          [env KEYWAY_SERVER, default http://127.0.0.1:8080]
+      --token TOKEN      Admin bearer token for status, shardmap, lookup  [env KEYWAY_TOKEN]
   -o, --output FORMAT    table | json (status, shardmap, lookup, diff)  [default table]
   -h, --help             Show this help.
 
@@ -49,8 +64,21 @@ export type Command =
       readonly httpPort: number;
       readonly xdsPort: number;
       readonly host: string;
+      readonly adminHost: string;
+      /** File holding the admin bearer token; absent: the REST API asks for none. */
+      readonly adminTokenFile?: string;
+      /** TLS for the xDS port; absent: plaintext. */
+      readonly xdsTls?: XdsTlsFlags;
       readonly logLevel: LogLevel;
     };
+
+/** The `--xds-tls-*` flags (docs/security.md "TLS and mTLS for xDS"). */
+export interface XdsTlsFlags {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string;
+  readonly allowedSans?: readonly string[];
+}
 
 /** A usage error: the CLI prints it with the usage text and exits 2. */
 export class UsageError extends Error {
@@ -70,6 +98,12 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
         'http-port': { type: 'string' },
         'xds-port': { type: 'string' },
         host: { type: 'string' },
+        'admin-host': { type: 'string' },
+        'admin-token-file': { type: 'string' },
+        'xds-tls-cert': { type: 'string' },
+        'xds-tls-key': { type: 'string' },
+        'xds-tls-client-ca': { type: 'string' },
+        'xds-tls-allowed-sans': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -84,14 +118,52 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   if (command !== 'serve' && command !== 'check') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (!values.config) throw new UsageError('--config FILE is required');
   if (command === 'check') return { command, config: values.config };
+  const adminTokenFile = nonEmpty(values['admin-token-file'] ?? env.KEYWAY_ADMIN_TOKEN_FILE);
+  const xdsTls = xdsTlsFlags(
+    nonEmpty(values['xds-tls-cert'] ?? env.KEYWAY_XDS_TLS_CERT),
+    nonEmpty(values['xds-tls-key'] ?? env.KEYWAY_XDS_TLS_KEY),
+    nonEmpty(values['xds-tls-client-ca'] ?? env.KEYWAY_XDS_TLS_CLIENT_CA),
+    nonEmpty(values['xds-tls-allowed-sans'] ?? env.KEYWAY_XDS_TLS_ALLOWED_SANS),
+  );
   return {
     command,
     config: values.config,
     httpPort: port('--http-port', values['http-port'] ?? env.KEYWAY_HTTP_PORT, 8080),
     xdsPort: port('--xds-port', values['xds-port'] ?? env.KEYWAY_XDS_PORT, 18000),
     host: values.host ?? env.KEYWAY_HOST ?? '0.0.0.0',
+    adminHost: values['admin-host'] ?? nonEmpty(env.KEYWAY_ADMIN_HOST) ?? defaultAdminHost(env),
+    ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),
+    ...(xdsTls ? { xdsTls } : {}),
     logLevel: logLevel(values['log-level'] ?? env.KEYWAY_LOG_LEVEL),
   };
+}
+
+/**
+ * The REST API's default interface: loopback on a workstation or VM, where nothing else needs it,
+ * and every interface in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set in every container),
+ * where the kubelet's probes and Prometheus reach it over the pod IP (docs/security.md "The admin API").
+ */
+export function defaultAdminHost(env: NodeJS.ProcessEnv): string {
+  return (env.KUBERNETES_SERVICE_HOST ?? '') !== '' ? '0.0.0.0' : '127.0.0.1';
+}
+
+function nonEmpty(raw: string | undefined): string | undefined {
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** Checks that the TLS flags come in the combinations that mean something. @throws UsageError */
+function xdsTlsFlags(cert?: string, key?: string, clientCa?: string, sans?: string): XdsTlsFlags | undefined {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined) throw new UsageError('--xds-tls-client-ca needs --xds-tls-cert and --xds-tls-key (mTLS is TLS with client certificates)');
+    if (sans !== undefined) throw new UsageError('--xds-tls-allowed-sans needs --xds-tls-cert, --xds-tls-key and --xds-tls-client-ca');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError('--xds-tls-cert and --xds-tls-key go together: give both');
+  const allowedSans = sans?.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (allowedSans !== undefined && clientCa === undefined) {
+    throw new UsageError('--xds-tls-allowed-sans needs --xds-tls-client-ca: without client certificates there is no SAN to check');
+  }
+  return { certFile: cert, keyFile: key, ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}), ...(allowedSans?.length ? { allowedSans } : {}) };
 }
 
 function port(name: string, raw: string | undefined, dflt: number): number {

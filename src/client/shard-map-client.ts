@@ -26,6 +26,12 @@ export interface ShardMapClientOptions {
   readonly onUpdate?: (client: ShardMapClient) => void;
   /** Called when a poll or refresh fails; the last good map stays in use. */
   readonly onError?: (err: KeywayError) => void;
+  /**
+   * The admin bearer token, sent as `Authorization: Bearer` when keyway runs with
+   * `--admin-token-file` (docs/security.md "The admin API"); a wrong or missing one fails with
+   * UNAUTHENTICATED.
+   */
+  readonly token?: string;
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
@@ -179,7 +185,9 @@ export class ShardMapClient {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (this.opts.token !== undefined) headers.authorization = `Bearer ${this.opts.token}`;
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
       text = await res.text();
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };

@@ -3,10 +3,11 @@
  * validated config out, or every problem with its file, line and field.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { Topology } from '../core/settings.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
+import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
 import { createLocator } from './locator.js';
 import type { ConfigSection } from './section.js';
 import { validateConfig, type XdsTiming } from './validate.js';
@@ -28,9 +29,16 @@ export interface KeywayConfig {
 /**
  * Parses and validates topology-file text. `file` names the source in error locations.
  * @throws KeywayErrors holding every problem: CONFIG_PARSE (not YAML), CONFIG_INVALID,
- *   DUPLICATE_ENDPOINT; each located by file, line, column and field.
+ *   DUPLICATE_ENDPOINT, BUDGET_EXCEEDED; each located by file, line, column and field.
  */
 export function parseConfig(text: string, file: string): KeywayConfig {
+  // Before parsing: the parse itself is the cost the work budget bounds (docs/security.md "Work budget").
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_TOPOLOGY_FILE_BYTES) {
+    throw new KeywayErrors([
+      new KeywayError('BUDGET_EXCEEDED', `the topology file has ${bytes} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file }),
+    ]);
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -42,7 +50,7 @@ export function parseConfig(text: string, file: string): KeywayConfig {
     );
   }
   const locate = createLocator(doc, lines, file);
-  const result = validateConfig(doc.toJS(), locate);
+  const result = validateConfig(toPlainValue(doc, lines, file), locate);
   if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
   const { policy, xds, xdsTiming, handoff, endpoints, kubernetes } = result.config;
   return {
@@ -54,6 +62,60 @@ export function parseConfig(text: string, file: string): KeywayConfig {
       ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
       : {}),
   };
+}
+
+/**
+ * Most alias expansions a topology file may make (the yaml library's own default, stated here so
+ * docs/configuration.md can name it): a few shared locality blocks need far fewer, and a "billion
+ * laughs" of nested aliases would otherwise expand into gigabytes.
+ */
+export const MAX_YAML_ALIAS_COUNT = 100;
+
+/**
+ * Most aliases (`*name`) one topology file may hold. The yaml library resolves each alias by a scan
+ * over the file's anchors and aliases, so n aliases cost O(n^2) on the event loop: 20,000 take about
+ * 13 s; 1,000 take about 60 ms.
+ */
+export const MAX_YAML_ALIASES = 1000;
+
+/**
+ * The document as plain JavaScript, anchors resolved. The yaml library reports alias problems only
+ * here, as a bare ReferenceError with no position; this turns them into located CONFIG_PARSE errors.
+ * @throws KeywayErrors: CONFIG_PARSE at each alias whose anchor is not defined before it, at the
+ *   alias past MAX_YAML_ALIASES, or at the first alias when the aliases expand past MAX_YAML_ALIAS_COUNT.
+ */
+function toPlainValue(doc: Document, lines: LineCounter, file: string): unknown {
+  const at = (node: Node, message: string): KeywayError => {
+    const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+    return new KeywayError('CONFIG_PARSE', `invalid YAML: ${message}`, { file, line, column: col });
+  };
+  const anchored = new Set<string>();
+  const aliases: Node[] = [];
+  const unresolved: KeywayError[] = [];
+  visit(doc, {
+    Node(_key, node) {
+      // Document order: an alias refers to the latest anchor of its name set before it.
+      if (isAlias(node)) {
+        aliases.push(node);
+        if (aliases.length > MAX_YAML_ALIASES) {
+          unresolved.push(at(node, `more than ${MAX_YAML_ALIASES} aliases in one file (resolving each costs a scan of the file); write the values out`));
+          return visit.BREAK;
+        }
+        if (!anchored.has(node.source)) unresolved.push(at(node, `unknown alias *${node.source}: no anchor &${node.source} is set before it`));
+      } else if (node.anchor) {
+        anchored.add(node.anchor);
+      }
+    },
+  });
+  if (unresolved.length > 0) throw new KeywayErrors(unresolved);
+  try {
+    return doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (err) {
+    if (!(err instanceof ReferenceError) || aliases.length === 0) throw err;
+    throw new KeywayErrors([
+      at(aliases[0]!, `the file's aliases expand to more than ${MAX_YAML_ALIAS_COUNT} copies (nested aliases multiply, as in a "billion laughs"); write the values out or share fewer levels`),
+    ]);
+  }
 }
 
 /**

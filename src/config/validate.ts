@@ -3,8 +3,7 @@
  * with its location instead of stopping at the first, and fills every default, so later stages see
  * complete values.
  */
-import { isIP } from 'node:net';
-import { ENDPOINT_ID_PATTERN, type Endpoint, type Locality } from '../core/endpoint.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral, type Locality } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../core/policy.js';
 import {
   DEFAULT_XDS_SETTINGS,
@@ -13,7 +12,7 @@ import {
   type XdsSettings,
 } from '../core/settings.js';
 import { DEFAULT_HANDOFF_SETTINGS, type HandoffSettings } from '../core/handoff.js';
-import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
+import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import type { KeywayError } from '../core/errors.js';
 import { Fields, isPlainMapping } from './fields.js';
 import type { Locate } from './locator.js';
@@ -65,9 +64,6 @@ const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
 /** A listener / virtual-host name; gRPC clients dial `xds:///<service>`. */
 const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
-/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
-const HOSTNAME_PATTERN =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** What the file says, validated, with defaults filled. */
 export interface ValidatedConfig {
@@ -117,6 +113,7 @@ export function validateConfig(
   } else {
     endpoints = endpointList(p, raw.endpoints);
   }
+  if (p.problems.length === 0) workBudget(p, raw, shardCount, replicas, endpoints.length);
 
   if (p.problems.length > 0) return { ok: false, errors: p.problems };
   return {
@@ -130,6 +127,18 @@ export function validateConfig(
       ...(hasKubernetes ? { kubernetes: { value: raw.kubernetes } } : {}),
     },
   };
+}
+
+/**
+ * The work budget (src/core/limits.ts, docs/security.md "Work budget"), located at `endpoints` when
+ * there are too many of them, else at `shards` (or `replicas` when only that is written). A
+ * `kubernetes:` topology is checked for shards x replicas here and for its endpoints when they arrive.
+ */
+function workBudget(p: Fields, raw: Record<string, unknown>, shards: number, replicas: number, endpoints: number): void {
+  const v = workBudgetViolation(shards, replicas, endpoints);
+  if (!v) return;
+  const at: Path = v.field === 'endpoints' ? ['endpoints'] : 'shards' in raw || !('replicas' in raw) ? ['shards'] : ['replicas'];
+  p.add(at, v.message, 'BUDGET_EXCEEDED');
 }
 
 function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['envoy'] {
@@ -203,8 +212,8 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
       p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${JSON.stringify(id)}`);
     }
     const address = p.requiredString(item, [...at, 'address']);
-    if (address !== undefined && isIP(address) === 0 && !HOSTNAME_PATTERN.test(address)) {
-      p.add([...at, 'address'], `must be an IP address or a host name, got ${JSON.stringify(address)}`);
+    if (address !== undefined && !isIpLiteral(address)) {
+      p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${JSON.stringify(address)}`);
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);

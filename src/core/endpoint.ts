@@ -2,6 +2,7 @@
  * The normalized cache-node record that every source publishes and every later stage reads
  * (docs/architecture.md "Vocabulary": endpoint, locality, weight).
  */
+import { isIP } from 'node:net';
 import { compareStrings } from './order.js';
 
 /** Where an endpoint runs. `subzone` is the NVLink fabric: GPUs that read each other's memory at NVLink speed. */
@@ -34,6 +35,16 @@ export interface Endpoint {
  * byte order in every language that implements the hash contracts.
  */
 export const ENDPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
+
+/**
+ * Whether `address` is what a proxy accepts as an endpoint address in EDS: an IPv4 or IPv6 literal
+ * without a zone index. Envoy and gRPC clients do not resolve host names there (they NACK the
+ * whole ClusterLoadAssignment), and Node's isIP accepts `fe80::1%eth0`, which they also reject.
+ * The config validator and the Kubernetes source admit only such addresses.
+ */
+export function isIpLiteral(address: string): boolean {
+  return isIP(address) !== 0 && !address.includes('%');
+}
 
 /** Orders localities region, then zone, then subzone, so output is stable. */
 export function compareLocality(a: Locality, b: Locality): number {

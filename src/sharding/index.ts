@@ -5,12 +5,13 @@
  */
 export { keyToShard, hashTag } from './key-to-shard.js';
 export { murmur3x86_32 } from './murmur3.js';
-export { computeShardMap } from './compute.js';
+export { computeShardMap, prepareShardMapInput, buildShardMap } from './compute.js';
+export { computeOwnerSlots, ownerSlotBuffers, shardMapFromSlots, type OwnerSlots } from './owner-slots.js';
 export { applyEndpointChange } from './incremental.js';
-export { nextShardMap, endpointChanges } from './next-map.js';
+export { nextShardMap, planShardMap, endpointChanges } from './next-map.js';
 export { diffShardMaps, ownersOf, endpointShares } from './queries.js';
 export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U64 } from './rendezvous-score.js';
 export { ln as lnFdlibm } from './ln.js';
 export { ALGORITHM_ID } from './version.js';
-export { MAX_SHARD_COUNT, MAX_REPLICAS } from '../core/limits.js';
+export { MAX_SHARD_COUNT, MAX_REPLICAS, MAX_ENDPOINTS, MAX_OWNER_SLOTS, MAX_SHARD_WORK } from '../core/limits.js';
 export * from '../core/shard-map.js';

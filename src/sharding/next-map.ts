@@ -6,23 +6,38 @@ import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
 import type { ShardingPolicy } from '../core/policy.js';
 import { applyEndpointChange, computeShardMap } from './index.js';
 import type { EndpointChange, ShardMap } from '../core/shard-map.js';
+import { checkWorkBudget } from './validate.js';
 
 /**
  * The shard map for `endpoints` under `policy`, reusing `previous`: the same map when nothing
  * relevant changed, one incremental step when exactly one endpoint was added, removed or changed
  * under the same policy, a full computation otherwise.
- * @throws KeywayError DUPLICATE_ENDPOINT / BAD_ARGUMENT from the sharding stage.
+ * @throws KeywayError DUPLICATE_ENDPOINT / BAD_ARGUMENT / BUDGET_EXCEEDED from the sharding stage.
  */
 export function nextShardMap(
   previous: ShardMap | undefined,
   endpoints: readonly Endpoint[],
   policy: ShardingPolicy,
 ): { map: ShardMap; mode: 'unchanged' | 'incremental' | 'full' } {
-  if (!previous || !samePolicy(previous.policy, policy)) {
-    return { map: computeShardMap(endpoints, policy), mode: 'full' };
-  }
+  const step = planShardMap(previous, endpoints, policy);
+  return step.mode === 'full' ? { map: computeShardMap(endpoints, policy), mode: 'full' } : step;
+}
+
+/**
+ * nextShardMap without its full computation, which the caller runs (inline or in a worker, see
+ * owner-slots.ts): the map when it is unchanged or one incremental step away, else `full`.
+ * @throws KeywayError BUDGET_EXCEEDED past the work budget (docs/security.md "Work budget"),
+ * whatever the mode, so an endpoint added one at a time cannot grow a map past it.
+ */
+export function planShardMap(
+  previous: ShardMap | undefined,
+  endpoints: readonly Endpoint[],
+  policy: ShardingPolicy,
+): { map: ShardMap; mode: 'unchanged' | 'incremental' } | { mode: 'full' } {
+  checkWorkBudget(policy, endpoints.length);
+  if (!previous || !samePolicy(previous.policy, policy)) return { mode: 'full' };
   const changes = endpointChanges(previous.endpoints, endpoints);
-  if (changes === undefined || changes.length > 1) return { map: computeShardMap(endpoints, policy), mode: 'full' };
+  if (changes === undefined || changes.length > 1) return { mode: 'full' };
   const [only] = changes;
   if (only === undefined) return { map: previous, mode: 'unchanged' };
   return { map: applyEndpointChange(previous, only), mode: 'incremental' };

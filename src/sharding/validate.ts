@@ -1,7 +1,7 @@
 /** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
 import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
-import { MAX_REPLICAS, MAX_SHARD_COUNT } from '../core/limits.js';
+import { MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import { KeywayError } from '../core/errors.js';
 
 /** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
@@ -22,6 +22,15 @@ export function validatePolicy(policy: ShardingPolicy): void {
       field: 'spread',
     });
   }
+}
+
+/**
+ * Checks a map's size against the work budget (docs/security.md "Work budget"): BUDGET_EXCEEDED
+ * naming `endpoints` or `shards`. Endpoints may come from Kubernetes, past what the file was checked for.
+ */
+export function checkWorkBudget(policy: ShardingPolicy, endpointCount: number): void {
+  const v = workBudgetViolation(policy.shardCount, policy.replicas, endpointCount);
+  if (v) throw new KeywayError('BUDGET_EXCEEDED', v.message, { field: v.field });
 }
 
 /** Checks what the hash contracts rely on: an ASCII id of the documented syntax and a usable weight. */

@@ -45,6 +45,11 @@ export const KEYWAY_METRICS = {
   sourceStaleness: 'keyway_source_staleness_seconds',
   /** gauge {source}: 1 while the source serves its last known state because its backend failed. */
   sourceStale: 'keyway_source_stale',
+  /**
+   * gauge {reason}: 1 while keyway is degraded for that reason, else 0 (docs/security.md "Honest state"); one series per
+   * reason of DEGRADED_REASON_CODES: proxy_nack, source_stale, source_error, pipeline_error.
+   */
+  degraded: 'keyway_degraded',
   /** counter: two-phase moves started (a shard's new primary began warming). */
   handoffStarted: 'keyway_handoff_transitions_started_total',
   /** counter {outcome}: two-phase moves ended: warm, timeout, cancelled, owner-lost, agent-lost. */

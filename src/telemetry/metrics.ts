@@ -6,6 +6,7 @@
  * leaves the metrics at the next scrape (see live-gauges.ts).
  */
 import type { Attributes } from '@opentelemetry/api';
+import { DEGRADED_REASON_CODES, degradedReasons, type HealthInputs } from '../core/health.js';
 import { instrumentName, KEYWAY_METRICS as N } from './metric-names.js';
 import { createPrometheusRegistry, type PrometheusRegistry } from './prometheus-registry.js';
 
@@ -81,6 +82,11 @@ export interface KeywayMetrics {
   observeOwnership(read: () => Iterable<OwnershipRow> | undefined): () => void;
   /** Installs the reader of source statuses. */
   observeSources(read: () => Iterable<SourceSummary>): () => void;
+  /**
+   * Installs the reader of the serving state's health (sources, pipeline error) behind `keyway_degraded`; with the
+   * proxies of {@link observeProxies} it gives the same reasons as `/readyz`.
+   */
+  observeHealth(read: () => Omit<HealthInputs, 'proxies'>): () => void;
   /** Renders every metric in Prometheus text format 0.0.4 (serve with {@link PROMETHEUS_CONTENT_TYPE}). */
   render(): Promise<string>;
   shutdown(): Promise<void>;
@@ -177,6 +183,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readOwnership: (() => Iterable<OwnershipRow> | undefined) | undefined;
   let readSources: (() => Iterable<SourceSummary>) | undefined;
   let readHandoff: (() => { readonly inTransition: number; readonly draining: number } | undefined) | undefined;
+  let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
   const flavors = opts.flavors ?? DEFAULT_FLAVORS;
   const statuses = opts.syncStatuses ?? DEFAULT_STATUSES;
@@ -255,6 +262,13 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  // Every reason is reported, 0 or 1, so an alert on `keyway_degraded == 1` has a series to watch from the start.
+  live.add([spec(N.degraded, '1 while keyway is degraded for this reason (it still serves), else 0')], (observe) => {
+    if (!readHealth) return;
+    const active = new Set(degradedReasons({ ...readHealth(), ...(readProxies ? { proxies: readProxies() } : {}) }).map((r) => r.code));
+    for (const reason of DEGRADED_REASON_CODES) observe(N.degraded, active.has(reason) ? 1 : 0, { reason });
+  });
+
   live.add(
     [spec(N.handoffInTransition, 'Shards in transition: routed to their previous owners while the new primary warms'), spec(N.handoffDraining, 'Drains under way')],
     (observe) => {
@@ -298,6 +312,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     observeProxies: (read) => install((r) => (readProxies = r), read, () => readProxies),
     observeOwnership: (read) => install((r) => (readOwnership = r), read, () => readOwnership),
     observeSources: (read) => install((r) => (readSources = r), read, () => readSources),
+    observeHealth: (read) => install((r) => (readHealth = r), read, () => readHealth),
     recordHandoff({ started, completed }) {
       if (started > 0) handoffStarted.add(started);
       for (const c of completed) {

@@ -95,13 +95,14 @@ test('flags win over environment variables, which win over defaults', () => {
     httpPort: 8080,
     xdsPort: 18000,
     host: '0.0.0.0',
+    adminHost: '127.0.0.1',
     logLevel: 'info',
   });
   const env = { KEYWAY_HTTP_PORT: '9090', KEYWAY_XDS_PORT: '19000', KEYWAY_LOG_LEVEL: 'debug' };
-  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, host: '0.0.0.0', logLevel: 'debug' });
+  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, host: '0.0.0.0', adminHost: '127.0.0.1', logLevel: 'debug' });
   assert.deepEqual(
     parseCommand([...base, '--http-port', '1', '--xds-port', '2', '--log-level', 'warn', '--host', '127.0.0.1'], env),
-    { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, host: '127.0.0.1', logLevel: 'warn' },
+    { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, host: '127.0.0.1', adminHost: '127.0.0.1', logLevel: 'warn' },
   );
   assert.throws(() => parseCommand(base, { KEYWAY_XDS_PORT: '70000' }), UsageError);
   assert.throws(() => parseCommand(base, { KEYWAY_LOG_LEVEL: 'loud' }), /--log-level must be one of/);
@@ -109,4 +110,36 @@ test('flags win over environment variables, which win over defaults', () => {
   assert.throws(() => parseCommand(['deploy', '--config', 'f'], {}), /unknown command "deploy"/);
   assert.throws(() => parseCommand([...base, '--verbose'], {}), UsageError);
   assert.deepEqual(parseCommand([], {}), { command: 'help' });
+});
+
+test('the admin API binds loopback outside Kubernetes and every interface in a pod; --admin-host and the token file', () => {
+  const base = ['serve', '--config', 'f.yaml'];
+  const serve = (argv: string[], env: NodeJS.ProcessEnv) => parseCommand([...base, ...argv], env) as Extract<ReturnType<typeof parseCommand>, { command: 'serve' }>;
+  assert.equal(serve([], {}).adminHost, '127.0.0.1');
+  assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '' }).adminHost, '127.0.0.1');
+  assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, '0.0.0.0');
+  assert.equal(serve(['--host', '0.0.0.0'], {}).adminHost, '127.0.0.1', '--host moves xDS only');
+  assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '10.96.0.1', KEYWAY_ADMIN_HOST: '10.0.0.7' }).adminHost, '10.0.0.7');
+  assert.equal(serve(['--admin-host', '::1'], { KEYWAY_ADMIN_HOST: '10.0.0.7' }).adminHost, '::1');
+  assert.equal(serve([], {}).adminTokenFile, undefined);
+  assert.equal(serve([], { KEYWAY_ADMIN_TOKEN_FILE: '/run/t' }).adminTokenFile, '/run/t');
+  assert.equal(serve(['--admin-token-file', '/a'], { KEYWAY_ADMIN_TOKEN_FILE: '/run/t' }).adminTokenFile, '/a');
+});
+
+test('the xDS TLS flags come in meaningful combinations', () => {
+  const base = ['serve', '--config', 'f.yaml'];
+  const tls = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    (parseCommand([...base, ...argv], env) as Extract<ReturnType<typeof parseCommand>, { command: 'serve' }>).xdsTls;
+  assert.equal(tls([]), undefined);
+  assert.deepEqual(tls(['--xds-tls-cert', 'c', '--xds-tls-key', 'k']), { certFile: 'c', keyFile: 'k' });
+  assert.deepEqual(tls([], { KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: 'k', KEYWAY_XDS_TLS_CLIENT_CA: 'ca', KEYWAY_XDS_TLS_ALLOWED_SANS: ' envoy-*, spiffe://td/ns/x/* ,' }), {
+    certFile: 'c',
+    keyFile: 'k',
+    clientCaFile: 'ca',
+    allowedSans: ['envoy-*', 'spiffe://td/ns/x/*'],
+  });
+  assert.throws(() => tls(['--xds-tls-cert', 'c']), /--xds-tls-cert and --xds-tls-key go together/);
+  assert.throws(() => tls(['--xds-tls-key', 'k']), /go together/);
+  assert.throws(() => tls(['--xds-tls-client-ca', 'ca']), /--xds-tls-client-ca needs --xds-tls-cert/);
+  assert.throws(() => tls(['--xds-tls-cert', 'c', '--xds-tls-key', 'k', '--xds-tls-allowed-sans', 'a']), /--xds-tls-allowed-sans needs --xds-tls-client-ca/);
 });

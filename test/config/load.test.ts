@@ -16,7 +16,7 @@ endpoints:
     locality: {region: r, zone: z1, subzone: f1}
     weight: 10
   - id: b
-    address: cache-b.example.internal
+    address: fd00::b
     port: 7001
     locality: {zone: z2}
     ready: false
@@ -57,7 +57,7 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 100, maxDelayMs: 1000 });
   assert.deepEqual(cfg.topology.endpoints, [
     { id: 'a', address: '10.0.0.1', port: 7000, locality: { region: 'r', zone: 'z1', subzone: 'f1' }, weight: 10, ready: true },
-    { id: 'b', address: 'cache-b.example.internal', port: 7001, locality: { region: '', zone: 'z2', subzone: '' }, weight: 1, ready: false },
+    { id: 'b', address: 'fd00::b', port: 7001, locality: { region: '', zone: 'z2', subzone: '' }, weight: 1, ready: false },
   ]);
   assert.equal(cfg.kubernetes, undefined);
 });
@@ -189,9 +189,31 @@ test('routing.keyHeader: a lowercase HTTP header name other than x-cache-shard; 
   assert.equal(parseConfig("routing: {keyHeader: \"x-k_1.v2'~\"}\nendpoints: []\n", 'x.yaml').topology.xds.routing.keyHeader, "x-k_1.v2'~");
 });
 
-test('IPv6 literals and host names are accepted addresses', () => {
-  const cfg = parseConfig('endpoints:\n  - {id: a, address: "::1", port: 1}\n  - {id: b, address: node-7.cache, port: 2}\n', 'x.yaml');
-  assert.deepEqual(cfg.topology.endpoints.map((e) => e.address), ['::1', 'node-7.cache']);
+test('addresses: IPv4 and IPv6 literals are accepted; a host name is CONFIG_INVALID at its line (proxies need IPs)', () => {
+  const cfg = parseConfig('endpoints:\n  - {id: a, address: "::1", port: 1}\n  - {id: b, address: 10.1.2.3, port: 2}\n', 'x.yaml');
+  assert.deepEqual(cfg.topology.endpoints.map((e) => e.address), ['::1', '10.1.2.3']);
+  const text = 'endpoints:\n  - id: a\n    address: 10.0.0.1\n    port: 1\n  - id: b\n    address: node-7.cache\n    port: 2\n';
+  const e = expectProblem(text, 'endpoints[1].address', 'CONFIG_INVALID', 6);
+  assert.match(e.message, /must be an IPv4 or IPv6 address/);
+  assert.match(e.message, /"node-7\.cache"/);
+  // A zone index (fe80::1%eth0) is an IP to Node but not to Envoy or gRPC.
+  expectProblem('endpoints:\n  - {id: a, address: "fe80::1%eth0", port: 1}\n', 'endpoints[0].address', 'CONFIG_INVALID', 2);
+});
+
+test('YAML alias errors are CONFIG_PARSE at the alias line, never a thrown ReferenceError', () => {
+  const unknown = problems('shards: 8\nendpoints:\n  - *nope\n');
+  assert.equal(unknown.length, 1, unknown.map((e) => e.message).join('\n'));
+  assert.equal(unknown[0]!.code, 'CONFIG_PARSE');
+  assert.equal(unknown[0]!.location.line, 3, unknown[0]!.message);
+  assert.match(unknown[0]!.message, /^topo\.yaml:3:5: .*alias \*nope/);
+
+  // A "billion laughs": ten levels of ten aliases each would expand to 10^10 nodes.
+  const levels = ['  l0: &l0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 10; i++) levels.push(`  l${i}: &l${i} [${Array.from({ length: 10 }, () => `*l${i - 1}`).join(', ')}]`);
+  const laughs = problems(`shards: 8\nendpoints: []\nbomb:\n${levels.join('\n')}\n`);
+  assert.equal(laughs[0]!.code, 'CONFIG_PARSE');
+  assert.equal(laughs[0]!.location.line, 5, laughs[0]!.message);
+  assert.match(laughs[0]!.message, /aliases/);
 });
 
 test('an empty file or a non-mapping is rejected at line 1', () => {
@@ -269,4 +291,17 @@ test('draining: a planned departure is not ready; draining with ready: true is a
   const hit = expectProblem(`${base}    ready: true\n    draining: true\n`, 'endpoints[0].ready', 'CONFIG_INVALID', 5);
   assert.match(hit.message, /must be false \(or absent\) when draining is true/);
   expectProblem(`${base}    draining: 1\n`, 'endpoints[0].draining', 'CONFIG_INVALID', 5);
+});
+
+test('more than 1000 aliases in one file is CONFIG_PARSE at the 1001st (each costs the YAML library a scan of the file)', () => {
+  const anchors = Array.from({ length: 1001 }, (_, i) => `  - &z${i} {zone: z${i}}`);
+  const uses = Array.from({ length: 1001 }, (_, i) => `  - {id: n${i}, address: 10.0.${i >> 8}.${i & 255}, port: 1, locality: *z${i}}`);
+  const text = `defs:\n${anchors.join('\n')}\nendpoints:\n${uses.join('\n')}\n`;
+  const all = problems(text);
+  assert.equal(all[0]!.code, 'CONFIG_PARSE', all[0]!.message);
+  assert.equal(all[0]!.location.line, 1 + 1001 + 1 + 1001, all[0]!.message);
+  assert.match(all[0]!.message, /more than 1000 aliases/);
+  // 1000 are fine (the unknown key `defs` aside).
+  const fine = problems(`defs:\n${anchors.slice(0, 1000).join('\n')}\nendpoints:\n${uses.slice(0, 1000).join('\n')}\n`);
+  assert.deepEqual(fine.map((e) => e.location.field), ['defs']);
 });

@@ -17,8 +17,8 @@ import { backends, resolvePort, selects, targetOf, workloads } from './support/w
 
 const skip = skipWithoutKustomize();
 
-function keyway() {
-  const objects = render('manifests/base');
+function keyway(dir = 'manifests/base') {
+  const objects = render(dir);
   const deployment = findOne<V1Deployment>(objects, 'Deployment', 'keyway', 'keyway-system');
   const pod = deployment.spec!.template.spec!;
   const container = pod.containers.find((c) => c.name === 'keyway')!;
@@ -47,7 +47,44 @@ test('the container ports are the ports keyway serve listens on, as the CLI pars
   const serve = serveCommand(container);
   assert.equal(resolvePort('http', [container])?.port.containerPort, serve.httpPort);
   assert.equal(resolvePort('xds', [container])?.port.containerPort, serve.xdsPort);
-  assert.equal(serve.host, '0.0.0.0', 'probes from the kubelet must reach the admin port');
+  assert.equal(serve.host, '0.0.0.0', 'proxies in other pods must reach the xDS port');
+  assert.equal(serve.adminHost, '0.0.0.0', 'probes from the kubelet must reach the admin port');
+});
+
+test('the secured overlay mounts the TLS and token Secrets where keyway serve reads them; probes stay on open paths', { skip }, async () => {
+  const { pod, container } = keyway('manifests/examples/secured');
+  const serve = serveCommand(container);
+  assert.equal(serve.adminHost, '0.0.0.0');
+  assert.ok(serve.xdsTls?.clientCaFile, 'mTLS: a client CA');
+  const files = { cert: serve.xdsTls.certFile, key: serve.xdsTls.keyFile, ca: serve.xdsTls.clientCaFile, token: serve.adminTokenFile! };
+  const secretOf = (file: string): { secret: string; key: string } => {
+    const mount = (container.volumeMounts ?? []).find((m) => dirname(file) === m.mountPath.replace(/\/$/, ''));
+    assert.ok(mount, `${file} is under no volume mount`);
+    assert.equal(mount.readOnly, true);
+    assert.equal(mount.subPath, undefined, 'a subPath mount would never see a rotated Secret');
+    const volume = pod.volumes!.find((v) => v.name === mount.name)!;
+    assert.ok(volume.secret?.secretName, `${file}: its volume is not a Secret`);
+    return { secret: volume.secret.secretName, key: basename(file) };
+  };
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(files).map(([k, f]) => [k, secretOf(f)])),
+    {
+      cert: { secret: 'keyway-xds-tls', key: 'tls.crt' },
+      key: { secret: 'keyway-xds-tls', key: 'tls.key' },
+      ca: { secret: 'keyway-xds-tls', key: 'ca.crt' },
+      token: { secret: 'keyway-admin-token', key: 'token' },
+    },
+  );
+  // keyway runs as a non-root user: the Secret files must be readable by its group.
+  assert.equal(pod.securityContext?.fsGroup, pod.securityContext?.runAsGroup);
+  const app = await buildAdminApp(new ServingState(), { token: 'a-token' });
+  try {
+    for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
+      assert.notEqual((await app.inject({ url: probe!.httpGet!.path! })).statusCode, 401, `${probe!.httpGet!.path} needs the token`);
+    }
+  } finally {
+    await app.close();
+  }
 });
 
 test('probes use paths the real admin app serves, on the admin port', { skip }, async () => {

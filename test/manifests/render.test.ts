@@ -12,12 +12,13 @@ import { workloads } from './support/workloads.js';
 const skip = skipWithoutKustomize();
 const FULL = 'manifests/examples';
 
-test('manifests/ holds the base, both examples and the combined example', () => {
+test('manifests/ holds the base, both examples, the combined example and the secured overlay', () => {
   assert.deepEqual(listKustomizations(), [
     'manifests/base',
     'manifests/examples',
     'manifests/examples/cache-nodes',
     'manifests/examples/envoy-gateway',
+    'manifests/examples/secured',
   ]);
 });
 

@@ -24,6 +24,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
   m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
   m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
+  m.observeHealth(() => ({ sources: [] }));
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',
@@ -51,6 +52,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     handoffWarmDuration: 'histogram',
     handoffInTransition: 'gauge',
     handoffDraining: 'gauge',
+    degraded: 'gauge',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);
@@ -182,6 +184,27 @@ test('sources: errors count per source, staleness is measured from the last upda
   assert.equal(exp.find(N.sourceStaleness, { source: 'never-updated' }).length, 0, 'no age without an update time');
   assert.equal(exp.value(N.sourceStale, { source: 'kubernetes' }), 1);
   assert.equal(exp.value(N.sourceStale, { source: 'file' }), 0);
+});
+
+test('keyway_degraded: one series per reason, 1 for NACKing proxies and stale sources, back to 0 when they clear', async (t) => {
+  const m = metrics(t);
+  let nacked = true;
+  let stale = true;
+  m.observeProxies(() => [
+    { flavor: 'envoy', types: { cluster: { status: 'SYNCED' }, endpoint: { status: nacked ? 'NACKED' : 'SYNCED' } } },
+    { flavor: 'grpc', types: { endpoint: { status: 'STALE' } } },
+  ]);
+  m.observeHealth(() => ({ sources: [{ kind: 'kubernetes', healthy: !stale, stale }] }));
+  let exp = parseExposition(await m.render());
+  assert.equal(exp.value(N.degraded, { reason: 'proxy_nack' }), 1);
+  assert.equal(exp.value(N.degraded, { reason: 'source_stale' }), 1);
+  assert.equal(exp.value(N.degraded, { reason: 'source_error' }), 0);
+  assert.equal(exp.value(N.degraded, { reason: 'pipeline_error' }), 0);
+  assert.equal(exp.find(N.degraded).length, 4, 'a bounded label set: one series per reason');
+  nacked = false;
+  stale = false;
+  exp = parseExposition(await m.render());
+  for (const reason of ['proxy_nack', 'source_stale', 'source_error', 'pipeline_error']) assert.equal(exp.value(N.degraded, { reason }), 0, reason);
 });
 
 test('a reader that throws costs only its own gauges: the scrape still renders everything else', async (t) => {

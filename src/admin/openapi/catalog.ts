@@ -131,10 +131,10 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /readyz': {
     summary: 'Readiness probe and map summary',
     description:
-      'Ready when a shard map with owners is in force. Both answers carry the map version, owned shards, ready endpoints, warnings, staleness and per-source health, so it is also the cheap way to poll for a new map version.',
+      'Ready when a shard map with owners is in force. A ready keyway may be degraded (proxies NACK its latest configuration, a source is stale or failing, the latest input could not be applied): it still answers 200, with `status: "degraded"` and the `reasons`, because failing readiness would take every replica out of its Service and cut proxies off. Both answers carry the map version, owned shards, ready endpoints, warnings, staleness and per-source health, so it is also the cheap way to poll for a new map version.',
     tags: ['probes'],
     responses: {
-      '200': { description: 'Ready.', content: json('Readiness') },
+      '200': { description: 'Ready (`status` ready), or serving while degraded (`status` degraded, with `reasons`).', content: json('Readiness') },
       '503': { description: 'Not ready: no topology loaded yet, or every shard is without owners.', content: json('Readiness') },
     },
   },

@@ -3,6 +3,7 @@
  * registered route, described by the catalog, with parameters taken from the route's fastify
  * schema where it has one. Pure.
  */
+import { isGuarded } from '../auth.js';
 import { ROUTE_DOCS, type ParameterDoc, type RouteDoc } from './catalog.js';
 import { SCHEMAS } from './schemas.js';
 
@@ -17,7 +18,7 @@ export type OpenApiDocument = {
   openapi: string;
   info: { title: string; version: string; description: string };
   paths: Record<string, Record<string, Record<string, unknown>>>;
-  components: { schemas: Record<string, unknown> };
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
   tags: { name: string }[];
 };
 
@@ -51,6 +52,7 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[], opts: {
     const doc = ROUTE_DOCS[key];
     const route = byKey.get(key)!;
     const operation: Record<string, unknown> = doc ? operationOf(doc, route) : undocumented(route);
+    if (doc && isGuarded(path)) Object.assign(operation, guarded(operation));
     operation.operationId = operationId(method, path);
     for (const t of (operation.tags as string[] | undefined) ?? []) tags.add(t);
     (paths[path] ??= {})[method.toLowerCase()] = operation;
@@ -66,7 +68,16 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[], opts: {
     },
     tags: [...tags].sort().map((name) => ({ name })),
     paths,
-    components: { schemas: { ...SCHEMAS } },
+    components: {
+      schemas: { ...SCHEMAS },
+      securitySchemes: {
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The token of `keyway serve --admin-token-file`, required for /v1 and /debug when it is set (docs/security.md "The admin API").',
+        },
+      },
+    },
   };
 }
 
@@ -85,6 +96,21 @@ function operationOf(doc: RouteDoc, route: RegisteredRoute): Record<string, unkn
     responses: {
       ...doc.responses,
       ...('default' in doc.responses ? {} : { default: { description: 'An error.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } }),
+    },
+  };
+}
+
+/**
+ * A route under /v1 or /debug: the admin token when keyway has one, none otherwise (`{}`), and
+ * the 401 it answers without it.
+ */
+function guarded(operation: Record<string, unknown>): Record<string, unknown> {
+  const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+  return {
+    security: [{ adminToken: [] }, {}],
+    responses: {
+      ...(operation.responses as Record<string, unknown>),
+      '401': { description: 'The admin token is missing or wrong (code UNAUTHENTICATED); only when keyway runs with --admin-token-file.', content: error },
     },
   };
 }

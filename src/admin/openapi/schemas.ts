@@ -5,6 +5,7 @@
  */
 
 import { ERROR_CODES } from '../../core/errors.js';
+import { DEGRADED_REASON_CODES } from '../../core/health.js';
 import { MAX_PORT } from '../../core/limits.js';
 
 /** Error codes a REST answer may carry (docs/errors.md); defined in src/core/errors.ts. */
@@ -39,7 +40,12 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     {
       error: obj(
         {
-          code: { type: 'string', enum: [...ERROR_CODES], description: 'Stable error code (docs/errors.md).' },
+          code: {
+            type: 'string',
+            enum: [...ERROR_CODES],
+            description:
+              'Stable error code (docs/errors.md), by status: 400 BAD_ARGUMENT, 401 UNAUTHENTICATED, 404 NOT_FOUND, 408/413/414/431 LIMIT_EXCEEDED, 500 INTERNAL, 503 SOURCE_UNAVAILABLE.',
+          },
           message: str('What is wrong, for a person.'),
           parameter: str('The query or path parameter at fault, when one is.'),
         },
@@ -48,7 +54,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       ),
     },
     ['error'],
-    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer.' },
+    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer, including those refused before any route runs (431, a malformed request, an undecodable URL).' },
   ),
   Locality: obj({ region: str(), zone: str(), subzone: str('The NVLink fabric.') }, ['region', 'zone', 'subzone'], {
     additionalProperties: false,
@@ -167,7 +173,13 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   Health: obj({ ok: { const: true } }, ['ok'], { additionalProperties: false }),
   Readiness: obj(
     {
-      ready: bool(),
+      ready: bool('True while keyway serves a map with owners, degraded or not.'),
+      status: {
+        type: 'string',
+        enum: ['ready', 'degraded', 'not-ready'],
+        description: 'ready; degraded: serving (still 200) but proxies NACK or a source lags, see `reasons`; not-ready: the 503 answer.',
+      },
+      reasons: arr(ref('DegradedReason'), 'Why keyway is degraded; empty when it is not.'),
       reason: str('Why not ready (absent when ready).'),
       version,
       shardCount: int(undefined, { minimum: 1 }),
@@ -177,7 +189,21 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       warnings: arr(str()),
       ...sourcesDetail,
     },
-    ['ready', 'stale', 'sources'],
+    ['ready', 'status', 'reasons', 'stale', 'sources'],
+    { additionalProperties: false },
+  ),
+  DegradedReason: obj(
+    {
+      code: {
+        type: 'string',
+        enum: [...DEGRADED_REASON_CODES],
+        description: 'proxy_nack: a connected proxy NACKed its latest response of a type; source_stale: a source serves its last known state; source_error: a source failed its last attempt; pipeline_error: the latest input could not become a shard map.',
+      },
+      message: str('In words, naming up to a few proxies or the source, with their error text.'),
+      source: str('The source, for source_stale and source_error.'),
+      proxies: int('How many proxies NACK, for proxy_nack.', { minimum: 1 }),
+    },
+    ['code', 'message'],
     { additionalProperties: false },
   ),
   TypeStatus: obj(

@@ -7,7 +7,7 @@
 import { UsageError } from '../args.js';
 import { diffCommand } from './diff.js';
 import { lookupCommand } from './lookup.js';
-import { CliError, type CommandIo, parseCommandArgs, serverUrl } from './options.js';
+import { CliError, type CommandIo, parseCommandArgs, serverUrl, token } from './options.js';
 import { RestClient } from './rest-client.js';
 import { shardMapCommand } from './shardmap.js';
 import { statusCommand } from './status.js';
@@ -19,22 +19,27 @@ export function isClientCommand(name: string): name is ClientCommand {
   return (CLIENT_COMMANDS as readonly string[]).includes(name);
 }
 
-const SERVER = { server: { type: 'string' } } as const;
+const SERVER = { server: { type: 'string' }, token: { type: 'string' } } as const;
+
+/** The REST client of `--server` and `--token` (or their environment variables). */
+function restClient(values: { server?: string; token?: string }, env: NodeJS.ProcessEnv): RestClient {
+  return new RestClient(serverUrl(values.server, env), undefined, token(values.token, env));
+}
 
 /** Usage of one client command, printed by `keyway COMMAND --help` and after its usage errors. */
 export const COMMAND_USAGE: Readonly<Record<ClientCommand, string>> = {
-  status: `Usage: keyway status [--server URL] [-o table|json]
+  status: `Usage: keyway status [--server URL] [--token T] [-o table|json]
 
 Readiness, shard-map version and source health (GET /readyz), then every connected proxy with
 its xDS sync state per type (GET /v1/proxies): SYNCED, STALE (sent, not yet acknowledged),
 NACKED (rejected; the text is listed below the table) or NOT_SENT.`,
-  shardmap: `Usage: keyway shardmap [--endpoint ID]... [--zone Z]... [--subzone S]... [--shards] [--server URL] [-o table|json]
+  shardmap: `Usage: keyway shardmap [--endpoint ID]... [--zone Z]... [--subzone S]... [--shards] [--server URL] [--token T] [-o table|json]
 
 The shard map (GET /v1/shardmap): per endpoint its weight, shards owned and led, and its share of
 keys as primary against its share of weight; per subzone (NVLink fabric) the same sums.
 Filters combine (AND); a filter given twice matches either value. --shards lists the owners of
 every shard that a selected endpoint owns (every shard without filters).`,
-  lookup: `Usage: keyway lookup KEY [--server URL] [-o table|json]
+  lookup: `Usage: keyway lookup KEY [--server URL] [--token T] [-o table|json]
 
 The shard of KEY (murmur3 of the key, or of its {tag}, mod S) and its owners, primary first
 (GET /v1/lookup?key=KEY). A key starting with "-" goes after "--".`,
@@ -73,13 +78,13 @@ export async function runClientCommand(
 async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
   switch (name) {
     case 'status': {
-      const a = parseCommandArgs<{ server?: string }>(argv, SERVER);
+      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER);
       if (a.help) return help(io, name);
       expectPositionals(a.positionals, 0);
-      return statusCommand(new RestClient(serverUrl(a.values.server, env)), a.output, io);
+      return statusCommand(restClient(a.values, env), a.output, io);
     }
     case 'shardmap': {
-      const a = parseCommandArgs<{ server?: string; endpoint?: string[]; zone?: string[]; subzone?: string[]; shards?: boolean }>(argv, {
+      const a = parseCommandArgs<{ server?: string; token?: string; endpoint?: string[]; zone?: string[]; subzone?: string[]; shards?: boolean }>(argv, {
         ...SERVER,
         endpoint: { type: 'string', multiple: true },
         zone: { type: 'string', multiple: true },
@@ -89,14 +94,14 @@ async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJ
       if (a.help) return help(io, name);
       expectPositionals(a.positionals, 0);
       const filters = { endpoints: a.values.endpoint ?? [], zones: a.values.zone ?? [], subzones: a.values.subzone ?? [] };
-      return shardMapCommand(new RestClient(serverUrl(a.values.server, env)), filters, a.values.shards === true, a.output, io);
+      return shardMapCommand(restClient(a.values, env), filters, a.values.shards === true, a.output, io);
     }
     case 'lookup': {
-      const a = parseCommandArgs<{ server?: string }>(argv, SERVER);
+      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER);
       if (a.help) return help(io, name);
       if (a.positionals.length === 0) throw new UsageError('KEY is required');
       expectPositionals(a.positionals, 1);
-      return lookupCommand(new RestClient(serverUrl(a.values.server, env)), a.positionals[0]!, a.output, io);
+      return lookupCommand(restClient(a.values, env), a.positionals[0]!, a.output, io);
     }
     case 'diff': {
       const a = parseCommandArgs<{ shards?: boolean }>(argv, { shards: { type: 'boolean' } });
@@ -119,4 +124,5 @@ function help(io: CommandIo, name: ClientCommand): number {
 
 /** The options every client command shares (also in the top-level `keyway --help`). */
 export const CLIENT_OPTIONS = `      --server URL       keyway REST API     [env KEYWAY_SERVER, default http://127.0.0.1:8080]
+      --token TOKEN      admin bearer token, when keyway serve has --admin-token-file  [env KEYWAY_TOKEN]
   -o, --output FORMAT    table | json        [default table]`;

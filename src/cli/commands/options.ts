@@ -1,6 +1,7 @@
 /**
  * Options shared by the client commands (`status`, `shardmap`, `lookup`, `diff`; public contract:
- * docs/cli.md): `--server URL` (env KEYWAY_SERVER) and `-o table|json`. Flags win over the environment.
+ * docs/cli.md): `--server URL` (env KEYWAY_SERVER), `--token TOKEN` (env KEYWAY_TOKEN) and `-o table|json`.
+ * Flags win over the environment.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../args.js';
@@ -81,6 +82,15 @@ export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL
   url.search = '';
   url.hash = '';
   return url;
+}
+
+/**
+ * The admin bearer token (docs/security.md "The admin API"): `--token`, else KEYWAY_TOKEN, else
+ * none. Prefer the variable: a flag shows in the process list.
+ */
+export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const raw = flag ?? (env.KEYWAY_TOKEN || undefined);
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
 }
 
 /** Prints `value` as indented JSON (the `-o json` form of every command). */

@@ -20,6 +20,8 @@ export class RestClient {
   constructor(
     readonly server: URL,
     private readonly timeoutMs = REQUEST_TIMEOUT_MS,
+    /** Sent as `Authorization: Bearer` (a keyway with `--admin-token-file` requires it on /v1). */
+    private readonly token?: string,
   ) {}
 
   /** The absolute URL of `route` (e.g. `v1/shardmap?x=1`) under the server's base path. */
@@ -36,7 +38,9 @@ export class RestClient {
     const url = this.url(route);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw unreachable(this.server, err);
     }
@@ -55,6 +59,10 @@ export class RestClient {
     if (!accept.includes(res.status)) {
       const e = (body as ErrorBody | null)?.error;
       const detail = e && typeof e.message === 'string' ? `${typeof e.code === 'string' ? `${e.code}: ` : ''}${e.message}` : text.slice(0, 200);
+      if (res.status === 401) {
+        const what = this.token === undefined ? 'it requires the admin token: pass --token or set KEYWAY_TOKEN' : 'the token given by --token or KEYWAY_TOKEN was refused';
+        throw new CliError(`GET ${url.pathname} failed with 401 (${detail}): ${what}`, 1);
+      }
       throw new CliError(`GET ${url.pathname}${url.search} failed with ${res.status}: ${detail}`, 1);
     }
     return { status: res.status, body: body as T };

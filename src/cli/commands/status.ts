@@ -37,8 +37,11 @@ export async function statusCommand(api: RestClient, output: OutputFormat, io: C
 export function renderStatus(report: StatusReport, now: number): string {
   const r = report.readyz;
   const lines: string[] = [];
-  const state = r.ready ? 'ready' : `NOT READY${r.reason ? ` (${r.reason})` : ''}`;
+  // A keyway older than `status` in /readyz says only `ready`; degraded needs the reasons it sends.
+  const reasons = Array.isArray(r.reasons) ? r.reasons : [];
+  const state = !r.ready ? `NOT READY${r.reason ? ` (${r.reason})` : ''}` : r.status === 'degraded' ? 'DEGRADED (serving)' : 'ready';
   lines.push(`keyway ${report.server}: ${state}`);
+  for (const reason of reasons) lines.push(`  degraded: ${reason.code}: ${reason.message}`);
   if (r.version !== undefined) {
     lines.push(
       `shard map ${r.version}: ${r.ownedShards ?? '?'}/${r.shardCount ?? '?'} shards owned, ` +

@@ -25,6 +25,11 @@ export interface FileSourceOptions {
   readonly pollIntervalMs?: number;
   /** Watch the directory with fs.watch (default true; tests turn it off to exercise the poll). */
   readonly watchDirectory?: boolean;
+  /**
+   * Turns the file's text into a config with parseConfig's contract (default parseConfig itself);
+   * `keyway serve` parses big files in a worker thread (docs/security.md "Work budget").
+   */
+  readonly parse?: (text: string, file: string) => KeywayConfig | Promise<KeywayConfig>;
 }
 
 export const DEFAULT_FILE_DEBOUNCE: DebounceOptions = { holdOffMs: 150, maxDelayMs: 1000 };
@@ -44,6 +49,7 @@ export class FileSource implements Source {
   readonly #debounceOptions: DebounceOptions;
   readonly #pollMs: number;
   readonly #watchDirectory: boolean;
+  readonly #parse: (text: string, file: string) => KeywayConfig | Promise<KeywayConfig>;
   #config: KeywayConfig | undefined;
   /** Text of the last file content parsed (good or bad), so an unchanged file is not re-parsed. */
   #attempted: string | undefined;
@@ -67,6 +73,7 @@ export class FileSource implements Source {
     this.#debounceOptions = opts.debounce ?? DEFAULT_FILE_DEBOUNCE;
     this.#pollMs = opts.pollIntervalMs ?? DEFAULT_FILE_POLL_MS;
     this.#watchDirectory = opts.watchDirectory ?? true;
+    this.#parse = opts.parse ?? parseConfig;
   }
 
   /**
@@ -77,7 +84,7 @@ export class FileSource implements Source {
   async start(): Promise<void> {
     const text = await readConfigText(this.file);
     this.#signature = await this.#stat();
-    this.#config = parseConfig(text, this.file);
+    this.#config = await this.#parse(text, this.file);
     this.#attempted = text;
     this.#lastUpdate = new Date();
     this.#trigger = debounce(() => void this.reload(), this.#debounceOptions);
@@ -184,8 +191,9 @@ export class FileSource implements Source {
     this.#attempted = text;
     let next: KeywayConfig;
     try {
-      next = parseConfig(text, this.file);
+      next = await this.#parse(text, this.file);
     } catch (err) {
+      if (this.#stopped) return;
       this.#parseError = err as Error;
       this.#log.error(
         { err: errorDetail(err) },
@@ -194,6 +202,7 @@ export class FileSource implements Source {
       for (const l of this.#errorListeners) this.#notify(l, err as Error);
       return;
     }
+    if (this.#stopped) return; // stopped while a worker thread parsed the file
     this.#parseError = undefined;
     this.#lastUpdate = new Date();
     const previous = this.#config;

@@ -3,8 +3,9 @@
  * list every source publishes (docs/architecture.md "The pipeline"; contract: docs/kubernetes-discovery.md).
  * No I/O: the runner (source.ts) feeds it the informers' caches.
  */
+import { isIP } from 'node:net';
 import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
-import { ENDPOINT_ID_PATTERN, type Endpoint } from '../../core/endpoint.js';
+import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral } from '../../core/endpoint.js';
 import type { KubernetesSourceConfig } from './config.js';
 import { problemKey, type SourceProblem } from './problem.js';
 import { endpointDraining, endpointReady } from './readiness.js';
@@ -99,6 +100,13 @@ function candidate(
     report({ reason, kind: 'Pod', namespace: podNs, name: podName, ...(field ? { field } : {}), ...(value !== undefined ? { value } : {}), message });
   if (!address) {
     podProblem('no-address', `EndpointSlice ${where.sliceName} lists pod ${podName} without an address; it is left out`);
+    return undefined;
+  }
+  if (!isIpLiteral(address) || isIP(address) !== (where.ipv4 ? 4 : 6)) {
+    // The API server validates slice addresses, but keyway does not rely on it: a host name here
+    // would make every proxy NACK the whole assignment (docs/configuration.md "address").
+    const family = where.ipv4 ? 'IPv4' : 'IPv6';
+    sliceProblem('bad-address', `endpoint ${address} of pod ${podName} is not an ${family} address as the slice's addressType says; it is left out`, 'endpoints[].addresses', address);
     return undefined;
   }
   const pod = pods.get(`${podNs}/${podName}`);

@@ -26,7 +26,9 @@ export type ProblemReason =
   /** The slice's addressType is FQDN; its endpoints are left out (proxies need IP literals). */
   | 'unsupported-address-type'
   /** A slice endpoint has no address; it is left out. */
-  | 'no-address';
+  | 'no-address'
+  /** A slice endpoint's address is not an IP literal of the slice's addressType; it is left out. */
+  | 'bad-address';
 
 export interface SourceProblem {
   readonly reason: ProblemReason;

@@ -13,3 +13,5 @@ export type {
 export type { XdsServerEvents, SentEvent, AnswerEvent, NackEvent } from './events.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';
 export { checkWarmReport } from './ownership-service.js';
+export { XDS_TLS_RELOAD_INTERVAL_MS, type XdsTlsSettings } from './tls-credentials.js';
+export { certificateIdentities, nodeIdAdmission } from './peer-identity.js';

@@ -9,6 +9,8 @@ import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '
 import type { Logger } from 'pino';
 import type { WarmReportSink } from '../../core/handoff.js';
 import { WarmReportReplySchema, type WarmReport, type WarmReportReply } from '../proto.js';
+import { streamPeer } from './peer-identity.js';
+import { ProtocolError, type StreamPeer } from './session.js';
 
 export interface WarmReportOptions {
   /** Where valid reports go; without it ReportWarm answers UNIMPLEMENTED. */
@@ -16,6 +18,8 @@ export interface WarmReportOptions {
   /** S of the view in force (reported shards must be below it); undefined before the first map. */
   readonly shardCount: () => number | undefined;
   readonly logger: Logger;
+  /** Under mTLS, the node-id rule of the xDS streams: a node reports warm only for itself. */
+  readonly admit?: (nodeId: string, peer: StreamPeer) => void;
 }
 
 /** A report keyway refuses: the gRPC status and a message naming the field. */
@@ -51,6 +55,16 @@ export function reportWarmHandler(opts: WarmReportOptions) {
         details: 'this keyway takes no warm reports: ShardOwnership/ReportWarm needs the handoff planner (keyway serve wires it; see docs/ownership.md)',
       });
       return;
+    }
+    if (opts.admit && call.request.nodeId !== '') {
+      try {
+        opts.admit(call.request.nodeId, streamPeer(call));
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        log.warn({ node: call.request.nodeId, peer: call.getPeer(), error: err.message }, 'warm report refused');
+        callback({ code: err.code, details: err.message });
+        return;
+      }
     }
     const checked = checkWarmReport(call.request, opts.shardCount());
     if (!('shards' in checked)) {

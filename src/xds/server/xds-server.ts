@@ -31,6 +31,8 @@ import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
 import { proxyConfigDump } from './config-dump.js';
+import { nodeIdAdmission, streamPeer } from './peer-identity.js';
+import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
 import type { ProxyStatusReader } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
@@ -52,6 +54,8 @@ export interface XdsServerOptions {
   readonly shardCount?: () => number | undefined;
   /** Per-stream limits (docs/security.md "xDS streams"); unset ones keep DEFAULT_XDS_STREAM_LIMITS. */
   readonly limits?: Partial<XdsStreamLimits>;
+  /** TLS (and with `clientCaFile`, mTLS and the node-id rule; docs/security.md); absent: plaintext. */
+  readonly tls?: XdsTlsSettings;
 }
 
 /** The running server; it is the proxy-status reader the admin API serves. */
@@ -75,12 +79,15 @@ const DEFAULT_GRPC_OPTIONS: ChannelOptions = {
 };
 const SHUTDOWN_GRACE_MS = 2_000;
 
-/** Starts the xDS server on `host:port` over insecure gRPC and resolves once it is bound. */
+/** Starts the xDS server on `host:port` (plaintext, TLS or mTLS per `opts.tls`) and resolves once it is bound. */
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'xds' });
   const limits: XdsStreamLimits = { ...DEFAULT_XDS_STREAM_LIMITS, ...opts.limits };
   const registry = new ProxyRegistry();
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits };
+  const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
+  // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
+  const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits, ...(admit ? { admit } : {}) };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
@@ -89,7 +96,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   function bidi<Req>(make: (id: string, out: StreamOutput, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
     return (call: ServerDuplexStream<Req, Uint8Array>): void => {
       const id = String(++streamSeq);
-      const address = call.getPeer();
+      const peer = streamPeer(call);
+      const address = peer.address;
       const onConnection = (perConnection.get(address) ?? 0) + 1;
       if (onConnection > limits.maxStreamsPerConnection) {
         const err = limitExceeded(`connection ${address} already holds ${onConnection - 1} xDS streams (the limit is ${limits.maxStreamsPerConnection})`);
@@ -108,7 +116,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           resetStream(call, log);
         },
       });
-      const s = make(id, outbox, { address });
+      const s = make(id, outbox, peer);
       open.set(s, call as ServerDuplexStream<unknown, Uint8Array>);
       let released = false;
       const done = (reason: string): void => {
@@ -130,6 +138,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           const details = err instanceof Error ? err.message : String(err);
           if (code === GrpcStatus.INTERNAL) log.error({ err, stream: s.id }, 'xDS stream failed');
           else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
+          else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
+            log.warn({ stream: s.id, peer: address, identities: s.peer.identities, error: details }, 'xDS stream refused');
+          }
           done(details);
           call.emit('error', { code, details });
         }
@@ -164,15 +175,18 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership), {
-    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log }),
+    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
   });
 
   const host = opts.host ?? '0.0.0.0';
   const address = host.includes(':') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(address, tls?.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  }).catch((err: unknown) => {
+    tls?.close();
+    throw err;
   });
-  log.info({ host, port }, 'xDS server listening');
+  log.info({ host, port, transport: !opts.tls ? 'plaintext' : admit ? 'mtls' : 'tls' }, 'xDS server listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -193,6 +207,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           open.delete(session);
           call.end();
         }
+        tls?.close();
         const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);

@@ -1,8 +1,9 @@
 /**
  * How Envoy notices a dead primary and moves a shard's traffic to its replicas (priority 1):
  * active health checks, outlier detection and a retry that skips the priority that just failed.
- * The values are the ones checked against real Envoy 1.36 (docs/envoy-findings.md, 2b-2d):
- * failover within about a second of a kill, and no failed request while it happens.
+ * The values are the ones checked against real Envoy 1.36 (docs/envoy-findings.md, 2b-2d, 2f):
+ * failover within about 1.5 s of a kill, no failed request while it happens, and no healthy node marked
+ * failed because it answered its health check late.
  */
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { create } from '@bufbuild/protobuf';
@@ -24,18 +25,37 @@ import { PREVIOUS_PRIORITIES_RETRY } from './names.js';
 export const HEALTH_CHECK_PATH = '/healthz';
 
 /**
+ * The active health check's timing (docs/envoy-findings.md 2f). A dead node refuses the connection, so every
+ * check fails at once and it is found after `unhealthyThreshold` intervals (about 1.5 s); the timeout only
+ * decides how long a slow answer may take. A node that is busy (starting, warming shards, a long GC) may
+ * answer late: with 1 s and three failures in a row, its event loop may stall about 3.5 s before Envoy
+ * marks it failed. The former 0.25 s and two failures marked a node failed after a stall of 0.75 to 1.25 s,
+ * and its shards went to their replicas for nothing. Requests in flight to a dead or hung node are covered
+ * by outlier detection and the retry, not by this check.
+ */
+export const HEALTH_CHECK_TIMING = {
+  timeoutMs: 1000,
+  intervalMs: 500,
+  /** Before any traffic reaches the cluster (start-up, an idle shard): as often as with traffic. */
+  noTrafficIntervalMs: 500,
+  unhealthyThreshold: 3,
+  healthyThreshold: 1,
+} as const;
+
+/**
  * Active HTTP health check. Without it an idle shard's dead primary is only found by a failing
  * request. Against an h2-only upstream the checker must speak HTTP/2 too, or every host fails its
  * check, Envoy falls into panic mode and primary-before-replica silently breaks (findings 4).
  */
 export function healthChecks(protocol: UpstreamProtocol): HealthCheck[] {
+  const t = HEALTH_CHECK_TIMING;
   return [
     create(HealthCheckSchema, {
-      timeout: duration(250),
-      interval: duration(500),
-      noTrafficInterval: duration(500),
-      unhealthyThreshold: 2,
-      healthyThreshold: 1,
+      timeout: duration(t.timeoutMs),
+      interval: duration(t.intervalMs),
+      noTrafficInterval: duration(t.noTrafficIntervalMs),
+      unhealthyThreshold: t.unhealthyThreshold,
+      healthyThreshold: t.healthyThreshold,
       healthChecker: {
         case: 'httpHealthCheck',
         value: {

@@ -60,7 +60,8 @@ describe('against a running keyway', () => {
     const version = plain.state.current()!.map.version;
     const r = await run(['status', '--server', url]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`keyway ${url}/: ready`));
+    assert.match(r.stdout, new RegExp(`keyway ${url}/: ready\n`));
+    assert.doesNotMatch(r.stdout, /degraded/i);
     assert.match(r.stdout, new RegExp(`shard map ${version}: 256/256 shards owned, 3/4 endpoints ready`));
     assert.match(r.stdout, /source file: healthy/);
     assert.match(r.stdout, /proxies: not available \(GET \/v1\/proxies answered 404/);
@@ -76,6 +77,8 @@ describe('against a running keyway', () => {
     const r = await run(['status', '--server', `127.0.0.1:${withProxies.httpPort}`]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
+    // grpc-7 runs on an older route configuration: keyway serves, degraded, and says why.
+    assert.match(r.stdout, /: DEGRADED \(serving\)\n {2}degraded: proxy_nack: 1 proxy rejects its latest configuration .*: grpc-7 route: route config rejected: unknown cluster "c9"\n/);
     const header = lines.find((l) => l.startsWith('PROXY'))!;
     assert.match(header, /^PROXY\s+FLAVOR\s+CLUSTER\s+LOCALITY\s+CDS\s+EDS\s+LDS\s+RDS\s+EDS VERSION\s+AGE$/);
     const envoy = lines.find((l) => l.startsWith('envoy-1'))!;
@@ -87,6 +90,8 @@ describe('against a running keyway', () => {
     const j = JSON.parse((await run(['status', '-o', 'json', '--server', `127.0.0.1:${withProxies.httpPort}`])).stdout);
     assert.deepEqual(j.proxies.map((p: { id: string }) => p.id), ['envoy-1', 'grpc-7']);
     assert.equal(j.proxies[1].types.route.status, 'NACKED');
+    assert.equal(j.readyz.status, 'degraded');
+    assert.deepEqual(j.readyz.reasons.map((x: { code: string }) => x.code), ['proxy_nack']);
   });
 
   test('shardmap: per-endpoint table matches the served map; filters by zone and subzone; --shards', async () => {

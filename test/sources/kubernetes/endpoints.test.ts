@@ -211,3 +211,23 @@ test('malformed objects are reported and left out, never thrown', () => {
     ['pod-not-found', 'Pod', 'p-unknown'],
   ]);
 });
+
+test('only IP literals of the slice family become endpoints: a host name or the other family is reported, left out', () => {
+  const nodes = [nodeObject('a', { zone: 'z' })];
+  const pods = ['p-0', 'p-1', 'p-2', 'p-3'].map((name, i) => podObject(name, { node: 'a', ip: `10.0.0.${i + 1}` }));
+  const slices = [
+    sliceObject('s-v4', [
+      { pod: 'p-0', ip: '10.0.0.1', node: 'a' },
+      { pod: 'p-1', ip: 'cache-1.example', node: 'a' },
+      { pod: 'p-2', ip: 'fd00::2', node: 'a' },
+    ]),
+    sliceObject('s-v6', [{ pod: 'p-3', ip: '10.0.0.4', node: 'a' }], { addressType: 'IPv6' }),
+  ];
+  const r = discover({ slices, pods, nodes });
+  assert.deepEqual(r.endpoints.map((e) => [e.id, e.address]), [['p-0', '10.0.0.1']]);
+  assert.deepEqual(r.problems.map((p) => [p.reason, p.kind, p.name, p.value]), [
+    ['bad-address', 'EndpointSlice', 's-v4', 'cache-1.example'],
+    ['bad-address', 'EndpointSlice', 's-v4', 'fd00::2'],
+    ['bad-address', 'EndpointSlice', 's-v6', '10.0.0.4'],
+  ]);
+});

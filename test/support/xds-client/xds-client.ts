@@ -5,7 +5,7 @@
  * only subscribed names, per-resource versions in delta, ...). A violation fails the next `next()`.
  */
 import { create } from '@bufbuild/protobuf';
-import { credentials, makeGenericClientConstructor, type ClientDuplexStream, type StatusObject, type Client } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type ChannelCredentials, type ClientDuplexStream, type StatusObject, type Client } from '@grpc/grpc-js';
 import type { DescService, Message } from '@bufbuild/protobuf';
 import {
   DeltaDiscoveryRequestSchema,
@@ -34,6 +34,8 @@ export interface XdsClientOptions {
   readonly protocol?: 'sotw' | 'delta';
   /** `ads` (default) or the kind of a per-type service. */
   readonly service?: 'ads' | ResourceKind;
+  /** TLS or mTLS to keyway (docs/security.md); default plaintext. */
+  readonly credentials?: ChannelCredentials;
 }
 
 export interface ReceivedResource {
@@ -93,7 +95,7 @@ export class XdsTestClient {
     const desc: DescService =
       this.service === 'ads' ? AggregatedDiscoveryService : PER_TYPE_SERVICES.find((s) => s.kind === this.service)!.service;
     const Ctor = makeGenericClientConstructor(grpcServiceDefinition(desc), desc.name);
-    this.#client = new Ctor(`127.0.0.1:${opts.port}`, credentials.createInsecure());
+    this.#client = new Ctor(`127.0.0.1:${opts.port}`, opts.credentials ?? credentials.createInsecure());
     const method = desc.methods.find((m) => m.methodKind === 'bidi_streaming' && (this.protocol === 'delta') === m.name.startsWith('Delta'))!;
     const start = (this.#client as unknown as Record<string, () => Duplex>)[method.name]!;
     this.#call = start.call(this.#client);

@@ -98,8 +98,53 @@ function ago(iso) {
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m ago`;
 }
+// ---------------------------------------------------------------- admin token
+
+// With `keyway serve --admin-token-file`, /v1 answers 401 without `Authorization: Bearer`. The page
+// asks for the token once and keeps it in sessionStorage: it lives as long as the tab, is sent only
+// to this origin, and is never put in a URL (docs/security.md "The admin API").
+const TOKEN_KEY = 'keyway.adminToken';
+
+function adminToken() {
+  try {
+    return window.sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Shows the token form; `refused` says whether a token was sent and refused. */
+function askForToken(refused) {
+  const form = $('token-form');
+  if (!form.hidden) return;
+  $('token-message').textContent = refused ? 'The admin token was refused. Token:' : 'This keyway requires the admin token. Token:';
+  form.hidden = false;
+  $('token').focus();
+}
+
+function setupTokenForm() {
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = $('token').value.trim();
+    if (value === '') return;
+    try {
+      window.sessionStorage.setItem(TOKEN_KEY, value);
+    } catch {
+      // sessionStorage off: the page cannot keep a token
+    }
+    $('token').value = '';
+    $('token-form').hidden = true;
+    state.map = null; // refetch everything with the token on the next poll
+    state.changesVersion = null;
+  });
+}
+
 async function getJson(url) {
-  const res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  const headers = { accept: 'application/json' };
+  const token = adminToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(url, { headers, cache: 'no-store' });
+  if (res.status === 401) askForToken(Boolean(token));
   let body = null;
   try {
     body = await res.json();
@@ -123,6 +168,10 @@ function renderHeader() {
     if (!r.ready) {
       label = 'not ready';
       key = 'not-ready';
+    } else if (r.status === 'degraded') {
+      // Serving, but proxies reject the latest configuration or a source lags: /readyz lists why.
+      label = 'degraded';
+      key = 'degraded';
     } else if (r.stale) {
       label = 'stale';
       key = 'stale';
@@ -133,7 +182,11 @@ function renderHeader() {
   }
   badge.textContent = label;
   badge.dataset.state = key;
-  badge.title = r?.reason ?? r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '';
+  const reasons = state.connected && Array.isArray(r?.reasons) ? r.reasons : [];
+  badge.title = r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? ''));
+  const why = $('reasons');
+  why.hidden = reasons.length === 0;
+  why.replaceChildren(...reasons.map((x) => el('li', { dataset: { code: x.code } }, x.message)));
 
   const m = state.map;
   const items = [];
@@ -498,6 +551,7 @@ function start() {
   }).observe($('grid-wrap'));
   $('grid').addEventListener('mousemove', showTip);
   $('grid').addEventListener('mouseleave', () => ($('tip').hidden = true));
+  setupTokenForm();
   void poll();
   void pollProxies();
 }

@@ -1,0 +1,55 @@
+/**
+ * The admin API's bearer token (docs/security.md "The admin API", docs/api.md "Authentication"):
+ * with a token set, `/v1/...` and `/debug/...` need `Authorization: Bearer <token>` and answer 401
+ * with the error body (code UNAUTHENTICATED) without it. The probes and the scrape (`/healthz`,
+ * `/readyz`, `/metrics`), the web view's static files and `/openapi.json` stay open: they show no
+ * cache-node address and the kubelet and Prometheus hold no token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { errorBody } from './error-body.js';
+
+/** Path prefixes the token guards. */
+export const GUARDED_PREFIXES = ['/v1/', '/debug/'] as const;
+
+/** True when `url` (path and query) is under a guarded prefix, or is one without its slash. */
+export function isGuarded(url: string): boolean {
+  const path = url.split('?')[0]!;
+  return GUARDED_PREFIXES.some((p) => path.startsWith(p) || path === p.slice(0, -1));
+}
+
+/**
+ * Installs the token check as the first hook of every request, before any handler (an unknown
+ * `/v1/...` route answers 401, not 404: a caller without the token learns nothing).
+ * The comparison is constant-time over SHA-256 digests, so neither the token's content nor its
+ * length leaks through timing.
+ */
+export function installBearerToken(app: FastifyInstance, token: string): void {
+  if (token === '') throw new Error('the admin token is empty');
+  const expected = digest(token);
+  app.addHook('onRequest', async (request, reply) => {
+    // The route fastify matched decides, not the raw URL: the router decodes percent-escapes, so
+    // `/%761/shardmap` reaches /v1/shardmap. Without a match (404), the decoded path decides.
+    const route = request.routeOptions.url;
+    if (!isGuarded(route !== undefined ? route : decodedPath(request.url))) return;
+    const header = request.headers.authorization ?? '';
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (m && timingSafeEqual(digest(m[1]!), expected)) return;
+    const message = header === '' ? `${request.url.split('?')[0]} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
+    return reply.code(401).header('www-authenticate', 'Bearer realm="keyway"').send(errorBody('UNAUTHENTICATED', message));
+  });
+}
+
+/** The path of `url` with percent-escapes decoded (left as it is when they do not decode). */
+function decodedPath(url: string): string {
+  const path = url.split('?')[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}

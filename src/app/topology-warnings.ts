@@ -1,0 +1,36 @@
+/**
+ * The warnings `keyway serve` logs for a topology, computed without serving it, so `keyway check`
+ * prints the same lines (README "The topology file"). serve logs the shard map's warnings each time it
+ * computes a map (runner.ts) and the translator's, prefixed by {@link translationWarning}, when it
+ * builds a proxy class (xds-stage.ts); both come from the functions called here.
+ */
+import type { KeywayConfig } from '../config/index.js';
+import type { ProxyFlavor } from '../xds/resources.js';
+import { nextShardMap } from '../sharding/index.js';
+import { translateWithWarnings } from '../xds/translator/index.js';
+
+/** How serve's log names a translator warning; check prints it the same way. */
+export function translationWarning(warning: string): string {
+  return `translation: ${warning}`;
+}
+
+/** The flavors whose translation does not depend on which proxy connects (an agent's depends on its node id). */
+const PROXY_FLAVORS: readonly ProxyFlavor[] = ['envoy', 'grpc'];
+
+/**
+ * Every warning serve would log for `config` at start: the shard map's (fewer eligible endpoints
+ * than replicas, a spread that cannot hold, no eligible endpoint), then the translator's for Envoy
+ * and proxyless gRPC (two endpoints on one address:port, owners left out), each once, in that order.
+ * A `kubernetes:` section gives none: its endpoints are known only once the cluster is read.
+ * The cost is one full shard-map computation, as serve's first.
+ */
+export function topologyWarnings(config: KeywayConfig): string[] {
+  if (config.kubernetes) return [];
+  const { map } = nextShardMap(undefined, config.topology.endpoints, config.topology.policy);
+  const out = new Set<string>(map.warnings);
+  for (const flavor of PROXY_FLAVORS) {
+    const t = translateWithWarnings({ shardMap: map, topology: config.topology }, { flavor, zone: '', subzone: '' });
+    for (const w of t.warnings) out.add(translationWarning(w));
+  }
+  return [...out];
+}

@@ -1,0 +1,145 @@
+/**
+ * The xDS server's TLS credentials (docs/security.md "TLS and mTLS for xDS"): the server
+ * certificate and key (`--xds-tls-cert`, `--xds-tls-key`) and, for mTLS, the CA that client
+ * certificates must chain to (`--xds-tls-client-ca`; a client without a valid certificate fails
+ * the handshake). The files are read at start (a missing or mismatched file stops the start) and
+ * polled afterwards, so a rotated certificate (a Kubernetes Secret updated by cert-manager) is used
+ * for new connections without a restart; a rotation that cannot be loaded is logged and the
+ * previous certificate stays in use.
+ */
+import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+
+/** Where the xDS server's certificate files are (`keyway serve --xds-tls-*`). */
+export interface XdsTlsSettings {
+  /** PEM server certificate chain. */
+  readonly certFile: string;
+  /** PEM private key of `certFile`. */
+  readonly keyFile: string;
+  /** PEM CA bundle for client certificates; set, it turns on mTLS and the node-id rule. */
+  readonly clientCaFile?: string;
+  /** With mTLS: patterns a client certificate's SAN or CN must match (see peer-identity.ts). */
+  readonly allowedSans?: readonly string[];
+  /** How often the files are re-read (default {@link XDS_TLS_RELOAD_INTERVAL_MS}). */
+  readonly reloadIntervalMs?: number;
+}
+
+/** Default poll interval of the certificate files: well inside any certificate's renewal window. */
+export const XDS_TLS_RELOAD_INTERVAL_MS = 60_000;
+
+/** The server credentials and what keeps them fresh. */
+export interface XdsTlsCredentials {
+  readonly credentials: ServerCredentials;
+  /** Re-reads the files now; resolves true when new material was loaded. */
+  reload(): Promise<boolean>;
+  /** Stops polling the files. */
+  close(): void;
+}
+
+interface Material {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer | undefined;
+}
+
+/**
+ * grpc-js server credentials whose secure context can be replaced: grpc-js applies an update to
+ * its listening servers (`setSecureContext`), so new handshakes use it and open connections stay.
+ */
+class ReloadableServerCredentials extends ServerCredentials {
+  constructor(mutualTls: boolean, material: Material) {
+    // rejectUnauthorized with requestCert: a client whose certificate the CA does not verify fails the handshake.
+    super({ requestCert: mutualTls, rejectUnauthorized: mutualTls }, contextOptions(material));
+  }
+
+  replace(material: Material): void {
+    this.updateSecureContextOptions(contextOptions(material));
+  }
+
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+function contextOptions(m: Material): SecureContextOptions {
+  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
+}
+
+/**
+ * Reads and checks the files and returns credentials for `Server.bindAsync`.
+ * @throws Error naming the file when one cannot be read, is not PEM, or the key does not match
+ */
+export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Logger): Promise<XdsTlsCredentials> {
+  let current = await readMaterial(settings);
+  const log = logger.child({ tls: { cert: settings.certFile, clientCa: settings.clientCaFile ?? null } });
+  logCertificate(log, current, 'xDS TLS certificate loaded');
+  const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current);
+  let failing = false;
+
+  const reload = async (): Promise<boolean> => {
+    let next: Material;
+    try {
+      next = await readMaterial(settings);
+    } catch (err) {
+      // Logged once per failure run, not every poll; the certificate in use keeps serving.
+      if (!failing) log.error({ err }, `cannot reload the xDS TLS files; the previous certificate stays in use: ${(err as Error).message}`);
+      failing = true;
+      return false;
+    }
+    failing = false;
+    if (sameMaterial(next, current)) return false;
+    current = next;
+    credentials.replace(next);
+    logCertificate(log, next, 'xDS TLS certificate reloaded');
+    return true;
+  };
+  const timer = setInterval(() => void reload(), settings.reloadIntervalMs ?? XDS_TLS_RELOAD_INTERVAL_MS);
+  timer.unref();
+  return { credentials, reload, close: () => clearInterval(timer) };
+}
+
+async function readMaterial(s: XdsTlsSettings): Promise<Material> {
+  const read = async (flag: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new Error(`${flag} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  };
+  const [cert, key, ca] = await Promise.all([
+    read('--xds-tls-cert', s.certFile),
+    read('--xds-tls-key', s.keyFile),
+    s.clientCaFile !== undefined ? read('--xds-tls-client-ca', s.clientCaFile) : Promise.resolve(undefined),
+  ]);
+  try {
+    new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`--xds-tls-cert ${s.certFile}: not a PEM certificate: ${(err as Error).message}`, { cause: err });
+  }
+  if (ca) {
+    try {
+      new X509Certificate(ca);
+    } catch (err) {
+      throw new Error(`--xds-tls-client-ca ${s.clientCaFile}: not a PEM certificate: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  try {
+    // Builds the context once: a key that does not match the certificate fails here, not at the first handshake.
+    createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+  } catch (err) {
+    throw new Error(`--xds-tls-cert ${s.certFile} and --xds-tls-key ${s.keyFile}: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert, key, ca };
+}
+
+function sameMaterial(a: Material, b: Material): boolean {
+  return a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+}
+
+function logCertificate(log: Logger, m: Material, msg: string): void {
+  const x = new X509Certificate(m.cert);
+  log.info({ subject: x.subject.replace(/\n/g, ', '), subjectAltName: x.subjectAltName ?? null, validTo: x.validTo, mutualTls: m.ca !== undefined }, msg);
+}

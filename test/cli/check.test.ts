@@ -1,0 +1,123 @@
+/**
+ * `keyway check` against `keyway serve` on the same file: check rejects what serve rejects (exit 2,
+ * file:line, no stack), and warns about what serve warns (`warning: ...` lines, exit 0).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { tempTopology } from '../serve/support.js';
+import { checkCommand } from '../../src/cli/check.js';
+import { CLI, runCli } from './support.js';
+
+/** A stack trace line, as Node prints one. */
+const STACK = /^\s+at /m;
+
+/** Runs `keyway serve` on `file` until it listens (or exits); returns its warn-level log messages and exit code. */
+async function serveOnce(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; warnings: string[] }> {
+  const child = spawn(process.execPath, [...CLI, 'serve', '--config', file, '--http-port', '0', '--xds-port', '0', '--host', '127.0.0.1'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const warnings: string[] = [];
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  const listening = new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const rec = JSON.parse(line) as { level: number; msg: string };
+      if (rec.level === 40) warnings.push(rec.msg);
+      if (rec.msg === 'listening') resolve();
+    });
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const first = await Promise.race([listening.then(() => 'listening' as const), exited.then(() => 'exited' as const)]);
+  if (first === 'listening') child.kill('SIGTERM');
+  const [code] = await exited;
+  clearTimeout(timer);
+  return { code, stderr, warnings };
+}
+
+test('check: a host name address is an error at its line, as in serve (exit 2)', async (t) => {
+  const topo = await tempTopology('shards: 8\nreplicas: 1\nendpoints:\n  - id: a\n    address: cache-a.example\n    port: 80\n');
+  t.after(() => topo.cleanup());
+  const [check, serve] = await Promise.all([runCli(['check', '--config', topo.file]), serveOnce(topo.file)]);
+  for (const [name, r] of [['check', check], ['serve', serve]] as const) {
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${topo.file}:5:5: endpoints[0].address: must be an IPv4 or IPv6 address`), `${name}: ${r.stderr}`);
+  }
+});
+
+test('check and serve: YAML alias errors exit 2 with file:line and CONFIG_PARSE wording, no stack trace', async (t) => {
+  const levels = ['  l0: &l0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 10; i++) levels.push(`  l${i}: &l${i} [${Array.from({ length: 10 }, () => `*l${i - 1}`).join(', ')}]`);
+  const unknown = await tempTopology('shards: 8\nendpoints:\n  - *nope\n');
+  const laughs = await tempTopology(`shards: 8\nendpoints: []\nbomb:\n${levels.join('\n')}\n`);
+  t.after(() => Promise.all([unknown.cleanup(), laughs.cleanup()]));
+  const runs = await Promise.all([
+    runCli(['check', '--config', unknown.file]),
+    serveOnce(unknown.file),
+    runCli(['check', '--config', laughs.file]),
+    serveOnce(laughs.file),
+  ]);
+  const expected = [`${unknown.file}:3:5: invalid YAML: unknown alias *nope`, `${unknown.file}:3:5: invalid YAML: unknown alias *nope`, `${laughs.file}:5:`, `${laughs.file}:5:`];
+  runs.forEach((r, i) => {
+    assert.equal(r.code, 2, `run ${i}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(expected[i]!), `run ${i}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, STACK, `run ${i}: no stack trace`);
+  });
+});
+
+test('check prints the warnings serve logs (replicas > eligible endpoints, two endpoints on one address:port), exit 0', async (t) => {
+  const topo = await tempTopology(
+    'shards: 8\nreplicas: 3\nendpoints:\n  - {id: a, address: 10.0.0.1, port: 80}\n  - {id: b, address: 10.0.0.1, port: 80}\n',
+  );
+  t.after(() => topo.cleanup());
+  const [check, serve] = await Promise.all([runCli(['check', '--config', topo.file]), serveOnce(topo.file)]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /ok: 8 shards, 3 replicas, spread none, 2 endpoints, 2 warnings/);
+  const printed = check.stderr.split('\n').filter((l) => l.startsWith('warning: ')).map((l) => l.slice('warning: '.length));
+  assert.deepEqual(printed, [
+    'only 2 eligible endpoints for 3 replicas: each shard has 2 owners',
+    'translation: endpoint b shares address 10.0.0.1:80 with a; only a is listed',
+  ]);
+  // serve logs the shard-map warning when it computes the map (the translation one when a proxy
+  // first connects): each of its warnings is one check printed, word for word.
+  assert.equal(serve.code, 0, serve.stderr);
+  assert.ok(serve.warnings.length > 0, 'serve warned');
+  for (const w of serve.warnings) assert.ok(printed.includes(w), `serve's warning ${JSON.stringify(w)} is among check's`);
+});
+
+test('check on a kubernetes section validates it as serve does, without a cluster: `kubernetes: {}` is rejected by both', async (t) => {
+  const empty = await tempTopology('kubernetes: {}\n');
+  const good = await tempTopology('kubernetes:\n  namespace: cache\n  services: [cache-node]\n');
+  t.after(() => Promise.all([empty.cleanup(), good.cleanup()]));
+  // No cluster anywhere: an unreachable API server for serve, none needed by check.
+  const noCluster = { KUBECONFIG: '/nonexistent/kubeconfig', KUBERNETES_SERVICE_HOST: '', KEYWAY_NAMESPACE: '' };
+  const [checkEmpty, checkGood, serveEmpty] = await Promise.all([
+    runCli(['check', '--config', empty.file], noCluster),
+    runCli(['check', '--config', good.file], noCluster),
+    serveOnce(empty.file, noCluster),
+  ]);
+  for (const [name, r] of [['check', checkEmpty], ['serve', serveEmpty]] as const) {
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${empty.file}:1:1: kubernetes.services: is required`), `${name}: ${r.stderr}`);
+  }
+  assert.equal(checkGood.code, 0, checkGood.stderr);
+  assert.match(checkGood.stdout, /ok: .*endpoints from Kubernetes/);
+});
+
+test('an unexpected failure inside check (stdout closed: EPIPE) is one line and exit 1, not a stack trace', async (t) => {
+  const topo = await tempTopology('shards: 8\nreplicas: 1\nendpoints:\n  - {id: a, address: 10.0.0.1, port: 80}\n');
+  t.after(() => topo.cleanup());
+  let err = '';
+  const code = await checkCommand(topo.file, {
+    out: () => {
+      throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    },
+    err: (s) => (err += s),
+  });
+  assert.equal(code, 1);
+  assert.equal(err, `keyway check: ${topo.file}: internal error: write EPIPE\n`);
+});
