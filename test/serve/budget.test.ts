@@ -74,6 +74,16 @@ async function serve(file: string, extra: Partial<Parameters<typeof startServer>
   return startServer({ configFile: file, httpPort: 0, host: '127.0.0.1', fileWatch: FAST, ...extra });
 }
 
+/** keyway on three file endpoints, reloaded to a `kubernetes:` section whose source is still syncing. */
+async function reloadToSyncingKubernetes() {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true] }));
+  const source = new GatedSource(true);
+  const server = await serve(topo.file, { kubernetesSource: () => source });
+  await topo.write('shards: 32\nreplicas: 1\nkubernetes:\n  services: [cache]\n');
+  await source.starting;
+  return { topo, source, server };
+}
+
 test('Kubernetes endpoints past the budget keep the last good map, logged and shown in /readyz', async (t) => {
   const topo = await tempTopology('shards: 16\nreplicas: 1\nkubernetes:\n  services: [cache]\n');
   const source = new GatedSource(false);
@@ -102,15 +112,11 @@ test('Kubernetes endpoints past the budget keep the last good map, logged and sh
 });
 
 test('a Kubernetes section still syncing holds back no reload; its endpoints take over once it has synced', async (t) => {
-  const topo = await tempTopology(topologyText({ ready: [true, true, true] }));
-  const source = new GatedSource(true);
-  const server = await serve(topo.file, { kubernetesSource: () => source });
+  const { topo, source, server } = await reloadToSyncingKubernetes();
   t.after(async () => {
     await server.close();
     await topo.cleanup();
   });
-  await topo.write('shards: 32\nreplicas: 1\nkubernetes:\n  services: [cache]\n');
-  await source.starting;
   // The new settings apply at once, with the endpoints in force.
   await eventually('shards: 32 with the file endpoints', () => {
     const m = server.state.current()!.map;
@@ -123,15 +129,11 @@ test('a Kubernetes section still syncing holds back no reload; its endpoints tak
 });
 
 test('a Kubernetes section that syncs after a reload: its endpoints replace the file\'s', async (t) => {
-  const topo = await tempTopology(topologyText({ ready: [true, true, true] }));
-  const source = new GatedSource(true);
-  const server = await serve(topo.file, { kubernetesSource: () => source });
+  const { topo, source, server } = await reloadToSyncingKubernetes();
   t.after(async () => {
     await server.close();
     await topo.cleanup();
   });
-  await topo.write('shards: 32\nreplicas: 1\nkubernetes:\n  services: [cache]\n');
-  await source.starting;
   source.open(pods(2));
   await eventually('the pods', () => server.state.current()!.map.endpoints.map((e) => e.id).join() === 'pod-0,pod-1');
   assert.equal(server.state.current()!.cause?.reason, 'kubernetes source started');
