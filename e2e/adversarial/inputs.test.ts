@@ -88,7 +88,7 @@ describe('hostile input to keyway serve', () => {
     const stall = await watch.stop();
     const grownMiB = (rssBytes(keyway.pid()) - rssBefore) / 2 ** 20;
     t.diagnostic(`/healthz max gap ${stall.maxGapMs} ms over ${stall.answers} answers; RSS +${grownMiB.toFixed(1)} MiB`);
-    assert.ok(stall.maxGapMs < 2000, `/healthz gap ${stall.maxGapMs} ms`);
+    assert.ok(stall.maxGapMs < 5000, `/healthz gap ${stall.maxGapMs} ms`);
     assert.equal(stall.failures, 0, 'every /healthz poll answered');
     assert.ok(grownMiB < 100, `RSS grew ${grownMiB.toFixed(1)} MiB over ${ROUNDS * hostile.length} refused requests`);
     assert.ok(keyway.running());
@@ -113,7 +113,7 @@ describe('hostile input to keyway serve', () => {
     // The first alias is on line 9: six lines of topology, `bomb:`, l0, then l1 with `*l0`.
     assert.match(file!.lastError ?? '', new RegExp(`^${topologyPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:9:\\d+: invalid YAML: the file's aliases expand`), file!.lastError);
     assert.equal((JSON.parse(await httpGetText(`${keyway.httpUrl}/v1/shardmap`)) as { version: string }).version, version, 'the last good map stays');
-    assert.ok(stall.maxGapMs < 2000, `/healthz gap ${stall.maxGapMs} ms`);
+    assert.ok(stall.maxGapMs < 5000, `/healthz gap ${stall.maxGapMs} ms`);
     assert.ok(keyway.running());
   });
 
@@ -143,7 +143,7 @@ describe('hostile input to keyway serve', () => {
     assert.match(file!.lastError ?? '', /:\d+:\d+: invalid YAML: more than 1000 aliases/, file!.lastError);
     assert.equal((JSON.parse(await httpGetText(`${keyway.httpUrl}/v1/shardmap`)) as { version: string }).version, version, 'the last good map stays');
     // Resolving 20,000 aliases took about 13 s of event loop; refusing them takes a parse.
-    assert.ok(stall.maxGapMs < 2000, `/healthz gap ${stall.maxGapMs} ms`);
+    assert.ok(stall.maxGapMs < 5000, `/healthz gap ${stall.maxGapMs} ms`);
     assert.ok(keyway.running());
   });
 });

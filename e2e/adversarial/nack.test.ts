@@ -112,7 +112,7 @@ describe('proxies NACK: keyway says degraded, then ready again once they accept'
 
     const stall = await healthz.stop();
     assert.equal(stall.failures, 0);
-    assert.ok(stall.maxGapMs < 2000, `healthz max gap ${stall.maxGapMs} ms`);
+    assert.ok(stall.maxGapMs < 5000, `healthz max gap ${stall.maxGapMs} ms`);
   });
 
   test('the topology is fixed and the proxies accept the next push: ready again, gauge 0', async () => {

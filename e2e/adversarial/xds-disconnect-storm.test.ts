@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyway } from '../support/keyway.js';
-import { watchHealthz } from '../support/stall.js';
+import { cpuSeconds, watchHealthz } from '../support/stall.js';
 import { connect, openStream, sotwRequest, type RawStream } from '../support/xds-raw.js';
 import { httpRequest } from '../support/http.js';
 import { topologyFile } from './xds-topology.js';
@@ -38,6 +38,7 @@ test('a disconnect storm of 5000 streams keeps /healthz answering', { timeout: 9
 
   const health = watchHealthz(keyway.httpUrl);
   await sleep(300);
+  const cpuBefore = cpuSeconds(keyway.pid());
   const started = performance.now();
   for (const s of sessions) s.destroy();
   // The storm is over when keyway lists no proxy.
@@ -49,9 +50,13 @@ test('a disconnect storm of 5000 streams keeps /healthz answering', { timeout: 9
     await sleep(50);
   }
   const storm = performance.now() - started;
+  const cpu = cpuSeconds(keyway.pid()) - cpuBefore;
   await sleep(300);
   const gaps = await health.stop();
-  t.diagnostic(`${total} streams closed in ${storm.toFixed(0)} ms; healthz max gap ${gaps.maxGapMs} ms (${gaps.answers} answers)`);
+  t.diagnostic(`${total} streams closed in ${storm.toFixed(0)} ms, ${cpu.toFixed(2)} s of keyway CPU; healthz max gap ${gaps.maxGapMs} ms (${gaps.answers} answers)`);
   assert.equal(rows, 0, 'every closed stream left /v1/proxies');
-  assert.ok(gaps.maxGapMs < 2000, `/healthz stalled ${gaps.maxGapMs} ms during the storm`);
+  // keyway's own CPU for the storm (the poll's answers included) is the robust measure on a loaded
+  // machine; the gap bound is loose, for a stall that CPU time would not show.
+  assert.ok(cpu < 1.5, `closing ${total} streams cost ${cpu.toFixed(2)} s of keyway CPU`);
+  assert.ok(gaps.maxGapMs < 5000, `/healthz stalled ${gaps.maxGapMs} ms during the storm`);
 });

@@ -48,6 +48,7 @@ test('300 made-up localities share one class: one change keeps /healthz answerin
   const body = await httpRequest(`${keyway.httpUrl}/v1/proxies?names=0`, { timeoutMs: 30_000 });
   const classes = new Set((JSON.parse(body.body) as { proxies: { proxyClass: string }[] }).proxies.map((p) => p.proxyClass));
   t.diagnostic(`one change with ${CLIENTS} made-up localities: healthz max gap ${gaps.maxGapMs} ms; ${classes.size} proxy classes (first ${[...classes][0]})`);
-  assert.ok(gaps.maxGapMs < 2000, `/healthz stalled ${gaps.maxGapMs} ms`);
+  // Loose on purpose (a loaded 2-core machine stretches one push to 2-3 s); 300 classes stalled 32 s.
+  assert.ok(gaps.maxGapMs < 8000, `/healthz stalled ${gaps.maxGapMs} ms`);
   assert.deepEqual([...classes], ['grpc||'], 'unknown localities share the class of a client without one');
 });

@@ -75,3 +75,15 @@ export function rssBytes(pid: number): number {
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) * 1024;
 }
+
+/**
+ * CPU seconds (user + system) process `pid` has used so far (Linux /proc/PID/stat, clock ticks of
+ * 100 Hz). Unlike a wall-clock gap, it hardly grows when other processes load the machine, so it
+ * measures keyway's own work.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
