@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tests the client libraries outside TypeScript against the shared vectors (testdata/vectors):
-# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go,
-# standard library only, no network). Prints a pass/fail line per language; exits non-zero if any fails.
+# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go: the
+# hash contract, and the shard-picking grpc-go balancer in clients/go/shardpicker, whose grpc-go is
+# pinned by go.mod/go.sum and fetched through the Go module proxy on first run). Prints a pass/fail
+# line per language; exits non-zero if any fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST_VERSION=8.4.2
@@ -26,7 +28,8 @@ else
 fi
 
 echo "== clients/go: go test"
-if (cd clients/go && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod go vet ./... && GOTOOLCHAIN=local GOPROXY=off go test -count=1 -v ./...); then
+# -mod=readonly: go.sum must already pin every module; nothing is upgraded behind the test's back.
+if (cd clients/go && export GOTOOLCHAIN=local GOFLAGS=-mod=readonly && go vet ./... && go test -count=1 -v ./...); then
   echo "PASS clients/go"
 else
   echo "FAIL clients/go"
