@@ -24,6 +24,7 @@ type channelFixture struct {
 	t        *testing.T
 	r        *manual.Resolver
 	conn     *grpc.ClientConn
+	probe    *xdsProbe // calls go through this client process instead of conn
 	backends []*backend
 }
 
@@ -78,11 +79,15 @@ func (f *channelFixture) dial(cfg []byte) {
 	conn.Connect()
 }
 
-// call makes one call carrying md; the answer is the name of the server that took it.
-func (f *channelFixture) call(timeout time.Duration, md []string, opts ...grpc.CallOption) (string, error) {
+// call makes one call carrying md (fail-fast unless waitForReady); the answer is the name of the
+// server that took it.
+func (f *channelFixture) call(timeout time.Duration, md []string, waitForReady bool) (string, error) {
+	if f.probe != nil {
+		return f.probe.call(timeout, md, waitForReady)
+	}
 	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), metadata.Pairs(md...)), timeout)
 	defer cancel()
-	return who(ctx, f.conn, opts...)
+	return who(ctx, f.conn, grpc.WaitForReady(waitForReady))
 }
 
 // until calls with md until three answers in a row come from want (the channel converges on
@@ -95,7 +100,7 @@ func (f *channelFixture) until(want string, md ...string) {
 	for time.Now().Before(deadline) {
 		inARow := 0
 		for inARow < 3 {
-			got, err = f.call(2*time.Second, md, grpc.WaitForReady(true))
+			got, err = f.call(2*time.Second, md, true)
 			if err != nil || got != want {
 				break
 			}
@@ -162,16 +167,16 @@ func TestChannelErrors(t *testing.T) {
 
 	// grpc-go lets a policy end a call only with codes gRFC A54 allows: it reports INVALID_ARGUMENT
 	// as INTERNAL and keeps the message.
-	_, err := f.call(time.Second, []string{"x-cache-shard", "7"})
+	_, err := f.call(time.Second, []string{"x-cache-shard", "7"}, false)
 	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "InvalidArgument") || !strings.Contains(st.Message(), `x-cache-shard: "7" is not a shard`) {
 		t.Fatalf("bad shard: %v", err)
 	}
-	_, err = f.call(time.Second, nil)
+	_, err = f.call(time.Second, nil, false)
 	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "no x-cache-shard metadata") {
 		t.Fatalf("no shard, reject: %v", err)
 	}
 	// An unowned shard: UNAVAILABLE for a fail-fast call.
-	_, err = f.call(time.Second, []string{"x-cache-shard", "2"})
+	_, err = f.call(time.Second, []string{"x-cache-shard", "2"}, false)
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || st.Message() != "shard 2 has no owner" {
 		t.Fatalf("unowned: %v", err)
 	}
@@ -180,7 +185,7 @@ func TestChannelErrors(t *testing.T) {
 	f.backends[1].stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err = f.call(time.Second, []string{"x-cache-shard", "1"})
+		_, err = f.call(time.Second, []string{"x-cache-shard", "1"}, false)
 		if st, _ := status.FromError(err); st.Code() == codes.Unavailable && st.Message() == "no owner of shard 1 is reachable" {
 			break
 		}
@@ -192,7 +197,7 @@ func TestChannelErrors(t *testing.T) {
 	// ...while a wait-for-ready call waits and lands when node-1 is back.
 	done := make(chan error, 1)
 	go func() {
-		got, err := f.call(15*time.Second, []string{"x-cache-shard", "1"}, grpc.WaitForReady(true))
+		got, err := f.call(15*time.Second, []string{"x-cache-shard", "1"}, true)
 		if err == nil && got != "node-1" {
 			err = fmt.Errorf("answered by %s", got)
 		}
