@@ -41,7 +41,7 @@ func (e *ConfigError) Error() string {
 
 // wireConfig is the JSON that keyway puts in the cluster's TypedStruct (contract version 1).
 type wireConfig struct {
-	Version       *int     `json:"version"`
+	Version       *int     `json:"version,omitempty"`
 	ShardCount    *uint64  `json:"shardCount"`
 	ShardHeader   string   `json:"shardHeader"`
 	KeyHeader     string   `json:"keyHeader"`
@@ -76,6 +76,24 @@ func (c *Config) OwnersOf(s uint32) []uint16 {
 	return c.Owners[int(s)*r : int(s)*r+r]
 }
 
+// MarshalJSON writes c back in the contract's JSON. grpc-go needs it: its xDS balancers embed the
+// parsed config in the JSON of their own children's configs and parse it again.
+func (c *Config) MarshalJSON() ([]byte, error) {
+	table := make([]byte, 2*len(c.Owners))
+	for i, v := range c.Owners {
+		binary.LittleEndian.PutUint16(table[2*i:], v)
+	}
+	shards := uint64(c.ShardCount)
+	return json.Marshal(wireConfig{
+		ShardCount:    &shards,
+		ShardHeader:   c.ShardHeader,
+		KeyHeader:     c.KeyHeader,
+		MissingHeader: c.MissingHeader,
+		Endpoints:     c.Endpoints,
+		Owners:        base64.StdEncoding.EncodeToString(table),
+	})
+}
+
 // parseConfig checks raw against contract version 1. Unknown fields are ignored, so that a newer
 // keyway can add fields an older client does not need.
 func parseConfig(raw []byte) (*Config, error) {
@@ -103,6 +121,8 @@ func parseConfig(raw []byte) (*Config, error) {
 		return nil, &ConfigError{Field: "shardHeader", Message: "must not be empty"}
 	}
 	switch c.MissingHeader {
+	case "": // absent: reject, as keyway's own reader (src/core/shard-picker.ts) takes it
+		c.MissingHeader = MissingReject
 	case MissingAny, MissingReject:
 	default:
 		return nil, &ConfigError{Field: "missingHeader", Message: fmt.Sprintf("must be %q or %q, got %q", MissingAny, MissingReject, c.MissingHeader)}

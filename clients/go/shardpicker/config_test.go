@@ -3,6 +3,7 @@ package shardpicker
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,14 +43,44 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestParseConfigAcceptsUnknownFieldsAndVersion1(t *testing.T) {
+func TestConfigMarshalsBackToTheContract(t *testing.T) {
+	raw := configJSON(t, "x-cache-key", "any", []string{"10.0.0.2:8000", "[fd00::3]:8000", "10.0.0.1:8000"}, 3, [][]int{{0, 1, 2}, {2}, {}, {1, 0}})
+	c1, err := parseConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := json.Marshal(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := parseConfig(again)
+	if err != nil {
+		t.Fatalf("%v in %s", err, again)
+	}
+	if !reflect.DeepEqual(c1, c2) {
+		t.Fatalf("round trip changed the config:\n%+v\n%+v", c1, c2)
+	}
+	var m1, m2 map[string]any
+	_ = json.Unmarshal(raw, &m1)
+	_ = json.Unmarshal(again, &m2)
+	if !reflect.DeepEqual(m1, m2) {
+		t.Fatalf("JSON differs:\n%s\n%s", raw, again)
+	}
+}
+
+func TestParseConfigAcceptsUnknownFieldsVersion1AndNoMissingHeader(t *testing.T) {
 	var m map[string]any
 	_ = json.Unmarshal(configJSON(t, "", "any", []string{"10.0.0.1:1"}, 1, [][]int{{0}}), &m)
 	m["version"] = 1
 	m["somethingNewer"] = map[string]any{"x": 1}
+	delete(m, "missingHeader") // absent: reject, as keyway's TypeScript reader takes it
 	raw, _ := json.Marshal(m)
-	if _, err := parseConfig(raw); err != nil {
+	c, err := parseConfig(raw)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c.MissingHeader != MissingReject {
+		t.Fatalf("missingHeader absent: %q", c.MissingHeader)
 	}
 }
 

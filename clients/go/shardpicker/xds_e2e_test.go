@@ -205,9 +205,29 @@ func TestXDSThroughKeywayServe(t *testing.T) {
 		f.until(s.Owners[0], "x-cache-shard", strconv.Itoa(int(s.Shard)))
 	}
 
-	// keyway served this client the picker's single cluster, not per-tuple routes: its /v1/proxies
-	// row counts the resources it holds.
-	t.Logf("proxies: %s", k.get(t, "/v1/proxies"))
+	// keyway classed this client as a picker client and served it the one picker cluster, not
+	// per-tuple routes (a stock client of this topology subscribes to several clusters).
+	var proxies struct {
+		Proxies []struct {
+			ID         string
+			ProxyClass string
+			Types      map[string]struct {
+				Subscribed struct{ Names []string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(k.get(t, "/v1/proxies")), &proxies); err != nil || len(proxies.Proxies) != 1 {
+		t.Fatalf("/v1/proxies: %v %+v", err, proxies)
+	}
+	row := proxies.Proxies[0]
+	if !strings.HasSuffix(row.ProxyClass, "|picker") {
+		t.Errorf("proxy class %q: keyway did not see the picker metadata", row.ProxyClass)
+	}
+	for _, kind := range []string{"cluster", "endpoint"} {
+		if names := row.Types[kind].Subscribed.Names; len(names) != 1 || names[0] != "keyway-shards" {
+			t.Errorf("%s subscriptions %v, want [keyway-shards]", kind, names)
+		}
+	}
 }
 
 func (k *keywayServer) get(t *testing.T, path string) string {
