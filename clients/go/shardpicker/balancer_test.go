@@ -26,6 +26,7 @@ type channelFixture struct {
 	conn     *grpc.ClientConn
 	probe    *xdsProbe // calls go through this client process instead of conn
 	backends []*backend
+	wait     time.Duration // bound of until; 10 s when 0
 }
 
 func newChannelFixture(t *testing.T, n int) *channelFixture {
@@ -91,10 +92,14 @@ func (f *channelFixture) call(timeout time.Duration, md []string, waitForReady b
 }
 
 // until calls with md until three answers in a row come from want (the channel converges on
-// connection states and pushed configs), within 10 s.
+// connection states and pushed configs), within f.wait.
 func (f *channelFixture) until(want string, md ...string) {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	wait := f.wait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(wait)
 	var got string
 	var err error
 	for time.Now().Before(deadline) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type probeRequest struct {
 	MD           []string `json:"md"`
 	WaitForReady bool     `json:"waitForReady"`
 	TimeoutMs    int      `json:"timeoutMs"`
+	CPU          bool     `json:"cpu"` // no call: answer the probe's CPU seconds so far
 }
 
 type probeAnswer struct {
@@ -42,6 +44,8 @@ type probeAnswer struct {
 	Answer string `json:"answer,omitempty"`
 	Code   uint32 `json:"code,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// CPUSeconds is user + system CPU time of the probe process (getrusage), for a CPU request.
+	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
 }
 
 func runProbe(target string, in io.Reader, out io.Writer) int {
@@ -59,6 +63,15 @@ func runProbe(target string, in io.Reader, out io.Writer) int {
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		if req.CPU {
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+			mu.Lock()
+			_ = enc.Encode(probeAnswer{ID: req.ID, CPUSeconds: cpu})
+			mu.Unlock()
+			continue
 		}
 		go func() {
 			ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), metadata.Pairs(req.MD...)), time.Duration(req.TimeoutMs)*time.Millisecond)
@@ -128,24 +141,38 @@ func startProbe(t *testing.T, target string, bootstrap []byte) *xdsProbe {
 }
 
 func (p *xdsProbe) call(timeout time.Duration, md []string, waitForReady bool) (string, error) {
+	a, err := p.ask(probeRequest{MD: md, WaitForReady: waitForReady, TimeoutMs: int(timeout / time.Millisecond)}, timeout+5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	if a.Error != "" || a.Code != 0 {
+		return "", fmt.Errorf("code %d: %s", a.Code, a.Error)
+	}
+	return a.Answer, nil
+}
+
+// cpuSeconds is the probe process's CPU time so far.
+func (p *xdsProbe) cpuSeconds() (float64, error) {
+	a, err := p.ask(probeRequest{CPU: true}, 5*time.Second)
+	return a.CPUSeconds, err
+}
+
+func (p *xdsProbe) ask(req probeRequest, bound time.Duration) (probeAnswer, error) {
 	ch := make(chan probeAnswer, 1)
 	p.mu.Lock()
 	p.next++
-	id := p.next
-	p.waiting[id] = ch
-	line, _ := json.Marshal(probeRequest{ID: id, MD: md, WaitForReady: waitForReady, TimeoutMs: int(timeout / time.Millisecond)})
+	req.ID = p.next
+	p.waiting[req.ID] = ch
+	line, _ := json.Marshal(req)
 	_, err := p.stdin.Write(append(line, '\n'))
 	p.mu.Unlock()
 	if err != nil {
-		return "", fmt.Errorf("the probe is gone: %w", err)
+		return probeAnswer{}, fmt.Errorf("the probe is gone: %w", err)
 	}
 	select {
 	case a := <-ch:
-		if a.Error != "" || a.Code != 0 {
-			return "", fmt.Errorf("code %d: %s", a.Code, a.Error)
-		}
-		return a.Answer, nil
-	case <-time.After(timeout + 5*time.Second):
-		return "", fmt.Errorf("the probe did not answer in %v", timeout+5*time.Second)
+		return a, nil
+	case <-time.After(bound):
+		return probeAnswer{}, fmt.Errorf("the probe did not answer in %v", bound)
 	}
 }
