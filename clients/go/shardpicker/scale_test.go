@@ -68,7 +68,8 @@ func TestXDSScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s S=%d nodes=%d initial sync: wall %.2f s, client CPU %.2f s", mode, shards, nodes, time.Since(start).Seconds(), cpu)
+	initialWall := time.Since(start).Seconds()
+	t.Logf("%s S=%d nodes=%d initial sync: wall %.2f s, client CPU %.2f s", mode, shards, nodes, initialWall, cpu)
 
 	var walls, cpus []float64
 	for c := range changes {
@@ -114,6 +115,22 @@ func TestXDSScale(t *testing.T) {
 	}
 	t.Logf("%s S=%d nodes=%d, %d changes: client CPU median %.3f s (min %.3f, max %.3f); wall median %.3f s (min %.3f, max %.3f)",
 		mode, shards, nodes, changes, median(cpus), slices.Min(cpus), slices.Max(cpus), median(walls), slices.Min(walls), slices.Max(walls))
+	if out := os.Getenv("KEYWAY_GO_SCALE_OUT"); out != "" { // one JSON line per run, for benchmarks/grpc-go-picker/run.sh
+		line, _ := json.Marshal(map[string]any{
+			"mode": mode, "shards": shards, "nodes": nodes, "changes": changes,
+			"initialSync": map[string]float64{"wallSeconds": initialWall, "clientCpuSeconds": cpu},
+			"clientCpuSeconds": cpus, "wallSeconds": walls,
+			"clientCpuMedian": median(cpus), "wallMedian": median(walls),
+		})
+		fh, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		if _, err := fh.Write(append(line, '\n')); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func median(xs []float64) float64 {
