@@ -118,7 +118,7 @@ func TestXDSScale(t *testing.T) {
 	if out := os.Getenv("KEYWAY_GO_SCALE_OUT"); out != "" { // one JSON line per run, for benchmarks/grpc-go-picker/run.sh
 		line, _ := json.Marshal(map[string]any{
 			"mode": mode, "shards": shards, "nodes": nodes, "changes": changes,
-			"initialSync": map[string]float64{"wallSeconds": initialWall, "clientCpuSeconds": cpu},
+			"initialSync":      map[string]float64{"wallSeconds": initialWall, "clientCpuSeconds": cpu},
 			"clientCpuSeconds": cpus, "wallSeconds": walls,
 			"clientCpuMedian": median(cpus), "wallMedian": median(walls),
 		})
