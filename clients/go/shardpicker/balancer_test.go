@@ -224,14 +224,33 @@ func TestChannelErrors(t *testing.T) {
 	f.until("node-0", "x-cache-shard", "0")
 }
 
-func TestChannelEndpointOnlyInConfigIsSkipped(t *testing.T) {
+func TestChannelEndpointOnlyInConfig(t *testing.T) {
 	// The config names node-1 first for shard 0, but EDS does not list it (yet): node-0, the replica,
 	// takes the calls; when EDS lists node-1 it becomes the one.
 	f := newChannelFixture(t, 2)
-	cfg := configJSON(t, "", "any", f.addrs(), 2, [][]int{{1, 0}})
+	cfg := configJSON(t, "", "any", f.addrs(), 2, [][]int{{1, 0}, {1}})
 	f.dial(cfg)
 	f.push(cfg, f.backends[0].addr)
 	f.until("node-0", "x-cache-shard", "0")
+	// Shard 1's only owner is not in EDS: a fail-fast call waits for it rather than failing, and
+	// lands when EDS lists it.
+	done := make(chan error, 1)
+	go func() {
+		got, err := f.call(10*time.Second, []string{"x-cache-shard", "1"}, false)
+		if err == nil && got != "node-1" {
+			err = fmt.Errorf("answered by %s", got)
+		}
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the call ended before its owner was in EDS: %v", err)
+	default:
+	}
 	f.push(cfg)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	f.until("node-1", "x-cache-shard", "0")
 }

@@ -79,7 +79,7 @@ func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 }
 
 // pickOwner takes the first READY owner of shard, primary first; it queues the call while an
-// owner is still connecting.
+// owner is still connecting, or not yet in the EDS endpoints.
 func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.PickResult, error) {
 	owned, pending := false, false
 	for _, i := range p.cfg.OwnersOf(shard) {
@@ -89,7 +89,10 @@ func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.
 		owned = true
 		e := p.endpoints[i]
 		if !e.present {
-			continue // EDS does not list it (yet, or any more): not reachable
+			// CDS names it but EDS does not list it yet (grpc-go applies a CDS update with the EDS
+			// it has): its connection is about to exist, as keyway's grpc-js picker takes it too.
+			pending = true
+			continue
 		}
 		switch e.state {
 		case connectivity.Ready:
