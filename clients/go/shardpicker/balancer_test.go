@@ -173,7 +173,7 @@ func TestChannelErrors(t *testing.T) {
 	// grpc-go lets a policy end a call only with codes gRFC A54 allows: it reports INVALID_ARGUMENT
 	// as INTERNAL and keeps the message.
 	_, err := f.call(time.Second, []string{"x-cache-shard", "7"}, false)
-	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "InvalidArgument") || !strings.Contains(st.Message(), `x-cache-shard: "7" is not a shard`) {
+	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "InvalidArgument") || !strings.Contains(st.Message(), `x-cache-shard is "7", not a shard number in [0, 3)`) {
 		t.Fatalf("bad shard: %v", err)
 	}
 	_, err = f.call(time.Second, nil, false)

@@ -58,9 +58,10 @@ func (p *shardPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) 
 // else errNoShard (missingHeader any) or INVALID_ARGUMENT (reject).
 func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 	if v := md.Get(cfg.ShardHeader); len(v) > 0 {
+		// ParseUint takes decimal digits only (no sign, no spaces, no underscores in base 10).
 		s, err := strconv.ParseUint(v[0], 10, 32)
 		if err != nil || s >= uint64(cfg.ShardCount) {
-			return 0, status.Errorf(codes.InvalidArgument, "%s: %q is not a shard: must be a decimal integer from 0 to %d", cfg.ShardHeader, v[0], cfg.ShardCount-1)
+			return 0, status.Errorf(codes.InvalidArgument, "%s is %q, not a shard number in [0, %d)", cfg.ShardHeader, v[0], cfg.ShardCount)
 		}
 		return uint32(s), nil
 	}
@@ -72,10 +73,11 @@ func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 	if cfg.MissingHeader == MissingAny {
 		return 0, errNoShard
 	}
+	// The messages are those of keyway's grpc-js picker (src/grpc/shard-choice.ts), word for word.
 	if cfg.KeyHeader != "" {
-		return 0, status.Errorf(codes.InvalidArgument, "the call carries neither %s nor %s metadata, and this service rejects such calls", cfg.ShardHeader, cfg.KeyHeader)
+		return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s or %s metadata", cfg.ShardHeader, cfg.KeyHeader)
 	}
-	return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s metadata, and this service rejects such calls", cfg.ShardHeader)
+	return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s metadata", cfg.ShardHeader)
 }
 
 // pickOwner takes the first READY owner of shard, primary first; it queues the call while an
