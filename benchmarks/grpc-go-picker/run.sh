@@ -10,14 +10,14 @@
 #   bash benchmarks/grpc-go-picker/run.sh            # picker at S = 16384 and 1024, stock at 1024; 64 nodes
 #   bash benchmarks/grpc-go-picker/run.sh --quick    # S = 1024 and 256, 16 nodes, 2 changes (smoke run)
 #
-# Writes benchmarks/results/grpc-go-picker.json (one object per run). Stock at S = 16384 is left
+# Writes benchmarks/results/grpc-go-picker.json (one object per run; --quick: grpc-go-picker-quick.json,
+# not committed). Stock at S = 16384 is left
 # out: it does not finish its initial sync in minutes (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-nodes=64 changes=5 big=16384 small=1024
-if [ "${1:-}" = "--quick" ]; then nodes=16 changes=2 big=1024 small=256; fi
+nodes=64 changes=5 big=16384 small=1024 out="benchmarks/results/grpc-go-picker.json"
+if [ "${1:-}" = "--quick" ]; then nodes=16 changes=2 big=1024 small=256 out="benchmarks/results/grpc-go-picker-quick.json"; fi
 npm run --silent build
-out="benchmarks/results/grpc-go-picker.json"
 lines="$(mktemp)"
 trap 'rm -f "$lines"' EXIT
 run() { # mode shards
