@@ -48,7 +48,8 @@ YAML
 paths=()
 while read -r f; do
   case "$f" in ''|'#'*) continue ;; esac
-  paths+=(--path "envoy-api/$f")
+  # xds/... (the CNCF xds module, e.g. TypedStruct) lives beside the Envoy API, not in it.
+  case "$f" in xds/*) paths+=(--path "xds/$f") ;; *) paths+=(--path "envoy-api/$f") ;; esac
 done < "$root/proto/files.txt"
 keyway_protos=(keyway/v1/ownership.proto)
 for f in "${keyway_protos[@]}"; do paths+=(--path "keyway-api/$f"); done

@@ -29,6 +29,9 @@ export const MODULES: readonly { readonly prefix: string; readonly rank: number 
   // The client library (keyway/client): hash contract 1 from sharding, the REST bodies (type-only)
   // from admin. It runs in applications, not in keyway, so nothing imports it.
   { prefix: 'client/', rank: 10 },
+  // The shard picker for grpc-js (keyway/grpc): the shard-picker contract from core, hash contract
+  // 1 from sharding. Like the client library it runs in applications, so nothing imports it.
+  { prefix: 'grpc/', rank: 10 },
   // The ownership agent (keyway/agent): the protobuf facade and the xDS vocabulary, in a cache
   // node. It runs beside the cache, not in keyway, so nothing imports it.
   { prefix: 'agent/', rank: 10 },

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Tests the client libraries outside TypeScript against the shared vectors (testdata/vectors):
-# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go,
-# standard library only, no network). Prints a pass/fail line per language; exits non-zero if any fails.
+# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go: the
+# hash contract, and the shard-picking grpc-go balancer in clients/go/shardpicker, whose grpc-go is
+# pinned by go.mod/go.sum and fetched through the Go module proxy on first run; its end-to-end test
+# needs node and builds keyway first). Prints a pass/fail line per language; exits non-zero if any
+# fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST_VERSION=8.4.2
@@ -26,7 +29,17 @@ else
 fi
 
 echo "== clients/go: go test"
-if (cd clients/go && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod go vet ./... && GOTOOLCHAIN=local GOPROXY=off go test -count=1 -v ./...); then
+# The shard picker's end-to-end test runs a real grpc-go xDS client against `keyway serve`, the
+# compiled CLI: build it from this checkout (as scripts/test.sh does), and make a missing CLI a
+# failure rather than a skip. -mod=readonly: go.sum must already pin every module.
+if (
+  set -e
+  npm run --silent build
+  cd clients/go
+  export GOTOOLCHAIN=local GOFLAGS=-mod=readonly KEYWAY_REQUIRE_E2E=1 KEYWAY_BIN="$PWD/../../bin/keyway.js"
+  go vet ./...
+  go test -count=1 -v ./...
+); then
   echo "PASS clients/go"
 else
   echo "FAIL clients/go"

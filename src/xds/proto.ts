@@ -92,6 +92,13 @@ export {
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
 } from '../../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
 
+// The shard picker's load-balancing policy list (gRFC A52): its config travels in a TypedStruct, round robin is the fallback.
+export { TypedStructSchema, file_xds_type_v3_typed_struct } from '../../proto/gen/xds/type/v3/typed_struct_pb.js';
+export {
+  RoundRobinSchema,
+  file_envoy_extensions_load_balancing_policies_round_robin_v3_round_robin,
+} from '../../proto/gen/envoy/extensions/load_balancing_policies/round_robin/v3/round_robin_pb.js';
+
 // Admin: the pieces of Envoy's config dump that /debug/config_dump builds.
 export {
   ClientResourceStatus,

@@ -5,6 +5,7 @@
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 
 import type { ProxyFlavor, ResourceKind } from '../core/proxy.js';
+import { SHARD_PICKER_METADATA_KEY, SHARD_PICKER_VERSION } from '../core/shard-picker.js';
 
 export type { ProxyFlavor, ResourceKind };
 
@@ -46,11 +47,18 @@ export interface ProxyClass {
    * it is, so every agent is a class of its own. Absent for Envoy and gRPC.
    */
   readonly node?: string;
+  /**
+   * A gRPC client that carries keyway's shard picker (bootstrap node.metadata
+   * `keyway.shard_picker: "v1"`): one route and one cluster whose policy holds the owner table
+   * (docs/xds.md "The shard picker"). Absent for every other proxy.
+   */
+  readonly picker?: true;
 }
 
-/** Stable string key of a proxy class, for maps: `flavor|zone|subzone`, then `|node` for an agent. */
+/** Stable string key of a proxy class, for maps: `flavor|zone|subzone`, then `|node` for an agent, `|picker` for a picker client. */
 export function proxyClassKey(c: ProxyClass): string {
   const base = `${c.flavor}|${c.zone}|${c.subzone}`;
+  if (c.picker === true) return `${base}|picker`;
   return c.node === undefined ? base : `${base}|${c.node}`;
 }
 
@@ -58,16 +66,21 @@ export function proxyClassKey(c: ProxyClass): string {
  * Classifies a proxy from its xDS `node` (docs/architecture.md "Vocabulary": Envoy sends user_agent_name "envoy",
  * grpc-js-xds "gRPC Node Pure JS"; any "gRPC..." agent is proxyless; `keyway-agent` is a cache
  * node's ownership agent, docs/ownership.md). Unknown agents get the Envoy flavor, the richer of the two.
+ * A gRPC client whose node.metadata says `keyway.shard_picker: "v1"` is a picker client (the
+ * shard-picker contract, src/core/shard-picker.ts); any other value keeps the stock routes.
  */
 export function classifyProxy(node: {
   id?: string;
   userAgentName?: string;
   locality?: { zone?: string; subZone?: string } | undefined;
+  metadata?: { readonly [key: string]: unknown } | undefined;
 }): ProxyClass {
   const agent = node.userAgentName ?? '';
   const where = { zone: node.locality?.zone ?? '', subzone: node.locality?.subZone ?? '' };
   if (agent === AGENT_USER_AGENT) return { flavor: 'agent', ...where, node: node.id ?? '' };
-  return { flavor: agent.startsWith('gRPC') ? 'grpc' : 'envoy', ...where };
+  if (!agent.startsWith('gRPC')) return { flavor: 'envoy', ...where };
+  const picker = node.metadata?.[SHARD_PICKER_METADATA_KEY] === SHARD_PICKER_VERSION;
+  return picker ? { flavor: 'grpc', ...where, picker: true } : { flavor: 'grpc', ...where };
 }
 
 /** One translated resource before encoding: the cache encodes `message` with `schema` once per content. */

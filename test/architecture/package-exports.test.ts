@@ -1,5 +1,5 @@
 // The package's public library surface (package.json "exports"): `keyway` and `keyway/sharding`
-// give the hash contract, `keyway/server` the embeddable runner. Imported by the package's own
+// give the hash contract, `keyway/server` the embeddable runner, `keyway/agent` and `keyway/grpc` what runs beside a cache or in an application. Imported by the package's own
 // name from the compiled dist/ (built by `npm ci` through `prepare`), as a user would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,4 +32,17 @@ test('keyway/agent exports the ownership agent (docs/ownership.md)', async () =>
   const agent = (await import('keyway/agent')) as Record<string, unknown>;
   assert.equal(typeof agent.OwnershipAgent, 'function');
   assert.equal(typeof agent.DEFAULT_AGENT_TIMING, 'object');
+});
+
+test('keyway/grpc exports the shard picker for grpc-js (docs/xds.md "The shard picker")', async () => {
+  const grpc = (await import('keyway/grpc')) as {
+    registerShardPicker: () => void;
+    withShardPicker: (b: object) => { node: { id: string; metadata: Record<string, unknown> } };
+    SHARD_PICKER_POLICY: string;
+  };
+  grpc.registerShardPicker();
+  const { experimental } = await import('@grpc/grpc-js');
+  assert.ok(experimental.isLoadBalancerNameRegistered(grpc.SHARD_PICKER_POLICY), 'registered in the @grpc/grpc-js an application resolves');
+  const b = grpc.withShardPicker({ node: { id: 'n', metadata: { team: 'a' } } });
+  assert.deepEqual(b.node, { id: 'n', metadata: { team: 'a', 'keyway.shard_picker': 'v1' } });
 });

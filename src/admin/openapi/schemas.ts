@@ -240,7 +240,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       userAgentVersion: str(),
       flavor: { type: 'string', enum: ['envoy', 'grpc', 'agent'], description: '`agent`: a cache node\'s ownership agent (docs/ownership.md).' },
       locality: obj({ region: str(), zone: str(), subzone: str() }, [], { description: "The node's locality (`subzone` is the node's `locality.sub_zone`, the NVLink fabric)." }),
-      proxyClass: str('Proxies of one class share one snapshot.'),
+      proxyClass: str('Proxies of one class share one snapshot: `flavor|zone|subzone`, then `|<node id>` for an agent or `|picker` for a gRPC client carrying the shard picker (docs/xds.md).'),
       connectedSince: time('Start of its oldest open stream.'),
       protocol: { type: 'string', enum: ['sotw', 'delta', 'mixed'] },
       service: { type: 'string', enum: ['ads', 'per-type', 'mixed'] },

@@ -146,7 +146,7 @@ export class SnapshotCache implements SnapshotSource {
   /** The class whose snapshot a proxy of `proxyClass` is served. */
   servedClass(proxyClass: ProxyClass): ProxyClass {
     const c = this.#servedClass(proxyClass);
-    return { flavor: c.flavor, zone: c.zone, subzone: c.subzone, ...(c.node !== undefined && { node: c.node }) };
+    return { flavor: c.flavor, zone: c.zone, subzone: c.subzone, ...(c.node !== undefined && { node: c.node }), ...(c.picker === true && { picker: true as const }) };
   }
 
   /** Every active class with its snapshot, watcher count and last error. */

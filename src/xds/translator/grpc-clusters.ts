@@ -17,6 +17,8 @@ import {
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { compareLocality, type Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
+import { compareStrings } from '../../core/order.js';
+import { addressKey } from './serving.js';
 import {
   adsConfigSource,
   lbWeight,
@@ -63,6 +65,22 @@ export function grpcAnyLoadAssignment(name: string, endpoints: readonly Endpoint
     clusterName: name,
     endpoints: ordered.map((group) => localityGroup(group, 0)),
   });
+}
+
+/**
+ * The shard picker cluster's ClusterLoadAssignment: every serving endpoint once, priority 0, one
+ * locality group per endpoint locality, endpoints by address:port. The picker chooses by its owner
+ * table, not by priority; round robin (the fallback) spreads over all of them.
+ */
+export function grpcPickerLoadAssignment(name: string, endpoints: readonly Endpoint[]): ClusterLoadAssignment {
+  const sorted = [...endpoints].sort((a, b) => compareStrings(addressKey(a), addressKey(b)));
+  const groups = new Map<string, Endpoint[]>();
+  for (const e of sorted) {
+    const key = localityKey(e.locality);
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const ordered = [...groups.values()].sort((a, b) => compareLocality(a[0]!.locality, b[0]!.locality));
+  return create(ClusterLoadAssignmentSchema, { clusterName: name, endpoints: ordered.map((group) => localityGroup(group, 0)) });
 }
 
 /** Endpoints of one locality (all in it, sorted by id by the caller) at `priority`. */

@@ -20,17 +20,19 @@ import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
 import { envoyRouteConfiguration } from './envoy-routes.js';
-import { grpcAnyLoadAssignment, grpcCluster, grpcOwnersLoadAssignment } from './grpc-clusters.js';
+import { grpcAnyLoadAssignment, grpcCluster, grpcOwnersLoadAssignment, grpcPickerLoadAssignment } from './grpc-clusters.js';
+import { grpcPickerCluster, grpcPickerRouteConfiguration, shardPickerConfig } from './grpc-picker.js';
 import { grpcListener } from './grpc-listener.js';
 import { grpcRouteConfiguration, type ShardRoute } from './grpc-routes.js';
 import {
   envoyClusterName,
   grpcAnyClusterName,
   grpcOwnersClusterName,
+  grpcPickerClusterName,
   listenerName,
   routeConfigName,
 } from './names.js';
-import { servingOwners } from './serving.js';
+import { servingOwners, type ServingOwners } from './serving.js';
 import { agentAssignments } from './agent-assignments.js';
 
 export { checkConsistency } from './consistency.js';
@@ -46,9 +48,11 @@ export {
   envoyClusterName,
   grpcAnyClusterName,
   grpcOwnersClusterName,
+  grpcPickerClusterName,
   listenerName,
   routeConfigName,
 } from './names.js';
+export { ROUND_ROBIN_POLICY } from './grpc-picker.js';
 
 /** What the translator reads: the current shard map and the topology it was computed from. */
 export interface TranslatorInput {
@@ -68,7 +72,8 @@ export interface Translation {
 /**
  * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
  * Envoy proxies get one subset-load-balanced cluster; proxyless gRPC clients get per-shard routes
- * to one cluster per owner tuple; an ownership agent gets its shard assignments only
+ * to one cluster per owner tuple, or with the shard picker one route to one cluster whose policy
+ * holds the owner table; an ownership agent gets its shard assignments only
  * (docs/ownership.md). Every list is sorted by resource name.
  */
 export function translate(input: TranslatorInput, proxy: ProxyClass): ResourceSet {
@@ -84,7 +89,8 @@ export function translateWithWarnings(input: TranslatorInput, proxy: ProxyClass)
 /**
  * The proxy class whose resources `proxy` receives: Envoy output does not depend on the proxy's
  * locality, so every Envoy shares one variant; gRPC output orders replicas by the proxy's zone and
- * fabric; an agent's output depends on its node id only. A snapshot cache keyed by this class
+ * fabric (a picker client's does not: its owner table is the same for all); an agent's output
+ * depends on its node id only. A snapshot cache keyed by this class
  * encodes each distinct variant once. Given the translator input, classes are bounded by its
  * topology: a zone, subzone or agent node it does not know does not make a class of its own.
  */
@@ -94,7 +100,9 @@ export function effectiveProxyClass(proxy: ProxyClass, input?: AssignmentInput):
       ? { flavor: 'agent', zone: '', subzone: '', node: proxy.node ?? '' }
       : proxy.flavor === 'envoy'
         ? { flavor: 'envoy', zone: '', subzone: '' }
-        : { flavor: proxy.flavor, zone: proxy.zone, subzone: proxy.subzone };
+        : proxy.picker === true
+          ? { flavor: proxy.flavor, zone: '', subzone: '', picker: true }
+          : { flavor: proxy.flavor, zone: proxy.zone, subzone: proxy.subzone };
   // With the input being translated, what the topology does not know shares one class (served-class.ts).
   return input ? boundedClass(c, knownPlaces(input)) : c;
 }
@@ -131,6 +139,13 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
 function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClass): Translation {
   const { service, envoy } = topology.xds;
   const serving = servingOwners(shardMap);
+  const fallback: string[] = [];
+  if (proxy.picker === true) {
+    const picker = translateGrpcPicker({ shardMap, topology }, serving);
+    if (!('error' in picker)) return picker;
+    // Past the picker's 16-bit index (outside the work budget): the stock routes still work.
+    fallback.push(`${picker.error}; picker clients get the per-shard routes`);
+  }
   const tuples = new Map<string, readonly Endpoint[]>();
   const shardRoutes: ShardRoute[] = [];
   serving.owners.forEach((owners, shard) => {
@@ -159,6 +174,31 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
       endpoint: byName(assignments),
       listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
       route: [resource(RouteConfigurationSchema, routes, grpcRouteConfiguration(routes, service, shardRoutes, catchAll))],
+    },
+    warnings: [...serving.warnings, ...fallback],
+  };
+}
+
+/** One route, one cluster whose policy carries the owner table, its endpoints by EDS (docs/xds.md "The shard picker"). */
+function translateGrpcPicker({ shardMap, topology }: TranslatorInput, serving: ServingOwners): Translation | { error: string } {
+  const { service, envoy, routing } = topology.xds;
+  const made = shardPickerConfig({
+    shardCount: shardMap.policy.shardCount,
+    replicas: shardMap.policy.replicas,
+    owners: serving.owners,
+    endpoints: serving.endpoints,
+    keyHeader: routing.keyHeader,
+    missingHeader: envoy.missingHeader,
+  });
+  if ('error' in made) return made;
+  const cluster = grpcPickerClusterName();
+  const routes = routeConfigName(service);
+  return {
+    resources: {
+      cluster: [resource(ClusterSchema, cluster, grpcPickerCluster(cluster, made.config))],
+      endpoint: [resource(ClusterLoadAssignmentSchema, cluster, grpcPickerLoadAssignment(cluster, serving.endpoints))],
+      listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
+      route: [resource(RouteConfigurationSchema, routes, grpcPickerRouteConfiguration(routes, service, cluster))],
     },
     warnings: serving.warnings,
   };

@@ -42,6 +42,14 @@ export function grpcOwnersClusterName(service: string, owners: readonly string[]
   return `${service}/owners/${owners.join(',')}`;
 }
 
+/**
+ * Proxyless gRPC flavor, clients with the shard picker: the one cluster (the shard-picker contract
+ * names it; one per service keyway serves, so it needs no service prefix).
+ */
+export function grpcPickerClusterName(): string {
+  return 'keyway-shards';
+}
+
 /** Proxyless gRPC flavor with missingHeader=any: the catch-all cluster of every serving owner. */
 export function grpcAnyClusterName(service: string): string {
   return `${service}/any`;

@@ -1,6 +1,6 @@
 /**
  * The protobuf registry for every message type keyway puts in an xDS response, including the ones
- * packed in `Any` (filters, protocol options, retry priority). Canonical ProtoJSON of a resource
+ * packed in `Any` (filters, protocol options, retry priority, the shard picker's policy list). Canonical ProtoJSON of a resource
  * (golden files, /debug/config_dump) needs it to expand each `Any` into "@type" plus fields.
  */
 import { createRegistry, type Registry } from '@bufbuild/protobuf';
@@ -15,7 +15,9 @@ import {
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
+  file_envoy_extensions_load_balancing_policies_round_robin_v3_round_robin,
   file_keyway_v1_ownership,
+  file_xds_type_v3_typed_struct,
 } from '../proto.js';
 
 /** Every type the translator emits, top-level or inside an Any (the ownership stream's included). */
@@ -30,5 +32,7 @@ export const XDS_REGISTRY: Registry = createRegistry(
   file_envoy_extensions_filters_http_router_v3_router,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
+  file_envoy_extensions_load_balancing_policies_round_robin_v3_round_robin,
+  file_xds_type_v3_typed_struct,
   file_keyway_v1_ownership,
 );

@@ -45,7 +45,7 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
  */
 export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass {
   if (proxy.flavor === 'agent') return known.assigned(proxy.node ?? '') ? proxy : { ...proxy, node: '' };
-  if (proxy.flavor !== 'grpc') return proxy;
+  if (proxy.flavor !== 'grpc' || proxy.picker === true) return proxy; // a picker class has no locality (effectiveProxyClass)
   const zone = proxy.zone !== '' && known.zones.has(proxy.zone) ? proxy.zone : '';
   let subzone = '';
   // An unknown zone disables the fabric match too (the translator requires the same zone).

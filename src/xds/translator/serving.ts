@@ -69,7 +69,8 @@ export function servingOwners(map: ShardMap): ServingOwners {
   return { owners, endpoints, warnings };
 }
 
-function addressKey(e: Endpoint): string {
+/** `ip:port`, `[ip6]:port`: the key of an endpoint's address (one endpoint per address), also the picker's endpoint name. */
+export function addressKey(e: Endpoint): string {
   return isIP(e.address) === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 

@@ -1,0 +1,186 @@
+package shardpicker
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// NoOwner marks an empty rank in the owner table: the shard has fewer owners than the table has ranks.
+const NoOwner = 0xFFFF
+
+// MaxShards bounds shardCount, as keyway's topology file does (docs/errors.md, CONFIG_INVALID).
+const MaxShards = 1 << 20
+
+// maxEndpoints: owner entries are 16-bit indexes and 0xFFFF means "no owner", so 65535 endpoints at most.
+const maxEndpoints = NoOwner
+
+// Missing-header behaviours, the values of the config's "missingHeader".
+const (
+	MissingAny    = "any"
+	MissingReject = "reject"
+)
+
+// ConfigError is a shard-picker config that keyway's contract does not allow (docs/clients.md,
+// "Go: the shard-picking balancer"). grpc-go rejects the cluster that carries it (an xDS NACK), so
+// the client keeps the cluster it had.
+type ConfigError struct {
+	Field   string // the JSON field at fault
+	Message string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s config: %s: %s", Name, e.Field, e.Message)
+}
+
+// wireConfig is the JSON that keyway puts in the cluster's TypedStruct (contract version 1).
+type wireConfig struct {
+	Version       *int     `json:"version,omitempty"`
+	ShardCount    *uint64  `json:"shardCount"`
+	ShardHeader   string   `json:"shardHeader"`
+	KeyHeader     string   `json:"keyHeader"`
+	MissingHeader string   `json:"missingHeader"`
+	Endpoints     []string `json:"endpoints"`
+	Owners        string   `json:"owners"`
+}
+
+// Config is a parsed shard-picker config: the shard table of one cluster.
+type Config struct {
+	serviceconfig.LoadBalancingConfig
+
+	ShardCount    uint32
+	ShardHeader   string // lower case, as gRPC metadata keys are
+	KeyHeader     string // "" when calls are not hashed by key
+	MissingHeader string // MissingAny or MissingReject
+	// Endpoints are the canonical "host:port" of each endpoint (net.JoinHostPort form), in the
+	// config's order: owner entries index this slice.
+	Endpoints []string
+	// Replicas is R, the ranks per shard in Owners.
+	Replicas int
+	// Owners holds ShardCount*Replicas endpoint indexes: entry s*R+k is shard s's k-th owner
+	// (k = 0 the primary), NoOwner for an empty rank.
+	Owners []uint16
+
+	index map[string]int // canonical address -> index in Endpoints
+}
+
+// OwnersOf returns shard s's owner indexes, primary first (NoOwner entries included).
+func (c *Config) OwnersOf(s uint32) []uint16 {
+	r := c.Replicas
+	return c.Owners[int(s)*r : int(s)*r+r]
+}
+
+// MarshalJSON writes c back in the contract's JSON. grpc-go needs it: its xDS balancers embed the
+// parsed config in the JSON of their own children's configs and parse it again.
+func (c *Config) MarshalJSON() ([]byte, error) {
+	table := make([]byte, 2*len(c.Owners))
+	for i, v := range c.Owners {
+		binary.LittleEndian.PutUint16(table[2*i:], v)
+	}
+	shards := uint64(c.ShardCount)
+	return json.Marshal(wireConfig{
+		ShardCount:    &shards,
+		ShardHeader:   c.ShardHeader,
+		KeyHeader:     c.KeyHeader,
+		MissingHeader: c.MissingHeader,
+		Endpoints:     c.Endpoints,
+		Owners:        base64.StdEncoding.EncodeToString(table),
+	})
+}
+
+// parseConfig checks raw against contract version 1. Unknown fields are ignored, so that a newer
+// keyway can add fields an older client does not need.
+func parseConfig(raw []byte) (*Config, error) {
+	var w wireConfig
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return nil, &ConfigError{Field: "(config)", Message: fmt.Sprintf("not a JSON object of the expected shape: %v", err)}
+	}
+	if w.Version != nil && *w.Version != 1 {
+		return nil, &ConfigError{Field: "version", Message: fmt.Sprintf("this client implements version 1, got %d", *w.Version)}
+	}
+	if w.ShardCount == nil || *w.ShardCount < 1 || *w.ShardCount > MaxShards {
+		got := "nothing"
+		if w.ShardCount != nil {
+			got = strconv.FormatUint(*w.ShardCount, 10)
+		}
+		return nil, &ConfigError{Field: "shardCount", Message: fmt.Sprintf("must be an integer from 1 to %d, got %s", MaxShards, got)}
+	}
+	c := &Config{
+		ShardCount:    uint32(*w.ShardCount),
+		ShardHeader:   strings.ToLower(w.ShardHeader),
+		KeyHeader:     strings.ToLower(w.KeyHeader),
+		MissingHeader: w.MissingHeader,
+	}
+	if c.ShardHeader == "" {
+		return nil, &ConfigError{Field: "shardHeader", Message: "must not be empty"}
+	}
+	switch c.MissingHeader {
+	case "": // absent: reject, as keyway's own reader (src/core/shard-picker.ts) takes it
+		c.MissingHeader = MissingReject
+	case MissingAny, MissingReject:
+	default:
+		return nil, &ConfigError{Field: "missingHeader", Message: fmt.Sprintf("must be %q or %q, got %q", MissingAny, MissingReject, c.MissingHeader)}
+	}
+	if len(w.Endpoints) > maxEndpoints {
+		return nil, &ConfigError{Field: "endpoints", Message: fmt.Sprintf("at most %d, got %d", maxEndpoints, len(w.Endpoints))}
+	}
+	seen := make(map[string]int, len(w.Endpoints))
+	c.Endpoints = make([]string, len(w.Endpoints))
+	for i, e := range w.Endpoints {
+		addr, ok := canonicalAddr(e)
+		if !ok {
+			return nil, &ConfigError{Field: fmt.Sprintf("endpoints[%d]", i), Message: fmt.Sprintf("must be ip:port, got %q", e)}
+		}
+		if j, dup := seen[addr]; dup {
+			return nil, &ConfigError{Field: fmt.Sprintf("endpoints[%d]", i), Message: fmt.Sprintf("%q is also endpoints[%d]", e, j)}
+		}
+		seen[addr] = i
+		c.Endpoints[i] = addr
+	}
+	c.index = seen
+	table, err := base64.StdEncoding.DecodeString(w.Owners)
+	if err != nil {
+		return nil, &ConfigError{Field: "owners", Message: fmt.Sprintf("not base64: %v", err)}
+	}
+	per := 2 * int(c.ShardCount)
+	if len(table)%per != 0 {
+		return nil, &ConfigError{Field: "owners", Message: fmt.Sprintf("%d bytes is not a whole number of ranks (2 bytes x %d shards each)", len(table), c.ShardCount)}
+	}
+	c.Replicas = len(table) / per
+	c.Owners = make([]uint16, len(table)/2)
+	for i := range c.Owners {
+		v := binary.LittleEndian.Uint16(table[2*i:])
+		if v != NoOwner && int(v) >= len(c.Endpoints) {
+			r := c.Replicas
+			return nil, &ConfigError{Field: "owners", Message: fmt.Sprintf("shard %d rank %d names endpoint %d, but there are %d endpoints", i/r, i%r, v, len(c.Endpoints))}
+		}
+		c.Owners[i] = v
+	}
+	return c, nil
+}
+
+// canonicalAddr turns "10.0.0.1:8000", "[::1]:8000" or "::1:8000" (an IPv6 address followed by
+// ":port", as a plain ip + ":" + port join writes it) into net.JoinHostPort form, the form grpc-go
+// gives resolver addresses; ok is false for anything that is not an IP address and a port.
+func canonicalAddr(s string) (string, bool) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		i := strings.LastIndexByte(s, ':')
+		if i < 0 {
+			return "", false
+		}
+		host, port = s[:i], s[i+1:]
+	}
+	ip := net.ParseIP(host)
+	p, err := strconv.ParseUint(port, 10, 16)
+	if ip == nil || err != nil {
+		return "", false
+	}
+	return net.JoinHostPort(ip.String(), strconv.FormatUint(p, 10)), true
+}

@@ -1,0 +1,21 @@
+/**
+ * keyway/grpc: the shard picker for grpc-js proxyless xDS clients (docs/xds.md "The shard
+ * picker"). `registerShardPicker()` adds the `keyway.shard_picker` load-balancing policy to
+ * grpc-js; `withShardPicker(bootstrap)` marks the client in its xDS bootstrap so keyway sends it
+ * one route and one cluster whose policy carries the owner table, whatever the shard count.
+ */
+export { registerShardPicker } from './register.js';
+export { withShardPicker, type XdsBootstrap } from './bootstrap.js';
+export { chooseShard, chooseOwner, type ShardChoice, type OwnerChoice, type OwnerState } from './shard-choice.js';
+export { shardPickerTypes, type GrpcJs, type ShardPickerTypes } from './shard-picker-balancer.js';
+export {
+  SHARD_PICKER_POLICY,
+  SHARD_PICKER_METADATA_KEY,
+  SHARD_PICKER_VERSION,
+  NO_OWNER,
+  decodeOwners,
+  parseShardPickerConfig,
+  type ShardPickerConfig,
+  type OwnerTable,
+} from '../core/shard-picker.js';
+export { KeywayError, ERROR_CODES, type KeywayErrorCode } from '../core/errors.js';

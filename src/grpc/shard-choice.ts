@@ -1,0 +1,62 @@
+/**
+ * The shard-picker contract's pick rules (docs/xds.md "The shard picker"), apart from grpc-js so
+ * they can be tested alone: which shard a call is for, from its metadata, and which of the
+ * shard's owners takes it, from their connectivity.
+ */
+import { keyToShard } from '../sharding/key-to-shard.js';
+import { NO_OWNER, type OwnerTable, type ShardPickerConfig } from '../core/shard-picker.js';
+
+/** What a call asks for: one shard, any endpoint (no header, missingHeader any), or an error to return. */
+export type ShardChoice =
+  | { readonly kind: 'shard'; readonly shard: number }
+  | { readonly kind: 'any' }
+  | { readonly kind: 'invalid'; readonly message: string };
+
+/**
+ * The shard of a call: the shard header (decimal in [0, S)), else hash contract 1 of the key
+ * header, else `missingHeader` (any endpoint, or an error). `header(name)` is the call's first
+ * value of a metadata key, undefined when absent.
+ */
+export function chooseShard(config: ShardPickerConfig, header: (name: string) => string | undefined): ShardChoice {
+  const raw = header(config.shardHeader);
+  if (raw !== undefined) {
+    const shard = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+    if (!(shard < config.shardCount)) {
+      return { kind: 'invalid', message: `${config.shardHeader} is ${JSON.stringify(raw)}, not a shard number in [0, ${config.shardCount})` };
+    }
+    return { kind: 'shard', shard };
+  }
+  const key = config.keyHeader === '' ? undefined : header(config.keyHeader);
+  if (key !== undefined) return { kind: 'shard', shard: keyToShard(key, config.shardCount) };
+  if (config.missingHeader === 'any') return { kind: 'any' };
+  const names = config.keyHeader === '' ? config.shardHeader : `${config.shardHeader} or ${config.keyHeader}`;
+  return { kind: 'invalid', message: `the call carries no ${names} metadata` };
+}
+
+/** An owner's connectivity as the picker sees it; `pending` is an owner not (yet) among the EDS endpoints. */
+export type OwnerState = 'ready' | 'connecting' | 'down' | 'pending';
+
+/** Which owner takes the call: an endpoint index, wait for a connection, or fail with UNAVAILABLE. */
+export type OwnerChoice =
+  | { readonly kind: 'owner'; readonly endpoint: number }
+  | { readonly kind: 'queue' }
+  | { readonly kind: 'unavailable'; readonly message: string };
+
+/**
+ * The first owner of `shard` (primary, then replicas by rank) that is READY. None ready but one
+ * still connecting (or announced by CDS before EDS lists it): wait. Otherwise UNAVAILABLE.
+ */
+export function chooseOwner(owners: OwnerTable, shard: number, state: (endpoint: number) => OwnerState): OwnerChoice {
+  let waiting = false;
+  let any = false;
+  for (let k = 0; k < owners.replicas; k++) {
+    const e = owners.table[shard * owners.replicas + k]!;
+    if (e === NO_OWNER) continue;
+    any = true;
+    const s = state(e);
+    if (s === 'ready') return { kind: 'owner', endpoint: e };
+    if (s === 'connecting' || s === 'pending') waiting = true;
+  }
+  if (!any) return { kind: 'unavailable', message: `shard ${shard} has no owner` };
+  return waiting ? { kind: 'queue' } : { kind: 'unavailable', message: `no owner of shard ${shard} is reachable` };
+}

@@ -1,0 +1,67 @@
+// The shard picker's pick rules (docs/xds.md "The shard picker"): shard header, then the key
+// header hashed by contract 1, then missingHeader; owners in rank order by connectivity.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { chooseOwner, chooseShard, type OwnerState } from '../../src/grpc/shard-choice.js';
+import { decodeOwners, encodeOwners, NO_OWNER, parseShardPickerConfig, type ShardPickerConfig } from '../../src/core/shard-picker.js';
+import { KeywayError } from '../../src/core/errors.js';
+
+const base: ShardPickerConfig = {
+  shardCount: 1024,
+  shardHeader: 'x-cache-shard',
+  keyHeader: 'x-cache-key',
+  missingHeader: 'reject',
+  endpoints: ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'],
+  owners: encodeOwners(Array.from({ length: 1024 }, (_, s) => [s % 3, (s + 1) % 3]), 2),
+};
+const headers = (h: Record<string, string>) => (name: string): string | undefined => h[name];
+
+test('the shard header wins, as a decimal shard in [0, S)', () => {
+  assert.deepEqual(chooseShard(base, headers({ 'x-cache-shard': '1023', 'x-cache-key': 'k' })), { kind: 'shard', shard: 1023 });
+  for (const bad of ['1024', '-1', '1.5', ' 3', '', 'abc', '99999999999']) {
+    const c = chooseShard(base, headers({ 'x-cache-shard': bad }));
+    assert.equal(c.kind, 'invalid', bad);
+    assert.match((c as { message: string }).message, /x-cache-shard/);
+  }
+});
+
+test('the key header is hashed by contract 1 (every key-to-shard vector)', () => {
+  const { vectors } = JSON.parse(readFileSync('testdata/vectors/key-to-shard.json', 'utf8')) as { vectors: { key: string; shards: number; shard: number }[] };
+  for (const v of vectors) {
+    assert.deepEqual(chooseShard({ ...base, shardCount: v.shards }, headers({ 'x-cache-key': v.key })), { kind: 'shard', shard: v.shard }, v.key);
+  }
+  assert.equal(chooseShard({ ...base, keyHeader: '' }, headers({ 'x-cache-key': 'k' })).kind, 'invalid', 'no key header configured');
+});
+
+test('no header: any endpoint, or INVALID_ARGUMENT naming the headers', () => {
+  assert.deepEqual(chooseShard({ ...base, missingHeader: 'any' }, headers({})), { kind: 'any' });
+  const c = chooseShard(base, headers({}));
+  assert.equal(c.kind, 'invalid');
+  assert.match((c as { message: string }).message, /x-cache-shard or x-cache-key/);
+});
+
+test('owners in rank order: first READY, else wait while one connects, else UNAVAILABLE', () => {
+  const owners = decodeOwners(base);
+  const st = (m: Record<number, OwnerState>) => (e: number): OwnerState => m[e] ?? 'ready';
+  assert.deepEqual(chooseOwner(owners, 4, st({})), { kind: 'owner', endpoint: 1 });
+  assert.deepEqual(chooseOwner(owners, 4, st({ 1: 'down' })), { kind: 'owner', endpoint: 2 });
+  assert.deepEqual(chooseOwner(owners, 4, st({ 1: 'connecting', 2: 'down' })), { kind: 'queue' });
+  assert.deepEqual(chooseOwner(owners, 4, st({ 1: 'pending', 2: 'down' })), { kind: 'queue' });
+  assert.deepEqual(chooseOwner(owners, 4, st({ 1: 'down', 2: 'down' })), { kind: 'unavailable', message: 'no owner of shard 4 is reachable' });
+  const unowned = decodeOwners({ ...base, shardCount: 2, owners: encodeOwners([[0], []], 1) });
+  assert.equal(unowned.table[1], NO_OWNER);
+  assert.deepEqual(chooseOwner(unowned, 1, st({})), { kind: 'unavailable', message: 'shard 1 has no owner' });
+});
+
+test('a config that does not fit the contract is a BAD_ARGUMENT naming the field', () => {
+  const bad = (patch: object, field: string): void => {
+    assert.throws(() => parseShardPickerConfig({ ...base, ...patch }), (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && e.location.field === `keyway.shard_picker.${field}`);
+  };
+  bad({ shardCount: 0 }, 'shardCount');
+  bad({ missingHeader: 'maybe' }, 'missingHeader');
+  bad({ endpoints: [1] }, 'endpoints');
+  bad({ owners: encodeOwners([[7]], 1), shardCount: 1 }, 'owners');
+  bad({ owners: 'AAA=' }, 'owners');
+  assert.deepEqual(parseShardPickerConfig(base), base);
+});
