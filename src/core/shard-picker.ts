@@ -97,8 +97,10 @@ export function parseShardPickerConfig(json: unknown): ShardPickerConfig {
   return config;
 }
 
+/** BAD_ARGUMENT at `keyway.shard_picker.<field>` (the config itself when `field` is ''). */
 function bad(field: string, message: string): KeywayError {
-  return new KeywayError('BAD_ARGUMENT', `shard picker config ${field === '' ? '' : `${field} `}${message}`.replace('  ', ' '), {
+  const subject = field === '' ? 'shard picker config' : `shard picker config ${field}`;
+  return new KeywayError('BAD_ARGUMENT', `${subject} ${message}`, {
     field: field === '' ? SHARD_PICKER_POLICY : `${SHARD_PICKER_POLICY}.${field}`,
   });
 }

@@ -81,7 +81,8 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
     return s === State.TRANSIENT_FAILURE || s === State.SHUTDOWN ? 'down' : 'connecting';
   }
   const queue = (): experimental.PickResult => ({ pickResultType: x.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null });
-  // DROP fails wait-for-ready calls too: a malformed shard header does not heal by waiting.
+  // DROP fails wait-for-ready calls too: a malformed shard header does not heal by waiting. grpc-js
+  // reports INVALID_ARGUMENT from a policy as INTERNAL, the original in the message (gRFC A54).
   const drop = (code: grpcJs.status, details: string): experimental.PickResult => ({
     pickResultType: x.PickResultType.DROP,
     subchannel: null,
