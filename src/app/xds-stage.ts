@@ -13,10 +13,13 @@ import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
-import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
+import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
 import type { ProxyClass } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
+import { proxyClassKey, type ResourceSet } from '../xds/resources.js';
+import { DEFAULT_GRPC_STAGE_TIMEOUT_MS, GRPC_STAGE_TIMEOUT_ENV, GrpcStager } from './grpc-stager.js';
+import { grpcClassSynced } from './grpc-stage-sync.js';
 
 export interface XdsStageOptions {
   /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */
@@ -29,6 +32,11 @@ export interface XdsStageOptions {
   readonly streamLimits?: Partial<XdsStreamLimits>;
   /** TLS or mTLS for the xDS port (`keyway serve --xds-tls-*`, docs/security.md); absent: plaintext. */
   readonly tls?: XdsTlsSettings;
+  /**
+   * Make-before-break for stock gRPC clients (docs/xds.md): bound on each phase's wait for their
+   * ACKs, ms; 0 turns it off. Default: KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS, else 5000.
+   */
+  readonly grpcStageTimeoutMs?: number;
 }
 
 /** The running stage, as tests see it. */
@@ -56,11 +64,28 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   let served: ServingView = first;
   let latest: ServingView = first;
   const warnings = warningLog(logger);
-  const build: BuildFn = (proxyClass) => {
+  const grpcStageTimeoutMs = opts.grpcStageTimeoutMs ?? grpcStageTimeoutFromEnv(process.env);
+  // One translation per class and view: a make-before-break phase rebuilds with the same view, and
+  // the stager tells a new change from a phase by the identity of the translator's set.
+  let translated = { view: served, sets: new Map<string, ResourceSet>() };
+  const translateClass = (proxyClass: ProxyClass): ResourceSet => {
     const view = served;
-    const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
-    warnings.report(view, t.warnings);
-    return t.resources;
+    if (translated.view !== view) translated = { view, sets: new Map() };
+    const key = proxyClassKey(proxyClass);
+    let set = translated.sets.get(key);
+    if (!set) {
+      const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
+      warnings.report(view, t.warnings);
+      translated.sets.set(key, (set = t.resources));
+    }
+    return set;
+  };
+  // The stager needs the cache and the server, made below; the cache builds only once they exist.
+  const staging: { stager?: GrpcStager } = {};
+  const build: BuildFn = (proxyClass) => {
+    const set = translateClass(proxyClass);
+    const stager = staging.stager;
+    return proxyClass.flavor === 'grpc' && stager ? stager.build(proxyClassKey(proxyClass), set) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -84,7 +109,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       port: ctx.xdsPort,
       host: ctx.host,
       logger,
-      events: telemetry.events,
+      events: withAnswers(telemetry.events, () => staging.stager?.check()),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
@@ -97,15 +122,27 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     throw err;
   }
   const xds = server;
+  const grpcStager = new GrpcStager({
+    timeoutMs: grpcStageTimeoutMs,
+    logger,
+    synced: (classKey) => grpcClassSynced(xds, cache, classKey),
+    rebuild: () => rebuild(served),
+  });
+  staging.stager = grpcStager;
 
+  const rebuild = (view: ServingView): RebuildReport => {
+    const report = cache.rebuild(build);
+    grpcStager.rebuilt(new Set(report.classes.map((c) => c.classKey)));
+    logPush(logger, view, report);
+    return report;
+  };
   const push = (): void => {
     scheduled = undefined;
     const view = latest;
-    const report = telemetry.pushing(() => {
+    telemetry.pushing(() => {
       served = view;
-      return cache.rebuild(build);
+      return rebuild(view);
     });
-    logPush(logger, view, report);
   };
   // Pushed on the next turn of the event loop: listeners only schedule work, and views published
   // in one turn (a start-up burst) become one push of the latest.
@@ -129,11 +166,43 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
         telemetry.close();
+        grpcStager.close();
         await xds.close();
       })();
       return closing;
     },
   };
+}
+
+/** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */
+function withAnswers(events: XdsServerEvents, onAnswer: () => void): XdsServerEvents {
+  return {
+    ...events,
+    acked: (e) => {
+      events.acked?.(e);
+      onAnswer();
+    },
+    nacked: (e) => {
+      events.nacked?.(e);
+      onAnswer();
+    },
+    closed: (e) => {
+      events.closed?.(e);
+      onAnswer();
+    },
+  };
+}
+
+/**
+ * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms).
+ * @throws Error naming the variable when it is malformed
+ */
+export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[GRPC_STAGE_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
+  return n;
 }
 
 /** Logs each distinct translator warning once per published view (every proxy class repeats them). */

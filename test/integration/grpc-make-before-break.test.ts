@@ -1,0 +1,134 @@
+/**
+ * Make-before-break for stock proxyless gRPC clients (docs/xds.md "Make-before-break for stock gRPC
+ * clients"): real @grpc/grpc-js-xds, grpc-go and python grpcio clients call keyway-routed backends
+ * without pause, half wait-for-ready and half fail-fast, while a cache node joins (new owner-tuple
+ * clusters) and then one leaves (it drains once keyway moved its shards). No call may fail.
+ * `KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS=0` turns make-before-break off, for the "before" figure
+ * (docs/benchmarks.md): then the assertion fails and prints how many calls failed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../support/eventually.js';
+import type { ShardMapBody } from '../support/rest-bodies.js';
+import { startKeywayInProcess } from '../support/keyway-in-process.js';
+import { startGrpcBackend, type GrpcBackend } from './support/grpc-backend.js';
+import { buildGoCaller, goCaller, grpcJsCaller, pythonCaller, type Caller, type CallReport } from './support/grpc-callers.js';
+
+const SHARDS = 16;
+const WORKERS = 4; // per client: two wait-for-ready, two fail-fast
+const TARGET = 'xds:///keyway-cache';
+const REQUIRE = process.env.KEYWAY_REQUIRE_E2E === '1';
+
+function topology(nodes: readonly GrpcBackend[]): string {
+  const lines = [`shards: ${SHARDS}`, 'replicas: 2', 'spread: none', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
+  nodes.forEach((n, i) => {
+    lines.push(`  - id: ${n.name}`, '    address: 127.0.0.1', `    port: ${n.port}`, `    locality: {region: r, zone: z${i % 2}, subzone: nvl-${i}}`, '    weight: 10');
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Sums of several reports (one client's, across phases). */
+function add(a: CallReport, b: CallReport): CallReport {
+  const merge = (x: Record<string, number>, y: Record<string, number>): Record<string, number> => {
+    const out = { ...x };
+    for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  return { ok: a.ok + b.ok, failed: a.failed + b.failed, errors: merge(a.errors, b.errors), byNode: merge(a.byNode, b.byNode) };
+}
+
+test('stock grpc-js-xds, grpc-go and python grpcio lose no call across a node join and a node loss', { timeout: 900_000 }, async (t) => {
+  const nodes = await Promise.all(['node-0', 'node-1', 'node-2'].map(startGrpcBackend));
+  t.after(() => Promise.all(nodes.map((n) => n.drain())));
+  const { server, topo } = await startKeywayInProcess(t, topology(nodes), { fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 } });
+  const base = `http://127.0.0.1:${server.httpPort}`;
+  const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;
+  const bootstrap = (id: string): object => ({
+    xds_servers: [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id, locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } },
+  });
+
+  const callers: Caller[] = [grpcJsCaller(TARGET, SHARDS, WORKERS, bootstrap('mbb-grpc-js'))];
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-mbb-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const go = await buildGoCaller(dir);
+  const python = pythonCaller(TARGET, SHARDS, WORKERS, bootstrap('mbb-python'));
+  for (const missing of ['missing' in go ? go.missing : undefined, 'missing' in python ? python.missing : undefined]) {
+    if (missing === undefined) continue;
+    if (REQUIRE) assert.fail(missing);
+    t.diagnostic(`skipped: ${missing}`);
+  }
+  if ('binary' in go) callers.push(goCaller(go.binary, TARGET, SHARDS, WORKERS, bootstrap('mbb-grpc-go')));
+  if (!('missing' in python)) callers.push(python);
+  t.after(() => callers.forEach((c) => c.close()));
+
+  // Warm: every client has connected and calls go through (a window of calls without a failure).
+  for (const c of callers) {
+    await eventually(`${c.language}: a window of calls without a failure`, async () => {
+      await c.reset();
+      await sleep(300);
+      return c.report();
+    }, { accept: (r) => r.ok > 0 && r.failed === 0, timeoutMs: 60_000, intervalMs: 0 });
+  }
+  await Promise.all(callers.map((c) => c.reset()));
+  const totals = new Map<string, CallReport>(callers.map((c) => [c.language, { ok: 0, failed: 0, errors: {}, byNode: {} }]));
+  const collect = async (): Promise<void> => {
+    for (const c of callers) {
+      totals.set(c.language, add(totals.get(c.language)!, await c.report()));
+      await c.reset();
+    }
+  };
+  /** Waits until every client's calls in a window all land on nodes of `serving` (the change took), then calls on a little. */
+  const settled = async (what: string, serving: readonly string[], mustReach: string | undefined): Promise<void> => {
+    for (const c of callers) {
+      await eventually(`${c.language}: ${what}`, async () => {
+        await collect();
+        await sleep(300);
+        return c.report();
+      }, {
+        accept: (r) => Object.keys(r.byNode).every((n) => serving.includes(n)) && (mustReach === undefined || (r.byNode[mustReach] ?? 0) > 0),
+        timeoutMs: 60_000,
+        intervalMs: 0,
+      });
+    }
+    await sleep(500);
+    await collect();
+  };
+
+  // A node joins: the shards it takes get owner tuples (clusters) the clients have never seen.
+  const map1 = await shardMap();
+  const joining = await startGrpcBackend('node-3');
+  nodes.push(joining);
+  await topo.write(topology(nodes));
+  const map2 = await eventually('the map with node-3', async () => {
+    const m = await shardMap();
+    return m.version !== map1.version ? m : undefined;
+  });
+  assert.ok(map2.shards.some((s) => s.owners[0] === 'node-3'), 'node-3 is some shard\'s primary');
+  await settled('calls reach node-3', nodes.map((n) => n.name), 'node-3');
+
+  // A node leaves: keyway moves its shards first; it drains (finishes its calls) once no client calls it.
+  const leaving = nodes.find((n) => n.name === 'node-1')!;
+  const staying = nodes.filter((n) => n !== leaving);
+  await topo.write(topology(staying));
+  await eventually('the map without node-1', async () => {
+    const m = await shardMap();
+    return m.shards.every((s) => !s.owners.includes('node-1')) ? m : undefined;
+  });
+  await settled('no call reaches node-1', staying.map((n) => n.name), undefined);
+  await leaving.drain();
+  await sleep(500);
+  await collect();
+
+  for (const [language, r] of totals) {
+    t.diagnostic(`${language}: ${r.ok} calls ok, ${r.failed} failed ${JSON.stringify(r.errors)}`);
+  }
+  for (const [language, r] of totals) {
+    assert.ok(r.ok > 0, `${language} made calls`);
+    assert.equal(r.failed, 0, `${language}: ${r.failed} calls failed across the join and the loss: ${JSON.stringify(r.errors)}`);
+  }
+});
