@@ -3,7 +3,8 @@
  * every gRPC client of the class holds, at the snapshot's versions, every cluster, endpoint
  * assignment and route configuration of the class's current snapshot, and ACKed the latest
  * response of each of those kinds. Holding every cluster is what the staging routes are for: a
- * gRPC client subscribes to every cluster its routes name, and to the endpoints of each.
+ * gRPC client subscribes to every cluster its routes name, and to the endpoints of each. A client
+ * that holds none of the class's route configurations is not waited for.
  */
 import type { Snapshot } from '../xds/cache/index.js';
 import type { ResourceKind } from '../xds/resources.js';
@@ -22,7 +23,9 @@ export function grpcClassSynced(
   for (const row of server.proxies({ namesShown: 0 })) {
     if (row.flavor !== 'grpc' || row.proxyClass !== classKey) continue;
     const held = server.sentResources(row.id);
-    if (!held) continue; // gone since the row was read
+    // Gone since the row was read, or holding no route configuration of ours (it dials another
+    // service, or has not got that far): it routes no call through this change, so it is not waited for.
+    if (!held || held.route.length === 0) continue;
     for (const kind of STAGED_KINDS) {
       if (row.types[kind]?.status !== 'SYNCED') return false;
       const versions = new Map(held[kind].map((r) => [r.name, r.version] as const));
