@@ -115,7 +115,9 @@ export class GrpcStager {
           'gRPC clients did not ACK the staged xDS resources in time; moving on (calls may fail)',
         );
       }
+      const from = change.phase;
       change.phase = nextPhase(change.phase, change.base, change.target);
+      this.#opts.logger.debug({ proxyClass: classKey, from, to: change.phase, synced }, 'gRPC make-before-break step');
       change.deadline = now + this.#opts.timeoutMs;
       moved = true;
     }
