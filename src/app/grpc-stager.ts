@@ -135,3 +135,15 @@ export class GrpcStager {
     this.#timer.unref();
   }
 }
+
+/**
+ * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms).
+ * @throws Error naming the variable when it is malformed
+ */
+export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[GRPC_STAGE_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
+  return n;
+}

@@ -2,7 +2,7 @@
  * The xDS stage of `keyway serve` (docs/architecture.md "The pipeline": translator, snapshot cache
  * and xDS server put together): every published view is translated per proxy class into the
  * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
- * docs/architecture.md "One data path"), and an xDS server serves Envoy and proxyless gRPC
+ * docs/architecture.md "One data path"; gRPC classes pass the make-before-break stager, docs/xds.md), and an xDS server serves Envoy and proxyless gRPC
  * clients, and cache nodes' ownership agents (their shard assignments and warm reports, docs/ownership.md). The server is the proxy-status reader behind `GET /v1/proxies` and
  * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics.
  */
@@ -15,10 +15,9 @@ import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
-import type { ProxyClass } from '../xds/resources.js';
+import { proxyClassKey, type ProxyClass, type ResourceSet } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
-import { proxyClassKey, type ResourceSet } from '../xds/resources.js';
-import { DEFAULT_GRPC_STAGE_TIMEOUT_MS, GRPC_STAGE_TIMEOUT_ENV, GrpcStager } from './grpc-stager.js';
+import { GrpcStager, grpcStageTimeoutFromEnv } from './grpc-stager.js';
 import { grpcClassSynced } from './grpc-stage-sync.js';
 
 export interface XdsStageOptions {
@@ -191,18 +190,6 @@ function withAnswers(events: XdsServerEvents, onAnswer: () => void): XdsServerEv
       onAnswer();
     },
   };
-}
-
-/**
- * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms).
- * @throws Error naming the variable when it is malformed
- */
-export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[GRPC_STAGE_TIMEOUT_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
-  return n;
 }
 
 /** Logs each distinct translator warning once per published view (every proxy class repeats them). */
