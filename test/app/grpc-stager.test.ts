@@ -10,7 +10,7 @@ import { ClusterSchema, RouteConfigurationSchema } from '../../src/xds/proto.js'
 import type { ResourceSet, TranslatedResource } from '../../src/xds/resources.js';
 import { grpcCluster } from '../../src/xds/translator/grpc-clusters.js';
 import { grpcRouteConfiguration } from '../../src/xds/translator/grpc-routes.js';
-import { GrpcStager } from '../../src/app/grpc-stager.js';
+import { DEFAULT_GRPC_STAGE_TIMEOUT_MS, GRPC_STAGE_TIMEOUT_ENV, GrpcStager, grpcStageTimeoutFromEnv } from '../../src/app/grpc-stager.js';
 import { eventually } from '../support/eventually.js';
 
 const logger = pino({ level: 'silent' });
@@ -86,4 +86,12 @@ test('timeout 0 serves the target at once', (t) => {
   h.change(grpcSet(['b']));
   assert.deepEqual(h.stager.inProgress(), []);
   assert.deepEqual(h.served.map(clusters), ['a', 'b']);
+});
+
+test('the bound from the environment: default, 0 (off), and a malformed value named', () => {
+  assert.equal(grpcStageTimeoutFromEnv({}), DEFAULT_GRPC_STAGE_TIMEOUT_MS);
+  assert.equal(grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '0' }), 0);
+  assert.equal(grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '250' }), 250);
+  assert.throws(() => grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '-1' }), /KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS/);
+  assert.throws(() => grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '5s' }), /KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS/);
 });
