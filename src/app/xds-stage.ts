@@ -2,7 +2,7 @@
  * The xDS stage of `keyway serve` (docs/architecture.md "The pipeline": translator, snapshot cache
  * and xDS server put together): every published view is translated per proxy class into the
  * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
- * docs/architecture.md "One data path"), and an xDS server serves Envoy and proxyless gRPC
+ * docs/architecture.md "One data path"; gRPC classes pass the make-before-break stager, docs/xds.md), and an xDS server serves Envoy and proxyless gRPC
  * clients, and cache nodes' ownership agents (their shard assignments and warm reports, docs/ownership.md). The server is the proxy-status reader behind `GET /v1/proxies` and
  * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics.
  */
@@ -13,10 +13,12 @@ import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
-import { startXdsServer, type XdsServer, type XdsTlsSettings } from '../xds/server/index.js';
+import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
-import type { ProxyClass } from '../xds/resources.js';
+import { proxyClassKey, type ProxyClass, type ResourceSet } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
+import { GrpcStager, grpcStageTimeoutFromEnv } from './grpc-stager.js';
+import { grpcClassSynced } from './grpc-stage-sync.js';
 
 export interface XdsStageOptions {
   /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */
@@ -29,6 +31,11 @@ export interface XdsStageOptions {
   readonly streamLimits?: Partial<XdsStreamLimits>;
   /** TLS or mTLS for the xDS port (`keyway serve --xds-tls-*`, docs/security.md); absent: plaintext. */
   readonly tls?: XdsTlsSettings;
+  /**
+   * Make-before-break for stock gRPC clients (docs/xds.md): bound on each phase's wait for their
+   * ACKs, ms; 0 turns it off. Default: KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS, else 5000.
+   */
+  readonly grpcStageTimeoutMs?: number;
 }
 
 /** The running stage, as tests see it. */
@@ -56,11 +63,28 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   let served: ServingView = first;
   let latest: ServingView = first;
   const warnings = warningLog(logger);
-  const build: BuildFn = (proxyClass) => {
+  const grpcStageTimeoutMs = opts.grpcStageTimeoutMs ?? grpcStageTimeoutFromEnv(process.env);
+  // One translation per class and view: a make-before-break phase rebuilds with the same view, and
+  // the stager tells a new change from a phase by the identity of the translator's set.
+  let translated = { view: served, sets: new Map<string, ResourceSet>() };
+  const translateClass = (proxyClass: ProxyClass): ResourceSet => {
     const view = served;
-    const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
-    warnings.report(view, t.warnings);
-    return t.resources;
+    if (translated.view !== view) translated = { view, sets: new Map() };
+    const key = proxyClassKey(proxyClass);
+    let set = translated.sets.get(key);
+    if (!set) {
+      const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
+      warnings.report(view, t.warnings);
+      translated.sets.set(key, (set = t.resources));
+    }
+    return set;
+  };
+  // The stager needs the cache and the server, made below; the cache builds only once they exist.
+  const staging: { stager?: GrpcStager } = {};
+  const build: BuildFn = (proxyClass) => {
+    const set = translateClass(proxyClass);
+    const stager = staging.stager;
+    return proxyClass.flavor === 'grpc' && stager ? stager.build(proxyClassKey(proxyClass), set) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -84,7 +108,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       port: ctx.xdsPort,
       host: ctx.host,
       logger,
-      events: telemetry.events,
+      events: withAnswers(telemetry.events, () => staging.stager?.check()),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
@@ -97,15 +121,27 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     throw err;
   }
   const xds = server;
+  const grpcStager = new GrpcStager({
+    timeoutMs: grpcStageTimeoutMs,
+    logger,
+    synced: (classKey) => grpcClassSynced(xds, cache, classKey),
+    rebuild: () => rebuild(served),
+  });
+  staging.stager = grpcStager;
 
+  const rebuild = (view: ServingView): RebuildReport => {
+    const report = cache.rebuild(build);
+    grpcStager.rebuilt(new Set(report.classes.map((c) => c.classKey)));
+    logPush(logger, view, report);
+    return report;
+  };
   const push = (): void => {
     scheduled = undefined;
     const view = latest;
-    const report = telemetry.pushing(() => {
+    telemetry.pushing(() => {
       served = view;
-      return cache.rebuild(build);
+      return rebuild(view);
     });
-    logPush(logger, view, report);
   };
   // Pushed on the next turn of the event loop: listeners only schedule work, and views published
   // in one turn (a start-up burst) become one push of the latest.
@@ -129,9 +165,29 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
         telemetry.close();
+        grpcStager.close();
         await xds.close();
       })();
       return closing;
+    },
+  };
+}
+
+/** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */
+function withAnswers(events: XdsServerEvents, onAnswer: () => void): XdsServerEvents {
+  return {
+    ...events,
+    acked: (e) => {
+      events.acked?.(e);
+      onAnswer();
+    },
+    nacked: (e) => {
+      events.nacked?.(e);
+      onAnswer();
+    },
+    closed: (e) => {
+      events.closed?.(e);
+      onAnswer();
     },
   };
 }

@@ -19,7 +19,7 @@ export interface InProcessKeyway {
 
 /** Starts keyway on `topologyText` (REST and xDS on free ports of 127.0.0.1). */
 export async function startKeywayInProcess(
-  t: TestContext,
+  t: Pick<TestContext, 'after'>,
   topologyText: string,
   opts: Pick<ServeOptions, 'fileWatch'> = {},
 ): Promise<InProcessKeyway> {

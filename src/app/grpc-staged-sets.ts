@@ -1,0 +1,95 @@
+/**
+ * The resource sets of a make-before-break change for stock proxyless gRPC clients (docs/xds.md
+ * "Make-before-break for stock gRPC clients"). A gRPC client switches its routes the moment it
+ * reads a new route configuration; a route to a cluster it has not fetched yet fails its calls
+ * ("unknown cluster" in grpc-go). So a change that creates clusters goes out in three sets:
+ *   `add`:    the routes in force, plus one staging route per new cluster (they cannot match:
+ *             they come after every real route and need the reserved header {@link STAGING_HEADER}),
+ *             and the clusters and endpoints of both the old and the new routes;
+ *   `switch`: the new routes, the old clusters still held by staging routes;
+ *   `done`:   the translator's set, nothing staged.
+ * Pure: sets in, set out; when to move from one to the next is grpc-stager.ts's.
+ */
+import { clone, create } from '@bufbuild/protobuf';
+import { RouteConfigurationSchema, RouteSchema, type Route, type RouteConfiguration } from '../xds/proto.js';
+import type { ResourceSet, TranslatedResource } from '../xds/resources.js';
+import { compareStrings } from '../core/order.js';
+
+/** Header of the staging routes: reserved, a call carrying it may reach a staged cluster. */
+export const STAGING_HEADER = 'x-keyway-staging';
+
+export type StagePhase = 'add' | 'switch' | 'done';
+
+/** Names of the clusters `set` defines. */
+export function clusterNames(set: ResourceSet): Set<string> {
+  return new Set(set.cluster.map((r) => r.name));
+}
+
+/** The first phase a change from `served` to `target` needs: `add` when it creates clusters, `switch` when it only drops some. */
+export function firstPhase(served: ResourceSet, target: ResourceSet): StagePhase {
+  const before = clusterNames(served);
+  const after = clusterNames(target);
+  if ([...after].some((n) => !before.has(n))) return 'add';
+  return [...before].some((n) => !after.has(n)) ? 'switch' : 'done';
+}
+
+/** The phase after `phase` for this change (`switch` is skipped when no cluster leaves). */
+export function nextPhase(phase: StagePhase, base: ResourceSet, target: ResourceSet): StagePhase {
+  if (phase !== 'add') return 'done';
+  const after = clusterNames(target);
+  return [...clusterNames(base)].some((n) => !after.has(n)) ? 'switch' : 'done';
+}
+
+/**
+ * The set served during `phase` of the change from `base` (what was served when the change began,
+ * possibly a staged set itself) to `target`. Endpoints of a cluster both define are the target's:
+ * they are current; a cluster only `base` defines keeps its endpoints until it leaves.
+ */
+export function stagedSet(base: ResourceSet, target: ResourceSet, phase: StagePhase): ResourceSet {
+  if (phase === 'done') return target;
+  const routesFrom = phase === 'add' ? base : target;
+  const cluster = union(base.cluster, target.cluster);
+  const endpoint = union(base.endpoint, target.endpoint);
+  const route = routesFrom.route.map((r) => withStagingRoutes(r, cluster.map((c) => c.name)));
+  return { cluster, endpoint, listener: routesFrom.listener, route };
+}
+
+/** Both lists by name, `preferred`'s resource where both have one; sorted by name. */
+function union(other: readonly TranslatedResource[], preferred: readonly TranslatedResource[]): TranslatedResource[] {
+  const byName = new Map(other.map((r) => [r.name, r] as const));
+  for (const r of preferred) byName.set(r.name, r);
+  return [...byName.values()].sort((a, b) => compareStrings(a.name, b.name));
+}
+
+/**
+ * Route configuration `resource` without its staging routes, then with one staging route at the end
+ * of its first virtual host for every name of `clusters` its real routes do not reference: the
+ * client then fetches those clusters and their endpoints without routing any call to them.
+ */
+function withStagingRoutes(resource: TranslatedResource, clusters: readonly string[]): TranslatedResource {
+  const config = clone(RouteConfigurationSchema, resource.message as RouteConfiguration);
+  const host = config.virtualHosts[0];
+  if (!host) return resource;
+  host.routes = host.routes.filter((r) => !isStagingRoute(r));
+  const used = new Set(config.virtualHosts.flatMap((v) => v.routes.map(routeCluster)));
+  for (const name of clusters) if (!used.has(name)) host.routes.push(stagingRoute(name));
+  return { name: resource.name, schema: RouteConfigurationSchema, message: config } as TranslatedResource;
+}
+
+function stagingRoute(cluster: string): Route {
+  return create(RouteSchema, {
+    match: {
+      pathSpecifier: { case: 'prefix', value: '/' },
+      headers: [{ name: STAGING_HEADER, headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: cluster } } } }],
+    },
+    action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: cluster } } },
+  });
+}
+
+function isStagingRoute(r: Route): boolean {
+  return r.match?.headers.some((h) => h.name === STAGING_HEADER) ?? false;
+}
+
+function routeCluster(r: Route): string | undefined {
+  return r.action.case === 'route' && r.action.value.clusterSpecifier.case === 'cluster' ? r.action.value.clusterSpecifier.value : undefined;
+}

@@ -1,0 +1,149 @@
+/**
+ * Make-before-break for stock proxyless gRPC clients (docs/xds.md "Make-before-break for stock gRPC
+ * clients"): a per-class step between the translator and the snapshot cache. When a change creates
+ * owner-tuple clusters, each gRPC class is first served the `add` set (grpc-staged-sets.ts), then,
+ * once every stream of the class holds and ACKed the clusters, endpoints and routes of that snapshot
+ * (or the bounded wait ran out), the `switch` set, then the translator's set. Per class, not per
+ * stream: every stream of a class shares one snapshot, so the step costs one extra snapshot per
+ * phase whatever the number of clients; a client that joins mid-change simply gets the staged set.
+ */
+import type { Logger } from 'pino';
+import type { ResourceSet } from '../xds/resources.js';
+import { firstPhase, nextPhase, stagedSet, type StagePhase } from './grpc-staged-sets.js';
+
+/** Default bound on one phase's wait for the class's ACKs (KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS). */
+export const DEFAULT_GRPC_STAGE_TIMEOUT_MS = 5_000;
+/** Environment variable of the bound; 0 turns make-before-break off (routes switch at once). */
+export const GRPC_STAGE_TIMEOUT_ENV = 'KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS';
+
+export interface GrpcStagerOptions {
+  /** Bound on each phase's wait, ms; 0: off, the translator's set is served at once. */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  /** Does every gRPC stream of the class hold and ACK the class's current snapshot? */
+  readonly synced: (classKey: string) => boolean;
+  /** Rebuilds the snapshot cache (a phase moved on); the stager's build runs inside it. */
+  readonly rebuild: () => void;
+}
+
+interface Change {
+  /** What the class was served when the change began (a staged set itself if one was in force). */
+  readonly base: ResourceSet;
+  readonly target: ResourceSet;
+  phase: StagePhase;
+  /** When the current phase gives up waiting (ms since epoch). */
+  deadline: number;
+}
+
+/** The stager of the xDS stage; `build` wraps the translator for gRPC classes. */
+export class GrpcStager {
+  readonly #opts: GrpcStagerOptions;
+  /** The set each gRPC class was last given, by class key. */
+  readonly #served = new Map<string, ResourceSet>();
+  readonly #changes = new Map<string, Change>();
+  #timer: NodeJS.Timeout | undefined;
+  #checking: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(opts: GrpcStagerOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * What class `classKey` is served now, given the translator's `target` for it. A target other
+   * than the one of the change in progress starts a new change from what is served now.
+   */
+  build(classKey: string, target: ResourceSet): ResourceSet {
+    const served = this.#served.get(classKey);
+    if (this.#opts.timeoutMs <= 0 || served === undefined) {
+      this.#served.set(classKey, target);
+      return target;
+    }
+    let change = this.#changes.get(classKey);
+    if (change?.target !== target) {
+      const phase = firstPhase(served, target);
+      change = { base: served, target, phase, deadline: Date.now() + this.#opts.timeoutMs };
+      this.#changes.set(classKey, change);
+    }
+    const out = stagedSet(change.base, target, change.phase);
+    if (change.phase === 'done') this.#changes.delete(classKey);
+    this.#served.set(classKey, out);
+    return out;
+  }
+
+  /** After each rebuild: forget classes the cache dropped, then look at the changes in progress. */
+  rebuilt(liveClasses: ReadonlySet<string>): void {
+    for (const key of [...this.#served.keys()]) {
+      if (liveClasses.has(key)) continue;
+      this.#served.delete(key);
+      this.#changes.delete(key);
+    }
+    this.check();
+  }
+
+  /** Something a change may wait for happened (an ACK, a stream gone): checks on the next turn. */
+  check(): void {
+    if (this.#closed || this.#changes.size === 0) return;
+    this.#checking ??= setImmediate(() => {
+      this.#checking = undefined;
+      this.#advance();
+    });
+  }
+
+  /** Classes with a change in progress and its phase (status pages, tests). */
+  inProgress(): { classKey: string; phase: StagePhase }[] {
+    return [...this.#changes].map(([classKey, c]) => ({ classKey, phase: c.phase }));
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#checking) clearImmediate(this.#checking);
+  }
+
+  #advance(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    let moved = false;
+    for (const [classKey, change] of this.#changes) {
+      if (change.phase === 'done') continue;
+      const synced = this.#opts.synced(classKey);
+      if (!synced && now < change.deadline) continue;
+      if (!synced) {
+        this.#opts.logger.warn(
+          { proxyClass: classKey, phase: change.phase, timeoutMs: this.#opts.timeoutMs },
+          'gRPC clients did not ACK the staged xDS resources in time; moving on (calls may fail)',
+        );
+      }
+      const from = change.phase;
+      change.phase = nextPhase(change.phase, change.base, change.target);
+      this.#opts.logger.debug({ proxyClass: classKey, from, to: change.phase, synced }, 'gRPC make-before-break step');
+      change.deadline = now + this.#opts.timeoutMs;
+      moved = true;
+    }
+    if (moved) this.#opts.rebuild();
+    this.#arm();
+  }
+
+  /** A timer at the earliest deadline, so a phase nobody ACKs still ends. */
+  #arm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadlines = [...this.#changes.values()].filter((c) => c.phase !== 'done').map((c) => c.deadline);
+    if (deadlines.length === 0 || this.#closed) return;
+    this.#timer = setTimeout(() => this.#advance(), Math.max(0, Math.min(...deadlines) - Date.now()) + 1);
+    this.#timer.unref();
+  }
+}
+
+/**
+ * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms).
+ * @throws Error naming the variable when it is malformed
+ */
+export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[GRPC_STAGE_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
+  return n;
+}
