@@ -11,6 +11,7 @@ export type {
   ProxyIdentity,
 } from './proxy-state.js';
 export type { XdsServerEvents, SentEvent, AnswerEvent, NackEvent } from './events.js';
+export { DEFAULT_SUBSCRIPTION_HOLD_OFF, type SubscriptionHoldOff } from './hold-off.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';
 export { checkWarmReport } from './ownership-service.js';
 export { XDS_TLS_RELOAD_INTERVAL_MS, type XdsTlsSettings } from './tls-credentials.js';
