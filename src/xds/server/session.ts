@@ -18,6 +18,7 @@ import {
   type StreamService,
 } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
+import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
@@ -264,7 +265,8 @@ export abstract class Session implements StreamRecord {
   /** Records the ACK of the latest response of `kind` (tracker and observer). */
   protected recordAck(kind: ResourceKind, t: TypeTracker, at: number): void {
     t.recordAck(at);
-    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at });
+    const complete = this.identity.proxyClass.flavor === 'grpc' && this.ctx.events?.acked ? { complete: holdsWholeConfig(this.types) } : {};
+    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, ...complete });
   }
 
   /** Records the NACK of the latest response of `kind` (tracker and observer). */
