@@ -16,10 +16,13 @@ export interface SubscriptionHoldOff {
 }
 
 /**
- * 5 ms: a client writes a burst in one turn of its event loop (grpc-js-xds, grpc-go), so it
- * arrives within a few ms; 100 ms bounds the added latency of a long burst.
+ * 50 ms: a grpc-js-xds client with hundreds of clusters pauses 20 ms and more inside one burst (it
+ * handles each answer's clusters between its requests, and HTTP/2 flow control paces requests
+ * that grow to thousands of names); measured in benchmarks/grpc-sync (docs/benchmarks.md), 5 and
+ * 20 ms still split a burst of 248 clusters into 22 and 16 answers, 50 ms answers it once.
+ * 500 ms bounds the added latency of a burst that never pauses.
  */
-export const DEFAULT_SUBSCRIPTION_HOLD_OFF: SubscriptionHoldOff = { holdOffMs: 5, maxDelayMs: 100 };
+export const DEFAULT_SUBSCRIPTION_HOLD_OFF: SubscriptionHoldOff = { holdOffMs: 50, maxDelayMs: 500 };
 
 interface Held {
   /** When the burst's first change came. */
