@@ -12,6 +12,7 @@
  * The sync is done when the client has ACKed every cluster and endpoint assignment of the snapshot.
  *
  *   npm run bench:grpcsync -- [--shards 64,128,256,512,1024] [--nodes 64] [--runs 3] [--before-root DIR] [--quick]
+ *     [--modes hold-off,no-hold-off,before] [--hold-off-ms N --max-delay-ms N]  (the hold-off mode's settings; default: keyway's)
  *
  * Prints a table and writes benchmarks/results/grpc-sync.json: per S and mode the median bytes keyway
  * sent (and the client sent), min and max, bytes per cluster, sync seconds and client CPU seconds.
@@ -25,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { startByteMeter } from './byte-meter.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RESULTS = path.join(REPO_ROOT, 'benchmarks', 'results', 'grpc-sync.json');
+const RESULTS = process.env.BENCH_RESULTS ?? path.join(REPO_ROOT, 'benchmarks', 'results', 'grpc-sync.json');
 const CLIENT = path.join(REPO_ROOT, 'benchmarks', 'grpc-sync', 'client.ts');
 const NODE_ID = 'bench-grpc';
 
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     'before-root': { type: 'string' },
     'timeout-s': { type: 'string', default: '240' },
     quick: { type: 'boolean', default: false },
+    modes: { type: 'string' },
     'hold-off-ms': { type: 'string' },
     'max-delay-ms': { type: 'string' },
   },
@@ -51,7 +53,7 @@ interface Mode {
   readonly root: string;
   readonly holdOff?: { holdOffMs: number; maxDelayMs: number };
 }
-const MODES: Mode[] = [
+const ALL_MODES: Mode[] = [
   {
     name: 'hold-off',
     root: REPO_ROOT,
@@ -60,6 +62,7 @@ const MODES: Mode[] = [
   { name: 'no-hold-off', root: REPO_ROOT, holdOff: { holdOffMs: 0, maxDelayMs: 0 } },
   ...(args['before-root'] ? [{ name: 'before', root: path.resolve(args['before-root']) }] : []),
 ];
+const MODES = args.modes ? ALL_MODES.filter((m) => args.modes!.split(',').includes(m.name)) : ALL_MODES;
 
 /** What the benchmark reads of a server of any mode (the shape every keyway version has). */
 interface BenchServer {

@@ -4,8 +4,8 @@
  * their endpoints, one name per request, and a state-of-the-world answer to each request repeats
  * every name asked so far, so answering each request at once costs the square of the names. A
  * request that changes a subscription therefore starts (or extends) a short wait for that type;
- * the answer goes out once the requests stop coming for `holdOffMs`, and at the latest
- * `maxDelayMs` after the first of them, carrying the whole burst.
+ * the answer goes out once the requests stop coming for `holdOffMs` (or a fifth of the burst's age,
+ * if longer), and at the latest `maxDelayMs` after the first of them, carrying the whole burst.
  */
 
 export interface SubscriptionHoldOff {
@@ -17,12 +17,22 @@ export interface SubscriptionHoldOff {
 
 /**
  * 50 ms: a grpc-js-xds client with hundreds of clusters pauses 20 ms and more inside one burst (it
- * handles each answer's clusters between its requests, and HTTP/2 flow control paces requests
- * that grow to thousands of names); measured in benchmarks/grpc-sync (docs/benchmarks.md), 5 and
- * 20 ms still split a burst of 248 clusters into 22 and 16 answers, 50 ms answers it once.
- * 500 ms bounds the added latency of a burst that never pauses.
+ * handles each answer's clusters between its requests); measured in benchmarks/grpc-sync
+ * (docs/benchmarks.md), 5 and 20 ms still split a burst of 248 clusters into 22 and 16 answers,
+ * 50 ms answers it once. 10 s: the client's own requests grow with the square of its clusters
+ * (889 clusters: 13 MB of requests per type, paced by HTTP/2 flow control over seconds), and a
+ * bound of 500 ms split that burst into 10 answers; the bound only matters for a client that never
+ * pauses, which delays no one but itself.
  */
-export const DEFAULT_SUBSCRIPTION_HOLD_OFF: SubscriptionHoldOff = { holdOffMs: 50, maxDelayMs: 500 };
+export const DEFAULT_SUBSCRIPTION_HOLD_OFF: SubscriptionHoldOff = { holdOffMs: 50, maxDelayMs: 10_000 };
+
+/**
+ * A burst that has run for t ms is answered after a pause of max(holdOffMs, t / 5): a grpc-js-xds
+ * client with 889 clusters, on two busy cores, pauses over 150 ms inside a burst of seconds.
+ */
+export const BURST_AGE_QUIET_RATIO = 0.2;
+/** A burst is over once its changes stop for this long; the next change starts a new one. */
+export const BURST_IDLE_MS = 1_000;
 
 interface Held {
   /** When the burst's first change came. */
@@ -33,6 +43,8 @@ interface Held {
 /** The per-kind hold-off timers of one stream; `onDue(key)` runs when a held key may be answered. */
 export class HoldOffTimers<K> {
   readonly #held = new Map<K, Held>();
+  /** Per key, when its current burst of changes started and when its latest change came. */
+  readonly #bursts = new Map<K, { readonly start: number; last: number }>();
 
   constructor(
     private readonly settings: SubscriptionHoldOff,
@@ -56,9 +68,17 @@ export class HoldOffTimers<K> {
     const now = Date.now();
     const held = this.#held.get(key);
     const first = held?.first ?? now;
-    const delay = Math.max(0, Math.min(holdOffMs, first + maxDelayMs - now));
+    // The longer a burst has run, the longer a pause inside it may be (the client handles what it
+    // was sent between its requests): the quiet time grows to a fifth of the burst's age. A burst
+    // answered in the middle goes on (the client asks for the rest): its age counts from its start
+    // until the changes stop for BURST_IDLE_MS.
+    let burst = this.#bursts.get(key);
+    if (!burst || now - burst.last > BURST_IDLE_MS) this.#bursts.set(key, (burst = { start: now, last: now }));
+    burst.last = now;
+    const quiet = Math.max(holdOffMs, (now - burst.start) * BURST_AGE_QUIET_RATIO);
+    const delay = Math.max(0, Math.min(quiet, first + maxDelayMs - now));
     if (held) clearTimeout(held.timer);
-    const entry = { first, timer: setTimeout(() => this.#expire(key, entry, delay < holdOffMs), delay) };
+    const entry = { first, timer: setTimeout(() => this.#expire(key, entry, delay < quiet), delay) };
     entry.timer.unref();
     this.#held.set(key, entry);
   }
@@ -82,5 +102,6 @@ export class HoldOffTimers<K> {
   clear(): void {
     for (const { timer } of this.#held.values()) clearTimeout(timer);
     this.#held.clear();
+    this.#bursts.clear();
   }
 }
