@@ -10,6 +10,9 @@
  *
  * A change collects the responses written while its rebuild runs, plus follow-ups to the same
  * proxies before it ends (a gRPC client that learns new clusters then asks for their endpoints).
+ * A gRPC client ACKs new routes before it asks for the clusters they use, so its ACKs count only
+ * once it holds, acknowledged, the routes, clusters and endpoints they lead to (the server says so
+ * on each ACK, `complete`): until then its pushes stay open and the change has not converged.
  * A newer change supersedes one still waiting: the proxies will only ACK the newer responses.
  */
 import type { Logger } from 'pino';
@@ -40,6 +43,11 @@ interface OpenChange {
   readonly trace: ChangeTrace;
   /** Proxies this change pushed to: later responses to them are follow-ups of the change. */
   readonly proxies: Set<string>;
+  /**
+   * Per gRPC client, the kinds it ACKed while it did not yet hold the clusters and endpoints its
+   * routes use: their pushes stay open until it does (or answers with a NACK, or leaves).
+   */
+  readonly incomplete: Map<string, Set<string>>;
 }
 
 export interface PushTelemetryOptions {
@@ -49,6 +57,14 @@ export interface PushTelemetryOptions {
   readonly connected: (nodeId: string) => boolean;
   /** Bound on one change (default 30 s, the change trace's default). */
   readonly timeoutMs?: number;
+}
+
+/** The ACKs of `nodeId` held back while its configuration was incomplete now count (at this answer's time). */
+function settleIncomplete(c: OpenChange, nodeId: string): void {
+  const kinds = c.incomplete.get(nodeId);
+  if (!kinds) return;
+  c.incomplete.delete(nodeId);
+  for (const kind of kinds) c.trace.proxyAcked(nodeId, kind);
 }
 
 export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
@@ -67,15 +83,29 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
     },
     acked(e) {
       metrics?.recordPush(e.kind, (e.at - e.sentAt) / 1000);
-      inflight?.trace.proxyAcked(e.nodeId, e.kind);
+      const c = inflight;
+      if (!c) return;
+      if (e.complete === false) {
+        // A gRPC client ACKed routes (or clusters) before fetching what they use: not converged yet.
+        let kinds = c.incomplete.get(e.nodeId);
+        if (!kinds) c.incomplete.set(e.nodeId, (kinds = new Set()));
+        kinds.add(e.kind);
+        return;
+      }
+      settleIncomplete(c, e.nodeId);
+      c.trace.proxyAcked(e.nodeId, e.kind);
     },
     nacked(e) {
       metrics?.recordPush(e.kind, (e.at - e.sentAt) / 1000);
       metrics?.recordNack(e.kind);
-      inflight?.trace.proxyNacked(e.nodeId, e.kind, e.message);
+      if (!inflight) return;
+      settleIncomplete(inflight, e.nodeId);
+      inflight.trace.proxyNacked(e.nodeId, e.kind, e.message);
     },
     closed(e) {
-      if (!opts.connected(e.nodeId)) inflight?.trace.proxyGone(e.nodeId);
+      if (opts.connected(e.nodeId)) return;
+      inflight?.incomplete.delete(e.nodeId);
+      inflight?.trace.proxyGone(e.nodeId);
     },
   };
 
@@ -110,7 +140,7 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
           'keyway.endpoints': view.map.endpoints.length,
         });
       }
-      pending = { trace, proxies: new Set() };
+      pending = { trace, proxies: new Set(), incomplete: new Map() };
     },
     pushing(rebuild) {
       const change = pending;

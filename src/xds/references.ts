@@ -1,6 +1,7 @@
 /**
  * The names one xDS resource makes a proxy ask for next: an EDS cluster names a
- * ClusterLoadAssignment, an HTTP connection manager names a RouteConfiguration (xDS protocol,
+ * ClusterLoadAssignment, an HTTP connection manager names a RouteConfiguration, a route names
+ * clusters (which gRPC clients, unlike Envoy, subscribe to by name) (xDS protocol,
  * "resource types" and "eventual consistency considerations"). The one walk over these references:
  * the encoder records them and the translator's consistency check reads them from here.
  */
@@ -11,9 +12,11 @@ import {
   Cluster_DiscoveryType,
   HttpConnectionManagerSchema,
   ListenerSchema,
+  RouteConfigurationSchema,
   type Cluster,
   type HttpConnectionManager,
   type Listener,
+  type RouteConfiguration,
 } from './proto.js';
 
 /**
@@ -41,11 +44,27 @@ export function connectionManagers(listener: Listener): HttpConnectionManager[] 
   });
 }
 
+/** The clusters a route configuration's routes send to (`cluster` and `weighted_clusters` actions), once each. */
+export function routeClusters(config: RouteConfiguration): string[] {
+  const names = new Set<string>();
+  for (const vh of config.virtualHosts) {
+    for (const route of vh.routes) {
+      if (route.action.case !== 'route') continue;
+      const spec = route.action.value.clusterSpecifier;
+      if (spec.case === 'cluster') names.add(spec.value);
+      else if (spec.case === 'weightedClusters') for (const c of spec.value.clusters) names.add(c.name);
+    }
+  }
+  return [...names];
+}
+
 /**
- * EDS names referenced by a cluster ({@link edsServiceName}) or RDS names referenced by a
- * listener's HTTP connection managers. Empty for every other message.
+ * EDS names referenced by a cluster ({@link edsServiceName}), RDS names referenced by a
+ * listener's HTTP connection managers, or clusters a route configuration sends to
+ * ({@link routeClusters}; a gRPC client subscribes to each). Empty for every other message.
  */
 export function referencedNames(message: Message): string[] {
+  if (isMessage(message, RouteConfigurationSchema)) return routeClusters(message);
   if (isMessage(message, ClusterSchema)) {
     const name = edsServiceName(message);
     return name === undefined ? [] : [name];

@@ -73,6 +73,25 @@ test('a response to a proxy outside the change (a new connection) does not hold 
   t.close();
 });
 
+test('a gRPC client converges only once it holds the clusters and endpoints its new routes use', async () => {
+  const { t, calls, sent } = setup();
+  const ackOf = (nodeId: string, kind: ResourceKind, complete: boolean) =>
+    t.events.acked!({ nodeId, streamId: nodeId, kind, version: 'v', sentAt: Date.now() - 5, at: Date.now(), complete });
+  t.published(view('m1'), 'file');
+  t.pushing(() => sent('a', 'route'));
+  ackOf('a', 'route', false); // new routes ACKed; their new cluster not fetched yet
+  assert.equal(calls.convergence.length, 0, 'routes ACKed, clusters missing');
+  sent('a', 'cluster'); // the client asks for the new cluster: a follow-up
+  await new Promise((r) => setTimeout(r, 20));
+  ackOf('a', 'cluster', false);
+  assert.equal(calls.convergence.length, 0, 'cluster ACKed, its endpoints missing');
+  sent('a', 'endpoint');
+  ackOf('a', 'endpoint', true);
+  assert.equal(calls.convergence.length, 1, 'converged with the endpoints ACK');
+  assert.ok(calls.convergence[0]! >= 0.015, `convergence ${calls.convergence[0]} s counts until the last fetch`);
+  t.close();
+});
+
 test('a NACK ends a change without convergence and counts as a NACK of its type', () => {
   const { t, calls, sent, nacked } = setup();
   t.published(view('m1'), 'file');

@@ -12,7 +12,10 @@
  * - ACK/NACK refer to the latest nonce of the type; a NACK is recorded and not answered (the
  *   rejected versions count as held, so they are not sent again until they change). Subscription
  *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
- * - After clusters are sent, the ClusterLoadAssignments they use are sent again (cluster warming).
+ * - After clusters are sent, the ClusterLoadAssignments they use are sent again to Envoy (cluster
+ *   warming); a gRPC client keeps the endpoints it holds.
+ * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
+ *   burst of them gets one answer.
  */
 import type { DeltaDiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
@@ -86,6 +89,7 @@ export class DeltaSession extends Session {
       }
     }
     t.initialized = true;
+    if (first || req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0) this.subscriptionChanged(kind);
     // On the first request the proxy's held versions decide; afterwards every subscribed name is answered.
     this.#push(kind, first ? NONE : asked, asked);
   }
@@ -154,7 +158,8 @@ export class DeltaSession extends Session {
       t.sent.delete(name);
     }
     this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
-    if (kind === 'cluster') {
+    // Cluster warming is Envoy's: a gRPC client keeps the endpoints it holds.
+    if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') {
       const eds = this.types.get('endpoint');
       if (eds?.initialized && !eds.nacked) {
         const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n)));

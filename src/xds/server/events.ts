@@ -31,6 +31,15 @@ export interface AnswerEvent extends StreamEvent {
   readonly at: number;
 }
 
+export interface AckEvent extends AnswerEvent {
+  /**
+   * Proxyless gRPC clients only (absent for others): whether, with this ACK, the client holds
+   * acknowledged every route, cluster and endpoint assignment its listeners lead to
+   * (config-closure.ts). A gRPC client ACKs new routes before it asks for the clusters they use.
+   */
+  readonly complete?: boolean;
+}
+
 export interface NackEvent extends AnswerEvent {
   /** error_detail.message as the proxy wrote it. */
   readonly message: string;
@@ -44,7 +53,7 @@ export interface XdsServerEvents {
   /** A DiscoveryResponse (or delta response) of `kind` was written to the proxy. */
   sent?(event: SentEvent): void;
   /** The proxy acknowledged the latest response of `kind`. */
-  acked?(event: AnswerEvent): void;
+  acked?(event: AckEvent): void;
   /** The proxy rejected the latest response of `kind` (a request carrying error_detail). */
   nacked?(event: NackEvent): void;
   /** A stream of the proxy ended (the proxy may still hold other streams). */

@@ -10,7 +10,8 @@ export type {
   StreamService,
   ProxyIdentity,
 } from './proxy-state.js';
-export type { XdsServerEvents, SentEvent, AnswerEvent, NackEvent } from './events.js';
+export type { XdsServerEvents, SentEvent, AnswerEvent, AckEvent, NackEvent } from './events.js';
+export { DEFAULT_SUBSCRIPTION_HOLD_OFF, type SubscriptionHoldOff } from './hold-off.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';
 export { checkWarmReport } from './ownership-service.js';
 export { XDS_TLS_RELOAD_INTERVAL_MS, type XdsTlsSettings } from './tls-credentials.js';

@@ -18,8 +18,10 @@ import {
   type StreamService,
 } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
+import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
+import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
 
 /**
  * Kinds for which an empty first subscription means every resource (xDS protocol: LDS and CDS
@@ -51,6 +53,8 @@ export interface SessionContext {
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
   /** Limits on one stream's subscriptions (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS. */
   readonly limits?: Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxStreamsPerNode'>;
+  /** How long a burst of subscription changes waits to be answered once (hold-off.ts); default DEFAULT_SUBSCRIPTION_HOLD_OFF. */
+  readonly holdOff?: SubscriptionHoldOff;
 }
 
 /** A request the protocol forbids; the stream ends with `code`. */
@@ -76,6 +80,8 @@ export abstract class Session implements StreamRecord {
   readonly #unwatch = new Map<ResourceKind, () => void>();
   /** Kinds whose push waits until the proxy has read what it was given (backpressure). */
   readonly #waiting = new Set<ResourceKind>();
+  /** Kinds whose subscription changed in the last moments: their answer waits for the burst to end. */
+  readonly #holdOff: HoldOffTimers<ResourceKind>;
   #closed = false;
   protected readonly log: Logger;
 
@@ -88,6 +94,7 @@ export abstract class Session implements StreamRecord {
     readonly peer: StreamPeer = { address: '' },
   ) {
     this.log = ctx.logger.child({ stream: id, protocol, service });
+    this.#holdOff = new HoldOffTimers(ctx.holdOff ?? DEFAULT_SUBSCRIPTION_HOLD_OFF, () => this.#flush());
   }
 
   get identity(): ProxyIdentity {
@@ -102,6 +109,7 @@ export abstract class Session implements StreamRecord {
     for (const stop of this.#unwatch.values()) stop();
     this.#unwatch.clear();
     this.#waiting.clear();
+    this.#holdOff.clear();
     if (this.#identity) this.ctx.registry.remove(this);
     if (this.#identity) {
       this.log.info({ reason }, 'xDS stream closed');
@@ -195,22 +203,47 @@ export abstract class Session implements StreamRecord {
   }
 
   /**
-   * Backpressure: true (and `kind` marked to be resumed) while the proxy has not read what it was
-   * given. The push is not built now; `resume(kind)` builds the latest state once it is writable,
-   * so a superseded response is never built nor buffered.
+   * The subscription of `kind` changed: its answer waits until the burst of changes ends
+   * (hold-off.ts), so a client subscribing one name per request gets one answer, not one per name.
+   */
+  protected subscriptionChanged(kind: ResourceKind): void {
+    this.#holdOff.touch(kind);
+  }
+
+  /**
+   * True (and `kind` marked to be resumed) while the push must wait: backpressure (the proxy has
+   * not read what it was given), or a subscription hold-off of `kind` or of a kind sent before it
+   * (make-before-break order). The push is not built now; `resume(kind)` builds the latest state
+   * when the wait ends, so a superseded response is never built nor buffered.
    */
   protected holdBack(kind: ResourceKind): boolean {
-    if (this.out.writable) return false;
+    if (this.out.writable && !this.#heldOff(kind)) return false;
     this.#waiting.add(kind);
     return true;
   }
 
+  /** Is a hold-off running for `kind` or a kind sent before it? */
+  #heldOff(kind: ResourceKind): boolean {
+    if (this.#holdOff.size === 0) return false;
+    for (const k of KIND_ORDER) {
+      if (this.#holdOff.has(k)) return true;
+      if (k === kind) return false;
+    }
+    return false;
+  }
+
   /** The proxy read its backlog: builds the waiting kinds in send order (make-before-break). */
   onWritable(): void {
+    this.#flush();
+  }
+
+  /** Builds the waiting kinds that may go now, in send order. */
+  #flush(): void {
     if (this.#closed || this.#waiting.size === 0) return;
     for (const kind of KIND_ORDER) {
       if (!this.#waiting.has(kind)) continue;
-      if (!this.out.writable) return;
+      // A kind held off holds back every kind after it too.
+      if (!this.out.writable || this.#heldOff(kind)) return;
       this.#waiting.delete(kind);
       this.resume(kind);
     }
@@ -232,7 +265,8 @@ export abstract class Session implements StreamRecord {
   /** Records the ACK of the latest response of `kind` (tracker and observer). */
   protected recordAck(kind: ResourceKind, t: TypeTracker, at: number): void {
     t.recordAck(at);
-    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at });
+    const complete = this.identity.proxyClass.flavor === 'grpc' && this.ctx.events?.acked ? { complete: holdsWholeConfig(this.types) } : {};
+    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, ...complete });
   }
 
   /** Records the NACK of the latest response of `kind` (tracker and observer). */

@@ -10,8 +10,11 @@
  *   acknowledged; NACK (latest nonce with error_detail)
  *   records the rejection and is not answered: the same set is never sent twice in a row, so
  *   the next response for that type waits for a real change of content or subscription.
- * - After a CDS response, EDS is sent again (even if unchanged, unless that set was NACKed):
- *   Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment.
+ * - After a CDS response, EDS is sent again to Envoy (even if unchanged, unless that set was
+ *   NACKed): Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment. A gRPC
+ *   client keeps the endpoints it holds, so it is not resent them.
+ * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
+ *   burst of them (a gRPC client subscribing one name per request) gets one answer.
  */
 import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
@@ -56,6 +59,7 @@ export class SotwSession extends Session {
     this.checkNames(kind, req.resourceNames.length);
     const changed = subscribe(t, req.resourceNames);
     t.initialized = true;
+    if (changed) this.subscriptionChanged(kind);
     // A new CDS/LDS question is answered even if the set is the same: the answer tells the proxy
     // which of the names asked do not exist.
     this.#push(kind, changed && WILDCARD_KINDS.has(kind));
@@ -104,7 +108,9 @@ export class SotwSession extends Session {
     t.sent.clear();
     for (const r of selected) t.sent.set(r.name, r);
     this.log.debug({ kind, version: ks.version, nonce, resources: selected.length }, 'sent');
-    if (kind === 'cluster') this.#push('endpoint', true);
+    // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
+    // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
+    if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') this.#push('endpoint', true);
   }
 }
 
@@ -113,7 +119,10 @@ export class SotwSession extends Session {
  * Returns whether the subscription changed.
  */
 function subscribe(t: TypeTracker, names: readonly string[]): boolean {
-  const before = `${t.wildcard}|${[...t.names].sort().join('\n')}`;
+  // Compared as sets, without sorting: a client growing its subscription one name per request sends
+  // n requests of up to n names, so this runs O(n) per request.
+  const wildcardBefore = t.wildcard;
+  const before = new Set(t.names);
   t.names.clear();
   if (names.length === 0) {
     // Legacy wildcard: an empty first CDS/LDS request means "everything", and stays so while requests stay empty.
@@ -124,5 +133,7 @@ function subscribe(t: TypeTracker, names: readonly string[]): boolean {
     t.wildcard = names.includes('*');
     for (const n of names) if (n !== '*') t.names.add(n);
   }
-  return !t.initialized || before !== `${t.wildcard}|${[...t.names].sort().join('\n')}`;
+  if (!t.initialized || t.wildcard !== wildcardBefore || t.names.size !== before.size) return true;
+  for (const n of t.names) if (!before.has(n)) return true;
+  return false;
 }

@@ -30,6 +30,7 @@ import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
+import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
 import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
@@ -56,6 +57,8 @@ export interface XdsServerOptions {
   readonly limits?: Partial<XdsStreamLimits>;
   /** TLS (and with `clientCaFile`, mTLS and the node-id rule; docs/security.md); absent: plaintext. */
   readonly tls?: XdsTlsSettings;
+  /** How long a burst of subscription changes waits to be answered once; default DEFAULT_SUBSCRIPTION_HOLD_OFF (docs/xds-protocol.md). */
+  readonly holdOff?: SubscriptionHoldOff;
 }
 
 /** The running server; it is the proxy-status reader the admin API serves. */
@@ -87,7 +90,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
   // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
   const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits, ...(admit ? { admit } : {}) };
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();

@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { SnapshotCache } from '../../../src/xds/cache/index.js';
-import { startXdsServer, type XdsServer } from '../../../src/xds/server/index.js';
+import { startXdsServer, type XdsServer, type XdsServerEvents } from '../../../src/xds/server/index.js';
 import { checkConsistency } from '../../../src/xds/translator/index.js';
 import type { XdsStreamLimits } from '../../../src/xds/server/stream-limits.js';
+import type { SubscriptionHoldOff } from '../../../src/xds/server/hold-off.js';
 import type { ProxyClass, ResourceKind } from '../../../src/xds/resources.js';
 import { miniSet, type MiniTopology } from './resources.js';
 import { XdsTestClient, type Received, type XdsClientOptions } from './xds-client.js';
@@ -24,13 +25,13 @@ export interface Harness {
 
 export const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
 
-export async function startHarness(topology: MiniTopology, opts: { limits?: Partial<XdsStreamLimits> } = {}): Promise<Harness> {
+export async function startHarness(topology: MiniTopology, opts: { limits?: Partial<XdsStreamLimits>; holdOff?: SubscriptionHoldOff; events?: XdsServerEvents } = {}): Promise<Harness> {
   let topo = topology;
   // The production check, except for the probes (`extraEndpoints`): ClusterLoadAssignments nobody
   // references, served on purpose for ordering barriers.
   const probe = (problem: string) => Object.keys(topo.extraEndpoints ?? {}).some((n) => problem === `endpoints ${n}: no EDS cluster references them`);
   const cache = new SnapshotCache({ build: () => miniSet(topo), checkConsistency: (set) => checkConsistency(set).filter((p) => !probe(p)) });
-  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', ...(opts.limits && { limits: opts.limits }) });
+  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', ...(opts.limits && { limits: opts.limits }), ...(opts.holdOff && { holdOff: opts.holdOff }), ...(opts.events && { events: opts.events }) });
   const clients: XdsTestClient[] = [];
   return {
     cache,

@@ -14,6 +14,7 @@ import {
   miniSet,
   resourceSet,
   routeTo,
+  shardRoutes,
   tcpListener,
   type MiniTopology,
 } from '../../support/xds-client/resources.js';
@@ -127,12 +128,13 @@ test('the injected consistency check decides', () => {
   assert.match(cache.classes()[0]!.lastError!.message, /translator says no/);
 });
 
-test('referencedNames: EDS service name or cluster name; RDS names from filter chains and API listeners', () => {
+test('referencedNames: EDS service name or cluster name; RDS names from filter chains and API listeners; clusters of routes', () => {
   assert.deepEqual(referencedNames(edsCluster('c0').message), ['c0']);
   assert.deepEqual(referencedNames(edsCluster('c0', { serviceName: 'svc-0' }).message), ['svc-0']);
   assert.deepEqual(referencedNames(apiListener('cache.svc', 'r1').message), ['r1']);
   assert.deepEqual(referencedNames(tcpListener('http', 10000, 'r2').message), ['r2']);
-  assert.deepEqual(referencedNames(routeTo('r', 'c').message), []);
+  assert.deepEqual(referencedNames(routeTo('r', 'c').message), ['c']);
+  assert.deepEqual(referencedNames(shardRoutes('r', { '1': 'c1', '2': 'c2', '3': 'c1' }, 'c0').message).sort(), ['c0', 'c1', 'c2'], 'each cluster once');
 });
 
 test('watchers: an endpoint-only change wakes only endpoint watchers; a full change wakes all in CDS, EDS, LDS, RDS order', () => {

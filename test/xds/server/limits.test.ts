@@ -105,7 +105,9 @@ test('backpressure: pushes wait while the proxy has not read its backlog, then o
     onWritable: () => session.onWritable(),
     onOverLimit: () => assert.fail('no limit is hit'),
   });
-  const session = new SotwSession({ cache, registry: new ProxyRegistry(), logger: pino({ level: 'silent' }) }, '1', 'ads', outbox);
+  // No subscription hold-off: this test steps the stream synchronously.
+  const holdOff = { holdOffMs: 0, maxDelayMs: 0 };
+  const session = new SotwSession({ cache, registry: new ProxyRegistry(), logger: pino({ level: 'silent' }), holdOff }, '1', 'ads', outbox);
   session.onRequest(create(DiscoveryRequestSchema, { node: { id: 'envoy-bp', userAgentName: 'envoy' }, typeUrl: TYPE_URL.cluster }));
   assert.equal(written.length, 1, 'the first response is written');
   const first = session.types.get('cluster')!.versionSent;
