@@ -110,7 +110,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       port: ctx.xdsPort,
       host: ctx.host,
       logger,
-      events: withAnswers(telemetry.events, () => staging.stager?.check()),
+      events: withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
       shardCount: () => latest.map.policy.shardCount,
@@ -176,11 +176,13 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
 }
 
 /** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */
-function withAnswers(events: XdsServerEvents, onAnswer: () => void): XdsServerEvents {
+function withAnswers(events: XdsServerEvents, onAnswer: () => void, midChange: (nodeId: string) => boolean): XdsServerEvents {
   return {
     ...events,
     acked: (e) => {
-      events.acked?.(e);
+      // A gRPC client ACKing a staged set holds the new clusters, not yet the routes that use them:
+      // its change has not converged until it ACKs the translator's own set.
+      events.acked?.(midChange(e.nodeId) ? { ...e, complete: false } : e);
       onAnswer();
     },
     nacked: (e) => {
@@ -192,6 +194,14 @@ function withAnswers(events: XdsServerEvents, onAnswer: () => void): XdsServerEv
       onAnswer();
     },
   };
+}
+
+/** Is `nodeId` served a gRPC class whose make-before-break change is still in progress? */
+function midChange(stager: GrpcStager | undefined, server: XdsServer | undefined, nodeId: string): boolean {
+  const changing = stager?.inProgress() ?? [];
+  if (changing.length === 0) return false;
+  const classKey = server?.proxy(nodeId)?.proxyClass;
+  return classKey !== undefined && changing.some((c) => c.classKey === classKey);
 }
 
 /** Logs each distinct translator warning once per published view (every proxy class repeats them). */
