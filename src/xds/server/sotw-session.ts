@@ -4,7 +4,8 @@
  * - CDS/LDS: wildcard when the first request names nothing, else the named resources; the
  *   response is the full set, so a resource missing from it is removed or does not exist. A
  *   changed CDS/LDS subscription is always answered, so the proxy learns which names do not exist.
- * - EDS/RDS: only the named resources that exist; nothing is sent while none exists.
+ * - EDS/RDS: only the named resources that exist; nothing is sent while none exists. To gRPC
+ *   clients, after the first answer, only the resources that changed or were newly asked.
  * - A request whose non-empty response_nonce is not the latest sent for its type is stale and ignored.
  * - ACK (latest nonce, no error_detail, version_info = the version sent) records the version
  *   acknowledged; NACK (latest nonce with error_detail)
@@ -24,6 +25,9 @@ import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from '.
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponseShared } from './wire.js';
 import type { StreamOutput } from './outbox.js';
+
+/** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
+const PARTIAL_KINDS: ReadonlySet<ResourceKind> = new Set(['endpoint', 'route']);
 
 export class SotwSession extends Session {
   /** Kinds held back by backpressure, and whether one of the held pushes was forced. */
@@ -100,14 +104,28 @@ export class SotwSession extends Session {
     // The whole kind (wildcard) is named by its version; a named selection by its names and versions.
     const signature = t.wildcard ? `*${ks.version}` : selected.map((r) => `${r.name}@${r.version}`).join('\n');
     if (signature === t.sentSignature && (!force || t.nacked)) return;
+    // EDS and RDS may carry only what changed (xDS protocol: a resource of these types left out of a
+    // response is kept, not removed). gRPC clients get that, so an ownership change costs what it
+    // changed, not every subscribed resource again; Envoy keeps full answers (it re-warms on them).
+    const partial = !force && t.nonce !== undefined && PARTIAL_KINDS.has(kind) && this.identity.proxyClass.flavor === 'grpc';
+    const outgoing = partial ? selected.filter((r) => t.sent.get(r.name)?.version !== r.version) : selected;
+    if (partial) {
+      // Unsubscribed names leave what the proxy holds; only changed or newly asked ones are sent.
+      const kept = new Set(selected.map((r) => r.name));
+      for (const name of [...t.sent.keys()]) if (!kept.has(name)) t.sent.delete(name);
+      if (outgoing.length === 0) {
+        t.sentSignature = signature;
+        return;
+      }
+    } else t.sent.clear();
     const nonce = this.nextNonce();
     const header = { versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane };
-    this.send(encodeSotwResponseShared(ks, signature, header, selected));
-    this.recordSent(kind, t, nonce, ks.version, selected.length);
+    const bodyKey = partial ? `+${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}` : signature;
+    this.send(encodeSotwResponseShared(ks, bodyKey, header, outgoing));
+    this.recordSent(kind, t, nonce, ks.version, outgoing.length);
     t.sentSignature = signature;
-    t.sent.clear();
-    for (const r of selected) t.sent.set(r.name, r);
-    this.log.debug({ kind, version: ks.version, nonce, resources: selected.length }, 'sent');
+    for (const r of outgoing) t.sent.set(r.name, r);
+    this.log.debug({ kind, version: ks.version, nonce, resources: outgoing.length, partial }, 'sent');
     // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
     // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') this.#push('endpoint', true);

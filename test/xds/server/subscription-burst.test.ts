@@ -110,3 +110,28 @@ test('SotW: after a cluster-only change a gRPC client gets CDS and no EDS resend
   await sotwBarrier(grpc, NAMES);
   assert.deepEqual(grpc.history.map((r) => r.kind), ['cluster', 'endpoint', 'cluster', 'endpoint']);
 });
+
+test('SotW EDS to a gRPC client carries only what changed; Envoy keeps full answers', async (t) => {
+  const h = await startHarness(TOPO);
+  t.after(() => h.close());
+  const grpc = h.client({ node: { id: 'grpc-partial', ...GRPC } });
+  const envoy = h.client({ node: { id: 'envoy-full', userAgentName: 'envoy' } });
+  for (const client of [grpc, envoy]) {
+    client.request('endpoint', NAMES);
+    const first = await client.next();
+    assert.equal(first.resources.length, N, 'the first answer holds every name asked');
+    client.ack('endpoint');
+  }
+  // One cluster's endpoints change.
+  h.set({ ...TOPO, clusters: { ...TOPO.clusters, c03: [9100] } });
+  const g = await grpc.next();
+  assert.deepEqual(g.resources.map((r) => r.name), ['c03'], 'the gRPC client gets the changed assignment only');
+  grpc.ack('endpoint');
+  const e = await envoy.next();
+  assert.equal(e.resources.length, N, 'Envoy gets the whole set');
+  envoy.ack('endpoint');
+  // A name added to the subscription: only it is sent.
+  grpc.request('endpoint', [...NAMES, 'probe']);
+  const added = await grpc.next();
+  assert.deepEqual(added.resources.map((r) => r.name), ['probe'], 'a newly asked name is sent alone');
+});
