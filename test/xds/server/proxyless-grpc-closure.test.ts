@@ -6,53 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, Metadata, Server, ServerCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials } from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
 import { startHarness } from '../../support/xds-client/harness.js';
 import { eventually } from '../../support/eventually.js';
+import { untilAnswer, whoBackend as backend } from '../../support/grpc-who.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
 import type { AckEvent } from '../../../src/xds/server/index.js';
-
-const METHOD = '/keyway.test.Cache/Who';
-const raw = (b: Buffer) => b;
-
-/** A gRPC server answering every call with its own name. */
-async function backend(name: string): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new Server();
-  server.addService(
-    { Who: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
-    { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) },
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  // tryShutdown waits for clients to hang up; a client still holding a connection must not keep the
-  // test process alive, so force it after a short grace.
-  const close = () =>
-    new Promise<void>((r) => {
-      const force = setTimeout(() => server.forceShutdown(), 1000);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        r();
-      });
-    });
-  return { port, close };
-}
-
-function who(client: Client, shard?: string): Promise<string> {
-  const md = new Metadata();
-  if (shard !== undefined) md.set('x-cache-shard', shard);
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(METHOD, raw, raw, Buffer.alloc(0), md, { deadline: Date.now() + 2000 }, (err: ServiceError | null, value?: Buffer) =>
-      err ? reject(err) : resolve(value!.toString()),
-    );
-  });
-}
-
-/** Calls until the answer is `expected` (the client converges on pushed config), within a deadline. */
-async function until_answer(client: Client, shard: string | undefined, expected: string): Promise<void> {
-  await eventually(`shard ${shard ?? '-'} answered by ${expected}`, () => who(client, shard), { accept: (answer) => answer === expected, timeoutMs: 15_000, intervalMs: 50 });
-}
 
 test('grpc-js-xds: an ACK says the client holds its whole configuration only once it fetched the clusters and endpoints its new routes use', async (t) => {
   const a = await backend('node-a');
@@ -75,13 +35,13 @@ test('grpc-js-xds: an ACK says the client holds its whole configuration only onc
   xds.register();
   const client = new Client('xds:///cache.svc', credentials.createInsecure());
   t.after(() => client.close());
-  await until_answer(client, '2', 'node-a');
+  await untilAnswer(client, '2', 'node-a');
   await eventually('initial sync complete', () => acks.some((e) => e.complete === true));
   const before = acks.length;
 
   // New route to a new cluster: the client ACKs the routes first, then fetches shard-2 and its endpoints.
   h.set(topo(true));
-  await until_answer(client, '2', 'node-b');
+  await untilAnswer(client, '2', 'node-b');
   await eventually('an ACK says the configuration is whole again', () => acks.slice(before).some((e) => e.complete === true));
   const after = acks.slice(before);
   const whole = after.findIndex((e) => e.complete === true);

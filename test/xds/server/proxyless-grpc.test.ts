@@ -4,52 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, Metadata, Server, ServerCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials } from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
 import { startHarness } from '../../support/xds-client/harness.js';
 import { eventually } from '../../support/eventually.js';
+import { untilAnswer, who, whoBackend as backend } from '../../support/grpc-who.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
-
-const METHOD = '/keyway.test.Cache/Who';
-const raw = (b: Buffer) => b;
-
-/** A gRPC server answering every call with its own name. */
-async function backend(name: string): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new Server();
-  server.addService(
-    { Who: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
-    { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) },
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  // tryShutdown waits for clients to hang up; a client still holding a connection must not keep the
-  // test process alive, so force it after a short grace.
-  const close = () =>
-    new Promise<void>((r) => {
-      const force = setTimeout(() => server.forceShutdown(), 1000);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        r();
-      });
-    });
-  return { port, close };
-}
-
-function who(client: Client, shard?: string): Promise<string> {
-  const md = new Metadata();
-  if (shard !== undefined) md.set('x-cache-shard', shard);
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(METHOD, raw, raw, Buffer.alloc(0), md, { deadline: Date.now() + 2000 }, (err: ServiceError | null, value?: Buffer) =>
-      err ? reject(err) : resolve(value!.toString()),
-    );
-  });
-}
-
-/** Calls until the answer is `expected` (the client converges on pushed config), within a deadline. */
-async function until_answer(client: Client, shard: string | undefined, expected: string): Promise<void> {
-  await eventually(`shard ${shard ?? '-'} answered by ${expected}`, () => who(client, shard), { accept: (answer) => answer === expected, timeoutMs: 15_000, intervalMs: 50 });
-}
 
 test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters, endpoints, and follows an EDS update', async (t) => {
   const a = await backend('node-a');
@@ -74,8 +34,8 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
   const client = new Client('xds:///cache.svc', credentials.createInsecure());
   t.after(() => client.close());
 
-  await until_answer(client, '1', 'node-b');
-  await until_answer(client, undefined, 'node-a');
+  await untilAnswer(client, '1', 'node-b');
+  await untilAnswer(client, undefined, 'node-a');
   assert.equal(await who(client, '0'), 'node-a');
 
   // The client acknowledged all four types; keyway shows it as a proxyless gRPC proxy.
@@ -94,7 +54,7 @@ test('grpc-js-xds routes RPCs through keyway: listener, header routes, clusters,
 
   // Ownership of shard 1 moves to node-c: an endpoint-only update, and RPCs follow it.
   h.set(topo(c.port));
-  await until_answer(client, '1', 'node-c');
+  await untilAnswer(client, '1', 'node-c');
   assert.equal(await who(client), 'node-a');
   await eventually('new EDS acknowledged', () => h.server.proxy('grpc-client-1')?.types.endpoint!.versionAcked === h.versions({ flavor: 'grpc', zone: 'z1', subzone: 'nvl-1' }).endpoint);
   const after = h.server.proxy('grpc-client-1')!;

@@ -1,0 +1,54 @@
+/**
+ * The stand-in cache node of the proxyless gRPC tests: a gRPC server whose one method,
+ * /keyway.test.Cache/Who, answers with the server's name (raw bytes), and the client side of it.
+ * A call's answer says which node the pushed routes and endpoints steered it to.
+ */
+import { Metadata, Server, ServerCredentials, type Client, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { eventually } from './eventually.js';
+
+export const WHO_METHOD = '/keyway.test.Cache/Who';
+const raw = (b: Buffer): Buffer => b;
+
+/** A started Who server on 127.0.0.1. */
+export async function startWhoServer(name: string): Promise<{ server: Server; port: number }> {
+  const server = new Server();
+  const impl: UntypedServiceImplementation = { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) };
+  server.addService(
+    { Who: { path: WHO_METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+    impl,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { server, port };
+}
+
+/** A Who server that `close()` stops, forcing it after 1 s so a client still connected cannot hold the test process. */
+export async function whoBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
+  const { server, port } = await startWhoServer(name);
+  const close = () =>
+    new Promise<void>((r) => {
+      const force = setTimeout(() => server.forceShutdown(), 1000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        r();
+      });
+    });
+  return { port, close };
+}
+
+/** One Who call, with `x-cache-shard: shard` when given; resolves with the answering node's name. */
+export function who(client: Client, shard?: string): Promise<string> {
+  const md = new Metadata();
+  if (shard !== undefined) md.set('x-cache-shard', shard);
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(WHO_METHOD, raw, raw, Buffer.alloc(0), md, { deadline: Date.now() + 2000 }, (err: ServiceError | null, value?: Buffer) =>
+      err ? reject(err) : resolve(value!.toString()),
+    );
+  });
+}
+
+/** Calls until the answer is `expected` (the client converges on pushed config), within 15 s. */
+export async function untilAnswer(client: Client, shard: string | undefined, expected: string): Promise<void> {
+  await eventually(`shard ${shard ?? '-'} answered by ${expected}`, () => who(client, shard), { accept: (answer) => answer === expected, timeoutMs: 15_000, intervalMs: 50 });
+}
