@@ -7,11 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { eventually } from '../support/eventually.js';
+import { startProbeProcess } from './support/probe-process.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 
@@ -59,35 +57,10 @@ interface Probe {
 }
 
 function startProbe(target: string, bootstrap: object): Probe {
-  const script = fileURLToPath(new URL('./support/grpc-xds-probe.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, target], {
-    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap) },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waiting = new Map<number, { resolve(v: string): void; reject(e: Error): void }>();
-  let seq = 0;
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const msg = JSON.parse(line) as { id: number; answer?: string; error?: string };
-    const w = waiting.get(msg.id);
-    waiting.delete(msg.id);
-    if (msg.error !== undefined) w?.reject(new Error(msg.error));
-    else w?.resolve(msg.answer!);
-  });
-  child.on('exit', (code) => {
-    for (const w of waiting.values()) w.reject(new Error(`the gRPC probe exited (${code})`));
-    waiting.clear();
-  });
+  const probe = startProbeProcess(new URL('./support/grpc-xds-probe.ts', import.meta.url), target, bootstrap);
   return {
-    who(shard) {
-      const id = ++seq;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        child.stdin!.write(`${JSON.stringify(shard === undefined ? { id } : { id, shard: String(shard) })}\n`);
-      });
-    },
-    close() {
-      child.kill('SIGKILL');
-    },
+    who: (shard) => probe.ask(shard === undefined ? {} : { shard: String(shard) }),
+    close: () => probe.close(),
   };
 }
 
