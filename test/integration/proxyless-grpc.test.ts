@@ -7,47 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { eventually } from '../support/eventually.js';
+import { restartableWho } from '../support/grpc-who.js';
 import { startProbeProcess } from './support/probe-process.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 
-const METHOD = '/keyway.test.Cache/Who';
 const SHARDS = 8;
-const raw = (b: Buffer): Buffer => b;
 
-/** A gRPC server answering every call with its own name; `stop()` and `start()` keep its port. */
-async function backend(name: string): Promise<{ name: string; port: number; stop(): Promise<void>; start(): Promise<void> }> {
-  let server: Server | undefined;
-  let port = 0;
-  const start = async (): Promise<void> => {
-    if (server) return;
-    const s = new Server();
-    s.addService(
-      { Who: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
-      { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) },
-    );
-    port = await new Promise<number>((resolve, reject) =>
-      s.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    server = s;
-  };
-  await start();
-  return {
-    name,
-    get port() {
-      return port;
-    },
-    start,
-    async stop() {
-      const s = server;
-      server = undefined;
-      // forceShutdown: a node that dies closes its connections; the client must notice, not drain.
-      s?.forceShutdown();
-    },
-  };
-}
+const backend = restartableWho;
 
 /** The real grpc-js-xds client, in its own process (see support/grpc-xds-probe.ts for why). */
 interface Probe {

@@ -9,18 +9,52 @@ import { eventually } from './eventually.js';
 export const WHO_METHOD = '/keyway.test.Cache/Who';
 const raw = (b: Buffer): Buffer => b;
 
-/** A started Who server on 127.0.0.1. */
-export async function startWhoServer(name: string): Promise<{ server: Server; port: number }> {
+/** A started Who server on 127.0.0.1 (`port` 0 picks a free one). */
+export async function startWhoServer(name: string, port = 0): Promise<{ server: Server; port: number }> {
   const server = new Server();
   const impl: UntypedServiceImplementation = { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) };
   server.addService(
     { Who: { path: WHO_METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
     impl,
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  return { server, port };
+  return { server, port: bound };
+}
+
+/** A Who server that a test stops like a node that dies and starts again on the same port. */
+export interface RestartableWho {
+  readonly name: string;
+  readonly port: number;
+  /** Closes every connection at once (forceShutdown): clients must notice, not drain. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** Starts a {@link RestartableWho}. */
+export async function restartableWho(name: string): Promise<RestartableWho> {
+  let server: Server | undefined;
+  let port = 0;
+  const start = async (): Promise<void> => {
+    if (server) return;
+    const started = await startWhoServer(name, port);
+    port = started.port;
+    server = started.server;
+  };
+  await start();
+  return {
+    name,
+    get port() {
+      return port;
+    },
+    start,
+    async stop() {
+      const s = server;
+      server = undefined;
+      s?.forceShutdown();
+    },
+  };
 }
 
 /** A Who server that `close()` stops, forcing it after 1 s so a client still connected cannot hold the test process. */
