@@ -1,0 +1,96 @@
+/**
+ * Hot shards (docs/hot-shards.md): the shapes shared by the load signal (cache nodes' load reports
+ * on the ownership stream), the load snapshot sources (local, Prometheus), the hot-shard policy
+ * (src/sharding/hot-shards.ts), the runner, the translator, the admin API and telemetry.
+ *
+ * Cache nodes count requests per shard and report them per fixed, epoch-aligned window. A
+ * **load snapshot** is the fleet's load for one window, read the same way by every keyway replica.
+ * The policy turns (topology, rendezvous map, the last snapshots) into a **hot-shard decision**:
+ * shards served by more than one owner at once (spread) and shards whose primary moved to the
+ * next owner in rendezvous order (bounded load). The decision is deterministic, so replicas that
+ * read the same snapshots publish the same map.
+ */
+
+/** The topology file's `hotShards:` section (docs/configuration.md). */
+export interface HotShardSettings {
+  /** false: plain rendezvous ownership; load reports are still accepted and shown. */
+  readonly enabled: boolean;
+  /** Length of one load window; reports and snapshots are aligned to multiples of it since the epoch. */
+  readonly windowMs: number;
+  /** Bounded load: an owner above (1 + epsilon) x its weight share sheds its hottest shards. */
+  readonly epsilon: number;
+  /** A shard carrying more than this fraction of its primary's weight share is spread. */
+  readonly spreadThreshold: number;
+  /** At most this many nodes serve one shard at once (the shard's readers), >= 1. */
+  readonly maxReaders: number;
+  /** Churn budget: at most this many shard moves (primary changes or reader changes) per window. */
+  readonly maxMovesPerWindow: number;
+  /** Windows of history the policy folds over (hysteresis; replicas agree given the same windows). */
+  readonly historyWindows: number;
+  /** Where every replica reads snapshots from. */
+  readonly snapshot: LoadSnapshotSettings;
+}
+
+/** `local`: this replica's own aggregate of the reports it received (one replica, or tests). */
+export type LoadSnapshotSettings =
+  | { readonly source: 'local' }
+  | { readonly source: 'prometheus'; readonly url: string; readonly lagMs: number };
+
+/** What one cache node reports for one window: the ownership stream's `LoadReport`. */
+export interface LoadReport {
+  readonly nodeId: string;
+  /** Epoch ms, a multiple of the window length. */
+  readonly windowStartMs: number;
+  readonly windowMs: number;
+  /** Every request the node served in the window. */
+  readonly totalRequests: number;
+  /** The node's hottest shards (at most MAX_REPORTED_SHARDS), request counts in the window. */
+  readonly shards: readonly ShardLoad[];
+}
+
+export interface ShardLoad {
+  readonly shard: number;
+  readonly requests: number;
+}
+
+/** At most this many shards per load report (a node reports its hottest ones). */
+export const MAX_REPORTED_SHARDS = 256;
+
+/** The fleet's load in one window, the same on every replica that reads it. */
+export interface LoadSnapshot {
+  readonly windowStartMs: number;
+  readonly windowMs: number;
+  /** Requests per second by shard, sorted by shard; shards not listed carried too little to report. */
+  readonly shards: readonly ShardLoad[];
+  /** Requests per second by node id, sorted by id. */
+  readonly nodes: readonly { readonly nodeId: string; readonly requests: number }[];
+}
+
+/** Why a shard differs from plain rendezvous ownership. */
+export type HotShardReason = 'spread' | 'bounded-load';
+
+/** One shard the policy changed. */
+export interface HotShard {
+  readonly shard: number;
+  /** Requests per second in the last snapshot. */
+  readonly load: number;
+  /** The shard's owners after the policy, primary first; the first `readers` share its requests. */
+  readonly owners: readonly string[];
+  /** How many of `owners` serve requests at once (1 = primary only). */
+  readonly readers: number;
+  readonly reason: HotShardReason;
+  /** One sentence for /v1/shardmap and the web view, for example "2.1x node gpu-a1's share: spread to 2 readers". */
+  readonly explanation: string;
+}
+
+/** The policy's output for one window. */
+export interface HotShardDecision {
+  /** Window of the newest snapshot used; 0 when no snapshot was available (plain rendezvous). */
+  readonly windowStartMs: number;
+  /** Sorted by shard. */
+  readonly shards: readonly HotShard[];
+  /** Moves this decision made relative to the previous step of the fold (<= maxMovesPerWindow). */
+  readonly moves: number;
+  /** Moves the churn budget held back in the last step. */
+  readonly deferred: number;
+}
