@@ -111,8 +111,12 @@ export {
   type UpdateFailureState,
 } from '../../proto/gen/envoy/admin/v3/config_dump_shared_pb.js';
 
-// keyway's own API (proto/keyway/v1): the ownership stream's resource and the warm report (docs/ownership.md).
+// keyway's own API (proto/keyway/v1): the ownership stream's resource, the warm report
+// (docs/ownership.md) and the load report (docs/load-reports.md).
 export {
+  LoadReportReplySchema,
+  LoadReportSchema,
+  ShardLoadSchema,
   PeerSchema,
   ShardAssignmentSchema,
   ShardAssignment_Phase,
@@ -121,6 +125,8 @@ export {
   WarmReportReplySchema,
   WarmReportSchema,
   file_keyway_v1_ownership,
+  type LoadReport as LoadReportMessage,
+  type LoadReportReply,
   type Peer,
   type ShardAssignment,
   type WarmReport,

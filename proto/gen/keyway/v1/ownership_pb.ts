@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file keyway/v1/ownership.proto.
  */
 export const file_keyway_v1_ownership: GenFile = /*@__PURE__*/
-  fileDesc("ChlrZXl3YXkvdjEvb3duZXJzaGlwLnByb3RvEglrZXl3YXkudjEi1QIKD1NoYXJkQXNzaWdubWVudBINCgVzaGFyZBgBIAEoDRITCgtzaGFyZF9jb3VudBgCIAEoDRItCgRyb2xlGAMgASgOMh8ua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5Sb2xlEi8KBXBoYXNlGAQgASgOMiAua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5QaGFzZRInCg5zZXJ2aW5nX293bmVycxgFIAMoCzIPLmtleXdheS52MS5QZWVyEhUKDXVudGlsX3VuaXhfbXMYBiABKAMiNgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASCwoHUFJJTUFSWRABEgsKB1JFUExJQ0EQAiJGCgVQaGFzZRIVChFQSEFTRV9VTlNQRUNJRklFRBAAEgsKB1NFUlZJTkcQARILCgdXQVJNSU5HEAISDAoIRFJBSU5JTkcQAyIxCgRQZWVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoDSItCgpXYXJtUmVwb3J0Eg8KB25vZGVfaWQYASABKAkSDgoGc2hhcmRzGAIgAygNIiMKD1dhcm1SZXBvcnRSZXBseRIQCghhY2NlcHRlZBgBIAMoDTJRCg5TaGFyZE93bmVyc2hpcBI/CgpSZXBvcnRXYXJtEhUua2V5d2F5LnYxLldhcm1SZXBvcnQaGi5rZXl3YXkudjEuV2FybVJlcG9ydFJlcGx5YgZwcm90bzM");
+  fileDesc("ChlrZXl3YXkvdjEvb3duZXJzaGlwLnByb3RvEglrZXl3YXkudjEi1QIKD1NoYXJkQXNzaWdubWVudBINCgVzaGFyZBgBIAEoDRITCgtzaGFyZF9jb3VudBgCIAEoDRItCgRyb2xlGAMgASgOMh8ua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5Sb2xlEi8KBXBoYXNlGAQgASgOMiAua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5QaGFzZRInCg5zZXJ2aW5nX293bmVycxgFIAMoCzIPLmtleXdheS52MS5QZWVyEhUKDXVudGlsX3VuaXhfbXMYBiABKAMiNgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASCwoHUFJJTUFSWRABEgsKB1JFUExJQ0EQAiJGCgVQaGFzZRIVChFQSEFTRV9VTlNQRUNJRklFRBAAEgsKB1NFUlZJTkcQARILCgdXQVJNSU5HEAISDAoIRFJBSU5JTkcQAyIxCgRQZWVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoDSItCgpXYXJtUmVwb3J0Eg8KB25vZGVfaWQYASABKAkSDgoGc2hhcmRzGAIgAygNIiMKD1dhcm1SZXBvcnRSZXBseRIQCghhY2NlcHRlZBgBIAMoDSKMAQoKTG9hZFJlcG9ydBIPCgdub2RlX2lkGAEgASgJEhwKFHdpbmRvd19zdGFydF91bml4X21zGAIgASgDEhEKCXdpbmRvd19tcxgDIAEoDRIWCg50b3RhbF9yZXF1ZXN0cxgEIAEoBBIkCgZzaGFyZHMYBSADKAsyFC5rZXl3YXkudjEuU2hhcmRMb2FkIiwKCVNoYXJkTG9hZBINCgVzaGFyZBgBIAEoDRIQCghyZXF1ZXN0cxgCIAEoBCIqCg9Mb2FkUmVwb3J0UmVwbHkSFwoPYWNjZXB0ZWRfc2hhcmRzGAEgASgNMpIBCg5TaGFyZE93bmVyc2hpcBI/CgpSZXBvcnRXYXJtEhUua2V5d2F5LnYxLldhcm1SZXBvcnQaGi5rZXl3YXkudjEuV2FybVJlcG9ydFJlcGx5Ej8KClJlcG9ydExvYWQSFS5rZXl3YXkudjEuTG9hZFJlcG9ydBoaLmtleXdheS52MS5Mb2FkUmVwb3J0UmVwbHliBnByb3RvMw");
 
 /**
  * One shard that one cache node is involved with. xDS resource type URL
@@ -212,6 +212,101 @@ export const WarmReportReplySchema: GenMessage<WarmReportReply> = /*@__PURE__*/
   messageDesc(file_keyway_v1_ownership, 3);
 
 /**
+ * Requests one cache node served in one load window (docs/load-reports.md). Windows are aligned to
+ * the Unix epoch: `window_start_unix_ms` is a multiple of `window_ms`. A node sends one report per
+ * closed window to every keyway replica; a repeated report for the same (node, window) replaces
+ * the earlier one.
+ *
+ * @generated from message keyway.v1.LoadReport
+ */
+export type LoadReport = Message<"keyway.v1.LoadReport"> & {
+  /**
+   * The reporting node's endpoint id (the `node.id` of its ownership stream).
+   *
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * Start of the window, Unix epoch milliseconds, a multiple of `window_ms`.
+   *
+   * @generated from field: int64 window_start_unix_ms = 2;
+   */
+  windowStartUnixMs: bigint;
+
+  /**
+   * Length of the window in milliseconds; must equal keyway's `hotShards.windowMs`.
+   *
+   * @generated from field: uint32 window_ms = 3;
+   */
+  windowMs: number;
+
+  /**
+   * Every request the node served in the window (all shards, including those not listed).
+   *
+   * @generated from field: uint64 total_requests = 4;
+   */
+  totalRequests: bigint;
+
+  /**
+   * The node's hottest shards in the window, at most 256, each shard at most once.
+   *
+   * @generated from field: repeated keyway.v1.ShardLoad shards = 5;
+   */
+  shards: ShardLoad[];
+};
+
+/**
+ * Describes the message keyway.v1.LoadReport.
+ * Use `create(LoadReportSchema)` to create a new message.
+ */
+export const LoadReportSchema: GenMessage<LoadReport> = /*@__PURE__*/
+  messageDesc(file_keyway_v1_ownership, 4);
+
+/**
+ * Requests for one shard in one window.
+ *
+ * @generated from message keyway.v1.ShardLoad
+ */
+export type ShardLoad = Message<"keyway.v1.ShardLoad"> & {
+  /**
+   * @generated from field: uint32 shard = 1;
+   */
+  shard: number;
+
+  /**
+   * @generated from field: uint64 requests = 2;
+   */
+  requests: bigint;
+};
+
+/**
+ * Describes the message keyway.v1.ShardLoad.
+ * Use `create(ShardLoadSchema)` to create a new message.
+ */
+export const ShardLoadSchema: GenMessage<ShardLoad> = /*@__PURE__*/
+  messageDesc(file_keyway_v1_ownership, 5);
+
+/**
+ * @generated from message keyway.v1.LoadReportReply
+ */
+export type LoadReportReply = Message<"keyway.v1.LoadReportReply"> & {
+  /**
+   * How many of the report's shards keyway recorded.
+   *
+   * @generated from field: uint32 accepted_shards = 1;
+   */
+  acceptedShards: number;
+};
+
+/**
+ * Describes the message keyway.v1.LoadReportReply.
+ * Use `create(LoadReportReplySchema)` to create a new message.
+ */
+export const LoadReportReplySchema: GenMessage<LoadReportReply> = /*@__PURE__*/
+  messageDesc(file_keyway_v1_ownership, 6);
+
+/**
  * Served by every keyway replica on its xDS port, beside the aggregated discovery service.
  *
  * @generated from service keyway.v1.ShardOwnership
@@ -226,6 +321,17 @@ export const ShardOwnership: GenService<{
     methodKind: "unary";
     input: typeof WarmReportSchema;
     output: typeof WarmReportReplySchema;
+  },
+  /**
+   * A node reports the requests it served per shard in one closed load window. Idempotent; a node
+   * sends it to every keyway replica.
+   *
+   * @generated from rpc keyway.v1.ShardOwnership.ReportLoad
+   */
+  reportLoad: {
+    methodKind: "unary";
+    input: typeof LoadReportSchema;
+    output: typeof LoadReportReplySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_keyway_v1_ownership, 0);
