@@ -12,7 +12,8 @@ import { type NodeOwnership, type WarmingShard } from './ownership.js';
 export type { Assignment, OwnershipAgentOptions };
 
 /** What the node uses of {@link OwnershipAgent}: tests hand in a stand-in with the same methods. */
-export type OwnershipAgentLike = Pick<OwnershipAgent, 'start' | 'close' | 'assignments' | 'shardCount' | 'connected' | 'waitForHandoff'>;
+export type OwnershipAgentLike = Pick<OwnershipAgent, 'start' | 'close' | 'assignments' | 'shardCount' | 'connected' | 'waitForHandoff'> &
+  Partial<Pick<OwnershipAgent, 'recordRequest'>>;
 
 export type CreateOwnershipAgent = (opts: OwnershipAgentOptions) => OwnershipAgentLike;
 
@@ -48,6 +49,8 @@ export interface StreamOwnershipOptions {
   readonly log?: (record: Record<string, unknown>) => void;
   /** Builds the agent (default: keyway's, {@link createOwnershipAgent}). */
   readonly createAgent?: CreateOwnershipAgent;
+  /** The load window of the node's load reports (keyway's `hotShards.windowMs`); default the agent's. */
+  readonly loadWindowMs?: number;
 }
 
 /** The ownership stream as an {@link OwnershipSource}. */
@@ -74,6 +77,7 @@ export class StreamOwnershipSource implements OwnershipSource {
           if (next) opts.onChange?.(next);
         },
         ...(opts.log ? { log: opts.log } : {}),
+        ...(opts.loadWindowMs !== undefined ? { timing: { loadWindowMs: opts.loadWindowMs } } : {}),
       }),
     );
   }
@@ -114,5 +118,10 @@ export class StreamOwnershipSource implements OwnershipSource {
 
   waitForHandoff(timeoutMs: number): Promise<boolean> {
     return this.#agent.waitForHandoff(timeoutMs);
+  }
+
+  /** Counts one request for `shard` in the agent's load report (docs/load-reports.md). */
+  recordRequest(shard: number): void {
+    this.#agent.recordRequest?.(shard);
   }
 }

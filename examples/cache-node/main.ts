@@ -4,7 +4,9 @@
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
- * ownership stream and warms the shards the node gains; `--keyway-url` alone polls REST.
+ * ownership stream, warms the shards the node gains and reports its requests per shard once per
+ * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
+ * docs/load-reports.md); `--keyway-url` alone polls REST.
  * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
  * then one line per ownership change or failed poll. SIGTERM/SIGINT close it.
  */
@@ -14,7 +16,7 @@ import { startCacheNodeServer } from './server.js';
 const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
-                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N]`;
+                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
         'l2-capacity': { type: 'string' },
         'l3-delay-ms': { type: 'string' },
         'poll-ms': { type: 'string' },
+        'load-window-ms': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
     ...optional('l2Capacity', int('l2-capacity', values['l2-capacity'], 0)),
     ...optional('l3DelayMs', int('l3-delay-ms', values['l3-delay-ms'], 0)),
     ...optional('pollIntervalMs', int('poll-ms', values['poll-ms'], 10)),
+    ...optional('loadWindowMs', int('load-window-ms', values['load-window-ms'], 0)),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {

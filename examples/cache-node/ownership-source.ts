@@ -22,4 +22,6 @@ export interface OwnershipSource {
    * off: draining or gone), false when `timeoutMs` passes first: what a preStop hook waits for.
    */
   waitForHandoff(timeoutMs: number): Promise<boolean>;
+  /** Counts one served request for `shard` in the node's load reports (stream only: docs/load-reports.md). */
+  recordRequest?(shard: number): void;
 }

@@ -67,6 +67,8 @@ export interface CacheNodeOptions {
   readonly l2Capacity?: number;
   readonly l3DelayMs?: number;
   readonly pollIntervalMs?: number;
+  /** With `keywayXds`: the load window of the node's load reports, keyway's `hotShards.windowMs` (docs/load-reports.md). */
+  readonly loadWindowMs?: number;
   /** One line per event worth telling (listening, ownership changed, poll failed). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -184,6 +186,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       onChange: onOwnership,
       log,
       ...(opts.createAgent ? { createAgent: opts.createAgent } : {}),
+      ...(opts.loadWindowMs !== undefined ? { loadWindowMs: opts.loadWindowMs } : {}),
     });
   } else if (opts.keywayUrl) {
     source = new ShardMapPoller({
@@ -226,6 +229,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     // Non-owned keys stay out of L1: GPU memory is for the shards this node owns.
     const got = await cache.get(key, owner !== 'false');
     metrics.recordRequest(shard, owner, got.lookups);
+    if (shard !== undefined) source?.recordRequest?.(shard);
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };
   };
 

@@ -2,11 +2,14 @@
  * The ownership agent (docs/ownership.md "The agent library"): runs in a cache node, holds one
  * ownership stream per keyway replica, exposes the node's shard assignments, pre-warms the shards
  * the node is gaining through the node's `warm` function and reports them warm to every replica,
- * and tells a shutdown hook when the node has handed every shard off.
+ * counts the node's requests per shard and reports them to every replica once per load window
+ * (docs/load-reports.md), and tells a shutdown hook when the node has handed every shard off.
  */
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { sameAssignment, type Assignment } from './assignment.js';
 import { ServerLink, type AgentLog, type LinkTiming } from './server-link.js';
+import { LoadCounter } from './load-counter.js';
+import { windowStart, type LoadReport } from '../core/load.js';
 
 export interface OwnershipAgentOptions {
   /** The endpoint id keyway knows the node by. */
@@ -33,6 +36,11 @@ export interface AgentTiming extends LinkTiming {
   readonly reportAttempts: number;
   /** Delay before the second attempt; doubles per attempt, up to `backoffMaxMs`. */
   readonly reportRetryMs: number;
+  /**
+   * Length of a load window (docs/load-reports.md); must equal keyway's `hotShards.windowMs`
+   * (keyway refuses other lengths with INVALID_ARGUMENT, logged once). 0 turns load reports off.
+   */
+  readonly loadWindowMs: number;
 }
 
 export const DEFAULT_AGENT_TIMING: AgentTiming = {
@@ -42,7 +50,11 @@ export const DEFAULT_AGENT_TIMING: AgentTiming = {
   reportDeadlineMs: 5_000,
   reportAttempts: 5,
   reportRetryMs: 500,
+  loadWindowMs: 10_000,
 };
+
+/** After a window closes, the agent waits this long before reporting it (requests in flight at the boundary finish). */
+const LOAD_REPORT_DELAY_MS = 20;
 
 /** Statuses a repeated ReportWarm cannot fix. */
 const FINAL_CODES: ReadonlySet<number> = new Set([3 /* INVALID_ARGUMENT */, 12 /* UNIMPLEMENTED */]);
@@ -69,6 +81,10 @@ export class OwnershipAgent {
   #flush: NodeJS.Immediate | undefined;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #waiters = new Set<(done: boolean) => void>();
+  readonly #load: LoadCounter | undefined;
+  #loadTimer: NodeJS.Timeout | undefined;
+  /** Per server, the last load-report failure logged (each distinct failure is logged once). */
+  readonly #loadFailures = new Map<string, string>();
 
   constructor(opts: OwnershipAgentOptions) {
     if (opts.nodeId === '') throw new TypeError('OwnershipAgent: nodeId must be the endpoint id keyway knows the node by');
@@ -80,6 +96,15 @@ export class OwnershipAgent {
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
     this.#log = opts.log ?? (() => {});
     this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log, opts.credentials));
+    this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now()) : undefined;
+  }
+
+  /**
+   * Counts `n` requests the node served for `shard` (docs/load-reports.md): the agent reports the
+   * window's counts to every keyway replica when the window closes. O(1); call it per request.
+   */
+  recordRequest(shard: number, n = 1): void {
+    if (this.#load && Number.isSafeInteger(shard) && shard >= 0) this.#load.record(shard, n, Date.now());
   }
 
   /** Connects (and reconnects with backoff) to every server. */
@@ -87,6 +112,7 @@ export class OwnershipAgent {
     if (this.#started || this.#closed) return;
     this.#started = true;
     for (const link of this.#links) link.connect();
+    this.#scheduleLoadReport();
   }
 
   /** Closes every stream, aborts warm-ups in progress and resolves pending `waitForHandoff` calls with false. */
@@ -97,6 +123,7 @@ export class OwnershipAgent {
     for (const job of this.#jobs.values()) job.controller.abort();
     this.#jobs.clear();
     if (this.#flush) clearImmediate(this.#flush);
+    clearTimeout(this.#loadTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const w of [...this.#waiters]) w(false);
@@ -222,6 +249,34 @@ export class OwnershipAgent {
         void this.#reportTo(link, shards, attempt + 1);
       }, delay);
       this.#timers.add(timer);
+    }
+  }
+
+  /** Wakes just after the current load window closes and reports it (and every window after). */
+  #scheduleLoadReport(): void {
+    const load = this.#load;
+    if (!load || this.#closed) return;
+    const now = Date.now();
+    const at = windowStart(now, load.windowMs) + load.windowMs + LOAD_REPORT_DELAY_MS;
+    this.#loadTimer = setTimeout(() => {
+      for (const report of load.take(Date.now())) for (const link of this.#links) void this.#reportLoadTo(link, report);
+      this.#scheduleLoadReport();
+    }, at - now);
+    this.#loadTimer.unref();
+  }
+
+  /** One attempt per window and replica: the next window's report supersedes a lost one. */
+  async #reportLoadTo(link: ServerLink, report: LoadReport): Promise<void> {
+    try {
+      await link.reportLoad(report);
+      if (this.#loadFailures.delete(link.address)) this.#log({ level: 'info', msg: 'load reports accepted again', server: link.address });
+    } catch (err) {
+      if (this.#closed) return;
+      const message = err instanceof Error ? err.message : String(err);
+      if (this.#loadFailures.get(link.address) === message) return;
+      this.#loadFailures.set(link.address, message);
+      const code = (err as { code?: number }).code;
+      this.#log({ level: code === 3 ? 'error' : 'warn', msg: 'load report failed (logged once until it changes)', server: link.address, windowStartMs: report.windowStartMs, err: message });
     }
   }
 }

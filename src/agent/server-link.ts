@@ -3,7 +3,7 @@
  * stream for `keyway.v1.ShardAssignment` (node.id = the node's endpoint id, user_agent_name
  * `keyway-agent`, wildcard), every response ACKed or NACKed, reconnects with capped exponential
  * backoff that announce what the link holds (`initial_resource_versions`, so keyway resends only
- * what changed), and `ReportWarm` calls to the same replica.
+ * what changed), and `ReportWarm` and `ReportLoad` calls to the same replica.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
@@ -19,18 +19,24 @@ import {
 import {
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
+  LoadReportReplySchema,
+  LoadReportSchema,
   WarmReportReplySchema,
   WarmReportSchema,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
+  type LoadReportMessage,
+  type LoadReportReply,
   type WarmReport,
   type WarmReportReply,
 } from '../xds/proto.js';
 import { AGENT_USER_AGENT, TYPE_URL } from '../xds/resources.js';
+import type { LoadReport } from '../core/load.js';
 import { decodeAssignment, type Assignment } from './assignment.js';
 
 const DELTA_ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const REPORT_WARM = '/keyway.v1.ShardOwnership/ReportWarm';
+const REPORT_LOAD = '/keyway.v1.ShardOwnership/ReportLoad';
 
 /** Reconnect and staleness settings of a link (defaults in docs/ownership.md "The agent library"). */
 export interface LinkTiming {
@@ -39,7 +45,7 @@ export interface LinkTiming {
   readonly backoffMaxMs: number;
   /** A link down this long stops contributing assignments (its held set is dropped). */
   readonly dropAfterMs: number;
-  /** Deadline of one ReportWarm call. */
+  /** Deadline of one ReportWarm or ReportLoad call. */
   readonly reportDeadlineMs: number;
 }
 
@@ -131,6 +137,27 @@ export class ServerLink {
         report,
         { deadline: Date.now() + this.timing.reportDeadlineMs },
         (err: ServiceError | null, reply?: WarmReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
+      );
+    });
+  }
+
+  /** Calls ReportLoad on this replica (docs/load-reports.md); rejects with the gRPC error (its `code`) on failure. */
+  reportLoad(report: LoadReport): Promise<LoadReportReply> {
+    const message: LoadReportMessage = create(LoadReportSchema, {
+      nodeId: this.nodeId,
+      windowStartUnixMs: BigInt(report.windowStartMs),
+      windowMs: report.windowMs,
+      totalRequests: BigInt(report.totalRequests),
+      shards: report.shards.map((s) => ({ shard: s.shard, requests: BigInt(s.requests) })),
+    });
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        REPORT_LOAD,
+        (m: LoadReportMessage) => Buffer.from(toBinary(LoadReportSchema, m)),
+        (b: Buffer) => fromBinary(LoadReportReplySchema, b),
+        message,
+        { deadline: Date.now() + this.timing.reportDeadlineMs },
+        (err: ServiceError | null, reply?: LoadReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
       );
     });
   }

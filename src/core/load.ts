@@ -66,6 +66,33 @@ export interface LoadSnapshot {
   readonly nodes: readonly { readonly nodeId: string; readonly requests: number }[];
 }
 
+/** The start of the load window holding `timeMs`: windows are aligned to multiples of `windowMs` since the epoch. */
+export function windowStart(timeMs: number, windowMs: number): number {
+  return Math.floor(timeMs / windowMs) * windowMs;
+}
+
+/** Where the xDS server hands valid load reports (`ShardOwnership/ReportLoad`, docs/load-reports.md). */
+export interface LoadReportSink {
+  /** The window length reports must use (the topology's `hotShards.windowMs`); undefined: no map yet. */
+  windowMs(): number | undefined;
+  reportLoad(report: LoadReport): void;
+}
+
+/**
+ * Where every replica reads load snapshots from (`src/sources/load`: `local`, `prometheus`;
+ * docs/load-reports.md "Sharing the snapshot").
+ */
+export interface LoadSnapshotSource {
+  /**
+   * The snapshots of the last `historyWindows` closed windows that have data, oldest first; empty
+   * when no node reported in that span (the policy then falls back to plain rendezvous).
+   */
+  latest(historyWindows: number): Promise<readonly LoadSnapshot[]>;
+  /** Called when a newer window may be readable (a window closed); returns the unsubscribe. */
+  onChange(cb: () => void): () => void;
+  close(): Promise<void>;
+}
+
 /** Why a shard differs from plain rendezvous ownership. */
 export type HotShardReason = 'spread' | 'bounded-load';
 

@@ -23,7 +23,7 @@ export interface WarmReportOptions {
 }
 
 /** A report keyway refuses: the gRPC status and a message naming the field. */
-interface Refusal {
+export interface Refusal {
   readonly code: GrpcStatus;
   readonly details: string;
 }
@@ -56,15 +56,11 @@ export function reportWarmHandler(opts: WarmReportOptions) {
       });
       return;
     }
-    if (opts.admit && call.request.nodeId !== '') {
-      try {
-        opts.admit(call.request.nodeId, streamPeer(call));
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        log.warn({ node: call.request.nodeId, peer: call.getPeer(), error: err.message }, 'warm report refused');
-        callback({ code: err.code, details: err.message });
-        return;
-      }
+    const refused = refusedNode(opts.admit, call);
+    if (refused) {
+      log.warn({ node: call.request.nodeId, peer: call.getPeer(), error: refused.details }, 'warm report refused');
+      callback(refused);
+      return;
     }
     const checked = checkWarmReport(call.request, opts.shardCount());
     if (!('shards' in checked)) {
@@ -82,4 +78,20 @@ export function reportWarmHandler(opts: WarmReportOptions) {
     log.debug({ node: call.request.nodeId, shards: checked.shards }, 'warm report');
     callback(null, create(WarmReportReplySchema, { accepted: checked.shards }));
   };
+}
+
+/**
+ * Under mTLS, the node-id rule of the xDS streams for the ShardOwnership RPCs: a node reports only
+ * for itself (its client certificate names `node_id`). Undefined when admitted (or no mTLS, or an
+ * empty node id, which the report's own check refuses).
+ */
+export function refusedNode(admit: ((nodeId: string, peer: StreamPeer) => void) | undefined, call: ServerUnaryCall<{ readonly nodeId: string }, unknown>): Refusal | undefined {
+  if (!admit || call.request.nodeId === '') return undefined;
+  try {
+    admit(call.request.nodeId, streamPeer(call));
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    return { code: err.code, details: err.message };
+  }
 }

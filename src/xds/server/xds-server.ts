@@ -3,7 +3,7 @@
  * (StreamAggregatedResources, DeltaAggregatedResources) and the per-type services for clusters,
  * endpoints, listeners and routes (Stream* and Delta*; Fetch* answers UNIMPLEMENTED), all on one
  * port and all sharing the session logic; beside them the ownership service's ReportWarm
- * (docs/ownership.md).
+ * (docs/ownership.md) and ReportLoad (docs/load-reports.md).
  */
 import {
   Server,
@@ -22,7 +22,9 @@ import type { SnapshotSource } from '../cache/index.js';
 import { ShardOwnership, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../proto.js';
 import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from './grpc-services.js';
 import { reportWarmHandler } from './ownership-service.js';
+import { reportLoadHandler } from './load-report-service.js';
 import type { WarmReportSink } from '../../core/handoff.js';
+import type { LoadReportSink } from '../../core/load.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
 import { limitExceeded, ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
@@ -51,7 +53,9 @@ export interface XdsServerOptions {
   readonly events?: XdsServerEvents;
   /** Where `ShardOwnership/ReportWarm` reports go (docs/ownership.md); without it that RPC answers UNIMPLEMENTED. */
   readonly warm?: WarmReportSink | undefined;
-  /** S of the view in force, to check reported shards; default: no map (ReportWarm answers UNAVAILABLE). */
+  /** Where `ShardOwnership/ReportLoad` reports go (docs/load-reports.md); without it that RPC answers UNIMPLEMENTED. */
+  readonly load?: LoadReportSink | undefined;
+  /** S of the view in force, to check reported shards; default: no map (ReportWarm and ReportLoad answer UNAVAILABLE). */
   readonly shardCount?: () => number | undefined;
   /** Per-stream limits (docs/security.md "xDS streams"); unset ones keep DEFAULT_XDS_STREAM_LIMITS. */
   readonly limits?: Partial<XdsStreamLimits>;
@@ -179,6 +183,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership), {
     ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
+    ReportLoad: reportLoadHandler({ sink: opts.load, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
   });
 
   const host = opts.host ?? '0.0.0.0';

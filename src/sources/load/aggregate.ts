@@ -1,0 +1,103 @@
+/**
+ * The fleet's load per window from the load reports one keyway replica received
+ * (docs/load-reports.md): per window and node the last report wins; a window's snapshot sums the
+ * nodes' reports into requests per second by shard and by node, quantized so that every replica
+ * derives the same numbers from the same reports.
+ */
+import { windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
+
+/** Windows kept (older ones are dropped as reports for newer windows arrive); bounds memory. */
+export const MAX_KEPT_WINDOWS = 64;
+/** Distinct nodes per window; a report from one more node is refused (the sink throws). */
+export const MAX_NODES_PER_WINDOW = 4_096;
+/** Shards per snapshot: the hottest ones (the same bound keyway exports to Prometheus). */
+export const MAX_SNAPSHOT_SHARDS = 1_024;
+
+/** `x` rounded to 3 significant digits: replicas compare quantized loads, not float noise. */
+export function quantize(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return 0;
+  return Number(x.toPrecision(3));
+}
+
+/** Keeps the hottest `max` shards (ties: lower shard first) and sorts them by shard. */
+export function hottest(shards: readonly ShardLoad[], max: number): ShardLoad[] {
+  const kept = shards.length <= max ? [...shards] : [...shards].sort((a, b) => b.requests - a.requests || a.shard - b.shard).slice(0, max);
+  return kept.sort((a, b) => a.shard - b.shard);
+}
+
+export interface LoadAggregateOptions {
+  /** The load window in force (the topology's `hotShards.windowMs`); undefined before the first map. */
+  readonly windowMs: () => number | undefined;
+  /** Called after each accepted report, with the report's window start. */
+  readonly onReport?: (windowStartMs: number) => void;
+}
+
+/** The reports this replica received, by window: the xDS server's load-report sink. */
+export class LoadAggregate implements LoadReportSink {
+  readonly #opts: LoadAggregateOptions;
+  /** window start -> node id -> its last report. */
+  readonly #windows = new Map<number, Map<string, LoadReport>>();
+
+  constructor(opts: LoadAggregateOptions) {
+    this.#opts = opts;
+  }
+
+  windowMs(): number | undefined {
+    return this.#opts.windowMs();
+  }
+
+  /** Records a checked report (the xDS server checked it against `windowMs()` and the shard count). */
+  reportLoad(report: LoadReport): void {
+    let nodes = this.#windows.get(report.windowStartMs);
+    if (!nodes) {
+      nodes = new Map();
+      this.#windows.set(report.windowStartMs, nodes);
+      this.#dropOld();
+    }
+    if (!nodes.has(report.nodeId) && nodes.size >= MAX_NODES_PER_WINDOW) {
+      throw new RangeError(`window ${report.windowStartMs} already holds reports from ${MAX_NODES_PER_WINDOW} nodes (the limit); report from ${report.nodeId} ignored`);
+    }
+    nodes.set(report.nodeId, report);
+    this.#opts.onReport?.(report.windowStartMs);
+  }
+
+  #dropOld(): void {
+    if (this.#windows.size <= MAX_KEPT_WINDOWS) return;
+    const starts = [...this.#windows.keys()].sort((a, b) => a - b);
+    for (const s of starts.slice(0, starts.length - MAX_KEPT_WINDOWS)) this.#windows.delete(s);
+  }
+
+  /** The snapshot of one window, or undefined when no node reported for it. */
+  snapshot(windowStartMs: number): LoadSnapshot | undefined {
+    const nodes = this.#windows.get(windowStartMs);
+    if (!nodes || nodes.size === 0) return undefined;
+    const first = nodes.values().next().value as LoadReport;
+    const seconds = first.windowMs / 1000;
+    const byShard = new Map<number, number>();
+    for (const r of nodes.values()) for (const s of r.shards) byShard.set(s.shard, (byShard.get(s.shard) ?? 0) + s.requests);
+    const shards = hottest(
+      [...byShard].map(([shard, n]) => ({ shard, requests: quantize(n / seconds) })).filter((s) => s.requests > 0),
+      MAX_SNAPSHOT_SHARDS,
+    );
+    const perNode = [...nodes.values()]
+      .map((r) => ({ nodeId: r.nodeId, requests: quantize(r.totalRequests / seconds) }))
+      .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return { windowStartMs, windowMs: first.windowMs, shards, nodes: perNode };
+  }
+
+  /**
+   * Snapshots of the closed windows among the last `historyWindows` before `nowMs` that have
+   * reports, oldest first. A window is closed once `nowMs` is past its end.
+   */
+  closed(nowMs: number, historyWindows: number): LoadSnapshot[] {
+    const w = this.#opts.windowMs();
+    if (w === undefined) return [];
+    const end = windowStart(nowMs, w);
+    const out: LoadSnapshot[] = [];
+    for (let start = end - historyWindows * w; start < end; start += w) {
+      const s = this.snapshot(start);
+      if (s && s.windowMs === w) out.push(s);
+    }
+    return out;
+  }
+}

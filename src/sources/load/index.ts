@@ -1,0 +1,8 @@
+/**
+ * Load snapshot sources (docs/load-reports.md): the reports this replica received (`LoadAggregate`,
+ * the xDS server's load-report sink), read back locally or through Prometheus.
+ */
+export { LoadAggregate, MAX_KEPT_WINDOWS, MAX_NODES_PER_WINDOW, MAX_SNAPSHOT_SHARDS, quantize, hottest, type LoadAggregateOptions } from './aggregate.js';
+export { LocalLoadSource, type LocalLoadSourceOptions } from './local.js';
+export { PrometheusLoadSource, LOAD_METRICS, loadQuery, snapshotsFromMatrix, type PrometheusLoadSourceOptions } from './prometheus.js';
+export { createLoadSignal, type LoadSignal } from './signal.js';

@@ -1,0 +1,84 @@
+/**
+ * The `local` load snapshot source (docs/load-reports.md "Sharing the snapshot"): the snapshots of
+ * the reports this replica received itself. Right for one replica (and tests); with several
+ * replicas each one's reports can differ by a lost call, so `prometheus` is the shared source.
+ */
+import { windowStart, type LoadSnapshot, type LoadSnapshotSource } from '../../core/load.js';
+import type { LoadAggregate } from './aggregate.js';
+
+export interface LocalLoadSourceOptions {
+  readonly aggregate: LoadAggregate;
+  /** The load window in force; undefined before the first map. */
+  readonly windowMs: () => number | undefined;
+  /** Wait after a window closes before announcing it, for the nodes' reports to arrive; default min(1 s, window / 4). */
+  readonly settleMs?: number;
+  readonly now?: () => number;
+}
+
+/** Debounce of announcements of late reports for windows already closed. */
+const LATE_REPORT_DEBOUNCE_MS = 50;
+
+/**
+ * The local source. `onChange` fires once per window (its end plus the settle time) and after a
+ * report for a window already closed; `latest(h)` reads the aggregate.
+ */
+export class LocalLoadSource implements LoadSnapshotSource {
+  readonly #opts: LocalLoadSourceOptions;
+  readonly #now: () => number;
+  readonly #listeners = new Set<() => void>();
+  #tick: NodeJS.Timeout | undefined;
+  #late: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(opts: LocalLoadSourceOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#schedule();
+  }
+
+  latest(historyWindows: number): Promise<readonly LoadSnapshot[]> {
+    return Promise.resolve(this.#opts.aggregate.closed(this.#now(), historyWindows));
+  }
+
+  onChange(cb: () => void): () => void {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  /** The aggregate took a report: announce it when its window is already closed. */
+  reported(windowStartMs: number): void {
+    const w = this.#opts.windowMs();
+    if (this.#closed || w === undefined || windowStartMs + w > this.#now()) return;
+    this.#late ??= setTimeout(() => {
+      this.#late = undefined;
+      this.#emit();
+    }, LATE_REPORT_DEBOUNCE_MS);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#tick);
+    clearTimeout(this.#late);
+    this.#listeners.clear();
+    return Promise.resolve();
+  }
+
+  #emit(): void {
+    for (const cb of [...this.#listeners]) cb();
+  }
+
+  /** Wakes at the next window end plus the settle time (re-reading the window length each time). */
+  #schedule(): void {
+    if (this.#closed) return;
+    const w = this.#opts.windowMs() ?? 1_000;
+    const settle = this.#opts.settleMs ?? Math.min(1_000, w / 4);
+    const now = this.#now();
+    let at = windowStart(now, w) + settle;
+    if (at <= now) at += w;
+    this.#tick = setTimeout(() => {
+      this.#emit();
+      this.#schedule();
+    }, at - now);
+    this.#tick.unref();
+  }
+}

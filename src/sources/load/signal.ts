@@ -1,0 +1,45 @@
+/**
+ * The load signal of one keyway replica, put together from the topology's `hotShards:` settings
+ * (docs/load-reports.md): the aggregate the xDS server hands reports to, the snapshot source the
+ * policy reads (local or Prometheus), and what the telemetry stage exports.
+ */
+import type { HotShardSettings, LoadSnapshot, LoadSnapshotSource } from '../../core/load.js';
+import { windowStart } from '../../core/load.js';
+import { LoadAggregate } from './aggregate.js';
+import { LocalLoadSource } from './local.js';
+import { PrometheusLoadSource } from './prometheus.js';
+
+export interface LoadSignal {
+  /** The xDS server's ReportLoad sink. */
+  readonly aggregate: LoadAggregate;
+  /** What the policy reads. */
+  readonly source: LoadSnapshotSource;
+  /** The newest closed window this replica received reports for (exported as `keyway_load_*` gauges). */
+  exported(): LoadSnapshot | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the signal. `settings()` is read at every use, so a reloaded window length applies from
+ * the next window (a source kind change needs a new signal: the runner rebuilds it).
+ */
+export function createLoadSignal(settings: () => HotShardSettings | undefined, opts: { readonly now?: () => number; readonly onError?: (err: Error) => void } = {}): LoadSignal {
+  const now = opts.now ?? Date.now;
+  const windowMs = (): number | undefined => settings()?.windowMs;
+  let local: LocalLoadSource | undefined;
+  const aggregate = new LoadAggregate({ windowMs, onReport: (start) => local?.reported(start) });
+  const snapshot = settings()?.snapshot ?? { source: 'local' as const };
+  const source: LoadSnapshotSource =
+    snapshot.source === 'prometheus'
+      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, now, ...(opts.onError ? { onError: opts.onError } : {}) })
+      : (local = new LocalLoadSource({ aggregate, windowMs, now }));
+  return {
+    aggregate,
+    source,
+    exported() {
+      const w = windowMs();
+      return w === undefined ? undefined : aggregate.snapshot(windowStart(now(), w) - w);
+    },
+    close: () => source.close(),
+  };
+}
