@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { keyOfRank, type ZipfSampler } from './zipf.js';
+import { keyOfRank } from './zipf.js';
 
 /** What one request got: the tier that answered, or an error (non-200, refused, reset). */
 export const Outcome = { L1: 0, L2: 1, L3: 2, Error: 3 } as const;
@@ -20,9 +20,24 @@ export interface Mark {
   readonly atMs: number;
 }
 
+/** Where keys come from: a rank per request (ZipfSampler, or a mix of it with a burst). */
+export interface RankSampler {
+  next(): number;
+}
+
+/** One completed request, in completion order (the same order as `Load.outcomes`). */
+export interface Observed {
+  readonly outcome: Outcome;
+  /** The answering node's `x-served-by`; undefined on error. */
+  readonly servedBy: string | undefined;
+  readonly latencyMs: number;
+}
+
 export interface LoadOptions {
   readonly port: number;
-  readonly sampler: ZipfSampler;
+  readonly sampler: RankSampler;
+  /** Called for each completed request just before its outcome is recorded. */
+  readonly observe?: (o: Observed) => void;
   /** Requests in flight at once. */
   readonly concurrency: number;
   /** Bound on one request. */
@@ -109,13 +124,16 @@ export class Load {
       await this.#slot();
       if (!this.#running) return;
       const key = keyOfRank(this.#opts.sampler.next());
-      const outcome = await this.#request(key);
+      const sent = performance.now();
+      const { outcome, servedBy } = await this.#request(key);
+      this.#opts.observe?.({ outcome, servedBy, latencyMs: performance.now() - sent });
       this.outcomes.push(outcome);
     }
   }
 
-  #request(key: string): Promise<Outcome> {
-    return new Promise((resolve) => {
+  #request(key: string): Promise<{ outcome: Outcome; servedBy: string | undefined }> {
+    return new Promise((done) => {
+      const resolve = (outcome: Outcome, servedBy?: string): void => done({ outcome, servedBy });
       const fail = (cause: string): void => {
         this.#errors.set(cause, (this.#errors.get(cause) ?? 0) + 1);
         resolve(Outcome.Error);
@@ -135,7 +153,8 @@ export class Load {
           res.on('end', () => {
             if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}`);
             const tier = res.headers['x-cache-tier'];
-            resolve(tier === 'l1' ? Outcome.L1 : tier === 'l2' ? Outcome.L2 : tier === 'l3' ? Outcome.L3 : Outcome.Error);
+            const by = res.headers['x-served-by'];
+            resolve(tier === 'l1' ? Outcome.L1 : tier === 'l2' ? Outcome.L2 : tier === 'l3' ? Outcome.L3 : Outcome.Error, typeof by === 'string' ? by : undefined);
           });
         },
       );

@@ -65,7 +65,8 @@ async function routedPorts(envoy: EnvoyProcess): Promise<Set<number>> {
   return new Set(hosts.filter((h) => h.cluster !== 'keyway_xds').map((h) => h.port));
 }
 
-async function waitRouted(envoy: EnvoyProcess, specs: readonly NodeSpec[], timeoutMs = 60_000): Promise<void> {
+/** Resolves once Envoy routes cache traffic to exactly these nodes (by port). */
+export async function waitRouted(envoy: EnvoyProcess, specs: readonly NodeSpec[], timeoutMs = 60_000): Promise<void> {
   const want = specs.map((s) => s.port).sort((a, b) => a - b);
   await eventually(`Envoy to route to ports ${want.join(',')}`, async () => [...(await routedPorts(envoy))].sort((a, b) => a - b), {
     accept: (got) => got.length === want.length && got.every((p, i) => p === want[i]),
@@ -150,10 +151,13 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
   };
 }
 
-type LbPolicy = 'RING_HASH' | 'MAGLEV' | 'ROUND_ROBIN';
+export type LbPolicy = 'RING_HASH' | 'MAGLEV' | 'ROUND_ROBIN';
 
-/** Envoy alone: a static listener, one EDS cluster fed from a file, a hash policy on the key header. */
-function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy): Record<string, unknown> {
+/**
+ * Envoy alone: a static listener, one EDS cluster fed from a file, a hash policy on the key header.
+ * `cluster` adds fields to the cluster (e.g. `common_lb_config` with a hash balance factor).
+ */
+export function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy, cluster: Record<string, unknown> = {}): Record<string, unknown> {
   const route: Record<string, unknown> = { cluster: 'cache' };
   if (lb !== 'ROUND_ROBIN') route.hash_policy = [{ header: { header_name: 'x-cache-key' } }];
   return {
@@ -187,6 +191,7 @@ function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy): Reco
           connect_timeout: '1s',
           lb_policy: lb,
           eds_cluster_config: { eds_config: { path_config_source: { path: edsPath }, resource_api_version: 'V3' } },
+          ...cluster,
         },
       ],
     },

@@ -16,7 +16,7 @@ import { type KeywayMetrics, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../t
 export function metricsStage(metrics: KeywayMetrics): ServeStage {
   return {
     name: 'telemetry',
-    async start({ state }) {
+    async start({ state, load }) {
       const record = (view: ServingView): void =>
         metrics.recordShardMapPublished({
           version: view.map.version,
@@ -50,6 +50,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       });
       const stopSources = metrics.observeSources(() => state.sources());
       const stopHealth = metrics.observeHealth(() => ({ sources: state.sources(), pipelineError: state.pipelineError() }));
+      const stopLoad = metrics.observeLoad(() => load?.exported());
       const stopHandoff = metrics.observeHandoff(() => {
         const h = state.current()?.handoff;
         return h ? { inTransition: h.transitions.length, draining: h.drains.length } : undefined;
@@ -63,6 +64,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           stopSources();
           stopHealth();
           stopHandoff();
+          stopLoad();
         },
       };
     },

@@ -17,6 +17,7 @@ import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
 import { EndpointSources, type KubernetesSourceFactory } from './endpoint-sources.js';
 import { HandoffDriver } from './handoff-driver.js';
+import { LoadDriver, loadSignalSettings } from './load-driver.js';
 import { pipelineWorker } from './pipeline-worker.js';
 import { ServingState } from './serving-state.js';
 
@@ -183,10 +184,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     enqueue,
   });
 
+  // Load reports (docs/load-reports.md): the ReportLoad sink and the snapshot source the policy reads.
+  const load = new LoadDriver(loadSignalSettings(config), log);
+
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     handoff.close();
+    await load.close();
     await admin?.close();
     for (const stage of [...started].reverse()) {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
@@ -203,6 +208,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     enqueue('topology file change', async () => {
       endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
+      load.reconfigure(loadSignalSettings(cfg));
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
@@ -215,7 +221,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       endpoints = await sources.start(config);
       await recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
     });
-    const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff };
+    const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff, load };
     for (const stage of opts.stages ?? []) {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }

@@ -113,6 +113,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       events: withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
+      load: ctx.load,
       shardCount: () => latest.map.policy.shardCount,
       limits: opts.streamLimits ?? xdsStreamLimitsFromEnv(process.env),
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),

@@ -79,6 +79,15 @@ export interface LoadReportSink {
 }
 
 /**
+ * What the runner hands the stages: the xDS server's ReportLoad sink, and the last closed window
+ * the telemetry stage exports as `keyway_load_*` gauges.
+ */
+export interface LoadReportIntake extends LoadReportSink {
+  /** The last closed window this replica received reports for; undefined when none. */
+  exported(): LoadSnapshot | undefined;
+}
+
+/**
  * Where every replica reads load snapshots from (`src/sources/load`: `local`, `prometheus`;
  * docs/load-reports.md "Sharing the snapshot").
  */
@@ -92,6 +101,19 @@ export interface LoadSnapshotSource {
   onChange(cb: () => void): () => void;
   close(): Promise<void>;
 }
+
+/**
+ * The gauges every replica exports of the last closed window it received reports for, and the
+ * Prometheus snapshot source reads back (docs/load-reports.md "Sharing the snapshot").
+ */
+export const LOAD_METRIC_NAMES = {
+  /** gauge {shard}: requests per second of a shard in the window (the hottest shards only). */
+  shard: 'keyway_load_shard_requests_per_second',
+  /** gauge {node}: requests per second a node served in the window. */
+  node: 'keyway_load_node_requests_per_second',
+  /** gauge: start of that window, Unix seconds. */
+  window: 'keyway_load_window_start_seconds',
+} as const;
 
 /** Why a shard differs from plain rendezvous ownership. */
 export type HotShardReason = 'spread' | 'bounded-load';

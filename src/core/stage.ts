@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { WarmReportSink } from './handoff.js';
+import type { LoadReportIntake } from './load.js';
 import type { ProxyStatusReader } from './proxy.js';
 import type { ServingReader } from './serving.js';
 
@@ -19,6 +20,8 @@ export interface StageContext {
   readonly host: string;
   /** Where the ownership stream's warm reports go (the runner's handoff planner). */
   readonly warm?: WarmReportSink;
+  /** Where the ownership stream's load reports go, and what telemetry exports of them (docs/load-reports.md). */
+  readonly load?: LoadReportIntake;
 }
 
 /** The metrics reader: renders every metric for one scrape of `GET /metrics`. */

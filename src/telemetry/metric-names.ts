@@ -4,6 +4,8 @@
  * is part of each instrument's name. Dashboards, alerts and docs/observability.md use these names;
  * changing one is a breaking change for users' dashboards.
  */
+import { LOAD_METRIC_NAMES } from '../core/load.js';
+
 export const KEYWAY_METRICS = {
   /** gauge {flavor}: proxies connected over xDS, by flavor (`envoy`, `grpc`). */
   proxiesConnected: 'keyway_xds_proxies_connected',
@@ -60,6 +62,12 @@ export const KEYWAY_METRICS = {
   handoffInTransition: 'keyway_handoff_shards_in_transition',
   /** gauge: (shard, node) drains under way: previous primaries serving shards they lost. */
   handoffDraining: 'keyway_handoff_shards_draining',
+  /** gauge {shard}: requests per second of a shard in the last closed load window this replica received reports for (its hottest shards only; docs/load-reports.md). */
+  loadShard: LOAD_METRIC_NAMES.shard,
+  /** gauge {node}: requests per second a node reported for that window. */
+  loadNode: LOAD_METRIC_NAMES.node,
+  /** gauge: start of that window, Unix seconds. */
+  loadWindow: LOAD_METRIC_NAMES.window,
 } as const;
 
 /**

@@ -7,6 +7,7 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import { DEGRADED_REASON_CODES, degradedReasons, type HealthInputs } from '../core/health.js';
+import type { LoadSnapshot } from '../core/load.js';
 import { instrumentName, KEYWAY_METRICS as N } from './metric-names.js';
 import { createPrometheusRegistry, type PrometheusRegistry } from './prometheus-registry.js';
 
@@ -76,6 +77,11 @@ export interface KeywayMetrics {
   recordHandoff(events: HandoffEvents): void;
   /** Installs the reader of the handoff state in force (shards in transition, drains); undefined: none. */
   observeHandoff(read: () => { readonly inTransition: number; readonly draining: number } | undefined): () => void;
+  /**
+   * Installs the reader of the last closed load window this replica received reports for (the
+   * `keyway_load_*` gauges the Prometheus snapshot source reads back; docs/load-reports.md).
+   */
+  observeLoad(read: () => LoadSnapshot | undefined): () => void;
   /** Installs the reader of connected proxies (replaces any previous one). Returns an uninstaller. */
   observeProxies(read: () => Iterable<ProxySummary>): () => void;
   /** Installs the reader of per-endpoint ownership; `undefined` means no map yet. */
@@ -184,6 +190,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readSources: (() => Iterable<SourceSummary>) | undefined;
   let readHandoff: (() => { readonly inTransition: number; readonly draining: number } | undefined) | undefined;
   let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
+  let readLoad: (() => LoadSnapshot | undefined) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
   const flavors = opts.flavors ?? DEFAULT_FLAVORS;
   const statuses = opts.syncStatuses ?? DEFAULT_STATUSES;
@@ -279,6 +286,21 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  live.add(
+    [
+      spec(N.loadShard, 'Requests per second of a shard in the last closed load window (the hottest shards only)'),
+      spec(N.loadNode, 'Requests per second a node reported for the last closed load window'),
+      spec(N.loadWindow, 'Start of the last closed load window with reports, Unix seconds', 's'),
+    ],
+    (observe) => {
+      const snap = readLoad?.();
+      if (!snap) return;
+      observe(N.loadWindow, snap.windowStartMs / 1000);
+      for (const s of snap.shards) observe(N.loadShard, s.requests, { shard: String(s.shard) });
+      for (const n of snap.nodes) observe(N.loadNode, n.requests, { node: n.nodeId });
+    },
+  );
+
   const install = <T>(set: (r: T | undefined) => void, read: T, current: () => T | undefined): (() => void) => {
     set(read);
     return () => {
@@ -321,6 +343,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       }
     },
     observeHandoff: (read) => install((r) => (readHandoff = r), read, () => readHandoff),
+    observeLoad: (read) => install((r) => (readLoad = r), read, () => readLoad),
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),
   };

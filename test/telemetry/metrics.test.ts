@@ -25,6 +25,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
   m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
   m.observeHealth(() => ({ sources: [] }));
+  m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',
@@ -53,6 +54,9 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     handoffInTransition: 'gauge',
     handoffDraining: 'gauge',
     degraded: 'gauge',
+    loadShard: 'gauge',
+    loadNode: 'gauge',
+    loadWindow: 'gauge',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);

@@ -4,14 +4,17 @@
  * nodes' reports into requests per second by shard and by node, quantized so that every replica
  * derives the same numbers from the same reports.
  */
-import { windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
+import { MAX_REPORTED_SHARDS, windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
 
 /** Windows kept (older ones are dropped as reports for newer windows arrive); bounds memory. */
 export const MAX_KEPT_WINDOWS = 64;
 /** Distinct nodes per window; a report from one more node is refused (the sink throws). */
 export const MAX_NODES_PER_WINDOW = 4_096;
-/** Shards per snapshot: the hottest ones (the same bound keyway exports to Prometheus). */
-export const MAX_SNAPSHOT_SHARDS = 1_024;
+/**
+ * Shards per snapshot: the fleet's hottest ones. The same bound holds for the gauges exported to
+ * Prometheus, so the local and the Prometheus source give the same snapshots.
+ */
+export const MAX_SNAPSHOT_SHARDS = MAX_REPORTED_SHARDS;
 
 /** `x` rounded to 3 significant digits: replicas compare quantized loads, not float noise. */
 export function quantize(x: number): number {

@@ -4,5 +4,5 @@
  */
 export { LoadAggregate, MAX_KEPT_WINDOWS, MAX_NODES_PER_WINDOW, MAX_SNAPSHOT_SHARDS, quantize, hottest, type LoadAggregateOptions } from './aggregate.js';
 export { LocalLoadSource, type LocalLoadSourceOptions } from './local.js';
-export { PrometheusLoadSource, LOAD_METRICS, loadQuery, snapshotsFromMatrix, type PrometheusLoadSourceOptions } from './prometheus.js';
-export { createLoadSignal, type LoadSignal } from './signal.js';
+export { PrometheusLoadSource, loadQuery, snapshotsFromMatrix, type PrometheusLoadSourceOptions } from './prometheus.js';
+export { createLoadSignal, type LoadSignal, type LoadSignalSettings } from './signal.js';

@@ -5,15 +5,8 @@
  * snapshots back with ONE `query_range` whose times are aligned to the window, so replicas that
  * ask in the same window read the same numbers and publish the same map version.
  */
-import { windowStart, type LoadSnapshot, type LoadSnapshotSource, type ShardLoad } from '../../core/load.js';
+import { LOAD_METRIC_NAMES as LOAD_METRICS, windowStart, type LoadSnapshot, type LoadSnapshotSource, type ShardLoad } from '../../core/load.js';
 import { quantize } from './aggregate.js';
-
-/** The gauges keyway exports (src/telemetry) and this source reads back. */
-export const LOAD_METRICS = {
-  shard: 'keyway_load_shard_requests_per_second',
-  node: 'keyway_load_node_requests_per_second',
-  window: 'keyway_load_window_start_seconds',
-} as const;
 
 /** Bound on one query_range call. */
 export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;

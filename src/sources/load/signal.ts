@@ -4,6 +4,9 @@
  * policy reads (local or Prometheus), and what the telemetry stage exports.
  */
 import type { HotShardSettings, LoadSnapshot, LoadSnapshotSource } from '../../core/load.js';
+
+/** What the signal needs of the topology's `hotShards:` section. */
+export type LoadSignalSettings = Pick<HotShardSettings, 'windowMs' | 'snapshot'>;
 import { windowStart } from '../../core/load.js';
 import { LoadAggregate } from './aggregate.js';
 import { LocalLoadSource } from './local.js';
@@ -23,7 +26,7 @@ export interface LoadSignal {
  * Builds the signal. `settings()` is read at every use, so a reloaded window length applies from
  * the next window (a source kind change needs a new signal: the runner rebuilds it).
  */
-export function createLoadSignal(settings: () => HotShardSettings | undefined, opts: { readonly now?: () => number; readonly onError?: (err: Error) => void } = {}): LoadSignal {
+export function createLoadSignal(settings: () => LoadSignalSettings | undefined, opts: { readonly now?: () => number; readonly onError?: (err: Error) => void } = {}): LoadSignal {
   const now = opts.now ?? Date.now;
   const windowMs = (): number | undefined => settings()?.windowMs;
   let local: LocalLoadSource | undefined;

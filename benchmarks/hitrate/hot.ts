@@ -1,0 +1,301 @@
+/**
+ * Hot shards under steady load: `npm run bench:hotshards` (docs/benchmarks.md "Hot shards").
+ *
+ * One real Envoy (`--concurrency 1`) in front of 8 example cache nodes (child processes), one
+ * client (this process) sending `GET /kv/<key>` with only `x-cache-key`. Each answer's
+ * `x-served-by` and `x-cache-tier` give the node that served it and whether its L1 had the key.
+ * Variants (hot-planes.ts): keyway static, keyway with hot-shard spreading (the nodes report load
+ * through the agent, keyway's local snapshot source), Envoy maglev and ring_hash, each with and
+ * without `hash_balance_factor`. Weightings: 8 equal nodes, and weights 1,1,2,2,4,4,8,8.
+ * One set of processes per (variant, weighting) runs every load in turn: Zipf s = 0.8, 1.2, 1.0
+ * (each after a flat-out warm-up of its own, at least `warmupMinMs` so the policy sees several
+ * windows), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
+ * requests, measured from its first request, reaction included). Per span: max node load over
+ * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
+ * tables give medians with min-max and ratios to keyway static.
+ * Flags: --quick (2 loads, short spans), --repeat N (default 3), --variants a,b, --weightings
+ * equal,weighted, --no-build. Writes benchmarks/results/hotshards.json (quick: hotshards-quick.json).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { envoyBinaryPath, envoyVersion } from '../../e2e/support/envoy.js';
+import { freePorts } from '../../e2e/support/ports.js';
+import { startNode, type NodeProcess } from './fleet.js';
+import { startHotPlane, HOT_VARIANTS, type HotVariant, type WeightedNode } from './hot-planes.js';
+import { hotFigures, type HotFigures } from './hot-stats.js';
+import { Load, type Observed, type RankSampler } from './load.js';
+import { median } from './stats.js';
+import { seededRandom, ZipfSampler } from './zipf.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+type Weighting = 'equal' | 'weighted';
+const WEIGHTINGS: Record<Weighting, readonly number[]> = { equal: [1, 1, 1, 1, 1, 1, 1, 1], weighted: [1, 1, 2, 2, 4, 4, 8, 8] };
+type LoadName = 'zipf-0.8' | 'zipf-1.2' | 'zipf-1.0' | 'burst';
+
+interface Settings {
+  readonly keys: number;
+  readonly l1PerNode: number;
+  readonly shards: number;
+  readonly loads: readonly LoadName[];
+  /** Flat-out requests before each measured span (the first span: `firstWarmup`). */
+  readonly warmup: number;
+  readonly firstWarmup: number;
+  /** ... and at least this long, so keyway-hot's policy folds several windows. */
+  readonly warmupMinMs: number;
+  /** Requests measured per span, at `rate`. */
+  readonly measured: number;
+  readonly rate: number;
+  readonly concurrency: number;
+  /** hotShards.windowMs and the nodes' load window. */
+  readonly windowMs: number;
+  /** The burst key's share of requests. */
+  readonly burstShare: number;
+  readonly seed: number;
+}
+
+const FULL: Settings = {
+  keys: 50_000,
+  l1PerNode: 1_000,
+  shards: 1024,
+  loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
+  warmup: 6_000,
+  firstWarmup: 15_000,
+  warmupMinMs: 6_000,
+  measured: 6_000,
+  rate: 700,
+  concurrency: 16,
+  windowMs: 1_000,
+  burstShare: 0.2,
+  seed: 20_261_202,
+};
+
+const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 5_000, measured: 2_500 };
+
+/** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs`. */
+const HOT_SETTINGS: readonly string[] = [];
+
+/** Zipf ranks, and with `share` the rank `burstRank` (a cold key) on that share of requests. */
+class MixSampler implements RankSampler {
+  readonly #zipf: ZipfSampler;
+  readonly #random: () => number;
+  constructor(
+    zipf: ZipfSampler,
+    readonly burstRank: number,
+    public share: number,
+    seed: number,
+  ) {
+    this.#zipf = zipf;
+    this.#random = seededRandom(seed);
+  }
+  next(): number {
+    return this.share > 0 && this.#random() < this.share ? this.burstRank : this.#zipf.next();
+  }
+}
+
+/** Switches the sampler the load draws from without restarting the load. */
+class SwitchSampler implements RankSampler {
+  constructor(public current: RankSampler) {}
+  next(): number {
+    return this.current.next();
+  }
+}
+
+interface SpanResult {
+  readonly variant: HotVariant;
+  readonly weighting: Weighting;
+  readonly load: LoadName;
+  readonly repetition: number;
+  readonly figures: HotFigures;
+  /** keyway-hot: shards the policy spread or moved at the end of the span (from /v1/shardmap), if it says. */
+  readonly hotShards?: number;
+}
+
+function samplerFor(load: LoadName, s: Settings): RankSampler {
+  const zipfS = load === 'zipf-0.8' ? 0.8 : load === 'zipf-1.2' ? 1.2 : 1.0;
+  const zipf = new ZipfSampler(s.keys, zipfS, s.seed + Math.round(zipfS * 10));
+  return load === 'burst' ? new MixSampler(zipf, s.keys - 1, s.burstShare, s.seed + 7) : zipf;
+}
+
+/** Hot shards the shard map says the policy changed (whatever field the branch's /v1/shardmap uses), or undefined. */
+async function hotShardCount(keywayUrl: string | undefined): Promise<number | undefined> {
+  if (!keywayUrl) return undefined;
+  try {
+    const body = (await (await fetch(`${keywayUrl}/v1/shardmap`)).json()) as { hotShards?: { shards?: unknown[] } | unknown[]; readers?: Record<string, unknown> };
+    const hot = body.hotShards;
+    if (Array.isArray(hot)) return hot.length;
+    if (hot && Array.isArray(hot.shards)) return hot.shards.length;
+    if (body.readers) return Object.keys(body.readers).length;
+  } catch {
+    /* no such field on this branch */
+  }
+  return undefined;
+}
+
+async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, hotSection: boolean, repetition: number): Promise<SpanResult[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `keyway-hot-${variant}-`));
+  const weights = WEIGHTINGS[weighting];
+  const ports = await freePorts(1 + weights.length);
+  const specs: WeightedNode[] = weights.map((weight, i) => ({ id: `cache-${i}`, port: ports[i + 1]!, weight }));
+  const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings: HOT_SETTINGS, hotSection });
+  const nodes: NodeProcess[] = [];
+  const observed: Observed[] = [];
+  const sampler = new SwitchSampler(samplerFor(s.loads[0]!, s));
+  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe: (o) => observed.push(o) });
+  const byId = new Map(specs.map((x) => [x.id, x.weight]));
+  const out: SpanResult[] = [];
+  try {
+    const args = [...plane.nodeArgs(), '--l1-capacity', String(s.l1PerNode), '--l3-delay-ms', '1'];
+    // Two at a time: eight node processes starting at once on a busy machine overrun startNode's 30 s.
+    for (let i = 0; i < specs.length; i += 2) nodes.push(...(await Promise.all(specs.slice(i, i + 2).map((spec) => startNode(spec, args, dir)))));
+    await plane.waitRouted();
+    load.start();
+    for (const [i, name] of s.loads.entries()) {
+      sampler.current = samplerFor(name, s);
+      if (name !== 'burst') {
+        const t0 = performance.now();
+        load.setRate(Infinity);
+        await load.waitFor(i === 0 ? s.firstWarmup : s.warmup);
+        const left = s.warmupMinMs - (performance.now() - t0);
+        if (left > 0) await sleep(left);
+      }
+      load.setRate(s.rate);
+      const from = observed.length;
+      await load.waitFor(s.measured);
+      const f = hotFigures(observed, from, observed.length, byId);
+      const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
+      out.push({ variant, weighting, load: name, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}) });
+      console.log(
+        `  ${weighting} ${name} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
+          `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}`,
+      );
+    }
+    return out;
+  } finally {
+    await load.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await plane.close();
+    if (process.env.KEYWAY_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function spread(xs: readonly number[], digits: number): string {
+  const f = (x: number) => x.toFixed(digits);
+  return xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
+}
+
+function table(results: readonly SpanResult[], weighting: Weighting, load: LoadName, variants: readonly HotVariant[]): string {
+  const pick = (v: HotVariant) => results.filter((r) => r.variant === v && r.weighting === weighting && r.load === load).map((r) => r.figures);
+  const base = pick('keyway-static');
+  const baseL1 = base.length ? median(base.map((f) => f.l1)) : undefined;
+  const baseP99 = base.length ? median(base.map((f) => f.p99Ms)) : undefined;
+  const rows = [
+    ['variant', 'max load / share', 'p99 ms', 'p99 / static', 'L1 hit ratio', 'L1 - static (points)', 'errors'],
+    ...variants.map((v) => {
+      const fs = pick(v);
+      if (fs.length === 0) return [v, '-', '-', '-', '-', '-', '-'];
+      const p99 = median(fs.map((f) => f.p99Ms));
+      const l1 = median(fs.map((f) => f.l1));
+      return [
+        v,
+        spread(fs.map((f) => f.maxLoadOverShare), 2),
+        spread(fs.map((f) => f.p99Ms), 1),
+        baseP99 ? (p99 / baseP99).toFixed(2) : '-',
+        spread(fs.map((f) => f.l1), 3),
+        baseL1 !== undefined ? (100 * (l1 - baseL1)).toFixed(1) : '-',
+        String(median(fs.map((f) => f.errors))),
+      ];
+    }),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+/** Does this branch's topology file take a `hotShards:` section? */
+function detectHotSection(): boolean {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-hot-probe-'));
+  try {
+    const probe = path.join(dir, 'probe.yaml');
+    writeFileSync(probe, 'shards: 8\nreplicas: 1\nhotShards: {enabled: false, windowMs: 1000}\nendpoints:\n  - {id: a, address: 127.0.0.1, port: 1}\n');
+    return spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'keyway.js'), 'check', '--config', probe], { encoding: 'utf8' }).status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean' }, repeat: { type: 'string' }, variants: { type: 'string' }, weightings: { type: 'string' }, 'no-build': { type: 'boolean' } },
+  });
+  const s = values.quick ? QUICK : FULL;
+  const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
+  if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error(`--repeat must be an integer >= 1, got ${values.repeat}`);
+  const pick = <T extends string>(flag: string | undefined, all: readonly T[], what: string): T[] => {
+    if (flag === undefined) return [...all];
+    const asked = flag.split(',').map((x) => x.trim());
+    for (const a of asked) if (!all.includes(a as T)) throw new Error(`unknown ${what} ${JSON.stringify(a)}; expected ${all.join(', ')}`);
+    return asked as T[];
+  };
+  let variants = pick(values.variants, HOT_VARIANTS, 'variant');
+  const weightings = pick(values.weightings, Object.keys(WEIGHTINGS) as Weighting[], 'weighting');
+  if (!existsSync(envoyBinaryPath())) throw new Error(`Envoy not found at ${envoyBinaryPath()} (run scripts/install-envoy.sh or set KEYWAY_ENVOY)`);
+  if (!values['no-build'] && variants.some((v) => v.startsWith('keyway'))) {
+    if (spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
+  }
+  const hotSection = detectHotSection();
+  if (!hotSection && variants.includes('keyway-hot')) {
+    console.log('keyway on this branch has no hotShards: section (the policy is not merged): keyway-hot is left out');
+    variants = variants.filter((v) => v !== 'keyway-hot');
+  }
+  const zipf = new ZipfSampler(s.keys, 1.0, s.seed);
+  console.log(
+    `hot-shard benchmark${values.quick ? ' (quick)' : ''}: 8 nodes, ${s.keys} keys, L1 ${s.l1PerNode}/node (the top ${8 * s.l1PerNode} keys get ` +
+      `${(100 * zipf.topShare(8 * s.l1PerNode)).toFixed(1)}% of Zipf 1.0 requests), S=${s.shards}, loads ${s.loads.join(', ')}, ` +
+      `${s.measured} requests measured per span at ${s.rate} req/s, window ${s.windowMs} ms, repeat ${repeat}`,
+  );
+  const results: SpanResult[] = [];
+  const t0 = performance.now();
+  for (let rep = 0; rep < repeat; rep++) {
+    const order = rep % 2 === 0 ? variants : [...variants].reverse();
+    for (const weighting of weightings) for (const v of order) results.push(...(await runFleet(v, weighting, s, hotSection, rep)));
+  }
+  console.log('');
+  for (const weighting of weightings) {
+    for (const load of s.loads) {
+      console.log(`### ${weighting} weights, ${load}\n`);
+      console.log(table(results, weighting, load, variants));
+      console.log('');
+    }
+  }
+  const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'hotshards-quick.json' : 'hotshards.json');
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()), loadavg: os.loadavg() },
+        settings: { ...s, quick: values.quick === true, repeat, hotSettings: HOT_SETTINGS },
+        results,
+        wallSeconds: (performance.now() - t0) / 1000,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`wrote ${path.relative(REPO_ROOT, out)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+void main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error((err as Error).stack ?? String(err));
+    process.exit(1);
+  },
+);
