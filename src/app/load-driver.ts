@@ -12,7 +12,7 @@ import { createLoadSignal, type LoadSignal, type LoadSignalSettings } from '../s
 export const DEFAULT_LOAD_SIGNAL: LoadSignalSettings = { windowMs: 10_000, snapshot: { source: 'local' } };
 
 /** The load settings of a topology (`hotShards:` when the file has one, else the defaults). */
-export function loadSignalSettings(config: { readonly hotShards?: HotShardSettings }): LoadSignalSettings {
+export function loadSignalSettings(config: { readonly file: string; readonly hotShards?: HotShardSettings }): LoadSignalSettings {
   return config.hotShards ?? DEFAULT_LOAD_SIGNAL;
 }
 
