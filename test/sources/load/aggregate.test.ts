@@ -1,0 +1,85 @@
+// The load aggregate and the local snapshot source (docs/load-reports.md): per window and node the
+// last report wins, snapshots are requests per second quantized to 3 significant digits, only
+// closed windows are read, and without reports for `historyWindows` windows the snapshots are empty.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LoadAggregate, LocalLoadSource, MAX_SNAPSHOT_SHARDS, quantize, snapshotsFromMatrix } from '../../../src/sources/load/index.js';
+import type { LoadReport } from '../../../src/core/load.js';
+
+const W = 1_000;
+const T0 = 1_700_000_000_000;
+const rep = (nodeId: string, windowStartMs: number, totalRequests: number, shards: [number, number][]): LoadReport => ({
+  nodeId,
+  windowStartMs,
+  windowMs: W,
+  totalRequests,
+  shards: shards.map(([shard, requests]) => ({ shard, requests })),
+});
+
+test('quantize keeps 3 significant digits', () => {
+  assert.equal(quantize(123456), 123000);
+  assert.equal(quantize(0.012345), 0.0123);
+  assert.equal(quantize(0), 0);
+});
+
+test('the aggregate sums nodes per shard, the last report of a node wins, and reads only closed windows', () => {
+  const agg = new LoadAggregate({ windowMs: () => W });
+  agg.reportLoad(rep('b', T0, 10, [[1, 5]]));
+  agg.reportLoad(rep('a', T0, 999, [[1, 999]]));
+  agg.reportLoad(rep('a', T0, 30, [[1, 10], [2, 20]])); // replaces a's first report
+  agg.reportLoad(rep('a', T0 + W, 7, [[2, 7]]));
+  assert.deepEqual(agg.snapshot(T0), {
+    windowStartMs: T0,
+    windowMs: W,
+    shards: [{ shard: 1, requests: 15 }, { shard: 2, requests: 20 }],
+    nodes: [{ nodeId: 'a', requests: 30 }, { nodeId: 'b', requests: 10 }],
+  });
+  assert.deepEqual(agg.closed(T0 + W + 1, 3).map((s) => s.windowStartMs), [T0], 'the window in progress is not read');
+  assert.deepEqual(agg.closed(T0 + 2 * W, 3).map((s) => s.windowStartMs), [T0, T0 + W], 'oldest first');
+  assert.deepEqual(agg.closed(T0 + 5 * W, 3), [], 'reports stopped: after historyWindows windows nothing is left');
+});
+
+test('a snapshot keeps the fleet\'s hottest MAX_SNAPSHOT_SHARDS shards', () => {
+  const agg = new LoadAggregate({ windowMs: () => W });
+  const shards: [number, number][] = Array.from({ length: MAX_SNAPSHOT_SHARDS + 10 }, (_, i) => [i, i + 1]);
+  agg.reportLoad(rep('a', T0, 10_000_000, shards));
+  const s = agg.snapshot(T0)!;
+  assert.equal(s.shards.length, MAX_SNAPSHOT_SHARDS);
+  assert.equal(s.shards[0]!.shard, 10, 'the 10 coldest are left out');
+});
+
+test('the local source announces each closed window and late reports for closed windows', async (t) => {
+  let now = T0 + 100;
+  const agg = new LoadAggregate({ windowMs: () => W, onReport: (start) => local.reported(start) });
+  const local = new LocalLoadSource({ aggregate: agg, windowMs: () => W, now: () => now, settleMs: 10 });
+  t.after(() => local.close());
+  let changes = 0;
+  local.onChange(() => changes++);
+  agg.reportLoad(rep('a', T0, 4, [[0, 4]]));
+  assert.deepEqual(await local.latest(4), [], 'the window is still open');
+  now = T0 + W + 5;
+  agg.reportLoad(rep('b', T0, 2, [[0, 2]])); // late for a closed window
+  await new Promise((r) => setTimeout(r, 120));
+  assert.ok(changes >= 1, 'a late report is announced');
+  const [snap] = await local.latest(4);
+  assert.deepEqual(snap!.shards, [{ shard: 0, requests: 6 }]);
+});
+
+test('snapshotsFromMatrix turns one query_range answer into one snapshot per window, quantized and sorted', () => {
+  const t1 = (T0 + 2 * W) / 1000;
+  const t2 = (T0 + 3 * W) / 1000;
+  const snaps = snapshotsFromMatrix(
+    [
+      { metric: { shard: '7' }, values: [[t1, '10.04'], [t2, '12']] },
+      { metric: { shard: '2' }, values: [[t2, '3.33333']] },
+      { metric: { node: 'b' }, values: [[t1, '5']] },
+      { metric: { node: 'a' }, values: [[t1, '5.0001']] },
+      { metric: { load: 'window' }, values: [[t1, String(T0 / 1000)], [t2, String((T0 + W) / 1000)]] },
+    ],
+    W,
+  );
+  assert.deepEqual(snaps, [
+    { windowStartMs: T0, windowMs: W, shards: [{ shard: 7, requests: 10 }], nodes: [{ nodeId: 'a', requests: 5 }, { nodeId: 'b', requests: 5 }] },
+    { windowStartMs: T0 + W, windowMs: W, shards: [{ shard: 2, requests: 3.33 }, { shard: 7, requests: 12 }], nodes: [] },
+  ]);
+});
