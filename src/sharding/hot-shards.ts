@@ -329,8 +329,8 @@ class HotShardFold {
         readers: next,
         reason: 'spread',
         explanation:
-          `${fmt(h1)}x its primary's weight share alone (spread above ${spreadThreshold}): ` +
-          `spread to ${next} readers, ${fmt(heat(r, cands, next))}x each reader's share`,
+          `alone ${fmt(h1)}x its primary's weight share (spread above ${spreadThreshold}x): ` +
+          `spread to ${next} readers, ${fmt(heat(r, cands, next))}x of each one's share`,
       });
     }
 
@@ -358,7 +358,8 @@ class HotShardFold {
         for (let i = 1; i < reach; i++) {
           const to = cands[i]!;
           if (((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
-          const owners = [to, ...this.owners(shard).filter((id) => id !== to)].slice(0, Math.max(1, this.owners(shard).length));
+          // The former owners stay, after the new primary: failover targets and the warm-up source.
+          const owners = [to, ...this.owners(shard).filter((id) => id !== to)];
           const back = this.map.owners[shard]?.[0] === to;
           setState(shard, r, {
             owners,
