@@ -8,10 +8,11 @@ import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
 import type { Endpoint } from '../core/endpoint.js';
+import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
-import { diffShardMaps, planShardMap } from '../sharding/index.js';
+import { applyHotShards, decideHotShards, diffShardMaps, NO_HOT_SHARDS, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
@@ -44,6 +45,11 @@ export interface ServeOptions {
   readonly stages?: readonly ServeStage[];
   /** Required when the topology file has a `kubernetes:` section. */
   readonly kubernetesSource?: KubernetesSourceFactory;
+  /**
+   * Load snapshots for the hot-shard policy (docs/hot-shards.md): the topology's
+   * `hotShards.snapshot` source, or snapshots a test feeds. Absent: no load, plain rendezvous.
+   */
+  readonly loadSnapshots?: LoadSnapshotReader;
   /** File watching knobs (tests shorten them). */
   readonly fileWatch?: { readonly debounce?: DebounceOptions; readonly pollIntervalMs?: number };
 }
@@ -87,6 +93,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // just pushed to it.
   let config = file.config();
   let endpoints: readonly Endpoint[] = config.topology.endpoints;
+  // The sharding stage's last plain rendezvous map (its next computation continues from it) and the
+  // hot-shard decision applied on top of it to make the target map.
+  let plainTarget: ShardMap | undefined;
+  let hotShards: HotShardDecision = NO_HOT_SHARDS;
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
@@ -134,7 +144,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     try {
       // The sharding stage continues from the target map, not from the routed one. A full
       // computation of a big map runs in a worker thread, so the admin API and xDS keep answering.
-      const step = planShardMap(handoff.target() ?? previous?.map, endpoints, config.topology.policy);
+      const step = planShardMap(plainTarget ?? previous?.map, endpoints, config.topology.policy);
       mode = step.mode;
       target = step.mode === 'full' ? await worker.computeShardMap(endpoints, config.topology.policy) : step.map;
     } catch (err) {
@@ -142,10 +152,42 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
       return;
     }
+    plainTarget = target;
+    const hot = withHotShards(target);
     const computeSeconds = (performance.now() - t0) / 1000;
-    handoff.plan(target, { ...event, computeStartedAt, computeSeconds, mode });
+    handoff.plan(hot, { ...event, computeStartedAt, computeSeconds, mode });
     for (const w of target.warnings) log.warn({ version: target.version }, w);
   };
+
+  /**
+   * The hot-shard policy between sharding and the handoff planner (docs/hot-shards.md): the target
+   * map is the plain map with the decision for the snapshots in force, so load moves warm before
+   * they flip like any other move.
+   */
+  const withHotShards = (plain: ShardMap): ShardMap => {
+    const snapshots = opts.loadSnapshots?.latest() ?? [];
+    hotShards = decideHotShards(plain, snapshots, config.hotShards);
+    if (hotShards.deferred > 0) {
+      log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
+    }
+    return applyHotShards(plain, hotShards);
+  };
+
+  /** A new load snapshot: re-decides on the plain map in force; publishes only when the target map changes. */
+  const onLoadSnapshot = (): void => {
+    const detectedAt = new Date();
+    enqueue('load snapshot', () => {
+      const plain = plainTarget;
+      if (!plain) return;
+      const t0 = performance.now();
+      const before = handoff.target()?.version;
+      const hot = withHotShards(plain);
+      if (hot.version === before) return;
+      const computeSeconds = (performance.now() - t0) / 1000;
+      handoff.plan(hot, { source: 'load', reason: 'load snapshot changed', detectedAt, computeStartedAt: detectedAt, computeSeconds, mode: 'unchanged' });
+    });
+  };
+  const unsubscribeLoad = opts.loadSnapshots?.onChange(onLoadSnapshot);
 
   /** Publishes one handoff step: its routed map is what proxies get (docs/ownership.md). */
   const publishStep = (next: HandoffStep, cause: ChangeCause): void => {
@@ -153,7 +195,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const map = next.routed;
     const topology = { ...config.topology, endpoints: map.endpoints };
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
-    state.publish({ map, topology, cause, handoff: next.state, ...(diff ? { diff } : {}) }, (err) =>
+    const hot = hotShards.shards.length > 0 ? { hotShards } : {};
+    state.publish({ map, topology, cause, handoff: next.state, ...hot, ...(diff ? { diff } : {}) }, (err) =>
       log.error({ err }, 'a shard-map listener failed'),
     );
     const { transitions, started: begun, completed } = next.state;
@@ -190,6 +233,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    unsubscribeLoad?.();
     handoff.close();
     await load.close();
     await admin?.close();

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
+import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
@@ -24,6 +25,8 @@ export interface KeywayConfig {
   readonly xdsTiming: XdsTiming;
   /** Two-phase moves (`handoff:`, docs/ownership.md). */
   readonly handoff: HandoffSettings;
+  /** Hot shards (`hotShards:`, docs/hot-shards.md). */
+  readonly hotShards: HotShardSettings;
 }
 
 /**
@@ -52,12 +55,13 @@ export function parseConfig(text: string, file: string): KeywayConfig {
   const locate = createLocator(doc, lines, file);
   const result = validateConfig(toPlainValue(doc, lines, file), locate);
   if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
-  const { policy, xds, xdsTiming, handoff, endpoints, kubernetes } = result.config;
+  const { policy, xds, xdsTiming, handoff, hotShards, endpoints, kubernetes } = result.config;
   return {
     file,
     topology: { policy, xds, endpoints },
     xdsTiming,
     handoff,
+    hotShards,
     ...(kubernetes
       ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
       : {}),

@@ -12,6 +12,8 @@ import {
   type XdsSettings,
 } from '../core/settings.js';
 import { DEFAULT_HANDOFF_SETTINGS, type HandoffSettings } from '../core/handoff.js';
+import type { HotShardSettings } from '../core/load.js';
+import { hotShardSettings } from './hot-shard-settings.js';
 import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import type { KeywayError } from '../core/errors.js';
 import { Fields, isPlainMapping } from './fields.js';
@@ -44,6 +46,7 @@ export const TOP_LEVEL_KEYS = [
   'routing',
   'xds',
   'handoff',
+  'hotShards',
   'endpoints',
   'kubernetes',
 ] as const;
@@ -71,6 +74,7 @@ export interface ValidatedConfig {
   readonly xds: XdsSettings;
   readonly xdsTiming: XdsTiming;
   readonly handoff: HandoffSettings;
+  readonly hotShards: HotShardSettings;
   readonly endpoints: readonly Endpoint[];
   /** Present when the file has a `kubernetes:` key (then `endpoints` is empty). */
   readonly kubernetes?: { readonly value: unknown };
@@ -101,6 +105,7 @@ export function validateConfig(
   const xds: XdsSettings = { service, envoy: envoySettings(p, raw), routing: routingSettings(p, raw) };
   const xdsTiming = timing(p, raw);
   const handoff = handoffSettings(p, raw);
+  const hotShards = hotShardSettings(p, raw, unknownKeys);
 
   const hasKubernetes = 'kubernetes' in raw;
   let endpoints: Endpoint[] = [];
@@ -123,6 +128,7 @@ export function validateConfig(
       xds,
       xdsTiming,
       handoff,
+      hotShards,
       endpoints,
       ...(hasKubernetes ? { kubernetes: { value: raw.kubernetes } } : {}),
     },

@@ -142,4 +142,43 @@ export interface HotShardDecision {
   readonly moves: number;
   /** Moves the churn budget held back in the last step. */
   readonly deferred: number;
+  /** Moves made over the whole fold (every step), for `keyway_hot_shard_moves_total`. */
+  readonly totalMoves?: number;
+  /** Modelled busiest node after the policy, as load over weight share (1 = exactly its share); absent without load. */
+  readonly maxLoadRatio?: number;
+  /** The same for plain rendezvous ownership under the same load, to show what the policy bought. */
+  readonly plainMaxLoadRatio?: number;
+}
+
+/**
+ * Defaults of the `hotShards:` section (docs/hot-shards.md "Settings"). Enabled: with no load
+ * snapshot (no reports yet, or reports stopped for `historyWindows` windows) the policy changes
+ * nothing, so being on costs nothing until cache nodes report.
+ */
+export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
+  enabled: true,
+  windowMs: 10_000,
+  epsilon: 0.1,
+  spreadThreshold: 0.25,
+  maxReaders: 4,
+  maxMovesPerWindow: 32,
+  historyWindows: 6,
+  snapshot: { source: 'local' },
+};
+
+/** Upper bounds the topology validator enforces on `hotShards:` (docs/configuration.md). */
+export const MAX_HOT_SHARD_READERS = 16;
+export const MAX_HOT_SHARD_MOVES_PER_WINDOW = 4096;
+export const MAX_HOT_SHARD_HISTORY_WINDOWS = 60;
+
+/**
+ * What the runner reads load snapshots through (the `LoadSnapshotSource`s of src/sources/load fit
+ * it): the snapshots in force, oldest first, and a signal when they change. Tests feed snapshots
+ * directly through a small in-memory reader.
+ */
+export interface LoadSnapshotReader {
+  /** The last `historyWindows` snapshots, oldest first; empty when no load was reported recently. */
+  latest(): readonly LoadSnapshot[];
+  /** Calls `listener` after `latest()` changed. Returns the unsubscribe function. */
+  onChange(listener: () => void): () => void;
 }

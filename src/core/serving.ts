@@ -4,6 +4,7 @@
  * (docs/architecture.md "Who writes state"). Only the composition root (src/app) writes.
  */
 import type { HandoffState } from './handoff.js';
+import type { HotShardDecision } from './load.js';
 import type { Topology } from './settings.js';
 import type { ShardMap, ShardMapDiff, ShardMove } from './shard-map.js';
 
@@ -19,6 +20,11 @@ export interface ServingView {
   readonly map: ShardMap;
   /** The target map, the shards in transition and the drains; absent when handoff is disabled. */
   readonly handoff?: HandoffState;
+  /**
+   * The hot-shard policy's decision the target map includes (docs/hot-shards.md): why shards have
+   * extra readers or a moved primary. Absent when the policy changed nothing or is off.
+   */
+  readonly hotShards?: HotShardDecision;
   /** Policy and xDS settings from the topology file; `endpoints` are the ones in force (= map.endpoints). */
   readonly topology: Topology;
   /** Owner changes from the previous view's map; absent for the first view. */
@@ -36,9 +42,10 @@ export interface ServingView {
 export interface ChangeCause {
   /**
    * `start` for the first map, else the source whose event led here: `file` (the topology file),
-   * `kubernetes`, or `handoff` (a warm report or a warm-up deadline flipped shards in transition).
+   * `kubernetes`, `handoff` (a warm report or a warm-up deadline flipped shards in transition), or
+   * `load` (a new load snapshot changed the hot-shard decision, docs/hot-shards.md).
    */
-  readonly source: 'file' | 'kubernetes' | 'start' | 'handoff';
+  readonly source: 'file' | 'kubernetes' | 'start' | 'handoff' | 'load';
   /** In a few words: `start`, `topology file changed`, `endpoints changed`. */
   readonly reason: string;
   /** When the runner received the source's event (after the source's own debouncing), before queueing it. */

@@ -15,6 +15,19 @@ export interface ShardMap {
   readonly owners: readonly (readonly string[])[];
   /** Human-readable conditions worth a log line (fewer eligible endpoints than R, none at all). */
   readonly warnings: readonly string[];
+  /**
+   * Hot shards served by more than one owner at once (docs/hot-shards.md): shard -> how many of
+   * its first owners share its requests (> 1; weighted by endpoint weight). Absent or missing a
+   * shard: the primary alone serves it. Part of the version (applyHotShards derives a new one).
+   */
+  readonly readers?: ReadonlyMap<number, number>;
+}
+
+/** How many of a shard's owners serve its requests at once: `readers` clamped to its owner count, >= 1. */
+export function shardReaders(map: Pick<ShardMap, 'owners' | 'readers'>, shard: number): number {
+  const k = map.readers?.get(shard) ?? 1;
+  const n = map.owners[shard]?.length ?? 0;
+  return Math.max(1, Math.min(k, n));
 }
 
 /** One shard whose owner list changed between two maps. */
@@ -22,6 +35,9 @@ export interface ShardMove {
   readonly shard: number;
   readonly from: readonly string[];
   readonly to: readonly string[];
+  /** Readers before and after (docs/hot-shards.md), present when either map spreads the shard. */
+  readonly fromReaders?: number;
+  readonly toReaders?: number;
 }
 
 export interface ShardMapDiff {

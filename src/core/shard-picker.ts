@@ -34,12 +34,29 @@ export interface ShardPickerConfig {
   readonly endpoints: readonly string[];
   /** Base64 of a little-endian Uint16Array of shardCount x R endpoint indexes, primary first. */
   readonly owners: string;
+  /**
+   * Hot shards (docs/hot-shards.md), optional: pairs `[shard, k, shard, k, ...]`, shards ascending,
+   * k >= 2: the shard's first k owners share its calls, weighted by `weights`. Absent: the primary
+   * alone. A picker that predates it ignores it and sends every call to the primary.
+   */
+  readonly readers?: readonly number[];
+  /** With `readers`: each endpoint's load-balancing weight, in `endpoints` order (> 0). */
+  readonly weights?: readonly number[];
 }
 
 /** The decoded owner table: `table[s * replicas + k]` is shard s's k-th owner (index into endpoints) or NO_OWNER. */
 export interface OwnerTable {
   readonly replicas: number;
   readonly table: Uint16Array;
+  /** Hot shards: shard -> how many of its first owners share its calls (>= 2). */
+  readonly readers?: ReadonlyMap<number, number>;
+  /** Endpoint weights for the spread, by endpoint index; absent: equal. */
+  readonly weights?: readonly number[];
+}
+
+/** Encodes hot-shard readers (shard -> k, k >= 2) as the config's `readers` pairs, shards ascending. */
+export function encodeReaders(readers: ReadonlyMap<number, number>): number[] {
+  return [...readers.entries()].filter(([, k]) => k > 1).sort((a, b) => a[0] - b[0]).flat();
 }
 
 /** Encodes `owners[shard]` (endpoint indexes, primary first) as the config's `owners`, R = `replicas` ranks per shard. */
@@ -52,7 +69,7 @@ export function encodeOwners(owners: readonly (readonly number[])[], replicas: n
 }
 
 /** Decodes and checks a config's `owners` against its shard and endpoint counts. */
-export function decodeOwners(config: Pick<ShardPickerConfig, 'owners' | 'shardCount' | 'endpoints'>): OwnerTable {
+export function decodeOwners(config: Pick<ShardPickerConfig, 'owners' | 'shardCount' | 'endpoints' | 'readers' | 'weights'>): OwnerTable {
   const bytes = Buffer.from(config.owners, 'base64');
   const entries = bytes.length / 2;
   if (config.shardCount === 0 || !Number.isInteger(entries) || entries % config.shardCount !== 0) {
@@ -64,7 +81,23 @@ export function decodeOwners(config: Pick<ShardPickerConfig, 'owners' | 'shardCo
     if (v !== NO_OWNER && v >= config.endpoints.length) throw bad('owners', `entry ${i} names endpoint ${v} of ${config.endpoints.length}`);
     table[i] = v;
   }
-  return { replicas: entries / config.shardCount, table };
+  const replicas = entries / config.shardCount;
+  if (config.readers === undefined) return { replicas, table };
+  const readers = new Map<number, number>();
+  const pairs = config.readers;
+  if (pairs.length % 2 !== 0) throw bad('readers', 'does not hold [shard, readers] pairs');
+  for (let i = 0; i < pairs.length; i += 2) {
+    const shard = pairs[i]!;
+    const k = pairs[i + 1]!;
+    if (!Number.isInteger(shard) || shard < 0 || shard >= config.shardCount) throw bad('readers', `pair ${i / 2} names shard ${shard} outside [0, ${config.shardCount})`);
+    if (!Number.isInteger(k) || k < 2 || k > replicas) throw bad('readers', `pair ${i / 2} gives shard ${shard} ${k} readers, not 2..${replicas}`);
+    readers.set(shard, k);
+  }
+  const weights = config.weights;
+  if (weights !== undefined && (weights.length !== config.endpoints.length || !weights.every((w) => Number.isFinite(w) && w > 0))) {
+    throw bad('weights', `must hold one positive weight per endpoint (${config.endpoints.length})`);
+  }
+  return { replicas, table, readers, ...(weights ? { weights } : {}) };
 }
 
 /** Validates the JSON of a `keyway.shard_picker` policy (what the TypedStruct's Struct holds). */
@@ -92,9 +125,19 @@ export function parseShardPickerConfig(json: unknown): ShardPickerConfig {
     missingHeader,
     endpoints: endpoints as string[],
     owners: text('owners'),
+    ...numbers(o, 'readers'),
+    ...numbers(o, 'weights'),
   };
   decodeOwners(config); // fails here, at config time, rather than on the first call
   return config;
+}
+
+/** An optional list of numbers, as `{ [field]: list }` (empty object when absent). */
+function numbers(o: Record<string, unknown>, field: 'readers' | 'weights'): { readers?: number[] } | { weights?: number[] } {
+  const v = o[field];
+  if (v === undefined || v === null) return {};
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw bad(field, 'is not a list of numbers');
+  return { [field]: v as number[] };
 }
 
 /** BAD_ARGUMENT at `keyway.shard_picker.<field>` (the config itself when `field` is ''). */

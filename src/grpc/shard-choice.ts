@@ -45,8 +45,27 @@ export type OwnerChoice =
 /**
  * The first owner of `shard` (primary, then replicas by rank) that is READY. None ready but one
  * still connecting (or announced by CDS before EDS lists it): wait. Otherwise UNAVAILABLE.
+ * A hot shard read by k owners (the table's `readers`, docs/hot-shards.md) goes to one of its first
+ * k owners that is READY, drawn by weight with `random` in [0, 1); none of them READY: the rule above.
  */
-export function chooseOwner(owners: OwnerTable, shard: number, state: (endpoint: number) => OwnerState): OwnerChoice {
+export function chooseOwner(owners: OwnerTable, shard: number, state: (endpoint: number) => OwnerState, random: () => number = Math.random): OwnerChoice {
+  const k = Math.min(owners.readers?.get(shard) ?? 1, owners.replicas);
+  if (k > 1) {
+    const ready: number[] = [];
+    let total = 0;
+    for (let i = 0; i < k; i++) {
+      const e = owners.table[shard * owners.replicas + i]!;
+      if (e === NO_OWNER || state(e) !== 'ready') continue;
+      ready.push(e);
+      total += owners.weights?.[e] ?? 1;
+    }
+    let x = random() * total;
+    for (const e of ready) {
+      x -= owners.weights?.[e] ?? 1;
+      if (x < 0) return { kind: 'owner', endpoint: e };
+    }
+    if (ready.length > 0) return { kind: 'owner', endpoint: ready[ready.length - 1]! };
+  }
   let waiting = false;
   let any = false;
   for (let k = 0; k < owners.replicas; k++) {

@@ -155,5 +155,6 @@ function completed(t: ShardTransition, outcome: TransitionOutcome, now: number):
 function routedMap(target: ShardMap, owners: readonly (readonly string[])[], transitions: readonly ShardTransition[]): ShardMap {
   const held = transitions.map((t) => [t.shard, ...t.from]);
   const version = createHash('sha256').update(JSON.stringify([target.version, held])).digest('hex').slice(0, 16);
-  return { version, policy: target.policy, endpoints: target.endpoints, owners, warnings: target.warnings };
+  // Hot-shard readers stay: a held shard's readers are clamped to its held owners where used.
+  return { version, policy: target.policy, endpoints: target.endpoints, owners, warnings: target.warnings, ...(target.readers ? { readers: target.readers } : {}) };
 }

@@ -1,6 +1,6 @@
 /** Read-only questions about shard maps: one shard's owners, each endpoint's share, what moved. */
 import { KeywayError } from '../core/errors.js';
-import type { ShardMap, ShardMapDiff, ShardMove } from '../core/shard-map.js';
+import { type ShardMap, type ShardMapDiff, type ShardMove, shardReaders } from '../core/shard-map.js';
 
 /**
  * Owners of `shard`, primary first (the REST `/v1/shards/{shard}` contract). Throws BAD_ARGUMENT
@@ -29,7 +29,8 @@ function sameOwners(a: readonly string[], b: readonly string[]): boolean {
 const NONE: readonly string[] = Object.freeze([]);
 
 /**
- * Shards whose owner list changed (membership or order, so a new primary counts), sorted by shard:
+ * Shards whose owner list changed (membership or order, so a new primary counts) or whose readers
+ * changed (docs/hot-shards.md), sorted by shard:
  * what the translator turns into EDS updates and the admin view reports as moves. A shard present
  * in only one map (S changed) moves from or to no owners.
  */
@@ -39,7 +40,14 @@ export function diffShardMaps(from: ShardMap, to: ShardMap): ShardMapDiff {
   for (let s = 0; s < S; s++) {
     const a = from.owners[s] ?? NONE;
     const b = to.owners[s] ?? NONE;
-    if (!sameOwners(a, b)) moves.push({ shard: s, from: a, to: b });
+    if (from.readers === undefined && to.readers === undefined) {
+      if (!sameOwners(a, b)) moves.push({ shard: s, from: a, to: b });
+      continue;
+    }
+    const fromReaders = shardReaders(from, s);
+    const toReaders = shardReaders(to, s);
+    if (sameOwners(a, b) && fromReaders === toReaders) continue;
+    moves.push(fromReaders > 1 || toReaders > 1 ? { shard: s, from: a, to: b, fromReaders, toReaders } : { shard: s, from: a, to: b });
   }
   return { fromVersion: from.version, toVersion: to.version, moves };
 }

@@ -65,3 +65,30 @@ test('a config that does not fit the contract is a BAD_ARGUMENT naming the field
   bad({ owners: 'AAA=' }, 'owners');
   assert.deepEqual(parseShardPickerConfig(base), base);
 });
+
+test('a hot shard spreads over its first k READY owners by weight; others keep primary first', () => {
+  const config: ShardPickerConfig = { ...base, readers: [7, 2], weights: [1, 3, 1] };
+  const owners = decodeOwners(config);
+  const ready = (): OwnerState => 'ready';
+  // Shard 7 is owned by [1, 2] (7 % 3 = 1): weights 3 and 1.
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 1000; i++) {
+    const c = chooseOwner(owners, 7, ready, () => i / 1000);
+    assert.equal(c.kind, 'owner');
+    counts[(c as { endpoint: number }).endpoint]!++;
+  }
+  assert.deepEqual(counts, [0, 750, 250]);
+  assert.deepEqual(chooseOwner(owners, 8, ready, () => 0.99), { kind: 'owner', endpoint: 2 }, 'shard 8 is not hot: its primary');
+  // A reader down: the other reader takes the call; both down: the primary-first rule (queue while connecting).
+  assert.deepEqual(chooseOwner(owners, 7, (e) => (e === 1 ? 'down' : 'ready'), () => 0), { kind: 'owner', endpoint: 2 });
+  assert.deepEqual(chooseOwner(owners, 7, () => 'connecting', () => 0), { kind: 'queue' });
+  // A picker that predates readers routes to the primary alone: the config stays valid without them.
+  assert.deepEqual(chooseOwner(decodeOwners(base), 7, ready, () => 0.99), { kind: 'owner', endpoint: 1 });
+});
+
+test('readers and weights are checked', () => {
+  for (const [readers, weights] of [[[7], undefined], [[1024, 2], undefined], [[7, 3], undefined], [[7, 1], undefined], [[7, 2], [1, 2]], [[7, 2], [1, 0, 1]]] as const) {
+    assert.throws(() => parseShardPickerConfig({ ...base, readers, ...(weights ? { weights } : {}) }), KeywayError, JSON.stringify(readers));
+  }
+  assert.deepEqual(parseShardPickerConfig({ ...base, readers: [7, 2], weights: [1, 3, 1] }).readers, [7, 2]);
+});

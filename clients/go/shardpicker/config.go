@@ -48,6 +48,9 @@ type wireConfig struct {
 	MissingHeader string   `json:"missingHeader"`
 	Endpoints     []string `json:"endpoints"`
 	Owners        string   `json:"owners"`
+	// Hot shards (keyway docs/hot-shards.md), optional: [shard, k, shard, k, ...] and one weight per endpoint.
+	Readers []float64 `json:"readers,omitempty"`
+	Weights []float64 `json:"weights,omitempty"`
 }
 
 // Config is a parsed shard-picker config: the shard table of one cluster.
@@ -66,6 +69,10 @@ type Config struct {
 	// Owners holds ShardCount*Replicas endpoint indexes: entry s*R+k is shard s's k-th owner
 	// (k = 0 the primary), NoOwner for an empty rank.
 	Owners []uint16
+	// Readers maps a hot shard to how many of its first owners share its calls (k >= 2); absent
+	// shards go to the primary alone. Weights (by endpoint index; nil: equal) weigh the spread.
+	Readers map[uint32]int
+	Weights []float64
 
 	index map[string]int // canonical address -> index in Endpoints
 }
@@ -84,6 +91,12 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		binary.LittleEndian.PutUint16(table[2*i:], v)
 	}
 	shards := uint64(c.ShardCount)
+	var readers []float64
+	for s := uint32(0); s < c.ShardCount && len(c.Readers) > 0; s++ {
+		if k, ok := c.Readers[s]; ok {
+			readers = append(readers, float64(s), float64(k))
+		}
+	}
 	return json.Marshal(wireConfig{
 		ShardCount:    &shards,
 		ShardHeader:   c.ShardHeader,
@@ -91,6 +104,8 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		MissingHeader: c.MissingHeader,
 		Endpoints:     c.Endpoints,
 		Owners:        base64.StdEncoding.EncodeToString(table),
+		Readers:       readers,
+		Weights:       c.Weights,
 	})
 }
 
@@ -162,7 +177,41 @@ func parseConfig(raw []byte) (*Config, error) {
 		}
 		c.Owners[i] = v
 	}
-	return c, nil
+	return c, parseReaders(c, w)
+}
+
+// parseReaders reads the optional hot-shard fields: pairs of an in-range shard and 2..R readers,
+// and one positive weight per endpoint.
+func parseReaders(c *Config, w wireConfig) error {
+	if len(w.Readers) == 0 {
+		return nil
+	}
+	if len(w.Readers)%2 != 0 {
+		return &ConfigError{Field: "readers", Message: "must hold [shard, readers] pairs"}
+	}
+	c.Readers = make(map[uint32]int, len(w.Readers)/2)
+	for i := 0; i < len(w.Readers); i += 2 {
+		s, k := w.Readers[i], w.Readers[i+1]
+		if s != float64(uint32(s)) || uint32(s) >= c.ShardCount {
+			return &ConfigError{Field: "readers", Message: fmt.Sprintf("pair %d names shard %v outside [0, %d)", i/2, s, c.ShardCount)}
+		}
+		if k != float64(int(k)) || int(k) < 2 || int(k) > c.Replicas {
+			return &ConfigError{Field: "readers", Message: fmt.Sprintf("pair %d gives shard %v %v readers, not 2..%d", i/2, s, k, c.Replicas)}
+		}
+		c.Readers[uint32(s)] = int(k)
+	}
+	if w.Weights != nil {
+		if len(w.Weights) != len(c.Endpoints) {
+			return &ConfigError{Field: "weights", Message: fmt.Sprintf("must hold one weight per endpoint (%d), got %d", len(c.Endpoints), len(w.Weights))}
+		}
+		for i, x := range w.Weights {
+			if !(x > 0) {
+				return &ConfigError{Field: "weights", Message: fmt.Sprintf("weights[%d] must be > 0, got %v", i, x)}
+			}
+		}
+		c.Weights = w.Weights
+	}
+	return nil
 }
 
 // canonicalAddr turns "10.0.0.1:8000", "[::1]:8000" or "::1:8000" (an IPv6 address followed by

@@ -3,6 +3,7 @@ package shardpicker
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 
@@ -81,8 +82,14 @@ func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 }
 
 // pickOwner takes the first READY owner of shard, primary first; it queues the call while an
-// owner is still connecting, or not yet in the EDS endpoints.
+// owner is still connecting, or not yet in the EDS endpoints. A hot shard read by k owners
+// (Config.Readers) goes to one of its first k READY owners, drawn by weight.
 func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.PickResult, error) {
+	if k := p.cfg.Readers[shard]; k > 1 {
+		if e, ok := p.pickReader(shard, k, rand.Float64()); ok {
+			return e.picker.Pick(info)
+		}
+	}
 	owned, pending := false, false
 	for _, i := range p.cfg.OwnersOf(shard) {
 		if i == NoOwner {
@@ -110,6 +117,37 @@ func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
 	return balancer.PickResult{}, fmt.Errorf("no owner of shard %d is reachable", shard)
+}
+
+// pickReader draws one of shard's first k owners that is READY, by weight, with u in [0, 1).
+func (p *shardPicker) pickReader(shard uint32, k int, u float64) (endpointView, bool) {
+	owners := p.cfg.OwnersOf(shard)
+	weight := func(i uint16) float64 {
+		if p.cfg.Weights == nil {
+			return 1
+		}
+		return p.cfg.Weights[i]
+	}
+	total := 0.0
+	var ready []uint16
+	for _, i := range owners[:min(k, len(owners))] {
+		if i == NoOwner || !p.endpoints[i].present || p.endpoints[i].state != connectivity.Ready {
+			continue
+		}
+		ready = append(ready, i)
+		total += weight(i)
+	}
+	if len(ready) == 0 {
+		return endpointView{}, false
+	}
+	x := u * total
+	for _, i := range ready {
+		x -= weight(i)
+		if x < 0 {
+			return p.endpoints[i], true
+		}
+	}
+	return p.endpoints[ready[len(ready)-1]], true
 }
 
 // pickAny sends a call without a shard to the READY endpoints in turn (missingHeader any).

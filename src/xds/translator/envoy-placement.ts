@@ -8,6 +8,9 @@
  * primary at priority 0 and its replicas at priority 1, so Envoy sends the shard's traffic to the
  * primary while it is healthy and spills to the replicas when it is not.
  *
+ * A hot shard read by k owners at once (docs/hot-shards.md) lists its first k owners at priority 0,
+ * so Envoy spreads its requests over them by load-balancing weight, and the rest at priority 1.
+ *
  * Envoy's EDS keeps only one host per resolved "ip:port" across all priorities, so the priority-1
  * copy must use another spelling of the same socket: the IPv4-mapped IPv6 form `::ffff:a.b.c.d`
  * with ipv4_compat. IPv6 endpoints and host names have no such alias: their priority-1 copy is
@@ -38,14 +41,16 @@ export interface EnvoyPlacement {
 
 /**
  * Places every serving owner for the Envoy flavor (docs/xds.md, "primary before replica").
- * `owners[shard]` lists the shard's serving endpoints, primary first.
+ * `owners[shard]` lists the shard's serving endpoints, primary first; `readers(shard)` says how
+ * many of them share its requests at priority 0 (1: the primary alone).
  */
-export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[]): EnvoyPlacement {
+export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[], readers: (shard: number) => number = () => 1): EnvoyPlacement {
   const leads = new Map<string, { endpoint: Endpoint; shards: number[] }>();
   const backs = new Map<string, { endpoint: Endpoint; shards: number[] }>();
   owners.forEach((list, shard) => {
+    const k = readers(shard);
     list.forEach((endpoint, rank) => {
-      const into = rank === 0 ? leads : backs;
+      const into = rank < k ? leads : backs;
       const entry = into.get(endpoint.id) ?? { endpoint, shards: [] };
       entry.shards.push(shard); // shards are visited in ascending order
       into.set(endpoint.id, entry);

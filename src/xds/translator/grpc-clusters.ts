@@ -44,7 +44,20 @@ export function grpcCluster(name: string): Cluster {
  * fails over to a replica it can reach fastest; the primary stays at priority 0 whatever the proxy.
  * gRPC drops a locality without a load_balancing_weight, so every one carries a weight.
  */
-export function grpcOwnersLoadAssignment(name: string, owners: readonly Endpoint[], proxy: ProxyClass): ClusterLoadAssignment {
+export function grpcOwnersLoadAssignment(name: string, owners: readonly Endpoint[], proxy: ProxyClass, readers = 1): ClusterLoadAssignment {
+  const k = Math.max(1, Math.min(readers, owners.length));
+  if (k > 1) {
+    // A hot shard (docs/hot-shards.md): its first k owners share priority 0, weighted by locality
+    // weight (the sum of their weights; round robin within one locality), the rest fail over after.
+    const groups = new Map<string, Endpoint[]>();
+    for (const e of [...owners.slice(0, k)].sort((a, b) => compareStrings(a.id, b.id))) {
+      const key = localityKey(e.locality);
+      groups.set(key, [...(groups.get(key) ?? []), e]);
+    }
+    const first = [...groups.values()].sort((a, b) => compareLocality(a[0]!.locality, b[0]!.locality)).map((g) => localityGroup(g, 0));
+    const rest = orderByNearness(owners.slice(k), proxy).map((e, i) => localityGroup([e], i + 1));
+    return create(ClusterLoadAssignmentSchema, { clusterName: name, endpoints: [...first, ...rest] });
+  }
   const [primary, ...replicas] = owners;
   const ordered = primary === undefined ? [] : [primary, ...orderByNearness(replicas, proxy)];
   return create(ClusterLoadAssignmentSchema, {

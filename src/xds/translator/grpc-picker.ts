@@ -23,10 +23,11 @@ import {
   SHARD_PICKER_POLICY,
   SHARD_PICKER_TYPE_URL,
   encodeOwners,
+  encodeReaders,
   type MissingHeaderMode,
   type ShardPickerConfig,
 } from '../../core/shard-picker.js';
-import { adsConfigSource } from './envoy-core.js';
+import { adsConfigSource, lbWeight } from './envoy-core.js';
 import { SHARD_HEADER } from './names.js';
 import { addressKey } from './serving.js';
 
@@ -41,6 +42,8 @@ export interface PickerInput {
   readonly owners: readonly (readonly Endpoint[])[];
   /** Every serving endpoint. */
   readonly endpoints: readonly Endpoint[];
+  /** How many of a shard's owners share its calls (docs/hot-shards.md); 1 for all but hot shards. */
+  readonly readers?: (shard: number) => number;
   readonly keyHeader: string;
   readonly missingHeader: MissingHeaderMode;
 }
@@ -58,6 +61,12 @@ export function shardPickerConfig(input: PickerInput): { config: ShardPickerConf
   const table = input.owners.map((list) => list.map((e) => index.get(addressKey(e))!));
   // R in force: the policy's R, or more when a shard lists more owners (a draining owner kept on).
   const replicas = Math.max(1, input.replicas, ...table.map((l) => l.length));
+  const hot = new Map<number, number>();
+  if (input.readers) input.owners.forEach((_, shard) => hot.set(shard, input.readers!(shard)));
+  const readers = encodeReaders(hot);
+  // Weights travel only with hot shards, so a map without them keeps the config it always had.
+  const weightOf = new Map(input.endpoints.map((e) => [addressKey(e), lbWeight(e.weight)]));
+  const spread = readers.length > 0 ? { readers, weights: endpoints.map((a) => weightOf.get(a) ?? 1) } : {};
   return {
     config: {
       shardCount: input.shardCount,
@@ -66,13 +75,26 @@ export function shardPickerConfig(input: PickerInput): { config: ShardPickerConf
       missingHeader: input.missingHeader,
       endpoints,
       owners: encodeOwners(table, replicas),
+      ...spread,
     },
   };
 }
 
 /** The picker cluster `name`: EDS over ADS, policies [keyway.shard_picker(config), round_robin]. */
 export function grpcPickerCluster(name: string, config: ShardPickerConfig): Cluster {
-  const typedStruct = create(TypedStructSchema, { typeUrl: SHARD_PICKER_TYPE_URL, value: { ...config, endpoints: [...config.endpoints] } });
+  const typedStruct = create(TypedStructSchema, {
+    typeUrl: SHARD_PICKER_TYPE_URL,
+    value: {
+      shardCount: config.shardCount,
+      shardHeader: config.shardHeader,
+      keyHeader: config.keyHeader,
+      missingHeader: config.missingHeader,
+      endpoints: [...config.endpoints],
+      owners: config.owners,
+      ...(config.readers ? { readers: [...config.readers] } : {}),
+      ...(config.weights ? { weights: [...config.weights] } : {}),
+    },
+  });
   return create(ClusterSchema, {
     name,
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },

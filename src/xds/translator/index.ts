@@ -116,7 +116,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
   const { service, envoy, routing } = topology.xds;
   const shardCount = shardMap.policy.shardCount;
   const serving = servingOwners(shardMap);
-  const placement = placeEnvoyHosts(serving.owners);
+  const placement = placeEnvoyHosts(serving.owners, serving.readers);
   const cluster = envoyClusterName(service);
   const routes = routeConfigName(service);
   return {
@@ -146,20 +146,21 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
     // Past the picker's 16-bit index (outside the work budget): the stock routes still work.
     fallback.push(`${picker.error}; picker clients get the per-shard routes`);
   }
-  const tuples = new Map<string, readonly Endpoint[]>();
+  const tuples = new Map<string, { owners: readonly Endpoint[]; readers: number }>();
   const shardRoutes: ShardRoute[] = [];
   serving.owners.forEach((owners, shard) => {
     if (owners.length === 0) return; // no route: the catch-all (if any) or UNAVAILABLE
-    const name = grpcOwnersClusterName(service, owners.map((e) => e.id));
-    tuples.set(name, owners);
+    const readers = serving.readers(shard);
+    const name = grpcOwnersClusterName(service, owners.map((e) => e.id), readers);
+    tuples.set(name, { owners, readers });
     shardRoutes.push({ shard, cluster: name });
   });
 
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
-  for (const [name, owners] of tuples) {
+  for (const [name, { owners, readers }] of tuples) {
     clusters.push(resource(ClusterSchema, name, grpcCluster(name)));
-    assignments.push(resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy, readers)));
   }
   // missingHeader applies to gRPC too: `any` adds a catch-all route to every serving owner.
   const catchAll = envoy.missingHeader === 'any' ? grpcAnyClusterName(service) : undefined;
@@ -186,6 +187,7 @@ function translateGrpcPicker({ shardMap, topology }: TranslatorInput, serving: S
     shardCount: shardMap.policy.shardCount,
     replicas: shardMap.policy.replicas,
     owners: serving.owners,
+    readers: serving.readers,
     endpoints: serving.endpoints,
     keyHeader: routing.keyHeader,
     missingHeader: envoy.missingHeader,

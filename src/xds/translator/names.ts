@@ -36,10 +36,12 @@ export function envoyClusterName(service: string): string {
 /**
  * Proxyless gRPC flavor: one cluster per distinct owner tuple (primary first). Endpoint ids never
  * contain ',' (ENDPOINT_ID_PATTERN), so the joined list is unambiguous; shards with the same owners
- * share a cluster, so there are far fewer clusters than shards.
+ * share a cluster, so there are far fewer clusters than shards. A hot shard read by k > 1 owners at
+ * once (docs/hot-shards.md) gets its own `.../readers=k` cluster.
  */
-export function grpcOwnersClusterName(service: string, owners: readonly string[]): string {
-  return `${service}/owners/${owners.join(',')}`;
+export function grpcOwnersClusterName(service: string, owners: readonly string[], readers = 1): string {
+  // A hot shard's tuple read by k owners at once is another cluster: `=` never occurs in an id.
+  return readers > 1 ? `${service}/owners/${owners.join(',')}/readers=${readers}` : `${service}/owners/${owners.join(',')}`;
 }
 
 /**

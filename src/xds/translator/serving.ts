@@ -11,6 +11,11 @@ import { compareStrings } from '../../core/order.js';
 export interface ServingOwners {
   /** owners[shard]: the endpoints that serve the shard, primary first; empty when none. */
   readonly owners: readonly (readonly Endpoint[])[];
+  /**
+   * readers[shard]: how many of `owners[shard]` share its requests at once (docs/hot-shards.md),
+   * >= 1 and at most its serving owners; 1 for all but hot shards.
+   */
+  readers(shard: number): number;
   /** Every endpoint that serves at least one shard, sorted by id. */
   readonly endpoints: readonly Endpoint[];
   /** Conditions worth a log line: owners left out, addresses a proxy will reject. */
@@ -66,7 +71,22 @@ export function servingOwners(map: ShardMap): ServingOwners {
       warnings.push(`endpoint ${e.id} has address ${e.address}, not an IP literal: Envoy and gRPC clients reject it (NACK); use an IP address`);
     }
   }
-  return { owners, endpoints, warnings };
+  // A reader left out (not ready, a shared address) is not replaced: the shard has fewer readers.
+  const readers = (shard: number): number => {
+    const k = map.readers?.get(shard) ?? 1;
+    const left = ownersCount(map.owners[shard], owners[shard], k);
+    return Math.max(1, Math.min(left, owners[shard]?.length ?? 0));
+  };
+  return { owners, endpoints, warnings, readers };
+}
+
+/** Of the first `k` ids, how many survived into `serving`. */
+function ownersCount(ids: readonly string[] | undefined, serving: readonly Endpoint[] | undefined, k: number): number {
+  if (k <= 1 || !ids || !serving) return 1;
+  const kept = new Set(serving.map((e) => e.id));
+  let n = 0;
+  for (let i = 0; i < k && i < ids.length; i++) if (kept.has(ids[i]!)) n++;
+  return n;
 }
 
 /** `ip:port`, `[ip6]:port`: the key of an endpoint's address (one endpoint per address), also the picker's endpoint name. */

@@ -119,3 +119,12 @@ test('equal views give the same resource objects (computed once per view), and t
   const wrongName = { ...set, assignment: [{ ...set.assignment![0]!, name: '7' }] };
   assert.ok(checkConsistency(wrongName).some((p) => p.includes('calls itself')));
 });
+
+test('a hot shard read by more owners than R: readers beyond the primary are REPLICA, SERVING', () => {
+  const input = routed();
+  const owners = input.shardMap.owners.map((o, s) => (s === 3 ? ['b', 'c', 'd'] : o));
+  const hot: TranslatorInput = { ...input, shardMap: { ...input.shardMap, version: 'hot', owners, readers: new Map([[3, 3]]) } };
+  const d = json(hot, 'd');
+  assert.deepEqual(d, [{ name: '3', shard: 3, shardCount: 12, role: 'REPLICA', phase: 'SERVING' }]);
+  assert.equal(json(hot, 'b').find((r) => r.name === '3')?.role, 'PRIMARY');
+});

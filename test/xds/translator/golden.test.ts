@@ -1,13 +1,16 @@
 // Golden files: testdata/golden/<case>/input.yaml (a topology file) and optional proxy.yaml (the
 // proxy's locality) in, the exact resources for each flavor out as canonical ProtoJSON
-// (<flavor>.json; grpc-picker.json for a gRPC client carrying the shard picker). KEYWAY_UPDATE_GOLDEN=1 rewrites the expected files; review the diff.
+// (<flavor>.json; grpc-picker.json for a gRPC client carrying the shard picker). An optional load.yaml
+// (load snapshots, oldest first) puts the hot-shard policy's decision on the map (docs/hot-shards.md).
+// KEYWAY_UPDATE_GOLDEN=1 rewrites the expected files; review the diff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseConfig } from '../../../src/config/index.js';
-import { computeShardMap } from '../../../src/sharding/index.js';
+import type { LoadSnapshot } from '../../../src/core/load.js';
+import { applyHotShards, computeShardMap, decideHotShards } from '../../../src/sharding/index.js';
 import { checkConsistency, resourceSetToJson, translate } from '../../../src/xds/translator/index.js';
 import type { ProxyClass, ProxyFlavor } from '../../../src/xds/resources.js';
 
@@ -26,7 +29,7 @@ const cases = readdirSync(root, { withFileTypes: true })
   .sort();
 
 test('golden cases exist', () => {
-  for (const name of ['small', 'reject', 'http2', 'not-ready', 'fewer-than-replicas', 'zero-ready']) {
+  for (const name of ['small', 'reject', 'http2', 'not-ready', 'fewer-than-replicas', 'zero-ready', 'hot-shard']) {
     assert.ok(cases.includes(name), `testdata/golden/${name} is missing`);
   }
 });
@@ -36,8 +39,12 @@ for (const name of cases) {
   for (const { file: variant, flavor, picker } of variants) {
     test(`golden ${name}: ${variant}`, () => {
       const input = join(dir, 'input.yaml');
-      const { topology } = parseConfig(readFileSync(input, 'utf8'), input);
-      const shardMap = computeShardMap(topology.endpoints, topology.policy);
+      const { topology, hotShards } = parseConfig(readFileSync(input, 'utf8'), input);
+      const plain = computeShardMap(topology.endpoints, topology.policy);
+      const load = join(dir, 'load.yaml');
+      const snapshots = existsSync(load) ? (parse(readFileSync(load, 'utf8')) as LoadSnapshot[]) : [];
+      const shardMap = applyHotShards(plain, decideHotShards(plain, snapshots, hotShards));
+      if (snapshots.length > 0) assert.ok(shardMap.readers && shardMap.readers.size > 0, `${load} makes no hot shard`);
       const where = existsSync(join(dir, 'proxy.yaml')) ? (parse(readFileSync(join(dir, 'proxy.yaml'), 'utf8')) as Partial<ProxyClass>) : {};
       const proxy: ProxyClass = { flavor, zone: where.zone ?? '', subzone: where.subzone ?? '', ...(picker && { picker }) };
       const set = translate({ shardMap, topology }, proxy);

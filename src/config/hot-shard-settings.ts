@@ -1,0 +1,71 @@
+/**
+ * The topology file's `hotShards:` section (docs/configuration.md "hotShards", docs/hot-shards.md
+ * "Settings"): validated with located errors, every default filled.
+ */
+import {
+  DEFAULT_HOT_SHARD_SETTINGS,
+  type HotShardSettings,
+  type LoadSnapshotSettings,
+  MAX_HOT_SHARD_HISTORY_WINDOWS,
+  MAX_HOT_SHARD_MOVES_PER_WINDOW,
+  MAX_HOT_SHARD_READERS,
+} from '../core/load.js';
+import type { Fields } from './fields.js';
+import type { ConfigPathSegment } from './section.js';
+
+const HOT_SHARD_KEYS = ['enabled', 'windowMs', 'epsilon', 'spreadThreshold', 'maxReaders', 'maxMovesPerWindow', 'historyWindows', 'snapshot'] as const;
+const SNAPSHOT_KEYS = ['source', 'url', 'lagMs'] as const;
+const SNAPSHOT_SOURCES = ['local', 'prometheus'] as const;
+/** Shortest and longest load window: a second (reports cost a message per node per window) to an hour. */
+export const MIN_HOT_SHARD_WINDOW_MS = 1_000;
+export const MAX_HOT_SHARD_WINDOW_MS = 3_600_000;
+/** Prometheus read lag default: two scrape intervals of 15 s, so the window read is complete on every replica. */
+export const DEFAULT_PROMETHEUS_LAG_MS = 30_000;
+/** Largest epsilon and spread threshold accepted: beyond them the policy would never act. */
+export const MAX_HOT_SHARD_EPSILON = 10;
+export const MAX_HOT_SHARD_SPREAD_THRESHOLD = 10;
+
+type UnknownKeys = (p: Fields, obj: Record<string, unknown>, at: readonly ConfigPathSegment[], known: readonly string[]) => void;
+
+/** Reads `hotShards:` from the file's top-level mapping `raw`; problems go to `p`. */
+export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknownKeys: UnknownKeys): HotShardSettings {
+  const d = DEFAULT_HOT_SHARD_SETTINGS;
+  const h = p.optionalMapping(raw, ['hotShards']);
+  if (!h) return d;
+  unknownKeys(p, h, ['hotShards'], HOT_SHARD_KEYS);
+  const at = (key: string): ConfigPathSegment[] => ['hotShards', key];
+  const fraction = (key: 'epsilon' | 'spreadThreshold', min: number, max: number): number => {
+    const v = p.nonNegativeNumber(h, at(key), d[key]);
+    if (v < min || v > max) {
+      p.add(at(key), `must be a number ${min > 0 ? `above 0` : 'from 0'} to ${max}, got ${v}`);
+      return d[key];
+    }
+    return v;
+  };
+  return {
+    enabled: p.boolean(h, at('enabled'), d.enabled),
+    windowMs: p.integerIn(h, at('windowMs'), MIN_HOT_SHARD_WINDOW_MS, MAX_HOT_SHARD_WINDOW_MS, d.windowMs, 'milliseconds'),
+    epsilon: fraction('epsilon', 0, MAX_HOT_SHARD_EPSILON),
+    spreadThreshold: fraction('spreadThreshold', Number.MIN_VALUE, MAX_HOT_SHARD_SPREAD_THRESHOLD),
+    maxReaders: p.integerIn(h, at('maxReaders'), 1, MAX_HOT_SHARD_READERS, d.maxReaders),
+    maxMovesPerWindow: p.integerIn(h, at('maxMovesPerWindow'), 0, MAX_HOT_SHARD_MOVES_PER_WINDOW, d.maxMovesPerWindow),
+    historyWindows: p.integerIn(h, at('historyWindows'), 1, MAX_HOT_SHARD_HISTORY_WINDOWS, d.historyWindows),
+    snapshot: snapshotSettings(p, h, unknownKeys),
+  };
+}
+
+function snapshotSettings(p: Fields, h: Record<string, unknown>, unknownKeys: UnknownKeys): LoadSnapshotSettings {
+  const s = p.optionalMapping(h, ['hotShards', 'snapshot']);
+  if (!s) return DEFAULT_HOT_SHARD_SETTINGS.snapshot;
+  const at = (key: string): ConfigPathSegment[] => ['hotShards', 'snapshot', key];
+  unknownKeys(p, s, ['hotShards', 'snapshot'], SNAPSHOT_KEYS);
+  const source = p.oneOf(s, at('source'), SNAPSHOT_SOURCES, 'local');
+  if (source === 'local') {
+    for (const key of ['url', 'lagMs']) if (key in s) p.add(at(key), 'applies only to source: prometheus');
+    return { source };
+  }
+  const url = p.patterned(s, at('url'), /^https?:\/\/[^\s/]+/, undefined, 'the http(s) URL of the Prometheus server (for example http://prometheus:9090)');
+  if (url === undefined && !('url' in s)) p.missing(at('url'));
+  const lagMs = p.integerIn(s, at('lagMs'), 0, MAX_HOT_SHARD_WINDOW_MS, DEFAULT_PROMETHEUS_LAG_MS, 'milliseconds');
+  return { source, url: url ?? '', lagMs };
+}

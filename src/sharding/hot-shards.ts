@@ -1,0 +1,420 @@
+/**
+ * The hot-shard policy (docs/hot-shards.md): from the plain rendezvous map and the last load
+ * snapshots, which shards are spread over several readers and which moved to the next owner in
+ * rendezvous order (bounded load). Pure and deterministic: replicas that read the same snapshots
+ * publish the same map, whatever order the endpoints or snapshot entries arrive in.
+ *
+ * The decision is a fold: it starts from plain rendezvous ownership and takes one step per
+ * snapshot, oldest first, each step making at most `maxMovesPerWindow` moves. So the churn budget
+ * holds step by step, and with no snapshot the map is exactly plain rendezvous.
+ */
+import { createHash } from 'node:crypto';
+import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
+import { compareStrings } from '../core/order.js';
+import { type ShardMap, shardReaders } from '../core/shard-map.js';
+import { rendezvousScore } from './rendezvous-score.js';
+
+/** The policy's change to one shard, during the fold. */
+interface ShardState {
+  /** Owners after the policy, primary first. */
+  readonly owners: readonly string[];
+  readonly readers: number;
+  readonly reason: HotShardReason;
+  readonly explanation: string;
+}
+
+/** Empty decision: plain rendezvous ownership. */
+export const NO_HOT_SHARDS: HotShardDecision = Object.freeze({ windowStartMs: 0, shards: Object.freeze([]), moves: 0, deferred: 0 });
+
+/**
+ * Folds `snapshots` (any order; sorted by window here, the last `historyWindows` used) into a
+ * hot-shard decision for `map`, the plain rendezvous map (docs/hot-shards.md "The algorithm").
+ * Endpoint weights come from `map.endpoints`; only ready endpoints with weight > 0 serve.
+ * Returns NO_HOT_SHARDS when disabled or when there is no snapshot.
+ */
+export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
+  const windows = canonicalSnapshots(snapshots, settings.historyWindows);
+  if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
+  const fold = new HotShardFold(map, settings);
+  let last: StepResult = { moves: 0, deferred: 0 };
+  let totalMoves = 0;
+  for (const snapshot of windows) {
+    last = fold.step(snapshot);
+    totalMoves += last.moves;
+  }
+  const newest = windows[windows.length - 1]!;
+  const load = fold.loadsOf(newest);
+  const shards: HotShard[] = [...fold.state.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([shard, s]) => ({ shard, load: load.get(shard) ?? 0, owners: s.owners, readers: s.readers, reason: s.reason, explanation: s.explanation }));
+  const model = fold.model(newest);
+  return {
+    windowStartMs: newest.windowStartMs,
+    shards,
+    moves: last.moves,
+    deferred: last.deferred,
+    totalMoves,
+    ...(model.total > 0 ? { maxLoadRatio: round3(model.maxRatio()), plainMaxLoadRatio: round3(fold.mapModel(newest).maxRatio()) } : {}),
+  };
+}
+
+/**
+ * The map proxies get: `map` with the decision's owners and readers, and a version derived from
+ * both (so it is part of what replicas agree on). No hot shard: `map` itself, same version.
+ */
+export function applyHotShards(map: ShardMap, decision: HotShardDecision): ShardMap {
+  if (decision.shards.length === 0) return map;
+  const owners = map.owners.slice();
+  const readers = new Map<number, number>();
+  for (const h of decision.shards) {
+    if (h.shard < 0 || h.shard >= owners.length) continue;
+    owners[h.shard] = h.owners;
+    if (h.readers > 1) readers.set(h.shard, h.readers);
+  }
+  const changed = decision.shards.map((h) => [h.shard, h.readers, ...h.owners]);
+  const version = createHash('sha256').update(JSON.stringify(['hot-shards-v1', map.version, changed])).digest('hex').slice(0, 16);
+  return { version, policy: map.policy, endpoints: map.endpoints, owners, warnings: map.warnings, ...(readers.size > 0 ? { readers } : {}) };
+}
+
+/**
+ * Modelled load over weight share of every serving node under `map` (its owners and readers) for
+ * one snapshot: a shard's requests split among its readers by weight; requests of shards the
+ * snapshot does not list split among their primaries evenly. 1 = exactly the node's share.
+ */
+export function modelledLoadRatios(map: ShardMap, snapshot: LoadSnapshot): Map<string, number> {
+  const fold = new HotShardFold(map, HOT_MODEL_ONLY);
+  const m = fold.mapModel(snapshot);
+  const out = new Map<string, number>();
+  for (const id of fold.ids) out.set(id, m.ratio(id));
+  return out;
+}
+
+const HOT_MODEL_ONLY: HotShardSettings = {
+  enabled: true,
+  windowMs: 1,
+  epsilon: 0,
+  spreadThreshold: 1,
+  maxReaders: 1,
+  maxMovesPerWindow: 0,
+  historyWindows: 1,
+  snapshot: { source: 'local' },
+};
+
+interface StepResult {
+  readonly moves: number;
+  readonly deferred: number;
+}
+
+/** Oldest first, one snapshot per window (a repeated window keeps its greatest canonical form), the last `history`. */
+function canonicalSnapshots(snapshots: readonly LoadSnapshot[], history: number): LoadSnapshot[] {
+  const byWindow = new Map<number, { key: string; snap: LoadSnapshot }>();
+  for (const snap of snapshots) {
+    if (!Number.isFinite(snap.windowStartMs)) continue;
+    const key = JSON.stringify([
+      [...snap.shards].map((s) => [s.shard, s.requests]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
+      [...snap.nodes].map((n) => [n.nodeId, n.requests]).sort((a, b) => compareStrings(String(a[0]), String(b[0])) || Number(a[1]) - Number(b[1])),
+    ]);
+    const had = byWindow.get(snap.windowStartMs);
+    if (!had || key > had.key) byWindow.set(snap.windowStartMs, { key, snap });
+  }
+  const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
+  return sorted.slice(Math.max(0, sorted.length - Math.max(1, history)));
+}
+
+function usable(x: number): number {
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function fmt(x: number): string {
+  return x >= 10 ? x.toFixed(0) : x.toFixed(2);
+}
+
+/** Modelled node loads for one snapshot under the fold's current state. */
+class LoadModel {
+  constructor(
+    readonly total: number,
+    readonly totalWeight: number,
+    readonly load: Map<string, number>,
+    readonly weight: ReadonlyMap<string, number>,
+  ) {}
+
+  /** The node's weight share of the total, in requests per second. */
+  share(id: string): number {
+    return (this.total * (this.weight.get(id) ?? 0)) / this.totalWeight;
+  }
+
+  ratio(id: string): number {
+    const share = this.share(id);
+    return share > 0 ? (this.load.get(id) ?? 0) / share : 0;
+  }
+
+  maxRatio(): number {
+    let max = 0;
+    for (const id of this.weight.keys()) max = Math.max(max, this.ratio(id));
+    return max;
+  }
+
+  add(id: string, requests: number): void {
+    this.load.set(id, (this.load.get(id) ?? 0) + requests);
+  }
+}
+
+/** The fold's state and one step of it. */
+class HotShardFold {
+  readonly state = new Map<number, ShardState>();
+  /** Serving endpoints (ready, weight > 0), sorted by id. */
+  readonly ids: readonly string[];
+  readonly #weight: ReadonlyMap<string, number>;
+  readonly #totalWeight: number;
+  readonly #order = new Map<number, readonly string[]>();
+
+  constructor(
+    readonly map: ShardMap,
+    readonly settings: HotShardSettings,
+  ) {
+    const weight = new Map<string, number>();
+    for (const e of map.endpoints) if (e.ready && e.weight > 0 && Number.isFinite(e.weight)) weight.set(e.id, e.weight);
+    this.#weight = weight;
+    this.ids = [...weight.keys()].sort(compareStrings);
+    let w = 0;
+    for (const id of this.ids) w += weight.get(id)!;
+    this.#totalWeight = w;
+  }
+
+  /** Requests per second by shard (entries outside [0, S) or not positive ignored; repeats summed). */
+  loadsOf(snapshot: LoadSnapshot): Map<number, number> {
+    const S = this.map.owners.length;
+    const out = new Map<number, number>();
+    for (const s of snapshot.shards) {
+      const r = usable(s.requests);
+      if (!Number.isInteger(s.shard) || s.shard < 0 || s.shard >= S || r === 0) continue;
+      out.set(s.shard, (out.get(s.shard) ?? 0) + r);
+    }
+    return out;
+  }
+
+  /** The owners the shard has now (the policy's or the map's). */
+  owners(shard: number): readonly string[] {
+    return this.state.get(shard)?.owners ?? this.map.owners[shard] ?? [];
+  }
+
+  readers(shard: number): number {
+    return this.state.get(shard)?.readers ?? 1;
+  }
+
+  /**
+   * The shard's candidates in rendezvous order: its map owners (the replica-spread policy's
+   * choice), then every other serving endpoint by descending score (ties by id). Hot shards are
+   * few, so this is computed for a handful of shards.
+   */
+  rendezvousOrder(shard: number): readonly string[] {
+    let order = this.#order.get(shard);
+    if (!order) {
+      const base = (this.map.owners[shard] ?? []).filter((id) => this.#weight.has(id));
+      const inBase = new Set(base);
+      const rest = this.ids
+        .filter((id) => !inBase.has(id))
+        .map((id) => ({ id, score: rendezvousScore(id, shard, this.#weight.get(id)!) }))
+        .sort((a, b) => b.score - a.score || compareStrings(a.id, b.id))
+        .map((x) => x.id);
+      order = [...base, ...rest];
+      this.#order.set(shard, order);
+    }
+    return order;
+  }
+
+  /** Current owners first, then the rest of the rendezvous order: where extra readers come from. */
+  candidates(shard: number): readonly string[] {
+    const owners = this.owners(shard).filter((id) => this.#weight.has(id));
+    const taken = new Set(owners);
+    return [...owners, ...this.rendezvousOrder(shard).filter((id) => !taken.has(id))];
+  }
+
+  #weightOf(ids: readonly string[], k: number): number {
+    let w = 0;
+    for (let i = 0; i < k && i < ids.length; i++) w += this.#weight.get(ids[i]!) ?? 0;
+    return w;
+  }
+
+  /** Modelled node loads under the current state. */
+  model(snapshot: LoadSnapshot): LoadModel {
+    return this.#model(snapshot, (s) => this.owners(s), (s) => this.readers(s));
+  }
+
+  /** Modelled node loads under the map's own owners and readers (plain rendezvous for the policy's input). */
+  mapModel(snapshot: LoadSnapshot): LoadModel {
+    return this.#model(snapshot, (s) => this.map.owners[s] ?? [], (s) => shardReaders(this.map, s));
+  }
+
+  #model(snapshot: LoadSnapshot, ownersOf: (s: number) => readonly string[], readersOf: (s: number) => number): LoadModel {
+    const loads = this.loadsOf(snapshot);
+    let listed = 0;
+    for (const r of loads.values()) listed += r;
+    let nodesTotal = 0;
+    for (const n of snapshot.nodes) nodesTotal += usable(n.requests);
+    const total = Math.max(listed, nodesTotal);
+    const model = new LoadModel(total, this.#totalWeight, new Map(this.ids.map((id) => [id, 0])), this.#weight);
+    if (total === 0 || this.#totalWeight === 0) return model;
+    for (const [shard, r] of loads) this.#spreadLoad(model, r, ownersOf(shard), readersOf(shard), 1);
+    // Shards too cold to be reported: their requests split evenly among their primaries.
+    const residual = total - listed;
+    if (residual > 0) {
+      const S = this.map.owners.length;
+      const per = residual / Math.max(1, S - loads.size);
+      for (let s = 0; s < S; s++) {
+        if (loads.has(s)) continue;
+        const p = ownersOf(s)[0];
+        if (p !== undefined && this.#weight.has(p)) model.add(p, per);
+      }
+    }
+    return model;
+  }
+
+  /** Adds (sign 1) or removes (sign -1) a shard's requests split among its first `readers` serving owners by weight. */
+  #spreadLoad(model: LoadModel, requests: number, owners: readonly string[], readers: number, sign: 1 | -1): void {
+    const serving = owners.filter((id) => this.#weight.has(id)).slice(0, Math.max(1, readers));
+    const w = this.#weightOf(serving, serving.length);
+    if (w === 0) return;
+    for (const id of serving) model.add(id, (sign * requests * this.#weight.get(id)!) / w);
+  }
+
+  /**
+   * One window: spread hot shards (hottest first), then bounded-load moves off overloaded nodes,
+   * then un-spreads and reverts of shards that cooled; at most `maxMovesPerWindow` in all.
+   */
+  step(snapshot: LoadSnapshot): StepResult {
+    const { epsilon, spreadThreshold, maxReaders, maxMovesPerWindow } = this.settings;
+    const loads = this.loadsOf(snapshot);
+    const model = this.model(snapshot);
+    const total = model.total;
+    const W = this.#totalWeight;
+    let moves = 0;
+    let deferred = 0;
+    const budgetLeft = (): boolean => moves < maxMovesPerWindow;
+    /** Load over weight share each of `k` readers takes from a shard of `r` requests (the same for all, by the weighted split). */
+    const heat = (r: number, ids: readonly string[], k: number): number => {
+      const w = this.#weightOf(ids, k);
+      return total > 0 && w > 0 ? (r * W) / (total * w) : 0;
+    };
+    const setState = (shard: number, r: number, next: ShardState | undefined): void => {
+      this.#spreadLoad(model, r, this.owners(shard), this.readers(shard), -1);
+      if (next === undefined || (next.readers === 1 && sameList(next.owners, this.map.owners[shard] ?? []))) this.state.delete(shard);
+      else this.state.set(shard, next);
+      this.#spreadLoad(model, r, this.owners(shard), this.readers(shard), 1);
+      moves++;
+    };
+
+    // Hottest first, ties by shard: the order every replica applies the budget in.
+    const hottest = [...loads.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+
+    // 1. Spread: a shard above the threshold at its current readers gets the fewest more readers that bring it under.
+    for (const [shard, r] of hottest) {
+      const cands = this.candidates(shard);
+      const k = this.readers(shard);
+      const cap = Math.min(maxReaders, cands.length);
+      if (k >= cap || heat(r, cands, k) <= spreadThreshold) continue;
+      let next = k + 1;
+      while (next < cap && heat(r, cands, next) > spreadThreshold) next++;
+      if (!budgetLeft()) {
+        deferred++;
+        continue;
+      }
+      const h1 = heat(r, cands, 1);
+      setState(shard, r, {
+        owners: cands.slice(0, Math.max(next, this.owners(shard).length)),
+        readers: next,
+        reason: 'spread',
+        explanation:
+          `alone ${fmt(h1)}x its primary's weight share (spread above ${spreadThreshold}x): ` +
+          `spread to ${next} readers, ${fmt(heat(r, cands, next))}x of each one's share`,
+      });
+    }
+
+    // 2. Bounded load: the busiest node above (1 + epsilon) x its share sheds the hottest shards it
+    // leads alone to the first next owner in rendezvous order that stays under the bound.
+    const bound = 1 + epsilon;
+    const stuck = new Set<string>();
+    for (;;) {
+      let worst: string | undefined;
+      for (const id of this.ids) {
+        if (stuck.has(id) || model.ratio(id) <= bound) continue;
+        if (worst === undefined || model.ratio(id) > model.ratio(worst)) worst = id;
+      }
+      if (worst === undefined) break;
+      if (!budgetLeft()) {
+        for (const id of this.ids) if (!stuck.has(id) && model.ratio(id) > bound) deferred++;
+        break;
+      }
+      const before = model.ratio(worst);
+      let moved = false;
+      for (const [shard, r] of hottest) {
+        if (this.readers(shard) !== 1 || this.owners(shard)[0] !== worst) continue;
+        const cands = this.candidates(shard);
+        const reach = Math.min(cands.length, Math.max(this.map.policy.replicas, maxReaders) + 1);
+        for (let i = 1; i < reach; i++) {
+          const to = cands[i]!;
+          if (((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
+          // The former owners stay, after the new primary: failover targets and the warm-up source.
+          const owners = [to, ...this.owners(shard).filter((id) => id !== to)];
+          const back = this.map.owners[shard]?.[0] === to;
+          setState(shard, r, {
+            owners,
+            readers: 1,
+            reason: 'bounded-load',
+            explanation: back
+              ? `back on its rendezvous primary ${to}`
+              : `node ${worst} at ${fmt(before)}x its weight share (bound ${fmt(bound)}x): primary moved to ${to}, next in rendezvous order`,
+          });
+          moved = true;
+          break;
+        }
+        if (moved) break;
+      }
+      if (!moved) stuck.add(worst);
+    }
+
+    // 3. Cooling: un-spread below half the threshold, revert a moved primary when its rendezvous
+    // primary stays within its share; coolest first, ties by shard.
+    const coolest = [...this.state.keys()].map((s) => [s, loads.get(s) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    for (const [shard, r] of coolest) {
+      const cur = this.state.get(shard)!;
+      const owners = cur.owners;
+      if (cur.readers > 1) {
+        let next = cur.readers;
+        while (next > 1 && heat(r, owners, next - 1) < spreadThreshold / 2) next--;
+        if (next === cur.readers) continue;
+        if (!budgetLeft()) {
+          deferred++;
+          continue;
+        }
+        const plain = this.map.owners[shard] ?? [];
+        const keep = next === 1 && owners[0] === plain[0] ? plain : owners.slice(0, Math.max(next, plain.length));
+        setState(shard, r, {
+          owners: keep,
+          readers: next,
+          reason: next > 1 ? 'spread' : 'bounded-load',
+          explanation: next > 1 ? `${cur.explanation}; cooled to ${next} readers` : `cooled: ${cur.explanation}`,
+        });
+        continue;
+      }
+      const home = this.map.owners[shard]?.[0];
+      if (home === undefined || !this.#weight.has(home)) continue;
+      const after = total > 0 ? ((model.load.get(home) ?? 0) + r) / model.share(home) : 0;
+      if (after > 1) continue;
+      if (!budgetLeft()) {
+        deferred++;
+        continue;
+      }
+      setState(shard, r, undefined);
+    }
+    return { moves, deferred };
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,85 @@
+// The runner applies the hot-shard policy between sharding and the handoff planner
+// (docs/hot-shards.md): a load snapshot spreads a hot shard, a new snapshot re-decides, and with no
+// snapshot the map is plain rendezvous again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../../src/app/index.js';
+import type { LoadSnapshot, LoadSnapshotReader } from '../../src/core/load.js';
+import { shardReaders } from '../../src/core/shard-map.js';
+import { computeShardMap } from '../../src/sharding/index.js';
+import { eventually } from '../support/eventually.js';
+import { tempTopology, topologyText } from './support.js';
+
+/** A reader tests write snapshots into. */
+class FedSnapshots implements LoadSnapshotReader {
+  #snapshots: readonly LoadSnapshot[] = [];
+  readonly #listeners = new Set<() => void>();
+  latest(): readonly LoadSnapshot[] {
+    return this.#snapshots;
+  }
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  feed(snapshots: readonly LoadSnapshot[]): void {
+    this.#snapshots = snapshots;
+    for (const l of this.#listeners) l();
+  }
+}
+
+/** Shard 5 carries 60% of 1000 rps; the rest spread evenly. */
+function hotSnapshot(i: number, hotShard = 5): LoadSnapshot {
+  const shards = Array.from({ length: 64 }, (_, s) => ({ shard: s, requests: s === hotShard ? 600 : 400 / 63 }));
+  return { windowStartMs: 1_700_000_000_000 + i * 10_000, windowMs: 10_000, shards, nodes: [] };
+}
+
+test('load snapshots spread a hot shard in the published map; without them the map is plain rendezvous', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true, true], replicas: 2 }));
+  const snapshots = new FedSnapshots();
+  snapshots.feed([hotSnapshot(0)]);
+  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const first = server.state.current()!;
+  const plain = computeShardMap(first.map.endpoints, first.map.policy);
+  assert.notEqual(first.map.version, plain.version, 'the hot map has its own version');
+  assert.equal(shardReaders(first.map, 5), 4, 'shard 5 (0.6 of all requests) is read by all 4 nodes');
+  assert.deepEqual(first.map.owners[5]!.slice(0, 2), plain.owners[5], 'the rendezvous owners come first');
+  const hot5 = first.hotShards?.shards.find((h) => h.shard === 5);
+  assert.equal(hot5?.reason, 'spread');
+  assert.match(hot5!.explanation, /spread to 4 readers/);
+
+  // The hot key moves to shard 9: a new snapshot re-decides and republishes.
+  snapshots.feed([hotSnapshot(0), hotSnapshot(1, 9), hotSnapshot(2, 9)]);
+  const moved = await eventually('shard 9 spread', () => {
+    const v = server.state.current()!;
+    return shardReaders(v.map, 9) > 1 ? v : undefined;
+  });
+  assert.equal(moved.cause?.source, 'load');
+  assert.ok(moved.diff!.moves.some((m) => m.shard === 9 && m.toReaders! > 1), 'the diff shows the new readers');
+
+  // Reports stopped: the source has no snapshot left, the map is plain rendezvous again.
+  snapshots.feed([]);
+  const back = await eventually('plain map', () => {
+    const v = server.state.current()!;
+    return v.map.version === plain.version ? v : undefined;
+  });
+  assert.equal(back.hotShards, undefined);
+  assert.equal(back.map.readers, undefined);
+});
+
+test('hotShards.enabled: false keeps plain rendezvous whatever the load', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true, true], extra: 'hotShards: {enabled: false}' }));
+  const snapshots = new FedSnapshots();
+  snapshots.feed([hotSnapshot(0)]);
+  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const view = server.state.current()!;
+  assert.equal(view.map.version, computeShardMap(view.map.endpoints, view.map.policy).version);
+  assert.equal(view.hotShards, undefined);
+});

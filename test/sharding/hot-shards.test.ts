@@ -1,0 +1,186 @@
+// The hot-shard policy (docs/hot-shards.md): properties (deterministic, order-independent, churn
+// budget per step, plain rendezvous without load) and the load model at Zipf 1.0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadSnapshot } from '../../src/core/load.js';
+import { computeShardMap, shardReaders, type ShardMap } from '../../src/sharding/index.js';
+import { applyHotShards, decideHotShards, modelledLoadRatios, NO_HOT_SHARDS } from '../../src/sharding/hot-shards.js';
+import { eligibleEndpointArb, endpointArb, idArb, PROPERTY_SEED } from './arbitraries.js';
+import { cacheNodes, snapshotOf, zipfShardLoads } from './hot-shards-fixtures.js';
+
+const runs = { seed: PROPERTY_SEED, numRuns: 60 };
+
+const topologyArb = fc
+  .tuple(
+    fc.uniqueArray(eligibleEndpointArb(idArb), { selector: (e) => e.id, minLength: 1, maxLength: 8 }),
+    fc.uniqueArray(endpointArb(idArb), { selector: (e) => e.id, maxLength: 3 }),
+  )
+  .map(([a, b]) => {
+    const ids = new Set(a.map((e) => e.id));
+    return [...a, ...b.filter((e) => !ids.has(e.id))];
+  });
+
+const settingsArb: fc.Arbitrary<HotShardSettings> = fc.record({
+  enabled: fc.constant(true),
+  windowMs: fc.constant(10_000),
+  epsilon: fc.constantFrom(0, 0.05, 0.1, 0.25),
+  spreadThreshold: fc.constantFrom(0.1, 0.25, 0.5, 1),
+  maxReaders: fc.integer({ min: 1, max: 5 }),
+  maxMovesPerWindow: fc.integer({ min: 0, max: 6 }),
+  historyWindows: fc.integer({ min: 1, max: 6 }),
+  snapshot: fc.constant({ source: 'local' as const }),
+});
+
+/** Snapshots of consecutive windows with a few hot shards on top of noise (shards may repeat or lie outside [0, S)). */
+const snapshotsArb = (S: number): fc.Arbitrary<LoadSnapshot[]> =>
+  fc.array(
+    fc.record({
+      shards: fc.array(fc.record({ shard: fc.integer({ min: 0, max: S + 2 }), requests: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 100, max: 5000 })) }), { maxLength: 24 }),
+      nodes: fc.array(fc.record({ nodeId: idArb, requests: fc.integer({ min: 0, max: 20_000 }) }), { maxLength: 4 }),
+    }),
+    { maxLength: 7 },
+  ).map((list) => list.map((s, i) => ({ windowStartMs: 1_700_000_000_000 + i * 10_000, windowMs: 10_000, ...s })));
+
+const caseArb = fc
+  .tuple(topologyArb, fc.integer({ min: 8, max: 96 }), fc.integer({ min: 1, max: 3 }), settingsArb)
+  .chain(([endpoints, S, R, settings]) => fc.tuple(fc.constant(endpoints), fc.constant(S), fc.constant(R), fc.constant(settings), snapshotsArb(S)));
+
+function shuffled<T>(list: readonly T[], seed: number): T[] {
+  const out = [...list];
+  let a = seed >>> 0;
+  for (let i = out.length - 1; i > 0; i--) {
+    a = (Math.imul(a ^ (a >>> 15), 2654435761) + 0x6d2b79f5) >>> 0;
+    const j = a % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** Shards whose owners or readers differ between two maps of one S. */
+function changedShards(a: ShardMap, b: ShardMap): number {
+  let n = 0;
+  for (let s = 0; s < a.owners.length; s++) {
+    const x = a.owners[s]!;
+    const y = b.owners[s]!;
+    if (x.length !== y.length || x.some((id, i) => id !== y[i]) || shardReaders(a, s) !== shardReaders(b, s)) n++;
+  }
+  return n;
+}
+
+const policy = (S: number, R: number) => ({ shardCount: S, replicas: R, spread: 'none' as const });
+
+test('the decision and the map version do not depend on the order of endpoints, snapshots or their entries', () => {
+  fc.assert(
+    fc.property(caseArb, fc.integer(), ([endpoints, S, R, settings, snapshots], seed) => {
+      const map = computeShardMap(endpoints, policy(S, R));
+      const decision = decideHotShards(map, snapshots, settings);
+      const otherMap = computeShardMap(shuffled(endpoints, seed), policy(S, R));
+      const otherSnaps = shuffled(snapshots, seed + 1).map((s, i) => ({
+        ...s,
+        shards: shuffled(s.shards, seed + 2 + i),
+        nodes: shuffled(s.nodes, seed + 3 + i),
+      }));
+      const other = decideHotShards(otherMap, otherSnaps, settings);
+      assert.deepEqual(other, decision);
+      assert.equal(applyHotShards(otherMap, other).version, applyHotShards(map, decision).version);
+      // And again from scratch: nothing is remembered between calls.
+      assert.deepEqual(decideHotShards(map, snapshots, settings), decision);
+    }),
+    runs,
+  );
+});
+
+test('each step of the fold moves at most maxMovesPerWindow shards, and readers stay within maxReaders', () => {
+  fc.assert(
+    fc.property(caseArb, ([endpoints, S, R, base, snapshots]) => {
+      const settings = { ...base, historyWindows: snapshots.length + 1 };
+      const map = computeShardMap(endpoints, policy(S, R));
+      let before = map;
+      for (let i = 1; i <= snapshots.length; i++) {
+        const decision = decideHotShards(map, snapshots.slice(0, i), settings);
+        assert.ok(decision.moves <= settings.maxMovesPerWindow, `decision says ${decision.moves} moves`);
+        const after = applyHotShards(map, decision);
+        const changed = changedShards(before, after);
+        assert.ok(changed <= settings.maxMovesPerWindow, `step ${i} changed ${changed} shards, budget ${settings.maxMovesPerWindow}`);
+        for (const h of decision.shards) {
+          assert.ok(h.readers >= 1 && h.readers <= Math.max(1, settings.maxReaders), `shard ${h.shard} has ${h.readers} readers`);
+          assert.ok(h.readers <= h.owners.length);
+          assert.equal(new Set(h.owners).size, h.owners.length, 'owners repeat');
+          assert.ok(h.explanation.length > 0);
+        }
+        before = after;
+      }
+    }),
+    runs,
+  );
+});
+
+test('without load the map is plain rendezvous ownership, same version', () => {
+  fc.assert(
+    fc.property(caseArb, ([endpoints, S, R, settings, snapshots]) => {
+      const map = computeShardMap(endpoints, policy(S, R));
+      // Reports stopped long enough: the source has no snapshot.
+      assert.equal(decideHotShards(map, [], settings), NO_HOT_SHARDS);
+      assert.equal(applyHotShards(map, NO_HOT_SHARDS), map);
+      // Turned off: plain whatever the load.
+      assert.equal(applyHotShards(map, decideHotShards(map, snapshots, { ...settings, enabled: false })).version, map.version);
+      // Windows without requests after hot ones: once they fill the history, plain again.
+      const quiet = Array.from({ length: settings.historyWindows }, (_, i) => ({
+        windowStartMs: 1_800_000_000_000 + i * 10_000,
+        windowMs: 10_000,
+        shards: [],
+        nodes: [],
+      }));
+      const decision = decideHotShards(map, [...snapshots, ...quiet], settings);
+      assert.deepEqual(decision.shards, []);
+      assert.equal(applyHotShards(map, decision).version, map.version);
+    }),
+    runs,
+  );
+});
+
+test('shards that cool are given back to plain rendezvous within the churn budget', () => {
+  const map = computeShardMap(cacheNodes(8, [1, 1, 2, 2, 4, 4, 8, 8]), policy(1024, 2));
+  const hot = zipfShardLoads(100_000, 1.0, 1024, 10_000);
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, historyWindows: 10, maxMovesPerWindow: 4 };
+  const warm = Array.from({ length: 6 }, (_, i) => snapshotOf(hot, i));
+  const changedBy = decideHotShards(map, warm, settings).shards.length;
+  assert.ok(changedBy > 4, `the hot load changes ${changedBy} shards`);
+  // Uniform load afterwards: every shard equally busy, nothing hot, nobody overloaded by much.
+  const flat = new Map(Array.from({ length: 1024 }, (_, s) => [s, 10] as const));
+  const after = (n: number) => decideHotShards(map, [...warm, ...Array.from({ length: n }, (_, i) => snapshotOf(flat, 6 + i))], settings);
+  let previous = changedBy;
+  for (let n = 1; n <= 4; n++) {
+    const d = after(n);
+    assert.ok(d.moves <= 4, `cool window ${n}: ${d.moves} moves`);
+    if (n === 1) assert.ok(d.shards.length < previous, `the first cool window gives shards back (${d.shards.length} of ${previous} left)`);
+    else assert.ok(d.shards.length <= previous, `cool window ${n} changes more shards (${d.shards.length}, was ${previous})`);
+    previous = d.shards.length;
+  }
+  // What stays changed is what the flat load itself calls for (a node above its bound under plain rendezvous).
+  const settled = after(10);
+  assert.ok(settled.shards.every((h) => h.reason === 'bounded-load'), 'nothing stays spread under a flat load');
+  assert.ok((settled.maxLoadRatio ?? 0) <= (settled.plainMaxLoadRatio ?? 0));
+});
+
+for (const weights of [[1], [1, 1, 2, 2, 4, 4, 8, 8]]) {
+  test(`at Zipf 1.0 (100k keys, S=1024, 8 nodes, weights ${weights.join(',')}, R=2) the modelled busiest node stays within 1.2x its share`, () => {
+    const endpoints: Endpoint[] = cacheNodes(8, weights);
+    const map = computeShardMap(endpoints, policy(1024, 2));
+    const loads = zipfShardLoads(100_000, 1.0, 1024, 10_000);
+    const snapshots = Array.from({ length: 6 }, (_, i) => snapshotOf(loads, i, endpoints.map((e) => e.id)));
+    const decision = decideHotShards(map, snapshots, DEFAULT_HOT_SHARD_SETTINGS);
+    const applied = applyHotShards(map, decision);
+    const plain = Math.max(...modelledLoadRatios(map, snapshots[5]!).values());
+    const hot = Math.max(...modelledLoadRatios(applied, snapshots[5]!).values());
+    assert.ok(plain > 1.4, `plain rendezvous is ${plain.toFixed(3)}x (the case needs spreading)`);
+    assert.ok(hot <= 1.2, `with hot shards ${hot.toFixed(3)}x`);
+    assert.equal(decision.maxLoadRatio, Math.round(hot * 1000) / 1000);
+    // Few shards change (the L1 hit ratio depends on it), and the fold has settled.
+    assert.ok(decision.shards.length <= 32, `${decision.shards.length} shards changed`);
+    assert.ok(decision.shards.some((h) => h.reason === 'spread' && h.readers > 1));
+    assert.equal(decision.moves, 0, 'the last step changed nothing (steady load)');
+  });
+}
