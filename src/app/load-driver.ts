@@ -1,33 +1,43 @@
 /**
  * The load signal of `keyway serve` (docs/load-reports.md): builds the load snapshot source the
  * topology's `hotShards.snapshot` names, rebuilds it when a reload changes that choice, hands the
- * xDS server one stable ReportLoad sink and the telemetry stage what to export, and tells the
- * hot-shard policy when a newer snapshot may be readable.
+ * xDS server one stable ReportLoad sink and the telemetry stage what to export, and is the
+ * runner's `LoadSnapshotReader`: it reads the source once per window (and on late reports) and
+ * tells the hot-shard policy when the snapshots changed.
  */
 import type { Logger } from 'pino';
-import type { HotShardSettings, LoadReport, LoadReportIntake, LoadSnapshot, LoadSnapshotSource } from '../core/load.js';
+import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadReport, type LoadReportIntake, type LoadSnapshot, type LoadSnapshotReader, type LoadSnapshotSource } from '../core/load.js';
 import { createLoadSignal, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
-
-/** The window and source when the topology file has no `hotShards:` section (docs/load-reports.md). */
-export const DEFAULT_LOAD_SIGNAL: LoadSignalSettings = { windowMs: 10_000, snapshot: { source: 'local' } };
 
 /** The load settings of a topology (`hotShards:` when the file has one, else the defaults). */
 export function loadSignalSettings(config: { readonly file: string; readonly hotShards?: HotShardSettings }): LoadSignalSettings {
-  return config.hotShards ?? DEFAULT_LOAD_SIGNAL;
+  return config.hotShards ?? DEFAULT_HOT_SHARD_SETTINGS;
 }
 
-export class LoadDriver implements LoadReportIntake {
+export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   readonly #log: Logger;
   #settings: LoadSignalSettings;
   #signal: LoadSignal;
   readonly #listeners = new Set<() => void>();
   #unsubscribe: () => void;
+  /** The snapshots in force (what the policy reads), and the read that produced them. */
+  #snapshots: readonly LoadSnapshot[] = [];
+  #key = '[]';
+  #reads = 0;
+  /** Consecutive failed reads; after `historyWindows` of them the snapshots are dropped (plain rendezvous). */
+  #failures = 0;
+  #closed = false;
 
   constructor(settings: LoadSignalSettings, logger: Logger) {
     this.#log = logger.child({ component: 'load' });
     this.#settings = settings;
     this.#signal = this.#build();
-    this.#unsubscribe = this.#signal.source.onChange(() => this.#emit());
+    this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
+  }
+
+  /** The last `historyWindows` snapshots with data, oldest first (LoadSnapshotReader). */
+  latest(): readonly LoadSnapshot[] {
+    return this.#snapshots;
   }
 
   /** The snapshot source in force (the policy reads `latest(historyWindows)`). */
@@ -35,7 +45,7 @@ export class LoadDriver implements LoadReportIntake {
     return this.#signal.source;
   }
 
-  /** Called when a newer snapshot may be readable (once per window, and on a rebuilt source). */
+  /** Called after `latest()` changed (LoadSnapshotReader). */
   onChange(cb: () => void): () => void {
     this.#listeners.add(cb);
     return () => this.#listeners.delete(cb);
@@ -49,10 +59,10 @@ export class LoadDriver implements LoadReportIntake {
     const old = this.#signal;
     this.#unsubscribe();
     this.#signal = this.#build();
-    this.#unsubscribe = this.#signal.source.onChange(() => this.#emit());
+    this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
     void old.close();
     this.#log.info({ source: settings.snapshot.source }, 'load snapshot source changed');
-    this.#emit();
+    void this.#refresh();
   }
 
   windowMs(): number | undefined {
@@ -68,6 +78,7 @@ export class LoadDriver implements LoadReportIntake {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#unsubscribe();
     this.#listeners.clear();
     await this.#signal.close();
@@ -77,7 +88,23 @@ export class LoadDriver implements LoadReportIntake {
     return createLoadSignal(() => this.#settings, { onError: (err) => this.#log.warn({ err: err.message }, 'reading load snapshots failed; the policy keeps its last inputs') });
   }
 
-  #emit(): void {
+  /** Reads the source; a changed answer replaces the snapshots in force and is announced. */
+  async #refresh(): Promise<void> {
+    const read = ++this.#reads;
+    let next: readonly LoadSnapshot[];
+    try {
+      next = await this.#signal.source.latest(this.#settings.historyWindows);
+      this.#failures = 0;
+    } catch {
+      // Logged by the source. A source that stays down must not pin old load: drop it in time.
+      if (++this.#failures < this.#settings.historyWindows) return;
+      next = [];
+    }
+    if (this.#closed || read !== this.#reads) return; // a newer read is under way
+    const key = JSON.stringify(next);
+    if (key === this.#key) return;
+    this.#key = key;
+    this.#snapshots = next;
     for (const cb of [...this.#listeners]) cb();
   }
 }

@@ -47,7 +47,8 @@ export interface ServeOptions {
   readonly kubernetesSource?: KubernetesSourceFactory;
   /**
    * Load snapshots for the hot-shard policy (docs/hot-shards.md): the topology's
-   * `hotShards.snapshot` source, or snapshots a test feeds. Absent: no load, plain rendezvous.
+   * `hotShards.snapshot` source, or snapshots a test feeds. Absent: the topology's source
+   * (src/sources/load: the reports this replica received, or Prometheus).
    */
   readonly loadSnapshots?: LoadSnapshotReader;
   /** File watching knobs (tests shorten them). */
@@ -97,6 +98,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // hot-shard decision applied on top of it to make the target map.
   let plainTarget: ShardMap | undefined;
   let hotShards: HotShardDecision = NO_HOT_SHARDS;
+  // Load reports (docs/load-reports.md): the ReportLoad sink, and the snapshots the policy reads
+  // unless the caller feeds its own.
+  const load = new LoadDriver(loadSignalSettings(config), log);
+  const loadSnapshots: LoadSnapshotReader = opts.loadSnapshots ?? load;
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
@@ -165,7 +170,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    * they flip like any other move.
    */
   const withHotShards = (plain: ShardMap): ShardMap => {
-    const snapshots = opts.loadSnapshots?.latest() ?? [];
+    const snapshots = loadSnapshots.latest();
     hotShards = decideHotShards(plain, snapshots, config.hotShards);
     if (hotShards.deferred > 0) {
       log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
@@ -187,7 +192,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       handoff.plan(hot, { source: 'load', reason: 'load snapshot changed', detectedAt, computeStartedAt: detectedAt, computeSeconds, mode: 'unchanged' });
     });
   };
-  const unsubscribeLoad = opts.loadSnapshots?.onChange(onLoadSnapshot);
+  const unsubscribeLoad = loadSnapshots.onChange(onLoadSnapshot);
 
   /** Publishes one handoff step: its routed map is what proxies get (docs/ownership.md). */
   const publishStep = (next: HandoffStep, cause: ChangeCause): void => {
@@ -227,13 +232,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     enqueue,
   });
 
-  // Load reports (docs/load-reports.md): the ReportLoad sink and the snapshot source the policy reads.
-  const load = new LoadDriver(loadSignalSettings(config), log);
-
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    unsubscribeLoad?.();
+    unsubscribeLoad();
     handoff.close();
     await load.close();
     await admin?.close();
