@@ -13,11 +13,13 @@
  * requests, measured from its first request, reaction included). Per span: max node load over
  * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
  * tables give medians with min-max and ratios to keyway static.
- * Flags: --quick (2 loads, short spans), --repeat N (default 3), --variants a,b, --weightings
- * equal,weighted, --no-build. Writes benchmarks/results/hotshards.json (quick: hotshards-quick.json).
+ * Flags: --quick (2 loads, short spans), --repeat N (default 3), --first-repetition N (number the
+ * repetitions from N, so separate invocations continue the alternation), --variants a,b,
+ * --weightings equal,weighted, --no-build, --out FILE (default benchmarks/results/hotshards.json,
+ * quick: hotshards-quick.json), --tables a.json,b.json (print the tables of earlier runs joined).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,14 +62,14 @@ interface Settings {
 }
 
 const FULL: Settings = {
-  keys: 50_000,
-  l1PerNode: 1_000,
+  keys: 20_000,
+  l1PerNode: 400,
   shards: 1024,
   loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
-  warmup: 6_000,
-  firstWarmup: 15_000,
-  warmupMinMs: 6_000,
-  measured: 6_000,
+  warmup: 4_000,
+  firstWarmup: 10_000,
+  warmupMinMs: 5_000,
+  measured: 4_000,
   rate: 700,
   concurrency: 16,
   windowMs: 1_000,
@@ -217,6 +219,20 @@ function table(results: readonly SpanResult[], weighting: Weighting, load: LoadN
   return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
+/** The tables, per weighting and load, of every variant present in `results` (several runs' results may be joined). */
+function printTables(results: readonly SpanResult[]): void {
+  const variants = HOT_VARIANTS.filter((v) => results.some((r) => r.variant === v));
+  const loads = [...new Set(results.map((r) => r.load))];
+  for (const weighting of Object.keys(WEIGHTINGS) as Weighting[]) {
+    for (const load of loads) {
+      if (!results.some((r) => r.weighting === weighting && r.load === load)) continue;
+      console.log(`\n### ${weighting} weights, ${load}\n`);
+      console.log(table(results, weighting, load, variants));
+    }
+  }
+  console.log('');
+}
+
 /** Does this branch's topology file take a `hotShards:` section? */
 function detectHotSection(): boolean {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-hot-probe-'));
@@ -231,10 +247,24 @@ function detectHotSection(): boolean {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, repeat: { type: 'string' }, variants: { type: 'string' }, weightings: { type: 'string' }, 'no-build': { type: 'boolean' } },
+    options: {
+      quick: { type: 'boolean' },
+      repeat: { type: 'string' },
+      'first-repetition': { type: 'string' },
+      variants: { type: 'string' },
+      weightings: { type: 'string' },
+      'no-build': { type: 'boolean' },
+      out: { type: 'string' },
+      tables: { type: 'string' },
+    },
   });
+  if (values.tables !== undefined) {
+    printTables(values.tables.split(',').flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { results: SpanResult[] }).results));
+    return;
+  }
   const s = values.quick ? QUICK : FULL;
   const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
+  const first = Number(values['first-repetition'] ?? 0);
   if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error(`--repeat must be an integer >= 1, got ${values.repeat}`);
   const pick = <T extends string>(flag: string | undefined, all: readonly T[], what: string): T[] => {
     if (flag === undefined) return [...all];
@@ -261,19 +291,12 @@ async function main(): Promise<void> {
   );
   const results: SpanResult[] = [];
   const t0 = performance.now();
-  for (let rep = 0; rep < repeat; rep++) {
+  for (let rep = first; rep < first + repeat; rep++) {
     const order = rep % 2 === 0 ? variants : [...variants].reverse();
     for (const weighting of weightings) for (const v of order) results.push(...(await runFleet(v, weighting, s, hotSection, rep)));
   }
-  console.log('');
-  for (const weighting of weightings) {
-    for (const load of s.loads) {
-      console.log(`### ${weighting} weights, ${load}\n`);
-      console.log(table(results, weighting, load, variants));
-      console.log('');
-    }
-  }
-  const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'hotshards-quick.json' : 'hotshards.json');
+  printTables(results);
+  const out = values.out ?? path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'hotshards-quick.json' : 'hotshards.json');
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(
     out,
