@@ -10,11 +10,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { adsBootstrap } from '../../e2e/support/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
-import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
+import { startEnvoy } from '../../e2e/support/envoy.js';
 import type { NodeSpec } from './fleet.js';
-import { edsBootstrap, waitRouted, type LbPolicy } from './routing.js';
+import { edsBootstrap, startKeywayWithEnvoy, waitRouted, type LbPolicy } from './routing.js';
 
 export type HotVariant = 'keyway-static' | 'keyway-hot' | 'maglev' | 'maglev-hbf' | 'ring-hash' | 'ring-hash-hbf';
 export const HOT_VARIANTS: readonly HotVariant[] = ['keyway-static', 'keyway-hot', 'maglev', 'maglev-hbf', 'ring-hash', 'ring-hash-hbf'];
@@ -76,14 +74,7 @@ export function hotTopology(opts: HotPlaneOptions): string {
 async function startKeyway_(opts: HotPlaneOptions): Promise<HotPlane> {
   const file = path.join(opts.dir, 'topology.yaml');
   writeFileSync(file, hotTopology(opts));
-  const keyway: KeywayProcess = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
-  let envoy: EnvoyProcess;
-  try {
-    envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-envoy' }), concurrency: 1 });
-  } catch (err) {
-    await keyway.stop();
-    throw err;
-  }
+  const { keyway, envoy } = await startKeywayWithEnvoy(file);
   return {
     variant: opts.variant,
     listenerPort: opts.listenerPort,

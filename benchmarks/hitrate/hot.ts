@@ -33,6 +33,7 @@ import { hotFigures, type HotFigures } from './hot-stats.js';
 import { Load, type Observed, type RankSampler } from './load.js';
 import { median } from './stats.js';
 import { seededRandom, ZipfSampler } from './zipf.js';
+import { pickNames, repetitions } from './args.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -153,8 +154,10 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const out: SpanResult[] = [];
   try {
     const args = [...plane.nodeArgs(), '--l1-capacity', String(s.l1PerNode), '--l3-delay-ms', '1'];
-    // Two at a time: eight node processes starting at once on a busy machine overrun startNode's 30 s.
-    for (let i = 0; i < specs.length; i += 2) nodes.push(...(await Promise.all(specs.slice(i, i + 2).map((spec) => startNode(spec, args, dir)))));
+    // Two at a time, each retried once: eight node processes starting at once on a busy machine
+    // overrun startNode's 30 s.
+    const start = (spec: WeightedNode): Promise<NodeProcess> => startNode(spec, args, dir).catch(() => startNode(spec, args, dir));
+    for (let i = 0; i < specs.length; i += 2) nodes.push(...(await Promise.all(specs.slice(i, i + 2).map(start))));
     await plane.waitRouted();
     load.start();
     for (const [i, name] of s.loads.entries()) {
@@ -263,17 +266,10 @@ async function main(): Promise<void> {
     return;
   }
   const s = values.quick ? QUICK : FULL;
-  const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
+  const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
-  if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error(`--repeat must be an integer >= 1, got ${values.repeat}`);
-  const pick = <T extends string>(flag: string | undefined, all: readonly T[], what: string): T[] => {
-    if (flag === undefined) return [...all];
-    const asked = flag.split(',').map((x) => x.trim());
-    for (const a of asked) if (!all.includes(a as T)) throw new Error(`unknown ${what} ${JSON.stringify(a)}; expected ${all.join(', ')}`);
-    return asked as T[];
-  };
-  let variants = pick(values.variants, HOT_VARIANTS, 'variant');
-  const weightings = pick(values.weightings, Object.keys(WEIGHTINGS) as Weighting[], 'weighting');
+  let variants = pickNames(values.variants, HOT_VARIANTS, 'variant');
+  const weightings = pickNames(values.weightings, Object.keys(WEIGHTINGS) as Weighting[], 'weighting');
   if (!existsSync(envoyBinaryPath())) throw new Error(`Envoy not found at ${envoyBinaryPath()} (run scripts/install-envoy.sh or set KEYWAY_ENVOY)`);
   if (!values['no-build'] && variants.some((v) => v.startsWith('keyway'))) {
     if (spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
@@ -291,14 +287,10 @@ async function main(): Promise<void> {
   );
   const results: SpanResult[] = [];
   const t0 = performance.now();
-  for (let rep = first; rep < first + repeat; rep++) {
-    const order = rep % 2 === 0 ? variants : [...variants].reverse();
-    for (const weighting of weightings) for (const v of order) results.push(...(await runFleet(v, weighting, s, hotSection, rep)));
-  }
-  printTables(results);
   const out = values.out ?? path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'hotshards-quick.json' : 'hotshards.json');
   mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(
+  // Written after every fleet, so a run cut short keeps what it measured.
+  const save = (): void => writeFileSync(
     out,
     `${JSON.stringify(
       {
@@ -312,6 +304,21 @@ async function main(): Promise<void> {
       2,
     )}\n`,
   );
+  for (let rep = first; rep < first + repeat; rep++) {
+    const order = rep % 2 === 0 ? variants : [...variants].reverse();
+    for (const weighting of weightings) {
+      for (const v of order) {
+        try {
+          results.push(...(await runFleet(v, weighting, s, hotSection, rep)));
+          save();
+        } catch (err) {
+          // One fleet that fails to start (a busy machine) costs its own rows, not the run.
+          console.log(`  ${weighting} ${v} #${rep + 1}: failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+  printTables(results);
   console.log(`wrote ${path.relative(REPO_ROOT, out)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
 }
 

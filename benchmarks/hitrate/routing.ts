@@ -12,7 +12,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { adsBootstrap } from '../../e2e/support/bootstrap.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
-import { startKeyway } from '../../e2e/support/keyway.js';
+import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { eventually } from '../../test/support/eventually.js';
 import type { NodeProcess, NodeSpec } from './fleet.js';
 
@@ -84,6 +84,17 @@ async function waitPort(envoy: EnvoyProcess, port: number, present: boolean, tim
 
 type Membership = 'ready' | 'draining' | 'absent';
 
+/** keyway serve on the topology file `file`, and one Envoy (concurrency 1) over ADS from it. */
+export async function startKeywayWithEnvoy(file: string): Promise<{ keyway: KeywayProcess; envoy: EnvoyProcess }> {
+  const keyway = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
+  try {
+    return { keyway, envoy: await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-envoy' }), concurrency: 1 }) };
+  } catch (err) {
+    await keyway.stop();
+    throw err;
+  }
+}
+
 async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
   const handoff = opts.variant === 'keyway-handoff';
   const state = new Map<string, { spec: NodeSpec; status: Membership }>(opts.nodes.map((s) => [s.id, { spec: s, status: 'ready' }]));
@@ -111,14 +122,7 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
     renameSync(tmp, file);
   };
   write();
-  const keyway = await startKeyway({ configPath: file, httpPort: 0, xdsPort: 0 });
-  let envoy: EnvoyProcess;
-  try {
-    envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-envoy' }), concurrency: 1 });
-  } catch (err) {
-    await keyway.stop();
-    throw err;
-  }
+  const { keyway, envoy } = await startKeywayWithEnvoy(file);
   const useAgent = opts.features.agent;
   return {
     variant: opts.variant,

@@ -31,6 +31,7 @@ import { Load } from './load.js';
 import { startPlane, VARIANTS, type KeywayFeatures, type VariantName } from './routing.js';
 import { figures, median, type RunFigures } from './stats.js';
 import { ZipfSampler } from './zipf.js';
+import { pickNames, repetitions } from './args.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -283,16 +284,9 @@ async function main(): Promise<void> {
     },
   });
   const s = values.quick ? QUICK : FULL;
-  const repeat = Number(values.repeat ?? 1);
-  if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error(`--repeat must be an integer >= 1, got ${values.repeat}`);
-  const pick = <T extends string>(flag: string | undefined, all: readonly T[], what: string): T[] => {
-    if (flag === undefined) return [...all];
-    const asked = flag.split(',').map((x) => x.trim());
-    for (const a of asked) if (!all.includes(a as T)) throw new Error(`unknown ${what} ${JSON.stringify(a)}; expected ${all.join(', ')}`);
-    return asked as T[];
-  };
-  const variants = pick(values.variants, VARIANTS, 'variant');
-  const scenarios = pick(values.scenarios, SCENARIOS, 'scenario');
+  const repeat = repetitions(values.repeat, 1);
+  const variants = pickNames(values.variants, VARIANTS, 'variant');
+  const scenarios = pickNames(values.scenarios, SCENARIOS, 'scenario');
   if (!existsSync(envoyBinaryPath())) throw new Error(`Envoy not found at ${envoyBinaryPath()} (run scripts/install-envoy.sh or set KEYWAY_ENVOY)`);
   if (!values['no-build'] && variants.some((v) => v.startsWith('keyway'))) {
     const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
