@@ -60,6 +60,14 @@ export const KEYWAY_METRICS = {
   handoffInTransition: 'keyway_handoff_shards_in_transition',
   /** gauge: (shard, node) drains under way: previous primaries serving shards they lost. */
   handoffDraining: 'keyway_handoff_shards_draining',
+  /** gauge {reason}: shards the hot-shard policy changes now: `spread` (several readers), `bounded-load` (primary moved). */
+  hotShards: 'keyway_hot_shards',
+  /** counter: shard moves the hot-shard policy made (each decision's last step: spreads, load moves, reverts). */
+  hotShardMoves: 'keyway_hot_shard_moves_total',
+  /** counter: moves the churn budget (hotShards.maxMovesPerWindow) deferred to a later window. */
+  hotShardMovesDeferred: 'keyway_hot_shard_moves_deferred_total',
+  /** gauge {map}: modelled busiest node, load over weight share, for the published map (`hot`) and plain rendezvous (`plain`). */
+  hotShardLoadRatio: 'keyway_hot_shard_max_load_ratio',
 } as const;
 
 /**

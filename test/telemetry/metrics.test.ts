@@ -25,6 +25,8 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
   m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
   m.observeHealth(() => ({ sources: [] }));
+  m.recordHotShardMoves(3, 1);
+  m.observeHotShards(() => ({ spread: 2, boundedLoad: 1, maxLoadRatio: 1.08, plainMaxLoadRatio: 1.7 }));
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',
@@ -53,6 +55,10 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     handoffInTransition: 'gauge',
     handoffDraining: 'gauge',
     degraded: 'gauge',
+    hotShards: 'gauge',
+    hotShardMoves: 'counter',
+    hotShardMovesDeferred: 'counter',
+    hotShardLoadRatio: 'gauge',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);
@@ -63,6 +69,11 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   // No scope labels: series carry only keyway's own labels.
   assert.deepEqual(Object.keys(exp.find(N.pushes, { type: 'endpoint' })[0]!.labels), ['type']);
   assert.equal(exp.value('target_info', { service_name: 'keyway' }), 1);
+  assert.equal(exp.value(N.hotShards, { reason: 'spread' }), 2);
+  assert.equal(exp.value(N.hotShards, { reason: 'bounded-load' }), 1);
+  assert.equal(exp.value(N.hotShardMoves), 3);
+  assert.equal(exp.value(N.hotShardMovesDeferred), 1);
+  assert.equal(exp.value(N.hotShardLoadRatio, { map: 'plain' }), 1.7);
 });
 
 test('pushes count per type and their durations land in the right buckets; NACKs count per type', async (t) => {
