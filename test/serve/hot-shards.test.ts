@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { metricsStage, startServer } from '../../src/app/index.js';
 import { createKeywayMetrics, KEYWAY_METRICS as N } from '../../src/telemetry/index.js';
 import { parseExposition } from '../telemetry/support/exposition.js';
-import type { LoadSnapshot, LoadSnapshotReader } from '../../src/core/load.js';
+import type { LoadSnapshot } from '../../src/core/load.js';
+import { FedSnapshots } from '../support/fed-snapshots.js';
 import { shardReaders } from '../../src/core/shard-map.js';
 import { computeShardMap } from '../../src/sharding/index.js';
 import type { OpenApiDocument } from '../../src/admin/openapi/index.js';
@@ -14,23 +15,6 @@ import type { ShardBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { bodyValidator } from '../admin/openapi/openapi-shape.js';
 import { eventually } from '../support/eventually.js';
 import { tempTopology, topologyText } from './support.js';
-
-/** A reader tests write snapshots into. */
-class FedSnapshots implements LoadSnapshotReader {
-  #snapshots: readonly LoadSnapshot[] = [];
-  readonly #listeners = new Set<() => void>();
-  latest(): readonly LoadSnapshot[] {
-    return this.#snapshots;
-  }
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  feed(snapshots: readonly LoadSnapshot[]): void {
-    this.#snapshots = snapshots;
-    for (const l of this.#listeners) l();
-  }
-}
 
 /** Shard 5 carries 60% of 1000 rps; the rest spread evenly. */
 function hotSnapshot(i: number, hotShard = 5): LoadSnapshot {
