@@ -9,11 +9,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromiumSkipReason, launch } from './support/chromium.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { eventually } from '../test/support/eventually.js';
 import { connectProxy } from '../test/cli/commands/proxy-fixture.js';
@@ -21,16 +22,7 @@ import { OwnershipAgent } from '../src/agent/index.js';
 import type { ShardMapBody } from '../src/admin/api-types.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
 const S = 16384;
-
-function chromiumSkipReason(): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined;
-  const reason = `Chromium not found at ${CHROMIUM} (run scripts/install-chromium.sh or set KEYWAY_CHROMIUM)`;
-  if (process.env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${reason}; KEYWAY_REQUIRE_E2E=1 requires it`);
-  return reason;
-}
-
 /** Six nodes in three fabrics (two zones); `without` leaves one out. */
 function topology(without?: string): string {
   const nodes = [
@@ -59,27 +51,6 @@ async function shardMap(keyway: KeywayProcess): Promise<MapBody> {
   const res = await fetch(`${keyway.httpUrl}/v1/shardmap`);
   assert.equal(res.status, 200);
   return (await res.json()) as MapBody;
-}
-
-async function launch(): Promise<{ context: BrowserContext; profile: string }> {
-  const profile = mkdtempSync(path.join(tmpdir(), 'keyway-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  return { context, profile };
 }
 
 // In-page code is passed to Chromium as source text: this file compiles without DOM types, and tsx's

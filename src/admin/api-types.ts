@@ -76,12 +76,40 @@ export interface ShardMapBody extends SourcesDetailBody {
   readonly shardCount: number;
   readonly replicas: number;
   readonly spread: string;
-  readonly shards: readonly { readonly shard: number; readonly owners: readonly string[] }[];
+  /** `readers` (> 1) only for a hot shard whose first owners share its requests (docs/hot-shards.md). */
+  readonly shards: readonly { readonly shard: number; readonly owners: readonly string[]; readonly readers?: number }[];
   readonly endpoints: readonly EndpointBody[];
   readonly warnings: readonly string[];
   readonly updatedAt: string;
   /** Shards in transition and drains (docs/ownership.md); `shards` above is the routed map. */
   readonly handoff: HandoffBody;
+  /** The hot-shard policy's decision in the target map (docs/hot-shards.md). */
+  readonly hotShards: HotShardsBody;
+}
+
+/** One shard the hot-shard policy changed, and why. */
+export interface HotShardBody {
+  readonly shard: number;
+  /** Requests per second in the newest load snapshot. */
+  readonly load: number;
+  readonly owners: readonly string[];
+  readonly readers: number;
+  readonly reason: 'spread' | 'bounded-load';
+  readonly explanation: string;
+}
+
+/** `hotShards` of `GET /v1/shardmap`. */
+export interface HotShardsBody {
+  /** Start of the newest load window the decision used; absent without load (plain rendezvous). */
+  readonly window?: string;
+  /** Shards served otherwise than by plain rendezvous, sorted by shard. */
+  readonly shards: readonly HotShardBody[];
+  /** Moves the last step of the policy made, and the ones the churn budget deferred. */
+  readonly moves: number;
+  readonly deferred: number;
+  /** Modelled busiest node, load over weight share, with the policy and under plain rendezvous. */
+  readonly maxLoadRatio?: number;
+  readonly plainMaxLoadRatio?: number;
 }
 
 /** `GET /v1/shards/{shard}`. */
@@ -89,6 +117,10 @@ export interface ShardBody {
   readonly shard: number;
   readonly owners: readonly string[];
   readonly version: string;
+  /** How many of `owners` share the shard's requests (1: the primary alone). */
+  readonly readers: number;
+  /** Present when the hot-shard policy changed the shard: why (docs/hot-shards.md). */
+  readonly hotShard?: HotShardBody;
 }
 
 /** `GET /v1/lookup?key=K`. */

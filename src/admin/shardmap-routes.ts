@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
 import type { ServingReader, ServingView } from '../core/serving.js';
-import type { ChangesBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
+import { shardReaders } from '../core/shard-map.js';
+import type { ChangesBody, HotShardBody, HotShardsBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
 import { errorBody } from './error-body.js';
 import { handoffBody, nodeHandoffBody } from './handoff-body.js';
 import { sourcesDetail } from './sources-detail.js';
@@ -20,7 +21,10 @@ function shardMapBody(view: ServingView): Omit<ShardMapBody, keyof SourcesDetail
     shardCount: map.policy.shardCount,
     replicas: map.policy.replicas,
     spread: map.policy.spread,
-    shards: map.owners.map((owners, shard) => ({ shard, owners })),
+    shards: map.owners.map((owners, shard) => {
+      const readers = shardReaders(map, shard);
+      return readers > 1 ? { shard, owners, readers } : { shard, owners };
+    }),
     endpoints: map.endpoints.map((e) => ({
       id: e.id,
       address: e.address,
@@ -35,6 +39,37 @@ function shardMapBody(view: ServingView): Omit<ShardMapBody, keyof SourcesDetail
     warnings: map.warnings,
     updatedAt: view.updatedAt.toISOString(),
     handoff: handoffBody(view),
+    hotShards: hotShardsBody(view),
+  };
+}
+
+/** The hot-shard decision behind the target map, for `/v1/shardmap` (docs/hot-shards.md). */
+function hotShardsBody(view: ServingView): HotShardsBody {
+  const d = view.hotShards;
+  if (!d) return { shards: [], moves: 0, deferred: 0 };
+  return {
+    ...(d.windowStartMs > 0 ? { window: new Date(d.windowStartMs).toISOString() } : {}),
+    shards: d.shards.map(hotShardBody),
+    moves: d.moves,
+    deferred: d.deferred,
+    ...(d.maxLoadRatio !== undefined ? { maxLoadRatio: d.maxLoadRatio } : {}),
+    ...(d.plainMaxLoadRatio !== undefined ? { plainMaxLoadRatio: d.plainMaxLoadRatio } : {}),
+  };
+}
+
+function hotShardBody(h: NonNullable<ServingView['hotShards']>['shards'][number]): HotShardBody {
+  return { shard: h.shard, load: h.load, owners: h.owners, readers: h.readers, reason: h.reason, explanation: h.explanation };
+}
+
+/** One shard's owners, readers and, for a hot shard, the policy's explanation. */
+function shardBody(view: ServingView, shard: number): ShardBody {
+  const hot = view.hotShards?.shards.find((h) => h.shard === shard);
+  return {
+    shard,
+    owners: ownersOf(view.map, shard),
+    version: view.map.version,
+    readers: shardReaders(view.map, shard),
+    ...(hot ? { hotShard: hotShardBody(hot) } : {}),
   };
 }
 
@@ -79,7 +114,7 @@ export function shardMapRoutes(state: ServingReader) {
         if (shard >= S) {
           return reply.code(404).send(errorBody('NOT_FOUND', `shard ${request.params.shard} does not exist: shards are 0..${S - 1}`, 'shard'));
         }
-        const answer: ShardBody = { shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        const answer: ShardBody = shardBody(view, shard);
         return answer;
       },
     );
@@ -92,7 +127,7 @@ export function shardMapRoutes(state: ServingReader) {
         if (!view) return reply;
         const { key } = request.query;
         const shard = keyToShard(key, view.map.policy.shardCount);
-        const answer: LookupBody = { key, shard, owners: ownersOf(view.map, shard), version: view.map.version };
+        const answer: LookupBody = { key, ...shardBody(view, shard) };
         return answer;
       },
     );

@@ -31,17 +31,23 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       const recordHandoff = (view: ServingView): void => {
         if (view.handoff) metrics.recordHandoff({ started: view.handoff.started.length, completed: view.handoff.completed });
       };
+      // Each decision once: later publishes (handoff steps) carry the same decision object.
+      const recordHot = (view: ServingView, previous: ServingView | undefined): void => {
+        if (view.hotShards && view.hotShards !== previous?.hotShards) metrics.recordHotShardMoves(view.hotShards.moves, view.hotShards.deferred);
+      };
       const first = state.current();
       if (first) {
         record(first);
         recordCompute(first);
         recordHandoff(first);
+        recordHot(first, undefined);
       }
       // A publish that only changed endpoint addresses or xDS settings keeps the version: not a change of the map.
       const unsubscribe = state.onShardMap((view, previous) => {
         if (view.map.version !== previous?.map.version) record(view);
         recordCompute(view);
         recordHandoff(view);
+        recordHot(view, previous);
       });
       const stopErrors = state.onSourceError((source) => metrics.recordSourceError(source));
       const stopOwnership = metrics.observeOwnership(() => {
@@ -55,6 +61,17 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         const h = state.current()?.handoff;
         return h ? { inTransition: h.transitions.length, draining: h.drains.length } : undefined;
       });
+      const stopHot = metrics.observeHotShards(() => {
+        const d = state.current()?.hotShards;
+        if (!d) return undefined;
+        const spread = d.shards.filter((h) => h.reason === 'spread').length;
+        return {
+          spread,
+          boundedLoad: d.shards.length - spread,
+          ...(d.maxLoadRatio !== undefined ? { maxLoadRatio: d.maxLoadRatio } : {}),
+          ...(d.plainMaxLoadRatio !== undefined ? { plainMaxLoadRatio: d.plainMaxLoadRatio } : {}),
+        };
+      });
       return {
         readers: { metrics: { contentType: PROMETHEUS_CONTENT_TYPE, render: () => metrics.render() } },
         async close() {
@@ -65,6 +82,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           stopHealth();
           stopHandoff();
           stopLoad();
+          stopHot();
         },
       };
     },

@@ -200,7 +200,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const map = next.routed;
     const topology = { ...config.topology, endpoints: map.endpoints };
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
-    const hot = hotShards.shards.length > 0 ? { hotShards } : {};
+    // Published whenever load was read (even a decision that changes nothing: its moves count).
+    const hot = hotShards.windowStartMs > 0 ? { hotShards } : {};
     state.publish({ map, topology, cause, handoff: next.state, ...hot, ...(diff ? { diff } : {}) }, (err) =>
       log.error({ err }, 'a shard-map listener failed'),
     );

@@ -16,7 +16,7 @@ export const USAGE = `Usage:
   keyway status   [--server URL] [--token T] [-o table|json]
   keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [--token T] [-o table|json]
   keyway lookup KEY [--server URL] [--token T] [-o table|json]
-  keyway diff OLD.yaml NEW.yaml [--shards] [-o table|json]
+  keyway diff OLD.yaml NEW.yaml [--shards] [--load SNAPSHOTS.json] [-o table|json]
   keyway COMMAND --help
   keyway --help
 

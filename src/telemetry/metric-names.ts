@@ -68,6 +68,14 @@ export const KEYWAY_METRICS = {
   loadNode: LOAD_METRIC_NAMES.node,
   /** gauge: start of that window, Unix seconds. */
   loadWindow: LOAD_METRIC_NAMES.window,
+  /** gauge {reason}: shards the hot-shard policy changes now: `spread` (several readers), `bounded-load` (primary moved). */
+  hotShards: 'keyway_hot_shards',
+  /** counter: shard moves the hot-shard policy made (each decision's last step: spreads, load moves, reverts). */
+  hotShardMoves: 'keyway_hot_shard_moves_total',
+  /** counter: moves the churn budget (hotShards.maxMovesPerWindow) deferred to a later window. */
+  hotShardMovesDeferred: 'keyway_hot_shard_moves_deferred_total',
+  /** gauge {map}: modelled busiest node, load over weight share, for the published map (`hot`) and plain rendezvous (`plain`). */
+  hotShardLoadRatio: 'keyway_hot_shard_max_load_ratio',
 } as const;
 
 /**

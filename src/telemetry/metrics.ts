@@ -60,6 +60,14 @@ export interface HandoffEvents {
 /** The outcomes of a two-phase move (docs/ownership.md); their counters start at 0. */
 export const HANDOFF_OUTCOMES = ['warm', 'timeout', 'cancelled', 'owner-lost', 'agent-lost'] as const;
 
+/** The hot-shard decision in force, for the `keyway_hot_shards` and load-ratio gauges. */
+export interface HotShardSummary {
+  readonly spread: number;
+  readonly boundedLoad: number;
+  readonly maxLoadRatio?: number;
+  readonly plainMaxLoadRatio?: number;
+}
+
 export interface KeywayMetrics {
   /** One DiscoveryResponse of `type` answered by a proxy, `seconds` after it was written. */
   recordPush(type: string, seconds: number): void;
@@ -75,6 +83,10 @@ export interface KeywayMetrics {
   recordSourceError(source: string): void;
   /** Two-phase moves started and ended by one publish. */
   recordHandoff(events: HandoffEvents): void;
+  /** A new hot-shard decision (docs/hot-shards.md): the moves of its last step and those the churn budget deferred. */
+  recordHotShardMoves(moves: number, deferred: number): void;
+  /** Installs the reader of the hot-shard decision in force; undefined: no decision (plain rendezvous). */
+  observeHotShards(read: () => HotShardSummary | undefined): () => void;
   /** Installs the reader of the handoff state in force (shards in transition, drains); undefined: none. */
   observeHandoff(read: () => { readonly inTransition: number; readonly draining: number } | undefined): () => void;
   /**
@@ -173,6 +185,10 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     unit: 's',
     advice: { explicitBucketBoundaries: WARM_BUCKETS },
   });
+  const hotMoves = meter.createCounter(instrumentName(N.hotShardMoves), { description: 'Shard moves made by the hot-shard policy' });
+  const hotDeferred = meter.createCounter(instrumentName(N.hotShardMovesDeferred), { description: 'Hot-shard moves deferred by the churn budget' });
+  hotMoves.add(0);
+  hotDeferred.add(0);
   handoffStarted.add(0);
   for (const outcome of HANDOFF_OUTCOMES) handoffCompleted.add(0, { outcome });
 
@@ -188,6 +204,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readProxies: (() => Iterable<ProxySummary>) | undefined;
   let readOwnership: (() => Iterable<OwnershipRow> | undefined) | undefined;
   let readSources: (() => Iterable<SourceSummary>) | undefined;
+  let readHotShards: (() => HotShardSummary | undefined) | undefined;
   let readHandoff: (() => { readonly inTransition: number; readonly draining: number } | undefined) | undefined;
   let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
   let readLoad: (() => LoadSnapshot | undefined) | undefined;
@@ -301,6 +318,21 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  // Both reasons are reported (0 without a decision), so an alert has a series from the start.
+  live.add(
+    [
+      spec(N.hotShards, 'Shards the hot-shard policy changes now, by reason (spread, bounded-load)'),
+      spec(N.hotShardLoadRatio, 'Modelled busiest node: load over weight share, with the policy (hot) and plain rendezvous (plain)'),
+    ],
+    (observe) => {
+      const h = readHotShards?.();
+      observe(N.hotShards, h?.spread ?? 0, { reason: 'spread' });
+      observe(N.hotShards, h?.boundedLoad ?? 0, { reason: 'bounded-load' });
+      if (h?.maxLoadRatio !== undefined) observe(N.hotShardLoadRatio, h.maxLoadRatio, { map: 'hot' });
+      if (h?.plainMaxLoadRatio !== undefined) observe(N.hotShardLoadRatio, h.plainMaxLoadRatio, { map: 'plain' });
+    },
+  );
+
   const install = <T>(set: (r: T | undefined) => void, read: T, current: () => T | undefined): (() => void) => {
     set(read);
     return () => {
@@ -344,6 +376,11 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
     observeHandoff: (read) => install((r) => (readHandoff = r), read, () => readHandoff),
     observeLoad: (read) => install((r) => (readLoad = r), read, () => readLoad),
+    recordHotShardMoves(moves, deferred) {
+      if (moves > 0) hotMoves.add(moves);
+      if (deferred > 0) hotDeferred.add(deferred);
+    },
+    observeHotShards: (read) => install((r) => (readHotShards = r), read, () => readHotShards),
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),
   };

@@ -3,29 +3,18 @@
 // snapshot the map is plain rendezvous again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../src/app/index.js';
-import type { LoadSnapshot, LoadSnapshotReader } from '../../src/core/load.js';
+import { metricsStage, startServer } from '../../src/app/index.js';
+import { createKeywayMetrics, KEYWAY_METRICS as N } from '../../src/telemetry/index.js';
+import { parseExposition } from '../telemetry/support/exposition.js';
+import type { LoadSnapshot } from '../../src/core/load.js';
+import { FedSnapshots } from '../support/fed-snapshots.js';
 import { shardReaders } from '../../src/core/shard-map.js';
 import { computeShardMap } from '../../src/sharding/index.js';
+import type { OpenApiDocument } from '../../src/admin/openapi/index.js';
+import type { ShardBody, ShardMapBody } from '../../src/admin/api-types.js';
+import { bodyValidator } from '../admin/openapi/openapi-shape.js';
 import { eventually } from '../support/eventually.js';
 import { tempTopology, topologyText } from './support.js';
-
-/** A reader tests write snapshots into. */
-class FedSnapshots implements LoadSnapshotReader {
-  #snapshots: readonly LoadSnapshot[] = [];
-  readonly #listeners = new Set<() => void>();
-  latest(): readonly LoadSnapshot[] {
-    return this.#snapshots;
-  }
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  feed(snapshots: readonly LoadSnapshot[]): void {
-    this.#snapshots = snapshots;
-    for (const l of this.#listeners) l();
-  }
-}
 
 /** Shard 5 carries 60% of 1000 rps; the rest spread evenly. */
 function hotSnapshot(i: number, hotShard = 5): LoadSnapshot {
@@ -37,9 +26,11 @@ test('load snapshots spread a hot shard in the published map; without them the m
   const topo = await tempTopology(topologyText({ ready: [true, true, true, true], replicas: 2 }));
   const snapshots = new FedSnapshots();
   snapshots.feed([hotSnapshot(0)]);
-  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots });
+  const metrics = createKeywayMetrics();
+  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots, stages: [metricsStage(metrics)] });
   t.after(async () => {
     await server.close();
+    await metrics.shutdown();
     await topo.cleanup();
   });
   const first = server.state.current()!;
@@ -50,6 +41,27 @@ test('load snapshots spread a hot shard in the published map; without them the m
   const hot5 = first.hotShards?.shards.find((h) => h.shard === 5);
   assert.equal(hot5?.reason, 'spread');
   assert.match(hot5!.explanation, /spread to 4 readers/);
+
+  // REST says why (docs/api.md), in the documented shapes.
+  const get = async <T>(path: string): Promise<T> => (await (await fetch(`http://127.0.0.1:${server.httpPort}${path}`)).json()) as T;
+  const doc = await get<OpenApiDocument>('/openapi.json');
+  const check = bodyValidator(doc);
+  const body = await get<ShardMapBody>('/v1/shardmap');
+  assert.equal(check({ $ref: '#/components/schemas/ShardMap' }, body), undefined);
+  assert.equal(body.shards[5]!.readers, 4);
+  assert.equal(body.shards.find((s) => s.shard !== 5 && s.readers !== undefined && !first.hotShards!.shards.some((h) => h.shard === s.shard)), undefined);
+  assert.deepEqual(body.hotShards.shards.find((h) => h.shard === 5)?.explanation, hot5!.explanation);
+  assert.ok(body.hotShards.window === new Date(1_700_000_000_000).toISOString());
+  assert.ok(body.hotShards.maxLoadRatio! < body.hotShards.plainMaxLoadRatio!, 'the policy lowers the busiest node');
+  const shard5 = await get<ShardBody>('/v1/shards/5');
+  assert.equal(check({ $ref: '#/components/schemas/ShardOwners' }, shard5), undefined);
+  assert.equal(shard5.readers, 4);
+  assert.equal(shard5.hotShard?.reason, 'spread');
+  const exp = parseExposition(await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text());
+  const spread = first.hotShards!.shards.filter((h) => h.reason === 'spread').length;
+  assert.equal(exp.value(N.hotShards, { reason: 'spread' }), spread);
+  assert.equal(exp.value(N.hotShardMoves), first.hotShards!.moves);
+  assert.ok(first.hotShards!.moves > 0);
 
   // The hot key moves to shard 9: a new snapshot re-decides and republishes.
   snapshots.feed([hotSnapshot(0), hotSnapshot(1, 9), hotSnapshot(2, 9)]);
@@ -68,6 +80,11 @@ test('load snapshots spread a hot shard in the published map; without them the m
   });
   assert.equal(back.hotShards, undefined);
   assert.equal(back.map.readers, undefined);
+  const plainBody = await get<ShardMapBody>('/v1/shardmap');
+  assert.deepEqual(plainBody.hotShards, { shards: [], moves: 0, deferred: 0 });
+  assert.equal(check({ $ref: '#/components/schemas/ShardMap' }, plainBody), undefined);
+  const changes = await get<{ changes: unknown[] }>('/v1/changes');
+  assert.equal(check({ $ref: '#/components/schemas/Changes' }, changes), undefined);
 });
 
 test('hotShards.enabled: false keeps plain rendezvous whatever the load', async (t) => {

@@ -26,6 +26,8 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
   m.observeHealth(() => ({ sources: [] }));
   m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
+  m.recordHotShardMoves(3, 1);
+  m.observeHotShards(() => ({ spread: 2, boundedLoad: 1, maxLoadRatio: 1.08, plainMaxLoadRatio: 1.7 }));
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',
@@ -57,6 +59,10 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     loadShard: 'gauge',
     loadNode: 'gauge',
     loadWindow: 'gauge',
+    hotShards: 'gauge',
+    hotShardMoves: 'counter',
+    hotShardMovesDeferred: 'counter',
+    hotShardLoadRatio: 'gauge',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);
@@ -67,6 +73,11 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
   // No scope labels: series carry only keyway's own labels.
   assert.deepEqual(Object.keys(exp.find(N.pushes, { type: 'endpoint' })[0]!.labels), ['type']);
   assert.equal(exp.value('target_info', { service_name: 'keyway' }), 1);
+  assert.equal(exp.value(N.hotShards, { reason: 'spread' }), 2);
+  assert.equal(exp.value(N.hotShards, { reason: 'bounded-load' }), 1);
+  assert.equal(exp.value(N.hotShardMoves), 3);
+  assert.equal(exp.value(N.hotShardMovesDeferred), 1);
+  assert.equal(exp.value(N.hotShardLoadRatio, { map: 'plain' }), 1.7);
 });
 
 test('pushes count per type and their durations land in the right buckets; NACKs count per type', async (t) => {

@@ -29,6 +29,9 @@ const obj = (properties: Record<string, Schema>, required: readonly string[], ex
 const version = str('Shard-map version: derived from content only (same topology, same version, in any process).');
 const owners = arr(str(), 'Owner endpoint ids, primary first; fewer than `replicas` when fewer endpoints are eligible.');
 
+const readers = int('Hot shard: how many of its first owners share its requests (docs/hot-shards.md).', { minimum: 1 });
+const readersOfShard = int('How many of `owners` share the shard\'s requests, weighted by endpoint weight (1: the primary alone).', { minimum: 1 });
+
 const sourcesDetail = {
   stale: bool('True when the map in force lags its source (the file on disk is invalid, Kubernetes is unreachable) or the latest input could not be applied.'),
   sources: arr(ref('SourceStatus')),
@@ -91,14 +94,18 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       shardCount: int('S: shards are 0..S-1.', { minimum: 1 }),
       replicas: int('R: owners per shard.', { minimum: 1 }),
       spread: { type: 'string', enum: ['none', 'zone', 'subzone'] },
-      shards: arr(obj({ shard: int(undefined, { minimum: 0 }), owners }, ['shard', 'owners'], { additionalProperties: false }), 'One entry per shard, in order.'),
+      shards: arr(
+        obj({ shard: int(undefined, { minimum: 0 }), owners, readers }, ['shard', 'owners'], { additionalProperties: false }),
+        'One entry per shard, in order; `readers` only on hot shards read by more than one owner.',
+      ),
       endpoints: arr(ref('Endpoint'), 'Every known endpoint, ready or not, sorted by id.'),
       warnings: arr(str()),
       updatedAt: time('When this map was published.'),
       handoff: ref('Handoff'),
+      hotShards: ref('HotShards'),
       ...sourcesDetail,
     },
-    ['version', 'shardCount', 'replicas', 'spread', 'shards', 'endpoints', 'warnings', 'updatedAt', 'handoff', 'stale', 'sources'],
+    ['version', 'shardCount', 'replicas', 'spread', 'shards', 'endpoints', 'warnings', 'updatedAt', 'handoff', 'hotShards', 'stale', 'sources'],
     { additionalProperties: false },
   ),
   Handoff: obj(
@@ -144,10 +151,45 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     ['node', 'ready', 'draining', 'routedShards', 'routedPrimary', 'warming', 'handingOff', 'drainingShards', 'handedOff', 'version'],
     { additionalProperties: false },
   ),
-  ShardOwners: obj({ shard: int(undefined, { minimum: 0 }), owners, version }, ['shard', 'owners', 'version'], { additionalProperties: false }),
+  HotShard: obj(
+    {
+      shard: int(undefined, { minimum: 0 }),
+      load: { type: 'number', minimum: 0, description: 'Requests per second in the newest load snapshot.' },
+      owners: arr(str(), 'Owners after the policy, primary first; the first `readers` share its requests.'),
+      readers: int(undefined, { minimum: 1 }),
+      reason: { type: 'string', enum: ['spread', 'bounded-load'], description: '`spread`: read by several owners; `bounded-load`: its primary moved off a node above its bound.' },
+      explanation: str('One sentence: the numbers behind the decision.'),
+    },
+    ['shard', 'load', 'owners', 'readers', 'reason', 'explanation'],
+    { additionalProperties: false },
+  ),
+  HotShards: obj(
+    {
+      window: time('Start of the newest load window used; absent without load (plain rendezvous ownership).'),
+      shards: arr(ref('HotShard'), 'Shards the policy changed, sorted by shard (docs/hot-shards.md).'),
+      moves: int('Moves the last step of the policy made (at most hotShards.maxMovesPerWindow).', { minimum: 0 }),
+      deferred: int('Moves the churn budget held back in the last step.', { minimum: 0 }),
+      maxLoadRatio: { type: 'number', minimum: 0, description: 'Modelled busiest node: load over weight share, with the policy.' },
+      plainMaxLoadRatio: { type: 'number', minimum: 0, description: 'The same under plain rendezvous ownership.' },
+    },
+    ['shards', 'moves', 'deferred'],
+    { additionalProperties: false },
+  ),
+  ShardOwners: obj(
+    { shard: int(undefined, { minimum: 0 }), owners, version, readers: readersOfShard, hotShard: ref('HotShard') },
+    ['shard', 'owners', 'version', 'readers'],
+    { additionalProperties: false },
+  ),
   Lookup: obj(
-    { key: str('The key as given.'), shard: int('murmur3_x86_32 of the key (or of its {tag}) mod S.', { minimum: 0 }), owners, version },
-    ['key', 'shard', 'owners', 'version'],
+    {
+      key: str('The key as given.'),
+      shard: int('murmur3_x86_32 of the key (or of its {tag}) mod S.', { minimum: 0 }),
+      owners,
+      version,
+      readers: readersOfShard,
+      hotShard: ref('HotShard'),
+    },
+    ['key', 'shard', 'owners', 'version', 'readers'],
     { additionalProperties: false },
   ),
   Changes: obj(
@@ -159,7 +201,13 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
             toVersion: str(),
             at: time(),
             movedShards: int(undefined, { minimum: 1 }),
-            moves: arr(obj({ shard: int(undefined, { minimum: 0 }), from: owners, to: owners }, ['shard', 'from', 'to'], { additionalProperties: false })),
+            moves: arr(
+              obj(
+                { shard: int(undefined, { minimum: 0 }), from: owners, to: owners, fromReaders: readers, toReaders: readers },
+                ['shard', 'from', 'to'],
+                { additionalProperties: false },
+              ),
+            ),
           },
           ['fromVersion', 'toVersion', 'at', 'movedShards', 'moves'],
           { additionalProperties: false },

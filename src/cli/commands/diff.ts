@@ -5,8 +5,10 @@
  */
 import { loadConfigFile } from '../../config/index.js';
 import { KeywayError, KeywayErrors } from '../../core/errors.js';
-import { computeShardMap, diffShardMaps, type ShardMap, type ShardMove } from '../../sharding/index.js';
+import { applyHotShards, computeShardMap, decideHotShards, diffShardMaps, type ShardMap, type ShardMove } from '../../sharding/index.js';
 import type { HandoffSettings } from '../../core/handoff.js';
+import type { HotShardDecision, HotShardSettings, LoadSnapshot } from '../../core/load.js';
+import { readLoadSnapshots, renderHotShards } from './hot-shards-report.js';
 import { moveReport, type MoveReport, type PairCount } from './move-report.js';
 import { warmupReport, type WarmupReport } from './warmup-report.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
@@ -18,6 +20,8 @@ export interface DiffResult extends MoveReport {
   readonly moves?: readonly ShardMove[];
   /** The warm-up the change causes under the new file's `handoff:` (S unchanged only). */
   readonly warmup?: WarmupReport;
+  /** With `--load`: each file's hot-shard decision under those snapshots (its own `hotShards:`). */
+  readonly hotShards?: { readonly from: HotShardDecision; readonly to: HotShardDecision };
 }
 
 /**
@@ -30,7 +34,7 @@ export async function shardMapOfFile(file: string): Promise<ShardMap> {
 }
 
 /** As {@link shardMapOfFile}, with the file's handoff settings. */
-async function topologyOfFile(file: string): Promise<{ map: ShardMap; handoff: HandoffSettings }> {
+async function topologyOfFile(file: string): Promise<{ map: ShardMap; handoff: HandoffSettings; hotShards: HotShardSettings }> {
   let cfg;
   try {
     cfg = await loadConfigFile(file);
@@ -46,15 +50,31 @@ async function topologyOfFile(file: string): Promise<{ map: ShardMap; handoff: H
     );
   }
   try {
-    return { map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy), handoff: cfg.handoff };
+    return { map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy), handoff: cfg.handoff, hotShards: cfg.hotShards };
   } catch (err) {
     if (err instanceof KeywayError) throw new CliError(`${file}: ${err.message}`, 2);
     throw err;
   }
 }
 
-export async function diffCommand(fromFile: string, toFile: string, withShards: boolean, output: OutputFormat, io: CommandIo): Promise<number> {
-  const [{ map: from }, { map: to, handoff }] = await Promise.all([topologyOfFile(fromFile), topologyOfFile(toFile)]);
+/**
+ * `keyway diff` (docs/cli.md). With `loadFile`, both maps are the ones proxies would get under those
+ * load snapshots (each file's `hotShards:` policy applied), and the hot shards are listed.
+ */
+export async function diffCommand(
+  fromFile: string,
+  toFile: string,
+  withShards: boolean,
+  output: OutputFormat,
+  io: CommandIo,
+  loadFile?: string,
+): Promise<number> {
+  const [a, b] = await Promise.all([topologyOfFile(fromFile), topologyOfFile(toFile)]);
+  const snapshots: LoadSnapshot[] | undefined = loadFile === undefined ? undefined : await readLoadSnapshots(loadFile);
+  const hot = snapshots && { from: decideHotShards(a.map, snapshots, a.hotShards), to: decideHotShards(b.map, snapshots, b.hotShards) };
+  const from = hot ? applyHotShards(a.map, hot.from) : a.map;
+  const to = hot ? applyHotShards(b.map, hot.to) : b.map;
+  const handoff = b.handoff;
   const report = moveReport(from, to);
   const warmup = warmupReport(from, to, handoff);
   const result: DiffResult = {
@@ -62,6 +82,7 @@ export async function diffCommand(fromFile: string, toFile: string, withShards: 
     ...report,
     ...(withShards && report.sameShardCount ? { moves: diffShardMaps(from, to).moves } : {}),
     ...(warmup ? { warmup } : {}),
+    ...(hot ? { hotShards: hot } : {}),
   };
   if (output === 'json') printJson(io, result);
   else io.out(renderDiff(result));
@@ -133,6 +154,7 @@ export function renderDiff(r: DiffResult): string {
   }
 
   if (r.warmup) out.push(...renderWarmup(r.warmup, S), '');
+  if (r.hotShards) out.push(...renderHotShards('from', r.hotShards.from), ...renderHotShards('to', r.hotShards.to), '');
 
   out.push('per endpoint:');
   out.push(
@@ -167,7 +189,12 @@ export function renderDiff(r: DiffResult): string {
     out.push(
       renderTable(
         [{ header: 'SHARD', align: 'right' }, { header: 'FROM' }, { header: 'TO' }],
-        r.moves.map((m) => [String(m.shard), m.from.join(',') || '(none)', m.to.join(',') || '(none)']),
+        // A hot shard's readers (docs/hot-shards.md) follow its owners as "/k".
+        r.moves.map((m) => [
+          String(m.shard),
+          (m.from.join(',') || '(none)') + (m.fromReaders && m.fromReaders > 1 ? ` /${m.fromReaders} readers` : ''),
+          (m.to.join(',') || '(none)') + (m.toReaders && m.toReaders > 1 ? ` /${m.toReaders} readers` : ''),
+        ]),
       ),
     );
   }

@@ -43,11 +43,13 @@ every shard that a selected endpoint owns (every shard without filters).`,
 
 The shard of KEY (murmur3 of the key, or of its {tag}, mod S) and its owners, primary first
 (GET /v1/lookup?key=KEY). A key starting with "-" goes after "--".`,
-  diff: `Usage: keyway diff OLD.yaml NEW.yaml [--shards] [-o table|json]
+  diff: `Usage: keyway diff OLD.yaml NEW.yaml [--shards] [--load SNAPSHOTS.json] [-o table|json]
 
 Offline (no server): computes the shard maps of two topology files and prints which shards would
 move, from whom to whom, per endpoint the shards gained and lost, and the share of cached data
-that would go cold (docs/cli.md "Cold data"). --shards lists every moved shard.`,
+that would go cold (docs/cli.md "Cold data"). --shards lists every moved shard. --load applies
+each file's hotShards: policy under those load snapshots and lists the hot shards: extra readers
+and moved primaries, and why (docs/hot-shards.md).`,
 };
 
 /**
@@ -104,11 +106,11 @@ async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJ
       return lookupCommand(restClient(a.values, env), a.positionals[0]!, a.output, io);
     }
     case 'diff': {
-      const a = parseCommandArgs<{ shards?: boolean }>(argv, { shards: { type: 'boolean' } });
+      const a = parseCommandArgs<{ shards?: boolean; load?: string }>(argv, { shards: { type: 'boolean' }, load: { type: 'string' } });
       if (a.help) return help(io, name);
       if (a.positionals.length < 2) throw new UsageError('OLD.yaml and NEW.yaml are required');
       expectPositionals(a.positionals, 2);
-      return diffCommand(a.positionals[0]!, a.positionals[1]!, a.values.shards === true, a.output, io);
+      return diffCommand(a.positionals[0]!, a.positionals[1]!, a.values.shards === true, a.output, io, a.values.load);
     }
   }
 }

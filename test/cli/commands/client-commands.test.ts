@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
@@ -240,6 +240,28 @@ describe('diff (offline)', () => {
     const top = r.primaryMoves[0];
     assert.match(t.stdout, new RegExp(`\\ngpu-b1\\s+${top.to}\\s+${top.shards}\\s`));
     assert.match(t.stdout, /\ngpu-b1\s+nvl-3\s+removed\s+\d+ -> 0/);
+  });
+
+  test('--load: each file under the hot-shard policy: the hot shards, their readers and why', async () => {
+    // Zipf 1.0 over 100k keys at 10k requests per second, one 10 s window.
+    const { zipfShardLoads, snapshotOf } = await import('../../sharding/hot-shards-fixtures.js');
+    const load = `${dir.dir}/load.json`;
+    await writeFile(load, JSON.stringify([snapshotOf(zipfShardLoads(100_000, 1.0, 1024, 10_000), 0)]));
+    const j = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--load', load, '--shards', '-o', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const r = JSON.parse(j.stdout);
+    const hottest = keyToShard('item:0', 1024);
+    const hot = r.hotShards.to.shards.find((h: { shard: number }) => h.shard === hottest);
+    assert.equal(hot?.reason, 'spread');
+    assert.ok(hot.readers > 1);
+    assert.ok(r.hotShards.to.maxLoadRatio < r.hotShards.to.plainMaxLoadRatio);
+    const t = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--load', load, '--shards']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /hot shards \(to\): \d+ changed; busiest node/);
+    assert.match(t.stdout, new RegExp(`\\n\\s+${hottest}\\s+[\\d.]+\\s+spread\\s+${hot.readers}\\s+${hot.owners.join(',')}\\s+alone`));
+    const bad = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--load', 'examples/topology.yaml']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /cannot read load snapshots/);
   });
 
   test('the README example, as written: the two shipped files; the new nodes take shards only from the others, none move between old nodes', async () => {

@@ -1,7 +1,7 @@
 /* global document, window, fetch, ResizeObserver, setTimeout */
 // keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
 // owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
-// proxies and their sync state, recent moves. Plain ES module, no build step. It polls `/readyz`
+// proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
 // every second and fetches `/v1/shardmap` only when the version there changes.
 
 const POLL_MS = 1000;
@@ -199,6 +199,11 @@ function renderHeader() {
       const nodes = [...new Set(h.transitions.map((t) => t.warming))].sort();
       items.push(['transition', `${h.transitions.length} shards warming${nodes.length > 0 ? ` on ${nodes.join(', ')}` : ''}; ${h.drains.length} draining`]);
     }
+    const hot = m.hotShards;
+    if (hot && hot.shards.length > 0) {
+      const spread = hot.shards.filter((x) => x.reason === 'spread').length;
+      items.push(['hot', `${spread} spread, ${hot.shards.length - spread} moved`]);
+    }
     if (m.updatedAt) items.push(['updated', `${new Date(m.updatedAt).toLocaleTimeString()} (${ago(m.updatedAt)})`]);
   }
   const dl = $('summary');
@@ -235,6 +240,7 @@ function legend(map) {
       { class: 'fabric' },
       el('span', { class: 'item' }, el('span', { class: 'swatch', style: { background: UNOWNED } }), 'no owner'),
       el('span', { class: 'item', title: 'Routed to its previous primary (cell colour) while the new primary (corner colour) warms' }, el('span', { class: 'swatch transition' }), 'in transition'),
+      el('span', { class: 'item', title: 'Hot shard: read by several owners, or its primary moved for bounded load (see Hot shards)' }, el('span', { class: 'swatch hot' }), 'hot'),
     ),
   );
   $('legend').replaceChildren(...groups);
@@ -303,6 +309,9 @@ function drawGrid() {
   // lower-right corner takes the colour of the node warming it.
   const warming = new Map((map.handoff?.transitions ?? []).map((t) => [t.shard, t.warming]));
   let marked = 0;
+  // Hot shards (docs/hot-shards.md): a frame inside the cell, the ink colour.
+  const hot = new Set((map.hotShards?.shards ?? []).map((h) => h.shard));
+  let framed = 0;
   for (const p of layout.panels) {
     ctx.fillStyle = '#1d2330';
     const share = S > 0 ? p.shards.length / S : 0;
@@ -322,6 +331,14 @@ function drawGrid() {
       const top = p.cellsTop + Math.floor(i / cols) * cell;
       ctx.fillRect(x, top, cell - gap, cell - gap);
       drawn++;
+      if (hot.has(p.shards[i]) && cell - gap >= 4) {
+        const side = cell - gap;
+        const w = Math.max(1, Math.round(side / 6));
+        ctx.strokeStyle = '#1d2330';
+        ctx.lineWidth = w;
+        ctx.strokeRect(x + w / 2, top + w / 2, side - w, side - w);
+        framed++;
+      }
       const next = warming.get(p.shards[i]);
       if (next !== undefined && cell - gap >= 3) {
         const side = cell - gap;
@@ -345,6 +362,7 @@ function drawGrid() {
   canvas.dataset.cellGap = String(gap);
   canvas.dataset.version = map.version;
   canvas.dataset.transitions = String(marked);
+  canvas.dataset.hot = String(framed);
 }
 
 function shardAt(offsetX, offsetY) {
@@ -374,13 +392,59 @@ function showTip(ev) {
   const byId = new Map(state.map.endpoints.map((e) => [e.id, e]));
   const where = (id) => `${id} (${subzoneOf(byId.get(id) ?? {}) || '-'})`;
   const t = state.map.handoff?.transitions.find((x) => x.shard === shard);
+  const readers = state.map.shards[shard]?.readers ?? 1;
+  const hot = state.map.hotShards?.shards.find((x) => x.shard === shard);
   tip.textContent =
     `shard ${shard}: ` +
-    (owners.length === 0 ? 'no owner' : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`) +
+    (owners.length === 0
+      ? 'no owner'
+      : readers > 1
+        ? `read by ${owners.slice(0, readers).map(where).join(', ')}${owners.length > readers ? `, replicas ${owners.slice(readers).map(where).join(', ')}` : ''}`
+        : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`) +
+    (hot ? `; hot (${hot.reason}): ${hot.explanation}` : '') +
     (t ? `; moving to ${where(t.warming)}, warming until ${new Date(t.deadline).toLocaleTimeString()} at the latest` : '');
   tip.hidden = false;
   tip.style.left = `${Math.min(ev.offsetX + 12, $('grid-wrap').clientWidth - tip.offsetWidth)}px`;
   tip.style.top = `${ev.offsetY + 14}px`;
+}
+
+// ---------------------------------------------------------------- hot shards
+
+/** The hot-shard decision (docs/hot-shards.md): a summary line and one row per changed shard, hottest first. */
+function renderHotShards(map) {
+  const hot = map.hotShards;
+  const section = $('hot-section');
+  const shards = hot?.shards ?? [];
+  section.hidden = shards.length === 0;
+  if (shards.length === 0) return;
+  const ratio = hot.maxLoadRatio !== undefined ? `; busiest node ${hot.maxLoadRatio}x its weight share (plain rendezvous ${hot.plainMaxLoadRatio}x)` : '';
+  $('hot-summary').textContent =
+    `load window ${hot.window ? new Date(hot.window).toLocaleTimeString() : '-'}: ${shards.length} shards changed${ratio}; ` +
+    `last step ${hot.moves} moves${hot.deferred > 0 ? `, ${hot.deferred} deferred by the churn budget` : ''}`;
+  const rows = [...shards].sort((a, b) => b.load - a.load || a.shard - b.shard);
+  $('hot-shards').replaceChildren(
+    el(
+      'table',
+      {},
+      el('thead', {}, el('tr', {}, ...['shard', 'load (req/s)', 'reason', 'readers', 'owners', 'why'].map((h) => el('th', {}, h)))),
+      el(
+        'tbody',
+        {},
+        ...rows.map((h) =>
+          el(
+            'tr',
+            { dataset: { shard: String(h.shard), reason: h.reason } },
+            el('td', { class: 'num' }, String(h.shard)),
+            el('td', { class: 'num' }, String(h.load)),
+            el('td', {}, h.reason),
+            el('td', { class: 'num' }, String(h.readers)),
+            el('td', {}, ...h.owners.map((id, i) => el('span', { class: i < h.readers ? '' : 'muted' }, el('span', { class: 'swatch', style: { background: endpointColor.get(id) ?? UNOWNED } }), ` ${id} `))),
+            el('td', { class: 'why' }, h.explanation),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------- shares
@@ -504,6 +568,7 @@ async function refreshMap() {
   assignColors(map.endpoints);
   legend(map);
   drawGrid();
+  renderHotShards(map);
   renderShares(map);
   // The summary changes in the same task as the grid, so the page never shows two versions at once
   // while the change list below is still being fetched.

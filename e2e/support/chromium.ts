@@ -1,0 +1,37 @@
+/** Headless Chromium for the web-view tests (playwright-core over the system's /usr/bin/chromium). */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+export const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Why the browser tests skip (no Chromium), or undefined; throws under KEYWAY_REQUIRE_E2E=1. */
+export function chromiumSkipReason(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  const reason = `Chromium not found at ${CHROMIUM} (run scripts/install-chromium.sh or set KEYWAY_CHROMIUM)`;
+  if (process.env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${reason}; KEYWAY_REQUIRE_E2E=1 requires it`);
+  return reason;
+}
+
+/** A fresh headless Chromium profile, 1280x900 at scale 1. */
+export async function launch(): Promise<{ context: BrowserContext; profile: string }> {
+  const profile = mkdtempSync(path.join(tmpdir(), 'keyway-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+    deviceScaleFactor: 1,
+  });
+  return { context, profile };
+}
