@@ -117,6 +117,21 @@ interface SpanResult {
   readonly figures: HotFigures;
   /** keyway-hot: shards the policy spread or moved at the end of the span (from /v1/shardmap), if it says. */
   readonly hotShards?: number;
+  /** keyway variants: shard-map versions published and hot-shard moves made during the span (churn). */
+  readonly mapChanges?: number;
+  readonly hotMoves?: number;
+}
+
+/** keyway's counters of churn, from its /metrics. */
+async function churnCounters(keywayUrl: string | undefined): Promise<{ changes: number; moves: number } | undefined> {
+  if (!keywayUrl) return undefined;
+  try {
+    const text = await (await fetch(`${keywayUrl}/metrics`)).text();
+    const value = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).join('\n'))?.[2] ?? 0);
+    return { changes: value('keyway_shardmap_changes_total'), moves: value('keyway_hot_shard_moves_total') };
+  } catch {
+    return undefined;
+  }
 }
 
 function samplerFor(load: LoadName, s: Settings): RankSampler {
@@ -171,13 +186,17 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       }
       load.setRate(s.rate);
       const from = observed.length;
+      const churnBefore = await churnCounters(plane.keywayUrl);
       await load.waitFor(s.measured);
+      const churnAfter = await churnCounters(plane.keywayUrl);
+      const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
       const f = hotFigures(observed, from, observed.length, byId);
       const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
-      out.push({ variant, weighting, load: name, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}) });
+      out.push({ variant, weighting, load: name, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn });
       console.log(
         `  ${weighting} ${name} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
-          `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}`,
+          `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
+          ('mapChanges' in churn ? `, map changes ${churn.mapChanges}, hot moves ${churn.hotMoves}` : ''),
       );
     }
     return out;
