@@ -74,7 +74,7 @@ test('GET /v1/shards/{shard}: owners and version; 400 naming the parameter; 404 
   const map = state.current()!.map;
   const ok = await a.inject('/v1/shards/7');
   assert.equal(ok.statusCode, 200);
-  assert.deepEqual(ok.json(), { shard: 7, owners: map.owners[7], version: map.version });
+  assert.deepEqual(ok.json(), { shard: 7, owners: map.owners[7], version: map.version, readers: 1 });
 
   for (const bad of ['x', '1.5', '-1', '%20', '0x10', '1e1']) {
     const res = await a.inject(`/v1/shards/${bad}`);
@@ -100,7 +100,7 @@ test('GET /v1/lookup: the key hashes to its shard and that shard\'s owners; 400 
     const res = await a.inject({ url: '/v1/lookup', query: { key } });
     assert.equal(res.statusCode, 200);
     const shard = keyToShard(key, 32);
-    assert.deepEqual(res.json(), { key, shard, owners: map.owners[shard], version: map.version });
+    assert.deepEqual(res.json(), { key, shard, owners: map.owners[shard], version: map.version, readers: 1 });
   }
   // The hash tag keeps related keys on one shard.
   const s1 = (await a.inject({ url: '/v1/lookup', query: { key: 'user:{42}:emb' } })).json().shard;

@@ -49,11 +49,11 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   'GET /v1/shards/{shard}': {
     summary: 'Owners of one shard',
-    description: 'The owners of `shard`, primary first.',
+    description: 'The owners of `shard`, primary first, how many of them serve its requests (`readers`), and for a hot shard why (`hotShard`, docs/hot-shards.md).',
     tags: ['shard map'],
     parameters: [{ name: 'shard', in: 'path', required: true, description: 'A shard number, 0 to S-1.', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '5' }],
     responses: {
-      '200': { description: 'The owners.', content: json('ShardOwners', { shard: 5, owners: ['gpu-b2', 'gpu-b4'], version: '5e130db5e3424e53' }) },
+      '200': { description: 'The owners.', content: json('ShardOwners', { shard: 5, owners: ['gpu-b2', 'gpu-b4'], version: '5e130db5e3424e53', readers: 1 }) },
       '400': error('`shard` is not a non-negative integer.', { error: { code: 'BAD_ARGUMENT', message: 'path parameter "shard" must be a non-negative integer, got "x"', parameter: 'shard' } }),
       '404': error('`shard` is S or more.', { error: { code: 'NOT_FOUND', message: 'shard 5000 does not exist: shards are 0..1023', parameter: 'shard' } }),
       '503': noMap,
@@ -66,7 +66,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tags: ['shard map'],
     parameters: [{ name: 'key', in: 'query', required: true, description: 'The cache key, URL-encoded.', schema: { type: 'string' }, example: 'user:{42}:emb' }],
     responses: {
-      '200': { description: 'The shard and its owners.', content: json('Lookup', { key: 'user:{42}:emb', shard: 54, owners: ['gpu-b2', 'gpu-a1'], version: '5e130db5e3424e53' }) },
+      '200': { description: 'The shard and its owners.', content: json('Lookup', { key: 'user:{42}:emb', shard: 54, owners: ['gpu-b2', 'gpu-a1'], version: '5e130db5e3424e53', readers: 1 }) },
       '400': error('`key` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "key" is required', parameter: 'key' } }),
       '503': noMap,
     },

@@ -23,6 +23,9 @@ export async function lookupCommand(api: RestClient, key: string, output: Output
       ['shard', String(body.shard)],
       ['primary', owners[0] ?? '(none: no ready endpoint owns this shard)'],
       ['replicas', owners.length > 1 ? owners.slice(1).join(', ') : '-'],
+      // A hot shard (docs/hot-shards.md): its first `readers` owners share its requests.
+      ...((body.readers ?? 1) > 1 ? [['readers', `${body.readers}: ${owners.slice(0, body.readers).join(', ')}`] as const] : []),
+      ...(body.hotShard ? [['hot shard', `${body.hotShard.reason}: ${body.hotShard.explanation}`] as const] : []),
       ['version', body.version],
     ]),
   );

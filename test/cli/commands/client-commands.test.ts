@@ -147,7 +147,7 @@ describe('against a running keyway', () => {
     assert.match(r.stdout, new RegExp(`^primary\\s+${map.owners[shard]![0]}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^replicas\\s+${map.owners[shard]![1]}$`, 'm'));
     const j = JSON.parse((await run(['lookup', '-o', 'json', '--server', url, '--', '-odd key&x=1'])).stdout);
-    assert.deepEqual(j, { key: '-odd key&x=1', shard: keyToShard('-odd key&x=1', 256), owners: map.owners[j.shard], version: map.version });
+    assert.deepEqual(j, { key: '-odd key&x=1', shard: keyToShard('-odd key&x=1', 256), owners: map.owners[j.shard], version: map.version, readers: 1 });
   });
 });
 
