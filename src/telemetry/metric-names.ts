@@ -60,6 +60,10 @@ export const KEYWAY_METRICS = {
   handoffInTransition: 'keyway_handoff_shards_in_transition',
   /** gauge: (shard, node) drains under way: previous primaries serving shards they lost. */
   handoffDraining: 'keyway_handoff_shards_draining',
+  /** counter {outcome}: endpoint picker (ext_proc) decisions: `route`, `bad-request` (400), `unavailable` (503). */
+  pickerDecisions: 'keyway_picker_decisions_total',
+  /** counter {by}: responses whose served endpoint the gateway reported: `primary`, `replica`, `elsewhere`. */
+  pickerServed: 'keyway_picker_served_total',
 } as const;
 
 /**
