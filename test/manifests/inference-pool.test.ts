@@ -32,16 +32,30 @@ function inferencePoolValidator(): ValidateFunction {
   return ajv.compile(schema);
 }
 
-const pool = objects('inferencepool.yaml').find((o) => o.kind === 'InferencePool')! as K8sObject & { spec: Record<string, any> };
+interface PoolSpec {
+  selector: { matchLabels: Record<string, string> };
+  targetPorts: { number: number }[];
+  endpointPickerRef: { kind?: string; name?: string; port?: { number: number }; failureMode?: string };
+}
+type Pool = K8sObject & { spec: PoolSpec };
+interface PickerService {
+  metadata: { name: string; namespace: string };
+  spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+}
+interface PickerDeployment {
+  spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: { args: string[]; ports: { name: string; containerPort: number }[] }[] } } };
+}
+
+const pool = objects('inferencepool.yaml').find((o) => o.kind === 'InferencePool') as Pool;
 const picker = objects('keyway-picker.yaml');
 
 test('the InferencePool example validates against the InferencePool v1 schema, and the validator rejects broken copies', () => {
   assert.equal(pool.apiVersion, 'inference.networking.k8s.io/v1');
   const validate = inferencePoolValidator();
   assert.ok(validate(pool), JSON.stringify(validate.errors, null, 2));
-  const broken: [string, (p: any) => void][] = [
-    ['no targetPorts', (p) => delete p.spec.targetPorts],
-    ['a port out of range', (p) => (p.spec.targetPorts[0].number = 70000)],
+  const broken: [string, (p: Pool) => void][] = [
+    ['no targetPorts', (p) => delete (p.spec as Partial<PoolSpec>).targetPorts],
+    ['a port out of range', (p) => (p.spec.targetPorts[0]!.number = 70000)],
     ['an unknown failure mode', (p) => (p.spec.endpointPickerRef.failureMode = 'FailSometimes')],
     ['no picker name', (p) => delete p.spec.endpointPickerRef.name],
     ['an empty selector', (p) => (p.spec.selector.matchLabels = {})],
@@ -54,30 +68,32 @@ test('the InferencePool example validates against the InferencePool v1 schema, a
   // The schema's CEL rules, by hand: a Service reference carries a port; target ports are unique.
   const ref = pool.spec.endpointPickerRef;
   assert.ok((ref.kind ?? 'Service') !== 'Service' || ref.port !== undefined, 'port is required when kind is Service');
-  const ports = pool.spec.targetPorts.map((p: { number: number }) => p.number);
+  const ports = pool.spec.targetPorts.map((p) => p.number);
   assert.equal(new Set(ports).size, ports.length, 'target ports are unique');
 });
 
 test("the pool's endpointPickerRef reaches keyway's ext_proc port, and the pool selects the cache nodes keyway routes to", () => {
-  const service = picker.find((o) => o.kind === 'Service') as any;
-  const deployment = picker.find((o) => o.kind === 'Deployment') as any;
+  const service = picker.find((o) => o.kind === 'Service') as unknown as PickerService;
+  const deployment = picker.find((o) => o.kind === 'Deployment') as unknown as PickerDeployment;
   assert.equal(service.metadata.name, pool.spec.endpointPickerRef.name);
   assert.equal(service.metadata.namespace, pool.metadata.namespace, 'endpointPickerRef names a Service of the pool namespace');
-  const port = service.spec.ports.find((p: any) => p.port === pool.spec.endpointPickerRef.port.number);
+  const port = service.spec.ports.find((p) => p.port === pool.spec.endpointPickerRef.port?.number);
   assert.ok(port, 'the Service has the referenced port');
-  const container = deployment.spec.template.spec.containers[0];
-  const containerPort = container.ports.find((p: any) => p.name === port.targetPort).containerPort;
+  const container = deployment.spec.template.spec.containers[0]!;
+  const containerPort = container.ports.find((p) => p.name === port.targetPort)?.containerPort;
   const cmd = parseCommand(container.args, {});
   assert.equal(cmd.command, 'serve');
   assert.equal(cmd.command === 'serve' ? cmd.extProcPort : undefined, containerPort, 'keyway serves ext_proc on the port the Service targets');
   for (const [k, v] of Object.entries(service.spec.selector)) assert.equal(deployment.spec.template.metadata.labels[k], v);
   // The pool's pods and port are the ones keyway's Kubernetes source reads (manifests/examples/cache-nodes).
-  const cacheService = parseYaml(readFileSync(`${REPO}/manifests/examples/cache-nodes/service.yaml`, 'utf8')) as any;
+  const cacheService = parseYaml(readFileSync(`${REPO}/manifests/examples/cache-nodes/service.yaml`, 'utf8')) as { spec: { selector: Record<string, string>; ports: { port: number }[] } };
   assert.deepEqual(pool.spec.selector.matchLabels, cacheService.spec.selector);
-  assert.deepEqual(pool.spec.targetPorts, [{ number: cacheService.spec.ports[0].port }]);
+  assert.deepEqual(pool.spec.targetPorts, [{ number: cacheService.spec.ports[0]!.port }]);
   // Same shard map as the control plane: same S, R and spread as manifests/base/topology.yaml.
-  const base = parseYaml(readFileSync(`${REPO}/manifests/base/topology.yaml`, 'utf8')) as any;
-  const mine = parseYaml((picker.find((o) => o.kind === 'ConfigMap') as any).data['topology.yaml']) as any;
+  type Topo = Record<string, unknown>;
+  const base = parseYaml(readFileSync(`${REPO}/manifests/base/topology.yaml`, 'utf8')) as Topo;
+  const configMap = picker.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+  const mine = parseYaml(configMap.data['topology.yaml']!) as Topo;
   for (const k of ['shards', 'replicas', 'spread']) assert.equal(mine[k], base[k], k);
   assert.deepEqual(mine.kubernetes, base.kubernetes);
 });
