@@ -32,6 +32,13 @@ export interface GatewayBootstrapOptions {
    * report (GKE sets it natively; plain Envoy needs this filter).
    */
   readonly servedHeader?: string;
+  /**
+   * Envoy's runtime guard `envoy.reloadable_features.ext_proc_graceful_grpc_close` (default true
+   * here; off in Envoy 1.36 and 1.40): Envoy half-closes a finished ext_proc stream and lets the
+   * server end it, instead of resetting it. Node's HTTP/2 server answers more than ~1000 resets on
+   * one connection with GOAWAY, which fails the requests in flight (docs/gateways.md "Limits").
+   */
+  readonly gracefulClose?: boolean;
 }
 
 const EXT_PROC = 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor';
@@ -160,5 +167,7 @@ export function gatewayBootstrap(opts: GatewayBootstrapOptions): Record<string, 
     typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_OPTIONS, explicit_http_config: { http2_protocol_options: {} } } },
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: address('127.0.0.1', port) } }] }] },
   }));
-  return { static_resources: { listeners, clusters: [pool, ...pickers] } };
+  const runtime =
+    opts.gracefulClose === false ? {} : { layered_runtime: { layers: [{ name: 'static', static_layer: { 'envoy.reloadable_features.ext_proc_graceful_grpc_close': true } }] } };
+  return { static_resources: { listeners, clusters: [pool, ...pickers] }, ...runtime };
 }

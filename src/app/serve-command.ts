@@ -19,6 +19,8 @@ export interface ServeCommandOptions {
   readonly xdsPort: number;
   /** The endpoint picker's port (`--ext-proc-port`); absent: no picker. */
   readonly extProcPort?: number;
+  /** `--ext-proc-served-metric`. */
+  readonly extProcServedMetric?: boolean;
   readonly host: string;
   /** Interface of the REST API (`--admin-host`); the CLI's default depends on Kubernetes. */
   readonly adminHost?: string;
@@ -75,7 +77,9 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise
       ...(adminToken !== undefined ? { adminToken } : {}),
       logger: log,
       kubernetesSource: kubernetesSourceFactory,
-      stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}) }),
+      stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}),
+        ...(cmd.extProcServedMetric ? { extProcServedMetric: true } : {}),
+      }),
     });
   } catch (err) {
     if (isConfigError(err)) {

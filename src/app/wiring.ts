@@ -28,13 +28,19 @@ export const kubernetesSourceFactory: KubernetesSourceFactory = async (section, 
  * convergence show on the same `/metrics`. `xdsTls` puts the xDS port on TLS or mTLS (docs/security.md).
  */
 export function serveStages(
-  opts: { readonly metrics?: KeywayMetrics; readonly xdsTls?: XdsTlsSettings; readonly extProcPort?: number } = {},
+  opts: {
+    readonly metrics?: KeywayMetrics;
+    readonly xdsTls?: XdsTlsSettings;
+    readonly extProcPort?: number;
+    /** Keep headers-only picker streams open for the response headers (`--ext-proc-served-metric`). */
+    readonly extProcServedMetric?: boolean;
+  } = {},
 ): ServeStage[] {
   const metrics = opts.metrics ?? createKeywayMetrics();
   const stages = [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
   if (opts.extProcPort !== undefined) {
     const events = { decided: (o: string) => metrics.recordPickerDecision(o), served: (by: string) => metrics.recordPickerServed(by) };
-    stages.push(extProcStage({ port: opts.extProcPort, events }));
+    stages.push(extProcStage({ port: opts.extProcPort, events, ...(opts.extProcServedMetric ? { awaitResponseHeaders: true } : {}) }));
   }
   return stages;
 }

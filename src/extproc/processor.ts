@@ -10,6 +10,13 @@
  * - response headers: the `envoy.lb` `x-gateway-destination-endpoint-served` metadata says which
  *   endpoint served the request, counted as the primary, a replica or elsewhere.
  * In observability mode Envoy expects no answers, and none are sent.
+ *
+ * keyway ends its side of the stream as soon as no message it needs can follow ({@link PickerStream.done}):
+ * Envoy resets every ext_proc stream the server has not ended when the HTTP request completes, and
+ * Node's HTTP/2 server (nghttp2's reset-rate limit: a burst of 1000, then 33 per second) answers
+ * that many resets with GOAWAY, failing the requests in flight on the connection. An early end is
+ * safe: Envoy then finishes the request without the processor, and keyway's processing after the
+ * pick is pass-through.
  */
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import {
@@ -47,6 +54,12 @@ export interface ProcessorContext {
   /** A counter that spreads requests naming no shard over the eligible endpoints. */
   rotation(): number;
   readonly events?: PickerEvents;
+  /**
+   * Keep a headers-only stream (no body announced either way) open for the response headers, to
+   * count the served endpoint; the gateway must then send them (response_header_mode SEND), or
+   * Envoy resets every stream (see above). Default false: such a stream ends with the pick.
+   */
+  readonly awaitResponseHeaders?: boolean;
   /** Body mode assumed when Envoy does not announce one (an Envoy older than `protocol_config`); default FULL_DUPLEX_STREAMED, what gateways set. */
   readonly assumedBodyMode?: number;
 }
@@ -58,6 +71,10 @@ const encoder = new TextEncoder();
 export class PickerStream {
   #modes: BodyModes | undefined;
   #picked: readonly string[] | undefined;
+  /** The request, the response: no more message of that direction can come. */
+  #requestDone = false;
+  #responseDone = false;
+  #ended = false;
   readonly #ctx: ProcessorContext;
 
   constructor(ctx: ProcessorContext) {
@@ -71,7 +88,46 @@ export class PickerStream {
       this.#modes = protocolConfig(req.$unknown) ?? { request: assumed, response: assumed };
     }
     const response = this.#respond(req);
+    this.#track(req, response);
     return req.observabilityMode ? undefined : response;
+  }
+
+  /** True once keyway expects nothing more on this stream: the server should end it (after writing the last answer). */
+  get done(): boolean {
+    return this.#ended || (this.#requestDone && this.#responseDone);
+  }
+
+  /** Which directions are over after `req` (end of stream on headers or body, trailers, or a body mode that sends none). */
+  #track(req: ProcessingRequest, response: ProcessingResponse | undefined): void {
+    const { request } = req;
+    const modes = this.#modes!;
+    if (response?.response.case === 'immediateResponse') this.#ended = true;
+    switch (request.case) {
+      case 'requestHeaders':
+        if (request.value.endOfStream || modes.request === 0) this.#requestDone = true;
+        // Headers-only both ways: the pick is all keyway does, unless asked to wait for the served endpoint.
+        if (modes.request === 0 && modes.response === 0 && !this.#ctx.awaitResponseHeaders) this.#ended = true;
+        break;
+      case 'responseHeaders':
+        // A response is never shorter than its request's processing: the request is over too.
+        this.#requestDone = true;
+        if (request.value.endOfStream || modes.response === 0) this.#responseDone = true;
+        break;
+      case 'requestBody':
+        if (request.value.endOfStream) this.#requestDone = true;
+        break;
+      case 'responseBody':
+        if (request.value.endOfStream) this.#responseDone = true;
+        break;
+      case 'requestTrailers':
+        this.#requestDone = true;
+        break;
+      case 'responseTrailers':
+        this.#responseDone = true;
+        break;
+      default:
+        break;
+    }
   }
 
   #respond(req: ProcessingRequest): ProcessingResponse | undefined {

@@ -20,6 +20,8 @@ export interface ExtProcServerOptions {
   readonly host: string;
   readonly logger: Logger;
   readonly events?: PickerEvents;
+  /** See ProcessorContext.awaitResponseHeaders (`--ext-proc-served-metric`). */
+  readonly awaitResponseHeaders?: boolean;
 }
 
 export interface ExtProcServer {
@@ -46,17 +48,27 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     },
     rotation: () => (rotation = (rotation + 1) % 0x40000000),
     ...(opts.events ? { events: opts.events } : {}),
+    awaitResponseHeaders: opts.awaitResponseHeaders ?? false,
   };
   const open = new Set<ServerDuplexStream<ProcessingRequest, ProcessingResponse>>();
   server.addService(grpcServiceDefinition(ExternalProcessor), {
     Process(call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
       open.add(call);
       const stream = new PickerStream(context);
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        call.end();
+      };
       call.on('data', (req: ProcessingRequest) => {
+        if (ended) return;
         const res = stream.answer(req);
         if (res) call.write(res);
+        // Ending first spares Envoy a reset of the stream (see processor.ts).
+        if (stream.done) end();
       });
-      call.on('end', () => call.end());
+      call.on('end', end);
       // A gateway cancels the stream when its request ends early; nothing to clean beyond the set.
       call.on('error', () => undefined);
       call.on('close', () => open.delete(call));

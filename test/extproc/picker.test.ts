@@ -214,3 +214,29 @@ test('health: liveness always serves, readiness and the ext_proc service once a 
   assert.deepEqual(decodeHealthRequest(new BinaryWriter().tag(1, WireType.LengthDelimited).string('readiness').finish()), { service: 'readiness' });
   assert.deepEqual([...encodeHealthResponse(ServingStatus.NOT_SERVING)], [8, 2]);
 });
+
+test('a stream is done when nothing keyway needs can follow: headers-only after the pick, else once both directions ended', () => {
+  const ev = { decided: [] as string[], served: [] as ServedBy[] };
+  const headersOnly = streamFor(ev);
+  headersOnly.answer(wire(requestHeaders({ 'x-cache-shard': '1' }), { request: 0, response: 0 }));
+  assert.equal(headersOnly.done, true, 'headers-only: the pick is all');
+  const waiting = new PickerStream({ table: () => pickTable(V), rotation: () => 0, awaitResponseHeaders: true });
+  waiting.answer(wire(requestHeaders({ 'x-cache-shard': '1' }), { request: 0, response: 0 }));
+  assert.equal(waiting.done, false, 'waits for the response headers (served metric)');
+  waiting.answer(wire(create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: {} } })));
+  assert.equal(waiting.done, true);
+  const duplex = streamFor(ev);
+  duplex.answer(wire(requestHeaders({ 'x-cache-shard': '1' }), { request: 4, response: 4 }));
+  const step = (c: 'requestBody' | 'responseBody', endOfStream: boolean) =>
+    duplex.answer(wire(create(ProcessingRequestSchema, { request: { case: c, value: { body: new Uint8Array([1]), endOfStream } } })));
+  step('requestBody', false);
+  step('requestBody', true);
+  duplex.answer(wire(create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: {} } })));
+  step('responseBody', false);
+  assert.equal(duplex.done, false, 'the response body is still streaming');
+  step('responseBody', true);
+  assert.equal(duplex.done, true);
+  const rejected = streamFor(ev);
+  rejected.answer(wire(requestHeaders({ 'x-cache-shard': 'x' }), { request: 4, response: 4 }));
+  assert.equal(rejected.done, true, 'an ImmediateResponse ends the exchange');
+});
