@@ -238,7 +238,21 @@ async function main(): Promise<void> {
         `| ${v} | ${f(s.p50Ms, 3)} | ${f(s.p99Ms, 3)} | ${f(s.rps, 0)} | ${(s.p50Ms.median / base.p50Ms.median).toFixed(2)}x | ${(s.p99Ms.median / base.p99Ms.median).toFixed(2)}x | ${(s.rps.median / base.rps.median).toFixed(2)}x | +${((s.p50Ms.median - base.p50Ms.median) * 1000).toFixed(0)} µs | ${f(s.envoyCpuUs, 0)} | ${f(s.keywayCpuUs, 0)} | ${s.misrouted}/${s.errors} |`,
       );
     }
+    // Envoy's own view of the picker streams (failed streams, timeouts), for the record.
+    const extProcStats: Record<string, Record<string, number>> = {};
+    for (const v of ['picker', 'picker+rs'] as const) {
+      const text = await envoyOf[v].admin('/stats?filter=ext_proc');
+      extProcStats[v] = Object.fromEntries(
+        text
+          .split('\n')
+          .map((l) => l.split(': '))
+          .filter(([k, n]) => k && Number(n) > 0)
+          .map(([k, n]) => [k!, Number(n)]),
+      );
+      console.log(`${v} Envoy ext_proc stats: ${JSON.stringify(extProcStats[v])}`);
+    }
     const result = {
+      extProcStats,
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()) },
       settings: { shards: S, replicas: 2, backends: ports.length, rounds: ROUNDS, latencyRequests: LAT_N, throughputMs: THR_MS, connections: CONC, quick: QUICK },
