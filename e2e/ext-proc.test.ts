@@ -96,7 +96,7 @@ describe('keyway as an endpoint picker (ext_proc) behind Envoy', { timeout: 120_
     nodes.forEach((port, i) => lines.push(`  - {id: node-${i}, address: 127.0.0.1, port: ${port}, locality: {region: r, zone: z, subzone: s${i}}, weight: 1}`));
     writeFileSync(file, `${lines.join('\n')}\n`);
     for (const extProcPort of pickerPorts) {
-      replicas.push({ keyway: await startKeyway({ configPath: file, logLevel: 'warn', args: ['--ext-proc-port', String(extProcPort), '--ext-proc-served-metric'] }), extProcPort: extProcPort! });
+      replicas.push({ keyway: await startKeyway({ configPath: file, logLevel: 'warn', args: ['--ext-proc-port', String(extProcPort)] }), extProcPort: extProcPort! });
     }
     const map = (await (await fetch(`${replicas[0]!.keyway.httpUrl}/v1/shardmap`)).json()) as { shards: { shard: number; owners: string[] }[]; endpoints: { id: string; port: number }[] };
     const addr = new Map(map.endpoints.map((e) => [e.id, `127.0.0.1:${e.port}`]));

@@ -3,8 +3,8 @@
  * `npm run bench:extproc`. Writes benchmarks/results/ext-proc.json and prints the table
  * docs/benchmarks.md quotes ("Endpoint picker (ext_proc) against native xDS routing").
  *
- * `keyway serve` (xDS and `--ext-proc-port`; a second one with `--ext-proc-served-metric` for
- * picker+rs), four backends (benchmarks/ext-proc/backends.ts,
+ * `keyway serve` (xDS and `--ext-proc-port`; a second replica serves picker+rs, so keyway's CPU
+ * per request is measured per variant), four backends (benchmarks/ext-proc/backends.ts,
  * a child process), two real Envoys (`--concurrency 1`, the pinned build or KEYWAY_ENVOY), same
  * S = 1024, R = 2 map:
  *   native:    Envoy on ADS to keyway: keyway's listener, routes and subset-LB cluster;
@@ -178,8 +178,8 @@ async function main(): Promise<void> {
     ports.forEach((p, i) => lines.push(`  - {id: node-${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: s${i}}, weight: 1}`));
     writeFileSync(file, `${lines.join('\n')}\n`);
     keyway = await startKeyway({ configPath: file, logLevel: 'warn', args: ['--ext-proc-port', String(extProcPort)] });
-    // picker+rs needs a keyway that keeps headers-only streams open for the response headers.
-    keywayRs = await startKeyway({ configPath: file, logLevel: 'warn', args: ['--ext-proc-port', String(extProcRsPort), '--ext-proc-served-metric'] });
+    // A second replica for picker+rs, so each picker variant has its own keyway to measure.
+    keywayRs = await startKeyway({ configPath: file, logLevel: 'warn', args: ['--ext-proc-port', String(extProcRsPort)] });
     const map = (await (await fetch(`${keyway.httpUrl}/v1/shardmap`)).json()) as { shards: { owners: string[] }[]; endpoints: { id: string; port: number }[] };
     const addr = new Map(map.endpoints.map((e) => [e.id, `127.0.0.1:${e.port}`]));
     const primary = map.shards.map((s) => addr.get(s.owners[0]!)!);

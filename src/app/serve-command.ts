@@ -19,8 +19,6 @@ export interface ServeCommandOptions {
   readonly xdsPort: number;
   /** The endpoint picker's port (`--ext-proc-port`); absent: no picker. */
   readonly extProcPort?: number;
-  /** `--ext-proc-served-metric`. */
-  readonly extProcServedMetric?: boolean;
   readonly host: string;
   /** Interface of the REST API (`--admin-host`); the CLI's default depends on Kubernetes. */
   readonly adminHost?: string;
@@ -78,7 +76,6 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise
       logger: log,
       kubernetesSource: kubernetesSourceFactory,
       stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}),
-        ...(cmd.extProcServedMetric ? { extProcServedMetric: true } : {}),
       }),
     });
   } catch (err) {

@@ -32,15 +32,13 @@ export function serveStages(
     readonly metrics?: KeywayMetrics;
     readonly xdsTls?: XdsTlsSettings;
     readonly extProcPort?: number;
-    /** Keep headers-only picker streams open for the response headers (`--ext-proc-served-metric`). */
-    readonly extProcServedMetric?: boolean;
   } = {},
 ): ServeStage[] {
   const metrics = opts.metrics ?? createKeywayMetrics();
   const stages = [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
   if (opts.extProcPort !== undefined) {
     const events = { decided: (o: string) => metrics.recordPickerDecision(o), served: (by: string) => metrics.recordPickerServed(by) };
-    stages.push(extProcStage({ port: opts.extProcPort, events, ...(opts.extProcServedMetric ? { awaitResponseHeaders: true } : {}) }));
+    stages.push(extProcStage({ port: opts.extProcPort, events }));
   }
   return stages;
 }

@@ -9,7 +9,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const USAGE = `Usage:
-  keyway serve --config FILE [--http-port N] [--xds-port N] [--ext-proc-port N|off [--ext-proc-served-metric]]
+  keyway serve --config FILE [--http-port N] [--xds-port N] [--ext-proc-port N|off]
                [--host ADDR] [--admin-host ADDR]
                [--admin-token-file FILE] [--xds-tls-cert FILE --xds-tls-key FILE
                [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]
@@ -36,9 +36,6 @@ Options:
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
       --ext-proc-port N  Endpoint picker (ext_proc) gRPC port for gateways  [env KEYWAY_EXT_PROC_PORT,
                          default 9002; 0 or off turns the picker off]
-      --ext-proc-served-metric  The gateway sends response headers to the picker without streaming
-                         bodies: keep each stream open for them, to count who served each request
-                         [env KEYWAY_EXT_PROC_SERVED_METRIC=1; default: a headers-only stream ends with the pick]
       --host ADDR        Interface the xDS server binds  [env KEYWAY_HOST, default 0.0.0.0]
       --admin-host ADDR  Interface the REST API binds    [env KEYWAY_ADMIN_HOST, default 127.0.0.1;
                          0.0.0.0 in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
@@ -71,8 +68,6 @@ export type Command =
       readonly xdsPort: number;
       /** The endpoint picker's port (docs/gateways.md); undefined: the picker is off. */
       readonly extProcPort?: number;
-      /** `--ext-proc-served-metric`: keep headers-only picker streams open for the response headers. */
-      readonly extProcServedMetric?: boolean;
       readonly host: string;
       readonly adminHost: string;
       /** File holding the admin bearer token; absent: the REST API asks for none. */
@@ -108,7 +103,6 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
         'http-port': { type: 'string' },
         'xds-port': { type: 'string' },
         'ext-proc-port': { type: 'string' },
-        'ext-proc-served-metric': { type: 'boolean' },
         host: { type: 'string' },
         'admin-host': { type: 'string' },
         'admin-token-file': { type: 'string' },
@@ -144,7 +138,6 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     httpPort: port('--http-port', values['http-port'] ?? env.KEYWAY_HTTP_PORT, 8080),
     xdsPort: port('--xds-port', values['xds-port'] ?? env.KEYWAY_XDS_PORT, 18000),
     ...(extProcPort !== undefined ? { extProcPort } : {}),
-    ...(values['ext-proc-served-metric'] || env.KEYWAY_EXT_PROC_SERVED_METRIC === '1' ? { extProcServedMetric: true } : {}),
     host: values.host ?? env.KEYWAY_HOST ?? '0.0.0.0',
     adminHost: values['admin-host'] ?? nonEmpty(env.KEYWAY_ADMIN_HOST) ?? defaultAdminHost(env),
     ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),

@@ -11,12 +11,13 @@
  *   endpoint served the request, counted as the primary, a replica or elsewhere.
  * In observability mode Envoy expects no answers, and none are sent.
  *
- * keyway ends its side of the stream as soon as no message it needs can follow ({@link PickerStream.done}):
- * Envoy resets every ext_proc stream the server has not ended when the HTTP request completes, and
- * Node's HTTP/2 server (nghttp2's reset-rate limit: a burst of 1000, then 33 per second) answers
- * that many resets with GOAWAY, failing the requests in flight on the connection. An early end is
- * safe: Envoy then finishes the request without the processor, and keyway's processing after the
- * pick is pass-through.
+ * keyway ends its side of the stream once both directions are over ({@link PickerStream.done}), or
+ * when Envoy half-closes: Envoy resets every ext_proc stream the server has not ended when it is
+ * done with it (unless its runtime guard `ext_proc_graceful_grpc_close` is on), and Node's HTTP/2
+ * server (nghttp2's reset-rate limit: a burst of 1000, then 33 per second) answers that many resets
+ * with GOAWAY, failing the requests in flight on the connection (docs/gateways.md "Limits").
+ * Ending after the pick, before Envoy's half-close, is not done: measured, it still failed
+ * requests with the guard on.
  */
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import {
@@ -54,12 +55,6 @@ export interface ProcessorContext {
   /** A counter that spreads requests naming no shard over the eligible endpoints. */
   rotation(): number;
   readonly events?: PickerEvents;
-  /**
-   * Keep a headers-only stream (no body announced either way) open for the response headers, to
-   * count the served endpoint; the gateway must then send them (response_header_mode SEND), or
-   * Envoy resets every stream (see above). Default false: such a stream ends with the pick.
-   */
-  readonly awaitResponseHeaders?: boolean;
   /** Body mode assumed when Envoy does not announce one (an Envoy older than `protocol_config`); default FULL_DUPLEX_STREAMED, what gateways set. */
   readonly assumedBodyMode?: number;
 }
@@ -104,9 +99,9 @@ export class PickerStream {
     if (response?.response.case === 'immediateResponse') this.#ended = true;
     switch (request.case) {
       case 'requestHeaders':
+        // The response direction stays open: keyway cannot tell whether response headers will come
+        // (the mode is not announced), so Envoy's half-close ends a headers-only stream.
         if (request.value.endOfStream || modes.request === 0) this.#requestDone = true;
-        // Headers-only both ways: the pick is all keyway does, unless asked to wait for the served endpoint.
-        if (modes.request === 0 && modes.response === 0 && !this.#ctx.awaitResponseHeaders) this.#ended = true;
         break;
       case 'responseHeaders':
         // A response is never shorter than its request's processing: the request is over too.

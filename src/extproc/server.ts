@@ -20,8 +20,6 @@ export interface ExtProcServerOptions {
   readonly host: string;
   readonly logger: Logger;
   readonly events?: PickerEvents;
-  /** See ProcessorContext.awaitResponseHeaders (`--ext-proc-served-metric`). */
-  readonly awaitResponseHeaders?: boolean;
 }
 
 export interface ExtProcServer {
@@ -48,7 +46,6 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     },
     rotation: () => (rotation = (rotation + 1) % 0x40000000),
     ...(opts.events ? { events: opts.events } : {}),
-    awaitResponseHeaders: opts.awaitResponseHeaders ?? false,
   };
   const open = new Set<ServerDuplexStream<ProcessingRequest, ProcessingResponse>>();
   server.addService(grpcServiceDefinition(ExternalProcessor), {

@@ -12,8 +12,6 @@ export interface ExtProcStageOptions {
   readonly port: number;
   /** Where decisions and served endpoints are counted (the `keyway_picker_*` metrics). */
   readonly events?: PickerEvents;
-  /** Keep headers-only streams open for the response headers (`--ext-proc-served-metric`). */
-  readonly awaitResponseHeaders?: boolean;
 }
 
 /** The picker stage: binds `opts.port` on the interface the xDS server binds (`--host`). */
@@ -27,7 +25,6 @@ export function extProcStage(opts: ExtProcStageOptions): ServeStage {
         host: ctx.host,
         logger: ctx.logger,
         ...(opts.events ? { events: opts.events } : {}),
-        ...(opts.awaitResponseHeaders ? { awaitResponseHeaders: true } : {}),
       });
       return { close: () => server.close(), listening: { extProcPort: server.port } };
     },
