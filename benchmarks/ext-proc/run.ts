@@ -185,25 +185,18 @@ async function main(): Promise<void> {
     const primary = map.shards.map((s) => addr.get(s.owners[0]!)!);
 
     envoys.push(await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-native' }) }));
-    envoys.push(
-      await startEnvoy({
+    /** A gateway Envoy with one listener on `listenPort` calling the picker on `pickerPort`. */
+    const gateway = (name: string, listenPort: number, pickerPort: number, servedHeader?: string) =>
+      startEnvoy({
         bootstrap: gatewayBootstrap({
-          listeners: [{ name: 'picker', port: pickerPort!, picker: 'keyway' }],
-          pickers: { keyway: extProcPort! },
+          listeners: [{ name, port: listenPort, picker: 'keyway' }],
+          pickers: { keyway: pickerPort },
           backends: ports.map((port) => ({ address: '127.0.0.1', port })),
+          ...(servedHeader ? { servedHeader } : {}),
         }),
-      }),
-    );
-    envoys.push(
-      await startEnvoy({
-        bootstrap: gatewayBootstrap({
-          listeners: [{ name: 'picker_rs', port: pickerRsPort!, picker: 'keyway' }],
-          pickers: { keyway: extProcRsPort! },
-          backends: ports.map((port) => ({ address: '127.0.0.1', port })),
-          servedHeader: 'x-served-by',
-        }),
-      }),
-    );
+      });
+    envoys.push(await gateway('picker', pickerPort!, extProcPort!));
+    envoys.push(await gateway('picker_rs', pickerRsPort!, extProcRsPort!, 'x-served-by'));
     const portOf: Record<Variant, number> = { native: nativePort!, picker: pickerPort!, 'picker+rs': pickerRsPort! };
     const envoyOf: Record<Variant, EnvoyProcess> = { native: envoys[0]!, picker: envoys[1]!, 'picker+rs': envoys[2]! };
     for (const v of VARIANTS) await waitRouted(portOf[v], primary);
@@ -238,6 +231,20 @@ async function main(): Promise<void> {
         `| ${v} | ${f(s.p50Ms, 3)} | ${f(s.p99Ms, 3)} | ${f(s.rps, 0)} | ${(s.p50Ms.median / base.p50Ms.median).toFixed(2)}x | ${(s.p99Ms.median / base.p99Ms.median).toFixed(2)}x | ${(s.rps.median / base.rps.median).toFixed(2)}x | +${((s.p50Ms.median - base.p50Ms.median) * 1000).toFixed(0)} µs | ${f(s.envoyCpuUs, 0)} | ${f(s.keywayCpuUs, 0)} | ${s.misrouted}/${s.errors} |`,
       );
     }
+    // Paired ratios: each round's picker figure over the same round's native one (adjacent in time,
+    // so a load swing of the shared machine hits both), median (min-max) over rounds.
+    const paired: Record<string, Record<string, Stat>> = {};
+    for (const v of ['picker', 'picker+rs'] as const) {
+      const ratio = (f: (s: Sample) => number): Stat => {
+        const rs = samples[v].map((s, i) => f(s) / f(samples.native[i]!));
+        return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
+      };
+      paired[v] = { p50: ratio((s) => s.p50Ms), p99: ratio((s) => s.p99Ms), rps: ratio((s) => s.rps), envoyCpu: ratio((s) => s.envoyCpuUs) };
+      const r = paired[v];
+      console.log(
+        `${v} / native, paired by round: p50 ${f(r.p50!, 2)}x  p99 ${f(r.p99!, 2)}x  req/s ${f(r.rps!, 2)}x  Envoy CPU/req ${f(r.envoyCpu!, 2)}x`,
+      );
+    }
     // Envoy's own view of the picker streams (failed streams, timeouts), for the record.
     const extProcStats: Record<string, Record<string, number>> = {};
     for (const v of ['picker', 'picker+rs'] as const) {
@@ -253,6 +260,7 @@ async function main(): Promise<void> {
     }
     const result = {
       extProcStats,
+      paired,
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()) },
       settings: { shards: S, replicas: 2, backends: ports.length, rounds: ROUNDS, latencyRequests: LAT_N, throughputMs: THR_MS, connections: CONC, quick: QUICK },
