@@ -25,6 +25,9 @@ export const MODULES: readonly { readonly prefix: string; readonly rank: number 
   { prefix: 'xds/server/', rank: 8 },
   { prefix: 'telemetry/', rank: 9 },
   { prefix: 'admin/', rank: 9 },
+  // The endpoint picker (ext_proc server): reads the serving view like the admin API, reaches the
+  // generated protobuf through the facade and the gRPC service helper of the xDS server.
+  { prefix: 'extproc/', rank: 9 },
   { prefix: 'app/', rank: 10 },
   // The client library (keyway/client): hash contract 1 from sharding, the REST bodies (type-only)
   // from admin. It runs in applications, not in keyway, so nothing imports it.

@@ -16,6 +16,10 @@ mapfile -t all < <(find "${dirs[@]}" -name '*.test.ts' 2>/dev/null | sort | grep
 mapfile -t files < <({ printf '%s\n' "${all[@]}" | grep -E "$slow"; printf '%s\n' "${all[@]}" | grep -vE "$slow"; } | grep . || true)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
 
+# Every `keyway serve` a test starts leaves the endpoint picker off unless the test asks for it
+# (--ext-proc-port): its default port, 9002, would collide between the tests running at once.
+export KEYWAY_EXT_PROC_PORT="${KEYWAY_EXT_PROC_PORT:-off}"
+
 # The CLI and `keyway serve` run in tests as users run them, compiled (bin/keyway.js over dist/):
 # build first, so they always run the sources of this checkout.
 npm run --silent build

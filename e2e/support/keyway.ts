@@ -80,6 +80,8 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
     '--xds-port', String(askedXds),
     '--host', '127.0.0.1',
     '--log-level', opts.logLevel ?? 'info',
+    // The endpoint picker's default port would collide between tests; a test that wants it passes --ext-proc-port.
+    '--ext-proc-port', 'off',
     ...(opts.args ?? []),
   ];
 

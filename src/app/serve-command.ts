@@ -17,6 +17,8 @@ export interface ServeCommandOptions {
   readonly config: string;
   readonly httpPort: number;
   readonly xdsPort: number;
+  /** The endpoint picker's port (`--ext-proc-port`); absent: no picker. */
+  readonly extProcPort?: number;
   readonly host: string;
   /** Interface of the REST API (`--admin-host`); the CLI's default depends on Kubernetes. */
   readonly adminHost?: string;
@@ -73,7 +75,8 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise
       ...(adminToken !== undefined ? { adminToken } : {}),
       logger: log,
       kubernetesSource: kubernetesSourceFactory,
-      stages: serveStages(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}),
+      stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}),
+      }),
     });
   } catch (err) {
     if (isConfigError(err)) {

@@ -8,6 +8,7 @@ import { metricsStage } from './metrics-stage.js';
 import type { KubernetesSourceFactory } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { xdsStage } from './xds-stage.js';
+import { extProcStage } from '../extproc/index.js';
 
 /**
  * Builds the Kubernetes source from the file's section. The API server and credentials come from
@@ -23,10 +24,21 @@ export const kubernetesSourceFactory: KubernetesSourceFactory = async (section, 
 /**
  * The pipeline stages of `keyway serve` after the shard map: telemetry (`GET /metrics`, shard-map
  * and ownership metrics) and the xDS stage (snapshot cache, xDS server, `GET /v1/proxies`,
- * `GET /debug/config_dump`), sharing one set of metrics so pushes, NACKs, connected proxies and
+ * `GET /debug/config_dump`) and, given `extProcPort`, the endpoint picker (docs/gateways.md), sharing one set of metrics so pushes, NACKs, connected proxies and
  * convergence show on the same `/metrics`. `xdsTls` puts the xDS port on TLS or mTLS (docs/security.md).
  */
-export function serveStages(opts: { readonly metrics?: KeywayMetrics; readonly xdsTls?: XdsTlsSettings } = {}): ServeStage[] {
+export function serveStages(
+  opts: {
+    readonly metrics?: KeywayMetrics;
+    readonly xdsTls?: XdsTlsSettings;
+    readonly extProcPort?: number;
+  } = {},
+): ServeStage[] {
   const metrics = opts.metrics ?? createKeywayMetrics();
-  return [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
+  const stages = [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
+  if (opts.extProcPort !== undefined) {
+    const events = { decided: (o: string) => metrics.recordPickerDecision(o), served: (by: string) => metrics.recordPickerServed(by) };
+    stages.push(extProcStage({ port: opts.extProcPort, events }));
+  }
+  return stages;
 }

@@ -9,7 +9,8 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const USAGE = `Usage:
-  keyway serve --config FILE [--http-port N] [--xds-port N] [--host ADDR] [--admin-host ADDR]
+  keyway serve --config FILE [--http-port N] [--xds-port N] [--ext-proc-port N|off]
+               [--host ADDR] [--admin-host ADDR]
                [--admin-token-file FILE] [--xds-tls-cert FILE --xds-tls-key FILE
                [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]
   keyway check --config FILE
@@ -33,6 +34,8 @@ Options:
   -c, --config FILE      Topology file (YAML). Required by serve and check.
       --http-port N      REST API port       [env KEYWAY_HTTP_PORT, default 8080; 0 = any free port]
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
+      --ext-proc-port N  Endpoint picker (ext_proc) gRPC port for gateways  [env KEYWAY_EXT_PROC_PORT,
+                         default 9002; 0 or off turns the picker off]
       --host ADDR        Interface the xDS server binds  [env KEYWAY_HOST, default 0.0.0.0]
       --admin-host ADDR  Interface the REST API binds    [env KEYWAY_ADMIN_HOST, default 127.0.0.1;
                          0.0.0.0 in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
@@ -63,6 +66,8 @@ export type Command =
       readonly config: string;
       readonly httpPort: number;
       readonly xdsPort: number;
+      /** The endpoint picker's port (docs/gateways.md); undefined: the picker is off. */
+      readonly extProcPort?: number;
       readonly host: string;
       readonly adminHost: string;
       /** File holding the admin bearer token; absent: the REST API asks for none. */
@@ -97,6 +102,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
         config: { type: 'string', short: 'c' },
         'http-port': { type: 'string' },
         'xds-port': { type: 'string' },
+        'ext-proc-port': { type: 'string' },
         host: { type: 'string' },
         'admin-host': { type: 'string' },
         'admin-token-file': { type: 'string' },
@@ -125,11 +131,13 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     nonEmpty(values['xds-tls-client-ca'] ?? env.KEYWAY_XDS_TLS_CLIENT_CA),
     nonEmpty(values['xds-tls-allowed-sans'] ?? env.KEYWAY_XDS_TLS_ALLOWED_SANS),
   );
+  const extProcPort = extProcPortFlag(values['ext-proc-port'] ?? env.KEYWAY_EXT_PROC_PORT);
   return {
     command,
     config: values.config,
     httpPort: port('--http-port', values['http-port'] ?? env.KEYWAY_HTTP_PORT, 8080),
     xdsPort: port('--xds-port', values['xds-port'] ?? env.KEYWAY_XDS_PORT, 18000),
+    ...(extProcPort !== undefined ? { extProcPort } : {}),
     host: values.host ?? env.KEYWAY_HOST ?? '0.0.0.0',
     adminHost: values['admin-host'] ?? nonEmpty(env.KEYWAY_ADMIN_HOST) ?? defaultAdminHost(env),
     ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),
@@ -173,6 +181,16 @@ function port(name: string, raw: string | undefined, dflt: number): number {
   }
   return Number(raw);
 }
+
+/** The picker's port, default 9002; `0` and `off` turn it off (docs/gateways.md). @throws UsageError */
+function extProcPortFlag(raw: string | undefined): number | undefined {
+  if (raw === 'off') return undefined;
+  const n = port('--ext-proc-port', raw, DEFAULT_EXT_PROC_PORT);
+  return n === 0 ? undefined : n;
+}
+
+/** The endpoint picker's default port, the one gateway examples give the picker. */
+export const DEFAULT_EXT_PROC_PORT = 9002;
 
 function logLevel(raw: string | undefined): LogLevel {
   if (raw === undefined || raw === '') return 'info';

@@ -76,6 +76,10 @@ export const KEYWAY_METRICS = {
   hotShardMovesDeferred: 'keyway_hot_shard_moves_deferred_total',
   /** gauge {map}: modelled busiest node, load over weight share, for the published map (`hot`) and plain rendezvous (`plain`). */
   hotShardLoadRatio: 'keyway_hot_shard_max_load_ratio',
+  /** counter {outcome}: endpoint picker (ext_proc) decisions: `route`, `bad-request` (400), `unavailable` (503). */
+  pickerDecisions: 'keyway_picker_decisions_total',
+  /** counter {by}: responses whose served endpoint the gateway reported: `primary`, `replica`, `elsewhere`. */
+  pickerServed: 'keyway_picker_served_total',
 } as const;
 
 /**

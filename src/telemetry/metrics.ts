@@ -105,6 +105,10 @@ export interface KeywayMetrics {
    * proxies of {@link observeProxies} it gives the same reasons as `/readyz`.
    */
   observeHealth(read: () => Omit<HealthInputs, 'proxies'>): () => void;
+  /** One endpoint picker decision (docs/gateways.md): `route`, `bad-request` or `unavailable`. */
+  recordPickerDecision(outcome: string): void;
+  /** One response whose served endpoint the gateway reported: `primary`, `replica` or `elsewhere`. */
+  recordPickerServed(by: string): void;
   /** Renders every metric in Prometheus text format 0.0.4 (serve with {@link PROMETHEUS_CONTENT_TYPE}). */
   render(): Promise<string>;
   shutdown(): Promise<void>;
@@ -191,6 +195,10 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   hotDeferred.add(0);
   handoffStarted.add(0);
   for (const outcome of HANDOFF_OUTCOMES) handoffCompleted.add(0, { outcome });
+  const pickerDecisions = meter.createCounter(instrumentName(N.pickerDecisions), { description: 'Endpoint picker (ext_proc) decisions, by outcome' });
+  const pickerServed = meter.createCounter(instrumentName(N.pickerServed), { description: 'Responses whose served endpoint the gateway reported, by who served: primary, replica, elsewhere' });
+  for (const outcome of ['route', 'bad-request', 'unavailable']) pickerDecisions.add(0, { outcome });
+  for (const by of ['primary', 'replica', 'elsewhere']) pickerServed.add(0, { by });
 
   for (const type of opts.resourceTypes ?? DEFAULT_TYPES) {
     pushes.add(0, { type });
@@ -381,6 +389,12 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       if (deferred > 0) hotDeferred.add(deferred);
     },
     observeHotShards: (read) => install((r) => (readHotShards = r), read, () => readHotShards),
+    recordPickerDecision(outcome) {
+      pickerDecisions.add(1, { outcome });
+    },
+    recordPickerServed(by) {
+      pickerServed.add(1, { by });
+    },
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),
   };

@@ -99,6 +99,22 @@ export {
   file_envoy_extensions_load_balancing_policies_round_robin_v3_round_robin,
 } from '../../proto/gen/envoy/extensions/load_balancing_policies/round_robin/v3/round_robin_pb.js';
 
+// The external processing service (ext_proc) the endpoint picker serves (src/extproc, docs/gateways.md).
+export {
+  BodyMutationSchema,
+  BodyResponseSchema,
+  CommonResponseSchema,
+  ExternalProcessor,
+  HeadersResponseSchema,
+  ImmediateResponseSchema,
+  ProcessingRequestSchema,
+  ProcessingResponseSchema,
+  TrailersResponseSchema,
+  type ProcessingRequest,
+  type ProcessingResponse,
+} from '../../proto/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+export { HeaderValueOption_HeaderAppendAction, type HeaderValue } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+
 // Admin: the pieces of Envoy's config dump that /debug/config_dump builds.
 export {
   ClientResourceStatus,

@@ -94,15 +94,16 @@ test('flags win over environment variables, which win over defaults', () => {
     config: 'f.yaml',
     httpPort: 8080,
     xdsPort: 18000,
+    extProcPort: 9002,
     host: '0.0.0.0',
     adminHost: '127.0.0.1',
     logLevel: 'info',
   });
   const env = { KEYWAY_HTTP_PORT: '9090', KEYWAY_XDS_PORT: '19000', KEYWAY_LOG_LEVEL: 'debug' };
-  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, host: '0.0.0.0', adminHost: '127.0.0.1', logLevel: 'debug' });
+  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, extProcPort: 9002, host: '0.0.0.0', adminHost: '127.0.0.1', logLevel: 'debug' });
   assert.deepEqual(
     parseCommand([...base, '--http-port', '1', '--xds-port', '2', '--log-level', 'warn', '--host', '127.0.0.1'], env),
-    { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, host: '127.0.0.1', adminHost: '127.0.0.1', logLevel: 'warn' },
+    { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, extProcPort: 9002, host: '127.0.0.1', adminHost: '127.0.0.1', logLevel: 'warn' },
   );
   assert.throws(() => parseCommand(base, { KEYWAY_XDS_PORT: '70000' }), UsageError);
   assert.throws(() => parseCommand(base, { KEYWAY_LOG_LEVEL: 'loud' }), /--log-level must be one of/);
@@ -110,6 +111,18 @@ test('flags win over environment variables, which win over defaults', () => {
   assert.throws(() => parseCommand(['deploy', '--config', 'f'], {}), /unknown command "deploy"/);
   assert.throws(() => parseCommand([...base, '--verbose'], {}), UsageError);
   assert.deepEqual(parseCommand([], {}), { command: 'help' });
+});
+
+test('--ext-proc-port: default 9002, env and flag set it, 0 and off turn the picker off', () => {
+  const serve = (argv: string[], env: NodeJS.ProcessEnv) =>
+    parseCommand(['serve', '--config', 'f.yaml', ...argv], env) as Extract<ReturnType<typeof parseCommand>, { command: 'serve' }>;
+  assert.equal(serve([], {}).extProcPort, 9002);
+  assert.equal(serve([], { KEYWAY_EXT_PROC_PORT: '9100' }).extProcPort, 9100);
+  assert.equal(serve(['--ext-proc-port', '9200'], { KEYWAY_EXT_PROC_PORT: '9100' }).extProcPort, 9200);
+  assert.equal(serve(['--ext-proc-port', '0'], {}).extProcPort, undefined);
+  assert.equal(serve(['--ext-proc-port', 'off'], {}).extProcPort, undefined);
+  assert.equal(serve([], { KEYWAY_EXT_PROC_PORT: 'off' }).extProcPort, undefined);
+  assert.throws(() => serve(['--ext-proc-port', 'on'], {}), /--ext-proc-port must be an integer/);
 });
 
 test('the admin API binds loopback outside Kubernetes and every interface in a pod; --admin-host and the token file', () => {

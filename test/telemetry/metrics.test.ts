@@ -63,6 +63,8 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     hotShardMoves: 'counter',
     hotShardMovesDeferred: 'counter',
     hotShardLoadRatio: 'gauge',
+    pickerDecisions: 'counter',
+    pickerServed: 'counter',
   };
   for (const [key, name] of Object.entries(N) as [keyof typeof N, string][]) {
     assert.equal(exp.types.get(name), expectedType[key], `# TYPE of ${name}`);

@@ -1,0 +1,60 @@
+/**
+ * What the endpoint picker answers from, built once per serving view: each shard's owners as the
+ * `ip:port` strings of the endpoint picker protocol (docs/gateways.md), primary first. A pure
+ * function of the shard map, so every keyway replica holding the same map version answers every
+ * request the same way (the picker runs active-active, with no leader).
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { ServingView } from '../core/serving.js';
+import type { MissingHeaderPolicy } from '../core/settings.js';
+
+/** One view's answers. Immutable; shard rows are built on first use and kept. */
+export interface PickTable {
+  readonly version: string;
+  readonly shardCount: number;
+  /** `routing.keyHeader` (lowercase). */
+  readonly keyHeader: string;
+  /** `envoy.missingHeader`: a request naming no shard goes to `any` endpoint or is rejected. */
+  readonly missingHeader: MissingHeaderPolicy;
+  /** The owners of `shard`, primary first, as `ip:port` (IPv6 in brackets). Empty when the shard has no owner. */
+  owners(shard: number): readonly string[];
+  /** Every ready endpoint with weight, as `ip:port`, sorted by identity: the candidates of a request naming no shard. */
+  readonly eligible: readonly string[];
+}
+
+/** `ip:port` as the protocol and Envoy's override_host policy write it: an IPv6 literal in brackets. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+const tables = new WeakMap<ServingView, PickTable>();
+
+/** The table of `view`, built once per view (views are immutable and replaced on every change). */
+export function pickTable(view: ServingView): PickTable {
+  let table = tables.get(view);
+  if (!table) tables.set(view, (table = buildPickTable(view)));
+  return table;
+}
+
+function buildPickTable(view: ServingView): PickTable {
+  const { map, topology } = view;
+  const address = new Map<string, string>();
+  for (const e of map.endpoints) address.set(e.id, hostPort(e.address, e.port));
+  const rows: (readonly string[] | undefined)[] = new Array<readonly string[] | undefined>(map.policy.shardCount);
+  return {
+    version: map.version,
+    shardCount: map.policy.shardCount,
+    keyHeader: topology.xds.routing.keyHeader,
+    missingHeader: topology.xds.envoy.missingHeader,
+    owners(shard) {
+      let row = rows[shard];
+      if (!row) rows[shard] = row = (map.owners[shard] ?? []).flatMap((id) => address.get(id) ?? []);
+      return row;
+    },
+    eligible: map.endpoints.filter(isEligible).map((e) => hostPort(e.address, e.port)),
+  };
+}
+
+function isEligible(e: Endpoint): boolean {
+  return e.ready && e.weight > 0;
+}

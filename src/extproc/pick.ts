@@ -1,0 +1,78 @@
+/**
+ * The endpoint picker's decision for one request (docs/gateways.md "What keyway answers"): which
+ * shard the request names, from `x-cache-shard` or the key header exactly as keyway's Envoy
+ * routes read them (docs/xds.md "Key to shard in Envoy"), and the shard's owners, primary first,
+ * narrowed to the gateway's subset hint. Pure: the same table and request give the same answer on
+ * every replica.
+ */
+import { keyToShard } from '../sharding/key-to-shard.js';
+import { badShardMessage, missingShardMessage, repeatedKeyMessage, SHARD_HEADER } from '../xds/translator/index.js';
+import type { PickTable } from './pick-table.js';
+import type { SubsetHint } from './subset-hint.js';
+
+/** Where the request goes, or the status the gateway answers with itself. */
+export type PickDecision =
+  | {
+      readonly kind: 'route';
+      /** The shard the request named; undefined when it named none (missingHeader `any`). */
+      readonly shard: number | undefined;
+      /** The candidates in order, `ip:port`; the gateway takes the first reachable one. Never empty. */
+      readonly endpoints: readonly string[];
+    }
+  /** 400: a malformed shard number or a repeated key header (or no shard at all under missingHeader `reject`). */
+  | { readonly kind: 'bad-request'; readonly status: 400; readonly message: string }
+  /** 503: no owner of the shard is eligible (none at all, or none in the subset hint). */
+  | { readonly kind: 'unavailable'; readonly status: 503; readonly message: string };
+
+/** A shard number as keyway's Envoy filter accepts it: canonical decimal, no sign, no leading zero. */
+const CANONICAL_SHARD = /^(0|[1-9][0-9]{0,9})$/;
+
+/**
+ * Decides one request (the endpoint picker protocol's "Destination Endpoint"). `header(name)` gives
+ * every value of a request header (lowercase name), undefined when absent. `rotation` spreads
+ * requests that name no shard over the eligible endpoints (any counter; its value never changes
+ * which shard goes where). `subset`, when the gateway sent one, is the only set picked from.
+ */
+export function pickEndpoints(
+  table: PickTable,
+  header: (name: string) => readonly string[] | undefined,
+  subset: SubsetHint | undefined,
+  rotation = 0,
+): PickDecision {
+  const shardValues = header(SHARD_HEADER);
+  let shard: number | undefined;
+  if (shardValues !== undefined) {
+    const raw = shardValues.length === 1 ? shardValues[0]! : '';
+    shard = CANONICAL_SHARD.test(raw) ? Number(raw) : NaN;
+    if (!(shard < table.shardCount)) return badRequest(badShardMessage(table.shardCount));
+  } else {
+    const keys = header(table.keyHeader);
+    if (keys !== undefined) {
+      if (keys.length !== 1) return badRequest(repeatedKeyMessage(table.keyHeader));
+      shard = keyToShard(keys[0]!, table.shardCount);
+    } else if (table.missingHeader === 'reject') {
+      return badRequest(missingShardMessage(table.shardCount, table.keyHeader));
+    }
+  }
+  if (shard === undefined) {
+    const all = subset ? table.eligible.filter((e) => subset.allows(e)) : table.eligible;
+    if (all.length === 0) return unavailable(subset ? 'no eligible endpoint is in the subset hint\n' : 'no endpoint is eligible\n');
+    // A rotated copy: the whole list stays available for retries, only the first choice moves.
+    const start = rotation % all.length;
+    return { kind: 'route', shard, endpoints: [...all.slice(start), ...all.slice(0, start)] };
+  }
+  const owners = table.owners(shard);
+  const endpoints = subset ? owners.filter((e) => subset.allows(e)) : owners;
+  if (endpoints.length === 0) {
+    return unavailable(owners.length === 0 ? `shard ${shard} has no owner\n` : `no owner of shard ${shard} is in the subset hint\n`);
+  }
+  return { kind: 'route', shard, endpoints };
+}
+
+function badRequest(message: string): PickDecision {
+  return { kind: 'bad-request', status: 400, message };
+}
+
+function unavailable(message: string): PickDecision {
+  return { kind: 'unavailable', status: 503, message };
+}

@@ -1,0 +1,103 @@
+/**
+ * keyway's endpoint picker server (docs/gateways.md): a gRPC server on its own port serving
+ * `envoy.service.ext_proc.v3.ExternalProcessor` to gateways that follow the Gateway API Inference
+ * Extension's endpoint picker protocol, and `grpc.health.v1.Health` for their probes. It reads the
+ * serving view like the admin API does and writes nothing.
+ */
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { ServingReader } from '../core/serving.js';
+import { ExternalProcessor, type ProcessingRequest, type ProcessingResponse } from '../xds/proto.js';
+import { grpcServiceDefinition } from '../xds/server/index.js';
+import { HEALTH_SERVICE, healthImplementation } from './health.js';
+import { pickTable } from './pick-table.js';
+import { PickerStream, type PickerEvents } from './processor.js';
+
+export interface ExtProcServerOptions {
+  readonly state: ServingReader;
+  /** Port to bind; 0 picks a free one (reported as `port`). */
+  readonly port: number;
+  readonly host: string;
+  readonly logger: Logger;
+  readonly events?: PickerEvents;
+}
+
+export interface ExtProcServer {
+  readonly port: number;
+  /** Ends open streams and stops listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Streams still open this long after close() are cut (a gateway keeps a stream per in-flight request). */
+const SHUTDOWN_GRACE_MS = 2000;
+
+/**
+ * Starts the picker. Ready (health SERVING) whenever the serving state holds a shard map.
+ * @throws Error when the port cannot be bound (message names the address)
+ */
+export async function startExtProcServer(opts: ExtProcServerOptions): Promise<ExtProcServer> {
+  const { state, logger: log } = opts;
+  const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  let rotation = 0;
+  const context = {
+    table: () => {
+      const view = state.current();
+      return view ? pickTable(view) : undefined;
+    },
+    rotation: () => (rotation = (rotation + 1) % 0x40000000),
+    ...(opts.events ? { events: opts.events } : {}),
+  };
+  const open = new Set<ServerDuplexStream<ProcessingRequest, ProcessingResponse>>();
+  server.addService(grpcServiceDefinition(ExternalProcessor), {
+    Process(call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
+      open.add(call);
+      const stream = new PickerStream(context);
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        call.end();
+      };
+      call.on('data', (req: ProcessingRequest) => {
+        if (ended) return;
+        const res = stream.answer(req);
+        if (res) call.write(res);
+        // Ending first spares Envoy a reset of the stream (see processor.ts).
+        if (stream.done) end();
+      });
+      call.on('end', end);
+      // A gateway cancels the stream when its request ends early; nothing to clean beyond the set.
+      call.on('error', () => undefined);
+      call.on('close', () => open.delete(call));
+    },
+  });
+  server.addService(
+    HEALTH_SERVICE,
+    healthImplementation(
+      () => state.current() !== undefined,
+      (listener) => state.onShardMap(() => listener()),
+    ),
+  );
+  const address = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(new Error(`ext_proc server cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(bound),
+    );
+  });
+  log.info({ port }, 'endpoint picker (ext_proc) listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const call of open) call.end();
+        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
