@@ -3,6 +3,7 @@
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
+ *     [--shard-metrics [--shard-metrics-limit 100000]]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
  * ownership stream and warms the shards the node gains; `--keyway-url` alone polls REST.
  * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
@@ -14,7 +15,8 @@ import { startCacheNodeServer } from './server.js';
 const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
-                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N]`;
+                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N]
+                  [--shard-metrics [--shard-metrics-limit N]]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
         'l2-capacity': { type: 'string' },
         'l3-delay-ms': { type: 'string' },
         'poll-ms': { type: 'string' },
+        'shard-metrics': { type: 'boolean' },
+        'shard-metrics-limit': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -83,6 +87,8 @@ async function main(): Promise<void> {
     ...optional('l2Capacity', int('l2-capacity', values['l2-capacity'], 0)),
     ...optional('l3DelayMs', int('l3-delay-ms', values['l3-delay-ms'], 0)),
     ...optional('pollIntervalMs', int('poll-ms', values['poll-ms'], 10)),
+    ...optional('shardMetrics', values['shard-metrics']),
+    ...optional('shardSeriesLimit', int('shard-metrics-limit', values['shard-metrics-limit'], 1)),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {
