@@ -31,7 +31,7 @@ export async function startCacheNode(id: string, port: number, args: readonly st
   child.stderr!.pipe(log);
   await new Promise<void>((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`cache node ${id} did not listen within 30 s; see ${logDir}/${id}.log`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`cache node ${id} did not listen within 90 s; see ${logDir}/${id}.log`)), 90_000);
     const onData = (chunk: Buffer): void => {
       log.write(chunk);
       seen += chunk.toString('utf8');

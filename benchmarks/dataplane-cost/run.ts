@@ -20,7 +20,7 @@
  * "total / 1000" = Envoy's CPU per 1000 requests + the nodes' background CPU over the time 1000
  * requests take at the fixed rate.
  * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
- * their shards; default rest: conditional polls of /v1/shardmap).
+ * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,6 +49,8 @@ interface Settings {
   readonly storeDelayMs: number;
   readonly rounds: number;
   readonly warmRequests: number;
+  /** Before the first round, through each fleet's own routing: its caches reach their steady state. */
+  readonly prewarmRequests: number;
   readonly idleSeconds: number;
   readonly cpuSeconds: number;
   readonly cpuRate: number;
@@ -64,13 +66,14 @@ const FULL: Settings = {
   storeDelayMs: 20,
   rounds: 3,
   warmRequests: 6_000,
+  prewarmRequests: 30_000,
   idleSeconds: 4,
   cpuSeconds: 8,
   cpuRate: 600,
   throughputSeconds: 6,
   throughputConcurrency: 64,
 };
-const QUICK: Settings = { ...FULL, rounds: 1, warmRequests: 2_000, idleSeconds: 2, cpuSeconds: 3, throughputSeconds: 3 };
+const QUICK: Settings = { ...FULL, rounds: 1, warmRequests: 2_000, prewarmRequests: 12_000, idleSeconds: 2, cpuSeconds: 3, throughputSeconds: 3 };
 
 type Fleet = 'keyway' | 'ring-hash' | 'round-robin';
 
@@ -99,6 +102,16 @@ interface Measurement {
   readonly l1Ratio: number;
 }
 
+/**
+ * A key sequence per (variant, round): variants that share a fleet must not replay the sequence
+ * the one before them just cached, or the later ones read an L1 filled for them.
+ */
+function seedOf(variant: string, round: number): number {
+  let h = 20_261_202 + round * 7_919;
+  for (const c of variant) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+  return h;
+}
+
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -111,7 +124,7 @@ async function main(): Promise<void> {
   });
   const base = values.quick ? QUICK : FULL;
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
-  const ownership = values.ownership ?? 'rest';
+  const ownership = values.ownership ?? 'stream';
   if (ownership !== 'rest' && ownership !== 'stream') throw new Error(`--ownership must be rest or stream, got ${ownership}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
   const cleanups: (() => Promise<void>)[] = [];
@@ -165,8 +178,8 @@ async function main(): Promise<void> {
     await probe.stop();
 
     const variants: Variant[] = [
-      { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port), concurrency: 1 }) },
-      { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port), concurrency: 1 }) },
+      { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
+      { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
       { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: 'keyway-cache', start: ads },
       ...TOGGLES.map((t) => ({
         name: `keyway-${t.name}`,
@@ -179,6 +192,22 @@ async function main(): Promise<void> {
     ];
     const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;
     if (!chosen.some((v) => v.name === 'ring-hash')) chosen.unshift(variants.find((v) => v.name === 'ring-hash')!);
+
+    // Every keyway variant routes a key to the same node, and each fleet keeps its caches from one
+    // variant to the next: fill them first, so the first variant of a fleet does not start cold.
+    for (const name of ['round-robin', 'ring-hash', 'keyway']) {
+      const v = variants.find((x) => x.name === name)!;
+      const port = name === 'keyway' ? listenerPort : await freePort();
+      const envoy = await v.start(port);
+      try {
+        if (v.cluster) await waitHealthy(envoy, v.cluster, s.nodes);
+        const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, 20_261_201), shardCount: s.shards, sendShard: false });
+        await client.run({ concurrency: 64, requests: s.prewarmRequests });
+        client.close();
+      } finally {
+        await envoy.stop();
+      }
+    }
 
     const results: Measurement[] = [];
     const failures: { variant: string; round: number; error: string }[] = [];
@@ -214,15 +243,20 @@ async function main(): Promise<void> {
   }
 }
 
+/** Resolves once `cluster` has at least `hosts` hosts and every priority-0 host (the primaries) is healthy. */
 async function waitHealthy(envoy: EnvoyProcess, cluster: string, hosts: number): Promise<void> {
-  await eventually(`${hosts} healthy hosts in ${cluster}`, () => envoy.clusters(cluster), { accept: (hs) => hs.length >= hosts && hs.every((h) => h.healthy), timeoutMs: 30_000, intervalMs: 100 });
+  await eventually(`${hosts} hosts in ${cluster}, its primaries healthy`, () => envoy.clusters(cluster), {
+    accept: (hs) => hs.length >= hosts && hs.filter((h) => h.priority === 0).every((h) => h.healthy),
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
 }
 
 async function measure(v: Variant, round: number, s: Settings, nodes: readonly CacheNodeProcess[], keyway: KeywayProcess, port: number): Promise<Measurement> {
   const envoy = await v.start(port);
   try {
     if (v.cluster) await waitHealthy(envoy, v.cluster, 1);
-    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, 20_261_202 + round), shardCount: s.shards, sendShard: v.sendShard === true });
+    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true });
     try {
       await client.run({ concurrency: 32, requests: s.warmRequests });
       await sleep(1_000);

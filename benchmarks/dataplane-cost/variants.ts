@@ -8,6 +8,10 @@
  *   where keyway's extra CPU goes (TOGGLES). The static copy is checked against `keyway` in the
  *   same run: their figures should agree.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+
 export type Json = Record<string, unknown>;
 
 /** keyway's resources from an Envoy config dump (`include_eds`). */
@@ -81,6 +85,13 @@ export const TOGGLES: readonly Toggle[] = [
     },
   },
   {
+    name: 'alias-hc',
+    what: 'the ::ffff: alias hosts health-checked too, as before: two checks per node',
+    apply: (r) => {
+      for (const locality of r.loadAssignment.endpoints as Json[]) for (const e of locality.lb_endpoints as Json[]) (e.endpoint as Json).health_check_config = {};
+    },
+  },
+  {
     name: 'single-host',
     what: 'single_host_per_subset on the cache-shard selector',
     apply: (r) => {
@@ -116,48 +127,14 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
   return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: [cluster] } };
 }
 
-export type PlainLb = 'ROUND_ROBIN' | 'RING_HASH';
-
-/** Envoy alone: one static cluster of `ports`, ring_hash on the key header or round robin. */
-export function plainBootstrap(lb: PlainLb, ports: readonly number[], port: number): Json {
-  const route: Json = { cluster: 'cache' };
-  if (lb === 'RING_HASH') route.hash_policy = [{ header: { header_name: 'x-cache-key' } }];
-  return {
-    node: { id: 'bench-envoy', cluster: 'bench' },
-    static_resources: {
-      listeners: [
-        {
-          name: 'cache',
-          address: { socket_address: { address: '127.0.0.1', port_value: port } },
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: 'envoy.filters.network.http_connection_manager',
-                  typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                    stat_prefix: 'cache',
-                    route_config: { name: 'cache', virtual_hosts: [{ name: 'cache', domains: ['*'], routes: [{ match: { prefix: '/' }, route }] }] },
-                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
-      clusters: [
-        {
-          name: 'cache',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          lb_policy: lb,
-          load_assignment: {
-            cluster_name: 'cache',
-            endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }],
-          },
-        },
-      ],
-    },
-  };
+/**
+ * Envoy alone (the hit-rate benchmark's plane): one cluster of `ports` from an EDS file written
+ * into `dir`, ring_hash on the key header or round robin.
+ */
+export function plainBootstrap(lb: Extract<LbPolicy, 'ROUND_ROBIN' | 'RING_HASH'>, ports: readonly number[], port: number, dir: string): Json {
+  const edsPath = path.join(dir, `eds-${lb.toLowerCase()}-${port}.json`);
+  const lbEndpoints = ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } }));
+  const doc = { version_info: '1', resources: [{ '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment', cluster_name: 'cache', endpoints: [{ lb_endpoints: lbEndpoints }] }] };
+  writeFileSync(edsPath, JSON.stringify(doc));
+  return edsBootstrap(port, edsPath, lb);
 }

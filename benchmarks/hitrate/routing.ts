@@ -150,10 +150,10 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
   };
 }
 
-type LbPolicy = 'RING_HASH' | 'MAGLEV' | 'ROUND_ROBIN';
+export type LbPolicy = 'RING_HASH' | 'MAGLEV' | 'ROUND_ROBIN';
 
 /** Envoy alone: a static listener, one EDS cluster fed from a file, a hash policy on the key header. */
-function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy): Record<string, unknown> {
+export function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy): Record<string, unknown> {
   const route: Record<string, unknown> = { cluster: 'cache' };
   if (lb !== 'ROUND_ROBIN') route.hash_policy = [{ header: { header_name: 'x-cache-key' } }];
   return {
