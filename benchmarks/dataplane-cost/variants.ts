@@ -85,10 +85,13 @@ export const TOGGLES: readonly Toggle[] = [
     },
   },
   {
-    name: 'alias-hc',
-    what: 'the ::ffff: alias hosts health-checked too, as before: two checks per node',
+    name: 'alias-no-hc',
+    what: 'the ::ffff: alias hosts (a node again, as a replica) not health-checked: one check per node, not two',
     apply: (r) => {
-      for (const locality of r.loadAssignment.endpoints as Json[]) for (const e of locality.lb_endpoints as Json[]) (e.endpoint as Json).health_check_config = {};
+      for (const locality of r.loadAssignment.endpoints as Json[]) {
+        if ((locality.priority ?? 0) === 0) continue;
+        for (const e of locality.lb_endpoints as Json[]) (e.endpoint as Json).health_check_config = { disable_active_health_check: true };
+      }
     },
   },
   {

@@ -28,24 +28,17 @@ export function envoyLoadAssignment(clusterName: string, hosts: readonly EnvoyHo
   const ordered = [...groups.values()].sort(
     (a, b) => a[0]!.priority - b[0]!.priority || compareLocality(a[0]!.endpoint.locality, b[0]!.endpoint.locality),
   );
-  const checked = new Set(hosts.filter((h) => h.priority === 0).map((h) => h.endpoint.id));
   return create(ClusterLoadAssignmentSchema, {
     clusterName,
     endpoints: ordered.map((group) => ({
       locality: localityMessage(group[0]!.endpoint.locality),
       priority: group[0]!.priority,
-      lbEndpoints: group.map((h) => lbEndpoint(h, h.priority > 0 && checked.has(h.endpoint.id))), // hosts arrive sorted by id within a priority
+      lbEndpoints: group.map(lbEndpoint), // hosts arrive sorted by id within a priority
     })),
   });
 }
 
-/**
- * `aliasOfChecked`: a later-priority entry of a node whose priority-0 entry is health-checked
- * already. Its active check is off (docs/envoy-findings.md 2g): the same socket would be checked
- * twice, and the entry only takes traffic once its shards' primaries failed, when outlier
- * detection and the retry cover it.
- */
-function lbEndpoint(h: EnvoyHost, aliasOfChecked: boolean): LbEndpoint {
+function lbEndpoint(h: EnvoyHost): LbEndpoint {
   return create(LbEndpointSchema, {
     hostIdentifier: {
       case: 'endpoint',
@@ -53,7 +46,6 @@ function lbEndpoint(h: EnvoyHost, aliasOfChecked: boolean): LbEndpoint {
         address: socketAddress(h.address, h.endpoint.port, h.ipv4Compat),
         // Shown by Envoy's /clusters admin page: tells which cache node a host entry is.
         hostname: h.endpoint.id,
-        ...(aliasOfChecked ? { healthCheckConfig: { disableActiveHealthCheck: true } } : {}),
       },
     },
     metadata: { filterMetadata: { [LB_METADATA_NAMESPACE]: { [SHARD_METADATA_KEY]: h.shards.map(String) } } },
