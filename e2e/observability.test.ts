@@ -217,7 +217,7 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     const nodes: RunningCacheNode[] = [];
     cleanups.push(() => Promise.all(nodes.map((n) => n.close())).then(() => {}));
     for (const [i, n] of NODES.entries()) {
-      nodes.push(await startCacheNodeServer({ id: n.id, port: nodePorts[i]!, keywayUrl: keyway.httpUrl, l1Capacity: 60, l2Capacity: 400, l3DelayMs: 1, pollIntervalMs: 200 }));
+      nodes.push(await startCacheNodeServer({ id: n.id, port: nodePorts[i]!, keywayUrl: keyway.httpUrl, l1Capacity: 60, l2Capacity: 400, l3DelayMs: 1, pollIntervalMs: 200, shardMetrics: true }));
     }
     const nodeUrl = (id: string): string => nodes.find((n) => n.id === id)!.url;
 

@@ -4,27 +4,46 @@
  */
 import http from 'node:http';
 
+/** A conditional GET's answer: the body and its ETag, or "not modified" (HTTP 304). */
+export type ConditionalAnswer = { readonly notModified: true } | { readonly notModified: false; readonly body: unknown; readonly etag?: string };
+
 /**
- * @throws Error naming the URL when the answer is not 200, not JSON, later than `timeoutMs`, or
- *   `signal` aborts
+ * GET `url` with `If-None-Match: etag` when an ETag is given (RFC 9110 §13.1.2): keyway answers
+ * `GET /v1/shardmap` with 304 and no body while the map is the one the node already has.
+ * @throws Error naming the URL when the answer is not 200 or 304, not JSON, later than `timeoutMs`,
+ *   or `signal` aborts
  */
-export function getJson(url: string, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+export function getJsonIfChanged(url: string, timeoutMs: number, etag?: string, signal?: AbortSignal): Promise<ConditionalAnswer> {
+  const headers: Record<string, string> = { accept: 'application/json', ...(etag !== undefined ? { 'if-none-match': etag } : {}) };
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs, headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers, ...(signal ? { signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
+        if (res.statusCode === 304 && etag !== undefined) return resolve({ notModified: true });
         const text = Buffer.concat(chunks).toString('utf8');
         if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        let body: unknown;
         try {
-          resolve(JSON.parse(text));
+          body = JSON.parse(text);
         } catch {
-          reject(new Error(`GET ${url}: the body is not JSON`));
+          return reject(new Error(`GET ${url}: the body is not JSON`));
         }
+        const tag = res.headers.etag;
+        resolve({ notModified: false, body, ...(tag !== undefined ? { etag: tag } : {}) });
       });
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });
+}
+
+/**
+ * @throws Error naming the URL when the answer is not 200, not JSON, later than `timeoutMs`, or
+ *   `signal` aborts
+ */
+export async function getJson(url: string, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+  const answer = await getJsonIfChanged(url, timeoutMs, undefined, signal);
+  return answer.notModified ? undefined : answer.body;
 }

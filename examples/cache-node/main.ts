@@ -3,6 +3,7 @@
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
+ *     [--shard-metrics [--shard-metrics-limit 100000]]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
  * ownership stream, warms the shards the node gains and reports its requests per shard once per
  * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
@@ -16,7 +17,8 @@ import { startCacheNodeServer } from './server.js';
 const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
-                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]`;
+                  [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
+                  [--shard-metrics [--shard-metrics-limit N]]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -48,6 +50,8 @@ async function main(): Promise<void> {
         'l3-delay-ms': { type: 'string' },
         'poll-ms': { type: 'string' },
         'load-window-ms': { type: 'string' },
+        'shard-metrics': { type: 'boolean' },
+        'shard-metrics-limit': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -87,6 +91,8 @@ async function main(): Promise<void> {
     ...optional('l3DelayMs', int('l3-delay-ms', values['l3-delay-ms'], 0)),
     ...optional('pollIntervalMs', int('poll-ms', values['poll-ms'], 10)),
     ...optional('loadWindowMs', int('load-window-ms', values['load-window-ms'], 0)),
+    ...optional('shardMetrics', values['shard-metrics']),
+    ...optional('shardSeriesLimit', int('shard-metrics-limit', values['shard-metrics-limit'], 1)),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {

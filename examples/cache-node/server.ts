@@ -27,7 +27,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/prometheus-registry.js';
 import { StreamOwnershipSource, type Assignment, type CreateOwnershipAgent } from './agent-ownership.js';
-import { createCacheMetrics, type CacheMetrics } from './cache-metrics.js';
+import { createCacheMetrics, DEFAULT_SHARD_SERIES_LIMIT, type CacheMetrics } from './cache-metrics.js';
 import type { OwnershipSource } from './ownership-source.js';
 import { ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
 import { ShardMapPoller } from './shardmap-poller.js';
@@ -69,6 +69,13 @@ export interface CacheNodeOptions {
   readonly pollIntervalMs?: number;
   /** With `keywayXds`: the load window of the node's load reports, keyway's `hotShards.windowMs` (docs/load-reports.md). */
   readonly loadWindowMs?: number;
+  /**
+   * Per-shard `shard` labels on the request counters (off by default: the series count would grow
+   * with S). When on, each per-shard instrument may hold `shardSeriesLimit` series (default
+   * DEFAULT_SHARD_SERIES_LIMIT).
+   */
+  readonly shardMetrics?: boolean;
+  readonly shardSeriesLimit?: number;
   /** One line per event worth telling (listening, ownership changed, poll failed). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -201,13 +208,16 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     const known = source?.current()?.locality;
     return { region: opts.region ?? known?.region ?? '', zone: opts.zone ?? known?.zone ?? '', subzone: opts.subzone ?? known?.subzone ?? '' };
   };
-  const metrics = createCacheMetrics({
-    node: opts.id,
-    locality,
-    ownership: () => source?.current(),
-    lastShardMapRead: () => source?.lastUpdate(),
-    entries: () => ({ l1: cache.l1.size, l2: cache.l2.size }),
-  });
+  const metrics = createCacheMetrics(
+    {
+      node: opts.id,
+      locality,
+      ownership: () => source?.current(),
+      lastShardMapRead: () => source?.lastUpdate(),
+      entries: () => ({ l1: cache.l1.size, l2: cache.l2.size }),
+    },
+    { log, ...(opts.shardMetrics ? { shardLabels: { seriesLimit: opts.shardSeriesLimit ?? DEFAULT_SHARD_SERIES_LIMIT } } : {}) },
+  );
 
   /**
    * Serves one key. `shardHeader` is the x-cache-shard value as received (undefined when absent).

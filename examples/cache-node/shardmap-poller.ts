@@ -2,8 +2,10 @@
  * Polls keyway's `GET /v1/shardmap` and keeps the last good ownership: when keyway is unreachable
  * the node keeps serving with what it last knew, as keyway's own sources do. The REST ownership
  * source: the fallback when the node is not given keyway's xDS address (`--keyway-url` only).
+ * Each poll is conditional (If-None-Match with the last ETag): while the map is unchanged keyway
+ * answers 304 with no body, so an idle node neither downloads nor parses the whole map.
  */
-import { getJson } from './get-json.js';
+import { getJsonIfChanged } from './get-json.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OwnershipSource } from './ownership-source.js';
 import { ownershipFromShardMap, servedShards, type NodeOwnership } from './ownership.js';
@@ -28,6 +30,8 @@ export class ShardMapPoller implements OwnershipSource {
   readonly kind = 'rest';
   readonly #opts: ShardMapPollerOptions;
   #ownership: NodeOwnership | undefined;
+  /** The ETag of the map `#ownership` came from. */
+  #etag: string | undefined;
   #lastSuccess: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -87,10 +91,16 @@ export class ShardMapPoller implements OwnershipSource {
   /** One poll; resolves true when it succeeded. Never rejects. */
   async pollOnce(): Promise<boolean> {
     try {
-      const body = await getJson(new URL('/v1/shardmap', this.#opts.keywayUrl).toString(), this.#opts.timeoutMs ?? 2_000);
-      const next = ownershipFromShardMap(body, this.#opts.nodeId);
+      const url = new URL('/v1/shardmap', this.#opts.keywayUrl).toString();
+      const answer = await getJsonIfChanged(url, this.#opts.timeoutMs ?? 2_000, this.#ownership ? this.#etag : undefined);
+      if (answer.notModified) {
+        this.#lastSuccess = Date.now();
+        return true;
+      }
+      const next = ownershipFromShardMap(answer.body, this.#opts.nodeId);
       const changed = next.version !== this.#ownership?.version;
       this.#ownership = next;
+      this.#etag = answer.etag;
       this.#lastSuccess = Date.now();
       if (changed) this.#opts.onChange?.(next);
       return true;

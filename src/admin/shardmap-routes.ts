@@ -9,6 +9,7 @@ import type { ServingReader, ServingView } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
 import type { ChangesBody, HotShardBody, HotShardsBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
 import { errorBody } from './error-body.js';
+import { ifNoneMatchHits, strongEtag } from './etag.js';
 import { handoffBody, nodeHandoffBody } from './handoff-body.js';
 import { sourcesDetail } from './sources-detail.js';
 
@@ -73,8 +74,14 @@ function shardBody(view: ServingView, shard: number): ShardBody {
   };
 }
 
+/** The map part of the body, and a tag over its JSON (computed once per view, like the body). */
+interface CachedBody {
+  readonly body: Omit<ShardMapBody, keyof SourcesDetailBody>;
+  readonly tag: string;
+}
+
 export function shardMapRoutes(state: ServingReader) {
-  const bodies = new WeakMap<ServingView, Omit<ShardMapBody, keyof SourcesDetailBody>>();
+  const bodies = new WeakMap<ServingView, CachedBody>();
   /** The view in force, or a 503 sent when keyway has no shard map yet. */
   const viewOr503 = (reply: FastifyReply): ServingView | undefined => {
     const view = state.current();
@@ -83,13 +90,22 @@ export function shardMapRoutes(state: ServingReader) {
   };
 
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/v1/shardmap', async (_request, reply) => {
+    // Conditional GET: the ETag covers the whole body (map part and live source health), so a
+    // node polling with If-None-Match gets 304 and no body until something in it changes.
+    app.get('/v1/shardmap', async (request, reply) => {
       const view = viewOr503(reply);
       if (!view) return reply;
-      let body = bodies.get(view);
-      if (!body) bodies.set(view, (body = shardMapBody(view)));
+      let cached = bodies.get(view);
+      if (!cached) {
+        const body = shardMapBody(view);
+        bodies.set(view, (cached = { body, tag: strongEtag(JSON.stringify(body)) }));
+      }
       // Source health is live, not part of the cached body.
-      const answer: ShardMapBody = { ...body, ...sourcesDetail(state) };
+      const sources = sourcesDetail(state);
+      const etag = strongEtag(cached.tag, JSON.stringify(sources));
+      void reply.header('etag', etag).header('cache-control', 'no-cache');
+      if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      const answer: ShardMapBody = { ...cached.body, ...sources };
       return answer;
     });
 

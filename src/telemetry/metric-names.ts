@@ -85,14 +85,15 @@ export const KEYWAY_METRICS = {
 /**
  * What the example cache node (examples/cache-node) exposes: the contract the "keyway / Locality"
  * dashboard reads, which any cache implementation can export to get the same panels.
+ * `shard?`: only with the example node's opt-in `--shard-metrics` (docs/observability.md).
  */
 export const CACHE_NODE_METRICS = {
-  /** counter {node, region, zone, subzone, shard, tier, result}: lookups per tier (l1, l2, l3) and result (hit, miss). */
+  /** counter {node, region, zone, subzone, shard?, tier, result}: lookups per tier (l1, l2, l3) and result (hit, miss). */
   lookups: 'keyway_cache_lookups_total',
-  /** counter {node, region, zone, subzone, shard, owner}: requests served, `owner` = true | false | unknown. */
+  /** counter {node, region, zone, subzone, shard?, owner}: requests served, `owner` = true | false | unknown. */
   requests: 'keyway_cache_requests_total',
   /**
-   * counter {node, region, zone, subzone, shard}: requests refused with 421 because the key does not
+   * counter {node, region, zone, subzone, shard?}: requests refused with 421 because the key does not
    * hash to the `x-cache-shard` they carried (`shard` is the carried value): a client's hash is wrong.
    */
   misdirected: 'keyway_cache_misdirected_requests_total',
@@ -102,11 +103,11 @@ export const CACHE_NODE_METRICS = {
   ownedShards: 'keyway_cache_owned_shards',
   /** gauge {node, region, zone, subzone}: seconds since the node last read keyway's shard map. */
   shardMapAge: 'keyway_cache_shardmap_age_seconds',
-  /** counter {node, region, zone, subzone, shard}: entries copied from a peer by warm-ups (docs/ownership.md). */
+  /** counter {node, region, zone, subzone, shard?}: entries copied from a peer by warm-ups (docs/ownership.md). */
   warmEntries: 'keyway_cache_warm_entries_total',
   /** histogram {node, region, zone, subzone, outcome}: one shard's warm-up, outcome = copied | empty | aborted. */
   warmDuration: 'keyway_cache_warm_duration_seconds',
-  /** counter {node, region, zone, subzone, shard}: requests served for a shard whose warm-up had not finished. */
+  /** counter {node, region, zone, subzone, shard?}: requests served for a shard whose warm-up had not finished. */
   requestsWhileWarming: 'keyway_cache_requests_while_warming_total',
 } as const;
 

@@ -23,6 +23,12 @@ export interface PrometheusRegistryOptions {
    * other instrument. Default: ignore (the failing gauge is simply absent from that scrape).
    */
   readonly onCollectErrors?: (errors: readonly unknown[]) => void;
+  /**
+   * Series an instrument may hold, by instrument name (the OpenTelemetry SDK's aggregation
+   * cardinality limit; its default is 2000). Past the limit the SDK folds new attribute sets into
+   * one series labelled `otel_metric_overflow="true"`, so the caller must size it for its labels.
+   */
+  readonly cardinalityLimits?: Readonly<Record<string, number>>;
 }
 
 export interface PrometheusRegistry {
@@ -46,6 +52,7 @@ export function createPrometheusRegistry(opts: PrometheusRegistryOptions): Prome
   const provider = new MeterProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName }),
     readers: [exporter],
+    views: Object.entries(opts.cardinalityLimits ?? {}).map(([instrumentName, limit]) => ({ instrumentName, aggregationCardinalityLimit: limit })),
   });
   const meter = provider.getMeter(opts.scope ?? opts.serviceName);
   // (prefix, appendTimestamp, withResourceConstantLabels, withoutTargetInfo, withoutScopeInfo)

@@ -43,9 +43,14 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'The whole shard map',
     description:
       'Every shard with its owners (primary first), every endpoint with the shards it owns and leads, the policy, and the health of the sources. ' +
-      'The body is built once per map version; poll `/readyz` for `version` to know when to fetch it again.',
+      'The body is built once per map version. It carries an `ETag` over the whole body: send it back in `If-None-Match` and keyway answers 304 with no body while nothing changed, ' +
+      'so a poller fetches the map only when it changed (or poll `/readyz` for `version`).',
     tags: ['shard map'],
-    responses: { '200': { description: 'The map in force.', content: json('ShardMap') }, '503': noMap },
+    responses: {
+      '200': { description: 'The map in force, with an `ETag` header.', content: json('ShardMap') },
+      '304': { description: '`If-None-Match` names the current `ETag`: the map and source health are unchanged; no body.' },
+      '503': noMap,
+    },
   },
   'GET /v1/shards/{shard}': {
     summary: 'Owners of one shard',

@@ -28,7 +28,7 @@ test('a key that does not hash to its x-cache-shard answers 421 with the reason 
     await keyway.close();
     await topo.cleanup();
   });
-  const node = await startCacheNodeServer({ id: 'e0', keywayUrl: `http://127.0.0.1:${keyway.httpPort}`, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0 });
+  const node = await startCacheNodeServer({ id: 'e0', keywayUrl: `http://127.0.0.1:${keyway.httpPort}`, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0, shardMetrics: true });
   t.after(() => node.close());
   await eventually('ownership from keyway', () => node.ownership());
 

@@ -41,7 +41,7 @@ async function keysByOwnership(keywayUrl: string, node: string): Promise<{ owned
 
 test('the cache node learns its shards from keyway, serves keys through its tiers and counts hits, misses and non-owner requests', async (t) => {
   const keyway = await keywayWith(t);
-  const node = await startCacheNodeServer({ id: 'e0', keywayUrl: keyway.url, l1Capacity: 100, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0 });
+  const node = await startCacheNodeServer({ id: 'e0', keywayUrl: keyway.url, l1Capacity: 100, l3DelayMs: 0, pollIntervalMs: 100, grpcPort: 0, shardMetrics: true });
   t.after(() => node.close());
   const ownership = await eventually('ownership from keyway', () => node.ownership());
   const map = keyway.server.state.current()!.map;

@@ -69,6 +69,7 @@ async function nodeWithAgent(t: { after(fn: () => Promise<void>): void }, id: st
     keywayXds: ['127.0.0.1:1'],
     createAgent: (opts) => (agent = new StandInAgent(opts)),
     l3DelayMs: 0,
+    shardMetrics: true,
     l1Capacity: extra.l1Capacity ?? 200,
     ...(extra.warmLimit !== undefined ? { warmLimit: extra.warmLimit } : {}),
     log: (r) => logs.push(r),

@@ -1,0 +1,334 @@
+/**
+ * What keyway costs the data plane: `npm run bench:dataplane` (about 15 minutes), `-- --quick`
+ * (one round, short windows: a smoke run). Writes benchmarks/results/dataplane-cost.json (quick:
+ * dataplane-cost-quick.json) and prints the table docs/benchmarks.md quotes.
+ *
+ * One real Envoy at a time (`.venv/bin/envoy` or KEYWAY_ENVOY, `--concurrency 1`) in front of
+ * example cache nodes (child processes, a 20 ms store fetch behind L1 and L2), one client (this
+ * process) sending `GET /kv/<key>` with keys from Zipf s=1.0. Variants (variants.ts): round robin,
+ * ring_hash on the key header, keyway over ADS, and keyway's own resources served statically with
+ * one part toggled each. Every round runs every variant once, in a rotated order, so slow phases
+ * of the shared machine spread over all of them; figures are medians over rounds, ratios are taken
+ * per round against ring_hash (paired) before the median.
+ *
+ * Per variant and round, after a warm-up:
+ *   idle        Envoy and the nodes with no traffic: background CPU in ms per second (health
+ *               checks; the nodes' ownership polling);
+ *   cpu         a fixed rate (the same for all): Envoy's CPU per 1000 requests, from the
+ *               schedstat of all its threads (cpu.ts);
+ *   throughput  closed loop, 64 in flight: requests per second and the L1 hit ratio.
+ * "total / 1000" = Envoy's CPU per 1000 requests + the nodes' background CPU over the time 1000
+ * requests take at the fixed rate.
+ * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
+ * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { adsBootstrap } from '../../e2e/support/bootstrap.js';
+import { envoyBinaryPath, envoyVersion, startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
+import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
+import { freePort, freePorts } from '../../e2e/support/ports.js';
+import { eventually } from '../../test/support/eventually.js';
+import { ZipfSampler } from '../hitrate/zipf.js';
+import { CacheClient } from './client.js';
+import { cpuMs, cpuMsOf } from './cpu.js';
+import { startCacheNode, type CacheNodeProcess } from './nodes.js';
+import { keywayResources, keywayStaticBootstrap, plainBootstrap, TOGGLES, type Json, type KeywayResources } from './variants.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Settings {
+  readonly nodes: number;
+  readonly shards: number;
+  readonly keys: number;
+  readonly l1PerNode: number;
+  readonly storeDelayMs: number;
+  readonly rounds: number;
+  readonly warmRequests: number;
+  /** Before the first round, through each fleet's own routing: its caches reach their steady state. */
+  readonly prewarmRequests: number;
+  readonly idleSeconds: number;
+  readonly cpuSeconds: number;
+  readonly cpuRate: number;
+  readonly throughputSeconds: number;
+  readonly throughputConcurrency: number;
+}
+
+const FULL: Settings = {
+  nodes: 4,
+  shards: 1024,
+  keys: 100_000,
+  l1PerNode: 2_000,
+  storeDelayMs: 20,
+  rounds: 3,
+  warmRequests: 6_000,
+  prewarmRequests: 30_000,
+  idleSeconds: 4,
+  cpuSeconds: 8,
+  cpuRate: 600,
+  throughputSeconds: 6,
+  throughputConcurrency: 64,
+};
+const QUICK: Settings = { ...FULL, rounds: 1, warmRequests: 2_000, prewarmRequests: 12_000, idleSeconds: 2, cpuSeconds: 3, throughputSeconds: 3 };
+
+type Fleet = 'keyway' | 'ring-hash' | 'round-robin';
+
+interface Variant {
+  readonly name: string;
+  readonly fleet: Fleet;
+  readonly what: string;
+  readonly sendShard?: boolean;
+  /** Health checks to wait for before measuring. */
+  readonly cluster?: string;
+  start(port: number): Promise<EnvoyProcess>;
+}
+
+interface Measurement {
+  readonly variant: string;
+  readonly round: number;
+  readonly idleEnvoyMsPerS: number;
+  readonly idleNodesMsPerS: number;
+  readonly idleKeywayMsPerS: number;
+  readonly envoyMsPer1000: number;
+  readonly totalMsPer1000: number;
+  readonly cpuRequests: number;
+  readonly cpuErrors: number;
+  readonly throughputRps: number;
+  readonly throughputErrors: number;
+  readonly l1Ratio: number;
+}
+
+/**
+ * A key sequence per (variant, round): variants that share a fleet must not replay the sequence
+ * the one before them just cached, or the later ones read an L1 filled for them.
+ */
+function seedOf(variant: string, round: number): number {
+  let h = 20_261_202 + round * 7_919;
+  for (const c of variant) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+  return h;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' } },
+  });
+  const base = values.quick ? QUICK : FULL;
+  const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
+  const ownership = values.ownership ?? 'stream';
+  if (ownership !== 'rest' && ownership !== 'stream') throw new Error(`--ownership must be rest or stream, got ${ownership}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const listenerPort = await freePort();
+    const ports = await freePorts(3 * s.nodes);
+    const fleetPorts: Record<Fleet, number[]> = {
+      keyway: ports.slice(0, s.nodes),
+      'ring-hash': ports.slice(s.nodes, 2 * s.nodes),
+      'round-robin': ports.slice(2 * s.nodes),
+    };
+    const topology = [
+      `shards: ${s.shards}`,
+      'replicas: 2',
+      'spread: none',
+      `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1}`,
+      'routing: {keyHeader: x-cache-key}',
+      'endpoints:',
+      ...fleetPorts.keyway.map((p, i) => `  - {id: n${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: f}, weight: 1}`),
+    ];
+    writeFileSync(path.join(dir, 'topology.yaml'), `${topology.join('\n')}\n`);
+    const keyway: KeywayProcess = await startKeyway({ configPath: path.join(dir, 'topology.yaml'), httpPort: 0, xdsPort: 0 });
+    cleanups.push(() => keyway.stop());
+
+    const nodeArgs = ['--l1-capacity', String(s.l1PerNode), '--l2-capacity', String(s.l1PerNode * 10), '--l3-delay-ms', String(s.storeDelayMs)];
+    const own = ownership === 'rest' ? ['--keyway-url', keyway.httpUrl] : ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`];
+    const fleets = {} as Record<Fleet, CacheNodeProcess[]>;
+    for (const fleet of Object.keys(fleetPorts) as Fleet[]) {
+      // keyway's nodes go by the ids of the topology; Envoy alone's know nothing of keyway.
+      const id = (i: number): string => (fleet === 'keyway' ? `n${i}` : `${fleet}-${i}`);
+      fleets[fleet] = await Promise.all(fleetPorts[fleet].map((p, i) => startCacheNode(id(i), p, [...nodeArgs, ...(fleet === 'keyway' ? own : [])], dir)));
+      cleanups.push(() => Promise.all(fleets[fleet].map((n) => n.stop())).then(() => {}));
+    }
+
+    const ads = (port: number): Promise<EnvoyProcess> => {
+      if (port !== listenerPort) throw new Error('the ADS variant listens where the topology says');
+      return startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-envoy' }), concurrency: 1 });
+    };
+    // keyway's resources as Envoy received them, for the static copies.
+    const probe = await ads(listenerPort);
+    await waitHealthy(probe, 'keyway-cache', s.nodes * 2);
+    const resources: KeywayResources = await eventually('keyway\'s listener active in Envoy', async () => {
+      const configs = (await probe.configDump({ includeEds: true })).configs as Json[];
+      const listeners = configs.find((c) => String(c['@type']).endsWith('ListenersConfigDump'))?.dynamic_listeners as Json[] | undefined;
+      return listeners?.[0]?.active_state ? keywayResources(configs) : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    await probe.stop();
+
+    const variants: Variant[] = [
+      { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
+      { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
+      { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: 'keyway-cache', start: ads },
+      ...TOGGLES.map((t) => ({
+        name: `keyway-${t.name}`,
+        fleet: 'keyway' as const,
+        what: t.what,
+        ...(t.sendShard ? { sendShard: true } : {}),
+        cluster: 'keyway-cache',
+        start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1 }),
+      })),
+    ];
+    const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;
+    if (!chosen.some((v) => v.name === 'ring-hash')) chosen.unshift(variants.find((v) => v.name === 'ring-hash')!);
+
+    // Every keyway variant routes a key to the same node, and each fleet keeps its caches from one
+    // variant to the next: fill them first, so the first variant of a fleet does not start cold.
+    for (const name of ['round-robin', 'ring-hash', 'keyway']) {
+      const v = variants.find((x) => x.name === name)!;
+      const port = name === 'keyway' ? listenerPort : await freePort();
+      const envoy = await v.start(port);
+      try {
+        if (v.cluster) await waitHealthy(envoy, v.cluster, s.nodes);
+        const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, 20_261_201), shardCount: s.shards, sendShard: false });
+        await client.run({ concurrency: 64, requests: s.prewarmRequests });
+        client.close();
+      } finally {
+        await envoy.stop();
+      }
+    }
+
+    const results: Measurement[] = [];
+    const failures: { variant: string; round: number; error: string }[] = [];
+    for (let round = 0; round < s.rounds; round++) {
+      // Rotate the order each round: no variant always runs first or last.
+      const order = chosen.map((_, i) => chosen[(i + round * 3) % chosen.length]!);
+      for (const v of order) {
+        try {
+          const m = await measure(v, round, s, fleets[v.fleet], keyway, v.name === 'keyway' ? listenerPort : await freePort());
+          results.push(m);
+          process.stderr.write(
+            `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  errors ${m.cpuErrors + m.throughputErrors}\n`,
+          );
+        } catch (err) {
+          failures.push({ variant: v.name, round, error: (err as Error).message.split('\n')[0]! });
+          process.stderr.write(`round ${round} ${v.name}: FAILED ${(err as Error).message.split('\n')[0]}\n`);
+        }
+      }
+    }
+    const report = summarize(chosen, results, s);
+    process.stdout.write(`${report}\n`);
+    if (failures.length > 0) process.stdout.write(`failed: ${JSON.stringify(failures)}\n`);
+    mkdirSync(path.join(REPO_ROOT, 'benchmarks', 'results'), { recursive: true });
+    const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'dataplane-cost-quick.json' : 'dataplane-cost.json');
+    writeFileSync(
+      out,
+      `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: s, ownership, results, failures }, null, 1)}\n`,
+    );
+    process.stdout.write(`wrote ${path.relative(REPO_ROOT, out)}\n`);
+  } finally {
+    await cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once `cluster` has at least `hosts` hosts and every priority-0 host (the primaries) is healthy. */
+async function waitHealthy(envoy: EnvoyProcess, cluster: string, hosts: number): Promise<void> {
+  await eventually(`${hosts} hosts in ${cluster}, its primaries healthy`, () => envoy.clusters(cluster), {
+    accept: (hs) => hs.length >= hosts && hs.filter((h) => h.priority === 0).every((h) => h.healthy),
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
+}
+
+async function measure(v: Variant, round: number, s: Settings, nodes: readonly CacheNodeProcess[], keyway: KeywayProcess, port: number): Promise<Measurement> {
+  const envoy = await v.start(port);
+  try {
+    if (v.cluster) await waitHealthy(envoy, v.cluster, 1);
+    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true });
+    try {
+      await client.run({ concurrency: 32, requests: s.warmRequests });
+      await sleep(1_000);
+      const pids = nodes.map((n) => n.pid);
+      const idle0 = { envoy: cpuMs(envoy.pid), nodes: cpuMsOf(pids), keyway: cpuMs(keyway.pid()), at: performance.now() };
+      await sleep(s.idleSeconds * 1000);
+      const idleS = (performance.now() - idle0.at) / 1000;
+      const idleEnvoyMsPerS = (cpuMs(envoy.pid) - idle0.envoy) / idleS;
+      const idleNodesMsPerS = (cpuMsOf(pids) - idle0.nodes) / idleS;
+      const idleKeywayMsPerS = (cpuMs(keyway.pid()) - idle0.keyway) / idleS;
+
+      const e0 = cpuMs(envoy.pid);
+      const load = await client.run({ concurrency: 32, seconds: s.cpuSeconds, rate: s.cpuRate });
+      const envoyMsPer1000 = ((cpuMs(envoy.pid) - e0) / load.completed) * 1000;
+      const secondsPer1000 = load.seconds / load.completed * 1000;
+      const totalMsPer1000 = envoyMsPer1000 + idleNodesMsPerS * secondsPer1000;
+
+      const tp = await client.run({ concurrency: s.throughputConcurrency, seconds: s.throughputSeconds });
+      return {
+        variant: v.name,
+        round,
+        idleEnvoyMsPerS,
+        idleNodesMsPerS,
+        idleKeywayMsPerS,
+        envoyMsPer1000,
+        totalMsPer1000,
+        cpuRequests: load.completed,
+        cpuErrors: load.errors,
+        throughputRps: tp.completed / tp.seconds,
+        throughputErrors: tp.errors,
+        l1Ratio: tp.l1 / Math.max(1, tp.completed - tp.errors),
+      };
+    } finally {
+      client.close();
+    }
+  } finally {
+    await envoy.stop();
+  }
+}
+
+function summarize(variants: readonly Variant[], results: readonly Measurement[], s: Settings): string {
+  const byRound = new Map<number, Map<string, Measurement>>();
+  for (const m of results) {
+    if (!byRound.has(m.round)) byRound.set(m.round, new Map());
+    byRound.get(m.round)!.set(m.variant, m);
+  }
+  const range = (xs: number[], d = 1): string => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})` : '');
+  const ratio = (name: string, f: (m: Measurement) => number): number[] =>
+    [...byRound.values()].flatMap((r) => (r.get(name) && r.get('ring-hash') ? [f(r.get(name)!) / f(r.get('ring-hash')!)] : []));
+  const lines = [
+    `Envoy CPU per 1000 requests at ${s.cpuRate} req/s; background = idle CPU per second; throughput closed loop ${s.throughputConcurrency} in flight, ${s.storeDelayMs} ms store fetch. Medians over ${s.rounds} round(s)${s.rounds > 1 ? ' (min-max)' : ''}; ratios paired per round against ring-hash.`,
+    '',
+    '| variant | Envoy ms / 1000 req | total ms / 1000 req | x ring_hash (total) | Envoy idle ms/s | nodes idle ms/s | req/s | x ring_hash (req/s) | L1 hit |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const v of variants) {
+    const ms = results.filter((m) => m.variant === v.name);
+    if (ms.length === 0) continue;
+    const col = (f: (m: Measurement) => number, d = 1): string => `${median(ms.map(f)).toFixed(d)}${range(ms.map(f), d)}`;
+    const r = (f: (m: Measurement) => number): string => {
+      const xs = ratio(v.name, f);
+      return xs.length ? `${median(xs).toFixed(3)}${range(xs, 3)}` : '';
+    };
+    lines.push(
+      `| ${v.name} | ${col((m) => m.envoyMsPer1000)} | ${col((m) => m.totalMsPer1000)} | ${r((m) => m.totalMsPer1000)} | ${col((m) => m.idleEnvoyMsPerS)} | ${col((m) => m.idleNodesMsPerS)} | ${col((m) => m.throughputRps, 0)} | ${r((m) => m.throughputRps)} | ${col((m) => m.l1Ratio * 100)}% |`,
+    );
+  }
+  lines.push('', ...variants.map((v) => `- ${v.name}: ${v.what}`));
+  return lines.join('\n');
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

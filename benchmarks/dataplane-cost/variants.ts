@@ -1,0 +1,143 @@
+/**
+ * The Envoy configurations the data-plane cost benchmark compares, each run by a real Envoy with
+ * `--concurrency 1` in front of the example cache nodes:
+ * - `round-robin`, `ring-hash`: Envoy alone, one static cluster (ring_hash on `x-cache-key`);
+ * - `keyway`: Envoy over ADS from a running keyway (what users run);
+ * - `keyway-static` and its toggles: keyway's own listener, route and cluster, read from that
+ *   Envoy's config dump and served statically, with one part removed or changed each, to find
+ *   where keyway's extra CPU goes (TOGGLES). The static copy is checked against `keyway` in the
+ *   same run: their figures should agree.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+
+export type Json = Record<string, unknown>;
+
+/** keyway's resources from an Envoy config dump (`include_eds`). */
+export interface KeywayResources {
+  readonly listener: Json;
+  readonly routeConfig: Json;
+  readonly cluster: Json;
+  readonly loadAssignment: Json;
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** Picks keyway's listener, route, cluster and endpoints out of `/config_dump?include_eds`. */
+export function keywayResources(configs: readonly Json[]): KeywayResources {
+  const of = (kind: string): Json => configs.find((c) => String(c['@type']).endsWith(`.${kind}`))!;
+  const listener = (of('ListenersConfigDump').dynamic_listeners as Json[])[0]!.active_state as Json;
+  const routeConfig = (of('RoutesConfigDump').dynamic_route_configs as Json[])[0]!.route_config as Json;
+  const cluster = (of('ClustersConfigDump').dynamic_active_clusters as Json[]).map((c) => c.cluster as Json).find((c) => c.name !== 'keyway_xds')!;
+  const loadAssignment = (of('EndpointsConfigDump').dynamic_endpoint_configs as Json[]).map((e) => e.endpoint_config as Json).find((e) => e.cluster_name === cluster.name)!;
+  return { listener: listener.listener as Json, routeConfig, cluster, loadAssignment };
+}
+
+/** What each toggle changes in keyway's static copy, and what it means. */
+export interface Toggle {
+  readonly name: string;
+  readonly what: string;
+  /** The client sends `x-cache-shard` (computed by hash contract 1) instead of `x-cache-key`. */
+  readonly sendShard?: boolean;
+  apply(r: KeywayResources): void;
+}
+
+const hcm = (r: KeywayResources): Json => ((r.listener.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json;
+const filters = (r: KeywayResources): Json[] => hcm(r).http_filters as Json[];
+const withoutFilter = (r: KeywayResources, name: string): void => {
+  hcm(r).http_filters = filters(r).filter((f) => !String(f.name).includes(name));
+};
+const luaFilter = (r: KeywayResources): Json => filters(r).find((f) => String(f.name).includes('lua'))!;
+const luaSource = (r: KeywayResources): Json => (luaFilter(r).typed_config as Json).default_source_code as Json;
+const healthCheck = (r: KeywayResources): Json => (r.cluster.health_checks as Json[])[0]!;
+
+/**
+ * Lua hands the shard to the subset load balancer itself (dynamic metadata `envoy.lb`), so the
+ * header_to_metadata filter goes: one filter fewer per request. The header stays for the node.
+ */
+function luaSetsMetadata(r: KeywayResources): void {
+  const src = luaSource(r);
+  src.inline_string = String(src.inline_string).replace(
+    'headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))',
+    'local s = tostring(key_to_shard(key))\n  headers:replace(SHARD_HEADER, s)\n  handle:streamInfo():dynamicMetadata():set("envoy.lb", "cache-shard", s)',
+  );
+  withoutFilter(r, 'header_to_metadata');
+}
+
+export const TOGGLES: readonly Toggle[] = [
+  { name: 'static', what: "keyway's listener, route and cluster as served over ADS, unchanged", apply: () => {} },
+  { name: 'no-lua', what: 'no Lua filter: the client sends x-cache-shard', sendShard: true, apply: (r) => withoutFilter(r, 'lua') },
+  { name: 'lua-metadata', what: 'Lua sets the subset metadata itself; no header_to_metadata filter', apply: luaSetsMetadata },
+  { name: 'no-hc', what: 'no active health check', apply: (r) => delete r.cluster.health_checks },
+  {
+    name: 'hc-5s',
+    what: 'health check every 5 s (no_traffic_interval 60 s) instead of 0.5 s',
+    apply: (r) => Object.assign(healthCheck(r), { interval: '5s', no_traffic_interval: '60s' }),
+  },
+  { name: 'no-retry', what: 'no retry policy on the virtual host', apply: (r) => delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy },
+  { name: 'no-outlier', what: 'no outlier detection', apply: (r) => delete r.cluster.outlier_detection },
+  {
+    name: 'no-alias',
+    what: 'no priority-1 ::ffff: alias hosts (replicas): only primaries',
+    apply: (r) => {
+      r.loadAssignment.endpoints = (r.loadAssignment.endpoints as Json[]).filter((e) => (e.priority ?? 0) === 0);
+    },
+  },
+  {
+    name: 'alias-no-hc',
+    what: 'the ::ffff: alias hosts (a node again, as a replica) not health-checked: one check per node, not two',
+    apply: (r) => {
+      for (const locality of r.loadAssignment.endpoints as Json[]) {
+        if ((locality.priority ?? 0) === 0) continue;
+        for (const e of locality.lb_endpoints as Json[]) (e.endpoint as Json).health_check_config = { disable_active_health_check: true };
+      }
+    },
+  },
+  {
+    name: 'single-host',
+    what: 'single_host_per_subset on the cache-shard selector',
+    apply: (r) => {
+      const sel = ((r.cluster.lb_subset_config as Json).subset_selectors as Json[])[0]!;
+      sel.single_host_per_subset = true;
+    },
+  },
+];
+
+/** Envoy's own health state is not config: EDS `health_status` from the dump is dropped. */
+function staticAssignment(la: Json): Json {
+  const out = clone(la);
+  for (const locality of out.endpoints as Json[]) {
+    // The dump prints an unset wrapper as `{}`, which reads back as weight 0.
+    if (!(locality.load_balancing_weight as Json | undefined)?.value) delete locality.load_balancing_weight;
+    for (const e of locality.lb_endpoints as Json[]) delete e.health_status;
+  }
+  return out;
+}
+
+/** A bootstrap serving keyway's resources statically on 127.0.0.1:`port`, after `toggle`. */
+export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle, port: number): Json {
+  const r: KeywayResources = { listener: clone(resources.listener), routeConfig: clone(resources.routeConfig), cluster: clone(resources.cluster), loadAssignment: staticAssignment(resources.loadAssignment) };
+  toggle.apply(r);
+  const manager = hcm(r);
+  delete manager.rds;
+  manager.route_config = r.routeConfig;
+  r.listener.address = { socket_address: { address: '127.0.0.1', port_value: port } };
+  const cluster: Json = { ...r.cluster, type: 'STATIC', load_assignment: r.loadAssignment };
+  delete cluster.eds_cluster_config;
+  // The dump's resources carry their Any type; a bootstrap's fields do not.
+  for (const resource of [r.listener, r.routeConfig, cluster, r.loadAssignment]) delete resource['@type'];
+  return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: [cluster] } };
+}
+
+/**
+ * Envoy alone (the hit-rate benchmark's plane): one cluster of `ports` from an EDS file written
+ * into `dir`, ring_hash on the key header or round robin.
+ */
+export function plainBootstrap(lb: Extract<LbPolicy, 'ROUND_ROBIN' | 'RING_HASH'>, ports: readonly number[], port: number, dir: string): Json {
+  const edsPath = path.join(dir, `eds-${lb.toLowerCase()}-${port}.json`);
+  const lbEndpoints = ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } }));
+  const doc = { version_info: '1', resources: [{ '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment', cluster_name: 'cache', endpoints: [{ lb_endpoints: lbEndpoints }] }] };
+  writeFileSync(edsPath, JSON.stringify(doc));
+  return edsBootstrap(port, edsPath, lb);
+}
