@@ -9,7 +9,7 @@
  * the streams connect. Variants alternate (keyway, peer, keyway, peer...) on each cell.
  *
  *   npm run build && npm run bench:xds -- [--quick] [--n 100,1000,5000] [--s 1024,16384] [--modes sotw,delta]
- *        [--rounds 2] [--changes 3] [--big 1000] [--no-build]
+ *        [--rounds 2] [--changes 3] [--big 1000] [--only keyway|peer] [--no-build]
  *
  * S = 16384 runs only at the N listed in --big (default 1000). --quick: N = 100, S = 1024, both modes,
  * one round of one change (the CI smoke run). Writes benchmarks/results/xds.json (xds-quick.json).
@@ -192,6 +192,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string' },
       changes: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const quick = values.quick;
@@ -216,7 +217,7 @@ async function main(): Promise<void> {
           for (let r = 0; r < rounds; r++) {
             // Alternate which variant goes first from round to round.
             const order: ('keyway' | 'peer')[] = r % 2 === 0 ? ['keyway', 'peer'] : ['peer', 'keyway'];
-            for (const v of order) results.push(await run(v, fx, mode, n, changes, peerBin));
+            for (const v of order) if (!values.only || values.only === v) results.push(await run(v, fx, mode, n, changes, peerBin));
           }
         }
       }

@@ -36,7 +36,9 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-export async function startKeywayServer(topologyFile: string, write: (toB: boolean) => void, env: Record<string, string> = {}): Promise<BenchServer> {
+/** keyway's environment: XDS_BENCH_NODE_OPTIONS becomes its NODE_OPTIONS (e.g. `--cpu-prof` to profile it). */
+export async function startKeywayServer(topologyFile: string, write: (toB: boolean) => void): Promise<BenchServer> {
+  const env: Record<string, string> = process.env.XDS_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.XDS_BENCH_NODE_OPTIONS } : {};
   const k: KeywayProcess = await startKeyway({ configPath: topologyFile, logLevel: 'warn', readyTimeoutMs: 60_000, env });
   return {
     name: 'keyway',
@@ -76,6 +78,8 @@ export async function startPeerServer(bin: string, dumpA: string, dumpB: string)
       const res = await fetch(`http://127.0.0.1:${controlPort}/load?file=${encodeURIComponent(toB ? dumpB : dumpA)}&version=v${i + 2}`, { method: 'POST' });
       if (!res.ok) throw new Error(`peer load: ${res.status} ${await res.text()}`);
     },
-    stop: () => terminate(child),
+    stop: async () => {
+      await terminate(child);
+    },
   };
 }
