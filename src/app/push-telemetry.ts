@@ -33,8 +33,13 @@ export interface PushTelemetry {
    * the view has no `cause` (which names its own source).
    */
   published(view: ServingView, source: string): void;
-  /** Runs the rebuild that pushes the latest published change; its responses belong to that change. */
-  pushing<T>(rebuild: () => T): T;
+  /**
+   * Runs the rebuild that pushes the latest published change; its responses belong to that change.
+   * `fanOut`, given the rebuild's result, says when the responses are still being written after it
+   * returned (the cache announces big changes in slices): they belong to the change too, and the
+   * change is sealed only then.
+   */
+  pushing<T>(rebuild: () => T, fanOut?: (result: T) => Promise<void> | undefined): T;
   /** Ends open changes. */
   close(): void;
 }
@@ -71,13 +76,14 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
   const { metrics, logger } = opts;
   let pending: OpenChange | undefined;
   let inflight: OpenChange | undefined;
-  let rebuilding = false;
+  /** The change whose rebuild (and sliced fan-out) is writing responses now: every proxy written to joins it. */
+  let collecting: OpenChange | undefined;
 
   const events: XdsServerEvents = {
     sent(e) {
       const c = inflight;
       if (!c || c.trace.ended) return;
-      if (rebuilding) c.proxies.add(e.nodeId);
+      if (collecting === c) c.proxies.add(e.nodeId);
       else if (!c.proxies.has(e.nodeId)) return;
       c.trace.pushed(e.nodeId, e.kind, { 'keyway.xds.version': e.version, 'keyway.xds.resources': e.resources });
     },
@@ -142,25 +148,32 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
       }
       pending = { trace, proxies: new Set(), incomplete: new Map() };
     },
-    pushing(rebuild) {
+    pushing(rebuild, fanOut) {
       const change = pending;
       pending = undefined;
       if (change) {
         inflight?.trace.end('superseded');
         inflight = change;
       }
-      rebuilding = change !== undefined;
-      try {
-        return change ? change.trace.stage(REBUILD_SPAN, undefined, rebuild) : rebuild();
-      } finally {
-        rebuilding = false;
+      if (change || collecting !== inflight) collecting = change;
+      let writing: Promise<void> | undefined;
+      const seal = (): void => {
+        if (collecting === change) collecting = undefined;
         change?.trace.sealed();
+      };
+      try {
+        const result = change ? change.trace.stage(REBUILD_SPAN, undefined, rebuild) : rebuild();
+        writing = fanOut?.(result);
+        return result;
+      } finally {
+        if (writing && change) writing.then(seal, seal);
+        else seal();
       }
     },
     close() {
       pending?.trace.end();
       inflight?.trace.end();
-      pending = inflight = undefined;
+      pending = inflight = collecting = undefined;
     },
   };
 }

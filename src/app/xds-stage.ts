@@ -141,10 +141,13 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const push = (): void => {
     scheduled = undefined;
     const view = latest;
-    telemetry.pushing(() => {
-      served = view;
-      return rebuild(view);
-    });
+    telemetry.pushing(
+      () => {
+        served = view;
+        return rebuild(view);
+      },
+      (report) => report.fanOut,
+    );
   };
   // Pushed on the next turn of the event loop: listeners only schedule work, and views published
   // in one turn (a start-up burst) become one push of the latest.

@@ -9,10 +9,9 @@
  * OTEL_BSP_* for the batch processor.
  */
 import { context, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { createRequire } from 'node:module';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
 /** The tracer name keyway's spans are created with. */
@@ -93,7 +92,12 @@ export function startTracing(opts: StartTracingOptions = {}): Tracing {
     [ATTR_SERVICE_NAME]: 'keyway',
     ...(opts.serviceVersion ? { [ATTR_SERVICE_VERSION]: opts.serviceVersion } : {}),
   }).merge(detectResources({ detectors: [envDetector] }));
-  const exporter = opts.exporter ?? new OTLPTraceExporter({ url: config.endpoint });
+  // The SDK and the OTLP exporter (some 15 MB of resident memory) are loaded only when tracing is on.
+  const require = createRequire(import.meta.url);
+  const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const exporter =
+    opts.exporter ?? new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.endpoint });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
   provider.register();
   let stopped: Promise<void> | undefined;

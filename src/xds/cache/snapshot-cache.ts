@@ -39,7 +39,20 @@ export interface SnapshotCacheOptions {
    * (Envoy output ignores locality, so every Envoy shares one snapshot). Default: identity.
    */
   readonly servedClass?: (proxyClass: ProxyClass) => ProxyClass;
+  /**
+   * Watchers told of a change per turn of the event loop (default DEFAULT_FAN_OUT_SLICE). A change
+   * seen by more watchers is announced in slices that yield to the event loop between them, so the
+   * responses of the first streams go out (and their ACKs come in) while later ones are built.
+   */
+  readonly fanOutSlice?: number;
 }
+
+/**
+ * 128 streams per turn: on this project's 2-core benchmark machine (docs/benchmarks.md "xDS fan-out"),
+ * each stream's turn costs some 20-40 µs, so a slice holds the event loop for a few ms; with 5000
+ * Envoys the first bytes leave after one slice instead of after all 5000.
+ */
+export const DEFAULT_FAN_OUT_SLICE = 128;
 
 /** Outcome of one rebuild, per active proxy class. */
 export interface RebuildReport {
@@ -51,6 +64,11 @@ export interface RebuildReport {
     readonly error?: Error;
   }[];
   readonly at: number;
+  /**
+   * Set when the watchers are told in slices (more than `fanOutSlice` of them): resolves once every
+   * watcher of this rebuild was called. Absent: all were called before rebuild() returned.
+   */
+  readonly fanOut?: Promise<void>;
 }
 
 /** Status of one proxy class in the cache, for admin pages. */
@@ -84,17 +102,32 @@ export class SnapshotCache implements SnapshotSource {
   readonly #log: Logger;
   readonly #servedClass: (proxyClass: ProxyClass) => ProxyClass;
   #build: BuildFn | undefined;
+  readonly #slice: number;
+  /** Watcher calls waiting for their slice, in order (make-before-break order within each rebuild). */
+  #queue: [Watcher, ResourceKind][] = [];
+  #queueHead = 0;
+  #draining: Promise<void> | undefined;
+  /** Per class object asked with, its entry since the last rebuild. */
+  #entryMemo = new WeakMap<ProxyClass, ClassEntry>();
 
   constructor(opts: SnapshotCacheOptions) {
     this.#build = opts.build;
     this.#check = opts.checkConsistency;
     this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'snapshot-cache' });
     this.#servedClass = opts.servedClass ?? ((c) => c);
+    this.#slice = Math.max(1, opts.fanOutSlice ?? DEFAULT_FAN_OUT_SLICE);
   }
 
   /** The class's current snapshot, building it on first use. Undefined if no consistent one exists yet. */
   snapshot(proxyClass: ProxyClass): Snapshot | undefined {
-    return this.#entry(proxyClass).snapshot;
+    // Every stream asks on every push with its own class object: its entry is remembered until the
+    // next rebuild (which may serve the class elsewhere), not worked out again per stream and push.
+    let entry = this.#entryMemo.get(proxyClass);
+    if (!entry) {
+      entry = this.#entry(proxyClass);
+      this.#entryMemo.set(proxyClass, entry);
+    }
+    return entry.snapshot;
   }
 
   /**
@@ -118,6 +151,7 @@ export class SnapshotCache implements SnapshotSource {
    */
   rebuild(build?: BuildFn): RebuildReport {
     if (build) this.#build = build;
+    this.#entryMemo = new WeakMap();
     const notify: [ClassEntry, ResourceKind[]][] = [];
     const classes: RebuildReport['classes'][number][] = [];
     for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
@@ -137,10 +171,11 @@ export class SnapshotCache implements SnapshotSource {
     }
     const moved = this.#rehome();
     this.#encoder.retain(this.#liveResources());
-    const report: RebuildReport = { classes, at: Date.now() };
-    for (const [entry, changed] of notify) this.#notify(entry, changed);
+    const calls: [Watcher, ResourceKind][] = [];
+    for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
+    const fanOut = this.#fanOut(calls);
     for (const [watcher, kind] of moved) this.#call(watcher, kind);
-    return report;
+    return { classes, at: Date.now(), ...(fanOut ? { fanOut } : {}) };
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */
@@ -237,12 +272,52 @@ export class SnapshotCache implements SnapshotSource {
     }
   }
 
-  #notify(entry: ClassEntry, changed: readonly ResourceKind[]): void {
-    const snapshot = entry.snapshot;
-    if (!snapshot) return;
+  /** Adds the watchers of `entry`'s changed kinds to `calls`, in make-before-break order. */
+  #notify(entry: ClassEntry, changed: readonly ResourceKind[], calls: [Watcher, ResourceKind][]): void {
+    if (!entry.snapshot) return;
     for (const kind of KIND_ORDER) {
       if (!changed.includes(kind)) continue;
-      for (const watcher of [...entry.watchers[kind]]) this.#call(watcher, kind);
+      for (const watcher of entry.watchers[kind]) calls.push([watcher, kind]);
+    }
+  }
+
+  /**
+   * Calls the watchers: at once when they fit in one slice and nothing is queued, else queued behind
+   * what earlier rebuilds still have to announce (a watcher reads the current snapshot when called,
+   * so a late call of an earlier rebuild sends the latest state). Returns when the queue drains.
+   */
+  #fanOut(calls: [Watcher, ResourceKind][]): Promise<void> | undefined {
+    if (!this.#draining && calls.length <= this.#slice) {
+      for (const [watcher, kind] of calls) this.#call(watcher, kind);
+      return undefined;
+    }
+    for (const c of calls) this.#queue.push(c);
+    if (!this.#draining) {
+      this.#drainSlice();
+      this.#draining = new Promise<void>((resolve) => {
+        const next = (): void => {
+          if (this.#queueHead >= this.#queue.length) {
+            this.#queue = [];
+            this.#queueHead = 0;
+            this.#draining = undefined;
+            resolve();
+            return;
+          }
+          this.#drainSlice();
+          setImmediate(next);
+        };
+        setImmediate(next);
+      });
+    }
+    return this.#draining;
+  }
+
+  #drainSlice(): void {
+    const end = Math.min(this.#queue.length, this.#queueHead + this.#slice);
+    for (; this.#queueHead < end; this.#queueHead++) {
+      const [watcher, kind] = this.#queue[this.#queueHead]!;
+      // A watcher removed meanwhile (its stream closed) is skipped.
+      if (this.#classes.get(watcher.entryKey)?.watchers[kind].has(watcher)) this.#call(watcher, kind);
     }
   }
 }

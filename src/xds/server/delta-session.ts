@@ -22,7 +22,7 @@ import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
-import { encodeDeltaResponse } from './wire.js';
+import { encodeDeltaResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
 
 const NONE: ReadonlySet<string> = new Set();
@@ -84,7 +84,7 @@ export class DeltaSession extends Session {
       for (const name of [...t.known.keys()]) {
         if (!t.names.has(name)) {
           t.known.delete(name);
-          t.sent.delete(name);
+          t.sentForUpdate().delete(name);
         }
       }
     }
@@ -132,7 +132,7 @@ export class DeltaSession extends Session {
       const held = t.known.get(r.name);
       if (held !== r.version || force.has(r.name)) changed.push(r);
       // Held from an earlier stream (initial_resource_versions) at our version: it is what the proxy holds.
-      else if (!t.sent.has(r.name)) t.sent.set(r.name, r);
+      else if (!t.sent.has(r.name)) t.sentForUpdate().set(r.name, r);
     }
     const removed = [...t.known.keys()].filter((name) => !ks.resources.has(name));
     for (const name of asked) if (!ks.resources.has(name) && !t.known.has(name)) removed.push(name);
@@ -144,20 +144,24 @@ export class DeltaSession extends Session {
       return;
     }
     removed.sort();
-    const nonce = this.nextNonce();
-    this.send(
+    // Streams that hold the same versions get the same answer: one response, encoded once, shared.
+    let key = `${this.ctx.controlPlane ?? ''}\u0000${removed.join('\n')}\u0000`;
+    for (const r of changed) key += `${r.name}@${r.version}\n`;
+    const response = sharedResponse(ks, key, t.nonce, (nonce) =>
       encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),
     );
+    const nonce = response.nonce;
+    this.send(response);
     this.recordSent(kind, t, nonce, ks.version, changed.length + removed.length);
     for (const r of changed) {
       t.known.set(r.name, r.version);
-      t.sent.set(r.name, r);
+      t.sentForUpdate().set(r.name, r);
     }
     for (const name of removed) {
       t.known.delete(name);
-      t.sent.delete(name);
+      t.sentForUpdate().delete(name);
     }
-    this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
+    if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
     // Cluster warming is Envoy's: a gRPC client keeps the endpoints it holds.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') {
       const eds = this.types.get('endpoint');

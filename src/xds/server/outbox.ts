@@ -5,10 +5,11 @@
  * stream should wait, may go on, or must be closed because it holds too much or stopped reading.
  */
 import type { XdsStreamLimits } from './stream-limits.js';
+import type { SharedResponse } from './wire.js';
 
 /** The part of a grpc-js server stream the outbox writes to. */
 export interface WritableCall {
-  write(chunk: Uint8Array, callback: (err?: Error | null) => void): boolean;
+  write(chunk: Uint8Array | SharedResponse, callback: (err?: Error | null) => void): boolean;
   once(event: 'drain', listener: () => void): unknown;
 }
 
@@ -22,7 +23,8 @@ export interface OutboxEvents {
 /** Where a session writes; `writable` false means: hold the response, the proxy is behind. */
 export interface StreamOutput {
   readonly writable: boolean;
-  write(bytes: Uint8Array): void;
+  /** Writes one response: its encoded bytes, or a response shared by many streams. */
+  write(response: Uint8Array | SharedResponse): void;
 }
 
 export class StreamOutbox implements StreamOutput {
@@ -31,10 +33,15 @@ export class StreamOutbox implements StreamOutput {
   #stall: NodeJS.Timeout | undefined;
   #over = false;
 
+  /**
+   * @param sharedFrames the call writes a SharedResponse as its own gRPC frame (grpc-framing.ts);
+   *   otherwise the response body is written and grpc-js frames it.
+   */
   constructor(
     private readonly call: WritableCall,
     private readonly limits: Pick<XdsStreamLimits, 'highWaterBytes' | 'maxBufferedBytes' | 'writeStallMs'>,
     private readonly events: OutboxEvents,
+    private readonly sharedFrames = false,
   ) {}
 
   /** Bytes written and not yet taken by the proxy's connection. */
@@ -46,11 +53,12 @@ export class StreamOutbox implements StreamOutput {
     return !this.#over && !this.#waitingForDrain && this.#undelivered < this.limits.highWaterBytes;
   }
 
-  write(bytes: Uint8Array): void {
+  write(response: Uint8Array | SharedResponse): void {
     if (this.#over) return;
-    const size = bytes.byteLength;
+    const chunk = response instanceof Uint8Array || this.sharedFrames ? response : response.body;
+    const size = chunk instanceof Uint8Array ? chunk.byteLength : chunk.framed.byteLength;
     this.#undelivered += size;
-    const ok = this.call.write(bytes, () => this.#delivered(size));
+    const ok = this.call.write(chunk, () => this.#delivered(size));
     if (!ok && !this.#waitingForDrain) {
       this.#waitingForDrain = true;
       this.call.once('drain', () => {

@@ -65,8 +65,14 @@ export class TypeTracker {
   lastNack: { version: string; message: string; at: number } | undefined;
   /** The latest response was rejected. */
   nacked = false;
-  /** What the proxy holds from us, by name. */
-  readonly sent = new Map<string, EncodedResource>();
+  /**
+   * What the proxy holds from us, by name. A SotW stream answered with a shared selection refers to
+   * that selection's map (no per-stream copy); `sentForUpdate()` makes it the stream's own first.
+   */
+  #sent: Map<string, EncodedResource> = new Map();
+  #sentShared = false;
+  /** SotW: the sorted subscribed names joined, the key of the shared selection (undefined while stale). */
+  namesKey: string | undefined;
   /** Delta: the version of each resource the proxy holds (from initial_resource_versions, then from what we sent). */
   readonly known = new Map<string, string>();
   /** SotW: signature (names and versions) of the latest response, to skip resending the same set. */
@@ -82,6 +88,26 @@ export class TypeTracker {
   resumedInSync = false;
 
   constructor(readonly kind: ResourceKind) {}
+
+  /** What the proxy holds from us, by name (read only; see sentForUpdate). */
+  get sent(): ReadonlyMap<string, EncodedResource> {
+    return this.#sent;
+  }
+
+  /** The proxy now holds exactly `shared` (a map shared with other streams; never changed in place). */
+  holdShared(shared: ReadonlyMap<string, EncodedResource>): void {
+    this.#sent = shared as Map<string, EncodedResource>;
+    this.#sentShared = true;
+  }
+
+  /** This stream's own map of what the proxy holds, to change in place (copied once from a shared one). */
+  sentForUpdate(): Map<string, EncodedResource> {
+    if (this.#sentShared) {
+      this.#sent = new Map(this.#sent);
+      this.#sentShared = false;
+    }
+    return this.#sent;
+  }
 
   /** Is `nonce` stale: non-empty and not the latest one sent for this type? */
   isStale(nonce: string): boolean {

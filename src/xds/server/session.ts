@@ -20,6 +20,7 @@ import {
 import type { XdsServerEvents } from './events.js';
 import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
+import { newNonce, type SharedResponse } from './wire.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
 
@@ -76,14 +77,12 @@ export abstract class Session implements StreamRecord {
   readonly startedAt = Date.now();
   readonly types = new Map<ResourceKind, TypeTracker>();
   #identity: ProxyIdentity | undefined;
-  #nonces = 0;
   readonly #unwatch = new Map<ResourceKind, () => void>();
   /** Kinds whose push waits until the proxy has read what it was given (backpressure). */
   readonly #waiting = new Set<ResourceKind>();
   /** Kinds whose subscription changed in the last moments: their answer waits for the burst to end. */
   readonly #holdOff: HoldOffTimers<ResourceKind>;
   #closed = false;
-  protected readonly log: Logger;
 
   constructor(
     protected readonly ctx: SessionContext,
@@ -93,8 +92,20 @@ export abstract class Session implements StreamRecord {
     private readonly out: StreamOutput,
     readonly peer: StreamPeer = { address: '' },
   ) {
-    this.log = ctx.logger.child({ stream: id, protocol, service });
     this.#holdOff = new HoldOffTimers(ctx.holdOff ?? DEFAULT_SUBSCRIPTION_HOLD_OFF, () => this.#flush());
+  }
+
+  /**
+   * The stream's logger, made when a line is logged and not kept: a stream logs a few lines in its
+   * life (open, close, NACKs), and thousands of streams need not hold a logger each.
+   */
+  protected get log(): Logger {
+    return this.ctx.logger.child({ stream: this.id, protocol: this.protocol, service: this.service });
+  }
+
+  /** Is debug logging on? Checked before building a per-response log record. */
+  protected get debug(): boolean {
+    return this.ctx.logger.isLevelEnabled('debug');
   }
 
   get identity(): ProxyIdentity {
@@ -193,13 +204,14 @@ export abstract class Session implements StreamRecord {
     return this.ctx.cache.snapshot(this.identity.proxyClass);
   }
 
-  /** Nonces are unique per stream; a type's latest nonce is in its tracker. */
+  /** Nonces come from one sequence for every stream (wire.ts newNonce); a type's latest nonce is in its tracker. */
   protected nextNonce(): string {
-    return String(++this.#nonces);
+    return newNonce();
   }
 
-  protected send(bytes: Uint8Array): void {
-    if (!this.#closed) this.out.write(bytes);
+  /** Writes one response: encoded for this stream, or shared with the streams that get the same. */
+  protected send(response: Uint8Array | SharedResponse): void {
+    if (!this.#closed) this.out.write(response);
   }
 
   /**

@@ -19,11 +19,11 @@
  */
 import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
-import type { EncodedResource } from '../cache/index.js';
+import type { EncodedResource, KindSnapshot } from '../cache/index.js';
 import type { TypeTracker } from './proxy-state.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService } from './proxy-state.js';
-import { encodeSotwResponseShared } from './wire.js';
+import { encodeSotwResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
 
 /** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
@@ -91,41 +91,37 @@ export class SotwSession extends Session {
     const snap = this.snapshot();
     if (!snap) return;
     const ks = snap.kinds[kind];
-    let selected: EncodedResource[];
-    if (t.wildcard) selected = [...ks.resources.values()];
-    else {
-      selected = [];
-      for (const name of [...t.names].sort()) {
-        const r = ks.resources.get(name);
-        if (r) selected.push(r);
-      }
-    }
-    if (t.nonce === undefined && selected.length === 0 && !WILDCARD_KINDS.has(kind)) return;
-    // The whole kind (wildcard) is named by its version; a named selection by its names and versions.
-    const signature = t.wildcard ? `*${ks.version}` : selected.map((r) => `${r.name}@${r.version}`).join('\n');
-    if (signature === t.sentSignature && (!force || t.nacked)) return;
+    // What this stream should hold, shared by every stream with the same subscription of this kind snapshot.
+    const sel = selection(ks, t);
+    if (t.nonce === undefined && sel.resources.length === 0 && !WILDCARD_KINDS.has(kind)) return;
+    if (sel.signature === t.sentSignature && (!force || t.nacked)) return;
     // EDS and RDS may carry only what changed (xDS protocol: a resource of these types left out of a
     // response is kept, not removed). gRPC clients get that, so an ownership change costs what it
     // changed, not every subscribed resource again; Envoy keeps full answers (it re-warms on them).
     const partial = !force && t.nonce !== undefined && PARTIAL_KINDS.has(kind) && this.identity.proxyClass.flavor === 'grpc';
-    const outgoing = partial ? selected.filter((r) => t.sent.get(r.name)?.version !== r.version) : selected;
+    const outgoing = partial ? sel.resources.filter((r) => t.sent.get(r.name)?.version !== r.version) : sel.resources;
     if (partial) {
       // Unsubscribed names leave what the proxy holds; only changed or newly asked ones are sent.
-      const kept = new Set(selected.map((r) => r.name));
-      for (const name of [...t.sent.keys()]) if (!kept.has(name)) t.sent.delete(name);
+      const sent = t.sentForUpdate();
+      for (const name of [...sent.keys()]) if (!sel.byName.has(name)) sent.delete(name);
       if (outgoing.length === 0) {
-        t.sentSignature = signature;
+        t.sentSignature = sel.signature;
         return;
       }
-    } else t.sent.clear();
-    const nonce = this.nextNonce();
-    const header = { versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane };
-    const bodyKey = partial ? `+${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}` : signature;
-    this.send(encodeSotwResponseShared(ks, bodyKey, header, outgoing));
+    }
+    const key = partial ? `+${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}` : sel.signature;
+    const response = sharedResponse(ks, `${this.ctx.controlPlane ?? ''}\u0000${key}`, t.nonce, (nonce) =>
+      encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, outgoing),
+    );
+    const nonce = response.nonce;
+    this.send(response);
     this.recordSent(kind, t, nonce, ks.version, outgoing.length);
-    t.sentSignature = signature;
-    for (const r of outgoing) t.sent.set(r.name, r);
-    this.log.debug({ kind, version: ks.version, nonce, resources: outgoing.length, partial }, 'sent');
+    t.sentSignature = sel.signature;
+    if (partial) {
+      const sent = t.sentForUpdate();
+      for (const r of outgoing) sent.set(r.name, r);
+    } else t.holdShared(sel.byName);
+    if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: outgoing.length, partial }, 'sent');
     // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
     // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') this.#push('endpoint', true);
@@ -151,7 +147,42 @@ function subscribe(t: TypeTracker, names: readonly string[]): boolean {
     t.wildcard = names.includes('*');
     for (const n of names) if (n !== '*') t.names.add(n);
   }
-  if (!t.initialized || t.wildcard !== wildcardBefore || t.names.size !== before.size) return true;
-  for (const n of t.names) if (!before.has(n)) return true;
-  return false;
+  let changed = !t.initialized || t.wildcard !== wildcardBefore || t.names.size !== before.size;
+  if (!changed) for (const n of t.names) if (!before.has(n)) changed = true;
+  if (changed) t.namesKey = undefined;
+  return changed;
+}
+
+/** What a SotW stream holds of one kind snapshot: the resources, by name, and their signature. */
+interface Selection {
+  readonly resources: readonly EncodedResource[];
+  readonly byName: ReadonlyMap<string, EncodedResource>;
+  /** The whole kind (wildcard) is named by its version; a named selection by its names and versions. */
+  readonly signature: string;
+}
+
+// Per kind snapshot, per subscription key ('*' or the sorted names): the selection, computed once
+// for every stream of that subscription (thousands of Envoys ask for the same names).
+const selections = new WeakMap<KindSnapshot, Map<string, Selection>>();
+
+function selection(ks: KindSnapshot, t: TypeTracker): Selection {
+  const key = t.wildcard ? '*' : (t.namesKey ??= [...t.names].sort().join('\n'));
+  let byKey = selections.get(ks);
+  if (!byKey) selections.set(ks, (byKey = new Map()));
+  let sel = byKey.get(key);
+  if (!sel) {
+    let resources: EncodedResource[];
+    if (t.wildcard) resources = [...ks.resources.values()];
+    else {
+      resources = [];
+      for (const name of [...t.names].sort()) {
+        const r = ks.resources.get(name);
+        if (r) resources.push(r);
+      }
+    }
+    const signature = t.wildcard ? `*${ks.version}` : resources.map((r) => `${r.name}@${r.version}`).join('\n');
+    sel = { resources, byName: new Map(resources.map((r) => [r.name, r])), signature };
+    byKey.set(key, sel);
+  }
+  return sel;
 }

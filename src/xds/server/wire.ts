@@ -18,57 +18,78 @@ export interface SotwHeader {
 
 /** Encodes a DiscoveryResponse carrying `resources` (field 2, repeated Any). */
 export function encodeSotwResponse(header: SotwHeader, resources: readonly EncodedResource[]): Uint8Array {
-  return concat(sotwBody(header.versionInfo, header.typeUrl, resources), sotwTail(header));
-}
-
-// Bodies (version, resources, type) of SotW responses, per kind snapshot and selection: streams that
-// hold the same subscription get the same body and differ only in the nonce appended to it.
-const sotwBodies = new WeakMap<object, Map<string, Uint8Array>>();
-
-/**
- * Like encodeSotwResponse, but reuses the body built for another stream with the same `owner`
- * (the kind snapshot the resources come from) and `selection` (a key of the names and versions).
- */
-export function encodeSotwResponseShared(
-  owner: object,
-  selection: string,
-  header: SotwHeader,
-  resources: readonly EncodedResource[],
-): Uint8Array {
-  let bodies = sotwBodies.get(owner);
-  if (!bodies) {
-    bodies = new Map();
-    sotwBodies.set(owner, bodies);
-  }
-  const key = `${header.typeUrl}\0${header.versionInfo}\0${selection}`;
-  let body = bodies.get(key);
-  if (!body) {
-    body = sotwBody(header.versionInfo, header.typeUrl, resources);
-    bodies.set(key, body);
-  }
-  return concat(body, sotwTail(header));
-}
-
-function sotwBody(versionInfo: string, typeUrl: string, resources: readonly EncodedResource[]): Uint8Array {
   const w = new BinaryWriter();
-  w.tag(1, WireType.LengthDelimited).string(versionInfo);
+  w.tag(1, WireType.LengthDelimited).string(header.versionInfo);
   for (const r of resources) w.tag(2, WireType.LengthDelimited).bytes(r.bytes);
-  w.tag(4, WireType.LengthDelimited).string(typeUrl);
-  return w.finish();
-}
-
-function sotwTail(header: SotwHeader): Uint8Array {
-  const w = new BinaryWriter();
+  w.tag(4, WireType.LengthDelimited).string(header.typeUrl);
   w.tag(5, WireType.LengthDelimited).string(header.nonce);
   if (header.controlPlane) w.tag(6, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(header.controlPlane).join();
   return w.finish();
 }
 
-/** Protobuf fields may come in any order and a message may be split anywhere between fields. */
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
+/**
+ * One response ready for every stream that should get it: the gRPC message frame (flag byte,
+ * length, DiscoveryResponse) built once, with the nonce it carries. Streams holding the same
+ * subscription of the same kind snapshot get this very object: no per-stream encoding nor copy
+ * (grpc-framing.ts lets grpc-js write the frame as it is).
+ */
+export class SharedResponse {
+  constructor(
+    /** The gRPC frame: 0, the body's length (4 bytes, big-endian), the body. */
+    readonly framed: Buffer,
+    readonly nonce: string,
+  ) {}
+
+  /** The encoded DiscoveryResponse (a view into `framed`, not a copy). */
+  get body(): Uint8Array {
+    return this.framed.subarray(GRPC_FRAME_HEADER);
+  }
+}
+
+/** Bytes before a gRPC message: a compressed flag and a 4-byte length. */
+export const GRPC_FRAME_HEADER = 5;
+
+let nonceSequence = 0;
+
+/**
+ * A fresh nonce, unique in this process (xDS protocol: a nonce names one response on a stream;
+ * a stream only compares a request's nonce with its latest one). One sequence for every stream, so
+ * a response shared by many streams carries one nonce that is new on each of them.
+ */
+export function newNonce(): string {
+  return (++nonceSequence).toString(36);
+}
+
+// Per kind snapshot (the owner) and selection key: the response every stream of that selection gets.
+const sharedResponses = new WeakMap<object, Map<string, SharedResponse>>();
+
+/**
+ * The shared response for `owner` (the kind snapshot the resources come from) and `key` (the
+ * selection: names and versions), built on first use with a nonce from the shared sequence. A
+ * stream whose latest nonce of the type is the shared one's (the same set sent again, e.g. EDS
+ * after CDS to an Envoy) gets a new response with a new nonce, which then becomes the shared one.
+ */
+export function sharedResponse(owner: object, key: string, latestNonce: string | undefined, build: (nonce: string) => Uint8Array): SharedResponse {
+  let byKey = sharedResponses.get(owner);
+  if (!byKey) {
+    byKey = new Map();
+    sharedResponses.set(owner, byKey);
+  }
+  let r = byKey.get(key);
+  if (!r || r.nonce === latestNonce) {
+    const nonce = newNonce();
+    r = new SharedResponse(grpcFrame(build(nonce)), nonce);
+    byKey.set(key, r);
+  }
+  return r;
+}
+
+/** A gRPC length-prefixed message (uncompressed). */
+export function grpcFrame(body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(GRPC_FRAME_HEADER + body.byteLength);
+  out[0] = 0;
+  out.writeUInt32BE(body.byteLength, 1);
+  out.set(body, GRPC_FRAME_HEADER);
   return out;
 }
 

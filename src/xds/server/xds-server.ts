@@ -29,6 +29,7 @@ import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
 import { limitExceeded, ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { StreamOutbox, type StreamOutput } from './outbox.js';
+import { acceptsSharedFrames } from './grpc-framing.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { XdsServerEvents } from './events.js';
@@ -99,6 +100,16 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
   let streamSeq = 0;
+  let warnedFraming = false;
+  /** Can this call write shared gRPC frames as they are? Logged once when grpc-js does not allow it. */
+  const sharedFrames = (call: unknown): boolean => {
+    const ok = acceptsSharedFrames(call);
+    if (!ok && !warnedFraming) {
+      warnedFraming = true;
+      log.warn('grpc-js internals changed: shared xDS responses are framed again per stream (same bytes, more CPU)');
+    }
+    return ok;
+  };
 
   function bidi<Req>(make: (id: string, out: StreamOutput, peer: StreamPeer) => Session & { onRequest(req: Req): void }) {
     return (call: ServerDuplexStream<Req, Uint8Array>): void => {
@@ -122,7 +133,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           // HTTP/2 stream (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) to free them.
           resetStream(call, log);
         },
-      });
+      }, sharedFrames(call));
       const s = make(id, outbox, peer);
       open.set(s, call as ServerDuplexStream<unknown, Uint8Array>);
       let released = false;

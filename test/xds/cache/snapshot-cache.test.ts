@@ -229,3 +229,29 @@ test('servedClass maps proxies that the build treats alike onto one snapshot', (
   assert.deepEqual(built, ['envoy||', 'grpc|z1|nvl-1']);
   assert.deepEqual(cache.servedClass(envoyA), { flavor: 'envoy', zone: '', subzone: '' });
 });
+
+test('a change seen by more watchers than a slice is announced in slices that yield to the event loop, in order, skipping watchers gone meanwhile', async () => {
+  let topo: MiniTopology = base;
+  const cache = new SnapshotCache({ build: () => miniSet(topo), checkConsistency, fanOutSlice: 2 });
+  const calls: number[] = [];
+  const stops = Array.from({ length: 5 }, (_, i) => cache.watch(envoyA, 'endpoint', () => void calls.push(i)));
+  topo = { clusters: { c0: [9001], c1: [9003] } };
+  const report = cache.rebuild();
+  assert.deepEqual(calls, [0, 1], 'the first slice is told at once');
+  assert.ok(report.fanOut, 'the rest follows on later turns of the event loop');
+  stops[4]!();
+  let turned = false;
+  setImmediate(() => (turned = true));
+  await report.fanOut;
+  assert.ok(turned, 'other work ran between the slices');
+  assert.deepEqual(calls, [0, 1, 2, 3], 'in order; the watcher that left was not called');
+  // Few watchers: told before rebuild() returns, no fan-out promise.
+  calls.length = 0;
+  topo = base;
+  const small = new SnapshotCache({ build: () => miniSet(topo), checkConsistency });
+  small.watch(envoyA, 'endpoint', () => void calls.push(9));
+  small.snapshot(envoyA);
+  topo = { clusters: { c0: [9002], c1: [9003] } };
+  assert.equal(small.rebuild().fanOut, undefined);
+  assert.deepEqual(calls, [9]);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { DeltaDiscoveryResponseSchema, DiscoveryResponseSchema } from '../../../src/xds/proto.js';
 import { ResourceEncoder } from '../../../src/xds/cache/index.js';
-import { encodeDeltaResponse, encodeSotwResponse, encodeSotwResponseShared } from '../../../src/xds/server/wire.js';
+import { encodeDeltaResponse, encodeSotwResponse, sharedResponse } from '../../../src/xds/server/wire.js';
 import { edsCluster, loadAssignment } from '../../support/xds-client/resources.js';
 
 const encoder = new ResourceEncoder();
@@ -23,16 +23,23 @@ test('SotW responses framed from pre-encoded Any bytes equal what protobuf-es wr
   assert.ok(equals(DiscoveryResponseSchema, fromBinary(DiscoveryResponseSchema, framed), expected));
 });
 
-test('shared SotW bodies: two streams get the same resources and their own nonces', () => {
+test('shared responses: streams of one selection get one gRPC frame and one nonce; the stream that holds that nonce gets a new one', () => {
   const owner = {};
-  const one = encodeSotwResponseShared(owner, 'sel', { versionInfo: 'v1', typeUrl, nonce: '1' }, resources);
-  const two = encodeSotwResponseShared(owner, 'sel', { versionInfo: 'v1', typeUrl, nonce: '22' }, resources);
-  const a = fromBinary(DiscoveryResponseSchema, one);
-  const b = fromBinary(DiscoveryResponseSchema, two);
-  assert.equal(a.nonce, '1');
-  assert.equal(b.nonce, '22');
-  assert.deepEqual(a.resources.map((r) => r.value), b.resources.map((r) => r.value));
-  assert.equal(a.resources.length, 2);
+  const build = (nonce: string): Uint8Array => encodeSotwResponse({ versionInfo: 'v1', typeUrl, nonce }, resources);
+  const one = sharedResponse(owner, 'sel', undefined, build);
+  const two = sharedResponse(owner, 'sel', 'older', build);
+  assert.equal(one, two, 'the same object: no per-stream copy');
+  assert.equal(one.framed[0], 0);
+  assert.equal(one.framed.readUInt32BE(1), one.body.byteLength);
+  const decoded = fromBinary(DiscoveryResponseSchema, one.body);
+  assert.equal(decoded.nonce, one.nonce);
+  assert.equal(decoded.resources.length, 2);
+  // Sent again to a stream whose latest nonce is the shared one: a new nonce, so its ACK is told apart.
+  const again = sharedResponse(owner, 'sel', one.nonce, build);
+  assert.notEqual(again.nonce, one.nonce);
+  assert.equal(fromBinary(DiscoveryResponseSchema, again.body).nonce, again.nonce);
+  assert.equal(sharedResponse(owner, 'sel', undefined, build), again, 'the new one is shared from then on');
+  assert.notEqual(sharedResponse(owner, 'other', undefined, build).nonce, again.nonce);
 });
 
 test('delta responses carry name, version and Any per resource, and removed names', () => {
