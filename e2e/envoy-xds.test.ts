@@ -240,7 +240,10 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
         refused!.lastError?.includes(`${topologyPath}:${lineOfBadAddress}:5: endpoints[${current.length}].address: must be an IPv4 or IPv6 address`),
         refused!.lastError,
       );
-      assert.ok(keyway.logs().some((l) => l.level === 50 && String(l.msg).startsWith('topology file rejected')), 'logged at error level');
+      // pino writes to stdout asynchronously: the line may land just after /readyz shows the error.
+      await eventually('the refusal logged at error level', () => keyway.logs().some((l) => l.level === 50 && String(l.msg).startsWith('topology file rejected')), {
+        timeoutMs: 5_000,
+      });
       assert.equal((await shardMap()).version, good.version, 'the last good map stays in force');
       const row = (await proxyRow())!;
       for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {

@@ -11,6 +11,7 @@ import type { HandoffState, WarmReport } from '../../src/core/handoff.js';
 import type { ServingView } from '../../src/core/serving.js';
 import { SnapshotCache } from '../../src/xds/cache/index.js';
 import { startXdsServer } from '../../src/xds/server/index.js';
+import { newNonce } from '../../src/xds/server/wire.js';
 import { effectiveProxyClass, translate } from '../../src/xds/translator/index.js';
 import type { ResourceSet } from '../../src/xds/resources.js';
 import type { ShardMapBody } from '../../src/admin/api-types.js';
@@ -190,12 +191,14 @@ test('reconnect: the agent announces what it holds, keyway sends nothing unchang
   assert.equal(row.types.assignment!.resources, a.assignments().size, 'the row counts what it holds');
 
   const deadline = Date.now() + 30_000;
+  // Nonces come from one sequence in this process (wire.ts): the change's response takes the next one.
+  const lastNonce = Number.parseInt(newNonce(), 36);
   state.publish(view({ transitions: [], drains: [{ shard: 2, node: 'b', until: deadline }] }));
   await eventually('the change arrives', () => a.assignments().get(2)?.phase, { accept: (p) => p === 'draining' });
   const after = await eventually('acked', () => second.server.proxy('b'), {
     accept: (p) => p?.types.assignment?.status === 'SYNCED' && p.types.assignment.nonce !== undefined,
   });
-  assert.equal(after!.types.assignment!.nonce, '1', 'one response on the new stream: the change only');
+  assert.equal(after!.types.assignment!.nonce, (lastNonce + 1).toString(36), 'one response on the new stream: the change only');
   assert.equal(after!.types.assignment!.resources, a.assignments().size, 'the row counts what it holds');
 });
 
