@@ -159,7 +159,7 @@ export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
   enabled: true,
   windowMs: 10_000,
   epsilon: 0.1,
-  spreadThreshold: 0.25,
+  spreadThreshold: 0.5,
   maxReaders: 4,
   maxMovesPerWindow: 32,
   historyWindows: 6,

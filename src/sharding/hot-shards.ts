@@ -4,9 +4,13 @@
  * rendezvous order (bounded load). Pure and deterministic: replicas that read the same snapshots
  * publish the same map, whatever order the endpoints or snapshot entries arrive in.
  *
- * The decision is a fold: it starts from plain rendezvous ownership and takes one step per
- * snapshot, oldest first, each step making at most `maxMovesPerWindow` moves. So the churn budget
- * holds step by step, and with no snapshot the map is exactly plain rendezvous.
+ * The decision is a fold: it starts from plain rendezvous ownership and takes up to one step per
+ * snapshot in the history, each step making at most `maxMovesPerWindow` moves. Every step judges
+ * the same input, the mean rates over the history windows: per-window counts are noisy (a shard
+ * outside the top few gets a handful of requests per window), and a decision taken on one window
+ * would flip with the next one. On the mean, consecutive decisions see inputs that differ by one
+ * window in `historyWindows`, so they differ little. With no snapshot the map is exactly plain
+ * rendezvous.
  */
 import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
@@ -30,19 +34,22 @@ export const NO_HOT_SHARDS: HotShardDecision = Object.freeze({ windowStartMs: 0,
  * Folds `snapshots` (any order; sorted by window here, the last `historyWindows` used) into a
  * hot-shard decision for `map`, the plain rendezvous map (docs/hot-shards.md "The algorithm").
  * Endpoint weights come from `map.endpoints`; only ready endpoints with weight > 0 serve.
+ * `maxSteps` stops the fold early (tests check the churn budget step by step with it).
  * Returns NO_HOT_SHARDS when disabled or when there is no snapshot.
  */
-export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
+export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings, maxSteps = Infinity): HotShardDecision {
   const windows = canonicalSnapshots(snapshots, settings.historyWindows);
   if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
   const fold = new HotShardFold(map, settings);
+  const newest = meanSnapshot(windows);
   let last: StepResult = { moves: 0, deferred: 0 };
   let totalMoves = 0;
-  for (const snapshot of windows) {
-    last = fold.step(snapshot);
+  for (let i = 0; i < Math.min(windows.length, maxSteps); i++) {
+    last = fold.step(newest);
     totalMoves += last.moves;
+    // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
+    if (last.moves === 0 && last.deferred === 0) break;
   }
-  const newest = windows[windows.length - 1]!;
   const load = fold.loadsOf(newest);
   const shards: HotShard[] = [...fold.state.entries()]
     .sort((a, b) => a[0] - b[0])
@@ -119,6 +126,26 @@ function canonicalSnapshots(snapshots: readonly LoadSnapshot[], history: number)
   }
   const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
   return sorted.slice(Math.max(0, sorted.length - Math.max(1, history)));
+}
+
+/**
+ * The history as one snapshot (the newest window's start): each shard's and node's mean requests
+ * per second over the windows (a window that does not list a shard counts it as 0).
+ */
+function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
+  const n = windows.length;
+  const shards = new Map<number, number>();
+  const nodes = new Map<string, number>();
+  for (const w of windows) {
+    for (const s of w.shards) shards.set(s.shard, (shards.get(s.shard) ?? 0) + usable(s.requests));
+    for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
+  }
+  const newest = windows[n - 1]!;
+  return {
+    ...newest,
+    shards: [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([shard, r]) => ({ shard, requests: r / n })),
+    nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
+  };
 }
 
 function usable(x: number): number {
