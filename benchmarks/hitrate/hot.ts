@@ -8,8 +8,8 @@
  * through the agent, keyway's local snapshot source), Envoy maglev and ring_hash, each with and
  * without `hash_balance_factor`. Weightings: 8 equal nodes, and weights 1,1,2,2,4,4,8,8.
  * One set of processes per (variant, weighting) runs every load in turn: Zipf s = 0.8, 1.2, 1.0
- * (each after a flat-out warm-up of its own, at least `warmupMinMs` so the policy sees several
- * windows), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
+ * (each after a flat-out warm-up of its own, at least `warmupMinMs`: the policy's history of 6
+ * windows and one more, so keyway-hot judges the load measured, not the one before), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
  * requests, measured from its first request, reaction included). Per span: max node load over
  * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
  * tables give medians with min-max and ratios to keyway static.
@@ -49,7 +49,7 @@ interface Settings {
   /** Flat-out requests before each measured span (the first span: `firstWarmup`). */
   readonly warmup: number;
   readonly firstWarmup: number;
-  /** ... and at least this long, so keyway-hot's policy folds several windows. */
+  /** ... and at least this long: keyway-hot's history (6 windows of `windowMs`) and one window more. */
   readonly warmupMinMs: number;
   /** Requests measured per span, at `rate`. */
   readonly measured: number;
@@ -69,7 +69,7 @@ const FULL: Settings = {
   loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
   warmup: 4_000,
   firstWarmup: 10_000,
-  warmupMinMs: 5_000,
+  warmupMinMs: 7_000,
   measured: 4_000,
   rate: 700,
   concurrency: 16,
@@ -78,7 +78,7 @@ const FULL: Settings = {
   seed: 20_261_202,
 };
 
-const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 5_000, measured: 2_500 };
+const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500 };
 
 /** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs`. */
 const HOT_SETTINGS: readonly string[] = [];
