@@ -84,6 +84,22 @@ export function applyHotShards(map: ShardMap, decision: HotShardDecision): Shard
 }
 
 /**
+ * Shards whose policy state (owners, readers) differs between two consecutive decisions, a shard
+ * the policy takes up or gives back included: what `keyway_hot_shard_moves_total` counts
+ * (docs/observability.md). `before` undefined: the first decision, counted from plain rendezvous.
+ */
+export function hotShardChanges(before: HotShardDecision | undefined, after: HotShardDecision): number {
+  const key = (h: HotShard): string => JSON.stringify([h.readers, h.owners]);
+  const was = new Map((before?.shards ?? []).map((h) => [h.shard, key(h)]));
+  let changed = 0;
+  for (const h of after.shards) {
+    if (was.get(h.shard) !== key(h)) changed++;
+    was.delete(h.shard);
+  }
+  return changed + was.size;
+}
+
+/**
  * Modelled load over weight share of every serving node under `map` (its owners and readers) for
  * one snapshot: a shard's requests split among its readers by weight; requests of shards the
  * snapshot does not list split among their primaries evenly. 1 = exactly the node's share.

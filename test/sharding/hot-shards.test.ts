@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadSnapshot } from '../../src/core/load.js';
 import { computeShardMap, shardReaders, type ShardMap } from '../../src/sharding/index.js';
-import { applyHotShards, decideHotShards, modelledLoadRatios, NO_HOT_SHARDS } from '../../src/sharding/hot-shards.js';
+import { applyHotShards, decideHotShards, hotShardChanges, modelledLoadRatios, NO_HOT_SHARDS } from '../../src/sharding/hot-shards.js';
 import { eligibleEndpointArb, endpointArb, idArb, PROPERTY_SEED } from './arbitraries.js';
 import { cacheNodes, snapshotOf, zipfShardLoads } from './hot-shards-fixtures.js';
 
@@ -185,3 +185,16 @@ for (const weights of [[1], [1, 1, 2, 2, 4, 4, 8, 8]]) {
     assert.equal(decision.moves, 0, 'the last step changed nothing (steady load)');
   });
 }
+
+test('hotShardChanges counts the shards whose owners or readers differ, taken up and given back included', () => {
+  const map = computeShardMap(cacheNodes(8, [1, 1, 2, 2, 4, 4, 8, 8]), policy(1024, 2));
+  const hot = decideHotShards(map, Array.from({ length: 6 }, (_, i) => snapshotOf(zipfShardLoads(100_000, 1.0, 1024, 10_000), i)), DEFAULT_HOT_SHARD_SETTINGS);
+  assert.ok(hot.shards.length > 1);
+  assert.equal(hotShardChanges(undefined, hot), hot.shards.length, 'from plain rendezvous: every changed shard');
+  assert.equal(hotShardChanges(hot, hot), 0);
+  assert.equal(hotShardChanges(hot, NO_HOT_SHARDS), hot.shards.length, 'back to plain: every shard given back');
+  const [a, b, ...rest] = hot.shards;
+  const other = { ...hot, shards: [{ ...a!, readers: a!.readers + 1, owners: [...a!.owners, 'extra'] }, ...rest] };
+  assert.equal(hotShardChanges(hot, other), 2, 'one shard changed, one given back');
+  assert.ok(b);
+});
