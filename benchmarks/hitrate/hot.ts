@@ -70,7 +70,7 @@ const FULL: Settings = {
   warmup: 4_000,
   firstWarmup: 10_000,
   warmupMinMs: 7_000,
-  measured: 4_000,
+  measured: 8_000,
   rate: 700,
   concurrency: 16,
   windowMs: 1_000,

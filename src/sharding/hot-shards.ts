@@ -144,22 +144,35 @@ function canonicalSnapshots(snapshots: readonly LoadSnapshot[], history: number)
   return sorted.slice(Math.max(0, sorted.length - Math.max(1, history)));
 }
 
+/** Windows of the recent mean: a shard that turns hot is judged on them before the history's mean catches up. */
+const RECENT_WINDOWS = 2;
+
 /**
- * The history as one snapshot (the newest window's start): each shard's and node's mean requests
- * per second over the windows (a window that does not list a shard counts it as 0).
+ * The history as one snapshot (the newest window's start): each shard's requests per second are
+ * the greater of its mean over every window and its mean over the last RECENT_WINDOWS (a window
+ * that does not list a shard counts it as 0); nodes get their mean over every window. So heat is
+ * seen within a couple of windows, and cooling waits for the whole history: hysteresis in time.
  */
 function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
   const n = windows.length;
-  const shards = new Map<number, number>();
+  const recentFrom = Math.max(0, n - RECENT_WINDOWS);
+  const all = new Map<number, number>();
+  const recent = new Map<number, number>();
   const nodes = new Map<string, number>();
-  for (const w of windows) {
-    for (const s of w.shards) shards.set(s.shard, (shards.get(s.shard) ?? 0) + usable(s.requests));
+  windows.forEach((w, i) => {
+    for (const s of w.shards) {
+      const r = usable(s.requests);
+      all.set(s.shard, (all.get(s.shard) ?? 0) + r);
+      if (i >= recentFrom) recent.set(s.shard, (recent.get(s.shard) ?? 0) + r);
+    }
     for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
-  }
+  });
   const newest = windows[n - 1]!;
   return {
     ...newest,
-    shards: [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([shard, r]) => ({ shard, requests: r / n })),
+    shards: [...all.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
     nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
   };
 }
