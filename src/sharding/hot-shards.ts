@@ -6,11 +6,10 @@
  *
  * The decision is a fold: it starts from plain rendezvous ownership and takes up to one step per
  * snapshot in the history, each step making at most `maxMovesPerWindow` moves. Every step judges
- * the same input, the mean rates over the history windows: per-window counts are noisy (a shard
- * outside the top few gets a handful of requests per window), and a decision taken on one window
- * would flip with the next one. On the mean, consecutive decisions see inputs that differ by one
- * window in `historyWindows`, so they differ little. With no snapshot the map is exactly plain
- * rendezvous.
+ * the same input (meanSnapshot): per-window counts are noisy (a shard outside the top few gets a
+ * handful of requests per window), and a decision taken on one window would flip with the next
+ * one. On means over the history, consecutive decisions see inputs that differ by one window in
+ * `historyWindows`, so they differ little. With no snapshot the map is exactly plain rendezvous.
  */
 import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
@@ -41,27 +40,27 @@ export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[
   const windows = canonicalSnapshots(snapshots, settings.historyWindows);
   if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
   const fold = new HotShardFold(map, settings);
-  const newest = meanSnapshot(windows);
+  const judged = meanSnapshot(windows);
   let last: StepResult = { moves: 0, deferred: 0 };
   let totalMoves = 0;
   for (let i = 0; i < Math.min(windows.length, maxSteps); i++) {
-    last = fold.step(newest);
+    last = fold.step(judged);
     totalMoves += last.moves;
     // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
     if (last.moves === 0 && last.deferred === 0) break;
   }
-  const load = fold.loadsOf(newest);
+  const load = fold.loadsOf(judged);
   const shards: HotShard[] = [...fold.state.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([shard, s]) => ({ shard, load: load.get(shard) ?? 0, owners: s.owners, readers: s.readers, reason: s.reason, explanation: s.explanation }));
-  const model = fold.model(newest);
+  const model = fold.model(judged);
   return {
-    windowStartMs: newest.windowStartMs,
+    windowStartMs: judged.windowStartMs,
     shards,
     moves: last.moves,
     deferred: last.deferred,
     totalMoves,
-    ...(model.total > 0 ? { maxLoadRatio: round3(model.maxRatio()), plainMaxLoadRatio: round3(fold.mapModel(newest).maxRatio()) } : {}),
+    ...(model.total > 0 ? { maxLoadRatio: round3(model.maxRatio()), plainMaxLoadRatio: round3(fold.mapModel(judged).maxRatio()) } : {}),
   };
 }
 
