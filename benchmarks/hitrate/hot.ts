@@ -6,10 +6,11 @@
  * `x-served-by` and `x-cache-tier` give the node that served it and whether its L1 had the key.
  * Variants (hot-planes.ts): keyway static, keyway with hot-shard spreading (the nodes report load
  * through the agent, keyway's local snapshot source), Envoy maglev and ring_hash, each with and
- * without `hash_balance_factor`. Weightings: 8 equal nodes, and weights 1,1,2,2,4,4,8,8.
+ * without `hash_balance_factor`. Weightings: 8 equal nodes, and weights 1,1,2,2,4,4,8,8; each
+ * node's L1 capacity is proportional to its weight (the fleet's total is the same in both).
  * One set of processes per (variant, weighting) runs every load in turn: Zipf s = 0.8, 1.2, 1.0
- * (each after a flat-out warm-up of its own, at least `warmupMinMs` so the policy sees several
- * windows), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
+ * (each after a flat-out warm-up of its own, at least `warmupMinMs`: the policy's history of 6
+ * windows and one more, so keyway-hot judges the load measured, not the one before), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
  * requests, measured from its first request, reaction included). Per span: max node load over
  * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
  * tables give medians with min-max and ratios to keyway static.
@@ -49,7 +50,7 @@ interface Settings {
   /** Flat-out requests before each measured span (the first span: `firstWarmup`). */
   readonly warmup: number;
   readonly firstWarmup: number;
-  /** ... and at least this long, so keyway-hot's policy folds several windows. */
+  /** ... and at least this long: keyway-hot's history (6 windows of `windowMs`) and one window more. */
   readonly warmupMinMs: number;
   /** Requests measured per span, at `rate`. */
   readonly measured: number;
@@ -69,8 +70,8 @@ const FULL: Settings = {
   loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
   warmup: 4_000,
   firstWarmup: 10_000,
-  warmupMinMs: 5_000,
-  measured: 4_000,
+  warmupMinMs: 7_000,
+  measured: 8_000,
   rate: 700,
   concurrency: 16,
   windowMs: 1_000,
@@ -78,7 +79,7 @@ const FULL: Settings = {
   seed: 20_261_202,
 };
 
-const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 5_000, measured: 2_500 };
+const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500 };
 
 /** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs`. */
 const HOT_SETTINGS: readonly string[] = [];
@@ -168,10 +169,20 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const byId = new Map(specs.map((x) => [x.id, x.weight]));
   const out: SpanResult[] = [];
   try {
-    const args = [...plane.nodeArgs(), '--l1-capacity', String(s.l1PerNode), '--l3-delay-ms', '1'];
+    // A weight is the node's cache capacity (docs/architecture.md), so each L1 holds its weight's
+    // part of the fleet's total (8 x l1PerNode): equal capacities would reward a placement that
+    // ignores the weights.
+    const totalWeight = weights.reduce((a, b) => a + b, 0);
+    const argsFor = (spec: WeightedNode): string[] => [
+      ...plane.nodeArgs(),
+      '--l1-capacity',
+      String(Math.max(1, Math.round((s.l1PerNode * weights.length * spec.weight) / totalWeight))),
+      '--l3-delay-ms',
+      '1',
+    ];
     // Two at a time, each retried once: eight node processes starting at once on a busy machine
     // overrun startNode's 30 s.
-    const start = (spec: WeightedNode): Promise<NodeProcess> => startNode(spec, args, dir).catch(() => startNode(spec, args, dir));
+    const start = (spec: WeightedNode): Promise<NodeProcess> => startNode(spec, argsFor(spec), dir).catch(() => startNode(spec, argsFor(spec), dir));
     for (let i = 0; i < specs.length; i += 2) nodes.push(...(await Promise.all(specs.slice(i, i + 2).map(start))));
     await plane.waitRouted();
     load.start();

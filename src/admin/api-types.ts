@@ -90,7 +90,7 @@ export interface ShardMapBody extends SourcesDetailBody {
 /** One shard the hot-shard policy changed, and why. */
 export interface HotShardBody {
   readonly shard: number;
-  /** Requests per second in the newest load snapshot. */
+  /** Requests per second the policy judged: the greater of the history's mean and the last two windows' mean. */
   readonly load: number;
   readonly owners: readonly string[];
   readonly readers: number;

@@ -5,6 +5,7 @@
  */
 import type { ServingView } from '../core/serving.js';
 import type { ServeStage } from '../core/stage.js';
+import { hotShardChanges } from '../sharding/index.js';
 import { type KeywayMetrics, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../telemetry/index.js';
 
 /**
@@ -33,7 +34,9 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       };
       // Each decision once: later publishes (handoff steps) carry the same decision object.
       const recordHot = (view: ServingView, previous: ServingView | undefined): void => {
-        if (view.hotShards && view.hotShards !== previous?.hotShards) metrics.recordHotShardMoves(view.hotShards.moves, view.hotShards.deferred);
+        if (view.hotShards && view.hotShards !== previous?.hotShards) {
+          metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), view.hotShards.deferred);
+        }
       };
       const first = state.current();
       if (first) {

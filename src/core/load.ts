@@ -121,7 +121,7 @@ export type HotShardReason = 'spread' | 'bounded-load';
 /** One shard the policy changed. */
 export interface HotShard {
   readonly shard: number;
-  /** Requests per second in the last snapshot. */
+  /** Requests per second the policy judged: the greater of the history's mean and the last two windows' mean (docs/hot-shards.md). */
   readonly load: number;
   /** The shard's owners after the policy, primary first; the first `readers` share its requests. */
   readonly owners: readonly string[];
@@ -159,7 +159,7 @@ export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
   enabled: true,
   windowMs: 10_000,
   epsilon: 0.1,
-  spreadThreshold: 0.25,
+  spreadThreshold: 0.5,
   maxReaders: 4,
   maxMovesPerWindow: 32,
   historyWindows: 6,

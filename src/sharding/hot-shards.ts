@@ -4,9 +4,12 @@
  * rendezvous order (bounded load). Pure and deterministic: replicas that read the same snapshots
  * publish the same map, whatever order the endpoints or snapshot entries arrive in.
  *
- * The decision is a fold: it starts from plain rendezvous ownership and takes one step per
- * snapshot, oldest first, each step making at most `maxMovesPerWindow` moves. So the churn budget
- * holds step by step, and with no snapshot the map is exactly plain rendezvous.
+ * The decision is a fold: it starts from plain rendezvous ownership and takes up to one step per
+ * snapshot in the history, each step making at most `maxMovesPerWindow` moves. Every step judges
+ * the same input (meanSnapshot): per-window counts are noisy (a shard outside the top few gets a
+ * handful of requests per window), and a decision taken on one window would flip with the next
+ * one. On means over the history, consecutive decisions see inputs that differ by one window in
+ * `historyWindows`, so they differ little. With no snapshot the map is exactly plain rendezvous.
  */
 import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
@@ -30,31 +33,34 @@ export const NO_HOT_SHARDS: HotShardDecision = Object.freeze({ windowStartMs: 0,
  * Folds `snapshots` (any order; sorted by window here, the last `historyWindows` used) into a
  * hot-shard decision for `map`, the plain rendezvous map (docs/hot-shards.md "The algorithm").
  * Endpoint weights come from `map.endpoints`; only ready endpoints with weight > 0 serve.
+ * `maxSteps` stops the fold early (tests check the churn budget step by step with it).
  * Returns NO_HOT_SHARDS when disabled or when there is no snapshot.
  */
-export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
+export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings, maxSteps = Infinity): HotShardDecision {
   const windows = canonicalSnapshots(snapshots, settings.historyWindows);
   if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
   const fold = new HotShardFold(map, settings);
+  const judged = meanSnapshot(windows);
   let last: StepResult = { moves: 0, deferred: 0 };
   let totalMoves = 0;
-  for (const snapshot of windows) {
-    last = fold.step(snapshot);
+  for (let i = 0; i < Math.min(windows.length, maxSteps); i++) {
+    last = fold.step(judged);
     totalMoves += last.moves;
+    // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
+    if (last.moves === 0 && last.deferred === 0) break;
   }
-  const newest = windows[windows.length - 1]!;
-  const load = fold.loadsOf(newest);
+  const load = fold.loadsOf(judged);
   const shards: HotShard[] = [...fold.state.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([shard, s]) => ({ shard, load: load.get(shard) ?? 0, owners: s.owners, readers: s.readers, reason: s.reason, explanation: s.explanation }));
-  const model = fold.model(newest);
+  const model = fold.model(judged);
   return {
-    windowStartMs: newest.windowStartMs,
+    windowStartMs: judged.windowStartMs,
     shards,
     moves: last.moves,
     deferred: last.deferred,
     totalMoves,
-    ...(model.total > 0 ? { maxLoadRatio: round3(model.maxRatio()), plainMaxLoadRatio: round3(fold.mapModel(newest).maxRatio()) } : {}),
+    ...(model.total > 0 ? { maxLoadRatio: round3(model.maxRatio()), plainMaxLoadRatio: round3(fold.mapModel(judged).maxRatio()) } : {}),
   };
 }
 
@@ -74,6 +80,22 @@ export function applyHotShards(map: ShardMap, decision: HotShardDecision): Shard
   const changed = decision.shards.map((h) => [h.shard, h.readers, ...h.owners]);
   const version = createHash('sha256').update(JSON.stringify(['hot-shards-v1', map.version, changed])).digest('hex').slice(0, 16);
   return { version, policy: map.policy, endpoints: map.endpoints, owners, warnings: map.warnings, ...(readers.size > 0 ? { readers } : {}) };
+}
+
+/**
+ * Shards whose policy state (owners, readers) differs between two consecutive decisions, a shard
+ * the policy takes up or gives back included: what `keyway_hot_shard_moves_total` counts
+ * (docs/observability.md). `before` undefined: the first decision, counted from plain rendezvous.
+ */
+export function hotShardChanges(before: HotShardDecision | undefined, after: HotShardDecision): number {
+  const key = (h: HotShard): string => JSON.stringify([h.readers, h.owners]);
+  const was = new Map((before?.shards ?? []).map((h) => [h.shard, key(h)]));
+  let changed = 0;
+  for (const h of after.shards) {
+    if (was.get(h.shard) !== key(h)) changed++;
+    was.delete(h.shard);
+  }
+  return changed + was.size;
 }
 
 /**
@@ -119,6 +141,39 @@ function canonicalSnapshots(snapshots: readonly LoadSnapshot[], history: number)
   }
   const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
   return sorted.slice(Math.max(0, sorted.length - Math.max(1, history)));
+}
+
+/** Windows of the recent mean: a shard that turns hot is judged on them before the history's mean catches up. */
+const RECENT_WINDOWS = 2;
+
+/**
+ * The history as one snapshot (the newest window's start): each shard's requests per second are
+ * the greater of its mean over every window and its mean over the last RECENT_WINDOWS (a window
+ * that does not list a shard counts it as 0); nodes get their mean over every window. So heat is
+ * seen within a couple of windows, and cooling waits for the whole history: hysteresis in time.
+ */
+function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
+  const n = windows.length;
+  const recentFrom = Math.max(0, n - RECENT_WINDOWS);
+  const all = new Map<number, number>();
+  const recent = new Map<number, number>();
+  const nodes = new Map<string, number>();
+  windows.forEach((w, i) => {
+    for (const s of w.shards) {
+      const r = usable(s.requests);
+      all.set(s.shard, (all.get(s.shard) ?? 0) + r);
+      if (i >= recentFrom) recent.set(s.shard, (recent.get(s.shard) ?? 0) + r);
+    }
+    for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
+  });
+  const newest = windows[n - 1]!;
+  return {
+    ...newest,
+    shards: [...all.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
+    nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
+  };
 }
 
 function usable(x: number): number {

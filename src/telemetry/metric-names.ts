@@ -70,7 +70,7 @@ export const KEYWAY_METRICS = {
   loadWindow: LOAD_METRIC_NAMES.window,
   /** gauge {reason}: shards the hot-shard policy changes now: `spread` (several readers), `bounded-load` (primary moved). */
   hotShards: 'keyway_hot_shards',
-  /** counter: shard moves the hot-shard policy made (each decision's last step: spreads, load moves, reverts). */
+  /** counter: shards whose owners or readers changed between two consecutive hot-shard decisions. */
   hotShardMoves: 'keyway_hot_shard_moves_total',
   /** counter: moves the churn budget (hotShards.maxMovesPerWindow) deferred to a later window. */
   hotShardMovesDeferred: 'keyway_hot_shard_moves_deferred_total',

@@ -9,7 +9,7 @@ import { parseExposition } from '../telemetry/support/exposition.js';
 import type { LoadSnapshot } from '../../src/core/load.js';
 import { FedSnapshots } from '../support/fed-snapshots.js';
 import { shardReaders } from '../../src/core/shard-map.js';
-import { computeShardMap } from '../../src/sharding/index.js';
+import { computeShardMap, hotShardChanges } from '../../src/sharding/index.js';
 import type { OpenApiDocument } from '../../src/admin/openapi/index.js';
 import type { ShardBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { bodyValidator } from '../admin/openapi/openapi-shape.js';
@@ -60,8 +60,9 @@ test('load snapshots spread a hot shard in the published map; without them the m
   const exp = parseExposition(await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text());
   const spread = first.hotShards!.shards.filter((h) => h.reason === 'spread').length;
   assert.equal(exp.value(N.hotShards, { reason: 'spread' }), spread);
-  assert.equal(exp.value(N.hotShardMoves), first.hotShards!.moves);
-  assert.ok(first.hotShards!.moves > 0);
+  // The first decision counts every shard it changed from plain rendezvous.
+  assert.equal(exp.value(N.hotShardMoves), first.hotShards!.shards.length);
+  assert.ok(first.hotShards!.shards.length > 0);
 
   // The hot key moves to shard 9: a new snapshot re-decides and republishes.
   snapshots.feed([hotSnapshot(0), hotSnapshot(1, 9), hotSnapshot(2, 9)]);
@@ -71,6 +72,8 @@ test('load snapshots spread a hot shard in the published map; without them the m
   });
   assert.equal(moved.cause?.source, 'load');
   assert.ok(moved.diff!.moves.some((m) => m.shard === 9 && m.toReaders! > 1), 'the diff shows the new readers');
+  const after = parseExposition(await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text());
+  assert.equal(after.value(N.hotShardMoves), first.hotShards!.shards.length + hotShardChanges(first.hotShards, moved.hotShards!), 'the counter adds the shards the new decision changed');
 
   // Reports stopped: the source has no snapshot left, the map is plain rendezvous again.
   snapshots.feed([]);
