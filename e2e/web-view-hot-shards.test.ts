@@ -16,7 +16,9 @@ import { eventually } from '../test/support/eventually.js';
 
 function topology(): string {
   const weights = [1, 1, 2, 2, 4, 4, 8, 8];
-  const lines = ['shards: 1024', 'replicas: 2', 'endpoints:'];
+  // A spread threshold below the default so that the fixture has spread shards as well as moved
+  // ones (at the default 0.5 the hottest shard's primary may be a heavy node that takes it whole).
+  const lines = ['shards: 1024', 'replicas: 2', 'hotShards: {spreadThreshold: 0.2}', 'endpoints:'];
   weights.forEach((w, i) => {
     lines.push(`  - {id: n${i}, address: 127.0.0.1, port: ${7200 + i}, locality: {region: r, zone: z, subzone: f${i % 2}}, weight: ${w}}`);
   });
@@ -58,6 +60,7 @@ describe('web view: hot shards', { skip: chromiumSkipReason() }, () => {
     assert.equal(await page.isVisible('#hot-section'), true);
     assert.equal(await page.locator('#hot-shards tbody tr').count(), hot.length);
     const spread = hot.filter((h) => h.reason === 'spread');
+    assert.ok(spread.length > 0 && spread.length < hot.length, `spread and moved shards both present (${spread.length} of ${hot.length} spread)`);
     const top = [...spread].sort((a, b) => b.load - a.load)[0]!;
     const row = page.locator(`#hot-shards tr[data-shard="${top.shard}"]`);
     assert.match((await row.textContent()) ?? '', new RegExp(`spread${top.readers}`));
