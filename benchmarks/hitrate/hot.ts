@@ -182,7 +182,10 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     ];
     // Two at a time, each retried once: eight node processes starting at once on a busy machine
     // overrun startNode's 30 s.
-    const start = (spec: WeightedNode): Promise<NodeProcess> => startNode(spec, argsFor(spec), dir).catch(() => startNode(spec, argsFor(spec), dir));
+    const start = (spec: WeightedNode): Promise<NodeProcess> => {
+      const args = argsFor(spec);
+      return startNode(spec, args, dir).catch(() => startNode(spec, args, dir));
+    };
     for (let i = 0; i < specs.length; i += 2) nodes.push(...(await Promise.all(specs.slice(i, i + 2).map(start))));
     await plane.waitRouted();
     load.start();
