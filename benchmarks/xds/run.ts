@@ -11,13 +11,15 @@
  *   npm run build && npm run bench:xds -- [--quick] [--n 100,1000,5000] [--s 1024,16384] [--modes sotw,delta]
  *        [--rounds 2] [--changes 3] [--warmup 3] [--big 1000] [--only keyway|peer] [--no-build]
  *
+ * keyway's change is an atomic replace of its topology file (written beside it, renamed over it), as a
+ * ConfigMap volume update is; an in-place write would add the file source's 20 ms hold-off.
  * Each run first makes --warmup changes it does not measure (both servers alike): the first changes
  * after start pay for JIT compilation and heap growth, which a control plane in service has paid.
  * S = 16384 runs only at the N listed in --big (default 1000). --quick: N = 100, S = 1024, both modes,
  * one round of one change (the CI smoke run). Writes benchmarks/results/xds.json (xds-quick.json).
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +37,12 @@ function topology(shards: number, nodes: number): string {
     lines.push(`  - id: node-${i}`, '    address: 127.0.0.1', `    port: ${7000 + i}`, `    locality: {region: r, zone: z${i % 4}, subzone: nvl-${i % 16}}`, '    weight: 10');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The change as a ConfigMap update or a careful tool makes it: a new file renamed over the old one. */
+function replaceFile(file: string, text: string): void {
+  writeFileSync(`${file}.next`, text);
+  renameSync(`${file}.next`, file);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -118,7 +126,7 @@ async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: numbe
   writeFileSync(fx.topoFile, topology(fx.shards, NODES));
   const server: BenchServer =
     variant === 'keyway'
-      ? await startKeywayServer(fx.topoFile, (toB) => writeFileSync(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
+      ? await startKeywayServer(fx.topoFile, (toB) => replaceFile(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
       : await startPeerServer(peerBin, fx.dumpA, fx.dumpB);
   const workers: Worker[] = [];
   try {
