@@ -9,13 +9,17 @@
  * the streams connect. Variants alternate (keyway, peer, keyway, peer...) on each cell.
  *
  *   npm run build && npm run bench:xds -- [--quick] [--n 100,1000,5000] [--s 1024,16384] [--modes sotw,delta]
- *        [--rounds 2] [--changes 3] [--big 1000] [--only keyway|peer] [--no-build]
+ *        [--rounds 2] [--changes 3] [--warmup 3] [--big 1000] [--only keyway|peer] [--no-build]
  *
+ * keyway's change is an atomic replace of its topology file (written beside it, renamed over it), as a
+ * ConfigMap volume update is; an in-place write would add the file source's 20 ms hold-off.
+ * Each run first makes --warmup changes it does not measure (both servers alike): the first changes
+ * after start pay for JIT compilation and heap growth, which a control plane in service has paid.
  * S = 16384 runs only at the N listed in --big (default 1000). --quick: N = 100, S = 1024, both modes,
  * one round of one change (the CI smoke run). Writes benchmarks/results/xds.json (xds-quick.json).
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +37,12 @@ function topology(shards: number, nodes: number): string {
     lines.push(`  - id: node-${i}`, '    address: 127.0.0.1', `    port: ${7000 + i}`, `    locality: {region: r, zone: z${i % 4}, subzone: nvl-${i % 16}}`, '    weight: 10');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The change as a ConfigMap update or a careful tool makes it: a new file renamed over the old one. */
+function replaceFile(file: string, text: string): void {
+  writeFileSync(`${file}.next`, text);
+  renameSync(`${file}.next`, file);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -112,11 +122,11 @@ interface RunResult {
 
 const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
-async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: number, changes: number, peerBin: string): Promise<RunResult> {
+async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: number, changes: number, warmup: number, peerBin: string): Promise<RunResult> {
   writeFileSync(fx.topoFile, topology(fx.shards, NODES));
   const server: BenchServer =
     variant === 'keyway'
-      ? await startKeywayServer(fx.topoFile, (toB) => writeFileSync(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
+      ? await startKeywayServer(fx.topoFile, (toB) => replaceFile(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
       : await startPeerServer(peerBin, fx.dumpA, fx.dumpB);
   const workers: Worker[] = [];
   try {
@@ -141,7 +151,7 @@ async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: numbe
     await sleep(Math.min(5000, 1000 + n));
     const rssConnected = rssBytes(pid);
     const out: RunResult['changes'] = [];
-    for (let c = 0; c < changes; c++) {
+    for (let c = 0; c < warmup + changes; c++) {
       await Promise.all(workers.map((wk) => wk.ask({ cmd: 'arm', types: fx.changed })));
       const cpu0 = cpuSeconds(pid);
       const start = now();
@@ -163,8 +173,8 @@ async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: numbe
       bytes = fin.reduce((s, g) => s + g.bytes, 0);
       responses = fin.reduce((s, g) => s + g.responses, 0);
       const conv = times.filter((t) => t > 0).map((t) => t - start).sort((x, y) => x - y);
-      out.push({ p50: pct(conv, 50), p99: pct(conv, 99), max: conv[conv.length - 1]!, converged: conv.length, cpuS, bytes, responses });
-      process.stderr.write(`  ${variant} ${mode} N=${n} S=${fx.shards} change ${c + 1}: p50 ${conv.length ? pct(conv, 50).toFixed(0) : '-'} p99 ${conv.length ? pct(conv, 99).toFixed(0) : '-'} max ${conv.length ? conv[conv.length - 1]!.toFixed(0) : '-'} ms (${conv.length}/${times.length}), CPU ${cpuS.toFixed(2)} s, ${(bytes / 1024).toFixed(0)} KiB\n`);
+      if (c >= warmup) out.push({ p50: pct(conv, 50), p99: pct(conv, 99), max: conv[conv.length - 1]!, converged: conv.length, cpuS, bytes, responses });
+      process.stderr.write(`  ${c < warmup ? '(warm-up) ' : ''}${variant} ${mode} N=${n} S=${fx.shards} change ${c + 1 - warmup}: p50 ${conv.length ? pct(conv, 50).toFixed(0) : '-'} p99 ${conv.length ? pct(conv, 99).toFixed(0) : '-'} max ${conv.length ? conv[conv.length - 1]!.toFixed(0) : '-'} ms (${conv.length}/${times.length}), CPU ${cpuS.toFixed(2)} s, ${(bytes / 1024).toFixed(0)} KiB\n`);
       await sleep(300);
     }
     return { variant, mode, n, shards: fx.shards, failed, connectMs, rssIdle, rssConnected, changes: out };
@@ -191,6 +201,7 @@ async function main(): Promise<void> {
       modes: { type: 'string', default: 'sotw,delta' },
       rounds: { type: 'string' },
       changes: { type: 'string' },
+      warmup: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       only: { type: 'string' },
     },
@@ -202,6 +213,7 @@ async function main(): Promise<void> {
   const modes = values.modes.split(',') as Mode[];
   const rounds = Number(values.rounds ?? (quick ? 1 : 2));
   const changes = Number(values.changes ?? (quick ? 1 : 3));
+  const warmup = Number(values.warmup ?? 3);
   if (!values['no-build']) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
   const peerBin = peerBinary(REPO_ROOT);
   const results: RunResult[] = [];
@@ -217,7 +229,7 @@ async function main(): Promise<void> {
           for (let r = 0; r < rounds; r++) {
             // Alternate which variant goes first from round to round.
             const order: ('keyway' | 'peer')[] = r % 2 === 0 ? ['keyway', 'peer'] : ['peer', 'keyway'];
-            for (const v of order) if (!values.only || values.only === v) results.push(await run(v, fx, mode, n, changes, peerBin));
+            for (const v of order) if (!values.only || values.only === v) results.push(await run(v, fx, mode, n, changes, warmup, peerBin));
           }
         }
       }
@@ -244,7 +256,7 @@ async function main(): Promise<void> {
     rows.set(key, row);
   }
   const MB = 1024 * 1024;
-  console.log(`xDS fan-out: ${NODES} endpoints, R = 2, change = one endpoint leaves / returns; ${rounds} round(s) x ${changes} change(s); medians (range); ${cpus().length} CPUs`);
+  console.log(`xDS fan-out: ${NODES} endpoints, R = 2, change = one endpoint leaves / returns; ${rounds} round(s) x ${changes} change(s) after ${warmup} warm-up change(s); medians (range); ${cpus().length} CPUs`);
   console.log('| mode | N | S | server | conv p50 ms | conv p99 ms | conv max ms | CPU s/change | RSS idle MB | RSS connected MB | KiB/stream | KiB/change | missed |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const ratios: string[] = [];

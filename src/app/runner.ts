@@ -227,8 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const handoff = new HandoffDriver({
     logger: log,
     settings: () => config.handoff,
-    warmers: () =>
-      new Set(started.flatMap((s) => (s.readers?.proxies?.proxies() ?? []).filter((p) => p.flavor === 'agent').map((p) => p.id))),
+    warmers: () => new Set(started.flatMap((s) => [...(s.readers?.proxies?.nodeIds('agent') ?? [])])),
     publish: publishStep,
     enqueue,
   });

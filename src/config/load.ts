@@ -9,9 +9,10 @@ import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
 import { KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
-import { createLocator } from './locator.js';
-import type { ConfigSection } from './section.js';
-import { validateConfig, type XdsTiming } from './validate.js';
+import { createLocator, type Locate } from './locator.js';
+import { plainYamlValue } from './plain-yaml.js';
+import { type ConfigSection, formatFieldPath } from './section.js';
+import { validateConfig, type ValidatedConfig, type XdsTiming } from './validate.js';
 
 /** A loaded topology file: what every later stage starts from. */
 export interface KeywayConfig {
@@ -42,20 +43,24 @@ export function parseConfig(text: string, file: string): KeywayConfig {
       new KeywayError('BUDGET_EXCEEDED', `the topology file has ${bytes} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file }),
     ]);
   }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new KeywayErrors(
-      doc.errors.map((e) => {
-        const { line, col } = lines.linePos(e.pos[0]);
-        return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
-      }),
-    );
+  const fast = plainYamlValue(text);
+  if (fast !== undefined) {
+    // Positions are not needed unless something is wrong: a file that fails here is read again
+    // below, and its errors come from that reading (plain-yaml.ts says why).
+    const result = validateConfig(fast.value, (path) => ({ file, field: formatFieldPath(path) }));
+    if (result.ok) {
+      let located: Locate | undefined;
+      return assembled(result.config, (path) => (located ??= parseLocated(text, file).locate)(path), file);
+    }
   }
-  const locate = createLocator(doc, lines, file);
-  const result = validateConfig(toPlainValue(doc, lines, file), locate);
+  const { value, locate } = parseLocated(text, file);
+  const result = validateConfig(value, locate);
   if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
-  const { policy, xds, xdsTiming, handoff, hotShards, endpoints, kubernetes } = result.config;
+  return assembled(result.config, locate, file);
+}
+
+function assembled(config: ValidatedConfig, locate: Locate, file: string): KeywayConfig {
+  const { policy, xds, xdsTiming, handoff, hotShards, endpoints, kubernetes } = config;
   return {
     file,
     topology: { policy, xds, endpoints },
@@ -66,6 +71,24 @@ export function parseConfig(text: string, file: string): KeywayConfig {
       ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
       : {}),
   };
+}
+
+/**
+ * The full parse: plain values and a locator by file, line and column.
+ * @throws KeywayErrors: CONFIG_PARSE for YAML errors and the alias limits below.
+ */
+function parseLocated(text: string, file: string): { value: unknown; locate: Locate } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new KeywayErrors(
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
+      }),
+    );
+  }
+  return { value: toPlainValue(doc, lines, file), locate: createLocator(doc, lines, file) };
 }
 
 /**

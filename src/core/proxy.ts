@@ -125,4 +125,6 @@ export interface ProxyStatusReader {
   proxy(nodeId: string, opts?: { readonly namesShown?: number }): ProxyStatus | undefined;
   /** What the node was last sent, as an `envoy.admin.v3.ConfigDump` in ProtoJSON; undefined if not connected. */
   configDump(nodeId: string): object | undefined;
+  /** Ids of the connected nodes of one flavor, without building their rows (asked on every change). */
+  nodeIds(flavor: ProxyFlavor): ReadonlySet<string>;
 }

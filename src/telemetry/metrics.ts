@@ -157,7 +157,14 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   const { meter } = registry;
   const now = opts.now ?? Date.now;
 
-  const pushes = meter.createCounter(instrumentName(N.pushes), { description: 'DiscoveryResponses answered by a proxy (ACK or NACK), by resource type' });
+  // Counted in a plain map and read at scrape: every ACK of every stream lands here, and an OTel
+  // counter's add (attribute hashing and storage lookup) cost as much as the rest of the ACK.
+  const pushCounts = new Map<string, number>();
+  meter
+    .createObservableCounter(instrumentName(N.pushes), { description: 'DiscoveryResponses answered by a proxy (ACK or NACK), by resource type' })
+    .addCallback((observe) => {
+      for (const [type, n] of pushCounts) observe.observe(n, { type });
+    });
   const pushDuration = meter.createHistogram(N.pushDuration, {
     description: 'Seconds from writing a DiscoveryResponse to the proxy ACK or NACK of it, by resource type',
     unit: 's',
@@ -201,7 +208,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   for (const by of ['primary', 'replica', 'elsewhere']) pickerServed.add(0, { by });
 
   for (const type of opts.resourceTypes ?? DEFAULT_TYPES) {
-    pushes.add(0, { type });
+    pushCounts.set(type, 0);
     nacks.add(0, { type });
   }
   for (const source of opts.sources ?? ['file']) sourceErrors.add(0, { source });
@@ -350,7 +357,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
 
   return {
     recordPush(type, seconds) {
-      pushes.add(1, { type });
+      pushCounts.set(type, (pushCounts.get(type) ?? 0) + 1);
       pushDuration.record(nonNegative(seconds), { type });
     },
     recordNack(type) {

@@ -46,7 +46,7 @@ function proxy(id: string, endpoint: TypeStatus): ProxyStatus {
 }
 
 function reader(rows: () => ProxyStatus[]): ProxyStatusReader {
-  return { proxies: rows, proxy: (id) => rows().find((p) => p.id === id), configDump: () => undefined };
+  return { proxies: rows, proxy: (id) => rows().find((p) => p.id === id), configDump: () => undefined, nodeIds: (f) => new Set(rows().filter((p) => p.flavor === f).map((p) => p.id)) };
 }
 
 test('/readyz: status ready and no reasons while proxies are in sync and sources fresh', async (t) => {

@@ -164,7 +164,7 @@ test('stages: started with the first view, their routes served, closed on shutdo
       const off = ctx.state.onShardMap((v) => events.push(`view:${v.sequence}`));
       return {
         listening: { xdsPort: 4242 },
-        readers: { proxies: { proxies: () => [], proxy: () => undefined, configDump: () => undefined } },
+        readers: { proxies: { proxies: () => [], proxy: () => undefined, configDump: () => undefined, nodeIds: () => new Set<string>() } },
         async close() {
           off();
           events.push('close');

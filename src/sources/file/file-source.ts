@@ -236,9 +236,13 @@ export class FileSource implements Source {
   #watch(): void {
     const base = basename(this.file);
     try {
-      this.#watcher = watch(dirname(this.file), { persistent: false }, (_event, name) => {
+      this.#watcher = watch(dirname(this.file), { persistent: false }, (event, name) => {
         // `..data` and friends: a Kubernetes ConfigMap volume swapping its content symlink.
-        if (name === null || name === base || name.startsWith('..')) this.#trigger?.trigger();
+        if (name === null || name === base || name.startsWith('..')) {
+          // A rename onto the file (or the ConfigMap's `..data` swap) brings whole content: no need
+          // to wait for more writes. An in-place write ('change') waits for the hold-off.
+          this.#trigger?.trigger({ complete: event === 'rename' && (name === base || name === '..data') });
+        }
       });
       this.#watcher.on('error', (err) => {
         this.#log.warn({ err }, 'watching the topology directory failed; relying on the periodic check');

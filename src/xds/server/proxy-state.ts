@@ -6,7 +6,7 @@
 import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import { DEFAULT_NAMES_SHOWN, KINDS_OF_FLAVOR, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
+import { DEFAULT_NAMES_SHOWN, KINDS_OF_FLAVOR, type ProxyFlavor, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
 import { compareStrings } from '../../core/order.js';
 
 export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
@@ -249,6 +249,17 @@ export class ProxyRegistry {
   /** One row per node id, sorted by id. */
   proxies(opts: ProxyViewOptions = {}): ProxyStatus[] {
     return [...this.#byNode.keys()].sort(compareStrings).map((id) => view([...this.#byNode.get(id)!], opts));
+  }
+
+  /** Ids of the nodes whose newest stream is of `flavor`: O(streams), no rows built. */
+  nodeIds(flavor: ProxyFlavor): Set<string> {
+    const out = new Set<string>();
+    for (const [id, streams] of this.#byNode) {
+      let newest: StreamRecord | undefined;
+      for (const s of streams) if (!newest || s.startedAt >= newest.startedAt) newest = s;
+      if (newest?.identity.proxyClass.flavor === flavor) out.add(id);
+    }
+    return out;
   }
 
   /** The row of one node id, or undefined when it has no open stream. */

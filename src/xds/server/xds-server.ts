@@ -211,6 +211,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   return {
     port,
     proxies: (o) => registry.proxies(o),
+    nodeIds: (flavor) => registry.nodeIds(flavor),
     proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
     connected: (nodeId) => registry.streamsOf(nodeId) > 0,

@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
+import type { ProxyFlavor } from '../../../src/core/proxy.js';
 import type { ProxyRegistry } from '../../../src/xds/server/proxy-state.js';
 import { connectProxy, proxyRegistry } from './proxy-fixture.js';
 import { tempTopology, topologyText } from '../../serve/support.js';
@@ -24,7 +25,7 @@ const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
   async start() {
     return {
       close: async () => {},
-      readers: { proxies: { proxies: () => registry.proxies(), proxy: (id: string) => registry.proxy(id), configDump: () => undefined } },
+      readers: { proxies: { proxies: () => registry.proxies(), proxy: (id: string) => registry.proxy(id), configDump: () => undefined, nodeIds: (f: ProxyFlavor) => registry.nodeIds(f) } },
     };
   },
 });

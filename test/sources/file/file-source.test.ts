@@ -130,6 +130,28 @@ test('a burst of writes is coalesced into few reloads, ending at the last conten
   assert.ok(changes < 5, `expected coalescing, got ${changes} reloads for 5 writes`);
 });
 
+test('an atomic replace is read at once; an in-place write waits for the hold-off', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true] }));
+  const holdOffMs = 3000;
+  const src = new FileSource({ file: topo.file, debounce: { holdOffMs, maxDelayMs: 10_000 }, pollIntervalMs: 0 });
+  t.after(async () => {
+    await src.stop();
+    await topo.cleanup();
+  });
+  await src.start();
+  const replaced = Date.now();
+  await topo.write(topologyText({ ready: [true, true] })); // write a temporary file, rename it over
+  await eventually('the replace', () => src.current().length === 2, { timeoutMs: holdOffMs - 500 });
+  assert.ok(Date.now() - replaced < holdOffMs, 'read before the hold-off ran out');
+
+  // Past the hold-off of that firing, so this write starts a new burst.
+  await new Promise((r) => setTimeout(r, holdOffMs));
+  const written = Date.now();
+  await writeFile(topo.file, topologyText({ ready: [true, true, true] }));
+  await eventually('the in-place write', () => src.current().length === 3, { timeoutMs: 3 * holdOffMs });
+  assert.ok(Date.now() - written >= holdOffMs - 50, `an in-place write may be partial: read only after ${holdOffMs} ms of quiet`);
+});
+
 test('start() rejects an invalid file with every located problem', async (t) => {
   const topo = await tempTopology('shards: 0\nreplicas: 0\nendpoints: []\n');
   t.after(() => topo.cleanup());

@@ -60,6 +60,8 @@ test('an agent subscribes with an empty first delta request (wildcard) and gets 
   assert.deepEqual(Object.keys(row!.types), ['assignment'], "an agent's row shows its assignment kind only");
   assert.equal(row!.types.assignment!.resources, 3);
   assert.deepEqual(Object.keys(s.proxy('envoy-1')!.types), ['cluster', 'endpoint', 'listener', 'route'], 'an Envoy row keeps its four kinds');
+  assert.deepEqual([...s.nodeIds('agent')], ['a'], 'the agents among the connected nodes (the handoff planner asks on every change)');
+  assert.deepEqual([...s.nodeIds('envoy')], ['envoy-1']);
 
   const dump = s.configDump('a') as { configs: Record<string, unknown>[] };
   assert.deepEqual(
