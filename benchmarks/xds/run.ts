@@ -9,7 +9,7 @@
  * the streams connect. Variants alternate (keyway, peer, keyway, peer...) on each cell.
  *
  *   npm run build && npm run bench:xds -- [--quick] [--n 100,1000,5000] [--s 1024,16384] [--modes sotw,delta]
- *        [--rounds 2] [--changes 3] [--warmup 3] [--big 1000] [--only keyway|peer] [--no-build]
+ *        [--rounds 2] [--changes 3] [--warmup 5] [--big 1000] [--only keyway|peer] [--no-build]
  *
  * keyway's change is an atomic replace of its topology file (written beside it, renamed over it), as a
  * ConfigMap volume update is; an in-place write would add the file source's 20 ms hold-off.
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   const modes = values.modes.split(',') as Mode[];
   const rounds = Number(values.rounds ?? (quick ? 1 : 2));
   const changes = Number(values.changes ?? (quick ? 1 : 3));
-  const warmup = Number(values.warmup ?? 3);
+  const warmup = Number(values.warmup ?? 5);
   if (!values['no-build']) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
   const peerBin = peerBinary(REPO_ROOT);
   const results: RunResult[] = [];
