@@ -57,6 +57,9 @@ describe('warm handoff: two keyway replicas, a real Envoy on each, example cache
         `service: ${SERVICE}`,
         `envoy: {listenerPort: ${r.listenerPort}}`,
         'handoff: {warmTimeoutMs: 120000, drainMs: 5000}',
+        // The test's own requests are a few per shard: load windows that small make noise look hot,
+        // and a hot-shard move would be one more transition than the test plans (docs/hot-shards.md).
+        'hotShards: {enabled: false}',
         'endpoints:',
         ...ids.map((id) => `  - {id: ${id}, address: 127.0.0.1, port: ${nodes.get(id)!.httpPort}}`),
       ];
@@ -72,6 +75,25 @@ describe('warm handoff: two keyway replicas, a real Envoy on each, example cache
     const res = await httpRequest(`http://127.0.0.1:${r.listenerPort}/kv/${encodeURIComponent(key)}`, { headers: { 'x-cache-key': key }, timeoutMs: 5_000 });
     const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h);
     return { status: res.status, servedBy: one(res.headers['x-served-by']), tier: one(res.headers['x-cache-tier']) };
+  }
+  /**
+   * Requests `key` until the shard's primary answers. On a loaded machine health checks time out
+   * and Envoy fails over to another host for a moment, which is keyway's design; the node that is
+   * warming (`warming`) must never answer.
+   */
+  async function fromPrimary(r: Replica, key: string, primary: string, warming?: string): Promise<{ status: number; servedBy: string | undefined }> {
+    let early = 0;
+    const a = await eventually(
+      `${key} answered by its primary ${primary}`,
+      async () => {
+        const answer = await viaEnvoy(r, key);
+        if (warming !== undefined && answer.servedBy === warming) early++;
+        return answer;
+      },
+      { accept: (answer) => answer.status === 200 && answer.servedBy === primary, timeoutMs: 15_000 },
+    );
+    assert.equal(early, 0, `${key}: answered by ${warming}, which had not reported warm`);
+    return a;
   }
   /** A key of each shard (the first `key-<i>` that hashes there). */
   const keyOf = new Map<number, string>();
@@ -149,10 +171,10 @@ describe('warm handoff: two keyway replicas, a real Envoy on each, example cache
 
   test('(a) a node joins: no request reaches it for a shard before it reported warm; both replicas flip on its report', async () => {
     const [before0] = await both();
-    // Every shard's key once through each Envoy: the primaries now hold them in L1.
+    // Every shard's key through each Envoy until its primary answered: the primaries now hold them in L1.
     for (const r of replicas) {
       for (const [shard, key] of keyOf) {
-        const a = await viaEnvoy(r, key);
+        const a = await fromPrimary(r, key, before0!.shards[shard]!.owners[0]!);
         assert.deepEqual([a.status, a.servedBy], [200, before0!.shards[shard]!.owners[0]], `${key} (shard ${shard})`);
       }
     }
@@ -176,7 +198,7 @@ describe('warm handoff: two keyway replicas, a real Envoy on each, example cache
     // While n4 warms, both Envoys keep every moving shard on its previous primary.
     for (const r of replicas) {
       for (const shard of moving) {
-        const a = await viaEnvoy(r, keyOf.get(shard)!);
+        const a = await fromPrimary(r, keyOf.get(shard)!, before0!.shards[shard]!.owners[0]!, 'n4');
         assert.deepEqual([a.status, a.servedBy], [200, before0!.shards[shard]!.owners[0]], `shard ${shard} while n4 warms`);
       }
     }
