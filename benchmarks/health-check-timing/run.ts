@@ -36,6 +36,7 @@ export interface HealthCheckTiming {
   readonly timeoutMs: number;
   readonly intervalMs: number;
   readonly noTrafficIntervalMs: number;
+  readonly unhealthyIntervalMs?: number;
   readonly unhealthyThreshold: number;
   readonly healthyThreshold: number;
 }
@@ -64,6 +65,7 @@ function cluster(t: HealthCheckTiming, ports: readonly number[]): Record<string,
         timeout: s(t.timeoutMs),
         interval: s(t.intervalMs),
         no_traffic_interval: s(t.noTrafficIntervalMs),
+        ...(t.unhealthyIntervalMs ? { unhealthy_interval: s(t.unhealthyIntervalMs) } : {}),
         unhealthy_threshold: t.unhealthyThreshold,
         healthy_threshold: t.healthyThreshold,
         http_health_check: { path: '/healthz' },

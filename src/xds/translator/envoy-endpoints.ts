@@ -46,6 +46,8 @@ function lbEndpoint(h: EnvoyHost): LbEndpoint {
         address: socketAddress(h.address, h.endpoint.port, h.ipv4Compat),
         // Shown by Envoy's /clusters admin page: tells which cache node a host entry is.
         hostname: h.endpoint.id,
+        // The node's own entry carries its active health check; its alias follows outlier detection.
+        ...(h.healthChecked ? {} : { healthCheckConfig: { disableActiveHealthCheck: true } }),
       },
     },
     metadata: { filterMetadata: { [LB_METADATA_NAMESPACE]: { [SHARD_METADATA_KEY]: h.shards.map(String) } } },

@@ -25,19 +25,23 @@ import { PREVIOUS_PRIORITIES_RETRY } from './names.js';
 export const HEALTH_CHECK_PATH = '/healthz';
 
 /**
- * The active health check's timing (docs/envoy-findings.md 2f). A dead node refuses the connection, so every
- * check fails at once and it is found after `unhealthyThreshold` intervals (about 1.5 s); the timeout only
- * decides how long a slow answer may take. A node that is busy (starting, warming shards, a long GC) may
- * answer late: with 1 s and three failures in a row, its event loop may stall about 3.5 s before Envoy
- * marks it failed. The former 0.25 s and two failures marked a node failed after a stall of 0.75 to 1.25 s,
- * and its shards went to their replicas for nothing. Requests in flight to a dead or hung node are covered
- * by outlier detection and the retry, not by this check.
+ * The active health check's timing (docs/envoy-findings.md 2f, 2g). A dead node refuses the connection, so
+ * every check fails at once and it is found after `unhealthyThreshold` intervals; the timeout only decides
+ * how long a slow answer may take. A node that is busy (starting, warming shards, a long GC) may answer
+ * late: with 1 s and three failures in a row, its event loop may stall several seconds before Envoy marks
+ * it failed. Requests in flight to a dead or hung node are covered by outlier detection and the retry, not
+ * by this check, so once a cluster carries traffic it checks every 2 s, not 0.5 s: every proxy checks every
+ * node, so the interval sets the load on the nodes (M proxies x N nodes / interval). Start-up (no traffic
+ * yet) and a node marked failed are checked every 0.5 s, so new and returning nodes take traffic at once.
  */
 export const HEALTH_CHECK_TIMING = {
   timeoutMs: 1000,
-  intervalMs: 500,
-  /** Before any traffic reaches the cluster (start-up, an idle shard): as often as with traffic. */
+  /** Once the cluster has had traffic: dead nodes meet the retry and outlier detection first. */
+  intervalMs: 2000,
+  /** Before any traffic reaches the cluster (start-up): a new fleet is seen within a second. */
   noTrafficIntervalMs: 500,
+  /** A node marked failed: it takes traffic again within 0.5 s of answering. */
+  unhealthyIntervalMs: 500,
   unhealthyThreshold: 3,
   healthyThreshold: 1,
 } as const;
@@ -54,6 +58,7 @@ export function healthChecks(protocol: UpstreamProtocol): HealthCheck[] {
       timeout: duration(t.timeoutMs),
       interval: duration(t.intervalMs),
       noTrafficInterval: duration(t.noTrafficIntervalMs),
+      unhealthyInterval: duration(t.unhealthyIntervalMs),
       unhealthyThreshold: t.unhealthyThreshold,
       healthyThreshold: t.healthyThreshold,
       healthChecker: {

@@ -31,6 +31,11 @@ export interface EnvoyHost {
   readonly ipv4Compat: boolean;
   /** The shards this entry serves at this priority, ascending. */
   readonly shards: readonly number[];
+  /**
+   * False for the alias entry of a node that also has a priority-0 entry: one active health check
+   * per node is enough, since both entries are the same socket (docs/envoy-findings.md 2g).
+   */
+  readonly healthChecked: boolean;
 }
 
 export interface EnvoyPlacement {
@@ -60,13 +65,13 @@ export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[], reader
   const warnings: string[] = [];
   const hosts: EnvoyHost[] = [];
   for (const { endpoint, shards } of leads.values()) {
-    hosts.push({ endpoint, priority: 0, address: endpoint.address, ipv4Compat: false, shards });
+    hosts.push({ endpoint, priority: 0, address: endpoint.address, ipv4Compat: false, shards, healthChecked: true });
   }
   for (const { endpoint, shards } of backs.values()) {
     if (isIP(endpoint.address) === 4) {
-      hosts.push({ endpoint, priority: 1, address: `::ffff:${endpoint.address}`, ipv4Compat: true, shards });
+      hosts.push({ endpoint, priority: 1, address: `::ffff:${endpoint.address}`, ipv4Compat: true, shards, healthChecked: !leads.has(endpoint.id) });
     } else if (!leads.has(endpoint.id)) {
-      hosts.push({ endpoint, priority: 1, address: endpoint.address, ipv4Compat: false, shards });
+      hosts.push({ endpoint, priority: 1, address: endpoint.address, ipv4Compat: false, shards, healthChecked: true });
     } else {
       warnings.push(
         `endpoint ${endpoint.id} (${endpoint.address}) leads shards and backs up ${shards.length} others; ` +

@@ -39,6 +39,7 @@ interface Entry {
   address: string;
   ipv4Compat: boolean;
   shards: string[];
+  healthChecked: boolean;
 }
 
 function entries(set: ResourceSet): Entry[] {
@@ -51,7 +52,7 @@ function entries(set: ResourceSet): Entry[] {
       const sa = ep.address.address.value!;
       const shards = lb.metadata?.filterMetadata['envoy.lb']?.['cache-shard'];
       assert.ok(Array.isArray(shards) && shards.every((s) => typeof s === 'string'), 'cache-shard must be a list of strings');
-      return { id: ep.hostname, priority: l.priority, address: sa.address, ipv4Compat: sa.ipv4Compat, shards: shards as string[] };
+      return { id: ep.hostname, priority: l.priority, address: sa.address, ipv4Compat: sa.ipv4Compat, shards: shards as string[], healthChecked: ep.healthCheckConfig?.disableActiveHealthCheck !== true };
     }),
   );
 }
@@ -81,6 +82,14 @@ test('each shard: its primary at priority 0, its replicas at priority 1 (IPv4 al
     const numbers = e.shards.map(Number);
     assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'shards sorted numerically');
   }
+});
+
+test('one active health check per node: the alias of a node that also leads is not checked; a node that only backs up is', () => {
+  // Shards 0 and 1: a leads 0, b leads 1, each backs up the other; c backs up both and leads nothing.
+  const nodes = [endpoint('a', '10.0.0.1'), endpoint('b', '10.0.0.2'), endpoint('c', '10.0.0.3')];
+  const set = translate(handInput(nodes, [['a', 'b', 'c'], ['b', 'a', 'c']]), ENVOY);
+  const checked = Object.fromEntries(entries(set).map((e) => [`${e.id}@${e.priority}`, e.healthChecked]));
+  assert.deepEqual(checked, { 'a@0': true, 'b@0': true, 'a@1': false, 'b@1': false, 'c@1': true });
 });
 
 test('not-ready and weight-0 endpoints are not listed; every listed entry owns something', () => {
