@@ -19,8 +19,12 @@
  *   throughput  closed loop, 64 in flight: requests per second and the L1 hit ratio.
  * "total / 1000" = Envoy's CPU per 1000 requests + the nodes' background CPU over the time 1000
  * requests take at the fixed rate.
+ * "nodes ms / 1000 req" = the nodes' CPU per 1000 requests at the fixed rate (not in "total": the
+ * ring_hash and round-robin fleets run the same node without keyway, so it shows what keyway's
+ * ownership checks and load reports add on the node).
  * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
- * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap).
+ * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap),
+ * --hot off (keyway's hot-shard policy off; default on, as keyway ships).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -94,6 +98,9 @@ interface Measurement {
   readonly idleNodesMsPerS: number;
   readonly idleKeywayMsPerS: number;
   readonly envoyMsPer1000: number;
+  readonly nodesMsPer1000: number;
+  /** CPU per 1000 requests in the throughput phase: Envoy, the nodes, this client (what bounds req/s). */
+  readonly tpPer1000: { envoy: number; nodes: number; client: number };
   readonly totalMsPer1000: number;
   readonly cpuRequests: number;
   readonly cpuErrors: number;
@@ -120,7 +127,7 @@ function median(xs: readonly number[]): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' } },
   });
   const base = values.quick ? QUICK : FULL;
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
       'spread: none',
       `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1}`,
       'routing: {keyHeader: x-cache-key}',
+      ...(values.hot === 'off' ? ['hotShards: {enabled: false}'] : []),
       'endpoints:',
       ...fleetPorts.keyway.map((p, i) => `  - {id: n${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: f}, weight: 1}`),
     ];
@@ -186,7 +194,7 @@ async function main(): Promise<void> {
         fleet: 'keyway' as const,
         what: t.what,
         ...(t.sendShard ? { sendShard: true } : {}),
-        cluster: 'keyway-cache',
+        cluster: t.healthCluster ?? 'keyway-cache',
         start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1 }),
       })),
     ];
@@ -219,7 +227,7 @@ async function main(): Promise<void> {
           const m = await measure(v, round, s, fleets[v.fleet], keyway, v.name === 'keyway' ? listenerPort : await freePort());
           results.push(m);
           process.stderr.write(
-            `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  errors ${m.cpuErrors + m.throughputErrors}\n`,
+            `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  nodes ${m.nodesMsPer1000.toFixed(1)} ms/1000  tp envoy/nodes/client ${m.tpPer1000.envoy.toFixed(0)}/${m.tpPer1000.nodes.toFixed(0)}/${m.tpPer1000.client.toFixed(0)} ms/1000  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  errors ${m.cpuErrors + m.throughputErrors}\n`,
           );
         } catch (err) {
           failures.push({ variant: v.name, round, error: (err as Error).message.split('\n')[0]! });
@@ -245,7 +253,9 @@ async function main(): Promise<void> {
 
 /** Resolves once `cluster` has at least `hosts` hosts and every priority-0 host (the primaries) is healthy. */
 async function waitHealthy(envoy: EnvoyProcess, cluster: string, hosts: number): Promise<void> {
-  await eventually(`${hosts} hosts in ${cluster}, its primaries healthy`, () => envoy.clusters(cluster), {
+  // A name ending in '-' stands for every cluster whose name starts with it.
+  const hostsOf = async () => (cluster.endsWith('-') ? (await envoy.clusters()).filter((h) => h.cluster.startsWith(cluster)) : envoy.clusters(cluster));
+  await eventually(`${hosts} hosts in ${cluster}, its primaries healthy`, hostsOf, {
     accept: (hs) => hs.length >= hosts && hs.filter((h) => h.priority === 0).every((h) => h.healthy),
     timeoutMs: 30_000,
     intervalMs: 100,
@@ -269,12 +279,17 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
       const idleKeywayMsPerS = (cpuMs(keyway.pid()) - idle0.keyway) / idleS;
 
       const e0 = cpuMs(envoy.pid);
+      const n0 = cpuMsOf(pids);
       const load = await client.run({ concurrency: 32, seconds: s.cpuSeconds, rate: s.cpuRate });
       const envoyMsPer1000 = ((cpuMs(envoy.pid) - e0) / load.completed) * 1000;
+      const nodesMsPer1000 = ((cpuMsOf(pids) - n0) / load.completed) * 1000;
       const secondsPer1000 = load.seconds / load.completed * 1000;
       const totalMsPer1000 = envoyMsPer1000 + idleNodesMsPerS * secondsPer1000;
 
+      const t0 = { envoy: cpuMs(envoy.pid), nodes: cpuMsOf(pids), self: process.cpuUsage() };
       const tp = await client.run({ concurrency: s.throughputConcurrency, seconds: s.throughputSeconds });
+      const selfUs = process.cpuUsage(t0.self);
+      const tpPer1000 = { envoy: ((cpuMs(envoy.pid) - t0.envoy) / tp.completed) * 1000, nodes: ((cpuMsOf(pids) - t0.nodes) / tp.completed) * 1000, client: ((selfUs.user + selfUs.system) / 1000 / tp.completed) * 1000 };
       return {
         variant: v.name,
         round,
@@ -282,6 +297,8 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
         idleNodesMsPerS,
         idleKeywayMsPerS,
         envoyMsPer1000,
+        nodesMsPer1000,
+        tpPer1000,
         totalMsPer1000,
         cpuRequests: load.completed,
         cpuErrors: load.errors,
@@ -309,8 +326,8 @@ function summarize(variants: readonly Variant[], results: readonly Measurement[]
   const lines = [
     `Envoy CPU per 1000 requests at ${s.cpuRate} req/s; background = idle CPU per second; throughput closed loop ${s.throughputConcurrency} in flight, ${s.storeDelayMs} ms store fetch. Medians over ${s.rounds} round(s)${s.rounds > 1 ? ' (min-max)' : ''}; ratios paired per round against ring-hash.`,
     '',
-    '| variant | Envoy ms / 1000 req | total ms / 1000 req | x ring_hash (total) | Envoy idle ms/s | nodes idle ms/s | req/s | x ring_hash (req/s) | L1 hit |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| variant | Envoy ms / 1000 req | total ms / 1000 req | x ring_hash (total) | Envoy idle ms/s | nodes idle ms/s | nodes ms / 1000 req | req/s | x ring_hash (req/s) | L1 hit |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const v of variants) {
     const ms = results.filter((m) => m.variant === v.name);
@@ -321,7 +338,7 @@ function summarize(variants: readonly Variant[], results: readonly Measurement[]
       return xs.length ? `${median(xs).toFixed(3)}${range(xs, 3)}` : '';
     };
     lines.push(
-      `| ${v.name} | ${col((m) => m.envoyMsPer1000)} | ${col((m) => m.totalMsPer1000)} | ${r((m) => m.totalMsPer1000)} | ${col((m) => m.idleEnvoyMsPerS)} | ${col((m) => m.idleNodesMsPerS)} | ${col((m) => m.throughputRps, 0)} | ${r((m) => m.throughputRps)} | ${col((m) => m.l1Ratio * 100)}% |`,
+      `| ${v.name} | ${col((m) => m.envoyMsPer1000)} | ${col((m) => m.totalMsPer1000)} | ${r((m) => m.totalMsPer1000)} | ${col((m) => m.idleEnvoyMsPerS)} | ${col((m) => m.idleNodesMsPerS)} | ${col((m) => m.nodesMsPer1000)} | ${col((m) => m.throughputRps, 0)} | ${r((m) => m.throughputRps)} | ${col((m) => m.l1Ratio * 100)}% |`,
     );
   }
   lines.push('', ...variants.map((v) => `- ${v.name}: ${v.what}`));

@@ -20,6 +20,8 @@ export interface KeywayResources {
   readonly routeConfig: Json;
   readonly cluster: Json;
   readonly loadAssignment: Json;
+  /** Set by a toggle that replaces keyway's one cluster with its own clusters. */
+  clusters?: Json[];
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -40,6 +42,8 @@ export interface Toggle {
   readonly what: string;
   /** The client sends `x-cache-shard` (computed by hash contract 1) instead of `x-cache-key`. */
   readonly sendShard?: boolean;
+  /** The cluster whose health checks to wait for (default keyway-cache). */
+  readonly healthCluster?: string;
   apply(r: KeywayResources): void;
 }
 
@@ -65,16 +69,75 @@ function luaSetsMetadata(r: KeywayResources): void {
   withoutFilter(r, 'header_to_metadata');
 }
 
+
+/** Each shard's owners, primary first, as ports (every benchmark node is on 127.0.0.1). */
+function ownersOf(la: Json): Map<string, number[]> {
+  const owners = new Map<string, number[]>();
+  const localities = [...(la.endpoints as Json[])].sort((a, b) => Number(a.priority ?? 0) - Number(b.priority ?? 0));
+  for (const locality of localities) {
+    for (const e of locality.lb_endpoints as Json[]) {
+      const port = Number((((e.endpoint as Json).address as Json).socket_address as Json).port_value);
+      const shards = ((((e.metadata as Json).filter_metadata as Json)['envoy.lb'] as Json)['cache-shard'] as string[]) ?? [];
+      for (const shard of shards) owners.set(shard, [...(owners.get(shard) ?? []), port]);
+    }
+  }
+  return owners;
+}
+
+/**
+ * The route picks the owners: a matcher tree maps `x-cache-shard` to a cluster per owner list
+ * (an aggregate of one cluster per node, primary first). No header_to_metadata, no subset load
+ * balancer, one health check per node.
+ */
+function routeMap() {
+  return (r: KeywayResources): void => {
+    const owners = ownersOf(r.loadAssignment);
+    const ports = [...new Set([...owners.values()].flat())].sort((a, b) => a - b);
+    const base = r.cluster;
+    const nodeCluster = (port: number): Json => ({
+      name: `node-${port}`,
+      type: 'STATIC',
+      connect_timeout: base.connect_timeout,
+      lb_policy: 'ROUND_ROBIN',
+      load_assignment: { cluster_name: `node-${port}`, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+      health_checks: base.health_checks,
+      outlier_detection: base.outlier_detection,
+      common_lb_config: base.common_lb_config,
+      ignore_health_on_host_removal: true,
+    });
+    const clusters = ports.map(nodeCluster);
+    const aggregates = new Map<string, Json>();
+    const target = (list: number[]): string => {
+      const name = `owners-${list.join('-')}`;
+      if (!aggregates.has(name)) {
+        aggregates.set(name, {
+          name,
+          connect_timeout: base.connect_timeout,
+          lb_policy: 'CLUSTER_PROVIDED',
+          cluster_type: { name: 'envoy.clusters.aggregate', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: list.map((p) => `node-${p}`) } },
+        });
+      }
+      return name;
+    };
+    const routeTo = (name: string, cluster: string): Json => ({ action: { name, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: { cluster } } } });
+    const map: Record<string, Json> = {};
+    for (const [shard, list] of owners) map[shard] = routeTo(`shard-${shard}`, target(list));
+    const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+    delete vhost.routes;
+    vhost.matcher = {
+      matcher_tree: { input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } }, exact_match_map: { map } },
+      on_no_match: { action: { name: 'no-shard', typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, direct_response: { status: 400 } } } },
+    };
+    withoutFilter(r, 'header_to_metadata');
+    r.clusters = [...clusters, ...aggregates.values()];
+  };
+}
+
 export const TOGGLES: readonly Toggle[] = [
   { name: 'static', what: "keyway's listener, route and cluster as served over ADS, unchanged", apply: () => {} },
   { name: 'no-lua', what: 'no Lua filter: the client sends x-cache-shard', sendShard: true, apply: (r) => withoutFilter(r, 'lua') },
   { name: 'lua-metadata', what: 'Lua sets the subset metadata itself; no header_to_metadata filter', apply: luaSetsMetadata },
   { name: 'no-hc', what: 'no active health check', apply: (r) => delete r.cluster.health_checks },
-  {
-    name: 'hc-5s',
-    what: 'health check every 5 s (no_traffic_interval 60 s) instead of 0.5 s',
-    apply: (r) => Object.assign(healthCheck(r), { interval: '5s', no_traffic_interval: '60s' }),
-  },
   { name: 'no-retry', what: 'no retry policy on the virtual host', apply: (r) => delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy },
   { name: 'no-outlier', what: 'no outlier detection', apply: (r) => delete r.cluster.outlier_detection },
   {
@@ -85,12 +148,13 @@ export const TOGGLES: readonly Toggle[] = [
     },
   },
   {
-    name: 'alias-no-hc',
-    what: 'the ::ffff: alias hosts (a node again, as a replica) not health-checked: one check per node, not two',
+    name: 'hc-every-entry',
+    what: 'the former health checking: every entry checked (the ::ffff: alias too), every 0.5 s with traffic',
     apply: (r) => {
+      Object.assign(healthCheck(r), { interval: '0.5s' });
+      delete healthCheck(r).unhealthy_interval;
       for (const locality of r.loadAssignment.endpoints as Json[]) {
-        if ((locality.priority ?? 0) === 0) continue;
-        for (const e of locality.lb_endpoints as Json[]) (e.endpoint as Json).health_check_config = { disable_active_health_check: true };
+        for (const e of locality.lb_endpoints as Json[]) delete (e.endpoint as Json).health_check_config;
       }
     },
   },
@@ -100,6 +164,17 @@ export const TOGGLES: readonly Toggle[] = [
     apply: (r) => {
       const sel = ((r.cluster.lb_subset_config as Json).subset_selectors as Json[])[0]!;
       sel.single_host_per_subset = true;
+    },
+  },
+  { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
+  {
+    name: 'route-map-no-lua',
+    what: 'route-map, the client sends x-cache-shard (no Lua)',
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap()(r);
+      withoutFilter(r, 'lua');
     },
   },
 ];
@@ -127,7 +202,7 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
   delete cluster.eds_cluster_config;
   // The dump's resources carry their Any type; a bootstrap's fields do not.
   for (const resource of [r.listener, r.routeConfig, cluster, r.loadAssignment]) delete resource['@type'];
-  return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: [cluster] } };
+  return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: r.clusters ?? [cluster] } };
 }
 
 /**
