@@ -98,6 +98,8 @@ interface Measurement {
   readonly idleNodesMsPerS: number;
   readonly idleKeywayMsPerS: number;
   readonly envoyMsPer1000: number;
+  /** EDS updates Envoy applied from the idle phase to the end of the throughput phase. */
+  readonly edsUpdatesMeasured: number;
   readonly nodesMsPer1000: number;
   /** CPU per 1000 requests in the throughput phase: Envoy, the nodes, this client (what bounds req/s). */
   readonly tpPer1000: { envoy: number; nodes: number; client: number };
@@ -227,7 +229,7 @@ async function main(): Promise<void> {
           const m = await measure(v, round, s, fleets[v.fleet], keyway, v.name === 'keyway' ? listenerPort : await freePort());
           results.push(m);
           process.stderr.write(
-            `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  nodes ${m.nodesMsPer1000.toFixed(1)} ms/1000  tp envoy/nodes/client ${m.tpPer1000.envoy.toFixed(0)}/${m.tpPer1000.nodes.toFixed(0)}/${m.tpPer1000.client.toFixed(0)} ms/1000  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  errors ${m.cpuErrors + m.throughputErrors}\n`,
+            `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  nodes ${m.nodesMsPer1000.toFixed(1)} ms/1000  tp envoy/nodes/client ${m.tpPer1000.envoy.toFixed(0)}/${m.tpPer1000.nodes.toFixed(0)}/${m.tpPer1000.client.toFixed(0)} ms/1000  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  eds updates ${m.edsUpdatesMeasured}  errors ${m.cpuErrors + m.throughputErrors}\n`,
           );
         } catch (err) {
           failures.push({ variant: v.name, round, error: (err as Error).message.split('\n')[0]! });
@@ -271,6 +273,9 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
       await client.run({ concurrency: 32, requests: s.warmRequests });
       await sleep(1_000);
       const pids = nodes.map((n) => n.pid);
+      // EDS updates Envoy applied (keyway over ADS only: ownership changes, e.g. hot-shard moves).
+      const edsUpdates = async (): Promise<number> => (await envoy.statValue('cluster.keyway-cache.update_success')) ?? 0;
+      const eds0 = await edsUpdates();
       const idle0 = { envoy: cpuMs(envoy.pid), nodes: cpuMsOf(pids), keyway: cpuMs(keyway.pid()), at: performance.now() };
       await sleep(s.idleSeconds * 1000);
       const idleS = (performance.now() - idle0.at) / 1000;
@@ -290,8 +295,10 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
       const tp = await client.run({ concurrency: s.throughputConcurrency, seconds: s.throughputSeconds });
       const selfUs = process.cpuUsage(t0.self);
       const tpPer1000 = { envoy: ((cpuMs(envoy.pid) - t0.envoy) / tp.completed) * 1000, nodes: ((cpuMsOf(pids) - t0.nodes) / tp.completed) * 1000, client: ((selfUs.user + selfUs.system) / 1000 / tp.completed) * 1000 };
+      const edsUpdatesMeasured = (await edsUpdates()) - eds0;
       return {
         variant: v.name,
+        edsUpdatesMeasured,
         round,
         idleEnvoyMsPerS,
         idleNodesMsPerS,

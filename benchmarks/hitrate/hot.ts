@@ -17,7 +17,9 @@
  * Flags: --quick (2 loads, short spans), --repeat N (default 3), --first-repetition N (number the
  * repetitions from N, so separate invocations continue the alternation), --variants a,b,
  * --weightings equal,weighted, --no-build, --out FILE (default benchmarks/results/hotshards.json,
- * quick: hotshards-quick.json), --tables a.json,b.json (print the tables of earlier runs joined).
+ * quick: hotshards-quick.json), --tables a.json,b.json (print the tables of earlier runs joined),
+ * --loads zipf-1.0,burst (a subset of the loads, in this order), --hot-settings "epsilon: 0.2; maxReaders: 2"
+ * (keyway-hot's hotShards: fields for this run).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,8 +83,8 @@ const FULL: Settings = {
 
 const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500 };
 
-/** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs`. */
-const HOT_SETTINGS: readonly string[] = [];
+/** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs` (--hot-settings). */
+let hotSettings: readonly string[] = [];
 
 /** Zipf ranks, and with `share` the rank `burstRank` (a cold key) on that share of requests. */
 class MixSampler implements RankSampler {
@@ -161,7 +163,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const weights = WEIGHTINGS[weighting];
   const ports = await freePorts(1 + weights.length);
   const specs: WeightedNode[] = weights.map((weight, i) => ({ id: `cache-${i}`, port: ports[i + 1]!, weight }));
-  const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings: HOT_SETTINGS, hotSection });
+  const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings, hotSection });
   const nodes: NodeProcess[] = [];
   const observed: Observed[] = [];
   const sampler = new SwitchSampler(samplerFor(s.loads[0]!, s));
@@ -292,13 +294,17 @@ async function main(): Promise<void> {
       'no-build': { type: 'boolean' },
       out: { type: 'string' },
       tables: { type: 'string' },
+      loads: { type: 'string' },
+      'hot-settings': { type: 'string' },
     },
   });
   if (values.tables !== undefined) {
     printTables(values.tables.split(',').flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { results: SpanResult[] }).results));
     return;
   }
-  const s = values.quick ? QUICK : FULL;
+  const base = values.quick ? QUICK : FULL;
+  const s: Settings = values.loads ? { ...base, loads: pickNames(values.loads, FULL.loads, 'load') } : base;
+  if (values['hot-settings']) hotSettings = values['hot-settings'].split(';').map((x) => x.trim()).filter(Boolean);
   const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
   let variants = pickNames(values.variants, HOT_VARIANTS, 'variant');
@@ -329,7 +335,7 @@ async function main(): Promise<void> {
       {
         date: new Date().toISOString(),
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()), loadavg: os.loadavg() },
-        settings: { ...s, quick: values.quick === true, repeat, hotSettings: HOT_SETTINGS },
+        settings: { ...s, quick: values.quick === true, repeat, hotSettings },
         results,
         wallSeconds: (performance.now() - t0) / 1000,
       },
