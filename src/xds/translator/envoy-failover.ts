@@ -1,9 +1,10 @@
 /**
  * How Envoy notices a dead primary and moves a shard's traffic to its replicas (priority 1):
  * active health checks, outlier detection and a retry that skips the priority that just failed.
- * The values are the ones checked against real Envoy 1.36 (docs/envoy-findings.md, 2b-2d, 2f):
- * failover within about 1.5 s of a kill, no failed request while it happens, and no healthy node marked
- * failed because it answered its health check late.
+ * The values are the ones checked against real Envoy 1.36 (docs/envoy-findings.md, 2b-2d, 2f, 2g):
+ * no failed request when a primary is killed (the retry moves its requests to a replica at once), no
+ * healthy node marked failed because it answered its health check late, and one check per node per
+ * proxy every 2 s while traffic flows.
  */
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { create } from '@bufbuild/protobuf';
