@@ -24,7 +24,8 @@
  * ownership checks and load reports add on the node).
  * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
  * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap),
- * --hot off (keyway's hot-shard policy off; default on, as keyway ships).
+ * --hot off (keyway's hot-shard policy off; default on, as keyway ships), --paired (each variant
+ * at the same time as ring_hash, CPU read over the same slices: paired.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -40,6 +41,7 @@ import { eventually } from '../../test/support/eventually.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
 import { CacheClient } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
+import { measurePair, pairedTable, type PairedSlice, type PairedThroughput } from './paired.js';
 import { startCacheNode, type CacheNodeProcess } from './nodes.js';
 import { keywayResources, keywayStaticBootstrap, plainBootstrap, TOGGLES, type Json, type KeywayResources } from './variants.js';
 
@@ -129,7 +131,7 @@ function median(xs: readonly number[]): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' } },
   });
   const base = values.quick ? QUICK : FULL;
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
@@ -191,6 +193,12 @@ async function main(): Promise<void> {
       { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
       { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
       { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: 'keyway-cache', start: ads },
+      {
+        name: 'ring-hash-keyway-fleet',
+        fleet: 'keyway',
+        what: "Envoy alone, ring_hash on x-cache-key, in front of keyway's fleet (the nodes' share of the difference)",
+        start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts.keyway, port, dir), concurrency: 1 }),
+      },
       ...TOGGLES.map((t) => ({
         name: `keyway-${t.name}`,
         fleet: 'keyway' as const,
@@ -219,6 +227,27 @@ async function main(): Promise<void> {
       }
     }
 
+    if (values.paired) {
+      const ps = { ...s, slices: values.quick ? 3 : 8, sliceSeconds: 2 };
+      const base = variants.find((x) => x.name === 'ring-hash')!;
+      const pairs = chosen.filter((x) => x.name !== 'ring-hash').map((x) => (x.name === 'keyway' ? { ...x, port: listenerPort } : x));
+      const slices: PairedSlice[] = [];
+      const tps: PairedThroughput[] = [];
+      for (let round = 0; round < s.rounds; round++) {
+        for (const v of round % 2 ? [...pairs].reverse() : pairs) {
+          const r = await measurePair(base, v, { base: fleets['ring-hash'], variant: fleets[v.fleet] }, ps, round, seedOf, (envoy, x) => (x.cluster ? waitHealthy(envoy, x.cluster, 1) : Promise.resolve()));
+          slices.push(...r.slices);
+          tps.push(r.throughput);
+          const last = r.slices.map((x) => (x.envoyMsPer1000 / x.baseEnvoyMsPer1000).toFixed(2)).join(' ');
+          process.stderr.write(`round ${round} ${v.name.padEnd(22)} Envoy x ring_hash per slice: ${last}; req/s ${r.throughput.rps.toFixed(0)} vs ${r.throughput.baseRps.toFixed(0)}\n`);
+        }
+      }
+      process.stdout.write(`${pairedTable(pairs.map((x) => x.name), slices, tps, ps)}\n`);
+      const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'dataplane-cost-paired-quick.json' : 'dataplane-cost-paired.json');
+      writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: ps, ownership, hot: values.hot ?? 'on', slices, throughput: tps }, null, 1)}\n`);
+      process.stdout.write(`wrote ${path.relative(REPO_ROOT, out)}\n`);
+      return;
+    }
     const results: Measurement[] = [];
     const failures: { variant: string; round: number; error: string }[] = [];
     for (let round = 0; round < s.rounds; round++) {

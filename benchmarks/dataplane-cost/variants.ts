@@ -166,6 +166,34 @@ export const TOGGLES: readonly Toggle[] = [
       sel.single_host_per_subset = true;
     },
   },
+  {
+    name: 'bare-no-lua',
+    what: 'no Lua (the client sends x-cache-shard), no retry policy, no outlier detection, no health check: the subset load balancer alone',
+    sendShard: true,
+    apply: (r) => {
+      withoutFilter(r, 'lua');
+      delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+      delete r.cluster.outlier_detection;
+      delete r.cluster.health_checks;
+    },
+  },
+  {
+    name: 'no-lua-no-retry',
+    what: 'no Lua (the client sends x-cache-shard), no retry policy',
+    sendShard: true,
+    apply: (r) => {
+      withoutFilter(r, 'lua');
+      delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+    },
+  },
+  {
+    name: 'lua-empty',
+    what: 'the Lua filter with an empty envoy_on_request (the filter alone); the client sends x-cache-shard',
+    sendShard: true,
+    apply: (r) => {
+      luaSource(r).inline_string = 'function envoy_on_request(handle) end\n';
+    },
+  },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {
     name: 'route-map-no-lua',
