@@ -52,6 +52,9 @@ const filters = (r: KeywayResources): Json[] => hcm(r).http_filters as Json[];
 const withoutFilter = (r: KeywayResources, name: string): void => {
   hcm(r).http_filters = filters(r).filter((f) => !String(f.name).includes(name));
 };
+const withoutRetry = (r: KeywayResources): void => {
+  delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+};
 const luaFilter = (r: KeywayResources): Json => filters(r).find((f) => String(f.name).includes('lua'))!;
 const luaSource = (r: KeywayResources): Json => (luaFilter(r).typed_config as Json).default_source_code as Json;
 const healthCheck = (r: KeywayResources): Json => (r.cluster.health_checks as Json[])[0]!;
@@ -138,7 +141,7 @@ export const TOGGLES: readonly Toggle[] = [
   { name: 'no-lua', what: 'no Lua filter: the client sends x-cache-shard', sendShard: true, apply: (r) => withoutFilter(r, 'lua') },
   { name: 'lua-metadata', what: 'Lua sets the subset metadata itself; no header_to_metadata filter', apply: luaSetsMetadata },
   { name: 'no-hc', what: 'no active health check', apply: (r) => delete r.cluster.health_checks },
-  { name: 'no-retry', what: 'no retry policy on the virtual host', apply: (r) => delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy },
+  { name: 'no-retry', what: 'no retry policy on the virtual host', apply: withoutRetry },
   { name: 'no-outlier', what: 'no outlier detection', apply: (r) => delete r.cluster.outlier_detection },
   {
     name: 'no-alias',
@@ -172,7 +175,7 @@ export const TOGGLES: readonly Toggle[] = [
     sendShard: true,
     apply: (r) => {
       withoutFilter(r, 'lua');
-      delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+      withoutRetry(r);
       delete r.cluster.outlier_detection;
       delete r.cluster.health_checks;
     },
@@ -183,7 +186,7 @@ export const TOGGLES: readonly Toggle[] = [
     sendShard: true,
     apply: (r) => {
       withoutFilter(r, 'lua');
-      delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+      withoutRetry(r);
     },
   },
   {
