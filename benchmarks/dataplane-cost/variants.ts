@@ -136,6 +136,25 @@ function routeMap() {
   };
 }
 
+/**
+ * Routes for the Lua-skip toggles: a request that arrives with a canonical shard in [0, 1024) (the
+ * benchmark's S) matches a route that disables the Lua filter, any other shard header a 400 route
+ * that does too (docs/envoy-findings.md 8: not in the translator, a repeated header defeats it).
+ */
+const SHARD_1024 = '0|[1-9][0-9]{0,2}|10[01][0-9]|102[0-3]';
+function luaSkippedWithShard(r: KeywayResources): void {
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  const routes = vhost.routes as Json[];
+  const toCluster = routes.find((x) => x.route !== undefined)!.route as Json;
+  const noLua = { 'envoy.filters.http.lua': { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', disabled: true } };
+  const shardHeader = (regex: string): Json => ({ name: 'x-cache-shard', string_match: { safe_regex: { regex } } });
+  vhost.routes = [
+    { match: { prefix: '/', headers: [shardHeader(SHARD_1024)] }, route: toCluster, typed_per_filter_config: noLua },
+    { match: { prefix: '/', headers: [{ name: 'x-cache-shard', present_match: true }] }, direct_response: { status: 400, body: { inline_string: 'x-cache-shard must be an integer in [0, 1024)\n' } }, typed_per_filter_config: noLua },
+    ...routes,
+  ];
+}
+
 export const TOGGLES: readonly Toggle[] = [
   { name: 'static', what: "keyway's listener, route and cluster as served over ADS, unchanged", apply: () => {} },
   { name: 'no-lua', what: 'no Lua filter: the client sends x-cache-shard', sendShard: true, apply: (r) => withoutFilter(r, 'lua') },
@@ -196,6 +215,17 @@ export const TOGGLES: readonly Toggle[] = [
     apply: (r) => {
       luaSource(r).inline_string = 'function envoy_on_request(handle) end\n';
     },
+  },
+  {
+    name: 'lua-skip',
+    what: 'a request that carries a valid x-cache-shard matches a route that disables the Lua filter (not created for it); the client sends x-cache-shard',
+    sendShard: true,
+    apply: luaSkippedWithShard,
+  },
+  {
+    name: 'lua-skip-key',
+    what: 'lua-skip, the client sends x-cache-key (the filter runs, then the route matches again)',
+    apply: luaSkippedWithShard,
   },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {
