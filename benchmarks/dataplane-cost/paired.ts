@@ -14,6 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
+import { median } from '../hitrate/stats.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
 import { CacheClient } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
@@ -135,12 +136,6 @@ export async function measurePair(
     for (const c of clients) c.close();
     await Promise.all(started.map((e) => e.stop()));
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The table docs/benchmarks.md quotes: medians over every slice (CPU) and round (throughput), min-max. */

@@ -24,7 +24,7 @@
  * ownership checks and load reports add on the node).
  * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
  * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap),
- * --hot off (keyway's hot-shard policy off; default on, as keyway ships), --paired (each variant
+ * --hot on|off (keyway's hot-shard policy; default on, as keyway ships), --paired (each variant
  * at the same time as ring_hash, CPU read over the same slices: paired.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,7 @@ import { envoyBinaryPath, envoyVersion, startEnvoy, type EnvoyProcess } from '..
 import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { freePort, freePorts } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
+import { median } from '../hitrate/stats.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
 import { CacheClient } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
@@ -123,12 +124,6 @@ function seedOf(variant: string, round: number): number {
   return h;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' } },
@@ -137,6 +132,8 @@ async function main(): Promise<void> {
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
   const ownership = values.ownership ?? 'stream';
   if (ownership !== 'rest' && ownership !== 'stream') throw new Error(`--ownership must be rest or stream, got ${ownership}`);
+  const hot = values.hot ?? 'on';
+  if (hot !== 'on' && hot !== 'off') throw new Error(`--hot must be on or off, got ${hot}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -157,7 +154,7 @@ async function main(): Promise<void> {
       'spread: none',
       `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1}`,
       'routing: {keyHeader: x-cache-key}',
-      ...(values.hot === 'off' ? ['hotShards: {enabled: false}'] : []),
+      ...(hot === 'off' ? ['hotShards: {enabled: false}'] : []),
       'endpoints:',
       ...fleetPorts.keyway.map((p, i) => `  - {id: n${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: f}, weight: 1}`),
     ];
@@ -244,7 +241,7 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`${pairedTable(pairs.map((x) => x.name), slices, tps, ps)}\n`);
       const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'dataplane-cost-paired-quick.json' : 'dataplane-cost-paired.json');
-      writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: ps, ownership, hot: values.hot ?? 'on', slices, throughput: tps }, null, 1)}\n`);
+      writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: ps, ownership, hot, slices, throughput: tps }, null, 1)}\n`);
       process.stdout.write(`wrote ${path.relative(REPO_ROOT, out)}\n`);
       return;
     }
