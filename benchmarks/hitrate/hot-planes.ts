@@ -6,7 +6,7 @@
  *   load reports through the agent), Envoy over ADS as in routing.ts;
  * - Envoy alone with `maglev` or `ring_hash` on the key header, each with and without
  *   `hash_balance_factor` (Envoy's bounded-load consistent hashing), endpoints weighted by
- *   `load_balancing_weight` from an EDS file.
+ *   `load_balancing_weight` from an EDS file, placed by node id (`envoy.lb` hash_key).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -91,9 +91,14 @@ async function startKeyway_(opts: HotPlaneOptions): Promise<HotPlane> {
 async function startEnvoyAlone(opts: HotPlaneOptions): Promise<HotPlane> {
   const lb: LbPolicy = opts.variant.startsWith('maglev') ? 'MAGLEV' : 'RING_HASH';
   const edsPath = path.join(opts.dir, 'eds.json');
+  // Hosts go on the ring and into the Maglev table by their `envoy.lb` hash_key (the node id), not
+  // by address: the ports change from run to run, and with them Envoy's placement (the busiest
+  // node's load moved from 2.5 to 4x between runs). By id, every run places the nodes the same
+  // way, as keyway's rendezvous does with its fixed ids.
   const lbEndpoints = opts.nodes.map((n) => ({
     endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: n.port } }, hostname: n.id },
     load_balancing_weight: n.weight,
+    metadata: { filter_metadata: { 'envoy.lb': { hash_key: n.id } } },
   }));
   writeFileSync(
     edsPath,

@@ -9,9 +9,12 @@
  * without `hash_balance_factor`. Weightings: 8 equal nodes, and weights 1,1,2,2,4,4,8,8; each
  * node's L1 capacity is proportional to its weight (the fleet's total is the same in both).
  * One set of processes per (variant, weighting) runs every load in turn: Zipf s = 0.8, 1.2, 1.0
- * (each after a flat-out warm-up of its own, at least `warmupMinMs`: the policy's history of 6
- * windows and one more, so keyway-hot judges the load measured, not the one before), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
- * requests, measured from its first request, reaction included). Per span: max node load over
+ * (each after a warm-up of its own: an exact number of requests paced over `warmupMinMs`, the
+ * policy's history of 6 windows and one more, so keyway-hot judges the load measured, not the one
+ * before), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
+ * requests, measured from its first request, reaction included). The samplers are seeded and the
+ * measured span is chosen by draw number, so every variant is measured on the same requests: the
+ * L1 figures differ by what the variants do, not by which keys their spans happened to draw. Per span: max node load over
  * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
  * tables give medians with min-max and ratios to keyway static.
  * Flags: --quick (2 loads, short spans), --repeat N (default 3), --first-repetition N (number the
@@ -49,10 +52,10 @@ interface Settings {
   readonly l1PerNode: number;
   readonly shards: number;
   readonly loads: readonly LoadName[];
-  /** Flat-out requests before each measured span (the first span: `firstWarmup`). */
+  /** Requests before each measured span (the first span: `firstWarmup`), the same for every variant. */
   readonly warmup: number;
   readonly firstWarmup: number;
-  /** ... and at least this long: keyway-hot's history (6 windows of `windowMs`) and one window more. */
+  /** ... paced over this long: keyway-hot's history (6 windows of `windowMs`) and one window more. */
   readonly warmupMinMs: number;
   /** Requests measured per span, at `rate`. */
   readonly measured: number;
@@ -70,7 +73,7 @@ const FULL: Settings = {
   l1PerNode: 400,
   shards: 1024,
   loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
-  warmup: 4_000,
+  warmup: 7_000,
   firstWarmup: 10_000,
   warmupMinMs: 7_000,
   measured: 8_000,
@@ -165,9 +168,13 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const specs: WeightedNode[] = weights.map((weight, i) => ({ id: `cache-${i}`, port: ports[i + 1]!, weight }));
   const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings, hotSection });
   const nodes: NodeProcess[] = [];
-  const observed: Observed[] = [];
+  // The span being measured: the draws [from, to) of the current load's sampler.
+  let span = { from: 0, to: 0, observed: [] as Observed[] };
   const sampler = new SwitchSampler(samplerFor(s.loads[0]!, s));
-  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe: (o) => observed.push(o) });
+  const observe = (o: Observed): void => {
+    if (o.seq >= span.from && o.seq < span.to) span.observed.push(o);
+  };
+  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe });
   const byId = new Map(specs.map((x) => [x.id, x.weight]));
   const out: SpanResult[] = [];
   try {
@@ -192,21 +199,23 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     await plane.waitRouted();
     load.start();
     for (const [i, name] of s.loads.entries()) {
+      // A fresh seeded sampler per load; the warm-up is the same number of draws for every variant.
       sampler.current = samplerFor(name, s);
-      if (name !== 'burst') {
-        const t0 = performance.now();
-        load.setRate(Infinity);
-        await load.waitFor(i === 0 ? s.firstWarmup : s.warmup);
-        const left = s.warmupMinMs - (performance.now() - t0);
-        if (left > 0) await sleep(left);
+      const warmup = name === 'burst' ? 0 : i === 0 ? s.firstWarmup : s.warmup;
+      const from = load.drawn + warmup;
+      span = { from, to: from + s.measured, observed: [] };
+      if (warmup > 0) {
+        load.setRate(warmup / (s.warmupMinMs / 1000));
+        load.setRateFrom(from, s.rate);
+        while (load.drawn < from) await sleep(20);
+      } else {
+        load.setRate(s.rate);
       }
-      load.setRate(s.rate);
-      const from = observed.length;
       const churnBefore = await churnCounters(plane.keywayUrl);
-      await load.waitFor(s.measured);
+      while (span.observed.length < s.measured) await sleep(20);
       const churnAfter = await churnCounters(plane.keywayUrl);
       const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
-      const f = hotFigures(observed, from, observed.length, byId);
+      const f = hotFigures(span.observed, 0, span.observed.length, byId);
       const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
       out.push({ variant, weighting, load: name, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn });
       console.log(

@@ -31,6 +31,8 @@ export interface Observed {
   /** The answering node's `x-served-by`; undefined on error. */
   readonly servedBy: string | undefined;
   readonly latencyMs: number;
+  /** Which draw of the sampler this request's key was (0 = the first key the load drew). */
+  readonly seq: number;
 }
 
 export interface LoadOptions {
@@ -53,6 +55,9 @@ export class Load {
   /** Requests per second while limited; Infinity runs flat out (warm-up). */
   #rate = Infinity;
   #nextSlot = 0;
+  /** A rate that takes over once `at` keys have been drawn (setRateFrom). */
+  #pendingRate: { readonly at: number; readonly rate: number } | undefined;
+  #drawn = 0;
   #running = false;
   #workers: Promise<void>[] = [];
   #errors = new Map<string, number>();
@@ -82,10 +87,25 @@ export class Load {
     return m;
   }
 
+  /** Keys drawn from the sampler so far (sent or about to be). */
+  get drawn(): number {
+    return this.#drawn;
+  }
+
   /** Requests per second from now on (Infinity: as fast as the machine goes). */
   setRate(rate: number): void {
+    this.#pendingRate = undefined;
     this.#rate = rate;
     this.#nextSlot = performance.now();
+  }
+
+  /**
+   * Switches to `rate` once `at` keys have been drawn: a warm-up of an exact number of requests
+   * followed by the measured rate, so every variant is measured on the same draws of a seeded
+   * sampler rather than on whatever a timed warm-up left.
+   */
+  setRateFrom(at: number, rate: number): void {
+    this.#pendingRate = { at, rate };
   }
 
   start(): void {
@@ -110,6 +130,11 @@ export class Load {
   }
 
   async #slot(): Promise<void> {
+    if (this.#pendingRate && this.#drawn >= this.#pendingRate.at) {
+      this.#rate = this.#pendingRate.rate;
+      this.#nextSlot = performance.now();
+      this.#pendingRate = undefined;
+    }
     if (this.#rate === Infinity) return;
     const now = performance.now();
     // No catching up after a stall: a late slot starts the schedule again from now.
@@ -123,10 +148,11 @@ export class Load {
     while (this.#running) {
       await this.#slot();
       if (!this.#running) return;
+      const seq = this.#drawn++;
       const key = keyOfRank(this.#opts.sampler.next());
       const sent = performance.now();
       const { outcome, servedBy } = await this.#request(key);
-      this.#opts.observe?.({ outcome, servedBy, latencyMs: performance.now() - sent });
+      this.#opts.observe?.({ outcome, servedBy, latencyMs: performance.now() - sent, seq });
       this.outcomes.push(outcome);
     }
   }
