@@ -27,17 +27,19 @@ export const createOwnershipAgent: CreateOwnershipAgent = (opts) => new Ownershi
 export function ownershipFromAssignments(assignments: ReadonlyMap<number, Assignment>, shardCount: number): NodeOwnership {
   const primary = new Set<number>();
   const replica = new Set<number>();
+  const readingReplica = new Set<number>();
   const warming = new Map<number, WarmingShard>();
   const draining = new Map<number, number>();
   const sorted = [...assignments.values()].sort((a, b) => a.shard - b.shard);
   const digest = createHash('sha256').update(String(shardCount));
   for (const a of sorted) {
-    digest.update(`|${a.shard}:${a.role}:${a.phase}:${a.untilUnixMs}:${a.servingOwners.map((p) => `${p.id}@${p.address}:${p.port}`).join(',')}`);
+    digest.update(`|${a.shard}:${a.role}:${a.phase}:${a.untilUnixMs}:${a.reader}:${a.servingOwners.map((p) => `${p.id}@${p.address}:${p.port}`).join(',')}`);
     if (a.phase === 'warming') warming.set(a.shard, { servingOwners: a.servingOwners, untilUnixMs: a.untilUnixMs });
     else if (a.phase === 'draining') draining.set(a.shard, a.untilUnixMs);
     else (a.role === 'primary' ? primary : replica).add(a.shard);
+    if (a.phase === 'serving' && a.role === 'replica' && a.reader) readingReplica.add(a.shard);
   }
-  return { version: `stream-${digest.digest('hex').slice(0, 16)}`, shardCount, primary, replica, warming, draining };
+  return { version: `stream-${digest.digest('hex').slice(0, 16)}`, shardCount, primary, replica, readingReplica, warming, draining };
 }
 
 export interface StreamOwnershipOptions {

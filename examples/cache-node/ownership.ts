@@ -18,6 +18,12 @@ export interface NodeOwnership {
   readonly primary: ReadonlySet<number>;
   /** Shards this node holds as a replica. */
   readonly replica: ReadonlySet<number>;
+  /**
+   * The replica shards whose requests reach this node while it is healthy: it is one of the first
+   * `readers` owners of a hot shard spread over several (docs/hot-shards.md). The other replicas
+   * only back up, so the node keeps no L1 entries for them once it stops reading them.
+   */
+  readonly readingReplica: ReadonlySet<number>;
   /** This node's locality as keyway knows it; undefined when keyway does not list the node. */
   readonly locality?: NodeLocality;
   /**
@@ -64,19 +70,23 @@ export function ownershipFromShardMap(body: unknown, nodeId: string): NodeOwners
   if (!Array.isArray(b.shards)) throw new Error('shard map: "shards" must be an array');
   const primary = new Set<number>();
   const replica = new Set<number>();
+  const readingReplica = new Set<number>();
   b.shards.forEach((entry: unknown, i: number) => {
-    const e = entry as { shard?: unknown; owners?: unknown };
+    const e = entry as { shard?: unknown; owners?: unknown; readers?: unknown };
     if (typeof e?.shard !== 'number' || !Array.isArray(e.owners)) throw new Error(`shard map: shards[${i}] must be {shard, owners}`);
+    // `readers` is listed only above 1 (a spread hot shard); otherwise the primary alone reads.
+    const readers = typeof e.readers === 'number' ? e.readers : 1;
     const at = e.owners.indexOf(nodeId);
     if (at === 0) primary.add(e.shard);
     else if (at > 0) replica.add(e.shard);
+    if (at > 0 && at < readers) readingReplica.add(e.shard);
   });
   let locality: NodeLocality | undefined;
   if (Array.isArray(b.endpoints)) {
     const me = (b.endpoints as { id?: unknown; locality?: Partial<NodeLocality> }[]).find((x) => x?.id === nodeId);
     if (me?.locality) locality = { region: me.locality.region ?? '', zone: me.locality.zone ?? '', subzone: me.locality.subzone ?? '' };
   }
-  return { version: b.version, shardCount: b.shardCount, primary, replica, ...(locality ? { locality } : {}) };
+  return { version: b.version, shardCount: b.shardCount, primary, replica, readingReplica, ...(locality ? { locality } : {}) };
 }
 
 /**

@@ -118,31 +118,33 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   // Shards whose warm-up finished while their assignment still says WARMING: a request for a
   // warming shard not in here reached the node before it reported warm.
   const warmed = new Set<number>();
-  let ownedBefore = new Set<number>();
+  let keptBefore = new Set<number>();
   let drainTimer: NodeJS.Timeout | undefined;
 
   /**
-   * After each ownership change, and when a drain ends: L1 entries of shards the node owned and no
-   * longer owns (moved away, or drained past their end) are dropped, so GPU memory goes back to the
-   * shards it owns.
+   * After each ownership change, and when a drain ends: L1 entries of shards the node read and no
+   * longer reads are dropped (moved away, drained past their end, or kept only as a backup replica:
+   * a primary demoted to replica, a hot shard's extra reader after the spread ends), so GPU memory
+   * goes back to the shards whose requests reach the node. A backup replica that gets requests
+   * because the readers are down still admits them to L1 (ownerLabel).
    */
   const sweep = (): void => {
     const o = source?.current();
     if (!o) return;
     const now = Date.now();
-    const owned = new Set<number>([...o.primary, ...o.replica, ...(o.warming?.keys() ?? [])]);
+    const kept = new Set<number>([...o.primary, ...o.readingReplica, ...(o.warming?.keys() ?? [])]);
     let nextDrainEnd = Infinity;
     for (const [shard, until] of o.draining ?? []) {
       if (now < until) {
-        owned.add(shard);
+        kept.add(shard);
         nextDrainEnd = Math.min(nextDrainEnd, until);
       }
     }
-    const lost = new Set([...ownedBefore].filter((s) => !owned.has(s)));
-    ownedBefore = owned;
+    const lost = new Set([...keptBefore].filter((s) => !kept.has(s)));
+    keptBefore = kept;
     if (lost.size > 0) {
       const dropped = dropShards(cache.l1, lost, o.shardCount);
-      if (dropped > 0) log({ msg: 'dropped the L1 entries of shards no longer owned', shards: lost.size, entries: dropped });
+      if (dropped > 0) log({ msg: 'dropped the L1 entries of shards no longer read', shards: lost.size, entries: dropped });
     }
     for (const shard of warmed) if (!o.warming?.has(shard)) warmed.delete(shard);
     clearTimeout(drainTimer);

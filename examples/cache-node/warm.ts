@@ -63,7 +63,7 @@ export function shardEntries(l1: LruCache<string, string>, shard: number, shardC
 
 /**
  * Removes from L1 every entry whose shard is in `shards`: GPU memory goes back to the shards the
- * node still owns. Returns how many entries were dropped.
+ * node still reads. Returns how many entries were dropped.
  */
 export function dropShards(l1: LruCache<string, string>, shards: ReadonlySet<number>, shardCount: number): number {
   let dropped = 0;

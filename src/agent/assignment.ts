@@ -28,6 +28,11 @@ export interface Assignment {
   readonly servingOwners: readonly Peer[];
   /** WARMING: when the route flips anyway; DRAINING: when draining ends (Unix ms); 0 for SERVING. */
   readonly untilUnixMs: number;
+  /**
+   * SERVING: the shard's requests reach this node while it is healthy (the primary, or a reader of
+   * a hot shard spread over several). A replica that is not a reader only backs up.
+   */
+  readonly reader: boolean;
 }
 
 const ROLES: ReadonlyMap<ShardAssignment_Role, AssignmentRole> = new Map([
@@ -69,7 +74,9 @@ export function decodeAssignment(name: string, any: Any | undefined): Assignment
     }
     servingOwners.push(Object.freeze({ id: p.id, address: p.address, port: p.port }));
   }
-  return Object.freeze({ shard: m.shard, shardCount: m.shardCount, role, phase, servingOwners: Object.freeze(servingOwners), untilUnixMs: until });
+  // A primary always reads; keyway before the field existed sent no reader flag at all.
+  const reader = phase === 'serving' && (role === 'primary' || m.reader);
+  return Object.freeze({ shard: m.shard, shardCount: m.shardCount, role, phase, servingOwners: Object.freeze(servingOwners), untilUnixMs: until, reader });
 }
 
 /** Field-by-field equality of two assignments (what decides whether `onChange` fires). */
@@ -80,6 +87,7 @@ export function sameAssignment(a: Assignment, b: Assignment): boolean {
     a.role === b.role &&
     a.phase === b.phase &&
     a.untilUnixMs === b.untilUnixMs &&
+    a.reader === b.reader &&
     a.servingOwners.length === b.servingOwners.length &&
     a.servingOwners.every((p, i) => {
       const q = b.servingOwners[i]!;

@@ -107,6 +107,7 @@ test('a transition: the warming node gets WARMING with serving owners and until,
       { id: 'a', address: '10.0.0.1', port: 8080 },
     ],
     untilUnixMs: deadline,
+    reader: false,
   });
   assert.equal(a.assignments().get(4)?.phase, 'warming');
 });

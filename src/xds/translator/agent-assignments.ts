@@ -5,6 +5,7 @@
  *
  * Rules (the handoff semantics of docs/ownership.md "Phases"):
  * - a shard whose routed owners include the node: PRIMARY (first owner) or REPLICA, SERVING, until 0;
+ *   `reader` for the shard's first `readers` owners (the primary, and more for a spread hot shard);
  * - a shard in transition whose warming node is the node: PRIMARY, WARMING, `serving_owners` = the
  *   routed owners (`transition.from`) as peers, until = the transition's deadline. WARMING wins
  *   over SERVING when the warming node is also a routed replica;
@@ -17,7 +18,7 @@ import { create } from '@bufbuild/protobuf';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { HandoffState } from '../../core/handoff.js';
 import { compareStrings } from '../../core/order.js';
-import type { ShardMap } from '../../core/shard-map.js';
+import { type ShardMap, shardReaders } from '../../core/shard-map.js';
 import { ShardAssignmentSchema, ShardAssignment_Phase, ShardAssignment_Role, type ShardAssignment } from '../proto.js';
 import type { TranslatedResource } from '../resources.js';
 
@@ -75,7 +76,7 @@ function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
   return index;
 }
 
-type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs'> & { readonly servingOwners: readonly Endpoint[] };
+type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs' | 'reader'> & { readonly servingOwners: readonly Endpoint[] };
 
 function buildIndex(map: ShardMap, handoff: HandoffState | undefined): AssignmentIndex {
   const shardCount = map.policy.shardCount;
@@ -93,9 +94,10 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
   };
 
   map.owners.forEach((owners, shard) => {
+    const readers = shardReaders(map, shard);
     owners.forEach((id, i) => {
       const role = i === 0 ? ShardAssignment_Role.PRIMARY : ShardAssignment_Role.REPLICA;
-      assign(id, shard, { role, phase: ShardAssignment_Phase.SERVING, untilUnixMs: 0n, servingOwners: [] });
+      assign(id, shard, { role, phase: ShardAssignment_Phase.SERVING, untilUnixMs: 0n, servingOwners: [], reader: i < readers });
     });
   });
   for (const t of handoff?.transitions ?? []) {
@@ -110,11 +112,12 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
       phase: ShardAssignment_Phase.WARMING,
       untilUnixMs: BigInt(t.deadline),
       servingOwners: peers,
+      reader: false,
     });
   }
   for (const d of handoff?.drains ?? []) {
     if (byNode.get(d.node)?.has(d.shard)) continue;
-    assign(d.node, d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [] });
+    assign(d.node, d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [], reader: false });
   }
 
   const out = new Map<string, readonly TranslatedResource[]>();
@@ -129,6 +132,7 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
         phase: f.phase,
         servingOwners: f.servingOwners.map((e) => ({ id: e.id, address: e.address, port: e.port })),
         untilUnixMs: f.untilUnixMs,
+        reader: f.reader,
       }),
     }));
     resources.sort((a, b) => compareStrings(a.name, b.name));

@@ -33,6 +33,15 @@ test('ownership: primary and replica shards of this node, and its locality, from
   assert.equal(stranger.primary.size + stranger.replica.size, 0);
 });
 
+test('ownership: a replica among the first `readers` owners of a spread shard reads it; the replicas after them only back up', () => {
+  const body = { ...BODY, shards: [{ shard: 0, owners: ['n1', 'n2', 'n3'], readers: 2 }, { shard: 1, owners: ['n2', 'n3'] }] };
+  assert.deepEqual([...ownershipFromShardMap(body, 'n2').readingReplica], [0]);
+  const n3 = ownershipFromShardMap(body, 'n3');
+  assert.deepEqual([...n3.replica].sort(), [0, 1]);
+  assert.deepEqual([...n3.readingReplica], [], 'the third owner of 0 and the replica of 1 only back up');
+  assert.deepEqual([...ownershipFromShardMap(body, 'n1').readingReplica], [], 'a primary is not a replica');
+});
+
 test('ownerLabel: true for primary and replica shards, false otherwise, unknown without a map or a shard', () => {
   const n1 = ownershipFromShardMap(BODY, 'n1');
   assert.equal(ownerLabel(n1, 0), 'true');

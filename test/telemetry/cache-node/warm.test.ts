@@ -57,8 +57,8 @@ class StandInAgent implements OwnershipAgentLike {
   }
 }
 
-function serving(shard: number, role: 'primary' | 'replica' = 'primary'): Assignment {
-  return { shard, shardCount: S, role, phase: 'serving', servingOwners: [], untilUnixMs: 0 };
+function serving(shard: number, role: 'primary' | 'replica' = 'primary', reader = role === 'primary'): Assignment {
+  return { shard, shardCount: S, role, phase: 'serving', servingOwners: [], untilUnixMs: 0, reader };
 }
 
 async function nodeWithAgent(t: { after(fn: () => Promise<void>): void }, id: string, extra: { l1Capacity?: number; warmLimit?: number } = {}) {
@@ -134,8 +134,8 @@ test('ownershipFromAssignments: serving by role, warming with its peers, drainin
   const list: Assignment[] = [
     serving(1),
     serving(2, 'replica'),
-    { shard: 3, shardCount: S, role: 'primary', phase: 'warming', servingOwners: [peer], untilUnixMs: 5 },
-    { shard: 4, shardCount: S, role: 'primary', phase: 'draining', servingOwners: [], untilUnixMs: 9 },
+    { shard: 3, shardCount: S, role: 'primary', phase: 'warming', servingOwners: [peer], untilUnixMs: 5, reader: false },
+    { shard: 4, shardCount: S, role: 'primary', phase: 'draining', servingOwners: [], untilUnixMs: 9, reader: false },
   ];
   const o = ownershipFromAssignments(new Map(list.map((a) => [a.shard, a])), S);
   assert.deepEqual([[...o.primary], [...o.replica]], [[1], [2]]);
@@ -200,6 +200,7 @@ test('a warming node copies the shard from the first serving owner that answers 
       { id: 'src', address: '127.0.0.1', port: src.httpPort },
     ],
     untilUnixMs: Date.now() + 30_000,
+    reader: false,
   };
   agent.set([serving(1), warming]);
   assert.equal(dst.ownership()?.warming?.has(3), true);
@@ -262,11 +263,26 @@ test('a warm-up stops at the assignment deadline: a peer that never answers does
     phase: 'warming',
     servingOwners: [{ id: 'hang', address: '127.0.0.1', port: (hang.address() as AddressInfo).port }],
     untilUnixMs: Date.now() + 300,
+    reader: false,
   };
   agent.set([warming]);
   const started = Date.now();
   await assert.rejects(agent.opts.warm!(warming, new AbortController().signal));
   assert.ok(Date.now() - started < 3_000, `stopped at the deadline, not the 5 s fetch timeout (${Date.now() - started} ms)`);
+});
+
+test('a shard the node stops reading but still backs up (a demoted primary, a spread ended) leaves L1; one it reads stays', async (t) => {
+  const { node, agent } = await nodeWithAgent(t, 'n');
+  agent.set([serving(1), serving(6), serving(7, 'replica', true)]);
+  for (const shard of [1, 6, 7]) for (const k of keysOf(shard, 3)) await get(node, `/kv/${k}`);
+  assert.equal(shardEntries(node.cache.l1, 7, S, 100).length, 3, 'a reading replica admits and keeps its entries');
+  // 6: primary -> backup replica (a bounded-load move); 7: reader -> backup (the spread ended).
+  agent.set([serving(1), serving(6, 'replica'), serving(7, 'replica')]);
+  await eventually('the shards no longer read leave L1', () => shardEntries(node.cache.l1, 6, S, 100).length + shardEntries(node.cache.l1, 7, S, 100).length === 0, { timeoutMs: 5_000 });
+  assert.equal(shardEntries(node.cache.l1, 1, S, 100).length, 3, 'the shard it still leads stays');
+  const r = await get(node, `/kv/${keysOf(6, 1, 'failover')[0]}`);
+  assert.equal(r.body.owner, 'true', 'a backup replica still serves (and admits) what reaches it');
+  assert.equal((await get(node, `/kv/${keysOf(6, 1, 'failover')[0]}`)).body.tier, 'l1');
 });
 
 test('a draining shard is served and admitted to L1 until its end, then its L1 entries are dropped', async (t) => {
@@ -276,7 +292,7 @@ test('a draining shard is served and admitted to L1 until its end, then its L1 e
   const leaving = keysOf(6, 3);
   for (const k of [...keep, ...leaving]) await get(node, `/kv/${k}`);
   const until = Date.now() + 400;
-  agent.set([serving(1), { shard: 6, shardCount: S, role: 'primary', phase: 'draining', servingOwners: [], untilUnixMs: until }]);
+  agent.set([serving(1), { shard: 6, shardCount: S, role: 'primary', phase: 'draining', servingOwners: [], untilUnixMs: until, reader: false }]);
   const straggler = keysOf(6, 1, 'late')[0]!;
   const r = await get(node, `/kv/${straggler}`);
   assert.equal(r.body.owner, 'true');

@@ -29,14 +29,14 @@ function withHandoff(input: TranslatorInput, handoff: Omit<HandoffState, 'target
 const json = (input: TranslatorInput, node: string): Record<string, unknown>[] =>
   agentAssignments(input, node).resources.map((r) => ({ name: r.name, ...(resourceToJson(r) as Record<string, unknown>) }));
 
-test('a node is told every shard it owns: PRIMARY or REPLICA, SERVING, sorted by name as strings', () => {
+test('a node is told every shard it owns: PRIMARY (a reader) or REPLICA (a backup), SERVING, sorted by name as strings', () => {
   const a = json(routed(), 'a');
   assert.deepEqual(a.map((r) => r.name), ['0', '10', '2', '4', '6', '8']);
-  assert.deepEqual(a[0], { name: '0', shardCount: 12, role: 'PRIMARY', phase: 'SERVING' }, 'ProtoJSON leaves out shard 0');
+  assert.deepEqual(a[0], { name: '0', shardCount: 12, role: 'PRIMARY', phase: 'SERVING', reader: true }, 'ProtoJSON leaves out shard 0');
   const b = json(routed(), 'b');
   assert.deepEqual(b.map((r) => r.name), ['0', '1', '10', '11', '2', '3', '4', '5', '6', '7', '8', '9']);
-  assert.deepEqual(b[0], { name: '0', shardCount: 12, role: 'REPLICA', phase: 'SERVING' });
-  assert.deepEqual(b[1], { name: '1', shard: 1, shardCount: 12, role: 'PRIMARY', phase: 'SERVING' });
+  assert.deepEqual(b[0], { name: '0', shardCount: 12, role: 'REPLICA', phase: 'SERVING' }, 'a backup replica: reader false, left out');
+  assert.deepEqual(b[1], { name: '1', shard: 1, shardCount: 12, role: 'PRIMARY', phase: 'SERVING', reader: true });
   assert.deepEqual(json(routed(), 'd'), [], 'a node owning nothing gets nothing');
   assert.deepEqual(json(routed(), 'nobody'), []);
 });
@@ -120,11 +120,15 @@ test('equal views give the same resource objects (computed once per view), and t
   assert.ok(checkConsistency(wrongName).some((p) => p.includes('calls itself')));
 });
 
-test('a hot shard read by more owners than R: readers beyond the primary are REPLICA, SERVING', () => {
+test('a hot shard read by more owners than R: readers beyond the primary are REPLICA, SERVING, reader; the owners after them are not readers', () => {
   const input = routed();
   const owners = input.shardMap.owners.map((o, s) => (s === 3 ? ['b', 'c', 'd'] : o));
   const hot: TranslatorInput = { ...input, shardMap: { ...input.shardMap, version: 'hot', owners, readers: new Map([[3, 3]]) } };
   const d = json(hot, 'd');
-  assert.deepEqual(d, [{ name: '3', shard: 3, shardCount: 12, role: 'REPLICA', phase: 'SERVING' }]);
+  assert.deepEqual(d, [{ name: '3', shard: 3, shardCount: 12, role: 'REPLICA', phase: 'SERVING', reader: true }]);
   assert.equal(json(hot, 'b').find((r) => r.name === '3')?.role, 'PRIMARY');
+  // Two readers of three owners: the third owner only backs the shard up.
+  const two: TranslatorInput = { ...input, shardMap: { ...input.shardMap, version: 'hot-2', owners, readers: new Map([[3, 2]]) } };
+  assert.deepEqual(json(two, 'd'), [{ name: '3', shard: 3, shardCount: 12, role: 'REPLICA', phase: 'SERVING' }]);
+  assert.equal(json(two, 'c').find((r) => r.name === '3')?.reader, true);
 });
