@@ -8,8 +8,10 @@
  *   where keyway's extra CPU goes (TOGGLES). The static copy is checked against `keyway` in the
  *   same run: their figures should agree.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
 
 export type Json = Record<string, unknown>;
@@ -44,6 +46,8 @@ export interface Toggle {
   readonly sendShard?: boolean;
   /** The cluster whose health checks to wait for (default keyway-cache). */
   readonly healthCluster?: string;
+  /** Environment for this toggle's Envoy (may build what it needs first). */
+  envoyEnv?(): Record<string, string>;
   apply(r: KeywayResources): void;
 }
 
@@ -136,6 +140,98 @@ function routeMap() {
   };
 }
 
+/** The shard picker dynamic module (native/envoy-shard-picker), built once per run with make. */
+const PICKER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'envoy-shard-picker');
+let pickerBuilt = false;
+function pickerModuleEnv(): Record<string, string> {
+  const out = path.join(PICKER_DIR, 'build');
+  if (!pickerBuilt) {
+    execFileSync('make', ['-s', '-C', PICKER_DIR, `OUT=${out}`], { stdio: 'inherit' });
+    pickerBuilt = true;
+  }
+  return { ENVOY_DYNAMIC_MODULES_SEARCH_PATH: out };
+}
+
+/** The picker's owners table (native/envoy-shard-picker/picker.c): S lines, primary first. */
+export function ownersTable(la: Json, host = '127.0.0.1'): string {
+  const owners = ownersOf(la);
+  const shards = owners.size;
+  const lines = [`keyway-owners-v1 ${shards}`];
+  for (let s = 0; s < shards; s++) {
+    const list = owners.get(String(s));
+    if (!list) throw new Error(`shard ${s} has no owner in the load assignment (shards must be 0..${shards - 1})`);
+    lines.push(list.map((p) => `${host}:${p}`).join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const PICKER_FILTER = 'keyway.shard_picker';
+const moduleConfig = { name: 'keyway_shard_picker' };
+
+/**
+ * The whole pick in a dynamic module (native/envoy-shard-picker): it reads x-cache-shard or the key,
+ * looks the shard's owners up in a table that comes with the virtual host's per-filter config
+ * (RDS: a change does not drain the listener), and writes them into x-gateway-destination-endpoint;
+ * one plain cluster with each node once routes by override_host, and keyway's retry policy walks the
+ * list. No Lua, no header_to_metadata, no subset load balancer.
+ */
+function nativePicker(r: KeywayResources): void {
+  const table = ownersTable(r.loadAssignment);
+  const picker: Json = {
+    name: PICKER_FILTER,
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter',
+      dynamic_module_config: moduleConfig,
+      filter_name: 'shard-picker',
+      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'key_header=x-cache-key\n' },
+    },
+  };
+  hcm(r).http_filters = filters(r).flatMap((f) => {
+    const name = String(f.name);
+    if (name.includes('lua')) return [picker];
+    return name.includes('header_to_metadata') ? [] : [f];
+  });
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  vhost.typed_per_filter_config = {
+    ...((vhost.typed_per_filter_config as Json | undefined) ?? {}),
+    [PICKER_FILTER]: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute',
+      dynamic_module_config: moduleConfig,
+      per_route_config_name: 'owners',
+      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: table },
+    },
+  };
+  const base = r.cluster;
+  const ports = [...new Set([...ownersOf(r.loadAssignment).values()].flat())].sort((a, b) => a - b);
+  const name = String(base.name);
+  const cluster: Json = {
+    name,
+    type: 'STATIC',
+    connect_timeout: base.connect_timeout,
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }] },
+    health_checks: base.health_checks,
+    outlier_detection: base.outlier_detection,
+    common_lb_config: base.common_lb_config,
+    ignore_health_on_host_removal: true,
+    ...(base.typed_extension_protocol_options ? { typed_extension_protocol_options: base.typed_extension_protocol_options } : {}),
+    load_balancing_policy: {
+      policies: [
+        {
+          typed_extension_config: {
+            name: 'envoy.load_balancing_policies.override_host',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost',
+              override_host_sources: [{ header: 'x-gateway-destination-endpoint' }],
+              fallback_policy: { policies: [{ typed_extension_config: { name: 'envoy.load_balancing_policies.round_robin', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' } } }] },
+            },
+          },
+        },
+      ],
+    },
+  };
+  r.clusters = [cluster];
+}
+
 /**
  * Routes for the Lua-skip toggles: a request that arrives with a canonical shard in [0, 1024) (the
  * benchmark's S) matches a route that disables the Lua filter, any other shard header a 400 route
@@ -226,6 +322,12 @@ export const TOGGLES: readonly Toggle[] = [
     name: 'lua-skip-key',
     what: 'lua-skip, the client sends x-cache-key (the filter runs, then the route matches again)',
     apply: luaSkippedWithShard,
+  },
+  {
+    name: 'native-picker',
+    what: 'a C dynamic module computes the shard and writes its owners (table from the virtual host per-filter config) into x-gateway-destination-endpoint; one override_host cluster, each node once; keyway retry policy',
+    envoyEnv: pickerModuleEnv,
+    apply: nativePicker,
   },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {
