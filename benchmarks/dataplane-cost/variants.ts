@@ -175,7 +175,7 @@ const moduleConfig = { name: 'keyway_shard_picker' };
  * one plain cluster with each node once routes by override_host, and keyway's retry policy walks the
  * list. No Lua, no header_to_metadata, no subset load balancer.
  */
-function nativePicker(r: KeywayResources): void {
+function nativePicker(r: KeywayResources, opts: { noop?: boolean; lb?: 'override-host' | 'round-robin'; retryPriority?: boolean } = {}): void {
   const table = ownersTable(r.loadAssignment);
   const picker: Json = {
     name: PICKER_FILTER,
@@ -183,7 +183,7 @@ function nativePicker(r: KeywayResources): void {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter',
       dynamic_module_config: moduleConfig,
       filter_name: 'shard-picker',
-      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'key_header=x-cache-key\n' },
+      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: `key_header=x-cache-key\n${opts.noop ? 'mode=noop\n' : ''}` },
     },
   };
   hcm(r).http_filters = filters(r).flatMap((f) => {
@@ -214,7 +214,10 @@ function nativePicker(r: KeywayResources): void {
     common_lb_config: base.common_lb_config,
     ignore_health_on_host_removal: true,
     ...(base.typed_extension_protocol_options ? { typed_extension_protocol_options: base.typed_extension_protocol_options } : {}),
-    load_balancing_policy: {
+  };
+  if (opts.lb !== 'round-robin') {
+    const roundRobin = { typed_extension_config: { name: 'envoy.load_balancing_policies.round_robin', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' } } };
+    cluster.load_balancing_policy = {
       policies: [
         {
           typed_extension_config: {
@@ -222,13 +225,16 @@ function nativePicker(r: KeywayResources): void {
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost',
               override_host_sources: [{ header: 'x-gateway-destination-endpoint' }],
-              fallback_policy: { policies: [{ typed_extension_config: { name: 'envoy.load_balancing_policies.round_robin', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' } } }] },
+              fallback_policy: { policies: [roundRobin] },
             },
           },
         },
       ],
-    },
-  };
+    };
+  }
+  // keyway's retry_priority (previous_priorities) exists for its priority-1 replicas; here every
+  // host is at priority 0 and the retry walks the header's list.
+  if (opts.retryPriority === false) delete ((r.routeConfig.virtual_hosts as Json[])[0]!.retry_policy as Json | undefined)?.retry_priority;
   r.clusters = [cluster];
 }
 
@@ -327,7 +333,41 @@ export const TOGGLES: readonly Toggle[] = [
     name: 'native-picker',
     what: 'a C dynamic module computes the shard and writes its owners (table from the virtual host per-filter config) into x-gateway-destination-endpoint; one override_host cluster, each node once; keyway retry policy',
     envoyEnv: pickerModuleEnv,
-    apply: nativePicker,
+    apply: (r) => nativePicker(r),
+  },
+  {
+    name: 'native-picker-no-retry-priority',
+    what: "native-picker, the retry policy without keyway's previous_priorities retry_priority (every host is at priority 0)",
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { retryPriority: false }),
+  },
+  {
+    name: 'native-picker-no-retry',
+    what: 'native-picker without a retry policy',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => {
+      nativePicker(r);
+      withoutRetry(r);
+    },
+  },
+  {
+    name: 'native-picker-shard',
+    what: 'native-picker, the client sends x-cache-shard (no hash, one header write fewer)',
+    sendShard: true,
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r),
+  },
+  {
+    name: 'native-picker-rr',
+    what: 'native-picker with a round-robin cluster (the header is written, nobody reads it): cost of override_host; L1 not comparable',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { lb: 'round-robin' }),
+  },
+  {
+    name: 'native-picker-noop-rr',
+    what: 'the module loaded but doing nothing, round-robin cluster: the cost of a dynamic-module filter alone; L1 not comparable',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { noop: true, lb: 'round-robin' }),
   },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {

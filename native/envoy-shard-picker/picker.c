@@ -7,8 +7,9 @@
  * override_host load-balancing policy. Bad input gets the 400s of keyway's Lua filter.
  *
  * Config (both google.protobuf.StringValue):
- *  - filter config: option lines "key_header=<name>" (default x-cache-key), optionally followed by
- *    an owners table used when the route has none;
+ *  - filter config: option lines "key_header=<name>" (default x-cache-key) and, for measuring
+ *    only, "mode=noop" (the filter does nothing), optionally followed by an owners table used
+ *    when the route has none;
  *  - per-route config (DynamicModuleFilterPerRoute, arrives by RDS): an owners table.
  * Owners table: a line "keyway-owners-v1 <S>" then S lines, line i the owners of shard i
  * (comma-separated ip:port, primary first; empty = no owner).
@@ -36,6 +37,7 @@ typedef struct {
   char key_header[128];
   size_t key_header_len;
   owners_table *table; /* NULL: only per-route tables */
+  int noop;            /* "mode=noop": do nothing (measures the cost of calling a module at all) */
 } filter_config;
 
 static void logf_(int level, const char *fmt, const char *arg) {
@@ -103,7 +105,9 @@ void *envoy_dynamic_module_on_http_filter_config_new(void *config_envoy_ptr, con
       if (!c->table) { logf_(KW_LOG_ERROR, "keyway shard picker: %s", "malformed owners table in the filter config"); free(c); return NULL; }
       break;
     }
-    if (n > 11 && memcmp(line, "key_header=", 11) == 0 && n - 11 < sizeof c->key_header) {
+    if (n == 9 && memcmp(line, "mode=noop", 9) == 0) {
+      c->noop = 1;
+    } else if (n > 11 && memcmp(line, "key_header=", 11) == 0 && n - 11 < sizeof c->key_header) {
       memcpy(c->key_header, line + 11, n - 11);
       c->key_header[n - 11] = '\0';
       c->key_header_len = n - 11;
@@ -151,6 +155,7 @@ static int reply(void *envoy, uint32_t status, const char *body, size_t body_len
 int envoy_dynamic_module_on_http_filter_request_headers(void *envoy, void *filter, bool end_of_stream) {
   (void)end_of_stream;
   const filter_config *c = filter;
+  if (c->noop) return KW_CONTINUE;
   const owners_table *t = envoy_dynamic_module_callback_get_most_specific_route_config(envoy);
   if (!t) t = c->table;
   if (!t) {
