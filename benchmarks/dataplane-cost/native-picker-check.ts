@@ -1,6 +1,7 @@
 /**
  * Checks the `keyway-native-picker` variant on real Envoy before it is measured
- * (`node --import tsx benchmarks/dataplane-cost/native-picker-check.ts`, after `npm run build`):
+ * (`node --import tsx benchmarks/dataplane-cost/native-picker-check.ts [toggle]`, after `npm run
+ * build`; toggle default native-picker, or native-picker-no-retry-priority):
  * keyway (hot-shard policy off, so its map stays the one Envoy copied), four stand-in nodes, the
  * variant's bootstrap built from keyway's own resources, then
  * - every shard sent as `x-cache-shard`, and 2000 random keys plus the key-to-shard vectors
@@ -90,7 +91,9 @@ async function main(): Promise<void> {
     const owners = new Map(map.shards.map((s) => [s.shard, s.owners]));
     if (map.shardCount !== S || owners.size !== S) throw new Error(`shard map: ${map.shardCount} shards, ${owners.size} listed`);
 
-    const toggle = TOGGLES.find((t) => t.name === 'native-picker')!;
+    const name = process.argv[2] ?? 'native-picker';
+    const toggle = TOGGLES.find((t) => t.name === name)!;
+    process.stdout.write(`checking keyway-${toggle.name}\n`);
     const port = await freePort();
     const bootstrap = keywayStaticBootstrap(resources, toggle, port);
     if (process.env.KEYWAY_NATIVE_CHECK_DUMP) writeFileSync(process.env.KEYWAY_NATIVE_CHECK_DUMP, JSON.stringify(bootstrap, null, 1));
