@@ -358,6 +358,19 @@ export const TOGGLES: readonly Toggle[] = [
     apply: (r) => nativePicker(r),
   },
   {
+    name: 'native-picker-plus-noop',
+    what: 'native-picker with a second module filter that does nothing (mode=noop) before it: the cost of one dynamic-module filter, L1 unchanged',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => {
+      nativePicker(r);
+      const picker = filters(r).find((f) => f.name === PICKER_FILTER)!;
+      const noop = structuredClone(picker);
+      noop.name = `${PICKER_FILTER}.noop`;
+      ((noop.typed_config as Json).filter_config as Json).value = 'mode=noop\n';
+      hcm(r).http_filters = [noop, ...filters(r)];
+    },
+  },
+  {
     name: 'native-picker-rr',
     what: 'native-picker with a round-robin cluster (the header is written, nobody reads it): cost of override_host; L1 not comparable',
     envoyEnv: pickerModuleEnv,
