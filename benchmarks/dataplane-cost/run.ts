@@ -202,7 +202,7 @@ async function main(): Promise<void> {
         what: t.what,
         ...(t.sendShard ? { sendShard: true } : {}),
         cluster: t.healthCluster ?? 'keyway-cache',
-        start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1 }),
+        start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1, ...(t.envoyEnv ? { env: t.envoyEnv() } : {}) }),
       })),
     ];
     const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;

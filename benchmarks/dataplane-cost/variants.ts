@@ -8,8 +8,10 @@
  *   where keyway's extra CPU goes (TOGGLES). The static copy is checked against `keyway` in the
  *   same run: their figures should agree.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
 
 export type Json = Record<string, unknown>;
@@ -44,6 +46,8 @@ export interface Toggle {
   readonly sendShard?: boolean;
   /** The cluster whose health checks to wait for (default keyway-cache). */
   readonly healthCluster?: string;
+  /** Environment for this toggle's Envoy (may build what it needs first). */
+  envoyEnv?(): Record<string, string>;
   apply(r: KeywayResources): void;
 }
 
@@ -136,6 +140,104 @@ function routeMap() {
   };
 }
 
+/** The shard picker dynamic module (native/envoy-shard-picker), built once per run with make. */
+const PICKER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'envoy-shard-picker');
+let pickerBuilt = false;
+function pickerModuleEnv(): Record<string, string> {
+  const out = path.join(PICKER_DIR, 'build');
+  if (!pickerBuilt) {
+    execFileSync('make', ['-s', '-C', PICKER_DIR, `OUT=${out}`], { stdio: 'inherit' });
+    pickerBuilt = true;
+  }
+  return { ENVOY_DYNAMIC_MODULES_SEARCH_PATH: out };
+}
+
+/** The picker's owners table (native/envoy-shard-picker/picker.c): S lines, primary first. */
+export function ownersTable(la: Json, host = '127.0.0.1'): string {
+  const owners = ownersOf(la);
+  const shards = owners.size;
+  const lines = [`keyway-owners-v1 ${shards}`];
+  for (let s = 0; s < shards; s++) {
+    const list = owners.get(String(s));
+    if (!list) throw new Error(`shard ${s} has no owner in the load assignment (shards must be 0..${shards - 1})`);
+    lines.push(list.map((p) => `${host}:${p}`).join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const PICKER_FILTER = 'keyway.shard_picker';
+const moduleConfig = { name: 'keyway_shard_picker' };
+
+/**
+ * The whole pick in a dynamic module (native/envoy-shard-picker): it reads x-cache-shard or the key,
+ * looks the shard's owners up in a table that comes with the virtual host's per-filter config
+ * (RDS: a change does not drain the listener), and writes them into x-gateway-destination-endpoint;
+ * one plain cluster with each node once routes by override_host, and keyway's retry policy walks the
+ * list. No Lua, no header_to_metadata, no subset load balancer.
+ */
+function nativePicker(r: KeywayResources, opts: { noop?: boolean; lb?: 'override-host' | 'round-robin'; retryPriority?: boolean } = {}): void {
+  const table = ownersTable(r.loadAssignment);
+  const picker: Json = {
+    name: PICKER_FILTER,
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter',
+      dynamic_module_config: moduleConfig,
+      filter_name: 'shard-picker',
+      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: `key_header=x-cache-key\n${opts.noop ? 'mode=noop\n' : ''}` },
+    },
+  };
+  hcm(r).http_filters = filters(r).flatMap((f) => {
+    const name = String(f.name);
+    if (name.includes('lua')) return [picker];
+    return name.includes('header_to_metadata') ? [] : [f];
+  });
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  vhost.typed_per_filter_config = {
+    ...((vhost.typed_per_filter_config as Json | undefined) ?? {}),
+    [PICKER_FILTER]: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute',
+      dynamic_module_config: moduleConfig,
+      per_route_config_name: 'owners',
+      filter_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: table },
+    },
+  };
+  const base = r.cluster;
+  const ports = [...new Set([...ownersOf(r.loadAssignment).values()].flat())].sort((a, b) => a - b);
+  const name = String(base.name);
+  const cluster: Json = {
+    name,
+    type: 'STATIC',
+    connect_timeout: base.connect_timeout,
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }] },
+    health_checks: base.health_checks,
+    outlier_detection: base.outlier_detection,
+    common_lb_config: base.common_lb_config,
+    ignore_health_on_host_removal: true,
+    ...(base.typed_extension_protocol_options ? { typed_extension_protocol_options: base.typed_extension_protocol_options } : {}),
+  };
+  if (opts.lb !== 'round-robin') {
+    const roundRobin = { typed_extension_config: { name: 'envoy.load_balancing_policies.round_robin', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' } } };
+    cluster.load_balancing_policy = {
+      policies: [
+        {
+          typed_extension_config: {
+            name: 'envoy.load_balancing_policies.override_host',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost',
+              override_host_sources: [{ header: 'x-gateway-destination-endpoint' }],
+              fallback_policy: { policies: [roundRobin] },
+            },
+          },
+        },
+      ],
+    };
+  }
+  // keyway's retry_priority (previous_priorities) exists for its priority-1 replicas; here every
+  // host is at priority 0 and the retry walks the header's list.
+  if (opts.retryPriority === false) delete ((r.routeConfig.virtual_hosts as Json[])[0]!.retry_policy as Json | undefined)?.retry_priority;
+  r.clusters = [cluster];
+}
+
 /**
  * Routes for the Lua-skip toggles: a request that arrives with a canonical shard in [0, 1024) (the
  * benchmark's S) matches a route that disables the Lua filter, any other shard header a 400 route
@@ -226,6 +328,59 @@ export const TOGGLES: readonly Toggle[] = [
     name: 'lua-skip-key',
     what: 'lua-skip, the client sends x-cache-key (the filter runs, then the route matches again)',
     apply: luaSkippedWithShard,
+  },
+  {
+    name: 'native-picker',
+    what: 'a C dynamic module computes the shard and writes its owners (table from the virtual host per-filter config) into x-gateway-destination-endpoint; one override_host cluster, each node once; keyway retry policy',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r),
+  },
+  {
+    name: 'native-picker-no-retry-priority',
+    what: "native-picker, the retry policy without keyway's previous_priorities retry_priority (every host is at priority 0)",
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { retryPriority: false }),
+  },
+  {
+    name: 'native-picker-no-retry',
+    what: 'native-picker without a retry policy',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => {
+      nativePicker(r);
+      withoutRetry(r);
+    },
+  },
+  {
+    name: 'native-picker-shard',
+    what: 'native-picker, the client sends x-cache-shard (no hash, one header write fewer)',
+    sendShard: true,
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r),
+  },
+  {
+    name: 'native-picker-plus-noop',
+    what: 'native-picker with a second module filter that does nothing (mode=noop) before it: the cost of one dynamic-module filter, L1 unchanged',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => {
+      nativePicker(r);
+      const picker = filters(r).find((f) => f.name === PICKER_FILTER)!;
+      const noop = structuredClone(picker);
+      noop.name = `${PICKER_FILTER}.noop`;
+      ((noop.typed_config as Json).filter_config as Json).value = 'mode=noop\n';
+      hcm(r).http_filters = [noop, ...filters(r)];
+    },
+  },
+  {
+    name: 'native-picker-rr',
+    what: 'native-picker with a round-robin cluster (the header is written, nobody reads it): cost of override_host; L1 not comparable',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { lb: 'round-robin' }),
+  },
+  {
+    name: 'native-picker-noop-rr',
+    what: 'the module loaded but doing nothing, round-robin cluster: the cost of a dynamic-module filter alone; L1 not comparable',
+    envoyEnv: pickerModuleEnv,
+    apply: (r) => nativePicker(r, { noop: true, lb: 'round-robin' }),
   },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {

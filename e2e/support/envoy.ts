@@ -80,6 +80,8 @@ export interface StartEnvoyOptions {
   readonly extraArgs?: readonly string[];
   /** Envoy binary (default {@link envoyBinaryPath}). */
   readonly binary?: string;
+  /** More environment variables for the Envoy process (e.g. `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One upstream host as the admin `/clusters?format=json` page shows it. */
@@ -161,7 +163,7 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
         '-l', opts.logLevel ?? 'warning',
         ...(opts.extraArgs ?? []),
       ],
-      { stdio: ['ignore', logFd, logFd] },
+      { stdio: ['ignore', logFd, logFd], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) },
     );
   } finally {
     closeSync(logFd);
