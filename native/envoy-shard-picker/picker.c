@@ -1,5 +1,6 @@
 /*
- * keyway's shard picker as an Envoy dynamic module (an experiment, branch native-picker).
+ * keyway's shard pick as an Envoy dynamic module (an experiment, used by the data-plane benchmark
+ * only; see README.md).
  *
  * For each request: the shard from x-cache-shard (a canonical decimal below S, sent once) or from
  * the key header (hash contract 1, sent once); the shard's owners, primary first, from an owners

@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- a plain CommonJS script run by run.sh */
+/* global require, process, console, setTimeout */
 const http = require('http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const get = () => new Promise((res, rej) => http.get({ host: '127.0.0.1', port: 19210, path: '/', agent, headers: { 'x-cache-shard': '0' } }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => res(r.statusCode + ' ' + b.trim())); }).on('error', rej));
