@@ -47,6 +47,8 @@ test('hotShards: defaults when absent, values read when given', () => {
     maxReaders: 8,
     maxMovesPerWindow: 0,
     historyWindows: 3,
+    replayWindows: 24,
+    margin: 0.05,
     snapshot: { source: 'prometheus', url: 'http://prometheus:9090', lagMs: 30_000 },
   });
 });

@@ -30,6 +30,8 @@ const settingsArb: fc.Arbitrary<HotShardSettings> = fc.record({
   maxReaders: fc.integer({ min: 1, max: 5 }),
   maxMovesPerWindow: fc.integer({ min: 0, max: 6 }),
   historyWindows: fc.integer({ min: 1, max: 6 }),
+  replayWindows: fc.constantFrom(0, 1, 2, 3, 24),
+  margin: fc.constantFrom(0, 0.05, 0.1),
   snapshot: fc.constant({ source: 'local' as const }),
 });
 
