@@ -418,7 +418,8 @@ class HotShardFold {
     }
 
     // 3. Cooling: un-spread below half the threshold, revert a moved primary when its rendezvous
-    // primary stays within (1 + epsilon - margin) x its share; coolest first, ties by shard.
+    // primary stays within (1 + epsilon - margin) x its share, or within the bound when the shard's
+    // current primary is above it; coolest first, ties by shard.
     const coolest = [...this.state.keys()].map((s) => [s, loads.get(s) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     for (const [shard, r] of coolest) {
       const cur = this.state.get(shard)!;
@@ -444,7 +445,13 @@ class HotShardFold {
       const home = this.map.owners[shard]?.[0];
       if (home === undefined || !this.#weight.has(home)) continue;
       const after = total > 0 ? ((model.load.get(home) ?? 0) + r) / model.share(home) : 0;
-      if (after > backAtMost) continue;
+      // A move is kept while its home would still be above bound - margin with the shard back and
+      // its new primary is within the bound; once the new primary is above the bound, the shard
+      // goes back if home stays within it (so kept moves never leave a node above the bound that
+      // plain rendezvous would not).
+      const holder = cur.owners[0];
+      const holderOver = holder !== undefined && holder !== home && model.ratio(holder) > bound;
+      if (after > backAtMost && !(holderOver && after <= bound)) continue;
       if (!budgetLeft()) {
         deferred++;
         continue;
