@@ -51,7 +51,7 @@ function settingsFrom(flag: string | undefined): HotShardSettings {
   const s: Record<string, unknown> = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: WINDOW_MS };
   for (const kv of (flag ?? '').split(',').filter(Boolean)) {
     const [k, v] = kv.split('=');
-    if (!k || v === undefined || !(k in s || k === 'shedMargin' || k === 'backMargin')) throw new Error(`--set ${kv}: expected key=value with a hotShards key`);
+    if (!k || v === undefined || !(k in s)) throw new Error(`--set ${kv}: expected key=value with a hotShards key`);
     s[k] = Number(v);
   }
   return s as unknown as HotShardSettings;
