@@ -1,6 +1,6 @@
 /**
  * The hot-shard policy alone, on a stream of load windows (docs/benchmarks.md "Hot shards"):
- * `node --import tsx benchmarks/hitrate/hot-policy-sim.ts [--set key=value,...] [--windows N] [--seeds N] [--out FILE]`.
+ * `node --import tsx benchmarks/hitrate/hot-policy-sim.ts [--set key=value,...] [--start anchored|sliding] [--windows N] [--seeds N] [--out FILE]`.
  *
  * No Envoy, no cache nodes: the benchmark's workload (20000 keys, Zipf 1.0, S = 1024, R = 2,
  * 700 requests per 1 s window, 8 nodes equal or weighted 1,1,2,2,4,4,8,8) is sampled window by
@@ -16,8 +16,13 @@
  * - **burst**: a cold key takes 20 % of the requests from window B: windows until its shard has
  *   more than one reader, and the modelled max load 2 and 6 windows in;
  * - **cooled**: after the burst stops, windows until its shard is back to plain rendezvous.
- * `--set` overrides hotShards settings (e.g. `--set replayWindows=0` for the policy without
- * replay), so figures before and after a change come from the same stream.
+ * `--set` overrides hotShards settings (e.g. `--set replayWindows=0,epsilon=0.1,margin=0`: the
+ * policy before the replay), so figures before and after a change come from the same stream.
+ * `--start sliding` begins the replay at the oldest window with a full history instead of the
+ * anchor, to show what the anchor is for. The changes in windows where the anchor moved are
+ * given as a share of all changes.
+ * The windows are numbered from a fixed epoch offset, so anchor moves fall on the same windows in
+ * every run.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -146,7 +151,6 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
   const atAnchor: number[] = [];
   const expected: number[] = [];
   const spans: number[] = [];
-  let span = new Map<number, number>();
   let spanMap: ShardMap[] = [];
   let spanCounts: Map<number, number>[] = [];
   for (let i = 0; i < steadyWindows; i++) {
@@ -160,7 +164,6 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
     spanMap.push(applied);
     spanCounts.push(counts);
     if (spanMap.length === 11) {
-      span = new Map();
       const load = new Map<string, number>();
       spanMap.forEach((m, k) => {
         for (const [id, r] of modelledLoadRatios(m, expectedSnapshot(spanCounts[k]!))) load.set(id, (load.get(id) ?? 0) + r / 11);
@@ -170,7 +173,6 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
       spanCounts = [];
     }
   }
-  void span;
 
   const burstLoads = expectedSnapshot(expectedLoads(true));
   let react = -1;

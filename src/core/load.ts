@@ -37,7 +37,8 @@ export interface HotShardSettings {
   /**
    * Hysteresis margin of bounded load, in weight shares: a node sheds a shard only above
    * (1 + epsilon + margin) x its share, and a moved shard goes back only when its rendezvous
-   * primary would stay at or below (1 + epsilon - margin) x its share with it back.
+   * primary would stay at or below (1 + epsilon - margin) x its share with it back (or within
+   * (1 + epsilon) when the shard's new primary is above that).
    */
   readonly margin: number;
   /** Where every replica reads snapshots from. */
@@ -156,7 +157,7 @@ export interface HotShardDecision {
   readonly moves: number;
   /** Moves the churn budget held back in the last step. */
   readonly deferred: number;
-  /** Moves made over the whole fold (every step), for `keyway_hot_shard_moves_total`. */
+  /** Moves made over every step of the replay (or fold) behind this decision. */
   readonly totalMoves?: number;
   /** Modelled busiest node after the policy, as load over weight share (1 = exactly its share); absent without load. */
   readonly maxLoadRatio?: number;
