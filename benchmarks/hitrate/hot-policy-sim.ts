@@ -48,6 +48,7 @@ const { values } = parseArgs({
     windows: { type: 'string', default: '240' },
     seeds: { type: 'string', default: '3' },
     start: { type: 'string', default: 'anchored' },
+    sequence: { type: 'boolean' },
     out: { type: 'string' },
   },
 });
@@ -200,6 +201,53 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
     cooledWindows: cooled,
     msPerDecision: decisionMs / decisions,
   };
+}
+
+/**
+ * `--sequence`: the benchmark's order of loads on one fleet (Zipf 0.8, 1.2, 1.0, each after 7
+ * warm-up windows at ~2000 requests, then 11 measured windows at 700), and the shard changes per
+ * measured span; the stream's first window number moves with the seed, so anchor moves fall at
+ * different points of the spans.
+ */
+function runSequence(weights: readonly number[], seed: number): Record<string, number> {
+  const map = computeShardMap(cacheNodes(8, weights), { shardCount: S, replicas: 2, spread: 'none' });
+  const held = heldWindows(settings);
+  const windows: LoadSnapshot[] = [];
+  let window = seed * 7;
+  let decision: HotShardDecision | undefined;
+  const out: Record<string, number> = {};
+  const shardOfRank = Array.from({ length: KEYS }, (_, r) => keyToShard(`item:${r}`, S));
+  for (const zipf of [0.8, 1.2, 1.0]) {
+    const sampler = new ZipfSampler(KEYS, zipf, seed * 31 + zipf * 10);
+    let changed = 0;
+    for (let i = 0; i < 18; i++) {
+      const counts = new Map<number, number>();
+      const n = i < 7 ? 2000 : RATE;
+      for (let k = 0; k < n; k++) {
+        const shard = shardOfRank[sampler.next()]!;
+        counts.set(shard, (counts.get(shard) ?? 0) + 1);
+      }
+      windows.push(snapshotOfCounts(counts, window++));
+      if (windows.length > held) windows.shift();
+      const d = values.start === 'sliding' ? replayHotShards(map, windows, settings, Math.min(windows.length - 1, settings.historyWindows - 1)) : decideHotShards(map, windows, settings);
+      if (i >= 7) changed += hotShardChanges(decision, d);
+      decision = d;
+    }
+    out[`zipf-${zipf.toFixed(1)}`] = changed;
+  }
+  return out;
+}
+
+if (values.sequence) {
+  console.log(`settings: ${JSON.stringify({ ...settings, snapshot: undefined })}; the benchmark's sequence of loads, ${seeds} seeds`);
+  console.log('| fleet | zipf-0.8 | zipf-1.2 | zipf-1.0 | (shard changes per 11-window measured span, mean of seeds) |');
+  console.log('|---|---|---|---|---|');
+  for (const [name, weights] of Object.entries(FLEETS)) {
+    const runs = Array.from({ length: seeds }, (_, i) => runSequence(weights, 1 + i));
+    const m = (k: string): string => mean(runs.map((r) => r[k]!)).toFixed(1);
+    console.log(`| ${name} | ${m('zipf-0.8')} | ${m('zipf-1.2')} | ${m('zipf-1.0')} | |`);
+  }
+  process.exit(0);
 }
 
 const results: Record<string, FleetFigures[]> = {};
