@@ -45,7 +45,8 @@ for (const [name, weights] of Object.entries(FLEETS)) {
     const map = mapOf(weights);
     const stream = new SampledStream({ keys: 20_000, s: 1.0, shardCount: 1024, rps: 700, seed: 7 });
     const replay = new Replica(map, SETTINGS);
-    // The policy before the replay: every decision from plain rendezvous, shedding above 1.1.
+    // Without the replay, at the earlier thresholds: every decision from plain rendezvous, shedding
+    // above 1.1 into receivers within 1.1 (the earlier policy gave shards back at 1.0, not 1.1).
     const noReplay = new Replica(map, { ...SETTINGS, replayWindows: 0, epsilon: 0.1, margin: 0 });
     const warmup = heldWindows(SETTINGS) + 4;
     const windows = 120;
