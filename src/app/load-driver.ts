@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadReport, type LoadReportIntake, type LoadSnapshot, type LoadSnapshotReader, type LoadSnapshotSource } from '../core/load.js';
+import { heldWindows } from '../sharding/index.js';
 import { createLoadSignal, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
 
 /** The load settings of a topology (`hotShards:` when the file has one, else the defaults). */
@@ -35,12 +36,12 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
   }
 
-  /** The last `historyWindows` snapshots with data, oldest first (LoadSnapshotReader). */
+  /** The last `heldWindows(settings)` snapshots with data, oldest first (LoadSnapshotReader). */
   latest(): readonly LoadSnapshot[] {
     return this.#snapshots;
   }
 
-  /** The snapshot source in force (the policy reads `latest(historyWindows)`). */
+  /** The snapshot source in force (the policy reads `latest(heldWindows(settings), historyWindows)`). */
   get source(): LoadSnapshotSource {
     return this.#signal.source;
   }
@@ -93,7 +94,8 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     const read = ++this.#reads;
     let next: readonly LoadSnapshot[];
     try {
-      next = await this.#signal.source.latest(this.#settings.historyWindows);
+      // The windows the policy replays; none when no node reported in the judged history.
+      next = await this.#signal.source.latest(heldWindows(this.#settings), this.#settings.historyWindows);
       this.#failures = 0;
     } catch {
       // Logged by the source. A source that stays down must not pin old load: drop it in time.

@@ -6,14 +6,16 @@ import {
   DEFAULT_HOT_SHARD_SETTINGS,
   type HotShardSettings,
   type LoadSnapshotSettings,
+  MAX_HOT_SHARD_HELD_WINDOWS,
   MAX_HOT_SHARD_HISTORY_WINDOWS,
+  MAX_HOT_SHARD_REPLAY_WINDOWS,
   MAX_HOT_SHARD_MOVES_PER_WINDOW,
   MAX_HOT_SHARD_READERS,
 } from '../core/load.js';
 import type { Fields } from './fields.js';
 import type { ConfigPathSegment } from './section.js';
 
-const HOT_SHARD_KEYS = ['enabled', 'windowMs', 'epsilon', 'spreadThreshold', 'maxReaders', 'maxMovesPerWindow', 'historyWindows', 'snapshot'] as const;
+const HOT_SHARD_KEYS = ['enabled', 'windowMs', 'epsilon', 'spreadThreshold', 'maxReaders', 'maxMovesPerWindow', 'historyWindows', 'replayWindows', 'margin', 'snapshot'] as const;
 const SNAPSHOT_KEYS = ['source', 'url', 'lagMs'] as const;
 const SNAPSHOT_SOURCES = ['local', 'prometheus'] as const;
 /** Shortest and longest load window: a second (reports cost a message per node per window) to an hour. */
@@ -24,6 +26,8 @@ export const DEFAULT_PROMETHEUS_LAG_MS = 30_000;
 /** Largest epsilon and spread threshold accepted: beyond them the policy would never act. */
 export const MAX_HOT_SHARD_EPSILON = 10;
 export const MAX_HOT_SHARD_SPREAD_THRESHOLD = 10;
+/** Largest hysteresis margin: a band of a whole weight share around the bound already means "never shed". */
+export const MAX_HOT_SHARD_MARGIN = 1;
 
 type UnknownKeys = (p: Fields, obj: Record<string, unknown>, at: readonly ConfigPathSegment[], known: readonly string[]) => void;
 
@@ -34,7 +38,7 @@ export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknow
   if (!h) return d;
   unknownKeys(p, h, ['hotShards'], HOT_SHARD_KEYS);
   const at = (key: string): ConfigPathSegment[] => ['hotShards', key];
-  const fraction = (key: 'epsilon' | 'spreadThreshold', min: number, max: number): number => {
+  const fraction = (key: 'epsilon' | 'spreadThreshold' | 'margin', min: number, max: number): number => {
     const v = p.nonNegativeNumber(h, at(key), d[key]);
     if (v < min || v > max) {
       p.add(at(key), `must be a number ${min > 0 ? `above 0` : 'from 0'} to ${max}, got ${v}`);
@@ -42,6 +46,21 @@ export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknow
     }
     return v;
   };
+  const historyWindows = p.integerIn(h, at('historyWindows'), 1, MAX_HOT_SHARD_HISTORY_WINDOWS, d.historyWindows);
+  // The policy reads historyWindows + 2 x replayWindows - 1 windows (heldWindows); the local
+  // snapshot source keeps only so many, so a longer span would silently shorten the replay. The
+  // default shrinks to fit a long history; a value written in the file that does not fit is an error.
+  const fitting = Math.max(1, Math.floor((MAX_HOT_SHARD_HELD_WINDOWS + 1 - historyWindows) / 2));
+  let replayWindows = p.integerIn(h, at('replayWindows'), 0, MAX_HOT_SHARD_REPLAY_WINDOWS, Math.min(d.replayWindows, fitting));
+  const held = replayWindows > 0 ? historyWindows + 2 * replayWindows - 1 : historyWindows;
+  if (held > MAX_HOT_SHARD_HELD_WINDOWS) {
+    p.add(
+      at('replayWindows'),
+      `historyWindows + 2 x replayWindows - 1 must be at most ${MAX_HOT_SHARD_HELD_WINDOWS} (the windows the policy reads), got ${historyWindows} + 2 x ${replayWindows} - 1 = ${held}; ` +
+        `use replayWindows <= ${fitting}`,
+    );
+    replayWindows = fitting;
+  }
   return {
     enabled: p.boolean(h, at('enabled'), d.enabled),
     windowMs: p.integerIn(h, at('windowMs'), MIN_HOT_SHARD_WINDOW_MS, MAX_HOT_SHARD_WINDOW_MS, d.windowMs, 'milliseconds'),
@@ -49,7 +68,9 @@ export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknow
     spreadThreshold: fraction('spreadThreshold', Number.MIN_VALUE, MAX_HOT_SHARD_SPREAD_THRESHOLD),
     maxReaders: p.integerIn(h, at('maxReaders'), 1, MAX_HOT_SHARD_READERS, d.maxReaders),
     maxMovesPerWindow: p.integerIn(h, at('maxMovesPerWindow'), 0, MAX_HOT_SHARD_MOVES_PER_WINDOW, d.maxMovesPerWindow),
-    historyWindows: p.integerIn(h, at('historyWindows'), 1, MAX_HOT_SHARD_HISTORY_WINDOWS, d.historyWindows),
+    historyWindows,
+    replayWindows,
+    margin: fraction('margin', 0, MAX_HOT_SHARD_MARGIN),
     snapshot: snapshotSettings(p, h, unknownKeys),
   };
 }

@@ -17,7 +17,7 @@ export interface HotShardSettings {
   readonly enabled: boolean;
   /** Length of one load window; reports and snapshots are aligned to multiples of it since the epoch. */
   readonly windowMs: number;
-  /** Bounded load: an owner above (1 + epsilon) x its weight share sheds its hottest shards. */
+  /** Bounded load: an owner above (1 + epsilon + margin) x its weight share sheds its hottest shards to owners that stay within (1 + epsilon). */
   readonly epsilon: number;
   /** A shard carrying more than this fraction of its primary's weight share is spread. */
   readonly spreadThreshold: number;
@@ -25,8 +25,22 @@ export interface HotShardSettings {
   readonly maxReaders: number;
   /** Churn budget: at most this many shard moves (primary changes or reader changes) per window. */
   readonly maxMovesPerWindow: number;
-  /** Windows of history the policy folds over (hysteresis; replicas agree given the same windows). */
+  /** Windows whose mean each step of the policy judges (replicas agree given the same windows). */
   readonly historyWindows: number;
+  /**
+   * Hysteresis on the decision: the policy replays one step per window from an anchor window (a
+   * multiple of this many windows since the epoch, between this many and twice as many windows
+   * back), each step keeping the previous one's moves unless they clearly no longer fit. 0: no
+   * replay, every decision from plain rendezvous on the newest history alone.
+   */
+  readonly replayWindows: number;
+  /**
+   * Hysteresis margin of bounded load, in weight shares: a node sheds a shard only above
+   * (1 + epsilon + margin) x its share, and a moved shard goes back only when its rendezvous
+   * primary would stay at or below (1 + epsilon - margin) x its share with it back (or within
+   * (1 + epsilon) when the shard's new primary is above that).
+   */
+  readonly margin: number;
   /** Where every replica reads snapshots from. */
   readonly snapshot: LoadSnapshotSettings;
 }
@@ -93,10 +107,11 @@ export interface LoadReportIntake extends LoadReportSink {
  */
 export interface LoadSnapshotSource {
   /**
-   * The snapshots of the last `historyWindows` closed windows that have data, oldest first; empty
-   * when no node reported in that span (the policy then falls back to plain rendezvous).
+   * The snapshots of the last `windows` closed windows that have data, oldest first; empty when
+   * no node reported in that span, or, with `recentWindows`, in the last `recentWindows` of it
+   * (the policy then falls back to plain rendezvous: reports stopped, old load is not replayed).
    */
-  latest(historyWindows: number): Promise<readonly LoadSnapshot[]>;
+  latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]>;
   /** Called when a newer window may be readable (a window closed); returns the unsubscribe. */
   onChange(cb: () => void): () => void;
   close(): Promise<void>;
@@ -142,7 +157,7 @@ export interface HotShardDecision {
   readonly moves: number;
   /** Moves the churn budget held back in the last step. */
   readonly deferred: number;
-  /** Moves made over the whole fold (every step), for `keyway_hot_shard_moves_total`. */
+  /** Moves made over every step of the replay (or fold) behind this decision. */
   readonly totalMoves?: number;
   /** Modelled busiest node after the policy, as load over weight share (1 = exactly its share); absent without load. */
   readonly maxLoadRatio?: number;
@@ -158,11 +173,13 @@ export interface HotShardDecision {
 export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
   enabled: true,
   windowMs: 10_000,
-  epsilon: 0.1,
+  epsilon: 0.05,
   spreadThreshold: 0.5,
   maxReaders: 4,
   maxMovesPerWindow: 32,
   historyWindows: 6,
+  replayWindows: 24,
+  margin: 0.05,
   snapshot: { source: 'local' },
 };
 
@@ -170,6 +187,10 @@ export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
 export const MAX_HOT_SHARD_READERS = 16;
 export const MAX_HOT_SHARD_MOVES_PER_WINDOW = 4096;
 export const MAX_HOT_SHARD_HISTORY_WINDOWS = 60;
+/** Longest replay period; `historyWindows + 2 x replayWindows - 1` must also fit the windows a snapshot source keeps. */
+export const MAX_HOT_SHARD_REPLAY_WINDOWS = 30;
+/** Most windows the policy may read (the local source keeps 64, src/sources/load/aggregate.ts). */
+export const MAX_HOT_SHARD_HELD_WINDOWS = 64;
 
 /**
  * What the runner reads load snapshots through (the `LoadSnapshotSource`s of src/sources/load fit

@@ -4,18 +4,25 @@
  * rendezvous order (bounded load). Pure and deterministic: replicas that read the same snapshots
  * publish the same map, whatever order the endpoints or snapshot entries arrive in.
  *
- * The decision is a fold: it starts from plain rendezvous ownership and takes up to one step per
- * snapshot in the history, each step making at most `maxMovesPerWindow` moves. Every step judges
- * the same input (meanSnapshot): per-window counts are noisy (a shard outside the top few gets a
- * handful of requests per window), and a decision taken on one window would flip with the next
- * one. On means over the history, consecutive decisions see inputs that differ by one window in
- * `historyWindows`, so they differ little. With no snapshot the map is exactly plain rendezvous.
+ * The decision is a replay: it starts from plain rendezvous ownership at an anchor window and
+ * takes one step per window after it, each step judging the means over the `historyWindows`
+ * windows up to its own (meanSnapshot: per-window counts are noisy) and changing at most
+ * `maxMovesPerWindow` shards of the previous step's state. So a shard moved or spread in one
+ * window stays so in the next unless its situation clearly changed (hysteresis on the decision),
+ * and yet the decision needs no memory beyond the snapshots every replica reads. Where the replay
+ * begins is fixed by window numbers (hot-shard-history.ts, replayStart), so consecutive decisions
+ * are consecutive steps of one replay. With `replayWindows: 0` the decision instead folds the
+ * newest history mean from plain rendezvous until a fixed point (no state carried between
+ * windows). With no snapshot the map is exactly plain rendezvous.
  */
 import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import { compareStrings } from '../core/order.js';
 import { type ShardMap, shardReaders } from '../core/shard-map.js';
+import { canonicalSnapshots, heldWindows, historyUpTo, meanSnapshot, replayStart, usable } from './hot-shard-history.js';
 import { rendezvousScore } from './rendezvous-score.js';
+
+export { heldWindows } from './hot-shard-history.js';
 
 /** The policy's change to one shard, during the fold. */
 interface ShardState {
@@ -30,24 +37,47 @@ interface ShardState {
 export const NO_HOT_SHARDS: HotShardDecision = Object.freeze({ windowStartMs: 0, shards: Object.freeze([]), moves: 0, deferred: 0 });
 
 /**
- * Folds `snapshots` (any order; sorted by window here, the last `historyWindows` used) into a
- * hot-shard decision for `map`, the plain rendezvous map (docs/hot-shards.md "The algorithm").
+ * The hot-shard decision for `map`, the plain rendezvous map, from `snapshots` (any order; sorted
+ * by window here, the last `heldWindows(settings)` used): docs/hot-shards.md "The algorithm".
  * Endpoint weights come from `map.endpoints`; only ready endpoints with weight > 0 serve.
- * `maxSteps` stops the fold early (tests check the churn budget step by step with it).
+ * `maxSteps` stops the replay (or fold) early (tests check the churn budget step by step with it).
  * Returns NO_HOT_SHARDS when disabled or when there is no snapshot.
  */
 export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings, maxSteps = Infinity): HotShardDecision {
-  const windows = canonicalSnapshots(snapshots, settings.historyWindows);
+  const windows = canonicalSnapshots(snapshots, heldWindows(settings));
   if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
+  return replayHotShards(map, windows, settings, replayStart(windows, settings.replayWindows), maxSteps);
+}
+
+/**
+ * The replay behind decideHotShards from `windows[start]` on (`windows` canonical: one per window,
+ * oldest first). Exported for the policy simulation (benchmarks/hitrate/hot-policy-sim.ts), which
+ * compares anchored starts with other ones; everything else calls decideHotShards.
+ */
+export function replayHotShards(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings, start: number, maxSteps = Infinity): HotShardDecision {
   const fold = new HotShardFold(map, settings);
-  const judged = meanSnapshot(windows);
+  const history = Math.max(1, settings.historyWindows);
   let last: StepResult = { moves: 0, deferred: 0 };
   let totalMoves = 0;
-  for (let i = 0; i < Math.min(windows.length, maxSteps); i++) {
-    last = fold.step(judged);
-    totalMoves += last.moves;
-    // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
-    if (last.moves === 0 && last.deferred === 0) break;
+  let judged: LoadSnapshot;
+  if (settings.replayWindows <= 0) {
+    // No replay: every step judges the newest history's mean, from plain rendezvous each time.
+    judged = meanSnapshot(historyUpTo(windows, windows.length - 1, history));
+    for (let i = 0; i < Math.min(history, windows.length, maxSteps); i++) {
+      last = fold.step(judged);
+      totalMoves += last.moves;
+      // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
+      if (last.moves === 0 && last.deferred === 0) break;
+    }
+  } else {
+    const first = Math.min(Math.max(0, start), windows.length - 1);
+    const end = Math.min(windows.length, first + Math.max(1, maxSteps));
+    judged = windows[first]!;
+    for (let k = first; k < end; k++) {
+      judged = meanSnapshot(historyUpTo(windows, k, history));
+      last = fold.step(judged);
+      totalMoves += last.moves;
+    }
   }
   const load = fold.loadsOf(judged);
   const shards: HotShard[] = [...fold.state.entries()]
@@ -119,65 +149,14 @@ const HOT_MODEL_ONLY: HotShardSettings = {
   maxReaders: 1,
   maxMovesPerWindow: 0,
   historyWindows: 1,
+  replayWindows: 0,
+  margin: 0,
   snapshot: { source: 'local' },
 };
 
 interface StepResult {
   readonly moves: number;
   readonly deferred: number;
-}
-
-/** Oldest first, one snapshot per window (a repeated window keeps its greatest canonical form), the last `history`. */
-function canonicalSnapshots(snapshots: readonly LoadSnapshot[], history: number): LoadSnapshot[] {
-  const byWindow = new Map<number, { key: string; snap: LoadSnapshot }>();
-  for (const snap of snapshots) {
-    if (!Number.isFinite(snap.windowStartMs)) continue;
-    const key = JSON.stringify([
-      [...snap.shards].map((s) => [s.shard, s.requests]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
-      [...snap.nodes].map((n) => [n.nodeId, n.requests]).sort((a, b) => compareStrings(String(a[0]), String(b[0])) || Number(a[1]) - Number(b[1])),
-    ]);
-    const had = byWindow.get(snap.windowStartMs);
-    if (!had || key > had.key) byWindow.set(snap.windowStartMs, { key, snap });
-  }
-  const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
-  return sorted.slice(Math.max(0, sorted.length - Math.max(1, history)));
-}
-
-/** Windows of the recent mean: a shard that turns hot is judged on them before the history's mean catches up. */
-const RECENT_WINDOWS = 2;
-
-/**
- * The history as one snapshot (the newest window's start): each shard's requests per second are
- * the greater of its mean over every window and its mean over the last RECENT_WINDOWS (a window
- * that does not list a shard counts it as 0); nodes get their mean over every window. So heat is
- * seen within a couple of windows, and cooling waits for the whole history: hysteresis in time.
- */
-function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
-  const n = windows.length;
-  const recentFrom = Math.max(0, n - RECENT_WINDOWS);
-  const all = new Map<number, number>();
-  const recent = new Map<number, number>();
-  const nodes = new Map<string, number>();
-  windows.forEach((w, i) => {
-    for (const s of w.shards) {
-      const r = usable(s.requests);
-      all.set(s.shard, (all.get(s.shard) ?? 0) + r);
-      if (i >= recentFrom) recent.set(s.shard, (recent.get(s.shard) ?? 0) + r);
-    }
-    for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
-  });
-  const newest = windows[n - 1]!;
-  return {
-    ...newest,
-    shards: [...all.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
-    nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
-  };
-}
-
-function usable(x: number): number {
-  return Number.isFinite(x) && x > 0 ? x : 0;
 }
 
 function round3(x: number): number {
@@ -342,7 +321,7 @@ class HotShardFold {
    * then un-spreads and reverts of shards that cooled; at most `maxMovesPerWindow` in all.
    */
   step(snapshot: LoadSnapshot): StepResult {
-    const { epsilon, spreadThreshold, maxReaders, maxMovesPerWindow } = this.settings;
+    const { epsilon, margin, spreadThreshold, maxReaders, maxMovesPerWindow } = this.settings;
     const loads = this.loadsOf(snapshot);
     const model = this.model(snapshot);
     const total = model.total;
@@ -389,19 +368,25 @@ class HotShardFold {
       });
     }
 
-    // 2. Bounded load: the busiest node above (1 + epsilon) x its share sheds the hottest shards it
-    // leads alone to the first next owner in rendezvous order that stays under the bound.
+    // 2. Bounded load: the busiest node above (1 + epsilon + margin) x its share sheds the hottest
+    // shards it leads alone to the first next owner in rendezvous order that stays under the bound.
+    // Hysteresis around the bound: a node sheds only above bound + margin, a receiver must stay
+    // within the bound, and a moved shard goes back (step 3) only when its rendezvous primary stays
+    // within bound - margin. Judged loads are means of noisy windows; without the band a node whose
+    // ratio sits near the bound would shed in one window and take the shard back in the next.
     const bound = 1 + epsilon;
+    const shedAbove = bound + margin;
+    const backAtMost = bound - margin;
     const stuck = new Set<string>();
     for (;;) {
       let worst: string | undefined;
       for (const id of this.ids) {
-        if (stuck.has(id) || model.ratio(id) <= bound) continue;
+        if (stuck.has(id) || model.ratio(id) <= shedAbove) continue;
         if (worst === undefined || model.ratio(id) > model.ratio(worst)) worst = id;
       }
       if (worst === undefined) break;
       if (!budgetLeft()) {
-        for (const id of this.ids) if (!stuck.has(id) && model.ratio(id) > bound) deferred++;
+        for (const id of this.ids) if (!stuck.has(id) && model.ratio(id) > shedAbove) deferred++;
         break;
       }
       const before = model.ratio(worst);
@@ -422,7 +407,7 @@ class HotShardFold {
             reason: 'bounded-load',
             explanation: back
               ? `back on its rendezvous primary ${to}`
-              : `node ${worst} at ${fmt(before)}x its weight share (bound ${fmt(bound)}x): primary moved to ${to}, next in rendezvous order`,
+              : `node ${worst} at ${fmt(before)}x its weight share (sheds above ${fmt(shedAbove)}x): primary moved to ${to}, next in rendezvous order`,
           });
           moved = true;
           break;
@@ -433,7 +418,8 @@ class HotShardFold {
     }
 
     // 3. Cooling: un-spread below half the threshold, revert a moved primary when its rendezvous
-    // primary stays within its share; coolest first, ties by shard.
+    // primary stays within (1 + epsilon - margin) x its share, or within the bound when the shard's
+    // current primary is above it; coolest first, ties by shard.
     const coolest = [...this.state.keys()].map((s) => [s, loads.get(s) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     for (const [shard, r] of coolest) {
       const cur = this.state.get(shard)!;
@@ -459,7 +445,13 @@ class HotShardFold {
       const home = this.map.owners[shard]?.[0];
       if (home === undefined || !this.#weight.has(home)) continue;
       const after = total > 0 ? ((model.load.get(home) ?? 0) + r) / model.share(home) : 0;
-      if (after > 1) continue;
+      // A move is kept while its home would still be above bound - margin with the shard back and
+      // its new primary is within the bound; once the new primary is above the bound, the shard
+      // goes back if home stays within it (so kept moves never leave a node above the bound that
+      // plain rendezvous would not).
+      const holder = cur.owners[0];
+      const holderOver = holder !== undefined && holder !== home && model.ratio(holder) > bound;
+      if (after > backAtMost && !(holderOver && after <= bound)) continue;
       if (!budgetLeft()) {
         deferred++;
         continue;

@@ -47,6 +47,8 @@ test('hotShards: defaults when absent, values read when given', () => {
     maxReaders: 8,
     maxMovesPerWindow: 0,
     historyWindows: 3,
+    replayWindows: 24,
+    margin: 0.05,
     snapshot: { source: 'prometheus', url: 'http://prometheus:9090', lagMs: 30_000 },
   });
 });
@@ -66,4 +68,20 @@ test('hotShards: out-of-range values, bad sources and typos are reported at thei
   expectProblem('hotShards:\n  snapshot:\n    source: prometheus\n    url: prometheus:9090\nendpoints: []\n', 'hotShards.snapshot.url', 4, /http/);
   expectProblem('hotShards:\n  snapshot:\n    source: local\n    lagMs: 5\nendpoints: []\n', 'hotShards.snapshot.lagMs', 4, /only to source: prometheus/);
   expectProblem('hotShards: 3\nendpoints: []\n', 'hotShards', 1, /mapping/);
+});
+
+test('hotShards: replayWindows and margin are checked, and the windows the policy reads must fit what a source keeps', () => {
+  expectProblem('hotShards:\n  margin: -0.1\nendpoints: []\n', 'hotShards.margin', 2);
+  expectProblem('hotShards:\n  margin: 2\nendpoints: []\n', 'hotShards.margin', 2, /from 0 to 1/);
+  expectProblem('hotShards:\n  replayWindows: 31\nendpoints: []\n', 'hotShards.replayWindows', 2);
+  expectProblem('hotShards:\n  replayWindows: 1.5\nendpoints: []\n', 'hotShards.replayWindows', 2);
+  expectProblem(
+    'hotShards:\n  historyWindows: 20\n  replayWindows: 24\nendpoints: []\n',
+    'hotShards.replayWindows',
+    3,
+    /historyWindows \+ 2 x replayWindows - 1 must be at most 64.*20 \+ 2 x 24 - 1 = 67; use replayWindows <= 22/,
+  );
+  // Not written: the default replay shrinks to fit a long history instead of failing.
+  assert.equal(parseConfig('hotShards:\n  historyWindows: 40\nendpoints: []\n', 'x.yaml').hotShards.replayWindows, 12);
+  assert.equal(parseConfig('hotShards:\n  replayWindows: 0\n  margin: 0\nendpoints: []\n', 'x.yaml').hotShards.replayWindows, 0);
 });

@@ -30,6 +30,8 @@ const settingsArb: fc.Arbitrary<HotShardSettings> = fc.record({
   maxReaders: fc.integer({ min: 1, max: 5 }),
   maxMovesPerWindow: fc.integer({ min: 0, max: 6 }),
   historyWindows: fc.integer({ min: 1, max: 6 }),
+  replayWindows: fc.constantFrom(0, 1, 2, 3, 24),
+  margin: fc.constantFrom(0, 0.05, 0.1),
   snapshot: fc.constant({ source: 'local' as const }),
 });
 
@@ -151,12 +153,16 @@ test('shards that cool are given back to plain rendezvous within the churn budge
   // Uniform load afterwards: every shard equally busy, nothing hot, nobody overloaded by much.
   const flat = new Map(Array.from({ length: 1024 }, (_, s) => [s, 10] as const));
   const after = (n: number) => decideHotShards(map, [...warm, ...Array.from({ length: n }, (_, i) => snapshotOf(flat, 6 + i))], settings);
-  // The policy judges the mean over the history: shards come back as flat windows replace hot ones.
+  // The policy judges the mean over the history: shards come back as flat windows replace hot ones,
+  // each window's decision one step (at most 4 changes) from the previous one. (The flat load has
+  // imbalances of its own, which the same steps may answer with moves of other shards.)
+  let before = decideHotShards(map, warm, settings);
   let previous = changedBy;
   for (let n = 1; n <= settings.historyWindows; n++) {
     const d = after(n);
     assert.ok(d.moves <= 4, `cool window ${n}: ${d.moves} moves`);
-    assert.ok(d.shards.length <= previous, `cool window ${n} changes more shards (${d.shards.length}, was ${previous})`);
+    assert.ok(hotShardChanges(before, d) <= 4, `cool window ${n}: ${hotShardChanges(before, d)} shards changed`);
+    before = d;
     previous = d.shards.length;
   }
   assert.ok(previous < changedBy, `a history of flat windows gives shards back (${previous} of ${changedBy} left)`);

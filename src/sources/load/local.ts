@@ -15,6 +15,16 @@ export interface LocalLoadSourceOptions {
   readonly now?: () => number;
 }
 
+/**
+ * `snapshots` (oldest first) when one of them starts within the `recent` windows before `end` (the
+ * exclusive end of the span read), else none: a source asked for a long span must not keep
+ * serving load from before reports stopped. `recent` undefined: `snapshots` as they are.
+ */
+export function onlyIfRecent(snapshots: LoadSnapshot[], end: number, windowMs: number, recent: number | undefined): LoadSnapshot[] {
+  if (recent === undefined || snapshots.length === 0) return snapshots;
+  return snapshots[snapshots.length - 1]!.windowStartMs >= end - recent * windowMs ? snapshots : [];
+}
+
 /** Debounce of announcements of late reports for windows already closed. */
 const LATE_REPORT_DEBOUNCE_MS = 50;
 
@@ -36,8 +46,11 @@ export class LocalLoadSource implements LoadSnapshotSource {
     this.#schedule();
   }
 
-  latest(historyWindows: number): Promise<readonly LoadSnapshot[]> {
-    return Promise.resolve(this.#opts.aggregate.closed(this.#now(), historyWindows));
+  latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
+    const now = this.#now();
+    const all = this.#opts.aggregate.closed(now, windows);
+    const w = this.#opts.windowMs();
+    return Promise.resolve(w === undefined ? all : onlyIfRecent(all, windowStart(now, w), w, recentWindows));
   }
 
   onChange(cb: () => void): () => void {

@@ -7,6 +7,7 @@
  */
 import { LOAD_METRIC_NAMES as LOAD_METRICS, windowStart, type LoadSnapshot, type LoadSnapshotSource, type ShardLoad } from '../../core/load.js';
 import { quantize } from './aggregate.js';
+import { onlyIfRecent } from './local.js';
 
 /** Bound on one query_range call. */
 export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
@@ -102,11 +103,11 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    * One query_range over the last `historyWindows` steps (step = the window) ending at
    * floor((now - lagMs) / window) * window. Rejects when Prometheus does not answer well.
    */
-  async latest(historyWindows: number): Promise<readonly LoadSnapshot[]> {
+  async latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
     const w = this.#opts.windowMs();
-    if (w === undefined || historyWindows < 1) return [];
+    if (w === undefined || windows < 1) return [];
     const end = windowStart(this.#now() - this.#opts.lagMs, w);
-    const start = end - (historyWindows - 1) * w;
+    const start = end - (windows - 1) * w;
     const q = new URLSearchParams({ query: loadQuery(w), start: String(start / 1000), end: String(end / 1000), step: String(w / 1000) });
     const url = `${this.#opts.url.replace(/\/+$/, '')}/api/v1/query_range?${q}`;
     try {
@@ -118,7 +119,8 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       if (body.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
         throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
       }
-      return snapshotsFromMatrix(body.data.result, w);
+      // The last step read is the window starting at `end`: the span ends one window later.
+      return onlyIfRecent(snapshotsFromMatrix(body.data.result, w), end + w, w, recentWindows);
     } catch (err) {
       const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${err instanceof Error ? err.message : String(err)}`);
       this.#opts.onError?.(e);

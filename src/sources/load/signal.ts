@@ -6,7 +6,7 @@
 import type { HotShardSettings, LoadSnapshot, LoadSnapshotSource } from '../../core/load.js';
 
 /** What the signal needs of the topology's `hotShards:` section. */
-export type LoadSignalSettings = Pick<HotShardSettings, 'windowMs' | 'snapshot' | 'historyWindows'>;
+export type LoadSignalSettings = Pick<HotShardSettings, 'windowMs' | 'snapshot' | 'historyWindows' | 'replayWindows'>;
 import { windowStart } from '../../core/load.js';
 import { LoadAggregate } from './aggregate.js';
 import { LocalLoadSource } from './local.js';

@@ -83,3 +83,17 @@ test('snapshotsFromMatrix turns one query_range answer into one snapshot per win
     { windowStartMs: T0 + W, windowMs: W, shards: [{ shard: 2, requests: 3.33 }, { shard: 7, requests: 12 }], nodes: [] },
   ]);
 });
+
+test('asked for a long span and the recent windows, a source gives nothing once no node reported in the recent ones', async (t) => {
+  let now = T0 + W + 1;
+  const agg = new LoadAggregate({ windowMs: () => W });
+  const local = new LocalLoadSource({ aggregate: agg, windowMs: () => W, now: () => now, settleMs: 10 });
+  t.after(() => local.close());
+  agg.reportLoad(rep('a', T0, 4, [[0, 4]]));
+  assert.equal((await local.latest(20, 3)).length, 1, 'the last closed window has data');
+  now = T0 + 3 * W + 1; // windows T0 + W and T0 + 2W passed without reports
+  assert.equal((await local.latest(20, 3)).length, 1, 'T0 is still among the last 3 closed windows');
+  now = T0 + 4 * W + 1;
+  assert.deepEqual(await local.latest(20, 3), [], 'reports stopped for 3 windows: nothing, though T0 is in the span of 20');
+  assert.equal((await local.latest(20)).length, 1, 'without recentWindows the whole span is read');
+});

@@ -1,0 +1,112 @@
+/**
+ * The load windows the hot-shard policy reads, and which of them each step of its replay judges
+ * (docs/hot-shards.md "The algorithm"). Pure bookkeeping on window numbers, so every replica that
+ * holds the same snapshots replays the same steps.
+ */
+import type { HotShardSettings, LoadSnapshot } from '../core/load.js';
+import { compareStrings } from '../core/order.js';
+
+/**
+ * How many windows of snapshots the policy reads: the judged history, and with a replay the two
+ * replay periods before the newest window (the replay starts at most 2 x replayWindows - 1 windows
+ * back, and its first step judges the `historyWindows` windows up to there). The load driver asks
+ * its source for this many.
+ */
+export function heldWindows(settings: Pick<HotShardSettings, 'historyWindows' | 'replayWindows'>): number {
+  const h = Math.max(1, settings.historyWindows);
+  return settings.replayWindows > 0 ? h + 2 * settings.replayWindows - 1 : h;
+}
+
+/** Oldest first, one snapshot per window (a repeated window keeps its greatest canonical form), the last `keep`. */
+export function canonicalSnapshots(snapshots: readonly LoadSnapshot[], keep: number): LoadSnapshot[] {
+  const byWindow = new Map<number, { key: string; snap: LoadSnapshot }>();
+  for (const snap of snapshots) {
+    if (!Number.isFinite(snap.windowStartMs)) continue;
+    const key = JSON.stringify([
+      [...snap.shards].map((s) => [s.shard, s.requests]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
+      [...snap.nodes].map((n) => [n.nodeId, n.requests]).sort((a, b) => compareStrings(String(a[0]), String(b[0])) || Number(a[1]) - Number(b[1])),
+    ]);
+    const had = byWindow.get(snap.windowStartMs);
+    if (!had || key > had.key) byWindow.set(snap.windowStartMs, { key, snap });
+  }
+  const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
+  return sorted.slice(Math.max(0, sorted.length - Math.max(1, keep)));
+}
+
+/**
+ * Index in `windows` (canonical, oldest first) of the first window the replay steps on.
+ *
+ * Why an anchor on window numbers: the decision replays the policy window by window from plain
+ * rendezvous, so each step keeps what the previous one decided (hysteresis). If the replay began
+ * at the oldest window held, the start would move with every new window, and two consecutive
+ * decisions would come from two replays begun one window apart, which need not end in the same
+ * state: hysteresis keeps whichever of several equally good moves a replay made first. Anchored
+ * on window numbers (multiples of `replayWindows` since the epoch, the same on every replica),
+ * the replay begins at the same window for `replayWindows` windows in a row, so each decision is
+ * exactly the previous one plus one step; the anchor moves forward by a whole period only when
+ * the replay from the new anchor has already run `replayWindows` windows, so both replays have
+ * seen the same load for that long. `replayWindows: 0`: no replay (see decideHotShards).
+ */
+export function replayStart(windows: readonly LoadSnapshot[], replayWindows: number): number {
+  if (windows.length === 0 || replayWindows <= 0) return Math.max(0, windows.length - 1);
+  const newest = windows[windows.length - 1]!;
+  const n = windowNumber(newest);
+  const anchor = replayWindows * Math.floor(n / replayWindows) - replayWindows;
+  const i = windows.findIndex((w) => windowNumber(w) >= anchor);
+  return i < 0 ? windows.length - 1 : i;
+}
+
+/**
+ * The history step `k` of the replay judges: the windows among `windows[0..k]` within the
+ * `historyWindows` window numbers that end with `windows[k]`'s, as a snapshot source reading
+ * `historyWindows` windows at that time would give them (windows without data are missing).
+ */
+export function historyUpTo(windows: readonly LoadSnapshot[], k: number, historyWindows: number): LoadSnapshot[] {
+  const newest = windowNumber(windows[k]!);
+  let from = k;
+  while (from > 0 && windowNumber(windows[from - 1]!) > newest - Math.max(1, historyWindows)) from--;
+  return windows.slice(from, k + 1);
+}
+
+/** A window's number since the epoch (windows are aligned to multiples of their length). */
+function windowNumber(w: LoadSnapshot): number {
+  return w.windowMs > 0 ? Math.floor(w.windowStartMs / w.windowMs) : 0;
+}
+
+/** Windows of the recent mean: a shard that turns hot is judged on them before the history's mean catches up. */
+const RECENT_WINDOWS = 2;
+
+/**
+ * The history as one snapshot (the newest window's start): each shard's requests per second are
+ * the greater of its mean over every window and its mean over the last RECENT_WINDOWS (a window
+ * that does not list a shard counts it as 0); nodes get their mean over every window. So heat is
+ * seen within a couple of windows, and cooling waits for the whole history: hysteresis in time.
+ */
+export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
+  const n = windows.length;
+  const recentFrom = Math.max(0, n - RECENT_WINDOWS);
+  const all = new Map<number, number>();
+  const recent = new Map<number, number>();
+  const nodes = new Map<string, number>();
+  windows.forEach((w, i) => {
+    for (const s of w.shards) {
+      const r = usable(s.requests);
+      all.set(s.shard, (all.get(s.shard) ?? 0) + r);
+      if (i >= recentFrom) recent.set(s.shard, (recent.get(s.shard) ?? 0) + r);
+    }
+    for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
+  });
+  const newest = windows[n - 1]!;
+  return {
+    ...newest,
+    shards: [...all.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
+    nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
+  };
+}
+
+/** A finite positive rate, else 0. */
+export function usable(x: number): number {
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
