@@ -173,7 +173,7 @@ export interface HotShardDecision {
 export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
   enabled: true,
   windowMs: 10_000,
-  epsilon: 0.05,
+  epsilon: 0.1,
   spreadThreshold: 0.5,
   maxReaders: 4,
   maxMovesPerWindow: 32,
