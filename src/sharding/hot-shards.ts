@@ -346,11 +346,20 @@ class HotShardFold {
     const hottest = [...loads.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
 
     // 1. Spread: a shard above the threshold at its current readers gets the fewest more readers that bring it under.
+    // Candidates are every serving endpoint, the shard's owners first; computing their rendezvous
+    // order costs a score per endpoint, so it is done only for shards that may be spread: none
+    // after the first shard that would stay under the threshold even on the lightest node alone
+    // (shards come hottest first), and none whose current readers keep it under.
+    const cap = Math.min(maxReaders, this.ids.length);
+    const lightest = Math.min(...this.ids.map((id) => this.#weight.get(id)!));
     for (const [shard, r] of hottest) {
-      const cands = this.candidates(shard);
+      if (!(total > 0) || (r * W) / (total * lightest) <= spreadThreshold) break;
       const k = this.readers(shard);
-      const cap = Math.min(maxReaders, cands.length);
-      if (k >= cap || heat(r, cands, k) <= spreadThreshold) continue;
+      if (k >= cap) continue;
+      const current = this.owners(shard).filter((id) => this.#weight.has(id));
+      if (current.length >= k && heat(r, current, k) <= spreadThreshold) continue;
+      const cands = this.candidates(shard);
+      if (heat(r, cands, k) <= spreadThreshold) continue;
       let next = k + 1;
       while (next < cap && heat(r, cands, next) > spreadThreshold) next++;
       if (!budgetLeft()) {
