@@ -8,6 +8,7 @@ import {
   type LoadSnapshotSettings,
   MAX_HOT_SHARD_HELD_WINDOWS,
   MAX_HOT_SHARD_HISTORY_WINDOWS,
+  MAX_HOT_SHARD_MIN_WINDOW_REQUESTS,
   MAX_HOT_SHARD_REPLAY_WINDOWS,
   MAX_HOT_SHARD_MOVES_PER_WINDOW,
   MAX_HOT_SHARD_READERS,
@@ -15,7 +16,7 @@ import {
 import type { Fields } from './fields.js';
 import type { ConfigPathSegment } from './section.js';
 
-const HOT_SHARD_KEYS = ['enabled', 'windowMs', 'epsilon', 'spreadThreshold', 'maxReaders', 'maxMovesPerWindow', 'historyWindows', 'replayWindows', 'margin', 'snapshot'] as const;
+const HOT_SHARD_KEYS = ['enabled', 'windowMs', 'epsilon', 'spreadThreshold', 'maxReaders', 'maxMovesPerWindow', 'historyWindows', 'replayWindows', 'margin', 'minWindowRequests', 'snapshot'] as const;
 const SNAPSHOT_KEYS = ['source', 'url', 'lagMs'] as const;
 const SNAPSHOT_SOURCES = ['local', 'prometheus'] as const;
 /** Shortest and longest load window: a second (reports cost a message per node per window) to an hour. */
@@ -71,6 +72,7 @@ export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknow
     historyWindows,
     replayWindows,
     margin: fraction('margin', 0, MAX_HOT_SHARD_MARGIN),
+    minWindowRequests: p.integerIn(h, at('minWindowRequests'), 0, MAX_HOT_SHARD_MIN_WINDOW_REQUESTS, d.minWindowRequests, 'requests'),
     snapshot: snapshotSettings(p, h, unknownKeys),
   };
 }

@@ -41,6 +41,12 @@ export interface HotShardSettings {
    * (1 + epsilon) when the shard's new primary is above that).
    */
   readonly margin: number;
+  /**
+   * Requests per window below which a step makes no spread and no bounded-load move (cooling still
+   * runs): with a handful of requests a window's shares are noise, and so light a fleet has no
+   * node to protect.
+   */
+  readonly minWindowRequests: number;
   /** Where every replica reads snapshots from. */
   readonly snapshot: LoadSnapshotSettings;
 }
@@ -180,6 +186,7 @@ export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
   historyWindows: 6,
   replayWindows: 24,
   margin: 0.05,
+  minWindowRequests: 100,
   snapshot: { source: 'local' },
 };
 
@@ -187,6 +194,8 @@ export const DEFAULT_HOT_SHARD_SETTINGS: HotShardSettings = {
 export const MAX_HOT_SHARD_READERS = 16;
 export const MAX_HOT_SHARD_MOVES_PER_WINDOW = 4096;
 export const MAX_HOT_SHARD_HISTORY_WINDOWS = 60;
+/** Largest `minWindowRequests` accepted (a billion requests per window: far above any fleet). */
+export const MAX_HOT_SHARD_MIN_WINDOW_REQUESTS = 1_000_000_000;
 /** Longest replay period; `historyWindows + 2 x replayWindows - 1` must also fit the windows a snapshot source keeps. */
 export const MAX_HOT_SHARD_REPLAY_WINDOWS = 30;
 /** Most windows the policy may read (the local source keeps 64, src/sources/load/aggregate.ts). */

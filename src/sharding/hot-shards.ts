@@ -151,6 +151,7 @@ const HOT_MODEL_ONLY: HotShardSettings = {
   historyWindows: 1,
   replayWindows: 0,
   margin: 0,
+  minWindowRequests: 0,
   snapshot: { source: 'local' },
 };
 
@@ -321,7 +322,7 @@ class HotShardFold {
    * then un-spreads and reverts of shards that cooled; at most `maxMovesPerWindow` in all.
    */
   step(snapshot: LoadSnapshot): StepResult {
-    const { epsilon, margin, spreadThreshold, maxReaders, maxMovesPerWindow } = this.settings;
+    const { epsilon, margin, spreadThreshold, maxReaders, maxMovesPerWindow, minWindowRequests } = this.settings;
     const loads = this.loadsOf(snapshot);
     const model = this.model(snapshot);
     const total = model.total;
@@ -341,6 +342,18 @@ class HotShardFold {
       this.#spreadLoad(model, r, this.owners(shard), this.readers(shard), 1);
       moves++;
     };
+
+    // Too few requests in the window (total is per second) to tell a hot shard from chance, and no
+    // node worth protecting: judged as no load, so every changed shard goes back to plain
+    // rendezvous, coolest first, within the churn budget.
+    if ((total * snapshot.windowMs) / 1000 < minWindowRequests) {
+      const changed = [...this.state.keys()].map((sh) => [sh, loads.get(sh) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+      for (const [shard, r] of changed) {
+        if (budgetLeft()) setState(shard, r, undefined);
+        else deferred++;
+      }
+      return { moves, deferred };
+    }
 
     // Hottest first, ties by shard: the order every replica applies the budget in.
     const hottest = [...loads.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);

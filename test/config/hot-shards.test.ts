@@ -36,6 +36,7 @@ test('hotShards: defaults when absent, values read when given', () => {
     '  maxReaders: 8',
     '  maxMovesPerWindow: 0',
     '  historyWindows: 3',
+    '  minWindowRequests: 500',
     '  snapshot: {source: prometheus, url: "http://prometheus:9090"}',
     'endpoints: []',
   ].join('\n');
@@ -49,6 +50,7 @@ test('hotShards: defaults when absent, values read when given', () => {
     historyWindows: 3,
     replayWindows: 24,
     margin: 0.05,
+    minWindowRequests: 500,
     snapshot: { source: 'prometheus', url: 'http://prometheus:9090', lagMs: 30_000 },
   });
 });
@@ -72,6 +74,8 @@ test('hotShards: out-of-range values, bad sources and typos are reported at thei
 
 test('hotShards: replayWindows and margin are checked, and the windows the policy reads must fit what a source keeps', () => {
   expectProblem('hotShards:\n  margin: -0.1\nendpoints: []\n', 'hotShards.margin', 2);
+  expectProblem('hotShards:\n  minWindowRequests: -1\nendpoints: []\n', 'hotShards.minWindowRequests', 2);
+  expectProblem('hotShards:\n  minWindowRequests: 2.5\nendpoints: []\n', 'hotShards.minWindowRequests', 2);
   expectProblem('hotShards:\n  margin: 2\nendpoints: []\n', 'hotShards.margin', 2, /from 0 to 1/);
   expectProblem('hotShards:\n  replayWindows: 31\nendpoints: []\n', 'hotShards.replayWindows', 2);
   expectProblem('hotShards:\n  replayWindows: 1.5\nendpoints: []\n', 'hotShards.replayWindows', 2);

@@ -32,6 +32,7 @@ const settingsArb: fc.Arbitrary<HotShardSettings> = fc.record({
   historyWindows: fc.integer({ min: 1, max: 6 }),
   replayWindows: fc.constantFrom(0, 1, 2, 3, 24),
   margin: fc.constantFrom(0, 0.05, 0.1),
+  minWindowRequests: fc.constantFrom(0, 100, 1000),
   snapshot: fc.constant({ source: 'local' as const }),
 });
 
@@ -204,4 +205,28 @@ test('hotShardChanges counts the shards whose owners or readers differ, taken up
   const other = { ...hot, shards: [{ ...a!, readers: a!.readers + 1, owners: [...a!.owners, 'extra'] }, ...rest] };
   assert.equal(hotShardChanges(hot, other), 2, 'one shard changed, one given back');
   assert.ok(b);
+});
+
+test('a window too light to judge (under minWindowRequests) moves nothing, and gives changed shards back', () => {
+  const map = computeShardMap(cacheNodes(8, [1, 1, 2, 2, 4, 4, 8, 8]), policy(1024, 2));
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows: 0 };
+  // The same skew at two volumes: Zipf 1.0 at 9 requests per second (90 per 10 s window) and at 10000.
+  const light = zipfShardLoads(100_000, 1.0, 1024, 9);
+  const heavy = zipfShardLoads(100_000, 1.0, 1024, 10_000);
+  const windows = (loads: ReadonlyMap<number, number>, from: number) => Array.from({ length: 6 }, (_, i) => snapshotOf(loads, from + i));
+  assert.deepEqual(decideHotShards(map, windows(light, 0), settings).shards, [], 'under 100 requests per window: plain rendezvous');
+  const hot = decideHotShards(map, windows(heavy, 0), settings);
+  assert.ok(hot.shards.length > 0, 'the same skew at 10000 requests per second is acted on');
+  assert.ok(decideHotShards(map, windows(light, 0), { ...settings, minWindowRequests: 0 }).shards.length > 0, 'with the minimum off, 90 requests per window are acted on');
+  // With the replay, heavy windows then light ones: the light steps give every shard back within the budget.
+  const replay = { ...DEFAULT_HOT_SHARD_SETTINGS, maxMovesPerWindow: 2 };
+  const heavyThenLight = [...windows(heavy, 0), ...windows(light, 6), ...windows(light, 12)];
+  let before = decideHotShards(map, heavyThenLight.slice(0, 6), replay);
+  assert.ok(before.shards.length > 2, `${before.shards.length} shards changed by the heavy load`);
+  for (let n = 7; n <= heavyThenLight.length; n++) {
+    const d = decideHotShards(map, heavyThenLight.slice(0, n), replay);
+    assert.ok(hotShardChanges(before, d) <= 2, `window ${n}: ${hotShardChanges(before, d)} shards changed`);
+    before = d;
+  }
+  assert.deepEqual(before.shards, [], 'twelve light windows later the map is plain again');
 });
