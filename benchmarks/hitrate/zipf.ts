@@ -20,7 +20,8 @@ export class ZipfSampler {
   readonly #cdf: Float64Array;
   readonly #random: () => number;
 
-  constructor(n: number, s: number, seed: number) {
+  /** `seed`: a seed for its own generator, or a generator it shares (draws interleave with the caller's). */
+  constructor(n: number, s: number, seed: number | (() => number)) {
     if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`Zipf n must be an integer >= 1, got ${n}`);
     this.#cdf = new Float64Array(n);
     let sum = 0;
@@ -29,7 +30,7 @@ export class ZipfSampler {
       this.#cdf[r] = sum;
     }
     for (let r = 0; r < n; r++) this.#cdf[r]! /= sum;
-    this.#random = seededRandom(seed);
+    this.#random = typeof seed === 'number' ? seededRandom(seed) : seed;
   }
 
   /** The share of requests the `k` most popular keys get: the best hit ratio a cache of k entries can have. */

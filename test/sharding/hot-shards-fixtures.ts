@@ -2,6 +2,7 @@
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { LoadSnapshot } from '../../src/core/load.js';
 import { keyToShard } from '../../src/sharding/index.js';
+import { keyOfRank, seededRandom, ZipfSampler } from '../../benchmarks/hitrate/zipf.js';
 
 /** `n` ready endpoints `cache-i` with the given weights (cycled), one zone. */
 export function cacheNodes(n: number, weights: readonly number[] = [1]): Endpoint[] {
@@ -41,18 +42,6 @@ export function snapshotOf(loads: ReadonlyMap<number, number>, i: number, nodes:
   };
 }
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A stream of sampled 1 s windows like the hot-shard benchmark's: `rps` requests per window, keys
  * `item:r` drawn Zipf(s) over `keys` keys, and while `burst(i)` is on, `burstKey` takes that share
@@ -60,7 +49,7 @@ function seeded(seed: number): () => number {
  * source does (quantized to 3 significant digits). Deterministic for a seed.
  */
 export class SampledStream {
-  readonly #cdf: Float64Array;
+  readonly #zipf: ZipfSampler;
   readonly #shardOf: Int32Array;
   readonly #random: () => number;
   #window = 0;
@@ -68,16 +57,11 @@ export class SampledStream {
   constructor(
     readonly opts: { readonly keys: number; readonly s: number; readonly shardCount: number; readonly rps: number; readonly seed: number; readonly burstKey?: string },
   ) {
-    this.#cdf = new Float64Array(opts.keys);
     this.#shardOf = new Int32Array(opts.keys);
-    let sum = 0;
-    for (let r = 0; r < opts.keys; r++) {
-      sum += 1 / Math.pow(r + 1, opts.s);
-      this.#cdf[r] = sum;
-      this.#shardOf[r] = keyToShard(`item:${r}`, opts.shardCount);
-    }
-    for (let r = 0; r < opts.keys; r++) this.#cdf[r]! /= sum;
-    this.#random = seeded(opts.seed);
+    for (let r = 0; r < opts.keys; r++) this.#shardOf[r] = keyToShard(keyOfRank(r), opts.shardCount);
+    // One generator for the burst draws and the ranks, interleaved: the stream is one seeded sequence.
+    this.#random = seededRandom(opts.seed);
+    this.#zipf = new ZipfSampler(opts.keys, opts.s, this.#random);
   }
 
   /** The shard the burst key hashes to. */
@@ -89,22 +73,10 @@ export class SampledStream {
   next(burstShare = 0): LoadSnapshot {
     const counts = new Map<number, number>();
     for (let i = 0; i < this.opts.rps; i++) {
-      const shard = burstShare > 0 && this.#random() < burstShare ? this.burstShard : this.#shardOf[this.#rank()]!;
+      const shard = burstShare > 0 && this.#random() < burstShare ? this.burstShard : this.#shardOf[this.#zipf.next()]!;
       counts.set(shard, (counts.get(shard) ?? 0) + 1);
     }
     const shards = [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([shard, n]) => ({ shard, requests: Number(n.toPrecision(3)) }));
     return { windowStartMs: 1_800_000_000_000 + this.#window++ * 1000, windowMs: 1000, shards, nodes: [{ nodeId: 'all', requests: this.opts.rps }] };
-  }
-
-  #rank(): number {
-    const u = this.#random();
-    let lo = 0;
-    let hi = this.#cdf.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 }
