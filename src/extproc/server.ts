@@ -91,7 +91,11 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     close() {
       closing ??= new Promise<void>((resolve) => {
         for (const call of open) call.end();
-        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        // Settles after the grace even if grpc-js never calls the tryShutdown callback.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

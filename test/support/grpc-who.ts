@@ -57,12 +57,18 @@ export async function restartableWho(name: string): Promise<RestartableWho> {
   };
 }
 
-/** A Who server that `close()` stops, forcing it after 1 s so a client still connected cannot hold the test process. */
+/**
+ * A Who server that `close()` stops, forcing it after 1 s so a client still connected cannot hold
+ * the test process; close() settles then whether or not grpc-js calls the tryShutdown callback.
+ */
 export async function whoBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
   const { server, port } = await startWhoServer(name);
   const close = () =>
     new Promise<void>((r) => {
-      const force = setTimeout(() => server.forceShutdown(), 1000);
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        r();
+      }, 1000);
       server.tryShutdown(() => {
         clearTimeout(force);
         r();

@@ -228,7 +228,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           call.end();
         }
         tls?.close();
-        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        // After the grace, forced: and close() settles then even if grpc-js never calls the
+        // tryShutdown callback (a test process was seen waiting on it forever).
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          log.info({ port }, 'xDS server closed (forced after the grace period)');
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
           log.info({ port }, 'xDS server closed');
