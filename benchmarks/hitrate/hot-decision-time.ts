@@ -1,0 +1,55 @@
+/**
+ * CPU of one hot-shard decision (docs/hot-shards.md "Hysteresis"):
+ * `node --import tsx benchmarks/hitrate/hot-decision-time.ts [--repeat N]`.
+ *
+ * 64 endpoints (weights 1, 2, 4, 8), R = 2, S = 1024 and 16384, Zipf 1.0 over 100000 keys at
+ * 10000 requests per second; each window lists the 256 hottest shards (the snapshot bound of
+ * src/sources/load/aggregate.ts), every shard's rate varied by a seeded +-20 % per window. The
+ * replay (`replayWindows: 24`, the policy reading 53 windows) and the policy without it
+ * (`replayWindows: 0`, 6 windows) alternate on the same windows; the table gives the median and
+ * range of `--repeat` decisions (default 7) in milliseconds.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';
+import { computeShardMap, decideHotShards, heldWindows } from '../../src/sharding/index.js';
+import { cacheNodes, zipfShardLoads } from '../../test/sharding/hot-shards-fixtures.js';
+import { median } from './stats.js';
+import { seededRandom } from './zipf.js';
+
+const { values } = parseArgs({ options: { repeat: { type: 'string', default: '7' } } });
+const repeat = Number(values.repeat);
+const VARIANTS = { 'no replay (replayWindows 0)': 0, 'replay (replayWindows 24)': 24 } as const;
+
+console.log('| S | variant | windows read | ms per decision: median (min-max) |');
+console.log('|---|---|---|---|');
+for (const S of [1024, 16384]) {
+  const map = computeShardMap(cacheNodes(64, [1, 2, 4, 8]), { shardCount: S, replicas: 2, spread: 'none' });
+  const loads = zipfShardLoads(100_000, 1.0, S, 10_000);
+  const random = seededRandom(S);
+  const longest = heldWindows({ ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows: 24 });
+  const windows: LoadSnapshot[] = Array.from({ length: longest }, (_, i) => ({
+    windowStartMs: 1_800_000_000_000 + i * 1000,
+    windowMs: 1000,
+    shards: [...loads]
+      .map(([shard, r]) => ({ shard, requests: Number((r * (0.8 + 0.4 * random())).toPrecision(3)) }))
+      .sort((a, b) => b.requests - a.requests)
+      .slice(0, 256)
+      .sort((a, b) => a.shard - b.shard),
+    nodes: [{ nodeId: 'all', requests: 10_000 }],
+  }));
+  const times = new Map<string, number[]>(Object.keys(VARIANTS).map((k) => [k, []]));
+  for (let i = 0; i < repeat; i++) {
+    for (const [name, replayWindows] of Object.entries(VARIANTS)) {
+      const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, replayWindows };
+      const read = windows.slice(-heldWindows(settings));
+      const t = performance.now();
+      decideHotShards(map, read, settings);
+      times.get(name)!.push(performance.now() - t);
+    }
+  }
+  for (const [name, replayWindows] of Object.entries(VARIANTS)) {
+    const ts = times.get(name)!;
+    const held = heldWindows({ ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows });
+    console.log(`| ${S} | ${name} | ${held} | ${median(ts).toFixed(1)} (${Math.min(...ts).toFixed(1)}-${Math.max(...ts).toFixed(1)}) |`);
+  }
+}
