@@ -3,6 +3,7 @@
 # KEYWAY_TEST_FILTER=<regex> narrows the files; KEYWAY_E2E=0 leaves the e2e tier out;
 # KEYWAY_SLOW_TESTS=1 adds the slow checks (regenerating proto/gen even when its inputs are unchanged).
 # KEYWAY_TEST_CONCURRENCY=<n> sets how many test files run at once (default 3; 1 runs them one by one).
+# KEYWAY_TEST_FILE_TIMEOUT_MS=<ms> ends a test file still running after it (default 600000), with a reason.
 # Skipped tests and tiers are listed after the runner's summary, one SKIPPED line per reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ reporter=tap
 skips="$(mktemp)"
 trap 'rm -f "$skips"' EXIT
 status=0
-node --import tsx --test --test-concurrency="${KEYWAY_TEST_CONCURRENCY:-3}" \
+node --import tsx --import ./scripts/test-file-watchdog.mjs --test --test-concurrency="${KEYWAY_TEST_CONCURRENCY:-3}" \
   --test-reporter="$reporter" --test-reporter-destination=stdout \
   --test-reporter=./scripts/test-skips-reporter.mjs --test-reporter-destination="$skips" \
   "${files[@]}" || status=$?
