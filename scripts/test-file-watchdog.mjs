@@ -4,6 +4,9 @@
 // instead of holding CI until its 90-minute limit. Only in node:test's per-file child processes
 // (NODE_TEST_CONTEXT set), never in the runner itself. The timer is unref'd: it never keeps a
 // finished process alive.
+import process from 'node:process';
+import { setTimeout } from 'node:timers';
+
 if (process.env.NODE_TEST_CONTEXT) {
   const limitMs = Number(process.env.KEYWAY_TEST_FILE_TIMEOUT_MS ?? 600_000);
   const file = process.argv[1] ?? '(unknown file)';
