@@ -12,8 +12,10 @@ if (process.env.NODE_TEST_CONTEXT) {
   const file = process.argv[1] ?? '(unknown file)';
   setTimeout(() => {
     const handles = process._getActiveHandles().map((h) => h?.constructor?.name ?? typeof h);
+    // getActiveResourcesInfo also lists ref'd timers ("Timeout"), which _getActiveHandles omits.
     process.stderr.write(
       `test-file-watchdog: ${file} still running after ${limitMs} ms; active handles: ${JSON.stringify(handles)}, ` +
+        `active resources: ${JSON.stringify(process.getActiveResourcesInfo())}, ` +
         `active requests: ${process._getActiveRequests().length}; exiting 1\n`,
     );
     process.exit(1);

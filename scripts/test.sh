@@ -31,7 +31,10 @@ reporter=tap
 skips="$(mktemp)"
 trap 'rm -f "$skips"' EXIT
 status=0
-node --import tsx --import ./scripts/test-file-watchdog.mjs --test --test-concurrency="${KEYWAY_TEST_CONCURRENCY:-3}" \
+# --test-force-exit: a file's process exits once its tests have finished. grpc-js-xds keeps one
+# xDS client per process with no public way to stop it; after its server has closed, it retries
+# on timers that sometimes kept a finished proxyless test file alive until the watchdog ended it.
+node --import tsx --import ./scripts/test-file-watchdog.mjs --test --test-force-exit --test-concurrency="${KEYWAY_TEST_CONCURRENCY:-3}" \
   --test-reporter="$reporter" --test-reporter-destination=stdout \
   --test-reporter=./scripts/test-skips-reporter.mjs --test-reporter-destination="$skips" \
   "${files[@]}" || status=$?
