@@ -11,7 +11,8 @@
  * One set of processes per (variant, weighting) runs every load in turn: Zipf s = 0.8, 1.2, 1.0
  * (each after a warm-up of its own: an exact number of requests paced over `warmupMinMs`, the
  * policy's history of 6 windows and one more, so keyway-hot judges the load measured, not the one
- * before), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
+ * before; with `steadyAfterMs`, a second span of the same load measured once the policy has settled:
+ * phase `steady`), then a sudden hot-key burst (Zipf 1.0 plus one cold key taking `burstShare` of the
  * requests, measured from its first request, reaction included). The samplers are seeded and the
  * measured span is chosen by draw number, so every variant is measured on the same requests: the
  * L1 figures differ by what the variants do, not by which keys their spans happened to draw. Per span: max node load over
@@ -65,6 +66,11 @@ interface Settings {
   readonly windowMs: number;
   /** The burst key's share of requests. */
   readonly burstShare: number;
+  /**
+   * A second measured span of each Zipf load (phase `steady`) starting this long after the load
+   * began (0: none), once keyway-hot's replay no longer reaches back to the load before.
+   */
+  readonly steadyAfterMs: number;
   readonly seed: number;
 }
 
@@ -81,10 +87,13 @@ const FULL: Settings = {
   concurrency: 16,
   windowMs: 1_000,
   burstShare: 0.2,
+  // The replay reads the history (6 windows) and up to two periods (2 x 24 windows) before it:
+  // 54 windows after the switch no decision judges the previous load any more.
+  steadyAfterMs: 55_000,
   seed: 20_261_202,
 };
 
-const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500 };
+const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500, steadyAfterMs: 0 };
 
 /** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs` (--hot-settings). */
 let hotSettings: readonly string[] = [];
@@ -115,10 +124,15 @@ class SwitchSampler implements RankSampler {
   }
 }
 
+/** Which span of a load: right after its warm-up, or once the policy has settled (Settings.steadyAfterMs). */
+type Phase = 'first' | 'steady';
+
 interface SpanResult {
   readonly variant: HotVariant;
   readonly weighting: Weighting;
   readonly load: LoadName;
+  /** Absent in results written before the steady span existed: `first`. */
+  readonly phase?: Phase;
   readonly repetition: number;
   readonly figures: HotFigures;
   /** keyway-hot: shards the policy spread or moved at the end of the span (from /v1/shardmap), if it says. */
@@ -177,6 +191,21 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe });
   const byId = new Map(specs.map((x) => [x.id, x.weight]));
   const out: SpanResult[] = [];
+  /** Waits until the current span is measured; its figures, with keyway's churn during it. */
+  const measure = async (name: LoadName, phase: Phase): Promise<SpanResult> => {
+    const churnBefore = await churnCounters(plane.keywayUrl);
+    while (span.observed.length < s.measured) await sleep(20);
+    const churnAfter = await churnCounters(plane.keywayUrl);
+    const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
+    const f = hotFigures(span.observed, 0, span.observed.length, byId);
+    const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
+    console.log(
+      `  ${weighting} ${name}${phase === 'steady' ? ' (steady)' : ''} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
+        `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
+        ('mapChanges' in churn ? `, map changes ${churn.mapChanges}, hot moves ${churn.hotMoves}` : ''),
+    );
+    return { variant, weighting, load: name, phase, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn };
+  };
   try {
     // A weight is the node's cache capacity (docs/architecture.md), so each L1 holds its weight's
     // part of the fleet's total (8 x l1PerNode): equal capacities would reward a placement that
@@ -202,7 +231,8 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       // A fresh seeded sampler per load; the warm-up is the same number of draws for every variant.
       sampler.current = samplerFor(name, s);
       const warmup = name === 'burst' ? 0 : i === 0 ? s.firstWarmup : s.warmup;
-      const from = load.drawn + warmup;
+      const loadStart = load.drawn;
+      const from = loadStart + warmup;
       span = { from, to: from + s.measured, observed: [] };
       if (warmup > 0) {
         load.setRate(warmup / (s.warmupMinMs / 1000));
@@ -211,18 +241,14 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       } else {
         load.setRate(s.rate);
       }
-      const churnBefore = await churnCounters(plane.keywayUrl);
-      while (span.observed.length < s.measured) await sleep(20);
-      const churnAfter = await churnCounters(plane.keywayUrl);
-      const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
-      const f = hotFigures(span.observed, 0, span.observed.length, byId);
-      const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
-      out.push({ variant, weighting, load: name, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn });
-      console.log(
-        `  ${weighting} ${name} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
-          `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
-          ('mapChanges' in churn ? `, map changes ${churn.mapChanges}, hot moves ${churn.hotMoves}` : ''),
-      );
+      out.push(await measure(name, 'first'));
+      if (name === 'burst' || s.steadyAfterMs <= 0) continue;
+      // The steady span: chosen by draw number too (the warm-up's and the first span's draws, then
+      // the rate's draws until steadyAfterMs), so every variant is measured on the same requests.
+      const steadyFrom = span.to + Math.max(0, Math.round((s.rate * (s.steadyAfterMs - s.warmupMinMs)) / 1000) - s.measured);
+      span = { from: steadyFrom, to: steadyFrom + s.measured, observed: [] };
+      while (load.drawn < steadyFrom) await sleep(20);
+      out.push(await measure(name, 'steady'));
     }
     return out;
   } finally {
@@ -238,8 +264,8 @@ function spread(xs: readonly number[], digits: number): string {
   return xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
 }
 
-function table(results: readonly SpanResult[], weighting: Weighting, load: LoadName, variants: readonly HotVariant[]): string {
-  const pick = (v: HotVariant) => results.filter((r) => r.variant === v && r.weighting === weighting && r.load === load).map((r) => r.figures);
+function table(results: readonly SpanResult[], weighting: Weighting, load: LoadName, phase: Phase, variants: readonly HotVariant[]): string {
+  const pick = (v: HotVariant) => results.filter((r) => r.variant === v && r.weighting === weighting && r.load === load && (r.phase ?? 'first') === phase).map((r) => r.figures);
   const base = pick('keyway-static');
   const baseL1 = base.length ? median(base.map((f) => f.l1)) : undefined;
   const baseP99 = base.length ? median(base.map((f) => f.p99Ms)) : undefined;
@@ -272,9 +298,11 @@ function printTables(results: readonly SpanResult[]): void {
   const loads = [...new Set(results.map((r) => r.load))];
   for (const weighting of Object.keys(WEIGHTINGS) as Weighting[]) {
     for (const load of loads) {
-      if (!results.some((r) => r.weighting === weighting && r.load === load)) continue;
-      console.log(`\n### ${weighting} weights, ${load}\n`);
-      console.log(table(results, weighting, load, variants));
+      for (const phase of ['first', 'steady'] as const) {
+        if (!results.some((r) => r.weighting === weighting && r.load === load && (r.phase ?? 'first') === phase)) continue;
+        console.log(`\n### ${weighting} weights, ${load}${phase === 'steady' ? ', steady' : ''}\n`);
+        console.log(table(results, weighting, load, phase, variants));
+      }
     }
   }
   console.log('');
