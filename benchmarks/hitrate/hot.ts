@@ -16,7 +16,9 @@
  * requests, measured from its first request, reaction included). The samplers are seeded and the
  * measured span is chosen by draw number, so every variant is measured on the same requests: the
  * L1 figures differ by what the variants do, not by which keys their spans happened to draw. Per span: max node load over
- * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions;
+ * weight share, p99 client latency, L1 hit ratio. Variants alternate order between repetitions,
+ * and repetition r renames the keys (placement r: the same ranks, hashed to other nodes), so the
+ * repetitions sample where the hottest keys land instead of repeating one placement;
  * tables give medians with min-max and ratios to keyway static.
  * Flags: --quick (2 loads, short spans), --repeat N (default 3), --first-repetition N (number the
  * repetitions from N, so separate invocations continue the alternation), --variants a,b,
@@ -39,7 +41,7 @@ import { startHotPlane, HOT_VARIANTS, type HotVariant, type WeightedNode } from 
 import { hotFigures, type HotFigures } from './hot-stats.js';
 import { Load, type Observed, type RankSampler } from './load.js';
 import { median } from './stats.js';
-import { seededRandom, ZipfSampler } from './zipf.js';
+import { keyOfRankIn, seededRandom, ZipfSampler } from './zipf.js';
 import { pickNames, repetitions } from './args.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -188,7 +190,9 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const observe = (o: Observed): void => {
     if (o.seq >= span.from && o.seq < span.to) span.observed.push(o);
   };
-  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe });
+  // Repetition r names the keys by placement r: the same ranks on other nodes, so repetitions
+  // sample which node the hottest keys land on (a property of the names, the same for every variant).
+  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe, keyOf: keyOfRankIn(repetition) });
   const byId = new Map(specs.map((x) => [x.id, x.weight]));
   const out: SpanResult[] = [];
   /** Waits until the current span is measured; its figures, with keyway's churn during it. */

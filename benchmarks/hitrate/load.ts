@@ -44,6 +44,8 @@ export interface LoadOptions {
   readonly concurrency: number;
   /** Bound on one request. */
   readonly timeoutMs?: number;
+  /** The key name of a rank (default keyOfRank). */
+  readonly keyOf?: (rank: number) => string;
 }
 
 export class Load {
@@ -149,7 +151,7 @@ export class Load {
       await this.#slot();
       if (!this.#running) return;
       const seq = this.#drawn++;
-      const key = keyOfRank(this.#opts.sampler.next());
+      const key = (this.#opts.keyOf ?? keyOfRank)(this.#opts.sampler.next());
       const sent = performance.now();
       const { outcome, servedBy } = await this.#request(key);
       this.#opts.observe?.({ outcome, servedBy, latencyMs: performance.now() - sent, seq });

@@ -55,3 +55,12 @@ export class ZipfSampler {
 export function keyOfRank(rank: number): string {
   return `item:${rank}`;
 }
+
+/**
+ * Key names under placement `p`: 0 gives keyOfRank's names; any other `p` renames every key, so
+ * the ranks hash to other shards and nodes (another draw of which node holds the hottest keys)
+ * while the stream of ranks stays the same.
+ */
+export function keyOfRankIn(placement: number): (rank: number) => string {
+  return placement === 0 ? keyOfRank : (rank) => `item:${rank}:p${placement}`;
+}
