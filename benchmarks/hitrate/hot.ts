@@ -268,32 +268,50 @@ function spread(xs: readonly number[], digits: number): string {
   return xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
 }
 
+/**
+ * L1 of `v` minus L1 of `base`, in points, per repetition both have (the same requests and key
+ * placement), oldest repetition first: comparisons paired this way leave out which node the
+ * hottest keys happened to land on.
+ */
+function pairedL1(rows: readonly SpanResult[], v: HotVariant, base: HotVariant): number[] {
+  const of = (x: HotVariant) => new Map(rows.filter((r) => r.variant === x).map((r) => [r.repetition, r.figures.l1]));
+  const a = of(v);
+  const b = of(base);
+  return [...a.keys()].filter((rep) => b.has(rep)).sort((x, y) => x - y).map((rep) => 100 * (a.get(rep)! - b.get(rep)!));
+}
+
 function table(results: readonly SpanResult[], weighting: Weighting, load: LoadName, phase: Phase, variants: readonly HotVariant[]): string {
-  const pick = (v: HotVariant) => results.filter((r) => r.variant === v && r.weighting === weighting && r.load === load && (r.phase ?? 'first') === phase).map((r) => r.figures);
+  const rowsOf = results.filter((r) => r.weighting === weighting && r.load === load && (r.phase ?? 'first') === phase);
+  const pick = (v: HotVariant) => rowsOf.filter((r) => r.variant === v).map((r) => r.figures);
   const base = pick('keyway-static');
-  const baseL1 = base.length ? median(base.map((f) => f.l1)) : undefined;
   const baseP99 = base.length ? median(base.map((f) => f.p99Ms)) : undefined;
   const rows = [
-    ['variant', 'max load / share', 'p99 ms', 'p99 / static', 'L1 hit ratio', 'L1 - static (points)', 'errors'],
+    ['variant', 'max load / share', 'p99 ms', 'p99 / static', 'L1 hit ratio', 'L1 - static (points, paired)', 'errors'],
     ...variants.map((v) => {
       const fs = pick(v);
       if (fs.length === 0) return [v, '-', '-', '-', '-', '-', '-'];
       const p99 = median(fs.map((f) => f.p99Ms));
-      const l1 = median(fs.map((f) => f.l1));
+      const diff = pairedL1(rowsOf, v, 'keyway-static');
       return [
         v,
         spread(fs.map((f) => f.maxLoadOverShare), 2),
         spread(fs.map((f) => f.p99Ms), 1),
         baseP99 ? (p99 / baseP99).toFixed(2) : '-',
         spread(fs.map((f) => f.l1), 3),
-        baseL1 !== undefined ? (100 * (l1 - baseL1)).toFixed(1) : '-',
+        diff.length ? spread(diff, 1) : '-',
         String(median(fs.map((f) => f.errors))),
       ];
     }),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+  const lines = [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)];
+  // keyway-hot against each Envoy variant, placement by placement.
+  const against = variants.filter((v) => v !== 'keyway-hot' && v !== 'keyway-static').map((v) => [v, pairedL1(rowsOf, 'keyway-hot', v)] as const).filter(([, d]) => d.length > 0);
+  if (against.length > 0) {
+    lines.push('', `keyway-hot's L1 minus the variant's, points, per repetition: ${against.map(([v, d]) => `${v} ${d.map((x) => (x >= 0 ? '+' : '') + x.toFixed(2)).join(', ')}`).join('; ')}`);
+  }
+  return lines.join('\n');
 }
 
 /** The tables, per weighting and load, of every variant present in `results` (several runs' results may be joined). */
