@@ -265,7 +265,9 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
 
 function spread(xs: readonly number[], digits: number): string {
   const f = (x: number) => x.toFixed(digits);
-  return xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
+  const lo = Math.min(...xs);
+  // "a to b" once a bound is negative: "-0.2--0.1" reads badly.
+  return xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} (${f(lo)}${lo < 0 ? ' to ' : '-'}${f(Math.max(...xs))})`;
 }
 
 /**
