@@ -235,8 +235,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       // A fresh seeded sampler per load; the warm-up is the same number of draws for every variant.
       sampler.current = samplerFor(name, s);
       const warmup = name === 'burst' ? 0 : i === 0 ? s.firstWarmup : s.warmup;
-      const loadStart = load.drawn;
-      const from = loadStart + warmup;
+      const from = load.drawn + warmup;
       span = { from, to: from + s.measured, observed: [] };
       if (warmup > 0) {
         load.setRate(warmup / (s.warmupMinMs / 1000));
