@@ -228,8 +228,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           call.end();
         }
         tls?.close();
-        // After the grace, forced: and close() settles then even if grpc-js never calls the
-        // tryShutdown callback (a test process was seen waiting on it forever).
+        // After the grace, forced; close() settles then whether or not grpc-js calls the
+        // tryShutdown callback, so a shutdown is bounded by the grace.
         const force = setTimeout(() => {
           server.forceShutdown();
           log.info({ port }, 'xDS server closed (forced after the grace period)');
