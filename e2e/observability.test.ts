@@ -290,10 +290,18 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
           }
         }),
       );
-    // Rates need a few scrapes, and the histograms' windows need events in them.
+    // Rates need a few scrapes, and the histograms' windows need events in them. A counter's series
+    // starts at its first increment and rate() needs two samples of it, so the non-owner share reads
+    // 0 (its `or vector(0)`) until the owner="false" series has been scraped twice: wait for that too.
+    const nonOwnerShare = (rs: Awaited<ReturnType<typeof evaluate>>): number =>
+      Number(rs.find((r) => r.q.panel === 'Requests served by a non-owner')?.result?.series[0]?.value[1] ?? 0);
     let results = await evaluate();
     try {
-      results = await eventually('every dashboard query to return a finite series', evaluate, { accept: (rs) => rs.every((r) => finiteSeries(r.result) > 0), timeoutMs: 45_000, intervalMs: 1_000 });
+      results = await eventually('every dashboard query to return a finite series, and some requests to reach a non-owner', evaluate, {
+        accept: (rs) => rs.every((r) => finiteSeries(r.result) > 0) && nonOwnerShare(rs) > 0,
+        timeoutMs: 45_000,
+        intervalMs: 1_000,
+      });
     } catch {
       results = await evaluate();
     }
