@@ -15,10 +15,19 @@ import { firstPhase, nextPhase, stagedSet, type StagePhase } from './grpc-staged
 export const DEFAULT_GRPC_STAGE_TIMEOUT_MS = 5_000;
 /** Environment variable of the bound; 0 turns make-before-break off (routes switch at once). */
 export const GRPC_STAGE_TIMEOUT_ENV = 'KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS';
+/**
+ * How long leaving clusters stay once the class ACKed the routes that no longer use them. A gRPC
+ * client ACKs a route configuration when it reads it and applies it a moment later; a call that
+ * chose a leaving cluster just before is still being picked when the cluster's removal arrives,
+ * and grpc-js-xds fails it ("Cluster resource ... does not exist"; seen on a loaded machine).
+ */
+export const GRPC_STAGE_LINGER_MS = 1_000;
 
 export interface GrpcStagerOptions {
   /** Bound on each phase's wait, ms; 0: off, the translator's set is served at once. */
   readonly timeoutMs: number;
+  /** Leaving clusters' grace once the class is in sync with the `switch` routes (default GRPC_STAGE_LINGER_MS). */
+  readonly lingerMs?: number;
   readonly logger: Logger;
   /** Does every gRPC stream of the class hold and ACK the class's current snapshot? */
   readonly synced: (classKey: string) => boolean;
@@ -33,6 +42,8 @@ interface Change {
   phase: StagePhase;
   /** When the current phase gives up waiting (ms since epoch). */
   deadline: number;
+  /** `switch`: when the class was first seen in sync with it; clusters leave lingerMs later. */
+  syncedAt?: number;
 }
 
 /** The stager of the xDS stage; `build` wraps the translator for gRPC classes. */
@@ -109,6 +120,10 @@ export class GrpcStager {
       if (change.phase === 'done') continue;
       const synced = this.#opts.synced(classKey);
       if (!synced && now < change.deadline) continue;
+      if (synced && change.phase === 'switch') {
+        change.syncedAt ??= now;
+        if (now < this.#lingerEnd(change)!) continue;
+      }
       if (!synced) {
         this.#opts.logger.warn(
           { proxyClass: classKey, phase: change.phase, timeoutMs: this.#opts.timeoutMs },
@@ -125,13 +140,20 @@ export class GrpcStager {
     this.#arm();
   }
 
-  /** A timer at the earliest deadline, so a phase nobody ACKs still ends. */
+  /** When a `switch` phase in sync may end: its leaving clusters have lingered (undefined: not in sync yet). */
+  #lingerEnd(change: Change): number | undefined {
+    return change.syncedAt === undefined ? undefined : change.syncedAt + (this.#opts.lingerMs ?? GRPC_STAGE_LINGER_MS);
+  }
+
+  /** A timer at the earliest deadline (or end of a linger), so a phase nobody ACKs still ends. */
   #arm(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const deadlines = [...this.#changes.values()].filter((c) => c.phase !== 'done').map((c) => c.deadline);
-    if (deadlines.length === 0 || this.#closed) return;
-    this.#timer = setTimeout(() => this.#advance(), Math.max(0, Math.min(...deadlines) - Date.now()) + 1);
+    // Every change #advance left waiting has one of the two ahead of it (a passed one ended its wait).
+    const now = Date.now();
+    const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > now);
+    if (wakes.length === 0 || this.#closed) return;
+    this.#timer = setTimeout(() => this.#advance(), Math.min(...wakes) - now + 1);
     this.#timer.unref();
   }
 }

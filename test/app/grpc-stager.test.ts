@@ -27,12 +27,13 @@ function grpcSet(owners: readonly string[]): ResourceSet {
 const clusters = (set: ResourceSet): string => set.cluster.map((c) => c.name).join(' ');
 
 /** A stager driven like the xDS stage drives it: `rebuild` calls build for class K with the current target. */
-function harness(timeoutMs: number) {
+function harness(timeoutMs: number, lingerMs = 0) {
   const served: ResourceSet[] = [];
   let target = grpcSet(['a']);
   let synced = false;
   const stager: GrpcStager = new GrpcStager({
     timeoutMs,
+    lingerMs,
     logger,
     synced: () => synced,
     rebuild: () => {
@@ -65,6 +66,21 @@ test('phases wait for the clients: add, then switch, then done', async (t) => {
   assert.equal(h.served.length, 2, 'nothing moves while the clients are not in sync');
   h.sync(true);
   await eventually('done', () => (h.stager.inProgress().length === 0 ? true : undefined));
+  assert.deepEqual(h.served.map(clusters), ['a', 'a b', 'a b', 'b']);
+});
+
+test('leaving clusters stay for the linger once the clients are in sync with the routes that dropped them', async (t) => {
+  const h = harness(60_000, 300);
+  t.after(() => h.stager.close());
+  h.change(grpcSet(['a']));
+  h.sync(true);
+  h.change(grpcSet(['b']));
+  await eventually('switch', () => (h.stager.inProgress()[0]?.phase === 'switch' ? true : undefined));
+  const switched = Date.now();
+  await sleep(100);
+  assert.deepEqual(h.served.map(clusters), ['a', 'a b', 'a b'], 'in sync, but a still lingers');
+  await eventually('done', () => (h.stager.inProgress().length === 0 ? true : undefined), { timeoutMs: 3000 });
+  assert.ok(Date.now() - switched >= 250, `a left ${Date.now() - switched} ms after the switch, not after the 300 ms linger`);
   assert.deepEqual(h.served.map(clusters), ['a', 'a b', 'a b', 'b']);
 });
 
