@@ -1,0 +1,106 @@
+/**
+ * How much the L1 hit ratio of the hot-shard benchmark depends on where the keys land
+ * (docs/benchmarks.md "Hot shards"): `node --import tsx benchmarks/hitrate/placement-sim.ts [--placements N]`.
+ *
+ * No Envoy, no nodes: the benchmark's Zipf 1.0 stream (the same seeded sampler, 20000 keys), its
+ * eight LRU L1s (400 entries per node, split by weight) and its measured spans by draw number,
+ * replayed in draw order for the three static placements of the benchmark: keyway static (key to
+ * shard by hash contract 1, shard to its weighted-rendezvous primary, S = 1024), Envoy `maglev`
+ * and Envoy `ring_hash` (envoy-hash-placement.ts). For a static placement the L1 of a span is a
+ * function of which node each key lives on and of the stream alone: this replay gives the real
+ * runs' figures to the hundredth of a point. Repetition r of the benchmark renames the keys
+ * (placement r), so each repetition draws one placement per variant; this prints, over many
+ * placements, each variant's L1 and the paired differences, against which the benchmark's few
+ * repetitions are read. Placement p uses the names of repetition p, so p = 0, 1, 2 are the runs in
+ * docs/benchmarks.md.
+ */
+import { parseArgs } from 'node:util';
+import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
+import { LruCache } from '../../examples/cache-node/lru.js';
+import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
+import { maglevHostOf, ringHashHostOf, type HostOf } from './envoy-hash-placement.js';
+import { median } from './stats.js';
+import { keyOfRankIn, ZipfSampler } from './zipf.js';
+
+/** The benchmark's settings (hot.ts FULL) that decide which requests a span measures. */
+const KEYS = 20_000;
+const L1_PER_NODE = 400;
+const S = 1024;
+const SEED = 20_261_202;
+const RATE = 700;
+const MEASURED = 8_000;
+const STEADY_AFTER_MS = 55_000;
+const WARMUP_MIN_MS = 7_000;
+const WEIGHTINGS = { equal: [1, 1, 1, 1, 1, 1, 1, 1], weighted: [1, 1, 2, 2, 4, 4, 8, 8] } as const;
+
+const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' } } });
+const placements = Number(values.placements);
+
+/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (warm-up 10000) and third in the sequence (7000). */
+function spans(warmup: number): { first: [number, number]; steady: [number, number] } {
+  const firstTo = warmup + MEASURED;
+  const steadyFrom = firstTo + Math.max(0, Math.round((RATE * (STEADY_AFTER_MS - WARMUP_MIN_MS)) / 1000) - MEASURED);
+  return { first: [warmup, firstTo], steady: [steadyFrom, steadyFrom + MEASURED] };
+}
+
+/** L1 hit ratio over each span when rank r's key lives on node `nodeOf[r]`. */
+function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly number[], windows: readonly (readonly [number, number])[]): number[] {
+  const l1 = capacities.map((c) => new LruCache<number, true>(c));
+  const hits = windows.map(() => 0);
+  for (let i = 0; i < draws.length; i++) {
+    const rank = draws[i]!;
+    const cache = l1[nodeOf[rank]!]!;
+    const hit = cache.get(rank) !== undefined;
+    if (!hit) cache.set(rank, true);
+    for (let w = 0; w < windows.length; w++) if (hit && i >= windows[w]![0] && i < windows[w]![1]) hits[w]!++;
+  }
+  return hits.map((h, w) => h / (windows[w]![1] - windows[w]![0]));
+}
+
+function describe(xs: readonly number[]): string {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  const sorted = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${q(0.1).toFixed(2)} to ${q(0.9).toFixed(2)}`;
+}
+
+const alone = spans(10_000);
+const inSequence = spans(7_000);
+const windows = [alone.first, alone.steady, inSequence.steady] as const;
+// The first span of the sequence's Zipf 1.0 starts from the L1s Zipf 1.2 left, which this replay does not have.
+const names = ['alone, first span', 'alone, steady span', 'third in the sequence, steady span'];
+const sampler = new ZipfSampler(KEYS, 1.0, SEED + 10);
+const draws = Int32Array.from({ length: windows.reduce((m, w) => Math.max(m, w[1]), 0) }, () => sampler.next());
+const KINDS = ['keyway', 'maglev', 'ring_hash'] as const;
+
+console.log(`L1 hit ratio (points) over ${placements} placements, Zipf 1.0, ${KEYS} keys, L1 ${L1_PER_NODE} per node, replayed in draw order`);
+for (const [weighting, weights] of Object.entries(WEIGHTINGS)) {
+  const nodes = cacheNodes(8, weights);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const capacities = weights.map((w) => Math.max(1, Math.round((L1_PER_NODE * weights.length * w) / total)));
+  const map = computeShardMap(nodes, { shardCount: S, replicas: 2, spread: 'none' });
+  const index = new Map(nodes.map((n, i) => [n.id, i]));
+  const hosts = nodes.map((n) => ({ key: n.id, weight: n.weight }));
+  const hostOf: Record<(typeof KINDS)[number], HostOf> = {
+    keyway: (key) => index.get(map.owners[keyToShard(key, S)]![0]!)!,
+    maglev: maglevHostOf(hosts),
+    ring_hash: ringHashHostOf(hosts),
+  };
+  const l1 = Object.fromEntries(KINDS.map((k) => [k, windows.map(() => [] as number[])])) as Record<(typeof KINDS)[number], number[][]>;
+  for (let p = 0; p < placements; p++) {
+    const nameOf = keyOfRankIn(p);
+    for (const kind of KINDS) {
+      const nodeOf = Int32Array.from({ length: KEYS }, (_, r) => hostOf[kind](nameOf(r)));
+      replay(draws, nodeOf, capacities, windows).forEach((x, w) => l1[kind][w]!.push(x * 100));
+    }
+  }
+  for (let w = 0; w < windows.length; w++) {
+    console.log(`\n${weighting}, ${names[w]} (draws ${windows[w]![0]}-${windows[w]![1]}):`);
+    for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describe(l1[kind][w]!)}; placements 0-2: ${l1[kind][w]!.slice(0, 3).map((x) => x.toFixed(2)).join(', ')}`);
+    for (const kind of ['maglev', 'ring_hash'] as const) {
+      const diff = l1.keyway[w]!.map((k, p) => k - l1[kind][w]![p]!);
+      console.log(`  keyway minus ${kind}, paired by placement: ${describe(diff)}`);
+    }
+  }
+}
