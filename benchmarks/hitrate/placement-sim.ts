@@ -1,6 +1,6 @@
 /**
  * How much the L1 hit ratio of the hot-shard benchmark depends on where the keys land
- * (docs/benchmarks.md "Hot shards"): `node --import tsx benchmarks/hitrate/placement-sim.ts [--placements N]`.
+ * (docs/benchmarks.md "Hot shards"): `node --import tsx benchmarks/hitrate/placement-sim.ts [--placements N] [--show K]`.
  *
  * No Envoy, no nodes: the benchmark's Zipf 1.0 stream (the same seeded sampler, 20000 keys), its
  * eight LRU L1s (400 entries per node, split by weight) and its measured spans by draw number,
@@ -33,8 +33,10 @@ const STEADY_AFTER_MS = 55_000;
 const WARMUP_MIN_MS = 7_000;
 const WEIGHTINGS = { equal: [1, 1, 1, 1, 1, 1, 1, 1], weighted: [1, 1, 2, 2, 4, 4, 8, 8] } as const;
 
-const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' } } });
+const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' }, show: { type: 'string', default: '3' } } });
 const placements = Number(values.placements);
+/** How many placements, from 0, are also printed one by one (to set beside the benchmark's repetitions). */
+const shown = Math.min(placements, Number(values.show));
 
 /** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (warm-up 10000) and third in the sequence (7000). */
 function spans(warmup: number): { first: [number, number]; steady: [number, number] } {
@@ -97,7 +99,7 @@ for (const [weighting, weights] of Object.entries(WEIGHTINGS)) {
   }
   for (let w = 0; w < windows.length; w++) {
     console.log(`\n${weighting}, ${names[w]} (draws ${windows[w]![0]}-${windows[w]![1]}):`);
-    for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describe(l1[kind][w]!)}; placements 0-2: ${l1[kind][w]!.slice(0, 3).map((x) => x.toFixed(2)).join(', ')}`);
+    for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describe(l1[kind][w]!)}; placements 0-${shown - 1}: ${l1[kind][w]!.slice(0, shown).map((x) => x.toFixed(2)).join(', ')}`);
     for (const kind of ['maglev', 'ring_hash'] as const) {
       const diff = l1.keyway[w]!.map((k, p) => k - l1[kind][w]![p]!);
       console.log(`  keyway minus ${kind}, paired by placement: ${describe(diff)}`);
