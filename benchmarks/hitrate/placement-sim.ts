@@ -38,7 +38,7 @@ const placements = Number(values.placements);
 /** How many placements, from 0, are also printed one by one (to set beside the benchmark's repetitions). */
 const shown = Math.min(placements, Number(values.show));
 
-/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (warm-up 10000) and third in the sequence (7000). */
+/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (warm-up 10000) and after another load (7000). */
 function spans(warmup: number): { first: [number, number]; steady: [number, number] } {
   const firstTo = warmup + MEASURED;
   const steadyFrom = firstTo + Math.max(0, Math.round((RATE * (STEADY_AFTER_MS - WARMUP_MIN_MS)) / 1000) - MEASURED);
@@ -71,7 +71,7 @@ const alone = spans(10_000);
 const inSequence = spans(7_000);
 const windows = [alone.first, alone.steady, inSequence.steady] as const;
 // The first span of the sequence's Zipf 1.0 starts from the L1s Zipf 1.2 left, which this replay does not have.
-const names = ['alone, first span', 'alone, steady span', 'third in the sequence, steady span'];
+const names = ['alone, first span', 'alone, steady span', 'after another load (warm-up 7000), steady span'];
 const sampler = new ZipfSampler(KEYS, 1.0, SEED + 10);
 const draws = Int32Array.from({ length: windows.reduce((m, w) => Math.max(m, w[1]), 0) }, () => sampler.next());
 const KINDS = ['keyway', 'maglev', 'ring_hash'] as const;
