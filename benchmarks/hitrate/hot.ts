@@ -43,59 +43,9 @@ import { Load, type Observed, type RankSampler } from './load.js';
 import { median } from './stats.js';
 import { keyOfRankIn, seededRandom, ZipfSampler } from './zipf.js';
 import { pickNames, repetitions } from './args.js';
+import { FULL, QUICK, WEIGHTINGS, type LoadName, type Settings, type Weighting, steadySpanFrom } from './hot-settings.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-type Weighting = 'equal' | 'weighted';
-const WEIGHTINGS: Record<Weighting, readonly number[]> = { equal: [1, 1, 1, 1, 1, 1, 1, 1], weighted: [1, 1, 2, 2, 4, 4, 8, 8] };
-type LoadName = 'zipf-0.8' | 'zipf-1.2' | 'zipf-1.0' | 'burst';
-
-interface Settings {
-  readonly keys: number;
-  readonly l1PerNode: number;
-  readonly shards: number;
-  readonly loads: readonly LoadName[];
-  /** Requests before each measured span (the first span: `firstWarmup`), the same for every variant. */
-  readonly warmup: number;
-  readonly firstWarmup: number;
-  /** ... paced over this long: keyway-hot's history (6 windows of `windowMs`) and one window more. */
-  readonly warmupMinMs: number;
-  /** Requests measured per span, at `rate`. */
-  readonly measured: number;
-  readonly rate: number;
-  readonly concurrency: number;
-  /** hotShards.windowMs and the nodes' load window. */
-  readonly windowMs: number;
-  /** The burst key's share of requests. */
-  readonly burstShare: number;
-  /**
-   * A second measured span of each Zipf load (phase `steady`) starting this long after the load
-   * began (0: none), once keyway-hot's replay no longer reaches back to the load before.
-   */
-  readonly steadyAfterMs: number;
-  readonly seed: number;
-}
-
-const FULL: Settings = {
-  keys: 20_000,
-  l1PerNode: 400,
-  shards: 1024,
-  loads: ['zipf-0.8', 'zipf-1.2', 'zipf-1.0', 'burst'],
-  warmup: 7_000,
-  firstWarmup: 10_000,
-  warmupMinMs: 7_000,
-  measured: 8_000,
-  rate: 700,
-  concurrency: 16,
-  windowMs: 1_000,
-  burstShare: 0.2,
-  // The replay reads the history (6 windows) and up to two periods (2 x 24 windows) before it:
-  // 54 windows after the switch no decision judges the previous load any more.
-  steadyAfterMs: 55_000,
-  seed: 20_261_202,
-};
-
-const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: ['zipf-1.0', 'burst'], firstWarmup: 5_000, warmup: 2_000, warmupMinMs: 7_000, measured: 2_500, steadyAfterMs: 0 };
 
 /** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs` (--hot-settings). */
 let hotSettings: readonly string[] = [];
@@ -248,7 +198,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       if (name === 'burst' || s.steadyAfterMs <= 0) continue;
       // The steady span: chosen by draw number too (the warm-up's and the first span's draws, then
       // the rate's draws until steadyAfterMs), so every variant is measured on the same requests.
-      const steadyFrom = span.to + Math.max(0, Math.round((s.rate * (s.steadyAfterMs - s.warmupMinMs)) / 1000) - s.measured);
+      const steadyFrom = steadySpanFrom(s, span.to);
       span = { from: steadyFrom, to: steadyFrom + s.measured, observed: [] };
       while (load.drawn < steadyFrom) await sleep(20);
       out.push(await measure(name, 'steady'));

@@ -18,30 +18,22 @@ import { parseArgs } from 'node:util';
 import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
 import { LruCache } from '../../examples/cache-node/lru.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
+import { FULL, steadySpanFrom, WEIGHTINGS } from './hot-settings.js';
 import { maglevHostOf, ringHashHostOf, type HostOf } from './envoy-hash-placement.js';
 import { median } from './stats.js';
 import { keyOfRankIn, ZipfSampler } from './zipf.js';
 
-/** The benchmark's settings (hot.ts FULL) that decide which requests a span measures. */
-const KEYS = 20_000;
-const L1_PER_NODE = 400;
-const S = 1024;
-const SEED = 20_261_202;
-const RATE = 700;
-const MEASURED = 8_000;
-const STEADY_AFTER_MS = 55_000;
-const WARMUP_MIN_MS = 7_000;
-const WEIGHTINGS = { equal: [1, 1, 1, 1, 1, 1, 1, 1], weighted: [1, 1, 2, 2, 4, 4, 8, 8] } as const;
 
 const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' }, show: { type: 'string', default: '3' } } });
 const placements = Number(values.placements);
 /** How many placements, from 0, are also printed one by one (to set beside the benchmark's repetitions). */
 const shown = Math.min(placements, Number(values.show));
+const { keys: KEYS, l1PerNode: L1_PER_NODE, shards: S, seed: SEED, measured: MEASURED } = FULL;
 
-/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (warm-up 10000) and after another load (7000). */
+/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (firstWarmup) and after another load (warmup). */
 function spans(warmup: number): { first: [number, number]; steady: [number, number] } {
   const firstTo = warmup + MEASURED;
-  const steadyFrom = firstTo + Math.max(0, Math.round((RATE * (STEADY_AFTER_MS - WARMUP_MIN_MS)) / 1000) - MEASURED);
+  const steadyFrom = steadySpanFrom(FULL, firstTo);
   return { first: [warmup, firstTo], steady: [steadyFrom, steadyFrom + MEASURED] };
 }
 
@@ -67,11 +59,11 @@ function describe(xs: readonly number[]): string {
   return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${q(0.1).toFixed(2)} to ${q(0.9).toFixed(2)}`;
 }
 
-const alone = spans(10_000);
-const inSequence = spans(7_000);
+const alone = spans(FULL.firstWarmup);
+const inSequence = spans(FULL.warmup);
 const windows = [alone.first, alone.steady, inSequence.steady] as const;
 // The first span of the sequence's Zipf 1.0 starts from the L1s Zipf 1.2 left, which this replay does not have.
-const names = ['alone, first span', 'alone, steady span', 'after another load (warm-up 7000), steady span'];
+const names = ['alone, first span', 'alone, steady span', `after another load (warm-up ${FULL.warmup}), steady span`];
 const sampler = new ZipfSampler(KEYS, 1.0, SEED + 10);
 const draws = Int32Array.from({ length: windows.reduce((m, w) => Math.max(m, w[1]), 0) }, () => sampler.next());
 const KINDS = ['keyway', 'maglev', 'ring_hash'] as const;
