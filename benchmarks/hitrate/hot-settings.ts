@@ -61,3 +61,12 @@ export const QUICK: Settings = { ...FULL, keys: 10_000, l1PerNode: 300, loads: [
 export function steadySpanFrom(s: Settings, firstSpanEnd: number): number {
   return firstSpanEnd + Math.max(0, Math.round((s.rate * (s.steadyAfterMs - s.warmupMinMs)) / 1000) - s.measured);
 }
+
+/**
+ * A node's L1 entries: its weight's part of the fleet's total (weights.length x l1PerNode), since
+ * a weight is the node's cache capacity (docs/architecture.md).
+ */
+export function l1Capacity(s: Settings, weights: readonly number[], weight: number): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  return Math.max(1, Math.round((s.l1PerNode * weights.length * weight) / total));
+}

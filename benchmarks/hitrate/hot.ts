@@ -43,7 +43,7 @@ import { Load, type Observed, type RankSampler } from './load.js';
 import { median } from './stats.js';
 import { keyOfRankIn, seededRandom, ZipfSampler } from './zipf.js';
 import { pickNames, repetitions } from './args.js';
-import { FULL, QUICK, WEIGHTINGS, type LoadName, type Settings, type Weighting, steadySpanFrom } from './hot-settings.js';
+import { FULL, QUICK, WEIGHTINGS, type LoadName, type Settings, type Weighting, l1Capacity, steadySpanFrom } from './hot-settings.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -164,11 +164,10 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     // A weight is the node's cache capacity (docs/architecture.md), so each L1 holds its weight's
     // part of the fleet's total (8 x l1PerNode): equal capacities would reward a placement that
     // ignores the weights.
-    const totalWeight = weights.reduce((a, b) => a + b, 0);
     const argsFor = (spec: WeightedNode): string[] => [
       ...plane.nodeArgs(),
       '--l1-capacity',
-      String(Math.max(1, Math.round((s.l1PerNode * weights.length * spec.weight) / totalWeight))),
+      String(l1Capacity(s, weights, spec.weight)),
       '--l3-delay-ms',
       '1',
     ];

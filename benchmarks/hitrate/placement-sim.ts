@@ -18,11 +18,11 @@ import { parseArgs } from 'node:util';
 import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
 import { LruCache } from '../../examples/cache-node/lru.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
-import { FULL, steadySpanFrom, WEIGHTINGS } from './hot-settings.js';
+import { FULL, l1Capacity, steadySpanFrom, WEIGHTINGS } from './hot-settings.js';
+import { quantile } from './hot-stats.js';
 import { maglevHostOf, ringHashHostOf, type HostOf } from './envoy-hash-placement.js';
 import { median } from './stats.js';
 import { keyOfRankIn, ZipfSampler } from './zipf.js';
-
 
 const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' }, show: { type: 'string', default: '3' } } });
 const placements = Number(values.placements);
@@ -54,9 +54,7 @@ function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly numb
 function describe(xs: readonly number[]): string {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
-  const sorted = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-  return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${q(0.1).toFixed(2)} to ${q(0.9).toFixed(2)}`;
+  return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${quantile(xs, 0.1).toFixed(2)} to ${quantile(xs, 0.9).toFixed(2)}`;
 }
 
 const alone = spans(FULL.firstWarmup);
@@ -71,8 +69,7 @@ const KINDS = ['keyway', 'maglev', 'ring_hash'] as const;
 console.log(`L1 hit ratio (points) over ${placements} placements, Zipf 1.0, ${KEYS} keys, L1 ${L1_PER_NODE} per node, replayed in draw order`);
 for (const [weighting, weights] of Object.entries(WEIGHTINGS)) {
   const nodes = cacheNodes(8, weights);
-  const total = weights.reduce((a, b) => a + b, 0);
-  const capacities = weights.map((w) => Math.max(1, Math.round((L1_PER_NODE * weights.length * w) / total)));
+  const capacities = weights.map((w) => l1Capacity(FULL, weights, w));
   const map = computeShardMap(nodes, { shardCount: S, replicas: 2, spread: 'none' });
   const index = new Map(nodes.map((n, i) => [n.id, i]));
   const hosts = nodes.map((n) => ({ key: n.id, weight: n.weight }));
