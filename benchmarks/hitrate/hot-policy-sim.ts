@@ -26,10 +26,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardDecision, type HotShardSettings, type LoadSnapshot } from '../../src/core/load.js';
+import type { HotShardDecision, LoadSnapshot } from '../../src/core/load.js';
 import { applyHotShards, computeShardMap, decideHotShards, hotShardChanges, keyToShard, modelledLoadRatios, type ShardMap } from '../../src/sharding/index.js';
 import { heldWindows, replayHotShards } from '../../src/sharding/hot-shards.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
+import { hotSettingsWith } from './hot-settings.js';
 import { seededRandom, ZipfSampler } from './zipf.js';
 
 const KEYS = 20_000;
@@ -53,17 +54,7 @@ const { values } = parseArgs({
   },
 });
 
-function settingsFrom(flag: string | undefined): HotShardSettings {
-  const s: Record<string, unknown> = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: WINDOW_MS };
-  for (const kv of (flag ?? '').split(',').filter(Boolean)) {
-    const [k, v] = kv.split('=');
-    if (!k || v === undefined || !(k in s)) throw new Error(`--set ${kv}: expected key=value with a hotShards key`);
-    s[k] = Number(v);
-  }
-  return s as unknown as HotShardSettings;
-}
-
-const settings = settingsFrom(values.set);
+const settings = hotSettingsWith(values.set, WINDOW_MS);
 const steadyWindows = Number(values.windows);
 const seeds = Number(values.seeds);
 

@@ -1,6 +1,9 @@
+import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings } from '../../src/core/load.js';
+
 /**
  * The hot-shard benchmark's settings (docs/benchmarks.md "Hot shards"): hot.ts runs them with real
- * Envoy and nodes, placement-sim.ts replays the same stream and spans offline, so both read them here.
+ * Envoy and nodes, placement-sim.ts and hot-l1-sim.ts replay the same stream and spans offline,
+ * so all read them here.
  */
 
 export type Weighting = 'equal' | 'weighted';
@@ -69,4 +72,19 @@ export function steadySpanFrom(s: Settings, firstSpanEnd: number): number {
 export function l1Capacity(s: Settings, weights: readonly number[], weight: number): number {
   const total = weights.reduce((a, b) => a + b, 0);
   return Math.max(1, Math.round((s.l1PerNode * weights.length * weight) / total));
+}
+
+/**
+ * The policy's default settings with load windows of `windowMs` and `--set key=value,...`
+ * overrides (numbers), for the offline simulations (hot-policy-sim.ts, hot-l1-sim.ts).
+ * @throws Error naming the pair when a key is not a hotShards setting or the value is not a number
+ */
+export function hotSettingsWith(overrides: string | undefined, windowMs: number): HotShardSettings {
+  const s: Record<string, unknown> = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs };
+  for (const kv of (overrides ?? '').split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=');
+    if (!k || v === undefined || !(k in s) || !Number.isFinite(Number(v))) throw new Error(`--set ${kv}: expected key=number with a hotShards key`);
+    s[k] = Number(v);
+  }
+  return s as unknown as HotShardSettings;
 }

@@ -3,6 +3,7 @@
  * share, the client's p99 latency and the L1 hit ratio, from the requests completed in the span.
  */
 import { Outcome, type Observed } from './load.js';
+import { median } from './stats.js';
 
 export interface HotFigures {
   /** max over nodes of (node's requests / all requests) / (node's weight / total weight). */
@@ -23,6 +24,16 @@ export function quantile(xs: readonly number[], q: number): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/**
+ * Mean (with its standard error), median, standard deviation and 10-90 % range of `xs`, two
+ * decimals: how the offline replays (placement-sim.ts, hot-l1-sim.ts) summarize figures over placements.
+ */
+export function describeSpread(xs: readonly number[]): string {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${quantile(xs, 0.1).toFixed(2)} to ${quantile(xs, 0.9).toFixed(2)}`;
 }
 
 /** Figures of the requests `observed[from..to)` on nodes with these weights (by node id). */

@@ -19,9 +19,8 @@ import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
 import { LruCache } from '../../examples/cache-node/lru.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
 import { FULL, l1Capacity, steadySpanFrom, WEIGHTINGS } from './hot-settings.js';
-import { quantile } from './hot-stats.js';
+import { describeSpread } from './hot-stats.js';
 import { maglevHostOf, ringHashHostOf, type HostOf } from './envoy-hash-placement.js';
-import { median } from './stats.js';
 import { keyOfRankIn, ZipfSampler } from './zipf.js';
 
 const { values } = parseArgs({ options: { placements: { type: 'string', default: '60' }, show: { type: 'string', default: '3' } } });
@@ -49,12 +48,6 @@ function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly numb
     for (let w = 0; w < windows.length; w++) if (hit && i >= windows[w]![0] && i < windows[w]![1]) hits[w]!++;
   }
   return hits.map((h, w) => h / (windows[w]![1] - windows[w]![0]));
-}
-
-function describe(xs: readonly number[]): string {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
-  return `mean ${mean.toFixed(2)} (se ${(sd / Math.sqrt(xs.length)).toFixed(2)}), median ${median(xs).toFixed(2)}, sd ${sd.toFixed(2)}, 10-90% ${quantile(xs, 0.1).toFixed(2)} to ${quantile(xs, 0.9).toFixed(2)}`;
 }
 
 const alone = spans(FULL.firstWarmup);
@@ -88,10 +81,10 @@ for (const [weighting, weights] of Object.entries(WEIGHTINGS)) {
   }
   for (let w = 0; w < windows.length; w++) {
     console.log(`\n${weighting}, ${names[w]} (draws ${windows[w]![0]}-${windows[w]![1]}):`);
-    for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describe(l1[kind][w]!)}; placements 0-${shown - 1}: ${l1[kind][w]!.slice(0, shown).map((x) => x.toFixed(2)).join(', ')}`);
+    for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describeSpread(l1[kind][w]!)}; placements 0-${shown - 1}: ${l1[kind][w]!.slice(0, shown).map((x) => x.toFixed(2)).join(', ')}`);
     for (const kind of ['maglev', 'ring_hash'] as const) {
       const diff = l1.keyway[w]!.map((k, p) => k - l1[kind][w]![p]!);
-      console.log(`  keyway minus ${kind}, paired by placement: ${describe(diff)}`);
+      console.log(`  keyway minus ${kind}, paired by placement: ${describeSpread(diff)}`);
     }
   }
 }
