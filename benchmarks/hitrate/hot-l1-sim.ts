@@ -169,30 +169,27 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
   const total = weights.reduce((a, b) => a + b, 0);
   const points = (h: number): number => (100 * h) / FULL.measured;
   return {
-    static: hits.static.map(points),
-    hot: hits.hot.map(points),
-    maglev: hits.maglev.map(points),
-    ring_hash: hits.ring_hash.map(points),
+    ...(Object.fromEntries(variants.map((v) => [v, hits[v].map(points)])) as Record<Variant, number[]>),
     maxLoad: served.map((c) => Math.max(...c.map((n, i) => n / FULL.measured / (weights[i]! / total)))),
   };
 }
 
 const placements = Number(values.placements);
-const diffs: number[][] = [[], []];
-const againstEnvoy = { maglev: [[], []] as number[][], ring_hash: [[], []] as number[][] };
+/** keyway-hot minus each static placement, per span, by placement. */
+const against = Object.fromEntries(STATIC.map((v) => [v, [[], []]])) as unknown as Record<(typeof STATIC)[number], [number[], number[]]>;
+const diffs = against.static;
 const maxLoads: number[][] = [[], []];
 console.log(`keyway-hot against static keyway, ${weighting}, Zipf 1.0 after Zipf 1.2, ${placements} placements; settings ${values.set ?? 'defaults'}`);
 for (let p = 0; p < placements; p++) {
   const r = run(p);
   for (const i of [0, 1]) {
-    diffs[i]!.push(r.hot[i]! - r.static[i]!);
-    for (const k of ['maglev', 'ring_hash'] as const) againstEnvoy[k][i]!.push(r.hot[i]! - r[k][i]!);
+    for (const v of STATIC) against[v][i]!.push(r.hot[i]! - r[v][i]!);
     maxLoads[i]!.push(r.maxLoad[i]!);
   }
   console.log(`  placement ${p}: static L1 ${r.static.map((x) => x.toFixed(2)).join(' / ')}, maglev ${r.maglev.map((x) => x.toFixed(2)).join(' / ')}, ring_hash ${r.ring_hash.map((x) => x.toFixed(2)).join(' / ')}, hot minus static ${diffs[0]![p]!.toFixed(2)} / ${diffs[1]![p]!.toFixed(2)}, hot busiest node ${r.maxLoad.map((x) => x.toFixed(2)).join(' / ')} (first / steady span)`);
 }
 for (const [i, name] of ['first span', 'steady span'].entries()) {
   console.log(`${name}: hot minus static (points) ${describeSpread(diffs[i]!)}; busiest node ${describeSpread(maxLoads[i]!)}, worst ${Math.max(...maxLoads[i]!).toFixed(2)}`);
-  for (const k of ['maglev', 'ring_hash'] as const) console.log(`  hot minus ${k}: ${describeSpread(againstEnvoy[k][i]!)}`);
+  for (const k of ['maglev', 'ring_hash'] as const) console.log(`  hot minus ${k}: ${describeSpread(against[k][i]!)}`);
 }
 if (values.explain) for (const [k, v] of [...tally.entries()].sort()) console.log(`  ${k}: ${v}`);
