@@ -25,7 +25,7 @@ import type { LoadSnapshot } from '../../src/core/load.js';
 import { applyHotShards, computeShardMap, decideHotShards, heldWindows, keyToShard, shardReaders, type ShardMap } from '../../src/sharding/index.js';
 import { LruCache } from '../../examples/cache-node/lru.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
-import { FULL, hotSettingsWith, l1Capacity, steadySpanFrom, WEIGHTINGS, type Weighting } from './hot-settings.js';
+import { FULL, hotSettingsWith, l1Capacity, measuredSpans, WEIGHTINGS, type DrawSpan, type Weighting } from './hot-settings.js';
 import { describeSpread } from './hot-stats.js';
 import { maglevHostOf, ringHashHostOf } from './envoy-hash-placement.js';
 import { keyOfRankIn, seededRandom, ZipfSampler } from './zipf.js';
@@ -48,28 +48,18 @@ const BASE_MS = 1_800_000_000_000;
 const tally = new Map<string, number>();
 const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
 
-interface Span {
-  readonly from: number;
-  readonly to: number;
-}
-
 /** The benchmark's loads in order, with their warm-ups and Zipf 1.0's two measured spans by draw number. */
-function sequence(): { loads: { s: number; warmup: number; from: number; to: number }[]; spans: [Span, Span] } {
+function sequence(): { loads: { s: number; warmup: number; from: number; to: number }[]; spans: [DrawSpan, DrawSpan] } {
   const loads: { s: number; warmup: number; from: number; to: number }[] = [];
-  let at = 0;
-  let spans: [Span, Span] | undefined;
+  let spans: [DrawSpan, DrawSpan] | undefined;
   for (const [s, warmup] of [
     [1.2, FULL.firstWarmup],
     [1.0, FULL.warmup],
   ] as const) {
-    const firstTo = at + warmup + FULL.measured;
-    const steadyFrom = steadySpanFrom(FULL, firstTo);
-    loads.push({ s, warmup, from: at, to: steadyFrom + FULL.measured });
-    spans = [
-      { from: at + warmup, to: firstTo },
-      { from: steadyFrom, to: steadyFrom + FULL.measured },
-    ];
-    at = steadyFrom + FULL.measured;
+    const from = loads.at(-1)?.to ?? 0;
+    const { first, steady } = measuredSpans(FULL, from, warmup);
+    loads.push({ s, warmup, from, to: steady.to });
+    spans = [first, steady];
   }
   return { loads, spans: spans! };
 }
@@ -145,7 +135,7 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
       const shard = shardOf[rank]!;
       counts.set(shard, (counts.get(shard) ?? 0) + 1);
       const span = spans.findIndex((sp) => draw >= sp.from && draw < sp.to);
-      const hit = { static: false, hot: false, maglev: false, ring_hash: false };
+      const hit = Object.fromEntries(variants.map((v) => [v, false])) as Record<Variant, boolean>;
       for (const variant of variants) {
         const node = variant === 'maglev' || variant === 'ring_hash' ? envoyNode[variant][rank]! : pick(variant === 'static' ? plain : current, shard);
         if (variant === 'hot' && span >= 0) served[span]![node]!++;

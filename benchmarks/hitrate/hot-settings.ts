@@ -65,6 +65,22 @@ export function steadySpanFrom(s: Settings, firstSpanEnd: number): number {
   return firstSpanEnd + Math.max(0, Math.round((s.rate * (s.steadyAfterMs - s.warmupMinMs)) / 1000) - s.measured);
 }
 
+/** A measured span of draws, [from, to). */
+export interface DrawSpan {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * The first and steady spans of a load that begins at draw `loadStart` after `warmup` warm-up
+ * draws: the draws hot.ts measures, for the offline replays to measure the same.
+ */
+export function measuredSpans(s: Settings, loadStart: number, warmup: number): { first: DrawSpan; steady: DrawSpan } {
+  const first = { from: loadStart + warmup, to: loadStart + warmup + s.measured };
+  const from = steadySpanFrom(s, first.to);
+  return { first, steady: { from, to: from + s.measured } };
+}
+
 /**
  * A node's L1 entries: its weight's part of the fleet's total (weights.length x l1PerNode), since
  * a weight is the node's cache capacity (docs/architecture.md).

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
 import { LruCache } from '../../examples/cache-node/lru.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
-import { FULL, l1Capacity, steadySpanFrom, WEIGHTINGS } from './hot-settings.js';
+import { FULL, l1Capacity, measuredSpans, WEIGHTINGS, type DrawSpan } from './hot-settings.js';
 import { describeSpread } from './hot-stats.js';
 import { maglevHostOf, ringHashHostOf, type HostOf } from './envoy-hash-placement.js';
 import { keyOfRankIn, ZipfSampler } from './zipf.js';
@@ -27,17 +27,10 @@ const { values } = parseArgs({ options: { placements: { type: 'string', default:
 const placements = Number(values.placements);
 /** How many placements, from 0, are also printed one by one (to set beside the benchmark's repetitions). */
 const shown = Math.min(placements, Number(values.show));
-const { keys: KEYS, l1PerNode: L1_PER_NODE, shards: S, seed: SEED, measured: MEASURED } = FULL;
-
-/** The measured spans [from, to) of Zipf 1.0 by draw number: run alone (firstWarmup) and after another load (warmup). */
-function spans(warmup: number): { first: [number, number]; steady: [number, number] } {
-  const firstTo = warmup + MEASURED;
-  const steadyFrom = steadySpanFrom(FULL, firstTo);
-  return { first: [warmup, firstTo], steady: [steadyFrom, steadyFrom + MEASURED] };
-}
+const { keys: KEYS, l1PerNode: L1_PER_NODE, shards: S, seed: SEED } = FULL;
 
 /** L1 hit ratio over each span when rank r's key lives on node `nodeOf[r]`. */
-function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly number[], windows: readonly (readonly [number, number])[]): number[] {
+function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly number[], windows: readonly DrawSpan[]): number[] {
   const l1 = capacities.map((c) => new LruCache<number, true>(c));
   const hits = windows.map(() => 0);
   for (let i = 0; i < draws.length; i++) {
@@ -45,18 +38,19 @@ function replay(draws: Int32Array, nodeOf: Int32Array, capacities: readonly numb
     const cache = l1[nodeOf[rank]!]!;
     const hit = cache.get(rank) !== undefined;
     if (!hit) cache.set(rank, true);
-    for (let w = 0; w < windows.length; w++) if (hit && i >= windows[w]![0] && i < windows[w]![1]) hits[w]!++;
+    for (let w = 0; w < windows.length; w++) if (hit && i >= windows[w]!.from && i < windows[w]!.to) hits[w]!++;
   }
-  return hits.map((h, w) => h / (windows[w]![1] - windows[w]![0]));
+  return hits.map((h, w) => h / (windows[w]!.to - windows[w]!.from));
 }
 
-const alone = spans(FULL.firstWarmup);
-const inSequence = spans(FULL.warmup);
+// Zipf 1.0 run alone (firstWarmup) and after another load (warmup).
+const alone = measuredSpans(FULL, 0, FULL.firstWarmup);
+const inSequence = measuredSpans(FULL, 0, FULL.warmup);
 const windows = [alone.first, alone.steady, inSequence.steady] as const;
 // The first span of the sequence's Zipf 1.0 starts from the L1s Zipf 1.2 left, which this replay does not have.
 const names = ['alone, first span', 'alone, steady span', `after another load (warm-up ${FULL.warmup}), steady span`];
 const sampler = new ZipfSampler(KEYS, 1.0, SEED + 10);
-const draws = Int32Array.from({ length: windows.reduce((m, w) => Math.max(m, w[1]), 0) }, () => sampler.next());
+const draws = Int32Array.from({ length: windows.reduce((m, w) => Math.max(m, w.to), 0) }, () => sampler.next());
 const KINDS = ['keyway', 'maglev', 'ring_hash'] as const;
 
 console.log(`L1 hit ratio (points) over ${placements} placements, Zipf 1.0, ${KEYS} keys, L1 ${L1_PER_NODE} per node, replayed in draw order`);
@@ -80,7 +74,7 @@ for (const [weighting, weights] of Object.entries(WEIGHTINGS)) {
     }
   }
   for (let w = 0; w < windows.length; w++) {
-    console.log(`\n${weighting}, ${names[w]} (draws ${windows[w]![0]}-${windows[w]![1]}):`);
+    console.log(`\n${weighting}, ${names[w]} (draws ${windows[w]!.from}-${windows[w]!.to}):`);
     for (const kind of KINDS) console.log(`  ${kind.padEnd(9)} ${describeSpread(l1[kind][w]!)}; placements 0-${shown - 1}: ${l1[kind][w]!.slice(0, shown).map((x) => x.toFixed(2)).join(', ')}`);
     for (const kind of ['maglev', 'ring_hash'] as const) {
       const diff = l1.keyway[w]!.map((k, p) => k - l1[kind][w]![p]!);
