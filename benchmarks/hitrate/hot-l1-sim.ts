@@ -1,6 +1,6 @@
 /**
  * keyway-hot's L1 hit ratio against static keyway, maglev and ring_hash, offline (docs/benchmarks.md "Hot shards"):
- * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--explain]`.
+ * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--explain]`.
  *
  * No Envoy, no nodes: the benchmark's sequence (Zipf 1.2, then Zipf 1.0, each a paced warm-up,
  * a first span and a steady span; the same seeded samplers and spans as hot.ts) replayed in draw
@@ -8,8 +8,9 @@
  * policy decides (decideHotShards on the windows a replica holds, every shard counted) and its map
  * serves from the next window; a spread shard's requests go to one of its readers drawn by weight
  * (Envoy's subset load balancer spreads by weight too). A shard that gains a reader is warmed as
- * the example node does (the shard's L1 entries of its primary copied in, least recent first), and
- * a reader left as a non-reading owner drops them. Static keyway and Envoy's maglev and ring_hash
+ * the example node does (the shard's L1 entries of its primary filed in by their last use, the
+ * clock being the draw number; `--warm-mru`: at the most recent end, as before the example node
+ * filed them by recency), and a reader left as a non-reading owner drops them. Static keyway and Envoy's maglev and ring_hash
  * (envoy-hash-placement.ts) run beside it on the same draws.
  *
  * For static keyway, maglev and ring_hash this is placement-sim.ts's exact replay; for keyway-hot
@@ -18,7 +19,8 @@
  * where it shows about half of it. It exists to compare policy rules on many placements in
  * minutes; the benchmark with real Envoy decides. `--explain` tallies
  * which requests one variant hits and the other misses, by what the policy did to their shard,
- * and the map changes by kind.
+ * and the map changes by kind. It also prints the ceiling: the same draws through one LRU of the
+ * fleet's whole L1 capacity, the hit ratio no partition of the keys can beat in expectation.
  */
 import { parseArgs } from 'node:util';
 import type { LoadSnapshot } from '../../src/core/load.js';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     weighting: { type: 'string', default: 'weighted' },
     set: { type: 'string' },
     'no-warm': { type: 'boolean' },
+    'warm-mru': { type: 'boolean' },
     explain: { type: 'boolean' },
   },
 });
@@ -81,7 +84,9 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
   const samplers = loads.map((l) => new ZipfSampler(FULL.keys, l.s, FULL.seed + Math.round(l.s * 10)));
   const capacities = weights.map((w) => l1Capacity(FULL, weights, w));
   const variants = [...STATIC, 'hot'] as const;
-  const l1 = Object.fromEntries(variants.map((v) => [v, capacities.map((c) => new LruCache<number, true>(c))])) as Record<Variant, LruCache<number, true>[]>;
+  let draw = 0;
+  const clock = (): number => draw;
+  const l1 = Object.fromEntries(variants.map((v) => [v, capacities.map((c) => new LruCache<number, true>(c, clock))])) as Record<Variant, LruCache<number, true>[]>;
   const hits = Object.fromEntries(variants.map((v) => [v, [0, 0]])) as Record<Variant, number[]>;
   const hosts = nodes.map((n) => ({ key: n.id, weight: n.weight }));
   const envoy = { maglev: maglevHostOf(hosts), ring_hash: ringHashHostOf(hosts) };
@@ -114,8 +119,13 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
         count(`change: ${b.length > a.length ? 'more readers' : b.length < a.length ? 'fewer readers' : b[0] === home ? 'primary back home' : 'primary moved'}`);
       }
       if (values['no-warm']) continue;
-      const entries = l1.hot[index.get(a[0]!)!]!.keys().filter((rank) => shardOf[rank] === shard);
-      for (const id of b) if (!a.includes(id)) for (const rank of entries) l1.hot[index.get(id)!]!.set(rank, true);
+      const entries = [...l1.hot[index.get(a[0]!)!]!.newestFirst()].filter(([rank]) => shardOf[rank] === shard).reverse();
+      for (const id of b) {
+        if (a.includes(id)) continue;
+        const cache = l1.hot[index.get(id)!]!;
+        if (values['warm-mru']) for (const [rank] of entries) cache.set(rank, true);
+        else cache.insertByIdle(entries);
+      }
       for (const id of a) {
         if (b.includes(id) || !after.owners[shard]!.includes(id)) continue;
         const cache = l1.hot[index.get(id)!]!;
@@ -124,7 +134,6 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
     }
   };
 
-  let draw = 0;
   for (let w = 0; draw < spans[1].to; w++) {
     const load = loads.findIndex((l) => draw < l.to);
     const { warmup, from } = loads[load]!;
@@ -164,6 +173,25 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
   };
 }
 
+/**
+ * The ceiling: the same draws through one LRU holding the fleet's whole L1 capacity. A key
+ * placement only splits that LRU into per-node ones; over placements none does better on average.
+ */
+function sharedL1(): number[] {
+  const { loads, spans } = sequence();
+  const samplers = loads.map((l) => new ZipfSampler(FULL.keys, l.s, FULL.seed + Math.round(l.s * 10)));
+  const weights = WEIGHTINGS[weighting];
+  const cache = new LruCache<number, true>(weights.reduce((a, w) => a + l1Capacity(FULL, weights, w), 0));
+  const hits = spans.map(() => 0);
+  for (let draw = 0; draw < spans[1].to; draw++) {
+    const rank = samplers[loads.findIndex((l) => draw < l.to)]!.next();
+    const span = spans.findIndex((sp) => draw >= sp.from && draw < sp.to);
+    if (cache.get(rank) === undefined) cache.set(rank, true);
+    else if (span >= 0) hits[span]!++;
+  }
+  return hits.map((h) => (100 * h) / FULL.measured);
+}
+
 const placements = Number(values.placements);
 /** keyway-hot minus each static placement, per span, by placement. */
 const against = Object.fromEntries(STATIC.map((v) => [v, [[], []]])) as unknown as Record<(typeof STATIC)[number], [number[], number[]]>;
@@ -182,4 +210,5 @@ for (const [i, name] of ['first span', 'steady span'].entries()) {
   console.log(`${name}: hot minus static (points) ${describeSpread(diffs[i]!)}; busiest node ${describeSpread(maxLoads[i]!)}, worst ${Math.max(...maxLoads[i]!).toFixed(2)}`);
   for (const k of ['maglev', 'ring_hash'] as const) console.log(`  hot minus ${k}: ${describeSpread(against[k][i]!)}`);
 }
+console.log(`one L1 of the fleet's capacity (the ceiling): ${sharedL1().map((x) => x.toFixed(2)).join(' / ')} (first / steady span)`);
 if (values.explain) for (const [k, v] of [...tally.entries()].sort()) console.log(`  ${k}: ${v}`);

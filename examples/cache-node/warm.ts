@@ -4,11 +4,13 @@
  * that serve it now, before keyway routes the shard to it:
  *
  * - the serving side answers `GET /v1/warm?shard=N[&limit=M]` with the L1 entries whose key hashes
- *   (contract 1, under the node's S) to shard N, most recently used first, at most M of them:
- *   `{node, shard, entries: [[key, value], ...]}`;
- * - the warming side asks the serving owners in order (primary first), takes the first answer and
- *   inserts it into L1 and L2, least recent first so the order survives. When no peer answers there
- *   is nothing to copy: the shard fills from L2 and L3 as requests come.
+ *   (contract 1, under the node's S) to shard N, most recently used first, at most M of them, each
+ *   with how long ago it was last used: `{node, shard, entries: [[key, value, idleMs], ...]}`;
+ * - the warming side asks the serving owners in order (primary first), takes the first answer,
+ *   files it into L1 by recency among its own entries (an entry idle for 2 s goes behind its own
+ *   entries used in the last 2 s, not in front of them) and into L2 least recent first. An answer
+ *   without ages (`[key, value]` pairs) goes in at the most recent end, in its order. When no peer
+ *   answers there is nothing to copy: the shard fills from L2 and L3 as requests come.
  */
 import { getJson } from './get-json.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
@@ -23,11 +25,14 @@ export const MAX_WARM_LIMIT = 100_000;
 /** Bound on one peer's answer, so a peer that hangs moves the warm-up on to the next one. */
 export const DEFAULT_WARM_FETCH_TIMEOUT_MS = 5_000;
 
+/** One entry of a warm-up: key, value, and ms since its last use on the serving node (optional). */
+export type WarmEntry = readonly [key: string, value: string, idleMs?: number];
+
 /** The body of `GET /v1/warm`. */
 export interface WarmBody {
   readonly node: string;
   readonly shard: number;
-  readonly entries: ReadonlyArray<readonly [string, string]>;
+  readonly entries: readonly WarmEntry[];
 }
 
 /** A bad `/v1/warm` query: the client's error (400). */
@@ -51,12 +56,15 @@ export function parseWarmQuery(params: URLSearchParams, shardCount: number): { s
   return { shard, limit };
 }
 
-/** L1 entries of `shard` (contract 1 under `shardCount`), most recently used first, at most `limit`. Recency is not touched. */
-export function shardEntries(l1: LruCache<string, string>, shard: number, shardCount: number, limit: number): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const [key, value] of l1.newestFirst()) {
+/**
+ * L1 entries of `shard` (contract 1 under `shardCount`), most recently used first, at most `limit`,
+ * each with its idle time in whole ms. Recency is not touched.
+ */
+export function shardEntries(l1: LruCache<string, string>, shard: number, shardCount: number, limit: number): Array<[string, string, number]> {
+  const out: Array<[string, string, number]> = [];
+  for (const [key, value, idleMs] of l1.newestFirst()) {
     if (out.length >= limit) break;
-    if (keyToShard(key, shardCount) === shard) out.push([key, value]);
+    if (keyToShard(key, shardCount) === shard) out.push([key, value, Math.round(idleMs)]);
   }
   return out;
 }
@@ -89,8 +97,9 @@ function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
     throw new Error(`GET ${url}: the body is not {node, shard: ${shard}, entries}`);
   }
   for (const e of b.entries) {
-    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
-      throw new Error(`GET ${url}: entries must be [key, value] string pairs`);
+    const idleOk = Array.isArray(e) && (e.length === 2 || (e.length === 3 && typeof e[2] === 'number' && Number.isFinite(e[2]) && e[2] >= 0));
+    if (!idleOk || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+      throw new Error(`GET ${url}: entries must be [key, value] or [key, value, idleMs] with string key and value and idleMs >= 0`);
     }
   }
   return b as WarmBody;
@@ -110,7 +119,7 @@ export interface WarmShardOptions {
 }
 
 export interface WarmResult {
-  /** Entries inserted into L1. */
+  /** Entries the warm-up added to L1 and L1 still holds (not those it already had, nor those too old to stay). */
   readonly imported: number;
   /** The peer that answered; undefined when none did (nothing to copy). */
   readonly from?: string;
@@ -132,14 +141,11 @@ export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
       continue;
     }
     opts.signal.throwIfAborted();
-    const entries = body.entries.slice(0, opts.limit);
-    // Least recent first, so the peer's most recent entry ends most recent here.
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, value] = entries[i]!;
-      opts.cache.l2.set(key, value);
-      opts.cache.l1.set(key, value);
-    }
-    return { imported: entries.length, from: peer.id };
+    // Least recent first: in L2 the peer's most recent entry ends most recent; in L1 equal ages keep that order.
+    const entries = body.entries.slice(0, opts.limit).reverse();
+    for (const [key, value] of entries) opts.cache.l2.set(key, value);
+    const imported = opts.cache.l1.insertByIdle(entries.map(([key, value, idleMs]) => [key, value, idleMs ?? 0] as const));
+    return { imported, from: peer.id };
   }
   return { imported: 0 };
 }

@@ -23,6 +23,30 @@ test('LRU: bounded, evicts the least recently used, and a read refreshes recency
   assert.equal(lru.size, 2);
 });
 
+test('LRU insertByIdle: files entries among its own by last use, keeps what it holds, evicts the least recent', () => {
+  let now = 0;
+  const lru = new LruCache<string, string>(5, () => now);
+  for (const k of ['a', 'b', 'c']) {
+    now += 10;
+    lru.set(k, k); // a at 10, b at 20, c at 30
+  }
+  now = 40;
+  // x last used at 15 (between a and b), y at 35 (between c and now); c is held: keeps its own value.
+  assert.equal(lru.insertByIdle([['x', 'X', 25], ['y', 'Y', 5], ['c', 'C', 0]]), 2);
+  assert.deepEqual(lru.keys(), ['a', 'x', 'b', 'c', 'y']);
+  assert.equal(lru.get('c'), 'c');
+  assert.deepEqual([...lru.newestFirst()].map(([k, , idle]) => `${k}:${idle}`), ['c:0', 'y:5', 'b:20', 'x:25', 'a:30']);
+  // Full: an entry older than all of its own goes first, so it is not kept; a recent one pushes out the least recent.
+  assert.equal(lru.insertByIdle([['old', 'O', 1_000]]), 0);
+  assert.equal(lru.insertByIdle([['new', 'N', 1]]), 1);
+  assert.deepEqual(lru.keys(), ['x', 'b', 'y', 'new', 'c']);
+  assert.equal(lru.evictions, 2);
+  // Equal ages (a peer's answer without ages): the given order, the last one most recent.
+  assert.equal(lru.insertByIdle([['p', 'P', 0], ['q', 'Q', 0]]), 2);
+  assert.deepEqual(lru.keys().slice(-2), ['p', 'q']);
+  assert.equal(new LruCache<string, string>(0).insertByIdle([['k', 'v', 0]]), 0);
+});
+
 test('LRU: capacity 0 caches nothing; a capacity that is not a non-negative integer is refused', () => {
   const none = new LruCache<string, string>(0);
   none.set('k', 'v');

@@ -93,19 +93,25 @@ async function get(node: RunningCacheNode, path: string, init: RequestInit = {})
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-test('shardEntries: one shard, most recently used first, bounded, without touching recency; dropShards empties shards', () => {
-  const l1 = new LruCache<string, string>(100);
+test('shardEntries: one shard, most recently used first with its idle ms, bounded, without touching recency; dropShards empties shards', () => {
+  let now = 0;
+  const l1 = new LruCache<string, string>(100, () => now);
   const a = keysOf(3, 4);
   const b = keysOf(5, 2);
-  for (const k of [a[0]!, b[0]!, a[1]!, a[2]!, b[1]!, a[3]!]) l1.set(k, `v-${k}`);
+  for (const k of [a[0]!, b[0]!, a[1]!, a[2]!, b[1]!, a[3]!]) {
+    now += 10;
+    l1.set(k, `v-${k}`);
+  }
+  now = 100;
   l1.get(a[0]!); // now the most recent
+  now = 105;
   assert.deepEqual(
     shardEntries(l1, 3, S, 10).map(([k]) => k),
     [a[0], a[3], a[2], a[1]],
   );
   assert.deepEqual(shardEntries(l1, 3, S, 2), [
-    [a[0], `v-${a[0]}`],
-    [a[3], `v-${a[3]}`],
+    [a[0], `v-${a[0]}`, 5],
+    [a[3], `v-${a[3]}`, 45],
   ]);
   const order = l1.keys();
   shardEntries(l1, 3, S, 10);
@@ -158,11 +164,13 @@ test('GET /v1/warm answers the L1 entries of one shard, most recent first; 400 o
   assert.equal(warm.status, 200);
   assert.equal(warm.body.node, 'src');
   assert.equal(warm.body.shard, 3);
-  const entries = warm.body.entries as [string, string][];
+  const entries = warm.body.entries as [string, string, number][];
   assert.deepEqual(
     entries.map(([k]) => k),
     [mine[1], mine[4], mine[3], mine[2], mine[0]],
   );
+  const idle = entries.map((e) => e[2]);
+  assert.ok(idle.every((ms, i) => Number.isInteger(ms) && ms >= 0 && (i === 0 || ms >= idle[i - 1]!)), `idle ms grow with age: ${idle.join()}`);
   const first = await get(node, `/kv/${mine[1]}`);
   assert.equal(entries[0]![1], first.body.value);
   assert.equal(((await get(node, '/v1/warm?shard=3&limit=2')).body.entries as unknown[]).length, 2);
@@ -181,6 +189,9 @@ test('a warming node copies the shard from the first serving owner that answers 
 
   // A peer that is down (connection refused), then one that answers garbage, then the real owner.
   const junk = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"entries": 7}'));
+  const negative = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"node":"x","shard":3,"entries":[["k","v",-1]]}'));
+  await new Promise<void>((r) => negative.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => negative.close(() => r())));
   await new Promise<void>((r) => junk.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => junk.close(() => r())));
   const down = createServer();
@@ -197,6 +208,7 @@ test('a warming node copies the shard from the first serving owner that answers 
     servingOwners: [
       { id: 'down', address: '127.0.0.1', port: downPort },
       { id: 'junk', address: '127.0.0.1', port: (junk.address() as AddressInfo).port },
+      { id: 'negative', address: '127.0.0.1', port: (negative.address() as AddressInfo).port },
       { id: 'src', address: '127.0.0.1', port: src.httpPort },
     ],
     untilUnixMs: Date.now() + 30_000,
@@ -222,8 +234,9 @@ test('a warming node copies the shard from the first serving owner that answers 
   assert.equal((await get(dst, `/kv/${expected[0]}`)).body.tier, 'l1');
   assert.deepEqual(
     logs.filter((r) => r.msg === 'warm-up: a serving owner did not answer; trying the next').map((r) => r.peer),
-    ['down', 'junk'],
+    ['down', 'junk', 'negative'],
   );
+  assert.match(String(logs.find((r) => r.peer === 'negative')?.err), /\[key, value, idleMs\] .* idleMs >= 0/);
 
   const exp = parseExposition(await (await fetch(`${dst.url}/metrics`)).text());
   assert.equal(exp.value(W.warmEntries, { node: 'dst', shard: '3' }), 20);
