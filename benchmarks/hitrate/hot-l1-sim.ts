@@ -10,8 +10,8 @@
  * (Envoy's subset load balancer spreads by weight too). A shard that gains a reader is warmed as
  * the example node does (the shard's L1 entries of its primary filed in by their last use, the
  * clock being the draw number; `--warm-mru`: at the most recent end, as before the example node
- * filed them by recency), and a reader left as a non-reading owner drops them. Static keyway and Envoy's maglev and ring_hash
- * (envoy-hash-placement.ts) run beside it on the same draws.
+ * filed them by recency), and a reader left as a non-reading owner drops them. Static keyway and
+ * Envoy's maglev and ring_hash (envoy-hash-placement.ts) run beside it on the same draws.
  *
  * For static keyway, maglev and ring_hash this is placement-sim.ts's exact replay; for keyway-hot
  * it is a model (the real decision timing, in-flight requests and warm-up latency are left out):
@@ -20,7 +20,7 @@
  * minutes; the benchmark with real Envoy decides. `--explain` tallies
  * which requests one variant hits and the other misses, by what the policy did to their shard,
  * and the map changes by kind. It also prints the ceiling: the same draws through one LRU of the
- * fleet's whole L1 capacity, the hit ratio no partition of the keys can beat in expectation.
+ * fleet's whole L1 capacity, an unpartitioned cache (static placements average at it).
  */
 import { parseArgs } from 'node:util';
 import type { LoadSnapshot } from '../../src/core/load.js';
@@ -175,7 +175,7 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
 
 /**
  * The ceiling: the same draws through one LRU holding the fleet's whole L1 capacity. A key
- * placement only splits that LRU into per-node ones; over placements none does better on average.
+ * placement splits it into per-node LRUs; over placements they average at it, not above.
  */
 function sharedL1(): number[] {
   const { loads, spans } = sequence();

@@ -86,7 +86,7 @@ export function createCacheMetrics(src: CacheMetricsSource, opts: CacheMetricsOp
     description: `Requests refused with 421 because the key does not hash to the x-cache-shard they carried${perShard ? ', by the carried shard' : ''}`,
   });
   const warmEntries = registry.meter.createCounter(instrumentName(C.warmEntries), {
-    description: `Entries copied into L1 from a serving owner by warm-ups${by}`,
+    description: `Entries copied into L1 from a serving owner by warm-ups and kept there (not those L1 held already or too old to stay)${by}`,
   });
   const warmDuration = registry.meter.createHistogram(C.warmDuration, {
     description: "One shard's warm-up, from its start to its end, by outcome (copied, empty, aborted)",
