@@ -48,11 +48,11 @@ export class LruCache<K, V> {
    * Inserts entries used `idleMs` ago elsewhere (a warm-up's answer) where their last use puts
    * them among this cache's own entries, then evicts the least recently used beyond capacity.
    * A key already held keeps its own value and recency; entries of equal age keep their given
-   * order, the last one most recent (a peer's answer without ages goes in reversed, at the most
-   * recent end, as before ages existed). Why not at the most recent end: a
-   * handed-off shard's cold entries would then push out entries this node uses more often than
-   * they will be (on the hot-shard benchmark's model, a quarter of the L1 hits each hot-shard move
-   * cost; docs/benchmarks.md "Warm-ups filed by recency"). O(size + n log n).
+   * order, the last one most recent (so an answer without ages, given least recent first and all
+   * idle 0, lands at the most recent end in its order). Why not always at the most recent end: a
+   * handed-off shard's cold entries would push out entries this node uses more often (on the
+   * hot-shard benchmark's model, a quarter of the L1 hits each hot-shard move cost;
+   * docs/benchmarks.md "Warm-ups filed by recency"). O(size + n log n).
    * @returns how many of the entries the cache holds afterwards
    */
   insertByIdle(entries: Iterable<readonly [K, V, number]>): number {

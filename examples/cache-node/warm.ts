@@ -97,8 +97,8 @@ function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
     throw new Error(`GET ${url}: the body is not {node, shard: ${shard}, entries}`);
   }
   for (const e of b.entries) {
-    const idleOk = Array.isArray(e) && (e.length === 2 || (e.length === 3 && typeof e[2] === 'number' && Number.isFinite(e[2]) && e[2] >= 0));
-    if (!idleOk || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+    const wellFormed = Array.isArray(e) && (e.length === 2 || (e.length === 3 && typeof e[2] === 'number' && Number.isFinite(e[2]) && e[2] >= 0));
+    if (!wellFormed || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
       throw new Error(`GET ${url}: entries must be [key, value] or [key, value, idleMs] with string key and value and idleMs >= 0`);
     }
   }
