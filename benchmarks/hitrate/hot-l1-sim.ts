@@ -40,6 +40,7 @@ const { values } = parseArgs({
     'no-warm': { type: 'boolean' },
     'warm-mru': { type: 'boolean' },
     explain: { type: 'boolean' },
+    'keep-draining': { type: 'boolean' },
   },
 });
 const settings = hotSettingsWith(values.set, FULL.windowMs);
@@ -127,7 +128,7 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
         else cache.insertByIdle(entries);
       }
       for (const id of a) {
-        if (b.includes(id) || !after.owners[shard]!.includes(id)) continue;
+        if (b.includes(id) || (values['keep-draining'] && !after.owners[shard]!.includes(id))) continue;
         const cache = l1.hot[index.get(id)!]!;
         for (const rank of cache.keys()) if (shardOf[rank] === shard) cache.delete(rank);
       }

@@ -33,7 +33,8 @@ export interface NodeOwnership {
   readonly warming?: ReadonlyMap<number, WarmingShard>;
   /**
    * Shards this node is losing (phase DRAINING), with the epoch ms until which it keeps serving
-   * and admitting them; after that their L1 entries may be dropped.
+   * them. Their L1 entries go to L2 when the drain begins: few requests still come, and GPU memory
+   * is worth more to the shards routed here.
    */
   readonly draining?: ReadonlyMap<number, number>;
 }
@@ -91,13 +92,26 @@ export function ownershipFromShardMap(body: unknown, nodeId: string): NodeOwners
 
 /**
  * Whether this node owns `shard` under `ownership`: it serves it (primary or replica), warms it, or
- * drains it and `now` (epoch ms) is before the drain's end. Owned shards are admitted to L1.
+ * drains it and `now` (epoch ms) is before the drain's end (the `owner` label of the node's metrics).
  */
 export function ownerLabel(ownership: NodeOwnership | undefined, shard: number | undefined, now: number = Date.now()): OwnerLabel {
   if (!ownership || shard === undefined) return 'unknown';
-  if (ownership.primary.has(shard) || ownership.replica.has(shard) || ownership.warming?.has(shard)) return 'true';
+  if (servesOrWarms(ownership, shard)) return 'true';
   const until = ownership.draining?.get(shard);
   return until !== undefined && now < until ? 'true' : 'false';
+}
+
+/**
+ * Whether a request for `shard` may fill L1 (docs/ownership.md, phases): the node serves the shard
+ * (a backup replica too, for when the readers are down) or warms it, or it has no shard map yet.
+ * A shard it only drains is served from L2, and a shard it does not own never enters L1.
+ */
+export function admitsToL1(ownership: NodeOwnership | undefined, shard: number | undefined): boolean {
+  return !ownership || shard === undefined || servesOrWarms(ownership, shard);
+}
+
+function servesOrWarms(ownership: NodeOwnership, shard: number): boolean {
+  return ownership.primary.has(shard) || ownership.replica.has(shard) || (ownership.warming?.has(shard) ?? false);
 }
 
 /** The shards this node serves: primary and replica (what a drain waits to reach zero). */

@@ -29,10 +29,10 @@ import { PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/prometheus-registry
 import { StreamOwnershipSource, type Assignment, type CreateOwnershipAgent } from './agent-ownership.js';
 import { createCacheMetrics, DEFAULT_SHARD_SERIES_LIMIT, type CacheMetrics } from './cache-metrics.js';
 import type { OwnershipSource } from './ownership-source.js';
-import { ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
+import { admitsToL1, ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
 import { ShardMapPoller } from './shardmap-poller.js';
 import { TieredCache, type Tier } from './tiers.js';
-import { BadWarmRequest, DEFAULT_WARM_LIMIT, dropShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
+import { BadWarmRequest, DEFAULT_WARM_LIMIT, demoteShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
 
 /** How long `/v1/drain` waits for the handoff unless `?timeoutMs=` says otherwise. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
@@ -119,39 +119,27 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   // warming shard not in here reached the node before it reported warm.
   const warmed = new Set<number>();
   let keptBefore = new Set<number>();
-  let drainTimer: NodeJS.Timeout | undefined;
 
   /**
-   * After each ownership change, and when a drain ends: L1 entries of shards the node read and no
-   * longer reads are dropped (moved away, drained past their end, or kept only as a backup replica:
-   * a primary demoted to replica, a hot shard's extra reader after the spread ends), so GPU memory
-   * goes back to the shards whose requests reach the node. A backup replica that gets requests
-   * because the readers are down still admits them to L1 (ownerLabel).
+   * After each ownership change: L1 entries of shards the node read and no longer reads move to L2
+   * (moved away and draining, or kept only as a backup replica: a primary demoted to replica, a hot
+   * shard's extra reader after the spread ends), so GPU memory goes back to the shards whose
+   * requests reach the node. Left in L1 until LRU aged them out, they cost the fleet's L1 more than
+   * a hot-shard move gains (docs/benchmarks.md, "Hot shards"). A draining shard's stragglers are
+   * served from L2; a backup replica that gets requests because the readers are down still admits
+   * them to L1 (admitsToL1).
    */
   const sweep = (): void => {
     const o = source?.current();
     if (!o) return;
-    const now = Date.now();
     const kept = new Set<number>([...o.primary, ...o.readingReplica, ...(o.warming?.keys() ?? [])]);
-    let nextDrainEnd = Infinity;
-    for (const [shard, until] of o.draining ?? []) {
-      if (now < until) {
-        kept.add(shard);
-        nextDrainEnd = Math.min(nextDrainEnd, until);
-      }
-    }
     const lost = new Set([...keptBefore].filter((s) => !kept.has(s)));
     keptBefore = kept;
     if (lost.size > 0) {
-      const dropped = dropShards(cache.l1, lost, o.shardCount);
-      if (dropped > 0) log({ msg: 'dropped the L1 entries of shards no longer read', shards: lost.size, entries: dropped });
+      const moved = demoteShards(cache, lost, o.shardCount);
+      if (moved > 0) log({ msg: 'moved the L1 entries of shards no longer read to L2', shards: lost.size, entries: moved });
     }
     for (const shard of warmed) if (!o.warming?.has(shard)) warmed.delete(shard);
-    clearTimeout(drainTimer);
-    if (nextDrainEnd !== Infinity) {
-      drainTimer = setTimeout(sweep, nextDrainEnd - now + 1);
-      drainTimer.unref();
-    }
   };
   const onOwnership = (o: NodeOwnership): void => {
     log({ msg: 'ownership changed', version: o.version, primary: o.primary.size, replica: o.replica.size, warming: o.warming?.size ?? 0, draining: o.draining?.size ?? 0 });
@@ -238,8 +226,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     }
     const owner = ownerLabel(ownership, shard);
     if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
-    // Non-owned keys stay out of L1: GPU memory is for the shards this node owns.
-    const got = await cache.get(key, owner !== 'false');
+    // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1.
+    const got = await cache.get(key, admitsToL1(ownership, shard));
     metrics.recordRequest(shard, owner, got.lookups);
     if (shard !== undefined) source?.recordRequest?.(shard);
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };
@@ -415,7 +403,6 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     metrics,
     close: () =>
       (closed ??= (async () => {
-        clearTimeout(drainTimer);
         await source?.close();
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeAllConnections();

@@ -27,6 +27,8 @@ export interface TieredCacheOptions {
   readonly l2Capacity: number;
   /** Artificial cost of an L3 read in milliseconds (a network round trip to the shared store). */
   readonly l3DelayMs: number;
+  /** Clock of both tiers' recency, in ms (default `performance.now()`; tests set their own). */
+  readonly now?: () => number;
 }
 
 /** The value the simulated shared store holds for `key`: deterministic across nodes and runs. */
@@ -40,8 +42,8 @@ export class TieredCache {
   readonly #l3DelayMs: number;
 
   constructor(opts: TieredCacheOptions) {
-    this.l1 = new LruCache(opts.l1Capacity);
-    this.l2 = new LruCache(opts.l2Capacity);
+    this.l1 = new LruCache(opts.l1Capacity, opts.now);
+    this.l2 = new LruCache(opts.l2Capacity, opts.now);
     this.#l3DelayMs = opts.l3DelayMs;
   }
 

@@ -70,15 +70,19 @@ export function shardEntries(l1: LruCache<string, string>, shard: number, shardC
 }
 
 /**
- * Removes from L1 every entry whose shard is in `shards`: GPU memory goes back to the shards the
- * node still reads. Returns how many entries were dropped.
+ * Moves every L1 entry whose shard is in `shards` to L2, filed there by its last use in L1 (L2's
+ * recency of a key L1 kept serving is stale): GPU memory goes back to the shards the node still
+ * reads, and a late request for a moved entry still finds it in host memory. Returns how many
+ * entries left L1.
  */
-export function dropShards(l1: LruCache<string, string>, shards: ReadonlySet<number>, shardCount: number): number {
-  let dropped = 0;
-  for (const key of l1.keys()) {
-    if (shards.has(keyToShard(key, shardCount)) && l1.delete(key)) dropped++;
+export function demoteShards(cache: TieredCache, shards: ReadonlySet<number>, shardCount: number): number {
+  const leaving = [...cache.l1.newestFirst()].filter(([key]) => shards.has(keyToShard(key, shardCount)));
+  for (const [key] of leaving) {
+    cache.l1.delete(key);
+    cache.l2.delete(key);
   }
-  return dropped;
+  cache.l2.insertByIdle(leaving.reverse()); // least recent first: entries idle alike keep their order
+  return leaving.length;
 }
 
 /**

@@ -15,7 +15,8 @@ import { ownershipFromAssignments } from '../../../examples/cache-node/agent-own
 import { CACHE_NODE_METRICS as W } from '../../../src/telemetry/metric-names.js';
 import { LruCache } from '../../../examples/cache-node/lru.js';
 import { startCacheNodeServer, type RunningCacheNode } from '../../../examples/cache-node/server.js';
-import { BadWarmRequest, dropShards, parseWarmQuery, shardEntries } from '../../../examples/cache-node/warm.js';
+import { BadWarmRequest, demoteShards, parseWarmQuery, shardEntries } from '../../../examples/cache-node/warm.js';
+import { TieredCache } from '../../../examples/cache-node/tiers.js';
 import { tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
 import { parseExposition } from '../support/exposition.js';
@@ -93,7 +94,7 @@ async function get(node: RunningCacheNode, path: string, init: RequestInit = {})
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-test('shardEntries: one shard, most recently used first with its idle ms, bounded, without touching recency; dropShards empties shards', () => {
+test('shardEntries: one shard, most recently used first with its idle ms, bounded, without touching recency', () => {
   let now = 0;
   const l1 = new LruCache<string, string>(100, () => now);
   const a = keysOf(3, 4);
@@ -116,8 +117,30 @@ test('shardEntries: one shard, most recently used first with its idle ms, bounde
   const order = l1.keys();
   shardEntries(l1, 3, S, 10);
   assert.deepEqual(l1.keys(), order, 'reading entries for a warm-up leaves recency alone');
-  assert.equal(dropShards(l1, new Set([3]), S), 4);
-  assert.deepEqual(l1.keys().sort(), [...b].sort());
+});
+
+test('demoteShards: the L1 entries of a shard move to L2, filed there by their last use in L1', () => {
+  let now = 0;
+  const cache = new TieredCache({ l1Capacity: 10, l2Capacity: 6, l3DelayMs: 0, now: () => now });
+  const a = keysOf(3, 3);
+  const b = keysOf(5, 1);
+  const old = keysOf(7, 3);
+  cache.l2.set(a[0]!, 'stale copy'); // L2 saw a[0] once, long ago
+  for (const k of old) cache.l2.set(k, `v-${k}`);
+  now = 100;
+  for (const k of [a[0]!, b[0]!, a[1]!, a[2]!]) {
+    now += 10;
+    cache.l1.set(k, `v-${k}`);
+  }
+  now = 200;
+  assert.equal(demoteShards(cache, new Set([3]), S), 3);
+  assert.deepEqual(cache.l1.keys(), [b[0]], 'the shard left L1; the other stays');
+  // L2 (6 entries): its three old entries, then a[0..2] by their L1 use; the stale copy was refreshed.
+  assert.deepEqual(cache.l2.keys(), [...old, a[0], a[1], a[2]]);
+  assert.equal(cache.l2.get(a[0]!), `v-${a[0]}`);
+  cache.l2.set('newer', 'x');
+  assert.equal(cache.l2.has(old[0]!), false, 'L2 evicts its least recent entry, not a demoted one');
+  assert.equal(demoteShards(cache, new Set([9]), S), 0);
 });
 
 test('parseWarmQuery: shard required and < S, limit defaults to 5000 and is bounded', () => {
@@ -298,22 +321,25 @@ test('a shard the node stops reading but still backs up (a demoted primary, a sp
   assert.equal((await get(node, `/kv/${keysOf(6, 1, 'failover')[0]}`)).body.tier, 'l1');
 });
 
-test('a draining shard is served and admitted to L1 until its end, then its L1 entries are dropped', async (t) => {
+test('a draining shard leaves L1 for L2 when the drain begins; its stragglers are served from L2 until the end', async (t) => {
   const { node, agent } = await nodeWithAgent(t, 'n');
   agent.set([serving(1), serving(6)]);
   const keep = keysOf(1, 3);
   const leaving = keysOf(6, 3);
   for (const k of [...keep, ...leaving]) await get(node, `/kv/${k}`);
-  const until = Date.now() + 400;
+  const until = Date.now() + 2_000;
   agent.set([serving(1), { shard: 6, shardCount: S, role: 'primary', phase: 'draining', servingOwners: [], untilUnixMs: until, reader: false }]);
+  await eventually('the draining shard leaves L1', () => shardEntries(node.cache.l1, 6, S, 100).length === 0, { timeoutMs: 1_500 });
+  assert.equal(shardEntries(node.cache.l1, 1, S, 100).length, 3, 'the shard it still serves stays');
+  for (const k of leaving) assert.ok(node.cache.l2.has(k), `${k} went to L2`);
+  const r = await get(node, `/kv/${leaving[0]}`);
+  assert.equal(r.body.owner, 'true', 'still owned while draining');
+  assert.equal(r.body.tier, 'l2');
   const straggler = keysOf(6, 1, 'late')[0]!;
-  const r = await get(node, `/kv/${straggler}`);
-  assert.equal(r.body.owner, 'true');
-  assert.equal((await get(node, `/kv/${straggler}`)).body.tier, 'l1', 'admitted while draining');
+  await get(node, `/kv/${straggler}`);
+  assert.equal((await get(node, `/kv/${straggler}`)).body.tier, 'l2', 'a straggler is not admitted to L1');
   assert.ok(Date.now() < until, 'the machine was fast enough to look before the end');
-  await eventually('the drained shard leaves L1', () => shardEntries(node.cache.l1, 6, S, 100).length === 0, { timeoutMs: 5_000 });
-  assert.equal(shardEntries(node.cache.l1, 1, S, 100).length, 3, 'owned shards stay');
-  assert.ok(node.cache.l2.has(leaving[0]!), 'L2 keeps them');
+  await eventually('the drain ends', () => Date.now() > until, { timeoutMs: 5_000 });
   assert.equal((await get(node, `/kv/${leaving[0]}`)).body.owner, 'false');
 });
 
