@@ -1,6 +1,6 @@
 /**
  * keyway-hot's L1 hit ratio against static keyway, maglev and ring_hash, offline (docs/benchmarks.md "Hot shards"):
- * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--explain]`.
+ * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--keep-draining] [--explain]`.
  *
  * No Envoy, no nodes: the benchmark's sequence (Zipf 1.2, then Zipf 1.0, each a paced warm-up,
  * a first span and a steady span; the same seeded samplers and spans as hot.ts) replayed in draw
@@ -10,7 +10,10 @@
  * (Envoy's subset load balancer spreads by weight too). A shard that gains a reader is warmed as
  * the example node does (the shard's L1 entries of its primary filed in by their last use, the
  * clock being the draw number; `--warm-mru`: at the most recent end, as before the example node
- * filed them by recency), and a reader left as a non-reading owner drops them. Static keyway and
+ * filed them by recency), and a node that stops reading the shard drops them, whether it stays a
+ * non-reading owner or drains it as a former primary (`--keep-draining`: a former primary keeps
+ * them until LRU ages them out, as the example node did until it moved draining shards out of L1
+ * at once; docs/benchmarks.md "Draining shards leave L1 at once"). Static keyway and
  * Envoy's maglev and ring_hash (envoy-hash-placement.ts) run beside it on the same draws.
  *
  * For static keyway, maglev and ring_hash this is placement-sim.ts's exact replay; for keyway-hot
