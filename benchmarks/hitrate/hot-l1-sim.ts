@@ -1,6 +1,6 @@
 /**
  * keyway-hot's L1 hit ratio against static keyway, maglev and ring_hash, offline (docs/benchmarks.md "Hot shards"):
- * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--keep-draining] [--explain]`.
+ * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--keep-draining] [--shards S] [--explain]`.
  *
  * No Envoy, no nodes: the benchmark's sequence (Zipf 1.2, then Zipf 1.0, each a paced warm-up,
  * a first span and a steady span; the same seeded samplers and spans as hot.ts) replayed in draw
@@ -44,12 +44,14 @@ const { values } = parseArgs({
     'warm-mru': { type: 'boolean' },
     explain: { type: 'boolean' },
     'keep-draining': { type: 'boolean' },
+    shards: { type: 'string' },
   },
 });
 const settings = hotSettingsWith(values.set, FULL.windowMs);
 const weighting = values.weighting as Weighting;
 if (!(weighting in WEIGHTINGS)) throw new Error(`--weighting must be equal or weighted, got ${values.weighting}`);
-const S = FULL.shards;
+const S = Number(values.shards ?? FULL.shards);
+if (!Number.isSafeInteger(S) || S < 1) throw new Error(`--shards must be a positive integer, got ${values.shards}`);
 /** Window numbers from a fixed epoch offset, as hot-policy-sim.ts: the replay's anchors fall on the same windows every run. */
 const BASE_MS = 1_800_000_000_000;
 const tally = new Map<string, number>();
@@ -201,7 +203,7 @@ const placements = Number(values.placements);
 const against = Object.fromEntries(STATIC.map((v) => [v, [[], []]])) as unknown as Record<(typeof STATIC)[number], [number[], number[]]>;
 const diffs = against.static;
 const maxLoads: number[][] = [[], []];
-console.log(`keyway-hot against static keyway, ${weighting}, Zipf 1.0 after Zipf 1.2, ${placements} placements; settings ${values.set ?? 'defaults'}`);
+console.log(`keyway-hot against static keyway, ${weighting}, Zipf 1.0 after Zipf 1.2, ${placements} placements, S = ${S}; settings ${values.set ?? 'defaults'}`);
 for (let p = 0; p < placements; p++) {
   const r = run(p);
   for (const i of [0, 1]) {
