@@ -124,8 +124,9 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * After each ownership change: L1 entries of shards the node read and no longer reads move to L2
    * (moved away and draining, or kept only as a backup replica: a primary demoted to replica, a hot
    * shard's extra reader after the spread ends), so GPU memory goes back to the shards whose
-   * requests reach the node. Left in L1 until LRU aged them out, they cost the fleet's L1 more than
-   * a hot-shard move gains (docs/benchmarks.md, "Hot shards"). A draining shard's stragglers are
+   * requests reach the node. Left in L1 until LRU aged them out, they were a third to all of what
+   * the hot-shard policy cost the fleet's L1 (docs/benchmarks.md, "Draining shards leave L1 at
+   * once"). A draining shard's stragglers are
    * served from L2; a backup replica that gets requests because the readers are down still admits
    * them to L1 (admitsToL1).
    */
