@@ -126,9 +126,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * shard's extra reader after the spread ends), so GPU memory goes back to the shards whose
    * requests reach the node. Left in L1 until LRU aged them out, they were a third to all of what
    * the hot-shard policy cost the fleet's L1 (docs/benchmarks.md, "Draining shards leave L1 at
-   * once"). A draining shard's stragglers are
-   * served from L2; a backup replica that gets requests because the readers are down still admits
-   * them to L1 (admitsToL1).
+   * once"). A draining shard's stragglers are served from L2; a backup replica that gets requests
+   * because the readers are down still admits them to L1 (admitsToL1).
    */
   const sweep = (): void => {
     const o = source?.current();
