@@ -10,7 +10,9 @@
  * (c) bad `x-cache-shard` values get 400 `x-cache-shard must be an integer in [0, 1024)` from
  *     Envoy with missingHeader `any`; a repeated key header gets 400 too;
  * (d) the same after a switch to missingHeader `reject`, where the key still routes (the Lua filter
- *     clears the route cache) and a request with neither header gets the route's 400.
+ *     clears the route cache) and a request with neither header gets the route's 400;
+ * (e) a request that carries `x-cache-shard` matches a route that leaves the Lua filter out of its
+ *     chain, a key-only request runs it (checked where Envoy counts Lua executions: 1.40, not 1.36).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -125,8 +127,12 @@ for (const bin of envoyBinaries()) {
           assert.deepEqual({ status: a.status, body: a.body, servedBy: a.servedBy }, { status: 400, body: BAD_SHARD, servedBy: undefined }, JSON.stringify(headers));
         }
       }
-      const twoShards = await send({ 'x-cache-shard': ['1', '2'] });
-      assert.deepEqual([twoShards.status, twoShards.body], [400, BAD_SHARD], 'x-cache-shard sent twice');
+      // Envoy 1.40 matches route headers value by value: these pass the valid-shard route and get
+      // their 400 from the listener's local reply mapper; on 1.36 the joined value fails the route.
+      for (const twice of [['1', '2'], ['1', '1'], ['x', '1'], ['1', String(SHARDS)]]) {
+        const a = await send({ 'x-cache-shard': twice });
+        assert.deepEqual([a.status, a.body, a.servedBy], [400, BAD_SHARD, undefined], `x-cache-shard sent twice: ${twice.join(', ')}`);
+      }
       const twoKeys = await send({ 'x-cache-key': ['a', 'b'] });
       assert.deepEqual([twoKeys.status, twoKeys.body], [400, 'x-cache-key must be sent once\n'], 'x-cache-key sent twice');
     }
@@ -197,6 +203,26 @@ for (const bin of envoyBinaries()) {
       await checkKeys(VECTOR_KEYS);
       const a = await send({ 'x-cache-shard': '5' });
       assert.deepEqual([a.status, a.servedBy], [200, primaryOf(5)]);
+    });
+
+    test('(e) a request with x-cache-shard does not run the Lua filter; a key-only request does', async (t) => {
+      const executions = async (): Promise<number | undefined> => {
+        const hit = [...(await envoy.stats('lua.executions'))].find(([name]) => name.endsWith('.lua.executions'));
+        return hit === undefined ? undefined : Number(hit[1]);
+      };
+      const before = await executions();
+      if (before === undefined) {
+        t.skip(`Envoy ${version} does not count Lua executions`);
+        return;
+      }
+      for (const shard of [0, 5, SHARDS - 1]) {
+        const a = await send({ 'x-cache-shard': String(shard), 'x-cache-key': 'user:1000' });
+        assert.deepEqual([a.status, a.servedBy], [200, primaryOf(shard)]);
+      }
+      for (const bad of ['07', String(SHARDS)]) assert.equal((await send({ 'x-cache-shard': bad })).status, 400);
+      assert.equal(await executions(), before, 'no Lua execution for requests that carry a shard header');
+      await checkKeys(VECTOR_KEYS.slice(0, 3));
+      assert.equal(await executions(), before + 3, 'one Lua execution per key-only request');
     });
   });
 }

@@ -59,9 +59,11 @@ export {
   type RouteConfiguration,
 } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 export {
+  FilterConfigSchema,
   HeaderMatcherSchema,
   RetryPolicySchema,
   RouteSchema,
+  file_envoy_config_route_v3_route_components,
   type RetryPolicy,
   type Route,
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
@@ -70,9 +72,11 @@ export {
 export {
   HttpConnectionManagerSchema,
   HttpFilterSchema,
+  LocalReplyConfigSchema,
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
   type HttpConnectionManager,
   type HttpFilter,
+  type LocalReplyConfig,
 } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 export {
   ConfigSchema as HeaderToMetadataSchema,

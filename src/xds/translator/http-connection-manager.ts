@@ -9,12 +9,14 @@ import {
   HeaderToMetadata_ValueType,
   HttpConnectionManagerSchema,
   HttpFilterSchema,
+  LocalReplyConfigSchema,
   RouterSchema,
   type HttpConnectionManager,
   type HttpFilter,
+  type LocalReplyConfig,
 } from '../proto.js';
 import { adsConfigSource } from './envoy-core.js';
-import { keyShardLuaFilter } from './envoy-key-shard.js';
+import { badShardMessage, keyShardLuaFilter } from './envoy-key-shard.js';
 import {
   HEADER_TO_METADATA_FILTER,
   LB_METADATA_NAMESPACE,
@@ -24,11 +26,17 @@ import {
 } from './names.js';
 
 /** An HTTP connection manager whose routes are the route configuration `routeConfigName` (RDS). */
-export function httpConnectionManager(statPrefix: string, routeConfigName: string, filters: readonly HttpFilter[]): HttpConnectionManager {
+export function httpConnectionManager(
+  statPrefix: string,
+  routeConfigName: string,
+  filters: readonly HttpFilter[],
+  localReplyConfig?: LocalReplyConfig,
+): HttpConnectionManager {
   return create(HttpConnectionManagerSchema, {
     statPrefix,
     routeSpecifier: { case: 'rds', value: { configSource: adsConfigSource(), routeConfigName } },
     httpFilters: [...filters, routerFilter()],
+    ...(localReplyConfig ? { localReplyConfig } : {}),
   });
 }
 
@@ -46,6 +54,40 @@ function routerFilter(): HttpFilter {
  */
 export function envoyShardFilters(shardCount: number, keyHeader: string): HttpFilter[] {
   return [keyShardLuaFilter(shardCount, keyHeader), shardHeaderToMetadataFilter()];
+}
+
+/**
+ * Envoy only: the 400 for a repeated `x-cache-shard` that a route let past the Lua filter. Newer
+ * Envoy (1.40) matches route headers value by value, so `1` and `2` sent together can match the
+ * route for a valid shard (envoy-routes.ts), which leaves the filter out; header_to_metadata then
+ * stores the values joined by "," and the subset load balancer finds no subset (503). This mapper
+ * rewrites any local reply of a request whose stored shard holds a "," into the 400 a bad value
+ * gets, the same answer as on Envoy 1.36, where the joined value fails the route's match
+ * (docs/envoy-findings.md 8). A request without the metadata is left alone (an unset
+ * `match_if_key_not_found` would match it).
+ */
+export function repeatedShardReply(shardCount: number): LocalReplyConfig {
+  return create(LocalReplyConfigSchema, {
+    mappers: [
+      {
+        filter: {
+          filterSpecifier: {
+            case: 'metadataFilter',
+            value: {
+              matcher: {
+                filter: LB_METADATA_NAMESPACE,
+                path: [{ segment: { case: 'key', value: SHARD_METADATA_KEY } }],
+                value: { matchPattern: { case: 'stringMatch', value: { matchPattern: { case: 'contains', value: ',' } } } },
+              },
+              matchIfKeyNotFound: false,
+            },
+          },
+        },
+        statusCode: 400,
+        body: { specifier: { case: 'inlineString', value: badShardMessage(shardCount) } },
+      },
+    ],
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
 // settings (missing-header policy, upstream protocol) landing in the right fields.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { toBinary } from '@bufbuild/protobuf';
 import {
   Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as Fallback,
@@ -17,8 +17,10 @@ import {
   type HttpProtocolOptions,
   type Listener,
   type Lua,
+  type Route,
   type RouteConfiguration,
 } from '../../../src/xds/proto.js';
+import type { FilterConfig } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
   XDS_REGISTRY,
@@ -195,30 +197,79 @@ test('listener: port from settings, the key-to-shard Lua filter, header_to_metad
   assert.equal(rule.remove, false);
 });
 
-test('routes: any = one route to the cluster; reject = digits-only header route, then a 400 naming the header', () => {
+test('routes: a shard header first, past the Lua filter; then any = one route to the cluster, reject = digits-only route and a 400 naming the headers', () => {
   const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
-  const any = translate(computedInput(sixNodes(), policy, { missingHeader: 'any' }), ENVOY).route[0]!.message as RouteConfiguration;
-  const vhAny = any.virtualHosts[0]!;
+  const vhost = (missingHeader: 'any' | 'reject', shardCount = 8) =>
+    (translate(computedInput(sixNodes(), { ...policy, shardCount }, { missingHeader }), ENVOY).route[0]!.message as RouteConfiguration).virtualHosts[0]!;
+  const luaSkipped = (r: Route): boolean => {
+    const cfg = r.typedPerFilterConfig['envoy.filters.http.lua'];
+    return cfg !== undefined && (anyUnpack(cfg, XDS_REGISTRY) as FilterConfig).disabled;
+  };
+  const toCluster = (r: Route): boolean =>
+    r.action.case === 'route' && r.action.value.clusterSpecifier.case === 'cluster' && r.action.value.clusterSpecifier.value === 'keyway-cache';
+  const badShard = (r: Route, s: number): boolean =>
+    r.action.case === 'directResponse' &&
+    r.action.value.status === 400 &&
+    r.action.value.body?.specifier.case === 'inlineString' &&
+    r.action.value.body.specifier.value === `x-cache-shard must be an integer in [0, ${s})\n`;
+
+  for (const [S, regex] of [[8, '[0-9]'], [10, '[0-9]'], [11, '0|[1-9][0-9]{0,1}'], [1024, '0|[1-9][0-9]{0,3}']] as const) {
+    for (const mode of ['any', 'reject'] as const) {
+      const [valid, invalid] = vhost(mode, S).routes;
+      assert.ok(toCluster(valid!) && luaSkipped(valid!), `${mode} S=${S}: the valid shard route skips Lua`);
+      const [re, range] = valid!.match!.headers;
+      assert.deepEqual(
+        [re!.name, re!.headerMatchSpecifier.case === 'stringMatch' && re!.headerMatchSpecifier.value.matchPattern.case === 'safeRegex' ? re!.headerMatchSpecifier.value.matchPattern.value.regex : undefined],
+        ['x-cache-shard', regex],
+      );
+      assert.deepEqual([range!.name, range!.headerMatchSpecifier.case === 'rangeMatch' ? [range!.headerMatchSpecifier.value.start, range!.headerMatchSpecifier.value.end] : undefined], [
+        'x-cache-shard',
+        [0n, BigInt(S)],
+      ]);
+      assert.ok(badShard(invalid!, S) && luaSkipped(invalid!), `${mode} S=${S}: any other shard header gets 400 without Lua`);
+      assert.equal(invalid!.match!.headers[0]!.headerMatchSpecifier.case, 'presentMatch');
+    }
+  }
+
+  const vhAny = vhost('any');
   assert.deepEqual(vhAny.domains, ['*']);
-  assert.equal(vhAny.routes.length, 1);
-  assert.equal(vhAny.routes[0]!.match?.headers.length, 0);
-  const act = vhAny.routes[0]!.action;
-  assert.ok(act.case === 'route' && act.value.clusterSpecifier.case === 'cluster');
-  assert.equal(act.value.clusterSpecifier.value, 'keyway-cache');
+  assert.equal(vhAny.routes.length, 3);
+  assert.equal(vhAny.routes[2]!.match?.headers.length, 0);
+  assert.ok(toCluster(vhAny.routes[2]!) && !luaSkipped(vhAny.routes[2]!));
   assert.equal(vhAny.retryPolicy?.retryPriority?.name, 'envoy.retry_priorities.previous_priorities');
 
-  const rej = translate(computedInput(sixNodes(), policy, { missingHeader: 'reject' }), ENVOY).route[0]!.message as RouteConfiguration;
-  const [first, second] = rej.virtualHosts[0]!.routes;
-  const h = first!.match!.headers[0]!;
+  const rej = vhost('reject').routes;
+  assert.equal(rej.length, 4);
+  const [third, fourth] = rej.slice(2);
+  const h = third!.match!.headers[0]!;
   assert.equal(h.name, 'x-cache-shard');
   assert.ok(h.headerMatchSpecifier.case === 'stringMatch' && h.headerMatchSpecifier.value.matchPattern.case === 'safeRegex');
   assert.equal(h.headerMatchSpecifier.value.matchPattern.value.regex, '[0-9]+');
-  assert.equal(first!.action.case, 'route');
-  assert.ok(second!.action.case === 'directResponse');
-  assert.equal(second!.action.value.status, 400);
-  const body = second!.action.value.body?.specifier;
+  assert.ok(toCluster(third!) && !luaSkipped(third!), 'a key-only request runs the Lua filter');
+  assert.ok(fourth!.action.case === 'directResponse' && !luaSkipped(fourth!));
+  assert.equal(fourth!.action.value.status, 400);
+  const body = fourth!.action.value.body?.specifier;
   assert.ok(body?.case === 'inlineString');
   assert.equal(body.value, 'missing x-cache-shard and x-cache-key headers: x-cache-shard must be an integer in [0, 8), or send the key in x-cache-key\n');
+});
+
+test('the listener answers a repeated x-cache-shard (stored joined by ",") with the bad-shard 400, and only that', () => {
+  const listener = translate(computedInput(sixNodes(), { shardCount: 8, replicas: 2, spread: 'none' }), ENVOY).listener[0]!.message as Listener;
+  const hcm = anyUnpack(listener.filterChains[0]!.filters[0]!.configType.value as Any, XDS_REGISTRY) as HttpConnectionManager;
+  const [mapper, ...rest] = hcm.localReplyConfig?.mappers ?? [];
+  assert.equal(rest.length, 0);
+  const f = mapper!.filter?.filterSpecifier;
+  assert.ok(f?.case === 'metadataFilter');
+  assert.equal(f.value.matchIfKeyNotFound, false, 'a reply without shard metadata must not be rewritten');
+  assert.equal(f.value.matcher?.filter, 'envoy.lb');
+  assert.deepEqual(
+    f.value.matcher?.path.map((p) => p.segment.value),
+    ['cache-shard'],
+  );
+  const v = f.value.matcher?.value?.matchPattern;
+  assert.ok(v?.case === 'stringMatch' && v.value.matchPattern.case === 'contains' && v.value.matchPattern.value === ',');
+  assert.equal(mapper!.statusCode, 400);
+  assert.deepEqual(mapper!.body?.specifier, { case: 'inlineString', value: 'x-cache-shard must be an integer in [0, 8)\n' });
 });
 
 test('the listener changes with S and routing.keyHeader only, not with ownership', () => {
