@@ -239,26 +239,28 @@ function nativePicker(r: KeywayResources, opts: { noop?: boolean; lb?: 'override
 }
 
 /**
- * Routes for the Lua-skip toggles: a request that arrives with a canonical shard in [0, 1024) (the
- * benchmark's S) matches a route that disables the Lua filter, any other shard header a 400 route
- * that does too (docs/envoy-findings.md 8: not in the translator, a repeated header defeats it).
+ * keyway's routes before a request that carries `x-cache-shard` was routed past the Lua filter:
+ * the routes that disable it go, so the filter runs for every request and checks the header itself.
  */
-const SHARD_1024 = '0|[1-9][0-9]{0,2}|10[01][0-9]|102[0-3]';
-function luaSkippedWithShard(r: KeywayResources): void {
+function luaOnEveryRequest(r: KeywayResources): void {
   const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
-  const routes = vhost.routes as Json[];
-  const toCluster = routes.find((x) => x.route !== undefined)!.route as Json;
-  const noLua = { 'envoy.filters.http.lua': { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', disabled: true } };
-  const shardHeader = (regex: string): Json => ({ name: 'x-cache-shard', string_match: { safe_regex: { regex } } });
-  vhost.routes = [
-    { match: { prefix: '/', headers: [shardHeader(SHARD_1024)] }, route: toCluster, typed_per_filter_config: noLua },
-    { match: { prefix: '/', headers: [{ name: 'x-cache-shard', present_match: true }] }, direct_response: { status: 400, body: { inline_string: 'x-cache-shard must be an integer in [0, 1024)\n' } }, typed_per_filter_config: noLua },
-    ...routes,
-  ];
+  vhost.routes = (vhost.routes as Json[]).filter((route) => (route.typed_per_filter_config as Json | undefined)?.['envoy.filters.http.lua'] === undefined);
 }
 
 export const TOGGLES: readonly Toggle[] = [
   { name: 'static', what: "keyway's listener, route and cluster as served over ADS, unchanged", apply: () => {} },
+  {
+    name: 'static-shard',
+    what: "keyway's config unchanged, the client sends x-cache-shard (its route leaves the Lua filter out of the request's chain)",
+    sendShard: true,
+    apply: () => {},
+  },
+  {
+    name: 'lua-every-request-shard',
+    what: 'the routes before the shard-header routes (the Lua filter runs for every request and checks the header); the client sends x-cache-shard',
+    sendShard: true,
+    apply: luaOnEveryRequest,
+  },
   { name: 'no-lua', what: 'no Lua filter: the client sends x-cache-shard', sendShard: true, apply: (r) => withoutFilter(r, 'lua') },
   { name: 'lua-metadata', what: 'Lua sets the subset metadata itself; no header_to_metadata filter', apply: luaSetsMetadata },
   { name: 'no-hc', what: 'no active health check', apply: (r) => delete r.cluster.health_checks },
@@ -312,22 +314,12 @@ export const TOGGLES: readonly Toggle[] = [
   },
   {
     name: 'lua-empty',
-    what: 'the Lua filter with an empty envoy_on_request (the filter alone); the client sends x-cache-shard',
+    what: 'the Lua filter with an empty envoy_on_request, run for every request (the filter alone); the client sends x-cache-shard',
     sendShard: true,
     apply: (r) => {
+      luaOnEveryRequest(r);
       luaSource(r).inline_string = 'function envoy_on_request(handle) end\n';
     },
-  },
-  {
-    name: 'lua-skip',
-    what: 'a request that carries a valid x-cache-shard matches a route that disables the Lua filter (not created for it); the client sends x-cache-shard',
-    sendShard: true,
-    apply: luaSkippedWithShard,
-  },
-  {
-    name: 'lua-skip-key',
-    what: 'lua-skip, the client sends x-cache-key (the filter runs, then the route matches again)',
-    apply: luaSkippedWithShard,
   },
   {
     name: 'native-picker',
