@@ -3,7 +3,9 @@
  * (docs/xds.md "Key to shard in Envoy"). It runs before header_to_metadata and, per request:
  * - `x-cache-shard` present: checks that it is a canonical decimal integer in [0, S) (`0` or
  *   `[1-9][0-9]*`), else answers 400 `x-cache-shard must be an integer in [0, S)`; a valid value is
- *   left untouched and wins over the key;
+ *   left untouched and wins over the key (a request that carries the header normally never runs
+ *   the filter: its route disables it, envoy-routes.ts; the check stays for a route table that
+ *   has not caught up with the listener);
  * - otherwise, the key header (`routing.keyHeader`) present: computes hash contract 1
  *   (`murmur3_x86_32(utf8(tag(key)), seed 0) mod S`, docs/hashing.md) and sets `x-cache-shard`;
  * - neither: nothing (the route and the cluster apply `envoy.missingHeader`).
