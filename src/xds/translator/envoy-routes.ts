@@ -35,13 +35,13 @@ export function canonicalShardRegex(shardCount: number): string {
 
 /**
  * Route configuration `name` with one virtual host for any domain. First, with the Lua filter
- * disabled on both (the listener's shard-header check answers for them):
+ * disabled on both (for such a request it would only repeat their check):
  * - a canonical `x-cache-shard` in [0, S): to `clusterName`;
  * - any other `x-cache-shard`: a direct 400 in the Lua filter's words.
  * A repeated header is joined with "," for route matching on Envoy up to 1.36 (so the 400 route)
  * but matched value by value on newer Envoy (so maybe the first route); either way
  * header_to_metadata stores the joined value, and the listener's local reply mapper turns that
- * request's reply into 400 "sent once" (http-connection-manager.ts). Then, for requests with no
+ * request's reply into the same 400 (http-connection-manager.ts). Then, for requests with no
  * shard header (the Lua filter runs, sets the header from the key and clears the route cache, so
  * such a request comes back to the first route):
  * - any: one route, prefix "/", to `clusterName`;

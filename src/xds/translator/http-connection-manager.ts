@@ -48,9 +48,10 @@ function routerFilter(): HttpFilter {
 }
 
 /**
- * Envoy only: the filters before the router. First the Lua filter that checks `x-cache-shard`
- * (400 unless an integer in [0, S)) and, when it is absent, sets it from the key header (hash
- * contract 1); then header_to_metadata, which hands the shard to the subset load balancer.
+ * Envoy only: the filters before the router. First the Lua filter that sets `x-cache-shard` from
+ * the key header (hash contract 1) when a request has none (a request that has one is routed
+ * past it, envoy-routes.ts); then header_to_metadata, which hands the shard to the subset load
+ * balancer.
  */
 export function envoyShardFilters(shardCount: number, keyHeader: string): HttpFilter[] {
   return [keyShardLuaFilter(shardCount, keyHeader), shardHeaderToMetadataFilter()];
