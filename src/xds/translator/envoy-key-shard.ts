@@ -119,7 +119,8 @@ function envoy_on_request(handle)
   end
   local key = headers:get(KEY_HEADER)
   if key == nil then return end
-  if headers:getNumValues(KEY_HEADER) > 1 then
+  -- get() joins repeated values with ",": only a key holding one can be a repeat (one call fewer).
+  if find(key, ",", 1, true) and headers:getNumValues(KEY_HEADER) > 1 then
     bad_request(handle, REPEATED_KEY)
     return
   end

@@ -58,6 +58,7 @@ function luaShards(shards: number, keys: readonly string[]): number[] {
 
 /** A stand-in for Envoy's stream handle: request headers as lists of values; records respond(). */
 const FAKE_HANDLE = `
+counted = 0
 local function handle_of(list)
   local h = {}
   for _, kv in ipairs(list) do
@@ -67,7 +68,7 @@ local function handle_of(list)
   end
   local headers = {
     get = function(_, k) local v = h[k]; if v == nil then return nil end; return table.concat(v, ",") end,
-    getNumValues = function(_, k) return h[k] and #h[k] or 0 end,
+    getNumValues = function(_, k) counted = counted + 1; return h[k] and #h[k] or 0 end,
     replace = function(_, k, v) h[k] = {v} end,
   }
   local handle = { answer = nil }
@@ -127,6 +128,12 @@ describe('the key-to-shard Lua script under LuaJIT', { skip }, () => {
     cases.push(['{{"x-cache-shard", "1"}, {"x-cache-shard", "2"}}', '400 text/plain x-cache-shard must be an integer in [0, 1024)|']);
     const out = runLua(1024, `${FAKE_HANDLE}\n${cases.map(([h]) => `run(${h})`).join('\n')}`);
     cases.forEach(([h, want], i) => assert.equal(out[i], want, h));
+  });
+
+  test('a key with a comma is one key; the count of values is asked only for such a key', () => {
+    const cases = ['run({{"x-cache-key", "a"}})', 'print(counted)', 'run({{"x-cache-key", "a,b"}})', 'print(counted)', 'run({{"x-cache-key", "a"}, {"x-cache-key", "b"}})', 'print(counted)'];
+    const out = runLua(1024, `${FAKE_HANDLE}\n${cases.join('\n')}`);
+    assert.deepEqual(out, [`pass ${keyToShard('a', 1024)}`, '0', `pass ${keyToShard('a,b', 1024)}`, '1', '400 text/plain x-cache-key must be sent once|', '2']);
   });
 
   test('S = 1 accepts only "0"; the key header name is the setting', () => {
