@@ -1,0 +1,331 @@
+/**
+ * What a map change costs the requests in flight through Envoy (docs/benchmarks.md "Envoy's tail
+ * while the map changes"): `node --import tsx benchmarks/dataplane-cost/churn-tail.ts [--rounds N]
+ * [--shards 1024,16384] [--rate R] [--seconds S] [--churn weight|member] [--subset]`.
+ *
+ * Per variant and round, one real Envoy (`--concurrency 1`) in front of plain cache nodes
+ * (e2e/support/cache-nodes.ts: they answer at once, own nothing, warm nothing), an open-loop client
+ * at `rate` requests per second with keys `item:<n>` in `x-cache-key`: `seconds` quiet, then
+ * `seconds` with one change per second, taken back the next second: node-0's weight 10 -> 11
+ * (`--churn weight`), or a ninth node joining (`--churn member`). Latency counts from each request's
+ * due time, so a stall delays every request behind it (no coordinated omission).
+ * - keyway (S = each of `--shards`): `keyway serve` on a topology file, Envoy over ADS; handoff
+ *   and hot shards off, so each change is one EDS update and nothing happens on the nodes;
+ * - ring_hash and maglev: Envoy alone, the same hosts and weights in an EDS file (as the hit-rate
+ *   benchmark's planes);
+ * - with `--subset`: keyway's cluster shape from an EDS file, with and without
+ *   `single_host_per_subset` (subsetPlane: an experiment on what the subset rebuild costs).
+ * Variants alternate order between rounds. Writes benchmarks/results/churn-tail-<churn>.json.
+ */
+import http from 'node:http';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adsBootstrap } from '../../e2e/support/bootstrap.js';
+import { startCacheNodes, type CacheNodes } from '../../e2e/support/cache-nodes.js';
+import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
+import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
+import { freePort } from '../../e2e/support/ports.js';
+import { eventually } from '../../test/support/eventually.js';
+import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+import { median } from '../hitrate/stats.js';
+
+const NODE_COUNT = 8;
+/**
+ * What changes once a second: node-0's weight (10 and 11), or a ninth node joins and leaves; or
+ * (the subset planes only) shards move to node-0 with no weight or host changing.
+ */
+type ChurnKind = 'weight' | 'member' | 'shards';
+const CHANGES: Record<ChurnKind, string> = {
+  weight: "node-0's weight 10 <-> 11",
+  member: 'a ninth node joins and leaves',
+  shards: 'every 80th shard to node-0 and back, nothing else',
+};
+const SERVICE = 'keyway-cache';
+const KEYS = 20_000;
+
+interface Phase {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly errors: number;
+  readonly sent: number;
+}
+
+interface Row {
+  readonly variant: string;
+  readonly round: number;
+  readonly quiet: Phase;
+  readonly churn: Phase;
+  /** EDS updates Envoy applied during the churn phase. */
+  readonly updates: number;
+}
+
+/** One Envoy in front of the nodes, with a way to apply the change (on) or take it back (off). */
+interface Plane {
+  readonly envoy: EnvoyProcess;
+  readonly port: number;
+  /** The cluster whose `update_success` counts EDS updates. */
+  readonly cluster: string;
+  setChurn(on: boolean): void;
+  close(): Promise<void>;
+}
+
+/** The nodes in the plane and their weights: the first eight, and the ninth while a member churn is on. */
+function members(nodes: CacheNodes, kind: ChurnKind, on: boolean): { id: string; port: number; weight: number }[] {
+  const count = kind === 'member' && on ? NODE_COUNT + 1 : NODE_COUNT;
+  return nodes.nodes.slice(0, count).map((n, i) => ({ id: n.id, port: n.port, weight: kind === 'weight' && on && i === 0 ? 11 : 10 }));
+}
+
+/** Writes aside and renames: both keyway's file source and Envoy's path EDS watch for a moved file. */
+function writeAtomic(file: string, text: string, n: number): void {
+  const tmp = `${file}.${n}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number): Promise<Plane> {
+  const port = await freePort();
+  const topology = path.join(dir, 'topology.yaml');
+  let writes = 0;
+  const write = (on: boolean): void => {
+    const lines = [
+      `shards: ${shards}`,
+      'replicas: 2',
+      `service: ${SERVICE}`,
+      `envoy: {listenerPort: ${port}, missingHeader: any}`,
+      'routing: {keyHeader: x-cache-key}',
+      'handoff: {enabled: false}',
+      'hotShards: {enabled: false}',
+      'endpoints:',
+      ...members(nodes, kind, on).map((n) => `  - {id: ${n.id}, address: 127.0.0.1, port: ${n.port}, weight: ${n.weight}}`),
+    ];
+    writeAtomic(topology, `${lines.join('\n')}\n`, writes++);
+  };
+  write(false);
+  let keyway: KeywayProcess | undefined;
+  try {
+    keyway = await startKeyway({ configPath: topology, readyTimeoutMs: 60_000 });
+    const envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'envoy-churn-tail' }) });
+    await waitHealthy(envoy, SERVICE);
+    const k = keyway;
+    return { envoy, port, cluster: SERVICE, setChurn: write, close: async () => (await envoy.stop(), await k.stop()) };
+  } catch (err) {
+    await keyway?.stop();
+    throw err;
+  }
+}
+
+async function edsPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, lb: LbPolicy): Promise<Plane> {
+  const port = await freePort();
+  const edsPath = path.join(dir, 'eds.json');
+  let version = 0;
+  const write = (on: boolean): void => {
+    const lbEndpoints = members(nodes, kind, on).map((n) => ({
+      endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: n.port } }, hostname: n.id },
+      load_balancing_weight: n.weight,
+      metadata: { filter_metadata: { 'envoy.lb': { hash_key: n.id } } },
+    }));
+    const doc = {
+      version_info: String(++version),
+      resources: [{ '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment', cluster_name: 'cache', endpoints: [{ lb_endpoints: lbEndpoints }] }],
+    };
+    writeAtomic(edsPath, JSON.stringify(doc), version);
+  };
+  write(false);
+  const envoy = await startEnvoy({ bootstrap: edsBootstrap(port, edsPath, lb) });
+  await waitHealthy(envoy, 'cache');
+  return { envoy, port, cluster: 'cache', setChurn: write, close: () => envoy.stop() };
+}
+
+/**
+ * Envoy alone with keyway's cluster shape from an EDS file: a subset load balancer on
+ * `cache-shard` (list_as_any), each node at priority 0 with the shards it leads and at priority 1
+ * (its `::ffff:` alias) with the shards it backs up; S shards, primary `s mod 8`, replica the next
+ * node. The change moves every 80th shard's primary to the churned node (node-0 with its new
+ * weight, or the ninth node) and back, as keyway's would move about 1/80 of them. `singleHost` sets
+ * `single_host_per_subset` on the selector: what the subset rebuild costs without a load balancer
+ * per subset (an experiment: with it Envoy uses one host per shard whatever its priority, so the
+ * replica entries would need another construction).
+ */
+async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number, singleHost: boolean): Promise<Plane> {
+  const port = await freePort();
+  const edsPath = path.join(dir, 'eds.json');
+  let version = 0;
+  const write = (on: boolean): void => {
+    const hosts = members(nodes, kind, on);
+    const n = hosts.length;
+    // Every 80th shard leads on the churned node (node-0 for a weight change, the ninth for a member).
+    const churned = kind === 'member' ? NODE_COUNT : 0;
+    const primary = (sh: number): number => (on && sh % 80 === 0 ? churned : sh % NODE_COUNT);
+    const lead: string[][] = hosts.map(() => []);
+    const back: string[][] = hosts.map(() => []);
+    for (let sh = 0; sh < shards; sh++) {
+      const p = primary(sh);
+      lead[p]!.push(String(sh));
+      back[(p + 1) % n]!.push(String(sh));
+    }
+    const entry = (address: string, i: number, list: string[]) => ({
+      endpoint: { address: { socket_address: { address, port_value: hosts[i]!.port } }, hostname: hosts[i]!.id },
+      metadata: { filter_metadata: { 'envoy.lb': { 'cache-shard': list } } },
+      load_balancing_weight: hosts[i]!.weight,
+    });
+    const doc = {
+      version_info: String(++version),
+      resources: [
+        {
+          '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+          cluster_name: 'cache',
+          endpoints: [
+            { priority: 0, lb_endpoints: hosts.map((_, i) => entry('127.0.0.1', i, lead[i]!)) },
+            { priority: 1, lb_endpoints: hosts.map((_, i) => entry('::ffff:127.0.0.1', i, back[i]!)) },
+          ],
+        },
+      ],
+    };
+    writeAtomic(edsPath, JSON.stringify(doc), version);
+  };
+  write(false);
+  const selector: Record<string, unknown> = { keys: ['cache-shard'], fallback_policy: 'NO_FALLBACK', ...(singleHost ? { single_host_per_subset: true } : {}) };
+  const envoy = await startEnvoy({
+    bootstrap: edsBootstrap(port, edsPath, 'ROUND_ROBIN', { lb_subset_config: { fallback_policy: 'ANY_ENDPOINT', subset_selectors: [selector], list_as_any: true } }),
+  });
+  await waitHealthy(envoy, 'cache');
+  return { envoy, port, cluster: 'cache', setChurn: write, close: () => envoy.stop() };
+}
+
+async function waitHealthy(envoy: EnvoyProcess, cluster: string): Promise<void> {
+  await eventually(`${NODE_COUNT} hosts in ${cluster}`, () => envoy.clusters(cluster), { accept: (h) => h.length >= NODE_COUNT, timeoutMs: 30_000 });
+}
+
+/** Open loop: request i is due at start + i / rate; its latency counts from then. */
+async function drive(port: number, rate: number, seconds: number, agent: http.Agent, firstKey: number): Promise<Phase> {
+  const start = performance.now();
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  let errors = 0;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const key = `item:${(firstKey + i * 7919) % KEYS}`;
+    // From the due time when sent late (a stall counts), from the send when a timer fired early.
+    const from = Math.min(due, performance.now());
+    inflight.push(
+      new Promise<void>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, path: '/cache/k', agent, headers: { 'x-cache-key': key }, timeout: 5_000 }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - from);
+            else errors++;
+            resolve();
+          });
+          res.on('error', () => (errors++, resolve()));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', () => (errors++, resolve()));
+        req.end();
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? NaN, errors, sent: total };
+}
+
+async function updates(envoy: EnvoyProcess, cluster: string): Promise<number> {
+  return (await envoy.statValue(`cluster.${cluster}.update_success`)) ?? 0;
+}
+
+async function measure(plane: Plane, rate: number, seconds: number): Promise<Omit<Row, 'variant' | 'round'>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  try {
+    await drive(plane.port, rate, 2, agent, 1); // warm-up: connections and Envoy's first requests
+    const quiet = await drive(plane.port, rate, seconds, agent, 2);
+    const before = await updates(plane.envoy, plane.cluster);
+    let on = false;
+    const flips = setInterval(() => plane.setChurn((on = !on)), 1000);
+    let churn: Phase;
+    try {
+      churn = await drive(plane.port, rate, seconds, agent, 3);
+    } finally {
+      clearInterval(flips);
+    }
+    await sleep(500);
+    return { quiet, churn, updates: (await updates(plane.envoy, plane.cluster)) - before };
+  } finally {
+    agent.destroy();
+  }
+}
+
+function fmt(x: number): string {
+  return x.toFixed(1);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, shards: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, subset: { type: 'boolean' }, churn: { type: 'string' } } });
+  const rounds = Number(values.rounds ?? 3);
+  const rate = Number(values.rate ?? 500);
+  const seconds = Number(values.seconds ?? 10);
+  const shardCounts = (values.shards ?? '1024,16384').split(',').map(Number);
+  const kinds: readonly string[] = ['weight', 'member', 'shards'];
+  if (values.churn !== undefined && !kinds.includes(values.churn)) throw new Error(`--churn must be one of ${kinds.join(', ')}, got ${values.churn}`);
+  const kind = (values.churn ?? 'weight') as ChurnKind;
+  if (kind === 'shards' && !values.subset) throw new Error('--churn shards changes only the subset planes: add --subset');
+  const keywayAndEnvoy = [
+    ...shardCounts.map((s) => ({ name: `keyway S=${s}`, start: (n: CacheNodes, d: string) => keywayPlane(n, kind, d, s) })),
+    { name: 'ring_hash', start: (n: CacheNodes, d: string) => edsPlane(n, kind, d, 'RING_HASH') },
+    { name: 'maglev', start: (n: CacheNodes, d: string) => edsPlane(n, kind, d, 'MAGLEV') },
+  ];
+  const subsets = shardCounts.flatMap((s) => [
+    { name: `subset S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, false) },
+    { name: `subset 1-host S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, true) },
+  ]);
+  const variants = [...(kind === 'shards' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])];
+  const rows: Row[] = [];
+  const nodes = await startCacheNodes(NODE_COUNT + 1);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+      for (const v of order) {
+        const dir = mkdtempSync(path.join(tmpdir(), 'keyway-churn-tail-'));
+        const plane = await v.start(nodes, dir);
+        try {
+          const r = { variant: v.name, round, ...(await measure(plane, rate, seconds)) };
+          rows.push(r);
+          process.stdout.write(
+            `round ${round} ${v.name.padEnd(16)} quiet p99 ${fmt(r.quiet.p99)} ms, churn p99 ${fmt(r.churn.p99)} max ${fmt(r.churn.max)} ms, ${r.updates} EDS updates, errors ${r.quiet.errors + r.churn.errors}\n`,
+          );
+        } finally {
+          await plane.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    await nodes.stopAll();
+  }
+  const lines = [
+    `Open loop at ${rate} req/s, ${seconds} s quiet then ${seconds} s with a change per second (${CHANGES[kind]}); medians (min-max) over ${rounds} rounds.`,
+    '',
+    '| variant | p50 quiet ms | p99 quiet ms | p99 churn ms | max churn ms | p99 churn / quiet | EDS updates in churn | errors |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  const cell = (xs: number[]): string => `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+  for (const v of variants) {
+    const rs = rows.filter((r) => r.variant === v.name);
+    lines.push(
+      `| ${v.name} | ${cell(rs.map((r) => r.quiet.p50))} | ${cell(rs.map((r) => r.quiet.p99))} | ${cell(rs.map((r) => r.churn.p99))} | ${cell(rs.map((r) => r.churn.max))} | ${cell(rs.map((r) => r.churn.p99 / r.quiet.p99))} | ${median(rs.map((r) => r.updates))} | ${rs.reduce((a, r) => a + r.quiet.errors + r.churn.errors, 0)} |`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+  const out = path.join('benchmarks', 'results', `churn-tail-${kind}.json`);
+  writeFileSync(out, `${JSON.stringify({ churn: kind, rate, seconds, rounds, rows }, null, 1)}\n`);
+  process.stdout.write(`wrote ${out}\n`);
+}
+
+await main();
