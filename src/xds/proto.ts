@@ -64,6 +64,7 @@ export {
   RetryPolicySchema,
   RouteSchema,
   file_envoy_config_route_v3_route_components,
+  type FilterConfig,
   type RetryPolicy,
   type Route,
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';

@@ -28,7 +28,7 @@ export const SHARD_VALUE_REGEX = '[0-9]+';
  * A shard number as the Lua filter and the cache nodes accept it: canonical decimal (no sign, no
  * leading zero) of at most as many digits as S - 1. The route pairs it with a range match [0, S).
  */
-export function canonicalShardRegex(shardCount: number): string {
+function canonicalShardRegex(shardCount: number): string {
   const digits = String(Math.max(0, shardCount - 1)).length;
   return digits === 1 ? '[0-9]' : `0|[1-9][0-9]{0,${digits - 1}}`;
 }

@@ -17,10 +17,10 @@ import {
   type HttpProtocolOptions,
   type Listener,
   type Lua,
+  type FilterConfig,
   type Route,
   type RouteConfiguration,
 } from '../../../src/xds/proto.js';
-import type { FilterConfig } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
   XDS_REGISTRY,
