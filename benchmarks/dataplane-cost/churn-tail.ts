@@ -30,6 +30,7 @@ import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+import { quantile } from '../hitrate/hot-stats.js';
 import { median } from '../hitrate/stats.js';
 
 const NODE_COUNT = 8;
@@ -232,9 +233,7 @@ async function drive(port: number, rate: number, seconds: number, agent: http.Ag
     );
   }
   await Promise.all(inflight);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? NaN, errors, sent: total };
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), errors, sent: total };
 }
 
 async function updates(envoy: EnvoyProcess, cluster: string): Promise<number> {
