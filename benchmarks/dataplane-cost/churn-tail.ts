@@ -1,7 +1,7 @@
 /**
  * What a map change costs the requests in flight through Envoy (docs/benchmarks.md "Envoy's tail
  * while the map changes"): `node --import tsx benchmarks/dataplane-cost/churn-tail.ts [--rounds N]
- * [--shards 1024,16384] [--rate R] [--seconds S] [--churn weight|member] [--subset]`.
+ * [--shards 1024,16384] [--rate R] [--seconds S] [--churn weight|member] [--subset] [--only <regex of variant names>]`.
  *
  * Per variant and round, one real Envoy (`--concurrency 1`) in front of plain cache nodes
  * (e2e/support/cache-nodes.ts: they answer at once, own nothing, warm nothing), an open-loop client
@@ -14,7 +14,9 @@
  * - ring_hash and maglev: Envoy alone, the same hosts and weights in an EDS file (as the hit-rate
  *   benchmark's planes);
  * - with `--subset`: keyway's cluster shape from an EDS file, with and without
- *   `single_host_per_subset` (subsetPlane: an experiment on what the subset rebuild costs).
+ *   `single_host_per_subset` (subsetPlane: an experiment on what the subset rebuild costs), and
+ *   the route-map shape (routeMapPlane: a route table and aggregate clusters, no subset load
+ *   balancer; the client sends the shard).
  * Variants alternate order between rounds. Writes benchmarks/results/churn-tail-<churn>.json.
  */
 import http from 'node:http';
@@ -32,6 +34,7 @@ import { eventually } from '../../test/support/eventually.js';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
 import { quantile } from '../hitrate/hot-stats.js';
 import { median } from '../hitrate/stats.js';
+import { keyToShard } from '../../src/sharding/key-to-shard.js';
 
 const NODE_COUNT = 8;
 /**
@@ -70,6 +73,10 @@ interface Plane {
   readonly port: number;
   /** The cluster whose `update_success` counts EDS updates. */
   readonly cluster: string;
+  /** The stat that counts the plane's updates instead (the route-map plane's RDS updates). */
+  readonly updateStat?: string;
+  /** Set when the client sends `x-cache-shard` (hash contract 1 over this many shards), not only the key. */
+  readonly shardCount?: number;
   setChurn(on: boolean): void;
   close(): Promise<void>;
 }
@@ -197,12 +204,140 @@ async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
   return { envoy, port, cluster: 'cache', setChurn: write, close: () => envoy.stop() };
 }
 
+/**
+ * The route-map shape (docs/benchmarks.md, "Route shapes"): no subset load balancer; one cluster
+ * per node, one aggregate cluster per owner list (primary, replica), and a route table whose matcher
+ * maps `x-cache-shard` to the owner list's cluster. Clusters come by CDS and the route table by RDS,
+ * both from files; the placement is subsetPlane's. A change rewrites the route table (and, when a
+ * node joins or leaves, the clusters: before the routes on a join, after them on a leave). The
+ * client sends `x-cache-shard`. No health check, as the other file-fed planes.
+ */
+async function routeMapPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number): Promise<Plane> {
+  const port = await freePort();
+  const cdsPath = path.join(dir, 'cds.json');
+  const rdsPath = path.join(dir, 'rds.json');
+  let version = 0;
+  const pending: NodeJS.Timeout[] = [];
+  const writeClusters = (on: boolean): void => {
+    const hosts = members(nodes, kind, on);
+    const n = hosts.length;
+    const node = (i: number) => ({
+      '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+      name: `node-${i}`,
+      type: 'STATIC',
+      connect_timeout: '1s',
+      load_assignment: { cluster_name: `node-${i}`, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: hosts[i]!.port } } } }] }] },
+    });
+    const aggregate = (a: number, b: number) => ({
+      '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+      name: `owners-${a}-${b}`,
+      connect_timeout: '1s',
+      lb_policy: 'CLUSTER_PROVIDED',
+      cluster_type: { name: 'envoy.clusters.aggregate', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: [`node-${a}`, `node-${b}`] } },
+    });
+    // The owner lists of both placements while the node is in: the routes move from one to the
+    // other 200 ms after the clusters change, and a route naming a missing cluster answers 503.
+    const pairs = new Set<string>();
+    for (const size of new Set([NODE_COUNT, n])) for (let p = 0; p < size; p++) pairs.add(`${p}-${(p + 1) % size}`);
+    // The churned node's shards: its pair with the next node.
+    const churned = kind === 'member' ? NODE_COUNT : 0;
+    pairs.add(`${churned}-${(churned + 1) % n}`);
+    const resources = [...hosts.keys()].map(node);
+    for (const pair of [...pairs].sort()) {
+      const [a, b] = pair.split('-').map(Number) as [number, number];
+      resources.push(aggregate(a, b) as never);
+    }
+    writeAtomic(cdsPath, JSON.stringify({ version_info: String(++version), resources }), version);
+  };
+  const writeRoutes = (on: boolean): void => {
+    const n = members(nodes, kind, on).length;
+    const churned = kind === 'member' ? NODE_COUNT : 0;
+    const map: Record<string, unknown> = {};
+    for (let sh = 0; sh < shards; sh++) {
+      const p = on && sh % 80 === 0 ? churned : sh % NODE_COUNT;
+      const cluster = `owners-${p}-${(p + 1) % n}`;
+      map[String(sh)] = { action: { name: `shard-${sh}`, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: { cluster } } } };
+    }
+    const routeConfig = {
+      '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+      name: 'cache',
+      virtual_hosts: [
+        {
+          name: 'cache',
+          domains: ['*'],
+          matcher: {
+            matcher_tree: { input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } }, exact_match_map: { map } },
+            on_no_match: { action: { name: 'no-shard', typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, direct_response: { status: 400 } } } },
+          },
+        },
+      ],
+    };
+    writeAtomic(rdsPath, JSON.stringify({ version_info: String(++version), resources: [routeConfig] }), version);
+  };
+  const write = (on: boolean): void => {
+    if (kind !== 'member') return writeRoutes(on);
+    // A joining node's clusters before the routes that name them; a leaving node's after.
+    if (on) {
+      writeClusters(true);
+      pending.push(setTimeout(() => writeRoutes(true), 200));
+    } else {
+      writeRoutes(false);
+      pending.push(setTimeout(() => writeClusters(false), 200));
+    }
+  };
+  writeClusters(false);
+  writeRoutes(false);
+  const pathSource = (file: string) => ({ path_config_source: { path: file }, resource_api_version: 'V3' });
+  const envoy = await startEnvoy({
+    bootstrap: {
+      node: { id: 'bench-envoy', cluster: 'bench' },
+      dynamic_resources: { cds_config: pathSource(cdsPath) },
+      static_resources: {
+        listeners: [
+          {
+            name: 'cache',
+            address: { socket_address: { address: '127.0.0.1', port_value: port } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: 'envoy.filters.network.http_connection_manager',
+                    typed_config: {
+                      '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                      stat_prefix: 'cache',
+                      rds: { route_config_name: 'cache', config_source: pathSource(rdsPath) },
+                      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    },
+  });
+  await eventually('the route table and every node cluster', () => envoy.clusters(), { accept: (h) => h.filter((x) => x.cluster.startsWith('node-')).length >= NODE_COUNT, timeoutMs: 30_000 });
+  return {
+    envoy,
+    port,
+    cluster: 'node-0',
+    updateStat: 'http.cache.rds.cache.update_success',
+    shardCount: shards,
+    setChurn: write,
+    close: async () => {
+      for (const t of pending) clearTimeout(t);
+      await envoy.stop();
+    },
+  };
+}
+
 async function waitHealthy(envoy: EnvoyProcess, cluster: string): Promise<void> {
   await eventually(`${NODE_COUNT} hosts in ${cluster}`, () => envoy.clusters(cluster), { accept: (h) => h.length >= NODE_COUNT, timeoutMs: 30_000 });
 }
 
 /** Open loop: request i is due at start + i / rate; its latency counts from then. */
-async function drive(port: number, rate: number, seconds: number, agent: http.Agent, firstKey: number): Promise<Phase> {
+async function drive(port: number, rate: number, seconds: number, agent: http.Agent, firstKey: number, shardCount?: number): Promise<Phase> {
   const start = performance.now();
   const total = Math.round(rate * seconds);
   const latencies: number[] = [];
@@ -217,7 +352,8 @@ async function drive(port: number, rate: number, seconds: number, agent: http.Ag
     const from = Math.min(due, performance.now());
     inflight.push(
       new Promise<void>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port, path: '/cache/k', agent, headers: { 'x-cache-key': key }, timeout: 5_000 }, (res) => {
+        const headers: Record<string, string> = shardCount === undefined ? { 'x-cache-key': key } : { 'x-cache-key': key, 'x-cache-shard': String(keyToShard(key, shardCount)) };
+        const req = http.request({ host: '127.0.0.1', port, path: '/cache/k', agent, headers, timeout: 5_000 }, (res) => {
           res.resume();
           res.on('end', () => {
             if (res.statusCode === 200) latencies.push(performance.now() - from);
@@ -236,26 +372,26 @@ async function drive(port: number, rate: number, seconds: number, agent: http.Ag
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), errors, sent: total };
 }
 
-async function updates(envoy: EnvoyProcess, cluster: string): Promise<number> {
-  return (await envoy.statValue(`cluster.${cluster}.update_success`)) ?? 0;
+async function updates(plane: Plane): Promise<number> {
+  return (await plane.envoy.statValue(plane.updateStat ?? `cluster.${plane.cluster}.update_success`)) ?? 0;
 }
 
 async function measure(plane: Plane, rate: number, seconds: number): Promise<Omit<Row, 'variant' | 'round'>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   try {
-    await drive(plane.port, rate, 2, agent, 1); // warm-up: connections and Envoy's first requests
-    const quiet = await drive(plane.port, rate, seconds, agent, 2);
-    const before = await updates(plane.envoy, plane.cluster);
+    await drive(plane.port, rate, 2, agent, 1, plane.shardCount); // warm-up: connections and Envoy's first requests
+    const quiet = await drive(plane.port, rate, seconds, agent, 2, plane.shardCount);
+    const before = await updates(plane);
     let on = false;
     const flips = setInterval(() => plane.setChurn((on = !on)), 1000);
     let churn: Phase;
     try {
-      churn = await drive(plane.port, rate, seconds, agent, 3);
+      churn = await drive(plane.port, rate, seconds, agent, 3, plane.shardCount);
     } finally {
       clearInterval(flips);
     }
     await sleep(500);
-    return { quiet, churn, updates: (await updates(plane.envoy, plane.cluster)) - before };
+    return { quiet, churn, updates: (await updates(plane)) - before };
   } finally {
     agent.destroy();
   }
@@ -266,7 +402,7 @@ function fmt(x: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' }, shards: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, subset: { type: 'boolean' }, churn: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, shards: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, subset: { type: 'boolean' }, churn: { type: 'string' }, only: { type: 'string' } } });
   const rounds = Number(values.rounds ?? 3);
   const rate = Number(values.rate ?? 500);
   const seconds = Number(values.seconds ?? 10);
@@ -283,8 +419,11 @@ async function main(): Promise<void> {
   const subsets = shardCounts.flatMap((s) => [
     { name: `subset S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, false) },
     { name: `subset 1-host S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, true) },
+    { name: `route-map S=${s}`, start: (n: CacheNodes, d: string) => routeMapPlane(n, kind, d, s) },
   ]);
-  const variants = [...(kind === 'shards' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])];
+  const only = values.only === undefined ? undefined : new RegExp(values.only);
+  const variants = [...(kind === 'shards' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])].filter((v) => only === undefined || only.test(v.name));
+  if (variants.length === 0) throw new Error(`--only ${values.only} matches no variant`);
   const rows: Row[] = [];
   const nodes = await startCacheNodes(NODE_COUNT + 1);
   try {

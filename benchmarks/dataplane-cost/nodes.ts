@@ -22,7 +22,9 @@ export interface CacheNodeProcess {
  * @throws Error when it exits or does not listen within 30 s
  */
 export async function startCacheNode(id: string, port: number, args: readonly string[], logDir: string): Promise<CacheNodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', id, '--port', String(port), '--host', '127.0.0.1', ...args], {
+  // KEYWAY_NODE_EXEC_ARGS: Node flags for the nodes (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them).
+  const execArgs = process.env.KEYWAY_NODE_EXEC_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...execArgs, '--import', 'tsx', 'examples/cache-node/main.ts', '--id', id, '--port', String(port), '--host', '127.0.0.1', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

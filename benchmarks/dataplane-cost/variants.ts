@@ -96,7 +96,7 @@ function ownersOf(la: Json): Map<string, number[]> {
  * (an aggregate of one cluster per node, primary first). No header_to_metadata, no subset load
  * balancer, one health check per node.
  */
-function routeMap() {
+function routeMap(opts: { direct?: boolean } = {}) {
   return (r: KeywayResources): void => {
     const owners = ownersOf(r.loadAssignment);
     const ports = [...new Set([...owners.values()].flat())].sort((a, b) => a - b);
@@ -116,7 +116,17 @@ function routeMap() {
     const aggregates = new Map<string, Json>();
     const target = (list: number[]): string => {
       const name = `owners-${list.join('-')}`;
-      if (!aggregates.has(name)) {
+      if (opts.direct && !aggregates.has(name)) {
+        // One plain cluster per owner list, its owners at priorities 0, 1: no aggregate layer.
+        aggregates.set(name, {
+          ...nodeCluster(list[0]!),
+          name,
+          load_assignment: {
+            cluster_name: name,
+            endpoints: list.map((port, priority) => ({ priority, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] })),
+          },
+        });
+      } else if (!aggregates.has(name)) {
         aggregates.set(name, {
           name,
           connect_timeout: base.connect_timeout,
@@ -136,7 +146,7 @@ function routeMap() {
       on_no_match: { action: { name: 'no-shard', typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, direct_response: { status: 400 } } } },
     };
     withoutFilter(r, 'header_to_metadata');
-    r.clusters = [...clusters, ...aggregates.values()];
+    r.clusters = [...(opts.direct ? [] : clusters), ...aggregates.values()];
   };
 }
 
@@ -245,6 +255,42 @@ function nativePicker(r: KeywayResources, opts: { noop?: boolean; lb?: 'override
 function luaOnEveryRequest(r: KeywayResources): void {
   const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
   vhost.routes = (vhost.routes as Json[]).filter((route) => (route.typed_per_filter_config as Json | undefined)?.['envoy.filters.http.lua'] === undefined);
+}
+
+/**
+ * One cluster per shard, named by the shard number, its owners at priorities 0 and 1; the route
+ * for a canonical `x-cache-shard` picks the cluster by `cluster_header`, so the lookup is Envoy's
+ * cluster map, not header_to_metadata plus the subset load balancer. No active health check (it
+ * would run per cluster: S x owners checks): outlier detection and the retry stay. keyway's own
+ * cluster stays for key-only requests.
+ */
+function clusterPerShard(r: KeywayResources): void {
+  const base = r.cluster;
+  const clusters: Json[] = [];
+  for (const [shard, list] of [...ownersOf(r.loadAssignment)].sort((a, b) => Number(a[0]) - Number(b[0]))) {
+    clusters.push({
+      name: shard,
+      type: 'STATIC',
+      connect_timeout: base.connect_timeout,
+      lb_policy: 'ROUND_ROBIN',
+      load_assignment: {
+        cluster_name: shard,
+        endpoints: list.map((port, priority) => ({ priority, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] })),
+      },
+      outlier_detection: base.outlier_detection,
+      common_lb_config: base.common_lb_config,
+      ...(base.typed_extension_protocol_options ? { typed_extension_protocol_options: base.typed_extension_protocol_options } : {}),
+    });
+  }
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  const shardRoute = (vhost.routes as Json[]).find((route) => (route.route as Json | undefined)?.cluster !== undefined && (route.typed_per_filter_config as Json | undefined) !== undefined)!;
+  const action = shardRoute.route as Json;
+  delete action.cluster;
+  action.cluster_header = 'x-cache-shard';
+  const own: Json = { ...base, type: 'STATIC', load_assignment: r.loadAssignment };
+  delete own.eds_cluster_config;
+  delete own['@type'];
+  r.clusters = [own, ...clusters];
 }
 
 export const TOGGLES: readonly Toggle[] = [
@@ -373,6 +419,55 @@ export const TOGGLES: readonly Toggle[] = [
     what: 'the module loaded but doing nothing, round-robin cluster: the cost of a dynamic-module filter alone; L1 not comparable',
     envoyEnv: pickerModuleEnv,
     apply: (r) => nativePicker(r, { noop: true, lb: 'round-robin' }),
+  },
+  {
+    name: 'cluster-per-shard',
+    what: 'one cluster per shard (owners at priorities 0, 1; no active health check), chosen by cluster_header x-cache-shard; the client sends x-cache-shard',
+    sendShard: true,
+    healthCluster: '',
+    apply: clusterPerShard,
+  },
+  {
+    name: 'cluster-per-shard-no-retry',
+    what: 'cluster-per-shard without a retry policy',
+    sendShard: true,
+    healthCluster: '',
+    apply: (r) => {
+      clusterPerShard(r);
+      withoutRetry(r);
+    },
+  },
+  {
+    name: 'route-map-direct-no-lua',
+    what: 'the route maps x-cache-shard to a plain cluster per owner list (owners at priorities 0, 1; no aggregate); the client sends x-cache-shard',
+    sendShard: true,
+    healthCluster: 'owners-',
+    apply: (r) => {
+      routeMap({ direct: true })(r);
+      withoutFilter(r, 'lua');
+    },
+  },
+  {
+    name: 'route-map-no-lua-no-retry',
+    what: 'route-map-no-lua without a retry policy',
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap()(r);
+      withoutFilter(r, 'lua');
+      withoutRetry(r);
+    },
+  },
+  {
+    name: 'static-shard-range-only',
+    what: "keyway's config with the shard route matching by range_match alone (no safe_regex canonical check); the client sends x-cache-shard",
+    sendShard: true,
+    apply: (r) => {
+      for (const route of (r.routeConfig.virtual_hosts as Json[])[0]!.routes as Json[]) {
+        const headers = (route.match as Json).headers as Json[] | undefined;
+        if (headers) (route.match as Json).headers = headers.filter((h) => h.safe_regex_match === undefined && (h.string_match as Json | undefined)?.safe_regex === undefined);
+      }
+    },
   },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {
