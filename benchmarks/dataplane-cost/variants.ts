@@ -469,6 +469,18 @@ export const TOGGLES: readonly Toggle[] = [
       }
     },
   },
+  {
+    name: 'route-map-lua-clear',
+    what: 'route-map, the client sends the key: the Lua filter sets x-cache-shard and clears the route cache, so the matcher runs again with it',
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap()(r);
+      const src = luaSource(r);
+      const before = String(src.inline_string);
+      src.inline_string = before.replace('headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))', 'headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))\n  handle:clearRouteCache()');
+      if (src.inline_string === before) throw new Error("route-map-lua-clear: the Lua script's header write was not found");
+    },
+  },
   { name: 'route-map', what: 'the route maps x-cache-shard to an aggregate cluster per owner list (no subset LB, no header_to_metadata)', healthCluster: 'node-', apply: routeMap() },
   {
     name: 'route-map-no-lua',
