@@ -94,7 +94,8 @@ function ownersOf(la: Json): Map<string, number[]> {
 /**
  * The route picks the owners: a matcher tree maps `x-cache-shard` to a cluster per owner list
  * (an aggregate of one cluster per node, primary first). No header_to_metadata, no subset load
- * balancer, one health check per node.
+ * balancer, one health check per node. `direct`: one plain cluster per owner list instead (its
+ * owners at priorities 0 and 1, each checked by every list it is in), no per-node clusters.
  */
 function routeMap(opts: { direct?: boolean } = {}) {
   return (r: KeywayResources): void => {
