@@ -10,7 +10,8 @@
  * (`--churn weight`), or a ninth node joining (`--churn member`). Latency counts from each request's
  * due time, so a stall delays every request behind it (no coordinated omission).
  * - keyway (S = each of `--shards`): `keyway serve` on a topology file, Envoy over ADS; handoff
- *   and hot shards off, so each change is one EDS update and nothing happens on the nodes;
+ *   and hot shards off, so each change is one EDS update and nothing happens on the nodes; and
+ *   `keyway table`, the same with `envoy.routeShape: table` (each change an RDS update);
  * - ring_hash and maglev: Envoy alone, the same hosts and weights in an EDS file (as the hit-rate
  *   benchmark's planes);
  * - with `--subset`: keyway's cluster shape from an EDS file, with and without
@@ -94,7 +95,7 @@ function writeAtomic(file: string, text: string, n: number): void {
   renameSync(tmp, file);
 }
 
-async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number): Promise<Plane> {
+async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number, shape: 'subset' | 'table' = 'subset'): Promise<Plane> {
   const port = await freePort();
   const topology = path.join(dir, 'topology.yaml');
   let writes = 0;
@@ -103,7 +104,7 @@ async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
       `shards: ${shards}`,
       'replicas: 2',
       `service: ${SERVICE}`,
-      `envoy: {listenerPort: ${port}, missingHeader: any}`,
+      `envoy: {listenerPort: ${port}, missingHeader: any, routeShape: ${shape}}`,
       'routing: {keyHeader: x-cache-key}',
       'handoff: {enabled: false}',
       'hotShards: {enabled: false}',
@@ -117,8 +118,12 @@ async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
   try {
     keyway = await startKeyway({ configPath: topology, readyTimeoutMs: 60_000 });
     const envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'envoy-churn-tail' }) });
-    await waitHealthy(envoy, SERVICE);
     const k = keyway;
+    if (shape === 'table') {
+      await eventually(`${NODE_COUNT} node clusters`, () => envoy.clusters(), { accept: (h) => h.filter((x) => x.cluster.startsWith(`${SERVICE}/node/`)).length >= NODE_COUNT, timeoutMs: 30_000 });
+      return { envoy, port, cluster: SERVICE, updateStat: `http.${SERVICE}.rds.${SERVICE}.update_success`, setChurn: write, close: async () => (await envoy.stop(), await k.stop()) };
+    }
+    await waitHealthy(envoy, SERVICE);
     return { envoy, port, cluster: SERVICE, setChurn: write, close: async () => (await envoy.stop(), await k.stop()) };
   } catch (err) {
     await keyway?.stop();
@@ -413,6 +418,7 @@ async function main(): Promise<void> {
   if (kind === 'shards' && !values.subset) throw new Error('--churn shards changes only the subset planes: add --subset');
   const keywayAndEnvoy = [
     ...shardCounts.map((s) => ({ name: `keyway S=${s}`, start: (n: CacheNodes, d: string) => keywayPlane(n, kind, d, s) })),
+    ...shardCounts.map((s) => ({ name: `keyway table S=${s}`, start: (n: CacheNodes, d: string) => keywayPlane(n, kind, d, s, 'table') })),
     { name: 'ring_hash', start: (n: CacheNodes, d: string) => edsPlane(n, kind, d, 'RING_HASH') },
     { name: 'maglev', start: (n: CacheNodes, d: string) => edsPlane(n, kind, d, 'MAGLEV') },
   ];

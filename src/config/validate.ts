@@ -8,6 +8,7 @@ import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../core
 import {
   DEFAULT_XDS_SETTINGS,
   type MissingHeaderPolicy,
+  type RouteShape,
   type UpstreamProtocol,
   type XdsSettings,
 } from '../core/settings.js';
@@ -50,7 +51,7 @@ export const TOP_LEVEL_KEYS = [
   'endpoints',
   'kubernetes',
 ] as const;
-const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol'] as const;
+const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape'] as const;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
 const ROUTING_KEYS = ['keyHeader'] as const;
 const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs'] as const;
@@ -65,6 +66,7 @@ const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready', '
 const LOCALITY_KEYS = ['region', 'zone', 'subzone'] as const;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
+const ROUTE_SHAPES: readonly RouteShape[] = ['subset', 'table'];
 /** A listener / virtual-host name; gRPC clients dial `xds:///<service>`. */
 const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
 
@@ -156,6 +158,7 @@ function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['en
     listenerPort: p.integerIn(envoy, ['envoy', 'listenerPort'], 1, MAX_PORT, d.listenerPort),
     missingHeader: p.oneOf(envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
     upstreamProtocol: p.oneOf(envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
+    routeShape: p.oneOf(envoy, ['envoy', 'routeShape'], ROUTE_SHAPES, d.routeShape),
   };
 }
 

@@ -8,12 +8,19 @@ import type { ShardingPolicy } from './policy.js';
 /** Requests that arrive at Envoy without `x-cache-shard`: `any` endpoint, or `reject` with 400. */
 export type MissingHeaderPolicy = 'any' | 'reject';
 export type UpstreamProtocol = 'http1' | 'http2';
+/**
+ * How Envoy finds a shard's owners (docs/xds.md "Route shape"): `subset`, one cluster whose
+ * subset load balancer selects by the shard's metadata; `table`, a route table that maps the shard
+ * to a cluster per owner list.
+ */
+export type RouteShape = 'subset' | 'table';
 
 export interface EnvoySettings {
   /** Port of the listener keyway gives Envoy for cache traffic. */
   readonly listenerPort: number;
   readonly missingHeader: MissingHeaderPolicy;
   readonly upstreamProtocol: UpstreamProtocol;
+  readonly routeShape: RouteShape;
 }
 
 /** How a request names its shard at the proxy (topology file `routing:`). */
@@ -34,7 +41,7 @@ export interface XdsSettings {
 
 export const DEFAULT_XDS_SETTINGS: XdsSettings = {
   service: 'keyway-cache',
-  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1' },
+  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset' },
   routing: { keyHeader: 'x-cache-key' },
 };
 

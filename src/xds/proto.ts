@@ -35,6 +35,7 @@ export {
   ClusterSchema,
   Cluster_DiscoveryType,
   Cluster_LbPolicy,
+  Cluster_LbSubsetConfigSchema,
   Cluster_LbSubsetConfig_LbSubsetFallbackPolicy,
   Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy,
   file_envoy_config_cluster_v3_cluster,
@@ -53,6 +54,7 @@ export {
 } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
 export { ListenerSchema, file_envoy_config_listener_v3_listener, type Listener } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 export { type FilterChain } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
+export { type VirtualHost } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 export {
   RouteConfigurationSchema,
   file_envoy_config_route_v3_route,
@@ -96,6 +98,14 @@ export {
   PreviousPrioritiesConfigSchema,
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
 } from '../../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
+
+// The route-table shape (docs/xds.md "Route shape"): aggregate clusters and the shard matcher.
+export {
+  ClusterConfigSchema as AggregateClusterConfigSchema,
+  file_envoy_extensions_clusters_aggregate_v3_cluster,
+} from '../../proto/gen/envoy/extensions/clusters/aggregate/v3/cluster_pb.js';
+export { HttpRequestHeaderMatchInputSchema, file_envoy_type_matcher_v3_http_inputs } from '../../proto/gen/envoy/type/matcher/v3/http_inputs_pb.js';
+export { type Matcher, type Matcher_OnMatch } from '../../proto/gen/xds/type/matcher/v3/matcher_pb.js';
 
 // The shard picker's load-balancing policy list (gRFC A52): its config travels in a TypedStruct, round robin is the fallback.
 export { TypedStructSchema, file_xds_type_v3_typed_struct } from '../../proto/gen/xds/type/v3/typed_struct_pb.js';

@@ -8,8 +8,14 @@
 import { anyIs, anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isMessage, type Message } from '@bufbuild/protobuf';
 import {
+  AggregateClusterConfigSchema,
   ClusterSchema,
   Cluster_DiscoveryType,
+  RouteSchema,
+  type Matcher,
+  type Matcher_OnMatch,
+  type Route,
+  type VirtualHost,
   HttpConnectionManagerSchema,
   ListenerSchema,
   RouteConfigurationSchema,
@@ -47,15 +53,45 @@ export function connectionManagers(listener: Listener): HttpConnectionManager[] 
 /** The clusters a route configuration's routes send to (`cluster` and `weighted_clusters` actions), once each. */
 export function routeClusters(config: RouteConfiguration): string[] {
   const names = new Set<string>();
-  for (const vh of config.virtualHosts) {
-    for (const route of vh.routes) {
-      if (route.action.case !== 'route') continue;
-      const spec = route.action.value.clusterSpecifier;
-      if (spec.case === 'cluster') names.add(spec.value);
-      else if (spec.case === 'weightedClusters') for (const c of spec.value.clusters) names.add(c.name);
-    }
-  }
+  for (const vh of config.virtualHosts) for (const c of virtualHostClusters(vh)) names.add(c);
   return [...names];
+}
+
+/** The clusters one virtual host's routes send to, its matcher's routes included, in order, with repeats. */
+export function virtualHostClusters(vh: VirtualHost): string[] {
+  const out: string[] = [];
+  for (const route of [...vh.routes, ...matcherRoutes(vh.matcher)]) {
+    if (route.action.case !== 'route') continue;
+    const spec = route.action.value.clusterSpecifier;
+    if (spec.case === 'cluster') out.push(spec.value);
+    else if (spec.case === 'weightedClusters') for (const c of spec.value.clusters) out.push(c.name);
+  }
+  return out;
+}
+
+/** The Route actions of a virtual host's matcher (the route-table shape), nested matchers included. */
+function matcherRoutes(matcher: Matcher | undefined): Route[] {
+  if (!matcher) return [];
+  const onMatches: (Matcher_OnMatch | undefined)[] = [matcher.onNoMatch];
+  const type = matcher.matcherType;
+  if (type.case === 'matcherTree') {
+    const tree = type.value.treeType;
+    if (tree.case === 'exactMatchMap' || tree.case === 'prefixMatchMap') onMatches.push(...Object.values(tree.value.map));
+  } else if (type.case === 'matcherList') {
+    onMatches.push(...type.value.matchers.map((m) => m.onMatch));
+  }
+  return onMatches.flatMap((m) => {
+    if (m?.onMatch.case === 'matcher') return matcherRoutes(m.onMatch.value);
+    const config = m?.onMatch.case === 'action' ? m.onMatch.value.typedConfig : undefined;
+    return config && anyIs(config, RouteSchema) ? [anyUnpack(config, RouteSchema)!] : [];
+  });
+}
+
+/** The clusters an aggregate cluster (`envoy.clusters.aggregate`) names; empty for any other cluster. */
+export function aggregateChildren(cluster: Cluster): string[] {
+  const type = cluster.clusterDiscoveryType;
+  if (type.case !== 'clusterType' || !type.value.typedConfig || !anyIs(type.value.typedConfig, AggregateClusterConfigSchema)) return [];
+  return anyUnpack(type.value.typedConfig, AggregateClusterConfigSchema)?.clusters ?? [];
 }
 
 /**

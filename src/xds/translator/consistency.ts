@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, ShardAssignment } from '../proto.js';
-import { connectionManagers, edsServiceName } from '../references.js';
+import { aggregateChildren, connectionManagers, edsServiceName, virtualHostClusters } from '../references.js';
 import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 
 /**
@@ -13,7 +13,7 @@ import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet,
  * Checks: each kind holds its own message type, sorted by unique name equal to the message's own
  * name; every EDS cluster has its ClusterLoadAssignment and every assignment a cluster; every
  * listener's RDS name has its route configuration and every route configuration a listener; every
- * route's cluster exists; an assignment's priorities run 0..n without a gap and no address:port
+ * route's cluster (the matcher's routes included) and every aggregate cluster's child exists; an assignment's priorities run 0..n without a gap and no address:port
  * repeats in it (Envoy would silently keep one, gRPC would reject the resource); a shard
  * assignment (docs/ownership.md) is named by its shard and the shard is below its shard count.
  */
@@ -38,6 +38,11 @@ export function checkConsistency(set: ResourceSet): string[] {
     if (eds === undefined) continue;
     edsNames.add(eds);
     if (!assignmentNames.has(eds)) problems.push(`cluster ${c.name}: its endpoints ${eds} are missing (the cluster would never finish warming)`);
+  }
+  for (const c of clusters) {
+    for (const child of aggregateChildren(c)) {
+      if (!clusterNames.has(child)) problems.push(`cluster ${c.name}: aggregates cluster ${child}, which is missing`);
+    }
   }
   for (const a of assignments) {
     if (!edsNames.has(a.clusterName)) problems.push(`endpoints ${a.clusterName}: no EDS cluster references them`);
@@ -121,14 +126,8 @@ function checkAssignment(a: ClusterLoadAssignment): string[] {
 function checkRouteTargets(r: RouteConfiguration, clusterNames: ReadonlySet<string>, where: string): string[] {
   const problems: string[] = [];
   for (const vh of r.virtualHosts) {
-    for (const route of vh.routes) {
-      if (route.action.case !== 'route') continue;
-      const spec = route.action.value.clusterSpecifier;
-      const targets =
-        spec.case === 'cluster' ? [spec.value] : spec.case === 'weightedClusters' ? spec.value.clusters.map((c) => c.name) : [];
-      for (const t of targets) {
-        if (!clusterNames.has(t)) problems.push(`${where}: virtual host ${vh.name} routes to cluster ${t}, which is missing`);
-      }
+    for (const t of new Set(virtualHostClusters(vh))) {
+      if (!clusterNames.has(t)) problems.push(`${where}: virtual host ${vh.name} routes to cluster ${t}, which is missing`);
     }
   }
   return problems;

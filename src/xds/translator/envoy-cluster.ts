@@ -9,6 +9,7 @@ import {
   ClusterSchema,
   Cluster_DiscoveryType,
   Cluster_LbPolicy,
+  Cluster_LbSubsetConfigSchema,
   Cluster_LbSubsetConfig_LbSubsetFallbackPolicy as FallbackPolicy,
   Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallbackPolicy,
   HttpProtocolOptionsSchema,
@@ -37,17 +38,26 @@ export const CONNECT_TIMEOUT_MS = 250;
  *   already coalesces ownership changes.
  */
 export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
+  const cluster = envoyNodeCluster(name, envoy);
+  cluster.lbSubsetConfig = create(Cluster_LbSubsetConfigSchema, {
+    fallbackPolicy: envoy.missingHeader === 'any' ? FallbackPolicy.ANY_ENDPOINT : FallbackPolicy.NO_FALLBACK,
+    subsetSelectors: [{ keys: [SHARD_METADATA_KEY], fallbackPolicy: SelectorFallbackPolicy.NO_FALLBACK }],
+    listAsAny: true,
+  });
+  return cluster;
+}
+
+/**
+ * The cluster `name` without subsets (xDS CDS): EDS over ADS, round robin, the failover settings
+ * and the upstream protocol. The route-table shape gives each node one (envoy-route-table.ts).
+ */
+export function envoyNodeCluster(name: string, envoy: EnvoySettings): Cluster {
   return create(ClusterSchema, {
     name,
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
     edsClusterConfig: { edsConfig: adsConfigSource() },
     connectTimeout: duration(CONNECT_TIMEOUT_MS),
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
-    lbSubsetConfig: {
-      fallbackPolicy: envoy.missingHeader === 'any' ? FallbackPolicy.ANY_ENDPOINT : FallbackPolicy.NO_FALLBACK,
-      subsetSelectors: [{ keys: [SHARD_METADATA_KEY], fallbackPolicy: SelectorFallbackPolicy.NO_FALLBACK }],
-      listAsAny: true,
-    },
     healthChecks: healthChecks(envoy.upstreamProtocol),
     ignoreHealthOnHostRemoval: true,
     commonLbConfig: { updateMergeWindow: duration(0) },

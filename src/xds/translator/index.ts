@@ -15,7 +15,8 @@ import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.j
 import { compareStrings } from '../../core/order.js';
 import type { AssignmentInput } from './agent-assignments.js';
 import { boundedClass, knownPlaces } from './served-class.js';
-import { envoyCluster } from './envoy-cluster.js';
+import { envoyCluster, envoyNodeCluster } from './envoy-cluster.js';
+import { envoyNodeLoadAssignment, envoyOwnersCluster, envoyRouteTableConfiguration, planRouteTable } from './envoy-route-table.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
@@ -26,6 +27,7 @@ import { grpcListener } from './grpc-listener.js';
 import { grpcRouteConfiguration, type ShardRoute } from './grpc-routes.js';
 import {
   envoyClusterName,
+  envoyNodeClusterName,
   grpcAnyClusterName,
   grpcOwnersClusterName,
   grpcPickerClusterName,
@@ -72,7 +74,8 @@ export interface Translation {
 
 /**
  * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
- * Envoy proxies get one subset-load-balanced cluster; proxyless gRPC clients get per-shard routes
+ * Envoy proxies get one subset-load-balanced cluster (or, with `envoy.routeShape: table`, a
+ * cluster per node and per owner list behind a shard matcher); proxyless gRPC clients get per-shard routes
  * to one cluster per owner tuple, or with the shard picker one route to one cluster whose policy
  * holds the owner table; an ownership agent gets its shard assignments only
  * (docs/ownership.md). Every list is sorted by resource name.
@@ -117,6 +120,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
   const { service, envoy, routing } = topology.xds;
   const shardCount = shardMap.policy.shardCount;
   const serving = servingOwners(shardMap);
+  if (envoy.routeShape === 'table') return translateEnvoyRouteTable({ shardMap, topology }, serving);
   const placement = placeEnvoyHosts(serving.owners, serving.readers);
   const cluster = envoyClusterName(service);
   const routes = routeConfigName(service);
@@ -134,6 +138,31 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
       ],
     },
     warnings: [...serving.warnings, ...placement.warnings],
+  };
+}
+
+/** The route-table shape (envoy-route-table.ts): a cluster per node, one per owner list, a shard matcher. */
+function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, serving: ServingOwners): Translation {
+  const { service, envoy, routing } = topology.xds;
+  const shardCount = shardMap.policy.shardCount;
+  const plan = planRouteTable(service, serving.owners, serving.readers, serving.endpoints);
+  const clusters: TranslatedResource[] = [];
+  const assignments: TranslatedResource[] = [];
+  for (const node of plan.nodes) {
+    const name = envoyNodeClusterName(service, node.id);
+    clusters.push(resource(ClusterSchema, name, envoyNodeCluster(name, envoy)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node)));
+  }
+  for (const [name, ids] of plan.ownerLists) clusters.push(resource(ClusterSchema, name, envoyOwnersCluster(service, name, ids)));
+  const routes = routeConfigName(service);
+  return {
+    resources: {
+      cluster: byName(clusters),
+      endpoint: byName(assignments),
+      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes, shardCount, routing.keyHeader, 'table'))],
+      route: [resource(RouteConfigurationSchema, routes, envoyRouteTableConfiguration(routes, service, plan, envoy.missingHeader, shardCount, routing.keyHeader))],
+    },
+    warnings: serving.warnings,
   };
 }
 

@@ -18,6 +18,7 @@ export const ROUTER_FILTER = 'envoy.filters.http.router';
 export const LUA_FILTER = 'envoy.filters.http.lua';
 export const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 export const PREVIOUS_PRIORITIES_RETRY = 'envoy.retry_priorities.previous_priorities';
+export const AGGREGATE_CLUSTER = 'envoy.clusters.aggregate';
 
 /** Listener, route configuration and (Envoy) cluster all carry the service name. */
 export function listenerName(service: string): string {
@@ -31,6 +32,16 @@ export function routeConfigName(service: string): string {
 /** Envoy flavor: the one subset-load-balanced cluster, and its ClusterLoadAssignment. */
 export function envoyClusterName(service: string): string {
   return service;
+}
+
+/** Envoy flavor, route-table shape: one cluster per serving node (its prefix differs from the owner lists'). */
+export function envoyNodeClusterName(service: string, id: string): string {
+  return `${service}/node/${id}`;
+}
+
+/** Envoy flavor, route-table shape: the aggregate cluster of one owner list, in order (ids joined as for gRPC's tuples). */
+export function envoyOwnersClusterName(service: string, ids: readonly string[]): string {
+  return `${service}/owners/${ids.join(',')}`;
 }
 
 /**

@@ -33,11 +33,16 @@ function bootstrap(): Json {
       const { topology } = parseConfig(readFileSync(file, 'utf8'), file);
       const set = resourceSetToJson(translate({ topology, shardMap: computeShardMap(topology.endpoints, topology.policy) }, { flavor: 'envoy', zone: '', subzone: '' })) as Record<string, Json[]>;
       const id = `case-${name}`;
-      const cluster: Json = { ...set.cluster![0]!, name: id, type: 'STATIC', loadAssignment: { ...set.endpoint![0]!, clusterName: id } };
-      delete cluster.edsClusterConfig;
-      clusters.push(cluster);
       const route = set.route![0]!;
-      for (const vh of route.virtualHosts) for (const r of vh.routes) if (r.route) r.route.cluster = id;
+      if (set.cluster!.length === 1) {
+        const cluster: Json = { ...set.cluster![0]!, name: id, type: 'STATIC', loadAssignment: { ...set.endpoint![0]!, clusterName: id } };
+        delete cluster.edsClusterConfig;
+        clusters.push(cluster);
+        for (const vh of route.virtualHosts) for (const r of vh.routes) if (r.route) r.route.cluster = id;
+      } else {
+        clusters.push(...routeTableClusters(set, id));
+        renameMatcherClusters(route, id);
+      }
       const viaRds = structuredClone(set.listener![0]!);
       viaRds.name = `${id}-rds`;
       viaRds.address.socketAddress.portValue = 20000 + 2 * i;
@@ -66,6 +71,39 @@ function bootstrap(): Json {
     dynamicResources: { adsConfig: { apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'keyway_xds' } }] } },
     staticResources: { listeners, clusters: [...clusters, xds] },
   };
+}
+
+/**
+ * The route-table shape (several clusters: one per node, aggregates over them): each EDS cluster
+ * made STATIC with its assignment, every name prefixed with the case's id.
+ */
+function routeTableClusters(set: Record<string, Json[]>, id: string): Json[] {
+  const assignments = new Map(set.endpoint!.map((a) => [a.clusterName as string, a]));
+  return set.cluster!.map((c) => {
+    const out: Json = structuredClone(c);
+    out.name = `${id}:${c.name}`;
+    if (out.edsClusterConfig) {
+      delete out.edsClusterConfig;
+      out.type = 'STATIC';
+      out.loadAssignment = { ...assignments.get(c.name)!, clusterName: out.name };
+    }
+    const aggregate = out.clusterType?.typedConfig;
+    if (aggregate) aggregate.clusters = aggregate.clusters.map((n: string) => `${id}:${n}`);
+    return out;
+  });
+}
+
+/** Prefixes the clusters the route table's matcher names (its exact map and its no-match action). */
+function renameMatcherClusters(route: Json, id: string): void {
+  for (const vh of route.virtualHosts) {
+    const actions = [...Object.values(vh.matcher.matcherTree.exactMatchMap.map), vh.matcher.onNoMatch] as Json[];
+    for (const a of actions) {
+      const target = a.action.typedConfig.route;
+      if (!target) continue;
+      if (target.cluster) target.cluster = `${id}:${target.cluster}`;
+      for (const w of target.weightedClusters?.clusters ?? []) w.name = `${id}:${w.name}`;
+    }
+  }
 }
 
 const envoy = findEnvoy();

@@ -1,0 +1,148 @@
+/**
+ * The route-table shape end to end (`envoy.routeShape: table`, docs/xds.md "Route shape"): real
+ * Envoy (the pinned build and the newest, envoyBinaries()) over ADS from a real `keyway serve`, stand-in cache nodes that answer with their identity.
+ * Checked in order (one Envoy and keyway):
+ * (a) every shard lands on its primary, by `x-cache-shard` and by the key alone (the Lua filter
+ *     sets the header, the table matches again); a malformed, out-of-range or repeated header and a
+ *     request with neither header get keyway's answers;
+ * (b) a primary that dies hands its shards to the replica with no failed request (the aggregate
+ *     cluster's next priority, the retry) and takes them back when it returns;
+ * (c) a node joins and a node's weight changes: Envoy converges on the new primaries with no
+ *     failed request, the new node's clusters arriving with the routes that name them.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { keyToShard } from '../src/sharding/index.js';
+import { adsBootstrap } from './support/bootstrap.js';
+import { startCacheNodes, type CacheNodes } from './support/cache-nodes.js';
+import { envoyBinaries, envoyVersion, startEnvoy, type EnvoyProcess } from './support/envoy.js';
+import { httpGetText, httpRequest } from './support/http.js';
+import { startKeyway, type KeywayProcess } from './support/keyway.js';
+import { freePort } from './support/ports.js';
+import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { eventually } from '../test/support/eventually.js';
+import type { ShardMapBody } from '../test/support/rest-bodies.js';
+
+const SHARDS = 32;
+const SERVICE = 'keyway-cache';
+const NODE_IDS = ['node-0', 'node-1', 'node-2', 'node-3', 'node-4'];
+const JOINER = 'node-5';
+
+for (const bin of envoyBinaries()) {
+  const version = bin.skip ? bin.path : envoyVersion(bin.path);
+  describe(`the route-table shape, Envoy ${bin.label} (${version}) over ADS`, { skip: bin.skip }, () => {
+    let nodes: CacheNodes;
+    let keyway: KeywayProcess;
+    let envoy: EnvoyProcess;
+    let dir: string;
+    let topologyPath: string;
+    let listener: string;
+    let listenerPort: number;
+    let writes = 0;
+
+    function writeTopology(members: readonly { id: string; weight: number }[]): void {
+      const lines = [
+        `shards: ${SHARDS}`,
+        'replicas: 2',
+        'spread: none',
+        `service: ${SERVICE}`,
+        `envoy: {listenerPort: ${listenerPort}, missingHeader: any, routeShape: table}`,
+        'xds: {holdOffMs: 20, maxDelayMs: 200}',
+        // The stand-in nodes run no ownership agent: a joiner would wait out the warm-up deadline.
+        // The route table takes the serving owners the handoff gives, as the subset shape does.
+        'handoff: {enabled: false}',
+        'endpoints:',
+        ...members.map((m) => `  - {id: ${m.id}, address: 127.0.0.1, port: ${nodes.byId(m.id).port}, weight: ${m.weight}}`),
+      ];
+      const tmp = path.join(dir, `.topology.${writes++}.tmp`);
+      writeFileSync(tmp, `${lines.join('\n')}\n`);
+      renameSync(tmp, topologyPath);
+    }
+
+    const shardMap = async (): Promise<ShardMapBody> => JSON.parse(await httpGetText(`${keyway.httpUrl}/v1/shardmap`)) as ShardMapBody;
+    const diag = (): string => `\n--- envoy log ---\n${envoy?.logTail(30)}\n--- keyway log ---\n${keyway?.logTail(30)}`;
+    const nodeClusters = async () => (await envoy.clusters()).filter((h) => h.cluster.startsWith(`${SERVICE}/node/`));
+
+    before(async () => {
+      nodes = await startCacheNodes([...NODE_IDS, JOINER]);
+      dir = mkdtempSync(path.join(tmpdir(), 'keyway-route-table-e2e-'));
+      topologyPath = path.join(dir, 'topology.yaml');
+      listenerPort = await freePort();
+      listener = `http://127.0.0.1:${listenerPort}`;
+      writeTopology(NODE_IDS.map((id) => ({ id, weight: 10 })));
+      keyway = await startKeyway({ configPath: topologyPath, readyTimeoutMs: 45_000 });
+      envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'envoy-route-table' }), binary: bin.path });
+      await eventually('every node cluster healthy', nodeClusters, { accept: (hosts) => hosts.length === NODE_IDS.length && hosts.every((h) => h.healthy), timeoutMs: 20_000 }).catch((err: Error) =>
+        assert.fail(`${err.message}${diag()}`),
+      );
+    });
+
+    after(async () => {
+      await envoy?.stop();
+      await keyway?.stop();
+      await nodes?.stopAll();
+      if (dir && process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('(a) every shard reaches its primary, by shard or by key; bad headers get 400, no header any node', async () => {
+      const map = await shardMap();
+      assert.equal(map.shards.length, SHARDS);
+      for (const { shard, owners } of map.shards) await waitForShardOn(listener, shard, owners[0]!, { timeoutMs: 15_000, count: 3 });
+      for (const { shard, owners } of map.shards) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard}`);
+
+      for (let i = 0; i < 40; i++) {
+        const key = `user:${i}`;
+        const res = await httpRequest(`${listener}/cache/k`, { headers: { 'x-cache-key': key } });
+        const shard = keyToShard(key, SHARDS);
+        assert.equal(res.status, 200, `${key}: ${res.body}`);
+        assert.equal(res.headers['x-served-by'], map.shards[shard]!.owners[0], `${key} (shard ${shard}) reaches its primary`);
+      }
+      for (const bad of ['x', '05', String(SHARDS), '-1']) {
+        const a = await requestShard(listener, bad);
+        assert.equal(a.status, 400, `x-cache-shard ${JSON.stringify(bad)}: ${a.body}`);
+        assert.equal(a.servedBy, undefined);
+      }
+      const repeated = await httpRequest(`${listener}/cache/k`, { headers: { 'x-cache-shard': ['1', '2'] } });
+      assert.equal(repeated.status, 400, `a repeated x-cache-shard: ${repeated.body}`);
+      const none = await requestShard(listener, undefined);
+      assert.equal(none.status, 200, 'missingHeader any: a request with neither header reaches some node');
+      assert.ok(NODE_IDS.includes(none.servedBy!));
+    });
+
+    test('(b) a dead primary hands its shards to the replica with no failed request, and takes them back', async () => {
+      const map = await shardMap();
+      const primary = map.shards[0]!.owners[0]!;
+      const led = map.shards.filter((s) => s.owners[0] === primary);
+      const node = nodes.byId(primary);
+      await node.stop();
+      const seen: ShardAnswer[] = [];
+      for (const s of led) seen.push(...(await waitForShardOn(listener, s.shard, s.owners[1]!, { timeoutMs: 10_000 })));
+      assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => a.status), [], 'no failed request while the primary was down');
+      await eventually(`${primary} to fail its health check`, () => envoy.clusters(`${SERVICE}/node/${primary}`), {
+        accept: (hosts) => hosts.length === 1 && hosts[0]!.flags.includes('failed_active_health_check'),
+        timeoutMs: 20_000,
+      });
+      await node.start();
+      for (const s of led) await waitForShardOn(listener, s.shard, primary, { timeoutMs: 20_000 });
+    });
+
+    test('(c) a node joins, then a weight changes: Envoy follows with no failed request', async () => {
+      const steps = [
+        [...NODE_IDS, JOINER].map((id) => ({ id, weight: 10 })),
+        [...NODE_IDS, JOINER].map((id) => ({ id, weight: id === 'node-1' ? 40 : 10 })),
+      ];
+      for (const [i, members] of steps.entries()) {
+        const before = await shardMap();
+        writeTopology(members);
+        const next = await eventually('a new shard map', shardMap, { accept: (m) => m.version !== before.version, timeoutMs: 10_000 });
+        const seen: ShardAnswer[] = [];
+        for (const { shard, owners } of next.shards) seen.push(...(await waitForShardOn(listener, shard, owners[0]!, { timeoutMs: 15_000, count: 3 })));
+        assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], `no failed request while Envoy followed${diag()}`);
+        if (i === 0) assert.ok(next.shards.some((s) => s.owners[0] === JOINER), `${JOINER} leads some shard once it joined`);
+      }
+    });
+  });
+}

@@ -1,0 +1,132 @@
+// Properties of the Envoy flavor's route-table shape (`envoy.routeShape: table`, docs/xds.md
+// "Route shape") that must hold whatever the golden text says: each shard routes to the aggregate
+// of its serving owners in order, a hot shard's readers share it by weight, the node clusters carry
+// the failover settings, and the listener needs neither header_to_metadata nor the reply mapper.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { toBinary } from '@bufbuild/protobuf';
+import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
+import {
+  AggregateClusterConfigSchema,
+  ClusterSchema,
+  HttpConnectionManagerSchema,
+  RouteSchema,
+  type Cluster,
+  type ClusterLoadAssignment,
+  type Listener,
+  type Route,
+  type RouteConfiguration,
+} from '../../../src/xds/proto.js';
+import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
+import { checkConsistency, translate } from '../../../src/xds/translator/index.js';
+import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
+
+const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
+
+/** The matcher's route for each shard header value, and its no-match route. */
+function matcherRoutes(set: ResourceSet): { byShard: Map<string, Route>; noMatch: Route } {
+  const vh = (set.route[0]!.message as RouteConfiguration).virtualHosts[0]!;
+  assert.equal(vh.routes.length, 0, 'the route table has no plain routes');
+  const tree = vh.matcher!.matcherType;
+  assert.equal(tree.case, 'matcherTree');
+  assert.equal(tree.value!.treeType.case, 'exactMatchMap');
+  const unpack = (config: Any | undefined): Route => anyUnpack(config!, RouteSchema)!;
+  const byShard = new Map(Object.entries(tree.value!.treeType.value!.map).map(([k, m]) => [k, unpack(m.onMatch.case === 'action' ? m.onMatch.value.typedConfig : undefined)]));
+  const none = vh.matcher!.onNoMatch!.onMatch;
+  return { byShard, noMatch: unpack(none.case === 'action' ? none.value.typedConfig : undefined) };
+}
+
+function targets(route: Route): { name: string; weight: number }[] {
+  assert.equal(route.action.case, 'route');
+  const spec = route.action.value!.clusterSpecifier;
+  if (spec.case === 'cluster') return [{ name: spec.value, weight: 1 }];
+  assert.equal(spec.case, 'weightedClusters');
+  return spec.value!.clusters.map((c) => ({ name: c.name, weight: c.weight ?? 0 }));
+}
+
+function clusters(set: ResourceSet): Map<string, Cluster> {
+  return new Map(set.cluster.map((r) => [r.name, r.message as Cluster]));
+}
+
+function aggregateOf(c: Cluster): string[] {
+  assert.equal(c.clusterDiscoveryType.case, 'clusterType', `${c.name} is an aggregate cluster`);
+  return anyUnpack(c.clusterDiscoveryType.value!.typedConfig!, AggregateClusterConfigSchema)!.clusters;
+}
+
+test('each shard routes to the aggregate of its serving owners, primary first, over one cluster per node', () => {
+  const input = computedInput(sixNodes(), { shardCount: 64, replicas: 3, spread: 'zone' }, { routeShape: 'table' });
+  const set = translate(input, ENVOY);
+  assert.deepEqual(checkConsistency(set), []);
+  const byName = clusters(set);
+  const { byShard } = matcherRoutes(set);
+  assert.equal(byShard.size, 64);
+  input.shardMap.owners.forEach((owners, shard) => {
+    const route = byShard.get(String(shard))!;
+    const [only, ...more] = targets(route);
+    assert.equal(more.length, 0, `shard ${shard}: one target`);
+    assert.deepEqual(aggregateOf(byName.get(only!.name)!), owners.map((id) => `keyway-cache/node/${id}`), `shard ${shard}: owners in order`);
+    assert.ok(route.typedPerFilterConfig['envoy.filters.http.lua'], `shard ${shard}: the Lua filter is left out of the request's chain`);
+  });
+  for (const node of sixNodes()) {
+    const name = `keyway-cache/node/${node.id}`;
+    const c = byName.get(name)!;
+    assert.equal(c.healthChecks.length, 1, `${name} is health-checked`);
+    assert.ok(c.outlierDetection, `${name} has outlier detection`);
+    assert.equal(c.lbSubsetConfig, undefined, `${name} has no subset load balancer`);
+    const cla = set.endpoint.find((e) => e.name === name)!.message as ClusterLoadAssignment;
+    const hosts = cla.endpoints.flatMap((l) => l.lbEndpoints);
+    assert.equal(hosts.length, 1);
+    const host = hosts[0]!.hostIdentifier;
+    assert.equal(host.case === 'endpoint' ? host.value.hostname : undefined, node.id);
+  }
+});
+
+test("a hot shard's readers share it through one owner list per reader, weighted like the readers", () => {
+  const nodes = [endpoint('a', '10.0.0.1', { weight: 1 }), endpoint('b', '10.0.0.2', { weight: 2 }), endpoint('c', '10.0.0.3', { weight: 1 })];
+  const input = handInput(nodes, [['a', 'b', 'c'], ['b', 'c']], { routeShape: 'table' });
+  const set = translate({ ...input, shardMap: { ...input.shardMap, readers: new Map([[0, 2]]) } }, ENVOY);
+  assert.deepEqual(checkConsistency(set), []);
+  const byName = clusters(set);
+  const { byShard } = matcherRoutes(set);
+  const hot = targets(byShard.get('0')!).map((t) => ({ owners: aggregateOf(byName.get(t.name)!).map((n) => n.split('/').pop()), weight: t.weight }));
+  assert.deepEqual(hot, [
+    { owners: ['a', 'b', 'c'], weight: 100 },
+    { owners: ['b', 'a', 'c'], weight: 200 },
+  ]);
+  assert.deepEqual(targets(byShard.get('1')!).map((t) => aggregateOf(byName.get(t.name)!).length), [2]);
+});
+
+test('missingHeader: any spreads over every node by weight, reject answers 400; a shard nobody serves answers 503', () => {
+  const nodes = [endpoint('a', '10.0.0.1', { weight: 1 }), endpoint('b', '10.0.0.2', { weight: 3 })];
+  const any = matcherRoutes(translate(handInput(nodes, [['a'], [], ['b']], { routeShape: 'table', missingHeader: 'any' }), ENVOY));
+  assert.deepEqual(targets(any.noMatch), [
+    { name: 'keyway-cache/node/a', weight: 100 },
+    { name: 'keyway-cache/node/b', weight: 300 },
+  ]);
+  assert.equal(any.noMatch.typedPerFilterConfig['envoy.filters.http.lua'], undefined, 'the Lua filter runs for requests without a valid shard header');
+  const unowned = any.byShard.get('1')!;
+  assert.equal(unowned.action.case, 'directResponse');
+  assert.equal(unowned.action.value!.status, 503);
+  const reject = matcherRoutes(translate(handInput(nodes, [['a'], ['b']], { routeShape: 'table', missingHeader: 'reject' }), ENVOY));
+  assert.equal(reject.noMatch.action.case, 'directResponse');
+  assert.equal(reject.noMatch.action.value!.status, 400);
+});
+
+test('the listener runs the Lua filter and the router only: no header_to_metadata, no reply mapper', () => {
+  const set = translate(computedInput(sixNodes(), { shardCount: 16, replicas: 2, spread: 'none' }, { routeShape: 'table' }), ENVOY);
+  const listener = set.listener[0]!.message as Listener;
+  const config = listener.filterChains[0]!.filters[0]!.configType;
+  assert.equal(config.case, 'typedConfig');
+  const hcm = anyUnpack(config.value!, HttpConnectionManagerSchema)!;
+  assert.deepEqual(hcm.httpFilters.map((f) => f.name), ['envoy.filters.http.lua', 'envoy.filters.http.router']);
+  assert.equal(hcm.localReplyConfig, undefined);
+});
+
+test('an ownership change touches the route table and the owner lists, never a node cluster', () => {
+  const policy = { shardCount: 32, replicas: 2, spread: 'none' as const };
+  const before = translate(computedInput(sixNodes(), policy, { routeShape: 'table' }), ENVOY);
+  const after = translate(computedInput(sixNodes().map((e) => (e.id === 'gpu-a1' ? { ...e, weight: 5 } : e)), policy, { routeShape: 'table' }), ENVOY);
+  const nodeClusters = (set: ResourceSet) => set.cluster.filter((c) => c.name.includes('/node/')).map((c) => toBinary(ClusterSchema, c.message as Cluster));
+  assert.deepEqual(nodeClusters(after), nodeClusters(before));
+  assert.notDeepEqual(matcherRoutes(after).byShard, matcherRoutes(before).byShard);
+});
