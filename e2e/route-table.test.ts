@@ -136,10 +136,24 @@ for (const bin of envoyBinaries()) {
       ];
       for (const [i, members] of steps.entries()) {
         const before = await shardMap();
+        // Requests for every shard from 4 callers, back to back, while Envoy takes the change: a
+        // route applied before the cluster it names has warmed would answer 503 (keyway stages it).
+        let running = true;
+        const during: ShardAnswer[] = [];
+        const callers = Array.from({ length: 4 }, async (_, c) => {
+          for (let n = c; running; n += 4) during.push(await requestShard(listener, n % SHARDS));
+        });
         writeTopology(members);
         const next = await eventually('a new shard map', shardMap, { accept: (m) => m.version !== before.version, timeoutMs: 10_000 });
         const seen: ShardAnswer[] = [];
-        for (const { shard, owners } of next.shards) seen.push(...(await waitForShardOn(listener, shard, owners[0]!, { timeoutMs: 15_000, count: 3 })));
+        try {
+          for (const { shard, owners } of next.shards) seen.push(...(await waitForShardOn(listener, shard, owners[0]!, { timeoutMs: 15_000, count: 3 })));
+        } finally {
+          running = false;
+          await Promise.all(callers);
+        }
+        assert.ok(during.length > 100, `traffic ran during the change (${during.length} requests)`);
+        seen.push(...during);
         assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], `no failed request while Envoy followed${diag()}`);
         if (i === 0) assert.ok(next.shards.some((s) => s.owners[0] === JOINER), `${JOINER} leads some shard once it joined`);
       }

@@ -56,6 +56,8 @@ interface Phase {
   readonly p99: number;
   readonly max: number;
   readonly errors: number;
+  /** The errors by HTTP status and the start of the body, or `error` for a failed connection or a timeout. */
+  readonly errorsBy: Record<string, number>;
   readonly sent: number;
 }
 
@@ -347,6 +349,11 @@ async function drive(port: number, rate: number, seconds: number, agent: http.Ag
   const total = Math.round(rate * seconds);
   const latencies: number[] = [];
   let errors = 0;
+  const errorsBy: Record<string, number> = {};
+  const fail = (why: string): void => {
+    errors++;
+    errorsBy[why] = (errorsBy[why] ?? 0) + 1;
+  };
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / rate;
@@ -359,22 +366,25 @@ async function drive(port: number, rate: number, seconds: number, agent: http.Ag
       new Promise<void>((resolve) => {
         const headers: Record<string, string> = shardCount === undefined ? { 'x-cache-key': key } : { 'x-cache-key': key, 'x-cache-shard': String(keyToShard(key, shardCount)) };
         const req = http.request({ host: '127.0.0.1', port, path: '/cache/k', agent, headers, timeout: 5_000 }, (res) => {
-          res.resume();
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            if (res.statusCode !== 200 && body.length < 80) body += chunk.toString('utf8');
+          });
           res.on('end', () => {
             if (res.statusCode === 200) latencies.push(performance.now() - from);
-            else errors++;
+            else fail(`${res.statusCode} ${body.slice(0, 60).trim()}`);
             resolve();
           });
-          res.on('error', () => (errors++, resolve()));
+          res.on('error', () => (fail('error'), resolve()));
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', () => (errors++, resolve()));
+        req.on('error', () => (fail('error'), resolve()));
         req.end();
       }),
     );
   }
   await Promise.all(inflight);
-  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), errors, sent: total };
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), errors, errorsBy, sent: total };
 }
 
 async function updates(plane: Plane): Promise<number> {
@@ -442,7 +452,7 @@ async function main(): Promise<void> {
           const r = { variant: v.name, round, ...(await measure(plane, rate, seconds)) };
           rows.push(r);
           process.stdout.write(
-            `round ${round} ${v.name.padEnd(16)} quiet p99 ${fmt(r.quiet.p99)} ms, churn p99 ${fmt(r.churn.p99)} max ${fmt(r.churn.max)} ms, ${r.updates} EDS updates, errors ${r.quiet.errors + r.churn.errors}\n`,
+            `round ${round} ${v.name.padEnd(16)} quiet p99 ${fmt(r.quiet.p99)} ms, churn p99 ${fmt(r.churn.p99)} max ${fmt(r.churn.max)} ms, ${r.updates} EDS updates, errors ${r.quiet.errors + r.churn.errors}${r.churn.errors > 0 ? ` ${JSON.stringify(r.churn.errorsBy)}` : ''}\n`,
           );
         } finally {
           await plane.close();

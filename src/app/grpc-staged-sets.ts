@@ -8,6 +8,9 @@
  *             and the clusters and endpoints of both the old and the new routes;
  *   `switch`: the new routes, the old clusters still held by staging routes;
  *   `done`:   the translator's set, nothing staged.
+ * Envoy with the route-table shape (docs/xds.md "Route shape") takes the same three sets without
+ * staging routes: Envoy fetches every cluster, but a route applied while the cluster it names
+ * still warms answers 503 ("cluster not found").
  * Pure: sets in, set out; when to move from one to the next is grpc-stager.ts's.
  */
 import { clone, create } from '@bufbuild/protobuf';
@@ -69,7 +72,9 @@ function union(other: readonly TranslatedResource[], preferred: readonly Transla
 function withStagingRoutes(resource: TranslatedResource, clusters: readonly string[]): TranslatedResource {
   const config = clone(RouteConfigurationSchema, resource.message as RouteConfiguration);
   const host = config.virtualHosts[0];
-  if (!host) return resource;
+  // A matcher (Envoy's route-table shape) excludes plain routes, and Envoy fetches every cluster
+  // without being pointed at it: nothing to add.
+  if (!host || host.matcher) return resource;
   host.routes = host.routes.filter((r) => !isStagingRoute(r));
   const used = new Set(config.virtualHosts.flatMap((v) => v.routes.map(routeCluster)));
   for (const name of clusters) if (!used.has(name)) host.routes.push(stagingRoute(name));

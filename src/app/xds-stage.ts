@@ -84,9 +84,11 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
     const stager = staging.stager;
-    // Stock gRPC classes change routes and clusters together; a shard-picker class keeps one cluster
-    // (only its owner table changes), so it has nothing to stage.
-    return proxyClass.flavor === 'grpc' && !proxyClass.picker && stager ? stager.build(proxyClassKey(proxyClass), set) : set;
+    // Stock gRPC classes change routes and clusters together, and so does Envoy with the route-table
+    // shape; a shard-picker class keeps one cluster (only its owner table changes), and Envoy's
+    // subset shape one cluster, so they have nothing to stage.
+    const staged = proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && served.topology.xds.envoy.routeShape === 'table';
+    return staged && stager ? stager.build(proxyClassKey(proxyClass), set) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.

@@ -1,7 +1,8 @@
 /**
  * When a make-before-break phase may end (src/app/grpc-stage-sync.ts): every gRPC client of the class
- * holds the snapshot's clusters, endpoints and routes at their versions with the latest response ACKed;
- * other flavors and classes, and clients holding no route configuration, are not waited for.
+ * (or Envoy of an Envoy class: the route-table shape is staged too) holds the snapshot's clusters,
+ * endpoints and routes at their versions with the latest response ACKed; other classes, and clients
+ * holding no route configuration, are not waited for.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ function snapshot(held: Held): Snapshot {
   return { classKey: 'grpc||', kinds: { cluster: kind(held.cluster), endpoint: kind(held.endpoint), route: kind(held.route), listener: kind([]), assignment: kind([]) } } as unknown as Snapshot;
 }
 
-function fixture(rows: { id: string; flavor: string; proxyClass: string; status: string; held: Held }[], want: Held) {
+function fixture(rows: { id: string; flavor: string; proxyClass: string; status: string; held: Held }[], want: Held, classKey = 'grpc||') {
   return {
     server: {
       proxies: () =>
@@ -27,7 +28,7 @@ function fixture(rows: { id: string; flavor: string; proxyClass: string; status:
         return h ? ({ cluster: list(h.cluster), endpoint: list(h.endpoint), route: list(h.route), listener: [], assignment: [] } as never) : undefined;
       },
     },
-    cache: { classes: () => [{ classKey: 'grpc||', snapshot: snapshot(want) }] },
+    cache: { classes: () => [{ classKey, snapshot: snapshot(want) }] },
   };
 }
 
@@ -43,14 +44,21 @@ test('synced once every gRPC client of the class holds the snapshot, ACKed', () 
   assert.equal(grpcClassSynced(unacked.server, unacked.cache, 'grpc||'), false, 'the latest response not ACKed');
 });
 
-test('Envoys, other classes and clients without our route configuration are not waited for', () => {
+test('other classes (an Envoy class among them) and clients without our route configuration are not waited for', () => {
   const f = fixture(
     [
-      { id: 'e1', flavor: 'envoy', proxyClass: 'grpc||', status: 'STALE', held: stale },
+      { id: 'e1', flavor: 'envoy', proxyClass: 'envoy||', status: 'STALE', held: stale },
       { id: 'g2', flavor: 'grpc', proxyClass: 'grpc|z1|', status: 'STALE', held: stale },
       { id: 'g3', flavor: 'grpc', proxyClass: 'grpc||', status: 'STALE', held: { cluster: [], endpoint: [], route: [] } },
     ],
     want,
   );
   assert.equal(grpcClassSynced(f.server, f.cache, 'grpc||'), true);
+});
+
+test("an Envoy class (the route-table shape is staged too) waits for its Envoys the same way", () => {
+  const behind = fixture([{ id: 'e1', flavor: 'envoy', proxyClass: 'envoy||', status: 'SYNCED', held: stale }], want, 'envoy||');
+  assert.equal(grpcClassSynced(behind.server, behind.cache, 'envoy||'), false);
+  const ok = fixture([{ id: 'e1', flavor: 'envoy', proxyClass: 'envoy||', status: 'SYNCED', held: want }], want, 'envoy||');
+  assert.equal(grpcClassSynced(ok.server, ok.cache, 'envoy||'), true);
 });

@@ -9,7 +9,8 @@ import type { ResourceSet, TranslatedResource } from '../../src/xds/resources.js
 import { grpcCluster } from '../../src/xds/translator/grpc-clusters.js';
 import { grpcListener } from '../../src/xds/translator/grpc-listener.js';
 import { grpcRouteConfiguration } from '../../src/xds/translator/grpc-routes.js';
-import { checkConsistency } from '../../src/xds/translator/index.js';
+import { checkConsistency, translate } from '../../src/xds/translator/index.js';
+import { computedInput, sixNodes } from '../xds/translator/fixtures.js';
 import { create } from '@bufbuild/protobuf';
 import { firstPhase, nextPhase, stagedSet, STAGING_HEADER } from '../../src/app/grpc-staged-sets.js';
 
@@ -79,4 +80,19 @@ test('a change during a change starts from the staged set: its staging routes ar
   assert.deepEqual(routes(add), ['0->a,b', '1->b,c', 'staged:c,d', 'staged:d,e']);
   assert.deepEqual(checkConsistency(add), []);
   assert.deepEqual(routes(stagedSet(mid, after, 'switch')), ['0->a,b', '1->d,e', 'staged:b,c', 'staged:c,d']);
+});
+
+test("Envoy's route table is staged without staging routes: the add set keeps the old table and both sets of clusters", () => {
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
+  const nodes = sixNodes();
+  const before = translate(computedInput(nodes.slice(0, 4), policy, { routeShape: 'table' }), { flavor: 'envoy', zone: '', subzone: '' });
+  const after = translate(computedInput(nodes.slice(0, 5), policy, { routeShape: 'table' }), { flavor: 'envoy', zone: '', subzone: '' });
+  assert.equal(firstPhase(before, after), 'add');
+  const add = stagedSet(before, after, 'add');
+  assert.deepEqual(checkConsistency(add), []);
+  assert.equal(add.route[0]!.message, before.route[0]!.message, 'the route table in force, untouched');
+  assert.deepEqual(names(add.cluster), [...new Set([...names(before.cluster), ...names(after.cluster)])].sort());
+  const sw = stagedSet(before, after, 'switch');
+  assert.deepEqual(checkConsistency(sw), []);
+  assert.equal(sw.route[0]!.message, after.route[0]!.message, 'the new route table, untouched');
 });
