@@ -25,7 +25,9 @@
  * Flags: --quick, --rounds N, --variants a,b, --ownership rest|stream (how keyway's nodes learn
  * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap),
  * --hot on|off (keyway's hot-shard policy; default on, as keyway ships), --paired (each variant
- * at the same time as ring_hash, CPU read over the same slices: paired.ts).
+ * at the same time as ring_hash, CPU read over the same slices: paired.ts), --route-shape
+ * subset|table (keyway's `envoy.routeShape`; with table only the ADS variants `keyway` and
+ * `keyway-shard` run, the static copies read the subset cluster).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -126,7 +128,7 @@ function seedOf(variant: string, round: number): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' } },
   });
   const base = values.quick ? QUICK : FULL;
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
@@ -134,6 +136,8 @@ async function main(): Promise<void> {
   if (ownership !== 'rest' && ownership !== 'stream') throw new Error(`--ownership must be rest or stream, got ${ownership}`);
   const hot = values.hot ?? 'on';
   if (hot !== 'on' && hot !== 'off') throw new Error(`--hot must be on or off, got ${hot}`);
+  const routeShape = values['route-shape'] ?? 'subset';
+  if (routeShape !== 'subset' && routeShape !== 'table') throw new Error(`--route-shape must be subset or table, got ${routeShape}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
       `shards: ${s.shards}`,
       'replicas: 2',
       'spread: none',
-      `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1}`,
+      `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1, routeShape: ${routeShape}}`,
       'routing: {keyHeader: x-cache-key}',
       ...(hot === 'off' ? ['hotShards: {enabled: false}'] : []),
       'endpoints:',
@@ -177,8 +181,10 @@ async function main(): Promise<void> {
       return startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'bench-envoy' }), concurrency: 1 });
     };
     // keyway's resources as Envoy received them, for the static copies.
+    // The route-table shape has a cluster per node: the health checks to wait for.
+    const keywayCluster = routeShape === 'table' ? 'keyway-cache/node/' : 'keyway-cache';
     const probe = await ads(listenerPort);
-    await waitHealthy(probe, 'keyway-cache', s.nodes * 2);
+    await waitHealthy(probe, keywayCluster, routeShape === 'table' ? s.nodes : s.nodes * 2);
     const resources: KeywayResources = await eventually('keyway\'s listener active in Envoy', async () => {
       const configs = (await probe.configDump({ includeEds: true })).configs as Json[];
       const listeners = configs.find((c) => String(c['@type']).endsWith('ListenersConfigDump'))?.dynamic_listeners as Json[] | undefined;
@@ -189,7 +195,8 @@ async function main(): Promise<void> {
     const variants: Variant[] = [
       { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
       { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
-      { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: 'keyway-cache', start: ads },
+      { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: keywayCluster, start: ads },
+      { name: 'keyway-shard', fleet: 'keyway', what: 'keyway over ADS, the client sends x-cache-shard', sendShard: true, cluster: keywayCluster, start: ads },
       {
         name: 'ring-hash-keyway-fleet',
         fleet: 'keyway',
@@ -227,7 +234,7 @@ async function main(): Promise<void> {
     if (values.paired) {
       const ps = { ...s, slices: values.quick ? 3 : 8, sliceSeconds: 2 };
       const base = variants.find((x) => x.name === 'ring-hash')!;
-      const pairs = chosen.filter((x) => x.name !== 'ring-hash').map((x) => (x.name === 'keyway' ? { ...x, port: listenerPort } : x));
+      const pairs = chosen.filter((x) => x.name !== 'ring-hash').map((x) => (x.start === ads ? { ...x, port: listenerPort } : x));
       const slices: PairedSlice[] = [];
       const tps: PairedThroughput[] = [];
       for (let round = 0; round < s.rounds; round++) {
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
       const order = chosen.map((_, i) => chosen[(i + round * 3) % chosen.length]!);
       for (const v of order) {
         try {
-          const m = await measure(v, round, s, fleets[v.fleet], keyway, v.name === 'keyway' ? listenerPort : await freePort());
+          const m = await measure(v, round, s, fleets[v.fleet], keyway, v.start === ads ? listenerPort : await freePort());
           results.push(m);
           process.stderr.write(
             `round ${round} ${v.name.padEnd(22)} envoy ${m.envoyMsPer1000.toFixed(1)} ms/1000  total ${m.totalMsPer1000.toFixed(1)}  nodes ${m.nodesMsPer1000.toFixed(1)} ms/1000  tp envoy/nodes/client ${m.tpPer1000.envoy.toFixed(0)}/${m.tpPer1000.nodes.toFixed(0)}/${m.tpPer1000.client.toFixed(0)} ms/1000  idle envoy ${m.idleEnvoyMsPerS.toFixed(1)} nodes ${m.idleNodesMsPerS.toFixed(1)} ms/s  ${m.throughputRps.toFixed(0)} rps  L1 ${(m.l1Ratio * 100).toFixed(1)}%  eds updates ${m.edsUpdatesMeasured}  errors ${m.cpuErrors + m.throughputErrors}\n`,
@@ -281,8 +288,8 @@ async function main(): Promise<void> {
 
 /** Resolves once `cluster` has at least `hosts` hosts and every priority-0 host (the primaries) is healthy. */
 async function waitHealthy(envoy: EnvoyProcess, cluster: string, hosts: number): Promise<void> {
-  // A name ending in '-' stands for every cluster whose name starts with it.
-  const hostsOf = async () => (cluster.endsWith('-') ? (await envoy.clusters()).filter((h) => h.cluster.startsWith(cluster)) : envoy.clusters(cluster));
+  // A name ending in '-' or '/' stands for every cluster whose name starts with it.
+  const hostsOf = async () => (cluster.endsWith('-') || cluster.endsWith('/') ? (await envoy.clusters()).filter((h) => h.cluster.startsWith(cluster)) : envoy.clusters(cluster));
   await eventually(`${hosts} hosts in ${cluster}, its primaries healthy`, hostsOf, {
     accept: (hs) => hs.length >= hosts && hs.filter((h) => h.priority === 0).every((h) => h.healthy),
     timeoutMs: 30_000,
