@@ -32,7 +32,7 @@ import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
-import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+import { cacheListener, edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
 import { quantile } from '../hitrate/hot-stats.js';
 import { median } from '../hitrate/stats.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
@@ -300,27 +300,7 @@ async function routeMapPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, sh
       node: { id: 'bench-envoy', cluster: 'bench' },
       dynamic_resources: { cds_config: pathSource(cdsPath) },
       static_resources: {
-        listeners: [
-          {
-            name: 'cache',
-            address: { socket_address: { address: '127.0.0.1', port_value: port } },
-            filter_chains: [
-              {
-                filters: [
-                  {
-                    name: 'envoy.filters.network.http_connection_manager',
-                    typed_config: {
-                      '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                      stat_prefix: 'cache',
-                      rds: { route_config_name: 'cache', config_source: pathSource(rdsPath) },
-                      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        ],
+        listeners: [cacheListener(port, { rds: { route_config_name: 'cache', config_source: pathSource(rdsPath) } })],
       },
     },
   });

@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { startEnvoy } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
+import { cacheListener } from '../hitrate/routing.js';
 
 type Json = Record<string, unknown>;
 
@@ -88,17 +89,7 @@ function tableShape(): { clusters: Json[]; virtualHost: Json } {
 }
 
 const { clusters, virtualHost } = shape === 'subset' ? subsetShape() : tableShape();
-const hcm = {
-  '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-  stat_prefix: 'cache',
-  route_config: { name: 'cache', virtual_hosts: [virtualHost] },
-  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-};
-const listener = {
-  name: 'cache',
-  address: { socket_address: { address: '127.0.0.1', port_value: await freePort() } },
-  filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
-};
+const listener = cacheListener(await freePort(), { route_config: { name: 'cache', virtual_hosts: [virtualHost] } });
 const started = performance.now();
 const envoy = await startEnvoy({ bootstrap: { node: { id: 'envoy-memory', cluster: 'bench' }, static_resources: { clusters, listeners: [listener] } }, readyTimeoutMs: 300_000 });
 try {

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
+import { cacheListener } from '../hitrate/routing.js';
 
 type Json = Record<string, unknown>;
 
@@ -45,52 +46,36 @@ const bootstrap = {
   static_resources: {
     clusters: [...['a', 'b', 'c'].map(nodeCluster), owners(['a', 'b']), owners(['a', 'b', 'c']), owners(['b', 'a', 'c'])],
     listeners: [
-      {
-        name: 'cache',
-        address: { socket_address: { address: '127.0.0.1', port_value: port } },
-        filter_chains: [
-          {
-            filters: [
-              {
-                name: 'envoy.filters.network.http_connection_manager',
-                typed_config: {
-                  '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                  stat_prefix: 'cache',
-                  route_config: {
-                    name: 'cache',
-                    virtual_hosts: [
-                      {
-                        name: 'cache',
-                        domains: ['*'],
-                        retry_policy: {
-                          retry_on: 'connect-failure,refused-stream,reset',
-                          num_retries: 2,
-                          retry_priority: {
-                            name: 'envoy.retry_priorities.previous_priorities',
-                            typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 1 },
-                          },
-                        },
-                        matcher: {
-                          matcher_tree: {
-                            input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } },
-                            exact_match_map: {
-                              map: {
-                                '1': route('shard-1', { cluster: 'owners-a-b' }),
-                                '2': route('shard-2', { weighted_clusters: { clusters: [{ name: 'owners-a-b-c', weight: 1 }, { name: 'owners-b-a-c', weight: 1 }] } }),
-                              },
-                            },
-                          },
-                        },
-                      },
-                    ],
-                  },
-                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+      cacheListener(port, {
+        route_config: {
+          name: 'cache',
+          virtual_hosts: [
+            {
+              name: 'cache',
+              domains: ['*'],
+              retry_policy: {
+                retry_on: 'connect-failure,refused-stream,reset',
+                num_retries: 2,
+                retry_priority: {
+                  name: 'envoy.retry_priorities.previous_priorities',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 1 },
                 },
               },
-            ],
-          },
-        ],
-      },
+              matcher: {
+                matcher_tree: {
+                  input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } },
+                  exact_match_map: {
+                    map: {
+                      '1': route('shard-1', { cluster: 'owners-a-b' }),
+                      '2': route('shard-2', { weighted_clusters: { clusters: [{ name: 'owners-a-b-c', weight: 1 }, { name: 'owners-b-a-c', weight: 1 }] } }),
+                    },
+                  },
+                },
+              },
+            },
+          ],
+        },
+      }),
     ],
   },
 };

@@ -158,6 +158,24 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
 export type LbPolicy = 'RING_HASH' | 'MAGLEV' | 'ROUND_ROBIN';
 
 /**
+ * The benchmarks' static listener `cache` on 127.0.0.1:`port`: an HTTP connection manager (stat
+ * prefix `cache`) with the router only; `routes` gives its `route_config` or `rds`.
+ */
+export function cacheListener(port: number, routes: Record<string, unknown>): Record<string, unknown> {
+  const hcm = {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    stat_prefix: 'cache',
+    ...routes,
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+  };
+  return {
+    name: 'cache',
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+  };
+}
+
+/**
  * Envoy alone: a static listener, one EDS cluster fed from a file, a hash policy on the key header.
  * `cluster` adds fields to the cluster (e.g. `common_lb_config` with a hash balance factor).
  */
@@ -167,27 +185,7 @@ export function edsBootstrap(listenerPort: number, edsPath: string, lb: LbPolicy
   return {
     node: { id: 'bench-envoy', cluster: 'bench' },
     static_resources: {
-      listeners: [
-        {
-          name: 'cache',
-          address: { socket_address: { address: '127.0.0.1', port_value: listenerPort } },
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: 'envoy.filters.network.http_connection_manager',
-                  typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                    stat_prefix: 'cache',
-                    route_config: { name: 'cache', virtual_hosts: [{ name: 'cache', domains: ['*'], routes: [{ match: { prefix: '/' }, route }] }] },
-                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
+      listeners: [cacheListener(listenerPort, { route_config: { name: 'cache', virtual_hosts: [{ name: 'cache', domains: ['*'], routes: [{ match: { prefix: '/' }, route }] }] } })],
       clusters: [
         {
           name: 'cache',
