@@ -36,6 +36,8 @@ export interface HotPlaneOptions {
   readonly hotSettings: readonly string[];
   /** The topology file takes a `hotShards:` section (found out by `keyway check`). */
   readonly hotSection: boolean;
+  /** keyway's `envoy.routeShape` (default: keyway's default, subset). */
+  readonly routeShape?: 'subset' | 'table';
 }
 
 export interface HotPlane {
@@ -59,7 +61,7 @@ export function hotTopology(opts: HotPlaneOptions): string {
     `shards: ${opts.shards}`,
     'replicas: 2',
     'spread: none',
-    `envoy: {listenerPort: ${opts.listenerPort}, upstreamProtocol: http1}`,
+    `envoy: {listenerPort: ${opts.listenerPort}, upstreamProtocol: http1${opts.routeShape ? `, routeShape: ${opts.routeShape}` : ''}}`,
     'routing: {keyHeader: x-cache-key}',
   ];
   if (opts.hotSection) {

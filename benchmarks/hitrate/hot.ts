@@ -25,7 +25,7 @@
  * --weightings equal,weighted, --no-build, --out FILE (default benchmarks/results/hotshards.json,
  * quick: hotshards-quick.json), --tables a.json,b.json (print the tables of earlier runs joined),
  * --loads zipf-1.0,burst (a subset of the loads, in this order), --hot-settings "epsilon: 0.2; maxReaders: 2"
- * (keyway-hot's hotShards: fields for this run).
+ * (keyway-hot's hotShards: fields for this run), --route-shape subset|table (keyway's envoy.routeShape).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,6 +49,8 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 
 /** keyway-hot's policy settings for this run (hotShards: fields), beyond `enabled` and `windowMs` (--hot-settings). */
 let hotSettings: readonly string[] = [];
+/** keyway's envoy.routeShape for the keyway variants of this run (--route-shape; undefined: keyway's default). */
+let routeShape: 'subset' | 'table' | undefined;
 
 /** Zipf ranks, and with `share` the rank `burstRank` (a cold key) on that share of requests. */
 class MixSampler implements RankSampler {
@@ -132,7 +134,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   const weights = WEIGHTINGS[weighting];
   const ports = await freePorts(1 + weights.length);
   const specs: WeightedNode[] = weights.map((weight, i) => ({ id: `cache-${i}`, port: ports[i + 1]!, weight }));
-  const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings, hotSection });
+  const plane = await startHotPlane({ variant, dir, nodes: specs, listenerPort: ports[0]!, shards: s.shards, windowMs: s.windowMs, hotSettings, hotSection, ...(routeShape ? { routeShape } : {}) });
   const nodes: NodeProcess[] = [];
   // The span being measured: the draws [from, to) of the current load's sampler.
   let span = { from: 0, to: 0, observed: [] as Observed[] };
@@ -305,6 +307,7 @@ async function main(): Promise<void> {
       tables: { type: 'string' },
       loads: { type: 'string' },
       'hot-settings': { type: 'string' },
+      'route-shape': { type: 'string' },
     },
   });
   if (values.tables !== undefined) {
@@ -314,6 +317,10 @@ async function main(): Promise<void> {
   const base = values.quick ? QUICK : FULL;
   const s: Settings = values.loads ? { ...base, loads: pickNames(values.loads, FULL.loads, 'load') } : base;
   if (values['hot-settings']) hotSettings = values['hot-settings'].split(';').map((x) => x.trim()).filter(Boolean);
+  if (values['route-shape'] !== undefined) {
+    if (values['route-shape'] !== 'subset' && values['route-shape'] !== 'table') throw new Error(`--route-shape must be subset or table, got ${values['route-shape']}`);
+    routeShape = values['route-shape'];
+  }
   const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
   let variants = pickNames(values.variants, HOT_VARIANTS, 'variant');
@@ -344,7 +351,7 @@ async function main(): Promise<void> {
       {
         date: new Date().toISOString(),
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()), loadavg: os.loadavg() },
-        settings: { ...s, quick: values.quick === true, repeat, hotSettings },
+        settings: { ...s, quick: values.quick === true, repeat, hotSettings, ...(routeShape ? { routeShape } : {}) },
         results,
         wallSeconds: (performance.now() - t0) / 1000,
       },
