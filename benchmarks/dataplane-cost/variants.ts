@@ -288,10 +288,7 @@ function clusterPerShard(r: KeywayResources): void {
   const action = shardRoute.route as Json;
   delete action.cluster;
   action.cluster_header = 'x-cache-shard';
-  const own: Json = { ...base, type: 'STATIC', load_assignment: r.loadAssignment };
-  delete own.eds_cluster_config;
-  delete own['@type'];
-  r.clusters = [own, ...clusters];
+  r.clusters = [staticCluster(r), ...clusters];
 }
 
 export const TOGGLES: readonly Toggle[] = [
@@ -506,6 +503,14 @@ function staticAssignment(la: Json): Json {
   return out;
 }
 
+/** keyway's cluster served statically: its endpoints inline instead of by EDS, without the dump's Any type. */
+function staticCluster(r: KeywayResources): Json {
+  const cluster: Json = { ...r.cluster, type: 'STATIC', load_assignment: r.loadAssignment };
+  delete cluster.eds_cluster_config;
+  delete cluster['@type'];
+  return cluster;
+}
+
 /** A bootstrap serving keyway's resources statically on 127.0.0.1:`port`, after `toggle`. */
 export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle, port: number): Json {
   const r: KeywayResources = { listener: clone(resources.listener), routeConfig: clone(resources.routeConfig), cluster: clone(resources.cluster), loadAssignment: staticAssignment(resources.loadAssignment) };
@@ -514,11 +519,9 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
   delete manager.rds;
   manager.route_config = r.routeConfig;
   r.listener.address = { socket_address: { address: '127.0.0.1', port_value: port } };
-  const cluster: Json = { ...r.cluster, type: 'STATIC', load_assignment: r.loadAssignment };
-  delete cluster.eds_cluster_config;
   // The dump's resources carry their Any type; a bootstrap's fields do not.
-  for (const resource of [r.listener, r.routeConfig, cluster, r.loadAssignment]) delete resource['@type'];
-  return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: r.clusters ?? [cluster] } };
+  for (const resource of [r.listener, r.routeConfig, r.loadAssignment]) delete resource['@type'];
+  return { node: { id: 'bench-envoy', cluster: 'bench' }, static_resources: { listeners: [r.listener], clusters: r.clusters ?? [staticCluster(r)] } };
 }
 
 /**

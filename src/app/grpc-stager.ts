@@ -6,6 +6,7 @@
  * (or the bounded wait ran out), the `switch` set, then the translator's set. Per class, not per
  * stream: every stream of a class shares one snapshot, so the step costs one extra snapshot per
  * phase whatever the number of clients; a client that joins mid-change simply gets the staged set.
+ * Envoy classes with the route-table shape go through the same steps (xds-stage.ts).
  */
 import type { Logger } from 'pino';
 import type { ResourceSet } from '../xds/resources.js';
@@ -127,7 +128,7 @@ export class GrpcStager {
       if (!synced) {
         this.#opts.logger.warn(
           { proxyClass: classKey, phase: change.phase, timeoutMs: this.#opts.timeoutMs },
-          'gRPC clients did not ACK the staged xDS resources in time; moving on (calls may fail)',
+          'proxies of the class did not ACK the staged xDS resources in time; moving on (requests may fail)',
         );
       }
       const from = change.phase;

@@ -51,8 +51,8 @@ export function duration(ms: number): Duration {
 
 /** Largest per-endpoint weight keyway emits, so a locality's sum stays far below uint32 (Envoy and gRPC reject more). */
 export const MAX_LB_WEIGHT = 1_000_000;
-/** Envoy's and gRPC's limit on a priority's or locality's summed weight. */
-const UINT32_MAX = 0xffff_ffff;
+/** Envoy's and gRPC's limit on a summed weight (a priority's, a locality's, a weighted_clusters'). */
+export const UINT32_MAX = 0xffff_ffff;
 
 /**
  * An endpoint's `weight` (relative capacity, any number >= 0) as an xDS load_balancing_weight,
