@@ -71,14 +71,19 @@ describe('load snapshots through Prometheus: two replicas, one map', { skip }, (
     const views = await eventually(
       'both replicas to publish the same hot map',
       () => replicas.map((r) => r.state.current()!),
-      // The same window too: a replica a window ahead publishes the same map with that step's counts.
-      { accept: (v) => v.every((x) => shardReaders(x.map, hotShard) > 1) && v[0]!.map.version === v[1]!.map.version && v[0]!.hotShards?.windowStartMs === v[1]!.hotShards?.windowStartMs, timeoutMs: 45_000, intervalMs: 100 },
+      { accept: (v) => v.every((x) => shardReaders(x.map, hotShard) > 1) && v[0]!.map.version === v[1]!.map.version, timeoutMs: 45_000, intervalMs: 100 },
     ).catch((err: Error) => {
       const hot = replicas.map((r) => ({ version: r.state.current()!.map.version, hotShards: r.state.current()!.hotShards }));
       throw new Error(`${err.message.slice(0, 200)}; replicas: ${JSON.stringify(hot).slice(0, 1500)}`);
     });
     assert.notEqual(views[0]!.map.version, plain.version);
-    assert.deepEqual(views[0]!.hotShards, views[1]!.hotShards, 'the same decision, from the same snapshots');
+    // The same decision. The replicas read each window at their own moment, so one may hold the next
+    // window's decision whenever the test looks (seen in CI: the same version for 45 s, the windows
+    // 1 s apart at every look); the loads and the explanations' figures may then differ, which
+    // shards, owners, readers and why may not. From the same window, everything is the same.
+    const decisions = (i: number) => views[i]!.hotShards?.shards.map((x) => ({ shard: x.shard, owners: x.owners, readers: x.readers, reason: x.reason }));
+    assert.deepEqual(decisions(0), decisions(1), 'the same decision, from the same snapshots');
+    if (views[0]!.hotShards?.windowStartMs === views[1]!.hotShards?.windowStartMs) assert.deepEqual(views[0]!.hotShards, views[1]!.hotShards);
 
     // Two reads at different moments of one read period (the windows of now - lagMs) give the same
     // numbers: the query's times are aligned, not the moment of the read.
