@@ -97,7 +97,7 @@ function ownersOf(la: Json): Map<string, number[]> {
  * balancer, one health check per node. `direct`: one plain cluster per owner list instead (its
  * owners at priorities 0 and 1, each checked by every list it is in), no per-node clusters.
  */
-function routeMap(opts: { direct?: boolean } = {}) {
+function routeMap(opts: { direct?: boolean; node?: boolean } = {}) {
   return (r: KeywayResources): void => {
     const owners = ownersOf(r.loadAssignment);
     const ports = [...new Set([...owners.values()].flat())].sort((a, b) => a - b);
@@ -113,9 +113,18 @@ function routeMap(opts: { direct?: boolean } = {}) {
       common_lb_config: base.common_lb_config,
       ignore_health_on_host_removal: true,
     });
-    const clusters = ports.map(nodeCluster);
+    // `node`: each node's cluster holds the others at priority 1, unchecked, so the failover retry
+    // stays inside one cluster (no aggregate, no cluster per owner list).
+    const withFallback = (port: number): Json => {
+      const c = nodeCluster(port);
+      const others = ports.filter((p) => p !== port).map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } }, health_check_config: { disable_active_health_check: true } } }));
+      (c.load_assignment as Json).endpoints = [...((c.load_assignment as Json).endpoints as Json[]), { priority: 1, lb_endpoints: others }];
+      return c;
+    };
+    const clusters = ports.map(opts.node ? withFallback : nodeCluster);
     const aggregates = new Map<string, Json>();
     const target = (list: number[]): string => {
+      if (opts.node) return `node-${list[0]!}`;
       const name = `owners-${list.join('-')}`;
       if (opts.direct && !aggregates.has(name)) {
         // One plain cluster per owner list, its owners at priorities 0, 1: no aggregate layer.
@@ -443,6 +452,49 @@ export const TOGGLES: readonly Toggle[] = [
     apply: (r) => {
       routeMap({ direct: true })(r);
       withoutFilter(r, 'lua');
+    },
+  },
+  {
+    name: 'route-map-node-no-lua',
+    what: "the route maps x-cache-shard to the primary's own cluster (the other nodes at priority 1, unchecked: the retry fails over inside it); no aggregate; the client sends x-cache-shard",
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+    },
+  },
+  {
+    name: 'route-map-node-no-lua-no-retry',
+    what: 'route-map-node-no-lua without a retry policy',
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      withoutRetry(r);
+    },
+  },
+  {
+    name: 'route-map-node-no-lua-plain-retry',
+    what: 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)',
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      delete (((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json).retry_priority;
+    },
+  },
+  {
+    name: 'route-map-node-no-lua-connect-retry',
+    what: 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)',
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      (((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json).retry_on = 'connect-failure';
     },
   },
   {

@@ -51,6 +51,7 @@ export {
   LbEndpointSchema,
   LocalityLbEndpointsSchema,
   type LbEndpoint,
+  type LocalityLbEndpoints,
 } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
 export { ListenerSchema, file_envoy_config_listener_v3_listener, type Listener } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 export { type FilterChain } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
@@ -99,11 +100,7 @@ export {
   file_envoy_extensions_retry_priority_previous_priorities_v3_previous_priorities_config,
 } from '../../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.js';
 
-// The route-table shape (docs/xds.md "Route shape"): aggregate clusters and the shard matcher.
-export {
-  ClusterConfigSchema as AggregateClusterConfigSchema,
-  file_envoy_extensions_clusters_aggregate_v3_cluster,
-} from '../../proto/gen/envoy/extensions/clusters/aggregate/v3/cluster_pb.js';
+// The route-table shape (docs/xds.md "Route shape"): the shard matcher.
 export { HttpRequestHeaderMatchInputSchema, file_envoy_type_matcher_v3_http_inputs } from '../../proto/gen/envoy/type/matcher/v3/http_inputs_pb.js';
 export { type Matcher, type Matcher_OnMatch } from '../../proto/gen/xds/type/matcher/v3/matcher_pb.js';
 

@@ -8,7 +8,6 @@
 import { anyIs, anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { isMessage, type Message } from '@bufbuild/protobuf';
 import {
-  AggregateClusterConfigSchema,
   ClusterSchema,
   Cluster_DiscoveryType,
   RouteSchema,
@@ -87,12 +86,6 @@ function matcherRoutes(matcher: Matcher | undefined): Route[] {
   });
 }
 
-/** The clusters an aggregate cluster (`envoy.clusters.aggregate`) names; empty for any other cluster. */
-export function aggregateChildren(cluster: Cluster): string[] {
-  const type = cluster.clusterDiscoveryType;
-  if (type.case !== 'clusterType' || !type.value.typedConfig || !anyIs(type.value.typedConfig, AggregateClusterConfigSchema)) return [];
-  return anyUnpack(type.value.typedConfig, AggregateClusterConfigSchema)?.clusters ?? [];
-}
 
 /**
  * EDS names referenced by a cluster ({@link edsServiceName}), RDS names referenced by a

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, ShardAssignment } from '../proto.js';
-import { aggregateChildren, connectionManagers, edsServiceName, virtualHostClusters } from '../references.js';
+import { connectionManagers, edsServiceName, virtualHostClusters } from '../references.js';
 import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 
 /**
@@ -38,11 +38,6 @@ export function checkConsistency(set: ResourceSet): string[] {
     if (eds === undefined) continue;
     edsNames.add(eds);
     if (!assignmentNames.has(eds)) problems.push(`cluster ${c.name}: its endpoints ${eds} are missing (the cluster would never finish warming)`);
-  }
-  for (const c of clusters) {
-    for (const child of aggregateChildren(c)) {
-      if (!clusterNames.has(child)) problems.push(`cluster ${c.name}: aggregates cluster ${child}, which is missing`);
-    }
   }
   for (const a of assignments) {
     if (!edsNames.has(a.clusterName)) problems.push(`endpoints ${a.clusterName}: no EDS cluster references them`);

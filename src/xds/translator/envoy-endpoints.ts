@@ -4,8 +4,8 @@
  * resource, so they reach Envoy as EDS-only updates (no cluster or listener rebuild).
  */
 import { create } from '@bufbuild/protobuf';
-import { ClusterLoadAssignmentSchema, LbEndpointSchema, type ClusterLoadAssignment, type LbEndpoint } from '../proto.js';
-import { compareLocality } from '../../core/endpoint.js';
+import { ClusterLoadAssignmentSchema, LbEndpointSchema, LocalityLbEndpointsSchema, type ClusterLoadAssignment, type LbEndpoint, type LocalityLbEndpoints } from '../proto.js';
+import { compareLocality, type Locality } from '../../core/endpoint.js';
 import { lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
 import type { EnvoyHost } from './envoy-placement.js';
 import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
@@ -18,24 +18,24 @@ import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
  * locality-weighted load balancing is on, so none are set here.
  */
 export function envoyLoadAssignment(clusterName: string, hosts: readonly EnvoyHost[]): ClusterLoadAssignment {
-  const groups = new Map<string, EnvoyHost[]>();
-  for (const h of hosts) {
-    const key = `${h.priority}|${localityKey(h.endpoint.locality)}`;
+  // hosts arrive sorted by id within a priority
+  return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localityGroups(hosts, (h) => h.priority, (h) => h.endpoint.locality, lbEndpoint) });
+}
+
+/**
+ * EDS groups: one LocalityLbEndpoints per (priority, locality), by priority then locality, the
+ * entries in their given order within a group (Envoy takes one group per locality and priority).
+ */
+export function localityGroups<T>(entries: readonly T[], priority: (e: T) => number, locality: (e: T) => Locality, lb: (e: T) => LbEndpoint): LocalityLbEndpoints[] {
+  const groups = new Map<string, T[]>();
+  for (const e of entries) {
+    const key = `${priority(e)}|${localityKey(locality(e))}`;
     const group = groups.get(key) ?? [];
-    group.push(h);
+    group.push(e);
     groups.set(key, group);
   }
-  const ordered = [...groups.values()].sort(
-    (a, b) => a[0]!.priority - b[0]!.priority || compareLocality(a[0]!.endpoint.locality, b[0]!.endpoint.locality),
-  );
-  return create(ClusterLoadAssignmentSchema, {
-    clusterName,
-    endpoints: ordered.map((group) => ({
-      locality: localityMessage(group[0]!.endpoint.locality),
-      priority: group[0]!.priority,
-      lbEndpoints: group.map(lbEndpoint), // hosts arrive sorted by id within a priority
-    })),
-  });
+  const ordered = [...groups.values()].sort((a, b) => priority(a[0]!) - priority(b[0]!) || compareLocality(locality(a[0]!), locality(b[0]!)));
+  return ordered.map((group) => create(LocalityLbEndpointsSchema, { locality: localityMessage(locality(group[0]!)), priority: priority(group[0]!), lbEndpoints: group.map(lb) }));
 }
 
 function lbEndpoint(h: EnvoyHost): LbEndpoint {

@@ -16,7 +16,7 @@ import { compareStrings } from '../../core/order.js';
 import type { AssignmentInput } from './agent-assignments.js';
 import { boundedClass, knownPlaces } from './served-class.js';
 import { envoyCluster, envoyNodeCluster } from './envoy-cluster.js';
-import { envoyNodeLoadAssignment, envoyOwnersCluster, envoyRouteTableConfiguration, planRouteTable } from './envoy-route-table.js';
+import { envoyNodeLoadAssignment, envoyRouteTableConfiguration, planRouteTable } from './envoy-route-table.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
@@ -141,7 +141,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
   };
 }
 
-/** The route-table shape (envoy-route-table.ts): a cluster per node, one per owner list, a shard matcher. */
+/** The route-table shape (envoy-route-table.ts): a cluster per node (the others as its fallback), a shard matcher. */
 function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, serving: ServingOwners): Translation {
   const { service, envoy, routing } = topology.xds;
   const shardCount = shardMap.policy.shardCount;
@@ -151,9 +151,8 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
   for (const node of plan.nodes) {
     const name = envoyNodeClusterName(service, node.id);
     clusters.push(resource(ClusterSchema, name, envoyNodeCluster(name, envoy)));
-    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, plan.nodes)));
   }
-  for (const [name, ids] of plan.ownerLists) clusters.push(resource(ClusterSchema, name, envoyOwnersCluster(service, name, ids)));
   const routes = routeConfigName(service);
   return {
     resources: {

@@ -18,7 +18,6 @@ export const ROUTER_FILTER = 'envoy.filters.http.router';
 export const LUA_FILTER = 'envoy.filters.http.lua';
 export const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 export const PREVIOUS_PRIORITIES_RETRY = 'envoy.retry_priorities.previous_priorities';
-export const AGGREGATE_CLUSTER = 'envoy.clusters.aggregate';
 
 /** Listener, route configuration and (Envoy) cluster all carry the service name. */
 export function listenerName(service: string): string {
@@ -34,14 +33,9 @@ export function envoyClusterName(service: string): string {
   return service;
 }
 
-/** Envoy flavor, route-table shape: one cluster per serving node (its prefix differs from the owner lists'). */
+/** Envoy flavor, route-table shape: one cluster per serving node. */
 export function envoyNodeClusterName(service: string, id: string): string {
   return `${service}/node/${id}`;
-}
-
-/** Envoy flavor, route-table shape: the aggregate cluster of one owner list, in order (ids joined as for gRPC's tuples). */
-export function envoyOwnersClusterName(service: string, ids: readonly string[]): string {
-  return `${service}/owners/${ids.join(',')}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The protobuf registry for every message type keyway puts in an xDS response, including the ones
- * packed in `Any` (filters, per-route filter config, matcher inputs and actions, aggregate clusters, protocol options, retry priority, the shard picker's policy list). Canonical ProtoJSON of a resource
+ * packed in `Any` (filters, per-route filter config, matcher inputs and actions, protocol options, retry priority, the shard picker's policy list). Canonical ProtoJSON of a resource
  * (golden files, /debug/config_dump) needs it to expand each `Any` into "@type" plus fields.
  */
 import { createRegistry, type Registry } from '@bufbuild/protobuf';
@@ -10,7 +10,6 @@ import {
   file_envoy_config_listener_v3_listener,
   file_envoy_config_route_v3_route,
   file_envoy_config_route_v3_route_components,
-  file_envoy_extensions_clusters_aggregate_v3_cluster,
   file_envoy_type_matcher_v3_http_inputs,
   file_envoy_extensions_filters_http_header_to_metadata_v3_header_to_metadata,
   file_envoy_extensions_filters_http_lua_v3_lua,
@@ -30,7 +29,6 @@ export const XDS_REGISTRY: Registry = createRegistry(
   file_envoy_config_listener_v3_listener,
   file_envoy_config_route_v3_route,
   file_envoy_config_route_v3_route_components, // FilterConfig (typed_per_filter_config); Route (a matcher's action)
-  file_envoy_extensions_clusters_aggregate_v3_cluster, // the route-table shape's owner-list clusters
   file_envoy_type_matcher_v3_http_inputs, // the route-table shape's matcher input
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
   file_envoy_extensions_filters_http_header_to_metadata_v3_header_to_metadata,

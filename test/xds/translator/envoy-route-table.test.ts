@@ -1,13 +1,13 @@
 // Properties of the Envoy flavor's route-table shape (`envoy.routeShape: table`, docs/xds.md
-// "Route shape") that must hold whatever the golden text says: each shard routes to the aggregate
-// of its serving owners in order, a hot shard's readers share it by weight, the node clusters carry
-// the failover settings, and the listener needs neither header_to_metadata nor the reply mapper.
+// "Route shape") that must hold whatever the golden text says: each shard routes to its primary's
+// cluster, which holds every other node at priority 1 for failover, a hot shard's readers share it
+// by weight, the node clusters carry the failover settings, and the listener needs neither
+// header_to_metadata nor the reply mapper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toBinary } from '@bufbuild/protobuf';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import {
-  AggregateClusterConfigSchema,
   ClusterSchema,
   HttpConnectionManagerSchema,
   RouteSchema,
@@ -48,12 +48,18 @@ function clusters(set: ResourceSet): Map<string, Cluster> {
   return new Map(set.cluster.map((r) => [r.name, r.message as Cluster]));
 }
 
-function aggregateOf(c: Cluster): string[] {
-  assert.equal(c.clusterDiscoveryType.case, 'clusterType', `${c.name} is an aggregate cluster`);
-  return anyUnpack(c.clusterDiscoveryType.value!.typedConfig!, AggregateClusterConfigSchema)!.clusters;
+/** A node cluster's hosts: id, priority, weight, and whether Envoy health-checks it there. */
+function hostsOf(set: ResourceSet, name: string): { id: string; priority: number; weight: number; checked: boolean }[] {
+  const cla = set.endpoint.find((e) => e.name === name)!.message as ClusterLoadAssignment;
+  return cla.endpoints.flatMap((l) =>
+    l.lbEndpoints.map((h) => {
+      const e = h.hostIdentifier.case === 'endpoint' ? h.hostIdentifier.value : undefined;
+      return { id: e?.hostname ?? '', priority: l.priority, weight: h.loadBalancingWeight ?? 0, checked: e?.healthCheckConfig?.disableActiveHealthCheck !== true };
+    }),
+  );
 }
 
-test('each shard routes to the aggregate of its serving owners, primary first, over one cluster per node', () => {
+test("each shard routes to its primary's cluster; each node's cluster holds the other nodes at priority 1, unchecked", () => {
   const input = computedInput(sixNodes(), { shardCount: 64, replicas: 3, spread: 'zone' }, { routeShape: 'table' });
   const set = translate(input, ENVOY);
   assert.deepEqual(checkConsistency(set), []);
@@ -62,38 +68,35 @@ test('each shard routes to the aggregate of its serving owners, primary first, o
   assert.equal(byShard.size, 64);
   input.shardMap.owners.forEach((owners, shard) => {
     const route = byShard.get(String(shard))!;
-    const [only, ...more] = targets(route);
-    assert.equal(more.length, 0, `shard ${shard}: one target`);
-    assert.deepEqual(aggregateOf(byName.get(only!.name)!), owners.map((id) => `keyway-cache/node/${id}`), `shard ${shard}: owners in order`);
+    assert.deepEqual(targets(route), [{ name: `keyway-cache/node/${owners[0]}`, weight: 1 }], `shard ${shard}: its primary`);
     assert.ok(route.typedPerFilterConfig['envoy.filters.http.lua'], `shard ${shard}: the Lua filter is left out of the request's chain`);
   });
+  assert.equal(byName.size, sixNodes().length, 'one cluster per node, nothing else');
   for (const node of sixNodes()) {
     const name = `keyway-cache/node/${node.id}`;
     const c = byName.get(name)!;
     assert.equal(c.healthChecks.length, 1, `${name} is health-checked`);
     assert.ok(c.outlierDetection, `${name} has outlier detection`);
     assert.equal(c.lbSubsetConfig, undefined, `${name} has no subset load balancer`);
-    const cla = set.endpoint.find((e) => e.name === name)!.message as ClusterLoadAssignment;
-    const hosts = cla.endpoints.flatMap((l) => l.lbEndpoints);
-    assert.equal(hosts.length, 1);
-    const host = hosts[0]!.hostIdentifier;
-    assert.equal(host.case === 'endpoint' ? host.value.hostname : undefined, node.id);
+    const hosts = hostsOf(set, name);
+    assert.deepEqual(hosts.filter((h) => h.priority === 0), [{ id: node.id, priority: 0, weight: node.weight * 100, checked: true }]);
+    const fallback = hosts.filter((h) => h.priority === 1);
+    assert.deepEqual(fallback.map((h) => h.id).sort(), sixNodes().map((n) => n.id).filter((id) => id !== node.id).sort(), `${name}: every other node backs it up`);
+    assert.ok(fallback.every((h) => !h.checked), `${name}: the others are checked in their own clusters`);
   }
 });
 
-test("a hot shard's readers share it through one owner list per reader, weighted like the readers", () => {
+test("a hot shard's readers share it through their node clusters, weighted like the readers", () => {
   const nodes = [endpoint('a', '10.0.0.1', { weight: 1 }), endpoint('b', '10.0.0.2', { weight: 2 }), endpoint('c', '10.0.0.3', { weight: 1 })];
   const input = handInput(nodes, [['a', 'b', 'c'], ['b', 'c']], { routeShape: 'table' });
   const set = translate({ ...input, shardMap: { ...input.shardMap, readers: new Map([[0, 2]]) } }, ENVOY);
   assert.deepEqual(checkConsistency(set), []);
-  const byName = clusters(set);
   const { byShard } = matcherRoutes(set);
-  const hot = targets(byShard.get('0')!).map((t) => ({ owners: aggregateOf(byName.get(t.name)!).map((n) => n.split('/').pop()), weight: t.weight }));
-  assert.deepEqual(hot, [
-    { owners: ['a', 'b', 'c'], weight: 100 },
-    { owners: ['b', 'a', 'c'], weight: 200 },
+  assert.deepEqual(targets(byShard.get('0')!), [
+    { name: 'keyway-cache/node/a', weight: 100 },
+    { name: 'keyway-cache/node/b', weight: 200 },
   ]);
-  assert.deepEqual(targets(byShard.get('1')!).map((t) => aggregateOf(byName.get(t.name)!).length), [2]);
+  assert.deepEqual(targets(byShard.get('1')!), [{ name: 'keyway-cache/node/b', weight: 1 }]);
 });
 
 test('missingHeader: any spreads over every node by weight, reject answers 400; a shard nobody serves answers 503', () => {
@@ -122,11 +125,11 @@ test('the listener runs the Lua filter and the router only: no header_to_metadat
   assert.equal(hcm.localReplyConfig, undefined);
 });
 
-test('an ownership change touches the route table and the owner lists, never a node cluster', () => {
+test('an ownership change touches the route table and the endpoints, never a cluster', () => {
   const policy = { shardCount: 32, replicas: 2, spread: 'none' as const };
   const before = translate(computedInput(sixNodes(), policy, { routeShape: 'table' }), ENVOY);
   const after = translate(computedInput(sixNodes().map((e) => (e.id === 'gpu-a1' ? { ...e, weight: 5 } : e)), policy, { routeShape: 'table' }), ENVOY);
-  const nodeClusters = (set: ResourceSet) => set.cluster.filter((c) => c.name.includes('/node/')).map((c) => toBinary(ClusterSchema, c.message as Cluster));
+  const nodeClusters = (set: ResourceSet) => set.cluster.map((c) => toBinary(ClusterSchema, c.message as Cluster));
   assert.deepEqual(nodeClusters(after), nodeClusters(before));
   assert.notDeepEqual(matcherRoutes(after).byShard, matcherRoutes(before).byShard);
 });

@@ -74,7 +74,7 @@ function bootstrap(): Json {
 }
 
 /**
- * The route-table shape (several clusters: one per node, aggregates over them): each EDS cluster
+ * The route-table shape (several clusters: one per node): each EDS cluster
  * made STATIC with its assignment, every name prefixed with the case's id.
  */
 function routeTableClusters(set: Record<string, Json[]>, id: string): Json[] {
@@ -87,8 +87,6 @@ function routeTableClusters(set: Record<string, Json[]>, id: string): Json[] {
       out.type = 'STATIC';
       out.loadAssignment = { ...assignments.get(c.name)!, clusterName: out.name };
     }
-    const aggregate = out.clusterType?.typedConfig;
-    if (aggregate) aggregate.clusters = aggregate.clusters.map((n: string) => `${id}:${n}`);
     return out;
   });
 }
