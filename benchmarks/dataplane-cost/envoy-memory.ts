@@ -4,10 +4,13 @@
  * RSS once it is ready. Two owners per shard.
  * - `subset`: one cluster, each node at priority 0 with the shards it leads and at priority 1
  *   (its `::ffff:` alias) with those it backs up, a subset selector on `cache-shard`;
- * - `table`: one cluster per node, an aggregate cluster for every ordered pair of nodes (the most
- *   owner lists two owners can use), a matcher mapping each shard to its pair.
+ * - `table`: what keyway's route-table shape writes, one cluster per node (the node at priority 0,
+ *   every other node at priority 1), a matcher mapping each shard to its primary's cluster;
+ * - `table-aggregate`: the route-table shape before that, one cluster per node (the node alone), an
+ *   aggregate cluster for every ordered pair of nodes (the most owner lists two owners can use),
+ *   a matcher mapping each shard to its pair.
  *
- *   node --import tsx benchmarks/dataplane-cost/envoy-memory.ts <nodes> <shards> subset|table
+ *   node --import tsx benchmarks/dataplane-cost/envoy-memory.ts <nodes> <shards> subset|table|table-aggregate
  */
 import { readFileSync } from 'node:fs';
 import { startEnvoy } from '../../e2e/support/envoy.js';
@@ -19,8 +22,8 @@ type Json = Record<string, unknown>;
 const [nodesArg, shardsArg, shape] = process.argv.slice(2);
 const N = Number(nodesArg);
 const S = Number(shardsArg);
-if (!(N >= 2) || !(S >= 1) || (shape !== 'subset' && shape !== 'table')) {
-  throw new Error('usage: envoy-memory.ts <nodes >= 2> <shards >= 1> subset|table');
+if (!(N >= 2) || !(S >= 1) || (shape !== 'subset' && shape !== 'table' && shape !== 'table-aggregate')) {
+  throw new Error('usage: envoy-memory.ts <nodes >= 2> <shards >= 1> subset|table|table-aggregate');
 }
 // Nothing listens there: no traffic is sent, the hosts only have to exist.
 const hostPort = (i: number): number => 30_000 + i;
@@ -58,17 +61,15 @@ function subsetShape(): { clusters: Json[]; virtualHost: Json } {
   return { clusters: [cluster], virtualHost: { name: 'cache', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'keyway-cache' } }] } };
 }
 
-function tableShape(): { clusters: Json[]; virtualHost: Json } {
+function tableShape(aggregate: boolean): { clusters: Json[]; virtualHost: Json } {
   const clusters: Json[] = [];
+  const host = (i: number): Json => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: hostPort(i) } } } });
   for (let i = 0; i < N; i++) {
-    clusters.push({
-      name: `node-${i}`,
-      type: 'STATIC',
-      connect_timeout: '1s',
-      load_assignment: { cluster_name: `node-${i}`, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: hostPort(i) } } } }] }] },
-    });
+    const others = Array.from({ length: N }, (_, j) => j).filter((j) => j !== i);
+    const endpoints = [{ lb_endpoints: [host(i)] }, ...(aggregate ? [] : [{ priority: 1, lb_endpoints: others.map(host) }])];
+    clusters.push({ name: `node-${i}`, type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: `node-${i}`, endpoints } });
   }
-  for (let a = 0; a < N; a++) {
+  for (let a = 0; aggregate && a < N; a++) {
     for (let b = 0; b < N; b++) {
       if (a === b) continue;
       clusters.push({
@@ -82,13 +83,13 @@ function tableShape(): { clusters: Json[]; virtualHost: Json } {
   const map: Record<string, Json> = {};
   for (let s = 0; s < S; s++) {
     const [a, b] = ownersOf(s);
-    map[String(s)] = { action: { name: `shard-${s}`, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: { cluster: `owners-${a}-${b}` } } } };
+    map[String(s)] = { action: { name: `shard-${s}`, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: { cluster: aggregate ? `owners-${a}-${b}` : `node-${a}` } } } };
   }
   const input = { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } };
   return { clusters, virtualHost: { name: 'cache', domains: ['*'], matcher: { matcher_tree: { input, exact_match_map: { map } } } } };
 }
 
-const { clusters, virtualHost } = shape === 'subset' ? subsetShape() : tableShape();
+const { clusters, virtualHost } = shape === 'subset' ? subsetShape() : tableShape(shape === 'table-aggregate');
 const listener = cacheListener(await freePort(), { route_config: { name: 'cache', virtual_hosts: [virtualHost] } });
 const started = performance.now();
 const envoy = await startEnvoy({ bootstrap: { node: { id: 'envoy-memory', cluster: 'bench' }, static_resources: { clusters, listeners: [listener] } }, readyTimeoutMs: 300_000 });

@@ -13,7 +13,7 @@ import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet,
  * Checks: each kind holds its own message type, sorted by unique name equal to the message's own
  * name; every EDS cluster has its ClusterLoadAssignment and every assignment a cluster; every
  * listener's RDS name has its route configuration and every route configuration a listener; every
- * route's cluster (a matcher's routes included) and every aggregate cluster's child exists; an
+ * route's cluster (a matcher's routes included) exists; an
  * assignment's priorities run 0..n without a gap and no address:port repeats in it (Envoy would silently keep one, gRPC would reject the resource); a shard
  * assignment (docs/ownership.md) is named by its shard and the shard is below its shard count.
  */

@@ -75,7 +75,7 @@ export interface Translation {
 /**
  * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
  * Envoy proxies get one subset-load-balanced cluster (or, with `envoy.routeShape: table`, a
- * cluster per node and per owner list behind a shard matcher); proxyless gRPC clients get per-shard routes
+ * cluster per node, the other nodes its fallback, behind a shard matcher); proxyless gRPC clients get per-shard routes
  * to one cluster per owner tuple, or with the shard picker one route to one cluster whose policy
  * holds the owner table; an ownership agent gets its shard assignments only
  * (docs/ownership.md). Every list is sorted by resource name.
