@@ -88,7 +88,7 @@ export {
   file_envoy_extensions_filters_http_header_to_metadata_v3_header_to_metadata,
   type Config as HeaderToMetadata,
 } from '../../proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
-export { LuaSchema, file_envoy_extensions_filters_http_lua_v3_lua, type Lua } from '../../proto/gen/envoy/extensions/filters/http/lua/v3/lua_pb.js';
+export { LuaSchema, LuaPerRouteSchema, file_envoy_extensions_filters_http_lua_v3_lua, type Lua } from '../../proto/gen/envoy/extensions/filters/http/lua/v3/lua_pb.js';
 export { RouterSchema, file_envoy_extensions_filters_http_router_v3_router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 export {
   HttpProtocolOptionsSchema,

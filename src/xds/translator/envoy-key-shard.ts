@@ -19,7 +19,8 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { HttpFilterSchema, LuaSchema, type HttpFilter } from '../proto.js';
+import { FilterConfigSchema, HttpFilterSchema, LuaPerRouteSchema, LuaSchema, type HttpFilter } from '../proto.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
 /** The body of Envoy's 400 for a bad `x-cache-shard` (either missingHeader mode). */
@@ -129,13 +130,28 @@ end
 `;
 }
 
-/** The Lua HTTP filter running {@link keyShardLuaScript}; it must come before header_to_metadata. */
-export function keyShardLuaFilter(shardCount: number, keyHeader: string): HttpFilter {
-  const config = create(LuaSchema, {
-    defaultSourceCode: { specifier: { case: 'inlineString', value: keyShardLuaScript(shardCount, keyHeader) } },
-  });
+/** The name of {@link keyShardLuaScript} among the Lua filter's `source_codes` (route-table shape). */
+export const KEY_SHARD_SOURCE = 'keyway.key-to-shard';
+
+/**
+ * The Lua HTTP filter running {@link keyShardLuaScript}; it must come before header_to_metadata.
+ * `perRoute`: the script is only named (`source_codes`), and runs where a route enables it with
+ * {@link keyShardLuaRouteConfig} (the route-table shape's no-match route).
+ */
+export function keyShardLuaFilter(shardCount: number, keyHeader: string, perRoute = false): HttpFilter {
+  const source = { specifier: { case: 'inlineString' as const, value: keyShardLuaScript(shardCount, keyHeader) } };
+  const config = create(LuaSchema, perRoute ? { sourceCodes: { [KEY_SHARD_SOURCE]: source } } : { defaultSourceCode: source });
   return create(HttpFilterSchema, {
     name: LUA_FILTER,
     configType: { case: 'typedConfig', value: anyPack(LuaSchema, config) },
   });
+}
+
+/**
+ * A route's `typed_per_filter_config` entry that runs the named key-to-shard script there, where
+ * the virtual host disables the Lua filter (Envoy takes the route's entry over the virtual host's).
+ */
+export function keyShardLuaRouteConfig(): Any {
+  const perRoute = create(LuaPerRouteSchema, { override: { case: 'name', value: KEY_SHARD_SOURCE } });
+  return anyPack(FilterConfigSchema, create(FilterConfigSchema, { config: anyPack(LuaPerRouteSchema, perRoute) }));
 }

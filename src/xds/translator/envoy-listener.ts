@@ -15,14 +15,14 @@ import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';
  * Listener `name` on 0.0.0.0:`port`: HTTP connection manager with the key-to-shard Lua filter
  * (S = `shardCount`, key in `keyHeader`), header_to_metadata, then the router; routes by RDS; the
  * local reply mapper that answers a repeated `x-cache-shard` with 400; with the route-table shape,
- * the Lua filter and the router only. It depends on settings and S only, never on ownership.
+ * the Lua filter (its script run only where a route names it) and the router. It depends on settings and S only, never on ownership.
  */
 export function envoyListener(name: string, port: number, routeConfigName: string, shardCount: number, keyHeader: string, shape: RouteShape = 'subset'): Listener {
   // The route-table shape needs neither header_to_metadata nor the mapper: the table matches the
   // whole header value, so a repeated one takes the Lua filter's 400 (envoy-route-table.ts).
   const hcm =
     shape === 'table'
-      ? httpConnectionManager(name, routeConfigName, [keyShardLuaFilter(shardCount, keyHeader)])
+      ? httpConnectionManager(name, routeConfigName, [keyShardLuaFilter(shardCount, keyHeader, true)])
       : httpConnectionManager(name, routeConfigName, envoyShardFilters(shardCount, keyHeader), repeatedShardReply(shardCount));
   return create(ListenerSchema, {
     name,

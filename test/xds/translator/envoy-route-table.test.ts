@@ -9,14 +9,19 @@ import { toBinary } from '@bufbuild/protobuf';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import {
   ClusterSchema,
+  FilterConfigSchema,
   HttpConnectionManagerSchema,
+  LuaPerRouteSchema,
+  LuaSchema,
   RouteSchema,
   type Cluster,
   type ClusterLoadAssignment,
   type Listener,
   type Route,
   type RouteConfiguration,
+  type VirtualHost,
 } from '../../../src/xds/proto.js';
+import { KEY_SHARD_SOURCE } from '../../../src/xds/translator/envoy-key-shard.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import { checkConsistency, translate } from '../../../src/xds/translator/index.js';
 import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
@@ -24,7 +29,7 @@ import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
 const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
 
 /** The matcher's route for each shard header value, and its no-match route. */
-function matcherRoutes(set: ResourceSet): { byShard: Map<string, Route>; noMatch: Route } {
+function matcherRoutes(set: ResourceSet): { byShard: Map<string, Route>; noMatch: Route; vhost: VirtualHost } {
   const vh = (set.route[0]!.message as RouteConfiguration).virtualHosts[0]!;
   assert.equal(vh.routes.length, 0, 'the route table has no plain routes');
   const tree = vh.matcher!.matcherType;
@@ -33,7 +38,18 @@ function matcherRoutes(set: ResourceSet): { byShard: Map<string, Route>; noMatch
   const unpack = (config: Any | undefined): Route => anyUnpack(config!, RouteSchema)!;
   const byShard = new Map(Object.entries(tree.value!.treeType.value!.map).map(([k, m]) => [k, unpack(m.onMatch.case === 'action' ? m.onMatch.value.typedConfig : undefined)]));
   const none = vh.matcher!.onNoMatch!.onMatch;
-  return { byShard, noMatch: unpack(none.case === 'action' ? none.value.typedConfig : undefined) };
+  return { byShard, noMatch: unpack(none.case === 'action' ? none.value.typedConfig : undefined), vhost: vh };
+}
+
+const LUA = 'envoy.filters.http.lua';
+
+/** What a Lua per-filter config entry does: 'disabled', the script name it runs, or 'none'. */
+function luaOverride(config: Any | undefined): string {
+  const filter = config && anyUnpack(config, FilterConfigSchema);
+  if (!filter) return 'none';
+  if (filter.disabled) return 'disabled';
+  const perRoute = filter.config && anyUnpack(filter.config, LuaPerRouteSchema);
+  return perRoute?.override.case === 'name' ? perRoute.override.value : 'none';
 }
 
 function targets(route: Route): { name: string; weight: number }[] {
@@ -69,7 +85,7 @@ test("each shard routes to its primary's cluster; each node's cluster holds the 
   input.shardMap.owners.forEach((owners, shard) => {
     const route = byShard.get(String(shard))!;
     assert.deepEqual(targets(route), [{ name: `keyway-cache/node/${owners[0]}`, weight: 1 }], `shard ${shard}: its primary`);
-    assert.ok(route.typedPerFilterConfig['envoy.filters.http.lua'], `shard ${shard}: the Lua filter is left out of the request's chain`);
+    assert.deepEqual(Object.keys(route.typedPerFilterConfig), [], `shard ${shard}: no per-filter config of its own (the virtual host's applies)`);
   });
   assert.equal(byName.size, sixNodes().length, 'one cluster per node, nothing else');
   for (const node of sixNodes()) {
@@ -106,13 +122,15 @@ test('missingHeader: any spreads over every node by weight, reject answers 400; 
     { name: 'keyway-cache/node/a', weight: 100 },
     { name: 'keyway-cache/node/b', weight: 300 },
   ]);
-  assert.equal(any.noMatch.typedPerFilterConfig['envoy.filters.http.lua'], undefined, 'the Lua filter runs for requests without a valid shard header');
+  assert.equal(luaOverride(any.vhost.typedPerFilterConfig[LUA]), 'disabled', 'the virtual host keeps the Lua filter out: a request naming its shard skips it');
+  assert.equal(luaOverride(any.noMatch.typedPerFilterConfig[LUA]), KEY_SHARD_SOURCE, 'the no-match route runs the key-to-shard script');
   const unowned = any.byShard.get('1')!;
   assert.equal(unowned.action.case, 'directResponse');
   assert.equal(unowned.action.value!.status, 503);
   const reject = matcherRoutes(translate(handInput(nodes, [['a'], ['b']], { routeShape: 'table', missingHeader: 'reject' }), ENVOY));
   assert.equal(reject.noMatch.action.case, 'directResponse');
   assert.equal(reject.noMatch.action.value!.status, 400);
+  assert.equal(luaOverride(reject.noMatch.typedPerFilterConfig[LUA]), KEY_SHARD_SOURCE, 'a key-only request gets its shard before the 400 would apply');
 });
 
 test('the listener runs the Lua filter and the router only: no header_to_metadata, no reply mapper', () => {
@@ -122,6 +140,9 @@ test('the listener runs the Lua filter and the router only: no header_to_metadat
   assert.equal(config.case, 'typedConfig');
   const hcm = anyUnpack(config.value!, HttpConnectionManagerSchema)!;
   assert.deepEqual(hcm.httpFilters.map((f) => f.name), ['envoy.filters.http.lua', 'envoy.filters.http.router']);
+  const lua = anyUnpack((hcm.httpFilters[0]!.configType.value as Any), LuaSchema)!;
+  assert.equal(lua.defaultSourceCode, undefined, 'no default script: it runs only where a route names it');
+  assert.deepEqual(Object.keys(lua.sourceCodes), [KEY_SHARD_SOURCE]);
   assert.equal(hcm.localReplyConfig, undefined);
 });
 
