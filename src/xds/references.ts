@@ -86,7 +86,6 @@ function matcherRoutes(matcher: Matcher | undefined): Route[] {
   });
 }
 
-
 /**
  * EDS names referenced by a cluster ({@link edsServiceName}), RDS names referenced by a
  * listener's HTTP connection managers, or clusters a route configuration sends to

@@ -18,9 +18,8 @@
  * over as their bytes, which are the UTF-8 the contract hashes.
  */
 import { create } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
 import { FilterConfigSchema, HttpFilterSchema, LuaPerRouteSchema, LuaSchema, type HttpFilter } from '../proto.js';
-import type { Any } from '@bufbuild/protobuf/wkt';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
 /** The body of Envoy's 400 for a bad `x-cache-shard` (either missingHeader mode). */
