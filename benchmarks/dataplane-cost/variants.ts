@@ -59,6 +59,7 @@ const withoutFilter = (r: KeywayResources, name: string): void => {
 const withoutRetry = (r: KeywayResources): void => {
   delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
 };
+const retryPolicy = (r: KeywayResources): Json => ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json;
 const luaFilter = (r: KeywayResources): Json => filters(r).find((f) => String(f.name).includes('lua'))!;
 const luaSource = (r: KeywayResources): Json => (luaFilter(r).typed_config as Json).default_source_code as Json;
 const healthCheck = (r: KeywayResources): Json => (r.cluster.health_checks as Json[])[0]!;
@@ -454,49 +455,24 @@ export const TOGGLES: readonly Toggle[] = [
       withoutFilter(r, 'lua');
     },
   },
-  {
-    name: 'route-map-node-no-lua',
-    what: "the route maps x-cache-shard to the primary's own cluster (the other nodes at priority 1, unchecked: the retry fails over inside it); no aggregate; the client sends x-cache-shard",
+  ...(
+    [
+      ['', "the route maps x-cache-shard to the primary's own cluster (the other nodes at priority 1, unchecked: the retry fails over inside it); no aggregate; the client sends x-cache-shard", () => {}],
+      ['-no-retry', 'route-map-node-no-lua without a retry policy', withoutRetry],
+      ['-plain-retry', 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)', (r) => delete retryPolicy(r).retry_priority],
+      ['-connect-retry', 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)', (r) => (retryPolicy(r).retry_on = 'connect-failure')],
+    ] as [string, string, (r: KeywayResources) => unknown][]
+  ).map(([suffix, what, change]): Toggle => ({
+    name: `route-map-node-no-lua${suffix}`,
+    what,
     sendShard: true,
     healthCluster: 'node-',
     apply: (r) => {
       routeMap({ node: true })(r);
       withoutFilter(r, 'lua');
+      change(r);
     },
-  },
-  {
-    name: 'route-map-node-no-lua-no-retry',
-    what: 'route-map-node-no-lua without a retry policy',
-    sendShard: true,
-    healthCluster: 'node-',
-    apply: (r) => {
-      routeMap({ node: true })(r);
-      withoutFilter(r, 'lua');
-      withoutRetry(r);
-    },
-  },
-  {
-    name: 'route-map-node-no-lua-plain-retry',
-    what: 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)',
-    sendShard: true,
-    healthCluster: 'node-',
-    apply: (r) => {
-      routeMap({ node: true })(r);
-      withoutFilter(r, 'lua');
-      delete (((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json).retry_priority;
-    },
-  },
-  {
-    name: 'route-map-node-no-lua-connect-retry',
-    what: 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)',
-    sendShard: true,
-    healthCluster: 'node-',
-    apply: (r) => {
-      routeMap({ node: true })(r);
-      withoutFilter(r, 'lua');
-      (((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json).retry_on = 'connect-failure';
-    },
-  },
+  })),
   {
     name: 'route-map-no-lua-no-retry',
     what: 'route-map-no-lua without a retry policy',
