@@ -8,7 +8,9 @@
  * (b) a primary that dies hands its shards to the other nodes with no failed request (its
  *     cluster's priority 1, the retry) and takes them back when it returns;
  * (c) a node joins and a node's weight changes: Envoy converges on the new primaries with no
- *     failed request, the new node's clusters arriving with the routes that name them.
+ *     failed request, the new node's clusters arriving with the routes that name them;
+ * (d) with `missingHeader: reject`, a request with neither header gets 400, and a key-only request
+ *     still reaches its primary (the no-match route runs the Lua script before its 400 applies).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,13 +45,13 @@ for (const bin of envoyBinaries()) {
     let listenerPort: number;
     let writes = 0;
 
-    function writeTopology(members: readonly { id: string; weight: number }[]): void {
+    function writeTopology(members: readonly { id: string; weight: number }[], missingHeader: 'any' | 'reject' = 'any'): void {
       const lines = [
         `shards: ${SHARDS}`,
         'replicas: 2',
         'spread: none',
         `service: ${SERVICE}`,
-        `envoy: {listenerPort: ${listenerPort}, missingHeader: any, routeShape: table}`,
+        `envoy: {listenerPort: ${listenerPort}, missingHeader: ${missingHeader}, routeShape: table}`,
         'xds: {holdOffMs: 20, maxDelayMs: 200}',
         // The stand-in nodes run no ownership agent: a joiner would wait out the warm-up deadline.
         // The route table takes the serving owners the handoff gives, as the subset shape does.
@@ -162,6 +164,24 @@ for (const bin of envoyBinaries()) {
         assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], `no failed request while Envoy followed${diag()}`);
         if (i === 0) assert.ok(next.shards.some((s) => s.owners[0] === JOINER), `${JOINER} leads some shard once it joined`);
       }
+    });
+
+    test('(d) missingHeader reject: no header is a 400, a key-only request still reaches its primary', async () => {
+      writeTopology(
+        [...NODE_IDS, JOINER].map((id) => ({ id, weight: id === 'node-1' ? 40 : 10 })),
+        'reject',
+      );
+      await eventually('a request with neither header to get 400', () => requestShard(listener, undefined), { accept: (a) => a.status === 400, timeoutMs: 15_000 });
+      const map = await shardMap();
+      for (let i = 0; i < 40; i++) {
+        const key = `user:${i}`;
+        const res = await httpRequest(`${listener}/cache/k`, { headers: { 'x-cache-key': key } });
+        assert.equal(res.status, 200, `${key}: ${res.body}`);
+        assert.equal(res.headers['x-served-by'], map.shards[keyToShard(key, SHARDS)]!.owners[0], `${key} reaches its primary`);
+      }
+      const none = await requestShard(listener, undefined);
+      assert.match(none.body, /missing x-cache-shard and x-cache-key headers/);
+      assert.equal((await requestShard(listener, 'x')).status, 400, 'a malformed shard header is still refused');
     });
   });
 }
