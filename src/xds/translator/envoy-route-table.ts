@@ -18,7 +18,7 @@
  *   for the virtual host rather than on each shard's route keeps 45 % of the table's bytes out of
  *   every update (docs/envoy-findings.md 11).
  * Compared with the subset shape it costs Envoy 7 points less CPU per request and stalls about
- * 10 ms instead of 137 to 266 ms (p99) on a node joining, leaving or changing weight at S = 16384;
+ * 10 ms instead of 137 to 305 ms (p99) on a node joining, leaving or changing weight at S = 16384;
  * every ownership change then resends the whole route table, and a failed primary's requests go to
  * any other node rather than to the shard's replica (docs/benchmarks.md "A route table instead of
  * the subset load balancer").
