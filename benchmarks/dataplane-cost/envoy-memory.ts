@@ -4,8 +4,9 @@
  * RSS once it is ready. Two owners per shard.
  * - `subset`: one cluster, each node at priority 0 with the shards it leads and at priority 1
  *   (its `::ffff:` alias) with those it backs up, a subset selector on `cache-shard`;
- * - `table`: what keyway's route-table shape writes, one cluster per node (the node at priority 0,
- *   every other node at priority 1), a matcher mapping each shard to its primary's cluster;
+ * - `table`: keyway's route-table shape at its largest, one cluster per node (the node at priority
+ *   0, every other node at priority 1; keyway puts only its shards' other owners there), a matcher
+ *   mapping each shard to its primary's cluster;
  * - `table-aggregate`: the route-table shape before that, one cluster per node (the node alone), an
  *   aggregate cluster for every ordered pair of nodes (the most owner lists two owners can use),
  *   a matcher mapping each shard to its pair.

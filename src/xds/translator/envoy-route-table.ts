@@ -3,8 +3,9 @@
  * instead of one cluster whose subset load balancer selects a shard's hosts by metadata, the route
  * table maps `x-cache-shard` to the cluster of the shard's primary.
  * - One EDS cluster per serving node: the node at priority 0, with its health check, outlier
- *   detection and connection pool; every other serving node at priority 1, not health-checked
- *   there (each node is checked once per proxy, in its own cluster). The virtual host's retry
+ *   detection and connection pool; at priority 1 the nodes that back up the shards routed to it
+ *   (their other owners), weighted by how many, not health-checked there (each node is checked
+ *   once per proxy, in its own cluster). The virtual host's retry
  *   (previous_priorities) moves a request the primary could not take to priority 1, so failover
  *   stays inside one cluster: no aggregate cluster, no cluster per owner list, and each node has
  *   one connection pool per proxy (docs/envoy-findings.md 11).
@@ -20,8 +21,8 @@
  * Compared with the subset shape it costs Envoy 7 points less CPU per request and stalls about
  * 10 ms instead of 137 to 305 ms (p99) on a node joining, leaving or changing weight at S = 16384;
  * every ownership change then resends the whole route table, and a failed primary's requests go to
- * any other node rather than to the shard's replica (docs/benchmarks.md "A route table instead of
- * the subset load balancer").
+ * the nodes that back up its shards by weight rather than to each shard's own replica
+ * (docs/benchmarks.md "A route table instead of the subset load balancer").
  */
 import { create } from '@bufbuild/protobuf';
 import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
@@ -53,33 +54,54 @@ export interface ShardTarget {
   readonly weight: number;
 }
 
+/** A node that backs up another's shards, and how many of them (its weight at priority 1). */
+export interface Backup {
+  readonly endpoint: Endpoint;
+  readonly shards: number;
+}
+
 export interface RouteTablePlan {
   /** Every serving node, sorted by id: each gets a cluster. */
   readonly nodes: readonly Endpoint[];
   /** Per shard: its targets (its primary, or one per reader of a hot shard); empty when nobody serves it. */
   readonly shards: readonly (readonly ShardTarget[])[];
+  /** Per node id: the other owners of the shards routed to it, sorted by id (its cluster's priority 1). */
+  readonly backups: ReadonlyMap<string, readonly Backup[]>;
 }
 
 /**
  * Which node clusters each shard's route names (docs/xds.md "Route shape"): `owners[shard]` lists
  * the shard's serving owners, primary first; `readers(shard)` how many of them share its requests.
+ * A node's backups are the other owners of the shards it takes, counted per shard: where its
+ * requests would go if keyway moved those shards on, so the fallback set stays bounded by the
+ * owner slots (not every node: N x N entries at 5000 nodes).
  */
 export function planRouteTable(service: string, owners: readonly (readonly Endpoint[])[], readers: (shard: number) => number, nodes: readonly Endpoint[]): RouteTablePlan {
+  const backups = new Map<string, Map<string, Backup>>();
   const shards = owners.map((list, shard): ShardTarget[] => {
     if (list.length === 0) return [];
     const k = Math.min(Math.max(1, readers(shard)), list.length);
-    const target = (reader: Endpoint): ShardTarget => ({ cluster: envoyNodeClusterName(service, reader.id), weight: k === 1 ? 1 : lbWeight(reader.weight) });
-    return list.slice(0, k).map(target);
+    const taking = list.slice(0, k);
+    for (const reader of taking) {
+      const mine = backups.get(reader.id) ?? new Map<string, Backup>();
+      backups.set(reader.id, mine);
+      for (const other of list) {
+        if (other.id !== reader.id) mine.set(other.id, { endpoint: other, shards: (mine.get(other.id)?.shards ?? 0) + 1 });
+      }
+    }
+    return taking.map((reader) => ({ cluster: envoyNodeClusterName(service, reader.id), weight: k === 1 ? 1 : lbWeight(reader.weight) }));
   });
-  return { nodes: [...nodes].sort((a, b) => compareStrings(a.id, b.id)), shards };
+  const sorted = new Map([...backups].map(([id, m]) => [id, [...m.values()].sort((a, b) => compareStrings(a.endpoint.id, b.endpoint.id))]));
+  return { nodes: [...nodes].sort((a, b) => compareStrings(a.id, b.id)), shards, backups: sorted };
 }
 
 /**
- * The node cluster's ClusterLoadAssignment (EDS): `node` at priority 0, every node of `others`
- * (sorted by id) at priority 1 with its active health check off, by locality.
+ * The node cluster's ClusterLoadAssignment (EDS): `node` at priority 0, its `backups` (sorted by
+ * id) at priority 1, weighted by how many of its shards each backs up, their active health check
+ * off (each is checked in its own cluster), by locality.
  */
-export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, others: readonly Endpoint[]): ClusterLoadAssignment {
-  const entries = [{ endpoint: node, priority: 0 }, ...others.filter((o) => o.id !== node.id).map((endpoint) => ({ endpoint, priority: 1 }))];
+export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, backups: readonly Backup[]): ClusterLoadAssignment {
+  const entries = [{ endpoint: node, priority: 0, weight: lbWeight(node.weight) }, ...backups.map((b) => ({ endpoint: b.endpoint, priority: 1, weight: b.shards }))];
   const lb = (e: (typeof entries)[number]): LbEndpoint =>
     create(LbEndpointSchema, {
       hostIdentifier: {
@@ -91,7 +113,7 @@ export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, oth
           ...(e.priority === 0 ? {} : { healthCheckConfig: { disableActiveHealthCheck: true } }),
         },
       },
-      loadBalancingWeight: lbWeight(e.endpoint.weight),
+      loadBalancingWeight: e.weight,
     });
   return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localityGroups(entries, (e) => e.priority, (e) => e.endpoint.locality, lb) });
 }
@@ -101,7 +123,7 @@ export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, oth
  * served shard to its readers' node clusters (the Lua filter disabled: the request names its shard), a
  * shard nobody serves to 503, and everything else to the missingHeader route, where the Lua
  * filter runs (see the file comment). The virtual host retries a failed connection on the next
- * priority (the other nodes).
+ * priority (the node's backups).
  */
 export function envoyRouteTableConfiguration(
   name: string,

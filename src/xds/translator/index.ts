@@ -75,7 +75,7 @@ export interface Translation {
 /**
  * Translates the shard map into the xDS resources for one proxy class (docs/xds.md).
  * Envoy proxies get one subset-load-balanced cluster (or, with `envoy.routeShape: table`, a
- * cluster per node, the other nodes its fallback, behind a shard matcher); proxyless gRPC clients get per-shard routes
+ * cluster per node, its shards' other owners its fallback, behind a shard matcher); proxyless gRPC clients get per-shard routes
  * to one cluster per owner tuple, or with the shard picker one route to one cluster whose policy
  * holds the owner table; an ownership agent gets its shard assignments only
  * (docs/ownership.md). Every list is sorted by resource name.
@@ -141,7 +141,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
   };
 }
 
-/** The route-table shape (envoy-route-table.ts): a cluster per node (the others as its fallback), a shard matcher. */
+/** The route-table shape (envoy-route-table.ts): a cluster per node (its shards' other owners as its fallback), a shard matcher. */
 function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, serving: ServingOwners): Translation {
   const { service, envoy, routing } = topology.xds;
   const shardCount = shardMap.policy.shardCount;
@@ -151,7 +151,7 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
   for (const node of plan.nodes) {
     const name = envoyNodeClusterName(service, node.id);
     clusters.push(resource(ClusterSchema, name, envoyNodeCluster(name, envoy)));
-    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, plan.nodes)));
+    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, plan.backups.get(node.id) ?? [])));
   }
   const routes = routeConfigName(service);
   return {

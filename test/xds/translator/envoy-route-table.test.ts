@@ -1,6 +1,6 @@
 // Properties of the Envoy flavor's route-table shape (`envoy.routeShape: table`, docs/xds.md
 // "Route shape") that must hold whatever the golden text says: each shard routes to its primary's
-// cluster, which holds every other node at priority 1 for failover, a hot shard's readers share it
+// cluster, which holds the other owners of its shards at priority 1 for failover, a hot shard's readers share it
 // by weight, the node clusters carry the failover settings, and the listener needs neither
 // header_to_metadata nor the reply mapper.
 import { test } from 'node:test';
@@ -75,7 +75,7 @@ function hostsOf(set: ResourceSet, name: string): { id: string; priority: number
   );
 }
 
-test("each shard routes to its primary's cluster; each node's cluster holds the other nodes at priority 1, unchecked", () => {
+test("each shard routes to its primary's cluster; each node's cluster holds its shards' other owners at priority 1, unchecked", () => {
   const input = computedInput(sixNodes(), { shardCount: 64, replicas: 3, spread: 'zone' }, { routeShape: 'table' });
   const set = translate(input, ENVOY);
   assert.deepEqual(checkConsistency(set), []);
@@ -96,9 +96,20 @@ test("each shard routes to its primary's cluster; each node's cluster holds the 
     assert.equal(c.lbSubsetConfig, undefined, `${name} has no subset load balancer`);
     const hosts = hostsOf(set, name);
     assert.deepEqual(hosts.filter((h) => h.priority === 0), [{ id: node.id, priority: 0, weight: node.weight * 100, checked: true }]);
+    // Priority 1: the other owners of the shards it leads, weighted by how many of them each holds.
+    const expected = new Map<string, number>();
+    for (const owners of input.shardMap.owners) {
+      if (owners[0] !== node.id) continue;
+      for (const other of owners.slice(1)) expected.set(other, (expected.get(other) ?? 0) + 1);
+    }
+    assert.ok(expected.size > 0 && expected.size < sixNodes().length - 1, `the fixture gives ${node.id} some backups, not every node (${expected.size})`);
     const fallback = hosts.filter((h) => h.priority === 1);
-    assert.deepEqual(fallback.map((h) => h.id).sort(), sixNodes().map((n) => n.id).filter((id) => id !== node.id).sort(), `${name}: every other node backs it up`);
-    assert.ok(fallback.every((h) => !h.checked), `${name}: the others are checked in their own clusters`);
+    assert.deepEqual(
+      fallback.map((h) => [h.id, h.weight]).sort(),
+      [...expected].sort(),
+      `${name}: its shards' other owners back it up, weighted by shard count`,
+    );
+    assert.ok(fallback.every((h) => !h.checked), `${name}: the backups are checked in their own clusters`);
   }
 });
 
@@ -113,6 +124,10 @@ test("a hot shard's readers share it through their node clusters, weighted like 
     { name: 'keyway-cache/node/b', weight: 200 },
   ]);
   assert.deepEqual(targets(byShard.get('1')!), [{ name: 'keyway-cache/node/b', weight: 1 }]);
+  // a's cluster: b (the other reader) and c back up shard 0; b's: a and c (shard 0), c (shard 1).
+  assert.deepEqual(hostsOf(set, 'keyway-cache/node/a').filter((h) => h.priority === 1).map((h) => [h.id, h.weight]), [['b', 1], ['c', 1]]);
+  assert.deepEqual(hostsOf(set, 'keyway-cache/node/b').filter((h) => h.priority === 1).map((h) => [h.id, h.weight]), [['a', 1], ['c', 2]]);
+  assert.deepEqual(hostsOf(set, 'keyway-cache/node/c').filter((h) => h.priority === 1), [], 'c takes no shard: nothing to fail over');
 });
 
 test('missingHeader: any spreads over every node by weight, reject answers 400; a shard nobody serves answers 503', () => {
