@@ -18,7 +18,7 @@
  *   again; a request with neither header takes the missingHeader route. Disabling the filter once
  *   for the virtual host rather than on each shard's route keeps 45 % of the table's bytes out of
  *   every update (docs/envoy-findings.md 11).
- * Compared with the subset shape it costs Envoy 7 points less CPU per request and stalls about
+ * Compared with the subset shape it costs Envoy about 6 points less CPU per request and stalls about
  * 10 ms instead of 137 to 305 ms (p99) on a node joining, leaving or changing weight at S = 16384;
  * every ownership change then resends the whole route table, and a failed primary's requests go to
  * the nodes that back up its shards by weight rather than to each shard's own replica
