@@ -6,8 +6,9 @@
  * One real Envoy at a time (`.venv/bin/envoy` or KEYWAY_ENVOY, `--concurrency 1`) in front of
  * example cache nodes (child processes, a 20 ms store fetch behind L1 and L2), one client (this
  * process) sending `GET /kv/<key>` with keys from Zipf s=1.0. Variants (variants.ts): round robin,
- * ring_hash on the key header, keyway over ADS, and keyway's own resources served statically with
- * one part toggled each. Every round runs every variant once, in a rotated order, so slow phases
+ * ring_hash on the key header (also `ring-hash-again`, the same on another fleet: an A/A control,
+ * and `ring-hash-failover`, with keyway's health check, outlier detection and a failover retry),
+ * keyway over ADS, and keyway's own resources served statically with one part toggled each. Every round runs every variant once, in a rotated order, so slow phases
  * of the shared machine spread over all of them; figures are medians over rounds, ratios are taken
  * per round against ring_hash (paired) before the median.
  *
@@ -26,8 +27,8 @@
  * their shards; default stream: the ownership stream; rest: conditional polls of /v1/shardmap),
  * --hot on|off (keyway's hot-shard policy; default on, as keyway ships), --paired (each variant
  * at the same time as ring_hash, CPU read over the same slices: paired.ts), --route-shape
- * subset|table (keyway's `envoy.routeShape`; with table only the ADS variants `keyway` and
- * `keyway-shard` run, the static copies read the subset cluster).
+ * subset|table (keyway's `envoy.routeShape`; with table the ADS variants `keyway` and
+ * `keyway-shard` and the ring_hash ones run, the static copies read the subset cluster).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -46,7 +47,7 @@ import { CacheClient } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
 import { measurePair, pairedTable, type PairedSlice, type PairedThroughput } from './paired.js';
 import { startCacheNode, type CacheNodeProcess } from './nodes.js';
-import { keywayResources, keywayStaticBootstrap, plainBootstrap, TOGGLES, type Json, type KeywayResources } from './variants.js';
+import { keywayResources, keywayStaticBootstrap, plainBootstrap, ringHashFailoverBootstrap, TOGGLES, type Json, type KeywayResources } from './variants.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -195,6 +196,19 @@ async function main(): Promise<void> {
     const variants: Variant[] = [
       { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
       { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
+      {
+        name: 'ring-hash-again',
+        fleet: 'round-robin',
+        what: 'ring_hash exactly as the base, on the round-robin fleet: an A/A control of the pairing (what a ratio of 1 looks like)',
+        start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['round-robin'], port, dir), concurrency: 1 }),
+      },
+      {
+        name: 'ring-hash-failover',
+        fleet: 'round-robin',
+        what: "ring_hash with keyway's health check, outlier detection and a failover retry (previous_hosts), on the round-robin fleet",
+        cluster: 'cache',
+        start: (port) => startEnvoy({ bootstrap: ringHashFailoverBootstrap(fleetPorts['round-robin'], port, dir, resources), concurrency: 1 }),
+      },
       { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: keywayCluster, start: ads },
       { name: 'keyway-shard', fleet: 'keyway', what: 'keyway over ADS, the client sends x-cache-shard', sendShard: true, cluster: keywayCluster, start: ads },
       {
