@@ -11,7 +11,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { adsBootstrap } from './support/bootstrap.js';
@@ -21,6 +21,7 @@ import { httpGetText } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
 import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ProxyRow, ShardMapBody } from '../test/support/rest-bodies.js';
 
@@ -142,12 +143,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     await eventually(`healthy hosts in cluster ${SERVICE}`, () => envoy.clusters(SERVICE), { accept: (hosts) => hosts.length > NODE_IDS.length && hosts.every((h) => h.healthy), timeoutMs: 20_000 }).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
   });
 
-  after(async () => {
-    await envoy?.stop();
-    await keyway?.stop();
-    await nodes?.stopAll();
-    if (dir && process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopStack({ envoy, keyway, nodes, dir }));
 
   test('(a) every shard lands on its primary; Envoy is SYNCED on all four types in /v1/proxies', async () => {
     const map = await shardMap();

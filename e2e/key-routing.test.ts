@@ -16,7 +16,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -27,6 +27,7 @@ import { envoyBinaries, envoyVersion, startEnvoy, type EnvoyProcess } from './su
 import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
+import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ShardMapBody } from '../test/support/rest-bodies.js';
 
@@ -161,12 +162,7 @@ for (const bin of envoyBinaries()) {
       );
     });
 
-    after(async () => {
-      await envoy?.stop();
-      await keyway?.stop();
-      await nodes?.stopAll();
-      if (dir && process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => stopStack({ envoy, keyway, nodes, dir }));
 
     test(`(a) each of the ${VECTOR_KEYS.length} vector keys with S = ${SHARDS} and ${RANDOM_KEYS.length} random keys, sent as x-cache-key only, reach their shard's primary`, async () => {
       assert.equal(VECTOR_KEYS.length, 26);

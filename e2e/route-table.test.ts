@@ -15,7 +15,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { keyToShard } from '../src/sharding/index.js';
@@ -26,6 +26,7 @@ import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
 import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ShardMapBody } from '../test/support/rest-bodies.js';
 
@@ -84,12 +85,7 @@ for (const bin of envoyBinaries()) {
       );
     });
 
-    after(async () => {
-      await envoy?.stop();
-      await keyway?.stop();
-      await nodes?.stopAll();
-      if (dir && process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => stopStack({ envoy, keyway, nodes, dir }));
 
     test('(a) every shard reaches its primary, by shard or by key; bad headers get 400, no header any node', async () => {
       const map = await shardMap();
