@@ -3,9 +3,15 @@
  * its shards from keyway's ownership stream (as in the data-plane cost benchmark's keyway fleet)
  * and one that knows nothing of keyway (the ring_hash fleet's), sent the same requests at the same
  * time, straight from the client (no Envoy): the keys whose primary is the keyway node, each with
- * the `x-cache-shard` Envoy would add. CPU from each node's schedstat over the same slices.
+ * the `x-cache-shard` Envoy would add, each node sent a request first for half of them. CPU from
+ * each node's schedstat over the same slices.
  *
- *   node --import tsx benchmarks/dataplane-cost/node-cost.ts [--slices 8] [--rate 400] [--hot on|off]
+ *   node --import tsx benchmarks/dataplane-cost/node-cost.ts [--slices 8] [--rate 400] [--hot on|off] [--peers 0] [--aa]
+ *
+ * --peers N: N more endpoints in keyway's topology that do not run (0 by default: the keyway node
+ * then owns every shard; with peers it waits on handoffs and warm-ups from nodes that never answer,
+ * which costs it CPU no fleet pays). --aa: the "keyway" node runs without keyway too, an A/A
+ * control of the pairing.
  *
  * Extra node flags for both: KEYWAY_NODE_ARGS; for the keyway node only: KEYWAY_NODE_ARGS_KEYWAY.
  */
@@ -22,28 +28,29 @@ import { keyOfRank, ZipfSampler } from '../hitrate/zipf.js';
 import { cpuMs } from './cpu.js';
 import { startCacheNode } from './nodes.js';
 
-const { values } = parseArgs({ options: { slices: { type: 'string' }, rate: { type: 'string' }, hot: { type: 'string' } } });
+const { values } = parseArgs({ options: { slices: { type: 'string' }, rate: { type: 'string' }, hot: { type: 'string' }, peers: { type: 'string' }, aa: { type: 'boolean' } } });
+const peers = Number(values.peers ?? 0);
 const slices = Number(values.slices ?? 8);
 const rate = Number(values.rate ?? 400);
 const S = 1024;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-node-cost-'));
-const ports = await freePorts(5);
+const ports = await freePorts(2);
 writeFileSync(
   path.join(dir, 'topology.yaml'),
   [
     `shards: ${S}`,
-    'replicas: 2',
+    `replicas: ${peers > 0 ? 2 : 1}`,
     ...(values.hot === 'off' ? ['hotShards: {enabled: false}'] : []),
     'endpoints:',
-    ...ports.slice(0, 4).map((p, i) => `  - {id: n${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: f}, weight: 1}`),
+    ...[ports[0]!, ...Array.from({ length: peers }, (_, i) => 1 + i)].map((p, i) => `  - {id: n${i}, address: 127.0.0.1, port: ${p}, locality: {region: r, zone: z, subzone: f}, weight: 1}`),
   ].join('\n') + '\n',
 );
 const keyway = await startKeyway({ configPath: path.join(dir, 'topology.yaml'), httpPort: 0, xdsPort: 0 });
 const common = ['--l1-capacity', '2000', '--l2-capacity', '20000', '--l3-delay-ms', '20', ...(process.env.KEYWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
-const own = await startCacheNode('n0', ports[0]!, [...common, '--keyway-xds', `127.0.0.1:${keyway.xdsPort}`, ...(process.env.KEYWAY_NODE_ARGS_KEYWAY?.split(' ').filter(Boolean) ?? [])], dir);
-const solo = await startCacheNode('solo', ports[4]!, common, dir);
+const own = await startCacheNode('n0', ports[0]!, [...common, ...(values.aa ? [] : ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`]), ...(process.env.KEYWAY_NODE_ARGS_KEYWAY?.split(' ').filter(Boolean) ?? [])], dir);
+const solo = await startCacheNode('solo', ports[1]!, common, dir);
 try {
   const map = (await (await fetch(`${keyway.httpUrl}/v1/shardmap`)).json()) as { shards: { shard: number; owners: string[] }[] };
   const mine = new Set(map.shards.filter((s) => s.owners[0] === 'n0').map((s) => s.shard));
@@ -74,8 +81,16 @@ try {
       const wait = at - performance.now();
       if (wait > 1) await sleep(wait);
       const k = keys[next++ % keys.length]!;
-      inflight.push(get(ports[0]!, k).then((t) => tiers.own.set(t, (tiers.own.get(t) ?? 0) + 1)));
-      inflight.push(get(ports[4]!, k).then((t) => tiers.solo.set(t, (tiers.solo.get(t) ?? 0) + 1)));
+      const toOwn = (): number => inflight.push(get(ports[0]!, k).then((t) => tiers.own.set(t, (tiers.own.get(t) ?? 0) + 1)));
+      const toSolo = (): number => inflight.push(get(ports[1]!, k).then((t) => tiers.solo.set(t, (tiers.solo.get(t) ?? 0) + 1)));
+      // The node that answers first may find the client idle: each goes first for half the requests.
+      if (sent % 2) {
+        toSolo();
+        toOwn();
+      } else {
+        toOwn();
+        toSolo();
+      }
       sent++;
     }
     await Promise.all(inflight);
