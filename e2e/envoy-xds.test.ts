@@ -14,13 +14,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { adsBootstrap } from './support/bootstrap.js';
 import { startCacheNodes, type CacheNodes } from './support/cache-nodes.js';
 import { envoySkipReason, startEnvoy, type EnvoyProcess } from './support/envoy.js';
 import { httpGetText } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
-import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { requestShard, startTraffic, waitForShardOn, type ShardAnswer } from './support/traffic.js';
 import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ProxyRow, ShardMapBody } from '../test/support/rest-bodies.js';
@@ -165,7 +166,16 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     const [primary, replica] = owners as [string, string];
     const node = nodes.byId(primary);
     const led = map.shards.filter((s) => s.owners[0] === primary);
+    // 32 requests in flight when the node dies: each fails at once and must get its own retry.
+    const traffic = startTraffic(listener, led.map((s) => s.shard));
+    await sleep(300);
     await node.stop();
+    await sleep(1_000);
+    const during = await traffic.stop();
+    assert.deepEqual(during.failed, [], `no request failed while ${primary} died under load (${during.sent} sent)`);
+    const replicas = new Set(led.map((s) => s.owners[1]!));
+    const servers = [...during.servedBy.keys()];
+    assert.ok(servers.every((id) => id === primary || replicas.has(id)) && servers.some((id) => replicas.has(id)), `served by the primary, then its shards' replicas: ${JSON.stringify([...during.servedBy])}`);
     const seen: ShardAnswer[] = [];
     for (const s of led) seen.push(...(await waitForShardOn(listener, s.shard, s.owners[1]!, { timeoutMs: 10_000 })));
     // The route's retry to the previous priority hides the dead primary from clients.

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { keyToShard } from '../src/sharding/index.js';
 import { adsBootstrap } from './support/bootstrap.js';
 import { startCacheNodes, type CacheNodes } from './support/cache-nodes.js';
@@ -25,7 +26,7 @@ import { envoyBinaries, envoyVersion, startEnvoy, type EnvoyProcess } from './su
 import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
-import { requestShard, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { requestShard, startTraffic, waitForShardOn, type ShardAnswer } from './support/traffic.js';
 import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ShardMapBody } from '../test/support/rest-bodies.js';
@@ -117,13 +118,21 @@ for (const bin of envoyBinaries()) {
       const primary = map.shards[0]!.owners[0]!;
       const led = map.shards.filter((s) => s.owners[0] === primary);
       const node = nodes.byId(primary);
+      // 32 requests in flight when the node dies: each fails at once and must get its own retry.
+      const traffic = startTraffic(listener, led.map((s) => s.shard));
+      await sleep(300);
       await node.stop();
+      await sleep(1_000);
+      const during = await traffic.stop();
+      assert.deepEqual(during.failed, [], `no request failed while ${primary} died under load (${during.sent} sent)`);
       const seen: ShardAnswer[] = [];
       for (let round = 0; round < 4; round++) for (const s of led) seen.push(await requestShard(listener, s.shard));
       assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], 'no failed request while the primary was down');
       // Its cluster's priority 1: the other owners of the shards it leads (the replicas here).
       const backups = new Set(led.map((s) => s.owners[1]!));
       const servers = new Set(seen.map((a) => a.servedBy!));
+      const underLoad = [...during.servedBy.keys()].filter((id) => id !== primary);
+      assert.ok(underLoad.length > 0 && underLoad.every((id) => backups.has(id)), `under load, failed over to ${underLoad.join(',')}; the replicas are ${[...backups].join(',')}`);
       assert.ok(!servers.has(primary), `${primary} is down, yet answered`);
       assert.ok([...servers].every((id) => backups.has(id)), `served by ${[...servers].join(',')}, its shards' replicas are ${[...backups].join(',')}`);
       if (backups.size > 1) assert.ok(servers.size > 1, `the requests spread over the replicas (served by ${[...servers].join(',')})`);

@@ -553,10 +553,6 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
 }
 
 /**
- * Envoy alone (the hit-rate benchmark's plane): one cluster of `ports` from an EDS file written
- * into `dir`, ring_hash on the key header or round robin.
- */
-/**
  * ring_hash with the failover keyway's routes have (docs/envoy-findings.md 2c): keyway's health
  * check and outlier detection on the cluster, and a retry on a failed connection that picks
  * another host on the ring (`previous_hosts`), so the baseline gives the same guarantee.
@@ -567,6 +563,7 @@ export function ringHashFailoverBootstrap(ports: readonly number[], port: number
   const cluster = (statics.clusters as Json[])[0]!;
   cluster.health_checks = keyway.cluster.health_checks;
   cluster.outlier_detection = keyway.cluster.outlier_detection;
+  cluster.circuit_breakers = keyway.cluster.circuit_breakers;
   const hcmConfig = (((statics.listeners as Json[])[0]!.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json;
   const route = ((((hcmConfig.route_config as Json).virtual_hosts as Json[])[0]!.routes as Json[])[0]!.route as Json);
   const keywayRetry = ((keyway.routeConfig.virtual_hosts as Json[])[0]!.retry_policy as Json) ?? {};
@@ -579,6 +576,10 @@ export function ringHashFailoverBootstrap(ports: readonly number[], port: number
   return bootstrap;
 }
 
+/**
+ * Envoy alone (the hit-rate benchmark's plane): one cluster of `ports` from an EDS file written
+ * into `dir`, ring_hash on the key header or round robin.
+ */
 export function plainBootstrap(lb: Extract<LbPolicy, 'ROUND_ROBIN' | 'RING_HASH'>, ports: readonly number[], port: number, dir: string): Json {
   const edsPath = path.join(dir, `eds-${lb.toLowerCase()}-${port}.json`);
   const lbEndpoints = ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } }));

@@ -58,3 +58,37 @@ export async function waitForShardOn(
   }, { accept: (names) => names.every((n) => n === node), timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 100 });
   return seen;
 }
+
+/** What {@link startTraffic} saw: answers per serving node, and every answer that was not a 200. */
+export interface TrafficTally {
+  readonly sent: number;
+  readonly servedBy: ReadonlyMap<string, number>;
+  readonly failed: readonly string[];
+}
+
+/**
+ * Keeps `inFlight` requests open through `listenerUrl` (a closed loop over `shards`, round robin)
+ * until `stop()` resolves with the tally. Many requests in flight when a node dies is what
+ * sequential requests cannot show: each of them fails at once and needs its own retry.
+ */
+export function startTraffic(listenerUrl: string, shards: readonly (string | number)[], inFlight = 32): { stop(): Promise<TrafficTally> } {
+  let running = true;
+  let sent = 0;
+  const servedBy = new Map<string, number>();
+  const failed: string[] = [];
+  const loops = Array.from({ length: inFlight }, async () => {
+    while (running) {
+      const shard = shards[sent++ % shards.length]!;
+      const a = await requestShard(listenerUrl, shard).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }));
+      if (a.status === 200 && a.servedBy !== undefined) servedBy.set(a.servedBy, (servedBy.get(a.servedBy) ?? 0) + 1);
+      else failed.push(`shard ${shard}: ${a.status} ${a.body.trim()}`);
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return { sent, servedBy, failed };
+    },
+  };
+}

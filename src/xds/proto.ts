@@ -42,6 +42,7 @@ export {
   type Cluster,
 } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 export { OutlierDetectionSchema, type OutlierDetection } from '../../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.js';
+export { CircuitBreakersSchema, type CircuitBreakers } from '../../proto/gen/envoy/config/cluster/v3/circuit_breaker_pb.js';
 export {
   ClusterLoadAssignmentSchema,
   file_envoy_config_endpoint_v3_endpoint,

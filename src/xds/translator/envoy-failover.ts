@@ -9,11 +9,13 @@
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { create } from '@bufbuild/protobuf';
 import {
+  CircuitBreakersSchema,
   CodecClientType,
   HealthCheckSchema,
   OutlierDetectionSchema,
   PreviousPrioritiesConfigSchema,
   RetryPolicySchema,
+  type CircuitBreakers,
   type HealthCheck,
   type OutlierDetection,
   type RetryPolicy,
@@ -84,6 +86,23 @@ export function outlierDetection(): OutlierDetection {
     baseEjectionTime: duration(5000),
     maxEjectionPercent: 100,
   });
+}
+
+/**
+ * How many retries a cluster may have in flight at once: Envoy's default request limit per
+ * cluster (`max_requests`), so every request the cluster admits may have its failover retry.
+ */
+export const MAX_CONCURRENT_RETRIES = 1024;
+
+/**
+ * Lets every failed request of a dead primary retry (Envoy circuit breaker `max_retries`). A node
+ * that dies fails all its in-flight requests at once; under Envoy's default of 3 concurrent
+ * retries per cluster the rest answered 503 without a retry (`upstream_rq_retry_overflow`,
+ * findings 2c). The retry is bounded anyway: connection failures and resets only, at most two per
+ * request, each to another priority.
+ */
+export function failoverCircuitBreakers(): CircuitBreakers {
+  return create(CircuitBreakersSchema, { thresholds: [{ maxRetries: MAX_CONCURRENT_RETRIES }] });
 }
 
 /**

@@ -23,6 +23,7 @@ import {
 } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
+  MAX_CONCURRENT_RETRIES,
   XDS_REGISTRY,
   checkConsistency,
   keyShardLuaScript,
@@ -145,6 +146,8 @@ test('cluster: subset LB on cache-shard, fallback by missing-header policy, EDS 
     assert.equal(c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case, 'ads');
     assert.equal(c.ignoreHealthOnHostRemoval, true);
     assert.deepEqual([c.commonLbConfig?.updateMergeWindow?.seconds, c.commonLbConfig?.updateMergeWindow?.nanos], [0n, 0]);
+    // A dead primary fails every request in flight at once: each must be allowed its retry.
+    assert.deepEqual(c.circuitBreakers?.thresholds.map((t) => t.maxRetries), [MAX_CONCURRENT_RETRIES]);
   }
 });
 
