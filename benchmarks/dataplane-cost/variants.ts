@@ -461,6 +461,14 @@ export const TOGGLES: readonly Toggle[] = [
       ['-no-retry', 'route-map-node-no-lua without a retry policy', withoutRetry],
       ['-plain-retry', 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)', (r) => delete retryPolicy(r).retry_priority],
       ['-connect-retry', 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)', (r) => (retryPolicy(r).retry_on = 'connect-failure')],
+      [
+        '-eject-retry',
+        'route-map-node-no-lua, the retry without previous_priorities, and outlier detection ejecting a host on its first local-origin failure (so the retry finds priority 0 empty: eject-failover-check.ts)',
+        (r) => {
+          delete retryPolicy(r).retry_priority;
+          for (const c of r.clusters ?? []) c.outlier_detection = { ...(c.outlier_detection as Json), split_external_local_origin_errors: true, consecutive_local_origin_failure: 1 };
+        },
+      ],
     ] as [string, string, (r: KeywayResources) => unknown][]
   ).map(([suffix, what, change]): Toggle => ({
     name: `route-map-node-no-lua${suffix}`,
