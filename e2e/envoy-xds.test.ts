@@ -6,7 +6,8 @@
  * takes them back when it returns; (c) ownership changes are endpoint-only updates for Envoy;
  * (d) a host name in the file is refused on reload: the last good map stays and Envoy is sent nothing
  * (the NACK path itself: test/integration/xds-serve.test.ts with a protocol client);
- * (e) a keyway restart hands Envoy identical versions and nothing re-warms.
+ * (e) a keyway restart hands Envoy identical versions and nothing re-warms; (f) 2500 requests in flight
+ * through the one proxy to slow nodes all answered (Envoy's own circuit breakers would refuse most).
  * Stat names: docs/envoy-findings.md section 5.
  */
 import { after, before, describe, test } from 'node:test';
@@ -296,5 +297,20 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     assert.equal(row!.types.listener!.versionAcked, versions[STAT.ldsVersion]);
     assert.equal(row!.types.route!.versionAcked, versions[STAT.rdsVersion]);
     await convergeOnPrimaries(map);
+  });
+
+  test("(f) 2500 requests in flight through one proxy are all answered: Envoy's circuit breakers do not cap the fleet", async () => {
+    // The subset shape puts the whole fleet in one cluster; Envoy's defaults (1024 connections,
+    // pending and active requests per cluster) answered 503 to most of these.
+    const { shards } = await shardMap();
+    for (const id of NODE_IDS) nodes.byId(id).setDelay(500);
+    try {
+      const answers = await Promise.all(Array.from({ length: 2500 }, (_, i) => requestShard(listener, shards[i % shards.length]!.shard).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }))));
+      const failed = answers.filter((a) => a.status !== 200);
+      assert.deepEqual(failed.slice(0, 5).map((a) => `${a.status} ${a.body.trim()}`), [], `${failed.length} of 2500 not answered 200`);
+      assert.equal(await envoy.statValue(`cluster.${SERVICE}.upstream_rq_pending_overflow`), 0);
+    } finally {
+      for (const id of NODE_IDS) nodes.byId(id).setDelay(0);
+    }
   });
 });

@@ -16,11 +16,11 @@
  * wait until the shard is on it again. Then 20 s of steady load on all three shards, counting
  * ejections of nodes that were never stopped. The health check interval is keyway's (2 s), so the
  * kill is met by the retry and outlier detection first; the ejection time is 1 s instead of 5 s so
- * that a cycle takes seconds. Both forms carry keyway's retry circuit breaker (`max_retries`
- * 1024); `--max-retries 3` puts back Envoy's default, which refuses most retries of a loaded
- * failover (docs/envoy-findings.md 2c).
+ * that a cycle takes seconds. Both forms carry keyway's retry circuit breaker (`max_retries`, no
+ * limit: CIRCUIT_BREAKER_LIMIT); `--max-retries 3` puts back Envoy's default, which refuses most
+ * retries of a loaded failover (docs/envoy-findings.md 2c).
  *
- *   node --import tsx benchmarks/dataplane-cost/eject-failover-check.ts [--cycles 12] [--max-retries 1024] [--show]
+ *   node --import tsx benchmarks/dataplane-cost/eject-failover-check.ts [--cycles 12] [--max-retries N] [--show]
  *
  * Prints, per form: requests and failed requests (not 200) over the kills, ejections, the retry
  * counters, and the same for the steady load; `--show` prints each failed answer. Exits 1 when
@@ -32,6 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
+import { CIRCUIT_BREAKER_LIMIT } from '../../src/xds/translator/envoy-failover.js';
 import { cacheListener } from '../hitrate/routing.js';
 
 type Json = Record<string, unknown>;
@@ -39,7 +40,7 @@ type Form = 'priorities' | 'eject';
 
 const { values } = parseArgs({ options: { cycles: { type: 'string' }, 'max-retries': { type: 'string' }, show: { type: 'boolean' } } });
 const cycles = Number(values.cycles ?? 12);
-const maxRetries = Number(values['max-retries'] ?? 1024);
+const maxRetries = Number(values['max-retries'] ?? CIRCUIT_BREAKER_LIMIT);
 const IDS = ['a', 'b', 'c'] as const;
 const SHARD_OF = { a: '1', b: '2', c: '3' } as const;
 

@@ -4,6 +4,7 @@
  * - any path: 200, header `x-served-by: <id>`, body JSON `{node, shard, protocol, path}` where
  *   `shard` is the request's `x-cache-shard` (or null) and `protocol` the HTTP version seen;
  * - `/healthz`: 200 `ok` (503 after `setHealthy(false)`), the path Envoy's active health check uses;
+ * - `setDelay(ms)`: every other answer comes that much later (a slow node: requests pile up in flight);
  * - `stop()` closes the port and every open connection (a node that is down: connection refused),
  *   `start()` listens again on the same port (the node is back).
  * `protocol: 'http2'` serves cleartext HTTP/2 only (h2c, prior knowledge), as a gRPC upstream does.
@@ -45,6 +46,8 @@ export interface CacheNode {
   shardsSeen(): ReadonlyMap<string, number>;
   /** Makes `/healthz` answer 503 (`false`) or 200 (`true`) while the node keeps serving. */
   setHealthy(ok: boolean): void;
+  /** Answers every request but `/healthz` `ms` later (0: at once, the default). */
+  setDelay(ms: number): void;
   /** Closes the listener and every connection. Idempotent. */
   stop(): Promise<void>;
   /** Listens again on the same port. Idempotent. */
@@ -56,6 +59,7 @@ export async function startCacheNode(opts: CacheNodeOptions): Promise<CacheNode>
   const protocol = opts.protocol ?? 'http1';
   let port = opts.port ?? 0;
   let healthy = true;
+  let delayMs = 0;
   let served = 0;
   let checks = 0;
   const perShard = new Map<string, number>();
@@ -76,8 +80,12 @@ export async function startCacheNode(opts: CacheNodeOptions): Promise<CacheNode>
     const shard = Array.isArray(raw) ? raw.join(',') : raw;
     perShard.set(shard ?? '', (perShard.get(shard ?? '') ?? 0) + 1);
     const answer: CacheNodeAnswer = { node: opts.id, shard: shard ?? null, protocol: req.httpVersion, path: url };
-    res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': opts.id });
-    res.end(JSON.stringify(answer));
+    const answerNow = (): void => {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': opts.id });
+      res.end(JSON.stringify(answer));
+    };
+    if (delayMs > 0) setTimeout(answerNow, delayMs);
+    else answerNow();
   };
 
   const listen = async (): Promise<void> => {
@@ -124,6 +132,9 @@ export async function startCacheNode(opts: CacheNodeOptions): Promise<CacheNode>
     shardsSeen: () => new Map(perShard),
     setHealthy(ok) {
       healthy = ok;
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     async stop() {
       const s = server;

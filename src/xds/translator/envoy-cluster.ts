@@ -17,7 +17,7 @@ import {
 } from '../proto.js';
 import type { EnvoySettings } from '../../core/settings.js';
 import { adsConfigSource, duration } from './envoy-core.js';
-import { failoverCircuitBreakers, healthChecks, outlierDetection } from './envoy-failover.js';
+import { clusterCircuitBreakers, healthChecks, outlierDetection } from './envoy-failover.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, SHARD_METADATA_KEY } from './names.js';
 
 /** Short, because a connect that does not complete fast on a LAN means a dead node; a retry follows. */
@@ -62,7 +62,7 @@ export function envoyNodeCluster(name: string, envoy: EnvoySettings): Cluster {
     ignoreHealthOnHostRemoval: true,
     commonLbConfig: { updateMergeWindow: duration(0) },
     outlierDetection: outlierDetection(),
-    circuitBreakers: failoverCircuitBreakers(),
+    circuitBreakers: clusterCircuitBreakers(),
     typedExtensionProtocolOptions: envoy.upstreamProtocol === 'http2' ? { [HTTP_PROTOCOL_OPTIONS_KEY]: http2Options() } : {},
   });
 }

@@ -23,7 +23,7 @@ import {
 } from '../../../src/xds/proto.js';
 import { KEY_SHARD_SOURCE } from '../../../src/xds/translator/envoy-key-shard.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
-import { MAX_CONCURRENT_RETRIES, checkConsistency, translate } from '../../../src/xds/translator/index.js';
+import { CIRCUIT_BREAKER_LIMIT, checkConsistency, translate } from '../../../src/xds/translator/index.js';
 import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
 
 const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
@@ -93,7 +93,7 @@ test("each shard routes to its primary's cluster; each node's cluster holds its 
     const c = byName.get(name)!;
     assert.equal(c.healthChecks.length, 1, `${name} is health-checked`);
     assert.ok(c.outlierDetection, `${name} has outlier detection`);
-    assert.deepEqual(c.circuitBreakers?.thresholds.map((t) => t.maxRetries), [MAX_CONCURRENT_RETRIES], `${name} lets every failed request retry`);
+    assert.deepEqual(c.circuitBreakers?.thresholds.map((t) => [t.maxConnections, t.maxPendingRequests, t.maxRequests, t.maxRetries]), [[CIRCUIT_BREAKER_LIMIT, CIRCUIT_BREAKER_LIMIT, CIRCUIT_BREAKER_LIMIT, CIRCUIT_BREAKER_LIMIT]], `${name}: Envoy refuses nothing of its own`);
     assert.equal(c.lbSubsetConfig, undefined, `${name} has no subset load balancer`);
     const hosts = hostsOf(set, name);
     assert.deepEqual(hosts.filter((h) => h.priority === 0), [{ id: node.id, priority: 0, weight: node.weight * 100, checked: true }]);

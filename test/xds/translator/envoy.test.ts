@@ -23,7 +23,7 @@ import {
 } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import {
-  MAX_CONCURRENT_RETRIES,
+  CIRCUIT_BREAKER_LIMIT,
   XDS_REGISTRY,
   checkConsistency,
   keyShardLuaScript,
@@ -146,8 +146,10 @@ test('cluster: subset LB on cache-shard, fallback by missing-header policy, EDS 
     assert.equal(c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case, 'ads');
     assert.equal(c.ignoreHealthOnHostRemoval, true);
     assert.deepEqual([c.commonLbConfig?.updateMergeWindow?.seconds, c.commonLbConfig?.updateMergeWindow?.nanos], [0n, 0]);
-    // A dead primary fails every request in flight at once: each must be allowed its retry.
-    assert.deepEqual(c.circuitBreakers?.thresholds.map((t) => t.maxRetries), [MAX_CONCURRENT_RETRIES]);
+    // Past 1024 requests in flight (the whole fleet's, in this one cluster) Envoy's defaults answer
+    // 503, and a dead primary fails every request in flight at once: each must be allowed its retry.
+    const limit = CIRCUIT_BREAKER_LIMIT;
+    assert.deepEqual(c.circuitBreakers?.thresholds.map((t) => [t.maxConnections, t.maxPendingRequests, t.maxRequests, t.maxRetries]), [[limit, limit, limit, limit]]);
   }
 });
 
