@@ -4,8 +4,8 @@
  * (e2e/support/cache-nodes.ts), no keyway; each node's cluster as the route table writes it (the
  * node at priority 0, health-checked; the other two at priority 1, unchecked), a matcher on
  * `x-cache-shard` naming the primary's cluster. Two forms of failover:
- * - `priorities`: keyway's (connect-failure,refused-stream,reset; 2 retries; `previous_priorities`;
- *   outlier detection on 3 consecutive 5xx);
+ * - `priorities`: keyway's (its retry policy as the translator writes it: connect-failure,
+ *   refused-stream, reset; 2 retries; `previous_priorities`; outlier detection on 3 consecutive 5xx);
  * - `eject`: the same retry without `previous_priorities`, and outlier detection that ejects a host
  *   on its first locally originated failure (`split_external_local_origin_errors`,
  *   `consecutive_local_origin_failure: 1`): once the primary is ejected, priority 0 has no healthy
@@ -33,7 +33,7 @@ import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { CIRCUIT_BREAKER_LIMIT } from '../../src/xds/translator/envoy-failover.js';
-import { cacheListener } from '../hitrate/routing.js';
+import { keywayRetryPolicy, shardTableListener } from './shard-table.js';
 
 type Json = Record<string, unknown>;
 type Form = 'priorities' | 'eject';
@@ -70,45 +70,16 @@ const nodeCluster = (id: string, form: Form): Json => ({
   common_lb_config: { update_merge_window: '0s' },
   ignore_health_on_host_removal: true,
 });
-const route = (shard: string, cluster: string): [string, Json] => [
-  shard,
-  { action: { name: `shard-${shard}`, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: { cluster } } } },
-];
+const retryPolicy = (form: Form): Json => {
+  const policy = keywayRetryPolicy();
+  if (form === 'eject') delete policy.retryPriority;
+  return policy;
+};
 const bootstrap = (form: Form, port: number): Json => ({
   node: { id: 'eject-failover-check', cluster: 'check' },
   static_resources: {
     clusters: IDS.map((id) => nodeCluster(id, form)),
-    listeners: [
-      cacheListener(port, {
-        route_config: {
-          name: 'cache',
-          virtual_hosts: [
-            {
-              name: 'cache',
-              domains: ['*'],
-              retry_policy: {
-                retry_on: 'connect-failure,refused-stream,reset',
-                num_retries: 2,
-                ...(form === 'priorities'
-                  ? {
-                      retry_priority: {
-                        name: 'envoy.retry_priorities.previous_priorities',
-                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 1 },
-                      },
-                    }
-                  : {}),
-              },
-              matcher: {
-                matcher_tree: {
-                  input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } },
-                  exact_match_map: { map: Object.fromEntries(IDS.map((id) => route(SHARD_OF[id], `node-${id}`))) },
-                },
-              },
-            },
-          ],
-        },
-      }),
-    ],
+    listeners: [shardTableListener(port, Object.fromEntries(IDS.map((id) => [SHARD_OF[id], { cluster: `node-${id}` }])), retryPolicy(form))],
   },
 });
 

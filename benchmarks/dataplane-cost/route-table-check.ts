@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
-import { cacheListener } from '../hitrate/routing.js';
+import { keywayRetryPolicy, shardTableListener } from './shard-table.js';
 
 type Json = Record<string, unknown>;
 
@@ -40,42 +40,16 @@ const owners = (ids: string[]): Json => ({
   lb_policy: 'CLUSTER_PROVIDED',
   cluster_type: { name: 'envoy.clusters.aggregate', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: ids.map((id) => `node-${id}`) } },
 });
-const route = (name: string, action: Json): Json => ({ action: { name, typed_config: { '@type': 'type.googleapis.com/envoy.config.route.v3.Route', match: { prefix: '/' }, route: action } } });
 const bootstrap = {
   node: { id: 'route-table-check', cluster: 'check' },
   static_resources: {
     clusters: [...['a', 'b', 'c'].map(nodeCluster), owners(['a', 'b']), owners(['a', 'b', 'c']), owners(['b', 'a', 'c'])],
     listeners: [
-      cacheListener(port, {
-        route_config: {
-          name: 'cache',
-          virtual_hosts: [
-            {
-              name: 'cache',
-              domains: ['*'],
-              retry_policy: {
-                retry_on: 'connect-failure,refused-stream,reset',
-                num_retries: 2,
-                retry_priority: {
-                  name: 'envoy.retry_priorities.previous_priorities',
-                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 1 },
-                },
-              },
-              matcher: {
-                matcher_tree: {
-                  input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } },
-                  exact_match_map: {
-                    map: {
-                      '1': route('shard-1', { cluster: 'owners-a-b' }),
-                      '2': route('shard-2', { weighted_clusters: { clusters: [{ name: 'owners-a-b-c', weight: 1 }, { name: 'owners-b-a-c', weight: 1 }] } }),
-                    },
-                  },
-                },
-              },
-            },
-          ],
-        },
-      }),
+      shardTableListener(
+        port,
+        { '1': { cluster: 'owners-a-b' }, '2': { weighted_clusters: { clusters: [{ name: 'owners-a-b-c', weight: 1 }, { name: 'owners-b-a-c', weight: 1 }] } } },
+        keywayRetryPolicy(),
+      ),
     ],
   },
 };
