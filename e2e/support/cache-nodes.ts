@@ -4,7 +4,7 @@
  * - any path: 200, header `x-served-by: <id>`, body JSON `{node, shard, protocol, path}` where
  *   `shard` is the request's `x-cache-shard` (or null) and `protocol` the HTTP version seen;
  * - `/healthz`: 200 `ok` (503 after `setHealthy(false)`), the path Envoy's active health check uses;
- * - `setDelay(ms)`: every other answer comes that much later (a slow node: requests pile up in flight);
+ * - `setDelay(ms)`: every answer but `/healthz`'s comes that much later (a slow node: requests pile up in flight);
  * - `stop()` closes the port and every open connection (a node that is down: connection refused),
  *   `start()` listens again on the same port (the node is back).
  * `protocol: 'http2'` serves cleartext HTTP/2 only (h2c, prior knowledge), as a gRPC upstream does.

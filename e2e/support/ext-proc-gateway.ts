@@ -141,8 +141,9 @@ export function gatewayBootstrap(opts: GatewayBootstrapOptions): Record<string, 
     name: 'pool',
     type: 'STATIC',
     connect_timeout: '1s',
-    // As docs/gateways.md: Envoy's defaults refuse a loaded failover's retries (3 in flight).
-    circuit_breakers: { thresholds: [{ max_requests: 4294967295, max_pending_requests: 4294967295, max_retries: 4294967295 }] },
+    // As docs/gateways.md: Envoy's defaults refuse a loaded pool (1024 connections, pending and
+    // active requests) and a loaded failover's retries (3 in flight).
+    circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295 }] },
     load_assignment: {
       cluster_name: 'pool',
       endpoints: [{ lb_endpoints: opts.backends.map((b) => ({ endpoint: { address: address(b.address, b.port) } })) }],
