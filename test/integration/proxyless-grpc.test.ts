@@ -88,10 +88,27 @@ test('grpc-js-xds through keyway serve: every shard on its primary, replica whil
   });
   assert.equal(row.flavor, 'grpc');
 
-  // The primary of shard 0 goes down: its RPCs reach the replica (priority 1), then come back.
+  // The primary of shard 0 crashes with 32 calls in flight to it (each answered 50 ms late): the
+  // route's retry takes them to the replica (priority 1), none fails; then they come back.
   const [primary, replica] = map1.shards[0]!.owners as [string, string];
   const down = nodes.find((n) => n.name === primary)!;
+  down.setDelay(50);
+  let running = true;
+  const outcomes = new Map<string, number>();
+  const loops = Array.from({ length: 32 }, async () => {
+    while (running) {
+      const answer = await client.who(0).catch((err: Error) => `error: ${err.message}`);
+      outcomes.set(answer, (outcomes.get(answer) ?? 0) + 1);
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
   await down.stop();
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  running = false;
+  await Promise.all(loops);
+  down.setDelay(0);
+  assert.deepEqual([...outcomes.keys()].filter((a) => a !== primary && a !== replica), [], `every call answered by ${primary} or ${replica}: ${JSON.stringify([...outcomes])}`);
+  assert.ok((outcomes.get(replica) ?? 0) > 0, `the replica took over: ${JSON.stringify([...outcomes])}`);
   await untilAnswer(client, 0, replica);
   await down.start();
   await untilAnswer(client, 0, primary, 30_000);

@@ -9,10 +9,16 @@ import { eventually } from './eventually.js';
 export const WHO_METHOD = '/keyway.test.Cache/Who';
 const raw = (b: Buffer): Buffer => b;
 
-/** A started Who server on 127.0.0.1 (`port` 0 picks a free one). */
-export async function startWhoServer(name: string, port = 0): Promise<{ server: Server; port: number }> {
+/** A started Who server on 127.0.0.1 (`port` 0 picks a free one); `delayMs()` is read per call (a slow node). */
+export async function startWhoServer(name: string, port = 0, delayMs: () => number = () => 0): Promise<{ server: Server; port: number }> {
   const server = new Server();
-  const impl: UntypedServiceImplementation = { Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => cb(null, Buffer.from(name)) };
+  const impl: UntypedServiceImplementation = {
+    Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => {
+      const ms = delayMs();
+      if (ms > 0) setTimeout(() => cb(null, Buffer.from(name)), ms);
+      else cb(null, Buffer.from(name));
+    },
+  };
   server.addService(
     { Who: { path: WHO_METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
     impl,
@@ -30,15 +36,18 @@ export interface RestartableWho {
   /** Closes every connection at once (forceShutdown): clients must notice, not drain. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Answers each call `ms` later (0: at once), so calls are in flight when it stops. */
+  setDelay(ms: number): void;
 }
 
 /** Starts a {@link RestartableWho}. */
 export async function restartableWho(name: string): Promise<RestartableWho> {
   let server: Server | undefined;
   let port = 0;
+  let delay = 0;
   const start = async (): Promise<void> => {
     if (server) return;
-    const started = await startWhoServer(name, port);
+    const started = await startWhoServer(name, port, () => delay);
     port = started.port;
     server = started.server;
   };
@@ -53,6 +62,9 @@ export async function restartableWho(name: string): Promise<RestartableWho> {
       const s = server;
       server = undefined;
       s?.forceShutdown();
+    },
+    setDelay(ms) {
+      delay = ms;
     },
   };
 }

@@ -28,6 +28,7 @@ import {
   type ShardPickerConfig,
 } from '../../core/shard-picker.js';
 import { adsConfigSource, lbWeight } from './envoy-core.js';
+import { grpcFailoverRetryPolicy } from './grpc-routes.js';
 import { SHARD_HEADER } from './names.js';
 import { addressKey } from './serving.js';
 
@@ -117,6 +118,7 @@ export function grpcPickerRouteConfiguration(name: string, service: string, clus
         name: service,
         domains: ['*'],
         routes: [{ match: { pathSpecifier: { case: 'prefix', value: '' } }, action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: cluster } } } }],
+        retryPolicy: grpcFailoverRetryPolicy(),
       },
     ],
   });

@@ -4,8 +4,20 @@
  * owners. Routes are tried in order; gRPC supports exact header matching (A28).
  */
 import { create } from '@bufbuild/protobuf';
-import { RouteConfigurationSchema, RouteSchema, type Route, type RouteConfiguration } from '../proto.js';
+import { RetryPolicySchema, RouteConfigurationSchema, RouteSchema, type RetryPolicy, type Route, type RouteConfiguration } from '../proto.js';
 import { SHARD_HEADER } from './names.js';
+
+/**
+ * The gRPC flavor's failover retry (gRFC A44: `retry_on` names status codes). A call in flight on a
+ * node that dies fails with UNAVAILABLE (its connection dropped) or CANCELLED (the server reset its
+ * streams as it shut down); the retry picks again, and by then the priority policy (or keyway's
+ * shard picker) has left the dead node for the replicas. Two retries with gRPC's default backoff
+ * (25 ms, at most 250 ms), as the Envoy flavor's retry (envoy-failover.ts). Only these two codes:
+ * a call the server answered, even with an error, is not sent again.
+ */
+export function grpcFailoverRetryPolicy(): RetryPolicy {
+  return create(RetryPolicySchema, { retryOn: 'cancelled,unavailable', numRetries: 2 });
+}
 
 /** One shard's route target. */
 export interface ShardRoute {
@@ -48,5 +60,5 @@ export function grpcRouteConfiguration(
   }
   // Any domain: the route configuration is per service already, and a client may override the
   // authority it matches with (grpc.default_authority), which would miss a domain list of [service].
-  return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes }] });
+  return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes, retryPolicy: grpcFailoverRetryPolicy() }] });
 }

@@ -52,6 +52,7 @@ test('one listener, one route (prefix "") to one cluster keyway-shards, its CLA 
   const routes = rc.virtualHosts.flatMap((v) => v.routes);
   assert.equal(routes.length, 1);
   assert.deepEqual(routes[0]!.match!.pathSpecifier, { case: 'prefix', value: '' });
+  assert.deepEqual([rc.virtualHosts[0]!.retryPolicy?.retryOn, rc.virtualHosts[0]!.retryPolicy?.numRetries], ['cancelled,unavailable', 2], 'the failover retry');
   const cla = set.endpoint[0]!.message as ClusterLoadAssignment;
   const listed = cla.endpoints.flatMap((g) => {
     assert.equal(g.priority, 0);

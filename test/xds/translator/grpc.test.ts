@@ -23,6 +23,8 @@ const GRPC: ProxyClass = { flavor: 'grpc', zone: '', subzone: '' };
 function routes(set: ResourceSet): { shard: string | undefined; cluster: string }[] {
   const rc = set.route[0]!.message as RouteConfiguration;
   assert.equal(rc.virtualHosts.length, 1);
+  // A call in flight on a node that dies is retried (and the priority policy sends it to a replica).
+  assert.deepEqual([rc.virtualHosts[0]!.retryPolicy?.retryOn, rc.virtualHosts[0]!.retryPolicy?.numRetries], ['cancelled,unavailable', 2]);
   return rc.virtualHosts[0]!.routes.map((r) => {
     assert.ok(r.action.case === 'route' && r.action.value.clusterSpecifier.case === 'cluster');
     const h = r.match!.headers[0];
