@@ -122,25 +122,29 @@ for (const bin of envoyBinaries()) {
       const traffic = startTraffic(listener, led.map((s) => s.shard));
       await sleep(300);
       await node.stop();
-      await sleep(1_000);
-      const during = await traffic.stop();
-      assert.deepEqual(during.failed, [], `no request failed while ${primary} died under load (${during.sent} sent)`);
-      const seen: ShardAnswer[] = [];
-      for (let round = 0; round < 4; round++) for (const s of led) seen.push(await requestShard(listener, s.shard));
-      assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], 'no failed request while the primary was down');
-      // Its cluster's priority 1: the other owners of the shards it leads (the replicas here).
-      const backups = new Set(led.map((s) => s.owners[1]!));
-      const servers = new Set(seen.map((a) => a.servedBy!));
-      const underLoad = [...during.servedBy.keys()].filter((id) => id !== primary);
-      assert.ok(underLoad.length > 0 && underLoad.every((id) => backups.has(id)), `under load, failed over to ${underLoad.join(',')}; the replicas are ${[...backups].join(',')}`);
-      assert.ok(!servers.has(primary), `${primary} is down, yet answered`);
-      assert.ok([...servers].every((id) => backups.has(id)), `served by ${[...servers].join(',')}, its shards' replicas are ${[...backups].join(',')}`);
-      if (backups.size > 1) assert.ok(servers.size > 1, `the requests spread over the replicas (served by ${[...servers].join(',')})`);
-      await eventually(`${primary} to fail its health check`, () => envoy.clusters(`${SERVICE}/node/${primary}`), {
-        accept: (hosts) => hosts.some((h) => h.priority === 0 && h.flags.includes('failed_active_health_check')),
-        timeoutMs: 20_000,
-      });
-      await node.start();
+      // Back up whatever fails here, so the later cases do not fail for its absence.
+      try {
+        await sleep(1_000);
+        const during = await traffic.stop();
+        assert.deepEqual(during.failed, [], `no request failed while ${primary} died under load (${during.sent} sent)`);
+        const seen: ShardAnswer[] = [];
+        for (let round = 0; round < 4; round++) for (const s of led) seen.push(await requestShard(listener, s.shard));
+        assert.deepEqual(seen.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body.trim()}`), [], 'no failed request while the primary was down');
+        // Its cluster's priority 1: the other owners of the shards it leads (the replicas here).
+        const backups = new Set(led.map((s) => s.owners[1]!));
+        const servers = new Set(seen.map((a) => a.servedBy!));
+        const underLoad = [...during.servedBy.keys()].filter((id) => id !== primary);
+        assert.ok(underLoad.length > 0 && underLoad.every((id) => backups.has(id)), `under load, failed over to ${underLoad.join(',')}; the replicas are ${[...backups].join(',')}`);
+        assert.ok(!servers.has(primary), `${primary} is down, yet answered`);
+        assert.ok([...servers].every((id) => backups.has(id)), `served by ${[...servers].join(',')}, its shards' replicas are ${[...backups].join(',')}`);
+        if (backups.size > 1) assert.ok(servers.size > 1, `the requests spread over the replicas (served by ${[...servers].join(',')})`);
+        await eventually(`${primary} to fail its health check`, () => envoy.clusters(`${SERVICE}/node/${primary}`), {
+          accept: (hosts) => hosts.some((h) => h.priority === 0 && h.flags.includes('failed_active_health_check')),
+          timeoutMs: 20_000,
+        });
+      } finally {
+        await node.start();
+      }
       for (const s of led) await waitForShardOn(listener, s.shard, primary, { timeoutMs: 20_000 });
     });
 
