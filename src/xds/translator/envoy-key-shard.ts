@@ -146,6 +146,11 @@ export function keyShardLuaFilter(shardCount: number, keyHeader: string, perRout
   });
 }
 
+/** A route's or virtual host's `typed_per_filter_config` entry that keeps the Lua filter out of the request's chain. */
+export function keyShardLuaDisabled(): Any {
+  return anyPack(FilterConfigSchema, create(FilterConfigSchema, { disabled: true }));
+}
+
 /**
  * A route's `typed_per_filter_config` entry that runs the named key-to-shard script there, where
  * the virtual host disables the Lua filter (Envoy takes the route's entry over the virtual host's).

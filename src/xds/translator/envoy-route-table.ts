@@ -28,7 +28,6 @@ import { create } from '@bufbuild/protobuf';
 import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
 import {
   ClusterLoadAssignmentSchema,
-  FilterConfigSchema,
   HttpRequestHeaderMatchInputSchema,
   LbEndpointSchema,
   RouteConfigurationSchema,
@@ -44,7 +43,7 @@ import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { UINT32_MAX, lbWeight, socketAddress } from './envoy-core.js';
 import { localityGroups } from './envoy-endpoints.js';
 import { failoverRetryPolicy } from './envoy-failover.js';
-import { keyShardLuaRouteConfig } from './envoy-key-shard.js';
+import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
 import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
 
@@ -153,7 +152,7 @@ export function envoyRouteTableConfiguration(
         name,
         domains: ['*'],
         retryPolicy: failoverRetryPolicy(),
-        typedPerFilterConfig: { [LUA_FILTER]: anyPack(FilterConfigSchema, create(FilterConfigSchema, { disabled: true })) },
+        typedPerFilterConfig: { [LUA_FILTER]: keyShardLuaDisabled() },
         matcher: {
           matcherType: {
             case: 'matcherTree',

@@ -7,9 +7,7 @@
  * before reaching the cluster.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
 import {
-  FilterConfigSchema,
   RouteConfigurationSchema,
   RouteSchema,
   type HeaderMatcherSchema,
@@ -18,7 +16,7 @@ import {
 } from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { failoverRetryPolicy } from './envoy-failover.js';
-import { badShardMessage } from './envoy-key-shard.js';
+import { badShardMessage, keyShardLuaDisabled } from './envoy-key-shard.js';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
 /** A shard number as header_to_metadata stores it: decimal digits (RE2, matched against the whole value). */
@@ -62,7 +60,7 @@ export function envoyRouteConfiguration(
       match: { pathSpecifier: { case: 'prefix', value: '/' }, headers },
       action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: clusterName } } },
     });
-  const withoutLua = { [LUA_FILTER]: luaDisabled() };
+  const withoutLua = { [LUA_FILTER]: keyShardLuaDisabled() };
   const shardHeaderRoutes: Route[] = [
     create(RouteSchema, {
       ...toCluster([
@@ -110,11 +108,6 @@ export function envoyRouteConfiguration(
     name,
     virtualHosts: [{ name, domains: ['*'], routes: [...shardHeaderRoutes, ...keyRoutes], retryPolicy: failoverRetryPolicy() }],
   });
-}
-
-/** Per-route config that keeps the Lua filter out of a matched request's filter chain. */
-function luaDisabled(): Any {
-  return anyPack(FilterConfigSchema, create(FilterConfigSchema, { disabled: true }));
 }
 
 /** The body of the reject route's 400: neither `x-cache-shard` nor the key header was sent. */
