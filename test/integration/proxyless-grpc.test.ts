@@ -146,7 +146,7 @@ test('grpc-js-xds through keyway serve: every shard on its primary, replica whil
 
 test('grpc-js-xds through keyway serve: a primary killed with calls in flight (they fail UNAVAILABLE) fails over to the replica', async (t) => {
   const nodes = await Promise.all(['node-0', 'node-1', 'node-2'].map(killableWho));
-  t.after(() => Promise.all(nodes.map((n) => n.close())));
+  t.after(() => Promise.all(nodes.map((n) => n.stop())));
   const { client, shardMap } = await startFleet(t, nodes, 'grpc-it-kill');
   const map = await shardMap();
   for (const { shard, owners } of map.shards) await untilAnswer(client, shard, owners[0]!);

@@ -33,23 +33,33 @@ export async function startWhoServer(name: string, port = 0, delayMs: () => numb
 export interface RestartableWho {
   readonly name: string;
   readonly port: number;
-  /** Closes every connection at once (forceShutdown): clients must notice, not drain. */
+  /** Stops it without draining (forceShutdown in process, SIGKILL for a process): clients must notice. */
   stop(): Promise<void>;
   start(): Promise<void>;
   /** Answers each call `ms` later (0: at once), so calls are in flight when it stops. */
   setDelay(ms: number): void;
 }
 
-/** Starts a {@link RestartableWho}. */
-export async function restartableWho(name: string): Promise<RestartableWho> {
-  let server: Server | undefined;
+/** One run of a restartable Who server, from its start to its stop. */
+export interface WhoRun {
+  readonly port: number;
+  stop(): Promise<void>;
+  /** Tells the running server a new delay (an in-process server reads the delay per call instead). */
+  setDelay?(ms: number): void;
+}
+
+/**
+ * A {@link RestartableWho} over `launch`, which starts one run on `port` (0 the first time: a free
+ * one) answering `delayMs()` late; every later run gets the first run's port.
+ */
+export async function restartable(name: string, launch: (port: number, delayMs: () => number) => Promise<WhoRun>): Promise<RestartableWho> {
+  let run: WhoRun | undefined;
   let port = 0;
   let delay = 0;
   const start = async (): Promise<void> => {
-    if (server) return;
-    const started = await startWhoServer(name, port, () => delay);
-    port = started.port;
-    server = started.server;
+    if (run) return;
+    run = await launch(port, () => delay);
+    port = run.port;
   };
   await start();
   return {
@@ -59,14 +69,23 @@ export async function restartableWho(name: string): Promise<RestartableWho> {
     },
     start,
     async stop() {
-      const s = server;
-      server = undefined;
-      s?.forceShutdown();
+      const r = run;
+      run = undefined;
+      await r?.stop();
     },
     setDelay(ms) {
       delay = ms;
+      run?.setDelay?.(ms);
     },
   };
+}
+
+/** A {@link RestartableWho} in this process; `stop()` is grpc-js `forceShutdown` (calls in flight end CANCELLED). */
+export function restartableWho(name: string): Promise<RestartableWho> {
+  return restartable(name, async (port, delayMs) => {
+    const { server, port: bound } = await startWhoServer(name, port, delayMs);
+    return { port: bound, stop: async () => server.forceShutdown() };
+  });
 }
 
 /**
