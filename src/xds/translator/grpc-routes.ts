@@ -13,7 +13,9 @@ import { SHARD_HEADER } from './names.js';
  * streams as it shut down); the retry picks again, and by then the priority policy (or keyway's
  * shard picker) has left the dead node for the replicas. Two retries with gRPC's default backoff
  * (25 ms, at most 250 ms), as the Envoy flavor's retry (envoy-failover.ts). Only these two codes:
- * a call the server answered, even with an error, is not sent again.
+ * a call answered with any other status is not sent again. A server that answers UNAVAILABLE
+ * itself gets the call up to twice more (Istio's default retry covers the same codes); one that
+ * sheds load answers RESOURCE_EXHAUSTED, which is not retried (docs/xds.md "The failover retry").
  */
 export function grpcFailoverRetryPolicy(): RetryPolicy {
   return create(RetryPolicySchema, { retryOn: 'cancelled,unavailable', numRetries: 2 });
