@@ -73,6 +73,8 @@ export async function startKeyway(opts: StartKeywayOptions): Promise<KeywayProce
   let child: ChildProcess | undefined;
 
   const args = [
+    // KEYWAY_SERVER_EXEC_ARGS: Node flags for keyway (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it in a benchmark).
+    ...(process.env.KEYWAY_SERVER_EXEC_ARGS?.split(' ').filter(Boolean) ?? []),
     path.join(REPO_ROOT, 'bin', 'keyway.js'),
     'serve',
     '--config', opts.configPath,
