@@ -77,9 +77,12 @@ async function startFleet(t: TestContext, nodes: readonly RestartableWho[], clie
 }
 
 /**
- * Stops `down`, the primary of shard 0, while 32 callers keep calls in flight to shard 0 (each
- * answered 50 ms late), and requires every call answered by `down` or `replica` (gRPC's failover
- * retry, docs/xds.md), the replica among them; then starts `down` again.
+ * Stops `down`, the primary of shard 0, while 32 callers keep calls in flight to shard 0, and
+ * requires every call answered by `down` or `replica` (gRPC's failover retry, docs/xds.md), the
+ * replica among them; then starts `down` again. The node answers 50 ms late, then holds the calls
+ * that reach it in its last 200 ms, so the stop finds calls in flight and none half answered: a
+ * call whose answer arrived without its status cannot be retried (gRPC commits a call once a
+ * response arrives), which no route can change (docs/xds.md "The failover retry").
  */
 async function crashUnderLoad(client: Probe, down: RestartableWho, replica: string): Promise<void> {
   down.setDelay(50);
@@ -92,6 +95,8 @@ async function crashUnderLoad(client: Probe, down: RestartableWho, replica: stri
     }
   });
   await new Promise((resolve) => setTimeout(resolve, 300));
+  down.setDelay(60_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await down.stop();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   running = false;

@@ -15,7 +15,7 @@ export async function startWhoServer(name: string, port = 0, delayMs: () => numb
   const impl: UntypedServiceImplementation = {
     Who: (_call: unknown, cb: (err: null, value: Buffer) => void) => {
       const ms = delayMs();
-      if (ms > 0) setTimeout(() => cb(null, Buffer.from(name)), ms);
+      if (ms > 0) setTimeout(() => cb(null, Buffer.from(name)), ms).unref(); // a call held long must not hold the test process
       else cb(null, Buffer.from(name));
     },
   };
