@@ -21,7 +21,7 @@ import {
   type RetryPolicy,
 } from '../proto.js';
 import type { UpstreamProtocol } from '../../core/settings.js';
-import { duration } from './envoy-core.js';
+import { UINT32_MAX, duration } from './envoy-core.js';
 import { PREVIOUS_PRIORITIES_RETRY } from './names.js';
 
 /** Path every cache node must answer with 200 while it can serve (the active health check). */
@@ -92,7 +92,7 @@ export function outlierDetection(): OutlierDetection {
  * The value of each of Envoy's circuit breakers on keyway's clusters: the largest a uint32 holds,
  * which Envoy reads as no limit of its own (Istio's default too).
  */
-export const CIRCUIT_BREAKER_LIMIT = 4_294_967_295;
+export const CIRCUIT_BREAKER_LIMIT = UINT32_MAX;
 
 /**
  * Envoy's circuit breakers (CDS `circuit_breakers`) lifted: connections, pending requests,
