@@ -4,6 +4,7 @@
  */
 import { httpRequest } from './http.js';
 import { eventually, type PollTiming } from '../../test/support/eventually.js';
+import { closedLoop } from '../../test/support/closed-loop.js';
 
 export interface ShardAnswer {
   readonly status: number;
@@ -59,7 +60,7 @@ export async function waitForShardOn(
   return seen;
 }
 
-/** What {@link startTraffic} saw: answers per serving node, and every answer that was not a 200. */
+/** What {@link startTraffic} saw: answers per serving node, and each kind of answer that was not a 200, with its count. */
 export interface TrafficTally {
   readonly sent: number;
   readonly servedBy: ReadonlyMap<string, number>;
@@ -67,28 +68,25 @@ export interface TrafficTally {
 }
 
 /**
- * Keeps `inFlight` requests open through `listenerUrl` (a closed loop over `shards`, round robin)
- * until `stop()` resolves with the tally. Many requests in flight when a node dies is what
- * sequential requests cannot show: each of them fails at once and needs its own retry.
+ * Keeps `inFlight` requests open through `listenerUrl` (a closed loop over `shards`, round robin,
+ * test/support/closed-loop.ts) until `stop()` resolves with the tally.
  */
 export function startTraffic(listenerUrl: string, shards: readonly (string | number)[], inFlight = 32): { stop(): Promise<TrafficTally> } {
-  let running = true;
-  let sent = 0;
-  const servedBy = new Map<string, number>();
-  const failed: string[] = [];
-  const loops = Array.from({ length: inFlight }, async () => {
-    while (running) {
-      const shard = shards[sent++ % shards.length]!;
-      const a = await requestShard(listenerUrl, shard).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }));
-      if (a.status === 200 && a.servedBy !== undefined) servedBy.set(a.servedBy, (servedBy.get(a.servedBy) ?? 0) + 1);
-      else failed.push(`shard ${shard}: ${a.status} ${a.body.trim()}`);
-    }
+  const FAILED = '\0failed '; // cannot be a node id
+  const loop = closedLoop(inFlight, async (n) => {
+    const shard = shards[n % shards.length]!;
+    const a = await requestShard(listenerUrl, shard).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }));
+    return a.status === 200 && a.servedBy !== undefined ? a.servedBy : `${FAILED}shard ${shard}: ${a.status} ${a.body.trim()}`;
   });
   return {
     stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return { sent, servedBy, failed };
+      const { sent, answers } = await loop.stop();
+      const all = [...answers];
+      return {
+        sent,
+        servedBy: new Map(all.filter(([a]) => !a.startsWith(FAILED))),
+        failed: all.filter(([a]) => a.startsWith(FAILED)).map(([a, times]) => `${a.slice(FAILED.length)} (${times}x)`),
+      };
     },
   };
 }

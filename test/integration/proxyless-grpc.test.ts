@@ -8,6 +8,7 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { closedLoop } from '../support/closed-loop.js';
 import { eventually } from '../support/eventually.js';
 import { restartableWho, type RestartableWho } from '../support/grpc-who.js';
 import { killableWho } from './support/grpc-backend.js';
@@ -86,21 +87,13 @@ async function startFleet(t: TestContext, nodes: readonly RestartableWho[], clie
  */
 async function crashUnderLoad(client: Probe, down: RestartableWho, replica: string): Promise<void> {
   down.setDelay(50);
-  let running = true;
-  const outcomes = new Map<string, number>();
-  const loops = Array.from({ length: 32 }, async () => {
-    while (running) {
-      const answer = await client.who(0).catch((err: Error) => `error: ${err.message}`);
-      outcomes.set(answer, (outcomes.get(answer) ?? 0) + 1);
-    }
-  });
+  const load = closedLoop(32, () => client.who(0).catch((err: Error) => `error: ${err.message}`));
   await new Promise((resolve) => setTimeout(resolve, 300));
   down.setDelay(60_000);
   await new Promise((resolve) => setTimeout(resolve, 200));
   await down.stop();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  running = false;
-  await Promise.all(loops);
+  const { answers: outcomes } = await load.stop();
   down.setDelay(0);
   assert.deepEqual([...outcomes.keys()].filter((a) => a !== down.name && a !== replica), [], `every call answered by ${down.name} or ${replica}: ${JSON.stringify([...outcomes])}`);
   assert.ok((outcomes.get(replica) ?? 0) > 0, `the replica took over: ${JSON.stringify([...outcomes])}`);
