@@ -33,16 +33,18 @@ import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { CIRCUIT_BREAKER_LIMIT } from '../../src/xds/translator/envoy-failover.js';
+import { RING_CLUSTER, ringAssignment, ringRetry } from './ring-failover.js';
 import { keywayRetryPolicy, shardTableListener } from './shard-table.js';
 
 type Json = Record<string, unknown>;
-type Form = 'priorities' | 'eject';
+type Form = 'priorities' | 'eject' | 'ring';
 
-const { values } = parseArgs({ options: { cycles: { type: 'string' }, 'max-retries': { type: 'string' }, show: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { forms: { type: 'string' }, cycles: { type: 'string' }, 'max-retries': { type: 'string' }, show: { type: 'boolean' } } });
 const cycles = Number(values.cycles ?? 12);
 const maxRetries = Number(values['max-retries'] ?? CIRCUIT_BREAKER_LIMIT);
 const IDS = ['a', 'b', 'c'] as const;
 const SHARD_OF = { a: '1', b: '2', c: '3' } as const;
+const PRIMARY_OF: Record<string, string> = Object.fromEntries(Object.entries(SHARD_OF).map(([id, shard]) => [shard, id]));
 
 const nodes = await startCacheNodes([...IDS]);
 const endpoint = (id: string, checked: boolean): Json => ({
@@ -55,14 +57,17 @@ const outlier = (form: Form): Json => ({
   max_ejection_percent: 100,
   ...(form === 'eject' ? { split_external_local_origin_errors: true, consecutive_local_origin_failure: 1 } : {}),
 });
+const loadAssignment = (id: string, form: Form): Json => {
+  const others = IDS.filter((x) => x !== id);
+  if (form !== 'ring') return { cluster_name: `node-${id}`, endpoints: [{ lb_endpoints: [endpoint(id, true)] }, { priority: 1, lb_endpoints: others.map((x) => endpoint(x, false)) }] };
+  return ringAssignment(`node-${id}`, endpoint(id, true), others.map((x) => endpoint(x, false)), (i) => others[i]!);
+};
 const nodeCluster = (id: string, form: Form): Json => ({
   name: `node-${id}`,
   type: 'STATIC',
   connect_timeout: '0.25s',
-  load_assignment: {
-    cluster_name: `node-${id}`,
-    endpoints: [{ lb_endpoints: [endpoint(id, true)] }, { priority: 1, lb_endpoints: IDS.filter((x) => x !== id).map((x) => endpoint(x, false)) }],
-  },
+  ...(form === 'ring' ? RING_CLUSTER : {}),
+  load_assignment: loadAssignment(id, form),
   // keyway's checking (src/xds/translator/envoy-failover.ts).
   health_checks: [{ timeout: '1s', interval: '2s', no_traffic_interval: '0.5s', unhealthy_interval: '0.5s', unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: { path: '/healthz' } }],
   outlier_detection: outlier(form),
@@ -72,7 +77,8 @@ const nodeCluster = (id: string, form: Form): Json => ({
 });
 const retryPolicy = (form: Form): Json => {
   const policy = keywayRetryPolicy();
-  if (form === 'eject') delete policy.retryPriority;
+  if (form !== 'priorities') delete policy.retryPriority;
+  if (form === 'ring') ringRetry(policy);
   return policy;
 };
 const bootstrap = (form: Form, port: number): Json => ({
@@ -86,13 +92,15 @@ const bootstrap = (form: Form, port: number): Json => ({
 interface Tally {
   sent: number;
   failed: number;
+  /** Answered by a node other than the shard's primary. */
+  elsewhere: number;
   by: Record<string, number>;
 }
 
 /** A closed loop of `inFlight` requests over `shards` until `stop()`; who answered, what failed. */
 function load(port: number, shards: readonly string[], inFlight = 32): { tally: Tally; stop: () => Promise<void> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
-  const tally: Tally = { sent: 0, failed: 0, by: {} };
+  const tally: Tally = { sent: 0, failed: 0, elsewhere: 0, by: {} };
   let running = true;
   const one = (): Promise<void> =>
     new Promise((resolve) => {
@@ -101,8 +109,11 @@ function load(port: number, shards: readonly string[], inFlight = 32): { tally: 
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => {
-          if (res.statusCode === 200) tally.by[String(res.headers['x-served-by'])] = (tally.by[String(res.headers['x-served-by'])] ?? 0) + 1;
-          else {
+          if (res.statusCode === 200) {
+            const who = String(res.headers['x-served-by']);
+            tally.by[who] = (tally.by[who] ?? 0) + 1;
+            if (who !== PRIMARY_OF[shard]) tally.elsewhere++;
+          } else {
             tally.failed++;
             if (values.show) process.stderr.write(`${res.statusCode} ${body}\n`);
           }
@@ -147,15 +158,16 @@ async function waitBack(port: number, shard: string, id: string): Promise<void> 
   throw new Error(`shard ${shard} did not return to ${id} within 20 s`);
 }
 
-const results: { form: Form; failed: number; steadyFailed: number }[] = [];
+const results: { form: Form; failed: number; steadyFailed: number; steadyElsewhere: number }[] = [];
 try {
-  for (const form of ['priorities', 'eject'] as const) {
+  for (const form of (values.forms ?? 'priorities,eject,ring').split(',') as Form[]) {
     const port = await freePort();
     const envoy = await startEnvoy({ bootstrap: bootstrap(form, port) });
     try {
       for (const id of IDS) await waitBack(port, SHARD_OF[id], id);
       let sent = 0;
       let failed = 0;
+      const l0by: Record<string, number> = {};
       const e0 = await ejections(envoy);
       for (let c = 0; c < cycles; c++) {
         const id = IDS[c % IDS.length]!;
@@ -166,6 +178,7 @@ try {
         await l.stop();
         sent += l.tally.sent;
         failed += l.tally.failed;
+        for (const [who, n] of Object.entries(l.tally.by)) l0by[who] = (l0by[who] ?? 0) + n;
         await nodes.byId(id).start();
         await waitBack(port, SHARD_OF[id], id);
       }
@@ -178,7 +191,7 @@ try {
       await sleep(20_000);
       await steady.stop();
       const e2 = await ejections(envoy);
-      const row = { form, sent, failed, killEjections: e1 - e0, ...counters, steadySent: steady.tally.sent, steadyFailed: steady.tally.failed, steadyEjections: e2 - e1 };
+      const row = { form, sent, failed, by: l0by, steadyBy: steady.tally.by, killEjections: e1 - e0, ...counters, steadySent: steady.tally.sent, steadyFailed: steady.tally.failed, steadyElsewhere: steady.tally.elsewhere, steadyEjections: e2 - e1 };
       results.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     } finally {
@@ -188,8 +201,7 @@ try {
 } finally {
   await nodes.stopAll();
 }
-const priorities = results.find((r) => r.form === 'priorities')!;
-if (priorities.failed > 0 || priorities.steadyFailed > 0) {
-  process.stdout.write(`keyway's form (priorities) failed ${priorities.failed} request(s) over the kills and ${priorities.steadyFailed} in the steady load\n`);
-  process.exit(1);
-}
+// keyway's form and the ring walk must lose nothing; ejection is the race this file measures.
+const failing = results.filter((r) => r.form !== 'eject' && (r.failed > 0 || r.steadyFailed > 0 || r.steadyElsewhere > 0));
+for (const r of failing) process.stdout.write(`form ${r.form} failed ${r.failed} request(s) over the kills; in the steady load ${r.steadyFailed} failed and ${r.steadyElsewhere} missed their primary\n`);
+if (failing.length > 0) process.exit(1);

@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
+import { RING_CLUSTER, ringAssignment, ringRetry } from './ring-failover.js';
 
 export type Json = Record<string, unknown>;
 
@@ -98,7 +99,7 @@ function ownersOf(la: Json): Map<string, number[]> {
  * balancer, one health check per node. `direct`: one plain cluster per owner list instead (its
  * owners at priorities 0 and 1, each checked by every list it is in), no per-node clusters.
  */
-function routeMap(opts: { direct?: boolean; node?: boolean } = {}) {
+function routeMap(opts: { direct?: boolean; node?: boolean; ring?: boolean } = {}) {
   return (r: KeywayResources): void => {
     const owners = ownersOf(r.loadAssignment);
     const ports = [...new Set([...owners.values()].flat())].sort((a, b) => a - b);
@@ -118,7 +119,12 @@ function routeMap(opts: { direct?: boolean; node?: boolean } = {}) {
     // stays inside one cluster (no aggregate, no cluster per owner list).
     const withFallback = (port: number): Json => {
       const c = nodeCluster(port);
-      const others = ports.filter((p) => p !== port).map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } }, health_check_config: { disable_active_health_check: true } } }));
+      const otherPorts = ports.filter((p) => p !== port);
+      const others = otherPorts.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } }, health_check_config: { disable_active_health_check: true } } }));
+      if (opts.ring) {
+        const primary = ((((c.load_assignment as Json).endpoints as Json[])[0]!.lb_endpoints as Json[])[0]!);
+        return { ...c, ...RING_CLUSTER, load_assignment: ringAssignment(`node-${port}`, primary, others, (i) => `node-${otherPorts[i]!}`) };
+      }
       (c.load_assignment as Json).endpoints = [...((c.load_assignment as Json).endpoints as Json[]), { priority: 1, lb_endpoints: others }];
       return c;
     };
@@ -459,6 +465,7 @@ export const TOGGLES: readonly Toggle[] = [
     [
       ['', "the route maps x-cache-shard to the primary's own cluster (the other nodes at priority 1, unchecked: the retry fails over inside it); no aggregate; the client sends x-cache-shard", () => {}],
       ['-no-retry', 'route-map-node-no-lua without a retry policy', withoutRetry],
+      ['-ring-retry', 'route-map-node-no-lua failing over by a ring walk: RING_HASH node clusters with a catcher point, a previous_hosts retry, no previous_priorities (ring-failover.ts)', (r) => ringRetry(retryPolicy(r)), { ring: true }],
       ['-plain-retry', 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)', (r) => delete retryPolicy(r).retry_priority],
       ['-connect-retry', 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)', (r) => (retryPolicy(r).retry_on = 'connect-failure')],
       [
@@ -469,14 +476,14 @@ export const TOGGLES: readonly Toggle[] = [
           for (const c of r.clusters ?? []) c.outlier_detection = { ...(c.outlier_detection as Json), split_external_local_origin_errors: true, consecutive_local_origin_failure: 1 };
         },
       ],
-    ] as [string, string, (r: KeywayResources) => unknown][]
-  ).map(([suffix, what, change]): Toggle => ({
+    ] as [string, string, (r: KeywayResources) => unknown, { ring?: boolean }?][]
+  ).map(([suffix, what, change, shape]): Toggle => ({
     name: `route-map-node-no-lua${suffix}`,
     what,
     sendShard: true,
     healthCluster: 'node-',
     apply: (r) => {
-      routeMap({ node: true })(r);
+      routeMap({ node: true, ...shape })(r);
       withoutFilter(r, 'lua');
       change(r);
     },

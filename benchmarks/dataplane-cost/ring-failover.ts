@@ -1,0 +1,45 @@
+/**
+ * Failover inside a node's cluster without `previous_priorities` (an experiment, not in the
+ * translator; docs/benchmarks.md "Failover inside the node's cluster", the ring walk): the cluster load-balances by RING_HASH over at most RING_POINTS
+ * points. Priority 0 holds a catcher (one of the node's backups) with weight 1, listed first, and
+ * the node with weight RING_PRIMARY_WEIGHT, so Envoy's ring gives the catcher one point and the
+ * node the other RING_POINTS - 1. The hash keys are chosen so the catcher's point falls 7.5e9
+ * (of 2^64) past one of the node's: a request without a hash policy draws a random point and
+ * lands on the node but for one request in 2.5e9, and a retry whose `previous_hosts` predicate
+ * refuses the node walks the ring point by point to the catcher. Priority health weighted by
+ * host weight (`weighted_priority_health`): once the node is marked failed, priority 0 keeps
+ * 1 / (W + 1) of its load and the rest goes to the backups at priority 1, the catcher among them
+ * (these clusters are static, which keeps both copies of an address; EDS would keep the first).
+ */
+type Json = Record<string, unknown>;
+
+export const RING_POINTS = 16;
+/** Found by search: xxHash64("catcher-244191607_0") - xxHash64("keyway-primary_" i) = 7468887782 for one i < 15. */
+export const RING_PRIMARY_KEY = 'keyway-primary';
+export const RING_CATCHER_KEY = 'catcher-244191607';
+export const RING_PRIMARY_WEIGHT = 1_000_000;
+
+const keyed = (endpoint: Json, key: string, weight: number): Json => ({ ...endpoint, load_balancing_weight: weight, metadata: { filter_metadata: { 'envoy.lb': { hash_key: key } } } });
+
+/** A node cluster's load assignment for the ring walk: `backups[0]` is the catcher. */
+export function ringAssignment(name: string, primary: Json, backups: readonly Json[], backupKey: (i: number) => string): Json {
+  return {
+    cluster_name: name,
+    endpoints: [
+      { lb_endpoints: [keyed(backups[0]!, RING_CATCHER_KEY, 1), keyed(primary, RING_PRIMARY_KEY, RING_PRIMARY_WEIGHT)] },
+      { priority: 1, lb_endpoints: backups.map((b, i) => keyed(b, backupKey(i), 1)) },
+    ],
+    policy: { weighted_priority_health: true },
+  };
+}
+
+/** The cluster fields of the ring walk. */
+export const RING_CLUSTER: Json = { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 1, maximum_ring_size: RING_POINTS } };
+
+/** The retry's part (bootstrap JSON, snake_case): no retry priority, a walk of up to RING_POINTS hosts. */
+export function ringRetry(policy: Json): void {
+  delete policy.retry_priority;
+  delete policy.retryPriority;
+  policy.retry_host_predicate = [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }];
+  policy.host_selection_retry_max_attempts = String(RING_POINTS);
+}
