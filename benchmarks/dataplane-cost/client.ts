@@ -14,6 +14,8 @@ export interface Burst {
   readonly errors: number;
   /** Answers served from the node's L1. */
   readonly l1: number;
+  /** Answers that needed the store fetch (the node's L3, `--l3-delay-ms`). */
+  readonly l3: number;
   readonly seconds: number;
 }
 
@@ -48,6 +50,7 @@ export class CacheClient {
     let completed = 0;
     let errors = 0;
     let l1 = 0;
+    let l3 = 0;
     let nextSlot = started;
     const worker = async (): Promise<void> => {
       while (issued < limit && performance.now() < deadline) {
@@ -63,10 +66,11 @@ export class CacheClient {
         completed++;
         if (tier === undefined) errors++;
         else if (tier === 'l1') l1++;
+        else if (tier === 'l3') l3++;
       }
     };
     await Promise.all(Array.from({ length: opts.concurrency }, worker));
-    return { completed, errors, l1, seconds: (performance.now() - started) / 1000 };
+    return { completed, errors, l1, l3, seconds: (performance.now() - started) / 1000 };
   }
 
   /** One request; the `x-cache-tier` that answered, or undefined on an error. */

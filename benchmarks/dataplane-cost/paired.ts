@@ -9,7 +9,9 @@
  * requests per second to each; per slice, CPU per 1000 requests of each Envoy, and of each Envoy
  * plus its fleet's nodes (everything the nodes spent in the slice: requests, health checks,
  * keyway's ownership stream and load reports, garbage collection). Then both closed loops at once
- * for `throughputSeconds`: the ratio of requests completed. Ratios are variant over ring_hash.
+ * for `throughputSeconds`: the ratio of requests completed, and each side's share of answers that
+ * waited for the store fetch (L3). Ratios are variant over ring_hash. ring_hash runs on a fleet of
+ * its own per variant fleet (run.ts), so both sides' caches have served the same requests.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvoyProcess } from '../../e2e/support/envoy.js';
@@ -58,6 +60,9 @@ export interface PairedThroughput {
   readonly baseRps: number;
   readonly l1: number;
   readonly baseL1: number;
+  /** Share of the answers that waited for the store fetch (L3), each side. */
+  readonly l3: number;
+  readonly baseL3: number;
   readonly errors: number;
 }
 
@@ -128,13 +133,23 @@ export async function measurePair(
     const burst = { concurrency: s.throughputConcurrency, seconds: s.throughputSeconds / 2 };
     const [tb1, tv1] = await Promise.all([b.client.run(burst), v.client.run(burst)]);
     const [tv2, tb2] = await Promise.all([v.client.run(burst), b.client.run(burst)]);
-    const join = (x: Burst, y: Burst): Burst => ({ completed: x.completed + y.completed, errors: x.errors + y.errors, l1: x.l1 + y.l1, seconds: x.seconds + y.seconds });
+    const join = (x: Burst, y: Burst): Burst => ({ completed: x.completed + y.completed, errors: x.errors + y.errors, l1: x.l1 + y.l1, l3: x.l3 + y.l3, seconds: x.seconds + y.seconds });
     const tb = join(tb1, tb2);
     const tv = join(tv1, tv2);
-    const l1 = (t: { l1: number; completed: number; errors: number }): number => t.l1 / Math.max(1, t.completed - t.errors);
+    const share = (n: number, t: Burst): number => n / Math.max(1, t.completed - t.errors);
     return {
       slices,
-      throughput: { variant: variant.name, round, rps: tv.completed / tv.seconds, baseRps: tb.completed / tb.seconds, l1: l1(tv), baseL1: l1(tb), errors: tv.errors + tb.errors },
+      throughput: {
+        variant: variant.name,
+        round,
+        rps: tv.completed / tv.seconds,
+        baseRps: tb.completed / tb.seconds,
+        l1: share(tv.l1, tv),
+        baseL1: share(tb.l1, tb),
+        l3: share(tv.l3, tv),
+        baseL3: share(tb.l3, tb),
+        errors: tv.errors + tb.errors,
+      },
     };
   } finally {
     for (const c of clients) c.close();
@@ -148,8 +163,8 @@ export function pairedTable(variants: readonly string[], slices: readonly Paired
   const lines = [
     `Paired with ring_hash, ${s.slices} slices of ${s.sliceSeconds} s at ${s.cpuRate} req/s each per round; throughput: both closed loops at once, ${s.throughputConcurrency} in flight each, each side started first for half the time. Medians (min-max) over every slice / round.`,
     '',
-    '| variant | Envoy ms / 1000 req | ring_hash Envoy ms / 1000 req | x ring_hash (Envoy) | Envoy + nodes ms / 1000 req | x ring_hash (Envoy + nodes) | x ring_hash (nodes) | req/s | x ring_hash (req/s) | L1 hit / ring_hash |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | Envoy ms / 1000 req | ring_hash Envoy ms / 1000 req | x ring_hash (Envoy) | Envoy + nodes ms / 1000 req | x ring_hash (Envoy + nodes) | x ring_hash (nodes) | req/s | x ring_hash (req/s) | L1 hit / ring_hash | store fetches / ring_hash |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const name of variants) {
     const sl = slices.filter((x) => x.variant === name);
@@ -159,7 +174,8 @@ export function pairedTable(variants: readonly string[], slices: readonly Paired
       `| ${name} | ${cell(sl.map((x) => x.envoyMsPer1000), 1)} | ${cell(sl.map((x) => x.baseEnvoyMsPer1000), 1)} | ${cell(sl.map((x) => x.envoyMsPer1000 / x.baseEnvoyMsPer1000), 3)} | ` +
         `${cell(sl.map((x) => x.allMsPer1000), 1)} | ${cell(sl.map((x) => x.allMsPer1000 / x.baseAllMsPer1000), 3)} | ` +
         `${cell(sl.map((x) => (x.allMsPer1000 - x.envoyMsPer1000) / (x.baseAllMsPer1000 - x.baseEnvoyMsPer1000)), 3)} | ${cell(tp.map((x) => x.rps), 0)} | ` +
-        `${cell(tp.map((x) => x.rps / x.baseRps), 3)} | ${(median(tp.map((x) => x.l1)) * 100).toFixed(1)}% / ${(median(tp.map((x) => x.baseL1)) * 100).toFixed(1)}% |`,
+        `${cell(tp.map((x) => x.rps / x.baseRps), 3)} | ${(median(tp.map((x) => x.l1)) * 100).toFixed(1)}% / ${(median(tp.map((x) => x.baseL1)) * 100).toFixed(1)}% | ` +
+        `${(median(tp.map((x) => x.l3)) * 100).toFixed(1)}% / ${(median(tp.map((x) => x.baseL3)) * 100).toFixed(1)}% |`,
     );
   }
   return lines.join('\n');

@@ -85,7 +85,11 @@ const FULL: Settings = {
 };
 const QUICK: Settings = { ...FULL, rounds: 1, warmRequests: 2_000, prewarmRequests: 12_000, idleSeconds: 2, cpuSeconds: 3, throughputSeconds: 3 };
 
-type Fleet = 'keyway' | 'ring-hash' | 'round-robin';
+/**
+ * `ring-hash-twin` (paired runs only): plain nodes where ring_hash runs beside the keyway fleet's
+ * variants, so that each side of a pair has served the same requests before it (below).
+ */
+type Fleet = 'keyway' | 'ring-hash' | 'round-robin' | 'ring-hash-twin';
 
 interface Variant {
   readonly name: string;
@@ -147,11 +151,12 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
     const listenerPort = await freePort();
-    const ports = await freePorts(3 * s.nodes);
+    const ports = await freePorts(4 * s.nodes);
     const fleetPorts: Record<Fleet, number[]> = {
       keyway: ports.slice(0, s.nodes),
       'ring-hash': ports.slice(s.nodes, 2 * s.nodes),
-      'round-robin': ports.slice(2 * s.nodes),
+      'round-robin': ports.slice(2 * s.nodes, 3 * s.nodes),
+      'ring-hash-twin': ports.slice(3 * s.nodes),
     };
     const topology = [
       `shards: ${s.shards}`,
@@ -170,7 +175,7 @@ async function main(): Promise<void> {
     const nodeArgs = ['--l1-capacity', String(s.l1PerNode), '--l2-capacity', String(s.l1PerNode * 10), '--l3-delay-ms', String(s.storeDelayMs)];
     const own = ownership === 'rest' ? ['--keyway-url', keyway.httpUrl] : ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`];
     const fleets = {} as Record<Fleet, CacheNodeProcess[]>;
-    for (const fleet of Object.keys(fleetPorts) as Fleet[]) {
+    for (const fleet of (Object.keys(fleetPorts) as Fleet[]).filter((f) => f !== 'ring-hash-twin' || values.paired)) {
       // keyway's nodes go by the ids of the topology; Envoy alone's know nothing of keyway.
       const id = (i: number): string => (fleet === 'keyway' ? `n${i}` : `${fleet}-${i}`);
       fleets[fleet] = await Promise.all(fleetPorts[fleet].map((p, i) => startCacheNode(id(i), p, [...nodeArgs, ...(fleet === 'keyway' ? own : [])], dir)));
@@ -193,15 +198,23 @@ async function main(): Promise<void> {
     }, { timeoutMs: 30_000, intervalMs: 200 });
     await probe.stop();
 
+    // ring_hash's side of a pair: the ring-hash fleet beside the round-robin fleet's variants, its
+    // twin beside the keyway fleet's. A fleet's caches carry what it served before, and the
+    // closed loop's throughput follows how many answers wait for the store fetch: with one
+    // ring_hash fleet beside every variant, it had served several pairs' requests to each one the
+    // variant's fleet had (an A/A pair read 0.95 beside keyway's variants, 1.00 alone).
+    const ringHashOn = (fleet: Fleet): Variant => ({
+      name: 'ring-hash',
+      fleet,
+      what: 'Envoy alone, ring_hash on x-cache-key',
+      start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts[fleet], port, dir), concurrency: 1 }),
+    });
+    const baseFleetOf = (fleet: Fleet): Fleet => (fleet === 'keyway' ? 'ring-hash-twin' : 'ring-hash');
+
     const variants: Variant[] = [
       { name: 'round-robin', fleet: 'round-robin', what: 'Envoy alone, round robin', start: (port) => startEnvoy({ bootstrap: plainBootstrap('ROUND_ROBIN', fleetPorts['round-robin'], port, dir), concurrency: 1 }) },
-      { name: 'ring-hash', fleet: 'ring-hash', what: 'Envoy alone, ring_hash on x-cache-key', start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['ring-hash'], port, dir), concurrency: 1 }) },
-      {
-        name: 'ring-hash-again',
-        fleet: 'round-robin',
-        what: 'ring_hash exactly as the base, on the round-robin fleet: an A/A control of the pairing (what a ratio of 1 looks like)',
-        start: (port) => startEnvoy({ bootstrap: plainBootstrap('RING_HASH', fleetPorts['round-robin'], port, dir), concurrency: 1 }),
-      },
+      ringHashOn('ring-hash'),
+      { ...ringHashOn('round-robin'), name: 'ring-hash-again', what: 'ring_hash exactly as the base, on the round-robin fleet: an A/A control of the pairing (what a ratio of 1 looks like)' },
       {
         name: 'ring-hash-failover',
         fleet: 'round-robin',
@@ -229,11 +242,16 @@ async function main(): Promise<void> {
     const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;
     if (!chosen.some((v) => v.name === 'ring-hash')) chosen.unshift(variants.find((v) => v.name === 'ring-hash')!);
 
+
     // Every keyway variant routes a key to the same node, and each fleet keeps its caches from one
     // variant to the next: fill them first, so the first variant of a fleet does not start cold.
-    for (const name of ['round-robin', 'ring-hash', 'keyway']) {
-      const v = variants.find((x) => x.name === name)!;
-      const port = name === 'keyway' ? listenerPort : await freePort();
+    // Paired, the fleets on both sides of a pair are filled alike: by ring_hash, except keyway's
+    // (the round-robin fleet's pairs are ring_hash's A/A controls).
+    const prewarm: Variant[] = values.paired
+      ? [ringHashOn('round-robin'), ringHashOn('ring-hash'), ringHashOn('ring-hash-twin'), variants.find((x) => x.name === 'keyway')!]
+      : ['round-robin', 'ring-hash', 'keyway'].map((name) => variants.find((x) => x.name === name)!);
+    for (const v of prewarm) {
+      const port = v.start === ads ? listenerPort : await freePort();
       const envoy = await v.start(port);
       try {
         if (v.cluster) await waitHealthy(envoy, v.cluster, s.nodes);
@@ -247,13 +265,13 @@ async function main(): Promise<void> {
 
     if (values.paired) {
       const ps = { ...s, slices: values.quick ? 3 : 8, sliceSeconds: 2 };
-      const base = variants.find((x) => x.name === 'ring-hash')!;
       const pairs = chosen.filter((x) => x.name !== 'ring-hash').map((x) => (x.start === ads ? { ...x, port: listenerPort } : x));
       const slices: PairedSlice[] = [];
       const tps: PairedThroughput[] = [];
       for (let round = 0; round < s.rounds; round++) {
         for (const v of round % 2 ? [...pairs].reverse() : pairs) {
-          const r = await measurePair(base, v, { base: fleets['ring-hash'], variant: fleets[v.fleet] }, ps, round, seedOf, (envoy, x) => (x.cluster ? waitHealthy(envoy, x.cluster, 1) : Promise.resolve()));
+          const baseFleet = baseFleetOf(v.fleet);
+          const r = await measurePair(ringHashOn(baseFleet), v, { base: fleets[baseFleet], variant: fleets[v.fleet] }, ps, round, seedOf, (envoy, x) => (x.cluster ? waitHealthy(envoy, x.cluster, 1) : Promise.resolve()));
           slices.push(...r.slices);
           tps.push(r.throughput);
           const last = r.slices.map((x) => (x.envoyMsPer1000 / x.baseEnvoyMsPer1000).toFixed(2)).join(' ');
