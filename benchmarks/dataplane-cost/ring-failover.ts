@@ -36,10 +36,13 @@ export function ringAssignment(name: string, primary: Json, backups: readonly Js
 /** The cluster fields of the ring walk. */
 export const RING_CLUSTER: Json = { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 1, maximum_ring_size: RING_POINTS } };
 
+/** A retry's host predicate (bootstrap JSON) that refuses the hosts the request already tried. */
+export const PREVIOUS_HOSTS: Json = { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } };
+
 /** The retry's part (bootstrap JSON, snake_case): no retry priority, a walk of up to RING_POINTS hosts. */
 export function ringRetry(policy: Json): void {
   delete policy.retry_priority;
   delete policy.retryPriority;
-  policy.retry_host_predicate = [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }];
+  policy.retry_host_predicate = [PREVIOUS_HOSTS];
   policy.host_selection_retry_max_attempts = String(RING_POINTS);
 }

@@ -242,7 +242,6 @@ async function main(): Promise<void> {
     const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;
     if (!chosen.some((v) => v.name === 'ring-hash')) chosen.unshift(variants.find((v) => v.name === 'ring-hash')!);
 
-
     // Every keyway variant routes a key to the same node, and each fleet keeps its caches from one
     // variant to the next: fill them first, so the first variant of a fleet does not start cold.
     // Paired, the fleets on both sides of a pair are filled alike: by ring_hash, except keyway's

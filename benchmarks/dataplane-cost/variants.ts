@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
-import { RING_CLUSTER, ringAssignment, ringRetry } from './ring-failover.js';
+import { PREVIOUS_HOSTS, RING_CLUSTER, ringAssignment, ringRetry } from './ring-failover.js';
 
 export type Json = Record<string, unknown>;
 
@@ -585,7 +585,7 @@ export function ringHashFailoverBootstrap(ports: readonly number[], port: number
   route.retry_policy = {
     retry_on: keywayRetry.retry_on ?? 'connect-failure,refused-stream,reset',
     num_retries: keywayRetry.num_retries ?? 2,
-    retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+    retry_host_predicate: [PREVIOUS_HOSTS],
     host_selection_retry_max_attempts: 3,
   };
   return bootstrap;
