@@ -28,7 +28,10 @@
  * --hot on|off (keyway's hot-shard policy; default on, as keyway ships), --paired (each variant
  * at the same time as ring_hash, CPU read over the same slices: paired.ts), --route-shape
  * subset|table (keyway's `envoy.routeShape`; with table the ADS variants `keyway` and
- * `keyway-shard` and the ring_hash ones run, the static copies read the subset cluster).
+ * `keyway-shard` and the ring_hash ones run, the static copies read the subset cluster),
+ * --keyway-nodes agent|plain (default agent; plain: keyway's fleet runs without keyway's agent, no
+ * ownership, L1 admission or load reports, which separates what the agent costs a node from what
+ * keyway's routing does).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -133,7 +136,7 @@ function seedOf(variant: string, round: number): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' }, 'keyway-nodes': { type: 'string' } },
   });
   const base = values.quick ? QUICK : FULL;
   const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
@@ -143,6 +146,8 @@ async function main(): Promise<void> {
   if (hot !== 'on' && hot !== 'off') throw new Error(`--hot must be on or off, got ${hot}`);
   const routeShape = values['route-shape'] ?? 'subset';
   if (routeShape !== 'subset' && routeShape !== 'table') throw new Error(`--route-shape must be subset or table, got ${routeShape}`);
+  const keywayNodes = values['keyway-nodes'] ?? 'agent';
+  if (keywayNodes !== 'agent' && keywayNodes !== 'plain') throw new Error(`--keyway-nodes must be agent or plain, got ${keywayNodes}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -173,7 +178,7 @@ async function main(): Promise<void> {
     cleanups.push(() => keyway.stop());
 
     const nodeArgs = ['--l1-capacity', String(s.l1PerNode), '--l2-capacity', String(s.l1PerNode * 10), '--l3-delay-ms', String(s.storeDelayMs)];
-    const own = ownership === 'rest' ? ['--keyway-url', keyway.httpUrl] : ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`];
+    const own = keywayNodes === 'plain' ? [] : ownership === 'rest' ? ['--keyway-url', keyway.httpUrl] : ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`];
     const fleets = {} as Record<Fleet, CacheNodeProcess[]>;
     for (const fleet of (Object.keys(fleetPorts) as Fleet[]).filter((f) => f !== 'ring-hash-twin' || values.paired)) {
       // keyway's nodes go by the ids of the topology; Envoy alone's know nothing of keyway.
@@ -279,7 +284,7 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`${pairedTable(pairs.map((x) => x.name), slices, tps, ps)}\n`);
       const out = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'dataplane-cost-paired-quick.json' : 'dataplane-cost-paired.json');
-      writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: ps, ownership, hot, slices, throughput: tps }, null, 1)}\n`);
+      writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), envoy: envoyVersion(envoyBinaryPath()), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, settings: ps, ownership, hot, keywayNodes, slices, throughput: tps }, null, 1)}\n`);
       process.stdout.write(`wrote ${path.relative(REPO_ROOT, out)}\n`);
       return;
     }
