@@ -167,7 +167,7 @@ try {
       for (const id of IDS) await waitBack(port, SHARD_OF[id], id);
       let sent = 0;
       let failed = 0;
-      const l0by: Record<string, number> = {};
+      const killBy: Record<string, number> = {};
       const e0 = await ejections(envoy);
       for (let c = 0; c < cycles; c++) {
         const id = IDS[c % IDS.length]!;
@@ -178,7 +178,7 @@ try {
         await l.stop();
         sent += l.tally.sent;
         failed += l.tally.failed;
-        for (const [who, n] of Object.entries(l.tally.by)) l0by[who] = (l0by[who] ?? 0) + n;
+        for (const [who, n] of Object.entries(l.tally.by)) killBy[who] = (killBy[who] ?? 0) + n;
         await nodes.byId(id).start();
         await waitBack(port, SHARD_OF[id], id);
       }
@@ -191,7 +191,7 @@ try {
       await sleep(20_000);
       await steady.stop();
       const e2 = await ejections(envoy);
-      const row = { form, sent, failed, by: l0by, steadyBy: steady.tally.by, killEjections: e1 - e0, ...counters, steadySent: steady.tally.sent, steadyFailed: steady.tally.failed, steadyElsewhere: steady.tally.elsewhere, steadyEjections: e2 - e1 };
+      const row = { form, sent, failed, killBy, steadyBy: steady.tally.by, killEjections: e1 - e0, ...counters, steadySent: steady.tally.sent, steadyFailed: steady.tally.failed, steadyElsewhere: steady.tally.elsewhere, steadyEjections: e2 - e1 };
       results.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     } finally {

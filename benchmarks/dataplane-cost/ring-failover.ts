@@ -1,23 +1,35 @@
 /**
  * Failover inside a node's cluster without `previous_priorities` (an experiment, not in the
- * translator; docs/benchmarks.md "Failover inside the node's cluster", the ring walk): the cluster load-balances by RING_HASH over at most RING_POINTS
- * points. Priority 0 holds a catcher (one of the node's backups) with weight 1, listed first, and
- * the node with weight RING_PRIMARY_WEIGHT, so Envoy's ring gives the catcher one point and the
- * node the other RING_POINTS - 1. The hash keys are chosen so the catcher's point falls 7.5e9
- * (of 2^64) past one of the node's: a request without a hash policy draws a random point and
- * lands on the node but for one request in 2.5e9, and a retry whose `previous_hosts` predicate
- * refuses the node walks the ring point by point to the catcher. Priority health weighted by
- * host weight (`weighted_priority_health`): once the node is marked failed, priority 0 keeps
- * 1 / (W + 1) of its load and the rest goes to the backups at priority 1, the catcher among them
- * (these clusters are static, which keeps both copies of an address; EDS would keep the first).
+ * translator; docs/benchmarks.md "Failover inside the node's cluster", the ring walk): the cluster
+ * load-balances by RING_HASH over at most RING_POINTS points. Priority 0 holds a catcher (one of
+ * the node's backups) with weight 1, listed first, and the node with weight RING_PRIMARY_WEIGHT,
+ * so Envoy's ring gives the catcher one point and the node the other RING_POINTS - 1. Envoy names
+ * a host's i-th point `<envoy.lb hash_key>_<i>` and places it at its xxHash64; the catcher's key
+ * was searched offline (`catcher-<n>` for n = 0, 1, ...) until its point fell within 2^33 past one
+ * of the node's, which this module checks when it loads. A request without a hash policy draws a
+ * random point and lands on the node but for one request in 2.5e9, and a retry whose
+ * `previous_hosts` predicate refuses the node walks the ring point by point to the catcher.
+ * Priority health weighted by host weight (`weighted_priority_health`): once the node is marked
+ * failed, priority 0 keeps 1 / (W + 1) of its load and the rest goes to the backups at priority 1,
+ * the catcher among them (these clusters are static, which keeps both copies of an address; EDS
+ * would keep the first).
  */
+import { xx64 } from '../hitrate/envoy-hash-placement.js';
+
 type Json = Record<string, unknown>;
 
 export const RING_POINTS = 16;
-/** Found by search: xxHash64("catcher-244191607_0") - xxHash64("keyway-primary_" i) = 7468887782 for one i < 15. */
 export const RING_PRIMARY_KEY = 'keyway-primary';
 export const RING_CATCHER_KEY = 'catcher-244191607';
 export const RING_PRIMARY_WEIGHT = 1_000_000;
+
+/** How far (of 2^64) the catcher's point lies past the nearest of the node's points before it. */
+export function catcherGap(): bigint {
+  const catcher = xx64(`${RING_CATCHER_KEY}_0`);
+  const gaps = Array.from({ length: RING_POINTS - 1 }, (_, i) => catcher - xx64(`${RING_PRIMARY_KEY}_${i}`)).filter((g) => g > 0n);
+  return gaps.reduce((a, b) => (b < a ? b : a), 1n << 64n);
+}
+if (catcherGap() >= 1n << 33n) throw new Error(`ring-failover: the catcher's point is ${catcherGap()} past the node's, not within 2^33: the keys no longer fit`);
 
 const keyed = (endpoint: Json, key: string, weight: number): Json => ({ ...endpoint, load_balancing_weight: weight, metadata: { filter_metadata: { 'envoy.lb': { hash_key: key } } } });
 

@@ -21,7 +21,7 @@ export type HostOf = (key: string) => number;
 const MASK64 = (1n << 64n) - 1n;
 const { h64 } = await xxhash();
 /** Envoy's HashUtil::xxHash64 (seed 0 unless given): what a header hash policy computes on the header's value. */
-const xx64 = (s: string, seed = 0n): bigint => h64(s, seed) & MASK64;
+export const xx64 = (s: string, seed = 0n): bigint => h64(s, seed) & MASK64;
 
 /** Envoy's default Maglev table size (a prime). */
 const MAGLEV_TABLE_SIZE = 65_537n;
