@@ -3,28 +3,31 @@
  * 2c: Envoy builds that plugin for every request)? Real Envoy, three stand-in nodes
  * (e2e/support/cache-nodes.ts), no keyway; each node's cluster as the route table writes it (the
  * node at priority 0, health-checked; the other two at priority 1, unchecked), a matcher on
- * `x-cache-shard` naming the primary's cluster. Two forms of failover:
+ * `x-cache-shard` naming the primary's cluster. Three forms of failover:
  * - `priorities`: keyway's (its retry policy as the translator writes it: connect-failure,
  *   refused-stream, reset; 2 retries; `previous_priorities`; outlier detection on 3 consecutive 5xx);
  * - `eject`: the same retry without `previous_priorities`, and outlier detection that ejects a host
  *   on its first locally originated failure (`split_external_local_origin_errors`,
  *   `consecutive_local_origin_failure: 1`): once the primary is ejected, priority 0 has no healthy
  *   host and the retry lands on priority 1. The ejection travels from the worker to the main thread
- *   and back, while the retry waits a random backoff from 0 to 25 ms: a race.
+ *   and back, while the retry waits a random backoff from 0 to 25 ms: a race;
+ * - `ring`: no `previous_priorities` either; a RING_HASH cluster whose retry walks the ring to a
+ *   catcher (ring-failover.ts).
  * Per form, `--cycles` times: 32 requests in flight to one node's shard, the node stopped (its
  * connections closed: in-flight requests reset, new connects refused), 1 s more, the node back,
  * wait until the shard is on it again. Then 20 s of steady load on all three shards, counting
  * ejections of nodes that were never stopped. The health check interval is keyway's (2 s), so the
  * kill is met by the retry and outlier detection first; the ejection time is 1 s instead of 5 s so
- * that a cycle takes seconds. Both forms carry keyway's retry circuit breaker (`max_retries`, no
+ * that a cycle takes seconds. Every form carries keyway's retry circuit breaker (`max_retries`, no
  * limit: CIRCUIT_BREAKER_LIMIT); `--max-retries 3` puts back Envoy's default, which refuses most
  * retries of a loaded failover (docs/envoy-findings.md 2c).
  *
- *   node --import tsx benchmarks/dataplane-cost/eject-failover-check.ts [--cycles 12] [--max-retries N] [--show]
+ *   node --import tsx benchmarks/dataplane-cost/eject-failover-check.ts [--forms priorities,eject,ring] [--cycles 12] [--max-retries N] [--show]
  *
  * Prints, per form: requests and failed requests (not 200) over the kills, ejections, the retry
- * counters, and the same for the steady load; `--show` prints each failed answer. Exits 1 when
- * keyway's form (`priorities`) failed a request.
+ * counters, and the same for the steady load with the requests a node other than the shard's
+ * primary answered; `--show` prints each failed answer. Exits 1 when keyway's form (`priorities`)
+ * or the ring walk failed a request or, in the steady load, missed a primary.
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
