@@ -24,6 +24,8 @@ export interface ClientOptions {
   readonly sampler: ZipfSampler;
   readonly shardCount: number;
   readonly sendShard: boolean;
+  /** With `sendShard`: the value sent for a key's shard (default the shard itself). */
+  readonly shardAlias?: (shard: number) => number;
 }
 
 export class CacheClient {
@@ -75,7 +77,11 @@ export class CacheClient {
 
   /** One request; the `x-cache-tier` that answered, or undefined on an error. */
   #get(key: string): Promise<string | undefined> {
-    const headers: Record<string, string> = this.#opts.sendShard ? { 'x-cache-shard': String(keyToShard(key, this.#opts.shardCount)) } : { 'x-cache-key': key };
+    const shard = (): number => {
+      const s = keyToShard(key, this.#opts.shardCount);
+      return this.#opts.shardAlias ? this.#opts.shardAlias(s) : s;
+    };
+    const headers: Record<string, string> = this.#opts.sendShard ? { 'x-cache-shard': String(shard()) } : { 'x-cache-key': key };
     return new Promise((resolve) => {
       const req = http.request({ host: '127.0.0.1', port: this.#opts.port, path: `/kv/${encodeURIComponent(key)}`, agent: this.#agent, headers, timeout: 5_000 }, (res) => {
         res.resume();

@@ -99,6 +99,7 @@ interface Variant {
   readonly fleet: Fleet;
   readonly what: string;
   readonly sendShard?: boolean;
+  readonly shardAlias?: (shard: number) => number;
   /** Health checks to wait for before measuring. */
   readonly cluster?: string;
   start(port: number): Promise<EnvoyProcess>;
@@ -240,6 +241,7 @@ async function main(): Promise<void> {
         fleet: 'keyway' as const,
         what: t.what,
         ...(t.sendShard ? { sendShard: true } : {}),
+        ...(t.shardAlias ? { shardAlias: t.shardAlias(resources) } : {}),
         cluster: t.healthCluster ?? 'keyway-cache',
         start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1, ...(t.envoyEnv ? { env: t.envoyEnv() } : {}) }),
       })),
@@ -337,7 +339,7 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
   const envoy = await v.start(port);
   try {
     if (v.cluster) await waitHealthy(envoy, v.cluster, 1);
-    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true });
+    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}) });
     try {
       await client.run({ concurrency: 32, requests: s.warmRequests });
       await sleep(1_000);

@@ -45,6 +45,11 @@ export interface Toggle {
   readonly what: string;
   /** The client sends `x-cache-shard` (computed by hash contract 1) instead of `x-cache-key`. */
   readonly sendShard?: boolean;
+  /**
+   * With `sendShard`: the shard the client names for a key's shard, from keyway's resources
+   * (default the shard itself).
+   */
+  shardAlias?(r: KeywayResources): (shard: number) => number;
   /** The cluster whose health checks to wait for (default keyway-cache). */
   readonly healthCluster?: string;
   /** Environment for this toggle's Envoy (may build what it needs first). */
@@ -91,6 +96,31 @@ function ownersOf(la: Json): Map<string, number[]> {
     }
   }
   return owners;
+}
+
+/** route-map-node-no-lua without a retry, outlier detection, health check or backups. */
+function bare(r: KeywayResources): void {
+  withoutRetry(r);
+  for (const c of r.clusters ?? []) {
+    delete c.outlier_detection;
+    delete c.health_checks;
+    const la = c.load_assignment as Json;
+    la.endpoints = (la.endpoints as Json[]).filter((e) => !e.priority);
+  }
+}
+
+/**
+ * For each shard, the lowest shard with the same primary: a client naming it reaches the same node
+ * through one route of the table per node (what the table's size costs, measured apart).
+ */
+function representativeShards(r: KeywayResources): (shard: number) => number {
+  const lowest = new Map<number, number>();
+  const alias = new Map<number, number>();
+  for (const [shard, owners] of [...ownersOf(r.loadAssignment)].sort((a, b) => Number(a[0]) - Number(b[0]))) {
+    if (!lowest.has(owners[0]!)) lowest.set(owners[0]!, Number(shard));
+    alias.set(Number(shard), lowest.get(owners[0]!)!);
+  }
+  return (shard) => alias.get(shard) ?? shard;
 }
 
 /**
@@ -465,6 +495,21 @@ export const TOGGLES: readonly Toggle[] = [
     [
       ['', "the route maps x-cache-shard to the primary's own cluster (the other nodes at priority 1, unchecked: the retry fails over inside it); no aggregate; the client sends x-cache-shard", () => {}],
       ['-no-retry', 'route-map-node-no-lua without a retry policy', withoutRetry],
+      [
+        '-no-retry-no-outlier',
+        'route-map-node-no-lua without a retry policy and without outlier detection (health check and backups kept)',
+        (r) => {
+          withoutRetry(r);
+          for (const c of r.clusters ?? []) delete c.outlier_detection;
+        },
+      ],
+      ['-bare', 'the route table and one cluster per node alone: no retry, outlier detection, health check or priority-1 backups (the floor of this shape)', bare],
+      [
+        '-bare-one-route-per-node',
+        "route-map-node-no-lua-bare, the client naming for each shard the lowest shard of the same primary: the same nodes, but only one of the table's routes per node is ever matched",
+        bare,
+        { representative: true },
+      ],
       ['-ring-retry', 'route-map-node-no-lua failing over by a ring walk: RING_HASH node clusters with a catcher point, a previous_hosts retry, no previous_priorities (ring-failover.ts)', (r) => ringRetry(retryPolicy(r)), { ring: true }],
       ['-plain-retry', 'route-map-node-no-lua, the retry policy without its previous_priorities retry_priority (no failover: the cost of the plugin)', (r) => delete retryPolicy(r).retry_priority],
       ['-connect-retry', 'route-map-node-no-lua, retrying on connect-failure only (not reset, refused-stream)', (r) => (retryPolicy(r).retry_on = 'connect-failure')],
@@ -476,14 +521,15 @@ export const TOGGLES: readonly Toggle[] = [
           for (const c of r.clusters ?? []) c.outlier_detection = { ...(c.outlier_detection as Json), split_external_local_origin_errors: true, consecutive_local_origin_failure: 1 };
         },
       ],
-    ] as [string, string, (r: KeywayResources) => unknown, { ring?: boolean }?][]
+    ] as [string, string, (r: KeywayResources) => unknown, { ring?: boolean; representative?: boolean }?][]
   ).map(([suffix, what, change, shape]): Toggle => ({
     name: `route-map-node-no-lua${suffix}`,
     what,
     sendShard: true,
+    ...(shape?.representative ? { shardAlias: representativeShards } : {}),
     healthCluster: 'node-',
     apply: (r) => {
-      routeMap({ node: true, ...shape })(r);
+      routeMap({ node: true, ring: shape?.ring === true })(r);
       withoutFilter(r, 'lua');
       change(r);
     },
