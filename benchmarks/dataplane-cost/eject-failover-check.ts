@@ -32,10 +32,12 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toJson } from '@bufbuild/protobuf';
 import { startCacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
-import { CIRCUIT_BREAKER_LIMIT } from '../../src/xds/translator/envoy-failover.js';
+import { HealthCheckSchema } from '../../src/xds/proto.js';
+import { CIRCUIT_BREAKER_LIMIT, healthChecks } from '../../src/xds/translator/envoy-failover.js';
 import { RING_CLUSTER, ringAssignment, ringRetry } from './ring-failover.js';
 import { keywayRetryPolicy, shardTableListener } from './shard-table.js';
 
@@ -71,8 +73,8 @@ const nodeCluster = (id: string, form: Form): Json => ({
   connect_timeout: '0.25s',
   ...(form === 'ring' ? RING_CLUSTER : {}),
   load_assignment: loadAssignment(id, form),
-  // keyway's checking (src/xds/translator/envoy-failover.ts).
-  health_checks: [{ timeout: '1s', interval: '2s', no_traffic_interval: '0.5s', unhealthy_interval: '0.5s', unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: { path: '/healthz' } }],
+  // keyway's checking, as the translator writes it.
+  health_checks: [toJson(HealthCheckSchema, healthChecks('http1')[0]!)],
   outlier_detection: outlier(form),
   circuit_breakers: { thresholds: [{ max_retries: maxRetries }] },
   common_lb_config: { update_merge_window: '0s' },
