@@ -535,6 +535,33 @@ export const TOGGLES: readonly Toggle[] = [
     },
   })),
   {
+    name: 'route-map-ring-cluster-no-lua',
+    what: "route-map-node-no-lua-bare's matcher, every shard's route to one ring_hash cluster of all nodes hashing x-cache-shard: the matcher's cost apart from the clusters per node",
+    sendShard: true,
+    healthCluster: 'ring-all',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      bare(r);
+      const ports = (r.clusters ?? []).map((c) => ((((c.load_assignment as Json).endpoints as Json[])[0]!.lb_endpoints as Json[])[0]!.endpoint as Json).address);
+      const name = 'ring-all';
+      r.clusters = [
+        {
+          name,
+          type: 'STATIC',
+          connect_timeout: r.cluster.connect_timeout,
+          lb_policy: 'RING_HASH',
+          load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((address) => ({ endpoint: { address } })) }] },
+        },
+      ];
+      const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+      const map = ((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json;
+      for (const onMatch of Object.values(map.map as Record<string, Json>)) {
+        ((onMatch.action as Json).typed_config as Json).route = { cluster: name, hash_policy: [{ header: { header_name: 'x-cache-shard' } }] };
+      }
+    },
+  },
+  {
     name: 'route-map-no-lua-no-retry',
     what: 'route-map-no-lua without a retry policy',
     sendShard: true,
