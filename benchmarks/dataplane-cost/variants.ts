@@ -25,6 +25,8 @@ export interface KeywayResources {
   readonly loadAssignment: Json;
   /** Set by a toggle that replaces keyway's one cluster with its own clusters. */
   clusters?: Json[];
+  /** Set by a toggle that routes by scoped routes (the HCM's `scoped_routes`) instead of one route table. */
+  scopedRoutes?: Json;
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -535,6 +537,33 @@ export const TOGGLES: readonly Toggle[] = [
     },
   })),
   {
+    name: 'scoped-node-no-lua-bare',
+    what: "route-map-node-no-lua-bare's targets through scoped routes instead of the matcher: the HCM keys a scope on x-cache-shard, each scope's route table one route to the primary's cluster",
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      bare(r);
+      const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+      const map = (((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json).map as Record<string, Json>;
+      const scopes = Object.entries(map).map(([shard, onMatch]) => {
+        const cluster = String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
+        return {
+          name: `shard-${shard}`,
+          key: { fragments: [{ string_key: shard }] },
+          route_configuration: { name: `to-${cluster}`, virtual_hosts: [{ name: 'shard', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] },
+        };
+      });
+      r.scopedRoutes = {
+        name: 'shards',
+        scope_key_builder: { fragments: [{ header_value_extractor: { name: 'x-cache-shard', index: 0 } }] },
+        rds_config_source: { path_config_source: { path: '/dev/null' }, resource_api_version: 'V3' },
+        scoped_route_configurations_list: { scoped_route_configurations: scopes },
+      };
+    },
+  },
+  {
     name: 'route-map-ring-cluster-no-lua',
     what: "route-map-node-no-lua-bare's matcher, every shard's route to one ring_hash cluster of all nodes hashing x-cache-shard: the matcher's cost apart from the clusters per node",
     sendShard: true,
@@ -633,7 +662,8 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
   toggle.apply(r);
   const manager = hcm(r);
   delete manager.rds;
-  manager.route_config = r.routeConfig;
+  if (r.scopedRoutes) manager.scoped_routes = r.scopedRoutes;
+  else manager.route_config = r.routeConfig;
   r.listener.address = { socket_address: { address: '127.0.0.1', port_value: port } };
   // The dump's resources carry their Any type; a bootstrap's fields do not.
   for (const resource of [r.listener, r.routeConfig, r.loadAssignment]) delete resource['@type'];
