@@ -111,6 +111,15 @@ function bare(r: KeywayResources): void {
   }
 }
 
+/** route-map-node-no-lua-bare applied to `r`; returns its matcher's map (shard to the action naming its route). */
+function bareRouteMap(r: KeywayResources): Record<string, Json> {
+  routeMap({ node: true })(r);
+  withoutFilter(r, 'lua');
+  bare(r);
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  return (((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json).map as Record<string, Json>;
+}
+
 /**
  * For each shard, the lowest shard with the same primary: a client naming it reaches the same node
  * through one route of the table per node (what the table's size costs, measured apart).
@@ -542,12 +551,7 @@ export const TOGGLES: readonly Toggle[] = [
     sendShard: true,
     healthCluster: 'node-',
     apply: (r) => {
-      routeMap({ node: true })(r);
-      withoutFilter(r, 'lua');
-      bare(r);
-      const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
-      const map = (((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json).map as Record<string, Json>;
-      const scopes = Object.entries(map).map(([shard, onMatch]) => {
+      const scopes = Object.entries(bareRouteMap(r)).map(([shard, onMatch]) => {
         const cluster = String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
         return {
           name: `shard-${shard}`,
@@ -569,9 +573,7 @@ export const TOGGLES: readonly Toggle[] = [
     sendShard: true,
     healthCluster: 'ring-all',
     apply: (r) => {
-      routeMap({ node: true })(r);
-      withoutFilter(r, 'lua');
-      bare(r);
+      const map = bareRouteMap(r);
       const ports = (r.clusters ?? []).map((c) => ((((c.load_assignment as Json).endpoints as Json[])[0]!.lb_endpoints as Json[])[0]!.endpoint as Json).address);
       const name = 'ring-all';
       r.clusters = [
@@ -583,9 +585,7 @@ export const TOGGLES: readonly Toggle[] = [
           load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((address) => ({ endpoint: { address } })) }] },
         },
       ];
-      const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
-      const map = ((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json;
-      for (const onMatch of Object.values(map.map as Record<string, Json>)) {
+      for (const onMatch of Object.values(map)) {
         ((onMatch.action as Json).typed_config as Json).route = { cluster: name, hash_policy: [{ header: { header_name: 'x-cache-shard' } }] };
       }
     },
