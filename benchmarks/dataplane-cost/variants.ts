@@ -568,6 +568,40 @@ export const TOGGLES: readonly Toggle[] = [
     },
   },
   {
+    name: 'cluster-matcher-node-no-lua-bare',
+    what: "route-map-node-no-lua-bare's targets picked by the matcher cluster specifier plugin of one route (a matcher that names the cluster) instead of a matcher of routes",
+    sendShard: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      const map = bareRouteMap(r);
+      const clusters: Record<string, Json> = {};
+      for (const [shard, onMatch] of Object.entries(map)) {
+        const cluster = String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
+        clusters[shard] = { action: { name: 'cluster', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.ClusterAction', cluster } } };
+      }
+      const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+      delete vhost.matcher;
+      vhost.routes = [
+        {
+          match: { prefix: '/' },
+          route: {
+            inline_cluster_specifier_plugin: {
+              extension: {
+                name: 'envoy.router.cluster_specifier_plugin.matcher',
+                typed_config: {
+                  '@type': 'type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier',
+                  cluster_matcher: {
+                    matcher_tree: { input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } }, exact_match_map: { map: clusters } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      ];
+    },
+  },
+  {
     name: 'route-map-ring-cluster-no-lua',
     what: "route-map-node-no-lua-bare's matcher, every shard's route to one ring_hash cluster of all nodes hashing x-cache-shard: the matcher's cost apart from the clusters per node",
     sendShard: true,
