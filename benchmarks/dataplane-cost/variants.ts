@@ -120,6 +120,11 @@ function bareRouteMap(r: KeywayResources): Record<string, Json> {
   return (((vhost.matcher as Json).matcher_tree as Json).exact_match_map as Json).map as Record<string, Json>;
 }
 
+/** The cluster a matcher entry's route action names. */
+function routedCluster(onMatch: Json): string {
+  return String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
+}
+
 /**
  * For each shard, the lowest shard with the same primary: a client naming it reaches the same node
  * through one route of the table per node (what the table's size costs, measured apart).
@@ -552,7 +557,7 @@ export const TOGGLES: readonly Toggle[] = [
     healthCluster: 'node-',
     apply: (r) => {
       const scopes = Object.entries(bareRouteMap(r)).map(([shard, onMatch]) => {
-        const cluster = String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
+        const cluster = routedCluster(onMatch);
         return {
           name: `shard-${shard}`,
           key: { fragments: [{ string_key: shard }] },
@@ -576,7 +581,7 @@ export const TOGGLES: readonly Toggle[] = [
       const map = bareRouteMap(r);
       const clusters: Record<string, Json> = {};
       for (const [shard, onMatch] of Object.entries(map)) {
-        const cluster = String((((onMatch.action as Json).typed_config as Json).route as Json).cluster);
+        const cluster = routedCluster(onMatch);
         clusters[shard] = { action: { name: 'cluster', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.ClusterAction', cluster } } };
       }
       const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
