@@ -613,7 +613,7 @@ export const TOGGLES: readonly Toggle[] = [
     healthCluster: 'ring-all',
     apply: (r) => {
       const map = bareRouteMap(r);
-      const ports = (r.clusters ?? []).map((c) => ((((c.load_assignment as Json).endpoints as Json[])[0]!.lb_endpoints as Json[])[0]!.endpoint as Json).address);
+      const addresses = (r.clusters ?? []).map((c) => ((((c.load_assignment as Json).endpoints as Json[])[0]!.lb_endpoints as Json[])[0]!.endpoint as Json).address);
       const name = 'ring-all';
       r.clusters = [
         {
@@ -621,7 +621,7 @@ export const TOGGLES: readonly Toggle[] = [
           type: 'STATIC',
           connect_timeout: r.cluster.connect_timeout,
           lb_policy: 'RING_HASH',
-          load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((address) => ({ endpoint: { address } })) }] },
+          load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: addresses.map((address) => ({ endpoint: { address } })) }] },
         },
       ];
       for (const onMatch of Object.values(map)) {
