@@ -31,7 +31,9 @@
  * `keyway-shard` and the ring_hash ones run, the static copies read the subset cluster),
  * --keyway-nodes agent|plain (default agent; plain: keyway's fleet runs without keyway's agent, no
  * ownership, L1 admission or load reports, which separates what the agent costs a node from what
- * keyway's routing does).
+ * keyway's routing does), --cpu-rate N (the fixed rate of the CPU measurement, per side when paired;
+ * default 600, 150 requests a second per node: at 2000 every process spends about a third less per
+ * request, and the ratios read alike, docs/benchmarks.md).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -126,6 +128,16 @@ interface Measurement {
 }
 
 /**
+ * A toggle's shard alias, built on its first use: the toggle reads the keyway resources of its own
+ * route shape, which the other shapes' resources do not have (built eagerly, it failed every run
+ * with `--route-shape table`).
+ */
+function lazyAlias(build: () => (shard: number) => number): (shard: number) => number {
+  let alias: ((shard: number) => number) | undefined;
+  return (shard) => (alias ??= build())(shard);
+}
+
+/**
  * A key sequence per (variant, round): variants that share a fleet must not replay the sequence
  * the one before them just cached, or the later ones read an L1 filled for them.
  */
@@ -137,10 +149,12 @@ function seedOf(variant: string, round: number): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' }, 'keyway-nodes': { type: 'string' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' }, 'keyway-nodes': { type: 'string' }, 'cpu-rate': { type: 'string' } },
   });
   const base = values.quick ? QUICK : FULL;
-  const s: Settings = { ...base, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
+  const cpuRate = values['cpu-rate'] === undefined ? base.cpuRate : Number(values['cpu-rate']);
+  if (!Number.isSafeInteger(cpuRate) || cpuRate < 1) throw new Error(`--cpu-rate must be a positive integer (requests per second), got ${values['cpu-rate']}`);
+  const s: Settings = { ...base, cpuRate, ...(values.rounds ? { rounds: Number(values.rounds) } : {}) };
   const ownership = values.ownership ?? 'stream';
   if (ownership !== 'rest' && ownership !== 'stream') throw new Error(`--ownership must be rest or stream, got ${ownership}`);
   const hot = values.hot ?? 'on';
@@ -241,7 +255,7 @@ async function main(): Promise<void> {
         fleet: 'keyway' as const,
         what: t.what,
         ...(t.sendShard ? { sendShard: true } : {}),
-        ...(t.shardAlias ? { shardAlias: t.shardAlias(resources) } : {}),
+        ...(t.shardAlias ? { shardAlias: lazyAlias(() => t.shardAlias!(resources)) } : {}),
         cluster: t.healthCluster ?? 'keyway-cache',
         start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1, ...(t.envoyEnv ? { env: t.envoyEnv() } : {}) }),
       })),
