@@ -93,7 +93,9 @@ function ownersOf(la: Json): Map<string, number[]> {
   for (const locality of localities) {
     for (const e of locality.lb_endpoints as Json[]) {
       const port = Number((((e.endpoint as Json).address as Json).socket_address as Json).port_value);
-      const shards = ((((e.metadata as Json).filter_metadata as Json)['envoy.lb'] as Json)['cache-shard'] as string[]) ?? [];
+      const lb = ((e.metadata as Json | undefined)?.filter_metadata as Json | undefined)?.['envoy.lb'] as Json | undefined;
+      if (!lb) throw new Error('this toggle reads the subset shape\'s shard metadata: run it without --route-shape table');
+      const shards = (lb['cache-shard'] as string[] | undefined) ?? [];
       for (const shard of shards) owners.set(shard, [...(owners.get(shard) ?? []), port]);
     }
   }
