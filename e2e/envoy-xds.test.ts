@@ -7,7 +7,9 @@
  * (d) a host name in the file is refused on reload: the last good map stays and Envoy is sent nothing
  * (the NACK path itself: test/integration/xds-serve.test.ts with a protocol client);
  * (e) a keyway restart hands Envoy identical versions and nothing re-warms; (f) 2500 requests in flight
- * through the one proxy to slow nodes all answered (Envoy's own circuit breakers would refuse most).
+ * through the one proxy to slow nodes all answered (Envoy's own circuit breakers would refuse most);
+ * (g) Envoy's per-request extras (dynamic stats, a generated x-request-id, x-envoy-* headers) are off
+ * by default and come on with their settings (each alone: test/xds/translator/envoy.test.ts).
  * Stat names: docs/envoy-findings.md section 5.
  */
 import { after, before, describe, test } from 'node:test';
@@ -17,9 +19,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adsBootstrap } from './support/bootstrap.js';
-import { startCacheNodes, type CacheNodes } from './support/cache-nodes.js';
+import { startCacheNodes, type CacheNodeAnswer, type CacheNodes } from './support/cache-nodes.js';
 import { envoySkipReason, startEnvoy, type EnvoyProcess } from './support/envoy.js';
-import { httpGetText } from './support/http.js';
+import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
 import { requestShard, startTraffic, waitForShardOn, type ShardAnswer } from './support/traffic.js';
@@ -80,6 +82,8 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
   let writes = 0;
   /** The topology in force after (c): what (d) breaks and fixes. */
   let current: Member[] = [];
+  /** More `envoy:` settings for the topology file, e.g. `, dynamicStats: true` ((g)). */
+  let envoyExtras = '';
 
   const members = (over: Partial<Record<string, Partial<Member> | null>> = {}): Member[] =>
     NODE_IDS.flatMap((id) => {
@@ -94,7 +98,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
       'replicas: 2',
       'spread: none',
       `service: ${SERVICE}`,
-      `envoy: {listenerPort: ${listenerPort}, missingHeader: any, upstreamProtocol: http1}`,
+      `envoy: {listenerPort: ${listenerPort}, missingHeader: any, upstreamProtocol: http1${envoyExtras}}`,
       'xds: {holdOffMs: 20, maxDelayMs: 200}',
       'endpoints:',
     ];
@@ -315,5 +319,32 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     } finally {
       for (const id of NODE_IDS) nodes.byId(id).setDelay(0);
     }
+  });
+
+  test("(g) Envoy's per-request extras: off by default, on with their settings", async () => {
+    const { shards } = await shardMap();
+    const shard = shards[0]!.shard;
+    const through = async (): Promise<{ answer: CacheNodeAnswer; serviceTime: unknown }> => {
+      const res = await httpRequest(`${listener}/cache/key`, { headers: { 'x-cache-shard': String(shard) } });
+      assert.equal(res.status, 200, res.body);
+      return { answer: JSON.parse(res.body) as CacheNodeAnswer, serviceTime: res.headers['x-envoy-upstream-service-time'] };
+    };
+    const off = await through();
+    assert.equal(off.answer.requestId, null, 'no generated x-request-id');
+    assert.deepEqual(off.answer.envoyHeaders, [], 'no x-envoy-* header on the request');
+    assert.equal(off.serviceTime, undefined, 'no x-envoy-upstream-service-time on the answer');
+    assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_total`)) ?? 0) > 0, 'the plain cluster stats count');
+    assert.equal(await envoy.statValue(`cluster.${SERVICE}.upstream_rq_2xx`), undefined, 'no dynamic stats');
+
+    const modified = (await envoy.statValue('listener_manager.listener_modified')) ?? 0;
+    envoyExtras = ', dynamicStats: true, generateRequestId: true, envoyHeaders: true';
+    writeTopology(current);
+    await envoy.waitForStat('listener_manager.listener_modified', (v) => (v ?? 0) > modified, { timeoutMs: 10_000 });
+    // A new connection reaches the new listener once it is warm.
+    const on = await eventually('the listener with the extras serving', through, { accept: (r) => r.answer.requestId !== null, timeoutMs: 10_000 });
+    assert.match(on.answer.requestId!, /^[0-9a-f-]{36}$/, 'a generated x-request-id');
+    assert.ok(on.answer.envoyHeaders.includes('x-envoy-expected-rq-timeout-ms'), `x-envoy-* headers: ${on.answer.envoyHeaders.join(', ')}`);
+    assert.equal(typeof on.serviceTime, 'string', 'x-envoy-upstream-service-time on the answer');
+    assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_2xx`)) ?? 0) > 0, 'dynamic stats count');
   });
 });

@@ -377,7 +377,7 @@ describe('observability: Prometheus scrapes keyway serve (with a real Envoy) and
     const counts = traffic.counts();
     assert.ok(counts.viaEnvoy > 100 && counts.direct > 0, `traffic through Envoy and direct: ${JSON.stringify(counts)}`);
     assert.ok(counts.viaEnvoyFailed <= counts.viaEnvoy * 0.01, `requests through Envoy that failed: ${JSON.stringify(counts)}${diag()}`);
-    assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_completed`)) ?? 0) >= counts.viaEnvoy, 'Envoy counted the requests it routed');
+    assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_total`)) ?? 0) >= counts.viaEnvoy, 'Envoy counted the requests it routed');
     t.diagnostic(
       `${results.length} dashboard queries evaluated; ${changes.length} changes (${movedInChanges} shards moved, ${converged} converged); traffic ${JSON.stringify(counts)}`,
     );

@@ -1,8 +1,10 @@
 /**
  * Stand-in cache nodes for the e2e tier: local HTTP servers that answer every path with who they
  * are, so a test sees which node a request reached. Contract (what the tests read):
- * - any path: 200, header `x-served-by: <id>`, body JSON `{node, shard, protocol, path}` where
- *   `shard` is the request's `x-cache-shard` (or null) and `protocol` the HTTP version seen;
+ * - any path: 200, header `x-served-by: <id>`, body JSON `{node, shard, protocol, path, requestId,
+ *   envoyHeaders}` where `shard` is the request's `x-cache-shard` (or null), `protocol` the HTTP
+ *   version seen, `requestId` its `x-request-id` (or null) and `envoyHeaders` the names of its
+ *   `x-envoy-*` headers, sorted (what the proxy added);
  * - `/healthz`: 200 `ok` (503 after `setHealthy(false)`), the path Envoy's active health check uses;
  * - `setDelay(ms)`: every answer but `/healthz`'s comes that much later (a slow node: requests pile up in flight);
  * - `stop()` closes the port and every open connection (a node that is down: connection refused),
@@ -27,6 +29,8 @@ export interface CacheNodeAnswer {
   readonly shard: string | null;
   readonly protocol: string;
   readonly path: string;
+  readonly requestId: string | null;
+  readonly envoyHeaders: readonly string[];
 }
 
 export interface CacheNode {
@@ -79,7 +83,15 @@ export async function startCacheNode(opts: CacheNodeOptions): Promise<CacheNode>
     const raw = req.headers['x-cache-shard'];
     const shard = Array.isArray(raw) ? raw.join(',') : raw;
     perShard.set(shard ?? '', (perShard.get(shard ?? '') ?? 0) + 1);
-    const answer: CacheNodeAnswer = { node: opts.id, shard: shard ?? null, protocol: req.httpVersion, path: url };
+    const requestId = req.headers['x-request-id'];
+    const answer: CacheNodeAnswer = {
+      node: opts.id,
+      shard: shard ?? null,
+      protocol: req.httpVersion,
+      path: url,
+      requestId: typeof requestId === 'string' ? requestId : null,
+      envoyHeaders: Object.keys(req.headers).filter((h) => h.startsWith('x-envoy-')).sort(),
+    };
     const answerNow = (): void => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': opts.id });
       res.end(JSON.stringify(answer));

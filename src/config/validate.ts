@@ -51,7 +51,7 @@ export const TOP_LEVEL_KEYS = [
   'endpoints',
   'kubernetes',
 ] as const;
-const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape'] as const;
+const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape', 'dynamicStats', 'generateRequestId', 'envoyHeaders'] as const;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
 const ROUTING_KEYS = ['keyHeader'] as const;
 const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs'] as const;
@@ -159,6 +159,9 @@ function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['en
     missingHeader: p.oneOf(envoy, ['envoy', 'missingHeader'], MISSING_HEADER, d.missingHeader),
     upstreamProtocol: p.oneOf(envoy, ['envoy', 'upstreamProtocol'], UPSTREAM_PROTOCOLS, d.upstreamProtocol),
     routeShape: p.oneOf(envoy, ['envoy', 'routeShape'], ROUTE_SHAPES, d.routeShape),
+    dynamicStats: p.boolean(envoy, ['envoy', 'dynamicStats'], d.dynamicStats),
+    generateRequestId: p.boolean(envoy, ['envoy', 'generateRequestId'], d.generateRequestId),
+    envoyHeaders: p.boolean(envoy, ['envoy', 'envoyHeaders'], d.envoyHeaders),
   };
 }
 

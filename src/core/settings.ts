@@ -21,6 +21,15 @@ export interface EnvoySettings {
   readonly missingHeader: MissingHeaderPolicy;
   readonly upstreamProtocol: UpstreamProtocol;
   readonly routeShape: RouteShape;
+  /**
+   * The router's dynamic per-cluster stats (`upstream_rq_<code>`, `upstream_rq_time`, ...): off by
+   * default, about 3 % of Envoy's CPU per request (docs/configuration.md).
+   */
+  readonly dynamicStats: boolean;
+  /** Envoy generates `x-request-id` for a request without one: off by default. */
+  readonly generateRequestId: boolean;
+  /** The router's own `x-envoy-*` headers (`x-envoy-upstream-service-time`, ...): off by default. */
+  readonly envoyHeaders: boolean;
 }
 
 /** How a request names its shard at the proxy (topology file `routing:`). */
@@ -41,7 +50,7 @@ export interface XdsSettings {
 
 export const DEFAULT_XDS_SETTINGS: XdsSettings = {
   service: 'keyway-cache',
-  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset' },
+  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false },
   routing: { keyHeader: 'x-cache-key' },
 };
 

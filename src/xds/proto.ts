@@ -90,7 +90,7 @@ export {
   type Config as HeaderToMetadata,
 } from '../../proto/gen/envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata_pb.js';
 export { LuaSchema, LuaPerRouteSchema, file_envoy_extensions_filters_http_lua_v3_lua, type Lua } from '../../proto/gen/envoy/extensions/filters/http/lua/v3/lua_pb.js';
-export { RouterSchema, file_envoy_extensions_filters_http_router_v3_router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+export { RouterSchema, type Router, file_envoy_extensions_filters_http_router_v3_router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 export {
   HttpProtocolOptionsSchema,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,

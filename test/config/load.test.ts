@@ -51,7 +51,7 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
   assert.deepEqual(cfg.topology.policy, { shardCount: 64, replicas: 2, spread: 'zone' });
   assert.deepEqual(cfg.topology.xds, {
     service: 'keyway-cache',
-    envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset' },
+    envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false },
     routing: { keyHeader: 'x-cache-key' },
   });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 100, maxDelayMs: 1000 });
@@ -64,13 +64,13 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
 
 test('defaults for S, R and spread when absent; settings read when present', () => {
   const cfg = parseConfig(
-    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2, routeShape: table}\nrouting: {keyHeader: x-kv-key}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
+    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2, routeShape: table, dynamicStats: true, generateRequestId: true, envoyHeaders: true}\nrouting: {keyHeader: x-kv-key}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
     'x.yaml',
   );
   assert.deepEqual(cfg.topology.policy, { shardCount: 1024, replicas: 2, spread: 'none' });
   assert.deepEqual(cfg.topology.xds, {
     service: 'cache.svc',
-    envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2', routeShape: 'table' },
+    envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2', routeShape: 'table', dynamicStats: true, generateRequestId: true, envoyHeaders: true },
     routing: { keyHeader: 'x-kv-key' },
   });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 50, maxDelayMs: 500 });
@@ -147,7 +147,7 @@ test('an unknown key is named, with a suggestion for a typo', () => {
 test('field checks: address, port, locality, ready, envoy and xds settings', () => {
   const text = [
     'service: "bad name"', // 1
-    'envoy: {listenerPort: 0, missingHeader: drop, upstreamProtocol: http3, routeShape: tables}', // 2
+    'envoy: {listenerPort: 0, missingHeader: drop, upstreamProtocol: http3, routeShape: tables, dynamicStats: yes}', // 2
     'xds: {holdOffMs: 2000, maxDelayMs: 1000}', // 3
     'endpoints:', // 4
     '  - id: "-bad"', // 5
@@ -162,6 +162,7 @@ test('field checks: address, port, locality, ready, envoy and xds settings', () 
   expectProblem(text, 'envoy.missingHeader', 'CONFIG_INVALID', 2);
   expectProblem(text, 'envoy.upstreamProtocol', 'CONFIG_INVALID', 2);
   expectProblem(text, 'envoy.routeShape', 'CONFIG_INVALID', 2);
+  expectProblem(text, 'envoy.dynamicStats', 'CONFIG_INVALID', 2);
   expectProblem(text, 'xds.holdOffMs', 'CONFIG_INVALID', 3);
   expectProblem(text, 'endpoints[0].id', 'CONFIG_INVALID', 5);
   expectProblem(text, 'endpoints[0].address', 'CONFIG_INVALID', 6);

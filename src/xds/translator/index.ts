@@ -128,7 +128,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
     resources: {
       cluster: [resource(ClusterSchema, cluster, envoyCluster(cluster, envoy))],
       endpoint: [resource(ClusterLoadAssignmentSchema, cluster, envoyLoadAssignment(cluster, placement.hosts))],
-      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes, shardCount, routing.keyHeader))],
+      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), routes, shardCount, routing.keyHeader, envoy))],
       route: [
         resource(
           RouteConfigurationSchema,
@@ -158,7 +158,7 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
     resources: {
       cluster: byName(clusters),
       endpoint: byName(assignments),
-      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), envoy.listenerPort, routes, shardCount, routing.keyHeader, 'table'))],
+      listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), routes, shardCount, routing.keyHeader, envoy))],
       route: [resource(RouteConfigurationSchema, routes, envoyRouteTableConfiguration(routes, service, plan, envoy.missingHeader, shardCount, routing.keyHeader))],
     },
     warnings: serving.warnings,

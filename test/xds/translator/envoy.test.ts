@@ -19,6 +19,7 @@ import {
   type Lua,
   type FilterConfig,
   type Route,
+  type Router,
   type RouteConfiguration,
 } from '../../../src/xds/proto.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
@@ -200,6 +201,27 @@ test('listener: port from settings, the key-to-shard Lua filter, header_to_metad
   assert.equal(rule.onHeaderPresent?.key, 'cache-shard');
   assert.equal(rule.onHeaderPresent?.type, Config_ValueType.STRING);
   assert.equal(rule.remove, false);
+});
+
+test("the router's per-request extras: off by default in both route shapes, each on by its setting; proxyless gRPC's router untouched", () => {
+  const policy = { shardCount: 8, replicas: 2, spread: 'none' } as const;
+  const extras = (envoy: Parameters<typeof computedInput>[2], proxy: ProxyClass = ENVOY) => {
+    const l = translate(computedInput(sixNodes(), policy, envoy), proxy).listener[0]!.message as Listener;
+    const packed = proxy.flavor === 'envoy' ? l.filterChains[0]!.filters[0]!.configType.value : l.apiListener?.apiListener;
+    const hcm = anyUnpack(packed as Any, XDS_REGISTRY) as HttpConnectionManager;
+    const last = hcm.httpFilters.at(-1)!;
+    assert.equal(last.name, 'envoy.filters.http.router');
+    const router = anyUnpack(last.configType.value as Any, XDS_REGISTRY) as Router;
+    return { generateRequestId: hcm.generateRequestId, dynamicStats: router.dynamicStats, suppressEnvoyHeaders: router.suppressEnvoyHeaders };
+  };
+  const off = { generateRequestId: false, dynamicStats: false, suppressEnvoyHeaders: true };
+  assert.deepEqual(extras({}), off);
+  assert.deepEqual(extras({ routeShape: 'table' }), off);
+  assert.deepEqual(extras({ dynamicStats: true }), { ...off, dynamicStats: true });
+  assert.deepEqual(extras({ generateRequestId: true, routeShape: 'table' }), { ...off, generateRequestId: true });
+  assert.deepEqual(extras({ envoyHeaders: true }), { ...off, suppressEnvoyHeaders: false });
+  // gRPC clients ignore these fields (gRFC A39): their router config stays empty, unset fields.
+  assert.deepEqual(extras({}, { flavor: 'grpc', zone: '', subzone: '' }), { generateRequestId: undefined, dynamicStats: undefined, suppressEnvoyHeaders: false });
 });
 
 test('routes: a shard header first, past the Lua filter; then any = one route to the cluster, reject = digits-only route and a 400 naming the headers', () => {
