@@ -7,7 +7,8 @@
  * example cache nodes (child processes, a 20 ms store fetch behind L1 and L2), one client (this
  * process) sending `GET /kv/<key>` with keys from Zipf s=1.0. Variants (variants.ts): round robin,
  * ring_hash on the key header (also `ring-hash-again`, the same on another fleet: an A/A control,
- * and `ring-hash-failover`, with keyway's health check, outlier detection and a failover retry),
+ * `ring-hash-failover`, with keyway's health check, outlier detection and a failover retry, and
+ * `ring-hash-lean`, with keyway's per-request defaults: no dynamic stats, request ids or x-envoy-*),
  * keyway over ADS, and keyway's own resources served statically with one part toggled each. Every round runs every variant once, in a rotated order, so slow phases
  * of the shared machine spread over all of them; figures are medians over rounds, ratios are taken
  * per round against ring_hash (paired) before the median.
@@ -52,7 +53,7 @@ import { CacheClient } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
 import { measurePair, pairedTable, type PairedSlice, type PairedThroughput } from './paired.js';
 import { startCacheNode, type CacheNodeProcess } from './nodes.js';
-import { keywayResources, keywayStaticBootstrap, plainBootstrap, ringHashFailoverBootstrap, TOGGLES, type Json, type KeywayResources } from './variants.js';
+import { keywayResources, keywayStaticBootstrap, plainBootstrap, ringHashFailoverBootstrap, TOGGLES, withoutRequestExtras, type Json, type KeywayResources } from './variants.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -241,6 +242,12 @@ async function main(): Promise<void> {
         what: "ring_hash with keyway's health check, outlier detection and a failover retry (previous_hosts), on the round-robin fleet",
         cluster: 'cache',
         start: (port) => startEnvoy({ bootstrap: ringHashFailoverBootstrap(fleetPorts['round-robin'], port, dir, resources), concurrency: 1 }),
+      },
+      {
+        name: 'ring-hash-lean',
+        fleet: 'round-robin',
+        what: "ring_hash with keyway's per-request defaults (no dynamic stats, no generated x-request-id, no x-envoy-* headers), on the round-robin fleet",
+        start: (port) => startEnvoy({ bootstrap: withoutRequestExtras(plainBootstrap('RING_HASH', fleetPorts['round-robin'], port, dir)), concurrency: 1 }),
       },
       { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: keywayCluster, start: ads },
       { name: 'keyway-shard', fleet: 'keyway', what: 'keyway over ADS, the client sends x-cache-shard', sendShard: true, cluster: keywayCluster, start: ads },
