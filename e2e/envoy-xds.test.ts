@@ -8,7 +8,7 @@
  * (the NACK path itself: test/integration/xds-serve.test.ts with a protocol client);
  * (e) a keyway restart hands Envoy identical versions and nothing re-warms; (f) 2500 requests in flight
  * through the one proxy to slow nodes all answered (Envoy's own circuit breakers would refuse most);
- * (g) Envoy's per-request extras (dynamic stats, a generated x-request-id, x-envoy-* headers) are off
+ * (g) Envoy's per-request extras (dynamic stats, a generated x-request-id, its own headers) are off
  * by default and come on with their settings (each alone: test/xds/translator/envoy.test.ts).
  * Stat names: docs/envoy-findings.md section 5.
  */
@@ -324,15 +324,16 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
   test("(g) Envoy's per-request extras: off by default, on with their settings", async () => {
     const { shards } = await shardMap();
     const shard = shards[0]!.shard;
-    const through = async (): Promise<{ answer: CacheNodeAnswer; serviceTime: unknown }> => {
+    const through = async (): Promise<{ answer: CacheNodeAnswer; serviceTime: unknown; server: unknown }> => {
       const res = await httpRequest(`${listener}/cache/key`, { headers: { 'x-cache-shard': String(shard) } });
       assert.equal(res.status, 200, res.body);
-      return { answer: JSON.parse(res.body) as CacheNodeAnswer, serviceTime: res.headers['x-envoy-upstream-service-time'] };
+      return { answer: JSON.parse(res.body) as CacheNodeAnswer, serviceTime: res.headers['x-envoy-upstream-service-time'], server: res.headers.server };
     };
     const off = await through();
     assert.equal(off.answer.requestId, null, 'no generated x-request-id');
     assert.deepEqual(off.answer.envoyHeaders, [], 'no x-envoy-* header on the request');
     assert.equal(off.serviceTime, undefined, 'no x-envoy-upstream-service-time on the answer');
+    assert.equal(off.server, undefined, 'no server: envoy on the answer');
     assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_total`)) ?? 0) > 0, 'the plain cluster stats count');
     assert.equal(await envoy.statValue(`cluster.${SERVICE}.upstream_rq_2xx`), undefined, 'no dynamic stats');
 
@@ -345,6 +346,7 @@ describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
     assert.match(on.answer.requestId!, /^[0-9a-f-]{36}$/, 'a generated x-request-id');
     assert.ok(on.answer.envoyHeaders.includes('x-envoy-expected-rq-timeout-ms'), `x-envoy-* headers: ${on.answer.envoyHeaders.join(', ')}`);
     assert.equal(typeof on.serviceTime, 'string', 'x-envoy-upstream-service-time on the answer');
+    assert.equal(on.server, 'envoy');
     assert.ok(((await envoy.statValue(`cluster.${SERVICE}.upstream_rq_2xx`)) ?? 0) > 0, 'dynamic stats count');
   });
 });

@@ -8,7 +8,7 @@
  * process) sending `GET /kv/<key>` with keys from Zipf s=1.0. Variants (variants.ts): round robin,
  * ring_hash on the key header (also `ring-hash-again`, the same on another fleet: an A/A control,
  * `ring-hash-failover`, with keyway's health check, outlier detection and a failover retry, and
- * `ring-hash-lean`, with keyway's per-request defaults: no dynamic stats, request ids or x-envoy-*),
+ * `ring-hash-lean`, with keyway's per-request defaults: no dynamic stats, request ids, x-envoy-* or server headers),
  * keyway over ADS, and keyway's own resources served statically with one part toggled each. Every round runs every variant once, in a rotated order, so slow phases
  * of the shared machine spread over all of them; figures are medians over rounds, ratios are taken
  * per round against ring_hash (paired) before the median.
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
       {
         name: 'ring-hash-lean',
         fleet: 'round-robin',
-        what: "ring_hash with keyway's per-request defaults (no dynamic stats, no generated x-request-id, no x-envoy-* headers), on the round-robin fleet",
+        what: "ring_hash with keyway's per-request defaults (no dynamic stats, no generated x-request-id, no x-envoy-* or server headers), on the round-robin fleet",
         start: (port) => startEnvoy({ bootstrap: withoutRequestExtras(plainBootstrap('RING_HASH', fleetPorts['round-robin'], port, dir)), concurrency: 1 }),
       },
       { name: 'keyway', fleet: 'keyway', what: 'keyway over ADS (what users run)', cluster: keywayCluster, start: ads },

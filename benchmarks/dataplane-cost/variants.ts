@@ -738,12 +738,13 @@ export function ringHashFailoverBootstrap(ports: readonly number[], port: number
 /**
  * `bootstrap` with what keyway's listener leaves out by default (docs/configuration.md
  * `envoy.dynamicStats`, `envoy.generateRequestId`, `envoy.envoyHeaders`): no router dynamic stats,
- * no generated x-request-id, no x-envoy-* headers. ring_hash so configured is the fair baseline for
- * keyway's routing alone.
+ * no generated x-request-id, no x-envoy-* or `server: envoy` headers. ring_hash so configured is the
+ * fair baseline for keyway's routing alone.
  */
 export function withoutRequestExtras(bootstrap: Json): Json {
   const manager = (((((bootstrap.static_resources as Json).listeners as Json[])[0]!.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json);
   manager.generate_request_id = false;
+  manager.server_header_transformation = 'PASS_THROUGH';
   const router = (manager.http_filters as Json[]).find((f) => f.name === 'envoy.filters.http.router')!.typed_config as Json;
   router.dynamic_stats = false;
   router.suppress_envoy_headers = true;

@@ -28,7 +28,7 @@ export interface EnvoySettings {
   readonly dynamicStats: boolean;
   /** Envoy generates `x-request-id` for a request without one: off by default. */
   readonly generateRequestId: boolean;
-  /** The router's own `x-envoy-*` headers (`x-envoy-upstream-service-time`, ...): off by default. */
+  /** Envoy's own headers: the router's `x-envoy-*` (`x-envoy-upstream-service-time`, ...) and `server: envoy`. Off by default. */
   readonly envoyHeaders: boolean;
 }
 

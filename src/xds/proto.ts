@@ -76,6 +76,7 @@ export {
 // Extensions keyway packs in Any: filters, upstream protocol options, retry priority.
 export {
   HttpConnectionManagerSchema,
+  HttpConnectionManager_ServerHeaderTransformation,
   HttpFilterSchema,
   LocalReplyConfigSchema,
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,

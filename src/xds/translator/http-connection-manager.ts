@@ -8,6 +8,7 @@ import {
   HeaderToMetadataSchema,
   HeaderToMetadata_ValueType,
   HttpConnectionManagerSchema,
+  HttpConnectionManager_ServerHeaderTransformation,
   HttpFilterSchema,
   LocalReplyConfigSchema,
   RouterSchema,
@@ -47,6 +48,8 @@ export function httpConnectionManager(
     httpFilters: [...filters, routerFilter(extras)],
     ...(localReplyConfig ? { localReplyConfig } : {}),
     ...(extras ? { generateRequestId: extras.generateRequestId } : {}),
+    // `server: envoy` is one of Envoy's own headers too: without envoyHeaders, a node's own passes.
+    ...(extras && !extras.envoyHeaders ? { serverHeaderTransformation: HttpConnectionManager_ServerHeaderTransformation.PASS_THROUGH } : {}),
   });
 }
 

@@ -10,6 +10,7 @@ import {
   Cluster_LbSubsetConfig_LbSubsetSelector_LbSubsetSelectorFallbackPolicy as SelectorFallback,
   CodecClientType,
   HeaderToMetadata_ValueType as Config_ValueType,
+  HttpConnectionManager_ServerHeaderTransformation,
   type Cluster,
   type ClusterLoadAssignment,
   type HeaderToMetadata,
@@ -212,16 +213,17 @@ test("the router's per-request extras: off by default in both route shapes, each
     const last = hcm.httpFilters.at(-1)!;
     assert.equal(last.name, 'envoy.filters.http.router');
     const router = anyUnpack(last.configType.value as Any, XDS_REGISTRY) as Router;
-    return { generateRequestId: hcm.generateRequestId, dynamicStats: router.dynamicStats, suppressEnvoyHeaders: router.suppressEnvoyHeaders };
+    return { generateRequestId: hcm.generateRequestId, dynamicStats: router.dynamicStats, suppressEnvoyHeaders: router.suppressEnvoyHeaders, server: hcm.serverHeaderTransformation };
   };
-  const off = { generateRequestId: false, dynamicStats: false, suppressEnvoyHeaders: true };
+  const { OVERWRITE, PASS_THROUGH } = HttpConnectionManager_ServerHeaderTransformation;
+  const off = { generateRequestId: false, dynamicStats: false, suppressEnvoyHeaders: true, server: PASS_THROUGH };
   assert.deepEqual(extras({}), off);
   assert.deepEqual(extras({ routeShape: 'table' }), off);
   assert.deepEqual(extras({ dynamicStats: true }), { ...off, dynamicStats: true });
   assert.deepEqual(extras({ generateRequestId: true, routeShape: 'table' }), { ...off, generateRequestId: true });
-  assert.deepEqual(extras({ envoyHeaders: true }), { ...off, suppressEnvoyHeaders: false });
+  assert.deepEqual(extras({ envoyHeaders: true }), { ...off, suppressEnvoyHeaders: false, server: OVERWRITE });
   // gRPC clients ignore these fields (gRFC A39): their router config stays empty, unset fields.
-  assert.deepEqual(extras({}, { flavor: 'grpc', zone: '', subzone: '' }), { generateRequestId: undefined, dynamicStats: undefined, suppressEnvoyHeaders: false });
+  assert.deepEqual(extras({}, { flavor: 'grpc', zone: '', subzone: '' }), { generateRequestId: undefined, dynamicStats: undefined, suppressEnvoyHeaders: false, server: OVERWRITE });
 });
 
 test('routes: a shard header first, past the Lua filter; then any = one route to the cluster, reject = digits-only route and a 400 naming the headers', () => {
