@@ -12,12 +12,12 @@ import { envoyShardFilters, httpConnectionManager, repeatedShardReply } from './
 import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';
 
 /**
- * Listener `name` on 0.0.0.0:`port`: HTTP connection manager with the key-to-shard Lua filter
+ * Listener `name` on 0.0.0.0:`envoy.listenerPort`: HTTP connection manager with the key-to-shard Lua filter
  * (S = `shardCount`, key in `keyHeader`), header_to_metadata, then the router; routes by RDS; the
  * local reply mapper that answers a repeated `x-cache-shard` with 400; with the route-table shape,
- * the Lua filter (its script run only where a route names it) and the router. Port, route shape
- * and the router's per-request extras come from `envoy`. It depends on settings and S only, never
- * on ownership.
+ * the Lua filter (its script run only where a route names it) and the router. Envoy's per-request
+ * extras (dynamic stats, generated request ids, its own headers) only where `envoy` asks for them.
+ * It depends on settings and S only, never on ownership.
  */
 export function envoyListener(name: string, routeConfigName: string, shardCount: number, keyHeader: string, envoy: EnvoySettings): Listener {
   // The route-table shape needs neither header_to_metadata nor the mapper: the table matches the
