@@ -40,7 +40,7 @@ function assignment(nodes: CacheNodes, moved = false): ShardedEndpoint[] {
 
 const PRIMARY: Record<number, string> = { 0: 'A', 1: 'B', 2: 'C', 3: 'A' };
 
-describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { skip }, () => {
+describe('Envoy (pinned) with the reference shard-routing resources (no keyway)', { skip }, () => {
   let nodes: CacheNodes;
   let envoy: EnvoyProcess;
   let dir: string;
@@ -166,7 +166,7 @@ describe('Envoy 1.36 with the reference shard-routing resources (no keyway)', { 
   });
 });
 
-describe('Envoy 1.36: missingHeader reject', { skip }, () => {
+describe('Envoy (pinned): missingHeader reject', { skip }, () => {
   let nodes: CacheNodes;
   let envoy: EnvoyProcess;
   let listener: string;
@@ -206,7 +206,7 @@ describe('Envoy 1.36: missingHeader reject', { skip }, () => {
   });
 });
 
-describe('Envoy 1.36: upstreamProtocol http2 (h2c to the cache nodes)', { skip }, () => {
+describe('Envoy (pinned): upstreamProtocol http2 (h2c to the cache nodes)', { skip }, () => {
   let nodes: CacheNodes;
   let envoy: EnvoyProcess;
   let listener: string;

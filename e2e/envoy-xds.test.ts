@@ -71,7 +71,7 @@ interface Member {
   readonly address?: string;
 }
 
-describe('Envoy 1.36 driven by keyway serve over ADS', { skip }, () => {
+describe('Envoy (pinned) driven by keyway serve over ADS', { skip }, () => {
   let nodes: CacheNodes;
   let keyway: KeywayProcess;
   let envoy: EnvoyProcess;

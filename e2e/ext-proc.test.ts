@@ -1,6 +1,6 @@
 /**
  * keyway as the endpoint picker of an inference gateway (docs/gateways.md), on real Envoy (pinned
- * and newest) configured as the gateways configure it: the ext_proc filter calls keyway, the
+ * and the oldest supported) configured as the gateways configure it: the ext_proc filter calls keyway, the
  * override_host policy routes to the `ip:port` list it returns. Two keyway replicas (`keyway serve
  * --ext-proc-port`) serve one topology of four nodes, one of them down (nothing listens on its port).
  * - every shard whose primary is up is served by its primary, named by `x-cache-shard` or by the

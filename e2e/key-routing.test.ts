@@ -1,5 +1,5 @@
 /**
- * Route by key, end to end: real Envoy (the pinned build and the newest, see envoyBinaries())
+ * Route by key, end to end: real Envoy (the pinned build and the oldest supported, see envoyBinaries())
  * bootstrapped with ADS to a real `keyway serve`, and local cache nodes that answer with their
  * identity and the `x-cache-shard` they received. keyway's listener carries the key-to-shard Lua
  * filter (src/xds/translator/envoy-key-shard.ts). Checked on each build, in order:
@@ -12,7 +12,7 @@
  * (d) the same after a switch to missingHeader `reject`, where the key still routes (the Lua filter
  *     clears the route cache) and a request with neither header gets the route's 400;
  * (e) a request that carries `x-cache-shard` matches a route that leaves the Lua filter out of its
- *     chain, a key-only request runs it (checked where Envoy counts Lua executions: 1.40, not 1.36).
+ *     chain, a key-only request runs it (checked where Envoy counts Lua executions: 1.37 and later, not 1.36).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

