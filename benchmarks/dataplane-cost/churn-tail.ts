@@ -1,7 +1,8 @@
 /**
  * What a map change costs the requests in flight through Envoy (docs/benchmarks.md "Envoy's tail
  * while the map changes"): `node --import tsx benchmarks/dataplane-cost/churn-tail.ts [--rounds N]
- * [--shards 1024,16384] [--rate R] [--seconds S] [--churn weight|member] [--subset] [--only <regex of variant names>]`.
+ * [--shards 1024,16384] [--rate R] [--seconds S] [--churn weight|member|shards|spread] [--subset] [--only <regex of variant names>]`
+ * (`shards` and `spread` change the subset planes only).
  *
  * Per variant and round, one real Envoy (`--concurrency 1`) in front of plain cache nodes
  * (e2e/support/cache-nodes.ts: they answer at once, own nothing, warm nothing), an open-loop client
@@ -40,13 +41,15 @@ import { keyToShard } from '../../src/sharding/key-to-shard.js';
 const NODE_COUNT = 8;
 /**
  * What changes once a second: node-0's weight (10 and 11), or a ninth node joins and leaves; or
- * (the subset planes only) shards move to node-0 with no weight or host changing.
+ * (the subset planes only) shards move to node-0 with no weight or host changing, or shards gain
+ * their replica as a second reader at priority 0 (a hot-shard spread).
  */
-type ChurnKind = 'weight' | 'member' | 'shards';
+type ChurnKind = 'weight' | 'member' | 'shards' | 'spread';
 const CHANGES: Record<ChurnKind, string> = {
   weight: "node-0's weight 10 <-> 11",
   member: 'a ninth node joins and leaves',
   shards: 'every 80th shard to node-0 and back, nothing else',
+  spread: "every 80th shard read by its replica too (at priority 0 beside its primary) and back, as a hot-shard spread, nothing else",
 };
 const SERVICE = 'keyway-cache';
 const KEYS = 20_000;
@@ -174,13 +177,15 @@ async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
     const n = hosts.length;
     // Every 80th shard leads on the churned node (node-0 for a weight change, the ninth for a member).
     const churned = kind === 'member' ? NODE_COUNT : 0;
-    const primary = (sh: number): number => (on && sh % 80 === 0 ? churned : sh % NODE_COUNT);
+    const primary = (sh: number): number => (on && kind !== 'spread' && sh % 80 === 0 ? churned : sh % NODE_COUNT);
+    // A spread lists the replica at priority 0 beside the primary (src/xds/translator/envoy-placement.ts).
+    const spread = (sh: number): boolean => on && kind === 'spread' && sh % 80 === 0;
     const lead: string[][] = hosts.map(() => []);
     const back: string[][] = hosts.map(() => []);
     for (let sh = 0; sh < shards; sh++) {
       const p = primary(sh);
       lead[p]!.push(String(sh));
-      back[(p + 1) % n]!.push(String(sh));
+      (spread(sh) ? lead : back)[(p + 1) % n]!.push(String(sh));
     }
     const entry = (address: string, i: number, list: string[]) => ({
       endpoint: { address: { socket_address: { address, port_value: hosts[i]!.port } }, hostname: hosts[i]!.id },
@@ -402,10 +407,10 @@ async function main(): Promise<void> {
   const rate = Number(values.rate ?? 500);
   const seconds = Number(values.seconds ?? 10);
   const shardCounts = (values.shards ?? '1024,16384').split(',').map(Number);
-  const kinds: readonly string[] = ['weight', 'member', 'shards'];
+  const kinds: readonly string[] = ['weight', 'member', 'shards', 'spread'];
   if (values.churn !== undefined && !kinds.includes(values.churn)) throw new Error(`--churn must be one of ${kinds.join(', ')}, got ${values.churn}`);
   const kind = (values.churn ?? 'weight') as ChurnKind;
-  if (kind === 'shards' && !values.subset) throw new Error('--churn shards changes only the subset planes: add --subset');
+  if ((kind === 'shards' || kind === 'spread') && !values.subset) throw new Error(`--churn ${kind} changes only the subset planes: add --subset`);
   const keywayAndEnvoy = [
     ...shardCounts.map((s) => ({ name: `keyway S=${s}`, start: (n: CacheNodes, d: string) => keywayPlane(n, kind, d, s) })),
     ...shardCounts.map((s) => ({ name: `keyway table S=${s}`, start: (n: CacheNodes, d: string) => keywayPlane(n, kind, d, s, 'table') })),
@@ -418,7 +423,7 @@ async function main(): Promise<void> {
     { name: `route-map S=${s}`, start: (n: CacheNodes, d: string) => routeMapPlane(n, kind, d, s) },
   ]);
   const only = values.only === undefined ? undefined : new RegExp(values.only);
-  const variants = [...(kind === 'shards' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])].filter((v) => only === undefined || only.test(v.name));
+  const variants = [...(kind === 'shards' || kind === 'spread' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])].filter((v) => only === undefined || only.test(v.name));
   if (variants.length === 0) throw new Error(`--only ${values.only} matches no variant`);
   const rows: Row[] = [];
   const nodes = await startCacheNodes(NODE_COUNT + 1);
