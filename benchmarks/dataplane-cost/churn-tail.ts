@@ -41,14 +41,14 @@ import { keyToShard } from '../../src/sharding/key-to-shard.js';
 const NODE_COUNT = 8;
 /**
  * What changes once a second: node-0's weight (10 and 11), or a ninth node joins and leaves; or
- * (the subset planes only) shards move to node-0 with no weight or host changing, or shards gain
+ * (the subset planes only) shards move to node-1 with no weight or host changing, or shards gain
  * their replica as a second reader at priority 0 (a hot-shard spread).
  */
 type ChurnKind = 'weight' | 'member' | 'shards' | 'spread';
 const CHANGES: Record<ChurnKind, string> = {
   weight: "node-0's weight 10 <-> 11",
   member: 'a ninth node joins and leaves',
-  shards: 'every 80th shard to node-0 and back, nothing else',
+  shards: 'every 80th shard to node-1 and back, nothing else',
   spread: "every 80th shard read by its replica too (at priority 0 beside its primary) and back, as a hot-shard spread, nothing else",
 };
 const SERVICE = 'keyway-cache';
@@ -85,6 +85,17 @@ interface Plane {
   readonly shardCount?: number;
   setChurn(on: boolean): void;
   close(): Promise<void>;
+}
+
+/**
+ * The node every 80th shard's primary moves to while the churn is on: the ninth node for a member
+ * churn, node-0 for a weight churn (its own shards: only the weight changes), node-1 for a shard
+ * churn. Every 80th shard's primary is node-0 (80 is a multiple of 8), so moving them to node-0
+ * changes nothing: until 2026-12-05 `--churn shards` did that and measured an EDS update that
+ * changed no shard list.
+ */
+function churnedNode(kind: ChurnKind): number {
+  return kind === 'member' ? NODE_COUNT : kind === 'shards' ? 1 : 0;
 }
 
 /** The nodes in the plane and their weights: the first eight, and the ninth while a member churn is on. */
@@ -162,8 +173,9 @@ async function edsPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, lb: LbP
  * Envoy alone with keyway's cluster shape from an EDS file: a subset load balancer on
  * `cache-shard` (list_as_any), each node at priority 0 with the shards it leads and at priority 1
  * (its `::ffff:` alias) with the shards it backs up; S shards, primary `s mod 8`, replica the next
- * node. The change moves every 80th shard's primary to the churned node (node-0 with its new
- * weight, or the ninth node) and back, as keyway's would move about 1/80 of them. `singleHost` sets
+ * node. The change moves every 80th shard's primary to the churned node ({@link churnedNode}) and
+ * back, as keyway's would move about 1/80 of them, or (`spread`) lists its replica at priority 0
+ * too. `singleHost` sets
  * `single_host_per_subset` on the selector: what the subset rebuild costs without a load balancer
  * per subset (an experiment: with it Envoy uses one host per shard whatever its priority, so the
  * replica entries would need another construction).
@@ -176,7 +188,7 @@ async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
     const hosts = members(nodes, kind, on);
     const n = hosts.length;
     // Every 80th shard leads on the churned node (node-0 for a weight change, the ninth for a member).
-    const churned = kind === 'member' ? NODE_COUNT : 0;
+    const churned = churnedNode(kind);
     const primary = (sh: number): number => (on && kind !== 'spread' && sh % 80 === 0 ? churned : sh % NODE_COUNT);
     // A spread lists the replica at priority 0 beside the primary (src/xds/translator/envoy-placement.ts).
     const spread = (sh: number): boolean => on && kind === 'spread' && sh % 80 === 0;
@@ -252,7 +264,7 @@ async function routeMapPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, sh
     const pairs = new Set<string>();
     for (const size of new Set([NODE_COUNT, n])) for (let p = 0; p < size; p++) pairs.add(`${p}-${(p + 1) % size}`);
     // The churned node's shards: its pair with the next node.
-    const churned = kind === 'member' ? NODE_COUNT : 0;
+    const churned = churnedNode(kind);
     pairs.add(`${churned}-${(churned + 1) % n}`);
     const resources = [...hosts.keys()].map(node);
     for (const pair of [...pairs].sort()) {
@@ -263,7 +275,7 @@ async function routeMapPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, sh
   };
   const writeRoutes = (on: boolean): void => {
     const n = members(nodes, kind, on).length;
-    const churned = kind === 'member' ? NODE_COUNT : 0;
+    const churned = churnedNode(kind);
     const map: Record<string, unknown> = {};
     for (let sh = 0; sh < shards; sh++) {
       const p = on && sh % 80 === 0 ? churned : sh % NODE_COUNT;
