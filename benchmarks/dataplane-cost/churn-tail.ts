@@ -187,7 +187,6 @@ async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
   const write = (on: boolean): void => {
     const hosts = members(nodes, kind, on);
     const n = hosts.length;
-    // Every 80th shard leads on the churned node (node-0 for a weight change, the ninth for a member).
     const churned = churnedNode(kind);
     const primary = (sh: number): number => (on && kind !== 'spread' && sh % 80 === 0 ? churned : sh % NODE_COUNT);
     // A spread lists the replica at priority 0 beside the primary (src/xds/translator/envoy-placement.ts).
@@ -432,7 +431,8 @@ async function main(): Promise<void> {
   const subsets = shardCounts.flatMap((s) => [
     { name: `subset S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, false) },
     { name: `subset 1-host S=${s}`, start: (n: CacheNodes, d: string) => subsetPlane(n, kind, d, s, true) },
-    { name: `route-map S=${s}`, start: (n: CacheNodes, d: string) => routeMapPlane(n, kind, d, s) },
+    // The route-map plane has no spread form: its routes name one owner list per shard.
+    ...(kind === 'spread' ? [] : [{ name: `route-map S=${s}`, start: (n: CacheNodes, d: string) => routeMapPlane(n, kind, d, s) }]),
   ]);
   const only = values.only === undefined ? undefined : new RegExp(values.only);
   const variants = [...(kind === 'shards' || kind === 'spread' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])].filter((v) => only === undefined || only.test(v.name));
