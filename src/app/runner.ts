@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
+import { type KeywayConfig, settingsWarnings } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
 import type { ChangeCause } from '../core/serving.js';
@@ -94,6 +95,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // just pushed to it.
   let config = file.config();
   let endpoints: readonly Endpoint[] = config.topology.endpoints;
+  // Costly but valid settings (docs/configuration.md "Warnings"): logged at start, then again only
+  // when a reload changes them, not on every map.
+  let settingsAdvice: string | undefined;
+  const warnSettings = (cfg: KeywayConfig): void => {
+    const lines = settingsWarnings(cfg);
+    const key = lines.join('\n');
+    if (key === settingsAdvice) return;
+    settingsAdvice = key;
+    for (const w of lines) log.warn(w);
+  };
+  warnSettings(config);
   // The sharding stage's last plain rendezvous map (its next computation continues from it) and the
   // hot-shard decision applied on top of it to make the target map.
   let plainTarget: ShardMap | undefined;
@@ -254,6 +266,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     enqueue('topology file change', async () => {
       endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
+      warnSettings(cfg);
       load.reconfigure(loadSignalSettings(cfg));
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });

@@ -1,5 +1,6 @@
 /** The topology-file loader: parse, validate and locate (public contract: docs/configuration.md). */
 export { parseConfig, loadConfigFile, readConfigText, type KeywayConfig } from './load.js';
+export { settingsWarnings, SUBSET_STALL_WARN_SHARDS } from './settings-warnings.js';
 export { type ConfigSection, type ConfigPathSegment, formatFieldPath } from './section.js';
 export {
   validateConfig,

@@ -89,6 +89,34 @@ test('check prints the warnings serve logs (replicas > eligible endpoints, two e
   for (const w of serve.warnings) assert.ok(printed.includes(w), `serve's warning ${JSON.stringify(w)} is among check's`);
 });
 
+test('check and serve warn about the subset route shape from 4096 shards on, not below it or for the table shape', async (t) => {
+  const endpoints = 'replicas: 1\nendpoints:\n  - {id: a, address: 10.0.0.1, port: 80}\n';
+  const [large, below, table, kube] = await Promise.all([
+    tempTopology(`shards: 4096\n${endpoints}`),
+    tempTopology(`shards: 4095\n${endpoints}`),
+    tempTopology(`shards: 16384\nenvoy:\n  routeShape: table\n${endpoints}`),
+    tempTopology('shards: 4096\nkubernetes:\n  namespace: cache\n  services: [cache-node]\n'),
+  ]);
+  t.after(() => Promise.all([large, below, table, kube].map((f) => f.cleanup())));
+  const noCluster = { KUBECONFIG: '/nonexistent/kubeconfig', KUBERNETES_SERVICE_HOST: '', KEYWAY_NAMESPACE: '' };
+  const [checkLarge, serveLarge, checkBelow, checkTable, checkKube] = await Promise.all([
+    runCli(['check', '--config', large.file]),
+    serveOnce(large.file),
+    runCli(['check', '--config', below.file]),
+    runCli(['check', '--config', table.file]),
+    runCli(['check', '--config', kube.file], noCluster),
+  ]);
+  const warnings = (r: { stderr: string }): string[] => r.stderr.split('\n').filter((l) => l.startsWith('warning: ')).map((l) => l.slice('warning: '.length));
+  const [line] = warnings(checkLarge);
+  assert.equal(checkLarge.code, 0, checkLarge.stderr);
+  assert.match(line ?? '', /^shards: 4096 with envoy\.routeShape: subset: .*envoy\.routeShape: table takes the same changes in about 10 ms/);
+  assert.equal(serveLarge.code, 0, serveLarge.stderr);
+  assert.ok(serveLarge.warnings.includes(line!), `serve logs check's line: ${serveLarge.warnings.join(' | ')}`);
+  assert.deepEqual(warnings(checkBelow), []);
+  assert.deepEqual(warnings(checkTable), []);
+  assert.deepEqual(warnings(checkKube), [line], 'a Kubernetes-fed file gets the settings warning too');
+});
+
 test('check on a kubernetes section validates it as serve does, without a cluster: `kubernetes: {}` is rejected by both', async (t) => {
   const empty = await tempTopology('kubernetes: {}\n');
   const good = await tempTopology('kubernetes:\n  namespace: cache\n  services: [cache-node]\n');

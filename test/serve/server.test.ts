@@ -76,6 +76,32 @@ test('fewer ready endpoints than R: a warning is logged and each shard gets as m
   assert.equal((await get(server, '/readyz')).status, 200);
 });
 
+test('a costly route shape for the shard count is warned about at start and again only when a reload changes it', async (t) => {
+  const subset = topologyText({ shards: 4096 });
+  const topo = await tempTopology(subset);
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const warned = (): number => records.filter((r) => r.level === 40 && r.msg.startsWith('shards: 4096 with envoy.routeShape: subset:')).length;
+  assert.equal(warned(), 1, `one warning at start among: ${records.map((r) => r.msg).join(' | ')}`);
+  const version = async (): Promise<unknown> => (await get(server, '/v1/shardmap')).body.version;
+  // Each reload changes the endpoints, so the map's version tells when it was applied.
+  const reload = async (text: string): Promise<void> => {
+    const before = await version();
+    await topo.write(text);
+    await eventually('the reload applied', async () => ((await version()) !== before ? true : undefined));
+  };
+  await reload(topologyText({ shards: 4096, ready: [true, true, true, true] }));
+  assert.equal(warned(), 1, 'same settings: not repeated');
+  await reload(topologyText({ shards: 4096, extra: 'envoy:\n  routeShape: table' }));
+  assert.equal(warned(), 1, 'the table shape: nothing to warn about');
+  await reload(topologyText({ shards: 4096, ready: [true, true] }));
+  assert.equal(warned(), 2, 'back to subset: warned again');
+});
+
 test('zero ready endpoints: /readyz 503 with the reason; one turning ready makes it 200', async (t) => {
   const topo = await tempTopology(topologyText({ ready: [false, false] }));
   const server = await serve(topo.file);
