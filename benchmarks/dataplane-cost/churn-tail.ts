@@ -22,7 +22,7 @@
  * Variants alternate order between rounds. Writes benchmarks/results/churn-tail-<churn>.json.
  */
 import http from 'node:http';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,9 +34,8 @@ import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
 import { cacheListener, edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
-import { quantile } from '../hitrate/hot-stats.js';
 import { median } from '../hitrate/stats.js';
-import { keyToShard } from '../../src/sharding/key-to-shard.js';
+import { cell, drive, fmt, type Phase, waitHealthy, writeAtomic } from './open-loop.js';
 
 const NODE_COUNT = 8;
 /**
@@ -53,16 +52,6 @@ const CHANGES: Record<ChurnKind, string> = {
 };
 const SERVICE = 'keyway-cache';
 const KEYS = 20_000;
-
-interface Phase {
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly errors: number;
-  /** The errors by HTTP status and the start of the body, or `error` for a failed connection or a timeout. */
-  readonly errorsBy: Record<string, number>;
-  readonly sent: number;
-}
 
 interface Row {
   readonly variant: string;
@@ -104,13 +93,6 @@ function members(nodes: CacheNodes, kind: ChurnKind, on: boolean): { id: string;
   return nodes.nodes.slice(0, count).map((n, i) => ({ id: n.id, port: n.port, weight: kind === 'weight' && on && i === 0 ? 11 : 10 }));
 }
 
-/** Writes aside and renames: both keyway's file source and Envoy's path EDS watch for a moved file. */
-function writeAtomic(file: string, text: string, n: number): void {
-  const tmp = `${file}.${n}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
-
 async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shards: number, shape: 'subset' | 'table' = 'subset'): Promise<Plane> {
   const port = await freePort();
   const topology = path.join(dir, 'topology.yaml');
@@ -139,7 +121,7 @@ async function keywayPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
       await eventually(`${NODE_COUNT} node clusters`, () => envoy.clusters(), { accept: (h) => h.filter((x) => x.cluster.startsWith(`${SERVICE}/node/`)).length >= NODE_COUNT, timeoutMs: 30_000 });
       return { envoy, port, cluster: SERVICE, updateStat: `http.${SERVICE}.rds.${SERVICE}.update_success`, setChurn: write, close: async () => (await envoy.stop(), await k.stop()) };
     }
-    await waitHealthy(envoy, SERVICE);
+    await waitHealthy(envoy, SERVICE, NODE_COUNT);
     return { envoy, port, cluster: SERVICE, setChurn: write, close: async () => (await envoy.stop(), await k.stop()) };
   } catch (err) {
     await keyway?.stop();
@@ -165,7 +147,7 @@ async function edsPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, lb: LbP
   };
   write(false);
   const envoy = await startEnvoy({ bootstrap: edsBootstrap(port, edsPath, lb) });
-  await waitHealthy(envoy, 'cache');
+  await waitHealthy(envoy, 'cache', NODE_COUNT);
   return { envoy, port, cluster: 'cache', setChurn: write, close: () => envoy.stop() };
 }
 
@@ -223,7 +205,7 @@ async function subsetPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, shar
   const envoy = await startEnvoy({
     bootstrap: edsBootstrap(port, edsPath, 'ROUND_ROBIN', { lb_subset_config: { fallback_policy: 'ANY_ENDPOINT', subset_selectors: [selector], list_as_any: true } }),
   });
-  await waitHealthy(envoy, 'cache');
+  await waitHealthy(envoy, 'cache', NODE_COUNT);
   return { envoy, port, cluster: 'cache', setChurn: write, close: () => envoy.stop() };
 }
 
@@ -335,54 +317,6 @@ async function routeMapPlane(nodes: CacheNodes, kind: ChurnKind, dir: string, sh
   };
 }
 
-async function waitHealthy(envoy: EnvoyProcess, cluster: string): Promise<void> {
-  await eventually(`${NODE_COUNT} hosts in ${cluster}`, () => envoy.clusters(cluster), { accept: (h) => h.length >= NODE_COUNT, timeoutMs: 30_000 });
-}
-
-/** Open loop: request i is due at start + i / rate; its latency counts from then. */
-async function drive(port: number, rate: number, seconds: number, agent: http.Agent, firstKey: number, shardCount?: number): Promise<Phase> {
-  const start = performance.now();
-  const total = Math.round(rate * seconds);
-  const latencies: number[] = [];
-  let errors = 0;
-  const errorsBy: Record<string, number> = {};
-  const fail = (why: string): void => {
-    errors++;
-    errorsBy[why] = (errorsBy[why] ?? 0) + 1;
-  };
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    const key = `item:${(firstKey + i * 7919) % KEYS}`;
-    // From the due time when sent late (a stall counts), from the send when a timer fired early.
-    const from = Math.min(due, performance.now());
-    inflight.push(
-      new Promise<void>((resolve) => {
-        const headers: Record<string, string> = shardCount === undefined ? { 'x-cache-key': key } : { 'x-cache-key': key, 'x-cache-shard': String(keyToShard(key, shardCount)) };
-        const req = http.request({ host: '127.0.0.1', port, path: '/cache/k', agent, headers, timeout: 5_000 }, (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => {
-            if (res.statusCode !== 200 && body.length < 80) body += chunk.toString('utf8');
-          });
-          res.on('end', () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - from);
-            else fail(`${res.statusCode} ${body.slice(0, 60).trim()}`);
-            resolve();
-          });
-          res.on('error', () => (fail('error'), resolve()));
-        });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', () => (fail('error'), resolve()));
-        req.end();
-      }),
-    );
-  }
-  await Promise.all(inflight);
-  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), errors, errorsBy, sent: total };
-}
-
 async function updates(plane: Plane): Promise<number> {
   return (await plane.envoy.statValue(plane.updateStat ?? `cluster.${plane.cluster}.update_success`)) ?? 0;
 }
@@ -390,14 +324,14 @@ async function updates(plane: Plane): Promise<number> {
 async function measure(plane: Plane, rate: number, seconds: number): Promise<Omit<Row, 'variant' | 'round'>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   try {
-    await drive(plane.port, rate, 2, agent, 1, plane.shardCount); // warm-up: connections and Envoy's first requests
-    const quiet = await drive(plane.port, rate, seconds, agent, 2, plane.shardCount);
+    await drive({ port: plane.port, rate, seconds: 2, agent, firstKey: 1, keys: KEYS, shardCount: plane.shardCount }); // warm-up: connections and Envoy's first requests
+    const quiet = await drive({ port: plane.port, rate, seconds, agent, firstKey: 2, keys: KEYS, shardCount: plane.shardCount });
     const before = await updates(plane);
     let on = false;
     const flips = setInterval(() => plane.setChurn((on = !on)), 1000);
     let churn: Phase;
     try {
-      churn = await drive(plane.port, rate, seconds, agent, 3, plane.shardCount);
+      churn = await drive({ port: plane.port, rate, seconds, agent, firstKey: 3, keys: KEYS, shardCount: plane.shardCount });
     } finally {
       clearInterval(flips);
     }
@@ -406,10 +340,6 @@ async function measure(plane: Plane, rate: number, seconds: number): Promise<Omi
   } finally {
     agent.destroy();
   }
-}
-
-function fmt(x: number): string {
-  return x.toFixed(1);
 }
 
 async function main(): Promise<void> {
@@ -466,8 +396,7 @@ async function main(): Promise<void> {
     '| variant | p50 quiet ms | p99 quiet ms | p99 churn ms | max churn ms | p99 churn / quiet | EDS updates in churn | errors |',
     '|---|---|---|---|---|---|---|---|',
   ];
-  const cell = (xs: number[]): string => `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
-  for (const v of variants) {
+    for (const v of variants) {
     const rs = rows.filter((r) => r.variant === v.name);
     lines.push(
       `| ${v.name} | ${cell(rs.map((r) => r.quiet.p50))} | ${cell(rs.map((r) => r.quiet.p99))} | ${cell(rs.map((r) => r.churn.p99))} | ${cell(rs.map((r) => r.churn.max))} | ${cell(rs.map((r) => r.churn.p99 / r.quiet.p99))} | ${median(rs.map((r) => r.updates))} | ${rs.reduce((a, r) => a + r.quiet.errors + r.churn.errors, 0)} |`,
