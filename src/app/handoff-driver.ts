@@ -27,7 +27,7 @@ export class HandoffDriver implements WarmReportSink {
   readonly #ledger = new WarmLedger();
   #step: HandoffStep | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #pending: NodeJS.Immediate | undefined;
+  #pending: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(opts: HandoffDriverOptions) {
@@ -44,7 +44,11 @@ export class HandoffDriver implements WarmReportSink {
     this.#publish(this.#next(target, Date.now()), cause);
   }
 
-  /** Warm reports from the ownership stream: recorded now, applied once per turn of the event loop. */
+  /**
+   * Warm reports from the ownership stream: recorded now, applied at the next flip tick
+   * (`handoff.flipIntervalMs`, aligned to the epoch so replicas share ticks; 0: the next turn of the
+   * event loop). A trickle of reports then changes the routed map once per tick.
+   */
   reportWarm(report: WarmReport): void {
     if (this.#closed) return;
     const recorded = this.#ledger.record(report.node, report.shards, Date.now());
@@ -54,16 +58,16 @@ export class HandoffDriver implements WarmReportSink {
         'warm reports beyond the limit dropped; those shards flip at their deadline',
       );
     }
-    this.#pending ??= setImmediate(() => {
+    this.#pending ??= setTimeout(() => {
       this.#pending = undefined;
       this.#opts.enqueue('warm report', () => this.#advance('shards warm'));
-    });
+    }, untilNextTick(Date.now(), this.#opts.settings().flipIntervalMs));
   }
 
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
-    if (this.#pending) clearImmediate(this.#pending);
+    clearTimeout(this.#pending);
   }
 
   #next(target: ShardMap, now: number): HandoffStep {
@@ -97,4 +101,9 @@ export class HandoffDriver implements WarmReportSink {
     this.#timer = setTimeout(() => this.#opts.enqueue('handoff deadline', () => this.#advance('handoff deadline')), Math.max(0, at - Date.now()));
     this.#timer.unref();
   }
+}
+
+/** Milliseconds from `now` to the next multiple of `interval` since the epoch (0 when `interval` is 0). */
+export function untilNextTick(now: number, interval: number): number {
+  return interval > 0 ? interval - (now % interval) : 0;
 }

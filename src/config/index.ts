@@ -14,5 +14,6 @@ export {
   MAX_XDS_DELAY_MS,
   MAX_WARM_TIMEOUT_MS,
   MAX_DRAIN_MS,
+  MAX_FLIP_INTERVAL_MS,
   TOP_LEVEL_KEYS,
 } from './validate.js';

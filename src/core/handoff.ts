@@ -19,9 +19,15 @@ export interface HandoffSettings {
   readonly warmTimeoutMs: number;
   /** How long a previous primary is told to keep serving a shard it lost. */
   readonly drainMs: number;
+  /**
+   * Warm reports take effect on ticks of this period, aligned to the epoch so replicas flip on the
+   * same ticks: reports that trickle in make one routed-map change per tick, not one each (every
+   * change costs each Envoy a refresh of its load balancers). 0: each report at once.
+   */
+  readonly flipIntervalMs: number;
 }
 
-export const DEFAULT_HANDOFF_SETTINGS: HandoffSettings = { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000 };
+export const DEFAULT_HANDOFF_SETTINGS: HandoffSettings = { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000, flipIntervalMs: 1000 };
 
 /** One shard whose primary is changing, routed to its previous owners until the new one is warm. */
 export interface ShardTransition {

@@ -1,0 +1,69 @@
+// The runner's handoff driver (docs/ownership.md "Two-phase moves", `handoff.flipIntervalMs`): warm
+// reports that trickle in change the routed map once per flip tick, on ticks aligned to the epoch.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { HandoffDriver, untilNextTick } from '../../src/app/handoff-driver.js';
+import { DEFAULT_HANDOFF_SETTINGS } from '../../src/core/handoff.js';
+import type { ChangeCause } from '../../src/core/serving.js';
+import { computeShardMap } from '../../src/sharding/index.js';
+import type { HandoffStep } from '../../src/sharding/handoff.js';
+import { ep } from '../sharding/handoff-fixtures.js';
+
+const S = 256;
+const policy = { shardCount: S, replicas: 1, spread: 'none' } as const;
+
+test('untilNextTick: the wait to the next multiple of the interval since the epoch; 0 turns it off', () => {
+  assert.equal(untilNextTick(1_000_250, 1000), 750);
+  assert.equal(untilNextTick(1_000_999, 1000), 1);
+  assert.equal(untilNextTick(1_001_000, 1000), 1000);
+  assert.equal(untilNextTick(1_000_250, 0), 0);
+});
+
+/**
+ * Feeds a driver the join of node `e` and then `reports` warm reports of its shards, one every
+ * `gapMs`; returns the times at which it published a flip and how many shards were still waiting.
+ */
+async function trickle(flipIntervalMs: number, reports: number, gapMs: number): Promise<{ flips: number[]; left: number }> {
+  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
+  const before = computeShardMap(four, policy);
+  const after = computeShardMap([...four, ep('e')], policy);
+  const flips: number[] = [];
+  let last: HandoffStep | undefined;
+  const driver = new HandoffDriver({
+    logger: pino({ level: 'silent' }),
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs }),
+    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
+    publish: (step: HandoffStep, cause: ChangeCause) => {
+      last = step;
+      if (cause.reason === 'shards warm') flips.push(Date.now());
+    },
+    enqueue: (_what, job) => job(),
+  });
+  const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
+  driver.plan(before, cause);
+  driver.plan(after, cause);
+  const gaining = last!.state.transitions.map((t) => t.shard);
+  assert.ok(gaining.length >= reports, `e gains ${gaining.length} shards`);
+  for (let i = 0; i < reports; i++) {
+    driver.reportWarm({ node: 'e', shards: gaining.filter((_, j) => j % reports === i) });
+    await sleep(gapMs);
+  }
+  await sleep(flipIntervalMs + 50);
+  driver.close();
+  return { flips, left: last!.state.transitions.length };
+}
+
+test('a trickle of warm reports flips on epoch-aligned ticks, once per tick; with 0, once per report', async () => {
+  // 12 reports 25 ms apart span 300 ms: at most two 400 ms tick boundaries fall inside.
+  const ticked = await trickle(400, 12, 25);
+  assert.equal(ticked.left, 0, 'every reported shard flipped');
+  assert.ok(ticked.flips.length >= 1 && ticked.flips.length <= 2, `flips at ${ticked.flips.join(', ')}`);
+  // Timers fire a little late, never early: each flip lands just after a multiple of 400 ms.
+  for (const at of ticked.flips) assert.ok(at % 400 < 100, `flip at ${at} is ${at % 400} ms past a tick`);
+
+  const eager = await trickle(0, 12, 25);
+  assert.equal(eager.left, 0);
+  assert.equal(eager.flips.length, 12, 'each report flips on its own');
+});
