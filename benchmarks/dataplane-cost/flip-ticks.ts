@@ -1,7 +1,7 @@
 /**
  * What flip ticks (`handoff.flipIntervalMs`, docs/ownership.md "Flip ticks") spare Envoy when warm
  * reports trickle in: `node --import tsx benchmarks/dataplane-cost/flip-ticks.ts [--rounds N]
- * [--shards 1024,16384] [--intervals 0,1000] [--warm-ms W] [--rate R] [--seconds S]`
+ * [--shards 1024,16384] [--intervals 0,1000] [--shape subset|table] [--warm-ms W] [--rate R] [--seconds S]`
  * (docs/benchmarks.md "Flip ticks: a trickle of warm reports through Envoy").
  *
  * Per variant (S, flipIntervalMs) and round, on fresh processes: `keyway serve` (handoff on,
@@ -11,9 +11,9 @@
  * (src/agent, in this process) warms each shard it gains for a time drawn from the shard number,
  * uniform in 0..W ms and the same in every variant, as warm-ups that copy shards of different sizes
  * take, and reports each batch as it finishes. Measured from the join for W + 2 s: the requests'
- * p99 and max (from their due time), failures, Envoy's EDS updates, the agent's warm reports and the
+ * p99 and max (from their due time), failures, Envoy's EDS updates (RDS updates with `--shape table`), the agent's warm reports and the
  * shards still warming at the end. The node then leaves. Variants alternate order between rounds.
- * Writes benchmarks/results/flip-ticks.json.
+ * Writes benchmarks/results/flip-ticks.json (flip-ticks-table.json with `--shape table`).
  */
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,7 +41,7 @@ interface Row {
   readonly round: number;
   readonly quiet: Phase;
   readonly join: Phase;
-  /** Envoy's EDS updates from the join to the end of the span. */
+  /** Envoy's EDS updates (RDS with the table shape) from the join to the end of the span. */
   readonly updates: number;
   /** ReportWarm calls the joining node's agent made. */
   readonly reports: number;
@@ -55,7 +55,13 @@ function warmTime(shard: number, warmMs: number): number {
   return (x % 1000) * (warmMs / 1000);
 }
 
-async function runOnce(nodes: CacheNodes, shards: number, flipIntervalMs: number, o: { rate: number; seconds: number; warmMs: number }, dir: string): Promise<Omit<Row, 'variant' | 'round'>> {
+async function runOnce(
+  nodes: CacheNodes,
+  shards: number,
+  flipIntervalMs: number,
+  o: { rate: number; seconds: number; warmMs: number; shape: 'subset' | 'table' },
+  dir: string,
+): Promise<Omit<Row, 'variant' | 'round'>> {
   const port = await freePort();
   const topology = path.join(dir, 'topology.yaml');
   let writes = 0;
@@ -65,7 +71,7 @@ async function runOnce(nodes: CacheNodes, shards: number, flipIntervalMs: number
       `shards: ${shards}`,
       'replicas: 2',
       `service: ${SERVICE}`,
-      `envoy: {listenerPort: ${port}, missingHeader: any}`,
+      `envoy: {listenerPort: ${port}, missingHeader: any, routeShape: ${o.shape}}`,
       'routing: {keyHeader: x-cache-key}',
       `handoff: {enabled: true, warmTimeoutMs: 60000, flipIntervalMs: ${flipIntervalMs}}`,
       'hotShards: {enabled: false}',
@@ -92,8 +98,9 @@ async function runOnce(nodes: CacheNodes, shards: number, flipIntervalMs: number
     agent.start();
     const envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: 'envoy-flip-ticks' }) });
     try {
-      await waitHealthy(envoy, SERVICE, NODE_COUNT);
-      const stat = `cluster.${SERVICE}.update_success`;
+      const stat = o.shape === 'table' ? `http.${SERVICE}.rds.${SERVICE}.update_success` : `cluster.${SERVICE}.update_success`;
+      if (o.shape === 'table') await waitHealthy(envoy, `${SERVICE}/node/${nodes.nodes[0]!.id}`, 1);
+      else await waitHealthy(envoy, SERVICE, NODE_COUNT);
       await drive({ port, rate: o.rate, seconds: 2, agent: client, firstKey: 1, keys: KEYS }); // connections, Envoy's first requests
       const quiet = await drive({ port, rate: o.rate, seconds: o.seconds, agent: client, firstKey: 2, keys: KEYS });
       const before = (await envoy.statValue(stat)) ?? 0;
@@ -117,10 +124,12 @@ async function runOnce(nodes: CacheNodes, shards: number, flipIntervalMs: number
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string' }, shards: { type: 'string' }, intervals: { type: 'string' }, 'warm-ms': { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } },
+    options: { rounds: { type: 'string' }, shards: { type: 'string' }, intervals: { type: 'string' }, shape: { type: 'string' }, 'warm-ms': { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } },
   });
   const rounds = Number(values.rounds ?? 3);
-  const o = { rate: Number(values.rate ?? 500), seconds: Number(values.seconds ?? 5), warmMs: Number(values['warm-ms'] ?? 3000) };
+  const shape = values.shape ?? 'subset';
+  if (shape !== 'subset' && shape !== 'table') throw new Error(`--shape must be subset or table, got ${shape}`);
+  const o = { rate: Number(values.rate ?? 500), seconds: Number(values.seconds ?? 5), warmMs: Number(values['warm-ms'] ?? 3000), shape } as const;
   const variants = (values.shards ?? '1024,16384')
     .split(',')
     .map(Number)
@@ -148,9 +157,9 @@ async function main(): Promise<void> {
     await nodes.stopAll();
   }
   const lines = [
-    `Open loop at ${o.rate} req/s; a ninth node joins and warms its shards over 0-${o.warmMs} ms each; medians (min-max) over ${rounds} rounds.`,
+    `Open loop at ${o.rate} req/s, route shape ${o.shape}; a ninth node joins and warms its shards over 0-${o.warmMs} ms each; medians (min-max) over ${rounds} rounds.`,
     '',
-    '| variant | p99 quiet ms | p99 join ms | max join ms | EDS updates | warm reports | still warming | errors |',
+    `| variant | p99 quiet ms | p99 join ms | max join ms | ${o.shape === 'table' ? 'RDS' : 'EDS'} updates | warm reports | still warming | errors |`,
     '|---|---|---|---|---|---|---|---|',
   ];
   for (const v of variants) {
@@ -160,7 +169,7 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
-  const out = path.join('benchmarks', 'results', 'flip-ticks.json');
+  const out = path.join('benchmarks', 'results', o.shape === 'table' ? 'flip-ticks-table.json' : 'flip-ticks.json');
   writeFileSync(out, `${JSON.stringify({ ...o, rounds, rows }, null, 1)}\n`);
   process.stdout.write(`wrote ${out}\n`);
 }
