@@ -22,22 +22,20 @@
  * Variants alternate order between rounds. Writes benchmarks/results/churn-tail-<churn>.json.
  */
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adsBootstrap } from '../../e2e/support/bootstrap.js';
-import { startCacheNodes, type CacheNodes } from '../../e2e/support/cache-nodes.js';
+import type { CacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
 import { cacheListener, edsBootstrap, type LbPolicy } from '../hitrate/routing.js';
 import { median } from '../hitrate/stats.js';
-import { cell, drive, fmt, type Phase, waitHealthy, writeAtomic } from './open-loop.js';
+import { alternateRounds, cell, drive, fmt, KEYS, NODE_COUNT, type Phase, SERVICE, waitHealthy, writeAtomic } from './open-loop.js';
 
-const NODE_COUNT = 8;
 /**
  * What changes once a second: node-0's weight (10 and 11), or a ninth node joins and leaves; or
  * (the subset planes only) shards move to node-1 with no weight or host changing, or shards gain
@@ -50,8 +48,6 @@ const CHANGES: Record<ChurnKind, string> = {
   shards: 'every 80th shard to node-1 and back, nothing else',
   spread: "every 80th shard read by its replica too (at priority 0 beside its primary) and back, as a hot-shard spread, nothing else",
 };
-const SERVICE = 'keyway-cache';
-const KEYS = 20_000;
 
 interface Row {
   readonly variant: string;
@@ -367,29 +363,20 @@ async function main(): Promise<void> {
   const only = values.only === undefined ? undefined : new RegExp(values.only);
   const variants = [...(kind === 'shards' || kind === 'spread' ? [] : keywayAndEnvoy), ...(values.subset ? subsets : [])].filter((v) => only === undefined || only.test(v.name));
   if (variants.length === 0) throw new Error(`--only ${values.only} matches no variant`);
-  const rows: Row[] = [];
-  const nodes = await startCacheNodes(NODE_COUNT + 1);
-  try {
-    for (let round = 0; round < rounds; round++) {
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-      for (const v of order) {
-        const dir = mkdtempSync(path.join(tmpdir(), 'keyway-churn-tail-'));
-        const plane = await v.start(nodes, dir);
-        try {
-          const r = { variant: v.name, round, ...(await measure(plane, rate, seconds)) };
-          rows.push(r);
-          process.stdout.write(
-            `round ${round} ${v.name.padEnd(16)} quiet p99 ${fmt(r.quiet.p99)} ms, churn p99 ${fmt(r.churn.p99)} max ${fmt(r.churn.max)} ms, ${r.updates} EDS updates, errors ${r.quiet.errors + r.churn.errors}${r.churn.errors > 0 ? ` ${JSON.stringify(r.churn.errorsBy)}` : ''}\n`,
-          );
-        } finally {
-          await plane.close();
-          rmSync(dir, { recursive: true, force: true });
-        }
+  const rows: Row[] = await alternateRounds(
+    rounds,
+    variants,
+    async (nodes, v, dir) => {
+      const plane = await v.start(nodes, dir);
+      try {
+        return await measure(plane, rate, seconds);
+      } finally {
+        await plane.close();
       }
-    }
-  } finally {
-    await nodes.stopAll();
-  }
+    },
+    (v, _round, r) =>
+      `${v.name.padEnd(16)} quiet p99 ${fmt(r.quiet.p99)} ms, churn p99 ${fmt(r.churn.p99)} max ${fmt(r.churn.max)} ms, ${r.updates} EDS updates, errors ${r.quiet.errors + r.churn.errors}${r.churn.errors > 0 ? ` ${JSON.stringify(r.churn.errorsBy)}` : ''}`,
+  );
   const lines = [
     `Open loop at ${rate} req/s, ${seconds} s quiet then ${seconds} s with a change per second (${CHANGES[kind]}); medians (min-max) over ${rounds} rounds.`,
     '',

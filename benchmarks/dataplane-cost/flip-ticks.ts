@@ -16,23 +16,18 @@
  * Writes benchmarks/results/flip-ticks.json (flip-ticks-table.json with `--shape table`).
  */
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adsBootstrap } from '../../e2e/support/bootstrap.js';
-import { startCacheNodes, type CacheNodes } from '../../e2e/support/cache-nodes.js';
+import type { CacheNodes } from '../../e2e/support/cache-nodes.js';
 import { startEnvoy } from '../../e2e/support/envoy.js';
 import { startKeyway } from '../../e2e/support/keyway.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { OwnershipAgent } from '../../src/agent/index.js';
 import { median } from '../hitrate/stats.js';
-import { cell, drive, fmt, type Phase, waitHealthy, writeAtomic } from './open-loop.js';
-
-const NODE_COUNT = 8;
-const SERVICE = 'keyway-cache';
-const KEYS = 20_000;
+import { alternateRounds, cell, drive, fmt, KEYS, NODE_COUNT, type Phase, SERVICE, waitHealthy, writeAtomic } from './open-loop.js';
 
 interface Row {
   readonly variant: string;
@@ -134,28 +129,14 @@ async function main(): Promise<void> {
     .split(',')
     .map(Number)
     .flatMap((shards) => (values.intervals ?? '0,1000').split(',').map((i) => ({ shards, flipIntervalMs: Number(i), name: `S=${shards} flipIntervalMs=${i}` })));
-  const rows: Row[] = [];
-  const nodes = await startCacheNodes(NODE_COUNT + 1);
-  try {
-    for (let round = 0; round < rounds; round++) {
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-      for (const v of order) {
-        const dir = mkdtempSync(path.join(tmpdir(), 'keyway-flip-ticks-'));
-        try {
-          const r = { variant: v.name, round, ...(await runOnce(nodes, v.shards, v.flipIntervalMs, o, dir)) };
-          rows.push(r);
-          process.stdout.write(
-            `round ${round} ${v.name.padEnd(26)} quiet p99 ${fmt(r.quiet.p99)} ms, join p99 ${fmt(r.join.p99)} max ${fmt(r.join.max)} ms, ` +
-              `${r.updates} EDS updates, ${r.reports} warm reports, ${r.warmingLeft} still warming, errors ${r.quiet.errors + r.join.errors}\n`,
-          );
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
-      }
-    }
-  } finally {
-    await nodes.stopAll();
-  }
+  const rows: Row[] = await alternateRounds(
+    rounds,
+    variants,
+    (nodes, v, dir) => runOnce(nodes, v.shards, v.flipIntervalMs, o, dir),
+    (v, _round, r) =>
+      `${v.name.padEnd(26)} quiet p99 ${fmt(r.quiet.p99)} ms, join p99 ${fmt(r.join.p99)} max ${fmt(r.join.max)} ms, ` +
+      `${r.updates} ${o.shape === 'table' ? 'RDS' : 'EDS'} updates, ${r.reports} warm reports, ${r.warmingLeft} still warming, errors ${r.quiet.errors + r.join.errors}`,
+  );
   const lines = [
     `Open loop at ${o.rate} req/s, route shape ${o.shape}; a ninth node joins and warms its shards over 0-${o.warmMs} ms each; medians (min-max) over ${rounds} rounds.`,
     '',

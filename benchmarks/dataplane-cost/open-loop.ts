@@ -3,13 +3,22 @@
  * map changes (churn-tail.ts, flip-ticks.ts; docs/benchmarks.md "Envoy's tail while the map changes").
  */
 import http from 'node:http';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startCacheNodes, type CacheNodes } from '../../e2e/support/cache-nodes.js';
 import type { EnvoyProcess } from '../../e2e/support/envoy.js';
 import { eventually } from '../../test/support/eventually.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
 import { quantile } from '../hitrate/hot-stats.js';
 import { median } from '../hitrate/stats.js';
+
+/** The fleet both benchmarks put behind Envoy: eight plain nodes (a ninth joins), one service. */
+export const NODE_COUNT = 8;
+export const SERVICE = 'keyway-cache';
+/** The client's keys: `item:0` .. `item:<KEYS - 1>`. */
+export const KEYS = 20_000;
 
 /** One span of the open loop: latency quantiles of the answered requests and the failures. */
 export interface Phase {
@@ -101,4 +110,37 @@ export function fmt(x: number): string {
 /** A table cell: the median and the range of `xs`. */
 export function cell(xs: number[]): string {
   return `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+}
+
+/**
+ * Runs each variant once a round on one fleet of NODE_COUNT + 1 plain nodes, rotating the order
+ * every round (the machine is noisy: no variant always goes first), each run in a fresh temporary
+ * directory; prints each run's line and returns the runs in the order they ran.
+ */
+export async function alternateRounds<V extends { readonly name: string }, R>(
+  rounds: number,
+  variants: readonly V[],
+  run: (nodes: CacheNodes, v: V, dir: string) => Promise<R>,
+  line: (v: V, round: number, r: R) => string,
+): Promise<(R & { variant: string; round: number })[]> {
+  const rows: (R & { variant: string; round: number })[] = [];
+  const nodes = await startCacheNodes(NODE_COUNT + 1);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < variants.length; i++) {
+        const v = variants[(i + round) % variants.length]!;
+        const dir = mkdtempSync(path.join(tmpdir(), 'keyway-tail-bench-'));
+        try {
+          const r = await run(nodes, v, dir);
+          rows.push({ ...r, variant: v.name, round });
+          process.stdout.write(`round ${round} ${line(v, round, r)}\n`);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    await nodes.stopAll();
+  }
+  return rows;
 }
