@@ -1,9 +1,9 @@
 /**
  * The warnings `keyway serve` logs for a topology, computed without serving it, so `keyway check`
  * prints the same lines (README "The topology file"). serve logs the settings' warnings at start and
- * when a reload changes them (runner.ts), the shard map's warnings each time it
- * computes a map (runner.ts) and the translator's, prefixed by {@link translationWarning}, when it
- * builds a proxy class (xds-stage.ts); all come from the functions called here.
+ * when a reload changes them, the shard map's each time it computes a map (both in runner.ts), and
+ * the translator's, prefixed by {@link translationWarning}, when it builds a proxy class
+ * (xds-stage.ts); all come from the functions called here.
  */
 import { type KeywayConfig, settingsWarnings } from '../config/index.js';
 import type { ProxyFlavor } from '../xds/resources.js';

@@ -1,6 +1,6 @@
 /** The topology-file loader: parse, validate and locate (public contract: docs/configuration.md). */
 export { parseConfig, loadConfigFile, readConfigText, type KeywayConfig } from './load.js';
-export { settingsWarnings, SUBSET_STALL_WARN_SHARDS } from './settings-warnings.js';
+export { settingsWarnings } from './settings-warnings.js';
 export { type ConfigSection, type ConfigPathSegment, formatFieldPath } from './section.js';
 export {
   validateConfig,
@@ -14,6 +14,5 @@ export {
   MAX_XDS_DELAY_MS,
   MAX_WARM_TIMEOUT_MS,
   MAX_DRAIN_MS,
-  MAX_FLIP_INTERVAL_MS,
   TOP_LEVEL_KEYS,
 } from './validate.js';
