@@ -29,6 +29,8 @@ export class HandoffDriver implements WarmReportSink {
   #timer: NodeJS.Timeout | undefined;
   #pending: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Some node has had an ownership stream open on this replica: the fleet runs agents. */
+  #agentsSeen = false;
 
   constructor(opts: HandoffDriverOptions) {
     this.#opts = opts;
@@ -71,7 +73,10 @@ export class HandoffDriver implements WarmReportSink {
   }
 
   #next(target: ShardMap, now: number): HandoffStep {
-    return stepHandoff({ previous: this.#step, target, warm: this.#ledger, warmers: this.#opts.warmers(), settings: this.#opts.settings(), now });
+    const warmers = this.#opts.warmers();
+    this.#agentsSeen ||= warmers.size > 0;
+    const settings = this.#opts.settings();
+    return stepHandoff({ previous: this.#step, target, warm: this.#ledger, warmers, agentsExpected: this.#agentsSeen, settings, now });
   }
 
   #publish(step: HandoffStep, cause: ChangeCause): void {

@@ -54,11 +54,12 @@ export const TOP_LEVEL_KEYS = [
 const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape', 'dynamicStats', 'generateRequestId', 'envoyHeaders'] as const;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
 const ROUTING_KEYS = ['keyHeader'] as const;
-const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs', 'flipIntervalMs'] as const;
-/** Longest warm-up, drain and flip tick accepted: ten minutes, an hour, a minute (docs/configuration.md). */
+const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs', 'flipIntervalMs', 'agentWaitMs'] as const;
+/** Longest warm-up, drain, flip tick and agent wait accepted: ten minutes, an hour, a minute, a minute (docs/configuration.md). */
 export const MAX_WARM_TIMEOUT_MS = 600_000;
 export const MAX_DRAIN_MS = 3_600_000;
 export const MAX_FLIP_INTERVAL_MS = 60_000;
+export const MAX_AGENT_WAIT_MS = 60_000;
 /** An HTTP header name (RFC 9110 token), lowercase as HTTP/2 requires: what Envoy's header maps hold. */
 const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 /** The header the key header must not be: the shard header keyway's filters read. */
@@ -189,6 +190,7 @@ function handoffSettings(p: Fields, raw: Record<string, unknown>): HandoffSettin
     warmTimeoutMs: p.integerIn(h, ['handoff', 'warmTimeoutMs'], 0, MAX_WARM_TIMEOUT_MS, d.warmTimeoutMs),
     drainMs: p.integerIn(h, ['handoff', 'drainMs'], 0, MAX_DRAIN_MS, d.drainMs),
     flipIntervalMs: p.integerIn(h, ['handoff', 'flipIntervalMs'], 0, MAX_FLIP_INTERVAL_MS, d.flipIntervalMs),
+    agentWaitMs: p.integerIn(h, ['handoff', 'agentWaitMs'], 0, MAX_AGENT_WAIT_MS, d.agentWaitMs),
   };
 }
 

@@ -25,9 +25,14 @@ export interface HandoffSettings {
    * change costs each Envoy a refresh of its load balancers). 0: each report at once.
    */
   readonly flipIntervalMs: number;
+  /**
+   * In a fleet that runs agents, how long a move to a node without an ownership stream waits for
+   * one (a node may turn ready before its agent connects). 0: such moves flip at once.
+   */
+  readonly agentWaitMs: number;
 }
 
-export const DEFAULT_HANDOFF_SETTINGS: HandoffSettings = { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000, flipIntervalMs: 1000 };
+export const DEFAULT_HANDOFF_SETTINGS: HandoffSettings = { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000, flipIntervalMs: 1000, agentWaitMs: 5000 };
 
 /** One shard whose primary is changing, routed to its previous owners until the new one is warm. */
 export interface ShardTransition {
@@ -55,7 +60,7 @@ export interface ShardDrain {
  * How a transition ended: `warm` (the new primary reported warm), `timeout` (its deadline passed),
  * `cancelled` (a later target gave the shard back to its routed primary, or to another node),
  * `owner-lost` (the previous primary can no longer serve), `agent-lost` (the new primary closed its
- * ownership stream, so no warm report will come).
+ * ownership stream, or opened none within `agentWaitMs`, so no warm report will come).
  */
 export type TransitionOutcome = 'warm' | 'timeout' | 'cancelled' | 'owner-lost' | 'agent-lost';
 

@@ -31,9 +31,15 @@ export interface HandoffInput {
   readonly warm: WarmLedger;
   /**
    * The nodes that can warm: those with an ownership stream open. A node without one cannot warm
-   * or report, so a move to it flips at once, as in keyway 0.1.
+   * or report: a move to it waits `agentWaitMs` for its stream when `agentsExpected`, else flips
+   * at once, as in keyway 0.1.
    */
   readonly warmers: ReadonlySet<string>;
+  /**
+   * The fleet runs agents (a node has opened an ownership stream on this replica): a node without a
+   * stream is likely one whose agent has not connected yet (a node that just turned ready).
+   */
+  readonly agentsExpected: boolean;
   readonly settings: HandoffSettings;
   /** Epoch ms. */
   readonly now: number;
@@ -45,12 +51,14 @@ export interface HandoffInput {
  * - the routed primary can still serve (ready, or draining): the shard stays routed to its
  *   previous owners and the new primary warms, until it reports warm or `warmTimeoutMs` passes;
  * - it cannot (it failed, left, or turned not ready without draining): the route flips at once.
- * A shard whose primary does not change routes to its target owners at once (a replica change),
- * and so does a move to a node that has no ownership stream open (it cannot warm).
+ * A shard whose primary does not change routes to its target owners at once (a replica change).
+ * A move to a node that has no ownership stream open (it cannot warm) waits for one up to
+ * `agentWaitMs` from the start of the move when the fleet runs agents, then flips (`agent-lost`);
+ * in a fleet without agents it flips at once.
  * After a flip the previous primary drains the shard for `drainMs`.
  */
 export function stepHandoff(input: HandoffInput): HandoffStep {
-  const { previous, target, warm, warmers, settings, now } = input;
+  const { previous, target, warm, warmers, agentsExpected, settings, now } = input;
   const prevRouted = previous?.routed;
   const comparable = prevRouted !== undefined && prevRouted.policy.shardCount === target.policy.shardCount;
   if (!settings.enabled || !comparable || previous === undefined) {
@@ -81,7 +89,10 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     if (to.length === 0 || fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
     if (!canServe(fromPrimary)) return flip('owner-lost');
     const warming = to[0]!;
-    if (!warmers.has(warming)) {
+    const streamOpen = warmers.has(warming);
+    // How long a move may wait: for the warm report, or first for the node's stream to open.
+    const wait = streamOpen ? settings.warmTimeoutMs : Math.min(settings.agentWaitMs, settings.warmTimeoutMs);
+    if (!streamOpen && (!agentsExpected || wait === 0)) {
       owners.push(to);
       if (t) ended.push(completed(t, t.warming === warming ? 'agent-lost' : 'cancelled', now));
       if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
@@ -90,16 +101,17 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     let current = t;
     if (!current || current.warming !== warming) {
       if (current) ended.push(completed(current, 'cancelled', now));
-      current = { shard, from: routedBefore, to, warming, startedAt: now, deadline: now + settings.warmTimeoutMs };
+      current = { shard, from: routedBefore, to, warming, startedAt: now, deadline: now + wait };
       started.push(shard);
     } else {
-      current = { ...current, to };
+      // Recomputed each step: the deadline grows from the stream wait to the warm-up once it opens.
+      current = { ...current, to, deadline: current.startedAt + wait };
     }
     const from = current.from.filter(canServe);
     const isWarm = warm.take(warming, shard, current.startedAt - settings.warmTimeoutMs);
     if (isWarm || now >= current.deadline) {
       owners.push(to);
-      ended.push(completed(current, isWarm ? 'warm' : 'timeout', now));
+      ended.push(completed(current, isWarm ? 'warm' : streamOpen ? 'timeout' : 'agent-lost', now));
       if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
       return;
     }

@@ -218,7 +218,7 @@ test('handoff: /v1/shardmap shows the shards in transition and drains; /v1/hando
   const leaving = THREE.map((e) => (e.id === 'b' ? { ...e, ready: false, draining: true } : e));
   const target = computeShardMap(leaving, POLICY);
   const plan = (previous: Parameters<typeof stepHandoff>[0]['previous'], map: typeof target, now: number, warm = new WarmLedger()) =>
-    stepHandoff({ previous, target: map, warm, warmers: new Set(['a', 'b', 'c']), settings: DEFAULT_HANDOFF_SETTINGS, now });
+    stepHandoff({ previous, target: map, warm, warmers: new Set(['a', 'b', 'c']), agentsExpected: true, settings: DEFAULT_HANDOFF_SETTINGS, now });
   const s0 = plan(undefined, before, 0);
   const s1 = plan(s0, target, 1_000);
   assert.ok(s1.state.transitions.length > 0);

@@ -67,3 +67,30 @@ test('a trickle of warm reports flips on epoch-aligned ticks, once per tick; wit
   assert.equal(eager.left, 0);
   assert.equal(eager.flips.length, 12, 'each report flips on its own');
 });
+
+test('a node that turns ready before its agent connects waits for it once the fleet has shown agents; never-seen agents flip at once', () => {
+  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
+  const before = computeShardMap(four, policy);
+  const after = computeShardMap([...four, ep('e')], policy);
+  const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
+  const joined = (streams: ReadonlySet<string>): HandoffStep => {
+    let last: HandoffStep | undefined;
+    const driver = new HandoffDriver({
+      logger: pino({ level: 'silent' }),
+      settings: () => DEFAULT_HANDOFF_SETTINGS,
+      warmers: () => streams,
+      publish: (step: HandoffStep) => {
+        last = step;
+      },
+      enqueue: (_what, job) => job(),
+    });
+    driver.plan(before, cause);
+    driver.plan(after, cause);
+    driver.close();
+    return last!;
+  };
+  const waiting = joined(new Set(['a', 'b', 'c', 'd']));
+  assert.ok(waiting.state.transitions.length > 0 && waiting.state.transitions.every((t) => t.warming === 'e'));
+  assert.ok(waiting.state.transitions.every((t) => t.deadline - t.startedAt === DEFAULT_HANDOFF_SETTINGS.agentWaitMs));
+  assert.equal(joined(new Set()).routed, after, 'no stream ever opened: keyway 0.1 behaviour');
+});

@@ -270,14 +270,16 @@ test('loadConfigFile: CONFIG_READ names the missing file; errors carry the path 
 });
 
 test('handoff: defaults, values read, bounds and unknown keys reported with their line', () => {
-  assert.deepEqual(parseConfig('endpoints: []\n', 'x.yaml').handoff, { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000, flipIntervalMs: 1000 });
-  assert.deepEqual(parseConfig('handoff: {enabled: false, warmTimeoutMs: 500, drainMs: 0, flipIntervalMs: 0}\nendpoints: []\n', 'x.yaml').handoff, {
+  assert.deepEqual(parseConfig('endpoints: []\n', 'x.yaml').handoff, { enabled: true, warmTimeoutMs: 30_000, drainMs: 30_000, flipIntervalMs: 1000, agentWaitMs: 5000 });
+  assert.deepEqual(parseConfig('handoff: {enabled: false, warmTimeoutMs: 500, drainMs: 0, flipIntervalMs: 0, agentWaitMs: 0}\nendpoints: []\n', 'x.yaml').handoff, {
     enabled: false,
     warmTimeoutMs: 500,
     drainMs: 0,
     flipIntervalMs: 0,
+    agentWaitMs: 0,
   });
   expectProblem('handoff:\n  flipIntervalMs: 60001\nendpoints: []\n', 'handoff.flipIntervalMs', 'CONFIG_INVALID', 2);
+  expectProblem('handoff:\n  agentWaitMs: 60001\nendpoints: []\n', 'handoff.agentWaitMs', 'CONFIG_INVALID', 2);
   expectProblem('handoff:\n  warmTimeoutMs: 600001\nendpoints: []\n', 'handoff.warmTimeoutMs', 'CONFIG_INVALID', 2);
   expectProblem('handoff:\n  drainMs: -1\nendpoints: []\n', 'handoff.drainMs', 'CONFIG_INVALID', 2);
   expectProblem('handoff:\n  enabled: maybe\nendpoints: []\n', 'handoff.enabled', 'CONFIG_INVALID', 2);

@@ -11,11 +11,11 @@ import { startKeywayInProcess } from '../support/keyway-in-process.js';
 const FAST = { backoffInitialMs: 20, backoffMaxMs: 200, reportRetryMs: 20 };
 const FILE_WATCH = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 50 };
 
-function topology(ids: readonly string[], opts: { warmTimeoutMs?: number; draining?: string; enabled?: boolean } = {}): string {
+function topology(ids: readonly string[], opts: { warmTimeoutMs?: number; draining?: string; enabled?: boolean; agentWaitMs?: number } = {}): string {
   const lines = [
     'shards: 64',
     'replicas: 2',
-    `handoff: {enabled: ${opts.enabled ?? true}, warmTimeoutMs: ${opts.warmTimeoutMs ?? 60_000}, drainMs: 1500}`,
+    `handoff: {enabled: ${opts.enabled ?? true}, warmTimeoutMs: ${opts.warmTimeoutMs ?? 60_000}, drainMs: 1500, agentWaitMs: ${opts.agentWaitMs ?? 5000}}`,
     'endpoints:',
   ];
   ids.forEach((id, i) => {
@@ -105,9 +105,43 @@ test('scale-out with agents: new primaries warm while the routed map keeps the o
   assert.match(metrics, new RegExp(`keyway_handoff_transitions_completed_total\\{outcome="warm"\\} ${moving.length}\\b`));
 });
 
-test('a draining node hands off before it goes; a node without an agent and a failed node move at once', async (t) => {
+test('a node that turns ready before its agent connects: its moves wait for the stream, then warm and flip', async (t) => {
   const ids = ['n0', 'n1', 'n2', 'n3'];
-  const { server, topo } = await startKeywayInProcess(t, topology(ids, { warmTimeoutMs: 60_000 }), { fileWatch: FILE_WATCH });
+  const { server, topo } = await startKeywayInProcess(t, topology(ids), { fileWatch: FILE_WATCH });
+  const url = `http://127.0.0.1:${server.httpPort}`;
+  const get = async <T>(p: string): Promise<T> => (await (await fetch(url + p)).json()) as T;
+  const xdsPort = server.listening.xdsPort!;
+  ids.forEach((id) => gatedAgent(t, id, xdsPort));
+  await eventually('four agents', () => get<{ proxies: { flavor: string }[] }>('/v1/proxies'), {
+    accept: (b) => b.proxies.filter((p) => p.flavor === 'agent').length === 4,
+  });
+  const before = await get<ShardMapBody>('/v1/shardmap');
+
+  // n4 is in the map (ready) and has no ownership stream yet: its shards stay where they were.
+  await topo.write(topology([...ids, 'n4']));
+  const waiting = await eventually('moves to n4 waiting', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => m.endpoints.length === 5 });
+  const moving = waiting.handoff.transitions.map((x) => x.shard);
+  assert.ok(moving.length > 0, 'n4 gains shards');
+  assert.ok(waiting.handoff.transitions.every((x) => x.warming === 'n4' && Date.parse(x.deadline) - Date.parse(x.startedAt) === 5000));
+  assert.ok(waiting.shards.every((s) => s.owners[0] !== 'n4'), 'n4 leads nothing before its agent connects and warms');
+  for (const shard of moving) assert.deepEqual(waiting.shards[shard]!.owners, before.shards[shard]!.owners);
+
+  // Its agent connects: it gets the shards as WARMING, warms them, and the route flips on its report.
+  const n4 = gatedAgent(t, 'n4', xdsPort);
+  await eventually('n4 told to warm', () => [...n4.agent.assignments().values()].filter((a) => a.phase === 'warming').map((a) => a.shard).sort((a, b) => a - b), {
+    accept: (w) => w.join() === [...moving].sort((a, b) => a - b).join(),
+  });
+  n4.release();
+  const flipped = await eventually('routes flipped to n4', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => m.handoff.transitions.length === 0 });
+  for (const shard of moving) assert.equal(flipped.shards[shard]!.owners[0], 'n4');
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, new RegExp(`keyway_handoff_transitions_completed_total\\{outcome="warm"\\} ${moving.length}\\b`));
+  assert.match(metrics, /keyway_handoff_transitions_completed_total\{outcome="agent-lost"\} 0\b/);
+});
+
+test('a draining node hands off before it goes; with agentWaitMs 0 a node without an agent and a failed node move at once', async (t) => {
+  const ids = ['n0', 'n1', 'n2', 'n3'];
+  const { server, topo } = await startKeywayInProcess(t, topology(ids, { agentWaitMs: 0 }), { fileWatch: FILE_WATCH });
   const url = `http://127.0.0.1:${server.httpPort}`;
   const get = async <T>(p: string): Promise<T> => (await (await fetch(url + p)).json()) as T;
   const xdsPort = server.listening.xdsPort!;
@@ -120,7 +154,7 @@ test('a draining node hands off before it goes; a node without an agent and a fa
   const led = (m: ShardMapBody, id: string) => m.shards.filter((s) => s.owners[0] === id).map((s) => s.shard);
 
   // n0 drains: its shards that go to agents wait; those that go to n3 flip at once.
-  await topo.write(topology(ids, { draining: 'n0' }));
+  await topo.write(topology(ids, { draining: 'n0', agentWaitMs: 0 }));
   const during = await eventually('n0 handing off', () => get<ShardMapBody>('/v1/shardmap'), {
     accept: (m) => m.endpoints.some((e) => e.id === 'n0' && e.draining),
   });
@@ -137,7 +171,7 @@ test('a draining node hands off before it goes; a node without an agent and a fa
   await eventually('n0 handed off', () => get<NodeHandoffBody>('/v1/handoff?node=n0'), { accept: (b) => b.handedOff });
 
   // n1 fails (removed without draining): its shards move at once, no transition waits on it.
-  await topo.write(topology(['n0', 'n2', 'n3'], { draining: 'n0' }));
+  await topo.write(topology(['n0', 'n2', 'n3'], { draining: 'n0', agentWaitMs: 0 }));
   const after = await eventually('n1 gone', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => !m.endpoints.some((e) => e.id === 'n1') });
   assert.ok(after.shards.every((s) => !s.owners.includes('n1')), 'nothing routed to the failed node');
   assert.ok(after.handoff.transitions.every((x) => x.from[0] !== 'n1'));

@@ -24,8 +24,9 @@ function step(
   warm = new WarmLedger(),
   over: Partial<HandoffSettings> = {},
   warmers: ReadonlySet<string> = ALL,
+  agentsExpected = false,
 ): HandoffStep {
-  return stepHandoff({ previous, target, warm, warmers, settings: { ...settings, ...over }, now });
+  return stepHandoff({ previous, target, warm, warmers, agentsExpected, settings: { ...settings, ...over }, now });
 }
 
 const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
@@ -159,6 +160,44 @@ test('a move to a node without an ownership stream flips at once; one whose stre
   const lost = step(warming, after, T0 + 2, new WarmLedger(), {}, new Set(['a', 'b', 'c', 'd']));
   assert.equal(lost.routed, after);
   assert.deepEqual(new Set(lost.state.completed.map((c) => c.outcome)), new Set(['agent-lost']));
+});
+
+test('in a fleet that runs agents, a move to a node without a stream waits agentWaitMs for it, then flips as agent-lost', () => {
+  const before = mapOf(four);
+  const s0 = step(undefined, before, T0);
+  const after = mapOf([...four, ep('e')]);
+  const gaining = shardsMovingTo(before, after, 'e');
+  const abcd = new Set(['a', 'b', 'c', 'd']);
+  const waitFor = (previous: HandoffStep, now: number, warmers: ReadonlySet<string>, over: Partial<HandoffSettings> = {}): HandoffStep =>
+    step(previous, after, now, new WarmLedger(), { agentWaitMs: 2000, ...over }, warmers, true);
+
+  // e turned ready before its agent connected: its shards stay with their previous owners.
+  const waiting = waitFor(s0, T0 + 1, abcd);
+  assert.deepEqual(waiting.state.transitions.map((t) => t.shard), gaining);
+  assert.ok(waiting.state.transitions.every((t) => t.warming === 'e' && t.deadline === T0 + 1 + 2000));
+  for (const s of gaining) assert.equal(primaryOf(waiting.routed, s), primaryOf(before, s));
+  assert.equal(nextHandoffDeadline(waiting.state), T0 + 1 + 2000);
+
+  // Its stream opens within the wait: the deadline becomes the warm-up's, and a warm report flips.
+  const connected = waitFor(waiting, T0 + 500, ALL);
+  assert.ok(connected.state.transitions.every((t) => t.deadline === T0 + 1 + settings.warmTimeoutMs));
+  assert.equal(waitFor(connected, T0 + 2001, ALL).state.transitions.length, gaining.length, 'no flip at the old stream deadline');
+  const warm = new WarmLedger();
+  warm.record('e', gaining, T0 + 600);
+  const flipped = step(connected, after, T0 + 700, warm, { agentWaitMs: 2000 }, ALL, true);
+  assert.equal(flipped.routed, after);
+  assert.deepEqual(new Set(flipped.state.completed.map((c) => c.outcome)), new Set(['warm']));
+
+  // Its stream never opens: the moves flip at the end of the wait, as agent-lost, and the old owners drain.
+  assert.equal(waitFor(waiting, T0 + 2000, abcd).state.transitions.length, gaining.length);
+  const gaveUp = waitFor(waiting, T0 + 2001, abcd);
+  assert.equal(gaveUp.routed, after);
+  assert.deepEqual(new Set(gaveUp.state.completed.map((c) => c.outcome)), new Set(['agent-lost']));
+  assert.deepEqual(gaveUp.state.drains.map((d) => d.shard), gaining);
+
+  // agentWaitMs 0, or a fleet where no node ever opened a stream: the moves flip at once.
+  assert.equal(waitFor(s0, T0 + 1, abcd, { agentWaitMs: 0 }).routed, after);
+  assert.equal(step(s0, after, T0 + 1, new WarmLedger(), { agentWaitMs: 2000 }, new Set(), false).routed, after);
 });
 
 test('handoff disabled: every move flips at once', () => {

@@ -120,7 +120,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
             to: arr(str(), 'Owners of the target map, primary first.'),
             warming: str('The new primary, warming the shard.'),
             startedAt: time(),
-            deadline: time('The route flips then even without a warm report.'),
+            deadline: time('The route flips then even without a warm report (while the warming node has no ownership stream, the end of handoff.agentWaitMs).'),
           },
           ['shard', 'from', 'to', 'warming', 'startedAt', 'deadline'],
           { additionalProperties: false },

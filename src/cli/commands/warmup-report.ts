@@ -26,8 +26,8 @@ export function warmupReport(from: ShardMap, to: ShardMap, settings: HandoffSett
   if (from.policy.shardCount !== to.policy.shardCount) return undefined;
   const warm = new WarmLedger();
   const warmers = new Set(to.endpoints.map((e) => e.id));
-  const first = stepHandoff({ previous: undefined, target: from, warm, warmers, settings, now: 0 });
-  const next = stepHandoff({ previous: first, target: to, warm, warmers, settings, now: 0 });
+  const first = stepHandoff({ previous: undefined, target: from, warm, warmers, agentsExpected: true, settings, now: 0 });
+  const next = stepHandoff({ previous: first, target: to, warm, warmers, agentsExpected: true, settings, now: 0 });
   let primaryChanged = 0;
   to.owners.forEach((o, shard) => {
     if (o[0] !== from.owners[shard]?.[0]) primaryChanged++;
