@@ -82,7 +82,18 @@ export class HandoffDriver implements WarmReportSink {
   #publish(step: HandoffStep, cause: ChangeCause): void {
     this.#step = step;
     this.#opts.publish(step, cause);
+    this.#warnAgentLost(step);
     this.#schedule();
+  }
+
+  /** Names the nodes whose moves flipped cold for want of an ownership stream (docs/configuration.md "Warnings"). */
+  #warnAgentLost(step: HandoffStep): void {
+    const lost = new Map<string, number>();
+    for (const c of step.state.completed) if (c.outcome === 'agent-lost') lost.set(c.warming, (lost.get(c.warming) ?? 0) + 1);
+    const { agentWaitMs } = this.#opts.settings();
+    for (const [node, shards] of [...lost].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      this.#opts.logger.warn({ node, shards, agentWaitMs }, 'no ownership stream from the node within handoff.agentWaitMs: its moves flipped without a warm-up');
+    }
   }
 
   /** Re-plans with the same target after warm reports or a deadline; publishes only what changed. */

@@ -93,4 +93,36 @@ test('a node that turns ready before its agent connects waits for it once the fl
   assert.ok(waiting.state.transitions.length > 0 && waiting.state.transitions.every((t) => t.warming === 'e'));
   assert.ok(waiting.state.transitions.every((t) => t.deadline - t.startedAt === DEFAULT_HANDOFF_SETTINGS.agentWaitMs));
   assert.equal(joined(new Set()).routed, after, 'no stream ever opened: keyway 0.1 behaviour');
+
+});
+
+test('moves that waited for a stream in vain flip and are logged once per node, with the node and the shard count', async () => {
+  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
+  const lines: { level: number; node?: string; shards?: number; msg: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
+  let last: HandoffStep | undefined;
+  const driver = new HandoffDriver({
+    logger,
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, agentWaitMs: 100 }),
+    warmers: () => new Set(['a', 'b', 'c', 'd']),
+    publish: (step: HandoffStep) => {
+      last = step;
+    },
+    enqueue: (_what, job) => job(),
+  });
+  const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
+  driver.plan(computeShardMap(four, policy), cause);
+  driver.plan(computeShardMap([...four, ep('e')], policy), cause);
+  const waiting = last!.state.transitions.length;
+  assert.ok(waiting > 0);
+  assert.equal(lines.length, 0, 'nothing logged while the moves wait');
+  // The driver's own deadline timer ends the wait.
+  await sleep(300);
+  driver.close();
+  assert.equal(last!.state.transitions.length, 0);
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.node, l.shards]),
+    [[40, 'e', waiting]],
+  );
+  assert.match(lines[0]!.msg, /handoff\.agentWaitMs/);
 });
