@@ -68,58 +68,48 @@ test('a trickle of warm reports flips on epoch-aligned ticks, once per tick; wit
   assert.equal(eager.flips.length, 12, 'each report flips on its own');
 });
 
-test('a node that turns ready before its agent connects waits for it once the fleet has shown agents; never-seen agents flip at once', () => {
+/** A driver for the join of `e` to a, b, c, d, with these streams open; `last()` is its last step. */
+function joinDriver(streams: ReadonlySet<string>, agentWaitMs: number, logger = pino({ level: 'silent' })) {
   const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
-  const before = computeShardMap(four, policy);
-  const after = computeShardMap([...four, ep('e')], policy);
-  const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
-  const joined = (streams: ReadonlySet<string>): HandoffStep => {
-    let last: HandoffStep | undefined;
-    const driver = new HandoffDriver({
-      logger: pino({ level: 'silent' }),
-      settings: () => DEFAULT_HANDOFF_SETTINGS,
-      warmers: () => streams,
-      publish: (step: HandoffStep) => {
-        last = step;
-      },
-      enqueue: (_what, job) => job(),
-    });
-    driver.plan(before, cause);
-    driver.plan(after, cause);
-    driver.close();
-    return last!;
-  };
-  const waiting = joined(new Set(['a', 'b', 'c', 'd']));
-  assert.ok(waiting.state.transitions.length > 0 && waiting.state.transitions.every((t) => t.warming === 'e'));
-  assert.ok(waiting.state.transitions.every((t) => t.deadline - t.startedAt === DEFAULT_HANDOFF_SETTINGS.agentWaitMs));
-  assert.equal(joined(new Set()).routed, after, 'no stream ever opened: keyway 0.1 behaviour');
-
-});
-
-test('moves that waited for a stream in vain flip and are logged once per node, with the node and the shard count', async () => {
-  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
-  const lines: { level: number; node?: string; shards?: number; msg: string }[] = [];
-  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
   let last: HandoffStep | undefined;
   const driver = new HandoffDriver({
     logger,
-    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, agentWaitMs: 100 }),
-    warmers: () => new Set(['a', 'b', 'c', 'd']),
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, agentWaitMs }),
+    warmers: () => streams,
     publish: (step: HandoffStep) => {
       last = step;
     },
     enqueue: (_what, job) => job(),
   });
   const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
+  const after = computeShardMap([...four, ep('e')], policy);
   driver.plan(computeShardMap(four, policy), cause);
-  driver.plan(computeShardMap([...four, ep('e')], policy), cause);
-  const waiting = last!.state.transitions.length;
+  driver.plan(after, cause);
+  return { driver, after, last: (): HandoffStep => last! };
+}
+
+test('a node that turns ready before its agent connects waits for it once the fleet has shown agents; never-seen agents flip at once', () => {
+  const { driver, last } = joinDriver(new Set(['a', 'b', 'c', 'd']), DEFAULT_HANDOFF_SETTINGS.agentWaitMs);
+  driver.close();
+  const waiting = last();
+  assert.ok(waiting.state.transitions.length > 0 && waiting.state.transitions.every((t) => t.warming === 'e'));
+  assert.ok(waiting.state.transitions.every((t) => t.deadline - t.startedAt === DEFAULT_HANDOFF_SETTINGS.agentWaitMs));
+  const none = joinDriver(new Set(), DEFAULT_HANDOFF_SETTINGS.agentWaitMs);
+  none.driver.close();
+  assert.equal(none.last().routed, none.after, 'no stream ever opened: keyway 0.1 behaviour');
+});
+
+test('moves that waited for a stream in vain flip and are logged once per node, with the node and the shard count', async () => {
+  const lines: { level: number; node?: string; shards?: number; msg: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
+  const { driver, last } = joinDriver(new Set(['a', 'b', 'c', 'd']), 100, logger);
+  const waiting = last().state.transitions.length;
   assert.ok(waiting > 0);
   assert.equal(lines.length, 0, 'nothing logged while the moves wait');
   // The driver's own deadline timer ends the wait.
   await sleep(300);
   driver.close();
-  assert.equal(last!.state.transitions.length, 0);
+  assert.equal(last().state.transitions.length, 0);
   assert.deepEqual(
     lines.map((l) => [l.level, l.node, l.shards]),
     [[40, 'e', waiting]],
