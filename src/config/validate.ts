@@ -58,8 +58,8 @@ const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs', 'flipIntervalMs', '
 /** Longest warm-up, drain, flip tick and agent wait accepted: ten minutes, an hour, a minute, a minute (docs/configuration.md). */
 export const MAX_WARM_TIMEOUT_MS = 600_000;
 export const MAX_DRAIN_MS = 3_600_000;
-export const MAX_FLIP_INTERVAL_MS = 60_000;
-export const MAX_AGENT_WAIT_MS = 60_000;
+const MAX_FLIP_INTERVAL_MS = 60_000;
+const MAX_AGENT_WAIT_MS = 60_000;
 /** An HTTP header name (RFC 9110 token), lowercase as HTTP/2 requires: what Envoy's header maps hold. */
 const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 /** The header the key header must not be: the shard header keyway's filters read. */
