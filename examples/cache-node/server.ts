@@ -148,19 +148,18 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
 
   /**
    * The agent's warm-up of a shard this node gains: copies its hot entries from the serving owners.
-   * Bounded by the agent's signal and by the assignment's deadline (the route flips then anyway).
+   * Bounded by the agent's signal, which also aborts at the shard's deadline (the latest keyway
+   * sent: it may extend the one in `a` while the warm-up runs).
    */
   const warm = async (a: Assignment, signal: AbortSignal): Promise<void> => {
     const started = performance.now();
-    const left = a.untilUnixMs > 0 ? Math.max(0, a.untilUnixMs - Date.now()) : undefined;
-    const bounded = left === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(left)]);
     try {
       const result = await warmShard({
         shard: a.shard,
         peers: a.servingOwners.filter((p) => p.id !== opts.id),
         cache,
         limit: warmLimit,
-        signal: bounded,
+        signal,
         log,
       });
       const seconds = (performance.now() - started) / 1000;

@@ -61,7 +61,17 @@ const FINAL_CODES: ReadonlySet<number> = new Set([3 /* INVALID_ARGUMENT */, 12 /
 
 interface WarmJob {
   readonly controller: AbortController;
+  /** The deadline the job runs to: the latest `until_unix_ms` keyway sent for the shard. */
+  untilUnixMs: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Aborted by its deadline: a later deadline starts the warm-up again. */
+  expired: boolean;
+  /** `warm` resolved or threw: no deadline applies any more. */
+  settled: boolean;
 }
+
+/** setTimeout's longest delay; a deadline further out is re-armed when the timer fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const EMPTY: ReadonlyMap<number, Assignment> = new Map();
 
@@ -120,8 +130,7 @@ export class OwnershipAgent {
     if (this.#closed) return;
     this.#closed = true;
     for (const link of this.#links) link.close();
-    for (const job of this.#jobs.values()) job.controller.abort();
-    this.#jobs.clear();
+    for (const [shard, job] of this.#jobs) this.#endJob(shard, job);
     if (this.#flush) clearImmediate(this.#flush);
     clearTimeout(this.#loadTimer);
     for (const t of this.#timers) clearTimeout(t);
@@ -192,23 +201,36 @@ export class OwnershipAgent {
     if (this.#handedOff()) for (const w of [...this.#waiters]) w(true);
   }
 
-  /** Starts one warm-up per shard entering WARMING; aborts those of shards that left it. */
+  /**
+   * Starts one warm-up per shard entering WARMING; aborts those of shards that left it. A job runs
+   * to the shard's latest deadline: keyway extends it when a node's stream opens after the move
+   * began (docs/ownership.md "Why wait for a stream"), so a new `until_unix_ms` re-arms the job's
+   * timer instead of starting it again, and a job its deadline stopped starts again on a later one.
+   */
   #reconcileWarm(): void {
     for (const [shard, job] of this.#jobs) {
-      if (this.#merged.get(shard)?.phase === 'warming') continue;
-      job.controller.abort();
-      this.#jobs.delete(shard);
+      const a = this.#merged.get(shard);
+      if (a?.phase === 'warming' && !(job.expired && a.untilUnixMs > job.untilUnixMs)) {
+        if (!job.expired && a.untilUnixMs !== job.untilUnixMs) this.#armDeadline(shard, job, a.untilUnixMs);
+        continue;
+      }
+      this.#endJob(shard, job);
     }
     const warm = this.#opts.warm;
     if (!warm) return;
     for (const a of this.#merged.values()) {
       if (a.phase !== 'warming' || this.#jobs.has(a.shard)) continue;
-      const job: WarmJob = { controller: new AbortController() };
+      const job: WarmJob = { controller: new AbortController(), untilUnixMs: a.untilUnixMs, timer: undefined, expired: false, settled: false };
       this.#jobs.set(a.shard, job);
+      this.#armDeadline(a.shard, job, a.untilUnixMs);
       const signal = job.controller.signal;
       this.#log({ level: 'info', msg: 'warming shard', shard: a.shard, from: a.servingOwners.map((p) => p.id), untilUnixMs: a.untilUnixMs });
       Promise.resolve()
         .then(() => warm(a, signal))
+        .finally(() => {
+          job.settled = true;
+          clearTimeout(job.timer);
+        })
         .then(
           () => {
             if (signal.aborted || this.#closed) return;
@@ -222,6 +244,28 @@ export class OwnershipAgent {
           },
         );
     }
+  }
+
+  /** Aborts the job's signal with a TimeoutError once `untilUnixMs` passes (keyway flips the route then). */
+  #armDeadline(shard: number, job: WarmJob, untilUnixMs: number): void {
+    clearTimeout(job.timer);
+    job.untilUnixMs = untilUnixMs;
+    if (job.settled) return;
+    const left = untilUnixMs - Date.now();
+    job.timer = setTimeout(() => {
+      if (Date.now() < job.untilUnixMs) return this.#armDeadline(shard, job, job.untilUnixMs);
+      job.timer = undefined;
+      job.expired = true;
+      this.#log({ level: 'warn', msg: 'warm-up deadline passed; not reported', shard, untilUnixMs: job.untilUnixMs });
+      job.controller.abort(new DOMException(`shard ${shard}: the warm-up deadline (until_unix_ms ${job.untilUnixMs}) passed`, 'TimeoutError'));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, left)));
+    job.timer.unref();
+  }
+
+  #endJob(shard: number, job: WarmJob): void {
+    clearTimeout(job.timer);
+    job.controller.abort();
+    this.#jobs.delete(shard);
   }
 
   /** Reports every warmed shard to every server, each server retried on its own. */

@@ -3,6 +3,7 @@
 // and waitForHandoff.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { OwnershipAgent, type Assignment, type OwnershipAgentOptions } from '../../src/agent/index.js';
 import { ServingState } from '../../src/app/serving-state.js';
@@ -146,6 +147,48 @@ test('warm is aborted when the shard stops warming; a failed warm is not reporte
   state.publish(view({ transitions: [{ shard: 6, from: ['a', 'b'], to: ['c', 'a'], warming: 'c', startedAt: 1, deadline }], drains: [] }));
   await eventually('shard 4 warm-up aborted', () => aborted, { accept: (x) => x.join() === '4' });
   assert.deepEqual(reports, [], 'neither shard was reported');
+});
+
+test('a warm-up runs to the latest deadline: a later one extends it, the deadline aborts it with a TimeoutError, and a later one again starts it anew', async (t) => {
+  const state = new ServingState();
+  const move = (deadline: number) => view({ transitions: [{ shard: 4, from: ['b', 'a'], to: ['c', 'b'], warming: 'c', startedAt: 1, deadline }], drains: [] });
+  state.publish(move(Date.now() + 1000));
+  const s = await stage(t, state, []);
+  const calls: number[] = [];
+  const aborts: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const a = agent(t, {
+    nodeId: 'c',
+    servers: [`127.0.0.1:${s.server.port}`],
+    log: (r) => logs.push(r),
+    warm: (x, signal) => {
+      calls.push(x.untilUnixMs);
+      return new Promise<void>((_, reject) => {
+        signal.addEventListener('abort', () => {
+          aborts.push((signal.reason as Error).name);
+          reject(signal.reason as Error);
+        });
+      });
+    },
+  });
+  await eventually('warming', () => calls.length, { accept: (n) => n === 1 });
+  // keyway extends the deadline while the warm-up runs (a node's stream opened after its move began).
+  const extended = Date.now() + 2500;
+  state.publish(move(extended));
+  await eventually('the agent holds the later deadline', () => a.assignments().get(4)?.untilUnixMs, { accept: (u) => u === extended });
+  await sleep(Math.max(0, calls[0]! + 300 - Date.now()));
+  assert.deepEqual(aborts, [], 'not aborted at the first deadline');
+  assert.equal(calls.length, 1, 'the same warm-up goes on');
+  await eventually('aborted at the later deadline', () => aborts, { accept: (x) => x.length === 1, timeoutMs: 5000 });
+  assert.ok(Date.now() >= extended);
+  assert.deepEqual(aborts, ['TimeoutError']);
+  assert.ok(logs.some((l) => l.msg === 'warm-up deadline passed; not reported' && l.shard === 4));
+  assert.ok(!logs.some((l) => l.msg === 'warm failed; not reported'), 'a deadline is not a failure');
+  // A later deadline after the abort: the warm-up starts again.
+  const again = Date.now() + 30_000;
+  state.publish(move(again));
+  await eventually('warming again', () => calls, { accept: (c) => c.length === 2 });
+  assert.equal(calls[1], again);
 });
 
 test('a resource the agent cannot use is NACKed; the NACK shows in /v1/proxies', async (t) => {
