@@ -66,6 +66,15 @@ export class HandoffDriver implements WarmReportSink {
     }, untilNextTick(Date.now(), this.#opts.settings().flipIntervalMs));
   }
 
+  /**
+   * A node's ownership stream opened: when moves wait for it, re-plans at once, so their deadline
+   * grows from `agentWaitMs` to `warmTimeoutMs` before the node's warm-ups run against the shorter one.
+   */
+  ownershipStreamOpened(node: string): void {
+    if (this.#closed || !this.#step?.state.transitions.some((t) => t.warming === node)) return;
+    this.#opts.enqueue('ownership stream opened', () => this.#advance('ownership stream opened'));
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);

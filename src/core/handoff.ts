@@ -100,4 +100,6 @@ export interface WarmReport {
 /** Where warm reports enter the pipeline: the runner implements it, the xDS stage calls it. */
 export interface WarmReportSink {
   reportWarm(report: WarmReport): void;
+  /** A node's ownership stream opened: moves waiting for it take the warm-up deadline at once. */
+  ownershipStreamOpened?(node: string): void;
 }

@@ -72,12 +72,14 @@ test('a trickle of warm reports flips on epoch-aligned ticks, once per tick; wit
 function joinDriver(streams: ReadonlySet<string>, agentWaitMs: number, logger = pino({ level: 'silent' })) {
   const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
   let last: HandoffStep | undefined;
+  let published = 0;
   const driver = new HandoffDriver({
     logger,
     settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, agentWaitMs }),
     warmers: () => streams,
     publish: (step: HandoffStep) => {
       last = step;
+      published += 1;
     },
     enqueue: (_what, job) => job(),
   });
@@ -85,7 +87,7 @@ function joinDriver(streams: ReadonlySet<string>, agentWaitMs: number, logger = 
   const after = computeShardMap([...four, ep('e')], policy);
   driver.plan(computeShardMap(four, policy), cause);
   driver.plan(after, cause);
-  return { driver, after, last: (): HandoffStep => last! };
+  return { driver, after, last: (): HandoffStep => last!, published: (): number => published };
 }
 
 test('a node that turns ready before its agent connects waits for it once the fleet has shown agents; never-seen agents flip at once', () => {
@@ -97,6 +99,20 @@ test('a node that turns ready before its agent connects waits for it once the fl
   const none = joinDriver(new Set(), DEFAULT_HANDOFF_SETTINGS.agentWaitMs);
   none.driver.close();
   assert.equal(none.last().routed, none.after, 'no stream ever opened: keyway 0.1 behaviour');
+});
+
+test("the awaited stream opening re-plans at once: the moves take the warm-up deadline; another node's stream changes nothing", () => {
+  const streams = new Set(['a', 'b', 'c', 'd']);
+  const { driver, last, published } = joinDriver(streams, DEFAULT_HANDOFF_SETTINGS.agentWaitMs);
+  const before = published();
+  driver.ownershipStreamOpened('a');
+  assert.equal(published(), before, 'no move waits for a');
+  streams.add('e');
+  driver.ownershipStreamOpened('e');
+  driver.close();
+  assert.equal(published(), before + 1);
+  const { transitions } = last().state;
+  assert.ok(transitions.length > 0 && transitions.every((t) => t.warming === 'e' && t.deadline - t.startedAt === DEFAULT_HANDOFF_SETTINGS.warmTimeoutMs));
 });
 
 test('moves that waited for a stream in vain flip and are logged once per node, with the node and the shard count', async () => {

@@ -131,6 +131,14 @@ test('a node that turns ready before its agent connects: its moves wait for the 
   await eventually('n4 told to warm', () => [...n4.agent.assignments().values()].filter((a) => a.phase === 'warming').map((a) => a.shard).sort((a, b) => a - b), {
     accept: (w) => w.join() === [...moving].sort((a, b) => a - b).join(),
   });
+  // Its stream opening re-plans at once: the deadlines grow to warmTimeoutMs before the wait ends,
+  // and the agent's warm-ups run to them.
+  const deadlines = new Map(waiting.handoff.transitions.map((x) => [x.shard, Date.parse(x.startedAt) + 60_000]));
+  await eventually('n4 holds the warm-up deadlines', () => [...n4.agent.assignments().values()].filter((a) => a.phase === 'warming'), {
+    accept: (w) => w.length === moving.length && w.every((a) => a.untilUnixMs === deadlines.get(a.shard)),
+  });
+  const waitEnds = Math.min(...waiting.handoff.transitions.map((x) => Date.parse(x.deadline)));
+  assert.ok(Date.now() < waitEnds, 'extended when the stream opened, not at the end of the wait');
   n4.release();
   const flipped = await eventually('routes flipped to n4', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => m.handoff.transitions.length === 0 });
   for (const shard of moving) assert.equal(flipped.shards[shard]!.owners[0], 'n4');

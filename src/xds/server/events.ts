@@ -2,12 +2,18 @@
  * What the xDS server tells an observer about each stream (metrics, change traces): a response
  * written, its ACK, its NACK, a stream gone. Optional; the server works the same without one.
  */
+import type { ProxyFlavor } from '../../core/proxy.js';
 import type { ResourceKind } from '../resources.js';
 
 interface StreamEvent {
   /** node.id of the proxy (the row of `GET /v1/proxies`). */
   readonly nodeId: string;
   readonly streamId: string;
+}
+
+export interface OpenedEvent extends StreamEvent {
+  /** What the stream's node is (an ownership agent's stream: `agent`). */
+  readonly flavor: ProxyFlavor;
 }
 
 export interface SentEvent extends StreamEvent {
@@ -50,6 +56,8 @@ export interface NackEvent extends AnswerEvent {
  * throws is logged and ignored.
  */
 export interface XdsServerEvents {
+  /** A stream named its node (its first request) and was admitted. */
+  opened?(event: OpenedEvent): void;
   /** A DiscoveryResponse (or delta response) of `kind` was written to the proxy. */
   sent?(event: SentEvent): void;
   /** The proxy acknowledged the latest response of `kind`. */

@@ -163,6 +163,7 @@ export abstract class Session implements StreamRecord {
       { node: node.id, userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },
       'xDS stream opened',
     );
+    this.#emit('opened', { nodeId: node.id, streamId: this.id, flavor: identity.proxyClass.flavor });
   }
 
   /**

@@ -95,7 +95,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
   // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
   const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: opts.events, limits, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
@@ -256,4 +256,19 @@ function resetStream(call: unknown, log: Logger): void {
   const stream = (call as { call?: { stream?: { close?: (code: number) => void; destroyed?: boolean } } }).call?.stream;
   if (stream?.close && !stream.destroyed) stream.close(http2.NGHTTP2_ENHANCE_YOUR_CALM);
   else if (!stream) log.error('cannot reset an xDS stream over its limit: grpc-js internals changed');
+}
+
+/**
+ * `events`, also telling the warm-report sink when an ownership agent's stream opens: a move to
+ * that node may be waiting for it (docs/ownership.md "Why wait for a stream").
+ */
+function withOwnershipStreams(events: XdsServerEvents | undefined, warm: WarmReportSink | undefined): XdsServerEvents | undefined {
+  if (!warm?.ownershipStreamOpened) return events;
+  return {
+    ...events,
+    opened: (e) => {
+      events?.opened?.(e);
+      if (e.flavor === 'agent') warm.ownershipStreamOpened?.(e.nodeId);
+    },
+  };
 }
