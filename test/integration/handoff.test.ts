@@ -3,6 +3,7 @@
 // REST view of it. Real Envoy routing is checked in e2e/handoff.test.ts.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OwnershipAgent, type Assignment } from '../../src/agent/index.js';
 import type { NodeHandoffBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { eventually } from '../support/eventually.js';
@@ -105,9 +106,10 @@ test('scale-out with agents: new primaries warm while the routed map keeps the o
   assert.match(metrics, new RegExp(`keyway_handoff_transitions_completed_total\\{outcome="warm"\\} ${moving.length}\\b`));
 });
 
-test('a node that turns ready before its agent connects: its moves wait for the stream, then warm and flip', async (t) => {
+test('a node that turns ready before its agent connects: its moves wait for the stream, then warm (longer than the wait) and flip', async (t) => {
   const ids = ['n0', 'n1', 'n2', 'n3'];
-  const { server, topo } = await startKeywayInProcess(t, topology(ids), { fileWatch: FILE_WATCH });
+  const agentWaitMs = 2000;
+  const { server, topo } = await startKeywayInProcess(t, topology(ids, { agentWaitMs }), { fileWatch: FILE_WATCH });
   const url = `http://127.0.0.1:${server.httpPort}`;
   const get = async <T>(p: string): Promise<T> => (await (await fetch(url + p)).json()) as T;
   const xdsPort = server.listening.xdsPort!;
@@ -118,11 +120,11 @@ test('a node that turns ready before its agent connects: its moves wait for the 
   const before = await get<ShardMapBody>('/v1/shardmap');
 
   // n4 is in the map (ready) and has no ownership stream yet: its shards stay where they were.
-  await topo.write(topology([...ids, 'n4']));
+  await topo.write(topology([...ids, 'n4'], { agentWaitMs }));
   const waiting = await eventually('moves to n4 waiting', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => m.endpoints.length === 5 });
   const moving = waiting.handoff.transitions.map((x) => x.shard);
   assert.ok(moving.length > 0, 'n4 gains shards');
-  assert.ok(waiting.handoff.transitions.every((x) => x.warming === 'n4' && Date.parse(x.deadline) - Date.parse(x.startedAt) === 5000));
+  assert.ok(waiting.handoff.transitions.every((x) => x.warming === 'n4' && Date.parse(x.deadline) - Date.parse(x.startedAt) === agentWaitMs));
   assert.ok(waiting.shards.every((s) => s.owners[0] !== 'n4'), 'n4 leads nothing before its agent connects and warms');
   for (const shard of moving) assert.deepEqual(waiting.shards[shard]!.owners, before.shards[shard]!.owners);
 
@@ -139,6 +141,9 @@ test('a node that turns ready before its agent connects: its moves wait for the 
   });
   const waitEnds = Math.min(...waiting.handoff.transitions.map((x) => Date.parse(x.deadline)));
   assert.ok(Date.now() < waitEnds, 'extended when the stream opened, not at the end of the wait');
+  // The warm-ups outlast the wait: neither keyway nor the agent cuts them at its end.
+  await sleep(waitEnds + 300 - Date.now());
+  assert.equal((await get<ShardMapBody>('/v1/shardmap')).handoff.transitions.length, moving.length, 'still waiting for the warm-ups');
   n4.release();
   const flipped = await eventually('routes flipped to n4', () => get<ShardMapBody>('/v1/shardmap'), { accept: (m) => m.handoff.transitions.length === 0 });
   for (const shard of moving) assert.equal(flipped.shards[shard]!.owners[0], 'n4');
