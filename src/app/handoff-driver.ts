@@ -49,21 +49,35 @@ export class HandoffDriver implements WarmReportSink {
   /**
    * Warm reports from the ownership stream: recorded now, applied at the next flip tick
    * (`handoff.flipIntervalMs`, aligned to the epoch so replicas share ticks; 0: the next turn of the
-   * event loop). A trickle of reports then changes the routed map once per tick.
+   * event loop). A trickle of reports then changes the routed map once per tick. A report that
+   * leaves no transition waiting is applied at once: no later report could share its map change.
    */
   reportWarm(report: WarmReport): void {
     if (this.#closed) return;
-    const recorded = this.#ledger.record(report.node, report.shards, Date.now());
+    const now = Date.now();
+    const recorded = this.#ledger.record(report.node, report.shards, now);
     if (recorded < report.shards.length) {
       this.#opts.logger.warn(
         { node: report.node, dropped: report.shards.length - recorded },
         'warm reports beyond the limit dropped; those shards flip at their deadline',
       );
     }
+    const wait = this.#allWarm() ? 0 : untilNextTick(now, this.#opts.settings().flipIntervalMs);
+    if (this.#pending && wait === 0) {
+      clearTimeout(this.#pending);
+      this.#pending = undefined;
+    }
     this.#pending ??= setTimeout(() => {
       this.#pending = undefined;
       this.#opts.enqueue('warm report', () => this.#advance('shards warm'));
-    }, untilNextTick(Date.now(), this.#opts.settings().flipIntervalMs));
+    }, wait);
+  }
+
+  /** Every transition under way has its warm report in hand (as the planner will count it). */
+  #allWarm(): boolean {
+    const transitions = this.#step?.state.transitions ?? [];
+    const { warmTimeoutMs } = this.#opts.settings();
+    return transitions.length > 0 && transitions.every((t) => this.#ledger.has(t.warming, t.shard, t.startedAt - warmTimeoutMs));
   }
 
   /**

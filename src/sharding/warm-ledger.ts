@@ -32,6 +32,12 @@ export class WarmLedger {
     return recorded;
   }
 
+  /** True when `node` reported `shard` warm at or after `since`; the report stays. */
+  has(node: string, shard: number, since: number): boolean {
+    const at = this.#reports.get(node)?.get(shard);
+    return at !== undefined && at >= since;
+  }
+
   /** True when `node` reported `shard` warm at or after `since`; the report is used up. */
   take(node: string, shard: number, since: number): boolean {
     const byShard = this.#reports.get(node);
