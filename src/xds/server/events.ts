@@ -1,6 +1,6 @@
 /**
  * What the xDS server tells an observer about each stream (metrics, change traces): a response
- * written, its ACK, its NACK, a stream gone. Optional; the server works the same without one.
+ * written, its ACK, its NACK, a stream opened or gone. Optional; the server works the same without one.
  */
 import type { ProxyFlavor } from '../../core/proxy.js';
 import type { ResourceKind } from '../resources.js';

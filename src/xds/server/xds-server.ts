@@ -50,7 +50,7 @@ export interface XdsServerOptions {
   readonly controlPlaneId?: string;
   /** Extra grpc-js server options (merged over keyway's keepalive defaults). */
   readonly grpcOptions?: ChannelOptions;
-  /** Observer of responses written, ACKs, NACKs and closed streams (metrics, change traces). */
+  /** Observer of streams opened, responses written, ACKs, NACKs and closed streams (metrics, change traces). */
   readonly events?: XdsServerEvents;
   /** Where `ShardOwnership/ReportWarm` reports go (docs/ownership.md); without it that RPC answers UNIMPLEMENTED. */
   readonly warm?: WarmReportSink | undefined;
