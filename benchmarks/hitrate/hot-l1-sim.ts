@@ -1,6 +1,7 @@
 /**
  * keyway-hot's L1 hit ratio against static keyway, maglev and ring_hash, offline (docs/benchmarks.md "Hot shards"):
- * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--keep-draining] [--shards S] [--explain]`.
+ * `node --import tsx benchmarks/hitrate/hot-l1-sim.ts [--placements N] [--weighting equal|weighted] [--set key=value,...] [--no-warm] [--warm-mru] [--keep-draining] [--shards S] [--oracle] [--explain]`.
+ * `--oracle`: the policy judges each load's expected per-shard requests, not the window's draws (no sampling noise).
  *
  * No Envoy, no nodes: the benchmark's sequence (Zipf 1.2, then Zipf 1.0, each a paced warm-up,
  * a first span and a steady span; the same seeded samplers and spans as hot.ts) replayed in draw
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     explain: { type: 'boolean' },
     'keep-draining': { type: 'boolean' },
     shards: { type: 'string' },
+    oracle: { type: 'boolean' },
   },
 });
 const settings = hotSettingsWith(values.set, FULL.windowMs);
@@ -88,6 +90,12 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
   const random = seededRandom(placement * 7919 + 13);
   const { loads, spans } = sequence();
   const samplers = loads.map((l) => new ZipfSampler(FULL.keys, l.s, FULL.seed + Math.round(l.s * 10)));
+  // --oracle: the policy sees each load's expected per-shard share instead of the window's draws.
+  const expected = loads.map((_, i) => {
+    const share = new Float64Array(S);
+    for (let r = 0; r < FULL.keys; r++) share[shardOf[r]!]! += samplers[i]!.topShare(r + 1) - samplers[i]!.topShare(r);
+    return share;
+  });
   const capacities = weights.map((w) => l1Capacity(FULL, weights, w));
   const variants = [...STATIC, 'hot'] as const;
   let draw = 0;
@@ -165,7 +173,9 @@ function run(placement: number): Record<Variant, number[]> & { maxLoad: number[]
         count(`${hit.hot ? 'hot hits, static misses' : 'static hits, hot misses'}: ${!changed ? 'shard as in static' : shardReaders(current, shard) > 1 ? 'shard spread' : 'shard moved'}`);
       }
     }
-    const shards = [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([shard, n]) => ({ shard, requests: n }));
+    const shards = values.oracle
+      ? [...expected[load]!].map((p, shard) => ({ shard, requests: p * perWindow })).filter((x) => x.requests > 0)
+      : [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([shard, n]) => ({ shard, requests: n }));
     windows.push({ windowStartMs: BASE_MS + w * 1000, windowMs: 1000, shards, nodes: [{ nodeId: 'all', requests: perWindow }] });
     if (windows.length > held) windows.shift();
     const next = applyHotShards(plain, decideHotShards(plain, windows, settings));
