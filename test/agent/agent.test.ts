@@ -152,7 +152,7 @@ test('warm is aborted when the shard stops warming; a failed warm is not reporte
 test('a warm-up runs to the latest deadline: a later one extends it, the deadline aborts it with a TimeoutError, and a later one again starts it anew', async (t) => {
   const state = new ServingState();
   const move = (deadline: number) => view({ transitions: [{ shard: 4, from: ['b', 'a'], to: ['c', 'b'], warming: 'c', startedAt: 1, deadline }], drains: [] });
-  state.publish(move(Date.now() + 1000));
+  state.publish(move(Date.now() + 2000));
   const s = await stage(t, state, []);
   const calls: number[] = [];
   const aborts: string[] = [];
@@ -173,13 +173,13 @@ test('a warm-up runs to the latest deadline: a later one extends it, the deadlin
   });
   await eventually('warming', () => calls.length, { accept: (n) => n === 1 });
   // keyway extends the deadline while the warm-up runs (a node's stream opened after its move began).
-  const extended = Date.now() + 2500;
+  const extended = Date.now() + 4000;
   state.publish(move(extended));
   await eventually('the agent holds the later deadline', () => a.assignments().get(4)?.untilUnixMs, { accept: (u) => u === extended });
   await sleep(Math.max(0, calls[0]! + 300 - Date.now()));
   assert.deepEqual(aborts, [], 'not aborted at the first deadline');
   assert.equal(calls.length, 1, 'the same warm-up goes on');
-  await eventually('aborted at the later deadline', () => aborts, { accept: (x) => x.length === 1, timeoutMs: 5000 });
+  await eventually('aborted at the later deadline', () => aborts, { accept: (x) => x.length === 1, timeoutMs: 8000 });
   assert.ok(Date.now() >= extended);
   assert.deepEqual(aborts, ['TimeoutError']);
   assert.ok(logs.some((l) => l.msg === 'warm-up deadline passed; not reported' && l.shard === 4));
