@@ -176,10 +176,13 @@ export class Load {
           timeout: this.#opts.timeoutMs ?? 5_000,
         },
         (res) => {
-          res.resume();
+          // A failed answer's body names its cause (Envoy's local replies: "no healthy upstream", ...).
+          let body = '';
+          if (res.statusCode === 200) res.resume();
+          else res.on('data', (chunk: Buffer) => void (body.length < 80 && (body += chunk.toString('utf8'))));
           res.on('error', () => fail('response error'));
           res.on('end', () => {
-            if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}`);
+            if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}${body ? `: ${body.slice(0, 80).trim()}` : ''}`);
             const tier = res.headers['x-cache-tier'];
             const by = res.headers['x-served-by'];
             resolve(tier === 'l1' ? Outcome.L1 : tier === 'l2' ? Outcome.L2 : tier === 'l3' ? Outcome.L3 : Outcome.Error, typeof by === 'string' ? by : undefined);

@@ -53,6 +53,8 @@ export interface PlaneOptions {
   readonly features: KeywayFeatures;
   /** keyway's handoff.warmTimeoutMs (keyway with handoff). */
   readonly warmTimeoutMs: number;
+  /** keyway's envoy.routeShape (undefined: keyway's default). */
+  readonly routeShape?: 'subset' | 'table' | undefined;
 }
 
 export async function startPlane(opts: PlaneOptions): Promise<RoutingPlane> {
@@ -105,7 +107,7 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
       `shards: ${opts.shards}`,
       'replicas: 2', // keyway's default: a failed primary's requests are retried on the replica
       'spread: none',
-      `envoy: {listenerPort: ${opts.listenerPort}, upstreamProtocol: http1}`,
+      `envoy: {listenerPort: ${opts.listenerPort}, upstreamProtocol: http1${opts.routeShape ? `, routeShape: ${opts.routeShape}` : ''}}`,
       'routing: {keyHeader: x-cache-key}',
     ];
     if (opts.features.handoff) lines.push(`handoff: {enabled: ${handoff}, warmTimeoutMs: ${opts.warmTimeoutMs}}`);
@@ -134,7 +136,9 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
       // The node's drain endpoint (what a preStop hook calls) says when keyway routes it nothing.
       const res = await fetch(`${node.url}/v1/drain?timeoutMs=${opts.warmTimeoutMs + 10_000}`, { method: 'POST' });
       const body = (await res.json()) as { handedOff?: boolean };
-      await waitPort(envoy, node.spec.port, false);
+      // In the table shape a draining node keeps its cluster (docs/xds.md "Route shape"), so only
+      // the subset shape's EDS shows the node gone; the drain's answer says keyway routes it nothing.
+      if (opts.routeShape !== 'table') await waitPort(envoy, node.spec.port, false);
       return { handedOff: body.handedOff === true };
     },
     async join(spec) {
@@ -149,6 +153,13 @@ async function startKeywayPlane(opts: PlaneOptions): Promise<RoutingPlane> {
     },
     waitRouted: (specs, timeoutMs) => waitRouted(envoy, specs, timeoutMs),
     async close() {
+      if (process.env.KEYWAY_BENCH_VERBOSE === '1') {
+        // What Envoy counted of failed requests: which cause a 503 had (no cluster, no healthy host, a reset, a retry).
+        const stats = await envoy.stats().catch(() => new Map<string, number | string>());
+        for (const [name, value] of stats) {
+          if (typeof value === 'number' && value > 0 && /(no_cluster|none_healthy|_5xx|rq_503|retry|rq_timeout|cx_connect_fail|rq_pending_failure|upstream_rq_reset|rq_direct_response|local_rate|overflow)/.test(name)) console.log(`    envoy ${name} ${value}`);
+        }
+      }
       await envoy.stop();
       await keyway.stop();
     },

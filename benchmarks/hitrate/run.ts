@@ -16,7 +16,7 @@
  *   scale-out        two nodes join (8 -> 10);
  *   node-failure     one node is killed (SIGKILL) and removed at once, as a health check would.
  * Flags: --quick, --repeat N (default 1; medians and min-max when N > 1), --variants a,b,
- * --scenarios x,y, --no-build.
+ * --scenarios x,y, --no-build, --route-shape subset|table (keyway's envoy.routeShape for its variants).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +36,8 @@ import { pickNames, repetitions } from './args.js';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type ScenarioName = 'rolling-restart' | 'scale-out' | 'node-failure';
+/** keyway's envoy.routeShape for the keyway variants of this run (--route-shape; undefined: keyway's default). */
+let routeShape: 'subset' | 'table' | undefined;
 const SCENARIOS: readonly ScenarioName[] = ['rolling-restart', 'scale-out', 'node-failure'];
 
 interface Settings {
@@ -145,7 +147,7 @@ async function runFleet(variant: VariantName, scenarios: readonly ScenarioName[]
   const specs: NodeSpec[] = Array.from({ length: count }, (_, i) => ({ id: `cache-${i}`, port: ports[i + 1]! }));
   let members = specs.slice(0, s.nodes);
   let nextSpare = s.nodes;
-  const plane = await startPlane({ variant, dir, nodes: members, listenerPort: ports[0]!, shards: s.shards, features, warmTimeoutMs: s.warmTimeoutMs });
+  const plane = await startPlane({ variant, dir, nodes: members, listenerPort: ports[0]!, shards: s.shards, features, warmTimeoutMs: s.warmTimeoutMs, routeShape });
   const nodes = new Map<string, NodeProcess>();
   const nodeArgs = [...plane.nodeArgs(), '--l1-capacity', String(s.l1PerNode), '--l3-delay-ms', '1'];
   const start = async (spec: NodeSpec): Promise<void> => {
@@ -281,8 +283,12 @@ async function main(): Promise<void> {
       variants: { type: 'string' },
       scenarios: { type: 'string' },
       'no-build': { type: 'boolean' },
+      'route-shape': { type: 'string' },
     },
   });
+  const shape = values['route-shape'];
+  if (shape !== undefined && shape !== 'subset' && shape !== 'table') throw new Error(`--route-shape must be subset or table, got ${shape}`);
+  routeShape = shape;
   const s = values.quick ? QUICK : FULL;
   const repeat = repetitions(values.repeat, 1);
   const variants = pickNames(values.variants, VARIANTS, 'variant');

@@ -148,7 +148,10 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
   const plan = planRouteTable(service, serving.owners, serving.readers, serving.endpoints);
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
-  for (const node of plan.nodes) {
+  // A cluster for every node that can serve, not only those routed to: a draining node keeps its
+  // cluster after its routes moved off it, since Envoy may apply the cluster update before the
+  // route update and would answer requests still on the old routes with 503 (no cluster).
+  for (const node of serving.usable) {
     const name = envoyNodeClusterName(service, node.id);
     clusters.push(resource(ClusterSchema, name, envoyNodeCluster(name, envoy)));
     assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, plan.backups.get(node.id) ?? [])));

@@ -18,6 +18,11 @@ export interface ServingOwners {
   readers(shard: number): number;
   /** Every endpoint that serves at least one shard, sorted by id. */
   readonly endpoints: readonly Endpoint[];
+  /**
+   * Every endpoint that can serve (ready, or draining), one per address, sorted by id: a superset
+   * of `endpoints` that also holds a draining node whose shards have all moved off it.
+   */
+  readonly usable: readonly Endpoint[];
   /** Conditions worth a log line: owners left out, addresses a proxy will reject. */
   readonly warnings: readonly string[];
 }
@@ -77,7 +82,7 @@ export function servingOwners(map: ShardMap): ServingOwners {
     const left = ownersCount(map.owners[shard], owners[shard], k);
     return Math.max(1, Math.min(left, owners[shard]?.length ?? 0));
   };
-  return { owners, endpoints, warnings, readers };
+  return { owners, endpoints, usable: [...usable.values()], warnings, readers };
 }
 
 /** Of the first `k` ids, how many survived into `serving`. */

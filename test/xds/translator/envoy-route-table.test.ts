@@ -149,6 +149,22 @@ test('missingHeader: any spreads over every node by weight, reject answers 400; 
   assert.equal(luaOverride(reject.noMatch.typedPerFilterConfig[LUA]), KEY_SHARD_SOURCE, 'a key-only request gets its shard before the 400 would apply');
 });
 
+test('a draining node keeps its cluster after its routes moved off it (Envoy may apply clusters before routes); one that left or failed has none', () => {
+  const nodes = [
+    endpoint('a', '10.0.0.1'),
+    endpoint('b', '10.0.0.2'),
+    endpoint('c', '10.0.0.3', { draining: true }),
+    endpoint('d', '10.0.0.4', { ready: false }),
+  ];
+  const set = translate(handInput(nodes, [['a', 'b'], ['b', 'a']], { routeShape: 'table', missingHeader: 'any' }), ENVOY);
+  assert.deepEqual(checkConsistency(set), []);
+  assert.deepEqual([...clusters(set).keys()], ['keyway-cache/node/a', 'keyway-cache/node/b', 'keyway-cache/node/c']);
+  assert.deepEqual(hostsOf(set, 'keyway-cache/node/c'), [{ id: 'c', priority: 0, weight: 100, checked: true }], 'no backups: nothing is routed to it');
+  const { byShard, noMatch } = matcherRoutes(set);
+  assert.ok([...byShard.values()].every((r) => !targets(r).some((t) => t.name.endsWith('/c'))), 'no shard routes to the draining node');
+  assert.deepEqual(targets(noMatch).map((t) => t.name), ['keyway-cache/node/a', 'keyway-cache/node/b'], 'nor do requests without a shard');
+});
+
 test('the listener runs the Lua filter and the router only: no header_to_metadata, no reply mapper', () => {
   const set = translate(computedInput(sixNodes(), { shardCount: 16, replicas: 2, spread: 'none' }, { routeShape: 'table' }), ENVOY);
   const listener = set.listener[0]!.message as Listener;
