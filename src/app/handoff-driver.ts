@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { HandoffSettings, WarmReport, WarmReportSink } from '../core/handoff.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
-import { nextHandoffDeadline, sameHandoff, stepHandoff, type HandoffStep } from '../sharding/handoff.js';
+import { nextHandoffDeadline, sameHandoff, stepHandoff, warmReportsSince, type HandoffStep } from '../sharding/handoff.js';
 import { WarmLedger } from '../sharding/warm-ledger.js';
 
 export interface HandoffDriverOptions {
@@ -76,8 +76,8 @@ export class HandoffDriver implements WarmReportSink {
   /** Every transition under way has its warm report in hand (as the planner will count it). */
   #allWarm(): boolean {
     const transitions = this.#step?.state.transitions ?? [];
-    const { warmTimeoutMs } = this.#opts.settings();
-    return transitions.length > 0 && transitions.every((t) => this.#ledger.has(t.warming, t.shard, t.startedAt - warmTimeoutMs));
+    const settings = this.#opts.settings();
+    return transitions.length > 0 && transitions.every((t) => this.#ledger.has(t.warming, t.shard, warmReportsSince(t, settings)));
   }
 
   /**

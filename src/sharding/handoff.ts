@@ -108,7 +108,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
       current = { ...current, to, deadline: current.startedAt + wait };
     }
     const from = current.from.filter(canServe);
-    const isWarm = warm.take(warming, shard, current.startedAt - settings.warmTimeoutMs);
+    const isWarm = warm.take(warming, shard, warmReportsSince(current, settings));
     if (isWarm || now >= current.deadline) {
       owners.push(to);
       ended.push(completed(current, isWarm ? 'warm' : streamOpen ? 'timeout' : 'agent-lost', now));
@@ -128,6 +128,15 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
 
   const routed = transitions.length === 0 ? target : routedMap(target, owners, transitions);
   return { routed, state: { enabled: true, target, transitions, drains, started, completed: ended } };
+}
+
+/**
+ * The oldest warm report that counts for a transition (docs/ownership.md "Two-phase moves"): one
+ * heard up to `warmTimeoutMs` before this replica started it, since replicas see a change a few
+ * milliseconds apart and the node reports once to each.
+ */
+export function warmReportsSince(transition: Pick<ShardTransition, 'startedAt'>, settings: Pick<HandoffSettings, 'warmTimeoutMs'>): number {
+  return transition.startedAt - settings.warmTimeoutMs;
 }
 
 /** The earliest time a step would change something without new input (a deadline, a drain's end). */
