@@ -2,7 +2,8 @@
  * The Envoy flavor's route-table shape (`envoy.routeShape: table`, docs/xds.md "Route shape"):
  * instead of one cluster whose subset load balancer selects a shard's hosts by metadata, the route
  * table maps `x-cache-shard` to the cluster of the shard's primary.
- * - One EDS cluster per serving node: the node at priority 0, with its health check, outlier
+ * - One EDS cluster per node that can serve (a draining node keeps its own after its routes moved
+ *   off it: the translator's caller lists them): the node at priority 0, with its health check, outlier
  *   detection and connection pool; at priority 1 the nodes that back up the shards routed to it
  *   (their other owners), weighted by how many, not health-checked there (each node is checked
  *   once per proxy, in its own cluster). The virtual host's retry
@@ -60,7 +61,7 @@ export interface Backup {
 }
 
 export interface RouteTablePlan {
-  /** Every serving node, sorted by id: each gets a cluster. */
+  /** Every node that serves a shard, sorted by id: the targets of a request without a shard. */
   readonly nodes: readonly Endpoint[];
   /** Per shard: its targets (its primary, or one per reader of a hot shard); empty when nobody serves it. */
   readonly shards: readonly (readonly ShardTarget[])[];
