@@ -5,7 +5,7 @@
  * 64 endpoints (weights 1, 2, 4, 8), R = 2, S = 1024 and 16384, Zipf 1.0 over 100000 keys at
  * 10000 requests per second; each window lists the 256 hottest shards (the snapshot bound of
  * src/sources/load/aggregate.ts), every shard's rate varied by a seeded +-20 % per window. The
- * replay (`replayWindows: 24`, the policy reading 53 windows) and the policy without it
+ * replay (`replayWindows: 24`, the policy reading 77 windows: the replay in force and, for the catch-up after its anchor moved, the one before) and the policy without it
  * (`replayWindows: 0`, 6 windows) alternate on the same windows; the table gives the median and
  * range of `--repeat` decisions (default 7) in milliseconds.
  */

@@ -19,8 +19,11 @@
  * `--set` overrides hotShards settings (e.g. `--set replayWindows=0,epsilon=0.1,margin=0`: the
  * policy before the replay), so figures before and after a change come from the same stream.
  * `--start sliding` begins the replay at the oldest window with a full history instead of the
- * anchor, to show what the anchor is for. The changes in windows where the anchor moved are
- * given as a share of all changes.
+ * anchor, to show what the anchor is for; `--start jump` takes the anchored replay without the
+ * catch-up after an anchor move (docs/hot-shards.md "Churn budget"), to show what that is for. The
+ * changes in windows where the anchor moved are given as a share of all changes, and the most
+ * shards one window changed (steady, burst and cooling windows) beside the windows that changed
+ * more than `maxMovesPerWindow`.
  * The windows are numbered from a fixed epoch offset, so anchor moves fall on the same windows in
  * every run.
  */
@@ -29,6 +32,7 @@ import { parseArgs } from 'node:util';
 import type { HotShardDecision, LoadSnapshot } from '../../src/core/load.js';
 import { applyHotShards, computeShardMap, decideHotShards, hotShardChanges, keyToShard, modelledLoadRatios, type ShardMap } from '../../src/sharding/index.js';
 import { heldWindows, replayHotShards } from '../../src/sharding/hot-shards.js';
+import { replayStart } from '../../src/sharding/hot-shard-history.js';
 import { cacheNodes } from '../../test/sharding/hot-shards-fixtures.js';
 import { hotSettingsWith } from './hot-settings.js';
 import { seededRandom, ZipfSampler } from './zipf.js';
@@ -86,6 +90,17 @@ function expectedSnapshot(loads: ReadonlyMap<number, number>): LoadSnapshot {
   return { windowStartMs: BASE_MS, windowMs: WINDOW_MS, shards: [...loads.entries()].sort((a, b) => a[0] - b[0]).map(([shard, requests]) => ({ shard, requests })), nodes: [] };
 }
 
+/**
+ * The decision `--start` asks for: `anchored` is decideHotShards itself; `sliding` begins the
+ * replay at the oldest window with a full history held, so its start moves with every window (what
+ * the anchor avoids); `jump` is the anchored replay alone, no catch-up when the anchor moves.
+ */
+function decide(map: ShardMap, windows: readonly LoadSnapshot[]): HotShardDecision {
+  if (values.start === 'sliding') return replayHotShards(map, windows, settings, Math.min(windows.length - 1, settings.historyWindows - 1));
+  if (values.start === 'jump') return replayHotShards(map, windows, settings, replayStart(windows, settings.replayWindows));
+  return decideHotShards(map, windows, settings);
+}
+
 const maxRatio = (map: ShardMap, snap: LoadSnapshot): number => Math.max(...modelledLoadRatios(map, snap).values());
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
@@ -100,6 +115,8 @@ interface FleetFigures {
   burstMaxLoad6: number;
   cooledWindows: number;
   msPerDecision: number;
+  mostChanges: number;
+  overBudget: number;
 }
 
 /** One stream: warm-up, steady windows, burst, cooling; the policy decides after every window. */
@@ -115,6 +132,10 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
   let decisionMs = 0;
   let decisions = 0;
   let decision: HotShardDecision | undefined;
+  /** After the warm-up: the most shards one window changed, and the windows over the churn budget. */
+  let counting = false;
+  let mostChanges = 0;
+  let overBudget = 0;
   /** Samples one window (burst on or off), decides, returns the decision and the window's counts. */
   const next = (burst: boolean): { decision: HotShardDecision; counts: Map<number, number>; changes: number } => {
     const counts = new Map<number, number>();
@@ -125,12 +146,14 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
     windows.push(snapshotOfCounts(counts, window++));
     if (windows.length > held) windows.shift();
     const t0 = performance.now();
-    // `--start sliding`: the replay begins at the oldest window with a full history held, so its
-    // start moves with every window (what the anchor avoids); `anchored`: decideHotShards itself.
-    const d = values.start === 'sliding' ? replayHotShards(map, windows, settings, Math.min(windows.length - 1, settings.historyWindows - 1)) : decideHotShards(map, windows, settings);
+    const d = decide(map, windows);
     decisionMs += performance.now() - t0;
     decisions++;
     const changes = hotShardChanges(decision, d);
+    if (counting) {
+      mostChanges = Math.max(mostChanges, changes);
+      if (changes > settings.maxMovesPerWindow) overBudget++;
+    }
     decision = d;
     return { decision: d, counts, changes };
   };
@@ -138,6 +161,7 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
   const steady = expectedSnapshot(expectedLoads(false));
   const warmup = Math.max(held, 2 * settings.historyWindows) + 4;
   for (let i = 0; i < warmup; i++) next(false);
+  counting = true;
   const changes: number[] = [];
   /** Changes in windows where the replay's anchor moved (the window number a multiple of replayWindows). */
   const atAnchor: number[] = [];
@@ -191,6 +215,8 @@ function runStream(weights: readonly number[], seed: number): FleetFigures {
     burstMaxLoad6: burstRatios[5]!,
     cooledWindows: cooled,
     msPerDecision: decisionMs / decisions,
+    mostChanges,
+    overBudget,
   };
 }
 
@@ -220,7 +246,7 @@ function runSequence(weights: readonly number[], seed: number): Record<string, n
       }
       windows.push(snapshotOfCounts(counts, window++));
       if (windows.length > held) windows.shift();
-      const d = values.start === 'sliding' ? replayHotShards(map, windows, settings, Math.min(windows.length - 1, settings.historyWindows - 1)) : decideHotShards(map, windows, settings);
+      const d = decide(map, windows);
       if (i >= 7) changed += hotShardChanges(decision, d);
       decision = d;
     }
@@ -244,8 +270,8 @@ if (values.sequence) {
 const results: Record<string, FleetFigures[]> = {};
 const f2 = (x: number): string => x.toFixed(2);
 console.log(`settings: ${JSON.stringify({ ...settings, snapshot: undefined })}; held windows ${heldWindows(settings)}; ${steadyWindows} steady windows x ${seeds} seeds`);
-console.log('| fleet | changes/window (share at anchor moves) | windows with a change | max load, expected (mean / worst) | max load, 11-window spans (mean / worst) | burst: spread after | burst max load at 2 / 6 windows | burst shard back after | ms/decision |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| fleet | changes/window (share at anchor moves) | windows with a change | max load, expected (mean / worst) | max load, 11-window spans (mean / worst) | burst: spread after | burst max load at 2 / 6 windows | burst shard back after | most changes in a window (windows over the budget) | ms/decision |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [name, weights] of Object.entries(FLEETS)) {
   const runs = Array.from({ length: seeds }, (_, i) => runStream(weights, 1 + i));
   results[name] = runs;
@@ -254,7 +280,7 @@ for (const [name, weights] of Object.entries(FLEETS)) {
   console.log(
     `| ${name} | ${f2(m((r) => r.changesPerWindow))} (${(100 * m((r) => r.anchorShare)).toFixed(0)} %) | ${(100 * m((r) => r.windowsWithChange)).toFixed(0)} % | ${f2(m((r) => r.expectedMaxLoad.mean))} / ${f2(w((r) => r.expectedMaxLoad.worst))} | ` +
       `${f2(m((r) => r.spanMaxLoad.mean))} / ${f2(w((r) => r.spanMaxLoad.worst))} | ${runs.map((r) => r.burstReactWindows).join(', ')} windows | ` +
-      `${f2(m((r) => r.burstMaxLoad2))} / ${f2(m((r) => r.burstMaxLoad6))} | ${runs.map((r) => r.cooledWindows).join(', ')} windows | ${m((r) => r.msPerDecision).toFixed(1)} |`,
+      `${f2(m((r) => r.burstMaxLoad2))} / ${f2(m((r) => r.burstMaxLoad6))} | ${runs.map((r) => r.cooledWindows).join(', ')} windows | ${w((r) => r.mostChanges)} (${runs.map((r) => r.overBudget).join(', ')}) | ${m((r) => r.msPerDecision).toFixed(1)} |`,
   );
 }
 if (values.out) writeFileSync(values.out, JSON.stringify({ settings: { ...settings }, steadyWindows, seeds, results }, null, 2) + '\n');

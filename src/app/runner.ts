@@ -13,7 +13,7 @@ import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
-import { applyHotShards, decideHotShards, diffShardMaps, NO_HOT_SHARDS, planShardMap } from '../sharding/index.js';
+import { applyHotShards, decideHotShards, diffShardMaps, hotShardChanges, NO_HOT_SHARDS, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
@@ -110,6 +110,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // hot-shard decision applied on top of it to make the target map.
   let plainTarget: ShardMap | undefined;
   let hotShards: HotShardDecision = NO_HOT_SHARDS;
+  /** The plain map version the decision in force was made on. */
+  let decidedOn: string | undefined;
   // Load reports (docs/load-reports.md): the ReportLoad sink, and the snapshots the policy reads
   // unless the caller feeds its own.
   const load = new LoadDriver(loadSignalSettings(config), log);
@@ -183,7 +185,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    */
   const withHotShards = (plain: ShardMap): ShardMap => {
     const snapshots = loadSnapshots.latest();
+    const before = hotShards;
     hotShards = decideHotShards(plain, snapshots, config.hotShards);
+    // The decision keeps the budget on its own except after a catch-up that a whole replay period
+    // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is known.
+    const changed = plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
+    decidedOn = plain.version;
+    if (changed > config.hotShards.maxMovesPerWindow) {
+      log.warn({ changed, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the decision changed more shards than the churn budget (the replay anchor moved before the catch-up was over)');
+    }
     if (hotShards.deferred > 0) {
       log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
     }

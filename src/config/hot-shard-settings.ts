@@ -48,16 +48,16 @@ export function hotShardSettings(p: Fields, raw: Record<string, unknown>, unknow
     return v;
   };
   const historyWindows = p.integerIn(h, at('historyWindows'), 1, MAX_HOT_SHARD_HISTORY_WINDOWS, d.historyWindows);
-  // The policy reads historyWindows + 2 x replayWindows - 1 windows (heldWindows); the local
+  // The policy reads historyWindows + 3 x replayWindows - 1 windows (heldWindows); the local
   // snapshot source keeps only so many, so a longer span would silently shorten the replay. The
   // default shrinks to fit a long history; a value written in the file that does not fit is an error.
-  const fitting = Math.max(1, Math.floor((MAX_HOT_SHARD_HELD_WINDOWS + 1 - historyWindows) / 2));
+  const fitting = Math.max(1, Math.floor((MAX_HOT_SHARD_HELD_WINDOWS + 1 - historyWindows) / 3));
   let replayWindows = p.integerIn(h, at('replayWindows'), 0, MAX_HOT_SHARD_REPLAY_WINDOWS, Math.min(d.replayWindows, fitting));
-  const held = replayWindows > 0 ? historyWindows + 2 * replayWindows - 1 : historyWindows;
+  const held = replayWindows > 0 ? historyWindows + 3 * replayWindows - 1 : historyWindows;
   if (held > MAX_HOT_SHARD_HELD_WINDOWS) {
     p.add(
       at('replayWindows'),
-      `historyWindows + 2 x replayWindows - 1 must be at most ${MAX_HOT_SHARD_HELD_WINDOWS} (the windows the policy reads), got ${historyWindows} + 2 x ${replayWindows} - 1 = ${held}; ` +
+      `historyWindows + 3 x replayWindows - 1 must be at most ${MAX_HOT_SHARD_HELD_WINDOWS} (the windows the policy reads), got ${historyWindows} + 3 x ${replayWindows} - 1 = ${held}; ` +
         `use replayWindows <= ${fitting}`,
     );
     replayWindows = fitting;

@@ -159,9 +159,12 @@ export interface HotShardDecision {
   readonly windowStartMs: number;
   /** Sorted by shard. */
   readonly shards: readonly HotShard[];
-  /** Moves this decision made relative to the previous step of the fold (<= maxMovesPerWindow). */
+  /**
+   * Moves this decision made relative to the previous window's (<= maxMovesPerWindow): the replay's
+   * last step, or after the replay's anchor moved, the shards the catch-up took (docs/hot-shards.md "Churn budget").
+   */
   readonly moves: number;
-  /** Moves the churn budget held back in the last step. */
+  /** Moves the churn budget held back in the last step, plus the shards a catch-up has not taken yet. */
   readonly deferred: number;
   /** Moves made over every step of the replay (or fold) behind this decision. */
   readonly totalMoves?: number;
@@ -196,10 +199,10 @@ export const MAX_HOT_SHARD_MOVES_PER_WINDOW = 4096;
 export const MAX_HOT_SHARD_HISTORY_WINDOWS = 60;
 /** Largest `minWindowRequests` accepted (a billion requests per window: far above any fleet). */
 export const MAX_HOT_SHARD_MIN_WINDOW_REQUESTS = 1_000_000_000;
-/** Longest replay period; `historyWindows + 2 x replayWindows - 1` must also fit the windows a snapshot source keeps. */
+/** Longest replay period; `historyWindows + 3 x replayWindows - 1` must also fit the windows a snapshot source keeps. */
 export const MAX_HOT_SHARD_REPLAY_WINDOWS = 30;
-/** Most windows the policy may read (the local source keeps 64, src/sources/load/aggregate.ts). */
-export const MAX_HOT_SHARD_HELD_WINDOWS = 64;
+/** Most windows the policy may read (the local source keeps as many, src/sources/load/aggregate.ts). */
+export const MAX_HOT_SHARD_HELD_WINDOWS = 96;
 
 /**
  * What the runner reads load snapshots through (the `LoadSnapshotSource`s of src/sources/load fit

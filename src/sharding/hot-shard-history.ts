@@ -7,14 +7,15 @@ import type { HotShardSettings, LoadSnapshot } from '../core/load.js';
 import { compareStrings } from '../core/order.js';
 
 /**
- * How many windows of snapshots the policy reads: the judged history, and with a replay the two
- * replay periods before the newest window (the replay starts at most 2 x replayWindows - 1 windows
- * back, and its first step judges the `historyWindows` windows up to there). The load driver asks
- * its source for this many.
+ * How many windows of snapshots the policy reads: the judged history, and with a replay the three
+ * replay periods before the newest window (the replay in force starts at most 2 x replayWindows - 1
+ * windows back, the one before it, whose last decision the catch-up starts from, replayWindows
+ * earlier, and a replay's first step judges the `historyWindows` windows up to there). The load
+ * driver asks its source for this many.
  */
 export function heldWindows(settings: Pick<HotShardSettings, 'historyWindows' | 'replayWindows'>): number {
   const h = Math.max(1, settings.historyWindows);
-  return settings.replayWindows > 0 ? h + 2 * settings.replayWindows - 1 : h;
+  return settings.replayWindows > 0 ? h + 3 * settings.replayWindows - 1 : h;
 }
 
 /** Oldest first, one snapshot per window (a repeated window keeps its greatest canonical form), the last `keep`. */
@@ -54,6 +55,23 @@ export function replayStart(windows: readonly LoadSnapshot[], replayWindows: num
   const anchor = replayWindows * Math.floor(n / replayWindows) - replayWindows;
   const i = windows.findIndex((w) => windowNumber(w) >= anchor);
   return i < 0 ? windows.length - 1 : i;
+}
+
+/**
+ * Where the two replays of an anchored decision begin (indices in `windows`, canonical, oldest
+ * first; replayWindows > 0): `current`, the replay in force (replayStart); `previous`, the replay
+ * in force before the anchor last moved, which ran up to the window before `switched`, the first
+ * window decided by the current replay. `previous === switched` when no window of the previous
+ * replay is held (its decision was plain rendezvous, as far as these windows tell).
+ */
+export function replayStarts(windows: readonly LoadSnapshot[], replayWindows: number): { previous: number; current: number; switched: number } {
+  const n = windowNumber(windows[windows.length - 1]!);
+  const switchedAt = replayWindows * Math.floor(n / replayWindows);
+  const from = (number: number): number => {
+    const i = windows.findIndex((w) => windowNumber(w) >= number);
+    return i < 0 ? windows.length - 1 : i;
+  };
+  return { previous: from(switchedAt - 2 * replayWindows), current: from(switchedAt - replayWindows), switched: from(switchedAt) };
 }
 
 /**

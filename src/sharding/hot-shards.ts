@@ -11,7 +11,8 @@
  * window stays so in the next unless its situation clearly changed (hysteresis on the decision),
  * and yet the decision needs no memory beyond the snapshots every replica reads. Where the replay
  * begins is fixed by window numbers (hot-shard-history.ts, replayStart), so consecutive decisions
- * are consecutive steps of one replay. With `replayWindows: 0` the decision instead folds the
+ * are consecutive steps of one replay; when the anchor moves, the decision catches up with the new
+ * replay within the churn budget (hot-shard-catch-up.ts). With `replayWindows: 0` the decision instead folds the
  * newest history mean from plain rendezvous until a fixed point (no state carried between
  * windows). With no snapshot the map is exactly plain rendezvous.
  */
@@ -19,7 +20,8 @@ import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import { compareStrings } from '../core/order.js';
 import { type ShardMap, shardReaders } from '../core/shard-map.js';
-import { canonicalSnapshots, heldWindows, historyUpTo, meanSnapshot, replayStart, usable } from './hot-shard-history.js';
+import { catchUpStep, sameShardState, type CatchUpModel, type CatchUpStep } from './hot-shard-catch-up.js';
+import { canonicalSnapshots, heldWindows, historyUpTo, meanSnapshot, replayStart, replayStarts, usable } from './hot-shard-history.js';
 import { rendezvousScore } from './rendezvous-score.js';
 
 export { heldWindows } from './hot-shard-history.js';
@@ -46,7 +48,46 @@ export const NO_HOT_SHARDS: HotShardDecision = Object.freeze({ windowStartMs: 0,
 export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings, maxSteps = Infinity): HotShardDecision {
   const windows = canonicalSnapshots(snapshots, heldWindows(settings));
   if (!settings.enabled || windows.length === 0 || map.owners.length === 0) return NO_HOT_SHARDS;
-  return replayHotShards(map, windows, settings, replayStart(windows, settings.replayWindows), maxSteps);
+  if (settings.replayWindows <= 0 || maxSteps !== Infinity) return replayHotShards(map, windows, settings, replayStart(windows, settings.replayWindows), maxSteps);
+  return anchoredDecision(map, windows, settings);
+}
+
+/**
+ * The decision with a replay (docs/hot-shards.md "Churn budget"): the replay in force, except
+ * right after its anchor moved, where the decision starts from the previous replay's last one
+ * and catches up with the new replay by at most `maxMovesPerWindow` shards per window, so that
+ * consecutive decisions never differ in more shards than that. It assumes the previous catch-up
+ * was over when the anchor moved (it takes `d / (budget - the replay's own changes)` windows for
+ * `d` shards of disagreement; replayWindows windows are allowed).
+ */
+function anchoredDecision(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
+  const { previous, current, switched } = replayStarts(windows, settings.replayWindows);
+  // The decision in force: the previous replay's last one, then the catch-up's; undefined once
+  // the catch-up is over.
+  let published: HotShardFold | undefined = new HotShardFold(map, settings);
+  if (previous < switched) runReplay(published, windows, settings, previous, switched);
+  const fold = new HotShardFold(map, settings);
+  let caughtUp: CatchUpStep<ShardState> | undefined;
+  const result = runReplay(fold, windows, settings, current, windows.length, (k, judged) => {
+    if (k < switched) return;
+    if (published === undefined) {
+      caughtUp = undefined;
+      return;
+    }
+    caughtUp = catchUpStep(new Map(published.state), fold.state, settings.maxMovesPerWindow, published.catchUpModel(judged));
+    published.state.clear();
+    for (const [shard, s] of caughtUp.state) published.state.set(shard, s);
+    // Caught up: each later replay step changes at most the budget, so the decision is the replay's.
+    if (caughtUp.remaining === 0) published = undefined;
+  });
+  if (caughtUp === undefined) return decisionOf(fold, result);
+  const replayed = new Map(fold.state);
+  fold.state.clear();
+  for (const [shard, s] of caughtUp.state) {
+    const kept = !sameShardState(s, replayed.get(shard));
+    fold.state.set(shard, kept ? { ...s, explanation: `${s.explanation}; kept from the decision before the replay's anchor moved (churn budget)` } : s);
+  }
+  return decisionOf(fold, { ...result, last: { moves: caughtUp.moves, deferred: result.last.deferred + caughtUp.remaining } });
 }
 
 /**
@@ -57,28 +98,47 @@ export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[
 export function replayHotShards(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings, start: number, maxSteps = Infinity): HotShardDecision {
   const fold = new HotShardFold(map, settings);
   const history = Math.max(1, settings.historyWindows);
+  if (settings.replayWindows > 0) {
+    const first = Math.min(Math.max(0, start), windows.length - 1);
+    return decisionOf(fold, runReplay(fold, windows, settings, first, Math.min(windows.length, first + Math.max(1, maxSteps))));
+  }
+  // No replay: every step judges the newest history's mean, from plain rendezvous each time.
+  const judged = meanSnapshot(historyUpTo(windows, windows.length - 1, history));
   let last: StepResult = { moves: 0, deferred: 0 };
   let totalMoves = 0;
-  let judged: LoadSnapshot;
-  if (settings.replayWindows <= 0) {
-    // No replay: every step judges the newest history's mean, from plain rendezvous each time.
-    judged = meanSnapshot(historyUpTo(windows, windows.length - 1, history));
-    for (let i = 0; i < Math.min(history, windows.length, maxSteps); i++) {
-      last = fold.step(judged);
-      totalMoves += last.moves;
-      // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
-      if (last.moves === 0 && last.deferred === 0) break;
-    }
-  } else {
-    const first = Math.min(Math.max(0, start), windows.length - 1);
-    const end = Math.min(windows.length, first + Math.max(1, maxSteps));
-    judged = windows[first]!;
-    for (let k = first; k < end; k++) {
-      judged = meanSnapshot(historyUpTo(windows, k, history));
-      last = fold.step(judged);
-      totalMoves += last.moves;
-    }
+  for (let i = 0; i < Math.min(history, windows.length, maxSteps); i++) {
+    last = fold.step(judged);
+    totalMoves += last.moves;
+    // A step that neither moved nor deferred anything is a fixed point: the next would do the same.
+    if (last.moves === 0 && last.deferred === 0) break;
   }
+  return decisionOf(fold, { judged, last, totalMoves });
+}
+
+interface ReplayResult {
+  /** What the last step judged: the history's mean up to the newest window stepped on. */
+  readonly judged: LoadSnapshot;
+  readonly last: StepResult;
+  readonly totalMoves: number;
+}
+
+/** Steps `fold` once per window `windows[first..end)`, each judging its history's mean; `after(k, judged)` runs after step k. */
+function runReplay(fold: HotShardFold, windows: readonly LoadSnapshot[], settings: HotShardSettings, first: number, end: number, after?: (k: number, judged: LoadSnapshot) => void): ReplayResult {
+  const history = Math.max(1, settings.historyWindows);
+  let judged = windows[first]!;
+  let last: StepResult = { moves: 0, deferred: 0 };
+  let totalMoves = 0;
+  for (let k = first; k < end; k++) {
+    judged = meanSnapshot(historyUpTo(windows, k, history));
+    last = fold.step(judged);
+    totalMoves += last.moves;
+    after?.(k, judged);
+  }
+  return { judged, last, totalMoves };
+}
+
+/** The decision from the fold's state, judged on `result.judged`. */
+function decisionOf(fold: HotShardFold, { judged, last, totalMoves }: ReplayResult): HotShardDecision {
   const load = fold.loadsOf(judged);
   const shards: HotShard[] = [...fold.state.entries()]
     .sort((a, b) => a[0] - b[0])
@@ -175,7 +235,13 @@ class LoadModel {
     readonly totalWeight: number,
     readonly load: Map<string, number>,
     readonly weight: ReadonlyMap<string, number>,
+    /** Requests per second each shard the snapshot does not list adds to its primary. */
+    readonly perUnlisted = 0,
   ) {}
+
+  copy(): LoadModel {
+    return new LoadModel(this.total, this.totalWeight, new Map(this.load), this.weight, this.perUnlisted);
+  }
 
   /** The node's weight share of the total, in requests per second. */
   share(id: string): number {
@@ -292,14 +358,14 @@ class HotShardFold {
     let nodesTotal = 0;
     for (const n of snapshot.nodes) nodesTotal += usable(n.requests);
     const total = Math.max(listed, nodesTotal);
-    const model = new LoadModel(total, this.#totalWeight, new Map(this.ids.map((id) => [id, 0])), this.#weight);
-    if (total === 0 || this.#totalWeight === 0) return model;
-    for (const [shard, r] of loads) this.#spreadLoad(model, r, ownersOf(shard), readersOf(shard), 1);
     // Shards too cold to be reported: their requests split evenly among their primaries.
     const residual = total - listed;
+    const S = this.map.owners.length;
+    const per = residual > 0 ? residual / Math.max(1, S - loads.size) : 0;
+    const model = new LoadModel(total, this.#totalWeight, new Map(this.ids.map((id) => [id, 0])), this.#weight, per);
+    if (total === 0 || this.#totalWeight === 0) return model;
+    for (const [shard, r] of loads) this.#spreadLoad(model, r, ownersOf(shard), readersOf(shard), 1);
     if (residual > 0) {
-      const S = this.map.owners.length;
-      const per = residual / Math.max(1, S - loads.size);
       for (let s = 0; s < S; s++) {
         if (loads.has(s)) continue;
         const p = ownersOf(s)[0];
@@ -307,6 +373,42 @@ class HotShardFold {
       }
     }
     return model;
+  }
+
+  /**
+   * The catch-up's view of this fold's state under `snapshot` (hot-shard-catch-up.ts): the
+   * busiest node's ratio were one shard to take another state, and taking it.
+   */
+  catchUpModel(snapshot: LoadSnapshot): CatchUpModel<ShardState> {
+    const model = this.model(snapshot);
+    const loads = this.loadsOf(snapshot);
+    const plainOwners = (shard: number): readonly string[] => this.map.owners[shard] ?? [];
+    /** Moves the shard's requests in `m` from its current state to `next`. */
+    const shift = (m: LoadModel, shard: number, next: ShardState | undefined): void => {
+      const r = loads.get(shard);
+      const owners = next?.owners ?? plainOwners(shard);
+      if (r !== undefined) {
+        this.#spreadLoad(m, r, this.owners(shard), this.readers(shard), -1);
+        this.#spreadLoad(m, r, owners, next?.readers ?? 1, 1);
+        return;
+      }
+      for (const [id, sign] of [[this.owners(shard)[0], -1], [owners[0], 1]] as const) {
+        if (id !== undefined && this.#weight.has(id)) m.add(id, sign * m.perUnlisted);
+      }
+    };
+    return {
+      load: (shard) => loads.get(shard) ?? 0,
+      maxRatioWith: (shard, next) => {
+        const m = model.copy();
+        shift(m, shard, next);
+        return m.maxRatio();
+      },
+      take: (shard, next) => {
+        shift(model, shard, next);
+        if (next) this.state.set(shard, next);
+        else this.state.delete(shard);
+      },
+    };
   }
 
   /** Adds (sign 1) or removes (sign -1) a shard's requests split among its first `readers` serving owners by weight. */

@@ -80,12 +80,12 @@ test('hotShards: replayWindows and margin are checked, and the windows the polic
   expectProblem('hotShards:\n  replayWindows: 31\nendpoints: []\n', 'hotShards.replayWindows', 2);
   expectProblem('hotShards:\n  replayWindows: 1.5\nendpoints: []\n', 'hotShards.replayWindows', 2);
   expectProblem(
-    'hotShards:\n  historyWindows: 20\n  replayWindows: 24\nendpoints: []\n',
+    'hotShards:\n  historyWindows: 30\n  replayWindows: 24\nendpoints: []\n',
     'hotShards.replayWindows',
     3,
-    /historyWindows \+ 2 x replayWindows - 1 must be at most 64.*20 \+ 2 x 24 - 1 = 67; use replayWindows <= 22/,
+    /historyWindows \+ 3 x replayWindows - 1 must be at most 96.*30 \+ 3 x 24 - 1 = 101; use replayWindows <= 22/,
   );
   // Not written: the default replay shrinks to fit a long history instead of failing.
-  assert.equal(parseConfig('hotShards:\n  historyWindows: 40\nendpoints: []\n', 'x.yaml').hotShards.replayWindows, 12);
+  assert.equal(parseConfig('hotShards:\n  historyWindows: 40\nendpoints: []\n', 'x.yaml').hotShards.replayWindows, 19);
   assert.equal(parseConfig('hotShards:\n  replayWindows: 0\n  margin: 0\nendpoints: []\n', 'x.yaml').hotShards.replayWindows, 0);
 });

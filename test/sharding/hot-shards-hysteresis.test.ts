@@ -90,6 +90,29 @@ test('within an anchor period each decision is the previous one plus one step of
   assert.ok(checked > 100);
 });
 
+test('consecutive decisions differ in at most maxMovesPerWindow shards, where the replay anchor moves too', () => {
+  // Budgets small enough that a new replay disagrees with the old one by more than one window's
+  // budget when the anchor moves (before the catch-up, up to 17 shards with a budget of 3).
+  for (const [budget, weights, seed] of [[2, FLEETS.equal, 11], [3, FLEETS.weighted, 12]] as const) {
+    const settings = { ...SETTINGS, maxMovesPerWindow: budget };
+    const map = mapOf(weights);
+    const stream = new SampledStream({ keys: 20_000, s: 1.0, shardCount: 1024, rps: 700, seed, burstKey: 'cold-key' });
+    const replica = new Replica(map, settings);
+    let caughtUp = 0;
+    for (let i = 0; i < 110; i++) {
+      // Load that changes: a burst from window 40 to 60, so moves and cooling both happen.
+      const before = replica.decisions.at(-1);
+      const d = replica.feed(stream.next(i >= 40 && i < 60 ? 0.2 : 0));
+      if (before === undefined) continue;
+      const changed = hotShardChanges(before, d);
+      assert.ok(changed <= budget, `window ${i}: ${changed} shards changed, the budget is ${budget}`);
+      if (d.shards.some((h) => h.explanation.includes('anchor moved'))) caughtUp++;
+    }
+    // The catch-up did run (the old replay's shards were kept for a while after an anchor moved).
+    assert.ok(caughtUp > 0, `budget ${budget}: no decision kept a shard from the replay before the anchor moved`);
+  }
+});
+
 test('a burst is spread within 2 windows, and its shard is given back to plain rendezvous once it cools', () => {
   for (const weights of Object.values(FLEETS)) {
     const map = mapOf(weights);

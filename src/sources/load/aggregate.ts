@@ -4,10 +4,10 @@
  * nodes' reports into requests per second by shard and by node, quantized so that every replica
  * derives the same numbers from the same reports.
  */
-import { MAX_REPORTED_SHARDS, windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
+import { MAX_HOT_SHARD_HELD_WINDOWS, MAX_REPORTED_SHARDS, windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
 
-/** Windows kept (older ones are dropped as reports for newer windows arrive); bounds memory. */
-export const MAX_KEPT_WINDOWS = 64;
+/** Windows kept (older ones are dropped as reports for newer windows arrive); bounds memory. The policy reads at most this many. */
+export const MAX_KEPT_WINDOWS = MAX_HOT_SHARD_HELD_WINDOWS;
 /** Distinct nodes per window; a report from one more node is refused (the sink throws). */
 export const MAX_NODES_PER_WINDOW = 4_096;
 /**
