@@ -188,8 +188,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const before = hotShards;
     hotShards = decideHotShards(plain, snapshots, config.hotShards);
     // The decision keeps the budget on its own except after a catch-up that a whole replay period
-    // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is known.
-    const changed = plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
+    // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is
+    // known. A new plain map, and the return to it when load reports stop, are not policy moves.
+    const fromLoad = before.windowStartMs > 0 && hotShards.windowStartMs > 0;
+    const changed = fromLoad && plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
     decidedOn = plain.version;
     if (changed > config.hotShards.maxMovesPerWindow) {
       log.warn({ changed, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the decision changed more shards than the churn budget (the replay anchor moved before the catch-up was over)');
