@@ -25,7 +25,11 @@
  * --weightings equal,weighted, --no-build, --out FILE (default benchmarks/results/hotshards.json,
  * quick: hotshards-quick.json), --tables a.json,b.json (print the tables of earlier runs joined),
  * --loads zipf-1.0,burst (a subset of the loads, in this order), --hot-settings "epsilon: 0.2; maxReaders: 2"
- * (keyway-hot's hotShards: fields for this run), --route-shape subset|table (keyway's envoy.routeShape).
+ * (keyway-hot's hotShards: fields for this run), --route-shape subset|table (keyway's envoy.routeShape),
+ * --capacity-rps N (capacity mode: each node serves at most N x its weight / the mean weight data
+ * requests a second, the example node's --serve-rps, as a GPU's inference rate bounds a real node;
+ * each measured span runs as a closed loop of CAPACITY_CONCURRENCY requests in flight, and its
+ * throughput is what the busiest node allows; no steady spans).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +55,13 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 let hotSettings: readonly string[] = [];
 /** keyway's envoy.routeShape for the keyway variants of this run (--route-shape; undefined: keyway's default). */
 let routeShape: 'subset' | 'table' | undefined;
+/** Capacity mode (--capacity-rps): the mean node's serving capacity, requests per second. */
+let capacityRps: number | undefined;
+/**
+ * Requests in flight in capacity mode's closed loop: enough that every node's queue stays busy
+ * (16, the paced load's, leaves two per node, and a queue holding two idles between them).
+ */
+const CAPACITY_CONCURRENCY = 128;
 
 /** Zipf ranks, and with `share` the rank `burstRank` (a cold key) on that share of requests. */
 class MixSampler implements RankSampler {
@@ -94,6 +105,8 @@ interface SpanResult {
   /** keyway variants: shard-map versions published and hot-shard moves made during the span (churn). */
   readonly mapChanges?: number;
   readonly hotMoves?: number;
+  /** Capacity mode: requests per second over the span (its closed loop). */
+  readonly throughput?: number;
 }
 
 /** keyway's counters of churn, from its /metrics. */
@@ -144,12 +157,31 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
   };
   // Repetition r names the keys by placement r: the same ranks on other nodes, so repetitions
   // sample which node the hottest keys land on (a property of the names, the same for every variant).
-  const load = new Load({ port: plane.listenerPort, sampler, concurrency: s.concurrency, observe, keyOf: keyOfRankIn(repetition) });
+  const concurrency = capacityRps === undefined ? s.concurrency : CAPACITY_CONCURRENCY;
+  const load = new Load({ port: plane.listenerPort, sampler, concurrency, observe, keyOf: keyOfRankIn(repetition) });
+  /**
+   * Capacity mode: requests per second over the span, from when its draws happened (in a closed
+   * loop a request is sent as one is answered). Its first CAPACITY_CONCURRENCY draws are left out:
+   * they leave at once when the loop opens. Timing answers instead would count the last ones after
+   * the busiest node's queue drained, without the requests sent meanwhile.
+   */
+  const closedLoopRate = async (): Promise<number> => {
+    const at = async (draw: number): Promise<{ t: number; drawn: number }> => {
+      while (load.drawn < draw) await sleep(5);
+      return { t: performance.now(), drawn: load.drawn };
+    };
+    const a = await at(span.from + CAPACITY_CONCURRENCY);
+    const b = await at(span.to);
+    return (b.drawn - a.drawn) / ((b.t - a.t) / 1000);
+  };
+  /** The rate of a measured span: the paced rate, or in capacity mode a closed loop. */
+  const spanRate = capacityRps === undefined ? s.rate : Infinity;
   const byId = new Map(specs.map((x) => [x.id, x.weight]));
   const out: SpanResult[] = [];
   /** Waits until the current span is measured; its figures, with keyway's churn during it. */
   const measure = async (name: LoadName, phase: Phase): Promise<SpanResult> => {
     const churnBefore = await churnCounters(plane.keywayUrl);
+    const throughput = capacityRps === undefined ? undefined : await closedLoopRate();
     while (span.observed.length < s.measured) await sleep(20);
     const churnAfter = await churnCounters(plane.keywayUrl);
     const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
@@ -157,10 +189,10 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
     console.log(
       `  ${weighting} ${name}${phase === 'steady' ? ' (steady)' : ''} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
-        `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
+        `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${throughput !== undefined ? `, ${throughput.toFixed(0)} req/s` : ''}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
         ('mapChanges' in churn ? `, map changes ${churn.mapChanges}, hot moves ${churn.hotMoves}` : ''),
     );
-    return { variant, weighting, load: name, phase, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn };
+    return { variant, weighting, load: name, phase, repetition, figures: f, ...(hot !== undefined ? { hotShards: hot } : {}), ...churn, ...(throughput !== undefined ? { throughput } : {}) };
   };
   try {
     // A weight is the node's cache capacity (docs/architecture.md), so each L1 holds its weight's
@@ -172,6 +204,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       String(l1Capacity(s, weights, spec.weight)),
       '--l3-delay-ms',
       '1',
+      ...(capacityRps === undefined ? [] : ['--serve-rps', String(nodeCapacity(capacityRps, weights, spec.weight))]),
     ];
     // Two at a time, each retried once: eight node processes starting at once on a busy machine
     // overrun startNode's 30 s.
@@ -190,13 +223,13 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       span = { from, to: from + s.measured, observed: [] };
       if (warmup > 0) {
         load.setRate(warmup / (s.warmupMinMs / 1000));
-        load.setRateFrom(from, s.rate);
+        load.setRateFrom(from, spanRate);
         while (load.drawn < from) await sleep(20);
       } else {
-        load.setRate(s.rate);
+        load.setRate(spanRate);
       }
       out.push(await measure(name, 'first'));
-      if (name === 'burst' || s.steadyAfterMs <= 0) continue;
+      if (name === 'burst' || s.steadyAfterMs <= 0 || capacityRps !== undefined) continue;
       // The steady span: chosen by draw number too (the warm-up's and the first span's draws, then
       // the rate's draws until steadyAfterMs), so every variant is measured on the same requests.
       const steadyFrom = steadySpanFrom(s, span.to);
@@ -211,6 +244,12 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     await plane.close();
     if (process.env.KEYWAY_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A node's serving capacity in capacity mode: its weight's part of the fleet's, `mean` per node on average. */
+function nodeCapacity(mean: number, weights: readonly number[], weight: number): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  return Math.max(1, Math.round((mean * weights.length * weight) / total));
 }
 
 function spread(xs: readonly number[], digits: number): string {
@@ -237,13 +276,18 @@ function table(results: readonly SpanResult[], weighting: Weighting, load: LoadN
   const pick = (v: HotVariant) => rowsOf.filter((r) => r.variant === v).map((r) => r.figures);
   const base = pick('keyway-static');
   const baseP99 = base.length ? median(base.map((f) => f.p99Ms)) : undefined;
+  // Capacity mode's spans: their throughput, and its ratio to keyway static's.
+  const throughputOf = (v: HotVariant): number[] => rowsOf.filter((r) => r.variant === v && r.throughput !== undefined).map((r) => r.throughput!);
+  const capacity = rowsOf.some((r) => r.throughput !== undefined);
+  const baseThroughput = throughputOf('keyway-static');
   const rows = [
-    ['variant', 'max load / share', 'p99 ms', 'p99 / static', 'L1 hit ratio', 'L1 - static (points, paired)', 'errors'],
+    ['variant', 'max load / share', 'p99 ms', 'p99 / static', 'L1 hit ratio', 'L1 - static (points, paired)', 'errors', ...(capacity ? ['req/s', 'req/s / static'] : [])],
     ...variants.map((v) => {
       const fs = pick(v);
-      if (fs.length === 0) return [v, '-', '-', '-', '-', '-', '-'];
+      if (fs.length === 0) return [v, '-', '-', '-', '-', '-', '-', ...(capacity ? ['-', '-'] : [])];
       const p99 = median(fs.map((f) => f.p99Ms));
       const diff = pairedL1(rowsOf, v, 'keyway-static');
+      const tput = throughputOf(v);
       return [
         v,
         spread(fs.map((f) => f.maxLoadOverShare), 2),
@@ -252,6 +296,7 @@ function table(results: readonly SpanResult[], weighting: Weighting, load: LoadN
         spread(fs.map((f) => f.l1), 3),
         diff.length ? spread(diff, 1) : '-',
         String(median(fs.map((f) => f.errors))),
+        ...(capacity ? [tput.length ? spread(tput, 0) : '-', tput.length && baseThroughput.length ? (median(tput) / median(baseThroughput)).toFixed(2) : '-'] : []),
       ];
     }),
   ];
@@ -308,6 +353,7 @@ async function main(): Promise<void> {
       loads: { type: 'string' },
       'hot-settings': { type: 'string' },
       'route-shape': { type: 'string' },
+      'capacity-rps': { type: 'string' },
     },
   });
   if (values.tables !== undefined) {
@@ -320,6 +366,10 @@ async function main(): Promise<void> {
   if (values['route-shape'] !== undefined) {
     if (values['route-shape'] !== 'subset' && values['route-shape'] !== 'table') throw new Error(`--route-shape must be subset or table, got ${values['route-shape']}`);
     routeShape = values['route-shape'];
+  }
+  if (values['capacity-rps'] !== undefined) {
+    capacityRps = Number(values['capacity-rps']);
+    if (!Number.isSafeInteger(capacityRps) || capacityRps < 1) throw new Error(`--capacity-rps must be an integer >= 1, got ${values['capacity-rps']}`);
   }
   const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
@@ -338,7 +388,7 @@ async function main(): Promise<void> {
   console.log(
     `hot-shard benchmark${values.quick ? ' (quick)' : ''}: 8 nodes, ${s.keys} keys, L1 ${s.l1PerNode}/node (the top ${8 * s.l1PerNode} keys get ` +
       `${(100 * zipf.topShare(8 * s.l1PerNode)).toFixed(1)}% of Zipf 1.0 requests), S=${s.shards}, loads ${s.loads.join(', ')}, ` +
-      `${s.measured} requests measured per span at ${s.rate} req/s, window ${s.windowMs} ms, repeat ${repeat}`,
+      `${s.measured} requests measured per span ${capacityRps === undefined ? `at ${s.rate} req/s` : `in a closed loop of ${CAPACITY_CONCURRENCY}, nodes serving ${capacityRps} req/s x weight / mean weight`}, window ${s.windowMs} ms, repeat ${repeat}`,
   );
   const results: SpanResult[] = [];
   const t0 = performance.now();
@@ -351,7 +401,7 @@ async function main(): Promise<void> {
       {
         date: new Date().toISOString(),
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()), loadavg: os.loadavg() },
-        settings: { ...s, quick: values.quick === true, repeat, hotSettings, ...(routeShape ? { routeShape } : {}) },
+        settings: { ...s, quick: values.quick === true, repeat, hotSettings, ...(routeShape ? { routeShape } : {}), ...(capacityRps !== undefined ? { capacityRps, concurrency: CAPACITY_CONCURRENCY } : {}) },
         results,
         wallSeconds: (performance.now() - t0) / 1000,
       },

@@ -3,13 +3,15 @@
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
- *     [--shard-metrics [--shard-metrics-limit 100000]]
+ *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
  * ownership stream, warms the shards the node gains and reports its requests per shard once per
  * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
  * docs/load-reports.md); `--keyway-url` alone polls REST.
  * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
- * then one line per ownership change or failed poll. SIGTERM/SIGINT close it.
+ * then one line per ownership change or failed poll. SIGTERM/SIGINT close it. `--serve-rps`
+ * simulates a serving capacity (a GPU's inference rate): at most N data requests a second, queued
+ * in arrival order (serving-capacity.ts).
  */
 import { parseArgs } from 'node:util';
 import { startCacheNodeServer } from './server.js';
@@ -18,7 +20,7 @@ const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
                   [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
-                  [--shard-metrics [--shard-metrics-limit N]]`;
+                  [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
         'load-window-ms': { type: 'string' },
         'shard-metrics': { type: 'boolean' },
         'shard-metrics-limit': { type: 'string' },
+        'serve-rps': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
     ...optional('loadWindowMs', int('load-window-ms', values['load-window-ms'], 0)),
     ...optional('shardMetrics', values['shard-metrics']),
     ...optional('shardSeriesLimit', int('shard-metrics-limit', values['shard-metrics-limit'], 1)),
+    ...optional('serveRps', int('serve-rps', values['serve-rps'], 1)),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {

@@ -30,6 +30,7 @@ import { StreamOwnershipSource, type Assignment, type CreateOwnershipAgent } fro
 import { createCacheMetrics, DEFAULT_SHARD_SERIES_LIMIT, type CacheMetrics } from './cache-metrics.js';
 import type { OwnershipSource } from './ownership-source.js';
 import { admitsToL1, ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
+import { ServingCapacity } from './serving-capacity.js';
 import { ShardMapPoller } from './shardmap-poller.js';
 import { TieredCache, type Tier } from './tiers.js';
 import { BadWarmRequest, DEFAULT_WARM_LIMIT, demoteShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
@@ -76,6 +77,11 @@ export interface CacheNodeOptions {
    */
   readonly shardMetrics?: boolean;
   readonly shardSeriesLimit?: number;
+  /**
+   * Simulated serving capacity, requests per second (a GPU's inference rate): data requests are
+   * served one after another, each taking 1/serveRps s (serving-capacity.ts). Absent: unbounded.
+   */
+  readonly serveRps?: number;
   /** One line per event worth telling (listening, ownership changed, poll failed). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -115,6 +121,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const l1Capacity = opts.l1Capacity ?? 1_000;
   const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
   const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity));
+  const capacity = opts.serveRps === undefined ? undefined : new ServingCapacity(opts.serveRps);
   // Shards whose warm-up finished while their assignment still says WARMING: a request for a
   // warming shard not in here reached the node before it reported warm.
   const warmed = new Set<number>();
@@ -227,6 +234,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
     // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1.
     const got = await cache.get(key, admitsToL1(ownership, shard));
+    await capacity?.serve();
     metrics.recordRequest(shard, owner, got.lookups);
     if (shard !== undefined) source?.recordRequest?.(shard);
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };

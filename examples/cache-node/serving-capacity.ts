@@ -1,0 +1,25 @@
+/**
+ * A node's serving capacity, simulated: what a GPU's inference rate is to a real cache node.
+ * Requests are served one after another in arrival order, each taking 1/rps seconds of the node's
+ * time (a single-server queue with a fixed service time), so a node sent more than `rps` requests a
+ * second queues them, as a saturated GPU does, and a fleet's throughput is set by its busiest node.
+ * The hot-shard benchmark's capacity mode runs the nodes with it (docs/benchmarks.md "Hot shards").
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export class ServingCapacity {
+  /** performance.now() at which the node's last queued request is done. */
+  #busyUntil = 0;
+
+  constructor(readonly rps: number) {
+    if (!Number.isFinite(rps) || rps <= 0) throw new RangeError(`serving capacity must be a positive number of requests per second, got ${rps}`);
+  }
+
+  /** Resolves when this request's turn ends: its service time after every request queued before it. */
+  async serve(): Promise<void> {
+    const now = performance.now();
+    // Absolute times, not one sleep per request: timer lateness does not lower the rate.
+    this.#busyUntil = Math.max(now, this.#busyUntil) + 1000 / this.rps;
+    await sleep(this.#busyUntil - now);
+  }
+}

@@ -1,0 +1,35 @@
+// The example node's simulated serving capacity (examples/cache-node/serving-capacity.ts): data
+// requests are served one after another at the given rate, so a burst queues. Lower bounds only:
+// a busy machine can make the node slower, never faster.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServingCapacity } from '../../../examples/cache-node/serving-capacity.js';
+import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
+
+test('serving capacity: requests queue in arrival order, each taking 1/rps of the node', async () => {
+  const capacity = new ServingCapacity(100);
+  const t0 = performance.now();
+  const done: number[] = [];
+  await Promise.all(Array.from({ length: 5 }, (_, i) => capacity.serve().then(() => done.push(i))));
+  assert.deepEqual(done, [0, 1, 2, 3, 4]);
+  assert.ok(performance.now() - t0 >= 49, `five requests at 100 a second took ${(performance.now() - t0).toFixed(1)} ms, not 50`);
+  assert.throws(() => new ServingCapacity(0), /positive number of requests per second, got 0/);
+});
+
+test('a node with --serve-rps serves a burst of data requests no faster than its rate; health checks do not queue', async (t) => {
+  const node = await startCacheNodeServer({ id: 'n0', port: 0, host: '127.0.0.1', serveRps: 50, l3DelayMs: 0 });
+  t.after(() => node.close());
+  const t0 = performance.now();
+  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => fetch(`${node.url}/kv/k${i}`).then((r) => r.status)));
+  const elapsed = performance.now() - t0;
+  assert.deepEqual(answers, Array(10).fill(200));
+  assert.ok(elapsed >= 195, `10 requests at 50 a second took ${elapsed.toFixed(0)} ms, not 200`);
+  // Queued behind nothing: the capacity is for data requests only, so a health check sent after a
+  // burst is answered before the burst is done.
+  let lastData = 0;
+  const busy = Array.from({ length: 10 }, (_, i) => fetch(`${node.url}/kv/again${i}`).then(() => (lastData = performance.now())));
+  assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+  const health = performance.now();
+  await Promise.all(busy);
+  assert.ok(health < lastData, 'the health check waited for the queued data requests');
+});
