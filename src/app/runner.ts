@@ -194,7 +194,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const changed = fromLoad && plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
     decidedOn = plain.version;
     if (changed > config.hotShards.maxMovesPerWindow) {
-      log.warn({ changed, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the decision changed more shards than the churn budget (the replay anchor moved before the catch-up was over)');
+      log.warn(
+        { changed, budget: config.hotShards.maxMovesPerWindow },
+        'hot shards: the decision changed more shards than the churn budget (the load history it replays changed under it: windows missing, or the replay anchor moved before the last catch-up was over)',
+      );
     }
     if (hotShards.deferred > 0) {
       log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');

@@ -14,7 +14,7 @@ import type { OpenApiDocument } from '../../src/admin/openapi/index.js';
 import type { ShardBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { bodyValidator } from '../admin/openapi/openapi-shape.js';
 import { eventually } from '../support/eventually.js';
-import { tempTopology, topologyText } from './support.js';
+import { captureLogs, tempTopology, topologyText } from './support.js';
 
 /** Shard 5 carries 60% of 1000 rps; the rest spread evenly. */
 function hotSnapshot(i: number, hotShard = 5): LoadSnapshot {
@@ -102,4 +102,27 @@ test('hotShards.enabled: false keeps plain rendezvous whatever the load', async 
   const view = server.state.current()!;
   assert.equal(view.map.version, computeShardMap(view.map.endpoints, view.map.policy).version);
   assert.equal(view.hotShards, undefined);
+});
+
+test('a decision that changes more shards than the churn budget is logged: here the load history jumped ahead', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true, true, true], extra: 'hotShards: {maxMovesPerWindow: 1}' }));
+  const snapshots = new FedSnapshots();
+  snapshots.feed([hotSnapshot(0)]);
+  const { logger, records } = captureLogs('info');
+  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots, logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  assert.equal(shardReaders(server.state.current()!.map, 5), 4);
+  const over = () => records.filter((r) => r.msg.startsWith('hot shards: the decision changed more shards than the churn budget'));
+  // The next window, the same load: within the budget, nothing logged.
+  snapshots.feed([hotSnapshot(0), hotSnapshot(1)]);
+  // Then a source that lost the windows in between: only much later ones, with the hot key on shard 9.
+  snapshots.feed([hotSnapshot(500, 9), hotSnapshot(501, 9)]);
+  await eventually('shard 9 spread', () => shardReaders(server.state.current()!.map, 9) > 1 || undefined);
+  const warned = await eventually('the warning', () => over()[0]);
+  assert.equal(warned.budget, 1);
+  assert.ok((warned.changed as number) >= 2, `changed ${String(warned.changed)}`);
+  assert.equal(over().length, 1, 'only the jump was over the budget');
 });
