@@ -12,9 +12,9 @@
  * and yet the decision needs no memory beyond the snapshots every replica reads. Where the replay
  * begins is fixed by window numbers (hot-shard-history.ts, replayStart), so consecutive decisions
  * are consecutive steps of one replay; when the anchor moves, the decision catches up with the new
- * replay within the churn budget (hot-shard-catch-up.ts). With `replayWindows: 0` the decision instead folds the
- * newest history mean from plain rendezvous until a fixed point (no state carried between
- * windows). With no snapshot the map is exactly plain rendezvous.
+ * replay within the churn budget (hot-shard-catch-up.ts). With `replayWindows: 0` the decision
+ * instead folds the newest history mean from plain rendezvous until a fixed point (no state
+ * carried between windows). With no snapshot the map is exactly plain rendezvous.
  */
 import { createHash } from 'node:crypto';
 import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
