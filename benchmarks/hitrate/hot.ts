@@ -29,7 +29,8 @@
  * --capacity-rps N (capacity mode: each node serves at most N x its weight / the mean weight data
  * requests a second, the example node's --serve-rps, as a GPU's inference rate bounds a real node;
  * each measured span runs as a closed loop of CAPACITY_CONCURRENCY requests in flight, and its
- * throughput is what the busiest node allows; no steady spans).
+ * throughput is what the busiest node allows; no steady spans), --miss-cost K (with it: a request
+ * the node's L1 misses takes K service times, the example node's --miss-cost).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,6 +58,8 @@ let hotSettings: readonly string[] = [];
 let routeShape: 'subset' | 'table' | undefined;
 /** Capacity mode (--capacity-rps): the mean node's serving capacity, requests per second. */
 let capacityRps: number | undefined;
+/** Capacity mode (--miss-cost): service times a request the node's L1 misses takes. */
+let missCost = 1;
 /**
  * Requests in flight in capacity mode's closed loop: enough that every node's queue stays busy
  * (16, the paced load's, leaves two per node, and a queue holding two idles between them).
@@ -204,7 +207,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
       String(l1Capacity(s, weights, spec.weight)),
       '--l3-delay-ms',
       '1',
-      ...(capacityRps === undefined ? [] : ['--serve-rps', String(nodeCapacity(capacityRps, weights, spec.weight))]),
+      ...(capacityRps === undefined ? [] : ['--serve-rps', String(nodeCapacity(capacityRps, weights, spec.weight)), '--miss-cost', String(missCost)]),
     ];
     // Two at a time, each retried once: eight node processes starting at once on a busy machine
     // overrun startNode's 30 s.
@@ -354,6 +357,7 @@ async function main(): Promise<void> {
       'hot-settings': { type: 'string' },
       'route-shape': { type: 'string' },
       'capacity-rps': { type: 'string' },
+      'miss-cost': { type: 'string' },
     },
   });
   if (values.tables !== undefined) {
@@ -370,6 +374,10 @@ async function main(): Promise<void> {
   if (values['capacity-rps'] !== undefined) {
     capacityRps = Number(values['capacity-rps']);
     if (!Number.isSafeInteger(capacityRps) || capacityRps < 1) throw new Error(`--capacity-rps must be an integer >= 1, got ${values['capacity-rps']}`);
+  }
+  if (values['miss-cost'] !== undefined) {
+    missCost = Number(values['miss-cost']);
+    if (capacityRps === undefined || !Number.isSafeInteger(missCost) || missCost < 1) throw new Error(`--miss-cost takes an integer >= 1, with --capacity-rps; got ${values['miss-cost']}`);
   }
   const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
@@ -388,7 +396,7 @@ async function main(): Promise<void> {
   console.log(
     `hot-shard benchmark${values.quick ? ' (quick)' : ''}: 8 nodes, ${s.keys} keys, L1 ${s.l1PerNode}/node (the top ${8 * s.l1PerNode} keys get ` +
       `${(100 * zipf.topShare(8 * s.l1PerNode)).toFixed(1)}% of Zipf 1.0 requests), S=${s.shards}, loads ${s.loads.join(', ')}, ` +
-      `${s.measured} requests measured per span ${capacityRps === undefined ? `at ${s.rate} req/s` : `in a closed loop of ${CAPACITY_CONCURRENCY}, nodes serving ${capacityRps} req/s x weight / mean weight`}, window ${s.windowMs} ms, repeat ${repeat}`,
+      `${s.measured} requests measured per span ${capacityRps === undefined ? `at ${s.rate} req/s` : `in a closed loop of ${CAPACITY_CONCURRENCY}, nodes serving ${capacityRps} req/s x weight / mean weight, a miss ${missCost}x a hit`}, window ${s.windowMs} ms, repeat ${repeat}`,
   );
   const results: SpanResult[] = [];
   const t0 = performance.now();
@@ -401,7 +409,7 @@ async function main(): Promise<void> {
       {
         date: new Date().toISOString(),
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, envoy: envoyVersion(envoyBinaryPath()), loadavg: os.loadavg() },
-        settings: { ...s, quick: values.quick === true, repeat, hotSettings, ...(routeShape ? { routeShape } : {}), ...(capacityRps !== undefined ? { capacityRps, concurrency: CAPACITY_CONCURRENCY } : {}) },
+        settings: { ...s, quick: values.quick === true, repeat, hotSettings, ...(routeShape ? { routeShape } : {}), ...(capacityRps !== undefined ? { capacityRps, missCost, concurrency: CAPACITY_CONCURRENCY } : {}) },
         results,
         wallSeconds: (performance.now() - t0) / 1000,
       },

@@ -3,7 +3,7 @@
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
- *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N]
+ *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N [--miss-cost K]]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
  * ownership stream, warms the shards the node gains and reports its requests per shard once per
  * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
@@ -11,7 +11,8 @@
  * Prints one JSON line `{"msg":"listening","node":...,"httpPort":...,"grpcPort":...}` once bound,
  * then one line per ownership change or failed poll. SIGTERM/SIGINT close it. `--serve-rps`
  * simulates a serving capacity (a GPU's inference rate): at most N data requests a second, queued
- * in arrival order (serving-capacity.ts).
+ * in arrival order (serving-capacity.ts); `--miss-cost` K: a request not served from L1 takes K
+ * service times.
  */
 import { parseArgs } from 'node:util';
 import { startCacheNodeServer } from './server.js';
@@ -20,7 +21,7 @@ const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
                   [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
-                  [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N]`;
+                  [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N [--miss-cost K]]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
         'shard-metrics': { type: 'boolean' },
         'shard-metrics-limit': { type: 'string' },
         'serve-rps': { type: 'string' },
+        'miss-cost': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
     ...optional('shardMetrics', values['shard-metrics']),
     ...optional('shardSeriesLimit', int('shard-metrics-limit', values['shard-metrics-limit'], 1)),
     ...optional('serveRps', int('serve-rps', values['serve-rps'], 1)),
+    ...optional('missCost', int('miss-cost', values['miss-cost'], 1)),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {

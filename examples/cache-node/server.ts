@@ -82,6 +82,8 @@ export interface CacheNodeOptions {
    * served one after another, each taking 1/serveRps s (serving-capacity.ts). Absent: unbounded.
    */
   readonly serveRps?: number;
+  /** With `serveRps`: service times a request not served from L1 takes (default 1: as a hit). */
+  readonly missCost?: number;
   /** One line per event worth telling (listening, ownership changed, poll failed). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -122,6 +124,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
   const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity));
   const capacity = opts.serveRps === undefined ? undefined : new ServingCapacity(opts.serveRps);
+  const missCost = opts.missCost ?? 1;
   // Shards whose warm-up finished while their assignment still says WARMING: a request for a
   // warming shard not in here reached the node before it reported warm.
   const warmed = new Set<number>();
@@ -234,7 +237,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
     // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1.
     const got = await cache.get(key, admitsToL1(ownership, shard));
-    await capacity?.serve();
+    await capacity?.serve(got.tier === 'l1' ? 1 : missCost);
     metrics.recordRequest(shard, owner, got.lookups);
     if (shard !== undefined) source?.recordRequest?.(shard);
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };

@@ -3,6 +3,8 @@
  * Requests are served one after another in arrival order, each taking 1/rps seconds of the node's
  * time (a single-server queue with a fixed service time), so a node sent more than `rps` requests a
  * second queues them, as a saturated GPU does, and a fleet's throughput is set by its busiest node.
+ * A request may cost several service times: a miss that makes the GPU load or recompute its data
+ * (an LLM's prefill for a prefix cache miss) costs more of it than a hit.
  * The hot-shard benchmark's capacity mode runs the nodes with it (docs/benchmarks.md "Hot shards").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,11 +17,11 @@ export class ServingCapacity {
     if (!Number.isFinite(rps) || rps <= 0) throw new RangeError(`serving capacity must be a positive number of requests per second, got ${rps}`);
   }
 
-  /** Resolves when this request's turn ends: its service time after every request queued before it. */
-  async serve(): Promise<void> {
+  /** Resolves when this request's turn ends: `units` service times after every request queued before it. */
+  async serve(units = 1): Promise<void> {
     const now = performance.now();
     // Absolute times, not one sleep per request: timer lateness does not lower the rate.
-    this.#busyUntil = Math.max(now, this.#busyUntil) + 1000 / this.rps;
+    this.#busyUntil = Math.max(now, this.#busyUntil) + (units * 1000) / this.rps;
     await sleep(this.#busyUntil - now);
   }
 }

@@ -33,3 +33,19 @@ test('a node with --serve-rps serves a burst of data requests no faster than its
   await Promise.all(busy);
   assert.ok(health < lastData, 'the health check waited for the queued data requests');
 });
+
+test('with --miss-cost a request not served from L1 takes that many service times', async (t) => {
+  const node = await startCacheNodeServer({ id: 'n0', port: 0, host: '127.0.0.1', serveRps: 50, missCost: 3, l3DelayMs: 0 });
+  t.after(() => node.close());
+  const burst = async (): Promise<number> => {
+    const t0 = performance.now();
+    const tiers = await Promise.all(Array.from({ length: 5 }, (_, i) => fetch(`${node.url}/kv/m${i}`).then((r) => r.headers.get('x-cache-tier'))));
+    return tiers.every((x) => x === 'l3') ? performance.now() - t0 : -1;
+  };
+  // Five misses at three service times of 20 ms each: 300 ms, where five hits would take 100.
+  const misses = await burst();
+  assert.ok(misses >= 295, `five misses took ${misses.toFixed(0)} ms, not 300`);
+  // The same keys again are L1 hits: one service time each.
+  const hits = await Promise.all(Array.from({ length: 5 }, (_, i) => fetch(`${node.url}/kv/m${i}`).then((r) => r.headers.get('x-cache-tier'))));
+  assert.deepEqual(hits, Array(5).fill('l1'));
+});
