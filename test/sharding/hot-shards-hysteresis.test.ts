@@ -92,7 +92,8 @@ test('within an anchor period each decision is the previous one plus one step of
 
 test('consecutive decisions differ in at most maxMovesPerWindow shards, where the replay anchor moves too', () => {
   // Budgets small enough that a new replay disagrees with the old one by more than one window's
-  // budget when the anchor moves (before the catch-up, up to 17 shards with a budget of 3).
+  // budget when the anchor moves (without the catch-up, 10 shards changed at once at window 48
+  // here with a budget of 2).
   for (const [budget, weights, seed] of [[2, FLEETS.equal, 11], [3, FLEETS.weighted, 12]] as const) {
     const settings = { ...SETTINGS, maxMovesPerWindow: budget };
     const map = mapOf(weights);
