@@ -380,12 +380,15 @@ class HotShardFold {
    * busiest node's ratio were one shard to take another state, and taking it.
    */
   catchUpModel(snapshot: LoadSnapshot): CatchUpModel<ShardState> {
-    const model = this.model(snapshot);
-    const loads = this.loadsOf(snapshot);
+    // Built on first use: a catch-up within the budget takes every shard and asks nothing.
+    let built: LoadModel | undefined;
+    let shardLoads: Map<number, number> | undefined;
+    const modelled = (): LoadModel => (built ??= this.model(snapshot));
+    const loadOf = (shard: number): number | undefined => (shardLoads ??= this.loadsOf(snapshot)).get(shard);
     const plainOwners = (shard: number): readonly string[] => this.map.owners[shard] ?? [];
     /** Moves the shard's requests in `m` from its current state to `next`. */
     const shift = (m: LoadModel, shard: number, next: ShardState | undefined): void => {
-      const r = loads.get(shard);
+      const r = loadOf(shard);
       const owners = next?.owners ?? plainOwners(shard);
       if (r !== undefined) {
         this.#spreadLoad(m, r, this.owners(shard), this.readers(shard), -1);
@@ -397,14 +400,14 @@ class HotShardFold {
       }
     };
     return {
-      load: (shard) => loads.get(shard) ?? 0,
+      load: (shard) => loadOf(shard) ?? 0,
       maxRatioWith: (shard, next) => {
-        const m = model.copy();
+        const m = modelled().copy();
         shift(m, shard, next);
         return m.maxRatio();
       },
       take: (shard, next) => {
-        shift(model, shard, next);
+        shift(modelled(), shard, next);
         if (next) this.state.set(shard, next);
         else this.state.delete(shard);
       },
