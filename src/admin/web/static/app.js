@@ -144,7 +144,9 @@ async function getJson(url) {
   const token = adminToken();
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url, { headers, cache: 'no-store' });
-  if (res.status === 401) askForToken(Boolean(token));
+  // A 401 for a request sent before the token was entered says nothing about the new token: only
+  // an answer to the token in force reopens the form.
+  if (res.status === 401 && adminToken() === token) askForToken(Boolean(token));
   let body = null;
   try {
     body = await res.json();
