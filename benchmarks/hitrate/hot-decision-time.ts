@@ -7,11 +7,13 @@
  * src/sources/load/aggregate.ts), every shard's rate varied by a seeded +-20 % per window. The
  * replay (`replayWindows: 24`, the policy reading 77 windows: the replay in force and, for the catch-up after its anchor moved, the one before) and the policy without it
  * (`replayWindows: 0`, 6 windows) alternate on the same windows; the table gives the median and
- * range of `--repeat` decisions (default 7) in milliseconds.
+ * range of `--repeat` decisions (default 7) in milliseconds. Then the replay as `keyway serve`
+ * runs it, kept between windows (HotShardDecider): the windows slide by one per decision, 48
+ * decisions, two anchor moves among them; its row gives the median, the range and the mean.
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';
-import { computeShardMap, decideHotShards, heldWindows } from '../../src/sharding/index.js';
+import { computeShardMap, decideHotShards, heldWindows, HotShardDecider } from '../../src/sharding/index.js';
 import { cacheNodes, zipfShardLoads } from '../../test/sharding/hot-shards-fixtures.js';
 import { median } from './stats.js';
 import { seededRandom } from './zipf.js';
@@ -27,7 +29,8 @@ for (const S of [1024, 16384]) {
   const loads = zipfShardLoads(100_000, 1.0, S, 10_000);
   const random = seededRandom(S);
   const longest = heldWindows({ ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows: 24 });
-  const windows: LoadSnapshot[] = Array.from({ length: longest }, (_, i) => ({
+  const SLIDES = 48;
+  const windows: LoadSnapshot[] = Array.from({ length: longest + SLIDES }, (_, i) => ({
     windowStartMs: 1_800_000_000_000 + i * 1000,
     windowMs: 1000,
     shards: [...loads]
@@ -41,7 +44,7 @@ for (const S of [1024, 16384]) {
   for (let i = 0; i < repeat; i++) {
     for (const [name, replayWindows] of Object.entries(VARIANTS)) {
       const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, replayWindows };
-      const read = windows.slice(-heldWindows(settings));
+      const read = windows.slice(longest - heldWindows(settings), longest);
       const t = performance.now();
       decideHotShards(map, read, settings);
       times.get(name)!.push(performance.now() - t);
@@ -52,4 +55,21 @@ for (const S of [1024, 16384]) {
     const held = heldWindows({ ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows });
     console.log(`| ${S} | ${name} | ${held} | ${median(ts).toFixed(1)} (${Math.min(...ts).toFixed(1)}-${Math.max(...ts).toFixed(1)}) |`);
   }
+  // keyway serve's way: one decider, one more window per decision.
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, replayWindows: 24 };
+  const decider = new HotShardDecider();
+  decider.decide(map, windows.slice(0, longest), settings);
+  const kept: number[] = [];
+  const begun = decider.replaysBegun;
+  for (let j = 1; j <= SLIDES; j++) {
+    const read = windows.slice(j, j + longest);
+    const t = performance.now();
+    decider.decide(map, read, settings);
+    kept.push(performance.now() - t);
+  }
+  const mean = kept.reduce((a, b) => a + b, 0) / kept.length;
+  console.log(
+    `| ${S} | replay kept between windows (${decider.replaysBegun - begun} of ${SLIDES} decisions replayed) | ${longest} | ` +
+      `${median(kept).toFixed(1)} (${Math.min(...kept).toFixed(1)}-${Math.max(...kept).toFixed(1)}), mean ${mean.toFixed(1)} |`,
+  );
 }

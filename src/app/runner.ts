@@ -13,7 +13,7 @@ import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
-import { applyHotShards, decideHotShards, diffShardMaps, hotShardChanges, NO_HOT_SHARDS, planShardMap } from '../sharding/index.js';
+import { applyHotShards, diffShardMaps, hotShardChanges, HotShardDecider, NO_HOT_SHARDS, planShardMap } from '../sharding/index.js';
 import type { HandoffStep } from '../sharding/handoff.js';
 import type { DebounceOptions } from '../sources/debounce.js';
 import { FileSource } from '../sources/file/index.js';
@@ -110,6 +110,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // hot-shard decision applied on top of it to make the target map.
   let plainTarget: ShardMap | undefined;
   let hotShards: HotShardDecision = NO_HOT_SHARDS;
+  /** Keeps the policy's replay between windows, so a new window costs one step (docs/hot-shards.md "Hysteresis"). */
+  const hotShardDecider = new HotShardDecider();
   /** The plain map version the decision in force was made on. */
   let decidedOn: string | undefined;
   // Load reports (docs/load-reports.md): the ReportLoad sink, and the snapshots the policy reads
@@ -186,7 +188,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const withHotShards = (plain: ShardMap): ShardMap => {
     const snapshots = loadSnapshots.latest();
     const before = hotShards;
-    hotShards = decideHotShards(plain, snapshots, config.hotShards);
+    hotShards = hotShardDecider.decide(plain, snapshots, config.hotShards);
     // The decision keeps the budget on its own except after a catch-up that a whole replay period
     // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is
     // known. A new plain map, and the return to it when load reports stop, are not policy moves.

@@ -61,33 +61,79 @@ export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[
  * `d` shards of disagreement; replayWindows windows are allowed).
  */
 function anchoredDecision(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
-  const { previous, current, switched } = replayStarts(windows, settings.replayWindows);
-  // The decision in force: the previous replay's last one, then the catch-up's; undefined once
-  // the catch-up is over.
-  let published: HotShardFold | undefined = new HotShardFold(map, settings);
-  if (previous < switched) runReplay(published, windows, settings, previous, switched);
-  const fold = new HotShardFold(map, settings);
-  let caughtUp: CatchUpStep<ShardState> | undefined;
-  const result = runReplay(fold, windows, settings, current, windows.length, (k, judged) => {
-    if (k < switched) return;
-    if (published === undefined) {
-      caughtUp = undefined;
-      return;
-    }
-    caughtUp = catchUpStep(new Map(published.state), fold.state, settings.maxMovesPerWindow, published.catchUpModel(judged));
-    published.state.clear();
-    for (const [shard, s] of caughtUp.state) published.state.set(shard, s);
-    // Caught up: each later replay step changes at most the budget, so the decision is the replay's.
-    if (caughtUp.remaining === 0) published = undefined;
-  });
-  if (caughtUp === undefined) return decisionOf(fold, result);
-  const replayed = new Map(fold.state);
-  fold.state.clear();
-  for (const [shard, s] of caughtUp.state) {
-    const kept = !sameShardState(s, replayed.get(shard));
-    fold.state.set(shard, kept ? { ...s, explanation: `${s.explanation}; kept from the decision before the replay's anchor moved (churn budget)` } : s);
+  const replay = new AnchoredReplay(map, windows, settings);
+  replay.advance(windows);
+  return replay.decision();
+}
+
+/**
+ * The two replays of an anchored decision, stepped window by window, so that a caller holding one
+ * (HotShardDecider) can take the next window's step alone instead of replaying the whole period
+ * again: the state after a window depends only on the windows up to it.
+ */
+export class AnchoredReplay {
+  /** The anchors' windows (start ms): where the previous replay began, the current one, and the switch between them. */
+  readonly anchors: { readonly previous: number; readonly current: number; readonly switched: number };
+  /** Start ms of the last window stepped on (-Infinity: none yet). */
+  lastStepped = -Infinity;
+  readonly #settings: HotShardSettings;
+  readonly #fold: HotShardFold;
+  /** The decision in force: the previous replay's last one, then the catch-up's; undefined once the catch-up is over. */
+  #published: HotShardFold | undefined;
+  #caughtUp: CatchUpStep<ShardState> | undefined;
+  #result: ReplayResult | undefined;
+  #totalMoves = 0;
+
+  /** `windows` canonical (canonicalSnapshots), not empty; `settings.replayWindows > 0`. */
+  constructor(
+    readonly map: ShardMap,
+    windows: readonly LoadSnapshot[],
+    settings: HotShardSettings,
+  ) {
+    const { previous, current, switched } = replayStarts(windows, settings.replayWindows);
+    this.anchors = { previous: windows[previous]!.windowStartMs, current: windows[current]!.windowStartMs, switched: windows[switched]!.windowStartMs };
+    this.#settings = settings;
+    this.#published = new HotShardFold(map, settings);
+    if (previous < switched) runReplay(this.#published, windows, settings, previous, switched);
+    this.#fold = new HotShardFold(map, settings);
   }
-  return decisionOf(fold, { ...result, last: { moves: caughtUp.moves, deferred: result.last.deferred + caughtUp.remaining } });
+
+  /** Steps on every window of `windows` after the last one stepped on (the current replay's from its anchor on the first call). */
+  advance(windows: readonly LoadSnapshot[]): void {
+    const { current, switched } = replayStarts(windows, this.#settings.replayWindows);
+    let first = current;
+    while (first < windows.length && windows[first]!.windowStartMs <= this.lastStepped) first++;
+    if (first >= windows.length) return;
+    const result = runReplay(this.#fold, windows, this.#settings, first, windows.length, (k, judged) => {
+      if (k < switched) return;
+      if (this.#published === undefined) {
+        this.#caughtUp = undefined;
+        return;
+      }
+      this.#caughtUp = catchUpStep(new Map(this.#published.state), this.#fold.state, this.#settings.maxMovesPerWindow, this.#published.catchUpModel(judged));
+      this.#published.state.clear();
+      for (const [shard, st] of this.#caughtUp.state) this.#published.state.set(shard, st);
+      // Caught up: each later replay step changes at most the budget, so the decision is the replay's.
+      if (this.#caughtUp.remaining === 0) this.#published = undefined;
+    });
+    this.#totalMoves += result.totalMoves;
+    this.#result = { ...result, totalMoves: this.#totalMoves };
+    this.lastStepped = windows[windows.length - 1]!.windowStartMs;
+  }
+
+  /** The decision after the last window stepped on (advance first). */
+  decision(): HotShardDecision {
+    const result = this.#result!;
+    const caughtUp = this.#caughtUp;
+    if (caughtUp === undefined) return decisionOf(this.#fold, result);
+    // The catch-up's state, in a fold of its own: the replay's goes on at the next window.
+    const out = new HotShardFold(this.map, this.#settings);
+    for (const [shard, st] of caughtUp.state) {
+      const kept = !sameShardState(st, this.#fold.state.get(shard));
+      out.state.set(shard, kept ? { ...st, explanation: `${st.explanation}; kept from the decision before the replay's anchor moved (churn budget)` } : st);
+    }
+    return decisionOf(out, { ...result, last: { moves: caughtUp.moves, deferred: result.last.deferred + caughtUp.remaining } });
+  }
 }
 
 /**

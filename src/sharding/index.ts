@@ -11,6 +11,7 @@ export { applyEndpointChange } from './incremental.js';
 export { nextShardMap, planShardMap, endpointChanges } from './next-map.js';
 export { diffShardMaps, ownersOf, endpointShares } from './queries.js';
 export { decideHotShards, applyHotShards, hotShardChanges, heldWindows, modelledLoadRatios, NO_HOT_SHARDS } from './hot-shards.js';
+export { HotShardDecider } from './hot-shard-decider.js';
 export { rendezvousScore, rendezvousU, rendezvousZ, endpointKey, u64Hex, type U64 } from './rendezvous-score.js';
 export { ln as lnFdlibm } from './ln.js';
 export { ALGORITHM_ID } from './version.js';
