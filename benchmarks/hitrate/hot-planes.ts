@@ -3,7 +3,9 @@
  * weighted cache nodes, the membership fixed for the run:
  * - keyway static (plain weighted rendezvous, `hotShards: {enabled: false}`) and keyway with
  *   hot-shard spreading (`hotShards: {enabled: true}`, the local snapshot source fed by the nodes'
- *   load reports through the agent), Envoy over ADS as in routing.ts;
+ *   load reports through the agent), Envoy over ADS as in routing.ts; `keyway-hot-work` is
+ *   keyway-hot with nodes that report their work, not their requests (the example node's
+ *   `--load-work`: a miss counts its service times), which differs only where misses cost more;
  * - Envoy alone with `maglev` or `ring_hash` on the key header, each with and without
  *   `hash_balance_factor` (Envoy's bounded-load consistent hashing), endpoints weighted by
  *   `load_balancing_weight` from an EDS file, placed by node id (`envoy.lb` hash_key).
@@ -14,8 +16,13 @@ import { startEnvoy } from '../../e2e/support/envoy.js';
 import type { NodeSpec } from './fleet.js';
 import { edsBootstrap, startKeywayWithEnvoy, waitRouted, type LbPolicy } from './routing.js';
 
-export type HotVariant = 'keyway-static' | 'keyway-hot' | 'maglev' | 'maglev-hbf' | 'ring-hash' | 'ring-hash-hbf';
-export const HOT_VARIANTS: readonly HotVariant[] = ['keyway-static', 'keyway-hot', 'maglev', 'maglev-hbf', 'ring-hash', 'ring-hash-hbf'];
+export type HotVariant = 'keyway-static' | 'keyway-hot' | 'keyway-hot-work' | 'maglev' | 'maglev-hbf' | 'ring-hash' | 'ring-hash-hbf';
+export const HOT_VARIANTS: readonly HotVariant[] = ['keyway-static', 'keyway-hot', 'keyway-hot-work', 'maglev', 'maglev-hbf', 'ring-hash', 'ring-hash-hbf'];
+
+/** The variants that run keyway's hot-shard policy. */
+export function isKeywayHot(v: HotVariant): boolean {
+  return v === 'keyway-hot' || v === 'keyway-hot-work';
+}
 
 /** Envoy's hash_balance_factor for the -hbf variants: no host above 1.25x the average load. */
 export const HASH_BALANCE_FACTOR = 125;
@@ -43,7 +50,7 @@ export interface HotPlaneOptions {
 export interface HotPlane {
   readonly variant: HotVariant;
   readonly listenerPort: number;
-  /** Flags for the cache nodes (keyway: the ownership stream and the load window). */
+  /** Flags for the cache nodes (keyway: the ownership stream and the load window; what the load reports count). */
   nodeArgs(): string[];
   waitRouted(timeoutMs?: number): Promise<void>;
   /** keyway's REST base URL (keyway variants). */
@@ -65,7 +72,7 @@ export function hotTopology(opts: HotPlaneOptions): string {
     'routing: {keyHeader: x-cache-key}',
   ];
   if (opts.hotSection) {
-    const hot = opts.variant === 'keyway-hot';
+    const hot = isKeywayHot(opts.variant);
     lines.push(`hotShards: {${[`enabled: ${hot}`, `windowMs: ${opts.windowMs}`, ...(hot ? opts.hotSettings : [])].join(', ')}}`);
   }
   lines.push('endpoints:');
@@ -81,7 +88,7 @@ async function startKeyway_(opts: HotPlaneOptions): Promise<HotPlane> {
     variant: opts.variant,
     listenerPort: opts.listenerPort,
     keywayUrl: keyway.httpUrl,
-    nodeArgs: () => ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`, '--load-window-ms', String(opts.windowMs)],
+    nodeArgs: () => ['--keyway-xds', `127.0.0.1:${keyway.xdsPort}`, '--load-window-ms', String(opts.windowMs), ...(opts.variant === 'keyway-hot-work' ? ['--load-work'] : [])],
     waitRouted: (timeoutMs) => waitRouted(envoy, opts.nodes, timeoutMs),
     async close() {
       await envoy.stop();

@@ -30,7 +30,8 @@
  * requests a second, the example node's --serve-rps, as a GPU's inference rate bounds a real node;
  * each measured span runs as a closed loop of CAPACITY_CONCURRENCY requests in flight, and its
  * throughput is what the busiest node allows; no steady spans), --miss-cost K (with it: a request
- * the node's L1 misses takes K service times, the example node's --miss-cost).
+ * the node's L1 misses takes K service times, the example node's --miss-cost; above 1 the variants
+ * include keyway-hot-work, whose nodes' load reports count that work instead of requests).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { envoyBinaryPath, envoyVersion } from '../../e2e/support/envoy.js';
 import { freePorts } from '../../e2e/support/ports.js';
 import { startNode, type NodeProcess } from './fleet.js';
-import { startHotPlane, HOT_VARIANTS, type HotVariant, type WeightedNode } from './hot-planes.js';
+import { isKeywayHot, startHotPlane, HOT_VARIANTS, type HotVariant, type WeightedNode } from './hot-planes.js';
 import { hotFigures, type HotFigures } from './hot-stats.js';
 import { Load, type Observed, type RankSampler } from './load.js';
 import { median } from './stats.js';
@@ -189,7 +190,7 @@ async function runFleet(variant: HotVariant, weighting: Weighting, s: Settings, 
     const churnAfter = await churnCounters(plane.keywayUrl);
     const churn = churnBefore && churnAfter ? { mapChanges: churnAfter.changes - churnBefore.changes, hotMoves: churnAfter.moves - churnBefore.moves } : {};
     const f = hotFigures(span.observed, 0, span.observed.length, byId);
-    const hot = variant === 'keyway-hot' ? await hotShardCount(plane.keywayUrl) : undefined;
+    const hot = isKeywayHot(variant) ? await hotShardCount(plane.keywayUrl) : undefined;
     console.log(
       `  ${weighting} ${name}${phase === 'steady' ? ' (steady)' : ''} ${variant} #${repetition + 1}: max load/share ${f.maxLoadOverShare.toFixed(2)} (${f.busiest}), p99 ${f.p99Ms.toFixed(1)} ms, ` +
         `L1 ${f.l1.toFixed(3)}, errors ${f.errors}${throughput !== undefined ? `, ${throughput.toFixed(0)} req/s` : ''}${hot !== undefined ? `, hot shards ${hot}` : ''}` +
@@ -307,7 +308,7 @@ function table(results: readonly SpanResult[], weighting: Weighting, load: LoadN
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const lines = [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)];
   // keyway-hot against each Envoy variant, placement by placement.
-  const against = variants.filter((v) => v !== 'keyway-hot' && v !== 'keyway-static').map((v) => [v, pairedL1(rowsOf, 'keyway-hot', v)] as const).filter(([, d]) => d.length > 0);
+  const against = variants.filter((v) => !isKeywayHot(v) && v !== 'keyway-static').map((v) => [v, pairedL1(rowsOf, 'keyway-hot', v)] as const).filter(([, d]) => d.length > 0);
   if (against.length > 0) {
     lines.push('', `keyway-hot's L1 minus the variant's, points, per repetition: ${against.map(([v, d]) => `${v} ${d.map((x) => (x >= 0 ? '+' : '') + x.toFixed(2)).join(', ')}`).join('; ')}`);
   }
@@ -381,16 +382,18 @@ async function main(): Promise<void> {
   }
   const repeat = repetitions(values.repeat, values.quick ? 1 : 3);
   const first = Number(values['first-repetition'] ?? 0);
-  let variants = pickNames(values.variants, HOT_VARIANTS, 'variant');
+  // keyway-hot-work differs from keyway-hot only where a miss costs more than a hit: it runs only then.
+  let variants = pickNames(values.variants, HOT_VARIANTS.filter((v) => v !== 'keyway-hot-work' || missCost > 1 || values.variants !== undefined), 'variant');
+  if (variants.includes('keyway-hot-work') && missCost <= 1) throw new Error('keyway-hot-work needs --capacity-rps and --miss-cost above 1 (its nodes count a miss as its service times)');
   const weightings = pickNames(values.weightings, Object.keys(WEIGHTINGS) as Weighting[], 'weighting');
   if (!existsSync(envoyBinaryPath())) throw new Error(`Envoy not found at ${envoyBinaryPath()} (run scripts/install-envoy.sh or set KEYWAY_ENVOY)`);
   if (!values['no-build'] && variants.some((v) => v.startsWith('keyway'))) {
     if (spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
   }
   const hotSection = detectHotSection();
-  if (!hotSection && variants.includes('keyway-hot')) {
+  if (!hotSection && variants.some(isKeywayHot)) {
     console.log('keyway on this branch has no hotShards: section (the policy is not merged): keyway-hot is left out');
-    variants = variants.filter((v) => v !== 'keyway-hot');
+    variants = variants.filter((v) => !isKeywayHot(v));
   }
   const zipf = new ZipfSampler(s.keys, 1.0, s.seed);
   console.log(

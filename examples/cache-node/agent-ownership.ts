@@ -122,8 +122,8 @@ export class StreamOwnershipSource implements OwnershipSource {
     return this.#agent.waitForHandoff(timeoutMs);
   }
 
-  /** Counts one request for `shard` in the agent's load report (docs/load-reports.md). */
-  recordRequest(shard: number): void {
-    this.#agent.recordRequest?.(shard);
+  /** Counts a request for `shard` as `units` in the agent's load report (docs/load-reports.md). */
+  recordRequest(shard: number, units = 1): void {
+    this.#agent.recordRequest?.(shard, units);
   }
 }

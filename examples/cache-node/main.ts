@@ -3,7 +3,7 @@
  *   node --import tsx examples/cache-node/main.ts --id gpu-a1 --port 7001 \
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
- *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N [--miss-cost K]]
+ *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N [--miss-cost K [--load-work]]]
  * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
  * ownership stream, warms the shards the node gains and reports its requests per shard once per
  * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
@@ -12,7 +12,8 @@
  * then one line per ownership change or failed poll. SIGTERM/SIGINT close it. `--serve-rps`
  * simulates a serving capacity (a GPU's inference rate): at most N data requests a second, queued
  * in arrival order (serving-capacity.ts); `--miss-cost` K: a request not served from L1 takes K
- * service times.
+ * service times; `--load-work` (with `--miss-cost`): the load reports count each request as the
+ * service times it took (the node's work) instead of 1 (docs/load-reports.md "What a node counts").
  */
 import { parseArgs } from 'node:util';
 import { startCacheNodeServer } from './server.js';
@@ -21,7 +22,7 @@ const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
                   [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
-                  [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N [--miss-cost K]]`;
+                  [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N [--miss-cost K [--load-work]]]`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
         'shard-metrics-limit': { type: 'string' },
         'serve-rps': { type: 'string' },
         'miss-cost': { type: 'string' },
+        'load-work': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     }));
@@ -79,6 +81,11 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
+  if (values['load-work'] && values['miss-cost'] === undefined) {
+    // Without a miss cost every request is one service time: work and requests are the same count.
+    process.stderr.write(`--load-work needs --miss-cost (the service times a miss takes)\n${USAGE}\n`);
+    process.exit(2);
+  }
   const optional = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
   const node = await startCacheNodeServer({
     id: values.id,
@@ -100,6 +107,7 @@ async function main(): Promise<void> {
     ...optional('shardSeriesLimit', int('shard-metrics-limit', values['shard-metrics-limit'], 1)),
     ...optional('serveRps', int('serve-rps', values['serve-rps'], 1)),
     ...optional('missCost', int('miss-cost', values['miss-cost'], 1)),
+    ...optional('loadWork', values['load-work']),
     log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
   });
   const stop = (): void => {

@@ -22,6 +22,9 @@ export interface OwnershipSource {
    * off: draining or gone), false when `timeoutMs` passes first: what a preStop hook waits for.
    */
   waitForHandoff(timeoutMs: number): Promise<boolean>;
-  /** Counts one served request for `shard` in the node's load reports (stream only: docs/load-reports.md). */
-  recordRequest?(shard: number): void;
+  /**
+   * Counts a served request for `shard` in the node's load reports as `units` (default 1; more
+   * when the node reports work: docs/load-reports.md "What a node counts"). Stream only.
+   */
+  recordRequest?(shard: number, units?: number): void;
 }

@@ -84,6 +84,12 @@ export interface CacheNodeOptions {
   readonly serveRps?: number;
   /** With `serveRps`: service times a request not served from L1 takes (default 1: as a hit). */
   readonly missCost?: number;
+  /**
+   * Load reports count each request as the service times it takes (1 for an L1 hit, `missCost`
+   * for a miss) instead of 1: the node's work, which is what bounds it when misses cost more
+   * (docs/load-reports.md "What a node counts"). Every node of a fleet must count the same way.
+   */
+  readonly loadWork?: boolean;
   /** One line per event worth telling (listening, ownership changed, poll failed). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -239,7 +245,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     const got = await cache.get(key, admitsToL1(ownership, shard));
     await capacity?.serve(got.tier === 'l1' ? 1 : missCost);
     metrics.recordRequest(shard, owner, got.lookups);
-    if (shard !== undefined) source?.recordRequest?.(shard);
+    if (shard !== undefined) source?.recordRequest?.(shard, opts.loadWork && got.tier !== 'l1' ? missCost : 1);
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };
   };
 

@@ -112,8 +112,11 @@ export class OwnershipAgent {
   /**
    * Counts `n` requests the node served for `shard` (docs/load-reports.md): the agent reports the
    * window's counts to every keyway replica when the window closes. O(1); call it per request.
+   * `n` may be a request's work in a unit the whole fleet shares ("What a node counts"); a whole
+   * number, since reports carry integers: anything else throws a TypeError.
    */
   recordRequest(shard: number, n = 1): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`recordRequest: n must be a whole number >= 0 (requests or work units), got ${n}`);
     if (this.#load && Number.isSafeInteger(shard) && shard >= 0) this.#load.record(shard, n, Date.now());
   }
 

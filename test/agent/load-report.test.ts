@@ -24,6 +24,13 @@ test('the counter closes a window into one report of its hottest shards, and an 
   assert.deepEqual(c.take(7_000), [{ nodeId: 'n', windowStartMs: 6_000, windowMs: 1_000, totalRequests: 0, shards: [] }]);
 });
 
+test('recordRequest takes whole units only: a fractional or negative count is a TypeError naming it', () => {
+  const agent = new OwnershipAgent({ nodeId: 'a', servers: ['127.0.0.1:1'], timing: { loadWindowMs: 1_000 } });
+  agent.recordRequest(1, 4);
+  assert.throws(() => agent.recordRequest(1, 2.5), /n must be a whole number >= 0 \(requests or work units\), got 2\.5/);
+  assert.throws(() => agent.recordRequest(1, -1), TypeError);
+});
+
 test('the agent reports each window to every replica', async (t) => {
   const input = handInput([endpoint('a', '10.0.0.1'), endpoint('b', '10.0.0.2')], [['a', 'b'], ['b', 'a'], ['a', 'b'], ['b', 'a']]);
   const W = 200;

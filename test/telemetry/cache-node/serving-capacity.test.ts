@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServingCapacity } from '../../../examples/cache-node/serving-capacity.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
+import type { Assignment } from '../../../examples/cache-node/agent-ownership.js';
 
 test('serving capacity: requests queue in arrival order, each taking 1/rps of the node', async () => {
   const capacity = new ServingCapacity(100);
@@ -48,4 +49,43 @@ test('with --miss-cost a request not served from L1 takes that many service time
   // The same keys again are L1 hits: one service time each.
   const hits = await Promise.all(Array.from({ length: 5 }, (_, i) => fetch(`${node.url}/kv/m${i}`).then((r) => r.headers.get('x-cache-tier'))));
   assert.deepEqual(hits, Array(5).fill('l1'));
+});
+
+test('with --load-work the load reports count a miss as its service times and a hit as one; without, one each', async (t) => {
+  const recorded = async (loadWork: boolean): Promise<number[]> => {
+    const units: number[] = [];
+    let set: ((a: ReadonlyMap<number, Assignment>) => void) | undefined;
+    const assignments = new Map<number, Assignment>(Array.from({ length: 4 }, (_, shard) => [shard, { shard, shardCount: 4, role: 'primary', phase: 'serving', servingOwners: [], untilUnixMs: 0, reader: true }]));
+    const node = await startCacheNodeServer({
+      id: 'n0',
+      port: 0,
+      host: '127.0.0.1',
+      l3DelayMs: 0,
+      serveRps: 1000,
+      missCost: 4,
+      loadWork,
+      keywayXds: ['127.0.0.1:1'],
+      createAgent: (opts) => {
+        set = (a) => opts.onChange?.(a);
+        return {
+          start: () => {},
+          close: () => Promise.resolve(),
+          assignments: () => assignments,
+          shardCount: () => 4,
+          connected: () => true,
+          waitForHandoff: () => Promise.resolve(true),
+          recordRequest: (_shard: number, n = 1) => void units.push(n),
+        };
+      },
+    });
+    t.after(() => node.close());
+    set?.(assignments);
+    // The first read misses (L3), the second hits L1.
+    const tiers = [];
+    for (let i = 0; i < 2; i++) tiers.push((await fetch(`${node.url}/kv/work-key`)).headers.get('x-cache-tier'));
+    assert.deepEqual(tiers, ['l3', 'l1']);
+    return units;
+  };
+  assert.deepEqual(await recorded(true), [4, 1]);
+  assert.deepEqual(await recorded(false), [1, 1]);
 });
