@@ -9,7 +9,8 @@
  * (`replayWindows: 0`, 6 windows) alternate on the same windows; the table gives the median and
  * range of `--repeat` decisions (default 7) in milliseconds. Then the replay as `keyway serve`
  * runs it, kept between windows (HotShardDecider): the windows slide by one per decision, 48
- * decisions, two anchor moves among them; its row gives the median, the range and the mean.
+ * decisions, two anchor moves among them; its row gives the median, the range and the mean, and
+ * how many of the 48 replayed whole.
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';

@@ -1,15 +1,17 @@
 /**
- * The hot-shard decision kept from one window to the next (docs/hot-shards.md "Hysteresis"): the same
- * decision as decideHotShards, whose replay steps over one to two replay periods of windows every
- * time, taking only the new windows' steps when nothing it read before has changed. Memory of a
- * computation, not of state: the decision stays a function of the snapshots, so replicas still
- * agree whether or not they kept it, and anything unexpected (another map, other settings, a late
- * report that changed a window already read, a window gone) replays from the anchor as before.
+ * The hot-shard decision kept from one window to the next (docs/hot-shards.md "Hysteresis"): the
+ * same decision as decideHotShards, whose replay steps over one to two replay periods of windows
+ * every time, taking only the new windows' steps when nothing it read before has changed, and
+ * starting the next anchor period from the replays it already holds. Memory of a computation, not
+ * of state: the decision stays a function of the snapshots, so replicas still agree whether or not
+ * they kept it, and anything unexpected (another map, other settings, a late report that changed
+ * a window already read, a window gone, a window skipped at the anchor's move) replays from the
+ * anchor as decideHotShards does.
  */
 import type { HotShardDecision, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import type { ShardMap } from '../core/shard-map.js';
 import { canonicalSnapshots, heldWindows, historyUpTo, replayStarts } from './hot-shard-history.js';
-import { AnchoredReplay, decideHotShards } from './hot-shards.js';
+import { AnchoredReplay, decideHotShards, replayAnchors, type ReplayAnchors } from './hot-shards.js';
 
 export class HotShardDecider {
   /** Replays begun from their anchor (the rest took only the new windows' steps): for tests and the decision-time benchmark. */
@@ -19,37 +21,52 @@ export class HotShardDecider {
   /** The windows the replay has read, oldest first: from the first its previous replay judged to the last stepped on. */
   #read: readonly LoadSnapshot[] = [];
 
-  /** decideHotShards(map, snapshots, settings), from the previous call's replay where it still holds. */
+  /** decideHotShards(map, snapshots, settings), from the previous call's replays where they still hold. */
   decide(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
     const windows = canonicalSnapshots(snapshots, heldWindows(settings));
     if (!settings.enabled || windows.length === 0 || map.owners.length === 0 || settings.replayWindows <= 0) {
       this.#replay = undefined;
       return decideHotShards(map, snapshots, settings);
     }
-    const key = JSON.stringify(settings);
-    let replay = this.#replay;
-    if (replay === undefined || replay.map !== map || key !== this.#settings || !this.#sameRead(replay, windows, settings.replayWindows)) {
-      replay = new AnchoredReplay(map, windows, settings);
-      this.replaysBegun++;
-      this.#replay = replay;
-      this.#settings = key;
-    }
+    const replay = this.#kept(map, windows, settings) ?? this.#begin(map, windows, settings);
     replay.advance(windows);
     const from = historyUpTo(windows, replayStarts(windows, settings.replayWindows).previous, settings.historyWindows)[0]!.windowStartMs;
     this.#read = windows.filter((w) => w.windowStartMs >= from);
     return replay.decision();
   }
 
-  /** The replay's anchors are those of `windows`, and `windows` holds exactly what it read up to its last step. */
-  #sameRead(replay: AnchoredReplay, windows: readonly LoadSnapshot[], replayWindows: number): boolean {
-    const { previous, current, switched } = replayStarts(windows, replayWindows);
-    const a = replay.anchors;
-    if (windows[previous]!.windowStartMs !== a.previous || windows[current]!.windowStartMs !== a.current || windows[switched]!.windowStartMs !== a.switched) return false;
-    const read = this.#read;
-    if (read.length === 0) return false;
-    const now = windows.filter((w) => w.windowStartMs >= read[0]!.windowStartMs && w.windowStartMs <= replay.lastStepped);
-    return now.length === read.length && now.every((w, i) => sameSnapshot(w, read[i]!));
+  #begin(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings): AnchoredReplay {
+    this.replaysBegun++;
+    this.#replay = AnchoredReplay.begin(map, windows, settings, true);
+    this.#settings = JSON.stringify(settings);
+    return this.#replay;
   }
+
+  /** The replays held, or their successor where the anchor moved by one period, if `windows` holds what they read. */
+  #kept(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings): AnchoredReplay | undefined {
+    const replay = this.#replay;
+    if (replay === undefined || replay.map !== map || JSON.stringify(settings) !== this.#settings || this.#read.length === 0) return undefined;
+    const anchors = replayAnchors(windows, settings.replayWindows);
+    if (sameAnchors(anchors, replay.anchors)) return this.#readUnchanged(replay, windows, this.#read[0]!.windowStartMs) ? replay : undefined;
+    // The anchor moved: the successor's replays read from the first window its previous replay judges.
+    const starts = replayStarts(windows, settings.replayWindows);
+    const from = historyUpTo(windows, starts.previous, settings.historyWindows)[0]!.windowStartMs;
+    if (!this.#readUnchanged(replay, windows, from)) return undefined;
+    const next = replay.successor(anchors, windows[starts.switched - 1]?.windowStartMs);
+    if (next) this.#replay = next;
+    return next;
+  }
+
+  /** From window start `from` on, `windows` holds exactly the windows the replay read, up to the last it stepped on. */
+  #readUnchanged(replay: AnchoredReplay, windows: readonly LoadSnapshot[], from: number): boolean {
+    const read = this.#read.filter((w) => w.windowStartMs >= from);
+    const now = windows.filter((w) => w.windowStartMs >= from && w.windowStartMs <= replay.lastStepped);
+    return read.length > 0 && now.length === read.length && now.every((w, i) => sameSnapshot(w, read[i]!));
+  }
+}
+
+function sameAnchors(a: ReplayAnchors, b: ReplayAnchors): boolean {
+  return a.previous === b.previous && a.current === b.current && a.switched === b.switched;
 }
 
 /** Same window and the same figures (snapshots are sorted by shard and by node id). */

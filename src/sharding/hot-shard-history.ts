@@ -20,18 +20,35 @@ export function heldWindows(settings: Pick<HotShardSettings, 'historyWindows' | 
 
 /** Oldest first, one snapshot per window (a repeated window keeps its greatest canonical form), the last `keep`. */
 export function canonicalSnapshots(snapshots: readonly LoadSnapshot[], keep: number): LoadSnapshot[] {
-  const byWindow = new Map<number, { key: string; snap: LoadSnapshot }>();
+  const byWindow = new Map<number, LoadSnapshot[]>();
   for (const snap of snapshots) {
     if (!Number.isFinite(snap.windowStartMs)) continue;
-    const key = JSON.stringify([
-      [...snap.shards].map((s) => [s.shard, s.requests]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
-      [...snap.nodes].map((n) => [n.nodeId, n.requests]).sort((a, b) => compareStrings(String(a[0]), String(b[0])) || Number(a[1]) - Number(b[1])),
-    ]);
-    const had = byWindow.get(snap.windowStartMs);
-    if (!had || key > had.key) byWindow.set(snap.windowStartMs, { key, snap });
+    const same = byWindow.get(snap.windowStartMs);
+    if (same) same.push(snap);
+    else byWindow.set(snap.windowStartMs, [snap]);
   }
-  const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v.snap);
+  // The canonical form is built only for a window given more than once: it is most of the cost,
+  // and a source gives each window once.
+  const one = (same: readonly LoadSnapshot[]): LoadSnapshot => {
+    if (same.length === 1) return same[0]!;
+    let best = same[0]!;
+    let bestKey = canonicalForm(best);
+    for (const snap of same.slice(1)) {
+      const key = canonicalForm(snap);
+      if (key > bestKey) [best, bestKey] = [snap, key];
+    }
+    return best;
+  };
+  const sorted = [...byWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, same]) => one(same));
   return sorted.slice(Math.max(0, sorted.length - Math.max(1, keep)));
+}
+
+/** A snapshot's figures as one string, entries sorted: equal for equal content in any order. */
+function canonicalForm(snap: LoadSnapshot): string {
+  return JSON.stringify([
+    [...snap.shards].map((s) => [s.shard, s.requests]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!),
+    [...snap.nodes].map((n) => [n.nodeId, n.requests]).sort((a, b) => compareStrings(String(a[0]), String(b[0])) || Number(a[1]) - Number(b[1])),
+  ]);
 }
 
 /**

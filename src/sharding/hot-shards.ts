@@ -61,41 +61,85 @@ export function decideHotShards(map: ShardMap, snapshots: readonly LoadSnapshot[
  * `d` shards of disagreement; replayWindows windows are allowed).
  */
 function anchoredDecision(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
-  const replay = new AnchoredReplay(map, windows, settings);
+  const replay = AnchoredReplay.begin(map, windows, settings);
   replay.advance(windows);
   return replay.decision();
+}
+
+/** Where an anchored decision's replays begin: window start ms (hot-shard-history.ts replayStarts). */
+export interface ReplayAnchors {
+  /** The previous replay's first window. */
+  readonly previous: number;
+  /** The replay in force's first window. */
+  readonly current: number;
+  /** The first window the replay in force decides (the previous one decided up to the window before). */
+  readonly switched: number;
+}
+
+/** The anchors of `windows` (canonical, not empty), as window start ms. */
+export function replayAnchors(windows: readonly LoadSnapshot[], replayWindows: number): ReplayAnchors {
+  const { previous, current, switched } = replayStarts(windows, replayWindows);
+  return { previous: windows[previous]!.windowStartMs, current: windows[current]!.windowStartMs, switched: windows[switched]!.windowStartMs };
 }
 
 /**
  * The two replays of an anchored decision, stepped window by window, so that a caller holding one
  * (HotShardDecider) can take the next window's step alone instead of replaying the whole period
- * again: the state after a window depends only on the windows up to it.
+ * again: the state after a window depends only on the windows up to it. With `withSuccessor`, it
+ * also steps the replay that begins at its switch, which is the replay in force of the next
+ * anchor period, so that period can start from it (successor) instead of replaying it.
  */
 export class AnchoredReplay {
-  /** The anchors' windows (start ms): where the previous replay began, the current one, and the switch between them. */
-  readonly anchors: { readonly previous: number; readonly current: number; readonly switched: number };
   /** Start ms of the last window stepped on (-Infinity: none yet). */
-  lastStepped = -Infinity;
+  lastStepped: number;
   readonly #settings: HotShardSettings;
   readonly #fold: HotShardFold;
   /** The decision in force: the previous replay's last one, then the catch-up's; undefined once the catch-up is over. */
   #published: HotShardFold | undefined;
   #caughtUp: CatchUpStep<ShardState> | undefined;
   #result: ReplayResult | undefined;
-  #totalMoves = 0;
+  #totalMoves: number;
+  /** The replay begun at `anchors.switched` (withSuccessor), and its moves. */
+  readonly #next: HotShardFold | undefined;
+  #nextMoves = 0;
 
-  /** `windows` canonical (canonicalSnapshots), not empty; `settings.replayWindows > 0`. */
-  constructor(
+  private constructor(
     readonly map: ShardMap,
-    windows: readonly LoadSnapshot[],
     settings: HotShardSettings,
+    readonly anchors: ReplayAnchors,
+    published: HotShardFold,
+    fold: HotShardFold,
+    totalMoves: number,
+    lastStepped: number,
+    withSuccessor: boolean,
   ) {
-    const { previous, current, switched } = replayStarts(windows, settings.replayWindows);
-    this.anchors = { previous: windows[previous]!.windowStartMs, current: windows[current]!.windowStartMs, switched: windows[switched]!.windowStartMs };
     this.#settings = settings;
-    this.#published = new HotShardFold(map, settings);
-    if (previous < switched) runReplay(this.#published, windows, settings, previous, switched);
-    this.#fold = new HotShardFold(map, settings);
+    this.#published = published;
+    this.#fold = fold;
+    this.#totalMoves = totalMoves;
+    this.lastStepped = lastStepped;
+    this.#next = withSuccessor ? new HotShardFold(map, settings) : undefined;
+  }
+
+  /** The replays for `windows` (canonical, not empty; `settings.replayWindows > 0`), the previous one run to its end. */
+  static begin(map: ShardMap, windows: readonly LoadSnapshot[], settings: HotShardSettings, withSuccessor = false): AnchoredReplay {
+    const { previous, switched } = replayStarts(windows, settings.replayWindows);
+    const published = new HotShardFold(map, settings);
+    if (previous < switched) runReplay(published, windows, settings, previous, switched);
+    return new AnchoredReplay(map, settings, replayAnchors(windows, settings.replayWindows), published, new HotShardFold(map, settings), 0, -Infinity, withSuccessor);
+  }
+
+  /**
+   * The replays of the next anchor period, without replaying: its previous replay is this one's
+   * replay in force, and its replay in force the one this stepped from the switch on. Undefined
+   * unless this stepped on every window up to the one before `anchors.switched` and had a successor
+   * to keep; the caller checks that the windows read are the same.
+   */
+  successor(anchors: ReplayAnchors, windowBeforeSwitch: number | undefined): AnchoredReplay | undefined {
+    if (this.#next === undefined || anchors.previous !== this.anchors.current || anchors.current !== this.anchors.switched || windowBeforeSwitch !== this.lastStepped) return undefined;
+    const published = new HotShardFold(this.map, this.#settings);
+    for (const [shard, st] of this.#fold.state) published.state.set(shard, st);
+    return new AnchoredReplay(this.map, this.#settings, anchors, published, this.#next, this.#nextMoves, this.lastStepped, true);
   }
 
   /** Steps on every window of `windows` after the last one stepped on (the current replay's from its anchor on the first call). */
@@ -106,6 +150,7 @@ export class AnchoredReplay {
     if (first >= windows.length) return;
     const result = runReplay(this.#fold, windows, this.#settings, first, windows.length, (k, judged) => {
       if (k < switched) return;
+      if (this.#next) this.#nextMoves += this.#next.step(judged).moves;
       if (this.#published === undefined) {
         this.#caughtUp = undefined;
         return;
