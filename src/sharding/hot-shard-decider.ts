@@ -10,8 +10,8 @@
  */
 import type { HotShardDecision, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import type { ShardMap } from '../core/shard-map.js';
-import { canonicalSnapshots, heldWindows, historyUpTo, replayStarts } from './hot-shard-history.js';
-import { AnchoredReplay, decideHotShards, replayAnchors, type ReplayAnchors } from './hot-shards.js';
+import { canonicalSnapshots, heldWindows, historyUpTo, replayAnchors, replayStarts, sameAnchors } from './hot-shard-history.js';
+import { AnchoredReplay, decideHotShards } from './hot-shards.js';
 
 export class HotShardDecider {
   /** Replays begun from their anchor (the rest took only the new windows' steps): for tests and the decision-time benchmark. */
@@ -63,10 +63,6 @@ export class HotShardDecider {
     const now = windows.filter((w) => w.windowStartMs >= from && w.windowStartMs <= replay.lastStepped);
     return read.length > 0 && now.length === read.length && now.every((w, i) => sameSnapshot(w, read[i]!));
   }
-}
-
-function sameAnchors(a: ReplayAnchors, b: ReplayAnchors): boolean {
-  return a.previous === b.previous && a.current === b.current && a.switched === b.switched;
 }
 
 /** Same window and the same figures (snapshots are sorted by shard and by node id). */

@@ -91,6 +91,27 @@ export function replayStarts(windows: readonly LoadSnapshot[], replayWindows: nu
   return { previous: from(switchedAt - 2 * replayWindows), current: from(switchedAt - replayWindows), switched: from(switchedAt) };
 }
 
+/** Where an anchored decision's replays begin: window start ms (replayStarts). */
+export interface ReplayAnchors {
+  /** The previous replay's first window. */
+  readonly previous: number;
+  /** The replay in force's first window. */
+  readonly current: number;
+  /** The first window the replay in force decides (the previous one decided up to the window before). */
+  readonly switched: number;
+}
+
+/** The anchors of `windows` (canonical, not empty), as window start ms. */
+export function replayAnchors(windows: readonly LoadSnapshot[], replayWindows: number): ReplayAnchors {
+  const { previous, current, switched } = replayStarts(windows, replayWindows);
+  return { previous: windows[previous]!.windowStartMs, current: windows[current]!.windowStartMs, switched: windows[switched]!.windowStartMs };
+}
+
+/** The same anchors: the replays that begin at them read the same windows from the same starts. */
+export function sameAnchors(a: ReplayAnchors, b: ReplayAnchors): boolean {
+  return a.previous === b.previous && a.current === b.current && a.switched === b.switched;
+}
+
 /**
  * The history step `k` of the replay judges: the windows among `windows[0..k]` within the
  * `historyWindows` window numbers that end with `windows[k]`'s, as a snapshot source reading

@@ -21,7 +21,7 @@ import type { HotShard, HotShardDecision, HotShardReason, HotShardSettings, Load
 import { compareStrings } from '../core/order.js';
 import { type ShardMap, shardReaders } from '../core/shard-map.js';
 import { catchUpStep, sameShardState, type CatchUpModel, type CatchUpStep } from './hot-shard-catch-up.js';
-import { canonicalSnapshots, heldWindows, historyUpTo, meanSnapshot, replayStart, replayStarts, usable } from './hot-shard-history.js';
+import { canonicalSnapshots, heldWindows, historyUpTo, meanSnapshot, replayAnchors, replayStart, replayStarts, usable, type ReplayAnchors } from './hot-shard-history.js';
 import { rendezvousScore } from './rendezvous-score.js';
 
 export { heldWindows } from './hot-shard-history.js';
@@ -64,22 +64,6 @@ function anchoredDecision(map: ShardMap, windows: readonly LoadSnapshot[], setti
   const replay = AnchoredReplay.begin(map, windows, settings);
   replay.advance(windows);
   return replay.decision();
-}
-
-/** Where an anchored decision's replays begin: window start ms (hot-shard-history.ts replayStarts). */
-export interface ReplayAnchors {
-  /** The previous replay's first window. */
-  readonly previous: number;
-  /** The replay in force's first window. */
-  readonly current: number;
-  /** The first window the replay in force decides (the previous one decided up to the window before). */
-  readonly switched: number;
-}
-
-/** The anchors of `windows` (canonical, not empty), as window start ms. */
-export function replayAnchors(windows: readonly LoadSnapshot[], replayWindows: number): ReplayAnchors {
-  const { previous, current, switched } = replayStarts(windows, replayWindows);
-  return { previous: windows[previous]!.windowStartMs, current: windows[current]!.windowStartMs, switched: windows[switched]!.windowStartMs };
 }
 
 /**
