@@ -11,7 +11,9 @@
  * (c) a node joins and a node's weight changes: Envoy converges on the new primaries with no
  *     failed request, the new node's clusters arriving with the routes that name them;
  * (d) with `missingHeader: reject`, a request with neither header gets 400, and a key-only request
- *     still reaches its primary (the no-match route runs the Lua script before its 400 applies).
+ *     still reaches its primary (the no-match route runs the Lua script before its 400 applies);
+ * (e) a node taken out of the topology: its shards move to their replicas with no failed request,
+ *     and its cluster leaves Envoy, never seen gone while a route still names it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ import { envoyBinaries, envoyVersion, startEnvoy, type EnvoyProcess } from './su
 import { httpGetText, httpRequest } from './support/http.js';
 import { startKeyway, type KeywayProcess } from './support/keyway.js';
 import { freePort } from './support/ports.js';
-import { requestShard, startTraffic, waitForShardOn, type ShardAnswer } from './support/traffic.js';
+import { requestShard, startTraffic, waitForShardOn, type ShardAnswer, type TrafficTally } from './support/traffic.js';
 import { stopStack } from './support/teardown.js';
 import { eventually } from '../test/support/eventually.js';
 import type { ShardMapBody } from '../test/support/rest-bodies.js';
@@ -194,6 +196,49 @@ for (const bin of envoyBinaries()) {
       const none = await requestShard(listener, undefined);
       assert.match(none.body, /missing x-cache-shard and x-cache-key headers/);
       assert.equal((await requestShard(listener, 'x')).status, 400, 'a malformed shard header is still refused');
+    });
+
+    test('(e) a node taken out of the topology: no failed request, and its cluster leaves, never before its routes', async () => {
+      const before = await shardMap();
+      const victim = before.shards[0]!.owners[0]!;
+      const cluster = `${SERVICE}/node/${victim}`;
+      const routesName = async (): Promise<boolean> => JSON.stringify(await envoy.configDump({ resource: 'dynamic_route_configs' })).includes(`"${cluster}"`);
+      assert.ok(await routesName(), `the route table names ${cluster} before the change`);
+      // Every request in flight on the victim's shards, whose routes change: one routed to its
+      // cluster once the cluster had left would answer 503 (no cluster).
+      const traffic = startTraffic(
+        listener,
+        before.shards.filter((s) => s.owners[0] === victim).map((s) => s.shard),
+      );
+      // Each poll reads the clusters, then the routes: the routes move first, so a cluster seen gone
+      // while a route still names it means the cluster left first.
+      const inverted: number[] = [];
+      let during: TrafficTally;
+      try {
+        writeTopology(
+          [...NODE_IDS, JOINER].filter((id) => id !== victim).map((id) => ({ id, weight: id === 'node-1' ? 40 : 10 })),
+          'reject',
+        );
+        await eventually(
+          `${cluster} to leave Envoy`,
+          async () => {
+            const present = (await envoy.clusters(cluster)).length > 0;
+            const named = await routesName();
+            if (!present && named) inverted.push(Date.now());
+            return !present && !named;
+          },
+          { accept: (left) => left, timeoutMs: 20_000, intervalMs: 20 },
+        ).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+        await sleep(300);
+      } finally {
+        during = await traffic.stop();
+      }
+      assert.deepEqual(during.failed, [], `no request failed while ${victim} left the topology (${during.sent} sent)`);
+      assert.ok(during.sent > 50, `traffic ran through the change (${during.sent} requests)`);
+      assert.equal(inverted.length, 0, `${cluster} left Envoy while a route still named it`);
+      const next = await shardMap();
+      assert.ok(next.shards.every((s) => !s.owners.includes(victim)), `${victim} owns nothing once it left`);
+      for (const { shard, owners } of next.shards) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} reaches its new primary`);
     });
   });
 }
