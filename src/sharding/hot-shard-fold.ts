@@ -1,0 +1,399 @@
+/**
+ * One step of the hot-shard policy (docs/hot-shards.md "The algorithm"): the fold's state (which
+ * shards are spread or moved, to whom, and why), the load model it judges by, and the step that
+ * spreads hot shards and moves shards off overloaded nodes within the churn budget. hot-shards.ts
+ * replays these steps window by window; this file holds no notion of windows or anchors.
+ */
+import type { HotShardReason, HotShardSettings, LoadSnapshot } from '../core/load.js';
+import { compareStrings } from '../core/order.js';
+import { type ShardMap, shardReaders } from '../core/shard-map.js';
+import type { CatchUpModel } from './hot-shard-catch-up.js';
+import { usable } from './hot-shard-history.js';
+import { rendezvousScore } from './rendezvous-score.js';
+
+/** The policy's change to one shard, during the fold. */
+export interface ShardState {
+  /** Owners after the policy, primary first. */
+  readonly owners: readonly string[];
+  readonly readers: number;
+  readonly reason: HotShardReason;
+  readonly explanation: string;
+}
+
+export interface StepResult {
+  readonly moves: number;
+  readonly deferred: number;
+}
+
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function fmt(x: number): string {
+  return x >= 10 ? x.toFixed(0) : x.toFixed(2);
+}
+
+/** Modelled node loads for one snapshot under the fold's current state. */
+export class LoadModel {
+  constructor(
+    readonly total: number,
+    readonly totalWeight: number,
+    readonly load: Map<string, number>,
+    readonly weight: ReadonlyMap<string, number>,
+    /** Requests per second each shard the snapshot does not list adds to its primary. */
+    readonly perUnlisted = 0,
+  ) {}
+
+  copy(): LoadModel {
+    return new LoadModel(this.total, this.totalWeight, new Map(this.load), this.weight, this.perUnlisted);
+  }
+
+  /** The node's weight share of the total, in requests per second. */
+  share(id: string): number {
+    return (this.total * (this.weight.get(id) ?? 0)) / this.totalWeight;
+  }
+
+  ratio(id: string): number {
+    const share = this.share(id);
+    return share > 0 ? (this.load.get(id) ?? 0) / share : 0;
+  }
+
+  maxRatio(): number {
+    let max = 0;
+    for (const id of this.weight.keys()) max = Math.max(max, this.ratio(id));
+    return max;
+  }
+
+  add(id: string, requests: number): void {
+    this.load.set(id, (this.load.get(id) ?? 0) + requests);
+  }
+}
+
+/** The fold's state and one step of it. */
+export class HotShardFold {
+  readonly state = new Map<number, ShardState>();
+  /** Serving endpoints (ready, weight > 0), sorted by id. */
+  readonly ids: readonly string[];
+  readonly #weight: ReadonlyMap<string, number>;
+  readonly #totalWeight: number;
+  readonly #order = new Map<number, readonly string[]>();
+
+  constructor(
+    readonly map: ShardMap,
+    readonly settings: HotShardSettings,
+  ) {
+    const weight = new Map<string, number>();
+    for (const e of map.endpoints) if (e.ready && e.weight > 0 && Number.isFinite(e.weight)) weight.set(e.id, e.weight);
+    this.#weight = weight;
+    this.ids = [...weight.keys()].sort(compareStrings);
+    let w = 0;
+    for (const id of this.ids) w += weight.get(id)!;
+    this.#totalWeight = w;
+  }
+
+  /** Requests per second by shard (entries outside [0, S) or not positive ignored; repeats summed). */
+  loadsOf(snapshot: LoadSnapshot): Map<number, number> {
+    const S = this.map.owners.length;
+    const out = new Map<number, number>();
+    for (const s of snapshot.shards) {
+      const r = usable(s.requests);
+      if (!Number.isInteger(s.shard) || s.shard < 0 || s.shard >= S || r === 0) continue;
+      out.set(s.shard, (out.get(s.shard) ?? 0) + r);
+    }
+    return out;
+  }
+
+  /** The owners the shard has now (the policy's or the map's). */
+  owners(shard: number): readonly string[] {
+    return this.state.get(shard)?.owners ?? this.map.owners[shard] ?? [];
+  }
+
+  readers(shard: number): number {
+    return this.state.get(shard)?.readers ?? 1;
+  }
+
+  /**
+   * The shard's candidates in rendezvous order: its map owners (the replica-spread policy's
+   * choice), then every other serving endpoint by descending score (ties by id). Hot shards are
+   * few, so this is computed for a handful of shards.
+   */
+  rendezvousOrder(shard: number): readonly string[] {
+    let order = this.#order.get(shard);
+    if (!order) {
+      const base = (this.map.owners[shard] ?? []).filter((id) => this.#weight.has(id));
+      const inBase = new Set(base);
+      const rest = this.ids
+        .filter((id) => !inBase.has(id))
+        .map((id) => ({ id, score: rendezvousScore(id, shard, this.#weight.get(id)!) }))
+        .sort((a, b) => b.score - a.score || compareStrings(a.id, b.id))
+        .map((x) => x.id);
+      order = [...base, ...rest];
+      this.#order.set(shard, order);
+    }
+    return order;
+  }
+
+  /** Current owners first, then the rest of the rendezvous order: where extra readers come from. */
+  candidates(shard: number): readonly string[] {
+    const owners = this.owners(shard).filter((id) => this.#weight.has(id));
+    const taken = new Set(owners);
+    return [...owners, ...this.rendezvousOrder(shard).filter((id) => !taken.has(id))];
+  }
+
+  #weightOf(ids: readonly string[], k: number): number {
+    let w = 0;
+    for (let i = 0; i < k && i < ids.length; i++) w += this.#weight.get(ids[i]!) ?? 0;
+    return w;
+  }
+
+  /** Modelled node loads under the current state. */
+  model(snapshot: LoadSnapshot): LoadModel {
+    return this.#model(snapshot, (s) => this.owners(s), (s) => this.readers(s));
+  }
+
+  /** Modelled node loads under the map's own owners and readers (plain rendezvous for the policy's input). */
+  mapModel(snapshot: LoadSnapshot): LoadModel {
+    return this.#model(snapshot, (s) => this.map.owners[s] ?? [], (s) => shardReaders(this.map, s));
+  }
+
+  #model(snapshot: LoadSnapshot, ownersOf: (s: number) => readonly string[], readersOf: (s: number) => number): LoadModel {
+    const loads = this.loadsOf(snapshot);
+    let listed = 0;
+    for (const r of loads.values()) listed += r;
+    let nodesTotal = 0;
+    for (const n of snapshot.nodes) nodesTotal += usable(n.requests);
+    const total = Math.max(listed, nodesTotal);
+    // Shards too cold to be reported: their requests split evenly among their primaries.
+    const residual = total - listed;
+    const S = this.map.owners.length;
+    const per = residual > 0 ? residual / Math.max(1, S - loads.size) : 0;
+    const model = new LoadModel(total, this.#totalWeight, new Map(this.ids.map((id) => [id, 0])), this.#weight, per);
+    if (total === 0 || this.#totalWeight === 0) return model;
+    for (const [shard, r] of loads) this.#spreadLoad(model, r, ownersOf(shard), readersOf(shard), 1);
+    if (residual > 0) {
+      for (let s = 0; s < S; s++) {
+        if (loads.has(s)) continue;
+        const p = ownersOf(s)[0];
+        if (p !== undefined && this.#weight.has(p)) model.add(p, per);
+      }
+    }
+    return model;
+  }
+
+  /**
+   * The catch-up's view of this fold's state under `snapshot` (hot-shard-catch-up.ts): the
+   * busiest node's ratio were one shard to take another state, and taking it.
+   */
+  catchUpModel(snapshot: LoadSnapshot): CatchUpModel<ShardState> {
+    // Built on first use: a catch-up within the budget takes every shard and asks nothing.
+    let built: LoadModel | undefined;
+    let shardLoads: Map<number, number> | undefined;
+    const modelled = (): LoadModel => (built ??= this.model(snapshot));
+    const loadOf = (shard: number): number | undefined => (shardLoads ??= this.loadsOf(snapshot)).get(shard);
+    const plainOwners = (shard: number): readonly string[] => this.map.owners[shard] ?? [];
+    /** Moves the shard's requests in `m` from its current state to `next`. */
+    const shift = (m: LoadModel, shard: number, next: ShardState | undefined): void => {
+      const r = loadOf(shard);
+      const owners = next?.owners ?? plainOwners(shard);
+      if (r !== undefined) {
+        this.#spreadLoad(m, r, this.owners(shard), this.readers(shard), -1);
+        this.#spreadLoad(m, r, owners, next?.readers ?? 1, 1);
+        return;
+      }
+      for (const [id, sign] of [[this.owners(shard)[0], -1], [owners[0], 1]] as const) {
+        if (id !== undefined && this.#weight.has(id)) m.add(id, sign * m.perUnlisted);
+      }
+    };
+    return {
+      load: (shard) => loadOf(shard) ?? 0,
+      maxRatioWith: (shard, next) => {
+        const m = modelled().copy();
+        shift(m, shard, next);
+        return m.maxRatio();
+      },
+      take: (shard, next) => {
+        shift(modelled(), shard, next);
+        if (next) this.state.set(shard, next);
+        else this.state.delete(shard);
+      },
+    };
+  }
+
+  /** Adds (sign 1) or removes (sign -1) a shard's requests split among its first `readers` serving owners by weight. */
+  #spreadLoad(model: LoadModel, requests: number, owners: readonly string[], readers: number, sign: 1 | -1): void {
+    const serving = owners.filter((id) => this.#weight.has(id)).slice(0, Math.max(1, readers));
+    const w = this.#weightOf(serving, serving.length);
+    if (w === 0) return;
+    for (const id of serving) model.add(id, (sign * requests * this.#weight.get(id)!) / w);
+  }
+
+  /**
+   * One window: spread hot shards (hottest first), then bounded-load moves off overloaded nodes,
+   * then un-spreads and reverts of shards that cooled; at most `maxMovesPerWindow` in all.
+   */
+  step(snapshot: LoadSnapshot): StepResult {
+    const { epsilon, margin, spreadThreshold, maxReaders, maxMovesPerWindow, minWindowRequests } = this.settings;
+    const loads = this.loadsOf(snapshot);
+    const model = this.model(snapshot);
+    const total = model.total;
+    const W = this.#totalWeight;
+    let moves = 0;
+    let deferred = 0;
+    const budgetLeft = (): boolean => moves < maxMovesPerWindow;
+    /** Load over weight share each of `k` readers takes from a shard of `r` requests (the same for all, by the weighted split). */
+    const heat = (r: number, ids: readonly string[], k: number): number => {
+      const w = this.#weightOf(ids, k);
+      return total > 0 && w > 0 ? (r * W) / (total * w) : 0;
+    };
+    const setState = (shard: number, r: number, next: ShardState | undefined): void => {
+      this.#spreadLoad(model, r, this.owners(shard), this.readers(shard), -1);
+      if (next === undefined || (next.readers === 1 && sameList(next.owners, this.map.owners[shard] ?? []))) this.state.delete(shard);
+      else this.state.set(shard, next);
+      this.#spreadLoad(model, r, this.owners(shard), this.readers(shard), 1);
+      moves++;
+    };
+
+    // Too few requests in the window (total is per second) to tell a hot shard from chance, and no
+    // node worth protecting: judged as no load, so every changed shard goes back to plain
+    // rendezvous, coolest first, within the churn budget.
+    if ((total * snapshot.windowMs) / 1000 < minWindowRequests) {
+      const changed = [...this.state.keys()].map((sh) => [sh, loads.get(sh) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+      for (const [shard, r] of changed) {
+        if (budgetLeft()) setState(shard, r, undefined);
+        else deferred++;
+      }
+      return { moves, deferred };
+    }
+
+    // Hottest first, ties by shard: the order every replica applies the budget in.
+    const hottest = [...loads.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+
+    // 1. Spread: a shard above the threshold at its current readers gets the fewest more readers that bring it under.
+    // Candidates are every serving endpoint, the shard's owners first; computing their rendezvous
+    // order costs a score per endpoint, so it is done only for shards that may be spread: none
+    // after the first shard that would stay under the threshold even on the lightest node alone
+    // (shards come hottest first), and none whose current readers keep it under.
+    const cap = Math.min(maxReaders, this.ids.length);
+    const lightest = Math.min(...this.ids.map((id) => this.#weight.get(id)!));
+    for (const [shard, r] of hottest) {
+      if (!(total > 0) || (r * W) / (total * lightest) <= spreadThreshold) break;
+      const k = this.readers(shard);
+      if (k >= cap) continue;
+      const current = this.owners(shard).filter((id) => this.#weight.has(id));
+      if (current.length >= k && heat(r, current, k) <= spreadThreshold) continue;
+      const cands = this.candidates(shard);
+      if (heat(r, cands, k) <= spreadThreshold) continue;
+      let next = k + 1;
+      while (next < cap && heat(r, cands, next) > spreadThreshold) next++;
+      if (!budgetLeft()) {
+        deferred++;
+        continue;
+      }
+      const h1 = heat(r, cands, 1);
+      setState(shard, r, {
+        owners: cands.slice(0, Math.max(next, this.owners(shard).length)),
+        readers: next,
+        reason: 'spread',
+        explanation:
+          `alone ${fmt(h1)}x its primary's weight share (spread above ${spreadThreshold}x): ` +
+          `spread to ${next} readers, ${fmt(heat(r, cands, next))}x of each one's share`,
+      });
+    }
+
+    // 2. Bounded load: the busiest node above (1 + epsilon + margin) x its share sheds the hottest
+    // shards it leads alone to the first next owner in rendezvous order that stays under the bound.
+    // Hysteresis around the bound: a node sheds only above bound + margin, a receiver must stay
+    // within the bound, and a moved shard goes back (step 3) only when its rendezvous primary stays
+    // within bound - margin. Judged loads are means of noisy windows; without the band a node whose
+    // ratio sits near the bound would shed in one window and take the shard back in the next.
+    const bound = 1 + epsilon;
+    const shedAbove = bound + margin;
+    const backAtMost = bound - margin;
+    const stuck = new Set<string>();
+    for (;;) {
+      let worst: string | undefined;
+      for (const id of this.ids) {
+        if (stuck.has(id) || model.ratio(id) <= shedAbove) continue;
+        if (worst === undefined || model.ratio(id) > model.ratio(worst)) worst = id;
+      }
+      if (worst === undefined) break;
+      if (!budgetLeft()) {
+        for (const id of this.ids) if (!stuck.has(id) && model.ratio(id) > shedAbove) deferred++;
+        break;
+      }
+      const before = model.ratio(worst);
+      let moved = false;
+      for (const [shard, r] of hottest) {
+        if (this.readers(shard) !== 1 || this.owners(shard)[0] !== worst) continue;
+        const cands = this.candidates(shard);
+        const reach = Math.min(cands.length, Math.max(this.map.policy.replicas, maxReaders) + 1);
+        for (let i = 1; i < reach; i++) {
+          const to = cands[i]!;
+          if (((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
+          // The former owners stay, after the new primary: failover targets and the warm-up source.
+          const owners = [to, ...this.owners(shard).filter((id) => id !== to)];
+          const back = this.map.owners[shard]?.[0] === to;
+          setState(shard, r, {
+            owners,
+            readers: 1,
+            reason: 'bounded-load',
+            explanation: back
+              ? `back on its rendezvous primary ${to}`
+              : `node ${worst} at ${fmt(before)}x its weight share (sheds above ${fmt(shedAbove)}x): primary moved to ${to}, next in rendezvous order`,
+          });
+          moved = true;
+          break;
+        }
+        if (moved) break;
+      }
+      if (!moved) stuck.add(worst);
+    }
+
+    // 3. Cooling: un-spread below half the threshold, revert a moved primary when its rendezvous
+    // primary stays within (1 + epsilon - margin) x its share, or within the bound when the shard's
+    // current primary is above it; coolest first, ties by shard.
+    const coolest = [...this.state.keys()].map((s) => [s, loads.get(s) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    for (const [shard, r] of coolest) {
+      const cur = this.state.get(shard)!;
+      const owners = cur.owners;
+      if (cur.readers > 1) {
+        let next = cur.readers;
+        while (next > 1 && heat(r, owners, next - 1) < spreadThreshold / 2) next--;
+        if (next === cur.readers) continue;
+        if (!budgetLeft()) {
+          deferred++;
+          continue;
+        }
+        const plain = this.map.owners[shard] ?? [];
+        const keep = next === 1 && owners[0] === plain[0] ? plain : owners.slice(0, Math.max(next, plain.length));
+        setState(shard, r, {
+          owners: keep,
+          readers: next,
+          reason: next > 1 ? 'spread' : 'bounded-load',
+          explanation: next > 1 ? `${cur.explanation}; cooled to ${next} readers` : `cooled: ${cur.explanation}`,
+        });
+        continue;
+      }
+      const home = this.map.owners[shard]?.[0];
+      if (home === undefined || !this.#weight.has(home)) continue;
+      const after = total > 0 ? ((model.load.get(home) ?? 0) + r) / model.share(home) : 0;
+      // A move is kept while its home would still be above bound - margin with the shard back and
+      // its new primary is within the bound; once the new primary is above the bound, the shard
+      // goes back if home stays within it (so kept moves never leave a node above the bound that
+      // plain rendezvous would not).
+      const holder = cur.owners[0];
+      const holderOver = holder !== undefined && holder !== home && model.ratio(holder) > bound;
+      if (after > backAtMost && !(holderOver && after <= bound)) continue;
+      if (!budgetLeft()) {
+        deferred++;
+        continue;
+      }
+      setState(shard, r, undefined);
+    }
+    return { moves, deferred };
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
