@@ -5,8 +5,8 @@
  * starting the next anchor period from the replays it already holds. Memory of a computation, not
  * of state: the decision stays a function of the snapshots, so replicas still agree whether or not
  * they kept it, and anything unexpected (another map, other settings, a late report that changed
- * a window already read, a window gone, a window skipped at the anchor's move) replays from the
- * anchor as decideHotShards does.
+ * a window already read, a window gone, decisions skipped across more than one anchor move)
+ * replays from the anchor as decideHotShards does.
  */
 import type { HotShardDecision, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import type { ShardMap } from '../core/shard-map.js';
@@ -52,7 +52,11 @@ export class HotShardDecider {
     const starts = replayStarts(windows, settings.replayWindows);
     const from = historyUpTo(windows, starts.previous, settings.historyWindows)[0]!.windowStartMs;
     if (!this.#readUnchanged(replay, windows, from)) return undefined;
-    const next = replay.successor(anchors, windows[starts.switched - 1]?.windowStartMs);
+    // By one period, with decisions skipped before the move (a busy event loop): the replays held
+    // first step through the rest of their own period, the windows before the new switch.
+    const beforeSwitch = windows.slice(0, starts.switched);
+    if (anchors.previous === replay.anchors.current && anchors.current === replay.anchors.switched && (beforeSwitch.at(-1)?.windowStartMs ?? -Infinity) > replay.lastStepped) replay.advance(beforeSwitch);
+    const next = replay.successor(anchors, beforeSwitch.at(-1)?.windowStartMs);
     if (next) this.#replay = next;
     return next;
   }
