@@ -80,6 +80,10 @@ interface CachedBody {
   readonly tag: string;
 }
 
+/**
+ * The admin plugin for docs/api.md "Shard map". The map part of `/v1/shardmap` is cached per
+ * published view, so a poll between changes costs only the source health and an ETag check.
+ */
 export function shardMapRoutes(state: ServingReader) {
   const bodies = new WeakMap<ServingView, CachedBody>();
   /** The view in force, or a 503 sent when keyway has no shard map yet. */

@@ -2,6 +2,10 @@
 import type { ServingReader } from '../core/serving.js';
 import type { SourcesDetailBody } from './api-types.js';
 
+/**
+ * The `stale`, `sources` and `pipelineError` fields of `/readyz` and `/v1/shardmap` (docs/api.md);
+ * a pipeline error counts as stale, since the map in force is then not the latest input's.
+ */
 export function sourcesDetail(state: ServingReader): SourcesDetailBody {
   const sources = state.sources().map((s) => ({
     kind: s.kind,

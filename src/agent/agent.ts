@@ -75,6 +75,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const EMPTY: ReadonlyMap<number, Assignment> = new Map();
 
+/**
+ * `keyway/agent`, the node side of the ownership contract (docs/ownership.md "Several replicas"):
+ * assignments come from the first replica up, since all compute the same view; warm and load
+ * reports go to every replica, since each plans on its own.
+ */
 export class OwnershipAgent {
   readonly #opts: OwnershipAgentOptions;
   readonly #timing: AgentTiming;

@@ -5,6 +5,10 @@
  */
 import { MAX_REPORTED_SHARDS, windowStart, type LoadReport } from '../core/load.js';
 
+/**
+ * Builds one node's ReportLoad payloads (docs/load-reports.md "Windows"): windows aligned to the
+ * epoch, so nodes report the same windows without agreeing on anything else.
+ */
 export class LoadCounter {
   readonly #nodeId: string;
   readonly #windowMs: number;

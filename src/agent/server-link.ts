@@ -59,6 +59,10 @@ interface Held {
 const serialize = (m: DeltaDiscoveryRequest): Buffer => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m));
 const deserialize = (b: Buffer): DeltaDiscoveryResponse => fromBinary(DeltaDiscoveryResponseSchema, b);
 
+/**
+ * The agent's ownership stream to one replica (docs/ownership.md "The ownership stream"); a link
+ * down longer than `dropAfterMs` stops holding assignments, so the agent turns to another replica.
+ */
 export class ServerLink {
   readonly #client: Client;
   readonly #held = new Map<string, Held>();

@@ -22,6 +22,10 @@ export interface HandoffDriverOptions {
   readonly enqueue: (what: string, job: () => void) => void;
 }
 
+/**
+ * Where ReportWarm lands in `keyway serve` (docs/ownership.md "Flip ticks"): reports wait for the
+ * next flip tick, so a trickle of them changes the routed map once per tick, not once per report.
+ */
 export class HandoffDriver implements WarmReportSink {
   readonly #opts: HandoffDriverOptions;
   readonly #ledger = new WarmLedger();

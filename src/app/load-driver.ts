@@ -15,6 +15,10 @@ export function loadSignalSettings(config: { readonly file: string; readonly hot
   return config.hotShards ?? DEFAULT_HOT_SHARD_SETTINGS;
 }
 
+/**
+ * The load side of docs/load-reports.md "Sharing the snapshot" in `keyway serve`: one object is sink,
+ * reader and exporter, so a reload can swap the source without rewiring the xDS server or the policy.
+ */
 export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   readonly #log: Logger;
   #settings: LoadSignalSettings;

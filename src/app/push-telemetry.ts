@@ -72,6 +72,10 @@ function settleIncomplete(c: OpenChange, nodeId: string): void {
   for (const kind of kinds) c.trace.proxyAcked(nodeId, kind);
 }
 
+/**
+ * The xDS stage's push observer (docs/xds-protocol.md "When a change has converged"): a change ends
+ * only when the last proxy it pushed to has ACKed, so its trace measures convergence.
+ */
 export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
   const { metrics, logger } = opts;
   let pending: OpenChange | undefined;

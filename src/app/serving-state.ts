@@ -14,6 +14,10 @@ import type {
 /** How many past changes {@link ServingState.history} keeps. */
 export const HISTORY_LENGTH = 32;
 
+/**
+ * The runner's only writable ServingReader (docs/architecture.md "Who writes state"); each publish
+ * makes a new immutable view, so a reader never sees a half-applied update.
+ */
 export class ServingState implements ServingReader {
   #view: ServingView | undefined;
   #history: ShardMapChange[] = [];

@@ -44,6 +44,10 @@ interface HeldMap {
   readonly owners: readonly (readonly Owner[])[];
 }
 
+/**
+ * `ShardMapClient` of `keyway/client` (docs/clients.md): routes keys in the application by the
+ * key-to-shard contract, so a client needs no proxy to find a shard's owners.
+ */
 export class ShardMapClient {
   private readonly base: URL;
   private readonly pollIntervalMs: number;

@@ -46,6 +46,10 @@ export interface ErrorLocation {
   readonly field?: string;
 }
 
+/**
+ * The error keyway and its libraries raise (docs/errors.md): callers and the REST error body go by
+ * `code`, which is stable; the message is for people.
+ */
 export class KeywayError extends Error {
   override readonly name = 'KeywayError';
   constructor(

@@ -13,6 +13,10 @@ import type { ShardMap } from '../core/shard-map.js';
 import { canonicalSnapshots, heldWindows, historyUpTo, replayAnchors, replayStarts, sameAnchors } from './hot-shard-history.js';
 import { AnchoredReplay, decideHotShards } from './hot-shards.js';
 
+/**
+ * Keeps one map's replays between the runner's once-per-window decisions (docs/hot-shards.md
+ * "Hysteresis"); dropping it changes nothing but the cost of the next decision.
+ */
 export class HotShardDecider {
   /** Replays begun from their anchor (the rest took only the new windows' steps): for tests and the decision-time benchmark. */
   replaysBegun = 0;

@@ -25,6 +25,10 @@ export interface StepResult {
   readonly deferred: number;
 }
 
+/**
+ * A load ratio to three decimals, for the `maxLoadRatio` fields of a decision (docs/hot-shards.md
+ * "What `/v1/shardmap` shows"); the fold itself judges unrounded ratios.
+ */
 export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }

@@ -8,6 +8,10 @@
 /** Most reports kept: one per (node, shard) at most, and no more than this many in all. */
 export const MAX_WARM_REPORTS = 1 << 20;
 
+/**
+ * Holds ReportWarm reports until a transition takes them (docs/ownership.md "ReportWarm"), bounded
+ * by MAX_WARM_REPORTS since nodes may report shards no transition will ever use.
+ */
 export class WarmLedger {
   // node -> shard -> epoch ms of the latest report
   readonly #reports = new Map<string, Map<number, number>>();

@@ -29,6 +29,10 @@ export function staticDir(moduleUrl: string = import.meta.url): string {
   throw new Error(`keyway web view: static files not found at ${here} or ${fromDist}`);
 }
 
+/**
+ * The admin plugin for the web view's page and assets (docs/api.md "Meta and web view"), sent with
+ * no-cache and a same-origin CSP so a browser never runs a stale or foreign script.
+ */
 export function webViewRoutes() {
   return async function register(app: FastifyInstance): Promise<void> {
     const dir = staticDir();

@@ -15,6 +15,7 @@ import { statusCommand } from './status.js';
 export const CLIENT_COMMANDS = ['status', 'shardmap', 'lookup', 'diff'] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
+/** Whether `keyway NAME` is a client command of docs/cli.md, dispatched here rather than to `serve` or `check`. */
 export function isClientCommand(name: string): name is ClientCommand {
   return (CLIENT_COMMANDS as readonly string[]).includes(name);
 }

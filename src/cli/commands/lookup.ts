@@ -8,6 +8,10 @@ import { type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { renderFields } from './table.js';
 
+/**
+ * `keyway lookup KEY` (docs/cli.md), resolving with the exit status. The shard and owners are the
+ * server's answer; the hash tag is derived locally only to explain it.
+ */
 export async function lookupCommand(api: RestClient, key: string, output: OutputFormat, io: CommandIo): Promise<number> {
   const { body } = await api.get<LookupBody>(`v1/lookup?${new URLSearchParams({ key }).toString()}`);
   if (output === 'json') {

@@ -16,6 +16,7 @@ interface ErrorBody {
   readonly error?: { readonly code?: unknown; readonly message?: unknown; readonly parameter?: unknown };
 }
 
+/** The CLI's way into a running keyway (docs/api.md); GET only, since the admin API never writes state. */
 export class RestClient {
   constructor(
     readonly server: URL,

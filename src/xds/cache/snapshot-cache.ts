@@ -95,6 +95,10 @@ interface ClassEntry {
   readonly watchers: Record<ResourceKind, Set<Watcher>>;
 }
 
+/**
+ * The xDS server's SnapshotSource (docs/xds-protocol.md "Snapshots and versions"): versions come from
+ * content only, so a restarted or second replica serves the same versions and proxies see no churn.
+ */
 export class SnapshotCache implements SnapshotSource {
   readonly #encoder = new ResourceEncoder();
   readonly #classes = new Map<string, ClassEntry>();

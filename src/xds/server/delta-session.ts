@@ -33,6 +33,7 @@ interface Held {
   readonly asked: Set<string>;
 }
 
+/** A delta stream, ADS or per-type (docs/xds-protocol.md "Delta (incremental)"); the ownership agent speaks this one. */
 export class DeltaSession extends Session {
   readonly #held = new Map<ResourceKind, Held>();
 

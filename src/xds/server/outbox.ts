@@ -27,6 +27,10 @@ export interface StreamOutput {
   write(response: Uint8Array | SharedResponse): void;
 }
 
+/**
+ * The writer of one xDS stream (docs/security.md "xDS streams"): a proxy that stops reading is cut
+ * off instead of making keyway buffer for it without bound.
+ */
 export class StreamOutbox implements StreamOutput {
   #undelivered = 0;
   #waitingForDrain = false;

@@ -73,6 +73,10 @@ export function limitExceeded(message: string): ProtocolError {
   return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`);
 }
 
+/**
+ * The session logic every xDS stream shares, SotW or delta, ADS or per-type (docs/xds-protocol.md
+ * "Services", "Streams and cleanup"), so both protocols report one state to `/v1/proxies`.
+ */
 export abstract class Session implements StreamRecord {
   readonly startedAt = Date.now();
   readonly types = new Map<ResourceKind, TypeTracker>();

@@ -29,6 +29,7 @@ import type { StreamOutput } from './outbox.js';
 /** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
 const PARTIAL_KINDS: ReadonlySet<ResourceKind> = new Set(['endpoint', 'route']);
 
+/** A state-of-the-world stream, ADS or per-type (docs/xds-protocol.md "State of the world"). */
 export class SotwSession extends Session {
   /** Kinds held back by backpressure, and whether one of the held pushes was forced. */
   readonly #heldForce = new Map<ResourceKind, boolean>();

@@ -45,6 +45,7 @@ export function socketAddress(address: string, port: number, ipv4Compat = false)
   });
 }
 
+/** A google.protobuf.Duration from milliseconds, for the timeouts and intervals of Envoy clusters and health checks. */
 export function duration(ms: number): Duration {
   return durationFromMs(ms);
 }
@@ -68,6 +69,10 @@ export function localityWeight(endpointWeights: readonly number[]): number {
   return Math.min(UINT32_MAX, Math.max(1, endpointWeights.reduce((a, b) => a + b, 0)));
 }
 
+/**
+ * A map key for a locality, grouping EDS entries per locality (docs/xds.md); JSON, so no region,
+ * zone or subzone name can collide with a separator.
+ */
 export function localityKey(l: Locality): string {
   return JSON.stringify([l.region, l.zone, l.subzone]);
 }

@@ -24,6 +24,7 @@ export function listenerName(service: string): string {
   return service;
 }
 
+/** The RouteConfiguration the listener's RDS config names (docs/xds.md, the names table); the consistency check requires it to exist. */
 export function routeConfigName(service: string): string {
   return service;
 }

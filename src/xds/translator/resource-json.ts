@@ -7,6 +7,7 @@ import { toJson, type JsonValue } from '@bufbuild/protobuf';
 import { KIND_ORDER, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 import { XDS_REGISTRY } from './registry.js';
 
+/** One translated resource as ProtoJSON, through XDS_REGISTRY so its typed_config Anys expand instead of failing to print. */
 export function resourceToJson(resource: TranslatedResource): JsonValue {
   return toJson(resource.schema, resource.message, { registry: XDS_REGISTRY });
 }
