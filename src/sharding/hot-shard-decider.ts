@@ -56,11 +56,7 @@ export class HotShardDecider {
     const starts = replayStarts(windows, settings.replayWindows);
     const from = historyUpTo(windows, starts.previous, settings.historyWindows)[0]!.windowStartMs;
     if (!this.#readUnchanged(replay, windows, from)) return undefined;
-    // By one period, with decisions skipped before the move (a busy event loop): the replays held
-    // first step through the rest of their own period, the windows before the new switch.
-    const beforeSwitch = windows.slice(0, starts.switched);
-    if (anchors.previous === replay.anchors.current && anchors.current === replay.anchors.switched && (beforeSwitch.at(-1)?.windowStartMs ?? -Infinity) > replay.lastStepped) replay.advance(beforeSwitch);
-    const next = replay.successor(anchors, beforeSwitch.at(-1)?.windowStartMs);
+    const next = replay.successor(anchors, windows.slice(0, starts.switched));
     if (next) this.#replay = next;
     return next;
   }

@@ -105,12 +105,16 @@ export class AnchoredReplay {
 
   /**
    * The replays of the next anchor period, without replaying: its previous replay is this one's
-   * replay in force, and its replay in force the one this stepped from the switch on. Undefined
-   * unless this stepped on every window up to the one before `anchors.switched` and had a successor
-   * to keep; the caller checks that the windows read are the same.
+   * replay in force, and its replay in force the one this stepped from the switch on.
+   * `beforeSwitch`: the windows before `anchors.switched`; those not stepped on yet (decisions
+   * skipped before the anchor moved) are stepped on first. Undefined unless the anchor moved by
+   * one period and this had a successor to keep; the caller checks that the windows read are the same.
    */
-  successor(anchors: ReplayAnchors, windowBeforeSwitch: number | undefined): AnchoredReplay | undefined {
-    if (this.#next === undefined || anchors.previous !== this.anchors.current || anchors.current !== this.anchors.switched || windowBeforeSwitch !== this.lastStepped) return undefined;
+  successor(anchors: ReplayAnchors, beforeSwitch: readonly LoadSnapshot[]): AnchoredReplay | undefined {
+    const last = beforeSwitch.at(-1)?.windowStartMs;
+    if (this.#next === undefined || anchors.previous !== this.anchors.current || anchors.current !== this.anchors.switched || last === undefined) return undefined;
+    if (last > this.lastStepped) this.advance(beforeSwitch);
+    if (last !== this.lastStepped) return undefined;
     const published = new HotShardFold(this.map, this.#settings);
     for (const [shard, st] of this.#fold.state) published.state.set(shard, st);
     return new AnchoredReplay(this.map, this.#settings, anchors, published, this.#next, this.#nextMoves, this.lastStepped, true);
