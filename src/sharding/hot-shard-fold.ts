@@ -9,7 +9,7 @@ import { compareStrings } from '../core/order.js';
 import { type ShardMap, shardReaders } from '../core/shard-map.js';
 import type { CatchUpModel } from './hot-shard-catch-up.js';
 import { usable } from './hot-shard-history.js';
-import { rendezvousScore } from './rendezvous-score.js';
+import { endpointKey, scoreShard, shardStep } from './rendezvous-score.js';
 
 /** The policy's change to one shard, during the fold. */
 export interface ShardState {
@@ -73,26 +73,65 @@ export class LoadModel {
   }
 }
 
+/**
+ * What every fold of one plain map shares: its serving endpoints and the rendezvous order of each
+ * shard asked for. Pure functions of the map, so they are kept per map object rather than per
+ * fold: a decision runs two or three folds over the same map, and `keyway serve` keeps the map
+ * between windows, so a hot shard's order (a score per endpoint) is computed once per map.
+ */
+interface ServingEndpoints {
+  /** Serving endpoints (ready, weight > 0), sorted by id. */
+  readonly ids: readonly string[];
+  readonly weight: ReadonlyMap<string, number>;
+  readonly totalWeight: number;
+  /** Contract 2's endpoint keys and the weights of `ids`, for scoreShard. */
+  readonly keyHi: Uint32Array;
+  readonly keyLo: Uint32Array;
+  readonly weights: Float64Array;
+  readonly order: Map<number, readonly string[]>;
+}
+
+const servingByMap = new WeakMap<ShardMap, ServingEndpoints>();
+
+function servingEndpoints(map: ShardMap): ServingEndpoints {
+  let found = servingByMap.get(map);
+  if (found) return found;
+  const weight = new Map<string, number>();
+  for (const e of map.endpoints) if (e.ready && e.weight > 0 && Number.isFinite(e.weight)) weight.set(e.id, e.weight);
+  const ids = [...weight.keys()].sort(compareStrings);
+  let totalWeight = 0;
+  for (const id of ids) totalWeight += weight.get(id)!;
+  const keyHi = new Uint32Array(ids.length);
+  const keyLo = new Uint32Array(ids.length);
+  const weights = new Float64Array(ids.length);
+  ids.forEach((id, i) => {
+    const k = endpointKey(id);
+    keyHi[i] = k.hi;
+    keyLo[i] = k.lo;
+    weights[i] = weight.get(id)!;
+  });
+  found = { ids, weight, totalWeight, keyHi, keyLo, weights, order: new Map() };
+  servingByMap.set(map, found);
+  return found;
+}
+
 /** The fold's state and one step of it. */
 export class HotShardFold {
   readonly state = new Map<number, ShardState>();
   /** Serving endpoints (ready, weight > 0), sorted by id. */
   readonly ids: readonly string[];
+  readonly #serving: ServingEndpoints;
   readonly #weight: ReadonlyMap<string, number>;
   readonly #totalWeight: number;
-  readonly #order = new Map<number, readonly string[]>();
 
   constructor(
     readonly map: ShardMap,
     readonly settings: HotShardSettings,
   ) {
-    const weight = new Map<string, number>();
-    for (const e of map.endpoints) if (e.ready && e.weight > 0 && Number.isFinite(e.weight)) weight.set(e.id, e.weight);
-    this.#weight = weight;
-    this.ids = [...weight.keys()].sort(compareStrings);
-    let w = 0;
-    for (const id of this.ids) w += weight.get(id)!;
-    this.#totalWeight = w;
+    this.#serving = servingEndpoints(map);
+    this.ids = this.#serving.ids;
+    this.#weight = this.#serving.weight;
+    this.#totalWeight = this.#serving.totalWeight;
   }
 
   /** Requests per second by shard (entries outside [0, S) or not positive ignored; repeats summed). */
@@ -117,31 +156,52 @@ export class HotShardFold {
   }
 
   /**
-   * The shard's candidates in rendezvous order: its map owners (the replica-spread policy's
-   * choice), then every other serving endpoint by descending score (ties by id). Hot shards are
-   * few, so this is computed for a handful of shards.
+   * At least the first `count` of the shard's candidates in rendezvous order (all when there are
+   * fewer): its map owners (the replica-spread policy's choice), then every other serving endpoint
+   * by descending score (ties by id). A step looks only a few places down it, so no more is ranked:
+   * ranking all is a score per endpoint and a sort of them, for every hot shard of every map.
    */
-  rendezvousOrder(shard: number): readonly string[] {
-    let order = this.#order.get(shard);
-    if (!order) {
-      const base = (this.map.owners[shard] ?? []).filter((id) => this.#weight.has(id));
-      const inBase = new Set(base);
-      const rest = this.ids
-        .filter((id) => !inBase.has(id))
-        .map((id) => ({ id, score: rendezvousScore(id, shard, this.#weight.get(id)!) }))
-        .sort((a, b) => b.score - a.score || compareStrings(a.id, b.id))
-        .map((x) => x.id);
-      order = [...base, ...rest];
-      this.#order.set(shard, order);
+  rendezvousOrder(shard: number, count: number): readonly string[] {
+    const { ids, keyHi, keyLo, weights, order: byShard } = this.#serving;
+    const known = byShard.get(shard);
+    if (known !== undefined && (known.length >= count || known.length === ids.length)) return known;
+    const base = (this.map.owners[shard] ?? []).filter((id) => this.#weight.has(id));
+    const inBase = new Set(base);
+    const g = shardStep(shard);
+    const scores = new Float64Array(ids.length);
+    scoreShard(keyHi, keyLo, weights, ids.length, g.hi, g.lo, scores);
+    // The best `want` of the rest, by score and then id (ids are sorted, so by index), kept sorted.
+    const want = Math.max(count, 2 * (known?.length ?? 4)) - base.length;
+    const top: number[] = [];
+    const before = (a: number, b: number): boolean => scores[a]! > scores[b]! || (scores[a] === scores[b] && a < b);
+    for (let i = 0; i < ids.length; i++) {
+      if (inBase.has(ids[i]!) || (top.length >= want && !before(i, top[top.length - 1]!))) continue;
+      let at = top.length;
+      while (at > 0 && before(i, top[at - 1]!)) at--;
+      top.splice(at, 0, i);
+      if (top.length > want) top.pop();
     }
+    const order = [...base, ...top.map((i) => ids[i]!)];
+    byShard.set(shard, order);
     return order;
   }
 
-  /** Current owners first, then the rest of the rendezvous order: where extra readers come from. */
+  /**
+   * Current owners first, then the rest of the rendezvous order: where extra readers come from.
+   * Only the first `extra` beyond the owners: a step looks no further than its reader cap or
+   * replica count ahead.
+   */
   candidates(shard: number): readonly string[] {
     const owners = this.owners(shard).filter((id) => this.#weight.has(id));
+    const extra = Math.max(this.settings.maxReaders, this.map.policy.replicas) + 1;
     const taken = new Set(owners);
-    return [...owners, ...this.rendezvousOrder(shard).filter((id) => !taken.has(id))];
+    const out = [...owners];
+    // The owners may sit anywhere in the order: looking as far as their number again is enough.
+    for (const id of this.rendezvousOrder(shard, 2 * owners.length + extra)) {
+      if (out.length >= owners.length + extra) break;
+      if (!taken.has(id)) out.push(id);
+    }
+    return out;
   }
 
   #weightOf(ids: readonly string[], k: number): number {
@@ -314,21 +374,24 @@ export class HotShardFold {
     const shedAbove = bound + margin;
     const backAtMost = bound - margin;
     const stuck = new Set<string>();
+    const over = new BusiestFirst(this.ids, (id) => model.ratio(id), shedAbove);
+    // The listed shards each node leads alone, as positions in `hottest`, ascending.
+    const ledAlone = new Map<string, number[]>();
+    hottest.forEach(([shard], i) => {
+      const p = this.owners(shard)[0];
+      if (this.readers(shard) === 1 && p !== undefined) ledAlone.set(p, [...(ledAlone.get(p) ?? []), i]);
+    });
     for (;;) {
-      let worst: string | undefined;
-      for (const id of this.ids) {
-        if (stuck.has(id) || model.ratio(id) <= shedAbove) continue;
-        if (worst === undefined || model.ratio(id) > model.ratio(worst)) worst = id;
-      }
+      const worst = over.first();
       if (worst === undefined) break;
       if (!budgetLeft()) {
-        for (const id of this.ids) if (!stuck.has(id) && model.ratio(id) > shedAbove) deferred++;
+        deferred += over.size;
         break;
       }
       const before = model.ratio(worst);
       let moved = false;
-      for (const [shard, r] of hottest) {
-        if (this.readers(shard) !== 1 || this.owners(shard)[0] !== worst) continue;
+      for (const h of ledAlone.get(worst) ?? []) {
+        const [shard, r] = hottest[h]!;
         const cands = this.candidates(shard);
         const reach = Math.min(cands.length, Math.max(this.map.policy.replicas, maxReaders) + 1);
         for (let i = 1; i < reach; i++) {
@@ -346,11 +409,17 @@ export class HotShardFold {
               : `node ${worst} at ${fmt(before)}x its weight share (sheds above ${fmt(shedAbove)}x): primary moved to ${to}, next in rendezvous order`,
           });
           moved = true;
+          ledAlone.set(worst, ledAlone.get(worst)!.filter((j) => j !== h));
+          ledAlone.set(to, [...(ledAlone.get(to) ?? []), h].sort((a, b) => a - b));
+          // Its receiver stays within the bound, but rounding may put it over the line all the same.
+          if (!stuck.has(to)) over.place(to);
           break;
         }
         if (moved) break;
       }
-      if (!moved) stuck.add(worst);
+      over.remove(worst);
+      if (moved) over.place(worst);
+      else stuck.add(worst);
     }
 
     // 3. Cooling: un-spread below half the threshold, revert a moved primary when its rendezvous
@@ -395,6 +464,56 @@ export class HotShardFold {
       setState(shard, r, undefined);
     }
     return { moves, deferred };
+  }
+}
+
+/**
+ * The nodes above the shed line, busiest first, ties in id order (the order the bounded-load step
+ * has always taken them in). A move changes two nodes' loads, so keeping the list sorted by
+ * re-placing those two replaces a pass over every node per move or stuck node: with thousands of
+ * endpoints, many sit over the line through the noise of their cold shards and cannot shed.
+ */
+class BusiestFirst {
+  readonly #rank: ReadonlyMap<string, number>;
+  readonly #list: string[];
+
+  constructor(
+    ids: readonly string[],
+    private readonly ratio: (id: string) => number,
+    private readonly above: number,
+  ) {
+    this.#rank = new Map(ids.map((id, i) => [id, i]));
+    this.#list = ids.filter((id) => ratio(id) > above).sort((a, b) => this.#compare(a, b));
+  }
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  first(): string | undefined {
+    return this.#list[0];
+  }
+
+  remove(id: string): void {
+    const i = this.#list.indexOf(id);
+    if (i >= 0) this.#list.splice(i, 1);
+  }
+
+  /** Puts `id` in its place by its ratio now, if above the line (and not already listed). */
+  place(id: string): void {
+    if (this.#list.includes(id) || !(this.ratio(id) > this.above)) return;
+    let lo = 0;
+    let hi = this.#list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#compare(this.#list[mid]!, id) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#list.splice(lo, 0, id);
+  }
+
+  #compare(a: string, b: string): number {
+    return this.ratio(b) - this.ratio(a) || this.#rank.get(a)! - this.#rank.get(b)!;
   }
 }
 
