@@ -56,7 +56,7 @@ export function catchUpStep<S extends CatchUpState>(from: ReadonlyMap<number, S>
   }
   const taken: number[] = [];
   if (differing.size <= budget) {
-    taken.push(...differing);
+    for (const shard of differing) taken.push(shard);
     differing.clear();
   } else {
     for (let i = 0; i < budget; i++) {

@@ -71,13 +71,15 @@ export function virtualHostClusters(vh: VirtualHost): string[] {
 /** The Route actions of a virtual host's matcher (the route-table shape), nested matchers included. */
 function matcherRoutes(matcher: Matcher | undefined): Route[] {
   if (!matcher) return [];
-  const onMatches: (Matcher_OnMatch | undefined)[] = [matcher.onNoMatch];
+  // concat, not push(...): a route table has one entry per shard, and a spread of 10^5 arguments
+  // overflows the stack.
+  let onMatches: (Matcher_OnMatch | undefined)[] = [matcher.onNoMatch];
   const type = matcher.matcherType;
   if (type.case === 'matcherTree') {
     const tree = type.value.treeType;
-    if (tree.case === 'exactMatchMap' || tree.case === 'prefixMatchMap') onMatches.push(...Object.values(tree.value.map));
+    if (tree.case === 'exactMatchMap' || tree.case === 'prefixMatchMap') onMatches = onMatches.concat(Object.values(tree.value.map));
   } else if (type.case === 'matcherList') {
-    onMatches.push(...type.value.matchers.map((m) => m.onMatch));
+    onMatches = onMatches.concat(type.value.matchers.map((m) => m.onMatch));
   }
   return onMatches.flatMap((m) => {
     if (m?.onMatch.case === 'matcher') return matcherRoutes(m.onMatch.value);

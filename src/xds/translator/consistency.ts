@@ -19,7 +19,7 @@ import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet,
  */
 export function checkConsistency(set: ResourceSet): string[] {
   const problems: string[] = [];
-  for (const kind of KIND_ORDER) problems.push(...checkKind(kind, resourcesOf(set, kind)));
+  for (const kind of KIND_ORDER) for (const p of checkKind(kind, resourcesOf(set, kind))) problems.push(p);
   for (const a of ofKind<ShardAssignment>('assignment', set)) {
     if (a.shard >= a.shardCount) problems.push(`assignment ${a.shard}: shard out of range [0, ${a.shardCount})`);
   }

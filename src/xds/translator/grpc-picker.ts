@@ -61,7 +61,9 @@ export function shardPickerConfig(input: PickerInput): { config: ShardPickerConf
   const index = new Map(endpoints.map((a, i) => [a, i]));
   const table = input.owners.map((list) => list.map((e) => index.get(addressKey(e))!));
   // R in force: the policy's R, or more when a shard lists more owners (a draining owner kept on).
-  const replicas = Math.max(1, input.replicas, ...table.map((l) => l.length));
+  // A loop, not Math.max(...): S arguments overflow the stack from about 10^5 shards.
+  let replicas = Math.max(1, input.replicas);
+  for (const l of table) replicas = Math.max(replicas, l.length);
   const hot = new Map<number, number>();
   if (input.readers) input.owners.forEach((_, shard) => hot.set(shard, input.readers!(shard)));
   const readers = encodeReaders(hot);
