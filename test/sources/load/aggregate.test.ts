@@ -39,6 +39,21 @@ test('the aggregate sums nodes per shard, the last report of a node wins, and re
   assert.deepEqual(agg.closed(T0 + 5 * W, 3), [], 'reports stopped: after historyWindows windows nothing is left');
 });
 
+test('a window\'s snapshot is read once and kept until a report for that window arrives', () => {
+  const agg = new LoadAggregate({ windowMs: () => W });
+  agg.reportLoad(rep('a', T0, 10, [[1, 10]]));
+  agg.reportLoad(rep('a', T0 + W, 4, [[2, 4]]));
+  const first = agg.snapshot(T0)!;
+  const other = agg.snapshot(T0 + W)!;
+  assert.equal(agg.snapshot(T0), first, 'the same object while nothing changed');
+  assert.equal(agg.closed(T0 + 2 * W, 2)[0], first, 'closed() hands out the same one');
+  agg.reportLoad(rep('b', T0, 6, [[1, 6]])); // a late report for the first window
+  assert.deepEqual(agg.snapshot(T0)!.shards, [{ shard: 1, requests: 16 }], 'the late report counts');
+  assert.notEqual(agg.snapshot(T0), first);
+  assert.equal(agg.snapshot(T0 + W), other, 'the other window is untouched');
+  assert.deepEqual(first.shards, [{ shard: 1, requests: 10 }], 'a snapshot handed out before is not changed');
+});
+
 test('a snapshot keeps the fleet\'s hottest MAX_SNAPSHOT_SHARDS shards', () => {
   const agg = new LoadAggregate({ windowMs: () => W });
   const shards: [number, number][] = Array.from({ length: MAX_SNAPSHOT_SHARDS + 10 }, (_, i) => [i, i + 1]);
