@@ -8,7 +8,7 @@
  * route-table shape are staged the same way (Envoy subscribes to every cluster by itself); the
  * class key names the flavor.
  */
-import type { Snapshot } from '../xds/cache/index.js';
+import type { EncodedResource, Snapshot } from '../xds/cache/index.js';
 import type { ResourceKind } from '../xds/resources.js';
 import type { XdsServer } from '../xds/server/index.js';
 
@@ -16,22 +16,35 @@ const STAGED_KINDS: readonly ResourceKind[] = ['cluster', 'endpoint', 'route'];
 
 /** Is every proxy of class `classKey` in sync with its snapshot? (Vacuously true without one.) */
 export function grpcClassSynced(
-  server: Pick<XdsServer, 'proxies' | 'sentResources'>,
+  server: Pick<XdsServer, 'heldByClass'>,
   cache: { classes(): readonly { classKey: string; snapshot: Snapshot | undefined }[] },
   classKey: string,
 ): boolean {
   const snapshot = cache.classes().find((c) => c.classKey === classKey)?.snapshot;
   if (!snapshot) return true;
-  for (const row of server.proxies({ namesShown: 0 })) {
-    if (row.proxyClass !== classKey) continue;
-    const held = server.sentResources(row.id);
-    // Gone since the row was read, or holding no route configuration of ours (it dials another
-    // service, or has not got that far): it routes no call through this change, so it is not waited for.
-    if (!held || held.route.length === 0) continue;
+  // Clients of a class served the same selection hold the same map object (SotW shares them), so
+  // each map is compared with the snapshot once per check, not once per client.
+  const holdsAll = new Map<ResourceKind, Map<ReadonlyMap<string, EncodedResource>, boolean>>(STAGED_KINDS.map((k) => [k, new Map()]));
+  for (const held of server.heldByClass(classKey)) {
+    // Holding no route configuration of ours (it dials another service, or has not got that far):
+    // it routes no call through this change, so it is not waited for.
+    if (!held('route')?.sent.size) continue;
     for (const kind of STAGED_KINDS) {
-      if (row.types[kind]?.status !== 'SYNCED') return false;
-      const versions = new Map(held[kind].map((r) => [r.name, r.version] as const));
-      for (const [name, r] of snapshot.kinds[kind].resources) if (versions.get(name) !== r.version) return false;
+      const h = held(kind);
+      if (h?.status !== 'SYNCED') return false;
+      const known = holdsAll.get(kind)!;
+      let all = known.get(h.sent);
+      if (all === undefined) {
+        all = true;
+        for (const [name, r] of snapshot.kinds[kind].resources) {
+          if (h.sent.get(name)?.version !== r.version) {
+            all = false;
+            break;
+          }
+        }
+        known.set(h.sent, all);
+      }
+      if (!all) return false;
     }
   }
   return true;

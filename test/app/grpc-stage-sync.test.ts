@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Snapshot } from '../../src/xds/cache/index.js';
-import type { ProxyStatus } from '../../src/xds/server/index.js';
+import type { HeldKind } from '../../src/xds/server/index.js';
 import { grpcClassSynced } from '../../src/app/grpc-stage-sync.js';
 
 type Held = Record<'cluster' | 'endpoint' | 'route', [string, string][]>;
@@ -20,13 +20,13 @@ function snapshot(held: Held): Snapshot {
 function fixture(rows: { id: string; flavor: string; proxyClass: string; status: string; held: Held }[], want: Held, classKey = 'grpc||') {
   return {
     server: {
-      proxies: () =>
-        rows.map((r) => ({ id: r.id, flavor: r.flavor, proxyClass: r.proxyClass, types: { cluster: { status: r.status }, endpoint: { status: r.status }, route: { status: r.status } } })) as unknown as ProxyStatus[],
-      sentResources: (id: string) => {
-        const h = rows.find((r) => r.id === id)?.held;
-        const list = (pairs: [string, string][] = []) => pairs.map(([name, version]) => ({ name, version }));
-        return h ? ({ cluster: list(h.cluster), endpoint: list(h.endpoint), route: list(h.route), listener: [], assignment: [] } as never) : undefined;
-      },
+      heldByClass: (key: string) =>
+        rows
+          .filter((r) => r.proxyClass === key)
+          .map((r) => (kind: string): HeldKind | undefined => {
+            const pairs = r.held[kind as keyof Held];
+            return pairs ? ({ status: r.status, sent: new Map(pairs.map(([name, version]) => [name, { name, version }])) } as unknown as HeldKind) : undefined;
+          }),
     },
     cache: { classes: () => [{ classKey, snapshot: snapshot(want) }] },
   };
@@ -62,3 +62,16 @@ test("an Envoy class (the route-table shape is staged too) waits for its Envoys 
   const ok = fixture([{ id: 'e1', flavor: 'envoy', proxyClass: 'envoy||', status: 'SYNCED', held: want }], want, 'envoy||');
   assert.equal(grpcClassSynced(ok.server, ok.cache, 'envoy||'), true);
 });
+
+test('clients holding the same maps (a shared SotW selection) are judged alike, each kind on its own', () => {
+  const shared = (pairs: [string, string][]) => new Map(pairs.map(([name, version]) => [name, { name, version }]));
+  const maps = { cluster: shared(want.cluster), endpoint: shared(want.endpoint), route: shared(want.route) };
+  const behind = { ...maps, endpoint: shared(stale.endpoint) };
+  const client = (held: typeof maps, status = 'SYNCED') => (kind: string) => ({ status, sent: held[kind as keyof typeof maps] }) as unknown as HeldKind;
+  const cache = { classes: () => [{ classKey: 'grpc||', snapshot: snapshot(want) }] };
+  const check = (...clients: ((kind: string) => HeldKind)[]) => grpcClassSynced({ heldByClass: () => clients }, cache, 'grpc||');
+  assert.equal(check(client(maps), client(maps), client(maps)), true);
+  assert.equal(check(client(maps), client(maps), client(behind)), false, 'the third holds the same clusters but older endpoints');
+  assert.equal(check(client(maps), client(maps, 'STALE')), false, 'the same maps, not ACKed');
+});
+

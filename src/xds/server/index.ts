@@ -6,6 +6,7 @@ export type {
   TypeSyncStatus,
   NackRecord,
   SentResources,
+  HeldKind,
   StreamProtocol,
   StreamService,
   ProxyIdentity,

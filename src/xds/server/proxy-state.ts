@@ -27,6 +27,12 @@ export interface ProxyIdentity {
 /** Per kind, the resources a proxy was last sent (what it holds from keyway), for config dumps. */
 export type SentResources = Readonly<Record<ResourceKind, readonly EncodedResource[]>>;
 
+/** What a node holds of one kind, on the stream its row shows for the kind: sync status and resources by name (not copied). */
+export interface HeldKind {
+  readonly status: TypeSyncStatus;
+  readonly sent: ReadonlyMap<string, EncodedResource>;
+}
+
 /** Reads a proxy's identity from its xDS node (classifyProxy decides its flavor and class). */
 export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClass = (c) => c): ProxyIdentity {
   const proxyClass = classifyProxy(node);
@@ -268,6 +274,25 @@ export class ProxyRegistry {
     return streams ? view([...streams], opts) : undefined;
   }
 
+  /**
+   * For each node whose row names served class `classKey`, what it holds per kind (as its row
+   * shows it), with no row built and nothing copied or sorted: a make-before-break phase asks this
+   * on every ACK, and rows for every proxy, or a sorted copy of what each holds, cost seconds there
+   * with a thousand clients of a thousand clusters.
+   */
+  *heldByClass(classKey: string): Generator<(kind: ResourceKind) => HeldKind | undefined> {
+    for (const set of this.#byNode.values()) {
+      const streams = [...set];
+      let newest = streams[0]!;
+      for (const s of streams) if (byStart(s, newest) > 0) newest = s;
+      if (proxyClassKey(newest.servedClassNow?.() ?? newest.identity.servedClass) !== classKey) continue;
+      yield (kind) => {
+        const t = newestServing(streams, kind)?.types.get(kind);
+        return t ? { status: t.status(), sent: t.sent } : undefined;
+      };
+    }
+  }
+
   /** Per kind, what the node holds from keyway (on the stream shown for that kind); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined {
     const set = this.#byNode.get(nodeId);
@@ -291,8 +316,13 @@ function newestServing(streams: readonly StreamRecord[], kind: ResourceKind): St
   return best;
 }
 
+/** Streams by start, ties by id: a row shows its node's last one in this order. */
+function byStart(a: StreamRecord, b: StreamRecord): number {
+  return a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 function view(streams: readonly StreamRecord[], opts: ProxyViewOptions): ProxyStatus {
-  const sorted = [...streams].sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
+  const sorted = [...streams].sort(byStart);
   const newest = sorted[sorted.length - 1]!;
   const identity = newest.identity;
   // Only the kinds the flavor is served: Envoy and gRPC rows keep their four, an agent shows `assignment`.

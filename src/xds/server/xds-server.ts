@@ -31,7 +31,8 @@ import { limitExceeded, ProtocolError, type Session, type SessionContext, type S
 import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
-import { ProxyRegistry, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
+import { ProxyRegistry, type HeldKind, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
+import type { ResourceKind } from '../resources.js';
 import type { XdsServerEvents } from './events.js';
 import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
@@ -74,6 +75,8 @@ export interface XdsServer extends ProxyStatusReader {
   proxies(opts?: { readonly namesShown?: number }): ProxyStatus[];
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
+  /** For each node of served class `classKey`, what it holds per kind: no rows built (ProxyRegistry.heldByClass). */
+  heldByClass(classKey: string): Iterable<(kind: ResourceKind) => HeldKind | undefined>;
   /** Does the node hold an open stream? O(1): asked on every stream close. */
   connected(nodeId: string): boolean;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
@@ -214,6 +217,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     nodeIds: (flavor) => registry.nodeIds(flavor),
     proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
+    heldByClass: (classKey) => registry.heldByClass(classKey),
     connected: (nodeId) => registry.streamsOf(nodeId) > 0,
     configDump(nodeId) {
       const row = registry.proxy(nodeId);
