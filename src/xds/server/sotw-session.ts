@@ -100,17 +100,15 @@ export class SotwSession extends Session {
     // response is kept, not removed). gRPC clients get that, so an ownership change costs what it
     // changed, not every subscribed resource again; Envoy keeps full answers (it re-warms on them).
     const partial = !force && t.nonce !== undefined && PARTIAL_KINDS.has(kind) && this.identity.proxyClass.flavor === 'grpc';
-    const outgoing = partial ? sel.resources.filter((r) => t.sent.get(r.name)?.version !== r.version) : sel.resources;
-    if (partial) {
-      // Unsubscribed names leave what the proxy holds; only changed or newly asked ones are sent.
-      const sent = t.sentForUpdate();
-      for (const name of [...sent.keys()]) if (!sel.byName.has(name)) sent.delete(name);
-      if (outgoing.length === 0) {
-        t.sentSignature = sel.signature;
-        return;
-      }
+    // Only changed or newly asked resources are sent; unsubscribed names leave what the proxy holds.
+    const update = partial ? partialUpdate(t.sent, sel) : undefined;
+    const outgoing = update?.outgoing ?? sel.resources;
+    if (update && outgoing.length === 0) {
+      t.holdShared(sel.byName);
+      t.sentSignature = sel.signature;
+      return;
     }
-    const key = partial ? `+${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}` : sel.signature;
+    const key = update?.key ?? sel.signature;
     const response = sharedResponse(ks, `${this.ctx.controlPlane ?? ''}\u0000${key}`, t.nonce, (nonce) =>
       encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, outgoing),
     );
@@ -118,10 +116,9 @@ export class SotwSession extends Session {
     this.send(response);
     this.recordSent(kind, t, nonce, ks.version, outgoing.length);
     t.sentSignature = sel.signature;
-    if (partial) {
-      const sent = t.sentForUpdate();
-      for (const r of outgoing) sent.set(r.name, r);
-    } else t.holdShared(sel.byName);
+    // After a partial update too the proxy holds exactly the selection (what it kept had the
+    // selection's versions), so it shares the selection's map rather than a copy of its own.
+    t.holdShared(sel.byName);
     if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: outgoing.length, partial }, 'sent');
     // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
     // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
@@ -160,6 +157,23 @@ interface Selection {
   readonly byName: ReadonlyMap<string, EncodedResource>;
   /** The whole kind (wildcard) is named by its version; a named selection by its names and versions. */
   readonly signature: string;
+}
+
+// Per map a stream holds, per selection: what a partial update sends, computed once for every
+// stream holding the same map (they hold their selection's: see holdShared above), not per stream:
+// with thousands of gRPC clients of thousands of clusters each, a filter per stream cost seconds.
+const partialUpdates = new WeakMap<ReadonlyMap<string, EncodedResource>, WeakMap<Selection, { outgoing: EncodedResource[]; key: string }>>();
+
+function partialUpdate(held: ReadonlyMap<string, EncodedResource>, sel: Selection): { outgoing: EncodedResource[]; key: string } {
+  let bySel = partialUpdates.get(held);
+  if (!bySel) partialUpdates.set(held, (bySel = new WeakMap()));
+  let update = bySel.get(sel);
+  if (!update) {
+    const outgoing = sel.resources.filter((r) => held.get(r.name)?.version !== r.version);
+    update = { outgoing, key: `+${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}` };
+    bySel.set(sel, update);
+  }
+  return update;
 }
 
 // Per kind snapshot, per subscription key ('*' or the sorted names): the selection, computed once

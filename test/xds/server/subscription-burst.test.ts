@@ -134,4 +134,31 @@ test('SotW EDS to a gRPC client carries only what changed; Envoy keeps full answ
   grpc.request('endpoint', [...NAMES, 'probe']);
   const added = await grpc.next();
   assert.deepEqual(added.resources.map((r) => r.name), ['probe'], 'a newly asked name is sent alone');
+  grpc.ack('endpoint');
+  // A name dropped leaves what the client holds: asked again, it is sent again.
+  const without = [...NAMES.filter((n) => n !== 'c05'), 'probe'];
+  grpc.request('endpoint', without);
+  await new Promise((r) => setTimeout(r, 300)); // past the subscription hold-off: two requests, not one burst
+  grpc.request('endpoint', [...NAMES, 'probe']);
+  const again = await grpc.next();
+  assert.deepEqual(again.resources.map((r) => r.name), ['c05'], 'a name dropped and asked again is resent');
+});
+
+test('SotW EDS: gRPC clients holding the same get the same partial answer', async (t) => {
+  const h = await startHarness(TOPO);
+  t.after(() => h.close());
+  const clients = ['grpc-a', 'grpc-b', 'grpc-c'].map((id) => h.client({ node: { id, ...GRPC } }));
+  for (const client of clients) {
+    client.request('endpoint', NAMES);
+    assert.equal((await client.next()).resources.length, N);
+    client.ack('endpoint');
+  }
+  h.set({ ...TOPO, clusters: { ...TOPO.clusters, c03: [9100], c07: [9101] } });
+  for (const client of clients) {
+    const r = await client.next();
+    assert.deepEqual(r.resources.map((x) => x.name), ['c03', 'c07'], 'each gets the two changed assignments');
+    client.ack('endpoint');
+  }
+  h.set({ ...TOPO, clusters: { ...TOPO.clusters, c03: [9100], c07: [9102] } });
+  for (const client of clients) assert.deepEqual((await client.next()).resources.map((x) => x.name), ['c07'], 'then only what changed since');
 });
