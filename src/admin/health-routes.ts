@@ -8,9 +8,26 @@
 import type { FastifyInstance } from 'fastify';
 import { degradedReasons, type DegradedReason, type NackView } from '../core/health.js';
 import type { ProxyStatusReader } from '../core/proxy.js';
+import type { ShardMap } from '../core/shard-map.js';
 import type { ServingReader } from '../core/serving.js';
 import type { ReadyzBody } from './api-types.js';
 import { sourcesDetail } from './sources-detail.js';
+
+// Per map: the counts /readyz reports. Every ShardMapClient polls /readyz once a second, and a pass
+// over S shards per request adds up at S = 131072 with a thousand clients.
+const countsByMap = new WeakMap<ShardMap, { ownedShards: number; readyEndpoints: number }>();
+
+function mapCounts(map: ShardMap): { ownedShards: number; readyEndpoints: number } {
+  let counts = countsByMap.get(map);
+  if (!counts) {
+    counts = {
+      ownedShards: map.owners.reduce((n, owners) => n + (owners.length > 0 ? 1 : 0), 0),
+      readyEndpoints: map.endpoints.filter((e) => e.ready && e.weight > 0).length,
+    };
+    countsByMap.set(map, counts);
+  }
+  return counts;
+}
 
 /** `proxies`: the xDS stages' readers, whose NACKs make keyway degraded (none: no xDS stage). */
 export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatusReader[] = []) {
@@ -27,8 +44,7 @@ export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatus
         return reply.code(503).send(body);
       }
       const { map } = view;
-      const ownedShards = map.owners.reduce((n, owners) => n + (owners.length > 0 ? 1 : 0), 0);
-      const readyEndpoints = map.endpoints.filter((e) => e.ready && e.weight > 0).length;
+      const { ownedShards, readyEndpoints } = mapCounts(map);
       const summary = {
         version: map.version,
         shardCount: map.policy.shardCount,
