@@ -119,10 +119,13 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     transitions.push({ ...current, from });
   });
 
-  // Drains end at their time, when the node left, or when it owns or warms the shard again.
-  const busy = (d: ShardDrain): boolean =>
-    (owners[d.shard] ?? []).includes(d.node) || transitions.some((t) => t.shard === d.shard && t.warming === d.node);
-  const drains = [...previous.state.drains.filter((d) => !newDrains.some((n) => n.shard === d.shard && n.node === d.node)), ...newDrains]
+  // Drains end at their time, when the node left, or when it owns or warms the shard again. Keyed
+  // by shard and node, not searched: a large move has as many drains as transitions.
+  const drainKey = (shard: number, node: string): string => `${shard}\u0000${node}`;
+  const warmingNow = new Set(transitions.map((t) => drainKey(t.shard, t.warming)));
+  const renewed = new Set(newDrains.map((n) => drainKey(n.shard, n.node)));
+  const busy = (d: ShardDrain): boolean => (owners[d.shard] ?? []).includes(d.node) || warmingNow.has(drainKey(d.shard, d.node));
+  const drains = [...previous.state.drains.filter((d) => !renewed.has(drainKey(d.shard, d.node))), ...newDrains]
     .filter((d) => d.until > now && byId.has(d.node) && !busy(d))
     .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
