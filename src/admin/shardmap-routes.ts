@@ -76,7 +76,8 @@ function shardBody(view: ServingView, shard: number): ShardBody {
 
 /** The map part of the body, and a tag over its JSON (computed once per view, like the body). */
 interface CachedBody {
-  readonly body: Omit<ShardMapBody, keyof SourcesDetailBody>;
+  /** The map part as JSON: serialized once per view (1.4 MB at S = 16384, R = 3, 2000 endpoints). */
+  readonly json: string;
   readonly tag: string;
 }
 
@@ -101,16 +102,17 @@ export function shardMapRoutes(state: ServingReader) {
       if (!view) return reply;
       let cached = bodies.get(view);
       if (!cached) {
-        const body = shardMapBody(view);
-        bodies.set(view, (cached = { body, tag: strongEtag(JSON.stringify(body)) }));
+        const json = JSON.stringify(shardMapBody(view));
+        bodies.set(view, (cached = { json, tag: strongEtag(json) }));
       }
       // Source health is live, not part of the cached body.
-      const sources = sourcesDetail(state);
-      const etag = strongEtag(cached.tag, JSON.stringify(sources));
+      const sources = JSON.stringify(sourcesDetail(state));
+      const etag = strongEtag(cached.tag, sources);
       void reply.header('etag', etag).header('cache-control', 'no-cache');
       if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
-      const answer: ShardMapBody = { ...cached.body, ...sources };
-      return answer;
+      // The ShardMapBody: the cached map part's fields, then the sources' (no key in both).
+      const answer = sources === '{}' ? cached.json : `${cached.json.slice(0, -1)},${sources.slice(1)}`;
+      return reply.type('application/json; charset=utf-8').send(answer);
     });
 
     // A string checked by pattern, not `type: integer`: Ajv's coercion would turn " " into 0 and
