@@ -260,11 +260,7 @@ export class ProxyRegistry {
   /** Ids of the nodes whose newest stream is of `flavor`: O(streams), no rows built. */
   nodeIds(flavor: ProxyFlavor): Set<string> {
     const out = new Set<string>();
-    for (const [id, streams] of this.#byNode) {
-      let newest: StreamRecord | undefined;
-      for (const s of streams) if (!newest || s.startedAt >= newest.startedAt) newest = s;
-      if (newest?.identity.proxyClass.flavor === flavor) out.add(id);
-    }
+    for (const [id, streams] of this.#byNode) if (newestStream(streams).identity.proxyClass.flavor === flavor) out.add(id);
     return out;
   }
 
@@ -283,8 +279,7 @@ export class ProxyRegistry {
   *heldByClass(classKey: string): Generator<(kind: ResourceKind) => HeldKind | undefined> {
     for (const set of this.#byNode.values()) {
       const streams = [...set];
-      let newest = streams[0]!;
-      for (const s of streams) if (byStart(s, newest) > 0) newest = s;
+      const newest = newestStream(streams);
       if (proxyClassKey(newest.servedClassNow?.() ?? newest.identity.servedClass) !== classKey) continue;
       yield (kind) => {
         const t = newestServing(streams, kind)?.types.get(kind);
@@ -319,6 +314,13 @@ function newestServing(streams: readonly StreamRecord[], kind: ResourceKind): St
 /** Streams by start, ties by id: a row shows its node's last one in this order. */
 function byStart(a: StreamRecord, b: StreamRecord): number {
   return a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The stream a node's row shows (the last by start, ties by id), of a node's non-empty set. */
+function newestStream(streams: Iterable<StreamRecord>): StreamRecord {
+  let newest: StreamRecord | undefined;
+  for (const s of streams) if (!newest || byStart(s, newest) > 0) newest = s;
+  return newest!;
 }
 
 function view(streams: readonly StreamRecord[], opts: ProxyViewOptions): ProxyStatus {
