@@ -34,15 +34,23 @@ export interface EncodedResource {
  * again (the translator may reuse unchanged messages; they must not be mutated once handed over).
  */
 export class ResourceEncoder {
-  private byContent = new Map<string, EncodedResource>();
+  private readonly byContent = new Map<string, EncodedResource>();
   private byObject = new WeakMap<object, EncodedResource>();
+  /** How many live snapshots hold each encoding (hold/release). */
+  private readonly holders = new Map<EncodedResource, number>();
+  /** Encodings put in the memo since the last sweep, which may end up held by no snapshot. */
+  private unheld: EncodedResource[] = [];
   private encodes = 0;
 
   /** Returns the shared EncodedResource for `resource` of `kind`. */
   encode(kind: ResourceKind, resource: TranslatedResource): EncodedResource {
     const known = this.byObject.get(resource.message);
     if (known && known.name === resource.name && known.kind === kind) {
-      this.byContent.set(memoKey(known), known);
+      const key = memoKey(known);
+      if (!this.byContent.has(key)) {
+        this.byContent.set(key, known);
+        this.unheld.push(known);
+      }
       return known;
     }
     const typeUrl = TYPE_URL[kind];
@@ -64,17 +72,38 @@ export class ResourceEncoder {
         references: Object.freeze(referencedNames(resource.message)),
       });
       this.byContent.set(key, encoded);
+      this.unheld.push(encoded);
       this.encodes++;
     }
     this.byObject.set(resource.message, encoded);
     return encoded;
   }
 
-  /** Forgets every encoding not in `live`, so the memo holds only what current snapshots serve. */
-  retain(live: Iterable<EncodedResource>): void {
-    const next = new Map<string, EncodedResource>();
-    for (const r of live) next.set(memoKey(r), r);
-    this.byContent = next;
+  /**
+   * Counts `resources` as held by one more live snapshot. The memo keeps what some live snapshot
+   * holds, so a map change costs work in proportion to the snapshots it replaces, not to all of them.
+   */
+  hold(resources: Iterable<EncodedResource>): void {
+    for (const r of resources) this.holders.set(r, (this.holders.get(r) ?? 0) + 1);
+  }
+
+  /** Counts `resources` as held by one snapshot less; what no snapshot holds any more is forgotten. */
+  release(resources: Iterable<EncodedResource>): void {
+    for (const r of resources) {
+      const n = (this.holders.get(r) ?? 0) - 1;
+      if (n > 0) {
+        this.holders.set(r, n);
+        continue;
+      }
+      this.holders.delete(r);
+      this.forget(r);
+    }
+  }
+
+  /** Forgets what was encoded since the last sweep but is held by no snapshot (a rejected build's). */
+  sweep(): void {
+    for (const r of this.unheld) if (!this.holders.has(r)) this.forget(r);
+    this.unheld = [];
   }
 
   /** How many distinct resources were packed so far (for tests and metrics). */
@@ -85,6 +114,11 @@ export class ResourceEncoder {
   /** How many encodings the memo holds now. */
   get size(): number {
     return this.byContent.size;
+  }
+
+  private forget(r: EncodedResource): void {
+    const key = memoKey(r);
+    if (this.byContent.get(key) === r) this.byContent.delete(key);
   }
 }
 

@@ -7,9 +7,9 @@
 import { type Logger, pino } from 'pino';
 import { KeywayError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
+import { KIND_ORDER, proxyClassKey, resourcesOf, type ProxyClass, type ResourceKind, type ResourceSet } from '../resources.js';
 import type { ConsistencyCheck } from './consistency.js';
-import { ResourceEncoder } from './encoder.js';
+import { ResourceEncoder, type EncodedResource } from './encoder.js';
 import { buildSnapshot, changedKinds, type Snapshot } from './snapshot.js';
 
 /** Produces every resource of one proxy class (the translator, bound to the current input). */
@@ -91,6 +91,8 @@ interface Watcher {
 interface ClassEntry {
   readonly proxyClass: ProxyClass;
   snapshot: Snapshot | undefined;
+  /** The set `snapshot` was built from: a build that hands back the same resource objects changes nothing. */
+  built: ResourceSet | undefined;
   error: Error | undefined;
   readonly watchers: Record<ResourceKind, Set<Watcher>>;
 }
@@ -161,6 +163,7 @@ export class SnapshotCache implements SnapshotSource {
     for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
       if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
         this.#classes.delete(key);
+        if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
         continue;
       }
       const before = entry.snapshot;
@@ -174,7 +177,7 @@ export class SnapshotCache implements SnapshotSource {
       if (changed.length > 0) notify.push([entry, changed]);
     }
     const moved = this.#rehome();
-    this.#encoder.retain(this.#liveResources());
+    this.#encoder.sweep();
     const calls: [Watcher, ResourceKind][] = [];
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
@@ -212,6 +215,7 @@ export class SnapshotCache implements SnapshotSource {
       entry = {
         proxyClass,
         snapshot: undefined,
+        built: undefined,
         error: undefined,
         watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set(), assignment: new Set() },
       };
@@ -225,8 +229,21 @@ export class SnapshotCache implements SnapshotSource {
   #refresh(entry: ClassEntry): void {
     if (!this.#build) return;
     try {
-      const next = buildSnapshot(entry.proxyClass, this.#build(entry.proxyClass), this.#encoder, this.#check);
-      if (entry.snapshot?.version !== next.version) entry.snapshot = next;
+      const set = this.#build(entry.proxyClass);
+      // The translator hands back its earlier resource objects for what did not change (messages
+      // are immutable once handed over), so the same objects mean the same snapshot: with one class
+      // per ownership agent, most classes of a map change are this case.
+      if (entry.snapshot && entry.built && sameResources(entry.built, set)) {
+        entry.error = undefined;
+        return;
+      }
+      const next = buildSnapshot(entry.proxyClass, set, this.#encoder, this.#check);
+      if (entry.snapshot?.version !== next.version) {
+        this.#encoder.hold(resourcesIn(next));
+        if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
+        entry.snapshot = next;
+      }
+      entry.built = set;
       entry.error = undefined;
     } catch (err) {
       entry.error = err instanceof Error ? err : new KeywayError('SNAPSHOT_INCONSISTENT', String(err));
@@ -266,13 +283,6 @@ export class SnapshotCache implements SnapshotSource {
       watcher.listener(snapshot);
     } catch (err) {
       this.#log.error({ err, kind, proxyClass: snapshot.classKey }, 'snapshot watcher failed');
-    }
-  }
-
-  *#liveResources() {
-    for (const entry of this.#classes.values()) {
-      if (!entry.snapshot) continue;
-      for (const kind of KIND_ORDER) yield* entry.snapshot.kinds[kind].resources.values();
     }
   }
 
@@ -324,4 +334,21 @@ export class SnapshotCache implements SnapshotSource {
       if (this.#classes.get(watcher.entryKey)?.watchers[kind].has(watcher)) this.#call(watcher, kind);
     }
   }
+}
+
+/** Every resource of a snapshot, kind by kind. */
+function* resourcesIn(snapshot: Snapshot): Iterable<EncodedResource> {
+  for (const kind of KIND_ORDER) yield* snapshot.kinds[kind].resources.values();
+}
+
+/** Do two builds hold the very same resource objects, kind by kind and in order? */
+function sameResources(a: ResourceSet, b: ResourceSet): boolean {
+  for (const kind of KIND_ORDER) {
+    const x = resourcesOf(a, kind);
+    const y = resourcesOf(b, kind);
+    if (x === y) continue;
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  return true;
 }

@@ -38,6 +38,9 @@ export interface AgentAssignments {
 interface AssignmentIndex {
   readonly byNode: ReadonlyMap<string, readonly TranslatedResource[]>;
   readonly warnings: readonly string[];
+  /** What each node's resources were made from, for the next view to reuse what did not change. */
+  readonly fields: ReadonlyMap<string, ReadonlyMap<number, Fields>>;
+  readonly shardCount: number;
 }
 
 const NONE: readonly TranslatedResource[] = Object.freeze([]);
@@ -49,6 +52,14 @@ const NO_HANDOFF = {};
  * view. Views are immutable, so the memo cannot go stale; it is dropped with the view.
  */
 const memo = new WeakMap<ShardMap, WeakMap<object, AssignmentIndex>>();
+
+/**
+ * The index built last. A map change alters the assignments of a few nodes only; every other node
+ * keeps its earlier resource objects, so the snapshot cache sees the same set and keeps that
+ * node's snapshot without encoding or hashing it again (docs/xds-protocol.md "Snapshots and
+ * versions"). Reuse happens only on equal fields, so the output is what a fresh build would give.
+ */
+let lastIndex: AssignmentIndex | undefined;
 
 /** The ShardAssignment resources of `node` (docs/ownership.md), sorted by name; empty for a node keyway does not know. */
 export function agentAssignments(input: AssignmentInput, node: string): AgentAssignments {
@@ -70,15 +81,16 @@ function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
   const key = handoff ?? NO_HANDOFF;
   let index = perHandoff.get(key);
   if (!index) {
-    index = buildIndex(shardMap, handoff);
+    index = buildIndex(shardMap, handoff, lastIndex);
     perHandoff.set(key, index);
+    lastIndex = index;
   }
   return index;
 }
 
 type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs' | 'reader'> & { readonly servingOwners: readonly Endpoint[] };
 
-function buildIndex(map: ShardMap, handoff: HandoffState | undefined): AssignmentIndex {
+function buildIndex(map: ShardMap, handoff: HandoffState | undefined, previous: AssignmentIndex | undefined): AssignmentIndex {
   const shardCount = map.policy.shardCount;
   const warnings: string[] = [];
   const endpoints = new Map(map.endpoints.map((e) => [e.id, e]));
@@ -122,6 +134,11 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
 
   const out = new Map<string, readonly TranslatedResource[]>();
   for (const [node, shards] of byNode) {
+    const earlier = previous?.shardCount === shardCount ? previous.byNode.get(node) : undefined;
+    if (earlier && sameFields(previous!.fields.get(node), shards)) {
+      out.set(node, earlier);
+      continue;
+    }
     const resources = [...shards].map(([shard, f]) => ({
       name: String(shard),
       schema: ShardAssignmentSchema,
@@ -138,5 +155,20 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
     resources.sort((a, b) => compareStrings(a.name, b.name));
     out.set(node, Object.freeze(resources as TranslatedResource[]));
   }
-  return { byNode: out, warnings };
+  return { byNode: out, warnings, fields: byNode, shardCount };
+}
+
+function sameFields(a: ReadonlyMap<number, Fields> | undefined, b: ReadonlyMap<number, Fields>): boolean {
+  if (a?.size !== b.size) return false;
+  for (const [shard, f] of b) {
+    const e = a.get(shard);
+    if (!e || e.role !== f.role || e.phase !== f.phase || e.untilUnixMs !== f.untilUnixMs || e.reader !== f.reader) return false;
+    if (e.servingOwners.length !== f.servingOwners.length) return false;
+    for (let i = 0; i < f.servingOwners.length; i++) {
+      const x = e.servingOwners[i]!;
+      const y = f.servingOwners[i]!;
+      if (x.id !== y.id || x.address !== y.address || x.port !== y.port) return false;
+    }
+  }
+  return true;
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { equals, fromBinary } from '@bufbuild/protobuf';
 import { AnySchema, anyUnpack } from '@bufbuild/protobuf/wkt';
-import { SnapshotCache, referencedNames } from '../../../src/xds/cache/index.js';
+import { ResourceEncoder, SnapshotCache, referencedNames } from '../../../src/xds/cache/index.js';
 import { checkConsistency } from '../../../src/xds/translator/index.js';
 import { KeywayError } from '../../../src/core/errors.js';
 import { ClusterLoadAssignmentSchema } from '../../../src/xds/proto.js';
@@ -254,4 +254,73 @@ test('a change seen by more watchers than a slice is announced in slices that yi
   topo = { clusters: { c0: [9002], c1: [9003] } };
   assert.equal(small.rebuild().fanOut, undefined);
   assert.deepEqual(calls, [9]);
+});
+
+test('a build that hands back the same resource objects keeps the snapshot without checking or packing it again', () => {
+  const set = miniSet(base);
+  let current = set;
+  let checks = 0;
+  const cache = new SnapshotCache({
+    build: () => current,
+    checkConsistency: (s) => {
+      checks++;
+      return checkConsistency(s);
+    },
+  });
+  cache.watch(envoyA, 'endpoint', () => {});
+  const first = cache.snapshot(envoyA)!;
+  const packed = cache.packedCount;
+  assert.equal(checks, 1);
+  current = { ...set, endpoint: [...set.endpoint] }; // new arrays, the same objects
+  cache.rebuild();
+  assert.equal(cache.snapshot(envoyA), first);
+  assert.equal(checks, 1, 'not checked again');
+  assert.equal(cache.packedCount, packed);
+  current = miniSet(base); // equal content, new objects: checked, and the same snapshot by content
+  cache.rebuild();
+  assert.equal(checks, 2);
+  assert.equal(cache.snapshot(envoyA), first);
+});
+
+test('the encoding memo forgets what no snapshot holds and keeps what another class still serves', () => {
+  // Two classes; each class's c1 endpoints come from its own entry, the rest is common.
+  const ports: Record<string, number> = { envoy: 9003, grpc: 9003 };
+  const cache = new SnapshotCache({ build: (c) => miniSet({ clusters: { c0: [9001], c1: [ports[c.flavor]!] } }), checkConsistency });
+  cache.watch(envoyA, 'endpoint', () => {});
+  cache.watch(grpcA, 'endpoint', () => {});
+  cache.snapshot(envoyA);
+  cache.snapshot(grpcA);
+  const packed = () => cache.packedCount;
+
+  // The grpc class moves c1 away and back while the envoy class still serves 9003: not packed again.
+  ports.grpc = 9004;
+  cache.rebuild();
+  const afterMove = packed();
+  ports.grpc = 9003;
+  cache.rebuild();
+  assert.equal(packed(), afterMove, 'c1 at 9003 was still held by the envoy class');
+
+  // Both move away: 9003 is held by no snapshot and forgotten; coming back packs it again.
+  ports.envoy = 9005;
+  ports.grpc = 9005;
+  cache.rebuild();
+  const afterBoth = packed();
+  ports.envoy = 9003;
+  cache.rebuild();
+  assert.equal(packed(), afterBoth + 1, 'forgotten once unheld, so packed anew');
+});
+
+test('the encoder forgets, at the next sweep, what it encoded for a snapshot that was never held (a rejected build)', () => {
+  const encoder = new ResourceEncoder();
+  const held = encoder.encode('endpoint', loadAssignment('c0', [{ port: 9001 }]));
+  encoder.hold([held]);
+  encoder.encode('endpoint', loadAssignment('c1', [{ port: 9002 }]));
+  assert.equal(encoder.size, 2);
+  encoder.sweep();
+  assert.equal(encoder.size, 1, 'c1 was held by no snapshot');
+  encoder.hold([held]);
+  encoder.release([held]);
+  assert.equal(encoder.size, 1, 'still held once');
+  encoder.release([held]);
+  assert.equal(encoder.size, 0);
 });

@@ -132,3 +132,26 @@ test('a hot shard read by more owners than R: readers beyond the primary are REP
   assert.deepEqual(json(two, 'd'), [{ name: '3', shard: 3, shardCount: 12, role: 'REPLICA', phase: 'SERVING' }]);
   assert.equal(json(two, 'c').find((r) => r.name === '3')?.reader, true);
 });
+
+test('a new view keeps the resource objects of every node whose assignments did not change, and equals a fresh build', () => {
+  const before = routed();
+  // Shard 3 moves from (b, c) to (d, c): b and d change, a and c do not (c stays REPLICA of it).
+  const after = handInput(nodes, before.shardMap.owners.map((o, s) => (s === 3 ? ['d', 'c'] : [...o])));
+  const earlier = new Map(['a', 'b', 'c', 'd'].map((n) => [n, agentAssignments(before, n).resources]));
+  const now = new Map(['a', 'b', 'c', 'd'].map((n) => [n, agentAssignments(after, n).resources]));
+  assert.equal(now.get('a'), earlier.get('a'), 'a: unchanged, same objects');
+  assert.equal(now.get('c'), earlier.get('c'), 'c: unchanged, same objects');
+  assert.notEqual(now.get('b'), earlier.get('b'), 'b lost shard 3');
+  assert.notEqual(now.get('d'), earlier.get('d'), 'd gained shard 3');
+  // Built after an unrelated view (nothing to reuse), the same map gives byte-equal resources.
+  agentAssignments(handInput([endpoint('x', '10.0.0.9')], [['x']]), 'x');
+  const fresh = handInput(nodes, after.shardMap.owners.map((o) => [...o]));
+  for (const n of ['a', 'b', 'c', 'd']) {
+    assert.deepEqual(json(fresh, n), json(after, n), n);
+    assert.notEqual(agentAssignments(fresh, n).resources, now.get(n), `${n}: a fresh build, new objects`);
+  }
+  // A change of S changes every assignment's shard_count: nothing is reused.
+  const wider = handInput(nodes, [...after.shardMap.owners.map((o) => [...o]), ['a', 'b']]);
+  assert.notEqual(agentAssignments(wider, 'c').resources, agentAssignments(fresh, 'c').resources);
+  assert.equal(json(wider, 'c')[0]!.shardCount, 13);
+});
