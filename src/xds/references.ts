@@ -84,8 +84,20 @@ function matcherRoutes(matcher: Matcher | undefined): Route[] {
   return onMatches.flatMap((m) => {
     if (m?.onMatch.case === 'matcher') return matcherRoutes(m.onMatch.value);
     const config = m?.onMatch.case === 'action' ? m.onMatch.value.typedConfig : undefined;
-    return config && anyIs(config, RouteSchema) ? [anyUnpack(config, RouteSchema)!] : [];
+    return config && anyIs(config, RouteSchema) ? [unpackedRoute(config)] : [];
   });
+}
+
+/** Routes unpacked per Any object: a route table's entries share one packed Route per distinct target. */
+const unpacked = new WeakMap<Any, Route>();
+
+function unpackedRoute(config: Any): Route {
+  let route = unpacked.get(config);
+  if (!route) {
+    route = anyUnpack(config, RouteSchema)!;
+    unpacked.set(config, route);
+  }
+  return route;
 }
 
 /**

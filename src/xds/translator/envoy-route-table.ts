@@ -134,8 +134,20 @@ export function envoyRouteTableConfiguration(
   keyHeader: string,
 ): RouteConfiguration {
   const map: Record<string, OnMatchAction> = {};
+  // Shards with the same targets share one packed Route: a table has one entry per shard but only
+  // as many distinct routes as owner choices, and packing is what a large S pays for.
+  const packed = new Map<string, Any>();
   plan.shards.forEach((targets, shard) => {
-    const route = targets.length === 0 ? directRoute(503, `no serving owner for shard ${shard}\n`) : targetsRoute(targets);
+    if (targets.length === 0) {
+      map[String(shard)] = action(`shard-${shard}`, anyPack(RouteSchema, directRoute(503, `no serving owner for shard ${shard}\n`)));
+      return;
+    }
+    const key = targets.map((t) => `${t.cluster}\0${t.weight}`).join('\n');
+    let route = packed.get(key);
+    if (!route) {
+      route = anyPack(RouteSchema, targetsRoute(targets));
+      packed.set(key, route);
+    }
     map[String(shard)] = action(`shard-${shard}`, route);
   });
   const everyNode = anyNode(service, plan.nodes);
@@ -162,7 +174,7 @@ export function envoyRouteTableConfiguration(
               treeType: { case: 'exactMatchMap', value: { map } },
             },
           },
-          onNoMatch: action('no-shard', noShard),
+          onNoMatch: action('no-shard', anyPack(RouteSchema, noShard)),
         },
       },
     ],
@@ -173,9 +185,9 @@ interface OnMatchAction {
   readonly onMatch: { readonly case: 'action'; readonly value: { readonly name: string; readonly typedConfig: Any } };
 }
 
-/** A matcher action: the Route message (its `match` is required by the schema but not used). */
-function action(name: string, route: Route): OnMatchAction {
-  return { onMatch: { case: 'action', value: { name, typedConfig: anyPack(RouteSchema, route) } } };
+/** A matcher action: the packed Route message (its `match` is required by the schema but not used). */
+function action(name: string, route: Any): OnMatchAction {
+  return { onMatch: { case: 'action', value: { name, typedConfig: route } } };
 }
 
 const ANY_PATH = { pathSpecifier: { case: 'prefix' as const, value: '/' } };
