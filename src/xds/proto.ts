@@ -66,11 +66,15 @@ export {
   FilterConfigSchema,
   HeaderMatcherSchema,
   RetryPolicySchema,
+  RouteActionSchema,
+  RouteMatchSchema,
   RouteSchema,
   file_envoy_config_route_v3_route_components,
   type FilterConfig,
   type RetryPolicy,
   type Route,
+  type RouteAction,
+  type RouteMatch,
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
 // Extensions keyway packs in Any: filters, upstream protocol options, retry priority.

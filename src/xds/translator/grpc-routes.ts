@@ -4,7 +4,7 @@
  * owners. Routes are tried in order; gRPC supports exact header matching (A28).
  */
 import { create } from '@bufbuild/protobuf';
-import { RetryPolicySchema, RouteConfigurationSchema, RouteSchema, type RetryPolicy, type Route, type RouteConfiguration } from '../proto.js';
+import { RetryPolicySchema, RouteActionSchema, RouteConfigurationSchema, RouteMatchSchema, RouteSchema, type RetryPolicy, type Route, type RouteAction, type RouteConfiguration, type RouteMatch } from '../proto.js';
 import { SHARD_HEADER } from './names.js';
 
 /**
@@ -38,20 +38,16 @@ export function grpcRouteConfiguration(
   shardRoutes: readonly ShardRoute[],
   catchAllCluster: string | undefined,
 ): RouteConfiguration {
-  const routes: Route[] = shardRoutes.map(({ shard, cluster }) =>
-    create(RouteSchema, {
-      match: {
-        pathSpecifier: { case: 'prefix', value: '/' },
-        headers: [
-          {
-            name: SHARD_HEADER,
-            headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: String(shard) } } },
-          },
-        ],
-      },
-      action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: cluster } } },
-    }),
-  );
+  // One action per owner tuple's cluster, shared by its shards' routes.
+  const actions = new Map<string, RouteAction>();
+  const routes: Route[] = shardRoutes.map(({ shard, cluster }) => {
+    let action = actions.get(cluster);
+    if (!action) {
+      action = create(RouteActionSchema, { clusterSpecifier: { case: 'cluster', value: cluster } });
+      actions.set(cluster, action);
+    }
+    return create(RouteSchema, { match: shardMatch(shard), action: { case: 'route', value: action } });
+  });
   if (catchAllCluster !== undefined) {
     routes.push(
       create(RouteSchema, {
@@ -63,4 +59,18 @@ export function grpcRouteConfiguration(
   // Any domain: the route configuration is per service already, and a client may override the
   // authority it matches with (grpc.default_authority), which would miss a domain list of [service].
   return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes, retryPolicy: grpcFailoverRetryPolicy() }] });
+}
+
+/**
+ * The match of shard `shard`'s route: the same in every class and translation, so made once and
+ * shared (messages are never changed once made). The live snapshots hold them anyway; sharing
+ * saves one set per class of clients.
+ */
+const matches: RouteMatch[] = [];
+
+function shardMatch(shard: number): RouteMatch {
+  return (matches[shard] ??= create(RouteMatchSchema, {
+    pathSpecifier: { case: 'prefix', value: '/' },
+    headers: [{ name: SHARD_HEADER, headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: String(shard) } } } }],
+  }));
 }
