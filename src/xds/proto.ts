@@ -108,7 +108,7 @@ export {
 
 // The route-table shape (docs/xds.md "Route shape"): the shard matcher.
 export { HttpRequestHeaderMatchInputSchema, file_envoy_type_matcher_v3_http_inputs } from '../../proto/gen/envoy/type/matcher/v3/http_inputs_pb.js';
-export { type Matcher, type Matcher_OnMatch } from '../../proto/gen/xds/type/matcher/v3/matcher_pb.js';
+export { Matcher_OnMatchSchema, type Matcher, type Matcher_OnMatch } from '../../proto/gen/xds/type/matcher/v3/matcher_pb.js';
 
 // The shard picker's load-balancing policy list (gRFC A52): its config travels in a TypedStruct, round robin is the fallback.
 export { TypedStructSchema, file_xds_type_v3_typed_struct } from '../../proto/gen/xds/type/v3/typed_struct_pb.js';

@@ -97,7 +97,22 @@ function ownName(kind: ResourceKind, r: TranslatedResource): string {
   return (kind === 'endpoint' ? m.clusterName : m.name) ?? '';
 }
 
-function checkAssignment(a: ClusterLoadAssignment): string[] {
+/**
+ * An assignment's own problems, once per message: messages are not changed once handed over, and
+ * the translator hands back unchanged ones from one map to the next (reuse.ts).
+ */
+const assignmentProblems = new WeakMap<ClusterLoadAssignment, readonly string[]>();
+
+function checkAssignment(a: ClusterLoadAssignment): readonly string[] {
+  let problems = assignmentProblems.get(a);
+  if (!problems) {
+    problems = assignmentProblemsOf(a);
+    assignmentProblems.set(a, problems);
+  }
+  return problems;
+}
+
+function assignmentProblemsOf(a: ClusterLoadAssignment): string[] {
   const problems: string[] = [];
   const priorities = new Set(a.endpoints.map((l) => l.priority));
   for (let p = 0; p < priorities.size; p++) {

@@ -31,10 +31,12 @@ import {
   ClusterLoadAssignmentSchema,
   HttpRequestHeaderMatchInputSchema,
   LbEndpointSchema,
+  Matcher_OnMatchSchema,
   RouteConfigurationSchema,
   RouteSchema,
   type ClusterLoadAssignment,
   type LbEndpoint,
+  type Matcher_OnMatch,
   type Route,
   type RouteConfiguration,
 } from '../proto.js';
@@ -47,6 +49,7 @@ import { failoverRetryPolicy } from './envoy-failover.js';
 import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
 import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
+import { PreviousTranslation } from './reuse.js';
 
 /** One weighted target of a shard's route: a node's cluster. */
 export interface ShardTarget {
@@ -134,22 +137,25 @@ export function envoyRouteTableConfiguration(
   keyHeader: string,
 ): RouteConfiguration {
   const map: Record<string, OnMatchAction> = {};
+  const entries: TableEntry[] = [];
   // Shards with the same targets share one packed Route: a table has one entry per shard but only
-  // as many distinct routes as owner choices, and packing is what a large S pays for.
-  const packed = new Map<string, Any>();
+  // as many distinct routes as owner choices, and packing is what a large S pays for. Routes and
+  // entries are kept from the previous translation (reuse.ts), so a map change makes only the
+  // entries of the shards it moved.
   plan.shards.forEach((targets, shard) => {
     if (targets.length === 0) {
       map[String(shard)] = action(`shard-${shard}`, anyPack(RouteSchema, directRoute(503, `no serving owner for shard ${shard}\n`)));
       return;
     }
     const key = targets.map((t) => `${t.cluster}\0${t.weight}`).join('\n');
-    let route = packed.get(key);
-    if (!route) {
-      route = anyPack(RouteSchema, targetsRoute(targets));
-      packed.set(key, route);
-    }
-    map[String(shard)] = action(`shard-${shard}`, route);
+    const route = packedRoutes.get(key, () => anyPack(RouteSchema, targetsRoute(targets)));
+    const last = lastEntries[shard];
+    const entry = last?.route === route ? last.entry : action(`shard-${shard}`, route);
+    entries[shard] = { route, entry };
+    map[String(shard)] = entry;
   });
+  packedRoutes.done();
+  lastEntries = entries;
   const everyNode = anyNode(service, plan.nodes);
   const withLua = { [LUA_FILTER]: keyShardLuaRouteConfig() };
   const noShard =
@@ -181,14 +187,22 @@ export function envoyRouteTableConfiguration(
   });
 }
 
-interface OnMatchAction {
-  readonly onMatch: { readonly case: 'action'; readonly value: { readonly name: string; readonly typedConfig: Any } };
-}
+type OnMatchAction = Matcher_OnMatch;
 
 /** A matcher action: the packed Route message (its `match` is required by the schema but not used). */
 function action(name: string, route: Any): OnMatchAction {
-  return { onMatch: { case: 'action', value: { name, typedConfig: route } } };
+  return create(Matcher_OnMatchSchema, { onMatch: { case: 'action', value: { name, typedConfig: route } } });
 }
+
+/** A shard route's packed Route by its targets. */
+const packedRoutes = new PreviousTranslation<Any>();
+
+/** Each shard's table entry of the last translation: the same packed route gives the same entry. */
+interface TableEntry {
+  readonly route: Any;
+  readonly entry: OnMatchAction;
+}
+let lastEntries: readonly (TableEntry | undefined)[] = [];
 
 const ANY_PATH = { pathSpecifier: { case: 'prefix' as const, value: '/' } };
 

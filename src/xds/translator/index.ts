@@ -9,14 +9,15 @@ import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { ClusterLoadAssignmentSchema, ClusterSchema, ListenerSchema, RouteConfigurationSchema } from '../proto.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { HandoffState } from '../../core/handoff.js';
-import type { Topology } from '../../core/settings.js';
+import type { EnvoySettings, Topology } from '../../core/settings.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import type { ProxyClass, ResourceSet, TranslatedResource } from '../resources.js';
 import { compareStrings } from '../../core/order.js';
 import type { AssignmentInput } from './agent-assignments.js';
 import { boundedClass, knownPlaces } from './served-class.js';
 import { envoyCluster, envoyNodeCluster } from './envoy-cluster.js';
-import { envoyNodeLoadAssignment, envoyRouteTableConfiguration, planRouteTable } from './envoy-route-table.js';
+import { envoyNodeLoadAssignment, envoyRouteTableConfiguration, planRouteTable, type Backup } from './envoy-route-table.js';
+import { PreviousTranslation } from './reuse.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
@@ -148,14 +149,18 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
   const plan = planRouteTable(service, serving.owners, serving.readers, serving.endpoints);
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
+  const nodeClusters = nodeClustersOf(envoy);
   // A cluster for every node that can serve, not only those routed to: a draining node keeps its
   // cluster after its routes moved off it, since Envoy may apply the cluster update before the
   // route update and would answer requests still on the old routes with 503 (no cluster).
   for (const node of serving.usable) {
     const name = envoyNodeClusterName(service, node.id);
-    clusters.push(resource(ClusterSchema, name, envoyNodeCluster(name, envoy)));
-    assignments.push(resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, plan.backups.get(node.id) ?? [])));
+    clusters.push(nodeClusters.get(name, () => resource(ClusterSchema, name, envoyNodeCluster(name, envoy))));
+    const backups = plan.backups.get(node.id) ?? [];
+    assignments.push(nodeAssignments.get(nodeAssignmentKey(name, node, backups), () => resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, backups))));
   }
+  nodeClusters.done();
+  nodeAssignments.done();
   const routes = routeConfigName(service);
   return {
     resources: {
@@ -244,4 +249,29 @@ function resource<Desc extends DescMessage>(schema: Desc, name: string, message:
 
 function byName(list: TranslatedResource[]): TranslatedResource[] {
   return list.sort((a, b) => compareStrings(a.name, b.name));
+}
+
+/**
+ * The route-table shape's per-node resources, kept from one translation to the next (reuse.ts): a
+ * node's cluster depends only on its name and the Envoy settings object, its assignment on the
+ * node and its backups; with 2000 nodes a map change alters a few of them.
+ */
+const nodeClusterMemos = new WeakMap<EnvoySettings, PreviousTranslation<TranslatedResource>>();
+const nodeAssignments = new PreviousTranslation<TranslatedResource>();
+
+function nodeClustersOf(envoy: EnvoySettings): PreviousTranslation<TranslatedResource> {
+  let memo = nodeClusterMemos.get(envoy);
+  if (!memo) {
+    memo = new PreviousTranslation();
+    nodeClusterMemos.set(envoy, memo);
+  }
+  return memo;
+}
+
+/** Everything envoyNodeLoadAssignment reads, as one string. */
+function nodeAssignmentKey(name: string, node: Endpoint, backups: readonly Backup[]): string {
+  const host = (e: Endpoint): string => `${e.id}\0${e.address}\0${e.port}\0${e.weight}\0${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
+  let key = `${name}\n${host(node)}`;
+  for (const b of backups) key += `\n${host(b.endpoint)}\0${b.shards}`;
+  return key;
 }

@@ -23,7 +23,7 @@ import {
 } from '../../../src/xds/proto.js';
 import { KEY_SHARD_SOURCE } from '../../../src/xds/translator/envoy-key-shard.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
-import { CIRCUIT_BREAKER_LIMIT, checkConsistency, translate } from '../../../src/xds/translator/index.js';
+import { CIRCUIT_BREAKER_LIMIT, checkConsistency, resourceSetToJson, translate } from '../../../src/xds/translator/index.js';
 import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
 
 const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
@@ -185,4 +185,32 @@ test('an ownership change touches the route table and the endpoints, never a clu
   const nodeClusters = (set: ResourceSet) => set.cluster.map((c) => toBinary(ClusterSchema, c.message as Cluster));
   assert.deepEqual(nodeClusters(after), nodeClusters(before));
   assert.notDeepEqual(matcherRoutes(after).byShard, matcherRoutes(before).byShard);
+});
+
+test('a map change hands back the previous objects of what it left unchanged (node clusters, assignments, table entries), and equals a fresh translation', () => {
+  const nodes = ['a', 'b', 'c', 'd', 'e'].map((id, i) => endpoint(id, `10.0.0.${i + 1}`));
+  const owners = Array.from({ length: 10 }, (_, s) => [['a', 'b'], ['b', 'c'], ['e', 'a']][s % 3]!);
+  const first = handInput(nodes, owners, { routeShape: 'table' });
+  // The same settings object, shard 4 moved from (b, c) to (d, c): b's and d's backups change.
+  const second = { ...first, shardMap: handInput(nodes, owners.map((o, s) => (s === 4 ? ['d', 'c'] : o))).shardMap };
+  const before = translate(first, ENVOY);
+  const after = translate(second, ENVOY);
+  after.cluster.forEach((c, i) => assert.equal(c, before.cluster[i], `${c.name}: the same object`));
+  const kept = after.endpoint.filter((a, i) => a === before.endpoint[i]).map((a) => a.name);
+  assert.deepEqual(kept, ['keyway-cache/node/a', 'keyway-cache/node/c', 'keyway-cache/node/e'], 'only b and d got new backups');
+  const entries = (set: ResourceSet) => {
+    const tree = (set.route[0]!.message as RouteConfiguration).virtualHosts[0]!.matcher!.matcherType;
+    assert.equal(tree.case, 'matcherTree');
+    assert.equal(tree.value.treeType.case, 'exactMatchMap');
+    return tree.value.treeType.value.map;
+  };
+  for (const k of Object.keys(entries(after))) {
+    if (k === '4') assert.notEqual(entries(after)[k], entries(before)[k], 'shard 4 moved: a new entry');
+    else assert.equal(entries(after)[k], entries(before)[k], `shard ${k} kept: the same entry`);
+  }
+  // After an unrelated translation (nothing to reuse), the same input gives the same bytes.
+  translate(handInput([endpoint('x', '10.9.9.9')], [['x']], { routeShape: 'table' }), ENVOY);
+  const fresh = translate({ ...second, topology: { ...second.topology, xds: { ...second.topology.xds, envoy: { ...second.topology.xds.envoy } } } }, ENVOY);
+  assert.deepEqual(resourceSetToJson(fresh), resourceSetToJson(after));
+  assert.notEqual(fresh.cluster[0], after.cluster[0], 'a new settings object: new clusters');
 });

@@ -1,14 +1,14 @@
 /**
- * What a map change costs keyway's main thread when every cache node runs keyway's agent
- * (docs/ownership.md "Resources": each agent is its own proxy class, so the snapshot cache holds
- * one snapshot per node): `node --import tsx benchmarks/xds/agent-rebuild-time.ts
+ * What a map change costs keyway's snapshot cache, translation included, on a large fleet:
+ * `node --import tsx benchmarks/xds/rebuild-time.ts [--proxies agents|envoy-table|envoy-subset]
  * [--nodes 2000] [--shards 16384] [--replicas 3] [--changes 7]`.
  *
- * N endpoints, a real map (hash contract 2), one agent watcher per node on a SnapshotCache built
- * with the translator, as the xDS stage wires it. Then one endpoint's weight alternates between 1
- * and 2, `--changes` times: each change moves the shards of a few nodes only. Timed: the map
- * computation aside, the cache's rebuild of every class (translation included). Median and range,
- * in milliseconds, and how many classes' assignments changed.
+ * N endpoints, a real map (hash contract 2), and a SnapshotCache built with the translator as the
+ * xDS stage wires it, watched by `agents` (one ownership agent per node: each is its own proxy
+ * class, docs/ownership.md "Resources") or by one Envoy of the route-table or subset shape. Then
+ * one endpoint's weight alternates between 1 and 2, `--changes` times: each change moves the shards
+ * of a few nodes only. Timed: the map computation aside, the cache's rebuild of every class.
+ * Median and range, in milliseconds, and how many classes changed.
  */
 import { parseArgs } from 'node:util';
 import type { Endpoint } from '../../src/core/endpoint.js';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     shards: { type: 'string', default: '16384' },
     replicas: { type: 'string', default: '3' },
     changes: { type: 'string', default: '7' },
+    proxies: { type: 'string', default: 'agents' },
   },
 });
 const N = Number(values.nodes);
@@ -41,9 +42,13 @@ const endpoints = (weight0: number): Endpoint[] =>
     weight: i === 0 ? weight0 : 1,
     ready: true,
   }));
+const proxies = values.proxies;
+if (!['agents', 'envoy-table', 'envoy-subset'].includes(proxies)) throw new Error(`--proxies: agents, envoy-table or envoy-subset, got ${proxies}`);
+// One settings object for every view, as a topology that does not change keeps it.
+const xds = { ...DEFAULT_XDS_SETTINGS, envoy: { ...DEFAULT_XDS_SETTINGS.envoy, routeShape: proxies === 'envoy-table' ? ('table' as const) : ('subset' as const) } };
 const inputOf = (weight0: number): TranslatorInput => {
   const eps = endpoints(weight0);
-  const topology: Topology = { policy, endpoints: eps, xds: DEFAULT_XDS_SETTINGS };
+  const topology: Topology = { policy, endpoints: eps, xds };
   return { topology, shardMap: computeShardMap(eps, policy) };
 };
 
@@ -58,10 +63,9 @@ const cache = new SnapshotCache({
     return effectiveProxyClass(c, classInput.input);
   },
 });
-for (const e of input.topology.endpoints) {
-  const agent: ProxyClass = { flavor: 'agent', zone: '', subzone: '', node: e.id };
-  cache.watch(agent, 'assignment', () => {});
-}
+const classes: ProxyClass[] =
+  proxies === 'agents' ? input.topology.endpoints.map((e) => ({ flavor: 'agent', zone: '', subzone: '', node: e.id })) : [{ flavor: 'envoy', zone: '', subzone: '' }];
+for (const c of classes) for (const kind of ['cluster', 'endpoint', 'listener', 'route', 'assignment'] as const) cache.watch(c, kind, () => {});
 
 const times: number[] = [];
 const changed: number[] = [];
@@ -71,8 +75,8 @@ for (let k = 1; k <= changes; k++) {
   const report = cache.rebuild();
   times.push(performance.now() - t);
   changed.push(report.classes.filter((c) => c.changed.length > 0).length);
-  if (report.classes.length !== N) throw new Error(`expected ${N} agent classes, got ${report.classes.length}`);
+  if (report.classes.length !== classes.length) throw new Error(`expected ${classes.length} classes, got ${report.classes.length}`);
 }
-console.log('| nodes | S | R | ms per rebuild (median, min-max) | classes changed (median) |');
-console.log('|---|---|---|---|---|');
-console.log(`| ${N} | ${policy.shardCount} | ${policy.replicas} | ${median(times).toFixed(1)} (${Math.min(...times).toFixed(1)}-${Math.max(...times).toFixed(1)}) | ${median(changed)} |`);
+console.log('| proxies | nodes | S | R | ms per rebuild (median, min-max) | classes changed (median) |');
+console.log('|---|---|---|---|---|---|');
+console.log(`| ${proxies} | ${N} | ${policy.shardCount} | ${policy.replicas} | ${median(times).toFixed(1)} (${Math.min(...times).toFixed(1)}-${Math.max(...times).toFixed(1)}) | ${median(changed)} |`);

@@ -1,0 +1,26 @@
+/**
+ * What the previous translation made, kept for the next one (docs/xds-protocol.md "Snapshots and
+ * versions": the snapshot cache neither serializes nor hashes a message object it has seen). A map
+ * change leaves most of a large fleet's resources as they were; handing back the same objects makes
+ * its cost follow what changed. The key must determine the value's content entirely, so a value
+ * found is what a fresh build would give. Only the last translation's values are kept: a key that
+ * the next translation does not ask for is forgotten.
+ */
+export class PreviousTranslation<V> {
+  #previous = new Map<string, V>();
+  #current = new Map<string, V>();
+
+  /** The value made for `key` by the previous translation (or this one), else `make()`'s. */
+  get(key: string, make: () => V): V {
+    let value = this.#current.get(key) ?? this.#previous.get(key);
+    if (value === undefined) value = make();
+    this.#current.set(key, value);
+    return value;
+  }
+
+  /** Ends a translation: what it asked for is what the next one may reuse. */
+  done(): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+  }
+}
