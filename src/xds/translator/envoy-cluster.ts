@@ -49,7 +49,9 @@ export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
 
 /**
  * The cluster `name` without subsets (xDS CDS): EDS over ADS, round robin, the failover settings
- * and the upstream protocol. The route-table shape gives each node one (envoy-route-table.ts).
+ * and the upstream protocol. The route-table shape gives each node one (envoy-route-table.ts), and
+ * keeps it from one translation to the next by name and settings object (index.ts), so it must
+ * depend on nothing else.
  */
 export function envoyNodeCluster(name: string, envoy: EnvoySettings): Cluster {
   return create(ClusterSchema, {

@@ -101,7 +101,9 @@ export function planRouteTable(service: string, owners: readonly (readonly Endpo
 /**
  * The node cluster's ClusterLoadAssignment (EDS): `node` at priority 0, its `backups` (sorted by
  * id) at priority 1, weighted by how many of its shards each backs up, their active health check
- * off (each is checked in its own cluster), by locality.
+ * off (each is checked in its own cluster), by locality. The translator keeps it from one
+ * translation to the next by the fields it reads (index.ts `nodeAssignmentKey`): a new one read
+ * here must be added there.
  */
 export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, backups: readonly Backup[]): ClusterLoadAssignment {
   const entries = [{ endpoint: node, priority: 0, weight: lbWeight(node.weight) }, ...backups.map((b) => ({ endpoint: b.endpoint, priority: 1, weight: b.shards }))];

@@ -214,3 +214,35 @@ test('a map change hands back the previous objects of what it left unchanged (no
   assert.deepEqual(resourceSetToJson(fresh), resourceSetToJson(after));
   assert.notEqual(fresh.cluster[0], after.cluster[0], 'a new settings object: new clusters');
 });
+
+test('over a sequence of changes to weights, addresses, ports, localities and readiness, every kept object equals what a fresh translation gives', () => {
+  const policy = { shardCount: 48, replicas: 2, spread: 'none' as const };
+  let nodes = sixNodes();
+  const first = computedInput(nodes, policy, { routeShape: 'table' });
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return (seed >>> 16) % n; // the high bits: an LCG's low bits repeat with a short period
+  };
+  const changes: ((e: (typeof nodes)[number]) => (typeof nodes)[number])[] = [
+    (e) => ({ ...e, weight: 1 + rand(4) }),
+    (e) => ({ ...e, address: `10.1.0.${1 + rand(200)}` }),
+    (e) => ({ ...e, port: 8000 + rand(3) }),
+    (e) => ({ ...e, locality: { ...e.locality, zone: `z${rand(3)}` } }),
+    (e) => ({ ...e, ready: rand(4) !== 0 }),
+  ];
+  const made = new Set<number>();
+  for (let step = 0; step < 30; step++) {
+    const i = rand(nodes.length);
+    const c = rand(changes.length);
+    made.add(c);
+    nodes = nodes.map((e, j) => (j === i ? changes[c]!(e) : e));
+    const input = { ...first, shardMap: computedInput(nodes, policy).shardMap };
+    const kept = translate(input, ENVOY); // reuses the previous step's objects (the same settings object)
+    translate(computedInput([endpoint('x', '10.9.9.9')], policy, { routeShape: 'table' }), ENVOY); // forgets them
+    const fresh = translate({ ...input, topology: { ...input.topology, xds: { ...input.topology.xds, envoy: { ...input.topology.xds.envoy } } } }, ENVOY);
+    assert.deepEqual(resourceSetToJson(kept), resourceSetToJson(fresh), `step ${step}`);
+    translate(input, ENVOY); // the next step reuses from this input again
+  }
+  assert.equal(made.size, changes.length, 'every kind of change was made');
+});
