@@ -155,3 +155,30 @@ test('a new view keeps the resource objects of every node whose assignments did 
   assert.notEqual(agentAssignments(wider, 'c').resources, agentAssignments(fresh, 'c').resources);
   assert.equal(json(wider, 'c')[0]!.shardCount, 13);
 });
+
+test('a view that changes one field of one assignment gives that node new objects equal to a fresh build, and keeps the others', () => {
+  const t3 = { shard: 3, from: ['b', 'c'], to: ['c', 'd'], warming: 'c', startedAt: 1_000, deadline: 31_000 };
+  const base = { owners: routed().shardMap.owners.map((o) => [...o]), peers: nodes, transitions: [t3], drains: [{ shard: 5, node: 'd', until: 40_000 }] };
+  type Step = typeof base;
+  const steps: [string, (s: Step) => Step, string][] = [
+    ['a deadline', (s) => ({ ...s, transitions: [{ ...t3, deadline: 32_000 }] }), 'c'],
+    ["a peer's address", (s) => ({ ...s, peers: s.peers.map((e) => (e.id === 'b' ? { ...e, address: '10.0.0.22' } : e)) }), 'c'],
+    ["a peer's port", (s) => ({ ...s, peers: s.peers.map((e) => (e.id === 'b' ? { ...e, port: 9091 } : e)) }), 'c'],
+    ["a drain's end", (s) => ({ ...s, drains: [{ shard: 5, node: 'd', until: 41_000 }] }), 'd'],
+    ['a role', (s) => ({ ...s, owners: s.owners.map((o, i) => (i === 0 ? [...o].reverse() : o)) }), 'a'],
+  ];
+  const view = (s: Step) => withHandoff(handInput(s.peers, s.owners), { transitions: s.transitions, drains: s.drains });
+  for (const [what, change, node] of steps) {
+    const before = view(base);
+    const earlier = new Map(['a', 'b', 'c', 'd'].map((n) => [n, agentAssignments(before, n).resources]));
+    const after = view(change(base));
+    const kept = new Map(['a', 'b', 'c', 'd'].map((n) => [n, json(after, n)]));
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const same = agentAssignments(after, n).resources === earlier.get(n);
+      if (n === node) assert.ok(!same, `${what}: ${n} gets new objects`);
+    }
+    agentAssignments(handInput([endpoint('x', '10.9.9.9')], [['x']]), 'x'); // forgets them
+    const fresh = view(change(base));
+    for (const n of ['a', 'b', 'c', 'd']) assert.deepEqual(kept.get(n), json(fresh, n), `${what}: node ${n}`);
+  }
+});
