@@ -43,7 +43,7 @@ const endpoints = (weight0: number): Endpoint[] =>
     ready: true,
   }));
 const proxies = values.proxies;
-if (!['agents', 'envoy-table', 'envoy-subset'].includes(proxies)) throw new Error(`--proxies: agents, envoy-table or envoy-subset, got ${proxies}`);
+if (!['agents', 'envoy-table', 'envoy-subset', 'grpc', 'grpc-picker'].includes(proxies)) throw new Error(`--proxies: agents, envoy-table, envoy-subset, grpc or grpc-picker, got ${proxies}`);
 // One settings object for every view, as a topology that does not change keeps it.
 const xds = { ...DEFAULT_XDS_SETTINGS, envoy: { ...DEFAULT_XDS_SETTINGS.envoy, routeShape: proxies === 'envoy-table' ? ('table' as const) : ('subset' as const) } };
 const inputOf = (weight0: number): TranslatorInput => {
@@ -64,7 +64,13 @@ const cache = new SnapshotCache({
   },
 });
 const classes: ProxyClass[] =
-  proxies === 'agents' ? input.topology.endpoints.map((e) => ({ flavor: 'agent', zone: '', subzone: '', node: e.id })) : [{ flavor: 'envoy', zone: '', subzone: '' }];
+  proxies === 'agents'
+    ? input.topology.endpoints.map((e) => ({ flavor: 'agent', zone: '', subzone: '', node: e.id }))
+    : proxies === 'grpc'
+      ? [{ flavor: 'grpc', zone: '', subzone: '' }]
+      : proxies === 'grpc-picker'
+        ? [{ flavor: 'grpc', zone: '', subzone: '', picker: true }]
+        : [{ flavor: 'envoy', zone: '', subzone: '' }];
 for (const c of classes) for (const kind of ['cluster', 'endpoint', 'listener', 'route', 'assignment'] as const) cache.watch(c, kind, () => {});
 
 const times: number[] = [];

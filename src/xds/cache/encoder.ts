@@ -46,6 +46,8 @@ export class ResourceEncoder {
   encode(kind: ResourceKind, resource: TranslatedResource): EncodedResource {
     const known = this.byObject.get(resource.message);
     if (known && known.name === resource.name && known.kind === kind) {
+      // Held by a live snapshot: recorded in the memo when it was encoded.
+      if (this.holders.has(known)) return known;
       const key = memoKey(known);
       if (!this.byContent.has(key)) {
         this.byContent.set(key, known);

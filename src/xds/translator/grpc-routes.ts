@@ -38,16 +38,26 @@ export function grpcRouteConfiguration(
   shardRoutes: readonly ShardRoute[],
   catchAllCluster: string | undefined,
 ): RouteConfiguration {
-  // One action per owner tuple's cluster, shared by its shards' routes.
+  // One action per owner tuple's cluster, shared by its shards' routes; a shard whose cluster is
+  // the one of the last translation keeps its route object (reuse.ts), for the cache to skip.
   const actions = new Map<string, RouteAction>();
   const routes: Route[] = shardRoutes.map(({ shard, cluster }) => {
+    const last = lastRoutes.get(shard);
+    if (last?.cluster === cluster) {
+      nextRoutes.set(shard, last);
+      return last.route;
+    }
     let action = actions.get(cluster);
     if (!action) {
       action = create(RouteActionSchema, { clusterSpecifier: { case: 'cluster', value: cluster } });
       actions.set(cluster, action);
     }
-    return create(RouteSchema, { match: shardMatch(shard), action: { case: 'route', value: action } });
+    const route = create(RouteSchema, { match: shardMatch(shard), action: { case: 'route', value: action } });
+    nextRoutes.set(shard, { cluster, route });
+    return route;
   });
+  lastRoutes = nextRoutes;
+  nextRoutes = new Map();
   if (catchAllCluster !== undefined) {
     routes.push(
       create(RouteSchema, {
@@ -60,6 +70,10 @@ export function grpcRouteConfiguration(
   // authority it matches with (grpc.default_authority), which would miss a domain list of [service].
   return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes, retryPolicy: grpcFailoverRetryPolicy() }] });
 }
+
+/** Each shard's route of the last translation, by its cluster. */
+let lastRoutes = new Map<number, { readonly cluster: string; readonly route: Route }>();
+let nextRoutes = new Map<number, { readonly cluster: string; readonly route: Route }>();
 
 /**
  * The match of shard `shard`'s route: the same in every class and translation, so made once and

@@ -17,7 +17,7 @@ import type { AssignmentInput } from './agent-assignments.js';
 import { boundedClass, knownPlaces } from './served-class.js';
 import { envoyCluster, envoyNodeCluster } from './envoy-cluster.js';
 import { envoyNodeLoadAssignment, envoyRouteTableConfiguration, planRouteTable, type Backup } from './envoy-route-table.js';
-import { PreviousTranslation } from './reuse.js';
+import { endpointKey, PreviousTranslation } from './reuse.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
@@ -195,10 +195,13 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
 
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
+  const tupleAssignments = grpcAssignmentsOf(proxy);
   for (const [name, { owners, readers }] of tuples) {
-    clusters.push(resource(ClusterSchema, name, grpcCluster(name)));
-    assignments.push(resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy, readers)));
+    clusters.push(grpcClusters.get(name, () => resource(ClusterSchema, name, grpcCluster(name))));
+    assignments.push(tupleAssignments.get(tupleAssignmentKey(name, owners, readers), () => resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy, readers))));
   }
+  grpcClusters.done();
+  tupleAssignments.done();
   // missingHeader applies to gRPC too: `any` adds a catch-all route to every serving owner.
   const catchAll = envoy.missingHeader === 'any' ? grpcAnyClusterName(service) : undefined;
   if (catchAll !== undefined) {
@@ -270,8 +273,32 @@ function nodeClustersOf(envoy: EnvoySettings): PreviousTranslation<TranslatedRes
 
 /** Everything envoyNodeLoadAssignment reads, as one string. */
 function nodeAssignmentKey(name: string, node: Endpoint, backups: readonly Backup[]): string {
-  const host = (e: Endpoint): string => `${e.id}\0${e.address}\0${e.port}\0${e.weight}\0${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
-  let key = `${name}\n${host(node)}`;
-  for (const b of backups) key += `\n${host(b.endpoint)}\0${b.shards}`;
+  let key = `${name}\n${endpointKey(node)}`;
+  for (const b of backups) key += `\n${endpointKey(b.endpoint)}\0${b.shards}`;
+  return key;
+}
+
+/**
+ * The gRPC flavor's per-tuple resources, kept likewise: a tuple's cluster depends on its name only,
+ * its assignment on its owners, readers and the class's place (replicas ordered by nearness), so
+ * assignments are kept per class. Classes are bounded by the topology (served-class.ts).
+ */
+const grpcClusters = new PreviousTranslation<TranslatedResource>();
+const grpcAssignments = new Map<string, PreviousTranslation<TranslatedResource>>();
+
+function grpcAssignmentsOf(proxy: ProxyClass): PreviousTranslation<TranslatedResource> {
+  const key = `${proxy.zone}\0${proxy.subzone}`;
+  let memo = grpcAssignments.get(key);
+  if (!memo) {
+    memo = new PreviousTranslation();
+    grpcAssignments.set(key, memo);
+  }
+  return memo;
+}
+
+/** Everything grpcOwnersLoadAssignment reads of a tuple, as one string (the class is the memo's). */
+function tupleAssignmentKey(name: string, owners: readonly Endpoint[], readers: number): string {
+  let key = `${name}\n${readers}`;
+  for (const e of owners) key += `\n${endpointKey(e)}`;
   return key;
 }

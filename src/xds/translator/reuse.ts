@@ -1,3 +1,5 @@
+import type { Endpoint } from '../../core/endpoint.js';
+
 /**
  * What the previous translation made, kept for the next one (docs/xds-protocol.md "Snapshots and
  * versions": the snapshot cache neither serializes nor hashes a message object it has seen). A map
@@ -23,4 +25,9 @@ export class PreviousTranslation<V> {
     this.#previous = this.#current;
     this.#current = new Map();
   }
+}
+
+/** Every field of an endpoint a resource is built from (id, address, port, weight, locality), as a key part. */
+export function endpointKey(e: Endpoint): string {
+  return `${e.id}\0${e.address}\0${e.port}\0${e.weight}\0${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
 }
