@@ -1,12 +1,15 @@
+/**
+ * What the previous translation made, kept for the next one (docs/xds-protocol.md "Unchanged
+ * resources cost nothing": the snapshot cache neither serializes nor hashes a message object it has
+ * seen). A map change leaves most of a large fleet's resources as they were; handing back the same
+ * objects makes its cost follow what changed.
+ */
 import type { Endpoint } from '../../core/endpoint.js';
 
 /**
- * What the previous translation made, kept for the next one (docs/xds-protocol.md "Snapshots and
- * versions": the snapshot cache neither serializes nor hashes a message object it has seen). A map
- * change leaves most of a large fleet's resources as they were; handing back the same objects makes
- * its cost follow what changed. The key must determine the value's content entirely, so a value
- * found is what a fresh build would give. Only the last translation's values are kept: a key that
- * the next translation does not ask for is forgotten.
+ * Values by a key that must determine their content entirely, so a value found is what a fresh
+ * build would give. Only the last translation's values are kept: a key that the next translation
+ * does not ask for is forgotten.
  */
 export class PreviousTranslation<V> {
   #previous = new Map<string, V>();
