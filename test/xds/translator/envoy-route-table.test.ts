@@ -24,7 +24,7 @@ import {
 import { KEY_SHARD_SOURCE } from '../../../src/xds/translator/envoy-key-shard.js';
 import type { ProxyClass, ResourceSet } from '../../../src/xds/resources.js';
 import { CIRCUIT_BREAKER_LIMIT, checkConsistency, resourceSetToJson, translate } from '../../../src/xds/translator/index.js';
-import { computedInput, endpoint, handInput, sixNodes } from './fixtures.js';
+import { computedInput, endpoint, handInput, nodeChanges, sixNodes } from './fixtures.js';
 
 const ENVOY: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
 
@@ -219,24 +219,12 @@ test('over a sequence of changes to weights, addresses, ports, localities and re
   const policy = { shardCount: 48, replicas: 2, spread: 'none' as const };
   let nodes = sixNodes();
   const first = computedInput(nodes, policy, { routeShape: 'table' });
-  let seed = 7;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return (seed >>> 16) % n; // the high bits: an LCG's low bits repeat with a short period
-  };
-  const changes: ((e: (typeof nodes)[number]) => (typeof nodes)[number])[] = [
-    (e) => ({ ...e, weight: 1 + rand(4) }),
-    (e) => ({ ...e, address: `10.1.0.${1 + rand(200)}` }),
-    (e) => ({ ...e, port: 8000 + rand(3) }),
-    (e) => ({ ...e, locality: { ...e.locality, zone: `z${rand(3)}` } }),
-    (e) => ({ ...e, ready: rand(4) !== 0 }),
-  ];
+  const sequence = nodeChanges(7, ['z0', 'z1', 'z2']);
   const made = new Set<number>();
   for (let step = 0; step < 30; step++) {
-    const i = rand(nodes.length);
-    const c = rand(changes.length);
-    made.add(c);
-    nodes = nodes.map((e, j) => (j === i ? changes[c]!(e) : e));
+    const change = sequence.next(nodes);
+    nodes = change.nodes;
+    made.add(change.kind);
     const input = { ...first, shardMap: computedInput(nodes, policy).shardMap };
     const kept = translate(input, ENVOY); // reuses the previous step's objects (the same settings object)
     translate(computedInput([endpoint('x', '10.9.9.9')], policy, { routeShape: 'table' }), ENVOY); // forgets them
@@ -244,5 +232,5 @@ test('over a sequence of changes to weights, addresses, ports, localities and re
     assert.deepEqual(resourceSetToJson(kept), resourceSetToJson(fresh), `step ${step}`);
     translate(input, ENVOY); // the next step reuses from this input again
   }
-  assert.equal(made.size, changes.length, 'every kind of change was made');
+  assert.equal(made.size, sequence.kinds, 'every kind of change was made');
 });

@@ -48,3 +48,30 @@ export function handInput(endpoints: readonly Endpoint[], owners: string[][], en
   };
   return { shardMap, topology: topologyOf(endpoints, policy, envoy) };
 }
+
+/**
+ * A seeded sequence of one-field changes to nodes (weight, address, port, zone among `zones`,
+ * readiness), for tests that compare what a translator kept from the previous map with a fresh
+ * translation. `next(nodes)` changes one field of one node and says which kind of change it made.
+ */
+export function nodeChanges(seed: number, zones: readonly string[]): { next(nodes: Endpoint[]): { nodes: Endpoint[]; kind: number }; readonly kinds: number } {
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return (seed >>> 16) % n; // the high bits: an LCG's low bits repeat with a short period
+  };
+  const changes: ((e: Endpoint) => Endpoint)[] = [
+    (e) => ({ ...e, weight: 1 + rand(4) }),
+    (e) => ({ ...e, address: `10.1.0.${1 + rand(200)}` }),
+    (e) => ({ ...e, port: 8000 + rand(3) }),
+    (e) => ({ ...e, locality: { ...e.locality, zone: zones[rand(zones.length)]! } }),
+    (e) => ({ ...e, ready: rand(4) !== 0 }),
+  ];
+  return {
+    kinds: changes.length,
+    next(nodes) {
+      const i = rand(nodes.length);
+      const kind = rand(changes.length);
+      return { nodes: nodes.map((e, j) => (j === i ? changes[kind]!(e) : e)), kind };
+    },
+  };
+}

@@ -16,7 +16,7 @@ import {
 } from '../../../src/xds/proto.js';
 import { KIND_ORDER, TYPE_URL, type ProxyClass, type ResourceSet } from '../../../src/xds/resources.js';
 import { XDS_REGISTRY, checkConsistency, resourceSetToJson, translate, translateWithWarnings } from '../../../src/xds/translator/index.js';
-import { computedInput, endpoint, handInput, locality, sixNodes } from './fixtures.js';
+import { computedInput, endpoint, handInput, locality, nodeChanges, sixNodes } from './fixtures.js';
 
 const GRPC: ProxyClass = { flavor: 'grpc', zone: '', subzone: '' };
 
@@ -184,26 +184,14 @@ test('kept from one map to the next, per-tuple clusters, assignments and routes 
   const policy = { shardCount: 48, replicas: 2, spread: 'none' as const };
   const classes: ProxyClass[] = [GRPC, { flavor: 'grpc', zone: 'za', subzone: 'nvl-a1' }, { flavor: 'grpc', zone: 'zb', subzone: 'nvl-b2' }];
   let nodes = sixNodes();
-  let seed = 5;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return (seed >>> 16) % n; // the high bits: an LCG's low bits repeat with a short period
-  };
-  const changes: ((e: (typeof nodes)[number]) => (typeof nodes)[number])[] = [
-    (e) => ({ ...e, weight: 1 + rand(4) }),
-    (e) => ({ ...e, address: `10.1.0.${1 + rand(200)}` }),
-    (e) => ({ ...e, port: 8000 + rand(3) }),
-    (e) => ({ ...e, locality: { ...e.locality, zone: ['za', 'zb', 'zc'][rand(3)]! } }),
-    (e) => ({ ...e, ready: rand(4) !== 0 }),
-  ];
+  const sequence = nodeChanges(5, ['za', 'zb', 'zc']);
   const made = new Set<number>();
   let kept = 0;
   let last = new Map<string, ResourceSet>();
   for (let step = 0; step < 30; step++) {
-    const i = rand(nodes.length);
-    const c = rand(changes.length);
-    made.add(c);
-    nodes = nodes.map((e, j) => (j === i ? changes[c]!(e) : e));
+    const change = sequence.next(nodes);
+    nodes = change.nodes;
+    made.add(change.kind);
     const input = computedInput(nodes, policy);
     const now = new Map(classes.map((p) => [`${p.zone}|${p.subzone}`, translate(input, p)]));
     for (const [k, set] of now) kept += set.endpoint.filter((r) => last.get(k)?.endpoint.includes(r)).length;
@@ -213,6 +201,6 @@ test('kept from one map to the next, per-tuple clusters, assignments and routes 
     }
     last = new Map(classes.map((p) => [`${p.zone}|${p.subzone}`, translate(input, p)]));
   }
-  assert.equal(made.size, changes.length, 'every kind of change was made');
+  assert.equal(made.size, sequence.kinds, 'every kind of change was made');
   assert.ok(kept > 0, 'assignments were kept from one map to the next');
 });
