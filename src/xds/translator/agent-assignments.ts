@@ -21,6 +21,7 @@ import { compareStrings } from '../../core/order.js';
 import { type ShardMap, shardReaders } from '../../core/shard-map.js';
 import { ShardAssignmentSchema, ShardAssignment_Phase, ShardAssignment_Role, type ShardAssignment } from '../proto.js';
 import type { TranslatedResource } from '../resources.js';
+import { PreviousTranslation } from './reuse.js';
 
 /** What the ownership resources are computed from: the routed map and, when handoff runs, its state. */
 export interface AssignmentInput {
@@ -38,9 +39,6 @@ export interface AgentAssignments {
 interface AssignmentIndex {
   readonly byNode: ReadonlyMap<string, readonly TranslatedResource[]>;
   readonly warnings: readonly string[];
-  /** What each node's resources were made from, for the next view to reuse what did not change. */
-  readonly fields: ReadonlyMap<string, ReadonlyMap<number, Fields>>;
-  readonly shardCount: number;
 }
 
 const NONE: readonly TranslatedResource[] = Object.freeze([]);
@@ -54,12 +52,11 @@ const NO_HANDOFF = {};
 const memo = new WeakMap<ShardMap, WeakMap<object, AssignmentIndex>>();
 
 /**
- * The index built last. A map change alters the assignments of a few nodes only; every other node
- * keeps its earlier resource objects, so the snapshot cache sees the same set and keeps that
- * node's snapshot without encoding or hashing it again (docs/xds-protocol.md "Snapshots and
- * versions"). Reuse happens only on equal fields, so the output is what a fresh build would give.
+ * Each node's resources of the view built last, by everything they are made from (reuse.ts). A map
+ * change alters the assignments of a few nodes only; every other node keeps its earlier resource
+ * objects, so the snapshot cache sees the same set and keeps that node's snapshot as it is.
  */
-let lastIndex: AssignmentIndex | undefined;
+const nodeResources = new PreviousTranslation<readonly TranslatedResource[]>();
 
 /** The ShardAssignment resources of `node` (docs/ownership.md), sorted by name; empty for a node keyway does not know. */
 export function agentAssignments(input: AssignmentInput, node: string): AgentAssignments {
@@ -81,16 +78,15 @@ function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
   const key = handoff ?? NO_HANDOFF;
   let index = perHandoff.get(key);
   if (!index) {
-    index = buildIndex(shardMap, handoff, lastIndex);
+    index = buildIndex(shardMap, handoff);
     perHandoff.set(key, index);
-    lastIndex = index;
   }
   return index;
 }
 
 type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs' | 'reader'> & { readonly servingOwners: readonly Endpoint[] };
 
-function buildIndex(map: ShardMap, handoff: HandoffState | undefined, previous: AssignmentIndex | undefined): AssignmentIndex {
+function buildIndex(map: ShardMap, handoff: HandoffState | undefined): AssignmentIndex {
   const shardCount = map.policy.shardCount;
   const warnings: string[] = [];
   const endpoints = new Map(map.endpoints.map((e) => [e.id, e]));
@@ -133,42 +129,35 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined, previous: 
   }
 
   const out = new Map<string, readonly TranslatedResource[]>();
-  for (const [node, shards] of byNode) {
-    const earlier = previous?.shardCount === shardCount ? previous.byNode.get(node) : undefined;
-    if (earlier && sameFields(previous!.fields.get(node), shards)) {
-      out.set(node, earlier);
-      continue;
-    }
-    const resources = [...shards].map(([shard, f]) => ({
-      name: String(shard),
-      schema: ShardAssignmentSchema,
-      message: create(ShardAssignmentSchema, {
-        shard,
-        shardCount,
-        role: f.role,
-        phase: f.phase,
-        servingOwners: f.servingOwners.map((e) => ({ id: e.id, address: e.address, port: e.port })),
-        untilUnixMs: f.untilUnixMs,
-        reader: f.reader,
-      }),
-    }));
-    resources.sort((a, b) => compareStrings(a.name, b.name));
-    out.set(node, Object.freeze(resources as TranslatedResource[]));
-  }
-  return { byNode: out, warnings, fields: byNode, shardCount };
+  for (const [node, shards] of byNode) out.set(node, nodeResources.get(fieldsKey(shardCount, shards), () => resourcesOf(shardCount, shards)));
+  nodeResources.done();
+  return { byNode: out, warnings };
 }
 
-function sameFields(a: ReadonlyMap<number, Fields> | undefined, b: ReadonlyMap<number, Fields>): boolean {
-  if (a?.size !== b.size) return false;
-  for (const [shard, f] of b) {
-    const e = a.get(shard);
-    if (!e || e.role !== f.role || e.phase !== f.phase || e.untilUnixMs !== f.untilUnixMs || e.reader !== f.reader) return false;
-    if (e.servingOwners.length !== f.servingOwners.length) return false;
-    for (let i = 0; i < f.servingOwners.length; i++) {
-      const x = e.servingOwners[i]!;
-      const y = f.servingOwners[i]!;
-      if (x.id !== y.id || x.address !== y.address || x.port !== y.port) return false;
-    }
+function resourcesOf(shardCount: number, shards: ReadonlyMap<number, Fields>): readonly TranslatedResource[] {
+  const resources = [...shards].map(([shard, f]) => ({
+    name: String(shard),
+    schema: ShardAssignmentSchema,
+    message: create(ShardAssignmentSchema, {
+      shard,
+      shardCount,
+      role: f.role,
+      phase: f.phase,
+      servingOwners: f.servingOwners.map((e) => ({ id: e.id, address: e.address, port: e.port })),
+      untilUnixMs: f.untilUnixMs,
+      reader: f.reader,
+    }),
+  }));
+  resources.sort((a, b) => compareStrings(a.name, b.name));
+  return Object.freeze(resources as TranslatedResource[]);
+}
+
+/** Everything resourcesOf reads, as one string. */
+function fieldsKey(shardCount: number, shards: ReadonlyMap<number, Fields>): string {
+  let key = String(shardCount);
+  for (const [shard, f] of shards) {
+    key += `\n${shard}\0${f.role}\0${f.phase}\0${f.untilUnixMs}\0${f.reader ? 1 : 0}`;
+    for (const e of f.servingOwners) key += `\0${e.id}\0${e.address}\0${e.port}`;
   }
-  return true;
+  return key;
 }
