@@ -49,7 +49,7 @@ import { failoverRetryPolicy } from './envoy-failover.js';
 import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
 import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
-import { PreviousTranslation } from './reuse.js';
+import { PreviousByShard, PreviousTranslation } from './reuse.js';
 
 /** One weighted target of a shard's route: a node's cluster. */
 export interface ShardTarget {
@@ -139,7 +139,6 @@ export function envoyRouteTableConfiguration(
   keyHeader: string,
 ): RouteConfiguration {
   const map: Record<string, OnMatchAction> = {};
-  const entries: TableEntry[] = [];
   // Shards with the same targets share one packed Route: a table has one entry per shard but only
   // as many distinct routes as owner choices, and packing is what a large S pays for. Routes and
   // entries are kept from the previous translation (reuse.ts), so a map change makes only the
@@ -151,13 +150,10 @@ export function envoyRouteTableConfiguration(
     }
     const key = targets.map((t) => `${t.cluster}\0${t.weight}`).join('\n');
     const route = packedRoutes.get(key, () => anyPack(RouteSchema, targetsRoute(targets)));
-    const last = lastEntries[shard];
-    const entry = last?.route === route ? last.entry : action(`shard-${shard}`, route);
-    entries[shard] = { route, entry };
-    map[String(shard)] = entry;
+    map[String(shard)] = tableEntries.get(shard, route, () => action(`shard-${shard}`, route));
   });
   packedRoutes.done();
-  lastEntries = entries;
+  tableEntries.done();
   const everyNode = anyNode(service, plan.nodes);
   const withLua = { [LUA_FILTER]: keyShardLuaRouteConfig() };
   const noShard =
@@ -200,11 +196,7 @@ function action(name: string, route: Any): OnMatchAction {
 const packedRoutes = new PreviousTranslation<Any>();
 
 /** Each shard's table entry of the last translation: the same packed route gives the same entry. */
-interface TableEntry {
-  readonly route: Any;
-  readonly entry: OnMatchAction;
-}
-let lastEntries: readonly (TableEntry | undefined)[] = [];
+const tableEntries = new PreviousByShard<Any, OnMatchAction>();
 
 const ANY_PATH = { pathSpecifier: { case: 'prefix' as const, value: '/' } };
 

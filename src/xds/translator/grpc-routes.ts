@@ -6,6 +6,7 @@
 import { create } from '@bufbuild/protobuf';
 import { RetryPolicySchema, RouteActionSchema, RouteConfigurationSchema, RouteMatchSchema, RouteSchema, type RetryPolicy, type Route, type RouteAction, type RouteConfiguration, type RouteMatch } from '../proto.js';
 import { SHARD_HEADER } from './names.js';
+import { PreviousByShard } from './reuse.js';
 
 /**
  * The gRPC flavor's failover retry (gRFC A44: `retry_on` names status codes). A call in flight on a
@@ -41,23 +42,17 @@ export function grpcRouteConfiguration(
   // One action per owner tuple's cluster, shared by its shards' routes; a shard whose cluster is
   // the one of the last translation keeps its route object (reuse.ts), for the cache to skip.
   const actions = new Map<string, RouteAction>();
-  const routes: Route[] = shardRoutes.map(({ shard, cluster }) => {
-    const last = lastRoutes.get(shard);
-    if (last?.cluster === cluster) {
-      nextRoutes.set(shard, last);
-      return last.route;
-    }
-    let action = actions.get(cluster);
-    if (!action) {
-      action = create(RouteActionSchema, { clusterSpecifier: { case: 'cluster', value: cluster } });
-      actions.set(cluster, action);
-    }
-    const route = create(RouteSchema, { match: shardMatch(shard), action: { case: 'route', value: action } });
-    nextRoutes.set(shard, { cluster, route });
-    return route;
-  });
-  lastRoutes = nextRoutes;
-  nextRoutes = new Map();
+  const routes: Route[] = shardRoutes.map(({ shard, cluster }) =>
+    lastRoutes.get(shard, cluster, () => {
+      let action = actions.get(cluster);
+      if (!action) {
+        action = create(RouteActionSchema, { clusterSpecifier: { case: 'cluster', value: cluster } });
+        actions.set(cluster, action);
+      }
+      return create(RouteSchema, { match: shardMatch(shard), action: { case: 'route', value: action } });
+    }),
+  );
+  lastRoutes.done();
   if (catchAllCluster !== undefined) {
     routes.push(
       create(RouteSchema, {
@@ -72,8 +67,7 @@ export function grpcRouteConfiguration(
 }
 
 /** Each shard's route of the last translation, by its cluster. */
-let lastRoutes = new Map<number, { readonly cluster: string; readonly route: Route }>();
-let nextRoutes = new Map<number, { readonly cluster: string; readonly route: Route }>();
+const lastRoutes = new PreviousByShard<string, Route>();
 
 /**
  * The match of shard `shard`'s route: the same in every class and translation, so made once and

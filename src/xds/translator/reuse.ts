@@ -30,6 +30,31 @@ export class PreviousTranslation<V> {
   }
 }
 
+/**
+ * The same for one value per shard, where comparing one key part is cheaper than a string key
+ * (a table or route list has one entry per shard): the previous translation's value for `shard` is
+ * handed back when it was made for the same `key` (compared with ===), which with the rest of the
+ * shard's position must determine the value.
+ */
+export class PreviousByShard<K, V> {
+  #previous: ({ readonly key: K; readonly value: V } | undefined)[] = [];
+  #current: ({ readonly key: K; readonly value: V } | undefined)[] = [];
+
+  /** The value made for `shard` and `key` by the previous translation, else `make()`'s. */
+  get(shard: number, key: K, make: () => V): V {
+    const last = this.#previous[shard];
+    const value = last !== undefined && last.key === key ? last.value : make();
+    this.#current[shard] = { key, value };
+    return value;
+  }
+
+  /** Ends a translation, as PreviousTranslation.done. */
+  done(): void {
+    this.#previous = this.#current;
+    this.#current = [];
+  }
+}
+
 /** Every field of an endpoint a resource is built from (id, address, port, weight, locality), as a key part. */
 export function endpointKey(e: Endpoint): string {
   return `${e.id}\0${e.address}\0${e.port}\0${e.weight}\0${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
