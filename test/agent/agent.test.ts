@@ -17,6 +17,7 @@ import { effectiveProxyClass, translate } from '../../src/xds/translator/index.j
 import type { ResourceSet } from '../../src/xds/resources.js';
 import type { ShardMapBody } from '../../src/admin/api-types.js';
 import { eventually } from '../support/eventually.js';
+import { freePort } from '../../e2e/support/ports.js';
 import { fourNodeTopology, startKeywayInProcess } from '../support/keyway-in-process.js';
 import { endpoint, handInput } from '../xds/translator/fixtures.js';
 
@@ -213,7 +214,9 @@ test('a resource the agent cannot use is NACKed; the NACK shows in /v1/proxies',
 test('reconnect: the agent announces what it holds, keyway sends nothing unchanged, later changes arrive as deltas', async (t) => {
   const state = new ServingState();
   state.publish(view());
-  const first = await stage(t, state);
+  // A port below the ephemeral range: while the first stage is down, no port-0 listener beside
+  // this test can take it from the second.
+  const first = await stage(t, state, undefined, await freePort());
   const port = first.server.port;
   const a = agent(t, { nodeId: 'b', servers: [`127.0.0.1:${port}`] });
   await eventually('b serves', () => a.assignments().size, { accept: (n) => n === 6 });

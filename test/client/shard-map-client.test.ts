@@ -10,6 +10,7 @@ import type { LookupBody, ShardMapBody } from '../../src/admin/api-types.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 import { topologyText } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
+import { freePort } from '../../e2e/support/ports.js';
 
 const KEYS = ['user:1000', '{user:42}:profile', '{user:42}:cart', 'ключ', '🔑emoji', 'embedding/v2/doc-8812/chunk-3', ''];
 
@@ -80,12 +81,10 @@ test('ShardMapClient keeps the last good map when keyway stops answering, and re
 });
 
 test('ShardMapClient errors: nothing listening, a timeout, not keyway, keyway without a map', async (t) => {
-  // A port that was just free: connection refused.
-  const closed = createServer();
-  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-  const freePort = (closed.address() as AddressInfo).port;
-  await new Promise<void>((r) => closed.close(() => r()));
-  await assert.rejects(ShardMapClient.connect({ baseUrl: `http://127.0.0.1:${freePort}` }), (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE');
+  // A free port from below the ephemeral range (no port-0 listener beside this test can take it):
+  // connection refused.
+  const closedPort = await freePort();
+  await assert.rejects(ShardMapClient.connect({ baseUrl: `http://127.0.0.1:${closedPort}` }), (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE');
 
   // A server that answers slowly, HTML, or keyway's 503 error body.
   let mode: 'slow' | 'html' | 'nomap' | 'bad-map' = 'slow';

@@ -5,6 +5,7 @@
  */
 import { Metadata, Server, ServerCredentials, type Client, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { eventually } from './eventually.js';
+import { freePort } from '../../e2e/support/ports.js';
 
 export const WHO_METHOD = '/keyway.test.Cache/Who';
 const raw = (b: Buffer): Buffer => b;
@@ -49,12 +50,13 @@ export interface WhoRun {
 }
 
 /**
- * A {@link RestartableWho} over `launch`, which starts one run on `port` (0 the first time: a free
- * one) answering `delayMs()` late; every later run gets the first run's port.
+ * A {@link RestartableWho} over `launch`, which starts every run on one `port` answering
+ * `delayMs()` late. The port is free and below the ephemeral range, so while the server is down no
+ * port-0 listener beside the test can take it.
  */
 export async function restartable(name: string, launch: (port: number, delayMs: () => number) => Promise<WhoRun>): Promise<RestartableWho> {
   let run: WhoRun | undefined;
-  let port = 0;
+  let port = await freePort();
   let delay = 0;
   const start = async (): Promise<void> => {
     if (run) return;

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../../../e2e/support/ports.js';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
 import { diffShardMaps, keyToShard } from '../../../src/sharding/index.js';
 import type { ProxyFlavor } from '../../../src/core/proxy.js';
@@ -30,14 +30,6 @@ const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
   },
 });
 
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 describe('against a running keyway', () => {
   let topo: Awaited<ReturnType<typeof tempTopology>>;
@@ -171,7 +163,9 @@ test('status against keyway serve with its real xDS stage: one proxy in sync, on
 });
 
 test('an unreachable server: clear message on stderr, exit 1', async () => {
-  const port = await closedPort();
+  // From below the ephemeral range: a test running beside this one that listens on port 0 can
+  // never be handed it (one bound and released by the kernel was, and answered these commands).
+  const port = await freePort();
   const commands = [['status'], ['shardmap'], ['lookup', 'k']];
   // Independent processes: spawned side by side, checked in order.
   const runs = await Promise.all(commands.map((args) => run([...args, '--server', `http://127.0.0.1:${port}`])));

@@ -18,6 +18,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import { freePort } from '../../../e2e/support/ports.js';
 import { matchesLabels, parseLabelSelector, type LabelSelector } from './label-selector.js';
 import { apiVersionOf, resolvePath, resourceByKind, type ResourceType } from './resources.js';
 import { ObjectStore, type StoredObject, type StoreEvent } from './store.js';
@@ -90,10 +91,13 @@ export class KubeApiServer {
     }
   }
 
-  /** Starts a server on 127.0.0.1 with an ephemeral port. */
+  /**
+   * Starts a server on a free port of 127.0.0.1 below the ephemeral range, so that during a
+   * `refuse` outage no port-0 listener beside the test can take the port it comes back on.
+   */
   static async start(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
     const s = new KubeApiServer(options);
-    await s.listen(0);
+    await s.listen(await freePort());
     return s;
   }
 

@@ -20,6 +20,7 @@ import { TieredCache } from '../../../examples/cache-node/tiers.js';
 import { tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
 import { parseExposition } from '../support/exposition.js';
+import { freePort } from '../../../e2e/support/ports.js';
 
 const S = 16;
 
@@ -217,10 +218,8 @@ test('a warming node copies the shard from the first serving owner that answers 
   t.after(() => new Promise<void>((r) => negative.close(() => r())));
   await new Promise<void>((r) => junk.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => junk.close(() => r())));
-  const down = createServer();
-  await new Promise<void>((r) => down.listen(0, '127.0.0.1', r));
-  const downPort = (down.address() as AddressInfo).port;
-  await new Promise<void>((r) => down.close(() => r()));
+  // Below the ephemeral range, so no port-0 listener beside this test can take it meanwhile.
+  const downPort = await freePort();
 
   const { node: dst, agent, logs } = await nodeWithAgent(t, 'dst', { l1Capacity: 100, warmLimit: 20 });
   const warming: Assignment = {
