@@ -17,11 +17,11 @@ export interface InProcessKeyway {
   readonly clients: XdsTestClient[];
 }
 
-/** Starts keyway on `topologyText` (REST and xDS on free ports of 127.0.0.1). */
+/** Starts keyway on `topologyText` (REST and xDS on free ports of 127.0.0.1, or REST on `opts.httpPort`). */
 export async function startKeywayInProcess(
   t: Pick<TestContext, 'after'>,
   topologyText: string,
-  opts: Pick<ServeOptions, 'fileWatch'> = {},
+  opts: Pick<ServeOptions, 'fileWatch' | 'httpPort'> = {},
 ): Promise<InProcessKeyway> {
   const topo = await tempTopology(topologyText);
   const metrics = createKeywayMetrics();

@@ -12,6 +12,7 @@ import { CACHE_NODE_METRICS as C } from '../../../src/telemetry/index.js';
 import { startCacheNodeServer } from '../../../examples/cache-node/server.js';
 import { tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
+import { freePort } from '../../../e2e/support/ports.js';
 import { parseExposition } from '../support/exposition.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -19,7 +20,9 @@ const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100
 
 async function keywayWith(t: { after(fn: () => Promise<void>): void }, n = 3) {
   const topo = await tempTopology(topologyText({ shards: 64, replicas: 2, ready: Array.from({ length: n }, () => true) }));
-  const server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', fileWatch: FAST });
+  // A port below the ephemeral range: after keyway closes, the node's polls must be refused, and a
+  // port-0 listener in a test beside this one could otherwise be handed the port and answer them.
+  const server = await startServer({ configFile: topo.file, httpPort: await freePort(), host: '127.0.0.1', fileWatch: FAST });
   t.after(async () => {
     await server.close();
     await topo.cleanup();
