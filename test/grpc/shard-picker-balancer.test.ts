@@ -9,6 +9,7 @@ import { Client, Metadata, Server, ServerCredentials, credentials, type ServiceE
 import { registerShardPicker } from '../../src/grpc/index.js';
 import { encodeOwners, type ShardPickerConfig } from '../../src/core/shard-picker.js';
 import { eventually } from '../support/eventually.js';
+import { freePort } from '../../e2e/support/ports.js';
 
 const METHOD = '/keyway.test.Cache/Who';
 const raw = (b: Buffer): Buffer => b;
@@ -36,9 +37,11 @@ function call(client: Client, md: Record<string, string>, waitForReady = false, 
 
 test('the shard picker in a grpc-js channel: primary, replica, all owners down, wait-for-ready, bad header', async (t) => {
   registerShardPicker();
-  const a = await serve('a');
+  // Ports below the ephemeral range: a and c stop and c comes back on its port, and meanwhile no
+  // port-0 listener in a test file beside this one can be handed theirs.
+  const a = await serve('a', await freePort());
   const b = await serve('b');
-  const c = await serve('c');
+  const c = await serve('c', await freePort());
   let cNow = c;
   t.after(() => [a, b, cNow].forEach((s) => s.stop()));
   const endpoints = [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`].sort();
