@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A free port, chosen as `freePorts` does. Racy by nature; use it only when a fixed port is needed. */
+/**
+ * A free port, chosen as `freePorts` does. Racy by nature; use it only when a fixed port is needed:
+ * also for a port that must stay refused, or that a stopped server must get back, since no port-0
+ * listener (in a test file running beside) is handed a port below the ephemeral range.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const [port] = await freePorts(1, host);
   return port as number;

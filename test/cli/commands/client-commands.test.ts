@@ -30,7 +30,6 @@ const proxiesStage = (registry: ProxyRegistry): ServeStage => ({
   },
 });
 
-
 describe('against a running keyway', () => {
   let topo: Awaited<ReturnType<typeof tempTopology>>;
   let plain: RunningServer;
