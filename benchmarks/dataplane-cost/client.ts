@@ -26,6 +26,8 @@ export interface ClientOptions {
   readonly sendShard: boolean;
   /** With `sendShard`: the value sent for a key's shard (default the shard itself). */
   readonly shardAlias?: (shard: number) => number;
+  /** With `sendShard`: the shard also names the request's authority (`Host: s<shard>`), for a route table of one virtual host per shard. */
+  readonly shardInHost?: boolean;
 }
 
 export class CacheClient {
@@ -82,6 +84,7 @@ export class CacheClient {
       return this.#opts.shardAlias ? this.#opts.shardAlias(s) : s;
     };
     const headers: Record<string, string> = this.#opts.sendShard ? { 'x-cache-shard': String(shard()) } : { 'x-cache-key': key };
+    if (this.#opts.sendShard && this.#opts.shardInHost) headers.host = `s${headers['x-cache-shard']}`;
     return new Promise((resolve) => {
       const req = http.request({ host: '127.0.0.1', port: this.#opts.port, path: `/kv/${encodeURIComponent(key)}`, agent: this.#agent, headers, timeout: 5_000 }, (res) => {
         res.resume();

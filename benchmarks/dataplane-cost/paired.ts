@@ -27,6 +27,7 @@ export interface PairedVariant {
   readonly name: string;
   readonly sendShard?: boolean;
   readonly shardAlias?: (shard: number) => number;
+  readonly shardInHost?: boolean;
   readonly cluster?: string;
   /** The listener port it must use (keyway over ADS: the topology's); otherwise a free one. */
   readonly port?: number;
@@ -100,7 +101,7 @@ export async function measurePair(
       const envoy = await v.start(port);
       started.push(envoy);
       await waitReady(envoy, v);
-      const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seed(seedName, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}) });
+      const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seed(seedName, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}), shardInHost: v.shardInHost === true });
       clients.push(client);
       return { envoy, client, nodes: nodes.map((n) => n.pid) };
     };

@@ -103,6 +103,7 @@ interface Variant {
   readonly what: string;
   readonly sendShard?: boolean;
   readonly shardAlias?: (shard: number) => number;
+  readonly shardInHost?: boolean;
   /** Health checks to wait for before measuring. */
   readonly cluster?: string;
   start(port: number): Promise<EnvoyProcess>;
@@ -263,6 +264,7 @@ async function main(): Promise<void> {
         what: t.what,
         ...(t.sendShard ? { sendShard: true } : {}),
         ...(t.shardAlias ? { shardAlias: lazyAlias(() => t.shardAlias!(resources)) } : {}),
+        ...(t.shardInHost ? { shardInHost: true } : {}),
         cluster: t.healthCluster ?? 'keyway-cache',
         start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1, ...(t.envoyEnv ? { env: t.envoyEnv() } : {}) }),
       })),
@@ -360,7 +362,7 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
   const envoy = await v.start(port);
   try {
     if (v.cluster) await waitHealthy(envoy, v.cluster, 1);
-    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}) });
+    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}), shardInHost: v.shardInHost === true });
     try {
       await client.run({ concurrency: 32, requests: s.warmRequests });
       await sleep(1_000);

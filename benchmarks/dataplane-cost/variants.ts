@@ -52,6 +52,8 @@ export interface Toggle {
    * (default the shard itself).
    */
   shardAlias?(r: KeywayResources): (shard: number) => number;
+  /** With `sendShard`: the client also names the shard in the authority (`Host: s<shard>`). */
+  readonly shardInHost?: boolean;
   /** The cluster whose health checks to wait for (default keyway-cache). */
   readonly healthCluster?: string;
   /** Environment for this toggle's Envoy (may build what it needs first). */
@@ -213,6 +215,25 @@ function routeMap(opts: { direct?: boolean; node?: boolean; ring?: boolean } = {
     withoutFilter(r, 'header_to_metadata');
     r.clusters = [...(opts.direct ? [] : clusters), ...aggregates.values()];
   };
+}
+
+/**
+ * The route table's matcher replaced by one virtual host per shard (domain `s<shard>`, one route to
+ * the cluster the matcher named), so the HCM's own virtual-host lookup by authority does the shard
+ * lookup; the client names the shard in `Host` (`shardInHost`). Every other field of keyway's
+ * virtual host (its retry policy) is copied to each; an unknown authority gets a 400.
+ */
+function perShardVirtualHosts(r: KeywayResources): void {
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  const { name: _name, domains: _domains, matcher, routes: _routes, ...rest } = vhost;
+  const map = (((matcher as Json).matcher_tree as Json).exact_match_map as Json).map as Record<string, Json>;
+  const perShard = Object.entries(map).map(([shard, onMatch]) => ({
+    ...clone(rest),
+    name: `shard-${shard}`,
+    domains: [`s${shard}`],
+    routes: [{ match: { prefix: '/' }, route: { cluster: routedCluster(onMatch) } }],
+  }));
+  r.routeConfig.virtual_hosts = [...perShard, { name: 'no-shard', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 400 } }] }];
 }
 
 /** The shard picker dynamic module (native/envoy-shard-picker), built once per run with make. */
@@ -572,6 +593,29 @@ export const TOGGLES: readonly Toggle[] = [
         rds_config_source: { path_config_source: { path: '/dev/null' }, resource_api_version: 'V3' },
         scoped_route_configurations_list: { scoped_route_configurations: scopes },
       };
+    },
+  },
+  {
+    name: 'vhost-node-no-lua',
+    what: "route-map-node-no-lua with one virtual host per shard instead of the matcher: the client names the shard in Host (s<shard>), the HCM's virtual-host lookup finds the primary's cluster",
+    sendShard: true,
+    shardInHost: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      routeMap({ node: true })(r);
+      withoutFilter(r, 'lua');
+      perShardVirtualHosts(r);
+    },
+  },
+  {
+    name: 'vhost-node-no-lua-bare',
+    what: 'route-map-node-no-lua-bare with one virtual host per shard instead of the matcher (the client names the shard in Host)',
+    sendShard: true,
+    shardInHost: true,
+    healthCluster: 'node-',
+    apply: (r) => {
+      bareRouteMap(r);
+      perShardVirtualHosts(r);
     },
   },
   {
