@@ -19,15 +19,25 @@ export interface Burst {
   readonly seconds: number;
 }
 
-export interface ClientOptions {
-  readonly port: number;
-  readonly sampler: ZipfSampler;
-  readonly shardCount: number;
-  readonly sendShard: boolean;
+/** How a variant's client names a key's shard (run.ts's and paired.ts's variants carry these too). */
+export interface ShardNaming {
+  /** The client computes the shard (hash contract 1) and sends `x-cache-shard` instead of `x-cache-key`. */
+  readonly sendShard?: boolean;
   /** With `sendShard`: the value sent for a key's shard (default the shard itself). */
   readonly shardAlias?: (shard: number) => number;
   /** With `sendShard`: the shard also names the request's authority (`Host: s<shard>`), for a route table of one virtual host per shard. */
   readonly shardInHost?: boolean;
+}
+
+/** The naming fields of `v` alone (a variant holds more, such as its own `port`). */
+export function shardNaming(v: ShardNaming): ShardNaming {
+  return { sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}), shardInHost: v.shardInHost === true };
+}
+
+export interface ClientOptions extends ShardNaming {
+  readonly port: number;
+  readonly sampler: ZipfSampler;
+  readonly shardCount: number;
 }
 
 export class CacheClient {

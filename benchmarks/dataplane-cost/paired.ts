@@ -18,16 +18,13 @@ import type { EnvoyProcess } from '../../e2e/support/envoy.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { median } from '../hitrate/stats.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
-import { CacheClient, type Burst } from './client.js';
+import { CacheClient, shardNaming, type Burst, type ShardNaming } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
 import type { CacheNodeProcess } from './nodes.js';
 
 /** What a variant needs to run in a pair (run.ts's Variant). */
-export interface PairedVariant {
+export interface PairedVariant extends ShardNaming {
   readonly name: string;
-  readonly sendShard?: boolean;
-  readonly shardAlias?: (shard: number) => number;
-  readonly shardInHost?: boolean;
   readonly cluster?: string;
   /** The listener port it must use (keyway over ADS: the topology's); otherwise a free one. */
   readonly port?: number;
@@ -101,7 +98,7 @@ export async function measurePair(
       const envoy = await v.start(port);
       started.push(envoy);
       await waitReady(envoy, v);
-      const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seed(seedName, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}), shardInHost: v.shardInHost === true });
+      const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seed(seedName, round)), shardCount: s.shards, ...shardNaming(v) });
       clients.push(client);
       return { envoy, client, nodes: nodes.map((n) => n.pid) };
     };

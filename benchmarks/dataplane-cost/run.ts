@@ -49,7 +49,7 @@ import { freePort, freePorts } from '../../e2e/support/ports.js';
 import { eventually } from '../../test/support/eventually.js';
 import { median } from '../hitrate/stats.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
-import { CacheClient } from './client.js';
+import { CacheClient, shardNaming, type ShardNaming } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
 import { measurePair, pairedTable, type PairedSlice, type PairedThroughput } from './paired.js';
 import { startCacheNode, type CacheNodeProcess } from './nodes.js';
@@ -97,13 +97,10 @@ const QUICK: Settings = { ...FULL, rounds: 1, warmRequests: 2_000, prewarmReques
  */
 type Fleet = 'keyway' | 'ring-hash' | 'round-robin' | 'ring-hash-twin';
 
-interface Variant {
+interface Variant extends ShardNaming {
   readonly name: string;
   readonly fleet: Fleet;
   readonly what: string;
-  readonly sendShard?: boolean;
-  readonly shardAlias?: (shard: number) => number;
-  readonly shardInHost?: boolean;
   /** Health checks to wait for before measuring. */
   readonly cluster?: string;
   start(port: number): Promise<EnvoyProcess>;
@@ -362,7 +359,7 @@ async function measure(v: Variant, round: number, s: Settings, nodes: readonly C
   const envoy = await v.start(port);
   try {
     if (v.cluster) await waitHealthy(envoy, v.cluster, 1);
-    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, sendShard: v.sendShard === true, ...(v.shardAlias ? { shardAlias: v.shardAlias } : {}), shardInHost: v.shardInHost === true });
+    const client = new CacheClient({ port, sampler: new ZipfSampler(s.keys, 1.0, seedOf(v.name, round)), shardCount: s.shards, ...shardNaming(v) });
     try {
       await client.run({ concurrency: 32, requests: s.warmRequests });
       await sleep(1_000);
