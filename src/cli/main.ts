@@ -12,10 +12,22 @@ const run =
     ? import('./commands/index.js').then((m) => m.runClientCommand(argv[0] as Parameters<typeof m.runClientCommand>[0], argv.slice(1), process.env))
     : import('./command.js').then((m) => m.main(argv, process.env));
 
-run.then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`keyway: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+/**
+ * Exits with `code` once stdout and stderr have taken everything written to them. Past a pipe's
+ * buffer (64 KiB on Linux) Node writes to it asynchronously, and `process.exit` at once would cut
+ * `keyway diff --shards -o json | jq` short. A reader that has gone away (`| head`) fails the
+ * write, which ends the wait too.
+ */
+function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const flushed = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+}
+
+run.then(exitWhenFlushed, (err: unknown) => {
+  process.stderr.write(`keyway: ${(err as Error).stack ?? String(err)}\n`);
+  exitWhenFlushed(1);
+});

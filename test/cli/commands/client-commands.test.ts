@@ -4,6 +4,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { freePort } from '../../../e2e/support/ports.js';
 import { startServer, type RunningServer, type ServeStage } from '../../../src/app/index.js';
@@ -234,6 +236,22 @@ describe('diff (offline)', () => {
     const top = r.primaryMoves[0];
     assert.match(t.stdout, new RegExp(`\\ngpu-b1\\s+${top.to}\\s+${top.shards}\\s`));
     assert.match(t.stdout, /\ngpu-b1\s+nvl-3\s+removed\s+\d+ -> 0/);
+  });
+
+  test('a large answer reaches a slow reader whole: keyway exits only once the pipe has taken it', async () => {
+    // Past the pipe's 64 KiB Node writes stdout asynchronously; a reader that is not reading yet
+    // (`| jq` still starting) once got the first 64 KiB of this 74 KB JSON and nothing more.
+    const child = spawn('sh', ['-c', `"${process.execPath}" bin/keyway.js diff examples/topology.yaml "${fewer}" --shards -o json | (sleep 0.5; cat)`], {
+      env: { ...process.env, KEYWAY_SERVER: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.ok(stdout.length > 65_536, `the answer is larger than a pipe's buffer (${stdout.length} bytes)`);
+    const r = JSON.parse(stdout);
+    assert.ok(r.moves.length > 0);
   });
 
   test('--load: each file under the hot-shard policy: the hot shards, their readers and why', async () => {
