@@ -179,7 +179,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
         log,
       });
       const seconds = (performance.now() - started) / 1000;
-      metrics.recordWarm(a.shard, result.imported, seconds, result.from === undefined ? 'empty' : 'copied');
+      // `empty` when no serving owner answered or the one that did held nothing of the shard.
+      metrics.recordWarm(a.shard, result.imported, seconds, result.offered > 0 ? 'copied' : 'empty');
       warmed.add(a.shard);
       log({ msg: 'warmed shard', shard: a.shard, entries: result.imported, from: result.from ?? null, ms: Math.round(seconds * 1000) });
     } catch (err) {

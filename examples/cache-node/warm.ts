@@ -125,6 +125,8 @@ export interface WarmShardOptions {
 export interface WarmResult {
   /** Entries the warm-up added to L1 and L1 still holds (not those it already had, nor those too old to stay). */
   readonly imported: number;
+  /** Entries the answering peer sent (0 when none answered, or it held none of the shard). */
+  readonly offered: number;
   /** The peer that answered; undefined when none did (nothing to copy). */
   readonly from?: string;
 }
@@ -149,7 +151,7 @@ export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
     const entries = body.entries.slice(0, opts.limit).reverse();
     for (const [key, value] of entries) opts.cache.l2.set(key, value);
     const imported = opts.cache.l1.insertByIdle(entries.map(([key, value, idleMs]) => [key, value, idleMs ?? 0] as const));
-    return { imported, from: peer.id };
+    return { imported, offered: entries.length, from: peer.id };
   }
-  return { imported: 0 };
+  return { imported: 0, offered: 0 };
 }

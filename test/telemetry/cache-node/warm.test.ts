@@ -275,6 +275,15 @@ test('a warming node copies the shard from the first serving owner that answers 
   const exp2 = parseExposition(await (await fetch(`${dst.url}/metrics`)).text());
   assert.equal(exp2.value(`${W.warmDuration}_count`, { node: 'dst', outcome: 'empty' }), 1);
 
+  // The owner answers but holds nothing of the shard: nothing copied, so `empty` too, not `copied`.
+  const bare: Assignment = { ...warming, shard: 6, servingOwners: [{ id: 'src', address: '127.0.0.1', port: src.httpPort }] };
+  agent.set([serving(1), warming, lonely, bare]);
+  await agent.opts.warm!(bare, new AbortController().signal);
+  const expBare = parseExposition(await (await fetch(`${dst.url}/metrics`)).text());
+  assert.equal(expBare.value(`${W.warmDuration}_count`, { node: 'dst', outcome: 'empty' }), 2);
+  assert.equal(expBare.value(`${W.warmDuration}_count`, { node: 'dst', outcome: 'copied' }), 1);
+  assert.ok(logs.some((r) => r.msg === 'warmed shard' && r.shard === 6 && r.entries === 0 && r.from === 'src'), 'the log names the owner that answered');
+
   // Aborted by the agent: it rejects, so the agent reports nothing.
   const ac = new AbortController();
   ac.abort(new Error('shard no longer warming'));
