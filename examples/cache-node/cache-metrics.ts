@@ -24,7 +24,7 @@ const WARM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 export const DEFAULT_SHARD_SERIES_LIMIT = 100_000;
 /**
  * Series one shard can add to the widest per-shard instrument: lookups by (tier, result) are
- * l1 hit, l1 miss, l2 hit, l2 miss, l3 hit; one more for an owner label that changes.
+ * l1 hit, l1 miss, l2 hit, l2 miss, l3 hit, and one to spare (docs/observability.md).
  */
 export const SERIES_PER_SHARD = 6;
 

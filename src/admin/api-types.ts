@@ -166,7 +166,7 @@ export interface HandoffBody {
   readonly drains: readonly { readonly shard: number; readonly node: string; readonly until: string }[];
 }
 
-/** `GET /v1/nodes/{id}/handoff`: where one node stands in handing off and taking over shards. */
+/** `GET /v1/handoff?node=ID`: where one node stands in handing off and taking over shards. */
 export interface NodeHandoffBody {
   readonly node: string;
   readonly ready: boolean;

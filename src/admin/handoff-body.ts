@@ -25,7 +25,7 @@ export function handoffBody(view: ServingView): HandoffBody {
   };
 }
 
-/** `GET /v1/nodes/{id}/handoff`, or undefined when the node is not in the map. */
+/** `GET /v1/handoff?node=ID`, or undefined when the node is not in the map. */
 export function nodeHandoffBody(view: ServingView, node: string): NodeHandoffBody | undefined {
   const endpoint = view.map.endpoints.find((e) => e.id === node);
   if (!endpoint) return undefined;

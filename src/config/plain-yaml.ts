@@ -5,7 +5,7 @@
  * Why two parsers: the `yaml` library keeps every node's position, which is what lets each config
  * error name its line and column, and it costs about 6 ms for a 64-endpoint file, on every change of
  * the file (the largest fixed cost between a topology change and the xDS push). js-yaml reads the
- * same text in about 0.5 ms but keeps no positions. So a file is read fast first; only when it holds
+ * same text in about 0.8 ms but keeps no positions. So a file is read fast first; only when it holds
  * what the fast path does not take (anchors, aliases, tags, merge keys, directives), fails to parse,
  * or fails validation is it read again by the `yaml` library, whose errors are then the ones shown.
  */

@@ -55,7 +55,7 @@ and moved primaries, and why (docs/hot-shards.md).`,
 
 /**
  * Runs a client command with its arguments (after the command name). Resolves with the exit
- * status; every error is printed on stderr as `keyway: ...`.
+ * status; every error is printed on stderr as `keyway COMMAND: ...` (docs/cli.md).
  */
 export async function runClientCommand(
   name: ClientCommand,
