@@ -13,7 +13,7 @@ export type { Assignment, OwnershipAgentOptions };
 
 /** What the node uses of {@link OwnershipAgent}: tests hand in a stand-in with the same methods. */
 export type OwnershipAgentLike = Pick<OwnershipAgent, 'start' | 'close' | 'assignments' | 'shardCount' | 'connected' | 'waitForHandoff'> &
-  Partial<Pick<OwnershipAgent, 'recordRequest'>>;
+  Partial<Pick<OwnershipAgent, 'recordRequest' | 'lastConnectedMs'>>;
 
 export type CreateOwnershipAgent = (opts: OwnershipAgentOptions) => OwnershipAgentLike;
 
@@ -61,6 +61,8 @@ export class StreamOwnershipSource implements OwnershipSource {
   readonly #agent: OwnershipAgentLike;
   #ownership: NodeOwnership | undefined;
   #lastConnected: number | undefined;
+  /** S from the last assignment seen: an empty set of assignments does not carry it. */
+  #shardCount: number | undefined;
 
   private constructor(agent: (self: StreamOwnershipSource) => OwnershipAgentLike) {
     this.#agent = agent(this);
@@ -84,11 +86,19 @@ export class StreamOwnershipSource implements OwnershipSource {
     );
   }
 
-  /** Recomputes the ownership from the agent's assignments; undefined before the first one. */
+  /**
+   * Recomputes the ownership from the agent's assignments; undefined (nothing changes) before the
+   * first one, and when the agent dropped a server that has been down too long: keyway is then
+   * unreachable, and the node keeps its last ownership as Envoy keeps its last routes. An empty set
+   * from a connected server means keyway routes nothing here any more: the node owns nothing.
+   */
   #read(assignments: ReadonlyMap<number, Assignment>): NodeOwnership | undefined {
     // The agent may call onChange before its constructor returned: #agent is not set yet then.
-    const shardCount = (this.#agent as OwnershipAgentLike | undefined)?.shardCount() ?? [...assignments.values()][0]?.shardCount;
+    const agent = this.#agent as OwnershipAgentLike | undefined;
+    const shardCount = agent?.shardCount() ?? [...assignments.values()][0]?.shardCount ?? this.#shardCount;
     if (shardCount === undefined) return undefined;
+    if (assignments.size === 0 && agent && !agent.connected()) return undefined;
+    this.#shardCount = shardCount;
     this.#ownership = ownershipFromAssignments(assignments, shardCount);
     this.#lastConnected = Date.now();
     return this.#ownership;
@@ -98,8 +108,10 @@ export class StreamOwnershipSource implements OwnershipSource {
     return this.#ownership;
   }
 
-  /** Now while a stream is up (pushes keep the ownership current), else when one was last seen up. */
+  /** Now while a stream is up (pushes keep the ownership current), else when one was last up. */
   lastUpdate(): number | undefined {
+    const agentSays = this.#agent.lastConnectedMs?.();
+    if (agentSays !== undefined) return agentSays;
     if (this.#agent.connected()) this.#lastConnected = Date.now();
     return this.#lastConnected;
   }

@@ -162,6 +162,16 @@ export class OwnershipAgent {
     return this.#links.some((l) => l.up);
   }
 
+  /** Now while a server stream is up, else when the last one went down (epoch ms); undefined if none ever was up. */
+  lastConnectedMs(): number | undefined {
+    let last: number | undefined;
+    for (const l of this.#links) {
+      const t = l.lastUpMs;
+      if (t !== undefined && (last === undefined || t > last)) last = t;
+    }
+    return last;
+  }
+
   /**
    * Resolves true once this node serves no shard (every assignment is draining, or there is none)
    * according to a server that answered, false after `timeoutMs` or on close: for a preStop hook.

@@ -68,6 +68,8 @@ export class ServerLink {
   readonly #held = new Map<string, Held>();
   #call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
   #up = false;
+  /** When the link last went down after being up (epoch ms). */
+  #downAt: number | undefined;
   #holds = false;
   #attempt = 0;
   #retry: NodeJS.Timeout | undefined;
@@ -83,10 +85,15 @@ export class ServerLink {
     /** TLS or mTLS to keyway; default plaintext. */
     channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {
-    // Pings notice a keyway replica that vanished without closing the connection.
+    // Pings notice a keyway replica that vanished without closing the connection. The channel's
+    // own reconnect backoff (grpc-js: from 1 s by 1.6x up to 120 s) would otherwise outlast the
+    // agent's: a stream opened while the channel waits fails at once with the last error, so after
+    // a long outage the node stayed away for up to two minutes after keyway was back.
     this.#client = new Client(address, channelCredentials, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.initial_reconnect_backoff_ms': timing.backoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': timing.backoffMaxMs,
     });
   }
 
@@ -96,6 +103,11 @@ export class ServerLink {
    */
   get up(): boolean {
     return this.#up;
+  }
+
+  /** Now while the link is up, else when it last went down (epoch ms); undefined if it never was up. */
+  get lastUpMs(): number | undefined {
+    return this.#up ? Date.now() : this.#downAt;
   }
 
   /** The link holds keyway's answer: it answered once and the link was not down for `dropAfterMs` since. */
@@ -243,6 +255,7 @@ export class ServerLink {
     this.#call = undefined;
     const wasUp = this.#up;
     this.#up = false;
+    if (wasUp) this.#downAt = Date.now();
     const delay = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** this.#attempt) * (0.5 + Math.random() / 2);
     this.#attempt = Math.min(this.#attempt + 1, 30);
     // A refusal (the certificate does not name the node id) repeats on every retry: say it loudly.

@@ -297,3 +297,28 @@ test("a replica down longer than dropAfterMs stops contributing: with none left 
   await eventually('dropped after dropAfterMs', () => a.assignments().size, { accept: (n) => n === 0 });
   assert.equal(a.shardCount(), undefined);
 });
+
+test("after a long outage the agent is back within its own backoff cap, not the gRPC channel's (up to 120 s); lastConnectedMs stays at the outage's start", async (t) => {
+  const state = new ServingState();
+  state.publish(view());
+  const first = await stage(t, state, undefined, await freePort());
+  const port = first.server.port;
+  const a = agent(t, { nodeId: 'b', servers: [`127.0.0.1:${port}`] });
+  assert.equal(a.lastConnectedMs(), undefined, 'never up yet');
+  await eventually('b serves', () => a.assignments().size, { accept: (n) => n === 6 });
+  assert.ok(Math.abs(a.lastConnectedMs()! - Date.now()) < 1_000, 'now while up');
+  await first.close();
+  await eventually('the stream is down', () => !a.connected());
+  const downAt = a.lastConnectedMs()!;
+  // Ten seconds of refused connects: grpc-js's own backoff (1 s, then 1.6x each, attempts about
+  // 1, 2.6, 5.2 and 9.3 s in) would wait some 4 to 7 s more when keyway returns; the agent's (FAST:
+  // at most 200 ms) must govern.
+  await sleep(10_000);
+  assert.equal(a.lastConnectedMs(), downAt, 'not advanced while down');
+  assert.ok(Date.now() - downAt >= 9_900);
+  const second = await startXdsStage({ state, logger: pino({ level: 'silent' }), xdsPort: port, host: '127.0.0.1' });
+  t.after(() => second.close());
+  const back = Date.now();
+  await eventually('reconnected', () => a.connected() && second.server.proxy('b') !== undefined, { timeoutMs: 10_000 });
+  assert.ok(Date.now() - back < 2_500, `back ${Date.now() - back} ms after keyway returned (the backoff cap is 200 ms)`);
+});

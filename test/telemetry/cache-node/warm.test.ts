@@ -30,6 +30,8 @@ class StandInAgent implements OwnershipAgentLike {
   #assignments = new Map<number, Assignment>();
   started = false;
   closed = false;
+  /** Every server stream down (keyway unreachable). */
+  down = false;
   handoff: (timeoutMs: number) => Promise<boolean> = () => Promise.resolve(true);
   constructor(opts: OwnershipAgentOptions) {
     this.opts = opts;
@@ -52,7 +54,7 @@ class StandInAgent implements OwnershipAgentLike {
     return this.#assignments.size > 0 ? S : undefined;
   }
   connected(): boolean {
-    return this.started && !this.closed;
+    return this.started && !this.closed && !this.down;
   }
   waitForHandoff(timeoutMs: number): Promise<boolean> {
     return this.handoff(timeoutMs);
@@ -348,6 +350,27 @@ test('a draining shard leaves L1 for L2 when the drain begins; its stragglers ar
   assert.equal((await get(node, `/kv/${straggler}`)).body.tier, 'l2', 'a straggler is not admitted to L1');
   agent.set([serving(1), draining(Date.now() - 1)]);
   assert.equal((await get(node, `/kv/${leaving[0]}`)).body.owner, 'false', 'not owned once the drain has ended');
+});
+
+test('keyway routing nothing here any more leaves the node owning nothing; keyway unreachable leaves it its last ownership', async (t) => {
+  const { node, agent } = await nodeWithAgent(t, 'n');
+  agent.set([serving(1), serving(6, 'replica')]);
+  const keys = keysOf(1, 3);
+  for (const k of keys) await get(node, `/kv/${k}`);
+  // A connected keyway removes every assignment (the node left the topology, or its drains ended).
+  agent.set([]);
+  const none = (await get(node, '/v1/ownership')).body;
+  assert.deepEqual([none.primary, none.replica, none.shardCount], [[], [], S], 'S is kept from the assignments before');
+  assert.equal((await get(node, `/kv/${keys[0]}`)).body.owner, 'false');
+  await eventually('the shard it no longer serves leaves L1', () => shardEntries(node.cache.l1, 1, S, 100).length === 0, { timeoutMs: 5_000 });
+  for (const k of keys) assert.ok(node.cache.l2.has(k), `${k} went to L2`);
+
+  // The agent drops a server down longer than dropAfterMs: no answer, so no change.
+  agent.set([serving(1)]);
+  agent.down = true;
+  agent.set([]);
+  assert.deepEqual((await get(node, '/v1/ownership')).body.primary, [1], 'the last ownership stays while keyway is unreachable');
+  assert.equal((await get(node, `/kv/${keys[1]}`)).body.owner, 'true');
 });
 
 test('/v1/drain waits for the agent to hand every shard off and answers {handedOff}; GET works too (preStop httpGet)', async (t) => {
