@@ -8,31 +8,18 @@ import { MAX_PORT } from '../core/limits.js';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const USAGE = `Usage:
-  keyway serve --config FILE [--http-port N] [--xds-port N] [--ext-proc-port N|off]
+const SERVE_SYNOPSIS = `  keyway serve --config FILE [--http-port N] [--xds-port N] [--ext-proc-port N|off]
                [--host ADDR] [--admin-host ADDR]
                [--admin-token-file FILE] [--xds-tls-cert FILE --xds-tls-key FILE
-               [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]
-  keyway check --config FILE
-  keyway status   [--server URL] [--token T] [-o table|json]
-  keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [--token T] [-o table|json]
-  keyway lookup KEY [--server URL] [--token T] [-o table|json]
-  keyway diff OLD.yaml NEW.yaml [--shards] [--load SNAPSHOTS.json] [-o table|json]
-  keyway COMMAND --help
-  keyway --help
+               [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]`;
 
-Commands:
-  serve     Watch the topology file, keep the shard map, serve the REST API (and xDS).
-  check     Validate a topology file as serve does: every problem with file, line and field (exit 2),
-            then every warning serve would log (exit 0).
-  status    Readiness, shard-map version, and every proxy's xDS sync state (REST API).
-  shardmap  Ownership against weight per endpoint and fabric; owners per shard (REST API).
-  lookup    The shard of a key and its owners (REST API).
-  diff      Offline: which shards two topology files move, and how much cached data goes cold.
+const SERVE_SUMMARY = 'Watch the topology file, keep the shard map, serve the REST API (and xDS).';
+const CHECK_SUMMARY = `Validate a topology file as serve does: every problem with file, line and field (exit 2),
+            then every warning serve would log (exit 0).`;
 
-Options:
-  -c, --config FILE      Topology file (YAML). Required by serve and check.
-      --http-port N      REST API port       [env KEYWAY_HTTP_PORT, default 8080; 0 = any free port]
+const CONFIG_OPTION = '  -c, --config FILE      Topology file (YAML). Required by serve and check.';
+
+const SERVE_OPTIONS = `      --http-port N      REST API port       [env KEYWAY_HTTP_PORT, default 8080; 0 = any free port]
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
       --ext-proc-port N  Endpoint picker (ext_proc) gRPC port for gateways  [env KEYWAY_EXT_PROC_PORT,
                          default 9002; 0 or off turns the picker off]
@@ -48,18 +35,68 @@ Options:
                          [env KEYWAY_XDS_TLS_CLIENT_CA]
       --xds-tls-allowed-sans LIST  mTLS: comma-separated patterns (\`*\` wildcard) one SAN or the CN
                          must match  [env KEYWAY_XDS_TLS_ALLOWED_SANS, default any]
-      --log-level LEVEL  ${LOG_LEVELS.join(' | ')}  [env KEYWAY_LOG_LEVEL, default info]
+      --log-level LEVEL  ${LOG_LEVELS.join(' | ')}  [env KEYWAY_LOG_LEVEL, default info]`;
+
+const HELP_OPTION = '  -h, --help             Show this help.';
+
+export const USAGE = `Usage:
+${SERVE_SYNOPSIS}
+  keyway check --config FILE
+  keyway status   [--server URL] [--token T] [-o table|json]
+  keyway shardmap [--endpoint ID] [--zone Z] [--subzone S] [--shards] [--server URL] [--token T] [-o table|json]
+  keyway lookup KEY [--server URL] [--token T] [-o table|json]
+  keyway diff OLD.yaml NEW.yaml [--shards] [--load SNAPSHOTS.json] [-o table|json]
+  keyway COMMAND --help
+  keyway --help
+
+Commands:
+  serve     ${SERVE_SUMMARY}
+  check     ${CHECK_SUMMARY}
+  status    Readiness, shard-map version, and every proxy's xDS sync state (REST API).
+  shardmap  Ownership against weight per endpoint and fabric; owners per shard (REST API).
+  lookup    The shard of a key and its owners (REST API).
+  diff      Offline: which shards two topology files move, and how much cached data goes cold.
+
+Options:
+${CONFIG_OPTION}
+${SERVE_OPTIONS}
       --server URL       REST API of a running keyway, for status, shardmap, lookup
                          [env KEYWAY_SERVER, default http://127.0.0.1:8080]
       --token TOKEN      Admin bearer token for status, shardmap, lookup  [env KEYWAY_TOKEN]
   -o, --output FORMAT    table | json (status, shardmap, lookup, diff)  [default table]
-  -h, --help             Show this help.
+${HELP_OPTION}
 
 Exit status: 0 success (and after SIGTERM/SIGINT), 1 runtime failure (such as a server that cannot be
 reached), 2 bad usage or invalid topology file.`;
 
+/** `keyway serve --help`: serve's synopsis and options only. */
+export const SERVE_USAGE = `Usage:
+${SERVE_SYNOPSIS}
+
+${SERVE_SUMMARY}
+
+Options:
+${CONFIG_OPTION}
+${SERVE_OPTIONS}
+${HELP_OPTION}
+
+Exit status: 0 after SIGTERM/SIGINT (graceful shutdown), 1 runtime failure (such as a port in use),
+2 bad usage or invalid topology file.`;
+
+/** `keyway check --help`. */
+export const CHECK_USAGE = `Usage: keyway check --config FILE
+
+${CHECK_SUMMARY.replace(/\n\s+/, '\n')}
+
+Options:
+${CONFIG_OPTION}
+${HELP_OPTION}
+
+Exit status: 0 valid (warnings included), 1 check itself failed, 2 invalid topology file.`;
+
 export type Command =
-  | { readonly command: 'help' }
+  /** `topic`: the command whose help was asked (`keyway check --help`, `keyway help status`). */
+  | { readonly command: 'help'; readonly topic?: string }
   | { readonly command: 'check'; readonly config: string }
   | {
       readonly command: 'serve';
@@ -118,7 +155,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0 || positionals[0] === 'help') return { command: 'help' };
+  if (values.help || positionals.length === 0 || positionals[0] === 'help') return helpCommand(positionals);
   const [command, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   if (command !== 'serve' && command !== 'check') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
@@ -144,6 +181,15 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     ...(xdsTls ? { xdsTls } : {}),
     logLevel: logLevel(values['log-level'] ?? env.KEYWAY_LOG_LEVEL),
   };
+}
+
+/**
+ * `keyway --help`, `keyway COMMAND --help` or `keyway help [COMMAND]`: the command named, if any
+ * (command.ts knows the client commands and refuses a name that is none).
+ */
+function helpCommand(positionals: readonly string[]): Command {
+  const topic = positionals.find((p) => p !== 'help');
+  return topic === undefined ? { command: 'help' } : { command: 'help', topic };
 }
 
 /**

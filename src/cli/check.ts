@@ -5,7 +5,9 @@
  * 1 when check itself fails (one line on stderr, no stack trace).
  */
 import { loadConfigFile } from '../config/index.js';
-import { isConfigError } from '../core/errors.js';
+import { inFileOrder } from '../config/load.js';
+import { isConfigError, KeywayErrors } from '../core/errors.js';
+import { count } from './commands/table.js';
 
 /** Where check writes: its `ok` line on `out`, problems and warnings on `err`. */
 export interface CheckIo {
@@ -22,7 +24,12 @@ export async function checkCommand(file: string, io: CheckIo = PROCESS_IO): Prom
     if (cfg.kubernetes) {
       // The config module only, not the source: validating needs no Kubernetes client or cluster.
       const { parseKubernetesSourceConfig } = await import('../sources/kubernetes/config.js');
-      parseKubernetesSourceConfig(cfg.kubernetes);
+      try {
+        parseKubernetesSourceConfig(cfg.kubernetes);
+      } catch (err) {
+        // The section's validator reports in its own order; the file's problems read top to bottom.
+        throw err instanceof KeywayErrors ? new KeywayErrors(inFileOrder(err.errors)) : err;
+      }
     }
     // The translator and the sharding stage load only here, after the file proved valid.
     const { topologyWarnings } = await import('../app/topology-warnings.js');
@@ -30,9 +37,9 @@ export async function checkCommand(file: string, io: CheckIo = PROCESS_IO): Prom
     for (const w of warnings) io.err(`warning: ${w}\n`);
     const t = cfg.topology;
     io.out(
-      `${file}: ok: ${t.policy.shardCount} shards, ${t.policy.replicas} replicas, spread ${t.policy.spread}, ` +
-        (cfg.kubernetes ? 'endpoints from Kubernetes' : `${t.endpoints.length} endpoints`) +
-        (warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : '') +
+      `${file}: ok: ${count(t.policy.shardCount, 'shard')}, ${count(t.policy.replicas, 'replica')}, spread ${t.policy.spread}, ` +
+        (cfg.kubernetes ? 'endpoints from Kubernetes' : count(t.endpoints.length, 'endpoint')) +
+        (warnings.length > 0 ? `, ${count(warnings.length, 'warning')}` : '') +
         '\n',
     );
     return 0;

@@ -2,7 +2,7 @@
  * The `keyway` command as a function (public contract: `keyway --help`, README "Running keyway").
  * Exit status: 0 success or graceful shutdown, 1 runtime failure, 2 bad usage or invalid topology file.
  */
-import { type Command, parseCommand, USAGE, UsageError } from './args.js';
+import { CHECK_USAGE, type Command, parseCommand, SERVE_USAGE, USAGE, UsageError } from './args.js';
 import { checkCommand } from './check.js';
 import { isClientCommand, runClientCommand } from './commands/index.js';
 
@@ -20,12 +20,23 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   switch (cmd.command) {
     case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
+      return help(cmd.topic);
     case 'check':
       return checkCommand(cmd.config);
     case 'serve':
       // The server's modules load only for `serve`: `--help` and `check` start in a fraction of the time.
       return (await import('../app/index.js')).serveCommand(cmd);
   }
+}
+
+/** Prints the help of `topic` (a command), or the global usage without one. Resolves with the exit status. */
+async function help(topic: string | undefined): Promise<number> {
+  if (topic !== undefined && isClientCommand(topic)) return runClientCommand(topic, ['--help'], {});
+  const text = topic === undefined ? USAGE : topic === 'serve' ? SERVE_USAGE : topic === 'check' ? CHECK_USAGE : undefined;
+  if (text === undefined) {
+    process.stderr.write(`keyway: unknown command ${JSON.stringify(topic)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  process.stdout.write(`${text}\n`);
+  return 0;
 }

@@ -6,6 +6,14 @@
  */
 import { isClientCommand } from './commands/index.js';
 
+/** The first error each output stream reported; an 'error' event without a listener would crash the process. */
+const writeErrors = new Map<NodeJS.WriteStream, Error>();
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: Error) => {
+    if (!writeErrors.has(stream)) writeErrors.set(stream, err);
+  });
+}
+
 const argv = process.argv.slice(2);
 const run =
   argv[0] !== undefined && isClientCommand(argv[0])
@@ -16,15 +24,26 @@ const run =
  * Exits with `code` once stdout and stderr have taken everything written to them. Past a pipe's
  * buffer (64 KiB on Linux) Node writes to it asynchronously, and `process.exit` at once would cut
  * `keyway diff --shards -o json | jq` short. A reader that has gone away (`| head`) fails the
- * write, which ends the wait too.
+ * write, which ends the wait too, quietly. Any other failed write of the output (a full disk)
+ * is said on stderr, if it still takes it, and fails the command.
  */
 function exitWhenFlushed(code: number): void {
   let pending = 2;
-  const flushed = (): void => {
-    if (--pending === 0) process.exit(code);
+  const flushed = (stream: NodeJS.WriteStream) => (err?: Error | null): void => {
+    if (err && !writeErrors.has(stream)) writeErrors.set(stream, err);
+    if (--pending === 0) exitAfterWrites(code);
   };
-  process.stdout.write('', flushed);
-  process.stderr.write('', flushed);
+  process.stdout.write('', flushed(process.stdout));
+  process.stderr.write('', flushed(process.stderr));
+}
+
+function exitAfterWrites(code: number): void {
+  const failed = [...writeErrors].find(([, err]) => (err as NodeJS.ErrnoException).code !== 'EPIPE');
+  if (failed === undefined) process.exit(code);
+  const [stream, err] = failed;
+  const failedCode = code === 0 ? 1 : code;
+  if (stream === process.stderr) process.exit(failedCode);
+  process.stderr.write(`keyway: cannot write the output: ${err.message}\n`, () => process.exit(failedCode));
 }
 
 run.then(exitWhenFlushed, (err: unknown) => {

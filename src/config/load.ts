@@ -2,7 +2,7 @@
  * Reading the topology file (public contract: docs/configuration.md): YAML text in, a complete
  * validated config out, or every problem with its file, line and field.
  */
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
@@ -38,11 +38,7 @@ export interface KeywayConfig {
 export function parseConfig(text: string, file: string): KeywayConfig {
   // Before parsing: the parse itself is the cost the work budget bounds (docs/security.md "Work budget").
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_TOPOLOGY_FILE_BYTES) {
-    throw new KeywayErrors([
-      new KeywayError('BUDGET_EXCEEDED', `the topology file has ${bytes} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file }),
-    ]);
-  }
+  if (bytes > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, bytes);
   const fast = plainYamlValue(text);
   if (fast !== undefined) {
     // Positions are not needed unless something is wrong: a file that fails here is read again
@@ -155,19 +151,53 @@ export async function loadConfigFile(file: string): Promise<KeywayConfig> {
 
 /**
  * Reads the topology file's text, for callers that compare contents before parsing (the file source).
- * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason.
+ * A file past MAX_TOPOLOGY_FILE_BYTES is refused without being read whole: a regular file by its
+ * size, anything else (a pipe, /dev/zero) once more than that many bytes have come.
+ * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason, or one
+ *   BUDGET_EXCEEDED error for a file past the size budget
  */
 export async function readConfigText(file: string): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    return await readFile(file, 'utf8');
+    handle = await open(file, 'r');
+    const st = await handle.stat();
+    if (st.isFile() && st.size > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, st.size);
+    const bytes = await readAtMost(handle, MAX_TOPOLOGY_FILE_BYTES + 1);
+    // A file that grew since stat, or a stream: one byte past the budget is enough to know.
+    if (bytes.length > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, undefined);
+    return bytes.toString('utf8');
   } catch (err) {
+    if (err instanceof KeywayErrors) throw err;
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new KeywayErrors([new KeywayError('CONFIG_READ', `cannot read the topology file: ${reason}`, { file }, { cause: err })]);
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
 }
 
-/** Sorts problems by line and column so the report reads top to bottom like the file. */
-function inFileOrder(errors: readonly KeywayError[]): KeywayError[] {
+/** The file-size budget error; `bytes` undefined when the size is not known (a stream cut short). */
+function tooLarge(file: string, bytes: number | undefined): KeywayErrors {
+  const has = bytes === undefined ? 'more bytes than' : `${bytes} bytes, more than`;
+  return new KeywayErrors([new KeywayError('BUDGET_EXCEEDED', `the topology file has ${has} the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file })]);
+}
+
+/** Reads from `handle` until end of file or `limit` bytes, whichever comes first. */
+async function readAtMost(handle: FileHandle, limit: number): Promise<Buffer> {
+  const buf = Buffer.alloc(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const { bytesRead } = await handle.read(buf, filled, limit - filled, null);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buf.subarray(0, filled);
+}
+
+/**
+ * Sorts problems by line and column so the report reads top to bottom like the file (also for
+ * sections validated after loading, such as `kubernetes:`). Stable: problems at one place keep their order.
+ */
+export function inFileOrder(errors: readonly KeywayError[]): KeywayError[] {
   const key = (e: KeywayError): [number, number] => [e.location.line ?? 0, e.location.column ?? 0];
   return [...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
 }

@@ -149,3 +149,29 @@ test('an unexpected failure inside check (stdout closed: EPIPE) is one line and 
   assert.equal(code, 1);
   assert.equal(err, `keyway check: ${topo.file}: internal error: write EPIPE\n`);
 });
+
+test('check lists the problems of a kubernetes section in file order, after the file\'s own', async (t) => {
+  // `services` is missing (reported at the section, line 2) and `namespace` is bad (line 3): the
+  // section's validator finds them in the other order.
+  const topo = await tempTopology('shards: 8\nkubernetes:\n  namespace: Bad_NS\n  holdOffMs: -1\n');
+  t.after(() => topo.cleanup());
+  const r = await runCli(['check', '--config', topo.file], { KUBECONFIG: '/nonexistent/kubeconfig', KUBERNETES_SERVICE_HOST: '', KEYWAY_NAMESPACE: '' });
+  assert.equal(r.code, 2, r.stderr);
+  const places = r.stderr.trimEnd().split('\n').map((l) => {
+    const m = new RegExp(`^${topo.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+): `).exec(l);
+    assert.ok(m, l);
+    return [Number(m[1]), Number(m[2])] as const;
+  });
+  assert.ok(places.length >= 3, r.stderr);
+  const sorted = [...places].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  assert.deepEqual(places, sorted, r.stderr);
+});
+
+test('check counts in the singular for one: 1 shard, 1 replica, 1 endpoint', async (t) => {
+  const topo = await tempTopology('shards: 1\nreplicas: 1\nendpoints:\n  - {id: a, address: 10.0.0.1, port: 80}\n');
+  t.after(() => topo.cleanup());
+  let out = '';
+  const code = await checkCommand(topo.file, { out: (s) => (out += s), err: () => {} });
+  assert.equal(code, 0);
+  assert.equal(out, `${topo.file}: ok: 1 shard, 1 replica, spread none, 1 endpoint\n`);
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseCommand, UsageError } from '../../src/cli/args.js';
@@ -155,4 +156,47 @@ test('the xDS TLS flags come in meaningful combinations', () => {
   assert.throws(() => tls(['--xds-tls-key', 'k']), /go together/);
   assert.throws(() => tls(['--xds-tls-client-ca', 'ca']), /--xds-tls-client-ca needs --xds-tls-cert/);
   assert.throws(() => tls(['--xds-tls-cert', 'c', '--xds-tls-key', 'k', '--xds-tls-allowed-sans', 'a']), /--xds-tls-allowed-sans needs --xds-tls-client-ca/);
+});
+
+test('keyway COMMAND --help and keyway help COMMAND describe that one command', async () => {
+  const [check, serve, helpStatus, helpCheck, unknown] = await Promise.all([
+    run(['check', '--help']),
+    run(['serve', '--help']),
+    run(['help', 'status']),
+    run(['help', 'check']),
+    run(['help', 'deploy']),
+  ]);
+  for (const r of [check, serve, helpStatus, helpCheck]) assert.equal(r.code, 0, r.stderr);
+  assert.match(check.stdout, /^Usage: keyway check --config FILE\n/);
+  assert.doesNotMatch(check.stdout, /--http-port|--server|keyway serve/);
+  assert.equal(helpCheck.stdout, check.stdout);
+  assert.match(serve.stdout, /^Usage:\n {2}keyway serve --config FILE/);
+  assert.match(serve.stdout, /--http-port N/);
+  assert.doesNotMatch(serve.stdout, /--server URL|keyway check|keyway diff/);
+  assert.match(helpStatus.stdout, /^Usage: keyway status \[--server URL\]/);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^keyway: unknown command "deploy"/);
+  assert.deepEqual(parseCommand(['check', '--help'], {}), { command: 'help', topic: 'check' });
+});
+
+test('a failed write of the output: one line on stderr and exit 1; a reader that has gone away: quiet', async (t) => {
+  const args = [...CLI, 'diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--shards', '-o', 'json'];
+  if (existsSync('/dev/full')) {
+    const full = openSync('/dev/full', 'w');
+    t.after(() => closeSync(full));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', full, 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^keyway: cannot write the output: ENOSPC\b.*\n$/);
+  }
+  // The reader closes after the first chunk (`| head -c 1`): the rest fails with EPIPE.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '');
 });

@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfigFile, parseConfig } from '../../src/config/index.js';
-import { KeywayErrors, type KeywayError } from '../../src/core/errors.js';
+import { loadConfigFile, parseConfig, readConfigText } from '../../src/config/index.js';
+import { inFileOrder } from '../../src/config/load.js';
+import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
+import { MAX_TOPOLOGY_FILE_BYTES } from '../../src/core/limits.js';
 
 const GOOD = `shards: 64
 replicas: 2
@@ -310,4 +313,52 @@ test('more than 1000 aliases in one file is CONFIG_PARSE at the 1001st (each cos
   // 1000 are fine (the unknown key `defs` aside).
   const fine = problems(`defs:\n${anchors.slice(0, 1000).join('\n')}\nendpoints:\n${uses.slice(0, 1000).join('\n')}\n`);
   assert.deepEqual(fine.map((e) => e.location.field), ['defs']);
+});
+
+/** Expects `p` to reject with one BUDGET_EXCEEDED error on `file` whose message is `message`. */
+async function rejectsBudget(p: Promise<unknown>, file: string, message: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof KeywayErrors, String(err));
+    assert.equal(err.errors.length, 1);
+    assert.equal(err.code, 'BUDGET_EXCEEDED');
+    assert.equal(err.errors[0]!.location.file, file);
+    assert.equal(err.message, `${file}: ${message}`);
+    return true;
+  });
+}
+
+test('a file past the size budget is refused without being read whole: by its size, or a stream after limit + 1 bytes', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-config-'));
+  try {
+    // Sparse: 600 MiB that take no disk, and more than a string can hold, so only the size can refuse it.
+    const huge = join(dir, 'huge.yaml');
+    await writeFile(huge, '');
+    await truncate(huge, 600 * 1024 * 1024);
+    await rejectsBudget(readConfigText(huge), huge, `the topology file has ${600 * 1024 * 1024} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`);
+    await rejectsBudget(loadConfigFile(huge), huge, `the topology file has ${600 * 1024 * 1024} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`);
+    // One byte past the budget: the same message as a parsed text that long.
+    const over = join(dir, 'over.yaml');
+    await writeFile(over, '');
+    await truncate(over, MAX_TOPOLOGY_FILE_BYTES + 1);
+    await rejectsBudget(readConfigText(over), over, `the topology file has ${MAX_TOPOLOGY_FILE_BYTES + 1} bytes, more than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`);
+    // At the budget: read whole.
+    const edge = join(dir, 'edge.yaml');
+    await writeFile(edge, `# ${'x'.repeat(MAX_TOPOLOGY_FILE_BYTES - 3)}\n`);
+    assert.equal((await readConfigText(edge)).length, MAX_TOPOLOGY_FILE_BYTES);
+    // A device without a size: refused after limit + 1 bytes.
+    if (existsSync('/dev/zero')) {
+      await rejectsBudget(readConfigText('/dev/zero'), '/dev/zero', `the topology file has more bytes than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`);
+    }
+    // Read errors stay CONFIG_READ with the system's code.
+    await assert.rejects(readConfigText(dir), (err: unknown) => err instanceof KeywayErrors && err.code === 'CONFIG_READ' && /EISDIR/.test(err.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('inFileOrder sorts problems by line, then column, keeping the order of problems at one place', () => {
+  const at = (line: number | undefined, column: number | undefined, field: string): KeywayError =>
+    new KeywayError('CONFIG_INVALID', 'x', { file: 'f', ...(line !== undefined ? { line } : {}), ...(column !== undefined ? { column } : {}), field });
+  const sorted = inFileOrder([at(3, 3, 'c'), at(2, 1, 'b'), at(2, 1, 'b2'), at(undefined, undefined, 'a'), at(3, 1, 'c0')]);
+  assert.deepEqual(sorted.map((e) => e.location.field), ['a', 'b', 'b2', 'c0', 'c']);
 });

@@ -12,7 +12,7 @@ import { readLoadSnapshots, renderHotShards } from './hot-shards-report.js';
 import { moveReport, type MoveReport, type PairCount } from './move-report.js';
 import { warmupReport, type WarmupReport } from './warmup-report.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
-import { percent, renderTable } from './table.js';
+import { count, percent, printable, renderTable } from './table.js';
 
 export interface DiffResult extends MoveReport {
   readonly files: { readonly from: string; readonly to: string };
@@ -33,8 +33,15 @@ export async function shardMapOfFile(file: string): Promise<ShardMap> {
   return (await topologyOfFile(file)).map;
 }
 
-/** As {@link shardMapOfFile}, with the file's handoff settings. */
-async function topologyOfFile(file: string): Promise<{ map: ShardMap; handoff: HandoffSettings; hotShards: HotShardSettings }> {
+/** A topology file's shard map and the settings `diff` reads. */
+interface Topology {
+  readonly map: ShardMap;
+  readonly handoff: HandoffSettings;
+  readonly hotShards: HotShardSettings;
+}
+
+/** As {@link shardMapOfFile}, with the file's handoff and hot-shard settings. */
+async function topologyOfFile(file: string): Promise<Topology> {
   let cfg;
   try {
     cfg = await loadConfigFile(file);
@@ -69,8 +76,12 @@ export async function diffCommand(
   io: CommandIo,
   loadFile?: string,
 ): Promise<number> {
-  const [a, b] = await Promise.all([topologyOfFile(fromFile), topologyOfFile(toFile)]);
-  const snapshots: LoadSnapshot[] | undefined = loadFile === undefined ? undefined : await readLoadSnapshots(loadFile);
+  const [a, b] = await bothTopologies(fromFile, toFile);
+  const shardCounts = [
+    { file: fromFile, shardCount: a.map.policy.shardCount },
+    { file: toFile, shardCount: b.map.policy.shardCount },
+  ];
+  const snapshots: LoadSnapshot[] | undefined = loadFile === undefined ? undefined : await readLoadSnapshots(loadFile, shardCounts);
   const hot = snapshots && { from: decideHotShards(a.map, snapshots, a.hotShards), to: decideHotShards(b.map, snapshots, b.hotShards) };
   const from = hot ? applyHotShards(a.map, hot.from) : a.map;
   const to = hot ? applyHotShards(b.map, hot.to) : b.map;
@@ -89,6 +100,20 @@ export async function diffCommand(
   return 0;
 }
 
+/**
+ * Both files' topologies. When both are bad, both files' problems are reported (a user fixes
+ * them in one pass), in argument order.
+ * @throws CliError (exit 2) as {@link shardMapOfFile}
+ */
+async function bothTopologies(fromFile: string, toFile: string): Promise<[Topology, Topology]> {
+  const [a, b] = await Promise.allSettled([topologyOfFile(fromFile), topologyOfFile(toFile)]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  const failures = [a, b].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const other = failures.find((err) => !(err instanceof CliError));
+  if (other !== undefined) throw other;
+  throw new CliError(failures.map((err) => (err as CliError).message).join('\n'), 2);
+}
+
 /** The human form of {@link DiffResult}. */
 export function renderDiff(r: DiffResult): string {
   const out: string[] = [];
@@ -96,24 +121,14 @@ export function renderDiff(r: DiffResult): string {
     label,
     file,
     `map ${m.version}`,
-    `${m.shardCount} shards, ${m.replicas} replicas, spread ${m.spread}`,
-    `${m.endpoints} endpoints (${m.eligibleEndpoints} eligible)`,
+    `${count(m.shardCount, 'shard')}, ${count(m.replicas, 'replica')}, spread ${m.spread}`,
+    `${count(m.endpoints, 'endpoint')} (${m.eligibleEndpoints} eligible)`,
   ];
   out.push(renderTable([{ header: '' }, { header: 'FILE' }, { header: 'VERSION' }, { header: 'POLICY' }, { header: 'ENDPOINTS' }], [side('from', r.files.from, r.from), side('to', r.files.to, r.to)]));
 
   const changed = r.endpoints.filter((e) => e.change !== 'unchanged');
   if (changed.length === 0) out.push('endpoints: no change');
-  else {
-    const describe = (e: DiffResult['endpoints'][number]): string => {
-      if (e.change === 'added') return `+${e.id}`;
-      if (e.change === 'removed') return `-${e.id}`;
-      const what: string[] = [];
-      if (e.weight.before !== e.weight.after) what.push(`weight ${e.weight.before}->${e.weight.after}`);
-      if (e.ready.before !== e.ready.after) what.push(e.ready.after ? 'ready' : 'not ready');
-      return `~${e.id}${what.length > 0 ? ` (${what.join(', ')})` : ' (address or locality)'}`;
-    };
-    out.push(`endpoints: ${changed.map(describe).join(' ')}`);
-  }
+  else out.push(printable(`endpoints: ${changed.map(describeChange).join(' ')}`));
   out.push('');
 
   const S = r.from.shardCount;
@@ -199,6 +214,22 @@ export function renderDiff(r: DiffResult): string {
     );
   }
   return out.join('\n');
+}
+
+/** One endpoint's change in the `endpoints:` line: `+id`, `-id`, or `~id (what changed)`. */
+export function describeChange(e: DiffResult['endpoints'][number]): string {
+  if (e.change === 'added') return `+${e.id}`;
+  if (e.change === 'removed') return `-${e.id}`;
+  const what: string[] = [];
+  if (e.weight.before !== e.weight.after) what.push(`weight ${e.weight.before}->${e.weight.after}`);
+  if (e.draining.before !== e.draining.after) {
+    what.push(e.draining.after ? 'draining' : 'no longer draining');
+    // Draining implies not ready; readiness is news only when a drain ends.
+    if (!e.draining.after && e.ready.before !== e.ready.after) what.push(e.ready.after ? 'ready' : 'not ready');
+  } else if (e.ready.before !== e.ready.after) {
+    what.push(e.ready.after ? 'ready' : 'not ready');
+  }
+  return `~${e.id}${what.length > 0 ? ` (${what.join(', ')})` : ' (address, port or locality)'}`;
 }
 
 /** The warm-up section: what two-phase moves the change starts (docs/ownership.md). */

@@ -5,15 +5,24 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { HotShardDecision, LoadSnapshot } from '../../core/load.js';
+import { compareStrings } from '../../core/order.js';
 import { CliError } from './options.js';
 import { renderTable } from './table.js';
 
+/** A topology file and its shard count: the range a snapshot's shard numbers must fall in. */
+export interface ShardRange {
+  readonly file: string;
+  readonly shardCount: number;
+}
+
 /**
  * Reads load snapshots from `file`: a JSON list of snapshots (`windowStartMs`, `windowMs`,
- * `shards: [{shard, requests}]`, `nodes: [{nodeId, requests}]`), or an object with a `snapshots` list.
- * @throws CliError (exit 2) when the file cannot be read or is not of that shape
+ * `shards: [{shard, requests}]`, `nodes: [{nodeId, requests}]`), or an object with a `snapshots`
+ * list. Every shard must be a shard of each file in `ranges` (both maps are judged under them).
+ * @throws CliError (exit 2) when the file cannot be read or an entry is not of that shape,
+ *   naming the file and the entry
  */
-export async function readLoadSnapshots(file: string): Promise<LoadSnapshot[]> {
+export async function readLoadSnapshots(file: string, ranges: readonly ShardRange[]): Promise<LoadSnapshot[]> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(file, 'utf8'));
@@ -22,29 +31,69 @@ export async function readLoadSnapshots(file: string): Promise<LoadSnapshot[]> {
   }
   const list = Array.isArray(raw) ? raw : (raw as { snapshots?: unknown } | null)?.snapshots;
   if (!Array.isArray(list)) throw new CliError(`${file}: expected a JSON list of load snapshots or {"snapshots": [...]}`, 2);
-  return list.map((s, i) => snapshotAt(file, s, i));
+  return list.map((s, i) => snapshotAt(file, s, i, ranges));
 }
 
-function snapshotAt(file: string, s: unknown, i: number): LoadSnapshot {
-  const bad = (what: string): CliError => new CliError(`${file}: snapshots[${i}]: ${what}`, 2);
-  if (typeof s !== 'object' || s === null) throw bad('is not an object');
+function snapshotAt(file: string, s: unknown, i: number, ranges: readonly ShardRange[]): LoadSnapshot {
+  const bad = (what: string): CliError => new CliError(`${file}: snapshots[${i}].${what}`, 2);
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new CliError(`${file}: snapshots[${i}]: is not an object`, 2);
   const o = s as Record<string, unknown>;
   const num = (v: unknown, what: string): number => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`${what} must be a number >= 0`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`${what}: must be a number >= 0, got ${shown(v)}`);
     return v;
   };
   const shards = o['shards'] ?? [];
   const nodes = o['nodes'] ?? [];
-  if (!Array.isArray(shards) || !Array.isArray(nodes)) throw bad('shards and nodes must be lists');
+  if (!Array.isArray(shards)) throw bad(`shards: must be a list, got ${shown(shards)}`);
+  if (!Array.isArray(nodes)) throw bad(`nodes: must be a list, got ${shown(nodes)}`);
+  const windowMs = o['windowMs'];
+  // A window of 0 ms would make every rate zero requests and silently turn the policy off.
+  if (!Number.isSafeInteger(windowMs) || (windowMs as number) < 1) throw bad(`windowMs: must be an integer >= 1 (milliseconds), got ${shown(windowMs)}`);
+  const seen = new Set<number>();
+  const shardLoads = shards.map((x: unknown, j) => {
+    const e = entry(x, () => bad(`shards[${j}]: must be an object {shard, requests}, got ${shown(x)}`));
+    const shard = shardNumber(e['shard'], ranges, (why) => bad(`shards[${j}].shard: ${why}`));
+    if (seen.has(shard)) throw bad(`shards[${j}].shard: ${shard} is listed twice; list each shard once`);
+    seen.add(shard);
+    return { shard, requests: num(e['requests'], `shards[${j}].requests`) };
+  });
+  const nodeLoads = nodes.map((x: unknown, j) => {
+    const e = entry(x, () => bad(`nodes[${j}]: must be an object {nodeId, requests}, got ${shown(x)}`));
+    if (typeof e['nodeId'] !== 'string') throw bad(`nodes[${j}].nodeId: must be a string, got ${shown(e['nodeId'])}`);
+    return { nodeId: e['nodeId'], requests: num(e['requests'], `nodes[${j}].requests`) };
+  });
   return {
     windowStartMs: num(o['windowStartMs'], 'windowStartMs'),
-    windowMs: num(o['windowMs'] ?? 0, 'windowMs'),
-    shards: shards.map((x: Record<string, unknown>, j) => ({ shard: num(x?.['shard'], `shards[${j}].shard`), requests: num(x?.['requests'], `shards[${j}].requests`) })),
-    nodes: nodes.map((x: Record<string, unknown>, j) => {
-      if (typeof x?.['nodeId'] !== 'string') throw bad(`nodes[${j}].nodeId must be a string`);
-      return { nodeId: x['nodeId'], requests: num(x['requests'], `nodes[${j}].requests`) };
-    }),
+    windowMs: windowMs as number,
+    // Sorted, as LoadSnapshot promises (snapshot sources sort them too).
+    shards: shardLoads.sort((a, b) => a.shard - b.shard),
+    nodes: nodeLoads.sort((a, b) => compareStrings(a.nodeId, b.nodeId)),
   };
+}
+
+function entry(x: unknown, bad: () => CliError): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad();
+  return x as Record<string, unknown>;
+}
+
+/** A shard number valid in every file's map. @throws what `bad` makes of the reason */
+function shardNumber(v: unknown, ranges: readonly ShardRange[], bad: (why: string) => CliError): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw bad(`must be an integer >= 0, got ${shown(v)}`);
+  const shard = v as number;
+  const outside = ranges.find((r) => shard >= r.shardCount);
+  if (outside) throw bad(`${shard} is not a shard of ${outside.file} (${outside.shardCount} shards: 0..${outside.shardCount - 1})`);
+  return shard;
+}
+
+/** A JSON value for a message, cut short. */
+function shown(v: unknown): string {
+  const text = v === undefined ? 'nothing' : JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}
+
+/** Requests per second for the LOAD column: whole numbers, one decimal below 10 (docs/cli.md). */
+export function formatLoad(load: number): string {
+  return load >= 10 ? String(Math.round(load)) : String(Math.round(load * 10) / 10);
 }
 
 /** The human form of a decision: one line of totals, then one row per changed shard. */
@@ -55,7 +104,7 @@ export function renderHotShards(label: string, d: HotShardDecision): string[] {
     `hot shards (${label}): ${d.shards.length} changed${ratio}`,
     renderTable(
       [{ header: '  SHARD', align: 'right' }, { header: 'LOAD', align: 'right' }, { header: 'REASON' }, { header: 'READERS', align: 'right' }, { header: 'OWNERS' }, { header: 'WHY' }],
-      d.shards.map((h) => [`  ${h.shard}`, String(h.load), h.reason, String(h.readers), h.owners.join(','), h.explanation]),
+      d.shards.map((h) => [`  ${h.shard}`, formatLoad(h.load), h.reason, String(h.readers), h.owners.join(','), h.explanation]),
     ).trimEnd(),
   ];
 }

@@ -11,6 +11,7 @@ import { CliError, type CommandIo, parseCommandArgs, serverUrl, token } from './
 import { RestClient } from './rest-client.js';
 import { shardMapCommand } from './shardmap.js';
 import { statusCommand } from './status.js';
+import { printable } from './table.js';
 
 export const CLIENT_COMMANDS = ['status', 'shardmap', 'lookup', 'diff'] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
@@ -71,7 +72,8 @@ export async function runClientCommand(
       return 2;
     }
     if (err instanceof CliError) {
-      io.err(`keyway ${name}: ${err.message}\n`);
+      // Messages quote server answers and file contents: escaped, line by line.
+      io.err(`keyway ${name}: ${err.message.split('\n').map(printable).join('\n')}\n`);
       return err.exitCode;
     }
     throw err;
@@ -121,11 +123,15 @@ function expectPositionals(positionals: readonly string[], n: number): void {
 }
 
 function help(io: CommandIo, name: ClientCommand): number {
-  io.out(`${COMMAND_USAGE[name]}\n\nCommon options:\n${CLIENT_OPTIONS}\n`);
+  // diff works offline: it takes no --server or --token, so its help does not offer them.
+  const options = name === 'diff' ? OUTPUT_OPTION : `${SERVER_OPTIONS}\n${OUTPUT_OPTION}`;
+  io.out(`${COMMAND_USAGE[name]}\n\nCommon options:\n${options}\n`);
   return 0;
 }
 
-/** The options every client command shares (also in the top-level `keyway --help`). */
-export const CLIENT_OPTIONS = `      --server URL       keyway REST API     [env KEYWAY_SERVER, default http://127.0.0.1:8080]
-      --token TOKEN      admin bearer token, when keyway serve has --admin-token-file  [env KEYWAY_TOKEN]
-  -o, --output FORMAT    table | json        [default table]`;
+/** The options of the commands that read a running keyway (status, shardmap, lookup). */
+const SERVER_OPTIONS = `      --server URL       keyway REST API     [env KEYWAY_SERVER, default http://127.0.0.1:8080]
+      --token TOKEN      admin bearer token, when keyway serve has --admin-token-file  [env KEYWAY_TOKEN]`;
+
+/** The output option every client command takes. */
+const OUTPUT_OPTION = `  -o, --output FORMAT    table | json        [default table]`;

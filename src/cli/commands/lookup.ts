@@ -4,6 +4,7 @@
  */
 import { hashTag } from '../../sharding/key-to-shard.js';
 import type { LookupBody } from '../../admin/api-types.js';
+import { LOOKUP_SHAPE } from './body-shape.js';
 import { type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { renderFields } from './table.js';
@@ -13,7 +14,7 @@ import { renderFields } from './table.js';
  * server's answer; the hash tag is derived locally only to explain it.
  */
 export async function lookupCommand(api: RestClient, key: string, output: OutputFormat, io: CommandIo): Promise<number> {
-  const { body } = await api.get<LookupBody>(`v1/lookup?${new URLSearchParams({ key }).toString()}`);
+  const { body } = await api.get<LookupBody>(`v1/lookup?${new URLSearchParams({ key }).toString()}`, LOOKUP_SHAPE);
   if (output === 'json') {
     printJson(io, body);
     return 0;

@@ -50,6 +50,8 @@ export interface EndpointMoveRow {
   /** Weight and readiness before and after (null where the endpoint does not exist). */
   readonly weight: { readonly before: number | null; readonly after: number | null };
   readonly ready: { readonly before: boolean | null; readonly after: boolean | null };
+  /** Whether it is draining (a planned departure, docs/ownership.md) before and after. */
+  readonly draining: { readonly before: boolean | null; readonly after: boolean | null };
   readonly owned: { readonly before: number; readonly after: number };
   readonly primary: { readonly before: number; readonly after: number };
   /** Shard-level movement; only when S is unchanged. */
@@ -138,6 +140,7 @@ export function moveReport(from: ShardMap, to: ShardMap): MoveReport {
       change,
       weight: { before: o?.weight ?? null, after: n?.weight ?? null },
       ready: { before: o?.ready ?? null, after: n?.ready ?? null },
+      draining: { before: o ? o.draining === true : null, after: n ? n.draining === true : null },
       owned: { before: before.get(id)?.owned ?? 0, after: after.get(id)?.owned ?? 0 },
       primary: { before: before.get(id)?.primary ?? 0, after: after.get(id)?.primary ?? 0 },
       ...(same

@@ -63,19 +63,25 @@ export function parseCommandArgs<V extends Record<string, unknown>>(argv: readon
 
 /**
  * The REST API base URL: `--server`, else KEYWAY_SERVER, else {@link DEFAULT_SERVER}. A bare
- * `host:port` gets `http://`. @throws UsageError when it is not an http(s) URL
+ * `host:port` gets `http://`. @throws UsageError when it is not an http(s) URL, or holds a user or password
  */
 export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
-  const raw = flag ?? (env.KEYWAY_SERVER || undefined) ?? DEFAULT_SERVER;
+  const fromEnv = env.KEYWAY_SERVER || undefined;
+  const raw = flag ?? fromEnv ?? DEFAULT_SERVER;
+  const name = flag !== undefined ? '--server' : 'KEYWAY_SERVER';
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new UsageError(`--server must be a URL such as ${DEFAULT_SERVER}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${name} must be a URL such as ${DEFAULT_SERVER}, got ${JSON.stringify(raw)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`--server must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    // Not quoted: the part before @ may be a password.
+    throw new UsageError(`${name} must not hold a user name or password (user:password@host): keyway's REST API takes the admin token from --token or KEYWAY_TOKEN`);
   }
   // A base path (keyway behind a path-routing proxy) is kept: routes are resolved below it.
   if (!url.pathname.endsWith('/')) url.pathname += '/';
@@ -87,11 +93,25 @@ export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL
 /**
  * The admin bearer token (docs/security.md "The admin API"): `--token`, else KEYWAY_TOKEN, else
  * none. Prefer the variable: a flag shows in the process list.
+ * @throws UsageError when it cannot be the token keyway reads from its token file: white space or
+ *   a control character inside, or a character an HTTP header cannot carry
  */
 export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const raw = flag ?? (env.KEYWAY_TOKEN || undefined);
-  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  const value = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  if (value === undefined) return undefined;
+  const bad = [...value].findIndex((c) => !TOKEN_CHAR.test(c));
+  if (bad >= 0) {
+    const c = [...value][bad]!;
+    // The token is a secret: the message says what is wrong and where, never the token itself.
+    const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'a character an HTTP header cannot carry (beyond U+00FF)';
+    throw new UsageError(`${flag !== undefined ? '--token' : 'KEYWAY_TOKEN'} must be one word of printable characters, as in keyway's --admin-token-file; character ${bad + 1} is ${what}`);
+  }
+  return value;
 }
+
+/** A character a token may hold: visible, and sendable in a header (Latin-1). */
+const TOKEN_CHAR = /^[\x21-\x7e\xa1-\xff]$/;
 
 /** Prints `value` as indented JSON (the `-o json` form of every command). */
 export function printJson(io: CommandIo, value: unknown): void {

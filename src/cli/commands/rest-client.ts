@@ -1,10 +1,19 @@
 /**
  * A small client of keyway's REST API (docs/api.md) for the CLI: JSON GETs with a timeout, and
  * every failure turned into a {@link CliError} that says what to do about it.
+ *
+ * It speaks node:http(s), not fetch: fetch refuses the WHATWG "bad ports" (6000, 10080, 6665-6669,
+ * ...) before connecting, and a keyway may well listen on one of them.
  */
+import http from 'node:http';
+import https from 'node:https';
+import { type BodyShape, shapeProblem } from './body-shape.js';
 import { CliError } from './options.js';
 
 export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Most characters of a request's path and query an error message quotes (a lookup key may be 100 KB). */
+export const MAX_QUOTED_URL = 200;
 
 export interface ApiResponse<T> {
   readonly status: number;
@@ -31,53 +40,106 @@ export class RestClient {
   }
 
   /**
-   * GETs `route` and parses its JSON body. Statuses in `accept` (default: 200) resolve; any other
-   * status becomes a CliError (exit 1) quoting the API's error body.
+   * GETs `route` and parses its JSON body. Statuses in `accept` (default: 200) resolve once the body
+   * has the `expected` shape (a 404 is not checked: it carries an error body); any other status
+   * becomes a CliError (exit 1) quoting the API's error body.
    * @throws CliError when the server is unreachable, too slow, or answers with something else
    */
-  async get<T>(route: string, accept: readonly number[] = [200]): Promise<ApiResponse<T>> {
+  async get<T>(route: string, expected: BodyShape, accept: readonly number[] = [200]): Promise<ApiResponse<T>> {
     const url = this.url(route);
-    let res: Response;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    let res: RawResponse;
     try {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
-      res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await request(url, headers, this.timeoutMs);
     } catch (err) {
-      throw unreachable(this.server, err);
+      throw this.unreachable(err);
     }
-    const text = await res.text().catch((err: unknown) => {
-      throw unreachable(this.server, err);
-    });
+    // Redirects are not followed: the Authorization header must not go wherever a Location points.
+    if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+      throw new CliError(`GET ${quoted(url, true)} was redirected (${res.status}) to ${res.location.slice(0, MAX_QUOTED_URL)}: point --server or KEYWAY_SERVER there`, 1);
+    }
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(res.text);
     } catch {
+      throw new CliError(`GET ${quoted(url, true)} answered ${res.status} with a body that is not JSON: is ${this.server.href} a keyway REST API?`, 1);
+    }
+    if (!accept.includes(res.status)) throw this.failed(url, res.status, body, res.text);
+    const problem = res.status === 404 ? undefined : shapeProblem(body, expected);
+    if (problem !== undefined) {
       throw new CliError(
-        `GET ${url.href} answered ${res.status} with a body that is not JSON: is ${this.server.href} a keyway REST API?`,
+        `GET ${quoted(url, true)} answered ${res.status} with JSON that is not ${expected.what} (${problem}): is ${this.server.href} a keyway REST API?`,
         1,
       );
     }
-    if (!accept.includes(res.status)) {
-      const e = (body as ErrorBody | null)?.error;
-      const detail = e && typeof e.message === 'string' ? `${typeof e.code === 'string' ? `${e.code}: ` : ''}${e.message}` : text.slice(0, 200);
-      if (res.status === 401) {
-        const what = this.token === undefined ? 'it requires the admin token: pass --token or set KEYWAY_TOKEN' : 'the token given by --token or KEYWAY_TOKEN was refused';
-        throw new CliError(`GET ${url.pathname} failed with 401 (${detail}): ${what}`, 1);
-      }
-      throw new CliError(`GET ${url.pathname}${url.search} failed with ${res.status}: ${detail}`, 1);
-    }
     return { status: res.status, body: body as T };
+  }
+
+  /** The error for a status outside `accept`, quoting the API's error body. */
+  private failed(url: URL, status: number, body: unknown, text: string): CliError {
+    const e = (body as ErrorBody | null)?.error;
+    const detail = e && typeof e.message === 'string' ? `${typeof e.code === 'string' ? `${e.code}: ` : ''}${e.message}` : text.slice(0, 200);
+    if (status === 401) {
+      const what = this.token === undefined ? 'it requires the admin token: pass --token or set KEYWAY_TOKEN' : 'the token given by --token or KEYWAY_TOKEN was refused';
+      return new CliError(`GET ${url.pathname} failed with 401 (${detail}): ${what}`, 1);
+    }
+    return new CliError(`GET ${quoted(url, false)} failed with ${status}: ${detail}`, 1);
+  }
+
+  private unreachable(err: unknown): CliError {
+    const e = err as NodeJS.ErrnoException;
+    if (e.name === 'TimeoutError') {
+      return new CliError(`keyway at ${this.server.href} did not answer within ${this.timeoutMs / 1000} s`, 1);
+    }
+    return new CliError(
+      `cannot reach keyway at ${this.server.href} (${e.code ?? e.message}): is \`keyway serve\` running there? Point --server or KEYWAY_SERVER at its REST port`,
+      1,
+    );
   }
 }
 
-function unreachable(server: URL, err: unknown): CliError {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-    return new CliError(`keyway at ${server.href} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 1);
-  }
-  const reason = e.cause?.code ?? e.cause?.message ?? e.message;
-  return new CliError(
-    `cannot reach keyway at ${server.href} (${reason}): is \`keyway serve\` running there? Point --server or KEYWAY_SERVER at its REST port`,
-    1,
-  );
+/** The URL (or its path and query) for a message, cut to MAX_QUOTED_URL characters of path and query. */
+function quoted(url: URL, whole: boolean): string {
+  const route = `${url.pathname}${url.search}`;
+  const cut = route.length > MAX_QUOTED_URL ? `${route.slice(0, MAX_QUOTED_URL)}... (${route.length} characters)` : route;
+  return whole ? `${url.origin}${cut}` : cut;
+}
+
+interface RawResponse {
+  readonly status: number;
+  readonly text: string;
+  readonly location?: string;
+}
+
+/**
+ * One GET: status, body text and any Location header. The timeout covers connecting, the headers and the whole body.
+ * @throws Error with the system's code (ECONNREFUSED, ...), or named TimeoutError
+ */
+function request(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      reject(timedOut ? Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }) : err);
+    };
+    const req = (url.protocol === 'https:' ? https : http).get(url, { headers }, (res) => {
+      res.setEncoding('utf8');
+      let text = '';
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('error', fail);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const location = res.headers.location;
+        resolve({ status: res.statusCode ?? 0, text, ...(location !== undefined ? { location } : {}) });
+      });
+    });
+    req.on('error', fail);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+      // Destroying a request whose answer has begun may emit nothing more: settle here too.
+      fail(new Error('timeout'));
+    }, timeoutMs);
+  });
 }

@@ -4,9 +4,10 @@
  * `--shards`, the owners of every shard the selection owns.
  */
 import type { EndpointBody, ShardMapBody } from '../../admin/api-types.js';
+import { SHARD_MAP_SHAPE } from './body-shape.js';
 import { CliError, type CommandIo, type OutputFormat, printJson } from './options.js';
 import type { RestClient } from './rest-client.js';
-import { percent, renderTable } from './table.js';
+import { count, percent, printable, renderTable } from './table.js';
 import { compareStrings } from '../../core/order.js';
 
 export interface ShardMapFilters {
@@ -57,7 +58,8 @@ export function shardMapReport(map: ShardMapBody, filters: ShardMapFilters, with
   const known = (what: string, wanted: readonly string[], have: Set<string>): void => {
     const missing = wanted.filter((w) => !have.has(w));
     if (missing.length > 0) {
-      const list = [...have].sort();
+      // Quoted, both sides: an empty zone or subzone is a value too, and must not read as nothing.
+      const list = [...have].sort().map((x) => JSON.stringify(x));
       throw new CliError(
         `no ${what} ${missing.map((m) => JSON.stringify(m)).join(', ')} in shard map ${map.version}; known: ` +
           `${list.slice(0, 20).join(', ')}${list.length > 20 ? `, ... (${list.length})` : ''}`,
@@ -124,10 +126,12 @@ export function shardMapReport(map: ShardMapBody, filters: ShardMapFilters, with
 export function renderShardMap(r: ShardMapReport): string {
   const out: string[] = [];
   out.push(
-    `shard map ${r.version}: ${r.shardCount} shards, ${r.replicas} replicas, spread ${r.spread}` +
-      `${r.updatedAt ? `, updated ${r.updatedAt}` : ''}${r.stale ? ' (STALE: the source has newer input that was not applied)' : ''}`,
+    printable(
+      `shard map ${r.version}: ${count(r.shardCount, 'shard')}, ${count(r.replicas, 'replica')}, spread ${r.spread}` +
+        `${r.updatedAt ? `, updated ${r.updatedAt}` : ''}${r.stale ? ' (STALE: the source has newer input that was not applied)' : ''}`,
+    ),
   );
-  for (const w of r.warnings) out.push(`warning: ${w}`);
+  for (const w of r.warnings) out.push(printable(`warning: ${w}`));
   out.push('');
   out.push(
     renderTable(
@@ -173,7 +177,9 @@ export function renderShardMap(r: ShardMapReport): string {
     ),
   );
   if (r.shards) {
-    const R = Math.max(1, ...r.shards.map((s) => s.owners.length));
+    // A loop, not Math.max(...): spreading 125k shards into arguments overflows the call stack.
+    let R = 1;
+    for (const s of r.shards) R = Math.max(R, s.owners.length);
     out.push(
       renderTable(
         [{ header: 'SHARD', align: 'right' }, { header: 'PRIMARY' }, ...(R > 1 ? [{ header: 'REPLICAS' }] : [])],
@@ -192,7 +198,7 @@ export async function shardMapCommand(
   output: OutputFormat,
   io: CommandIo,
 ): Promise<number> {
-  const { body } = await api.get<ShardMapBody>('v1/shardmap');
+  const { body } = await api.get<ShardMapBody>('v1/shardmap', SHARD_MAP_SHAPE);
   const report = shardMapReport(body, filters, withShards);
   if (output === 'json') printJson(io, report);
   else io.out(renderShardMap(report));
@@ -200,7 +206,7 @@ export async function shardMapCommand(
 }
 
 const eligible = (e: EndpointBody): boolean => e.ready && e.weight > 0;
-const subzoneOf = (e: EndpointBody): string => e.locality.subzone;
+const subzoneOf = (e: EndpointBody): string => e.locality.subzone ?? '';
 function sum<T>(list: readonly T[], f: (x: T) => number): number {
   return list.reduce((n, x) => n + f(x), 0);
 }

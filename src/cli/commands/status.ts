@@ -3,17 +3,23 @@
  * connected proxy and its per-type xDS sync state from `GET /v1/proxies`, like `istioctl proxy-status`.
  */
 import type { ProxiesBody, ProxyStatus, ReadyzBody } from '../../admin/api-types.js';
+import { KINDS_OF_FLAVOR, type ProxyFlavor, type ResourceKind } from '../../core/proxy.js';
+import { PROXIES_SHAPE, READYZ_SHAPE } from './body-shape.js';
 import { type CommandIo, printJson, type OutputFormat } from './options.js';
 import type { RestClient } from './rest-client.js';
-import { age, renderTable } from './table.js';
+import { age, count, printable, renderTable } from './table.js';
 
-/** Resource kinds in the order proxies receive them (CDS, EDS, LDS, RDS), with their column names. */
-const KINDS = [
+/** Resource kinds in the order proxies receive them (CDS, EDS, LDS, RDS; an agent's assignments), with their column names. */
+const KINDS: readonly (readonly [ResourceKind, string])[] = [
   ['cluster', 'CDS'],
   ['endpoint', 'EDS'],
   ['listener', 'LDS'],
   ['route', 'RDS'],
-] as const;
+  ['assignment', 'ASSIGNMENT'],
+];
+
+/** The four xDS kinds: what a row of a flavor this CLI does not know is taken to receive. */
+const XDS_KINDS: readonly ResourceKind[] = KINDS_OF_FLAVOR.envoy;
 
 export interface StatusReport {
   readonly server: string;
@@ -24,9 +30,9 @@ export interface StatusReport {
 
 /** Reads `/readyz` and `/v1/proxies` and prints them. Resolves with the exit status. */
 export async function statusCommand(api: RestClient, output: OutputFormat, io: CommandIo, now = Date.now()): Promise<number> {
-  const readyz = (await api.get<ReadyzBody>('readyz', [200, 503])).body;
-  const proxiesRes = await api.get<ProxiesBody>('v1/proxies', [200, 404]);
-  const proxies = proxiesRes.status === 404 ? null : Array.isArray(proxiesRes.body?.proxies) ? proxiesRes.body.proxies : [];
+  const readyz = (await api.get<ReadyzBody>('readyz', READYZ_SHAPE, [200, 503])).body;
+  const proxiesRes = await api.get<ProxiesBody>('v1/proxies', PROXIES_SHAPE, [200, 404]);
+  const proxies = proxiesRes.status === 404 ? null : proxiesRes.body.proxies;
   const report: StatusReport = { server: api.server.href, readyz, proxies };
   if (output === 'json') printJson(io, report);
   else io.out(renderStatus(report, now));
@@ -35,10 +41,24 @@ export async function statusCommand(api: RestClient, output: OutputFormat, io: C
 
 /** The human form of {@link StatusReport}. */
 export function renderStatus(report: StatusReport, now: number): string {
+  const lines = readinessLines(report);
+  lines.push('');
+  if (report.proxies === null) {
+    lines.push('proxies: not available (GET /v1/proxies answered 404: this keyway serves no xDS)');
+  } else if (report.proxies.length === 0) {
+    lines.push('no proxies connected');
+  } else {
+    lines.push(...proxyLines(report.proxies, now));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The `/readyz` part: state, degraded reasons, map version, sources, errors and warnings; control characters escaped. */
+function readinessLines(report: StatusReport): string[] {
   const r = report.readyz;
   const lines: string[] = [];
   // A keyway older than `status` in /readyz says only `ready`; degraded needs the reasons it sends.
-  const reasons = Array.isArray(r.reasons) ? r.reasons : [];
+  const reasons = r.reasons ?? [];
   const state = !r.ready ? `NOT READY${r.reason ? ` (${r.reason})` : ''}` : r.status === 'degraded' ? 'DEGRADED (serving)' : 'ready';
   lines.push(`keyway ${report.server}: ${state}`);
   for (const reason of reasons) lines.push(`  degraded: ${reason.code}: ${reason.message}`);
@@ -54,48 +74,47 @@ export function renderStatus(report: StatusReport, now: number): string {
   }
   if (r.pipelineError) lines.push(`pipeline error: ${r.pipelineError}`);
   for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
-  lines.push('');
+  return lines.map(printable);
+}
 
-  if (report.proxies === null) {
-    lines.push('proxies: not available (GET /v1/proxies answered 404: this keyway serves no xDS)');
-    return `${lines.join('\n')}\n`;
-  }
-  if (report.proxies.length === 0) {
-    lines.push('no proxies connected');
-    return `${lines.join('\n')}\n`;
-  }
-  const rows = report.proxies.map((p) => [
+/** The proxy table, the per-type summary and every NACK's text. */
+function proxyLines(proxies: readonly ProxyStatus[], now: number): string[] {
+  // The ASSIGNMENT column only when an ownership agent is connected: Envoy and gRPC never receive it.
+  const columns = KINDS.filter(([kind]) => kind !== 'assignment' || proxies.some((p) => kindsOf(p).includes(kind)));
+  const stateOf = (p: ProxyStatus, kind: ResourceKind): string => (kindsOf(p).includes(kind) ? (p.types?.[kind]?.status ?? 'NOT_SENT') : '-');
+  const rows = proxies.map((p) => [
     p.id,
     p.flavor ?? p.userAgent ?? '-',
     p.cluster || '-',
     locality(p),
-    ...KINDS.map(([kind]) => p.types?.[kind]?.status ?? 'NOT_SENT'),
+    ...columns.map(([kind]) => stateOf(p, kind)),
     p.types?.endpoint?.versionAcked ?? '-',
     p.connectedSince ? age(now - Date.parse(p.connectedSince)) : '-',
   ]);
-  lines.push(
+  const lines = [
     renderTable(
       [
         { header: 'PROXY' },
         { header: 'FLAVOR' },
         { header: 'CLUSTER' },
         { header: 'LOCALITY' },
-        ...KINDS.map(([, col]) => ({ header: col })),
+        ...columns.map(([, col]) => ({ header: col })),
         { header: 'EDS VERSION' },
         { header: 'AGE', align: 'right' as const },
       ],
       rows,
     ).trimEnd(),
-  );
+  ];
+  // Per type a proxy is served: an agent counts once (its assignments), not as four NOT_SENT.
   const counts = new Map<string, number>();
-  for (const p of report.proxies) {
-    for (const [kind] of KINDS) {
+  for (const p of proxies) {
+    for (const kind of kindsOf(p)) {
       const s = p.types?.[kind]?.status ?? 'NOT_SENT';
       counts.set(s, (counts.get(s) ?? 0) + 1);
     }
   }
-  lines.push('', `${report.proxies.length} proxies; per type: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
-  const nacks = report.proxies.flatMap((p) =>
+  lines.push('', `${count(proxies.length, 'proxy', 'proxies')}; per type: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
+  const nacks = proxies.flatMap((p) =>
     KINDS.flatMap(([kind, col]) => {
       const nack = p.types?.[kind]?.lastNack;
       if (!nack) return [];
@@ -103,8 +122,14 @@ export function renderStatus(report: StatusReport, now: number): string {
       return [`  ${p.id} ${col} ${current} version ${nack.version ?? '?'} at ${nack.at ?? '?'}: ${nack.message ?? ''}`];
     }),
   );
-  if (nacks.length > 0) lines.push('', 'NACKs:', ...nacks);
-  return `${lines.join('\n')}\n`;
+  // A NACK's text is the proxy's own words: escaped like every table cell.
+  if (nacks.length > 0) lines.push('', 'NACKs:', ...nacks.map(printable));
+  return lines;
+}
+
+/** The kinds a proxy's flavor is served (docs/api.md `GET /v1/proxies`); the four xDS kinds for an unknown flavor. */
+function kindsOf(p: ProxyStatus): readonly ResourceKind[] {
+  return Object.hasOwn(KINDS_OF_FLAVOR, p.flavor) ? KINDS_OF_FLAVOR[p.flavor as ProxyFlavor] : XDS_KINDS;
 }
 
 /** keyway 0.1 spelled a proxy's fabric `subZone` in `GET /v1/proxies`; still read, for one release. */

@@ -17,6 +17,8 @@ import { tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { type CliRun, runCli } from '../support.js';
+import { runClientCommand } from '../../../src/cli/commands/index.js';
+import { captureIo } from './fake-server.js';
 
 
 /** The CLI without a KEYWAY_SERVER from the environment of whoever runs the tests. */
@@ -125,7 +127,7 @@ describe('against a running keyway', () => {
   test('shardmap: a filter naming nothing known exits 1 and lists what exists', async () => {
     const r = await run(['shardmap', '--endpoint', 'e9', '--server', url]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /keyway shardmap: no endpoint "e9" in shard map \S+; known: e0, e1, e2, e3/);
+    assert.match(r.stderr, /keyway shardmap: no endpoint "e9" in shard map \S+; known: "e0", "e1", "e2", "e3"/);
     assert.equal(r.stdout, '');
   });
 
@@ -142,6 +144,15 @@ describe('against a running keyway', () => {
     assert.match(r.stdout, new RegExp(`^replicas\\s+${map.owners[shard]![1]}$`, 'm'));
     const j = JSON.parse((await run(['lookup', '-o', 'json', '--server', url, '--', '-odd key&x=1'])).stdout);
     assert.deepEqual(j, { key: '-odd key&x=1', shard: keyToShard('-odd key&x=1', 256), owners: map.owners[j.shard], version: map.version, readers: 1 });
+  });
+
+  test('lookup: a key past the request size limit gets the 431 without the whole URL echoed', async () => {
+    const io = captureIo();
+    const key = 'k'.repeat(100_000);
+    const code = await runClientCommand('lookup', [key, '--server', url], {}, io);
+    assert.equal(code, 1);
+    assert.match(io.stderr, new RegExp(`^keyway lookup: GET /v1/lookup\\?key=k+\\.\\.\\. \\(${'/v1/lookup?key='.length + key.length} characters\\) failed with 431: LIMIT_EXCEEDED: `));
+    assert.ok(io.stderr.length < 1_000, `${io.stderr.length} characters`);
   });
 });
 
@@ -179,12 +190,13 @@ test('an unreachable server: clear message on stderr, exit 1', async () => {
 
 test('usage errors exit 2 with the command usage; --help exits 0', async () => {
   // Independent processes: spawned side by side, checked in order.
-  const [bad, noKey, badUrl, help, top] = await Promise.all([
+  const [bad, noKey, badUrl, help, top, statusHelp] = await Promise.all([
     run(['status', '-o', 'yaml']),
     run(['lookup']),
     run(['shardmap', '--server', 'ftp://x']),
     run(['diff', '--help']),
     run(['--help']),
+    run(['status', '--help']),
   ]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-o\/--output must be one of table \| json, got "yaml"/);
@@ -195,6 +207,12 @@ test('usage errors exit 2 with the command usage; --help exits 0', async () => {
   assert.match(badUrl.stderr, /--server must be an http:\/\/ or https:\/\/ URL/);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: keyway diff OLD.yaml NEW.yaml/);
+  // diff is offline: its help offers no --server or --token (it would refuse them); status's does.
+  assert.doesNotMatch(help.stdout, /--server|--token/);
+  assert.match(help.stdout, /-o, --output FORMAT/);
+  assert.match(statusHelp.stdout, /--server URL[^\n]*\n\s+--token TOKEN[^\n]*\n\s+-o, --output FORMAT/);
+  const refused = await run(['diff', 'a.yaml', 'b.yaml', '--server', 'x']);
+  assert.equal(refused.code, 2);
   assert.match(top.stdout, /keyway shardmap \[--endpoint ID\]/);
 });
 
@@ -270,7 +288,9 @@ describe('diff (offline)', () => {
     const t = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--load', load, '--shards']);
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /hot shards \(to\): \d+ changed; busiest node/);
-    assert.match(t.stdout, new RegExp(`\\n\\s+${hottest}\\s+[\\d.]+\\s+spread\\s+${hot.readers}\\s+${hot.owners.join(',')}\\s+alone`));
+    // LOAD in whole requests per second, as docs/cli.md shows it.
+    assert.ok(hot.load >= 10, `the premise: ${hot.load} is shown whole`);
+    assert.match(t.stdout, new RegExp(`\\n\\s+${hottest}\\s+${Math.round(hot.load)}\\s+spread\\s+${hot.readers}\\s+${hot.owners.join(',')}\\s+alone`));
     const bad = await run(['diff', 'examples/topology.yaml', 'examples/topology-scale-out.yaml', '--load', 'examples/topology.yaml']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /cannot read load snapshots/);

@@ -9,18 +9,22 @@ import { KIND_ORDER, type ResourceKind } from '../../../src/xds/resources.js';
 import { referencedNames } from '../../../src/xds/cache/index.js';
 import { XdsTestClient } from '../../support/xds-client/xds-client.js';
 
-/** Two proxies in the xDS stage's own registry: one in sync, one that rejected a route update. */
-export function proxyRegistry(): ProxyRegistry {
+/**
+ * Two proxies in the xDS stage's own registry: one in sync, one that rejected a route update. With
+ * `agent`, also an ownership agent (user agent `keyway-agent`) that rejected its assignment with
+ * that text.
+ */
+export function proxyRegistry(opts: { agent?: { nack: string } } = {}): ProxyRegistry {
   const registry = new ProxyRegistry();
   const now = Date.now();
-  const stream = (id: string, node: string, agent: string, subZone: string, nack: boolean): StreamRecord => {
+  const stream = (id: string, node: string, agent: string, subZone: string, nack: ResourceKind | undefined, nackText = 'route config rejected: unknown cluster "c9"'): StreamRecord => {
     const types = new Map<ResourceKind, TypeTracker>();
     for (const kind of KIND_ORDER) {
       const t = new TypeTracker(kind);
       t.initialized = true;
       t.wildcard = true;
       t.recordSent(`n-${kind}`, `v-${kind}-1`, now - 60_000);
-      if (nack && kind === 'route') t.recordNack('route config rejected: unknown cluster "c9"', now - 30_000);
+      if (kind === nack) t.recordNack(nackText, now - 30_000);
       else t.recordAck(now - 59_000);
       types.set(kind, t);
     }
@@ -41,8 +45,9 @@ export function proxyRegistry(): ProxyRegistry {
       types,
     };
   };
-  registry.add(stream('1', 'envoy-1', 'envoy', 'f0', false));
-  registry.add(stream('2', 'grpc-7', 'gRPC Node Pure JS', 'f1', true));
+  registry.add(stream('1', 'envoy-1', 'envoy', 'f0', undefined));
+  registry.add(stream('2', 'grpc-7', 'gRPC Node Pure JS', 'f1', 'route'));
+  if (opts.agent) registry.add(stream('3', 'gpu-a1', 'keyway-agent', 'f0', 'assignment', opts.agent.nack));
   return registry;
 }
 
