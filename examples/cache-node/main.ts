@@ -24,15 +24,21 @@ const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
                   [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N [--miss-cost K [--load-work]]]`;
 
-function int(name: string, v: string | undefined, min: number): number | undefined {
+function usageError(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) {
-    process.stderr.write(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}\n${USAGE}\n`);
-    process.exit(2);
+  if (!/^[0-9]+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    usageError(`--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}, got ${JSON.stringify(v)}`);
   }
   return n;
 }
+
+const port = (name: string, v: string | undefined): number | undefined => int(name, v, 0, 65535);
 
 async function main(): Promise<void> {
   let values;
@@ -63,35 +69,33 @@ async function main(): Promise<void> {
       },
     }));
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
+    usageError((err as Error).message);
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (!values.id) {
-    process.stderr.write(`--id is required (the endpoint id keyway knows this node by)\n${USAGE}\n`);
-    process.exit(2);
-  }
+  if (!values.id) usageError('--id is required (the endpoint id keyway knows this node by)');
   const xds = (values['keyway-xds'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (values['keyway-xds'] !== undefined && xds.length === 0) usageError(`--keyway-xds names no address, got ${JSON.stringify(values['keyway-xds'].join(','))}`);
   for (const address of xds) {
-    if (!/^[^\s:]+:[0-9]{1,5}$/.test(address) && !/^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$/.test(address)) {
-      process.stderr.write(`--keyway-xds must be host:port, got ${JSON.stringify(address)}\n${USAGE}\n`);
-      process.exit(2);
-    }
+    const m = /^(?:[^\s:[\]]+|\[[0-9a-fA-F:.]+\]):([0-9]{1,5})$/.exec(address);
+    const p = m ? Number(m[1]) : 0;
+    if (p < 1 || p > 65535) usageError(`--keyway-xds must be host:port with a port in 1..65535, got ${JSON.stringify(address)}`);
   }
-  if (values['load-work'] && values['miss-cost'] === undefined) {
-    // Without a miss cost every request is one service time: work and requests are the same count.
-    process.stderr.write(`--load-work needs --miss-cost (the service times a miss takes)\n${USAGE}\n`);
-    process.exit(2);
+  const keywayUrl = values['keyway-url'];
+  // The poller speaks plain HTTP (node:http), as keyway's REST port does.
+  if (keywayUrl !== undefined && (!/^http:\/\/[^/]/.test(keywayUrl) || !URL.canParse(keywayUrl))) {
+    usageError(`--keyway-url must be an http:// URL of keyway's REST API, e.g. http://127.0.0.1:8080, got ${JSON.stringify(keywayUrl)}`);
   }
+  // Without a miss cost every request is one service time: work and requests are the same count.
+  if (values['load-work'] && values['miss-cost'] === undefined) usageError('--load-work needs --miss-cost (the service times a miss takes)');
   const optional = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
   const node = await startCacheNodeServer({
     id: values.id,
     host: values.host ?? '0.0.0.0',
-    port: int('port', values.port, 0) ?? 0,
-    ...optional('grpcPort', int('grpc-port', values['grpc-port'], 0)),
+    port: port('port', values.port) ?? 0,
+    ...optional('grpcPort', port('grpc-port', values['grpc-port'])),
     ...optional('keywayUrl', values['keyway-url']),
     ...(xds.length > 0 ? { keywayXds: xds } : {}),
     ...optional('warmLimit', int('warm-limit', values['warm-limit'], 1)),

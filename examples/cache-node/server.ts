@@ -201,6 +201,9 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       ...(opts.createAgent ? { createAgent: opts.createAgent } : {}),
       ...(opts.loadWindowMs !== undefined ? { loadWindowMs: opts.loadWindowMs } : {}),
     });
+    if (opts.region === undefined && opts.zone === undefined && opts.subzone === undefined) {
+      log({ msg: 'locality labels are empty: the ownership stream carries no locality; give --region, --zone and --subzone' });
+    }
   } else if (opts.keywayUrl) {
     source = new ShardMapPoller({
       keywayUrl: opts.keywayUrl,
@@ -258,19 +261,24 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   });
 
   const handleHttp = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://node');
+    const target = req.url ?? '/';
+    // Routes and keys from the raw request target: WHATWG URL parsing would resolve `.` and `..`
+    // segments and turn `\\` into `/`, serving another key than the one the client named (and hashed).
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
+    const url = new URL(`http://node/?${query < 0 ? '' : target.slice(query + 1)}`);
     const header = req.headers['x-cache-shard'];
     const shardHeader = Array.isArray(header) ? header[0] : header;
-    if (url.pathname === '/healthz') {
+    if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
-    if (url.pathname === '/metrics') {
+    if (path === '/metrics') {
       const text = await metrics.render();
       res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(text);
       return;
     }
-    if (url.pathname === '/v1/ownership') {
+    if (path === '/v1/ownership') {
       const o = source?.current();
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify({
@@ -287,7 +295,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       );
       return;
     }
-    if (url.pathname === '/v1/warm') {
+    if (path === '/v1/warm') {
       const shardCount = source?.current()?.shardCount;
       if (shardCount === undefined) {
         res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no shard count yet: this node has no ownership from keyway' }));
@@ -305,7 +313,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: opts.id, shard: q.shard, entries }));
       return;
     }
-    if (url.pathname === '/v1/drain') {
+    if (path === '/v1/drain') {
       // GET too: a Kubernetes preStop httpGet cannot POST, and the call changes nothing (it waits).
       if (req.method !== 'POST' && req.method !== 'GET') {
         res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, POST' }).end(JSON.stringify({ error: '/v1/drain: use POST (or GET)' }));
@@ -329,13 +337,21 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     const keyHeader = req.headers['x-cache-key'];
     let key: string | undefined;
     let clientKey: string | undefined;
-    if (url.pathname.startsWith('/kv/') && url.pathname.length > 4) key = clientKey = decodeURIComponent(url.pathname.slice(4));
-    else if (shardHeader !== undefined) {
-      key = url.pathname + url.search;
-      clientKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
+    if (path.startsWith('/kv/') && path.length > 4) {
+      try {
+        key = clientKey = decodeURIComponent(path.slice(4));
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `the key in ${JSON.stringify(path.slice(0, 200))} is not valid percent-encoded UTF-8` }));
+        return;
+      }
+    } else if (shardHeader !== undefined) {
+      key = target;
+      const named = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
+      // Node hands header values over as latin1, one char per byte; the key is their UTF-8 (docs/hashing.md).
+      clientKey = named === undefined ? undefined : Buffer.from(named, 'latin1').toString('utf8');
     }
     if (key === undefined) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route for ${url.pathname}: use /kv/<key>` }));
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route for ${JSON.stringify(path.slice(0, 200))}: use /kv/<key>` }));
       return;
     }
     let served: Served;

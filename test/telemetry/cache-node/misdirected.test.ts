@@ -108,3 +108,46 @@ test('a node that has not read a shard map does not know S and accepts any pair'
   assert.equal(res.status, 200);
   assert.equal(((await res.json()) as { owner: string }).owner, 'unknown');
 });
+
+test('keys as the client named them: UTF-8 in x-cache-key, dot segments and backslashes kept, bad percent-encoding a 400', async (t) => {
+  const topo = await tempTopology(topologyText({ shards: S, replicas: 1, ready: [true] }));
+  const keyway = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1' });
+  t.after(async () => {
+    await keyway.close();
+    await topo.cleanup();
+  });
+  const node = await startCacheNodeServer({ id: 'e0', keywayUrl: `http://127.0.0.1:${keyway.httpPort}`, l3DelayMs: 0, pollIntervalMs: 100 });
+  t.after(() => node.close());
+  await eventually('ownership from keyway', () => node.ownership());
+  // node:http sends the path as given (fetch would resolve `..`) and header bytes as UTF-8 when asked.
+  const get = (p: string, headers: Record<string, string | Buffer> = {}) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: new URL(node.url).port, path: p, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
+      });
+      for (const [k, v] of Object.entries(headers)) req.setHeader(k, typeof v === 'string' ? v : v.toString('latin1'));
+      req.on('error', reject).end();
+    });
+
+  for (const key of ['ключ', '🔑emoji']) {
+    const shard = keyToShard(key, S);
+    const utf8 = Buffer.from(key, 'utf8');
+    assert.equal((await get('/embeddings/doc-9', { 'x-cache-shard': String(shard), 'x-cache-key': utf8 })).status, 200, `${key} at its own shard`);
+    const wrong = await get('/embeddings/doc-9', { 'x-cache-shard': String((shard + 1) % S), 'x-cache-key': utf8 });
+    assert.equal(wrong.status, 421);
+    assert.equal(wrong.body.key, key, 'the refusal names the key as the client sent it');
+  }
+  for (const key of ['x/../y', 'a/./b', '..', 'a\\b']) {
+    const served = await get(`/kv/${key}`);
+    assert.equal(served.status, 200, key);
+    assert.equal(served.body.key, key);
+    assert.equal(served.body.shard, keyToShard(key, S));
+  }
+  const bad = await get('/kv/%ZZ');
+  assert.equal(bad.status, 400);
+  assert.match(String(bad.body.error), /not valid percent-encoded UTF-8/);
+  assert.equal((await get('/kv/%E0%A4%A')).status, 400);
+});

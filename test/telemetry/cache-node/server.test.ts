@@ -163,10 +163,27 @@ test('the CLI prints its bound ports as a JSON line, refuses a bad flag with exi
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c));
   const childExit = once(child, 'exit');
+  // Flags that would otherwise fail later, or quietly: each a usage error naming the flag.
+  const refusals = [
+    [['--port', '70000'], /--port must be an integer in 0\.\.65535, got "70000"/],
+    [['--keyway-xds', '127.0.0.1:99999'], /--keyway-xds must be host:port with a port in 1\.\.65535, got "127\.0\.0\.1:99999"/],
+    [['--keyway-xds', ','], /--keyway-xds names no address/],
+    [['--keyway-url', 'https://keyway:8080'], /--keyway-url must be an http:\/\/ URL/],
+  ] as const;
+  const refused = refusals.map(([args]) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'examples/cache-node/main.ts', '--id', 'n', ...args], { cwd: REPO });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c));
+    return once(p, 'exit').then(([c]) => ({ code: c as number, err }));
+  });
   try {
     const [badCode] = (await badExit) as [number];
     assert.equal(badCode, 2);
     assert.match(stderr, /--l1-capacity must be an integer >= 0/);
+    for (const [i, r] of (await Promise.all(refused)).entries()) {
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, refusals[i]![1]);
+    }
 
     const line = await eventually('the listening line', () => out.split('\n').find((l) => l.includes('"listening"')), { timeoutMs: 20_000 });
     const { httpPort, node } = JSON.parse(line) as { httpPort: number; node: string };
