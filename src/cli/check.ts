@@ -5,8 +5,7 @@
  * 1 when check itself fails (one line on stderr, no stack trace).
  */
 import { loadConfigFile } from '../config/index.js';
-import { inFileOrder } from '../config/load.js';
-import { isConfigError, KeywayErrors } from '../core/errors.js';
+import { isConfigError } from '../core/errors.js';
 import { count } from './commands/table.js';
 
 /** Where check writes: its `ok` line on `out`, problems and warnings on `err`. */
@@ -24,12 +23,7 @@ export async function checkCommand(file: string, io: CheckIo = PROCESS_IO): Prom
     if (cfg.kubernetes) {
       // The config module only, not the source: validating needs no Kubernetes client or cluster.
       const { parseKubernetesSourceConfig } = await import('../sources/kubernetes/config.js');
-      try {
-        parseKubernetesSourceConfig(cfg.kubernetes);
-      } catch (err) {
-        // The section's validator reports in its own order; the file's problems read top to bottom.
-        throw err instanceof KeywayErrors ? new KeywayErrors(inFileOrder(err.errors)) : err;
-      }
+      parseKubernetesSourceConfig(cfg.kubernetes);
     }
     // The translator and the sharding stage load only here, after the file proved valid.
     const { topologyWarnings } = await import('../app/topology-warnings.js');

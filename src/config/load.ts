@@ -7,7 +7,7 @@ import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } 
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
-import { KeywayError, KeywayErrors } from '../core/errors.js';
+import { inFileOrder, KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
 import { createLocator, type Locate } from './locator.js';
 import { plainYamlValue } from './plain-yaml.js';
@@ -193,11 +193,3 @@ async function readAtMost(handle: FileHandle, limit: number): Promise<Buffer> {
   return buf.subarray(0, filled);
 }
 
-/**
- * Sorts problems by line and column so the report reads top to bottom like the file (also for
- * sections validated after loading, such as `kubernetes:`). Stable: problems at one place keep their order.
- */
-export function inFileOrder(errors: readonly KeywayError[]): KeywayError[] {
-  const key = (e: KeywayError): [number, number] => [e.location.line ?? 0, e.location.column ?? 0];
-  return [...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
-}

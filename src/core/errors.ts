@@ -86,6 +86,16 @@ export class KeywayErrors extends Error {
   }
 }
 
+/**
+ * Sorts problems by line and column so the report reads top to bottom like the topology file
+ * (the sections validated after loading, such as `kubernetes:`, too). Stable: problems at one
+ * place keep their order.
+ */
+export function inFileOrder(errors: readonly KeywayError[]): KeywayError[] {
+  const key = (e: KeywayError): [number, number] => [e.location.line ?? 0, e.location.column ?? 0];
+  return [...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
+}
+
 /** A topology file that cannot be read, parsed or validated (the CLI's exit status 2). */
 export function isConfigError(err: unknown): err is KeywayError | KeywayErrors {
   return (err instanceof KeywayErrors || err instanceof KeywayError) && CONFIG_ERROR_CODES.includes(err.code);

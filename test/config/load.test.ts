@@ -5,8 +5,7 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile, parseConfig, readConfigText } from '../../src/config/index.js';
-import { inFileOrder } from '../../src/config/load.js';
-import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
+import { inFileOrder, KeywayError, KeywayErrors } from '../../src/core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../../src/core/limits.js';
 
 const GOOD = `shards: 64

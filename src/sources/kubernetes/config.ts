@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Fields, isPlainMapping, type FieldPath, type FieldStyle } from '../../config/fields.js';
 import type { ConfigSection } from '../../config/section.js';
-import { KeywayErrors } from '../../core/errors.js';
+import { inFileOrder, KeywayErrors } from '../../core/errors.js';
 
 /** How an endpoint's identity is read from its pod. */
 export type IdentitySource =
@@ -110,7 +110,7 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   const raw = section.value;
   if (!isPlainMapping(raw)) {
     problem([], `must be a mapping with at least \`services\` (the Services whose EndpointSlices list the cache nodes), got ${f.describe(raw)}`);
-    throw new KeywayErrors(f.problems);
+    throw new KeywayErrors(inFileOrder(f.problems));
   }
   const v = raw;
   f.unknownKeys(v, [], KUBERNETES_KEYS, () => `unknown setting; the kubernetes section accepts ${KUBERNETES_KEYS.join(', ')}`);
@@ -156,7 +156,8 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   if (maxDelayMs < holdOffMs) problem(['maxDelayMs'], `must be at least holdOffMs (${holdOffMs}), got ${maxDelayMs}`);
   const terminating = f.oneOf(v, ['terminating'], ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
 
-  if (f.problems.length > 0) throw new KeywayErrors(f.problems);
+  // The validator goes field by field; the report reads top to bottom like the file.
+  if (f.problems.length > 0) throw new KeywayErrors(inFileOrder(f.problems));
   return {
     namespace: namespace!,
     services,
