@@ -12,8 +12,8 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
-import { installBearerToken } from './auth.js';
-import { errorBodyServerOptions, installErrorHandlers } from './error-body.js';
+import { bearerTokenGuard } from './auth.js';
+import { errorBodies } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';
@@ -33,6 +33,8 @@ export interface AdminAppOptions {
   readonly routes?: readonly FastifyPluginAsync[];
   /** The bearer token `/v1` and `/debug` require (see auth.ts); absent: they are open. */
   readonly token?: string;
+  /** Time to receive a whole request before a 408 (docs/security.md "REST requests"); default REST_REQUEST_TIMEOUT_MS. */
+  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -40,13 +42,16 @@ export interface AdminAppOptions {
  * `inject()` in tests.
  */
 export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
+  const errors = errorBodies({
+    guards: opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [],
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+  });
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
     logController: new QuietRequests(),
-    ...errorBodyServerOptions(),
+    ...errors.serverOptions,
   }) as unknown as FastifyInstance;
-  installErrorHandlers(app);
-  if (opts.token !== undefined) installBearerToken(app, opts.token);
+  errors.install(app);
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
   const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
   await app.register(healthRoutes(state, proxyReaders));

@@ -6,8 +6,7 @@
  * cache-node address and the kubelet and Prometheus hold no token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
-import { errorBody } from './error-body.js';
+import { errorBody, type RequestGuard } from './error-body.js';
 
 /** Path prefixes the token guards. */
 export const GUARDED_PREFIXES = ['/v1/', '/debug/'] as const;
@@ -19,34 +18,37 @@ export function isGuarded(url: string): boolean {
 }
 
 /**
- * Installs the token check as the first hook of every request, before any handler (an unknown
- * `/v1/...` route answers 401, not 404: a caller without the token learns nothing).
- * The comparison is constant-time over SHA-256 digests, so neither the token's content nor its
- * length leaks through timing.
+ * The token check, run before any handler and before the router's own refusals (error-body.ts), so
+ * an unknown `/v1/...` route, an undecodable one or one with a parameter too long answers 401, not
+ * 404 or 414: a caller without the token learns nothing. The comparison is constant-time over
+ * SHA-256 digests, so neither the token's content nor its length leaks through timing.
  */
-export function installBearerToken(app: FastifyInstance, token: string): void {
+export function bearerTokenGuard(token: string): RequestGuard {
   if (token === '') throw new Error('the admin token is empty');
   const expected = digest(token);
-  app.addHook('onRequest', async (request, reply) => {
+  return (request, reply, route) => {
     // The route fastify matched decides, not the raw URL: the router decodes percent-escapes, so
-    // `/%761/shardmap` reaches /v1/shardmap. Without a match (404), the decoded path decides.
-    const route = request.routeOptions.url;
-    if (!isGuarded(route !== undefined ? route : decodedPath(request.url))) return;
+    // `/%761/shardmap` reaches /v1/shardmap. Without a match, the decoded path decides.
+    if (!isGuarded(route ?? decodedPath(request.url))) return false;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (m && timingSafeEqual(digest(m[1]!), expected)) return;
-    const message = header === '' ? `${request.url.split('?')[0]} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
-    return reply.code(401).header('www-authenticate', 'Bearer realm="keyway"').send(errorBody('UNAUTHENTICATED', message));
-  });
+    if (m && timingSafeEqual(digest(m[1]!), expected)) return false;
+    const message = header === '' ? `${request.url.split('?')[0]!.slice(0, 200)} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
+    void reply.code(401).header('www-authenticate', 'Bearer realm="keyway"').send(errorBody('UNAUTHENTICATED', message));
+    return true;
+  };
 }
 
-/** The path of `url` with percent-escapes decoded (left as it is when they do not decode). */
+/**
+ * The path of `url` with percent-escapes decoded. A path that does not decode (`/v1/%ZZ`) still
+ * has its ASCII escapes decoded, so `/%761/%ZZ` is seen under `/v1/` as well.
+ */
 function decodedPath(url: string): string {
   const path = url.split('?')[0]!;
   try {
     return decodeURIComponent(path);
   } catch {
-    return path;
+    return path.replace(/%([0-7][0-9a-f])/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   }
 }
 

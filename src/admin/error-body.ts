@@ -2,13 +2,20 @@
  * The JSON error body of the REST API (public contract: docs/api.md "Errors"): every 4xx/5xx
  * answers `{error: {code, message, parameter?}}`, `parameter` naming the bad query or path
  * parameter. That holds for errors no route sees too: a request Node's HTTP parser refuses (431,
- * malformed), a URL fastify's router cannot decode (404) or a parameter past its length (414).
+ * malformed, 408 not received in time), one without Host (400), a URL fastify's router cannot
+ * decode (404) or a parameter past its length (414).
  */
 import { type ServerOptions, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { KeywayErrorCode } from '../core/errors.js';
-import { MAX_REST_BODY_BYTES, MAX_REST_HEADER_BYTES, MAX_REST_PARAM_LENGTH } from './request-limits.js';
+import {
+  MAX_REST_BODY_BYTES,
+  MAX_REST_HEADER_BYTES,
+  MAX_REST_PARAM_LENGTH,
+  REST_REQUEST_TIMEOUT_MS,
+  requestTimeoutCheckMs,
+} from './request-limits.js';
 
 export interface ErrorBody {
   readonly error: { readonly code: KeywayErrorCode; readonly message: string; readonly parameter?: string };
@@ -33,10 +40,90 @@ export function errorCodeForStatus(status: number): KeywayErrorCode {
 }
 
 /**
+ * A check that runs before any handler, and before the router's own refusals (an undecodable URL, a
+ * parameter too long), so those refusals cannot skip it. It answers and returns true to stop the
+ * request; `route` is the URL pattern fastify matched, undefined when none did.
+ */
+export type RequestGuard = (request: FastifyRequest, reply: FastifyReply, route: string | undefined) => boolean;
+
+export interface ErrorBodyOptions {
+  /** Checks after keyway's own (the Host header), in order: the bearer token (auth.ts). */
+  readonly guards?: readonly RequestGuard[];
+  /** Time to receive a whole request; default REST_REQUEST_TIMEOUT_MS (tests shorten it). */
+  readonly requestTimeoutMs?: number;
+}
+
+/** The server options and handlers that give every refusal the error body, sharing one set of guards. */
+export interface ErrorBodies {
+  readonly serverOptions: ErrorBodyServerOptions;
+  /** Installs the handlers and the guards on the app built with `serverOptions`, before any route. */
+  install(app: FastifyInstance): void;
+}
+
+export type ErrorBodyServerOptions = Pick<
+  FastifyServerOptions,
+  'frameworkErrors' | 'clientErrorHandler' | 'bodyLimit' | 'routerOptions' | 'requestTimeout'
+> & { http: ServerOptions };
+
+/**
+ * The fastify options and handlers that route every error to the error body (docs/api.md "Errors")
+ * and set the request limits (docs/security.md "REST requests"): the router's errors (a URL that
+ * does not decode, a parameter too long), the HTTP parser's (headers too large, a request that is
+ * not HTTP, a timeout), a missing Host header, and the handlers' own.
+ */
+export function errorBodies(opts: ErrorBodyOptions = {}): ErrorBodies {
+  const guards = [requireHost, ...(opts.guards ?? [])];
+  const paramRoutes: ParamRoute[] = [];
+  const timeoutMs = opts.requestTimeoutMs ?? REST_REQUEST_TIMEOUT_MS;
+  return {
+    serverOptions: {
+      bodyLimit: MAX_REST_BODY_BYTES,
+      requestTimeout: timeoutMs,
+      http: {
+        maxHeaderSize: MAX_REST_HEADER_BYTES,
+        requestTimeout: timeoutMs,
+        headersTimeout: timeoutMs,
+        connectionsCheckingInterval: requestTimeoutCheckMs(timeoutMs),
+        // Node would answer a bare 400 with no body; requireHost below answers the error body.
+        requireHostHeader: false,
+      },
+      routerOptions: { maxParamLength: MAX_REST_PARAM_LENGTH },
+      frameworkErrors: (err, request, reply) => {
+        if (guards.some((guard) => guard(request, reply, undefined))) return;
+        routerError(err, request, reply, paramRoutes);
+      },
+      clientErrorHandler: parserError(timeoutMs),
+    },
+    install(app) {
+      installErrorHandlers(app);
+      app.addHook('onRoute', (route) => {
+        const compiled = paramRoute(route.url);
+        if (compiled) paramRoutes.push(compiled);
+      });
+      app.addHook('onRequest', async (request, reply) => {
+        const route = request.routeOptions.url;
+        if (guards.some((guard) => guard(request, reply, route))) return reply;
+        return undefined;
+      });
+    },
+  };
+}
+
+/**
+ * RFC 9112 makes a server refuse an HTTP/1.1 request without Host (400). Node would do so with an
+ * empty body; this answers the error body. keyway itself never reads the header.
+ */
+function requireHost(request: FastifyRequest, reply: FastifyReply): boolean {
+  if (request.raw.httpVersion !== '1.1' || request.raw.headers.host !== undefined) return false;
+  void reply.code(400).header('connection', 'close').send(errorBody('BAD_ARGUMENT', 'an HTTP/1.1 request must carry a Host header'));
+  return true;
+}
+
+/**
  * Installs handlers so schema failures (400), unknown routes (404), fastify's own refusals (413,
  * 415 ...) and unexpected failures (500) all answer with {@link ErrorBody}.
  */
-export function installErrorHandlers(app: FastifyInstance): void {
+function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err.validation && err.validation.length > 0) {
       const first = err.validation[0]!;
@@ -62,28 +149,18 @@ export function installErrorHandlers(app: FastifyInstance): void {
 }
 
 /**
- * The fastify options that route the errors raised before any handler to the error body
- * (docs/api.md "Errors") and set the request limits (docs/security.md "REST requests"): the
- * router's (a URL that does not decode, a parameter too long) and the HTTP parser's (headers too
- * large, a request that is not HTTP, a timeout), with keyway's request limits.
+ * The router's errors: an undecodable URL names nothing (404); a parameter past the limit is 414,
+ * naming the parameter, with the connection closed like every limit's refusal.
  */
-export function errorBodyServerOptions(): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler' | 'bodyLimit' | 'routerOptions'> & {
-  http: ServerOptions;
-} {
-  return {
-    bodyLimit: MAX_REST_BODY_BYTES,
-    http: { maxHeaderSize: MAX_REST_HEADER_BYTES },
-    routerOptions: { maxParamLength: MAX_REST_PARAM_LENGTH },
-    frameworkErrors: routerError,
-    clientErrorHandler: parserError,
-  };
-}
-
-/** The router's errors: an undecodable URL names nothing (404); a parameter past the limit is 414. */
-function routerError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+function routerError(err: FastifyError, request: FastifyRequest, reply: FastifyReply, routes: readonly ParamRoute[]): void {
   const path = pathOf(request.raw.url ?? '');
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void reply.code(414).send(errorBody('LIMIT_EXCEEDED', `a path parameter of ${path.slice(0, 80)}... is longer than ${MAX_REST_PARAM_LENGTH} characters (the REST API's limit, docs/security.md)`));
+    const parameter = parameterTooLong(routes, path);
+    const what = parameter !== undefined ? `path parameter "${parameter}"` : `a path parameter of ${path.slice(0, 80)}...`;
+    void reply
+      .code(414)
+      .header('connection', 'close')
+      .send(errorBody('LIMIT_EXCEEDED', `${what} is longer than ${MAX_REST_PARAM_LENGTH} characters (the REST API's limit, docs/security.md)`, parameter));
     return;
   }
   if (err.code === 'FST_ERR_BAD_URL') {
@@ -93,33 +170,74 @@ function routerError(err: FastifyError, request: FastifyRequest, reply: FastifyR
   void reply.code(400).send(errorBody('BAD_ARGUMENT', err.message));
 }
 
+/** A route with path parameters, as a pattern over the raw path and the parameters' names in order. */
+interface ParamRoute {
+  readonly pattern: RegExp;
+  readonly names: readonly string[];
+}
+
+/** Compiles `/v1/shards/:shard` (fastify's syntax; a `(regex)` suffix is ignored); undefined without parameters. */
+function paramRoute(url: string): ParamRoute | undefined {
+  if (!url.includes(':')) return undefined;
+  const names: string[] = [];
+  const segments = url.split('/').map((segment) => {
+    if (segment === '*') return '.*';
+    if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    names.push(segment.slice(1).replace(/\(.*$/, ''));
+    return '([^/]*)';
+  });
+  return { pattern: new RegExp(`^${segments.join('/')}$`), names };
+}
+
+/** The name of the longest parameter of the first route `path` fits, when it is past the limit. */
+function parameterTooLong(routes: readonly ParamRoute[], path: string): string | undefined {
+  for (const route of routes) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    let longest: string | undefined;
+    let length = MAX_REST_PARAM_LENGTH;
+    route.names.forEach((name, i) => {
+      const value = m[i + 1] ?? '';
+      if (value.length > length) [longest, length] = [name, value.length];
+    });
+    if (longest !== undefined) return longest;
+  }
+  return undefined;
+}
+
+type ParserErrorHandler = (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) => void;
+
 /**
- * Node's HTTP parser refused the request before fastify saw it ('clientError' on the server).
- * Answers on the raw socket with the error body, then closes it, as Node's own handler does.
+ * Node's HTTP parser refused the request, or it was not received within `timeoutMs` ('clientError'
+ * on the server). Answers on the raw socket with the error body, then closes it, as Node's own
+ * handler does (and like it, writes nothing once an answer has begun).
  */
-function parserError(this: FastifyInstance, err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  let status: number;
-  let body: ErrorBody;
+function parserError(timeoutMs: number): ParserErrorHandler {
+  return function (err, socket) {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, body] = parserRefusal(err, timeoutMs);
+    this.log.debug({ err, status }, 'admin request refused by the HTTP parser');
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (socket.writable && !answering) {
+      const text = JSON.stringify(body);
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    }
+    socket.destroy(err);
+  };
+}
+
+/** The status and body of a refusal by Node's HTTP server. */
+function parserRefusal(err: NodeJS.ErrnoException, timeoutMs: number): [number, ErrorBody] {
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    status = 431;
-    body = errorBody('LIMIT_EXCEEDED', `the request line and headers exceed ${MAX_REST_HEADER_BYTES} bytes (the REST API's header limit, docs/security.md)`);
-  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    status = 408;
-    body = errorBody('LIMIT_EXCEEDED', 'the request was not received in time');
-  } else {
-    status = 400;
-    body = errorBody('BAD_ARGUMENT', `not a valid HTTP/1.1 request (${err.code ?? err.message})`);
+    return [431, errorBody('LIMIT_EXCEEDED', `the request line and headers exceed ${MAX_REST_HEADER_BYTES} bytes (the REST API's header limit, docs/security.md)`)];
   }
-  this.log.debug({ err, status }, 'admin request refused by the HTTP parser');
-  if (socket.writable) {
-    const text = JSON.stringify(body);
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-    );
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return [408, errorBody('LIMIT_EXCEEDED', `the request was not received within ${timeoutMs} ms (the REST API's request timeout, docs/security.md)`)];
   }
-  socket.destroy(err);
+  return [400, errorBody('BAD_ARGUMENT', `not a valid HTTP/1.1 request (${err.code ?? err.message})`)];
 }
 
 function pathOf(url: string): string {

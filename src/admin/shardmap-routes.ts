@@ -65,11 +65,14 @@ function hotShardBody(h: NonNullable<ServingView['hotShards']>['shards'][number]
 /** One shard's owners, readers and, for a hot shard, the policy's explanation. */
 function shardBody(view: ServingView, shard: number): ShardBody {
   const hot = view.hotShards?.shards.find((h) => h.shard === shard);
+  const owners = ownersOf(view.map, shard);
   return {
     shard,
-    owners: ownersOf(view.map, shard),
+    owners,
     version: view.map.version,
-    readers: shardReaders(view.map, shard),
+    // shardReaders() is at least 1 for the xDS translator and the hot-shard model; the body says how
+    // many of `owners` read, so a shard without owners has none.
+    readers: Math.min(shardReaders(view.map, shard), owners.length),
     ...(hot ? { hotShard: hotShardBody(hot) } : {}),
   };
 }

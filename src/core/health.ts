@@ -42,8 +42,11 @@ export interface HealthInputs {
 
 /** Proxies named in a `proxy_nack` message; the rest are counted, so the message stays small with thousands of proxies. */
 export const NACK_EXAMPLES = 3;
-/** A proxy's NACK text is its own; cut so one verbose proxy cannot inflate every `/readyz` answer. */
-const MESSAGE_CHARS = 200;
+/**
+ * A proxy's id and NACK text are its own choice (an ADS client may send a node id of megabytes):
+ * each is cut to this many characters so no proxy can inflate every `/readyz` answer.
+ */
+export const QUOTED_CHARS = 200;
 
 /** The reasons keyway is degraded now, empty when it is not. Order: proxies, sources, pipeline. */
 export function degradedReasons(inputs: HealthInputs): DegradedReason[] {
@@ -73,7 +76,7 @@ function nackReason(proxies: Iterable<NackView>): DegradedReason | undefined {
     if (examples.length < NACK_EXAMPLES) {
       const [type, t] = nacked[0]!;
       const more = nacked.length > 1 ? ` (+${nacked.length - 1} more types)` : '';
-      examples.push(`${p.id ?? '?'} ${type}${more}${t?.lastNack ? `: ${cut(t.lastNack.message)}` : ''}`);
+      examples.push(`${cut(p.id ?? '?')} ${type}${more}${t?.lastNack ? `: ${cut(t.lastNack.message)}` : ''}`);
     }
   }
   if (count === 0) return undefined;
@@ -87,5 +90,5 @@ function detail(lastError: string | undefined): string {
 }
 
 function cut(text: string): string {
-  return text.length > MESSAGE_CHARS ? `${text.slice(0, MESSAGE_CHARS)}…` : text;
+  return text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text;
 }

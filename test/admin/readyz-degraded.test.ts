@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildAdminApp } from '../../src/admin/index.js';
 import { ServingState } from '../../src/app/serving-state.js';
-import { NACK_EXAMPLES } from '../../src/core/health.js';
+import { NACK_EXAMPLES, QUOTED_CHARS } from '../../src/core/health.js';
 import type { ProxyStatus, ProxyStatusReader, TypeStatus } from '../../src/core/proxy.js';
 import type { SourceStatus } from '../../src/core/serving.js';
 import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
@@ -113,6 +113,21 @@ test('/readyz: thousands of NACKing proxies give one reason that names a few and
   assert.equal(reason.proxies, 2000);
   assert.match(reason.message, new RegExp(`and ${2000 - NACK_EXAMPLES} more$`));
   assert.ok(res.body.length < 4000, `body ${res.body.length} bytes: bounded whatever the proxies wrote`);
+});
+
+test('/readyz: a proxy id of megabytes is quoted cut, so the open probe stays small', async (t) => {
+  // What an ADS client may send as node.id when nothing refuses it (gRPC takes 4 MiB messages).
+  const rows = [proxy('a'.repeat(1_000_000), type('NACKED', 'bad')), proxy('b'.repeat(4_000_000), type('NACKED', 'bad')), proxy('c'.repeat(4_000_000), type('NACKED', 'bad'))];
+  const a = await buildAdminApp(servingState(), { readers: [{ proxies: reader(() => rows) }] });
+  t.after(() => a.close());
+  const res = await a.inject('/readyz');
+  const [reason] = res.json().reasons;
+  assert.equal(reason.proxies, 3);
+  for (const c of ['a', 'b', 'c']) {
+    assert.ok(reason.message.includes(`${c.repeat(QUOTED_CHARS)}… endpoint: bad`), `${c}'s id quoted to ${QUOTED_CHARS} characters`);
+    assert.ok(!reason.message.includes(c.repeat(QUOTED_CHARS + 1)));
+  }
+  assert.ok(res.body.length < 4000, `body ${res.body.length} bytes`);
 });
 
 test('/readyz: a stale source, a failing source and a pipeline error are reasons too', async (t) => {

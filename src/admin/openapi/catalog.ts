@@ -3,6 +3,7 @@
  * docs/api.md. Keyed by `METHOD /path` in OpenAPI's path syntax (`{shard}`). The OpenAPI test fails
  * when a registered route has no entry here, so a new route is documented when it is added.
  */
+import { MAX_REST_PARAM_LENGTH } from '../request-limits.js';
 
 type Schema = Record<string, unknown>;
 
@@ -61,6 +62,9 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '200': { description: 'The owners.', content: json('ShardOwners', { shard: 5, owners: ['gpu-b2', 'gpu-b4'], version: '5e130db5e3424e53', readers: 1 }) },
       '400': error('`shard` is not a non-negative integer.', { error: { code: 'BAD_ARGUMENT', message: 'path parameter "shard" must be a non-negative integer, got "x"', parameter: 'shard' } }),
       '404': error('`shard` is S or more.', { error: { code: 'NOT_FOUND', message: 'shard 5000 does not exist: shards are 0..1023', parameter: 'shard' } }),
+      '414': error(`\`shard\` is longer than ${MAX_REST_PARAM_LENGTH} characters (docs/security.md "REST requests"); the connection is closed.`, {
+        error: { code: 'LIMIT_EXCEEDED', message: `path parameter "shard" is longer than ${MAX_REST_PARAM_LENGTH} characters (the REST API's limit, docs/security.md)`, parameter: 'shard' },
+      }),
       '503': noMap,
     },
   },
@@ -102,12 +106,12 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'One row per connected xDS node id (Envoy, proxyless gRPC, or a cache node\'s ownership agent): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
     tags: ['proxies'],
     parameters: [
-      { name: 'names', in: 'query', required: false, description: 'Subscribed names listed per type and row (default 100, at most 100000); `count` gives them all.', schema: { type: 'integer', minimum: 0, maximum: 100000 }, example: 100 },
+      { name: 'names', in: 'query', required: false, description: 'Subscribed names listed per type and row, an integer from 0 to 100000 written in digits (default 100); `count` gives them all.', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '100' },
       { name: 'proxy', in: 'query', required: false, description: 'Only the row of this node id (an empty list when it is not connected).', schema: { type: 'string' }, example: 'envoy-1' },
     ],
     responses: {
       '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') },
-      '400': error('`names` is not an integer in [0, 100000], or `proxy` is empty.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "names" must be <= 100000', parameter: 'names' } }),
+      '400': error('`names` is not an integer from 0 to 100000 in digits, or `proxy` is empty.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "names" must be an integer from 0 to 100000, got "1e3"', parameter: 'names' } }),
     },
   },
   'GET /debug/config_dump': {

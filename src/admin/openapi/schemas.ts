@@ -30,7 +30,10 @@ const version = str('Shard-map version: derived from content only (same topology
 const owners = arr(str(), 'Owner endpoint ids, primary first; fewer than `replicas` when fewer endpoints are eligible.');
 
 const readers = int('Hot shard: how many of its first owners share its requests (docs/hot-shards.md).', { minimum: 1 });
-const readersOfShard = int('How many of `owners` share the shard\'s requests, weighted by endpoint weight (1: the primary alone).', { minimum: 1 });
+const readersOfShard = int(
+  'How many of `owners` share the shard\'s requests, weighted by endpoint weight (1: the primary alone; 0 when the shard has no owner).',
+  { minimum: 0 },
+);
 
 const sourcesDetail = {
   stale: bool('True when the map in force lags its source (the file on disk is invalid, Kubernetes is unreachable) or the latest input could not be applied.'),
@@ -57,7 +60,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       ),
     },
     ['error'],
-    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer, including those refused before any route runs (431, a malformed request, an undecodable URL).' },
+    { additionalProperties: false, description: 'The body of every 4xx and 5xx answer, including those refused before any route runs (408, 431, a malformed request or one without Host, an undecodable URL, a path parameter too long).' },
   ),
   Locality: obj({ region: str(), zone: str(), subzone: str('The NVLink fabric.') }, ['region', 'zone', 'subzone'], {
     additionalProperties: false,
@@ -69,8 +72,26 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       stale: bool(),
       lastError: str(),
       lastUpdate: time(),
+      staleSince: time('Kubernetes: since when the endpoints in force may lag the cluster (the first API error of this outage).'),
+      problems: arr(
+        ref('SourceProblem'),
+        'Kubernetes: what is wrong in cluster objects and was worked around, sorted (docs/kubernetes-discovery.md "Problems").',
+      ),
     },
     ['kind', 'healthy', 'stale'],
+    { additionalProperties: false },
+  ),
+  SourceProblem: obj(
+    {
+      reason: str('Why, e.g. `bad-weight-annotation`, `pod-not-found` (docs/kubernetes-discovery.md "Problems").'),
+      kind: { type: 'string', enum: ['Pod', 'Node', 'EndpointSlice'], description: 'The kind of the object at fault.' },
+      namespace: str(),
+      name: str(),
+      field: str('The field at fault, e.g. `metadata.annotations["keyway.io/weight"]`.'),
+      value: str('The offending value as found.'),
+      message: str(),
+    },
+    ['reason', 'kind', 'name', 'message'],
     { additionalProperties: false },
   ),
   Endpoint: obj(

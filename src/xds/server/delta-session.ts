@@ -51,9 +51,9 @@ export class DeltaSession extends Session {
       if (req.responseNonce !== t.nonce) {
         this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; ACK/NACK ignored');
       } else if (req.errorDetail) {
-        this.recordNack(kind, t, req.errorDetail.message, now);
+        const error = this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
-          { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
+          { kind, version: t.versionSent, nonce: t.nonce, error },
           'NACK: proxy rejected the resources sent; they will not be resent',
         );
       } else {

@@ -20,6 +20,8 @@ export interface LoadReportOptions {
   readonly logger: Logger;
   /** Under mTLS, the node-id rule of the xDS streams: a node reports load only for itself. */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
+  /** Longest `node_id` taken (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength. */
+  readonly maxNodeIdLength?: number;
   /** The clock, for refusing windows that have not started yet; default Date.now. */
   readonly now?: () => number;
 }
@@ -88,9 +90,9 @@ export function reportLoadHandler(opts: LoadReportOptions) {
       });
       return;
     }
-    const refused = refusedNode(opts.admit, call);
+    const refused = refusedNode(opts.admit, call, opts.maxNodeIdLength);
     if (refused) {
-      log.warn({ node: call.request.nodeId, peer: call.getPeer(), error: refused.details }, 'load report refused');
+      log.warn({ peer: call.getPeer(), error: refused.details }, 'load report refused');
       callback(refused);
       return;
     }

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { WarmReportSink } from '../../core/handoff.js';
 import { WarmReportReplySchema, type WarmReport, type WarmReportReply } from '../proto.js';
 import { streamPeer } from './peer-identity.js';
-import { ProtocolError, type StreamPeer } from './session.js';
+import { DEFAULT_XDS_STREAM_LIMITS } from './stream-limits.js';
+import { nodeIdTooLong, ProtocolError, type StreamPeer } from './session.js';
 
 export interface WarmReportOptions {
   /** Where valid reports go; without it ReportWarm answers UNIMPLEMENTED. */
@@ -20,6 +21,8 @@ export interface WarmReportOptions {
   readonly logger: Logger;
   /** Under mTLS, the node-id rule of the xDS streams: a node reports warm only for itself. */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
+  /** Longest `node_id` taken (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength. */
+  readonly maxNodeIdLength?: number;
 }
 
 /** A report keyway refuses: the gRPC status and a message naming the field. */
@@ -56,9 +59,9 @@ export function reportWarmHandler(opts: WarmReportOptions) {
       });
       return;
     }
-    const refused = refusedNode(opts.admit, call);
+    const refused = refusedNode(opts.admit, call, opts.maxNodeIdLength);
     if (refused) {
-      log.warn({ node: call.request.nodeId, peer: call.getPeer(), error: refused.details }, 'warm report refused');
+      log.warn({ peer: call.getPeer(), error: refused.details }, 'warm report refused');
       callback(refused);
       return;
     }
@@ -81,11 +84,18 @@ export function reportWarmHandler(opts: WarmReportOptions) {
 }
 
 /**
- * Under mTLS, the node-id rule of the xDS streams for the ShardOwnership RPCs: a node reports only
- * for itself (its client certificate names `node_id`). Undefined when admitted (or no mTLS, or an
- * empty node id, which the report's own check refuses).
+ * The node-id rules of the xDS streams for the ShardOwnership RPCs: a `node_id` within the length
+ * limit (RESOURCE_EXHAUSTED past it) and, under mTLS, a node reports only for itself (its client
+ * certificate names `node_id`). Undefined when admitted (or no mTLS, or an empty node id, which
+ * the report's own check refuses). The refusal's message quotes the node id, cut.
  */
-export function refusedNode(admit: ((nodeId: string, peer: StreamPeer) => void) | undefined, call: ServerUnaryCall<{ readonly nodeId: string }, unknown>): Refusal | undefined {
+export function refusedNode(
+  admit: ((nodeId: string, peer: StreamPeer) => void) | undefined,
+  call: ServerUnaryCall<{ readonly nodeId: string }, unknown>,
+  maxNodeIdLength: number = DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength,
+): Refusal | undefined {
+  const tooLong = nodeIdTooLong(call.request.nodeId, maxNodeIdLength);
+  if (tooLong) return { code: tooLong.code, details: tooLong.message };
   if (!admit || call.request.nodeId === '') return undefined;
   try {
     admit(call.request.nodeId, streamPeer(call));

@@ -33,6 +33,15 @@ export interface HeldKind {
   readonly sent: ReadonlyMap<string, EncodedResource>;
 }
 
+/**
+ * Characters kept of a node's descriptive fields (cluster, user agent and version, locality): the
+ * client chooses them, and they are logged and listed in `/v1/proxies` (docs/security.md "xDS
+ * streams"). The class is decided on the whole node first.
+ */
+export const MAX_NODE_FIELD_CHARS = 256;
+
+const field = (s: string): string => (s.length <= MAX_NODE_FIELD_CHARS ? s : `${s.slice(0, MAX_NODE_FIELD_CHARS)}…`);
+
 /** Reads a proxy's identity from its xDS node (classifyProxy decides its flavor and class). */
 export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClass = (c) => c): ProxyIdentity {
   const proxyClass = classifyProxy(node);
@@ -45,10 +54,10 @@ export function identityOf(node: Node, servedClass: (c: ProxyClass) => ProxyClas
   }
   return {
     id: node.id,
-    cluster: node.cluster,
-    userAgent: node.userAgentName,
-    userAgentVersion: version,
-    locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.subZone ?? '' },
+    cluster: field(node.cluster),
+    userAgent: field(node.userAgentName),
+    userAgentVersion: field(version),
+    locality: { region: field(node.locality?.region ?? ''), zone: field(node.locality?.zone ?? ''), subzone: field(node.locality?.subZone ?? '') },
     proxyClass,
     servedClass: servedClass(proxyClass),
   };

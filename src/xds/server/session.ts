@@ -53,7 +53,7 @@ export interface SessionContext {
    */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
   /** Limits on one stream's subscriptions (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS. */
-  readonly limits?: Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxStreamsPerNode'>;
+  readonly limits?: Partial<Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxStreamsPerNode' | 'maxNodeIdLength'>>;
   /** How long a burst of subscription changes waits to be answered once (hold-off.ts); default DEFAULT_SUBSCRIPTION_HOLD_OFF. */
   readonly holdOff?: SubscriptionHoldOff;
 }
@@ -71,6 +71,26 @@ export class ProtocolError extends Error {
 /** The error that ends a stream over a limit (docs/security.md "xDS streams"): RESOURCE_EXHAUSTED, led by LIMIT_EXCEEDED. */
 export function limitExceeded(message: string): ProtocolError {
   return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`);
+}
+
+/** Characters of a client's id quoted in a refusal: enough to tell which client it was. */
+const QUOTED_ID_CHARS = 64;
+
+/**
+ * The refusal of a node id past `max` characters (docs/security.md "xDS streams"), undefined within
+ * it. Checked before the id is admitted, logged or registered; the message quotes only its start.
+ */
+export function nodeIdTooLong(nodeId: string, max: number): ProtocolError | undefined {
+  if (nodeId.length <= max) return undefined;
+  return limitExceeded(`node id ${JSON.stringify(`${nodeId.slice(0, QUOTED_ID_CHARS)}…`)} has ${nodeId.length} characters (the limit is ${max})`);
+}
+
+/** Characters of a NACK's text kept (docs/security.md "xDS streams"): it is logged, listed and quoted like the id. */
+export const MAX_NACK_CHARS = 4096;
+
+/** A proxy's NACK text, cut to MAX_NACK_CHARS with a note of how long it was. */
+export function nackText(message: string): string {
+  return message.length <= MAX_NACK_CHARS ? message : `${message.slice(0, MAX_NACK_CHARS)}… (${message.length} characters, cut)`;
 }
 
 /**
@@ -147,6 +167,8 @@ export abstract class Session implements StreamRecord {
     if (!node || node.id === '') {
       throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, 'the first request of an xDS stream must carry node.id');
     }
+    const tooLong = nodeIdTooLong(node.id, this.ctx.limits?.maxNodeIdLength ?? DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength);
+    if (tooLong) throw tooLong;
     this.ctx.admit?.(node.id, this.peer);
     const cache = this.ctx.cache;
     const identity = identityOf(node, cache.servedClass ? (c) => cache.servedClass!(c) : undefined);
@@ -286,10 +308,12 @@ export abstract class Session implements StreamRecord {
     this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, ...complete });
   }
 
-  /** Records the NACK of the latest response of `kind` (tracker and observer). */
-  protected recordNack(kind: ResourceKind, t: TypeTracker, message: string, at: number): void {
+  /** Records the NACK of the latest response of `kind` (tracker and observer); returns its text as kept (cut). */
+  protected recordNack(kind: ResourceKind, t: TypeTracker, text: string, at: number): string {
+    const message = nackText(text);
     t.recordNack(message, at);
     this.#emit('nacked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, message });
+    return message;
   }
 
   #emit<K extends keyof XdsServerEvents>(name: K, event: Parameters<NonNullable<XdsServerEvents[K]>>[0]): void {

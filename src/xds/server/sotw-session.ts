@@ -50,9 +50,9 @@ export class SotwSession extends Session {
     const now = Date.now();
     if (req.responseNonce !== '' && req.responseNonce === t.nonce) {
       if (req.errorDetail) {
-        this.recordNack(kind, t, req.errorDetail.message, now);
+        const error = this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
-          { kind, version: t.versionSent, nonce: t.nonce, error: req.errorDetail.message },
+          { kind, version: t.versionSent, nonce: t.nonce, error },
           'NACK: proxy rejected the version sent; it will not be resent',
         );
       } else if (req.versionInfo === t.versionSent) {

@@ -1,7 +1,7 @@
 /**
  * Limits on what one xDS client may make keyway hold (docs/security.md "xDS streams"): undelivered
- * bytes per stream, names per subscription, streams per node id and per connection. Each has a
- * default; `keyway serve` reads overrides from the environment (KEYWAY_XDS_*).
+ * bytes per stream, names per subscription, streams per node id and per connection, the length of
+ * a node id. Each has a default; `keyway serve` reads overrides from the environment (KEYWAY_XDS_*).
  */
 
 import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
@@ -25,6 +25,11 @@ export interface XdsStreamLimits {
   readonly maxStreamsPerNode: number;
   /** Open xDS streams per client connection (one HTTP/2 connection, one peer address). */
   readonly maxStreamsPerConnection: number;
+  /**
+   * Characters of a node id (xDS `node.id`, a report's `node_id`). The client chooses it, and it is
+   * logged, listed in `/v1/proxies` and quoted in `/readyz`; gRPC alone would allow 4 MiB.
+   */
+  readonly maxNodeIdLength: number;
 }
 
 export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
@@ -34,6 +39,8 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   maxNamesPerSubscription: MAX_NAMES_SHOWN,
   maxStreamsPerNode: 16,
   maxStreamsPerConnection: 100,
+  // Istio's ids are about 100 characters; a SPIFFE ID (the node id under mTLS) may have 2048 bytes.
+  maxNodeIdLength: 2048,
 };
 
 /** Environment variable of each limit (`keyway serve`, docs/security.md). */
@@ -44,6 +51,7 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
   maxNamesPerSubscription: 'KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION',
   maxStreamsPerNode: 'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
   maxStreamsPerConnection: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
+  maxNodeIdLength: 'KEYWAY_XDS_MAX_NODE_ID_LENGTH',
 };
 
 /**

@@ -196,8 +196,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership), {
-    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
-    ReportLoad: reportLoadHandler({ sink: opts.load, shardCount: opts.shardCount ?? (() => undefined), logger: log, ...(admit ? { admit } : {}) }),
+    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) }),
+    ReportLoad: reportLoadHandler({ sink: opts.load, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) }),
   });
 
   const host = opts.host ?? '0.0.0.0';

@@ -11,8 +11,11 @@ import { createInterface } from 'node:readline';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../../src/admin/index.js';
 import { ROUTE_DOCS, UNDOCUMENTED, type OpenApiDocument } from '../../../src/admin/openapi/index.js';
+import { MAX_REST_PARAM_LENGTH } from '../../../src/admin/request-limits.js';
 import { loadConfigFile } from '../../../src/config/index.js';
 import { ServingState } from '../../../src/app/serving-state.js';
+import type { SourceStatus } from '../../../src/core/serving.js';
+import type { SourceProblem } from '../../../src/sources/kubernetes/problem.js';
 import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
 import { connectProxy, proxyRegistry } from '../../cli/commands/proxy-fixture.js';
 import { topologyText } from '../../serve/support.js';
@@ -92,6 +95,7 @@ describe('the document of the admin app', () => {
       ['GET /v1/shards/{shard}', '/v1/shards/5', 200],
       ['GET /v1/shards/{shard}', '/v1/shards/x', 400],
       ['GET /v1/shards/{shard}', '/v1/shards/4096', 404],
+      ['GET /v1/shards/{shard}', `/v1/shards/${'1'.repeat(MAX_REST_PARAM_LENGTH + 1)}`, 414],
       ['GET /v1/lookup', `/v1/lookup?key=${encodeURIComponent('user:{42}:emb')}`, 200],
       ['GET /v1/lookup', '/v1/lookup', 400],
       ['GET /v1/changes', '/v1/changes', 200],
@@ -139,6 +143,48 @@ describe('the document of the admin app', () => {
     const lookup = ROUTE_DOCS['GET /v1/lookup']!.responses['200']!.content!['application/json']!.example;
     assert.deepEqual((await app.inject(`/v1/lookup?key=${encodeURIComponent('user:{42}:emb')}`)).json(), lookup);
   });
+});
+
+test('a stale Kubernetes source (staleSince, problems) and a shard without owners answer what the document says', async () => {
+  const cfg = await loadConfigFile('examples/topology.yaml');
+  const problems: SourceProblem[] = [
+    { reason: 'bad-weight-annotation', kind: 'Pod', namespace: 'cache', name: 'gpu-a1-0', field: 'metadata.annotations["keyway.io/weight"]', value: 'heavy', message: 'not a number >= 0' },
+    { reason: 'node-not-found', kind: 'Node', name: 'n7', message: 'node n7 of pod gpu-a2-0 is not known' },
+  ];
+  const kubernetes: SourceStatus = { kind: 'kubernetes', healthy: false, stale: true, lastError: 'pods: connect ECONNREFUSED', lastUpdate: new Date(0), staleSince: new Date(1000), problems };
+  const full = new ServingState();
+  full.setSourceStatus(() => [kubernetes]);
+  full.publish({ topology: cfg.topology, map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy) });
+  // No endpoint ready: every shard without owners, so none of them reads it either.
+  const down = cfg.topology.endpoints.map((e) => ({ ...e, ready: false }));
+  const ownerless = new ServingState();
+  ownerless.setSourceStatus(() => [kubernetes]);
+  ownerless.publish({ topology: { ...cfg.topology, endpoints: down }, map: computeShardMap(down, cfg.topology.policy) });
+  const apps = [await buildAdminApp(full), await buildAdminApp(ownerless)];
+  try {
+    const doc = (await apps[0]!.inject('/openapi.json')).json() as OpenApiDocument;
+    const check = bodyValidator(doc);
+    const schemaOf = (path: string, status: number): unknown =>
+      (doc.paths[path]!.get!.responses as Record<string, { content: Record<string, { schema: unknown }> }>)[String(status)]!.content['application/json']!.schema;
+    for (const [app, url, path] of [
+      [apps[0]!, '/readyz', '/readyz'],
+      [apps[0]!, '/v1/shardmap', '/v1/shardmap'],
+      [apps[1]!, '/readyz', '/readyz'],
+      [apps[1]!, '/v1/shardmap', '/v1/shardmap'],
+      [apps[1]!, '/v1/shards/3', '/v1/shards/{shard}'],
+      [apps[1]!, '/v1/lookup?key=k', '/v1/lookup'],
+    ] as const) {
+      const res = await app.inject(url);
+      assert.equal(check(schemaOf(path, res.statusCode), res.json()), undefined, `${url} (${res.statusCode}): ${res.body.slice(0, 300)}`);
+      const source = res.json().sources?.[0];
+      if (source) assert.deepEqual([source.staleSince, source.problems?.length], [new Date(1000).toISOString(), problems.length], url);
+    }
+    const shard = (await apps[1]!.inject('/v1/shards/3')).json();
+    assert.deepEqual([shard.owners, shard.readers], [[], 0], 'readers counts owners: none');
+    assert.equal((await apps[0]!.inject('/v1/shards/3')).json().readers, 1);
+  } finally {
+    for (const app of apps) await app.close();
+  }
 });
 
 test('rows of the xDS stage\'s proxy registry match the documented /v1/proxies schema', async () => {

@@ -1,7 +1,8 @@
 /**
  * The per-stream limits of the xDS server (docs/security.md "xDS streams"): names per subscription
- * (SotW and delta), streams per node id, node id reuse from another peer, and backpressure (a
- * proxy that has not read its backlog gets the latest state once, not every superseded response).
+ * (SotW and delta), streams per node id, node id reuse from another peer, backpressure (a proxy
+ * that has not read its backlog gets the latest state once, not every superseded response), the
+ * length of a node id, and the cut text a client chooses (NACKs, the node's other fields).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,11 +12,15 @@ import { create } from '@bufbuild/protobuf';
 import { DiscoveryRequestSchema, NodeSchema } from '../../../src/xds/proto.js';
 import { SnapshotCache } from '../../../src/xds/cache/index.js';
 import { TYPE_URL } from '../../../src/xds/resources.js';
-import { identityOf, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
+import { identityOf, MAX_NODE_FIELD_CHARS, ProxyRegistry, TypeTracker, type StreamRecord } from '../../../src/xds/server/proxy-state.js';
+import { MAX_NACK_CHARS } from '../../../src/xds/server/session.js';
 import { SotwSession } from '../../../src/xds/server/sotw-session.js';
+import { DEFAULT_XDS_STREAM_LIMITS, xdsStreamLimitsFromEnv } from '../../../src/xds/server/stream-limits.js';
 import { StreamOutbox } from '../../../src/xds/server/outbox.js';
 import { startXdsServer } from '../../../src/xds/server/index.js';
 import { startHarness } from '../../support/xds-client/harness.js';
+import { XdsTestClient } from '../../support/xds-client/xds-client.js';
+import { eventually } from '../../support/eventually.js';
 import { connect, openStream, sotwRequest } from '../../../e2e/support/xds-raw.js';
 import { miniSet, type MiniTopology } from '../../support/xds-client/resources.js';
 
@@ -174,4 +179,68 @@ test('streams per connection are capped; one node id from two peer hosts is flag
   assert.deepEqual(row.streams.map((s) => s.peer?.split(':')[0]).sort(), ['127.0.0.1', '127.0.0.2']);
   assert.ok(lines.some((l) => l.msg?.startsWith('node id reuse') && l.otherPeers?.includes('127.0.0.1')));
   assert.equal(server.proxy('envoy-2')!.conflict, undefined);
+});
+
+test('a node id longer than maxNodeIdLength ends the stream before keyway registers it; one at the limit is served', { timeout: 10_000 }, async (t) => {
+  const h = await startHarness(V1, { limits: { maxNodeIdLength: 40 } });
+  t.after(() => h.close());
+  const over = h.client({ node: { id: 'n'.repeat(41) } });
+  over.request('cluster');
+  const status = await over.finished;
+  assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(status.details, /^LIMIT_EXCEEDED: node id "n+…" has 41 characters \(the limit is 40\)$/);
+  assert.deepEqual(h.server.proxies(), []);
+  const ok = h.client({ node: { id: 'n'.repeat(40) } });
+  ok.request('cluster');
+  await ok.expect('cluster');
+  assert.deepEqual(h.server.proxies().map((p) => p.id), ['n'.repeat(40)]);
+});
+
+test('by default a node id of megabytes is refused, and the refusal and its log line quote only its start', { timeout: 10_000 }, async (t) => {
+  const lines: { msg?: string }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const cache = new SnapshotCache({ build: () => miniSet(V1), checkConsistency: () => [] });
+  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', logger });
+  t.after(() => server.close());
+  const max = DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength;
+  for (const length of [max + 1, 1_000_000]) {
+    const c = new XdsTestClient({ port: server.port, node: { id: 'x'.repeat(length) } });
+    t.after(() => c.close());
+    c.request('cluster');
+    const status = await c.finished;
+    assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.match(status.details, new RegExp(`has ${length} characters \\(the limit is ${max}\\)`));
+    assert.ok(status.details.length < 200, `${status.details.length} characters`);
+  }
+  assert.deepEqual(server.proxies(), []);
+  const logged = lines.filter((l) => JSON.stringify(l).includes('LIMIT_EXCEEDED: node id'));
+  assert.equal(logged.length, 2, JSON.stringify(lines.map((l) => l.msg)));
+  for (const l of lines) assert.ok(JSON.stringify(l).length < 1000, `a log line of ${JSON.stringify(l).length} characters: ${l.msg}`);
+  assert.equal(xdsStreamLimitsFromEnv({ KEYWAY_XDS_MAX_NODE_ID_LENGTH: '100' }).maxNodeIdLength, 100);
+  assert.throws(() => xdsStreamLimitsFromEnv({ KEYWAY_XDS_MAX_NODE_ID_LENGTH: '0' }), /KEYWAY_XDS_MAX_NODE_ID_LENGTH/);
+});
+
+test('a NACK\'s text and the node\'s cluster, user agent and locality are kept cut in the row and the log', async (t) => {
+  const lines: { msg?: string; error?: string; userAgent?: string }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const cache = new SnapshotCache({ build: () => miniSet(V1), checkConsistency: () => [] });
+  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', logger });
+  t.after(() => server.close());
+  const long = (c: string): string => c.repeat(MAX_NODE_FIELD_CHARS * 10);
+  const c = new XdsTestClient({ port: server.port, node: { id: 'envoy-verbose', cluster: long('c'), userAgentName: long('u'), locality: { region: long('r'), zone: long('z'), subZone: long('s') } } });
+  t.after(() => c.close());
+  c.request('cluster');
+  await c.expect('cluster');
+  const nack = 'e'.repeat(MAX_NACK_CHARS * 25);
+  c.nack('cluster', nack);
+  const row = await eventually('the NACK is recorded', async () => server.proxy('envoy-verbose'), { accept: (r) => r?.types.cluster?.status === 'NACKED' });
+  const kept = row!.types.cluster!.lastNack!.message;
+  assert.ok(kept.startsWith('e'.repeat(MAX_NACK_CHARS)) && !kept.startsWith('e'.repeat(MAX_NACK_CHARS + 1)), 'the first MAX_NACK_CHARS characters');
+  assert.match(kept, new RegExp(`\\(${nack.length} characters, cut\\)$`));
+  for (const value of [row!.cluster, row!.userAgent, row!.locality.region, row!.locality.zone, row!.locality.subzone]) {
+    assert.equal(value.length, MAX_NODE_FIELD_CHARS + 1, value.slice(0, 20));
+  }
+  const warned = lines.find((l) => l.msg?.startsWith('NACK'));
+  assert.equal(warned?.error, kept);
+  assert.ok(lines.every((l) => JSON.stringify(l).length < MAX_NACK_CHARS + 1000), 'every log line is bounded');
 });

@@ -109,6 +109,19 @@ test('ReportWarm: checks node_id and shards, hands valid reports to the sink and
   assert.equal(reports.length, 1, 'refused reports never reach the sink');
 });
 
+test('ReportWarm refuses a node_id past maxNodeIdLength (RESOURCE_EXHAUSTED), quoting only its start', async (t) => {
+  const reports: CoreWarmReport[] = [];
+  const s = await server(t, { warm: { reportWarm: (r) => reports.push(r) }, shardCount: () => 4, limits: { maxNodeIdLength: 8 } });
+  await assert.rejects(reportWarm(s.port, { nodeId: 'c'.repeat(100_000), shards: [1] }), (err: ServiceError) => {
+    assert.equal(err.code, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.match(err.details, /^LIMIT_EXCEEDED: node id "c+…" has 100000 characters \(the limit is 8\)$/);
+    assert.ok(err.details.length < 200);
+    return true;
+  });
+  assert.deepEqual(reports, []);
+  assert.deepEqual((await reportWarm(s.port, { nodeId: 'c'.repeat(8), shards: [1] })).accepted, [1]);
+});
+
 test('ReportWarm without a sink answers UNIMPLEMENTED with the reason', async (t) => {
   const s = await server(t);
   await assert.rejects(reportWarm(s.port, { nodeId: 'c', shards: [1] }), (err: ServiceError) => {
