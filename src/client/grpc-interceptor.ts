@@ -2,7 +2,17 @@
  * A `@grpc/grpc-js` client interceptor that sets the `x-cache-shard` metadata the proxy (Envoy, or
  * gRPC's own xDS routing) routes on, from the call's key.
  */
-import { InterceptingCall, type Interceptor, type InterceptorOptions, type InterceptingListener, type Metadata } from '@grpc/grpc-js';
+import {
+  InterceptingCall,
+  Metadata,
+  propagate,
+  status,
+  type Deadline,
+  type Interceptor,
+  type InterceptorOptions,
+  type InterceptingListener,
+  type NextCall,
+} from '@grpc/grpc-js';
 import { KEY_HEADER, SHARD_HEADER, shardFor } from './shard.js';
 import { KeywayError } from '../core/errors.js';
 
@@ -59,28 +69,101 @@ export function shardInterceptor(opts: ShardInterceptorOptions): Interceptor {
         },
       });
     }
-    // keyOf may need the request message: hold the start until the first message (or the half
-    // close, for a stream that sends none). grpc-js buffers nothing past us meanwhile.
-    let pending: { metadata: Metadata; listener: InterceptingListener; next: (metadata: Metadata, listener: InterceptingListener) => void } | undefined;
-    const startWith = (message: unknown): void => {
-      if (!pending) return;
-      const { metadata, listener, next } = pending;
-      pending = undefined;
-      setShard(metadata, keyOf({ method: options.method_definition.path, message, metadata, options }));
-      next(metadata, listener);
-    };
-    return new InterceptingCall(nextCall(options), {
-      start(metadata, listener, next) {
-        pending = { metadata, listener, next };
-      },
-      sendMessage(message, next) {
-        startWith(message);
-        next(message);
-      },
-      halfClose(next) {
-        startWith(undefined);
-        next();
-      },
-    });
+    return keyedCall(options, nextCall, keyOf, setShard);
   };
+}
+
+type Start = (metadata: Metadata, listener: InterceptingListener) => void;
+interface HeldStart {
+  readonly metadata: Metadata;
+  readonly listener: InterceptingListener;
+  readonly next: Start;
+}
+
+/**
+ * A call whose key comes from `keyOf`, which may need the request message: its start is held until
+ * the first message (or the half close, for a stream that sends none). grpc-js buffers nothing
+ * past us meanwhile. The inner call reports its status only to a listener it was started with,
+ * so a call that ends while its start is held (cancelled, past its deadline) is ended here.
+ */
+function keyedCall(
+  options: InterceptorOptions,
+  nextCall: NextCall,
+  keyOf: NonNullable<ShardInterceptorOptions['keyOf']>,
+  setShard: (metadata: Metadata, key: string | undefined) => void,
+): InterceptingCall {
+  const inner = nextCall(options);
+  let held: HeldStart | undefined;
+  let unwatch = (): void => undefined;
+  const take = (): HeldStart | undefined => {
+    const h = held;
+    held = undefined;
+    unwatch();
+    return h;
+  };
+  const startWith = (message: unknown): void => {
+    const h = take();
+    if (!h) return;
+    setShard(h.metadata, keyOf({ method: options.method_definition.path, message, metadata: h.metadata, options }));
+    h.next(h.metadata, h.listener);
+  };
+  // The deadline (or the parent's cancellation) has already ended the inner call, or is about to,
+  // and its status would reach no listener: give the caller that status from here.
+  const end = (code: status, details: string): void => {
+    const h = take();
+    if (!h) return;
+    inner.cancelWithStatus(code, details);
+    process.nextTick(() => h.listener.onReceiveStatus({ code, details, metadata: new Metadata() }));
+  };
+  return new InterceptingCall(inner, {
+    start(metadata, listener, next) {
+      held = { metadata, listener, next };
+      unwatch = watchEnd(options, end);
+    },
+    sendMessage(message, next) {
+      startWith(message);
+      next(message);
+    },
+    halfClose(next) {
+      startWith(undefined);
+      next();
+    },
+    cancel(next) {
+      const h = take();
+      next();
+      // Started once cancelled, the inner call sends nothing and reports the cancel's own status
+      // (whatever code the canceller gave) to the listener; the metadata never leaves.
+      h?.next(h.metadata, h.listener);
+    },
+  });
+}
+
+/** Node's longest timer; grpc-js sets no deadline timer past it either. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `end` at the call's deadline (or its parent's, when propagated) and when its parent is
+ * cancelled (when propagated), as grpc-js would end the call. Returns what stops watching.
+ */
+function watchEnd(options: InterceptorOptions, end: (code: status, details: string) => void): () => void {
+  const { parent } = options;
+  const flags = options.propagate_flags ?? propagate.DEFAULTS;
+  let deadline = toMs(options.deadline);
+  if (parent && flags & propagate.DEADLINE) deadline = Math.min(deadline, toMs(parent.getDeadline()));
+  const wait = Math.max(0, deadline - Date.now());
+  const timer = wait <= MAX_TIMER_MS ? setTimeout(() => end(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), wait) : undefined;
+  const onCancelled = (): void => end(status.CANCELLED, 'Cancelled by parent call');
+  // Every kind of server call is an EventEmitter; their union's `on` overloads do not unify.
+  const emitter: NodeJS.EventEmitter | undefined = parent && flags & propagate.CANCELLATION ? parent : undefined;
+  emitter?.on('cancelled', onCancelled);
+  return () => {
+    clearTimeout(timer);
+    emitter?.removeListener('cancelled', onCancelled);
+  };
+}
+
+/** A grpc-js deadline in ms since the epoch; Infinity when there is none. */
+function toMs(deadline: Deadline | undefined): number {
+  if (deadline === undefined) return Infinity;
+  return deadline instanceof Date ? deadline.getTime() : deadline;
 }

@@ -16,15 +16,27 @@ export interface Owner {
 }
 
 export interface ShardMapClientOptions {
-  /** keyway's REST base URL, e.g. `http://keyway:8080/` (a path prefix is kept). */
+  /**
+   * keyway's REST base URL, e.g. `http://keyway:8080/` (a path prefix is kept); a bare `host:port`
+   * gets `http://`, as the CLI's `--server` does.
+   */
   readonly baseUrl: string | URL;
-  /** How often to poll `GET /readyz` for a new version; 0 turns polling off (call `refresh()`). Default 1000. */
+  /**
+   * How often to poll `GET /readyz` for a new version, in ms: an integer from 0 to 2147483647;
+   * 0 turns polling off (call `refresh()`). Default 1000.
+   */
   readonly pollIntervalMs?: number;
-  /** The bound of each request. Default 5000. */
+  /** The bound of each request, in ms: an integer from 1 to 2147483647. Default 5000. */
   readonly timeoutMs?: number;
-  /** Called with each new map (not with the first one `connect` waits for). */
+  /**
+   * Called with each new map (not with the first one `connect` waits for). An exception it throws
+   * does not undo the update; the first one is reported with `process.emitWarning`.
+   */
   readonly onUpdate?: (client: ShardMapClient) => void;
-  /** Called when a poll or refresh fails; the last good map stays in use. */
+  /**
+   * Called when a poll or refresh fails; the last good map stays in use. An exception it throws is
+   * reported as onUpdate's is.
+   */
   readonly onError?: (err: KeywayError) => void;
   /**
    * The admin bearer token, sent as `Authorization: Bearer` when keyway runs with
@@ -36,6 +48,8 @@ export interface ShardMapClientOptions {
 
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
@@ -57,16 +71,18 @@ export class ShardMapClient {
   private closed = false;
   private inflight: Promise<boolean> | undefined;
   private error: KeywayError | undefined;
+  /** The callbacks whose exception was already reported. */
+  private readonly warned = new Set<'onUpdate' | 'onError'>();
 
-  /** Creates a client that has no map yet and does not poll; `connect` is the usual way in. */
+  /**
+   * Creates a client that has no map yet and does not poll; `connect` is the usual way in.
+   * @throws KeywayError BAD_ARGUMENT naming the option: a baseUrl that is not an http(s) URL or
+   *   `host:port`, or pollIntervalMs or timeoutMs out of range
+   */
   constructor(private readonly opts: ShardMapClientOptions) {
-    this.base = new URL(opts.baseUrl);
-    if (!this.base.pathname.endsWith('/')) this.base.pathname += '/';
-    this.pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    for (const [name, v] of [['pollIntervalMs', this.pollIntervalMs], ['timeoutMs', this.timeoutMs]] as const) {
-      if (!Number.isFinite(v) || v < 0) throw new KeywayError('BAD_ARGUMENT', `must be a number >= 0, got ${String(v)}`, { field: name });
-    }
+    this.base = baseUrlOf(opts.baseUrl);
+    this.pollIntervalMs = millis('pollIntervalMs', opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 0);
+    this.timeoutMs = millis('timeoutMs', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
   }
 
   /**
@@ -146,41 +162,56 @@ export class ShardMapClient {
 
   /** One poll: `/readyz`, then the map only if its version differs from the one in hand. */
   private async poll(): Promise<void> {
+    let version: string;
     try {
-      const ready = await this.get<ReadyzBody>('readyz', [200, 503]);
-      if (typeof ready.version === 'string' && ready.version !== this.map?.version) {
-        await this.refresh().catch(() => undefined); // reported by fetchMap
-      } else {
-        this.error = undefined;
-      }
+      version = readyzVersion(await this.get<unknown>('readyz', [200, 503]), new URL('readyz', this.base));
     } catch (err) {
       this.fail(err);
-    } finally {
-      this.schedule();
+      return this.schedule();
     }
+    if (version === this.map?.version) this.error = undefined;
+    else await this.refresh().catch(() => undefined); // fetchMap reported it
+    this.schedule();
   }
 
   private async fetchMap(): Promise<boolean> {
+    let next: HeldMap;
     try {
-      const body = await this.get<unknown>('v1/shardmap', [200]);
-      const next = decodeShardMap(body, this.base);
-      this.error = undefined;
-      if (next.version === this.map?.version) return false;
-      const first = this.map === undefined;
-      this.map = next;
-      if (!first && !this.closed) this.opts.onUpdate?.(this);
-      return true;
+      next = decodeShardMap(await this.get<unknown>('v1/shardmap', [200]), this.base);
     } catch (err) {
       throw this.fail(err);
     }
+    this.error = undefined;
+    if (next.version === this.map?.version) return false;
+    const first = this.map === undefined;
+    this.map = next;
+    if (!first && !this.closed) this.callback('onUpdate', () => this.opts.onUpdate?.(this));
+    return true;
   }
 
   private fail(err: unknown): KeywayError {
     const e =
       err instanceof KeywayError ? err : new KeywayError('KEYWAY_UNAVAILABLE', `keyway at ${this.base.href}: ${String(err)}`, {}, { cause: err });
     this.error = e;
-    if (!this.closed) this.opts.onError?.(e);
+    if (!this.closed) this.callback('onError', () => this.opts.onError?.(e));
     return e;
+  }
+
+  /**
+   * Runs a user callback. What it throws is the application's bug, not keyway's failure: the map
+   * stands and polling goes on (a throw out of a poll's timer would end the process). The first
+   * exception of each callback becomes a process warning; later ones are dropped, as a poll a
+   * second would otherwise flood the log.
+   */
+  private callback(name: 'onUpdate' | 'onError', run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      if (this.warned.has(name)) return;
+      this.warned.add(name);
+      const detail = err instanceof Error ? err.stack : undefined;
+      process.emitWarning(`ShardMapClient: ${name} threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning', ...(detail && { detail }) });
+    }
   }
 
   /** GETs a JSON body; statuses outside `accept` become the API's own error code when it sends one. */
@@ -212,6 +243,53 @@ export class ShardMapClient {
     }
     return body as T;
   }
+}
+
+/**
+ * The `version` of a `/readyz` body. keyway answers one whenever it has a map; without one it is
+ * not a success: keyway's own not-ready answer (restarted, no map yet) is SOURCE_UNAVAILABLE, as
+ * `/v1/shardmap` would say, and anything else is not keyway.
+ */
+function readyzVersion(body: unknown, url: URL): string {
+  const r = body as Partial<ReadyzBody> | null;
+  if (typeof r?.version === 'string') return r.version;
+  if (r?.ready === false && r.status === 'not-ready' && typeof r.reason === 'string') {
+    throw new KeywayError('SOURCE_UNAVAILABLE', `GET ${url.href}: keyway is not ready: ${r.reason}`);
+  }
+  throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href} answered without a version: is it keyway's REST API?`);
+}
+
+/** An option in ms: an integer from `min` to Node's longest timer. */
+function millis(field: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
+    const got = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    throw new KeywayError('BAD_ARGUMENT', `must be an integer from ${min} to ${MAX_TIMER_MS} (ms), got ${got}`, { field });
+  }
+  return value;
+}
+
+/**
+ * keyway's REST base URL from the `baseUrl` option: an http(s) URL, or a bare `host:port` that
+ * gets `http://` as the CLI's `--server` does. A path prefix is kept (routes resolve below it).
+ */
+function baseUrlOf(raw: unknown): URL {
+  const bad = (why: string): KeywayError => new KeywayError('BAD_ARGUMENT', why, { field: 'baseUrl' });
+  const text = raw instanceof URL ? raw.href : raw;
+  if (typeof text !== 'string') throw bad(`must be a URL (a string or a URL object), got ${String(raw)}`);
+  const example = `an http:// or https:// URL such as http://keyway:8080, or host:port`;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    throw bad(`must be ${example}, got ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`must be ${example}, got ${JSON.stringify(text)}`);
+  // Not quoted: the part before @ may be a password. fetch refuses such a URL anyway.
+  if (url.username !== '' || url.password !== '') throw bad('must not hold a user name or password (user:password@host): pass the admin token as `token`');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  url.search = '';
+  url.hash = '';
+  return url;
 }
 
 /** Checks a `/v1/shardmap` body and resolves owner ids to addresses. */

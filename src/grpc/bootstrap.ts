@@ -3,20 +3,47 @@
  * `node.metadata["keyway.shard_picker"] = "v1"` (keyway's classifyProxy reads it; docs/xds.md
  * "The shard picker"). Without it keyway serves the stock per-shard routes.
  */
+import { KeywayError } from '../core/errors.js';
 import { SHARD_PICKER_METADATA_KEY, SHARD_PICKER_VERSION } from '../core/shard-picker.js';
 
-/** A gRPC xDS bootstrap (gRFC A27) as JSON; only `node.metadata` is read and written here. */
+/** Where the client runs, as the bootstrap's `node.locality` (gRFC A27). */
+export interface XdsLocality {
+  readonly region?: string;
+  readonly zone?: string;
+  readonly sub_zone?: string;
+}
+
+/** A gRPC xDS bootstrap (gRFC A27) as JSON; only `node.metadata` and `node.locality` are read and written here. */
 export interface XdsBootstrap {
-  readonly node?: { readonly metadata?: Readonly<Record<string, unknown>>; readonly [field: string]: unknown };
+  readonly node?: {
+    readonly metadata?: Readonly<Record<string, unknown>>;
+    readonly locality?: XdsLocality;
+    readonly [field: string]: unknown;
+  };
   readonly [field: string]: unknown;
 }
 
 /**
- * A copy of `bootstrap` whose `node.metadata` also says `keyway.shard_picker: "v1"`; everything
- * else is kept. Put the result in GRPC_XDS_BOOTSTRAP_CONFIG (or the file GRPC_XDS_BOOTSTRAP names)
- * before the first `xds:` channel resolves.
+ * A copy of `bootstrap` whose `node.metadata` also says `keyway.shard_picker: "v1"`, and whose
+ * `node.locality` is `{}` when it has none (grpc-js-xds 1.14 refuses a node without one, and every
+ * call on the channel then fails UNAVAILABLE); everything else is kept. Put the result in
+ * GRPC_XDS_BOOTSTRAP_CONFIG (or the file GRPC_XDS_BOOTSTRAP names) before the first `xds:`
+ * channel resolves.
+ * @throws KeywayError BAD_ARGUMENT when `node`, `node.metadata` or `node.locality` is there but not a JSON object
  */
 export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
-  const node = bootstrap.node ?? {};
-  return { ...bootstrap, node: { ...node, metadata: { ...node.metadata, [SHARD_PICKER_METADATA_KEY]: SHARD_PICKER_VERSION } } };
+  const node = jsonObject(bootstrap.node, 'node') ?? {};
+  const metadata = jsonObject(node.metadata, 'node.metadata');
+  const locality = jsonObject(node.locality, 'node.locality') ?? {};
+  return { ...bootstrap, node: { ...node, locality, metadata: { ...metadata, [SHARD_PICKER_METADATA_KEY]: SHARD_PICKER_VERSION } } };
+}
+
+/** `value` when it is a JSON object, undefined when absent; anything else would be mangled by a spread. */
+function jsonObject<T>(value: T | undefined, field: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : (JSON.stringify(value) ?? typeof value);
+    throw new KeywayError('BAD_ARGUMENT', `must be a JSON object, got ${got}`, { field });
+  }
+  return value;
 }

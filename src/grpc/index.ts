@@ -5,7 +5,7 @@
  * one route and one cluster whose policy carries the owner table, whatever the shard count.
  */
 export { registerShardPicker } from './register.js';
-export { withShardPicker, type XdsBootstrap } from './bootstrap.js';
+export { withShardPicker, type XdsBootstrap, type XdsLocality } from './bootstrap.js';
 export { chooseShard, chooseOwner, type ShardChoice, type OwnerChoice, type OwnerState } from './shard-choice.js';
 export { shardPickerTypes, type GrpcJs, type ShardPickerTypes } from './shard-picker-balancer.js';
 export {

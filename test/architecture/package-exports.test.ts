@@ -37,12 +37,12 @@ test('keyway/agent exports the ownership agent (docs/ownership.md)', async () =>
 test('keyway/grpc exports the shard picker for grpc-js (docs/xds.md "The shard picker")', async () => {
   const grpc = (await import('keyway/grpc')) as {
     registerShardPicker: () => void;
-    withShardPicker: (b: object) => { node: { id: string; metadata: Record<string, unknown> } };
+    withShardPicker: (b: object) => { node: { id: string; locality: object; metadata: Record<string, unknown> } };
     SHARD_PICKER_POLICY: string;
   };
   grpc.registerShardPicker();
   const { experimental } = await import('@grpc/grpc-js');
   assert.ok(experimental.isLoadBalancerNameRegistered(grpc.SHARD_PICKER_POLICY), 'registered in the @grpc/grpc-js an application resolves');
   const b = grpc.withShardPicker({ node: { id: 'n', metadata: { team: 'a' } } });
-  assert.deepEqual(b.node, { id: 'n', metadata: { team: 'a', 'keyway.shard_picker': 'v1' } });
+  assert.deepEqual(b.node, { id: 'n', locality: {}, metadata: { team: 'a', 'keyway.shard_picker': 'v1' } });
 });

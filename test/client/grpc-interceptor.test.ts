@@ -1,6 +1,7 @@
 // shardInterceptor against a real @grpc/grpc-js server on 127.0.0.1 that echoes the metadata it
 // received: the shard from x-cache-key metadata, from keyOf over the request message, an existing
-// x-cache-shard left alone, no key no header; unary and server-streaming calls.
+// x-cache-shard left alone, no key no header; unary, server-streaming and client-streaming calls;
+// a client-streaming call that ends before its first message (cancelled, deadline, parent cancelled).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -15,6 +16,12 @@ import {
   type ServerWritableStream,
   type sendUnaryData,
   type ClientReadableStream,
+  type ClientUnaryCall,
+  type ClientWritableStream,
+  type ServerReadableStream,
+  type ServiceError,
+  type CallOptions,
+  status,
 } from '@grpc/grpc-js';
 import { shardInterceptor, shardFor, KeywayError, type ShardInterceptorOptions } from '../../src/client/index.js';
 
@@ -30,6 +37,8 @@ const json = {
 const service = {
   Get: { path: '/test.Echo/Get', requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
   Watch: { path: '/test.Echo/Watch', requestStream: false, responseStream: true, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
+  Put: { path: '/test.Echo/Put', requestStream: true, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
+  Relay: { path: '/test.Echo/Relay', requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
 } as unknown as ServiceDefinition;
 
 function echo(md: Metadata): Echo {
@@ -44,11 +53,33 @@ function echo(md: Metadata): Echo {
 interface EchoClient extends Client {
   Get(req: Req, md: Metadata, cb: (err: Error | null, res?: Echo) => void): void;
   Watch(req: Req, md: Metadata): ClientReadableStream<Echo>;
+  Put(md: Metadata, opts: CallOptions, cb: (err: ServiceError | null, res?: Echo) => void): ClientWritableStream<Req>;
+  Relay(req: Req, md: Metadata, cb: (err: ServiceError | null, res?: Echo) => void): ClientUnaryCall;
+}
+
+interface EchoServer {
+  readonly port: number;
+  /** Put calls the server received. */
+  readonly puts: () => number;
+  /** Set by a test: what Relay does with its call (default: nothing, the call stays open). */
+  relay: (call: ServerUnaryCall<Req, Echo>) => void;
 }
 
 async function startEcho(t: TestContext): Promise<number> {
+  return (await startEchoServer(t)).port;
+}
+
+async function startEchoServer(t: TestContext): Promise<EchoServer> {
   const server = new Server();
+  let puts = 0;
+  const echoServer: EchoServer = { port: 0, puts: () => puts, relay: () => undefined };
   server.addService(service, {
+    Put: (call: ServerReadableStream<Req, Echo>, cb: sendUnaryData<Echo>) => {
+      puts++;
+      call.on('data', () => undefined);
+      call.on('end', () => cb(null, echo(call.metadata)));
+    },
+    Relay: (call: ServerUnaryCall<Req, Echo>) => echoServer.relay(call),
     Get: (call: ServerUnaryCall<Req, Echo>, cb: sendUnaryData<Echo>) => cb(null, echo(call.metadata)),
     Watch: (call: ServerWritableStream<Req, Echo>) => {
       call.write(echo(call.metadata));
@@ -59,8 +90,8 @@ async function startEcho(t: TestContext): Promise<number> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  t.after(() => new Promise<void>((r) => server.tryShutdown(() => r())));
-  return port;
+  t.after(() => server.forceShutdown());
+  return Object.assign(echoServer, { port });
 }
 
 function client(t: TestContext, port: number, opts: ShardInterceptorOptions): EchoClient {
@@ -125,4 +156,63 @@ test('shardInterceptor: keyOf reads the key from the request message, unary and 
 
 test('shardInterceptor rejects a bad shard count up front', () => {
   assert.throws(() => shardInterceptor({ shardCount: 0 }), (e: KeywayError) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT');
+});
+
+/** Opens a Put stream; resolves with its outcome (error code or reply) and how long it took, within 3 s. */
+function put(c: EchoClient, opts: CallOptions, use: (s: ClientWritableStream<Req>) => void): Promise<{ code: number; reply?: Echo; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const bound = setTimeout(() => reject(new Error('the Put call did not complete within 3000 ms')), 3000);
+    const s = c.Put(new Metadata(), opts, (err, reply) => {
+      clearTimeout(bound);
+      resolve({ code: err ? err.code : status.OK, ...(reply && { reply }), ms: Date.now() - started });
+    });
+    use(s);
+  });
+}
+
+test('shardInterceptor with keyOf: a client-streaming call gets its shard from the first message written', { timeout: 10_000 }, async (t) => {
+  const server = await startEchoServer(t);
+  const c = client(t, server.port, { shardCount: 1024, keyOf: ({ message }) => (message as Req | undefined)?.key });
+  const written = await put(c, {}, (s) => {
+    s.write({ key: '{user:42}:cart' });
+    s.write({ key: 'other' });
+    s.end();
+  });
+  assert.deepEqual(written.reply, { 'x-cache-shard': String(shardFor('user:42', 1024)) });
+  const empty = await put(c, {}, (s) => s.end());
+  assert.deepEqual(empty.reply, {}, 'no message, no key: no header');
+});
+
+test('shardInterceptor with keyOf: a client-streaming call that ends before its first message completes', { timeout: 10_000 }, async (t) => {
+  const server = await startEchoServer(t);
+  const c = client(t, server.port, { shardCount: 1024, keyOf: ({ message }) => (message as Req | undefined)?.key });
+  await new Promise<void>((resolve, reject) => c.waitForReady(Date.now() + 5000, (err) => (err ? reject(err) : resolve())));
+
+  const cancelledAtOnce = await put(c, {}, (s) => s.cancel());
+  assert.equal(cancelledAtOnce.code, status.CANCELLED);
+  const cancelledLater = await put(c, {}, (s) => setTimeout(() => s.cancel(), 50));
+  assert.equal(cancelledLater.code, status.CANCELLED);
+  const late = await put(c, { deadline: Date.now() + 100 }, () => undefined);
+  assert.equal(late.code, status.DEADLINE_EXCEEDED);
+  assert.ok(late.ms >= 90 && late.ms < 2000, `ended at the deadline, not ${late.ms} ms`);
+  const past = await put(c, { deadline: Date.now() - 1 }, () => undefined);
+  assert.equal(past.code, status.DEADLINE_EXCEEDED);
+  assert.equal(server.puts(), 0, 'a call that ends before its first message never reaches the server');
+
+  // A call made on behalf of a server call ends with it (deadline and cancellation propagate).
+  const relayed = new Promise<number>((resolve) => {
+    server.relay = (call) => void put(c, { parent: call }, () => undefined).then((r) => resolve(r.code));
+  });
+  const outer = c.Relay({ key: 'k' }, new Metadata(), () => undefined);
+  setTimeout(() => outer.cancel(), 100);
+  assert.equal(await relayed, status.CANCELLED);
+  assert.equal(server.puts(), 0);
+
+  // The stream still works afterwards.
+  const ok = await put(c, {}, (s) => {
+    s.write({ key: 'a' });
+    s.end();
+  });
+  assert.deepEqual(ok.reply, { 'x-cache-shard': '434' });
 });

@@ -1,7 +1,9 @@
 // ShardMapClient against a real keyway in the test process: it learns S and the owners from
 // GET /v1/shardmap, follows a topology change through GET /readyz polling, keeps the last good map
-// when keyway goes away, and reports failures as typed errors.
-import { test } from 'node:test';
+// when keyway goes away, and reports failures as typed errors. Against a scripted server: a /readyz
+// without a version is a failed poll, the user's callbacks cannot break the client, and bad options
+// (baseUrl, pollIntervalMs, timeoutMs) are refused by name.
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -117,4 +119,169 @@ test('ShardMapClient errors: nothing listening, a timeout, not keyway, keyway wi
   assert.equal(idle.version, undefined);
   assert.throws(() => idle.owners('k'), (e: KeywayError) => e.code === 'SOURCE_UNAVAILABLE');
   assert.throws(() => new ShardMapClient({ baseUrl, timeoutMs: -1 }), (e: KeywayError) => e.code === 'BAD_ARGUMENT');
+});
+
+/** A stand-in for keyway's REST API whose /readyz answer and map version a test sets. */
+interface FakeKeyway {
+  readonly baseUrl: string;
+  /** What /readyz answers: keyway's ready body, keyway's not-ready body (no map yet), another service's `200 {}`, or a 500. */
+  readyz: 'ready' | 'not-ready' | 'other' | 'broken';
+  version: string;
+  /** The /v1/shardmap requests so far. */
+  readonly fetches: () => number;
+}
+
+async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
+  let fetches = 0;
+  const fake = { baseUrl: '', readyz: 'ready', version: 'v1', fetches: () => fetches } as FakeKeyway & { baseUrl: string };
+  const server = createServer((req, res) => {
+    const send = (code: number, body: unknown): void => void res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === '/v1/shardmap') {
+      fetches++;
+      return send(200, { version: fake.version, shardCount: 2, shards: [{ shard: 0, owners: ['a'] }, { shard: 1, owners: ['a'] }], endpoints: [{ id: 'a', address: '127.0.0.1', port: 7000 }] });
+    }
+    if (fake.readyz === 'ready') return send(200, { ready: true, status: 'ready', reasons: [], version: fake.version, shardCount: 2 });
+    // keyway's own answer while it has no map (after a restart), as src/admin/health-routes.ts sends it.
+    if (fake.readyz === 'not-ready') return send(503, { ready: false, status: 'not-ready', reason: 'no valid topology loaded yet: no shard map', reasons: [] });
+    if (fake.readyz === 'other') return send(200, {});
+    res.writeHead(500).end('oops');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  return fake;
+}
+
+/** Collects KeywayWarning process warnings while the test runs. */
+function keywayWarnings(t: TestContext): Error[] {
+  const seen: Error[] = [];
+  const onWarning = (w: Error): void => void (w.name === 'KeywayWarning' && seen.push(w));
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  return seen;
+}
+
+test('ShardMapClient: a /readyz without a version is a failed poll (keyway without a map, or not keyway)', { timeout: 20_000 }, async (t) => {
+  const fake = await fakeKeyway(t);
+  const errors: KeywayError[] = [];
+  const client = await ShardMapClient.connect({ baseUrl: fake.baseUrl, pollIntervalMs: 20, onError: (e) => errors.push(e) });
+  t.after(() => client.close());
+  const owners = client.owners('k');
+
+  fake.readyz = 'not-ready';
+  await eventually('a SOURCE_UNAVAILABLE poll', () => client.lastError?.code === 'SOURCE_UNAVAILABLE');
+  assert.match(client.lastError!.message, /readyz: keyway is not ready: no valid topology loaded yet/);
+  assert.ok(errors.length > 0 && errors.every((e) => e.code === 'SOURCE_UNAVAILABLE'), String(errors[0]));
+  assert.equal(client.version, 'v1', 'the last good map stays in use');
+  assert.deepEqual(client.owners('k'), owners);
+
+  fake.readyz = 'other';
+  await eventually('a KEYWAY_UNAVAILABLE poll', () => client.lastError?.code === 'KEYWAY_UNAVAILABLE');
+  assert.match(client.lastError!.message, /readyz answered without a version: is it keyway's REST API\?/);
+  assert.equal(errors.at(-1)?.code, 'KEYWAY_UNAVAILABLE');
+
+  fake.readyz = 'ready';
+  await eventually('a good poll clears lastError', () => client.lastError === undefined);
+});
+
+test("ShardMapClient: an exception from onUpdate or onError is the application's, reported once as a warning", { timeout: 20_000 }, async (t) => {
+  const warnings = keywayWarnings(t);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+
+  const fake = await fakeKeyway(t);
+  const errors: KeywayError[] = [];
+  let updates = 0;
+  let onErrorCalls = 0;
+  const client = await ShardMapClient.connect({
+    baseUrl: fake.baseUrl,
+    pollIntervalMs: 20,
+    onUpdate: () => {
+      updates++;
+      throw new Error('onUpdate bug');
+    },
+    onError: (e) => {
+      errors.push(e);
+      onErrorCalls++;
+      throw new Error('onError bug');
+    },
+  });
+  t.after(() => client.close());
+
+  // onUpdate throws: the map did change, refresh says so, nothing is reported as keyway's failure.
+  fake.version = 'v2';
+  assert.equal(await client.refresh(), true);
+  assert.equal(client.version, 'v2');
+  assert.equal(updates, 1);
+  assert.equal(client.lastError, undefined);
+  assert.equal(errors.length, 0, 'onUpdate threw, but keyway did not fail');
+  // Polls follow the next change, though onUpdate throws again.
+  fake.version = 'v3';
+  await eventually('the poll to pick up v3', () => client.version === 'v3');
+  assert.equal(updates, 2);
+  assert.equal(errors.length, 0);
+
+  // onError throws on every failed poll: the process carries on and so does polling.
+  fake.readyz = 'broken';
+  await eventually('three failed polls', () => onErrorCalls >= 3);
+  assert.ok(errors.every((e) => e.code === 'KEYWAY_UNAVAILABLE'));
+  fake.readyz = 'ready';
+  await eventually('a good poll clears lastError', () => client.lastError === undefined);
+  assert.deepEqual(unhandled, []);
+  await eventually('the warnings', () => warnings.length >= 2);
+  assert.equal(warnings.length, 2, 'one warning per callback, not one per exception');
+  assert.match(warnings[0]!.message, /onUpdate threw .*onUpdate bug/);
+  assert.match(warnings[1]!.message, /onError threw .*onError bug/);
+});
+
+test('ShardMapClient refuses out-of-range pollIntervalMs and timeoutMs, naming the option and its range', () => {
+  const baseUrl = 'http://127.0.0.1:1/';
+  const refused = (field: string, range: string) => (e: unknown) =>
+    e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && e.location.field === field && e.message.startsWith(`${field}: must be an integer from ${range} (ms)`);
+  // Past 2^31 - 1 Node fires a timer after 1 ms: polls would flood keyway, requests would time out at once.
+  for (const v of [2 ** 31, 2 ** 32, -1, 1.5, NaN, Infinity, '1000']) {
+    assert.throws(() => new ShardMapClient({ baseUrl, pollIntervalMs: v as number }), refused('pollIntervalMs', '0 to 2147483647'), String(v));
+  }
+  for (const v of [0, 2 ** 31, 2 ** 32, 2 ** 32 + 1, -1, 1.5, NaN]) {
+    assert.throws(() => new ShardMapClient({ baseUrl, timeoutMs: v }), refused('timeoutMs', '1 to 2147483647'), String(v));
+  }
+  for (const opts of [{ pollIntervalMs: 0 }, { pollIntervalMs: 2 ** 31 - 1 }, { timeoutMs: 1 }, { timeoutMs: 2 ** 31 - 1 }]) {
+    assert.doesNotThrow(() => new ShardMapClient({ baseUrl, ...opts }), JSON.stringify(opts));
+  }
+});
+
+test('ShardMapClient baseUrl: host:port gets http://, anything else that is not an http(s) URL is BAD_ARGUMENT', async (t) => {
+  const fake = await fakeKeyway(t);
+  const hostPort = fake.baseUrl.replace(/^http:\/\//, '').replace(/\/$/, '');
+  const client = await ShardMapClient.connect({ baseUrl: hostPort, pollIntervalMs: 0 });
+  assert.equal(client.version, 'v1', `connects to ${hostPort}`);
+  const base = (baseUrl: string | URL): string => {
+    try {
+      new ShardMapClient({ baseUrl, pollIntervalMs: 0 }).owners('k');
+    } catch (e) {
+      return /at (\S+)$/.exec((e as Error).message)![1]!; // "no shard map yet from keyway at <base>"
+    }
+    throw new Error('owners() before a map must throw');
+  };
+  assert.equal(base('keyway:41080'), 'http://keyway:41080/');
+  assert.equal(base('https://keyway.example/prefix?x=1#y'), 'https://keyway.example/prefix/');
+  assert.equal(base(new URL('http://10.0.0.1:8080')), 'http://10.0.0.1:8080/');
+
+  for (const bad of ['', 'ftp://keyway:21', 'keyway:port', 'http://[::1', 'unix:///run/keyway.sock', undefined, 42]) {
+    assert.throws(
+      () => new ShardMapClient({ baseUrl: bad as string }),
+      (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && e.location.field === 'baseUrl' && e.message.startsWith('baseUrl: must be'),
+      String(bad),
+    );
+  }
+  await assert.rejects(ShardMapClient.connect({ baseUrl: '127.0.0.1:notaport' }), (e: KeywayError) => e.code === 'BAD_ARGUMENT' && e.location.field === 'baseUrl');
+  assert.throws(
+    () => new ShardMapClient({ baseUrl: 'http://admin:s3cret@keyway:8080' }),
+    (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && /user name or password/.test(e.message) && !e.message.includes('s3cret'),
+  );
 });

@@ -3,7 +3,8 @@
  * client registers `keyway/grpc` and says so in its bootstrap node.metadata; keyway serve
  * (in-process) gives it one route and one cluster. Every shard must land on the primary that
  * /v1/shardmap names, a key on the primary of its contract-1 shard, a shard whose primary is down on
- * its replica, a bad shard header fail with INVALID_ARGUMENT, and a topology change move the calls.
+ * its replica, a bad shard header fail with INVALID_ARGUMENT, and a topology change move the calls;
+ * a client whose bootstrap node has no locality works too.
  * Without the policy grpc-js would round-robin, so the primary checks fail.
  */
 import { test } from 'node:test';
@@ -62,17 +63,17 @@ test('grpc-js-xds with keyway/grpc: shards on their primary, keys by contract 1,
   const base = `http://127.0.0.1:${server.httpPort}`;
   const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;
 
-  const client = startProbe(
-    'xds:///keyway-cache',
-    withShardPicker({
-      xds_servers: [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: 'grpc-picker-1', locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } },
-    }),
-  );
+  const xdsServers = [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }];
+  const client = startProbe('xds:///keyway-cache', withShardPicker({ xds_servers: xdsServers, node: { id: 'grpc-picker-1', locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } } }));
   t.after(() => client.close());
+  // A node without a locality, which grpc-js-xds refuses unless withShardPicker supplies one.
+  const bare = startProbe('xds:///keyway-cache', withShardPicker({ xds_servers: xdsServers, node: { id: 'grpc-picker-bare' } }));
+  t.after(() => bare.close());
 
   const map1 = await shardMap();
   for (const { shard, owners } of map1.shards) await untilAnswer(client, { shard }, owners[0]!);
+  await untilAnswer(bare, { shard: 0 }, map1.shards[0]!.owners[0]!);
+  bare.close();
   // The key header, hashed by contract 1 in the client.
   for (const key of ['user:1', 'user:2', '{tenant-7}:cart', 'session:abc']) {
     await untilAnswer(client, { key }, map1.shards[shardFor(key, SHARDS)]!.owners[0]!);
