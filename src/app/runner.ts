@@ -25,6 +25,13 @@ import { ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
+/**
+ * How long a shutdown waits for REST requests under way, as the xDS server waits for its streams
+ * (README "SIGTERM"): then every admin connection is closed. Without it a client that never
+ * finishes its request held the shutdown for ever (Node stops timing requests out once closing,
+ * and fastify closes only idle connections).
+ */
+export const ADMIN_SHUTDOWN_GRACE_MS = 2_000;
 
 export type { KubernetesSourceFactory } from './endpoint-sources.js';
 
@@ -267,7 +274,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     unsubscribeLoad();
     handoff.close();
     await load.close();
-    await admin?.close();
+    if (admin) await closeAdmin(admin, log);
     for (const stage of [...started].reverse()) {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
     }
@@ -281,11 +288,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   file.onConfig((cfg) => {
     const detectedAt = new Date();
     enqueue('topology file change', async () => {
+      const shardsBefore = state.current()?.map.policy.shardCount;
       endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
       warnSettings(cfg);
       load.reconfigure(loadSignalSettings(cfg));
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
+      // Said once the new map is out: a computation that failed changed nothing.
+      warnShardCountChange(log, shardsBefore, state.current()?.map.policy.shardCount);
     });
   });
   const host = opts.host ?? '0.0.0.0';
@@ -322,6 +332,64 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 }
 
+/**
+ * Closes the admin server: requests under way get {@link ADMIN_SHUTDOWN_GRACE_MS}, then every
+ * connection is closed, finished or not, so a stalled client cannot hold the shutdown.
+ */
+async function closeAdmin(admin: FastifyInstance, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<'grace over'>((resolve) => {
+    timer = setTimeout(() => resolve('grace over'), ADMIN_SHUTDOWN_GRACE_MS);
+  });
+  const closing = admin.close();
+  const first = await Promise.race([closing, graceOver]);
+  clearTimeout(timer);
+  if (first !== 'grace over') return;
+  log.info({ graceMs: ADMIN_SHUTDOWN_GRACE_MS }, 'admin REST connections closed after the shutdown grace (requests still under way)');
+  admin.server.closeAllConnections();
+  await closing;
+}
+
+/**
+ * A reload that changes `shards` (S) is applied, but loudly (docs/configuration.md "Reloading"). A
+ * key's shard is murmur3(key) mod S, so a new S moves almost every key to another shard number:
+ * the caches go cold, `movedShards` counts renumbered shards rather than moved keys, and moves and
+ * drains under way end (a shard number now names other keys). Refusing it instead would keep this
+ * replica on the old S until a restart while every other change in the file waited with it, and
+ * replicas restarted one at a time would serve two values of S side by side, routing one key to two
+ * places; a reload switches every replica watching the file within the same moment.
+ */
+function warnShardCountChange(log: Logger, from: number | undefined, to: number | undefined): void {
+  if (from === undefined || to === undefined || from === to) return;
+  const kept = keysKeepingTheirShard(from, to);
+  log.warn(
+    { fromShards: from, toShards: to, keysKeepingTheirShard: Number(kept.toFixed(4)) },
+    `shards changed from ${from} to ${to} on reload: a key's shard is murmur3(key) mod S, so about ` +
+      `${percent(1 - kept)} of all keys now map to another shard and miss their cache; shard moves ` +
+      'count renumbered shards, not keys, and moves and drains under way end. S is meant to stay fixed for a deployment',
+  );
+}
+
+/**
+ * The share of 32-bit hashes h with h mod a = h mod b. They are the h below min(a, b) modulo
+ * lcm(a, b) (Chinese remainder theorem), so the share is about min(a, b) / lcm(a, b): a half when
+ * S doubles, almost none for most other changes.
+ */
+function keysKeepingTheirShard(a: number, b: number): number {
+  const HASHES = 2 ** 32;
+  const lcm = (a / gcd(a, b)) * b; // at most 2^40: exact in a double
+  const low = Math.min(a, b);
+  return (Math.floor(HASHES / lcm) * low + Math.min(low, HASHES % lcm)) / HASHES;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function percent(share: number): string {
+  const p = share * 100;
+  return `${p >= 99.95 || p < 0.05 ? p.toFixed(2) : p.toFixed(1)} %`;
+}
 
 /** Ended transitions by outcome, for the log line. */
 function countOutcomes(completed: HandoffStep['state']['completed']): Record<string, number> {

@@ -2,7 +2,8 @@
  * Reading the topology file (public contract: docs/configuration.md): YAML text in, a complete
  * validated config out, or every problem with its file, line and field.
  */
-import { type FileHandle, open } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
@@ -151,19 +152,24 @@ export async function loadConfigFile(file: string): Promise<KeywayConfig> {
 
 /**
  * Reads the topology file's text, for callers that compare contents before parsing (the file source).
- * A file past MAX_TOPOLOGY_FILE_BYTES is refused without being read whole: a regular file by its
- * size, anything else (a pipe, /dev/zero) once more than that many bytes have come.
- * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason, or one
- *   BUDGET_EXCEEDED error for a file past the size budget
+ * Only a regular file (after symlinks) is read: a FIFO, a device, a socket or a directory is refused
+ * by its type, without waiting for it. A file past MAX_TOPOLOGY_FILE_BYTES is refused without being
+ * read whole: by its size, or once one byte more has come (a file that grew since it was opened).
+ * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason or the
+ *   file's type, or one BUDGET_EXCEEDED error for a file past the size budget
  */
 export async function readConfigText(file: string): Promise<string> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(file, 'r');
+    // Checked before opening so a socket or device is named, not opened; again after, in case the
+    // path was replaced in between.
+    refuseUnlessRegular(file, await stat(file));
+    handle = await open(file, READ_WITHOUT_WAITING);
     const st = await handle.stat();
-    if (st.isFile() && st.size > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, st.size);
+    refuseUnlessRegular(file, st);
+    if (st.size > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, st.size);
     const bytes = await readAtMost(handle, MAX_TOPOLOGY_FILE_BYTES + 1);
-    // A file that grew since stat, or a stream: one byte past the budget is enough to know.
+    // A file that grew since stat: one byte past the budget is enough to know.
     if (bytes.length > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, undefined);
     return bytes.toString('utf8');
   } catch (err) {
@@ -175,7 +181,29 @@ export async function readConfigText(file: string): Promise<string> {
   }
 }
 
-/** The file-size budget error; `bytes` undefined when the size is not known (a stream cut short). */
+/**
+ * Opening a FIFO for reading blocks until a writer opens it, in a threadpool thread nothing can
+ * cancel: no reload, no shutdown, not even on a second signal. O_NONBLOCK makes that open return
+ * at once (the type check then refuses it); on a regular file it changes nothing.
+ */
+const READ_WITHOUT_WAITING = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
+
+/** @throws KeywayErrors with one CONFIG_READ error when `st` is not a regular file, naming its type. */
+function refuseUnlessRegular(file: string, st: Stats): void {
+  if (st.isFile()) return;
+  throw new KeywayErrors([new KeywayError('CONFIG_READ', `cannot read the topology file: it is ${fileType(st)}, not a regular file`, { file })]);
+}
+
+function fileType(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'of an unknown type';
+}
+
+/** The file-size budget error; `bytes` undefined when the size is not known (a file that grew while read). */
 function tooLarge(file: string, bytes: number | undefined): KeywayErrors {
   const has = bytes === undefined ? 'more bytes than' : `${bytes} bytes, more than`;
   return new KeywayErrors([new KeywayError('BUDGET_EXCEEDED', `the topology file has ${has} the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file })]);

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
+import { mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { loadConfigFile, parseConfig, readConfigText } from '../../src/config/index.js';
 import { inFileOrder, KeywayError, KeywayErrors } from '../../src/core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../../src/core/limits.js';
@@ -326,7 +328,7 @@ async function rejectsBudget(p: Promise<unknown>, file: string, message: string)
   });
 }
 
-test('a file past the size budget is refused without being read whole: by its size, or a stream after limit + 1 bytes', async () => {
+test('a file past the size budget is refused without being read whole: by its size', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'keyway-config-'));
   try {
     // Sparse: 600 MiB that take no disk, and more than a string can hold, so only the size can refuse it.
@@ -344,15 +346,57 @@ test('a file past the size budget is refused without being read whole: by its si
     const edge = join(dir, 'edge.yaml');
     await writeFile(edge, `# ${'x'.repeat(MAX_TOPOLOGY_FILE_BYTES - 3)}\n`);
     assert.equal((await readConfigText(edge)).length, MAX_TOPOLOGY_FILE_BYTES);
-    // A device without a size: refused after limit + 1 bytes.
-    if (existsSync('/dev/zero')) {
-      await rejectsBudget(readConfigText('/dev/zero'), '/dev/zero', `the topology file has more bytes than the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`);
-    }
-    // Read errors stay CONFIG_READ with the system's code.
-    await assert.rejects(readConfigText(dir), (err: unknown) => err instanceof KeywayErrors && err.code === 'CONFIG_READ' && /EISDIR/.test(err.message));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** Expects `p` to reject with one CONFIG_READ error on `file` saying it is `type`, not a regular file. */
+async function rejectsType(p: Promise<unknown>, file: string, type: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof KeywayErrors, String(err));
+    assert.equal(err.errors.length, 1);
+    assert.equal(err.code, 'CONFIG_READ');
+    assert.equal(err.errors[0]!.location.file, file);
+    assert.equal(err.message, `${file}: cannot read the topology file: it is ${type}, not a regular file`);
+    return true;
+  });
+}
+
+test('only a regular file is read: a directory or a device is refused by its type', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-config-'));
+  try {
+    await rejectsType(readConfigText(dir), dir, 'a directory');
+    // A device without a size (it would stream for ever) is refused before a byte is read.
+    if (existsSync('/dev/zero')) await rejectsType(readConfigText('/dev/zero'), '/dev/zero', 'a character device');
+    // After symlinks: a link to a regular file reads it, a link to a directory is refused.
+    await writeFile(join(dir, 't.yaml'), GOOD);
+    await symlink(join(dir, 't.yaml'), join(dir, 'link.yaml'));
+    assert.equal(await readConfigText(join(dir, 'link.yaml')), GOOD);
+    await symlink(dir, join(dir, 'dir-link.yaml'));
+    await rejectsType(readConfigText(join(dir, 'dir-link.yaml')), join(dir, 'dir-link.yaml'), 'a directory');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a FIFO at the path is refused at once by its type, never waited on for a writer', { skip: process.platform === 'win32' }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-config-'));
+  const fifo = join(dir, 'topology.yaml');
+  execFileSync('mkfifo', [fifo]);
+  t.after(async () => {
+    // A read stuck in open() (as before the fix) holds a threadpool thread: a writer releases it.
+    try {
+      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // no reader waiting (ENXIO): nothing to release
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  const waited = setTimeout(2000, 'still waiting after 2 s', { ref: false });
+  const outcome = await Promise.race([readConfigText(fifo).then(() => 'read', (err: unknown) => err), waited]);
+  await rejectsType(Promise.reject(outcome), fifo, 'a FIFO (named pipe)');
+  await rejectsType(loadConfigFile(fifo), fifo, 'a FIFO (named pipe)');
 });
 
 test('inFileOrder sorts problems by line, then column, keeping the order of problems at one place', () => {

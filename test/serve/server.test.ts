@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers/promises';
 import { startServer, type RunningServer, type ServeStage, type ServingView } from '../../src/app/index.js';
+import { ADMIN_SHUTDOWN_GRACE_MS } from '../../src/app/runner.js';
 import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { Source, SourceStatus } from '../../src/sources/source.js';
@@ -296,4 +301,69 @@ test('kubernetes: without a factory, start fails at the section', async (t) => {
     assert.equal(err.location.line, 1);
     return true;
   });
+});
+
+test('shutdown: a REST client holding a partly sent request gets the grace, then its connection is closed', async (t) => {
+  const topo = await tempTopology(topologyText());
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  const socket = connect(server.httpPort, '127.0.0.1');
+  t.after(async () => {
+    socket.destroy(); // lets a close() stuck on the connection finish
+    await server.close();
+    await topo.cleanup();
+  });
+  await once(socket, 'connect');
+  const ended = once(socket, 'close');
+  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'); // no final blank line: never a whole request
+  await eventually('the server holds the connection', () =>
+    new Promise<boolean>((resolve) => server.admin.server.getConnections((_err, n) => resolve(n === 1))),
+  );
+  const t0 = performance.now();
+  const bound = ADMIN_SHUTDOWN_GRACE_MS + 3000;
+  const outcome = await Promise.race([server.close().then(() => 'closed'), setTimeout(bound, `close() still waiting after ${bound} ms`, { ref: false })]);
+  const took = performance.now() - t0;
+  assert.equal(outcome, 'closed');
+  assert.ok(took >= ADMIN_SHUTDOWN_GRACE_MS - 50, `the request under way had its grace (closed after ${Math.round(took)} ms)`);
+  await ended;
+  assert.ok(records.some((r) => r.msg.startsWith('admin REST connections closed after the shutdown grace')));
+});
+
+test('a reload that changes only handoff settings takes effect', async (t) => {
+  const topo = await tempTopology(topologyText());
+  const server = await serve(topo.file);
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  assert.equal(server.state.current()!.handoff?.enabled, true);
+  await topo.write(topologyText({ extra: 'handoff: {enabled: false}' }));
+  await eventually('handoff off', () => server.state.current()!.handoff?.enabled === false);
+});
+
+test('a reload that changes shards is applied with a warning naming both values and the share of keys that move', async (t) => {
+  const topo = await tempTopology(topologyText({ shards: 64 }));
+  const { logger, records } = captureLogs();
+  const server = await serve(topo.file, { logger });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  const warnings = () => records.filter((r) => r.level === 40 && /^shards changed from/.test(r.msg));
+  await topo.write(topologyText({ shards: 64, ready: [true, true, true, true] }));
+  await eventually('the fourth endpoint', () => server.state.current()!.map.endpoints.length === 4);
+  assert.equal(warnings().length, 0, 'the same S: no warning');
+
+  await topo.write(topologyText({ shards: 128 }));
+  await eventually('S = 128', () => server.state.current()!.map.policy.shardCount === 128);
+  const [doubled] = warnings();
+  assert.ok(doubled, `no warning among: ${records.map((r) => r.msg).join(' | ')}`);
+  assert.deepEqual([doubled.fromShards, doubled.toShards, doubled.keysKeepingTheirShard], [64, 128, 0.5]);
+  assert.match(doubled.msg, /^shards changed from 64 to 128 on reload: .* about 50\.0 % of all keys now map to another shard/);
+
+  // 128 -> 100: a key keeps its shard only if its hash mod 3200 is below 100.
+  await topo.write(topologyText({ shards: 100 }));
+  await eventually('S = 100', () => server.state.current()!.map.policy.shardCount === 100);
+  assert.equal(warnings().length, 2);
+  assert.match(warnings()[1]!.msg, /^shards changed from 128 to 100 on reload: .* about 96\.9 % of all keys/);
 });

@@ -37,7 +37,8 @@ export interface FileSourceOptions {
  * within a millisecond or two of each other, so 20 ms still reads each save once, and a topology
  * change reaches the proxies 130 ms sooner than with the former 150 ms (docs/benchmarks.md
  * "xDS fan-out": that wait was most of keyway's latency at 100 proxies). A writer pausing longer
- * mid-file gets its half-written file rejected (logged) and the complete one read on its next event.
+ * mid-file has its partial file read: rejected if it does not validate, served until the rest
+ * comes if it does (hence the advice to write a temporary file and rename it over).
  */
 export const DEFAULT_FILE_DEBOUNCE: DebounceOptions = { holdOffMs: 20, maxDelayMs: 1000 };
 export const DEFAULT_FILE_POLL_MS = 2000;
@@ -239,9 +240,7 @@ export class FileSource implements Source {
       this.#watcher = watch(dirname(this.file), { persistent: false }, (event, name) => {
         // `..data` and friends: a Kubernetes ConfigMap volume swapping its content symlink.
         if (name === null || name === base || name.startsWith('..')) {
-          // A rename onto the file (or the ConfigMap's `..data` swap) brings whole content: no need
-          // to wait for more writes. An in-place write ('change') waits for the hold-off.
-          this.#trigger?.trigger({ complete: event === 'rename' && (name === base || name === '..data') });
+          this.#trigger?.trigger({ complete: isConfigMapSwap(event, name) });
         }
       });
       this.#watcher.on('error', (err) => {
@@ -275,12 +274,28 @@ export class FileSource implements Source {
   }
 }
 
+/**
+ * Only the `..data` swap of a ConfigMap volume is known to bring whole content: kubelet writes the
+ * new files first and only ever makes `..data` by renaming a symlink over it. An event on the file
+ * itself is no such proof: Linux reports a rename onto the file, its creation and its deletion all
+ * as 'rename', and a file just created may still be half written, so those wait for the hold-off.
+ */
+function isConfigMapSwap(event: string, name: string | null): boolean {
+  return event === 'rename' && name === '..data';
+}
+
+/** Same settings: every field of the file the runner uses (all but the path, which is the same file). */
 function sameConfig(a: KeywayConfig, b: KeywayConfig): boolean {
-  return (
-    sameJson(a.topology, b.topology) &&
-    sameJson(a.xdsTiming, b.xdsTiming) &&
-    sameJson(a.kubernetes?.value, b.kubernetes?.value)
-  );
+  return sameJson(settingsOf(a), settingsOf(b));
+}
+
+/**
+ * The config without its path and with the `kubernetes:` section as plain data (its locator is a
+ * function). Built from the whole object, so a setting added to KeywayConfig is compared too.
+ */
+function settingsOf(config: KeywayConfig): Record<string, unknown> {
+  const { file: _file, kubernetes, ...settings } = config;
+  return { ...settings, kubernetes: kubernetes?.value };
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

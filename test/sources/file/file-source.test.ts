@@ -1,9 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, linkSync, openSync, unlinkSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { FileSource } from '../../../src/sources/file/index.js';
 import { KeywayErrors } from '../../../src/core/errors.js';
-import type { KeywayConfig } from '../../../src/config/index.js';
+import { type KeywayConfig, parseConfig } from '../../../src/config/index.js';
 import { captureLogs, tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
 
@@ -102,6 +107,29 @@ test('a deleted file keeps the last good topology; its return is picked up', asy
   assert.equal(src.current().length, 2);
 });
 
+test('a FIFO in place of the file is refused at once: the last good topology stays, stop() does not hang', { skip: process.platform === 'win32' }, async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true] }));
+  const src = new FileSource({ file: topo.file, ...FAST });
+  t.after(async () => {
+    // A read stuck in open() (as before the fix) holds a threadpool thread: a writer releases it.
+    try {
+      closeSync(openSync(topo.file, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // no reader waiting (ENXIO): nothing to release
+    }
+    await topo.cleanup();
+  });
+  await src.start();
+  await unlink(topo.file);
+  execFileSync('mkfifo', [topo.file]);
+  const err = await eventually('the refusal', () => (/FIFO/.test(src.lastError()?.message ?? '') ? src.lastError() : undefined), { timeoutMs: 3000 });
+  assert.equal((err as KeywayErrors).code, 'CONFIG_READ');
+  assert.equal(err.message, `${topo.file}: cannot read the topology file: it is a FIFO (named pipe), not a regular file`);
+  assert.equal(src.current().length, 2);
+  const stopped = await Promise.race([src.stop().then(() => 'stopped'), setTimeout(2000, 'stop() still waiting', { ref: false })]);
+  assert.equal(stopped, 'stopped');
+});
+
 test('the periodic stat check alone sees an in-place write (no fs.watch)', async (t) => {
   const topo = await tempTopology(topologyText({ ready: [true] }));
   const src = new FileSource({ file: topo.file, ...FAST, watchDirectory: false });
@@ -130,26 +158,119 @@ test('a burst of writes is coalesced into few reloads, ending at the last conten
   assert.ok(changes < 5, `expected coalescing, got ${changes} reloads for 5 writes`);
 });
 
-test('an atomic replace is read at once; an in-place write waits for the hold-off', async (t) => {
-  const topo = await tempTopology(topologyText({ ready: [true] }));
+test('a ConfigMap `..data` swap is read at once', async (t) => {
+  // The layout kubelet gives a ConfigMap volume: the file is a symlink through `..data`.
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-configmap-'));
+  await mkdir(join(dir, '..v1'));
+  await writeFile(join(dir, '..v1', 'topology.yaml'), topologyText({ ready: [true] }));
+  await symlink('..v1', join(dir, '..data'));
+  await symlink(join('..data', 'topology.yaml'), join(dir, 'topology.yaml'));
   const holdOffMs = 3000;
+  const src = new FileSource({ file: join(dir, 'topology.yaml'), debounce: { holdOffMs, maxDelayMs: 10_000 }, pollIntervalMs: 0 });
+  t.after(async () => {
+    await src.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await src.start();
+  const swapped = Date.now();
+  // kubelet's update: the new files in a new directory, then `..data` renamed over.
+  await mkdir(join(dir, '..v2'));
+  await writeFile(join(dir, '..v2', 'topology.yaml'), topologyText({ ready: [true, true] }));
+  await symlink('..v2', join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+  await eventually('the swap', () => src.current().length === 2, { timeoutMs: holdOffMs - 500 });
+  assert.ok(Date.now() - swapped < holdOffMs, 'read before the hold-off ran out');
+});
+
+test('a rename onto the file and an in-place write both wait for the hold-off', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true] }));
+  const holdOffMs = 1500;
   const src = new FileSource({ file: topo.file, debounce: { holdOffMs, maxDelayMs: 10_000 }, pollIntervalMs: 0 });
   t.after(async () => {
     await src.stop();
     await topo.cleanup();
   });
   await src.start();
+  // Linux reports a rename onto the file as it reports the file's creation: no proof of whole content.
   const replaced = Date.now();
   await topo.write(topologyText({ ready: [true, true] })); // write a temporary file, rename it over
-  await eventually('the replace', () => src.current().length === 2, { timeoutMs: holdOffMs - 500 });
-  assert.ok(Date.now() - replaced < holdOffMs, 'read before the hold-off ran out');
+  await eventually('the replace', () => src.current().length === 2, { timeoutMs: 3 * holdOffMs });
+  assert.ok(Date.now() - replaced >= holdOffMs - 50, `a rename onto the file is read only after ${holdOffMs} ms of quiet`);
 
-  // Past the hold-off of that firing, so this write starts a new burst.
-  await new Promise((r) => setTimeout(r, holdOffMs));
   const written = Date.now();
   await writeFile(topo.file, topologyText({ ready: [true, true, true] }));
   await eventually('the in-place write', () => src.current().length === 3, { timeoutMs: 3 * holdOffMs });
   assert.ok(Date.now() - written >= holdOffMs - 50, `an in-place write may be partial: read only after ${holdOffMs} ms of quiet`);
+});
+
+test('a re-created file whose writer pauses mid-write: its valid first part never goes live', async (t) => {
+  const full = topologyText({ ready: Array<boolean>(8).fill(true) });
+  // The header and the first 4 endpoints (6 lines each): on its own a valid 4-endpoint file.
+  const firstPart = `${full.split('\n').slice(0, 4 + 4 * 6).join('\n')}\n`;
+  assert.equal(parseConfig(firstPart, 'first-part').topology.endpoints.length, 4);
+  const topo = await tempTopology(topologyText({ ready: [true, true] }));
+  const elsewhere = await mkdtemp(join(tmpdir(), 'keyway-writer-'));
+  const src = new FileSource({ file: topo.file, debounce: { holdOffMs: 1000, maxDelayMs: 10_000 }, pollIntervalMs: 0 });
+  t.after(async () => {
+    await src.stop();
+    await topo.cleanup();
+    await rm(elsewhere, { recursive: true, force: true });
+  });
+  await src.start();
+  const seen: number[] = [];
+  src.onConfig((c) => seen.push(c.topology.endpoints.length));
+  // Deleted and created again already holding its first part, in one turn: what keyway sees when
+  // the creation's event reaches it after the writer's first write (a hard link from an unwatched
+  // directory makes that deterministic). Then the writer pauses and writes the rest.
+  const partial = join(elsewhere, 'partial.yaml');
+  await writeFile(partial, firstPart);
+  unlinkSync(topo.file);
+  linkSync(partial, topo.file);
+  await setTimeout(100);
+  await appendFile(topo.file, full.slice(firstPart.length));
+  await eventually('the whole file', () => src.current().length === 8, { timeoutMs: 5000 });
+  assert.deepEqual(seen, [8], 'only the whole file was published');
+});
+
+test('a reload that changes any one setting is announced: topology, xds timing, handoff, hot shards, kubernetes', async (t) => {
+  const base = topologyText({ ready: [true, true] });
+  const topo = await tempTopology(base);
+  const { logger, records } = captureLogs();
+  const src = new FileSource({ file: topo.file, logger, ...FAST, watchDirectory: false, pollIntervalMs: 0 });
+  t.after(async () => {
+    await src.stop();
+    await topo.cleanup();
+  });
+  await src.start();
+  const configs: KeywayConfig[] = [];
+  src.onConfig((c) => configs.push(c));
+  const changes: [string, (c: KeywayConfig) => unknown, unknown][] = [
+    ['service: other-cache', (c) => c.topology.xds.service, 'other-cache'],
+    ['xds: {holdOffMs: 50, maxDelayMs: 500}', (c) => c.xdsTiming.maxDelayMs, 500],
+    ['handoff: {warmTimeoutMs: 1234}', (c) => c.handoff.warmTimeoutMs, 1234],
+    ['handoff: {enabled: false}', (c) => c.handoff.enabled, false],
+    ['hotShards: {maxReaders: 2}', (c) => c.hotShards.maxReaders, 2],
+    ['hotShards: {enabled: false}', (c) => c.hotShards.enabled, false],
+  ];
+  for (const [extra, read, expected] of changes) {
+    const before = configs.length;
+    await writeFile(topo.file, `${base}${extra}\n`);
+    await src.reload();
+    assert.equal(configs.length, before + 1, `${extra}: announced`);
+    assert.deepEqual(read(configs.at(-1)!), expected, extra);
+  }
+  // The kubernetes section: compared by its values (its locator is a function).
+  const k8s = (services: string) => `shards: 64\nkubernetes:\n  services: [${services}]\n`;
+  await writeFile(topo.file, k8s('cache'));
+  await src.reload();
+  const before = configs.length;
+  await writeFile(topo.file, k8s('cache, other'));
+  await src.reload();
+  assert.equal(configs.length, before + 1, 'a kubernetes change is announced');
+  await writeFile(topo.file, `# same settings\n${k8s('cache, other')}`);
+  await src.reload();
+  assert.equal(configs.length, before + 1, 'a comment alone is no change');
+  assert.ok(records.some((r) => r.msg === 'topology file rewritten without a change of settings'));
 });
 
 test('start() rejects an invalid file with every located problem', async (t) => {
