@@ -11,15 +11,15 @@
  *   npm run build && npm run bench:xds -- [--quick] [--n 100,1000,5000] [--s 1024,16384] [--modes sotw,delta]
  *        [--rounds 2] [--changes 3] [--warmup 5] [--big 1000] [--only keyway|peer] [--no-build]
  *
- * keyway's change is an atomic replace of its topology file (written beside it, renamed over it), as a
- * ConfigMap volume update is; an in-place write would add the file source's 20 ms hold-off.
+ * keyway's change is a ConfigMap volume update of its topology file (the `..data` swap, read at once);
+ * an in-place write or a rename onto the file itself would add the file source's 20 ms hold-off.
  * Each run first makes --warmup changes it does not measure (both servers alike): the first changes
  * after start pay for JIT compilation and heap growth, which a control plane in service has paid.
  * S = 16384 runs only at the N listed in --big (default 1000). --quick: N = 100, S = 1024, both modes,
  * one round of one change (the CI smoke run). Writes benchmarks/results/xds.json (xds-quick.json).
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +39,22 @@ function topology(shards: number, nodes: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The change as a ConfigMap update or a careful tool makes it: a new file renamed over the old one. */
-function replaceFile(file: string, text: string): void {
-  writeFileSync(`${file}.next`, text);
-  renameSync(`${file}.next`, file);
+let generation = 0;
+
+/**
+ * The topology file in a ConfigMap volume's layout (`topology.yaml` -> `..data/topology.yaml`,
+ * `..data` -> a generation directory), and each change as kubelet makes it: the new files written
+ * first, then `..data` renamed over. keyway reads that swap at once; a rename onto the file itself
+ * waits the file source's 20 ms hold-off (docs/configuration.md "Reloading").
+ */
+function writeConfigMap(file: string, text: string): void {
+  const dir = path.dirname(file);
+  const gen = `..gen-${++generation}`;
+  mkdirSync(path.join(dir, gen));
+  writeFileSync(path.join(dir, gen, path.basename(file)), text);
+  symlinkSync(gen, path.join(dir, '..data_tmp'));
+  renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  if (!existsSync(file)) symlinkSync(path.join('..data', path.basename(file)), file);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -83,11 +95,11 @@ interface Fixture {
 async function fixture(shards: number): Promise<Fixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyway-bench-xds-'));
   const topoFile = path.join(dir, 'topology.yaml');
-  writeFileSync(topoFile, topology(shards, NODES));
+  writeConfigMap(topoFile, topology(shards, NODES));
   const k = await startKeywayServer(topoFile, () => {});
   try {
     const a = await fetchResources(k.xdsPort);
-    writeFileSync(topoFile, topology(shards, NODES - 1));
+    writeConfigMap(topoFile, topology(shards, NODES - 1));
     let b = a;
     for (let i = 0; i < 100 && changedTypes(a, b).length === 0; i++) {
       await sleep(200);
@@ -103,7 +115,7 @@ async function fixture(shards: number): Promise<Fixture> {
     for (const t of Object.keys(TYPES)) if (!WILDCARD_TYPES.has(t) && [...b.get(t)!.keys()].sort().join() !== [...a.get(t)!.keys()].sort().join()) throw new Error(`the change renames ${t} resources`);
     return { shards, dir, topoFile, a, b, dumpA, dumpB, changed, subscriptions };
   } finally {
-    writeFileSync(topoFile, topology(shards, NODES));
+    writeConfigMap(topoFile, topology(shards, NODES));
     await k.stop();
   }
 }
@@ -123,10 +135,10 @@ interface RunResult {
 const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function run(variant: 'keyway' | 'peer', fx: Fixture, mode: Mode, n: number, changes: number, warmup: number, peerBin: string): Promise<RunResult> {
-  writeFileSync(fx.topoFile, topology(fx.shards, NODES));
+  writeConfigMap(fx.topoFile, topology(fx.shards, NODES));
   const server: BenchServer =
     variant === 'keyway'
-      ? await startKeywayServer(fx.topoFile, (toB) => replaceFile(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
+      ? await startKeywayServer(fx.topoFile, (toB) => writeConfigMap(fx.topoFile, topology(fx.shards, toB ? NODES - 1 : NODES)))
       : await startPeerServer(peerBin, fx.dumpA, fx.dumpB);
   const workers: Worker[] = [];
   try {
