@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
 import { startTracing, type Tracing } from '../telemetry/index.js';
-import { startServer } from './runner.js';
+import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
 
@@ -63,67 +63,122 @@ async function stopTracing(tracing: Tracing, log: Logger): Promise<void> {
 }
 
 async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise<number> {
-  let server;
-  try {
-    const adminToken = cmd.adminTokenFile !== undefined ? await readAdminToken(cmd.adminTokenFile) : undefined;
-    server = await startServer({
-      configFile: cmd.config,
-      httpPort: cmd.httpPort,
-      xdsPort: cmd.xdsPort,
-      host: cmd.host,
-      ...(cmd.adminHost !== undefined ? { adminHost: cmd.adminHost } : {}),
-      ...(adminToken !== undefined ? { adminToken } : {}),
-      logger: log,
-      kubernetesSource: kubernetesSourceFactory,
-      stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}),
-      }),
-    });
-  } catch (err) {
-    if (isConfigError(err)) {
-      // Printed as plain lines too, so a person at a terminal reads `file:line:column: field: message`.
-      log.fatal({ errors: errorList(err) }, 'invalid topology file');
-      process.stderr.write(`keyway: invalid topology file:\n${err.message}\n`);
-      return 2;
-    }
-    log.fatal({ err }, 'keyway failed to start');
-    process.stderr.write(`keyway: failed to start: ${(err as Error).message}\n`);
-    return 1;
+  // Listening before the start: a start can wait a minute for the Kubernetes API, and a signal
+  // meanwhile must end it as documented (SIGTERM/SIGINT exit 0), not kill the process (143, 129).
+  const signals = listenForSignals(log);
+  const starting = startKeyway(cmd, log);
+  const first = await Promise.race([
+    starting.then((server) => ({ server }), (err: unknown) => ({ err })),
+    signals.stop.then((signal) => ({ signal })),
+  ]);
+  if ('signal' in first) {
+    // Nothing serves yet: the start is given up and the process exits; one that completes first is closed.
+    log.info({ signal: first.signal }, 'signal during start-up: start abandoned');
+    void starting.then((server) => server.close()).catch(() => {});
+    return 0;
   }
-  const running = server;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, 'shutting down');
-      running.close().then(
-        () => {
-          log.info('stopped');
-          resolve(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', () => {
-      log.info('SIGHUP: re-reading the topology file');
-      void running.reload();
-    });
+  if ('err' in first) return startFailure(first.err, log);
+  const running = first.server;
+  signals.onReload(() => {
+    log.info('SIGHUP: re-reading the topology file');
+    void running.reload();
   });
+  const signal = await signals.stop;
+  log.info({ signal }, 'shutting down');
+  const closed = running.close().then(
+    () => {
+      log.info('stopped');
+      return 0;
+    },
+    (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      return 1;
+    },
+  );
+  const again = signals.again.then(() => {
+    log.warn({ signal }, 'second signal: exiting now');
+    return 1;
+  });
+  return Promise.race([closed, again]);
+}
+
+/** Reads the admin token, then starts the runner with every stage. */
+async function startKeyway(cmd: ServeCommandOptions, log: Logger): Promise<RunningServer> {
+  const adminToken = cmd.adminTokenFile !== undefined ? await readAdminToken(cmd.adminTokenFile) : undefined;
+  return startServer({
+    configFile: cmd.config,
+    httpPort: cmd.httpPort,
+    xdsPort: cmd.xdsPort,
+    host: cmd.host,
+    ...(cmd.adminHost !== undefined ? { adminHost: cmd.adminHost } : {}),
+    ...(adminToken !== undefined ? { adminToken } : {}),
+    logger: log,
+    kubernetesSource: kubernetesSourceFactory,
+    stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}) }),
+  });
+}
+
+/** The exit status of a start that failed: 2 for an invalid topology file, else 1. */
+function startFailure(err: unknown, log: Logger): number {
+  if (isConfigError(err)) {
+    // Printed as plain lines too, so a person at a terminal reads `file:line:column: field: message`.
+    log.fatal({ errors: errorList(err) }, 'invalid topology file');
+    process.stderr.write(`keyway: invalid topology file:\n${err.message}\n`);
+    return 2;
+  }
+  log.fatal({ err }, 'keyway failed to start');
+  process.stderr.write(`keyway: failed to start: ${(err as Error).message}\n`);
+  return 1;
+}
+
+/** The process signals `keyway serve` answers (README "Running keyway"). */
+interface ServeSignals {
+  /** The first SIGTERM or SIGINT. */
+  readonly stop: Promise<NodeJS.Signals>;
+  /** A later one: stop waiting for the graceful shutdown. */
+  readonly again: Promise<NodeJS.Signals>;
+  /** What SIGHUP does once keyway runs; one that came during start-up runs it at once. */
+  onReload(reload: () => void): void;
+}
+
+/**
+ * Takes over SIGTERM, SIGINT and SIGHUP. The handlers stay until the process exits, so a signal
+ * during the trace flush after shutdown does not kill it either.
+ */
+function listenForSignals(log: Logger): ServeSignals {
+  let stops = 0;
+  let onStop!: (s: NodeJS.Signals) => void;
+  let onAgain!: (s: NodeJS.Signals) => void;
+  const stop = new Promise<NodeJS.Signals>((resolve) => (onStop = resolve));
+  const again = new Promise<NodeJS.Signals>((resolve) => (onAgain = resolve));
+  const stopSignal = (signal: NodeJS.Signals): void => (stops++ === 0 ? onStop : onAgain)(signal);
+  let reload: (() => void) | undefined;
+  let reloadAsked = false;
+  process.on('SIGTERM', stopSignal);
+  process.on('SIGINT', stopSignal);
+  process.on('SIGHUP', () => {
+    if (reload) {
+      reload();
+      return;
+    }
+    // The start is reading the file already; a reload asked for meanwhile runs once keyway does.
+    reloadAsked = true;
+    log.info('SIGHUP during start-up: the topology file is re-read once keyway runs');
+  });
+  return {
+    stop,
+    again,
+    onReload(fn) {
+      reload = fn;
+      if (reloadAsked) fn();
+    },
+  };
 }
 
 /**
  * The admin token: the file's content without surrounding white space (a Secret written with a
  * trailing newline works). Read once at start; a new token takes a restart (a rolling one in Kubernetes).
- * @throws Error when the file cannot be read or holds no token
+ * @throws Error when the file cannot be read or holds no usable token (the message never quotes it)
  */
 async function readAdminToken(file: string): Promise<string> {
   let text: string;
@@ -133,8 +188,26 @@ async function readAdminToken(file: string): Promise<string> {
     throw new Error(`--admin-token-file ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const token = text.trim();
-  if (token === '' || /\s/.test(token)) throw new Error(`--admin-token-file ${file}: must hold one token (no white space inside), got ${token === '' ? 'an empty file' : 'several words'}`);
+  const problem = adminTokenProblem(token);
+  if (problem !== undefined) throw new Error(`--admin-token-file ${file}: ${problem}`);
   return token;
+}
+
+/**
+ * Why `token` cannot be the admin token, or undefined when it can. Only visible ASCII (0x21-0x7e,
+ * a superset of RFC 6750's token characters): every HTTP client sends those as they are, while a
+ * control character makes the header invalid (400) and beyond ASCII curl sends UTF-8 bytes and
+ * fetch Latin-1, so the token would work from one client and not another. The CLI's --token
+ * (src/cli/commands/options.ts) holds to the same rule. Says where, never what the token is.
+ */
+export function adminTokenProblem(token: string): string | undefined {
+  if (token === '') return 'must hold a token, got an empty file';
+  const chars = [...token];
+  const bad = chars.findIndex((c) => !/^[\x21-\x7e]$/.test(c));
+  if (bad < 0) return undefined;
+  const c = chars[bad]!;
+  const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'not ASCII';
+  return `must hold one token of visible ASCII characters (0x21-0x7e, as HTTP clients send them); character ${bad + 1} of the token is ${what}`;
 }
 
 function errorList(err: KeywayError | KeywayErrors): unknown[] {

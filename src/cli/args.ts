@@ -161,26 +161,66 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   if (command !== 'serve' && command !== 'check') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (!values.config) throw new UsageError('--config FILE is required');
   if (command === 'check') return { command, config: values.config };
-  const adminTokenFile = nonEmpty(values['admin-token-file'] ?? env.KEYWAY_ADMIN_TOKEN_FILE);
-  const xdsTls = xdsTlsFlags(
-    nonEmpty(values['xds-tls-cert'] ?? env.KEYWAY_XDS_TLS_CERT),
-    nonEmpty(values['xds-tls-key'] ?? env.KEYWAY_XDS_TLS_KEY),
-    nonEmpty(values['xds-tls-client-ca'] ?? env.KEYWAY_XDS_TLS_CLIENT_CA),
-    nonEmpty(values['xds-tls-allowed-sans'] ?? env.KEYWAY_XDS_TLS_ALLOWED_SANS),
-  );
-  const extProcPort = extProcPortFlag(values['ext-proc-port'] ?? env.KEYWAY_EXT_PROC_PORT);
+  const setting = (flag: SettingFlag): string | undefined => settingValue(flag, values[flag], env);
+  const adminTokenFile = setting('admin-token-file');
+  const xdsTls = xdsTlsFlags(setting('xds-tls-cert'), setting('xds-tls-key'), setting('xds-tls-client-ca'), setting('xds-tls-allowed-sans'));
+  const extProcPort = extProcPortFlag(setting('ext-proc-port'));
   return {
     command,
     config: values.config,
-    httpPort: port('--http-port', values['http-port'] ?? env.KEYWAY_HTTP_PORT, 8080),
-    xdsPort: port('--xds-port', values['xds-port'] ?? env.KEYWAY_XDS_PORT, 18000),
+    httpPort: port('--http-port', setting('http-port'), 8080),
+    xdsPort: port('--xds-port', setting('xds-port'), 18000),
     ...(extProcPort !== undefined ? { extProcPort } : {}),
-    host: values.host ?? env.KEYWAY_HOST ?? '0.0.0.0',
-    adminHost: values['admin-host'] ?? nonEmpty(env.KEYWAY_ADMIN_HOST) ?? defaultAdminHost(env),
+    host: setting('host') ?? '0.0.0.0',
+    adminHost: setting('admin-host') ?? defaultAdminHost(env),
     ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),
     ...(xdsTls ? { xdsTls } : {}),
-    logLevel: logLevel(values['log-level'] ?? env.KEYWAY_LOG_LEVEL),
+    logLevel: logLevel(setting('log-level')),
   };
+}
+
+interface Setting {
+  readonly variable: string;
+  readonly metavar: string;
+  /** What leaving it out does, completing "leave the flag out ...". */
+  readonly unset: string;
+  readonly protects?: true;
+}
+
+/**
+ * The serve flags that take a value, with their environment variables and what leaving them out
+ * means. `protects`: the setting turns a protection on (docs/security.md).
+ */
+const SETTINGS = {
+  'http-port': { variable: 'KEYWAY_HTTP_PORT', metavar: 'N', unset: 'for the default, 8080' },
+  'xds-port': { variable: 'KEYWAY_XDS_PORT', metavar: 'N', unset: 'for the default, 18000' },
+  'ext-proc-port': { variable: 'KEYWAY_EXT_PROC_PORT', metavar: 'N|off', unset: 'for the default, 9002' },
+  host: { variable: 'KEYWAY_HOST', metavar: 'ADDR', unset: 'for the default, 0.0.0.0' },
+  'admin-host': { variable: 'KEYWAY_ADMIN_HOST', metavar: 'ADDR', unset: 'for the default, 127.0.0.1 (0.0.0.0 in Kubernetes)' },
+  'admin-token-file': { variable: 'KEYWAY_ADMIN_TOKEN_FILE', metavar: 'FILE', unset: 'to serve the REST API without a token', protects: true },
+  'xds-tls-cert': { variable: 'KEYWAY_XDS_TLS_CERT', metavar: 'FILE', unset: 'to serve xDS in plaintext', protects: true },
+  'xds-tls-key': { variable: 'KEYWAY_XDS_TLS_KEY', metavar: 'FILE', unset: 'to serve xDS in plaintext', protects: true },
+  'xds-tls-client-ca': { variable: 'KEYWAY_XDS_TLS_CLIENT_CA', metavar: 'FILE', unset: 'for TLS without client certificates', protects: true },
+  'xds-tls-allowed-sans': { variable: 'KEYWAY_XDS_TLS_ALLOWED_SANS', metavar: 'LIST', unset: 'to accept any certificate of the client CA', protects: true },
+  'log-level': { variable: 'KEYWAY_LOG_LEVEL', metavar: 'LEVEL', unset: 'for the default, info' },
+} as const satisfies Record<string, Setting>;
+type SettingFlag = keyof typeof SETTINGS;
+
+/**
+ * A serve setting: the flag, else the variable, else undefined (the default). An empty flag is
+ * refused: it is never meant (`--admin-token-file "$UNSET"`). An empty variable counts as unset,
+ * as `VAR=` usually means, except where the setting turns a protection on: there it is refused,
+ * or a template that rendered nothing (`value: ""`) would serve without it, silently.
+ * @throws UsageError
+ */
+function settingValue(flag: SettingFlag, flagValue: string | boolean | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const s: Setting = SETTINGS[flag];
+  if (flagValue === '') throw new UsageError(`--${flag} is given an empty value: give ${s.metavar}, or leave the flag out ${s.unset}`);
+  if (typeof flagValue === 'string') return flagValue;
+  const raw = env[s.variable];
+  if (raw !== '') return raw;
+  if (s.protects) throw new UsageError(`${s.variable} is set but empty: set it to ${s.metavar} (as --${flag}), or unset it ${s.unset}`);
+  return undefined;
 }
 
 /**
@@ -201,10 +241,6 @@ export function defaultAdminHost(env: NodeJS.ProcessEnv): string {
   return (env.KUBERNETES_SERVICE_HOST ?? '') !== '' ? '0.0.0.0' : '127.0.0.1';
 }
 
-function nonEmpty(raw: string | undefined): string | undefined {
-  return raw === undefined || raw === '' ? undefined : raw;
-}
-
 /** Checks that the TLS flags come in the combinations that mean something. @throws UsageError */
 function xdsTlsFlags(cert?: string, key?: string, clientCa?: string, sans?: string): XdsTlsFlags | undefined {
   if (cert === undefined && key === undefined) {
@@ -217,7 +253,11 @@ function xdsTlsFlags(cert?: string, key?: string, clientCa?: string, sans?: stri
   if (allowedSans !== undefined && clientCa === undefined) {
     throw new UsageError('--xds-tls-allowed-sans needs --xds-tls-client-ca: without client certificates there is no SAN to check');
   }
-  return { certFile: cert, keyFile: key, ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}), ...(allowedSans?.length ? { allowedSans } : {}) };
+  // A list of nothing (`,`) must not read as "no list", which accepts every certificate of the CA.
+  if (allowedSans?.length === 0) {
+    throw new UsageError(`--xds-tls-allowed-sans holds no pattern, got ${JSON.stringify(sans)}: give comma-separated patterns, or leave it out to accept any certificate of the client CA`);
+  }
+  return { certFile: cert, keyFile: key, ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}), ...(allowedSans !== undefined ? { allowedSans } : {}) };
 }
 
 function port(name: string, raw: string | undefined, dflt: number): number {

@@ -70,6 +70,25 @@ export class Fields {
     return v;
   }
 
+  /**
+   * An endpoint weight: 0, or a number from {@link MIN_POSITIVE_WEIGHT} to {@link MAX_WEIGHT}, so
+   * every rendezvous score is a normal double (docs/configuration.md, `weight`).
+   */
+  weight(obj: Record<string, unknown>, path: FieldPath, dflt: number): number {
+    const v = obj[keyOf(path)];
+    if (this.#absent(obj, path)) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      this.add(path, `must be a number >= 0, got ${this.describe(v)}`);
+      return dflt;
+    }
+    const outside = weightRangeProblem(v);
+    if (outside !== undefined) {
+      this.add(path, `${outside}, got ${v}`);
+      return dflt;
+    }
+    return v;
+  }
+
   /** true or false. */
   boolean(obj: Record<string, unknown>, path: FieldPath, dflt: boolean): boolean {
     const v = obj[keyOf(path)];
@@ -138,6 +157,29 @@ export class Fields {
     const key = keyOf(path);
     return !(key in obj) || (this.style.nullIsAbsent && (obj[key] === null || obj[key] === undefined));
   }
+}
+
+/**
+ * The largest weight. The score is -weight / ln(u) with u at most 1 - 2^-53 (docs/hashing.md), so
+ * |1 / ln(u)| is at most 2^53 and a score at most weight x 2^53: overflow (Infinity, every tie
+ * then broken by id) starts near 2e292 (Number.MAX_VALUE / 2^53). 1e290 leaves a factor of 200 for
+ * the selection's rounding margins, and the weights of 5000 endpoints sum to a finite total.
+ */
+export const MAX_WEIGHT = 1e290;
+/**
+ * The smallest weight above 0: below about 1e-306 a score (weight / -ln(u), -ln(u) at most
+ * 53 ln 2 ~ 36.7) is a subnormal double with too few bits to rank, and ties fall to the id order.
+ */
+export const MIN_POSITIVE_WEIGHT = 1e-290;
+
+/**
+ * Why a finite weight >= 0 cannot be used (without "got ..."), or undefined when it can. Shared
+ * by the topology file and the Kubernetes source's annotations and labels.
+ */
+export function weightRangeProblem(w: number): string | undefined {
+  if (w > MAX_WEIGHT) return `must be at most ${MAX_WEIGHT} (beyond it the rendezvous score overflows; weights are relative, so scale them all down)`;
+  if (w > 0 && w < MIN_POSITIVE_WEIGHT) return `must be 0 or at least ${MIN_POSITIVE_WEIGHT} (below it the rendezvous score loses the precision to rank; weights are relative, so scale them all up)`;
+  return undefined;
 }
 
 function keyOf(path: FieldPath): string {

@@ -233,7 +233,7 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);
-    const weight = p.nonNegativeNumber(item, [...at, 'weight'], 1);
+    const weight = p.weight(item, [...at, 'weight'], 1);
     const draining = p.boolean(item, [...at, 'draining'], false);
     // A draining endpoint is a planned departure: it serves but owns nothing, so it is not ready.
     const ready = p.boolean(item, [...at, 'ready'], !draining);

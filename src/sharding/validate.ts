@@ -3,6 +3,7 @@ import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
 import { MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import { KeywayError } from '../core/errors.js';
+import { weightRangeProblem } from '../config/fields.js';
 
 /** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
 export function validatePolicy(policy: ShardingPolicy): void {
@@ -45,6 +46,9 @@ export function validateEndpoint(e: Endpoint, field: string): void {
       field: `${field}.weight`,
     });
   }
+  // The topology file and the Kubernetes source check this too; callers of the library may not.
+  const range = weightRangeProblem(e.weight);
+  if (range !== undefined) throw new KeywayError('BAD_ARGUMENT', `weight of ${e.id} ${range}, got ${e.weight}`, { field: `${field}.weight` });
   const loc = e.locality;
   if (!loc || typeof loc.region !== 'string' || typeof loc.zone !== 'string' || typeof loc.subzone !== 'string') {
     throw new KeywayError('BAD_ARGUMENT', `locality of ${e.id} must have string region, zone and subzone`, {

@@ -158,6 +158,63 @@ test('the xDS TLS flags come in meaningful combinations', () => {
   assert.throws(() => tls(['--xds-tls-cert', 'c', '--xds-tls-key', 'k', '--xds-tls-allowed-sans', 'a']), /--xds-tls-allowed-sans needs --xds-tls-client-ca/);
 });
 
+test('an empty serve flag is a usage error naming it, never "not given" (which would turn a protection off)', () => {
+  const serve = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseCommand(['serve', '--config', 'f.yaml', ...argv], env);
+  const tls = ['--xds-tls-cert', 'c', '--xds-tls-key', 'k', '--xds-tls-client-ca', 'ca'];
+  const cases: [string[], RegExp][] = [
+    [['--admin-token-file', ''], /^--admin-token-file is given an empty value: give FILE, or leave the flag out to serve the REST API without a token$/],
+    [['--xds-tls-client-ca', '', '--xds-tls-cert', 'c', '--xds-tls-key', 'k'], /^--xds-tls-client-ca is given an empty value/],
+    [['--xds-tls-cert', '', '--xds-tls-key', ''], /^--xds-tls-cert is given an empty value: give FILE, or leave the flag out to serve xDS in plaintext$/],
+    [['--xds-tls-cert', 'c', '--xds-tls-key', ''], /^--xds-tls-key is given an empty value/],
+    [[...tls, '--xds-tls-allowed-sans', ''], /^--xds-tls-allowed-sans is given an empty value/],
+    [['--admin-host', ''], /^--admin-host is given an empty value: give ADDR, or leave the flag out for the default, 127\.0\.0\.1 \(0\.0\.0\.0 in Kubernetes\)$/],
+    [['--host', ''], /^--host is given an empty value: give ADDR, or leave the flag out for the default, 0\.0\.0\.0$/],
+    [['--http-port', ''], /^--http-port is given an empty value/],
+    [['--xds-port', ''], /^--xds-port is given an empty value/],
+    [['--ext-proc-port', ''], /^--ext-proc-port is given an empty value/],
+    [['--log-level', ''], /^--log-level is given an empty value/],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => serve(argv), (err: unknown) => err instanceof UsageError && message.test(err.message), argv.join(' '));
+  }
+  // A flag wins over its variable, so an empty flag is refused even when the variable is set.
+  assert.throws(() => serve(['--admin-token-file', ''], { KEYWAY_ADMIN_TOKEN_FILE: '/run/t' }), /--admin-token-file is given an empty value/);
+  // A list with no pattern is no more "no list" than an empty value.
+  for (const sans of [',', ' , ,']) {
+    assert.throws(() => serve([...tls, '--xds-tls-allowed-sans', sans]), /^UsageError: --xds-tls-allowed-sans holds no pattern, got ".*": give comma-separated patterns/);
+    assert.throws(() => serve([], { KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: 'k', KEYWAY_XDS_TLS_CLIENT_CA: 'ca', KEYWAY_XDS_TLS_ALLOWED_SANS: sans }), /holds no pattern/);
+  }
+});
+
+test('an empty variable is unset, except one that turns a protection on: that is refused', () => {
+  const serve = (env: NodeJS.ProcessEnv) => parseCommand(['serve', '--config', 'f.yaml'], env) as Extract<ReturnType<typeof parseCommand>, { command: 'serve' }>;
+  const defaults = serve({});
+  const unset = { KEYWAY_HOST: '', KEYWAY_ADMIN_HOST: '', KEYWAY_HTTP_PORT: '', KEYWAY_XDS_PORT: '', KEYWAY_EXT_PROC_PORT: '', KEYWAY_LOG_LEVEL: '' };
+  assert.deepEqual(serve(unset), defaults);
+  assert.equal(serve({ KEYWAY_HOST: '' }).host, '0.0.0.0');
+  assert.equal(serve({ KEYWAY_ADMIN_HOST: '', KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, '0.0.0.0', 'the documented default in a pod');
+  const protection: [NodeJS.ProcessEnv, RegExp][] = [
+    [{ KEYWAY_ADMIN_TOKEN_FILE: '' }, /^KEYWAY_ADMIN_TOKEN_FILE is set but empty: set it to FILE \(as --admin-token-file\), or unset it to serve the REST API without a token$/],
+    [{ KEYWAY_XDS_TLS_CERT: '', KEYWAY_XDS_TLS_KEY: '' }, /^KEYWAY_XDS_TLS_CERT is set but empty/],
+    [{ KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: '' }, /^KEYWAY_XDS_TLS_KEY is set but empty/],
+    [{ KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: 'k', KEYWAY_XDS_TLS_CLIENT_CA: '' }, /^KEYWAY_XDS_TLS_CLIENT_CA is set but empty/],
+    [{ KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: 'k', KEYWAY_XDS_TLS_CLIENT_CA: 'ca', KEYWAY_XDS_TLS_ALLOWED_SANS: '' }, /^KEYWAY_XDS_TLS_ALLOWED_SANS is set but empty/],
+  ];
+  for (const [env, message] of protection) {
+    assert.throws(() => serve(env), (err: unknown) => err instanceof UsageError && message.test(err.message), JSON.stringify(env));
+  }
+  // The flag still wins over an empty variable.
+  assert.equal((parseCommand(['serve', '--config', 'f.yaml', '--admin-token-file', '/a'], { KEYWAY_ADMIN_TOKEN_FILE: '' }) as { adminTokenFile?: string }).adminTokenFile, '/a');
+});
+
+test('keyway serve --host \'\': a usage error, exit 2, before anything binds', async () => {
+  // It used to get to listen() and exit 1 with "No addresses resolved for port [object Object]".
+  const flag = await run(['serve', '--config', 'examples/topology.yaml', '--host', '']);
+  assert.equal(flag.code, 2, flag.stderr);
+  assert.match(flag.stderr, /^keyway: --host is given an empty value/);
+  assert.doesNotMatch(flag.stderr, /DeprecationWarning|\[object Object\]/);
+});
+
 test('keyway COMMAND --help and keyway help COMMAND describe that one command', async () => {
   const [check, serve, helpStatus, helpCheck, unknown] = await Promise.all([
     run(['check', '--help']),

@@ -38,6 +38,9 @@ test('bad arguments are BAD_ARGUMENT errors naming the field', () => {
   assert.throws(() => computeShardMap([ep('a'), ep('b', { weight: -1 })], policy()), code('BAD_ARGUMENT', 'endpoints[1].weight'));
   assert.throws(() => computeShardMap([ep('a', { weight: Number.POSITIVE_INFINITY })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
   assert.throws(() => computeShardMap([ep('a', { weight: Number.NaN })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
+  // Finite but past what the rendezvous score can rank (docs/configuration.md, `weight`).
+  assert.throws(() => computeShardMap([ep('a', { weight: 1.7e308 })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
+  assert.throws(() => computeShardMap([ep('a', { weight: 1e-300 })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
   assert.throws(() => computeShardMap([ep('has space')], policy()), code('BAD_ARGUMENT', 'endpoints[0].id'));
   const map = computeShardMap([ep('a')], policy());
   assert.throws(() => applyEndpointChange(map, { kind: 'upsert', endpoint: ep('b', { weight: -2 }) }), code('BAD_ARGUMENT', 'endpoint.weight'));

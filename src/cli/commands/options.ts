@@ -93,8 +93,8 @@ export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL
 /**
  * The admin bearer token (docs/security.md "The admin API"): `--token`, else KEYWAY_TOKEN, else
  * none. Prefer the variable: a flag shows in the process list.
- * @throws UsageError when it cannot be the token keyway reads from its token file: white space or
- *   a control character inside, or a character an HTTP header cannot carry
+ * @throws UsageError when it cannot be the token keyway reads from its token file: a character
+ *   that is not visible ASCII (white space, a control character, or beyond ASCII)
  */
 export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const raw = flag ?? (env.KEYWAY_TOKEN || undefined);
@@ -104,14 +104,18 @@ export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string 
   if (bad >= 0) {
     const c = [...value][bad]!;
     // The token is a secret: the message says what is wrong and where, never the token itself.
-    const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'a character an HTTP header cannot carry (beyond U+00FF)';
-    throw new UsageError(`${flag !== undefined ? '--token' : 'KEYWAY_TOKEN'} must be one word of printable characters, as in keyway's --admin-token-file; character ${bad + 1} is ${what}`);
+    const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'not ASCII';
+    throw new UsageError(`${flag !== undefined ? '--token' : 'KEYWAY_TOKEN'} must be one word of visible ASCII characters, as keyway's --admin-token-file holds; character ${bad + 1} is ${what}`);
   }
   return value;
 }
 
-/** A character a token may hold: visible, and sendable in a header (Latin-1). */
-const TOKEN_CHAR = /^[\x21-\x7e\xa1-\xff]$/;
+/**
+ * A character a token may hold: visible ASCII (0x21-0x7e), the rule `keyway serve` applies to its
+ * token file. Clients send anything beyond ASCII differently (curl as UTF-8, fetch as Latin-1), so
+ * such a token would work from one and not the other.
+ */
+const TOKEN_CHAR = /^[\x21-\x7e]$/;
 
 /** Prints `value` as indented JSON (the `-o json` form of every command). */
 export function printJson(io: CommandIo, value: unknown): void {

@@ -149,7 +149,7 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   const weightAnnotation = str('weightAnnotation', QUALIFIED_NAME, 'an annotation key such as keyway.io/weight') ?? KUBERNETES_DEFAULTS.weightAnnotation;
 
   const weightFromGpuLabels = f.boolean(v, ['weightFromGpuLabels'], KUBERNETES_DEFAULTS.weightFromGpuLabels);
-  const defaultWeight = f.nonNegativeNumber(v, ['defaultWeight'], KUBERNETES_DEFAULTS.defaultWeight);
+  const defaultWeight = f.weight(v, ['defaultWeight'], KUBERNETES_DEFAULTS.defaultWeight);
 
   const holdOffMs = ms('holdOffMs', KUBERNETES_DEFAULTS.holdOffMs);
   const maxDelayMs = ms('maxDelayMs', Math.max(KUBERNETES_DEFAULTS.maxDelayMs, holdOffMs));

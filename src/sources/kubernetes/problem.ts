@@ -5,9 +5,9 @@
  */
 
 export type ProblemReason =
-  /** The weight annotation is not a number >= 0; the GPU labels or defaultWeight apply. */
+  /** The weight annotation is not a weight the topology file would take (0, or MIN_POSITIVE_WEIGHT to MAX_WEIGHT); the GPU labels or defaultWeight apply. */
   | 'bad-weight-annotation'
-  /** nvidia.com/gpu.memory or gpu.count is missing its partner or not a whole number; defaultWeight applies. */
+  /** nvidia.com/gpu.memory or gpu.count is missing its partner, not a whole number, or their product past MAX_WEIGHT; defaultWeight applies. */
   | 'bad-gpu-labels'
   /** The identity label/annotation is absent; the endpoint is left out. */
   | 'missing-identity'

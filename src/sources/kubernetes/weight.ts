@@ -4,6 +4,7 @@
  * memory in GiB from GPU Feature Discovery labels, else defaultWeight.
  */
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { MAX_WEIGHT, MIN_POSITIVE_WEIGHT, weightRangeProblem } from '../../config/fields.js';
 import type { KubernetesSourceConfig } from './config.js';
 import type { SourceProblem } from './problem.js';
 import { GPU_COUNT_LABEL, GPU_MEMORY_LABEL } from './well-known.js';
@@ -14,13 +15,19 @@ const WHOLE_NUMBER = /^\d+$/;
 
 export type WeightSettings = Pick<KubernetesSourceConfig, 'weightAnnotation' | 'weightFromGpuLabels' | 'defaultWeight'>;
 
-/** Parses a weight annotation value; undefined when it is not a finite number >= 0. */
+/**
+ * Parses a weight annotation value; undefined when it is not a number the topology file would take
+ * as `weight` (0, or from MIN_POSITIVE_WEIGHT to MAX_WEIGHT: beyond, the rendezvous score overflows).
+ */
 export function parseWeight(text: string): number | undefined {
   const t = text.trim();
   if (!WEIGHT_TEXT.test(t)) return undefined;
   const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
+  return Number.isFinite(n) && weightRangeProblem(n) === undefined ? n : undefined;
 }
+
+/** What a usable weight is, for problem messages. */
+const WEIGHT_RANGE = `a number from 0 to ${MAX_WEIGHT} (0, or at least ${MIN_POSITIVE_WEIGHT})`;
 
 /**
  * Weight and the problems met on the way. A malformed annotation is reported on the pod and the
@@ -44,7 +51,7 @@ export function endpointWeight(
       name: pod.metadata?.name ?? '',
       field: `metadata.annotations[${JSON.stringify(settings.weightAnnotation)}]`,
       value: text,
-      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(text)} is not a number >= 0; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
+      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(text)} is not ${WEIGHT_RANGE}; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
     });
   }
   if (settings.weightFromGpuLabels && node) {
@@ -79,5 +86,10 @@ export function gpuMemoryGiB(node: V1Node): { weight?: number; problem?: SourceP
   if (count === undefined) return bad(GPU_COUNT_LABEL, undefined, `${GPU_MEMORY_LABEL} is set but ${GPU_COUNT_LABEL} is missing`);
   if (!WHOLE_NUMBER.test(memory)) return bad(GPU_MEMORY_LABEL, memory, `${GPU_MEMORY_LABEL}=${JSON.stringify(memory)} is not a whole number of MiB`);
   if (!WHOLE_NUMBER.test(count)) return bad(GPU_COUNT_LABEL, count, `${GPU_COUNT_LABEL}=${JSON.stringify(count)} is not a whole number`);
-  return { weight: Math.round((Number(memory) * Number(count) * 1000) / 1024) / 1000 };
+  const weight = Math.round((Number(memory) * Number(count) * 1000) / 1024) / 1000;
+  // Absurd label values (hundreds of digits) would overflow the rendezvous score, like a weight past MAX_WEIGHT.
+  if (!Number.isFinite(weight) || weightRangeProblem(weight) !== undefined) {
+    return bad(GPU_MEMORY_LABEL, memory, `${GPU_MEMORY_LABEL} x ${GPU_COUNT_LABEL} is past the largest weight, ${MAX_WEIGHT} GiB`);
+  }
+  return { weight };
 }

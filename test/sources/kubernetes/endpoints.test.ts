@@ -9,6 +9,7 @@ import { type KubernetesSourceConfig, parseKubernetesSourceConfig } from '../../
 import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
 import { endpointDraining, endpointReady } from '../../../src/sources/kubernetes/readiness.js';
 import { endpointWeight, gpuMemoryGiB, parseWeight } from '../../../src/sources/kubernetes/weight.js';
+import { MAX_WEIGHT, MIN_POSITIVE_WEIGHT } from '../../../src/config/fields.js';
 import type { StoredObject } from '../../support/kube-apiserver/index.js';
 import { nodeObject, NS, podObject, SERVICE, sliceObject } from './fixtures.js';
 
@@ -98,6 +99,24 @@ test('weight: annotation, else GPU labels, else default; a malformed annotation 
     [['bad-weight-annotation', 'Pod', NS, 'p', 'metadata.annotations["keyway.io/weight"]', 'heavy']],
   );
   assert.equal(endpointWeight(pod({ 'keyway.io/weight': '-3' }), undefined, settings).weight, 1);
+});
+
+test('weights from Kubernetes hold to the topology file\'s bounds: past MAX_WEIGHT the rendezvous score overflows', () => {
+  assert.equal(parseWeight('1e290'), MAX_WEIGHT);
+  assert.equal(parseWeight('1e-290'), MIN_POSITIVE_WEIGHT);
+  for (const text of ['1.7e308', '2e290', '5e-324', '1e-300']) assert.equal(parseWeight(text), undefined, text);
+  const settings = { weightAnnotation: 'keyway.io/weight', weightFromGpuLabels: true, defaultWeight: 1 };
+  const huge = endpointWeight(asPod(podObject('p', { node: 'n', ip: '10.0.0.1', annotations: { 'keyway.io/weight': '1.7e308' } })), undefined, settings);
+  assert.equal(huge.weight, 1);
+  assert.equal(huge.problems[0]?.reason, 'bad-weight-annotation');
+  assert.match(huge.problems[0]!.message, /keyway\.io\/weight="1\.7e308" is not a number from 0 to 1e\+290 .*; using the node GPU labels or defaultWeight instead/);
+  // GPU labels whose product is past the bound (Infinity here) are a problem on the node, like malformed ones.
+  const labels = gpuMemoryGiB(asNode(nodeObject('n', { gpuMemoryMiB: '9'.repeat(400), gpuCount: '8' })));
+  assert.equal(labels.weight, undefined);
+  assert.equal(labels.problem?.reason, 'bad-gpu-labels');
+  assert.match(labels.problem!.message, /past the largest weight, 1e\+290 GiB; using defaultWeight/);
+  // defaultWeight is a weight too.
+  assert.throws(() => config({ defaultWeight: 1e300 }), /defaultWeight: must be at most 1e\+290/);
 });
 
 test('GPU labels: both absent is no problem; one absent or not a whole number is', () => {

@@ -1,0 +1,205 @@
+/**
+ * `keyway serve` as the CLI runs it (src/app/serve-command.ts): the admin token file's rule, and
+ * signals that arrive while the start still waits for the Kubernetes API.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { adminTokenProblem } from '../../src/app/serve-command.js';
+import { token as cliToken } from '../../src/cli/commands/options.js';
+import { UsageError } from '../../src/cli/args.js';
+import { KubeApiServer } from '../support/kube-apiserver/index.js';
+import { CLI, type CliRun } from '../cli/support.js';
+import { tempTopology } from './support.js';
+
+/** Ports and interfaces of every serve started here: free ports on loopback only. */
+const LOOPBACK = ['--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off', '--host', '127.0.0.1', '--admin-host', '127.0.0.1'];
+
+test('the admin token is visible ASCII: a control, space or non-ASCII character is refused with its position', () => {
+  assert.equal(adminTokenProblem('Zm9v-._~+/=0123456789abcdefABCDEF!#$%&*^`|'), undefined);
+  const printable = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join('');
+  assert.equal(adminTokenProblem(printable), undefined);
+  assert.match(adminTokenProblem('ab\x01cd')!, /; character 3 of the token is a control character$/);
+  assert.match(adminTokenProblem('ab\x7fcd')!, /; character 3 of the token is a control character$/);
+  assert.match(adminTokenProblem('tökén123')!, /^must hold one token of visible ASCII characters \(0x21-0x7e, .*\); character 2 of the token is not ASCII$/);
+  assert.match(adminTokenProblem('abc def')!, /; character 4 of the token is white space$/);
+  assert.match(adminTokenProblem('ab\u00a0cd')!, /; character 3 of the token is white space$/);
+  assert.match(adminTokenProblem('😀x\u00e9')!, /; character 1 of the token is not ASCII$/, 'counted in characters, not UTF-16 units');
+  assert.equal(adminTokenProblem(''), 'must hold a token, got an empty file');
+});
+
+test('keyway status --token takes exactly the tokens keyway serve takes from its file', () => {
+  const chars = [...Array.from({ length: 0x180 }, (_, i) => String.fromCharCode(i)), '\u2028', '\u2603', '\u{1f600}'];
+  for (const c of chars) {
+    const t = `ab${c}cd`;
+    let cli: boolean;
+    try {
+      cli = cliToken(t, {}) === t;
+    } catch (err) {
+      assert.ok(err instanceof UsageError);
+      cli = false;
+    }
+    assert.equal(cli, adminTokenProblem(t) === undefined, `U+${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+  }
+});
+
+test('keyway serve refuses a token file no client could send: exit 1, the file and the position, never the token', async (t) => {
+  const topo = await tempTopology('shards: 8\nendpoints: []\n');
+  t.after(() => topo.cleanup());
+  const files = { control: join(topo.dir, 'control'), wide: join(topo.dir, 'wide') };
+  await writeFile(files.control, 'sekrit\x01cd\n');
+  await writeFile(files.wide, 'sekr\u00eft123\n');
+  const [control, wide] = await Promise.all([
+    runServeBounded([...LOOPBACK, '--config', topo.file, '--admin-token-file', files.control]),
+    runServeBounded([...LOOPBACK, '--config', topo.file], { KEYWAY_ADMIN_TOKEN_FILE: files.wide }),
+  ]);
+  assert.equal(control.code, 1, control.stderr);
+  assert.match(control.stderr, new RegExp(`keyway: failed to start: --admin-token-file ${files.control}: must hold one token of visible ASCII characters .*; character 7 of the token is a control character\\n`));
+  assert.equal(wide.code, 1, wide.stderr);
+  assert.match(wide.stderr, /character 5 of the token is not ASCII\n/);
+  for (const r of [control, wide]) {
+    assert.doesNotMatch(r.stdout + r.stderr, /sekr/);
+    assert.doesNotMatch(r.stdout, /"msg":"listening"/);
+  }
+});
+
+/** Runs `keyway serve ARGS`; one still running after 20 s (it accepted what it should refuse) is killed. */
+async function runServeBounded(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  const child = spawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** A Kubernetes API on 127.0.0.1 that takes requests and answers none, and a kubeconfig file for it. */
+async function silentKubernetesApi(dir: string): Promise<{ api: KubeApiServer; kubeconfig: string }> {
+  const api = await KubeApiServer.start();
+  await api.goDown('hang');
+  const kubeconfig = join(dir, 'kubeconfig');
+  // client-node takes an http:// server only with insecure-skip-tls-verify.
+  await writeFile(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{name: fake, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
+      'users: [{name: anonymous, user: {}}]',
+      'contexts: [{name: fake, context: {cluster: fake, user: anonymous}}]',
+      'current-context: fake',
+      '',
+    ].join('\n'),
+  );
+  return { api, kubeconfig };
+}
+
+interface Serving {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly exited: Promise<unknown[]>;
+  /** Resolves with the first log record `msg` (rejects after 30 s or at an early exit). */
+  logged(msg: string): Promise<Record<string, unknown>>;
+  stderr(): string;
+}
+
+/** Spawns `keyway serve` on `topology` with its Kubernetes API from `kubeconfig`. */
+function spawnServe(topology: string, kubeconfig: string, t: { after(fn: () => void): void }): Serving {
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
+  // Outside a pod: the kubeconfig decides, and the REST API's default is loopback.
+  delete env.KUBERNETES_SERVICE_HOST;
+  delete env.KUBERNETES_SERVICE_PORT;
+  const child = spawn(process.execPath, [...CLI, 'serve', '--config', topology, ...LOOPBACK], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = once(child, 'exit');
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const records: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    records.push(JSON.parse(line) as Record<string, unknown>);
+    for (const w of waiters) w();
+  });
+  const logged = (msg: string): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const rec = records.find((r) => r.msg === msg);
+        if (!rec) return;
+        done();
+        resolve(rec);
+      };
+      const timer = setTimeout(() => (done(), reject(new Error(`no "${msg}" log line within 30 s; stderr: ${stderr}`))), 30_000);
+      const early = (): void => (done(), reject(new Error(`keyway exited before logging "${msg}"; stderr: ${stderr}`)));
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        child.off('exit', early);
+      };
+      waiters.add(check);
+      child.once('exit', early);
+      check();
+    });
+  return { child, exited, logged, stderr: () => stderr };
+}
+
+/** Resolves once `api` has received a request: the start is under way, waiting for its answer. */
+async function firstRequest(api: KubeApiServer): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (api.requests.length === 0) {
+    if (Date.now() > deadline) throw new Error('keyway sent the Kubernetes API no request within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const KUBERNETES_TOPOLOGY = 'shards: 16\nreplicas: 1\nkubernetes:\n  namespace: cache\n  services: [cache]\n';
+
+test('SIGTERM or SIGINT while the start waits for the Kubernetes API: the start is abandoned, exit 0', async (t) => {
+  const topo = await tempTopology(KUBERNETES_TOPOLOGY);
+  const { api, kubeconfig } = await silentKubernetesApi(topo.dir);
+  t.after(async () => {
+    await api.close();
+    await topo.cleanup();
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const serve = spawnServe(topo.file, kubeconfig, t);
+    await firstRequest(api);
+    const sent = Date.now();
+    serve.child.kill(signal);
+    const [code, killedBy] = await serve.exited;
+    // Before: SIGTERM killed the process (143) after the handlers were never set.
+    assert.deepEqual([code, killedBy], [0, null], `${signal}: ${serve.stderr()}`);
+    assert.ok(Date.now() - sent < 10_000, `${signal}: exit within 10 s, not at the 60 s initial-sync timeout`);
+    assert.equal((await serve.logged('signal during start-up: start abandoned')).signal, signal);
+    api.requests.length = 0;
+  }
+});
+
+test('SIGHUP while the start waits: keyway keeps starting and re-reads the file once it runs; SIGTERM then stops it', async (t) => {
+  const topo = await tempTopology(KUBERNETES_TOPOLOGY);
+  const { api, kubeconfig } = await silentKubernetesApi(topo.dir);
+  t.after(async () => {
+    await api.close();
+    await topo.cleanup();
+  });
+  const serve = spawnServe(topo.file, kubeconfig, t);
+  await firstRequest(api);
+  serve.child.kill('SIGHUP');
+  // Before: SIGHUP killed the process (129).
+  await serve.logged('SIGHUP during start-up: the topology file is re-read once keyway runs');
+  assert.equal(serve.child.exitCode, null);
+  await api.comeUp();
+  await serve.logged('listening');
+  await serve.logged('SIGHUP: re-reading the topology file');
+  serve.child.kill('SIGTERM');
+  assert.deepEqual(await serve.exited, [0, null], serve.stderr());
+  await serve.logged('stopped');
+});
