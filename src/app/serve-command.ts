@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
+import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
 import { startTracing, type Tracing } from '../telemetry/index.js';
 import { type RunningServer, startServer } from './runner.js';
@@ -194,20 +195,14 @@ async function readAdminToken(file: string): Promise<string> {
 }
 
 /**
- * Why `token` cannot be the admin token, or undefined when it can. Only visible ASCII (0x21-0x7e,
- * a superset of RFC 6750's token characters): every HTTP client sends those as they are, while a
- * control character makes the header invalid (400) and beyond ASCII curl sends UTF-8 bytes and
- * fetch Latin-1, so the token would work from one client and not another. The CLI's --token
- * (src/cli/commands/options.ts) holds to the same rule. Says where, never what the token is.
+ * Why `token` cannot be the admin token (the rule of src/core/admin-token.ts), or undefined when it
+ * can. Says where, never what the token is.
  */
 export function adminTokenProblem(token: string): string | undefined {
   if (token === '') return 'must hold a token, got an empty file';
-  const chars = [...token];
-  const bad = chars.findIndex((c) => !/^[\x21-\x7e]$/.test(c));
-  if (bad < 0) return undefined;
-  const c = chars[bad]!;
-  const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'not ASCII';
-  return `must hold one token of visible ASCII characters (0x21-0x7e, as HTTP clients send them); character ${bad + 1} of the token is ${what}`;
+  const fault = adminTokenFault(token);
+  if (fault === undefined) return undefined;
+  return `must hold one token of visible ASCII characters (0x21-0x7e, as HTTP clients send them); character ${fault.position} of the token is ${fault.what}`;
 }
 
 function errorList(err: KeywayError | KeywayErrors): unknown[] {

@@ -7,6 +7,7 @@
 import { ERROR_CODES, KeywayError, type KeywayErrorCode } from '../core/errors.js';
 import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
 import { shardFor } from './shard.js';
+import { adminTokenFault } from '../core/admin-token.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
 export interface Owner {
@@ -81,6 +82,7 @@ export class ShardMapClient {
    */
   constructor(private readonly opts: ShardMapClientOptions) {
     this.base = baseUrlOf(opts.baseUrl);
+    checkToken(opts.token);
     this.pollIntervalMs = millis('pollIntervalMs', opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 0);
     this.timeoutMs = millis('timeoutMs', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
   }
@@ -290,6 +292,19 @@ function baseUrlOf(raw: unknown): URL {
   url.search = '';
   url.hash = '';
   return url;
+}
+
+/**
+ * The `token` option holds to the rule of keyway's token file (src/core/admin-token.ts): one that
+ * breaks it could never be accepted, and fetch would refuse the header as a network error.
+ */
+function checkToken(token: unknown): void {
+  if (token === undefined) return;
+  const bad = (why: string): KeywayError => new KeywayError('BAD_ARGUMENT', why, { field: 'token' });
+  if (typeof token !== 'string' || token === '') throw bad('must be a non-empty string');
+  const fault = adminTokenFault(token);
+  // Says where, never what the token is: it is a secret.
+  if (fault !== undefined) throw bad(`must be one word of visible ASCII characters, as keyway's --admin-token-file holds; character ${fault.position} is ${fault.what}`);
 }
 
 /** Checks a `/v1/shardmap` body and resolves owner ids to addresses. */

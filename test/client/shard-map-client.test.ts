@@ -285,3 +285,21 @@ test('ShardMapClient baseUrl: host:port gets http://, anything else that is not 
     (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && /user name or password/.test(e.message) && !e.message.includes('s3cret'),
   );
 });
+
+test('ShardMapClient token: the rule of keyway serve\'s token file, refused by position and never quoted', () => {
+  const baseUrl = 'http://127.0.0.1:1';
+  assert.doesNotThrow(() => new ShardMapClient({ baseUrl, token: 'Zm9v-._~+/=!#$%&*^`|' }));
+  for (const [token, what] of [
+    ['ab\x01cd', 'character 3 is a control character'],
+    ['ab\ncd', 'character 3 is white space'],
+    ['tökén', 'character 2 is not ASCII'],
+    ['two words', 'character 4 is white space'],
+  ] as const) {
+    assert.throws(
+      () => new ShardMapClient({ baseUrl, token }),
+      (e: KeywayError) => e.code === 'BAD_ARGUMENT' && e.location.field === 'token' && e.message.includes(what) && !e.message.includes(token),
+      JSON.stringify(token),
+    );
+  }
+  assert.throws(() => new ShardMapClient({ baseUrl, token: '' }), (e: KeywayError) => e.code === 'BAD_ARGUMENT');
+});

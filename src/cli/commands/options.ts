@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../args.js';
+import { adminTokenFault } from '../../core/admin-token.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
@@ -100,22 +101,13 @@ export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string 
   const raw = flag ?? (env.KEYWAY_TOKEN || undefined);
   const value = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   if (value === undefined) return undefined;
-  const bad = [...value].findIndex((c) => !TOKEN_CHAR.test(c));
-  if (bad >= 0) {
-    const c = [...value][bad]!;
-    // The token is a secret: the message says what is wrong and where, never the token itself.
-    const what = /\s/.test(c) ? 'white space' : /\p{Cc}/u.test(c) ? 'a control character' : 'not ASCII';
-    throw new UsageError(`${flag !== undefined ? '--token' : 'KEYWAY_TOKEN'} must be one word of visible ASCII characters, as keyway's --admin-token-file holds; character ${bad + 1} is ${what}`);
+  // The rule `keyway serve` applies to its token file; the message says where, never the token.
+  const fault = adminTokenFault(value);
+  if (fault !== undefined) {
+    throw new UsageError(`${flag !== undefined ? '--token' : 'KEYWAY_TOKEN'} must be one word of visible ASCII characters, as keyway's --admin-token-file holds; character ${fault.position} is ${fault.what}`);
   }
   return value;
 }
-
-/**
- * A character a token may hold: visible ASCII (0x21-0x7e), the rule `keyway serve` applies to its
- * token file. Clients send anything beyond ASCII differently (curl as UTF-8, fetch as Latin-1), so
- * such a token would work from one and not the other.
- */
-const TOKEN_CHAR = /^[\x21-\x7e]$/;
 
 /** Prints `value` as indented JSON (the `-o json` form of every command). */
 export function printJson(io: CommandIo, value: unknown): void {
