@@ -75,12 +75,9 @@ export class Fields {
    * every rendezvous score is a normal double (docs/configuration.md, `weight`).
    */
   weight(obj: Record<string, unknown>, path: FieldPath, dflt: number): number {
-    const v = obj[keyOf(path)];
-    if (this.#absent(obj, path)) return dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      this.add(path, `must be a number >= 0, got ${this.describe(v)}`);
-      return dflt;
-    }
+    const before = this.problems.length;
+    const v = this.nonNegativeNumber(obj, path, dflt);
+    if (this.problems.length > before || this.#absent(obj, path)) return v;
     const outside = weightRangeProblem(v);
     if (outside !== undefined) {
       this.add(path, `${outside}, got ${v}`);
