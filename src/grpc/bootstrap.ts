@@ -29,10 +29,16 @@ export interface XdsBootstrap {
  * call on the channel then fails UNAVAILABLE); everything else is kept. Put the result in
  * GRPC_XDS_BOOTSTRAP_CONFIG (or the file GRPC_XDS_BOOTSTRAP names) before the first `xds:`
  * channel resolves.
- * @throws KeywayError BAD_ARGUMENT when `node`, `node.metadata` or `node.locality` is there but not a JSON object
+ * @throws KeywayError BAD_ARGUMENT when `node`, `node.metadata` or `node.locality` is there but not a
+ * JSON object, or `node.id` is not a string (grpc-js-xds refuses such a node, and every call fails)
  */
 export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
   const node = jsonObject(bootstrap.node, 'node') ?? {};
+  if (typeof node['id'] !== 'string') {
+    // Not made up here: keyway lists proxies by node id, and under mTLS the id must match the certificate.
+    const got = node['id'] === undefined ? 'missing' : `must be a string, got ${JSON.stringify(node['id']) ?? typeof node['id']}`;
+    throw new KeywayError('BAD_ARGUMENT', `${got}; grpc-js-xds refuses a node without a string id (every call fails UNAVAILABLE)`, { field: 'node.id' });
+  }
   const metadata = jsonObject(node.metadata, 'node.metadata');
   const locality = jsonObject(node.locality, 'node.locality') ?? {};
   return { ...bootstrap, node: { ...node, locality, metadata: { ...metadata, [SHARD_PICKER_METADATA_KEY]: SHARD_PICKER_VERSION } } };

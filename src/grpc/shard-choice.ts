@@ -4,6 +4,7 @@
  * shard's owners takes it, from their connectivity.
  */
 import { keyToShard } from '../sharding/key-to-shard.js';
+import { murmur3Range } from '../sharding/murmur3.js';
 import { NO_OWNER, type OwnerTable, type ShardPickerConfig } from '../core/shard-picker.js';
 
 /** What a call asks for: one shard, any endpoint (no header, missingHeader any), or an error to return. */
@@ -15,11 +16,13 @@ export type ShardChoice =
 /**
  * The shard of a call: the shard header (decimal in [0, S)), else hash contract 1 of the key
  * header, else `missingHeader` (any endpoint, or an error). `header(name)` is the call's first
- * value of a metadata key, undefined when absent.
+ * value of a metadata key, undefined when absent; bytes for a binary (`-bin`) key, whose bytes are
+ * hashed as they are (what grpc-go's picker hashes).
  */
-export function chooseShard(config: ShardPickerConfig, header: (name: string) => string | undefined): ShardChoice {
-  const raw = header(config.shardHeader);
-  if (raw !== undefined) {
+export function chooseShard(config: ShardPickerConfig, header: (name: string) => string | Uint8Array | undefined): ShardChoice {
+  const value = header(config.shardHeader);
+  if (value !== undefined) {
+    const raw = typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
     const shard = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
     if (!(shard < config.shardCount)) {
       return { kind: 'invalid', message: `${config.shardHeader} is ${JSON.stringify(raw)}, not a shard number in [0, ${config.shardCount})` };
@@ -27,10 +30,25 @@ export function chooseShard(config: ShardPickerConfig, header: (name: string) =>
     return { kind: 'shard', shard };
   }
   const key = config.keyHeader === '' ? undefined : header(config.keyHeader);
-  if (key !== undefined) return { kind: 'shard', shard: keyToShard(key, config.shardCount) };
+  if (key !== undefined) return { kind: 'shard', shard: typeof key === 'string' ? keyToShard(key, config.shardCount) : bytesToShard(key, config.shardCount) };
   if (config.missingHeader === 'any') return { kind: 'any' };
   const names = config.keyHeader === '' ? config.shardHeader : `${config.shardHeader} or ${config.keyHeader}`;
   return { kind: 'invalid', message: `the call carries no ${names} metadata` };
+}
+
+/**
+ * Hash contract 1 over a key given as bytes: the hash-tag rule on bytes (`{` and `}` are ASCII, so
+ * for UTF-8 bytes it is the rule on the string), then murmur3 of those bytes. Equals keyToShard of
+ * the decoded string whenever the bytes are valid UTF-8.
+ */
+function bytesToShard(key: Uint8Array, shardCount: number): number {
+  let tag = key;
+  const open = key.indexOf(0x7b);
+  if (open >= 0) {
+    const close = key.indexOf(0x7d, open + 1);
+    if (close > open + 1) tag = key.subarray(open + 1, close);
+  }
+  return murmur3Range(tag, tag.length, 0) % shardCount;
 }
 
 /** An owner's connectivity as the picker sees it; `pending` is an owner not (yet) among the EDS endpoints. */

@@ -52,18 +52,19 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       /** By endpoint index of the config: that endpoint's child, undefined until EDS lists it. */
       private readonly children: readonly (LeafLoadBalancer | undefined)[],
       private readonly ready: readonly LeafLoadBalancer[],
+      /** Some endpoint is connecting (or IDLE, about to): a call without a shard may wait for it. */
+      private readonly waiting: boolean,
     ) {}
 
     pick(args: experimental.PickArgs): experimental.PickResult {
       const { config, owners } = this.config;
-      const choice = chooseShard(config, (name) => {
-        const v = args.metadata.get(name)[0];
-        return typeof v === 'string' ? v : undefined;
-      });
+      // A `-bin` key is a Buffer: its bytes are the key.
+      const choice = chooseShard(config, (name) => args.metadata.get(name)[0]);
       if (choice.kind === 'invalid') return drop(Status.INVALID_ARGUMENT, choice.message);
       if (choice.kind === 'any') {
-        // missingHeader any: round robin over the READY endpoints, no shard affinity.
-        if (this.ready.length === 0) return queue();
+        // missingHeader any: round robin over the READY endpoints, no shard affinity. None READY:
+        // wait while one connects, else fail (a queued fail-fast call would hang to its deadline).
+        if (this.ready.length === 0) return this.waiting ? queue() : failure(Status.UNAVAILABLE, 'no endpoint is reachable');
         const child = this.ready[this.#next++ % this.ready.length]!;
         return child.getPicker().pick(args);
       }
@@ -151,9 +152,10 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       for (const c of all) if (c.getConnectivityState() === State.IDLE) c.exitIdle();
       const ready = all.filter((c) => c.getConnectivityState() === State.READY);
       const byIndex = config.config.endpoints.map((a) => this.#children.get(a));
-      const picker = new ShardPicker(config, byIndex, ready);
+      const waiting = all.some((c) => stateOf(c) === 'connecting');
+      const picker = new ShardPicker(config, byIndex, ready, waiting);
       if (ready.length > 0) this.#helper.updateState(State.READY, picker, null);
-      else if (all.some((c) => c.getConnectivityState() !== State.TRANSIENT_FAILURE)) this.#helper.updateState(State.CONNECTING, picker, null);
+      else if (waiting) this.#helper.updateState(State.CONNECTING, picker, null);
       else {
         const message = `${SHARD_PICKER_POLICY}: no endpoint is reachable`;
         this.#helper.updateState(State.TRANSIENT_FAILURE, picker, message);

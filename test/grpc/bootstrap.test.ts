@@ -59,3 +59,20 @@ test("docs/xds.md's shard-picker example gives a bootstrap grpc-js-xds loads", (
   const loaded = load(withShardPicker(bootstrap));
   assert.equal(typeof loaded.node.id, 'string');
 });
+
+test('withShardPicker refuses a node without a string id, which grpc-js-xds would refuse on every call', () => {
+  assert.throws(() => load({ xds_servers: xdsServers, node: { locality: {} } }), /id field missing/, 'grpc-js-xds itself refuses it');
+  const cases: [XdsBootstrap, RegExp][] = [
+    [{ xds_servers: xdsServers }, /missing/],
+    [{ xds_servers: xdsServers, node: {} }, /missing/],
+    [{ xds_servers: xdsServers, node: { id: 42 } }, /got 42/],
+  ];
+  for (const [bootstrap, got] of cases) {
+    assert.throws(
+      () => withShardPicker(bootstrap),
+      (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && e.location.field === 'node.id' && got.test(e.message),
+      JSON.stringify(bootstrap),
+    );
+  }
+  assert.equal(load(withShardPicker({ xds_servers: xdsServers, node: { id: '' } })).node.id, '', 'an empty id is grpc-js-xds\'s to judge');
+});

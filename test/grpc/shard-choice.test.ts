@@ -34,6 +34,14 @@ test('the key header is hashed by contract 1 (every key-to-shard vector)', () =>
   assert.equal(chooseShard({ ...base, keyHeader: '' }, headers({ 'x-cache-key': 'k' })).kind, 'invalid', 'no key header configured');
 });
 
+test('a key given as bytes (a -bin header) hashes as its UTF-8 string does (every key-to-shard vector)', () => {
+  const { vectors } = JSON.parse(readFileSync('testdata/vectors/key-to-shard.json', 'utf8')) as { vectors: { key: string; shards: number; shard: number }[] };
+  for (const v of vectors) {
+    const bytes = (name: string): Uint8Array | undefined => (name === 'x-cache-key' ? Buffer.from(v.key, 'utf8') : undefined);
+    assert.deepEqual(chooseShard({ ...base, shardCount: v.shards }, bytes), { kind: 'shard', shard: v.shard }, v.key);
+  }
+});
+
 test('no header: any endpoint, or INVALID_ARGUMENT naming the headers', () => {
   assert.deepEqual(chooseShard({ ...base, missingHeader: 'any' }, headers({})), { kind: 'any' });
   const c = chooseShard(base, headers({}));
