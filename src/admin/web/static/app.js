@@ -1,4 +1,4 @@
-/* global document, window, fetch, ResizeObserver, setTimeout */
+/* global document, window, fetch, ResizeObserver, setTimeout, AbortSignal */
 // keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
 // owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
 // proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
@@ -8,6 +8,11 @@ const POLL_MS = 1000;
 const PROXIES_MS = 2000;
 /** Refetch the whole map now and then even when the version is unchanged (endpoint details, source state). */
 const FULL_REFRESH_MS = 30000;
+// Every request, body included, gives up after these: a keyway that accepts connections but never
+// answers (stopped, or a partition that drops packets) would otherwise hold the poll forever, and
+// the badge would keep saying ready. The map gets longer: at S = 131072 it is megabytes.
+const REQUEST_TIMEOUT_MS = 5000;
+const MAP_TIMEOUT_MS = 30000;
 const UNOWNED = '#b8bec7';
 const NO_FABRIC = '(no owner)';
 // Resource kinds in send order, with their column names; `assignment` is what ownership agents get.
@@ -27,6 +32,8 @@ const state = {
   fetchedAt: 0,
   readyz: null,
   connected: true,
+  /** Why the last poll got no answer from keyway (badge tooltip while disconnected). */
+  disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
   layout: null,
   changesVersion: null,
@@ -139,11 +146,18 @@ function setupTokenForm() {
   });
 }
 
-async function getJson(url) {
+/** GET `url` as JSON; throws when no answer came within `timeoutMs` (headers and body). */
+async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS) {
   const headers = { accept: 'application/json' };
   const token = adminToken();
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url, { headers, cache: 'no-store' });
+  const signal = AbortSignal.timeout(timeoutMs);
+  let res;
+  try {
+    res = await fetch(url, { headers, cache: 'no-store', signal });
+  } catch (err) {
+    throw new Error(signal.aborted ? `GET ${url}: no answer within ${timeoutMs / 1000} s` : `GET ${url}: ${err?.message ?? err}`);
+  }
   // A 401 for a request sent before the token was entered says nothing about the new token: only
   // an answer to the token in force reopens the form.
   if (res.status === 401 && adminToken() === token) askForToken(Boolean(token));
@@ -151,6 +165,7 @@ async function getJson(url) {
   try {
     body = await res.json();
   } catch {
+    if (signal.aborted) throw new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`);
     body = null;
   }
   return { status: res.status, body };
@@ -185,7 +200,9 @@ function renderHeader() {
   badge.textContent = label;
   badge.dataset.state = key;
   const reasons = state.connected && Array.isArray(r?.reasons) ? r.reasons : [];
-  badge.title = r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? ''));
+  badge.title = !state.connected
+    ? state.disconnectedWhy
+    : (r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '')));
   const why = $('reasons');
   why.hidden = reasons.length === 0;
   why.replaceChildren(...reasons.map((x) => el('li', { dataset: { code: x.code } }, x.message)));
@@ -248,14 +265,25 @@ function legend(map) {
   $('legend').replaceChildren(...groups);
 }
 
-/** Groups shards by the fabric of their primary: one panel per fabric, shards in order. */
-function panelsOf(map) {
+// A canvas taller than this draws nothing at all in Chromium (and Firefox): with one panel per
+// fabric, a few thousand single-node fabrics (HGX nodes, each its own NVLink domain) reach it.
+const MAX_CANVAS_PX = 32000;
+// Panels, finest first: one per fabric, else one per zone, else one for the whole map.
+const GROUPINGS = {
+  fabric: (e) => fabricKey(e),
+  zone: (e) => `${e.locality?.zone ?? ''}`,
+  all: () => '',
+};
+
+/** Groups shards by the fabric (or zone, or nothing: `grouping`) of their primary: one panel per group, shards in order. */
+function panelsOf(map, grouping = 'fabric') {
+  const groupKey = GROUPINGS[grouping];
   const byId = new Map(map.endpoints.map((e) => [e.id, e]));
   const panels = new Map();
   for (const { shard, owners } of map.shards) {
     const primary = owners[0];
     const e = primary === undefined ? undefined : byId.get(primary);
-    const key = e ? fabricKey(e) : `\uffff${NO_FABRIC}`;
+    const key = e ? groupKey(e) : `\uffff${NO_FABRIC}`;
     let p = panels.get(key);
     if (!p) {
       p = { key, subzone: e ? subzoneOf(e) : NO_FABRIC, zone: e?.locality?.zone ?? '', shards: [], primaries: [] };
@@ -269,7 +297,7 @@ function panelsOf(map) {
   for (const e of map.endpoints) {
     if (!(e.ready && e.weight > 0)) continue;
     total += e.weight;
-    weight.set(fabricKey(e), (weight.get(fabricKey(e)) ?? 0) + e.weight);
+    weight.set(groupKey(e), (weight.get(groupKey(e)) ?? 0) + e.weight);
   }
   return [...panels.values()]
     .sort((a, b) => cmp(a.key, b.key))
@@ -290,13 +318,17 @@ function drawGrid() {
   const cols = Math.max(1, Math.floor(W / cell));
   const labelH = Math.round(20 * dpr);
   const panelGap = Math.round(8 * dpr);
-  const panels = panelsOf(map);
-  let y = 0;
-  const layout = { dpr, cell, cols, panels: [] };
-  for (const p of panels) {
-    const rows = Math.ceil(p.shards.length / cols);
-    layout.panels.push({ ...p, top: y, cellsTop: y + labelH, rows });
-    y += labelH + rows * cell + panelGap;
+  let layout;
+  let y;
+  for (const grouping of Object.keys(GROUPINGS)) {
+    y = 0;
+    layout = { dpr, cell, cols, grouping, panels: [] };
+    for (const p of panelsOf(map, grouping)) {
+      const rows = Math.ceil(p.shards.length / cols);
+      layout.panels.push({ ...p, top: y, cellsTop: y + labelH, rows });
+      y += labelH + rows * cell + panelGap;
+    }
+    if (y - panelGap <= MAX_CANVAS_PX) break;
   }
   const H = Math.max(1, y - panelGap);
   canvas.width = W;
@@ -317,10 +349,11 @@ function drawGrid() {
   for (const p of layout.panels) {
     ctx.fillStyle = '#1d2330';
     const share = S > 0 ? p.shards.length / S : 0;
+    const name = { fabric: `${p.subzone || '(no subzone)'} · ${p.zone}`, zone: `zone ${p.zone || '(none)'}, all fabrics`, all: 'all fabrics' }[layout.grouping];
     const label =
       p.subzone === NO_FABRIC
         ? `no owner: ${p.shards.length} shards (${pct(share)})`
-        : `${p.subzone || '(no subzone)'} · ${p.zone}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
+        : `${name}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
     ctx.fillText(label, 0, p.top + labelH / 2);
     let last = '';
     for (let i = 0; i < p.shards.length; i++) {
@@ -360,6 +393,7 @@ function drawGrid() {
   canvas.dataset.cells = String(drawn);
   canvas.dataset.shardCount = String(S);
   canvas.dataset.panels = String(layout.panels.length);
+  canvas.dataset.grouping = layout.grouping;
   canvas.dataset.cellSize = String(cell);
   canvas.dataset.cellGap = String(gap);
   canvas.dataset.version = map.version;
@@ -558,7 +592,7 @@ function renderChanges(body) {
 // ---------------------------------------------------------------- polling
 
 async function refreshMap() {
-  const res = await getJson('/v1/shardmap');
+  const res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS);
   if (res.status !== 200 || !res.body) {
     state.map = null;
     $('legend').replaceChildren(el('p', { class: 'muted' }, res.body?.error?.message ?? `no shard map (HTTP ${res.status})`));
@@ -576,7 +610,7 @@ async function refreshMap() {
   // while the change list below is still being fetched.
   renderHeader();
   if (state.changesVersion !== map.version) {
-    const changes = await getJson('/v1/changes');
+    const changes = await getJson('/v1/changes', MAP_TIMEOUT_MS);
     renderChanges(changes.body);
     state.changesVersion = map.version;
   }
@@ -585,14 +619,18 @@ async function refreshMap() {
 async function poll() {
   try {
     const r = await getJson('/readyz');
+    // Only keyway's own body says anything about keyway: a proxy or port-forward in front of a
+    // keyway that is gone answers 502 with an HTML page, which is no keyway at all.
+    if (typeof r.body?.ready !== 'boolean') throw new Error(`GET /readyz answered HTTP ${r.status} without keyway's readiness body`);
     state.readyz = r.body;
     state.connected = true;
     const version = r.body?.version;
     if (!state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
       await refreshMap();
     }
-  } catch {
+  } catch (err) {
     state.connected = false;
+    state.disconnectedWhy = String(err?.message ?? err);
   }
   renderHeader();
   setTimeout(poll, POLL_MS);
