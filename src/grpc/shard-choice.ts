@@ -13,27 +13,50 @@ export type ShardChoice =
   | { readonly kind: 'any' }
   | { readonly kind: 'invalid'; readonly message: string };
 
+/** One metadata value: text, or bytes for a binary (`-bin`) key. */
+export type MetadataValue = string | Uint8Array;
+
+// The form Envoy's shard route and keyway's endpoint picker take (docs/xds.md): no sign, no
+// leading zero. A picker that read "007" as 7 would route where Envoy answers 400.
+const CANONICAL_SHARD = /^(0|[1-9][0-9]{0,9})$/;
+
 /**
- * The shard of a call: the shard header (decimal in [0, S)), else hash contract 1 of the key
- * header, else `missingHeader` (any endpoint, or an error). `header(name)` is the call's first
- * value of a metadata key, undefined when absent; bytes for a binary (`-bin`) key, whose bytes are
- * hashed as they are (what grpc-go's picker hashes).
+ * The shard of a call: the shard header (canonical decimal in [0, S), sent once), else hash
+ * contract 1 of the key header (sent once), else `missingHeader` (any endpoint, or an error), the
+ * rules Envoy's routes and the endpoint picker apply too. `header(name)` gives a metadata key's
+ * values (or its only value), undefined when absent; a binary (`-bin`) key's bytes are hashed as
+ * they are (what grpc-go's picker hashes).
  */
-export function chooseShard(config: ShardPickerConfig, header: (name: string) => string | Uint8Array | undefined): ShardChoice {
-  const value = header(config.shardHeader);
-  if (value !== undefined) {
+export function chooseShard(config: ShardPickerConfig, header: (name: string) => MetadataValue | readonly MetadataValue[] | undefined): ShardChoice {
+  const shardValue = onlyValue(config.shardHeader, header(config.shardHeader));
+  if (shardValue !== undefined) {
+    if ('kind' in shardValue) return shardValue;
+    const { value } = shardValue;
     const raw = typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
-    const shard = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+    const shard = CANONICAL_SHARD.test(raw) ? Number(raw) : NaN;
     if (!(shard < config.shardCount)) {
       return { kind: 'invalid', message: `${config.shardHeader} is ${JSON.stringify(raw)}, not a shard number in [0, ${config.shardCount})` };
     }
     return { kind: 'shard', shard };
   }
-  const key = config.keyHeader === '' ? undefined : header(config.keyHeader);
-  if (key !== undefined) return { kind: 'shard', shard: typeof key === 'string' ? keyToShard(key, config.shardCount) : bytesToShard(key, config.shardCount) };
+  const key = config.keyHeader === '' ? undefined : onlyValue(config.keyHeader, header(config.keyHeader));
+  if (key !== undefined) {
+    if ('kind' in key) return key;
+    const { value } = key;
+    return { kind: 'shard', shard: typeof value === 'string' ? keyToShard(value, config.shardCount) : bytesToShard(value, config.shardCount) };
+  }
   if (config.missingHeader === 'any') return { kind: 'any' };
   const names = config.keyHeader === '' ? config.shardHeader : `${config.shardHeader} or ${config.keyHeader}`;
   return { kind: 'invalid', message: `the call carries no ${names} metadata` };
+}
+
+/** A header's one value; a header sent more than once is an error (which value would win differs between data planes). */
+function onlyValue(name: string, values: MetadataValue | readonly MetadataValue[] | undefined): { value: MetadataValue } | ShardChoice | undefined {
+  if (values === undefined) return undefined;
+  if (typeof values === 'string' || values instanceof Uint8Array) return { value: values };
+  if (values.length === 0) return undefined;
+  if (values.length === 1) return { value: values[0]! };
+  return { kind: 'invalid', message: `${name} must be sent once, got ${values.length} values` };
 }
 
 /**

@@ -58,8 +58,8 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
 
     pick(args: experimental.PickArgs): experimental.PickResult {
       const { config, owners } = this.config;
-      // A `-bin` key is a Buffer: its bytes are the key.
-      const choice = chooseShard(config, (name) => args.metadata.get(name)[0]);
+      // Every value of the header (a repeated one is refused); a `-bin` key's are Buffers, its bytes the key.
+      const choice = chooseShard(config, (name) => args.metadata.get(name));
       if (choice.kind === 'invalid') return drop(Status.INVALID_ARGUMENT, choice.message);
       if (choice.kind === 'any') {
         // missingHeader any: round robin over the READY endpoints, no shard affinity. None READY:

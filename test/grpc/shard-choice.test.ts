@@ -19,11 +19,19 @@ const headers = (h: Record<string, string>) => (name: string): string | undefine
 
 test('the shard header wins, as a decimal shard in [0, S)', () => {
   assert.deepEqual(chooseShard(base, headers({ 'x-cache-shard': '1023', 'x-cache-key': 'k' })), { kind: 'shard', shard: 1023 });
-  for (const bad of ['1024', '-1', '1.5', ' 3', '', 'abc', '99999999999']) {
+  for (const bad of ['1024', '-1', '1.5', ' 3', '', 'abc', '99999999999', '007', '00', '+3']) {
     const c = chooseShard(base, headers({ 'x-cache-shard': bad }));
     assert.equal(c.kind, 'invalid', bad);
     assert.match((c as { message: string }).message, /x-cache-shard/);
   }
+});
+
+test('a shard or key header sent more than once is refused, as Envoy and the endpoint picker refuse it', () => {
+  const many = (h: Record<string, string[]>) => (name: string): readonly string[] | undefined => h[name];
+  assert.deepEqual(chooseShard(base, many({ 'x-cache-shard': ['7'] })), { kind: 'shard', shard: 7 });
+  assert.deepEqual(chooseShard(base, many({ 'x-cache-shard': ['7', '8'] })), { kind: 'invalid', message: 'x-cache-shard must be sent once, got 2 values' });
+  assert.deepEqual(chooseShard(base, many({ 'x-cache-key': ['a', 'b'] })), { kind: 'invalid', message: 'x-cache-key must be sent once, got 2 values' });
+  assert.deepEqual(chooseShard({ ...base, missingHeader: 'any' }, many({ 'x-cache-shard': [] })), { kind: 'any' }, 'no value is no header');
 });
 
 test('the key header is hashed by contract 1 (every key-to-shard vector)', () => {

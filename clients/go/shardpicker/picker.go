@@ -59,15 +59,22 @@ func (p *shardPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) 
 // else errNoShard (missingHeader any) or INVALID_ARGUMENT (reject).
 func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 	if v := md.Get(cfg.ShardHeader); len(v) > 0 {
-		// ParseUint takes decimal digits only (no sign, no spaces, no underscores in base 10).
+		if len(v) > 1 {
+			return 0, sentOnce(cfg.ShardHeader, len(v))
+		}
+		// ParseUint takes decimal digits only (no sign, no spaces, no underscores in base 10); a
+		// leading zero is refused as Envoy's shard route and keyway's endpoint picker refuse it.
 		s, err := strconv.ParseUint(v[0], 10, 32)
-		if err != nil || s >= uint64(cfg.ShardCount) {
+		if err != nil || s >= uint64(cfg.ShardCount) || (len(v[0]) > 1 && v[0][0] == '0') {
 			return 0, status.Errorf(codes.InvalidArgument, "%s is %q, not a shard number in [0, %d)", cfg.ShardHeader, v[0], cfg.ShardCount)
 		}
 		return uint32(s), nil
 	}
 	if cfg.KeyHeader != "" {
 		if v := md.Get(cfg.KeyHeader); len(v) > 0 {
+			if len(v) > 1 {
+				return 0, sentOnce(cfg.KeyHeader, len(v))
+			}
 			return keyway.ShardFor(v[0], cfg.ShardCount), nil
 		}
 	}
@@ -79,6 +86,12 @@ func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 		return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s or %s metadata", cfg.ShardHeader, cfg.KeyHeader)
 	}
 	return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s metadata", cfg.ShardHeader)
+}
+
+// sentOnce is the error for a shard or key header sent more than once: which value would win
+// differs between data planes, so none does (the message is the grpc-js picker's).
+func sentOnce(name string, n int) error {
+	return status.Errorf(codes.InvalidArgument, "%s must be sent once, got %d values", name, n)
 }
 
 // pickOwner takes the first READY owner of shard, primary first; it queues the call while an

@@ -127,11 +127,23 @@ func isStatus(err error) bool {
 
 func TestPickBadShardHeader(t *testing.T) {
 	raw := configJSON(t, "", "any", threeEps, 2, threeOwners)
-	for _, v := range []string{"5", "-1", "1.0", "0x1", "", " 1", "4294967296"} {
+	for _, v := range []string{"5", "-1", "1.0", "0x1", "", " 1", "4294967296", "03", "00", "+1"} {
 		_, err := pickWith(pickerFor(t, raw, allReady), "x-cache-shard", v)
 		st, _ := status.FromError(err)
 		if st.Code() != codes.InvalidArgument || st.Message() != "x-cache-shard is "+strconv.Quote(v)+", not a shard number in [0, 5)" {
 			t.Errorf("x-cache-shard %q: got %v", v, err)
+		}
+	}
+}
+
+// A shard or key header sent twice is refused, as Envoy and keyway's endpoint picker refuse it.
+func TestPickRepeatedHeader(t *testing.T) {
+	raw := configJSON(t, "x-cache-key", "any", threeEps, 2, threeOwners)
+	for _, name := range []string{"x-cache-shard", "x-cache-key"} {
+		_, err := pickWith(pickerFor(t, raw, allReady), name, "1", name, "2")
+		st, _ := status.FromError(err)
+		if st.Code() != codes.InvalidArgument || st.Message() != name+" must be sent once, got 2 values" {
+			t.Errorf("%s twice: got %v", name, err)
 		}
 	}
 }
