@@ -25,6 +25,7 @@ export interface SourceBody {
   readonly lastUpdate?: string;
   readonly staleSince?: string;
   readonly problems?: readonly unknown[];
+  readonly problemsTotal?: number;
 }
 
 /** The source-health part of `/readyz` and `/v1/shardmap`. */

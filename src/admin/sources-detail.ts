@@ -15,6 +15,7 @@ export function sourcesDetail(state: ServingReader): SourcesDetailBody {
     ...(s.lastUpdate ? { lastUpdate: s.lastUpdate.toISOString() } : {}),
     ...(s.staleSince ? { staleSince: s.staleSince.toISOString() } : {}),
     ...(s.problems && s.problems.length > 0 ? { problems: s.problems } : {}),
+    ...(s.problemsTotal !== undefined ? { problemsTotal: s.problemsTotal } : {}),
   }));
   const pipelineError = state.pipelineError()?.message;
   return {

@@ -85,6 +85,8 @@ export interface SourceStatus {
   readonly staleSince?: Date;
   /** Problems found in individual input objects that were worked around (a malformed annotation). */
   readonly problems?: readonly unknown[];
+  /** How many problems there are, when more were found than `problems` lists. */
+  readonly problemsTotal?: number;
 }
 
 export type ViewListener = (view: ServingView, previous: ServingView | undefined) => void;

@@ -75,8 +75,9 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       staleSince: time('Kubernetes: since when the endpoints in force may lag the cluster (the first API error of this outage).'),
       problems: arr(
         ref('SourceProblem'),
-        'Kubernetes: what is wrong in cluster objects and was worked around, sorted (docs/kubernetes-discovery.md "Problems").',
+        'Kubernetes: what is wrong in cluster objects and was worked around, sorted (docs/kubernetes-discovery.md "Problems"); the first 100.',
       ),
+      problemsTotal: int('Kubernetes: how many problems there are, when more than the 100 listed were found.', { minimum: 0 }),
     },
     ['kind', 'healthy', 'stale'],
     { additionalProperties: false },

@@ -19,6 +19,7 @@ export {
   KubernetesSource,
   DEFAULT_INFORMER_TIMING,
   DEFAULT_INITIAL_SYNC_TIMEOUT_MS,
+  MAX_LISTED_PROBLEMS,
   type KubernetesSourceOptions,
   type KubernetesSourceStatus,
   type ResourceStatus,

@@ -31,7 +31,7 @@ export interface InformerState {
   readonly synced: boolean;
   /** The last list or watch request succeeded and no error has happened since. */
   readonly connected: boolean;
-  /** Consecutive failures since the last established watch. */
+  /** Consecutive failures since a watch last stayed open for `backoff.maxMs` (see ObservedWatch). */
   readonly failures: number;
   /** When the current run of failures began (epoch ms); undefined while connected. */
   readonly failingSince?: number;
@@ -76,7 +76,8 @@ export class ResourceInformer<T extends KubernetesObject> {
     const watch = new ObservedWatch(kubeConfig, timing, {
       closed: () => this.stopped,
       onCacheFilled: () => this.update({ synced: true }),
-      onEstablished: () => this.update({ connected: true, failures: 0, failingSince: undefined }),
+      onEstablished: () => this.update({ connected: true, failingSince: undefined }),
+      onHealthy: () => this.update({ failures: 0 }),
     });
     this.informer = new ListWatch<T>(resource.path, watch, () => this.listCall(), false, resource.labelSelector);
     const changed = (): void => this.hooks.onObjectChange();
@@ -120,7 +121,7 @@ export class ResourceInformer<T extends KubernetesObject> {
     };
     return this.resource.list({ middleware: [withSignal], middlewareMergeStrategy: 'append' }).then((list) => {
       // The API server answered: the cache is about to hold its current state. Failures are only
-      // reset once a watch is established, so a list-ok/watch-fails loop still backs off.
+      // reset once a watch has stayed up (ObservedWatch), so a list-ok/watch-fails loop still backs off.
       this.update({ connected: true, failingSince: undefined });
       return list;
     });
@@ -152,20 +153,22 @@ export class ResourceInformer<T extends KubernetesObject> {
 }
 
 /**
- * The library's Watch with five additions:
+ * The library's Watch with seven additions:
  * - it asks for bookmarks, so a resumed watch starts from a recent resourceVersion (fewer 410s);
  * - it sets timeoutSeconds, so the server renews each watch now and then;
  * - it aborts a watch that outlives that timeout (a half-open connection would hang forever), and
  *   one whose response headers take longer than listTimeoutMs;
  * - it turns a non-410 ERROR event into a failure (ListWatch would re-watch at once, in a loop);
  * - it aborts a watch whose request was in flight when the informer was stopped (ListWatch can
- *   only abort a request that has already answered).
+ *   only abort a request that has already answered);
+ * - it turns a request that cannot be built (failing credentials) into a failure, not a rejection;
+ * - it says when a watch has stayed open for `backoff.maxMs`, which is what resets the backoff.
  */
 class ObservedWatch extends Watch {
   constructor(
     config: KubeConfig,
     private readonly timing: InformerTiming,
-    private readonly events: { closed(): boolean; onCacheFilled(): void; onEstablished(): void },
+    private readonly events: { closed(): boolean; onCacheFilled(): void; onEstablished(): void; onHealthy(): void },
   ) {
     super(withResponseTimeout(config, timing.listTimeoutMs));
   }
@@ -189,6 +192,7 @@ class ObservedWatch extends Watch {
     let serverError: string | undefined;
     let finished = false;
     let watchdog: NodeJS.Timeout | undefined;
+    let healthy: NodeJS.Timeout | undefined;
     const onEvent = (phase: string, obj: unknown, raw?: unknown): void => {
       if (phase === 'ERROR') {
         const status = obj as { code?: number; reason?: string; message?: string } | undefined;
@@ -199,9 +203,21 @@ class ObservedWatch extends Watch {
     const onDone = (err: unknown): void => {
       finished = true;
       if (watchdog) clearTimeout(watchdog);
+      if (healthy) clearTimeout(healthy);
       done(err ?? (serverError !== undefined ? new Error(serverError) : null));
     };
-    const controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
+    let controller: AbortController;
+    try {
+      controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
+    } catch (err) {
+      // The request could not be built (credentials that fail: an exec plugin, an unreadable token
+      // file). Watch throws instead of calling done, and ListWatch does not catch it: the rejection
+      // would go unhandled and end the process. Report it as a failed watch, retried with backoff.
+      onDone(err);
+      const idle = new AbortController();
+      idle.abort();
+      return idle;
+    }
     if (this.events.closed()) {
       // stop() ran while the request was in flight: ListWatch had no controller to abort yet.
       controller.abort();
@@ -211,6 +227,10 @@ class ObservedWatch extends Watch {
       this.events.onEstablished();
       watchdog = setTimeout(() => controller.abort(), timeoutSeconds * 1000 + this.timing.watchGraceMs);
       watchdog.unref();
+      // Accepted is not yet recovered: a server that fails each watch at once (an ERROR event)
+      // would otherwise reset the backoff every time and be retried twice a second for good.
+      healthy = setTimeout(() => this.events.onHealthy(), this.timing.backoff.maxMs);
+      healthy.unref();
     }
     return controller;
   }

@@ -11,7 +11,8 @@ import type { TerminatingPolicy } from './config.js';
  * - terminating (the slice says `terminating: true`, or the pod has a deletionTimestamp, whichever
  *   keyway sees first): with `release` never ready, even while `serving`, so its shards move to
  *   their replicas, which already hold them, at the start of the drain rather than at its end;
- *   with `while-serving` ready while `serving` (falling back to `ready` when serving is unset).
+ *   with `while-serving` ready while `serving` (falling back to `ready` when serving is unset, and
+ *   serving when both are unset).
  * - otherwise `ready`; unset means unknown, which the EndpointSlice API says to treat as ready.
  */
 export function endpointReady(
@@ -22,7 +23,9 @@ export function endpointReady(
   const terminating = conditions?.terminating === true || podTerminating;
   if (terminating) {
     if (policy === 'release') return false;
-    return (conditions?.serving ?? conditions?.ready) === true;
+    // serving unset defers to ready; ready unset is unknown, which the API says to treat as ready
+    // (endpointDraining reads it the same way).
+    return (conditions?.serving ?? conditions?.ready ?? true) === true;
   }
   return conditions?.ready ?? true;
 }

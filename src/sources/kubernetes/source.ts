@@ -35,6 +35,13 @@ export const DEFAULT_INFORMER_TIMING: InformerTiming = {
   watchGraceMs: 15_000,
 };
 
+/**
+ * Problems listed in status() (and so in /readyz and /v1/shardmap), the first in sort order: a
+ * bad annotation on thousands of pods must not make every probe answer megabytes. Each new problem
+ * is still logged, up to this many per recompute (then one line with the count).
+ */
+export const MAX_LISTED_PROBLEMS = 100;
+
 /** How long start() waits for the first complete list of every resource. */
 export const DEFAULT_INITIAL_SYNC_TIMEOUT_MS = 60_000;
 
@@ -79,7 +86,10 @@ export class KubernetesSource implements Source {
   readonly #publish: ReturnType<typeof debounce>;
   #endpoints: readonly Endpoint[] = [];
   #signature = '[]';
+  /** What status() lists: the first MAX_LISTED_PROBLEMS of #allProblems. */
   #problems: readonly SourceProblem[] = [];
+  #allProblems: readonly SourceProblem[] = [];
+  #problemKeys = new Set<string>();
   #lastUpdate: Date | undefined;
   #synced = false;
   #started = false;
@@ -190,6 +200,7 @@ export class KubernetesSource implements Source {
       ...(latestError ? { lastError: `${latestError.resource}: ${latestError.lastError}` } : {}),
       ...(this.#lastUpdate ? { lastUpdate: this.#lastUpdate } : {}),
       problems: this.#problems,
+      ...(this.#allProblems.length > this.#problems.length ? { problemsTotal: this.#allProblems.length } : {}),
       resources,
     };
   }
@@ -247,15 +258,20 @@ export class KubernetesSource implements Source {
   }
 
   #logProblems(next: readonly SourceProblem[]): void {
-    const before = new Set(this.#problems.map(problemKey));
+    const before = this.#problemKeys;
     const after = new Set(next.map(problemKey));
-    for (const p of next) {
-      if (!before.has(problemKey(p))) this.#log.warn({ problem: p }, `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${p.message}`);
+    const added = next.filter((p) => !before.has(problemKey(p)));
+    for (const p of added.slice(0, MAX_LISTED_PROBLEMS)) this.#log.warn({ problem: p }, `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${p.message}`);
+    if (added.length > MAX_LISTED_PROBLEMS) this.#log.warn({ newProblems: added.length }, `${added.length - MAX_LISTED_PROBLEMS} more new problems in cluster objects not logged one by one`);
+    const resolved = this.#allProblems.filter((p) => !after.has(problemKey(p)));
+    for (const p of resolved.slice(0, MAX_LISTED_PROBLEMS)) this.#log.info({ problem: p }, `resolved: ${p.kind} ${p.name} ${p.reason}`);
+    if (resolved.length > MAX_LISTED_PROBLEMS) this.#log.info({ resolvedProblems: resolved.length }, `${resolved.length - MAX_LISTED_PROBLEMS} more problems resolved`);
+    if (next.length > MAX_LISTED_PROBLEMS && this.#allProblems.length <= MAX_LISTED_PROBLEMS) {
+      this.#log.warn({ problems: next.length }, `${next.length} problems in cluster objects; status lists the first ${MAX_LISTED_PROBLEMS}`);
     }
-    for (const p of this.#problems) {
-      if (!after.has(problemKey(p))) this.#log.info({ problem: p }, `resolved: ${p.kind} ${p.name} ${p.reason}`);
-    }
-    this.#problems = next;
+    this.#allProblems = next;
+    this.#problemKeys = after;
+    this.#problems = next.length > MAX_LISTED_PROBLEMS ? next.slice(0, MAX_LISTED_PROBLEMS) : next;
   }
 }
 

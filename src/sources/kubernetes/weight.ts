@@ -23,6 +23,8 @@ export function parseWeight(text: string): number | undefined {
   const t = text.trim();
   if (!WEIGHT_TEXT.test(t)) return undefined;
   const n = Number(t);
+  // A positive value too small for a double reads as 0; it is below the smallest weight, not "owns nothing".
+  if (n === 0 && /[1-9]/.test(t.split(/[eE]/)[0]!)) return undefined;
   return Number.isFinite(n) && weightRangeProblem(n) === undefined ? n : undefined;
 }
 

@@ -23,6 +23,8 @@ export interface PrometheusLoadSourceOptions {
   readonly windowMs: () => number | undefined;
   readonly now?: () => number;
   readonly fetch?: typeof fetch;
+  /** Bound on one query_range call, answer included; default PROMETHEUS_QUERY_TIMEOUT_MS (tests shorten it). */
+  readonly timeoutMs?: number;
   /** Failed queries (the policy keeps its last decision's inputs: latest() rejects). */
   readonly onError?: (err: Error) => void;
 }
@@ -35,6 +37,48 @@ export function loadQuery(windowMs: number): string {
     `max by (node) (last_over_time(${LOAD_METRICS.node}[${range}]))`,
     `label_replace(max(last_over_time(${LOAD_METRICS.window}[${range}])), "load", "window", "", "")`,
   ].join(' or ');
+}
+
+/** A shard label as keyway exports it: a decimal number without sign or leading zero. */
+const SHARD_LABEL = /^(?:0|[1-9]\d{0,15})$/;
+
+/**
+ * The body as text, refused as soon as it passes `max` bytes (by Content-Length or while reading),
+ * so a wrong URL that streams without end costs at most `max` bytes of memory.
+ */
+async function boundedText(res: Response, max: number): Promise<string> {
+  const over = (): Error => new Error(`answer is over the ${max}-byte limit`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw over();
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    if (bytes > max) {
+      await reader.cancel().catch(() => undefined);
+      throw over();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, bytes).toString('utf8');
+}
+
+/** The `errorType: error` of a Prometheus error answer, else the start of the body. */
+function prometheusError(text: string): string {
+  try {
+    const body = JSON.parse(text) as { errorType?: unknown; error?: unknown };
+    if (typeof body.error === 'string') return typeof body.errorType === 'string' ? `${body.errorType}: ${body.error}` : body.error;
+  } catch {
+    // not JSON: a proxy's error page
+  }
+  return text.slice(0, 200);
 }
 
 interface MatrixSeries {
@@ -61,9 +105,11 @@ export function snapshotsFromMatrix(series: readonly MatrixSeries[], windowMs: n
       if (!Number.isFinite(v)) continue;
       if (s.metric.load === 'window') windowAt.set(t, Math.round(v * 1000));
       else if (s.metric.shard !== undefined) {
-        const shard = Number(s.metric.shard);
-        if (Number.isSafeInteger(shard) && shard >= 0 && quantize(v) > 0) push(shardsAt, t, { shard, requests: quantize(v) });
-      } else if (s.metric.node !== undefined) push(nodesAt, t, { nodeId: s.metric.node, requests: quantize(v) });
+        // Only the decimal form keyway exports: Number() would also take "0x10", "1e3" or "07"
+        // (a second series for shard 7, counted twice).
+        const shard = SHARD_LABEL.test(s.metric.shard) ? Number(s.metric.shard) : NaN;
+        if (Number.isSafeInteger(shard) && quantize(v) > 0) push(shardsAt, t, { shard, requests: quantize(v) });
+      } else if (s.metric.node !== undefined && v >= 0) push(nodesAt, t, { nodeId: s.metric.node, requests: quantize(v) });
     }
   }
   const out: LoadSnapshot[] = [];
@@ -110,11 +156,12 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
     const start = end - (windows - 1) * w;
     const q = new URLSearchParams({ query: loadQuery(w), start: String(start / 1000), end: String(end / 1000), step: String(w / 1000) });
     const url = `${this.#opts.url.replace(/\/+$/, '')}/api/v1/query_range?${q}`;
+    const timeoutMs = this.#opts.timeoutMs ?? PROMETHEUS_QUERY_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await this.#fetch(url, { signal: AbortSignal.timeout(PROMETHEUS_QUERY_TIMEOUT_MS) });
-      const text = await res.text();
-      if (text.length > PROMETHEUS_MAX_RESPONSE_BYTES) throw new Error(`answer of ${text.length} bytes is over the ${PROMETHEUS_MAX_RESPONSE_BYTES}-byte limit`);
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+      const res = await this.#fetch(url, { signal });
+      const text = await boundedText(res, PROMETHEUS_MAX_RESPONSE_BYTES);
+      if (!res.ok) throw new Error(`HTTP ${res.status}: ${prometheusError(text)}`);
       const body = JSON.parse(text) as { status?: string; data?: { resultType?: string; result?: MatrixSeries[] } };
       if (body.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
         throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
@@ -122,7 +169,8 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       // The last step read is the window starting at `end`: the span ends one window later.
       return onlyIfRecent(snapshotsFromMatrix(body.data.result, w), end + w, w, recentWindows);
     } catch (err) {
-      const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${err instanceof Error ? err.message : String(err)}`);
+      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+      const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${why}`);
       this.#opts.onError?.(e);
       throw e;
     }

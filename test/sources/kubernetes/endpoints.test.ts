@@ -43,6 +43,8 @@ test('readiness from EndpointSlice conditions', () => {
     [true, true, true, false, false, true], // publishNotReadyAddresses: ready even while terminating
     [true, true, false, true, false, true], // pod deletionTimestamp seen before the slice says terminating
     [false, undefined, true, false, false, false], // serving unset: fall back to ready
+    [undefined, undefined, undefined, true, false, true], // pod deleting, conditions unknown: serving unknown = serving
+    [undefined, undefined, true, false, false, true], // terminating, serving and ready unknown: serving (as draining says)
   ];
   for (const [ready, serving, terminating, podTerminating, release, whileServing] of table) {
     const c = { ...(ready !== undefined ? { ready } : {}), ...(serving !== undefined ? { serving } : {}), ...(terminating !== undefined ? { terminating } : {}) };
@@ -78,7 +80,9 @@ test('weight annotation values', () => {
   for (const [text, want] of [['2', 2], ['0', 0], ['1.5', 1.5], [' 40 ', 40], ['1e2', 100], ['.5', 0.5]] as const) {
     assert.equal(parseWeight(text), want, text);
   }
-  for (const text of ['-1', 'abc', '', 'NaN', 'Infinity', '1,5', '0x10', '1e400', '2GiB']) {
+  for (const [text, want] of [['0.0', 0], ['0e5', 0], ['00', 0]] as const) assert.equal(parseWeight(text), want, text);
+  // Below the smallest weight: reported, also when the double underflows to 0 (not silently "owns nothing").
+  for (const text of ['-1', 'abc', '', 'NaN', 'Infinity', '1,5', '0x10', '1e400', '2GiB', '1e-300', '1e-400', `0.${'0'.repeat(400)}1`]) {
     assert.equal(parseWeight(text), undefined, text);
   }
 });
