@@ -11,6 +11,7 @@
  */
 import type { UnknownField } from '@bufbuild/protobuf';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { KeywayError } from '../core/errors.js';
 
 /** `ProcessingMode.BodySendMode.FULL_DUPLEX_STREAMED`. */
 export const FULL_DUPLEX_STREAMED = 4;
@@ -24,20 +25,27 @@ export interface BodyModes {
   readonly response: number;
 }
 
-/** The body modes a stream's first ProcessingRequest announces, or undefined when Envoy sent none (older Envoy). */
+/**
+ * The body modes a stream's first ProcessingRequest announces, or undefined when Envoy sent none (older Envoy).
+ * @throws KeywayError BAD_ARGUMENT when the field does not decode (protobuf-es checks only its outer length)
+ */
 export function protocolConfig(unknown: readonly UnknownField[] | undefined): BodyModes | undefined {
   const field = unknown?.find((f) => f.no === PROTOCOL_CONFIG_FIELD && f.wireType === WireType.LengthDelimited);
   if (!field) return undefined;
   let request = 0;
   let response = 0;
-  const reader = new BinaryReader(field.data);
-  // The unknown field's data is the length-delimited payload with its length prefix.
-  const end = reader.uint32() + reader.pos;
-  while (reader.pos < end) {
-    const [no, wireType] = reader.tag();
-    if (no === 1 && wireType === WireType.Varint) request = reader.int32();
-    else if (no === 2 && wireType === WireType.Varint) response = reader.int32();
-    else reader.skip(wireType, no);
+  try {
+    const reader = new BinaryReader(field.data);
+    // The unknown field's data is the length-delimited payload with its length prefix.
+    const end = reader.uint32() + reader.pos;
+    while (reader.pos < end) {
+      const [no, wireType] = reader.tag();
+      if (no === 1 && wireType === WireType.Varint) request = reader.int32();
+      else if (no === 2 && wireType === WireType.Varint) response = reader.int32();
+      else reader.skip(wireType, no);
+    }
+  } catch (err) {
+    throw new KeywayError('BAD_ARGUMENT', `not a valid ProtocolConfiguration (${err instanceof Error ? err.message : String(err)})`, { field: 'ProcessingRequest.protocol_config' }, { cause: err });
   }
   return { request, response };
 }

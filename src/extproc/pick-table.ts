@@ -6,6 +6,7 @@
  */
 import type { Endpoint } from '../core/endpoint.js';
 import type { ServingView } from '../core/serving.js';
+import { shardReaders } from '../core/shard-map.js';
 import type { MissingHeaderPolicy } from '../core/settings.js';
 
 /** One view's answers. Immutable; shard rows are built on first use and kept. */
@@ -18,6 +19,11 @@ export interface PickTable {
   readonly missingHeader: MissingHeaderPolicy;
   /** The owners of `shard`, primary first, as `ip:port` (IPv6 in brackets). Empty when the shard has no owner. */
   owners(shard: number): readonly string[];
+  /**
+   * A hot shard's readers (docs/hot-shards.md): the weights of its first `k` owners, which share its
+   * requests, in owner order; undefined when the primary alone serves it (k = 1).
+   */
+  readerWeights(shard: number): readonly number[] | undefined;
   /** Every ready endpoint with weight, as `ip:port`, sorted by identity: the candidates of a request naming no shard. */
   readonly eligible: readonly string[];
 }
@@ -39,7 +45,11 @@ export function pickTable(view: ServingView): PickTable {
 function buildPickTable(view: ServingView): PickTable {
   const { map, topology } = view;
   const address = new Map<string, string>();
-  for (const e of map.endpoints) address.set(e.id, hostPort(e.address, e.port));
+  const weight = new Map<string, number>();
+  for (const e of map.endpoints) {
+    address.set(e.id, hostPort(e.address, e.port));
+    weight.set(e.id, e.weight);
+  }
   const rows: (readonly string[] | undefined)[] = new Array<readonly string[] | undefined>(map.policy.shardCount);
   return {
     version: map.version,
@@ -50,6 +60,12 @@ function buildPickTable(view: ServingView): PickTable {
       let row = rows[shard];
       if (!row) rows[shard] = row = (map.owners[shard] ?? []).flatMap((id) => address.get(id) ?? []);
       return row;
+    },
+    readerWeights(shard) {
+      const k = shardReaders(map, shard);
+      if (k < 2) return undefined;
+      const weights = (map.owners[shard] ?? []).slice(0, k).map((id) => Math.max(0, weight.get(id) ?? 0));
+      return weights.some((w) => w > 0) ? weights : undefined;
     },
     eligible: map.endpoints.filter(isEligible).map((e) => hostPort(e.address, e.port)),
   };

@@ -1,11 +1,11 @@
 /**
  * The endpoint picker's decision for one request (docs/gateways.md "What keyway answers"): which
  * shard the request names, from `x-cache-shard` or the key header exactly as keyway's Envoy
- * routes read them (docs/xds.md "Key to shard in Envoy"), and the shard's owners, primary first,
- * narrowed to the gateway's subset hint. Pure: the same table and request give the same answer on
- * every replica.
+ * routes read them (docs/xds.md "Key to shard in Envoy"), and the shard's owners, primary first
+ * (a hot shard's readers taking turns in front), narrowed to the gateway's subset hint. Pure: the
+ * same table, request and rotation give the same answer on every replica.
  */
-import { keyToShard } from '../sharding/key-to-shard.js';
+import { keyBytesToShard, keyToShard } from '../sharding/key-to-shard.js';
 import { badShardMessage, missingShardMessage, repeatedKeyMessage, SHARD_HEADER } from '../xds/translator/index.js';
 import type { PickTable } from './pick-table.js';
 import type { SubsetHint } from './subset-hint.js';
@@ -24,32 +24,41 @@ export type PickDecision =
   /** 503: no owner of the shard is eligible (none at all, or none in the subset hint). */
   | { readonly kind: 'unavailable'; readonly status: 503; readonly message: string };
 
+/** A header value: text, or the raw bytes Envoy sent (`raw_value`), which are what keyway's Lua filter hashes. */
+export type HeaderText = string | Uint8Array;
+
+const latin1 = new TextDecoder('latin1');
+
 /** A shard number as keyway's Envoy filter accepts it: canonical decimal, no sign, no leading zero. */
 const CANONICAL_SHARD = /^(0|[1-9][0-9]{0,9})$/;
 
 /**
  * Decides one request (the endpoint picker protocol's "Destination Endpoint"). `header(name)` gives
  * every value of a request header (lowercase name), undefined when absent. `rotation` spreads
- * requests that name no shard over the eligible endpoints (any counter; its value never changes
- * which shard goes where). `subset`, when the gateway sent one, is the only set picked from.
+ * requests that name no shard over the eligible endpoints, and a hot shard's requests over its
+ * readers by weight (any counter; its value never changes which shard goes where). `subset`, when
+ * the gateway sent one, is the only set picked from.
  */
 export function pickEndpoints(
   table: PickTable,
-  header: (name: string) => readonly string[] | undefined,
+  header: (name: string) => readonly HeaderText[] | undefined,
   subset: SubsetHint | undefined,
   rotation = 0,
 ): PickDecision {
   const shardValues = header(SHARD_HEADER);
   let shard: number | undefined;
   if (shardValues !== undefined) {
-    const raw = shardValues.length === 1 ? shardValues[0]! : '';
+    const only = shardValues.length === 1 ? shardValues[0]! : '';
+    // Any byte outside ASCII fails the pattern, whatever the decoding.
+    const raw = typeof only === 'string' ? only : latin1.decode(only);
     shard = CANONICAL_SHARD.test(raw) ? Number(raw) : NaN;
     if (!(shard < table.shardCount)) return badRequest(badShardMessage(table.shardCount));
   } else {
     const keys = header(table.keyHeader);
     if (keys !== undefined) {
       if (keys.length !== 1) return badRequest(repeatedKeyMessage(table.keyHeader));
-      shard = keyToShard(keys[0]!, table.shardCount);
+      const key = keys[0]!;
+      shard = typeof key === 'string' ? keyToShard(key, table.shardCount) : keyBytesToShard(key, table.shardCount);
     } else if (table.missingHeader === 'reject') {
       return badRequest(missingShardMessage(table.shardCount, table.keyHeader));
     }
@@ -62,11 +71,30 @@ export function pickEndpoints(
     return { kind: 'route', shard, endpoints: [...all.slice(start), ...all.slice(0, start)] };
   }
   const owners = table.owners(shard);
-  const endpoints = subset ? owners.filter((e) => subset.allows(e)) : owners;
+  const readers = table.readerWeights(shard);
+  const ordered = readers ? readerFirst(owners, readers, rotation) : owners;
+  const endpoints = subset ? ordered.filter((e) => subset.allows(e)) : ordered;
   if (endpoints.length === 0) {
     return unavailable(owners.length === 0 ? `shard ${shard} has no owner\n` : `no owner of shard ${shard} is in the subset hint\n`);
   }
   return { kind: 'route', shard, endpoints };
+}
+
+/** The golden ratio's fraction: `frac(n * PHI)` spreads consecutive counters evenly over [0, 1). */
+const PHI = 0.6180339887498949;
+
+/**
+ * A hot shard's owners with one of its first `weights.length` owners (its readers) moved to the
+ * front, chosen by weight from the rotation counter, as Envoy's subset load balancer and the shard
+ * picker spread a hot shard; the rest keep their order, primary first, for retries.
+ */
+function readerFirst(owners: readonly string[], weights: readonly number[], rotation: number): readonly string[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  let x = ((rotation * PHI) % 1) * total;
+  let i = 0;
+  while (i < weights.length - 1 && (x >= weights[i]! || weights[i] === 0)) x -= weights[i++]!;
+  if (i === 0 || i >= owners.length) return owners;
+  return [owners[i]!, ...owners.slice(0, i), ...owners.slice(i + 1)];
 }
 
 function badRequest(message: string): PickDecision {

@@ -32,7 +32,7 @@ import {
   type ProcessingResponse,
 } from '../xds/proto.js';
 import { FULL_DUPLEX_STREAMED, protocolConfig, streamedResponse, type BodyModes } from './newer-fields.js';
-import { pickEndpoints, type PickDecision } from './pick.js';
+import { pickEndpoints, type HeaderText, type PickDecision } from './pick.js';
 import type { PickTable } from './pick-table.js';
 import { DESTINATION_ENDPOINT_KEY, DESTINATION_ENDPOINT_NAMESPACE, SERVED_ENDPOINT_KEY } from './protocol.js';
 import { subsetHint } from './subset-hint.js';
@@ -59,7 +59,6 @@ export interface ProcessorContext {
   readonly assumedBodyMode?: number;
 }
 
-const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** The state of one stream: its body modes and the endpoints picked for its request. */
@@ -189,14 +188,17 @@ export class PickerStream {
   }
 }
 
-/** Every value of a request header by lowercase name; Envoy sends values as raw bytes (`raw_value`) or as text. */
-function headerLookup(headers: readonly HeaderValue[]): (name: string) => readonly string[] | undefined {
-  let byName: Map<string, string[]> | undefined;
+/**
+ * Every value of a request header by lowercase name; Envoy sends values as raw bytes (`raw_value`),
+ * kept as bytes so a key is hashed as sent (not decoded as UTF-8), or as text (older Envoy).
+ */
+function headerLookup(headers: readonly HeaderValue[]): (name: string) => readonly HeaderText[] | undefined {
+  let byName: Map<string, HeaderText[]> | undefined;
   return (name) => {
     if (!byName) {
       byName = new Map();
       for (const h of headers) {
-        const v = h.rawValue.length > 0 ? utf8.decode(h.rawValue) : h.value;
+        const v = h.rawValue.length > 0 ? h.rawValue : h.value;
         const key = h.key.toLowerCase();
         const list = byName.get(key);
         if (list) list.push(v);

@@ -4,8 +4,9 @@
  * Extension's endpoint picker protocol, and `grpc.health.v1.Health` for their probes. It reads the
  * serving view like the admin API does and writes nothing.
  */
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as GrpcStatus, Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { KeywayError } from '../core/errors.js';
 import type { ServingReader } from '../core/serving.js';
 import { ExternalProcessor, type ProcessingRequest, type ProcessingResponse } from '../xds/proto.js';
 import { grpcServiceDefinition } from '../xds/server/index.js';
@@ -60,8 +61,23 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
       };
       call.on('data', (req: ProcessingRequest) => {
         if (ended) return;
-        const res = stream.answer(req);
-        if (res) call.write(res);
+        let res: ProcessingResponse | undefined;
+        try {
+          res = stream.answer(req);
+        } catch (err) {
+          // A throw here would escape grpc-js's event emitter and end the process: fail this stream only.
+          ended = true;
+          const bad = err instanceof KeywayError && err.code === 'BAD_ARGUMENT';
+          if (!bad) log.error({ err }, 'endpoint picker failed on a ProcessingRequest');
+          call.emit('error', { code: bad ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: err instanceof Error ? err.message : String(err) });
+          return;
+        }
+        // Backpressure: a client that stops reading stops being read (grpc-js reads on demand, so
+        // HTTP/2 flow control holds it back) instead of keyway buffering every echoed body chunk.
+        if (res && !call.write(res)) {
+          call.pause();
+          call.once('drain', () => call.resume());
+        }
         // Ending first spares Envoy a reset of the stream (see processor.ts).
         if (stream.done) end();
       });

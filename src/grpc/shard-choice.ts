@@ -3,8 +3,7 @@
  * they can be tested alone: which shard a call is for, from its metadata, and which of the
  * shard's owners takes it, from their connectivity.
  */
-import { keyToShard } from '../sharding/key-to-shard.js';
-import { murmur3Range } from '../sharding/murmur3.js';
+import { keyBytesToShard, keyToShard } from '../sharding/key-to-shard.js';
 import { NO_OWNER, type OwnerTable, type ShardPickerConfig } from '../core/shard-picker.js';
 
 /** What a call asks for: one shard, any endpoint (no header, missingHeader any), or an error to return. */
@@ -43,7 +42,7 @@ export function chooseShard(config: ShardPickerConfig, header: (name: string) =>
   if (key !== undefined) {
     if ('kind' in key) return key;
     const { value } = key;
-    return { kind: 'shard', shard: typeof value === 'string' ? keyToShard(value, config.shardCount) : bytesToShard(value, config.shardCount) };
+    return { kind: 'shard', shard: typeof value === 'string' ? keyToShard(value, config.shardCount) : keyBytesToShard(value, config.shardCount) };
   }
   if (config.missingHeader === 'any') return { kind: 'any' };
   const names = config.keyHeader === '' ? config.shardHeader : `${config.shardHeader} or ${config.keyHeader}`;
@@ -57,21 +56,6 @@ function onlyValue(name: string, values: MetadataValue | readonly MetadataValue[
   if (values.length === 0) return undefined;
   if (values.length === 1) return { value: values[0]! };
   return { kind: 'invalid', message: `${name} must be sent once, got ${values.length} values` };
-}
-
-/**
- * Hash contract 1 over a key given as bytes: the hash-tag rule on bytes (`{` and `}` are ASCII, so
- * for UTF-8 bytes it is the rule on the string), then murmur3 of those bytes. Equals keyToShard of
- * the decoded string whenever the bytes are valid UTF-8.
- */
-function bytesToShard(key: Uint8Array, shardCount: number): number {
-  let tag = key;
-  const open = key.indexOf(0x7b);
-  if (open >= 0) {
-    const close = key.indexOf(0x7d, open + 1);
-    if (close > open + 1) tag = key.subarray(open + 1, close);
-  }
-  return murmur3Range(tag, tag.length, 0) % shardCount;
 }
 
 /** An owner's connectivity as the picker sees it; `pending` is an owner not (yet) among the EDS endpoints. */

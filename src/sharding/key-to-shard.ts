@@ -80,3 +80,17 @@ export function keyToShard(key: string, shardCount: number): number {
   const length = encodeUtf8Scratch(tag);
   return murmur3Range(scratch, length, 0) % shardCount;
 }
+
+/**
+ * Hash contract 1 over a key given as bytes (a raw header value as Envoy hands it over, a `-bin`
+ * gRPC metadata value): the hash-tag rule on the bytes, then murmur3 of them, with no decode and
+ * re-encode that would change bytes which are not UTF-8 (Latin-1, a leading BOM), as keyway's Lua
+ * filter reads them. For UTF-8 bytes this is `keyToShard` of the string. `shardCount` as there.
+ */
+export function keyBytesToShard(key: Uint8Array, shardCount: number): number {
+  // `{` and `}` are ASCII, never inside a multi-byte sequence: the tag rule reads bytes alike.
+  const open = key.indexOf(0x7b);
+  const close = open < 0 ? -1 : key.indexOf(0x7d, open + 1);
+  const tag = close > open + 1 ? key.subarray(open + 1, close) : key;
+  return murmur3Range(tag, tag.length, 0) % shardCount;
+}

@@ -11,9 +11,10 @@ import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { ServingView } from '../../src/core/serving.js';
 import { DEFAULT_XDS_SETTINGS, type MissingHeaderPolicy } from '../../src/core/settings.js';
+import { keyBytesToShard } from '../../src/sharding/key-to-shard.js';
 import { healthOf, pickEndpoints, type PickDecision, pickTable, PickerStream, ServingStatus, subsetHint, type ServedBy } from '../../src/extproc/index.js';
 import { decodeHealthRequest, encodeHealthResponse } from '../../src/extproc/health.js';
-import { computeShardMap, keyToShard } from '../../src/sharding/index.js';
+import { computeShardMap, keyToShard, murmur3x86_32 } from '../../src/sharding/index.js';
 import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingRequest } from '../../src/xds/proto.js';
 
 const S = 32;
@@ -236,4 +237,44 @@ test('a stream is done once both directions ended (a headers-only stream waits f
   const rejected = streamFor(ev);
   rejected.answer(wire(requestHeaders({ 'x-cache-shard': 'x' }), { request: 4, response: 4 }));
   assert.equal(rejected.done, true, 'an ImmediateResponse ends the exchange');
+});
+
+test('a key header is hashed as the bytes Envoy sent (raw_value), as keyway\'s Lua filter does: Latin-1 bytes and a leading BOM included', () => {
+  const ev = { decided: [] as string[], served: [] as ServedBy[] };
+  // `café` written as Latin-1 (what Node's http and many clients put on the wire), a key with a UTF-8 BOM, a Latin-1 tag.
+  for (const bytes of [[0x63, 0x61, 0x66, 0xe9], [0xef, 0xbb, 0xbf, 0x61], [0x7b, 0xe9, 0x7d, 0x78]]) {
+    const raw = new Uint8Array(bytes);
+    const tagged = raw[0] === 0x7b ? raw.subarray(1, 2) : raw;
+    const shard = murmur3x86_32(tagged) % S;
+    assert.equal(keyBytesToShard(raw, S), shard);
+    const req = create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: { headers: { headers: [{ key: 'x-cache-key', rawValue: raw }] } } } });
+    const res = streamFor(ev).answer(wire(req))!;
+    assert.deepEqual(res.dynamicMetadata, { 'envoy.lb': { 'x-gateway-destination-endpoint': owners(shard).join(',') } }, `bytes ${bytes.join(' ')}`);
+  }
+  // UTF-8 keys hash as hash contract 1 on their text.
+  assert.equal(keyBytesToShard(new TextEncoder().encode('user:{42}:cart ✓'), S), keyToShard('user:{42}:cart ✓', S));
+});
+
+test('a hot shard\'s readers take turns in front, by weight (docs/hot-shards.md); the other owners follow, primary first; other shards keep the primary first', () => {
+  const weighted = [0, 1, 2, 3].map((i) => ({ ...endpoint(i), weight: i + 1 }));
+  const policy = { shardCount: S, replicas: 3, spread: 'none' as const };
+  const plain = computeShardMap(weighted, policy);
+  const map = { ...plain, readers: new Map([[5, 2]]) };
+  const hot: ServingView = { sequence: 1, map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: weighted }, updatedAt: new Date(0) };
+  const t = pickTable(hot);
+  const address = (id: string) => `${weighted.find((e) => e.id === id)!.address}:${weighted.find((e) => e.id === id)!.port}`;
+  const [p, r1, r2] = map.owners[5]!.map(address);
+  const weightOf = (id: string) => weighted.find((e) => e.id === id)!.weight;
+  const [wp, wr] = [weightOf(map.owners[5]![0]!), weightOf(map.owners[5]![1]!)];
+  const firsts = new Map<string, number>();
+  const N = 1000;
+  for (let r = 0; r < N; r++) {
+    const d = routed(pickEndpoints(t, headers({ 'x-cache-shard': '5' }), undefined, r))!;
+    assert.ok(d[0] === p ? d.join() === [p, r1, r2].join() : d.join() === [r1, p, r2].join(), d.join());
+    firsts.set(d[0]!, (firsts.get(d[0]!) ?? 0) + 1);
+    assert.equal(routed(pickEndpoints(t, headers({ 'x-cache-shard': '6' }), undefined, r))![0], address(map.owners[6]![0]!));
+  }
+  assert.equal(firsts.size, 2);
+  const share = firsts.get(r1!)! / N;
+  assert.ok(Math.abs(share - wr / (wp + wr)) < 0.02, `reader share ${share}, weights ${wp}:${wr}`);
 });

@@ -1,0 +1,108 @@
+/**
+ * The endpoint picker's gRPC server on loopback (src/extproc/server.ts): what a client on the
+ * plaintext port can send it without a gateway's good manners.
+ */
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { test } from 'node:test';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Client, credentials, Metadata, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import pino from 'pino';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ServingReader, ServingView } from '../../src/core/serving.js';
+import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
+import { startExtProcServer } from '../../src/extproc/index.js';
+import { computeShardMap } from '../../src/sharding/index.js';
+import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingResponse } from '../../src/xds/proto.js';
+
+const ENDPOINTS: Endpoint[] = [0, 1, 2].map((i) => ({
+  id: `n${i}`,
+  address: `10.0.0.${i + 1}`,
+  port: 7000,
+  locality: { region: 'r', zone: 'z', subzone: `s${i}` },
+  weight: 1,
+  ready: true,
+}));
+const policy = { shardCount: 16, replicas: 2, spread: 'none' as const };
+const VIEW: ServingView = { sequence: 1, map: computeShardMap(ENDPOINTS, policy), topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: ENDPOINTS }, updatedAt: new Date(0) };
+const state = { current: () => VIEW, onShardMap: () => () => undefined } as unknown as ServingReader;
+
+const identity = (b: Buffer): Buffer => b;
+
+/** Sends `messages` (raw bytes) on one Process stream, half-closes, and collects the answers and the status. */
+async function exchange(port: number, messages: readonly Uint8Array[]): Promise<{ answers: ProcessingResponse[]; status: StatusObject }> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  try {
+    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
+    const answers: ProcessingResponse[] = [];
+    call.on('data', (b: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, b)));
+    call.on('error', () => undefined);
+    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    for (const m of messages) call.write(Buffer.from(m));
+    call.end();
+    return { answers, status: await status };
+  } finally {
+    client.close();
+  }
+}
+
+const headersMessage = (shard: string): Uint8Array =>
+  toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: { headers: { headers: [{ key: 'x-cache-shard', rawValue: new TextEncoder().encode(shard) }] }, endOfStream: true } } }));
+
+test('a malformed protocol_config fails its stream with INVALID_ARGUMENT naming the field; the server keeps answering', { timeout: 10_000 }, async () => {
+  const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+  try {
+    // Field 11 (protocol_config), 1 byte: a tag for field 1 with its varint missing.
+    const malformed = new Uint8Array([...headersMessage('1'), 0x5a, 0x01, 0x08]);
+    const bad = await exchange(server.port, [malformed]);
+    assert.equal(bad.status.code, 3, 'INVALID_ARGUMENT');
+    assert.match(bad.status.details, /protocol_config/);
+    assert.equal(bad.answers.length, 0);
+    const good = await exchange(server.port, [headersMessage('1')]);
+    assert.equal(good.status.code, 0);
+    assert.equal(good.answers[0]?.response.case, 'requestHeaders');
+  } finally {
+    await server.close();
+  }
+});
+
+/** A gRPC message frame (uncompressed). */
+const grpcFrame = (message: Uint8Array): Buffer => {
+  const f = Buffer.alloc(5 + message.length);
+  f.writeUInt32BE(message.length, 1);
+  f.set(message, 5);
+  return f;
+};
+
+test('a client that streams body chunks and never reads the echoes is held back by flow control, not buffered for', { timeout: 15_000 }, async () => {
+  const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+  const session = http2.connect(`http://127.0.0.1:${server.port}`);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/envoy.service.ext_proc.v3.ExternalProcessor/Process', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.pause(); // never reads keyway's answers
+    stream.on('error', () => undefined);
+    // No protocol_config: keyway assumes FULL_DUPLEX_STREAMED and echoes every chunk.
+    stream.write(grpcFrame(toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: { headers: { headers: [] } } } }))));
+    const chunk = grpcFrame(toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, { request: { case: 'requestBody', value: { body: new Uint8Array(256 * 1024) } } })));
+    const CAP = 64 * 1024 * 1024;
+    let written = 0;
+    while (written < CAP) {
+      written += chunk.length;
+      if (!stream.write(chunk)) {
+        const drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 500);
+          stream.once('drain', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        if (!drained) break;
+      }
+    }
+    // Without backpressure keyway took all 64 MiB and held their echoes; with it, a few windows' worth.
+    assert.ok(written < 32 * 1024 * 1024, `the client wrote ${written} bytes without reading`);
+  } finally {
+    session.destroy();
+    await server.close();
+  }
+});
