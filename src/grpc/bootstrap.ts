@@ -30,14 +30,15 @@ export interface XdsBootstrap {
  * GRPC_XDS_BOOTSTRAP_CONFIG (or the file GRPC_XDS_BOOTSTRAP names) before the first `xds:`
  * channel resolves.
  * @throws KeywayError BAD_ARGUMENT when `node`, `node.metadata` or `node.locality` is there but not a
- * JSON object, or `node.id` is not a string (grpc-js-xds refuses such a node, and every call fails)
+ * JSON object, or `node.id` is not a non-empty string (grpc-js-xds or keyway refuses such a node, and every call fails)
  */
 export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
   const node = jsonObject(bootstrap.node, 'node') ?? {};
-  if (typeof node['id'] !== 'string') {
+  if (typeof node['id'] !== 'string' || node['id'] === '') {
     // Not made up here: keyway lists proxies by node id, and under mTLS the id must match the certificate.
-    const got = node['id'] === undefined ? 'missing' : `must be a string, got ${JSON.stringify(node['id']) ?? typeof node['id']}`;
-    throw new KeywayError('BAD_ARGUMENT', `${got}; grpc-js-xds refuses a node without a string id (every call fails UNAVAILABLE)`, { field: 'node.id' });
+    const id = node['id'];
+    const got = id === undefined ? 'missing' : id === '' ? 'empty' : `must be a string, got ${JSON.stringify(id) ?? typeof id}`;
+    throw new KeywayError('BAD_ARGUMENT', `${got}; grpc-js-xds refuses a node without a string id and keyway one with an empty id (every call fails UNAVAILABLE)`, { field: 'node.id' });
   }
   const metadata = jsonObject(node.metadata, 'node.metadata');
   const locality = jsonObject(node.locality, 'node.locality') ?? {};

@@ -15,17 +15,36 @@ const (
 
 // WithPickerMetadata returns the xDS bootstrap JSON bootstrap (the content of GRPC_XDS_BOOTSTRAP or
 // GRPC_XDS_BOOTSTRAP_CONFIG) with node.metadata["keyway.shard_picker"] = "v1" added; the rest
-// of the file is kept as it was. It fails when bootstrap is not a JSON object, or its node or
-// node.metadata is not one.
+// of the file is kept as it was. It fails when bootstrap is not a JSON object, its node,
+// node.metadata or node.locality is not one, or node.id is not a non-empty string: grpc-go refuses
+// a bootstrap whose id or locality has the wrong type, and keyway refuses an xDS stream without a
+// node id, so either way every call would fail UNAVAILABLE.
 func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 	var root map[string]json.RawMessage
 	if err := json.Unmarshal(bootstrap, &root); err != nil {
 		return nil, fmt.Errorf("%s: the bootstrap is not a JSON object: %w", Name, err)
 	}
+	if root == nil { // JSON null decodes without error into a nil map, which cannot be written to
+		return nil, fmt.Errorf("%s: the bootstrap is null, not a JSON object", Name)
+	}
 	node := map[string]json.RawMessage{}
 	if raw, ok := root["node"]; ok {
 		if err := json.Unmarshal(raw, &node); err != nil || node == nil {
 			return nil, fmt.Errorf("%s: the bootstrap's node is not a JSON object", Name)
+		}
+	}
+	if err := checkNodeID(node["id"]); err != nil {
+		return nil, err
+	}
+	if raw, ok := node["locality"]; ok {
+		// Read as grpc-go reads it: an object (or null) whose region, zone and sub_zone are strings.
+		var locality *struct {
+			Region  string `json:"region"`
+			Zone    string `json:"zone"`
+			SubZone string `json:"sub_zone"`
+		}
+		if err := json.Unmarshal(raw, &locality); err != nil {
+			return nil, fmt.Errorf("%s: the bootstrap's node.locality must be a JSON object whose region, zone and sub_zone are strings, got %s (grpc-go refuses the bootstrap: every call would fail UNAVAILABLE)", Name, describe(raw))
 		}
 	}
 	meta := map[string]json.RawMessage{}
@@ -48,7 +67,15 @@ func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 // Bootstrap returns a minimal grpc-go xDS bootstrap for keyway at serverURI ("host:port", plaintext;
 // see docs/security.md in the keyway repository for TLS), with node id nodeID and the picker's
 // node metadata. Put it in GRPC_XDS_BOOTSTRAP_CONFIG, or in a file named by GRPC_XDS_BOOTSTRAP.
+// serverURI and nodeID must not be empty: grpc-go refuses a server without a URI, keyway a node
+// without an id.
 func Bootstrap(serverURI, nodeID string) ([]byte, error) {
+	if serverURI == "" {
+		return nil, fmt.Errorf("%s: the bootstrap's xds_servers[0].server_uri is empty; give keyway's xDS address, host:port (grpc-go refuses an empty one)", Name)
+	}
+	if nodeID == "" {
+		return nil, errNoNodeID
+	}
 	type server struct {
 		ServerURI      string           `json:"server_uri"`
 		ChannelCreds   []map[string]any `json:"channel_creds"`
@@ -58,4 +85,30 @@ func Bootstrap(serverURI, nodeID string) ([]byte, error) {
 		"xds_servers": []server{{ServerURI: serverURI, ChannelCreds: []map[string]any{{"type": "insecure"}}, ServerFeatures: []string{"xds_v3"}}},
 		"node":        map[string]any{"id": nodeID, "metadata": map[string]string{MetadataKey: MetadataValue}},
 	})
+}
+
+var errNoNodeID = fmt.Errorf("%s: the bootstrap's node.id is missing or empty; set it to a name of this client (keyway refuses an xDS stream without a node id: every call would fail UNAVAILABLE)", Name)
+
+// checkNodeID accepts a node.id that is a non-empty JSON string (raw is nil when there is none).
+func checkNodeID(raw json.RawMessage) error {
+	if raw == nil {
+		return errNoNodeID
+	}
+	var id *string
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return fmt.Errorf("%s: the bootstrap's node.id must be a string, got %s (grpc-go refuses the bootstrap: every call would fail UNAVAILABLE)", Name, describe(raw))
+	}
+	if id == nil || *id == "" {
+		return errNoNodeID
+	}
+	return nil
+}
+
+// describe quotes a JSON value for an error, cut short.
+func describe(raw []byte) string {
+	const most = 40
+	if len(raw) > most {
+		return string(raw[:most]) + "..."
+	}
+	return string(raw)
 }

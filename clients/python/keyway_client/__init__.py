@@ -5,6 +5,8 @@
 Pure Python, no dependencies.
 """
 
+from typing import Union
+
 __all__ = ["hash_tag", "murmur3_x86_32", "shard_for", "SHARD_HEADER", "KEY_HEADER"]
 
 SHARD_HEADER = "x-cache-shard"
@@ -33,7 +35,7 @@ def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
         k = int.from_bytes(data[end:], "little")
         k = (_rotl32((k * _C1) & _M32, 15) * _C2) & _M32
         h ^= k
-    h ^= n
+    h ^= n & _M32  # the length mod 2^32, as the reference's uint32 len
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & _M32
     h ^= h >> 13
@@ -42,17 +44,19 @@ def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
     return h
 
 
-def hash_tag(key: str) -> str:
+def hash_tag(key: Union[str, bytes]) -> Union[str, bytes]:
     """The part of ``key`` that is hashed (Redis Cluster's hash-tag rule).
 
     The text between the first ``{`` and the first ``}`` after it, if that text is not empty;
     otherwise the whole key. ``"{user:42}:cart"`` -> ``"user:42"``, ``"{}x"`` -> ``"{}x"``,
-    ``"{{a}}"`` -> ``"{a"``.
+    ``"{{a}}"`` -> ``"{a"``. A ``bytes`` key gives ``bytes`` (the braces are ASCII).
     """
-    start = key.find("{")
+    key = _str_or_bytes(key)
+    brace_open, brace_close = ("{", "}") if isinstance(key, str) else (b"{", b"}")
+    start = key.find(brace_open)
     if start < 0:
         return key
-    end = key.find("}", start + 1)
+    end = key.find(brace_close, start + 1)
     if end < 0 or end == start + 1:
         return key
     return key[start + 1 : end]
@@ -67,12 +71,24 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
 
 
-def shard_for(key: str, shard_count: int) -> int:
+def _str_or_bytes(key):
+    # bytearray and memoryview become bytes: a memoryview has no find(), and the tag is sliced from it.
+    if isinstance(key, (str, bytes)):
+        return key
+    if isinstance(key, (bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError(f"key must be a str or bytes, got {type(key).__name__}")
+
+
+def shard_for(key: Union[str, bytes], shard_count: int) -> int:
     """The shard of ``key``, in ``[0, shard_count)``.
 
     Keys that share a ``{tag}`` share a shard: ``shard_for("{user:42}:profile", S) ==
-    shard_for("{user:42}:cart", S)``.
+    shard_for("{user:42}:cart", S)``. A ``str`` is hashed as UTF-8; ``bytes`` (a key as it came off
+    the wire, a header value) are hashed as they are, as keyway's data planes hash a key that
+    arrives as bytes, so bytes that are not UTF-8 land on the shard the proxy gives them.
     """
     if isinstance(shard_count, bool) or not isinstance(shard_count, int) or shard_count < 1:
         raise ValueError(f"shard_count must be an integer >= 1, got {shard_count!r}")
-    return murmur3_x86_32(_utf8(hash_tag(key)), 0) % shard_count
+    tag = hash_tag(key)
+    return murmur3_x86_32(_utf8(tag) if isinstance(tag, str) else tag, 0) % shard_count

@@ -61,3 +61,23 @@ def test_lone_surrogate_hashes_as_replacement_character():
 def test_bad_shard_count(bad):
     with pytest.raises(ValueError):
         shard_for("k", bad)
+
+
+@pytest.mark.parametrize("v", KEY_VECTORS, ids=lambda v: f"{v['key']!r}%{v['shards']}")
+def test_key_as_utf8_bytes(v):
+    raw = v["key"].encode("utf-8")
+    assert hash_tag(raw) == v["tag"].encode("utf-8")
+    assert shard_for(raw, v["shards"]) == shard_for(bytearray(raw), v["shards"]) == v["shard"]
+
+
+def test_bytes_key_hashed_as_is():
+    # Latin-1 "café", not UTF-8: hashed as these bytes, as keyway's Envoy filter and shard pickers do.
+    assert shard_for(b"caf\xe9", 16384) == murmur3_x86_32(b"caf\xe9") % 16384
+    assert shard_for(b"{caf\xe9}:cart", 16384) == shard_for(memoryview(b"caf\xe9"), 16384)
+    assert hash_tag(b"\xff{\xfe}") == b"\xfe"
+
+
+@pytest.mark.parametrize("bad", [None, 42, ["k"]])
+def test_bad_key_type(bad):
+    with pytest.raises(TypeError, match="key must be a str or bytes, got"):
+        shard_for(bad, 1024)
