@@ -50,6 +50,9 @@ export class DeltaSession extends Session {
     if (req.responseNonce !== '') {
       if (req.responseNonce !== t.nonce) {
         this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; ACK/NACK ignored');
+      } else if (t.answered) {
+        // The latest response was answered already: a later request carrying its nonce (a
+        // subscription change, a repeated NACK) is not a second answer, counted and logged again.
       } else if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
@@ -67,19 +70,21 @@ export class DeltaSession extends Session {
       if (req.resourceNamesSubscribe.length === 0 && WILDCARD_KINDS.has(kind)) t.wildcard = true;
     }
     const asked = new Set<string>();
-    const max = req.resourceNamesSubscribe.length - req.resourceNamesUnsubscribe.length;
-    this.checkNames(kind, t.names.size + Math.max(0, max));
     for (const name of req.resourceNamesSubscribe) {
       if (name === '*') t.wildcard = true;
       else {
+        if (!t.names.has(name)) t.nameChars += name.length;
         t.names.add(name);
         asked.add(name);
       }
     }
     for (const name of req.resourceNamesUnsubscribe) {
       if (name === '*') t.wildcard = false;
-      else t.names.delete(name);
+      else if (t.names.delete(name)) t.nameChars -= name.length;
     }
+    // Checked on the subscription as it now is: names unsubscribed that were never subscribed
+    // must not make room for as many new ones (one request is bounded by gRPC's message size).
+    this.checkNames(kind, t.names.size, t.nameChars);
     if (!t.wildcard) {
       // The proxy drops what it no longer subscribes to; forget it so a later subscribe resends it.
       for (const name of [...t.known.keys()]) {

@@ -69,6 +69,8 @@ const iso = (ms: number | undefined): string | undefined => (ms === undefined ? 
 export class TypeTracker {
   wildcard = false;
   readonly names = new Set<string>();
+  /** Delta: the characters of `names` in all (capped like their count, docs/security.md "xDS streams"). */
+  nameChars = 0;
   /** Nonce of the latest response of this type; requests carrying another non-empty nonce are stale. */
   nonce: string | undefined;
   versionSent: string | undefined;
@@ -124,6 +126,11 @@ export class TypeTracker {
     return this.#sent;
   }
 
+  /** The latest response was ACKed or NACKed already (its first answer is the one recorded). */
+  get answered(): boolean {
+    return this.nacked || (this.nonce !== undefined && this.ackedNonce === this.nonce);
+  }
+
   /** Is `nonce` stale: non-empty and not the latest one sent for this type? */
   isStale(nonce: string): boolean {
     return nonce !== '' && this.nonce !== undefined && nonce !== this.nonce;
@@ -161,12 +168,16 @@ export class TypeTracker {
     return this.ackedNonce === this.nonce ? 'SYNCED' : 'STALE';
   }
 
-  /** The row of this type; at most `namesShown` subscribed names are listed (the first subscribed), `count` gives them all. */
+  /**
+   * The row of this type; at most `namesShown` subscribed names are listed (the first subscribed),
+   * each cut to MAX_NODE_FIELD_CHARS; `count` gives them all.
+   */
   view(streamId: string, namesShown: number = DEFAULT_NAMES_SHOWN): TypeStatus {
     const names: string[] = [];
     if (namesShown > 0) {
       for (const n of this.names) {
-        names.push(n);
+        // Cut like the node's fields: a name is the client's text (up to the characters cap above).
+        names.push(field(n));
         if (names.length >= namesShown) break;
       }
     }

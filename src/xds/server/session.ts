@@ -53,7 +53,7 @@ export interface SessionContext {
    */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
   /** Limits on one stream's subscriptions (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS. */
-  readonly limits?: Partial<Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxStreamsPerNode' | 'maxNodeIdLength'>>;
+  readonly limits?: Partial<Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxNameCharsPerSubscription' | 'maxStreamsPerNode' | 'maxNodeIdLength'>>;
   /** How long a burst of subscription changes waits to be answered once (hold-off.ts); default DEFAULT_SUBSCRIPTION_HOLD_OFF. */
   readonly holdOff?: SubscriptionHoldOff;
 }
@@ -288,10 +288,14 @@ export abstract class Session implements StreamRecord {
     }
   }
 
-  /** Ends the stream when a subscription of `kind` would exceed the names cap. */
-  protected checkNames(kind: ResourceKind, count: number): void {
+  /** Ends the stream when a subscription of `kind` would exceed the names cap or the cap on their characters. */
+  protected checkNames(kind: ResourceKind, count: number, chars = 0): void {
     const max = this.ctx.limits?.maxNamesPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNamesPerSubscription;
     if (count > max) throw limitExceeded(`the ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`);
+    const maxChars = this.ctx.limits?.maxNameCharsPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNameCharsPerSubscription;
+    if (chars > maxChars) {
+      throw limitExceeded(`the ${kind} subscription's names have ${chars} characters in all, over the limit of ${maxChars} per type and stream`);
+    }
   }
 
   /** Records a response written (tracker and observer). */

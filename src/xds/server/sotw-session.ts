@@ -48,7 +48,9 @@ export class SotwSession extends Session {
       return;
     }
     const now = Date.now();
-    if (req.responseNonce !== '' && req.responseNonce === t.nonce) {
+    // The first answer to a response counts; a later request with its nonce (a subscription change,
+    // a repeated NACK) is not another ACK or NACK to count and log.
+    if (req.responseNonce !== '' && req.responseNonce === t.nonce && !t.answered) {
       if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
         this.log.warn(
@@ -61,7 +63,9 @@ export class SotwSession extends Session {
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
     }
-    this.checkNames(kind, req.resourceNames.length);
+    let chars = 0;
+    for (const n of req.resourceNames) chars += n.length;
+    this.checkNames(kind, req.resourceNames.length, chars);
     const changed = subscribe(t, req.resourceNames);
     t.initialized = true;
     if (changed) this.subscriptionChanged(kind);

@@ -21,6 +21,11 @@ export interface XdsStreamLimits {
   readonly writeStallMs: number;
   /** Resource names one stream may subscribe to per type (SotW and delta). */
   readonly maxNamesPerSubscription: number;
+  /**
+   * Characters of those names in all: the names cap alone lets a delta client hold 100 000 names of
+   * megabytes each (one per request), kept for the stream's life and listed in `/v1/proxies`.
+   */
+  readonly maxNameCharsPerSubscription: number;
   /** Open streams per node id (Envoy without ADS opens one per type; a reconnect may overlap). */
   readonly maxStreamsPerNode: number;
   /** Open xDS streams per client connection (one HTTP/2 connection, one peer address). */
@@ -37,6 +42,10 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   maxBufferedBytes: 64 << 20,
   writeStallMs: 60_000,
   maxNamesPerSubscription: MAX_NAMES_SHOWN,
+  // 64 Mi: the names cap's 100 000 names at 670 characters each, room for keyway's own longest
+  // names a client subscribes to (a gRPC owner-tuple cluster, `<service>/owners/<id>,<id>,<id>`,
+  // about 100 characters with Kubernetes pod names, 620 with ids of 200) at the names cap.
+  maxNameCharsPerSubscription: 64 << 20,
   maxStreamsPerNode: 16,
   maxStreamsPerConnection: 100,
   // Istio's ids are about 100 characters; a SPIFFE ID (the node id under mTLS) may have 2048 bytes.
@@ -49,6 +58,7 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
   maxBufferedBytes: 'KEYWAY_XDS_MAX_BUFFERED_BYTES',
   writeStallMs: 'KEYWAY_XDS_WRITE_STALL_MS',
   maxNamesPerSubscription: 'KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION',
+  maxNameCharsPerSubscription: 'KEYWAY_XDS_MAX_NAME_CHARS_PER_SUBSCRIPTION',
   maxStreamsPerNode: 'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
   maxStreamsPerConnection: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
   maxNodeIdLength: 'KEYWAY_XDS_MAX_NODE_ID_LENGTH',

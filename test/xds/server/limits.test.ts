@@ -244,3 +244,14 @@ test('a NACK\'s text and the node\'s cluster, user agent and locality are kept c
   assert.equal(warned?.error, kept);
   assert.ok(lines.every((l) => JSON.stringify(l).length < MAX_NACK_CHARS + 1000), 'every log line is bounded');
 });
+
+test('a subscribed name is listed cut like the node\'s fields; count still counts it', () => {
+  const t = new TypeTracker('cluster');
+  const long = 'n'.repeat(MAX_NODE_FIELD_CHARS * 100);
+  t.names.add(long);
+  t.names.add('keyway-cache');
+  const row = t.view('s1');
+  assert.equal(row.subscribed.count, 2);
+  assert.deepEqual(row.subscribed.names.map((n) => n.length).sort((a, b) => a - b), ['keyway-cache'.length, MAX_NODE_FIELD_CHARS + 1]);
+  assert.ok(row.subscribed.names.includes(`${'n'.repeat(MAX_NODE_FIELD_CHARS)}…`));
+});
