@@ -6,6 +6,8 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, ShardAssignment } from '../proto.js';
 import { connectionManagers, edsServiceName, virtualHostClusters } from '../references.js';
+import { canonicalIp } from './serving.js';
+import { UINT32_MAX, localityKey } from './envoy-core.js';
 import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../resources.js';
 
 /**
@@ -14,7 +16,7 @@ import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet,
  * name; every EDS cluster has its ClusterLoadAssignment and every assignment a cluster; every
  * listener's RDS name has its route configuration and every route configuration a listener; every
  * route's cluster (a matcher's routes included) exists; an
- * assignment's priorities run 0..n without a gap and no address:port repeats in it (Envoy would silently keep one, gRPC would reject the resource); a shard
+ * assignment's priorities run 0..n without a gap, no address:port repeats in it (Envoy would silently keep one, gRPC would reject the resource), and its summed weights fit uint32 (per locality, and a priority's locality weights); a shard
  * assignment (docs/ownership.md) is named by its shard and the shard is below its shard count.
  */
 export function checkConsistency(set: ResourceSet): string[] {
@@ -118,6 +120,17 @@ function assignmentProblemsOf(a: ClusterLoadAssignment): string[] {
   for (let p = 0; p < priorities.size; p++) {
     if (!priorities.has(p)) problems.push(`endpoints ${a.clusterName}: priorities ${[...priorities].sort((x, y) => x - y).join(',')} skip ${p}`);
   }
+  // Past uint32, gRPC rejects the assignment (a priority's locality weights) and Envoy's
+  // contract is broken (a locality's endpoint weights; an unset weight counts 1).
+  const priorityWeight = new Map<number, number>();
+  for (const locality of a.endpoints) {
+    priorityWeight.set(locality.priority, (priorityWeight.get(locality.priority) ?? 0) + (locality.loadBalancingWeight ?? 0));
+    const sum = locality.lbEndpoints.reduce((n, lb) => n + (lb.loadBalancingWeight ?? 1), 0);
+    if (sum > UINT32_MAX) problems.push(`endpoints ${a.clusterName}: priority ${locality.priority} locality ${localityKey(localityOf(locality))} weighs ${sum} in all, above ${UINT32_MAX}`);
+  }
+  for (const [priority, sum] of priorityWeight) {
+    if (sum > UINT32_MAX) problems.push(`endpoints ${a.clusterName}: the locality weights of priority ${priority} sum to ${sum}, above ${UINT32_MAX}`);
+  }
   const seen = new Set<string>();
   for (const locality of a.endpoints) {
     for (const lb of locality.lbEndpoints) {
@@ -125,12 +138,19 @@ function assignmentProblemsOf(a: ClusterLoadAssignment): string[] {
       const addr = lb.hostIdentifier.value.address?.address;
       if (addr?.case !== 'socketAddress') continue;
       const { address, portSpecifier } = addr.value;
-      const key = `${isIP(address) === 6 ? `[${address}]` : address}:${portSpecifier.case === 'portValue' ? portSpecifier.value : '?'}`;
+      // One spelling per address: Envoy and gRPC parse `2001:DB8:0::1` and `2001:db8::1` as one host.
+      // An IPv4-mapped alias stays apart from its IPv4 address, as Envoy keys them (envoy-placement.ts).
+      const ip = canonicalIp(address);
+      const key = `${isIP(ip) === 6 ? `[${ip}]` : ip}:${portSpecifier.case === 'portValue' ? portSpecifier.value : '?'}`;
       if (seen.has(key)) problems.push(`endpoints ${a.clusterName}: address ${key} listed twice`);
       seen.add(key);
     }
   }
   return problems;
+}
+
+function localityOf(l: ClusterLoadAssignment['endpoints'][number]): { region: string; zone: string; subzone: string } {
+  return { region: l.locality?.region ?? '', zone: l.locality?.zone ?? '', subzone: l.locality?.subZone ?? '' };
 }
 
 function checkRouteTargets(r: RouteConfiguration, clusterNames: ReadonlySet<string>, where: string): string[] {

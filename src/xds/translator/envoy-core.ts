@@ -14,7 +14,10 @@ import {
   type ConfigSource,
   type Locality as LocalityMsg,
 } from '../proto.js';
+import { isIP } from 'node:net';
 import type { Locality } from '../../core/endpoint.js';
+import { MAX_ENDPOINTS } from '../../core/limits.js';
+import { canonicalIp } from './serving.js';
 
 /**
  * "Fetch this over the same ADS stream, v3 resources" (xDS protocol: aggregated discovery). Used for
@@ -33,16 +36,22 @@ export function localityMessage(l: Locality): LocalityMsg {
 }
 
 /**
- * A TCP socket address. `ipv4Compat` must be true on an IPv4-mapped IPv6 alias: without it Envoy
- * opens a V6ONLY socket and cannot reach the IPv4 peer (docs/envoy-findings.md).
+ * A TCP socket address. `ipv4_compat` is set on every IPv4-mapped IPv6 address (`::ffff:a.b.c.d`),
+ * keyway's priority-1 alias or an endpoint's own: without it Envoy opens a V6ONLY socket and cannot
+ * reach the IPv4 peer (docs/envoy-findings.md 2b).
  */
 export function socketAddress(address: string, port: number, ipv4Compat = false): Address {
   return create(AddressSchema, {
     address: {
       case: 'socketAddress',
-      value: { address, portSpecifier: { case: 'portValue', value: port }, ipv4Compat },
+      value: { address, portSpecifier: { case: 'portValue', value: port }, ipv4Compat: ipv4Compat || isIpv4Mapped(address) },
     },
   });
+}
+
+/** `::ffff:a.b.c.d` (or its hex spelling): an IPv6 address that is an IPv4 peer's socket. */
+function isIpv4Mapped(address: string): boolean {
+  return isIP(address) === 6 && isIP(canonicalIp(address, true)) === 4;
 }
 
 /** A google.protobuf.Duration from milliseconds, for the timeouts and intervals of Envoy clusters and health checks. */
@@ -50,10 +59,15 @@ export function duration(ms: number): Duration {
   return durationFromMs(ms);
 }
 
-/** Largest per-endpoint weight keyway emits, so a locality's sum stays far below uint32 (Envoy and gRPC reject more). */
-export const MAX_LB_WEIGHT = 1_000_000;
 /** Envoy's and gRPC's limit on a summed weight (a priority's, a locality's, a weighted_clusters'). */
 export const UINT32_MAX = 0xffff_ffff;
+/**
+ * Largest per-endpoint weight keyway emits (858 993): every endpoint of the largest topology at
+ * this weight still sums to at most uint32, the limit on a locality's endpoint weights (Envoy) and
+ * on a priority's locality weights (gRPC rejects the whole ClusterLoadAssignment past it). An
+ * endpoint is listed at most once per priority of an assignment.
+ */
+export const MAX_LB_WEIGHT = Math.floor(UINT32_MAX / MAX_ENDPOINTS);
 
 /**
  * An endpoint's `weight` (relative capacity, any number >= 0) as an xDS load_balancing_weight,

@@ -1,6 +1,6 @@
 /**
  * Which endpoints the translator lists, for both flavors: the owners the shard map names, resolved
- * to their endpoint records, ready, with one endpoint per address. What it leaves out or cannot
+ * to their endpoint records, ready, with one endpoint per address (however spelled: socketKey). What it leaves out or cannot
  * fix is reported as a warning, never thrown: the translator always produces a usable snapshot.
  */
 import { isIP } from 'node:net';
@@ -39,17 +39,18 @@ export interface ServingOwners {
 export function servingOwners(map: ShardMap): ServingOwners {
   const warnings: string[] = [];
   const byId = new Map(map.endpoints.map((e) => [e.id, e]));
-  const holderOf = new Map<string, string>(); // address:port -> id kept
+  const holderOf = new Map<string, Endpoint>(); // socketKey -> endpoint kept
   const usable = new Map<string, Endpoint>();
   for (const e of [...map.endpoints].sort((a, b) => compareStrings(a.id, b.id))) {
     if (!canServe(e)) continue;
-    const where = addressKey(e);
+    const where = socketKey(e);
     const holder = holderOf.get(where);
     if (holder !== undefined) {
-      warnings.push(`endpoint ${e.id} shares address ${where} with ${holder}; only ${holder} is listed`);
+      const spelled = addressKey(e) === addressKey(holder) ? '' : ` (${addressKey(e)} and ${addressKey(holder)} are one socket)`;
+      warnings.push(`endpoint ${e.id} shares address ${addressKey(holder)} with ${holder.id}${spelled}; only ${holder.id} is listed`);
       continue;
     }
-    holderOf.set(where, e.id);
+    holderOf.set(where, e);
     usable.set(e.id, e);
   }
 
@@ -97,6 +98,37 @@ function ownersCount(ids: readonly string[] | undefined, serving: readonly Endpo
 /** `ip:port`, `[ip6]:port`: the key of an endpoint's address (one endpoint per address), also the picker's endpoint name. */
 export function addressKey(e: Endpoint): string {
   return isIP(e.address) === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/**
+ * The socket an endpoint names, one key however its address is spelled: IPv6 in canonical form
+ * (`2001:DB8:0::1` is `2001:db8::1`, which Envoy and gRPC also take as one host), and an
+ * IPv4-mapped address (`::ffff:10.0.0.1`) as its IPv4 address, the same socket. Without the fold,
+ * such an endpoint's entry collides with the priority-1 alias keyway writes for the IPv4 one
+ * (envoy-placement.ts), and the Envoy snapshot is rejected as inconsistent.
+ */
+export function socketKey(e: Endpoint): string {
+  const ip = canonicalIp(e.address, true);
+  return isIP(ip) === 6 ? `[${ip}]:${e.port}` : `${ip}:${e.port}`;
+}
+
+/**
+ * `address` in one spelling per IP address (lowercase, zeros compressed), or as given when it is not
+ * an IP literal. `foldMapped`: an IPv4-mapped IPv6 address becomes its IPv4 address.
+ */
+export function canonicalIp(address: string, foldMapped = false): string {
+  if (isIP(address) !== 6) return address;
+  let ip: string;
+  try {
+    ip = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address; // a zone index (`fe80::1%eth0`), which proxies reject anyway
+  }
+  const mapped = foldMapped ? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip) : null;
+  if (!mapped) return ip;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** Ready, or draining: a planned departure serves the shards it still hands off. */
