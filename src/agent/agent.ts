@@ -76,6 +76,31 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const EMPTY: ReadonlyMap<number, Assignment> = new Map();
 
 /**
+ * Refuses settings the timers cannot honour: setTimeout fires at once for NaN, Infinity or more
+ * than MAX_TIMER_MS (dropAfterMs: Infinity dropped the assignments 1 ms after a stream ended), and
+ * a backoff of 0 reconnected in a busy loop while keyway was down.
+ */
+function checkTiming(t: AgentTiming): void {
+  const bounds: [keyof AgentTiming, number][] = [
+    ['backoffInitialMs', 1],
+    ['backoffMaxMs', 1],
+    ['dropAfterMs', 0],
+    ['reportDeadlineMs', 1],
+    ['reportRetryMs', 0],
+    ['loadWindowMs', 0],
+  ];
+  for (const [name, min] of bounds) {
+    const v = t[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_TIMER_MS) {
+      throw new TypeError(`OwnershipAgent: timing.${name} must be a whole number of ms from ${min} to ${MAX_TIMER_MS}, got ${String(v)}`);
+    }
+  }
+  if (!Number.isSafeInteger(t.reportAttempts) || t.reportAttempts < 1) {
+    throw new TypeError(`OwnershipAgent: timing.reportAttempts must be a whole number >= 1, got ${String(t.reportAttempts)}`);
+  }
+}
+
+/**
  * `keyway/agent`, the node side of the ownership contract (docs/ownership.md "Several replicas"):
  * assignments come from the first replica up, since all compute the same view; warm and load
  * reports go to every replica, since each plans on its own.
@@ -98,6 +123,8 @@ export class OwnershipAgent {
   readonly #waiters = new Set<(done: boolean) => void>();
   readonly #load: LoadCounter | undefined;
   #loadTimer: NodeJS.Timeout | undefined;
+  /** S from the last assignments seen, kept when none is left, so load reports list only shards below it. */
+  #knownShardCount: number | undefined;
   /** Per server, the last load-report failure logged (each distinct failure is logged once). */
   readonly #loadFailures = new Map<string, string>();
 
@@ -109,20 +136,22 @@ export class OwnershipAgent {
     }
     this.#opts = opts;
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
+    checkTiming(this.#timing);
     this.#log = opts.log ?? (() => {});
     this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log, opts.credentials));
-    this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now()) : undefined;
+    this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now(), () => this.#knownShardCount) : undefined;
   }
 
   /**
    * Counts `n` requests the node served for `shard` (docs/load-reports.md): the agent reports the
    * window's counts to every keyway replica when the window closes. O(1); call it per request.
    * `n` may be a request's work in a unit the whole fleet shares ("What a node counts"); a whole
-   * number, since reports carry integers: anything else throws a TypeError.
+   * number, since reports carry integers: anything else throws a TypeError. A `shard` outside
+   * [0, S) counts in the window's total but is not listed: keyway refuses a report listing one.
    */
   recordRequest(shard: number, n = 1): void {
     if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`recordRequest: n must be a whole number >= 0 (requests or work units), got ${n}`);
-    if (this.#load && Number.isSafeInteger(shard) && shard >= 0) this.#load.record(shard, n, Date.now());
+    this.#load?.record(shard, n, Date.now());
   }
 
   /** Connects (and reconnects with backoff) to every server. */
@@ -177,18 +206,28 @@ export class OwnershipAgent {
    * according to a server that answered, false after `timeoutMs` or on close: for a preStop hook.
    */
   waitForHandoff(timeoutMs: number): Promise<boolean> {
+    if (Number.isNaN(timeoutMs)) throw new TypeError('waitForHandoff: timeoutMs must be a number of milliseconds (Infinity: until handed off or closed), got NaN');
     if (this.#handedOff()) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
+    const end = Date.now() + Math.max(0, timeoutMs);
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const done = (result: boolean): void => {
         clearTimeout(timer);
-        this.#timers.delete(timer);
+        if (timer) this.#timers.delete(timer);
         this.#waiters.delete(done);
         resolve(result);
       };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.#timers.add(timer);
+      // setTimeout fires at once past MAX_TIMER_MS (about 24.8 days), so a longer wait, or Infinity, re-arms.
+      const arm = (): void => {
+        if (timer) this.#timers.delete(timer);
+        const left = end - Date.now();
+        if (left <= 0) return done(false);
+        timer = setTimeout(arm, Math.min(MAX_TIMER_MS, left));
+        this.#timers.add(timer);
+      };
       this.#waiters.add(done);
+      arm();
     });
   }
 
@@ -206,16 +245,19 @@ export class OwnershipAgent {
       const before = this.#merged.get(shard);
       return !before || !sameAssignment(before, a);
     });
-    if (!changed) return;
-    this.#merged = next;
-    this.#reconcileWarm();
-    if (this.#opts.onChange) {
-      try {
-        this.#opts.onChange(next);
-      } catch (err) {
-        this.#log({ level: 'error', msg: 'onChange failed', err: String(err) });
+    if (changed) {
+      this.#merged = next;
+      this.#knownShardCount = this.shardCount() ?? this.#knownShardCount;
+      this.#reconcileWarm();
+      if (this.#opts.onChange) {
+        try {
+          this.#opts.onChange(next);
+        } catch (err) {
+          this.#log({ level: 'error', msg: 'onChange failed', err: String(err) });
+        }
       }
     }
+    // Also when nothing changed: a first answer with no assignment hands a node off that holds none.
     if (this.#handedOff()) for (const w of [...this.#waiters]) w(true);
   }
 
@@ -335,10 +377,22 @@ export class OwnershipAgent {
     } catch (err) {
       if (this.#closed) return;
       const message = err instanceof Error ? err.message : String(err);
-      if (this.#loadFailures.get(link.address) === message) return;
-      this.#loadFailures.set(link.address, message);
       const code = (err as { code?: number }).code;
+      const key = failureKey(code, message);
+      if (this.#loadFailures.get(link.address) === key) return;
+      this.#loadFailures.set(link.address, key);
       this.#log({ level: code === 3 ? 'error' : 'warn', msg: 'load report failed (logged once until it changes)', server: link.address, windowStartMs: report.windowStartMs, err: message });
     }
   }
+}
+
+/**
+ * What makes two load-report failures the same, to log one once: gRPC's texts carry timings and
+ * times ("Deadline exceeded after 5.001s,remote_addr=..."), and keyway's refusals the window
+ * start, so a hung replica or a skewed clock was logged again at every window. A refusal
+ * (INVALID_ARGUMENT) is told apart by its text without the numbers, anything else by its code.
+ */
+function failureKey(code: number | undefined, message: string): string {
+  if (code === undefined) return `? ${message}`;
+  return code === 3 ? `3 ${message.replace(/\d+(\.\d+)?/g, '#')}` : String(code);
 }

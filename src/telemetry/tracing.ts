@@ -33,6 +33,8 @@ export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Trac
   const serviceName = nonEmpty(env.OTEL_SERVICE_NAME) ?? 'keyway';
   const warnings: string[] = [];
   const off = (reason: string): TracingConfig => ({ enabled: false, reason, serviceName, warnings });
+  // An endpoint set but unusable is a mistake to warn about, not a choice to log at info.
+  const misconfigured = (reason: string): TracingConfig => ({ enabled: false, reason, serviceName, warnings: [...warnings, reason] });
   if (nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === 'true') return off('OTEL_SDK_DISABLED=true');
   const exporters = nonEmpty(env.OTEL_TRACES_EXPORTER)
     ?.split(',')
@@ -42,10 +44,16 @@ export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Trac
   const general = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
   if (!specific && !general) return off('neither OTEL_EXPORTER_OTLP_TRACES_ENDPOINT nor OTEL_EXPORTER_OTLP_ENDPOINT is set');
   const endpoint = specific ?? `${general!.replace(/\/+$/, '')}/v1/traces`;
+  const variable = specific ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  let protocolOfUrl: string;
   try {
-    new URL(endpoint);
+    protocolOfUrl = new URL(endpoint).protocol;
   } catch {
-    return off(`the OTLP endpoint ${JSON.stringify(endpoint)} is not a URL`);
+    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(endpoint)} is not a URL; tracing is off`);
+  }
+  // `collector:4318` parses as a URL of scheme `collector:`; the exporter then fails every export, silently.
+  if (protocolOfUrl !== 'http:' && protocolOfUrl !== 'https:') {
+    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(endpoint)} is not an http:// or https:// URL (e.g. http://otel-collector:4318); tracing is off`);
   }
   const protocol = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_PROTOCOL);
   if (protocol && protocol !== 'http/json' && protocol !== 'http/protobuf') {

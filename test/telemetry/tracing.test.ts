@@ -34,6 +34,22 @@ test('tracing is on only when an OTLP endpoint is set, and honours the standard 
   assert.match(grpc.warnings[0]!, /grpc is not supported/);
 });
 
+test('an endpoint without http:// or https:// (collector:4318) turns tracing off with a warning naming the variable, instead of failing every export', () => {
+  for (const [variable, value] of [
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'otel-collector:4318'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'localhost:4318'],
+    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'grpc://collector:4317/v1/traces'],
+  ] as const) {
+    const c = tracingConfigFromEnv({ [variable]: value });
+    assert.equal(c.enabled, false, `${variable}=${value}`);
+    assert.equal(c.warnings.length, 1, 'said at warn level, not only in the info line');
+    assert.match(c.warnings[0]!, new RegExp(`^${variable}: .*is not an http:// or https:// URL`));
+  }
+  const bad = tracingConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' });
+  assert.match(bad.warnings[0]!, /OTEL_EXPORTER_OTLP_ENDPOINT: .*is not a URL/);
+  assert.equal(tracingConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://c:4318' }).enabled, true);
+});
+
 let receiver: OtlpReceiver;
 let tracing: Tracing;
 const saved = { ...process.env };
