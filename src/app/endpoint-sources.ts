@@ -51,6 +51,10 @@ export class EndpointSources {
   #unsubscribeErrors: (() => void) | undefined;
   #starting: Attempt | undefined;
   #closed = false;
+  /** Endpoint reports queued so far; a queued report that is not the latest is skipped. */
+  #reports = 0;
+  /** When the oldest report not yet applied arrived (a skipped report's change goes out with the next). */
+  #unappliedSince: Date | undefined;
 
   constructor(opts: EndpointSourcesOptions) {
     this.#o = opts;
@@ -174,8 +178,16 @@ export class EndpointSources {
       next === this.#o.file
         ? undefined
         : next.onChange((reported) => {
-            const detectedAt = new Date();
-            this.#o.enqueue('endpoint change', () => this.#o.onEndpoints(reported, { reason: 'endpoints changed', detectedAt }));
+            const seq = ++this.#reports;
+            this.#unappliedSince ??= new Date();
+            this.#o.enqueue('endpoint change', async () => {
+              // A newer report is queued: computing this one (seconds for a full map) would only
+              // publish a map already out of date, and reports would pile up behind it.
+              if (seq !== this.#reports) return;
+              const detectedAt = this.#unappliedSince ?? new Date();
+              this.#unappliedSince = undefined;
+              await this.#o.onEndpoints(reported, { reason: 'endpoints changed', detectedAt });
+            });
           });
     this.#unsubscribeErrors = unsubscribeErrors;
     if (old !== this.#o.file) await old.stop();

@@ -93,6 +93,16 @@ export class HandoffDriver implements WarmReportSink {
     this.#opts.enqueue('ownership stream opened', () => this.#advance('ownership stream opened'));
   }
 
+  /**
+   * A node's last ownership stream closed: when moves wait for it, re-plans at once, so they flip
+   * (`agent-lost`) by `agentWaitMs` from their start unless a stream opens again, as for a node
+   * whose stream never opened, rather than at the warm-up deadline.
+   */
+  ownershipStreamClosed(node: string): void {
+    if (this.#closed || !this.#step?.state.transitions.some((t) => t.warming === node)) return;
+    this.#opts.enqueue('ownership stream closed', () => this.#advance('ownership stream closed'));
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);

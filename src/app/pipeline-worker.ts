@@ -26,12 +26,12 @@ export const INLINE_CONFIG_BYTES = 65_536;
 export interface PipelineWorker {
   /**
    * The map computeShardMap would give (equal, and ready for incremental updates).
-   * @throws KeywayError as computeShardMap (checked here, before any thread work); Error when the worker fails.
+   * @throws KeywayError as computeShardMap (checked here, before any thread work); KeywayError INTERNAL when the worker fails.
    */
   computeShardMap(endpoints: readonly Endpoint[], policy: ShardingPolicy): Promise<ShardMap>;
   /**
    * What parseConfig gives for `text` (the topology-file contract, docs/configuration.md).
-   * @throws KeywayErrors as parseConfig; Error when the worker fails.
+   * @throws KeywayErrors as parseConfig; KeywayError INTERNAL when the worker fails.
    */
   parseConfig(text: string, file: string): Promise<KeywayConfig>;
   /** Stops the worker thread; later calls start a new one. */
@@ -66,9 +66,9 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
       pending.delete(reply.id);
       p?.resolve(reply);
     });
-    w.on('error', (err) => failAll(new Error(`the pipeline worker failed: ${err.message}`, { cause: err })));
+    w.on('error', (err) => failAll(internal(`the pipeline worker failed: ${err.message}`, err)));
     w.on('exit', (code) => {
-      if (worker === w) failAll(new Error(`the pipeline worker exited (code ${code})`));
+      if (worker === w) failAll(internal(`the pipeline worker exited (code ${code})`));
     });
     // Idle, it must not keep the process alive; while a request is pending it is referenced.
     w.unref();
@@ -84,7 +84,7 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
     }).finally(() => {
       if (pending.size === 0) w.unref();
     });
-    if ('error' in reply) throw new Error(`the pipeline worker failed: ${reply.error}`);
+    if ('error' in reply) throw internal(`the pipeline worker failed: ${reply.error}`);
     return reply;
   };
 
@@ -94,7 +94,7 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
       const work = normalized.shardCount * normalized.replicas * Math.max(sorted.length, 1);
       if (work < inlineShardWork) return buildShardMap(sorted, normalized);
       const reply = await ask({ kind: 'slots', sorted, policy: normalized });
-      if (!('slots' in reply)) throw new Error('the pipeline worker answered a shard-map request with something else');
+      if (!('slots' in reply)) throw internal('the pipeline worker answered a shard-map request with something else');
       return shardMapFromSlots(sorted, normalized, reply.slots);
     },
     async parseConfig(text, file) {
@@ -103,7 +103,7 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
       if ('problems' in reply) {
         throw new KeywayErrors(reply.problems.map((p) => new KeywayError(p.code, p.message, p.location)));
       }
-      if (!('config' in reply)) throw new Error('the pipeline worker answered a parse request with something else');
+      if (!('config' in reply)) throw internal('the pipeline worker answered a parse request with something else');
       // The `kubernetes:` section's locator cannot cross threads; such a file lists no endpoints,
       // so parsing it again here is cheap.
       return reply.kubernetes ? parseConfig(text, file) : reply.config;
@@ -112,9 +112,14 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
       const w = worker;
       worker = undefined;
       if (w) await w.terminate();
-      failAll(new Error('the pipeline worker was stopped'));
+      failAll(internal('the pipeline worker was stopped'));
     },
   };
+}
+
+/** A failure of the worker itself, not of the input (docs/errors.md `INTERNAL`). */
+function internal(message: string, cause?: unknown): KeywayError {
+  return new KeywayError('INTERNAL', message, {}, cause === undefined ? undefined : { cause });
 }
 
 /**

@@ -164,6 +164,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    */
   const recompute = async (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): Promise<void> => {
     const { reason } = event;
+    if (closed) return; // a job under way when close() began: nothing would serve the map
     const previous = state.current();
     const computeStartedAt = new Date();
     const t0 = performance.now();
@@ -176,11 +177,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       mode = step.mode;
       target = step.mode === 'full' ? await worker.computeShardMap(endpoints, config.topology.policy) : step.map;
     } catch (err) {
+      if (closed) return; // close() stopped the worker under this computation
       state.setPipelineError(err as Error);
       log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
       return;
     }
+    if (closed) return;
     plainTarget = target;
+    // The latest input is applied; a publish alone (a flip tick, a load window) does not say so.
+    state.setPipelineError(undefined);
     const hot = withHotShards(target);
     const computeSeconds = (performance.now() - t0) / 1000;
     handoff.plan(hot, { ...event, computeStartedAt, computeSeconds, mode });
@@ -279,15 +284,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await stage.close().catch((err: unknown) => log.error({ err }, 'closing a stage failed'));
     }
     unsubscribeFileErrors();
+    // A full computation or a big parse under way is abandoned rather than awaited (seconds at the
+    // budget's edge, README "SIGTERM"). The file source stops first, so its parse cut short is no
+    // rejected file.
+    const fileStopped = file.stop();
+    await worker.close();
     await queue;
     await sources.close();
-    await file.stop();
-    await worker.close();
+    await fileStopped;
+    await worker.close(); // a thread a job started meanwhile
   };
 
+  // Topology files queued so far; only the latest queued one is applied (as for endpoint reports).
+  let fileChanges = 0;
+  let fileChangedSince: Date | undefined;
   file.onConfig((cfg) => {
-    const detectedAt = new Date();
+    const seq = ++fileChanges;
+    fileChangedSince ??= new Date();
     enqueue('topology file change', async () => {
+      if (seq !== fileChanges) return; // a newer file is queued: this one's map would be out of date
+      const detectedAt = fileChangedSince ?? new Date();
+      fileChangedSince = undefined;
       const shardsBefore = state.current()?.map.policy.shardCount;
       endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;

@@ -90,7 +90,11 @@ export class ServingState implements ServingReader {
     }
   }
 
-  /** Publishes a new view and tells the listeners. Listener failures are reported to `onListenerError`. */
+  /**
+   * Publishes a new view and tells the listeners. Listener failures are reported to `onListenerError`.
+   * The pipeline error stays: a view may be a later step on the old input (a handoff flip, a load
+   * decision), so only the runner, having applied the latest input, clears it.
+   */
   publish(
     next: Omit<ServingView, 'sequence' | 'updatedAt'>,
     onListenerError: (err: unknown) => void = () => {},
@@ -98,7 +102,6 @@ export class ServingState implements ServingReader {
     const previous = this.#view;
     const view: ServingView = { ...next, sequence: (previous?.sequence ?? 0) + 1, updatedAt: new Date() };
     this.#view = view;
-    this.#error = undefined;
     if (next.diff && next.diff.moves.length > 0) {
       this.#history = [
         { fromVersion: next.diff.fromVersion, toVersion: next.diff.toVersion, at: view.updatedAt, moves: next.diff.moves },

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { ServingReader, ServingView } from '../core/serving.js';
+import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
@@ -112,11 +113,18 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       port: ctx.xdsPort,
       host: ctx.host,
       logger,
-      events: withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
+      events: withStreamsGone(
+        withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
+        (nodeId) => {
+          // A node's last stream gone: moves waiting for its warm report cannot get one now.
+          if (!server?.connected(nodeId)) ctx.warm?.ownershipStreamClosed?.(nodeId);
+        },
+      ),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
       warm: ctx.warm,
       load: ctx.load,
       shardCount: () => latest.map.policy.shardCount,
+      isEndpoint: (nodeId) => endpointIds(latest.map).has(nodeId),
       limits: opts.streamLimits ?? xdsStreamLimitsFromEnv(process.env),
       ...(opts.controlPlaneId !== undefined ? { controlPlaneId: opts.controlPlaneId } : {}),
       ...(opts.tls ? { tls: opts.tls } : {}),
@@ -181,6 +189,17 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   };
 }
 
+/** `events`, also calling `onGone` with the node of every closed stream. */
+function withStreamsGone(events: XdsServerEvents, onGone: (nodeId: string) => void): XdsServerEvents {
+  return {
+    ...events,
+    closed: (e) => {
+      events.closed?.(e);
+      onGone(e.nodeId);
+    },
+  };
+}
+
 /** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */
 function withAnswers(events: XdsServerEvents, onAnswer: () => void, midChange: (nodeId: string) => boolean): XdsServerEvents {
   return {
@@ -238,4 +257,13 @@ function logPush(logger: Logger, view: ServingView, report: RebuildReport): void
 /** The source behind the change, for its trace: Kubernetes when it feeds the map, else the file. */
 function sourceKind(state: ServingReader): string {
   return state.sources().some((s) => s.kind === 'kubernetes') ? 'kubernetes' : 'file';
+}
+
+const idsOfMap = new WeakMap<ShardMap, ReadonlySet<string>>();
+
+/** The endpoint ids of a map, built once per map (ReportLoad asks for every report). */
+function endpointIds(map: ShardMap): ReadonlySet<string> {
+  let ids = idsOfMap.get(map);
+  if (!ids) idsOfMap.set(map, (ids = new Set(map.endpoints.map((e) => e.id))));
+  return ids;
 }

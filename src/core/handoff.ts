@@ -102,4 +102,6 @@ export interface WarmReportSink {
   reportWarm(report: WarmReport): void;
   /** A node's ownership stream opened: moves waiting for it take the warm-up deadline at once. */
   ownershipStreamOpened?(node: string): void;
+  /** A node's last ownership stream closed: moves waiting for its warm report re-plan at once. */
+  ownershipStreamClosed?(node: string): void;
 }

@@ -17,6 +17,8 @@ export interface LoadReportOptions {
   readonly sink?: LoadReportSink | undefined;
   /** S of the view in force (reported shards must be below it); undefined before the first map. */
   readonly shardCount: () => number | undefined;
+  /** Whether a node id is an endpoint of the view in force; default: any id. See checkLoadReport. */
+  readonly isEndpoint?: (nodeId: string) => boolean;
   readonly logger: Logger;
   /** Under mTLS, the node-id rule of the xDS streams: a node reports load only for itself. */
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
@@ -40,9 +42,20 @@ function count(v: bigint): number | undefined {
  * shard count and listed once; every count a safe integer; the listed requests at most
  * `total_requests`. Returns the report in keyway's shape (shards ascending), or why it is refused.
  */
-export function checkLoadReport(report: LoadReportMessage, expected: { readonly windowMs: number | undefined; readonly shardCount: number | undefined; readonly nowMs: number }): LoadReport | Refusal {
+export function checkLoadReport(
+  report: LoadReportMessage,
+  expected: { readonly windowMs: number | undefined; readonly shardCount: number | undefined; readonly nowMs: number; readonly isEndpoint?: (nodeId: string) => boolean },
+): LoadReport | Refusal {
   if (report.nodeId === '') return invalid('node_id: empty; set it to the endpoint id the node is known by (its ownership stream node.id)');
   if (expected.windowMs === undefined || expected.shardCount === undefined) return { code: GrpcStatus.UNAVAILABLE, details: 'keyway has no shard map yet; retry' };
+  // Only the map's endpoints: each reporting id becomes a metric series and adds to the policy's
+  // fleet total, and the client chooses its id (a new one per window would grow both for good).
+  if (expected.isEndpoint && !expected.isEndpoint(report.nodeId)) {
+    return {
+      code: GrpcStatus.FAILED_PRECONDITION,
+      details: `node_id: ${JSON.stringify(report.nodeId.slice(0, 200))} is not an endpoint of keyway's shard map; load is taken only from its endpoints (a node keyway does not list yet is taken from the window after it does)`,
+    };
+  }
   if (report.windowMs !== expected.windowMs) {
     return invalid(`window_ms: ${report.windowMs}, but keyway's load window is ${expected.windowMs} ms (hotShards.windowMs); report per window of that length`);
   }
@@ -96,7 +109,12 @@ export function reportLoadHandler(opts: LoadReportOptions) {
       callback(refused);
       return;
     }
-    const checked = checkLoadReport(call.request, { windowMs: opts.sink.windowMs(), shardCount: opts.shardCount(), nowMs: now() });
+    const checked = checkLoadReport(call.request, {
+      windowMs: opts.sink.windowMs(),
+      shardCount: opts.shardCount(),
+      nowMs: now(),
+      ...(opts.isEndpoint ? { isEndpoint: opts.isEndpoint } : {}),
+    });
     if ('code' in checked) {
       log.warn({ node: call.request.nodeId, error: checked.details }, 'load report refused');
       callback(checked);

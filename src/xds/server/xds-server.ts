@@ -59,6 +59,8 @@ export interface XdsServerOptions {
   readonly load?: LoadReportSink | undefined;
   /** S of the view in force, to check reported shards; default: no map (ReportWarm and ReportLoad answer UNAVAILABLE). */
   readonly shardCount?: () => number | undefined;
+  /** Whether a node id is an endpoint of the view in force: ReportLoad refuses others (docs/load-reports.md); default any id. */
+  readonly isEndpoint?: (nodeId: string) => boolean;
   /** Per-stream limits (docs/security.md "xDS streams"); unset ones keep DEFAULT_XDS_STREAM_LIMITS. */
   readonly limits?: Partial<XdsStreamLimits>;
   /** TLS (and with `clientCaFile`, mTLS and the node-id rule; docs/security.md); absent: plaintext. */
@@ -197,7 +199,14 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership), {
     ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) }),
-    ReportLoad: reportLoadHandler({ sink: opts.load, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) }),
+    ReportLoad: reportLoadHandler({
+      sink: opts.load,
+      shardCount: opts.shardCount ?? (() => undefined),
+      logger: log,
+      maxNodeIdLength: limits.maxNodeIdLength,
+      ...(admit ? { admit } : {}),
+      ...(opts.isEndpoint ? { isEndpoint: opts.isEndpoint } : {}),
+    }),
   });
 
   const host = opts.host ?? '0.0.0.0';

@@ -91,3 +91,12 @@ test('ReportLoad under mTLS: a node reports for the id its certificate names, no
   await refused(link(t, s.port, 'b', creds()).reportLoad(report({ nodeId: 'b' })), GrpcStatus.PERMISSION_DENIED, /.+/);
   assert.deepEqual(k.reports.map((r) => r.nodeId), ['a']);
 });
+
+test('ReportLoad takes load only from endpoints of the map: another node id is refused with FAILED_PRECONDITION', async (t) => {
+  const k = sink();
+  const s = await server(t, { load: k, isEndpoint: (id) => id === 'a' || id === 'b' });
+  await refused(link(t, s.port, 'stranger').reportLoad(report({ nodeId: 'stranger' })), GrpcStatus.FAILED_PRECONDITION, /^node_id: "stranger" is not an endpoint of keyway's shard map/);
+  assert.equal(k.reports.length, 0, 'nothing of it reaches the sink (nor a metric series)');
+  assert.equal((await link(t, s.port, 'b').reportLoad(report({ nodeId: 'b' }))).acceptedShards, 2);
+  assert.deepEqual(k.reports.map((r) => r.nodeId), ['b']);
+});
