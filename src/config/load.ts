@@ -11,6 +11,7 @@ import type { Topology } from '../core/settings.js';
 import { inFileOrder, KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
 import { createLocator, type Locate } from './locator.js';
+import { underflowProblems } from './number-underflow.js';
 import { plainYamlValue } from './plain-yaml.js';
 import { type ConfigSection, formatFieldPath } from './section.js';
 import { validateConfig, type ValidatedConfig, type XdsTiming } from './validate.js';
@@ -50,9 +51,10 @@ export function parseConfig(text: string, file: string): KeywayConfig {
       return assembled(result.config, (path) => (located ??= parseLocated(text, file).locate)(path), file);
     }
   }
-  const { value, locate } = parseLocated(text, file);
+  const { value, locate, problems } = parseLocated(text, file);
   const result = validateConfig(value, locate);
-  if (!result.ok) throw new KeywayErrors(inFileOrder(result.errors));
+  const errors = [...problems, ...(result.ok ? [] : result.errors)];
+  if (errors.length > 0 || !result.ok) throw new KeywayErrors(inFileOrder(errors));
   return assembled(result.config, locate, file);
 }
 
@@ -71,10 +73,13 @@ function assembled(config: ValidatedConfig, locate: Locate, file: string): Keywa
 }
 
 /**
- * The full parse: plain values and a locator by file, line and column.
+ * The full parse: plain values, a locator by file, line and column, and the numbers that read as 0
+ * only by rounding (`1e-400`, CONFIG_INVALID: number-underflow.ts).
  * @throws KeywayErrors: CONFIG_PARSE for YAML errors and the alias limits below.
  */
-function parseLocated(text: string, file: string): { value: unknown; locate: Locate } {
+function parseLocated(source: string, file: string): { value: unknown; locate: Locate; problems: KeywayError[] } {
+  // A byte order mark is no column of line 1 to an editor, but the line counter would count it.
+  const text = source.startsWith('\uFEFF') ? source.slice(1) : source;
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -85,7 +90,8 @@ function parseLocated(text: string, file: string): { value: unknown; locate: Loc
       }),
     );
   }
-  return { value: toPlainValue(doc, lines, file), locate: createLocator(doc, lines, file) };
+  const locate = createLocator(doc, lines, file);
+  return { value: toPlainValue(doc, lines, file), locate, problems: underflowProblems(doc, locate) };
 }
 
 /**

@@ -8,8 +8,12 @@
  * same text in about 0.8 ms but keeps no positions. So a file is read fast first; only when it holds
  * what the fast path does not take (anchors, aliases, tags, merge keys, directives), fails to parse,
  * or fails validation is it read again by the `yaml` library, whose errors are then the ones shown.
+ * The fast path must never read a file differently: where js-yaml reads some text otherwise than
+ * the `yaml` library, or accepts what it refuses, that text is left to the full parse too
+ * (READ_DIFFERENTLY below; test/config/plain-yaml-differential.test.ts compares the two).
  */
 import jsyaml from 'js-yaml';
+import { underflowsToZero } from './number-underflow.js';
 
 /**
  * Text the fast path leaves to the full parse: anchors (`&`), aliases (`*`), tags (`!`), directives
@@ -17,6 +21,33 @@ import jsyaml from 'js-yaml';
  * is on characters, so a quoted `*` also takes the full path: slower, never different.
  */
 const FULL_PARSE_ONLY = /[&*!%]|<</;
+
+/**
+ * Text js-yaml reads otherwise than the `yaml` library, or accepts where it refuses. Each check is
+ * on characters and errs towards the full parse (slower, never different).
+ */
+const READ_DIFFERENTLY: readonly RegExp[] = [
+  // A carriage return not followed by a line feed: a line break to js-yaml, part of the text to yaml.
+  /\r(?!\n)/,
+  // `---a` or `...a` at a line start: a document marker to js-yaml, a plain scalar to yaml.
+  /^(?:---|\.\.\.)[^\s]/m,
+  // A tab in a line's indentation: js-yaml takes some that yaml refuses.
+  /^ *\t/m,
+  // A `#` right after a closing quote or bracket (`"a"#b`): a comment to js-yaml, an error to yaml.
+  /["'\]}]#/,
+  // A byte order mark past the start: kept in the text by js-yaml, dropped by yaml.
+  /[^]\uFEFF/,
+  // A block scalar's indentation indicator (`|2`): counted from another column at the top level.
+  /[|>][-+]?[0-9]/,
+  // Explicit keys (`? `) and collections as keys (`[a]: 1`): js-yaml joins them as "a,b", yaml as "[ a, b ]".
+  /\?(?:[\s,\]}]|$)/,
+  /[\]}][ \t]*:/,
+  // An empty list entry (`-` alone): js-yaml adds the next, less indented `- b` to its list.
+  /^[ \t]*(?:-[ \t]+)*-[ \t]*(?:#.*)?\r?$/m,
+];
+
+/** The yaml library refuses an implicit key of more than 1024 characters; js-yaml takes it. */
+const MAX_IMPLICIT_KEY_CHARS = 1024;
 
 // The YAML 1.2 core schema's resolution of plain scalars (YAML 1.2.2 section 10.3.2), which is what
 // the `yaml` library applies by default. js-yaml's own CORE_SCHEMA differs at the edges (it reads
@@ -38,21 +69,77 @@ const CORE_SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({
     coreType('float', /^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/, (s) => {
       const lower = s.toLowerCase();
       if (lower.endsWith('.inf')) return s[0] === '-' ? -Infinity : Infinity;
-      return lower === '.nan' ? NaN : Number(s);
+      if (lower === '.nan') return NaN;
+      // `1e-400`: the full parse reports it at its line (number-underflow.ts); the throw declines.
+      if (underflowsToZero(s, Number(s))) throw new Error(`${s} underflows to 0`);
+      return Number(s);
     }),
   ],
 });
 
 /**
- * The file's content as plain values, or undefined when the fast path does not take this text or
- * cannot parse it (the caller then reads it with the `yaml` library, which reports the problem).
- * Duplicate keys and multiple documents are parse failures here, as in the full parse.
+ * The file's content as plain values, or undefined when the fast path does not take this text,
+ * cannot parse it or finds no mapping at its top (the caller then reads it with the `yaml` library,
+ * which reports the problem). Duplicate keys and multiple documents are parse failures here, as in
+ * the full parse.
  */
 export function plainYamlValue(text: string): { readonly value: unknown } | undefined {
-  if (FULL_PARSE_ONLY.test(text)) return undefined;
+  if (FULL_PARSE_ONLY.test(text) || READ_DIFFERENTLY.some((re) => re.test(text)) || hasLongLine(text)) return undefined;
+  let multiLine = false;
+  const opened: number[] = [];
+  // A flow collection or a quoted or plain scalar over several lines: js-yaml takes continuation
+  // lines the yaml library refuses as under-indented. A flow collection closes right after its `]`
+  // or `}`; a block scalar (`|`, `>`) is one over several lines by design.
+  const listener = (event: 'open' | 'close', state: jsyaml.State): void => {
+    if (event === 'open') {
+      opened.push(state.position);
+      return;
+    }
+    const first = firstNonSpace(text, opened.pop() ?? 0);
+    const end = state.position;
+    const flow = (state.kind === 'sequence' || state.kind === 'mapping') && (text[end - 1] === ']' || text[end - 1] === '}');
+    const inline = state.kind === 'scalar' && text[first] !== '|' && text[first] !== '>';
+    if (flow || inline) {
+      const nl = text.indexOf('\n', first);
+      if (nl !== -1 && nl < end) multiLine = true;
+    }
+  };
+  let value: unknown;
   try {
-    return { value: jsyaml.load(text, { schema: CORE_SCHEMA }) };
+    value = jsyaml.load(text, { schema: CORE_SCHEMA, listener });
   } catch {
     return undefined;
   }
+  // Only a mapping can be a topology file; anything else (where js-yaml's top-level scalars also
+  // differ) is left to the full parse, which reports it. js-yaml names a null key (`~: 1`, `{: 1}`)
+  // "null", yaml names it "".
+  if (!isMapping(value) || multiLine || hasNullKey(value)) return undefined;
+  return { value };
+}
+
+function hasLongLine(text: string): boolean {
+  for (let start = 0; start < text.length; ) {
+    const nl = text.indexOf('\n', start);
+    const end = nl === -1 ? text.length : nl;
+    if (end - start > MAX_IMPLICIT_KEY_CHARS) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+function firstNonSpace(text: string, from: number): number {
+  let i = from;
+  while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\r' || text[i] === '\n')) i++;
+  return i;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hasNullKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasNullKey);
+  if (typeof value !== 'object' || value === null) return false;
+  for (const [k, v] of Object.entries(value)) if (k === 'null' || hasNullKey(v)) return true;
+  return false;
 }

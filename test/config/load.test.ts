@@ -405,3 +405,10 @@ test('inFileOrder sorts problems by line, then column, keeping the order of prob
   const sorted = inFileOrder([at(3, 3, 'c'), at(2, 1, 'b'), at(2, 1, 'b2'), at(undefined, undefined, 'a'), at(3, 1, 'c0')]);
   assert.deepEqual(sorted.map((e) => e.location.field), ['a', 'b', 'b2', 'c0', 'c']);
 });
+
+test('a byte order mark is no column: errors on line 1 of a file saved with one point at column 1', () => {
+  const text = '\uFEFFshards: x\nendpoints: []\n';
+  const [e] = problems(text);
+  assert.deepEqual([e!.location.line, e!.location.column, e!.location.field], [1, 1, 'shards']);
+  assert.equal(parseConfig('\uFEFFshards: 8\nendpoints: []\n', 'topo.yaml').topology.policy.shardCount, 8);
+});

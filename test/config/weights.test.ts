@@ -80,3 +80,19 @@ test('within the bounds only ratios count: weights scaled by 2^960 or 2^-960 giv
   // The bounds themselves are accepted, through YAML as a person writes them.
   assert.doesNotThrow(() => parseConfig(topology(IDS.map(() => 1)).replace('weight: 1\n', 'weight: 1e290\n').replace('weight: 1\n', 'weight: 1e-290\n'), 'topo.yaml'));
 });
+
+test('a weight too small for a double (1e-400 reads as 0) is refused at its field, by both parses', () => {
+  const plain = topology(IDS.map((_, i) => (i === 2 ? '1e-400' : 1) as number));
+  // The same file with an anchor takes only the full parse (plain-yaml.ts).
+  const anchored = plain.replace('shards: 1024', 'shards: &s 1024');
+  for (const text of [plain, anchored]) {
+    const errs = problemsOf(text);
+    assert.deepEqual(errs.map((e) => [e.code, e.location.field, e.location.line]), [['CONFIG_INVALID', 'endpoints[2].weight', 15]], text);
+    assert.match(errs[0]!.message, /^topo\.yaml:15:5: endpoints\[2\]\.weight: 1e-400 is too small for a double .* would read as 0; write 0 if 0 is meant/);
+  }
+  assert.equal(problemsOf(topology(IDS.map((_, i) => (i === 0 ? '-1e-400' : 1) as number)))[0]!.location.field, 'endpoints[0].weight');
+  // Zero written any way is 0; elsewhere in the file too (here the Kubernetes source's defaultWeight).
+  assert.equal(parseConfig(topology(IDS.map((_, i) => (i === 2 ? '0.0e-400' : 1) as number)), 'topo.yaml').topology.endpoints[2]!.weight, 0);
+  const k8s = problemsOf('kubernetes:\n  services: [cache]\n  defaultWeight: 1e-999\n');
+  assert.deepEqual(k8s.map((e) => [e.location.field, e.location.line]), [['kubernetes.defaultWeight', 3]]);
+});

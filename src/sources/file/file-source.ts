@@ -9,6 +9,7 @@ import { basename, dirname } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { type KeywayConfig, parseConfig, readConfigText } from '../../config/index.js';
 import type { Endpoint } from '../../core/endpoint.js';
+import { isConfigError } from '../../core/errors.js';
 import { debounce, type DebounceOptions } from '../debounce.js';
 import type { Source, SourceStatus } from '../source.js';
 
@@ -203,6 +204,14 @@ export class FileSource implements Source {
     } catch (err) {
       if (this.#stopped) return;
       this.#parseError = err as Error;
+      if (!isConfigError(err)) {
+        // Not the file's fault (the worker thread that parses it failed): the same text is read
+        // again on the next event or SIGHUP instead of being held as rejected.
+        this.#attempted = undefined;
+        this.#log.error({ err: errorDetail(err) }, `cannot read the topology file now; keeping the last good topology and retrying on the next change or SIGHUP: ${(err as Error).message}`);
+        for (const l of this.#errorListeners) this.#notify(l, err as Error);
+        return;
+      }
       this.#log.error(
         { err: errorDetail(err) },
         `topology file rejected; keeping the last good topology:\n${(err as Error).message}`,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { FileSource } from '../../../src/sources/file/index.js';
-import { KeywayErrors } from '../../../src/core/errors.js';
+import { KeywayError, KeywayErrors } from '../../../src/core/errors.js';
 import { type KeywayConfig, parseConfig } from '../../../src/config/index.js';
 import { captureLogs, tempTopology, topologyText } from '../../serve/support.js';
 import { eventually } from '../../support/eventually.js';
@@ -283,4 +283,32 @@ test('start() rejects an invalid file with every located problem', async (t) => 
     return true;
   });
   await src.stop();
+});
+
+test('a parse that fails through no fault of the file (the parsing worker failed) is retried on the next reload, not held as rejected', async (t) => {
+  const topo = await tempTopology(topologyText({ ready: [true, true] }));
+  let failNext = false;
+  const src = new FileSource({
+    file: topo.file,
+    ...FAST,
+    parse: (text, file) => {
+      if (failNext) {
+        failNext = false;
+        throw new KeywayError('INTERNAL', 'the pipeline worker stopped');
+      }
+      return parseConfig(text, file);
+    },
+  });
+  t.after(async () => {
+    await src.stop();
+    await topo.cleanup();
+  });
+  await src.start();
+  failNext = true;
+  await topo.write(topologyText({ ready: [true] }));
+  await eventually('the failure reported', () => src.lastError()?.message === 'the pipeline worker stopped');
+  assert.equal(src.current().length, 2, 'the last good topology stays');
+  await src.reload(); // SIGHUP: the same text, read again
+  assert.equal(src.current().length, 1, 'the unchanged file is applied once the parse works');
+  assert.equal(src.lastError(), undefined);
 });
