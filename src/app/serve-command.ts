@@ -39,7 +39,12 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
  */
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
   const log = pino({ name: 'keyway', level: cmd.logLevel });
-  const tracing = startTracing();
+  const tracing = startTracing({
+    onExportHealth: (e) =>
+      e.kind === 'failing'
+        ? log.warn({ error: e.error }, `trace export to ${tracing.config.endpoint ?? 'the collector'} failed; its spans are dropped until an export succeeds: ${e.error}`)
+        : log.info({ failedBatches: e.failedBatches }, `trace export works again (${e.failedBatches} batches of spans were dropped)`),
+  });
   const { enabled, reason, endpoint, serviceName, warnings } = tracing.config;
   log.info({ tracing: { enabled, reason, serviceName, ...(endpoint ? { endpoint } : {}) } }, enabled ? `tracing on: ${endpoint}` : `tracing off: ${reason}`);
   for (const w of warnings) log.warn(w);

@@ -15,6 +15,7 @@ export { KEYWAY_METRICS, CACHE_NODE_METRICS, instrumentName } from './metric-nam
 export { ownershipRows } from './ownership.js';
 export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus-registry.js';
 export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';
+export type { ExportHealthEvent } from './export-health.js';
 export {
   beginChangeTrace,
   CHANGE_SPAN,

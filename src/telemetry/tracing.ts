@@ -13,6 +13,7 @@ import { detectResources, envDetector, resourceFromAttributes } from '@opentelem
 import { createRequire } from 'node:module';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { withExportHealth, type ExportHealthEvent } from './export-health.js';
 
 /** The tracer name keyway's spans are created with. */
 export const TRACER_NAME = 'keyway';
@@ -83,6 +84,8 @@ export interface StartTracingOptions {
   readonly serviceVersion?: string;
   /** Replaces the OTLP exporter (tests of other exporters); the env still decides whether tracing is on. */
   readonly exporter?: SpanExporter;
+  /** Told when exports start failing (their spans are dropped) and when they succeed again; once each. */
+  readonly onExportHealth?: (e: ExportHealthEvent) => void;
 }
 
 /**
@@ -106,7 +109,8 @@ export function startTracing(opts: StartTracingOptions = {}): Tracing {
   const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
   const exporter =
     opts.exporter ?? new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.endpoint });
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const reported = opts.onExportHealth ? withExportHealth(exporter, opts.onExportHealth) : exporter;
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(reported)] });
   provider.register();
   let stopped: Promise<void> | undefined;
   return {

@@ -1,0 +1,53 @@
+// Trace export failures are reported, once per run of failures, and so is the recovery
+// (docs/observability.md "Traces"): without it an unreachable collector dropped every span silently.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { withExportHealth, type ExportHealthEvent } from '../../src/telemetry/export-health.js';
+
+type Result = Parameters<Parameters<SpanExporter['export']>[1]>[0];
+
+function exportOnce(exporter: SpanExporter): Promise<Result> {
+  return new Promise((resolve) => exporter.export([] as ReadableSpan[], resolve));
+}
+
+test('a run of failed exports is told once, with the error; the first success after it once, with the count', async () => {
+  const outcomes = [1, 1, 1, 0, 0, 1, 0];
+  const inner: SpanExporter = {
+    export: (_spans, done) => {
+      const code = outcomes.shift()!;
+      done(code === 0 ? { code } : { code, error: new Error('connect ECONNREFUSED 127.0.0.1:4318') });
+    },
+    shutdown: async () => {},
+  };
+  const events: ExportHealthEvent[] = [];
+  const exporter = withExportHealth(inner, (e) => events.push(e));
+  const codes: number[] = [];
+  for (let i = 0; i < 7; i++) codes.push((await exportOnce(exporter)).code);
+  assert.deepEqual(codes, [1, 1, 1, 0, 0, 1, 0], 'the results pass through unchanged');
+  assert.deepEqual(events, [
+    { kind: 'failing', error: 'connect ECONNREFUSED 127.0.0.1:4318' },
+    { kind: 'recovered', failedBatches: 3 },
+    { kind: 'failing', error: 'connect ECONNREFUSED 127.0.0.1:4318' },
+    { kind: 'recovered', failedBatches: 1 },
+  ]);
+});
+
+test('the real OTLP exporter towards a closed port: the failure is told', async () => {
+  // A port that was free a moment ago: nothing listens there.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+  const events: ExportHealthEvent[] = [];
+  const exporter = withExportHealth(new OTLPTraceExporter({ url: `http://127.0.0.1:${port}/v1/traces`, timeoutMillis: 2000 }), (e) => events.push(e));
+  const result = await exportOnce(exporter);
+  await exporter.shutdown();
+  assert.equal(result.code, 1);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.kind, 'failing');
+});
