@@ -27,7 +27,10 @@ export interface HandoffInput {
   /** The previous step; undefined for the first map (nothing to hand off from). */
   readonly previous: HandoffStep | undefined;
   readonly target: ShardMap;
-  /** Warm reports heard recently; the step consumes the ones that complete a transition. */
+  /**
+   * Warm reports heard recently; the step consumes the ones that complete a transition, and drops
+   * the node's report of a shard whose transition ends without it (the node dropped that warm-up).
+   */
   readonly warm: WarmLedger;
   /**
    * The nodes that can warm: those with an ownership stream open. A node without one cannot warm
@@ -63,7 +66,10 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   const comparable = prevRouted !== undefined && prevRouted.policy.shardCount === target.policy.shardCount;
   if (!settings.enabled || !comparable || previous === undefined) {
     // Nothing to hand off from (first map, new S) or handoff off: route to the target at once.
-    const ended = (previous?.state.transitions ?? []).map((t) => completed(t, 'cancelled', now));
+    const ended = (previous?.state.transitions ?? []).map((t) => {
+      warm.forget(t.warming, t.shard);
+      return completed(t, 'cancelled', now);
+    });
     return { routed: target, state: { enabled: settings.enabled, target, transitions: [], drains: [], started: [], completed: ended } };
   }
   const byId = new Map<string, Endpoint>(target.endpoints.map((e) => [e.id, e]));
@@ -77,6 +83,13 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   const started: number[] = [];
   const ended: CompletedTransition[] = [];
   const newDrains: ShardDrain[] = [];
+  // A transition that ends without its warm report takes the node's report, if any, with it: the
+  // node dropped the warm-up with its WARMING assignment, so a later move of the shard to the node
+  // within warmTimeoutMs must wait for a new report, not flip on the old one.
+  const end = (t: ShardTransition, outcome: TransitionOutcome): void => {
+    if (outcome !== 'warm') warm.forget(t.warming, t.shard);
+    ended.push(completed(t, outcome, now));
+  };
 
   target.owners.forEach((to, shard) => {
     const routedBefore = prevRouted.owners[shard] ?? [];
@@ -84,7 +97,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     const fromPrimary = routedBefore[0];
     const flip = (outcome: TransitionOutcome | undefined): void => {
       owners.push(to);
-      if (t) ended.push(completed(t, outcome ?? 'cancelled', now));
+      if (t) end(t, outcome ?? 'cancelled');
     };
     if (to.length === 0 || fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
     if (!canServe(fromPrimary)) return flip('owner-lost');
@@ -94,13 +107,13 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     const wait = streamOpen ? settings.warmTimeoutMs : Math.min(settings.agentWaitMs, settings.warmTimeoutMs);
     if (!streamOpen && (!agentsExpected || wait === 0)) {
       owners.push(to);
-      if (t) ended.push(completed(t, t.warming === warming ? 'agent-lost' : 'cancelled', now));
+      if (t) end(t, t.warming === warming ? 'agent-lost' : 'cancelled');
       if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
       return;
     }
     let current = t;
     if (!current || current.warming !== warming) {
-      if (current) ended.push(completed(current, 'cancelled', now));
+      if (current) end(current, 'cancelled');
       current = { shard, from: routedBefore, to, warming, startedAt: now, deadline: now + wait };
       started.push(shard);
     } else {
@@ -111,7 +124,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     const isWarm = warm.take(warming, shard, warmReportsSince(current, settings));
     if (isWarm || now >= current.deadline) {
       owners.push(to);
-      ended.push(completed(current, isWarm ? 'warm' : streamOpen ? 'timeout' : 'agent-lost', now));
+      end(current, isWarm ? 'warm' : streamOpen ? 'timeout' : 'agent-lost');
       if (!to.includes(fromPrimary)) newDrains.push({ shard, node: fromPrimary, until: now + settings.drainMs });
       return;
     }

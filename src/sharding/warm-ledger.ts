@@ -52,6 +52,18 @@ export class WarmLedger {
     return at >= since;
   }
 
+  /**
+   * Forgets `node`'s report of `shard`: its transition ended without it (cancelled, owner or agent
+   * lost), and the node dropped that warm-up with the assignment, so the report must not complete
+   * a later move of the shard to the node.
+   */
+  forget(node: string, shard: number): void {
+    const byShard = this.#reports.get(node);
+    if (!byShard?.delete(shard)) return;
+    this.#size--;
+    if (byShard.size === 0) this.#reports.delete(node);
+  }
+
   /** Forgets reports older than `before`. */
   prune(before: number): void {
     for (const [node, byShard] of this.#reports) {

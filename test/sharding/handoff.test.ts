@@ -250,3 +250,33 @@ test('the warm ledger: reports are used once, old ones do not count, and it is b
   assert.equal(l.record('x', big, 1), MAX_WARM_REPORTS);
   assert.equal(l.size, MAX_WARM_REPORTS);
 });
+
+test('a warm report of a move that was cancelled does not flip a later move of the shard to the node', () => {
+  // e warms its shards and reports, but turns not ready before the flip; back within
+  // warmTimeoutMs it gets the shards as WARMING again, after its agent dropped the first warm-ups
+  // (and the example node moved their entries out of L1): the old report must not flip them cold.
+  const before = mapOf(four);
+  const after = mapOf([...four, ep('e')]);
+  const gaining = shardsMovingTo(before, after, 'e');
+  const warm = new WarmLedger();
+  const s0 = step(undefined, before, T0, warm);
+  const s1 = step(s0, after, T0 + 1, warm);
+  warm.record('e', gaining, T0 + 500);
+  const s2 = step(s1, mapOf([...four, ep('e', { ready: false })]), T0 + 600, warm);
+  assert.deepEqual(new Set(s2.state.completed.map((c) => c.outcome)), new Set(['cancelled']));
+  const s3 = step(s2, after, T0 + 5000, warm);
+  assert.deepEqual(s3.state.transitions.map((t) => t.shard), gaining, 'the moves wait for a new warm report');
+  assert.ok(s3.routed.owners.every((o) => o[0] !== 'e'));
+  warm.record('e', gaining, T0 + 6000);
+  assert.equal(step(s3, after, T0 + 6001, warm).routed, after, 'the new report flips them');
+
+  // The same when the transition ended because its source failed (owner-lost) or the warming node
+  // lost its stream, and the shard comes back to the node later.
+  const ledger = new WarmLedger();
+  const x1 = step(step(undefined, before, T0, ledger), after, T0 + 1, ledger);
+  const shard = gaining[0]!;
+  ledger.record('e', [shard], T0 + 100);
+  const lost = step(x1, after, T0 + 200, ledger, {}, new Set(['a', 'b', 'c', 'd']));
+  assert.ok(lost.state.completed.some((c) => c.shard === shard && c.outcome === 'agent-lost'));
+  assert.equal(ledger.has('e', shard, 0), false, 'the report went with the transition');
+});
