@@ -40,11 +40,12 @@ export function bearerTokenGuard(token: string): RequestGuard {
 }
 
 /**
- * The path of `url` with percent-escapes decoded. A path that does not decode (`/v1/%ZZ`) still
- * has its ASCII escapes decoded, so `/%761/%ZZ` is seen under `/v1/` as well.
+ * The path of `url` as the router reads it: an absolute-form target (`http://host/v1/x`) reduced
+ * to its path, cut at `?` or `#`, percent-escapes decoded. A path that does not decode (`/v1/%ZZ`)
+ * still has its ASCII escapes decoded, so `/%761/%ZZ` is seen under `/v1/` as well.
  */
 function decodedPath(url: string): string {
-  const path = url.split('?')[0]!;
+  const path = url.replace(/^https?:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!;
   try {
     return decodeURIComponent(path);
   } catch {

@@ -72,7 +72,7 @@ export type ErrorBodyServerOptions = Pick<
  * not HTTP, a timeout), a missing Host header, and the handlers' own.
  */
 export function errorBodies(opts: ErrorBodyOptions = {}): ErrorBodies {
-  const guards = [requireHost, ...(opts.guards ?? [])];
+  const guards = [requireHost, requireTarget, ...(opts.guards ?? [])];
   const paramRoutes: ParamRoute[] = [];
   const timeoutMs = opts.requestTimeoutMs ?? REST_REQUEST_TIMEOUT_MS;
   return {
@@ -120,17 +120,40 @@ function requireHost(request: FastifyRequest, reply: FastifyReply): boolean {
 }
 
 /**
+ * RFC 9112 §3.2: a request target is a path (origin-form), an absolute http(s) URL, or `*` for
+ * OPTIONS. Node's parser lets others through (`*v1/shardmap`), which fastify's router reads from
+ * their second character on (as `/v1/shardmap`); refused, so every check sees the path the router does.
+ */
+function requireTarget(request: FastifyRequest, reply: FastifyReply): boolean {
+  const url = request.raw.url ?? '';
+  if (url.startsWith('/') || /^https?:\/\/[^/?#]/i.test(url) || (url === '*' && request.method === 'OPTIONS')) return false;
+  const target = JSON.stringify(url.slice(0, 200));
+  void reply
+    .code(400)
+    .header('connection', 'close')
+    .send(errorBody('BAD_ARGUMENT', `the request target ${target} is neither a path nor an absolute http(s) URL`));
+  return true;
+}
+
+/**
  * Installs handlers so schema failures (400), unknown routes (404), fastify's own refusals (413,
  * 415 ...) and unexpected failures (500) all answer with {@link ErrorBody}.
  */
 function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    // A body sent to no route (keyway's routes are GETs and take none): fastify parses it before the
+    // not-found handler and would answer a malformed one 400 or 415; there is no route (docs/api.md).
+    if (request.is404 && err.code?.startsWith('FST_ERR_CTP_') && err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(404).send(notFound(request));
+    }
     if (err.validation && err.validation.length > 0) {
       const first = err.validation[0]!;
       const missing = (first.params as { missingProperty?: string } | undefined)?.missingProperty;
       const parameter = missing ?? (first.instancePath.replace(/^\//, '') || err.validationContext || 'request');
       const where = err.validationContext === 'params' ? 'path parameter' : 'query parameter';
-      const message = missing ? `${where} "${parameter}" is required` : `${where} "${parameter}" ${first.message ?? 'is invalid'}`;
+      const message = missing
+        ? `${where} "${parameter}" is required`
+        : ((err.validationContext === 'querystring' ? repeatedParameter(request.query, parameter) : undefined) ?? `${where} "${parameter}" ${first.message ?? 'is invalid'}`);
       return reply.code(400).send(errorBody('BAD_ARGUMENT', message, parameter));
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode <= 599 ? err.statusCode : 500;
@@ -143,9 +166,20 @@ function installErrorHandlers(app: FastifyInstance): void {
           : err.message;
     return reply.code(status).send(errorBody(errorCodeForStatus(status), message));
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${pathOf(request.url)}`)),
-  );
+  app.setNotFoundHandler((request, reply) => reply.code(404).send(notFound(request)));
+}
+
+/**
+ * The message for a query parameter given more than once (`?key=a&key=b` reads as an array, which
+ * a route's schema then calls "must be string"); undefined when `name` is not repeated.
+ */
+export function repeatedParameter(query: unknown, name: string): string | undefined {
+  const value = (query as Record<string, unknown> | undefined)?.[name];
+  return Array.isArray(value) ? `query parameter "${name}" is given ${value.length} times; give it once` : undefined;
+}
+
+function notFound(request: FastifyRequest): ErrorBody {
+  return errorBody('NOT_FOUND', `no route ${request.method} ${pathOf(request.url)}`);
 }
 
 /**

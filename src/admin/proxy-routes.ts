@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
 import { DEFAULT_NAMES_SHOWN, MAX_NAMES_SHOWN, type ProxyStatusReader } from '../core/proxy.js';
 import type { ProxiesBody } from './api-types.js';
-import { errorBody } from './error-body.js';
+import { errorBody, repeatedParameter } from './error-body.js';
 
 /** The routes over a proxy-status reader (read-only). */
 export function proxyRoutes(reader: ProxyStatusReader): FastifyPluginAsync {
@@ -27,6 +27,10 @@ export function proxyRoutes(reader: ProxyStatusReader): FastifyPluginAsync {
         attachValidation: true,
       },
       async (request, reply) => {
+        for (const name of ['names', 'proxy']) {
+          const repeated = repeatedParameter(request.query, name);
+          if (repeated) return reply.code(400).send(errorBody('BAD_ARGUMENT', repeated, name));
+        }
         const namesShown = request.query.names === undefined ? DEFAULT_NAMES_SHOWN : Number(request.query.names);
         if (failed(request.validationError, 'names') || namesShown > MAX_NAMES_SHOWN) {
           const got = JSON.stringify(request.query.names)?.slice(0, 40);
