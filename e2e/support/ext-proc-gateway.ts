@@ -167,6 +167,8 @@ export function gatewayBootstrap(opts: GatewayBootstrapOptions): Record<string, 
     name,
     type: 'STATIC',
     connect_timeout: '1s',
+    // As docs/gateways.md: one ext_proc stream per request in flight; Envoy's default max_requests (1024) fails the 1025th.
+    circuit_breakers: { thresholds: [{ max_requests: 4294967295 }] },
     typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_OPTIONS, explicit_http_config: { http2_protocol_options: {} } } },
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: address('127.0.0.1', port) } }] }] },
   }));
