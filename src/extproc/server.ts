@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { KeywayError } from '../core/errors.js';
 import type { ServingReader } from '../core/serving.js';
 import { ExternalProcessor, type ProcessingRequest, type ProcessingResponse } from '../xds/proto.js';
-import { grpcServiceDefinition } from '../xds/server/index.js';
+import { grpcServiceDefinition, UndecodableRequest } from '../xds/server/index.js';
 import { HEALTH_SERVICE, healthImplementation } from './health.js';
 import { pickTable } from './pick-table.js';
 import { PickerStream, type PickerEvents } from './processor.js';
@@ -49,7 +49,9 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     ...(opts.events ? { events: opts.events } : {}),
   };
   const open = new Set<ServerDuplexStream<ProcessingRequest, ProcessingResponse>>();
-  server.addService(grpcServiceDefinition(ExternalProcessor), {
+  // A message that does not decode reaches the handler, which ends the stream itself: left to
+  // grpc-js, a stream paused for backpressure wrote on after grpc-js's status, which then never went out.
+  server.addService(grpcServiceDefinition(ExternalProcessor, { deliverUndecodable: true }), {
     Process(call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
       open.add(call);
       const stream = new PickerStream(context);
@@ -59,10 +61,11 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
         ended = true;
         call.end();
       };
-      call.on('data', (req: ProcessingRequest) => {
+      call.on('data', (req: ProcessingRequest | UndecodableRequest) => {
         if (ended) return;
         let res: ProcessingResponse | undefined;
         try {
+          if (req instanceof UndecodableRequest) throw new KeywayError('BAD_ARGUMENT', req.message);
           res = stream.answer(req);
         } catch (err) {
           // A throw here would escape grpc-js's event emitter and end the process: fail this stream only.

@@ -13,7 +13,7 @@ export type {
 } from './proxy-state.js';
 export type { XdsServerEvents, SentEvent, AnswerEvent, AckEvent, NackEvent } from './events.js';
 export { DEFAULT_SUBSCRIPTION_HOLD_OFF, type SubscriptionHoldOff } from './hold-off.js';
-export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService } from './grpc-services.js';
+export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService, UndecodableRequest } from './grpc-services.js';
 export { checkWarmReport } from './ownership-service.js';
 export { XDS_TLS_RELOAD_INTERVAL_MS, type XdsTlsSettings } from './tls-credentials.js';
 export { certificateIdentities, nodeIdAdmission } from './peer-identity.js';

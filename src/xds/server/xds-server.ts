@@ -20,7 +20,7 @@ import { type Logger, pino } from 'pino';
 import type { DescService } from '@bufbuild/protobuf';
 import type { SnapshotSource } from '../cache/index.js';
 import { ShardOwnership, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../proto.js';
-import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES } from './grpc-services.js';
+import { AggregatedDiscoveryService, grpcServiceDefinition, PER_TYPE_SERVICES, UndecodableRequest } from './grpc-services.js';
 import { reportWarmHandler } from './ownership-service.js';
 import { reportLoadHandler } from './load-report-service.js';
 import type { WarmReportSink } from '../../core/handoff.js';
@@ -152,14 +152,16 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         if (n <= 0) perConnection.delete(address);
         else perConnection.set(address, n);
       };
-      call.on('data', (req: Req) => {
+      call.on('data', (req: Req | UndecodableRequest) => {
         if (s.closed) return;
         try {
+          if (req instanceof UndecodableRequest) throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, req.message);
           s.onRequest(req);
         } catch (err) {
           const code = err instanceof ProtocolError ? err.code : GrpcStatus.INTERNAL;
           const details = err instanceof Error ? err.message : String(err);
           if (code === GrpcStatus.INTERNAL) log.error({ err, stream: s.id }, 'xDS stream failed');
+          else if (req instanceof UndecodableRequest) log.warn({ stream: s.id, peer: address }, `xDS stream ended (INVALID_ARGUMENT): ${details}`);
           else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
             log.warn({ stream: s.id, peer: address, identities: s.peer.identities, error: details }, 'xDS stream refused');
@@ -193,20 +195,20 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         impl[method.name] = bidi<DiscoveryRequest>((id, out, peer) => new SotwSession(ctx, id, service, out, peer));
       }
     }
-    server.addService(grpcServiceDefinition(desc), impl);
+    server.addService(grpcServiceDefinition(desc, { deliverUndecodable: true }), impl);
   };
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
-  server.addService(grpcServiceDefinition(ShardOwnership), {
-    ReportWarm: reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) }),
-    ReportLoad: reportLoadHandler({
+  server.addService(grpcServiceDefinition(ShardOwnership, { deliverUndecodable: true }), {
+    ReportWarm: refuseUndecodable(log, reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) })),
+    ReportLoad: refuseUndecodable(log, reportLoadHandler({
       sink: opts.load,
       shardCount: opts.shardCount ?? (() => undefined),
       logger: log,
       maxNodeIdLength: limits.maxNodeIdLength,
       ...(admit ? { admit } : {}),
       ...(opts.isEndpoint ? { isEndpoint: opts.isEndpoint } : {}),
-    }),
+    })),
   });
 
   const host = opts.host ?? '0.0.0.0';
@@ -256,6 +258,18 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       });
       return closing;
     },
+  };
+}
+
+/** A unary handler that first refuses a request that did not decode (INVALID_ARGUMENT, logged with the peer). */
+function refuseUndecodable<Req, Res>(
+  log: Logger,
+  handler: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void,
+): (call: ServerUnaryCall<Req | UndecodableRequest, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    if (!(call.request instanceof UndecodableRequest)) return handler(call as ServerUnaryCall<Req, Res>, callback);
+    log.warn({ rpc: call.getPath(), peer: call.getPeer() }, `request refused (INVALID_ARGUMENT): ${call.request.message}`);
+    callback({ code: GrpcStatus.INVALID_ARGUMENT, details: call.request.message });
   };
 }
 
