@@ -38,7 +38,10 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
  * (docs/observability.md "Traces"); the last spans are flushed before the process exits.
  */
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
-  const log = pino({ name: 'keyway', level: cmd.logLevel });
+  // A synchronous destination: pino registers no flush at exit for it. The asynchronous default's
+  // exit flush (sonic-boom's flushSync) retries a failed write for ever, so `keyway serve | head`,
+  // or a log reader that went away, made SIGTERM hang after "stopped".
+  const log = pino({ name: 'keyway', level: cmd.logLevel }, pino.destination({ dest: 1, sync: true }));
   const tracing = startTracing({
     onExportHealth: (e) =>
       e.kind === 'failing'

@@ -203,3 +203,29 @@ test('SIGHUP while the start waits: keyway keeps starting and re-reads the file 
   assert.deepEqual(await serve.exited, [0, null], serve.stderr());
   await serve.logged('stopped');
 });
+
+test('SIGTERM when nothing reads keyway\'s log any more (`keyway serve | head`): it still exits, 0', async (t) => {
+  const topo = await tempTopology('shards: 8\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n');
+  t.after(() => topo.cleanup());
+  const child = spawn(process.execPath, [...CLI, 'serve', '--config', topo.file, ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = once(child, 'exit');
+  // Read until keyway listens, then go away as `head` does: the pipe's read end closes.
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (/"msg":"[^"]*listening/.test(line)) resolve();
+    });
+    child.once('exit', () => reject(new Error('keyway exited before it listened')));
+  });
+  child.stdout.destroy();
+  child.kill('SIGTERM');
+  // Before, pino's exit flush retried the failed write every 100 ms for ever.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  assert.equal(signal, null, 'it exited by itself, not by the SIGKILL after 10 s');
+  assert.equal(code, 0);
+});
