@@ -9,6 +9,7 @@
  * a failure names its seed and index, and `KEYWAY_FUZZ_SEED=<seed> KEYWAY_FUZZ_ONLY=<index>` replays it.
  */
 import { after, before, describe, test } from 'node:test';
+import { fuzzBudget } from '../support/seeded-random.js';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -30,12 +31,8 @@ const BOUND_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 1_500;
 
 function budget(): { iterations: number; seed: number; only?: number } {
-  const iterations = Number(process.env.KEYWAY_FUZZ_ITERATIONS ?? 800);
-  const seed = Number(process.env.KEYWAY_FUZZ_SEED ?? 1);
   const only = process.env.KEYWAY_FUZZ_ONLY === undefined ? undefined : Number(process.env.KEYWAY_FUZZ_ONLY);
-  if (!Number.isSafeInteger(iterations) || iterations <= 0) throw new Error(`KEYWAY_FUZZ_ITERATIONS must be a positive integer, got ${process.env.KEYWAY_FUZZ_ITERATIONS}`);
-  if (!Number.isSafeInteger(seed)) throw new Error(`KEYWAY_FUZZ_SEED must be an integer, got ${process.env.KEYWAY_FUZZ_SEED}`);
-  return { iterations, seed, ...(only !== undefined ? { only } : {}) };
+  return { ...fuzzBudget(800), ...(only !== undefined ? { only } : {}) };
 }
 
 /** The example topology's map after one change that moved shards, so /v1/changes has content. */

@@ -4,6 +4,7 @@
  * parse's value or declines. A value where the full parse gives another value or an error would be
  * a file read differently depending on which parser took it.
  */
+import { Rng } from '../support/seeded-random.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -79,15 +80,10 @@ test('text js-yaml reads otherwise than the yaml library is left to the full par
   assert.deepEqual(READ_DIFFERENTLY.map(disagreement).filter((d) => d !== undefined), []);
 });
 
-/** mulberry32: a small seeded generator, so a failure names a case that can be replayed. */
+/** A seeded generator, so a failure names a case that can be replayed. */
 function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const SCALARS = [

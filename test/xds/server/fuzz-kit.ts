@@ -6,42 +6,12 @@
  */
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { Client, credentials, Metadata, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { Rng as SeededRng } from '../../support/seeded-random.js';
 
-/** Iterations and seed of a run: small and fixed by default (CI), more from the environment. */
-export function fuzzBudget(defaultIterations: number): { iterations: number; seed: number } {
-  const iterations = Number(process.env.KEYWAY_FUZZ_ITERATIONS ?? defaultIterations);
-  const seed = Number(process.env.KEYWAY_FUZZ_SEED ?? 1);
-  if (!Number.isSafeInteger(iterations) || iterations <= 0) throw new Error(`KEYWAY_FUZZ_ITERATIONS must be a positive integer, got ${process.env.KEYWAY_FUZZ_ITERATIONS}`);
-  if (!Number.isSafeInteger(seed)) throw new Error(`KEYWAY_FUZZ_SEED must be an integer, got ${process.env.KEYWAY_FUZZ_SEED}`);
-  return { iterations, seed };
-}
+export { fuzzBudget } from '../../support/seeded-random.js';
 
-/** mulberry32: small, seeded, good enough to pick mutations. */
-export class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  bytes(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.int(256);
-    return out;
-  }
+/** The shared seeded generator, with strings that tend to break things. */
+export class Rng extends SeededRng {
   /** Short strings that tend to break things: empty, wildcard, prototype keys, odd Unicode, long. */
   string(): string {
     switch (this.int(8)) {
