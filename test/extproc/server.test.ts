@@ -8,24 +8,10 @@ import { test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import pino from 'pino';
-import type { Endpoint } from '../../src/core/endpoint.js';
-import type { ServingReader, ServingView } from '../../src/core/serving.js';
-import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 import { startExtProcServer } from '../../src/extproc/index.js';
-import { computeShardMap } from '../../src/sharding/index.js';
+import { state } from './three-nodes.js';
 import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingResponse } from '../../src/xds/proto.js';
 
-const ENDPOINTS: Endpoint[] = [0, 1, 2].map((i) => ({
-  id: `n${i}`,
-  address: `10.0.0.${i + 1}`,
-  port: 7000,
-  locality: { region: 'r', zone: 'z', subzone: `s${i}` },
-  weight: 1,
-  ready: true,
-}));
-const policy = { shardCount: 16, replicas: 2, spread: 'none' as const };
-const VIEW: ServingView = { sequence: 1, map: computeShardMap(ENDPOINTS, policy), topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: ENDPOINTS }, updatedAt: new Date(0) };
-const state = { current: () => VIEW, onShardMap: () => () => undefined } as unknown as ServingReader;
 
 const identity = (b: Buffer): Buffer => b;
 
