@@ -55,8 +55,9 @@ type shardBalancer struct {
 	balancer.Balancer // endpointsharding
 	cc                balancer.ClientConn
 
-	mu  sync.Mutex
-	cfg *Config
+	mu          sync.Mutex
+	cfg         *Config
+	resolverErr error // the last resolver error since the last config, for calls when EDS lists no endpoint
 }
 
 func (b *shardBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
@@ -66,10 +67,20 @@ func (b *shardBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 	}
 	b.mu.Lock()
 	b.cfg = cfg
+	b.resolverErr = nil
 	b.mu.Unlock()
 	// The children are pick_first: they get no config of ours. The health listener lets outlier
 	// detection (which grpc-go puts above the cluster's policy) eject an endpoint.
 	return b.Balancer.UpdateClientConnState(balancer.ClientConnState{ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState)})
+}
+
+// ResolverError keeps err for the picker: endpointsharding passes it to the children only, so
+// without it a call that fails for want of any endpoint could not say why.
+func (b *shardBalancer) ResolverError(err error) {
+	b.mu.Lock()
+	b.resolverErr = err
+	b.mu.Unlock()
+	b.Balancer.ResolverError(err)
 }
 
 // childrenCC is the ClientConn endpointsharding reports to; it turns each report into a shardPicker.
@@ -82,14 +93,23 @@ type childrenCC struct {
 // (synchronously, inside UpdateClientConnState) and on every child state change.
 func (c childrenCC) UpdateState(s balancer.State) {
 	c.b.mu.Lock()
-	cfg := c.b.cfg
+	cfg, resolverErr := c.b.cfg, c.b.resolverErr
 	c.b.mu.Unlock()
-	c.b.cc.UpdateState(balancer.State{ConnectivityState: s.ConnectivityState, Picker: newShardPicker(cfg, endpointsharding.ChildStatesFromPicker(s.Picker))})
+	p := newShardPicker(cfg, endpointsharding.ChildStatesFromPicker(s.Picker))
+	if p.noEndpoints != "" && resolverErr != nil {
+		p.noEndpoints += fmt.Sprintf(" (name resolver error: %v)", resolverErr)
+	}
+	c.b.cc.UpdateState(balancer.State{ConnectivityState: s.ConnectivityState, Picker: p})
 }
 
 // newShardPicker matches endpointsharding's children to the config's endpoints by address.
 func newShardPicker(cfg *Config, children []endpointsharding.ChildState) *shardPicker {
 	p := &shardPicker{cfg: cfg}
+	if len(children) == 0 {
+		// EDS lists no endpoint (or none has come): an owner missing from it is not about to
+		// connect, and nothing else is, so queued calls would only wait for their deadline.
+		p.noEndpoints = "the cluster has no endpoints"
+	}
 	if cfg != nil {
 		p.endpoints = make([]endpointView, len(cfg.Endpoints))
 	}

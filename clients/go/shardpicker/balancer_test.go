@@ -2,6 +2,7 @@ package shardpicker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -253,4 +254,52 @@ func TestChannelEndpointOnlyInConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.until("node-1", "x-cache-shard", "0")
+}
+
+// failsWith makes fail-fast calls for md until one ends UNAVAILABLE with want (the channel applies
+// pushes asynchronously), each bounded by a short deadline so that a queued call shows as a miss.
+func (f *channelFixture) failsWith(want string, md ...string) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		_, err = f.call(300*time.Millisecond, md, false)
+		if st, _ := status.FromError(err); st.Code() == codes.Unavailable && st.Message() == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.t.Fatalf("%v: want UNAVAILABLE %q, last got %v", md, want, err)
+}
+
+func TestChannelNoEndpointsFailsFast(t *testing.T) {
+	// EDS lists no endpoint (grpc-go gives the policy none when the ClusterLoadAssignment is empty
+	// or gone) while CDS still names owners: nothing is connecting, so a fail-fast call fails at
+	// once, naming why, instead of queueing to its deadline.
+	f := newChannelFixture(t, 2)
+	cfg := configJSON(t, "", "any", f.addrs(), 1, [][]int{{0}, {1}})
+	f.dial(cfg)
+	f.until("node-0", "x-cache-shard", "0")
+	f.push(cfg, []string{}...)
+	f.failsWith("no owner of shard 0 is reachable: the cluster has no endpoints", "x-cache-shard", "0")
+	f.failsWith("no endpoint is reachable: the cluster has no endpoints")
+	// A resolver error (an EDS resource that went away) is named too.
+	f.r.CC().ReportError(errors.New("eds: keyway-shards does not exist"))
+	f.failsWith("no owner of shard 1 is reachable: the cluster has no endpoints (name resolver error: eds: keyway-shards does not exist)", "x-cache-shard", "1")
+
+	// A wait-for-ready call still waits, and lands when EDS lists the owner again.
+	done := make(chan error, 1)
+	go func() {
+		got, err := f.call(10*time.Second, []string{"x-cache-shard", "1"}, true)
+		if err == nil && got != "node-1" {
+			err = fmt.Errorf("answered by %s", got)
+		}
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	f.push(cfg)
+	if err := <-done; err != nil {
+		t.Fatalf("wait-for-ready: %v", err)
+	}
+	f.until("node-0", "x-cache-shard", "0")
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -114,7 +116,15 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 func parseConfig(raw []byte) (*Config, error) {
 	var w wireConfig
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return nil, &ConfigError{Field: "(config)", Message: fmt.Sprintf("not a JSON object of the expected shape: %v", err)}
+		// Name the field a value of the wrong JSON type is in, as the checks below do.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, &ConfigError{Field: te.Field, Message: fmt.Sprintf("a JSON %s where %s is expected", te.Value, jsonKind(te.Type))}
+		}
+		if errors.As(err, &te) {
+			return nil, &ConfigError{Field: "(config)", Message: fmt.Sprintf("a JSON %s where an object is expected", te.Value)}
+		}
+		return nil, &ConfigError{Field: "(config)", Message: fmt.Sprintf("not valid JSON: %v", err)}
 	}
 	if w.Version != nil && *w.Version != 1 {
 		return nil, &ConfigError{Field: "version", Message: fmt.Sprintf("this client implements version 1, got %d", *w.Version)}
@@ -212,6 +222,23 @@ func parseReaders(c *Config, w wireConfig) error {
 		c.Weights = w.Weights
 	}
 	return nil
+}
+
+// jsonKind says in JSON terms what a field of wireConfig (or an element of one) takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int:
+		return "an integer"
+	case reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "a list of " + strings.TrimPrefix(jsonKind(t.Elem()), "a ") + "s"
+	}
+	return "a value of another type"
 }
 
 // canonicalAddr turns "10.0.0.1:8000", "[::1]:8000" or "::1:8000" (an IPv6 address followed by

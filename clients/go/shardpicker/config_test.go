@@ -104,7 +104,7 @@ func TestParseConfigRejects(t *testing.T) {
 		name, field string
 		edit        func(m map[string]any)
 	}{
-		{"not an object", "(config)", func(m map[string]any) { clear(m); m["shardCount"] = "two" }},
+		{"shardCount a string", "shardCount", func(m map[string]any) { m["shardCount"] = "two" }},
 		{"version 2", "version", func(m map[string]any) { m["version"] = 2 }},
 		{"no shardCount", "shardCount", func(m map[string]any) { delete(m, "shardCount") }},
 		{"shardCount 0", "shardCount", func(m map[string]any) { m["shardCount"] = 0 }},
@@ -135,6 +135,28 @@ func TestParseConfigRejects(t *testing.T) {
 				t.Fatalf("message %q", err)
 			}
 		})
+	}
+}
+
+// A value of the wrong JSON type is named by its field, as the other checks name theirs (grpc-go
+// puts the error in its NACK, which keyway logs).
+func TestParseConfigNamesFieldOfWrongType(t *testing.T) {
+	cases := map[string]string{
+		`{"shardCount": -1}`:                       "shardCount: a JSON number -1 where a non-negative integer is expected",
+		`{"shardCount": 4, "endpoints": "a:1"}`:    "endpoints: a JSON string where a list of strings is expected",
+		`{"shardCount": 4, "endpoints": ["a", 5]}`: "endpoints: a JSON number where a string is expected",
+		`{"shardCount": 4, "owners": 7}`:           "owners: a JSON number where a string is expected",
+		`{"shardCount": 4, "readers": [0, "x"]}`:   "readers: a JSON string where a number is expected",
+		`{"version": 1.5}`:                         "version: a JSON number 1.5 where an integer is expected",
+		`[1]`:                                      "(config): a JSON array where an object is expected",
+		`{"shardCount": 4`:                         "(config): not valid JSON: unexpected end of JSON input",
+	}
+	for raw, want := range cases {
+		_, err := parseConfig([]byte(raw))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || err.Error() != "keyway.shard_picker config: "+want {
+			t.Errorf("%s: got %v, want %s", raw, err, want)
+		}
 	}
 }
 

@@ -30,7 +30,10 @@ type shardPicker struct {
 	endpoints []endpointView // indexed like cfg.Endpoints
 	ready     []balancer.Picker
 	pending   bool // some child is CONNECTING or IDLE (and about to connect)
-	next      atomic.Uint32
+	// noEndpoints, when not empty, says why there is no child at all: calls then fail instead of
+	// waiting for owners that EDS does not list.
+	noEndpoints string
+	next        atomic.Uint32
 }
 
 // errNoShard: the call names no shard and the config lets it go anywhere.
@@ -95,8 +98,8 @@ func sentOnce(name string, n int) error {
 }
 
 // pickOwner takes the first READY owner of shard, primary first; it queues the call while an
-// owner is still connecting, or not yet in the EDS endpoints. A hot shard read by k owners
-// (Config.Readers) goes to one of its first k READY owners, drawn by weight.
+// owner is still connecting, or not yet in the EDS endpoints (when EDS lists some). A hot shard
+// read by k owners (Config.Readers) goes to one of its first k READY owners, drawn by weight.
 func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.PickResult, error) {
 	if k := p.cfg.Readers[shard]; k > 1 {
 		if e, ok := p.pickReader(shard, k, rand.Float64()); ok {
@@ -113,7 +116,8 @@ func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.
 		if !e.present {
 			// CDS names it but EDS does not list it yet (grpc-go applies a CDS update with the EDS
 			// it has): its connection is about to exist, as keyway's grpc-js picker takes it too.
-			pending = true
+			// Not when EDS lists nothing at all: that is no half-applied update.
+			pending = pending || p.noEndpoints == ""
 			continue
 		}
 		switch e.state {
@@ -128,6 +132,9 @@ func (p *shardPicker) pickOwner(shard uint32, info balancer.PickInfo) (balancer.
 	}
 	if pending {
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	}
+	if p.noEndpoints != "" {
+		return balancer.PickResult{}, fmt.Errorf("no owner of shard %d is reachable: %s", shard, p.noEndpoints)
 	}
 	return balancer.PickResult{}, fmt.Errorf("no owner of shard %d is reachable", shard)
 }
@@ -168,6 +175,9 @@ func (p *shardPicker) pickAny(info balancer.PickInfo) (balancer.PickResult, erro
 	if len(p.ready) == 0 {
 		if p.pending {
 			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		if p.noEndpoints != "" {
+			return balancer.PickResult{}, errors.New("no endpoint is reachable: " + p.noEndpoints)
 		}
 		return balancer.PickResult{}, errors.New("no endpoint is reachable")
 	}

@@ -213,3 +213,14 @@ func TestPickBeforeConfigQueues(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// With no child at all (EDS lists no endpoint), owners missing from EDS are not waited for.
+func TestPickNoEndpointsFails(t *testing.T) {
+	p := pickerFor(t, configJSON(t, "", "any", threeEps, 2, threeOwners), nil)
+	if _, err := pickWith(p, "x-cache-shard", "0"); err == nil || err.Error() != "no owner of shard 0 is reachable: the cluster has no endpoints" || isStatus(err) {
+		t.Fatalf("shard: got %v", err)
+	}
+	if _, err := pickWith(p); err == nil || err.Error() != "no endpoint is reachable: the cluster has no endpoints" {
+		t.Fatalf("any: got %v", err)
+	}
+}
