@@ -54,6 +54,8 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       private readonly ready: readonly LeafLoadBalancer[],
       /** Some endpoint is connecting (or IDLE, about to): a call without a shard may wait for it. */
       private readonly waiting: boolean,
+      /** EDS lists no endpoint at all (as grpc-go's picker tells apart). */
+      private readonly noEndpoints: boolean,
     ) {}
 
     pick(args: experimental.PickArgs): experimental.PickResult {
@@ -68,7 +70,9 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
         const child = this.ready[this.#next++ % this.ready.length]!;
         return child.getPicker().pick(args);
       }
-      const owner = chooseOwner(owners, choice.shard, (e) => stateOf(this.children[e]));
+      // With no endpoint in EDS at all nothing is about to connect: an owner not listed yet is down,
+      // not pending, or a fail-fast call would wait out its deadline.
+      const owner = chooseOwner(owners, choice.shard, (e) => (this.noEndpoints ? 'down' : stateOf(this.children[e])));
       if (owner.kind === 'owner') return this.children[owner.endpoint]!.getPicker().pick(args);
       if (owner.kind === 'queue') return queue();
       return failure(Status.UNAVAILABLE, owner.message);
@@ -153,7 +157,7 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       const ready = all.filter((c) => c.getConnectivityState() === State.READY);
       const byIndex = config.config.endpoints.map((a) => this.#children.get(a));
       const waiting = all.some((c) => stateOf(c) === 'connecting');
-      const picker = new ShardPicker(config, byIndex, ready, waiting);
+      const picker = new ShardPicker(config, byIndex, ready, waiting, all.length === 0);
       if (ready.length > 0) this.#helper.updateState(State.READY, picker, null);
       else if (waiting) this.#helper.updateState(State.CONNECTING, picker, null);
       else {

@@ -3,8 +3,10 @@
 // and a key sent in binary (`-bin`) metadata.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, Metadata, Server, ServerCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import { Client, Metadata, Server, ServerCredentials, credentials, experimental, type ServiceError } from '@grpc/grpc-js';
 import { registerShardPicker } from '../../src/grpc/index.js';
+import { shardPickerTypes } from '../../src/grpc/shard-picker-balancer.js';
 import { encodeOwners, type ShardPickerConfig } from '../../src/core/shard-picker.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../../e2e/support/ports.js';
@@ -94,3 +96,34 @@ function metadataOf(h: Record<string, string>): Metadata {
   for (const [k, v] of Object.entries(h)) md.set(k, v);
   return md;
 }
+
+test('EDS lists no endpoint at all: a fail-fast shard call fails UNAVAILABLE at once instead of queueing to its deadline', () => {
+  const grpc = createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+  const { Balancer, Config } = shardPickerTypes(grpc);
+  const published: { state: number; picker: experimental.Picker }[] = [];
+  const helper = {
+    createSubchannel: () => {
+      throw new Error('no endpoint, no subchannel');
+    },
+    updateState: (state: number, picker: experimental.Picker) => published.push({ state, picker }),
+    requestReresolution: () => undefined,
+    addChannelzChild: () => undefined,
+    removeChannelzChild: () => undefined,
+  } as unknown as experimental.ChannelControlHelper;
+  const lb = new Balancer(helper);
+  const config = Config.createFromJson({
+    shardCount: 2,
+    shardHeader: 'x-cache-shard',
+    keyHeader: '',
+    missingHeader: 'reject',
+    endpoints: ['127.0.0.1:1', '127.0.0.1:2'],
+    owners: encodeOwners([[0], [1]], 1),
+  });
+  lb.updateAddressList({ ok: true, value: [] }, config, {}, '');
+  const last = published.at(-1)!;
+  assert.equal(last.state, grpc.connectivityState.TRANSIENT_FAILURE);
+  const result = last.picker.pick({ metadata: metadataOf({ 'x-cache-shard': '0' }), extraPickInfo: {} });
+  assert.equal(result.pickResultType, experimental.PickResultType.TRANSIENT_FAILURE, 'not QUEUE: nothing is about to connect');
+  assert.equal(result.status?.code, grpc.status.UNAVAILABLE);
+  assert.match(result.status!.details, /no owner of shard 0 is reachable/);
+});
