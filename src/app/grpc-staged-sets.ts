@@ -14,7 +14,8 @@
  * Pure: sets in, set out; when to move from one to the next is grpc-stager.ts's.
  */
 import { clone, create } from '@bufbuild/protobuf';
-import { RouteConfigurationSchema, RouteSchema, type Route, type RouteConfiguration } from '../xds/proto.js';
+import { RouteConfigurationSchema, RouteSchema, type Cluster, type Route, type RouteConfiguration } from '../xds/proto.js';
+import { edsServiceName, virtualHostClusters } from '../xds/references.js';
 import type { ResourceSet, TranslatedResource } from '../xds/resources.js';
 import { compareStrings } from '../core/order.js';
 
@@ -55,6 +56,30 @@ export function stagedSet(base: ResourceSet, target: ResourceSet, phase: StagePh
   const endpoint = union(base.endpoint, target.endpoint);
   const route = routesFrom.route.map((r) => withStagingRoutes(r, cluster.map((c) => c.name)));
   return { cluster, endpoint, listener: routesFrom.listener, route };
+}
+
+/**
+ * What a change that arrives during another starts from: the staged set in force, `served`, less
+ * the clusters (and their endpoints) no client may still route to. Clients route with the real
+ * routes of `served` or, lagging one step, of `previous` (what the interrupted change started
+ * from); a cluster only staged, or left from older steps, carries no call. Without this, changes
+ * arriving faster than a change completes (a client that never ACKs holds each phase to its bound)
+ * would add every cluster of every change to the set for as long as they keep coming.
+ */
+export function routableBase(served: ResourceSet, previous: ResourceSet): ResourceSet {
+  const keep = new Set([...routedClusters(served), ...routedClusters(previous)]);
+  const cluster = served.cluster.filter((c) => keep.has(c.name));
+  if (cluster.length === served.cluster.length) return served;
+  const eds = new Set(cluster.flatMap((c) => edsServiceName(c.message as Cluster) ?? []));
+  return { ...served, cluster, endpoint: served.endpoint.filter((e) => eds.has(e.name)) };
+}
+
+/** The clusters the real routes of `set` (not its staging routes) send calls to, a route table's included. */
+function routedClusters(set: ResourceSet): string[] {
+  return set.route.flatMap((r) => {
+    const config = r.message as RouteConfiguration;
+    return config.virtualHosts.flatMap((vh) => virtualHostClusters({ ...vh, routes: vh.routes.filter((route) => !isStagingRoute(route)) }));
+  });
 }
 
 /** Both lists by name, `preferred`'s resource where both have one; sorted by name. */

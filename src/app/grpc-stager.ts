@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { ResourceSet } from '../xds/resources.js';
-import { firstPhase, nextPhase, stagedSet, type StagePhase } from './grpc-staged-sets.js';
+import { firstPhase, nextPhase, routableBase, stagedSet, type StagePhase } from './grpc-staged-sets.js';
 
 /** Default bound on one phase's wait for the class's ACKs (KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS). */
 export const DEFAULT_GRPC_STAGE_TIMEOUT_MS = 5_000;
@@ -73,8 +73,14 @@ export class GrpcStager {
     }
     let change = this.#changes.get(classKey);
     if (change?.target !== target) {
-      const phase = firstPhase(served, target);
-      change = { base: served, target, phase, deadline: Date.now() + this.#opts.timeoutMs };
+      // During another change: from what clients may still route to of the staged set in force.
+      const base = change && change.phase !== 'done' ? routableBase(served, change.base) : served;
+      const phase = firstPhase(base, target);
+      // The routes in force stay held back no longer than one bound in all: a change arriving
+      // during an `add` phase keeps its deadline, or changes coming faster than the bound (with a
+      // client that never ACKs) would keep the clients on the first routes for as long as they come.
+      const deadline = change?.phase === 'add' && phase === 'add' ? change.deadline : Date.now() + this.#opts.timeoutMs;
+      change = { base, target, phase, deadline };
       this.#changes.set(classKey, change);
     }
     const out = stagedSet(change.base, target, change.phase);

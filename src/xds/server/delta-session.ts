@@ -155,6 +155,7 @@ export class DeltaSession extends Session {
     for (const r of changed) key += `${r.name}@${r.version}\n`;
     const response = sharedResponse(ks, key, t.nonce, (nonce) =>
       encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),
+      this.memos.responses,
     );
     const nonce = response.nonce;
     this.send(response);

@@ -21,6 +21,7 @@ import type { XdsServerEvents } from './events.js';
 import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
 import { newNonce, type SharedResponse } from './wire.js';
+import { OwnedMemo } from './owned-memo.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
 
@@ -56,7 +57,24 @@ export interface SessionContext {
   readonly limits?: Partial<Pick<XdsStreamLimits, 'maxNamesPerSubscription' | 'maxNameCharsPerSubscription' | 'maxStreamsPerNode' | 'maxNodeIdLength'>>;
   /** How long a burst of subscription changes waits to be answered once (hold-off.ts); default DEFAULT_SUBSCRIPTION_HOLD_OFF. */
   readonly holdOff?: SubscriptionHoldOff;
+  /** What the server's streams share (one pair per server); default a pair shared by contexts without one. */
+  readonly memos?: SharedMemos;
 }
+
+/**
+ * What streams asking the same share, per kind snapshot: the responses (wire.ts) and the SotW
+ * subscription selections (sotw-session.ts). Bounded, `maxSharedBytes` each (owned-memo.ts).
+ */
+export interface SharedMemos {
+  readonly responses: OwnedMemo<SharedResponse>;
+  readonly selections: OwnedMemo<unknown>;
+}
+
+export function sharedMemos(maxBytes: number): SharedMemos {
+  return { responses: new OwnedMemo(maxBytes), selections: new OwnedMemo(maxBytes) };
+}
+
+let defaultMemos: SharedMemos | undefined;
 
 /** A request the protocol forbids; the stream ends with `code`. */
 export class ProtocolError extends Error {
@@ -229,6 +247,11 @@ export abstract class Session implements StreamRecord {
 
   protected snapshot(): Snapshot | undefined {
     return this.ctx.cache.snapshot(this.identity.proxyClass);
+  }
+
+  /** What streams share (the server's memos). */
+  protected get memos(): SharedMemos {
+    return this.ctx.memos ?? (defaultMemos ??= sharedMemos(DEFAULT_XDS_STREAM_LIMITS.maxSharedBytes));
   }
 
   /** Nonces come from one sequence for every stream (wire.ts newNonce); a type's latest nonce is in its tracker. */

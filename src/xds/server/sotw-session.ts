@@ -25,6 +25,7 @@ import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from '.
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
+import type { OwnedMemo } from './owned-memo.js';
 
 /** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
 const PARTIAL_KINDS: ReadonlySet<ResourceKind> = new Set(['endpoint', 'route']);
@@ -97,7 +98,7 @@ export class SotwSession extends Session {
     if (!snap) return;
     const ks = snap.kinds[kind];
     // What this stream should hold, shared by every stream with the same subscription of this kind snapshot.
-    const sel = selection(ks, t);
+    const sel = selection(this.memos.selections, ks, t);
     if (t.nonce === undefined && sel.resources.length === 0 && !WILDCARD_KINDS.has(kind)) return;
     if (sel.signature === t.sentSignature && (!force || t.nacked)) return;
     // EDS and RDS may carry only what changed (xDS protocol: a resource of these types left out of a
@@ -115,6 +116,7 @@ export class SotwSession extends Session {
     const key = update?.key ?? sel.signature;
     const response = sharedResponse(ks, `${this.ctx.controlPlane ?? ''}\u0000${key}`, t.nonce, (nonce) =>
       encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, outgoing),
+      this.memos.responses,
     );
     const nonce = response.nonce;
     this.send(response);
@@ -180,15 +182,14 @@ function partialUpdate(held: ReadonlyMap<string, EncodedResource>, sel: Selectio
   return update;
 }
 
-// Per kind snapshot, per subscription key ('*' or the sorted names): the selection, computed once
-// for every stream of that subscription (thousands of Envoys ask for the same names).
-const selections = new WeakMap<KindSnapshot, Map<string, Selection>>();
-
-function selection(ks: KindSnapshot, t: TypeTracker): Selection {
+/**
+ * Per kind snapshot, per subscription key ('*' or the sorted names): the selection, computed once
+ * for every stream of that subscription (thousands of Envoys ask for the same names). `memo` is
+ * bounded (its cost: keys, signatures and a few words per resource), so a selection may be made again.
+ */
+function selection(memo: OwnedMemo<unknown>, ks: KindSnapshot, t: TypeTracker): Selection {
   const key = t.wildcard ? '*' : (t.namesKey ??= [...t.names].sort().join('\n'));
-  let byKey = selections.get(ks);
-  if (!byKey) selections.set(ks, (byKey = new Map()));
-  let sel = byKey.get(key);
+  let sel = memo.get(ks, key) as Selection | undefined;
   if (!sel) {
     let resources: EncodedResource[];
     if (t.wildcard) resources = [...ks.resources.values()];
@@ -201,7 +202,7 @@ function selection(ks: KindSnapshot, t: TypeTracker): Selection {
     }
     const signature = t.wildcard ? `*${ks.version}` : resources.map((r) => `${r.name}@${r.version}`).join('\n');
     sel = { resources, byName: new Map(resources.map((r) => [r.name, r])), signature };
-    byKey.set(key, sel);
+    memo.set(ks, key, sel, key.length + signature.length + 64 * resources.length);
   }
   return sel;
 }

@@ -1,7 +1,8 @@
 /**
  * Limits on what one xDS client may make keyway hold (docs/security.md "xDS streams"): undelivered
  * bytes per stream, names per subscription, streams per node id and per connection, the length of
- * a node id. Each has a default; `keyway serve` reads overrides from the environment (KEYWAY_XDS_*).
+ * a node id, the shared responses kept. Each has a default; `keyway serve` reads overrides from
+ * the environment (KEYWAY_XDS_*).
  */
 
 import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
@@ -35,6 +36,13 @@ export interface XdsStreamLimits {
    * logged, listed in `/v1/proxies` and quoted in `/readyz`; gRPC alone would allow 4 MiB.
    */
   readonly maxNodeIdLength: number;
+  /**
+   * Bytes of the responses, and of the subscription selections, that streams asking the same share
+   * (each kept once per kind snapshot): their keys are the names clients asked, and a kind snapshot
+   * may stay in force for weeks, so past this the least recently used are dropped (rebuilt if asked
+   * again). Per server, for each of the two.
+   */
+  readonly maxSharedBytes: number;
 }
 
 export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
@@ -50,6 +58,9 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   maxStreamsPerConnection: 100,
   // Istio's ids are about 100 characters; a SPIFFE ID (the node id under mTLS) may have 2048 bytes.
   maxNodeIdLength: 2048,
+  // Far above what a fleet's live subscriptions share (one response per class, kind and distinct
+  // subscription); what a client asking new names in a loop can make keyway keep.
+  maxSharedBytes: 256 << 20,
 };
 
 /** Environment variable of each limit (`keyway serve`, docs/security.md). */
@@ -62,6 +73,7 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
   maxStreamsPerNode: 'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
   maxStreamsPerConnection: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
   maxNodeIdLength: 'KEYWAY_XDS_MAX_NODE_ID_LENGTH',
+  maxSharedBytes: 'KEYWAY_XDS_MAX_SHARED_BYTES',
 };
 
 /**

@@ -6,6 +6,8 @@
  */
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { EncodedResource } from '../cache/index.js';
+import { OwnedMemo } from './owned-memo.js';
+import { DEFAULT_XDS_STREAM_LIMITS } from './stream-limits.js';
 
 /** Header fields of a state-of-the-world response. */
 export interface SotwHeader {
@@ -60,26 +62,29 @@ export function newNonce(): string {
   return (++nonceSequence).toString(36);
 }
 
-// Per kind snapshot (the owner) and selection key: the response every stream of that selection gets.
-const sharedResponses = new WeakMap<object, Map<string, SharedResponse>>();
+// Per kind snapshot (the owner) and selection key: the response every stream of that selection
+// gets, for callers that bring no memo of their own (the server brings one, bounded by its limit).
+const defaultResponses = new OwnedMemo<SharedResponse>(DEFAULT_XDS_STREAM_LIMITS.maxSharedBytes);
 
 /**
  * The shared response for `owner` (the kind snapshot the resources come from) and `key` (the
- * selection: names and versions), built on first use with a nonce from the shared sequence. A
+ * selection: names and versions), built on first use with a nonce from the shared sequence and
+ * kept in `memo` (bounded: a response dropped from it is built again with a new nonce). A
  * stream whose latest nonce of the type is the shared one's (the same set sent again, e.g. EDS
  * after CDS to an Envoy) gets a new response with a new nonce, which then becomes the shared one.
  */
-export function sharedResponse(owner: object, key: string, latestNonce: string | undefined, build: (nonce: string) => Uint8Array): SharedResponse {
-  let byKey = sharedResponses.get(owner);
-  if (!byKey) {
-    byKey = new Map();
-    sharedResponses.set(owner, byKey);
-  }
-  let r = byKey.get(key);
+export function sharedResponse(
+  owner: object,
+  key: string,
+  latestNonce: string | undefined,
+  build: (nonce: string) => Uint8Array,
+  memo: OwnedMemo<SharedResponse> = defaultResponses,
+): SharedResponse {
+  let r = memo.get(owner, key);
   if (!r || r.nonce === latestNonce) {
     const nonce = newNonce();
     r = new SharedResponse(grpcFrame(build(nonce)), nonce);
-    byKey.set(key, r);
+    memo.set(owner, key, r, r.framed.byteLength + key.length);
   }
   return r;
 }

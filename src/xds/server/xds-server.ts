@@ -27,7 +27,7 @@ import type { WarmReportSink } from '../../core/handoff.js';
 import type { LoadReportSink } from '../../core/load.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
-import { limitExceeded, ProtocolError, type Session, type SessionContext, type StreamPeer } from './session.js';
+import { limitExceeded, ProtocolError, sharedMemos, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
@@ -100,7 +100,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
   // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
   const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
