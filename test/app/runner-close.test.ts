@@ -5,41 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from '../../src/app/index.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
-import type { Source, SourceStatus } from '../../src/sources/source.js';
 import { captureLogs, tempTopology } from '../serve/support.js';
-
-/** A Kubernetes source stand-in the test sets endpoints on. */
-class SetSource implements Source {
-  endpoints: readonly Endpoint[] = [];
-  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
-  async start() {}
-  async stop() {}
-  current() {
-    return this.endpoints;
-  }
-  onChange(l: (e: readonly Endpoint[]) => void) {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  status(): SourceStatus {
-    return { kind: 'kubernetes', healthy: true, stale: false };
-  }
-  set(endpoints: readonly Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const l of this.#listeners) l(endpoints);
-  }
-}
-
-const pods = (n: number): Endpoint[] =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `pod-${i}`,
-    address: `10.2.${(i >> 8) & 255}.${i & 255}`,
-    port: 8000,
-    locality: { region: '', zone: `z${i % 2}`, subzone: '' },
-    weight: 1,
-    ready: true,
-  }));
+import { SetSource, pods } from './set-source.js';
 
 test('close() abandons a full computation under way in the worker instead of waiting for it and publishing it', async (t) => {
   const topo = await tempTopology('shards: 16384\nreplicas: 2\nkubernetes:\n  services: [cache]\n');

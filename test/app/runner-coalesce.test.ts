@@ -6,31 +6,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from '../../src/app/index.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
-import type { Source, SourceStatus } from '../../src/sources/source.js';
 import { eventually } from '../support/eventually.js';
 import { tempTopology } from '../serve/support.js';
-
-/** A Kubernetes source stand-in the test sets endpoints on. */
-class SetSource implements Source {
-  endpoints: readonly Endpoint[] = [];
-  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
-  async start() {}
-  async stop() {}
-  current() {
-    return this.endpoints;
-  }
-  onChange(l: (e: readonly Endpoint[]) => void) {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  status(): SourceStatus {
-    return { kind: 'kubernetes', healthy: true, stale: false };
-  }
-  set(endpoints: readonly Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const l of this.#listeners) l(endpoints);
-  }
-}
+import { SetSource } from './set-source.js';
 
 /** `n` pods of weight `w`: a new weight changes every endpoint, a full computation. */
 const pods = (n: number, w = 1): Endpoint[] =>

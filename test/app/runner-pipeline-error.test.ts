@@ -6,45 +6,12 @@ import assert from 'node:assert/strict';
 import { startServer } from '../../src/app/index.js';
 import { MAX_ENDPOINTS } from '../../src/core/limits.js';
 import { KeywayError } from '../../src/core/errors.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
 import type { LoadSnapshot } from '../../src/core/load.js';
 import { shardReaders } from '../../src/core/shard-map.js';
-import type { Source, SourceStatus } from '../../src/sources/source.js';
 import { FedSnapshots } from '../support/fed-snapshots.js';
 import { eventually } from '../support/eventually.js';
 import { tempTopology } from '../serve/support.js';
-
-/** A Kubernetes source stand-in the test sets endpoints on. */
-class SetSource implements Source {
-  endpoints: readonly Endpoint[] = [];
-  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
-  async start() {}
-  async stop() {}
-  current() {
-    return this.endpoints;
-  }
-  onChange(l: (e: readonly Endpoint[]) => void) {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  status(): SourceStatus {
-    return { kind: 'kubernetes', healthy: true, stale: false };
-  }
-  set(endpoints: readonly Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const l of this.#listeners) l(endpoints);
-  }
-}
-
-const pods = (n: number): Endpoint[] =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `pod-${i}`,
-    address: `10.2.${(i >> 8) & 255}.${i & 255}`,
-    port: 8000,
-    locality: { region: '', zone: `z${i % 2}`, subzone: '' },
-    weight: 1,
-    ready: true,
-  }));
+import { SetSource, pods } from './set-source.js';
 
 /** Shard 5 carries 60% of 1000 rps. */
 function hotSnapshot(): LoadSnapshot {
