@@ -17,6 +17,10 @@
  * of keyway's shard map) to the `x-cache-shard` it carried answers 421 Misdirected Request (gRPC:
  * INVALID_ARGUMENT) and counts in `keyway_cache_misdirected_requests_total`. Before the node has
  * read a shard map it does not know S and accepts.
+ *
+ * Refused with 400 (gRPC: INVALID_ARGUMENT): a key over MAX_KEY_BYTES, a repeated `x-cache-shard`
+ * or `x-cache-key`, and a shard no shard map has (before the first map: none at or past keyway's
+ * largest S). An absolute-form target (`GET http://host/kv/a`) is served as its origin-form.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { MAX_SHARD_COUNT } from '../../src/core/limits.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../src/telemetry/prometheus-registry.js';
 import { StreamOwnershipSource, type Assignment, type CreateOwnershipAgent } from './agent-ownership.js';
@@ -39,6 +44,14 @@ import { BadWarmRequest, DEFAULT_WARM_LIMIT, demoteShards, parseWarmQuery, shard
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
 /** The longest `/v1/drain` wait a request may ask for. */
 export const MAX_DRAIN_TIMEOUT_MS = 600_000;
+/**
+ * The longest key served, in UTF-8 bytes: Node's limit on an HTTP request line and headers, so it
+ * bounds gRPC keys (up to 4 MiB a message otherwise) as HTTP's are. The tiers count entries, not
+ * bytes: without it L2 alone could hold 10 000 keys of 4 MiB.
+ */
+export const MAX_KEY_BYTES = 16_384;
+/** Characters of a client's value an error message quotes (a gRPC status travels in a header). */
+const QUOTED_CHARS = 200;
 
 export interface CacheNodeOptions {
   /** The node's identity: the endpoint id keyway knows it by. */
@@ -234,6 +247,10 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * `x-cache-key`): when it and the header are both there, the pair is checked.
    */
   const serve = async (key: string, shardHeader: string | undefined, clientKey: string | undefined): Promise<Served> => {
+    for (const [what, k] of [['key', key], ['x-cache-key', clientKey]] as const) {
+      const bytes = k === undefined ? 0 : Buffer.byteLength(k, 'utf8');
+      if (bytes > MAX_KEY_BYTES) throw new BadRequest(`the ${what} is ${bytes} bytes of UTF-8; the node serves keys of at most ${MAX_KEY_BYTES}`);
+    }
     const ownership = source?.current();
     const shard = resolveShard(key, shardHeader, ownership);
     if (clientKey !== undefined && shardHeader !== undefined && shard !== undefined && ownership) {
@@ -261,14 +278,18 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   });
 
   const handleHttp = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const target = req.url ?? '/';
+    // The absolute-form (`GET http://host/kv/a`, RFC 9112 §3.2.2, which a server must accept) names
+    // the same resource as its origin-form: the key must not depend on which one the client sent.
+    const target = originForm(req.url ?? '/');
     // Routes and keys from the raw request target: WHATWG URL parsing would resolve `.` and `..`
     // segments and turn `\\` into `/`, serving another key than the one the client named (and hashed).
     const query = target.indexOf('?');
     const path = query < 0 ? target : target.slice(0, query);
     const url = new URL(`http://node/?${query < 0 ? '' : target.slice(query + 1)}`);
-    const header = req.headers['x-cache-shard'];
-    const shardHeader = Array.isArray(header) ? header[0] : header;
+    // Node joins a repeated header with ", ": refuse it by name, as keyway's endpoint picker does.
+    const repeated = (['x-cache-shard', 'x-cache-key'] as const).find((name) => (req.headersDistinct[name]?.length ?? 0) > 1);
+    const repeats = repeated === undefined ? 0 : req.headersDistinct[repeated]!.length;
+    const shardHeader = req.headersDistinct['x-cache-shard']?.[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
@@ -334,6 +355,10 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ handedOff }));
       return;
     }
+    if (repeated !== undefined) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `${repeated} must be sent once, got ${repeats} values` }));
+      return;
+    }
     const keyHeader = req.headers['x-cache-key'];
     let key: string | undefined;
     let clientKey: string | undefined;
@@ -358,7 +383,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     try {
       served = await serve(key, shardHeader, clientKey);
     } catch (err) {
-      if (err instanceof BadShard) {
+      if (err instanceof BadRequest) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message }));
         return;
       }
@@ -397,12 +422,13 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       };
       grpcServer.addService(pkg.keyway.example.cache.v1.Cache.service, {
         Get: (call: grpc.ServerUnaryCall<{ key: string }, Served>, callback: grpc.sendUnaryData<Served>) => {
+          // A repeated x-cache-shard reaches grpc-js joined ("1, 2"), which is no integer: refused.
           const header = call.metadata.get('x-cache-shard')[0];
           serve(call.request.key, header === undefined ? undefined : String(header), call.request.key).then(
             (served) => callback(null, served),
             (err: Error) =>
               callback({
-                code: err instanceof BadShard || err instanceof Misdirected ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+                code: err instanceof BadRequest || err instanceof Misdirected ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
                 details: err.message,
               }),
           );
@@ -446,8 +472,21 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   };
 }
 
-/** A malformed `x-cache-shard` value: the client's error (400 / INVALID_ARGUMENT). */
-class BadShard extends Error {}
+/** A malformed, repeated or out-of-range `x-cache-shard`, or a key too long: the client's error (400 / INVALID_ARGUMENT). */
+class BadRequest extends Error {}
+
+/** `text` quoted as JSON, cut to QUOTED_CHARS characters: a message must stay small whatever the client sent. */
+function quote(text: string): string {
+  return text.length <= QUOTED_CHARS ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, QUOTED_CHARS))} (first ${QUOTED_CHARS} of ${text.length} characters)`;
+}
+
+/** The request target in origin-form: an absolute-form target loses its scheme and authority. */
+function originForm(target: string): string {
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (!m) return target;
+  const rest = target.slice(m[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
 
 /** A key that hashes to another shard than the one the request carried (421 / INVALID_ARGUMENT). */
 class Misdirected extends Error {
@@ -458,7 +497,7 @@ class Misdirected extends Error {
     readonly shardCount: number,
   ) {
     super(
-      `key ${JSON.stringify(key)} hashes to shard ${keyShard} of ${shardCount}, but the request carried x-cache-shard ${carriedShard}: ` +
+      `key ${quote(key)} hashes to shard ${keyShard} of ${shardCount}, but the request carried x-cache-shard ${carriedShard}: ` +
         `the client's hash is wrong (see docs/hashing.md)`,
     );
   }
@@ -470,10 +509,13 @@ class Misdirected extends Error {
  */
 function resolveShard(key: string, header: string | undefined, ownership: NodeOwnership | undefined): number | undefined {
   if (header !== undefined) {
-    if (!/^[0-9]{1,10}$/.test(header.trim())) throw new BadShard(`x-cache-shard must be a non-negative integer, got ${JSON.stringify(header)}`);
-    const shard = Number(header.trim());
-    if (ownership && shard >= ownership.shardCount) {
-      throw new BadShard(`x-cache-shard ${shard} does not exist: shards are 0..${ownership.shardCount - 1}`);
+    const text = header.trim();
+    if (!/^[0-9]+$/.test(text)) throw new BadRequest(`x-cache-shard must be a non-negative integer, got ${quote(header)}`);
+    const shard = Number(text);
+    // Before the first shard map S is unknown, but no S keyway accepts has this shard.
+    const shardCount = ownership?.shardCount ?? MAX_SHARD_COUNT;
+    if (shard >= shardCount) {
+      throw new BadRequest(`x-cache-shard ${text.length <= 16 ? shard : quote(text)} does not exist: shards are 0..${shardCount - 1}${ownership ? '' : ' at most'}`);
     }
     return shard;
   }

@@ -35,6 +35,11 @@ export class ShardMapPoller implements OwnershipSource {
   #lastSuccess: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The poll under way: concurrent callers share it. */
+  #inFlight: Promise<boolean> | undefined;
+  /** The handoff watch every `waitForHandoff` shares, and how many wait on it. */
+  #handoff: Promise<boolean> | undefined;
+  #waiters = 0;
 
   constructor(opts: ShardMapPollerOptions) {
     this.#opts = opts;
@@ -80,16 +85,42 @@ export class ShardMapPoller implements OwnershipSource {
    */
   async waitForHandoff(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await sleep(Math.min(HANDOFF_POLL_MS, left));
+    if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    // One watch for every waiter: each `/v1/drain` (an unauthenticated GET, up to 10 minutes) used
+    // to poll keyway four times a second on its own, so N of them cost keyway 4N requests a second.
+    this.#waiters++;
+    this.#handoff ??= this.#watchHandoff();
+    const timer = new AbortController();
+    try {
+      return await Promise.race([this.#handoff, sleep(left, false, { signal: timer.signal })]);
+    } finally {
+      timer.abort();
+      this.#waiters--;
     }
   }
 
-  /** One poll; resolves true when it succeeded. Never rejects. */
-  async pollOnce(): Promise<boolean> {
+  /** Reads the shard map every HANDOFF_POLL_MS while anyone waits: true once a read routes no shard here. */
+  async #watchHandoff(): Promise<boolean> {
+    try {
+      for (;;) {
+        await sleep(HANDOFF_POLL_MS);
+        if (this.#waiters === 0) return false;
+        if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
+      }
+    } finally {
+      this.#handoff = undefined;
+    }
+  }
+
+  /** One poll (the one under way, if any); resolves true when it succeeded. Never rejects. */
+  pollOnce(): Promise<boolean> {
+    this.#inFlight ??= this.#poll().finally(() => (this.#inFlight = undefined));
+    return this.#inFlight;
+  }
+
+  async #poll(): Promise<boolean> {
     try {
       const url = new URL('/v1/shardmap', this.#opts.keywayUrl).toString();
       const answer = await getJsonIfChanged(url, this.#opts.timeoutMs ?? 2_000, this.#ownership ? this.#etag : undefined);
