@@ -4,27 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterLoadAssignmentSchema, ClusterSchema, ListenerSchema, RouteConfigurationSchema, type RouteConfiguration } from '../../src/xds/proto.js';
+import type { RouteConfiguration } from '../../src/xds/proto.js';
 import type { ResourceSet, TranslatedResource } from '../../src/xds/resources.js';
-import { grpcCluster } from '../../src/xds/translator/grpc-clusters.js';
-import { grpcListener } from '../../src/xds/translator/grpc-listener.js';
-import { grpcRouteConfiguration } from '../../src/xds/translator/grpc-routes.js';
 import { checkConsistency, translate } from '../../src/xds/translator/index.js';
 import { computedInput, sixNodes } from '../xds/translator/fixtures.js';
-import { create } from '@bufbuild/protobuf';
 import { firstPhase, nextPhase, stagedSet, STAGING_HEADER } from '../../src/app/grpc-staged-sets.js';
+import { grpcSet } from './grpc-sets.js';
 
-/** A gRPC set whose shard i routes to owners[i]'s cluster. */
-function grpcSet(owners: readonly string[]): ResourceSet {
-  const names = [...new Set(owners)].sort();
-  const r = (schema: TranslatedResource['schema'], name: string, message: unknown): TranslatedResource => ({ name, schema, message }) as TranslatedResource;
-  return {
-    cluster: names.map((n) => r(ClusterSchema, n, grpcCluster(n))),
-    endpoint: names.map((n) => r(ClusterLoadAssignmentSchema, n, create(ClusterLoadAssignmentSchema, { clusterName: n }))),
-    listener: [r(ListenerSchema, 'svc', grpcListener('svc', 'svc-routes'))],
-    route: [r(RouteConfigurationSchema, 'svc-routes', grpcRouteConfiguration('svc-routes', 'svc', owners.map((cluster, shard) => ({ shard, cluster })), undefined))],
-  };
-}
 
 /** Per route of the first virtual host: `shard->cluster` for a real route, `staged:cluster` for a staging one. */
 function routes(set: ResourceSet): string[] {

@@ -16,23 +16,10 @@ import { storeValue } from '../../../examples/cache-node/tiers.js';
 import { eventually } from '../../support/eventually.js';
 import { fuzzBudget, Rng } from '../../support/seeded-random.js';
 import { parseExposition } from '../support/exposition.js';
-import { fakeKeyway, NODE, S } from './fuzz-support.js';
+import { fakeKeyway, getRequestBytes, NODE, S } from './fuzz-support.js';
 
 const CONCURRENCY = 8;
 
-/** GetRequest { string key = 1 }, encoded by hand so the fuzz can also send what is not one. */
-function encodeKey(key: string): Buffer {
-  const bytes = Buffer.from(key, 'utf8');
-  const len: number[] = [];
-  for (let n = bytes.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      len.push(n);
-      break;
-    }
-    len.push((n & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([0x0a, ...len]), bytes]);
-}
 
 function randomKey(rng: Rng): string {
   const n = rng.chance(0.05) ? MAX_KEY_BYTES - 50 + rng.int(100) : rng.chance(0.1) ? rng.int(3_000) : rng.int(16);
@@ -62,7 +49,7 @@ test('random gRPC Get calls end within their deadline with OK or INVALID_ARGUMEN
   const one = async (i: number): Promise<void> => {
     const key = randomKey(rng);
     const junk = rng.chance(0.05);
-    const message = junk ? Buffer.from(rng.bytes(rng.int(40))) : encodeKey(key);
+    const message = junk ? Buffer.from(rng.bytes(rng.int(40))) : getRequestBytes(key);
     const md = new grpc.Metadata();
     const shard = keyToShard(key, S);
     for (let n = rng.chance(0.6) ? 1 + (rng.chance(0.1) ? 1 : 0) : 0; n > 0; n--) {
@@ -87,7 +74,7 @@ test('random gRPC Get calls end within their deadline with OK or INVALID_ARGUMEN
   t.diagnostic(`codes: ${JSON.stringify(Object.fromEntries(codes))}`);
 
   const reply = await new Promise<Buffer>((resolve, reject) =>
-    client.makeUnaryRequest('/keyway.example.cache.v1.Cache/Get', (b: Buffer) => b, (b: Buffer) => b, encodeKey('user:42'), new grpc.Metadata(), (err, r) => (err ? reject(err) : resolve(r!))),
+    client.makeUnaryRequest('/keyway.example.cache.v1.Cache/Get', (b: Buffer) => b, (b: Buffer) => b, getRequestBytes('user:42'), new grpc.Metadata(), (err, r) => (err ? reject(err) : resolve(r!))),
   );
   assert.ok(reply.includes(storeValue('user:42')), 'the channel still serves');
   assert.ok(node.cache.l1.size <= 50 && node.cache.l2.size <= 200, `tiers past capacity: l1 ${node.cache.l1.size}, l2 ${node.cache.l2.size}`);

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { keyToShard } from '../../../src/sharding/index.js';
 import type { Rng } from '../../support/seeded-random.js';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 
 export const S = 64;
 export const NODE = 'f0';
@@ -120,4 +121,9 @@ export function fragments(rng: Rng, bytes: Buffer): Buffer[] {
     at = cut;
   }
   return out;
+}
+
+/** The cache node's GetRequest { string key = 1 }, encoded by hand so a test can also send what is not one. */
+export function getRequestBytes(key: string): Buffer {
+  return Buffer.from(new BinaryWriter().tag(1, WireType.LengthDelimited).string(key).finish());
 }

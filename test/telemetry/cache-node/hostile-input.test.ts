@@ -11,7 +11,7 @@ import { MAX_KEY_BYTES, startCacheNodeServer, type RunningCacheNode } from '../.
 import { storeValue } from '../../../examples/cache-node/tiers.js';
 import { eventually } from '../../support/eventually.js';
 import { exchange } from './raw-http.js';
-import { fakeKeyway, NODE, S } from './fuzz-support.js';
+import { fakeKeyway, getRequestBytes, NODE, S } from './fuzz-support.js';
 
 type Ctx = { after(fn: () => Promise<void> | void): void };
 
@@ -27,19 +27,6 @@ async function nodeWithMap(t: Ctx, withMap = true): Promise<RunningCacheNode> {
 function grpcGet(t: Ctx, node: RunningCacheNode) {
   const client = new grpc.Client(`127.0.0.1:${node.grpcPort}`, grpc.credentials.createInsecure());
   t.after(() => client.close());
-  // GetRequest { string key = 1 }: tag, varint length, UTF-8 bytes.
-  const encode = (key: string): Buffer => {
-    const bytes = Buffer.from(key, 'utf8');
-    const len: number[] = [];
-    for (let n = bytes.length; ; n >>>= 7) {
-      if (n < 0x80) {
-        len.push(n);
-        break;
-      }
-      len.push((n & 0x7f) | 0x80);
-    }
-    return Buffer.concat([Buffer.from([0x0a, ...len]), bytes]);
-  };
   return (key: string, shards: readonly string[] = []) =>
     new Promise<{ code: grpc.status; details: string; reply?: Buffer }>((resolve) => {
       const md = new grpc.Metadata();
@@ -48,7 +35,7 @@ function grpcGet(t: Ctx, node: RunningCacheNode) {
         '/keyway.example.cache.v1.Cache/Get',
         (b: Buffer) => b,
         (b: Buffer) => b,
-        encode(key),
+        getRequestBytes(key),
         md,
         { deadline: Date.now() + 3_000 },
         (err, reply) => resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '', reply: reply! }),
