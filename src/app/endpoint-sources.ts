@@ -174,6 +174,8 @@ export class EndpointSources {
     this.#unsubscribeErrors?.();
     this.#source = next;
     this.#key = key;
+    // The new source's state is applied now: a report not yet applied no longer dates a change.
+    this.#unappliedSince = undefined;
     this.#unsubscribe =
       next === this.#o.file
         ? undefined
@@ -183,7 +185,8 @@ export class EndpointSources {
             this.#o.enqueue('endpoint change', async () => {
               // A newer report is queued: computing this one (seconds for a full map) would only
               // publish a map already out of date, and reports would pile up behind it.
-              if (seq !== this.#reports) return;
+              // Or its source was replaced meanwhile (a reload queued before it): what it reports is no longer in force.
+              if (seq !== this.#reports || this.#source !== next) return;
               const detectedAt = this.#unappliedSince ?? new Date();
               this.#unappliedSince = undefined;
               await this.#o.onEndpoints(reported, { reason: 'endpoints changed', detectedAt });
