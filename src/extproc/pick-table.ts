@@ -8,6 +8,7 @@ import type { Endpoint } from '../core/endpoint.js';
 import type { ServingView } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
 import type { MissingHeaderPolicy } from '../core/settings.js';
+import { lbWeight } from '../xds/translator/envoy-core.js';
 
 /** One view's answers. Immutable; shard rows are built on first use and kept. */
 export interface PickTable {
@@ -20,8 +21,9 @@ export interface PickTable {
   /** The owners of `shard`, primary first, as `ip:port` (IPv6 in brackets). Empty when the shard has no owner. */
   owners(shard: number): readonly string[];
   /**
-   * A hot shard's readers (docs/hot-shards.md): the weights of its first `k` owners, which share its
-   * requests, in owner order; undefined when the primary alone serves it (k = 1).
+   * A hot shard's readers (docs/hot-shards.md): the load-balancing weights of its first `k` owners
+   * (what Envoy and the shard pickers draw by), which share its requests, in owner order; undefined
+   * when the primary alone serves it (k = 1). Built on first use and kept, like the rows.
    */
   readerWeights(shard: number): readonly number[] | undefined;
   /** Every ready endpoint with weight, as `ip:port`, sorted by identity: the candidates of a request naming no shard. */
@@ -48,9 +50,11 @@ function buildPickTable(view: ServingView): PickTable {
   const weight = new Map<string, number>();
   for (const e of map.endpoints) {
     address.set(e.id, hostPort(e.address, e.port));
-    weight.set(e.id, e.weight);
+    weight.set(e.id, lbWeight(e.weight));
   }
   const rows: (readonly string[] | undefined)[] = new Array<readonly string[] | undefined>(map.policy.shardCount);
+  // Hot shards take most requests: their weights are built once, not per request.
+  const readerRows = new Map<number, readonly number[]>();
   return {
     version: map.version,
     shardCount: map.policy.shardCount,
@@ -64,8 +68,10 @@ function buildPickTable(view: ServingView): PickTable {
     readerWeights(shard) {
       const k = shardReaders(map, shard);
       if (k < 2) return undefined;
-      const weights = (map.owners[shard] ?? []).slice(0, k).map((id) => Math.max(0, weight.get(id) ?? 0));
-      return weights.some((w) => w > 0) ? weights : undefined;
+      let weights = readerRows.get(shard);
+      // lbWeight, as the translator writes the weights Envoy and the shard pickers spread by: at least 1, capped.
+      if (!weights) readerRows.set(shard, (weights = (map.owners[shard] ?? []).slice(0, k).map((id) => weight.get(id) ?? 1)));
+      return weights;
     },
     eligible: map.endpoints.filter(isEligible).map((e) => hostPort(e.address, e.port)),
   };

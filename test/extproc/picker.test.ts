@@ -278,3 +278,17 @@ test('a hot shard\'s readers take turns in front, by weight (docs/hot-shards.md)
   const share = firsts.get(r1!)! / N;
   assert.ok(Math.abs(share - wr / (wp + wr)) < 0.02, `reader share ${share}, weights ${wp}:${wr}`);
 });
+
+test('a hot shard\'s readers are drawn by load-balancing weight, as Envoy and the shard pickers draw them (capped: large weights split evenly), and built once per table', () => {
+  // Every weight here is above lbWeight's cap, so Envoy's subset LB and the gRPC pickers split 1:1.
+  const weighted = [0, 1, 2, 3].map((i) => ({ ...endpoint(i), weight: (i + 1) * 10_000 }));
+  const policy = { shardCount: S, replicas: 3, spread: 'none' as const };
+  const map = { ...computeShardMap(weighted, policy), readers: new Map([[5, 2]]) };
+  const t = pickTable({ sequence: 1, map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: weighted }, updatedAt: new Date(0) });
+  assert.equal(t.readerWeights(5), t.readerWeights(5), 'the weights of a hot shard are kept, not rebuilt per request');
+  const primary = t.owners(5)[0];
+  const N = 1000;
+  let front = 0;
+  for (let r = 0; r < N; r++) if (routed(pickEndpoints(t, headers({ 'x-cache-shard': '5' }), undefined, r))![0] === primary) front++;
+  assert.ok(Math.abs(front / N - 0.5) < 0.03, `primary in front ${front} of ${N}, weights ${map.owners[5]!.slice(0, 2).join(',')}`);
+});
