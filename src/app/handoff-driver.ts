@@ -9,6 +9,7 @@ import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import { nextHandoffDeadline, sameHandoff, stepHandoff, warmReportsSince, type HandoffStep } from '../sharding/handoff.js';
 import { WarmLedger } from '../sharding/warm-ledger.js';
+import { endpointIds } from '../core/shard-map.js';
 
 export interface HandoffDriverOptions {
   readonly logger: Logger;
@@ -59,9 +60,12 @@ export class HandoffDriver implements WarmReportSink {
   reportWarm(report: WarmReport): void {
     if (this.#closed) return;
     const now = Date.now();
-    const recorded = this.#ledger.record(report.node, report.shards, now);
+    const target = this.#step?.state.target;
+    const listed = target === undefined || endpointIds(target).has(report.node);
+    const recorded = this.#ledger.record(report.node, report.shards, now, listed);
     if (recorded < report.shards.length) {
-      this.#opts.logger.warn(
+      // A node the map does not list may be a client inventing ids: not a warning per report.
+      this.#opts.logger[listed ? 'warn' : 'debug'](
         { node: report.node, dropped: report.shards.length - recorded },
         'warm reports beyond the limit dropped; those shards flip at their deadline',
       );

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { ServingReader, ServingView } from '../core/serving.js';
-import type { ShardMap } from '../core/shard-map.js';
+import { endpointIds } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
@@ -257,13 +257,4 @@ function logPush(logger: Logger, view: ServingView, report: RebuildReport): void
 /** The source behind the change, for its trace: Kubernetes when it feeds the map, else the file. */
 function sourceKind(state: ServingReader): string {
   return state.sources().some((s) => s.kind === 'kubernetes') ? 'kubernetes' : 'file';
-}
-
-const idsOfMap = new WeakMap<ShardMap, ReadonlySet<string>>();
-
-/** The endpoint ids of a map, built once per map (ReportLoad asks for every report). */
-function endpointIds(map: ShardMap): ReadonlySet<string> {
-  let ids = idsOfMap.get(map);
-  if (!ids) idsOfMap.set(map, (ids = new Set(map.endpoints.map((e) => e.id))));
-  return ids;
 }

@@ -51,3 +51,15 @@ export interface ShardMapDiff {
 export type EndpointChange =
   | { readonly kind: 'upsert'; readonly endpoint: Endpoint }
   | { readonly kind: 'remove'; readonly id: string };
+
+const idsOfMap = new WeakMap<ShardMap, ReadonlySet<string>>();
+
+/**
+ * The endpoint ids of `map`, built once per map: what reports from cache nodes are checked
+ * against (a client chooses its node id; docs/load-reports.md, docs/ownership.md).
+ */
+export function endpointIds(map: ShardMap): ReadonlySet<string> {
+  let ids = idsOfMap.get(map);
+  if (!ids) idsOfMap.set(map, (ids = new Set(map.endpoints.map((e) => e.id))));
+  return ids;
+}

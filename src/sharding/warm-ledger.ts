@@ -9,6 +9,13 @@
 export const MAX_WARM_REPORTS = 1 << 20;
 
 /**
+ * Most reports kept from nodes the map does not list (yet): a report may come before this replica
+ * knows its node, but a client chooses its node id, and new ids must not crowd out the reports of
+ * the map's own nodes.
+ */
+export const MAX_UNLISTED_WARM_REPORTS = 1 << 16;
+
+/**
  * Holds ReportWarm reports until a transition takes them (docs/ownership.md "ReportWarm"), bounded
  * by MAX_WARM_REPORTS since nodes may report shards no transition will ever use.
  */
@@ -16,19 +23,28 @@ export class WarmLedger {
   // node -> shard -> epoch ms of the latest report
   readonly #reports = new Map<string, Map<number, number>>();
   #size = 0;
+  /** Nodes recorded while the map did not list them, and how many of their reports are held. */
+  readonly #unlisted = new Set<string>();
+  #unlistedSize = 0;
 
   /**
    * Records that `node` holds `shards` warm at `at`. Returns how many were recorded: reports beyond
-   * MAX_WARM_REPORTS are dropped (the transition then ends at its deadline instead).
+   * MAX_WARM_REPORTS, or from a node the map does not list (`listed` false) beyond
+   * MAX_UNLISTED_WARM_REPORTS, are dropped (the transition then ends at its deadline instead).
    */
-  record(node: string, shards: readonly number[], at: number): number {
+  record(node: string, shards: readonly number[], at: number, listed = true): number {
     let byShard = this.#reports.get(node);
-    if (!byShard) this.#reports.set(node, (byShard = new Map()));
+    if (!byShard) {
+      this.#reports.set(node, (byShard = new Map()));
+      if (!listed) this.#unlisted.add(node);
+    }
+    const unlisted = this.#unlisted.has(node);
     let recorded = 0;
     for (const shard of shards) {
       if (!byShard.has(shard)) {
-        if (this.#size >= MAX_WARM_REPORTS) continue;
+        if (this.#size >= MAX_WARM_REPORTS || (unlisted && this.#unlistedSize >= MAX_UNLISTED_WARM_REPORTS)) continue;
         this.#size++;
+        if (unlisted) this.#unlistedSize++;
       }
       byShard.set(shard, at);
       recorded++;
@@ -47,8 +63,7 @@ export class WarmLedger {
     const byShard = this.#reports.get(node);
     const at = byShard?.get(shard);
     if (at === undefined) return false;
-    byShard!.delete(shard);
-    this.#size--;
+    this.#remove(node, byShard!, shard);
     return at >= since;
   }
 
@@ -59,21 +74,24 @@ export class WarmLedger {
    */
   forget(node: string, shard: number): void {
     const byShard = this.#reports.get(node);
-    if (!byShard?.delete(shard)) return;
-    this.#size--;
-    if (byShard.size === 0) this.#reports.delete(node);
+    if (byShard?.has(shard)) this.#remove(node, byShard, shard);
   }
 
   /** Forgets reports older than `before`. */
   prune(before: number): void {
     for (const [node, byShard] of this.#reports) {
-      for (const [shard, at] of byShard) {
-        if (at < before) {
-          byShard.delete(shard);
-          this.#size--;
-        }
-      }
-      if (byShard.size === 0) this.#reports.delete(node);
+      for (const [shard, at] of byShard) if (at < before) this.#remove(node, byShard, shard);
+    }
+  }
+
+  /** Drops one held report, and its node's entry once it holds none. */
+  #remove(node: string, byShard: Map<number, number>, shard: number): void {
+    byShard.delete(shard);
+    this.#size--;
+    if (this.#unlisted.has(node)) this.#unlistedSize--;
+    if (byShard.size === 0) {
+      this.#reports.delete(node);
+      this.#unlisted.delete(node);
     }
   }
 

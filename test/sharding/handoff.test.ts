@@ -7,7 +7,7 @@ import { DEFAULT_HANDOFF_SETTINGS, type HandoffSettings } from '../../src/core/h
 import type { ShardMap } from '../../src/core/shard-map.js';
 import { computeShardMap } from '../../src/sharding/index.js';
 import { nextHandoffDeadline, sameHandoff, stepHandoff, type HandoffStep } from '../../src/sharding/handoff.js';
-import { MAX_WARM_REPORTS, WarmLedger } from '../../src/sharding/warm-ledger.js';
+import { MAX_UNLISTED_WARM_REPORTS, MAX_WARM_REPORTS, WarmLedger } from '../../src/sharding/warm-ledger.js';
 import { ep } from './handoff-fixtures.js';
 
 const S = 256;
@@ -249,6 +249,21 @@ test('the warm ledger: reports are used once, old ones do not count, and it is b
   const big = Array.from({ length: MAX_WARM_REPORTS + 5 }, (_, i) => i);
   assert.equal(l.record('x', big, 1), MAX_WARM_REPORTS);
   assert.equal(l.size, MAX_WARM_REPORTS);
+});
+
+test('reports from node ids the map does not list are held in a budget of their own: a flood of them leaves room for the map\'s nodes', () => {
+  const l = new WarmLedger();
+  // A client inventing node ids: 64 ids of 2048 shards each, past the unlisted budget.
+  let flooded = 0;
+  for (let i = 0; i < 64; i++) flooded += l.record(`stranger-${i}`, Array.from({ length: 2048 }, (_, s) => s), 1, false);
+  assert.equal(flooded, MAX_UNLISTED_WARM_REPORTS, 'no more than the unlisted budget');
+  assert.equal(l.record('gpu-a1', [1, 2, 3], 2), 3, 'a node the map lists still reports');
+  assert.equal(l.take('gpu-a1', 2, 0), true);
+  // A node not listed yet, once the flood has aged out, is held again.
+  l.prune(2);
+  assert.equal(l.size, 2, 'the strangers\' reports are gone');
+  assert.equal(l.record('joining', [7], 3, false), 1);
+  assert.equal(l.take('joining', 7, 0), true);
 });
 
 test('a warm report of a move that was cancelled does not flip a later move of the shard to the node', () => {
