@@ -7,25 +7,24 @@ import { startServer, type RunningServer } from '../../src/app/index.js';
 import { MAX_ENDPOINTS } from '../../src/core/limits.js';
 import { KeywayError } from '../../src/core/errors.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
-import type { Source, SourceStatus } from '../../src/sources/source.js';
+import { SetSource } from '../app/set-source.js';
 import { captureLogs, tempTopology, topologyText } from './support.js';
 import { eventually } from '../support/eventually.js';
 
 const FAST = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 };
 
 /** A Kubernetes source stand-in whose start() resolves (or fails) when the test says. */
-class GatedSource implements Source {
-  endpoints: Endpoint[] = [];
+class GatedSource extends SetSource {
   stopped = false;
-  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
   #open: (() => void) | undefined;
   #fail: ((err: Error) => void) | undefined;
   readonly starting: Promise<void>;
   #begun: () => void = () => {};
   constructor(readonly gated: boolean) {
+    super();
     this.starting = new Promise((resolve) => (this.#begun = resolve));
   }
-  start(): Promise<void> {
+  override start(): Promise<void> {
     this.#begun();
     if (!this.gated) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -40,23 +39,9 @@ class GatedSource implements Source {
   fail(err: Error): void {
     this.#fail?.(err);
   }
-  async stop() {
+  override async stop() {
     this.stopped = true;
     this.#fail?.(new Error('stopped'));
-  }
-  current() {
-    return this.endpoints;
-  }
-  onChange(l: (e: readonly Endpoint[]) => void) {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  status(): SourceStatus {
-    return { kind: 'kubernetes', healthy: true, stale: false };
-  }
-  set(endpoints: Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const l of this.#listeners) l(endpoints);
   }
 }
 

@@ -7,8 +7,8 @@ import { setTimeout } from 'node:timers/promises';
 import { startServer, type RunningServer, type ServeStage, type ServingView } from '../../src/app/index.js';
 import { ADMIN_SHUTDOWN_GRACE_MS } from '../../src/app/runner.js';
 import { KeywayError, KeywayErrors } from '../../src/core/errors.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
-import type { Source, SourceStatus } from '../../src/sources/source.js';
+import type { SourceStatus } from '../../src/sources/source.js';
+import { SetSource } from '../app/set-source.js';
 import { captureLogs, tempTopology, topologyText } from './support.js';
 import { eventually } from '../support/eventually.js';
 
@@ -216,36 +216,23 @@ test('stages: started with the first view, their routes served, closed on shutdo
   await assert.rejects(fetch(`http://127.0.0.1:${server.httpPort}/healthz`));
 });
 
-/** A stand-in for the Kubernetes source: endpoints set by the test. */
-class FakeSource implements Source {
-  endpoints: Endpoint[] = [];
+/** A stand-in for the Kubernetes source: endpoints set by the test, its API server unreachable. */
+class FakeSource extends SetSource {
   started = false;
   stopped = false;
-  readonly #listeners = new Set<(e: readonly Endpoint[]) => void>();
   readonly errorListeners = new Set<(err: Error) => void>();
-  async start() {
+  override async start() {
     this.started = true;
   }
-  async stop() {
+  override async stop() {
     this.stopped = true;
   }
-  current() {
-    return this.endpoints;
-  }
-  onChange(l: (e: readonly Endpoint[]) => void) {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  status(): SourceStatus {
+  override status(): SourceStatus {
     return { kind: 'kubernetes', healthy: false, stale: true, lastError: 'API server unreachable' };
   }
   onError(l: (err: Error) => void) {
     this.errorListeners.add(l);
     return () => this.errorListeners.delete(l);
-  }
-  set(endpoints: Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const l of this.#listeners) l(endpoints);
   }
   fail(err: Error) {
     for (const l of this.errorListeners) l(err);
