@@ -24,6 +24,7 @@ import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from '.
 import type { StreamService } from './proxy-state.js';
 import { encodeDeltaResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
+import { namesKey } from './owned-memo.js';
 
 const NONE: ReadonlySet<string> = new Set();
 
@@ -67,6 +68,12 @@ export class DeltaSession extends Session {
     if (first) {
       this.checkNames(kind, Object.keys(req.initialResourceVersions).length);
       for (const [name, version] of Object.entries(req.initialResourceVersions)) t.known.set(name, version);
+      // Legacy wildcard. An explicit subscribe later adds its names and keeps the wildcard: the xDS
+      // protocol's incremental example ("How the client specifies what resources to return")
+      // answers a subscribe to "A" after an empty first request as "continuing the existing
+      // subscription to * and adding a new subscription to A"; only unsubscribing "*" ends it, and
+      // an empty subscription after that is empty, not wildcard. (SotW differs: each request is the
+      // whole set, so names without "*" end it; sotw-session.ts.) go-control-plane does the same.
       if (req.resourceNamesSubscribe.length === 0 && WILDCARD_KINDS.has(kind)) t.wildcard = true;
     }
     const asked = new Set<string>();
@@ -151,7 +158,8 @@ export class DeltaSession extends Session {
     }
     removed.sort();
     // Streams that hold the same versions get the same answer: one response, encoded once, shared.
-    let key = `${this.ctx.controlPlane ?? ''}\u0000${removed.join('\n')}\u0000`;
+    // Removed names may be names the client made up, of any character: namesKey keeps them apart.
+    let key = `${this.ctx.controlPlane ?? ''}\u0000${namesKey(removed)}\u0000`;
     for (const r of changed) key += `${r.name}@${r.version}\n`;
     const response = sharedResponse(ks, key, t.nonce, (nonce) =>
       encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),

@@ -51,6 +51,14 @@ export interface NackEvent extends AnswerEvent {
   readonly message: string;
 }
 
+/** A new stream refused at a stream cap before it was served (it never named its node). */
+export interface RefusedEvent {
+  /** The setting of the cap hit (XDS_LIMIT_ENV): `KEYWAY_XDS_MAX_STREAMS`, `KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION`. */
+  readonly limit: string;
+  /** `host:port` of the client. */
+  readonly peer: string;
+}
+
 /**
  * Callbacks run synchronously on the stream's code path, so they must be cheap; a callback that
  * throws is logged and ignored.
@@ -66,4 +74,6 @@ export interface XdsServerEvents {
   nacked?(event: NackEvent): void;
   /** A stream of the proxy ended (the proxy may still hold other streams). */
   closed?(event: StreamEvent): void;
+  /** A new stream was refused at a stream cap (a metric counts these; the log has one line per burst). */
+  refused?(event: RefusedEvent): void;
 }

@@ -98,3 +98,14 @@ export class OwnedMemo<V> {
     if (e.map.latest === e) e.map.latest = undefined;
   }
 }
+
+/**
+ * A memo key naming exactly these strings, in this order: each one length-prefixed. Names are the
+ * client's text and may hold any character, so joined with a separator `["a\nb"]` and `["a", "b"]`
+ * would share a key, and one client's made-up name would be answered with another's selection.
+ */
+export function namesKey(names: Iterable<string>): string {
+  let key = '';
+  for (const n of names) key += `${n.length}:${n}`;
+  return key;
+}

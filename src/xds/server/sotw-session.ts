@@ -25,7 +25,7 @@ import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from '.
 import type { StreamService } from './proxy-state.js';
 import { encodeSotwResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
-import type { OwnedMemo } from './owned-memo.js';
+import { namesKey, type OwnedMemo } from './owned-memo.js';
 
 /** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
 const PARTIAL_KINDS: ReadonlySet<ResourceKind> = new Set(['endpoint', 'route']);
@@ -183,12 +183,12 @@ function partialUpdate(held: ReadonlyMap<string, EncodedResource>, sel: Selectio
 }
 
 /**
- * Per kind snapshot, per subscription key ('*' or the sorted names): the selection, computed once
+ * Per kind snapshot, per subscription key ('*' or the sorted names, namesKey): the selection, computed once
  * for every stream of that subscription (thousands of Envoys ask for the same names). `memo` is
  * bounded (its cost: keys, signatures and a few words per resource), so a selection may be made again.
  */
 function selection(memo: OwnedMemo<unknown>, ks: KindSnapshot, t: TypeTracker): Selection {
-  const key = t.wildcard ? '*' : (t.namesKey ??= [...t.names].sort().join('\n'));
+  const key = t.wildcard ? '*' : (t.namesKey ??= namesKey([...t.names].sort()));
   let sel = memo.get(ks, key) as Selection | undefined;
   if (!sel) {
     let resources: EncodedResource[];

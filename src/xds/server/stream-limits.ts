@@ -1,7 +1,7 @@
 /**
  * Limits on what one xDS client may make keyway hold (docs/security.md "xDS streams"): undelivered
- * bytes per stream, names per subscription, streams per node id and per connection, the length of
- * a node id, the shared responses kept. Each has a default; `keyway serve` reads overrides from
+ * bytes per stream, names per subscription, streams per node id, per connection and in all, the
+ * length of a node id, the shared responses kept. Each has a default; `keyway serve` reads overrides from
  * the environment (KEYWAY_XDS_*).
  */
 
@@ -32,6 +32,12 @@ export interface XdsStreamLimits {
   /** Open xDS streams per client connection (one HTTP/2 connection, one peer address). */
   readonly maxStreamsPerConnection: number;
   /**
+   * Open xDS streams in all (every service on the port: ADS and per-type, SotW and delta, the
+   * ownership agents' streams): the per-connection cap alone lets a client that opens many
+   * connections make keyway hold streams without bound. A new stream past it is refused.
+   */
+  readonly maxStreams: number;
+  /**
    * Characters of a node id (xDS `node.id`, a report's `node_id`). The client chooses it, and it is
    * logged, listed in `/v1/proxies` and quoted in `/readyz`; gRPC alone would allow 4 MiB.
    */
@@ -56,6 +62,12 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   maxNameCharsPerSubscription: 64 << 20,
   maxStreamsPerNode: 16,
   maxStreamsPerConnection: 100,
+  // 10 000: five times a replica serving 2000 Envoys over ADS (one stream each, the bootstrap of
+  // docs/xds.md), room for reconnects overlapping streams the keepalive has not yet found dead,
+  // for 2500 Envoys without ADS (4 streams each) and twice the 5000 streams of the fan-out
+  // benchmark (docs/benchmarks.md). At the ~40 KiB an Envoy's stream costs there, 10 000 streams
+  // are ~400 MB: past that the pod is more likely OOM-killed, dropping every stream, than helped.
+  maxStreams: 10_000,
   // Istio's ids are about 100 characters; a SPIFFE ID (the node id under mTLS) may have 2048 bytes.
   maxNodeIdLength: 2048,
   // Far above what a fleet's live subscriptions share (one response per class, kind and distinct
@@ -72,6 +84,7 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
   maxNameCharsPerSubscription: 'KEYWAY_XDS_MAX_NAME_CHARS_PER_SUBSCRIPTION',
   maxStreamsPerNode: 'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
   maxStreamsPerConnection: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
+  maxStreams: 'KEYWAY_XDS_MAX_STREAMS',
   maxNodeIdLength: 'KEYWAY_XDS_MAX_NODE_ID_LENGTH',
   maxSharedBytes: 'KEYWAY_XDS_MAX_SHARED_BYTES',
 };

@@ -30,10 +30,11 @@ import { SotwSession } from './sotw-session.js';
 import { limitExceeded, ProtocolError, sharedMemos, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
-import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
+import { DEFAULT_XDS_STREAM_LIMITS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
+import { RefusalLog } from './refusal-log.js';
 import { ProxyRegistry, type HeldKind, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { ResourceKind } from '../resources.js';
-import type { XdsServerEvents } from './events.js';
+import type { RefusedEvent, XdsServerEvents } from './events.js';
 import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
@@ -104,6 +105,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
+  /** Open streams in all (KEYWAY_XDS_MAX_STREAMS). */
+  let held = 0;
+  const refusals = new RefusalLog(log);
   let streamSeq = 0;
   let warnedFraming = false;
   /** Can this call write shared gRPC frames as they are? Logged once when grpc-js does not allow it. */
@@ -122,13 +126,21 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       const peer = streamPeer(call);
       const address = peer.address;
       const onConnection = (perConnection.get(address) ?? 0) + 1;
-      if (onConnection > limits.maxStreamsPerConnection) {
-        const err = limitExceeded(`connection ${address} already holds ${onConnection - 1} xDS streams (the limit is ${limits.maxStreamsPerConnection})`);
-        log.warn({ stream: id, peer: address, limit: limits.maxStreamsPerConnection }, err.message);
+      const refusal =
+        onConnection > limits.maxStreamsPerConnection
+          ? { limit: XDS_LIMIT_ENV.maxStreamsPerConnection, text: `connection ${address} already holds ${onConnection - 1} xDS streams (the limit is ${limits.maxStreamsPerConnection}, ${XDS_LIMIT_ENV.maxStreamsPerConnection})` }
+          : held >= limits.maxStreams
+            ? { limit: XDS_LIMIT_ENV.maxStreams, text: `this keyway replica already holds ${held} xDS streams (the limit is ${limits.maxStreams}, ${XDS_LIMIT_ENV.maxStreams}); retry later or on another replica` }
+            : undefined;
+      if (refusal) {
+        const err = limitExceeded(refusal.text);
+        refusals.refused(refusal.limit, { stream: id, peer: address }, err.message);
+        emitRefused(opts.events, { limit: refusal.limit, peer: address }, log);
         call.emit('error', { code: err.code, details: err.message });
         return;
       }
       perConnection.set(address, onConnection);
+      held += 1;
       const outbox = new StreamOutbox(call as unknown as ConstructorParameters<typeof StreamOutbox>[0], limits, {
         onWritable: () => s.onWritable(),
         onOverLimit: (reason) => {
@@ -148,6 +160,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         outbox.dispose();
         if (released) return;
         released = true;
+        held -= 1;
         const n = (perConnection.get(address) ?? 1) - 1;
         if (n <= 0) perConnection.delete(address);
         else perConnection.set(address, n);
@@ -243,6 +256,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           call.end();
         }
         tls?.close();
+        refusals.close();
         // After the grace, forced; close() settles then whether or not grpc-js calls the
         // tryShutdown callback, so a shutdown is bounded by the grace.
         const force = setTimeout(() => {
@@ -259,6 +273,15 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       return closing;
     },
   };
+}
+
+/** Tells the observer of a refused stream; an observer that throws is logged, not the stream's problem. */
+function emitRefused(events: XdsServerEvents | undefined, event: RefusedEvent, log: Logger): void {
+  try {
+    events?.refused?.(event);
+  } catch (err) {
+    log.error({ err, event: 'refused' }, 'xDS event observer failed');
+  }
 }
 
 /** A unary handler that first refuses a request that did not decode (INVALID_ARGUMENT, logged with the peer). */

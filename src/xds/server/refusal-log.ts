@@ -1,0 +1,56 @@
+/**
+ * The log of streams refused at a stream cap (docs/security.md "xDS streams"): one `warn` line when
+ * a burst of refusals starts and one `info` line with its count when it ends. A fleet reconnecting
+ * into a full replica, or a client opening streams in a loop, is refused thousands of times a
+ * second: a line per refusal would flood the log and cost more than the refusal itself.
+ */
+import type { Logger } from 'pino';
+
+/** A burst ends once no stream has been refused at that cap for this long. */
+export const REFUSAL_BURST_QUIET_MS = 10_000;
+
+interface Burst {
+  refused: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class RefusalLog {
+  readonly #bursts = new Map<string, Burst>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly quietMs = REFUSAL_BURST_QUIET_MS,
+  ) {}
+
+  /**
+   * Records one refusal at cap `limit` (its setting's name); the first of a burst is logged with
+   * `fields` and `message`, the rest are counted.
+   */
+  refused(limit: string, fields: Record<string, unknown>, message: string): void {
+    const burst = this.#bursts.get(limit);
+    if (burst) {
+      burst.refused += 1;
+      // Extends the burst: it ends quietMs after its last refusal.
+      burst.timer.refresh();
+      return;
+    }
+    this.log.warn({ ...fields, limit }, `${message} (further refusals at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s)`);
+    const timer = setTimeout(() => this.#end(limit), this.quietMs);
+    // A pending summary must not keep the process alive.
+    timer.unref();
+    this.#bursts.set(limit, { refused: 1, timer });
+  }
+
+  /** Logs the end of every burst under way (at shutdown). */
+  close(): void {
+    for (const limit of [...this.#bursts.keys()]) this.#end(limit);
+  }
+
+  #end(limit: string): void {
+    const burst = this.#bursts.get(limit);
+    if (!burst) return;
+    clearTimeout(burst.timer);
+    this.#bursts.delete(limit);
+    this.log.info({ limit, refused: burst.refused }, `xDS streams refused at ${limit}: ${burst.refused} in the burst that just ended`);
+  }
+}
