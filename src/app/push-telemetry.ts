@@ -112,6 +112,9 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
       settleIncomplete(inflight, e.nodeId);
       inflight.trace.proxyNacked(e.nodeId, e.kind, e.message);
     },
+    refused(e) {
+      metrics?.recordStreamRefused(e.limit);
+    },
     closed(e) {
       if (opts.connected(e.nodeId)) return;
       inflight?.incomplete.delete(e.nodeId);

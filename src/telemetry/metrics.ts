@@ -57,6 +57,12 @@ export interface HandoffEvents {
   readonly completed: readonly { readonly outcome: string; readonly seconds: number }[];
 }
 
+/**
+ * The settings of the xDS server's stream caps (docs/security.md "xDS streams"); their refusal
+ * counters start at 0, so an alert on a rise sees the first refusal.
+ */
+export const STREAM_CAP_SETTINGS = ['KEYWAY_XDS_MAX_STREAMS', 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION'] as const;
+
 /** The outcomes of a two-phase move (docs/ownership.md); their counters start at 0. */
 export const HANDOFF_OUTCOMES = ['warm', 'timeout', 'cancelled', 'owner-lost', 'agent-lost'] as const;
 
@@ -73,6 +79,8 @@ export interface KeywayMetrics {
   recordPush(type: string, seconds: number): void;
   /** One NACK of `type` (a request carrying error_detail). */
   recordNack(type: string): void;
+  /** One new xDS stream refused at a stream cap; `limit` names the cap's setting (STREAM_CAP_SETTINGS). */
+  recordStreamRefused(limit: string): void;
   /** Seconds from a change at a source to the ACK of the last connected proxy. */
   recordConvergence(seconds: number): void;
   /** Seconds spent computing one shard map. */
@@ -171,6 +179,8 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     advice: { explicitBucketBoundaries: PUSH_BUCKETS },
   });
   const nacks = meter.createCounter(instrumentName(N.nacks), { description: 'NACKs received (requests carrying error_detail), by resource type' });
+  const streamsRefused = meter.createCounter(instrumentName(N.streamsRefused), { description: 'New xDS streams refused at a stream cap, by the setting of the cap' });
+  for (const limit of STREAM_CAP_SETTINGS) streamsRefused.add(0, { limit });
   const convergence = meter.createHistogram(N.convergence, {
     description: 'Seconds from a change at a source to the ACK of the last connected proxy',
     unit: 's',
@@ -362,6 +372,9 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
     recordNack(type) {
       nacks.add(1, { type });
+    },
+    recordStreamRefused(limit) {
+      streamsRefused.add(1, { limit });
     },
     recordConvergence(seconds) {
       convergence.record(nonNegative(seconds));

@@ -35,6 +35,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     pushes: 'counter',
     pushDuration: 'histogram',
     nacks: 'counter',
+    streamsRefused: 'counter',
     convergence: 'histogram',
     shardMapComputeDuration: 'histogram',
     shardMapVersionAge: 'gauge',
@@ -103,6 +104,15 @@ test('pushes count per type and their durations land in the right buckets; NACKs
   assert.equal(exp.value(`${N.pushDuration}_sum`, { type: 'route' }), 0);
   assert.equal(exp.value(N.nacks, { type: 'endpoint' }), 1);
   assert.equal(exp.value(N.nacks, { type: 'cluster' }), 0);
+});
+
+test('streams refused at a stream cap count per setting, each cap starting at 0', async (t) => {
+  const m = metrics(t);
+  m.recordStreamRefused('KEYWAY_XDS_MAX_STREAMS');
+  m.recordStreamRefused('KEYWAY_XDS_MAX_STREAMS');
+  const exp = parseExposition(await m.render());
+  assert.equal(exp.value(N.streamsRefused, { limit: 'KEYWAY_XDS_MAX_STREAMS' }), 2);
+  assert.equal(exp.value(N.streamsRefused, { limit: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION' }), 0);
 });
 
 test('connected proxies by flavor and sync status per type are counted from the callback at each scrape', async (t) => {

@@ -14,11 +14,12 @@ import { pushTelemetry } from '../../src/app/push-telemetry.js';
 import type { ResourceKind } from '../../src/xds/resources.js';
 
 function recorder() {
-  const calls = { pushes: [] as [string, number][], nacks: [] as string[], convergence: [] as number[] };
+  const calls = { pushes: [] as [string, number][], nacks: [] as string[], convergence: [] as number[], refused: [] as string[] };
   const metrics = {
     recordPush: (type: string, s: number) => void calls.pushes.push([type, s]),
     recordNack: (type: string) => void calls.nacks.push(type),
     recordConvergence: (s: number) => void calls.convergence.push(s),
+    recordStreamRefused: (limit: string) => void calls.refused.push(limit),
   } as unknown as KeywayMetrics;
   return { calls, metrics };
 }
@@ -179,4 +180,12 @@ test('a view with a cause: the change starts at the source event, names its sour
     trace.disable();
     await provider.shutdown();
   }
+});
+
+test('a stream refused at a cap is counted by the setting of the cap, and is no part of a change', () => {
+  const { t, calls } = setup();
+  t.events.refused!({ limit: 'KEYWAY_XDS_MAX_STREAMS', peer: '127.0.0.1:5000' });
+  assert.deepEqual(calls.refused, ['KEYWAY_XDS_MAX_STREAMS']);
+  assert.equal(calls.pushes.length + calls.nacks.length + calls.convergence.length, 0);
+  t.close();
 });
