@@ -18,25 +18,31 @@ import { underflowsToZero } from './number-underflow.js';
 /**
  * Text the fast path leaves to the full parse: anchors (`&`), aliases (`*`), tags (`!`), directives
  * (`%`) and merge keys (`<<`): the full parse bounds and locates their errors (load.ts). The check
- * is on characters, so a quoted `*` also takes the full path: slower, never different.
+ * is on characters outside comments, so a quoted `*` also takes the full path: slower, never different.
  */
 const FULL_PARSE_ONLY = /[&*!%]|<</;
 
 /**
- * Text js-yaml reads otherwise than the `yaml` library, or accepts where it refuses. Each check is
- * on characters and errs towards the full parse (slower, never different).
+ * Text js-yaml reads otherwise than the `yaml` library wherever it is, comments included: a
+ * carriage return not followed by a line feed (a line break to js-yaml, part of the text to yaml)
+ * and a byte order mark past the start (kept in the text by js-yaml, dropped by yaml).
+ */
+const READ_DIFFERENTLY_ANYWHERE = /\r(?!\n)|[^]\uFEFF/;
+
+/**
+ * Text js-yaml reads otherwise than the `yaml` library, or accepts where it refuses, outside
+ * comments. Each check is on characters and errs towards the full parse (slower, never different).
  */
 const READ_DIFFERENTLY: readonly RegExp[] = [
-  // A carriage return not followed by a line feed: a line break to js-yaml, part of the text to yaml.
-  /\r(?!\n)/,
+  FULL_PARSE_ONLY,
   // `---a` or `...a` at a line start: a document marker to js-yaml, a plain scalar to yaml.
   /^(?:---|\.\.\.)[^\s]/m,
+  // `--- a: 1`: js-yaml takes a block collection on the marker's line, yaml refuses it.
+  /^---[ \t]+[^\s]/m,
   // A tab in a line's indentation: js-yaml takes some that yaml refuses.
   /^ *\t/m,
   // A `#` right after a closing quote or bracket (`"a"#b`): a comment to js-yaml, an error to yaml.
   /["'\]}]#/,
-  // A byte order mark past the start: kept in the text by js-yaml, dropped by yaml.
-  /[^]\uFEFF/,
   // A block scalar's indentation indicator (`|2`): counted from another column at the top level.
   /[|>][-+]?[0-9]/,
   // Explicit keys (`? `) and collections as keys (`[a]: 1`): js-yaml joins them as "a,b", yaml as "[ a, b ]".
@@ -84,15 +90,26 @@ const CORE_SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({
  * the full parse.
  */
 export function plainYamlValue(text: string): { readonly value: unknown } | undefined {
-  if (FULL_PARSE_ONLY.test(text) || READ_DIFFERENTLY.some((re) => re.test(text)) || hasLongLine(text)) return undefined;
+  if (READ_DIFFERENTLY_ANYWHERE.test(text) || hasLongLine(text)) return undefined;
+  // Most files hold nothing the checks look for. A file that does may hold it only in comments
+  // (`# weight > 0`): then which `#` starts a comment is known only once the scalars that may hold
+  // one are (quoted and block scalars), so it is checked again after the parse. Removing every
+  // candidate comment removes at least as much, so a file that declines even so is not parsed.
+  const recheck = declines(text);
+  if (recheck && declines(withoutComments(text, []))) return undefined;
   let multiLine = false;
+  let otherwise = false;
   const opened: number[] = [];
+  const parentStarts: Array<number | undefined> = [];
+  // Where a `#` is text, not a comment: [start, end) of every quoted or block scalar.
+  const scalars: Array<readonly [number, number]> = [];
   // A flow collection or a quoted or plain scalar over several lines: js-yaml takes continuation
   // lines the yaml library refuses as under-indented. A flow collection closes right after its `]`
   // or `}`; a block scalar (`|`, `>`) is one over several lines by design.
   const listener = (event: 'open' | 'close', state: jsyaml.State): void => {
     if (event === 'open') {
       opened.push(state.position);
+      parentStarts.length = opened.length;
       return;
     }
     const first = firstNonSpace(text, opened.pop() ?? 0);
@@ -103,6 +120,17 @@ export function plainYamlValue(text: string): { readonly value: unknown } | unde
       const nl = text.indexOf('\n', first);
       if (nl !== -1 && nl < end) multiLine = true;
     }
+    // A collection as a key with no value (`{[a]}`, `{b: 1, {c: 1}}`): js-yaml names it "a" or
+    // "[object Object]", yaml "[ a ]" or "{ c: 1 }". A value follows a `:`.
+    if (flow && opened.length > 0 && text[lastNonSpaceBefore(text, first)] !== ':') {
+      // Found once per parent: past its leading comments, which a hostile file could make long.
+      const top = opened.length - 1;
+      if (parentStarts[top] === undefined) parentStarts[top] = nodeStart(text, opened[top]!);
+      if (text[parentStarts[top]!] === '{') otherwise = true;
+    }
+    if (state.kind === 'scalar' && (text[first] === '|' || text[first] === '>') && deeperLeadingBlank(text, first)) otherwise = true;
+    // A plain scalar ends before ` #`; one reached past a comment (`a: # c` then `  b`) keeps it.
+    if (recheck && state.kind === 'scalar' && MAY_HOLD_HASH.includes(text[first]!)) scalars.push([first, end]);
   };
   let value: unknown;
   try {
@@ -110,11 +138,71 @@ export function plainYamlValue(text: string): { readonly value: unknown } | unde
   } catch {
     return undefined;
   }
+  if (recheck && declines(withoutComments(text, scalars))) return undefined;
   // Only a mapping can be a topology file; anything else (where js-yaml's top-level scalars also
   // differ) is left to the full parse, which reports it. js-yaml names a null key (`~: 1`, `{: 1}`)
   // "null", yaml names it "".
-  if (!isMapping(value) || multiLine || hasNullKey(value)) return undefined;
+  if (!isMapping(value) || multiLine || otherwise || hasNullKey(value)) return undefined;
   return { value };
+}
+
+/**
+ * Whether the block scalar whose header starts at `header` has a leading empty line holding more
+ * spaces than the first line after those: yaml refuses it ("more-indented leading empty lines"),
+ * js-yaml reads an empty scalar when that line is a comment (`a: |`, `   `, `  # c`).
+ */
+function deeperLeadingBlank(text: string, header: number): boolean {
+  let deepest = 0;
+  for (let line = text.indexOf('\n', header) + 1; line > 0 && line < text.length; line = text.indexOf('\n', line) + 1) {
+    let i = line;
+    while (text[i] === ' ') i++;
+    if (i < text.length && text[i] !== '\n' && text[i] !== '\r') return i - line < deepest;
+    deepest = Math.max(deepest, i - line);
+  }
+  return false;
+}
+
+/** The first character of a scalar that may hold a `#` starting no comment: quotes, block scalars. */
+const MAY_HOLD_HASH = `"'|>#`;
+
+function declines(text: string): boolean {
+  return READ_DIFFERENTLY.some((re) => re.test(text)) || (/^[ \t]+$/.test(lastLine(text)) && /[|>][0-9]?\+/.test(text));
+}
+
+// A keep-chomping block scalar (`|+`) and a last line of spaces with no line break (tested above):
+// js-yaml keeps one more line break than yaml.
+function lastLine(text: string): string {
+  return text.slice(text.lastIndexOf('\n') + 1);
+}
+
+/**
+ * `text` without its comments, for the checks above: a `#` at a line start or after a space or tab
+ * starts a comment (YAML 1.2.2 section 6.6) that runs to the line break, unless it lies in one of
+ * `scalars` ([start, end) ranges). A comment ends before `\r` or `\n`, so the line structure (and a
+ * lone `\r`) stays for the checks.
+ */
+function withoutComments(text: string, scalars: Array<readonly [number, number]>): string {
+  // Close order is document order, but a node kept as its parent's result closes twice.
+  scalars.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let from = 0;
+  let k = 0;
+  let coveredTo = 0;
+  for (let at = text.indexOf('#'); at !== -1; at = text.indexOf('#', at + 1)) {
+    const before = text[at - 1];
+    if (at > 0 && before !== ' ' && before !== '\t' && before !== '\n') continue;
+    for (; k < scalars.length && scalars[k]![0] <= at; k++) coveredTo = Math.max(coveredTo, scalars[k]![1]);
+    if (coveredTo > at) continue;
+    out += text.slice(from, at);
+    from = lineEnd(text, at);
+    at = from - 1;
+  }
+  return out + text.slice(from);
+}
+
+function lineEnd(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) if (text[i] === '\n' || text[i] === '\r') return i;
+  return text.length;
 }
 
 function hasLongLine(text: string): boolean {
@@ -125,6 +213,19 @@ function hasLongLine(text: string): boolean {
     start = end + 1;
   }
   return false;
+}
+
+/** Where the node whose reading began at `from` starts: past spaces, line breaks and comments. */
+function nodeStart(text: string, from: number): number {
+  let i = firstNonSpace(text, from);
+  while (text[i] === '#') i = firstNonSpace(text, lineEnd(text, i));
+  return i;
+}
+
+function lastNonSpaceBefore(text: string, at: number): number {
+  let i = at - 1;
+  while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
+  return i;
 }
 
 function firstNonSpace(text: string, from: number): number {

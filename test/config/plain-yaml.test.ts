@@ -47,6 +47,33 @@ test('anchors, aliases, tags, directives and merge keys are left to the full par
   }
 });
 
+test('comments holding what the fast path declines elsewhere keep a file on the fast path', () => {
+  const text = [
+    '# ? why 1024: see [hashing]: docs, weights > 0, |2 and >0, 90% & *all* !important, `code` @owner',
+    'shards: 1024  # ? why',
+    'replicas: 2\t# see [a]: b',
+    'endpoints:  # {a: 1}: 2',
+    '  # - x',
+    '  - id: "gpu-1"   # "quoted # x" it\'s a#b',
+    "    address: '10.0.0.1' # weight >0",
+    '    port: 7001 #',
+    '    weight: 80 # &anchor *alias !tag %YAML <<',
+    '#---a',
+    '',
+  ].join('\n');
+  const fast = plainYamlValue(text);
+  assert.ok(fast, 'the fast path takes it');
+  assert.deepStrictEqual(fast.value, parse(text));
+  assert.equal(parseConfig(text, 'topo.yaml').topology.endpoints[0]?.port, 7001);
+});
+
+test('a `#` that starts no comment leaves what follows it to the checks', () => {
+  // Inside quotes, inside a block scalar, and not after whitespace.
+  for (const text of ['a: "b # &c"\n', "a: 'b # ? c'\n", 'a: |\n  b # *c\n', 'a: b#&c\n', 'a: "x"#c\n', 'a: [b]#c\n']) {
+    assert.equal(plainYamlValue(text), undefined, text);
+  }
+});
+
 test('duplicate keys, several documents and broken YAML fail the fast parse', () => {
   for (const text of ['a: 1\na: 2\n', 'a: 1\n---\nb: 2\n', 'a: [1, 2\n', 'a: 1\n  b: 2\n']) {
     assert.equal(plainYamlValue(text), undefined, text);
