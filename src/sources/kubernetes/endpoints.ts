@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import type { V1Endpoint, V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral } from '../../core/endpoint.js';
 import type { KubernetesSourceConfig } from './config.js';
-import { problemKey, type SourceProblem } from './problem.js';
+import { clipValue, problemKey, type SourceProblem } from './problem.js';
 import { endpointDraining, endpointReady } from './readiness.js';
 import { endpointWeight } from './weight.js';
 import { REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
@@ -106,7 +106,8 @@ function candidate(
     // The API server validates slice addresses, but keyway does not rely on it: a host name here
     // would make every proxy NACK the whole assignment (docs/configuration.md "address").
     const family = where.ipv4 ? 'IPv4' : 'IPv6';
-    sliceProblem('bad-address', `endpoint ${address} of pod ${podName} is not an ${family} address as the slice's addressType says; it is left out`, 'endpoints[].addresses', address);
+    const shown = clipValue(address);
+    sliceProblem('bad-address', `endpoint ${shown} of pod ${podName} is not an ${family} address as the slice's addressType says; it is left out`, 'endpoints[].addresses', shown);
     return undefined;
   }
   const pod = pods.get(`${podNs}/${podName}`);
@@ -168,7 +169,8 @@ function identityOf(
     return undefined;
   }
   if (!ENDPOINT_ID_PATTERN.test(value)) {
-    podProblem('bad-identity', `${from} ${key}=${JSON.stringify(value)} is not a valid endpoint id (letters, digits and . _ : / -, at most 253); it is left out`, field, value);
+    const shown = clipValue(value);
+    podProblem('bad-identity', `${from} ${key}=${JSON.stringify(shown)} is not a valid endpoint id (letters, digits and . _ : / -, at most 253); it is left out`, field, shown);
     return undefined;
   }
   return value;
@@ -194,9 +196,13 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
   for (const [id, list] of byId) {
     const podNames = [...new Set(list.map((c) => c.pod))].sort();
     if (podNames.length > 1) {
+      // Name the kept pod and count the rest: listing every pod in each pod's problem grows with
+      // the square of the pods (an identity label all pods share, e.g. `app`).
+      const more = podNames.length - 2;
       for (const pod of podNames.slice(1)) {
         const [ns, name] = pod.split('/') as [string, string];
-        report({ reason: 'duplicate-identity', kind: 'Pod', namespace: ns, name, value: id, message: `pods ${podNames.join(', ')} all have identity ${id}; only ${podNames[0]} is used` });
+        const message = `${more === 0 ? `pods ${podNames[0]} and ${pod} both have` : `pods ${podNames[0]}, ${pod} and ${more} more have`} identity ${id}; only ${podNames[0]} is used`;
+        report({ reason: 'duplicate-identity', kind: 'Pod', namespace: ns, name, value: id, message });
       }
     }
     const kept = list.filter((c) => c.pod === podNames[0]).sort(preference)[0]!;

@@ -13,6 +13,7 @@ import {
   type ObservableMiddleware,
   Watch,
 } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 
 /** Timing of list and watch calls. */
@@ -75,6 +76,11 @@ export class ResourceInformer<T extends KubernetesObject> {
   ) {
     const watch = new ObservedWatch(kubeConfig, timing, {
       closed: () => this.stopped,
+      stopSignal: this.stopSignal.signal,
+      onEarlyEnds: (message, delayMs, count) => {
+        this.update({ lastError: message, lastErrorAt: this.now() });
+        this.hooks.onRetry?.(this.resource.name, message, delayMs, count);
+      },
       onCacheFilled: () => this.update({ synced: true }),
       onEstablished: () => this.update({ connected: true, failingSince: undefined }),
       onHealthy: () => this.update({ failures: 0 }),
@@ -162,13 +168,28 @@ export class ResourceInformer<T extends KubernetesObject> {
  * - it aborts a watch whose request was in flight when the informer was stopped (ListWatch can
  *   only abort a request that has already answered);
  * - it turns a request that cannot be built (failing credentials) into a failure, not a rejection;
- * - it says when a watch has stayed open for `backoff.maxMs`, which is what resets the backoff.
+ * - it says when a watch has stayed open for `backoff.maxMs`, which is what resets the backoff;
+ * - it backs off before re-opening a watch after watches ended cleanly too soon, two or more in a
+ *   row (a proxy that ends long requests, a server that ends each watch at once): ListWatch
+ *   re-watches at once after a clean end, which would then be a tight loop against the API server.
  */
 class ObservedWatch extends Watch {
+  /** Watches in a row that ended cleanly too soon (see `watch`), and how the last one did. */
+  #earlyEnds = 0;
+  #earlyEnd = '';
+
   constructor(
     config: KubeConfig,
     private readonly timing: InformerTiming,
-    private readonly events: { closed(): boolean; onCacheFilled(): void; onEstablished(): void; onHealthy(): void },
+    private readonly events: {
+      closed(): boolean;
+      readonly stopSignal: AbortSignal;
+      onCacheFilled(): void;
+      onEstablished(): void;
+      onHealthy(): void;
+      /** A re-watch waits `delayMs` after `count` early clean ends in a row. */
+      onEarlyEnds(message: string, delayMs: number, count: number): void;
+    },
   ) {
     super(withResponseTimeout(config, timing.listTimeoutMs));
   }
@@ -187,8 +208,24 @@ class ObservedWatch extends Watch {
     }
     // ListWatch calls watch only after it filled its cache from a list (or resumes one it has).
     this.events.onCacheFilled();
+    if (this.#earlyEnds >= 2) {
+      // One early end passes (a single 410 Expired right after a resume); a run of them backs off.
+      const delay = backoffDelay(this.#earlyEnds - 1, this.timing.backoff);
+      this.events.onEarlyEnds(`${this.#earlyEnd}, ${this.#earlyEnds} in a row (a proxy ending long requests?)`, delay, this.#earlyEnds);
+      await sleep(delay, undefined, { signal: this.events.stopSignal, ref: false }).catch(() => undefined);
+      if (this.events.closed()) {
+        const idle = new AbortController();
+        idle.abort();
+        return idle;
+      }
+    }
     const min = this.timing.minWatchTimeoutSeconds;
     const timeoutSeconds = Math.floor(min * (1 + Math.random()));
+    // A clean end sooner than this is early: before half the asked timeoutSeconds (a server ends a
+    // watch at it; half leaves room for clock slop) and before backoff.maxMs (a watch that long
+    // cannot make a tight loop).
+    const earlyBeforeMs = Math.min(this.timing.backoff.maxMs, (timeoutSeconds * 1000) / 2);
+    const openedAt = Date.now();
     let serverError: string | undefined;
     let finished = false;
     let watchdog: NodeJS.Timeout | undefined;
@@ -204,6 +241,13 @@ class ObservedWatch extends Watch {
       finished = true;
       if (watchdog) clearTimeout(watchdog);
       if (healthy) clearTimeout(healthy);
+      if (!err && serverError === undefined) {
+        const lived = Date.now() - openedAt;
+        if (lived < earlyBeforeMs) {
+          this.#earlyEnds++;
+          this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s)`;
+        } else this.#earlyEnds = 0;
+      }
       done(err ?? (serverError !== undefined ? new Error(serverError) : null));
     };
     let controller: AbortController;

@@ -43,6 +43,17 @@ export interface SourceProblem {
   readonly message: string;
 }
 
+/**
+ * Longest object value a problem quotes (in `value` and its message). An annotation may hold up to
+ * 256 KiB; quoted whole by 100 listed problems it would make every /readyz answer tens of MB.
+ */
+export const MAX_PROBLEM_VALUE_CHARS = 200;
+
+/** `text` as a problem quotes it: cut at MAX_PROBLEM_VALUE_CHARS, saying how long it was. */
+export function clipValue(text: string): string {
+  return text.length <= MAX_PROBLEM_VALUE_CHARS ? text : `${text.slice(0, MAX_PROBLEM_VALUE_CHARS)}... (${text.length} characters)`;
+}
+
 /** A stable key for de-duplicating and diffing problems. */
 export function problemKey(p: SourceProblem): string {
   return `${p.kind}/${p.namespace ?? ''}/${p.name}/${p.reason}/${p.field ?? ''}/${p.value ?? ''}`;

@@ -6,7 +6,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { MAX_WEIGHT, MIN_POSITIVE_WEIGHT, weightRangeProblem } from '../../config/fields.js';
 import type { KubernetesSourceConfig } from './config.js';
-import type { SourceProblem } from './problem.js';
+import { clipValue, type SourceProblem } from './problem.js';
 import { GPU_COUNT_LABEL, GPU_MEMORY_LABEL } from './well-known.js';
 
 /** A decimal number without sign: `2`, `0.5`, `1e3`. Negative and non-finite values are rejected. */
@@ -52,8 +52,8 @@ export function endpointWeight(
       ...(pod.metadata?.namespace !== undefined ? { namespace: pod.metadata.namespace } : {}),
       name: pod.metadata?.name ?? '',
       field: `metadata.annotations[${JSON.stringify(settings.weightAnnotation)}]`,
-      value: text,
-      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(text)} is not ${WEIGHT_RANGE}; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
+      value: clipValue(text),
+      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(clipValue(text))} is not ${WEIGHT_RANGE}; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
     });
   }
   if (settings.weightFromGpuLabels && node) {

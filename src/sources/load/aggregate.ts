@@ -11,6 +11,13 @@ export const MAX_KEPT_WINDOWS = MAX_HOT_SHARD_HELD_WINDOWS;
 /** Distinct nodes per window; a report from one more node is refused (the sink throws). */
 export const MAX_NODES_PER_WINDOW = 4_096;
 /**
+ * A report for a window this many windows (or more) behind the newest window reported is refused;
+ * older windows keep only their snapshot. Holding every node's report (up to 256 shards) for all
+ * 96 windows took 2.4 GB with 2000 nodes; an agent sends each window just after it closes, and at
+ * most its 4 newest closed windows after a stall, so later reports only come from a clock far behind.
+ */
+export const MAX_REPORT_LATENESS_WINDOWS = 6;
+/**
  * Shards per snapshot: the fleet's hottest ones. The same bound holds for the gauges exported to
  * Prometheus, so the local and the Prometheus source give the same snapshots.
  */
@@ -46,6 +53,8 @@ export class LoadAggregate implements LoadReportSink {
    * with 2000 nodes, for windows that closed long ago and will not change.
    */
   readonly #snapshots = new Map<number, LoadSnapshot>();
+  /** The newest window start reported. */
+  #newest = -Infinity;
 
   constructor(opts: LoadAggregateOptions) {
     this.#opts = opts;
@@ -57,10 +66,21 @@ export class LoadAggregate implements LoadReportSink {
 
   /** Records a checked report (the xDS server checked it against `windowMs()` and the shard count). */
   reportLoad(report: LoadReport): void {
+    const behind = (this.#newest - report.windowStartMs) / report.windowMs;
+    if (behind >= MAX_REPORT_LATENESS_WINDOWS) {
+      throw new RangeError(
+        `window ${report.windowStartMs} from ${report.nodeId} is ${Math.round(behind)} windows behind the newest window reported (${this.#newest}); ` +
+          `reports ${MAX_REPORT_LATENESS_WINDOWS} or more windows late are not recorded (is the node's clock behind?)`,
+      );
+    }
     let nodes = this.#windows.get(report.windowStartMs);
     if (!nodes) {
       nodes = new Map();
       this.#windows.set(report.windowStartMs, nodes);
+      if (report.windowStartMs > this.#newest) {
+        this.#newest = report.windowStartMs;
+        this.#finalize(report.windowMs);
+      }
       this.#dropOld();
     }
     if (!nodes.has(report.nodeId) && nodes.size >= MAX_NODES_PER_WINDOW) {
@@ -71,9 +91,18 @@ export class LoadAggregate implements LoadReportSink {
     this.#opts.onReport?.(report.windowStartMs);
   }
 
+  /** Windows no report may change any more keep their snapshot only, not every node's report. */
+  #finalize(windowMs: number): void {
+    for (const start of [...this.#windows.keys()]) {
+      if ((this.#newest - start) / windowMs < MAX_REPORT_LATENESS_WINDOWS) continue;
+      this.snapshot(start);
+      this.#windows.delete(start);
+    }
+  }
+
   #dropOld(): void {
-    if (this.#windows.size <= MAX_KEPT_WINDOWS) return;
-    const starts = [...this.#windows.keys()].sort((a, b) => a - b);
+    const starts = [...new Set([...this.#windows.keys(), ...this.#snapshots.keys()])].sort((a, b) => a - b);
+    if (starts.length <= MAX_KEPT_WINDOWS) return;
     for (const s of starts.slice(0, starts.length - MAX_KEPT_WINDOWS)) {
       this.#windows.delete(s);
       this.#snapshots.delete(s);

@@ -27,6 +27,19 @@ export interface PrometheusLoadSourceOptions {
   readonly timeoutMs?: number;
   /** Failed queries (the policy keeps its last decision's inputs: latest() rejects). */
   readonly onError?: (err: Error) => void;
+  /** A read that succeeded but skipped windows (not yet ended by keyway's clock); default onError. */
+  readonly onWarning?: (err: Error) => void;
+}
+
+/** The one line a read logs for the windows it skipped as lying in the future: the furthest, and how many. */
+function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs: number, windowMs: number): Error {
+  const worst = future.reduce((a, b) => (b.aheadMs > a.aheadMs ? b : a));
+  const iso = (ms: number): string => (Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString() : String(ms));
+  return new Error(
+    `load snapshots from Prometheus ${url}: skipped ${future.length} window(s) that had not ended by keyway's clock ` +
+      `(${iso(notAfterMs)}, now minus lagMs, aligned to the window); the furthest, window ${iso(worst.windowStartMs)} of ${windowMs} ms read at step ${iso(worst.stepMs)}, ` +
+      `ends ${worst.aheadMs} ms after it: the clocks of keyway, its replicas and Prometheus differ (check NTP), or Prometheus answered with data from the future`,
+  );
 }
 
 /** The PromQL of one read: the newest value in each step's window of every exported gauge, the max over replicas. */
@@ -86,11 +99,27 @@ interface MatrixSeries {
   readonly values: readonly [number, string][];
 }
 
+/** A window the answer named that had not ended by keyway's clock: skipped (snapshotsFromMatrix). */
+export interface FutureWindow {
+  readonly windowStartMs: number;
+  /** The step (query time, ms) at which Prometheus gave it. */
+  readonly stepMs: number;
+  /** How far its end lies past `notAfterMs`. */
+  readonly aheadMs: number;
+}
+
 /**
  * Turns a query_range matrix of {@link loadQuery} into snapshots, oldest first: one per window the
  * window gauge names (a window read at two steps counts once, at its first step); values quantized.
+ * With `notAfterMs`, a window ending after it (it has not ended yet by keyway's clock: clocks out of
+ * step, or a careless Prometheus) is skipped and handed to `onFuture`: its figures would be partial,
+ * and as the newest window it would anchor the policy's replay and pass for recent load until then.
  */
-export function snapshotsFromMatrix(series: readonly MatrixSeries[], windowMs: number): LoadSnapshot[] {
+export function snapshotsFromMatrix(
+  series: readonly MatrixSeries[],
+  windowMs: number,
+  bounds?: { readonly notAfterMs: number; readonly onFuture?: (w: FutureWindow) => void },
+): LoadSnapshot[] {
   const windowAt = new Map<number, number>();
   const shardsAt = new Map<number, ShardLoad[]>();
   const nodesAt = new Map<number, { nodeId: string; requests: number }[]>();
@@ -117,6 +146,10 @@ export function snapshotsFromMatrix(series: readonly MatrixSeries[], windowMs: n
   for (const t of [...windowAt.keys()].sort((a, b) => a - b)) {
     const start = windowAt.get(t)!;
     if (seen.has(start) || start % windowMs !== 0) continue;
+    if (bounds && start + windowMs > bounds.notAfterMs) {
+      bounds.onFuture?.({ windowStartMs: start, stepMs: t * 1000, aheadMs: start + windowMs - bounds.notAfterMs });
+      continue;
+    }
     seen.add(start);
     out.push({
       windowStartMs: start,
@@ -166,8 +199,14 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       if (body.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
         throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
       }
+      // Only windows ended by keyway's clock at this read (aligned like `end`, so replicas reading
+      // in the same window draw the same line).
+      const notAfterMs = end + this.#opts.lagMs;
+      const future: FutureWindow[] = [];
+      const snapshots = snapshotsFromMatrix(body.data.result, w, { notAfterMs, onFuture: (f) => future.push(f) });
+      if (future.length > 0) this.#warn(futureWarning(this.#opts.url, future, notAfterMs, w));
       // The last step read is the window starting at `end`: the span ends one window later.
-      return onlyIfRecent(snapshotsFromMatrix(body.data.result, w), end + w, w, recentWindows);
+      return onlyIfRecent(snapshots, end + w, w, recentWindows);
     } catch (err) {
       const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
       const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${why}`);
@@ -179,6 +218,10 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
   onChange(cb: () => void): () => void {
     this.#listeners.add(cb);
     return () => this.#listeners.delete(cb);
+  }
+
+  #warn(err: Error): void {
+    (this.#opts.onWarning ?? this.#opts.onError)?.(err);
   }
 
   close(): Promise<void> {

@@ -26,7 +26,10 @@ export interface LoadSignal {
  * Builds the signal. `settings()` is read at every use, so a reloaded window length applies from
  * the next window (a source kind change needs a new signal: the runner rebuilds it).
  */
-export function createLoadSignal(settings: () => LoadSignalSettings | undefined, opts: { readonly now?: () => number; readonly onError?: (err: Error) => void } = {}): LoadSignal {
+export function createLoadSignal(
+  settings: () => LoadSignalSettings | undefined,
+  opts: { readonly now?: () => number; readonly onError?: (err: Error) => void; readonly onWarning?: (err: Error) => void } = {},
+): LoadSignal {
   const now = opts.now ?? Date.now;
   const windowMs = (): number | undefined => settings()?.windowMs;
   let local: LocalLoadSource | undefined;
@@ -34,7 +37,7 @@ export function createLoadSignal(settings: () => LoadSignalSettings | undefined,
   const snapshot = settings()?.snapshot ?? { source: 'local' as const };
   const source: LoadSnapshotSource =
     snapshot.source === 'prometheus'
-      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, now, ...(opts.onError ? { onError: opts.onError } : {}) })
+      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, now, ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })
       : (local = new LocalLoadSource({ aggregate, windowMs, now }));
   return {
     aggregate,

@@ -9,6 +9,7 @@ import { type KubernetesSourceConfig, parseKubernetesSourceConfig } from '../../
 import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
 import { endpointDraining, endpointReady } from '../../../src/sources/kubernetes/readiness.js';
 import { endpointWeight, gpuMemoryGiB, parseWeight } from '../../../src/sources/kubernetes/weight.js';
+import { MAX_PROBLEM_VALUE_CHARS } from '../../../src/sources/kubernetes/problem.js';
 import { MAX_WEIGHT, MIN_POSITIVE_WEIGHT } from '../../../src/config/fields.js';
 import type { StoredObject } from '../../support/kube-apiserver/index.js';
 import { nodeObject, NS, podObject, SERVICE, sliceObject } from './fixtures.js';
@@ -253,4 +254,38 @@ test('only IP literals of the slice family become endpoints: a host name or the 
     ['bad-address', 'EndpointSlice', 's-v4', 'fd00::2'],
     ['bad-address', 'EndpointSlice', 's-v6', '10.0.0.4'],
   ]);
+});
+
+test('an identity many pods share: each problem names the kept pod and a count, not every pod (no quadratic growth)', () => {
+  const nodes = [nodeObject('a', {})];
+  const n = 2_000;
+  const names = Array.from({ length: n }, (_, i) => `cache-node-${String(i).padStart(4, '0')}`);
+  const pods = names.map((name, i) => podObject(name, { node: 'a', ip: `10.0.${i >> 8}.${i & 255}` }));
+  const slices = [sliceObject('s', names.map((pod, i) => ({ pod, ip: `10.0.${i >> 8}.${i & 255}`, node: 'a' })))];
+  // `app` is on every pod (a careless identity setting).
+  const r = discover({ slices, pods, nodes }, { identity: 'label:app' });
+  assert.deepEqual(r.endpoints.map((e) => e.address), ['10.0.0.0']);
+  assert.equal(r.problems.length, n - 1);
+  const longest = Math.max(...r.problems.map((p) => p.message.length));
+  assert.ok(longest < 300, `a problem message of ${longest} characters`);
+  assert.equal(r.problems[0]!.message, `pods ${NS}/${names[0]}, ${NS}/${names[1]} and ${n - 2} more have identity ${SERVICE}; only ${NS}/${names[0]} is used`);
+  const two = discover({ slices, pods: pods.slice(0, 2), nodes }, { identity: 'label:app' }).problems.filter((p) => p.reason === 'duplicate-identity');
+  assert.equal(two[0]!.message, `pods ${NS}/${names[0]} and ${NS}/${names[1]} both have identity ${SERVICE}; only ${NS}/${names[0]} is used`);
+});
+
+test('a problem quotes at most MAX_PROBLEM_VALUE_CHARS of an object value (an annotation may hold 256 KiB)', () => {
+  const nodes = [nodeObject('a', {})];
+  const huge = 'x'.repeat(200_000);
+  const pods = [
+    podObject('p-0', { node: 'a', ip: '10.0.0.1', annotations: { 'keyway.io/weight': huge } }),
+    podObject('p-1', { node: 'a', ip: '10.0.0.2', annotations: { id: huge } }),
+  ];
+  const slices = [sliceObject('s', [{ pod: 'p-0', ip: '10.0.0.1', node: 'a' }, { pod: 'p-1', ip: '10.0.0.2', node: 'a' }])];
+  const weight = discover({ slices, pods: pods.slice(0, 1), nodes }).problems.filter((p) => p.reason === 'bad-weight-annotation');
+  const identity = discover({ slices, pods, nodes }, { identity: 'annotation:id' }).problems.filter((p) => p.reason === 'bad-identity');
+  for (const p of [...weight, ...identity]) {
+    assert.ok(JSON.stringify(p).length < 1_000, `${p.reason}: ${JSON.stringify(p).length} characters`);
+    assert.equal(p.value, `${'x'.repeat(MAX_PROBLEM_VALUE_CHARS)}... (200000 characters)`);
+  }
+  assert.deepEqual([...weight, ...identity].map((p) => p.reason), ['bad-weight-annotation', 'bad-identity']);
 });

@@ -3,6 +3,7 @@
  * pods come and go, the EndpointSlice controller rewrites the slice, nodes are relabelled.
  */
 import { Writable } from 'node:stream';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { Endpoint } from '../../../src/core/endpoint.js';
 import {
@@ -11,6 +12,7 @@ import {
   type KubernetesSourceConfig,
   parseKubernetesSourceConfig,
 } from '../../../src/sources/kubernetes/index.js';
+import type { BackoffOptions } from '../../../src/sources/kubernetes/backoff.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { nodeObject, type NodeSpec, NS, podObject, type PodSpec, SERVICE, type SliceEndpoint, sliceObject } from './fixtures.js';
 
@@ -93,7 +95,15 @@ export interface RunningSource {
 export async function startSource(
   server: KubeApiServer,
   settings: Record<string, unknown> = {},
-  extra: { initialSyncTimeoutMs?: number; minWatchTimeoutSeconds?: number; listTimeoutMs?: number; watchGraceMs?: number } = {},
+  extra: {
+    initialSyncTimeoutMs?: number;
+    minWatchTimeoutSeconds?: number;
+    listTimeoutMs?: number;
+    watchGraceMs?: number;
+    backoff?: BackoffOptions;
+    /** Reach the server another way (through a proxy); default server.kubeConfig(). */
+    kubeConfig?: KubeConfig;
+  } = {},
 ): Promise<RunningSource> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -107,11 +117,11 @@ export async function startSource(
     { env: {}, serviceAccountNamespace: () => undefined },
   );
   const source = createKubernetesSource(config, {
-    kubeConfig: server.kubeConfig(),
+    kubeConfig: extra.kubeConfig ?? server.kubeConfig(),
     logger: pino({ level: 'debug' }, sink),
     initialSyncTimeoutMs: extra.initialSyncTimeoutMs ?? 5000,
     timing: {
-      backoff: { initialMs: 20, maxMs: 200 },
+      backoff: extra.backoff ?? { initialMs: 20, maxMs: 200 },
       listTimeoutMs: extra.listTimeoutMs ?? 2000,
       minWatchTimeoutSeconds: extra.minWatchTimeoutSeconds ?? 60,
       watchGraceMs: extra.watchGraceMs ?? 1000,

@@ -3,7 +3,9 @@
 // closed windows are read, and without reports for `historyWindows` windows the snapshots are empty.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoadAggregate, LocalLoadSource, MAX_SNAPSHOT_SHARDS, quantize, snapshotsFromMatrix } from '../../../src/sources/load/index.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { LoadAggregate, LocalLoadSource, MAX_REPORT_LATENESS_WINDOWS, MAX_SNAPSHOT_SHARDS, quantize, snapshotsFromMatrix } from '../../../src/sources/load/index.js';
 import type { LoadReport } from '../../../src/core/load.js';
 
 const W = 1_000;
@@ -111,4 +113,29 @@ test('asked for a long span and the recent windows, a source gives nothing once 
   now = T0 + 4 * W + 1;
   assert.deepEqual(await local.latest(20, 3), [], 'reports stopped for 3 windows: nothing, though T0 is in the span of 20');
   assert.equal((await local.latest(20)).length, 1, 'without recentWindows the whole span is read');
+});
+
+test('windows no report can change any more keep their snapshot, not every node\'s report; reports that late are refused by name', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const agg = new LoadAggregate({ windowMs: () => W });
+  let old: WeakRef<LoadReport> | undefined;
+  (() => {
+    const r = rep('a', T0, 10, [[1, 10], [2, 5]]);
+    old = new WeakRef(r);
+    agg.reportLoad(r);
+  })();
+  const first = agg.snapshot(T0)!;
+  for (let k = 1; k <= MAX_REPORT_LATENESS_WINDOWS; k++) agg.reportLoad(rep('a', T0 + k * W, 1, [[1, 1]]));
+  await new Promise((r) => setImmediate(r));
+  gc();
+  assert.equal(old!.deref(), undefined, 'the report of a window that can no longer change is released');
+  assert.equal(agg.snapshot(T0), first, 'its snapshot stays');
+  assert.deepEqual(agg.closed(T0 + (MAX_REPORT_LATENESS_WINDOWS + 1) * W, MAX_REPORT_LATENESS_WINDOWS + 1)[0], first);
+  assert.throws(() => agg.reportLoad(rep('b', T0, 3, [])), (err: Error) => {
+    assert.match(err.message, new RegExp(`window ${T0} from b is ${MAX_REPORT_LATENESS_WINDOWS} windows behind the newest window reported \\(${T0 + MAX_REPORT_LATENESS_WINDOWS * W}\\); reports ${MAX_REPORT_LATENESS_WINDOWS} or more windows late are not recorded`));
+    return true;
+  });
+  agg.reportLoad(rep('b', T0 + W, 3, [[2, 3]])); // 5 windows late: still recorded
+  assert.deepEqual(agg.snapshot(T0 + W)!.nodes.map((n) => n.nodeId), ['a', 'b']);
 });

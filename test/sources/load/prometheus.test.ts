@@ -106,3 +106,42 @@ test('shard labels that are not decimal shard numbers are ignored', () => {
   );
   assert.deepEqual(snaps, [{ windowStartMs: T0, windowMs: W, shards: [{ shard: 7, requests: 10 }], nodes: [{ nodeId: 'd', requests: 4 }] }]);
 });
+
+test('a window that has not ended by keyway\'s clock is skipped and logged with how far ahead it is', async (t) => {
+  // keyway's clock: T0 + 10W, lagMs 0, so the read ends at step T0 + 10W and only windows ended by then count.
+  const step = (T0 + 9 * W) / 1000;
+  const last = (T0 + 10 * W) / 1000;
+  const ahead = T0 + 3_600_000; // a replica (or Prometheus) an hour ahead
+  let asked: URLSearchParams | undefined;
+  const { server, url } = await serve((res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        status: 'success',
+        data: {
+          resultType: 'matrix',
+          result: [
+            { metric: { shard: '3' }, values: [[step, '8'], [last, '9000']] },
+            { metric: { node: 'a' }, values: [[step, '8'], [last, '9000']] },
+            { metric: { load: 'window' }, values: [[step, String((T0 + 8 * W) / 1000)], [last, String(ahead / 1000)]] },
+          ],
+        },
+      }),
+    );
+  });
+  server.on('request', (req) => (asked = new URL(req.url!, 'http://x').searchParams));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const warnings: string[] = [];
+  const src = new PrometheusLoadSource({ url, lagMs: 0, windowMs: () => W, now: () => T0 + 10 * W + 300, onWarning: (e) => warnings.push(e.message) });
+  t.after(() => src.close());
+  const snaps = await src.latest(4, 3);
+  assert.equal(asked?.get('end'), String(last), 'the stand-in was asked for the aligned end');
+  assert.deepEqual(snaps, [{ windowStartMs: T0 + 8 * W, windowMs: W, shards: [{ shard: 3, requests: 8 }], nodes: [{ nodeId: 'a', requests: 8 }] }]);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /skipped 1 window\(s\) that had not ended by keyway's clock \(2023-11-14T22:13:30\.000Z/);
+  assert.match(warnings[0]!, new RegExp(`window ${new Date(ahead).toISOString()} of 1000 ms read at step ${new Date(last * 1000).toISOString()}, ends ${ahead + W - (T0 + 10 * W)} ms after it: the clocks`));
+
+  // The window in progress (it ends after keyway's clock) is not read either.
+  const open = snapshotsFromMatrix([{ metric: { load: 'window' }, values: [[last, String((T0 + 10 * W) / 1000)]] }], W, { notAfterMs: T0 + 10 * W });
+  assert.deepEqual(open, []);
+});
