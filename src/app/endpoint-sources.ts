@@ -91,6 +91,8 @@ export class EndpointSources {
    */
   async choose(cfg: KeywayConfig): Promise<readonly Endpoint[] | undefined> {
     const key = cfg.kubernetes ? JSON.stringify(cfg.kubernetes.value) : undefined;
+    // A failed start no longer holds: this file's section is in force, under way or tried again.
+    this.#o.state.setPipelineError(undefined, 'kubernetes');
     if (key !== (this.#starting?.key ?? this.#key)) {
       this.#abandon();
       if (key !== this.#key) {
@@ -132,7 +134,9 @@ export class EndpointSources {
       (err: unknown) => {
         if (attempt.abandoned) return;
         this.#starting = undefined;
-        this.#o.state.setPipelineError(err as Error);
+        // Its own slot: the map computed for this reload (or a report of the source still in
+        // force) applies the rest of the input, not this section, so it must not clear this.
+        this.#o.state.setPipelineError(err as Error, 'kubernetes');
         this.#log.error({ err }, `starting the Kubernetes source failed; keeping the endpoints in force: ${(err as Error).message}`);
       },
     );
@@ -193,7 +197,11 @@ export class EndpointSources {
             });
           });
     this.#unsubscribeErrors = unsubscribeErrors;
-    if (old !== this.#o.file) await old.stop();
+    // The switch is made: a failed stop of the replaced source must not undo the rest of it (the
+    // job would end before the new source's endpoints and settings apply, with no way back).
+    if (old !== this.#o.file) {
+      await old.stop().catch((err: unknown) => this.#log.warn({ err }, `stopping the replaced endpoint source failed: ${(err as Error).message}`));
+    }
     this.#log.info({ source: next === this.#o.file ? 'file' : 'kubernetes' }, 'endpoint source in use');
     return next === this.#o.file ? fileEndpoints : next.current(); // a new source's initial state
   }

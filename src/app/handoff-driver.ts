@@ -11,6 +11,14 @@ import { nextHandoffDeadline, sameHandoff, stepHandoff, warmReportsSince, type H
 import { WarmLedger } from '../sharding/warm-ledger.js';
 import { endpointIds } from '../core/shard-map.js';
 
+/**
+ * The first wait before a step that threw is tried again, doubled on each failure in a row up to
+ * {@link HANDOFF_RETRY_MAX_MS}: without it a failed deadline step left its moves waiting until the
+ * next input, however long that took.
+ */
+export const HANDOFF_RETRY_MS = 1000;
+export const HANDOFF_RETRY_MAX_MS = 30_000;
+
 export interface HandoffDriverOptions {
   readonly logger: Logger;
   /** The topology's `handoff:` settings in force. */
@@ -19,7 +27,7 @@ export interface HandoffDriverOptions {
   readonly warmers: () => ReadonlySet<string>;
   /** Publishes a step (the runner's serving state). */
   readonly publish: (step: HandoffStep, cause: ChangeCause) => void;
-  /** Runs a job in the runner's queue, after the changes already queued. */
+  /** Runs a job in the runner's queue, after the changes already queued; the runner logs a job that throws. */
   readonly enqueue: (what: string, job: () => void) => void;
 }
 
@@ -36,6 +44,8 @@ export class HandoffDriver implements WarmReportSink {
   #closed = false;
   /** Some node has had an ownership stream open on this replica: the fleet runs agents. */
   #agentsSeen = false;
+  /** Steps in a row that threw (the retry's backoff). */
+  #failures = 0;
 
   constructor(opts: HandoffDriverOptions) {
     this.#opts = opts;
@@ -122,6 +132,7 @@ export class HandoffDriver implements WarmReportSink {
 
   #publish(step: HandoffStep, cause: ChangeCause): void {
     this.#step = step;
+    this.#failures = 0;
     this.#opts.publish(step, cause);
     this.#warnAgentLost(step);
     this.#schedule();
@@ -141,12 +152,30 @@ export class HandoffDriver implements WarmReportSink {
   #advance(reason: string): void {
     const step = this.#step;
     if (!step || this.#closed) return;
-    const now = Date.now();
-    this.#ledger.prune(now - this.#opts.settings().warmTimeoutMs);
-    const next = this.#next(step.state.target, now);
-    if (sameHandoff(next, step)) return this.#schedule();
-    const at = new Date(now);
-    this.#publish(next, { source: 'handoff', reason, detectedAt: at, computeStartedAt: at, computeSeconds: 0, mode: 'unchanged' });
+    try {
+      const now = Date.now();
+      this.#ledger.prune(now - this.#opts.settings().warmTimeoutMs);
+      const next = this.#next(step.state.target, now);
+      if (sameHandoff(next, step)) {
+        this.#failures = 0;
+        return this.#schedule();
+      }
+      const at = new Date(now);
+      this.#publish(next, { source: 'handoff', reason, detectedAt: at, computeStartedAt: at, computeSeconds: 0, mode: 'unchanged' });
+    } catch (err) {
+      this.#retry();
+      throw err;
+    }
+  }
+
+  /** After a step that threw: tries again later, so moves and drains still end without new input. */
+  #retry(): void {
+    if (this.#closed) return;
+    const wait = Math.min(HANDOFF_RETRY_MAX_MS, HANDOFF_RETRY_MS * 2 ** Math.min(this.#failures, 16));
+    this.#failures++;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#opts.enqueue('handoff retry', () => this.#advance('handoff retry')), wait);
+    this.#timer.unref();
   }
 
   /** Arms the timer for the next warm-up deadline or drain end, so they take effect without new input. */

@@ -10,6 +10,7 @@ import { buildAdminApp } from '../admin/app.js';
 import { type KeywayConfig, settingsWarnings } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
+import { KeywayError } from '../core/errors.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import type { ServeStage, StartedStage } from '../core/stage.js';
@@ -21,7 +22,7 @@ import { EndpointSources, type KubernetesSourceFactory } from './endpoint-source
 import { HandoffDriver } from './handoff-driver.js';
 import { LoadDriver, loadSignalSettings } from './load-driver.js';
 import { pipelineWorker } from './pipeline-worker.js';
-import { ServingState } from './serving-state.js';
+import { type PipelineStep, ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
@@ -117,8 +118,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // hot-shard decision applied on top of it to make the target map.
   let plainTarget: ShardMap | undefined;
   let hotShards: HotShardDecision = NO_HOT_SHARDS;
-  /** Keeps the policy's replay between windows, so a new window costs one step (docs/hot-shards.md "Hysteresis"). */
-  const hotShardDecider = new HotShardDecider();
+  /**
+   * Keeps the policy's replay between windows, so a new window costs one step (docs/hot-shards.md
+   * "Hysteresis"). Replaced after a decision that threw: its replay may be half advanced, and
+   * dropping it costs only a replay from the anchor.
+   */
+  let hotShardDecider = new HotShardDecider();
   /** The plain map version the decision in force was made on. */
   let decidedOn: string | undefined;
   // Load reports (docs/load-reports.md): the ReportLoad sink, and the snapshots the policy reads
@@ -136,11 +141,35 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     queue = done.catch(() => {});
     return done;
   };
-  const enqueue = (what: string, job: () => Promise<void> | void): void => {
-    run(job).catch((err: unknown) => {
-      state.setPipelineError(err as Error);
-      log.error({ err }, `applying a ${what} failed; keeping the previous shard map: ${(err as Error).message}`);
-    });
+  /**
+   * Queues a job. `input` jobs (the topology file, endpoints) hold their error until the next input
+   * is applied; a later step on the input in force (a load decision, a handoff step) holds its
+   * error only until that step next succeeds, so /readyz does not stay degraded until the next
+   * input, which may be far away, while the map in force is fine.
+   */
+  const enqueue = (what: string, job: () => Promise<void> | void, step: Exclude<PipelineStep, 'kubernetes'> = 'input'): void => {
+    run(job).then(
+      () => {
+        if (step !== 'input' && !closed) state.setPipelineError(undefined, step);
+      },
+      (err: unknown) => {
+        if (step === 'input') {
+          state.setPipelineError(err as Error);
+          log.error({ err }, `applying a ${what} failed; keeping the previous shard map: ${(err as Error).message}`);
+        } else {
+          stepFailed(step, what, err);
+        }
+      },
+    );
+  };
+  /** A load decision or a handoff step failed: the map in force stays; the step is tried again (see `enqueue`). */
+  const stepFailed = (step: Exclude<PipelineStep, 'input' | 'kubernetes'>, what: string, err: unknown): void => {
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const label = step === 'load' ? `the hot-shard decision (${what})` : `the handoff step (${what})`;
+    const next = step === 'load' ? 'the next load window decides again' : 'the handoff step is retried';
+    const code = cause instanceof KeywayError ? cause.code : 'INTERNAL';
+    state.setPipelineError(new KeywayError(code, `${label} failed: ${cause.message}`, {}, { cause }), step);
+    log.error({ err: cause, step }, `${label} failed; keeping the shard map in force, ${next}: ${cause.message}`);
   };
 
   // Failures of a source in use count in keyway_source_errors_total.
@@ -179,16 +208,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     } catch (err) {
       if (closed) return; // close() stopped the worker under this computation
       state.setPipelineError(err as Error);
-      log.error({ err }, `cannot compute a shard map (${reason}); keeping the previous one: ${(err as Error).message}`);
+      const kept = previous ? 'keeping the previous one' : 'there is none to keep';
+      log.error({ err }, `cannot compute a shard map (${reason}); ${kept}: ${(err as Error).message}`);
       return;
     }
     if (closed) return;
-    plainTarget = target;
+    const hot = hotOrPlain(target);
     // The latest input is applied; a publish alone (a flip tick, a load window) does not say so.
     state.setPipelineError(undefined);
-    const hot = withHotShards(target);
     const computeSeconds = (performance.now() - t0) / 1000;
     handoff.plan(hot, { ...event, computeStartedAt, computeSeconds, mode });
+    // Only once planned: if planning threw, the load windows keep deciding on the map in force.
+    plainTarget = target;
     for (const w of target.warnings) log.warn({ version: target.version }, w);
   };
 
@@ -198,9 +229,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    * they flip like any other move.
    */
   const withHotShards = (plain: ShardMap): ShardMap => {
-    const snapshots = loadSnapshots.latest();
     const before = hotShards;
-    hotShards = hotShardDecider.decide(plain, snapshots, config.hotShards);
+    let target: ShardMap;
+    try {
+      const decision = hotShardDecider.decide(plain, loadSnapshots.latest(), config.hotShards);
+      target = applyHotShards(plain, decision);
+      hotShards = decision;
+    } catch (err) {
+      hotShardDecider = new HotShardDecider();
+      throw err;
+    }
     // The decision keeps the budget on its own except after a catch-up that a whole replay period
     // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is
     // known. A new plain map, and the return to it when load reports stop, are not policy moves.
@@ -216,22 +254,45 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (hotShards.deferred > 0) {
       log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
     }
-    return applyHotShards(plain, hotShards);
+    return target;
+  };
+
+  /**
+   * A new input's target map. When the hot-shard policy throws, the plain map: a failing policy
+   * must not hold back endpoint and topology changes (a departed node would keep its shards), and
+   * plain rendezvous is what keyway serves without load data anyway. The load error holds until a
+   * decision succeeds (the next window's, or the next input's).
+   */
+  const hotOrPlain = (plain: ShardMap): ShardMap => {
+    try {
+      const hot = withHotShards(plain);
+      state.setPipelineError(undefined, 'load');
+      return hot;
+    } catch (err) {
+      stepFailed('load', 'new shard map', err);
+      hotShards = NO_HOT_SHARDS;
+      decidedOn = undefined;
+      return plain;
+    }
   };
 
   /** A new load snapshot: re-decides on the plain map in force; publishes only when the target map changes. */
   const onLoadSnapshot = (): void => {
     const detectedAt = new Date();
-    enqueue('load snapshot', () => {
-      const plain = plainTarget;
-      if (!plain) return;
-      const t0 = performance.now();
-      const before = handoff.target()?.version;
-      const hot = withHotShards(plain);
-      if (hot.version === before) return;
-      const computeSeconds = (performance.now() - t0) / 1000;
-      handoff.plan(hot, { source: 'load', reason: 'load snapshot changed', detectedAt, computeStartedAt: detectedAt, computeSeconds, mode: 'unchanged' });
-    });
+    enqueue(
+      'load snapshot',
+      () => {
+        const plain = plainTarget;
+        if (!plain) return;
+        const t0 = performance.now();
+        const before = handoff.target()?.version;
+        const hot = withHotShards(plain);
+        if (hot.version === before) return;
+        const computeSeconds = (performance.now() - t0) / 1000;
+        handoff.plan(hot, { source: 'load', reason: 'load snapshot changed', detectedAt, computeStartedAt: detectedAt, computeSeconds, mode: 'unchanged' });
+      },
+      'load',
+    );
   };
   const unsubscribeLoad = loadSnapshots.onChange(onLoadSnapshot);
 
@@ -243,6 +304,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
     // Published whenever load was read (even a decision that changes nothing: its moves count).
     const hot = hotShards.windowStartMs > 0 ? { hotShards } : {};
+    // A step planned and published: an earlier failed handoff step no longer holds.
+    state.setPipelineError(undefined, 'handoff');
     state.publish({ map, topology, cause, handoff: next.state, ...hot, ...(diff ? { diff } : {}) }, (err) =>
       log.error({ err }, 'a shard-map listener failed'),
     );
@@ -270,7 +333,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     settings: () => config.handoff,
     warmers: () => new Set(started.flatMap((s) => [...(s.readers?.proxies?.nodeIds('agent') ?? [])])),
     publish: publishStep,
-    enqueue,
+    enqueue: (what, job) => enqueue(what, job, 'handoff'),
   });
 
   const close = async (): Promise<void> => {
@@ -290,7 +353,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const fileStopped = file.stop();
     await worker.close();
     await queue;
-    await sources.close();
+    // Like a stage's, a source's failed stop is logged: the rest of the shutdown still runs.
+    await sources.close().catch((err: unknown) => log.error({ err }, `stopping the endpoint source failed: ${(err as Error).message}`));
     await fileStopped;
     await worker.close(); // a thread a job started meanwhile
   };
@@ -302,7 +366,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const seq = ++fileChanges;
     fileChangedSince ??= new Date();
     enqueue('topology file change', async () => {
-      if (seq !== fileChanges) return; // a newer file is queued: this one's map would be out of date
+      // A newer file is queued: this one's map would be out of date. If the newer one then fails,
+      // this one is not applied in its place: it is no longer on disk nor what the file source
+      // reports in force, so applying it would serve a topology nobody asks for now, and /readyz
+      // could not say which. The map in force stays, with the newer file's error (the last good
+      // state, docs/configuration.md "Reloading").
+      if (seq !== fileChanges) return;
       const detectedAt = fileChangedSince ?? new Date();
       fileChangedSince = undefined;
       const shardsBefore = state.current()?.map.policy.shardCount;
@@ -323,6 +392,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       // At start keyway waits for the Kubernetes source: there is no map to serve before its endpoints.
       endpoints = await sources.start(config);
       await recompute({ source: 'start', reason: 'start', detectedAt: startedAt });
+      // No first map (Kubernetes endpoints past the work budget): the start fails with the reason,
+      // as for an invalid file, rather than with a stage's complaint that no map exists.
+      if (!state.current()) throw state.pipelineError() ?? new KeywayError('INTERNAL', 'the first shard map was not published');
     });
     const ctx = { state, logger: log, xdsPort: opts.xdsPort ?? DEFAULT_XDS_PORT, host, warm: handoff, load };
     for (const stage of opts.stages ?? []) {

@@ -15,13 +15,24 @@ import type {
 export const HISTORY_LENGTH = 32;
 
 /**
+ * What a pipeline error is about. Each holds until its own step succeeds: `input` (the latest
+ * topology file or endpoint change did not become a map: cleared by the next input applied),
+ * `kubernetes` (the file's `kubernetes:` section could not start: cleared when a reload chooses
+ * again or the source starts), `load` (the hot-shard policy failed on the latest load snapshots:
+ * cleared by the next decision) and `handoff` (a handoff step failed: cleared by the next one).
+ */
+export type PipelineStep = 'input' | 'kubernetes' | 'load' | 'handoff';
+/** The order {@link ServingState.pipelineError} reports them in: the input's first. */
+const STEPS: readonly PipelineStep[] = ['input', 'kubernetes', 'load', 'handoff'];
+
+/**
  * The runner's only writable ServingReader (docs/architecture.md "Who writes state"); each publish
  * makes a new immutable view, so a reader never sees a half-applied update.
  */
 export class ServingState implements ServingReader {
   #view: ServingView | undefined;
   #history: ShardMapChange[] = [];
-  #error: Error | undefined;
+  readonly #errors = new Map<PipelineStep, Error>();
   #sources: () => readonly SourceStatus[] = () => [];
   readonly #listeners = new Set<ViewListener>();
   readonly #sourceErrorListeners = new Set<SourceErrorListener>();
@@ -62,10 +73,15 @@ export class ServingState implements ServingReader {
 
   /**
    * Why the latest input could not become a shard map (the previous map stays in force), or
-   * undefined when the latest input was applied.
+   * undefined when the latest input was applied; else why a later step on it (a load decision, a
+   * handoff step) failed, until that step succeeds.
    */
   pipelineError(): Error | undefined {
-    return this.#error;
+    for (const step of STEPS) {
+      const err = this.#errors.get(step);
+      if (err) return err;
+    }
+    return undefined;
   }
 
   // ---- written by the runner only
@@ -75,8 +91,10 @@ export class ServingState implements ServingReader {
     this.#sources = provider;
   }
 
-  setPipelineError(err: Error | undefined): void {
-    this.#error = err;
+  /** Sets or clears (undefined) the error of one step; the others keep theirs. */
+  setPipelineError(err: Error | undefined, step: PipelineStep = 'input'): void {
+    if (err) this.#errors.set(step, err);
+    else this.#errors.delete(step);
   }
 
   /** A source in use failed (its last good state stays in force): tells the source-error listeners. */
