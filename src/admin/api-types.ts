@@ -30,7 +30,7 @@ export interface SourceBody {
 
 /** The source-health part of `/readyz` and `/v1/shardmap`. */
 export interface SourcesDetailBody {
-  /** A source is stale, or the latest input could not become a shard map. */
+  /** A source is stale, or a pipeline step failed (the latest input, a hot-shard decision, a handoff step). */
   readonly stale: boolean;
   readonly sources: readonly SourceBody[];
   readonly pipelineError?: string;

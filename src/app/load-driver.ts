@@ -90,7 +90,11 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   }
 
   #build(): LoadSignal {
-    return createLoadSignal(() => this.#settings, { onError: (err) => this.#log.warn({ err: err.message }, 'reading load snapshots failed; the policy keeps its last inputs') });
+    return createLoadSignal(() => this.#settings, {
+      onError: (err) => this.#log.warn({ err: err.message }, 'reading load snapshots failed; the policy keeps its last inputs'),
+      // The read succeeded; only windows not yet ended by keyway's clock were left out.
+      onWarning: (err) => this.#log.warn({ err: err.message }, 'load snapshots: windows from the future skipped'),
+    });
   }
 
   /** Reads the source; a changed answer replaces the snapshots in force and is announced. */

@@ -1,7 +1,7 @@
 /**
  * Degraded state (docs/security.md "Honest state"): keyway still serves, but what it serves is not
  * what it means to serve. Proxies rejected the latest configuration (they run on an older one), or
- * a source lags its backend, or the latest input could not become a shard map. `/readyz`,
+ * a source lags its backend, or a pipeline step failed (docs/security.md). `/readyz`,
  * `keyway status`, the web view and the `keyway_degraded` gauge all show the reasons this module
  * derives, so they never disagree.
  */
@@ -12,7 +12,8 @@ import type { SourceStatus } from './serving.js';
  * - `proxy_nack`: a connected proxy's latest response of some type was NACKed;
  * - `source_stale`: a source serves its last known state because its backend failed;
  * - `source_error`: a source's last attempt failed while its state is still current;
- * - `pipeline_error`: the latest input could not become a shard map (the previous map stays).
+ * - `pipeline_error`: the latest input could not become a shard map, or a later step on it (a
+ *   hot-shard decision, a handoff step) failed until it next succeeds; the map in force stays.
  */
 export const DEGRADED_REASON_CODES = ['proxy_nack', 'source_stale', 'source_error', 'pipeline_error'] as const;
 export type DegradedReasonCode = (typeof DEGRADED_REASON_CODES)[number];
@@ -61,7 +62,7 @@ export function degradedReasons(inputs: HealthInputs): DegradedReason[] {
     }
   }
   if (inputs.pipelineError) {
-    reasons.push({ code: 'pipeline_error', message: `the latest input could not become a shard map; the previous map stays: ${cut(inputs.pipelineError.message)}` });
+    reasons.push({ code: 'pipeline_error', message: `a pipeline step failed; the shard map in force stays: ${cut(inputs.pipelineError.message)}` });
   }
   return reasons;
 }

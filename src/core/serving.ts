@@ -109,6 +109,10 @@ export interface ServingReader {
   onSourceError(listener: SourceErrorListener): () => void;
   /** Status of every source feeding the map, for `/readyz`. */
   sources(): readonly SourceStatus[];
-  /** Why the latest input could not become a shard map (the previous map stays), or undefined. */
+  /**
+   * Why the latest input could not become a shard map, or why a later step on it (a hot-shard
+   * decision, a handoff step) failed until that step next succeeds; the map in force stays.
+   * Undefined when none holds.
+   */
   pipelineError(): Error | undefined;
 }

@@ -38,7 +38,7 @@ const readersOfShard = int(
 const sourcesDetail = {
   stale: bool('True when the map in force lags its source (the file on disk is invalid, Kubernetes is unreachable) or the latest input could not be applied.'),
   sources: arr(ref('SourceStatus')),
-  pipelineError: str('Why the latest input could not become a shard map; the previous map stays in force.'),
+  pipelineError: str('Why the latest input could not become a shard map, or why a hot-shard decision or handoff step failed (until it next succeeds); the map in force stays.'),
 };
 
 export const SCHEMAS: Readonly<Record<string, Schema>> = {
@@ -267,7 +267,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       code: {
         type: 'string',
         enum: [...DEGRADED_REASON_CODES],
-        description: 'proxy_nack: a connected proxy NACKed its latest response of a type; source_stale: a source serves its last known state; source_error: a source failed its last attempt; pipeline_error: the latest input could not become a shard map.',
+        description: 'proxy_nack: a connected proxy NACKed its latest response of a type; source_stale: a source serves its last known state; source_error: a source failed its last attempt; pipeline_error: the latest input could not become a shard map, or a hot-shard decision or handoff step failed.',
       },
       message: str('In words, naming up to a few proxies or the source, with their error text.'),
       source: str('The source, for source_stale and source_error.'),
