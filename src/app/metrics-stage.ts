@@ -32,10 +32,14 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       const recordHandoff = (view: ServingView): void => {
         if (view.handoff) metrics.recordHandoff({ started: view.handoff.started.length, completed: view.handoff.completed });
       };
-      // Each decision once: later publishes (handoff steps) carry the same decision object.
+      // Each decision once: later publishes (handoff steps) carry the same decision object. A window's
+      // deferred moves once: a new plain map mid-window re-decides the same window, deferring the same moves.
+      let deferredWindow: number | undefined;
       const recordHot = (view: ServingView, previous: ServingView | undefined): void => {
         if (view.hotShards && view.hotShards !== previous?.hotShards) {
-          metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), view.hotShards.deferred);
+          const window = view.hotShards.windowStartMs;
+          metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), window === deferredWindow ? 0 : view.hotShards.deferred);
+          deferredWindow = window;
         }
       };
       const first = state.current();

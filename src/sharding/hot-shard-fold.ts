@@ -398,16 +398,22 @@ export class HotShardFold {
           const to = cands[i]!;
           if (((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
           // The former owners stay, after the new primary: failover targets and the warm-up source.
-          const owners = [to, ...this.owners(shard).filter((id) => id !== to)];
+          // Back on its rendezvous primary, the shard is plain again, as when cooling gives it back:
+          // kept as a change, it would hold an owner plain rendezvous does not give it, and cooling
+          // (which counts its requests onto its home once more) would rarely let go of it.
           const back = this.map.owners[shard]?.[0] === to;
-          setState(shard, r, {
-            owners,
-            readers: 1,
-            reason: 'bounded-load',
-            explanation: back
-              ? `back on its rendezvous primary ${to}`
-              : `node ${worst} at ${fmt(before)}x its weight share (sheds above ${fmt(shedAbove)}x): primary moved to ${to}, next in rendezvous order`,
-          });
+          setState(
+            shard,
+            r,
+            back
+              ? undefined
+              : {
+                  owners: [to, ...this.owners(shard).filter((id) => id !== to)],
+                  readers: 1,
+                  reason: 'bounded-load',
+                  explanation: `node ${worst} at ${fmt(before)}x its weight share (sheds above ${fmt(shedAbove)}x): primary moved to ${to}, next in rendezvous order`,
+                },
+          );
           moved = true;
           ledAlone.set(worst, ledAlone.get(worst)!.filter((j) => j !== h));
           ledAlone.set(to, [...(ledAlone.get(to) ?? []), h].sort((a, b) => a - b));

@@ -162,7 +162,15 @@ export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
   };
 }
 
-/** A finite positive rate, else 0. */
+/**
+ * Largest rate, in requests per second, the policy reads from a snapshot entry; more counts as this
+ * much. Far above any fleet, and low enough that the model's sums over shards and windows, and
+ * their products with endpoint weights, stay finite: near Number.MAX_VALUE (a snapshot file, a
+ * Prometheus series) two rates added are Infinity and every ratio NaN.
+ */
+export const MAX_JUDGED_RATE = 1e12;
+
+/** A finite positive rate, at most MAX_JUDGED_RATE, else 0. */
 export function usable(x: number): number {
-  return Number.isFinite(x) && x > 0 ? x : 0;
+  return Number.isFinite(x) && x > 0 ? Math.min(x, MAX_JUDGED_RATE) : 0;
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareStrings } from '../../src/core/order.js';
-import { DEFAULT_HOT_SHARD_SETTINGS } from '../../src/core/load.js';
+import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';
 import { computeShardMap, rendezvousScore } from '../../src/sharding/index.js';
 import { HotShardFold } from '../../src/sharding/hot-shard-fold.js';
 import { cacheNodes } from './hot-shards-fixtures.js';
@@ -32,4 +32,37 @@ test('rendezvousOrder(shard, count) is the first count of the full ranking, howe
       assert.deepEqual(got, full.slice(0, got.length), `shard ${shard}, count ${count}`);
     }
   }
+});
+
+test('a shard shed back to its rendezvous primary is plain rendezvous again, not a changed shard kept on its home', () => {
+  // R = 1, 4 equal nodes, no spreading: only bounded-load moves.
+  const map = computeShardMap(cacheNodes(4), { shardCount: 64, replicas: 1, spread: 'none' });
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, maxReaders: 1, replayWindows: 0, minWindowRequests: 0 };
+  const fold = new HotShardFold(map, settings);
+  const primary = (s: number): string => map.owners[s]![0]!;
+  const on = (id: string): number[] => map.owners.flatMap((o, s) => (o[0] === id ? [s] : []));
+  // Shard x's home a, and c, the next node in its rendezvous order (where a sheds it to).
+  const x = 0;
+  const a = primary(x);
+  const c = fold.rendezvousOrder(x, 2)[1]!;
+  const [b, d] = map.endpoints.map((e) => e.id).filter((id) => id !== a && id !== c);
+  const snapshot = (loads: readonly (readonly [number, number])[]): LoadSnapshot => ({
+    windowStartMs: 1_700_000_000_000,
+    windowMs: 10_000,
+    shards: [...loads].sort((p, q) => p[0] - q[0]).map(([shard, requests]) => ({ shard, requests })),
+    nodes: [],
+  });
+  const [a1, a2] = on(a).filter((s) => s !== x);
+  const cs = on(c).slice(0, 5);
+  const [b1] = on(b!);
+  const [d1] = on(d!);
+  assert.ok(a1 !== undefined && a2 !== undefined && cs.length === 5 && b1 !== undefined && d1 !== undefined, 'the map gives every node enough shards');
+  // Window 1: a at 30 of a 25 share (1.2x, sheds above 1.15x) sheds x (12) to c (15 + 12 = 27, within 1.1x).
+  fold.step(snapshot([[x, 12], [a1, 9], [a2, 9], [cs[0]!, 15], [b1, 27.5], [d1, 27.5]].map(([s, r]) => [s!, r!] as const)));
+  assert.equal(fold.owners(x)[0], c, 'x moved to c');
+  // Window 2: c's own load grows (5 shards of 5) so c sheds x, which goes back to a (18 + 12 = 30, within 1.1 x 27.5).
+  fold.step(snapshot([[x, 12], [a1, 9], [a2, 9], ...cs.map((s) => [s, 5]), [b1, 27.5], [d1, 27.5]].map(([s, r]) => [s!, r!] as const)));
+  assert.equal(fold.owners(x)[0], a, 'x is back on its rendezvous primary');
+  assert.deepEqual(fold.owners(x), map.owners[x], 'with its plain owners (c, which R = 1 does not give it, dropped)');
+  assert.equal(fold.state.has(x), false, 'and no longer a changed shard');
 });

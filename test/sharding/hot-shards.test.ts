@@ -99,6 +99,7 @@ test('each step of the fold moves at most maxMovesPerWindow shards, and readers 
   fc.assert(
     fc.property(caseArb, ([endpoints, S, R, settings, snapshots]) => {
       const map = computeShardMap(endpoints, policy(S, R));
+      const serving = new Set(endpoints.filter((e) => e.ready && e.weight > 0).map((e) => e.id));
       let before = map;
       for (let steps = 1; steps <= settings.historyWindows; steps++) {
         const decision = decideHotShards(map, snapshots, settings, steps);
@@ -112,6 +113,11 @@ test('each step of the fold moves at most maxMovesPerWindow shards, and readers 
           assert.ok(h.readers <= h.owners.length);
           assert.equal(new Set(h.owners).size, h.owners.length, 'owners repeat');
           assert.ok(h.explanation.length > 0);
+          // Only what differs from plain rendezvous is listed: a shard read by its primary alone is
+          // listed for a moved primary, never on its rendezvous primary (a move back is plain again).
+          if (h.readers === 1) assert.notEqual(h.owners[0], map.owners[h.shard]![0], `shard ${h.shard} listed on its rendezvous primary: ${h.explanation}`);
+          assert.equal(h.reason, h.readers > 1 ? 'spread' : 'bounded-load', `shard ${h.shard}: ${h.reason} with ${h.readers} readers`);
+          for (const id of h.owners) assert.ok(serving.has(id), `shard ${h.shard} owned by ${id}, which is not ready or has weight 0`);
         }
         before = after;
       }
@@ -229,4 +235,25 @@ test('a window too light to judge (under minWindowRequests) moves nothing, and g
     before = d;
   }
   assert.deepEqual(before.shards, [], 'twelve light windows later the map is plain again');
+});
+
+test('rates too large to add up (a snapshot file or Prometheus giving 1e308) give a finite decision, not NaN ratios', () => {
+  const map = computeShardMap(cacheNodes(4), policy(64, 2));
+  const huge: LoadSnapshot = {
+    windowStartMs: 1_700_000_000_000,
+    windowMs: 10_000,
+    shards: [{ shard: 1, requests: 1e308 }, { shard: 2, requests: Number.MAX_VALUE }, { shard: 3, requests: 100 }],
+    nodes: [{ nodeId: 'cache-0', requests: 1e308 }, { nodeId: 'cache-1', requests: 1e308 }],
+  };
+  for (const settings of [DEFAULT_HOT_SHARD_SETTINGS, { ...DEFAULT_HOT_SHARD_SETTINGS, replayWindows: 0 }]) {
+    const decision = decideHotShards(map, [huge], settings);
+    assert.ok(Number.isFinite(decision.maxLoadRatio), `maxLoadRatio ${decision.maxLoadRatio}`);
+    assert.ok(Number.isFinite(decision.plainMaxLoadRatio), `plainMaxLoadRatio ${decision.plainMaxLoadRatio}`);
+    assert.ok(decision.shards.length > 0, 'the two hot shards are acted on');
+    for (const h of decision.shards) {
+      assert.ok(Number.isFinite(h.load), `shard ${h.shard} load ${h.load}`);
+      assert.doesNotMatch(h.explanation, /NaN|Infinity/, `shard ${h.shard}: ${h.explanation}`);
+    }
+  }
+  for (const ratio of modelledLoadRatios(map, huge).values()) assert.ok(Number.isFinite(ratio));
 });

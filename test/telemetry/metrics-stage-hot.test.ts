@@ -1,0 +1,48 @@
+/**
+ * The telemetry stage's hot-shard counters: each decided window's deferred moves count once, even
+ * when a new plain map mid-window re-decides the same window (a new decision object that defers
+ * the same moves).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { metricsStage } from '../../src/app/index.js';
+import type { HotShardDecision } from '../../src/core/load.js';
+import type { ServingReader, ServingView, ViewListener } from '../../src/core/serving.js';
+import type { StageContext } from '../../src/core/stage.js';
+import { createKeywayMetrics, KEYWAY_METRICS as N } from '../../src/telemetry/index.js';
+import { parseExposition } from './support/exposition.js';
+
+function decision(windowStartMs: number, deferred: number): HotShardDecision {
+  return { windowStartMs, shards: [], deferred } as unknown as HotShardDecision;
+}
+
+function view(version: string, hotShards: HotShardDecision): ServingView {
+  return { sequence: 0, map: { version, policy: { shardCount: 4 }, owners: [], endpoints: [] }, hotShards, updatedAt: new Date() } as unknown as ServingView;
+}
+
+test('deferred moves count once per decided window, not once per decision object of that window', async (t) => {
+  const metrics = createKeywayMetrics();
+  let listener: ViewListener | undefined;
+  const state = {
+    current: () => undefined,
+    onShardMap: (l: ViewListener) => ((listener = l), () => (listener = undefined)),
+    onSourceError: () => () => {},
+    sources: () => [],
+    pipelineError: () => undefined,
+  } as unknown as ServingReader;
+  const started = await metricsStage(metrics).start({ state, logger: pino({ level: 'silent' }) } as unknown as StageContext);
+  t.after(async () => {
+    await started.close();
+    await metrics.shutdown();
+  });
+  const v1 = view('m1', decision(10_000, 3));
+  listener!(v1, undefined);
+  // A new plain map in the same window: the policy re-decides window 10 000 and defers the same 3.
+  const v2 = view('m2', decision(10_000, 3));
+  listener!(v2, v1);
+  // The next window defers 2 more.
+  listener!(view('m3', decision(20_000, 2)), v2);
+  const exp = parseExposition(await metrics.render());
+  assert.equal(exp.value(N.hotShardMovesDeferred), 5);
+});
