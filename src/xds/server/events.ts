@@ -51,9 +51,13 @@ export interface NackEvent extends AnswerEvent {
   readonly message: string;
 }
 
-/** A new stream refused at a stream cap before it was served (it never named its node). */
+/** A new stream refused at a stream cap or limit before it was served (it was never registered). */
 export interface RefusedEvent {
-  /** The setting of the cap hit (XDS_LIMIT_ENV): `KEYWAY_XDS_MAX_STREAMS`, `KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION`. */
+  /**
+   * The setting of the cap hit (XDS_LIMIT_ENV): `KEYWAY_XDS_MAX_STREAMS`, `KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION`
+   * (refused as it opened), `KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS` (no first request in time),
+   * `KEYWAY_XDS_MAX_STREAMS_PER_NODE`, `KEYWAY_XDS_MAX_NODE_ID_LENGTH` (refused at its first request).
+   */
   readonly limit: string;
   /** `host:port` of the client. */
   readonly peer: string;
@@ -74,6 +78,6 @@ export interface XdsServerEvents {
   nacked?(event: NackEvent): void;
   /** A stream of the proxy ended (the proxy may still hold other streams). */
   closed?(event: StreamEvent): void;
-  /** A new stream was refused at a stream cap (a metric counts these; the log has one line per burst). */
+  /** A new stream was refused at a stream cap or limit (a metric counts these; the log has one line per burst). */
   refused?(event: RefusedEvent): void;
 }

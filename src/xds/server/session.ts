@@ -22,7 +22,7 @@ import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
 import { newNonce, type SharedResponse } from './wire.js';
 import { OwnedMemo } from './owned-memo.js';
-import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './stream-limits.js';
+import { DEFAULT_XDS_STREAM_LIMITS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
 
 /**
@@ -81,14 +81,19 @@ export class ProtocolError extends Error {
   constructor(
     readonly code: GrpcStatus,
     message: string,
+    /**
+     * The setting (XDS_LIMIT_ENV) of a cap that refuses a stream before it is served: a client can
+     * hit it in a loop, so the server logs such refusals once per burst (refusal-log.ts).
+     */
+    readonly refusedAt?: string,
   ) {
     super(message);
   }
 }
 
 /** The error that ends a stream over a limit (docs/security.md "xDS streams"): RESOURCE_EXHAUSTED, led by LIMIT_EXCEEDED. */
-export function limitExceeded(message: string): ProtocolError {
-  return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`);
+export function limitExceeded(message: string, refusedAt?: string): ProtocolError {
+  return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`, refusedAt);
 }
 
 /** Characters of a client's id quoted in a refusal: enough to tell which client it was. */
@@ -100,7 +105,8 @@ const QUOTED_ID_CHARS = 64;
  */
 export function nodeIdTooLong(nodeId: string, max: number): ProtocolError | undefined {
   if (nodeId.length <= max) return undefined;
-  return limitExceeded(`node id ${JSON.stringify(`${nodeId.slice(0, QUOTED_ID_CHARS)}…`)} has ${nodeId.length} characters (the limit is ${max})`);
+  const setting = XDS_LIMIT_ENV.maxNodeIdLength;
+  return limitExceeded(`node id ${JSON.stringify(`${nodeId.slice(0, QUOTED_ID_CHARS)}…`)} has ${nodeId.length} characters (the limit is ${max}, ${setting})`, setting);
 }
 
 /** Characters of a NACK's text kept (docs/security.md "xDS streams"): it is logged, listed and quoted like the id. */
@@ -193,7 +199,8 @@ export abstract class Session implements StreamRecord {
     const maxStreams = this.ctx.limits?.maxStreamsPerNode ?? DEFAULT_XDS_STREAM_LIMITS.maxStreamsPerNode;
     const open = this.ctx.registry.streamsOf(node.id);
     if (open >= maxStreams) {
-      throw limitExceeded(`node ${JSON.stringify(node.id)} already holds ${open} xDS streams (the limit is ${maxStreams})`);
+      const setting = XDS_LIMIT_ENV.maxStreamsPerNode;
+      throw limitExceeded(`node ${JSON.stringify(node.id)} already holds ${open} xDS streams (the limit is ${maxStreams}, ${setting})`, setting);
     }
     this.#identity = identity;
     const conflict = this.ctx.registry.add(this);

@@ -1,8 +1,9 @@
 /**
  * Limits on what one xDS client may make keyway hold (docs/security.md "xDS streams"): undelivered
  * bytes per stream, names per subscription, streams per node id, per connection and in all, the
- * length of a node id, the shared responses kept. Each has a default; `keyway serve` reads overrides from
- * the environment (KEYWAY_XDS_*).
+ * length of a node id, the shared responses kept, how long a stream may stay silent and how long a
+ * connection may stay idle or open. Each has a default; `keyway serve` reads overrides from the
+ * environment (KEYWAY_XDS_*).
  */
 
 import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
@@ -49,6 +50,22 @@ export interface XdsStreamLimits {
    * again). Per server, for each of the two.
    */
   readonly maxSharedBytes: number;
+  /**
+   * How long a new stream may go without its first request (which names its node) before it ends
+   * (RESOURCE_EXHAUSTED): until then it holds a place under the stream caps, and HTTP/2 pings
+   * alone would keep a silent one for ever.
+   */
+  readonly firstRequestTimeoutMs: number;
+  /** How long a connection may hold no stream before keyway closes it (GOAWAY; gRPC clients reconnect when they next need it). */
+  readonly maxConnectionIdleMs: number;
+  /**
+   * How long a connection may live (±10% jitter) before keyway sends GOAWAY, so clients reconnect,
+   * through the Service, to any replica: without it the replicas started first keep the whole
+   * fleet after a rollout. From MAX_CONNECTION_AGE_NEVER_MS on: never.
+   */
+  readonly maxConnectionAgeMs: number;
+  /** How long the streams of a connection past its age may go on before the connection is closed (their clients then open new ones). */
+  readonly maxConnectionAgeGraceMs: number;
 }
 
 export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
@@ -73,7 +90,30 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   // Far above what a fleet's live subscriptions share (one response per class, kind and distinct
   // subscription); what a client asking new names in a loop can make keyway keep.
   maxSharedBytes: 256 << 20,
+  // 30 s: Envoy and gRPC write the first request with the stream's headers (Envoy's ADS mux on
+  // stream establishment, gRPC's xDS client as it starts the call), so a real client needs one
+  // round trip; 30 s is hundreds of slow round trips, and the timer yields to pending I/O before
+  // it ends a stream, so a stalled event loop does not end streams whose request has arrived. A
+  // client must then open 333 streams a second to hold the 10 000 of maxStreams silently.
+  firstRequestTimeoutMs: 30_000,
+  // 5 min: longer than an xDS client's reconnect backoff (Envoy 30 s, gRPC 120 s) and the 10 s
+  // load windows a node reports, so a live client's connection is not idle that long.
+  maxConnectionIdleMs: 5 * 60_000,
+  // 30 min and 10 s: istiod's values (its keepalive MaxServerConnectionAge and Grace), for the same
+  // reason: clients spread over the replicas again. A reconnecting Envoy or gRPC client keeps its
+  // configuration and gets it again at once; an agent announces what it holds.
+  maxConnectionAgeMs: 30 * 60_000,
+  maxConnectionAgeGraceMs: 10_000,
 };
+
+/** setTimeout's longest delay (about 24.8 days): Node fires a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The connection age from which connections are never aged out: grpc-js adds up to 10% jitter to
+ * the age and arms one timer, which would fire after 1 ms past MAX_TIMER_MS.
+ */
+export const MAX_CONNECTION_AGE_NEVER_MS = Math.floor(MAX_TIMER_MS / 1.1);
 
 /** Environment variable of each limit (`keyway serve`, docs/security.md). */
 export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
@@ -87,11 +127,17 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
   maxStreams: 'KEYWAY_XDS_MAX_STREAMS',
   maxNodeIdLength: 'KEYWAY_XDS_MAX_NODE_ID_LENGTH',
   maxSharedBytes: 'KEYWAY_XDS_MAX_SHARED_BYTES',
+  firstRequestTimeoutMs: 'KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS',
+  maxConnectionIdleMs: 'KEYWAY_XDS_MAX_CONNECTION_IDLE_MS',
+  maxConnectionAgeMs: 'KEYWAY_XDS_MAX_CONNECTION_AGE_MS',
+  maxConnectionAgeGraceMs: 'KEYWAY_XDS_MAX_CONNECTION_AGE_GRACE_MS',
 };
 
 /**
- * The limits with overrides from `env` (positive integers). A malformed value is an error: a limit
- * silently left at its default would surprise the operator who set it.
+ * The limits with overrides from `env` (positive integers; durations, `*_MS`, at most MAX_TIMER_MS).
+ * A malformed value is an error: a limit silently left at its default would surprise the operator
+ * who set it, and a duration past MAX_TIMER_MS would act after 1 ms (KEYWAY_XDS_WRITE_STALL_MS of
+ * 3000000000, meant as "never", reset every stream that had a byte pending).
  * @throws Error naming the variable
  */
 export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits {
@@ -101,6 +147,9 @@ export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits 
     if (raw === undefined || raw === '') continue;
     const n = Number(raw);
     if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    if (key.endsWith('Ms') && n > MAX_TIMER_MS) {
+      throw new Error(`${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
+    }
     out[key] = n;
   }
   return out as unknown as XdsStreamLimits;

@@ -30,7 +30,7 @@ import { SotwSession } from './sotw-session.js';
 import { limitExceeded, ProtocolError, sharedMemos, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
-import { DEFAULT_XDS_STREAM_LIMITS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
+import { DEFAULT_XDS_STREAM_LIMITS, MAX_CONNECTION_AGE_NEVER_MS, MAX_TIMER_MS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
 import { RefusalLog } from './refusal-log.js';
 import { ProxyRegistry, type HeldKind, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { ResourceKind } from '../resources.js';
@@ -102,7 +102,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
   const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
   const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
-  const open = new Map<Session, ServerDuplexStream<unknown, Uint8Array>>();
+  /** Open streams, each with what ends it at shutdown (status OK, its timers and places released). */
+  const open = new Map<Session, (reason: string) => void>();
   /** Open streams per client connection (peer `host:port`). */
   const perConnection = new Map<string, number>();
   /** Open streams in all (KEYWAY_XDS_MAX_STREAMS). */
@@ -152,9 +153,20 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         },
       }, sharedFrames(call));
       const s = make(id, outbox, peer);
-      open.set(s, call as ServerDuplexStream<unknown, Uint8Array>);
       let released = false;
+      const firstRequest = firstRequestDeadline(limits.firstRequestTimeoutMs, () => {
+        if (released) return;
+        const setting = XDS_LIMIT_ENV.firstRequestTimeoutMs;
+        const err = limitExceeded(
+          `the stream sent no request in ${limits.firstRequestTimeoutMs} ms (the limit is ${limits.firstRequestTimeoutMs}, ${setting}); an xDS client sends its first request, with node.id, as it opens the stream`,
+        );
+        refusals.refused(setting, { stream: id, peer: address }, err.message);
+        emitRefused(opts.events, { limit: setting, peer: address }, log);
+        done(err.message);
+        call.emit('error', { code: err.code, details: err.message });
+      });
       const done = (reason: string): void => {
+        clearTimeout(firstRequest.timer);
         s.close(reason);
         open.delete(s);
         outbox.dispose();
@@ -165,7 +177,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         if (n <= 0) perConnection.delete(address);
         else perConnection.set(address, n);
       };
+      open.set(s, (reason) => {
+        done(reason);
+        call.end();
+      });
       call.on('data', (req: Req | UndecodableRequest) => {
+        firstRequest.arrived();
         if (s.closed) return;
         try {
           if (req instanceof UndecodableRequest) throw new ProtocolError(GrpcStatus.INVALID_ARGUMENT, req.message);
@@ -175,7 +192,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           const details = err instanceof Error ? err.message : String(err);
           if (code === GrpcStatus.INTERNAL) log.error({ err, stream: s.id }, 'xDS stream failed');
           else if (req instanceof UndecodableRequest) log.warn({ stream: s.id, peer: address }, `xDS stream ended (INVALID_ARGUMENT): ${details}`);
-          else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
+          else if (err instanceof ProtocolError && err.refusedAt !== undefined) {
+            // A refusal at the first request a client can repeat in a loop: logged once per burst.
+            refusals.refused(err.refusedAt, { stream: s.id, peer: address }, details);
+            emitRefused(opts.events, { limit: err.refusedAt, peer: address }, log);
+          } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
             log.warn({ stream: s.id, peer: address, identities: s.peer.identities, error: details }, 'xDS stream refused');
           }
@@ -197,7 +218,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     callback({ code: GrpcStatus.UNIMPLEMENTED, details: 'keyway serves xDS over streams only (Stream*/Delta*)' });
   };
 
-  const server = new Server({ ...DEFAULT_GRPC_OPTIONS, ...opts.grpcOptions });
+  const server = new Server({ ...DEFAULT_GRPC_OPTIONS, ...grpcConnectionOptions(limits), ...opts.grpcOptions });
   const addService = (desc: DescService, service: StreamService): void => {
     const impl: UntypedServiceImplementation = {};
     for (const method of desc.methods) {
@@ -250,11 +271,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        for (const [session, call] of [...open]) {
-          session.close('server shutdown');
-          open.delete(session);
-          call.end();
-        }
+        for (const end of [...open.values()]) end('server shutdown');
         tls?.close();
         refusals.close();
         // After the grace, forced; close() settles then whether or not grpc-js calls the
@@ -271,6 +288,44 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         });
       });
       return closing;
+    },
+  };
+}
+
+/**
+ * The grpc-js options of the connection limits (docs/security.md "xDS streams"): idle connections
+ * closed, connections aged out so clients spread over the replicas again. grpc-js treats
+ * MAX_TIMER_MS as "never"; past MAX_CONNECTION_AGE_NEVER_MS its jittered age timer would fire after 1 ms.
+ */
+export function grpcConnectionOptions(limits: XdsStreamLimits): ChannelOptions {
+  const aged = limits.maxConnectionAgeMs < MAX_CONNECTION_AGE_NEVER_MS;
+  return {
+    'grpc.max_connection_idle_ms': Math.min(limits.maxConnectionIdleMs, MAX_TIMER_MS),
+    ...(aged && {
+      'grpc.max_connection_age_ms': limits.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': Math.min(limits.maxConnectionAgeGraceMs, MAX_TIMER_MS),
+    }),
+  };
+}
+
+/**
+ * Calls `expire` unless a request `arrived()` within `ms` of now. When the timer fires it first
+ * yields to pending I/O (setImmediate runs after the poll phase): after the event loop was blocked
+ * longer than `ms`, a request already received is read before the stream is judged silent.
+ */
+function firstRequestDeadline(ms: number, expire: () => void): { readonly timer: NodeJS.Timeout; arrived(): void } {
+  let arrived = false;
+  const timer = setTimeout(() => {
+    setImmediate(() => {
+      if (!arrived) expire();
+    });
+  }, Math.min(ms, MAX_TIMER_MS));
+  return {
+    timer,
+    arrived() {
+      if (arrived) return;
+      arrived = true;
+      clearTimeout(timer);
     },
   };
 }

@@ -114,7 +114,7 @@ test('ReportWarm refuses a node_id past maxNodeIdLength (RESOURCE_EXHAUSTED), qu
   const s = await server(t, { warm: { reportWarm: (r) => reports.push(r) }, shardCount: () => 4, limits: { maxNodeIdLength: 8 } });
   await assert.rejects(reportWarm(s.port, { nodeId: 'c'.repeat(100_000), shards: [1] }), (err: ServiceError) => {
     assert.equal(err.code, GrpcStatus.RESOURCE_EXHAUSTED);
-    assert.match(err.details, /^LIMIT_EXCEEDED: node id "c+…" has 100000 characters \(the limit is 8\)$/);
+    assert.match(err.details, /^LIMIT_EXCEEDED: node id "c+…" has 100000 characters \(the limit is 8, KEYWAY_XDS_MAX_NODE_ID_LENGTH\)$/);
     assert.ok(err.details.length < 200);
     return true;
   });

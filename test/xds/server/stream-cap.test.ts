@@ -2,7 +2,8 @@
  * The cap on open xDS streams in all (KEYWAY_XDS_MAX_STREAMS, docs/security.md "xDS streams"): the
  * per-connection cap alone let a client opening many connections make keyway hold streams without
  * bound. A refused stream ends RESOURCE_EXHAUSTED naming the setting, the observer counts each
- * refusal, and the log has one line per burst.
+ * refusal, and the log has one line per burst; so do refusals at the per-node cap and the node-id
+ * length, which a client can also repeat in a loop.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,4 +84,32 @@ test('KEYWAY_XDS_MAX_STREAMS overrides the cap; the default leaves room for the 
   assert.equal(xdsStreamLimitsFromEnv({ KEYWAY_XDS_MAX_STREAMS: '50000' }).maxStreams, 50_000);
   assert.throws(() => xdsStreamLimitsFromEnv({ KEYWAY_XDS_MAX_STREAMS: '-1' }), /KEYWAY_XDS_MAX_STREAMS must be a positive integer/);
   assert.ok(DEFAULT_XDS_STREAM_LIMITS.maxStreams >= 5000 && DEFAULT_XDS_STREAM_LIMITS.maxStreams >= 2000 * 4);
+});
+
+test('refusals at the per-node cap and the node-id length are logged once per burst and counted, not a line per stream', { timeout: 15_000 }, async (t) => {
+  const lines: Line[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Line) });
+  const refused: RefusedEvent[] = [];
+  const cache = new SnapshotCache({ build: () => miniSet(V1), checkConsistency: () => [] });
+  const server = await startXdsServer({ cache, port: 0, host: '127.0.0.1', logger, limits: { maxStreamsPerNode: 1, maxNodeIdLength: 8 }, events: { refused: (e) => refused.push(e) } });
+  t.after(() => server.close());
+  const session = connect(server.port);
+  t.after(() => session.destroy());
+  const first = openStream(session, sotwRequest({ id: 'envoy-n' }, 'cluster'));
+  await eventually('envoy-n answered', () => first.received() > 0);
+
+  for (let i = 0; i < 5; i++) {
+    const again = await openStream(session, sotwRequest({ id: 'envoy-n' }, 'cluster')).ended;
+    assert.equal(again.grpcStatus, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.match(again.grpcMessage ?? '', /^LIMIT_EXCEEDED: node "envoy-n" already holds 1 xDS streams \(the limit is 1, KEYWAY_XDS_MAX_STREAMS_PER_NODE\)$/);
+    const long = await openStream(session, sotwRequest({ id: `too-long-${i}` }, 'cluster')).ended;
+    assert.equal(long.grpcStatus, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.match(long.grpcMessage ?? '', /^LIMIT_EXCEEDED: node id "too-long-\d…" has 10 characters \(the limit is 8, KEYWAY_XDS_MAX_NODE_ID_LENGTH\)$/);
+  }
+  for (const setting of ['KEYWAY_XDS_MAX_STREAMS_PER_NODE', 'KEYWAY_XDS_MAX_NODE_ID_LENGTH']) {
+    const warned = lines.filter((l) => l.level === 40 && l.msg?.includes(setting));
+    assert.equal(warned.length, 1, `${setting}: ${JSON.stringify(warned)}`);
+    assert.equal(refused.filter((e) => e.limit === setting).length, 5);
+  }
+  assert.deepEqual(server.proxies().map((p) => p.id), ['envoy-n']);
 });
