@@ -37,7 +37,17 @@ export interface XdsStageOptions {
    * ACKs, ms; 0 turns it off. Default: KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS, else 5000.
    */
   readonly grpcStageTimeoutMs?: number;
+  /** How long a node's last closed stream may take to reopen before its warm-ups count as lost, ms (default AGENT_RECONNECT_GRACE_MS). */
+  readonly agentReconnectGraceMs?: number;
 }
+
+/**
+ * A node whose last stream closed has this long to open one again before the moves warming on it
+ * flip as `agent-lost` (docs/ownership.md). keyway ages out every connection (docs/security.md
+ * "xDS streams", 30 min by default), and the agent reconnects within its backoff (from 250 ms), so
+ * without a grace each age-out would flip that node's long warm-ups cold.
+ */
+export const AGENT_RECONNECT_GRACE_MS = 2000;
 
 /** The running stage, as tests see it. */
 export interface RunningXds extends StartedStage {
@@ -101,6 +111,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const cache = new SnapshotCache({ build, checkConsistency, servedClass, logger });
 
   let server: XdsServer | undefined;
+  /** Nodes whose last stream closed, each with the timer that ends their warm-ups unless they reconnect. */
+  const gone = new Map<string, NodeJS.Timeout>();
+  let stopping = false;
   const telemetry = pushTelemetry({
     logger,
     connected: (nodeId) => server?.connected(nodeId) ?? false,
@@ -116,8 +129,15 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       events: withStreamsGone(
         withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
         (nodeId) => {
-          // A node's last stream gone: moves waiting for its warm report cannot get one now.
-          if (!server?.connected(nodeId)) ctx.warm?.ownershipStreamClosed?.(nodeId);
+          // A node's last stream gone: moves waiting for its warm report cannot get one now, unless
+          // it reconnects within the grace (an aged-out connection, a replaced channel).
+          if (stopping || server?.connected(nodeId) || gone.has(nodeId)) return;
+          const timer = setTimeout(() => {
+            gone.delete(nodeId);
+            if (!server?.connected(nodeId)) ctx.warm?.ownershipStreamClosed?.(nodeId);
+          }, opts.agentReconnectGraceMs ?? AGENT_RECONNECT_GRACE_MS);
+          timer.unref();
+          gone.set(nodeId, timer);
         },
       ),
       // Warm reports (docs/ownership.md) go to the runner's planner; shards are checked against the latest view.
@@ -177,12 +197,15 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     listening: { xdsPort: xds.port },
     close() {
       closing ??= (async () => {
+        stopping = true;
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
         telemetry.close();
         grpcStager.close();
         await xds.close();
+        for (const timer of gone.values()) clearTimeout(timer);
+        gone.clear();
       })();
       return closing;
     },

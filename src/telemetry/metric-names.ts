@@ -17,7 +17,7 @@ export const KEYWAY_METRICS = {
   pushDuration: 'keyway_xds_push_duration_seconds',
   /** counter {type}: NACKs received (a request carrying error_detail). */
   nacks: 'keyway_xds_nacks_total',
-  /** counter {limit}: new xDS streams refused at a stream cap, by the setting of the cap hit. */
+  /** counter {limit}: new xDS streams refused at a stream cap or limit, by the setting hit. */
   streamsRefused: 'keyway_xds_streams_refused_total',
   /** histogram: seconds from a change at a source to the ACK of the last connected proxy. */
   convergence: 'keyway_convergence_seconds',

@@ -61,7 +61,13 @@ export interface HandoffEvents {
  * The settings of the xDS server's stream caps (docs/security.md "xDS streams"); their refusal
  * counters start at 0, so an alert on a rise sees the first refusal.
  */
-export const STREAM_CAP_SETTINGS = ['KEYWAY_XDS_MAX_STREAMS', 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION'] as const;
+export const STREAM_CAP_SETTINGS = [
+  'KEYWAY_XDS_MAX_STREAMS',
+  'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION',
+  'KEYWAY_XDS_MAX_STREAMS_PER_NODE',
+  'KEYWAY_XDS_MAX_NODE_ID_LENGTH',
+  'KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS',
+] as const;
 
 /** The outcomes of a two-phase move (docs/ownership.md); their counters start at 0. */
 export const HANDOFF_OUTCOMES = ['warm', 'timeout', 'cancelled', 'owner-lost', 'agent-lost'] as const;
@@ -179,7 +185,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     advice: { explicitBucketBoundaries: PUSH_BUCKETS },
   });
   const nacks = meter.createCounter(instrumentName(N.nacks), { description: 'NACKs received (requests carrying error_detail), by resource type' });
-  const streamsRefused = meter.createCounter(instrumentName(N.streamsRefused), { description: 'New xDS streams refused at a stream cap, by the setting of the cap' });
+  const streamsRefused = meter.createCounter(instrumentName(N.streamsRefused), { description: 'New xDS streams refused at a stream cap or limit, by its setting' });
   for (const limit of STREAM_CAP_SETTINGS) streamsRefused.add(0, { limit });
   const convergence = meter.createHistogram(N.convergence, {
     description: 'Seconds from a change at a source to the ACK of the last connected proxy',
