@@ -127,30 +127,29 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** The options of `serve`, `check` and `help` (the client commands have theirs in commands/). */
+const SERVE_OPTIONS_CONFIG = {
+  config: { type: 'string', short: 'c' },
+  'http-port': { type: 'string' },
+  'xds-port': { type: 'string' },
+  'ext-proc-port': { type: 'string' },
+  host: { type: 'string' },
+  'admin-host': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  'xds-tls-cert': { type: 'string' },
+  'xds-tls-key': { type: 'string' },
+  'xds-tls-client-ca': { type: 'string' },
+  'xds-tls-allowed-sans': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** Parses `argv` (without node and script) with `env` for the fallbacks. @throws UsageError */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  refuseSingleDashLongOptions(argv, Object.keys(SERVE_OPTIONS_CONFIG));
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'http-port': { type: 'string' },
-        'xds-port': { type: 'string' },
-        'ext-proc-port': { type: 'string' },
-        host: { type: 'string' },
-        'admin-host': { type: 'string' },
-        'admin-token-file': { type: 'string' },
-        'xds-tls-cert': { type: 'string' },
-        'xds-tls-key': { type: 'string' },
-        'xds-tls-client-ca': { type: 'string' },
-        'xds-tls-allowed-sans': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: SERVE_OPTIONS_CONFIG });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -162,21 +161,37 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   if (!values.config) throw new UsageError('--config FILE is required');
   if (command === 'check') return { command, config: values.config };
   const setting = (flag: SettingFlag): string | undefined => settingValue(flag, values[flag], env);
+  // A bad value is named where it was given: the flag, or the variable when the flag is left out.
+  const source = (flag: SettingFlag): string => (values[flag] !== undefined ? `--${flag}` : SETTINGS[flag].variable);
   const adminTokenFile = setting('admin-token-file');
-  const xdsTls = xdsTlsFlags(setting('xds-tls-cert'), setting('xds-tls-key'), setting('xds-tls-client-ca'), setting('xds-tls-allowed-sans'));
-  const extProcPort = extProcPortFlag(setting('ext-proc-port'));
+  const xdsTls = xdsTlsFlags(setting('xds-tls-cert'), setting('xds-tls-key'), setting('xds-tls-client-ca'), setting('xds-tls-allowed-sans'), source('xds-tls-allowed-sans'));
+  const extProcPort = extProcPortFlag(setting('ext-proc-port'), source('ext-proc-port'));
   return {
     command,
     config: values.config,
-    httpPort: port('--http-port', setting('http-port'), 8080),
-    xdsPort: port('--xds-port', setting('xds-port'), 18000),
+    httpPort: port(source('http-port'), setting('http-port'), 8080),
+    xdsPort: port(source('xds-port'), setting('xds-port'), 18000),
     ...(extProcPort !== undefined ? { extProcPort } : {}),
     host: setting('host') ?? '0.0.0.0',
     adminHost: setting('admin-host') ?? defaultAdminHost(env),
     ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),
     ...(xdsTls ? { xdsTls } : {}),
-    logLevel: logLevel(setting('log-level')),
+    logLevel: logLevel(source('log-level'), setting('log-level')),
   };
+}
+
+/**
+ * Refuses `-config`, `-server=x`, `-help`: one dash before a long option's name. Read as short
+ * options they became `-c onfig` (a config file named "onfig"), `-o utput` or "unknown option '-s'",
+ * none of which says what was wrong. Arguments after `--` are positionals and left alone.
+ * @throws UsageError naming the argument and the spelling meant
+ */
+export function refuseSingleDashLongOptions(argv: readonly string[], longNames: readonly string[]): void {
+  for (const arg of argv) {
+    if (arg === '--') return;
+    const m = /^-([a-z][a-z-]+)(=.*)?$/s.exec(arg);
+    if (m && longNames.includes(m[1]!)) throw new UsageError(`${JSON.stringify(arg)}: a long option takes two dashes: --${m[1]}${m[2] ?? ''}`);
+  }
 }
 
 interface Setting {
@@ -242,7 +257,7 @@ export function defaultAdminHost(env: NodeJS.ProcessEnv): string {
 }
 
 /** Checks that the TLS flags come in the combinations that mean something. @throws UsageError */
-function xdsTlsFlags(cert?: string, key?: string, clientCa?: string, sans?: string): XdsTlsFlags | undefined {
+function xdsTlsFlags(cert: string | undefined, key: string | undefined, clientCa: string | undefined, sans: string | undefined, sansName: string): XdsTlsFlags | undefined {
   if (cert === undefined && key === undefined) {
     if (clientCa !== undefined) throw new UsageError('--xds-tls-client-ca needs --xds-tls-cert and --xds-tls-key (mTLS is TLS with client certificates)');
     if (sans !== undefined) throw new UsageError('--xds-tls-allowed-sans needs --xds-tls-cert, --xds-tls-key and --xds-tls-client-ca');
@@ -255,7 +270,7 @@ function xdsTlsFlags(cert?: string, key?: string, clientCa?: string, sans?: stri
   }
   // A list of nothing (`,`) must not read as "no list", which accepts every certificate of the CA.
   if (allowedSans?.length === 0) {
-    throw new UsageError(`--xds-tls-allowed-sans holds no pattern, got ${JSON.stringify(sans)}: give comma-separated patterns, or leave it out to accept any certificate of the client CA`);
+    throw new UsageError(`${sansName} holds no pattern, got ${JSON.stringify(sans)}: give comma-separated patterns, or leave it out to accept any certificate of the client CA`);
   }
   return { certFile: cert, keyFile: key, ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}), ...(allowedSans !== undefined ? { allowedSans } : {}) };
 }
@@ -269,19 +284,19 @@ function port(name: string, raw: string | undefined, dflt: number): number {
 }
 
 /** The picker's port, default 9002; `0` and `off` turn it off (docs/gateways.md). @throws UsageError */
-function extProcPortFlag(raw: string | undefined): number | undefined {
+function extProcPortFlag(raw: string | undefined, name: string): number | undefined {
   if (raw === 'off') return undefined;
-  const n = port('--ext-proc-port', raw, DEFAULT_EXT_PROC_PORT);
+  const n = port(name, raw, DEFAULT_EXT_PROC_PORT);
   return n === 0 ? undefined : n;
 }
 
 /** The endpoint picker's default port, the one gateway examples give the picker. */
 export const DEFAULT_EXT_PROC_PORT = 9002;
 
-function logLevel(raw: string | undefined): LogLevel {
+function logLevel(name: string, raw: string | undefined): LogLevel {
   if (raw === undefined || raw === '') return 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
-    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(' | ')}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${name} must be one of ${LOG_LEVELS.join(' | ')}, got ${JSON.stringify(raw)}`);
   }
   return raw as LogLevel;
 }

@@ -5,24 +5,28 @@
 import { CHECK_USAGE, type Command, parseCommand, SERVE_USAGE, USAGE, UsageError } from './args.js';
 import { checkCommand } from './check.js';
 import { isClientCommand, runClientCommand } from './commands/index.js';
+import type { CommandIo } from './commands/options.js';
+
+/** The process's own streams: where the real command writes (tests pass their own). */
+const PROCESS_IO: CommandIo = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
 
 /** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo = PROCESS_IO): Promise<number> {
   // Client commands (status, shardmap, lookup, diff) parse their own options.
-  if (argv[0] !== undefined && isClientCommand(argv[0])) return runClientCommand(argv[0], argv.slice(1), env);
+  if (argv[0] !== undefined && isClientCommand(argv[0])) return runClientCommand(argv[0], argv.slice(1), env, io);
   let cmd: Command;
   try {
     cmd = parseCommand(argv, env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`keyway: ${err.message}\n\n${USAGE}\n`);
+    io.err(`keyway: ${err.message}\n\n${USAGE}\n`);
     return 2;
   }
   switch (cmd.command) {
     case 'help':
-      return help(cmd.topic);
+      return help(cmd.topic, io);
     case 'check':
-      return checkCommand(cmd.config);
+      return checkCommand(cmd.config, io);
     case 'serve':
       // The server's modules load only for `serve`: `--help` and `check` start in a fraction of the time.
       return (await import('../app/index.js')).serveCommand(cmd);
@@ -30,13 +34,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 }
 
 /** Prints the help of `topic` (a command), or the global usage without one. Resolves with the exit status. */
-async function help(topic: string | undefined): Promise<number> {
-  if (topic !== undefined && isClientCommand(topic)) return runClientCommand(topic, ['--help'], {});
+async function help(topic: string | undefined, io: CommandIo): Promise<number> {
+  if (topic !== undefined && isClientCommand(topic)) return runClientCommand(topic, ['--help'], {}, io);
   const text = topic === undefined ? USAGE : topic === 'serve' ? SERVE_USAGE : topic === 'check' ? CHECK_USAGE : undefined;
   if (text === undefined) {
-    process.stderr.write(`keyway: unknown command ${JSON.stringify(topic)}\n\n${USAGE}\n`);
+    io.err(`keyway: unknown command ${JSON.stringify(topic)}\n\n${USAGE}\n`);
     return 2;
   }
-  process.stdout.write(`${text}\n`);
+  io.out(`${text}\n`);
   return 0;
 }

@@ -5,6 +5,8 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseCommand, UsageError } from '../../src/cli/args.js';
+import { runClientCommand } from '../../src/cli/commands/index.js';
+import { captureIo } from './commands/fake-server.js';
 import { tempTopology } from '../serve/support.js';
 import { CLI, runCli } from './support.js';
 
@@ -107,11 +109,29 @@ test('flags win over environment variables, which win over defaults', () => {
     { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, extProcPort: 9002, host: '127.0.0.1', adminHost: '127.0.0.1', logLevel: 'warn' },
   );
   assert.throws(() => parseCommand(base, { KEYWAY_XDS_PORT: '70000' }), UsageError);
-  assert.throws(() => parseCommand(base, { KEYWAY_LOG_LEVEL: 'loud' }), /--log-level must be one of/);
+  assert.throws(() => parseCommand(base, { KEYWAY_LOG_LEVEL: 'loud' }), /^UsageError: KEYWAY_LOG_LEVEL must be one of/);
   assert.throws(() => parseCommand(['serve'], {}), /--config FILE is required/);
   assert.throws(() => parseCommand(['deploy', '--config', 'f'], {}), /unknown command "deploy"/);
   assert.throws(() => parseCommand([...base, '--verbose'], {}), UsageError);
   assert.deepEqual(parseCommand([], {}), { command: 'help' });
+});
+
+test('a bad value from a variable is named by the variable, one from a flag by the flag', () => {
+  const base = ['serve', '--config', 'f.yaml'];
+  const sans = { KEYWAY_XDS_TLS_CERT: 'c', KEYWAY_XDS_TLS_KEY: 'k', KEYWAY_XDS_TLS_CLIENT_CA: 'ca' };
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [[], { KEYWAY_HTTP_PORT: 'abc' }, /^KEYWAY_HTTP_PORT must be an integer from 0 to 65535, got "abc"$/],
+    [[], { KEYWAY_XDS_PORT: '-1' }, /^KEYWAY_XDS_PORT must be an integer/],
+    [[], { KEYWAY_EXT_PROC_PORT: 'on' }, /^KEYWAY_EXT_PROC_PORT must be an integer/],
+    [[], { KEYWAY_LOG_LEVEL: 'loud' }, /^KEYWAY_LOG_LEVEL must be one of trace \| debug/],
+    [[], { ...sans, KEYWAY_XDS_TLS_ALLOWED_SANS: ',' }, /^KEYWAY_XDS_TLS_ALLOWED_SANS holds no pattern, got ","/],
+    [['--http-port', 'abc'], { KEYWAY_HTTP_PORT: '1' }, /^--http-port must be an integer/],
+    [['--log-level', 'loud'], {}, /^--log-level must be one of/],
+    [['--xds-tls-allowed-sans', ','], sans, /^--xds-tls-allowed-sans holds no pattern/],
+  ];
+  for (const [argv, env, message] of cases) {
+    assert.throws(() => parseCommand([...base, ...argv], env), (err: unknown) => err instanceof UsageError && message.test(err.message), `${argv.join(' ')} ${JSON.stringify(env)}`);
+  }
 });
 
 test('--ext-proc-port: default 9002, env and flag set it, 0 and off turn the picker off', () => {
@@ -256,4 +276,23 @@ test('a failed write of the output: one line on stderr and exit 1; a reader that
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0, stderr);
   assert.equal(stderr, '');
+});
+
+test('a long option with one dash (-config, -server=x) is a usage error naming it and the spelling meant', async () => {
+  // Read as short options, `-config f` was `-c onfig` plus a stray "f", and `-output json` was `-o utput`.
+  assert.throws(() => parseCommand(['check', '-config', 'f.yaml'], {}), /^UsageError: "-config": a long option takes two dashes: --config$/);
+  assert.throws(() => parseCommand(['serve', '--config', 'f', '-http-port=80'], {}), /^UsageError: "-http-port=80": a long option takes two dashes: --http-port=80$/);
+  assert.throws(() => parseCommand(['serve', '-help'], {}), /--help$/);
+  // Short options and their values are untouched, and so is anything after `--`.
+  assert.equal(parseCommand(['check', '-cf.yaml'], {}).command, 'check');
+  assert.throws(() => parseCommand(['check', '-c', 'f', '--', '-config'], {}), /^UsageError: unexpected argument "-config"$/);
+  for (const [name, argv, message] of [
+    ['status', ['-server', '127.0.0.1:1'], '"-server": a long option takes two dashes: --server'],
+    ['shardmap', ['-output', 'json'], '"-output": a long option takes two dashes: --output'],
+    ['diff', ['a.yaml', 'b.yaml', '-load=x.json'], '"-load=x.json": a long option takes two dashes: --load=x.json'],
+  ] as const) {
+    const io = captureIo();
+    assert.equal(await runClientCommand(name, argv, {}, io), 2, io.stderr);
+    assert.ok(io.stderr.startsWith(`keyway ${name}: ${message}\n`), io.stderr);
+  }
 });

@@ -3,11 +3,35 @@
  * hot-shard policy (docs/hot-shards.md) makes of a topology under them: which shards are spread
  * over extra readers and which primaries moved, and why.
  */
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import type { HotShardDecision, LoadSnapshot } from '../../core/load.js';
 import { compareStrings } from '../../core/order.js';
 import { CliError } from './options.js';
 import { renderTable } from './table.js';
+
+/**
+ * Largest load-snapshot file read, in bytes (64 MiB; a snapshot of every shard at the largest S is
+ * about 40 MB). Read as a stream, so `--load <(command)` works, and cut there: `/dev/zero` or a
+ * runaway pipe used to be read until V8's string limit, about 512 MiB.
+ */
+export const MAX_LOAD_FILE_BYTES = 64 * 1024 * 1024;
+
+/** The text of `file`, read as a stream. @throws Error with the system's reason, or once it passes `limit` bytes */
+async function readAtMost(file: string, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const stream = createReadStream(file);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > limit) throw new Error(`the file is larger than ${limit / (1024 * 1024)} MiB, the most keyway diff reads`);
+      chunks.push(chunk);
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, bytes).toString('utf8');
+}
 
 /** A topology file and its shard count: the range a snapshot's shard numbers must fall in. */
 export interface ShardRange {
@@ -25,7 +49,7 @@ export interface ShardRange {
 export async function readLoadSnapshots(file: string, ranges: readonly ShardRange[]): Promise<LoadSnapshot[]> {
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    raw = JSON.parse(await readAtMost(file, MAX_LOAD_FILE_BYTES));
   } catch (err) {
     throw new CliError(`${file}: cannot read load snapshots: ${(err as Error).message}`, 2);
   }

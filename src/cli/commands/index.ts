@@ -113,6 +113,10 @@ async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJ
       if (a.help) return help(io, name);
       if (a.positionals.length < 2) throw new UsageError('OLD.yaml and NEW.yaml are required');
       expectPositionals(a.positionals, 2);
+      // An empty name is an unset shell variable: say which argument, not "cannot read ''".
+      if (a.positionals[0] === '') throw new UsageError('OLD.yaml is empty: give the path of a topology file');
+      if (a.positionals[1] === '') throw new UsageError('NEW.yaml is empty: give the path of a topology file');
+      if (a.values.load === '') throw new UsageError('--load is given an empty value: give SNAPSHOTS.json, or leave the flag out');
       return diffCommand(a.positionals[0]!, a.positionals[1]!, a.values.shards === true, a.output, io, a.values.load);
     }
   }

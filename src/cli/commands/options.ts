@@ -4,7 +4,7 @@
  * Flags win over the environment.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../args.js';
+import { refuseSingleDashLongOptions, UsageError } from '../args.js';
 import { adminTokenFault } from '../../core/admin-token.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
@@ -40,17 +40,14 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
  * Parses one client command's arguments: its own `options` plus `-o/--output` and `-h/--help`.
- * @throws UsageError for an unknown flag or a bad `-o` value
+ * @throws UsageError for an unknown flag, a long one with one dash (`-server`), or a bad `-o` value
  */
 export function parseCommandArgs<V extends Record<string, unknown>>(argv: readonly string[], options: Options): ParsedCommand<V> {
+  const all: Options = { ...options, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } };
+  refuseSingleDashLongOptions(argv, Object.keys(all));
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: { ...options, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: all });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -94,10 +91,12 @@ export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL
 /**
  * The admin bearer token (docs/security.md "The admin API"): `--token`, else KEYWAY_TOKEN, else
  * none. Prefer the variable: a flag shows in the process list.
- * @throws UsageError when it cannot be the token keyway reads from its token file: a character
- *   that is not visible ASCII (white space, a control character, or beyond ASCII)
+ * @throws UsageError when `--token` is empty, or when it cannot be the token keyway reads from its
+ *   token file: a character that is not visible ASCII (white space, a control character, or beyond ASCII)
  */
 export function token(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  // `--token "$UNSET"`: refused, not read as "no token", which would also drop KEYWAY_TOKEN.
+  if (flag !== undefined && flag.trim() === '') throw new UsageError('--token is given an empty value: give the token, or leave the flag out to use KEYWAY_TOKEN');
   const raw = flag ?? (env.KEYWAY_TOKEN || undefined);
   const value = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   if (value === undefined) return undefined;

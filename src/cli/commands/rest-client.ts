@@ -15,6 +15,13 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 /** Most characters of a request's path and query an error message quotes (a lookup key may be 100 KB). */
 export const MAX_QUOTED_URL = 200;
 
+/**
+ * Largest answer read, in bytes (256 MiB): far above keyway's largest bodies (a shard map at the
+ * work budget's 131072 owner slots is tens of MB), and below the string V8 can hold (about 512 MiB):
+ * past that a body that never ends crashed the CLI with a stack trace.
+ */
+export const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
 export interface ApiResponse<T> {
   readonly status: number;
   readonly body: T;
@@ -32,6 +39,8 @@ export class RestClient {
     private readonly timeoutMs = REQUEST_TIMEOUT_MS,
     /** Sent as `Authorization: Bearer` (a keyway with `--admin-token-file` requires it on /v1). */
     private readonly token?: string,
+    /** Most bytes of a body read; a longer answer is refused (tests lower it). */
+    private readonly maxBodyBytes = MAX_BODY_BYTES,
   ) {}
 
   /** The absolute URL of `route` (e.g. `v1/shardmap?x=1`) under the server's base path. */
@@ -51,8 +60,11 @@ export class RestClient {
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     let res: RawResponse;
     try {
-      res = await request(url, headers, this.timeoutMs);
+      res = await request(url, headers, this.timeoutMs, this.maxBodyBytes);
     } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        throw new CliError(`GET ${quoted(url, true)} answered ${err.status} with a body larger than ${byteSize(err.limit)} (read no further): is ${this.server.href} a keyway REST API?`, 1);
+      }
       throw this.unreachable(err);
     }
     // Redirects are not followed: the Authorization header must not go wherever a Location points.
@@ -112,11 +124,26 @@ interface RawResponse {
   readonly location?: string;
 }
 
+/** `256 MiB` for whole mebibytes, else `N bytes`. */
+function byteSize(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`;
+}
+
+/** An answer whose body went past the byte limit: the request is dropped once it does. */
+class BodyTooLarge extends Error {
+  constructor(
+    readonly status: number,
+    readonly limit: number,
+  ) {
+    super(`body larger than ${limit} bytes`);
+  }
+}
+
 /**
  * One GET: status, body text and any Location header. The timeout covers connecting, the headers and the whole body.
- * @throws Error with the system's code (ECONNREFUSED, ...), or named TimeoutError
+ * @throws Error with the system's code (ECONNREFUSED, ...), named TimeoutError, or BodyTooLarge past `maxBodyBytes`
  */
-function request(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<RawResponse> {
+function request(url: URL, headers: Record<string, string>, timeoutMs: number, maxBodyBytes: number): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let timedOut = false;
     const fail = (err: Error): void => {
@@ -124,14 +151,23 @@ function request(url: URL, headers: Record<string, string>, timeoutMs: number): 
       reject(timedOut ? Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }) : err);
     };
     const req = (url.protocol === 'https:' ? https : http).get(url, { headers }, (res) => {
-      res.setEncoding('utf8');
-      let text = '';
-      res.on('data', (chunk: string) => (text += chunk));
+      // Bytes, decoded once at the end: counting them bounds memory whatever the encoding.
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > maxBodyBytes) {
+          req.destroy();
+          fail(new BodyTooLarge(res.statusCode ?? 0, maxBodyBytes));
+          return;
+        }
+        chunks.push(chunk);
+      });
       res.on('error', fail);
       res.on('end', () => {
         clearTimeout(timer);
         const location = res.headers.location;
-        resolve({ status: res.statusCode ?? 0, text, ...(location !== undefined ? { location } : {}) });
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks, bytes).toString('utf8'), ...(location !== undefined ? { location } : {}) });
       });
     });
     req.on('error', fail);

@@ -4,11 +4,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runClientCommand } from '../../../src/cli/commands/index.js';
 import { describeChange } from '../../../src/cli/commands/diff.js';
-import { formatLoad, readLoadSnapshots, renderHotShards } from '../../../src/cli/commands/hot-shards-report.js';
+import { formatLoad, MAX_LOAD_FILE_BYTES, readLoadSnapshots, renderHotShards } from '../../../src/cli/commands/hot-shards-report.js';
 import { moveReport } from '../../../src/cli/commands/move-report.js';
 import { CliError } from '../../../src/cli/commands/options.js';
 import type { Endpoint } from '../../../src/core/endpoint.js';
@@ -129,4 +130,27 @@ test('the LOAD column shows requests per second as whole numbers (one decimal be
     assert.ok(Math.abs(Number(cell) - loads[i]!) <= (loads[i]! >= 10 ? 0.5 : 0.05), `${cell} for ${loads[i]}`);
   });
   assert.equal(formatLoad(851), '851');
+});
+
+test('--load of a stream that never ends (/dev/zero) stops at the size limit: exit 2 naming the file and the limit', async (t) => {
+  if (!existsSync('/dev/zero')) return t.skip('no /dev/zero here');
+  const io = captureIo();
+  const code = await runClientCommand('diff', ['examples/topology.yaml', 'examples/topology.yaml', '--load', '/dev/zero'], {}, io);
+  assert.equal(code, 2, io.stderr);
+  assert.equal(io.stderr, `keyway diff: /dev/zero: cannot read load snapshots: the file is larger than ${MAX_LOAD_FILE_BYTES / (1024 * 1024)} MiB, the most keyway diff reads\n`);
+});
+
+test('an empty file argument (an unset shell variable) is a usage error naming the argument', async () => {
+  const cases: [string[], string][] = [
+    [['', 'examples/topology.yaml'], 'OLD.yaml is empty'],
+    [['examples/topology.yaml', ''], 'NEW.yaml is empty'],
+    [['examples/topology.yaml', 'examples/topology.yaml', '--load', ''], '--load is given an empty value'],
+    [['examples/topology.yaml', 'examples/topology.yaml', '--load='], '--load is given an empty value'],
+  ];
+  for (const [argv, message] of cases) {
+    const io = captureIo();
+    assert.equal(await runClientCommand('diff', argv, {}, io), 2, io.stderr);
+    assert.ok(io.stderr.startsWith(`keyway diff: ${message}`), io.stderr);
+    assert.equal(io.stdout, '');
+  }
 });

@@ -5,9 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { runClientCommand } from '../../../src/cli/commands/index.js';
-import { MAX_QUOTED_URL, RestClient } from '../../../src/cli/commands/rest-client.js';
+import { MAX_BODY_BYTES, MAX_QUOTED_URL, RestClient } from '../../../src/cli/commands/rest-client.js';
 import { READYZ_SHAPE, shapeProblem } from '../../../src/cli/commands/body-shape.js';
 import { CliError } from '../../../src/cli/commands/options.js';
 import { captureIo, fakeServer } from './fake-server.js';
@@ -169,4 +171,45 @@ test('a redirect is not followed (the token would go along): the message names w
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `keyway status: GET ${server.url}/readyz was redirected (301) to ${target.url}/readyz: point --server or KEYWAY_SERVER there\n`);
   assert.deepEqual(target.requests, []);
+});
+
+test('an answer that never ends is cut at the body limit: exit-1 error naming the limit, not a crash', async (t) => {
+  // Streams up to 64 MiB: more than the client's lowered limit, little enough to end if a client read it all.
+  let sent = 0;
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const pump = (): void => {
+      while (sent < 64 * 1024 * 1024 && !res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  server.on('connection', (s) => t.after(() => s.destroy()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const api = new RestClient(new URL(url), undefined, undefined, 1024 * 1024);
+  await assert.rejects(api.get('v1/shardmap', READYZ_SHAPE), (err: CliError) => {
+    assert.ok(err instanceof CliError, String(err));
+    assert.equal(err.exitCode, 1);
+    assert.equal(err.message, `GET ${url}v1/shardmap answered 200 with a body larger than 1 MiB (read no further): is ${url} a keyway REST API?`);
+    return true;
+  });
+  assert.ok(sent < 32 * 1024 * 1024, `the client stopped reading early (${sent} bytes sent)`);
+  assert.equal(MAX_BODY_BYTES, 256 * 1024 * 1024);
+});
+
+test('--token "" (an unset shell variable) is a usage error, not "no token" that would also drop KEYWAY_TOKEN', async (t) => {
+  const server = await fakeServer({ '/readyz': READY, '/v1/proxies': JSON.stringify({ proxies: [] }) });
+  t.after(() => server.close());
+  for (const value of ['', '  ']) {
+    const r = await cli(['status', '--server', server.url, '--token', value], { KEYWAY_TOKEN: 'sekrit' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^keyway status: --token is given an empty value: give the token, or leave the flag out to use KEYWAY_TOKEN\n/);
+  }
+  assert.deepEqual(server.requests, [], 'nothing was sent');
 });
