@@ -137,7 +137,7 @@ export class OwnershipAgent {
     this.#opts = opts;
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
     checkTiming(this.#timing);
-    this.#log = opts.log ?? (() => {});
+    this.#log = guardedLog(opts.log);
     this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log, opts.credentials));
     this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now(), () => this.#knownShardCount) : undefined;
   }
@@ -384,6 +384,25 @@ export class OwnershipAgent {
       this.#log({ level: code === 3 ? 'error' : 'warn', msg: 'load report failed (logged once until it changes)', server: link.address, windowStartMs: report.windowStartMs, err: message });
     }
   }
+}
+
+/**
+ * The caller's `log`, made safe to call from gRPC's events and timers: what it throws (a logger
+ * without a method for the record's `level`, say) crashed the process as an uncaught exception or
+ * an unhandled rejection. The first exception becomes a process warning; the agent carries on.
+ */
+function guardedLog(log: OwnershipAgentOptions['log']): AgentLog {
+  if (!log) return () => {};
+  let warned = false;
+  return (record) => {
+    try {
+      log(record);
+    } catch (err) {
+      if (warned) return;
+      warned = true;
+      process.emitWarning(`OwnershipAgent: log threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning' });
+    }
+  };
 }
 
 /**

@@ -56,6 +56,31 @@ interface Held {
   readonly assignment: Assignment;
 }
 
+/**
+ * The largest ownership response the agent takes: keyway's per-stream buffer cap (64 MiB,
+ * docs/security.md), past which keyway could not deliver it anyway. gRPC's default of 4 MiB is
+ * one node's assignments of about 40 000 shards, within the work budget (a node of S = 65536,
+ * R = 2 on two nodes gets 5.9 MB): the stream failed at every reconnect and the node never
+ * learned its shards.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The most held assignments a reconnect announces in `initial_resource_versions`: keyway's default
+ * cap on the names of one subscription (KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION, docs/security.md).
+ * A node holding more (S up to 131072 fits the work budget) was refused at every reconnect.
+ */
+export const MAX_ANNOUNCED = 100_000;
+
+/**
+ * How long a stream keyway has not answered must stay open to count as up. keyway (or a sidecar in
+ * front of it) refuses a stream within a round trip, on a channel that is connected all along;
+ * counting such a stream as up at once kept a refusing replica's stale assignments alive for ever
+ * and flipped the node between them and another replica's at every retry. A resumed stream keyway
+ * has nothing to send for stays open, so an answer cannot be awaited instead.
+ */
+export const STREAM_SETTLE_MS = 1_000;
+
 const serialize = (m: DeltaDiscoveryRequest): Buffer => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m));
 const deserialize = (b: Buffer): DeltaDiscoveryResponse => fromBinary(DeltaDiscoveryResponseSchema, b);
 
@@ -74,7 +99,17 @@ export class ServerLink {
   #attempt = 0;
   #retry: NodeJS.Timeout | undefined;
   #drop: NodeJS.Timeout | undefined;
+  /** Marks the current stream up once it has stayed open STREAM_SETTLE_MS on a connected channel. */
+  #settle: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Cleared when keyway refused a stream that announced what the link holds (a lower names cap). */
+  #announce = true;
+  /** The current stream announced what the link holds. */
+  #announced = false;
+  /** The current stream announced nothing though the link holds assignments: keyway's first answer is the whole set. */
+  #resync = false;
+  /** keyway answered on the current stream. */
+  #answered = false;
 
   constructor(
     readonly address: string,
@@ -90,6 +125,7 @@ export class ServerLink {
     // agent's: a stream opened while the channel waits fails at once with the last error, so after
     // a long outage the node stayed away for up to two minutes after keyway was back.
     this.#client = new Client(address, channelCredentials, {
+      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.initial_reconnect_backoff_ms': timing.backoffInitialMs,
@@ -98,8 +134,9 @@ export class ServerLink {
   }
 
   /**
-   * The stream is open on a connected channel, or keyway answered on it. (After a reconnect that
-   * announced current versions keyway has nothing to send, so an answer cannot be awaited.)
+   * keyway answered on the stream, or it has stayed open STREAM_SETTLE_MS on a connected channel.
+   * (After a reconnect that announced current versions keyway has nothing to send, so an answer
+   * cannot be awaited.)
    */
   get up(): boolean {
     return this.#up;
@@ -124,6 +161,9 @@ export class ServerLink {
   connect(): void {
     if (this.#closed) return;
     this.#retry = undefined;
+    this.#announced = this.#announce && this.#held.size > 0 && this.#held.size <= MAX_ANNOUNCED;
+    this.#resync = !this.#announced && this.#held.size > 0;
+    this.#answered = false;
     const call = this.#client.makeBidiStreamRequest(DELTA_ADS, serialize, deserialize);
     this.#call = call;
     call.on('data', (res: DeltaDiscoveryResponse) => this.#onResponse(call, res));
@@ -137,7 +177,7 @@ export class ServerLink {
         node: { id: this.nodeId, userAgentName: AGENT_USER_AGENT },
         typeUrl: TYPE_URL.assignment,
         resourceNamesSubscribe: ['*'],
-        initialResourceVersions: Object.fromEntries([...this.#held].map(([name, h]) => [name, h.version])),
+        initialResourceVersions: this.#announced ? Object.fromEntries([...this.#held].map(([name, h]) => [name, h.version])) : {},
       }),
     );
   }
@@ -183,20 +223,24 @@ export class ServerLink {
     this.#closed = true;
     clearTimeout(this.#retry);
     clearTimeout(this.#drop);
+    clearTimeout(this.#settle);
     const call = this.#call;
     this.#call = undefined;
     call?.cancel();
     this.#client.close();
   }
 
-  /** Marks the link up once the channel carrying `call` is connected. */
+  /** Marks the link up once `call` has stayed open STREAM_SETTLE_MS on a connected channel. */
   #watchReady(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
     const channel = this.#client.getChannel();
     const check = (): void => {
       if (call !== this.#call || this.#closed) return;
       const state = channel.getConnectivityState(true);
       if (state === connectivityState.READY) {
-        this.#markUp();
+        this.#settle = setTimeout(() => {
+          this.#settle = undefined;
+          if (call === this.#call && !this.#closed) this.#markUp();
+        }, STREAM_SETTLE_MS);
         return;
       }
       if (state === connectivityState.SHUTDOWN) return;
@@ -205,9 +249,13 @@ export class ServerLink {
     check();
   }
 
+  /** keyway took the stream: it ends the outage, so the drop clock and the backoff start over. */
   #markUp(): void {
     clearTimeout(this.#drop);
     this.#drop = undefined;
+    clearTimeout(this.#settle);
+    this.#settle = undefined;
+    this.#attempt = 0;
     if (this.#up) return;
     this.#up = true;
     this.changed();
@@ -226,7 +274,10 @@ export class ServerLink {
       if (typeof a === 'string') problems.push(a);
       else decoded.push([r.name, r.version, a]);
     }
-    this.#attempt = 0;
+    this.#answered = true;
+    this.#announce = true;
+    const resync = this.#resync;
+    this.#resync = false;
     if (problems.length > 0) {
       // The whole response is rejected: keyway keeps the previous versions as what the node runs on.
       this.log({ level: 'warn', msg: 'assignments rejected (NACK)', server: this.address, error: problems.join('; ') });
@@ -240,19 +291,26 @@ export class ServerLink {
       this.#markUp();
       return;
     }
+    // Unannounced, what the link held is not keyway's to remove: its first answer lists all there is.
+    if (resync) {
+      const listed = new Set(decoded.map(([name]) => name));
+      for (const name of [...this.#held.keys()]) if (!listed.has(name)) this.#held.delete(name);
+    }
     for (const [name, version, assignment] of decoded) this.#held.set(name, { version, assignment });
     for (const name of res.removedResources) this.#held.delete(name);
     this.#holds = true;
     call.write(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPE_URL.assignment, responseNonce: res.nonce }));
     this.#up = true;
-    clearTimeout(this.#drop);
-    this.#drop = undefined;
+    this.#markUp();
     this.changed();
   }
 
   #onEnd(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, s: StatusObject): void {
     if (call !== this.#call || this.#closed) return;
     this.#call = undefined;
+    clearTimeout(this.#settle);
+    this.#settle = undefined;
+    // A stream that never counted as up (refused) leaves the drop clock of the outage running.
     const wasUp = this.#up;
     this.#up = false;
     if (wasUp) this.#downAt = Date.now();
@@ -260,6 +318,8 @@ export class ServerLink {
     this.#attempt = Math.min(this.#attempt + 1, 30);
     // A refusal (the certificate does not name the node id) repeats on every retry: say it loudly.
     const refused = s.code === GrpcStatus.PERMISSION_DENIED || s.code === GrpcStatus.UNAUTHENTICATED;
+    // Over the names cap of a keyway that lowered it: the next stream announces nothing.
+    if (s.code === GrpcStatus.RESOURCE_EXHAUSTED && this.#announced && !this.#answered) this.#announce = false;
     this.log({ level: refused ? 'error' : wasUp ? 'warn' : 'debug', msg: refused ? 'keyway refused the ownership stream; retrying' : 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
     this.#retry = setTimeout(() => this.connect(), delay);
     if (wasUp) {

@@ -102,19 +102,30 @@ function keyedCall(
     return h;
   };
   const startWith = (message: unknown): void => {
-    const h = take();
+    const h = held;
     if (!h) return;
-    setShard(h.metadata, keyOf({ method: options.method_definition.path, message, metadata: h.metadata, options }));
+    const method = options.method_definition.path;
+    try {
+      const key: unknown = keyOf({ method, message, metadata: h.metadata, options });
+      if (key !== undefined && typeof key !== 'string') throw new TypeError(`keyOf must answer a string or undefined, got ${typeof key}`);
+      setShard(h.metadata, key);
+    } catch (err) {
+      // The application's bug, like a serializer's: the call ends with it, as grpc-js ends one whose
+      // message does not serialize. Thrown out of write() or the call's method, it escaped the
+      // caller's callback (and crashed a process that wrote from an event handler).
+      return end(status.INTERNAL, `shardInterceptor: no shard for ${method}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    take();
     h.next(h.metadata, h.listener);
   };
   // The deadline (or the parent's cancellation) has already ended the inner call, or is about to,
   // and its status would reach no listener: give the caller that status from here.
-  const end = (code: status, details: string): void => {
+  function end(code: status, details: string): void {
     const h = take();
     if (!h) return;
     inner.cancelWithStatus(code, details);
     process.nextTick(() => h.listener.onReceiveStatus({ code, details, metadata: new Metadata() }));
-  };
+  }
   return new InterceptingCall(inner, {
     start(metadata, listener, next) {
       held = { metadata, listener, next };

@@ -52,6 +52,15 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The most bytes an answer may hold, so a wrong baseUrl that streams without end (or a hostile
+ * server) costs at most this much of the application's memory, not all of it before the timeout.
+ * keyway's `/readyz` is a few hundred bytes; its `/v1/shardmap` at the work budget's edge (65536
+ * shards x 2 replicas, 200-character ids) is 29 MB, a few times that with every shard in transition.
+ */
+const MAX_READYZ_BYTES = 1 << 20;
+const MAX_SHARDMAP_BYTES = 256 << 20;
+
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
   readonly version: string;
@@ -166,7 +175,7 @@ export class ShardMapClient {
   private async poll(): Promise<void> {
     let version: string;
     try {
-      version = readyzVersion(await this.get<unknown>('readyz', [200, 503]), new URL('readyz', this.base));
+      version = readyzVersion(await this.get<unknown>('readyz', [200, 503], MAX_READYZ_BYTES), new URL('readyz', this.base));
     } catch (err) {
       this.fail(err);
       return this.schedule();
@@ -179,7 +188,7 @@ export class ShardMapClient {
   private async fetchMap(): Promise<boolean> {
     let next: HeldMap;
     try {
-      next = decodeShardMap(await this.get<unknown>('v1/shardmap', [200]), this.base);
+      next = decodeShardMap(await this.get<unknown>('v1/shardmap', [200], MAX_SHARDMAP_BYTES), this.base);
     } catch (err) {
       throw this.fail(err);
     }
@@ -217,7 +226,7 @@ export class ShardMapClient {
   }
 
   /** GETs a JSON body; statuses outside `accept` become the API's own error code when it sends one. */
-  private async get<T>(route: string, accept: readonly number[]): Promise<T> {
+  private async get<T>(route: string, accept: readonly number[], maxBytes: number): Promise<T> {
     const url = new URL(route, this.base);
     let res: Response;
     let text: string;
@@ -225,7 +234,7 @@ export class ShardMapClient {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (this.opts.token !== undefined) headers.authorization = `Bearer ${this.opts.token}`;
       res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
-      text = await res.text();
+      text = await readText(res, maxBytes);
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       const reason = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message);
@@ -245,6 +254,25 @@ export class ShardMapClient {
     }
     return body as T;
   }
+}
+
+/** The body of `res` as UTF-8, refused (and the transfer stopped) past `maxBytes`. */
+async function readText(res: Response, maxBytes: number): Promise<string> {
+  const over = (): Error => new Error(`the answer is over the ${maxBytes}-byte limit: is it keyway's REST API?`);
+  if (Number(res.headers.get('content-length')) > maxBytes) {
+    await res.body?.cancel();
+    throw over();
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += chunk.byteLength;
+    // Leaving the loop cancels the body, which ends the transfer.
+    if (total > maxBytes) throw over();
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /**

@@ -8,6 +8,7 @@ import { OwnershipAgent } from '../../src/agent/index.js';
 import { ServingState } from '../../src/app/serving-state.js';
 import { startXdsStage } from '../../src/app/xds-stage.js';
 import { endpoint, handInput } from '../xds/translator/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const FAST = { backoffInitialMs: 20, backoffMaxMs: 200 };
 
@@ -51,4 +52,26 @@ test('timing settings the timers cannot honour are a TypeError naming the settin
   assert.throws(make({ loadWindowMs: 1.5 }), /timing\.loadWindowMs must be a whole number/);
   assert.throws(make({ reportAttempts: 0 }), /timing\.reportAttempts must be a whole number >= 1/);
   assert.doesNotThrow(make({ loadWindowMs: 0, dropAfterMs: 0, reportRetryMs: 0 }));
+});
+
+test('a log function that throws does not crash the process: the agent carries on and warns once', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  let calls = 0;
+  // Nothing listens on port 1: every stream ends, and each end is logged from gRPC's status event.
+  const agent = new OwnershipAgent({
+    nodeId: 'a',
+    servers: ['127.0.0.1:1'],
+    timing: FAST,
+    log: () => {
+      calls++;
+      throw new TypeError('logger[record.level] is not a function');
+    },
+  });
+  t.after(() => agent.close());
+  agent.start();
+  await eventually('several stream ends logged', () => calls, { accept: (n) => n >= 3 });
+  await eventually('warned', () => warnings.filter((w) => w.startsWith('OwnershipAgent: log threw')), { accept: (w) => w.length === 1 });
 });

@@ -216,3 +216,30 @@ test('shardInterceptor with keyOf: a client-streaming call that ends before its 
   });
   assert.deepEqual(ok.reply, { 'x-cache-shard': '434' });
 });
+
+test('shardInterceptor with keyOf: a keyOf that throws or answers a non-string ends the call with INTERNAL naming it, not a throw out of the call', { timeout: 10_000 }, async (t) => {
+  const server = await startEchoServer(t);
+  const c = client(t, server.port, {
+    shardCount: 1024,
+    keyOf: ({ message }) => {
+      const key = (message as { key: unknown } | undefined)?.key;
+      if (key === 'boom') throw new Error('no key in this message');
+      return key as string;
+    },
+  });
+  const call = (key: unknown): Promise<ServiceError | null> => new Promise((resolve) => c.Get({ key } as Req, new Metadata(), (err) => resolve(err as ServiceError | null)));
+  const thrown = await call('boom');
+  assert.equal(thrown?.code, status.INTERNAL);
+  assert.equal(thrown?.details, 'shardInterceptor: no shard for /test.Echo/Get: no key in this message');
+  const numeric = await call(42);
+  assert.equal(numeric?.details, 'shardInterceptor: no shard for /test.Echo/Get: keyOf must answer a string or undefined, got number');
+  // A stream: write() does not throw; the call ends with the status, and nothing reached the server.
+  const streamed = await put(c, {}, (s) => {
+    s.on('error', () => undefined);
+    s.write({ key: 'boom' });
+    s.end();
+  });
+  assert.equal(streamed.code, status.INTERNAL);
+  assert.equal(server.puts(), 0);
+  assert.equal(await call('fine'), null, 'later calls go on');
+});

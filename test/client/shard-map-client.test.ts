@@ -125,8 +125,10 @@ test('ShardMapClient errors: nothing listening, a timeout, not keyway, keyway wi
 interface FakeKeyway {
   readonly baseUrl: string;
   /** What /readyz answers: keyway's ready body, keyway's not-ready body (no map yet), another service's `200 {}`, or a 500. */
-  readyz: 'ready' | 'not-ready' | 'other' | 'broken';
+  readyz: 'ready' | 'not-ready' | 'other' | 'broken' | 'endless';
   version: string;
+  /** /v1/shardmap declares a Content-Length this big and then trickles (a wrong URL serving a big file). */
+  declaredMapBytes?: number;
   /** The /v1/shardmap requests so far. */
   readonly fetches: () => number;
 }
@@ -136,6 +138,10 @@ async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
   const fake = { baseUrl: '', readyz: 'ready', version: 'v1', fetches: () => fetches } as FakeKeyway & { baseUrl: string };
   const server = createServer((req, res) => {
     const send = (code: number, body: unknown): void => void res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === '/v1/shardmap' && fake.declaredMapBytes) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': fake.declaredMapBytes }).write('{');
+      return;
+    }
     if (req.url === '/v1/shardmap') {
       fetches++;
       return send(200, { version: fake.version, shardCount: 2, shards: [{ shard: 0, owners: ['a'] }, { shard: 1, owners: ['a'] }], endpoints: [{ id: 'a', address: '127.0.0.1', port: 7000 }] });
@@ -144,6 +150,16 @@ async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
     // keyway's own answer while it has no map (after a restart), as src/admin/health-routes.ts sends it.
     if (fake.readyz === 'not-ready') return send(503, { ready: false, status: 'not-ready', reason: 'no valid topology loaded yet: no shard map', reasons: [] });
     if (fake.readyz === 'other') return send(200, {});
+    if (fake.readyz === 'endless') {
+      // Chunked JSON-looking bytes without end, as fast as the client reads, until it hangs up.
+      const chunk = Buffer.alloc(64 * 1024, ' ');
+      res.writeHead(200, { 'content-type': 'application/json' }).write('{"a":"');
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      return pump();
+    }
     res.writeHead(500).end('oops');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -302,4 +318,20 @@ test('ShardMapClient token: the rule of keyway serve\'s token file, refused by p
     );
   }
   assert.throws(() => new ShardMapClient({ baseUrl, token: '' }), (e: KeywayError) => e.code === 'BAD_ARGUMENT');
+});
+
+test('ShardMapClient: an answer past its size limit fails at the limit, not after the timeout with the whole stream in memory', { timeout: 30_000 }, async (t) => {
+  const fake = await fakeKeyway(t);
+  const client = await ShardMapClient.connect({ baseUrl: fake.baseUrl, pollIntervalMs: 20, timeoutMs: 20_000 });
+  t.after(() => client.close());
+  fake.readyz = 'endless';
+  const started = Date.now();
+  await eventually('the poll is refused at the limit', () => client.lastError, { timeoutMs: 15_000 });
+  assert.equal(client.lastError!.code, 'KEYWAY_UNAVAILABLE');
+  assert.match(client.lastError!.message, /readyz: the answer is over the 1048576-byte limit: is it keyway's REST API\?/);
+  assert.ok(Date.now() - started < 10_000, 'not at the 20 s timeout');
+  assert.equal(client.version, 'v1', 'the last good map stays in use');
+
+  fake.declaredMapBytes = 300 * 1024 * 1024;
+  await assert.rejects(client.refresh(), (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE' && /v1\/shardmap: the answer is over the 268435456-byte limit/.test(e.message));
 });
