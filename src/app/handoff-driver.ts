@@ -46,6 +46,11 @@ export class HandoffDriver implements WarmReportSink {
   #agentsSeen = false;
   /** Steps in a row that threw (the retry's backoff). */
   #failures = 0;
+  /**
+   * The cause of `#step` while its publish has not succeeded: the step stays (its warm reports
+   * are taken from the ledger), and the next `#advance` publishes it even when nothing changed since.
+   */
+  #unpublished: ChangeCause | undefined;
 
   constructor(opts: HandoffDriverOptions) {
     this.#opts = opts;
@@ -132,8 +137,10 @@ export class HandoffDriver implements WarmReportSink {
 
   #publish(step: HandoffStep, cause: ChangeCause): void {
     this.#step = step;
-    this.#failures = 0;
+    this.#unpublished = cause;
     this.#opts.publish(step, cause);
+    this.#unpublished = undefined;
+    this.#failures = 0;
     this.#warnAgentLost(step);
     this.#schedule();
   }
@@ -157,6 +164,8 @@ export class HandoffDriver implements WarmReportSink {
       this.#ledger.prune(now - this.#opts.settings().warmTimeoutMs);
       const next = this.#next(step.state.target, now);
       if (sameHandoff(next, step)) {
+        // A step computed but not published (its publish threw): published now.
+        if (this.#unpublished) return this.#publish(step, this.#unpublished);
         this.#failures = 0;
         return this.#schedule();
       }

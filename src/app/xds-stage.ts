@@ -113,6 +113,14 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   let server: XdsServer | undefined;
   /** Nodes whose last stream closed, each with the timer that ends their warm-ups unless they reconnect. */
   const gone = new Map<string, NodeJS.Timeout>();
+  /** Open ownership-agent streams (ids): a closed one puts its node in `graceAgents`. */
+  const agentStreams = new Set<string>();
+  /**
+   * Agent nodes within their reconnect grace: still warmers to the handoff planner (`nodeIds`
+   * below), which reads them at every step, so a step planned during the gap (a reload, another
+   * node's warm report) does not flip their moves as `agent-lost`.
+   */
+  const graceAgents = new Set<string>();
   let stopping = false;
   const telemetry = pushTelemetry({
     logger,
@@ -128,12 +136,18 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       logger,
       events: withStreamsGone(
         withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
-        (nodeId) => {
+        agentStreams,
+        (nodeId, agent) => {
           // A node's last stream gone: moves waiting for its warm report cannot get one now, unless
           // it reconnects within the grace (an aged-out connection, a replaced channel).
-          if (stopping || server?.connected(nodeId) || gone.has(nodeId)) return;
+          if (stopping || server?.connected(nodeId)) return;
+          if (agent) graceAgents.add(nodeId);
+          // Closed again after a reconnect: the grace counts from this close.
+          const pending = gone.get(nodeId);
+          if (pending) return void pending.refresh();
           const timer = setTimeout(() => {
             gone.delete(nodeId);
+            graceAgents.delete(nodeId);
             if (!server?.connected(nodeId)) ctx.warm?.ownershipStreamClosed?.(nodeId);
           }, opts.agentReconnectGraceMs ?? AGENT_RECONNECT_GRACE_MS);
           timer.unref();
@@ -193,7 +207,15 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   return {
     server: xds,
     cache,
-    readers: { proxies: xds },
+    readers: {
+      proxies: {
+        proxies: (o) => xds.proxies(o),
+        proxy: (nodeId, o) => xds.proxy(nodeId, o),
+        configDump: (nodeId) => xds.configDump(nodeId),
+        // The handoff planner's warmers: agents within their reconnect grace count as connected.
+        nodeIds: (flavor) => (flavor !== 'agent' || graceAgents.size === 0 ? xds.nodeIds(flavor) : new Set([...xds.nodeIds(flavor), ...graceAgents])),
+      },
+    },
     listening: { xdsPort: xds.port },
     close() {
       closing ??= (async () => {
@@ -206,19 +228,28 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         await xds.close();
         for (const timer of gone.values()) clearTimeout(timer);
         gone.clear();
+        graceAgents.clear();
       })();
       return closing;
     },
   };
 }
 
-/** `events`, also calling `onGone` with the node of every closed stream. */
-function withStreamsGone(events: XdsServerEvents, onGone: (nodeId: string) => void): XdsServerEvents {
+/**
+ * `events`, also calling `onGone` with the node of every closed stream and whether it was an
+ * ownership agent's (`agentStreams` holds the ids of those open: the registry has forgotten the
+ * stream by the time it is closed).
+ */
+function withStreamsGone(events: XdsServerEvents, agentStreams: Set<string>, onGone: (nodeId: string, agent: boolean) => void): XdsServerEvents {
   return {
     ...events,
+    opened: (e) => {
+      events.opened?.(e);
+      if (e.flavor === 'agent') agentStreams.add(e.streamId);
+    },
     closed: (e) => {
       events.closed?.(e);
-      onGone(e.nodeId);
+      onGone(e.nodeId, agentStreams.delete(e.streamId));
     },
   };
 }
