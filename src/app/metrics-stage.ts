@@ -33,13 +33,16 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         if (view.handoff) metrics.recordHandoff({ started: view.handoff.started.length, completed: view.handoff.completed });
       };
       // Each decision once: later publishes (handoff steps) carry the same decision object. A window's
-      // deferred moves once: a new plain map mid-window re-decides the same window, deferring the same moves.
+      // deferred moves once: a new plain map mid-window re-decides the same window, deferring the
+      // same moves, so within a window only what goes past the most already counted is added.
       let deferredWindow: number | undefined;
+      let deferredCounted = 0;
       const recordHot = (view: ServingView, previous: ServingView | undefined): void => {
         if (view.hotShards && view.hotShards !== previous?.hotShards) {
-          const window = view.hotShards.windowStartMs;
-          metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), window === deferredWindow ? 0 : view.hotShards.deferred);
-          deferredWindow = window;
+          const { windowStartMs, deferred } = view.hotShards;
+          if (windowStartMs !== deferredWindow) [deferredWindow, deferredCounted] = [windowStartMs, 0];
+          metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), Math.max(0, deferred - deferredCounted));
+          deferredCounted = Math.max(deferredCounted, deferred);
         }
       };
       const first = state.current();

@@ -163,13 +163,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     );
   };
   /** A load decision or a handoff step failed: the map in force stays; the step is tried again (see `enqueue`). */
-  const stepFailed = (step: Exclude<PipelineStep, 'input' | 'kubernetes'>, what: string, err: unknown): void => {
+  const stepFailed = (step: Exclude<PipelineStep, 'input' | 'kubernetes'>, what: string, err: unknown, outcome?: string): void => {
     const cause = err instanceof Error ? err : new Error(String(err));
     const label = step === 'load' ? `the hot-shard decision (${what})` : `the handoff step (${what})`;
-    const next = step === 'load' ? 'the next load window decides again' : 'the handoff step is retried';
+    const next = outcome ?? (step === 'load' ? 'keeping the shard map in force, the next load window decides again' : 'keeping the shard map in force, the handoff step is retried');
     const code = cause instanceof KeywayError ? cause.code : 'INTERNAL';
     state.setPipelineError(new KeywayError(code, `${label} failed: ${cause.message}`, {}, { cause }), step);
-    log.error({ err: cause, step }, `${label} failed; keeping the shard map in force, ${next}: ${cause.message}`);
+    log.error({ err: cause, step }, `${label} failed; ${next}: ${cause.message}`);
   };
 
   // Failures of a source in use count in keyway_source_errors_total.
@@ -269,7 +269,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       state.setPipelineError(undefined, 'load');
       return hot;
     } catch (err) {
-      stepFailed('load', 'new shard map', err);
+      stepFailed('load', 'new shard map', err, 'the new map is applied with plain rendezvous ownership, the next load window decides again');
       hotShards = NO_HOT_SHARDS;
       decidedOn = undefined;
       return plain;

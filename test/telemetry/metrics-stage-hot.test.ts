@@ -21,7 +21,7 @@ function view(version: string, hotShards: HotShardDecision): ServingView {
   return { sequence: 0, map: { version, policy: { shardCount: 4 }, owners: [], endpoints: [] }, hotShards, updatedAt: new Date() } as unknown as ServingView;
 }
 
-test('deferred moves count once per decided window, not once per decision object of that window', async (t) => {
+test('deferred moves count once per decided window (the most any of its decisions deferred), not once per decision object', async (t) => {
   const metrics = createKeywayMetrics();
   let listener: ViewListener | undefined;
   const state = {
@@ -36,8 +36,11 @@ test('deferred moves count once per decided window, not once per decision object
     await started.close();
     await metrics.shutdown();
   });
+  const v0 = view('m0', decision(10_000, 0));
+  listener!(v0, undefined);
+  // The same window re-decided (a new plain map) defers 3: counted.
   const v1 = view('m1', decision(10_000, 3));
-  listener!(v1, undefined);
+  listener!(v1, v0);
   // A new plain map in the same window: the policy re-decides window 10 000 and defers the same 3.
   const v2 = view('m2', decision(10_000, 3));
   listener!(v2, v1);

@@ -241,12 +241,13 @@ class ObservedWatch extends Watch {
       finished = true;
       if (watchdog) clearTimeout(watchdog);
       if (healthy) clearTimeout(healthy);
-      if (!err && serverError === undefined) {
-        const lived = Date.now() - openedAt;
-        if (lived < earlyBeforeMs) {
-          this.#earlyEnds++;
-          this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s)`;
-        } else this.#earlyEnds = 0;
+      const lived = Date.now() - openedAt;
+      // A watch that lived long enough ends a run of early ends, whether it then ended cleanly or in
+      // an error (errors have their own backoff); only a clean early end adds to the run.
+      if (lived >= earlyBeforeMs) this.#earlyEnds = 0;
+      else if (!err && serverError === undefined) {
+        this.#earlyEnds++;
+        this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s)`;
       }
       done(err ?? (serverError !== undefined ? new Error(serverError) : null));
     };
