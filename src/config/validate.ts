@@ -3,6 +3,7 @@
  * with its location instead of stopping at the first, and fills every default, so later stages see
  * complete values.
  */
+import { BlockList } from 'node:net';
 import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral, type Locality } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy, type SpreadPolicy } from '../core/policy.js';
 import {
@@ -64,8 +65,23 @@ const MAX_AGENT_WAIT_MS = 60_000;
 const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 /** The header the key header must not be: the shard header keyway's filters read. */
 const SHARD_HEADER_NAME = 'x-cache-shard';
+/** Connection-specific headers (RFC 9110 7.6.1, RFC 9113 8.2.2): Envoy strips them before its filters run. */
+const HOP_BY_HOP_HEADERS: readonly string[] = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'];
 const ENDPOINT_KEYS = ['id', 'address', 'port', 'locality', 'weight', 'ready', 'draining'] as const;
 const LOCALITY_KEYS = ['region', 'zone', 'subzone'] as const;
+/**
+ * Addresses no proxy reaches a node at, though they are IP literals: a proxy that connects to the
+ * unspecified address (0.0.0.0/8, ::) reaches its own host, and no TCP connection reaches a
+ * broadcast or multicast one. IPv4-mapped spellings (::ffff:0.0.0.0) match the IPv4 rules.
+ */
+const NOT_A_NODE = new BlockList();
+NOT_A_NODE.addSubnet('0.0.0.0', 8, 'ipv4');
+NOT_A_NODE.addSubnet('224.0.0.0', 4, 'ipv4');
+NOT_A_NODE.addAddress('255.255.255.255', 'ipv4');
+NOT_A_NODE.addAddress('::', 'ipv6');
+NOT_A_NODE.addSubnet('ff00::', 8, 'ipv6');
+/** A UTF-16 surrogate not part of a pair (YAML's `\\ud800` escape makes one): no UTF-8 encodes it. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
 const ROUTE_SHAPES: readonly RouteShape[] = ['subset', 'table'];
@@ -177,6 +193,10 @@ function routingSettings(p: Fields, raw: Record<string, unknown>): XdsSettings['
     p.add(['routing', 'keyHeader'], `must not be ${SHARD_HEADER_NAME} (that header carries the shard number)`);
     return d;
   }
+  if (HOP_BY_HOP_HEADERS.includes(keyHeader)) {
+    p.add(['routing', 'keyHeader'], `must not be ${keyHeader}, a connection-specific (hop-by-hop) header: proxies drop it and HTTP/2 forbids it, so no key would ever arrive in it; choose another name, such as x-cache-key`);
+    return d;
+  }
   return { keyHeader };
 }
 
@@ -230,6 +250,8 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
     const address = p.requiredString(item, [...at, 'address']);
     if (address !== undefined && !isIpLiteral(address)) {
       p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${JSON.stringify(address)}`);
+    } else if (address !== undefined && NOT_A_NODE.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) {
+      p.add([...at, 'address'], `must be an address a node can be reached at, got ${JSON.stringify(address)}: an unspecified (0.0.0.0, ::), broadcast or multicast address sends a proxy's connections to its own host or nowhere; write the node's own IP address`);
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);
@@ -265,6 +287,14 @@ function localityOf(p: Fields, item: Record<string, unknown>, at: Path): Localit
     if (v === undefined || v === null) return '';
     if (typeof v !== 'string') {
       p.add([...at, 'locality', k], `must be a string, got ${p.describe(v)}`);
+      return '';
+    }
+    const lone = LONE_SURROGATE.exec(v);
+    if (lone) {
+      // Proxies get UTF-8 (protobuf strings), where it turns into U+FFFD: two such localities would
+      // reach them as one, which gRPC clients reject as a duplicate locality (a NACK).
+      const code = lone[0].charCodeAt(0).toString(16);
+      p.add([...at, 'locality', k], `must be valid Unicode text: a lone surrogate (\\u${code}) at character ${lone.index + 1} has no UTF-8 form, so proxies would receive U+FFFD instead; write the character itself, or both halves of its surrogate pair`);
       return '';
     }
     return v;

@@ -38,6 +38,7 @@ export const CONNECT_TIMEOUT_MS = 250;
  *   already coalesces ownership changes.
  */
 export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
+  // Its name is the service, a valid Host, which Envoy's health check sends by default.
   const cluster = envoyNodeCluster(name, envoy);
   cluster.lbSubsetConfig = create(Cluster_LbSubsetConfigSchema, {
     fallbackPolicy: envoy.missingHeader === 'any' ? FallbackPolicy.ANY_ENDPOINT : FallbackPolicy.NO_FALLBACK,
@@ -49,18 +50,19 @@ export function envoyCluster(name: string, envoy: EnvoySettings): Cluster {
 
 /**
  * The cluster `name` without subsets (xDS CDS): EDS over ADS, round robin, the failover settings
- * and the upstream protocol. The route-table shape gives each node one (envoy-route-table.ts), and
- * keeps it from one translation to the next by name and settings object (index.ts), so it must
- * depend on nothing else.
+ * and the upstream protocol; `healthHost`, the health check's Host when the name is no valid one
+ * (the route-table shape's `<service>/node/<id>`: it passes the service). The route-table shape
+ * gives each node one (envoy-route-table.ts), and keeps it from one translation to the next by
+ * name (which holds the service) and settings object (index.ts), so it must depend on nothing else.
  */
-export function envoyNodeCluster(name: string, envoy: EnvoySettings): Cluster {
+export function envoyNodeCluster(name: string, envoy: EnvoySettings, healthHost?: string): Cluster {
   return create(ClusterSchema, {
     name,
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
     edsClusterConfig: { edsConfig: adsConfigSource() },
     connectTimeout: duration(CONNECT_TIMEOUT_MS),
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
-    healthChecks: healthChecks(envoy.upstreamProtocol),
+    healthChecks: healthChecks(envoy.upstreamProtocol, healthHost),
     ignoreHealthOnHostRemoval: true,
     commonLbConfig: { updateMergeWindow: duration(0) },
     outlierDetection: outlierDetection(),

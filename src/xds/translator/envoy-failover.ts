@@ -58,8 +58,14 @@ export const HEALTH_CHECK_TIMING = {
  * Active HTTP health check. Without it an idle shard's dead primary is only found by a failing
  * request. Against an h2-only upstream the checker must speak HTTP/2 too, or every host fails its
  * check, Envoy falls into panic mode and primary-before-replica silently breaks (findings 4).
+ * `host` is the check's Host (`:authority`); without it Envoy sends the cluster's name, which for
+ * the route-table shape's `<service>/node/<id>` is no valid Host: Go's net/http answers 400
+ * ("malformed Host header"), so every node failed its own cluster's check and its shards went to
+ * their backups at priority 1 (their checks are off there, so they count as healthy). Those clusters
+ * pass the service name, a valid Host (letters, digits, `.`, `_`, `:`, `-`), which is also what the
+ * subset shape's cluster, named after the service, sends.
  */
-export function healthChecks(protocol: UpstreamProtocol): HealthCheck[] {
+export function healthChecks(protocol: UpstreamProtocol, host?: string): HealthCheck[] {
   const t = HEALTH_CHECK_TIMING;
   return [
     create(HealthCheckSchema, {
@@ -74,6 +80,7 @@ export function healthChecks(protocol: UpstreamProtocol): HealthCheck[] {
         case: 'httpHealthCheck',
         value: {
           path: HEALTH_CHECK_PATH,
+          ...(host !== undefined ? { host } : {}),
           codecClientType: protocol === 'http2' ? CodecClientType.HTTP2 : CodecClientType.HTTP1,
         },
       },

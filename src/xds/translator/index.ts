@@ -25,6 +25,7 @@ import { envoyRouteConfiguration } from './envoy-routes.js';
 import { grpcAnyLoadAssignment, grpcCluster, grpcOwnersLoadAssignment, grpcPickerLoadAssignment } from './grpc-clusters.js';
 import { grpcPickerCluster, grpcPickerRouteConfiguration, shardPickerConfig } from './grpc-picker.js';
 import { grpcListener } from './grpc-listener.js';
+import { grpcSizeWarnings } from './grpc-size.js';
 import { grpcRouteConfiguration, type ShardRoute } from './grpc-routes.js';
 import {
   envoyClusterName,
@@ -155,7 +156,7 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
   // route update and would answer requests still on the old routes with 503 (no cluster).
   for (const node of serving.usable) {
     const name = envoyNodeClusterName(service, node.id);
-    clusters.push(nodeClusters.get(name, () => resource(ClusterSchema, name, envoyNodeCluster(name, envoy))));
+    clusters.push(nodeClusters.get(name, () => resource(ClusterSchema, name, envoyNodeCluster(name, envoy, service))));
     const backups = plan.backups.get(node.id) ?? [];
     assignments.push(nodeAssignments.get(nodeAssignmentKey(name, node, backups), () => resource(ClusterLoadAssignmentSchema, name, envoyNodeLoadAssignment(name, node, backups))));
   }
@@ -209,6 +210,8 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
     assignments.push(resource(ClusterLoadAssignmentSchema, catchAll, grpcAnyLoadAssignment(catchAll, serving.endpoints)));
   }
   const routes = routeConfigName(service);
+  const sized = new Map([...tuples].map(([name, t]) => [name, t.owners]));
+  if (catchAll !== undefined) sized.set(catchAll, serving.endpoints);
   return {
     resources: {
       cluster: byName(clusters),
@@ -216,7 +219,7 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
       listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
       route: [resource(RouteConfigurationSchema, routes, grpcRouteConfiguration(routes, service, shardRoutes, catchAll))],
     },
-    warnings: [...serving.warnings, ...fallback],
+    warnings: [...serving.warnings, ...fallback, ...grpcSizeWarnings({ routes: shardRoutes, clusters: sized })],
   };
 }
 

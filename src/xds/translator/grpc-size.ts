@@ -1,0 +1,61 @@
+/**
+ * gRPC's message limit for the per-shard resources of proxyless clients (docs/xds.md). grpc-js and
+ * grpc-go receive at most 4 MiB per message, and their xDS clients do not raise it: a larger
+ * response ends the client's ADS stream ("Received message larger than max", RESOURCE_EXHAUSTED)
+ * before any resource in it is read, so the client never gets its routes and retries forever; no
+ * NACK reaches keyway. One response carries a whole route configuration, and (SotW, or a delta
+ * client's first response) every cluster or every assignment the client watches, so each kind's
+ * total counts. The sizes here are lower bounds from string lengths (no encoding on the hot path):
+ * past the limit they prove a response too large.
+ */
+import type { Endpoint } from '../../core/endpoint.js';
+
+/** grpc-js's and grpc-go's default receive limit: 4 MiB. */
+export const GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Fewest encoded bytes besides the strings counted (measured; test/xds/translator/grpc-size.test.ts
+ * checks they stay below the real encoding): a shard route beside its cluster name and shard
+ * digits, a cluster beside its name, an assignment's endpoint beside its address and id.
+ */
+const ROUTE_BYTES = 32;
+const CLUSTER_BYTES = 12;
+const ENDPOINT_BYTES = 18;
+
+export interface GrpcSizeInput {
+  /** Each shard route: its shard and its cluster's name. */
+  readonly routes: readonly { readonly shard: number; readonly cluster: string }[];
+  /** Each cluster (owner tuple or catch-all) and the endpoints of its assignment. */
+  readonly clusters: ReadonlyMap<string, readonly Endpoint[]>;
+}
+
+/** Lower bounds of the route configuration, of all clusters and of all assignments, in bytes. */
+export function grpcSizeBounds(input: GrpcSizeInput): { route: number; cluster: number; endpoint: number } {
+  let route = 0;
+  for (const r of input.routes) route += ROUTE_BYTES + r.cluster.length + String(r.shard).length;
+  let cluster = 0;
+  let endpoint = 0;
+  for (const [name, endpoints] of input.clusters) {
+    cluster += CLUSTER_BYTES + name.length;
+    endpoint += name.length;
+    for (const e of endpoints) endpoint += ENDPOINT_BYTES + e.address.length + e.id.length;
+  }
+  return { route, cluster, endpoint };
+}
+
+const WHAT = { route: 'route configuration takes', cluster: 'clusters take', endpoint: 'endpoint assignments take' } as const;
+
+/** A warning per kind whose response cannot reach a proxyless gRPC client. */
+export function grpcSizeWarnings(input: GrpcSizeInput): string[] {
+  const bounds = grpcSizeBounds(input);
+  const out: string[] = [];
+  for (const kind of ['cluster', 'endpoint', 'route'] as const) {
+    if (bounds[kind] <= GRPC_MAX_MESSAGE_BYTES) continue;
+    out.push(
+      `the gRPC ${WHAT[kind]} at least ${bounds[kind]} bytes in one xDS response, above gRPC's ${GRPC_MAX_MESSAGE_BYTES}-byte message limit: ` +
+        'proxyless clients without the shard picker cannot receive it (their xDS stream ends with RESOURCE_EXHAUSTED) and get no routes; ' +
+        'give them the shard picker (docs/xds.md), or lower shards or replicas',
+    );
+  }
+  return out;
+}
