@@ -11,18 +11,19 @@ const require = createRequire(import.meta.url);
 // What a client application calls first: registers the LB policies and HTTP filters the validators look up.
 (require('@grpc/grpc-js-xds') as { register(): void }).register();
 const base = '@grpc/grpc-js-xds/build/src/xds-resource-type/';
-const validators = {
+/** grpc-js-xds's resource types, by keyway's resource kind: `decode` validates as a client does. */
+export const grpcJsValidators = {
   cluster: require(`${base}cluster-resource-type.js`).ClusterResourceType.get(),
   endpoint: require(`${base}endpoint-resource-type.js`).EndpointResourceType.get(),
   listener: require(`${base}listener-resource-type.js`).ListenerResourceType.get(),
   route: require(`${base}route-config-resource-type.js`).RouteConfigurationResourceType.get(),
-} as Record<string, { decode(ctx: unknown, r: { type_url: string; value: Buffer }): { name: string; error?: string } }>;
+} as Record<string, { decode(ctx: unknown, r: { type_url: string; value: Buffer }): { name: string; error?: string; value?: unknown } }>;
 
 /** The first resource of `set` grpc-js-xds rejects, with its reason; undefined when it takes them all. */
 export function grpcJsRejects(set: ResourceSet): string | undefined {
   const context = { bootstrap: { certificateProviders: {} } };
   for (const kind of KIND_ORDER) {
-    const validator = validators[kind];
+    const validator = grpcJsValidators[kind];
     if (!validator) continue;
     for (const r of set[kind] ?? []) {
       const decoded = validator.decode(context, { type_url: TYPE_URL[kind], value: Buffer.from(toBinary(r.schema, r.message)) });

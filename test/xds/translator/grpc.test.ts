@@ -3,7 +3,6 @@
 // the missing-header policy, and acceptance by grpc-js-xds's own resource validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { toBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import {
@@ -17,6 +16,7 @@ import {
 import { KIND_ORDER, TYPE_URL, type ProxyClass, type ResourceSet } from '../../../src/xds/resources.js';
 import { XDS_REGISTRY, checkConsistency, resourceSetToJson, translate, translateWithWarnings } from '../../../src/xds/translator/index.js';
 import { computedInput, endpoint, handInput, locality, nodeChanges, sixNodes } from './fixtures.js';
+import { grpcJsValidators } from './grpc-js-validate.js';
 
 const GRPC: ProxyClass = { flavor: 'grpc', zone: '', subzone: '' };
 
@@ -139,19 +139,8 @@ test('host-name addresses are flagged (gRPC needs IP literals)', () => {
   assert.ok(warnings.some((w) => w.includes('cache-0.example')));
 });
 
-// grpc-js-xds's own decoder and validator (the code a real client runs on each resource). Its
-// build files are plain CommonJS; the package has no exports map, so the deep paths resolve.
-const require = createRequire(import.meta.url);
-// What a client application calls first: registers the xds resolver, LB policies and HTTP filters
-// (the router among them, which the listener validation looks up).
-(require('@grpc/grpc-js-xds') as { register(): void }).register();
-const base = '@grpc/grpc-js-xds/build/src/xds-resource-type/';
-const validators = {
-  cluster: require(`${base}cluster-resource-type.js`).ClusterResourceType.get(),
-  endpoint: require(`${base}endpoint-resource-type.js`).EndpointResourceType.get(),
-  listener: require(`${base}listener-resource-type.js`).ListenerResourceType.get(),
-  route: require(`${base}route-config-resource-type.js`).RouteConfigurationResourceType.get(),
-} as Record<string, { decode(ctx: unknown, r: { type_url: string; value: Buffer }): { name: string; error?: string; value?: unknown } }>;
+// grpc-js-xds's own decoder and validator (the code a real client runs on each resource).
+const validators = grpcJsValidators;
 
 test('grpc-js-xds accepts every resource of the gRPC flavor', () => {
   const inputs = [
