@@ -5,11 +5,11 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
-import type { ServingReader, ServingView } from '../core/serving.js';
+import type { ServingReader, ServingView, ShardMapChange } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
 import type { ChangesBody, HotShardBody, HotShardsBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
 import { errorBody } from './error-body.js';
-import { ifNoneMatchHits, strongEtag } from './etag.js';
+import { ifNoneMatchHits, strongEtag, weakEtag } from './etag.js';
 import { handoffBody, nodeHandoffBody } from './handoff-body.js';
 import { sourcesDetail } from './sources-detail.js';
 
@@ -77,11 +77,25 @@ function shardBody(view: ServingView, shard: number): ShardBody {
   };
 }
 
-/** The map part of the body, and a tag over its JSON (computed once per view, like the body). */
+/** The map part of the body, and a digest of its state (computed once per view, like the body). */
 interface CachedBody {
   /** The map part as JSON: serialized once per view (1.4 MB at S = 16384, R = 3, 2000 endpoints). */
   readonly json: string;
+  /** A digest of the map part without `updatedAt`, the one field each process stamps itself. */
   readonly tag: string;
+}
+
+function cachedBody(view: ServingView): CachedBody {
+  const { updatedAt, handoff, hotShards, ...head } = shardMapBody(view);
+  const a = JSON.stringify(head);
+  const b = JSON.stringify({ handoff, hotShards });
+  // The fields in the order of ShardMapBody: updatedAt between warnings and handoff.
+  return { json: `${a.slice(0, -1)},"updatedAt":${JSON.stringify(updatedAt)},${b.slice(1)}`, tag: strongEtag(a, b) };
+}
+
+/** The source health with the times each process stamps itself left out: what the ETag covers. */
+function sourcesState(detail: SourcesDetailBody): string {
+  return JSON.stringify({ ...detail, sources: detail.sources.map(({ lastUpdate: _u, staleSince: _s, ...rest }) => rest) });
 }
 
 /**
@@ -90,6 +104,10 @@ interface CachedBody {
  */
 export function shardMapRoutes(state: ServingReader) {
   const bodies = new WeakMap<ServingView, CachedBody>();
+  // The last whole answer, as bytes every client is sent: a Buffer is written to a socket without a
+  // copy, so many slow readers of a map of megabytes share one, where a string was encoded (and
+  // joined with the headers) once per client.
+  let last: { readonly cached: CachedBody; readonly sources: string; readonly bytes: Buffer } | undefined;
   /** The view in force, or a 503 sent when keyway has no shard map yet. */
   const viewOr503 = (reply: FastifyReply): ServingView | undefined => {
     const view = state.current();
@@ -98,24 +116,26 @@ export function shardMapRoutes(state: ServingReader) {
   };
 
   return async function register(app: FastifyInstance): Promise<void> {
-    // Conditional GET: the ETag covers the whole body (map part and live source health), so a
-    // node polling with If-None-Match gets 304 and no body until something in it changes.
+    // Conditional GET: a weak ETag over the state the body carries (map part and source health,
+    // not the times each process stamps), so a node polling with If-None-Match gets 304 and no body
+    // until something in it changes, also through a Service over several replicas (docs/api.md).
     app.get('/v1/shardmap', async (request, reply) => {
       const view = viewOr503(reply);
       if (!view) return reply;
       let cached = bodies.get(view);
-      if (!cached) {
-        const json = JSON.stringify(shardMapBody(view));
-        bodies.set(view, (cached = { json, tag: strongEtag(json) }));
-      }
+      if (!cached) bodies.set(view, (cached = cachedBody(view)));
       // Source health is live, not part of the cached body.
-      const sources = JSON.stringify(sourcesDetail(state));
-      const etag = strongEtag(cached.tag, sources);
+      const detail = sourcesDetail(state);
+      const sources = JSON.stringify(detail);
+      const etag = weakEtag(cached.tag, sourcesState(detail));
       void reply.header('etag', etag).header('cache-control', 'no-cache');
       if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
-      // The ShardMapBody: the cached map part's fields, then the sources' (no key in both).
-      const answer = sources === '{}' ? cached.json : `${cached.json.slice(0, -1)},${sources.slice(1)}`;
-      return reply.type('application/json; charset=utf-8').send(answer);
+      if (last?.cached !== cached || last.sources !== sources) {
+        // The ShardMapBody: the cached map part's fields, then the sources' (no key in both).
+        const answer = sources === '{}' ? cached.json : `${cached.json.slice(0, -1)},${sources.slice(1)}`;
+        last = { cached, sources, bytes: Buffer.from(answer, 'utf8') };
+      }
+      return reply.type('application/json; charset=utf-8').send(last.bytes);
     });
 
     // A string checked by pattern, not `type: integer`: Ajv's coercion would turn " " into 0 and
@@ -172,14 +192,26 @@ export function shardMapRoutes(state: ServingReader) {
       },
     );
 
-    app.get('/v1/changes', async (): Promise<ChangesBody> => ({
-      changes: state.history().map((c) => ({
-        fromVersion: c.fromVersion,
-        toVersion: c.toVersion,
-        at: c.at.toISOString(),
-        movedShards: c.moves.length,
-        moves: c.moves,
-      })),
-    }));
+    // Serialized once per history (a new array on each change), sent as shared bytes: with every
+    // moved shard listed, 32 changes at S = 131072 reach 100 MB, whose JSON.stringify held the
+    // event loop (xDS included) for over a second on every request and copied it per client.
+    const changesBodies = new WeakMap<readonly ShardMapChange[], Buffer>();
+    app.get('/v1/changes', async (_request, reply) => {
+      const history = state.history();
+      let bytes = changesBodies.get(history);
+      if (!bytes) {
+        const body: ChangesBody = {
+          changes: history.map((c) => ({
+            fromVersion: c.fromVersion,
+            toVersion: c.toVersion,
+            at: c.at.toISOString(),
+            movedShards: c.moves.length,
+            moves: c.moves,
+          })),
+        };
+        changesBodies.set(history, (bytes = Buffer.from(JSON.stringify(body), 'utf8')));
+      }
+      return reply.type('application/json; charset=utf-8').send(bytes);
+    });
   };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startServer } from '../../src/app/index.js';
-import { ifNoneMatchHits, strongEtag } from '../../src/admin/etag.js';
+import { ifNoneMatchHits, strongEtag, weakEtag } from '../../src/admin/etag.js';
 import { ShardMapPoller } from '../../examples/cache-node/shardmap-poller.js';
 import { tempTopology, topologyText } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
@@ -31,6 +31,13 @@ test('If-None-Match: a listed tag, W/ ignored, * matches; an absent or other tag
   assert.equal(ifNoneMatchHits(`"x", W/${tag}`, tag), true);
   assert.equal(ifNoneMatchHits('*', tag), true);
   assert.equal(ifNoneMatchHits('"x"', tag), false);
+  // A weak tag of ours is named by either form of it (weak comparison).
+  const weak = weakEtag('a');
+  assert.equal(weak, `W/${tag}`);
+  assert.equal(ifNoneMatchHits(weak, weak), true);
+  assert.equal(ifNoneMatchHits(tag, weak), true);
+  assert.equal(ifNoneMatchHits(`"x",${weak}`, weak), true);
+  assert.equal(ifNoneMatchHits('W/"x"', weak), false);
 });
 
 test('GET /v1/shardmap carries an ETag; If-None-Match with it answers 304 and no body until the map changes', async (t) => {
@@ -38,7 +45,7 @@ test('GET /v1/shardmap carries an ETag; If-None-Match with it answers 304 and no
   const first = await fetch(`${keyway.url}/v1/shardmap`);
   assert.equal(first.status, 200);
   const etag = first.headers.get('etag');
-  assert.match(etag ?? '', /^"[0-9a-f]{32}"$/);
+  assert.match(etag ?? '', /^W\/"[0-9a-f]{32}"$/);
   const v1 = ((await first.json()) as { version: string }).version;
 
   const again = await fetch(`${keyway.url}/v1/shardmap`, { headers: { 'if-none-match': etag! } });

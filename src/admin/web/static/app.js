@@ -134,6 +134,14 @@ function setupTokenForm() {
     event.preventDefault();
     const value = $('token').value.trim();
     if (value === '') return;
+    // A token is visible ASCII (docs/security.md "The admin API"). Anything else (a typographic
+    // quote pasted with it) cannot go in a header at all: every fetch would throw and the page would
+    // say "disconnected" for good, with no form to correct it.
+    const bad = [...value].find((c) => c < '\u0021' || c > '\u007e');
+    if (bad !== undefined) {
+      $('token-message').textContent = `A token holds visible ASCII characters only; this one has ${JSON.stringify(bad)}. Token:`;
+      return;
+    }
     try {
       window.sessionStorage.setItem(TOKEN_KEY, value);
     } catch {

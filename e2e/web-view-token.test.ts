@@ -1,0 +1,71 @@
+/**
+ * The web view against a keyway with an admin token, in real headless Chromium: a token that
+ * cannot go in an HTTP header is refused by the form instead of breaking every request.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { BrowserContext } from 'playwright-core';
+import { buildAdminApp } from '../src/admin/index.js';
+import { ServingState } from '../src/app/serving-state.js';
+import { computeShardMap } from '../src/sharding/index.js';
+import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
+import type { ShardingPolicy } from '../src/core/policy.js';
+import { chromiumSkipReason, launch } from './support/chromium.js';
+import { eventually } from '../test/support/eventually.js';
+
+const TOKEN = 'web-view-token-1';
+
+describe('web view with the admin token', { skip: chromiumSkipReason() }, () => {
+  let app: FastifyInstance;
+  let origin: string;
+  let context: BrowserContext;
+  let profile: string;
+
+  before(async () => {
+    const policy: ShardingPolicy = { shardCount: 1024, replicas: 2, spread: 'zone' };
+    const endpoints = Array.from({ length: 8 }, (_, i) => ({ id: `n${i}`, address: '10.0.0.1', port: 7000, locality: { region: 'r', zone: `z${i % 2}`, subzone: `f${i % 4}` }, weight: 1, ready: true }));
+    const map = computeShardMap(endpoints, policy);
+    const state = new ServingState();
+    state.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints } });
+    app = await buildAdminApp(state, { token: TOKEN });
+    origin = await app.listen({ host: '127.0.0.1', port: 0 });
+    ({ context, profile } = await launch());
+  });
+
+  after(async () => {
+    await context?.close();
+    await app?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  test('a pasted token with a typographic quote is refused with why; the page stays connected and takes the right one', async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    try {
+      await page.goto(`${origin}/`);
+      await page.locator('#token-form').waitFor({ state: 'visible', timeout: 15_000 });
+      await page.fill('#token', `“${TOKEN}”`);
+      await page.click('#token-form button');
+      assert.match((await page.textContent('#token-message')) ?? '', /visible ASCII characters only; this one has "“"/);
+      assert.equal(await page.evaluate(`document.getElementById('token-form').hidden`), false);
+      assert.equal(await page.evaluate(`sessionStorage.getItem('keyway.adminToken')`), null);
+      // Two polls later keyway still reads as reachable: no request carried the bad header.
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.notEqual(await page.getAttribute('#status', 'data-state'), 'disconnected');
+
+      await page.fill('#token', TOKEN);
+      await page.click('#token-form button');
+      await eventually('the map, with the token', () => page.getAttribute('#grid', 'data-cells'), { accept: (n) => n === '1024', timeoutMs: 15_000, intervalMs: 100 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
+      assert.ok(urls.every((u) => !u.includes(TOKEN)), 'the token is never in a URL');
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
