@@ -30,7 +30,9 @@ export interface XdsBootstrap {
  * GRPC_XDS_BOOTSTRAP_CONFIG (or the file GRPC_XDS_BOOTSTRAP names) before the first `xds:`
  * channel resolves.
  * @throws KeywayError BAD_ARGUMENT when `node`, `node.metadata` or `node.locality` is there but not a
- * JSON object, or `node.id` is not a non-empty string (grpc-js-xds or keyway refuses such a node, and every call fails)
+ * JSON object, `node.id` is not a non-empty string, or `node.cluster` or a `node.locality` field
+ * (`region`, `zone`, `sub_zone`) is there but not a string (grpc-js-xds or keyway refuses such a
+ * node, and every call fails)
  */
 export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
   const node = jsonObject(bootstrap.node, 'node') ?? {};
@@ -42,6 +44,12 @@ export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
   }
   const metadata = jsonObject(node.metadata, 'node.metadata');
   const locality = jsonObject(node.locality, 'node.locality') ?? {};
+  // grpc-js-xds refuses the whole bootstrap for any of these that is not a string.
+  for (const [value, field] of [[locality.region, 'node.locality.region'], [locality.zone, 'node.locality.zone'], [locality.sub_zone, 'node.locality.sub_zone'], [node['cluster'], 'node.cluster']] as const) {
+    if (value !== undefined && typeof value !== 'string') {
+      throw new KeywayError('BAD_ARGUMENT', `must be a string, got ${JSON.stringify(value) ?? typeof value}; grpc-js-xds refuses such a bootstrap (every call fails UNAVAILABLE)`, { field });
+    }
+  }
   return { ...bootstrap, node: { ...node, locality, metadata: { ...metadata, [SHARD_PICKER_METADATA_KEY]: SHARD_PICKER_VERSION } } };
 }
 

@@ -79,6 +79,19 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
     }
   }
 
+  /**
+   * The options without the resolver's config selector, which grpc-js puts among them as a new
+   * object on every xDS update. The subchannel pool matches options by identity, so handed on to
+   * the children it gave every endpoint a new connection on every CDS or EDS update.
+   */
+  function subchannelOptions(options: grpcJs.ChannelOptions): grpcJs.ChannelOptions {
+    // The literal for a grpc-js copy that predates the export (an application may pass its own).
+    const key = (x.CHANNEL_ARGS_CONFIG_SELECTOR_KEY as string | undefined) ?? 'grpc.internal.config_selector';
+    if (!(key in options)) return options;
+    const { [key]: _selector, ...rest } = options;
+    return rest;
+  }
+
   function stateOf(child: LeafLoadBalancer | undefined): OwnerState {
     if (child === undefined) return 'pending';
     const s = child.getConnectivityState();
@@ -116,6 +129,7 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
     updateAddressList(endpoints: experimental.StatusOr<Endpoint[]>, lbConfig: experimental.TypedLoadBalancingConfig, options: grpcJs.ChannelOptions, note: string): boolean {
       if (!(lbConfig instanceof ShardPickerConfigObject)) return false;
       this.#config = lbConfig;
+      options = subchannelOptions(options);
       if (!endpoints.ok) {
         if (this.#children.size === 0) this.#helper.updateState(State.TRANSIENT_FAILURE, new x.UnavailablePicker(endpoints.error), endpoints.error.details);
         else this.#publish(); // keep the endpoints we have; the owner table may have changed

@@ -1,7 +1,8 @@
 // withShardPicker against @grpc/grpc-js-xds's own bootstrap validator (the one loadBootstrapInfo
 // runs on GRPC_XDS_BOOTSTRAP_CONFIG): the picker metadata is added, a node without a locality gets
 // an empty one (grpc-js-xds refuses a node without), the user's fields are kept, a node field that
-// is not a JSON object is refused by name; and the example of docs/xds.md loads.
+// is not a JSON object, or a locality field or cluster that is not a string, is refused by name;
+// and the example of docs/xds.md loads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -75,4 +76,24 @@ test('withShardPicker refuses a node without a non-empty string id, which grpc-j
       JSON.stringify(bootstrap),
     );
   }
+});
+
+test('withShardPicker refuses a node.cluster or node.locality field that is not a string, which grpc-js-xds refuses on every call', () => {
+  // As a bootstrap read from JSON can be, whatever XdsLocality says.
+  const cases = [
+    [{ xds_servers: xdsServers, node: { id: 'n', locality: { zone: 3 } } }, 'node.locality.zone', /got 3/],
+    [{ xds_servers: xdsServers, node: { id: 'n', locality: { region: null, zone: 'z' } } }, 'node.locality.region', /got null/],
+    [{ xds_servers: xdsServers, node: { id: 'n', locality: { sub_zone: ['nvl-1'] } } }, 'node.locality.sub_zone', /got \["nvl-1"\]/],
+    [{ xds_servers: xdsServers, node: { id: 'n', cluster: 7 } }, 'node.cluster', /got 7/],
+  ] as unknown as [XdsBootstrap & { node: object }, string, RegExp][];
+  for (const [bootstrap, field, got] of cases) {
+    assert.throws(() => load({ ...bootstrap, node: { locality: {}, ...bootstrap.node } }), /expected string/, `grpc-js-xds itself refuses ${JSON.stringify(bootstrap.node)}`);
+    assert.throws(
+      () => withShardPicker(bootstrap),
+      (e: unknown) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT' && e.location.field === field && got.test(e.message),
+      JSON.stringify(bootstrap),
+    );
+  }
+  // A locality field grpc-js-xds does not read (keyway's own spelling, subzone) passes, as grpc-js-xds ignores it.
+  assert.doesNotThrow(() => load(withShardPicker({ xds_servers: xdsServers, node: { id: 'n', locality: { subzone: 'nvl-1' } as object } })));
 });

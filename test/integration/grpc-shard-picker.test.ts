@@ -6,11 +6,16 @@
  * its replica, a bad shard header fail with INVALID_ARGUMENT, and a topology change move the calls;
  * a client whose bootstrap node has no locality works too.
  * Without the policy grpc-js would round-robin, so the primary checks fail.
+ * Then: ownership changes keep one connection per node (no reconnect per CDS/EDS update); over
+ * random topologies every shard reaches the routed primary /v1/shardmap lists (a differential
+ * test, KEYWAY_PICKER_SEED replays one); and more than 1024 calls in flight are not dropped (the
+ * picker cluster's circuit breakers lift gRPC's default cap).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../support/eventually.js';
-import { restartableWho } from '../support/grpc-who.js';
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { restartableWho, WHO_METHOD } from '../support/grpc-who.js';
 import { startProbeProcess } from './support/probe-process.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
@@ -110,4 +115,143 @@ test('grpc-js-xds with keyway/grpc: shards on their primary, keys by contract 1,
   for (const { shard, owners } of map2.shards) {
     for (let i = 0; i < 3; i++) assert.equal(await client.who({ shard }), owners[0], `shard ${shard} after the change`);
   }
+});
+
+/** A Who server answering `name peer`: the peer is the client's socket, so each new connection shows. */
+async function peerWho(name: string, host = '127.0.0.1'): Promise<{ name: string; host: string; port: number; stop(): void }> {
+  const server = new Server();
+  const raw = (b: Buffer): Buffer => b;
+  server.addService(
+    { Who: { path: WHO_METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+    { Who: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => cb(null, Buffer.from(`${name} ${call.getPeer()}`)) },
+  );
+  const port = await new Promise<number>((res, rej) => server.bindAsync(host.includes(':') ? `[${host}]:0` : `${host}:0`, ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  return { name, host, port, stop: () => server.forceShutdown() };
+}
+
+test('ownership changes reuse the connections: one connection per endpoint however many CDS and EDS updates arrive', async (t) => {
+  const nodes = await Promise.all(['node-0', 'node-1', 'node-2'].map((n) => peerWho(n)));
+  t.after(() => nodes.forEach((n) => n.stop()));
+  const weights = (round: number): { name: string; port: number; weight: number }[] => nodes.map((n, i) => ({ name: n.name, port: n.port, weight: 10 + ((round + i) % 3) * 15 }));
+  const { server, topo } = await startKeywayInProcess(t, topology(weights(0)), { fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 } });
+  const base = `http://127.0.0.1:${server.httpPort}`;
+  const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;
+  const xdsServers = [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }];
+  const client = startProbe('xds:///keyway-cache', withShardPicker({ xds_servers: xdsServers, node: { id: 'grpc-picker-churn' } }));
+  t.after(() => client.close());
+
+  const peers = new Map<string, Set<string>>(nodes.map((n) => [n.name, new Set()]));
+  /** Every shard answered by its primary in `map`; the peers of those answers are recorded. */
+  const converge = async (map: ShardMapBody, record: boolean): Promise<void> => {
+    await eventually(
+      `every shard on its primary of ${map.version}`,
+      async () => {
+        for (const { shard, owners } of map.shards) {
+          const [name = '', peer = ''] = (await client.who({ shard }).catch((e: Error) => e.message)).split(' ');
+          if (name !== owners[0]) return false;
+          if (record) peers.get(name)!.add(peer);
+        }
+        return true;
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+  };
+  let map = await shardMap();
+  await converge(map, false);
+  // Each round changes the weights: new owners, so a new CDS resource (and EDS, whose weights change).
+  for (let round = 1; round <= 5; round++) {
+    await topo.write(topology(weights(round)));
+    const previous = map.version;
+    map = await eventually(`map ${round}`, async () => {
+      const m = await shardMap();
+      return m.version !== previous ? m : undefined;
+    });
+    await converge(map, true);
+  }
+  for (const [name, seen] of peers) assert.ok(seen.size <= 1, `${name} was reached over ${seen.size} connections: ${[...seen].join(', ')}`);
+  assert.ok([...peers.values()].some((s) => s.size === 1), 'some node answered');
+});
+
+/** A small deterministic PRNG (mulberry32), so a failing round can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('differential: over random topologies (IPv4 and IPv6 nodes, R 1 to 3, nodes not ready or draining) every shard reaches the routed primary /v1/shardmap lists', async (t) => {
+  const seed = Number(process.env['KEYWAY_PICKER_SEED'] ?? 20261206);
+  const random = prng(seed);
+  const hosts = ['127.0.0.1', '127.0.0.1', '127.0.0.1', '::1', '::1'];
+  const nodes = await Promise.all(hosts.map((h, i) => peerWho(`node-${i}`, h)));
+  t.after(() => nodes.forEach((n) => n.stop()));
+  // S changes every round (so does the map's version): the owner table changes size under the picker.
+  const randomTopology = (round: number): string => {
+    const shards = [8, 16, 32][round % 3]!;
+    const replicas = 1 + Math.floor(random() * 3);
+    const lines = [`shards: ${shards}`, `replicas: ${replicas}`, 'spread: none', 'service: keyway-cache', 'envoy: {missingHeader: reject}', 'endpoints:'];
+    const ready = nodes.map(() => random() < 0.75);
+    if (!ready.some(Boolean)) ready[0] = true;
+    nodes.forEach((n, i) => {
+      const state = ready[i] ? 'ready: true' : random() < 0.5 ? 'draining: true' : 'ready: false';
+      lines.push(`  - id: ${n.name}`, `    address: "${n.host}"`, `    port: ${n.port}`, `    locality: {region: r, zone: z${i % 2}, subzone: nvl-${i}}`);
+      lines.push(`    weight: ${1 + Math.floor(random() * 50)}`, `    ${state}`);
+    });
+    return `${lines.join('\n')}\n`;
+  };
+  const { server, topo } = await startKeywayInProcess(t, randomTopology(0), { fileWatch: { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 100 } });
+  const base = `http://127.0.0.1:${server.httpPort}`;
+  const shardMap = async (): Promise<ShardMapBody> => (await (await fetch(`${base}/v1/shardmap`)).json()) as ShardMapBody;
+  const xdsServers = [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }];
+  const client = startProbe('xds:///keyway-cache', withShardPicker({ xds_servers: xdsServers, node: { id: 'grpc-picker-differential' } }));
+  t.after(() => client.close());
+  const answer = async (shard: number): Promise<string> => (await client.who({ shard }).catch((e: Error) => e.message)).split(' ')[0]!;
+
+  let map = await shardMap();
+  for (let round = 0; round < 4; round++) {
+    const expected = map.shards.map((s) => s.owners[0]);
+    await eventually(
+      `seed ${seed} round ${round}: every shard on its routed primary`,
+      async () => {
+        for (const { shard } of map.shards) if ((await answer(shard)) !== expected[shard]) return false;
+        return true;
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    // Converged; then steady: each shard, asked again, stays on its primary.
+    for (const { shard } of map.shards) assert.equal(await answer(shard), expected[shard], `seed ${seed} round ${round} shard ${shard}`);
+    const previous = map.version;
+    await topo.write(randomTopology(round + 1));
+    map = await eventually(`seed ${seed}: map of round ${round + 1}`, async () => {
+      const m = await shardMap();
+      return m.version !== previous ? m : undefined;
+    });
+  }
+});
+
+// grpc-js-xds (as grpc-go) fails calls past a cluster's circuit_breakers max_requests, 1024 when the
+// cluster sets none, and the picker puts the whole fleet in one cluster: a client with more than
+// 1024 calls in flight across all nodes gets UNAVAILABLE "Call dropped by load balancing policy."
+test('more than 1024 calls in flight through the one picker cluster are not dropped', async (t) => {
+  const nodes = await Promise.all(['node-0', 'node-1'].map(backend));
+  t.after(() => Promise.all(nodes.map((n) => n.stop())));
+  const { server } = await startKeywayInProcess(t, topology(nodes.map((n) => ({ name: n.name, port: n.port, weight: 10 }))));
+  const xdsServers = [{ server_uri: `127.0.0.1:${server.listening.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }];
+  const client = startProbe('xds:///keyway-cache', withShardPicker({ xds_servers: xdsServers, node: { id: 'grpc-picker-busy' } }));
+  t.after(() => client.close());
+  await eventually('the picker answers', () => client.who({ shard: 0 }).catch(() => undefined));
+  nodes.forEach((n) => n.setDelay(800));
+  // In batches: grpc-js-xds counts a call once it has started, so calls picked in one tick all pass.
+  const calls: Promise<string>[] = [];
+  for (let batch = 0; batch < 14; batch++) {
+    for (let i = 0; i < 100; i++) calls.push(client.who({ shard: i % SHARDS }).then(() => 'ok', (e: Error) => e.message));
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  const failed = (await Promise.all(calls)).filter((r) => r !== 'ok');
+  assert.deepEqual(failed.slice(0, 3), [], `${failed.length} of ${calls.length} calls failed`);
 });
