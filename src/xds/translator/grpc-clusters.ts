@@ -19,6 +19,7 @@ import { compareLocality, type Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import { compareStrings } from '../../core/order.js';
 import { addressKey } from './serving.js';
+import { clusterCircuitBreakers } from './envoy-failover.js';
 import {
   adsConfigSource,
   lbWeight,
@@ -35,6 +36,8 @@ export function grpcCluster(name: string): Cluster {
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
     edsClusterConfig: { edsConfig: adsConfigSource() },
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+    // gRPC caps a cluster at 1024 calls in flight without it; a hot owner tuple's calls may pass that.
+    circuitBreakers: clusterCircuitBreakers(),
   });
 }
 

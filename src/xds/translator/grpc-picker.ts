@@ -28,6 +28,7 @@ import {
   type ShardPickerConfig,
 } from '../../core/shard-picker.js';
 import { adsConfigSource, lbWeight } from './envoy-core.js';
+import { clusterCircuitBreakers } from './envoy-failover.js';
 import { grpcFailoverRetryPolicy } from './grpc-routes.js';
 import { SHARD_HEADER } from './names.js';
 import { addressKey } from './serving.js';
@@ -102,6 +103,9 @@ export function grpcPickerCluster(name: string, config: ShardPickerConfig): Clus
     name,
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
     edsClusterConfig: { edsConfig: adsConfigSource() },
+    // gRPC caps a cluster at 1024 calls in flight without it, and the picker puts the whole fleet
+    // in this one cluster: past that, calls are dropped (UNAVAILABLE), wait-for-ready ones too.
+    circuitBreakers: clusterCircuitBreakers(),
     loadBalancingPolicy: {
       policies: [
         { typedExtensionConfig: { name: SHARD_PICKER_POLICY, typedConfig: anyPack(TypedStructSchema, typedStruct) } },

@@ -19,7 +19,8 @@ export const GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
  * digits, a cluster beside its name, an assignment's endpoint beside its address and id.
  */
 const ROUTE_BYTES = 32;
-const CLUSTER_BYTES = 12;
+// A cluster: 12 bytes besides its name, and 36 of circuit breakers (34 and their field's tag and length).
+const CLUSTER_BYTES = 48;
 const ENDPOINT_BYTES = 18;
 
 export interface GrpcSizeInput {
