@@ -2,7 +2,8 @@
  * The web view against a keyway that misbehaves or is very large, in real headless Chromium: the
  * page and its assets come from the real admin app (its CSP in force), the API answers are played
  * by the test (page.route), so a stall, a foreign 502 page and a map of thousands of fabrics are
- * exact and cheap.
+ * exact and cheap. The map of 131072 shards is served by the real routes, to count what the page
+ * downloads.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page, Route } from 'playwright-core';
 import { buildAdminApp } from '../src/admin/index.js';
 import { ServingState } from '../src/app/serving-state.js';
+import type { ServingReader } from '../src/core/serving.js';
+import type { ShardMap } from '../src/core/shard-map.js';
+import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
+import { computeShardMap, diffShardMaps } from '../src/sharding/index.js';
 import { chromiumSkipReason, launch } from './support/chromium.js';
 import { eventually } from '../test/support/eventually.js';
 
@@ -158,6 +163,85 @@ describe('web view: a stalled or foreign answer, and thousands of fabrics', { sk
       await eventually('the grid', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === map.version, timeoutMs: 20_000, intervalMs: 100 });
       assert.equal(await page.getAttribute('#grid', 'data-grouping'), 'fabric');
       assert.equal(await page.getAttribute('#grid', 'data-panels'), '8');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('131072 shards: a change costs the map and a few KB of moves, an idle refresh a 304, and a restart shows its own moves', async (t) => {
+    const policy = { shardCount: 131072, replicas: 1, spread: 'none' as const };
+    const nodes = Array.from({ length: 8 }, (_, i) => ({ id: `n${i}`, address: '10.0.0.1', port: 7000 + i, locality: { region: 'r', zone: `z${i % 2}`, subzone: `f${i % 4}` }, weight: 1, ready: true }));
+    const all = computeShardMap(nodes, policy);
+    const without = (k: number) => computeShardMap(nodes.filter((_, i) => i !== k), policy);
+    const publish = (to: ServingState, map: ShardMap, from?: ShardMap) =>
+      to.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints }, ...(from ? { diff: diffShardMaps(from, map) } : {}) });
+    // History: n0 and n1 left and came back, four changes of 1/8 of the shards (1.4 MB of moves listed each).
+    let serving = new ServingState();
+    publish(serving, all);
+    const [w0, w1, w2] = [without(0), without(1), without(2)];
+    publish(serving, w0, all);
+    publish(serving, all, w0);
+    publish(serving, w1, all);
+    publish(serving, all, w1);
+    // A "restart" swaps the state the routes read.
+    const reader: ServingReader = {
+      current: () => serving.current(),
+      history: () => serving.history(),
+      onShardMap: (l) => serving.onShardMap(l),
+      onSourceError: (l) => serving.onSourceError(l),
+      sources: () => serving.sources(),
+      pipelineError: () => serving.pipelineError(),
+    };
+    const big = await buildAdminApp(reader);
+    t.after(() => big.close());
+    const sent: { url: string; status: number; bytes: number }[] = [];
+    big.addHook('onSend', async (request, reply, payload) => {
+      const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : 0;
+      sent.push({ url: request.url, status: reply.statusCode, bytes });
+      return payload;
+    });
+    const bigOrigin = await big.listen({ host: '127.0.0.1', port: 0 });
+    const of = (path: string) => sent.filter((s) => s.url.split('?')[0] === path);
+    const total = (path: string) => of(path).reduce((n, s) => n + s.bytes, 0);
+
+    const page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.clock.install(); // to jump past the 30 s refresh
+    try {
+      await page.goto(`${bigOrigin}/`);
+      await eventually('the grid', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === all.version, timeoutMs: 60_000, intervalMs: 200 });
+      await eventually('the history', () => page.locator('#changes li[data-to-version]').count(), { accept: (n) => n === 4, timeoutMs: 20_000, intervalMs: 200 });
+
+      // One change (n2 leaves): the new map once, and the moves as counts.
+      sent.length = 0;
+      publish(serving, w2, all);
+      const li = `#changes li[data-to-version="${w2.version}"]`;
+      await page.waitForSelector(li, { timeout: 60_000 });
+      const moves = serving.history()[0]!.moves;
+      const pairs = new Map<string, number>();
+      for (const m of moves) if (m.from[0] !== m.to[0]) pairs.set(`${m.from[0]} → ${m.to[0]}`, (pairs.get(`${m.from[0]} → ${m.to[0]}`) ?? 0) + 1);
+      const top = [...pairs].sort((a, b) => b[1] - a[1]).slice(0, 3);
+      assert.match((await page.textContent(li)) ?? '', new RegExp(`${moves.length} shards moved; primaries ${top.map(([k, n]) => `${k} \\(${n}\\)`).join(', ')}`));
+      t.diagnostic(`one change at S = 131072: /v1/shardmap ${total('/v1/shardmap')} bytes, /v1/changes ${total('/v1/changes')} bytes`);
+      assert.deepEqual(of('/v1/shardmap').map((s) => s.status), [200]);
+      assert.ok(total('/v1/changes') < 64 * 1024, `${total('/v1/changes')} bytes of /v1/changes for one change`);
+      // The proxy table shows statuses, not subscribed names (this app has no proxy stage: 404s).
+      await eventually('a proxies poll', () => of('/v1/proxies').length, { accept: (n) => n > 0, timeoutMs: 10_000, intervalMs: 100 });
+      assert.deepEqual([...new Set(of('/v1/proxies').map((s) => s.url))], ['/v1/proxies?names=0']);
+
+      // Idle: 30 s on, the page asks for the map with its ETag and gets a 304.
+      sent.length = 0;
+      await page.clock.fastForward(31_000);
+      await eventually('the periodic refresh', () => of('/v1/shardmap').length, { accept: (n) => n > 0, timeoutMs: 20_000, intervalMs: 100 });
+      assert.deepEqual(of('/v1/shardmap').map((s) => [s.status, s.bytes]), [[304, 0]]);
+
+      // keyway restarts with the same map and no history: the moves of the previous process go.
+      serving = new ServingState();
+      publish(serving, w2);
+      await page.clock.fastForward(31_000);
+      await page.waitForSelector('#changes li.empty', { timeout: 20_000 });
+      assert.equal(await page.getAttribute('#grid', 'data-version'), w2.version);
       assert.deepEqual(pageErrors, []);
     } finally {
       await page.close();

@@ -129,15 +129,29 @@ export interface LookupBody extends ShardBody {
   readonly key: string;
 }
 
+/** Moved shards whose primary went from `from` to `to` (absent: no owner) in one change. */
+export interface PrimaryHandoverBody {
+  readonly from?: string;
+  readonly to?: string;
+  readonly shards: number;
+}
+
+/** One change of `GET /v1/changes`. */
+export interface ChangeBody {
+  readonly fromVersion: string;
+  readonly toVersion: string;
+  readonly at: string;
+  /** How many shards moved: all of them, also when `moves` lists only the first N (`?moves=N`). */
+  readonly movedShards: number;
+  /** Every moved shard, sorted by shard; with `?moves=N`, the first N. */
+  readonly moves: readonly ShardMove[];
+  /** With `?moves=N` only: the largest primary hand-overs, largest first (at most 3). */
+  readonly primaries?: readonly PrimaryHandoverBody[];
+}
+
 /** `GET /v1/changes`: recent shard-map changes, newest first. */
 export interface ChangesBody {
-  readonly changes: readonly {
-    readonly fromVersion: string;
-    readonly toVersion: string;
-    readonly at: string;
-    readonly movedShards: number;
-    readonly moves: readonly ShardMove[];
-  }[];
+  readonly changes: readonly ChangeBody[];
 }
 
 /** `GET /v1/proxies`: one row per connected proxy. */

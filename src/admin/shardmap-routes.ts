@@ -5,10 +5,11 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { endpointShares, keyToShard, ownersOf } from '../sharding/index.js';
-import type { ServingReader, ServingView, ShardMapChange } from '../core/serving.js';
+import type { ServingReader, ServingView } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
-import type { ChangesBody, HotShardBody, HotShardsBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
-import { errorBody } from './error-body.js';
+import type { HotShardBody, HotShardsBody, LookupBody, ShardBody, ShardMapBody, SourcesDetailBody } from './api-types.js';
+import { changesBodies, MAX_CHANGE_MOVES_SHOWN } from './changes-body.js';
+import { errorBody, repeatedParameter } from './error-body.js';
 import { ifNoneMatchHits, strongEtag, weakEtag } from './etag.js';
 import { handoffBody, nodeHandoffBody } from './handoff-body.js';
 import { sourcesDetail } from './sources-detail.js';
@@ -195,23 +196,24 @@ export function shardMapRoutes(state: ServingReader) {
     // Serialized once per history (a new array on each change), sent as shared bytes: with every
     // moved shard listed, 32 changes at S = 131072 reach 100 MB, whose JSON.stringify held the
     // event loop (xDS included) for over a second on every request and copied it per client.
-    const changesBodies = new WeakMap<readonly ShardMapChange[], Buffer>();
-    app.get('/v1/changes', async (_request, reply) => {
-      const history = state.history();
-      let bytes = changesBodies.get(history);
-      if (!bytes) {
-        const body: ChangesBody = {
-          changes: history.map((c) => ({
-            fromVersion: c.fromVersion,
-            toVersion: c.toVersion,
-            at: c.at.toISOString(),
-            movedShards: c.moves.length,
-            moves: c.moves,
-          })),
-        };
-        changesBodies.set(history, (bytes = Buffer.from(JSON.stringify(body), 'utf8')));
-      }
-      return reply.type('application/json; charset=utf-8').send(bytes);
-    });
+    // `moves=N` bounds each change's list (the web view asks for none: it shows counts and the
+    // largest primary hand-overs). A digit string, not `type: integer`, as `names` of /v1/proxies.
+    const changes = changesBodies();
+    app.get<{ Querystring: { moves?: string } }>(
+      '/v1/changes',
+      { schema: { querystring: { type: 'object', properties: { moves: { type: 'string', pattern: '^[0-9]+$' } } } }, attachValidation: true },
+      async (request, reply) => {
+        const repeated = repeatedParameter(request.query, 'moves');
+        if (repeated) return reply.code(400).send(errorBody('BAD_ARGUMENT', repeated, 'moves'));
+        const { moves } = request.query;
+        if (request.validationError || (moves !== undefined && Number(moves) > MAX_CHANGE_MOVES_SHOWN)) {
+          const got = JSON.stringify(moves)?.slice(0, 40);
+          return reply.code(400).send(errorBody('BAD_ARGUMENT', `query parameter "moves" must be an integer from 0 to ${MAX_CHANGE_MOVES_SHOWN}, got ${got}`, 'moves'));
+        }
+        const history = state.history();
+        const bytes = moves === undefined ? changes.whole(history) : changes.bounded(history, Number(moves));
+        return reply.type('application/json; charset=utf-8').send(bytes);
+      },
+    );
   };
 }

@@ -3,6 +3,7 @@
  * docs/api.md. Keyed by `METHOD /path` in OpenAPI's path syntax (`{shard}`). The OpenAPI test fails
  * when a registered route has no entry here, so a new route is documented when it is added.
  */
+import { MAX_CHANGE_MOVES_SHOWN, PRIMARY_HANDOVERS_SHOWN } from '../changes-body.js';
 import { MAX_REST_PARAM_LENGTH } from '../request-limits.js';
 
 type Schema = Record<string, unknown>;
@@ -97,9 +98,26 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   'GET /v1/changes': {
     summary: 'Recent shard-map changes',
-    description: 'The last 32 changes of the shard map that moved at least one shard, newest first, each with every moved shard (owners before and after).',
+    description:
+      'The last 32 changes of the shard map that moved at least one shard, newest first, each with every moved shard (owners before and after). ' +
+      `At S = 131072 that list reaches 100 MB: with \`moves=N\` each change lists its first N moved shards only (\`movedShards\` still counts them all) and names its ${PRIMARY_HANDOVERS_SHOWN} largest primary hand-overs (\`primaries\`).`,
     tags: ['shard map'],
-    responses: { '200': { description: 'The changes (empty before the first move).', content: json('Changes') } },
+    parameters: [
+      {
+        name: 'moves',
+        in: 'query',
+        required: false,
+        description: `Moved shards listed per change, an integer from 0 to ${MAX_CHANGE_MOVES_SHOWN} written in digits; adds \`primaries\` to each change. Without it every moved shard is listed.`,
+        schema: { type: 'string', pattern: '^[0-9]+$' },
+        example: '0',
+      },
+    ],
+    responses: {
+      '200': { description: 'The changes (empty before the first move).', content: json('Changes') },
+      '400': error(`\`moves\` is not an integer from 0 to ${MAX_CHANGE_MOVES_SHOWN} in digits, or is given more than once.`, {
+        error: { code: 'BAD_ARGUMENT', message: `query parameter "moves" must be an integer from 0 to ${MAX_CHANGE_MOVES_SHOWN}, got "1e3"`, parameter: 'moves' },
+      }),
+    },
   },
   'GET /v1/proxies': {
     summary: 'Connected proxies and their sync state',

@@ -7,6 +7,7 @@
 import { ERROR_CODES } from '../../core/errors.js';
 import { DEGRADED_REASON_CODES } from '../../core/health.js';
 import { MAX_PORT } from '../../core/limits.js';
+import { PRIMARY_HANDOVERS_SHOWN } from '../changes-body.js';
 
 /** Error codes a REST answer may carry (docs/errors.md); defined in src/core/errors.ts. */
 export { ERROR_CODES };
@@ -222,14 +223,30 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
             fromVersion: str(),
             toVersion: str(),
             at: time(),
-            movedShards: int(undefined, { minimum: 1 }),
+            movedShards: int('How many shards moved, also when `moves` lists only the first N (`?moves=N`).', { minimum: 1 }),
             moves: arr(
               obj(
                 { shard: int(undefined, { minimum: 0 }), from: owners, to: owners, fromReaders: readers, toReaders: readers },
                 ['shard', 'from', 'to'],
                 { additionalProperties: false },
               ),
+              'Every moved shard, sorted by shard; with `?moves=N`, the first N.',
             ),
+            primaries: {
+              ...arr(
+                obj(
+                  {
+                    from: str('The primary before; absent when the shard had no owner.'),
+                    to: str('The primary after; absent when the shard has no owner.'),
+                    shards: int('Moved shards whose primary went from `from` to `to`.', { minimum: 1 }),
+                  },
+                  ['shards'],
+                  { additionalProperties: false },
+                ),
+                `With \`?moves=N\` only: the largest primary hand-overs of the change (moved shards whose primary changed, counted per from and to), largest first, at most ${PRIMARY_HANDOVERS_SHOWN}.`,
+              ),
+              maxItems: PRIMARY_HANDOVERS_SHOWN,
+            },
           },
           ['fromVersion', 'toVersion', 'at', 'movedShards', 'moves'],
           { additionalProperties: false },

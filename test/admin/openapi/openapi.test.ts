@@ -86,6 +86,8 @@ describe('the document of the admin app', () => {
     assert.deepEqual([shard.name, shard.in, shard.required, shard.schema], ['shard', 'path', true, { type: 'string', pattern: '^[0-9]+$' }]);
     const key = (doc.paths['/v1/lookup']!.get!.parameters as Record<string, unknown>[])[0]!;
     assert.deepEqual([key.name, key.in, key.required], ['key', 'query', true]);
+    const moves = (doc.paths['/v1/changes']!.get!.parameters as Record<string, unknown>[])[0]!;
+    assert.deepEqual([moves.name, moves.in, moves.required, moves.schema], ['moves', 'query', false, { type: 'string', pattern: '^[0-9]+$' }]);
   });
 
   test('live answers match the documented schemas, errors included', async () => {
@@ -99,6 +101,9 @@ describe('the document of the admin app', () => {
       ['GET /v1/lookup', `/v1/lookup?key=${encodeURIComponent('user:{42}:emb')}`, 200],
       ['GET /v1/lookup', '/v1/lookup', 400],
       ['GET /v1/changes', '/v1/changes', 200],
+      ['GET /v1/changes', '/v1/changes?moves=0', 200],
+      ['GET /v1/changes', '/v1/changes?moves=3', 200],
+      ['GET /v1/changes', '/v1/changes?moves=1e3', 400],
       ['GET /healthz', '/healthz', 200],
       ['GET /readyz', '/readyz', 200],
       ['GET /openapi.json', '/openapi.json', 200],
@@ -112,6 +117,13 @@ describe('the document of the admin app', () => {
       assert.equal(check(response.content['application/json']!.schema, res.json()), undefined, `${url} answer does not match the document`);
     }
     assert.ok((await app.inject('/v1/changes')).json().changes.length > 0, 'a change was validated');
+    assert.ok((await app.inject('/v1/changes?moves=0')).json().changes[0].primaries.length > 0, 'primary hand-overs were validated');
+    // The schema bites: a fourth hand-over, or one without its count, is refused.
+    const bounded = (await app.inject('/v1/changes?moves=0')).json();
+    const changes = (doc.paths['/v1/changes']!.get!.responses as Record<string, { content: Record<string, { schema: unknown }> }>)['200']!.content['application/json']!.schema;
+    const primaries = bounded.changes[0].primaries;
+    assert.notEqual(check(changes, { changes: [{ ...bounded.changes[0], primaries: [...primaries, ...primaries, ...primaries, ...primaries].slice(0, 4) }] }), undefined);
+    assert.notEqual(check(changes, { changes: [{ ...bounded.changes[0], primaries: [{ from: 'a', to: 'b' }] }] }), undefined);
     // The documented error for a missing shard map.
     const empty = await buildAdminApp(new ServingState());
     try {

@@ -2,11 +2,11 @@
 // keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
 // owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
 // proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
-// every second and fetches `/v1/shardmap` only when the version there changes.
+// every second and fetches `/v1/shardmap` only when the version there changes (and every 30 s, conditionally).
 
 const POLL_MS = 1000;
 const PROXIES_MS = 2000;
-/** Refetch the whole map now and then even when the version is unchanged (endpoint details, source state). */
+/** Ask for the map now and then even when the version is unchanged (endpoint details, source state): a 304 while nothing changed. */
 const FULL_REFRESH_MS = 30000;
 // Every request, body included, gives up after these: a keyway that accepts connections but never
 // answers (stopped, or a partition that drops packets) would otherwise hold the poll forever, and
@@ -27,8 +27,9 @@ const KINDS = [
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  /** Last `/v1/shardmap` body drawn. */
+  /** Last `/v1/shardmap` body drawn, and its ETag (sent back in If-None-Match). */
   map: null,
+  mapEtag: null,
   fetchedAt: 0,
   readyz: null,
   connected: true,
@@ -36,7 +37,6 @@ const state = {
   disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
   layout: null,
-  changesVersion: null,
 };
 
 // ---------------------------------------------------------------- colours
@@ -150,13 +150,12 @@ function setupTokenForm() {
     $('token').value = '';
     $('token-form').hidden = true;
     state.map = null; // refetch everything with the token on the next poll
-    state.changesVersion = null;
   });
 }
 
-/** GET `url` as JSON; throws when no answer came within `timeoutMs` (headers and body). */
-async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS) {
-  const headers = { accept: 'application/json' };
+/** GET `url` as JSON; throws when no answer came within `timeoutMs` (headers and body). A 304 has no body. */
+async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
+  const headers = { accept: 'application/json', ...extraHeaders };
   const token = adminToken();
   if (token) headers.authorization = `Bearer ${token}`;
   const signal = AbortSignal.timeout(timeoutMs);
@@ -176,7 +175,7 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS) {
     if (signal.aborted) throw new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`);
     body = null;
   }
-  return { status: res.status, body };
+  return { status: res.status, body, etag: res.headers.get('etag') };
 }
 
 // ---------------------------------------------------------------- header
@@ -580,13 +579,18 @@ function renderChanges(body) {
   }
   list.replaceChildren(
     ...changes.slice(0, 8).map((c) => {
-      const pairs = new Map();
-      for (const m of c.moves ?? []) {
-        if (m.from[0] === m.to[0]) continue;
-        const k = `${m.from[0] ?? 'none'} → ${m.to[0] ?? 'none'}`;
-        pairs.set(k, (pairs.get(k) ?? 0) + 1);
+      // `primaries`: the server's count (`?moves=0`); a keyway without it lists every move instead.
+      let top = Array.isArray(c.primaries) ? c.primaries.map((p) => [`${p.from ?? 'none'} → ${p.to ?? 'none'}`, p.shards]) : undefined;
+      if (!top) {
+        const pairs = new Map();
+        for (const m of c.moves ?? []) {
+          if (m.from[0] === m.to[0]) continue;
+          const k = `${m.from[0] ?? 'none'} → ${m.to[0] ?? 'none'}`;
+          pairs.set(k, (pairs.get(k) ?? 0) + 1);
+        }
+        top = [...pairs].sort((a, b) => b[1] - a[1]);
       }
-      const top = [...pairs].sort((a, b) => b[1] - a[1]).slice(0, 3);
+      top = top.slice(0, 3);
       return el(
         'li',
         { dataset: { toVersion: c.toVersion } },
@@ -600,7 +604,15 @@ function renderChanges(body) {
 // ---------------------------------------------------------------- polling
 
 async function refreshMap() {
-  const res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS);
+  // Conditional: while nothing in the map changed, the periodic refresh is a 304 with no body, not
+  // megabytes to download and parse (S = 131072 is about 5 MB).
+  const conditional = state.map && state.mapEtag ? { 'if-none-match': state.mapEtag } : {};
+  const res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS, conditional);
+  if (res.status === 304 && state.map) {
+    state.fetchedAt = Date.now();
+    await refreshChanges();
+    return;
+  }
   if (res.status !== 200 || !res.body) {
     state.map = null;
     $('legend').replaceChildren(el('p', { class: 'muted' }, res.body?.error?.message ?? `no shard map (HTTP ${res.status})`));
@@ -608,6 +620,7 @@ async function refreshMap() {
   }
   const map = res.body;
   state.map = map;
+  state.mapEtag = res.etag;
   state.fetchedAt = Date.now();
   assignColors(map.endpoints);
   legend(map);
@@ -617,11 +630,18 @@ async function refreshMap() {
   // The summary changes in the same task as the grid, so the page never shows two versions at once
   // while the change list below is still being fetched.
   renderHeader();
-  if (state.changesVersion !== map.version) {
-    const changes = await getJson('/v1/changes', MAP_TIMEOUT_MS);
-    renderChanges(changes.body);
-    state.changesVersion = map.version;
-  }
+  await refreshChanges();
+}
+
+/**
+ * Recent moves, on each new map and each periodic refresh: a keyway restarted with the same map has
+ * the same version but another history. `moves=0`: the page shows counts and the largest primary
+ * hand-overs, which the server adds, not the moved shards (32 changes at S = 131072 are 100 MB).
+ */
+async function refreshChanges() {
+  const changes = await getJson('/v1/changes?moves=0', MAP_TIMEOUT_MS);
+  // Keep the list shown when keyway did not answer with one.
+  if (changes.status === 200) renderChanges(changes.body);
 }
 
 async function poll() {
@@ -631,9 +651,11 @@ async function poll() {
     // keyway that is gone answers 502 with an HTML page, which is no keyway at all.
     if (typeof r.body?.ready !== 'boolean') throw new Error(`GET /readyz answered HTTP ${r.status} without keyway's readiness body`);
     state.readyz = r.body;
+    // Back after no answer: keyway may have restarted with the same map and a new history.
+    const reconnected = !state.connected;
     state.connected = true;
     const version = r.body?.version;
-    if (!state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
+    if (!state.map || reconnected || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
       await refreshMap();
     }
   } catch (err) {
@@ -646,7 +668,8 @@ async function poll() {
 
 async function pollProxies() {
   try {
-    renderProxies(await getJson('/v1/proxies'));
+    // names=0: the table shows each type's status, not the subscribed names.
+    renderProxies(await getJson('/v1/proxies?names=0'));
   } catch {
     // The header shows the disconnection; keep the last table.
   }
