@@ -329,6 +329,16 @@ export class ServerLink {
         this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
         this.#held.clear();
         this.#holds = false;
+        // A stream still settling announced what was just dropped, so keyway would send none of it:
+        // a new stream announces nothing and gets the whole set.
+        const settling = this.#call;
+        if (settling && this.#announced) {
+          this.#call = undefined;
+          clearTimeout(this.#settle);
+          this.#settle = undefined;
+          settling.cancel();
+          this.connect();
+        }
         this.changed();
       }, this.timing.dropAfterMs);
       this.changed();
