@@ -61,9 +61,19 @@ export class HandoffDriver implements WarmReportSink {
     return this.#step?.state.target;
   }
 
-  /** Plans and publishes the routed map for a new target map. */
+  /**
+   * Plans and publishes the routed map for a new target map. If the publish throws, the driver
+   * stays on the step it had: the runner keeps the previous target too, so a later step must not
+   * publish the failed one.
+   */
   plan(target: ShardMap, cause: ChangeCause): void {
-    this.#publish(this.#next(target, Date.now()), cause);
+    const [step, unpublished] = [this.#step, this.#unpublished];
+    try {
+      this.#publish(this.#next(target, Date.now()), cause);
+    } catch (err) {
+      [this.#step, this.#unpublished] = [step, unpublished];
+      throw err;
+    }
   }
 
   /**

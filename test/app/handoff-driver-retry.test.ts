@@ -57,3 +57,34 @@ test('a step whose publish threw is published by the retry', async (t) => {
   assert.equal(published!.state.transitions.length, 0, 'the retry published the flip');
   for (const shard of gaining) assert.equal(published!.routed.owners[shard]![0], 'e');
 });
+
+test('a plan whose publish threw is not published by a later step: the driver stays on its previous target', async (t) => {
+  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
+  const before = computeShardMap(four, policy);
+  const after = computeShardMap([...four, ep('e')], policy);
+  const published: HandoffStep[] = [];
+  let failNext = false;
+  const driver = new HandoffDriver({
+    logger: pino({ level: 'silent' }),
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs: 0 }),
+    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
+    publish: (step) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('publish failed once');
+      }
+      published.push(step);
+    },
+    enqueue: (_what, job) => void job(),
+  });
+  t.after(() => driver.close());
+  const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
+  driver.plan(before, cause);
+  failNext = true;
+  assert.throws(() => driver.plan(after, cause), /publish failed once/);
+  assert.equal(driver.target()?.version, before.version, 'the target in force is the previous one');
+  // A later step (a warm report) re-plans on the previous target: the failed map does not go out.
+  driver.reportWarm({ node: 'a', shards: [0] });
+  await sleep(50);
+  for (const step of published) assert.equal(step.state.target.version, before.version);
+});
