@@ -9,7 +9,8 @@ import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '
 import type { Logger } from 'pino';
 import { MAX_REPORTED_SHARDS, type LoadReport, type LoadReportSink } from '../../core/load.js';
 import { LoadReportReplySchema, type LoadReportMessage, type LoadReportReply } from '../proto.js';
-import { refusedNode, type Refusal } from './ownership-service.js';
+import { refusedNode, refusedReport, type Refusal } from './ownership-service.js';
+import type { RefusalLog } from './refusal-log.js';
 import type { StreamPeer } from './session.js';
 
 export interface LoadReportOptions {
@@ -24,6 +25,8 @@ export interface LoadReportOptions {
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
   /** Longest `node_id` taken (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength. */
   readonly maxNodeIdLength?: number;
+  /** Where refusals are logged, once per burst per gRPC code; default a line each. */
+  readonly refusals?: RefusalLog;
   /** The clock, for refusing windows that have not started yet; default Date.now. */
   readonly now?: () => number;
 }
@@ -105,7 +108,7 @@ export function reportLoadHandler(opts: LoadReportOptions) {
     }
     const refused = refusedNode(opts.admit, call, opts.maxNodeIdLength);
     if (refused) {
-      log.warn({ peer: call.getPeer(), error: refused.details }, 'load report refused');
+      refusedReport(log, opts.refusals, 'load', refused, { peer: call.getPeer() });
       callback(refused);
       return;
     }
@@ -116,7 +119,7 @@ export function reportLoadHandler(opts: LoadReportOptions) {
       ...(opts.isEndpoint ? { isEndpoint: opts.isEndpoint } : {}),
     });
     if ('code' in checked) {
-      log.warn({ node: call.request.nodeId, error: checked.details }, 'load report refused');
+      refusedReport(log, opts.refusals, 'load', checked, { node: call.request.nodeId });
       callback(checked);
       return;
     }

@@ -12,6 +12,7 @@ import { WarmReportReplySchema, type WarmReport, type WarmReportReply } from '..
 import { streamPeer } from './peer-identity.js';
 import { DEFAULT_XDS_STREAM_LIMITS } from './stream-limits.js';
 import { nodeIdTooLong, ProtocolError, type StreamPeer } from './session.js';
+import type { RefusalLog } from './refusal-log.js';
 
 export interface WarmReportOptions {
   /** Where valid reports go; without it ReportWarm answers UNIMPLEMENTED. */
@@ -23,6 +24,8 @@ export interface WarmReportOptions {
   readonly admit?: (nodeId: string, peer: StreamPeer) => void;
   /** Longest `node_id` taken (docs/security.md "xDS streams"); default DEFAULT_XDS_STREAM_LIMITS.maxNodeIdLength. */
   readonly maxNodeIdLength?: number;
+  /** Where refusals are logged, once per burst per gRPC code; default a line each. */
+  readonly refusals?: RefusalLog;
 }
 
 /** A report keyway refuses: the gRPC status and a message naming the field. */
@@ -48,6 +51,16 @@ export function checkWarmReport(report: WarmReport, shardCount: number | undefin
   return { shards: [...new Set(report.shards)].sort((a, b) => a - b) };
 }
 
+/**
+ * Logs a refused warm or load report: once per burst per gRPC code through `refusals` (a client
+ * sending reports in a loop, or for node ids the map does not list, would otherwise write a line
+ * each), else a line each.
+ */
+export function refusedReport(log: Logger, refusals: RefusalLog | undefined, kind: 'warm' | 'load', refusal: Refusal, fields: Record<string, unknown>): void {
+  if (refusals) refusals.refused(`${kind === 'warm' ? 'ReportWarm' : 'ReportLoad'} ${GrpcStatus[refusal.code]}`, fields, `${kind} report refused: ${refusal.details}`);
+  else log.warn({ ...fields, error: refusal.details }, `${kind} report refused`);
+}
+
 /** The grpc-js handler of ReportWarm. Replies `accepted` = the reported shards (distinct, ascending). */
 export function reportWarmHandler(opts: WarmReportOptions) {
   const log = opts.logger.child({ rpc: 'ReportWarm' });
@@ -61,13 +74,13 @@ export function reportWarmHandler(opts: WarmReportOptions) {
     }
     const refused = refusedNode(opts.admit, call, opts.maxNodeIdLength);
     if (refused) {
-      log.warn({ peer: call.getPeer(), error: refused.details }, 'warm report refused');
+      refusedReport(log, opts.refusals, 'warm', refused, { peer: call.getPeer() });
       callback(refused);
       return;
     }
     const checked = checkWarmReport(call.request, opts.shardCount());
     if (!('shards' in checked)) {
-      log.warn({ node: call.request.nodeId, error: checked.details }, 'warm report refused');
+      refusedReport(log, opts.refusals, 'warm', checked, { node: call.request.nodeId });
       callback(checked);
       return;
     }

@@ -1,8 +1,9 @@
 /**
- * The log of streams refused at a stream cap (docs/security.md "xDS streams"): one `warn` line when
- * a burst of refusals starts and one `info` line with its count when it ends. A fleet reconnecting
- * into a full replica, or a client opening streams in a loop, is refused thousands of times a
- * second: a line per refusal would flood the log and cost more than the refusal itself.
+ * The log of refusals a client can repeat in a loop (docs/security.md "xDS streams"): streams
+ * refused at a stream cap, warm and load reports refused. One `warn` line when a burst of refusals
+ * starts and one `info` line with its count when it ends. A fleet reconnecting into a full replica,
+ * or a client opening streams or sending reports in a loop, is refused thousands of times a second:
+ * a line per refusal would flood the log and cost more than the refusal itself.
  */
 import type { Logger } from 'pino';
 
@@ -20,6 +21,8 @@ export class RefusalLog {
   constructor(
     private readonly log: Logger,
     private readonly quietMs = REFUSAL_BURST_QUIET_MS,
+    /** What is refused, for the summary line: `xDS streams`, `load reports`. */
+    private readonly what = 'xDS streams',
   ) {}
 
   /**
@@ -51,6 +54,6 @@ export class RefusalLog {
     if (!burst) return;
     clearTimeout(burst.timer);
     this.#bursts.delete(limit);
-    this.log.info({ limit, refused: burst.refused }, `xDS streams refused at ${limit}: ${burst.refused} in the burst that just ended`);
+    this.log.info({ limit, refused: burst.refused }, `${this.what} refused at ${limit}: ${burst.refused} in the burst that just ended`);
   }
 }

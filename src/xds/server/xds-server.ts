@@ -109,6 +109,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   /** Open streams in all (KEYWAY_XDS_MAX_STREAMS). */
   let held = 0;
   const refusals = new RefusalLog(log);
+  const reportRefusals = new RefusalLog(log, undefined, 'reports');
   let streamSeq = 0;
   let warnedFraming = false;
   /** Can this call write shared gRPC frames as they are? Logged once when grpc-js does not allow it. */
@@ -234,12 +235,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership, { deliverUndecodable: true }), {
-    ReportWarm: refuseUndecodable(log, reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, ...(admit ? { admit } : {}) })),
+    ReportWarm: refuseUndecodable(log, reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, refusals: reportRefusals, ...(admit ? { admit } : {}) })),
     ReportLoad: refuseUndecodable(log, reportLoadHandler({
       sink: opts.load,
       shardCount: opts.shardCount ?? (() => undefined),
       logger: log,
       maxNodeIdLength: limits.maxNodeIdLength,
+      refusals: reportRefusals,
       ...(admit ? { admit } : {}),
       ...(opts.isEndpoint ? { isEndpoint: opts.isEndpoint } : {}),
     })),
@@ -274,6 +276,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         for (const end of [...open.values()]) end('server shutdown');
         tls?.close();
         refusals.close();
+        reportRefusals.close();
         // After the grace, forced; close() settles then whether or not grpc-js calls the
         // tryShutdown callback, so a shutdown is bounded by the grace.
         const force = setTimeout(() => {

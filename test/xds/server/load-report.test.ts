@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { pino } from 'pino';
 import { MAX_REPORTED_SHARDS, type LoadReport, type LoadReportSink } from '../../../src/core/load.js';
 import { ServerLink } from '../../../src/agent/server-link.js';
 import { DEFAULT_AGENT_TIMING } from '../../../src/agent/index.js';
@@ -99,4 +100,17 @@ test('ReportLoad takes load only from endpoints of the map: another node id is r
   assert.equal(k.reports.length, 0, 'nothing of it reaches the sink (nor a metric series)');
   assert.equal((await link(t, s.port, 'b').reportLoad(report({ nodeId: 'b' }))).acceptedShards, 2);
   assert.deepEqual(k.reports.map((r) => r.nodeId), ['b']);
+});
+
+test('refused reports sent in a loop are logged once per burst and code, not a line each', async (t) => {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+  const s = await server(t, { load: sink(), isEndpoint: (id) => id === 'a', logger });
+  const l = link(t, s.port, 'stranger');
+  for (let i = 0; i < 20; i++) {
+    await refused(l.reportLoad(report({ nodeId: `stranger-${i}` })), GrpcStatus.FAILED_PRECONDITION, /is not an endpoint/);
+  }
+  const refusals = lines.filter((x) => x.msg.includes('report refused'));
+  assert.equal(refusals.length, 1, refusals.map((x) => x.msg).join('\n'));
+  assert.match(refusals[0]!.msg, /ReportLoad FAILED_PRECONDITION/);
 });
