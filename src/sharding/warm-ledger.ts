@@ -33,16 +33,26 @@ export class WarmLedger {
    * MAX_UNLISTED_WARM_REPORTS, are dropped (the transition then ends at its deadline instead).
    */
   record(node: string, shards: readonly number[], at: number, listed = true): number {
+    const unlisted = !listed;
     let byShard = this.#reports.get(node);
-    if (!byShard) {
-      this.#reports.set(node, (byShard = new Map()));
-      if (!listed) this.#unlisted.add(node);
+    // Classed by what the map says now, not when the node's first held report came: a node that
+    // reports while the map starts listing it would otherwise stay in the unlisted budget for as
+    // long as it keeps reporting, and a flood of invented ids would drop its reports for good.
+    if (byShard && unlisted !== this.#unlisted.has(node)) {
+      if (unlisted) this.#unlisted.add(node);
+      else this.#unlisted.delete(node);
+      this.#unlistedSize += unlisted ? byShard.size : -byShard.size;
     }
-    const unlisted = this.#unlisted.has(node);
     let recorded = 0;
     for (const shard of shards) {
-      if (!byShard.has(shard)) {
+      if (!byShard?.has(shard)) {
         if (this.#size >= MAX_WARM_REPORTS || (unlisted && this.#unlistedSize >= MAX_UNLISTED_WARM_REPORTS)) continue;
+        // A node gets an entry only with a report in it: only #remove deletes entries, so an empty
+        // one (a report of no shards, or of shards all dropped) would be held for good, one per id.
+        if (!byShard) {
+          this.#reports.set(node, (byShard = new Map()));
+          if (unlisted) this.#unlisted.add(node);
+        }
         this.#size++;
         if (unlisted) this.#unlistedSize++;
       }
@@ -97,5 +107,10 @@ export class WarmLedger {
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Nodes with reports held (each entry holds at least one). */
+  get nodes(): number {
+    return this.#reports.size;
   }
 }
