@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { MAX_PORT } from '../core/limits.js';
+import { optionErrorMessage } from './parse-options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -64,10 +65,13 @@ ${SERVE_OPTIONS}
                          [env KEYWAY_SERVER, default http://127.0.0.1:8080]
       --token TOKEN      Admin bearer token for status, shardmap, lookup  [env KEYWAY_TOKEN]
   -o, --output FORMAT    table | json (status, shardmap, lookup, diff)  [default table]
+                         --server, --token and -o go after the command or before it:
+                         keyway status --server URL, or keyway --server URL status
 ${HELP_OPTION}
 
 Exit status: 0 success (and after SIGTERM/SIGINT), 1 runtime failure (such as a server that cannot be
-reached), 2 bad usage or invalid topology file.`;
+reached, or an internal error: KEYWAY_DEBUG=1 prints its stack trace), 2 bad usage or invalid
+topology file.`;
 
 /** `keyway serve --help`: serve's synopsis and options only. */
 export const SERVE_USAGE = `Usage:
@@ -144,6 +148,17 @@ const SERVE_OPTIONS_CONFIG = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** The client commands of docs/cli.md, which commands/index.ts dispatches (parseCommand names them in its messages). */
+export const CLIENT_COMMANDS = ['status', 'shardmap', 'lookup', 'diff'] as const;
+
+/** The client commands' options, unknown to serve and check: what their usage errors add. */
+const CLIENT_OPTION_HINTS: Readonly<Record<string, string>> = {
+  '--server': 'an option of status, shardmap and lookup: keyway status --server URL',
+  '--token': 'an option of status, shardmap and lookup: keyway status --token TOKEN',
+  '--output': 'an option of status, shardmap, lookup and diff: keyway status --output json',
+  '-o': 'an option of status, shardmap, lookup and diff: keyway status -o json',
+};
+
 /** Parses `argv` (without node and script) with `env` for the fallbacks. @throws UsageError */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   refuseSingleDashLongOptions(argv, Object.keys(SERVE_OPTIONS_CONFIG));
@@ -151,12 +166,16 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: SERVE_OPTIONS_CONFIG });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(optionErrorMessage(err, argv, SERVE_OPTIONS_CONFIG, CLIENT_OPTION_HINTS));
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0 || positionals[0] === 'help') return helpCommand(positionals);
   const [command, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (command !== undefined && (CLIENT_COMMANDS as readonly string[]).includes(command)) {
+    // Reached after `--` or a serve option: the client commands are dispatched only as the first argument.
+    throw new UsageError(`the command ${JSON.stringify(command)} must come first, before other arguments: keyway ${command} [options]`);
+  }
   if (command !== 'serve' && command !== 'check') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (!values.config) throw new UsageError('--config FILE is required');
   if (command === 'check') return { command, config: values.config };

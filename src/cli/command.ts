@@ -4,8 +4,9 @@
  */
 import { CHECK_USAGE, type Command, parseCommand, SERVE_USAGE, USAGE, UsageError } from './args.js';
 import { checkCommand } from './check.js';
-import { isClientCommand, runClientCommand } from './commands/index.js';
+import { clientInvocation, isClientCommand, runClientCommand } from './commands/index.js';
 import type { CommandIo } from './commands/options.js';
+import { internalErrorText } from './internal-error.js';
 
 /** The process's own streams: where the real command writes (tests pass their own). */
 const PROCESS_IO: CommandIo = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
@@ -13,7 +14,20 @@ const PROCESS_IO: CommandIo = { out: (s) => void process.stdout.write(s), err: (
 /** Runs one command; resolves with the exit status once the command is done (serve: after shutdown). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo = PROCESS_IO): Promise<number> {
   // Client commands (status, shardmap, lookup, diff) parse their own options.
-  if (argv[0] !== undefined && isClientCommand(argv[0])) return runClientCommand(argv[0], argv.slice(1), env, io);
+  const client = clientInvocation(argv);
+  if (client !== undefined) return runClientCommand(client.name, client.args, env, io);
+  try {
+    return await serverCommand(argv, env, io);
+  } catch (err) {
+    // A bug: one line, exit 1; the stack trace only when KEYWAY_DEBUG asks for it.
+    const name = argv[0] === 'serve' || argv[0] === 'check' || argv[0] === 'help' ? argv[0] : undefined;
+    io.err(internalErrorText(name, err, env));
+    return 1;
+  }
+}
+
+/** serve, check and help. */
+async function serverCommand(argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
   let cmd: Command;
   try {
     cmd = parseCommand(argv, env);

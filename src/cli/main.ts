@@ -4,7 +4,8 @@
  * Client commands (status, shardmap, lookup, diff) are dispatched before the server's modules are
  * loaded, so they start quickly.
  */
-import { isClientCommand } from './commands/index.js';
+import { clientInvocation } from './commands/index.js';
+import { internalErrorText } from './internal-error.js';
 
 /** The first error each output stream reported; an 'error' event without a listener would crash the process. */
 const writeErrors = new Map<NodeJS.WriteStream, Error>();
@@ -15,9 +16,10 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const argv = process.argv.slice(2);
+const client = clientInvocation(argv);
 const run =
-  argv[0] !== undefined && isClientCommand(argv[0])
-    ? import('./commands/index.js').then((m) => m.runClientCommand(argv[0] as Parameters<typeof m.runClientCommand>[0], argv.slice(1), process.env))
+  client !== undefined
+    ? import('./commands/index.js').then((m) => m.runClientCommand(client.name, client.args, process.env))
     : import('./command.js').then((m) => m.main(argv, process.env));
 
 /**
@@ -46,7 +48,8 @@ function exitAfterWrites(code: number): void {
   process.stderr.write(`keyway: cannot write the output: ${err.message}\n`, () => process.exit(failedCode));
 }
 
+// Both entry points report their own errors; this is the last resort (a module that fails to load).
 run.then(exitWhenFlushed, (err: unknown) => {
-  process.stderr.write(`keyway: ${(err as Error).stack ?? String(err)}\n`);
+  process.stderr.write(internalErrorText(client?.name, err, process.env));
   exitWhenFlushed(1);
 });

@@ -4,16 +4,17 @@
  * Exit status: 0 success, 1 server unreachable or failing (or a filter that matches nothing),
  * 2 bad usage or an invalid topology file.
  */
-import { UsageError } from '../args.js';
+import { CLIENT_COMMANDS, UsageError } from '../args.js';
 import { diffCommand } from './diff.js';
 import { lookupCommand } from './lookup.js';
+import { internalErrorText } from '../internal-error.js';
 import { CliError, type CommandIo, parseCommandArgs, serverUrl, token } from './options.js';
 import { RestClient } from './rest-client.js';
 import { shardMapCommand } from './shardmap.js';
 import { statusCommand } from './status.js';
 import { printable } from './table.js';
 
-export const CLIENT_COMMANDS = ['status', 'shardmap', 'lookup', 'diff'] as const;
+export { CLIENT_COMMANDS };
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 /** Whether `keyway NAME` is a client command of docs/cli.md, dispatched here rather than to `serve` or `check`. */
@@ -22,6 +23,21 @@ export function isClientCommand(name: string): name is ClientCommand {
 }
 
 const SERVER = { server: { type: 'string' }, token: { type: 'string' } } as const;
+
+/** What an unknown-option error adds for an option of another client command. */
+const ELSEWHERE: Readonly<Record<string, string>> = {
+  '--endpoint': 'an option of shardmap',
+  '--zone': 'an option of shardmap',
+  '--subzone': 'an option of shardmap',
+  '--shards': 'an option of shardmap and diff',
+  '--load': 'an option of diff',
+};
+/** diff reads files, no server. */
+const DIFF_ELSEWHERE: Readonly<Record<string, string>> = {
+  ...ELSEWHERE,
+  '--server': 'diff works offline, on two files: it reads no server',
+  '--token': 'diff works offline, on two files: it reads no server',
+};
 
 /** The REST client of `--server` and `--token` (or their environment variables). */
 function restClient(values: { server?: string; token?: string }, env: NodeJS.ProcessEnv): RestClient {
@@ -76,14 +92,38 @@ export async function runClientCommand(
       io.err(`keyway ${name}: ${err.message.split('\n').map(printable).join('\n')}\n`);
       return err.exitCode;
     }
-    throw err;
+    // A bug, or a runtime limit (an answer too deeply nested to print): one line, exit 1.
+    io.err(internalErrorText(name, err, env));
+    return 1;
   }
+}
+
+/** The client options that may also come before the command, as kubectl's global flags do. */
+const LEADING_VALUE_OPTIONS = ['--server', '--token', '--output', '-o'];
+
+/**
+ * The client command of `argv` and its arguments, or undefined when `argv` names none. Leading
+ * `--server`, `--token` and `-o` (`keyway --server X status`) are moved after the command's
+ * name, before its own arguments (so before any `--`).
+ */
+export function clientInvocation(argv: readonly string[]): { readonly name: ClientCommand; readonly args: readonly string[] } | undefined {
+  let i = 0;
+  for (;;) {
+    const arg = argv[i];
+    if (arg === undefined) return undefined;
+    if (LEADING_VALUE_OPTIONS.includes(arg)) i += 2;
+    else if (LEADING_VALUE_OPTIONS.some((o) => o.startsWith('--') && arg.startsWith(`${o}=`)) || /^-o./s.test(arg)) i += 1;
+    else break;
+  }
+  const name = argv[i]!;
+  if (!isClientCommand(name)) return undefined;
+  return { name, args: [...argv.slice(0, i), ...argv.slice(i + 1)] };
 }
 
 async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
   switch (name) {
     case 'status': {
-      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER);
+      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER, ELSEWHERE);
       if (a.help) return help(io, name);
       expectPositionals(a.positionals, 0);
       return statusCommand(restClient(a.values, env), a.output, io);
@@ -95,21 +135,21 @@ async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJ
         zone: { type: 'string', multiple: true },
         subzone: { type: 'string', multiple: true },
         shards: { type: 'boolean' },
-      });
+      }, ELSEWHERE);
       if (a.help) return help(io, name);
       expectPositionals(a.positionals, 0);
       const filters = { endpoints: a.values.endpoint ?? [], zones: a.values.zone ?? [], subzones: a.values.subzone ?? [] };
       return shardMapCommand(restClient(a.values, env), filters, a.values.shards === true, a.output, io);
     }
     case 'lookup': {
-      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER);
+      const a = parseCommandArgs<{ server?: string; token?: string }>(argv, SERVER, ELSEWHERE);
       if (a.help) return help(io, name);
       if (a.positionals.length === 0) throw new UsageError('KEY is required');
       expectPositionals(a.positionals, 1);
       return lookupCommand(restClient(a.values, env), a.positionals[0]!, a.output, io);
     }
     case 'diff': {
-      const a = parseCommandArgs<{ shards?: boolean; load?: string }>(argv, { shards: { type: 'boolean' }, load: { type: 'string' } });
+      const a = parseCommandArgs<{ shards?: boolean; load?: string }>(argv, { shards: { type: 'boolean' }, load: { type: 'string' } }, DIFF_ELSEWHERE);
       if (a.help) return help(io, name);
       if (a.positionals.length < 2) throw new UsageError('OLD.yaml and NEW.yaml are required');
       expectPositionals(a.positionals, 2);

@@ -3,8 +3,9 @@
  * docs/cli.md): `--server URL` (env KEYWAY_SERVER), `--token TOKEN` (env KEYWAY_TOKEN) and `-o table|json`.
  * Flags win over the environment.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { refuseSingleDashLongOptions, UsageError } from '../args.js';
+import { optionErrorMessage, type Options } from '../parse-options.js';
 import { adminTokenFault } from '../../core/admin-token.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
@@ -36,20 +37,18 @@ export interface ParsedCommand<V> {
   readonly help: boolean;
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
 /**
  * Parses one client command's arguments: its own `options` plus `-o/--output` and `-h/--help`.
  * @throws UsageError for an unknown flag, a long one with one dash (`-server`), or a bad `-o` value
  */
-export function parseCommandArgs<V extends Record<string, unknown>>(argv: readonly string[], options: Options): ParsedCommand<V> {
+export function parseCommandArgs<V extends Record<string, unknown>>(argv: readonly string[], options: Options, elsewhere: Readonly<Record<string, string>> = {}): ParsedCommand<V> {
   const all: Options = { ...options, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } };
   refuseSingleDashLongOptions(argv, Object.keys(all));
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: all });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(optionErrorMessage(err, argv, all, elsewhere));
   }
   const values = parsed.values as Record<string, unknown>;
   const output = (values.output as string | undefined) ?? 'table';
