@@ -18,8 +18,10 @@ import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { openApiRoutes, recordRoutes } from './openapi/index.js';
 import { proxyRoutes } from './proxy-routes.js';
+import { REST_KEEP_ALIVE_TIMEOUT_MS, restWriteStallMsFromEnv } from './request-limits.js';
 import { shardMapRoutes } from './shardmap-routes.js';
 import { webViewRoutes } from './web/routes.js';
+import { watchWriteStalls } from './write-stall.js';
 
 export interface AdminAppOptions {
   /** Request errors are logged here; request lines only at debug level. */
@@ -35,6 +37,12 @@ export interface AdminAppOptions {
   readonly token?: string;
   /** Time to receive a whole request before a 408 (docs/security.md "REST requests"); default REST_REQUEST_TIMEOUT_MS. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Time a connection may hold answer bytes its client takes none of before it is closed
+   * (docs/security.md "REST requests"); default: KEYWAY_ADMIN_WRITE_STALL_MS from the environment,
+   * else REST_WRITE_STALL_MS. Read here because `keyway serve` passes the admin app no limits.
+   */
+  readonly writeStallMs?: number;
 }
 
 /**
@@ -42,16 +50,21 @@ export interface AdminAppOptions {
  * `inject()` in tests.
  */
 export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
+  const writeStallMs = opts.writeStallMs ?? restWriteStallMsFromEnv(process.env);
+  const log = opts.logger?.child({ component: 'admin' });
   const errors = errorBodies({
     guards: opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [],
     ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'admin' }) } : { logger: false }),
+    ...(log ? { loggerInstance: log } : { logger: false }),
     logController: new QuietRequests(),
+    keepAliveTimeout: REST_KEEP_ALIVE_TIMEOUT_MS,
     ...errors.serverOptions,
   }) as unknown as FastifyInstance;
   errors.install(app);
+  const stopStallWatch = watchWriteStalls(app.server, writeStallMs, log);
+  app.addHook('onClose', async () => stopStallWatch());
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
   const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
   await app.register(healthRoutes(state, proxyReaders));

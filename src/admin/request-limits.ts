@@ -5,6 +5,9 @@
  * with a dependency update.
  */
 
+import { KeywayError } from '../core/errors.js';
+import { MAX_TIMER_MS } from '../xds/server/stream-limits.js';
+
 /** Request line plus headers, in bytes (Node's `http.maxHeaderSize`); beyond it: 431. */
 export const MAX_REST_HEADER_BYTES = 16 * 1024;
 /** A request body, in bytes (fastify's `bodyLimit`; keyway's own routes take none); beyond it: 413. */
@@ -25,4 +28,39 @@ export const REST_REQUEST_TIMEOUT_MS = 30_000;
  */
 export function requestTimeoutCheckMs(timeoutMs: number): number {
   return Math.max(10, Math.min(1_000, Math.floor(timeoutMs / 4)));
+}
+
+/**
+ * How long a connection may hold answer bytes the client takes none of, in ms; beyond it the
+ * connection is closed (write-stall.ts). `requestTimeout` covers receiving the request only, and
+ * Node's idle `timeout` would cut a slow but steady download of a large body: it is reset only
+ * when a whole write finishes, and keyway writes each body in one.
+ */
+export const REST_WRITE_STALL_MS = 60_000;
+/** The variable `keyway serve` reads REST_WRITE_STALL_MS's override from. */
+export const REST_WRITE_STALL_ENV = 'KEYWAY_ADMIN_WRITE_STALL_MS';
+
+/**
+ * How long a keep-alive connection may wait for its next request, in ms (Node's
+ * `keepAliveTimeout`); then it is closed. fastify's default, stated so an update cannot change it.
+ */
+export const REST_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+/**
+ * REST_WRITE_STALL_MS, or its override from `env` (a positive integer of ms, at most MAX_TIMER_MS,
+ * as for KEYWAY_XDS_*): a malformed value is an error rather than silently the default, and one past
+ * MAX_TIMER_MS would fire after 1 ms and cut every answer that had a byte pending.
+ * @throws KeywayError CONFIG_INVALID naming the variable
+ */
+export function restWriteStallMsFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[REST_WRITE_STALL_ENV];
+  if (raw === undefined || raw === '') return REST_WRITE_STALL_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new KeywayError('CONFIG_INVALID', `${REST_WRITE_STALL_ENV} must be a positive integer of ms, got ${JSON.stringify(raw)}`);
+  }
+  if (n > MAX_TIMER_MS) {
+    throw new KeywayError('CONFIG_INVALID', `${REST_WRITE_STALL_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
+  }
+  return n;
 }

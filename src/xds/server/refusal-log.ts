@@ -21,8 +21,8 @@ export class RefusalLog {
   constructor(
     private readonly log: Logger,
     private readonly quietMs = REFUSAL_BURST_QUIET_MS,
-    /** What is refused, for the summary line: `xDS streams`, `load reports`. */
-    private readonly what = 'xDS streams',
+    /** What was refused, for the summary line: `xDS streams refused`, `admin REST connections closed`. */
+    private readonly what = 'xDS streams refused',
   ) {}
 
   /**
@@ -37,7 +37,7 @@ export class RefusalLog {
       burst.timer.refresh();
       return;
     }
-    this.log.warn({ ...fields, limit }, `${message} (further refusals at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s)`);
+    this.log.warn({ ...fields, limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s)`);
     const timer = setTimeout(() => this.#end(limit), this.quietMs);
     // A pending summary must not keep the process alive.
     timer.unref();
@@ -54,6 +54,6 @@ export class RefusalLog {
     if (!burst) return;
     clearTimeout(burst.timer);
     this.#bursts.delete(limit);
-    this.log.info({ limit, refused: burst.refused }, `${this.what} refused at ${limit}: ${burst.refused} in the burst that just ended`);
+    this.log.info({ limit, refused: burst.refused }, `${this.what} at ${limit}: ${burst.refused} in the burst that just ended`);
   }
 }

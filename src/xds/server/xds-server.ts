@@ -109,7 +109,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   /** Open streams in all (KEYWAY_XDS_MAX_STREAMS). */
   let held = 0;
   const refusals = new RefusalLog(log);
-  const reportRefusals = new RefusalLog(log, undefined, 'reports');
+  const reportRefusals = new RefusalLog(log, undefined, 'reports refused');
   let streamSeq = 0;
   let warnedFraming = false;
   /** Can this call write shared gRPC frames as they are? Logged once when grpc-js does not allow it. */
