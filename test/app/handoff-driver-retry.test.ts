@@ -13,6 +13,17 @@ import { ep } from '../sharding/handoff-fixtures.js';
 
 const policy = { shardCount: 64, replicas: 1, spread: 'none' } as const;
 
+/** A driver over five agent nodes that flips at once, publishing and queueing through the given functions. */
+function driverOf(publish: (step: HandoffStep) => void, enqueue: (job: () => void) => void): HandoffDriver {
+  return new HandoffDriver({
+    logger: pino({ level: 'silent' }),
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs: 0 }),
+    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
+    publish,
+    enqueue: (_what, job) => enqueue(job as () => void),
+  });
+}
+
 test('a step whose publish threw is published by the retry', async (t) => {
   const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
   const before = computeShardMap(four, policy);
@@ -20,11 +31,8 @@ test('a step whose publish threw is published by the retry', async (t) => {
   let published: HandoffStep | undefined;
   let failNext = false;
   const errors: unknown[] = [];
-  const driver = new HandoffDriver({
-    logger: pino({ level: 'silent' }),
-    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs: 0 }),
-    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
-    publish: (step) => {
+  const driver = driverOf(
+    (step) => {
       if (failNext) {
         failNext = false;
         throw new Error('publish failed once');
@@ -32,14 +40,14 @@ test('a step whose publish threw is published by the retry', async (t) => {
       published = step;
     },
     // As the runner's queue: a job that throws is reported, not thrown at the timer.
-    enqueue: (_what, job) => {
+    (job) => {
       try {
         job();
       } catch (err) {
         errors.push(err);
       }
     },
-  });
+  );
   t.after(() => driver.close());
   const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
   driver.plan(before, cause);
@@ -64,19 +72,16 @@ test('a plan whose publish threw is not published by a later step: the driver st
   const after = computeShardMap([...four, ep('e')], policy);
   const published: HandoffStep[] = [];
   let failNext = false;
-  const driver = new HandoffDriver({
-    logger: pino({ level: 'silent' }),
-    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs: 0 }),
-    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
-    publish: (step) => {
+  const driver = driverOf(
+    (step) => {
       if (failNext) {
         failNext = false;
         throw new Error('publish failed once');
       }
       published.push(step);
     },
-    enqueue: (_what, job) => void job(),
-  });
+    (job) => void job(),
+  );
   t.after(() => driver.close());
   const cause = { source: 'file', reason: 'test', detectedAt: new Date(), computeStartedAt: new Date(), computeSeconds: 0, mode: 'full' } as const;
   driver.plan(before, cause);

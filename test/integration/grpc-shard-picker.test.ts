@@ -21,6 +21,7 @@ import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 import { withShardPicker } from '../../src/grpc/index.js';
 import { shardFor } from '../../src/client/index.js';
+import { Rng } from '../support/seeded-random.js';
 
 const SHARDS = 16;
 
@@ -172,21 +173,11 @@ test('ownership changes reuse the connections: one connection per endpoint howev
   assert.ok([...peers.values()].some((s) => s.size === 1), 'some node answered');
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing round can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('differential: over random topologies (IPv4 and IPv6 nodes, R 1 to 3, nodes not ready or draining) every shard reaches the routed primary /v1/shardmap lists', async (t) => {
   const seed = Number(process.env['KEYWAY_PICKER_SEED'] ?? 20261206);
-  const random = prng(seed);
+  // Seeded (test/support/seeded-random.ts), so a failing round can be replayed from its seed.
+  const rng = new Rng(seed);
+  const random = (): number => rng.next();
   const hosts = ['127.0.0.1', '127.0.0.1', '127.0.0.1', '::1', '::1'];
   const nodes = await Promise.all(hosts.map((h, i) => peerWho(`node-${i}`, h)));
   t.after(() => nodes.forEach((n) => n.stop()));
