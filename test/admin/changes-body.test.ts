@@ -15,13 +15,19 @@ import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 const POLICY: ShardingPolicy = { shardCount: 64, replicas: 2, spread: 'zone' };
 const ep = (id: string, zone: string): Endpoint => ({ id, address: '10.0.0.1', port: 7000, locality: { region: 'r', zone, subzone: `${zone}-f` }, weight: 10, ready: true });
 
-test('/v1/changes is serialized once per change: polls between changes are sent the same bytes', async (t) => {
+/** A state and a publish that records each new map's diff against the one before, as the runner does. */
+function publishing(): { state: ServingState; publish: (endpoints: Endpoint[]) => void } {
   const state = new ServingState();
   const publish = (endpoints: Endpoint[]) => {
     const previous = state.current()?.map;
     const map = computeShardMap(endpoints, POLICY);
     state.publish({ map, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints }, ...(previous ? { diff: diffShardMaps(previous, map) } : {}) });
   };
+  return { state, publish };
+}
+
+test('/v1/changes is serialized once per change: polls between changes are sent the same bytes', async (t) => {
+  const { state, publish } = publishing();
   publish([ep('a', 'z1'), ep('b', 'z2')]);
   publish([ep('a', 'z1'), ep('b', 'z2'), ep('c', 'z3')]);
   const a = await buildAdminApp(state);
@@ -50,12 +56,7 @@ test('/v1/changes is serialized once per change: polls between changes are sent 
 
 /** A state whose history holds two changes: c joins (64 shards, R = 2), then a leaves. */
 function twoChanges(): { state: ServingState; publish: (endpoints: Endpoint[]) => void } {
-  const state = new ServingState();
-  const publish = (endpoints: Endpoint[]) => {
-    const previous = state.current()?.map;
-    const map = computeShardMap(endpoints, POLICY);
-    state.publish({ map, topology: { policy: POLICY, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints }, ...(previous ? { diff: diffShardMaps(previous, map) } : {}) });
-  };
+  const { state, publish } = publishing();
   publish([ep('a', 'z1'), ep('b', 'z2')]);
   publish([ep('a', 'z1'), ep('b', 'z2'), ep('c', 'z3')]);
   publish([ep('b', 'z2'), ep('c', 'z3')]);
