@@ -5,10 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../src/app/index.js';
-import { chromiumSkipReason, launch } from './support/chromium.js';
+import { chromiumSkipReason, type HeadlessBrowser, launch } from './support/chromium.js';
 import { FedSnapshots } from '../test/support/fed-snapshots.js';
 import { snapshotOf, zipfShardLoads } from '../test/sharding/hot-shards-fixtures.js';
 import { tempTopology } from '../test/serve/support.js';
@@ -29,7 +28,7 @@ describe('web view: hot shards', { skip: chromiumSkipReason() }, () => {
   let topo: Awaited<ReturnType<typeof tempTopology>>;
   let server: RunningServer;
   let context: BrowserContext;
-  let profile: string;
+  let browser: HeadlessBrowser | undefined;
   let page: Page;
   const pageErrors: string[] = [];
 
@@ -38,15 +37,15 @@ describe('web view: hot shards', { skip: chromiumSkipReason() }, () => {
     const snapshots = new FedSnapshots();
     snapshots.feed([snapshotOf(zipfShardLoads(100_000, 1.0, 1024, 10_000), 0)]);
     server = await startServer({ configFile: topo.file, httpPort: 0, host: '127.0.0.1', loadSnapshots: snapshots });
-    ({ context, profile } = await launch());
+    browser = await launch();
+    ({ context } = browser);
     page = await context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
     await topo?.cleanup();
   });
 

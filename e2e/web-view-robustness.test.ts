@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page, Route } from 'playwright-core';
 import { buildAdminApp } from '../src/admin/index.js';
@@ -16,7 +15,7 @@ import type { ServingReader } from '../src/core/serving.js';
 import type { ShardMap } from '../src/core/shard-map.js';
 import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
 import { computeShardMap, diffShardMaps } from '../src/sharding/index.js';
-import { chromiumSkipReason, launch } from './support/chromium.js';
+import { chromiumSkipReason, type HeadlessBrowser, launch } from './support/chromium.js';
 import { eventually } from '../test/support/eventually.js';
 
 interface FakeMap {
@@ -77,7 +76,7 @@ describe('web view: a stalled or foreign answer, and thousands of fabrics', { sk
   let app: FastifyInstance;
   let origin: string;
   let context: BrowserContext;
-  let profile: string;
+  let browser: HeadlessBrowser | undefined;
   const pageErrors: string[] = [];
   let mode: Mode = 'ok';
   let map = mapOf('v-small', 1024, 8, 2);
@@ -106,13 +105,13 @@ describe('web view: a stalled or foreign answer, and thousands of fabrics', { sk
   before(async () => {
     app = await buildAdminApp(new ServingState());
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    ({ context, profile } = await launch());
+    browser = await launch();
+    ({ context } = browser);
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await app?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   test('a keyway that stops answering, or a 502 page in its place, shows as disconnected, with why', async () => {

@@ -4,7 +4,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { BrowserContext } from 'playwright-core';
 import { buildAdminApp } from '../src/admin/index.js';
@@ -12,7 +11,7 @@ import { ServingState } from '../src/app/serving-state.js';
 import { computeShardMap } from '../src/sharding/index.js';
 import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
 import type { ShardingPolicy } from '../src/core/policy.js';
-import { chromiumSkipReason, launch } from './support/chromium.js';
+import { chromiumSkipReason, type HeadlessBrowser, launch } from './support/chromium.js';
 import { eventually } from '../test/support/eventually.js';
 
 const TOKEN = 'web-view-token-1';
@@ -21,7 +20,7 @@ describe('web view with the admin token', { skip: chromiumSkipReason() }, () => 
   let app: FastifyInstance;
   let origin: string;
   let context: BrowserContext;
-  let profile: string;
+  let browser: HeadlessBrowser | undefined;
 
   before(async () => {
     const policy: ShardingPolicy = { shardCount: 1024, replicas: 2, spread: 'zone' };
@@ -31,13 +30,13 @@ describe('web view with the admin token', { skip: chromiumSkipReason() }, () => 
     state.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints } });
     app = await buildAdminApp(state, { token: TOKEN });
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    ({ context, profile } = await launch());
+    browser = await launch();
+    ({ context } = browser);
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await app?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   test('a pasted token with a typographic quote is refused with why; the page stays connected and takes the right one', async () => {

@@ -1,5 +1,5 @@
 /** Headless Chromium for the web-view tests (playwright-core over the system's /usr/bin/chromium). */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -14,8 +14,15 @@ export function chromiumSkipReason(): string | undefined {
   return reason;
 }
 
+/** A running headless Chromium; `close()` ends it and removes its profile. */
+export interface HeadlessBrowser {
+  readonly context: BrowserContext;
+  readonly profile: string;
+  close(): Promise<void>;
+}
+
 /** A fresh headless Chromium profile, 1280x900 at scale 1. */
-export async function launch(): Promise<{ context: BrowserContext; profile: string }> {
+export async function launch(): Promise<HeadlessBrowser> {
   const profile = mkdtempSync(path.join(tmpdir(), 'keyway-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -33,5 +40,12 @@ export async function launch(): Promise<{ context: BrowserContext; profile: stri
     viewport: { width: 1280, height: 900 },
     deviceScaleFactor: 1,
   });
-  return { context, profile };
+  return {
+    context,
+    profile,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
 }
