@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
 import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
-import { startTracing, type Tracing } from '../telemetry/index.js';
+import { createKeywayMetrics, startTracing, type Tracing } from '../telemetry/index.js';
 import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
@@ -123,7 +123,7 @@ async function startKeyway(cmd: ServeCommandOptions, log: Logger): Promise<Runni
     ...(adminToken !== undefined ? { adminToken } : {}),
     logger: log,
     kubernetesSource: kubernetesSourceFactory,
-    stages: serveStages({ ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}) }),
+    stages: serveStages({ metrics: createKeywayMetrics({ processMetrics: true }), ...(cmd.xdsTls ? { xdsTls: cmd.xdsTls } : {}), ...(cmd.extProcPort !== undefined ? { extProcPort: cmd.extProcPort } : {}) }),
   });
 }
 

@@ -11,7 +11,7 @@ export {
   type SourceSummary,
   type PublishedShardMap,
 } from './metrics.js';
-export { KEYWAY_METRICS, CACHE_NODE_METRICS, instrumentName } from './metric-names.js';
+export { KEYWAY_METRICS, CACHE_NODE_METRICS, PROCESS_METRICS, instrumentName } from './metric-names.js';
 export { ownershipRows } from './ownership.js';
 export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus-registry.js';
 export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';

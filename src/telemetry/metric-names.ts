@@ -113,6 +113,43 @@ export const CACHE_NODE_METRICS = {
   requestsWhileWarming: 'keyway_cache_requests_while_warming_total',
 } as const;
 
+/**
+ * The process and runtime metrics `keyway serve` also exposes (src/telemetry/process-metrics.ts), named
+ * by OpenTelemetry's semantic conventions as the exporter renders them. Event-loop delay and CPU
+ * utilization cover the time since the previous scrape; the rest are totals or current values.
+ */
+export const PROCESS_METRICS = {
+  /** counter {process_cpu_state: user, system}: CPU seconds used. */
+  cpuTime: 'process_cpu_time_total',
+  /** gauge {process_cpu_state}: CPU used since the previous scrape, over elapsed time and CPUs. */
+  cpuUtilization: 'process_cpu_utilization',
+  /** gauge: resident set size, bytes. */
+  memory: 'process_memory_usage',
+  /** gauge: file descriptors held open (Linux: /proc/self/fd; absent without procfs). */
+  fileDescriptors: 'process_unix_file_descriptor_count',
+  /** gauge: event-loop utilization, 0 to 1, since the previous scrape. */
+  eventLoopUtilization: 'nodejs_eventloop_utilization',
+  /** counter {nodejs_eventloop_state: active, idle}: event-loop seconds by state. */
+  eventLoopTime: 'nodejs_eventloop_time_total',
+  /** gauges: event-loop delay in seconds since the previous scrape (10 ms sampling; absent under 5 samples). */
+  eventLoopDelayMin: 'nodejs_eventloop_delay_min',
+  eventLoopDelayMax: 'nodejs_eventloop_delay_max',
+  eventLoopDelayMean: 'nodejs_eventloop_delay_mean',
+  eventLoopDelayStddev: 'nodejs_eventloop_delay_stddev',
+  eventLoopDelayP50: 'nodejs_eventloop_delay_p50',
+  eventLoopDelayP90: 'nodejs_eventloop_delay_p90',
+  eventLoopDelayP99: 'nodejs_eventloop_delay_p99',
+  /** histogram {v8js_gc_type}: garbage-collection pauses, seconds. */
+  gcDuration: 'v8js_gc_duration',
+  /** gauges {v8js_heap_space_name}: V8 heap bytes per space: used, size, available, physical. */
+  heapUsed: 'v8js_memory_heap_used',
+  heapSpaceSize: 'v8js_memory_heap_space_size',
+  heapSpaceAvailable: 'v8js_memory_heap_space_available_size',
+  heapSpacePhysical: 'v8js_memory_heap_space_physical_size',
+  /** gauge {v8js_resource_type}: handles and requests keeping the event loop alive (TCPWRAP, Timeout, ...). */
+  activeResources: 'v8js_resource_active',
+} as const;
+
 /** The instrument name behind an exposed name (counters lose the `_total` the exporter adds back). */
 export function instrumentName(exposed: string): string {
   return exposed.endsWith('_total') ? exposed.slice(0, -'_total'.length) : exposed;

@@ -143,6 +143,8 @@ export interface KeywayMetricsOptions {
   readonly now?: () => number;
   /** Errors thrown by `observe*` readers during a scrape (the rest of the scrape is still served). */
   readonly onCollectErrors?: (errors: readonly unknown[]) => void;
+  /** Also expose process and runtime metrics (docs/observability.md); `keyway serve` does. */
+  readonly processMetrics?: boolean;
 }
 
 const DEFAULT_TYPES = ['cluster', 'endpoint', 'listener', 'route', 'assignment'];
@@ -167,6 +169,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     serviceName: opts.serviceName ?? 'keyway',
     scope: 'keyway',
     ...(opts.onCollectErrors ? { onCollectErrors: opts.onCollectErrors } : {}),
+    ...(opts.processMetrics ? { processMetrics: true } : {}),
   });
   const { meter } = registry;
   const now = opts.now ?? Date.now;

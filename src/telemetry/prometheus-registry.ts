@@ -9,6 +9,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { LiveGauges } from './live-gauges.js';
+import { startProcessMetrics } from './process-metrics.js';
 
 /** The Content-Type of {@link PrometheusRegistry.render}: Prometheus text exposition format 0.0.4. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -29,6 +30,11 @@ export interface PrometheusRegistryOptions {
    * one series labelled `otel_metric_overflow="true"`, so the caller must size it for its labels.
    */
   readonly cardinalityLimits?: Readonly<Record<string, number>>;
+  /**
+   * Also expose the process and runtime metrics (CPU, RSS, event loop, heap, GC, descriptors; see
+   * process-metrics.ts). Default false: a process has one registry that should carry them.
+   */
+  readonly processMetrics?: boolean;
 }
 
 export interface PrometheusRegistry {
@@ -55,13 +61,17 @@ export function createPrometheusRegistry(opts: PrometheusRegistryOptions): Prome
     views: Object.entries(opts.cardinalityLimits ?? {}).map(([instrumentName, limit]) => ({ instrumentName, aggregationCardinalityLimit: limit })),
   });
   const meter = provider.getMeter(opts.scope ?? opts.serviceName);
+  const processMetrics = opts.processMetrics ? startProcessMetrics(provider, meter) : undefined;
   // (prefix, appendTimestamp, withResourceConstantLabels, withoutTargetInfo, withoutScopeInfo)
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   return {
     meter,
     live,
     render: () => renderExporter(exporter, serializer, opts.onCollectErrors),
-    shutdown: () => provider.shutdown(),
+    shutdown: () => {
+      processMetrics?.stop();
+      return provider.shutdown();
+    },
   };
 }
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CACHE_NODE_METRICS, KEYWAY_METRICS } from '../../src/telemetry/index.js';
+import { CACHE_NODE_METRICS, KEYWAY_METRICS, PROCESS_METRICS } from '../../src/telemetry/index.js';
 import {
   DASHBOARD_FILES,
   GRAFANA_DIR,
@@ -70,6 +70,8 @@ test('every metric a dashboard reads is one keyway or the cache node exposes', (
   const known = new Set<string>([
     ...Object.values(KEYWAY_METRICS),
     ...Object.values(CACHE_NODE_METRICS),
+    ...Object.values(PROCESS_METRICS),
+    'target_info',
     ...histograms.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`]),
   ]);
   const read = new Set<string>();
@@ -101,6 +103,10 @@ test('every metric a dashboard reads is one keyway or the cache node exposes', (
     KEYWAY_METRICS.sourceStaleness,
     CACHE_NODE_METRICS.lookups,
     CACHE_NODE_METRICS.requests,
+    PROCESS_METRICS.cpuTime,
+    PROCESS_METRICS.memory,
+    PROCESS_METRICS.eventLoopDelayP99,
+    PROCESS_METRICS.fileDescriptors,
   ]) {
     assert.ok(read.has(name), `no panel reads ${name}`);
   }
@@ -113,7 +119,7 @@ test('the panels docs/observability.md lists are there, by title', () => {
     assert.ok(locality.some((t) => re.test(t)), `Locality: a panel matching ${re}`);
   }
   const control = titles('keyway-control-plane.json');
-  for (const re of [/Connected proxies/, /Sync status/, /Push latency/, /Convergence p99/, /NACKs/]) {
+  for (const re of [/Connected proxies/, /Sync status/, /Push latency/, /Convergence p99/, /NACKs/, /^CPU$/, /^Memory$/, /Event-loop delay/, /Open file descriptors/]) {
     assert.ok(control.some((t) => re.test(t)), `Control plane: a panel matching ${re}`);
   }
 });

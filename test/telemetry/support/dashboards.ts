@@ -92,7 +92,7 @@ export function substitute(expr: string, values: Readonly<Record<string, string>
   });
 }
 
-/** `keyway_...` metric names an expression reads. */
+/** Metric names an expression reads: keyway's own, the process and runtime ones, and `target_info`. */
 export function metricNamesIn(expr: string): string[] {
-  return [...new Set([...expr.matchAll(/\bkeyway_[a-z0-9_]+\b/g)].map((m) => m[0]))];
+  return [...new Set([...expr.matchAll(/\b(?:keyway|process|nodejs|v8js)_[a-z0-9_]+\b|\btarget_info\b/g)].map((m) => m[0]))];
 }
