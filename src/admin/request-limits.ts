@@ -6,7 +6,7 @@
  */
 
 import { KeywayError } from '../core/errors.js';
-import { MAX_TIMER_MS } from '../xds/server/stream-limits.js';
+import { MAX_TIMER_MS } from '../core/limits.js';
 
 /** Request line plus headers, in bytes (Node's `http.maxHeaderSize`); beyond it: 431. */
 export const MAX_REST_HEADER_BYTES = 16 * 1024;
@@ -50,17 +50,18 @@ export const REST_KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * REST_WRITE_STALL_MS, or its override from `env` (a positive integer of ms, at most MAX_TIMER_MS,
  * as for KEYWAY_XDS_*): a malformed value is an error rather than silently the default, and one past
  * MAX_TIMER_MS would fire after 1 ms and cut every answer that had a byte pending.
- * @throws KeywayError CONFIG_INVALID naming the variable
+ * @throws KeywayError BAD_ARGUMENT naming the variable (not CONFIG_INVALID: that would read as a bad
+ * topology file)
  */
 export function restWriteStallMsFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env[REST_WRITE_STALL_ENV];
   if (raw === undefined || raw === '') return REST_WRITE_STALL_MS;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new KeywayError('CONFIG_INVALID', `${REST_WRITE_STALL_ENV} must be a positive integer of ms, got ${JSON.stringify(raw)}`);
+    throw new KeywayError('BAD_ARGUMENT', `${REST_WRITE_STALL_ENV} must be a positive integer of ms, got ${JSON.stringify(raw)}`);
   }
   if (n > MAX_TIMER_MS) {
-    throw new KeywayError('CONFIG_INVALID', `${REST_WRITE_STALL_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
+    throw new KeywayError('BAD_ARGUMENT', `${REST_WRITE_STALL_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
   }
   return n;
 }

@@ -9,6 +9,8 @@
  * Envoy classes with the route-table shape go through the same steps (xds-stage.ts).
  */
 import type { Logger } from 'pino';
+import { KeywayError } from '../core/errors.js';
+import { MAX_TIMER_MS } from '../core/limits.js';
 import type { ResourceSet } from '../xds/resources.js';
 import { firstPhase, nextPhase, routableBase, stagedSet, type StagePhase } from './grpc-staged-sets.js';
 
@@ -160,19 +162,22 @@ export class GrpcStager {
     const now = Date.now();
     const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > now);
     if (wakes.length === 0 || this.#closed) return;
-    this.#timer = setTimeout(() => this.#advance(), Math.min(...wakes) - now + 1);
+    // Clamped: a longer delay would fire after 1 ms, and #advance would re-arm it every millisecond.
+    this.#timer = setTimeout(() => this.#advance(), Math.min(Math.min(...wakes) - now + 1, MAX_TIMER_MS));
     this.#timer.unref();
   }
 }
 
 /**
- * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms).
- * @throws Error naming the variable when it is malformed
+ * The make-before-break bound from `env` (GRPC_STAGE_TIMEOUT_ENV, a non-negative integer of ms, at
+ * most MAX_TIMER_MS: past it the stager's timer would fire every millisecond).
+ * @throws KeywayError BAD_ARGUMENT naming the variable when it is malformed or too large
  */
 export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env[GRPC_STAGE_TIMEOUT_ENV];
   if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new KeywayError('BAD_ARGUMENT', `${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
+  if (n > MAX_TIMER_MS) throw new KeywayError('BAD_ARGUMENT', `${GRPC_STAGE_TIMEOUT_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
   return n;
 }

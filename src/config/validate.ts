@@ -121,7 +121,7 @@ export function validateConfig(
   const shardCount = p.integerIn(raw, ['shards'], 1, MAX_SHARD_COUNT, DEFAULT_SHARD_COUNT);
   const replicas = p.integerIn(raw, ['replicas'], 1, MAX_REPLICAS, DEFAULT_REPLICAS);
   const spread = p.oneOf(raw, ['spread'], SPREAD_POLICIES, DEFAULT_SPREAD);
-  const service = p.patterned(raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, 'a name of letters, digits, ".", "_", ":" or "-" (gRPC clients dial xds:///<service>)');
+  const service = p.patterned(raw, ['service'], SERVICE_PATTERN, DEFAULT_XDS_SETTINGS.service, '1 to 253 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (gRPC clients dial xds:///<service>)');
   const xds: XdsSettings = { service, envoy: envoySettings(p, raw), routing: routingSettings(p, raw) };
   const xdsTiming = timing(p, raw);
   const handoff = handoffSettings(p, raw);

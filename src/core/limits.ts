@@ -11,6 +11,12 @@ export const MAX_REPLICAS = 255;
 /** Largest TCP port. */
 export const MAX_PORT = 65535;
 
+/**
+ * setTimeout's longest delay (about 24.8 days): Node fires a longer one after 1 ms, so every
+ * duration setting (`KEYWAY_*_MS`) is refused past it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /*
  * The work budget (docs/security.md "Work budget"). Each field may be in range while their product
  * is not: S = 1048576 with R = 255 and 300 endpoints blocked keyway for ten minutes. The numbers

@@ -125,7 +125,7 @@ test('the write stall defaults to 60 s, read from KEYWAY_ADMIN_WRITE_STALL_MS li
   for (const bad of ['0', '-1', '1.5', 'soon', '2147483648', '3000000000']) {
     assert.throws(
       () => restWriteStallMsFromEnv({ KEYWAY_ADMIN_WRITE_STALL_MS: bad }),
-      (err: unknown) => err instanceof KeywayError && err.code === 'CONFIG_INVALID' && err.message.includes('KEYWAY_ADMIN_WRITE_STALL_MS') && err.message.includes(JSON.stringify(bad)),
+      (err: unknown) => err instanceof KeywayError && err.code === 'BAD_ARGUMENT' && err.message.includes('KEYWAY_ADMIN_WRITE_STALL_MS') && err.message.includes(JSON.stringify(bad)),
       bad,
     );
   }

@@ -110,4 +110,7 @@ test('the bound from the environment: default, 0 (off), and a malformed value na
   assert.equal(grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '250' }), 250);
   assert.throws(() => grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '-1' }), /KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS/);
   assert.throws(() => grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '5s' }), /KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS/);
+  // Past setTimeout's range the stager's timer would fire every millisecond.
+  assert.equal(grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '2147483647' }), 2147483647);
+  assert.throws(() => grpcStageTimeoutFromEnv({ [GRPC_STAGE_TIMEOUT_ENV]: '2147483648' }), /KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS must be at most 2147483647/);
 });

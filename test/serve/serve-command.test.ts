@@ -229,3 +229,18 @@ test('SIGTERM when nothing reads keyway\'s log any more (`keyway serve | head`):
   assert.equal(signal, null, 'it exited by itself, not by the SIGKILL after 10 s');
   assert.equal(code, 0);
 });
+
+test('keyway serve refuses a malformed duration variable as a setting, not as a bad topology file: exit 1, the variable named', async (t) => {
+  const topo = await tempTopology('shards: 8\nendpoints: []\n');
+  t.after(() => topo.cleanup());
+  const runs = await Promise.all([
+    runServeBounded([...LOOPBACK, '--config', topo.file], { KEYWAY_ADMIN_WRITE_STALL_MS: '60s' }),
+    runServeBounded([...LOOPBACK, '--config', topo.file], { KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS: '3000000000' }),
+    runServeBounded([...LOOPBACK, '--config', topo.file], { KEYWAY_XDS_MAX_STREAMS: '-1' }),
+  ]);
+  for (const [r, variable] of [[runs[0]!, 'KEYWAY_ADMIN_WRITE_STALL_MS'], [runs[1]!, 'KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS'], [runs[2]!, 'KEYWAY_XDS_MAX_STREAMS']] as const) {
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`keyway: failed to start: ${variable} must be`));
+    assert.doesNotMatch(r.stderr, /invalid topology file/);
+  }
+});

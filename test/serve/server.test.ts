@@ -47,7 +47,7 @@ test('a reload of a bad file keeps the previous map served over REST; a good one
   assert.equal(stale.status, 200, 'the last good map still has owners');
   const [fileStatus] = stale.body.sources as SourceStatus[];
   assert.equal(fileStatus!.healthy, false);
-  assert.match(fileStatus!.lastError!, /^\/.*\/topology\.yaml:23:1: service: must be a name of letters/);
+  assert.match(fileStatus!.lastError!, /^\/.*\/topology\.yaml:23:1: service: must be 1 to 253 letters/);
   const during = await get(server, '/v1/shardmap');
   assert.equal(during.body.version, v1);
   assert.equal(during.body.stale, true);

@@ -6,6 +6,8 @@
  * environment (KEYWAY_XDS_*).
  */
 
+import { KeywayError } from '../../core/errors.js';
+import { MAX_TIMER_MS } from '../../core/limits.js';
 import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
 
 export interface XdsStreamLimits {
@@ -106,8 +108,7 @@ export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
   maxConnectionAgeGraceMs: 10_000,
 };
 
-/** setTimeout's longest delay (about 24.8 days): Node fires a longer one after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /**
  * The connection age from which connections are never aged out: grpc-js adds up to 10% jitter to
@@ -138,7 +139,7 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
  * A malformed value is an error: a limit silently left at its default would surprise the operator
  * who set it, and a duration past MAX_TIMER_MS would act after 1 ms (KEYWAY_XDS_WRITE_STALL_MS of
  * 3000000000, meant as "never", reset every stream that had a byte pending).
- * @throws Error naming the variable
+ * @throws KeywayError BAD_ARGUMENT naming the variable
  */
 export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits {
   const out: Record<string, number> = { ...DEFAULT_XDS_STREAM_LIMITS };
@@ -146,9 +147,9 @@ export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits 
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new KeywayError('BAD_ARGUMENT', `${name} must be a positive integer, got ${JSON.stringify(raw)}`);
     if (key.endsWith('Ms') && n > MAX_TIMER_MS) {
-      throw new Error(`${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
+      throw new KeywayError('BAD_ARGUMENT', `${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
     }
     out[key] = n;
   }

@@ -135,7 +135,7 @@ test('KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS overrides the deadline; a duration pas
   assert.equal(DEFAULT_XDS_STREAM_LIMITS.firstRequestTimeoutMs, 30_000);
   assert.equal(xdsStreamLimitsFromEnv({ KEYWAY_XDS_WRITE_STALL_MS: String(MAX_TIMER_MS) }).writeStallMs, MAX_TIMER_MS);
   for (const name of ['KEYWAY_XDS_WRITE_STALL_MS', 'KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS', 'KEYWAY_XDS_MAX_CONNECTION_AGE_MS']) {
-    assert.throws(() => xdsStreamLimitsFromEnv({ [name]: '3000000000' }), new RegExp(`^Error: ${name} must be at most 2147483647 ms`));
+    assert.throws(() => xdsStreamLimitsFromEnv({ [name]: '3000000000' }), new RegExp(`^KeywayError: ${name} must be at most 2147483647 ms`));
   }
   // Not a duration: any safe integer goes.
   assert.equal(xdsStreamLimitsFromEnv({ KEYWAY_XDS_MAX_SHARED_BYTES: '3000000000' }).maxSharedBytes, 3_000_000_000);
