@@ -16,9 +16,9 @@ const (
 // WithPickerMetadata returns the xDS bootstrap JSON bootstrap (the content of GRPC_XDS_BOOTSTRAP or
 // GRPC_XDS_BOOTSTRAP_CONFIG) with node.metadata["keyway.shard_picker"] = "v1" added; the rest
 // of the file is kept as it was. It fails when bootstrap is not a JSON object, its node,
-// node.metadata or node.locality is not one, or node.id is not a non-empty string: grpc-go refuses
-// a bootstrap whose id or locality has the wrong type, and keyway refuses an xDS stream without a
-// node id, so either way every call would fail UNAVAILABLE.
+// node.metadata or node.locality is not one, node.id is not a non-empty string, or node.cluster is
+// not a string: grpc-go refuses a bootstrap whose id, cluster or locality has the wrong type, and
+// keyway refuses an xDS stream without a node id, so either way every call would fail UNAVAILABLE.
 func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 	var root map[string]json.RawMessage
 	if err := json.Unmarshal(bootstrap, &root); err != nil {
@@ -35,6 +35,13 @@ func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 	}
 	if err := checkNodeID(node["id"]); err != nil {
 		return nil, err
+	}
+	if raw, ok := node["cluster"]; ok {
+		// grpc-go reads node.cluster into a string: any other JSON type (null aside) fails the bootstrap.
+		var cluster *string
+		if err := json.Unmarshal(raw, &cluster); err != nil {
+			return nil, fmt.Errorf("%s: the bootstrap's node.cluster must be a string, got %s (grpc-go refuses the bootstrap: every call would fail UNAVAILABLE)", Name, describe(raw))
+		}
 	}
 	if raw, ok := node["locality"]; ok {
 		// Read as grpc-go reads it: an object (or null) whose region, zone and sub_zone are strings.

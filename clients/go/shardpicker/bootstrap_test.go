@@ -25,6 +25,9 @@ func TestWithPickerMetadataKeepsTheRest(t *testing.T) {
 		t.Errorf("got %s", out)
 	}
 	// grpc-go takes a null locality as none, and ignores fields it does not know.
+	if _, err := WithPickerMetadata([]byte(`{"node":{"id":"a","cluster":null}}`)); err != nil {
+		t.Errorf("cluster null (grpc-go takes it as none): %v", err)
+	}
 	for _, locality := range []string{`null`, `{}`, `{"region":"r","zone":"z","sub_zone":"s","other":1}`} {
 		if _, err := WithPickerMetadata([]byte(`{"node":{"id":"a","locality":` + locality + `}}`)); err != nil {
 			t.Errorf("locality %s: %v", locality, err)
@@ -32,10 +35,10 @@ func TestWithPickerMetadataKeepsTheRest(t *testing.T) {
 	}
 }
 
-// TestWithPickerMetadataRefusesWhatFailsEveryCall: bootstraps that grpc-go refuses (a node.id or
-// node.locality of the wrong type) or that keyway refuses (no node id: it closes the xDS stream)
-// are errors naming the field, not a bootstrap whose every call fails UNAVAILABLE; a JSON null is
-// an error, not a panic.
+// TestWithPickerMetadataRefusesWhatFailsEveryCall: bootstraps that grpc-go refuses (a node.id,
+// node.cluster or node.locality of the wrong type) or that keyway refuses (no node id: it closes
+// the xDS stream) are errors naming the field, not a bootstrap whose every call fails UNAVAILABLE;
+// a JSON null is an error, not a panic.
 func TestWithPickerMetadataRefusesWhatFailsEveryCall(t *testing.T) {
 	for in, field := range map[string]string{
 		`null`:                                "is null",
@@ -52,6 +55,8 @@ func TestWithPickerMetadataRefusesWhatFailsEveryCall(t *testing.T) {
 		`{"node":{"id":"a","locality":{"zone":1}}}`: "node.locality",
 		`{"node":{"id":"a","metadata":[]}}`:         "node.metadata",
 		`{"node":"a"}`:                              "node is not",
+		`{"node":{"id":"a","cluster":42}}`:          "node.cluster must be a string, got 42",
+		`{"node":{"id":"a","cluster":{"x":"y"}}}`:   "node.cluster must be a string",
 	} {
 		func() {
 			defer func() {

@@ -152,6 +152,11 @@ func parseConfig(raw []byte) (*Config, error) {
 	default:
 		return nil, &ConfigError{Field: "missingHeader", Message: fmt.Sprintf("must be %q or %q, got %q", MissingAny, MissingReject, c.MissingHeader)}
 	}
+	// Absent or null: not a config keyway writes ([] when nothing serves). Refused, as keyway's
+	// grpc-js reader refuses it, so the client keeps its cluster instead of failing every shard.
+	if w.Endpoints == nil {
+		return nil, &ConfigError{Field: "endpoints", Message: "missing: must be the list of endpoints, ip:port each"}
+	}
 	if len(w.Endpoints) > maxEndpoints {
 		return nil, &ConfigError{Field: "endpoints", Message: fmt.Sprintf("at most %d, got %d", maxEndpoints, len(w.Endpoints))}
 	}

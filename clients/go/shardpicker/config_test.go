@@ -112,6 +112,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"empty shardHeader", "shardHeader", func(m map[string]any) { m["shardHeader"] = "" }},
 		{"missingHeader", "missingHeader", func(m map[string]any) { m["missingHeader"] = "drop" }},
 		{"host name", "endpoints[1]", func(m map[string]any) { m["endpoints"] = []string{"10.0.0.1:8000", "cache-2:8000"} }},
+		{"no endpoints", "endpoints", func(m map[string]any) { delete(m, "endpoints"); m["owners"] = encodeOwners(1, [][]int{{}, {}}) }},
+		{"null endpoints", "endpoints", func(m map[string]any) { m["endpoints"] = nil; m["owners"] = "" }},
 		{"no port", "endpoints[0]", func(m map[string]any) { m["endpoints"] = []string{"10.0.0.1", "10.0.0.2:8000"} }},
 		{"duplicate", "endpoints[1]", func(m map[string]any) { m["endpoints"] = []string{"10.0.0.1:8000", "10.0.0.1:8000"} }},
 		{"not base64", "owners", func(m map[string]any) { m["owners"] = "!!" }},

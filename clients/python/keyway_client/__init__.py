@@ -22,7 +22,12 @@ def _rotl32(x: int, r: int) -> int:
 
 
 def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
-    """MurmurHash3_x86_32 (Austin Appleby's reference) of ``data``, as an unsigned 32-bit int."""
+    """MurmurHash3_x86_32 (Austin Appleby's reference) of ``data``, as an unsigned 32-bit int.
+
+    ``data`` is bytes-like (``bytes``, ``bytearray``, ``memoryview``, ``array``); a ``str`` is a
+    ``TypeError``: encode it first (``shard_for`` does, as UTF-8).
+    """
+    data = _as_bytes(data)
     h = seed & _M32
     n = len(data)
     end = n - n % 4
@@ -42,6 +47,19 @@ def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
     h = (h * 0xC2B2AE35) & _M32
     h ^= h >> 16
     return h
+
+
+def _as_bytes(data) -> bytes:
+    # Hashed byte for byte: len() and slices of a memoryview over wider items (array("H"), a
+    # numpy view) count items, which hashed a prefix of the bytes; a str has no bytes to hash.
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        raise TypeError("murmur3_x86_32 hashes bytes, got a str: encode it (shard_for hashes a str as UTF-8)")
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        raise TypeError(f"murmur3_x86_32 hashes bytes, got {type(data).__name__}") from None
 
 
 def hash_tag(key: Union[str, bytes]) -> Union[str, bytes]:

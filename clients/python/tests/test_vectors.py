@@ -81,3 +81,19 @@ def test_bytes_key_hashed_as_is():
 def test_bad_key_type(bad):
     with pytest.raises(TypeError, match="key must be a str or bytes, got"):
         shard_for(bad, 1024)
+
+
+def test_murmur3_hashes_bytes_of_any_buffer():
+    # A buffer of wider items is hashed over its bytes, not over as many bytes as it has items.
+    import array
+
+    wide = array.array("H", [0x6261, 0x6463])
+    assert murmur3_x86_32(wide) == murmur3_x86_32(memoryview(wide)) == murmur3_x86_32(wide.tobytes())
+    assert murmur3_x86_32(bytearray(b"abcd")) == murmur3_x86_32(b"abcd")
+
+
+@pytest.mark.parametrize("bad", ["", "abcd", None, 42])
+def test_murmur3_refuses_what_is_not_bytes(bad):
+    # "" hashed to 0 and 42 raised an unrelated len() error; a str is text, not bytes.
+    with pytest.raises(TypeError, match="murmur3_x86_32 hashes bytes"):
+        murmur3_x86_32(bad)
