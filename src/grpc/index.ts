@@ -14,8 +14,9 @@ export {
   SHARD_PICKER_VERSION,
   NO_OWNER,
   decodeOwners,
-  parseShardPickerConfig,
   type ShardPickerConfig,
   type OwnerTable,
 } from '../core/shard-picker.js';
+// The picker's own reader, which refuses what grpc-go's picker refuses (read-config.ts).
+export { readShardPickerConfig as parseShardPickerConfig } from './read-config.js';
 export { KeywayError, ERROR_CODES, type KeywayErrorCode } from '../core/errors.js';

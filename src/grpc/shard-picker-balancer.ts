@@ -8,7 +8,9 @@
  */
 import type * as grpcJs from '@grpc/grpc-js';
 import type { experimental } from '@grpc/grpc-js';
-import { decodeOwners, parseShardPickerConfig, SHARD_PICKER_POLICY, type OwnerTable, type ShardPickerConfig } from '../core/shard-picker.js';
+import { decodeOwners, SHARD_PICKER_POLICY, type OwnerTable, type ShardPickerConfig } from '../core/shard-picker.js';
+import { canonicalAddress } from './endpoint-address.js';
+import { readShardPickerConfig } from './read-config.js';
 import { chooseOwner, chooseShard, type OwnerState } from './shard-choice.js';
 
 type Experimental = typeof experimental;
@@ -30,8 +32,11 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
 
   class ShardPickerConfigObject implements experimental.TypedLoadBalancingConfig {
     readonly owners: OwnerTable;
+    /** Each endpoint's socket in one spelling, by index: how EDS endpoints are matched to the table. */
+    readonly sockets: readonly string[];
     constructor(readonly config: ShardPickerConfig) {
       this.owners = decodeOwners(config);
+      this.sockets = config.endpoints.map(socketKey);
     }
     getLoadBalancerName(): string {
       return SHARD_PICKER_POLICY;
@@ -41,7 +46,7 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
     }
     /** @throws KeywayError BAD_ARGUMENT: grpc-js-xds then rejects (NACKs) the cluster. */
     static createFromJson(obj: unknown): ShardPickerConfigObject {
-      return new ShardPickerConfigObject(parseShardPickerConfig(obj));
+      return new ShardPickerConfigObject(readShardPickerConfig(obj));
     }
   }
 
@@ -92,6 +97,11 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
     return rest;
   }
 
+  /** An address as grpc-go's picker matches it (`[2001:DB8::1]:80` is `[2001:db8::1]:80`); as given when not ip:port. */
+  function socketKey(address: string): string {
+    return canonicalAddress(address) ?? address;
+  }
+
   function stateOf(child: LeafLoadBalancer | undefined): OwnerState {
     if (child === undefined) return 'pending';
     const s = child.getConnectivityState();
@@ -140,7 +150,7 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       for (const endpoint of endpoints.value) {
         const address = endpoint.addresses[0];
         if (address === undefined) continue;
-        const key = x.subchannelAddressToString(address);
+        const key = socketKey(x.subchannelAddressToString(address));
         seen.add(key);
         const child = this.#children.get(key);
         if (child) child.updateEndpoint(endpoint, options);
@@ -169,7 +179,7 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       const all = [...this.#children.values()];
       for (const c of all) if (c.getConnectivityState() === State.IDLE) c.exitIdle();
       const ready = all.filter((c) => c.getConnectivityState() === State.READY);
-      const byIndex = config.config.endpoints.map((a) => this.#children.get(a));
+      const byIndex = config.sockets.map((a) => this.#children.get(a));
       const waiting = all.some((c) => stateOf(c) === 'connecting');
       const picker = new ShardPicker(config, byIndex, ready, waiting, all.length === 0);
       if (ready.length > 0) this.#helper.updateState(State.READY, picker, null);

@@ -1,6 +1,6 @@
 // The keyway.shard_picker policy in real grpc-js channels (service config, no xDS) on the edges the
 // main test does not cover: a call without a shard when every endpoint is down (missingHeader any),
-// and a key sent in binary (`-bin`) metadata.
+// a key sent in binary (`-bin`) metadata, and an endpoint the config spells unlike EDS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -126,4 +126,22 @@ test('EDS lists no endpoint at all: a fail-fast shard call fails UNAVAILABLE at 
   assert.equal(result.pickResultType, experimental.PickResultType.TRANSIENT_FAILURE, 'not QUEUE: nothing is about to connect');
   assert.equal(result.status?.code, grpc.status.UNAVAILABLE);
   assert.match(result.status!.details, /no owner of shard 0 is reachable/);
+});
+
+test('config endpoints match EDS addresses by socket, as the Go picker matches them, not by spelling', async (t) => {
+  registerShardPicker();
+  const a = await serve('a');
+  t.after(() => a.stop());
+  // The channel's address is 127.0.0.1:port; the config spells the same socket IPv4-mapped.
+  const client = channel([`127.0.0.1:${a.port}`], {
+    shardCount: 1,
+    shardHeader: 'x-cache-shard',
+    keyHeader: '',
+    missingHeader: 'reject',
+    endpoints: [`[::ffff:127.0.0.1]:${a.port}`],
+    owners: encodeOwners([[0]], 1),
+  });
+  t.after(() => client.close());
+  // Unmatched, the owner would stay "pending" and the call would wait out its deadline.
+  await eventually('shard 0 on a', () => call(client, metadataOf({ 'x-cache-shard': '0' }), 1000), { accept: (v) => v === 'a', timeoutMs: 10_000 });
 });
