@@ -78,13 +78,25 @@ export function healthOf(service: string, ready: boolean): ServingStatus {
   return ServingStatus.SERVICE_UNKNOWN;
 }
 
+/** The health service of one server. */
+export interface HealthService {
+  readonly implementation: UntypedServiceImplementation;
+  /**
+   * The server is shutting down: every watcher gets NOT_SERVING and its call ends (OK), as gRPC's
+   * own health servers do, so it moves away instead of holding the shutdown open until the
+   * grace expires and seeing CANCELLED.
+   */
+  shutdown(): void;
+}
+
 /**
  * The implementation: Check answers at once (NOT_FOUND for an unknown service, as the health
  * protocol says); Watch sends the status now and again whenever it changes (`onChange`), until
- * the client cancels.
+ * the client cancels or the server shuts down.
  */
-export function healthImplementation(ready: () => boolean, onChange: (listener: () => void) => () => void): UntypedServiceImplementation {
-  return {
+export function healthImplementation(ready: () => boolean, onChange: (listener: () => void) => () => void): HealthService {
+  const watchers = new Set<() => void>();
+  const implementation: UntypedServiceImplementation = {
     Check(call: { request: HealthCheckRequest }, callback: (err: { code: number; details: string } | null, value?: ServingStatus) => void) {
       const status = healthOf(call.request.service, ready());
       if (status === ServingStatus.SERVICE_UNKNOWN) callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
@@ -97,9 +109,25 @@ export function healthImplementation(ready: () => boolean, onChange: (listener: 
         if (status !== last) call.write((last = status));
       };
       send();
-      const stop = onChange(send);
+      const unsubscribe = onChange(send);
+      const stop = (): void => {
+        unsubscribe();
+        watchers.delete(shutdown);
+      };
+      function shutdown(): void {
+        stop();
+        if (last !== ServingStatus.SERVICE_UNKNOWN && last !== ServingStatus.NOT_SERVING) call.write(ServingStatus.NOT_SERVING);
+        call.end();
+      }
+      watchers.add(shutdown);
       call.on('cancelled', stop);
       call.on('close', stop);
+    },
+  };
+  return {
+    implementation,
+    shutdown() {
+      for (const shutdown of [...watchers]) shutdown();
     },
   };
 }

@@ -5,7 +5,7 @@
 export { extProcStage, type ExtProcStageOptions } from './stage.js';
 export { startExtProcServer, type ExtProcServer, type ExtProcServerOptions } from './server.js';
 export { PickerStream, type PickerEvents, type ServedBy, type ProcessorContext } from './processor.js';
-export { pickEndpoints, type HeaderText, type PickDecision } from './pick.js';
+export { MAX_ANY_CANDIDATES, pickEndpoints, type HeaderText, type PickDecision } from './pick.js';
 export { pickTable, hostPort, type PickTable } from './pick-table.js';
 export { subsetHint, type SubsetHint } from './subset-hint.js';
 export { HEALTH_SERVICE, ServingStatus, healthOf } from './health.js';

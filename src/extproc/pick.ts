@@ -29,6 +29,14 @@ export type HeaderText = string | Uint8Array;
 
 const latin1 = new TextDecoder('latin1');
 
+/**
+ * The candidates of a request naming no shard (missingHeader `any`): only the first few can be
+ * tried (the first reachable one, then one per retry), and the whole pool in the header broke
+ * requests: 1200 endpoints made an 18 KB `x-gateway-destination-endpoint`, which upstreams refuse
+ * (Node 431 past 16 KiB, nginx 400 past 8 KiB).
+ */
+export const MAX_ANY_CANDIDATES = 16;
+
 /** A shard number as keyway's Envoy filter accepts it: canonical decimal, no sign, no leading zero. */
 const CANONICAL_SHARD = /^(0|[1-9][0-9]{0,9})$/;
 
@@ -66,9 +74,11 @@ export function pickEndpoints(
   if (shard === undefined) {
     const all = subset ? table.eligible.filter((e) => subset.allows(e)) : table.eligible;
     if (all.length === 0) return unavailable(subset ? 'no eligible endpoint is in the subset hint\n' : 'no endpoint is eligible\n');
-    // A rotated copy: the whole list stays available for retries, only the first choice moves.
+    // A rotated window: the first choice moves over every eligible endpoint; the rest are for retries.
     const start = rotation % all.length;
-    return { kind: 'route', shard, endpoints: [...all.slice(start), ...all.slice(0, start)] };
+    const n = Math.min(all.length, MAX_ANY_CANDIDATES);
+    const endpoints = start + n <= all.length ? all.slice(start, start + n) : [...all.slice(start), ...all.slice(0, start + n - all.length)];
+    return { kind: 'route', shard, endpoints };
   }
   const owners = table.owners(shard);
   const readers = table.readerWeights(shard);

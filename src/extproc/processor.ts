@@ -68,6 +68,9 @@ export class PickerStream {
   /** The request, the response: no more message of that direction can come. */
   #requestDone = false;
   #responseDone = false;
+  /** A message of the request, the response, has come: its body may be under way. */
+  #requestStarted = false;
+  #responseStarted = false;
   #ended = false;
   readonly #ctx: ProcessorContext;
 
@@ -91,11 +94,25 @@ export class PickerStream {
     return this.#ended || (this.#requestDone && this.#responseDone);
   }
 
+  /**
+   * True while body chunks may be passing through keyway: a direction has begun, is not over, and
+   * its body mode sends bodies. Envoy forwards only the chunks keyway hands back, so ending such a
+   * stream (OK) changed the body the upstream got (a chunk sent twice); the server's close() leaves
+   * these streams to finish instead. A response whose headers have not come has no body in flight.
+   */
+  get passingBodies(): boolean {
+    const modes = this.#modes;
+    if (this.done || !modes) return false;
+    return (this.#requestStarted && !this.#requestDone && modes.request !== 0) || (this.#responseStarted && !this.#responseDone && modes.response !== 0);
+  }
+
   /** Which directions are over after `req` (end of stream on headers or body, trailers, or a body mode that sends none). */
   #track(req: ProcessingRequest, response: ProcessingResponse | undefined): void {
     const { request } = req;
     const modes = this.#modes!;
     if (response?.response.case === 'immediateResponse') this.#ended = true;
+    if (request.case === 'requestHeaders' || request.case === 'requestBody') this.#requestStarted = true;
+    if (request.case === 'responseHeaders' || request.case === 'responseBody') this.#responseStarted = true;
     switch (request.case) {
       case 'requestHeaders':
         // The response direction stays open: keyway cannot tell whether response headers will come
@@ -103,8 +120,9 @@ export class PickerStream {
         if (request.value.endOfStream || modes.request === 0) this.#requestDone = true;
         break;
       case 'responseHeaders':
-        // A response is never shorter than its request's processing: the request is over too.
-        this.#requestDone = true;
+        // The request may still be going (an upstream that answers before reading the whole
+        // upload, a bidirectional stream): ending here would drop or repeat its body chunks in
+        // flight through keyway. Its end, or Envoy's half-close, ends the stream.
         if (request.value.endOfStream || modes.response === 0) this.#responseDone = true;
         break;
       case 'requestBody':

@@ -48,12 +48,13 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     rotation: () => (rotation = (rotation + 1) % 0x40000000),
     ...(opts.events ? { events: opts.events } : {}),
   };
-  const open = new Set<ServerDuplexStream<ProcessingRequest, ProcessingResponse>>();
+  /** Each open Process call: its stream's state, and how to end it. */
+  const open = new Map<ServerDuplexStream<ProcessingRequest, ProcessingResponse>, { readonly stream: PickerStream; readonly end: () => void }>();
+  let shuttingDown = false;
   // A message that does not decode reaches the handler, which ends the stream itself: left to
   // grpc-js, a stream paused for backpressure wrote on after grpc-js's status, which then never went out.
   server.addService(grpcServiceDefinition(ExternalProcessor, { deliverUndecodable: true }), {
     Process(call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
-      open.add(call);
       const stream = new PickerStream(context);
       let ended = false;
       const end = (): void => {
@@ -61,6 +62,7 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
         ended = true;
         call.end();
       };
+      open.set(call, { stream, end });
       call.on('data', (req: ProcessingRequest | UndecodableRequest) => {
         if (ended) return;
         let res: ProcessingResponse | undefined;
@@ -82,21 +84,20 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
           call.once('drain', () => call.resume());
         }
         // Ending first spares Envoy a reset of the stream (see processor.ts).
-        if (stream.done) end();
+        // Closing: a stream ends as soon as no body passes through it (see close()).
+        if (stream.done || (shuttingDown && !stream.passingBodies)) end();
       });
       call.on('end', end);
-      // A gateway cancels the stream when its request ends early; nothing to clean beyond the set.
+      // A gateway cancels the stream when its request ends early; nothing to clean beyond the map.
       call.on('error', () => undefined);
       call.on('close', () => open.delete(call));
     },
   });
-  server.addService(
-    HEALTH_SERVICE,
-    healthImplementation(
-      () => state.current() !== undefined,
-      (listener) => state.onShardMap(() => listener()),
-    ),
+  const health = healthImplementation(
+    () => state.current() !== undefined,
+    (listener) => state.onShardMap(() => listener()),
   );
+  server.addService(HEALTH_SERVICE, health.implementation);
   const address = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) =>
@@ -109,7 +110,12 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        for (const call of open) call.end();
+        // A stream with body chunks passing through keyway goes on until its body is over (then the
+        // handler ends it) or the grace ends (then it is cut, and Envoy fails its request): ended
+        // now, its chunks in flight would reach the upstream altered. The others end now.
+        shuttingDown = true;
+        for (const { stream, end } of open.values()) if (!stream.passingBodies) end();
+        health.shutdown();
         // Settles after the grace even if grpc-js never calls the tryShutdown callback.
         const force = setTimeout(() => {
           server.forceShutdown();

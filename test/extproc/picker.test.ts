@@ -12,7 +12,7 @@ import type { Endpoint } from '../../src/core/endpoint.js';
 import type { ServingView } from '../../src/core/serving.js';
 import { DEFAULT_XDS_SETTINGS, type MissingHeaderPolicy } from '../../src/core/settings.js';
 import { keyBytesToShard } from '../../src/sharding/key-to-shard.js';
-import { healthOf, pickEndpoints, type PickDecision, pickTable, PickerStream, ServingStatus, subsetHint, type ServedBy } from '../../src/extproc/index.js';
+import { healthOf, MAX_ANY_CANDIDATES, pickEndpoints, type PickDecision, pickTable, PickerStream, ServingStatus, subsetHint, type ServedBy } from '../../src/extproc/index.js';
 import { decodeHealthRequest, encodeHealthResponse } from '../../src/extproc/health.js';
 import { computeShardMap, keyToShard, murmur3x86_32 } from '../../src/sharding/index.js';
 import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingRequest } from '../../src/xds/proto.js';
@@ -75,6 +75,24 @@ test('a request naming no shard: any eligible endpoint (rotating first choice) o
   const reject = pickEndpoints(pickTable(view(NODES, 'reject')), headers({}), undefined);
   assert.equal(reject.kind, 'bad-request');
   assert.match((reject as { message: string }).message, /^missing x-cache-shard and x-cache-key headers/);
+});
+
+test('a request naming no shard in a large pool gets a bounded window of candidates, its first choice still rotating over every endpoint', () => {
+  // 1200 endpoints put 18 KB in x-gateway-destination-endpoint, which upstreams refused (431).
+  const pool = Array.from({ length: 1200 }, (_, i) => endpoint(i, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`));
+  const t = pickTable(view(pool));
+  const all = t.eligible;
+  const firsts = new Set<string>();
+  for (const r of [0, 1, 1199, 1190, 5000]) {
+    const list = routed(pickEndpoints(t, headers({}), undefined, r))!;
+    assert.equal(list.length, MAX_ANY_CANDIDATES, `rotation ${r}`);
+    const start = r % all.length;
+    assert.deepEqual(list, Array.from({ length: MAX_ANY_CANDIDATES }, (_, i) => all[(start + i) % all.length]), `rotation ${r}: consecutive, wrapping`);
+  }
+  for (let r = 0; r < all.length; r++) firsts.add(routed(pickEndpoints(t, headers({}), undefined, r))![0]!);
+  assert.equal(firsts.size, all.length, 'every endpoint comes first in turn');
+  const hinted = routed(pickEndpoints(t, headers({}), subsetHint({ 'envoy.lb.subset_hint': { 'x-gateway-destination-endpoint-subset': all.slice(0, 3).join(',') } }), 1));
+  assert.deepEqual(hinted, [all[1], all[2], all[0]], 'a hint narrows first, then the window');
 });
 
 test('no eligible owner is 503: no ready endpoint, or a subset hint without the owners; the hint narrows the list, keeping its order', () => {
@@ -237,6 +255,22 @@ test('a stream is done once both directions ended (a headers-only stream waits f
   const rejected = streamFor(ev);
   rejected.answer(wire(requestHeaders({ 'x-cache-shard': 'x' }), { request: 4, response: 4 }));
   assert.equal(rejected.done, true, 'an ImmediateResponse ends the exchange');
+});
+
+test('a request body still streaming when the response headers come keeps the stream open (an early answer, a bidirectional stream)', () => {
+  const ev = { decided: [] as string[], served: [] as ServedBy[] };
+  for (const mode of [1, 4]) {
+    // Request bodies through the picker, no response body: the response is over at its headers, the request is not.
+    const s = streamFor(ev);
+    s.answer(wire(requestHeaders({ 'x-cache-shard': '1' }), { request: mode, response: 0 }));
+    const body = (endOfStream: boolean) => s.answer(wire(create(ProcessingRequestSchema, { request: { case: 'requestBody', value: { body: new Uint8Array([1]), endOfStream } } })));
+    body(false);
+    s.answer(wire(create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: {} } })));
+    assert.equal(s.done, false, `mode ${mode}: request body chunks still go through keyway`);
+    assert.equal(body(false)?.response.case, 'requestBody');
+    body(true);
+    assert.equal(s.done, true, `mode ${mode}: both directions over`);
+  }
 });
 
 test('a key header is hashed as the bytes Envoy sent (raw_value), as keyway\'s Lua filter does: Latin-1 bytes and a leading BOM included', () => {

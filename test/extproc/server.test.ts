@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import pino from 'pino';
-import { startExtProcServer } from '../../src/extproc/index.js';
+import { HEALTH_SERVICE, ServingStatus, startExtProcServer } from '../../src/extproc/index.js';
 import { state } from './three-nodes.js';
 import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingResponse } from '../../src/xds/proto.js';
 
@@ -89,6 +89,76 @@ test('a client that streams body chunks and never reads the echoes is held back 
     assert.ok(written < 32 * 1024 * 1024, `the client wrote ${written} bytes without reading`);
   } finally {
     session.destroy();
+    await server.close();
+  }
+});
+
+test('close() tells health watchers NOT_SERVING and ends their calls, without waiting out the shutdown grace', { timeout: 10_000 }, async () => {
+  const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+  const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
+  try {
+    const watch = HEALTH_SERVICE.Watch!;
+    const call = client.makeServerStreamRequest(watch.path, watch.requestSerialize, watch.responseDeserialize, { service: 'readiness' });
+    const statuses: ServingStatus[] = [];
+    const first = new Promise<void>((resolve) => call.once('data', () => resolve()));
+    call.on('data', (s: ServingStatus) => statuses.push(s));
+    call.on('error', () => undefined);
+    const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    await first;
+    const started = Date.now();
+    await server.close();
+    // The grace is 2 s: a watcher left open held close() for all of it, then saw CANCELLED.
+    assert.ok(Date.now() - started < 1500, `close() took ${Date.now() - started} ms`);
+    assert.equal((await ended).code, 0);
+    assert.deepEqual(statuses, [ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('close() ends a stream with no body under way at once, and lets one whose body passes through keyway finish', { timeout: 10_000 }, async () => {
+  const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+  const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
+  const open = (): { call: ClientDuplexStream<Buffer, Buffer>; answers: ProcessingResponse[]; status: Promise<StatusObject>; next: () => Promise<ProcessingResponse> } => {
+    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
+    const answers: ProcessingResponse[] = [];
+    let waiting: ((r: ProcessingResponse) => void) | undefined;
+    call.on('data', (b: Buffer) => {
+      const r = fromBinary(ProcessingResponseSchema, b);
+      answers.push(r);
+      waiting?.(r);
+    });
+    call.on('error', () => undefined);
+    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    return { call, answers, status, next: () => new Promise((resolve) => (waiting = resolve)) };
+  };
+  const message = (m: Parameters<typeof create<typeof ProcessingRequestSchema>>[1]) => Buffer.from(toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, m)));
+  const headers = (endOfStream: boolean) => message({ request: { case: 'requestHeaders', value: { headers: { headers: [{ key: 'x-cache-shard', rawValue: new TextEncoder().encode('1') }] }, endOfStream } } });
+  const body = (endOfStream: boolean) => message({ request: { case: 'requestBody', value: { body: new Uint8Array([7]), endOfStream } } });
+  try {
+    // No protocol_config: FULL_DUPLEX_STREAMED both ways, each chunk echoed.
+    const uploading = open();
+    const picked = uploading.next();
+    uploading.call.write(headers(false));
+    await picked;
+    const waiting = open();
+    const decided = waiting.next();
+    waiting.call.write(headers(true)); // a GET: only its response is to come
+    await decided;
+    const closed = server.close();
+    assert.equal((await waiting.status).code, 0, 'no body under way: ended at once');
+    const echo = Promise.race([uploading.next(), uploading.status.then(() => undefined)]);
+    uploading.call.write(body(false));
+    assert.equal((await echo)?.response.case, 'requestBody', 'the upload goes on through keyway, not ended under it');
+    const last = uploading.next();
+    uploading.call.write(body(true));
+    await last;
+    assert.equal((await uploading.status).code, 0, 'ended once its body is over');
+    assert.equal(uploading.answers.length, 3);
+    await closed;
+  } finally {
+    client.close();
     await server.close();
   }
 });
