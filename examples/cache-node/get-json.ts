@@ -15,7 +15,16 @@ export type ConditionalAnswer = { readonly notModified: true } | { readonly notM
  */
 export function getJsonIfChanged(url: string, timeoutMs: number, etag?: string, signal?: AbortSignal): Promise<ConditionalAnswer> {
   const headers: Record<string, string> = { accept: 'application/json', ...(etag !== undefined ? { 'if-none-match': etag } : {}) };
-  return new Promise((resolve, reject) => {
+  return new Promise<ConditionalAnswer>((resolveAnswer, rejectAnswer) => {
+    // Called only from the request's events, after `deadline` is set below.
+    function resolve(answer: ConditionalAnswer): void {
+      clearTimeout(deadline);
+      resolveAnswer(answer);
+    }
+    function reject(err: Error): void {
+      clearTimeout(deadline);
+      rejectAnswer(err);
+    }
     const req = http.get(url, { agent: false, timeout: timeoutMs, headers, ...(signal ? { signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -34,6 +43,9 @@ export function getJsonIfChanged(url: string, timeoutMs: number, etag?: string, 
         resolve({ notModified: false, body, ...(tag !== undefined ? { etag: tag } : {}) });
       });
     });
+    // A bound on the whole exchange: the socket's `timeout` restarts with every byte, so a keyway
+    // or peer that answers a few bytes at a time held a poll (and every drain wait on it) forever.
+    const deadline = setTimeout(() => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });

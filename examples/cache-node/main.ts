@@ -17,6 +17,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startCacheNodeServer } from './server.js';
+import { MAX_WARM_LIMIT } from './warm.js';
 
 const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
                   [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
@@ -90,6 +91,15 @@ async function main(): Promise<void> {
   }
   // Without a miss cost every request is one service time: work and requests are the same count.
   if (values['load-work'] && values['miss-cost'] === undefined) usageError('--load-work needs --miss-cost (the service times a miss takes)');
+  // Flags the others make moot are said once at start (as `warn` lines), not dropped in silence.
+  const moot: string[] = [];
+  if (keywayUrl !== undefined && xds.length > 0) moot.push('--keyway-url is not used with --keyway-xds: ownership comes from the ownership stream');
+  if (values['poll-ms'] !== undefined && (keywayUrl === undefined || xds.length > 0)) moot.push('--poll-ms applies only to --keyway-url without --keyway-xds (REST polling)');
+  if (values['load-window-ms'] !== undefined && xds.length === 0) moot.push('--load-window-ms applies only with --keyway-xds (load reports go to keyway over the ownership stream)');
+  if (values['shard-metrics-limit'] !== undefined && !values['shard-metrics']) moot.push('--shard-metrics-limit applies only with --shard-metrics');
+  if (values['miss-cost'] !== undefined && values['serve-rps'] === undefined && !values['load-work']) moot.push('--miss-cost applies only with --serve-rps or --load-work');
+  const log = (record: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+  for (const msg of moot) log({ level: 'warn', msg: `${msg}; ignored` });
   const optional = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
   const node = await startCacheNodeServer({
     id: values.id,
@@ -98,7 +108,8 @@ async function main(): Promise<void> {
     ...optional('grpcPort', port('grpc-port', values['grpc-port'])),
     ...optional('keywayUrl', values['keyway-url']),
     ...(xds.length > 0 ? { keywayXds: xds } : {}),
-    ...optional('warmLimit', int('warm-limit', values['warm-limit'], 1)),
+    // Peers answer /v1/warm with at most MAX_WARM_LIMIT entries and refuse a larger limit.
+    ...optional('warmLimit', int('warm-limit', values['warm-limit'], 1, MAX_WARM_LIMIT)),
     ...optional('region', values.region),
     ...optional('zone', values.zone),
     ...optional('subzone', values.subzone),
@@ -112,7 +123,7 @@ async function main(): Promise<void> {
     ...optional('serveRps', int('serve-rps', values['serve-rps'], 1)),
     ...optional('missCost', int('miss-cost', values['miss-cost'], 1)),
     ...optional('loadWork', values['load-work']),
-    log: (record) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`),
+    log,
   });
   const stop = (): void => {
     void node.close().then(() => process.exit(0));

@@ -38,7 +38,8 @@ import { admitsToL1, ownerLabel, type NodeLocality, type NodeOwnership, type Own
 import { ServingCapacity } from './serving-capacity.js';
 import { ShardMapPoller } from './shardmap-poller.js';
 import { TieredCache, type Tier } from './tiers.js';
-import { BadWarmRequest, DEFAULT_WARM_LIMIT, demoteShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
+import { DEFAULT_WARM_CONCURRENCY, WarmSlots } from './warm-slots.js';
+import { BadWarmRequest, DEFAULT_WARM_LIMIT, MAX_WARM_LIMIT, demoteShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
 
 /** How long `/v1/drain` waits for the handoff unless `?timeoutMs=` says otherwise. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
@@ -50,6 +51,12 @@ export const MAX_DRAIN_TIMEOUT_MS = 600_000;
  * bytes: without it L2 alone could hold 10 000 keys of 4 MiB.
  */
 export const MAX_KEY_BYTES = 16_384;
+/**
+ * How long `close()` lets gRPC calls under way finish before it ends them: calls queued behind a
+ * simulated serving capacity (`serveRps`) otherwise held the close for queue length / rate
+ * seconds (8 queued at 1 rps: 7.7 s), where HTTP requests under way are dropped at once.
+ */
+export const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 /** Characters of a client's value an error message quotes (a gRPC status travels in a header). */
 const QUOTED_CHARS = 200;
 
@@ -66,8 +73,10 @@ export interface CacheNodeOptions {
   readonly keywayXds?: readonly string[];
   /** Builds the ownership agent (default: keyway's, src/agent); tests hand in a stand-in. */
   readonly createAgent?: CreateOwnershipAgent;
-  /** Entries a warm-up asks a peer for: at most this (default 5000) and at most the L1 capacity. */
+  /** Entries a warm-up asks a peer for: at most this (default 5000), the L1 capacity and MAX_WARM_LIMIT (100000). */
   readonly warmLimit?: number;
+  /** Warm-ups run at once (default 8); the others wait their turn (warm-slots.ts). */
+  readonly warmConcurrency?: number;
   readonly host?: string;
   /** HTTP port; 0 picks a free one. */
   readonly port?: number;
@@ -141,7 +150,9 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const host = opts.host ?? '127.0.0.1';
   const l1Capacity = opts.l1Capacity ?? 1_000;
   const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
-  const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity));
+  // Never past MAX_WARM_LIMIT: a peer refuses a larger limit (400), and every warm-up copied nothing.
+  const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity, MAX_WARM_LIMIT));
+  const warmSlots = new WarmSlots(opts.warmConcurrency ?? DEFAULT_WARM_CONCURRENCY);
   const capacity = opts.serveRps === undefined ? undefined : new ServingCapacity(opts.serveRps);
   const missCost = opts.missCost ?? 1;
   // Shards whose warm-up finished while their assignment still says WARMING: a request for a
@@ -183,14 +194,15 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const warm = async (a: Assignment, signal: AbortSignal): Promise<void> => {
     const started = performance.now();
     try {
-      const result = await warmShard({
+      // The agent starts every gained shard's warm-up at once; the peers answer a few at a time.
+      const result = await warmSlots.run(signal, () => warmShard({
         shard: a.shard,
         peers: a.servingOwners.filter((p) => p.id !== opts.id),
         cache,
         limit: warmLimit,
         signal,
         log,
-      });
+      }));
       const seconds = (performance.now() - started) / 1000;
       // `empty` when no serving owner answered or the one that did held nothing of the shard.
       metrics.recordWarm(a.shard, result.imported, seconds, result.offered > 0 ? 'copied' : 'empty');
@@ -434,8 +446,11 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
           );
         },
       });
+      const address = grpcBindAddress(host, opts.grpcPort);
       grpcPort = await new Promise<number>((resolve, reject) =>
-        grpcServer!.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+        grpcServer!.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(new Error(`the cache node's gRPC server cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(port),
+        ),
       );
     }
   } catch (err) {
@@ -466,10 +481,30 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeAllConnections();
         await httpClosed;
-        if (grpcServer) await new Promise<void>((resolve) => grpcServer!.tryShutdown(() => resolve()));
+        if (grpcServer) {
+          const server = grpcServer;
+          await new Promise<void>((resolve) => {
+            const force = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, GRPC_SHUTDOWN_GRACE_MS);
+            server.tryShutdown(() => {
+              clearTimeout(force);
+              resolve();
+            });
+          });
+        }
         await metrics.shutdown();
       })()),
   };
+}
+
+/**
+ * The gRPC listen address for `host`: an IPv6 host in brackets. grpc-js reads the target as a
+ * name, so `:::7101` (`--host ::`, the dual-stack wildcard) failed with a name-resolution error.
+ */
+export function grpcBindAddress(host: string, port: number): string {
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 /** A malformed, repeated or out-of-range `x-cache-shard`, or a key too long: the client's error (400 / INVALID_ARGUMENT). */

@@ -40,6 +40,8 @@ export class ShardMapPoller implements OwnershipSource {
   /** The handoff watch every `waitForHandoff` shares, and how many wait on it. */
   #handoff: Promise<boolean> | undefined;
   #waiters = 0;
+  /** Aborted by `close()`: pending handoff waits answer false and their timers go. */
+  readonly #closing = new AbortController();
 
   constructor(opts: ShardMapPollerOptions) {
     this.#opts = opts;
@@ -70,8 +72,10 @@ export class ShardMapPoller implements OwnershipSource {
     return this.#lastSuccess;
   }
 
+  /** Stops polling; a pending `waitForHandoff` resolves false (as the agent's close does). */
   close(): Promise<void> {
     this.stop();
+    this.#closing.abort();
     return Promise.resolve();
   }
 
@@ -84,18 +88,23 @@ export class ShardMapPoller implements OwnershipSource {
    * docs/api: a shard in transition still lists its previous owners), or until the timeout.
    */
   async waitForHandoff(timeoutMs: number): Promise<boolean> {
+    if (this.#closing.signal.aborted) return false;
     const deadline = Date.now() + timeoutMs;
     if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
     const left = deadline - Date.now();
-    if (left <= 0) return false;
+    if (left <= 0 || this.#closing.signal.aborted) return false;
     // One watch for every waiter: each `/v1/drain` (an unauthenticated GET, up to 10 minutes) used
     // to poll keyway four times a second on its own, so N of them cost keyway 4N requests a second.
     this.#waiters++;
     this.#handoff ??= this.#watchHandoff();
+    // Its timer goes on close too: a closed node's wait (up to 10 minutes) kept its process alive.
     const timer = new AbortController();
+    const onClose = (): void => timer.abort();
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
     try {
-      return await Promise.race([this.#handoff, sleep(left, false, { signal: timer.signal })]);
+      return await Promise.race([this.#handoff, sleep(left, false, { signal: timer.signal }).catch(() => false)]);
     } finally {
+      this.#closing.signal.removeEventListener('abort', onClose);
       timer.abort();
       this.#waiters--;
     }
@@ -105,8 +114,9 @@ export class ShardMapPoller implements OwnershipSource {
   async #watchHandoff(): Promise<boolean> {
     try {
       for (;;) {
-        await sleep(HANDOFF_POLL_MS);
-        if (this.#waiters === 0) return false;
+        await sleep(HANDOFF_POLL_MS, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+        // A closed node polls keyway no more.
+        if (this.#waiters === 0 || this.#closing.signal.aborted) return false;
         if ((await this.pollOnce()) && servedShards(this.#ownership) === 0) return true;
       }
     } finally {
