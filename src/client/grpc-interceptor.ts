@@ -38,8 +38,8 @@ export interface ShardInterceptorOptions {
 
 /**
  * Sets `x-cache-shard` on each call from its key: `keyOf(call)` when given and defined, otherwise
- * the call's `x-cache-key` metadata. A call that already carries `x-cache-shard`, or has no key,
- * is left alone.
+ * the call's `x-cache-key` metadata. A call that already carries `x-cache-shard`, has no key, or
+ * carries `x-cache-key` more than once (which Envoy and the shard pickers refuse), is left alone.
  *
  * ```ts
  * const client = new Cache(target, credentials.createInsecure(), {
@@ -55,7 +55,10 @@ export function shardInterceptor(opts: ShardInterceptorOptions): Interceptor {
   }
   const setShard = (metadata: Metadata, key: string | undefined): void => {
     if (metadata.get(SHARD_HEADER).length > 0) return;
-    const fromMetadata = metadata.get(KEY_HEADER)[0];
+    // A key given more than once is left for the proxy or picker to refuse, as they do: a shard
+    // set here from the first value would route the call where keyway's other readers never would.
+    const values = metadata.get(KEY_HEADER);
+    const fromMetadata = values.length === 1 ? values[0] : undefined;
     const k = key ?? (typeof fromMetadata === 'string' ? fromMetadata : undefined);
     if (k !== undefined) metadata.set(SHARD_HEADER, String(shardFor(k, shardCount)));
   };

@@ -71,23 +71,29 @@ export function scratchBytes(length: number): Uint8Array {
  * `hashTag(key)`, unsigned, modulo `shardCount`. Throws BAD_ARGUMENT unless shardCount is an integer >= 1.
  */
 export function keyToShard(key: string, shardCount: number): number {
+  checkShardCount(shardCount);
+  const tag = hashTag(key);
+  const length = encodeUtf8Scratch(tag);
+  return murmur3Range(scratch, length, 0) % shardCount;
+}
+
+/** @throws KeywayError BAD_ARGUMENT unless `shardCount` is an integer >= 1 (`x % 0` is NaN, `x % 2.5` no shard). */
+function checkShardCount(shardCount: number): void {
   if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
     throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${String(shardCount)}`, {
       field: 'shardCount',
     });
   }
-  const tag = hashTag(key);
-  const length = encodeUtf8Scratch(tag);
-  return murmur3Range(scratch, length, 0) % shardCount;
 }
 
 /**
  * Hash contract 1 over a key given as bytes (a raw header value as Envoy hands it over, a `-bin`
  * gRPC metadata value): the hash-tag rule on the bytes, then murmur3 of them, with no decode and
  * re-encode that would change bytes which are not UTF-8 (Latin-1, a leading BOM), as keyway's Lua
- * filter reads them. For UTF-8 bytes this is `keyToShard` of the string. `shardCount` as there.
+ * filter reads them. For UTF-8 bytes this is `keyToShard` of the string. `shardCount` as there, refused alike.
  */
 export function keyBytesToShard(key: Uint8Array, shardCount: number): number {
+  checkShardCount(shardCount);
   // `{` and `}` are ASCII, never inside a multi-byte sequence: the tag rule reads bytes alike.
   const open = key.indexOf(0x7b);
   const close = open < 0 ? -1 : key.indexOf(0x7d, open + 1);

@@ -129,6 +129,11 @@ test('shardInterceptor: x-cache-shard from the x-cache-key metadata', async (t) 
   md2.set('x-cache-key', 'a');
   const [first] = await watch(c, 'x', md2);
   assert.deepEqual(first, { 'x-cache-key': 'a', 'x-cache-shard': '434' });
+  // Given twice, the key is Envoy's and the pickers' to refuse: no shard from its first value.
+  const twice = new Metadata();
+  twice.add('x-cache-key', 'a');
+  twice.add('x-cache-key', 'b');
+  assert.equal((await get(c, 'x', twice))['x-cache-shard'], undefined, 'a repeated key sets no shard');
 });
 
 test('shardInterceptor: keyOf reads the key from the request message, unary and server streaming', async (t) => {
