@@ -161,7 +161,13 @@ const CLIENT_OPTION_HINTS: Readonly<Record<string, string>> = {
 
 /** Parses `argv` (without node and script) with `env` for the fallbacks. @throws UsageError */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
-  refuseSingleDashLongOptions(argv, Object.keys(SERVE_OPTIONS_CONFIG));
+  // The client options too: `keyway -server X status` reaches here, the command not found behind it.
+  refuseSingleDashLongOptions(argv, [...Object.keys(SERVE_OPTIONS_CONFIG), 'server', 'token', 'output']);
+  const [first, second] = argv;
+  if (first !== undefined && Object.hasOwn(CLIENT_OPTION_HINTS, first) && second !== undefined && (CLIENT_COMMANDS as readonly string[]).includes(second)) {
+    // `keyway --server status`: the command was taken as the option's value, and none is left.
+    throw new UsageError(`${first} needs a value before the command: keyway ${first} ${first === '--token' ? 'TOKEN' : first === '--server' ? 'URL' : 'json'} ${second}`);
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: SERVE_OPTIONS_CONFIG });

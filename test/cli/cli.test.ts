@@ -296,3 +296,15 @@ test('a long option with one dash (-config, -server=x) is a usage error naming i
     assert.ok(io.stderr.startsWith(`keyway ${name}: ${message}\n`), io.stderr);
   }
 });
+
+test('a client option before the command: one dash, or its value forgotten, is named as such', async () => {
+  // `-server X status` was "unknown option -s in -server"; `--server status` was "unknown option --server".
+  assert.throws(() => parseCommand(['-server', 'http://x', 'status'], {}), /^UsageError: "-server": a long option takes two dashes: --server$/);
+  assert.throws(() => parseCommand(['--server', 'status'], {}), /^UsageError: --server needs a value before the command: keyway --server URL status$/);
+  assert.throws(() => parseCommand(['-o', 'shardmap'], {}), /^UsageError: -o needs a value before the command: keyway -o json shardmap$/);
+  assert.throws(() => parseCommand(['constructor', 'status'], {}), /^UsageError: unexpected argument "status"$/);
+  // `--server status shardmap` reached shardmap with the server "status" (cannot reach http://status/).
+  const io = captureIo();
+  assert.equal(await runClientCommand('shardmap', ['--server', 'status'], {}, io), 2, io.stderr);
+  assert.ok(io.stderr.startsWith('keyway shardmap: --server is given "status", a command\'s name: its value is missing (--server URL)\n'), io.stderr);
+});

@@ -4,7 +4,7 @@
  * Flags win over the environment.
  */
 import { parseArgs } from 'node:util';
-import { refuseSingleDashLongOptions, UsageError } from '../args.js';
+import { CLIENT_COMMANDS, refuseSingleDashLongOptions, UsageError } from '../args.js';
 import { optionErrorMessage, type Options } from '../parse-options.js';
 import { adminTokenFault } from '../../core/admin-token.js';
 
@@ -66,6 +66,10 @@ export function serverUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL
   const fromEnv = env.KEYWAY_SERVER || undefined;
   const raw = flag ?? fromEnv ?? DEFAULT_SERVER;
   const name = flag !== undefined ? '--server' : 'KEYWAY_SERVER';
+  // `keyway --server status shardmap`: the value forgotten, the next command taken as the server.
+  if (flag !== undefined && (CLIENT_COMMANDS as readonly string[]).includes(flag)) {
+    throw new UsageError(`--server is given ${JSON.stringify(flag)}, a command's name: its value is missing (--server URL)`);
+  }
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
   let url: URL;
   try {
