@@ -95,6 +95,11 @@ export function windowStart(timeMs: number, windowMs: number): number {
 export interface LoadReportSink {
   /** The window length reports must use (the topology's `hotShards.windowMs`); undefined: no map yet. */
   windowMs(): number | undefined;
+  /**
+   * Records a report. @throws KeywayError BAD_ARGUMENT for a report the sink refuses for what the
+   * node sent (a window too late to count): answered FAILED_PRECONDITION; LIMIT_EXCEEDED at a
+   * limit of the sink (nodes per window): RESOURCE_EXHAUSTED; anything else is INTERNAL.
+   */
   reportLoad(report: LoadReport): void;
 }
 

@@ -4,6 +4,7 @@
  * nodes' reports into requests per second by shard and by node, quantized so that every replica
  * derives the same numbers from the same reports.
  */
+import { KeywayError } from '../../core/errors.js';
 import { MAX_HOT_SHARD_HELD_WINDOWS, MAX_REPORTED_SHARDS, windowStart, type LoadReport, type LoadReportSink, type LoadSnapshot, type ShardLoad } from '../../core/load.js';
 
 /** Windows kept (older ones are dropped as reports for newer windows arrive); bounds memory. The policy reads at most this many. */
@@ -68,9 +69,11 @@ export class LoadAggregate implements LoadReportSink {
   reportLoad(report: LoadReport): void {
     const behind = (this.#newest - report.windowStartMs) / report.windowMs;
     if (behind >= MAX_REPORT_LATENESS_WINDOWS) {
-      throw new RangeError(
+      throw new KeywayError(
+        'BAD_ARGUMENT',
         `window ${report.windowStartMs} from ${report.nodeId} is ${Math.round(behind)} windows behind the newest window reported (${this.#newest}); ` +
           `reports ${MAX_REPORT_LATENESS_WINDOWS} or more windows late are not recorded (is the node's clock behind?)`,
+        { field: 'window_start_unix_ms' },
       );
     }
     let nodes = this.#windows.get(report.windowStartMs);
@@ -84,7 +87,7 @@ export class LoadAggregate implements LoadReportSink {
       this.#dropOld();
     }
     if (!nodes.has(report.nodeId) && nodes.size >= MAX_NODES_PER_WINDOW) {
-      throw new RangeError(`window ${report.windowStartMs} already holds reports from ${MAX_NODES_PER_WINDOW} nodes (the limit); report from ${report.nodeId} ignored`);
+      throw new KeywayError('LIMIT_EXCEEDED', `window ${report.windowStartMs} already holds reports from ${MAX_NODES_PER_WINDOW} nodes (the limit); report from ${report.nodeId} ignored`);
     }
     nodes.set(report.nodeId, report);
     this.#snapshots.delete(report.windowStartMs);

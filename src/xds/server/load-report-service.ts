@@ -7,6 +7,7 @@
 import { create } from '@bufbuild/protobuf';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { KeywayError } from '../../core/errors.js';
 import { MAX_REPORTED_SHARDS, type LoadReport, type LoadReportSink } from '../../core/load.js';
 import { LoadReportReplySchema, type LoadReportMessage, type LoadReportReply } from '../proto.js';
 import { refusedNode, refusedReport, type Refusal } from './ownership-service.js';
@@ -126,6 +127,16 @@ export function reportLoadHandler(opts: LoadReportOptions) {
     try {
       opts.sink.reportLoad(checked);
     } catch (err) {
+      if (err instanceof KeywayError && (err.code === 'BAD_ARGUMENT' || err.code === 'LIMIT_EXCEEDED')) {
+        // A report the sink refuses (a window too late to count, the node's clock behind; a window
+        // full of nodes): refused as such, and logged per burst like the other refusals, not once
+        // per report as an error.
+        const code = err.code === 'BAD_ARGUMENT' ? GrpcStatus.FAILED_PRECONDITION : GrpcStatus.RESOURCE_EXHAUSTED;
+        const refusal: Refusal = { code, details: err.message };
+        refusedReport(log, opts.refusals, 'load', refusal, { node: checked.nodeId });
+        callback(refusal);
+        return;
+      }
       log.error({ err, node: checked.nodeId }, 'load report sink failed');
       callback({ code: GrpcStatus.INTERNAL, details: `load report not recorded: ${err instanceof Error ? err.message : String(err)}` });
       return;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { LoadAggregate, LocalLoadSource, MAX_REPORT_LATENESS_WINDOWS, MAX_SNAPSHOT_SHARDS, quantize, snapshotsFromMatrix } from '../../../src/sources/load/index.js';
+import { LoadAggregate, LocalLoadSource, MAX_NODES_PER_WINDOW, MAX_REPORT_LATENESS_WINDOWS, MAX_SNAPSHOT_SHARDS, quantize, snapshotsFromMatrix } from '../../../src/sources/load/index.js';
 import type { LoadReport } from '../../../src/core/load.js';
 
 const W = 1_000;
@@ -138,4 +138,12 @@ test('windows no report can change any more keep their snapshot, not every node\
   });
   agg.reportLoad(rep('b', T0 + W, 3, [[2, 3]])); // 5 windows late: still recorded
   assert.deepEqual(agg.snapshot(T0 + W)!.nodes.map((n) => n.nodeId), ['a', 'b']);
+});
+
+test('a window takes reports from MAX_NODES_PER_WINDOW nodes; one more is LIMIT_EXCEEDED, and a node already in it may still report again', () => {
+  const agg = new LoadAggregate({ windowMs: () => W });
+  for (let i = 0; i < MAX_NODES_PER_WINDOW; i++) agg.reportLoad(rep(`n${i}`, T0, 1, []));
+  assert.throws(() => agg.reportLoad(rep('one-more', T0, 1, [])), (err: Error & { code?: string }) => err.code === 'LIMIT_EXCEEDED' && /already holds reports from 4096 nodes \(the limit\); report from one-more ignored/.test(err.message));
+  agg.reportLoad(rep('n0', T0, 2, []));
+  assert.equal(agg.snapshot(T0)?.nodes.find((n) => n.nodeId === 'n0')?.requests, 2);
 });

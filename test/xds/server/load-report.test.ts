@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { MAX_REPORTED_SHARDS, type LoadReport, type LoadReportSink } from '../../../src/core/load.js';
+import { LoadAggregate, MAX_REPORT_LATENESS_WINDOWS } from '../../../src/sources/load/index.js';
+import { KeywayError } from '../../../src/core/errors.js';
 import { ServerLink } from '../../../src/agent/server-link.js';
 import { DEFAULT_AGENT_TIMING } from '../../../src/agent/index.js';
 import { SnapshotCache } from '../../../src/xds/cache/index.js';
@@ -113,4 +115,21 @@ test('refused reports sent in a loop are logged once per burst and code, not a l
   const refusals = lines.filter((x) => x.msg.includes('report refused'));
   assert.equal(refusals.length, 1, refusals.map((x) => x.msg).join('\n'));
   assert.match(refusals[0]!.msg, /ReportLoad FAILED_PRECONDITION/);
+});
+
+test('a report too late for the aggregate (the node clock far behind) is refused FAILED_PRECONDITION naming the window, not INTERNAL', async (t) => {
+  const agg = new LoadAggregate({ windowMs: () => W });
+  const s = await server(t, { load: agg });
+  const a = link(t, s.port, 'a');
+  assert.equal((await a.reportLoad(report())).acceptedShards, 2);
+  const late = START - MAX_REPORT_LATENESS_WINDOWS * W;
+  await refused(a.reportLoad(report({ windowStartMs: late })), GrpcStatus.FAILED_PRECONDITION, new RegExp(`^window_start_unix_ms: window ${late} from a is ${MAX_REPORT_LATENESS_WINDOWS} windows behind`));
+});
+
+test('a report at a limit of the sink is refused RESOURCE_EXHAUSTED with its message; any other sink failure stays INTERNAL', async (t) => {
+  const failing = (err: Error): LoadReportSink => ({ windowMs: () => W, reportLoad: () => { throw err; } });
+  const full = await server(t, { load: failing(new KeywayError('LIMIT_EXCEEDED', 'window 0 already holds reports from 4096 nodes (the limit)')) });
+  await refused(link(t, full.port, 'a').reportLoad(report()), GrpcStatus.RESOURCE_EXHAUSTED, /^window 0 already holds reports from 4096 nodes \(the limit\)$/);
+  const broken = await server(t, { load: failing(new Error('disk on fire')) });
+  await refused(link(t, broken.port, 'a').reportLoad(report()), GrpcStatus.INTERNAL, /^load report not recorded: disk on fire$/);
 });
