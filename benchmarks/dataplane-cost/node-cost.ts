@@ -24,6 +24,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyway } from '../../e2e/support/keyway.js';
 import { freePorts } from '../../e2e/support/ports.js';
 import { keyToShard } from '../../src/sharding/key-to-shard.js';
+// The shared median: the one here took the upper middle value of an even count (8 and 20 slices).
+import { median } from '../hitrate/stats.js';
 import { keyOfRank, ZipfSampler } from '../hitrate/zipf.js';
 import { cpuMs } from './cpu.js';
 import { startCacheNode } from './nodes.js';
@@ -33,7 +35,6 @@ const peers = Number(values.peers ?? 0);
 const slices = Number(values.slices ?? 8);
 const rate = Number(values.rate ?? 400);
 const S = 1024;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-node-cost-'));
 const ports = await freePorts(2);

@@ -51,6 +51,7 @@ import { median } from '../hitrate/stats.js';
 import { ZipfSampler } from '../hitrate/zipf.js';
 import { CacheClient, shardNaming, type ShardNaming } from './client.js';
 import { cpuMs, cpuMsOf } from './cpu.js';
+import { chooseVariants, rotated } from './order.js';
 import { measurePair, pairedTable, type PairedSlice, type PairedThroughput } from './paired.js';
 import { startCacheNode, type CacheNodeProcess } from './nodes.js';
 import { keywayResources, keywayStaticBootstrap, plainBootstrap, ringHashFailoverBootstrap, TOGGLES, withoutRequestExtras, type Json, type KeywayResources } from './variants.js';
@@ -266,8 +267,7 @@ async function main(): Promise<void> {
         start: (port: number) => startEnvoy({ bootstrap: keywayStaticBootstrap(resources, t, port), concurrency: 1, ...(t.envoyEnv ? { env: t.envoyEnv() } : {}) }),
       })),
     ];
-    const chosen = values.variants ? variants.filter((v) => values.variants!.split(',').includes(v.name)) : variants;
-    if (!chosen.some((v) => v.name === 'ring-hash')) chosen.unshift(variants.find((v) => v.name === 'ring-hash')!);
+    const chosen = chooseVariants(values.variants, variants, 'ring-hash');
 
     // Every keyway variant routes a key to the same node, and each fleet keeps its caches from one
     // variant to the next: fill them first, so the first variant of a fleet does not start cold.
@@ -314,7 +314,7 @@ async function main(): Promise<void> {
     const failures: { variant: string; round: number; error: string }[] = [];
     for (let round = 0; round < s.rounds; round++) {
       // Rotate the order each round: no variant always runs first or last.
-      const order = chosen.map((_, i) => chosen[(i + round * 3) % chosen.length]!);
+      const order = rotated(chosen, round);
       for (const v of order) {
         try {
           const m = await measure(v, round, s, fleets[v.fleet], keyway, v.start === ads ? listenerPort : await freePort());

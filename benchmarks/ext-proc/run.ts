@@ -1,6 +1,6 @@
 /**
  * What routing through keyway's endpoint picker costs against keyway's native xDS routing:
- * `npm run bench:extproc`. Writes benchmarks/results/ext-proc.json and prints the table
+ * `npm run bench:extproc`. Writes benchmarks/results/ext-proc.json (--quick: ext-proc-quick.json) and prints the table
  * docs/benchmarks.md quotes ("Endpoint picker (ext_proc) against native xDS routing").
  *
  * `keyway serve` (xDS and `--ext-proc-port`; a second replica serves picker+rs, so keyway's CPU
@@ -268,7 +268,10 @@ async function main(): Promise<void> {
       samples,
     };
     mkdirSync(path.join(REPO, 'benchmarks', 'results'), { recursive: true });
-    writeFileSync(path.join(REPO, 'benchmarks', 'results', 'ext-proc.json'), `${JSON.stringify(result, null, 2)}\n`);
+    // A smoke run keeps a file of its own: it overwrote the full run's figures docs/benchmarks.md quotes.
+    const out = path.join(REPO, 'benchmarks', 'results', QUICK ? 'ext-proc-quick.json' : 'ext-proc.json');
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.relative(REPO, out)}`);
   } finally {
     await Promise.all(envoys.map((e) => e.stop()));
     await keyway?.stop();

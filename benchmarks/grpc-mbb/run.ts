@@ -8,7 +8,7 @@
  *   npm run bench:grpcmbb -- [--rounds 3] [--quick]
  *
  * Prints per client and mode the failed calls per round, their median and range, and the calls made;
- * writes benchmarks/results/grpc-mbb.json. `--quick` runs one round.
+ * writes benchmarks/results/grpc-mbb.json. `--quick` runs one round (writes grpc-mbb-quick.json).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { GRPC_STAGE_TIMEOUT_ENV, DEFAULT_GRPC_STAGE_TIMEOUT_MS } from '../../src/app/grpc-stager.js';
 import { joinAndLoss, type ScenarioResult } from '../../test/integration/support/mbb-scenario.js';
 
-const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results', 'grpc-mbb.json');
+const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
 const MODES = [
   { name: 'switch at once (timeout 0)', timeoutMs: 0 },
   { name: 'make-before-break', timeoutMs: DEFAULT_GRPC_STAGE_TIMEOUT_MS },
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
       console.log(`| ${language} | ${mode.name} | ${failed.join(', ')} | ${median(failed)} | ${Math.min(...failed)}-${Math.max(...failed)} | ${median(runs.map((x) => x.ok + x.failed))} |`);
     }
   }
+  // --quick keeps a file of its own, so a smoke run leaves the quoted figures' file alone.
+  const RESULTS = path.join(RESULTS_DIR, values.quick ? 'grpc-mbb-quick.json' : 'grpc-mbb.json');
   writeFileSync(RESULTS, `${JSON.stringify({ rounds, modes: MODES, results }, null, 2)}\n`);
   console.log(`\nwrote ${path.relative(process.cwd(), RESULTS)}`);
   process.exit(0); // the in-process keyway's timers are closed; grpc-js may keep a channel timer

@@ -14,7 +14,8 @@
  *
  * The picker runs at --shards and at every stock S. --quick: stock at 256 only (default stock:
  * 256,1024,16384; a client that does not finish its initial sync within --timeout seconds is
- * reported so and takes no change). Prints a table and ratios, writes benchmarks/results/grpc-scale.json.
+ * reported so and takes no change). The two clients run side by side per S, alternating which goes
+ * first. Prints a table and ratios, writes benchmarks/results/grpc-scale.json (--quick: grpc-scale-quick.json).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,14 +28,13 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { startKeyway, type KeywayProcess } from '../../e2e/support/keyway.js';
 import { terminate, track } from '../../e2e/support/processes.js';
 import { withShardPicker } from '../../src/grpc/index.js';
+import { runPlan, type Mode } from './plan.js';
 import { startAdsMeter, type AdsMeter, type Traffic } from './ads-meter.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RESULTS = path.join(REPO_ROOT, 'benchmarks', 'results', 'grpc-scale.json');
 const NODES = 64;
 const WHO_METHOD = '/keyway.bench.Cache/Who';
 const raw = (b: Buffer): Buffer => b;
-type Mode = 'stock' | 'picker';
 
 interface ShardMapBody {
   readonly version: string;
@@ -214,11 +214,12 @@ async function main(): Promise<void> {
   const timeoutMs = Number(values.timeout) * 1000;
   const backends = await startBackends();
   const runs = [];
-  for (const s of stockShards) runs.push(await run('stock', s, changes, timeoutMs, backends));
-  // The picker at every S the stock client ran (side by side), and at --shards.
-  for (const s of [...new Set([...stockShards, pickerShards])].sort((a, b) => a - b)) runs.push(await run('picker', s, changes, timeoutMs, backends));
+  // The picker at every S the stock client ran (side by side, alternating which goes first), and at --shards.
+  for (const [mode, s] of runPlan(stockShards, pickerShards)) runs.push(await run(mode, s, changes, timeoutMs, backends));
 
-  const rows = runs.map((r) => {
+  // The table as before the runs were interleaved: stock rows first, each mode by S.
+  const byModeThenS = [...runs].sort((a, b) => (a.mode === b.mode ? a.shards - b.shards : a.mode === 'stock' ? -1 : 1));
+  const rows = byModeThenS.map((r) => {
     const ok = r.changes.filter((c) => c.done);
     return {
       mode: r.mode,
@@ -254,7 +255,9 @@ async function main(): Promise<void> {
       `S=${st.shards} stock/picker: change routed ${ratio(st.changeRoutedMsMedian, pk.changeRoutedMsMedian)}, client CPU ${ratio(st.changeCpuMsMedian, pk.changeCpuMsMedian)}, resources ${ratio(st.changeResourcesMedian, pk.changeResourcesMedian)}, bytes ${ratio(st.changeBytesMedian, pk.changeBytesMedian)}; initial sync client CPU ${ratio(st.initialCpuMs, pk.initialCpuMs)}, bytes ${ratio(st.initialBytes, pk.initialBytes)}`,
     );
   }
-  writeFileSync(RESULTS, `${JSON.stringify({ command: process.argv.slice(2), nodes: NODES, rows, runs }, null, 2)}\n`);
+  // --quick keeps a file of its own, so a smoke run leaves the quoted figures' file alone.
+  const results = path.join(REPO_ROOT, 'benchmarks', 'results', values.quick ? 'grpc-scale-quick.json' : 'grpc-scale.json');
+  writeFileSync(results, `${JSON.stringify({ command: process.argv.slice(2), nodes: NODES, rows, runs }, null, 2)}\n`);
   process.exit(0);
 }
 

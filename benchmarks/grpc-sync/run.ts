@@ -14,7 +14,7 @@
  *   npm run bench:grpcsync -- [--shards 64,128,256,512,1024] [--nodes 64] [--runs 3] [--before-root DIR] [--quick]
  *     [--modes hold-off,no-hold-off,before] [--hold-off-ms N --max-delay-ms N]  (the hold-off mode's settings; default: keyway's)
  *
- * Prints a table and writes benchmarks/results/grpc-sync.json: per S and mode the median bytes keyway
+ * Prints a table and writes benchmarks/results/grpc-sync.json (--quick: grpc-sync-quick.json): per S and mode the median bytes keyway
  * sent (and the client sent), min and max, bytes per cluster, sync seconds and client CPU seconds.
  */
 import { spawn } from 'node:child_process';
@@ -26,7 +26,6 @@ import { parseArgs } from 'node:util';
 import { startByteMeter } from './byte-meter.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RESULTS = process.env.BENCH_RESULTS ?? path.join(REPO_ROOT, 'benchmarks', 'results', 'grpc-sync.json');
 const CLIENT = path.join(REPO_ROOT, 'benchmarks', 'grpc-sync', 'client.ts');
 const NODE_ID = 'bench-grpc';
 
@@ -47,6 +46,8 @@ const SHARDS = (args.shards ?? (args.quick ? '64,256,1024' : '64,128,256,512,102
 const NODES = Number(args.nodes);
 const RUNS = Number(args.runs ?? (args.quick ? 1 : 3));
 const TIMEOUT_MS = Number(args['timeout-s']) * 1000;
+// --quick keeps a file of its own, so a smoke run leaves the quoted figures' file alone.
+const RESULTS = process.env.BENCH_RESULTS ?? path.join(REPO_ROOT, 'benchmarks', 'results', args.quick ? 'grpc-sync-quick.json' : 'grpc-sync.json');
 
 interface Mode {
   readonly name: string;
