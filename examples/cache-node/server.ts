@@ -202,6 +202,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
         limit: warmLimit,
         signal,
         log,
+        shardCount: a.shardCount,
       }));
       const seconds = (performance.now() - started) / 1000;
       // `empty` when no serving owner answered or the one that did held nothing of the shard.

@@ -24,6 +24,11 @@ export const DEFAULT_WARM_LIMIT = 5_000;
 export const MAX_WARM_LIMIT = 100_000;
 /** Bound on one peer's answer, so a peer that hangs moves the warm-up on to the next one. */
 export const DEFAULT_WARM_FETCH_TIMEOUT_MS = 5_000;
+/**
+ * Largest `/v1/warm` answer read, bytes: MAX_WARM_LIMIT entries of a few hundred bytes fit many
+ * times over; a peer sending more moves the warm-up on to the next one instead of filling memory.
+ */
+export const MAX_WARM_BODY_BYTES = 64 * 1024 * 1024;
 
 /** One entry of a warm-up: key, value, and ms since its last use on the serving node (optional). */
 export type WarmEntry = readonly [key: string, value: string, idleMs?: number];
@@ -86,16 +91,19 @@ export function demoteShards(cache: TieredCache, shards: ReadonlySet<number>, sh
 }
 
 /**
- * Asks one peer for a shard's entries.
- * @throws Error when the peer does not answer 200 with a well-formed body within `timeoutMs`, or on abort
+ * Asks one peer for a shard's entries. With `shardCount`, every key must hash to `shard` under it:
+ * a peer that ignores `?shard=` (or counts shards otherwise) would fill L1 with keys of shards this
+ * node does not own.
+ * @throws Error when the peer does not answer 200 with a well-formed body of at most
+ *   MAX_WARM_BODY_BYTES within `timeoutMs`, or on abort
  */
-export function fetchWarmEntries(peer: PeerNode, shard: number, limit: number, signal: AbortSignal, timeoutMs = DEFAULT_WARM_FETCH_TIMEOUT_MS): Promise<WarmBody> {
+export function fetchWarmEntries(peer: PeerNode, shard: number, limit: number, signal: AbortSignal, timeoutMs = DEFAULT_WARM_FETCH_TIMEOUT_MS, shardCount?: number): Promise<WarmBody> {
   const host = peer.address.includes(':') ? `[${peer.address}]` : peer.address;
   const url = `http://${host}:${peer.port}/v1/warm?shard=${shard}&limit=${limit}`;
-  return getJson(url, timeoutMs, signal).then((body) => checkWarmBody(body, shard, url));
+  return getJson(url, timeoutMs, signal, MAX_WARM_BODY_BYTES).then((body) => checkWarmBody(body, shard, url, shardCount));
 }
 
-function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
+function checkWarmBody(body: unknown, shard: number, url: string, shardCount: number | undefined): WarmBody {
   const b = body as Partial<WarmBody>;
   if (typeof b !== 'object' || b === null || b.shard !== shard || !Array.isArray(b.entries)) {
     throw new Error(`GET ${url}: the body is not {node, shard: ${shard}, entries}`);
@@ -104,6 +112,9 @@ function checkWarmBody(body: unknown, shard: number, url: string): WarmBody {
     const wellFormed = Array.isArray(e) && (e.length === 2 || (e.length === 3 && typeof e[2] === 'number' && Number.isFinite(e[2]) && e[2] >= 0));
     if (!wellFormed || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
       throw new Error(`GET ${url}: entries must be [key, value] or [key, value, idleMs] with string key and value and idleMs >= 0`);
+    }
+    if (shardCount !== undefined && keyToShard(e[0], shardCount) !== shard) {
+      throw new Error(`GET ${url}: the answer holds a key of shard ${keyToShard(e[0], shardCount)} of ${shardCount}, not of shard ${shard}`);
     }
   }
   return b as WarmBody;
@@ -118,6 +129,8 @@ export interface WarmShardOptions {
   readonly limit: number;
   readonly signal: AbortSignal;
   readonly fetchTimeoutMs?: number;
+  /** The node's S: an answer holding a key of another shard is refused (the next peer is asked). */
+  readonly shardCount?: number;
   /** One line per peer that failed (the warm-up moves on to the next). */
   readonly log?: (record: Record<string, unknown>) => void;
 }
@@ -140,7 +153,7 @@ export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
     opts.signal.throwIfAborted();
     let body: WarmBody;
     try {
-      body = await fetchWarmEntries(peer, opts.shard, opts.limit, opts.signal, opts.fetchTimeoutMs);
+      body = await fetchWarmEntries(peer, opts.shard, opts.limit, opts.signal, opts.fetchTimeoutMs, opts.shardCount);
     } catch (err) {
       opts.signal.throwIfAborted();
       opts.log?.({ msg: 'warm-up: a serving owner did not answer; trying the next', shard: opts.shard, peer: peer.id, err: (err as Error).message });
