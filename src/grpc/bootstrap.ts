@@ -35,6 +35,9 @@ export interface XdsBootstrap {
  * node, and every call fails)
  */
 export function withShardPicker<B extends XdsBootstrap>(bootstrap: B): B {
+  // A JavaScript caller (or JSON.parse of an empty file's "null") gets keyway's error, not a TypeError.
+  if ((bootstrap as unknown) === undefined) throw new KeywayError('BAD_ARGUMENT', 'must be a JSON object, got undefined', { field: 'bootstrap' });
+  jsonObject(bootstrap as unknown, 'bootstrap');
   const node = jsonObject(bootstrap.node, 'node') ?? {};
   if (typeof node['id'] !== 'string' || node['id'] === '') {
     // Not made up here: keyway lists proxies by node id, and under mTLS the id must match the certificate.

@@ -36,8 +36,11 @@ test('withShardPicker keeps the locality, metadata and other fields the bootstra
   assert.deepEqual(load(out).node.locality, locality);
 });
 
-test('withShardPicker refuses a node, node.metadata or node.locality that is not a JSON object, by name', () => {
+test('withShardPicker refuses a bootstrap, node, node.metadata or node.locality that is not a JSON object, by name', () => {
   const cases: [unknown, string, RegExp][] = [
+    [null, 'bootstrap', /got null/],
+    [undefined, 'bootstrap', /got undefined/],
+    ['{"node":{}}', 'bootstrap', /got "\{\\"node/],
     [{ node: 'n' }, 'node', /got "n"/],
     [{ node: { id: 'n', metadata: 'team=a' } }, 'node.metadata', /got "team=a"/],
     [{ node: { id: 'n', locality: null } }, 'node.locality', /got null/],
