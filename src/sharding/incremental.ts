@@ -131,6 +131,48 @@ export function applyEndpointChange(map: ShardMap, change: EndpointChange): Shar
   return remember(result, nextState);
 }
 
+/**
+ * About how many rendezvous scores' time applyEndpointChange(map, change) takes on the calling
+ * thread: S for X's own column plus, for each shard X owned (it loses an owner and every eligible
+ * endpoint is scored again), N scores and the choice of R owners among them; Infinity when the
+ * step is a full computation (no bookkeeping, or an outgrown intern table). planShardMap leaves
+ * steps past its limit to the caller's full computation, which runs off the event loop
+ * (docs/security.md "Work budget"). Never throws: the step itself refuses an invalid change.
+ */
+export function incrementalWork(map: ShardMap, change: EndpointChange): number {
+  const state = stateOf(map);
+  if (!state) return Number.POSITIVE_INFINITY;
+  const id = change.kind === 'remove' ? change.id : change.endpoint?.id;
+  if (typeof id !== 'string') return 0;
+  const found = findSorted(map.endpoints, id);
+  const old = found >= 0 ? (map.endpoints[found] as Endpoint) : undefined;
+  const after = map.endpoints.length - (old ? 1 : 0) + (change.kind === 'upsert' ? 1 : 0);
+  if (internTableOutgrown(state.eligible.interned, after)) return Number.POSITIVE_INFINITY;
+  if (!old || !isEligible(old)) return map.policy.shardCount;
+  const next = change.kind === 'upsert' ? change.endpoint : undefined;
+  const loc = next?.locality;
+  if (
+    next !== undefined &&
+    isEligible(next) &&
+    next.weight === old.weight &&
+    loc?.region === old.locality.region &&
+    loc.zone === old.locality.zone &&
+    loc.subzone === old.locality.subzone
+  ) {
+    return 0; // ownership does not change (an address or port change)
+  }
+  const at = findSorted(state.eligible.ids, id);
+  if (at < 0) return map.policy.shardCount;
+  const handle = state.eligible.handle[at] as number;
+  const R = map.policy.replicas;
+  let owned = 0;
+  map.owners.forEach((ow, s) => {
+    for (let j = 0; j < ow.length; j++) if (state.ownerHandle[s * R + j] === handle) owned++;
+  });
+  // Choosing R owners among n costs about R^2 / 3 scores' time on top of the n scores (measured at R = 255).
+  return map.policy.shardCount + owned * (state.eligible.n + Math.ceil((R * R) / 3));
+}
+
 /** Rewrites the owner columns of every shard that X (id) leaves, may leave or enters. */
 function updateOwners(
   map: ShardMap,

@@ -5,6 +5,7 @@
 import { type Endpoint, sameEndpoint } from '../core/endpoint.js';
 import type { ShardingPolicy } from '../core/policy.js';
 import { applyEndpointChange, computeShardMap } from './index.js';
+import { incrementalWork } from './incremental.js';
 import type { EndpointChange, ShardMap } from '../core/shard-map.js';
 import { checkWorkBudget } from './validate.js';
 
@@ -24,8 +25,15 @@ export function nextShardMap(
 }
 
 /**
+ * Most rendezvous scores an incremental step computes on the caller's thread (about 120 ms on the
+ * 2-core test machine); a step costing more is a full computation for the caller to place.
+ */
+export const MAX_INLINE_INCREMENTAL_WORK = 1 << 22;
+
+/**
  * nextShardMap without its full computation, which the caller runs (inline or in a worker, see
- * owner-slots.ts): the map when it is unchanged or one incremental step away, else `full`.
+ * owner-slots.ts): the map when it is unchanged or one incremental step away, else `full`. A step
+ * that would score more than MAX_INLINE_INCREMENTAL_WORK pairs on this thread is `full` too.
  * @throws KeywayError BUDGET_EXCEEDED past the work budget (docs/security.md "Work budget"),
  * whatever the mode, so an endpoint added one at a time cannot grow a map past it.
  */
@@ -40,6 +48,9 @@ export function planShardMap(
   if (changes === undefined || changes.length > 1) return { mode: 'full' };
   const [only] = changes;
   if (only === undefined) return { map: previous, mode: 'unchanged' };
+  // An endpoint that owned most shards (a dominant weight going to 0 or not ready), or an outgrown
+  // intern table, costs a full computation: left to the caller, who runs it off the event loop.
+  if (incrementalWork(previous, only) > MAX_INLINE_INCREMENTAL_WORK) return { mode: 'full' };
   return { map: applyEndpointChange(previous, only), mode: 'incremental' };
 }
 
