@@ -58,7 +58,9 @@ export interface HandoffInput {
  * A move to a node that has no ownership stream open (it cannot warm) waits for one up to
  * `agentWaitMs` from the start of the move when the fleet runs agents, then flips (`agent-lost`);
  * in a fleet without agents it flips at once.
- * After a flip the previous primary drains the shard for `drainMs`.
+ * After a flip the previous primary drains the shard for `drainMs`. A shard that no node can take
+ * (the target gives it no owner: every endpoint left or drains) stays on those of its routed owners
+ * that can still serve.
  */
 export function stepHandoff(input: HandoffInput): HandoffStep {
   const { previous, target, warm, warmers, agentsExpected, settings, now } = input;
@@ -83,6 +85,8 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   const started: number[] = [];
   const ended: CompletedTransition[] = [];
   const newDrains: ShardDrain[] = [];
+  /** Shards no node can take (every endpoint left or drains), kept on routed owners that still serve. */
+  const kept: (readonly [number, ...string[]])[] = [];
   // A transition that ends without its warm report takes the node's report, if any, with it: the
   // node dropped the warm-up with its WARMING assignment, so a later move of the shard to the node
   // within warmTimeoutMs must wait for a new report, not flip on the old one.
@@ -99,7 +103,17 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
       owners.push(to);
       if (t) end(t, outcome ?? 'cancelled');
     };
-    if (to.length === 0 || fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
+    if (to.length === 0) {
+      // Nobody to hand the shard to (the last nodes drain: a fleet-wide rollout, a scale to zero):
+      // the owners routed now serve it while they can, rather than no one at once. It flips to no
+      // owner when they stop serving (removed, or not ready without draining).
+      const stay = routedBefore.filter(canServe);
+      if (t) end(t, 'cancelled');
+      owners.push(stay);
+      if (stay.length > 0) kept.push([shard, ...stay]);
+      return;
+    }
+    if (fromPrimary === undefined || to[0] === fromPrimary) return flip('cancelled');
     if (!canServe(fromPrimary)) return flip('owner-lost');
     const warming = to[0]!;
     const streamOpen = warmers.has(warming);
@@ -142,7 +156,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     .filter((d) => d.until > now && byId.has(d.node) && !busy(d))
     .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
-  const routed = transitions.length === 0 ? target : routedMap(target, owners, transitions);
+  const routed = transitions.length === 0 && kept.length === 0 ? target : routedMap(target, owners, transitions, kept);
   return { routed, state: { enabled: true, target, transitions, drains, started, completed: ended } };
 }
 
@@ -189,8 +203,9 @@ function completed(t: ShardTransition, outcome: TransitionOutcome, now: number):
  * The routed map: the target with the shards in transition kept on their previous owners. Its
  * version derives from the target's and the held shards, so replicas in the same state agree.
  */
-function routedMap(target: ShardMap, owners: readonly (readonly string[])[], transitions: readonly ShardTransition[]): ShardMap {
-  const held = transitions.map((t) => [t.shard, ...t.from]);
+function routedMap(target: ShardMap, owners: readonly (readonly string[])[], transitions: readonly ShardTransition[], kept: readonly (readonly [number, ...string[]])[]): ShardMap {
+  // Kept shards after the held ones: with none kept, versions are what they were before kept shards existed.
+  const held: (readonly (string | number)[])[] = [...transitions.map((t) => [t.shard, ...t.from]), ...kept];
   const version = createHash('sha256').update(JSON.stringify([target.version, held])).digest('hex').slice(0, 16);
   // Hot-shard readers stay: a held shard's readers are clamped to its held owners where used.
   return { version, policy: target.policy, endpoints: target.endpoints, owners, warnings: target.warnings, ...(target.readers ? { readers: target.readers } : {}) };

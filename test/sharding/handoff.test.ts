@@ -117,6 +117,34 @@ test('a draining node hands off: its shards wait for their new primaries, and it
   assert.deepEqual(s2.state.drains.map((d) => [d.shard, d.node]), leaving.map((s) => [s, 'c']));
 });
 
+test('when every node drains, no one can take their shards: they stay routed to the draining owners until those stop serving', () => {
+  // A fleet-wide rollout or a scale to zero: routing to nobody at once failed every request while
+  // the draining pods still served for their grace period.
+  const two = ['a', 'b'].map((id) => ep(id));
+  const before = mapOf(two, 2);
+  const s0 = step(undefined, before, T0);
+  const draining = mapOf(two.map((e) => ({ ...e, ready: false, draining: true })), 2);
+  assert.ok(draining.owners.every((o) => o.length === 0), 'the target gives no owner');
+  const s1 = step(s0, draining, T0 + 1);
+  assert.deepEqual(s1.routed.owners, before.owners, 'routed as before: both still serve');
+  assert.notEqual(s1.routed.version, draining.version);
+  assert.deepEqual(s1.state.transitions, [], 'nothing to warm');
+  const again = step(s1, draining, T0 + 2);
+  assert.equal(again.routed.version, s1.routed.version, 'stable while nothing changes');
+  // One of them stops (its pod died): the shards stay with the other alone; then it stops too.
+  const oneLeft = mapOf([{ ...two[0]!, ready: false, draining: true }, { ...two[1]!, ready: false }], 2);
+  const s2 = step(again, oneLeft, T0 + 3);
+  assert.ok(s2.routed.owners.every((o) => o.length === 1 && o[0] === 'a'), 'only the one that still serves');
+  const gone = mapOf([{ ...two[0]!, ready: false }, { ...two[1]!, ready: false }], 2);
+  const s3 = step(s2, gone, T0 + 4);
+  assert.equal(s3.routed, gone, 'no one can serve: no owner, as computed');
+  // A node that joins takes the shards from the draining ones in two phases, as any move.
+  const joined = mapOf([...two.map((e) => ({ ...e, ready: false, draining: true })), ep('c')], 2);
+  const s4 = step(s1, joined, T0 + 5);
+  assert.equal(s4.state.transitions.length, S, 'every shard warms on the new node first');
+  assert.deepEqual(s4.routed.owners, before.owners, 'while the draining nodes serve them');
+});
+
 test('a replica-only change flips at once; a change back cancels a transition', () => {
   const before = mapOf(four, 2);
   const s0 = step(undefined, before, T0);
