@@ -17,7 +17,7 @@ import type { AssignmentInput } from './agent-assignments.js';
 import { boundedClass, knownPlaces } from './served-class.js';
 import { envoyCluster, envoyNodeCluster } from './envoy-cluster.js';
 import { envoyNodeLoadAssignment, envoyRouteTableConfiguration, planRouteTable, type Backup } from './envoy-route-table.js';
-import { endpointKey, PreviousTranslation } from './reuse.js';
+import { endpointKey, placeKey, PreviousTranslation } from './reuse.js';
 import { envoyLoadAssignment } from './envoy-endpoints.js';
 import { envoyListener } from './envoy-listener.js';
 import { placeEnvoyHosts } from './envoy-placement.js';
@@ -196,7 +196,7 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
 
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
-  const tupleAssignments = grpcAssignmentsOf(proxy);
+  const tupleAssignments = grpcAssignmentsOf(proxy, shardMap);
   for (const [name, { owners, readers }] of tuples) {
     clusters.push(grpcClusters.get(name, () => resource(ClusterSchema, name, grpcCluster(name))));
     assignments.push(tupleAssignments.get(tupleAssignmentKey(name, owners, readers), () => resource(ClusterLoadAssignmentSchema, name, grpcOwnersLoadAssignment(name, owners, proxy, readers))));
@@ -287,16 +287,26 @@ function nodeAssignmentKey(name: string, node: Endpoint, backups: readonly Backu
  * assignments are kept per class. Classes are bounded by the topology (served-class.ts).
  */
 const grpcClusters = new PreviousTranslation<TranslatedResource>();
-const grpcAssignments = new Map<string, PreviousTranslation<TranslatedResource>>();
+/** Per place, its memo and the map it last translated. */
+const grpcAssignments = new Map<string, { readonly memo: PreviousTranslation<TranslatedResource>; map: ShardMap }>();
+/** The map of the latest gRPC translation and the one before. */
+let grpcMaps: { current?: ShardMap; previous?: ShardMap } = {};
 
-function grpcAssignmentsOf(proxy: ProxyClass): PreviousTranslation<TranslatedResource> {
-  const key = `${proxy.zone}\0${proxy.subzone}`;
-  let memo = grpcAssignments.get(key);
-  if (!memo) {
-    memo = new PreviousTranslation();
-    grpcAssignments.set(key, memo);
+function grpcAssignmentsOf(proxy: ProxyClass, map: ShardMap): PreviousTranslation<TranslatedResource> {
+  if (map !== grpcMaps.current) {
+    // Every served class is translated with each new map: a place no translation of the last map
+    // asked for has no class any more (its zone left the topology), so its memo is let go.
+    grpcMaps = { current: map, ...(grpcMaps.current && { previous: grpcMaps.current }) };
+    for (const [key, e] of grpcAssignments) if (e.map !== map && e.map !== grpcMaps.previous) grpcAssignments.delete(key);
   }
-  return memo;
+  const key = placeKey(proxy.zone, proxy.subzone);
+  let entry = grpcAssignments.get(key);
+  if (!entry) {
+    entry = { memo: new PreviousTranslation(), map };
+    grpcAssignments.set(key, entry);
+  }
+  entry.map = map;
+  return entry.memo;
 }
 
 /** Everything grpcOwnersLoadAssignment reads of a tuple, as one string (the class is the memo's). */

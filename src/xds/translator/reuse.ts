@@ -55,7 +55,17 @@ export class PreviousByShard<K, V> {
   }
 }
 
-/** Every field of an endpoint a resource is built from (id, address, port, weight, locality), as a key part. */
+/**
+ * Every field of an endpoint a resource is built from (id, address, port, weight, locality), as a
+ * key part that delimits itself: locality strings are free text (a NUL included), so each string
+ * is prefixed by its length; joined with a separator, `za\0b` + `c` and `za` + `b\0c` were one key.
+ */
 export function endpointKey(e: Endpoint): string {
-  return `${e.id}\0${e.address}\0${e.port}\0${e.weight}\0${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
+  const { region, zone, subzone } = e.locality;
+  return `${e.id.length}:${e.id}${e.address.length}:${e.address}${e.port}\0${e.weight}\0${region.length}:${region}${zone.length}:${zone}${subzone.length}:${subzone}`;
+}
+
+/** A proxy's place (zone, fabric) as a key: free text too, so length-prefixed like endpointKey. */
+export function placeKey(zone: string, subzone: string): string {
+  return `${zone.length}:${zone}${subzone}`;
 }
