@@ -55,9 +55,14 @@ export interface ProxyClass {
   readonly picker?: true;
 }
 
-/** Stable string key of a proxy class, for maps: `flavor|zone|subzone`, then `|node` for an agent, `|picker` for a picker client. */
+/**
+ * Stable string key of a proxy class, for maps: `flavor|zone|subzone`, then `|node` for an agent,
+ * `|picker` for a picker client. Zone and subzone are free text: `|` and `\` in them are escaped,
+ * so a stock client in fabric `|picker` does not share the picker class's key (and its resources).
+ */
 export function proxyClassKey(c: ProxyClass): string {
-  const base = `${c.flavor}|${c.zone}|${c.subzone}`;
+  const esc = (s: string): string => s.replace(/[\\|]/g, (ch) => `\\${ch}`);
+  const base = `${c.flavor}|${esc(c.zone)}|${esc(c.subzone)}`;
   if (c.picker === true) return `${base}|picker`;
   return c.node === undefined ? base : `${base}|${c.node}`;
 }

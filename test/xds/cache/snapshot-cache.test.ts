@@ -324,3 +324,23 @@ test('the encoder forgets, at the next sweep, what it encoded for a snapshot tha
   encoder.release([held]);
   assert.equal(encoder.size, 0);
 });
+
+test('classes whose free-text zone or fabric holds "|" keep their own snapshots: a stock client in fabric "s|picker" is not the picker class', () => {
+  const stock: ProxyClass = { flavor: 'grpc', zone: 'z', subzone: 's|picker' };
+  const picker: ProxyClass = { flavor: 'grpc', zone: 'z', subzone: 's', picker: true };
+  const slash: ProxyClass = { flavor: 'grpc', zone: 'z\\', subzone: '|s' };
+  const other: ProxyClass = { flavor: 'grpc', zone: 'z\\|', subzone: 's' };
+  const built: string[] = [];
+  const cache = new SnapshotCache({
+    build: (c) => {
+      built.push(`${c.subzone}${c.picker ? ' (picker)' : ''}`);
+      return miniSet({ clusters: { [c.picker ? 'picker' : 'stock']: [9001] } });
+    },
+    checkConsistency,
+  });
+  assert.deepEqual([...cache.snapshot(picker)!.kinds.cluster.resources.keys()], ['picker']);
+  assert.deepEqual([...cache.snapshot(stock)!.kinds.cluster.resources.keys()], ['stock'], 'the stock class got the picker class cached snapshot');
+  cache.snapshot(slash);
+  cache.snapshot(other);
+  assert.equal(built.length, 4, 'four classes, four builds');
+});
