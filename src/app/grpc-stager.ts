@@ -91,6 +91,15 @@ export class GrpcStager {
     return out;
   }
 
+  /**
+   * The class is served unstaged now (Envoy switched to the subset shape): what it was served
+   * staged is stale, and a later change must not start from it.
+   */
+  forget(classKey: string): void {
+    this.#served.delete(classKey);
+    this.#changes.delete(classKey);
+  }
+
   /** After each rebuild: forget classes the cache dropped, then look at the changes in progress. */
   rebuilt(liveClasses: ReadonlySet<string>): void {
     for (const key of [...this.#served.keys()]) {

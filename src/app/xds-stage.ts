@@ -16,6 +16,7 @@ import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
+import type { RouteShape } from '../core/settings.js';
 import { proxyClassKey, type ProxyClass, type ResourceSet } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
 import { GrpcStager, grpcStageTimeoutFromEnv } from './grpc-stager.js';
@@ -94,12 +95,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const staging: { stager?: GrpcStager } = {};
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
-    const stager = staging.stager;
-    // Stock gRPC classes change routes and clusters together, and so does Envoy with the route-table
-    // shape; a shard-picker class keeps one cluster (only its owner table changes), and Envoy's
-    // subset shape one cluster, so they have nothing to stage.
-    const staged = proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && served.topology.xds.envoy.routeShape === 'table';
-    return staged && stager ? stager.build(proxyClassKey(proxyClass), set) : set;
+    return staging.stager ? stagedSet(staging.stager, proxyClass, set, served.topology.xds.envoy.routeShape) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -252,6 +248,22 @@ function withStreamsGone(events: XdsServerEvents, agentStreams: Set<string>, onG
       onGone(e.nodeId, agentStreams.delete(e.streamId));
     },
   };
+}
+
+/**
+ * What the snapshot cache serves a class (docs/xds.md "Make-before-break for stock gRPC clients"):
+ * the stager's phase of `set` where routes and clusters change together (stock gRPC classes, and
+ * Envoy with the route-table shape), else `set`. A shard-picker class keeps one cluster (only its
+ * owner table changes) and Envoy's subset shape one cluster, so they have nothing to stage; the
+ * stager forgets such a class, so that a switch back to the table shape starts from what is
+ * served then, not from the route table it staged before the switch.
+ */
+export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, routeShape: RouteShape): ResourceSet {
+  const key = proxyClassKey(proxyClass);
+  const staged = proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && routeShape === 'table';
+  if (staged) return stager.build(key, set);
+  stager.forget(key);
+  return set;
 }
 
 /** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */

@@ -1,6 +1,6 @@
 // Differential test of the snapshots served while make-before-break staging runs (docs/xds.md
 // "Make-before-break for stock gRPC clients"): random change sequences through the translator,
-// the stager (wired as src/app/xds-stage.ts wires it) and the snapshot cache. Every snapshot the
+// the stager (through src/app/xds-stage.ts's stagedSet, as keyway serve wires it) and the snapshot cache. Every snapshot the
 // cache publishes must pass the consistency check (no class keeps an older snapshot for being
 // rejected), and once the stager is done each class serves what a translation from scratch gives.
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ import { SnapshotCache, type RebuildReport } from '../../../src/xds/cache/index.
 import { checkConsistency, effectiveProxyClass, translate, type TranslatorInput } from '../../../src/xds/translator/index.js';
 import { KIND_ORDER, proxyClassKey, resourcesOf, type ProxyClass } from '../../../src/xds/resources.js';
 import { GrpcStager } from '../../../src/app/grpc-stager.js';
+import { stagedSet } from '../../../src/app/xds-stage.js';
 import { Rng, fuzzBudget } from '../../support/seeded-random.js';
 import { initialState, inputOf, nextState, proxyClasses } from './differential-inputs.js';
 
@@ -39,8 +40,7 @@ test('while changes are staged, every published snapshot is consistent, and the 
       const key = proxyClassKey(c);
       let set = sets.get(key);
       if (!set) sets.set(key, (set = translate(input, c)));
-      const staged = c.flavor === 'grpc' ? !c.picker : c.flavor === 'envoy' && input.topology.xds.envoy.routeShape === 'table';
-      return staged ? stager.build(key, set) : set;
+      return stagedSet(stager, c, set, input.topology.xds.envoy.routeShape);
     };
     const rebuild = (): void => {
       const report = cache.rebuild(build);
