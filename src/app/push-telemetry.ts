@@ -14,8 +14,12 @@
  * once it holds, acknowledged, the routes, clusters and endpoints they lead to (the server says so
  * on each ACK, `complete`): until then its pushes stay open and the change has not converged.
  * A newer change supersedes one still waiting: the proxies will only ACK the newer responses.
+ * Changes published in one turn of the event loop go out as one push of the latest: that change
+ * carries the earlier ones, so it starts at the earliest one's source event and counts the shards
+ * moved from the map pushed before them (`keyway.change.coalesced` says how many it carries).
  */
 import type { Logger } from 'pino';
+import { diffShardMaps } from '../sharding/index.js';
 import { beginChangeTrace, type ChangeTrace, type KeywayMetrics } from '../telemetry/index.js';
 import type { ServingView } from '../core/serving.js';
 import type { XdsServerEvents } from '../xds/server/index.js';
@@ -46,6 +50,14 @@ export interface PushTelemetry {
 
 interface OpenChange {
   readonly trace: ChangeTrace;
+  /** When the earliest change this push carries reached keyway (ms): convergence counts from there. */
+  readonly startMs: number;
+  /** The view published before the earliest change it carries (the map the proxies had); dropped once pushed. */
+  base: ServingView | undefined;
+  /** Shards moved from `base` to this change's map. */
+  readonly moved: number;
+  /** Changes published before it and never pushed: its push carries them. */
+  readonly coalesced: number;
   /** Proxies this change pushed to: later responses to them are follow-ups of the change. */
   readonly proxies: Set<string>;
   /**
@@ -79,6 +91,8 @@ function settleIncomplete(c: OpenChange, nodeId: string): void {
 export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
   const { metrics, logger } = opts;
   let pending: OpenChange | undefined;
+  /** The last view published: the base of the next change, unless that one joins a pending one. */
+  let lastView: ServingView | undefined;
   let inflight: OpenChange | undefined;
   /** The change whose rebuild (and sliced fan-out) is writing responses now: every proxy written to joins it. */
   let collecting: OpenChange | undefined;
@@ -125,15 +139,27 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
   return {
     events,
     published(view, source) {
-      pending?.trace.end('superseded');
-      const moved = view.diff?.moves.length ?? 0;
+      // A change published but not pushed yet goes out with this one (the xDS stage pushes the
+      // latest view): this change carries it, from its start and its base map.
+      const joined = pending;
+      joined?.trace.end('superseded');
+      const base = joined ? joined.base : lastView;
+      lastView = view;
+      const own = view.diff?.moves.length ?? 0;
+      const moved = !joined ? own : base && view.diff ? diffShardMaps(base.map, view.map).moves.length : joined.moved + own;
       const cause = view.cause;
+      const startMs = Math.min(joined?.startMs ?? Infinity, (cause?.detectedAt ?? view.updatedAt).getTime());
+      const coalesced = joined ? joined.coalesced + 1 : 0;
       const published = view.diff ? `shard map ${view.map.version} published (${moved} shards moved)` : `shard map ${view.map.version} published`;
       const trace = beginChangeTrace({
         source: cause?.source ?? source,
         reason: cause ? `${cause.reason}; ${published}` : published,
-        startTime: cause?.detectedAt ?? view.updatedAt,
-        attributes: { 'keyway.shardmap.version': view.map.version, 'keyway.shardmap.moved_shards': moved },
+        startTime: new Date(startMs),
+        attributes: {
+          'keyway.shardmap.version': view.map.version,
+          'keyway.shardmap.moved_shards': moved,
+          ...(coalesced > 0 ? { 'keyway.change.coalesced': coalesced } : {}),
+        },
         ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         ...(metrics ? { onConverged: (s: number) => metrics.recordConvergence(s) } : {}),
         onSettled: (o) => {
@@ -153,12 +179,13 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
           'keyway.endpoints': view.map.endpoints.length,
         });
       }
-      pending = { trace, proxies: new Set(), incomplete: new Map() };
+      pending = { trace, startMs, base, moved, coalesced, proxies: new Set(), incomplete: new Map() };
     },
     pushing(rebuild, fanOut) {
       const change = pending;
       pending = undefined;
       if (change) {
+        change.base = undefined; // needed only to join a later change; not to hold an old map alive
         inflight?.trace.end('superseded');
         inflight = change;
       }

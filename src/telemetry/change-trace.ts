@@ -149,12 +149,7 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
     done = true;
     clearTimeout(timer);
     const endMs = (kind === 'converged' || kind === 'rejected') && lastAnswerMs !== undefined ? lastAnswerMs : Date.now();
-    for (const span of open.values()) {
-      span.setAttribute('keyway.xds.answer', kind === 'timeout' ? 'none (timeout)' : `none (${kind})`);
-      span.end(endMs);
-    }
     const pending = open.size;
-    open.clear();
     const outcome: ChangeOutcome = { outcome: kind, seconds: Math.max(0, endMs - startMs) / 1000, pushes, acked, nacked, pending, traceId };
     root.setAttributes({
       'keyway.change.outcome': kind,
@@ -166,7 +161,15 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
     if (kind === 'timeout' || kind === 'rejected') {
       root.setStatus({ code: SpanStatusCode.ERROR, message: kind === 'timeout' ? `${pending} push(es) unanswered` : `${nacked} NACK(s)` });
     }
+    // The root ends before the pushes still open (their end times are given, so the order changes
+    // no timing): thousands of them at once overflow the batch processor's queue, which drops the
+    // spans that come last, and a trace without its root loses the outcome.
     root.end(endMs);
+    for (const span of open.values()) {
+      span.setAttribute('keyway.xds.answer', kind === 'timeout' ? 'none (timeout)' : `none (${kind})`);
+      span.end(endMs);
+    }
+    open.clear();
     if (kind === 'converged' && pushes > 0) opts.onConverged?.(outcome.seconds);
     opts.onSettled?.(outcome);
     resolveSettled(outcome);

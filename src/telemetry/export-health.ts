@@ -2,16 +2,35 @@
  * Trace export failures made visible (docs/observability.md "Traces"): the batch processor drops
  * the spans of a failed export without a word, so an unreachable collector looked like tracing
  * that works. This exporter wrapper reports the first failure of a run of them and the recovery,
- * once each, never per batch.
+ * once each, never per batch; and a collector that fails every other batch (one bad backend
+ * behind a balancer) is warned of at most once per `quietMs`, not once per pair of batches.
  */
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
-/** What the wrapper says: a failure (with the exporter's error) or that exports succeed again. */
+/**
+ * What the wrapper says: a failure (with the exporter's error) or that exports succeed again, with
+ * the batches dropped since the previous `recovered` (runs that were not warned of included).
+ */
 export type ExportHealthEvent = { readonly kind: 'failing'; readonly error: string } | { readonly kind: 'recovered'; readonly failedBatches: number };
 
+export interface ExportHealthOptions {
+  /** A run of failures starting within this long of the last `failing` is not told; its batches count in the next `recovered`. Default 60 s. */
+  readonly quietMs?: number;
+  /** Clock (tests). */
+  readonly now?: () => number;
+}
+
+const QUIET_MS = 60_000;
+
 /** `exporter`, calling `report` when its exports start failing and when they succeed again. */
-export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealthEvent) => void): SpanExporter {
+export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealthEvent) => void, opts: ExportHealthOptions = {}): SpanExporter {
+  const quietMs = opts.quietMs ?? QUIET_MS;
+  const now = opts.now ?? Date.now;
+  /** Failed batches since the last `recovered`. */
   let failedBatches = 0;
+  /** A `failing` was told and no `recovered` since. */
+  let failing = false;
+  let failingToldAt = -Infinity;
   const tell = (e: ExportHealthEvent): void => {
     try {
       report(e);
@@ -24,11 +43,19 @@ export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealt
       exporter.export(spans, (result) => {
         // ExportResultCode: 0 is SUCCESS, 1 FAILED (@opentelemetry/core, not a dependency of keyway's own).
         if (result.code === 0) {
-          if (failedBatches > 0) tell({ kind: 'recovered', failedBatches });
-          failedBatches = 0;
+          if (failing) {
+            tell({ kind: 'recovered', failedBatches });
+            failedBatches = 0;
+            failing = false;
+          }
         } else {
-          if (failedBatches === 0) tell({ kind: 'failing', error: result.error?.message ?? 'unknown error' });
           failedBatches++;
+          const at = now();
+          if (!failing && at - failingToldAt >= quietMs) {
+            failing = true;
+            failingToldAt = at;
+            tell({ kind: 'failing', error: result.error?.message ?? 'unknown error' });
+          }
         }
         done(result);
       });

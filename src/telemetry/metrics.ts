@@ -155,10 +155,12 @@ const DEFAULT_STATUSES = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
 // every proxy's round trip; a shard map is computed in micro- to milliseconds.
 const PUSH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const CONVERGENCE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
-const COMPUTE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+// A full computation at the work budget's edge takes about 4 s on 2 idle cores (docs/security.md).
+const COMPUTE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // A warm-up copies a shard's hot set from a peer: milliseconds to the 30 s default timeout.
 const WARM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
-const MOVED_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+// Up to the largest S the work budget allows (MAX_OWNER_SLOTS with one replica): a change moves at most S shards.
+const MOVED_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
 
 /**
  * Creates keyway's instruments on a fresh MeterProvider (one per process is the intent; tests make
@@ -243,6 +245,8 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
   let readLoad: (() => LoadSnapshot | undefined) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
+  /** The proxies read by this scrape's first group, for the second (see keyway_degraded). */
+  let proxiesOfScrape: readonly ProxySummary[] | undefined;
   const flavors = opts.flavors ?? DEFAULT_FLAVORS;
   const statuses = opts.syncStatuses ?? DEFAULT_STATUSES;
   const types = opts.resourceTypes ?? DEFAULT_TYPES;
@@ -254,10 +258,13 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     [spec(N.proxiesConnected, 'Proxies connected over xDS, by flavor'), spec(N.proxySyncStatus, 'Connected proxies per resource type and sync status')],
     (observe) => {
       if (!readProxies) return;
+      const proxies = readProxies();
+      // Kept for keyway_degraded in this same (synchronous) collection: a row per proxy is costly to build.
+      proxiesOfScrape = Array.isArray(proxies) ? (proxies as ProxySummary[]) : [...proxies];
       const byFlavor = new Map<string, number>(flavors.map((f) => [f, 0]));
       const byTypeStatus = new Map<string, { type: string; status: string; n: number }>();
       for (const type of types) for (const status of statuses) byTypeStatus.set(`${type}\0${status}`, { type, status, n: 0 });
-      for (const proxy of readProxies()) {
+      for (const proxy of proxiesOfScrape) {
         byFlavor.set(proxy.flavor, (byFlavor.get(proxy.flavor) ?? 0) + 1);
         for (const [type, row] of Object.entries(proxy.types ?? {})) {
           if (!row) continue;
@@ -322,8 +329,10 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
 
   // Every reason is reported, 0 or 1, so an alert on `keyway_degraded == 1` has a series to watch from the start.
   live.add([spec(N.degraded, '1 while keyway is degraded for this reason (it still serves), else 0')], (observe) => {
+    const proxies = proxiesOfScrape ?? readProxies?.();
+    proxiesOfScrape = undefined;
     if (!readHealth) return;
-    const active = new Set(degradedReasons({ ...readHealth(), ...(readProxies ? { proxies: readProxies() } : {}) }).map((r) => r.code));
+    const active = new Set(degradedReasons({ ...readHealth(), ...(proxies ? { proxies } : {}) }).map((r) => r.code));
     for (const reason of DEGRADED_REASON_CODES) observe(N.degraded, active.has(reason) ? 1 : 0, { reason });
   });
 

@@ -23,7 +23,9 @@ test('a run of failed exports is told once, with the error; the first success af
     shutdown: async () => {},
   };
   const events: ExportHealthEvent[] = [];
-  const exporter = withExportHealth(inner, (e) => events.push(e));
+  let clock = 0;
+  // A minute apart: each run is far enough from the last warning to be told.
+  const exporter = withExportHealth(inner, (e) => events.push(e), { now: () => (clock += 60_000) });
   const codes: number[] = [];
   for (let i = 0; i < 7; i++) codes.push((await exportOnce(exporter)).code);
   assert.deepEqual(codes, [1, 1, 1, 0, 0, 1, 0], 'the results pass through unchanged');
@@ -33,6 +35,24 @@ test('a run of failed exports is told once, with the error; the first success af
     { kind: 'failing', error: 'connect ECONNREFUSED 127.0.0.1:4318' },
     { kind: 'recovered', failedBatches: 1 },
   ]);
+});
+
+test('a collector that fails every other batch is warned of once a minute, not per pair of batches; no batch goes uncounted', async () => {
+  let n = 0;
+  const inner: SpanExporter = {
+    export: (_spans, done) => done(n++ % 2 === 0 ? { code: 1, error: new Error('503 Service Unavailable') } : { code: 0 }),
+    shutdown: async () => {},
+  };
+  const events: ExportHealthEvent[] = [];
+  let clock = 0;
+  const exporter = withExportHealth(inner, (e) => events.push(e), { now: () => clock });
+  // 38 batches, 5 s apart (the batch processor's default delay): 19 failed, over 190 s.
+  for (let i = 0; i < 38; i++, clock += 5_000) await exportOnce(exporter);
+  const failing = events.filter((e) => e.kind === 'failing');
+  assert.ok(failing.length >= 3 && failing.length <= 4, `one warning a minute over 190 s, got ${failing.length}: ${JSON.stringify(events)}`);
+  assert.equal(events.length, failing.length * 2, 'each warning has its recovery line');
+  const counted = events.reduce((sum, e) => sum + (e.kind === 'recovered' ? e.failedBatches : 0), 0);
+  assert.equal(counted, 19, 'the failures not warned of count in the next recovery line');
 });
 
 test('the real OTLP exporter towards a closed port: the failure is told', async () => {
