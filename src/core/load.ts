@@ -108,7 +108,7 @@ export interface LoadReportSink {
  * the telemetry stage exports as `keyway_load_*` gauges.
  */
 export interface LoadReportIntake extends LoadReportSink {
-  /** The last closed window this replica received reports for; undefined when none. */
+  /** The last closed window, as the reports this replica received sum it; undefined when none came for it. */
   exported(): LoadSnapshot | undefined;
 }
 

@@ -104,7 +104,7 @@ export interface KeywayMetrics {
   /** Installs the reader of the handoff state in force (shards in transition, drains); undefined: none. */
   observeHandoff(read: () => { readonly inTransition: number; readonly draining: number } | undefined): () => void;
   /**
-   * Installs the reader of the last closed load window this replica received reports for (the
+   * Installs the reader of the last closed load window, as this replica's reports sum it (the
    * `keyway_load_*` gauges the Prometheus snapshot source reads back; docs/load-reports.md).
    */
   observeLoad(read: () => LoadSnapshot | undefined): () => void;

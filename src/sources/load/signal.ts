@@ -17,7 +17,7 @@ export interface LoadSignal {
   readonly aggregate: LoadAggregate;
   /** What the policy reads. */
   readonly source: LoadSnapshotSource;
-  /** The newest closed window this replica received reports for (exported as `keyway_load_*` gauges). */
+  /** The last closed window, as the reports this replica received sum it; undefined when none came (the `keyway_load_*` gauges). */
   exported(): LoadSnapshot | undefined;
   close(): Promise<void>;
 }
