@@ -6,24 +6,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { getJsonIfChanged } from '../../examples/cache-node/get-json.js';
 import { TieredCache } from '../../examples/cache-node/tiers.js';
 import { warmShard } from '../../examples/cache-node/warm.js';
 import { keyToShard } from '../../src/sharding/index.js';
+import { startPeer } from './cache-node-support.js';
 
 const S = 64;
 const SHARD = 5;
 
-/** A peer whose `/v1/warm` answers with `entries` whatever shard is asked for. */
+/** A peer node whose `/v1/warm` answers with `answer` whatever shard is asked for. */
 async function peer(t: { after(fn: () => unknown): void }, id: string, answer: (res: http.ServerResponse) => void): Promise<{ id: string; address: string; port: number }> {
-  const server = http.createServer((_req, res) => answer(res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { id, address: '127.0.0.1', port: (server.address() as AddressInfo).port };
+  return { id, address: '127.0.0.1', port: await startPeer(t, (_req, res) => answer(res)) };
 }
 
 function keysOf(shard: number, n: number): string[] {

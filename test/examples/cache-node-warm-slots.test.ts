@@ -5,19 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Assignment, OwnershipAgentLike, OwnershipAgentOptions } from '../../examples/cache-node/agent-ownership.js';
 import { startCacheNodeServer } from '../../examples/cache-node/server.js';
 import { DEFAULT_WARM_CONCURRENCY, WarmSlots } from '../../examples/cache-node/warm-slots.js';
+import { standInAgent, startPeer } from './cache-node-support.js';
 
 const S = 64;
 
 test('a node gaining many shards at once asks its peer for a few at a time, and every warm-up copies', async (t) => {
   let inFlight = 0;
   let most = 0;
-  const peer = http.createServer((req, res) => {
+  const port = await startPeer(t, (req, res) => {
     inFlight++;
     most = Math.max(most, inFlight);
     const shard = Number(new URL(req.url ?? '/', 'http://peer').searchParams.get('shard'));
@@ -27,25 +25,17 @@ test('a node gaining many shards at once asks its peer for a few at a time, and 
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: 'src', shard, entries: [] }));
     }, 20);
   });
-  await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => peer.close(() => resolve())));
-  const port = (peer.address() as AddressInfo).port;
-
-  let agentOpts: OwnershipAgentOptions | undefined;
-  const assignments = new Map<number, Assignment>();
-  const standIn = (opts: OwnershipAgentOptions): OwnershipAgentLike => {
-    agentOpts = opts;
-    return { start: () => {}, close: () => Promise.resolve(), assignments: () => assignments, shardCount: () => S, connected: () => true, waitForHandoff: () => Promise.resolve(true) };
-  };
+  const agent = standInAgent(S);
+  const assignments = agent.assignments;
   const logs: Record<string, unknown>[] = [];
-  const node = await startCacheNodeServer({ id: 'dst', keywayXds: ['127.0.0.1:1'], createAgent: standIn, l3DelayMs: 0, log: (r) => logs.push(r) });
+  const node = await startCacheNodeServer({ id: 'dst', keywayXds: ['127.0.0.1:1'], createAgent: agent.create, l3DelayMs: 0, log: (r) => logs.push(r) });
   t.after(() => node.close());
   const until = Date.now() + 30_000;
   for (let shard = 0; shard < S; shard++) {
     assignments.set(shard, { shard, shardCount: S, role: 'primary', phase: 'warming', servingOwners: [{ id: 'src', address: '127.0.0.1', port }], untilUnixMs: until, reader: true });
   }
-  agentOpts!.onChange?.(assignments);
-  await Promise.all([...assignments.values()].map((a) => agentOpts!.warm!(a, new AbortController().signal)));
+  agent.options().onChange?.(assignments);
+  await Promise.all([...assignments.values()].map((a) => agent.options().warm!(a, new AbortController().signal)));
   assert.ok(most <= DEFAULT_WARM_CONCURRENCY, `${most} warm requests at once at the peer`);
   assert.equal(logs.filter((r) => r.msg === 'warmed shard' && r.from === 'src').length, S);
 });
