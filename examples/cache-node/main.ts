@@ -4,7 +4,8 @@
  *     (--keyway-xds 127.0.0.1:18000 [--keyway-xds ...] | --keyway-url http://127.0.0.1:8080) \
  *     [--grpc-port 0] [--zone Z --subzone F] [--l1-capacity 1000] [--warm-limit 5000]
  *     [--shard-metrics [--shard-metrics-limit 100000]] [--serve-rps N [--miss-cost K [--load-work]]]
- * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica) takes ownership from the
+ * `--keyway-xds` (repeatable, or comma-separated: one per keyway replica, or `dns:///host:port` for
+ * every address the name resolves to, such as keyway's headless Service) takes ownership from the
  * ownership stream, warms the shards the node gains and reports its requests per shard once per
  * `--load-window-ms` (keyway's hotShards.windowMs, default 10000; 0: no load reports,
  * docs/load-reports.md); `--keyway-url` alone polls REST.
@@ -20,7 +21,7 @@ import { startCacheNodeServer } from './server.js';
 import { MAX_WARM_LIMIT } from './warm.js';
 
 const USAGE = `usage: cache-node --id ID [--port N] [--grpc-port N] [--host H]
-                  [--keyway-xds HOST:PORT[,HOST:PORT...]]... [--keyway-url URL]
+                  [--keyway-xds [dns:///]HOST:PORT[,...]]... [--keyway-url URL]
                   [--region R] [--zone Z] [--subzone F] [--l1-capacity N] [--l2-capacity N]
                   [--l3-delay-ms N] [--poll-ms N] [--warm-limit N] [--load-window-ms N]
                   [--shard-metrics [--shard-metrics-limit N]] [--serve-rps N [--miss-cost K [--load-work]]]`;
@@ -80,9 +81,10 @@ async function main(): Promise<void> {
   const xds = (values['keyway-xds'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   if (values['keyway-xds'] !== undefined && xds.length === 0) usageError(`--keyway-xds names no address, got ${JSON.stringify(values['keyway-xds'].join(','))}`);
   for (const address of xds) {
-    const m = /^(?:[^\s:[\]]+|\[[0-9a-fA-F:.]+\]):([0-9]{1,5})$/.exec(address);
+    // dns:///HOST:PORT: every address HOST resolves to, kept up to date (a headless Service of the replicas).
+    const m = /^(?:dns:\/\/\/)?(?:[^\s:/[\]]+|\[[0-9a-fA-F:.]+\]):([0-9]{1,5})$/.exec(address);
     const p = m ? Number(m[1]) : 0;
-    if (p < 1 || p > 65535) usageError(`--keyway-xds must be host:port with a port in 1..65535, got ${JSON.stringify(address)}`);
+    if (p < 1 || p > 65535) usageError(`--keyway-xds must be host:port with a port in 1..65535, got ${JSON.stringify(address)} (or dns:///host:port: every address the name resolves to)`);
   }
   const keywayUrl = values['keyway-url'];
   // The poller speaks plain HTTP (node:http), as keyway's REST port does.

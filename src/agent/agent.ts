@@ -7,15 +7,21 @@
  */
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { sameAssignment, type Assignment } from './assignment.js';
-import { ServerLink, type AgentLog, type LinkTiming } from './server-link.js';
+import { ServerLink, type AgentLog, type LinkHooks, type LinkTiming } from './server-link.js';
+import { lookupAll, parseDnsTarget, ReplicaName, type ResolveHost } from './replica-names.js';
 import { LoadCounter } from './load-counter.js';
 import { windowStart, type LoadReport } from '../core/load.js';
 
 export interface OwnershipAgentOptions {
   /** The endpoint id keyway knows the node by. */
   readonly nodeId: string;
-  /** Every keyway replica's xDS address, "host:port". */
+  /**
+   * Every keyway replica's xDS address, "host:port", or "dns:///HOST:PORT" for a name standing for
+   * every replica (a headless Service): one stream per address it resolves to, kept up to date.
+   */
   readonly servers: readonly string[];
+  /** Resolves the HOST of a "dns:///" entry to every address it has; default: the OS resolver (A and AAAA). */
+  readonly resolveHost?: ResolveHost;
   /** Pre-warms a shard the node is gaining; when it resolves the agent reports warm to every server. */
   readonly warm?: (assignment: Assignment, signal: AbortSignal) => Promise<void>;
   /** After every change of the merged assignments. */
@@ -41,6 +47,8 @@ export interface AgentTiming extends LinkTiming {
    * (keyway refuses other lengths with INVALID_ARGUMENT, logged once). 0 turns load reports off.
    */
   readonly loadWindowMs: number;
+  /** How often a "dns:///" entry of `servers` is resolved again (also soon after a link to one of its addresses fails). */
+  readonly dnsRefreshMs: number;
 }
 
 export const DEFAULT_AGENT_TIMING: AgentTiming = {
@@ -51,6 +59,7 @@ export const DEFAULT_AGENT_TIMING: AgentTiming = {
   reportAttempts: 5,
   reportRetryMs: 500,
   loadWindowMs: 10_000,
+  dnsRefreshMs: 30_000,
 };
 
 /** After a window closes, the agent waits this long before reporting it (requests in flight at the boundary finish). */
@@ -68,7 +77,12 @@ interface WarmJob {
   expired: boolean;
   /** `warm` resolved or threw: no deadline applies any more. */
   settled: boolean;
+  /** Reported warm: a replica the agent links to later is told too. */
+  reported: boolean;
 }
+
+/** One `servers` entry: a replica's address, or a name resolved to every replica's. */
+type ServerEntry = { readonly address: string } | { readonly name: ReplicaName };
 
 /** setTimeout's longest delay; a deadline further out is re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -88,6 +102,7 @@ function checkTiming(t: AgentTiming): void {
     ['reportDeadlineMs', 1],
     ['reportRetryMs', 0],
     ['loadWindowMs', 0],
+    ['dnsRefreshMs', 1],
   ];
   for (const [name, min] of bounds) {
     const v = t[name];
@@ -109,7 +124,11 @@ export class OwnershipAgent {
   readonly #opts: OwnershipAgentOptions;
   readonly #timing: AgentTiming;
   readonly #log: AgentLog;
-  readonly #links: ServerLink[];
+  /** The links in `servers` order (a name's addresses sorted), one per distinct address. */
+  #links: ServerLink[] = [];
+  readonly #byAddress = new Map<string, ServerLink>();
+  readonly #entries: ServerEntry[] = [];
+  readonly #names: ReplicaName[] = [];
   #merged: ReadonlyMap<number, Assignment> = EMPTY;
   #synced = false;
   #started = false;
@@ -131,14 +150,26 @@ export class OwnershipAgent {
   constructor(opts: OwnershipAgentOptions) {
     if (opts.nodeId === '') throw new TypeError('OwnershipAgent: nodeId must be the endpoint id keyway knows the node by');
     if (opts.servers.length === 0) throw new TypeError('OwnershipAgent: servers must list at least one keyway xDS address');
-    for (const s of opts.servers) {
-      if (!/^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new TypeError(`OwnershipAgent: servers: ${JSON.stringify(s)} is not host:port`);
-    }
     this.#opts = opts;
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
     checkTiming(this.#timing);
     this.#log = guardedLog(opts.log);
-    this.#links = [...new Set(opts.servers)].map((s) => new ServerLink(s, opts.nodeId, this.#timing, () => this.#recompute(), this.#log, opts.credentials));
+    const resolveHost = opts.resolveHost ?? lookupAll;
+    for (const s of new Set(opts.servers)) {
+      const target = parseDnsTarget(s);
+      if (typeof target === 'string') throw new TypeError(`OwnershipAgent: servers: ${target}`);
+      if (target) {
+        const name = new ReplicaName(target, resolveHost, this.#timing, () => this.#reconcileLinks(), this.#log);
+        this.#names.push(name);
+        this.#entries.push({ name });
+      } else if (/^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(s)) {
+        this.#entries.push({ address: s });
+      } else {
+        throw new TypeError(`OwnershipAgent: servers: ${JSON.stringify(s)} is not host:port or dns:///HOST:PORT`);
+      }
+    }
+    // Names resolve at start(): until then only the host:port entries have links.
+    this.#reconcileLinks();
     this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now(), () => this.#knownShardCount) : undefined;
   }
 
@@ -159,6 +190,7 @@ export class OwnershipAgent {
     if (this.#started || this.#closed) return;
     this.#started = true;
     for (const link of this.#links) link.connect();
+    for (const name of this.#names) name.start();
     this.#scheduleLoadReport();
   }
 
@@ -166,6 +198,7 @@ export class OwnershipAgent {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const name of this.#names) name.close();
     for (const link of this.#links) link.close();
     for (const [shard, job] of this.#jobs) this.#endJob(shard, job);
     if (this.#flush) clearImmediate(this.#flush);
@@ -231,6 +264,61 @@ export class OwnershipAgent {
     });
   }
 
+  /**
+   * Makes the links those of the addresses `servers` stands for now: a new address gets a link
+   * (connected, and told the shards reported warm that still warm, once the agent has started); a
+   * link whose address is gone is closed and stops contributing assignments.
+   */
+  #reconcileLinks(): void {
+    if (this.#closed) return;
+    const wanted = new Map<string, LinkHooks>();
+    for (const e of this.#entries) {
+      if ('address' in e) {
+        if (!wanted.has(e.address)) wanted.set(e.address, {});
+        continue;
+      }
+      const { host, port } = e.name.target;
+      for (const address of e.name.addresses) {
+        if (!wanted.has(address)) wanted.set(address, { ended: (delay) => this.#linkEnded(address, delay), serverName: { host, port } });
+      }
+    }
+    const removed: string[] = [];
+    for (const [address, link] of this.#byAddress) {
+      if (wanted.has(address)) continue;
+      link.close();
+      this.#byAddress.delete(address);
+      this.#loadFailures.delete(address);
+      removed.push(address);
+    }
+    const added: ServerLink[] = [];
+    this.#links = [...wanted].map(([address, hooks]) => {
+      const known = this.#byAddress.get(address);
+      if (known) return known;
+      const link = new ServerLink(address, this.#opts.nodeId, this.#timing, () => this.#recompute(), this.#log, this.#opts.credentials, hooks);
+      this.#byAddress.set(address, link);
+      added.push(link);
+      return link;
+    });
+    if (added.length > 0 && this.#started) {
+      // The new replica plans the moves under way too: a shard the node reported warm to the others
+      // would wait there for its deadline.
+      const warmed = [...this.#jobs].filter(([shard, job]) => job.reported && this.#merged.get(shard)?.phase === 'warming').map(([shard]) => shard).sort((x, y) => x - y);
+      for (const link of added) {
+        link.connect();
+        if (warmed.length > 0) void this.#reportTo(link, warmed, 1);
+      }
+    }
+    if (this.#started && (added.length > 0 || removed.length > 0)) {
+      this.#log({ level: 'info', msg: 'keyway replicas changed', added: added.map((l) => l.address), removed, links: this.#links.length });
+    }
+    if (removed.length > 0) this.#recompute();
+  }
+
+  /** A stream to a resolved address ended: the replica may be gone, so its name is resolved again soon. */
+  #linkEnded(address: string, retryInMs: number): void {
+    for (const name of this.#names) if (name.addresses.includes(address)) name.soon(retryInMs);
+  }
+
   #handedOff(): boolean {
     return this.#synced && [...this.#merged.values()].every((a) => a.phase === 'draining');
   }
@@ -280,7 +368,7 @@ export class OwnershipAgent {
     if (!warm) return;
     for (const a of this.#merged.values()) {
       if (a.phase !== 'warming' || this.#jobs.has(a.shard)) continue;
-      const job: WarmJob = { controller: new AbortController(), untilUnixMs: a.untilUnixMs, timer: undefined, expired: false, settled: false };
+      const job: WarmJob = { controller: new AbortController(), untilUnixMs: a.untilUnixMs, timer: undefined, expired: false, settled: false, reported: false };
       this.#jobs.set(a.shard, job);
       this.#armDeadline(a.shard, job, a.untilUnixMs);
       const signal = job.controller.signal;
@@ -334,6 +422,10 @@ export class OwnershipAgent {
     const shards = [...this.#toReport].sort((x, y) => x - y);
     this.#toReport.clear();
     if (shards.length === 0 || this.#closed) return;
+    for (const shard of shards) {
+      const job = this.#jobs.get(shard);
+      if (job) job.reported = true;
+    }
     for (const link of this.#links) void this.#reportTo(link, shards, 1);
   }
 
@@ -342,7 +434,8 @@ export class OwnershipAgent {
       const reply = await link.reportWarm(shards);
       this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards, accepted: reply.accepted });
     } catch (err) {
-      if (this.#closed) return;
+      // A link closed since (its replica left DNS) is not retried.
+      if (this.#closed || link.closed) return;
       const code = (err as { code?: number }).code;
       const final = (code !== undefined && FINAL_CODES.has(code)) || attempt >= this.#timing.reportAttempts;
       this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards, attempt, err: err instanceof Error ? err.message : String(err) });
@@ -375,7 +468,7 @@ export class OwnershipAgent {
       await link.reportLoad(report);
       if (this.#loadFailures.delete(link.address)) this.#log({ level: 'info', msg: 'load reports accepted again', server: link.address });
     } catch (err) {
-      if (this.#closed) return;
+      if (this.#closed || link.closed) return;
       const message = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: number }).code;
       const key = failureKey(code, message);

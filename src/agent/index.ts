@@ -6,3 +6,4 @@
  */
 export { OwnershipAgent, DEFAULT_AGENT_TIMING, type OwnershipAgentOptions, type AgentTiming } from './agent.js';
 export type { Assignment, AssignmentPhase, AssignmentRole, Peer } from './assignment.js';
+export type { ResolveHost } from './replica-names.js';

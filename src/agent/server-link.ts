@@ -51,6 +51,17 @@ export interface LinkTiming {
 
 export type AgentLog = (record: Record<string, unknown>) => void;
 
+/** What the agent adds to a link to an address it resolved (docs/ownership.md "Several replicas"). */
+export interface LinkHooks {
+  /** After each stream end, with the delay before the next attempt. */
+  readonly ended?: (retryInMs: number) => void;
+  /**
+   * The name the address was resolved from: TLS checks keyway's certificate against it (and
+   * `:authority` carries it), as for a `host:port` entry, instead of against the pod's IP.
+   */
+  readonly serverName?: { readonly host: string; readonly port: number };
+}
+
 interface Held {
   readonly version: string;
   readonly assignment: Assignment;
@@ -119,6 +130,7 @@ export class ServerLink {
     private readonly log: AgentLog,
     /** TLS or mTLS to keyway; default plaintext. */
     channelCredentials: ChannelCredentials = credentials.createInsecure(),
+    private readonly hooks: LinkHooks = {},
   ) {
     // Pings notice a keyway replica that vanished without closing the connection. The channel's
     // own reconnect backoff (grpc-js: from 1 s by 1.6x up to 120 s) would otherwise outlast the
@@ -130,6 +142,10 @@ export class ServerLink {
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.initial_reconnect_backoff_ms': timing.backoffInitialMs,
       'grpc.max_reconnect_backoff_ms': timing.backoffMaxMs,
+      ...(hooks.serverName && {
+        'grpc.ssl_target_name_override': hooks.serverName.host,
+        'grpc.default_authority': hooks.serverName.host.includes(':') ? `[${hooks.serverName.host}]:${hooks.serverName.port}` : `${hooks.serverName.host}:${hooks.serverName.port}`,
+      }),
     });
   }
 
@@ -150,6 +166,11 @@ export class ServerLink {
   /** The link holds keyway's answer: it answered once and the link was not down for `dropAfterMs` since. */
   get holds(): boolean {
     return this.#holds;
+  }
+
+  /** `close()` was called: the agent no longer uses this link. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** What this replica assigns the node, by shard. */
@@ -322,6 +343,7 @@ export class ServerLink {
     if (s.code === GrpcStatus.RESOURCE_EXHAUSTED && this.#announced && !this.#answered) this.#announce = false;
     this.log({ level: refused ? 'error' : wasUp ? 'warn' : 'debug', msg: refused ? 'keyway refused the ownership stream; retrying' : 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
     this.#retry = setTimeout(() => this.connect(), delay);
+    this.hooks.ended?.(delay);
     if (wasUp) {
       this.#drop ??= setTimeout(() => {
         this.#drop = undefined;

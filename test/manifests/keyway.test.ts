@@ -12,7 +12,9 @@ import { parseCommand } from '../../src/cli/args.js';
 import { parseConfig } from '../../src/config/index.js';
 import { ServingState } from '../../src/app/index.js';
 import { parseKubernetesSourceConfig } from '../../src/sources/kubernetes/index.js';
-import { findOne, render, skipWithoutKustomize } from './support/render.js';
+import { readFileSync } from 'node:fs';
+import { OwnershipAgent } from '../../src/agent/index.js';
+import { REPO, findOne, render, skipWithoutKustomize } from './support/render.js';
 import { backends, resolvePort, selects, targetOf, workloads } from './support/workloads.js';
 
 const skip = skipWithoutKustomize();
@@ -157,6 +159,27 @@ test('the keyway Service exposes http and xds (gRPC) on the container ports, to 
     assert.equal(target.port.name, p.name, `Service port ${p.name} does not reach container port ${p.name}`);
     assert.equal(target.port.protocol ?? 'TCP', p.protocol ?? 'TCP');
   }
+});
+
+test('the headless Service keyway-replicas names every keyway pod, ready or not, on the xds port, in a form the agent takes', { skip }, () => {
+  const { objects, container } = keyway();
+  const service = findOne<V1Service>(objects, 'Service', 'keyway-replicas', 'keyway-system');
+  // Headless: its DNS name answers with each replica's pod IP, so an agent reaches every replica.
+  assert.equal(service.spec!.clusterIP, 'None');
+  // Agents connect to a replica before it is ready (it is unready until a shard map with owners is in force).
+  assert.equal(service.spec!.publishNotReadyAddresses, true);
+  const behind = backends(service, workloads(objects));
+  assert.deepEqual(behind.map((w) => `${w.object.kind}/${w.object.metadata.name}`), ['Deployment/keyway']);
+  const ports = service.spec!.ports!;
+  assert.deepEqual(ports.map((p) => p.name), ['xds'], 'the xds port only');
+  const target = resolvePort(targetOf(ports[0]!), [container]);
+  assert.equal(target?.port.name, 'xds');
+  assert.equal(ports[0]!.appProtocol, 'grpc');
+  // The address docs/ownership.md gives the agent, built from the rendered Service, is one it accepts.
+  const server = `dns:///${service.metadata!.name}.${service.metadata!.namespace}.svc.cluster.local:${ports[0]!.port}`;
+  assert.equal(server, 'dns:///keyway-replicas.keyway-system.svc.cluster.local:18000');
+  assert.doesNotThrow(() => new OwnershipAgent({ nodeId: 'n', servers: [server, `dns:///${service.metadata!.name}.${service.metadata!.namespace}:${ports[0]!.port}`] }));
+  assert.ok(readFileSync(`${REPO}/docs/ownership.md`, 'utf8').includes(server), 'docs/ownership.md names this address');
 });
 
 test('keyway replicas spread across zones and nodes', { skip }, () => {
