@@ -121,7 +121,7 @@ export const CACHE_NODE_METRICS = {
 export const PROCESS_METRICS = {
   /** counter {process_cpu_state: user, system}: CPU seconds used. */
   cpuTime: 'process_cpu_time_total',
-  /** gauge {process_cpu_state}: CPU used since the previous scrape, over elapsed time and CPUs. */
+  /** gauge {process_cpu_state}: CPU used since the previous scrape, over elapsed time and the machine's CPUs (not a pod's CPU limit). */
   cpuUtilization: 'process_cpu_utilization',
   /** gauge: resident set size, bytes. */
   memory: 'process_memory_usage',
@@ -131,7 +131,7 @@ export const PROCESS_METRICS = {
   eventLoopUtilization: 'nodejs_eventloop_utilization',
   /** counter {nodejs_eventloop_state: active, idle}: event-loop seconds by state. */
   eventLoopTime: 'nodejs_eventloop_time_total',
-  /** gauges: event-loop delay in seconds since the previous scrape (10 ms sampling; absent under 5 samples). */
+  /** gauges: event-loop delay in seconds since the previous scrape (10 ms sampling; under 5 new samples a scrape repeats the previous figures, absent until the first 5). */
   eventLoopDelayMin: 'nodejs_eventloop_delay_min',
   eventLoopDelayMax: 'nodejs_eventloop_delay_max',
   eventLoopDelayMean: 'nodejs_eventloop_delay_mean',

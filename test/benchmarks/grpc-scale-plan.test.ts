@@ -21,3 +21,10 @@ test('the picker also runs at --shards where no stock client does, and each (mod
   const leaders = [256, 1024, 16384].map((s) => plan.find(([, x]) => x === s)![0]);
   assert.ok(leaders.includes('stock') && leaders.includes('picker'), leaders.join(','));
 });
+
+test('a --shards between the stock S does not break the alternation', () => {
+  // The picker-only S counted in the alternation: stock went first at both 256 and 16384.
+  const plan = runPlan([256, 16384], 1024);
+  const leaders = [256, 16384].map((s) => plan.find(([, x]) => x === s)![0]);
+  assert.deepEqual(leaders, ['stock', 'picker']);
+});
