@@ -14,6 +14,7 @@ import { ServingState } from '../../src/app/index.js';
 import { parseKubernetesSourceConfig } from '../../src/sources/kubernetes/index.js';
 import { readFileSync } from 'node:fs';
 import { OwnershipAgent } from '../../src/agent/index.js';
+import { xdsStreamLimitsFromEnv } from '../../src/xds/server/stream-limits.js';
 import { REPO, findOne, render, skipWithoutKustomize } from './support/render.js';
 import { backends, resolvePort, selects, targetOf, workloads } from './support/workloads.js';
 
@@ -51,6 +52,17 @@ test('the container ports are the ports keyway serve listens on, as the CLI pars
   assert.equal(resolvePort('xds', [container])?.port.containerPort, serve.xdsPort);
   assert.equal(serve.host, '0.0.0.0', 'proxies in other pods must reach the xDS port');
   assert.equal(serve.adminHost, '0.0.0.0', 'probes from the kubelet must reach the admin port');
+});
+
+test('the xDS limits the container sets are ones keyway serve accepts, and the stream cap fits the memory limit', { skip }, () => {
+  const { container } = keyway();
+  const env = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  const limits = xdsStreamLimitsFromEnv(env);
+  // About 60 KiB of RSS per stream at the measured 5000 (docs/benchmarks.md "xDS fan-out"), on top of
+  // about 190 MB for keyway idle with the Kubernetes client.
+  const memory = container.resources?.limits?.['memory'];
+  assert.equal(memory, '512Mi');
+  assert.ok(190e6 + limits.maxStreams * 60e3 < 512 * 2 ** 20, `${limits.maxStreams} streams do not fit in ${memory}`);
 });
 
 test('the secured overlay mounts the TLS and token Secrets where keyway serve reads them; probes stay on open paths', { skip }, async () => {
