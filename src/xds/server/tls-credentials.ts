@@ -4,8 +4,8 @@
  * certificates must chain to (`--xds-tls-client-ca`; a client without a valid certificate fails
  * the handshake). The files are read at start (a missing or mismatched file stops the start) and
  * polled afterwards, so a rotated certificate (a Kubernetes Secret updated by cert-manager) is used
- * for new connections without a restart; a rotation that cannot be loaded is logged and the
- * previous certificate stays in use.
+ * for new connections without a restart; a rotation that cannot be loaded, or brings an expired
+ * certificate, is logged and the previous certificate stays in use.
  */
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
@@ -25,6 +25,8 @@ export interface XdsTlsSettings {
   readonly allowedSans?: readonly string[];
   /** How often the files are re-read (default {@link XDS_TLS_RELOAD_INTERVAL_MS}). */
   readonly reloadIntervalMs?: number;
+  /** The clock certificates' expiry is judged by (ms since the epoch; default Date.now; tests move it). */
+  readonly now?: () => number;
 }
 
 /** Default poll interval of the certificate files: well inside any certificate's renewal window. */
@@ -70,10 +72,13 @@ function contextOptions(m: Material): SecureContextOptions {
 
 /**
  * Reads and checks the files and returns credentials for `Server.bindAsync`.
- * @throws Error naming the file when one cannot be read, is not PEM, or the key does not match
+ * @throws Error naming the file when one cannot be read, is not PEM, the key does not match, or
+ * the certificate has expired
  */
 export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Logger): Promise<XdsTlsCredentials> {
+  const now = settings.now ?? Date.now;
   let current = await readMaterial(settings);
+  refuseExpired(settings, current, now(), false);
   const log = logger.child({ tls: { cert: settings.certFile, clientCa: settings.clientCaFile ?? null } });
   logCertificate(log, current, 'xDS TLS certificate loaded');
   const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current);
@@ -83,9 +88,13 @@ export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Lo
     let next: Material;
     try {
       next = await readMaterial(settings);
+      refuseExpired(settings, next, now(), sameMaterial(next, current));
     } catch (err) {
       // Logged once per failure run, not every poll; the certificate in use keeps serving.
-      if (!failing) log.error({ err }, `cannot reload the xDS TLS files; the previous certificate stays in use: ${(err as Error).message}`);
+      if (!failing) {
+        const text = err instanceof ExpiredCertificate && err.inUse ? 'the xDS TLS certificate in use has expired' : 'cannot reload the xDS TLS files; the previous certificate stays in use';
+        log.error({ err }, `${text}: ${(err as Error).message}`);
+      }
       failing = true;
       return false;
     }
@@ -133,6 +142,35 @@ async function readMaterial(s: XdsTlsSettings): Promise<Material> {
     throw new Error(`--xds-tls-cert ${s.certFile} and --xds-tls-key ${s.keyFile}: ${(err as Error).message}`, { cause: err });
   }
   return { cert, key, ca };
+}
+
+/** A server certificate past its notAfter: every TLS client refuses it. */
+class ExpiredCertificate extends Error {
+  constructor(
+    message: string,
+    /** The certificate being served expired (the files did not change), rather than a rotation bringing an expired one. */
+    readonly inUse: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Refuses a server certificate past its expiry: at start it stops the start, and a rotation to one
+ * (a Secret restored from an old backup) keeps the certificate in use instead of replacing a valid
+ * certificate by one every client refuses. Loaded, an expired certificate failed each new
+ * handshake with nothing in keyway's log. The not-before date is not checked: a fresh certificate
+ * may start a few seconds ahead of this clock, and refusing it would hold a rotation back a whole
+ * poll, or stop a start.
+ * @throws ExpiredCertificate naming the flag, file and date
+ */
+function refuseExpired(s: XdsTlsSettings, m: Material, nowMs: number, inUse: boolean): void {
+  const validTo = new X509Certificate(m.cert).validTo;
+  const expiresMs = Date.parse(validTo);
+  if (!(expiresMs <= nowMs)) return;
+  const what = inUse ? 'the certificate in use expired' : 'the certificate expired';
+  const then = inUse ? 'TLS clients refuse new connections until the file holds a renewed certificate' : 'TLS clients would refuse it; renew it';
+  throw new ExpiredCertificate(`--xds-tls-cert ${s.certFile}: ${what} on ${validTo}: ${then}`, inUse);
 }
 
 function sameMaterial(a: Material, b: Material): boolean {

@@ -1,0 +1,111 @@
+/**
+ * Expired server certificates on the xDS port (src/xds/server/tls-credentials.ts): refused at
+ * start, never rotated in over a valid one, and the certificate in use expiring is logged. Loaded,
+ * an expired certificate made every new TLS handshake fail with nothing in keyway's log.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:tls';
+import path from 'node:path';
+import { Server } from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { loadXdsTlsCredentials } from '../../src/xds/server/tls-credentials.js';
+import { makePki, opensslSkipReason, type CertFiles, type TestCa, type TestPki } from '../support/certs.js';
+
+const skip = opensslSkipReason();
+const DAY_MS = 86_400_000;
+
+/** The CN of the certificate served at 127.0.0.1:port, not checking its dates (what is served, not whether a client takes it). */
+function servedCn(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
+      const cn = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      resolve(String(cn));
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('expired xDS server certificates', { skip }, () => {
+  let pki: TestPki;
+  let ca: TestCa;
+  let expired: CertFiles;
+  before(() => {
+    pki = makePki();
+    ca = pki.ca('ca');
+    // A leaf whose notAfter is a day before its notBefore (now): expired from the start.
+    const key = path.join(pki.dir, 'expired.key');
+    const csr = path.join(pki.dir, 'expired.csr');
+    const cert = path.join(pki.dir, 'expired.crt');
+    const ext = path.join(pki.dir, 'expired.ext');
+    writeFileSync(ext, 'subjectAltName=DNS:localhost\n');
+    for (const args of [
+      ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=keyway-expired'],
+      ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', path.join(pki.dir, 'ca.key'), '-CAcreateserial', '-out', cert, '-days', '-1', '-extfile', ext],
+    ]) {
+      const r = spawnSync('openssl', args, { cwd: pki.dir, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    expired = { cert, key };
+  });
+  after(() => pki?.cleanup());
+
+  test('an expired certificate stops the start with the flag, the file and the date', async () => {
+    await assert.rejects(
+      loadXdsTlsCredentials({ certFile: expired.cert, keyFile: expired.key }, pino({ level: 'silent' })),
+      (err: Error) => {
+        assert.match(err.message, /^--xds-tls-cert .*expired\.crt: the certificate expired on .*GMT/);
+        return true;
+      },
+    );
+  });
+
+  test('a rotation to an expired certificate keeps the valid one; the one in use expiring is logged once', async (t) => {
+    const valid = ca.issue('valid', { cn: 'keyway-valid', dns: ['localhost'] });
+    const renewed = ca.issue('renewed', { cn: 'keyway-renewed', dns: ['localhost'] });
+    const certFile = path.join(pki.dir, 'tls.crt');
+    const keyFile = path.join(pki.dir, 'tls.key');
+    copyFileSync(valid.cert, certFile);
+    copyFileSync(valid.key, keyFile);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    let clockMs = Date.now();
+    const tls = await loadXdsTlsCredentials({ certFile, keyFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
+    const server = new Server();
+    t.after(() => {
+      tls.close();
+      server.forceShutdown();
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', tls.credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    assert.equal(await servedCn(port), 'keyway-valid');
+
+    copyFileSync(expired.cert, certFile);
+    copyFileSync(expired.key, keyFile);
+    assert.equal(await tls.reload(), false, 'an expired certificate is not rotated in');
+    assert.equal(await servedCn(port), 'keyway-valid');
+    const refused = lines.filter((l) => l.includes('cannot reload the xDS TLS files; the previous certificate stays in use'));
+    assert.equal(refused.length, 1);
+    assert.match(refused[0]!, /the certificate expired on/);
+
+    // Back to the valid files, then its own expiry passes (the clock moves past its two days).
+    copyFileSync(valid.cert, certFile);
+    copyFileSync(valid.key, keyFile);
+    assert.equal(await tls.reload(), false);
+    clockMs += 3 * DAY_MS;
+    lines.length = 0;
+    assert.equal(await tls.reload(), false);
+    assert.equal(await tls.reload(), false);
+    const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
+    assert.equal(inUse.length, 1, lines.join('\n'));
+    assert.match(inUse[0]!, /--xds-tls-cert .*tls\.crt: the certificate in use expired on .*: TLS clients refuse new connections/);
+
+    clockMs = Date.now();
+    copyFileSync(renewed.cert, certFile);
+    copyFileSync(renewed.key, keyFile);
+    assert.equal(await tls.reload(), true);
+    assert.equal(await servedCn(port), 'keyway-renewed');
+  });
+});
