@@ -12,6 +12,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
+import { loopbackHostGuard } from './loopback-host.js';
 import { bearerTokenGuard } from './auth.js';
 import { errorBodies } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
@@ -35,6 +36,11 @@ export interface AdminAppOptions {
   readonly routes?: readonly FastifyPluginAsync[];
   /** The bearer token `/v1` and `/debug` require (see auth.ts); absent: they are open. */
   readonly token?: string;
+  /**
+   * The app listens on loopback only: requests must name a loopback host (loopback-host.ts, DNS
+   * rebinding). `keyway serve` sets it from `--admin-host`.
+   */
+  readonly loopbackOnly?: boolean;
   /** Time to receive a whole request before a 408 (docs/security.md "REST requests"); default REST_REQUEST_TIMEOUT_MS. */
   readonly requestTimeoutMs?: number;
   /**
@@ -53,7 +59,7 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   const writeStallMs = opts.writeStallMs ?? restWriteStallMsFromEnv(process.env);
   const log = opts.logger?.child({ component: 'admin' });
   const errors = errorBodies({
-    guards: opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [],
+    guards: [...(opts.loopbackOnly ? [loopbackHostGuard()] : []), ...(opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [])],
     ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
   const app = Fastify({

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildAdminApp } from '../admin/app.js';
+import { isLoopbackHost } from '../admin/loopback-host.js';
 import { type KeywayConfig, settingsWarnings } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { HotShardDecision, LoadSnapshotReader } from '../core/load.js';
@@ -401,7 +402,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       started.push(await stage.start({ ...ctx, logger: log.child({ stage: stage.name }) }));
     }
     const readers = started.flatMap((s) => (s.readers ? [s.readers] : []));
-    admin = await buildAdminApp(state, { logger: log, readers, ...(opts.adminToken !== undefined ? { token: opts.adminToken } : {}) });
+    admin = await buildAdminApp(state, { logger: log, readers, loopbackOnly: isLoopbackHost(adminHost), ...(opts.adminToken !== undefined ? { token: opts.adminToken } : {}) });
     await admin.listen({ port: opts.httpPort ?? DEFAULT_HTTP_PORT, host: adminHost });
   } catch (err) {
     await close();

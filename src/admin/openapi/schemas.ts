@@ -51,7 +51,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
             type: 'string',
             enum: [...ERROR_CODES],
             description:
-              'Stable error code (docs/errors.md), by status: 400 BAD_ARGUMENT, 401 UNAUTHENTICATED, 404 NOT_FOUND, 408/413/414/431 LIMIT_EXCEEDED, 500 INTERNAL, 503 SOURCE_UNAVAILABLE.',
+              'Stable error code (docs/errors.md), by status: 400 BAD_ARGUMENT, 401 UNAUTHENTICATED, 403 BAD_ARGUMENT (a Host that is not a loopback name while the API listens on loopback), 404 NOT_FOUND, 408/413/414/431 LIMIT_EXCEEDED, 500 INTERNAL, 503 SOURCE_UNAVAILABLE.',
           },
           message: str('What is wrong, for a person.'),
           parameter: str('The query or path parameter at fault, when one is.'),
