@@ -199,7 +199,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
             emitRefused(opts.events, { limit: err.refusedAt, peer: address }, log);
           } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
-            log.warn({ stream: s.id, peer: address, identities: s.peer.identities, error: details }, 'xDS stream refused');
+            // A client the CA signed for can repeat this in a loop too: once per burst and certificate.
+            const identities = s.peer.identities ?? [];
+            refusals.refused(`${GrpcStatus[code]} ${JSON.stringify(identities.slice(0, 8)).slice(0, 400)}`, { stream: s.id, peer: address, identities, error: details }, 'xDS stream refused');
           }
           done(details);
           call.emit('error', { code, details });
