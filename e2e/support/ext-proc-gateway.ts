@@ -144,6 +144,8 @@ export function gatewayBootstrap(opts: GatewayBootstrapOptions): Record<string, 
     // As docs/gateways.md: Envoy's defaults refuse a loaded pool (1024 connections, pending and
     // active requests) and a loaded failover's retries (3 in flight).
     circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295 }] },
+    // As docs/gateways.md: idle connections closed before the upstreams' 5 s keep-alive does.
+    common_http_protocol_options: { idle_timeout: '4s' },
     load_assignment: {
       cluster_name: 'pool',
       endpoints: [{ lb_endpoints: opts.backends.map((b) => ({ endpoint: { address: address(b.address, b.port) } })) }],

@@ -24,6 +24,14 @@ import { HTTP_PROTOCOL_OPTIONS_KEY, SHARD_METADATA_KEY } from './names.js';
 export const CONNECT_TIMEOUT_MS = 250;
 
 /**
+ * Envoy closes an upstream connection idle this long, below the keep-alive of common cache
+ * servers (Node's and uvicorn's 5 s): with Envoy's default (1 h) it reused a connection the node
+ * was closing, and a request whose body is past the retry buffer (1 MiB) then failed 503 UC
+ * (measured through Envoy on the endpoint picker's gateway, docs/gateways.md).
+ */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+
+/**
  * Builds the cluster `name` (Envoy subset load balancer, xDS CDS).
  * - One selector on `cache-shard` with `list_as_any`: an endpoint whose metadata lists
  *   ["3","7"] joins the subsets for shard 3 and for shard 7.
@@ -67,18 +75,19 @@ export function envoyNodeCluster(name: string, envoy: EnvoySettings, healthHost?
     commonLbConfig: { updateMergeWindow: duration(0) },
     outlierDetection: outlierDetection(),
     circuitBreakers: clusterCircuitBreakers(),
-    typedExtensionProtocolOptions: envoy.upstreamProtocol === 'http2' ? { [HTTP_PROTOCOL_OPTIONS_KEY]: http2Options() } : {},
+    typedExtensionProtocolOptions: { [HTTP_PROTOCOL_OPTIONS_KEY]: protocolOptions(envoy.upstreamProtocol) },
   });
 }
 
-/** Cleartext HTTP/2 (h2c) to every upstream, e.g. gRPC cache nodes. */
-function http2Options() {
+/** HTTP/1.1, or cleartext HTTP/2 (h2c, e.g. gRPC cache nodes), to every upstream; idle connections closed first. */
+function protocolOptions(protocol: EnvoySettings['upstreamProtocol']) {
   return anyPack(
     HttpProtocolOptionsSchema,
     create(HttpProtocolOptionsSchema, {
+      commonHttpProtocolOptions: { idleTimeout: duration(UPSTREAM_IDLE_TIMEOUT_MS) },
       upstreamProtocolOptions: {
         case: 'explicitHttpConfig',
-        value: { protocolConfig: { case: 'http2ProtocolOptions', value: {} } },
+        value: { protocolConfig: protocol === 'http2' ? { case: 'http2ProtocolOptions', value: {} } : { case: 'httpProtocolOptions', value: {} } },
       },
     }),
   );

@@ -2,6 +2,7 @@
 // replica through priorities, shard lists as strings, EDS-only updates on ownership change, and the
 // settings (missing-header policy, upstream protocol) landing in the right fields.
 import { test } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { toBinary } from '@bufbuild/protobuf';
@@ -155,7 +156,7 @@ test('cluster: subset LB on cache-shard, fallback by missing-header policy, EDS 
   }
 });
 
-test('cluster: http2 sets explicit HTTP/2 protocol options and an HTTP/2 health check; http1 neither', () => {
+test('cluster: explicit HTTP/2 or HTTP/1.1 protocol options and health check, and idle connections closed before a 5 s upstream keep-alive', () => {
   const policy = { shardCount: 8, replicas: 2, spread: 'none' as const };
   const h2 = clusterOf(computedInput(sixNodes(), policy, { upstreamProtocol: 'http2' }));
   const packed = h2.typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
@@ -167,7 +168,14 @@ test('cluster: http2 sets explicit HTTP/2 protocol options and an HTTP/2 health 
   assert.equal(hc.case === 'httpHealthCheck' && hc.value.codecClientType, CodecClientType.HTTP2);
 
   const h1 = clusterOf(computedInput(sixNodes(), policy, { upstreamProtocol: 'http1' }));
-  assert.deepEqual(Object.keys(h1.typedExtensionProtocolOptions), []);
+  const opts1 = anyUnpack(h1.typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']!, XDS_REGISTRY) as HttpProtocolOptions;
+  assert.ok(opts1.upstreamProtocolOptions.case === 'explicitHttpConfig' && opts1.upstreamProtocolOptions.value.protocolConfig.case === 'httpProtocolOptions');
+  // Below the keep-alive of Node's HTTP server (the example cache node's, 5 s) and uvicorn's: Envoy
+  // must close an idle connection before the node does, or it reuses one the node is closing.
+  for (const o of [opts, opts1]) {
+    const idle = o.commonHttpProtocolOptions?.idleTimeout;
+    assert.ok(idle && Number(idle.seconds) * 1000 + idle.nanos / 1e6 < new http.Server().keepAliveTimeout, 'idle timeout below 5 s');
+  }
   const hc1 = h1.healthChecks[0]!.healthChecker;
   assert.equal(hc1.case === 'httpHealthCheck' && hc1.value.codecClientType, CodecClientType.HTTP1);
   assert.equal(hc1.case === 'httpHealthCheck' && hc1.value.path, '/healthz');
