@@ -30,9 +30,11 @@ export interface OwnershipAgentOptions {
   /** Reconnect, staleness and report settings; the defaults suit production (docs/ownership.md). */
   readonly timing?: Partial<AgentTiming>;
   /**
-   * How to reach keyway's xDS port: `credentials.createSsl(ca)` when keyway serves TLS, and
-   * `credentials.createSsl(ca, key, cert)` under mTLS, where the certificate must name `nodeId`
-   * (docs/security.md "TLS and mTLS for xDS"). Default: plaintext.
+   * How to reach keyway's xDS port: `credentials.createSsl(ca)` when keyway serves TLS. Under mTLS
+   * (the certificate must name `nodeId`), grpc-js's `experimental.createCertificateProviderChannelCredentials`
+   * with a `FileWatcherCertificateProvider`: it re-reads rotated files, where `createSsl(ca, key, cert)`
+   * keeps its certificate, and every reconnect fails once that expires (docs/ownership.md
+   * "TLS credentials"). Default: plaintext.
    */
   readonly credentials?: ChannelCredentials;
 }
