@@ -95,6 +95,9 @@ export const STREAM_SETTLE_MS = 1_000;
 const serialize = (m: DeltaDiscoveryRequest): Buffer => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m));
 const deserialize = (b: Buffer): DeltaDiscoveryResponse => fromBinary(DeltaDiscoveryResponseSchema, b);
 
+/** A run of failed streams this long is logged at warn once (the failures are debug lines otherwise). */
+export const FAILING_REPORT_AFTER_MS = 10_000;
+
 /**
  * The agent's ownership stream to one replica (docs/ownership.md "The ownership stream"); a link
  * down longer than `dropAfterMs` stops holding assignments, so the agent turns to another replica.
@@ -106,6 +109,9 @@ export class ServerLink {
   #up = false;
   /** When the link last went down after being up (epoch ms). */
   #downAt: number | undefined;
+  /** When the current run of failed streams began, and whether it was reported at warn. */
+  #failingSince: number | undefined;
+  #failingReported = false;
   #holds = false;
   #attempt = 0;
   #retry: NodeJS.Timeout | undefined;
@@ -277,6 +283,8 @@ export class ServerLink {
     clearTimeout(this.#settle);
     this.#settle = undefined;
     this.#attempt = 0;
+    this.#failingSince = undefined;
+    this.#failingReported = false;
     if (this.#up) return;
     this.#up = true;
     this.changed();
@@ -341,7 +349,16 @@ export class ServerLink {
     const refused = s.code === GrpcStatus.PERMISSION_DENIED || s.code === GrpcStatus.UNAUTHENTICATED;
     // Over the names cap of a keyway that lowered it: the next stream announces nothing.
     if (s.code === GrpcStatus.RESOURCE_EXHAUSTED && this.#announced && !this.#answered) this.#announce = false;
-    this.log({ level: refused ? 'error' : wasUp ? 'warn' : 'debug', msg: refused ? 'keyway refused the ownership stream; retrying' : 'ownership stream ended; reconnecting', server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
+    const now = Date.now();
+    this.#failingSince ??= now;
+    // Failures after the first are debug lines, but a run that lasts (a client certificate keyway
+    // rejects after the TLS 1.3 handshake shows as UNAVAILABLE, not as a refusal) is said once at
+    // warn, long before `dropAfterMs` drops the assignments.
+    const lasting = !wasUp && !refused && !this.#failingReported && now - this.#failingSince >= FAILING_REPORT_AFTER_MS;
+    if (lasting) this.#failingReported = true;
+    const level = refused ? 'error' : wasUp || lasting ? 'warn' : 'debug';
+    const msg = refused ? 'keyway refused the ownership stream; retrying' : lasting ? `keyway unreachable for ${Math.round((now - this.#failingSince) / 1000)} s; still retrying (logged once until a stream is up)` : 'ownership stream ended; reconnecting';
+    this.log({ level, msg, server: this.address, code: s.code, details: s.details, retryInMs: Math.round(delay) });
     this.#retry = setTimeout(() => this.connect(), delay);
     this.hooks.ended?.(delay);
     if (wasUp) {
