@@ -65,11 +65,13 @@ describe('hostile input to keyway serve', () => {
 
   test('refused REST requests in bulk: every answer is the documented body with a fitting code; /healthz never stalls', async (t) => {
     const hostile: { what: string; request: string; status: number; code: string }[] = [
-      { what: 'headers over 16 KiB', request: `GET /v1/shardmap HTTP/1.1\r\nHost: k\r\nX-Pad: ${'a'.repeat(64 * 1024)}\r\n\r\n`, status: 431, code: 'LIMIT_EXCEEDED' },
+      { what: 'headers over 16 KiB', request: `GET /v1/shardmap HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(64 * 1024)}\r\n\r\n`, status: 431, code: 'LIMIT_EXCEEDED' },
       { what: 'not HTTP', request: '\u0000\u0001garbage\r\n\r\n', status: 400, code: 'BAD_ARGUMENT' },
-      { what: 'undecodable URL', request: 'GET /v1/shards/%zz%00 HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n', status: 404, code: 'NOT_FOUND' },
-      { what: 'long parameter', request: `GET /v1/shards/${'9'.repeat(5000)} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n`, status: 414, code: 'LIMIT_EXCEEDED' },
-      { what: 'unknown route', request: 'GET /../../etc/passwd HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n', status: 404, code: 'NOT_FOUND' },
+      { what: 'undecodable URL', request: 'GET /v1/shards/%zz%00 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', status: 404, code: 'NOT_FOUND' },
+      { what: 'long parameter', request: `GET /v1/shards/${'9'.repeat(5000)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, status: 414, code: 'LIMIT_EXCEEDED' },
+      { what: 'unknown route', request: 'GET /../../etc/passwd HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', status: 404, code: 'NOT_FOUND' },
+      // keyway listens on loopback here: a name that is not loopback is a rebinding page's (docs/security.md).
+      { what: 'a Host that is not loopback', request: 'GET /v1/shardmap HTTP/1.1\r\nHost: rebind.example\r\nConnection: close\r\n\r\n', status: 403, code: 'BAD_ARGUMENT' },
     ];
     const rssBefore = rssBytes(keyway.pid());
     const watch = watchHealthz(keyway.httpUrl);
