@@ -4,6 +4,7 @@
  * both pickers accept, refuse and match the same `endpoints` entries.
  */
 import { isIP } from 'node:net';
+import { canonicalIp } from '../core/ip-address.js';
 
 /**
  * `10.0.0.1:8000`, `[::1]:8000` or `::1:8000` (an IPv6 address then `:port`, as a plain join writes
@@ -22,25 +23,7 @@ export function canonicalAddress(s: string): string | undefined {
     port = s.slice(i + 1);
   }
   if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) return undefined;
-  const ip = canonicalIp(host);
+  const ip = canonicalIp(host, true);
   if (ip === undefined) return undefined;
   return isIP(ip) === 6 ? `[${ip}]:${Number(port)}` : `${ip}:${Number(port)}`;
-}
-
-function canonicalIp(host: string): string | undefined {
-  const family = isIP(host);
-  if (family === 4) return host;
-  // Go's ParseIP takes no zone (`fe80::1%eth0`), and neither does the URL parser below.
-  if (family !== 6 || host.includes('%')) return undefined;
-  let ip: string;
-  try {
-    ip = new URL(`http://[${host}]/`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip);
-  if (!mapped) return ip;
-  const hi = parseInt(mapped[1]!, 16);
-  const lo = parseInt(mapped[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }

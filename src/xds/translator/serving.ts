@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import { compareStrings } from '../../core/order.js';
+import { canonicalIp as canonicalIpOf } from '../../core/ip-address.js';
 
 export interface ServingOwners {
   /** owners[shard]: the endpoints that serve the shard, primary first; empty when none. */
@@ -113,22 +114,11 @@ export function socketKey(e: Endpoint): string {
 }
 
 /**
- * `address` in one spelling per IP address (lowercase, zeros compressed), or as given when it is not
- * an IP literal. `foldMapped`: an IPv4-mapped IPv6 address becomes its IPv4 address.
+ * `address` in one spelling per IP address (src/core/ip-address.ts), or as given when it is not an
+ * IP literal. `foldMapped`: an IPv4-mapped IPv6 address becomes its IPv4 address.
  */
 export function canonicalIp(address: string, foldMapped = false): string {
-  if (isIP(address) !== 6) return address;
-  let ip: string;
-  try {
-    ip = new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  } catch {
-    return address; // a zone index (`fe80::1%eth0`), which proxies reject anyway
-  }
-  const mapped = foldMapped ? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip) : null;
-  if (!mapped) return ip;
-  const hi = parseInt(mapped[1]!, 16);
-  const lo = parseInt(mapped[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  return canonicalIpOf(address, foldMapped) ?? address;
 }
 
 /** Ready, or draining: a planned departure serves the shards it still hands off. */
