@@ -116,6 +116,15 @@ function candidate(
     podProblem('pod-not-found', `EndpointSlice ${where.sliceName} lists pod ${podName}, which keyway has not seen; it is left out until it appears`);
     return undefined;
   }
+  const listedUid = ref.uid;
+  const podUid = pod.metadata?.uid;
+  if (listedUid && podUid && listedUid !== podUid) {
+    // A pod recreated under the same name (a StatefulSet pod moved to another node) before the
+    // slice dropped the old one: this entry is the old pod's address, conditions and node, so
+    // reading the new pod for it would publish a gone address with the new pod's node and weight.
+    podProblem('pod-not-found', `EndpointSlice ${where.sliceName} lists pod ${podName} with uid ${listedUid}, which has been replaced by a pod of that name with uid ${podUid}; the old entry is left out`);
+    return undefined;
+  }
 
   const id = identityOf(pod, config, podProblem);
   if (id === undefined) return undefined;

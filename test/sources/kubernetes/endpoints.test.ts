@@ -289,3 +289,22 @@ test('a problem quotes at most MAX_PROBLEM_VALUE_CHARS of an object value (an an
   }
   assert.deepEqual([...weight, ...identity].map((p) => p.reason), ['bad-weight-annotation', 'bad-identity']);
 });
+
+test('a pod recreated under the same name on another node: the slice entry of the old pod (its uid) is left out', () => {
+  // cache-0 was on node a (10.0.0.1); a new cache-0 (another uid) is scheduled to node b and not
+  // ready yet, while the slice still lists the old one as ready, without nodeName (it is optional).
+  const nodes = [nodeObject('a', { zone: 'za', gpuMemoryMiB: '81920', gpuCount: '8' }), nodeObject('b', { zone: 'zb', gpuMemoryMiB: '40960', gpuCount: '1' })];
+  const pods = [podObject('cache-0', { node: 'b', ip: '10.0.1.7', uid: 'uid-cache-0-new' })];
+  const slice = sliceObject('s', [{ pod: 'cache-0', ip: '10.0.0.1', node: 'a' }]);
+  delete (slice.endpoints as { nodeName?: string }[])[0]!.nodeName;
+  const stale = discover({ slices: [slice], pods, nodes });
+  assert.deepEqual(stale.endpoints, [], 'the old address must not be published with the new pod\'s node');
+  assert.deepEqual(stale.problems.map((p) => [p.reason, p.name]), [['pod-not-found', 'cache-0']]);
+  assert.match(stale.problems[0]!.message, /uid uid-cache-0, .*replaced .*uid uid-cache-0-new/);
+
+  // Once the controller lists the new pod (not ready yet) next to the old entry, the new one is used.
+  const both = sliceObject('s', [{ pod: 'cache-0', ip: '10.0.0.1', node: 'a' }, { pod: 'cache-0', ip: '10.0.1.7', node: 'b', ready: false }]);
+  (both.endpoints as { targetRef: { uid: string } }[])[1]!.targetRef.uid = 'uid-cache-0-new';
+  const r = discover({ slices: [both], pods, nodes });
+  assert.deepEqual(r.endpoints, [{ id: 'cache-0', address: '10.0.1.7', port: 8080, locality: { region: '', zone: 'zb', subzone: '' }, weight: 40, ready: false }]);
+});

@@ -35,6 +35,8 @@ export interface PodSpec {
   readonly labels?: Record<string, string>;
   /** Set when the pod is being deleted (what `kubectl delete` does before the grace period ends). */
   readonly deletionTimestamp?: string;
+  /** Default `uid-<name>`, as sliceObject's targetRef says. */
+  readonly uid?: string;
 }
 
 export function podObject(name: string, spec: PodSpec): StoredObject {
@@ -44,6 +46,8 @@ export function podObject(name: string, spec: PodSpec): StoredObject {
     metadata: {
       name,
       namespace: NS,
+      // The uid sliceObject's targetRef names; a pod recreated under the same name gets another.
+      uid: spec.uid ?? `uid-${name}`,
       labels: { app: SERVICE, ...spec.labels },
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
       ...(spec.deletionTimestamp ? { deletionTimestamp: spec.deletionTimestamp } : {}),
