@@ -5,22 +5,31 @@
  * configuration) as its own origin's. The page cannot change the Host header it sends, which names
  * the attacker's domain; so while keyway listens on loopback, a request must name a loopback host.
  */
-import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalIp } from '../core/ip-address.js';
 import { errorBody, type RequestGuard } from './error-body.js';
 
-/** Whether `host` (an address or a name to bind) is a loopback one: 127.0.0.0/8, ::1, localhost. */
+/**
+ * Whether `host` (an address or a name to bind) is a loopback one: 127.0.0.0/8, ::1 and
+ * ::ffff:127.0.0.0/104 in any spelling, localhost and names under it, with or without the root's
+ * trailing dot (`localhost.`; RFC 6761 keeps them all on loopback). An IPv6 zone is refused.
+ */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
-  return false;
+  const name = h.endsWith('.') ? h.slice(0, -1) : h;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  // Browsers send an address in their own spelling (`[::ffff:7f00:1]` for ::ffff:127.0.0.1).
+  const ip = canonicalIp(h, true);
+  return ip !== undefined && (ip === '::1' || /^127\./.test(ip));
 }
 
-/** The host part of a Host header value (`[::1]:8080` -> `[::1]`, `localhost:8080` -> `localhost`). */
+/**
+ * The host part of a Host header value (`[::1]:8080` -> `[::1]`, `localhost:8080` -> `localhost`);
+ * after the host only a port may follow, so `[::1]evil.example` is read whole (not loopback).
+ */
 function hostOf(header: string): string {
-  return header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.replace(/:\d*$/, '');
+  const m = /^(\[[^\]]*\]|[^:[\]]*)(?::\d*)?$/.exec(header);
+  return m ? m[1]! : header;
 }
 
 /**

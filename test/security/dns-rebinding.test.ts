@@ -52,3 +52,13 @@ test('isLoopbackHost: 127.0.0.0/8, ::1 in its spellings, localhost and its subdo
   for (const h of ['127.0.0.1', '127.255.0.9', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LocalHost', 'a.b.localhost']) assert.ok(isLoopbackHost(h), h);
   for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'localhost.example', 'notlocalhost', '127.0.0.1.nip.io', '::2', '']) assert.ok(!isLoopbackHost(h), h);
 });
+
+test('the spellings browsers and curl send for loopback are served: a trailing dot, [::ffff:7f00:1], uncompressed ::1; text after "]" is refused', async (t) => {
+  const { httpPort: port } = await serve(t, '127.0.0.1');
+  for (const host of [`localhost.:${port}`, 'LOCALHOST.', `app.localhost.:${port}`, `[::ffff:7f00:1]:${port}`, `[0:0::1]:${port}`, '[::1]:']) {
+    assert.equal((await get(port, '/v1/shardmap', host)).status, 200, host);
+  }
+  for (const host of ['[::1]evil.example', '[::1].evil.example:80', 'localhost..', '[::1%25lo]']) {
+    assert.equal((await get(port, '/v1/shardmap', host)).status, 403, host);
+  }
+});

@@ -108,4 +108,52 @@ describe('expired xDS server certificates', { skip }, () => {
     assert.equal(await tls.reload(), true);
     assert.equal(await servedCn(port), 'keyway-renewed');
   });
+
+  test('the certificate in use expiring is logged while the files hold an older expired one (a refused rotation did not hide it)', async (t) => {
+    const valid = ca.issue('valid2', { cn: 'keyway-valid2', dns: ['localhost'] });
+    const certFile = path.join(pki.dir, 'tls2.crt');
+    const keyFile = path.join(pki.dir, 'tls2.key');
+    copyFileSync(valid.cert, certFile);
+    copyFileSync(valid.key, keyFile);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    let clockMs = Date.now();
+    const tls = await loadXdsTlsCredentials({ certFile, keyFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
+    t.after(() => tls.close());
+
+    // A Secret restored from an old backup: refused and logged, the valid certificate stays.
+    copyFileSync(expired.cert, certFile);
+    copyFileSync(expired.key, keyFile);
+    assert.equal(await tls.reload(), false);
+    assert.equal(lines.filter((l) => l.includes('cannot reload the xDS TLS files')).length, 1);
+    // Then the certificate in use expires too, with the files unchanged: said once.
+    clockMs += 3 * DAY_MS;
+    lines.length = 0;
+    assert.equal(await tls.reload(), false);
+    assert.equal(await tls.reload(), false);
+    const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
+    assert.equal(inUse.length, 1, lines.join('\n'));
+    assert.match(inUse[0]!, /tls2\.crt: the certificate in use expired on /);
+  });
+
+  test('a client CA rotation is taken while the server certificate is expired (the certificate served does not change)', async (t) => {
+    const valid = ca.issue('valid3', { cn: 'keyway-valid3', dns: ['localhost'] });
+    const other = pki.ca('other-ca');
+    const certFile = path.join(pki.dir, 'tls3.crt');
+    const keyFile = path.join(pki.dir, 'tls3.key');
+    const caFile = path.join(pki.dir, 'client-ca3.crt');
+    copyFileSync(valid.cert, certFile);
+    copyFileSync(valid.key, keyFile);
+    copyFileSync(ca.cert, caFile);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    let clockMs = Date.now();
+    const tls = await loadXdsTlsCredentials({ certFile, keyFile, clientCaFile: caFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
+    t.after(() => tls.close());
+    clockMs += 3 * DAY_MS;
+    copyFileSync(other.cert, caFile);
+    assert.equal(await tls.reload(), true, 'the new client CA is used');
+    assert.equal(lines.filter((l) => l.includes('cannot reload the xDS TLS files')).length, 0, lines.join('\n'));
+    assert.equal(lines.filter((l) => l.includes('the xDS TLS certificate in use has expired')).length, 1, lines.join('\n'));
+  });
 });

@@ -78,23 +78,32 @@ function contextOptions(m: Material): SecureContextOptions {
 export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Logger): Promise<XdsTlsCredentials> {
   const now = settings.now ?? Date.now;
   let current = await readMaterial(settings);
-  refuseExpired(settings, current, now(), false);
+  refuseExpired(settings, current, now());
   const log = logger.child({ tls: { cert: settings.certFile, clientCa: settings.clientCaFile ?? null } });
   logCertificate(log, current, 'xDS TLS certificate loaded');
   const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current);
   let failing = false;
+  let expiryLogged = false;
 
   const reload = async (): Promise<boolean> => {
+    const loaded = await loadFiles();
+    // The certificate still served, judged apart from what the files hold: its expiry is said once
+    // even while a rotation is refused (an older expired Secret restored) or the files cannot be read.
+    const inUseExpiry = expiredError(settings, current, now(), true);
+    if (inUseExpiry && !expiryLogged) log.error({ err: inUseExpiry }, `the xDS TLS certificate in use has expired: ${inUseExpiry.message}`);
+    expiryLogged = inUseExpiry !== undefined;
+    return loaded;
+  };
+  const loadFiles = async (): Promise<boolean> => {
     let next: Material;
     try {
       next = await readMaterial(settings);
-      refuseExpired(settings, next, now(), sameMaterial(next, current));
+      // The certificate served, unchanged (a client CA rotation), is no reason to refuse the files.
+      const refused = next.cert.equals(current.cert) ? undefined : expiredError(settings, next, now(), false);
+      if (refused) throw refused;
     } catch (err) {
       // Logged once per failure run, not every poll; the certificate in use keeps serving.
-      if (!failing) {
-        const text = err instanceof ExpiredCertificate && err.inUse ? 'the xDS TLS certificate in use has expired' : 'cannot reload the xDS TLS files; the previous certificate stays in use';
-        log.error({ err }, `${text}: ${(err as Error).message}`);
-      }
+      if (!failing) log.error({ err }, `cannot reload the xDS TLS files; the previous certificate stays in use: ${(err as Error).message}`);
       failing = true;
       return false;
     }
@@ -144,17 +153,6 @@ async function readMaterial(s: XdsTlsSettings): Promise<Material> {
   return { cert, key, ca };
 }
 
-/** A server certificate past its notAfter: every TLS client refuses it. */
-class ExpiredCertificate extends Error {
-  constructor(
-    message: string,
-    /** The certificate being served expired (the files did not change), rather than a rotation bringing an expired one. */
-    readonly inUse: boolean,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Refuses a server certificate past its expiry: at start it stops the start, and a rotation to one
  * (a Secret restored from an old backup) keeps the certificate in use instead of replacing a valid
@@ -162,15 +160,25 @@ class ExpiredCertificate extends Error {
  * handshake with nothing in keyway's log. The not-before date is not checked: a fresh certificate
  * may start a few seconds ahead of this clock, and refusing it would hold a rotation back a whole
  * poll, or stop a start.
- * @throws ExpiredCertificate naming the flag, file and date
+ * @throws Error naming the flag, file and date
  */
-function refuseExpired(s: XdsTlsSettings, m: Material, nowMs: number, inUse: boolean): void {
+function refuseExpired(s: XdsTlsSettings, m: Material, nowMs: number): void {
+  const err = expiredError(s, m, nowMs, false);
+  if (err) throw err;
+}
+
+/**
+ * The error naming the flag, file and date when `m`'s server certificate is past its notAfter;
+ * undefined when it is not, or when the date does not parse (nothing to judge it by).
+ * `inUse`: it is the certificate being served, rather than one the files bring.
+ */
+function expiredError(s: XdsTlsSettings, m: Material, nowMs: number, inUse: boolean): Error | undefined {
   const validTo = new X509Certificate(m.cert).validTo;
   const expiresMs = Date.parse(validTo);
-  if (!(expiresMs <= nowMs)) return;
+  if (!(expiresMs <= nowMs)) return undefined;
   const what = inUse ? 'the certificate in use expired' : 'the certificate expired';
   const then = inUse ? 'TLS clients refuse new connections until the file holds a renewed certificate' : 'TLS clients would refuse it; renew it';
-  throw new ExpiredCertificate(`--xds-tls-cert ${s.certFile}: ${what} on ${validTo}: ${then}`, inUse);
+  return new Error(`--xds-tls-cert ${s.certFile}: ${what} on ${validTo}: ${then}`);
 }
 
 function sameMaterial(a: Material, b: Material): boolean {

@@ -201,7 +201,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
             // A client the CA signed for can repeat this in a loop too: once per burst and certificate.
             const identities = s.peer.identities ?? [];
-            refusals.refused(`${GrpcStatus[code]} ${JSON.stringify(identities.slice(0, 8)).slice(0, 400)}`, { stream: s.id, peer: address, identities, error: details }, 'xDS stream refused');
+            refusals.refused(`${GrpcStatus[code]} ${JSON.stringify(identities.slice(0, 8)).slice(0, 400)}`, { stream: s.id, peer: address, identities: identities.slice(0, 8), error: details }, 'xDS stream refused');
           }
           done(details);
           call.emit('error', { code, details });
