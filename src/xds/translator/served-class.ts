@@ -9,12 +9,13 @@
 import type { Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import { hasAssignments, type AssignmentInput } from './agent-assignments.js';
+import { placeKey } from './reuse.js';
 
 /** The localities of a topology's endpoints, as the translator's nearness rules compare them. */
 export interface KnownPlaces {
   readonly zones: ReadonlySet<string>;
   readonly subzones: ReadonlySet<string>;
-  /** `zone\nsubzone` pairs. */
+  /** (zone, subzone) pairs, as placeKey writes them (free text: a separator could be inside). */
   readonly pairs: ReadonlySet<string>;
   /** Does an agent of this node id get assignments? */
   readonly assigned: (node: string) => boolean;
@@ -30,7 +31,7 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
     known = {
       zones: new Set(endpoints.map((e) => e.locality.zone)),
       subzones: new Set(endpoints.map((e) => e.locality.subzone)),
-      pairs: new Set(endpoints.map((e) => `${e.locality.zone}\n${e.locality.subzone}`)),
+      pairs: new Set(endpoints.map((e) => placeKey(e.locality.zone, e.locality.subzone))),
       assigned: (node) => hasAssignments(input, node),
     };
     memo.set(input, known);
@@ -50,7 +51,7 @@ export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass 
   let subzone = '';
   // An unknown zone disables the fabric match too (the translator requires the same zone).
   if (proxy.subzone !== '' && (proxy.zone === '' || zone !== '')) {
-    const seen = zone === '' ? known.subzones.has(proxy.subzone) : known.pairs.has(`${zone}\n${proxy.subzone}`);
+    const seen = zone === '' ? known.subzones.has(proxy.subzone) : known.pairs.has(placeKey(zone, proxy.subzone));
     if (seen) subzone = proxy.subzone;
   }
   return zone === proxy.zone && subzone === proxy.subzone ? proxy : { flavor: proxy.flavor, zone, subzone };

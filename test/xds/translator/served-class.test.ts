@@ -40,3 +40,11 @@ test('agents: a node with assignments keeps its class; any other shares the one 
   assert.deepEqual(translate(input, agent('intruder-1')).assignment, translate(input, agent('')).assignment);
   assert.equal(key({ flavor: 'envoy', zone: 'z9', subzone: 'x' }), 'envoy||');
 });
+
+test('a zone and fabric are matched as a pair, not as text joined with a separator a fabric may hold', () => {
+  // Endpoints in zone "z1" (fabric "f1") and zone "z1\nf9" (fabric "x"): a client in zone "z1" naming
+  // fabric "f9\nx" matched the second pair's joined text and kept a fabric no endpoint of z1 has.
+  const odd = handInput([endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }), endpoint('b', '10.0.0.2', { locality: locality('z1\nf9', 'x') })], [['a', 'b'], ['b', 'a']]);
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f9\nx'), odd)), 'grpc|z1|');
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1\nf9', 'x'), odd)), 'grpc|z1\nf9|x');
+});
