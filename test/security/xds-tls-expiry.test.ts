@@ -53,6 +53,27 @@ describe('expired xDS server certificates', { skip }, () => {
   });
   after(() => pki?.cleanup());
 
+  /**
+   * A valid certificate `name` copied to the files keyway serves (`served-<name>.crt`, `.key`, and
+   * with `clientCa`, `served-<name>-client-ca.crt` holding `ca`), loaded with a clock the test moves;
+   * the log lines. The issued files stay as they were, for copying back.
+   */
+  async function served(t: { after(fn: () => void): void }, name: string, clientCa = false) {
+    const valid = ca.issue(name, { cn: `keyway-${name}`, dns: ['localhost'] });
+    const certFile = path.join(pki.dir, `served-${name}.crt`);
+    const keyFile = path.join(pki.dir, `served-${name}.key`);
+    const caFile = path.join(pki.dir, `served-${name}-client-ca.crt`);
+    copyFileSync(valid.cert, certFile);
+    copyFileSync(valid.key, keyFile);
+    if (clientCa) copyFileSync(ca.cert, caFile);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const clock = { ms: Date.now() };
+    const tls = await loadXdsTlsCredentials({ certFile, keyFile, ...(clientCa ? { clientCaFile: caFile } : {}), reloadIntervalMs: 3_600_000, now: () => clock.ms }, logger);
+    t.after(() => tls.close());
+    return { valid, certFile, keyFile, caFile, lines, clock, tls };
+  }
+
   test('an expired certificate stops the start with the flag, the file and the date', async () => {
     await assert.rejects(
       loadXdsTlsCredentials({ certFile: expired.cert, keyFile: expired.key }, pino({ level: 'silent' })),
@@ -64,21 +85,10 @@ describe('expired xDS server certificates', { skip }, () => {
   });
 
   test('a rotation to an expired certificate keeps the valid one; the one in use expiring is logged once', async (t) => {
-    const valid = ca.issue('valid', { cn: 'keyway-valid', dns: ['localhost'] });
+    const { valid, certFile, keyFile, lines, clock, tls } = await served(t, 'valid');
     const renewed = ca.issue('renewed', { cn: 'keyway-renewed', dns: ['localhost'] });
-    const certFile = path.join(pki.dir, 'tls.crt');
-    const keyFile = path.join(pki.dir, 'tls.key');
-    copyFileSync(valid.cert, certFile);
-    copyFileSync(valid.key, keyFile);
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    let clockMs = Date.now();
-    const tls = await loadXdsTlsCredentials({ certFile, keyFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
     const server = new Server();
-    t.after(() => {
-      tls.close();
-      server.forceShutdown();
-    });
+    t.after(() => server.forceShutdown());
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', tls.credentials, (err, p) => (err ? reject(err) : resolve(p))));
     assert.equal(await servedCn(port), 'keyway-valid');
 
@@ -94,15 +104,15 @@ describe('expired xDS server certificates', { skip }, () => {
     copyFileSync(valid.cert, certFile);
     copyFileSync(valid.key, keyFile);
     assert.equal(await tls.reload(), false);
-    clockMs += 3 * DAY_MS;
+    clock.ms += 3 * DAY_MS;
     lines.length = 0;
     assert.equal(await tls.reload(), false);
     assert.equal(await tls.reload(), false);
     const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
     assert.equal(inUse.length, 1, lines.join('\n'));
-    assert.match(inUse[0]!, /--xds-tls-cert .*tls\.crt: the certificate in use expired on .*: TLS clients refuse new connections/);
+    assert.match(inUse[0]!, /--xds-tls-cert .*served-valid\.crt: the certificate in use expired on .*: TLS clients refuse new connections/);
 
-    clockMs = Date.now();
+    clock.ms = Date.now();
     copyFileSync(renewed.cert, certFile);
     copyFileSync(renewed.key, keyFile);
     assert.equal(await tls.reload(), true);
@@ -110,16 +120,7 @@ describe('expired xDS server certificates', { skip }, () => {
   });
 
   test('the certificate in use expiring is logged while the files hold an older expired one (a refused rotation did not hide it)', async (t) => {
-    const valid = ca.issue('valid2', { cn: 'keyway-valid2', dns: ['localhost'] });
-    const certFile = path.join(pki.dir, 'tls2.crt');
-    const keyFile = path.join(pki.dir, 'tls2.key');
-    copyFileSync(valid.cert, certFile);
-    copyFileSync(valid.key, keyFile);
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    let clockMs = Date.now();
-    const tls = await loadXdsTlsCredentials({ certFile, keyFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
-    t.after(() => tls.close());
+    const { certFile, keyFile, lines, clock, tls } = await served(t, 'valid2');
 
     // A Secret restored from an old backup: refused and logged, the valid certificate stays.
     copyFileSync(expired.cert, certFile);
@@ -127,30 +128,19 @@ describe('expired xDS server certificates', { skip }, () => {
     assert.equal(await tls.reload(), false);
     assert.equal(lines.filter((l) => l.includes('cannot reload the xDS TLS files')).length, 1);
     // Then the certificate in use expires too, with the files unchanged: said once.
-    clockMs += 3 * DAY_MS;
+    clock.ms += 3 * DAY_MS;
     lines.length = 0;
     assert.equal(await tls.reload(), false);
     assert.equal(await tls.reload(), false);
     const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
     assert.equal(inUse.length, 1, lines.join('\n'));
-    assert.match(inUse[0]!, /tls2\.crt: the certificate in use expired on /);
+    assert.match(inUse[0]!, /served-valid2\.crt: the certificate in use expired on /);
   });
 
   test('a client CA rotation is taken while the server certificate is expired (the certificate served does not change)', async (t) => {
-    const valid = ca.issue('valid3', { cn: 'keyway-valid3', dns: ['localhost'] });
+    const { caFile, lines, clock, tls } = await served(t, 'valid3', true);
     const other = pki.ca('other-ca');
-    const certFile = path.join(pki.dir, 'tls3.crt');
-    const keyFile = path.join(pki.dir, 'tls3.key');
-    const caFile = path.join(pki.dir, 'client-ca3.crt');
-    copyFileSync(valid.cert, certFile);
-    copyFileSync(valid.key, keyFile);
-    copyFileSync(ca.cert, caFile);
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    let clockMs = Date.now();
-    const tls = await loadXdsTlsCredentials({ certFile, keyFile, clientCaFile: caFile, reloadIntervalMs: 3_600_000, now: () => clockMs }, logger);
-    t.after(() => tls.close());
-    clockMs += 3 * DAY_MS;
+    clock.ms += 3 * DAY_MS;
     copyFileSync(other.cert, caFile);
     assert.equal(await tls.reload(), true, 'the new client CA is used');
     assert.equal(lines.filter((l) => l.includes('cannot reload the xDS TLS files')).length, 0, lines.join('\n'));
