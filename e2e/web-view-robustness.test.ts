@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page, Route } from 'playwright-core';
 import { buildAdminApp } from '../src/admin/index.js';
 import { ServingState } from '../src/app/serving-state.js';
@@ -15,7 +14,7 @@ import type { ServingReader } from '../src/core/serving.js';
 import type { ShardMap } from '../src/core/shard-map.js';
 import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
 import { computeShardMap, diffShardMaps } from '../src/sharding/index.js';
-import { chromiumSkipReason, type HeadlessBrowser, launch } from './support/chromium.js';
+import { chromiumSkipReason, openWebView, type OpenWebView } from './support/chromium.js';
 import { eventually } from '../test/support/eventually.js';
 
 interface FakeMap {
@@ -73,10 +72,9 @@ const CELL_PIXELS = `(() => {
 })()`;
 
 describe('web view: a stalled or foreign answer, and thousands of fabrics', { skip: chromiumSkipReason() }, () => {
-  let app: FastifyInstance;
   let origin: string;
   let context: BrowserContext;
-  let browser: HeadlessBrowser | undefined;
+  let view: OpenWebView | undefined;
   const pageErrors: string[] = [];
   let mode: Mode = 'ok';
   let map = mapOf('v-small', 1024, 8, 2);
@@ -103,15 +101,12 @@ describe('web view: a stalled or foreign answer, and thousands of fabrics', { sk
   const badge = (page: Page) => page.getAttribute('#status', 'data-state');
 
   before(async () => {
-    app = await buildAdminApp(new ServingState());
-    origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launch();
-    ({ context } = browser);
+    view = await openWebView(await buildAdminApp(new ServingState()));
+    ({ origin, context } = view);
   });
 
   after(async () => {
-    await browser?.close();
-    await app?.close();
+    await view?.close();
   });
 
   test('a keyway that stops answering, or a 502 page in its place, shows as disconnected, with why', async () => {

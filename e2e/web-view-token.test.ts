@@ -4,23 +4,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
 import type { BrowserContext } from 'playwright-core';
 import { buildAdminApp } from '../src/admin/index.js';
 import { ServingState } from '../src/app/serving-state.js';
 import { computeShardMap } from '../src/sharding/index.js';
 import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
 import type { ShardingPolicy } from '../src/core/policy.js';
-import { chromiumSkipReason, type HeadlessBrowser, launch } from './support/chromium.js';
+import { chromiumSkipReason, openWebView, type OpenWebView } from './support/chromium.js';
 import { eventually } from '../test/support/eventually.js';
 
 const TOKEN = 'web-view-token-1';
 
 describe('web view with the admin token', { skip: chromiumSkipReason() }, () => {
-  let app: FastifyInstance;
   let origin: string;
   let context: BrowserContext;
-  let browser: HeadlessBrowser | undefined;
+  let view: OpenWebView | undefined;
 
   before(async () => {
     const policy: ShardingPolicy = { shardCount: 1024, replicas: 2, spread: 'zone' };
@@ -28,15 +26,12 @@ describe('web view with the admin token', { skip: chromiumSkipReason() }, () => 
     const map = computeShardMap(endpoints, policy);
     const state = new ServingState();
     state.publish({ map, topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints } });
-    app = await buildAdminApp(state, { token: TOKEN });
-    origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launch();
-    ({ context } = browser);
+    view = await openWebView(await buildAdminApp(state, { token: TOKEN }));
+    ({ origin, context } = view);
   });
 
   after(async () => {
-    await browser?.close();
-    await app?.close();
+    await view?.close();
   });
 
   test('a pasted token with a typographic quote is refused with why; the page stays connected and takes the right one', async () => {

@@ -2,6 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env.KEYWAY_CHROMIUM ?? '/usr/bin/chromium';
@@ -46,6 +47,28 @@ export async function launch(): Promise<HeadlessBrowser> {
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A web view under test: the admin app listening on 127.0.0.1 and a headless browser to open it. */
+export interface OpenWebView {
+  readonly origin: string;
+  readonly context: BrowserContext;
+  /** Closes the browser, then the app. */
+  close(): Promise<void>;
+}
+
+/** Starts `app` on a free loopback port and launches a browser for it. */
+export async function openWebView(app: FastifyInstance): Promise<OpenWebView> {
+  const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+  const browser = await launch();
+  return {
+    origin,
+    context: browser.context,
+    async close() {
+      await browser.close();
+      await app.close();
     },
   };
 }
