@@ -86,6 +86,11 @@ export class LoadAggregate implements LoadReportSink {
       }
       this.#dropOld();
     }
+    // A reload changed the window length, and this start is a multiple of both: the reports of
+    // the other length cover another span (they were summed in at the wrong rate). Reports are
+    // checked against the length in force when they arrive, so this one's length wins.
+    const other = nodes.values().next().value;
+    if (other && other.windowMs !== report.windowMs) nodes.clear();
     if (!nodes.has(report.nodeId) && nodes.size >= MAX_NODES_PER_WINDOW) {
       throw new KeywayError('LIMIT_EXCEEDED', `window ${report.windowStartMs} already holds reports from ${MAX_NODES_PER_WINDOW} nodes (the limit); report from ${report.nodeId} ignored`);
     }
