@@ -129,6 +129,11 @@ export class OwnershipAgent {
   /** The links in `servers` order (a name's addresses sorted), one per distinct address. */
   #links: ServerLink[] = [];
   readonly #byAddress = new Map<string, ServerLink>();
+  /**
+   * Links whose address left DNS, kept while they hold assignments (until `dropAfterMs` after they
+   * went down, as for a failed stream), in case no other replica answers sooner or the address returns.
+   */
+  readonly #departed = new Map<string, ServerLink>();
   readonly #entries: ServerEntry[] = [];
   readonly #names: ReplicaName[] = [];
   #merged: ReadonlyMap<number, Assignment> = EMPTY;
@@ -202,6 +207,8 @@ export class OwnershipAgent {
     this.#closed = true;
     for (const name of this.#names) name.close();
     for (const link of this.#links) link.close();
+    for (const link of this.#departed.values()) link.close();
+    this.#departed.clear();
     for (const [shard, job] of this.#jobs) this.#endJob(shard, job);
     if (this.#flush) clearImmediate(this.#flush);
     clearTimeout(this.#loadTimer);
@@ -229,7 +236,8 @@ export class OwnershipAgent {
   /** Now while a server stream is up, else when the last one went down (epoch ms); undefined if none ever was up. */
   lastConnectedMs(): number | undefined {
     let last: number | undefined;
-    for (const l of this.#links) {
+    // A departed link's outage counts too: its assignments may be the ones exposed.
+    for (const l of [...this.#links, ...this.#departed.values()]) {
       const t = l.lastUpMs;
       if (t !== undefined && (last === undefined || t > last)) last = t;
     }
@@ -238,7 +246,8 @@ export class OwnershipAgent {
 
   /**
    * Resolves true once this node serves no shard (every assignment is draining, or there is none)
-   * according to a server that answered, false after `timeoutMs` or on close: for a preStop hook.
+   * according to a server that answered and every other server whose stream is up, false after
+   * `timeoutMs` or on close: for a preStop hook.
    */
   waitForHandoff(timeoutMs: number): Promise<boolean> {
     if (Number.isNaN(timeoutMs)) throw new TypeError('waitForHandoff: timeoutMs must be a number of milliseconds (Infinity: until handed off or closed), got NaN');
@@ -269,7 +278,9 @@ export class OwnershipAgent {
   /**
    * Makes the links those of the addresses `servers` stands for now: a new address gets a link
    * (connected, and told the shards reported warm that still warm, once the agent has started); a
-   * link whose address is gone is closed and stops contributing assignments.
+   * link whose address is gone stops streaming, but what it holds counts as a failed stream's
+   * does until `dropAfterMs` (docs/ownership.md "Several replicas"); an address back before that
+   * reconnects its link.
    */
   #reconcileLinks(): void {
     if (this.#closed) return;
@@ -287,15 +298,29 @@ export class OwnershipAgent {
     const removed: string[] = [];
     for (const [address, link] of this.#byAddress) {
       if (wanted.has(address)) continue;
-      link.close();
       this.#byAddress.delete(address);
       this.#loadFailures.delete(address);
       removed.push(address);
+      if (link.holds) {
+        this.#departed.set(address, link);
+        link.depart();
+      } else {
+        link.close();
+      }
     }
     const added: ServerLink[] = [];
     this.#links = [...wanted].map(([address, hooks]) => {
       const known = this.#byAddress.get(address);
       if (known) return known;
+      const back = this.#departed.get(address);
+      if (back) {
+        // Back within the grace: the link reconnects, announcing what it still holds.
+        this.#departed.delete(address);
+        this.#byAddress.set(address, back);
+        back.rejoin();
+        added.push(back);
+        return back;
+      }
       const link = new ServerLink(address, this.#opts.nodeId, this.#timing, () => this.#recompute(), this.#log, this.#opts.credentials, hooks);
       this.#byAddress.set(address, link);
       added.push(link);
@@ -321,14 +346,26 @@ export class OwnershipAgent {
     for (const name of this.#names) if (name.addresses.includes(address)) name.soon(retryInMs);
   }
 
+  /**
+   * Every replica whose stream is up says the node serves no shard (and one answered). Each replica
+   * flips and drains on its own clock and warm reports (docs/ownership.md "Replicas agree"): with
+   * the first replica's word alone, a node stopped while another still routed its shards to it.
+   */
   #handedOff(): boolean {
-    return this.#synced && [...this.#merged.values()].every((a) => a.phase === 'draining');
+    if (!this.#synced || ![...this.#merged.values()].every((a) => a.phase === 'draining')) return false;
+    return this.#links.every((l) => !(l.up && l.holds) || l.handedOff());
   }
 
   /** A link changed: recompute the exposed assignments, then warm-ups and waiters. */
   #recompute(): void {
     if (this.#closed) return;
-    const source = this.#links.find((l) => l.up && l.holds) ?? this.#links.find((l) => l.holds);
+    // A departed link whose assignments were dropped is done with.
+    for (const [address, link] of this.#departed) {
+      if (link.holds) continue;
+      link.close();
+      this.#departed.delete(address);
+    }
+    const source = this.#links.find((l) => l.up && l.holds) ?? this.#links.find((l) => l.holds) ?? [...this.#departed.values()].find((l) => l.holds);
     this.#synced = source !== undefined;
     const next = source ? source.assignments() : EMPTY;
     const changed = next.size !== this.#merged.size || [...next].some(([shard, a]) => {
@@ -436,8 +473,8 @@ export class OwnershipAgent {
       const reply = await link.reportWarm(shards);
       this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards, accepted: reply.accepted });
     } catch (err) {
-      // A link closed since (its replica left DNS) is not retried.
-      if (this.#closed || link.closed) return;
+      // A link whose replica left DNS since is not retried.
+      if (this.#closed || link.closed || link.departed) return;
       const code = (err as { code?: number }).code;
       const final = (code !== undefined && FINAL_CODES.has(code)) || attempt >= this.#timing.reportAttempts;
       this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards, attempt, err: err instanceof Error ? err.message : String(err) });
@@ -470,7 +507,7 @@ export class OwnershipAgent {
       await link.reportLoad(report);
       if (this.#loadFailures.delete(link.address)) this.#log({ level: 'info', msg: 'load reports accepted again', server: link.address });
     } catch (err) {
-      if (this.#closed || link.closed) return;
+      if (this.#closed || link.closed || link.departed) return;
       const message = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: number }).code;
       const key = failureKey(code, message);

@@ -119,6 +119,8 @@ export class ServerLink {
   /** Marks the current stream up once it has stayed open STREAM_SETTLE_MS on a connected channel. */
   #settle: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The address left DNS: no stream, no reconnect; what the link holds counts until the drop. */
+  #departed = false;
   /** Cleared when keyway refused a stream that announced what the link holds (a lower names cap). */
   #announce = true;
   /** The current stream announced what the link holds. */
@@ -179,14 +181,25 @@ export class ServerLink {
     return this.#closed;
   }
 
+  /** `depart()` was called and not undone by `rejoin()`. */
+  get departed(): boolean {
+    return this.#departed;
+  }
+
   /** What this replica assigns the node, by shard. */
   assignments(): Map<number, Assignment> {
     return new Map([...this.#held.values()].map((h) => [h.assignment.shard, h.assignment]));
   }
 
+  /** Every assignment this replica holds for the node is draining (or there is none). */
+  handedOff(): boolean {
+    for (const h of this.#held.values()) if (h.assignment.phase !== 'draining') return false;
+    return true;
+  }
+
   /** Opens the stream (again). */
   connect(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#departed) return;
     this.#retry = undefined;
     this.#announced = this.#announce && this.#held.size > 0 && this.#held.size <= MAX_ANNOUNCED;
     this.#resync = !this.#announced && this.#held.size > 0;
@@ -243,6 +256,35 @@ export class ServerLink {
         (err: ServiceError | null, reply?: LoadReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
       );
     });
+  }
+
+  /**
+   * The address left DNS (docs/ownership.md "Several replicas"): the stream ends and is not
+   * reopened, but what the link holds counts as a failed stream's does, until `dropAfterMs` after
+   * the link went down. A replica replaced in a rolling update left the node with no assignment
+   * from it until its successor answered, when its link was closed at once.
+   */
+  depart(): void {
+    if (this.#closed || this.#departed) return;
+    this.#departed = true;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    clearTimeout(this.#settle);
+    this.#settle = undefined;
+    const call = this.#call;
+    this.#call = undefined;
+    call?.cancel();
+    const wasUp = this.#up;
+    this.#up = false;
+    if (wasUp) this.#downAt = Date.now();
+    // A link that went down earlier keeps the drop clock of that outage. The agent recomputes
+    // once all links are reconciled (no `changed` here, which would see them half done).
+    if (this.#holds) this.#armDrop();
+  }
+
+  /** The address is back in DNS before the drop: `connect()` reconnects, announcing what the link still holds. */
+  rejoin(): void {
+    this.#departed = false;
   }
 
   close(): void {
@@ -305,10 +347,17 @@ export class ServerLink {
     }
     this.#answered = true;
     this.#announce = true;
-    const resync = this.#resync;
-    this.#resync = false;
+    // Unannounced, what the link held is not keyway's to remove: its first answer lists all there
+    // is. Also when that answer is NACKed: keyway counts what it sent as held, so a name it did
+    // not list would never be removed (the rest of a NACKed answer is not applied).
+    let dropped = false;
+    if (this.#resync) {
+      const listed = new Set(res.resources.map((r) => r.name));
+      for (const name of [...this.#held.keys()]) if (!listed.has(name)) dropped = this.#held.delete(name) || dropped;
+      this.#resync = false;
+    }
     if (problems.length > 0) {
-      // The whole response is rejected: keyway keeps the previous versions as what the node runs on.
+      // The whole response is rejected; keyway counts its versions as held and resends a resource only when it changes.
       this.log({ level: 'warn', msg: 'assignments rejected (NACK)', server: this.address, error: problems.join('; ') });
       call.write(
         create(DeltaDiscoveryRequestSchema, {
@@ -318,12 +367,8 @@ export class ServerLink {
         }),
       );
       this.#markUp();
+      if (dropped) this.changed();
       return;
-    }
-    // Unannounced, what the link held is not keyway's to remove: its first answer lists all there is.
-    if (resync) {
-      const listed = new Set(decoded.map(([name]) => name));
-      for (const name of [...this.#held.keys()]) if (!listed.has(name)) this.#held.delete(name);
     }
     for (const [name, version, assignment] of decoded) this.#held.set(name, { version, assignment });
     for (const name of res.removedResources) this.#held.delete(name);
@@ -362,25 +407,30 @@ export class ServerLink {
     this.#retry = setTimeout(() => this.connect(), delay);
     this.hooks.ended?.(delay);
     if (wasUp) {
-      this.#drop ??= setTimeout(() => {
-        this.#drop = undefined;
-        if (this.#up || !this.#holds) return;
-        this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
-        this.#held.clear();
-        this.#holds = false;
-        // A stream still settling announced what was just dropped, so keyway would send none of it:
-        // a new stream announces nothing and gets the whole set.
-        const settling = this.#call;
-        if (settling && this.#announced) {
-          this.#call = undefined;
-          clearTimeout(this.#settle);
-          this.#settle = undefined;
-          settling.cancel();
-          this.connect();
-        }
-        this.changed();
-      }, this.timing.dropAfterMs);
+      this.#armDrop();
       this.changed();
     }
+  }
+
+  /** Drops what the link holds once it has been down `dropAfterMs` (unless it came up again). */
+  #armDrop(): void {
+    this.#drop ??= setTimeout(() => {
+      this.#drop = undefined;
+      if (this.#up || !this.#holds) return;
+      this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
+      this.#held.clear();
+      this.#holds = false;
+      // A stream still settling announced what was just dropped, so keyway would send none of it:
+      // a new stream announces nothing and gets the whole set.
+      const settling = this.#call;
+      if (settling && this.#announced) {
+        this.#call = undefined;
+        clearTimeout(this.#settle);
+        this.#settle = undefined;
+        settling.cancel();
+        this.connect();
+      }
+      this.changed();
+    }, this.timing.dropAfterMs);
   }
 }

@@ -219,3 +219,54 @@ test('TLS to a resolved address checks the certificate against the name, not the
   });
   await eventually('assignments over TLS', () => a.assignments().size, { accept: (n) => n === 5 });
 });
+
+test('an address gone from DNS keeps its assignments for dropAfterMs, as a failed stream does, then drops them', async (t) => {
+  const state = new ServingState();
+  state.publish(view());
+  const old = await stage(t, state);
+  // Its successor accepts the stream but has not answered yet (still starting).
+  const successor = await startFakeKeyway(() => {});
+  t.after(() => successor.close());
+  let answer = [old.address];
+  const logs: Record<string, unknown>[] = [];
+  const sizes: number[] = [];
+  const a = agent(t, {
+    timing: { dropAfterMs: 800 },
+    resolveHost: async () => answer,
+    log: (r) => logs.push(r),
+    onChange: (m) => sizes.push(m.size),
+  });
+  await eventually('assignments from the old replica', () => a.assignments().size, { accept: (n) => n === 5 });
+
+  answer = [successor.address];
+  await eventually('the old replica\'s stream is closed', () => old.server.proxy('c'), { accept: (p) => p === undefined });
+  await eventually('the successor has a stream', () => successor.streams, { accept: (n) => n >= 1 });
+  assert.equal(a.assignments().size, 5, 'kept through the grace');
+  assert.ok(!sizes.includes(0), 'never told it holds nothing');
+  await eventually('dropped after the grace', () => a.assignments().size, { accept: (n) => n === 0, timeoutMs: 3_000 });
+  assert.ok(logs.some((l) => l.msg === 'ownership stream down too long; its assignments are dropped' && l.server === old.address));
+  assert.equal(old.server.proxy('c'), undefined, 'and not reconnected');
+});
+
+test('an address back in DNS within the grace reconnects its link, and its assignments are not dropped', async (t) => {
+  const state = new ServingState();
+  state.publish(view());
+  const replica = await stage(t, state);
+  const silent = await startFakeKeyway(() => {});
+  t.after(() => silent.close());
+  let answer = [replica.address];
+  const logs: Record<string, unknown>[] = [];
+  // Longer than STREAM_SETTLE_MS: a resumed stream keyway has nothing new for counts as up after it.
+  const sizes: number[] = [];
+  const a = agent(t, { timing: { dropAfterMs: 1_500 }, resolveHost: async () => answer, log: (r) => logs.push(r), onChange: (m) => sizes.push(m.size) });
+  await eventually('assignments', () => a.assignments().size, { accept: (n) => n === 5 });
+  answer = [silent.address];
+  await eventually('the stream is closed', () => replica.server.proxy('c'), { accept: (p) => p === undefined });
+  answer = [replica.address, silent.address];
+  await eventually('the link reconnects', () => replica.server.proxy('c'), { accept: (p) => p !== undefined });
+  await eventually('up again', () => a.connected());
+  await sleep(1_700);
+  assert.equal(a.assignments().size, 5);
+  assert.ok(!sizes.includes(0), 'never told it holds nothing');
+  assert.ok(!logs.some((l) => l.msg === 'ownership stream down too long; its assignments are dropped'), 'nothing dropped');
+});

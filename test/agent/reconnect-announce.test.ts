@@ -49,3 +49,36 @@ test('refused RESOURCE_EXHAUSTED after announcing (a keyway with a lower names c
   await eventually('resynced', () => [...agent.assignments().keys()].sort().join(), { accept: (k) => k === '1,2,5', describe: () => announced });
   assert.deepEqual(announced, [0, 3, 0]);
 });
+
+test('a resyncing answer that is NACKed still removes what keyway no longer lists: keyway counts the rejected set as held and never removes the rest', async (t) => {
+  const announced: number[] = [];
+  const invalid = { phase: 0 } as const; // PHASE_UNSPECIFIED: the agent NACKs the whole response
+  let third: RawStream | undefined;
+  const fake = await startFakeKeyway((call, n) => {
+    call.on('error', () => {});
+    call.once('data', (b: Buffer) => {
+      announced.push(Object.keys(decodeRequest(b).initialResourceVersions).length);
+      if (n === 1) {
+        call.write(assignmentsResponse([0, 1, 2], 8, 'n1'));
+        setTimeout(() => refuse(call, status.UNAVAILABLE, 'connection reset'), 50);
+      } else if (n === 2) {
+        refuse(call, status.RESOURCE_EXHAUSTED, 'over the names cap');
+      } else {
+        third = call;
+        // keyway's whole set (shard 0 is gone), rejected by the agent.
+        call.write(assignmentsResponse([1, 2, 5], 8, 'n3', invalid));
+      }
+    });
+  });
+  t.after(() => fake.close());
+  const logs: Record<string, unknown>[] = [];
+  const agent = new OwnershipAgent({ nodeId: 'a', servers: [fake.address], timing: FAST, log: (r) => logs.push(r) });
+  t.after(() => agent.close());
+  agent.start();
+  await eventually('the resyncing answer was NACKed', () => logs.some((l) => l.msg === 'assignments rejected (NACK)'), { describe: () => announced });
+  assert.deepEqual(announced, [0, 3, 0]);
+  // keyway now holds the node at {1, 2, 5} and sends only what changes.
+  third!.write(assignmentsResponse([5], 8, 'n4'));
+  await eventually('shard 5 applied', () => agent.assignments().has(5));
+  assert.deepEqual([...agent.assignments().keys()].sort(), [1, 2, 5], 'shard 0 is not held for ever');
+});
