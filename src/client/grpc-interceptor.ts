@@ -13,7 +13,7 @@ import {
   type InterceptingListener,
   type NextCall,
 } from '@grpc/grpc-js';
-import { KEY_HEADER, SHARD_HEADER, shardFor } from './shard.js';
+import { KEY_HEADER, SHARD_HEADER, shardFor, type CacheKey } from './shard.js';
 import { KeywayError } from '../core/errors.js';
 
 /** What `keyOf` sees of a call. */
@@ -30,10 +30,11 @@ export interface ShardInterceptorOptions {
   /** S, the deployment's shard count. */
   readonly shardCount: number;
   /**
-   * The key of a call, or undefined to fall back to the `x-cache-key` metadata. When given, the
-   * call starts (its metadata is sent) when the first request message is written.
+   * The key of a call (a string, or bytes hashed as they are), or undefined to fall back to the
+   * `x-cache-key` metadata. When given, the call starts (its metadata is sent) when the first
+   * request message is written.
    */
-  readonly keyOf?: (call: ShardCallInfo) => string | undefined;
+  readonly keyOf?: (call: ShardCallInfo) => CacheKey | undefined;
 }
 
 /**
@@ -53,7 +54,7 @@ export function shardInterceptor(opts: ShardInterceptorOptions): Interceptor {
   if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
     throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${String(shardCount)}`, { field: 'shardCount' });
   }
-  const setShard = (metadata: Metadata, key: string | undefined): void => {
+  const setShard = (metadata: Metadata, key: CacheKey | undefined): void => {
     if (metadata.get(SHARD_HEADER).length > 0) return;
     // A key given more than once is left for the proxy or picker to refuse, as they do: a shard
     // set here from the first value would route the call where keyway's other readers never would.
@@ -93,7 +94,7 @@ function keyedCall(
   options: InterceptorOptions,
   nextCall: NextCall,
   keyOf: NonNullable<ShardInterceptorOptions['keyOf']>,
-  setShard: (metadata: Metadata, key: string | undefined) => void,
+  setShard: (metadata: Metadata, key: CacheKey | undefined) => void,
 ): InterceptingCall {
   const inner = nextCall(options);
   let held: HeldStart | undefined;
@@ -110,7 +111,9 @@ function keyedCall(
     const method = options.method_definition.path;
     try {
       const key: unknown = keyOf({ method, message, metadata: h.metadata, options });
-      if (key !== undefined && typeof key !== 'string') throw new TypeError(`keyOf must answer a string or undefined, got ${typeof key}`);
+      if (key !== undefined && typeof key !== 'string' && !(key instanceof Uint8Array)) {
+        throw new TypeError(`keyOf must answer a string, bytes (a Uint8Array) or undefined, got ${typeof key}`);
+      }
       setShard(h.metadata, key);
     } catch (err) {
       // The application's bug, like a serializer's: the call ends with it, as grpc-js ends one whose

@@ -3,7 +3,7 @@
  * the headers the proxy routes on (`shardHeaders`, `withShardHeader`), a gRPC interceptor
  * (`shardInterceptor`), and a live copy of the shard map (`ShardMapClient`).
  */
-export { shardFor, hashTag, shardHeaders, withShardHeader, SHARD_HEADER, KEY_HEADER, type ShardHeaderOptions } from './shard.js';
+export { shardFor, hashTag, shardHeaders, withShardHeader, SHARD_HEADER, KEY_HEADER, type CacheKey, type ShardHeaderOptions } from './shard.js';
 export {
   ShardMapClient,
   DEFAULT_POLL_INTERVAL_MS,

@@ -6,7 +6,7 @@
  */
 import { ERROR_CODES, KeywayError, type KeywayErrorCode } from '../core/errors.js';
 import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
-import { shardFor } from './shard.js';
+import { shardFor, type CacheKey } from './shard.js';
 import { adminTokenFault } from '../core/admin-token.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
@@ -61,6 +61,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_READYZ_BYTES = 1 << 20;
 const MAX_SHARDMAP_BYTES = 256 << 20;
 
+/** Why a request was aborted: its timeout, or close(). */
+const TIMED_OUT = new Error('timed out');
+const CLOSED = new Error('closed');
+
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
   readonly version: string;
@@ -81,6 +85,8 @@ export class ShardMapClient {
   private closed = false;
   private inflight: Promise<boolean> | undefined;
   private error: KeywayError | undefined;
+  /** The requests in flight, so close() can end them (an open socket keeps the process alive). */
+  private readonly requests = new Set<AbortController>();
   /** The callbacks whose exception was already reported. */
   private readonly warned = new Set<'onUpdate' | 'onError'>();
 
@@ -124,12 +130,12 @@ export class ShardMapClient {
   }
 
   /** The shard of `key` under the map's S. @throws KeywayError SOURCE_UNAVAILABLE before the first map */
-  shardFor(key: string): number {
+  shardFor(key: CacheKey): number {
     return shardFor(key, this.held().shardCount);
   }
 
   /** The owners of `key`'s shard, primary first (empty when no endpoint is ready). */
-  owners(key: string): readonly Owner[] {
+  owners(key: CacheKey): readonly Owner[] {
     const map = this.held();
     return map.owners[shardFor(key, map.shardCount)]!;
   }
@@ -153,11 +159,15 @@ export class ShardMapClient {
     return this.inflight;
   }
 
-  /** Stops polling. The map in hand stays readable. */
+  /**
+   * Stops polling and ends the requests in flight (a `refresh()` pending then rejects). The map in
+   * hand stays readable.
+   */
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const request of this.requests) request.abort(CLOSED);
   }
 
   private held(): HeldMap {
@@ -180,6 +190,7 @@ export class ShardMapClient {
       this.fail(err);
       return this.schedule();
     }
+    if (this.closed) return;
     if (version === this.map?.version) this.error = undefined;
     else await this.refresh().catch(() => undefined); // fetchMap reported it
     this.schedule();
@@ -230,15 +241,24 @@ export class ShardMapClient {
     const url = new URL(route, this.base);
     let res: Response;
     let text: string;
+    // One controller per request, aborted by its timeout or by close().
+    const request = new AbortController();
+    const timer = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+    this.requests.add(request);
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (this.opts.token !== undefined) headers.authorization = `Bearer ${this.opts.token}`;
-      res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(url, { headers, signal: request.signal });
       text = await readText(res, maxBytes);
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
-      const reason = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message);
+      const aborted: unknown = request.signal.aborted ? request.signal.reason : undefined;
+      const reason =
+        aborted === CLOSED ? 'the client was closed' : aborted === TIMED_OUT ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message);
       throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href}: ${reason}`, {}, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      this.requests.delete(request);
     }
     let body: unknown;
     try {

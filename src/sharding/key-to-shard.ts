@@ -5,8 +5,11 @@
 import { KeywayError } from '../core/errors.js';
 import { murmur3Range } from './murmur3.js';
 
-// Reused encode buffer: keyToShard is called per request by the REST lookup.
+// Reused encode buffer: keyToShard is called per request by the REST lookup. Tags longer than
+// SCRATCH_MAX_CHARS are encoded apart, so one huge key does not hold 3 bytes per character for good.
 let scratch = new Uint8Array(256);
+const SCRATCH_MAX_CHARS = 4096;
+const utf8 = new TextEncoder();
 
 /**
  * The part of `key` that is hashed, by Redis Cluster's hash-tag rule: if the key holds a `{` and a
@@ -73,6 +76,11 @@ export function scratchBytes(length: number): Uint8Array {
 export function keyToShard(key: string, shardCount: number): number {
   checkShardCount(shardCount);
   const tag = hashTag(key);
+  if (tag.length > SCRATCH_MAX_CHARS) {
+    // TextEncoder writes a lone surrogate as U+FFFD, as encodeUtf8Scratch does.
+    const bytes = utf8.encode(tag);
+    return murmur3Range(bytes, bytes.length, 0) % shardCount;
+  }
   const length = encodeUtf8Scratch(tag);
   return murmur3Range(scratch, length, 0) % shardCount;
 }

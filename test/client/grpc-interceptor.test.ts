@@ -237,7 +237,7 @@ test('shardInterceptor with keyOf: a keyOf that throws or answers a non-string e
   assert.equal(thrown?.code, status.INTERNAL);
   assert.equal(thrown?.details, 'shardInterceptor: no shard for /test.Echo/Get: no key in this message');
   const numeric = await call(42);
-  assert.equal(numeric?.details, 'shardInterceptor: no shard for /test.Echo/Get: keyOf must answer a string or undefined, got number');
+  assert.equal(numeric?.details, 'shardInterceptor: no shard for /test.Echo/Get: keyOf must answer a string, bytes (a Uint8Array) or undefined, got number');
   // A stream: write() does not throw; the call ends with the status, and nothing reached the server.
   const streamed = await put(c, {}, (s) => {
     s.on('error', () => undefined);
@@ -247,4 +247,15 @@ test('shardInterceptor with keyOf: a keyOf that throws or answers a non-string e
   assert.equal(streamed.code, status.INTERNAL);
   assert.equal(server.puts(), 0);
   assert.equal(await call('fine'), null, 'later calls go on');
+});
+
+test('shardInterceptor with keyOf: a key answered as bytes is hashed as those bytes', async (t) => {
+  const port = await startEcho(t);
+  const c = client(t, port, { shardCount: 16384, keyOf: ({ message }) => Buffer.from((message as Req).key, 'latin1') });
+  // 'café' in Latin-1: not UTF-8, so hashed as the bytes, as the shard pickers hash an -bin key.
+  for (const key of ['{user:42}:cart', '{caf\xe9}:1', '']) {
+    const bytes = Buffer.from(key, 'latin1');
+    assert.deepEqual(await get(c, key), { 'x-cache-shard': String(shardFor(bytes, 16384)) }, JSON.stringify(key));
+  }
+  assert.equal(shardFor(Buffer.from('{user:42}:cart'), 16384), shardFor('{user:42}:cart', 16384));
 });

@@ -1,8 +1,8 @@
 // ShardMapClient against a real keyway in the test process: it learns S and the owners from
 // GET /v1/shardmap, follows a topology change through GET /readyz polling, keeps the last good map
 // when keyway goes away, and reports failures as typed errors. Against a scripted server: a /readyz
-// without a version is a failed poll, the user's callbacks cannot break the client, and bad options
-// (baseUrl, pollIntervalMs, timeoutMs) are refused by name.
+// without a version is a failed poll, the user's callbacks cannot break the client, bad options
+// (baseUrl, pollIntervalMs, timeoutMs) are refused by name, and close() ends the requests in flight.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -125,17 +125,19 @@ test('ShardMapClient errors: nothing listening, a timeout, not keyway, keyway wi
 interface FakeKeyway {
   readonly baseUrl: string;
   /** What /readyz answers: keyway's ready body, keyway's not-ready body (no map yet), another service's `200 {}`, or a 500. */
-  readyz: 'ready' | 'not-ready' | 'other' | 'broken' | 'endless';
+  readyz: 'ready' | 'not-ready' | 'other' | 'broken' | 'endless' | 'hang';
   version: string;
   /** /v1/shardmap declares a Content-Length this big and then trickles (a wrong URL serving a big file). */
   declaredMapBytes?: number;
   /** The /v1/shardmap requests so far. */
   readonly fetches: () => number;
+  /** With readyz 'hang': the /readyz requests held open, each answered when the test calls it; `gone` once the client hung up. */
+  readonly hung: { readonly answer: () => void; gone: boolean }[];
 }
 
 async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
   let fetches = 0;
-  const fake = { baseUrl: '', readyz: 'ready', version: 'v1', fetches: () => fetches } as FakeKeyway & { baseUrl: string };
+  const fake = { baseUrl: '', readyz: 'ready', version: 'v1', fetches: () => fetches, hung: [] } as FakeKeyway & { baseUrl: string };
   const server = createServer((req, res) => {
     const send = (code: number, body: unknown): void => void res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.url === '/v1/shardmap' && fake.declaredMapBytes) {
@@ -150,6 +152,11 @@ async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
     // keyway's own answer while it has no map (after a restart), as src/admin/health-routes.ts sends it.
     if (fake.readyz === 'not-ready') return send(503, { ready: false, status: 'not-ready', reason: 'no valid topology loaded yet: no shard map', reasons: [] });
     if (fake.readyz === 'other') return send(200, {});
+    if (fake.readyz === 'hang') {
+      const held = { answer: () => send(200, { ready: true, status: 'ready', reasons: [], version: fake.version, shardCount: 2 }), gone: false };
+      res.on('close', () => (held.gone = !res.writableFinished));
+      return void fake.hung.push(held);
+    }
     if (fake.readyz === 'endless') {
       // Chunked JSON-looking bytes without end, as fast as the client reads, until it hangs up.
       const chunk = Buffer.alloc(64 * 1024, ' ');
@@ -334,4 +341,34 @@ test('ShardMapClient: an answer past its size limit fails at the limit, not afte
 
   fake.declaredMapBytes = 300 * 1024 * 1024;
   await assert.rejects(client.refresh(), (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE' && /v1\/shardmap: the answer is over the 268435456-byte limit/.test(e.message));
+});
+
+test('ShardMapClient close() abandons the request in flight: no fetch after close, nothing keeps the process alive', { timeout: 20_000 }, async (t) => {
+  const fake = await fakeKeyway(t);
+  const errors: KeywayError[] = [];
+  const client = await ShardMapClient.connect({ baseUrl: fake.baseUrl, pollIntervalMs: 20, timeoutMs: 15_000, onError: (e) => errors.push(e) });
+  t.after(() => client.close());
+  fake.readyz = 'hang';
+  await eventually('a poll waiting on /readyz', () => fake.hung.length === 1);
+  // A refresh of the application's own, in flight too.
+  fake.declaredMapBytes = 1000;
+  const refreshed = client.refresh();
+  client.close();
+  const started = Date.now();
+  await assert.rejects(refreshed, (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE' && /the client was closed/.test(e.message));
+  assert.ok(Date.now() - started < 2000, 'the refresh ends at close(), not at the 15 s timeout');
+  // The poll's /readyz is hung up on at once: a socket left open would hold the process up to the timeout.
+  await eventually('the poll to hang up', () => fake.hung[0]!.gone, { timeoutMs: 2000 });
+  // Had it been answered with a new version, a poll that outlived close() would fetch the whole map.
+  fake.declaredMapBytes = undefined;
+  fake.version = 'v2';
+  fake.hung[0]!.answer();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(fake.fetches(), 1, 'only the map connect() fetched');
+  assert.equal(client.version, 'v1', 'the map in hand stays');
+  assert.deepEqual(errors, [], 'close() is not a failure to report');
+  // The application may still fetch a map itself.
+  assert.equal(await client.refresh(), true);
+  assert.equal(client.version, 'v2');
+  assert.deepEqual(errors, []);
 });
