@@ -72,7 +72,8 @@ export type ErrorBodyServerOptions = Pick<
  * not HTTP, a timeout), a missing Host header, and the handlers' own.
  */
 export function errorBodies(opts: ErrorBodyOptions = {}): ErrorBodies {
-  const guards = [requireHost, requireTarget, ...(opts.guards ?? [])];
+  // The query check comes last: a caller without the token learns nothing from it.
+  const guards = [requireHost, requireTarget, ...(opts.guards ?? []), requireDecodableQuery];
   const paramRoutes: ParamRoute[] = [];
   const timeoutMs = opts.requestTimeoutMs ?? REST_REQUEST_TIMEOUT_MS;
   return {
@@ -133,6 +134,41 @@ function requireTarget(request: FastifyRequest, reply: FastifyReply): boolean {
     .header('connection', 'close')
     .send(errorBody('BAD_ARGUMENT', `the request target ${target} is neither a path nor an absolute http(s) URL`));
   return true;
+}
+
+/**
+ * A query parameter the route reads must be valid percent-encoding of UTF-8. The query parser keeps
+ * a value it cannot decode as typed, escapes and all, so `/v1/lookup?key=caf%E9` (Latin-1) or
+ * `?key=50%off%20now` answered for another key ("caf%E9", its %20 undecoded); refused instead,
+ * naming the parameter. Parameters the route does not declare are not judged, as before.
+ */
+function requireDecodableQuery(request: FastifyRequest, reply: FastifyReply, route: string | undefined): boolean {
+  const declared = (request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties;
+  const url = request.raw.url ?? '';
+  const q = url.indexOf('?');
+  if (route === undefined || declared === undefined || q < 0) return false;
+  for (const pair of url.slice(q + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || !pair.includes('%', eq)) continue;
+    const name = decodeQueryPart(pair.slice(0, eq));
+    const raw = pair.slice(eq + 1);
+    if (name === undefined || !Object.hasOwn(declared, name) || decodeQueryPart(raw) !== undefined) continue;
+    const got = JSON.stringify(raw.slice(0, 40));
+    void reply
+      .code(400)
+      .send(errorBody('BAD_ARGUMENT', `query parameter "${name}" is not valid percent-encoding of UTF-8 text, got ${got}: write "%" as %25`, name));
+    return true;
+  }
+  return false;
+}
+
+/** A query name or value decoded as the parser does (`+` is a space), or undefined when it cannot be. */
+function decodeQueryPart(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

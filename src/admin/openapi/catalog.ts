@@ -78,7 +78,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     parameters: [{ name: 'key', in: 'query', required: true, description: 'The cache key, URL-encoded.', schema: { type: 'string' }, example: 'user:{42}:emb' }],
     responses: {
       '200': { description: 'The shard and its owners.', content: json('Lookup', { key: 'user:{42}:emb', shard: 54, owners: ['gpu-b2', 'gpu-a1'], version: '5e130db5e3424e53', readers: 1 }) },
-      '400': error('`key` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "key" is required', parameter: 'key' } }),
+      '400': error('`key` is missing, given more than once, or not valid percent-encoding of UTF-8 (write `%` as `%25`).', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "key" is required', parameter: 'key' } }),
       '503': noMap,
     },
   },

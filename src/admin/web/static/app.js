@@ -6,6 +6,14 @@
 
 const POLL_MS = 1000;
 const PROXIES_MS = 2000;
+// Rows of the proxies table. A fleet of thousands of xDS clients (proxyless gRPC pods, an agent per
+// cache node) drawn whole every 2 s held the main thread for 0.3 to 2 s each time at 10000 rows;
+// the rows shown are those out of sync first, and `keyway status` lists every one.
+const MAX_PROXY_ROWS = 200;
+// Past MAX_PROXY_ROWS proxies, the table is refreshed this often instead: every row still crosses
+// the wire and is parsed (megabytes at 10000 proxies), and keyway builds every row on its event
+// loop, the one xDS is served from. The badge still follows NACKs each second through /readyz.
+const PROXIES_LARGE_MS = 10000;
 /** Ask for the map now and then even when the version is unchanged (endpoint details, source state): a 304 while nothing changed. */
 const FULL_REFRESH_MS = 30000;
 // Every request, body included, gives up after these: a keyway that accepts connections but never
@@ -544,10 +552,11 @@ function renderProxies(res) {
     box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies connected.'));
     return;
   }
+  const shown = proxiesShown(proxies);
   // Columns for the kinds some row has; a row shows a badge only for the kinds its flavor is served.
-  const kinds = KINDS.filter(([kind]) => proxies.some((p) => p.types && kind in p.types));
+  const kinds = KINDS.filter(([kind]) => shown.some((p) => p.types && kind in p.types));
   const head = el('tr', {}, ...['proxy', 'flavor', 'locality', ...kinds.map(([, c]) => c), 'connected'].map((h) => el('th', {}, h)));
-  const rows = proxies.map((p) => {
+  const rows = shown.map((p) => {
     const loc = p.locality ? [p.locality.region, p.locality.zone, p.locality.subzone ?? p.locality.subZone].filter(Boolean).join('/') : '';
     return el(
       'tr',
@@ -565,7 +574,31 @@ function renderProxies(res) {
       el('td', { class: 'muted' }, p.connectedSince ? ago(p.connectedSince) : '-'),
     );
   });
-  box.replaceChildren(el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));
+  const table = el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows));
+  if (shown.length === proxies.length) {
+    box.replaceChildren(table);
+    return;
+  }
+  const note = `${shown.length} of ${proxies.length} proxies shown, those not in sync first; \`keyway status\` lists every one.`;
+  box.replaceChildren(table, el('p', { class: 'muted', id: 'proxies-more' }, note));
+}
+
+/** Whether a row needs a look: some type not SYNCED, or its node id used from several hosts. */
+function outOfSync(p) {
+  return p.conflict === true || Object.values(p.types ?? {}).some((t) => t?.status !== 'SYNCED');
+}
+
+/** At most MAX_PROXY_ROWS rows: those out of sync, then the others, each in keyway's (id) order. */
+function proxiesShown(proxies) {
+  if (proxies.length <= MAX_PROXY_ROWS) return proxies;
+  const first = [];
+  const rest = [];
+  for (const p of proxies) {
+    if (outOfSync(p)) {
+      if (first.length < MAX_PROXY_ROWS) first.push(p);
+    } else if (rest.length < MAX_PROXY_ROWS) rest.push(p);
+  }
+  return [...first, ...rest].slice(0, MAX_PROXY_ROWS);
 }
 
 // ---------------------------------------------------------------- changes
@@ -667,13 +700,16 @@ async function poll() {
 }
 
 async function pollProxies() {
+  let next = PROXIES_MS;
   try {
     // names=0: the table shows each type's status, not the subscribed names.
-    renderProxies(await getJson('/v1/proxies?names=0'));
+    const res = await getJson('/v1/proxies?names=0');
+    renderProxies(res);
+    if ((res.body?.proxies?.length ?? 0) > MAX_PROXY_ROWS) next = PROXIES_LARGE_MS;
   } catch {
     // The header shows the disconnection; keep the last table.
   }
-  setTimeout(pollProxies, PROXIES_MS);
+  setTimeout(pollProxies, next);
 }
 
 function start() {
