@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import type { HotShardDecision, LoadSnapshot } from '../../core/load.js';
 import { compareStrings } from '../../core/order.js';
+import { jsonSyntaxProblem } from './json-error.js';
 import { CliError } from './options.js';
 import { renderTable } from './table.js';
 
@@ -47,10 +48,19 @@ export interface ShardRange {
  *   naming the file and the entry
  */
 export async function readLoadSnapshots(file: string, ranges: readonly ShardRange[]): Promise<LoadSnapshot[]> {
+  let text: string;
   let raw: unknown;
   try {
-    raw = JSON.parse(await readAtMost(file, MAX_LOAD_FILE_BYTES));
+    text = await readAtMost(file, MAX_LOAD_FILE_BYTES);
   } catch (err) {
+    throw new CliError(`${file}: cannot read load snapshots: ${(err as Error).message}`, 2);
+  }
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    // Located as topology errors are; V8's message has no position for most mistakes.
+    const problem = jsonSyntaxProblem(text);
+    if (problem) throw new CliError(`${file}:${problem.where}: cannot read load snapshots: not valid JSON: ${problem.what}`, 2);
     throw new CliError(`${file}: cannot read load snapshots: ${(err as Error).message}`, 2);
   }
   const list = Array.isArray(raw) ? raw : (raw as { snapshots?: unknown } | null)?.snapshots;
@@ -111,7 +121,8 @@ function shardNumber(v: unknown, ranges: readonly ShardRange[], bad: (why: strin
 
 /** A JSON value for a message, cut short. */
 function shown(v: unknown): string {
-  const text = v === undefined ? 'nothing' : JSON.stringify(v);
+  // JSON.stringify writes a number past a double's range (1e400 in the file) as null.
+  const text = v === undefined ? 'nothing' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
   return text.length > 60 ? `${text.slice(0, 60)}...` : text;
 }
 
