@@ -85,9 +85,14 @@ export class DeltaSession extends Session {
         asked.add(name);
       }
     }
+    // A push waiting for the proxy keeps what it must resend and answer only while it is asked for:
+    // a proxy that reads nothing and keeps asking and dropping new names must not grow it for ever.
+    const held = this.#held.get(kind);
     for (const name of req.resourceNamesUnsubscribe) {
       if (name === '*') t.wildcard = false;
       else if (t.names.delete(name)) t.nameChars -= name.length;
+      held?.force.delete(name);
+      held?.asked.delete(name);
     }
     // Checked on the subscription as it now is: names unsubscribed that were never subscribed
     // must not make room for as many new ones (one request is bounded by gRPC's message size).

@@ -6,7 +6,8 @@
  *   changed CDS/LDS subscription is always answered, so the proxy learns which names do not exist.
  * - EDS/RDS: only the named resources that exist; nothing is sent while none exists. To gRPC
  *   clients, after the first answer, only the resources that changed or were newly asked.
- * - A request whose non-empty response_nonce is not the latest sent for its type is stale and ignored.
+ * - A request whose non-empty response_nonce is not the latest sent for its type is stale and ignored
+ *   (but a name it leaves out is no longer held by the client, so asked again it is sent again).
  * - ACK (latest nonce, no error_detail, version_info = the version sent) records the version
  *   acknowledged; NACK (latest nonce with error_detail)
  *   records the rejection and is not answered: the same set is never sent twice in a row, so
@@ -44,8 +45,17 @@ export class SotwSession extends Session {
     const t = this.trackerFor(req);
     if (!t) return;
     const kind = t.kind;
+    let chars = 0;
+    for (const n of req.resourceNames) chars += n.length;
+    this.checkNames(kind, req.resourceNames.length, chars);
     if (t.isStale(req.responseNonce)) {
       this.log.debug({ kind, nonce: req.responseNonce, latest: t.nonce }, 'stale nonce; request ignored');
+      // Ignored as a subscription, but a name it leaves out was dropped by the client all the same.
+      // (A stream not wildcard has named names before, so an empty list asks for nothing.)
+      if (!t.wildcard && t.sent.size > 0 && !req.resourceNames.includes('*')) {
+        const asked = new Set(req.resourceNames);
+        forgetUnsubscribed(t, (name) => asked.has(name));
+      }
       return;
     }
     const now = Date.now();
@@ -64,12 +74,12 @@ export class SotwSession extends Session {
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
     }
-    let chars = 0;
-    for (const n of req.resourceNames) chars += n.length;
-    this.checkNames(kind, req.resourceNames.length, chars);
     const changed = subscribe(t, req.resourceNames);
     t.initialized = true;
-    if (changed) this.subscriptionChanged(kind);
+    if (changed) {
+      if (!t.wildcard) forgetUnsubscribed(t, (name) => t.names.has(name));
+      this.subscriptionChanged(kind);
+    }
     // A new CDS/LDS question is answered even if the set is the same: the answer tells the proxy
     // which of the names asked do not exist.
     this.#push(kind, changed && WILDCARD_KINDS.has(kind));
@@ -155,6 +165,29 @@ function subscribe(t: TypeTracker, names: readonly string[]): boolean {
   if (!changed) for (const n of t.names) if (!before.has(n)) changed = true;
   if (changed) t.namesKey = undefined;
   return changed;
+}
+
+/**
+ * The proxy drops a resource it no longer asks for (grpc-js-xds and grpc-go forget a resource
+ * nothing watches), so it is forgotten here too, when the request comes: asked again, it is new
+ * and must be sent again (xDS protocol: the server resends every newly requested resource), even
+ * when the answer is built after a hold-off or backpressure from a subscription back where it was,
+ * or when the request that dropped it was stale (ignored as a subscription, yet the client acted
+ * on it). `asked`: is a name still in the request? Only for a named (not wildcard) request.
+ */
+function forgetUnsubscribed(t: TypeTracker, asked: (name: string) => boolean): void {
+  let dropped = false;
+  for (const name of t.sent.keys()) {
+    if (!asked(name)) {
+      dropped = true;
+      break;
+    }
+  }
+  if (!dropped) return;
+  const sent = t.sentForUpdate();
+  for (const name of [...sent.keys()]) if (!asked(name)) sent.delete(name);
+  // The set last sent is no longer what the proxy holds: the next answer is not a repeat of it.
+  t.sentSignature = undefined;
 }
 
 /** What a SotW stream holds of one kind snapshot: the resources, by name, and their signature. */

@@ -67,11 +67,24 @@ export function newNonce(): string {
 const defaultResponses = new OwnedMemo<SharedResponse>(DEFAULT_XDS_STREAM_LIMITS.maxSharedBytes);
 
 /**
+ * Was nonce `a` issued after nonce `b`? Both come from newNonce's sequence in base 36 (digits and
+ * lower-case letters, in ASCII order): a longer one is later, one of the same length compares as text.
+ */
+export function issuedAfter(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b;
+}
+
+/**
  * The shared response for `owner` (the kind snapshot the resources come from) and `key` (the
  * selection: names and versions), built on first use with a nonce from the shared sequence and
- * kept in `memo` (bounded: a response dropped from it is built again with a new nonce). A
- * stream whose latest nonce of the type is the shared one's (the same set sent again, e.g. EDS
- * after CDS to an Envoy) gets a new response with a new nonce, which then becomes the shared one.
+ * kept in `memo` (bounded: a response dropped from it is built again with a new nonce). It is
+ * shared only with a stream whose latest nonce of the type (`latestNonce`) is older than its own:
+ * a stream's nonces then only grow, so it never gets one it was sent before. A stream that was
+ * sent that response already (the same set again, e.g. EDS after CDS to an Envoy, or a
+ * subscription going back to a set it held) gets a new response with a new nonce, which then
+ * becomes the shared one. A nonce seen twice on a stream would let a request the proxy sent
+ * before it read the second copy (delta applies the subscription of such requests) count as
+ * the answer to that copy.
  */
 export function sharedResponse(
   owner: object,
@@ -81,7 +94,7 @@ export function sharedResponse(
   memo: OwnedMemo<SharedResponse> = defaultResponses,
 ): SharedResponse {
   let r = memo.get(owner, key);
-  if (!r || r.nonce === latestNonce) {
+  if (!r || (latestNonce !== undefined && !issuedAfter(r.nonce, latestNonce))) {
     const nonce = newNonce();
     r = new SharedResponse(grpcFrame(build(nonce)), nonce);
     memo.set(owner, key, r, r.framed.byteLength + key.length);

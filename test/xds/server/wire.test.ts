@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { DeltaDiscoveryResponseSchema, DiscoveryResponseSchema } from '../../../src/xds/proto.js';
 import { ResourceEncoder } from '../../../src/xds/cache/index.js';
-import { encodeDeltaResponse, encodeSotwResponse, sharedResponse } from '../../../src/xds/server/wire.js';
+import { encodeDeltaResponse, encodeSotwResponse, issuedAfter, newNonce, sharedResponse } from '../../../src/xds/server/wire.js';
 import { edsCluster, loadAssignment } from '../../support/xds-client/resources.js';
 
 const encoder = new ResourceEncoder();
@@ -26,8 +26,9 @@ test('SotW responses framed from pre-encoded Any bytes equal what protobuf-es wr
 test('shared responses: streams of one selection get one gRPC frame and one nonce; the stream that holds that nonce gets a new one', () => {
   const owner = {};
   const build = (nonce: string): Uint8Array => encodeSotwResponse({ versionInfo: 'v1', typeUrl, nonce }, resources);
+  const older = newNonce();
   const one = sharedResponse(owner, 'sel', undefined, build);
-  const two = sharedResponse(owner, 'sel', 'older', build);
+  const two = sharedResponse(owner, 'sel', older, build);
   assert.equal(one, two, 'the same object: no per-stream copy');
   assert.equal(one.framed[0], 0);
   assert.equal(one.framed.readUInt32BE(1), one.body.byteLength);
@@ -40,6 +41,19 @@ test('shared responses: streams of one selection get one gRPC frame and one nonc
   assert.equal(fromBinary(DiscoveryResponseSchema, again.body).nonce, again.nonce);
   assert.equal(sharedResponse(owner, 'sel', undefined, build), again, 'the new one is shared from then on');
   assert.notEqual(sharedResponse(owner, 'other', undefined, build).nonce, again.nonce);
+  // A stream sent a later response since (its latest nonce is newer) may have been sent this one
+  // before: it gets a new nonce too, so no stream sees one nonce twice.
+  const later = sharedResponse(owner, 'other', again.nonce, build);
+  assert.notEqual(sharedResponse(owner, 'sel', later.nonce, build).nonce, again.nonce);
+});
+
+test('nonces: issuedAfter orders the sequence, across the change of length', () => {
+  const seq = Array.from({ length: 40 }, () => newNonce());
+  for (let i = 1; i < seq.length; i++) {
+    assert.ok(issuedAfter(seq[i]!, seq[i - 1]!));
+    assert.ok(!issuedAfter(seq[i - 1]!, seq[i]!));
+  }
+  assert.ok(issuedAfter('10', 'z') && !issuedAfter('z', '10') && !issuedAfter('a', 'a'));
 });
 
 test('delta responses carry name, version and Any per resource, and removed names', () => {
