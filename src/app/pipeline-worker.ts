@@ -52,12 +52,23 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
   const inlineConfigBytes = opts.inlineConfigBytes ?? INLINE_CONFIG_BYTES;
   let worker: Worker | undefined;
   let nextId = 0;
-  const pending = new Map<number, { resolve: (r: PipelineWorkerReply) => void; reject: (err: Error) => void }>();
+  /** Requests under way, each with the thread it was posted to. */
+  const pending = new Map<number, { w: Worker; resolve: (r: PipelineWorkerReply) => void; reject: (err: Error) => void }>();
+  const busy = (w: Worker): boolean => [...pending.values()].some((p) => p.w === w);
+  /** Threads close() terminates: their requests fail as stopped, not as a crash. */
+  const stopped = new WeakSet<Worker>();
 
-  const failAll = (err: Error): void => {
-    worker = undefined;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
+  /**
+   * Thread `w` is gone: its requests fail. Only its own: a request made while close() stopped it
+   * went to a new thread, which answers it and which the next close() stops.
+   */
+  const failAll = (w: Worker, err: Error): void => {
+    if (worker === w) worker = undefined;
+    for (const [id, p] of pending) {
+      if (p.w !== w) continue;
+      pending.delete(id);
+      p.reject(err);
+    }
   };
   const start = (): Worker => {
     const w = startWorker();
@@ -66,9 +77,9 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
       pending.delete(reply.id);
       p?.resolve(reply);
     });
-    w.on('error', (err) => failAll(internal(`the pipeline worker failed: ${err.message}`, err)));
+    w.on('error', (err) => failAll(w, internal(`the pipeline worker failed: ${err.message}`, err)));
     w.on('exit', (code) => {
-      if (worker === w) failAll(internal(`the pipeline worker exited (code ${code})`));
+      if (!stopped.has(w)) failAll(w, internal(`the pipeline worker exited (code ${code})`));
     });
     // Idle, it must not keep the process alive; while a request is pending it is referenced.
     w.unref();
@@ -78,11 +89,11 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
     const w = (worker ??= start());
     const id = nextId++;
     const reply = await new Promise<PipelineWorkerReply>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(id, { w, resolve, reject });
       w.ref();
       w.postMessage({ ...req, id } as PipelineWorkerRequest);
     }).finally(() => {
-      if (pending.size === 0) w.unref();
+      if (!busy(w)) w.unref();
     });
     if ('error' in reply) throw internal(`the pipeline worker failed: ${reply.error}`);
     return reply;
@@ -111,15 +122,30 @@ export function pipelineWorker(opts: PipelineWorkerOptions = {}): PipelineWorker
     async close() {
       const w = worker;
       worker = undefined;
-      if (w) await w.terminate();
-      failAll(internal('the pipeline worker was stopped'));
+      if (!w) return;
+      stopped.add(w);
+      await w.terminate();
+      failAll(w, internal('the pipeline worker was stopped'));
     },
   };
 }
 
+/** The errors {@link internal} made. */
+const workerFailures = new WeakSet<Error>();
+
+/**
+ * Did the worker itself fail (it crashed, exited, was stopped or answered nonsense), rather than the
+ * input? The same input may then succeed on the next call, which starts a new thread.
+ */
+export function isWorkerFailure(err: unknown): boolean {
+  return err instanceof Error && workerFailures.has(err);
+}
+
 /** A failure of the worker itself, not of the input (docs/errors.md `INTERNAL`). */
 function internal(message: string, cause?: unknown): KeywayError {
-  return new KeywayError('INTERNAL', message, {}, cause === undefined ? undefined : { cause });
+  const err = new KeywayError('INTERNAL', message, {}, cause === undefined ? undefined : { cause });
+  workerFailures.add(err);
+  return err;
 }
 
 /**

@@ -22,7 +22,7 @@ import { FileSource } from '../sources/file/index.js';
 import { EndpointSources, type KubernetesSourceFactory } from './endpoint-sources.js';
 import { HandoffDriver } from './handoff-driver.js';
 import { LoadDriver, loadSignalSettings } from './load-driver.js';
-import { pipelineWorker } from './pipeline-worker.js';
+import { isWorkerFailure, pipelineWorker } from './pipeline-worker.js';
 import { type PipelineStep, ServingState } from './serving-state.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -34,6 +34,16 @@ export const DEFAULT_XDS_PORT = 18000;
  * and fastify closes only idle connections).
  */
 export const ADMIN_SHUTDOWN_GRACE_MS = 2_000;
+
+/**
+ * The first wait before a computation the pipeline worker failed (the thread crashed or ran out of
+ * memory: not the input's fault) runs again on the inputs in force, doubled on each failure in a
+ * row up to {@link COMPUTE_RETRY_MAX_MS}. Without it the previous map stayed until the next input,
+ * which a stable cluster may not send for hours, and a reloaded file is already in force: SIGHUP
+ * re-read nothing new.
+ */
+export const COMPUTE_RETRY_MS = 1000;
+export const COMPUTE_RETRY_MAX_MS = 30_000;
 
 export type { KubernetesSourceFactory } from './endpoint-sources.js';
 
@@ -134,6 +144,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const started: StartedStage[] = [];
   let admin: FastifyInstance | undefined;
   let closed = false;
+  // Computations begun, worker failures in a row, and the timer of the retry after one (COMPUTE_RETRY_MS).
+  let computations = 0;
+  let computeFailures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
   // The start, reloads and endpoint changes are applied one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
   const run = (job: () => Promise<void> | void): Promise<void> => {
@@ -195,6 +209,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const recompute = async (event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): Promise<void> => {
     const { reason } = event;
     if (closed) return; // a job under way when close() began: nothing would serve the map
+    // This computation takes the inputs in force: a retry of an earlier one has nothing left to do.
+    const attempt = ++computations;
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
     const previous = state.current();
     const computeStartedAt = new Date();
     const t0 = performance.now();
@@ -209,10 +227,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     } catch (err) {
       if (closed) return; // close() stopped the worker under this computation
       state.setPipelineError(err as Error);
-      const kept = previous ? 'keeping the previous one' : 'there is none to keep';
+      // A failed worker is no verdict on the input: computed again (at start, the start fails instead).
+      const retryMs = previous && isWorkerFailure(err) ? retryComputation(attempt, event) : undefined;
+      const kept = previous ? `keeping the previous one${retryMs !== undefined ? `, computing it again in ${retryMs} ms` : ''}` : 'there is none to keep';
       log.error({ err }, `cannot compute a shard map (${reason}); ${kept}: ${(err as Error).message}`);
       return;
     }
+    computeFailures = 0;
     if (closed) return;
     const hot = hotOrPlain(target);
     // The latest input is applied; a publish alone (a flip tick, a load window) does not say so.
@@ -221,7 +242,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     handoff.plan(hot, { ...event, computeStartedAt, computeSeconds, mode });
     // Only once planned: if planning threw, the load windows keep deciding on the map in force.
     plainTarget = target;
+    // Said once the new map is out (a computation that failed changed nothing), whichever
+    // computation brings it: the reload's own, a retry of it, or the next endpoint change's.
+    warnShardCountChange(log, previous?.map.policy.shardCount, target.policy.shardCount);
     for (const w of target.warnings) log.warn({ version: target.version }, w);
+  };
+
+  /** The computation the worker failed again after a backoff, unless another one ran meanwhile (see COMPUTE_RETRY_MS). */
+  const retryComputation = (attempt: number, event: Pick<ChangeCause, 'source' | 'reason' | 'detectedAt'>): number => {
+    const wait = Math.min(COMPUTE_RETRY_MAX_MS, COMPUTE_RETRY_MS * 2 ** Math.min(computeFailures, 16));
+    computeFailures++;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      enqueue('shard-map retry', () => (attempt === computations ? recompute(event) : undefined));
+    }, wait);
+    retryTimer.unref();
+    return wait;
   };
 
   /**
@@ -340,6 +376,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    clearTimeout(retryTimer);
     unsubscribeLoad();
     handoff.close();
     await load.close();
@@ -375,14 +412,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (seq !== fileChanges) return;
       const detectedAt = fileChangedSince ?? new Date();
       fileChangedSince = undefined;
-      const shardsBefore = state.current()?.map.policy.shardCount;
       endpoints = (await sources.choose(cfg)) ?? endpoints;
       config = cfg;
       warnSettings(cfg);
       load.reconfigure(loadSignalSettings(cfg));
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
-      // Said once the new map is out: a computation that failed changed nothing.
-      warnShardCountChange(log, shardsBefore, state.current()?.map.policy.shardCount);
     });
   });
   const host = opts.host ?? '0.0.0.0';

@@ -51,30 +51,37 @@ export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
   const { enabled, reason, endpoint, serviceName, warnings } = tracing.config;
   log.info({ tracing: { enabled, reason, serviceName, ...(endpoint ? { endpoint } : {}) } }, enabled ? `tracing on: ${endpoint}` : `tracing off: ${reason}`);
   for (const w of warnings) log.warn(w);
+  // Listening before the start: a start can wait a minute for the Kubernetes API, and a signal
+  // meanwhile must end it as documented (SIGTERM/SIGINT exit 0), not kill the process (143, 129).
+  const signals = listenForSignals(log);
+  let code = 1;
   try {
-    return await serveUntilStopped(cmd, log);
+    code = await serveUntilStopped(cmd, log, signals);
   } finally {
-    await stopTracing(tracing, log);
+    // A second signal exits at once (README "Running keyway"), so it also cuts the trace flush short.
+    if ((await stopTracing(tracing, log, signals.again)) === 'interrupted') code = 1;
   }
+  return code;
 }
 
-async function stopTracing(tracing: Tracing, log: Logger): Promise<void> {
+/** Flushes and stops trace export, within TRACE_FLUSH_TIMEOUT_MS or until `interrupt` (a second signal). */
+async function stopTracing(tracing: Tracing, log: Logger, interrupt: Promise<unknown>): Promise<'done' | 'interrupted'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), TRACE_FLUSH_TIMEOUT_MS)));
   try {
-    const r = await Promise.race([tracing.shutdown().then(() => 'done' as const), timeout]);
+    const r = await Promise.race([tracing.shutdown().then(() => 'done' as const), timeout, interrupt.then(() => 'interrupted' as const)]);
     if (r === 'timeout') log.warn(`trace export did not finish within ${TRACE_FLUSH_TIMEOUT_MS} ms; some spans may be lost`);
+    if (r === 'interrupted' && tracing.config.enabled) log.warn('second signal: trace export abandoned; spans not yet exported are lost');
+    return r === 'interrupted' ? 'interrupted' : 'done';
   } catch (err) {
     log.warn({ err }, 'flushing traces failed');
+    return 'done';
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger): Promise<number> {
-  // Listening before the start: a start can wait a minute for the Kubernetes API, and a signal
-  // meanwhile must end it as documented (SIGTERM/SIGINT exit 0), not kill the process (143, 129).
-  const signals = listenForSignals(log);
+async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger, signals: ServeSignals): Promise<number> {
   const starting = startKeyway(cmd, log);
   const first = await Promise.race([
     starting.then((server) => ({ server }), (err: unknown) => ({ err })),
@@ -129,7 +136,7 @@ async function startKeyway(cmd: ServeCommandOptions, log: Logger): Promise<Runni
 
 /** The exit status of a start that failed: 2 for an invalid topology file, else 1. */
 function startFailure(err: unknown, log: Logger): number {
-  if (isConfigError(err)) {
+  if (isConfigError(err) && inTheFile(err)) {
     // Printed as plain lines too, so a person at a terminal reads `file:line:column: field: message`.
     log.fatal({ errors: errorList(err) }, 'invalid topology file');
     process.stderr.write(`keyway: invalid topology file:\n${err.message}\n`);
@@ -211,6 +218,17 @@ export function adminTokenProblem(token: string): string | undefined {
   const fault = adminTokenFault(token);
   if (fault === undefined) return undefined;
   return `must hold one token of visible ASCII characters (0x21-0x7e, as HTTP clients send them); character ${fault.position} of the token is ${fault.what}`;
+}
+
+/**
+ * Is a configuration error the topology file's? Those are located in the file. The sharding stage
+ * raises the same codes for Kubernetes endpoints (BUDGET_EXCEEDED when the cluster is past the work
+ * budget at start), unlocated: the file is valid (`keyway check` accepts it), so that is a source
+ * that cannot start (exit 1), not an invalid file.
+ */
+function inTheFile(err: KeywayError | KeywayErrors): boolean {
+  const errors = err instanceof KeywayErrors ? err.errors : [err];
+  return errors.some((e) => e.location.file !== undefined);
 }
 
 function errorList(err: KeywayError | KeywayErrors): unknown[] {

@@ -121,3 +121,19 @@ test('a computation cut short by close() rejects with INTERNAL; the next one sta
     await computer.close();
   }
 });
+
+test('a call made while close() stops the thread is answered by a new thread, which the next close() stops', async () => {
+  const computer = pipelineWorker({ inlineShardWork: 0 });
+  const policy: ShardingPolicy = { shardCount: 64, replicas: 2, spread: 'none' };
+  try {
+    await computer.computeShardMap(eps(10), policy); // a thread to stop
+    const closing = computer.close();
+    // A reload's parse that reached the worker while the runner shut it down, say: it is not the
+    // stopped thread's request, and the thread it started must not be left running unowned.
+    const later = computer.computeShardMap(eps(12), policy);
+    await closing;
+    assert.deepEqual(await later, computeShardMap(eps(12), policy));
+  } finally {
+    await computer.close();
+  }
+});

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,6 +16,8 @@ import { adminTokenProblem } from '../../src/app/serve-command.js';
 import { token as cliToken } from '../../src/cli/commands/options.js';
 import { UsageError } from '../../src/cli/args.js';
 import { KubeApiServer } from '../support/kube-apiserver/index.js';
+import { Cluster } from '../sources/kubernetes/harness.js';
+import { NS, SERVICE } from '../sources/kubernetes/fixtures.js';
 import { CLI, type CliRun } from '../cli/support.js';
 import { tempTopology } from './support.js';
 
@@ -69,8 +73,8 @@ test('keyway serve refuses a token file no client could send: exit 1, the file a
 });
 
 /** Runs `keyway serve ARGS`; one still running after 20 s (it accepted what it should refuse) is killed. */
-async function runServeBounded(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runServeBounded(args: readonly string[], env: NodeJS.ProcessEnv = {}, command = 'serve'): Promise<CliRun> {
+  const child = spawn(process.execPath, [...CLI, command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   let stdout = '';
   let stderr = '';
@@ -228,6 +232,82 @@ test('SIGTERM when nothing reads keyway\'s log any more (`keyway serve | head`):
   clearTimeout(timer);
   assert.equal(signal, null, 'it exited by itself, not by the SIGKILL after 10 s');
   assert.equal(code, 0);
+});
+
+test('a second SIGTERM while the last spans are flushed to a collector that does not answer exits at once, 1', async (t) => {
+  // A collector that takes every request and answers none: the flush at exit waits for it.
+  const sockets = new Set<Socket>();
+  const collector = createServer(() => {});
+  collector.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  collector.listen(0, '127.0.0.1');
+  await once(collector, 'listening');
+  const topo = await tempTopology('shards: 8\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n');
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    collector.close();
+    await topo.cleanup();
+  });
+  const { port } = collector.address() as AddressInfo;
+  const env = { ...process.env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`, OTEL_BSP_SCHEDULE_DELAY: '60000' };
+  const child = spawn(process.execPath, [...CLI, 'serve', '--config', topo.file, ...LOOPBACK], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = once(child, 'exit');
+  const lines: string[] = [];
+  const reading = createInterface({ input: child.stdout });
+  reading.on('line', (line) => lines.push(line));
+  const logged = async (pattern: RegExp): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (!lines.some((l) => pattern.test(l))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in the log: ${lines.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  await logged(/"msg":"listening"/);
+  // A change makes a trace whose spans wait in the batch queue until the exit's flush.
+  await topo.write('shards: 8\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}, {id: b, address: 127.0.0.1, port: 7002}]\n');
+  await logged(/"endpoints":2,.*"msg":"shard map published"/);
+  child.kill('SIGTERM');
+  await logged(/"msg":"stopped"/);
+  const sent = Date.now();
+  child.kill('SIGTERM');
+  const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+  // Before, the second signal went unheard: the flush held the exit for its 5 s, then exit 0.
+  assert.ok(Date.now() - sent < 2500, `exited ${Date.now() - sent} ms after the second signal`);
+  assert.deepEqual([code, signal], [1, null]);
+});
+
+test('Kubernetes endpoints past the work budget at start: exit 1, failed to start, not an invalid topology file (keyway check accepts the file)', async (t) => {
+  const cluster = await Cluster.start();
+  const topo = await tempTopology(`shards: 131072\nreplicas: 1\nkubernetes:\n  namespace: ${NS}\n  services: [${SERVICE}]\n  portName: cache\n`);
+  t.after(async () => {
+    await cluster.close();
+    await topo.cleanup();
+  });
+  // 131072 x 1 x 1025 endpoints is past the 2^27 of the full computation's budget.
+  cluster.node('n0', { zone: 'z0' });
+  for (let i = 0; i < 1025; i++) cluster.addPod(`cache-${i}`, { node: 'n0', ip: `10.3.${i >> 8}.${i & 255}` }, false);
+  cluster.publishSlice();
+  const kubeconfig = join(topo.dir, 'kubeconfig');
+  await writeFile(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{name: fake, cluster: {server: "${cluster.server.url}", insecure-skip-tls-verify: true}}]`,
+      'users: [{name: anonymous, user: {}}]',
+      'contexts: [{name: fake, context: {cluster: fake, user: anonymous}}]',
+      'current-context: fake',
+      '',
+    ].join('\n'),
+  );
+  const env: NodeJS.ProcessEnv = { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '', KUBERNETES_SERVICE_PORT: '' };
+  const [serve, check] = await Promise.all([runServeBounded([...LOOPBACK, '--config', topo.file], env), runServeBounded(['--config', topo.file], {}, 'check')]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(serve.stderr, /keyway: failed to start: shards: shards x replicas x endpoints = 131072 x 1 x 1025 = \d+ exceeds the work budget/, serve.stderr);
+  assert.doesNotMatch(serve.stderr, /invalid topology file/);
+  assert.equal(serve.code, 1);
 });
 
 test('keyway serve refuses a malformed duration variable as a setting, not as a bad topology file: exit 1, the variable named', async (t) => {
