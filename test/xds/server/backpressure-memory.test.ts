@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { heapAfterGc } from '../../support/heap.js';
 import { pino } from 'pino';
 import { create } from '@bufbuild/protobuf';
 import { DeltaDiscoveryRequestSchema } from '../../../src/xds/proto.js';
@@ -18,17 +17,6 @@ import { DeltaSession } from '../../../src/xds/server/delta-session.js';
 import type { StreamOutput } from '../../../src/xds/server/outbox.js';
 import { miniSet, type MiniTopology } from '../../support/xds-client/resources.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setImmediate(r));
-    gc();
-  }
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 const V1: MiniTopology = { clusters: { c0: [9001], c1: [9002] } };
 const MB = 1 << 20;

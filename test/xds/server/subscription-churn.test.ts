@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { heapAfterGc } from '../../support/heap.js';
 import { startHarness } from '../../support/xds-client/harness.js';
 import { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import type { MiniTopology } from '../../support/xds-client/resources.js';
@@ -15,18 +14,6 @@ import { DEFAULT_XDS_STREAM_LIMITS, xdsStreamLimitsFromEnv } from '../../../src/
 
 const V1: MiniTopology = { clusters: { c0: [9001, 9002], c1: [9003] } };
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** Heap and buffers in use after full collections (bytes). */
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setImmediate(r));
-    gc();
-  }
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 const ROUNDS = 300;
 /** 64 KiB names: the leak is then 20 MB and more, far above the noise of a few MB. */
