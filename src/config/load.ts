@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { type Document, isAlias, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { CST, type Document, isAlias, Lexer, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
@@ -80,6 +80,8 @@ function assembled(config: ValidatedConfig, locate: Locate, file: string): Keywa
 function parseLocated(source: string, file: string): { value: unknown; locate: Locate; problems: KeywayError[] } {
   // A byte order mark is no column of line 1 to an editor, but the line counter would count it.
   const text = source.startsWith('\uFEFF') ? source.slice(1) : source;
+  const tooDeep = nestingProblem(text, file);
+  if (tooDeep) throw new KeywayErrors([tooDeep]);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -92,6 +94,73 @@ function parseLocated(source: string, file: string): { value: unknown; locate: L
   }
   const locate = createLocator(doc, lines, file);
   return { value: toPlainValue(doc, lines, file), locate, problems: underflowProblems(doc, locate) };
+}
+
+/**
+ * Deepest nesting of collections the full parse takes: flow collections inside one another
+ * (`[[[`, `{a: {b: `), or block collections opened on one line (`- - - x`, `? ? x`). A topology
+ * file needs about five. The yaml library builds a node per level before it can fail on its own
+ * stack (near 800 levels): a 1 MiB file of `[` took 6 s and about 1 GB, inside the size budget.
+ */
+export const MAX_YAML_NESTING = 100;
+
+/**
+ * A CONFIG_PARSE error at the first level past MAX_YAML_NESTING, or undefined. A count of the
+ * characters clears most files (see mayNestTooDeeply); the others are tokenized to count the real
+ * levels, at about a fifth of the cost of the parse that follows.
+ */
+function nestingProblem(text: string, file: string): KeywayError | undefined {
+  if (!mayNestTooDeeply(text)) return undefined;
+  let offset = 0;
+  let flow = 0;
+  let onLine = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type === 'flow-map-start' || type === 'flow-seq-start') flow++;
+    else if (type === 'flow-map-end' || type === 'flow-seq-end') flow = Math.max(0, flow - 1);
+    else if (type === 'flow-error-end') flow = 0; // a flow collection left unclosed: the lexer closes every level
+    else if (type === 'newline') onLine = 0;
+    else if (flow === 0 && (type === 'seq-item-ind' || type === 'explicit-key-ind')) onLine++;
+    if (flow > MAX_YAML_NESTING || onLine > MAX_YAML_NESTING) {
+      const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+      const line = countNewlines(text, lineStart) + 1;
+      const message = `invalid YAML: collections nested more than ${MAX_YAML_NESTING} levels deep (a topology file needs about five; the parser's cost grows out of proportion past that)`;
+      return new KeywayError('CONFIG_PARSE', message, { file, line, column: offset - lineStart + 1 });
+    }
+    // The lexer's control tokens (document, scalar and flow-error markers) are not in the text.
+    if (token !== '\x02' && token !== '\x18' && token !== '\x1f') offset += token.length;
+  }
+  return undefined;
+}
+
+/**
+ * Whether `text` may hold more than MAX_YAML_NESTING levels, by counts that are never below the
+ * real ones: every `[` and `{` in the file (one in a comment or quoted text counts too, and no
+ * closing bracket is subtracted, since one in quotes closes nothing), and on each line every `-` or
+ * `?` followed by a space, a tab, a line break or the end (an indicator where the parser sees one;
+ * a lone `\r` breaks no line for the parser, so only `\n` ends a line's count).
+ */
+function mayNestTooDeeply(text: string): boolean {
+  let opened = 0;
+  let onLine = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++opened > MAX_YAML_NESTING) return true;
+    } else if (c === 0x0a) {
+      onLine = 0;
+    } else if (c === 0x2d || c === 0x3f) {
+      const next = text.charCodeAt(i + 1);
+      if ((Number.isNaN(next) || next === 0x20 || next === 0x09 || next === 0x0a || next === 0x0d) && ++onLine > MAX_YAML_NESTING) return true;
+    }
+  }
+  return false;
+}
+
+function countNewlines(text: string, end: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /**
@@ -177,7 +246,7 @@ export async function readConfigText(file: string): Promise<string> {
     const bytes = await readAtMost(handle, MAX_TOPOLOGY_FILE_BYTES + 1);
     // A file that grew since stat: one byte past the budget is enough to know.
     if (bytes.length > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, undefined);
-    return bytes.toString('utf8');
+    return utf8Text(bytes, file);
   } catch (err) {
     if (err instanceof KeywayErrors) throw err;
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -213,6 +282,59 @@ function fileType(st: Stats): string {
 function tooLarge(file: string, bytes: number | undefined): KeywayErrors {
   const has = bytes === undefined ? 'more bytes than' : `${bytes} bytes, more than`;
   return new KeywayErrors([new KeywayError('BUDGET_EXCEEDED', `the topology file has ${has} the work budget's ${MAX_TOPOLOGY_FILE_BYTES}`, { file })]);
+}
+
+/** Decodes strictly: the one decoder that throws instead of writing U+FFFD for a bad byte. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The file's bytes as text. Bytes that are not UTF-8 (a file saved as Latin-1 or UTF-16) would
+ * read as U+FFFD, so `zone: "zé"` and `zone: "zè"` in Latin-1 would silently be one zone; they are
+ * a CONFIG_PARSE error at the first such byte instead. A UTF-8 byte order mark stays in the text,
+ * where both parses skip it.
+ * @throws KeywayErrors with one CONFIG_PARSE error located at the first byte that is not UTF-8
+ */
+function utf8Text(bytes: Buffer, file: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
+      const message = 'the topology file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8';
+      throw new KeywayErrors([new KeywayError('CONFIG_PARSE', message, { file, line: 1, column: 1 })]);
+    }
+    const at = firstNonUtf8Byte(bytes);
+    const lineStart = bytes.lastIndexOf(0x0a, at - 1) + 1;
+    const line = bytes.subarray(0, lineStart).reduce((n, b) => (b === 0x0a ? n + 1 : n), 1);
+    // Columns count characters as the parser's do, after a byte order mark on line 1 (load.ts skips it).
+    const before = bytes.subarray(lineStart, at).toString('utf8');
+    const column = (lineStart === 0 ? before.replace(/^\uFEFF/, '') : before).length + 1;
+    const hex = bytes[at]!.toString(16).padStart(2, '0');
+    const message = `the topology file is not valid UTF-8: byte 0x${hex} at line ${line}, column ${column} (YAML files are read as UTF-8; convert a file saved as Latin-1 or another code page)`;
+    throw new KeywayErrors([new KeywayError('CONFIG_PARSE', message, { file, line, column })]);
+  }
+}
+
+/** The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC 3629), or the length. */
+function firstNonUtf8Byte(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const more = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (more === 0) return i;
+    let cp = c & (0x3f >> more);
+    for (let k = 1; k <= more; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    const shortest = more === 1 ? 0x80 : more === 2 ? 0x800 : 0x10000;
+    if (cp < shortest || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += more + 1;
+  }
+  return b.length;
 }
 
 /** Reads from `handle` until end of file or `limit` bytes, whichever comes first. */
