@@ -72,6 +72,8 @@ export class FileSource implements Source {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  /** A periodic stat check is under way. */
+  #checking = false;
   readonly #configListeners = new Set<Listener<KeywayConfig>>();
   readonly #endpointListeners = new Set<Listener<readonly Endpoint[]>>();
   readonly #errorListeners = new Set<Listener<Error>>();
@@ -91,8 +93,11 @@ export class FileSource implements Source {
    *   file is not a valid topology: there is no last good state to fall back on yet.
    */
   async start(): Promise<void> {
-    const text = await readConfigText(this.file);
+    // The signature is taken before the read, so a write landing in between leaves a signature
+    // that differs from the file's and the periodic check reads the file again; taken after, it
+    // would match the new file while the old content is in force, until the next change.
     this.#signature = await this.#stat();
+    const text = await readConfigText(this.file);
     this.#config = await this.#parse(text, this.file);
     this.#attempted = text;
     this.#lastUpdate = new Date();
@@ -262,14 +267,25 @@ export class FileSource implements Source {
     }
   }
 
-  /** The stat-based backup of fs.watch: a changed inode, size or mtime schedules a reload. */
+  /**
+   * The stat-based backup of fs.watch: a changed inode, size or mtime schedules a reload. One check
+   * at a time: a stat that never returns (a network file system whose server is gone) would
+   * otherwise add one waiting stat per interval, each holding a thread of libuv's pool, which file
+   * reads and DNS lookups share.
+   */
   async #checkSignature(): Promise<void> {
-    const sig = await this.#stat();
-    if (sig !== this.#signature) {
-      this.#signature = sig;
-      this.#trigger?.trigger();
-    } else if (this.#readError) {
-      this.#trigger?.trigger(); // retry a failed read even if stat looks unchanged
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      const sig = await this.#stat();
+      if (sig !== this.#signature) {
+        this.#signature = sig;
+        this.#trigger?.trigger();
+      } else if (this.#readError) {
+        this.#trigger?.trigger(); // retry a failed read even if stat looks unchanged
+      }
+    } finally {
+      this.#checking = false;
     }
   }
 
