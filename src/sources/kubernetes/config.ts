@@ -119,7 +119,9 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   const ms = (key: string, fallback: number): number => f.integerIn(v, [key], 0, MAX_DEBOUNCE_MS, fallback, 'milliseconds');
 
   let namespace = str('namespace', DNS_LABEL, 'a namespace name (lowercase letters, digits and "-", at most 63)');
-  if (namespace === undefined && v.namespace === undefined) namespace = defaultNamespace(defaults, (m) => problem([], m));
+  // Null (`namespace:` left empty) means not given, as for every setting of this section; a
+  // written but invalid name has been reported by `str` and gets no fallback.
+  if (namespace === undefined && (v.namespace === undefined || v.namespace === null)) namespace = defaultNamespace(defaults, (m) => problem([], m));
 
   const services: string[] = [];
   if (v.services === undefined || v.services === null) {

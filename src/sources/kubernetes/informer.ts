@@ -169,9 +169,10 @@ export class ResourceInformer<T extends KubernetesObject> {
  *   only abort a request that has already answered);
  * - it turns a request that cannot be built (failing credentials) into a failure, not a rejection;
  * - it says when a watch has stayed open for `backoff.maxMs`, which is what resets the backoff;
- * - it backs off before re-opening a watch after watches ended cleanly too soon, two or more in a
- *   row (a proxy that ends long requests, a server that ends each watch at once): ListWatch
- *   re-watches at once after a clean end, which would then be a tight loop against the API server.
+ * - it backs off before re-opening a watch after watches ended cleanly too soon or were refused
+ *   with HTTP 410 Gone, two or more in a row (a proxy that ends long requests, a server that ends
+ *   or refuses each watch at once): ListWatch re-watches (after a 410, relists) at once, which
+ *   would then be a tight loop against the API server.
  */
 class ObservedWatch extends Watch {
   /** Watches in a row that ended cleanly too soon (see `watch`), and how the last one did. */
@@ -211,7 +212,7 @@ class ObservedWatch extends Watch {
     if (this.#earlyEnds >= 2) {
       // One early end passes (a single 410 Expired right after a resume); a run of them backs off.
       const delay = backoffDelay(this.#earlyEnds - 1, this.timing.backoff);
-      this.events.onEarlyEnds(`${this.#earlyEnd}, ${this.#earlyEnds} in a row (a proxy ending long requests?)`, delay, this.#earlyEnds);
+      this.events.onEarlyEnds(`${this.#earlyEnd}, ${this.#earlyEnds} in a row`, delay, this.#earlyEnds);
       await sleep(delay, undefined, { signal: this.events.stopSignal, ref: false }).catch(() => undefined);
       if (this.events.closed()) {
         const idle = new AbortController();
@@ -243,11 +244,16 @@ class ObservedWatch extends Watch {
       if (healthy) clearTimeout(healthy);
       const lived = Date.now() - openedAt;
       // A watch that lived long enough ends a run of early ends, whether it then ended cleanly or in
-      // an error (errors have their own backoff); only a clean early end adds to the run.
+      // an error (errors have their own backoff). A clean early end adds to the run, and so does a
+      // watch refused with HTTP 410 Gone: ListWatch relists at once after it, as after a 410 ERROR
+      // event, so a server or proxy that refuses every watch so would make a list-watch loop.
       if (lived >= earlyBeforeMs) this.#earlyEnds = 0;
-      else if (!err && serverError === undefined) {
+      else if (isGone(err)) {
         this.#earlyEnds++;
-        this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s)`;
+        this.#earlyEnd = `watch refused with HTTP 410 Gone after ${lived} ms (relisting)`;
+      } else if (!err && serverError === undefined) {
+        this.#earlyEnds++;
+        this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s) (a proxy ending long requests?)`;
       }
       done(err ?? (serverError !== undefined ? new Error(serverError) : null));
     };
@@ -279,6 +285,12 @@ class ObservedWatch extends Watch {
     }
     return controller;
   }
+}
+
+/** An HTTP 410 answer to the watch request itself, which ListWatch turns into a relist. */
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: unknown; code?: unknown } | null | undefined;
+  return e?.statusCode === 410 || e?.code === 410;
 }
 
 /**

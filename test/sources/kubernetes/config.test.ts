@@ -158,3 +158,13 @@ test('through the real topology-file loader: errors carry file and line', () => 
     assert.match(err.message, /^topology\.yaml:5:\d+: kubernetes\.subzoneFrom: must be one of node, pod, got "rack"/);
   }
 });
+
+test('namespace written with no value (`namespace:`, a blanked template value): the fallback chain applies, as for every null setting', () => {
+  const text = ['kubernetes:', '  namespace:', '  services: [cache-node]', ''].join('\n');
+  const loaded = parseConfig(text, 'k.yaml');
+  const ns = (env: Record<string, string>): string =>
+    parseKubernetesSourceConfig(loaded.kubernetes!, { env, serviceAccountNamespace: () => undefined }).namespace;
+  assert.equal(ns({ KEYWAY_NAMESPACE: 'cache' }), 'cache');
+  assert.equal(ns({}), 'default');
+  assert.equal(parseKubernetesSourceConfig(section({ services: ['a'], namespace: null }), { env: {}, serviceAccountNamespace: () => 'from-file' }).namespace, 'from-file');
+});
