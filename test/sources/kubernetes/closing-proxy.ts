@@ -7,13 +7,13 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
-export interface ClosingProxy {
+export interface ApiServerProxy {
   readonly url: string;
   kubeConfig(): KubeConfig;
   close(): Promise<void>;
 }
 
-export async function closingProxy(target: string, cutAfterMs: number): Promise<ClosingProxy> {
+export async function closingProxy(target: string, cutAfterMs: number): Promise<ApiServerProxy> {
   const upstream = new URL(target);
   const server: Server = createServer((req, res) => {
     const watch = /[?&]watch=(true|1)(&|$)/.test(req.url ?? '');
@@ -32,6 +32,11 @@ export async function closingProxy(target: string, cutAfterMs: number): Promise<
     out.on('error', () => res.destroy());
     req.pipe(out);
   });
+  return listening(server);
+}
+
+/** `server` listening on loopback, with a kubeconfig that points the Kubernetes client at it. */
+export async function listening(server: Server): Promise<ApiServerProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { eventually } from '../../support/eventually.js';
 import { Cluster, startSource } from './harness.js';
+import { listening, type ApiServerProxy } from './closing-proxy.js';
 
 /** Passes lists through to `target`; answers watches 410 Gone while `refusing()` says so. */
-async function goneProxy(target: string, refusing: () => boolean): Promise<{ kubeConfig(): KubeConfig; close(): Promise<void> }> {
+async function goneProxy(target: string, refusing: () => boolean): Promise<ApiServerProxy> {
   const upstream = new URL(target);
   const server: Server = createServer((req, res) => {
     if (/[?&]watch=(true|1)(&|$)/.test(req.url ?? '') && refusing()) {
@@ -31,25 +30,7 @@ async function goneProxy(target: string, refusing: () => boolean): Promise<{ kub
     res.on('close', () => out.destroy());
     req.pipe(out);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    kubeConfig() {
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'proxied', server: url, skipTLSVerify: true }],
-        users: [{ name: 'anonymous' }],
-        contexts: [{ name: 'proxied', cluster: 'proxied', user: 'anonymous' }],
-        currentContext: 'proxied',
-      });
-      return kc;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listening(server);
 }
 
 test('every watch answered 410 Gone: relists back off, changes still arrive, and a watch that holds ends it', async (t) => {
