@@ -3,7 +3,10 @@
  * version", "resource hints", "knowing when a requested resource does not exist"):
  * - CDS/LDS: wildcard when the first request names nothing, else the named resources; the
  *   response is the full set, so a resource missing from it is removed or does not exist. A
- *   changed CDS/LDS subscription is always answered, so the proxy learns which names do not exist.
+ *   changed CDS/LDS subscription is answered even when the set is the same, except when that set
+ *   was NACKed (below). gRPC clients do not learn from it that a name never received does not
+ *   exist: they wait for their 15 s timer (the protocol's "knowing when a requested resource does
+ *   not exist"), so that exception costs them nothing.
  * - EDS/RDS: only the named resources that exist; nothing is sent while none exists. To gRPC
  *   clients, after the first answer, only the resources that changed or were newly asked.
  * - A request whose non-empty response_nonce is not the latest sent for its type is stale and ignored
@@ -80,8 +83,8 @@ export class SotwSession extends Session {
       if (!t.wildcard) forgetUnsubscribed(t, (name) => t.names.has(name));
       this.subscriptionChanged(kind);
     }
-    // A new CDS/LDS question is answered even if the set is the same: the answer tells the proxy
-    // which of the names asked do not exist.
+    // A new CDS/LDS question is answered even if the set is the same (the full state of what was
+    // asked), unless that set was NACKed: it would only be rejected again (#push).
     this.#push(kind, changed && WILDCARD_KINDS.has(kind));
   }
 
@@ -110,6 +113,8 @@ export class SotwSession extends Session {
     // What this stream should hold, shared by every stream with the same subscription of this kind snapshot.
     const sel = selection(this.memos.selections, ks, t);
     if (t.nonce === undefined && sel.resources.length === 0 && !WILDCARD_KINDS.has(kind)) return;
+    // Forced (a new CDS/LDS question, EDS after CDS) or not, the set last sent is not sent again
+    // right after its NACK: no NACK loop.
     if (sel.signature === t.sentSignature && (!force || t.nacked)) return;
     // EDS and RDS may carry only what changed (xDS protocol: a resource of these types left out of a
     // response is kept, not removed). gRPC clients get that, so an ownership change costs what it
@@ -158,6 +163,9 @@ function subscribe(t: TypeTracker, names: readonly string[]): boolean {
     t.legacyWildcard = t.wildcard;
   } else {
     t.legacyWildcard = false;
+    // `*` counts for every type, though the protocol names it for LDS/CDS only (go-control-plane
+    // does the same): no known client sends it for EDS/RDS, and one that does gets every resource
+    // of its class, none it could not name.
     t.wildcard = names.includes('*');
     for (const n of names) if (n !== '*') t.names.add(n);
   }
