@@ -8,6 +8,8 @@ export {
   ShardMapClient,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_TIMEOUT_MS,
+  DEFAULT_MAX_BACKOFF_MS,
+  POLL_JITTER,
   type Owner,
   type ShardMapClientOptions,
 } from './shard-map-client.js';

@@ -2,12 +2,14 @@
  * A client of keyway's REST API that keeps the shard map in the application: it learns S and every
  * shard's owners from `GET /v1/shardmap`, polls `GET /readyz` (small, carries `version`) and
  * fetches the map again only when the version changes (docs/api.md "Polling for changes").
- * On a failure it keeps the last good map and reports a KeywayError.
+ * On a failure it keeps the last good map and reports a KeywayError. A hot shard's requests are
+ * spread over its readers (`pick`), as proxies spread them (docs/hot-shards.md).
  */
 import { ERROR_CODES, KeywayError, type KeywayErrorCode } from '../core/errors.js';
 import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
 import { shardFor, type CacheKey } from './shard.js';
 import { adminTokenFault } from '../core/admin-token.js';
+import { MAX_ENDPOINTS } from '../core/limits.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
 export interface Owner {
@@ -24,9 +26,16 @@ export interface ShardMapClientOptions {
   readonly baseUrl: string | URL;
   /**
    * How often to poll `GET /readyz` for a new version, in ms: an integer from 0 to 2147483647;
-   * 0 turns polling off (call `refresh()`). Default 1000.
+   * 0 turns polling off (call `refresh()`). Default 1000. Each wait is drawn within ±10 %
+   * (POLL_JITTER) of it, so clients started together do not poll keyway in step.
    */
   readonly pollIntervalMs?: number;
+  /**
+   * After failed polls the wait doubles from pollIntervalMs up to this, in ms (then ±10 %): an
+   * integer from 1 to 2147483647, default 30000. A value below pollIntervalMs leaves the wait at
+   * pollIntervalMs. The first good poll returns to pollIntervalMs.
+   */
+  readonly maxBackoffMs?: number;
   /** The bound of each request, in ms: an integer from 1 to 2147483647. Default 5000. */
   readonly timeoutMs?: number;
   /**
@@ -49,6 +58,12 @@ export interface ShardMapClientOptions {
 
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 export const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+/**
+ * Each poll's wait is drawn uniformly within this fraction of it either way: thousands of clients
+ * started together (a deployment's rollout) would otherwise poll, and fetch a new map, in step.
+ */
+export const POLL_JITTER = 0.1;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -65,11 +80,35 @@ const MAX_SHARDMAP_BYTES = 256 << 20;
 const TIMED_OUT = new Error('timed out');
 const CLOSED = new Error('closed');
 
+/**
+ * Largest spread weight, as the translator's load-balancing weight (src/xds/translator/envoy-core.ts
+ * lbWeight): the largest topology at this weight still sums within uint32.
+ */
+const MAX_SPREAD_WEIGHT = Math.floor(0xffff_ffff / MAX_ENDPOINTS);
+
+/** Whom a shard's requests go to, when that is not simply its primary. */
+interface ShardPick {
+  /** k: how many of the shard's first owners read it (`readers` of /v1/shardmap, capped at its owners). */
+  readonly readers: number;
+  /**
+   * The owners drawn from: the first k that can serve (ready or draining); when none of them can,
+   * the first owner that can, else the primary. A reader that cannot is not replaced, as proxies do.
+   */
+  readonly owners: readonly Owner[];
+  /** upTo[i]: the weights of owners[0..i]; the last is the total. */
+  readonly upTo: readonly number[];
+}
+
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
   readonly version: string;
   readonly shardCount: number;
   readonly owners: readonly (readonly Owner[])[];
+  /**
+   * Only shards with k >= 2 readers or a primary that cannot serve: shard -> whom to pick. Equal
+   * (owner list, k) pairs share one.
+   */
+  readonly picks: ReadonlyMap<number, ShardPick>;
 }
 
 /**
@@ -80,6 +119,9 @@ export class ShardMapClient {
   private readonly base: URL;
   private readonly pollIntervalMs: number;
   private readonly timeoutMs: number;
+  private readonly maxBackoffMs: number;
+  /** Polls failed in a row: the backoff's exponent. */
+  private failures = 0;
   private map: HeldMap | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -93,13 +135,14 @@ export class ShardMapClient {
   /**
    * Creates a client that has no map yet and does not poll; `connect` is the usual way in.
    * @throws KeywayError BAD_ARGUMENT naming the option: a baseUrl that is not an http(s) URL or
-   *   `host:port`, or pollIntervalMs or timeoutMs out of range
+   *   `host:port`, or pollIntervalMs, timeoutMs or maxBackoffMs out of range
    */
   constructor(private readonly opts: ShardMapClientOptions) {
     this.base = baseUrlOf(opts.baseUrl);
     checkToken(opts.token);
     this.pollIntervalMs = millis('pollIntervalMs', opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 0);
     this.timeoutMs = millis('timeoutMs', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
+    this.maxBackoffMs = millis('maxBackoffMs', opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS, 1);
   }
 
   /**
@@ -142,11 +185,44 @@ export class ShardMapClient {
 
   /** The owners of shard `shard`, primary first. @throws KeywayError BAD_ARGUMENT outside [0, S) */
   ownersOfShard(shard: number): readonly Owner[] {
+    return this.held().owners[this.checkedShard(shard)]!;
+  }
+
+  /**
+   * How many of `key`'s shard's owners share its requests: k >= 2 for a hot shard
+   * (docs/hot-shards.md), 1 otherwise, 0 when the shard has no owner (as `GET /v1/lookup` says).
+   */
+  readers(key: CacheKey): number {
+    return this.readersOfShard(this.shardFor(key));
+  }
+
+  /** `readers` of shard `shard`. @throws KeywayError BAD_ARGUMENT outside [0, S) */
+  readersOfShard(shard: number): number {
     const map = this.held();
-    if (!Number.isInteger(shard) || shard < 0 || shard >= map.shardCount) {
-      throw new KeywayError('BAD_ARGUMENT', `shard must be an integer in [0, ${map.shardCount}), got ${String(shard)}`, { field: 'shard' });
-    }
-    return map.owners[shard]!;
+    const s = this.checkedShard(shard);
+    return map.picks.get(s)?.readers ?? Math.min(1, map.owners[s]!.length);
+  }
+
+  /**
+   * The owner to send a request for `key` to, as proxies choose it: for a hot shard one of its
+   * first k owners (its readers) drawn by endpoint weight, else the primary; an owner keyway lists
+   * as neither ready nor draining is passed over, as proxies pass it over. Undefined when the shard
+   * has no owner. `random` gives numbers in [0, 1) (default Math.random).
+   */
+  pick(key: CacheKey, random: () => number = Math.random): Owner | undefined {
+    return this.pickForShard(this.shardFor(key), random);
+  }
+
+  /** `pick` for shard `shard`. @throws KeywayError BAD_ARGUMENT outside [0, S) */
+  pickForShard(shard: number, random: () => number = Math.random): Owner | undefined {
+    const map = this.held();
+    const s = this.checkedShard(shard);
+    const draw = map.picks.get(s);
+    if (!draw) return map.owners[s]![0];
+    const x = random() * draw.upTo[draw.upTo.length - 1]!;
+    for (let i = 0; i < draw.upTo.length; i++) if (x < draw.upTo[i]!) return draw.owners[i];
+    // x at the total (random() gave 1) or NaN: the last reader, never past k.
+    return draw.owners[draw.owners.length - 1];
   }
 
   /**
@@ -170,6 +246,14 @@ export class ShardMapClient {
     for (const request of this.requests) request.abort(CLOSED);
   }
 
+  private checkedShard(shard: number): number {
+    const S = this.held().shardCount;
+    if (!Number.isInteger(shard) || shard < 0 || shard >= S) {
+      throw new KeywayError('BAD_ARGUMENT', `shard must be an integer in [0, ${S}), got ${String(shard)}`, { field: 'shard' });
+    }
+    return shard;
+  }
+
   private held(): HeldMap {
     if (!this.map) throw new KeywayError('SOURCE_UNAVAILABLE', `no shard map yet from keyway at ${this.base.href}`);
     return this.map;
@@ -177,7 +261,7 @@ export class ShardMapClient {
 
   private schedule(): void {
     if (this.closed || this.pollIntervalMs === 0) return;
-    this.timer = setTimeout(() => void this.poll(), this.pollIntervalMs);
+    this.timer = setTimeout(() => void this.poll(), pollDelay(this.pollIntervalMs, this.failures, this.maxBackoffMs, Math.random));
     this.timer.unref();
   }
 
@@ -188,11 +272,17 @@ export class ShardMapClient {
       version = readyzVersion(await this.get<unknown>('readyz', [200, 503], MAX_READYZ_BYTES), new URL('readyz', this.base));
     } catch (err) {
       this.fail(err);
+      this.failures++;
       return this.schedule();
     }
     if (this.closed) return;
-    if (version === this.map?.version) this.error = undefined;
-    else await this.refresh().catch(() => undefined); // fetchMap reported it
+    if (version === this.map?.version) {
+      this.error = undefined;
+      this.failures = 0;
+    } else {
+      // fetchMap reported a failure and reset `failures` on success.
+      await this.refresh().catch(() => this.failures++);
+    }
     this.schedule();
   }
 
@@ -204,6 +294,7 @@ export class ShardMapClient {
       throw this.fail(err);
     }
     this.error = undefined;
+    this.failures = 0;
     if (next.version === this.map?.version) return false;
     const first = this.map === undefined;
     this.map = next;
@@ -309,6 +400,18 @@ function readyzVersion(body: unknown, url: URL): string {
   throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href} answered without a version: is it keyway's REST API?`);
 }
 
+/**
+ * The wait before the next poll: pollIntervalMs, doubled for each poll failed in a row up to
+ * maxBackoffMs (so thousands of clients do not hammer a keyway that is down), then drawn within
+ * ±POLL_JITTER of it with `random` in [0, 1).
+ */
+export function pollDelay(intervalMs: number, failures: number, maxBackoffMs: number, random: () => number): number {
+  const cap = Math.max(intervalMs, maxBackoffMs);
+  const base = Math.min(cap, intervalMs * 2 ** Math.min(failures, 32));
+  const jittered = base * (1 + POLL_JITTER * (2 * random() - 1));
+  return Math.min(MAX_TIMER_MS, Math.max(1, Math.round(jittered)));
+}
+
 /** An option in ms: an integer from `min` to Node's longest timer. */
 function millis(field: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
@@ -368,13 +471,24 @@ function decodeShardMap(body: unknown, base: URL): HeldMap {
   if (!Array.isArray(m.shards) || m.shards.length !== S) return bad(`${String(m.shards?.length)} shards for shardCount ${S}`);
   if (!Array.isArray(m.endpoints)) return bad('no endpoints');
   const byId = new Map<string, Owner>();
+  const weightOf = new Map<Owner, number>();
+  // Ready or draining (a body without the fields: both taken as serving).
+  const serving = new Set<Owner>();
   for (const e of m.endpoints) {
     if (typeof e?.id !== 'string' || typeof e.address !== 'string' || typeof e.port !== 'number') return bad('an endpoint without id, address or port');
-    byId.set(e.id, Object.freeze({ id: e.id, address: e.address, port: e.port }));
+    const w: unknown = e.weight;
+    if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w < 0)) return bad(`endpoint ${e.id}: weight ${JSON.stringify(w)}`);
+    const owner = Object.freeze({ id: e.id, address: e.address, port: e.port });
+    byId.set(e.id, owner);
+    weightOf.set(owner, w === undefined ? 1 : spreadWeight(w));
+    if (e.ready !== false || e.draining === true) serving.add(owner);
   }
-  // Many shards share an owner list (at most N^R distinct lists): keep one array per list.
+  // Many shards share an owner list (at most N^R distinct lists): keep one array per list, and one
+  // draw per (list, readers), so memory follows the map's distinct lists, not S.
   const lists = new Map<string, readonly Owner[]>();
+  const draws = new Map<string, ShardPick>();
   const owners = new Array<readonly Owner[]>(S);
+  const picks = new Map<number, ShardPick>();
   for (const s of m.shards) {
     if (!Number.isInteger(s?.shard) || s.shard < 0 || s.shard >= S || owners[s.shard] || !Array.isArray(s.owners)) return bad(`shard entry ${JSON.stringify(s)}`);
     const ids: readonly unknown[] = s.owners;
@@ -385,6 +499,36 @@ function decodeShardMap(body: unknown, base: URL): HeldMap {
       lists.set(name, list);
     }
     owners[s.shard] = list;
+    const r: unknown = s.readers;
+    if (r !== undefined && (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 1)) return bad(`shard ${s.shard}: readers ${JSON.stringify(r)}`);
+    // keyway caps readers at the owners it lists (shardReaders); so does the client.
+    const k = Math.min(r ?? 1, list.length);
+    if (k < 2 && (list.length === 0 || serving.has(list[0]!))) continue;
+    const drawName = `${k}\n${name}`;
+    let draw = draws.get(drawName);
+    if (!draw) draws.set(drawName, (draw = shardPick(list, k, serving, weightOf)));
+    picks.set(s.shard, draw);
   }
-  return { version: m.version, shardCount: S, owners };
+  return { version: m.version, shardCount: S, owners, picks };
+}
+
+/**
+ * Whom requests for a shard with owners `list` and `k` readers go to, weighted as proxies weigh
+ * them: the translator's serving owners and readers (src/xds/translator/serving.ts).
+ */
+function shardPick(list: readonly Owner[], k: number, serving: ReadonlySet<Owner>, weightOf: ReadonlyMap<Owner, number>): ShardPick {
+  let to = list.slice(0, k).filter((o) => serving.has(o));
+  if (to.length === 0) to = [list.find((o) => serving.has(o)) ?? list[0]!];
+  let total = 0;
+  const upTo = to.map((o) => (total += weightOf.get(o)!));
+  return { readers: k, owners: Object.freeze(to), upTo };
+}
+
+/**
+ * An endpoint's weight as proxies spread a hot shard by it: keyway writes `weight` x 100, rounded,
+ * at least 1 and capped, as the load-balancing weight of Envoy, the gRPC pickers and the endpoint
+ * picker (lbWeight); the client draws by the same numbers, so a weight of 0 still takes a share.
+ */
+function spreadWeight(weight: number): number {
+  return Math.min(MAX_SPREAD_WEIGHT, Math.max(1, Math.round(weight * 100)));
 }
