@@ -1,12 +1,12 @@
 /**
  * Probes (docs/api.md "Observability and probes"): `GET /healthz` answers 200 while the process serves; `GET /readyz`
  * answers 200 when a shard map with owners is in force and 503 with the reason otherwise. A ready keyway may be
- * degraded (docs/security.md "Honest state"): proxies NACK, or a source is stale. That stays 200 with
+ * degraded (docs/security.md "Honest state"): proxies NACK, a proxy class's snapshot was refused, or a source is stale. That stays 200 with
  * `status: "degraded"` and the reasons, because a 503 would take every replica out of its Service and cut the
  * proxies off from the configuration they still need.
  */
 import type { FastifyInstance } from 'fastify';
-import { degradedReasons, type DegradedReason, type NackView } from '../core/health.js';
+import { degradedReasons, snapshotRejectionsOf, type DegradedReason, type NackView } from '../core/health.js';
 import type { ProxyStatusReader } from '../core/proxy.js';
 import type { ShardMap } from '../core/shard-map.js';
 import type { ServingReader } from '../core/serving.js';
@@ -38,7 +38,8 @@ export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatus
     app.get('/readyz', async (_request, reply) => {
       const view = state.current();
       const detail = sourcesDetail(state);
-      const reasons = [...nackReasons(), ...degradedReasons({ sources: state.sources(), pipelineError: state.pipelineError() })];
+      const health = { sources: state.sources(), pipelineError: state.pipelineError(), snapshots: snapshotRejectionsOf(state) };
+      const reasons = [...nackReasons(), ...degradedReasons(health)];
       if (!view) {
         const body: ReadyzBody = { ready: false, status: 'not-ready', reason: 'no valid topology loaded yet: no shard map', reasons, ...detail };
         return reply.code(503).send(body);

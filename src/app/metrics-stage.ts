@@ -3,6 +3,7 @@
  * ownership and source metrics from the serving state and hands the admin API the metrics reader
  * behind `GET /metrics`. The xDS stage records its own events on the same KeywayMetrics.
  */
+import { snapshotRejectionsOf } from '../core/health.js';
 import type { ServingView } from '../core/serving.js';
 import type { ServeStage } from '../core/stage.js';
 import { hotShardChanges } from '../sharding/index.js';
@@ -65,7 +66,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         return view ? ownershipRows(view.map) : undefined;
       });
       const stopSources = metrics.observeSources(() => state.sources());
-      const stopHealth = metrics.observeHealth(() => ({ sources: state.sources(), pipelineError: state.pipelineError() }));
+      const stopHealth = metrics.observeHealth(() => ({ sources: state.sources(), pipelineError: state.pipelineError(), snapshots: snapshotRejectionsOf(state) }));
       const stopLoad = metrics.observeLoad(() => load?.exported());
       const stopHandoff = metrics.observeHandoff(() => {
         const h = state.current()?.handoff;

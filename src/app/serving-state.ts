@@ -2,6 +2,7 @@
  * The serving state: the one writable holder of the shard map in force (docs/architecture.md
  * "Who writes state"). The runner publishes; every stage reads it as a {@link ServingReader}.
  */
+import type { RejectedSnapshot, SnapshotHealthReader } from '../core/health.js';
 import type {
   ServingReader,
   ServingView,
@@ -29,11 +30,12 @@ const STEPS: readonly PipelineStep[] = ['input', 'kubernetes', 'load', 'handoff'
  * The runner's only writable ServingReader (docs/architecture.md "Who writes state"); each publish
  * makes a new immutable view, so a reader never sees a half-applied update.
  */
-export class ServingState implements ServingReader {
+export class ServingState implements ServingReader, SnapshotHealthReader {
   #view: ServingView | undefined;
   #history: ShardMapChange[] = [];
   readonly #errors = new Map<PipelineStep, Error>();
   #sources: () => readonly SourceStatus[] = () => [];
+  readonly #snapshotReaders = new Set<() => readonly RejectedSnapshot[]>();
   readonly #listeners = new Set<ViewListener>();
   readonly #sourceErrorListeners = new Set<SourceErrorListener>();
 
@@ -82,6 +84,23 @@ export class ServingState implements ServingReader {
       if (err) return err;
     }
     return undefined;
+  }
+
+  /**
+   * Watched proxy classes whose latest snapshot the xDS stage's cache refused (their proxies keep an
+   * older one): a degraded reason of `/readyz` and `keyway_degraded`. Kept apart from
+   * {@link pipelineError}: the map in force is the latest input's, so `/v1/shardmap` is not stale,
+   * and which classes are refused depends on the proxies connected to this replica.
+   */
+  snapshotRejections(): readonly RejectedSnapshot[] {
+    if (this.#snapshotReaders.size === 0) return [];
+    return [...this.#snapshotReaders].flatMap((read) => read());
+  }
+
+  /** Installs a reader behind {@link snapshotRejections} (the xDS stage's cache). Returns the uninstaller. */
+  observeSnapshotRejections(read: () => readonly RejectedSnapshot[]): () => void {
+    this.#snapshotReaders.add(read);
+    return () => this.#snapshotReaders.delete(read);
   }
 
   // ---- written by the runner only

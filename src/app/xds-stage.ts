@@ -4,14 +4,18 @@
  * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
  * docs/architecture.md "One data path"; gRPC classes pass the make-before-break stager, docs/xds.md), and an xDS server serves Envoy and proxyless gRPC
  * clients, and cache nodes' ownership agents (their shard assignments and warm reports, docs/ownership.md). The server is the proxy-status reader behind `GET /v1/proxies` and
- * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics.
+ * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics. A proxy class
+ * whose latest snapshot the cache refused shows as degraded (`snapshot_rejected`, docs/security.md
+ * "Honest state") until a later one for it is accepted.
  */
 import type { Logger } from 'pino';
+import type { RejectedSnapshot } from '../core/health.js';
 import type { ServingReader, ServingView } from '../core/serving.js';
+import { compareStrings } from '../core/order.js';
 import { endpointIds } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
-import { SnapshotCache, type BuildFn, type RebuildReport } from '../xds/cache/index.js';
+import { SnapshotCache, type BuildFn, type ConsistencyCheck, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
@@ -40,6 +44,8 @@ export interface XdsStageOptions {
   readonly grpcStageTimeoutMs?: number;
   /** How long a node's last closed stream may take to reopen before its warm-ups count as lost, ms (default AGENT_RECONNECT_GRACE_MS). */
   readonly agentReconnectGraceMs?: number;
+  /** What a snapshot must satisfy to be served; default the translator's `checkConsistency` (tests pass a stricter one). */
+  readonly checkConsistency?: ConsistencyCheck;
 }
 
 /**
@@ -104,7 +110,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     if (classInput.view !== served) classInput = { view: served, input: { shardMap: served.map, handoff: served.handoff } };
     return effectiveProxyClass(c, classInput.input);
   };
-  const cache = new SnapshotCache({ build, checkConsistency, servedClass, logger });
+  const cache = new SnapshotCache({ build, checkConsistency: opts.checkConsistency ?? checkConsistency, servedClass, logger });
+  const rejections = rejectedSnapshots(cache);
 
   let server: XdsServer | undefined;
   /** Nodes whose last stream closed, each with the timer that ends their warm-ups unless they reconnect. */
@@ -174,6 +181,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
 
   const rebuild = (view: ServingView): RebuildReport => {
     const report = cache.rebuild(build);
+    rejections.invalidate();
     grpcStager.rebuilt(new Set(report.classes.map((c) => c.classKey)));
     logPush(logger, view, report);
     return report;
@@ -198,6 +206,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     scheduled ??= setImmediate(push);
   });
   const stopObserving = opts.metrics?.observeProxies(() => xds.proxies());
+  // Refused snapshots are a degraded reason (docs/security.md "Honest state"): `/readyz` and
+  // `keyway_degraded` read them from the serving state.
+  const stopRejections = canReportSnapshots(state) ? state.observeSnapshotRejections(rejections.read) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -219,6 +230,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
+        stopRejections?.();
         telemetry.close();
         grpcStager.close();
         await xds.close();
@@ -229,6 +241,49 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       return closing;
     },
   };
+}
+
+/** A serving state that takes the cache's refused snapshots (src/app/serving-state.ts). */
+interface SnapshotRejectionSink {
+  observeSnapshotRejections(read: () => readonly RejectedSnapshot[]): () => void;
+}
+
+function canReportSnapshots(state: ServingReader): state is ServingReader & SnapshotRejectionSink {
+  return typeof (state as Partial<SnapshotRejectionSink>).observeSnapshotRejections === 'function';
+}
+
+/**
+ * The watched classes whose latest snapshot `cache` refused, in class order. Every kubelet, web
+ * view and client polls `/readyz` and a pass over the classes grows with the agents (one class
+ * each), so a pass is reused for ten times what it took (as the proxies' part of `/readyz` is),
+ * and read afresh after each rebuild.
+ */
+export function rejectedSnapshots(cache: SnapshotCache): { read(): readonly RejectedSnapshot[]; invalidate(): void } {
+  let cached: readonly RejectedSnapshot[] = [];
+  let validUntil = -Infinity;
+  return {
+    read: () => {
+      const start = performance.now();
+      if (start < validUntil) return cached;
+      cached = cache
+        .classes()
+        .filter((c) => c.lastError !== undefined && c.watchers > 0)
+        .sort((a, b) => compareStrings(a.classKey, b.classKey))
+        .map((c) => ({ classKey: c.classKey, message: refusal(c.classKey, c.lastError!), ...(c.snapshot ? { kept: c.snapshot.version } : {}) }));
+      const end = performance.now();
+      validUntil = end + 10 * (end - start);
+      return cached;
+    },
+    invalidate: () => {
+      validUntil = -Infinity;
+    },
+  };
+}
+
+/** Why `classKey` was refused, without the class named again (the reason names it, and quotes a bounded part). */
+function refusal(classKey: string, err: Error): string {
+  const prefix = `snapshot[${classKey}]: snapshot for proxy class ${classKey} rejected: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
 }
 
 /**

@@ -51,7 +51,7 @@ export const KEYWAY_METRICS = {
   sourceStale: 'keyway_source_stale',
   /**
    * gauge {reason}: 1 while keyway is degraded for that reason, else 0 (docs/security.md "Honest state"); one series per
-   * reason of DEGRADED_REASON_CODES: proxy_nack, source_stale, source_error, pipeline_error.
+   * reason of DEGRADED_REASON_CODES: proxy_nack, snapshot_rejected, source_stale, source_error, pipeline_error.
    */
   degraded: 'keyway_degraded',
   /** counter: two-phase moves started (a shard's new primary began warming). */

@@ -227,11 +227,11 @@ test('keyway_degraded: one series per reason, 1 for NACKing proxies and stale so
   assert.equal(exp.value(N.degraded, { reason: 'source_stale' }), 1);
   assert.equal(exp.value(N.degraded, { reason: 'source_error' }), 0);
   assert.equal(exp.value(N.degraded, { reason: 'pipeline_error' }), 0);
-  assert.equal(exp.find(N.degraded).length, 4, 'a bounded label set: one series per reason');
+  assert.equal(exp.find(N.degraded).length, 5, 'a bounded label set: one series per reason');
   nacked = false;
   stale = false;
   exp = parseExposition(await m.render());
-  for (const reason of ['proxy_nack', 'source_stale', 'source_error', 'pipeline_error']) assert.equal(exp.value(N.degraded, { reason }), 0, reason);
+  for (const reason of ['proxy_nack', 'snapshot_rejected', 'source_stale', 'source_error', 'pipeline_error']) assert.equal(exp.value(N.degraded, { reason }), 0, reason);
 });
 
 test('a reader that throws costs only its own gauges: the scrape still renders everything else', async (t) => {

@@ -284,7 +284,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       code: {
         type: 'string',
         enum: [...DEGRADED_REASON_CODES],
-        description: 'proxy_nack: a connected proxy NACKed its latest response of a type; source_stale: a source serves its last known state; source_error: a source failed its last attempt; pipeline_error: the latest input could not become a shard map, or a hot-shard decision or handoff step failed.',
+        description: 'proxy_nack: a connected proxy NACKed its latest response of a type; snapshot_rejected: keyway refused the latest snapshot of a proxy class a connected proxy is served (its proxies keep the one before); source_stale: a source serves its last known state; source_error: a source failed its last attempt; pipeline_error: the latest input could not become a shard map, or a hot-shard decision or handoff step failed.',
       },
       message: str('In words, naming up to a few proxies or the source, with their error text.'),
       source: str('The source, for source_stale and source_error.'),

@@ -50,7 +50,9 @@ export const COMMAND_USAGE: Readonly<Record<ClientCommand, string>> = {
 
 Readiness, shard-map version and source health (GET /readyz), then every connected proxy with
 its xDS sync state per type (GET /v1/proxies): SYNCED, STALE (sent, not yet acknowledged),
-NACKED (rejected; the text is listed below the table) or NOT_SENT.`,
+NACKED (rejected; the text is listed below the table) or NOT_SENT.
+
+Exit status: 0 ready or degraded, 1 not ready (GET /readyz answered 503) or a runtime failure, 2 bad usage.`,
   shardmap: `Usage: keyway shardmap [--endpoint ID]... [--zone Z]... [--subzone S]... [--shards] [--server URL] [--token T] [-o table|json]
 
 The shard map (GET /v1/shardmap): per endpoint its weight, shards owned and led, and its share of

@@ -28,7 +28,12 @@ export interface StatusReport {
   readonly proxies: readonly ProxyStatus[] | null;
 }
 
-/** Reads `/readyz` and `/v1/proxies` and prints them. Resolves with the exit status. */
+/**
+ * Reads `/readyz` and `/v1/proxies` and prints them. Resolves with the exit status: 1 when keyway is
+ * not ready (`/readyz` answered 503: it serves no shard map), after the whole report, so that
+ * `keyway status && ...` and a wait loop `until keyway status; do ...` do not take a keyway that
+ * serves nothing for a working one; 0 when it is ready, degraded included (it still serves).
+ */
 export async function statusCommand(api: RestClient, output: OutputFormat, io: CommandIo, now = Date.now()): Promise<number> {
   const readyz = (await api.get<ReadyzBody>('readyz', READYZ_SHAPE, [200, 503])).body;
   const proxiesRes = await api.get<ProxiesBody>('v1/proxies', PROXIES_SHAPE, [200, 404]);
@@ -36,7 +41,9 @@ export async function statusCommand(api: RestClient, output: OutputFormat, io: C
   const report: StatusReport = { server: api.server.href, readyz, proxies };
   if (output === 'json') printJson(io, report);
   else io.out(renderStatus(report, now));
-  return 0;
+  if (readyz.ready) return 0;
+  io.err(printable(`keyway status: keyway at ${api.server.href} is not ready${readyz.reason ? `: ${readyz.reason}` : ''}`) + '\n');
+  return 1;
 }
 
 /** The human form of {@link StatusReport}. */

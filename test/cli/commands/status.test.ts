@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import type { ReadyzBody } from '../../../src/admin/api-types.js';
 import type { ProxyStatus } from '../../../src/core/proxy.js';
 import { renderStatus } from '../../../src/cli/commands/status.js';
+import { runClientCommand } from '../../../src/cli/commands/index.js';
+import { captureIo, fakeServer } from './fake-server.js';
 import { proxyRegistry } from './proxy-fixture.js';
 
 const READYZ: ReadyzBody = { ready: true, status: 'ready', reasons: [], stale: false, sources: [] };
@@ -75,4 +77,30 @@ test('strings in /readyz (degraded reasons, source errors, warnings) are escaped
   assert.ok(out.includes('degraded: source_stale: x\\e[31my\n'), out);
   assert.ok(out.includes('source file: UNHEALTHY, STALE (serving the last good map): e\\nf\n'), out);
   assert.ok(out.includes('warning: w\\x07\n'), out);
+});
+
+test('exit status: 1 when keyway answers 503 (not ready), after the whole report; 0 when ready or degraded (it still serves)', async (t) => {
+  const notReady: ReadyzBody = { ready: false, status: 'not-ready', reason: 'no endpoints: every shard is without owners', reasons: [], stale: false, sources: [] };
+  const degraded: ReadyzBody = { ...READYZ, status: 'degraded', reasons: [{ code: 'snapshot_rejected', message: 'keyway refused the latest snapshot of 1 proxy class' }] };
+  const serve = async (readyz: ReadyzBody): Promise<string> => {
+    const s = await fakeServer({ '/readyz': { status: readyz.ready ? 200 : 503, body: JSON.stringify(readyz) }, '/v1/proxies': { status: 404, body: '{"error":{"code":"NOT_FOUND","message":"no"}}' } });
+    t.after(() => s.close());
+    return s.url;
+  };
+
+  const down = await serve(notReady);
+  let io = captureIo();
+  assert.equal(await runClientCommand('status', ['--server', down], {}, io), 1, io.stderr);
+  assert.match(io.stdout, /: NOT READY \(no endpoints: every shard is without owners\)\n/);
+  assert.match(io.stdout, /proxies: not available/, 'the whole report is printed');
+  assert.equal(io.stderr, `keyway status: keyway at ${down}/ is not ready: no endpoints: every shard is without owners\n`);
+  io = captureIo();
+  assert.equal(await runClientCommand('status', ['--server', down, '-o', 'json'], {}, io), 1);
+  assert.equal(JSON.parse(io.stdout).readyz.ready, false, 'JSON output stays whole');
+
+  for (const readyz of [degraded, READYZ]) {
+    io = captureIo();
+    assert.equal(await runClientCommand('status', ['--server', await serve(readyz)], {}, io), 0, io.stderr);
+    assert.equal(io.stderr, '');
+  }
 });
