@@ -142,8 +142,8 @@ export class OwnershipAgent {
   #closed = false;
   /** Shards being warmed (or warmed) in their current WARMING period. */
   readonly #jobs = new Map<number, WarmJob>();
-  /** Shards warmed and not yet reported, flushed as one report per replica. */
-  readonly #toReport = new Set<number>();
+  /** Shards warmed and not yet reported, with the warm-up that warmed them, flushed as one report per replica. */
+  readonly #toReport = new Map<number, WarmJob>();
   #flush: NodeJS.Immediate | undefined;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #waiters = new Set<(done: boolean) => void>();
@@ -177,7 +177,7 @@ export class OwnershipAgent {
     }
     // Names resolve at start(): until then only the host:port entries have links.
     this.#reconcileLinks();
-    this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now(), () => this.#knownShardCount) : undefined;
+    this.#load = this.#timing.loadWindowMs > 0 ? new LoadCounter(opts.nodeId, this.#timing.loadWindowMs, Date.now(), () => this.#knownShardCount, performance.now()) : undefined;
   }
 
   /**
@@ -189,7 +189,7 @@ export class OwnershipAgent {
    */
   recordRequest(shard: number, n = 1): void {
     if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`recordRequest: n must be a whole number >= 0 (requests or work units), got ${n}`);
-    this.#load?.record(shard, n, Date.now());
+    this.#load?.record(shard, n, Date.now(), performance.now());
   }
 
   /** Connects (and reconnects with backoff) to every server. */
@@ -329,10 +329,10 @@ export class OwnershipAgent {
     if (added.length > 0 && this.#started) {
       // The new replica plans the moves under way too: a shard the node reported warm to the others
       // would wait there for its deadline.
-      const warmed = [...this.#jobs].filter(([shard, job]) => job.reported && this.#merged.get(shard)?.phase === 'warming').map(([shard]) => shard).sort((x, y) => x - y);
+      const warmed = new Map([...this.#jobs].filter(([shard, job]) => job.reported && this.#merged.get(shard)?.phase === 'warming').sort(([x], [y]) => x - y));
       for (const link of added) {
         link.connect();
-        if (warmed.length > 0) void this.#reportTo(link, warmed, 1);
+        if (warmed.size > 0) void this.#reportTo(link, warmed, 1);
       }
     }
     if (this.#started && (added.length > 0 || removed.length > 0)) {
@@ -421,7 +421,7 @@ export class OwnershipAgent {
         .then(
           () => {
             if (signal.aborted || this.#closed) return;
-            this.#toReport.add(a.shard);
+            this.#toReport.set(a.shard, job);
             this.#flush ??= setImmediate(() => this.#report());
           },
           (err: unknown) => {
@@ -458,17 +458,29 @@ export class OwnershipAgent {
   /** Reports every warmed shard to every server, each server retried on its own. */
   #report(): void {
     this.#flush = undefined;
-    const shards = [...this.#toReport].sort((x, y) => x - y);
+    // A warm-up that ended before this flush (its shard may warm again as a new job) is not reported.
+    const jobs = new Map([...this.#toReport].filter(([shard, job]) => this.#jobs.get(shard) === job).sort(([x], [y]) => x - y));
     this.#toReport.clear();
-    if (shards.length === 0 || this.#closed) return;
-    for (const shard of shards) {
-      const job = this.#jobs.get(shard);
-      if (job) job.reported = true;
-    }
-    for (const link of this.#links) void this.#reportTo(link, shards, 1);
+    if (jobs.size === 0 || this.#closed) return;
+    for (const job of jobs.values()) job.reported = true;
+    for (const link of this.#links) void this.#reportTo(link, jobs, 1);
   }
 
-  async #reportTo(link: ServerLink, shards: readonly number[], attempt: number): Promise<void> {
+  /**
+   * Reports the shards of `jobs` to one server, retried with backoff. Each attempt carries only
+   * the shards whose warm-up is still running as the job it was for: the report names no move, and
+   * a replica keeps a report that comes before its transition (docs/ownership.md "Two-phase
+   * moves"), so a late retry from a cancelled warm-up would complete a later move of the shard
+   * back to this node before its new warm-up finished.
+   */
+  async #reportTo(link: ServerLink, jobs: ReadonlyMap<number, WarmJob>, attempt: number): Promise<void> {
+    const current = new Map([...jobs].filter(([shard, job]) => this.#jobs.get(shard) === job && !job.controller.signal.aborted));
+    const shards = [...current.keys()];
+    if (current.size < jobs.size) {
+      const ended = [...jobs.keys()].filter((shard) => !current.has(shard));
+      this.#log({ level: 'info', msg: 'warm report not sent: the warm-up ended', server: link.address, shards: ended, attempt });
+    }
+    if (shards.length === 0) return;
     try {
       const reply = await link.reportWarm(shards);
       this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards, accepted: reply.accepted });
@@ -482,7 +494,7 @@ export class OwnershipAgent {
       const delay = Math.min(this.#timing.backoffMaxMs, this.#timing.reportRetryMs * 2 ** (attempt - 1));
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        void this.#reportTo(link, shards, attempt + 1);
+        void this.#reportTo(link, current, attempt + 1);
       }, delay);
       this.#timers.add(timer);
     }
@@ -495,7 +507,11 @@ export class OwnershipAgent {
     const now = Date.now();
     const at = windowStart(now, load.windowMs) + load.windowMs + LOAD_REPORT_DELAY_MS;
     this.#loadTimer = setTimeout(() => {
-      for (const report of load.take(Date.now())) for (const link of this.#links) void this.#reportLoadTo(link, report);
+      for (const report of load.take(Date.now(), performance.now())) for (const link of this.#links) void this.#reportLoadTo(link, report);
+      const unreported = load.takeUnreported();
+      if (unreported.length > 0) {
+        this.#log({ level: 'warn', msg: 'the clock went back: load windows counted but not reported', windowStartsMs: unreported });
+      }
       this.#scheduleLoadReport();
     }, at - now);
     this.#loadTimer.unref();
