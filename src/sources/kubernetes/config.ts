@@ -129,10 +129,15 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   } else if (!Array.isArray(v.services) || v.services.length === 0) {
     problem(['services'], `must be a non-empty list of Service names, got ${f.describe(v.services)}`);
   } else {
+    // A Set, not a scan of the list: a 1 MiB file lists 80,000 names, and the scan took 11 s.
+    const listed = new Set<string>();
     v.services.forEach((s: unknown, i: number) => {
       if (typeof s !== 'string' || !DNS_1035_LABEL.test(s)) problem(['services', i], `must be a Service name (a lowercase RFC 1035 label), got ${f.describe(s)}`);
-      else if (services.includes(s)) problem(['services', i], `${s} is listed twice`);
-      else services.push(s);
+      else if (listed.has(s)) problem(['services', i], `${s} is listed twice`);
+      else {
+        listed.add(s);
+        services.push(s);
+      }
     });
   }
 

@@ -55,6 +55,11 @@ export interface WatchedResource<T extends KubernetesObject> {
   /** Collection path, e.g. `/api/v1/namespaces/cache/pods`. */
   readonly path: string;
   readonly labelSelector?: string;
+  /**
+   * What the cache keeps of each listed or watched object (client-go's SetTransform): the fields
+   * the source reads, so a Node's status.images is not held for every node. Default: all of it.
+   */
+  readonly keep?: (obj: T) => T;
   /** One list call; `options` carries the abort signal middleware to pass to the generated API. */
   list(options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
 }
@@ -74,7 +79,7 @@ export class ResourceInformer<T extends KubernetesObject> {
     private readonly hooks: InformerHooks,
     private readonly now: () => number = Date.now,
   ) {
-    const watch = new ObservedWatch(kubeConfig, timing, {
+    const watch = new ObservedWatch(kubeConfig, timing, (obj) => (resource.keep ? resource.keep(obj as T) : obj), {
       closed: () => this.stopped,
       stopSignal: this.stopSignal.signal,
       onEarlyEnds: (message, delayMs, count) => {
@@ -129,7 +134,8 @@ export class ResourceInformer<T extends KubernetesObject> {
       // The API server answered: the cache is about to hold its current state. Failures are only
       // reset once a watch has stayed up (ObservedWatch), so a list-ok/watch-fails loop still backs off.
       this.update({ connected: true, failingSince: undefined });
-      return list;
+      const keep = this.resource.keep;
+      return keep && list.items ? { ...list, items: list.items.map(keep) } : list;
     });
   }
 
@@ -159,7 +165,8 @@ export class ResourceInformer<T extends KubernetesObject> {
 }
 
 /**
- * The library's Watch with seven additions:
+ * The library's Watch with eight additions:
+ * - it hands ListWatch each object reduced by `keep`, which is what its cache then holds;
  * - it asks for bookmarks, so a resumed watch starts from a recent resourceVersion (fewer 410s);
  * - it sets timeoutSeconds, so the server renews each watch now and then;
  * - it aborts a watch that outlives that timeout (a half-open connection would hang forever), and
@@ -182,6 +189,7 @@ class ObservedWatch extends Watch {
   constructor(
     config: KubeConfig,
     private readonly timing: InformerTiming,
+    private readonly keep: (obj: unknown) => unknown,
     private readonly events: {
       closed(): boolean;
       readonly stopSignal: AbortSignal;
@@ -236,7 +244,10 @@ class ObservedWatch extends Watch {
         const status = obj as { code?: number; reason?: string; message?: string } | undefined;
         if (status?.code !== 410) serverError = `watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim();
       }
-      callback(phase, obj, raw);
+      // ERROR carries a Status and BOOKMARK only a resourceVersion: neither is an object to trim.
+      const object = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.keep(obj) : obj;
+      // The raw event (the third argument) holds the whole object: ListWatch does not keep it.
+      callback(phase, object, raw);
     };
     const onDone = (err: unknown): void => {
       finished = true;

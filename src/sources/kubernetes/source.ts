@@ -23,6 +23,7 @@ import { DEFAULT_BACKOFF } from './backoff.js';
 import type { KubernetesSourceConfig } from './config.js';
 import { discoverEndpoints } from './endpoints.js';
 import { type InformerState, type InformerTiming, ResourceInformer, type WatchedResource } from './informer.js';
+import { nodeTrim, podTrim, sliceTrim } from './trim.js';
 import { problemKey, type SourceProblem } from './problem.js';
 import { SERVICE_NAME_LABEL } from './well-known.js';
 
@@ -123,10 +124,13 @@ export class KubernetesSource implements Source {
       name: 'endpointslices',
       path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
       labelSelector,
+      keep: sliceTrim,
       list: (o) => discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector }, o),
     });
-    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, list: (o) => core.listNamespacedPod({ namespace: ns }, o) });
-    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', list: (o) => core.listNode({}, o) });
+    // Every object is kept trimmed to the fields the source reads (trim.ts): kept whole, 2000 GPU
+    // nodes with their pods held over 120 MB (docs/kubernetes-discovery.md "Memory").
+    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, keep: podTrim(config), list: (o) => core.listNamespacedPod({ namespace: ns }, o) });
+    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', keep: nodeTrim(config), list: (o) => core.listNode({}, o) });
     this.#informers = [this.#slices, this.#pods, this.#nodes] as unknown as ResourceInformer<KubernetesObject>[];
     this.#publish = debounce(() => this.#recompute(), { holdOffMs: config.holdOffMs, maxDelayMs: config.maxDelayMs });
   }

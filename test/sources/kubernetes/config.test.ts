@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { parseConfig } from '../../../src/config/index.js';
 import { KeywayErrors } from '../../../src/core/errors.js';
 import { parseKubernetesSourceConfig } from '../../../src/sources/kubernetes/config.js';
+import { assertLinear } from '../../config/scaling.js';
 
 const noEnv = { env: {}, serviceAccountNamespace: () => undefined };
 
@@ -167,4 +168,16 @@ test('namespace written with no value (`namespace:`, a blanked template value): 
   assert.equal(ns({ KEYWAY_NAMESPACE: 'cache' }), 'cache');
   assert.equal(ns({}), 'default');
   assert.equal(parseKubernetesSourceConfig(section({ services: ['a'], namespace: null }), { env: {}, serviceAccountNamespace: () => 'from-file' }).namespace, 'from-file');
+});
+
+test('a long services list is checked for repeats in linear time (a 1 MiB file lists about 80,000 names)', () => {
+  const repeated = errorsOf(() => parseKubernetesSourceConfig(section({ services: ['a', 'b', 'a', 'c', 'b'] }), noEnv));
+  assert.deepEqual(repeated.map((e) => [e.field, e.message]), [
+    ['kubernetes.services.2', 'kubernetes.services.2: a is listed twice'],
+    ['kubernetes.services.4', 'kubernetes.services.4: b is listed twice'],
+  ]);
+  assertLinear('the services list', (n) => {
+    const services = Array.from({ length: n }, (_, i) => `s${i}`);
+    return () => assert.equal(parseKubernetesSourceConfig(section({ services }), noEnv).services.length, n);
+  }, 5000);
 });

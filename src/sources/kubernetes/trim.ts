@@ -1,0 +1,71 @@
+/**
+ * What the informers keep of each object (docs/kubernetes-discovery.md "Memory"), like client-go's
+ * SetTransform: only the fields discoverEndpoints reads, plus what the cache itself needs (name,
+ * namespace, resourceVersion). A GPU node's object is tens of kilobytes (status.images, the
+ * feature-discovery labels, managedFields), of which keyway reads a few labels; kept whole, two
+ * thousand of them held over 100 MB.
+ */
+import type { V1EndpointSlice, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesSourceConfig } from './config.js';
+import { GPU_COUNT_LABEL, GPU_MEMORY_LABEL, REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
+
+/** Reduces one object as listed or watched to what the source keeps. */
+export type Trim<T> = (obj: T) => T;
+
+/** The settings that name the labels and annotations read. */
+export type TrimSettings = Pick<KubernetesSourceConfig, 'identity' | 'subzoneLabel' | 'subzoneFrom' | 'weightAnnotation'>;
+
+/** A Node: its name and the labels for locality and weight. */
+export function nodeTrim(settings: TrimSettings): Trim<V1Node> {
+  const labels = [REGION_LABEL, ZONE_LABEL, GPU_MEMORY_LABEL, GPU_COUNT_LABEL, ...(settings.subzoneFrom === 'node' ? [settings.subzoneLabel] : [])];
+  return (node) => ({ metadata: meta(node.metadata, { labels }) });
+}
+
+/** A Pod: identity (name, uid, the identity label or annotation), node, weight, subzone, deletion. */
+export function podTrim(settings: TrimSettings): Trim<V1Pod> {
+  const { identity } = settings;
+  const labels = [...(identity.from === 'label' ? [identity.key] : []), ...(settings.subzoneFrom === 'pod' ? [settings.subzoneLabel] : [])];
+  const annotations = [settings.weightAnnotation, ...(identity.from === 'annotation' ? [identity.key] : [])];
+  return (pod) => {
+    const m = pod.metadata;
+    const nodeName = pod.spec?.nodeName;
+    return {
+      metadata: {
+        ...meta(m, { labels, annotations }),
+        ...(m?.uid !== undefined ? { uid: m.uid } : {}),
+        ...(m?.deletionTimestamp !== undefined && m.deletionTimestamp !== null ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      },
+      // containers is required by the type, never read.
+      ...(nodeName !== undefined ? { spec: { nodeName, containers: [] } } : {}),
+    };
+  };
+}
+
+/** An EndpointSlice: all but its metadata (managedFields, ownerReferences, annotations). */
+export const sliceTrim: Trim<V1EndpointSlice> = (slice) => ({
+  metadata: meta(slice.metadata, { labels: [SERVICE_NAME_LABEL] }),
+  addressType: slice.addressType,
+  endpoints: slice.endpoints ?? [],
+  ...(slice.ports !== undefined ? { ports: slice.ports } : {}),
+});
+
+/** Name, namespace, resourceVersion (the cache compares and resumes by it) and the named labels and annotations. */
+function meta(m: V1ObjectMeta | undefined, keep: { labels: readonly string[]; annotations?: readonly string[] }): V1ObjectMeta {
+  if (!m) return {};
+  const labels = pick(m.labels, keep.labels);
+  const annotations = pick(m.annotations, keep.annotations ?? []);
+  return {
+    ...(m.name !== undefined ? { name: m.name } : {}),
+    ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+    ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+    ...(labels ? { labels } : {}),
+    ...(annotations ? { annotations } : {}),
+  };
+}
+
+function pick(from: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> | undefined {
+  if (!from) return undefined;
+  const out: Record<string, string> = {};
+  for (const k of keys) if (Object.prototype.hasOwnProperty.call(from, k)) out[k] = from[k]!;
+  return out;
+}
