@@ -1,5 +1,5 @@
 /** The topology-file loader: parse, validate and locate (public contract: docs/configuration.md). */
-export { parseConfig, loadConfigFile, readConfigText, type KeywayConfig } from './load.js';
+export { parseConfig, loadConfigFile, readConfigText, RejectedContent, type KeywayConfig } from './load.js';
 export { settingsWarnings } from './settings-warnings.js';
 export { type ConfigSection, type ConfigPathSegment, formatFieldPath } from './section.js';
 export {

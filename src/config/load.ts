@@ -2,14 +2,16 @@
  * Reading the topology file (public contract: docs/configuration.md): YAML text in, a complete
  * validated config out, or every problem with its file, line and field.
  */
+import { createHash } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { CST, type Document, isAlias, Lexer, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { CST, type Document, isAlias, isScalar, Lexer, LineCounter, type Node, parseDocument, visit, type YAMLError, YAMLParseError } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
 import { inFileOrder, KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
+import { isPlainMapping } from './fields.js';
 import { createLocator, type Locate } from './locator.js';
 import { underflowProblems } from './number-underflow.js';
 import { plainYamlValue } from './plain-yaml.js';
@@ -67,9 +69,26 @@ function assembled(config: ValidatedConfig, locate: Locate, file: string): Keywa
     handoff,
     hotShards,
     ...(kubernetes
-      ? { kubernetes: { value: kubernetes.value, locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
+      ? { kubernetes: { value: keysSorted(kubernetes.value), locate: (path) => locate(['kubernetes', ...path]) } satisfies ConfigSection }
       : {}),
   };
+}
+
+/**
+ * `value` with the keys of every mapping in it in sorted order (lists keep theirs). Sections are
+ * compared by their JSON to tell whether a reload changed them; the order keys are written in
+ * means nothing, and a section compared as written restarted the Kubernetes source on a reload
+ * that only reordered its keys.
+ */
+function keysSorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(keysSorted);
+  if (!isPlainMapping(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    // defineProperty: a key written `__proto__` stays a key, as the parse made it.
+    Object.defineProperty(out, key, { value: keysSorted(value[key]), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 /**
@@ -83,10 +102,12 @@ function parseLocated(source: string, file: string): { value: unknown; locate: L
   const tooDeep = nestingProblem(text, file);
   if (tooDeep) throw new KeywayErrors([tooDeep]);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  // Duplicate keys are found by duplicateKeys below: the library's own check is quadratic.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const yamlErrors = inTextOrder(doc.errors, duplicateKeys(doc));
+  if (yamlErrors.length > 0) {
     throw new KeywayErrors(
-      doc.errors.map((e) => {
+      yamlErrors.map((e) => {
         const { line, col } = lines.linePos(e.pos[0]);
         return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
       }),
@@ -94,6 +115,45 @@ function parseLocated(source: string, file: string): { value: unknown; locate: L
   }
   const locate = createLocator(doc, lines, file);
   return { value: toPlainValue(doc, lines, file), locate, problems: underflowProblems(doc, locate) };
+}
+
+/**
+ * A DUPLICATE_KEY error at each key that repeats an earlier key of its mapping, as the yaml
+ * library's `uniqueKeys: true` reports it (scalar keys of equal value; a collection or alias key
+ * equals no other), but with one Set per mapping: the library compares each key with every key
+ * before it, and a 1 MiB file of 100,000 keys took over two minutes to parse.
+ */
+function duplicateKeys(doc: Document): YAMLError[] {
+  const found: YAMLError[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        // The library compares with ===, by which NaN (`.nan`) equals nothing; a Set would match it.
+        if (typeof key.value === 'number' && Number.isNaN(key.value)) continue;
+        if (!seen.has(key.value)) seen.add(key.value);
+        else {
+          const at = key.range?.[0] ?? 0;
+          found.push(new YAMLParseError([at, at + 1], 'DUPLICATE_KEY', 'Map keys must be unique'));
+        }
+      }
+    },
+  });
+  return found;
+}
+
+/** Two lists of errors each in text order, merged into one. */
+function inTextOrder(a: readonly YAMLError[], b: readonly YAMLError[]): YAMLError[] {
+  const out: YAMLError[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]!.pos[0] <= b[j]!.pos[0])) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }
 
 /**
@@ -226,12 +286,29 @@ export async function loadConfigFile(file: string): Promise<KeywayConfig> {
 }
 
 /**
+ * A topology file refused for its content before any parse: past MAX_TOPOLOGY_FILE_BYTES
+ * (BUDGET_EXCEEDED) or not UTF-8 (CONFIG_PARSE). `content` identifies what was refused, so a
+ * caller that re-reads the file can tell the same content from a new one, as it does for text
+ * that does not parse: a hash of the bytes, or for a file too large to read, its size, inode and
+ * modification time.
+ */
+export class RejectedContent extends KeywayErrors {
+  constructor(
+    errors: readonly KeywayError[],
+    readonly content: string,
+  ) {
+    super(errors);
+  }
+}
+
+/**
  * Reads the topology file's text, for callers that compare contents before parsing (the file source).
  * Only a regular file (after symlinks) is read: a FIFO, a device, a socket or a directory is refused
  * by its type, without waiting for it. A file past MAX_TOPOLOGY_FILE_BYTES is refused without being
  * read whole: by its size, or once one byte more has come (a file that grew since it was opened).
  * @throws KeywayErrors with one CONFIG_READ error naming the file and the system's reason or the
- *   file's type, or one BUDGET_EXCEEDED error for a file past the size budget
+ *   file's type; RejectedContent with one BUDGET_EXCEEDED error for a file past the size budget,
+ *   or one CONFIG_PARSE error for a file that is not UTF-8
  */
 export async function readConfigText(file: string): Promise<string> {
   let handle: FileHandle | undefined;
@@ -242,11 +319,18 @@ export async function readConfigText(file: string): Promise<string> {
     handle = await open(file, READ_WITHOUT_WAITING);
     const st = await handle.stat();
     refuseUnlessRegular(file, st);
-    if (st.size > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, st.size);
+    // Not read, so known by what stat says of it.
+    const unread = `unread:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (st.size > MAX_TOPOLOGY_FILE_BYTES) throw new RejectedContent(tooLarge(file, st.size).errors, unread);
     const bytes = await readAtMost(handle, MAX_TOPOLOGY_FILE_BYTES + 1);
     // A file that grew since stat: one byte past the budget is enough to know.
-    if (bytes.length > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, undefined);
-    return utf8Text(bytes, file);
+    if (bytes.length > MAX_TOPOLOGY_FILE_BYTES) throw new RejectedContent(tooLarge(file, undefined).errors, unread);
+    try {
+      return utf8Text(bytes, file);
+    } catch (err) {
+      if (!(err instanceof KeywayErrors)) throw err;
+      throw new RejectedContent(err.errors, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+    }
   } catch (err) {
     if (err instanceof KeywayErrors) throw err;
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

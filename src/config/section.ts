@@ -8,7 +8,11 @@ import type { ErrorLocation } from '../core/errors.js';
 export type ConfigPathSegment = string | number;
 
 export interface ConfigSection {
-  /** The section as plain JavaScript (YAML anchors resolved), exactly as written in the file. */
+  /**
+   * The section as plain JavaScript (YAML anchors resolved), as written in the file except that
+   * the keys of its mappings are in sorted order: two files that differ only in the order of keys
+   * give the same value (and the same JSON, which is how a reload tells a changed section).
+   */
   readonly value: unknown;
   /**
    * Where a value inside this section sits, for a KeywayError. `path` is relative to the section

@@ -7,7 +7,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { type Logger, pino } from 'pino';
-import { type KeywayConfig, parseConfig, readConfigText } from '../../config/index.js';
+import { type KeywayConfig, parseConfig, readConfigText, RejectedContent } from '../../config/index.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import { isConfigError } from '../../core/errors.js';
 import { debounce, type DebounceOptions } from '../debounce.js';
@@ -62,6 +62,8 @@ export class FileSource implements Source {
   #config: KeywayConfig | undefined;
   /** Text of the last file content parsed (good or bad), so an unchanged file is not re-parsed. */
   #attempted: string | undefined;
+  /** The last content refused before its parse (too large, not UTF-8; RejectedContent.content). */
+  #refused: string | undefined;
   #parseError: Error | undefined;
   #readError: Error | undefined;
   #lastUpdate: Date | undefined;
@@ -158,7 +160,8 @@ export class FileSource implements Source {
 
   /**
    * Calls `listener` on every failed reload: the file could not be read (each retry counts), or a
-   * new content did not parse or validate (once per distinct content). The last good topology stays.
+   * new content was refused (past the size budget, not UTF-8, or does not parse or validate: once
+   * per distinct content). The last good topology stays.
    */
   onError(listener: Listener<Error>): () => void {
     this.#errorListeners.add(listener);
@@ -192,6 +195,7 @@ export class FileSource implements Source {
     try {
       text = await readConfigText(this.file);
     } catch (err) {
+      if (err instanceof RejectedContent) return this.#refuse(err);
       if (this.#readError?.message !== (err as Error).message) {
         this.#log.error({ err: errorDetail(err) }, `${(err as Error).message}; keeping the last good topology`);
       }
@@ -201,6 +205,7 @@ export class FileSource implements Source {
     }
     if (this.#readError) this.#log.info('topology file readable again');
     this.#readError = undefined;
+    this.#refused = undefined;
     if (text === this.#attempted) return;
     this.#attempted = text;
     let next: KeywayConfig;
@@ -238,6 +243,22 @@ export class FileSource implements Source {
     if (!previous || !sameJson(previous.topology.endpoints, next.topology.endpoints)) {
       for (const l of this.#endpointListeners) this.#notify(l, next.topology.endpoints);
     }
+  }
+
+  /**
+   * A content refused before its parse is a rejected content like text that does not validate:
+   * logged and counted once, not at each periodic check (the file was read; nothing is to retry).
+   */
+  #refuse(err: RejectedContent): void {
+    if (this.#readError) this.#log.info('topology file readable again');
+    this.#readError = undefined;
+    if (err.content === this.#refused) return;
+    this.#refused = err.content;
+    // The text in force may come back: it is parsed again then, which clears this error.
+    this.#attempted = undefined;
+    this.#parseError = err;
+    this.#log.error({ err: errorDetail(err) }, `topology file rejected; keeping the last good topology:\n${err.message}`);
+    for (const l of this.#errorListeners) this.#notify(l, err);
   }
 
   #notify<T>(listener: Listener<T>, value: T): void {
