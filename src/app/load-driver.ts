@@ -28,7 +28,10 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   /** The snapshots in force (what the policy reads), and the read that produced them. */
   #snapshots: readonly LoadSnapshot[] = [];
   #key = '[]';
+  /** Reads started; the newest whose answer was taken; the last started before the source was rebuilt. */
   #reads = 0;
+  #settled = 0;
+  #oldSource = 0;
   /** Consecutive failed reads; after `historyWindows` of them the snapshots are dropped (plain rendezvous). */
   #failures = 0;
   #closed = false;
@@ -63,6 +66,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     if (!rebuild) return;
     const old = this.#signal;
     this.#unsubscribe();
+    this.#oldSource = this.#reads;
     this.#signal = this.#build();
     this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
     void old.close();
@@ -97,20 +101,30 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     });
   }
 
-  /** Reads the source; a changed answer replaces the snapshots in force and is announced. */
+  /**
+   * Reads the source; a changed answer replaces the snapshots in force and is announced. An answer
+   * is taken unless a later read's came first (or the source was rebuilt since): a read is not
+   * dropped merely because a later one started, or where every read takes longer than a window
+   * (a slow Prometheus, a short window) none would ever be taken and the policy would keep its
+   * old inputs for good, never falling back to plain rendezvous either.
+   */
   async #refresh(): Promise<void> {
     const read = ++this.#reads;
+    const stale = (): boolean => this.#closed || read < this.#settled || read <= this.#oldSource;
     let next: readonly LoadSnapshot[];
     try {
       // The windows the policy replays; none when no node reported in the judged history.
       next = await this.#signal.source.latest(heldWindows(this.#settings), this.#settings.historyWindows);
+      if (stale()) return;
+      this.#settled = read;
       this.#failures = 0;
     } catch {
+      if (stale()) return;
+      this.#settled = read;
       // Logged by the source. A source that stays down must not pin old load: drop it in time.
       if (++this.#failures < this.#settings.historyWindows) return;
       next = [];
     }
-    if (this.#closed || read !== this.#reads) return; // a newer read is under way
     // The local source hands back the same snapshot objects for windows nothing changed in: no
     // need to serialize megabytes of them to see that.
     if (next.length === this.#snapshots.length && next.every((s, i) => s === this.#snapshots[i])) return;

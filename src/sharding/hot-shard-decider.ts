@@ -10,7 +10,7 @@
  */
 import type { HotShardDecision, HotShardSettings, LoadSnapshot } from '../core/load.js';
 import type { ShardMap } from '../core/shard-map.js';
-import { canonicalSnapshots, heldWindows, historyUpTo, replayAnchors, replayStarts, sameAnchors } from './hot-shard-history.js';
+import { canonicalSnapshots, heldWindows, replayAnchors, replayStarts, sameAnchors } from './hot-shard-history.js';
 import { AnchoredReplay, decideHotShards } from './hot-shards.js';
 
 /**
@@ -22,8 +22,10 @@ export class HotShardDecider {
   replaysBegun = 0;
   #replay: AnchoredReplay | undefined;
   #settings = '';
-  /** The windows the replay has read, oldest first: from the first its previous replay judged to the last stepped on. */
+  /** The windows the replay has read, oldest first: from `#readFrom` to the last stepped on. */
   #read: readonly LoadSnapshot[] = [];
+  /** Start ms of the first window the replays may judge (judgedFrom), held or not. */
+  #readFrom = Infinity;
 
   /** decideHotShards(map, snapshots, settings), from the previous call's replays where they still hold. */
   decide(map: ShardMap, snapshots: readonly LoadSnapshot[], settings: HotShardSettings): HotShardDecision {
@@ -34,8 +36,8 @@ export class HotShardDecider {
     }
     const replay = this.#kept(map, windows, settings) ?? this.#begin(map, windows, settings);
     replay.advance(windows);
-    const from = historyUpTo(windows, replayStarts(windows, settings.replayWindows).previous, settings.historyWindows)[0]!.windowStartMs;
-    this.#read = windows.filter((w) => w.windowStartMs >= from);
+    this.#readFrom = judgedFrom(windows, settings);
+    this.#read = windows.filter((w) => w.windowStartMs >= this.#readFrom);
     return replay.decision();
   }
 
@@ -51,12 +53,10 @@ export class HotShardDecider {
     const replay = this.#replay;
     if (replay === undefined || replay.map !== map || JSON.stringify(settings) !== this.#settings || this.#read.length === 0) return undefined;
     const anchors = replayAnchors(windows, settings.replayWindows);
-    if (sameAnchors(anchors, replay.anchors)) return this.#readUnchanged(replay, windows, this.#read[0]!.windowStartMs) ? replay : undefined;
+    if (sameAnchors(anchors, replay.anchors)) return this.#readUnchanged(replay, windows, this.#readFrom) ? replay : undefined;
     // The anchor moved: the successor's replays read from the first window its previous replay judges.
-    const starts = replayStarts(windows, settings.replayWindows);
-    const from = historyUpTo(windows, starts.previous, settings.historyWindows)[0]!.windowStartMs;
-    if (!this.#readUnchanged(replay, windows, from)) return undefined;
-    const next = replay.successor(anchors, windows.slice(0, starts.switched));
+    if (!this.#readUnchanged(replay, windows, judgedFrom(windows, settings))) return undefined;
+    const next = replay.successor(anchors, windows.slice(0, replayStarts(windows, settings.replayWindows).switched));
     if (next) this.#replay = next;
     return next;
   }
@@ -67,6 +67,18 @@ export class HotShardDecider {
     const now = windows.filter((w) => w.windowStartMs >= from && w.windowStartMs <= replay.lastStepped);
     return read.length > 0 && now.length === read.length && now.every((w, i) => sameSnapshot(w, read[i]!));
   }
+}
+
+/**
+ * Start ms of the first window the replays of `windows` may judge: `historyWindows - 1` windows
+ * before the previous replay's first one, whether that window is held or not. Counted from the
+ * windows held instead, a window the replays read that has since left the span (the span ends at
+ * now, and the newest window may have no data yet) or one that arrives late at its start would
+ * go unseen, and the replays kept would judge other windows than a whole replay does.
+ */
+function judgedFrom(windows: readonly LoadSnapshot[], settings: HotShardSettings): number {
+  const first = windows[replayStarts(windows, settings.replayWindows).previous]!;
+  return first.windowStartMs - (Math.max(1, settings.historyWindows) - 1) * first.windowMs;
 }
 
 /** Same window and the same figures (snapshots are sorted by shard and by node id). */

@@ -115,9 +115,18 @@ function servingEndpoints(map: ShardMap): ServingEndpoints {
   return found;
 }
 
+/**
+ * After a step judged too light (under `minWindowRequests`), the policy acts again only from this
+ * many times `minWindowRequests` (docs/hot-shards.md "When there is no load"): a load hovering at
+ * the line would otherwise spread shards in one window and give them back in the next, for good.
+ */
+export const LIGHT_LOAD_RESUME = 1.5;
+
 /** The fold's state and one step of it. */
 export class HotShardFold {
   readonly state = new Map<number, ShardState>();
+  /** The last step was judged too light (hysteresis around minWindowRequests); a replay starts without. */
+  #light = false;
   /** Serving endpoints (ready, weight > 0), sorted by id. */
   readonly ids: readonly string[];
   readonly #serving: ServingEndpoints;
@@ -252,31 +261,71 @@ export class HotShardFold {
     // Built on first use: a catch-up within the budget takes every shard and asks nothing.
     let built: LoadModel | undefined;
     let shardLoads: Map<number, number> | undefined;
+    /** Serving nodes by ratio under `built`, highest first (ties in any order: only the top is read). */
+    let ranked: string[] | undefined;
     const modelled = (): LoadModel => (built ??= this.model(snapshot));
+    const byRatio = (): string[] => {
+      const m = modelled();
+      return (ranked ??= [...this.ids].sort((a, b) => m.ratio(b) - m.ratio(a)));
+    };
     const loadOf = (shard: number): number | undefined => (shardLoads ??= this.loadsOf(snapshot)).get(shard);
     const plainOwners = (shard: number): readonly string[] => this.map.owners[shard] ?? [];
-    /** Moves the shard's requests in `m` from its current state to `next`. */
-    const shift = (m: LoadModel, shard: number, next: ShardState | undefined): void => {
+    /**
+     * The loads of the nodes the shard's move from its current state to `next` changes, after it:
+     * the same additions, in the same order, as on the model itself, so the same figures.
+     */
+    const shifted = (m: LoadModel, shard: number, next: ShardState | undefined): Map<string, number> => {
+      const out = new Map<string, number>();
+      const add = (id: string, x: number): void => void out.set(id, (out.get(id) ?? m.load.get(id) ?? 0) + x);
       const r = loadOf(shard);
       const owners = next?.owners ?? plainOwners(shard);
       if (r !== undefined) {
-        this.#spreadLoad(m, r, this.owners(shard), this.readers(shard), -1);
-        this.#spreadLoad(m, r, owners, next?.readers ?? 1, 1);
-        return;
+        this.#spreadEach(r, this.owners(shard), this.readers(shard), -1, add);
+        this.#spreadEach(r, owners, next?.readers ?? 1, 1, add);
+        return out;
       }
       for (const [id, sign] of [[this.owners(shard)[0], -1], [owners[0], 1]] as const) {
-        if (id !== undefined && this.#weight.has(id)) m.add(id, sign * m.perUnlisted);
+        if (id !== undefined && this.#weight.has(id)) add(id, sign * m.perUnlisted);
       }
+      return out;
     };
     return {
       load: (shard) => loadOf(shard) ?? 0,
+      // The busiest of the nodes the move changes and of the rest, whose ratios it leaves as they
+      // are: a few nodes per candidate rather than a copy of every node's load, since the
+      // catch-up asks this for every differing shard, budget times per window.
       maxRatioWith: (shard, next) => {
-        const m = modelled().copy();
-        shift(m, shard, next);
-        return m.maxRatio();
+        const m = modelled();
+        const changed = shifted(m, shard, next);
+        let max = 0;
+        for (const [id, load] of changed) {
+          const share = m.share(id);
+          max = Math.max(max, share > 0 ? load / share : 0);
+        }
+        for (const id of byRatio()) {
+          if (changed.has(id)) continue;
+          max = Math.max(max, m.ratio(id));
+          break;
+        }
+        return max;
       },
       take: (shard, next) => {
-        shift(modelled(), shard, next);
+        const m = modelled();
+        const changed = shifted(m, shard, next);
+        const order = byRatio();
+        for (const [id, load] of changed) {
+          order.splice(order.indexOf(id), 1);
+          m.load.set(id, load);
+          const ratio = m.ratio(id);
+          let lo = 0;
+          let hi = order.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (m.ratio(order[mid]!) > ratio) lo = mid + 1;
+            else hi = mid;
+          }
+          order.splice(lo, 0, id);
+        }
         if (next) this.state.set(shard, next);
         else this.state.delete(shard);
       },
@@ -285,10 +334,15 @@ export class HotShardFold {
 
   /** Adds (sign 1) or removes (sign -1) a shard's requests split among its first `readers` serving owners by weight. */
   #spreadLoad(model: LoadModel, requests: number, owners: readonly string[], readers: number, sign: 1 | -1): void {
+    this.#spreadEach(requests, owners, readers, sign, (id, x) => model.add(id, x));
+  }
+
+  /** Each serving reader's part of a shard's requests (`sign` x requests x its weight / the readers' weight), to `add`. */
+  #spreadEach(requests: number, owners: readonly string[], readers: number, sign: 1 | -1, add: (id: string, x: number) => void): void {
     const serving = owners.filter((id) => this.#weight.has(id)).slice(0, Math.max(1, readers));
     const w = this.#weightOf(serving, serving.length);
     if (w === 0) return;
-    for (const id of serving) model.add(id, (sign * requests * this.#weight.get(id)!) / w);
+    for (const id of serving) add(id, (sign * requests * this.#weight.get(id)!) / w);
   }
 
   /**
@@ -319,8 +373,11 @@ export class HotShardFold {
 
     // Too few requests in the window (total is per second) to tell a hot shard from chance, and no
     // node worth protecting: judged as no load, so every changed shard goes back to plain
-    // rendezvous, coolest first, within the churn budget.
-    if ((total * snapshot.windowMs) / 1000 < minWindowRequests) {
+    // rendezvous, coolest first, within the churn budget. Once light, it stays so up to
+    // LIGHT_LOAD_RESUME x the line, so a load at the line does not flap.
+    const requests = (total * snapshot.windowMs) / 1000;
+    this.#light = requests < minWindowRequests || (this.#light && requests < minWindowRequests * LIGHT_LOAD_RESUME);
+    if (this.#light) {
       const changed = [...this.state.keys()].map((sh) => [sh, loads.get(sh) ?? 0] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
       for (const [shard, r] of changed) {
         if (budgetLeft()) setState(shard, r, undefined);
@@ -449,7 +506,9 @@ export class HotShardFold {
           owners: keep,
           readers: next,
           reason: next > 1 ? 'spread' : 'bounded-load',
-          explanation: next > 1 ? `${cur.explanation}; cooled to ${next} readers` : `cooled: ${cur.explanation}`,
+          // Down to one reader on a moved primary: it stays a bounded-load move until its home can
+          // take it back, and the explanation says so rather than describe the spread alone.
+          explanation: next > 1 ? `${cur.explanation}; cooled to ${next} readers` : `${cur.explanation}; cooled to 1 reader, its primary still moved to ${keep[0]} (rendezvous primary ${plain[0]})`,
         });
         continue;
       }

@@ -145,12 +145,11 @@ export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
   const recent = new Map<number, number>();
   const nodes = new Map<string, number>();
   windows.forEach((w, i) => {
-    for (const s of w.shards) {
-      const r = usable(s.requests);
-      all.set(s.shard, (all.get(s.shard) ?? 0) + r);
-      if (i >= recentFrom) recent.set(s.shard, (recent.get(s.shard) ?? 0) + r);
+    for (const [shard, r] of inSumOrder(w.shards.map((s) => [s.shard, usable(s.requests)] as const), (a, b) => a - b)) {
+      all.set(shard, (all.get(shard) ?? 0) + r);
+      if (i >= recentFrom) recent.set(shard, (recent.get(shard) ?? 0) + r);
     }
-    for (const x of w.nodes) nodes.set(x.nodeId, (nodes.get(x.nodeId) ?? 0) + usable(x.requests));
+    for (const [id, r] of inSumOrder(w.nodes.map((x) => [x.nodeId, usable(x.requests)] as const), compareStrings)) nodes.set(id, (nodes.get(id) ?? 0) + r);
   });
   const newest = windows[n - 1]!;
   return {
@@ -160,6 +159,19 @@ export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
       .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
     nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
   };
+}
+
+/**
+ * A window's entries in the order their rates are added up: as given when no key repeats (a
+ * source lists each shard and node once, sorted), else sorted by key, then rate. Floating-point
+ * addition is not associative, so repeats added in the order they arrived would give replicas
+ * reading the same window in another order sums a bit apart, and decisions that differ.
+ */
+function inSumOrder<K>(entries: (readonly [K, number])[], compare: (a: K, b: K) => number): (readonly [K, number])[] {
+  for (let i = 1; i < entries.length; i++) {
+    if (compare(entries[i - 1]![0], entries[i]![0]) >= 0) return entries.sort((a, b) => compare(a[0], b[0]) || a[1] - b[1]);
+  }
+  return entries;
 }
 
 /**

@@ -70,6 +70,8 @@ export class AnchoredReplay {
   readonly #fold: HotShardFold;
   /** The decision in force: the previous replay's last one, then the catch-up's; undefined once the catch-up is over. */
   #published: HotShardFold | undefined;
+  /** The previous replay's last state, as the catch-up began from it (for the explanations). */
+  readonly #before: ReadonlyMap<number, ShardState>;
   #caughtUp: CatchUpStep<ShardState> | undefined;
   #result: ReplayResult | undefined;
   #totalMoves: number;
@@ -89,6 +91,7 @@ export class AnchoredReplay {
   ) {
     this.#settings = settings;
     this.#published = published;
+    this.#before = new Map(published.state);
     this.#fold = fold;
     this.#totalMoves = totalMoves;
     this.lastStepped = lastStepped;
@@ -152,8 +155,14 @@ export class AnchoredReplay {
     // The catch-up's state, in a fold of its own: the replay's goes on at the next window.
     const out = new HotShardFold(this.map, this.#settings);
     for (const [shard, st] of caughtUp.state) {
-      const kept = !sameShardState(st, this.#fold.state.get(shard));
-      out.state.set(shard, kept ? { ...st, explanation: `${st.explanation}; kept from the decision before the replay's anchor moved (churn budget)` } : st);
+      if (sameShardState(st, this.#fold.state.get(shard))) {
+        out.state.set(shard, st);
+        continue;
+      }
+      // Held back by the budget: the previous replay's state, or one the new replay had at an
+      // earlier window of the catch-up and has changed since.
+      const from = sameShardState(st, this.#before.get(shard)) ? "kept from the decision before the replay's anchor moved" : 'kept from an earlier step of the replay while the decision catches up after its anchor moved';
+      out.state.set(shard, { ...st, explanation: `${st.explanation}; ${from} (churn budget)` });
     }
     return decisionOf(out, { ...result, last: { moves: caughtUp.moves, deferred: result.last.deferred + caughtUp.remaining } });
   }

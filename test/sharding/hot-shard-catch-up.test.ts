@@ -3,7 +3,11 @@
 // leaves the busiest node least loaded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';
+import { computeShardMap } from '../../src/sharding/index.js';
 import { catchUpStep, sameShardState, type CatchUpModel } from '../../src/sharding/hot-shard-catch-up.js';
+import { HotShardFold, LoadModel, type ShardState } from '../../src/sharding/hot-shard-fold.js';
+import { cacheNodes } from './hot-shards-fixtures.js';
 
 interface S {
   readonly owners: readonly string[];
@@ -91,4 +95,42 @@ test('a budget of 0 changes nothing, and owners in another order are a different
   const step = catchUpStep(from, to, 0, new PrimaryLoads({}, new Map(), new Map([[7, 'a']]), new Map(from)));
   assert.deepEqual([step.moves, step.remaining], [0, 1]);
   assert.deepEqual(step.state.get(7)!.owners, ['a', 'b']);
+});
+
+test('the fold\'s catch-up model asks a few nodes per candidate move, not every node: an anchor move in a big fleet does not stall', () => {
+  // 2000 nodes; the new replay moved 200 shards the old one did not, the budget takes 8 a window.
+  // Each of the 8 picks weighs all 200 candidates; copying and scanning every node's load for each
+  // was 3.2 million ratio reads (seconds on the main thread where a few hundred shards differ).
+  const n = 2000;
+  const map = computeShardMap(cacheNodes(n), { shardCount: 1024, replicas: 2, spread: 'none' });
+  const fold = new HotShardFold(map, DEFAULT_HOT_SHARD_SETTINGS);
+  const shards = Array.from({ length: 200 }, (_, i) => i * 5);
+  const to = new Map<number, ShardState>(
+    shards.map((shard, i) => {
+      const target = map.endpoints[(i * 7) % n]!.id;
+      return [shard, { owners: [target, ...map.owners[shard]!.filter((id) => id !== target)], readers: 1, reason: 'bounded-load', explanation: '' }];
+    }),
+  );
+  const snapshot: LoadSnapshot = { windowStartMs: 0, windowMs: 10_000, shards: shards.map((shard, i) => ({ shard, requests: 1 + (i % 13) })), nodes: [{ nodeId: 'all', requests: 50_000 }] };
+  const model = fold.catchUpModel(snapshot);
+  // The same figures as the whole model with the move made (the fold starts at plain rendezvous).
+  const busiest = (shard: number, next: ShardState | undefined): number => {
+    const moved = new HotShardFold(map, DEFAULT_HOT_SHARD_SETTINGS);
+    if (next) moved.state.set(shard, next);
+    return moved.model(snapshot).maxRatio();
+  };
+  for (const shard of shards.slice(0, 5)) assert.equal(model.maxRatioWith(shard, to.get(shard)), busiest(shard, to.get(shard)));
+  const ratio = LoadModel.prototype.ratio;
+  let reads = 0;
+  LoadModel.prototype.ratio = function (this: LoadModel, id: string): number {
+    reads++;
+    return ratio.call(this, id);
+  };
+  try {
+    const step = catchUpStep(new Map<number, ShardState>(), to, 8, fold.catchUpModel(snapshot));
+    assert.deepEqual([step.moves, step.remaining], [8, 192]);
+  } finally {
+    LoadModel.prototype.ratio = ratio;
+  }
+  assert.ok(reads <= 100 * n, `${reads} ratio reads for one window of the catch-up`);
 });

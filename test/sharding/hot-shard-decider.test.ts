@@ -1,11 +1,13 @@
 // The hot-shard decision kept between windows (src/sharding/hot-shard-decider.ts, docs/hot-shards.md
 // "Hysteresis"): at every window it equals decideHotShards on the same snapshots, across anchor moves,
-// catch-ups, late reports that change a window already read, missing windows, a new map and new
-// settings; and it replays from the anchor only when it has to.
+// catch-ups, late reports that change a window already read or arrive for one it may judge, missing
+// windows (the newest too), a new map and new settings; and it replays from the anchor only when it has to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadSnapshot } from '../../src/core/load.js';
 import { computeShardMap, decideHotShards, heldWindows, HotShardDecider } from '../../src/sharding/index.js';
+import { PROPERTY_SEED } from './arbitraries.js';
 import { cacheNodes, SampledStream } from './hot-shards-fixtures.js';
 
 const S = 256;
@@ -77,4 +79,61 @@ test('a late report, a missing window, another map, other settings, decisions sk
     if ([0, 30, 40, 45, 50, 74].includes(i)) assert.equal(decider.replaysBegun, before + 1, `window ${i}: the change did not start a new replay`);
     else assert.equal(decider.replaysBegun, before, `window ${i}: replayed with nothing changed`);
   }
+});
+
+// Windows as a source gives them: those within heldWindows of now that have data, so the span
+// loses its oldest window even when the newest has no data (yet).
+const at = (i: number, shards: { shard: number; requests: number }[]): LoadSnapshot => ({ windowStartMs: 1_800_000_000_000 + i * 1000, windowMs: 1000, shards, nodes: [] });
+const TINY: HotShardSettings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, minWindowRequests: 0, maxMovesPerWindow: 1, replayWindows: 1, historyWindows: 2 };
+const tinyMap = computeShardMap(cacheNodes(4, [1, 2, 3, 5]), { shardCount: 24, replicas: 2, spread: 'none' });
+
+test('a window the kept replays judged that left the span (the newest window has no data yet) replays: still the replayed decision', () => {
+  const decider = new HotShardDecider();
+  const w = [at(0, [{ shard: 0, requests: 100 }]), at(1, []), at(2, [{ shard: 1, requests: 100 }]), at(3, [])];
+  // Window 4 has no data: the span read at its end holds windows 1 to 3. The replay before the
+  // anchor now begins at window 1 judging window 1 alone; the kept one judged windows 0 and 1.
+  for (const held of [w.slice(0, 1), w.slice(0, 2), w.slice(0, 3), w.slice(1, 4)]) {
+    assert.deepEqual(decider.decide(tinyMap, held, TINY), decideHotShards(tinyMap, held, TINY), `windows ${held.map((x) => x.windowStartMs % 100_000)}`);
+  }
+});
+
+test('a late report for the first window the kept replays may judge replays: still the replayed decision', () => {
+  const settings = { ...TINY, historyWindows: 4 };
+  const decider = new HotShardDecider();
+  const loads = [[], [], [{ shard: 0, requests: 919 }], [], [{ shard: 0, requests: 1822 }, { shard: 1, requests: 1827 }, { shard: 2, requests: 2 }], [], [{ shard: 2, requests: 912 }]];
+  const w = loads.map((shards, i) => at(i, shards));
+  // Window 1 is reported late: the replays held judged from window 2 on. Once it arrives (still
+  // within the history of the replay before the anchor, which begins at window 4), they must not be kept.
+  for (let i = 0; i < w.length; i++) {
+    const held = w.slice(Math.max(0, i + 1 - heldWindows(settings)), i + 1).filter((x) => x !== w[1]);
+    assert.deepEqual(decider.decide(tinyMap, held, settings), decideHotShards(tinyMap, held, settings), `window ${i}`);
+  }
+  const late = w.slice(1);
+  assert.deepEqual(decider.decide(tinyMap, late, settings), decideHotShards(tinyMap, late, settings), 'window 1 reported late');
+});
+
+test('property: with windows missing, reported late and decisions skipped, the kept decision is the replayed one', () => {
+  const windowArb = fc.record({
+    shards: fc.array(fc.record({ shard: fc.integer({ min: 0, max: 23 }), requests: fc.oneof(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 100, max: 3000 })) }), { maxLength: 8 }),
+    // Reported at once (0), late by that many windows, or never (-1).
+    late: fc.oneof({ weight: 10, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12 }) }, { weight: 2, arbitrary: fc.constant(-1) }),
+    decide: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  });
+  const settingsArb = fc.record({ maxMovesPerWindow: fc.integer({ min: 0, max: 4 }), replayWindows: fc.integer({ min: 1, max: 4 }), historyWindows: fc.integer({ min: 1, max: 4 }) });
+  fc.assert(
+    fc.property(settingsArb, fc.array(windowArb, { minLength: 1, maxLength: 40 }), (s, list) => {
+      const settings = { ...TINY, ...s };
+      const decider = new HotShardDecider();
+      const reported = new Map<number, LoadSnapshot>();
+      list.forEach((x, i) => {
+        list.forEach((y, j) => {
+          if (y.late >= 0 && j + y.late === i) reported.set(j, at(j, y.shards));
+        });
+        const held = [...reported.entries()].filter(([j]) => j > i - heldWindows(settings)).sort((a, b) => a[0] - b[0]).map(([, snap]) => snap);
+        if (!x.decide || held.length === 0) return;
+        assert.deepEqual(decider.decide(tinyMap, held, settings), decideHotShards(tinyMap, held, settings), `window ${i}`);
+      });
+    }),
+    { seed: PROPERTY_SEED, numRuns: 300 },
+  );
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareStrings } from '../../src/core/order.js';
 import { DEFAULT_HOT_SHARD_SETTINGS, type LoadSnapshot } from '../../src/core/load.js';
-import { computeShardMap, rendezvousScore } from '../../src/sharding/index.js';
+import { computeShardMap, decideHotShards, rendezvousScore } from '../../src/sharding/index.js';
 import { HotShardFold } from '../../src/sharding/hot-shard-fold.js';
 import { cacheNodes } from './hot-shards-fixtures.js';
 
@@ -65,4 +65,18 @@ test('a shard shed back to its rendezvous primary is plain rendezvous again, not
   assert.equal(fold.owners(x)[0], a, 'x is back on its rendezvous primary');
   assert.deepEqual(fold.owners(x), map.owners[x], 'with its plain owners (c, which R = 1 does not give it, dropped)');
   assert.equal(fold.state.has(x), false, 'and no longer a changed shard');
+});
+
+test('a moved shard that was spread and cools to one reader explains its moved primary, not a spread it no longer has', () => {
+  // 4 equal nodes, R = 2. Window 1: shard 15 is shed off its home; window 2: it alone is hot and
+  // spread to 4 readers from its new primary; window 3: no load, it cools to one reader and
+  // keeps the moved primary (the next step may give it back).
+  const map = computeShardMap(cacheNodes(4), { shardCount: 16, replicas: 2, spread: 'none' });
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, minWindowRequests: 0, replayWindows: 30, historyWindows: 1 };
+  const at = (i: number, shards: { shard: number; requests: number }[]): LoadSnapshot => ({ windowStartMs: 1_800_000_000_000 + i * 1000, windowMs: 1000, shards, nodes: [] });
+  const windows = [at(0, [{ shard: 0, requests: 7 }, { shard: 1, requests: 2 }, { shard: 15, requests: 1 }]), at(1, [{ shard: 15, requests: 1 }]), at(2, [])];
+  const h = decideHotShards(map, windows, settings).shards.find((x) => x.shard === 15);
+  assert.ok(h !== undefined && h.readers === 1 && h.owners[0] !== map.owners[15]![0], `shard 15 is on a moved primary alone: ${JSON.stringify(h)}`);
+  assert.equal(h.reason, 'bounded-load');
+  assert.match(h.explanation, new RegExp(`cooled to 1 reader, its primary still moved to ${h.owners[0]}`), h.explanation);
 });

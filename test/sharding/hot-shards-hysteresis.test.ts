@@ -4,8 +4,12 @@
 // within 2 windows and given back once it cools, and replicas given the same snapshots agree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardDecision, type HotShardSettings, type LoadSnapshot } from '../../src/core/load.js';
 import { applyHotShards, computeShardMap, decideHotShards, heldWindows, hotShardChanges, modelledLoadRatios, type ShardMap } from '../../src/sharding/index.js';
+import { replayHotShards } from '../../src/sharding/hot-shards.js';
+import { canonicalSnapshots, replayStarts } from '../../src/sharding/hot-shard-history.js';
+import { PROPERTY_SEED } from './arbitraries.js';
 import { cacheNodes, SampledStream, zipfShardLoads } from './hot-shards-fixtures.js';
 
 const SETTINGS: HotShardSettings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000 };
@@ -161,4 +165,67 @@ test('with replayWindows 0 every decision is a fold from plain rendezvous on the
   const all = Array.from({ length: 30 }, () => stream.next());
   // Older windows make no difference: only the last historyWindows are read.
   assert.deepEqual(decideHotShards(map, all, settings), decideHotShards(map, all.slice(-settings.historyWindows), settings));
+});
+
+test('a load hovering at minWindowRequests does not spread and give back the same shards window after window', () => {
+  const map = computeShardMap(cacheNodes(4), { shardCount: 64, replicas: 2, spread: 'none' });
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 10_000, historyWindows: 3 };
+  const replica = new Replica(map, settings);
+  // About 100 requests per 10 s window in all, most on two shards: each step's mean over 3 windows
+  // lands a little under, then exactly at, the line (97 to 102 requests).
+  for (let i = 0; i < 40; i++) {
+    const rps = [9.7, 10.2, 10.2, 9.6][i % 4]!;
+    replica.feed({ windowStartMs: 1_800_000_000_000 + i * 10_000, windowMs: 10_000, shards: [{ shard: 5, requests: rps * 0.6 }, { shard: 9, requests: rps * 0.4 }], nodes: [] });
+  }
+  const changed = changes(replica.decisions, 1);
+  const flips = changed.filter((c) => c > 0).length;
+  assert.ok(flips <= 2, `the map changed in ${flips} of ${changed.length} windows: ${changed.join(' ')}`);
+});
+
+/** Every shard a catch-up decision says it kept from the decision before the anchor moved has that decision's owners and readers. */
+function checkKeptFromBefore(map: ShardMap, all: readonly LoadSnapshot[], settings: HotShardSettings): number {
+  let checked = 0;
+  for (let n = 1; n <= all.length; n++) {
+    const windows = canonicalSnapshots(all.slice(0, n), heldWindows(settings));
+    const decision = decideHotShards(map, windows, settings);
+    const kept = decision.shards.filter((h) => h.explanation.includes('kept from the decision before'));
+    if (kept.length === 0) continue;
+    // The previous replay's last decision: from its anchor to the window before the switch.
+    const { previous, switched } = replayStarts(windows, settings.replayWindows);
+    const before = previous < switched ? replayHotShards(map, windows, settings, previous, switched - previous).shards : [];
+    for (const h of kept) {
+      const b = before.find((x) => x.shard === h.shard);
+      assert.deepEqual(b && [b.owners, b.readers], [h.owners, h.readers], `window ${n - 1}, shard ${h.shard}: ${h.explanation}`);
+      checked++;
+    }
+  }
+  return checked;
+}
+
+test('a shard the catch-up holds from an earlier step of the new replay is not said to be kept from the decision before the anchor moved', () => {
+  const map = computeShardMap(cacheNodes(5, [1, 2, 3]), { shardCount: 24, replicas: 2, spread: 'none' });
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, minWindowRequests: 0, maxMovesPerWindow: 2, replayWindows: 3, historyWindows: 1 };
+  const loads = [[], [], [[1, 100]], [[16, 100], [0, 100]], [[1, 100]], [[0, 1], [16, 1]], [[3, 100], [2, 100]], []];
+  const all = loads.map((l, i) => ({ windowStartMs: 1_800_000_000_000 + i * 1000, windowMs: 1000, shards: l.map(([shard, requests]) => ({ shard: shard!, requests: requests! })), nodes: [] }));
+  // At window 7 the catch-up still holds shard 2 as the new replay spread it at window 6 (the
+  // replay has since given it back): no decision before the anchor moved had it.
+  const last = decideHotShards(map, all, settings).shards.find((h) => h.shard === 2);
+  assert.ok(last !== undefined && last.explanation.includes('anchor moved'), `shard 2 is held by the catch-up: ${JSON.stringify(last)}`);
+  checkKeptFromBefore(map, all, settings);
+});
+
+test('property: what a catch-up decision says it kept from the decision before the anchor moved is that decision\'s', () => {
+  const map = computeShardMap(cacheNodes(5, [1, 2, 3]), { shardCount: 24, replicas: 2, spread: 'none' });
+  const windowArb = fc.array(fc.record({ shard: fc.integer({ min: 0, max: 23 }), requests: fc.oneof(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 100, max: 3000 })) }), { maxLength: 10 });
+  const settingsArb = fc.record({ maxMovesPerWindow: fc.integer({ min: 1, max: 3 }), replayWindows: fc.integer({ min: 2, max: 5 }), historyWindows: fc.integer({ min: 1, max: 3 }) });
+  let checked = 0;
+  fc.assert(
+    fc.property(settingsArb, fc.array(windowArb, { minLength: 1, maxLength: 30 }), (s, list) => {
+      const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, minWindowRequests: 0, ...s };
+      const all = list.map((shards, i) => ({ windowStartMs: 1_800_000_000_000 + i * 1000, windowMs: 1000, shards, nodes: [] }));
+      checked += checkKeptFromBefore(map, all, settings);
+    }),
+    { seed: PROPERTY_SEED, numRuns: 150 },
+  );
+  assert.ok(checked > 0, 'no decision kept a shard from before the anchor moved: the property checked nothing');
 });

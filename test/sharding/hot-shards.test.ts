@@ -95,6 +95,26 @@ test('the decision and the map version do not depend on the order of endpoints, 
   );
 });
 
+test('fractional rates repeated within a window (a shard or node listed twice) give identical decisions in any entry order', () => {
+  // Floating-point addition is not associative: repeats must be added up in one order on every replica.
+  const rate = fc.double({ min: 0.001, max: 1000, noNaN: true, noDefaultInfinity: true });
+  const windowArb = fc.record({
+    shards: fc.array(fc.record({ shard: fc.integer({ min: 0, max: 5 }), requests: rate }), { maxLength: 12 }),
+    nodes: fc.array(fc.record({ nodeId: fc.constantFrom('cache-0', 'cache-1', 'gone'), requests: rate }), { maxLength: 6 }),
+  });
+  const map = computeShardMap(cacheNodes(4, [1, 2, 3, 5]), policy(32, 2));
+  fc.assert(
+    fc.property(fc.array(windowArb, { minLength: 1, maxLength: 4 }), fc.constantFrom(0, 3), fc.integer(), (list, replayWindows, seed) => {
+      const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, minWindowRequests: 0, replayWindows };
+      const snapshots = list.map((s, i) => ({ windowStartMs: 1_700_000_000_000 + i * 10_000, windowMs: 10_000, ...s }));
+      const other = snapshots.map((s, i) => ({ ...s, shards: shuffled(s.shards, seed + i), nodes: shuffled(s.nodes, seed - i) }));
+      const decision = decideHotShards(map, snapshots, settings);
+      assert.deepEqual(decideHotShards(map, other, settings), decision);
+    }),
+    { seed: PROPERTY_SEED, numRuns: 300 },
+  );
+});
+
 test('each step of the fold moves at most maxMovesPerWindow shards, and readers stay within maxReaders', () => {
   fc.assert(
     fc.property(caseArb, ([endpoints, S, R, settings, snapshots]) => {
