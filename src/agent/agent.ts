@@ -7,7 +7,7 @@
  */
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { sameAssignment, type Assignment } from './assignment.js';
-import { ServerLink, type AgentLog, type LinkHooks, type LinkTiming } from './server-link.js';
+import { ServerLink, type AgentLog, type LinkHooks, type LinkTiming, type WarmedMove } from './server-link.js';
 import { lookupAll, parseDnsTarget, ReplicaName, type ResolveHost } from './replica-names.js';
 import { LoadCounter } from './load-counter.js';
 import { windowStart, type LoadReport } from '../core/load.js';
@@ -79,8 +79,8 @@ interface WarmJob {
   expired: boolean;
   /** `warm` resolved or threw: no deadline applies any more. */
   settled: boolean;
-  /** Reported warm: a replica the agent links to later is told too. */
-  reported: boolean;
+  /** `warm` resolved: the shard is reported to each replica that gives it as WARMING. */
+  warmed: boolean;
 }
 
 /** One `servers` entry: a replica's address, or a name resolved to every replica's. */
@@ -142,8 +142,12 @@ export class OwnershipAgent {
   #closed = false;
   /** Shards being warmed (or warmed) in their current WARMING period. */
   readonly #jobs = new Map<number, WarmJob>();
-  /** Shards warmed and not yet reported, with the warm-up that warmed them, flushed as one report per replica. */
-  readonly #toReport = new Map<number, WarmJob>();
+  /**
+   * Per replica, the shards reported warm to it and the `until_unix_ms` (its name of the move) each
+   * report named: a replica is told again when it names the move anew (a later deadline, or a new
+   * move). Entries go when the replica no longer gives the shard as WARMING.
+   */
+  readonly #told = new Map<ServerLink, Map<number, number>>();
   #flush: NodeJS.Immediate | undefined;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #waiters = new Set<(done: boolean) => void>();
@@ -277,7 +281,8 @@ export class OwnershipAgent {
 
   /**
    * Makes the links those of the addresses `servers` stands for now: a new address gets a link
-   * (connected, and told the shards reported warm that still warm, once the agent has started); a
+   * (connected once the agent has started; it is told the shards warmed once it gives them as
+   * WARMING, as every link is); a
    * link whose address is gone stops streaming, but what it holds counts as a failed stream's
    * does until `dropAfterMs` (docs/ownership.md "Several replicas"); an address back before that
    * reconnects its link.
@@ -326,15 +331,7 @@ export class OwnershipAgent {
       added.push(link);
       return link;
     });
-    if (added.length > 0 && this.#started) {
-      // The new replica plans the moves under way too: a shard the node reported warm to the others
-      // would wait there for its deadline.
-      const warmed = new Map([...this.#jobs].filter(([shard, job]) => job.reported && this.#merged.get(shard)?.phase === 'warming').sort(([x], [y]) => x - y));
-      for (const link of added) {
-        link.connect();
-        if (warmed.size > 0) void this.#reportTo(link, warmed, 1);
-      }
-    }
+    if (added.length > 0 && this.#started) for (const link of added) link.connect();
     if (this.#started && (added.length > 0 || removed.length > 0)) {
       this.#log({ level: 'info', msg: 'keyway replicas changed', added: added.map((l) => l.address), removed, links: this.#links.length });
     }
@@ -386,6 +383,8 @@ export class OwnershipAgent {
     }
     // Also when nothing changed: a first answer with no assignment hands a node off that holds none.
     if (this.#handedOff()) for (const w of [...this.#waiters]) w(true);
+    // A replica may have started a move of a shard the node holds warm already: it is told now.
+    if (this.#opts.warm) this.#flush ??= setImmediate(() => this.#report());
   }
 
   /**
@@ -407,7 +406,7 @@ export class OwnershipAgent {
     if (!warm) return;
     for (const a of this.#merged.values()) {
       if (a.phase !== 'warming' || this.#jobs.has(a.shard)) continue;
-      const job: WarmJob = { controller: new AbortController(), untilUnixMs: a.untilUnixMs, timer: undefined, expired: false, settled: false, reported: false };
+      const job: WarmJob = { controller: new AbortController(), untilUnixMs: a.untilUnixMs, timer: undefined, expired: false, settled: false, warmed: false };
       this.#jobs.set(a.shard, job);
       this.#armDeadline(a.shard, job, a.untilUnixMs);
       const signal = job.controller.signal;
@@ -420,8 +419,8 @@ export class OwnershipAgent {
         })
         .then(
           () => {
-            if (signal.aborted || this.#closed) return;
-            this.#toReport.set(a.shard, job);
+            if (signal.aborted || this.#closed || this.#jobs.get(a.shard) !== job) return;
+            job.warmed = true;
             this.#flush ??= setImmediate(() => this.#report());
           },
           (err: unknown) => {
@@ -455,46 +454,76 @@ export class OwnershipAgent {
     this.#jobs.delete(shard);
   }
 
-  /** Reports every warmed shard to every server, each server retried on its own. */
-  #report(): void {
-    this.#flush = undefined;
-    // A warm-up that ended before this flush (its shard may warm again as a new job) is not reported.
-    const jobs = new Map([...this.#toReport].filter(([shard, job]) => this.#jobs.get(shard) === job).sort(([x], [y]) => x - y));
-    this.#toReport.clear();
-    if (jobs.size === 0 || this.#closed) return;
-    for (const job of jobs.values()) job.reported = true;
-    for (const link of this.#links) void this.#reportTo(link, jobs, 1);
+  /**
+   * The node holds `shard` warm, by the assignments exposed: its current warm-up of it resolved, or
+   * it reads the shard (the replica exposed routes the shard's requests to it, so a replica that
+   * starts the same move late is told at once rather than flipping at its deadline).
+   */
+  #holdsWarm(shard: number): boolean {
+    const a = this.#merged.get(shard);
+    if (a?.phase === 'warming') return this.#jobs.get(shard)?.warmed === true;
+    return a?.phase === 'serving' && a.reader;
   }
 
   /**
-   * Reports the shards of `jobs` to one server, retried with backoff. Each attempt carries only
-   * the shards whose warm-up is still running as the job it was for: the report names no move, and
-   * a replica keeps a report that comes before its transition (docs/ownership.md "Two-phase
-   * moves"), so a late retry from a cancelled warm-up would complete a later move of the shard
-   * back to this node before its new warm-up finished.
+   * Reports to every server each shard it gives as WARMING that the node holds warm, unless that
+   * server was told already of that move (docs/ownership.md "ReportWarm"); one report per server,
+   * each retried on its own. A report names each shard's move by that server's own deadline, so a
+   * server that has not seen the change yet is told once it gives the shard as WARMING.
    */
-  async #reportTo(link: ServerLink, jobs: ReadonlyMap<number, WarmJob>, attempt: number): Promise<void> {
-    const current = new Map([...jobs].filter(([shard, job]) => this.#jobs.get(shard) === job && !job.controller.signal.aborted));
-    const shards = [...current.keys()];
-    if (current.size < jobs.size) {
-      const ended = [...jobs.keys()].filter((shard) => !current.has(shard));
+  #report(): void {
+    this.#flush = undefined;
+    if (this.#closed) return;
+    // A link gone (its address left DNS) is told nothing more; one that rejoins is told again.
+    for (const link of this.#told.keys()) if (!this.#links.includes(link)) this.#told.delete(link);
+    for (const link of this.#links) {
+      const told = this.#told.get(link) ?? new Map<number, number>();
+      const warming = link.warming();
+      for (const shard of told.keys()) if (!warming.has(shard)) told.delete(shard);
+      if (told.size > 0) this.#told.set(link, told);
+      else this.#told.delete(link);
+      const due = [...warming].filter(([shard, until]) => told.get(shard) !== until && this.#holdsWarm(shard)).map(([shard]) => shard);
+      if (due.length > 0) void this.#reportTo(link, due.sort((x, y) => x - y), 1);
+    }
+  }
+
+  /**
+   * Reports `shards` to one server, retried with backoff. Each attempt names, per shard, the move
+   * the server gives now (its WARMING `until_unix_ms`), and carries only the shards the node still
+   * holds warm and the server still gives as WARMING: keyway ignores a report naming a move it does
+   * not run, and a warm-up that ended (a cancelled move) is not reported, so a late report cannot
+   * complete a later move of the shard to this node before its new warm-up finished.
+   */
+  async #reportTo(link: ServerLink, shards: readonly number[], attempt: number): Promise<void> {
+    const moves: WarmedMove[] = [];
+    const told = this.#told.get(link) ?? new Map<number, number>();
+    for (const shard of shards) {
+      const until = link.warmingUntil(shard);
+      if (until === undefined || !this.#holdsWarm(shard)) continue;
+      moves.push({ shard, untilUnixMs: until });
+      told.set(shard, until);
+    }
+    if (told.size > 0) this.#told.set(link, told);
+    if (moves.length < shards.length) {
+      const ended = shards.filter((shard) => !moves.some((m) => m.shard === shard));
       this.#log({ level: 'info', msg: 'warm report not sent: the warm-up ended', server: link.address, shards: ended, attempt });
     }
-    if (shards.length === 0) return;
+    if (moves.length === 0) return;
+    const sent = moves.map((m) => m.shard);
     try {
-      const reply = await link.reportWarm(shards);
-      this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards, accepted: reply.accepted });
+      const reply = await link.reportWarm(moves);
+      this.#log({ level: 'info', msg: 'reported warm', server: link.address, shards: sent, accepted: reply.accepted });
     } catch (err) {
       // A link whose replica left DNS since is not retried.
       if (this.#closed || link.closed || link.departed) return;
       const code = (err as { code?: number }).code;
       const final = (code !== undefined && FINAL_CODES.has(code)) || attempt >= this.#timing.reportAttempts;
-      this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards, attempt, err: err instanceof Error ? err.message : String(err) });
+      this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards: sent, attempt, err: err instanceof Error ? err.message : String(err) });
       if (final) return;
       const delay = Math.min(this.#timing.backoffMaxMs, this.#timing.reportRetryMs * 2 ** (attempt - 1));
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        void this.#reportTo(link, current, attempt + 1);
+        void this.#reportTo(link, sent, attempt + 1);
       }, delay);
       this.#timers.add(timer);
     }

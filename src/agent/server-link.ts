@@ -51,6 +51,12 @@ export interface LinkTiming {
 
 export type AgentLog = (record: Record<string, unknown>) => void;
 
+/** A shard warmed for the move this replica named by `untilUnixMs` (its WARMING deadline). */
+export interface WarmedMove {
+  readonly shard: number;
+  readonly untilUnixMs: number;
+}
+
 /** What the agent adds to a link to an address it resolved (docs/ownership.md "Several replicas"). */
 export interface LinkHooks {
   /** After each stream end, with the delay before the next attempt. */
@@ -222,9 +228,30 @@ export class ServerLink {
     );
   }
 
-  /** Calls ReportWarm on this replica; rejects with the gRPC error (its `code`) on failure. */
-  reportWarm(shards: readonly number[]): Promise<WarmReportReply> {
-    const report: WarmReport = create(WarmReportSchema, { nodeId: this.nodeId, shards: [...shards] });
+  /** The shards this replica gives as WARMING, with their `until_unix_ms`. */
+  warming(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const { assignment: a } of this.#held.values()) if (a.phase === 'warming') out.set(a.shard, a.untilUnixMs);
+    return out;
+  }
+
+  /** The `until_unix_ms` this replica gives `shard` while it gives it as WARMING; undefined otherwise. */
+  warmingUntil(shard: number): number | undefined {
+    const a = this.#held.get(String(shard))?.assignment;
+    return a?.phase === 'warming' ? a.untilUnixMs : undefined;
+  }
+
+  /**
+   * Calls ReportWarm on this replica; rejects with the gRPC error (its `code`) on failure. Each
+   * shard is named with its move (`warmed`) and listed in `shards` too, for a keyway older than
+   * `warmed` (one that knows it judges such a shard by its `warmed` entry only).
+   */
+  reportWarm(moves: readonly WarmedMove[]): Promise<WarmReportReply> {
+    const report: WarmReport = create(WarmReportSchema, {
+      nodeId: this.nodeId,
+      shards: moves.map((m) => m.shard),
+      warmed: moves.map((m) => ({ shard: m.shard, untilUnixMs: BigInt(m.untilUnixMs) })),
+    });
     return new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest(
         REPORT_WARM,

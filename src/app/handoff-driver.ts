@@ -4,7 +4,7 @@
  * publish each step that changes something. The planning itself is the pure `stepHandoff`.
  */
 import type { Logger } from 'pino';
-import type { HandoffSettings, WarmReport, WarmReportSink } from '../core/handoff.js';
+import type { HandoffSettings, ShardTransition, WarmReport, WarmReportOutcome, WarmReportSink } from '../core/handoff.js';
 import type { ChangeCause } from '../core/serving.js';
 import type { ShardMap } from '../core/shard-map.js';
 import { nextHandoffDeadline, sameHandoff, stepHandoff, warmReportsSince, type HandoffStep } from '../sharding/handoff.js';
@@ -18,6 +18,20 @@ import { endpointIds } from '../core/shard-map.js';
  */
 export const HANDOFF_RETRY_MS = 1000;
 export const HANDOFF_RETRY_MAX_MS = 30_000;
+
+/**
+ * Most deadlines remembered per move under way. A move's deadline changes only when the warming
+ * node's stream opens or closes or `handoff:` settings change, and a report naming any deadline the
+ * move had still counts (the node may have reported before the newer one reached it).
+ */
+const MAX_DEADLINES_PER_MOVE = 8;
+
+/** A move under way as this replica told the warming node of it: the deadlines it sent. */
+interface SentMove {
+  readonly warming: string;
+  readonly startedAt: number;
+  readonly deadlines: readonly number[];
+}
 
 export interface HandoffDriverOptions {
   readonly logger: Logger;
@@ -51,6 +65,9 @@ export class HandoffDriver implements WarmReportSink {
    * are taken from the ledger), and the next `#advance` publishes it even when nothing changed since.
    */
   #unpublished: ChangeCause | undefined;
+  /** The moves of `#step` by shard, with every deadline sent for each: what a report's `moves` must name. */
+  #sent: ReadonlyMap<number, SentMove> = new Map();
+  #staleReports = 0;
 
   constructor(opts: HandoffDriverOptions) {
     this.#opts = opts;
@@ -67,11 +84,11 @@ export class HandoffDriver implements WarmReportSink {
    * publish the failed one.
    */
   plan(target: ShardMap, cause: ChangeCause): void {
-    const [step, unpublished] = [this.#step, this.#unpublished];
+    const [step, unpublished, sent] = [this.#step, this.#unpublished, this.#sent];
     try {
       this.#publish(this.#next(target, Date.now()), cause);
     } catch (err) {
-      [this.#step, this.#unpublished] = [step, unpublished];
+      [this.#step, this.#unpublished, this.#sent] = [step, unpublished, sent];
       throw err;
     }
   }
@@ -81,17 +98,26 @@ export class HandoffDriver implements WarmReportSink {
    * (`handoff.flipIntervalMs`, aligned to the epoch so replicas share ticks; 0: the next turn of the
    * event loop). A trickle of reports then changes the routed map once per tick. A report that
    * leaves no transition waiting is applied at once: no later report could share its map change.
+   * A shard of `report.moves` counts only if it names a move of the shard to the node that is under
+   * way here, by a deadline this replica sent for it; the rest are ignored (returned as `stale`):
+   * a report of a cancelled warm-up, delivered late, must not complete a later move to the node.
    */
-  reportWarm(report: WarmReport): void {
-    if (this.#closed) return;
+  reportWarm(report: WarmReport): WarmReportOutcome {
+    if (this.#closed) return { stale: [] };
+    const { shards, stale } = this.#takeMoves(report);
+    if (stale.length > 0) {
+      this.#staleReports += stale.length;
+      this.#opts.logger.debug({ node: report.node, shards: stale }, 'warm report names a move this replica is not running; ignored');
+    }
+    if (shards.length === 0) return { stale };
     const now = Date.now();
     const target = this.#step?.state.target;
     const listed = target === undefined || endpointIds(target).has(report.node);
-    const recorded = this.#ledger.record(report.node, report.shards, now, listed);
-    if (recorded < report.shards.length) {
+    const recorded = this.#ledger.record(report.node, shards, now, listed);
+    if (recorded < shards.length) {
       // A node the map does not list may be a client inventing ids: not a warning per report.
       this.#opts.logger[listed ? 'warn' : 'debug'](
-        { node: report.node, dropped: report.shards.length - recorded },
+        { node: report.node, dropped: shards.length - recorded },
         'warm reports beyond the limit dropped; those shards flip at their deadline',
       );
     }
@@ -104,6 +130,26 @@ export class HandoffDriver implements WarmReportSink {
       this.#pending = undefined;
       this.#opts.enqueue('warm report', () => this.#advance('shards warm'));
     }, wait);
+    return { stale };
+  }
+
+  /** Warm-report shards of `report.moves` ignored so far because they named no move under way here. */
+  get staleWarmReports(): number {
+    return this.#staleReports;
+  }
+
+  /** The shards of a report that count: all of `shards`, and those of `moves` naming a move under way (`stale`: the others). */
+  #takeMoves(report: WarmReport): { shards: number[]; stale: number[] } {
+    if (!report.moves || report.moves.length === 0) return { shards: [...report.shards], stale: [] };
+    const current = new Set<number>();
+    const other = new Set<number>();
+    for (const m of report.moves) {
+      const sent = this.#sent.get(m.shard);
+      (sent?.warming === report.node && sent.deadlines.includes(m.untilUnixMs) ? current : other).add(m.shard);
+    }
+    // A shard also in `shards` is judged by its entry alone (the old form is there for older keyways).
+    const plain = report.shards.filter((s) => !current.has(s) && !other.has(s));
+    return { shards: [...new Set([...plain, ...current])], stale: [...other].filter((s) => !current.has(s)) };
   }
 
   /** Every transition under way has its warm report in hand (as the planner will count it). */
@@ -147,6 +193,7 @@ export class HandoffDriver implements WarmReportSink {
 
   #publish(step: HandoffStep, cause: ChangeCause): void {
     this.#step = step;
+    this.#sent = sentMoves(this.#sent, step.state.transitions);
     this.#unpublished = cause;
     this.#opts.publish(step, cause);
     this.#unpublished = undefined;
@@ -206,6 +253,21 @@ export class HandoffDriver implements WarmReportSink {
     this.#timer = setTimeout(() => this.#opts.enqueue('handoff deadline', () => this.#advance('handoff deadline')), Math.max(0, at - Date.now()));
     this.#timer.unref();
   }
+}
+
+/**
+ * The moves of `transitions` with every deadline sent for each: a move is the same while its
+ * warming node and start stay, and a cancelled move that starts again is a new one.
+ */
+function sentMoves(before: ReadonlyMap<number, SentMove>, transitions: readonly ShardTransition[]): ReadonlyMap<number, SentMove> {
+  const after = new Map<number, SentMove>();
+  for (const t of transitions) {
+    const was = before.get(t.shard);
+    const same = was !== undefined && was.warming === t.warming && was.startedAt === t.startedAt;
+    if (same && was.deadlines.includes(t.deadline)) after.set(t.shard, was);
+    else after.set(t.shard, { warming: t.warming, startedAt: t.startedAt, deadlines: same ? [...was.deadlines, t.deadline].slice(-MAX_DEADLINES_PER_MOVE) : [t.deadline] });
+  }
+  return after;
 }
 
 /** Milliseconds from `now` to the next multiple of `interval` since the epoch (0 when `interval` is 0). */

@@ -94,12 +94,29 @@ export interface HandoffState {
 /** A cache node says it holds these shards warm (the ownership stream's `ReportWarm`). */
 export interface WarmReport {
   readonly node: string;
+  /** Shards warm, naming no move (older agents): they may complete any move of the shard to the node. */
   readonly shards: readonly number[];
+  /** Shards warm for one move each, named by the deadline this replica sent with WARMING. */
+  readonly moves?: readonly WarmedMove[];
+}
+
+/**
+ * A shard warmed for one move: `untilUnixMs` is a deadline the receiving replica gave the move
+ * (replicas take deadlines from their own clocks, so each is sent its own).
+ */
+export interface WarmedMove {
+  readonly shard: number;
+  readonly untilUnixMs: number;
+}
+
+/** What a sink did with a report: the shards of `moves` it ignored, naming no move it runs. */
+export interface WarmReportOutcome {
+  readonly stale: readonly number[];
 }
 
 /** Where warm reports enter the pipeline: the runner implements it, the xDS stage calls it. */
 export interface WarmReportSink {
-  reportWarm(report: WarmReport): void;
+  reportWarm(report: WarmReport): WarmReportOutcome | void;
   /** A node's ownership stream opened: moves waiting for it take the warm-up deadline at once. */
   ownershipStreamOpened?(node: string): void;
   /** A node's last ownership stream closed: moves waiting for its warm report re-plan at once. */

@@ -48,7 +48,7 @@ async function stage(t: TestContext, state: ServingState, reports?: WarmReport[]
     logger: pino({ level: 'silent' }),
     xdsPort,
     host: '127.0.0.1',
-    ...(reports && { warm: { reportWarm: (r: WarmReport) => reports.push(r) } }),
+    ...(reports && { warm: { reportWarm: (r: WarmReport) => void reports.push(r) } }),
   });
   t.after(() => s.close());
   return s;
@@ -97,7 +97,8 @@ test('a transition: the warming node gets WARMING with serving owners and until,
   const deadline = Date.now() + 30_000;
   state.publish(view({ transitions: [{ shard: 4, from: ['b', 'a'], to: ['c', 'b'], warming: 'c', startedAt: Date.now(), deadline }], drains: [] }));
   await eventually('the warm report reaches the sink', () => reports.length, { accept: (n) => n === 1 });
-  assert.deepEqual(reports, [{ node: 'c', shards: [4] }]);
+  // The report names the move by the deadline this replica sent (docs/ownership.md "ReportWarm").
+  assert.deepEqual(reports, [{ node: 'c', shards: [], moves: [{ shard: 4, untilUnixMs: deadline }] }]);
   assert.equal(warmed.length, 1);
   assert.deepEqual(warmed[0], {
     shard: 4,
@@ -260,7 +261,7 @@ test('two replicas: the agent connects to both, reports to both, and keeps its a
   const s2 = await stage(t, state, r2);
   const a = agent(t, { nodeId: 'c', servers: [`127.0.0.1:${s1.server.port}`, `127.0.0.1:${s2.server.port}`], warm: async () => {} });
   await eventually('both replicas got the report', () => [r1.length, r2.length], { accept: ([x, y]) => x === 1 && y === 1 });
-  assert.deepEqual(r1, [{ node: 'c', shards: [0] }]);
+  assert.deepEqual(r1, [{ node: 'c', shards: [], moves: [{ shard: 0, untilUnixMs: deadline }] }]);
   assert.deepEqual(r2, r1);
   assert.ok(s1.server.proxy('c') && s2.server.proxy('c'), 'one stream per replica');
   const held = brief(a.assignments());

@@ -42,7 +42,7 @@ async function stage(t: TestContext, state: ServingState, reports?: WarmReport[]
     logger: pino({ level: 'silent' }),
     xdsPort: 0,
     host: '127.0.0.1',
-    ...(reports && { warm: { reportWarm: (r: WarmReport) => reports.push(r) } }),
+    ...(reports && { warm: { reportWarm: (r: WarmReport) => void reports.push(r) } }),
   });
   t.after(() => s.close());
   return Object.assign(s, { address: `127.0.0.1:${s.server.port}` });
@@ -99,7 +99,7 @@ test('an address both listed and resolved gets one stream', async (t) => {
   assert.equal(fake.streams, 1);
 });
 
-test('a replica added later is sent the shards reported warm that are still warming; one that stopped warming is not', async (t) => {
+test('a replica added later is sent the shards warmed that it gives as WARMING, each named by its deadline; one that stopped warming is not', async (t) => {
   const state = new ServingState();
   state.publish(view({ transitions: [move0, move4], drains: [] }));
   const r1: WarmReport[] = [];
@@ -109,7 +109,7 @@ test('a replica added later is sent the shards reported warm that are still warm
   const logs: Record<string, unknown>[] = [];
   const a = agent(t, { resolveHost: async () => answer, warm: async () => {}, log: (r) => logs.push(r) });
   await eventually('the first replica got the report', () => r1, { accept: (r) => r.length === 1 });
-  assert.deepEqual(r1, [{ node: 'c', shards: [0, 4] }]);
+  assert.deepEqual(r1, [{ node: 'c', shards: [], moves: [{ shard: 0, untilUnixMs: move0.deadline }, { shard: 4, untilUnixMs: move4.deadline }] }]);
   // Shard 4's move is cancelled: c no longer warms it.
   state.publish(view({ transitions: [move0], drains: [] }));
   await eventually('shard 4 left', () => a.assignments().has(4), { accept: (has) => !has });
@@ -117,7 +117,7 @@ test('a replica added later is sent the shards reported warm that are still warm
 
   answer = [s1.address, s2.address];
   await eventually('the new replica got the report of the shard still warming', () => r2, { accept: (r) => r.length === 1 });
-  assert.deepEqual(r2, [{ node: 'c', shards: [0] }]);
+  assert.deepEqual(r2, [{ node: 'c', shards: [], moves: [{ shard: 0, untilUnixMs: move0.deadline }] }]);
   assert.ok(s2.server.proxy('c'), 'and a stream');
   await sleep(100);
   assert.equal(r1.length, 1, 'the first replica is not told again');

@@ -7,7 +7,7 @@
 import { create } from '@bufbuild/protobuf';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { WarmReportSink } from '../../core/handoff.js';
+import type { WarmedMove, WarmReportOutcome, WarmReportSink } from '../../core/handoff.js';
 import { WarmReportReplySchema, type WarmReport, type WarmReportReply } from '../proto.js';
 import { streamPeer } from './peer-identity.js';
 import { DEFAULT_XDS_STREAM_LIMITS } from './stream-limits.js';
@@ -34,21 +34,45 @@ export interface Refusal {
   readonly details: string;
 }
 
+/** A report that passed its checks: what the sink is handed. */
+export interface CheckedWarmReport {
+  /** The shards of `shards` not also in `warmed`, distinct and ascending. */
+  readonly shards: number[];
+  /** The `warmed` entries, distinct, by shard then deadline. */
+  readonly moves: WarmedMove[];
+}
+
 /**
- * Checks one report: `node_id` non-empty, every shard below the current shard count. Returns the
- * distinct shards in ascending order, or why the report is refused.
+ * Checks one report: `node_id` non-empty, every shard below the current shard count, every
+ * `warmed` entry with a deadline. A shard in `warmed` is judged by that entry only, so a node may
+ * list it in `shards` too for an older keyway that knows no `warmed`. Returns the report to hand
+ * on, or why it is refused.
  */
-export function checkWarmReport(report: WarmReport, shardCount: number | undefined): { shards: number[] } | Refusal {
+export function checkWarmReport(report: WarmReport, shardCount: number | undefined): CheckedWarmReport | Refusal {
   if (report.nodeId === '') {
     return { code: GrpcStatus.INVALID_ARGUMENT, details: 'node_id: empty; set it to the endpoint id the node is known by (its ownership stream node.id)' };
   }
   if (shardCount === undefined) return { code: GrpcStatus.UNAVAILABLE, details: 'keyway has no shard map yet; retry' };
-  for (const [i, shard] of report.shards.entries()) {
-    if (shard >= shardCount) {
-      return { code: GrpcStatus.INVALID_ARGUMENT, details: `shards[${i}]: ${shard} is not a shard (shard count is ${shardCount}, shards are 0..${shardCount - 1})` };
+  const notShard = (field: string, shard: number): Refusal => ({
+    code: GrpcStatus.INVALID_ARGUMENT,
+    details: `${field}: ${shard} is not a shard (shard count is ${shardCount}, shards are 0..${shardCount - 1})`,
+  });
+  for (const [i, shard] of report.shards.entries()) if (shard >= shardCount) return notShard(`shards[${i}]`, shard);
+  const moves = new Map<string, WarmedMove>();
+  for (const [i, w] of report.warmed.entries()) {
+    if (w.shard >= shardCount) return notShard(`warmed[${i}].shard`, w.shard);
+    // A deadline past 2^53 ms is no deadline keyway sends (year 287396), so Number() loses nothing it needs.
+    if (w.untilUnixMs <= 0n || w.untilUnixMs > BigInt(Number.MAX_SAFE_INTEGER)) {
+      return { code: GrpcStatus.INVALID_ARGUMENT, details: `warmed[${i}].until_unix_ms: ${w.untilUnixMs} is no deadline; send the until_unix_ms of the shard's WARMING assignment from this replica` };
     }
+    const until = Number(w.untilUnixMs);
+    moves.set(`${w.shard}:${until}`, { shard: w.shard, untilUnixMs: until });
   }
-  return { shards: [...new Set(report.shards)].sort((a, b) => a - b) };
+  const named = new Set([...moves.values()].map((m) => m.shard));
+  return {
+    shards: [...new Set(report.shards)].filter((s) => !named.has(s)).sort((a, b) => a - b),
+    moves: [...moves.values()].sort((a, b) => a.shard - b.shard || a.untilUnixMs - b.untilUnixMs),
+  };
 }
 
 /**
@@ -61,7 +85,17 @@ export function refusedReport(log: Logger, refusals: RefusalLog | undefined, kin
   else log.warn({ ...fields, error: refusal.details }, `${kind} report refused`);
 }
 
-/** The grpc-js handler of ReportWarm. Replies `accepted` = the reported shards (distinct, ascending). */
+/** The shards a report had taken: all but those of `moves` the sink found stale; distinct, ascending. */
+function acceptedShards(checked: CheckedWarmReport, stale: readonly number[]): number[] {
+  const refused = new Set(stale);
+  const taken = new Set([...checked.shards, ...checked.moves.map((m) => m.shard).filter((s) => !refused.has(s))]);
+  return [...taken].sort((a, b) => a - b);
+}
+
+/**
+ * The grpc-js handler of ReportWarm. Replies `accepted` = the reported shards (distinct, ascending),
+ * without the `warmed` entries the sink ignored as naming no move it runs.
+ */
 export function reportWarmHandler(opts: WarmReportOptions) {
   const log = opts.logger.child({ rpc: 'ReportWarm' });
   return (call: ServerUnaryCall<WarmReport, WarmReportReply>, callback: sendUnaryData<WarmReportReply>): void => {
@@ -84,15 +118,17 @@ export function reportWarmHandler(opts: WarmReportOptions) {
       callback(checked);
       return;
     }
+    let outcome: WarmReportOutcome | void;
     try {
-      opts.sink.reportWarm({ node: call.request.nodeId, shards: checked.shards });
+      outcome = opts.sink.reportWarm({ node: call.request.nodeId, shards: checked.shards, ...(checked.moves.length > 0 && { moves: checked.moves }) });
     } catch (err) {
       log.error({ err, node: call.request.nodeId }, 'warm report sink failed');
       callback({ code: GrpcStatus.INTERNAL, details: `warm report not recorded: ${err instanceof Error ? err.message : String(err)}` });
       return;
     }
-    log.debug({ node: call.request.nodeId, shards: checked.shards }, 'warm report');
-    callback(null, create(WarmReportReplySchema, { accepted: checked.shards }));
+    const accepted = acceptedShards(checked, outcome?.stale ?? []);
+    log.debug({ node: call.request.nodeId, shards: accepted }, 'warm report');
+    callback(null, create(WarmReportReplySchema, { accepted }));
   };
 }
 

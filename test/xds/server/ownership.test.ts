@@ -75,7 +75,7 @@ test('an agent subscribes with an empty first delta request (wildcard) and gets 
 });
 
 /** Calls ReportWarm on `port` the way the agent does. */
-function reportWarm(port: number, report: { nodeId: string; shards: number[] }): Promise<WarmReportReply> {
+function reportWarm(port: number, report: { nodeId: string; shards: number[]; warmed?: { shard: number; untilUnixMs: bigint }[] }): Promise<WarmReportReply> {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   return new Promise<WarmReportReply>((resolve, reject) => {
     client.makeUnaryRequest(
@@ -90,7 +90,7 @@ function reportWarm(port: number, report: { nodeId: string; shards: number[] }):
 
 test('ReportWarm: checks node_id and shards, hands valid reports to the sink and echoes the shards', async (t) => {
   const reports: CoreWarmReport[] = [];
-  const s = await server(t, { warm: { reportWarm: (r) => reports.push(r) }, shardCount: () => 4 });
+  const s = await server(t, { warm: { reportWarm: (r) => void reports.push(r) }, shardCount: () => 4 });
 
   const reply = await reportWarm(s.port, { nodeId: 'c', shards: [3, 1, 3] });
   assert.deepEqual(reply.accepted, [1, 3], 'distinct, ascending');
@@ -109,9 +109,45 @@ test('ReportWarm: checks node_id and shards, hands valid reports to the sink and
   assert.equal(reports.length, 1, 'refused reports never reach the sink');
 });
 
+test('ReportWarm: a warmed entry names its move; a shard also in shards is judged by its entry alone; entries the sink finds stale are not accepted', async (t) => {
+  const reports: CoreWarmReport[] = [];
+  const s = await server(t, {
+    warm: {
+      reportWarm: (r) => {
+        reports.push(r);
+        return { stale: [2] };
+      },
+    },
+    shardCount: () => 4,
+  });
+  const reply = await reportWarm(s.port, {
+    nodeId: 'c',
+    shards: [0, 1, 2],
+    warmed: [
+      { shard: 2, untilUnixMs: 1_000n },
+      { shard: 1, untilUnixMs: 2_000n },
+      { shard: 1, untilUnixMs: 2_000n },
+    ],
+  });
+  assert.deepEqual(reports, [{ node: 'c', shards: [0], moves: [{ shard: 1, untilUnixMs: 2_000 }, { shard: 2, untilUnixMs: 1_000 }] }]);
+  assert.deepEqual(reply.accepted, [0, 1], 'shard 2 named a move the sink does not run');
+
+  await assert.rejects(reportWarm(s.port, { nodeId: 'c', shards: [], warmed: [{ shard: 1, untilUnixMs: 1n }, { shard: 4, untilUnixMs: 1n }] }), (err: ServiceError) => {
+    assert.equal(err.code, GrpcStatus.INVALID_ARGUMENT);
+    assert.match(err.details, /^warmed\[1\]\.shard: 4 is not a shard \(shard count is 4/);
+    return true;
+  });
+  await assert.rejects(reportWarm(s.port, { nodeId: 'c', shards: [], warmed: [{ shard: 1, untilUnixMs: 0n }] }), (err: ServiceError) => {
+    assert.equal(err.code, GrpcStatus.INVALID_ARGUMENT);
+    assert.match(err.details, /^warmed\[0\]\.until_unix_ms: 0 is no deadline/);
+    return true;
+  });
+  assert.equal(reports.length, 1, 'refused reports never reach the sink');
+});
+
 test('ReportWarm refuses a node_id past maxNodeIdLength (RESOURCE_EXHAUSTED), quoting only its start', async (t) => {
   const reports: CoreWarmReport[] = [];
-  const s = await server(t, { warm: { reportWarm: (r) => reports.push(r) }, shardCount: () => 4, limits: { maxNodeIdLength: 8 } });
+  const s = await server(t, { warm: { reportWarm: (r) => void reports.push(r) }, shardCount: () => 4, limits: { maxNodeIdLength: 8 } });
   await assert.rejects(reportWarm(s.port, { nodeId: 'c'.repeat(100_000), shards: [1] }), (err: ServiceError) => {
     assert.equal(err.code, GrpcStatus.RESOURCE_EXHAUSTED);
     assert.match(err.details, /^LIMIT_EXCEEDED: node id "c+…" has 100000 characters \(the limit is 8, KEYWAY_XDS_MAX_NODE_ID_LENGTH\)$/);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file keyway/v1/ownership.proto.
  */
 export const file_keyway_v1_ownership: GenFile = /*@__PURE__*/
-  fileDesc("ChlrZXl3YXkvdjEvb3duZXJzaGlwLnByb3RvEglrZXl3YXkudjEi5QIKD1NoYXJkQXNzaWdubWVudBINCgVzaGFyZBgBIAEoDRITCgtzaGFyZF9jb3VudBgCIAEoDRItCgRyb2xlGAMgASgOMh8ua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5Sb2xlEi8KBXBoYXNlGAQgASgOMiAua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5QaGFzZRInCg5zZXJ2aW5nX293bmVycxgFIAMoCzIPLmtleXdheS52MS5QZWVyEhUKDXVudGlsX3VuaXhfbXMYBiABKAMSDgoGcmVhZGVyGAcgASgIIjYKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEgsKB1BSSU1BUlkQARILCgdSRVBMSUNBEAIiRgoFUGhhc2USFQoRUEhBU0VfVU5TUEVDSUZJRUQQABILCgdTRVJWSU5HEAESCwoHV0FSTUlORxACEgwKCERSQUlOSU5HEAMiMQoEUGVlchIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEgwKBHBvcnQYAyABKA0iLQoKV2FybVJlcG9ydBIPCgdub2RlX2lkGAEgASgJEg4KBnNoYXJkcxgCIAMoDSIjCg9XYXJtUmVwb3J0UmVwbHkSEAoIYWNjZXB0ZWQYASADKA0ijAEKCkxvYWRSZXBvcnQSDwoHbm9kZV9pZBgBIAEoCRIcChR3aW5kb3dfc3RhcnRfdW5peF9tcxgCIAEoAxIRCgl3aW5kb3dfbXMYAyABKA0SFgoOdG90YWxfcmVxdWVzdHMYBCABKAQSJAoGc2hhcmRzGAUgAygLMhQua2V5d2F5LnYxLlNoYXJkTG9hZCIsCglTaGFyZExvYWQSDQoFc2hhcmQYASABKA0SEAoIcmVxdWVzdHMYAiABKAQiKgoPTG9hZFJlcG9ydFJlcGx5EhcKD2FjY2VwdGVkX3NoYXJkcxgBIAEoDTKSAQoOU2hhcmRPd25lcnNoaXASPwoKUmVwb3J0V2FybRIVLmtleXdheS52MS5XYXJtUmVwb3J0Ghoua2V5d2F5LnYxLldhcm1SZXBvcnRSZXBseRI/CgpSZXBvcnRMb2FkEhUua2V5d2F5LnYxLkxvYWRSZXBvcnQaGi5rZXl3YXkudjEuTG9hZFJlcG9ydFJlcGx5YgZwcm90bzM");
+  fileDesc("ChlrZXl3YXkvdjEvb3duZXJzaGlwLnByb3RvEglrZXl3YXkudjEi5QIKD1NoYXJkQXNzaWdubWVudBINCgVzaGFyZBgBIAEoDRITCgtzaGFyZF9jb3VudBgCIAEoDRItCgRyb2xlGAMgASgOMh8ua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5Sb2xlEi8KBXBoYXNlGAQgASgOMiAua2V5d2F5LnYxLlNoYXJkQXNzaWdubWVudC5QaGFzZRInCg5zZXJ2aW5nX293bmVycxgFIAMoCzIPLmtleXdheS52MS5QZWVyEhUKDXVudGlsX3VuaXhfbXMYBiABKAMSDgoGcmVhZGVyGAcgASgIIjYKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEgsKB1BSSU1BUlkQARILCgdSRVBMSUNBEAIiRgoFUGhhc2USFQoRUEhBU0VfVU5TUEVDSUZJRUQQABILCgdTRVJWSU5HEAESCwoHV0FSTUlORxACEgwKCERSQUlOSU5HEAMiMQoEUGVlchIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEgwKBHBvcnQYAyABKA0iVQoKV2FybVJlcG9ydBIPCgdub2RlX2lkGAEgASgJEg4KBnNoYXJkcxgCIAMoDRImCgZ3YXJtZWQYAyADKAsyFi5rZXl3YXkudjEuV2FybWVkU2hhcmQiMwoLV2FybWVkU2hhcmQSDQoFc2hhcmQYASABKA0SFQoNdW50aWxfdW5peF9tcxgCIAEoAyIjCg9XYXJtUmVwb3J0UmVwbHkSEAoIYWNjZXB0ZWQYASADKA0ijAEKCkxvYWRSZXBvcnQSDwoHbm9kZV9pZBgBIAEoCRIcChR3aW5kb3dfc3RhcnRfdW5peF9tcxgCIAEoAxIRCgl3aW5kb3dfbXMYAyABKA0SFgoOdG90YWxfcmVxdWVzdHMYBCABKAQSJAoGc2hhcmRzGAUgAygLMhQua2V5d2F5LnYxLlNoYXJkTG9hZCIsCglTaGFyZExvYWQSDQoFc2hhcmQYASABKA0SEAoIcmVxdWVzdHMYAiABKAQiKgoPTG9hZFJlcG9ydFJlcGx5EhcKD2FjY2VwdGVkX3NoYXJkcxgBIAEoDTKSAQoOU2hhcmRPd25lcnNoaXASPwoKUmVwb3J0V2FybRIVLmtleXdheS52MS5XYXJtUmVwb3J0Ghoua2V5d2F5LnYxLldhcm1SZXBvcnRSZXBseRI/CgpSZXBvcnRMb2FkEhUua2V5d2F5LnYxLkxvYWRSZXBvcnQaGi5rZXl3YXkudjEuTG9hZFJlcG9ydFJlcGx5YgZwcm90bzM");
 
 /**
  * One shard that one cache node is involved with. xDS resource type URL
@@ -187,11 +187,22 @@ export type WarmReport = Message<"keyway.v1.WarmReport"> & {
   nodeId: string;
 
   /**
-   * Shards the node now holds warm: shards it was told to warm (phase WARMING).
+   * Shards the node now holds warm, naming no move (the form of agents before `warmed`). keyway
+   * keeps such a report for `handoff.warmTimeoutMs` and lets it complete any move of the shard to
+   * the node. A shard also listed in `warmed` is judged by its `warmed` entry only.
    *
    * @generated from field: repeated uint32 shards = 2;
    */
   shards: number[];
+
+  /**
+   * Shards the node now holds warm, each with the move it warmed it for. keyway takes an entry
+   * only if it names a move of the shard to this node that this replica is running; it ignores
+   * the rest, so a report of an earlier warm-up (a cancelled move) cannot complete a later one.
+   *
+   * @generated from field: repeated keyway.v1.WarmedShard warmed = 3;
+   */
+  warmed: WarmedShard[];
 };
 
 /**
@@ -202,12 +213,42 @@ export const WarmReportSchema: GenMessage<WarmReport> = /*@__PURE__*/
   messageDesc(file_keyway_v1_ownership, 2);
 
 /**
+ * One shard a node holds warm, and the move it was warmed for (docs/ownership.md "ReportWarm").
+ *
+ * @generated from message keyway.v1.WarmedShard
+ */
+export type WarmedShard = Message<"keyway.v1.WarmedShard"> & {
+  /**
+   * @generated from field: uint32 shard = 1;
+   */
+  shard: number;
+
+  /**
+   * The `until_unix_ms` of the shard's WARMING assignment, as the keyway replica this report is
+   * sent to gave it on the node's ownership stream to that replica (its latest value). Each replica
+   * takes its deadlines from its own clock, so the value differs between replicas: send each
+   * replica its own.
+   *
+   * @generated from field: int64 until_unix_ms = 2;
+   */
+  untilUnixMs: bigint;
+};
+
+/**
+ * Describes the message keyway.v1.WarmedShard.
+ * Use `create(WarmedShardSchema)` to create a new message.
+ */
+export const WarmedShardSchema: GenMessage<WarmedShard> = /*@__PURE__*/
+  messageDesc(file_keyway_v1_ownership, 3);
+
+/**
  * @generated from message keyway.v1.WarmReportReply
  */
 export type WarmReportReply = Message<"keyway.v1.WarmReportReply"> & {
   /**
-   * The reported shards that completed a transition on this keyway replica, or that will the
-   * moment it starts one (a report may arrive before the replica has seen the change).
+   * The reported shards keyway took, distinct and ascending: those of `shards`, and those of
+   * `warmed` whose move this replica is running. A shard of `shards` may complete a transition
+   * the replica starts later (a report may arrive before the replica has seen the change).
    *
    * @generated from field: repeated uint32 accepted = 1;
    */
@@ -219,7 +260,7 @@ export type WarmReportReply = Message<"keyway.v1.WarmReportReply"> & {
  * Use `create(WarmReportReplySchema)` to create a new message.
  */
 export const WarmReportReplySchema: GenMessage<WarmReportReply> = /*@__PURE__*/
-  messageDesc(file_keyway_v1_ownership, 3);
+  messageDesc(file_keyway_v1_ownership, 4);
 
 /**
  * Requests one cache node served in one load window (docs/load-reports.md). Windows are aligned to
@@ -271,7 +312,7 @@ export type LoadReport = Message<"keyway.v1.LoadReport"> & {
  * Use `create(LoadReportSchema)` to create a new message.
  */
 export const LoadReportSchema: GenMessage<LoadReport> = /*@__PURE__*/
-  messageDesc(file_keyway_v1_ownership, 4);
+  messageDesc(file_keyway_v1_ownership, 5);
 
 /**
  * Requests for one shard in one window.
@@ -295,7 +336,7 @@ export type ShardLoad = Message<"keyway.v1.ShardLoad"> & {
  * Use `create(ShardLoadSchema)` to create a new message.
  */
 export const ShardLoadSchema: GenMessage<ShardLoad> = /*@__PURE__*/
-  messageDesc(file_keyway_v1_ownership, 5);
+  messageDesc(file_keyway_v1_ownership, 6);
 
 /**
  * @generated from message keyway.v1.LoadReportReply
@@ -314,7 +355,7 @@ export type LoadReportReply = Message<"keyway.v1.LoadReportReply"> & {
  * Use `create(LoadReportReplySchema)` to create a new message.
  */
 export const LoadReportReplySchema: GenMessage<LoadReportReply> = /*@__PURE__*/
-  messageDesc(file_keyway_v1_ownership, 6);
+  messageDesc(file_keyway_v1_ownership, 7);
 
 /**
  * Served by every keyway replica on its xDS port, beside the aggregated discovery service.
