@@ -45,7 +45,7 @@ import { compareStrings } from '../../core/order.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { UINT32_MAX, lbWeight, socketAddress } from './envoy-core.js';
 import { localityGroups } from './envoy-endpoints.js';
-import { failoverRetryPolicy } from './envoy-failover.js';
+import { failoverHedgePolicy, failoverRetryPolicy } from './envoy-failover.js';
 import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
 import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
@@ -169,6 +169,7 @@ export function envoyRouteTableConfiguration(
         name,
         domains: ['*'],
         retryPolicy: failoverRetryPolicy(),
+        hedgePolicy: failoverHedgePolicy(),
         typedPerFilterConfig: { [LUA_FILTER]: keyShardLuaDisabled() },
         matcher: {
           matcherType: {

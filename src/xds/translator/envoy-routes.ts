@@ -15,7 +15,7 @@ import {
   type RouteConfiguration,
 } from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
-import { failoverRetryPolicy } from './envoy-failover.js';
+import { failoverHedgePolicy, failoverRetryPolicy } from './envoy-failover.js';
 import { badShardMessage, keyShardLuaDisabled } from './envoy-key-shard.js';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
@@ -106,7 +106,7 @@ export function envoyRouteConfiguration(
         ];
   return create(RouteConfigurationSchema, {
     name,
-    virtualHosts: [{ name, domains: ['*'], routes: [...shardHeaderRoutes, ...keyRoutes], retryPolicy: failoverRetryPolicy() }],
+    virtualHosts: [{ name, domains: ['*'], routes: [...shardHeaderRoutes, ...keyRoutes], retryPolicy: failoverRetryPolicy(), hedgePolicy: failoverHedgePolicy() }],
   });
 }
 
