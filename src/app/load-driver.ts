@@ -67,6 +67,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     const old = this.#signal;
     this.#unsubscribe();
     this.#oldSource = this.#reads;
+    // #failures counts on: the snapshots in force are the old source's, as stale as its failed reads.
     this.#signal = this.#build();
     this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
     void old.close();

@@ -501,7 +501,7 @@ export class HotShardFold {
           continue;
         }
         const plain = this.map.owners[shard] ?? [];
-        const keep = next === 1 && owners[0] === plain[0] ? plain : owners.slice(0, Math.max(next, plain.length));
+        const keep = cooledOwners(owners, next, plain);
         setState(shard, r, {
           owners: keep,
           readers: next,
@@ -580,6 +580,20 @@ class BusiestFirst {
   #compare(a: string, b: string): number {
     return this.ratio(b) - this.ratio(a) || this.#rank.get(a)! - this.#rank.get(b)!;
   }
+}
+
+/**
+ * A spread shard's owners once cooled to `readers`: its first `readers` owners (the primary, moved
+ * or not, first), then its plain owners not among them, in order. Cut at a length instead, a moved
+ * shard would drop a plain replica that followed the extra readers (plain [A, C], moved to B and
+ * spread to [B, A, C, D], one reader: [B, A]); as it is, it keeps the owners a bounded-load move
+ * from plain rendezvous gives ([B, A, C]), and a shard on its rendezvous primary at one reader is
+ * plain again.
+ */
+function cooledOwners(owners: readonly string[], readers: number, plain: readonly string[]): string[] {
+  const keep = owners.slice(0, readers);
+  for (const id of plain) if (!keep.includes(id)) keep.push(id);
+  return keep;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

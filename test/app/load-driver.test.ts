@@ -84,3 +84,48 @@ test('a Prometheus that stops answering: the snapshots are kept for historyWindo
     await driver.close();
   }
 });
+
+test('a reload to another Prometheus: failed reads count on across it, since the snapshots in force are the old source\'s', async () => {
+  // The snapshots in force are as stale as the failed reads since they were read, whichever source
+  // failed: counting afresh after a reload would keep them up to twice historyWindows windows.
+  const historyWindows = 4;
+  const base = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 100, historyWindows, replayWindows: 0 };
+  const settings = { ...base, snapshot: { source: 'prometheus' as const, url: 'http://127.0.0.1:9', lagMs: 0 } };
+  const realFetch = globalThis.fetch;
+  let down = false;
+  const failed = { old: 0, new: 0 };
+  globalThis.fetch = (async (input: string | URL | Request) => {
+    const url = String(input);
+    if (url.startsWith('http://127.0.0.1:10/')) {
+      failed.new++;
+      return new Response('unavailable', { status: 503 });
+    }
+    if (down) {
+      failed.old++;
+      return new Response('unavailable', { status: 503 });
+    }
+    return new Response(answer(url), { status: 200 });
+  }) as typeof fetch;
+  const driver = new LoadDriver(settings, pino({ level: 'silent' }));
+  const waitFor = async (ok: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 3000;
+    while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  };
+  try {
+    await waitFor(() => driver.latest().length > 0);
+    assert.ok(driver.latest().length > 0, 'no snapshot from the first source');
+    down = true;
+    await waitFor(() => failed.old >= 2);
+    // Reads come once per 100 ms window: let the second failure be counted, well before the third.
+    await new Promise((r) => setTimeout(r, 20));
+    const before = failed.old;
+    assert.ok(before < historyWindows && driver.latest().length > 0, `${before} failed reads of the old source`);
+    driver.reconfigure({ ...settings, snapshot: { ...settings.snapshot, url: 'http://127.0.0.1:10' } });
+    await waitFor(() => driver.latest().length === 0);
+    assert.equal(driver.latest().length, 0, `still held after ${before} + ${failed.new} failed reads`);
+    assert.equal(before + failed.new, historyWindows, `dropped after ${before} failed reads of the old source and ${failed.new} of the new one`);
+  } finally {
+    globalThis.fetch = realFetch;
+    await driver.close();
+  }
+});

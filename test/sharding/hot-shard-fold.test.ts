@@ -80,3 +80,39 @@ test('a moved shard that was spread and cools to one reader explains its moved p
   assert.equal(h.reason, 'bounded-load');
   assert.match(h.explanation, new RegExp(`cooled to 1 reader, its primary still moved to ${h.owners[0]}`), h.explanation);
 });
+
+test('a moved shard that was spread and cools keeps its plain replica, as the move itself did', () => {
+  // 4 equal nodes, R = 2, shard x with plain owners [a, c]. Window 0: a sheds x to b (c is too
+  // busy to take it), owners [b, a, c]; window 1: x alone is hot, spread to 4 readers [b, a, c, d];
+  // then it cools, to 2 readers and to 1. Cut to its plain length, c's replica was dropped, and
+  // c had to warm x again once it went back.
+  const map = computeShardMap(cacheNodes(4), { shardCount: 64, replicas: 2, spread: 'none' });
+  const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: 1000, minWindowRequests: 0, replayWindows: 30, historyWindows: 1 };
+  const at = (i: number, shards: [number, number][]): LoadSnapshot => ({
+    windowStartMs: 1_800_000_000_000 + i * 1000,
+    windowMs: 1000,
+    shards: shards.sort((p, q) => p[0] - q[0]).map(([shard, requests]) => ({ shard, requests })),
+    nodes: [],
+  });
+  const led = (id: string): number[] => map.owners.flatMap((o, s) => (o[0] === id ? [s] : []));
+  const x = 0;
+  const [a, c] = map.owners[x]! as [string, string];
+  const [b, d] = map.endpoints.map((e) => e.id).filter((id) => id !== a && id !== c) as [string, string];
+  const [a1, a2] = led(a).filter((s) => s !== x);
+  const cs = led(c).slice(0, 3);
+  const bs = led(b).slice(0, 3);
+  const ds = led(d).slice(0, 3);
+  assert.ok(a1 !== undefined && a2 !== undefined && cs.length === 3 && bs.length === 3 && ds.length === 3, 'the map gives every node enough shards');
+  // a at 14.5 of a 10 share sheds x (4.9): c (11 + 4.9) is over the bound, b (4 + 4.9) is not.
+  const moved = at(0, [[x, 4.9], [a1, 4.8], [a2, 4.8], ...cs.map((s): [number, number] => [s, 11 / 3]), [bs[0]!, 4], ...ds.map((s): [number, number] => [s, 3.5])]);
+  const hot = at(1, [[x, 1]]);
+  // x at a tenth of the load, the rest even (each node 2.5 of a 2.5 share with x on two readers): 2 readers.
+  const cooler = at(2, [[x, 1], ...[a, b].flatMap((id) => led(id).filter((s) => s !== x).slice(0, 2).map((s): [number, number] => [s, 1])), ...[c, d].flatMap((id) => led(id).slice(0, 3).map((s): [number, number] => [s, 2.5 / 3]))]);
+  const shard = (windows: LoadSnapshot[]) => decideHotShards(map, windows, settings).shards.find((h) => h.shard === x);
+  assert.deepEqual(shard([moved])?.owners, [b, a, c], 'moved to b, its former owners after it');
+  assert.deepEqual([shard([moved, hot])?.owners, shard([moved, hot])?.readers], [[b, a, c, d], 4], 'spread from b');
+  const one = shard([moved, hot, at(2, [])]);
+  assert.deepEqual([one?.owners, one?.readers, one?.reason], [[b, a, c], 1, 'bounded-load'], 'cooled to one reader: the owners of the move again');
+  const two = shard([moved, hot, cooler]);
+  assert.deepEqual([two?.owners, two?.readers], [[b, a, c], 2], 'cooled to two readers: c stays a replica after them');
+});

@@ -65,7 +65,27 @@ export async function readLoadSnapshots(file: string, ranges: readonly ShardRang
   }
   const list = Array.isArray(raw) ? raw : (raw as { snapshots?: unknown } | null)?.snapshots;
   if (!Array.isArray(list)) throw new CliError(`${file}: expected a JSON list of load snapshots or {"snapshots": [...]}`, 2);
-  return list.map((s, i) => snapshotAt(file, s, i, ranges));
+  const snapshots = list.map((s, i) => snapshotAt(file, s, i, ranges));
+  oneWindowLength(file, snapshots);
+  return snapshots;
+}
+
+/**
+ * The policy numbers windows by their own length (`windowStartMs / windowMs`): windows of two
+ * lengths do not number in time order (a 10 s window numbers about twice as high as a 20 s window
+ * at the same time), so the replay's anchor and each step's history would take windows from long
+ * before as recent. Sources keep one length (the one in force); a hand-made file must too.
+ * @throws CliError (exit 2) naming the first entry of another length
+ */
+function oneWindowLength(file: string, snapshots: readonly LoadSnapshot[]): void {
+  const first = snapshots[0];
+  const i = snapshots.findIndex((s) => s.windowMs !== first?.windowMs);
+  if (first === undefined || i < 0) return;
+  throw new CliError(
+    `${file}: snapshots[${i}].windowMs: ${snapshots[i]!.windowMs} differs from snapshots[0].windowMs (${first.windowMs}); ` +
+      'every snapshot of the file must have the same window length',
+    2,
+  );
 }
 
 function snapshotAt(file: string, s: unknown, i: number, ranges: readonly ShardRange[]): LoadSnapshot {
