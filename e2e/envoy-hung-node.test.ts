@@ -9,7 +9,8 @@
  * answers (docs/envoy-findings.md 2i). Checked in order:
  * (a) a hung primary's requests are answered by another owner within the per-try timeout and a bit;
  * (b) nodes that are only slow (every answer 6 s late, past the per-try timeout) still answer:
- *     the try is hedged, not cancelled (a cancelled try made each request 504 after 15 s).
+ *     the try is hedged, not cancelled (a cancelled try made each request 504 after 15 s);
+ * (c) reloaded with `envoy.perTryTimeoutMs: 0`, slow nodes' requests reach one node each (no hedge).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,22 +56,28 @@ for (const shape of ['subset', 'table'] as const) {
     let listener: string;
     let hung: net.Server | undefined;
     const held: net.Socket[] = [];
+    let topologyPath: string;
+    /** Writes the topology file, `envoy` holding `extra` besides the listener port and the shape. */
+    let writeTopology: (extra?: string) => void;
 
     before(async () => {
       nodes = await startCacheNodes(NODE_IDS);
       dir = mkdtempSync(path.join(tmpdir(), 'keyway-hung-e2e-'));
-      const topologyPath = path.join(dir, 'topology.yaml');
+      topologyPath = path.join(dir, 'topology.yaml');
       const listenerPort = await freePort();
       listener = `http://127.0.0.1:${listenerPort}`;
-      const lines = [
-        `shards: ${SHARDS}`,
-        'replicas: 2',
-        `service: ${SERVICE}`,
-        `envoy: {listenerPort: ${listenerPort}, routeShape: ${shape}}`,
-        'endpoints:',
-        ...NODE_IDS.map((id) => `  - {id: ${id}, address: 127.0.0.1, port: ${nodes.byId(id).port}}`),
-      ];
-      writeFileSync(topologyPath, `${lines.join('\n')}\n`);
+      writeTopology = (extra = '') => {
+        const lines = [
+          `shards: ${SHARDS}`,
+          'replicas: 2',
+          `service: ${SERVICE}`,
+          `envoy: {listenerPort: ${listenerPort}, routeShape: ${shape}${extra}}`,
+          'endpoints:',
+          ...NODE_IDS.map((id) => `  - {id: ${id}, address: 127.0.0.1, port: ${nodes.byId(id).port}}`),
+        ];
+        writeFileSync(topologyPath, `${lines.join('\n')}\n`);
+      };
+      writeTopology();
       keyway = await startKeyway({ configPath: topologyPath, readyTimeoutMs: 45_000 });
       envoy = await startEnvoy({ bootstrap: adsBootstrap({ xdsPort: keyway.xdsPort, nodeId: `envoy-hung-${shape}` }) });
     });
@@ -126,6 +133,31 @@ for (const shape of ['subset', 'table'] as const) {
           assert.ok(map.shards[shard]!.owners.includes(a.servedBy!), `served by ${a.servedBy}`);
           assert.ok(a.ms < PER_TRY_TIMEOUT_MS + 4_000, `answered after ${a.ms} ms`);
         }
+      } finally {
+        for (const id of live) nodes.byId(id).setDelay(0);
+      }
+    });
+
+    test('(c) with envoy.perTryTimeoutMs: 0 (a reload), slow nodes answer and each request reaches one node', async () => {
+      writeTopology(', perTryTimeoutMs: 0');
+      // The reload reached Envoy: its route configuration has neither the per-try timeout nor the hedge.
+      await eventually('the route configuration without per_try_timeout', () => envoy.admin('/config_dump?resource=dynamic_route_configs'), {
+        accept: (dump) => dump.includes('retry_priority') && !dump.includes('per_try_timeout') && !dump.includes('hedge_policy'),
+        timeoutMs: 20_000,
+      }).catch((err: Error) => assert.fail(`${err.message.slice(0, 300)}\n--- keyway log ---\n${keyway.logTail(10)}`));
+      const shard = map.shards.findIndex((s) => !s.owners.includes(hungId));
+      const live = NODE_IDS.filter((id) => id !== hungId);
+      const reached = (): number => live.reduce((n, id) => n + nodes.byId(id).requests(), 0);
+      for (const id of live) nodes.byId(id).setDelay(PER_TRY_TIMEOUT_MS + 1_000);
+      try {
+        const before = reached();
+        const answers = await Promise.all([send(listener, shard), send(listener, shard)]);
+        for (const a of answers) {
+          assert.equal(a.status, 200, `answered ${a.status} after ${a.ms} ms`);
+          assert.ok(a.ms >= PER_TRY_TIMEOUT_MS + 1_000 - 100, `answered after ${a.ms} ms`);
+        }
+        // Hedged (5 s), each would have reached two nodes: 4.
+        assert.equal(reached() - before, 2, 'node requests for 2 requests');
       } finally {
         for (const id of live) nodes.byId(id).setDelay(0);
       }

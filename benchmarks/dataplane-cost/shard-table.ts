@@ -32,6 +32,7 @@ export function shardTableListener(port: number, actions: Record<string, Json>, 
           name: 'cache',
           domains: ['*'],
           retry_policy: retryPolicy,
+          hedge_policy: { hedge_on_per_try_timeout: true },
           matcher: {
             matcher_tree: {
               input: { name: 'shard', typed_config: { '@type': 'type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput', header_name: 'x-cache-shard' } },

@@ -66,8 +66,11 @@ const filters = (r: KeywayResources): Json[] => hcm(r).http_filters as Json[];
 const withoutFilter = (r: KeywayResources, name: string): void => {
   hcm(r).http_filters = filters(r).filter((f) => !String(f.name).includes(name));
 };
+/** No retry policy, and no hedge_policy either: the hedge only acts on the retry's per_try_timeout. */
 const withoutRetry = (r: KeywayResources): void => {
-  delete ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy;
+  const vhost = (r.routeConfig.virtual_hosts as Json[])[0]!;
+  delete vhost.retry_policy;
+  delete vhost.hedge_policy;
 };
 const retryPolicy = (r: KeywayResources): Json => ((r.routeConfig.virtual_hosts as Json[])[0]!).retry_policy as Json;
 const luaFilter = (r: KeywayResources): Json => filters(r).find((f) => String(f.name).includes('lua'))!;
@@ -756,9 +759,10 @@ export function keywayStaticBootstrap(resources: KeywayResources, toggle: Toggle
 }
 
 /**
- * ring_hash with the failover keyway's routes have (docs/envoy-findings.md 2c): keyway's health
- * check and outlier detection on the cluster, and a retry on a failed connection that picks
- * another host on the ring (`previous_hosts`), so the baseline gives the same guarantee.
+ * ring_hash with the failover keyway's routes have (docs/envoy-findings.md 2c, 2i): keyway's health
+ * check and outlier detection on the cluster, and a retry on a failed connection (or, hedged, a
+ * try past keyway's per-try timeout) that picks another host on the ring (`previous_hosts`), so the
+ * baseline gives the same guarantee.
  */
 export function ringHashFailoverBootstrap(ports: readonly number[], port: number, dir: string, keyway: KeywayResources): Json {
   const bootstrap = plainBootstrap('RING_HASH', ports, port, dir);
@@ -769,13 +773,17 @@ export function ringHashFailoverBootstrap(ports: readonly number[], port: number
   cluster.circuit_breakers = keyway.cluster.circuit_breakers;
   const hcmConfig = (((statics.listeners as Json[])[0]!.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json;
   const route = ((((hcmConfig.route_config as Json).virtual_hosts as Json[])[0]!.routes as Json[])[0]!.route as Json);
-  const keywayRetry = ((keyway.routeConfig.virtual_hosts as Json[])[0]!.retry_policy as Json) ?? {};
+  const keywayHost = (keyway.routeConfig.virtual_hosts as Json[])[0]!;
+  const keywayRetry = (keywayHost.retry_policy as Json) ?? {};
   route.retry_policy = {
     retry_on: keywayRetry.retry_on ?? 'connect-failure,refused-stream,reset',
     num_retries: keywayRetry.num_retries ?? 2,
+    // keyway's per-try timeout and hedge (docs/envoy-findings.md 2i), when it has them.
+    ...(keywayRetry.per_try_timeout !== undefined ? { per_try_timeout: keywayRetry.per_try_timeout } : {}),
     retry_host_predicate: [PREVIOUS_HOSTS],
     host_selection_retry_max_attempts: 3,
   };
+  if (keywayHost.hedge_policy !== undefined) ((hcmConfig.route_config as Json).virtual_hosts as Json[])[0]!.hedge_policy = keywayHost.hedge_policy;
   return bootstrap;
 }
 

@@ -52,7 +52,9 @@ export const TOP_LEVEL_KEYS = [
   'endpoints',
   'kubernetes',
 ] as const;
-const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape', 'dynamicStats', 'generateRequestId', 'envoyHeaders'] as const;
+const ENVOY_KEYS = ['listenerPort', 'missingHeader', 'upstreamProtocol', 'routeShape', 'dynamicStats', 'generateRequestId', 'envoyHeaders', 'perTryTimeoutMs'] as const;
+/** Longest per-try timeout accepted: an hour, like the longest drain (docs/configuration.md `envoy.perTryTimeoutMs`). */
+export const MAX_PER_TRY_TIMEOUT_MS = 3_600_000;
 const XDS_KEYS = ['holdOffMs', 'maxDelayMs'] as const;
 const ROUTING_KEYS = ['keyHeader'] as const;
 const HANDOFF_KEYS = ['enabled', 'warmTimeoutMs', 'drainMs', 'flipIntervalMs', 'agentWaitMs'] as const;
@@ -180,6 +182,7 @@ function envoySettings(p: Fields, raw: Record<string, unknown>): XdsSettings['en
     dynamicStats: p.boolean(envoy, ['envoy', 'dynamicStats'], d.dynamicStats),
     generateRequestId: p.boolean(envoy, ['envoy', 'generateRequestId'], d.generateRequestId),
     envoyHeaders: p.boolean(envoy, ['envoy', 'envoyHeaders'], d.envoyHeaders),
+    perTryTimeoutMs: p.integerIn(envoy, ['envoy', 'perTryTimeoutMs'], 0, MAX_PER_TRY_TIMEOUT_MS, d.perTryTimeoutMs, 'milliseconds'),
   };
 }
 

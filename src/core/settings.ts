@@ -30,7 +30,19 @@ export interface EnvoySettings {
   readonly generateRequestId: boolean;
   /** Envoy's own headers: the router's `x-envoy-*` (`x-envoy-upstream-service-time`, ...) and `server: envoy`. Off by default. */
   readonly envoyHeaders: boolean;
+  /**
+   * How long a try may wait for its answer to start before Envoy sends the request to the next
+   * priority as well (the route's `per_try_timeout`, hedged): {@link DEFAULT_PER_TRY_TIMEOUT_MS}
+   * by default, 0 for neither (docs/configuration.md `envoy.perTryTimeoutMs`).
+   */
+  readonly perTryTimeoutMs: number;
 }
+
+/**
+ * The per-try timeout by default: a node hung with its port open costs a request 5 s, not Envoy's
+ * 15 s route timeout and a 504 (docs/envoy-findings.md 2i).
+ */
+export const DEFAULT_PER_TRY_TIMEOUT_MS = 5_000;
 
 /** How a request names its shard at the proxy (topology file `routing:`). */
 export interface RoutingSettings {
@@ -50,7 +62,7 @@ export interface XdsSettings {
 
 export const DEFAULT_XDS_SETTINGS: XdsSettings = {
   service: 'keyway-cache',
-  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false },
+  envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false, perTryTimeoutMs: DEFAULT_PER_TRY_TIMEOUT_MS },
   routing: { keyHeader: 'x-cache-key' },
 };
 

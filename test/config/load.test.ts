@@ -55,7 +55,7 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
   assert.deepEqual(cfg.topology.policy, { shardCount: 64, replicas: 2, spread: 'zone' });
   assert.deepEqual(cfg.topology.xds, {
     service: 'keyway-cache',
-    envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false },
+    envoy: { listenerPort: 10000, missingHeader: 'any', upstreamProtocol: 'http1', routeShape: 'subset', dynamicStats: false, generateRequestId: false, envoyHeaders: false, perTryTimeoutMs: 5000 },
     routing: { keyHeader: 'x-cache-key' },
   });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 100, maxDelayMs: 1000 });
@@ -68,13 +68,13 @@ test('a valid file gives the policy, settings, endpoints and defaults', () => {
 
 test('defaults for S, R and spread when absent; settings read when present', () => {
   const cfg = parseConfig(
-    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2, routeShape: table, dynamicStats: true, generateRequestId: true, envoyHeaders: true}\nrouting: {keyHeader: x-kv-key}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
+    'service: cache.svc\nenvoy: {listenerPort: 9000, missingHeader: reject, upstreamProtocol: http2, routeShape: table, dynamicStats: true, generateRequestId: true, envoyHeaders: true, perTryTimeoutMs: 12000}\nrouting: {keyHeader: x-kv-key}\nxds: {holdOffMs: 50, maxDelayMs: 500}\nendpoints: []\n',
     'x.yaml',
   );
   assert.deepEqual(cfg.topology.policy, { shardCount: 1024, replicas: 2, spread: 'none' });
   assert.deepEqual(cfg.topology.xds, {
     service: 'cache.svc',
-    envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2', routeShape: 'table', dynamicStats: true, generateRequestId: true, envoyHeaders: true },
+    envoy: { listenerPort: 9000, missingHeader: 'reject', upstreamProtocol: 'http2', routeShape: 'table', dynamicStats: true, generateRequestId: true, envoyHeaders: true, perTryTimeoutMs: 12000 },
     routing: { keyHeader: 'x-kv-key' },
   });
   assert.deepEqual(cfg.xdsTiming, { holdOffMs: 50, maxDelayMs: 500 });

@@ -20,7 +20,7 @@ import {
   type OutlierDetection,
   type RetryPolicy,
 } from '../proto.js';
-import type { UpstreamProtocol } from '../../core/settings.js';
+import { DEFAULT_PER_TRY_TIMEOUT_MS, type UpstreamProtocol } from '../../core/settings.js';
 import { UINT32_MAX, duration } from './envoy-core.js';
 import { PREVIOUS_PRIORITIES_RETRY } from './names.js';
 
@@ -115,7 +115,8 @@ export const CIRCUIT_BREAKER_LIMIT = UINT32_MAX;
  * flight, when a dying node fails every request in flight to it at once and each needs its
  * failover retry (92 of 107197 requests failed over six loaded kills; findings 2c). Requests stay
  * bounded by the route's timeout and the clients; retries by the retry policy (connection
- * failures and resets only, at most two per request, each to another priority).
+ * failures, resets and hedges past the per-try timeout; at most two per request, each to another
+ * priority).
  */
 export function clusterCircuitBreakers(): CircuitBreakers {
   const limit = CIRCUIT_BREAKER_LIMIT;
@@ -123,26 +124,28 @@ export function clusterCircuitBreakers(): CircuitBreakers {
 }
 
 /**
- * How long one try may wait for a node's answer to start before Envoy sends the request to the next
- * priority as well (`per_try_timeout` with the hedge below). Without it a node that hangs with its
- * port open (accepts, never answers) held each request for Envoy's 15 s route timeout and failed
- * it 504, unretried, until its health check failed it (about 6 s of its requests;
+ * The default of `envoy.perTryTimeoutMs`: how long one try may wait for a node's answer to start
+ * before Envoy sends the request to the next priority as well (`per_try_timeout` with the hedge
+ * below; 0 for neither). Without it a node that hangs with its port open
+ * (accepts, never answers) held each request for Envoy's 15 s route timeout and failed it 504,
+ * unretried, until its health check failed it (about 6 s of its requests;
  * docs/envoy-findings.md 2i). Envoy does not act on it once the answer has started, so a long
  * transfer is not cut.
  */
-export const PER_TRY_TIMEOUT_MS = 5_000;
+export const PER_TRY_TIMEOUT_MS = DEFAULT_PER_TRY_TIMEOUT_MS;
 
 /**
  * Retries a request whose primary could not be reached on the next priority (the replicas), and
- * sends one whose answer has not started within {@link PER_TRY_TIMEOUT_MS} there too
- * ({@link failoverHedgePolicy}). Without `previous_priorities` the retry returns to the same dead
+ * with `perTryTimeoutMs` > 0 sends one whose answer has not started within it there too
+ * ({@link failoverPolicies}). Without `previous_priorities` the retry returns to the same dead
  * primary (findings 2c).
  */
-export function failoverRetryPolicy(): RetryPolicy {
+export function failoverRetryPolicy(perTryTimeoutMs: number = PER_TRY_TIMEOUT_MS): RetryPolicy {
+  // The default serves routes built by hand (benchmarks); the translator passes the topology's value.
   return create(RetryPolicySchema, {
     retryOn: 'connect-failure,refused-stream,reset',
     numRetries: 2,
-    perTryTimeout: duration(PER_TRY_TIMEOUT_MS),
+    ...(perTryTimeoutMs > 0 && { perTryTimeout: duration(perTryTimeoutMs) }),
     retryPriority: {
       name: PREVIOUS_PRIORITIES_RETRY,
       configType: { case: 'typedConfig', value: anyPack(PreviousPrioritiesConfigSchema, create(PreviousPrioritiesConfigSchema, { updateFrequency: 1 })) },
@@ -151,13 +154,15 @@ export function failoverRetryPolicy(): RetryPolicy {
 }
 
 /**
- * The virtual host's `hedge_policy`: a try past {@link PER_TRY_TIMEOUT_MS} is not cancelled; the
- * request goes to the next priority as well and the first answer wins. Cancelling it instead (a
- * plain per-try timeout) failed every request of a node that was only slow: with every node
- * answering after 6 s, 10 of 10 requests answered 504 after 15 s and each reached three nodes,
- * where without the timeout all 10 answered 200 after 6 s; hedged, all 10 answer 200 after 6 s
- * and each reaches two nodes (findings 2i).
+ * The virtual host's failover: {@link failoverRetryPolicy} and, for a per-try timeout (not 0), the
+ * `hedge_policy` that keeps a try past it: the request goes to the next priority as well and the
+ * first answer wins. Cancelling it instead (a plain per-try timeout) failed every request of a node
+ * that was only slow: with every node answering after 6 s, 10 of 10 requests answered 504 after
+ * 15 s and each reached three nodes, where without the timeout all 10 answered 200 after 6 s;
+ * hedged, all 10 answer 200 after 6 s and each reaches two nodes (findings 2i). One function for
+ * both, so neither goes out without the other.
  */
-export function failoverHedgePolicy(): { readonly hedgeOnPerTryTimeout: true } {
-  return { hedgeOnPerTryTimeout: true };
+export function failoverPolicies(perTryTimeoutMs: number): { readonly retryPolicy: RetryPolicy; readonly hedgePolicy?: { readonly hedgeOnPerTryTimeout: true } } {
+  const retryPolicy = failoverRetryPolicy(perTryTimeoutMs);
+  return perTryTimeoutMs > 0 ? { retryPolicy, hedgePolicy: { hedgeOnPerTryTimeout: true } } : { retryPolicy };
 }

@@ -45,7 +45,7 @@ import { compareStrings } from '../../core/order.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { UINT32_MAX, lbWeight, socketAddress } from './envoy-core.js';
 import { localityGroups } from './envoy-endpoints.js';
-import { failoverHedgePolicy, failoverRetryPolicy } from './envoy-failover.js';
+import { failoverPolicies } from './envoy-failover.js';
 import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
 import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
@@ -128,7 +128,9 @@ export function envoyNodeLoadAssignment(clusterName: string, node: Endpoint, bac
  * served shard to its readers' node clusters (the Lua filter disabled: the request names its shard), a
  * shard nobody serves to 503, and everything else to the missingHeader route, where the Lua
  * filter runs (see the file comment). The virtual host retries a failed connection on the next
- * priority (the node's backups).
+ * priority (the node's backups), and sends there too a request whose answer has not started within
+ * `perTryTimeoutMs` (0: never). The virtual host is made anew each time (only the table's routes and
+ * entries are kept, which do not carry it), so a reload that changes only this reaches Envoy.
  */
 export function envoyRouteTableConfiguration(
   name: string,
@@ -137,6 +139,7 @@ export function envoyRouteTableConfiguration(
   missingHeader: MissingHeaderPolicy,
   shardCount: number,
   keyHeader: string,
+  perTryTimeoutMs: number,
 ): RouteConfiguration {
   const map: Record<string, OnMatchAction> = {};
   // Shards with the same targets share one packed Route: a table has one entry per shard but only
@@ -168,8 +171,7 @@ export function envoyRouteTableConfiguration(
       {
         name,
         domains: ['*'],
-        retryPolicy: failoverRetryPolicy(),
-        hedgePolicy: failoverHedgePolicy(),
+        ...failoverPolicies(perTryTimeoutMs),
         typedPerFilterConfig: { [LUA_FILTER]: keyShardLuaDisabled() },
         matcher: {
           matcherType: {

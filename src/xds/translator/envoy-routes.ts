@@ -15,7 +15,7 @@ import {
   type RouteConfiguration,
 } from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
-import { failoverHedgePolicy, failoverRetryPolicy } from './envoy-failover.js';
+import { failoverPolicies } from './envoy-failover.js';
 import { badShardMessage, keyShardLuaDisabled } from './envoy-key-shard.js';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
@@ -46,7 +46,8 @@ function canonicalShardRegex(shardCount: number): string {
  * - reject: the route to the cluster only for a header of digits; then a direct 400 naming the
  *   headers. Matching the well-formed value (rather than "header present") keeps a request with
  *   neither header off the cluster even without the filter (findings 3).
- * The virtual host retries a failed connection on the next priority, i.e. a shard's replicas.
+ * The virtual host retries a failed connection on the next priority, i.e. a shard's replicas, and
+ * sends there too a request whose answer has not started within `perTryTimeoutMs` (0: never).
  */
 export function envoyRouteConfiguration(
   name: string,
@@ -54,6 +55,7 @@ export function envoyRouteConfiguration(
   missingHeader: MissingHeaderPolicy,
   shardCount: number,
   keyHeader: string,
+  perTryTimeoutMs: number,
 ): RouteConfiguration {
   const toCluster = (headers: MessageInitShape<typeof HeaderMatcherSchema>[]): Route =>
     create(RouteSchema, {
@@ -106,7 +108,7 @@ export function envoyRouteConfiguration(
         ];
   return create(RouteConfigurationSchema, {
     name,
-    virtualHosts: [{ name, domains: ['*'], routes: [...shardHeaderRoutes, ...keyRoutes], retryPolicy: failoverRetryPolicy(), hedgePolicy: failoverHedgePolicy() }],
+    virtualHosts: [{ name, domains: ['*'], routes: [...shardHeaderRoutes, ...keyRoutes], ...failoverPolicies(perTryTimeoutMs) }],
   });
 }
 

@@ -135,7 +135,7 @@ function translateEnvoy({ shardMap, topology }: TranslatorInput): Translation {
         resource(
           RouteConfigurationSchema,
           routes,
-          envoyRouteConfiguration(routes, cluster, envoy.missingHeader, shardCount, routing.keyHeader),
+          envoyRouteConfiguration(routes, cluster, envoy.missingHeader, shardCount, routing.keyHeader, envoy.perTryTimeoutMs),
         ),
       ],
     },
@@ -168,7 +168,7 @@ function translateEnvoyRouteTable({ shardMap, topology }: TranslatorInput, servi
       cluster: byName(clusters),
       endpoint: byName(assignments),
       listener: [resource(ListenerSchema, listenerName(service), envoyListener(listenerName(service), routes, shardCount, routing.keyHeader, envoy))],
-      route: [resource(RouteConfigurationSchema, routes, envoyRouteTableConfiguration(routes, service, plan, envoy.missingHeader, shardCount, routing.keyHeader))],
+      route: [resource(RouteConfigurationSchema, routes, envoyRouteTableConfiguration(routes, service, plan, envoy.missingHeader, shardCount, routing.keyHeader, envoy.perTryTimeoutMs))],
     },
     warnings: serving.warnings,
   };

@@ -117,6 +117,7 @@ export function randomTopology(rng: Rng): Record<string, unknown> {
     if (rng.chance(0.7)) envoy.upstreamProtocol = rng.pick(['http1', 'http2']);
     if (rng.chance(0.8)) envoy.routeShape = rng.pick(['subset', 'table']);
     for (const k of ['dynamicStats', 'generateRequestId', 'envoyHeaders']) if (rng.chance(0.4)) envoy[k] = rng.chance(0.5);
+    if (rng.chance(0.4)) envoy.perTryTimeoutMs = rng.pick([0, 1, 5000, 3_600_000]);
     doc.envoy = envoy;
   }
   if (rng.chance(0.6)) {
