@@ -8,15 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../src/app/index.js';
 import { metricsStage } from '../../src/app/metrics-stage.js';
 import { xdsStage } from '../../src/app/xds-stage.js';
-import { createKeywayMetrics } from '../../src/telemetry/index.js';
 import { checkConsistency } from '../../src/xds/translator/index.js';
 import type { Listener } from '../../src/xds/proto.js';
 import { connectionManagers } from '../../src/xds/references.js';
 import type { ResourceSet } from '../../src/xds/resources.js';
-import { tempTopology, topologyText } from '../serve/support.js';
+import { topologyText } from '../serve/support.js';
+import { startKeywayInProcess } from '../support/keyway-in-process.js';
 import { eventually } from '../support/eventually.js';
 import { XdsTestClient } from '../support/xds-client/xds-client.js';
 
@@ -25,22 +24,11 @@ const REFUSAL = 'endpoints keyway-cache: address 127.0.0.1:7100 listed twice';
 test('a refused snapshot makes /readyz degraded and keyway_degraded 1, naming the class, until one for the class is accepted', async (t) => {
   let refuse = false;
   const check = (set: ResourceSet): string[] => (refuse ? [REFUSAL] : checkConsistency(set));
-  const topo = await tempTopology(topologyText({ weights: [10, 10, 10] }));
-  const metrics = createKeywayMetrics();
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    xdsPort: 0,
-    host: '127.0.0.1',
-    stages: [metricsStage(metrics), xdsStage({ metrics, checkConsistency: check })],
+  const { server, topo, clients } = await startKeywayInProcess(t, topologyText({ weights: [10, 10, 10] }), {
+    stages: (metrics) => [metricsStage(metrics), xdsStage({ metrics, checkConsistency: check })],
   });
   const client = new XdsTestClient({ port: server.listening.xdsPort!, node: { id: 'envoy-1', userAgentName: 'envoy' } });
-  t.after(async () => {
-    client.close();
-    await server.close();
-    await metrics.shutdown();
-    await topo.cleanup();
-  });
+  clients.push(client);
   const base = `http://127.0.0.1:${server.httpPort}`;
   const readyz = async () => (await fetch(`${base}/readyz`)).json() as Promise<{ status: string; reasons: { code: string; message: string }[] }>;
   const gauge = async (): Promise<string | undefined> => {

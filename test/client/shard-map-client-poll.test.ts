@@ -5,10 +5,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ShardMapClient, DEFAULT_MAX_BACKOFF_MS, POLL_JITTER, KeywayError } from '../../src/client/index.js';
 import { pollDelay } from '../../src/client/shard-map-client.js';
 import { eventually } from '../support/eventually.js';
+import { listenForTest } from '../support/loopback-server.js';
 
 /** A keyway stand-in that logs when each /readyz arrives; `broken` answers 500. */
 async function fakeKeyway(t: TestContext): Promise<{ baseUrl: string; polls: number[]; broken: boolean; version: string }> {
@@ -20,12 +20,7 @@ async function fakeKeyway(t: TestContext): Promise<{ baseUrl: string; polls: num
     if (fake.broken) return send(500, { error: { code: 'INTERNAL', message: 'down' } });
     send(200, { ready: true, status: 'ready', reasons: [], version: fake.version, shardCount: 1 });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  fake.baseUrl = await listenForTest(t, server);
   return fake;
 }
 

@@ -13,6 +13,7 @@ import { startKeywayInProcess } from '../support/keyway-in-process.js';
 import { topologyText } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../../e2e/support/ports.js';
+import { listenForTest } from '../support/loopback-server.js';
 
 const KEYS = ['user:1000', '{user:42}:profile', '{user:42}:cart', 'ключ', '🔑emoji', 'embedding/v2/doc-8812/chunk-3', ''];
 
@@ -169,12 +170,7 @@ async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
     }
     res.writeHead(500).end('oops');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  fake.baseUrl = await listenForTest(t, server);
   return fake;
 }
 

@@ -5,6 +5,7 @@
 import type { TestContext } from 'node:test';
 import { serveStages } from '../../src/app/wiring.js';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/app/index.js';
+import type { ServeStage } from '../../src/core/stage.js';
 import { createKeywayMetrics, type KeywayMetrics } from '../../src/telemetry/index.js';
 import { tempTopology } from '../serve/support.js';
 import type { XdsTestClient } from './xds-client/xds-client.js';
@@ -17,21 +18,25 @@ export interface InProcessKeyway {
   readonly clients: XdsTestClient[];
 }
 
-/** Starts keyway on `topologyText` (REST and xDS on free ports of 127.0.0.1, or REST on `opts.httpPort`). */
+/**
+ * Starts keyway on `topologyText` (REST and xDS on free ports of 127.0.0.1, or REST on
+ * `opts.httpPort`), with the CLI's stages or those `opts.stages` makes around the metrics object.
+ */
 export async function startKeywayInProcess(
   t: Pick<TestContext, 'after'>,
   topologyText: string,
-  opts: Pick<ServeOptions, 'fileWatch' | 'httpPort'> = {},
+  opts: Pick<ServeOptions, 'fileWatch' | 'httpPort'> & { readonly stages?: (metrics: KeywayMetrics) => ServeStage[] } = {},
 ): Promise<InProcessKeyway> {
   const topo = await tempTopology(topologyText);
   const metrics = createKeywayMetrics();
+  const { stages = (m: KeywayMetrics) => serveStages({ metrics: m }), ...serve } = opts;
   const server = await startServer({
     configFile: topo.file,
     httpPort: 0,
     xdsPort: 0,
     host: '127.0.0.1',
-    stages: serveStages({ metrics }),
-    ...opts,
+    stages: stages(metrics),
+    ...serve,
   });
   const clients: XdsTestClient[] = [];
   t.after(async () => {
