@@ -60,22 +60,23 @@ export function stagedSet(base: ResourceSet, target: ResourceSet, phase: StagePh
 
 /**
  * What a change that arrives during another starts from: the staged set in force, `served`, less
- * the clusters (and their endpoints) no client may still route to. Clients route with the real
- * routes of `served` or, lagging one step, of `previous` (what the interrupted change started
- * from); a cluster only staged, or left from older steps, carries no call. Without this, changes
- * arriving faster than a change completes (a client that never ACKs holds each phase to its bound)
- * would add every cluster of every change to the set for as long as they keep coming.
+ * the clusters (and their endpoints) no client may still route to, those outside `mayRoute`. The
+ * caller keeps `mayRoute`: the clusters of the real routes of every set served since the class was
+ * last in sync, since a client may lag by several of them (a change that only drops clusters
+ * switches the routes without waiting). A cluster only staged, or left from older steps, carries
+ * no call. Without this, changes arriving faster than a change completes (a client that never ACKs
+ * holds each phase to its bound) would add every cluster of every change to the set for as long as
+ * they keep coming.
  */
-export function routableBase(served: ResourceSet, previous: ResourceSet): ResourceSet {
-  const keep = new Set([...routedClusters(served), ...routedClusters(previous)]);
-  const cluster = served.cluster.filter((c) => keep.has(c.name));
+export function routableBase(served: ResourceSet, mayRoute: ReadonlySet<string>): ResourceSet {
+  const cluster = served.cluster.filter((c) => mayRoute.has(c.name));
   if (cluster.length === served.cluster.length) return served;
   const eds = new Set(cluster.flatMap((c) => edsServiceName(c.message as Cluster) ?? []));
   return { ...served, cluster, endpoint: served.endpoint.filter((e) => eds.has(e.name)) };
 }
 
 /** The clusters the real routes of `set` (not its staging routes) send calls to, a route table's included. */
-function routedClusters(set: ResourceSet): string[] {
+export function routedClusters(set: ResourceSet): string[] {
   return set.route.flatMap((r) => {
     const config = r.message as RouteConfiguration;
     return config.virtualHosts.flatMap((vh) => virtualHostClusters({ ...vh, routes: vh.routes.filter((route) => !isStagingRoute(route)) }));

@@ -10,9 +10,10 @@
  */
 import type { Logger } from 'pino';
 import { KeywayError } from '../core/errors.js';
+import { compareStrings } from '../core/order.js';
 import { MAX_TIMER_MS } from '../core/limits.js';
 import type { ResourceSet } from '../xds/resources.js';
-import { firstPhase, nextPhase, routableBase, stagedSet, type StagePhase } from './grpc-staged-sets.js';
+import { firstPhase, nextPhase, routableBase, routedClusters, stagedSet, type StagePhase } from './grpc-staged-sets.js';
 
 /** Default bound on one phase's wait for the class's ACKs (KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS). */
 export const DEFAULT_GRPC_STAGE_TIMEOUT_MS = 5_000;
@@ -47,6 +48,11 @@ interface Change {
   deadline: number;
   /** `switch`: when the class was first seen in sync with it; clusters leave lingerMs later. */
   syncedAt?: number;
+  /**
+   * The clusters the class's clients may still route to: those of the real routes of every set
+   * served since the class was last in sync (or since a phase gave up waiting for it).
+   */
+  mayRoute: ReadonlySet<string>;
 }
 
 /** The stager of the xDS stage; `build` wraps the translator for gRPC classes. */
@@ -55,6 +61,8 @@ export class GrpcStager {
   /** The set each gRPC class was last given, by class key. */
   readonly #served = new Map<string, ResourceSet>();
   readonly #changes = new Map<string, Change>();
+  /** Classes built since the last `rebuilt`. */
+  #builtSince = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #checking: NodeJS.Immediate | undefined;
   #closed = false;
@@ -68,27 +76,55 @@ export class GrpcStager {
    * than the one of the change in progress starts a new change from what is served now.
    */
   build(classKey: string, target: ResourceSet): ResourceSet {
-    const served = this.#served.get(classKey);
-    if (this.#opts.timeoutMs <= 0 || served === undefined) {
+    this.#builtSince.add(classKey);
+    if (this.#opts.timeoutMs <= 0) {
       this.#served.set(classKey, target);
       return target;
     }
+    // A class new to the stager may hold clients already: those the topology just moved out of
+    // another class (the first node of their zone joined, the last one left), in the push that
+    // changes the routes. They hold what that class was served, so the change starts from there.
+    const own = this.#served.get(classKey);
+    const from = own === undefined ? this.#predecessorOf(classKey) : { served: own, change: this.#changes.get(classKey) };
+    if (from === undefined) {
+      this.#served.set(classKey, target);
+      return target;
+    }
+    const served = from.served;
     let change = this.#changes.get(classKey);
     if (change?.target !== target) {
       // During another change: from what clients may still route to of the staged set in force.
-      const base = change && change.phase !== 'done' ? routableBase(served, change.base) : served;
+      const during = from.change?.phase !== 'done' ? from.change : undefined;
+      const mayRoute = new Set([...(during?.mayRoute ?? []), ...routedClusters(served)]);
+      const base = during ? routableBase(served, mayRoute) : served;
       const phase = firstPhase(base, target);
       // The routes in force stay held back no longer than one bound in all: a change arriving
       // during an `add` phase keeps its deadline, or changes coming faster than the bound (with a
       // client that never ACKs) would keep the clients on the first routes for as long as they come.
       const deadline = change?.phase === 'add' && phase === 'add' ? change.deadline : Date.now() + this.#opts.timeoutMs;
-      change = { base, target, phase, deadline };
+      change = { base, target, phase, deadline, mayRoute };
       this.#changes.set(classKey, change);
     }
     const out = stagedSet(change.base, target, change.phase);
     if (change.phase === 'done') this.#changes.delete(classKey);
     this.#served.set(classKey, out);
     return out;
+  }
+
+  /**
+   * What the clients of class `classKey`, new to the stager, may hold: what is served to the class
+   * they most likely came from, and its change in progress (a change of the new class continues
+   * it, as a change arriving during another does). A client's class only loses or gains its
+   * place's parts (served-class.ts), so that is its zone's class without a fabric, then the class
+   * without a place, then any class of its flavor (routes and clusters are the same for all of
+   * them; only assignments are ordered per place). Undefined when no class of its flavor is
+   * served: nobody holds anything yet.
+   */
+  #predecessorOf(classKey: string): { served: ResourceSet; change: Change | undefined } | undefined {
+    const [flavor, zone] = keyParts(classKey);
+    const family = [...this.#served.keys()].filter((k) => k !== classKey && keyParts(k)[0] === flavor).sort(compareStrings);
+    const key = [`${flavor}|${zone}|`, `${flavor}||`].find((k) => this.#served.has(k) && k !== classKey) ?? family[0];
+    return key === undefined ? undefined : { served: this.#served.get(key)!, change: this.#changes.get(key) };
   }
 
   /**
@@ -100,10 +136,16 @@ export class GrpcStager {
     this.#changes.delete(classKey);
   }
 
-  /** After each rebuild: forget classes the cache dropped, then look at the changes in progress. */
+  /**
+   * After each rebuild: forget classes the cache dropped, then look at the changes in progress. A
+   * class built since the last call is live too: the rebuild's report lists the classes it rebuilt,
+   * not those it created for the clients it moved to a new class (the first node of their zone).
+   */
   rebuilt(liveClasses: ReadonlySet<string>): void {
+    const built = this.#builtSince;
+    this.#builtSince = new Set();
     for (const key of [...this.#served.keys()]) {
-      if (liveClasses.has(key)) continue;
+      if (liveClasses.has(key) || built.has(key)) continue;
       this.#served.delete(key);
       this.#changes.delete(key);
     }
@@ -149,6 +191,8 @@ export class GrpcStager {
         );
       }
       const from = change.phase;
+      // In sync with the set served now (or no longer waited for): its routes are the ones in use.
+      change.mayRoute = new Set(routedClusters(this.#served.get(classKey) ?? change.base));
       change.phase = nextPhase(change.phase, change.base, change.target);
       this.#opts.logger.debug({ proxyClass: classKey, from, to: change.phase, synced }, 'gRPC make-before-break step');
       change.deadline = now + this.#opts.timeoutMs;
@@ -175,6 +219,24 @@ export class GrpcStager {
     this.#timer = setTimeout(() => this.#advance(), Math.min(Math.min(...wakes) - now + 1, MAX_TIMER_MS));
     this.#timer.unref();
   }
+}
+
+/**
+ * The parts of a class key (proxyClassKey: flavor, zone, subzone, ... joined by `|`, where `\\` escapes
+ * `|` and `\\`), each as written in the key (still escaped), so that parts join back into a key.
+ */
+function keyParts(classKey: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < classKey.length; i++) {
+    if (classKey[i] === '\\') i++;
+    else if (classKey[i] === '|') {
+      parts.push(classKey.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(classKey.slice(start));
+  return parts;
 }
 
 /**

@@ -9,6 +9,7 @@
  * past the limit they prove a response too large.
  */
 import type { Endpoint } from '../../core/endpoint.js';
+import { ClusterLoadAssignmentSchema, ClusterSchema } from '../proto.js';
 
 /** grpc-js's and grpc-go's default receive limit: 4 MiB. */
 export const GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -22,6 +23,14 @@ const ROUTE_BYTES = 32;
 // A cluster: 12 bytes besides its name, and 36 of circuit breakers (34 and their field's tag and length).
 const CLUSTER_BYTES = 48;
 const ENDPOINT_BYTES = 18;
+/**
+ * What a response adds around each resource: DiscoveryResponse.resources packs it in an Any, whose
+ * type URL alone is 51 bytes for a cluster and 67 for an assignment (16384 assignments: 1.2 MB),
+ * plus at least 6 bytes of tags and lengths.
+ */
+const anyBytes = (typeName: string): number => 6 + `type.googleapis.com/${typeName}`.length;
+const CLUSTER_ANY_BYTES = anyBytes(ClusterSchema.typeName);
+const ENDPOINT_ANY_BYTES = anyBytes(ClusterLoadAssignmentSchema.typeName);
 
 export interface GrpcSizeInput {
   /** Each shard route: its shard and its cluster's name. */
@@ -37,9 +46,18 @@ export function grpcSizeBounds(input: GrpcSizeInput): { route: number; cluster: 
   let cluster = 0;
   let endpoint = 0;
   for (const [name, endpoints] of input.clusters) {
-    cluster += CLUSTER_BYTES + name.length;
-    endpoint += name.length;
-    for (const e of endpoints) endpoint += ENDPOINT_BYTES + e.address.length + e.id.length;
+    cluster += CLUSTER_ANY_BYTES + CLUSTER_BYTES + name.length;
+    endpoint += ENDPOINT_ANY_BYTES + name.length;
+    // Each locality is written at least once per assignment (once per endpoint in an owner tuple's).
+    // Keys joined by NUL: two localities that collide are counted once, still a lower bound.
+    const localities = new Set<string>();
+    for (const e of endpoints) {
+      endpoint += ENDPOINT_BYTES + e.address.length + e.id.length;
+      const key = `${e.locality.region}\0${e.locality.zone}\0${e.locality.subzone}`;
+      if (localities.has(key)) continue;
+      localities.add(key);
+      endpoint += e.locality.region.length + e.locality.zone.length + e.locality.subzone.length;
+    }
   }
   return { route, cluster, endpoint };
 }

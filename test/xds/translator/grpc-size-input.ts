@@ -2,8 +2,9 @@
  * For the gRPC size bounds' tests (grpc-size.test.ts, envoy-fuzz.test.ts): the bounds' input
  * rebuilt from a translated gRPC set, and what the set really encodes to.
  */
-import { toBinary } from '@bufbuild/protobuf';
-import type { ClusterLoadAssignment, RouteConfiguration } from '../../../src/xds/proto.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { DiscoveryResponseSchema, type ClusterLoadAssignment, type RouteConfiguration } from '../../../src/xds/proto.js';
 import type { ResourceSet } from '../../../src/xds/resources.js';
 import type { grpcSizeBounds } from '../../../src/xds/translator/grpc-size.js';
 import { endpoint } from './fixtures.js';
@@ -26,7 +27,8 @@ export function sizeInputOf(set: ResourceSet): Parameters<typeof grpcSizeBounds>
         l.lbEndpoints.flatMap((lb) => {
           if (lb.hostIdentifier.case !== 'endpoint') return [];
           const a = lb.hostIdentifier.value.address?.address;
-          return a?.case === 'socketAddress' ? [endpoint(lb.hostIdentifier.value.hostname, a.value.address)] : [];
+          const locality = { region: l.locality?.region ?? '', zone: l.locality?.zone ?? '', subzone: l.locality?.subZone ?? '' };
+          return a?.case === 'socketAddress' ? [endpoint(lb.hostIdentifier.value.hostname, a.value.address, { locality })] : [];
         }),
       );
       return [r.name, eps] as const;
@@ -35,9 +37,12 @@ export function sizeInputOf(set: ResourceSet): Parameters<typeof grpcSizeBounds>
   return { routes, clusters };
 }
 
-/** Encoded bytes of each kind of a set: what one response of that kind holds at least. */
+/**
+ * Encoded bytes of each kind of a set as one SotW response carries them: each resource packed in
+ * an Any in DiscoveryResponse.resources (what one response of that kind holds at least).
+ */
 export function encodedBytes(set: ResourceSet): { route: number; cluster: number; endpoint: number } {
-  const sum = (list: ResourceSet['route']): number => list.reduce((a, r) => a + toBinary(r.schema, r.message as never).length, 0);
+  const sum = (list: ResourceSet['route']): number =>
+    list.reduce((a, r) => a + toBinary(DiscoveryResponseSchema, create(DiscoveryResponseSchema, { resources: [anyPack(r.schema, r.message as never)] })).length, 0);
   return { route: sum(set.route), cluster: sum(set.cluster), endpoint: sum(set.endpoint) };
 }
-

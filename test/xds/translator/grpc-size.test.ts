@@ -38,6 +38,17 @@ test('the endpoint assignments of many owner tuples past 4 MiB are a warning too
   assert.ok(warnings.some((w) => w.includes('gRPC endpoint assignments take at least')), warnings.join('\n'));
 });
 
+test('S = 16384, R = 3 over 1000 nodes with real locality names (docs/xds.md) passes 4 MiB of assignments: a warning', () => {
+  const eps = Array.from({ length: 1000 }, (_, i) =>
+    endpoint(`gpu-node-${i}`, `10.${i >> 8}.${i & 255}.1`, { locality: locality(`us-east-1${'abc'[i % 3]}`, `nvl-${i % 40}`, 'us-east-1') }),
+  );
+  const policy = { shardCount: 16384, replicas: 3, spread: 'none' as const };
+  const { resources, warnings } = translateWithWarnings({ shardMap: computeShardMap(eps, policy), topology: topologyOf(eps, policy) }, GRPC);
+  const real = encodedBytes(resources).endpoint;
+  assert.ok(real > 1.2 * GRPC_MAX_MESSAGE_BYTES, `the case is past the limit: ${real} bytes`);
+  assert.ok(warnings.some((w) => w.includes('gRPC endpoint assignments take at least')), `${real} bytes of assignments, no warning:\n${warnings.join('\n')}`);
+});
+
 test('no size warning where every response fits, nor for picker clients (one compact cluster)', () => {
   assert.deepEqual(warningsFor(1024, 3, nodes(50), GRPC).filter((w) => w.includes('message limit')), []);
   assert.deepEqual(warningsFor(65536, 2, nodes(100), PICKER).filter((w) => w.includes('message limit')), []);
