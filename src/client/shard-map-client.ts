@@ -9,7 +9,7 @@ import { ERROR_CODES, KeywayError, type KeywayErrorCode } from '../core/errors.j
 import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
 import { shardFor, type CacheKey } from './shard.js';
 import { adminTokenFault } from '../core/admin-token.js';
-import { MAX_ENDPOINTS } from '../core/limits.js';
+import { lbWeight } from '../core/endpoint.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
 export interface Owner {
@@ -79,12 +79,6 @@ const MAX_SHARDMAP_BYTES = 256 << 20;
 /** Why a request was aborted: its timeout, or close(). */
 const TIMED_OUT = new Error('timed out');
 const CLOSED = new Error('closed');
-
-/**
- * Largest spread weight, as the translator's load-balancing weight (src/xds/translator/envoy-core.ts
- * lbWeight): the largest topology at this weight still sums within uint32.
- */
-const MAX_SPREAD_WEIGHT = Math.floor(0xffff_ffff / MAX_ENDPOINTS);
 
 /** Whom a shard's requests go to, when that is not simply its primary. */
 interface ShardPick {
@@ -480,7 +474,8 @@ function decodeShardMap(body: unknown, base: URL): HeldMap {
     if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w < 0)) return bad(`endpoint ${e.id}: weight ${JSON.stringify(w)}`);
     const owner = Object.freeze({ id: e.id, address: e.address, port: e.port });
     byId.set(e.id, owner);
-    weightOf.set(owner, w === undefined ? 1 : spreadWeight(w));
+    // The load-balancing weight proxies spread by, so a weight of 0 still takes a share.
+    weightOf.set(owner, w === undefined ? 1 : lbWeight(w));
     if (e.ready !== false || e.draining === true) serving.add(owner);
   }
   // Many shards share an owner list (at most N^R distinct lists): keep one array per list, and one
@@ -522,13 +517,4 @@ function shardPick(list: readonly Owner[], k: number, serving: ReadonlySet<Owner
   let total = 0;
   const upTo = to.map((o) => (total += weightOf.get(o)!));
   return { readers: k, owners: Object.freeze(to), upTo };
-}
-
-/**
- * An endpoint's weight as proxies spread a hot shard by it: keyway writes `weight` x 100, rounded,
- * at least 1 and capped, as the load-balancing weight of Envoy, the gRPC pickers and the endpoint
- * picker (lbWeight); the client draws by the same numbers, so a weight of 0 still takes a share.
- */
-function spreadWeight(weight: number): number {
-  return Math.min(MAX_SPREAD_WEIGHT, Math.max(1, Math.round(weight * 100)));
 }

@@ -3,6 +3,7 @@
  * (docs/architecture.md "Vocabulary": endpoint, locality, weight).
  */
 import { isIP } from 'node:net';
+import { MAX_ENDPOINTS } from './limits.js';
 import { compareStrings } from './order.js';
 
 /** Where an endpoint runs. `subzone` is the NVLink fabric: GPUs that read each other's memory at NVLink speed. */
@@ -64,4 +65,22 @@ export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone
   );
+}
+
+/**
+ * Largest per-endpoint weight keyway emits (858 993): every endpoint of the largest topology at
+ * this weight still sums to at most uint32, the limit on a locality's endpoint weights (Envoy) and
+ * on a priority's locality weights (gRPC rejects the whole ClusterLoadAssignment past it). An
+ * endpoint is listed at most once per priority of an assignment.
+ */
+export const MAX_LB_WEIGHT = Math.floor(0xffff_ffff / MAX_ENDPOINTS);
+
+/**
+ * An endpoint's `weight` (relative capacity, any number >= 0) as an xDS load_balancing_weight,
+ * which must be an integer >= 1 (Envoy, the gRPC pickers, the endpoint picker and
+ * `keyway/client`'s `pick` all spread by it). Scaled by 100 so two decimals survive, and clamped; the scale is
+ * per endpoint (not relative to the largest), so one endpoint's reweight changes only its own entry.
+ */
+export function lbWeight(weight: number): number {
+  return Math.min(MAX_LB_WEIGHT, Math.max(1, Math.round(weight * 100)));
 }

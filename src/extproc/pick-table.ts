@@ -8,7 +8,7 @@ import type { Endpoint } from '../core/endpoint.js';
 import type { ServingView } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
 import type { MissingHeaderPolicy } from '../core/settings.js';
-import { lbWeight } from '../xds/translator/envoy-core.js';
+import { lbWeight } from '../core/endpoint.js';
 
 /** One view's answers. Immutable; shard rows are built on first use and kept. */
 export interface PickTable {

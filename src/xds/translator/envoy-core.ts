@@ -16,7 +16,6 @@ import {
 } from '../proto.js';
 import { isIP } from 'node:net';
 import type { Locality } from '../../core/endpoint.js';
-import { MAX_ENDPOINTS } from '../../core/limits.js';
 import { canonicalIp } from './serving.js';
 
 /**
@@ -61,23 +60,6 @@ export function duration(ms: number): Duration {
 
 /** Envoy's and gRPC's limit on a summed weight (a priority's, a locality's, a weighted_clusters'). */
 export const UINT32_MAX = 0xffff_ffff;
-/**
- * Largest per-endpoint weight keyway emits (858 993): every endpoint of the largest topology at
- * this weight still sums to at most uint32, the limit on a locality's endpoint weights (Envoy) and
- * on a priority's locality weights (gRPC rejects the whole ClusterLoadAssignment past it). An
- * endpoint is listed at most once per priority of an assignment.
- */
-export const MAX_LB_WEIGHT = Math.floor(UINT32_MAX / MAX_ENDPOINTS);
-
-/**
- * An endpoint's `weight` (relative capacity, any number >= 0) as an xDS load_balancing_weight,
- * which must be an integer >= 1. Scaled by 100 so two decimals survive, and clamped; the scale is
- * per endpoint (not relative to the largest), so one endpoint's reweight changes only its own entry.
- */
-export function lbWeight(weight: number): number {
-  return Math.min(MAX_LB_WEIGHT, Math.max(1, Math.round(weight * 100)));
-}
-
 /** A locality's weight: the sum of its endpoints' weights, kept within uint32. */
 export function localityWeight(endpointWeights: readonly number[]): number {
   return Math.min(UINT32_MAX, Math.max(1, endpointWeights.reduce((a, b) => a + b, 0)));

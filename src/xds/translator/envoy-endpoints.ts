@@ -6,7 +6,8 @@
 import { create } from '@bufbuild/protobuf';
 import { ClusterLoadAssignmentSchema, LbEndpointSchema, LocalityLbEndpointsSchema, type ClusterLoadAssignment, type LbEndpoint, type LocalityLbEndpoints } from '../proto.js';
 import { compareLocality, type Locality } from '../../core/endpoint.js';
-import { lbWeight, localityKey, localityMessage, socketAddress } from './envoy-core.js';
+import { lbWeight } from '../../core/endpoint.js';
+import { localityKey, localityMessage, socketAddress } from './envoy-core.js';
 import type { EnvoyHost } from './envoy-placement.js';
 import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
 

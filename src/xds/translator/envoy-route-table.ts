@@ -43,7 +43,8 @@ import {
 import type { Endpoint } from '../../core/endpoint.js';
 import { compareStrings } from '../../core/order.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
-import { UINT32_MAX, lbWeight, socketAddress } from './envoy-core.js';
+import { lbWeight } from '../../core/endpoint.js';
+import { UINT32_MAX, socketAddress } from './envoy-core.js';
 import { localityGroups } from './envoy-endpoints.js';
 import { failoverPolicies } from './envoy-failover.js';
 import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';

@@ -15,14 +15,13 @@ import {
   type LocalityLbEndpointsSchema,
 } from '../proto.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { compareLocality, type Endpoint } from '../../core/endpoint.js';
+import { compareLocality, lbWeight, type Endpoint } from '../../core/endpoint.js';
 import type { ProxyClass } from '../resources.js';
 import { compareStrings } from '../../core/order.js';
 import { addressKey } from './serving.js';
 import { clusterCircuitBreakers } from './envoy-failover.js';
 import {
   adsConfigSource,
-  lbWeight,
   localityKey,
   localityMessage,
   localityWeight,

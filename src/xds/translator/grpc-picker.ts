@@ -27,7 +27,8 @@ import {
   type MissingHeaderMode,
   type ShardPickerConfig,
 } from '../../core/shard-picker.js';
-import { adsConfigSource, lbWeight } from './envoy-core.js';
+import { lbWeight } from '../../core/endpoint.js';
+import { adsConfigSource } from './envoy-core.js';
 import { clusterCircuitBreakers } from './envoy-failover.js';
 import { grpcFailoverRetryPolicy } from './grpc-routes.js';
 import { SHARD_HEADER } from './names.js';
