@@ -9,15 +9,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../support/eventually.js';
 import type { ShardMapBody } from '../support/rest-bodies.js';
 import { startKeywayInProcess } from '../support/keyway-in-process.js';
 import { startGrpcBackend, type GrpcBackend } from './support/grpc-backend.js';
-import { buildGoCaller, goCaller, grpcJsCaller, pythonCaller, type Caller, type CallReport } from './support/grpc-callers.js';
+import { startWarmCallers, type CallReport } from './support/grpc-callers.js';
 
 const SHARDS = 16;
 const WORKERS = 4;
@@ -45,28 +42,7 @@ test('clients of a zone that gets its first node lose no call as they move to a 
     node: { id, locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } },
   });
   const require = process.env.KEYWAY_REQUIRE_E2E === '1';
-  const callers: Caller[] = [grpcJsCaller(TARGET, SHARDS, WORKERS, bootstrap('zone-grpc-js'))];
-  const dir = await mkdtemp(join(tmpdir(), 'keyway-zone-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const go = await buildGoCaller(dir);
-  const python = pythonCaller(TARGET, SHARDS, WORKERS, bootstrap('zone-python'));
-  for (const missing of ['missing' in go ? go.missing : undefined, 'missing' in python ? python.missing : undefined]) {
-    if (missing === undefined) continue;
-    if (require) assert.fail(missing);
-    t.diagnostic(`skipped: ${missing}`);
-  }
-  if ('binary' in go) callers.push(goCaller(go.binary, TARGET, SHARDS, WORKERS, bootstrap('zone-grpc-go')));
-  if (!('missing' in python)) callers.push(python);
-  t.after(() => callers.forEach((c) => c.close()));
-
-  for (const c of callers) {
-    await eventually(`${c.language}: a window of calls without a failure`, async () => {
-      await c.reset();
-      await sleep(300);
-      return c.report();
-    }, { accept: (r) => r.ok > 0 && r.failed === 0, timeoutMs: 60_000, intervalMs: 0 });
-  }
-  await Promise.all(callers.map((c) => c.reset()));
+  const callers = await startWarmCallers(t, { target: TARGET, shards: SHARDS, workers: WORKERS, bootstrap, prefix: 'zone', require, note: (m) => t.diagnostic(m) });
   const totals = new Map<string, { ok: number; failed: number; errors: Record<string, number> }>(callers.map((c) => [c.language, { ok: 0, failed: 0, errors: {} }]));
   const collect = async (): Promise<CallReport[]> => {
     const reports: CallReport[] = [];

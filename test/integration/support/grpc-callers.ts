@@ -5,11 +5,18 @@
  * Where a language is missing the caller is undefined with the reason; tests skip it, or fail when
  * KEYWAY_REQUIRE_E2E=1 (CI installs Go and `scripts/install-grpcio.sh`).
  */
+import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
+import { eventually } from '../../support/eventually.js';
 
 /** Counters of one caller since its last reset. */
 export interface CallReport {
@@ -86,4 +93,47 @@ export function goCaller(binary: string, target: string, shards: number, workers
 export function pythonCaller(target: string, shards: number, workers: number, bootstrap: object): Caller | { missing: string } {
   if (!existsSync(GRPCIO_PYTHON)) return { missing: `no python with grpcio at ${GRPCIO_PYTHON} (run scripts/install-grpcio.sh)` };
   return startCaller('python-grpcio', [GRPCIO_PYTHON, here('./grpcio_caller.py'), target, String(shards), String(workers)], bootstrap);
+}
+
+/** What {@link startWarmCallers} starts: one client of each kind against `target`. */
+export interface WarmCallersOptions {
+  readonly target: string;
+  readonly shards: number;
+  readonly workers: number;
+  /** The bootstrap of the client named `id` (each kind gets `<prefix>-grpc-js`, `-grpc-go`, `-python`). */
+  readonly bootstrap: (id: string) => object;
+  readonly prefix: string;
+  /** A missing Go toolchain or grpcio fails the test (KEYWAY_REQUIRE_E2E=1) instead of skipping that kind. */
+  readonly require: boolean;
+  readonly note: (message: string) => void;
+}
+
+/**
+ * A grpc-js, a grpc-go and a python grpcio client calling through keyway, each warmed until a window
+ * of its calls has no failure, their counts then reset; closed when the test ends.
+ */
+export async function startWarmCallers(t: Pick<TestContext, 'after'>, opts: WarmCallersOptions): Promise<Caller[]> {
+  const { target, shards, workers, bootstrap, prefix } = opts;
+  const callers: Caller[] = [grpcJsCaller(target, shards, workers, bootstrap(`${prefix}-grpc-js`))];
+  const dir = await mkdtemp(join(tmpdir(), `keyway-${prefix}-`));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const go = await buildGoCaller(dir);
+  const python = pythonCaller(target, shards, workers, bootstrap(`${prefix}-python`));
+  for (const missing of ['missing' in go ? go.missing : undefined, 'missing' in python ? python.missing : undefined]) {
+    if (missing === undefined) continue;
+    if (opts.require) assert.fail(missing);
+    opts.note(`skipped: ${missing}`);
+  }
+  if ('binary' in go) callers.push(goCaller(go.binary, target, shards, workers, bootstrap(`${prefix}-grpc-go`)));
+  if (!('missing' in python)) callers.push(python);
+  t.after(() => callers.forEach((c) => c.close()));
+  for (const c of callers) {
+    await eventually(`${c.language}: a window of calls without a failure`, async () => {
+      await c.reset();
+      await sleep(300);
+      return c.report();
+    }, { accept: (r) => r.ok > 0 && r.failed === 0, timeoutMs: 60_000, intervalMs: 0 });
+  }
+  await Promise.all(callers.map((c) => c.reset()));
+  return callers;
 }

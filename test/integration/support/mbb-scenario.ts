@@ -6,16 +6,13 @@
  * drains once no client calls it any more). Returns each client's calls, failed or not, across both.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { eventually } from '../../support/eventually.js';
 import type { ShardMapBody } from '../../support/rest-bodies.js';
 import { startKeywayInProcess } from '../../support/keyway-in-process.js';
 import { startGrpcBackend, type GrpcBackend } from './grpc-backend.js';
-import { buildGoCaller, goCaller, grpcJsCaller, pythonCaller, type Caller, type CallReport } from './grpc-callers.js';
+import { startWarmCallers, type CallReport } from './grpc-callers.js';
 
 export interface ScenarioOptions {
   /** Fail, rather than skip a client, when Go or python grpcio is missing. */
@@ -61,29 +58,8 @@ export async function joinAndLoss(t: Pick<TestContext, 'after'>, opts: ScenarioO
     node: { id, locality: { region: 'r', zone: 'z9', sub_zone: 'nvl-9' } },
   });
 
-  const callers: Caller[] = [grpcJsCaller(TARGET, SHARDS, WORKERS, bootstrap('mbb-grpc-js'))];
-  const dir = await mkdtemp(join(tmpdir(), 'keyway-mbb-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const go = await buildGoCaller(dir);
-  const python = pythonCaller(TARGET, SHARDS, WORKERS, bootstrap('mbb-python'));
-  for (const missing of ['missing' in go ? go.missing : undefined, 'missing' in python ? python.missing : undefined]) {
-    if (missing === undefined) continue;
-    if (opts.require) assert.fail(missing);
-    opts.note(`skipped: ${missing}`);
-  }
-  if ('binary' in go) callers.push(goCaller(go.binary, TARGET, SHARDS, WORKERS, bootstrap('mbb-grpc-go')));
-  if (!('missing' in python)) callers.push(python);
-  t.after(() => callers.forEach((c) => c.close()));
-
   // Warm: every client has connected and calls go through (a window of calls without a failure).
-  for (const c of callers) {
-    await eventually(`${c.language}: a window of calls without a failure`, async () => {
-      await c.reset();
-      await sleep(300);
-      return c.report();
-    }, { accept: (r) => r.ok > 0 && r.failed === 0, timeoutMs: 60_000, intervalMs: 0 });
-  }
-  await Promise.all(callers.map((c) => c.reset()));
+  const callers = await startWarmCallers(t, { target: TARGET, shards: SHARDS, workers: WORKERS, bootstrap, prefix: 'mbb', require: opts.require, note: opts.note });
   const totals = new Map<string, CallReport>(callers.map((c) => [c.language, { ok: 0, failed: 0, errors: {}, byNode: {} }]));
   const collect = async (): Promise<void> => {
     for (const c of callers) {
