@@ -58,6 +58,20 @@ describe('expired xDS server certificates', { skip }, () => {
    * with `clientCa`, `served-<name>-client-ca.crt` holding `ca`), loaded with a clock the test moves;
    * the log lines. The issued files stay as they were, for copying back.
    */
+  /**
+   * Moves the clock past the certificate in use (valid two days) and reloads twice with the files
+   * unchanged: the expiry is logged once. Returns that line.
+   */
+  async function expireInUse(clock: { ms: number }, lines: string[], tls: { reload(): Promise<boolean> }): Promise<string> {
+    clock.ms += 3 * DAY_MS;
+    lines.length = 0;
+    assert.equal(await tls.reload(), false);
+    assert.equal(await tls.reload(), false);
+    const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
+    assert.equal(inUse.length, 1, lines.join('\n'));
+    return inUse[0]!;
+  }
+
   async function served(t: { after(fn: () => void): void }, name: string, clientCa = false) {
     const valid = ca.issue(name, { cn: `keyway-${name}`, dns: ['localhost'] });
     const certFile = path.join(pki.dir, `served-${name}.crt`);
@@ -104,13 +118,8 @@ describe('expired xDS server certificates', { skip }, () => {
     copyFileSync(valid.cert, certFile);
     copyFileSync(valid.key, keyFile);
     assert.equal(await tls.reload(), false);
-    clock.ms += 3 * DAY_MS;
-    lines.length = 0;
-    assert.equal(await tls.reload(), false);
-    assert.equal(await tls.reload(), false);
-    const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
-    assert.equal(inUse.length, 1, lines.join('\n'));
-    assert.match(inUse[0]!, /--xds-tls-cert .*served-valid\.crt: the certificate in use expired on .*: TLS clients refuse new connections/);
+    const inUse = await expireInUse(clock, lines, tls);
+    assert.match(inUse, /--xds-tls-cert .*served-valid\.crt: the certificate in use expired on .*: TLS clients refuse new connections/);
 
     clock.ms = Date.now();
     copyFileSync(renewed.cert, certFile);
@@ -128,13 +137,8 @@ describe('expired xDS server certificates', { skip }, () => {
     assert.equal(await tls.reload(), false);
     assert.equal(lines.filter((l) => l.includes('cannot reload the xDS TLS files')).length, 1);
     // Then the certificate in use expires too, with the files unchanged: said once.
-    clock.ms += 3 * DAY_MS;
-    lines.length = 0;
-    assert.equal(await tls.reload(), false);
-    assert.equal(await tls.reload(), false);
-    const inUse = lines.filter((l) => l.includes('the xDS TLS certificate in use has expired'));
-    assert.equal(inUse.length, 1, lines.join('\n'));
-    assert.match(inUse[0]!, /served-valid2\.crt: the certificate in use expired on /);
+    const inUse = await expireInUse(clock, lines, tls);
+    assert.match(inUse, /served-valid2\.crt: the certificate in use expired on /);
   });
 
   test('a client CA rotation is taken while the server certificate is expired (the certificate served does not change)', async (t) => {
