@@ -21,7 +21,9 @@ export class ServingCapacity {
   async serve(units = 1): Promise<void> {
     const now = performance.now();
     // Absolute times, not one sleep per request: timer lateness does not lower the rate.
-    this.#busyUntil = Math.max(now, this.#busyUntil) + (units * 1000) / this.rps;
-    await sleep(this.#busyUntil - now);
+    const until = (this.#busyUntil = Math.max(now, this.#busyUntil) + (units * 1000) / this.rps);
+    // Node's timers count whole milliseconds of a loop clock read before this call, so one can end
+    // up to a millisecond early: sleep again for what is left, so no request ends before its turn.
+    for (let left = until - now; left > 0; left = until - performance.now()) await sleep(left);
   }
 }
