@@ -98,6 +98,24 @@ test("the pool's endpointPickerRef reaches keyway's ext_proc port, and the pool 
   assert.deepEqual(mine.kubernetes, base.kubernetes);
 });
 
+test("agents can reach every picker replica: a headless Service over the picker pods targets keyway's xDS port", () => {
+  const deployment = picker.find((o) => o.kind === 'Deployment') as unknown as PickerDeployment;
+  const headless = picker.find((o) => o.kind === 'Service' && o.metadata.name === 'keyway-picker-replicas') as unknown as PickerService & {
+    spec: { clusterIP?: string; publishNotReadyAddresses?: boolean };
+  };
+  assert.ok(headless, 'Service keyway-picker-replicas');
+  assert.equal(headless.spec.clusterIP, 'None', 'headless: its name resolves to every replica');
+  assert.equal(headless.spec.publishNotReadyAddresses, true, 'agents connect before a replica is ready, as to keyway-replicas');
+  for (const [k, v] of Object.entries(headless.spec.selector)) assert.equal(deployment.spec.template.metadata.labels[k], v);
+  const container = deployment.spec.template.spec.containers[0]! as { args: string[]; ports: { name: string; containerPort: number }[]; env?: { name: string; value?: string }[] };
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+  const cmd = parseCommand(container.args, env);
+  assert.equal(cmd.command, 'serve');
+  const [port] = headless.spec.ports;
+  assert.equal(port?.port, 18000, 'the port docs/gateways.md "Warm handoff" names');
+  assert.equal(container.ports.find((p) => p.name === port.targetPort)?.containerPort, cmd.command === 'serve' ? cmd.xdsPort : undefined, 'the Service targets the port keyway serves xDS on');
+});
+
 test("the picker's Kubernetes objects validate against the Kubernetes schemas", async () => {
   for (const obj of picker) {
     assert.deepEqual(await schemaProblems(obj), [], `${obj.kind} ${obj.metadata.name}`);
