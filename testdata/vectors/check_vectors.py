@@ -144,12 +144,32 @@ def owners(endpoints, policy):
 
 
 def js_number(x) -> str:
-    # ECMAScript Number::toString for the values used here (integers and short decimals).
+    # ECMAScript Number::toString: the shortest round-trip digits (Python's repr finds the same
+    # ones), laid out by ECMAScript's rules: plain from 1e-6 up to 1e21, else d.ddde+n / d.ddde-n.
     if isinstance(x, bool):
         raise TypeError
-    if float(x).is_integer() and abs(x) < 1e21:
-        return str(int(x))
-    return repr(float(x))
+    x = float(x)
+    if x == 0:
+        return "0"
+    if x < 0:
+        return "-" + js_number(-x)
+    mantissa, _, exp = repr(x).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    frac = "" if frac == "0" else frac
+    both = whole + frac
+    digits = both.lstrip("0")
+    # n: the decimal exponent such that x = 0.digits * 10^n.
+    n = (int(exp) if exp else 0) + len(whole) - (len(both) - len(digits))
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    return digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
 
 
 def version(endpoints, policy) -> str:
@@ -164,6 +184,9 @@ def version(endpoints, policy) -> str:
     for e in sorted(endpoints, key=lambda e: e["id"]):
         loc = e["locality"]
         fields = [e["id"], e["address"], e["port"], loc["region"], loc["zone"], loc["subzone"], e["weight"], e["ready"]]
+        # Only a draining endpoint has a ninth element.
+        if e.get("draining") is True:
+            fields.append("draining")
         rows.append("[" + ",".join(enc(f) for f in fields) + "]")
     head = ",".join(enc(v) for v in ["keyway-rendezvous-v1", policy["shardCount"], policy["replicas"], policy["spread"]])
     text = "[" + head + ",[" + ",".join(rows) + "]]"

@@ -163,6 +163,18 @@ const topologies: { name: string; policy: ShardingPolicy; endpoints: Endpoint[] 
     endpoints: [...example.slice(0, 4), { ...example[4]!, ready: false }, { ...example[5]!, weight: 0 }, example[6]!],
   },
   {
+    // The version's ninth element (docs/hashing.md "Shard map version").
+    name: 'a draining endpoint owns nothing and has its own version, R=2, subzone',
+    policy: { shardCount: 16, replicas: 2, spread: 'subzone' },
+    endpoints: [...example.slice(0, 4), { ...example[4]!, ready: false, draining: true }, ...example.slice(5)],
+  },
+  {
+    // Weights the version writes in exponent form (1e-7) and with ECMAScript's rounding (2^64).
+    name: 'weights 1e-7 and 2^64, R=2, none',
+    policy: { shardCount: 16, replicas: 2, spread: 'none' },
+    endpoints: [{ ...example[0]!, weight: 1e-7 }, { ...example[1]!, weight: 2 ** 64 }, example[2]!],
+  },
+  {
     name: 'fewer eligible than R',
     policy: { shardCount: 8, replicas: 4, spread: 'subzone' },
     endpoints: example.slice(0, 3),
