@@ -9,6 +9,7 @@ import type { ServingView } from '../core/serving.js';
 import { shardReaders } from '../core/shard-map.js';
 import type { MissingHeaderPolicy } from '../core/settings.js';
 import { lbWeight } from '../core/endpoint.js';
+import { canonicalIp } from '../core/ip-address.js';
 
 /** One view's answers. Immutable; shard rows are built on first use and kept. */
 export interface PickTable {
@@ -30,9 +31,31 @@ export interface PickTable {
   readonly eligible: readonly string[];
 }
 
-/** `ip:port` as the protocol and Envoy's override_host policy write it: an IPv6 literal in brackets. */
+/**
+ * `ip:port` as Envoy writes a host's address (`Address::Instance::asString`): the string its
+ * override_host policy looks each picked endpoint up by, and the served endpoint it reports. Another
+ * spelling of the same address (`2001:DB8:0::1`) matches no host, and Envoy then routes the request
+ * by its fallback policy, to any endpoint of the pool.
+ */
 export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return address.includes(':') ? `[${envoyIp(address)}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * An IP address as Envoy spells it (inet_ntop, measured on Envoy 1.40): IPv6 lowercase with the
+ * longest run of zero groups compressed, and its last 32 bits dotted when the first 80 bits are
+ * zero and the next 16 are ffff (IPv4-mapped, `::ffff:10.0.0.1`) or the first 96 are zero
+ * (IPv4-compatible, `::1.2.3.4`, not `::1`). IPv4, and what is no IP literal, as given.
+ */
+export function envoyIp(address: string): string {
+  const ip = address.includes(':') ? canonicalIp(address) : undefined;
+  if (ip === undefined) return address;
+  // canonicalIp writes every group in hex (`::ffff:a00:1`); these two forms take the dotted quad.
+  const dotted = /^::(ffff:)?([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip);
+  if (!dotted) return ip;
+  const hi = parseInt(dotted[2]!, 16);
+  const lo = parseInt(dotted[3]!, 16);
+  return `::${dotted[1] ?? ''}${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 const tables = new WeakMap<ServingView, PickTable>();

@@ -106,6 +106,16 @@ export class PickerStream {
     return (this.#requestStarted && !this.#requestDone && modes.request !== 0) || (this.#responseStarted && !this.#responseDone && modes.response !== 0);
   }
 
+  /**
+   * True until the stream's request is answered (its request headers, or a first message of
+   * another kind): ended before, Envoy takes the stream as done, whatever `failure_mode_allow`
+   * says, and sends the request on with no pick, for override_host's fallback policy to route
+   * anywhere. The server's close() leaves these streams to get their answer first.
+   */
+  get awaitingPick(): boolean {
+    return !this.#requestStarted && !this.#responseStarted && !this.#ended;
+  }
+
   /** Which directions are over after `req` (end of stream on headers or body, trailers, or a body mode that sends none). */
   #track(req: ProcessingRequest, response: ProcessingResponse | undefined): void {
     const { request } = req;

@@ -84,8 +84,8 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
           call.once('drain', () => call.resume());
         }
         // Ending first spares Envoy a reset of the stream (see processor.ts).
-        // Closing: a stream ends as soon as no body passes through it (see close()).
-        if (stream.done || (shuttingDown && !stream.passingBodies)) end();
+        // Closing: a stream ends as soon as it is answered and no body passes through it (see close()).
+        if (stream.done || (shuttingDown && !stream.passingBodies && !stream.awaitingPick)) end();
       });
       call.on('end', end);
       // A gateway cancels the stream when its request ends early; nothing to clean beyond the map.
@@ -112,9 +112,11 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
       closing ??= new Promise<void>((resolve) => {
         // A stream with body chunks passing through keyway goes on until its body is over (then the
         // handler ends it) or the grace ends (then it is cut, and Envoy fails its request): ended
-        // now, its chunks in flight would reach the upstream altered. The others end now.
+        // now, its chunks in flight would reach the upstream altered. So does one whose request
+        // headers have not come yet (opened, its first message still arriving): ended now, Envoy
+        // would send its request on unpicked. The others end now.
         shuttingDown = true;
-        for (const { stream, end } of open.values()) if (!stream.passingBodies) end();
+        for (const { stream, end } of open.values()) if (!stream.passingBodies && !stream.awaitingPick) end();
         health.shutdown();
         // Settles after the grace even if grpc-js never calls the tryShutdown callback.
         const force = setTimeout(() => {

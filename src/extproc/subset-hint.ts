@@ -5,6 +5,7 @@
  * comma-separated string, each entry `ip:port` or a bare `ip` (any port); both forms are read.
  */
 import type { JsonValue } from '@bufbuild/protobuf';
+import { envoyIp } from './pick-table.js';
 import { SUBSET_HINT_KEY, SUBSET_HINT_NAMESPACE } from './protocol.js';
 
 /** The endpoints a gateway allows for one request. */
@@ -30,8 +31,9 @@ export function subsetHint(filterMetadata: Readonly<Record<string, JsonValue>> |
     for (const part of item.split(',')) {
       const entry = part.trim();
       if (entry === '') continue;
-      if (hasPort(entry)) hostPorts.add(entry);
-      else hosts.add(entry.replace(/^\[(.*)\]$/, '$1'));
+      // In the picker's spelling (Envoy's), however the gateway spelled the address.
+      if (hasPort(entry)) hostPorts.add(respell(entry));
+      else hosts.add(envoyIp(entry.replace(/^\[(.*)\]$/, '$1')));
     }
   }
   return {
@@ -43,6 +45,13 @@ export function subsetHint(filterMetadata: Readonly<Record<string, JsonValue>> |
 function hasPort(entry: string): boolean {
   if (entry.startsWith('[')) return /\]:\d+$/.test(entry);
   return entry.indexOf(':') === entry.lastIndexOf(':') && entry.includes(':');
+}
+
+/** An `ip:port` entry with its address as the picker writes it (hostPort). */
+function respell(entry: string): string {
+  const colon = entry.lastIndexOf(':');
+  const host = entry.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return host.includes(':') ? `[${envoyIp(host)}]${entry.slice(colon)}` : entry;
 }
 
 /** The host of an `ip:port` the picker wrote (IPv6 without its brackets). */

@@ -162,3 +162,27 @@ test('close() ends a stream with no body under way at once, and lets one whose b
     await server.close();
   }
 });
+
+test('close() leaves a stream whose request headers have not come yet to get its answer before ending it', { timeout: 10_000 }, async () => {
+  const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+  const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
+  try {
+    // The stream opens (HTTP/2 HEADERS) and its first message is still on its way when keyway closes.
+    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
+    const answers: ProcessingResponse[] = [];
+    call.on('data', (b: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, b)));
+    call.on('error', () => undefined);
+    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const closed = server.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    call.write(Buffer.from(headersMessage('1')));
+    // Ended (OK) before its answer, the stream made Envoy send the request on with no pick.
+    assert.equal((await status).code, 0);
+    assert.equal(answers[0]?.response.case, 'requestHeaders', 'the pick went out before the stream ended');
+    await closed;
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
