@@ -8,17 +8,20 @@
 export class LruCache<K, V> {
   readonly #entries = new Map<K, { value: V; usedAt: number }>();
   readonly #now: () => number;
+  readonly #onRemove: ((key: K) => void) | undefined;
   readonly capacity: number;
   #evictions = 0;
 
   /**
    * @param now the clock of last use, in ms (monotonic by default; ages, never instants, leave the node)
+   * @param onRemove told of each key that leaves, evicted or deleted (what the owner keeps beside the entries)
    * @throws RangeError unless capacity is an integer >= 0 (0 caches nothing).
    */
-  constructor(capacity: number, now: () => number = () => performance.now()) {
+  constructor(capacity: number, now: () => number = () => performance.now(), onRemove?: (key: K) => void) {
     if (!Number.isSafeInteger(capacity) || capacity < 0) throw new RangeError(`LRU capacity must be an integer >= 0, got ${capacity}`);
     this.capacity = capacity;
     this.#now = now;
+    this.#onRemove = onRemove;
   }
 
   /** The value, marking the key most recently used; undefined on a miss. */
@@ -81,7 +84,9 @@ export class LruCache<K, V> {
   }
 
   delete(key: K): boolean {
-    return this.#entries.delete(key);
+    const had = this.#entries.delete(key);
+    if (had) this.#onRemove?.(key);
+    return had;
   }
 
   get size(): number {
@@ -113,6 +118,7 @@ export class LruCache<K, V> {
       const oldest = this.#entries.keys().next().value as K;
       this.#entries.delete(oldest);
       this.#evictions++;
+      this.#onRemove?.(oldest);
     }
   }
 }

@@ -274,7 +274,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     const owner = ownerLabel(ownership, shard);
     if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
     // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1.
-    const got = await cache.get(key, admitsToL1(ownership, shard));
+    const got = await cache.get(key, admitsToL1(ownership, shard), shard);
     await capacity?.serve(got.tier === 'l1' ? 1 : missCost);
     metrics.recordRequest(shard, owner, got.lookups);
     if (shard !== undefined) source?.recordRequest?.(shard, opts.loadWork && got.tier !== 'l1' ? missCost : 1);
@@ -343,7 +343,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `/v1/warm: ${err.message}` }));
         return;
       }
-      const entries = shardEntries(cache.l1, q.shard, shardCount, q.limit);
+      const entries = shardEntries(cache.l1, q.shard, shardCount, q.limit, (k, n) => cache.l1ShardOf(k, n));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: opts.id, shard: q.shard, entries }));
       return;
     }

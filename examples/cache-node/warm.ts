@@ -63,13 +63,22 @@ export function parseWarmQuery(params: URLSearchParams, shardCount: number): { s
 
 /**
  * L1 entries of `shard` (contract 1 under `shardCount`), most recently used first, at most `limit`,
- * each with its idle time in whole ms. Recency is not touched.
+ * each with its idle time in whole ms. Recency is not touched. With `shardOf` (the node's
+ * {@link TieredCache.l1ShardOf}), an entry last requested under another shard is left out too: a
+ * warming node takes only keys that hash to the shard, and an entry cached under its request's
+ * path and routed by `x-cache-shard` may hash to a shard it was never requested under.
  */
-export function shardEntries(l1: LruCache<string, string>, shard: number, shardCount: number, limit: number): Array<[string, string, number]> {
+export function shardEntries(
+  l1: LruCache<string, string>,
+  shard: number,
+  shardCount: number,
+  limit: number,
+  shardOf?: (key: string, shardCount: number) => number,
+): Array<[string, string, number]> {
   const out: Array<[string, string, number]> = [];
   for (const [key, value, idleMs] of l1.newestFirst()) {
     if (out.length >= limit) break;
-    if (keyToShard(key, shardCount) === shard) out.push([key, value, Math.round(idleMs)]);
+    if (keyToShard(key, shardCount) === shard && (shardOf === undefined || shardOf(key, shardCount) === shard)) out.push([key, value, Math.round(idleMs)]);
   }
   return out;
 }
@@ -77,11 +86,12 @@ export function shardEntries(l1: LruCache<string, string>, shard: number, shardC
 /**
  * Moves every L1 entry whose shard is in `shards` to L2, filed there by its last use in L1 (L2's
  * recency of a key L1 kept serving is stale): GPU memory goes back to the shards the node still
- * reads, and a late request for a moved entry still finds it in host memory. Returns how many
- * entries left L1.
+ * reads, and a late request for a moved entry still finds it in host memory. An entry's shard is
+ * the one it was last requested under ({@link TieredCache.l1ShardOf}), not its key's hash: a key
+ * cached under its request's path hashes elsewhere. Returns how many entries left L1.
  */
 export function demoteShards(cache: TieredCache, shards: ReadonlySet<number>, shardCount: number): number {
-  const leaving = [...cache.l1.newestFirst()].filter(([key]) => shards.has(keyToShard(key, shardCount)));
+  const leaving = [...cache.l1.newestFirst()].filter(([key]) => shards.has(cache.l1ShardOf(key, shardCount)));
   for (const [key] of leaving) {
     cache.l1.delete(key);
     cache.l2.delete(key);
