@@ -3,7 +3,9 @@
  * docs/api.md. Keyed by `METHOD /path` in OpenAPI's path syntax (`{shard}`). The OpenAPI test fails
  * when a registered route has no entry here, so a new route is documented when it is added.
  */
+import { MAX_PROXIES_LIMIT } from '../api-types.js';
 import { MAX_CHANGE_MOVES_SHOWN, PRIMARY_HANDOVERS_SHOWN } from '../changes-body.js';
+import { encodeCursor } from '../proxy-routes.js';
 import { MAX_REST_PARAM_LENGTH } from '../request-limits.js';
 
 type Schema = Record<string, unknown>;
@@ -122,15 +124,45 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /v1/proxies': {
     summary: 'Connected proxies and their sync state',
     description:
-      'One row per connected xDS node id (Envoy, proxyless gRPC, or a cache node\'s ownership agent): identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs.',
+      'One row per connected xDS node id (Envoy, proxyless gRPC, or a cache node\'s ownership agent), sorted by id: identity, flavor, locality, streams, and per resource type the version sent, the version acknowledged and the last NACK. Served when the xDS stage runs. ' +
+      `Pages like a Kubernetes list: with \`limit=N\` (1 to ${MAX_PROXIES_LIMIT}) the answer holds the first N rows and, when more rows follow, a \`continue\` token; send it back as \`continue\` for the rows whose id sorts after the last row returned. ` +
+      'Pages are read from the live list, not a snapshot: a proxy connected the whole time appears exactly once across the pages; one that connects or disconnects meanwhile appears once or not at all, depending on whether its id sorts after the page being read. ' +
+      'Without `limit` every row comes in one answer.',
     tags: ['proxies'],
     parameters: [
       { name: 'names', in: 'query', required: false, description: 'Subscribed names listed per type and row, an integer from 0 to 100000 written in digits (default 100); `count` gives them all.', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '100' },
       { name: 'proxy', in: 'query', required: false, description: 'Only the row of this node id (an empty list when it is not connected).', schema: { type: 'string' }, example: 'envoy-1' },
+      {
+        name: 'limit',
+        in: 'query',
+        required: false,
+        description: `Most rows in the answer, an integer from 1 to ${MAX_PROXIES_LIMIT} written in digits; \`continue\` in the answer when more follow. Default: every row.`,
+        schema: { type: 'string', pattern: '^[0-9]+$' },
+        example: '500',
+      },
+      {
+        name: 'continue',
+        in: 'query',
+        required: false,
+        description: 'The `continue` of the previous page, unchanged: the rows whose id sorts after the last row of that page. Ask with the same `outOfSync` as that page; `limit` and `names` may change.',
+        schema: { type: 'string' },
+        example: encodeCursor({ after: 'envoy-0', outOfSync: true }),
+      },
+      {
+        name: 'outOfSync',
+        in: 'query',
+        required: false,
+        description: '`true`: only the rows with a type not SYNCED (STALE, NACKED, NOT_SENT) or with `conflict`. Every row is judged, so this costs keyway as much as the whole list, but only the rows returned cross the wire.',
+        schema: { type: 'string', enum: ['true', 'false'] },
+        example: 'true',
+      },
     ],
     responses: {
-      '200': { description: 'The proxies (empty when none is connected).', content: json('Proxies') },
-      '400': error('`names` is not an integer from 0 to 100000 in digits, or `proxy` is empty.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "names" must be an integer from 0 to 100000, got "1e3"', parameter: 'names' } }),
+      '200': { description: 'The proxies (empty when none is connected), and `continue` when more rows follow.', content: json('Proxies') },
+      '400': error(
+        `\`names\` is not an integer from 0 to 100000 in digits, \`limit\` not one from 1 to ${MAX_PROXIES_LIMIT}, \`outOfSync\` neither true nor false, \`continue\` not a token of this list (or one returned for the other \`outOfSync\`), \`proxy\` is empty, or a parameter is given twice.`,
+        { error: { code: 'BAD_ARGUMENT', message: `query parameter "limit" must be an integer from 1 to ${MAX_PROXIES_LIMIT}, got "0"`, parameter: 'limit' } },
+      ),
     },
   },
   'GET /debug/config_dump': {

@@ -347,7 +347,13 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
     },
     ['id', 'flavor', 'connectedSince', 'types'],
   ),
-  Proxies: obj({ proxies: arr(ref('Proxy'), 'One row per connected node id, sorted by id.') }, ['proxies']),
+  Proxies: obj(
+    {
+      proxies: arr(ref('Proxy'), 'One row per connected node id, sorted by id (with `limit`, one page of them).'),
+      continue: str('Present when more rows follow this page: send it back as the `continue` parameter for the next one.'),
+    },
+    ['proxies'],
+  ),
   ConfigDump: obj(
     {
       configs: arr(

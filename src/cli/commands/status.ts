@@ -1,11 +1,12 @@
 /**
  * `keyway status` (docs/cli.md): readiness and shard-map version from `GET /readyz`, then every
- * connected proxy and its per-type xDS sync state from `GET /v1/proxies`, like `istioctl proxy-status`.
+ * connected proxy and its per-type xDS sync state from `GET /v1/proxies`, like `istioctl proxy-status`,
+ * read in pages of {@link PROXIES_PAGE_LIMIT}.
  */
 import type { ProxiesBody, ProxyStatus, ReadyzBody } from '../../admin/api-types.js';
 import { KINDS_OF_FLAVOR, type ProxyFlavor, type ResourceKind } from '../../core/proxy.js';
 import { PROXIES_SHAPE, READYZ_SHAPE } from './body-shape.js';
-import { type CommandIo, printJson, type OutputFormat } from './options.js';
+import { CliError, type CommandIo, printJson, type OutputFormat } from './options.js';
 import type { RestClient } from './rest-client.js';
 import { age, count, printable, renderTable } from './table.js';
 
@@ -17,6 +18,13 @@ const KINDS: readonly (readonly [ResourceKind, string])[] = [
   ['route', 'RDS'],
   ['assignment', 'ASSIGNMENT'],
 ];
+
+/**
+ * Rows per `GET /v1/proxies` page (kubectl's default `--chunk-size`): keyway builds a page on the
+ * event loop that serves xDS, so 10 000 proxies are read in 20 short requests rather than one long
+ * one. A keyway older than paging ignores `limit` and sends every row at once, which reads the same.
+ */
+export const PROXIES_PAGE_LIMIT = 500;
 
 /** The four xDS kinds: what a row of a flavor this CLI does not know is taken to receive. */
 const XDS_KINDS: readonly ResourceKind[] = KINDS_OF_FLAVOR.envoy;
@@ -36,14 +44,48 @@ export interface StatusReport {
  */
 export async function statusCommand(api: RestClient, output: OutputFormat, io: CommandIo, now = Date.now()): Promise<number> {
   const readyz = (await api.get<ReadyzBody>('readyz', READYZ_SHAPE, [200, 503])).body;
-  const proxiesRes = await api.get<ProxiesBody>('v1/proxies', PROXIES_SHAPE, [200, 404]);
-  const proxies = proxiesRes.status === 404 ? null : proxiesRes.body.proxies;
+  const proxies = await allProxies(api);
   const report: StatusReport = { server: api.server.href, readyz, proxies };
   if (output === 'json') printJson(io, report);
   else io.out(renderStatus(report, now));
   if (readyz.ready) return 0;
   io.err(printable(`keyway status: keyway at ${api.server.href} is not ready${readyz.reason ? `: ${readyz.reason}` : ''}`) + '\n');
   return 1;
+}
+
+/**
+ * Every row of `GET /v1/proxies`, following `continue` page by page; null when the first page is a
+ * 404 (no xDS stage). Rows are as the pages gave them: one proxy that connected meanwhile may be
+ * missing, and one that left may still be listed (docs/api.md), never one twice.
+ */
+async function allProxies(api: RestClient): Promise<ProxyStatus[] | null> {
+  const rows: ProxyStatus[] = [];
+  const tokens = new Set<string>();
+  let token: string | undefined;
+  do {
+    const route = `v1/proxies?limit=${PROXIES_PAGE_LIMIT}${token === undefined ? '' : `&continue=${encodeURIComponent(token)}`}`;
+    const res = await api.get<ProxiesBody>(route, PROXIES_SHAPE, token === undefined ? [200, 404] : [200]);
+    if (res.status === 404) return null;
+    // Not push(...rows): an older keyway sends every row in one page, past the arguments a call takes.
+    for (const row of res.body.proxies) rows.push(row);
+    token = nextToken(api, route, res.body);
+    // A token sent before would page forever: not keyway's answer.
+    if (token !== undefined && tokens.has(token)) {
+      throw new CliError(`GET ${api.url(route).origin}/v1/proxies answered a continue token it was sent before (after ${rows.length} rows): is ${api.server.href} a keyway REST API?`, 1);
+    }
+    if (token !== undefined) tokens.add(token);
+  } while (token !== undefined);
+  return rows;
+}
+
+/** The page's `continue`: absent on the last page; anything but a non-empty string is not keyway's. */
+function nextToken(api: RestClient, route: string, body: ProxiesBody): string | undefined {
+  const token: unknown = body.continue;
+  if (token === undefined || (typeof token === 'string' && token !== '')) return token;
+  throw new CliError(
+    `GET ${printable(api.url(route).href.slice(0, 200))} answered 200 with JSON that is not a proxy list ("continue" is ${JSON.stringify(token)?.slice(0, 40)}, not a token): is ${api.server.href} a keyway REST API?`,
+    1,
+  );
 }
 
 /** The human form of {@link StatusReport}. */

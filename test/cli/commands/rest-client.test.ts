@@ -40,7 +40,7 @@ test('an answer that is not what keyway sends: exit 1, nothing printed on stdout
   const cases: { args: string[]; answers: Record<string, string>; problem: RegExp }[] = [
     { args: ['status'], answers: { '/readyz': '{}' }, problem: /\/readyz answered 200 with JSON that is not a readiness answer \("ready" is missing\)/ },
     { args: ['status'], answers: { '/readyz': 'null' }, problem: /not a readiness answer \(the body is null, not an object\)/ },
-    { args: ['status'], answers: { '/readyz': READY, '/v1/proxies': '{}' }, problem: /\/v1\/proxies answered 200 with JSON that is not a proxy list \("proxies" is missing\)/ },
+    { args: ['status'], answers: { '/readyz': READY, '/v1/proxies': '{}' }, problem: /\/v1\/proxies\?limit=500 answered 200 with JSON that is not a proxy list \("proxies" is missing\)/ },
     { args: ['status'], answers: { '/readyz': READY, '/v1/proxies': '{"proxies":[{"id":5}]}' }, problem: /\("proxies\[0\]\.id" is number 5, not a string\)/ },
     { args: ['shardmap'], answers: { '/v1/shardmap': '{}' }, problem: /not a shard map \("version" is missing\)/ },
     { args: ['shardmap'], answers: { '/v1/shardmap': 'null' }, problem: /not a shard map \(the body is null, not an object\)/ },

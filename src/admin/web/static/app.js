@@ -8,11 +8,12 @@ const POLL_MS = 1000;
 const PROXIES_MS = 2000;
 // Rows of the proxies table. A fleet of thousands of xDS clients (proxyless gRPC pods, an agent per
 // cache node) drawn whole every 2 s held the main thread for 0.3 to 2 s each time at 10000 rows;
-// the rows shown are those out of sync first, and `keyway status` lists every one.
+// the rows shown are those out of sync first, and `keyway status` lists every one. Only the rows
+// shown are asked for (`limit`, and `outOfSync=true` past one page), not megabytes of the rest.
 const MAX_PROXY_ROWS = 200;
-// Past MAX_PROXY_ROWS proxies, the table is refreshed this often instead: every row still crosses
-// the wire and is parsed (megabytes at 10000 proxies), and keyway builds every row on its event
-// loop, the one xDS is served from. The badge still follows NACKs each second through /readyz.
+// Past MAX_PROXY_ROWS proxies, the table is refreshed this often instead: to find the rows out of
+// sync keyway still builds every row on its event loop, the one xDS is served from. The badge
+// still follows NACKs each second through /readyz.
 const PROXIES_LARGE_MS = 10000;
 /** Ask for the map now and then even when the version is unchanged (endpoint details, source state): a 304 while nothing changed. */
 const FULL_REFRESH_MS = 30000;
@@ -537,7 +538,11 @@ function renderShares(map) {
 
 // ---------------------------------------------------------------- proxies
 
-function renderProxies(res) {
+/**
+ * `res`: the first page of `/v1/proxies` (MAX_PROXY_ROWS rows in id order); `outOfSyncRes`, asked
+ * when more rows follow it: the first MAX_PROXY_ROWS rows out of sync.
+ */
+function renderProxies(res, outOfSyncRes) {
   const box = $('proxies');
   if (res.status === 404) {
     box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies: this keyway serves no proxy status (GET /v1/proxies answered 404).'));
@@ -552,7 +557,9 @@ function renderProxies(res) {
     box.replaceChildren(el('p', { class: 'muted', id: 'no-proxies' }, 'No proxies connected.'));
     return;
   }
-  const shown = proxiesShown(proxies);
+  const paged = typeof res.body.continue === 'string';
+  const outOfSyncRows = outOfSyncRes?.status === 200 && Array.isArray(outOfSyncRes.body?.proxies) ? outOfSyncRes.body.proxies : undefined;
+  const shown = paged ? pageShown(proxies, outOfSyncRows ?? []) : proxiesShown(proxies);
   // Columns for the kinds some row has; a row shows a badge only for the kinds its flavor is served.
   const kinds = KINDS.filter(([kind]) => shown.some((p) => p.types && kind in p.types));
   const head = el('tr', {}, ...['proxy', 'flavor', 'locality', ...kinds.map(([, c]) => c), 'connected'].map((h) => el('th', {}, h)));
@@ -575,11 +582,17 @@ function renderProxies(res) {
     );
   });
   const table = el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows));
-  if (shown.length === proxies.length) {
+  if (!paged && shown.length === proxies.length) {
     box.replaceChildren(table);
     return;
   }
-  const note = `${shown.length} of ${proxies.length} proxies shown, those not in sync first; \`keyway status\` lists every one.`;
+  let note = `${shown.length} of ${proxies.length} proxies shown, those not in sync first; \`keyway status\` lists every one.`;
+  if (paged && outOfSyncRows) {
+    const bad = `${outOfSyncRows.length}${typeof outOfSyncRes.body.continue === 'string' ? ' and more' : ''}`;
+    note = `${shown.length} of more than ${proxies.length} proxies shown, those not in sync first (${bad} not in sync); \`keyway status\` lists every one.`;
+  } else if (paged) {
+    note = `The first ${shown.length} of more than ${proxies.length} proxies shown (those not in sync could not be asked for: ${outOfSyncRes?.status ?? 'no answer'}); \`keyway status\` lists every one.`;
+  }
   box.replaceChildren(table, el('p', { class: 'muted', id: 'proxies-more' }, note));
 }
 
@@ -599,6 +612,16 @@ function proxiesShown(proxies) {
     } else if (rest.length < MAX_PROXY_ROWS) rest.push(p);
   }
   return [...first, ...rest].slice(0, MAX_PROXY_ROWS);
+}
+
+/**
+ * At most MAX_PROXY_ROWS rows when keyway pages: those out of sync (as keyway chose them), then the
+ * first page's others, each in id order. A row may have changed between the two answers: it is shown once.
+ */
+function pageShown(firstPage, outOfSyncRows) {
+  const ids = new Set(outOfSyncRows.map((p) => p.id));
+  const rest = firstPage.filter((p) => !ids.has(p.id) && !outOfSync(p));
+  return [...outOfSyncRows, ...rest].slice(0, MAX_PROXY_ROWS);
 }
 
 // ---------------------------------------------------------------- changes
@@ -702,9 +725,16 @@ async function poll() {
 async function pollProxies() {
   let next = PROXIES_MS;
   try {
-    // names=0: the table shows each type's status, not the subscribed names.
-    const res = await getJson('/v1/proxies?names=0');
-    renderProxies(res);
+    // names=0: the table shows each type's status, not the subscribed names. One page of rows; when
+    // more follow (`continue`), the rows out of sync, which come first, are asked for apart.
+    const res = await getJson(`/v1/proxies?names=0&limit=${MAX_PROXY_ROWS}`);
+    let outOfSyncRes;
+    if (res.status === 200 && typeof res.body?.continue === 'string') {
+      outOfSyncRes = await getJson(`/v1/proxies?names=0&outOfSync=true&limit=${MAX_PROXY_ROWS}`);
+      next = PROXIES_LARGE_MS;
+    }
+    renderProxies(res, outOfSyncRes);
+    // A keyway that ignores `limit` sends every row (the table then picks them).
     if ((res.body?.proxies?.length ?? 0) > MAX_PROXY_ROWS) next = PROXIES_LARGE_MS;
   } catch {
     // The header shows the disconnection; keep the last table.
