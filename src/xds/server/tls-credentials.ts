@@ -132,18 +132,8 @@ async function readMaterial(s: XdsTlsSettings): Promise<Material> {
     read('--xds-tls-key', s.keyFile),
     s.clientCaFile !== undefined ? read('--xds-tls-client-ca', s.clientCaFile) : Promise.resolve(undefined),
   ]);
-  try {
-    new X509Certificate(cert);
-  } catch (err) {
-    throw new Error(`--xds-tls-cert ${s.certFile}: not a PEM certificate: ${(err as Error).message}`, { cause: err });
-  }
-  if (ca) {
-    try {
-      new X509Certificate(ca);
-    } catch (err) {
-      throw new Error(`--xds-tls-client-ca ${s.clientCaFile}: not a PEM certificate: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  checkPemCertificates('--xds-tls-cert', s.certFile, cert);
+  if (ca) checkPemCertificates('--xds-tls-client-ca', s.clientCaFile!, ca);
   try {
     // Builds the context once: a key that does not match the certificate fails here, not at the first handshake.
     createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
@@ -151,6 +141,35 @@ async function readMaterial(s: XdsTlsSettings): Promise<Material> {
     throw new Error(`--xds-tls-cert ${s.certFile} and --xds-tls-key ${s.keyFile}: ${(err as Error).message}`, { cause: err });
   }
   return { cert, key, ca };
+}
+
+/** One whole PEM block: its BEGIN line, a body holding no `-----` (no other block), its END line. */
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----(?:(?!-----)[\s\S])*-----END \1-----/g;
+
+/**
+ * Checks that `pem` holds certificates and that every PEM block in it is whole and every
+ * certificate parses. OpenSSL loads the blocks of a bundle up to one cut short and drops the rest
+ * without an error, so a client CA bundle (or a chain) caught half-written was taken: keyway then
+ * trusted only the CAs before the cut and refused the clients of the others until the next poll.
+ * @throws Error naming the flag and file
+ */
+function checkPemCertificates(flag: string, file: string, pem: Buffer): void {
+  const text = pem.toString('latin1');
+  const whole = [...text.matchAll(PEM_BLOCK)];
+  // Outside the whole blocks, a line starting with a dash is a block cut short (its BEGIN line, or
+  // a block without its END line); other text (openssl's "Bag Attributes") is ignored, as by OpenSSL.
+  if (/^[ \t]*-/m.test(text.replace(PEM_BLOCK, ''))) {
+    throw new Error(`${flag} ${file}: a PEM block is cut short (a file caught half-written?)`);
+  }
+  const certs = whole.filter((m) => m[1] === 'CERTIFICATE');
+  if (certs.length === 0) throw new Error(`${flag} ${file}: not a PEM certificate: no whole CERTIFICATE block`);
+  certs.forEach((m, i) => {
+    try {
+      new X509Certificate(m[0]);
+    } catch (err) {
+      throw new Error(`${flag} ${file}: not a PEM certificate: certificate ${i + 1}: ${(err as Error).message}`, { cause: err });
+    }
+  });
 }
 
 /**
