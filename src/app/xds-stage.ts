@@ -15,7 +15,7 @@ import { compareStrings } from '../core/order.js';
 import { endpointIds } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
-import { SnapshotCache, type BuildFn, type ConsistencyCheck, type RebuildReport } from '../xds/cache/index.js';
+import { inconsistentSnapshot, SnapshotCache, type BuildFn, type ConsistencyCheck, type RebuildReport } from '../xds/cache/index.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
@@ -99,9 +99,10 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   };
   // The stager needs the cache and the server, made below; the cache builds only once they exist.
   const staging: { stager?: GrpcStager } = {};
+  const check = onceChecked(opts.checkConsistency ?? checkConsistency);
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
-    return staging.stager ? stagedSet(staging.stager, proxyClass, set, served.topology.xds.envoy.routeShape) : set;
+    return staging.stager ? stagedSet(staging.stager, proxyClass, set, served.topology.xds.envoy.routeShape, check) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -110,7 +111,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     if (classInput.view !== served) classInput = { view: served, input: { shardMap: served.map, handoff: served.handoff } };
     return effectiveProxyClass(c, classInput.input);
   };
-  const cache = new SnapshotCache({ build, checkConsistency: opts.checkConsistency ?? checkConsistency, servedClass, logger });
+  const cache = new SnapshotCache({ build, checkConsistency: check, servedClass, logger });
   const rejections = rejectedSnapshots(cache);
 
   let server: XdsServer | undefined;
@@ -312,13 +313,35 @@ function withStreamsGone(events: XdsServerEvents, agentStreams: Set<string>, onG
  * owner table changes) and Envoy's subset shape one cluster, so they have nothing to stage; the
  * stager forgets such a class, so that a switch back to the table shape starts from what is
  * served then, not from the route table it staged before the switch.
+ * @throws KeywayError SNAPSHOT_INCONSISTENT when `check` refuses `set`, before the stager sees it:
+ * the stager takes what it returns as served, and a change starting from a set the cache refused
+ * (its clients still hold the one before) would skip the staging of clusters they never got.
  */
-export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, routeShape: RouteShape): ResourceSet {
+export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, routeShape: RouteShape, check?: ConsistencyCheck): ResourceSet {
   const key = proxyClassKey(proxyClass);
   const staged = proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && routeShape === 'table';
-  if (staged) return stager.build(key, set);
-  stager.forget(key);
-  return set;
+  if (!staged) {
+    stager.forget(key);
+    return set;
+  }
+  const problems = check?.(set) ?? [];
+  if (problems.length > 0) throw inconsistentSnapshot(proxyClass, problems);
+  return stager.build(key, set);
+}
+
+/**
+ * `check`, run once per set object: a staged class's translated set is checked before the stager
+ * takes it, and again by the cache when the stager hands it back as it is (resource sets are not
+ * changed once built).
+ */
+export function onceChecked(check: ConsistencyCheck): ConsistencyCheck {
+  const passed = new WeakSet<ResourceSet>();
+  return (set) => {
+    if (passed.has(set)) return [];
+    const problems = check(set);
+    if (problems.length === 0) passed.add(set);
+    return problems;
+  };
 }
 
 /** `events`, also calling `onAnswer` on every ACK, NACK and closed stream (a staged change may wait for one). */

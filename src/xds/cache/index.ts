@@ -8,7 +8,7 @@ export {
   type RebuildReport,
   type ClassStatus,
 } from './snapshot-cache.js';
-export { buildSnapshot, changedKinds, type Snapshot, type KindSnapshot } from './snapshot.js';
+export { buildSnapshot, changedKinds, inconsistentSnapshot, type Snapshot, type KindSnapshot } from './snapshot.js';
 export { ResourceEncoder, type EncodedResource } from './encoder.js';
 export type { ConsistencyCheck } from './consistency.js';
 export { referencedNames } from '../references.js';

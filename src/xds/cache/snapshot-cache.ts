@@ -88,6 +88,16 @@ interface Watcher {
   entryKey: string;
 }
 
+/** One watcher call waiting for its slice; `live` is cleared when a later rebuild moves it. */
+interface QueuedCall {
+  readonly watcher: Watcher;
+  readonly kind: ResourceKind;
+  live: boolean;
+}
+
+/** A watcher call of one rebuild; `first`: its kind is the first one its class changed. */
+type Call = readonly [watcher: Watcher, kind: ResourceKind, first: boolean];
+
 interface ClassEntry {
   readonly proxyClass: ProxyClass;
   snapshot: Snapshot | undefined;
@@ -109,9 +119,11 @@ export class SnapshotCache implements SnapshotSource {
   readonly #servedClass: (proxyClass: ProxyClass) => ProxyClass;
   #build: BuildFn | undefined;
   readonly #slice: number;
-  /** Watcher calls waiting for their slice, in order (make-before-break order within each rebuild). */
-  #queue: [Watcher, ResourceKind][] = [];
+  /** Watcher calls waiting for their slice, in make-before-break order per watched class. */
+  #queue: QueuedCall[] = [];
   #queueHead = 0;
+  /** The queued call of each watcher not called yet: one is enough, a call sends the latest snapshot. */
+  readonly #pending = new Map<Watcher, QueuedCall>();
   #draining: Promise<void> | undefined;
   /** Per class object asked with, its entry since the last rebuild. */
   #entryMemo = new WeakMap<ProxyClass, ClassEntry>();
@@ -178,10 +190,12 @@ export class SnapshotCache implements SnapshotSource {
     }
     const moved = this.#rehome();
     this.#encoder.sweep();
-    const calls: [Watcher, ResourceKind][] = [];
+    // A moved watcher is told of every kind of its new class, in order, before the changes of that
+    // class: its stream holds the old class's clusters, which a changed route may not name.
+    for (const [watcher, kind] of moved) this.#call(watcher, kind);
+    const calls: Call[] = [];
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
-    for (const [watcher, kind] of moved) this.#call(watcher, kind);
     return { classes, at: Date.now(), ...(fanOut ? { fanOut } : {}) };
   }
 
@@ -286,26 +300,48 @@ export class SnapshotCache implements SnapshotSource {
     }
   }
 
-  /** Adds the watchers of `entry`'s changed kinds to `calls`, in make-before-break order. */
-  #notify(entry: ClassEntry, changed: readonly ResourceKind[], calls: [Watcher, ResourceKind][]): void {
+  /**
+   * Adds the watchers of `entry`'s changed kinds to `calls`, in make-before-break order. A watcher
+   * of a later kind still queued from an earlier rebuild is added too: its call reads the latest
+   * snapshot, so it must come after this change's earlier kinds (a route naming a new cluster
+   * must not reach a stream before that cluster does).
+   */
+  #notify(entry: ClassEntry, changed: readonly ResourceKind[], calls: Call[]): void {
     if (!entry.snapshot) return;
+    const first = KIND_ORDER.find((k) => changed.includes(k));
+    let afterFirst = false;
     for (const kind of KIND_ORDER) {
-      if (!changed.includes(kind)) continue;
-      for (const watcher of entry.watchers[kind]) calls.push([watcher, kind]);
+      if (changed.includes(kind)) {
+        for (const watcher of entry.watchers[kind]) calls.push([watcher, kind, kind === first]);
+      } else if (afterFirst && this.#pending.size > 0) {
+        for (const watcher of entry.watchers[kind]) if (this.#pending.has(watcher)) calls.push([watcher, kind, false]);
+      }
+      if (kind === first) afterFirst = true;
     }
   }
 
   /**
    * Calls the watchers: at once when they fit in one slice and nothing is queued, else queued behind
-   * what earlier rebuilds still have to announce (a watcher reads the current snapshot when called,
-   * so a late call of an earlier rebuild sends the latest state). Returns when the queue drains.
+   * what earlier rebuilds still have to announce. A watcher reads the current snapshot when called,
+   * so a watcher queued already is not queued twice: the queue holds each watcher once, however
+   * many rebuilds come while it drains. Its call keeps its place if its kind is the first its class
+   * changed now; else it moves behind this change's earlier kinds. Returns when the queue drains.
    */
-  #fanOut(calls: [Watcher, ResourceKind][]): Promise<void> | undefined {
+  #fanOut(calls: readonly Call[]): Promise<void> | undefined {
     if (!this.#draining && calls.length <= this.#slice) {
       for (const [watcher, kind] of calls) this.#call(watcher, kind);
       return undefined;
     }
-    for (const c of calls) this.#queue.push(c);
+    for (const [watcher, kind, first] of calls) {
+      const queued = this.#pending.get(watcher);
+      if (queued) {
+        if (first) continue;
+        queued.live = false;
+      }
+      const call: QueuedCall = { watcher, kind, live: true };
+      this.#queue.push(call);
+      this.#pending.set(watcher, call);
+    }
     if (!this.#draining) {
       this.#drainSlice();
       this.#draining = new Promise<void>((resolve) => {
@@ -327,9 +363,12 @@ export class SnapshotCache implements SnapshotSource {
   }
 
   #drainSlice(): void {
-    const end = Math.min(this.#queue.length, this.#queueHead + this.#slice);
-    for (; this.#queueHead < end; this.#queueHead++) {
-      const [watcher, kind] = this.#queue[this.#queueHead]!;
+    let made = 0;
+    while (made < this.#slice && this.#queueHead < this.#queue.length) {
+      const { watcher, kind, live } = this.#queue[this.#queueHead++]!;
+      if (!live) continue; // moved behind a later change's earlier kinds
+      this.#pending.delete(watcher);
+      made++;
       // A watcher removed meanwhile (its stream closed) is skipped.
       if (this.#classes.get(watcher.entryKey)?.watchers[kind].has(watcher)) this.#call(watcher, kind);
     }

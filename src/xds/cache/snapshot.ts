@@ -38,13 +38,7 @@ export function buildSnapshot(
   check: ConsistencyCheck,
 ): Snapshot {
   const problems = check(set);
-  if (problems.length > 0) {
-    throw new KeywayError(
-      'SNAPSHOT_INCONSISTENT',
-      `snapshot for proxy class ${proxyClassKey(proxyClass)} rejected: ${problems.join('; ')}`,
-      { field: `snapshot[${proxyClassKey(proxyClass)}]` },
-    );
-  }
+  if (problems.length > 0) throw inconsistentSnapshot(proxyClass, problems);
   const kinds = {} as Record<ResourceKind, KindSnapshot>;
   for (const kind of KIND_ORDER) {
     const encoded = resourcesOf(set, kind).map((r) => encoder.encode(kind, r));
@@ -59,6 +53,12 @@ export function buildSnapshot(
     version: kindVersion(KIND_ORDER.map((k) => [k, kinds[k].version] as const)),
     builtAt: Date.now(),
   });
+}
+
+/** The error of a set refused for `proxyClass`: KeywayError SNAPSHOT_INCONSISTENT listing `problems`. */
+export function inconsistentSnapshot(proxyClass: ProxyClass, problems: readonly string[]): KeywayError {
+  const key = proxyClassKey(proxyClass);
+  return new KeywayError('SNAPSHOT_INCONSISTENT', `snapshot for proxy class ${key} rejected: ${problems.join('; ')}`, { field: `snapshot[${key}]` });
 }
 
 /** The kinds whose version differs between two snapshots of one class (all kinds when `before` is undefined). */
