@@ -198,6 +198,17 @@ func parseConfig(raw []byte) (*Config, error) {
 // parseReaders reads the optional hot-shard fields: pairs of an in-range shard and 2..R readers,
 // and one positive weight per endpoint.
 func parseReaders(c *Config, w wireConfig) error {
+	if w.Weights != nil {
+		if len(w.Weights) != len(c.Endpoints) {
+			return &ConfigError{Field: "weights", Message: fmt.Sprintf("must hold one weight per endpoint (%d), got %d", len(c.Endpoints), len(w.Weights))}
+		}
+		for i, x := range w.Weights {
+			if !(x > 0) {
+				return &ConfigError{Field: "weights", Message: fmt.Sprintf("weights[%d] must be > 0, got %v", i, x)}
+			}
+		}
+		c.Weights = w.Weights
+	}
 	if len(w.Readers) == 0 {
 		return nil
 	}
@@ -214,17 +225,6 @@ func parseReaders(c *Config, w wireConfig) error {
 			return &ConfigError{Field: "readers", Message: fmt.Sprintf("pair %d gives shard %v %v readers, not 2..%d", i/2, s, k, c.Replicas)}
 		}
 		c.Readers[uint32(s)] = int(k)
-	}
-	if w.Weights != nil {
-		if len(w.Weights) != len(c.Endpoints) {
-			return &ConfigError{Field: "weights", Message: fmt.Sprintf("must hold one weight per endpoint (%d), got %d", len(c.Endpoints), len(w.Weights))}
-		}
-		for i, x := range w.Weights {
-			if !(x > 0) {
-				return &ConfigError{Field: "weights", Message: fmt.Sprintf("weights[%d] must be > 0, got %v", i, x)}
-			}
-		}
-		c.Weights = w.Weights
 	}
 	return nil
 }

@@ -119,6 +119,9 @@ func TestParseConfigRejects(t *testing.T) {
 		{"not base64", "owners", func(m map[string]any) { m["owners"] = "!!" }},
 		{"odd table", "owners", func(m map[string]any) { m["owners"] = encodeOwners(1, [][]int{{0}, {1}, {0}}) }},
 		{"index past endpoints", "owners", func(m map[string]any) { m["owners"] = encodeOwners(2, [][]int{{0, 1}, {1, 2}}) }},
+		// As the TypeScript picker: weights are checked with or without hot shards listed.
+		{"bad weights, no readers", "weights", func(m map[string]any) { m["weights"] = []float64{1, 0} }},
+		{"weights count, empty readers", "weights", func(m map[string]any) { m["readers"] = []int{}; m["weights"] = []float64{1} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
