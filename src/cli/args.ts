@@ -24,7 +24,7 @@ const SERVE_OPTIONS = `      --http-port N      REST API port       [env KEYWAY_
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
       --ext-proc-port N  Endpoint picker (ext_proc) gRPC port for gateways  [env KEYWAY_EXT_PROC_PORT,
                          default 9002; 0 or off turns the picker off]
-      --host ADDR        Interface the xDS server binds  [env KEYWAY_HOST, default 0.0.0.0]
+      --host ADDR        Interface the xDS server and endpoint picker bind  [env KEYWAY_HOST, default 0.0.0.0]
       --admin-host ADDR  Interface the REST API binds    [env KEYWAY_ADMIN_HOST, default 127.0.0.1;
                          0.0.0.0 in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
       --admin-token-file FILE  Bearer token required for /v1 and /debug (/healthz, /readyz,
