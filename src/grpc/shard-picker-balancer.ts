@@ -136,8 +136,16 @@ export function shardPickerTypes(grpc: GrpcJs): ShardPickerTypes {
       this.#childHelper = x.createChildChannelControlHelper(helper, { updateState: () => this.#publish() });
     }
 
-    updateAddressList(endpoints: experimental.StatusOr<Endpoint[]>, lbConfig: experimental.TypedLoadBalancingConfig, options: grpcJs.ChannelOptions, note: string): boolean {
+    updateAddressList(
+      update: experimental.StatusOr<Endpoint[]> | Endpoint[],
+      lbConfig: experimental.TypedLoadBalancingConfig,
+      options: grpcJs.ChannelOptions,
+      note: string,
+    ): boolean {
       if (!(lbConfig instanceof ShardPickerConfigObject)) return false;
+      // grpc-js 1.12 and 1.13 (and grpc-js-xds 1.13) hand the list itself, 1.14 a StatusOr; a list
+      // read as a StatusOr threw a TypeError on every update and no call was ever picked.
+      const endpoints: experimental.StatusOr<Endpoint[]> = Array.isArray(update) ? { ok: true, value: update } : update;
       this.#config = lbConfig;
       options = subchannelOptions(options);
       if (!endpoints.ok) {

@@ -103,3 +103,14 @@ test('every picker config keyway writes (the golden files) passes the reader', (
     assert.doesNotThrow(() => readShardPickerConfig(value), file);
   }
 });
+
+test('the largest tables are read: owners of S = 2^20 shards at R = 3 (8 MiB of base64) is a config, not a RangeError', () => {
+  const shardCount = MAX_SHARD_COUNT;
+  const replicas = 3;
+  const bytes = Buffer.alloc(shardCount * replicas * 2);
+  for (let i = 0; i < shardCount * replicas; i++) bytes.writeUInt16LE(i % 2, i * 2);
+  const config = readShardPickerConfig({ ...base, shardCount, owners: bytes.toString('base64') });
+  assert.equal(config.shardCount, shardCount);
+  // And an owners string that size with one stray character is still refused by name.
+  refused({ shardCount, owners: `${bytes.toString('base64').slice(0, -4)}AA=A` }, 'owners');
+});
