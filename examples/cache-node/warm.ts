@@ -155,10 +155,14 @@ export interface WarmResult {
 }
 
 /**
- * Copies a shard's hot entries from the first peer that answers, into L1 and L2.
+ * Copies a shard's hot entries from the first peer that answers with some, into L1 and L2. A peer
+ * that holds none of the shard (it restarted, or keeps the shard only as a backup, out of L1)
+ * passes the turn to the next: a later serving owner, such as a hot shard's other reader, may
+ * hold them. When every peer answers empty there is nothing to copy (`from` is the first).
  * @throws the abort reason when `signal` aborts (the agent then reports nothing)
  */
 export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
+  let emptyFrom: string | undefined;
   for (const peer of opts.peers) {
     opts.signal.throwIfAborted();
     let body: WarmBody;
@@ -172,9 +176,13 @@ export async function warmShard(opts: WarmShardOptions): Promise<WarmResult> {
     opts.signal.throwIfAborted();
     // Least recent first: in L2 the peer's most recent entry ends most recent; in L1 equal ages keep that order.
     const entries = body.entries.slice(0, opts.limit).reverse();
+    if (entries.length === 0) {
+      emptyFrom ??= peer.id;
+      continue;
+    }
     for (const [key, value] of entries) opts.cache.l2.set(key, value);
     const imported = opts.cache.l1.insertByIdle(entries.map(([key, value, idleMs]) => [key, value, idleMs ?? 0] as const));
     return { imported, offered: entries.length, from: peer.id };
   }
-  return { imported: 0, offered: 0 };
+  return { imported: 0, offered: 0, ...(emptyFrom !== undefined ? { from: emptyFrom } : {}) };
 }

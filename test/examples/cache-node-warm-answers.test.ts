@@ -42,6 +42,18 @@ test('a peer answering keys of another shard is passed over for the next, and no
   assert.match(String(lines[0]?.err), new RegExp(`holds a key of shard ${SHARD + 1} of ${S}, not of shard ${SHARD}`));
 });
 
+test('a peer holding none of the shard passes the turn to the next; when all hold none, the first that answered is named', async (t) => {
+  const own = keysOf(SHARD, 3);
+  const empty = await peer(t, 'restarted', json({ node: 'restarted', shard: SHARD, entries: [] }));
+  const reader = await peer(t, 'reader', json({ node: 'reader', shard: SHARD, entries: own.map((k) => [k, 'v', 1]) }));
+  const cache = new TieredCache({ l1Capacity: 100, l2Capacity: 1000, l3DelayMs: 0 });
+  const result = await warmShard({ shard: SHARD, peers: [empty, reader], cache, limit: 100, signal: new AbortController().signal, shardCount: S });
+  assert.deepEqual(result, { imported: 3, offered: 3, from: 'reader' });
+  for (const k of own) assert.ok(cache.l1.has(k), k);
+  const none = await warmShard({ shard: SHARD, peers: [empty, empty], cache: new TieredCache({ l1Capacity: 100, l2Capacity: 1000, l3DelayMs: 0 }), limit: 100, signal: new AbortController().signal, shardCount: S });
+  assert.deepEqual(none, { imported: 0, offered: 0, from: 'restarted' });
+});
+
 test('an answer past the body bound fails naming the bound, without waiting for its end', async (t) => {
   const endless = await peer(t, 'endless', (res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
