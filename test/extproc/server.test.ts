@@ -15,15 +15,35 @@ import { ProcessingRequestSchema, ProcessingResponseSchema, type ProcessingRespo
 
 const identity = (b: Buffer): Buffer => b;
 
+interface ProcessStream {
+  readonly call: ClientDuplexStream<Buffer, Buffer>;
+  /** Every answer so far. */
+  readonly answers: ProcessingResponse[];
+  readonly status: Promise<StatusObject>;
+  /** The next answer to come. */
+  readonly next: () => Promise<ProcessingResponse>;
+}
+
+/** Opens one Process stream on `client`: its answers as they come, and its status when it ends. */
+function openProcess(client: Client): ProcessStream {
+  const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
+  const answers: ProcessingResponse[] = [];
+  let waiting: ((r: ProcessingResponse) => void) | undefined;
+  call.on('data', (b: Buffer) => {
+    const r = fromBinary(ProcessingResponseSchema, b);
+    answers.push(r);
+    waiting?.(r);
+  });
+  call.on('error', () => undefined);
+  const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+  return { call, answers, status, next: () => new Promise((resolve) => (waiting = resolve)) };
+}
+
 /** Sends `messages` (raw bytes) on one Process stream, half-closes, and collects the answers and the status. */
 async function exchange(port: number, messages: readonly Uint8Array[]): Promise<{ answers: ProcessingResponse[]; status: StatusObject }> {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   try {
-    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
-    const answers: ProcessingResponse[] = [];
-    call.on('data', (b: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, b)));
-    call.on('error', () => undefined);
-    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    const { call, answers, status } = openProcess(client);
     for (const m of messages) call.write(Buffer.from(m));
     call.end();
     return { answers, status: await status };
@@ -120,19 +140,7 @@ test('close() tells health watchers NOT_SERVING and ends their calls, without wa
 test('close() ends a stream with no body under way at once, and lets one whose body passes through keyway finish', { timeout: 10_000 }, async () => {
   const server = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
   const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
-  const open = (): { call: ClientDuplexStream<Buffer, Buffer>; answers: ProcessingResponse[]; status: Promise<StatusObject>; next: () => Promise<ProcessingResponse> } => {
-    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
-    const answers: ProcessingResponse[] = [];
-    let waiting: ((r: ProcessingResponse) => void) | undefined;
-    call.on('data', (b: Buffer) => {
-      const r = fromBinary(ProcessingResponseSchema, b);
-      answers.push(r);
-      waiting?.(r);
-    });
-    call.on('error', () => undefined);
-    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
-    return { call, answers, status, next: () => new Promise((resolve) => (waiting = resolve)) };
-  };
+  const open = (): ProcessStream => openProcess(client);
   const message = (m: Parameters<typeof create<typeof ProcessingRequestSchema>>[1]) => Buffer.from(toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, m)));
   const headers = (endOfStream: boolean) => message({ request: { case: 'requestHeaders', value: { headers: { headers: [{ key: 'x-cache-shard', rawValue: new TextEncoder().encode('1') }] }, endOfStream } } });
   const body = (endOfStream: boolean) => message({ request: { case: 'requestBody', value: { body: new Uint8Array([7]), endOfStream } } });
@@ -168,11 +176,7 @@ test('close() leaves a stream whose request headers have not come yet to get its
   const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
   try {
     // The stream opens (HTTP/2 HEADERS) and its first message is still on its way when keyway closes.
-    const call: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', identity, identity, new Metadata());
-    const answers: ProcessingResponse[] = [];
-    call.on('data', (b: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, b)));
-    call.on('error', () => undefined);
-    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    const { call, answers, status } = openProcess(client);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const closed = server.close();
     await new Promise((resolve) => setTimeout(resolve, 200));
