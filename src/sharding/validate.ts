@@ -1,7 +1,7 @@
 /** Input checks of the sharding stage: the typed errors computeShardMap promises (docs/errors.md). */
 import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
-import { MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
+import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import { KeywayError } from '../core/errors.js';
 import { weightRangeProblem } from '../config/fields.js';
 
@@ -36,6 +36,8 @@ export function checkWorkBudget(policy: ShardingPolicy, endpointCount: number): 
 
 /** Checks what the hash contracts rely on: an ASCII id of the documented syntax and a usable weight. */
 export function validateEndpoint(e: Endpoint, field: string): void {
+  // Library callers may pass anything; a null read as an object would throw a TypeError instead.
+  if (typeof e !== 'object' || e === null) throw new KeywayError('BAD_ARGUMENT', `endpoint must be an object, got ${e === null ? 'null' : typeof e}`, { field });
   if (typeof e.id !== 'string' || !ENDPOINT_ID_PATTERN.test(e.id)) {
     throw new KeywayError('BAD_ARGUMENT', `endpoint id ${JSON.stringify(e.id)} does not match ${String(ENDPOINT_ID_PATTERN)}`, {
       field: `${field}.id`,
@@ -57,6 +59,17 @@ export function validateEndpoint(e: Endpoint, field: string): void {
   }
   if (typeof e.ready !== 'boolean') {
     throw new KeywayError('BAD_ARGUMENT', `ready of ${e.id} must be a boolean`, { field: `${field}.ready` });
+  }
+  // Address and port are part of the map's version (docs/hashing.md): "7000" and 7000 would give
+  // one endpoint two versions, and proxies would be sent a port they cannot read.
+  if (typeof e.address !== 'string' || e.address === '') {
+    throw new KeywayError('BAD_ARGUMENT', `address of ${e.id} must be a non-empty string, got ${JSON.stringify(e.address) ?? String(e.address)}`, { field: `${field}.address` });
+  }
+  if (!Number.isInteger(e.port) || e.port < 1 || e.port > MAX_PORT) {
+    throw new KeywayError('BAD_ARGUMENT', `port of ${e.id} must be an integer from 1 to ${MAX_PORT}, got ${JSON.stringify(e.port) ?? String(e.port)}`, { field: `${field}.port` });
+  }
+  if (e.draining !== undefined && typeof e.draining !== 'boolean') {
+    throw new KeywayError('BAD_ARGUMENT', `draining of ${e.id} must be a boolean when given`, { field: `${field}.draining` });
   }
 }
 

@@ -42,6 +42,12 @@ test('bad arguments are BAD_ARGUMENT errors naming the field', () => {
   assert.throws(() => computeShardMap([ep('a', { weight: 1.7e308 })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
   assert.throws(() => computeShardMap([ep('a', { weight: 1e-300 })], policy()), code('BAD_ARGUMENT', 'endpoints[0].weight'));
   assert.throws(() => computeShardMap([ep('has space')], policy()), code('BAD_ARGUMENT', 'endpoints[0].id'));
+  // Library callers: wrong types are BAD_ARGUMENT naming the field, not a TypeError or a map with a port proxies cannot read.
+  assert.throws(() => computeShardMap([ep('a'), null as never], policy()), code('BAD_ARGUMENT', 'endpoints[1]'));
+  assert.throws(() => computeShardMap([ep('a', { port: '7000' as never })], policy()), code('BAD_ARGUMENT', 'endpoints[0].port'));
+  assert.throws(() => computeShardMap([ep('a', { port: 0 })], policy()), code('BAD_ARGUMENT', 'endpoints[0].port'));
+  assert.throws(() => computeShardMap([ep('a', { address: '' })], policy()), code('BAD_ARGUMENT', 'endpoints[0].address'));
+  assert.throws(() => computeShardMap([ep('a', { draining: 'yes' as never })], policy()), code('BAD_ARGUMENT', 'endpoints[0].draining'));
   const map = computeShardMap([ep('a')], policy());
   assert.throws(() => applyEndpointChange(map, { kind: 'upsert', endpoint: ep('b', { weight: -2 }) }), code('BAD_ARGUMENT', 'endpoint.weight'));
 });
