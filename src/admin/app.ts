@@ -9,7 +9,10 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { KeywayError } from '../core/errors.js';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
 import { loopbackHostGuard } from './loopback-host.js';
@@ -23,6 +26,7 @@ import { REST_KEEP_ALIVE_TIMEOUT_MS, restWriteStallMsFromEnv } from './request-l
 import { shardMapRoutes } from './shardmap-routes.js';
 import { webViewRoutes } from './web/routes.js';
 import { watchWriteStalls } from './write-stall.js';
+import { RefusalLog } from '../xds/server/refusal-log.js';
 
 export interface AdminAppOptions {
   /** Request errors are logged here; request lines only at debug level. */
@@ -49,6 +53,45 @@ export interface AdminAppOptions {
    * else REST_WRITE_STALL_MS. Read here because `keyway serve` passes the admin app no limits.
    */
   readonly writeStallMs?: number;
+  /**
+   * Open connections one peer address may hold (docs/security.md "REST requests"); default:
+   * KEYWAY_ADMIN_MAX_CONNECTIONS_PER_PEER from the environment, else ADMIN_MAX_CONNECTIONS_PER_PEER.
+   */
+  readonly maxConnectionsPerPeer?: number;
+}
+
+/**
+ * Open connections one peer address may hold on the admin server; a connection past it is closed as
+ * it is accepted. Each idle keep-alive connection costs about 7.5 KB, and one request every 71 s
+ * keeps it open (the keep-alive timeout is 72 s): 8000 of them added 59 MB, with no bound before.
+ *
+ * Per address, not in all (`server.maxConnections`): keyway cannot tell a fleet of ShardMapClients
+ * (a thousand application pods polling /readyz, an address each) from one client with many
+ * addresses, and a cap in all, once one client filled it, would refuse the kubelet's probes too and
+ * have every replica restarted. Per address, one client holds at most 64 x 7.5 KB (about 0.5 MB),
+ * and the kubelet, Prometheus and other clients, each from its own address, still get through. 64 is
+ * far above what one address needs: a browser opens 6 connections per host, the kubelet one per
+ * probe; the processes of one pod share its address, so a pod with more than 64 clients raises it.
+ * Outside Kubernetes the API listens on loopback and every client is 127.0.0.1: the cap is then one
+ * in all, for the CLI and a few browsers.
+ */
+export const ADMIN_MAX_CONNECTIONS_PER_PEER = 64;
+/** The variable `keyway serve` reads ADMIN_MAX_CONNECTIONS_PER_PEER's override from. */
+export const ADMIN_MAX_CONNECTIONS_PER_PEER_ENV = 'KEYWAY_ADMIN_MAX_CONNECTIONS_PER_PEER';
+
+/**
+ * ADMIN_MAX_CONNECTIONS_PER_PEER, or its override from `env` (a positive integer): a malformed
+ * value is an error rather than silently the default.
+ * @throws KeywayError BAD_ARGUMENT naming the variable
+ */
+export function adminMaxConnectionsPerPeerFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[ADMIN_MAX_CONNECTIONS_PER_PEER_ENV];
+  if (raw === undefined || raw === '') return ADMIN_MAX_CONNECTIONS_PER_PEER;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new KeywayError('BAD_ARGUMENT', `${ADMIN_MAX_CONNECTIONS_PER_PEER_ENV} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
 }
 
 /**
@@ -57,6 +100,7 @@ export interface AdminAppOptions {
  */
 export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions = {}): Promise<FastifyInstance> {
   const writeStallMs = opts.writeStallMs ?? restWriteStallMsFromEnv(process.env);
+  const maxPerPeer = opts.maxConnectionsPerPeer ?? adminMaxConnectionsPerPeerFromEnv(process.env);
   const log = opts.logger?.child({ component: 'admin' });
   const errors = errorBodies({
     guards: [...(opts.loopbackOnly ? [loopbackHostGuard()] : []), ...(opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [])],
@@ -71,6 +115,8 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   errors.install(app);
   const stopStallWatch = watchWriteStalls(app.server, writeStallMs, log);
   app.addHook('onClose', async () => stopStallWatch());
+  const stopPeerCap = capConnectionsPerPeer(app.server, maxPerPeer, log);
+  app.addHook('onClose', async () => stopPeerCap());
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all
   const proxyReaders = (opts.readers ?? []).flatMap((r) => (r.proxies ? [r.proxies] : []));
   await app.register(healthRoutes(state, proxyReaders));
@@ -83,6 +129,41 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   }
   for (const routes of opts.routes ?? []) await app.register(routes);
   return app;
+}
+
+/**
+ * Closes, as it is accepted, a connection from an address that already holds `cap` open ones;
+ * refusals are logged once per burst (a client reconnecting in a loop would flood the log).
+ * Returns a close function (stops counting, logs the burst under way).
+ */
+function capConnectionsPerPeer(server: Server, cap: number, log?: Logger): () => void {
+  const open = new Map<string, number>();
+  const refusals = log ? new RefusalLog(log, undefined, 'admin REST connections refused') : undefined;
+  const onConnection = (socket: Socket): void => {
+    const address = socket.remoteAddress;
+    if (address === undefined) return; // already gone
+    const held = open.get(address) ?? 0;
+    if (held >= cap) {
+      socket.destroy();
+      refusals?.refused(
+        ADMIN_MAX_CONNECTIONS_PER_PEER_ENV,
+        { peer: `${address}:${socket.remotePort}` },
+        `admin REST connection from ${address} closed as accepted: that address holds ${cap} open connections, the most one address may`,
+      );
+      return;
+    }
+    open.set(address, held + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  };
+  server.on('connection', onConnection);
+  return () => {
+    server.off('connection', onConnection);
+    refusals?.close();
+  };
 }
 
 /** Request lines at debug level only: probes every few seconds would otherwise flood the info log. */

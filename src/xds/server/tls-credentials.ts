@@ -12,6 +12,8 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { KeywayError } from '../../core/errors.js';
+import { MAX_TIMER_MS } from '../../core/limits.js';
 
 /** Where the xDS server's certificate files are (`keyway serve --xds-tls-*`). */
 export interface XdsTlsSettings {
@@ -27,10 +29,43 @@ export interface XdsTlsSettings {
   readonly reloadIntervalMs?: number;
   /** The clock certificates' expiry is judged by (ms since the epoch; default Date.now; tests move it). */
   readonly now?: () => number;
+  /**
+   * Time a connection has to finish its TLS handshake; default: KEYWAY_XDS_TLS_HANDSHAKE_TIMEOUT_MS
+   * from the environment, else {@link XDS_TLS_HANDSHAKE_TIMEOUT_MS}. Read here because `keyway serve`
+   * passes the TLS settings only the flags.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** Default poll interval of the certificate files: well inside any certificate's renewal window. */
 export const XDS_TLS_RELOAD_INTERVAL_MS = 60_000;
+
+/**
+ * Time a connection has to finish its TLS handshake, in ms; then it is closed. Node's default is
+ * 120 s, and until the handshake ends grpc-js has no session to apply its own limits to (the
+ * connection idle time, the streams' caps), so a client that connects and sends nothing held a
+ * socket and its TLS state for two minutes; many such clients held many. A handshake takes a few
+ * round trips (with mTLS, one more), so 10 s is ample even across regions or under load.
+ */
+export const XDS_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The variable `keyway serve` reads XDS_TLS_HANDSHAKE_TIMEOUT_MS's override from. */
+export const XDS_TLS_HANDSHAKE_TIMEOUT_ENV = 'KEYWAY_XDS_TLS_HANDSHAKE_TIMEOUT_MS';
+
+/**
+ * XDS_TLS_HANDSHAKE_TIMEOUT_MS, or its override from `env` (a positive integer of ms, at most
+ * MAX_TIMER_MS, as for the other KEYWAY_XDS_* limits).
+ * @throws KeywayError BAD_ARGUMENT naming the variable
+ */
+export function xdsTlsHandshakeTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[XDS_TLS_HANDSHAKE_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return XDS_TLS_HANDSHAKE_TIMEOUT_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new KeywayError('BAD_ARGUMENT', `${XDS_TLS_HANDSHAKE_TIMEOUT_ENV} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (n > MAX_TIMER_MS) {
+    throw new KeywayError('BAD_ARGUMENT', `${XDS_TLS_HANDSHAKE_TIMEOUT_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
 
 /** The server credentials and what keeps them fresh. */
 export interface XdsTlsCredentials {
@@ -52,9 +87,10 @@ interface Material {
  * its listening servers (`setSecureContext`), so new handshakes use it and open connections stay.
  */
 class ReloadableServerCredentials extends ServerCredentials {
-  constructor(mutualTls: boolean, material: Material) {
+  constructor(mutualTls: boolean, material: Material, handshakeTimeoutMs: number) {
     // rejectUnauthorized with requestCert: a client whose certificate the CA does not verify fails the handshake.
-    super({ requestCert: mutualTls, rejectUnauthorized: mutualTls }, contextOptions(material));
+    // grpc-js passes these options on to http2.createSecureServer, hence to tls.Server.
+    super({ requestCert: mutualTls, rejectUnauthorized: mutualTls, handshakeTimeout: handshakeTimeoutMs }, contextOptions(material));
   }
 
   replace(material: Material): void {
@@ -72,16 +108,18 @@ function contextOptions(m: Material): SecureContextOptions {
 
 /**
  * Reads and checks the files and returns credentials for `Server.bindAsync`.
+ * @throws KeywayError BAD_ARGUMENT when KEYWAY_XDS_TLS_HANDSHAKE_TIMEOUT_MS is malformed
  * @throws Error naming the file when one cannot be read, is not PEM, the key does not match, or
  * the certificate has expired
  */
 export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Logger): Promise<XdsTlsCredentials> {
   const now = settings.now ?? Date.now;
+  const handshakeTimeoutMs = settings.handshakeTimeoutMs ?? xdsTlsHandshakeTimeoutMsFromEnv(process.env);
   let current = await readMaterial(settings);
   refuseExpired(settings, current, now());
   const log = logger.child({ tls: { cert: settings.certFile, clientCa: settings.clientCaFile ?? null } });
   logCertificate(log, current, 'xDS TLS certificate loaded');
-  const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current);
+  const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current, handshakeTimeoutMs);
   let failing = false;
   let expiryLogged = false;
 
