@@ -34,7 +34,8 @@
  * ownership, L1 admission or load reports, which separates what the agent costs a node from what
  * keyway's routing does), --cpu-rate N (the fixed rate of the CPU measurement, per side when paired;
  * default 600, 150 requests a second per node: at 2000 every process spends about a third less per
- * request, and the ratios read alike, docs/benchmarks.md).
+ * request, and the ratios read alike, docs/benchmarks.md), --per-try-timeout-ms N (keyway's
+ * `envoy.perTryTimeoutMs`; default keyway's own, 0 turns the hedged per-try timeout off).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -149,7 +150,7 @@ function seedOf(variant: string, round: number): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' }, 'keyway-nodes': { type: 'string' }, 'cpu-rate': { type: 'string' } },
+    options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, variants: { type: 'string' }, ownership: { type: 'string' }, hot: { type: 'string' }, paired: { type: 'boolean' }, 'route-shape': { type: 'string' }, 'keyway-nodes': { type: 'string' }, 'cpu-rate': { type: 'string' }, 'per-try-timeout-ms': { type: 'string' } },
   });
   const base = values.quick ? QUICK : FULL;
   const cpuRate = values['cpu-rate'] === undefined ? base.cpuRate : Number(values['cpu-rate']);
@@ -163,6 +164,9 @@ async function main(): Promise<void> {
   if (routeShape !== 'subset' && routeShape !== 'table') throw new Error(`--route-shape must be subset or table, got ${routeShape}`);
   const keywayNodes = values['keyway-nodes'] ?? 'agent';
   if (keywayNodes !== 'agent' && keywayNodes !== 'plain') throw new Error(`--keyway-nodes must be agent or plain, got ${keywayNodes}`);
+  // keyway's `envoy.perTryTimeoutMs` (its hedged per-try timeout; 0 turns it off): what the hedge costs.
+  const perTry = values['per-try-timeout-ms'];
+  if (perTry !== undefined && !/^[0-9]+$/.test(perTry)) throw new Error(`--per-try-timeout-ms must be a whole number of ms, got ${perTry}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyway-dataplane-'));
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -182,7 +186,7 @@ async function main(): Promise<void> {
       `shards: ${s.shards}`,
       'replicas: 2',
       'spread: none',
-      `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1, routeShape: ${routeShape}}`,
+      `envoy: {listenerPort: ${listenerPort}, upstreamProtocol: http1, routeShape: ${routeShape}${perTry === undefined ? '' : `, perTryTimeoutMs: ${perTry}`}}`,
       'routing: {keyHeader: x-cache-key}',
       ...(hot === 'off' ? ['hotShards: {enabled: false}'] : []),
       'endpoints:',
