@@ -12,7 +12,7 @@ import Fastify, {
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { KeywayError } from '../core/errors.js';
+import { envLimit } from '../core/env-limit.js';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
 import { loopbackHostGuard } from './loopback-host.js';
@@ -85,13 +85,7 @@ export const ADMIN_MAX_CONNECTIONS_PER_PEER_ENV = 'KEYWAY_ADMIN_MAX_CONNECTIONS_
  * @throws KeywayError BAD_ARGUMENT naming the variable
  */
 export function adminMaxConnectionsPerPeerFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[ADMIN_MAX_CONNECTIONS_PER_PEER_ENV];
-  if (raw === undefined || raw === '') return ADMIN_MAX_CONNECTIONS_PER_PEER;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new KeywayError('BAD_ARGUMENT', `${ADMIN_MAX_CONNECTIONS_PER_PEER_ENV} must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
-  return n;
+  return envLimit(env, ADMIN_MAX_CONNECTIONS_PER_PEER_ENV, ADMIN_MAX_CONNECTIONS_PER_PEER);
 }
 
 /**

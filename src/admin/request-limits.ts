@@ -5,8 +5,7 @@
  * with a dependency update.
  */
 
-import { KeywayError } from '../core/errors.js';
-import { MAX_TIMER_MS } from '../core/limits.js';
+import { envLimit } from '../core/env-limit.js';
 
 /** Request line plus headers, in bytes (Node's `http.maxHeaderSize`); beyond it: 431. */
 export const MAX_REST_HEADER_BYTES = 16 * 1024;
@@ -54,14 +53,5 @@ export const REST_KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * topology file)
  */
 export function restWriteStallMsFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[REST_WRITE_STALL_ENV];
-  if (raw === undefined || raw === '') return REST_WRITE_STALL_MS;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new KeywayError('BAD_ARGUMENT', `${REST_WRITE_STALL_ENV} must be a positive integer of ms, got ${JSON.stringify(raw)}`);
-  }
-  if (n > MAX_TIMER_MS) {
-    throw new KeywayError('BAD_ARGUMENT', `${REST_WRITE_STALL_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
-  }
-  return n;
+  return envLimit(env, REST_WRITE_STALL_ENV, REST_WRITE_STALL_MS, { ms: true });
 }

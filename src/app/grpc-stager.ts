@@ -9,7 +9,7 @@
  * Envoy classes with the route-table shape go through the same steps (xds-stage.ts).
  */
 import type { Logger } from 'pino';
-import { KeywayError } from '../core/errors.js';
+import { envLimit } from '../core/env-limit.js';
 import { compareStrings } from '../core/order.js';
 import { MAX_TIMER_MS } from '../core/limits.js';
 import type { ResourceSet } from '../xds/resources.js';
@@ -245,10 +245,5 @@ function keyParts(classKey: string): string[] {
  * @throws KeywayError BAD_ARGUMENT naming the variable when it is malformed or too large
  */
 export function grpcStageTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[GRPC_STAGE_TIMEOUT_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_GRPC_STAGE_TIMEOUT_MS;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new KeywayError('BAD_ARGUMENT', `${GRPC_STAGE_TIMEOUT_ENV} must be a non-negative integer of ms, got ${JSON.stringify(raw)}`);
-  if (n > MAX_TIMER_MS) throw new KeywayError('BAD_ARGUMENT', `${GRPC_STAGE_TIMEOUT_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
-  return n;
+  return envLimit(env, GRPC_STAGE_TIMEOUT_ENV, DEFAULT_GRPC_STAGE_TIMEOUT_MS, { min: 0, ms: true });
 }

@@ -6,7 +6,7 @@
  * environment (KEYWAY_XDS_*).
  */
 
-import { KeywayError } from '../../core/errors.js';
+import { envLimit } from '../../core/env-limit.js';
 import { MAX_TIMER_MS } from '../../core/limits.js';
 import { MAX_NAMES_SHOWN } from '../../core/proxy.js';
 
@@ -143,15 +143,6 @@ export const XDS_LIMIT_ENV: Readonly<Record<keyof XdsStreamLimits, string>> = {
  */
 export function xdsStreamLimitsFromEnv(env: NodeJS.ProcessEnv): XdsStreamLimits {
   const out: Record<string, number> = { ...DEFAULT_XDS_STREAM_LIMITS };
-  for (const [key, name] of Object.entries(XDS_LIMIT_ENV)) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new KeywayError('BAD_ARGUMENT', `${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    if (key.endsWith('Ms') && n > MAX_TIMER_MS) {
-      throw new KeywayError('BAD_ARGUMENT', `${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
-    }
-    out[key] = n;
-  }
+  for (const [key, name] of Object.entries(XDS_LIMIT_ENV)) out[key] = envLimit(env, name, out[key]!, { ms: key.endsWith('Ms') });
   return out as unknown as XdsStreamLimits;
 }

@@ -12,8 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { KeywayError } from '../../core/errors.js';
-import { MAX_TIMER_MS } from '../../core/limits.js';
+import { envLimit } from '../../core/env-limit.js';
 
 /** Where the xDS server's certificate files are (`keyway serve --xds-tls-*`). */
 export interface XdsTlsSettings {
@@ -57,14 +56,7 @@ export const XDS_TLS_HANDSHAKE_TIMEOUT_ENV = 'KEYWAY_XDS_TLS_HANDSHAKE_TIMEOUT_M
  * @throws KeywayError BAD_ARGUMENT naming the variable
  */
 export function xdsTlsHandshakeTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[XDS_TLS_HANDSHAKE_TIMEOUT_ENV];
-  if (raw === undefined || raw === '') return XDS_TLS_HANDSHAKE_TIMEOUT_MS;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new KeywayError('BAD_ARGUMENT', `${XDS_TLS_HANDSHAKE_TIMEOUT_ENV} must be a positive integer, got ${JSON.stringify(raw)}`);
-  if (n > MAX_TIMER_MS) {
-    throw new KeywayError('BAD_ARGUMENT', `${XDS_TLS_HANDSHAKE_TIMEOUT_ENV} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${JSON.stringify(raw)}`);
-  }
-  return n;
+  return envLimit(env, XDS_TLS_HANDSHAKE_TIMEOUT_ENV, XDS_TLS_HANDSHAKE_TIMEOUT_MS, { ms: true });
 }
 
 /** The server credentials and what keeps them fresh. */
