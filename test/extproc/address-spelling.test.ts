@@ -16,10 +16,11 @@ import { startEnvoy, envoySkipReason, type EnvoyProcess } from '../../e2e/suppor
 import { gatewayBootstrap } from '../../e2e/support/ext-proc-gateway.js';
 import { freePorts } from '../../e2e/support/ports.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
-import type { ServingReader, ServingView } from '../../src/core/serving.js';
+import type { ServingView } from '../../src/core/serving.js';
 import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 import { hostPort, pickEndpoints, pickTable, startExtProcServer, subsetHint, type ExtProcServer, type ServedBy } from '../../src/extproc/index.js';
 import { computeShardMap } from '../../src/sharding/index.js';
+import { oneNodeState } from './three-nodes.js';
 
 /** Topology spelling, and the host Envoy 1.40 listed for it in `/clusters` (glibc inet_ntop). */
 const ENVOY_SPELLINGS: readonly (readonly [string, string])[] = [
@@ -80,10 +81,7 @@ before(async () => {
   for (let i = 0; i < 2; i++) servers.push(await startUpstream());
   owner = (servers[0]!.address() as AddressInfo).port;
   // The only endpoint: ::1, spelled out in full as a topology file may write it.
-  const endpoints: Endpoint[] = [{ id: 'n0', address: '0:0:0:0:0:0:0:1', port: owner, locality: { region: 'r', zone: 'z', subzone: 's' }, weight: 1, ready: true }];
-  const policy = { shardCount: 4, replicas: 1, spread: 'none' as const };
-  const view: ServingView = { sequence: 1, map: computeShardMap(endpoints, policy), topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints }, updatedAt: new Date(0) };
-  const state = { current: () => view, onShardMap: () => () => undefined } as unknown as ServingReader;
+  const state = oneNodeState('0:0:0:0:0:0:0:1', owner);
   picker = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }), events: { decided: () => undefined, served: (by) => served.push(by) } });
   [ports.plain, ports.hinted] = (await freePorts(2)) as [number, number];
   const doc = gatewayBootstrap({

@@ -17,11 +17,8 @@ import pino from 'pino';
 import { startEnvoy, envoySkipReason, type EnvoyProcess } from '../../e2e/support/envoy.js';
 import { gatewayBootstrap } from '../../e2e/support/ext-proc-gateway.js';
 import { freePorts } from '../../e2e/support/ports.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
-import type { ServingReader, ServingView } from '../../src/core/serving.js';
-import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 import { startExtProcServer, type ExtProcServer } from '../../src/extproc/index.js';
-import { computeShardMap } from '../../src/sharding/index.js';
+import { oneNodeState } from './three-nodes.js';
 
 const skip = envoySkipReason();
 const upstreams: http.Server[] = [];
@@ -107,10 +104,7 @@ before(async () => {
   for (let i = 0; i < 2; i++) upstreams.push(await startUpstream());
   owner = (upstreams[0]!.address() as AddressInfo).port;
   // One node owns every shard; the pool also holds another, which override_host's fallback takes in turn.
-  const endpoints: Endpoint[] = [{ id: 'n0', address: '127.0.0.1', port: owner, locality: { region: 'r', zone: 'z', subzone: 's' }, weight: 1, ready: true }];
-  const policy = { shardCount: 4, replicas: 1, spread: 'none' as const };
-  const view: ServingView = { sequence: 1, map: computeShardMap(endpoints, policy), topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints }, updatedAt: new Date(0) };
-  const state = { current: () => view, onShardMap: () => () => undefined } as unknown as ServingReader;
+  const state = oneNodeState('127.0.0.1', owner);
   picker = await startExtProcServer({ state, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
   relay = await startRelay(picker.port);
   [gatewayPort] = (await freePorts(1)) as [number];

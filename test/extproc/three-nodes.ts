@@ -1,4 +1,7 @@
-/** The serving state the endpoint picker's server tests share: three ready nodes, S = 16, R = 2. */
+/**
+ * Serving states for the endpoint picker's tests: three ready nodes, S = 16, R = 2 (`state`), or
+ * one node that owns every shard (`oneNodeState`, for tests with a real upstream).
+ */
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { ServingReader, ServingView } from '../../src/core/serving.js';
 import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
@@ -13,6 +16,17 @@ const ENDPOINTS: Endpoint[] = [0, 1, 2].map((i) => ({
   ready: true,
 }));
 const policy = { shardCount: 16, replicas: 2, spread: 'none' as const };
-const VIEW: ServingView = { sequence: 1, map: computeShardMap(ENDPOINTS, policy), topology: { policy, xds: DEFAULT_XDS_SETTINGS, endpoints: ENDPOINTS }, updatedAt: new Date(0) };
-/** A reader that always serves VIEW. */
-export const state = { current: () => VIEW, onShardMap: () => () => undefined } as unknown as ServingReader;
+
+/** A reader that always serves the map of `endpoints` under `policy`. */
+function fixedState(endpoints: Endpoint[], p: { shardCount: number; replicas: number; spread: 'none' }): ServingReader {
+  const view: ServingView = { sequence: 1, map: computeShardMap(endpoints, p), topology: { policy: p, xds: DEFAULT_XDS_SETTINGS, endpoints }, updatedAt: new Date(0) };
+  return { current: () => view, onShardMap: () => () => undefined } as unknown as ServingReader;
+}
+
+/** Three ready nodes, S = 16, R = 2. */
+export const state = fixedState(ENDPOINTS, policy);
+
+/** One ready node `n0` at `address:port` owning all of S = 4 shards (R = 1). */
+export function oneNodeState(address: string, port: number): ServingReader {
+  return fixedState([{ id: 'n0', address, port, locality: { region: 'r', zone: 'z', subzone: 's' }, weight: 1, ready: true }], { shardCount: 4, replicas: 1, spread: 'none' });
+}
