@@ -9,11 +9,14 @@
  *   there too, so the proxy learns it does not exist.
  * - A fresh wildcard subscription gets a response even when the type has no resource.
  * - Every name in resource_names_subscribe is answered, even if the proxy should already hold it.
+ * - A name unsubscribed while "*" stays subscribed is answered too: sent again if it exists (the
+ *   wildcard holds it), else listed in removed_resources; the client cannot tell which on its own.
  * - ACK/NACK refer to the latest nonce of the type; a NACK is recorded and not answered (the
  *   rejected versions count as held, so they are not sent again until they change). Subscription
  *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
  * - After clusters are sent, the ClusterLoadAssignments they use are sent again to Envoy (cluster
- *   warming); a gRPC client keeps the endpoints it holds.
+ *   warming), also when EDS is first asked after them on the stream (a reconnect), whatever its
+ *   initial_resource_versions say; a gRPC client keeps the endpoints it holds.
  * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
  *   burst of them gets one answer.
  */
@@ -37,6 +40,8 @@ interface Held {
 /** A delta stream, ADS or per-type (docs/xds-protocol.md "Delta (incremental)"); the ownership agent speaks this one. */
 export class DeltaSession extends Session {
   readonly #held = new Map<ResourceKind, Held>();
+  /** Envoy: endpoints of clusters sent before EDS was first asked, resent on its first request. */
+  readonly #rewarmOnFirstEds = new Set<string>();
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'delta', service, out, peer);
@@ -88,11 +93,21 @@ export class DeltaSession extends Session {
     // A push waiting for the proxy keeps what it must resend and answer only while it is asked for:
     // a proxy that reads nothing and keeps asking and dropping new names must not grow it for ever.
     const held = this.#held.get(kind);
+    const dropped = new Set<string>();
     for (const name of req.resourceNamesUnsubscribe) {
       if (name === '*') t.wildcard = false;
-      else if (t.names.delete(name)) t.nameChars -= name.length;
+      else if (t.names.delete(name)) {
+        t.nameChars -= name.length;
+        dropped.add(name);
+      }
       held?.force.delete(name);
       held?.asked.delete(name);
+    }
+    // A name dropped while "*" stays subscribed may still be the wildcard's: the client cannot tell,
+    // so it keeps the resource as ambiguous until told. The xDS protocol ("Unsubscribing from
+    // Resources") has the server answer it: sent again if it exists, else listed as removed.
+    if (t.wildcard) {
+      for (const name of dropped) asked.add(name);
     }
     // Checked on the subscription as it now is: names unsubscribed that were never subscribed
     // must not make room for as many new ones (one request is bounded by gRPC's message size).
@@ -108,8 +123,17 @@ export class DeltaSession extends Session {
     }
     t.initialized = true;
     if (first || req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0) this.subscriptionChanged(kind);
-    // On the first request the proxy's held versions decide; afterwards every subscribed name is answered.
-    this.#push(kind, first ? NONE : asked, asked);
+    // On the first request the proxy's held versions decide (but for clusters re-warming, above);
+    // afterwards every subscribed name is answered.
+    this.#push(kind, first ? this.#takeRewarm(kind) : asked, asked);
+  }
+
+  /** On EDS's first request: the endpoints of clusters sent before it, which Envoy re-warms. */
+  #takeRewarm(kind: ResourceKind): ReadonlySet<string> {
+    if (kind !== 'endpoint' || this.#rewarmOnFirstEds.size === 0) return NONE;
+    const names = new Set(this.#rewarmOnFirstEds);
+    this.#rewarmOnFirstEds.clear();
+    return names;
   }
 
   protected onKindChanged(kind: ResourceKind): void {
@@ -185,9 +209,19 @@ export class DeltaSession extends Session {
     // Cluster warming is Envoy's: a gRPC client keeps the endpoints it holds.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') {
       const eds = this.types.get('endpoint');
-      if (eds?.initialized && !eds.nacked) {
-        const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n)));
-        if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
+      if (eds?.initialized) {
+        if (!eds.nacked) {
+          const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n)));
+          if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
+        }
+      } else {
+        // EDS not asked yet on this stream (a reconnect: CDS answered before the EDS request came).
+        // Its first request may say it holds these endpoints (initial_resource_versions), yet the
+        // clusters just sent wait for them again: they are resent then. Kept to names the snapshot
+        // serves, so a stream that never asks EDS holds no more than that.
+        const endpoints = snap.kinds.endpoint.resources;
+        for (const name of this.#rewarmOnFirstEds) if (!endpoints.has(name)) this.#rewarmOnFirstEds.delete(name);
+        for (const c of changed) for (const n of c.references) if (endpoints.has(n)) this.#rewarmOnFirstEds.add(n);
       }
     }
   }

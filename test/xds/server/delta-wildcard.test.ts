@@ -39,3 +39,33 @@ test('delta: an explicit subscribe after a legacy wildcard keeps the wildcard; o
   await eventually('nothing subscribed', () => subscribed()?.count === 0);
   assert.deepEqual(subscribed(), { wildcard: false, names: [], count: 0 });
 });
+
+test('delta: a name unsubscribed while "*" stays subscribed is answered: sent again if the wildcard holds it, else removed', async (t) => {
+  // xDS protocol, "Unsubscribing from Resources": the client cannot tell whether the wildcard
+  // covers the name (Envoy keeps it as "ambiguous"), so the server must say.
+  const h = await startHarness(V1, { holdOff: AT_ONCE });
+  t.after(() => h.close());
+  const client = h.client({ node: { id: 'envoy-wu' }, protocol: 'delta' });
+  client.delta('cluster', { subscribe: ['*', 'c0', 'no-such-cluster'] });
+  const first = await client.expect('cluster');
+  assert.deepEqual(first.resources.map((r) => r.name).sort(), ['c0', 'c1']);
+  assert.deepEqual(first.removed, ['no-such-cluster']);
+  client.delta('cluster', { nonce: first.nonce });
+
+  client.delta('cluster', { unsubscribe: ['c0'] });
+  const kept = await client.expect('cluster', 2000);
+  assert.deepEqual(kept.resources.map((r) => r.name), ['c0'], 'c0 is still the wildcard\'s: sent again');
+  assert.deepEqual(kept.removed, []);
+  client.delta('cluster', { nonce: kept.nonce });
+
+  client.delta('cluster', { unsubscribe: ['no-such-cluster'] });
+  const gone = await client.expect('cluster', 2000);
+  assert.deepEqual(gone.resources, []);
+  assert.deepEqual(gone.removed, ['no-such-cluster'], 'not in the wildcard: removed');
+  client.delta('cluster', { nonce: gone.nonce });
+  await eventually('subscription is the wildcard alone', () => {
+    const s = h.server.proxy('envoy-wu')?.types.cluster?.subscribed;
+    return s?.wildcard === true && s.count === 0;
+  });
+  assert.deepEqual(h.server.sentResources('envoy-wu')!.cluster.map((r) => r.name), ['c0', 'c1']);
+});

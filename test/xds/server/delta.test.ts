@@ -117,6 +117,40 @@ test('delta: a reconnect with initial_resource_versions gets nothing for unchang
   assert.deepEqual(quiet.history.map((r) => r.kind), ['endpoint'], 'no CDS response at all');
 });
 
+test('delta: on a reconnect, endpoints of a cluster changed meanwhile are resent though the proxy says it holds them', async (t) => {
+  // Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment again. On a new
+  // stream CDS can be answered before the EDS request comes; that request's
+  // initial_resource_versions then names the endpoints as held, and without a resend the cluster
+  // stays warming until Envoy's initial_fetch_timeout (a real Envoy 1.40 did).
+  const h = await startHarness(V1, { holdOff: { holdOffMs: 0, maxDelayMs: 0 } });
+  t.after(() => h.close());
+  const first = h.client({ node: { id: 'envoy-rw' }, protocol: 'delta' });
+  first.delta('cluster');
+  const cds = await first.expect('cluster');
+  first.delta('endpoint', { subscribe: ['c0', 'c1', 'c2'] });
+  const eds = await first.expect('endpoint');
+  const held = (r: Received) => Object.fromEntries(r.resources.map((x) => [x.name, x.version!]));
+  first.close();
+  await eventually('old stream gone', () => h.server.proxies().length === 0);
+
+  // Meanwhile every cluster changed (not its endpoints).
+  h.set({ ...V1, connectTimeoutS: 3n });
+  const again = h.client({ node: { id: 'envoy-rw' }, protocol: 'delta' });
+  again.delta('cluster', { initial: held(cds) });
+  const cds2 = await again.expect('cluster');
+  assert.deepEqual(namesOf(cds2), ['c0', 'c1', 'c2']);
+  again.delta('cluster', { nonce: cds2.nonce });
+  again.delta('endpoint', { subscribe: ['c0', 'c1'], initial: held(eds) });
+  const eds2 = await again.expect('endpoint', 2000);
+  assert.deepEqual(namesOf(eds2), ['c0', 'c1'], 'the subscribed endpoints of the re-warming clusters');
+  assert.deepEqual(eds2.resources.map((r) => r.version), [held(eds).c0, held(eds).c1], 'unchanged, resent');
+  again.delta('endpoint', { nonce: eds2.nonce });
+
+  // Once: a later change of one CLA sends that one alone.
+  h.set({ clusters: { ...V1.clusters, c1: [9103] }, connectTimeoutS: 3n });
+  assert.deepEqual(namesOf(await again.expect('endpoint')), ['c1']);
+});
+
 test('delta: a NACK is recorded and not resent; the next change is sent', async (t) => {
   const h = await startHarness(V1);
   t.after(() => h.close());
