@@ -13,10 +13,10 @@
  * still warms answers 503 ("cluster not found").
  * Pure: sets in, set out; when to move from one to the next is grpc-stager.ts's.
  */
-import { clone, create } from '@bufbuild/protobuf';
+import { clone, create, toBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, RouteSchema, type Cluster, type Route, type RouteConfiguration } from '../xds/proto.js';
 import { edsServiceName, virtualHostClusters } from '../xds/references.js';
-import type { ResourceSet, TranslatedResource } from '../xds/resources.js';
+import { TYPE_URL, type ResourceKind, type ResourceSet, type TranslatedResource } from '../xds/resources.js';
 import { compareStrings } from '../core/order.js';
 
 /** Header of the staging routes: reserved, a call carrying it may reach a staged cluster. */
@@ -81,6 +81,94 @@ export function routedClusters(set: ResourceSet): string[] {
     const config = r.message as RouteConfiguration;
     return config.virtualHosts.flatMap((vh) => virtualHostClusters({ ...vh, routes: vh.routes.filter((route) => !isStagingRoute(route)) }));
   });
+}
+
+/**
+ * Bytes a state-of-the-world response adds besides its resources (version, type URL, nonce, the
+ * control plane's id): a generous bound, so a set judged to fit does fit.
+ */
+const RESPONSE_HEADER_BYTES = 1024;
+/** Kinds whose whole set a stock gRPC client holds, and so receives in one SotW response. */
+const RESPONSE_KINDS = ['cluster', 'endpoint', 'listener', 'route'] as const;
+
+/**
+ * The largest SotW response a stock gRPC client is sent for the set `stagedSet(base, target,
+ * phase)` serves: its kind and an upper bound of its bytes (each kind's resources, each packed in
+ * an Any, plus RESPONSE_HEADER_BYTES). Computed from the sources of that set, so that a staged route
+ * configuration (a fresh copy on every build) is not encoded: the routes it is copied from, plus
+ * the staging routes it gains. Sizes are kept per message object: messages are immutable once
+ * handed over, and the translator hands back unchanged ones, so a change encodes only what it made.
+ */
+export function largestStagedResponse(base: ResourceSet, target: ResourceSet, phase: StagePhase): { kind: ResourceKind; bytes: number } {
+  const staged = phase !== 'done';
+  const routesFrom = phase === 'add' ? base : target;
+  // The set's clusters (and endpoints): the target's, and in a staged set the base's it lacks.
+  const clusters = staged ? new Set([...clusterNames(base), ...clusterNames(target)]) : clusterNames(target);
+  let largest: { kind: ResourceKind; bytes: number } = { kind: 'cluster', bytes: 0 };
+  for (const kind of RESPONSE_KINDS) {
+    let bytes = RESPONSE_HEADER_BYTES;
+    const add = (r: TranslatedResource): void => {
+      bytes += fieldBytes(anyBytes(kind, messageBytes(r) + (kind === 'route' && staged ? stagingRoutesBytes(r, clusters) : 0)));
+    };
+    if (kind === 'route' || kind === 'listener') routesFrom[kind].forEach(add);
+    else {
+      target[kind].forEach(add);
+      if (staged) {
+        const inTarget = new Set(target[kind].map((r) => r.name));
+        for (const r of base[kind]) if (!inTarget.has(r.name)) add(r);
+      }
+    }
+    if (bytes > largest.bytes) largest = { kind, bytes };
+  }
+  return largest;
+}
+
+/** Encoded size of each message object seen. */
+const sizes = new WeakMap<object, number>();
+
+function messageBytes(r: TranslatedResource): number {
+  let n = sizes.get(r.message);
+  if (n === undefined) sizes.set(r.message, (n = toBinary(r.schema, r.message).length));
+  return n;
+}
+
+/**
+ * At most how many bytes withStagingRoutes adds to route configuration `resource` for `clusters`:
+ * a staging route per cluster its real routes do not name (those it already stages count again:
+ * an upper bound), and the growth of the virtual host's and the list's length prefixes.
+ */
+function stagingRoutesBytes(resource: TranslatedResource, clusters: ReadonlySet<string>): number {
+  const config = resource.message as RouteConfiguration;
+  if (!config.virtualHosts[0] || config.virtualHosts[0].matcher) return 0;
+  let used = routedBy.get(config);
+  if (!used) routedBy.set(config, (used = new Set(config.virtualHosts.flatMap((v) => v.routes.filter((r) => !isStagingRoute(r)).map(routeCluster)))));
+  let bytes = 0;
+  for (const name of clusters) if (!used.has(name)) bytes += fieldBytes(stagingRouteBytes(name.length));
+  return bytes === 0 ? 0 : bytes + 2 * 5;
+}
+
+/** The clusters each route configuration's real routes name. */
+const routedBy = new WeakMap<object, ReadonlySet<string | undefined>>();
+
+/** Encoded size of a staging route, by its cluster name's length (the only part that varies). */
+const stagingSizes = new Map<number, number>();
+
+function stagingRouteBytes(nameLength: number): number {
+  let n = stagingSizes.get(nameLength);
+  if (n === undefined) stagingSizes.set(nameLength, (n = toBinary(RouteSchema, stagingRoute('x'.repeat(nameLength))).length));
+  return n;
+}
+
+/** An Any of `kind` holding `value` bytes. */
+function anyBytes(kind: ResourceKind, value: number): number {
+  return fieldBytes(TYPE_URL[kind].length) + (value > 0 ? fieldBytes(value) : 0);
+}
+
+/** A length-delimited field of `length` bytes with its tag (field numbers below 16: one byte). */
+function fieldBytes(length: number): number {
+  let prefix = 1;
+  for (let n = length; n >= 0x80; n >>>= 7) prefix++;
+  return 1 + prefix + length;
 }
 
 /** Both lists by name, `preferred`'s resource where both have one; sorted by name. */

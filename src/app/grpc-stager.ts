@@ -13,7 +13,8 @@ import { envLimit } from '../core/env-limit.js';
 import { compareStrings } from '../core/order.js';
 import { MAX_TIMER_MS } from '../core/limits.js';
 import type { ResourceSet } from '../xds/resources.js';
-import { firstPhase, nextPhase, routableBase, routedClusters, stagedSet, type StagePhase } from './grpc-staged-sets.js';
+import { GRPC_MAX_MESSAGE_BYTES } from '../xds/translator/grpc-size.js';
+import { firstPhase, largestStagedResponse, nextPhase, routableBase, routedClusters, stagedSet, type StagePhase } from './grpc-staged-sets.js';
 
 /** Default bound on one phase's wait for the class's ACKs (KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS). */
 export const DEFAULT_GRPC_STAGE_TIMEOUT_MS = 5_000;
@@ -44,7 +45,7 @@ interface Change {
   readonly base: ResourceSet;
   readonly target: ResourceSet;
   phase: StagePhase;
-  /** When the current phase gives up waiting (ms since epoch). */
+  /** When the current phase gives up waiting ({@link monotonicMs}). */
   deadline: number;
   /** `switch`: when the class was first seen in sync with it; clusters leave lingerMs later. */
   syncedAt?: number;
@@ -53,6 +54,8 @@ interface Change {
    * served since the class was last in sync (or since a phase gave up waiting for it).
    */
   mayRoute: ReadonlySet<string>;
+  /** The phase last found to fit in a gRPC message (each phase is sized once). */
+  fits?: StagePhase;
 }
 
 /** The stager of the xDS stage; `build` wraps the translator for gRPC classes. */
@@ -101,14 +104,39 @@ export class GrpcStager {
       // The routes in force stay held back no longer than one bound in all: a change arriving
       // during an `add` phase keeps its deadline, or changes coming faster than the bound (with a
       // client that never ACKs) would keep the clients on the first routes for as long as they come.
-      const deadline = change?.phase === 'add' && phase === 'add' ? change.deadline : Date.now() + this.#opts.timeoutMs;
+      const deadline = change?.phase === 'add' && phase === 'add' ? change.deadline : monotonicMs() + this.#opts.timeoutMs;
       change = { base, target, phase, deadline, mayRoute };
       this.#changes.set(classKey, change);
     }
+    if (!this.#fits(classKey, change)) change.phase = 'done';
     const out = stagedSet(change.base, target, change.phase);
     if (change.phase === 'done') this.#changes.delete(classKey);
     this.#served.set(classKey, out);
     return out;
+  }
+
+  /**
+   * Does the set of `change`'s phase reach the class's clients? A stock gRPC client takes at most
+   * GRPC_MAX_MESSAGE_BYTES per message: a staged set holds the clusters and endpoints of both
+   * maps, and one whose target is just under the limit can pass it. Past it the client's stream
+   * ends before it reads any of it, so the phase can only run out its bound, and so can the next
+   * (it holds the same clusters), after which the target goes out anyway. Splitting the change
+   * would need routes that mix both maps; instead it is not staged: the target goes out at once,
+   * as with make-before-break off (calls routed to a new cluster may fail while the client fetches
+   * it), a bound or two sooner, and warned of. Envoy raises no such limit on its xDS stream.
+   */
+  #fits(classKey: string, change: Change): boolean {
+    if (change.phase === 'done' || change.fits === change.phase || keyParts(classKey)[0] !== 'grpc') return true;
+    const largest = largestStagedResponse(change.base, change.target, change.phase);
+    if (largest.bytes <= GRPC_MAX_MESSAGE_BYTES) {
+      change.fits = change.phase;
+      return true;
+    }
+    this.#opts.logger.warn(
+      { proxyClass: classKey, phase: change.phase, kind: largest.kind, bytes: largest.bytes, limit: GRPC_MAX_MESSAGE_BYTES },
+      "the staged xDS resources would pass gRPC's message limit; serving the new routes and clusters at once, not make-before-break (requests may fail)",
+    );
+    return false;
   }
 
   /**
@@ -174,7 +202,7 @@ export class GrpcStager {
 
   #advance(): void {
     if (this.#closed) return;
-    const now = Date.now();
+    const now = monotonicMs();
     let moved = false;
     for (const [classKey, change] of this.#changes) {
       if (change.phase === 'done') continue;
@@ -212,13 +240,21 @@ export class GrpcStager {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     // Every change #advance left waiting has one of the two ahead of it (a passed one ended its wait).
-    const now = Date.now();
+    const now = monotonicMs();
     const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > now);
     if (wakes.length === 0 || this.#closed) return;
     // Clamped: a longer delay would fire after 1 ms, and #advance would re-arm it every millisecond.
     this.#timer = setTimeout(() => this.#advance(), Math.min(Math.min(...wakes) - now + 1, MAX_TIMER_MS));
     this.#timer.unref();
   }
+}
+
+/**
+ * The stager's clock, ms: monotonic, so that a step of the wall clock (an NTP correction, a VM
+ * resumed) neither ends phases early nor holds one for as long as the clock went back.
+ */
+function monotonicMs(): number {
+  return performance.now();
 }
 
 /**
