@@ -158,7 +158,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   // Shards whose warm-up finished while their assignment still says WARMING: a request for a
   // warming shard not in here reached the node before it reported warm.
   const warmed = new Set<number>();
-  let keptBefore = new Set<number>();
+  /** The shards whose L1 entries the last sweep kept; undefined before the first shard map. */
+  let keptBefore: ReadonlySet<number> | undefined;
 
   /**
    * After each ownership change: L1 entries of shards the node read and no longer reads move to L2
@@ -173,7 +174,9 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     const o = source?.current();
     if (!o) return;
     const kept = new Set<number>([...o.primary, ...o.readingReplica, ...(o.warming?.keys() ?? [])]);
-    const lost = new Set([...keptBefore].filter((s) => !kept.has(s)));
+    // Before the first shard map L1 admitted every shard (admitsToL1): then every shard of L1 not
+    // kept is lost, or entries of shards the node never owned stayed in L1 until LRU aged them.
+    const lost = new Set([...(keptBefore ?? l1Shards(cache, o.shardCount))].filter((s) => !kept.has(s)));
     keptBefore = kept;
     if (lost.size > 0) {
       const moved = demoteShards(cache, lost, o.shardCount);
@@ -273,8 +276,14 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     }
     const owner = ownerLabel(ownership, shard);
     if (shard !== undefined && ownership?.warming?.has(shard) && !warmed.has(shard)) metrics.recordRequestWhileWarming(shard);
-    // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1.
-    const got = await cache.get(key, admitsToL1(ownership, shard), shard);
+    // GPU memory is for the shards routed here: non-owned and draining keys stay out of L1. Asked
+    // once the value is read (ownership read now): a shard lost, or a first shard map that does not
+    // give it, while L3 answered was swept before the value came, and it would stay in L1.
+    const admit = (): boolean => {
+      const now = source?.current();
+      return admitsToL1(now, shard ?? (now ? keyToShard(key, now.shardCount) : undefined));
+    };
+    const got = await cache.get(key, admit, shard);
     await capacity?.serve(got.tier === 'l1' ? 1 : missCost);
     metrics.recordRequest(shard, owner, got.lookups);
     if (shard !== undefined) source?.recordRequest?.(shard, opts.loadWork && got.tier !== 'l1' ? missCost : 1);
@@ -560,6 +569,11 @@ class Misdirected extends Error {
         `the client's hash is wrong (see docs/hashing.md)`,
     );
   }
+}
+
+/** The shards of the entries in L1. */
+function l1Shards(cache: TieredCache, shardCount: number): Set<number> {
+  return new Set(cache.l1.keys().map((key) => cache.l1ShardOf(key, shardCount)));
 }
 
 /**

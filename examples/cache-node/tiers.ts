@@ -63,10 +63,13 @@ export class TieredCache {
   /**
    * Reads `key` through the tiers, filling the faster tiers on the way back. `admitToL1` false keeps
    * the value out of L1: GPU memory is kept for the shards this node owns, so a misrouted request
-   * does not evict an owned key. `shard` is the request's shard when known: an L1 entry is filed
-   * under the last one it was requested under.
+   * does not evict an owned key. A function is asked when the value is admitted, after the L3 read:
+   * the node's ownership may change while it waits, and the sweep of a shard it just lost has run
+   * by then. `shard` is the request's shard when known: an L1 entry is filed under the last one it
+   * was requested under.
    */
-  async get(key: string, admitToL1: boolean, shard?: number): Promise<TierResult> {
+  async get(key: string, admitToL1: boolean | (() => boolean), shard?: number): Promise<TierResult> {
+    const admits = (): boolean => (typeof admitToL1 === 'function' ? admitToL1() : admitToL1);
     const fromL1 = this.l1.get(key);
     if (fromL1 !== undefined) {
       this.#file(key, shard);
@@ -74,13 +77,13 @@ export class TieredCache {
     }
     const fromL2 = this.l2.get(key);
     if (fromL2 !== undefined) {
-      if (admitToL1) this.#admit(key, fromL2, shard);
+      if (admits()) this.#admit(key, fromL2, shard);
       return { value: fromL2, tier: 'l2', lookups: [{ tier: 'l1', result: 'miss' }, { tier: 'l2', result: 'hit' }] };
     }
     if (this.#l3DelayMs > 0) await sleep(this.#l3DelayMs);
     const value = storeValue(key);
     this.l2.set(key, value);
-    if (admitToL1) this.#admit(key, value, shard);
+    if (admits()) this.#admit(key, value, shard);
     return {
       value,
       tier: 'l3',
