@@ -29,8 +29,15 @@ function mapCounts(map: ShardMap): { ownedShards: number; readyEndpoints: number
   return counts;
 }
 
+/**
+ * A proxy-status reader that may also list only the nodes that NACK, with only their NACKed types
+ * (the xDS server's does): `/readyz` needs no more, and a row per proxy costs about 100 ms at
+ * thousands of proxies. A reader without it is read through its rows.
+ */
+export type NackReader = ProxyStatusReader & { nacking?(): Iterable<NackView> };
+
 /** `proxies`: the xDS stages' readers, whose NACKs make keyway degraded (none: no xDS stage). */
-export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatusReader[] = []) {
+export function healthRoutes(state: ServingReader, proxies: readonly NackReader[] = []) {
   const nackReasons = proxyReasons(proxies);
   return async function register(app: FastifyInstance): Promise<void> {
     app.get('/healthz', async () => ({ ok: true }));
@@ -72,18 +79,18 @@ export function healthRoutes(state: ServingReader, proxies: readonly ProxyStatus
 
 /**
  * The proxies' part of the reasons, reused for ten times what reading them took: `/readyz` is polled by every
- * kubelet and every open web view (each second), and reading thousands of proxy rows takes about 100 ms. So
- * the probe spends at most about a tenth of the event loop on them, and a small fleet (a fraction of a
- * millisecond) is read afresh on every call.
+ * kubelet and every open web view (each second). A reader's NACKing nodes alone are cheap to read; a reader
+ * without {@link NackReader.nacking} builds every row, about 100 ms at thousands of proxies. So the probe
+ * spends at most about a tenth of the event loop on them, and a cheap read is done afresh on every call.
  */
-function proxyReasons(readers: readonly ProxyStatusReader[]): () => readonly DegradedReason[] {
+function proxyReasons(readers: readonly NackReader[]): () => readonly DegradedReason[] {
   let cached: readonly DegradedReason[] = [];
   let validUntil = -Infinity;
   return () => {
     const start = performance.now();
     if (start < validUntil) return cached;
     const rows = function* (): Iterable<NackView> {
-      for (const reader of readers) yield* reader.proxies();
+      for (const reader of readers) yield* reader.nacking?.() ?? reader.proxies();
     };
     cached = degradedReasons({ sources: [], proxies: rows() });
     const end = performance.now();

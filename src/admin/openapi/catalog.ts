@@ -180,7 +180,12 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Prometheus metrics',
     description: 'Metrics in the Prometheus text exposition format (0.0.4), names prefixed `keyway_` (docs/observability.md). Served when telemetry runs.',
     tags: ['observability'],
-    responses: { '200': text('text/plain', 'The exposition text.') },
+    responses: {
+      '200': text('text/plain', 'The exposition text.'),
+      '503': error('Too many requests already wait for the next render (KEYWAY_ADMIN_METRICS_MAX_WAITING); retry after `Retry-After` seconds.', {
+        error: { code: 'LIMIT_EXCEEDED', message: 'GET /metrics: 256 requests already wait for the next render, the most that may (KEYWAY_ADMIN_METRICS_MAX_WAITING); retry after 2 s' },
+      }),
+    },
   },
   'GET /healthz': {
     summary: 'Liveness probe',
