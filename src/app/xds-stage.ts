@@ -218,6 +218,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     readers: {
       proxies: {
         proxies: (o) => xds.proxies(o),
+        // What /readyz reads: the NACKing nodes alone, no row per proxy.
+        nacking: () => xds.nacking(),
         proxy: (nodeId, o) => xds.proxy(nodeId, o),
         configDump: (nodeId) => xds.configDump(nodeId),
         // The handoff planner's warmers: agents within their reconnect grace count as connected.

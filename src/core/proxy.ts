@@ -114,6 +114,12 @@ export interface ProxyStatus {
   readonly types: Readonly<Partial<Record<ResourceKind, TypeStatus>>>;
 }
 
+/** A node whose row shows a NACKED type, with only those types ({@link ProxyStatusReader.nacking}). */
+export interface NackingProxy {
+  readonly id: string;
+  readonly types: Readonly<Partial<Record<ResourceKind, Pick<TypeStatus, 'status' | 'lastNack'>>>>;
+}
+
 /**
  * The proxy-status reader: what the admin API may ask the xDS server (`GET /v1/proxies`,
  * `GET /debug/config_dump`). Read-only.
@@ -127,4 +133,9 @@ export interface ProxyStatusReader {
   configDump(nodeId: string): object | undefined;
   /** Ids of the connected nodes of one flavor, without building their rows (asked on every change). */
   nodeIds(flavor: ProxyFlavor): ReadonlySet<string>;
+  /**
+   * The nodes whose row shows a NACKED type, sorted by id, each with only those types, without
+   * building every row: `/readyz` asks it on every probe. Absent: `/readyz` reads {@link proxies}.
+   */
+  nacking?(): readonly NackingProxy[];
 }

@@ -39,7 +39,7 @@ import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
 import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
-import type { ProxyStatusReader } from '../../core/proxy.js';
+import type { NackingProxy, ProxyStatusReader } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
   readonly cache: SnapshotSource;
@@ -76,6 +76,8 @@ export interface XdsServer extends ProxyStatusReader {
   readonly port: number;
   /** One row per connected node id (see docs/xds-protocol.md). */
   proxies(opts?: { readonly namesShown?: number }): ProxyStatus[];
+  /** The nodes that NACK, with only their NACKed types: no row built (ProxyRegistry.nacking). */
+  nacking(): NackingProxy[];
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
   /** For each node of served class `classKey`, what it holds per kind: no rows built (ProxyRegistry.heldByClass). */
@@ -264,6 +266,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     port,
     proxies: (o) => registry.proxies(o),
     nodeIds: (flavor) => registry.nodeIds(flavor),
+    nacking: () => registry.nacking(),
     proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
     heldByClass: (classKey) => registry.heldByClass(classKey),
