@@ -2,7 +2,7 @@
  * A thin runner around one @kubernetes/client-node informer (ListWatch): it adds what the
  * library leaves to its caller — retry with backoff after errors (ListWatch stops on any error
  * other than 410 Gone, which it handles itself by relisting), a health state, watch bookmarks and
- * timeouts, a bound on list calls, and a watchdog against silently dead connections.
+ * timeouts, paged lists (each page bounded in time), and a watchdog against silently dead connections.
  */
 import {
   type KubeConfig,
@@ -19,8 +19,14 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 /** Timing of list and watch calls. */
 export interface InformerTiming {
   readonly backoff: BackoffOptions;
-  /** A list call that has not answered by then is aborted (and retried with backoff). */
+  /** A list page that has not fully arrived by then is aborted (and the list retried with backoff). */
   readonly listTimeoutMs: number;
+  /**
+   * Objects per list page (`limit`), as client-go's informers ask: each page is trimmed before the
+   * next is read and has its own listTimeoutMs, so a large collection neither sits whole in memory
+   * nor has to arrive in one listTimeoutMs. 0 lists in one request.
+   */
+  readonly listPageSize: number;
   /** Watches ask the server to end after a random time in [min, 2·min) seconds, as client-go does. */
   readonly minWatchTimeoutSeconds: number;
   /** A watch still open this long after its timeoutSeconds is presumed dead and aborted. */
@@ -60,9 +66,25 @@ export interface WatchedResource<T extends KubernetesObject> {
    * the source reads, so a Node's status.images is not held for every node. Default: all of it.
    */
   readonly keep?: (obj: T) => T;
-  /** One list call; `options` carries the abort signal middleware to pass to the generated API. */
-  list(options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
+  /**
+   * One list request: `page` is the generated API's `limit` and `_continue` (pass both through),
+   * `options` the abort signal middleware.
+   */
+  list(page: ListPage, options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
 }
+
+/** Paging parameters of one list request; absent when the list is not paged. */
+export interface ListPage {
+  readonly limit?: number;
+  readonly _continue?: string;
+}
+
+/**
+ * How many times a paged list starts again from its first page after a continue token expired
+ * (410 Expired: the server's history no longer holds the list's snapshot) before it fails like
+ * any other list error (retried with backoff).
+ */
+export const MAX_LIST_RESTARTS = 2;
 
 /** One resource kept in sync by a real ListWatch informer. */
 export class ResourceInformer<T extends KubernetesObject> {
@@ -113,6 +135,19 @@ export class ResourceInformer<T extends KubernetesObject> {
     void this.informer.start();
   }
 
+  /** Whether a retry after a failure is waiting out its backoff delay. */
+  waiting(): boolean {
+    return this.retryTimer !== undefined;
+  }
+
+  /** Retries at once rather than at the end of the backoff delay; no-op when no retry is waiting. */
+  retryNow(): void {
+    if (!this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (!this.stopped) void this.informer.start();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -121,7 +156,45 @@ export class ResourceInformer<T extends KubernetesObject> {
     await this.informer.stop();
   }
 
-  private listCall(): Promise<KubernetesListObject<T>> {
+  private async listCall(): Promise<KubernetesListObject<T>> {
+    const list = await this.pagedList();
+    // The API server answered: the cache is about to hold its current state. Failures are only
+    // reset once a watch has stayed up (ObservedWatch), so a list-ok/watch-fails loop still backs off.
+    this.update({ connected: true, failingSince: undefined });
+    return list;
+  }
+
+  /**
+   * The whole collection, read `listPageSize` objects at a time and trimmed page by page. All
+   * pages are of one snapshot (the first page's resourceVersion), which the watch then resumes
+   * from. A continue token that expired (410) starts the list again from scratch, as client-go's
+   * pager does: pages of the old snapshot cannot be completed consistently.
+   */
+  private async pagedList(): Promise<KubernetesListObject<T>> {
+    const limit = this.timing.listPageSize > 0 ? this.timing.listPageSize : undefined;
+    for (let restarts = 0; ; restarts++) {
+      const items: T[] = [];
+      let first: KubernetesListObject<T> | undefined;
+      let next: string | undefined;
+      try {
+        do {
+          const page = await this.listPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) });
+          first ??= page;
+          for (const item of page.items ?? []) items.push(this.resource.keep ? this.resource.keep(item) : item);
+          next = limit !== undefined && page.metadata?._continue ? page.metadata._continue : undefined;
+        } while (next !== undefined);
+      } catch (err) {
+        if (next === undefined || !isGone(err) || restarts >= MAX_LIST_RESTARTS || this.stopped) throw err;
+        this.hooks.onRetry?.(this.resource.name, `${describeError(err)} (list continue token expired; listing again from the first page)`, 0, restarts + 1);
+        continue;
+      }
+      const { _continue: _c, remainingItemCount: _r, ...metadata } = first.metadata ?? {};
+      return { ...first, metadata, items };
+    }
+  }
+
+  /** One list request, aborted after listTimeoutMs or when the informer stops. */
+  private listPage(page: ListPage): Promise<KubernetesListObject<T>> {
     const signal = AbortSignal.any([this.stopSignal.signal, AbortSignal.timeout(this.timing.listTimeoutMs)]);
     const withSignal: ObservableMiddleware = {
       pre: (ctx) => {
@@ -130,13 +203,7 @@ export class ResourceInformer<T extends KubernetesObject> {
       },
       post: (res) => new Observable(Promise.resolve(res)),
     };
-    return this.resource.list({ middleware: [withSignal], middlewareMergeStrategy: 'append' }).then((list) => {
-      // The API server answered: the cache is about to hold its current state. Failures are only
-      // reset once a watch has stayed up (ObservedWatch), so a list-ok/watch-fails loop still backs off.
-      this.update({ connected: true, failingSince: undefined });
-      const keep = this.resource.keep;
-      return keep && list.items ? { ...list, items: list.items.map(keep) } : list;
-    });
+    return this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append' });
   }
 
   /** ListWatch gave up after an error: record it and start it again after a backoff delay. */

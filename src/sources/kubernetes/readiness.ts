@@ -13,7 +13,11 @@ import type { TerminatingPolicy } from './config.js';
  *   their replicas, which already hold them, at the start of the drain rather than at its end;
  *   with `while-serving` ready while `serving` (falling back to `ready` when serving is unset, and
  *   serving when both are unset).
- * - otherwise `ready`; unset means unknown, which the EndpointSlice API says to treat as ready.
+ * - otherwise `ready` and `serving`; unset means unknown, which the EndpointSlice API says to
+ *   treat as true. The EndpointSlice controller writes `serving` as the pod's Ready condition and
+ *   `ready` as that too, except for a Service with publishNotReadyAddresses (a StatefulSet's
+ *   headless Service often has it), where `ready` is always true: a pod failing its readiness
+ *   probe must not own shards.
  */
 export function endpointReady(
   conditions: V1EndpointConditions | undefined,
@@ -27,7 +31,7 @@ export function endpointReady(
     // (endpointDraining reads it the same way).
     return (conditions?.serving ?? conditions?.ready ?? true) === true;
   }
-  return conditions?.ready ?? true;
+  return (conditions?.ready ?? true) && (conditions?.serving ?? true);
 }
 
 /**

@@ -30,6 +30,8 @@ import { SERVICE_NAME_LABEL } from './well-known.js';
 export const DEFAULT_INFORMER_TIMING: InformerTiming = {
   backoff: DEFAULT_BACKOFF,
   listTimeoutMs: 30_000,
+  // client-go's page size: a 5000-node cluster's Nodes arrive in 10 requests of at most 30 s each.
+  listPageSize: 500,
   // Short enough that a silently dead watch is noticed within about 2.5 minutes; renewing three
   // watches that often costs the API server next to nothing (and bookmarks avoid relists).
   minWatchTimeoutSeconds: 60,
@@ -96,6 +98,14 @@ export class KubernetesSource implements Source {
   #started = false;
   #stopped = false;
   #wasStale = false;
+  /** Each informer's `connected` as last seen, to tell when one reaches the API server again. */
+  readonly #wasConnected = new Map<ResourceInformer<KubernetesObject>, boolean>();
+  /** Informers still failing when another recovered, with their failure count then: see #catchUp. */
+  readonly #catchingUp = new Map<ResourceInformer<KubernetesObject>, number>();
+  /** Informers #catchUp made retry early since they last stayed connected (once per outage each). */
+  readonly #hurried = new Set<ResourceInformer<KubernetesObject>>();
+  /** A recompute came due while informers were catching up; it runs once they all answered. */
+  #heldRecompute = false;
   #syncWaiter: { resolve(): void; reject(err: Error): void } | undefined;
 
   constructor(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}) {
@@ -125,14 +135,14 @@ export class KubernetesSource implements Source {
       path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
       labelSelector,
       keep: sliceTrim,
-      list: (o) => discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector }, o),
+      list: (page, o) => discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector, ...page }, o),
     });
     // Every object is kept trimmed to the fields the source reads (trim.ts): kept whole, 2000 GPU
     // nodes with their pods held over 120 MB (docs/kubernetes-discovery.md "Memory").
-    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, keep: podTrim(config), list: (o) => core.listNamespacedPod({ namespace: ns }, o) });
-    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', keep: nodeTrim(config), list: (o) => core.listNode({}, o) });
+    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, keep: podTrim(config), list: (page, o) => core.listNamespacedPod({ namespace: ns, ...page }, o) });
+    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', keep: nodeTrim(config), list: (page, o) => core.listNode({ ...page }, o) });
     this.#informers = [this.#slices, this.#pods, this.#nodes] as unknown as ResourceInformer<KubernetesObject>[];
-    this.#publish = debounce(() => this.#recompute(), { holdOffMs: config.holdOffMs, maxDelayMs: config.maxDelayMs });
+    this.#publish = debounce(() => this.#recomputeWhenCaughtUp(), { holdOffMs: config.holdOffMs, maxDelayMs: config.maxDelayMs });
   }
 
   /**
@@ -214,6 +224,7 @@ export class KubernetesSource implements Source {
   }
 
   #stateChanged(): void {
+    this.#catchUp();
     if (!this.#synced && this.#informers.every((i) => i.state().synced)) {
       this.#synced = true;
       this.#recompute(false);
@@ -225,6 +236,49 @@ export class KubernetesSource implements Source {
     if (stale && !this.#wasStale) this.#log.warn({ staleSince }, 'Kubernetes API unreachable; serving the last known endpoints (stale)');
     if (!stale && this.#wasStale) this.#log.info('Kubernetes API reachable again; endpoints are current');
     this.#wasStale = stale;
+  }
+
+  /**
+   * After an outage the informers come back on their own backoff timers, up to 15 s apart at the
+   * 30 s step. A map built from slices that caught up and pods that did not (or the reverse) would
+   * leave out every pod recreated meanwhile (its uid changed): its shards would move away and
+   * back. So when one informer reaches the API server again, the others that are failing retry at
+   * once, and recomputes wait until each of them has answered (connected, or failed again: at
+   * most listTimeoutMs, so a resource that stays unreachable holds nothing for long). An informer
+   * is hurried so once per outage: against a server that accepts each watch and fails it at once,
+   * the informers would otherwise keep cutting each other's backoff short.
+   */
+  #catchUp(): void {
+    const recovered = this.#informers.some((i) => i.state().connected && this.#wasConnected.get(i) === false);
+    for (const i of this.#informers) {
+      this.#wasConnected.set(i, i.state().connected);
+      if (i.state().failures === 0) this.#hurried.delete(i);
+    }
+    if (recovered && this.#synced) {
+      for (const i of this.#informers) {
+        const st = i.state();
+        if (st.connected || st.failingSince === undefined || this.#catchingUp.has(i)) continue;
+        if (i.waiting()) {
+          // Already hurried in this outage: it waits out its backoff, and recomputes do not wait for it.
+          if (this.#hurried.has(i)) continue;
+          this.#hurried.add(i);
+          i.retryNow();
+        }
+        this.#catchingUp.set(i, st.failures);
+      }
+    }
+    for (const [i, failuresThen] of this.#catchingUp) {
+      if (i.state().connected || i.state().failures > failuresThen) this.#catchingUp.delete(i);
+    }
+    if (this.#catchingUp.size === 0 && this.#heldRecompute) {
+      this.#heldRecompute = false;
+      if (!this.#stopped) this.#publish.trigger();
+    }
+  }
+
+  #recomputeWhenCaughtUp(): void {
+    if (this.#catchingUp.size > 0) this.#heldRecompute = true;
+    else this.#recompute();
   }
 
   /** Recomputes the endpoints from the informer caches; notifies listeners if they changed. */

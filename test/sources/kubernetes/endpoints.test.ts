@@ -42,6 +42,8 @@ test('readiness from EndpointSlice conditions', () => {
     [false, true, true, false, false, true], // draining: release owns nothing, while-serving keeps it
     [false, false, true, false, false, false],
     [true, true, true, false, false, true], // publishNotReadyAddresses: ready even while terminating
+    [true, false, false, false, false, false], // publishNotReadyAddresses: ready forced, serving says the pod is not Ready
+    [true, undefined, false, false, true, true], // serving unknown: as ready
     [true, true, false, true, false, true], // pod deletionTimestamp seen before the slice says terminating
     [false, undefined, true, false, false, false], // serving unset: fall back to ready
     [undefined, undefined, undefined, true, false, true], // pod deleting, conditions unknown: serving unknown = serving

@@ -99,6 +99,8 @@ export async function startSource(
     initialSyncTimeoutMs?: number;
     minWatchTimeoutSeconds?: number;
     listTimeoutMs?: number;
+    /** Objects per list page; default the source's (500). */
+    listPageSize?: number;
     watchGraceMs?: number;
     backoff?: BackoffOptions;
     /** Reach the server another way (through a proxy); default server.kubeConfig(). */
@@ -125,6 +127,7 @@ export async function startSource(
       listTimeoutMs: extra.listTimeoutMs ?? 2000,
       minWatchTimeoutSeconds: extra.minWatchTimeoutSeconds ?? 60,
       watchGraceMs: extra.watchGraceMs ?? 1000,
+      ...(extra.listPageSize !== undefined ? { listPageSize: extra.listPageSize } : {}),
     },
   });
   const changes: (readonly Endpoint[])[] = [];

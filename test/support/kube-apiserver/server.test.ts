@@ -188,3 +188,38 @@ test('label selectors parse and match like the API server', () => {
   assert.equal(m('gpus<4', { gpus: '8' }), false);
   for (const bad of ['app in a', 'a=b=c', 'a,,b', '=x', 'app in (a b)']) assert.throws(() => parseLabelSelector(bad), bad);
 });
+
+test('paged list (limit/continue): every page of the first page\'s snapshot; a compacted snapshot answers 410 Expired', async () => {
+  const ns = 'paging';
+  for (const n of ['p1', 'p2', 'p3', 'p4', 'p5']) server.upsert(pod(n, { app: 'cache' }, ns));
+  server.upsert(pod('p0', { app: 'other' }, ns));
+  type Page = { metadata: { resourceVersion: string; continue?: string; remainingItemCount?: number }; items: { metadata: { name: string; labels: Record<string, string> } }[] };
+  const page = async (query: string): Promise<{ status: number; body: Page }> => {
+    const r = await getJson(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dcache&${query}`);
+    return { status: r.status, body: r.body as unknown as Page };
+  };
+  const first = await page('limit=2');
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.items.map((i) => i.metadata.name), ['p1', 'p2']);
+  assert.equal(first.body.metadata.remainingItemCount, 3);
+  const rv = first.body.metadata.resourceVersion;
+  // Changes between pages are not seen: the rest is of the first page's snapshot.
+  server.remove('Pod', ns, 'p3');
+  server.upsert(pod('p4', { app: 'cache', changed: 'yes' }, ns));
+  server.upsert(pod('p6', { app: 'cache' }, ns));
+  const second = await page(`limit=2&continue=${first.body.metadata.continue!}`);
+  assert.deepEqual(second.body.items.map((i) => i.metadata.name), ['p3', 'p4']);
+  assert.equal(second.body.items[1]!.metadata.labels.changed, undefined);
+  assert.equal(second.body.metadata.resourceVersion, rv);
+  const third = await page(`limit=2&continue=${second.body.metadata.continue!}`);
+  assert.deepEqual(third.body.items.map((i) => i.metadata.name), ['p5']);
+  assert.equal(third.body.metadata.continue, undefined);
+  // Without limit: everything, current.
+  assert.deepEqual((await page('')).body.items.map((i) => i.metadata.name), ['p1', 'p2', 'p4', 'p5', 'p6']);
+  // Once the history no longer reaches the snapshot, a continue token is expired.
+  server.compact();
+  const expired = await getJson(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dcache&limit=2&continue=${second.body.metadata.continue!}`);
+  assert.equal(expired.status, 410);
+  assert.equal(expired.body.reason, 'Expired');
+  assert.equal((await getJson(`/api/v1/namespaces/${ns}/pods?limit=2&continue=bogus`)).status, 400);
+});

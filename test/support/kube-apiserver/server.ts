@@ -4,6 +4,9 @@
  * @kubernetes/client-node informers run against it unchanged:
  *
  * - list: `{kind: <Kind>List, apiVersion, metadata: {resourceVersion}, items}`, with labelSelector;
+ *   paged with `limit` and `continue` (every page of one snapshot, `metadata.continue` and
+ *   `remainingItemCount` while more remain; a continue token whose snapshot was compacted away
+ *   answers HTTP 410 Expired, as etcd does);
  * - watch (`?watch=true&resourceVersion=X`): newline-delimited `{type, object}` events
  *   (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks=true`, ERROR), replayed from X;
  *   objects entering or leaving a label selector arrive as ADDED or DELETED, as on a real server;
@@ -30,6 +33,11 @@ export interface KubeApiServerOptions {
   readonly bookmarkIntervalMs?: number;
   /** Events kept for watch replay before the oldest are compacted away. */
   readonly historyLimit?: number;
+  /**
+   * A list answer sends its headers at once and its body this many ms per item later (a large
+   * list takes long to read and serialize); default 0.
+   */
+  readonly listItemDelayMs?: number;
 }
 
 /** One request as received, for tests that check what a client asked for (verbs, paths, RBAC). */
@@ -292,20 +300,7 @@ export class KubeApiServer {
       return sendJson(res, 200, object);
     }
 
-    if (!watch) {
-      const items = this.store
-        .list(type, namespace)
-        .filter((o) => matchesLabels(selector, o.metadata.labels))
-        // A real list omits kind/apiVersion on items: they are implied by the list's kind.
-        .map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
-      record.status = 200;
-      return sendJson(res, 200, {
-        kind: `${type.kind}List`,
-        apiVersion: apiVersionOf(type),
-        metadata: { resourceVersion: String(this.store.currentRv()) },
-        items,
-      });
-    }
+    if (!watch) return this.list(res, record, { type, namespace, selector, query });
 
     const rvParam = query.resourceVersion ?? '';
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) return fail(400, 'BadRequest', `invalid resource version: ${rvParam}`);
@@ -346,6 +341,59 @@ export class KubeApiServer {
     if (!res.writableEnded) this.watches.add(w);
   }
 
+  /**
+   * A list, paged when `limit` is given: a continue token names the snapshot (the first page's
+   * resourceVersion) and the last key sent, so every page is of that snapshot.
+   */
+  private list(
+    res: ServerResponse,
+    record: RecordedRequest,
+    req: { type: ResourceType; namespace: string | undefined; selector: LabelSelector; query: Record<string, string> },
+  ): void {
+    const { type, namespace, selector, query } = req;
+    const fail = (code: number, reason: string, message: string): void => {
+      record.status = code;
+      sendJson(res, code, status(code, reason, message));
+    };
+    const limit = query.limit !== undefined ? Number(query.limit) : 0;
+    if (!Number.isInteger(limit) || limit < 0) return fail(400, 'BadRequest', `invalid limit: ${query.limit}`);
+    let rv = this.store.currentRv();
+    let after: string | undefined;
+    if (query.continue) {
+      const token = decodeContinue(query.continue);
+      if (!token) return fail(400, 'BadRequest', 'continue key is not valid');
+      ({ rv, after } = token);
+    }
+    const snapshot = query.continue ? this.store.listAt(type, namespace, rv) : this.store.list(type, namespace);
+    if (!snapshot) {
+      return fail(
+        410,
+        'Expired',
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+      );
+    }
+    const matching = snapshot
+      .filter((o) => matchesLabels(selector, o.metadata.labels))
+      // A real list omits kind/apiVersion on items: they are implied by the list's kind.
+      .map(({ kind: _k, apiVersion: _a, ...rest }) => rest)
+      .filter((o) => after === undefined || objectKey(o).localeCompare(after) > 0);
+    const items = limit > 0 ? matching.slice(0, limit) : matching;
+    const remaining = matching.length - items.length;
+    const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+    if (remaining > 0) {
+      metadata.continue = encodeContinue(rv, objectKey(items[items.length - 1]!));
+      metadata.remainingItemCount = remaining;
+    }
+    record.status = 200;
+    const body = { kind: `${type.kind}List`, apiVersion: apiVersionOf(type), metadata, items };
+    const delayMs = (this.options.listItemDelayMs ?? 0) * items.length;
+    if (delayMs === 0) return sendJson(res, 200, body);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const timer = setTimeout(() => res.end(JSON.stringify(body)), delayMs);
+    res.on('close', () => clearTimeout(timer));
+  }
+
   private broadcast(e: StoreEvent): void {
     for (const w of this.watches) this.deliver(w, e);
   }
@@ -380,6 +428,24 @@ export class KubeApiServer {
     clearTimeout(w.timer);
     this.watches.delete(w);
     w.res.socket?.destroy();
+  }
+}
+
+/** The key lists are sorted and paged by. */
+function objectKey(o: { metadata: { namespace?: string; name: string } }): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+function encodeContinue(rv: number, after: string): string {
+  return Buffer.from(JSON.stringify({ rv, after })).toString('base64url');
+}
+
+function decodeContinue(token: string): { rv: number; after: string } | undefined {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { rv?: unknown; after?: unknown };
+    return typeof t.rv === 'number' && typeof t.after === 'string' ? { rv: t.rv, after: t.after } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -99,6 +99,24 @@ export class ObjectStore {
       .map((o) => structuredClone(o));
   }
 
+  /**
+   * Objects of a type as they were at `rv` (the snapshot a paged list continues from), sorted like
+   * list(); undefined when the history no longer reaches back to `rv` (410, as etcd after compaction).
+   */
+  listAt(type: ResourceType, namespace: string | undefined, rv: number): StoredObject[] | undefined {
+    if (rv < this.compactedRv) return undefined;
+    const objects = new Map(this.list(type, namespace).map((o) => [keyOf(type, o.metadata.namespace, o.metadata.name), o]));
+    // Undo, newest first, every change made after rv.
+    for (let i = this.history.length - 1; i >= 0 && this.history[i]!.rv > rv; i--) {
+      const e = this.history[i]!;
+      if (e.resource !== type || (namespace !== undefined && e.object.metadata.namespace !== namespace)) continue;
+      const key = keyOf(type, e.object.metadata.namespace, e.object.metadata.name);
+      if (e.type === 'ADDED') objects.delete(key);
+      else objects.set(key, structuredClone(e.previous!));
+    }
+    return [...objects.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => o);
+  }
+
   /** Events after `rv`, oldest first; undefined when `rv` is older than the history reaches (410). */
   eventsSince(rv: number): StoreEvent[] | undefined {
     if (rv < this.compactedRv) return undefined;

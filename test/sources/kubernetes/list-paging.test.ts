@@ -1,0 +1,95 @@
+/**
+ * Lists are read in pages (`limit`/`continue`), as client-go's informers read them: a large
+ * collection does not have to arrive within one listTimeoutMs, and a continue token that expires
+ * mid-list (410) starts the list again rather than failing or mixing two snapshots.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { KubeApiServer } from '../../support/kube-apiserver/index.js';
+import { eventually } from '../../support/eventually.js';
+import { KeywayError } from '../../../src/core/errors.js';
+import { MAX_LIST_RESTARTS } from '../../../src/sources/kubernetes/informer.js';
+import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
+import { type RunningSource, startSource } from './harness.js';
+
+let server: KubeApiServer | undefined;
+let running: RunningSource | undefined;
+
+afterEach(async () => {
+  await running?.source.stop();
+  running = undefined;
+  await server?.close();
+  server = undefined;
+});
+
+/** `count` cache pods on one node, all in the Service's slice. */
+function populate(s: KubeApiServer, count: number): void {
+  s.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
+  const members: SliceEndpoint[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `cache-node-${String(i).padStart(3, '0')}`;
+    const ip = `10.0.${Math.floor(i / 200)}.${(i % 200) + 1}`;
+    s.upsert(podObject(name, { node: 'gpu-1', ip }));
+    members.push({ pod: name, ip, node: 'gpu-1' });
+  }
+  s.upsert(sliceObject('cache-node-abcde', members));
+}
+
+const podLists = (s: KubeApiServer) => s.requests.filter((r) => r.verb === 'list' && r.resource === 'pods');
+
+test('a list whose whole answer takes longer than listTimeoutMs still completes, one page at a time', async () => {
+  // 60 pods at 25 ms each: 1.5 s for one answer, past the 800 ms list timeout; 150 ms per page of 6.
+  server = await KubeApiServer.start({ listItemDelayMs: 25 });
+  populate(server, 60);
+  running = await startSource(server, {}, { listTimeoutMs: 800, listPageSize: 6, initialSyncTimeoutMs: 8000 });
+  assert.equal(running.source.current().length, 60);
+  const lists = podLists(server);
+  assert.equal(lists.length, 10, 'ten pages of six pods');
+  assert.ok(lists.every((r) => r.query.limit === '6' && r.status === 200));
+  assert.equal(lists.filter((r) => r.query.continue === undefined).length, 1, 'one list, continued nine times');
+});
+
+test('a continue token that expires mid-list: the list starts again and holds the current state, not a mix', async () => {
+  server = await KubeApiServer.start({ listItemDelayMs: 10 });
+  populate(server, 12);
+  const s = server;
+  const starting = startSource(s, {}, { listPageSize: 4, initialSyncTimeoutMs: 8000 });
+  // While the first page of pods is on its way: a pod goes, and the history is compacted, so the
+  // snapshot the next page would continue is gone (what etcd compaction does every 5 minutes).
+  await eventually('first page of pods requested', () => podLists(s).length >= 1, { intervalMs: 1 });
+  s.remove('Pod', NS, 'cache-node-011');
+  s.compact();
+  running = await starting;
+  const lists = podLists(s);
+  assert.ok(lists.some((r) => r.status === 410 && r.query.continue !== undefined), 'a continued page was refused with 410');
+  assert.equal(lists.filter((r) => r.query.continue === undefined).length, 2, 'the list started again once');
+  const ids = running.source.current().map((e) => e.id);
+  assert.equal(ids.length, 11);
+  assert.ok(!ids.includes('cache-node-011'), 'the pod deleted during the first list is gone');
+  assert.deepEqual(running.source.status().problems.map((p) => `${p.reason} ${p.name}`), ['pod-not-found cache-node-011']);
+});
+
+test('continue tokens that keep expiring: the list starts again at most MAX_LIST_RESTARTS times, then backs off', async () => {
+  // No history at all and a write every few ms: every continued page finds its snapshot compacted.
+  server = await KubeApiServer.start({ listItemDelayMs: 2, historyLimit: 0 });
+  populate(server, 12);
+  const s = server;
+  let n = 0;
+  const churn = setInterval(() => s.upsert(nodeObject(`churn-${n++ % 3}`)), 2);
+  try {
+    await assert.rejects(startSource(s, {}, { listPageSize: 4, initialSyncTimeoutMs: 1500, backoff: { initialMs: 200, maxMs: 400 } }), (err: unknown) => {
+      assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE');
+      assert.match(err.message, /pods: HTTP 410/);
+      return true;
+    });
+  } finally {
+    clearInterval(churn);
+  }
+  const lists = podLists(s);
+  const firstPages = lists.filter((r) => r.query.continue === undefined).length;
+  const expired = lists.filter((r) => r.status === 410).length;
+  // Each attempt: a first page and MAX_LIST_RESTARTS more, each refused on its continuation; then
+  // a backoff of 100 ms or more. Restarting without a bound would list about every 10 ms.
+  assert.ok(expired >= MAX_LIST_RESTARTS + 1, `${expired} continuations refused`);
+  assert.ok(firstPages <= (MAX_LIST_RESTARTS + 1) * 12, `${firstPages} first pages in 1.5 s`);
+});
