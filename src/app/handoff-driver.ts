@@ -85,9 +85,13 @@ export class HandoffDriver implements WarmReportSink {
    */
   plan(target: ShardMap, cause: ChangeCause): void {
     const [step, unpublished, sent] = [this.#step, this.#unpublished, this.#sent];
+    // The warm reports the step takes go back if it is not published: the step in force still needs them.
+    this.#ledger.checkpoint();
     try {
       this.#publish(this.#next(target, Date.now()), cause);
+      this.#ledger.commit();
     } catch (err) {
+      this.#ledger.rollback();
       [this.#step, this.#unpublished, this.#sent] = [step, unpublished, sent];
       throw err;
     }

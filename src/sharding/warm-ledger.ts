@@ -26,6 +26,8 @@ export class WarmLedger {
   /** Nodes recorded while the map did not list them, and how many of their reports are held. */
   readonly #unlisted = new Set<string>();
   #unlistedSize = 0;
+  /** Reports removed since `checkpoint`, to put back on `rollback`; undefined when none is open. */
+  #journal: { readonly node: string; readonly shard: number; readonly at: number; readonly listed: boolean }[] | undefined;
 
   /**
    * Records that `node` holds `shards` warm at `at`. Returns how many were recorded: reports beyond
@@ -94,8 +96,32 @@ export class WarmLedger {
     }
   }
 
+  /**
+   * Starts remembering the reports a planning step takes or forgets, so a step that is then
+   * discarded (its publish threw) can put them back: otherwise the moves it would have flipped
+   * lose their warm reports and wait here for their deadline, while other replicas flip them.
+   */
+  checkpoint(): void {
+    this.#journal = [];
+  }
+
+  /** Keeps what the step since `checkpoint` took: it was published. */
+  commit(): void {
+    this.#journal = undefined;
+  }
+
+  /** Puts back the reports taken or forgotten since `checkpoint` (newer reports of a pair are kept). */
+  rollback(): void {
+    const journal = this.#journal ?? [];
+    this.#journal = undefined;
+    for (const r of journal.reverse()) {
+      if (!this.has(r.node, r.shard, -Infinity)) this.record(r.node, [r.shard], r.at, r.listed);
+    }
+  }
+
   /** Drops one held report, and its node's entry once it holds none. */
   #remove(node: string, byShard: Map<number, number>, shard: number): void {
+    this.#journal?.push({ node, shard, at: byShard.get(shard)!, listed: !this.#unlisted.has(node) });
     byShard.delete(shard);
     this.#size--;
     if (this.#unlisted.has(node)) this.#unlistedSize--;
