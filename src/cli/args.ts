@@ -15,7 +15,7 @@ const SERVE_SYNOPSIS = `  keyway serve --config FILE [--http-port N] [--xds-port
                [--xds-tls-client-ca FILE [--xds-tls-allowed-sans LIST]]] [--log-level LEVEL]`;
 
 const SERVE_SUMMARY = 'Watch the topology file, keep the shard map, serve the REST API (and xDS).';
-const CHECK_SUMMARY = `Validate a topology file as serve does: every problem with file, line and field (exit 2),
+const CHECK_SUMMARY = `Validate a topology file as serve does: its problems with file, line and field (exit 2),
             then every warning serve would log (exit 0).`;
 
 const CONFIG_OPTION = '  -c, --config FILE      Topology file (YAML). Required by serve and check.';

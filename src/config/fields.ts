@@ -22,18 +22,43 @@ export interface FieldStyle {
 /** The topology file's top level: null is a wrong value ("got nothing"), choices read `a | b`. */
 export const TOPOLOGY_STYLE: FieldStyle = { nullIsAbsent: false, choiceSeparator: ' | ', nullWord: 'nothing' };
 
+/**
+ * Most problems one topology file reports (docs/configuration.md "Errors"); past it they are
+ * counted, and one last line says how many more there are. Each value of a file can be a problem:
+ * the 500,000 empty list entries of a 1 MiB file took about 320 MB as located errors, and their
+ * 48 MB message was logged and shown by `/readyz` on every probe.
+ */
+export const MAX_REPORTED_PROBLEMS = 100;
+
 /** Collects located problems and reads fields of plain mappings. A reader's `path` ends with the field's key in `obj`. */
 export class Fields {
+  /** The problems kept: the first `maxProblems` found. */
   readonly problems: KeywayError[] = [];
+  #omitted = 0;
 
   constructor(
     readonly locate: (path: FieldPath) => ErrorLocation,
     readonly style: FieldStyle = TOPOLOGY_STYLE,
+    readonly maxProblems = Number.POSITIVE_INFINITY,
   ) {}
 
-  /** Reports `message` at `path`. */
+  /** Reports `message` at `path`; past `maxProblems`, only counts it. */
   add(path: FieldPath, message: string, code: KeywayErrorCode = 'CONFIG_INVALID'): void {
+    if (this.problems.length >= this.maxProblems) {
+      this.#omitted++;
+      return;
+    }
     this.problems.push(new KeywayError(code, message, this.locate(path)));
+  }
+
+  /** Problems found past `maxProblems`, counted but not kept. */
+  get omitted(): number {
+    return this.#omitted;
+  }
+
+  /** Every problem found, kept or not. */
+  get found(): number {
+    return this.problems.length + this.#omitted;
   }
 
   /** A value as this file's error messages show it: strings quoted, containers by kind. */
@@ -75,9 +100,9 @@ export class Fields {
    * every rendezvous score is a normal double (docs/configuration.md, `weight`).
    */
   weight(obj: Record<string, unknown>, path: FieldPath, dflt: number): number {
-    const before = this.problems.length;
+    const before = this.found;
     const v = this.nonNegativeNumber(obj, path, dflt);
-    if (this.problems.length > before || this.#absent(obj, path)) return v;
+    if (this.found > before || this.#absent(obj, path)) return v;
     const outside = weightRangeProblem(v);
     if (outside !== undefined) {
       this.add(path, `${outside}, got ${v}`);
@@ -193,6 +218,12 @@ export function describeValue(v: unknown, nullWord = TOPOLOGY_STYLE.nullWord): s
   if (v === null || v === undefined) return nullWord;
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return 'a list';
+  // What YAML's explicit tags make (!!omap, !!set, !!binary, !!timestamp): none is a plain mapping,
+  // and "must be a mapping, got a mapping" would not say why.
+  if (v instanceof Map) return 'an ordered mapping (!!omap)';
+  if (v instanceof Set) return 'a set (!!set)';
+  if (v instanceof Uint8Array) return 'binary data (!!binary)';
+  if (v instanceof Date) return 'a timestamp (!!timestamp)';
   if (typeof v === 'object') return 'a mapping';
   return String(v);
 }

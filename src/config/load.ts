@@ -11,7 +11,7 @@ import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
 import { inFileOrder, KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
-import { isPlainMapping } from './fields.js';
+import { isPlainMapping, MAX_REPORTED_PROBLEMS } from './fields.js';
 import { createLocator, type Locate } from './locator.js';
 import { underflowProblems } from './number-underflow.js';
 import { plainYamlValue } from './plain-yaml.js';
@@ -53,11 +53,23 @@ export function parseConfig(text: string, file: string): KeywayConfig {
       return assembled(result.config, (path) => (located ??= parseLocated(text, file).locate)(path), file);
     }
   }
-  const { value, locate, problems } = parseLocated(text, file);
+  const { value, locate, problems, omitted } = parseLocated(text, file);
   const result = validateConfig(value, locate);
   const errors = [...problems, ...(result.ok ? [] : result.errors)];
-  if (errors.length > 0 || !result.ok) throw new KeywayErrors(inFileOrder(errors));
+  if (errors.length > 0 || !result.ok) throw reported(file, errors, omitted + (result.ok ? 0 : result.omitted));
   return assembled(result.config, locate, file);
+}
+
+/**
+ * A file's problems as thrown: in file order, at most MAX_REPORTED_PROBLEMS of them, then one line
+ * saying how many more were found (`omitted` by the steps that found them, and any past the cap here).
+ */
+function reported(file: string, errors: readonly KeywayError[], omitted: number): KeywayErrors {
+  const kept = inFileOrder(errors).slice(0, MAX_REPORTED_PROBLEMS);
+  const more = omitted + errors.length - kept.length;
+  if (more === 0 || kept.length === 0) return new KeywayErrors(kept);
+  const message = `${more} more ${more === 1 ? 'problem' : 'problems'} not listed (a file's first ${MAX_REPORTED_PROBLEMS} are); fix these and read the file again`;
+  return new KeywayErrors([...kept, new KeywayError(kept[0]!.code, message, { file })]);
 }
 
 function assembled(config: ValidatedConfig, locate: Locate, file: string): KeywayConfig {
@@ -96,52 +108,100 @@ function keysSorted(value: unknown): unknown {
  * only by rounding (`1e-400`, CONFIG_INVALID: number-underflow.ts).
  * @throws KeywayErrors: CONFIG_PARSE for YAML errors and the alias limits below.
  */
-function parseLocated(source: string, file: string): { value: unknown; locate: Locate; problems: KeywayError[] } {
+function parseLocated(source: string, file: string): { value: unknown; locate: Locate; problems: KeywayError[]; omitted: number } {
   // A byte order mark is no column of line 1 to an editor, but the line counter would count it.
   const text = source.startsWith('\uFEFF') ? source.slice(1) : source;
-  const tooDeep = nestingProblem(text, file);
-  if (tooDeep) throw new KeywayErrors([tooDeep]);
+  const beyondParser = parserLimitProblem(text, file);
+  if (beyondParser) throw new KeywayErrors([beyondParser]);
   const lines = new LineCounter();
   // Duplicate keys are found by duplicateKeys below: the library's own check is quadratic.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const yamlErrors = inTextOrder(doc.errors, duplicateKeys(doc));
   if (yamlErrors.length > 0) {
-    throw new KeywayErrors(
-      yamlErrors.map((e) => {
-        const { line, col } = lines.linePos(e.pos[0]);
-        return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
-      }),
-    );
+    // In text order already: the first MAX_REPORTED_PROBLEMS are the ones reported.
+    const located = yamlErrors.slice(0, MAX_REPORTED_PROBLEMS).map((e) => {
+      const { line, col } = lines.linePos(e.pos[0]);
+      return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
+    });
+    throw reported(file, located, yamlErrors.length - located.length);
   }
   const locate = createLocator(doc, lines, file);
-  return { value: toPlainValue(doc, lines, file), locate, problems: underflowProblems(doc, locate) };
+  const underflows = underflowProblems(doc, locate, MAX_REPORTED_PROBLEMS);
+  return { value: toPlainValue(doc, lines, file), locate, problems: underflows.problems, omitted: underflows.omitted };
 }
 
 /**
- * A DUPLICATE_KEY error at each key that repeats an earlier key of its mapping, as the yaml
- * library's `uniqueKeys: true` reports it (scalar keys of equal value; a collection or alias key
- * equals no other), but with one Set per mapping: the library compares each key with every key
- * before it, and a 1 MiB file of 100,000 keys took over two minutes to parse.
+ * A DUPLICATE_KEY error at each key that names the same property of its mapping as an earlier key,
+ * by the name the plain value gives it: `1` and `"1"`, `~` and `""`, `.nan` twice, or an alias of
+ * an earlier key (`*k : 2` after `&k shards: 1`). The yaml library's `uniqueKeys: true` compares
+ * key values with ===, so each of those pairs passed and the last value silently won. A collection
+ * key (no field takes one) is left to validation. One Set per mapping: the library compares each key
+ * with every key before it, and a 1 MiB file of 100,000 keys took over two minutes to parse.
  */
 function duplicateKeys(doc: Document): YAMLError[] {
   const found: YAMLError[] = [];
+  const anchors = anchorsOf(doc);
   visit(doc, {
     Map(_key, map) {
-      const seen = new Set<unknown>();
+      const seen = new Set<string>();
       for (const pair of map.items) {
-        const key = pair.key;
-        if (!isScalar(key)) continue;
-        // The library compares with ===, by which NaN (`.nan`) equals nothing; a Set would match it.
-        if (typeof key.value === 'number' && Number.isNaN(key.value)) continue;
-        if (!seen.has(key.value)) seen.add(key.value);
+        const name = propertyName(pair.key, anchors);
+        if (name === undefined) continue;
+        if (!seen.has(name)) seen.add(name);
         else {
-          const at = key.range?.[0] ?? 0;
+          const at = (pair.key as Node).range?.[0] ?? 0;
           found.push(new YAMLParseError([at, at + 1], 'DUPLICATE_KEY', 'Map keys must be unique'));
         }
       }
     },
   });
   return found;
+}
+
+/** Every anchored node of `doc` by its anchor's name, in text order (a name may be set again). */
+type Anchors = ReadonlyMap<string, ReadonlyArray<{ readonly at: number; readonly node: Node }>>;
+
+function anchorsOf(doc: Document): Anchors {
+  const anchors = new Map<string, Array<{ at: number; node: Node }>>();
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node) || !node.anchor) return;
+      const list = anchors.get(node.anchor) ?? [];
+      list.push({ at: node.range?.[0] ?? 0, node });
+      anchors.set(node.anchor, list);
+    },
+  });
+  return anchors;
+}
+
+/**
+ * The property name a mapping key becomes in the plain value (as the yaml library's toJS names
+ * it): a scalar's value as text, '' for null; an alias's, from the last anchor of its name before
+ * it. Undefined for a collection or a tagged object (binary, timestamp), or an unknown alias
+ * (reported as such later).
+ */
+function propertyName(key: unknown, anchors: Anchors): string | undefined {
+  let node = key;
+  if (isAlias(key)) {
+    const at = key.range?.[0] ?? 0;
+    node = lastBefore(anchors.get(key.source) ?? [], at);
+  }
+  if (!isScalar(node)) return undefined;
+  const v = node.value;
+  if (v === null || v === undefined) return '';
+  return typeof v === 'object' ? undefined : String(v);
+}
+
+/** The node of the last entry of `list` (in text order) that starts before `at`. */
+function lastBefore(list: ReadonlyArray<{ readonly at: number; readonly node: Node }>, at: number): Node | undefined {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.at < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 ? list[lo - 1]!.node : undefined;
 }
 
 /** Two lists of errors each in text order, merged into one. */
@@ -165,15 +225,28 @@ function inTextOrder(a: readonly YAMLError[], b: readonly YAMLError[]): YAMLErro
 export const MAX_YAML_NESTING = 100;
 
 /**
- * A CONFIG_PARSE error at the first level past MAX_YAML_NESTING, or undefined. A count of the
- * characters clears most files (see mayNestTooDeeply); the others are tokenized to count the real
- * levels, at about a fifth of the cost of the parse that follows.
+ * Most values one topology file may hold, counted on its tokens: every scalar (a key or a value),
+ * alias, flow collection, list entry (`-`), key indicator (`?`) and value indicator (`:`). The
+ * largest valid file, 5000 endpoints with every key written out, holds about 155,000. The yaml
+ * library keeps about 1 KB per node: a 1 MiB file of 520,000 one-letter entries of flow lists
+ * (`[a,a,...]`) took 11 s and 560 MB, past the memory limit of keyway's own manifest (512 MiB), so
+ * a bad reload could kill the process instead of keeping the last good topology.
  */
-function nestingProblem(text: string, file: string): KeywayError | undefined {
-  if (!mayNestTooDeeply(text)) return undefined;
+export const MAX_YAML_VALUES = 250_000;
+
+/**
+ * A CONFIG_PARSE error at the first level past MAX_YAML_NESTING or the first value past
+ * MAX_YAML_VALUES, or undefined. A count of the characters clears most files (see mayNestTooDeeply
+ * and mayHoldTooManyValues); the others are tokenized to count the real levels and values, at about
+ * a fifth of the cost of the parse that follows.
+ */
+function parserLimitProblem(text: string, file: string): KeywayError | undefined {
+  const countValues = mayHoldTooManyValues(text);
+  if (!countValues && !mayNestTooDeeply(text)) return undefined;
   let offset = 0;
   let flow = 0;
   let onLine = 0;
+  let values = 0;
   for (const token of new Lexer().lex(text)) {
     const type = CST.tokenType(token);
     if (type === 'flow-map-start' || type === 'flow-seq-start') flow++;
@@ -181,16 +254,36 @@ function nestingProblem(text: string, file: string): KeywayError | undefined {
     else if (type === 'flow-error-end') flow = 0; // a flow collection left unclosed: the lexer closes every level
     else if (type === 'newline') onLine = 0;
     else if (flow === 0 && (type === 'seq-item-ind' || type === 'explicit-key-ind')) onLine++;
+    if (countValues && type !== null && VALUE_TOKENS.has(type)) values++;
     if (flow > MAX_YAML_NESTING || onLine > MAX_YAML_NESTING) {
-      const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
-      const line = countNewlines(text, lineStart) + 1;
       const message = `invalid YAML: collections nested more than ${MAX_YAML_NESTING} levels deep (a topology file needs about five; the parser's cost grows out of proportion past that)`;
-      return new KeywayError('CONFIG_PARSE', message, { file, line, column: offset - lineStart + 1 });
+      return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, offset) });
+    }
+    if (values > MAX_YAML_VALUES) {
+      const message = `invalid YAML: more than ${MAX_YAML_VALUES} values (keys, values and list entries) in one file (5000 endpoints hold about 155,000; the parser keeps about 1 KB for each)`;
+      return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, offset) });
     }
     // The lexer's control tokens (document, scalar and flow-error markers) are not in the text.
     if (token !== '\x02' && token !== '\x18' && token !== '\x1f') offset += token.length;
   }
   return undefined;
+}
+
+/** The tokens MAX_YAML_VALUES counts: each makes at least one node of the parse, or holds its place. */
+const VALUE_TOKENS: ReadonlySet<string> = new Set([
+  'scalar', 'single-quoted-scalar', 'double-quoted-scalar', 'block-scalar-header', 'alias',
+  'flow-map-start', 'flow-seq-start', 'seq-item-ind', 'explicit-key-ind', 'map-value-ind',
+]);
+
+/** Line and column (1-based) of `offset` in `text`. */
+function positionOf(text: string, offset: number): { line: number; column: number } {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  return { line: countNewlines(text, lineStart) + 1, column: offset - lineStart + 1 };
+}
+
+/** Whether `text` may hold more than MAX_YAML_VALUES values: each counted token takes one character or more. */
+function mayHoldTooManyValues(text: string): boolean {
+  return text.length > MAX_YAML_VALUES;
 }
 
 /**

@@ -13,19 +13,27 @@ export function underflowsToZero(source: string, value: unknown): boolean {
   return value === 0 && /[1-9]/.test(source.split(/[eE]/)[0]!);
 }
 
-/** A CONFIG_INVALID error at every scalar of `doc` that reads as 0 only by rounding. */
-export function underflowProblems(doc: Document, locate: Locate): KeywayError[] {
+/**
+ * A CONFIG_INVALID error at every scalar of `doc` that reads as 0 only by rounding: the first
+ * `max` of them, and how many more there are.
+ */
+export function underflowProblems(doc: Document, locate: Locate, max = Number.POSITIVE_INFINITY): { problems: KeywayError[]; omitted: number } {
   const problems: KeywayError[] = [];
+  let omitted = 0;
   visit(doc, {
     Scalar(_key, node, ancestors) {
       if (node.source === undefined || !underflowsToZero(node.source, node.value)) return;
+      if (problems.length >= max) {
+        omitted++;
+        return;
+      }
       const path = fieldPath(ancestors, node);
       const hint = /weight$/i.test(String(path[path.length - 1] ?? '')) ? ' (weights are relative: scale them all up)' : '';
       const message = `${node.source} is too small for a double (below about 5e-324) and would read as 0; write 0 if 0 is meant${hint}`;
       problems.push(new KeywayError('CONFIG_INVALID', message, locate(path)));
     },
   });
-  return problems;
+  return { problems, omitted };
 }
 
 /** The field path of `node` from its ancestors (document first), as the locator takes it. */

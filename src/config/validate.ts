@@ -18,7 +18,7 @@ import type { HotShardSettings } from '../core/load.js';
 import { hotShardSettings } from './hot-shard-settings.js';
 import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import type { KeywayError } from '../core/errors.js';
-import { Fields, isPlainMapping } from './fields.js';
+import { Fields, isPlainMapping, MAX_REPORTED_PROBLEMS, TOPOLOGY_STYLE } from './fields.js';
 import type { Locate } from './locator.js';
 import type { ConfigPathSegment } from './section.js';
 
@@ -106,17 +106,18 @@ type Path = readonly ConfigPathSegment[];
 
 /**
  * Checks the parsed file `raw` against the topology-file contract. Returns the values with
- * defaults filled, or every problem found (each a located KeywayError: CONFIG_INVALID or
- * DUPLICATE_ENDPOINT).
+ * defaults filled, or the problems found (each a located KeywayError: CONFIG_INVALID,
+ * DUPLICATE_ENDPOINT or BUDGET_EXCEEDED): the first MAX_REPORTED_PROBLEMS, and how many more
+ * were found (`omitted`).
  */
 export function validateConfig(
   raw: unknown,
   locate: Locate,
-): { ok: true; config: ValidatedConfig } | { ok: false; errors: KeywayError[] } {
-  const p = new Fields(locate);
+): { ok: true; config: ValidatedConfig } | { ok: false; errors: KeywayError[]; omitted: number } {
+  const p = new Fields(locate, TOPOLOGY_STYLE, MAX_REPORTED_PROBLEMS);
   if (!isPlainMapping(raw)) {
     p.add([], `the topology file must be a mapping of settings (shards, replicas, spread, endpoints, ...), got ${p.describe(raw)}`);
-    return { ok: false, errors: p.problems };
+    return { ok: false, errors: p.problems, omitted: p.omitted };
   }
   unknownKeys(p, raw, [], TOP_LEVEL_KEYS);
 
@@ -140,9 +141,9 @@ export function validateConfig(
   } else {
     endpoints = endpointList(p, raw.endpoints);
   }
-  if (p.problems.length === 0) workBudget(p, raw, shardCount, replicas, endpoints.length);
+  if (p.found === 0) workBudget(p, raw, shardCount, replicas, endpoints.length);
 
-  if (p.problems.length > 0) return { ok: false, errors: p.problems };
+  if (p.found > 0) return { ok: false, errors: p.problems, omitted: p.omitted };
   return {
     ok: true,
     config: {
