@@ -148,6 +148,16 @@ export class OwnershipAgent {
    * move). Entries go when the replica no longer gives the shard as WARMING.
    */
   readonly #told = new Map<ServerLink, Map<number, number>>();
+  /** The link the exposed assignments come from. */
+  #source: ServerLink | undefined;
+  /** Orders the events below: one step per recompute. */
+  #step = 0;
+  /** Per shard the node reads (SERVING as a reader, by the exposed assignments), the step it began. */
+  readonly #readSince = new Map<number, number>();
+  /** Per link, the step at which it began to give each shard as WARMING (held while it does). */
+  readonly #warmingSince = new Map<ServerLink, Map<number, number>>();
+  /** Shards whose warm-up resolved, kept while the node warms or reads them: warm after the flip too. */
+  readonly #warmDone = new Set<number>();
   #flush: NodeJS.Immediate | undefined;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #waiters = new Set<(done: boolean) => void>();
@@ -363,15 +373,19 @@ export class OwnershipAgent {
       this.#departed.delete(address);
     }
     const source = this.#links.find((l) => l.up && l.holds) ?? this.#links.find((l) => l.holds) ?? [...this.#departed.values()].find((l) => l.holds);
+    this.#source = source;
     this.#synced = source !== undefined;
     const next = source ? source.assignments() : EMPTY;
     const changed = next.size !== this.#merged.size || [...next].some(([shard, a]) => {
       const before = this.#merged.get(shard);
       return !before || !sameAssignment(before, a);
     });
+    const step = ++this.#step;
+    this.#trackWarming(step);
     if (changed) {
       this.#merged = next;
       this.#knownShardCount = this.shardCount() ?? this.#knownShardCount;
+      this.#trackReads(step);
       this.#reconcileWarm();
       if (this.#opts.onChange) {
         try {
@@ -421,6 +435,7 @@ export class OwnershipAgent {
           () => {
             if (signal.aborted || this.#closed || this.#jobs.get(a.shard) !== job) return;
             job.warmed = true;
+            this.#warmDone.add(a.shard);
             this.#flush ??= setImmediate(() => this.#report());
           },
           (err: unknown) => {
@@ -454,15 +469,50 @@ export class OwnershipAgent {
     this.#jobs.delete(shard);
   }
 
+  /** Notes, per link, when it began to give each shard as WARMING (for `#holdsWarm`). */
+  #trackWarming(step: number): void {
+    for (const link of this.#warmingSince.keys()) if (!this.#links.includes(link)) this.#warmingSince.delete(link);
+    for (const link of this.#links) {
+      const warming = link.warming();
+      const since = this.#warmingSince.get(link) ?? new Map<number, number>();
+      for (const shard of since.keys()) if (!warming.has(shard)) since.delete(shard);
+      for (const shard of warming.keys()) if (!since.has(shard)) since.set(shard, step);
+      if (since.size > 0) this.#warmingSince.set(link, since);
+      else this.#warmingSince.delete(link);
+    }
+  }
+
+  /** Notes when the node began to read each shard; forgets warm-ups of shards it neither warms nor reads any more. */
+  #trackReads(step: number): void {
+    const reads = (a: Assignment | undefined): boolean => a?.phase === 'serving' && a.reader;
+    for (const shard of this.#readSince.keys()) if (!reads(this.#merged.get(shard))) this.#readSince.delete(shard);
+    for (const a of this.#merged.values()) if (reads(a) && !this.#readSince.has(a.shard)) this.#readSince.set(a.shard, step);
+    for (const shard of this.#warmDone) {
+      const a = this.#merged.get(shard);
+      if (a?.phase !== 'warming' && !reads(a)) this.#warmDone.delete(shard);
+    }
+  }
+
   /**
-   * The node holds `shard` warm, by the assignments exposed: its current warm-up of it resolved, or
-   * it reads the shard (the replica exposed routes the shard's requests to it, so a replica that
-   * starts the same move late is told at once rather than flipping at its deadline).
+   * The node holds `shard` warm for `link`'s move of it: its current warm-up of it resolved, or it
+   * reads the shard (the replica exposed routes its requests here) and
+   * - a warm-up of it resolved before, and the node has warmed or read it since (the flip came first there);
+   * - or the replica exposed flipped it on the stream the node is on now (WARMING, then SERVING):
+   *   it routes the shard here by its own deadline, and `link`, which started the move later, is
+   *   told at once rather than flipping at its own deadline;
+   * - or the node read it before `link` began the move: the shard's requests warmed it.
+   * Reading it is not enough otherwise: a replica that restarted routes its first map without
+   * transitions, so it gives a shard still warming elsewhere as SERVING, and telling the other
+   * replicas flipped all their moves cold. A node that restarted itself knows of no warm-up.
    */
-  #holdsWarm(shard: number): boolean {
+  #holdsWarm(shard: number, link: ServerLink): boolean {
     const a = this.#merged.get(shard);
     if (a?.phase === 'warming') return this.#jobs.get(shard)?.warmed === true;
-    return a?.phase === 'serving' && a.reader;
+    if (a?.phase !== 'serving' || !a.reader) return false;
+    if (this.#warmDone.has(shard) || this.#source?.flippedOnStream(shard) === true) return true;
+    const read = this.#readSince.get(shard);
+    const warming = this.#warmingSince.get(link)?.get(shard);
+    return read !== undefined && warming !== undefined && read < warming;
   }
 
   /**
@@ -482,7 +532,7 @@ export class OwnershipAgent {
       for (const shard of told.keys()) if (!warming.has(shard)) told.delete(shard);
       if (told.size > 0) this.#told.set(link, told);
       else this.#told.delete(link);
-      const due = [...warming].filter(([shard, until]) => told.get(shard) !== until && this.#holdsWarm(shard)).map(([shard]) => shard);
+      const due = [...warming].filter(([shard, until]) => told.get(shard) !== until && this.#holdsWarm(shard, link)).map(([shard]) => shard);
       if (due.length > 0) void this.#reportTo(link, due.sort((x, y) => x - y), 1);
     }
   }
@@ -499,7 +549,7 @@ export class OwnershipAgent {
     const told = this.#told.get(link) ?? new Map<number, number>();
     for (const shard of shards) {
       const until = link.warmingUntil(shard);
-      if (until === undefined || !this.#holdsWarm(shard)) continue;
+      if (until === undefined || !this.#holdsWarm(shard, link)) continue;
       moves.push({ shard, untilUnixMs: until });
       told.set(shard, until);
     }

@@ -135,6 +135,14 @@ export class ServerLink {
   #resync = false;
   /** keyway answered on the current stream. */
   #answered = false;
+  /** Shards this replica gave as WARMING in an answer on the current stream. */
+  readonly #warmingOnStream = new Set<number>();
+  /**
+   * Shards this replica flipped to the node on the current stream: WARMING in an answer on it,
+   * then SERVING as a reader. A flip across a reconnect is left out: a replica that restarted
+   * routes its first map without transitions, and its answer looks the same.
+   */
+  readonly #flippedOnStream = new Set<number>();
 
   constructor(
     readonly address: string,
@@ -210,6 +218,8 @@ export class ServerLink {
     this.#announced = this.#announce && this.#held.size > 0 && this.#held.size <= MAX_ANNOUNCED;
     this.#resync = !this.#announced && this.#held.size > 0;
     this.#answered = false;
+    this.#warmingOnStream.clear();
+    this.#flippedOnStream.clear();
     const call = this.#client.makeBidiStreamRequest(DELTA_ADS, serialize, deserialize);
     this.#call = call;
     call.on('data', (res: DeltaDiscoveryResponse) => this.#onResponse(call, res));
@@ -233,6 +243,11 @@ export class ServerLink {
     const out = new Map<number, number>();
     for (const { assignment: a } of this.#held.values()) if (a.phase === 'warming') out.set(a.shard, a.untilUnixMs);
     return out;
+  }
+
+  /** This replica turned `shard` from WARMING to SERVING as a reader of the node on the current stream (and still gives it so). */
+  flippedOnStream(shard: number): boolean {
+    return this.#flippedOnStream.has(shard);
   }
 
   /** The `until_unix_ms` this replica gives `shard` while it gives it as WARMING; undefined otherwise. */
@@ -397,13 +412,38 @@ export class ServerLink {
       if (dropped) this.changed();
       return;
     }
-    for (const [name, version, assignment] of decoded) this.#held.set(name, { version, assignment });
-    for (const name of res.removedResources) this.#held.delete(name);
+    for (const [name, version, assignment] of decoded) {
+      this.#noteFlip(assignment);
+      this.#held.set(name, { version, assignment });
+    }
+    for (const name of res.removedResources) {
+      const shard = this.#held.get(name)?.assignment.shard;
+      if (shard !== undefined) this.#forgetFlip(shard);
+      this.#held.delete(name);
+    }
     this.#holds = true;
     call.write(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPE_URL.assignment, responseNonce: res.nonce }));
     this.#up = true;
     this.#markUp();
     this.changed();
+  }
+
+  /** Tracks, before `a` replaces what the link holds for its shard, whether it is a flip seen on this stream. */
+  #noteFlip(a: Assignment): void {
+    if (a.phase === 'warming') {
+      this.#warmingOnStream.add(a.shard);
+      this.#flippedOnStream.delete(a.shard);
+    } else if (a.phase === 'serving' && a.reader) {
+      const before = this.#held.get(String(a.shard))?.assignment;
+      if (before?.phase === 'warming' && this.#warmingOnStream.has(a.shard)) this.#flippedOnStream.add(a.shard);
+    } else {
+      this.#forgetFlip(a.shard);
+    }
+  }
+
+  #forgetFlip(shard: number): void {
+    this.#warmingOnStream.delete(shard);
+    this.#flippedOnStream.delete(shard);
   }
 
   #onEnd(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, s: StatusObject): void {
@@ -446,6 +486,8 @@ export class ServerLink {
       if (this.#up || !this.#holds) return;
       this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
       this.#held.clear();
+      this.#warmingOnStream.clear();
+      this.#flippedOnStream.clear();
       this.#holds = false;
       // A stream still settling announced what was just dropped, so keyway would send none of it:
       // a new stream announces nothing and gets the whole set.
