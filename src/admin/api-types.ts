@@ -91,7 +91,7 @@ export interface ShardMapBody extends SourcesDetailBody {
 /** One shard the hot-shard policy changed, and why. */
 export interface HotShardBody {
   readonly shard: number;
-  /** Requests per second the policy judged: the greater of the history's mean and the last two windows' mean. */
+  /** Requests per second the policy judged: the history's mean, or the last two windows' mean when that is higher beyond chance (docs/hot-shards.md). */
   readonly load: number;
   readonly owners: readonly string[];
   readonly readers: number;

@@ -147,7 +147,7 @@ export type HotShardReason = 'spread' | 'bounded-load';
 /** One shard the policy changed. */
 export interface HotShard {
   readonly shard: number;
-  /** Requests per second the policy judged: the greater of the history's mean and the last two windows' mean (docs/hot-shards.md). */
+  /** Requests per second the policy judged: the history's mean, or the last two windows' mean when that is higher beyond chance (docs/hot-shards.md). */
   readonly load: number;
   /** The shard's owners after the policy, primary first; the first `readers` share its requests. */
   readonly owners: readonly string[];

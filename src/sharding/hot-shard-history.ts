@@ -133,10 +133,23 @@ function windowNumber(w: LoadSnapshot): number {
 const RECENT_WINDOWS = 2;
 
 /**
+ * How far, in standard deviations of a Poisson count, a shard's requests in the last
+ * RECENT_WINDOWS must exceed what its history's mean predicts before the recent mean is judged
+ * instead (docs/hot-shards.md "The algorithm"). Without it, a shard with a few requests per window
+ * was judged at whichever of the two means chance made larger: every cold shard's load came out
+ * high, and each node's wobbled with its cold shards' last two windows, so a stationary stream
+ * kept moving shards and giving them back. A shard that turns hot is still seen at once: from
+ * nothing, with the default history of 6 windows, 4 requests a window in each of the last two
+ * windows clear it (7 in the last one alone).
+ */
+export const RECENT_SIGNIFICANCE = 3;
+
+/**
  * The history as one snapshot (the newest window's start): each shard's requests per second are
- * the greater of its mean over every window and its mean over the last RECENT_WINDOWS (a window
- * that does not list a shard counts it as 0); nodes get their mean over every window. So heat is
- * seen within a couple of windows, and cooling waits for the whole history: hysteresis in time.
+ * its mean over every window, or its mean over the last RECENT_WINDOWS when that is higher beyond
+ * chance (judgedRate; a window that does not list a shard counts it as 0); nodes get their mean
+ * over every window. So heat is seen within a couple of windows, and cooling waits for the whole
+ * history: hysteresis in time.
  */
 export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
   const n = windows.length;
@@ -152,13 +165,27 @@ export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
     for (const [id, r] of inSumOrder(w.nodes.map((x) => [x.nodeId, usable(x.requests)] as const), compareStrings)) nodes.set(id, (nodes.get(id) ?? 0) + r);
   });
   const newest = windows[n - 1]!;
+  const recentSeconds = ((n - recentFrom) * newest.windowMs) / 1000;
   return {
     ...newest,
     shards: [...all.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([shard, r]) => ({ shard, requests: Math.max(r / n, (recent.get(shard) ?? 0) / (n - recentFrom)) })),
+      .map(([shard, r]) => ({ shard, requests: judgedRate(r / n, (recent.get(shard) ?? 0) / (n - recentFrom), recentSeconds) })),
     nodes: [...nodes.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([nodeId, r]) => ({ nodeId, requests: r / n })),
   };
+}
+
+/**
+ * A shard's judged rate: `recent`, its mean over the last `seconds`, when the requests counted in
+ * them exceed what `mean` predicts by more than RECENT_SIGNIFICANCE standard deviations (Poisson:
+ * the square root of the expected count), else `mean`. Compared squared: products and
+ * differences only, so every replica gets the same answer from the same windows.
+ */
+export function judgedRate(mean: number, recent: number, seconds: number, significance = RECENT_SIGNIFICANCE): number {
+  if (!(recent > mean)) return mean;
+  const expected = mean * seconds;
+  const excess = recent * seconds - expected;
+  return excess * excess > significance * significance * expected ? recent : mean;
 }
 
 /**

@@ -177,7 +177,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   HotShard: obj(
     {
       shard: int(undefined, { minimum: 0 }),
-      load: { type: 'number', minimum: 0, description: 'Requests per second the policy judged: the greater of the mean over the history and the mean over its last two windows.' },
+      load: { type: 'number', minimum: 0, description: "Requests per second the policy judged: the history's mean, or the last two windows' mean when that is higher beyond chance (docs/hot-shards.md)." },
       owners: arr(str(), 'Owners after the policy, primary first; the first `readers` share its requests.'),
       readers: int(undefined, { minimum: 1 }),
       reason: { type: 'string', enum: ['spread', 'bounded-load'], description: '`spread`: read by several owners; `bounded-load`: its primary moved off a node above its bound.' },
