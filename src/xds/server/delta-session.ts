@@ -16,7 +16,9 @@
  *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
  * - After clusters are sent, the ClusterLoadAssignments they use are sent again to Envoy (cluster
  *   warming), also when EDS is first asked after them on the stream (a reconnect), whatever its
- *   initial_resource_versions say; a gRPC client keeps the endpoints it holds.
+ *   initial_resource_versions say, and right after an EDS NACK; but not those of a NACKed EDS
+ *   response while the proxy is deemed to hold them (rejected again, they leave a re-warming
+ *   cluster with no endpoint). A gRPC client keeps the endpoints it holds.
  * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
  *   burst of them gets one answer.
  */
@@ -42,6 +44,10 @@ export class DeltaSession extends Session {
   readonly #held = new Map<ResourceKind, Held>();
   /** Envoy: endpoints of clusters sent before EDS was first asked, resent on its first request. */
   readonly #rewarmOnFirstEds = new Set<string>();
+  /** The ClusterLoadAssignments of the latest EDS response, by name: its version. */
+  #lastEds: ReadonlyMap<string, string> = new Map();
+  /** ClusterLoadAssignments Envoy rejected (NACK), by name: the rejected version. */
+  readonly #rejectedEds = new Map<string, string>();
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'delta', service, out, peer);
@@ -61,6 +67,7 @@ export class DeltaSession extends Session {
         // subscription change, a repeated NACK) is not a second answer, counted and logged again.
       } else if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
+        if (kind === 'endpoint') this.#noteRejected(t);
         this.log.warn(
           { kind, version: t.versionSent, nonce: t.nonce, error },
           'NACK: proxy rejected the resources sent; they will not be resent',
@@ -128,6 +135,15 @@ export class DeltaSession extends Session {
     this.#push(kind, first ? this.#takeRewarm(kind) : asked, asked);
   }
 
+  /**
+   * An EDS response was NACKed: its ClusterLoadAssignments are suspect. Kept while the proxy is
+   * deemed to hold that version, so the rest stays bounded by what it holds.
+   */
+  #noteRejected(t: { readonly known: ReadonlyMap<string, string> }): void {
+    for (const [name, version] of this.#lastEds) this.#rejectedEds.set(name, version);
+    for (const [name, version] of this.#rejectedEds) if (t.known.get(name) !== version) this.#rejectedEds.delete(name);
+  }
+
   /** On EDS's first request: the endpoints of clusters sent before it, which Envoy re-warms. */
   #takeRewarm(kind: ResourceKind): ReadonlySet<string> {
     if (kind !== 'endpoint' || this.#rewarmOnFirstEds.size === 0) return NONE;
@@ -141,12 +157,30 @@ export class DeltaSession extends Session {
   }
 
   protected resume(kind: ResourceKind): void {
+    this.#push(kind, NONE, NONE);
+  }
+
+  /** Keeps what a push that cannot go now must still resend and answer, for the next push of `kind`. */
+  #hold(kind: ResourceKind, force: ReadonlySet<string>, asked: ReadonlySet<string>): void {
+    const held = this.#held.get(kind) ?? { force: new Set<string>(), asked: new Set<string>() };
+    for (const n of force) held.force.add(n);
+    for (const n of asked) held.asked.add(n);
+    this.#held.set(kind, held);
+  }
+
+  /** `force` and `asked` with what earlier pushes of `kind` held, taken (then forgotten). */
+  #takeHeld(kind: ResourceKind, force: ReadonlySet<string>, asked: ReadonlySet<string>): { force: ReadonlySet<string>; asked: ReadonlySet<string> } {
     const held = this.#held.get(kind);
+    if (!held) return { force, asked };
     this.#held.delete(kind);
     const t = this.types.get(kind);
     // Names unsubscribed while the push waited are no longer the proxy's question.
-    const keep = (names: ReadonlySet<string>): Set<string> => new Set([...names].filter((n) => t?.wildcard || t?.names.has(n)));
-    this.#push(kind, held ? keep(held.force) : NONE, held ? keep(held.asked) : NONE);
+    const keep = (names: ReadonlySet<string>, more: ReadonlySet<string>): Set<string> => {
+      const out = new Set(more);
+      for (const n of names) if (t?.wildcard || t?.names.has(n)) out.add(n);
+      return out;
+    };
+    return { force: keep(held.force, force), asked: keep(held.asked, asked) };
   }
 
   /**
@@ -159,14 +193,18 @@ export class DeltaSession extends Session {
     if (this.holdBack(kind)) {
       // Delta responses build on each other, so nothing is built now: the push runs on the state
       // of its time once the proxy catches up, still resending and answering what it was asked.
-      const held = this.#held.get(kind) ?? { force: new Set<string>(), asked: new Set<string>() };
-      for (const n of force) held.force.add(n);
-      for (const n of asked) held.asked.add(n);
-      this.#held.set(kind, held);
+      this.#hold(kind, force, asked);
       return;
     }
     const snap = this.snapshot();
-    if (!snap) return;
+    if (!snap) {
+      // The class has no snapshot yet (its first build failed): the watch pushes when one comes,
+      // and that push must still answer the names asked now (a name that does not exist is then
+      // listed as removed, or the proxy waits for it until its own timeout).
+      this.#hold(kind, force, asked);
+      return;
+    }
+    ({ force, asked } = this.#takeHeld(kind, force, asked));
     const ks = snap.kinds[kind];
     const changed: EncodedResource[] = [];
     for (const r of ks.resources.values()) {
@@ -205,15 +243,19 @@ export class DeltaSession extends Session {
       t.known.delete(name);
       t.sentForUpdate().delete(name);
     }
+    if (kind === 'endpoint') this.#lastEds = new Map(changed.map((r) => [r.name, r.version]));
     if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
     // Cluster warming is Envoy's: a gRPC client keeps the endpoints it holds.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') {
       const eds = this.types.get('endpoint');
       if (eds?.initialized) {
-        if (!eds.nacked) {
-          const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n)));
-          if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
-        }
+        // Not the endpoints of a NACKed response, while the proxy is deemed to hold them: resent to a
+        // re-warming cluster, Envoy rejects them again and the cluster comes up with no endpoint at
+        // all, where left out it takes its last good ones after initial_fetch_timeout. The others
+        // are resent even right after a NACK, so their clusters do not wait for that timeout.
+        const rejected = (n: string): boolean => this.#rejectedEds.has(n) && this.#rejectedEds.get(n) === eds.known.get(n);
+        const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n) && !rejected(n)));
+        if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
       } else {
         // EDS not asked yet on this stream (a reconnect: CDS answered before the EDS request came).
         // Its first request may say it holds these endpoints (initial_resource_versions), yet the

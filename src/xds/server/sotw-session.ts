@@ -18,6 +18,10 @@
  * - After a CDS response, EDS is sent again to Envoy (even if unchanged, unless that set was
  *   NACKed): Envoy re-warms a changed cluster until it receives its ClusterLoadAssignment. A gRPC
  *   client keeps the endpoints it holds, so it is not resent them.
+ * - After an EDS NACK, Envoy's EDS responses leave out the ClusterLoadAssignments it may have
+ *   rejected (those that differ from what it kept), while keyway serves them unchanged: resent,
+ *   the whole response is rejected again and a re-warming cluster comes up with no endpoint. The
+ *   type stays NACKED until they change.
  * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
  *   burst of them (a gRPC client subscribing one name per request) gets one answer.
  */
@@ -33,11 +37,25 @@ import { namesKey, type OwnedMemo } from './owned-memo.js';
 
 /** Types whose SotW answers may leave out unchanged resources (xDS protocol: RDS and EDS are not state-of-the-world sets). */
 const PARTIAL_KINDS: ReadonlySet<ResourceKind> = new Set(['endpoint', 'route']);
+const NO_NAMES: ReadonlySet<string> = new Set();
+/**
+ * EDS responses to Envoy remembered, newest last: a NACK names the version the proxy kept, usually
+ * the one before; a proxy slow to answer may keep an older one.
+ */
+const RECENT_EDS = 4;
 
 /** A state-of-the-world stream, ADS or per-type (docs/xds-protocol.md "State of the world"). */
 export class SotwSession extends Session {
   /** Kinds held back by backpressure, and whether one of the held pushes was forced. */
   readonly #heldForce = new Map<ResourceKind, boolean>();
+  /** Envoy EDS: the latest responses' versions and what the proxy holds once it applies each (shared maps, never changed in place). */
+  readonly #edsRecent: { readonly version: string; readonly holds: ReadonlyMap<string, EncodedResource> }[] = [];
+  /** Envoy EDS: what the proxy held when it sent its latest NACK (the good ones of the endpoints it rejected). */
+  #edsGood: ReadonlyMap<string, EncodedResource> = new Map();
+  /** Envoy EDS: ClusterLoadAssignments of NACKed responses the proxy did not hold before, by name: the rejected version. */
+  readonly #edsRejected = new Map<string, string>();
+  /** Envoy EDS: the nonce of the latest response that left rejected ClusterLoadAssignments out. */
+  #edsWithheldNonce: string | undefined;
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'sotw', service, out, peer);
@@ -67,12 +85,15 @@ export class SotwSession extends Session {
     if (req.responseNonce !== '' && req.responseNonce === t.nonce && !t.answered) {
       if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
+        if (this.#rewarms(kind)) this.#noteRejected(t, req.versionInfo);
         this.log.warn(
           { kind, version: t.versionSent, nonce: t.nonce, error },
           'NACK: proxy rejected the version sent; it will not be resent',
         );
       } else if (req.versionInfo === t.versionSent) {
         this.recordAck(kind, t, now);
+        // It accepted what it was sent, but not the rejected endpoints left out: still NACKED.
+        if (this.#rewarms(kind) && t.nonce === this.#edsWithheldNonce) t.nacked = true;
       }
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
@@ -98,6 +119,50 @@ export class SotwSession extends Session {
     this.#push(kind, force);
   }
 
+  /** Is `kind` Envoy's EDS, which re-warms clusters (the endpoints it rejected are tracked)? */
+  #rewarms(kind: ResourceKind): boolean {
+    return kind === 'endpoint' && this.identity.proxyClass.flavor !== 'grpc';
+  }
+
+  /**
+   * The latest EDS response was NACKed. The whole response is rejected, so which of its
+   * ClusterLoadAssignments Envoy refused is not known: those that differ from what it holds (the
+   * response of `goodVersion`, the NACK's version_info) are suspect, and left out of later
+   * responses while keyway serves that same version (withheld). When that response is not among
+   * the latest few, every one is suspect.
+   */
+  #noteRejected(t: TypeTracker, goodVersion: string): void {
+    const earlier = this.#edsRecent.slice(0, -1).reverse();
+    const good = goodVersion === '' ? new Map<string, EncodedResource>() : earlier.find((r) => r.version === goodVersion)?.holds;
+    this.#edsGood = good ?? new Map();
+    for (const r of t.sent.values()) if (good?.get(r.name)?.version !== r.version) this.#edsRejected.set(r.name, r.version);
+  }
+
+  /** Envoy EDS: remembers a response sent (`holds`: what the proxy holds once it applies it). */
+  #noteSent(kind: ResourceKind, version: string, holds: ReadonlyMap<string, EncodedResource>): void {
+    if (!this.#rewarms(kind)) return;
+    this.#edsRecent.push({ version, holds });
+    if (this.#edsRecent.length > RECENT_EDS) this.#edsRecent.shift();
+  }
+
+  /**
+   * Envoy EDS: the names of `ks`'s selection to leave out, at a version the proxy rejected. Resent,
+   * the whole response is rejected again, and a cluster re-warming meanwhile (any cluster change)
+   * comes up with no endpoint at all (Envoy 1.40); left out, Envoy keeps its last good endpoints,
+   * which a re-warming cluster takes after initial_fetch_timeout. Entries the snapshot moved past
+   * are dropped.
+   */
+  #withheld(ks: KindSnapshot, sel: Selection): ReadonlySet<string> {
+    if (this.#edsRejected.size === 0) return NO_NAMES;
+    const out = new Set<string>();
+    for (const [name, version] of this.#edsRejected) {
+      const r = ks.resources.get(name);
+      if (r?.version !== version) this.#edsRejected.delete(name);
+      else if (sel.byName.has(name)) out.add(name);
+    }
+    return out;
+  }
+
   /** Sends `kind` if the set this stream should hold differs from the last one sent (or if forced). */
   #push(kind: ResourceKind, force: boolean): void {
     const t = this.types.get(kind);
@@ -113,9 +178,14 @@ export class SotwSession extends Session {
     // What this stream should hold, shared by every stream with the same subscription of this kind snapshot.
     const sel = selection(this.memos.selections, ks, t);
     if (t.nonce === undefined && sel.resources.length === 0 && !WILDCARD_KINDS.has(kind)) return;
+    const withheld = this.#rewarms(kind) ? this.#withheld(ks, sel) : NO_NAMES;
     // Forced (a new CDS/LDS question, EDS after CDS) or not, the set last sent is not sent again
-    // right after its NACK: no NACK loop.
-    if (sel.signature === t.sentSignature && (!force || t.nacked)) return;
+    // right after its NACK: no NACK loop. Without the rejected endpoints it is not that set.
+    if (sel.signature === t.sentSignature && (!force || (t.nacked && withheld.size === 0))) return;
+    if (withheld.size > 0) {
+      this.#sendWithheld(t, ks, sel, withheld);
+      return;
+    }
     // EDS and RDS may carry only what changed (xDS protocol: a resource of these types left out of a
     // response is kept, not removed). gRPC clients get that, so an ownership change costs what it
     // changed, not every subscribed resource again; Envoy keeps full answers (it re-warms on them).
@@ -140,10 +210,40 @@ export class SotwSession extends Session {
     // After a partial update too the proxy holds exactly the selection (what it kept had the
     // selection's versions), so it shares the selection's map rather than a copy of its own.
     t.holdShared(sel.byName);
+    this.#noteSent(kind, ks.version, sel.byName);
     if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: outgoing.length, partial }, 'sent');
     // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
     // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') this.#push('endpoint', true);
+  }
+
+  /**
+   * Envoy EDS without the ClusterLoadAssignments it rejected (`withheld`): a ClusterLoadAssignment
+   * left out of an EDS response is kept (xDS protocol), so the proxy holds its last good one of
+   * those. The type stays NACKED after the ACK of this response.
+   */
+  #sendWithheld(t: TypeTracker, ks: KindSnapshot, sel: Selection, withheld: ReadonlySet<string>): void {
+    const outgoing = sel.resources.filter((r) => !withheld.has(r.name));
+    const holds = new Map(sel.byName);
+    for (const name of withheld) {
+      const good = this.#edsGood.get(name);
+      if (good) holds.set(name, good);
+      else holds.delete(name);
+    }
+    t.sentSignature = sel.signature;
+    t.holdShared(holds);
+    if (outgoing.length === 0) return;
+    // Apart from the keys of whole selections (names and versions): this body leaves some out.
+    const key = `\u0000withheld\u0000${outgoing.map((r) => `${r.name}@${r.version}`).join('\n')}`;
+    const response = sharedResponse(ks, `${this.ctx.controlPlane ?? ''}\u0000${key}`, t.nonce, (nonce) =>
+      encodeSotwResponse({ versionInfo: ks.version, typeUrl: TYPE_URL.endpoint, nonce, controlPlane: this.ctx.controlPlane }, outgoing),
+      this.memos.responses,
+    );
+    this.send(response);
+    this.recordSent('endpoint', t, response.nonce, ks.version, outgoing.length);
+    this.#edsWithheldNonce = response.nonce;
+    this.#noteSent('endpoint', ks.version, holds);
+    if (this.debug) this.log.debug({ kind: 'endpoint', version: ks.version, nonce: response.nonce, resources: outgoing.length, withheld: withheld.size }, 'sent without rejected endpoints');
   }
 }
 
