@@ -4,7 +4,7 @@
  * return a usable value (the default when the field is absent or wrong), so a file's problems are
  * all collected in one pass.
  */
-import { KeywayError, type ErrorLocation, type KeywayErrorCode } from '../core/errors.js';
+import { inFileOrder, KeywayError, KeywayErrors, type ErrorLocation, type KeywayErrorCode } from '../core/errors.js';
 import type { ConfigPathSegment } from './section.js';
 
 export type FieldPath = readonly ConfigPathSegment[];
@@ -29,6 +29,19 @@ export const TOPOLOGY_STYLE: FieldStyle = { nullIsAbsent: false, choiceSeparator
  * 48 MB message was logged and shown by `/readyz` on every probe.
  */
 export const MAX_REPORTED_PROBLEMS = 100;
+
+/**
+ * A file's problems as thrown: in file order, at most MAX_REPORTED_PROBLEMS of them, then one line
+ * located at `file` saying how many more were found (`omitted` by the steps that found them, and
+ * any past the cap here). Shared by the topology loader and the sections other stages validate.
+ */
+export function reportedProblems(file: string | undefined, errors: readonly KeywayError[], omitted: number): KeywayErrors {
+  const kept = inFileOrder(errors).slice(0, MAX_REPORTED_PROBLEMS);
+  const more = omitted + errors.length - kept.length;
+  if (more === 0 || kept.length === 0) return new KeywayErrors(kept);
+  const message = `${more} more ${more === 1 ? 'problem' : 'problems'} not listed (a file's first ${MAX_REPORTED_PROBLEMS} are); fix these and read the file again`;
+  return new KeywayErrors([...kept, new KeywayError(kept[0]!.code, message, file === undefined ? {} : { file })]);
+}
 
 /** Collects located problems and reads fields of plain mappings. A reader's `path` ends with the field's key in `obj`. */
 export class Fields {

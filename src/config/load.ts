@@ -9,12 +9,13 @@ import { CST, type Document, isAlias, isScalar, Lexer, LineCounter, type Node, p
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
-import { inFileOrder, KeywayError, KeywayErrors } from '../core/errors.js';
+import { KeywayError, KeywayErrors } from '../core/errors.js';
 import { MAX_TOPOLOGY_FILE_BYTES } from '../core/limits.js';
-import { isPlainMapping, MAX_REPORTED_PROBLEMS } from './fields.js';
+import { isPlainMapping, MAX_REPORTED_PROBLEMS, reportedProblems } from './fields.js';
 import { createLocator, type Locate } from './locator.js';
 import { underflowProblems } from './number-underflow.js';
 import { plainYamlValue } from './plain-yaml.js';
+import { YamlLevels } from './yaml-levels.js';
 import { type ConfigSection, formatFieldPath } from './section.js';
 import { validateConfig, type ValidatedConfig, type XdsTiming } from './validate.js';
 
@@ -44,7 +45,8 @@ export function parseConfig(text: string, file: string): KeywayConfig {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_TOPOLOGY_FILE_BYTES) throw tooLarge(file, bytes);
   const fast = plainYamlValue(text);
-  if (fast !== undefined) {
+  // A file nested too deeply is left to the full parse, which refuses it at the level past the limit.
+  if (fast !== undefined && !(mayNestTooDeeply(withoutByteOrderMark(text)) && nestedPast(fast.value, MAX_YAML_NESTING))) {
     // Positions are not needed unless something is wrong: a file that fails here is read again
     // below, and its errors come from that reading (plain-yaml.ts says why).
     const result = validateConfig(fast.value, (path) => ({ file, field: formatFieldPath(path) }));
@@ -56,20 +58,8 @@ export function parseConfig(text: string, file: string): KeywayConfig {
   const { value, locate, problems, omitted } = parseLocated(text, file);
   const result = validateConfig(value, locate);
   const errors = [...problems, ...(result.ok ? [] : result.errors)];
-  if (errors.length > 0 || !result.ok) throw reported(file, errors, omitted + (result.ok ? 0 : result.omitted));
+  if (errors.length > 0 || !result.ok) throw reportedProblems(file, errors, omitted + (result.ok ? 0 : result.omitted));
   return assembled(result.config, locate, file);
-}
-
-/**
- * A file's problems as thrown: in file order, at most MAX_REPORTED_PROBLEMS of them, then one line
- * saying how many more were found (`omitted` by the steps that found them, and any past the cap here).
- */
-function reported(file: string, errors: readonly KeywayError[], omitted: number): KeywayErrors {
-  const kept = inFileOrder(errors).slice(0, MAX_REPORTED_PROBLEMS);
-  const more = omitted + errors.length - kept.length;
-  if (more === 0 || kept.length === 0) return new KeywayErrors(kept);
-  const message = `${more} more ${more === 1 ? 'problem' : 'problems'} not listed (a file's first ${MAX_REPORTED_PROBLEMS} are); fix these and read the file again`;
-  return new KeywayErrors([...kept, new KeywayError(kept[0]!.code, message, { file })]);
 }
 
 function assembled(config: ValidatedConfig, locate: Locate, file: string): KeywayConfig {
@@ -106,11 +96,10 @@ function keysSorted(value: unknown): unknown {
 /**
  * The full parse: plain values, a locator by file, line and column, and the numbers that read as 0
  * only by rounding (`1e-400`, CONFIG_INVALID: number-underflow.ts).
- * @throws KeywayErrors: CONFIG_PARSE for YAML errors and the alias limits below.
+ * @throws KeywayErrors: CONFIG_PARSE for YAML errors and the nesting, value and alias limits below.
  */
 function parseLocated(source: string, file: string): { value: unknown; locate: Locate; problems: KeywayError[]; omitted: number } {
-  // A byte order mark is no column of line 1 to an editor, but the line counter would count it.
-  const text = source.startsWith('\uFEFF') ? source.slice(1) : source;
+  const text = withoutByteOrderMark(source);
   const beyondParser = parserLimitProblem(text, file);
   if (beyondParser) throw new KeywayErrors([beyondParser]);
   const lines = new LineCounter();
@@ -123,7 +112,7 @@ function parseLocated(source: string, file: string): { value: unknown; locate: L
       const { line, col } = lines.linePos(e.pos[0]);
       return new KeywayError('CONFIG_PARSE', `invalid YAML: ${e.message} (${e.code})`, { file, line, column: col }, { cause: e });
     });
-    throw reported(file, located, yamlErrors.length - located.length);
+    throw reportedProblems(file, located, yamlErrors.length - located.length);
   }
   const locate = createLocator(doc, lines, file);
   const underflows = underflowProblems(doc, locate, MAX_REPORTED_PROBLEMS);
@@ -217,12 +206,29 @@ function inTextOrder(a: readonly YAMLError[], b: readonly YAMLError[]): YAMLErro
 }
 
 /**
- * Deepest nesting of collections the full parse takes: flow collections inside one another
- * (`[[[`, `{a: {b: `), or block collections opened on one line (`- - - x`, `? ? x`). A topology
- * file needs about five. The yaml library builds a node per level before it can fail on its own
- * stack (near 800 levels): a 1 MiB file of `[` took 6 s and about 1 GB, inside the size budget.
+ * Deepest nesting of collections a topology file may have: block collections by indentation
+ * (`a:` then `  b:` ...) or on one line (`- - - x`, `? ? x`), flow collections inside one another
+ * (`[[[`, `{a: {b: `), or both. A topology file needs about five. The yaml library builds a node
+ * per level by recursion: a 1 MiB file of `[` took 6 s and about 1 GB, and one nested 700 to 1100
+ * levels by indentation was accepted or refused (RESOURCE_EXHAUSTION, a stack overflow) depending
+ * on how much stack the thread had left.
  */
 export const MAX_YAML_NESTING = 100;
+
+/** A byte order mark is no column of line 1 to an editor, but the line counter would count it. */
+function withoutByteOrderMark(text: string): string {
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+
+/**
+ * Whether plain `value` has lists or mappings nested more than `levels` deep. The fast parse has
+ * no aliases, so each is one collection of the text.
+ */
+function nestedPast(value: unknown, levels: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (levels === 0) return true;
+  return Object.values(value).some((v) => nestedPast(v, levels - 1));
+}
 
 /**
  * Most values one topology file may hold, counted on its tokens: every scalar (a key or a value),
@@ -237,31 +243,28 @@ export const MAX_YAML_VALUES = 250_000;
 /**
  * A CONFIG_PARSE error at the first level past MAX_YAML_NESTING or the first value past
  * MAX_YAML_VALUES, or undefined. A count of the characters clears most files (see mayNestTooDeeply
- * and mayHoldTooManyValues); the others are tokenized to count the real levels and values, at about
- * a fifth of the cost of the parse that follows.
+ * and mayHoldTooManyValues); the others are tokenized to count the real levels (yaml-levels.ts)
+ * and values, at about a fifth of the cost of the parse that follows. Counted on tokens, the levels
+ * are never limited by the stack the thread has left, so the answer is the same in every thread.
  */
 function parserLimitProblem(text: string, file: string): KeywayError | undefined {
   const countValues = mayHoldTooManyValues(text);
-  if (!countValues && !mayNestTooDeeply(text)) return undefined;
+  const levels = mayNestTooDeeply(text) ? new YamlLevels() : undefined;
+  if (!countValues && !levels) return undefined;
   let offset = 0;
-  let flow = 0;
-  let onLine = 0;
   let values = 0;
   for (const token of new Lexer().lex(text)) {
-    const type = CST.tokenType(token);
-    if (type === 'flow-map-start' || type === 'flow-seq-start') flow++;
-    else if (type === 'flow-map-end' || type === 'flow-seq-end') flow = Math.max(0, flow - 1);
-    else if (type === 'flow-error-end') flow = 0; // a flow collection left unclosed: the lexer closes every level
-    else if (type === 'newline') onLine = 0;
-    else if (flow === 0 && (type === 'seq-item-ind' || type === 'explicit-key-ind')) onLine++;
-    if (countValues && type !== null && VALUE_TOKENS.has(type)) values++;
-    if (flow > MAX_YAML_NESTING || onLine > MAX_YAML_NESTING) {
+    const opened = levels?.next(token, offset);
+    if (opened !== undefined && levels!.depth > MAX_YAML_NESTING) {
       const message = `invalid YAML: collections nested more than ${MAX_YAML_NESTING} levels deep (a topology file needs about five; the parser's cost grows out of proportion past that)`;
-      return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, offset) });
+      return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, opened) });
     }
-    if (values > MAX_YAML_VALUES) {
-      const message = `invalid YAML: more than ${MAX_YAML_VALUES} values (keys, values and list entries) in one file (5000 endpoints hold about 155,000; the parser keeps about 1 KB for each)`;
-      return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, offset) });
+    if (countValues) {
+      const type = CST.tokenType(token);
+      if (type !== null && VALUE_TOKENS.has(type) && ++values > MAX_YAML_VALUES) {
+        const message = `invalid YAML: more than ${MAX_YAML_VALUES} values (keys, values and list entries) in one file (5000 endpoints hold about 155,000; the parser keeps about 1 KB for each)`;
+        return new KeywayError('CONFIG_PARSE', message, { file, ...positionOf(text, offset) });
+      }
     }
     // The lexer's control tokens (document, scalar and flow-error markers) are not in the text.
     if (token !== '\x02' && token !== '\x18' && token !== '\x1f') offset += token.length;
@@ -287,25 +290,35 @@ function mayHoldTooManyValues(text: string): boolean {
 }
 
 /**
- * Whether `text` may hold more than MAX_YAML_NESTING levels, by counts that are never below the
- * real ones: every `[` and `{` in the file (one in a comment or quoted text counts too, and no
- * closing bracket is subtracted, since one in quotes closes nothing), and on each line every `-` or
- * `?` followed by a space, a tab, a line break or the end (an indicator where the parser sees one;
- * a lone `\r` breaks no line for the parser, so only `\n` ends a line's count).
+ * Whether `text` may hold more than MAX_YAML_NESTING levels, by a count that is never below the
+ * real one: every `[` and `{` in the file (one in a comment or quoted text counts too, and no
+ * closing bracket is subtracted, since one in quotes closes nothing), plus twice the deepest line
+ * and 2. A line's depth is its lead (the indentation and leading indicators: a block collection
+ * starts no further right than its end) plus every `-` or `?` on it followed by a space, a tab, a
+ * line break or the end (an indicator where the parser sees one). Each block level starts right
+ * of its parent, but for a list under a key at the key's column, so two levels take at least one
+ * column. A lone `\r` breaks no line for the parser, so only `\n` ends a line.
  */
 function mayNestTooDeeply(text: string): boolean {
   let opened = 0;
   let onLine = 0;
+  let lead = 0;
+  let leading = true;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x5b || c === 0x7b) {
-      if (++opened > MAX_YAML_NESTING) return true;
-    } else if (c === 0x0a) {
+    if (c === 0x0a) {
       onLine = 0;
-    } else if (c === 0x2d || c === 0x3f) {
-      const next = text.charCodeAt(i + 1);
-      if ((Number.isNaN(next) || next === 0x20 || next === 0x09 || next === 0x0a || next === 0x0d) && ++onLine > MAX_YAML_NESTING) return true;
+      lead = 0;
+      leading = true;
+      continue;
     }
+    if (c === 0x5b || c === 0x7b) opened++;
+    const next = text.charCodeAt(i + 1);
+    const indicator = (c === 0x2d || c === 0x3f) && (Number.isNaN(next) || next === 0x20 || next === 0x09 || next === 0x0a || next === 0x0d);
+    if (indicator) onLine++;
+    if (leading && (indicator || c === 0x20 || c === 0x09)) lead++;
+    else leading = false;
+    if (opened + 2 * (lead + onLine) + 2 > MAX_YAML_NESTING) return true;
   }
   return false;
 }

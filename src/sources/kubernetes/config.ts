@@ -4,9 +4,9 @@
  * problem at its file, line and field.
  */
 import { readFileSync } from 'node:fs';
-import { Fields, isPlainMapping, type FieldPath, type FieldStyle } from '../../config/fields.js';
+import { Fields, isPlainMapping, MAX_REPORTED_PROBLEMS, reportedProblems, type FieldPath, type FieldStyle } from '../../config/fields.js';
 import type { ConfigSection } from '../../config/section.js';
-import { inFileOrder, KeywayErrors } from '../../core/errors.js';
+import type { KeywayErrors } from '../../core/errors.js';
 
 /** How an endpoint's identity is read from its pod. */
 export type IdentitySource =
@@ -101,16 +101,17 @@ export interface NamespaceDefaults {
 /**
  * Validates the raw `kubernetes:` section and fills defaults (contract: docs/kubernetes-discovery.md).
  * Throws KeywayErrors holding one CONFIG_INVALID KeywayError per problem, each located by
- * `section.locate`. The namespace, when not given, is KEYWAY_NAMESPACE, else the pod's
+ * `section.locate`: at most MAX_REPORTED_PROBLEMS, then one line counting the rest, as the
+ * topology loader reports (a section of 100,000 unknown keys would otherwise list every one). The namespace, when not given, is KEYWAY_NAMESPACE, else the pod's
  * service-account namespace file, else `default`.
  */
 export function parseKubernetesSourceConfig(section: ConfigSection, defaults: NamespaceDefaults = {}): KubernetesSourceConfig {
-  const f = new Fields((path) => section.locate(path), KUBERNETES_STYLE);
+  const f = new Fields((path) => section.locate(path), KUBERNETES_STYLE, MAX_REPORTED_PROBLEMS);
   const problem = (path: FieldPath, message: string): void => f.add(path, message);
   const raw = section.value;
   if (!isPlainMapping(raw)) {
     problem([], `must be a mapping with at least \`services\` (the Services whose EndpointSlices list the cache nodes), got ${f.describe(raw)}`);
-    throw new KeywayErrors(inFileOrder(f.problems));
+    throw problemsOf(f);
   }
   const v = raw;
   f.unknownKeys(v, [], KUBERNETES_KEYS, () => `unknown setting; the kubernetes section accepts ${KUBERNETES_KEYS.join(', ')}`);
@@ -164,7 +165,7 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   const terminating = f.oneOf(v, ['terminating'], ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
 
   // The validator goes field by field; the report reads top to bottom like the file.
-  if (f.problems.length > 0) throw new KeywayErrors(inFileOrder(f.problems));
+  if (f.found > 0) throw problemsOf(f);
   return {
     namespace: namespace!,
     services,
@@ -179,6 +180,11 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
     maxDelayMs,
     terminating,
   };
+}
+
+/** The section's problems as thrown: in file order, capped as the topology file's are. */
+function problemsOf(f: Fields): KeywayErrors {
+  return reportedProblems(f.problems[0]?.location.file, f.problems, f.omitted);
 }
 
 function defaultNamespace(defaults: NamespaceDefaults, problem: (message: string) => void): string | undefined {

@@ -14,7 +14,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions, retryAfterMs, retryDelay } from './backoff.js';
 
 /** Timing of list and watch calls. */
 export interface InformerTiming {
@@ -91,6 +91,8 @@ export class ResourceInformer<T extends KubernetesObject> {
   readonly informer: ListWatch<T>;
   private current: InformerState = { synced: false, connected: false, failures: 0 };
   private retryTimer: NodeJS.Timeout | undefined;
+  /** When the server's Retry-After for the last failure ends (epoch ms); 0 when it gave none. */
+  private retryNotBefore = 0;
   private stopped = true;
   private readonly stopSignal = new AbortController();
 
@@ -140,12 +142,17 @@ export class ResourceInformer<T extends KubernetesObject> {
     return this.retryTimer !== undefined;
   }
 
-  /** Retries at once rather than at the end of the backoff delay; no-op when no retry is waiting. */
+  /**
+   * Retries at once rather than at the end of the backoff delay, or, when the server asked to wait
+   * (Retry-After), as soon as that wait is over; no-op when no retry is waiting.
+   */
   retryNow(): void {
     if (!this.retryTimer) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (!this.stopped) void this.informer.start();
+    const asked = this.retryNotBefore - this.now();
+    if (asked > 0) this.scheduleRetry(asked);
+    else if (!this.stopped) void this.informer.start();
   }
 
   async stop(): Promise<void> {
@@ -214,12 +221,22 @@ export class ResourceInformer<T extends KubernetesObject> {
     const message = describeError(err);
     this.update({ connected: false, failures, failingSince: this.current.failingSince ?? at, lastError: message, lastErrorAt: at });
     if (this.retryTimer) return;
-    const delay = backoffDelay(failures, this.timing.backoff);
-    this.hooks.onRetry?.(this.resource.name, message, delay, failures);
+    // A server shedding load (429) says how long to stay away: at least that, up to backoff.maxMs.
+    // Only a refused list carries it: the library keeps just the status code of a refused watch
+    // (that retry takes the backoff alone, which grows to backoff.maxMs as refusals repeat).
+    const delay = retryDelay(failures, this.timing.backoff, err, at);
+    const asked = retryAfterMs(err, at);
+    this.retryNotBefore = asked === undefined ? 0 : at + Math.min(asked, this.timing.backoff.maxMs);
+    this.hooks.onRetry?.(this.resource.name, asked === undefined ? message : `${message} (Retry-After ${Math.ceil(asked / 1000)} s)`, delay, failures);
+    this.scheduleRetry(delay);
+  }
+
+  /** Starts the informer again after `delayMs`. */
+  private scheduleRetry(delayMs: number): void {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopped) void this.informer.start();
-    }, delay);
+    }, delayMs);
   }
 
   private update(patch: Partial<InformerState>): void {

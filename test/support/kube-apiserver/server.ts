@@ -13,10 +13,11 @@
  * - a watch from a compacted resourceVersion gets HTTP 200 then an ERROR event carrying
  *   `Status{code: 410, reason: "Expired"}` and the stream ends (what kube-apiserver's watch cache does);
  * - `timeoutSeconds` ends a watch cleanly after that long;
- * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503).
+ * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503); a throttled
+ *   resource answers 429 as API Priority and Fairness does (plain text, `Retry-After` header).
  *
  * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), goDown()/comeUp(),
- * forbid(resource), sendBookmarks(), and a log of every request.
+ * forbid(resource), throttle(resource), sendBookmarks(), and a log of every request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -52,6 +53,8 @@ export interface RecordedRequest {
   readonly namespace?: string;
   /** The HTTP status answered (200 for a watch that started streaming). */
   status: number;
+  /** When it arrived (epoch ms). */
+  readonly at: number;
 }
 
 /**
@@ -77,6 +80,8 @@ export class KubeApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<OpenWatch>();
   private readonly forbidden = new Set<string>();
+  /** Throttled resources (plural) and the Retry-After each answers with (undefined: no header). */
+  private readonly throttled = new Map<string, string | undefined>();
   /** Requests received during a `hang` outage, never answered. */
   private readonly hung = new Set<ServerResponse>();
   private readonly unsubscribe: () => void;
@@ -192,6 +197,20 @@ export class KubeApiServer {
   }
 
   /**
+   * Answers every request for a resource (plural) with 429 Too Many Requests, as API Priority and
+   * Fairness does when the request's priority level is full: the body is plain text and
+   * `retryAfter` (seconds or an HTTP date) is sent as the `Retry-After` header, none when undefined.
+   */
+  throttle(plural: string, retryAfter: string | undefined): void {
+    this.throttled.set(plural, retryAfter);
+  }
+
+  /** Lifts throttle(plural). */
+  unthrottle(plural: string): void {
+    this.throttled.delete(plural);
+  }
+
+  /**
    * Takes the server away. `refuse` (default) and `unavailable` cut every open connection, then
    * refuse new ones or answer them 503; `hang` leaves connections open and silent (see
    * OutageMode). The store keeps accepting changes meanwhile, so a client that comes back has
@@ -265,6 +284,7 @@ export class KubeApiServer {
           }
         : {}),
       status: 0,
+      at: Date.now(),
     };
     this.requests.push(record);
     if (this.outage === 'hang') {
@@ -284,6 +304,14 @@ export class KubeApiServer {
     if (this.forbidden.has(type.plural)) {
       const scope = namespace !== undefined ? ` in the namespace "${namespace}"` : ' at the cluster scope';
       return fail(403, 'Forbidden', `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:anonymous" cannot ${record.verb} resource "${type.plural}" in API group "${type.group}"${scope}`);
+    }
+    if (this.throttled.has(type.plural)) {
+      record.status = 429;
+      const retryAfter = this.throttled.get(type.plural);
+      const text = 'Too many requests, please try again later.\n';
+      res.writeHead(429, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...(retryAfter !== undefined ? { 'Retry-After': retryAfter } : {}) });
+      res.end(text);
+      return;
     }
     if (query.fieldSelector) return fail(400, 'BadRequest', `field selectors are not supported by the in-process server`);
     let selector: LabelSelector;
