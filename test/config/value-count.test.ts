@@ -7,20 +7,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_YAML_VALUES, parseConfig } from '../../src/config/load.js';
-import { KeywayErrors } from '../../src/core/errors.js';
+import { onlyError as parseError, type OneError } from './only-error.js';
 import { MAX_ENDPOINTS, MAX_TOPOLOGY_FILE_BYTES } from '../../src/core/limits.js';
 
-function onlyError(text: string): { code: string; line?: number; column?: number; message: string } {
-  try {
-    parseConfig(text, 'values.yaml');
-  } catch (err) {
-    assert.ok(err instanceof KeywayErrors, `expected KeywayErrors, got ${String(err)}`);
-    assert.equal(err.errors.length, 1, err.message.slice(0, 500));
-    const e = err.errors[0]!;
-    return { code: e.code, message: e.message, ...e.location };
-  }
-  assert.fail('the file was accepted');
-}
+const onlyError = (text: string): OneError => parseError(text, 'values.yaml');
 
 const TOO_MANY = new RegExp(`^values\\.yaml:\\d+:\\d+: invalid YAML: more than ${MAX_YAML_VALUES} values`);
 

@@ -9,17 +9,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lexer, Parser, parseAllDocuments, parseDocument } from 'yaml';
 import { YamlLevels } from '../../src/config/yaml-levels.js';
+import { Rng } from '../support/seeded-random.js';
 
 /** A small seeded generator, so a failure can be replayed. */
 function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 type Tree = string | { readonly flow: string; readonly depth: number } | { readonly block: string } | Tree[] | { readonly map: ReadonlyArray<readonly [string, Tree]> };

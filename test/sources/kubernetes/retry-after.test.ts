@@ -7,12 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { retryAfterMs, retryDelay } from '../../../src/sources/kubernetes/backoff.js';
 import { eventually } from '../../support/eventually.js';
 import { Cluster, startSource } from './harness.js';
 
 const NOW = Date.UTC(2026, 0, 1, 0, 0, 0);
+
+/** One node with one cache pod, a source watching it (backoff from 20 ms to `maxMs`), all three watches open. */
+async function oneNodeCluster(t: TestContext, maxMs: number) {
+  const cluster = await Cluster.start();
+  t.after(() => cluster.close());
+  cluster.node('gpu-a1', { region: 'r1', zone: 'z1' });
+  cluster.addPod('cache-node-0', { node: 'gpu-a1', ip: '10.0.0.10' });
+  const running = await startSource(cluster.server, {}, { backoff: { initialMs: 20, maxMs } });
+  t.after(() => running.source.stop());
+  await eventually('three watches', () => cluster.server.openWatches() === 3);
+  return { cluster, running };
+}
 
 test('Retry-After read from a 429 or 5xx answer: seconds, an HTTP date, or the Status details', () => {
   // What the generated client throws for a list (ApiException: code, lowercase headers, body).
@@ -44,13 +56,7 @@ test('the retry delay: at least the Retry-After, at most backoff.maxMs', () => {
 // code of a refused watch): an expired watch (410) makes the informer list again.
 for (const [what, verb] of [['a refused list', 'list']] as const) {
   test(`${what}: a throttled resource is retried no sooner than its Retry-After`, async (t) => {
-    const cluster = await Cluster.start();
-    t.after(() => cluster.close());
-    cluster.node('gpu-a1', { region: 'r1', zone: 'z1' });
-    cluster.addPod('cache-node-0', { node: 'gpu-a1', ip: '10.0.0.10' });
-    const running = await startSource(cluster.server, {}, { backoff: { initialMs: 20, maxMs: 5000 } });
-    t.after(() => running.source.stop());
-    await eventually('three watches', () => cluster.server.openWatches() === 3);
+    const { cluster, running } = await oneNodeCluster(t, 5000);
 
     cluster.server.throttle('pods', '1');
     cluster.server.expireWatches();
@@ -71,13 +77,7 @@ for (const [what, verb] of [['a refused list', 'list']] as const) {
 }
 
 test('a Retry-After past backoff.maxMs waits backoff.maxMs', async (t) => {
-  const cluster = await Cluster.start();
-  t.after(() => cluster.close());
-  cluster.node('gpu-a1', { region: 'r1', zone: 'z1' });
-  cluster.addPod('cache-node-0', { node: 'gpu-a1', ip: '10.0.0.10' });
-  const running = await startSource(cluster.server, {}, { backoff: { initialMs: 20, maxMs: 300 } });
-  t.after(() => running.source.stop());
-  await eventually('three watches', () => cluster.server.openWatches() === 3);
+  const { cluster, running } = await oneNodeCluster(t, 300);
 
   cluster.server.throttle('pods', '3600');
   cluster.server.expireWatches(); // lists again: a refused list carries its Retry-After
@@ -87,13 +87,7 @@ test('a Retry-After past backoff.maxMs waits backoff.maxMs', async (t) => {
 });
 
 test('a catch-up retry, when another resource comes back, still waits out the Retry-After', async (t) => {
-  const cluster = await Cluster.start();
-  t.after(() => cluster.close());
-  cluster.node('gpu-a1', { region: 'r1', zone: 'z1' });
-  cluster.addPod('cache-node-0', { node: 'gpu-a1', ip: '10.0.0.10' });
-  const running = await startSource(cluster.server, {}, { backoff: { initialMs: 20, maxMs: 5000 } });
-  t.after(() => running.source.stop());
-  await eventually('three watches', () => cluster.server.openWatches() === 3);
+  const { cluster, running } = await oneNodeCluster(t, 5000);
 
   cluster.server.throttle('pods', '2');
   cluster.server.forbid('nodes');
