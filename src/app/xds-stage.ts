@@ -206,7 +206,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     telemetry.published(view, sourceKind(state));
     scheduled ??= setImmediate(push);
   });
-  const stopObserving = opts.metrics?.observeProxies(() => xds.proxies());
+  // Each node's flavor and sync statuses, no row built: every /metrics render reads them.
+  const stopObserving = opts.metrics?.observeProxies(() => xds.statuses());
   // Refused snapshots are a degraded reason (docs/security.md "Honest state"): `/readyz` and
   // `keyway_degraded` read them from the serving state.
   const stopRejections = canReportSnapshots(state) ? state.observeSnapshotRejections(rejections.read) : undefined;

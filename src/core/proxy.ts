@@ -121,6 +121,16 @@ export interface NackingProxy {
 }
 
 /**
+ * A node's flavor and, per kind its row lists, the sync status its row shows, and nothing else
+ * ({@link ProxyStatusReader.statuses}): what the proxy gauges and `keyway_degraded` count.
+ */
+export interface ProxySyncSummary {
+  readonly id: string;
+  readonly flavor: ProxyFlavor;
+  readonly types: Readonly<Partial<Record<ResourceKind, { readonly status: TypeSyncStatus }>>>;
+}
+
+/**
  * The proxy-status reader: what the admin API may ask the xDS server (`GET /v1/proxies`,
  * `GET /debug/config_dump`). Read-only.
  */
@@ -138,4 +148,9 @@ export interface ProxyStatusReader {
    * building every row: `/readyz` asks it on every probe. Absent: `/readyz` reads {@link proxies}.
    */
   nacking?(): readonly NackingProxy[];
+  /**
+   * Per connected node, in no set order, its flavor and per-kind sync status as its row shows them,
+   * without building rows: every `/metrics` render asks it. Absent: readers use {@link proxies}.
+   */
+  statuses?(): readonly ProxySyncSummary[];
 }

@@ -11,7 +11,10 @@ import type { LoadSnapshot } from '../core/load.js';
 import { instrumentName, KEYWAY_METRICS as N } from './metric-names.js';
 import { createPrometheusRegistry, type PrometheusRegistry } from './prometheus-registry.js';
 
-/** What {@link KeywayMetrics.observeProxies} reads per connected proxy (`ProxyStatus` of the xDS server fits). */
+/**
+ * What {@link KeywayMetrics.observeProxies} reads per connected proxy: the xDS server's
+ * `statuses()` (`ProxySyncSummary`, no row built) or its rows (`ProxyStatus`) fit.
+ */
 export interface ProxySummary {
   readonly flavor: string;
   /** Per resource type, the proxy's sync status (SYNCED, STALE, NACKED, NOT_SENT). */

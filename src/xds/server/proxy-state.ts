@@ -6,10 +6,10 @@
 import type { Node } from '../proto.js';
 import { classifyProxy, KIND_ORDER, proxyClassKey, type ProxyClass, type ResourceKind } from '../resources.js';
 import type { EncodedResource } from '../cache/index.js';
-import { DEFAULT_NAMES_SHOWN, KINDS_OF_FLAVOR, type NackingProxy, type ProxyFlavor, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
+import { DEFAULT_NAMES_SHOWN, KINDS_OF_FLAVOR, type NackingProxy, type ProxyFlavor, type ProxySyncSummary, type ProxyLocality, type ProxyStatus, type StreamProtocol, type StreamService, type TypeStatus, type TypeSyncStatus } from '../../core/proxy.js';
 import { compareStrings } from '../../core/order.js';
 
-export type { NackRecord, ProxyStatus, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
+export type { NackRecord, ProxyStatus, ProxySyncSummary, StreamProtocol, StreamService, TypeStatus, TypeSyncStatus } from '../../core/proxy.js';
 
 /** Identity of a proxy, from the `node` of its first request. */
 export interface ProxyIdentity {
@@ -307,6 +307,22 @@ export class ProxyRegistry {
     return out.sort((a, b) => compareStrings(a.id, b.id));
   }
 
+  /**
+   * Per node, its flavor and per kind the sync status its row shows, in no set order: O(streams),
+   * and per node one small object (the per-kind entries are shared constants). The proxy gauges
+   * read it on every `/metrics` render, where rows for 5000 proxies took 70 to 127 ms.
+   */
+  statuses(): ProxySyncSummary[] {
+    const out: ProxySyncSummary[] = [];
+    for (const [id, streams] of this.#byNode) {
+      const flavor = newestStream(streams).identity.proxyClass.flavor;
+      const types: Partial<Record<ResourceKind, { readonly status: TypeSyncStatus }>> = {};
+      for (const kind of KINDS_OF_FLAVOR[flavor]) types[kind] = STATUS_OF[shownTracker(streams, kind)?.status() ?? 'NOT_SENT'];
+      out.push({ id, flavor, types });
+    }
+    return out;
+  }
+
   /** The row of one node id, or undefined when it has no open stream. */
   proxy(nodeId: string, opts: ProxyViewOptions = {}): ProxyStatus | undefined {
     const streams = this.#byNode.get(nodeId);
@@ -353,6 +369,32 @@ function newestServing(streams: Iterable<StreamRecord>, kind: ResourceKind): Str
   }
   return best;
 }
+
+/**
+ * The tracker of `kind` a row shows: that of the last stream, in byStart order, that initialized
+ * the kind (what newestServing picks from the sorted streams), found without sorting or copying.
+ */
+function shownTracker(streams: Iterable<StreamRecord>, kind: ResourceKind): TypeTracker | undefined {
+  let best: StreamRecord | undefined;
+  let tracker: TypeTracker | undefined;
+  for (const s of streams) {
+    const t = s.types.get(kind);
+    if (!t?.initialized) continue;
+    // On equal (start, id) the later one wins, as in the stable sort view() reads.
+    if (best && byStart(s, best) < 0) continue;
+    best = s;
+    tracker = t;
+  }
+  return tracker;
+}
+
+/** One frozen entry per status, shared by every node's statuses() row. */
+const STATUS_OF: Readonly<Record<TypeSyncStatus, { readonly status: TypeSyncStatus }>> = {
+  SYNCED: Object.freeze({ status: 'SYNCED' }),
+  STALE: Object.freeze({ status: 'STALE' }),
+  NACKED: Object.freeze({ status: 'NACKED' }),
+  NOT_SENT: Object.freeze({ status: 'NOT_SENT' }),
+};
 
 /** Streams by start, ties by id: a row shows its node's last one in this order. */
 function byStart(a: StreamRecord, b: StreamRecord): number {

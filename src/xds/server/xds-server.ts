@@ -39,7 +39,7 @@ import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
 import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
-import type { NackingProxy, ProxyStatusReader } from '../../core/proxy.js';
+import type { NackingProxy, ProxyStatusReader, ProxySyncSummary } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
   readonly cache: SnapshotSource;
@@ -78,6 +78,8 @@ export interface XdsServer extends ProxyStatusReader {
   proxies(opts?: { readonly namesShown?: number }): ProxyStatus[];
   /** The nodes that NACK, with only their NACKed types: no row built (ProxyRegistry.nacking). */
   nacking(): NackingProxy[];
+  /** Per node, its flavor and per-kind sync status as its row shows them: no row built (ProxyRegistry.statuses). */
+  statuses(): ProxySyncSummary[];
   /** Per kind, the resources the node holds from keyway (for /debug/config_dump); undefined if not connected. */
   sentResources(nodeId: string): SentResources | undefined;
   /** For each node of served class `classKey`, what it holds per kind: no rows built (ProxyRegistry.heldByClass). */
@@ -267,6 +269,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     proxies: (o) => registry.proxies(o),
     nodeIds: (flavor) => registry.nodeIds(flavor),
     nacking: () => registry.nacking(),
+    statuses: () => registry.statuses(),
     proxy: (nodeId, o) => registry.proxy(nodeId, o),
     sentResources: (nodeId) => registry.sentResources(nodeId),
     heldByClass: (classKey) => registry.heldByClass(classKey),

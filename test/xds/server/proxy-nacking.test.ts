@@ -7,10 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fleet, idOf, stream } from '../../admin/proxy-fleet.js';
 import { TypeTracker } from '../../../src/xds/server/proxy-state.js';
-import { startKeywayInProcess, fourNodeTopology } from '../../support/keyway-in-process.js';
-import { XdsTestClient } from '../../support/xds-client/xds-client.js';
-import { referencedNames } from '../../../src/xds/cache/index.js';
 import { eventually } from '../../support/eventually.js';
+import { keywayWithNackingEnvoy } from './nacking-envoy.js';
 import type { ReadyzBody } from '../../../src/admin/api-types.js';
 
 /** What the rows say: each NACKing node with only its NACKED types. */
@@ -51,34 +49,8 @@ test('nacking() is the NACKing part of the rows: sorted, agents too, the newest 
   assert.deepEqual(fleet.registry.nacking(), expected);
 });
 
-test('nacking() at 5000 proxies costs a small part of the rows', () => {
-  const fleet = new Fleet();
-  for (let i = 0; i < 5000; i++) fleet.connect(idOf(i), { nack: i % 1000 === 1 });
-  const time = (f: () => unknown): number => {
-    let best = Infinity;
-    for (let r = 0; r < 5; r++) {
-      const s = performance.now();
-      f();
-      best = Math.min(best, performance.now() - s);
-    }
-    return best;
-  };
-  const rows = time(() => fleet.registry.proxies());
-  const nacks = time(() => fleet.registry.nacking());
-  console.log(`5000 proxies: rows ${rows.toFixed(1)} ms, nacking ${nacks.toFixed(2)} ms`);
-  assert.ok(nacks * 5 < rows, `nacking ${nacks} ms, rows ${rows} ms`);
-});
-
 test('keyway serve: /readyz names the proxy NACKing the endpoints, read through nacking()', async (t) => {
-  const k = await startKeywayInProcess(t, fourNodeTopology([1, 1, 1, 1]));
-  const client = new XdsTestClient({ port: k.server.listening.xdsPort!, node: { id: 'envoy-nack', cluster: 'gw', userAgentName: 'envoy' } });
-  k.clients.push(client);
-  client.request('cluster');
-  const cds = await client.expect('cluster');
-  client.ack('cluster');
-  client.request('endpoint', cds.resources.flatMap((r) => referencedNames(r.message)));
-  await client.expect('endpoint');
-  client.nack('endpoint', 'malformed IP address');
+  const k = await keywayWithNackingEnvoy(t, 'envoy-nack');
   const body = await eventually(
     'degraded',
     async () => (await (await fetch(`http://127.0.0.1:${k.server.httpPort}/readyz`)).json()) as ReadyzBody,
