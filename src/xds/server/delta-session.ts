@@ -112,9 +112,12 @@ export class DeltaSession extends Session {
     }
     // A name dropped while "*" stays subscribed may still be the wildcard's: the client cannot tell,
     // so it keeps the resource as ambiguous until told. The xDS protocol ("Unsubscribing from
-    // Resources") has the server answer it: sent again if it exists, else listed as removed.
-    if (t.wildcard) {
-      for (const name of dropped) asked.add(name);
+    // Resources") has the server answer it: sent again if it exists, else listed as removed. Only
+    // a name the proxy holds or keyway serves needs it (one never sent was already answered as
+    // not existing), which also bounds what a push waiting for a proxy that reads nothing keeps.
+    if (t.wildcard && dropped.size > 0) {
+      const served = this.snapshot()?.kinds[kind].resources;
+      for (const name of dropped) if (t.known.has(name) || served?.has(name)) asked.add(name);
     }
     // Checked on the subscription as it now is: names unsubscribed that were never subscribed
     // must not make room for as many new ones (one request is bounded by gRPC's message size).
@@ -243,7 +246,12 @@ export class DeltaSession extends Session {
       t.known.delete(name);
       t.sentForUpdate().delete(name);
     }
-    if (kind === 'endpoint') this.#lastEds = new Map(changed.map((r) => [r.name, r.version]));
+    if (kind === 'endpoint') {
+      this.#lastEds = new Map(changed.map((r) => [r.name, r.version]));
+      // Sent again, they are no longer the NACKed response's: a NACK of this one marks them anew,
+      // an ACK leaves them held and good (a version once rejected may come back and be accepted).
+      for (const r of changed) this.#rejectedEds.delete(r.name);
+    }
     if (this.debug) this.log.debug({ kind, version: ks.version, nonce, resources: changed.length, removed: removed.length }, 'sent');
     // Cluster warming is Envoy's: a gRPC client keeps the endpoints it holds.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') {
