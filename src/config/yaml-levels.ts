@@ -49,8 +49,12 @@ export class YamlLevels {
       this.#flow = 0; // a flow collection left unclosed: the lexer closes every level
       return undefined;
     }
-    const type = this.#scalarBodyNext ? 'scalar' : CST.tokenType(token);
+    const body = this.#scalarBodyNext;
     this.#scalarBodyNext = false;
+    // An empty block scalar's body is an empty token: it puts nothing on the line (taken as a
+    // scalar, the next line's `- ` read as a second entry on one line, a level too many each).
+    if (body && token === '') return undefined;
+    const type = body ? 'scalar' : CST.tokenType(token);
     const opened = this.#take(type, offset);
     if (type !== 'space' && type !== 'newline' && type !== 'comment') this.#firstOnLine = false;
     const lastBreak = token.lastIndexOf('\n');
