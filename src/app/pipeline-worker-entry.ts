@@ -4,7 +4,6 @@
  * them back, and it parses and validates a big topology file. One request at a time, in order.
  */
 import { parentPort } from 'node:worker_threads';
-import { parseConfig } from '../config/index.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KeywayError, KeywayErrors, type ErrorLocation, type KeywayErrorCode } from '../core/errors.js';
 import type { ShardingPolicy } from '../core/policy.js';
@@ -36,13 +35,24 @@ export type PipelineWorkerReply =
 
 const port = parentPort;
 if (!port) throw new Error('pipeline-worker-entry runs in a worker thread');
-port.on('message', (req: PipelineWorkerRequest) => {
+
+/**
+ * The topology-file parser (both YAML libraries, validation), loaded with the first file to parse:
+ * a worker started for a big shard map alone (a small file, many shards) never needs it, and it
+ * would hold some 5 MB of the idle process for good.
+ */
+let configModule: Promise<typeof import('../config/index.js')> | undefined;
+/** Requests are answered one at a time, in order, though a parse may first wait for its module. */
+let queue: Promise<void> = Promise.resolve();
+
+const answer = async (req: PipelineWorkerRequest): Promise<void> => {
   try {
     if (req.kind === 'slots') {
       const slots = computeOwnerSlots(req.sorted, req.policy);
       port.postMessage({ id: req.id, slots } satisfies PipelineWorkerReply, ownerSlotBuffers(slots));
       return;
     }
+    const { parseConfig } = await (configModule ??= import('../config/index.js'));
     const { kubernetes, ...config } = parseConfig(req.text, req.file);
     port.postMessage({ id: req.id, config, kubernetes: kubernetes !== undefined } satisfies PipelineWorkerReply);
   } catch (err) {
@@ -54,6 +64,13 @@ port.on('message', (req: PipelineWorkerRequest) => {
       port.postMessage({ id: req.id, error: (err as Error).message } satisfies PipelineWorkerReply);
     }
   }
+};
+port.on('message', (req: PipelineWorkerRequest) => {
+  // What answer does not handle (a reply that cannot be sent) ends the thread, as a throw from a
+  // synchronous handler did: the caller fails the request and starts a new thread.
+  queue = queue.then(() => answer(req)).catch((err: unknown) => void setImmediate(() => {
+    throw err;
+  }));
 });
 
 /** The message without the location prefix KeywayError adds, so the main thread rebuilds the same error. */

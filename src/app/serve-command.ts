@@ -12,6 +12,7 @@ import { createKeywayMetrics, startTracing, type Tracing } from '../telemetry/in
 import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
+import { releaseYoungGeneration } from './young-generation.js';
 
 /** What `keyway serve` was asked on its command line. */
 export interface ServeCommandOptions {
@@ -87,6 +88,8 @@ async function serveUntilStopped(cmd: ServeCommandOptions, log: Logger, signals:
     starting.then((server) => ({ server }), (err: unknown) => ({ err })),
     signals.stop.then((signal) => ({ signal })),
   ]);
+  // Start-up's allocations are over: from here the young generation grows as traffic needs it.
+  releaseYoungGeneration();
   if ('signal' in first) {
     // Nothing serves yet: the start is given up and the process exits; one that completes first is closed.
     log.info({ signal: first.signal }, 'signal during start-up: start abandoned');

@@ -4,6 +4,7 @@
  * Client commands (status, shardmap, lookup, diff) are dispatched before the server's modules are
  * loaded, so they start quickly.
  */
+import './young-generation-hold.js';
 import { clientInvocation } from './commands/index.js';
 import { internalErrorText } from './internal-error.js';
 
