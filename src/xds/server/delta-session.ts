@@ -74,6 +74,10 @@ export class DeltaSession extends Session {
         );
       } else {
         this.recordAck(kind, t, now);
+        // An ACK of later resources does not apply the rejected ones: while the proxy is deemed to
+        // hold a rejected version it still runs on its last good one, so the type stays NACKED
+        // (as in SotW), and /readyz keeps the proxy_nack reason until they change.
+        if (kind === 'endpoint' && this.#holdsRejected(t)) t.nacked = true;
       }
     }
     const first = !t.initialized;
@@ -145,6 +149,12 @@ export class DeltaSession extends Session {
   #noteRejected(t: { readonly known: ReadonlyMap<string, string> }): void {
     for (const [name, version] of this.#lastEds) this.#rejectedEds.set(name, version);
     for (const [name, version] of this.#rejectedEds) if (t.known.get(name) !== version) this.#rejectedEds.delete(name);
+  }
+
+  /** Does the proxy still hold (by keyway's account) an endpoint set at a version it rejected? */
+  #holdsRejected(t: { readonly known: ReadonlyMap<string, string> }): boolean {
+    for (const [name, version] of this.#rejectedEds) if (t.known.get(name) === version) return true;
+    return false;
   }
 
   /** On EDS's first request: the endpoints of clusters sent before it, which Envoy re-warms. */
