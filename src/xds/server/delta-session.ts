@@ -9,8 +9,9 @@
  *   there too, so the proxy learns it does not exist.
  * - A fresh wildcard subscription gets a response even when the type has no resource.
  * - Every name in resource_names_subscribe is answered, even if the proxy should already hold it.
- * - A name unsubscribed while "*" stays subscribed is answered too: sent again if it exists (the
- *   wildcard holds it), else listed in removed_resources; the client cannot tell which on its own.
+ * - A name unsubscribed while "*" stays subscribed is answered too, when the proxy holds it or
+ *   keyway serves it: sent again if it exists (the wildcard holds it), else listed in
+ *   removed_resources; the client cannot tell which on its own.
  * - ACK/NACK refer to the latest nonce of the type; a NACK is recorded and not answered (the
  *   rejected versions count as held, so they are not sent again until they change). Subscription
  *   changes carried by a request with an older nonce still apply; only its ACK/NACK is ignored.
