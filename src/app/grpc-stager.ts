@@ -227,7 +227,7 @@ export class GrpcStager {
       moved = true;
     }
     if (moved) this.#opts.rebuild();
-    this.#arm();
+    this.#arm(now);
   }
 
   /** When a `switch` phase in sync may end: its leaving clusters have lingered (undefined: not in sync yet). */
@@ -235,16 +235,21 @@ export class GrpcStager {
     return change.syncedAt === undefined ? undefined : change.syncedAt + (this.#opts.lingerMs ?? GRPC_STAGE_LINGER_MS);
   }
 
-  /** A timer at the earliest deadline (or end of a linger), so a phase nobody ACKs still ends. */
-  #arm(): void {
+  /**
+   * A timer at the earliest deadline (or end of a linger), so a phase nobody ACKs still ends.
+   * `judgedAt` is when #advance judged the changes: every change it left waiting has one of the
+   * two ahead of that instant (a passed one ended its wait). Not the time now: the rebuild it ran
+   * may have taken longer than a linger had left, and a wake filtered out by the later time would
+   * leave that phase waiting for its deadline (60 s and more).
+   */
+  #arm(judgedAt: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    // Every change #advance left waiting has one of the two ahead of it (a passed one ended its wait).
-    const now = monotonicMs();
-    const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > now);
+    const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > judgedAt);
     if (wakes.length === 0 || this.#closed) return;
     // Clamped: a longer delay would fire after 1 ms, and #advance would re-arm it every millisecond.
-    this.#timer = setTimeout(() => this.#advance(), Math.min(Math.min(...wakes) - now + 1, MAX_TIMER_MS));
+    const delay = Math.min(Math.max(1, Math.min(...wakes) - monotonicMs() + 1), MAX_TIMER_MS);
+    this.#timer = setTimeout(() => this.#advance(), delay);
     this.#timer.unref();
   }
 }

@@ -21,6 +21,7 @@ import type { RouteConfiguration } from '../../src/xds/proto.js';
 import { checkConsistency, effectiveProxyClass, translate, type TranslatorInput } from '../../src/xds/translator/index.js';
 import { STAGING_HEADER } from '../../src/app/grpc-staged-sets.js';
 import { endpoint, locality, topologyOf } from '../xds/translator/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const policy = { shardCount: 64, replicas: 2, spread: 'none' } as const;
 
@@ -161,6 +162,8 @@ test('clients whose zone gets a node, loses it and gets another end on the route
     push(input);
     await sleep(waitMs); // the phases move on as the classes are in sync
     if (waitMs < 500) continue;
+    // Every change completes (on a loaded machine its phases may take longer than the wait).
+    await eventually('every change completed', () => stager.inProgress().length === 0, { timeoutMs: 5000 });
     const want = translate(input, cache.servedClass({ flavor: 'grpc', zone: 'zc', subzone: '' }));
     const wanted = [...routedBy(want.route.map((r) => r.message as RouteConfiguration))].sort();
     assert.deepEqual([...routed(zc.route())].sort(), wanted, `after ${zones.join(' ')}: the routes of the map in force`);
