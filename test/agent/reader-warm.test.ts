@@ -33,15 +33,20 @@ async function other(t: TestContext, until: number, reports: string[][], streams
       streams.push(call);
       call.write(assignmentsResponse([1], 8, 'o1', WARMING(until)));
     },
-    (path, call, cb) => {
-      if (path !== 'ReportWarm') return cb(null, Buffer.alloc(0));
-      const r = fromBinary(WarmReportSchema, call.request);
-      reports.push(r.warmed.map((w) => `${w.shard}@${w.untilUnixMs}`));
-      cb(null, Buffer.from(toBinary(WarmReportReplySchema, create(WarmReportReplySchema, { accepted: r.shards }))));
-    },
+    recordingReports(reports),
   );
   t.after(() => k.close());
   return k;
+}
+
+/** A fake keyway's unary handler that accepts every ReportWarm and records its moves as `shard@until`. */
+function recordingReports(reports: string[][]): Parameters<typeof startFakeKeyway>[1] {
+  return (path, call, cb) => {
+    if (path !== 'ReportWarm') return cb(null, Buffer.alloc(0));
+    const r = fromBinary(WarmReportSchema, call.request);
+    reports.push(r.warmed.map((w) => `${w.shard}@${w.untilUnixMs}`));
+    cb(null, Buffer.from(toBinary(WarmReportReplySchema, create(WarmReportReplySchema, { accepted: r.shards }))));
+  };
 }
 
 function agentOf(t: TestContext, servers: string[], warm: () => Promise<void>): OwnershipAgent {
@@ -121,12 +126,7 @@ test('a shard the node read before a replica began its move is told to that repl
       aStreams.push(call);
       call.write(assignmentsResponse([1], 8, 'o1', SERVING_READER));
     },
-    (path, call, cb) => {
-      if (path !== 'ReportWarm') return cb(null, Buffer.alloc(0));
-      const r = fromBinary(WarmReportSchema, call.request);
-      reports.push(r.warmed.map((w) => `${w.shard}@${w.untilUnixMs}`));
-      cb(null, Buffer.from(toBinary(WarmReportReplySchema, create(WarmReportReplySchema, { accepted: r.shards }))));
-    },
+    recordingReports(reports),
   );
   t.after(() => a.close());
   const agent = agentOf(t, [b.address, a.address], never);
