@@ -17,7 +17,7 @@ import { renderTable } from './table.js';
  */
 export const MAX_LOAD_FILE_BYTES = 64 * 1024 * 1024;
 
-/** The text of `file`, read as a stream. @throws Error with the system's reason, or once it passes `limit` bytes */
+/** The text of `file`, read as a stream, without a leading byte order mark. @throws Error with the system's reason, or once it passes `limit` bytes */
 async function readAtMost(file: string, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -31,7 +31,10 @@ async function readAtMost(file: string, limit: number): Promise<string> {
   } finally {
     stream.destroy();
   }
-  return Buffer.concat(chunks, bytes).toString('utf8');
+  const text = Buffer.concat(chunks, bytes).toString('utf8');
+  // A UTF-8 byte order mark (Notepad, PowerShell's Out-File) is no JSON text: JSON.parse refused
+  // the whole file at 1:1. RFC 8259 lets a parser ignore it; the positions then count from after it.
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** A topology file and its shard count: the range a snapshot's shard numbers must fall in. */
