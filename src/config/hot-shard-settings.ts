@@ -87,8 +87,34 @@ function snapshotSettings(p: Fields, h: Record<string, unknown>, unknownKeys: Un
     for (const key of ['url', 'lagMs']) if (key in s) p.add(at(key), 'applies only to source: prometheus');
     return { source };
   }
-  const url = p.patterned(s, at('url'), /^https?:\/\/[^\s/]+/, undefined, 'the http(s) URL of the Prometheus server (for example http://prometheus:9090)');
-  if (url === undefined && !('url' in s)) p.missing(at('url'));
+  const written = p.patterned(s, at('url'), /^https?:\/\/[^\s/]+/, undefined, 'the http(s) URL of the Prometheus server (for example http://prometheus:9090)');
+  if (written === undefined && !('url' in s)) p.missing(at('url'));
+  const url = written === undefined ? undefined : usablePrometheusUrl(p, at('url'), written);
   const lagMs = p.integerIn(s, at('lagMs'), 0, MAX_HOT_SHARD_WINDOW_MS, DEFAULT_PROMETHEUS_LAG_MS, 'milliseconds');
   return { source, url: url ?? '', lagMs };
+}
+
+/**
+ * `url` when keyway can query it, else undefined with the problem reported. The query path is
+ * appended to the URL as written, and fetch refuses a URL holding credentials, so each of these
+ * passed the prefix check and then failed every read, once per window: credentials (each failure's
+ * log line also quoted the password), a query or fragment (`?`, `#`: the appended path became part
+ * of it), white space or a control character, or text that is no URL at all (`http://prom:99999`).
+ */
+function usablePrometheusUrl(p: Fields, path: readonly ConfigPathSegment[], url: string): string | undefined {
+  if (/^https?:\/\/[^/?#]*@/.test(url)) {
+    // Not quoted: the value holds a password.
+    p.add(path, 'must not hold credentials (user:password@): keyway sends none to Prometheus, and fetch refuses such a URL, so every read would fail; give a URL Prometheus answers without them');
+    return undefined;
+  }
+  const why = /[\s\p{Cc}]/u.test(url)
+    ? 'white space or a control character'
+    : /[?#]/.test(url)
+      ? 'a query or fragment ("?", "#"): keyway appends /api/v1/query_range to the URL, so the base must end with its host or path'
+      : URL.canParse(url)
+        ? undefined
+        : 'no valid URL (check the host and the port)';
+  if (why === undefined) return url;
+  p.add(path, `must be the http(s) URL of the Prometheus server, with an optional path prefix (for example http://prometheus:9090), got ${JSON.stringify(url)}: ${why}`);
+  return undefined;
 }
