@@ -134,8 +134,8 @@ function candidate(
   if (nodeName && !node) {
     report({ reason: 'node-not-found', kind: 'Node', name: nodeName, message: `node ${nodeName} of pod ${podName} is not known; its locality falls back to the EndpointSlice zone and its weight to the annotation or defaultWeight` });
   }
-  const nodeLabels = node?.metadata?.labels ?? {};
-  const subzoneLabels = config.subzoneFrom === 'node' ? nodeLabels : (pod.metadata?.labels ?? {});
+  const nodeLabels = node?.metadata?.labels;
+  const subzoneLabels = config.subzoneFrom === 'node' ? nodeLabels : pod.metadata?.labels;
   const { weight, problems } = endpointWeight(pod, node, config);
   problems.forEach(report);
   const podTerminating = pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
@@ -147,9 +147,9 @@ function candidate(
       address,
       port: where.port,
       locality: {
-        region: nodeLabels[REGION_LABEL] ?? '',
-        zone: nodeLabels[ZONE_LABEL] ?? ep.zone ?? '',
-        subzone: subzoneLabels[config.subzoneLabel] ?? '',
+        region: ownValue(nodeLabels, REGION_LABEL) ?? '',
+        zone: ownValue(nodeLabels, ZONE_LABEL) ?? ep.zone ?? '',
+        subzone: ownValue(subzoneLabels, config.subzoneLabel) ?? '',
       },
       weight,
       ready,
@@ -172,7 +172,7 @@ function identityOf(
   const { from, key } = config.identity;
   const source = from === 'label' ? pod.metadata?.labels : pod.metadata?.annotations;
   const field = `metadata.${from}s[${JSON.stringify(key)}]`;
-  const value = source?.[key];
+  const value = ownValue(source, key);
   if (value === undefined) {
     podProblem('missing-identity', `identity is read from ${from} ${key}, which pod ${name} does not have; it is left out`, field);
     return undefined;
@@ -183,6 +183,15 @@ function identityOf(
     return undefined;
   }
   return value;
+}
+
+/**
+ * The value of label or annotation `key`, when the object has it. Looked up as an own property:
+ * `constructor` or `toString` are valid keys to configure, and a plain lookup on an object without
+ * them gave the function every object inherits (a function as the subzone, or as the identity).
+ */
+function ownValue(map: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
+  return map !== undefined && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined;
 }
 
 /** The configured port of a slice, or a sentence saying why there is none. */
