@@ -26,6 +26,25 @@ export const HANDOFF_RETRY_MAX_MS = 30_000;
  */
 const MAX_DEADLINES_PER_MOVE = 8;
 
+/**
+ * How far the wall clock may move against the monotonic clock before the driver takes it for a
+ * step (an NTP correction, a VM resumed, a manual `date`) and moves its deadlines, drain ends and
+ * warm reports by it (docs/ownership.md "Clock steps"). Both clocks are read to the millisecond
+ * and slewed alike, so only a step moves one against the other by this much.
+ */
+export const HANDOFF_CLOCK_STEP_MS = 1000;
+
+/** setTimeout's longest delay: Node fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The two clocks the driver reads: the wall clock (epoch ms) and a monotonic one (ms). */
+export interface HandoffClock {
+  readonly wall: () => number;
+  readonly mono: () => number;
+}
+
+const SYSTEM_CLOCK: HandoffClock = { wall: () => Date.now(), mono: () => performance.now() };
+
 /** A move under way as this replica told the warming node of it: the deadlines it sent. */
 interface SentMove {
   readonly warming: string;
@@ -43,6 +62,8 @@ export interface HandoffDriverOptions {
   readonly publish: (step: HandoffStep, cause: ChangeCause) => void;
   /** Runs a job in the runner's queue, after the changes already queued; the runner logs a job that throws. */
   readonly enqueue: (what: string, job: () => void) => void;
+  /** The clocks (tests); `Date.now` and `performance.now` by default. */
+  readonly clock?: HandoffClock;
 }
 
 /**
@@ -68,9 +89,15 @@ export class HandoffDriver implements WarmReportSink {
   /** The moves of `#step` by shard, with every deadline sent for each: what a report's `moves` must name. */
   #sent: ReadonlyMap<number, SentMove> = new Map();
   #staleReports = 0;
+  readonly #clock: HandoffClock;
+  /** Wall minus monotonic clock when last read, to tell a step of the wall clock. */
+  #offset: number | undefined;
+  /** The wall clock stepped since `#step` was published: its deadlines moved, and are published anew. */
+  #stepped = false;
 
   constructor(opts: HandoffDriverOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? SYSTEM_CLOCK;
   }
 
   /** The last target map: the sharding stage continues from it, not from the routed map. */
@@ -84,15 +111,16 @@ export class HandoffDriver implements WarmReportSink {
    * publish the failed one.
    */
   plan(target: ShardMap, cause: ChangeCause): void {
-    const [step, unpublished, sent] = [this.#step, this.#unpublished, this.#sent];
+    const now = this.#now();
+    const [step, unpublished, sent, stepped] = [this.#step, this.#unpublished, this.#sent, this.#stepped];
     // The warm reports the step takes go back if it is not published: the step in force still needs them.
     this.#ledger.checkpoint();
     try {
-      this.#publish(this.#next(target, Date.now()), cause);
+      this.#publish(this.#next(target, now), cause);
       this.#ledger.commit();
     } catch (err) {
       this.#ledger.rollback();
-      [this.#step, this.#unpublished, this.#sent] = [step, unpublished, sent];
+      [this.#step, this.#unpublished, this.#sent, this.#stepped] = [step, unpublished, sent, stepped];
       throw err;
     }
   }
@@ -108,13 +136,13 @@ export class HandoffDriver implements WarmReportSink {
    */
   reportWarm(report: WarmReport): WarmReportOutcome {
     if (this.#closed) return { stale: [] };
+    const now = this.#now();
     const { shards, stale } = this.#takeMoves(report);
     if (stale.length > 0) {
       this.#staleReports += stale.length;
       this.#opts.logger.debug({ node: report.node, shards: stale }, 'warm report names a move this replica is not running; ignored');
     }
     if (shards.length === 0) return { stale };
-    const now = Date.now();
     const target = this.#step?.state.target;
     const listed = target === undefined || endpointIds(target).has(report.node);
     const recorded = this.#ledger.record(report.node, shards, now, listed);
@@ -201,6 +229,7 @@ export class HandoffDriver implements WarmReportSink {
     this.#unpublished = cause;
     this.#opts.publish(step, cause);
     this.#unpublished = undefined;
+    this.#stepped = false;
     this.#failures = 0;
     this.#warnAgentLost(step);
     this.#schedule();
@@ -218,13 +247,15 @@ export class HandoffDriver implements WarmReportSink {
 
   /** Re-plans with the same target after warm reports or a deadline; publishes only what changed. */
   #advance(reason: string): void {
-    const step = this.#step;
-    if (!step || this.#closed) return;
+    if (!this.#step || this.#closed) return;
     try {
-      const now = Date.now();
+      const now = this.#now();
+      // Read after the clock: a step just noticed moved its deadlines.
+      const step = this.#step;
       this.#ledger.prune(now - this.#opts.settings().warmTimeoutMs);
       const next = this.#next(step.state.target, now);
-      if (sameHandoff(next, step)) {
+      // After a clock step the deadlines moved: published, so nodes warm to the moved ones.
+      if (!this.#stepped && sameHandoff(next, step)) {
         // A step computed but not published (its publish threw): published now.
         if (this.#unpublished) return this.#publish(step, this.#unpublished);
         this.#failures = 0;
@@ -250,11 +281,64 @@ export class HandoffDriver implements WarmReportSink {
 
   /** Arms the timer for the next warm-up deadline or drain end, so they take effect without new input. */
   #schedule(): void {
+    const now = this.#now();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const at = this.#step ? nextHandoffDeadline(this.#step.state) : undefined;
     if (at === undefined || this.#closed) return;
-    this.#timer = setTimeout(() => this.#opts.enqueue('handoff deadline', () => this.#advance('handoff deadline')), Math.max(0, at - Date.now()));
+    // Clamped: past MAX_TIMER_MS Node fires after 1 ms, and each wake would re-arm it every millisecond.
+    // Deadlines moved by a clock step are published at once.
+    const wait = this.#stepped ? 0 : Math.min(MAX_TIMER_MS, Math.max(0, at - now));
+    this.#timer = setTimeout(() => this.#opts.enqueue('handoff deadline', () => this.#advance('handoff deadline')), wait);
+    this.#timer.unref();
+  }
+
+  /**
+   * The wall clock (epoch ms: deadlines cross processes as `until_unix_ms`, and flip ticks are
+   * aligned to the epoch), with the times in force moved by any step it took since the last read,
+   * so that each move, drain and warm report keeps the time it had left.
+   */
+  #now(): number {
+    const wall = this.#clock.wall();
+    const offset = wall - this.#clock.mono();
+    // Whole ms: deadlines go out as integers (until_unix_ms).
+    const step = this.#offset === undefined ? 0 : Math.round(offset - this.#offset);
+    if (this.#offset === undefined || Math.abs(step) >= HANDOFF_CLOCK_STEP_MS) this.#offset = offset;
+    if (Math.abs(step) >= HANDOFF_CLOCK_STEP_MS) this.#rebase(step);
+    return wall;
+  }
+
+  /**
+   * The wall clock stepped by `ms`: deadlines, drain ends and warm reports move with it. Kept on
+   * the old clock, a step back of X held every move and drain X longer and dropped the warm
+   * reports heard after it as older than their move (past 24.8 days the deadline timer re-armed
+   * every millisecond), and a step forward timed out every move at once, cold.
+   */
+  #rebase(ms: number): void {
+    this.#ledger.shift(ms);
+    const step = this.#step;
+    if (!step) return;
+    const { transitions, drains } = step.state;
+    this.#opts.logger.warn(
+      { stepMs: ms, transitions: transitions.length, drains: drains.length },
+      'the wall clock stepped; handoff deadlines and drain ends moved with it, keeping the time each had left',
+    );
+    if (transitions.length === 0 && drains.length === 0) return;
+    this.#step = {
+      routed: step.routed,
+      state: {
+        ...step.state,
+        transitions: transitions.map((t) => ({ ...t, startedAt: t.startedAt + ms, deadline: t.deadline + ms })),
+        drains: drains.map((d) => ({ ...d, until: d.until + ms })),
+      },
+    };
+    // The deadlines sent stay the moves' names (a report in flight names one); the starts move.
+    this.#sent = new Map([...this.#sent].map(([shard, m]) => [shard, { ...m, startedAt: m.startedAt + ms }]));
+    // Published soon, not from here: the callers plan and publish next, or arm the timer.
+    this.#stepped = true;
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#opts.enqueue('clock step', () => this.#advance('clock step')), 0);
     this.#timer.unref();
   }
 }

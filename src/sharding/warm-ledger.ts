@@ -89,6 +89,15 @@ export class WarmLedger {
     if (byShard?.has(shard)) this.#remove(node, byShard, shard);
   }
 
+  /**
+   * Moves every report's time by `ms`: the caller's clock stepped (docs/ownership.md "Clock steps"),
+   * and a report keeps its age on the clock the transitions it is compared with now run on.
+   */
+  shift(ms: number): void {
+    for (const byShard of this.#reports.values()) for (const [shard, at] of byShard) byShard.set(shard, at + ms);
+    if (this.#journal) this.#journal = this.#journal.map((r) => ({ ...r, at: r.at + ms }));
+  }
+
   /** Forgets reports older than `before`. */
   prune(before: number): void {
     for (const [node, byShard] of this.#reports) {
