@@ -267,7 +267,8 @@ export class OwnershipAgent {
     if (Number.isNaN(timeoutMs)) throw new TypeError('waitForHandoff: timeoutMs must be a number of milliseconds (Infinity: until handed off or closed), got NaN');
     if (this.#handedOff()) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
-    const end = Date.now() + Math.max(0, timeoutMs);
+    // On the monotonic clock: a wall clock stepped back by X held a preStop hook X longer.
+    const end = performance.now() + Math.max(0, timeoutMs);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (result: boolean): void => {
@@ -279,7 +280,7 @@ export class OwnershipAgent {
       // setTimeout fires at once past MAX_TIMER_MS (about 24.8 days), so a longer wait, or Infinity, re-arms.
       const arm = (): void => {
         if (timer) this.#timers.delete(timer);
-        const left = end - Date.now();
+        const left = end - performance.now();
         if (left <= 0) return done(false);
         timer = setTimeout(arm, Math.min(MAX_TIMER_MS, left));
         this.#timers.add(timer);

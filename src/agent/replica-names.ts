@@ -82,7 +82,7 @@ export class ReplicaName {
   #timer: NodeJS.Timeout | undefined;
   #dueAt = 0;
   #inFlight = false;
-  #lastAttemptAt = 0;
+  #lastAttemptAt = -Infinity;
   #failures = 0;
   #lastFailure: string | undefined;
   #capped = false;
@@ -95,6 +95,11 @@ export class ReplicaName {
     /** After the addresses changed. */
     private readonly changed: () => void,
     private readonly log: AgentLog,
+    /**
+     * The clock the waits are measured on, ms: monotonic, so a wall clock stepped back does not
+     * hold off re-resolving after a link failure for as long as it went back.
+     */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   start(): void {
@@ -103,7 +108,7 @@ export class ReplicaName {
 
   /** A link to one of the addresses failed: resolve after `delayMs`, unless resolved in the last RERESOLVE_MIN_AGE_MS. */
   soon(delayMs: number): void {
-    if (this.#closed || this.#inFlight || Date.now() - this.#lastAttemptAt < RERESOLVE_MIN_AGE_MS) return;
+    if (this.#closed || this.#inFlight || this.now() - this.#lastAttemptAt < RERESOLVE_MIN_AGE_MS) return;
     this.#schedule(delayMs);
   }
 
@@ -115,7 +120,7 @@ export class ReplicaName {
 
   /** Resolves in `delayMs`, or sooner if already due sooner. */
   #schedule(delayMs: number): void {
-    const at = Date.now() + delayMs;
+    const at = this.now() + delayMs;
     if (this.#timer && this.#dueAt <= at) return;
     clearTimeout(this.#timer);
     this.#dueAt = at;
@@ -130,7 +135,7 @@ export class ReplicaName {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#inFlight = true;
-    this.#lastAttemptAt = Date.now();
+    this.#lastAttemptAt = this.now();
     let result: string[] | { key: string; err: string };
     try {
       result = this.#check(await this.#lookup());

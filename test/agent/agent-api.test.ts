@@ -75,3 +75,13 @@ test('a log function that throws does not crash the process: the agent carries o
   await eventually('several stream ends logged', () => calls, { accept: (n) => n >= 3 });
   await eventually('warned', () => warnings.filter((w) => w.startsWith('OwnershipAgent: log threw')), { accept: (w) => w.length === 1 });
 });
+
+test('waitForHandoff times out after timeoutMs even when the wall clock steps back an hour meanwhile', async (t) => {
+  const agent = new OwnershipAgent({ nodeId: 'n', servers: ['127.0.0.1:1'], timing: FAST });
+  t.after(() => agent.close());
+  const waiting = agent.waitForHandoff(300);
+  const real = Date.now.bind(Date);
+  t.mock.method(Date, 'now', () => real() - 3_600_000);
+  const result = await Promise.race([waiting, sleep(3_000).then(() => 'still waiting' as const)]);
+  assert.equal(result, false, 'ended at its timeout');
+});
