@@ -24,6 +24,10 @@
  *   type stays NACKED until they change.
  * - A request that changes a subscription is answered after a short hold-off (hold-off.ts), so a
  *   burst of them (a gRPC client subscribing one name per request) gets one answer.
+ * - A gRPC client whose first CDS request names clusters keyway does not serve (it comes from
+ *   another keyway, with routes naming them) is sent its clusters only once it has ACKed this
+ *   stream's routes and let those go, or a bound ran out (#waitsForRoutes): make-before-break on
+ *   reconnect, which no per-class staging covers.
  */
 import type { DiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
@@ -43,6 +47,18 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * the one before; a proxy slow to answer may keep an older one.
  */
 const RECENT_EDS = 4;
+/**
+ * gRPC: how long after a client first ACKs a stream's routes a CDS answer that drops clusters it
+ * still asks for may wait for it to let them go (its routes from before the stream named them; it
+ * releases them once no call uses them). As GRPC_STAGE_LINGER_MS: the client ACKs routes as it reads
+ * them and applies them a moment later.
+ */
+export const RECONNECT_ROUTE_LINGER_MS = 1_000;
+/**
+ * gRPC: bound on that wait from the stream's first CDS request, for a client that never ACKs this
+ * stream's routes (it NACKs them, or asks none): it is then sent its clusters, and a warning logged.
+ */
+export const RECONNECT_CDS_HOLD_MAX_MS = 10_000;
 
 /** A state-of-the-world stream, ADS or per-type (docs/xds-protocol.md "State of the world"). */
 export class SotwSession extends Session {
@@ -56,6 +72,16 @@ export class SotwSession extends Session {
   readonly #edsRejected = new Map<string, string>();
   /** Envoy EDS: the nonce of the latest response that left rejected ClusterLoadAssignments out. */
   #edsWithheldNonce: string | undefined;
+  /**
+   * gRPC: the names of the stream's first CDS request (what the client held when it connected) and
+   * when it came, kept until no CDS answer need wait for them (#waitsForRoutes); when routes were
+   * first ACKed. Times on the monotonic clock (performance.now), so a wall-clock step does not
+   * stretch or cut the wait.
+   */
+  #connectedWith: { readonly names: ReadonlySet<string>; readonly at: number } | undefined;
+  #routesAckedAt: number | undefined;
+  /** gRPC: the CDS answer waiting for the client to move to this stream's routes, and whether it was forced. */
+  #cdsWait: { timer: NodeJS.Timeout; force: boolean } | undefined;
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'sotw', service, out, peer);
@@ -92,11 +118,19 @@ export class SotwSession extends Session {
         );
       } else if (req.versionInfo === t.versionSent) {
         this.recordAck(kind, t, now);
+        if (kind === 'route' && this.#routesAckedAt === undefined) {
+          this.#routesAckedAt = performance.now();
+          // A CDS answer waiting for these routes now waits at most the linger from here.
+          if (this.#cdsWait) this.#push('cluster', this.#cdsWait.force);
+        }
         // It accepted what it was sent, but not the rejected endpoints left out: still NACKED.
         if (this.#rewarms(kind) && t.nonce === this.#edsWithheldNonce) t.nacked = true;
       }
       // Same nonce, no error, older version_info: a proxy still on its previous version changing its
       // subscription after a NACK. Neither an ACK nor a new NACK.
+    }
+    if (kind === 'cluster' && !t.initialized && req.resourceNames.length > 0 && this.identity.proxyClass.flavor === 'grpc') {
+      this.#connectedWith = { names: new Set(req.resourceNames), at: performance.now() };
     }
     const changed = subscribe(t, req.resourceNames);
     t.initialized = true;
@@ -177,6 +211,7 @@ export class SotwSession extends Session {
     const ks = snap.kinds[kind];
     // What this stream should hold, shared by every stream with the same subscription of this kind snapshot.
     const sel = selection(this.memos.selections, ks, t);
+    if (kind === 'cluster' && this.#waitsForRoutes(t, ks, force)) return;
     if (t.nonce === undefined && sel.resources.length === 0 && !WILDCARD_KINDS.has(kind)) return;
     const withheld = this.#rewarms(kind) ? this.#withheld(ks, sel) : NO_NAMES;
     // Forced (a new CDS/LDS question, EDS after CDS) or not, the set last sent is not sent again
@@ -215,6 +250,66 @@ export class SotwSession extends Session {
     // Envoy re-warms a changed cluster until it gets its endpoints again; a gRPC client keeps the
     // endpoints it holds (its xDS client caches every resource it watches), so it is not resent them.
     if (kind === 'cluster' && this.identity.proxyClass.flavor !== 'grpc') this.#push('endpoint', true);
+  }
+
+  /**
+   * gRPC: does this CDS answer wait for the client to run on this stream's routes? A client that
+   * comes from another keyway (a restarted one, another replica) asks on its first CDS request for
+   * the clusters its routes from there name. One keyway does not serve is left out of the full CDS
+   * answer, so the client drops it at once, and its calls on those routes fail ("Cluster resource
+   * ... does not exist") until the routes of this stream, sent after it, arrive: break before make.
+   * So while the client asks for such a cluster, the answer waits until the client has ACKed this
+   * stream's routes and let it go (it stops asking for it), at most RECONNECT_ROUTE_LINGER_MS after
+   * that ACK and RECONNECT_CDS_HOLD_MAX_MS after its first CDS request. Meanwhile it keeps the
+   * clusters it holds, and grpc-js-xds keeps its old routes until it has the new ones' clusters.
+   * Once no such cluster is asked, the stream is like any other: a name asked later that does not
+   * exist, or a cluster removed, is answered at once.
+   */
+  #waitsForRoutes(t: TypeTracker, ks: KindSnapshot, force: boolean): boolean {
+    const connected = this.#connectedWith;
+    if (!connected || t.wildcard) return false;
+    let absent = false;
+    for (const name of connected.names) {
+      if (t.names.has(name) && !ks.resources.has(name)) {
+        absent = true;
+        break;
+      }
+    }
+    const now = performance.now();
+    const until = Math.min(connected.at + RECONNECT_CDS_HOLD_MAX_MS, (this.#routesAckedAt ?? Infinity) + RECONNECT_ROUTE_LINGER_MS);
+    if (!absent || now >= until) {
+      if (absent && this.#routesAckedAt === undefined) {
+        this.log.warn(
+          { waitedMs: Math.round(now - connected.at), bound: RECONNECT_CDS_HOLD_MAX_MS },
+          'gRPC client still asks for clusters keyway does not serve and ACKed no routes; its clusters are sent without them',
+        );
+      }
+      // From here the stream is like any other: its routes name only what keyway serves, or the wait ran out.
+      this.#connectedWith = undefined;
+      this.#endCdsWait();
+      return false;
+    }
+    const wasForced = this.#cdsWait?.force ?? false;
+    if (this.#cdsWait) clearTimeout(this.#cdsWait.timer);
+    const timer = setTimeout(() => {
+      const f = this.#cdsWait?.force ?? false;
+      this.#cdsWait = undefined;
+      if (!this.closed) this.#push('cluster', f);
+    }, Math.ceil(until - now));
+    timer.unref();
+    this.#cdsWait = { timer, force: force || wasForced };
+    return true;
+  }
+
+  #endCdsWait(): void {
+    if (!this.#cdsWait) return;
+    clearTimeout(this.#cdsWait.timer);
+    this.#cdsWait = undefined;
+  }
+
+  override close(reason: string): void {
+    this.#endCdsWait();
+    super.close(reason);
   }
 
   /**
