@@ -93,7 +93,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     parameters: [{ name: 'node', in: 'query', required: true, description: 'The endpoint id.', schema: { type: 'string' }, example: 'gpu-a1' }],
     responses: {
       '200': { description: 'The node\'s handoff progress.', content: json('NodeHandoff') },
-      '400': error('`node` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "node" is required', parameter: 'node' } }),
+      '400': error('`node` is missing or given more than once.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "node" is required', parameter: 'node' } }),
       '404': error('The node is not in the shard map.', { error: { code: 'NOT_FOUND', message: 'node "gpu-x" is not in the shard map', parameter: 'node' } }),
       '503': noMap,
     },
@@ -172,7 +172,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     parameters: [{ name: 'proxy', in: 'query', required: true, description: 'The proxy\'s node id (see `/v1/proxies`).', schema: { type: 'string' }, example: 'envoy-1' }],
     responses: {
       '200': { description: 'The config dump.', content: json('ConfigDump') },
-      '400': error('`proxy` is missing.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "proxy" is required', parameter: 'proxy' } }),
+      '400': error('`proxy` is missing, empty or given more than once.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "proxy" is required', parameter: 'proxy' } }),
       '404': error('No proxy with that node id is connected.', { error: { code: 'NOT_FOUND', message: 'no connected proxy "envoy-9"', parameter: 'proxy' } }),
     },
   },
