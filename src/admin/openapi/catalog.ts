@@ -102,7 +102,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Recent shard-map changes',
     description:
       'The last 32 changes of the shard map that moved at least one shard, newest first, each with every moved shard (owners before and after). ' +
-      `At S = 131072 that list reaches 100 MB: with \`moves=N\` each change lists its first N moved shards only (\`movedShards\` still counts them all) and names its ${PRIMARY_HANDOVERS_SHOWN} largest primary hand-overs (\`primaries\`).`,
+      `At S = 131072, 32 changes reach 25 MB when a node comes and goes and 200 MB when whole maps move: with \`moves=N\` each change lists its first N moved shards only (\`movedShards\` still counts them all) and names its ${PRIMARY_HANDOVERS_SHOWN} largest primary hand-overs (\`primaries\`).`,
     tags: ['shard map'],
     parameters: [
       {
