@@ -72,6 +72,9 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
       warm.forget(t.warming, t.shard);
       return completed(t, 'cancelled', now);
     });
+    // A new S renumbers the shards: a report heard under the old one (the old form names no move,
+    // and one no move here used is kept warmTimeoutMs) would flip a move of the same number cold.
+    if (prevRouted !== undefined && !comparable) warm.clear();
     return { routed: target, state: { enabled: settings.enabled, target, transitions: [], drains: [], started: [], completed: ended } };
   }
   const byId = new Map<string, Endpoint>(target.endpoints.map((e) => [e.id, e]));

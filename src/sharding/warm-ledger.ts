@@ -90,6 +90,14 @@ export class WarmLedger {
   }
 
   /**
+   * Forgets every report: the shard count changed, so a shard number names other keys now and no
+   * report heard so far is of a shard the new map has (through #remove: a rollback puts them back).
+   */
+  clear(): void {
+    for (const [node, byShard] of [...this.#reports]) for (const shard of [...byShard.keys()]) this.#remove(node, byShard, shard);
+  }
+
+  /**
    * Moves every report's time by `ms`: the caller's clock stepped (docs/ownership.md "Clock steps"),
    * and a report keeps its age on the clock the transitions it is compared with now run on.
    */
