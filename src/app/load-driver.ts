@@ -10,9 +10,14 @@ import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadReport, typ
 import { heldWindows } from '../sharding/index.js';
 import { createLoadSignal, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
 
-/** The load settings of a topology (`hotShards:` when the file has one, else the defaults). */
-export function loadSignalSettings(config: { readonly file: string; readonly hotShards?: HotShardSettings }): LoadSignalSettings {
-  return config.hotShards ?? DEFAULT_HOT_SHARD_SETTINGS;
+/** The load settings of a topology (`hotShards:` when the file has one, else the defaults), with its shard count. */
+export function loadSignalSettings(config: {
+  readonly file: string;
+  readonly hotShards?: HotShardSettings;
+  readonly topology?: { readonly policy: { readonly shardCount: number } };
+}): LoadSignalSettings {
+  const hot = config.hotShards ?? DEFAULT_HOT_SHARD_SETTINGS;
+  return config.topology === undefined ? hot : { ...hot, shardCount: config.topology.policy.shardCount };
 }
 
 /**
@@ -59,11 +64,20 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     return () => this.#listeners.delete(cb);
   }
 
-  /** A reload: a new window length applies from the next window; a new source kind or URL rebuilds the source. */
+  /**
+   * A reload: a new window length applies from the next window; a new source kind or URL rebuilds
+   * the source; a new shard count drops the snapshots in force at once (docs/load-reports.md "A
+   * change of shards"), before the runner decides on the new map, and reads them anew.
+   */
   reconfigure(settings: LoadSignalSettings): void {
     const rebuild = JSON.stringify(settings.snapshot) !== JSON.stringify(this.#settings.snapshot);
+    const reshard = settings.shardCount !== this.#settings.shardCount && this.#settings.shardCount !== undefined;
     this.#settings = settings;
-    if (!rebuild) return;
+    if (reshard) this.#dropForNewShardCount(settings.shardCount);
+    if (!rebuild) {
+      if (reshard) void this.#refresh();
+      return;
+    }
     const old = this.#signal;
     this.#unsubscribe();
     this.#oldSource = this.#reads;
@@ -94,11 +108,25 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     await this.#signal.close();
   }
 
+  /**
+   * The snapshots in force count shard numbers under the old S, which name other keys now: the
+   * policy must not read them for the new map. Reads begun before are not taken either.
+   */
+  #dropForNewShardCount(shardCount: number | undefined): void {
+    this.#oldSource = this.#reads;
+    this.#log.info({ shardCount }, 'shard count changed: load windows counted under the old one are not read');
+    if (this.#snapshots.length === 0) return;
+    this.#snapshots = [];
+    this.#key = '[]';
+    for (const cb of [...this.#listeners]) cb();
+  }
+
   #build(): LoadSignal {
     return createLoadSignal(() => this.#settings, {
       onError: (err) => this.#log.warn({ err: err.message }, 'reading load snapshots failed; the policy keeps its last inputs'),
-      // The read succeeded; only windows not yet ended by keyway's clock were left out.
-      onWarning: (err) => this.#log.warn({ err: err.message }, 'load snapshots: windows from the future skipped'),
+      // The read succeeded; only windows not yet ended by keyway's clock, or counted while a
+      // replica served another shard count, were left out (the message says which).
+      onWarning: (err) => this.#log.warn({ err: err.message }, 'load snapshots: windows skipped'),
     });
   }
 

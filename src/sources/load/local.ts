@@ -10,6 +10,11 @@ export interface LocalLoadSourceOptions {
   readonly aggregate: LoadAggregate;
   /** The load window in force; undefined before the first map. */
   readonly windowMs: () => number | undefined;
+  /**
+   * The shard count S in force. After it changes, only windows begun after the change are read:
+   * the earlier ones count shard numbers that name other keys now. Undefined: every window is read.
+   */
+  readonly shardCount?: () => number | undefined;
   /** Wait after a window closes before announcing it, for the nodes' reports to arrive; default min(1 s, window / 4). */
   readonly settleMs?: number;
   readonly now?: () => number;
@@ -39,18 +44,35 @@ export class LocalLoadSource implements LoadSnapshotSource {
   #tick: NodeJS.Timeout | undefined;
   #late: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The shard count last seen, and the start of the first window begun after it took effect. */
+  #shardCount: number | undefined;
+  #countedFrom = -Infinity;
 
   constructor(opts: LocalLoadSourceOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#shardCount = opts.shardCount?.();
     this.#schedule();
   }
 
   latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
     const now = this.#now();
-    const all = this.#opts.aggregate.closed(now, windows);
     const w = this.#opts.windowMs();
+    if (w !== undefined) this.#noteShardCount(now, w);
+    const all = this.#opts.aggregate.closed(now, windows).filter((s) => s.windowStartMs >= this.#countedFrom);
     return Promise.resolve(w === undefined ? all : onlyIfRecent(all, windowStart(now, w), w, recentWindows));
+  }
+
+  /**
+   * A new S (noticed at the first read after the reload: the load driver reads at once) starts
+   * the windows read anew from the next window: the window under way mixes requests counted
+   * under both, as nodes learn the new S from their assignments.
+   */
+  #noteShardCount(now: number, w: number): void {
+    const s = this.#opts.shardCount?.();
+    if (s === undefined || s === this.#shardCount) return;
+    if (this.#shardCount !== undefined) this.#countedFrom = windowStart(now, w) + w;
+    this.#shardCount = s;
   }
 
   onChange(cb: () => void): () => void {

@@ -14,6 +14,21 @@ export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
 /** Bound on the answer's size (series x steps are bounded by the exported gauges; this guards a wrong URL). */
 export const PROMETHEUS_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The gauge every replica exports with its shard count S (`keyway_shardmap_shards`, named in
+ * src/telemetry/metric-names.ts, which this stage may not import). The read takes its lowest and
+ * highest value around each window: a window counted while a replica served another S holds the
+ * load of shard numbers that name other keys now (docs/load-reports.md "A change of shards").
+ */
+export const SHARD_COUNT_METRIC = 'keyway_shardmap_shards';
+
+/**
+ * Windows (of the length in force) before a step that the shard count's range covers: a step names
+ * the window counted one to two windows before it (the last closed window when it was scraped), so
+ * three cover that window whole, the one before it, and the export.
+ */
+export const SHARD_COUNT_LOOKBACK_WINDOWS = 3;
+
 export interface PrometheusLoadSourceOptions {
   /** Prometheus base URL, e.g. http://prometheus:9090. */
   readonly url: string;
@@ -29,6 +44,11 @@ export interface PrometheusLoadSourceOptions {
   readonly onError?: (err: Error) => void;
   /** A read that succeeded but skipped windows (not yet ended by keyway's clock); default onError. */
   readonly onWarning?: (err: Error) => void;
+  /**
+   * The shard count S in force: windows counted while some replica exported another S are
+   * skipped. Undefined (or no `keyway_shardmap_shards` in Prometheus): every window is kept.
+   */
+  readonly shardCount?: () => number | undefined;
 }
 
 /** The one line a read logs for the windows it skipped as lying in the future: the furthest, and how many. */
@@ -42,13 +62,22 @@ function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs:
   );
 }
 
-/** The PromQL of one read: the newest value in each step's window of every exported gauge, the max over replicas. */
+/**
+ * The PromQL of one read: the newest value in each step's window of every exported gauge, the max
+ * over replicas; and the lowest and highest shard count exported over the last
+ * SHARD_COUNT_LOOKBACK_WINDOWS windows by the replicas that exported a load window then (`and`
+ * matches a target's two gauges): a keyway of another deployment scraped by the same Prometheus,
+ * whose nodes send no reports, does not hold this one's windows back with its S.
+ */
 export function loadQuery(windowMs: number): string {
   const range = `${Math.round(windowMs)}ms`;
+  const lookback = `${Math.round(windowMs) * SHARD_COUNT_LOOKBACK_WINDOWS}ms`;
   return [
     `max by (shard) (last_over_time(${LOAD_METRICS.shard}[${range}]))`,
     `max by (node) (last_over_time(${LOAD_METRICS.node}[${range}]))`,
     `label_replace(max(last_over_time(${LOAD_METRICS.window}[${range}])), "load", "window", "", "")`,
+    `label_replace(min(min_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_min", "", "")`,
+    `label_replace(max(max_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_max", "", "")`,
   ].join(' or ');
 }
 
@@ -114,13 +143,22 @@ export interface FutureWindow {
  * With `notAfterMs`, a window ending after it (it has not ended yet by keyway's clock: clocks out of
  * step, or a careless Prometheus) is skipped and handed to `onFuture`: its figures would be partial,
  * and as the newest window it would anchor the policy's replay and pass for recent load until then.
+ * With `shardCount`, a window whose step saw a replica export another shard count is skipped and
+ * handed to `onOtherShardCount`: its shard numbers may name other keys under the S in force. A
+ * step with no shard count (a Prometheus that does not keep the gauge) keeps its window.
  */
 export function snapshotsFromMatrix(
   series: readonly MatrixSeries[],
   windowMs: number,
-  bounds?: { readonly notAfterMs: number; readonly onFuture?: (w: FutureWindow) => void },
+  bounds?: {
+    readonly notAfterMs: number;
+    readonly onFuture?: (w: FutureWindow) => void;
+    readonly shardCount?: number;
+    readonly onOtherShardCount?: (w: OtherShardCountWindow) => void;
+  },
 ): LoadSnapshot[] {
   const windowAt = new Map<number, number>();
+  const shardCountsAt = new Map<number, { min?: number; max?: number }>();
   const shardsAt = new Map<number, ShardLoad[]>();
   const nodesAt = new Map<number, { nodeId: string; requests: number }[]>();
   const push = <T>(m: Map<number, T[]>, t: number, v: T): void => {
@@ -133,7 +171,11 @@ export function snapshotsFromMatrix(
       const v = Number(raw);
       if (!Number.isFinite(v)) continue;
       if (s.metric.load === 'window') windowAt.set(t, Math.round(v * 1000));
-      else if (s.metric.shard !== undefined) {
+      else if (s.metric.load === 'shards_min' || s.metric.load === 'shards_max') {
+        const counts = shardCountsAt.get(t) ?? {};
+        counts[s.metric.load === 'shards_min' ? 'min' : 'max'] = v;
+        shardCountsAt.set(t, counts);
+      } else if (s.metric.shard !== undefined) {
         // Only the decimal form keyway exports: Number() would also take "0x10", "1e3" or "07"
         // (a second series for shard 7, counted twice).
         const shard = SHARD_LABEL.test(s.metric.shard) ? Number(s.metric.shard) : NaN;
@@ -151,6 +193,11 @@ export function snapshotsFromMatrix(
       continue;
     }
     seen.add(start);
+    const counts = bounds?.shardCount === undefined ? undefined : shardCountsAt.get(t);
+    if (counts && (counts.min !== bounds!.shardCount || counts.max !== bounds!.shardCount)) {
+      bounds!.onOtherShardCount?.({ windowStartMs: start, minShards: counts.min ?? counts.max!, maxShards: counts.max ?? counts.min! });
+      continue;
+    }
     out.push({
       windowStartMs: start,
       windowMs,
@@ -159,6 +206,23 @@ export function snapshotsFromMatrix(
     });
   }
   return out.sort((a, b) => a.windowStartMs - b.windowStartMs);
+}
+
+/** A window skipped for the shard counts replicas exported around it (snapshotsFromMatrix). */
+export interface OtherShardCountWindow {
+  readonly windowStartMs: number;
+  readonly minShards: number;
+  readonly maxShards: number;
+}
+
+/** The one line a read logs for the recent windows it skipped for another shard count. */
+function shardCountWarning(url: string, skipped: readonly OtherShardCountWindow[], shardCount: number): Error {
+  const seen = [...new Set(skipped.flatMap((w) => [w.minShards, w.maxShards]))].sort((a, b) => a - b);
+  return new Error(
+    `load snapshots from Prometheus ${url}: skipped ${skipped.length} recent window(s) counted while a keyway replica served another shard count ` +
+      `(keyway_shardmap_shards ${seen.join(', ')}; ${shardCount} in force): the policy uses the windows counted under ${shardCount} alone ` +
+      `(plain rendezvous until one is read); if this lasts, some keyway replica serves another \`shards:\``,
+  );
 }
 
 /** The Prometheus source: `latest(h)` is one query_range; `onChange` fires once per window, lagMs after its end. */
@@ -203,8 +267,17 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       // in the same window draw the same line).
       const notAfterMs = end + this.#opts.lagMs;
       const future: FutureWindow[] = [];
-      const snapshots = snapshotsFromMatrix(body.data.result, w, { notAfterMs, onFuture: (f) => future.push(f) });
+      const otherCount: OtherShardCountWindow[] = [];
+      const shardCount = this.#opts.shardCount?.();
+      const snapshots = snapshotsFromMatrix(body.data.result, w, {
+        notAfterMs,
+        onFuture: (f) => future.push(f),
+        ...(shardCount !== undefined ? { shardCount, onOtherShardCount: (o: OtherShardCountWindow) => otherCount.push(o) } : {}),
+      });
       if (future.length > 0) this.#warn(futureWarning(this.#opts.url, future, notAfterMs, w));
+      // Said only while it holds the policy back: older windows skipped after a change of S are expected.
+      const recent = otherCount.filter((o) => o.windowStartMs >= end + w - (recentWindows ?? windows) * w);
+      if (recent.length > 0 && shardCount !== undefined) this.#warn(shardCountWarning(this.#opts.url, recent, shardCount));
       // The last step read is the window starting at `end`: the span ends one window later.
       return onlyIfRecent(snapshots, end + w, w, recentWindows);
     } catch (err) {

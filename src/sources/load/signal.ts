@@ -5,8 +5,11 @@
  */
 import type { HotShardSettings, LoadSnapshot, LoadSnapshotSource } from '../../core/load.js';
 
-/** What the signal needs of the topology's `hotShards:` section. */
-export type LoadSignalSettings = Pick<HotShardSettings, 'windowMs' | 'snapshot' | 'historyWindows' | 'replayWindows'>;
+/**
+ * What the signal needs of the topology: its `hotShards:` section, and the shard count S, so that
+ * windows counted under another S are not read (docs/load-reports.md "A change of shards").
+ */
+export type LoadSignalSettings = Pick<HotShardSettings, 'windowMs' | 'snapshot' | 'historyWindows' | 'replayWindows'> & { readonly shardCount?: number };
 import { windowStart } from '../../core/load.js';
 import { LoadAggregate } from './aggregate.js';
 import { LocalLoadSource } from './local.js';
@@ -32,13 +35,14 @@ export function createLoadSignal(
 ): LoadSignal {
   const now = opts.now ?? Date.now;
   const windowMs = (): number | undefined => settings()?.windowMs;
+  const shardCount = (): number | undefined => settings()?.shardCount;
   let local: LocalLoadSource | undefined;
   const aggregate = new LoadAggregate({ windowMs, onReport: (start) => local?.reported(start) });
   const snapshot = settings()?.snapshot ?? { source: 'local' as const };
   const source: LoadSnapshotSource =
     snapshot.source === 'prometheus'
-      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, now, ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })
-      : (local = new LocalLoadSource({ aggregate, windowMs, now }));
+      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, shardCount, now, ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })
+      : (local = new LocalLoadSource({ aggregate, windowMs, shardCount, now }));
   return {
     aggregate,
     source,
