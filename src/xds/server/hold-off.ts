@@ -49,6 +49,11 @@ export class HoldOffTimers<K> {
   constructor(
     private readonly settings: SubscriptionHoldOff,
     private readonly onDue: (key: K) => void,
+    /**
+     * The clock bursts are timed on, ms: monotonic, so a wall clock stepped back while a client keeps
+     * changing its subscription does not stretch the `maxDelayMs` bound by the size of the step.
+     */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Is `key` waiting for its burst to end? */
@@ -65,7 +70,7 @@ export class HoldOffTimers<K> {
   touch(key: K): void {
     const { holdOffMs, maxDelayMs } = this.settings;
     if (holdOffMs <= 0) return;
-    const now = Date.now();
+    const now = this.now();
     const held = this.#held.get(key);
     const first = held?.first ?? now;
     // The longer a burst has run, the longer a pause inside it may be (the client handles what it
