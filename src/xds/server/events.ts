@@ -31,7 +31,10 @@ export interface AnswerEvent extends StreamEvent {
   readonly kind: ResourceKind;
   /** The version answered (the one sent with that nonce). */
   readonly version: string;
-  /** When that response was written (ms since epoch). */
+  /**
+   * When that response was written (ms since epoch), counted back from `at` on the monotonic clock:
+   * `at - sentAt` is the time the proxy took, even across a wall-clock step.
+   */
   readonly sentAt: number;
   /** When the answer arrived (ms since epoch). */
   readonly at: number;

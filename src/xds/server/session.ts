@@ -130,6 +130,8 @@ export abstract class Session implements StreamRecord {
   readonly #waiting = new Set<ResourceKind>();
   /** Kinds whose subscription changed in the last moments: their answer waits for the burst to end. */
   readonly #holdOff: HoldOffTimers<ResourceKind>;
+  /** When the latest response of each kind was written, on the monotonic clock (push durations). */
+  readonly #sentMono = new Map<ResourceKind, number>();
   #closed = false;
 
   constructor(
@@ -332,6 +334,7 @@ export abstract class Session implements StreamRecord {
   protected recordSent(kind: ResourceKind, t: TypeTracker, nonce: string, version: string, resources: number): void {
     const at = Date.now();
     t.recordSent(nonce, version, at);
+    this.#sentMono.set(kind, performance.now());
     this.#emit('sent', { nodeId: this.identity.id, streamId: this.id, kind, version, nonce, resources, at });
   }
 
@@ -339,15 +342,25 @@ export abstract class Session implements StreamRecord {
   protected recordAck(kind: ResourceKind, t: TypeTracker, at: number): void {
     t.recordAck(at);
     const complete = this.identity.proxyClass.flavor === 'grpc' && this.ctx.events?.acked ? { complete: holdsWholeConfig(this.types) } : {};
-    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, ...complete });
+    this.#emit('acked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: this.#sentAt(kind, at), at, ...complete });
   }
 
   /** Records the NACK of the latest response of `kind` (tracker and observer); returns its text as kept (cut). */
   protected recordNack(kind: ResourceKind, t: TypeTracker, text: string, at: number): string {
     const message = nackText(text);
     t.recordNack(message, at);
-    this.#emit('nacked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: t.sentAt ?? at, at, message });
+    this.#emit('nacked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: this.#sentAt(kind, at), at, message });
     return message;
+  }
+
+  /**
+   * When the response of `kind` an answer at `at` (epoch ms) is about was written: `at` less the
+   * time since on the monotonic clock, so `at - sentAt` (the push duration) stays right across a
+   * wall-clock step between the two, which made it negative or as long as the step.
+   */
+  #sentAt(kind: ResourceKind, at: number): number {
+    const sent = this.#sentMono.get(kind);
+    return sent === undefined ? at : at - Math.max(0, performance.now() - sent);
   }
 
   #emit<K extends keyof XdsServerEvents>(name: K, event: Parameters<NonNullable<XdsServerEvents[K]>>[0]): void {
