@@ -119,6 +119,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
   const tracer = opts.tracer ?? trace.getTracer(TRACER_NAME);
   const startMs = (opts.startTime ?? new Date()).getTime();
+  // Times after this one are the wall time now moved on by the monotonic clock: a wall clock that
+  // steps before the last answer made the convergence time the step's size, or 0.
+  const beganWall = Date.now();
+  const beganMono = performance.now();
+  const clock = (): number => beganWall + (performance.now() - beganMono);
   const root = tracer.startSpan(
     CHANGE_SPAN,
     {
@@ -139,7 +144,10 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
   const settled = new Promise<ChangeOutcome>((resolve) => (resolveSettled = resolve));
   const traceId = root.spanContext().traceId;
 
-  const timer = setTimeout(() => finish('timeout'), Math.max(0, (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - startMs)));
+  // Never past timeoutMs from now: a source event stamped after now (the wall clock stepped back
+  // since) does not stretch the bound.
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timer = setTimeout(() => finish('timeout'), Math.min(timeoutMs, Math.max(0, timeoutMs - (beganWall - startMs))));
   timer.unref();
 
   const key = (proxyId: string, type: string): string => `${proxyId}\0${type}`;
@@ -148,7 +156,7 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
     if (done) return;
     done = true;
     clearTimeout(timer);
-    const endMs = (kind === 'converged' || kind === 'rejected') && lastAnswerMs !== undefined ? lastAnswerMs : Date.now();
+    const endMs = (kind === 'converged' || kind === 'rejected') && lastAnswerMs !== undefined ? lastAnswerMs : clock();
     const pending = open.size;
     const outcome: ChangeOutcome = { outcome: kind, seconds: Math.max(0, endMs - startMs) / 1000, pushes, acked, nacked, pending, traceId };
     root.setAttributes({
@@ -179,14 +187,14 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
     if (!done && isSealed && open.size === 0) finish(nacked > 0 ? 'rejected' : 'converged');
   }
 
-  function answer(proxyId: string, type: string, apply: (span: Span) => void): boolean {
+  function answer(proxyId: string, type: string, apply: (span: Span, at: number) => void): boolean {
     if (done) return false;
     const k = key(proxyId, type);
     const span = open.get(k);
     if (!span) return false;
     open.delete(k);
-    lastAnswerMs = Date.now();
-    apply(span);
+    lastAnswerMs = clock();
+    apply(span, lastAnswerMs);
     span.end(lastAnswerMs);
     maybeFinish();
     return true;
@@ -241,27 +249,28 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
       const previous = open.get(k);
       if (previous) {
         previous.setAttribute('keyway.xds.answer', 'none (replaced by a newer push)');
-        previous.end();
+        previous.end(clock());
       } else {
         pushes++;
       }
       open.set(
         k,
-        tracer.startSpan(PUSH_SPAN, { attributes: { 'keyway.proxy.id': proxyId, 'keyway.xds.type': type, ...attrs } }, rootContext),
+        // On the change's clock, as its answer ends it: a push span is never inside out.
+        tracer.startSpan(PUSH_SPAN, { startTime: clock(), attributes: { 'keyway.proxy.id': proxyId, 'keyway.xds.type': type, ...attrs } }, rootContext),
       );
     },
     proxyAcked(proxyId, type) {
-      return answer(proxyId, type, (span) => {
+      return answer(proxyId, type, (span, at) => {
         acked++;
         span.setAttribute('keyway.xds.answer', 'ack');
-        span.addEvent('ack');
+        span.addEvent('ack', at);
       });
     },
     proxyNacked(proxyId, type, message) {
-      return answer(proxyId, type, (span) => {
+      return answer(proxyId, type, (span, at) => {
         nacked++;
         span.setAttributes({ 'keyway.xds.answer': 'nack', 'keyway.xds.nack.message': message });
-        span.addEvent('nack', { message });
+        span.addEvent('nack', { message }, at);
         span.setStatus({ code: SpanStatusCode.ERROR, message });
       });
     },
@@ -272,7 +281,7 @@ export function beginChangeTrace(opts: ChangeTraceOptions): ChangeTrace {
         open.delete(k);
         pushes--;
         span.setAttribute('keyway.xds.answer', 'none (proxy disconnected)');
-        span.end();
+        span.end(clock());
       }
       maybeFinish();
     },
