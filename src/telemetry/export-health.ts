@@ -16,7 +16,7 @@ export type ExportHealthEvent = { readonly kind: 'failing'; readonly error: stri
 export interface ExportHealthOptions {
   /** A run of failures starting within this long of the last `failing` is not told; its batches count in the next `recovered`. Default 60 s. */
   readonly quietMs?: number;
-  /** Clock (tests). */
+  /** Clock, ms (tests); default monotonic, so a wall clock stepped back does not silence the next warning for the step. */
   readonly now?: () => number;
 }
 
@@ -25,7 +25,7 @@ const QUIET_MS = 60_000;
 /** `exporter`, calling `report` when its exports start failing and when they succeed again. */
 export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealthEvent) => void, opts: ExportHealthOptions = {}): SpanExporter {
   const quietMs = opts.quietMs ?? QUIET_MS;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? ((): number => performance.now());
   /** Failed batches since the last `recovered`. */
   let failedBatches = 0;
   /** A `failing` was told and no `recovered` since. */

@@ -142,7 +142,7 @@ export interface KeywayMetricsOptions {
   readonly flavors?: readonly string[];
   /** Sync statuses reported as 0 when no proxy has them. */
   readonly syncStatuses?: readonly string[];
-  /** Clock for ages (tests). */
+  /** Clock for ages, epoch ms (tests; it then times the ages alone). Default: the wall clock, moved on by the monotonic one. */
   readonly now?: () => number;
   /** Errors thrown by `observe*` readers during a scrape (the rest of the scrape is still served). */
   readonly onCollectErrors?: (errors: readonly unknown[]) => void;
@@ -178,6 +178,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   });
   const { meter } = registry;
   const now = opts.now ?? Date.now;
+  const ageOf = ageClock(now, opts.now ?? ((): number => performance.now()));
 
   // Counted in a plain map and read at scrape: every ACK of every stream lands here, and an OTel
   // counter's add (attribute hashing and storage lookup) cost as much as the rest of the ACK.
@@ -310,7 +311,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     ],
     (observe) => {
       if (!published) return;
-      observe(N.shardMapVersionAge, Math.max(0, (now() - published.at) / 1000));
+      observe(N.shardMapVersionAge, ageOf('shardmap', published.at));
       observe(N.shardMapInfo, 1, { version: published.version });
       observe(N.shardCount, published.shardCount);
     },
@@ -325,7 +326,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       for (const s of readSources?.() ?? []) {
         const attrs = { source: s.kind };
         observe(N.sourceStale, s.stale ? 1 : 0, attrs);
-        if (s.lastUpdate) observe(N.sourceStaleness, Math.max(0, (now() - s.lastUpdate.getTime()) / 1000), attrs);
+        if (s.lastUpdate) observe(N.sourceStaleness, ageOf(`source ${s.kind}`, s.lastUpdate.getTime()), attrs);
       }
     },
   );
@@ -405,6 +406,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
     recordShardMapPublished(map) {
       published = { version: map.version, shardCount: map.shardCount, at: (map.at ?? new Date(now())).getTime() };
+      ageOf('shardmap', published.at);
       changes.add(1);
       moved.add(Math.max(0, map.movedShards));
       movedPerChange.record(Math.max(0, map.movedShards));
@@ -438,6 +440,20 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
     render: () => registry.render(),
     shutdown: () => registry.shutdown(),
+  };
+}
+
+/**
+ * Seconds since a wall-clock time (`at`, epoch ms) per `key`: its age when first seen, then on the
+ * `mono` clock, so a wall clock that steps later neither adds the step to the age nor holds it at 0
+ * for as long as the clock went back. Keeps one entry per key (a map, each source).
+ */
+function ageClock(now: () => number, mono: () => number): (key: string, at: number) => number {
+  const seen = new Map<string, { readonly at: number; readonly lead: number; readonly mono: number }>();
+  return (key, at) => {
+    let s = seen.get(key);
+    if (s?.at !== at) seen.set(key, (s = { at, lead: Math.max(0, now() - at), mono: mono() }));
+    return Math.max(0, s.lead + mono() - s.mono) / 1000;
   };
 }
 
