@@ -23,7 +23,7 @@ interface Watch {
   /** Bytes whose write completed, and libuv's queue, at the last sample. */
   done: number;
   queued: number;
-  /** When the client last took a byte, or the connection last had none pending. */
+  /** When the client last took a byte, or the connection last had none pending (monotonic ms). */
   since: number;
   /** The latest request, for the log. */
   method: string;
@@ -45,7 +45,9 @@ export function watchWriteStalls(server: Server, stallMs: number, log?: Logger):
   let sweep: NodeJS.Timeout | undefined;
 
   const sample = (): void => {
-    const now = Date.now();
+    // Monotonic: a wall clock stepped back let a client that reads nothing hold its socket for the
+    // step, and one stepped forward cut a slow reader at its first pause.
+    const now = performance.now();
     for (const [socket, w] of watches) {
       if (socket.destroyed) {
         watches.delete(socket);
@@ -79,7 +81,7 @@ export function watchWriteStalls(server: Server, stallMs: number, log?: Logger):
     const socket = request.socket;
     let w = watches.get(socket);
     if (!w) {
-      w = { open: 0, done: socket.bytesWritten - socket.writableLength, queued: writeQueueSize(socket), since: Date.now(), method: '', url: '' };
+      w = { open: 0, done: socket.bytesWritten - socket.writableLength, queued: writeQueueSize(socket), since: performance.now(), method: '', url: '' };
       watches.set(socket, w);
     }
     const watch = w;

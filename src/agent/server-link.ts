@@ -115,7 +115,7 @@ export class ServerLink {
   #up = false;
   /** When the link last went down after being up (epoch ms). */
   #downAt: number | undefined;
-  /** When the current run of failed streams began, and whether it was reported at warn. */
+  /** When the current run of failed streams began (on `now`), and whether it was reported at warn. */
   #failingSince: number | undefined;
   #failingReported = false;
   #holds = false;
@@ -153,6 +153,12 @@ export class ServerLink {
     /** TLS or mTLS to keyway; default plaintext. */
     channelCredentials: ChannelCredentials = credentials.createInsecure(),
     private readonly hooks: LinkHooks = {},
+    /**
+     * The clock a run of failed streams is timed on, ms: monotonic, so a wall clock stepped back does
+     * not hold the `keyway unreachable` warning back by the step, nor one stepped forward say the
+     * step's length at once.
+     */
+    private readonly now: () => number = () => performance.now(),
   ) {
     // Pings notice a keyway replica that vanished without closing the connection. The channel's
     // own reconnect backoff (grpc-js: from 1 s by 1.6x up to 120 s) would otherwise outlast the
@@ -461,7 +467,7 @@ export class ServerLink {
     const refused = s.code === GrpcStatus.PERMISSION_DENIED || s.code === GrpcStatus.UNAUTHENTICATED;
     // Over the names cap of a keyway that lowered it: the next stream announces nothing.
     if (s.code === GrpcStatus.RESOURCE_EXHAUSTED && this.#announced && !this.#answered) this.#announce = false;
-    const now = Date.now();
+    const now = this.now();
     this.#failingSince ??= now;
     // Failures after the first are debug lines, but a run that lasts (a client certificate keyway
     // rejects after the TLS 1.3 handshake shows as UNAVAILABLE, not as a refusal) is said once at
