@@ -132,6 +132,15 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.changeTimeoutMs !== undefined ? { timeoutMs: opts.changeTimeoutMs } : {}),
   });
+  // Views published while the server starts (the runner's queue keeps applying inputs meanwhile)
+  // are pushed once it listens: subscribed only after the start, such a view was never served.
+  let listening = false;
+  let scheduled: NodeJS.Immediate | undefined;
+  const unsubscribe = state.onShardMap((view) => {
+    latest = view;
+    telemetry.published(view, sourceKind(state));
+    if (listening) scheduled ??= setImmediate(push);
+  });
   try {
     server = await startXdsServer({
       cache,
@@ -168,6 +177,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       ...(opts.tls ? { tls: opts.tls } : {}),
     });
   } catch (err) {
+    unsubscribe();
     telemetry.close();
     throw err;
   }
@@ -187,6 +197,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     logPush(logger, view, report);
     return report;
   };
+  // Pushed on the next turn of the event loop: listeners only schedule work, and views published
+  // in one turn (a start-up burst) become one push of the latest.
   const push = (): void => {
     scheduled = undefined;
     const view = latest;
@@ -198,14 +210,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       (report) => report.fanOut,
     );
   };
-  // Pushed on the next turn of the event loop: listeners only schedule work, and views published
-  // in one turn (a start-up burst) become one push of the latest.
-  let scheduled: NodeJS.Immediate | undefined;
-  const unsubscribe = state.onShardMap((view) => {
-    latest = view;
-    telemetry.published(view, sourceKind(state));
-    scheduled ??= setImmediate(push);
-  });
+  listening = true;
+  if (latest !== served) scheduled = setImmediate(push);
   // Each node's flavor and sync statuses, no row built: every /metrics render reads them.
   const stopObserving = opts.metrics?.observeProxies(() => xds.statuses());
   // Refused snapshots are a degraded reason (docs/security.md "Honest state"): `/readyz` and
