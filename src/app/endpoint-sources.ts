@@ -154,10 +154,16 @@ export class EndpointSources {
    * Creates and starts the Kubernetes source (its initial sync: up to its timeout). On failure,
    * whatever it opened is released and the error thrown.
    */
-  async #startKubernetes(section: ConfigSection, attempt: { candidate?: Source }): Promise<{ source: Source; unsubscribeErrors: (() => void) | undefined }> {
+  async #startKubernetes(section: ConfigSection, attempt: { candidate?: Source; readonly abandoned?: boolean }): Promise<{ source: Source; unsubscribeErrors: (() => void) | undefined }> {
     const factory = this.#o.kubernetesSource;
     if (!factory) throw new KeywayError('CONFIG_INVALID', 'this keyway was started without the Kubernetes source', section.locate([]));
     const candidate = await factory(section, { logger: this.#log.child({ source: 'kubernetes' }) });
+    if (attempt.abandoned) {
+      // A reload or the shutdown dropped the section while the factory ran (it loads the client
+      // first): started, the source would query the API server for nobody, and outlive close().
+      await candidate.stop().catch(() => {});
+      throw new KeywayError('SOURCE_UNAVAILABLE', 'the Kubernetes section was dropped before its source started');
+    }
     attempt.candidate = candidate;
     // API failures retried while it syncs count as source errors too.
     const unsubscribeErrors = candidate.onError?.((err) => this.#o.state.reportSourceError('kubernetes', err));
