@@ -373,8 +373,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     enqueue: (what, job) => enqueue(what, job, 'handoff'),
   });
 
-  const close = async (): Promise<void> => {
-    if (closed) return;
+  // A second close() waits for the first one's shutdown, as the interface promises, rather than
+  // resolving while the ports are still bound.
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= shutdown());
+  const shutdown = async (): Promise<void> => {
     closed = true;
     clearTimeout(retryTimer);
     unsubscribeLoad();
@@ -412,7 +415,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (seq !== fileChanges) return;
       const detectedAt = fileChangedSince ?? new Date();
       fileChangedSince = undefined;
-      endpoints = (await sources.choose(cfg)) ?? endpoints;
+      const chosen = await sources.choose(cfg);
+      // close() began while the replaced source stopped: applying the settings now would rebuild
+      // the load source the shutdown closed (a Prometheus source polling on after close()).
+      if (closed) return;
+      endpoints = chosen ?? endpoints;
       config = cfg;
       warnSettings(cfg);
       load.reconfigure(loadSignalSettings(cfg));
