@@ -65,6 +65,8 @@ export class FileSource implements Source {
   /** The last content refused before its parse (too large, not UTF-8; RejectedContent.content). */
   #refused: string | undefined;
   #parseError: Error | undefined;
+  /** The last parse failed for no fault of the file (the worker thread failed): tried again at each check. */
+  #parseRetry = false;
   #readError: Error | undefined;
   #lastUpdate: Date | undefined;
   #signature = '';
@@ -170,9 +172,11 @@ export class FileSource implements Source {
 
   /**
    * Re-reads the file now (the watcher calls this after debouncing; tests and SIGHUP may too).
-   * Concurrent calls are serialized; a call during a reload schedules one more.
+   * Concurrent calls are serialized; a call during a reload schedules one more. After stop(),
+   * nothing: the file is no longer read (a SIGHUP during the shutdown).
    */
   async reload(): Promise<void> {
+    if (this.#stopped) return;
     if (this.#running) {
       this.#again = true;
       return this.#running;
@@ -211,14 +215,19 @@ export class FileSource implements Source {
     let next: KeywayConfig;
     try {
       next = await this.#parse(text, this.file);
+      this.#parseRetry = false;
     } catch (err) {
       if (this.#stopped) return;
+      // A retry failing as the last one did is counted, not logged again (as for a failed read).
+      const repeated = this.#parseRetry && this.#parseError?.message === (err as Error).message;
       this.#parseError = err as Error;
-      if (!isConfigError(err)) {
+      this.#parseRetry = !isConfigError(err);
+      if (this.#parseRetry) {
         // Not the file's fault (the worker thread that parses it failed): the same text is read
-        // again on the next event or SIGHUP instead of being held as rejected.
+        // again at the next stat check instead of being held as rejected. No watch event or stat
+        // change may ever come for it: the file on disk is already the new one.
         this.#attempted = undefined;
-        this.#log.error({ err: errorDetail(err) }, `cannot read the topology file now; keeping the last good topology and retrying on the next change or SIGHUP: ${(err as Error).message}`);
+        if (!repeated) this.#log.error({ err: errorDetail(err) }, `cannot read the topology file now; keeping the last good topology and retrying at every check: ${(err as Error).message}`);
         for (const l of this.#errorListeners) this.#notify(l, err as Error);
         return;
       }
@@ -254,6 +263,7 @@ export class FileSource implements Source {
     this.#readError = undefined;
     if (err.content === this.#refused) return;
     this.#refused = err.content;
+    this.#parseRetry = false; // the text whose parse failed is no longer on disk
     // The text in force may come back: it is parsed again then, which clears this error.
     this.#attempted = undefined;
     this.#parseError = err;
@@ -302,8 +312,8 @@ export class FileSource implements Source {
       if (sig !== this.#signature) {
         this.#signature = sig;
         this.#trigger?.trigger();
-      } else if (this.#readError) {
-        this.#trigger?.trigger(); // retry a failed read even if stat looks unchanged
+      } else if (this.#readError || this.#parseRetry) {
+        this.#trigger?.trigger(); // retry a failed read or parse even if stat looks unchanged
       }
     } finally {
       this.#checking = false;
