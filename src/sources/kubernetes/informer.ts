@@ -249,8 +249,9 @@ export class ResourceInformer<T extends KubernetesObject> {
 }
 
 /**
- * The library's Watch with eight additions:
+ * The library's Watch with nine additions:
  * - it hands ListWatch each object reduced by `keep`, which is what its cache then holds;
+ * - it drops an event without an object, which ListWatch cannot take (see `onEvent`);
  * - it asks for bookmarks, so a resumed watch starts from a recent resourceVersion (fewer 410s);
  * - it sets timeoutSeconds, so the server renews each watch now and then;
  * - it aborts a watch that outlives that timeout (a half-open connection would hang forever), and
@@ -324,6 +325,13 @@ class ObservedWatch extends Watch {
     let watchdog: NodeJS.Timeout | undefined;
     let healthy: NodeJS.Timeout | undefined;
     const onEvent = (phase: string, obj: unknown, raw?: unknown): void => {
+      if (typeof obj !== 'object' || obj === null) {
+        // An event without an object (a broken server or proxy): ListWatch's handler, an async
+        // function nobody awaits, reads obj.metadata (obj.code for ERROR), and the TypeError would
+        // be an unhandled rejection, which ends the process. Dropped like a line that does not parse.
+        if (phase === 'ERROR') serverError = 'watch ERROR event without a Status';
+        return;
+      }
       if (phase === 'ERROR') {
         const status = obj as { code?: number; reason?: string; message?: string } | undefined;
         if (status?.code !== 410) serverError = `watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim();
