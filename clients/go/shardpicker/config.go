@@ -260,7 +260,9 @@ func canonicalAddr(s string) (string, bool) {
 	}
 	ip := net.ParseIP(host)
 	p, err := strconv.ParseUint(port, 10, 16)
-	if ip == nil || err != nil {
+	// At most 5 digits, as keyway's grpc-js reader (src/grpc/endpoint-address.ts) takes a port: both
+	// pickers must refuse the same configs, or one NACKs a cluster the other routes on.
+	if ip == nil || err != nil || len(port) > 5 {
 		return "", false
 	}
 	return net.JoinHostPort(ip.String(), strconv.FormatUint(p, 10)), true
