@@ -82,6 +82,12 @@ export function decodeOwners(config: Pick<ShardPickerConfig, 'owners' | 'shardCo
     table[i] = v;
   }
   const replicas = entries / config.shardCount;
+  // Checked with or without readers: the Go reader refuses bad weights either way, and the two
+  // pickers must refuse the same configs.
+  const weights = config.weights;
+  if (weights !== undefined && (weights.length !== config.endpoints.length || !weights.every((w) => Number.isFinite(w) && w > 0))) {
+    throw bad('weights', `must hold one positive weight per endpoint (${config.endpoints.length})`);
+  }
   if (config.readers === undefined) return { replicas, table };
   const readers = new Map<number, number>();
   const pairs = config.readers;
@@ -92,10 +98,6 @@ export function decodeOwners(config: Pick<ShardPickerConfig, 'owners' | 'shardCo
     if (!Number.isInteger(shard) || shard < 0 || shard >= config.shardCount) throw bad('readers', `pair ${i / 2} names shard ${shard} outside [0, ${config.shardCount})`);
     if (!Number.isInteger(k) || k < 2 || k > replicas) throw bad('readers', `pair ${i / 2} gives shard ${shard} ${k} readers, not 2..${replicas}`);
     readers.set(shard, k);
-  }
-  const weights = config.weights;
-  if (weights !== undefined && (weights.length !== config.endpoints.length || !weights.every((w) => Number.isFinite(w) && w > 0))) {
-    throw bad('weights', `must hold one positive weight per endpoint (${config.endpoints.length})`);
   }
   return { replicas, table, readers, ...(weights ? { weights } : {}) };
 }

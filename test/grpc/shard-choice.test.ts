@@ -107,4 +107,8 @@ test('readers and weights are checked', () => {
     assert.throws(() => parseShardPickerConfig({ ...base, readers, ...(weights ? { weights } : {}) }), KeywayError, JSON.stringify(readers));
   }
   assert.deepEqual(parseShardPickerConfig({ ...base, readers: [7, 2], weights: [1, 3, 1] }).readers, [7, 2]);
+  // Without readers too, as the Go reader checks them.
+  for (const weights of [[0, 1, 1], [1, 1], [1, Number.NaN, 1]]) {
+    assert.throws(() => parseShardPickerConfig({ ...base, weights }), KeywayError, JSON.stringify(weights));
+  }
 });
