@@ -54,6 +54,9 @@ export interface SnapshotCacheOptions {
  */
 export const DEFAULT_FAN_OUT_SLICE = 128;
 
+/** Calls made at the head of the fan-out queue past which they are cut off it (when they are half of it). */
+const COMPACT_QUEUE_AT = 1024;
+
 /** Outcome of one rebuild, per active proxy class. */
 export interface RebuildReport {
   readonly classes: readonly {
@@ -323,9 +326,10 @@ export class SnapshotCache implements SnapshotSource {
   /**
    * Calls the watchers: at once when they fit in one slice and nothing is queued, else queued behind
    * what earlier rebuilds still have to announce. A watcher reads the current snapshot when called,
-   * so a watcher queued already is not queued twice: the queue holds each watcher once, however
-   * many rebuilds come while it drains. Its call keeps its place if its kind is the first its class
-   * changed now; else it moves behind this change's earlier kinds. Returns when the queue drains.
+   * so a watcher queued already is not queued twice: each watcher waits once, however many
+   * rebuilds come while it drains. Its call keeps its place if its kind is the first its class
+   * changed now; else it moves behind this change's earlier kinds (its old place is skipped).
+   * Calls made leave the queue as it drains (#drainSlice). Returns when the queue drains.
    */
   #fanOut(calls: readonly Call[]): Promise<void> | undefined {
     if (!this.#draining && calls.length <= this.#slice) {
@@ -371,6 +375,14 @@ export class SnapshotCache implements SnapshotSource {
       made++;
       // A watcher removed meanwhile (its stream closed) is skipped.
       if (this.#classes.get(watcher.entryKey)?.watchers[kind].has(watcher)) this.#call(watcher, kind);
+    }
+    // The queue is emptied only once it drains, and rebuilds that each come before the previous
+    // fan-out is over (a big fleet, a flip tick every second in a rollout) keep it from draining:
+    // the calls made are dropped here instead, or each would hold its watcher, and the stream
+    // behind it, closed or not, for as long as that lasts. Amortized O(1) per call.
+    if (this.#queueHead >= COMPACT_QUEUE_AT && this.#queueHead * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
     }
   }
 }
