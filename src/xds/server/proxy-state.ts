@@ -200,6 +200,12 @@ export interface StreamRecord {
   readonly protocol: StreamProtocol;
   readonly service: StreamService;
   readonly startedAt: number;
+  /**
+   * When it started on the monotonic clock (performance.now): the order a node's streams are
+   * shown in, so a wall clock stepped back between two starts does not show the older stream.
+   * Absent in fixtures, which are ordered by startedAt.
+   */
+  readonly startedMono?: number;
   readonly identity: ProxyIdentity;
   readonly types: ReadonlyMap<ResourceKind, TypeTracker>;
   /** Who opened it (absent in fixtures). */
@@ -365,7 +371,7 @@ function newestServing(streams: Iterable<StreamRecord>, kind: ResourceKind): Str
   let best: StreamRecord | undefined;
   for (const s of streams) {
     if (!s.types.get(kind)?.initialized) continue;
-    if (!best || s.startedAt >= best.startedAt) best = s;
+    if (!best || byStart(s, best) >= 0) best = s;
   }
   return best;
 }
@@ -396,9 +402,10 @@ const STATUS_OF: Readonly<Record<TypeSyncStatus, { readonly status: TypeSyncStat
   NOT_SENT: Object.freeze({ status: 'NOT_SENT' }),
 };
 
-/** Streams by start, ties by id: a row shows its node's last one in this order. */
+/** Streams by start (monotonic when both have it), ties by id: a row shows its node's last one in this order. */
 function byStart(a: StreamRecord, b: StreamRecord): number {
-  return a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const started = a.startedMono !== undefined && b.startedMono !== undefined ? a.startedMono - b.startedMono : a.startedAt - b.startedAt;
+  return started || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** The stream a node's row shows (the last by start, ties by id), of a node's non-empty set. */

@@ -123,6 +123,7 @@ export function nackText(message: string): string {
  */
 export abstract class Session implements StreamRecord {
   readonly startedAt = Date.now();
+  readonly startedMono = performance.now();
   readonly types = new Map<ResourceKind, TypeTracker>();
   #identity: ProxyIdentity | undefined;
   readonly #unwatch = new Map<ResourceKind, () => void>();
