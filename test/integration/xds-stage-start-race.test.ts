@@ -3,8 +3,6 @@
 // be published between the stage reading the first view and subscribing to the next ones. The
 // stage must serve it: the next publish may be hours away in a stable cluster.
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { startServer } from '../../src/app/index.js';
 import { ServingState } from '../../src/app/serving-state.js';
@@ -14,6 +12,7 @@ import type { ProxyClass } from '../../src/xds/resources.js';
 import { endpoint, handInput } from '../xds/translator/fixtures.js';
 import { SetSource, pods } from '../app/set-source.js';
 import { tempTopology } from '../serve/support.js';
+import { eventually } from '../support/eventually.js';
 
 const envoy: ProxyClass = { flavor: 'envoy', zone: '', subzone: '' };
 const logger = pino({ level: 'silent' });
@@ -29,7 +28,6 @@ test('a view published while the xDS server starts is the one served, not the vi
   state.publish({ map: after.shardMap, topology: after.topology });
   const stage = await starting;
   t.after(() => stage.close());
-  await sleep(20); // a push runs on the next turn of the event loop
 
   // What a stage started on the later view serves, for comparison.
   const fresh = new ServingState();
@@ -37,9 +35,9 @@ test('a view published while the xDS server starts is the one served, not the vi
   const reference = await startXdsStage({ state: fresh, logger, xdsPort: 0, host: '127.0.0.1' });
   t.after(() => reference.close());
 
-  const served = stage.cache.snapshot(envoy);
-  assert.ok(served, 'a snapshot is served');
-  assert.equal(served.version, reference.cache.snapshot(envoy)!.version, 'the stage serves the view published while it started');
+  // The push runs on a later turn of the event loop: polled, not slept for (a loaded machine).
+  const want = reference.cache.snapshot(envoy)!.version;
+  await eventually('the stage serves the view published while it started', () => stage.cache.snapshot(envoy)?.version, { accept: (v) => v === want, timeoutMs: 5000 });
 });
 
 test('keyway serve: an endpoint report applied while the xDS stage starts reaches the proxies', async (t) => {
@@ -64,11 +62,12 @@ test('keyway serve: an endpoint report applied while the xDS stage starts reache
     await server.close();
     await topo.cleanup();
   });
-  await sleep(50);
-  assert.equal(server.state.current()!.map.endpoints.length, 6, 'the report was applied');
+  // The runner's queue applies the report and the stage pushes it on later turns: polled, not slept for.
+  await eventually('the report was applied', () => server.state.current()!.map.endpoints.length, { accept: (n) => n === 6, timeoutMs: 5000 });
 
   // A stage started now, on the view in force, for comparison.
   const reference = await startXdsStage({ state: server.state, logger, xdsPort: 0, host: '127.0.0.1' });
   t.after(() => reference.close());
-  assert.equal(running!.cache.snapshot(envoy)!.version, reference.cache.snapshot(envoy)!.version, 'the proxies get the map with 6 endpoints');
+  const want = reference.cache.snapshot(envoy)!.version;
+  await eventually('the proxies get the map with 6 endpoints', () => running!.cache.snapshot(envoy)?.version, { accept: (v) => v === want, timeoutMs: 5000 });
 });
