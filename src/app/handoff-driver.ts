@@ -34,6 +34,9 @@ const MAX_DEADLINES_PER_MOVE = 8;
  */
 export const HANDOFF_CLOCK_STEP_MS = 1000;
 
+/** Monotonic time between the reads around a wall-clock read past which that read is not judged for a step. */
+const PAUSED_READ_MS = 100;
+
 /** setTimeout's longest delay: Node fires a longer one after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -299,8 +302,13 @@ export class HandoffDriver implements WarmReportSink {
    * so that each move, drain and warm report keeps the time it had left.
    */
   #now(): number {
+    // The wall clock read between two monotonic reads: a process paused between the reads (a long
+    // GC) would otherwise look like a step back, then forward again at the next read.
+    const before = this.#clock.mono();
     const wall = this.#clock.wall();
-    const offset = wall - this.#clock.mono();
+    const after = this.#clock.mono();
+    if (after - before > PAUSED_READ_MS) return wall;
+    const offset = wall - (before + after) / 2;
     // Whole ms: deadlines go out as integers (until_unix_ms).
     const step = this.#offset === undefined ? 0 : Math.round(offset - this.#offset);
     if (this.#offset === undefined || Math.abs(step) >= HANDOFF_CLOCK_STEP_MS) this.#offset = offset;

@@ -142,3 +142,45 @@ test('a warm report heard before the move starts here survives a step forward of
   assert.deepEqual(step!.state.transitions, [], 'every move flipped on the report');
   assert.ok(step!.state.completed.length === gaining.length && step!.state.completed.every((c) => c.outcome === 'warm'));
 });
+
+test('a pause between the clock reads (a long GC) is not taken for a step', (t) => {
+  const four = ['a', 'b', 'c', 'd'].map((id) => ep(id));
+  const before = computeShardMap(four, policy);
+  const after = computeShardMap([...four, ep('e')], policy);
+  // Both clocks advance together; once, the process stops for 2 s right after reading the wall clock.
+  let elapsed = 0;
+  let pauseNext = false;
+  const clock = {
+    wall: () => {
+      const now = 1_700_000_000_000 + elapsed;
+      if (pauseNext) {
+        pauseNext = false;
+        elapsed += 2_000;
+      }
+      return now;
+    },
+    mono: () => elapsed,
+  };
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line).msg) });
+  let step: HandoffStep | undefined;
+  const driver = new HandoffDriver({
+    logger,
+    settings: () => ({ ...DEFAULT_HANDOFF_SETTINGS, flipIntervalMs: 0, drainMs: 0, warmTimeoutMs: 60_000 }),
+    warmers: () => new Set(['a', 'b', 'c', 'd', 'e']),
+    publish: (s) => void (step = s),
+    enqueue: (_what, job) => job(),
+    clock,
+  });
+  t.after(() => driver.close());
+  driver.plan(before, cause);
+  driver.plan(after, cause);
+  const deadlines = step!.state.transitions.map((m) => m.deadline);
+  assert.ok(deadlines.length > 0);
+  pauseNext = true;
+  driver.reportWarm({ node: 'e', shards: [] });
+  elapsed += 10;
+  driver.reportWarm({ node: 'e', shards: [] });
+  assert.deepEqual(warnings.filter((w) => w.startsWith('the wall clock stepped')), []);
+  assert.deepEqual(step!.state.transitions.map((m) => m.deadline), deadlines, 'deadlines unmoved');
+});
