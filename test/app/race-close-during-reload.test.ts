@@ -9,19 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from '../../src/app/index.js';
 import { tempTopology, topologyText } from '../serve/support.js';
-import { SetSource, pods } from './set-source.js';
-
-/** A source whose stop() waits until released. */
-class HeldStopSource extends SetSource {
-  stopCalled!: () => void;
-  readonly stopping = new Promise<void>((resolve) => (this.stopCalled = resolve));
-  release!: () => void;
-  readonly #released = new Promise<void>((resolve) => (this.release = resolve));
-  override async stop() {
-    this.stopCalled();
-    await this.#released;
-  }
-}
+import { HeldStopSource, pods } from './set-source.js';
 
 test('a reload job under way when close() begins does not rebuild the load source after the shutdown', async (t) => {
   let queries = 0;

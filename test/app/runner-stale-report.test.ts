@@ -7,19 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from '../../src/app/index.js';
 import { eventually } from '../support/eventually.js';
 import { tempTopology, topologyText } from '../serve/support.js';
-import { SetSource, pods } from './set-source.js';
-
-/** A source whose stop() waits until released: it holds the runner's queue in the job that replaces it. */
-class HeldStopSource extends SetSource {
-  stopCalled!: () => void;
-  readonly stopping = new Promise<void>((resolve) => (this.stopCalled = resolve));
-  release!: () => void;
-  readonly #released = new Promise<void>((resolve) => (this.release = resolve));
-  override async stop() {
-    this.stopCalled();
-    await this.#released;
-  }
-}
+import { HeldStopSource, SetSource, pods } from './set-source.js';
 
 test('a report queued by a source a later reload replaced does not overwrite the endpoints in force', async (t) => {
   const topo = await tempTopology('shards: 64\nreplicas: 2\nkubernetes:\n  services: [a]\n');

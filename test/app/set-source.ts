@@ -33,3 +33,15 @@ export const pods = (n: number): Endpoint[] =>
     weight: 1,
     ready: true,
   }));
+
+/** A source whose stop() waits until released: it holds the runner's queue in the job that replaces it. */
+export class HeldStopSource extends SetSource {
+  stopCalled!: () => void;
+  readonly stopping = new Promise<void>((resolve) => (this.stopCalled = resolve));
+  release!: () => void;
+  readonly #released = new Promise<void>((resolve) => (this.release = resolve));
+  override async stop() {
+    this.stopCalled();
+    await this.#released;
+  }
+}

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createKeywayMetrics, KEYWAY_METRICS } from '../../src/telemetry/index.js';
 import { parseExposition } from '../telemetry/support/exposition.js';
+import { feedEveryMetric } from '../telemetry/support/every-metric.js';
 
 interface DocRow {
   readonly type: string;
@@ -42,22 +43,7 @@ function labelsOf(cell: string): Map<string, string[]> {
 async function exposition(t: { after(fn: () => Promise<void>): void }) {
   const m = createKeywayMetrics();
   t.after(() => m.shutdown());
-  const row = { region: 'r', zone: 'z', subzone: 's', ready: true };
-  m.recordPush('endpoint', 0.004);
-  m.recordNack('route');
-  m.recordConvergence(0.3);
-  m.recordShardMapCompute(0.002);
-  m.recordShardMapPublished({ version: 'v1', shardCount: 16, movedShards: 3 });
-  m.recordSourceError('file');
-  m.observeProxies(() => [{ flavor: 'envoy', types: { cluster: { status: 'SYNCED' } } }]);
-  m.observeOwnership(() => [{ endpoint: 'a', ...row, owned: 5, primary: 2, weight: 3 }]);
-  m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
-  m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
-  m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
-  m.observeHealth(() => ({ sources: [] }));
-  m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
-  m.recordHotShardMoves(3, 1);
-  m.observeHotShards(() => ({ spread: 2, boundedLoad: 1, maxLoadRatio: 1.08, plainMaxLoadRatio: 1.7 }));
+  feedEveryMetric(m);
   return parseExposition(await m.render());
 }
 

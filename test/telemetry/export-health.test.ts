@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { withExportHealth, type ExportHealthEvent } from '../../src/telemetry/export-health.js';
@@ -13,15 +14,19 @@ function exportOnce(exporter: SpanExporter): Promise<Result> {
   return new Promise((resolve) => exporter.export([] as ReadableSpan[], resolve));
 }
 
-test('a run of failed exports is told once, with the error; the first success after it once, with the count', async () => {
-  const outcomes = [1, 1, 1, 0, 0, 1, 0];
-  const inner: SpanExporter = {
+/** An exporter whose exports end with `outcomes` in turn (1: failed, with a connection error). */
+function scripted(outcomes: number[]): SpanExporter {
+  return {
     export: (_spans, done) => {
       const code = outcomes.shift()!;
       done(code === 0 ? { code } : { code, error: new Error('connect ECONNREFUSED 127.0.0.1:4318') });
     },
     shutdown: async () => {},
   };
+}
+
+test('a run of failed exports is told once, with the error; the first success after it once, with the count', async () => {
+  const inner = scripted([1, 1, 1, 0, 0, 1, 0]);
   const events: ExportHealthEvent[] = [];
   let clock = 0;
   // A minute apart: each run is far enough from the last warning to be told.
@@ -70,4 +75,23 @@ test('the real OTLP exporter towards a closed port: the failure is told', async 
   assert.equal(result.code, 1);
   assert.equal(events.length, 1);
   assert.equal(events[0]!.kind, 'failing');
+});
+
+// The quiet time runs on the monotonic clock by default: a wall clock stepped back (an NTP
+// correction, a VM resumed) after a warning silenced the next run of failures for as long.
+test('a run of failures after the quiet time is told though the wall clock stepped back an hour', async (t) => {
+  const real = Date.now.bind(Date);
+  let wallOffset = 0;
+  t.mock.method(Date, 'now', () => real() + wallOffset);
+  const events: ExportHealthEvent[] = [];
+  const exporter = withExportHealth(scripted([1, 0, 1]), (e) => events.push(e), { quietMs: 50 });
+  await exportOnce(exporter);
+  await exportOnce(exporter);
+  wallOffset = -3_600_000;
+  await sleep(100);
+  await exportOnce(exporter);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ['failing', 'recovered', 'failing'],
+  );
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKeywayMetrics, KEYWAY_METRICS as N, type KeywayMetrics } from '../../src/telemetry/index.js';
 import { parseExposition } from './support/exposition.js';
+import { feedEveryMetric } from './support/every-metric.js';
 
 function metrics(t: { after(fn: () => Promise<void>): void }, opts: Parameters<typeof createKeywayMetrics>[0] = {}): KeywayMetrics {
   const m = createKeywayMetrics(opts);
@@ -13,21 +14,7 @@ const ROW = { region: 'us-east', zone: 'us-east-1a', subzone: 'nvl-1', ready: tr
 
 test('every documented name is exposed exactly as KEYWAY_METRICS says, with its Prometheus type', async (t) => {
   const m = metrics(t);
-  m.recordPush('endpoint', 0.004);
-  m.recordNack('route');
-  m.recordConvergence(0.3);
-  m.recordShardMapCompute(0.002);
-  m.recordShardMapPublished({ version: 'v1', shardCount: 16, movedShards: 3 });
-  m.recordSourceError('file');
-  m.observeProxies(() => [{ flavor: 'envoy', types: { cluster: { status: 'SYNCED' } } }]);
-  m.observeOwnership(() => [{ endpoint: 'a', ...ROW, owned: 5, primary: 2, weight: 3 }]);
-  m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
-  m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
-  m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
-  m.observeHealth(() => ({ sources: [] }));
-  m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
-  m.recordHotShardMoves(3, 1);
-  m.observeHotShards(() => ({ spread: 2, boundedLoad: 1, maxLoadRatio: 1.08, plainMaxLoadRatio: 1.7 }));
+  feedEveryMetric(m);
   const exp = parseExposition(await m.render());
   const expectedType: Record<keyof typeof N, string> = {
     proxiesConnected: 'gauge',

@@ -18,6 +18,16 @@ async function quiet(client: { pending: number; next(ms: number): Promise<unknow
   await assert.rejects(client.next(ms), /no xDS response/, what);
 }
 
+/** A reconnecting client's first requests, asking for `clusters`; the routes come first, and the listener is ACKed. */
+async function untilRoutes(c: ReturnType<Awaited<ReturnType<typeof startHarness>>['client']>, clusters: string[]): Promise<void> {
+  c.request('listener', ['cache.svc']);
+  c.request('route', ['cache-route']);
+  c.request('cluster', clusters);
+  assert.equal((await c.next()).kind, 'listener', 'no CDS answer drops a cluster before the routes that stop naming it');
+  c.ack('listener');
+  await c.expect('route');
+}
+
 test('a gRPC client asking for a cluster keyway does not serve gets the routes first, and its clusters once it lets that one go', async (t) => {
   const h = await startHarness(TOPO);
   t.after(() => h.close());
@@ -46,12 +56,7 @@ test('the wait ends a linger after the routes are ACKed, when the client keeps a
   const h = await startHarness(TOPO);
   t.after(() => h.close());
   const c = h.client({ node: GRPC });
-  c.request('listener', ['cache.svc']);
-  c.request('route', ['cache-route']);
-  c.request('cluster', ['tuple-old', 'tuple-new']);
-  assert.equal((await c.next()).kind, 'listener');
-  c.ack('listener');
-  await c.expect('route');
+  await untilRoutes(c, ['tuple-old', 'tuple-new']);
   const ackedAt = Date.now();
   c.ack('route');
   const clusters = await c.expect('cluster', RECONNECT_ROUTE_LINGER_MS + 2000);
@@ -84,12 +89,7 @@ test('a client that never ACKs the routes gets its clusters once the bound runs 
   t.after(() => h.close());
   const c = h.client({ node: GRPC });
   const connectedAt = Date.now();
-  c.request('listener', ['cache.svc']);
-  c.request('route', ['cache-route']);
-  c.request('cluster', ['tuple-old', 'tuple-new']);
-  assert.equal((await c.next()).kind, 'listener');
-  c.ack('listener');
-  await c.expect('route');
+  await untilRoutes(c, ['tuple-old', 'tuple-new']);
   c.nack('route', 'rejected');
   const clusters = await c.expect('cluster', RECONNECT_CDS_HOLD_MAX_MS + 3000);
   assert.ok(Date.now() - connectedAt >= RECONNECT_CDS_HOLD_MAX_MS - 100, 'not before the bound');
