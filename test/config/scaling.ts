@@ -24,8 +24,10 @@ export function assertLinear(what: string, work: (n: number) => () => void, n: n
   let smallMs = Infinity;
   for (let k = 0; k < 5; k++) smallMs = Math.min(smallMs, timed(small));
   const within = (ms: number): boolean => ms < FAST_ENOUGH_MS || ms / Math.max(smallMs, 0.5) <= MAX_RATIO;
+  // The fastest of up to 5 runs: a shared machine can deschedule or pause one run (a GC, another
+  // job), never all of them by the same factor; quadratic work fails every run.
   let largeMs = timed(large);
-  if (!within(largeMs)) largeMs = Math.min(largeMs, timed(large)); // once more, in case of a pause
+  for (let k = 1; k < 5 && !within(largeMs); k++) largeMs = Math.min(largeMs, timed(large));
   const ratio = largeMs / Math.max(smallMs, 0.5);
   assert.ok(within(largeMs), `${what}: ${n} items took ${smallMs.toFixed(1)} ms and ${8 * n} took ${largeMs.toFixed(1)} ms, ${ratio.toFixed(1)} times as long (linear would be about 8, at most ${MAX_RATIO} allowed)`);
 }
