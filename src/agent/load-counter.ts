@@ -106,9 +106,12 @@ export class LoadCounter {
     // Where this window began on the monotonic clock. Before the previous window's end, the wall
     // clock went back: part of this window's span was counted already, in the previous window, and
     // earlier (before the step) under this very label, so the rest is counted (its requests belong
-    // to no other window) but not reported: the node reports the windows after it.
+    // to no other window) but not reported: the node reports the windows after it. A label past
+    // the previous one means the clock went forward instead (a step back never lands past it): the
+    // span before the step was never this window's, so it is reported from the step on, as after
+    // a start, and not logged as a step back.
     const startMono = monoMs - (nowMs - start);
-    this.#reported = closedMono === undefined || startMono >= closedMono - this.#toleranceMs;
+    this.#reported = closedMono === undefined || start > this.#start || startMono >= closedMono - this.#toleranceMs;
     this.#start = start;
     this.#endMono = monoMs + (start + this.#windowMs - nowMs);
     this.#total = 0;
