@@ -8,6 +8,7 @@
  */
 import { endpointShares, type ShardMap } from '../../sharding/index.js';
 import { sameEndpoint } from '../../core/endpoint.js';
+import { compareStrings } from '../../core/order.js';
 
 /** Residues enumerated exactly up to this many; beyond, an evenly spaced sample of this size. */
 export const MAX_RESIDUES = 1 << 22;
@@ -217,8 +218,10 @@ function bump(m: Map<string, PairCount>, from: string | null, to: string | null)
 
 function sortedPairs(m: Map<string, PairCount>): PairCount[] {
   const name = (x: string | null): string => x ?? '';
+  // Code-unit order, not localeCompare: the order must not follow LANG, or `keyway diff` output
+  // differs between machines for the same files.
   return [...m.values()].sort(
-    (a, b) => b.shards - a.shards || name(a.from).localeCompare(name(b.from)) || name(a.to).localeCompare(name(b.to)),
+    (a, b) => b.shards - a.shards || compareStrings(name(a.from), name(b.from)) || compareStrings(name(a.to), name(b.to)),
   );
 }
 
