@@ -7,17 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { moveReport } from '../../src/cli/commands/move-report.js';
-import type { ShardMap } from '../../src/sharding/index.js';
-
-function handMap(owners: string[][], ids: string[]): ShardMap {
-  return {
-    version: owners.map((o) => o.join(',')).join('|'),
-    policy: { shardCount: owners.length, replicas: 2, spread: 'none' },
-    endpoints: ids.map((id) => ({ id, address: '10.0.0.1', port: 1, locality: { region: 'r', zone: 'z', subzone: `f-${id}` }, weight: 1, ready: true })),
-    owners,
-    warnings: [],
-  };
-}
+import { handMap } from './commands/hand-map.js';
 
 test('tied pairs are listed in code-unit order ("gpu-B" before "gpu-a")', () => {
   const ids = ['gpu-B', 'gpu-a', 'gpu-x'];

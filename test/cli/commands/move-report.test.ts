@@ -1,19 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { moveReport, coldShares } from '../../../src/cli/commands/move-report.js';
-import { computeShardMap, diffShardMaps, type ShardMap } from '../../../src/sharding/index.js';
+import { computeShardMap, diffShardMaps } from '../../../src/sharding/index.js';
 import type { Endpoint } from '../../../src/core/endpoint.js';
-
-/** A hand-written map: the numbers below are worked out by hand from these owner lists. */
-function handMap(owners: string[][], ids = ['a', 'b', 'c', 'd']): ShardMap {
-  return {
-    version: owners.map((o) => o.join('')).join('|'),
-    policy: { shardCount: owners.length, replicas: 2, spread: 'none' },
-    endpoints: ids.map((id) => ({ id, address: '10.0.0.1', port: 1, locality: { region: 'r', zone: 'z', subzone: `f-${id}` }, weight: 1, ready: true })),
-    owners,
-    warnings: [],
-  };
-}
+import { handMap } from './hand-map.js';
 
 test('cold shares and pair tables on a hand-worked 4-shard example', () => {
   const from = handMap([['a', 'b'], ['b', 'c'], ['c', 'a'], ['a', 'c']]);
