@@ -1,5 +1,5 @@
 /**
- * RBAC is least privilege: keyway's ServiceAccount may get, list and watch exactly the resources the
+ * RBAC is least privilege: keyway's ServiceAccount may list and watch exactly the resources the
  * real Kubernetes source watches, in the scope it watches them (nodes cluster-wide, pods and
  * EndpointSlices in the cache namespace only), and no other workload gets API credentials.
  */
@@ -12,7 +12,7 @@ import { findOne, type K8sObject, render, skipWithoutKustomize } from './support
 import { workloads } from './support/workloads.js';
 
 const skip = skipWithoutKustomize();
-const VERBS = ['get', 'list', 'watch'];
+const VERBS = ['list', 'watch'];
 const SUBJECT = { namespace: 'keyway-system', name: 'keyway' };
 
 /** `scope group resource verb` for every permission bound to the ServiceAccount; scope `*` = cluster-wide. */
@@ -59,7 +59,7 @@ function watchedBySource(objects: readonly K8sObject[]): { scope: string; group:
   return source.status().resources.map((r) => parseCollectionPath(r.path));
 }
 
-test('keyway may get, list and watch exactly what its Kubernetes source watches, where it watches it', { skip }, () => {
+test('keyway may list and watch exactly what its Kubernetes source watches, where it watches it', { skip }, () => {
   const objects = render('manifests/base');
   const watched = watchedBySource(objects);
   assert.deepEqual(watched.map((w) => w.resource).sort(), ['endpointslices', 'nodes', 'pods']);
@@ -80,9 +80,10 @@ test('the grant check sees a broadened rule', { skip }, () => {
   const objects = structuredClone(render('manifests/base'));
   const role = findOne<V1ClusterRole>(objects, 'ClusterRole', 'keyway-node-reader');
   role.rules![0]!.resources!.push('secrets');
-  role.rules![0]!.verbs.push('list');
+  role.rules![0]!.verbs.push('get');
   const g = grants(objects, SUBJECT);
-  assert.ok(g.includes('* core secrets get'));
+  assert.ok(g.includes('* core secrets list'));
+  assert.ok(g.includes('* core nodes get'));
   assert.notDeepEqual(g, grants(render('manifests/base'), SUBJECT));
 });
 
