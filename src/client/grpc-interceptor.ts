@@ -167,8 +167,18 @@ function watchEnd(options: InterceptorOptions, end: (code: status, details: stri
   const flags = options.propagate_flags ?? propagate.DEFAULTS;
   let deadline = toMs(options.deadline);
   if (parent && flags & propagate.DEADLINE) deadline = Math.min(deadline, toMs(parent.getDeadline()));
-  const wait = Math.max(0, deadline - Date.now());
-  const timer = wait <= MAX_TIMER_MS ? setTimeout(() => end(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), wait) : undefined;
+  const wait = deadline - Date.now();
+  const atDeadline = (): void => end(status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+  let timer: NodeJS.Timeout | undefined;
+  if (wait <= 0) {
+    // grpc-js ends a call whose deadline has passed on the next tick, not on a timer: a first
+    // message written before a timer of ours fired (from setImmediate, an I/O callback) would
+    // start the ended inner call, whose status then reaches no listener, and the call hung.
+    // (end does nothing once the call has started or ended.)
+    process.nextTick(atDeadline);
+  } else if (wait <= MAX_TIMER_MS) {
+    timer = setTimeout(atDeadline, wait);
+  }
   const onCancelled = (): void => end(status.CANCELLED, 'Cancelled by parent call');
   // Every kind of server call is an EventEmitter; their union's `on` overloads do not unify.
   const emitter: NodeJS.EventEmitter | undefined = parent && flags & propagate.CANCELLATION ? parent : undefined;

@@ -222,6 +222,34 @@ test('shardInterceptor with keyOf: a client-streaming call that ends before its 
   assert.deepEqual(ok.reply, { 'x-cache-shard': '434' });
 });
 
+test('shardInterceptor with keyOf: a call whose deadline has passed when it is made ends, though its first message comes later', { timeout: 20_000 }, async (t) => {
+  // grpc-js ends such a call at once (process.nextTick), before the interceptor's own deadline
+  // timer: a first message written in between (setImmediate, any I/O callback) started the inner
+  // call after it had ended, so no status ever reached the caller and the call hung.
+  const server = await startEchoServer(t);
+  const c = client(t, server.port, { shardCount: 1024, keyOf: ({ message }) => (message as Req | undefined)?.key });
+  await new Promise<void>((resolve, reject) => c.waitForReady(Date.now() + 5000, (err) => (err ? reject(err) : resolve())));
+  for (let i = 0; i < 5; i++) {
+    for (const deadline of [Date.now() - 1, Date.now(), new Date(Date.now() - 1000)]) {
+      const late = await put(c, { deadline }, (s) => {
+        s.on('error', () => undefined);
+        setImmediate(() => {
+          s.write({ key: 'a' });
+          s.end();
+        });
+      });
+      assert.equal(late.code, status.DEADLINE_EXCEEDED, `deadline ${String(deadline)}`);
+    }
+  }
+  assert.equal(server.puts(), 0);
+  // The stream still works afterwards.
+  const ok = await put(c, {}, (s) => {
+    s.write({ key: 'a' });
+    s.end();
+  });
+  assert.deepEqual(ok.reply, { 'x-cache-shard': '434' });
+});
+
 test('shardInterceptor with keyOf: a keyOf that throws or answers a non-string ends the call with INTERNAL naming it, not a throw out of the call', { timeout: 10_000 }, async (t) => {
   const server = await startEchoServer(t);
   const c = client(t, server.port, {
