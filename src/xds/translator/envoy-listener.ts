@@ -12,7 +12,10 @@ import { envoyShardFilters, httpConnectionManager, repeatedShardReply } from './
 import { HTTP_CONNECTION_MANAGER_FILTER } from './names.js';
 
 /**
- * Listener `name` on 0.0.0.0:`envoy.listenerPort`: HTTP connection manager with the key-to-shard Lua filter
+ * Listener `name` on [::]:`envoy.listenerPort` with ipv4_compat: one dual-stack socket for IPv4
+ * and IPv6 clients (on 0.0.0.0 every IPv6 client was refused: an application dialing `[::1]` or
+ * the pod's IPv6 address, every client of a single-stack IPv6 cluster). HTTP connection manager
+ * with the key-to-shard Lua filter
  * (S = `shardCount`, key in `keyHeader`), header_to_metadata, then the router; routes by RDS; the
  * local reply mapper that answers a repeated `x-cache-shard` with 400; with the route-table shape,
  * the Lua filter (its script run only where a route names it) and the router. Envoy's per-request
@@ -28,7 +31,8 @@ export function envoyListener(name: string, routeConfigName: string, shardCount:
       : httpConnectionManager(name, routeConfigName, envoyShardFilters(shardCount, keyHeader), repeatedShardReply(shardCount), envoy);
   return create(ListenerSchema, {
     name,
-    address: socketAddress('0.0.0.0', envoy.listenerPort),
+    // The proxy host needs IPv6 sockets, which the priority-1 aliases need too (envoy-placement.ts).
+    address: socketAddress('::', envoy.listenerPort, true),
     filterChains: [
       {
         filters: [

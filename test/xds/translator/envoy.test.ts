@@ -187,7 +187,8 @@ test('listener: port from settings, the key-to-shard Lua filter, header_to_metad
   assert.equal(l.name, 'keyway-cache');
   const sa = l.address?.address;
   assert.ok(sa?.case === 'socketAddress');
-  assert.equal(sa.value.address, '0.0.0.0');
+  assert.equal(sa.value.address, '::'); // with ipv4_compat: IPv4 and IPv6 clients alike
+  assert.equal(sa.value.ipv4Compat, true);
   assert.deepEqual(sa.value.portSpecifier, { case: 'portValue', value: 15001 });
   const f = l.filterChains[0]!.filters[0]!;
   assert.equal(f.name, 'envoy.filters.network.http_connection_manager');
