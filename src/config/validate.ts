@@ -82,6 +82,13 @@ NOT_A_NODE.addSubnet('224.0.0.0', 4, 'ipv4');
 NOT_A_NODE.addAddress('255.255.255.255', 'ipv4');
 NOT_A_NODE.addAddress('::', 'ipv6');
 NOT_A_NODE.addSubnet('ff00::', 8, 'ipv6');
+/**
+ * IPv6 link-local addresses (fe80::/10): the kernel connects to one only with its zone index
+ * (`%eth0`), which proxies do not take (isIpLiteral), so every connection fails with EINVAL. An
+ * IPv4 link-local address (169.254.0.0/16) needs no zone and stays allowed.
+ */
+const LINK_LOCAL_V6 = new BlockList();
+LINK_LOCAL_V6.addSubnet('fe80::', 10, 'ipv6');
 /** A UTF-16 surrogate not part of a pair (YAML's `\\ud800` escape makes one): no UTF-8 encodes it. */
 const LONE_SURROGATE = /\p{Cs}/u;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
@@ -256,6 +263,8 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
       p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${JSON.stringify(address)}`);
     } else if (address !== undefined && NOT_A_NODE.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) {
       p.add([...at, 'address'], `must be an address a node can be reached at, got ${JSON.stringify(address)}: an unspecified (0.0.0.0, ::), broadcast or multicast address sends a proxy's connections to its own host or nowhere; write the node's own IP address`);
+    } else if (address !== undefined && address.includes(':') && LINK_LOCAL_V6.check(address, 'ipv6')) {
+      p.add([...at, 'address'], `must be an address a node can be reached at, got ${JSON.stringify(address)}: an IPv6 link-local address (fe80::/10) is reached only through a zone index such as %eth0, which proxies do not accept, so every connection to it fails; write the node's global or unique-local (fd00::/8) address`);
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);

@@ -25,8 +25,28 @@ for (const address of ['0.0.0.0', '0.1.2.3', '::', '0:0:0:0:0:0:0:0', '::ffff:0.
   });
 }
 
-test('unicast addresses, loopback and link-local included, stay allowed', () => {
-  for (const address of ['10.0.0.1', '127.0.0.1', '1.0.0.0', '223.255.255.255', '240.0.0.1', '::1', 'fd00::1', 'fe80::1', '::ffff:10.0.0.1', '2001:db8::1']) {
+// An IPv6 link-local address is reached only with its zone (`fe80::1%eth0`), which proxies refuse:
+// without one, connect() fails with EINVAL, so Envoy answered every request of the node's shards
+// "upstream connect error" while the node was up.
+for (const address of ['fe80::1', 'FE80::a:b', 'fe80:0:0:0:0:0:0:1', 'febf:ffff::1']) {
+  test(`IPv6 link-local endpoint address ${address} is refused at its field and line`, () => {
+    assert.throws(
+      () => parseConfig(file(address), 'topo.yaml'),
+      (err: unknown) => {
+        assert.ok(err instanceof KeywayErrors, String(err));
+        const hit = err.errors.find((e) => e.location.field === 'endpoints[0].address');
+        assert.ok(hit, err.message);
+        assert.equal(hit.code, 'CONFIG_INVALID');
+        assert.equal(hit.location.line, 4);
+        assert.match(hit.message, /IPv6 link-local address \(fe80::\/10\) is reached only through a zone index/);
+        return true;
+      },
+    );
+  });
+}
+
+test('unicast addresses, loopback and IPv4 link-local included, stay allowed', () => {
+  for (const address of ['10.0.0.1', '127.0.0.1', '1.0.0.0', '223.255.255.255', '240.0.0.1', '169.254.0.1', '::ffff:169.254.0.1', '::1', 'fd00::1', 'fec0::1', 'fe7f::1', '::ffff:10.0.0.1', '2001:db8::1']) {
     assert.equal(parseConfig(file(address), 'topo.yaml').topology.endpoints[0]!.address, address);
   }
 });

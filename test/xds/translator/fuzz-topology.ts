@@ -67,7 +67,7 @@ function ipv6(rng: Rng): string {
   const upper = rng.chance(0.3);
   switch (rng.int(8)) {
     case 0:
-      return rng.pick(['::1', 'fe80::1', 'fd00::', '2001:db8::', '::2', 'feff::1']);
+      return rng.pick(['::1', 'fec0::1', 'fd00::', '2001:db8::', '::2', 'feff::1']); // not fe80::/10: refused (link-local)
     case 1:
       return `${rng.pick(['::ffff:', '::FFFF:', '0:0:0:0:0:ffff:'])}${ipv4(rng)}`;
     case 2:
