@@ -13,13 +13,15 @@
  *
  * Envoy's EDS keeps only one host per resolved "ip:port" across all priorities, so the priority-1
  * copy must use another spelling of the same socket: the IPv4-mapped IPv6 form `::ffff:a.b.c.d`
- * with ipv4_compat. IPv6 endpoints and host names have no such alias: their priority-1 copy is
- * listed only when they lead nothing (then their own address is free), otherwise their backed-up
- * shards are left out with a warning and fail over only when ownership moves.
+ * with ipv4_compat; an endpoint written IPv4-mapped gets its plain IPv4 spelling as the alias, the
+ * same pair the other way round. IPv6 endpoints and host names have no such alias: their
+ * priority-1 copy is listed only when they lead nothing (their own address is then free), else
+ * their backed-up shards are left out with a warning and fail over only when ownership moves.
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../core/endpoint.js';
 import { compareStrings } from '../../core/order.js';
+import { canonicalIp } from './serving.js';
 
 /** One host entry of the Envoy ClusterLoadAssignment. */
 export interface EnvoyHost {
@@ -72,6 +74,11 @@ export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[], reader
       hosts.push({ endpoint, priority: 1, address: `::ffff:${endpoint.address}`, ipv4Compat: true, shards, healthChecked: !leads.has(endpoint.id) });
     } else if (!leads.has(endpoint.id)) {
       hosts.push({ endpoint, priority: 1, address: endpoint.address, ipv4Compat: false, shards, healthChecked: true });
+    } else if (mappedIpv4(endpoint.address) !== undefined) {
+      // An IPv4 peer written IPv4-mapped: its plain IPv4 spelling is the other key of the same
+      // socket (no other endpoint holds it: serving.ts keeps one endpoint per socket).
+      const alias = mappedIpv4(endpoint.address) as string;
+      hosts.push({ endpoint, priority: 1, address: alias, ipv4Compat: false, shards, healthChecked: false });
     } else {
       warnings.push(
         `endpoint ${endpoint.id} (${endpoint.address}) leads shards and backs up ${shards.length} others; ` +
@@ -81,4 +88,11 @@ export function placeEnvoyHosts(owners: readonly (readonly Endpoint[])[], reader
   }
   hosts.sort((a, b) => a.priority - b.priority || compareStrings(a.endpoint.id, b.endpoint.id));
   return { hosts, warnings };
+}
+
+/** The IPv4 address of an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, `::ffff:a00:1`), else undefined. */
+function mappedIpv4(address: string): string | undefined {
+  if (isIP(address) !== 6) return undefined;
+  const folded = canonicalIp(address, true);
+  return isIP(folded) === 4 ? folded : undefined;
 }
