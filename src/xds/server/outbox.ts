@@ -5,11 +5,20 @@
  * stream should wait, may go on, or must be closed because it holds too much or stopped reading.
  */
 import type { XdsStreamLimits } from './stream-limits.js';
-import type { SharedResponse } from './wire.js';
+import { GRPC_FRAME_HEADER, SharedResponse } from './wire.js';
+import { FramePiece } from './grpc-framing.js';
+
+/**
+ * Bytes of a gRPC frame written at once, when the call writes frames as they are. A write's
+ * callback fires only once all its bytes are taken, so a response written whole showed a proxy
+ * reading a large one slowly as one that read nothing, and the stall limit reset it again at
+ * each reconnect; in pieces, each piece taken shows progress (docs/security.md "xDS streams").
+ */
+export const WRITE_PIECE_BYTES = 256 * 1024;
 
 /** The part of a grpc-js server stream the outbox writes to. */
 export interface WritableCall {
-  write(chunk: Uint8Array | SharedResponse, callback: (err?: Error | null) => void): boolean;
+  write(chunk: Uint8Array | SharedResponse | FramePiece, callback: (err?: Error | null) => void): boolean;
   once(event: 'drain', listener: () => void): unknown;
 }
 
@@ -38,8 +47,9 @@ export class StreamOutbox implements StreamOutput {
   #over = false;
 
   /**
-   * @param sharedFrames the call writes a SharedResponse as its own gRPC frame (grpc-framing.ts);
-   *   otherwise the response body is written and grpc-js frames it.
+   * @param sharedFrames the call writes a SharedResponse as its own gRPC frame and a FramePiece as
+   *   it is (grpc-framing.ts), so a large response goes out in pieces; otherwise the response body
+   *   is written whole and grpc-js frames it.
    */
   constructor(
     private readonly call: WritableCall,
@@ -59,10 +69,12 @@ export class StreamOutbox implements StreamOutput {
 
   write(response: Uint8Array | SharedResponse): void {
     if (this.#over) return;
-    const chunk = response instanceof Uint8Array || this.sharedFrames ? response : response.body;
-    const size = chunk instanceof Uint8Array ? chunk.byteLength : chunk.framed.byteLength;
-    this.#undelivered += size;
-    const ok = this.call.write(chunk, () => this.#delivered(size));
+    let ok = true;
+    for (const chunk of this.#chunks(response)) {
+      const size = chunk instanceof Uint8Array ? chunk.byteLength : chunk instanceof FramePiece ? chunk.bytes.byteLength : chunk.framed.byteLength;
+      this.#undelivered += size;
+      ok = this.call.write(chunk, () => this.#delivered(size)) && ok;
+    }
     if (!ok && !this.#waitingForDrain) {
       this.#waitingForDrain = true;
       this.call.once('drain', () => {
@@ -81,6 +93,17 @@ export class StreamOutbox implements StreamOutput {
       );
       this.#stall.unref();
     }
+  }
+
+  /** What to write for `response`: its frame in pieces when it is large and the call takes frames as they are. */
+  #chunks(response: Uint8Array | SharedResponse): readonly (Uint8Array | SharedResponse | FramePiece)[] {
+    if (!this.sharedFrames) return [response instanceof Uint8Array ? response : response.body];
+    const size = response instanceof Uint8Array ? GRPC_FRAME_HEADER + response.byteLength : response.framed.byteLength;
+    if (size <= WRITE_PIECE_BYTES) return [response];
+    const framed = response instanceof Uint8Array ? frameOf(response) : response.framed;
+    const pieces: FramePiece[] = [];
+    for (let at = 0; at < framed.byteLength; at += WRITE_PIECE_BYTES) pieces.push(new FramePiece(framed.subarray(at, at + WRITE_PIECE_BYTES)));
+    return pieces;
   }
 
   /** Stops the stall timer (the stream is gone). */
@@ -111,4 +134,13 @@ export class StreamOutbox implements StreamOutput {
     this.dispose();
     this.events.onOverLimit(reason);
   }
+}
+
+/** The gRPC frame of a message (flag 0: not compressed; the length, big-endian; the bytes), as grpc-js would build it. */
+function frameOf(body: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(GRPC_FRAME_HEADER + body.byteLength);
+  framed.writeUInt8(0, 0);
+  framed.writeUInt32BE(body.byteLength, 1);
+  framed.set(body, GRPC_FRAME_HEADER);
+  return framed;
 }

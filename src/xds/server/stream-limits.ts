@@ -20,7 +20,8 @@ export interface XdsStreamLimits {
   readonly maxBufferedBytes: number;
   /**
    * How long a stream may hold undelivered bytes without the proxy reading any of them before it is
-   * closed (RESOURCE_EXHAUSTED): a client that never reads cannot pin memory for ever.
+   * closed (RESOURCE_EXHAUSTED): a client that never reads cannot pin memory for ever. Progress is
+   * seen per piece of a response (outbox.ts WRITE_PIECE_BYTES), so a slow reader is not cut.
    */
   readonly writeStallMs: number;
   /** Resource names one stream may subscribe to per type (SotW and delta). */
