@@ -119,7 +119,13 @@ export class ShardMapClient {
   private map: HeldMap | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The map fetch in flight. */
   private inflight: Promise<boolean> | undefined;
+  /**
+   * The fetch that follows it, shared by the refresh() calls made while it runs: they may know of a
+   * newer version than the one it will bring, so they wait for one that starts after them.
+   */
+  private followUp: FollowUp | undefined;
   private error: KeywayError | undefined;
   /** The requests in flight, so close() can end them (an open socket keeps the process alive). */
   private readonly requests = new Set<AbortController>();
@@ -220,13 +226,17 @@ export class ShardMapClient {
   }
 
   /**
-   * Fetches `GET /v1/shardmap` now and uses it. Resolves true when the version changed. Concurrent
-   * calls share one request.
+   * Fetches `GET /v1/shardmap` now and uses it. Resolves true when the version in use changed since
+   * the call. The answer always comes from a request started at or after the call: calls made while
+   * a fetch is in flight share one more fetch, started when it ends.
    * @throws KeywayError on failure; the last good map stays in use
    */
   refresh(): Promise<boolean> {
-    this.inflight ??= this.fetchMap().finally(() => (this.inflight = undefined));
-    return this.inflight;
+    if (!this.inflight) return this.startFetch();
+    const before = this.map?.version;
+    this.followUp ??= deferred();
+    // Its fetch compares with the map the one in flight brings, not with the one held at this call.
+    return this.followUp.promise.then(() => this.map?.version !== before);
   }
 
   /**
@@ -237,6 +247,10 @@ export class ShardMapClient {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // A follow-up not yet started never starts: it would fetch after close().
+    const followUp = this.followUp;
+    this.followUp = undefined;
+    followUp?.reject(new KeywayError('KEYWAY_UNAVAILABLE', `GET ${new URL('v1/shardmap', this.base).href}: the client was closed`));
     for (const request of this.requests) request.abort(CLOSED);
   }
 
@@ -278,6 +292,23 @@ export class ShardMapClient {
       await this.refresh().catch(() => this.failures++);
     }
     this.schedule();
+  }
+
+  /**
+   * Starts a map fetch as the one in flight. When it ends, the follow-up waiting on it (if any)
+   * starts at once, before any caller resumes, so a caller that refreshes again queues behind it.
+   */
+  private startFetch(): Promise<boolean> {
+    const fetched = this.fetchMap();
+    this.inflight = fetched;
+    const next = (): void => {
+      this.inflight = undefined;
+      const followUp = this.followUp;
+      this.followUp = undefined;
+      if (followUp) this.startFetch().then(followUp.resolve, followUp.reject);
+    };
+    fetched.then(next, next);
+    return fetched;
   }
 
   private async fetchMap(): Promise<boolean> {
@@ -359,6 +390,20 @@ export class ShardMapClient {
     }
     return body as T;
   }
+}
+
+/** A promise with its settling functions (Node 20 has no Promise.withResolvers). */
+interface FollowUp {
+  readonly promise: Promise<boolean>;
+  readonly resolve: (changed: boolean) => void;
+  readonly reject: (err: KeywayError) => void;
+}
+
+function deferred(): FollowUp {
+  let resolve!: FollowUp['resolve'];
+  let reject!: FollowUp['reject'];
+  const promise = new Promise<boolean>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
 }
 
 /** The body of `res` as UTF-8, refused (and the transfer stopped) past `maxBytes`. */
