@@ -87,6 +87,8 @@ export class ReplicaName {
   #lastFailure: string | undefined;
   #capped = false;
   #closed = false;
+  /** Ends the lookup in flight at close(): its RESOLVE_TIMEOUT_MS timer would hold the process up to then. */
+  #endLookup: (() => void) | undefined;
 
   constructor(
     readonly target: DnsTarget,
@@ -116,6 +118,7 @@ export class ReplicaName {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#endLookup?.();
   }
 
   /** Resolves in `delayMs`, or sooner if already due sooner. */
@@ -164,6 +167,10 @@ export class ReplicaName {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${RESOLVE_TIMEOUT_MS} ms`), { code: 'ETIMEOUT' })), RESOLVE_TIMEOUT_MS);
+      this.#endLookup = () => {
+        clearTimeout(timer);
+        reject(Object.assign(new Error('the agent was closed'), { code: 'ECLOSED' }));
+      };
     });
     try {
       const found = await Promise.race([Promise.resolve().then(() => this.resolveHost(this.target.host)), timeout]);
@@ -171,6 +178,7 @@ export class ReplicaName {
       return found as readonly unknown[];
     } finally {
       clearTimeout(timer);
+      this.#endLookup = undefined;
     }
   }
 
