@@ -23,7 +23,8 @@ const FULL_REFRESH_MS = 30000;
 const REQUEST_TIMEOUT_MS = 5000;
 const MAP_TIMEOUT_MS = 30000;
 const UNOWNED = '#b8bec7';
-const NO_FABRIC = '(no owner)';
+// The key of the panel of shards without owners: no group key (the JSON of a locality) is this.
+const UNOWNED_KEY = '\uffff';
 // Resource kinds in send order, with their column names; `assignment` is what ownership agents get.
 const KINDS = [
   ['cluster', 'CDS'],
@@ -68,7 +69,7 @@ function hslToHex(h, s, l) {
 }
 
 function assignColors(endpoints) {
-  const sorted = [...endpoints].sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id));
+  const sorted = [...endpoints].sort(fabricOrder);
   for (const e of sorted) {
     if (endpointColor.has(e.id)) continue;
     const fabric = subzoneOf(e);
@@ -89,8 +90,18 @@ function cmp(a, b) {
 function subzoneOf(e) {
   return e.locality?.subzone ?? e.locality?.subZone ?? '';
 }
+function zoneOf(e) {
+  return e.locality?.zone ?? '';
+}
+// A fabric is (region, zone, subzone), as the spread policy reads it (docs/hashing.md), keyed by
+// their JSON: a topology file may write any text in a locality, and with the parts joined by a
+// separator, a zone or subzone holding it made two fabrics one.
 function fabricKey(e) {
-  return `${e.locality?.zone ?? ''}\u0000${subzoneOf(e)}`;
+  return JSON.stringify([e.locality?.region ?? '', zoneOf(e), subzoneOf(e)]);
+}
+/** Endpoints by zone, subzone, region, then id. */
+function fabricOrder(a, b) {
+  return cmp(zoneOf(a), zoneOf(b)) || cmp(subzoneOf(a), subzoneOf(b)) || cmp(a.locality?.region ?? '', b.locality?.region ?? '') || cmp(a.id, b.id);
 }
 function pct(x) {
   return `${(100 * x).toFixed(1)}%`;
@@ -249,7 +260,7 @@ function renderHeader() {
 
 function legend(map) {
   const byFabric = new Map();
-  for (const e of [...map.endpoints].sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id))) {
+  for (const e of [...map.endpoints].sort(fabricOrder)) {
     const k = fabricKey(e);
     if (!byFabric.has(k)) byFabric.set(k, []);
     byFabric.get(k).push(e);
@@ -287,8 +298,8 @@ const MAX_CANVAS_PX = 32000;
 // Panels, finest first: one per fabric, else one per zone, else one for the whole map.
 const GROUPINGS = {
   fabric: (e) => fabricKey(e),
-  zone: (e) => `${e.locality?.zone ?? ''}`,
-  all: () => '',
+  zone: (e) => JSON.stringify(zoneOf(e)),
+  all: () => '""',
 };
 
 /** Groups shards by the fabric (or zone, or nothing: `grouping`) of their primary: one panel per group, shards in order. */
@@ -299,10 +310,12 @@ function panelsOf(map, grouping = 'fabric') {
   for (const { shard, owners } of map.shards) {
     const primary = owners[0];
     const e = primary === undefined ? undefined : byId.get(primary);
-    const key = e ? groupKey(e) : `\uffff${NO_FABRIC}`;
+    // Shards without owners are told apart by their key, never by a name: a subzone or zone may be
+    // called "(no owner)".
+    const key = e ? groupKey(e) : UNOWNED_KEY;
     let p = panels.get(key);
     if (!p) {
-      p = { key, subzone: e ? subzoneOf(e) : NO_FABRIC, zone: e?.locality?.zone ?? '', shards: [], primaries: [] };
+      p = { key, unowned: !e, first: e, subzone: e ? subzoneOf(e) : '', zone: e ? zoneOf(e) : '', shards: [], primaries: [] };
       panels.set(key, p);
     }
     p.shards.push(shard);
@@ -316,7 +329,7 @@ function panelsOf(map, grouping = 'fabric') {
     weight.set(groupKey(e), (weight.get(groupKey(e)) ?? 0) + e.weight);
   }
   return [...panels.values()]
-    .sort((a, b) => cmp(a.key, b.key))
+    .sort((a, b) => a.unowned - b.unowned || (a.unowned ? 0 : fabricOrder(a.first, b.first)))
     .map((p) => ({ ...p, weightShare: total > 0 ? (weight.get(p.key) ?? 0) / total : 0 }));
 }
 
@@ -367,7 +380,7 @@ function drawGrid() {
     const share = S > 0 ? p.shards.length / S : 0;
     const name = { fabric: `${p.subzone || '(no subzone)'} · ${p.zone}`, zone: `zone ${p.zone || '(none)'}, all fabrics`, all: 'all fabrics' }[layout.grouping];
     const label =
-      p.subzone === NO_FABRIC
+      p.unowned
         ? `no owner: ${p.shards.length} shards (${pct(share)})`
         : `${name}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
     ctx.fillText(label, 0, p.top + labelH / 2);
@@ -504,7 +517,7 @@ function renderHotShards(map) {
 function renderShares(map) {
   const eligibleWeight = map.endpoints.reduce((n, e) => n + (e.ready && e.weight > 0 ? e.weight : 0), 0);
   const rows = [...map.endpoints]
-    .sort((a, b) => cmp(fabricKey(a), fabricKey(b)) || cmp(a.id, b.id))
+    .sort(fabricOrder)
     .map((e) => ({
       e,
       weightShare: e.ready && e.weight > 0 && eligibleWeight > 0 ? e.weight / eligibleWeight : 0,
