@@ -16,7 +16,7 @@ import { envLimit } from '../core/env-limit.js';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
 import { loopbackHostGuard } from './loopback-host.js';
-import { bearerTokenGuard } from './auth.js';
+import { bearerTokenGuard, isGuardedRequest } from './auth.js';
 import { errorBodies } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
@@ -99,6 +99,7 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   const errors = errorBodies({
     guards: [...(opts.loopbackOnly ? [loopbackHostGuard()] : []), ...(opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [])],
     ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+    answerHeaders: safeAnswerHeaders,
   });
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
@@ -158,6 +159,20 @@ function capConnectionsPerPeer(server: Server, cap: number, log?: Logger): () =>
     server.off('connection', onConnection);
     refusals?.close();
   };
+}
+
+/**
+ * Headers every answer carries, whatever route or refusal wrote it. `nosniff`: the bodies quote text
+ * others wrote (node ids, localities, NACK messages, the request's own key and path), so a browser
+ * must read them as the type sent and never sniff one as a page or a script. `no-store` on the
+ * answers under /v1 and /debug (the shard map, addresses, what each proxy was sent) that set no
+ * caching of their own: with a token they are what it guards, and no cache, a browser's disk
+ * cache or a proxy's, should keep them. `/v1/shardmap` keeps its `no-cache` (docs/api.md): a
+ * client revalidates it with its ETag.
+ */
+function safeAnswerHeaders(request: FastifyRequest, reply: FastifyReply, route: string | undefined): void {
+  void reply.header('x-content-type-options', 'nosniff');
+  if (!reply.hasHeader('cache-control') && isGuardedRequest(request.url, route)) void reply.header('cache-control', 'no-store');
 }
 
 /** Request lines at debug level only: probes every few seconds would otherwise flood the info log. */

@@ -18,6 +18,15 @@ export function isGuarded(url: string): boolean {
 }
 
 /**
+ * True when a request for `url`, which the router matched to `route` (undefined: no route), is under
+ * a guarded prefix. The route decides, not the raw URL: the router decodes percent-escapes, so
+ * `/%761/shardmap` reaches /v1/shardmap. Without a match, the decoded path decides.
+ */
+export function isGuardedRequest(url: string, route: string | undefined): boolean {
+  return isGuarded(route ?? decodedPath(url));
+}
+
+/**
  * The token check, run before any handler and before the router's own refusals (error-body.ts), so
  * an unknown `/v1/...` route, an undecodable one or one with a parameter too long answers 401, not
  * 404 or 414: a caller without the token learns nothing. The comparison is constant-time over
@@ -27,9 +36,7 @@ export function bearerTokenGuard(token: string): RequestGuard {
   if (token === '') throw new Error('the admin token is empty');
   const expected = digest(token);
   return (request, reply, route) => {
-    // The route fastify matched decides, not the raw URL: the router decodes percent-escapes, so
-    // `/%761/shardmap` reaches /v1/shardmap. Without a match, the decoded path decides.
-    if (!isGuarded(route ?? decodedPath(request.url))) return false;
+    if (!isGuardedRequest(request.url, route)) return false;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (m && timingSafeEqual(digest(m[1]!), expected)) return false;

@@ -51,7 +51,15 @@ export interface ErrorBodyOptions {
   readonly guards?: readonly RequestGuard[];
   /** Time to receive a whole request; default REST_REQUEST_TIMEOUT_MS (tests shorten it). */
   readonly requestTimeoutMs?: number;
+  /**
+   * Sets the headers every answer carries (app.ts): run as each answer is sent, the router's
+   * refusals included, which skip fastify's onSend hooks.
+   */
+  readonly answerHeaders?: AnswerHeaders;
 }
+
+/** Sets headers on an answer about to be sent; `route` is the URL pattern fastify matched, undefined when none did. */
+export type AnswerHeaders = (request: FastifyRequest, reply: FastifyReply, route: string | undefined) => void;
 
 /** The server options and handlers that give every refusal the error body, sharing one set of guards. */
 export interface ErrorBodies {
@@ -90,6 +98,7 @@ export function errorBodies(opts: ErrorBodyOptions = {}): ErrorBodies {
       },
       routerOptions: { maxParamLength: MAX_REST_PARAM_LENGTH },
       frameworkErrors: (err, request, reply) => {
+        opts.answerHeaders?.(request, reply, undefined);
         if (guards.some((guard) => guard(request, reply, undefined))) return;
         routerError(err, request, reply, paramRoutes);
       },
@@ -97,6 +106,8 @@ export function errorBodies(opts: ErrorBodyOptions = {}): ErrorBodies {
     },
     install(app) {
       installErrorHandlers(app);
+      const answerHeaders = opts.answerHeaders;
+      if (answerHeaders) app.addHook('onSend', async (request, reply) => answerHeaders(request, reply, request.routeOptions.url));
       app.addHook('onRoute', (route) => {
         const compiled = paramRoute(route.url);
         if (compiled) paramRoutes.push(compiled);
@@ -294,7 +305,7 @@ function parserError(timeoutMs: number): ParserErrorHandler {
     if (socket.writable && !answering) {
       const text = JSON.stringify(body);
       socket.write(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n` +
           `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
       );
     }
