@@ -129,6 +129,9 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
     refused(e) {
       metrics?.recordStreamRefused(e.limit);
     },
+    overLimit(e) {
+      metrics?.recordStreamOverLimit(e.reason);
+    },
     closed(e) {
       if (opts.connected(e.nodeId)) return;
       inflight?.incomplete.delete(e.nodeId);

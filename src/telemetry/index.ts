@@ -10,6 +10,8 @@ export {
   type ProxySummary,
   type SourceSummary,
   type PublishedShardMap,
+  STREAM_LIMIT_REASONS,
+  type StreamLimitReason,
 } from './metrics.js';
 export { KEYWAY_METRICS, CACHE_NODE_METRICS, PROCESS_METRICS, instrumentName } from './metric-names.js';
 export { ownershipRows } from './ownership.js';

@@ -19,6 +19,11 @@ export const KEYWAY_METRICS = {
   nacks: 'keyway_xds_nacks_total',
   /** counter {limit}: new xDS streams refused at a stream cap or limit, by the setting hit. */
   streamsRefused: 'keyway_xds_streams_refused_total',
+  /**
+   * counter {reason}: admitted xDS streams keyway ended itself at a per-stream limit: `write_stall`, `buffered_bytes`,
+   * `subscription_names`, `subscription_name_chars` (STREAM_LIMIT_REASONS; refusals at admission are streamsRefused).
+   */
+  streamsOverLimit: 'keyway_xds_streams_over_limit_total',
   /** histogram: seconds from a change at a source to the ACK of the last connected proxy. */
   convergence: 'keyway_convergence_seconds',
   /** histogram: seconds to compute one shard map (full or incremental). */

@@ -72,6 +72,15 @@ export const STREAM_CAP_SETTINGS = [
   'KEYWAY_XDS_FIRST_REQUEST_TIMEOUT_MS',
 ] as const;
 
+/**
+ * Why keyway ended an admitted xDS stream at a per-stream limit (docs/security.md "xDS streams"): its
+ * proxy read nothing for KEYWAY_XDS_WRITE_STALL_MS, its backlog passed KEYWAY_XDS_MAX_BUFFERED_BYTES,
+ * or a subscription passed KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION or KEYWAY_XDS_MAX_NAME_CHARS_PER_SUBSCRIPTION.
+ * A closed set, so the label stays small; each counter starts at 0.
+ */
+export const STREAM_LIMIT_REASONS = ['write_stall', 'buffered_bytes', 'subscription_names', 'subscription_name_chars'] as const;
+export type StreamLimitReason = (typeof STREAM_LIMIT_REASONS)[number];
+
 /** The outcomes of a two-phase move (docs/ownership.md); their counters start at 0. */
 export const HANDOFF_OUTCOMES = ['warm', 'timeout', 'cancelled', 'owner-lost', 'agent-lost'] as const;
 
@@ -90,6 +99,8 @@ export interface KeywayMetrics {
   recordNack(type: string): void;
   /** One new xDS stream refused at a stream cap; `limit` names the cap's setting (STREAM_CAP_SETTINGS). */
   recordStreamRefused(limit: string): void;
+  /** keyway ended an admitted xDS stream at a per-stream limit (STREAM_LIMIT_REASONS). */
+  recordStreamOverLimit(reason: StreamLimitReason): void;
   /** Seconds from a change at a source to the ACK of the last connected proxy. */
   recordConvergence(seconds: number): void;
   /** Seconds spent computing one shard map. */
@@ -196,6 +207,8 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   const nacks = meter.createCounter(instrumentName(N.nacks), { description: 'NACKs received (requests carrying error_detail), by resource type' });
   const streamsRefused = meter.createCounter(instrumentName(N.streamsRefused), { description: 'New xDS streams refused at a stream cap or limit, by its setting' });
   for (const limit of STREAM_CAP_SETTINGS) streamsRefused.add(0, { limit });
+  const streamsOverLimit = meter.createCounter(instrumentName(N.streamsOverLimit), { description: 'Admitted xDS streams keyway ended at a per-stream limit, by reason' });
+  for (const reason of STREAM_LIMIT_REASONS) streamsOverLimit.add(0, { reason });
   const convergence = meter.createHistogram(N.convergence, {
     description: 'Seconds from a change at a source to the ACK of the last connected proxy',
     unit: 's',
@@ -397,6 +410,9 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
     recordStreamRefused(limit) {
       streamsRefused.add(1, { limit });
+    },
+    recordStreamOverLimit(reason) {
+      streamsOverLimit.add(1, { reason });
     },
     recordConvergence(seconds) {
       convergence.record(nonNegative(seconds));

@@ -23,6 +23,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     pushDuration: 'histogram',
     nacks: 'counter',
     streamsRefused: 'counter',
+    streamsOverLimit: 'counter',
     convergence: 'histogram',
     shardMapComputeDuration: 'histogram',
     shardMapVersionAge: 'gauge',
@@ -100,6 +101,15 @@ test('streams refused at a stream cap count per setting, each cap starting at 0'
   const exp = parseExposition(await m.render());
   assert.equal(exp.value(N.streamsRefused, { limit: 'KEYWAY_XDS_MAX_STREAMS' }), 2);
   assert.equal(exp.value(N.streamsRefused, { limit: 'KEYWAY_XDS_MAX_STREAMS_PER_CONNECTION' }), 0);
+});
+
+test('streams ended at a per-stream limit count per reason, each reason starting at 0, apart from refusals', async (t) => {
+  const m = metrics(t);
+  m.recordStreamOverLimit('write_stall');
+  const exp = parseExposition(await m.render());
+  assert.equal(exp.value(N.streamsOverLimit, { reason: 'write_stall' }), 1);
+  for (const reason of ['buffered_bytes', 'subscription_names', 'subscription_name_chars']) assert.equal(exp.value(N.streamsOverLimit, { reason }), 0);
+  assert.equal(exp.value(N.streamsRefused, { limit: 'KEYWAY_XDS_MAX_STREAMS' }), 0);
 });
 
 test('connected proxies by flavor and sync status per type are counted from the callback at each scrape', async (t) => {

@@ -14,12 +14,13 @@ import { pushTelemetry } from '../../src/app/push-telemetry.js';
 import type { ResourceKind } from '../../src/xds/resources.js';
 
 function recorder() {
-  const calls = { pushes: [] as [string, number][], nacks: [] as string[], convergence: [] as number[], refused: [] as string[] };
+  const calls = { pushes: [] as [string, number][], nacks: [] as string[], convergence: [] as number[], refused: [] as string[], overLimit: [] as string[] };
   const metrics = {
     recordPush: (type: string, s: number) => void calls.pushes.push([type, s]),
     recordNack: (type: string) => void calls.nacks.push(type),
     recordConvergence: (s: number) => void calls.convergence.push(s),
     recordStreamRefused: (limit: string) => void calls.refused.push(limit),
+    recordStreamOverLimit: (reason: string) => void calls.overLimit.push(reason),
   } as unknown as KeywayMetrics;
   return { calls, metrics };
 }
@@ -187,5 +188,13 @@ test('a stream refused at a cap is counted by the setting of the cap, and is no 
   t.events.refused!({ limit: 'KEYWAY_XDS_MAX_STREAMS', peer: '127.0.0.1:5000' });
   assert.deepEqual(calls.refused, ['KEYWAY_XDS_MAX_STREAMS']);
   assert.equal(calls.pushes.length + calls.nacks.length + calls.convergence.length, 0);
+  t.close();
+});
+
+test('a stream ended at a per-stream limit is counted by reason, not as a refusal', () => {
+  const { t, calls } = setup();
+  t.events.overLimit!({ reason: 'write_stall', streamId: '1', peer: '127.0.0.1:1' });
+  assert.deepEqual(calls.overLimit, ['write_stall']);
+  assert.deepEqual(calls.refused, []);
   t.close();
 });

@@ -67,6 +67,23 @@ export interface RefusedEvent {
 }
 
 /**
+ * Why keyway ended a stream it had admitted at a per-stream limit (docs/security.md "xDS streams"):
+ * the proxy read nothing for KEYWAY_XDS_WRITE_STALL_MS (`write_stall`), its backlog passed
+ * KEYWAY_XDS_MAX_BUFFERED_BYTES (`buffered_bytes`), a subscription passed KEYWAY_XDS_MAX_NAMES_PER_SUBSCRIPTION
+ * (`subscription_names`) or KEYWAY_XDS_MAX_NAME_CHARS_PER_SUBSCRIPTION (`subscription_name_chars`).
+ * The label of keyway_xds_streams_over_limit_total (telemetry's STREAM_LIMIT_REASONS).
+ */
+export type StreamLimitReason = 'write_stall' | 'buffered_bytes' | 'subscription_names' | 'subscription_name_chars';
+
+/** An admitted stream keyway ended at a per-stream limit (not a refusal at admission: that is RefusedEvent). */
+export interface OverLimitEvent {
+  readonly reason: StreamLimitReason;
+  readonly streamId: string;
+  /** `host:port` of the client. */
+  readonly peer: string;
+}
+
+/**
  * Callbacks run synchronously on the stream's code path, so they must be cheap; a callback that
  * throws is logged and ignored.
  */
@@ -83,4 +100,9 @@ export interface XdsServerEvents {
   closed?(event: StreamEvent): void;
   /** A new stream was refused at a stream cap or limit (a metric counts these; the log has one line per burst). */
   refused?(event: RefusedEvent): void;
+  /**
+   * keyway ended an admitted stream at a per-stream limit (a metric counts these, so a fleet reset
+   * over and over shows; the log has one line per stream).
+   */
+  overLimit?(event: OverLimitEvent): void;
 }

@@ -11,7 +11,7 @@ export type {
   StreamService,
   ProxyIdentity,
 } from './proxy-state.js';
-export type { XdsServerEvents, SentEvent, AnswerEvent, AckEvent, NackEvent, RefusedEvent } from './events.js';
+export type { XdsServerEvents, SentEvent, AnswerEvent, AckEvent, NackEvent, RefusedEvent, OverLimitEvent, StreamLimitReason } from './events.js';
 export { DEFAULT_SUBSCRIPTION_HOLD_OFF, type SubscriptionHoldOff } from './hold-off.js';
 export { grpcServiceDefinition, PER_TYPE_SERVICES, AggregatedDiscoveryService, UndecodableRequest } from './grpc-services.js';
 export { checkWarmReport } from './ownership-service.js';

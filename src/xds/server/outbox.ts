@@ -5,6 +5,7 @@
  * stream should wait, may go on, or must be closed because it holds too much or stopped reading.
  */
 import type { XdsStreamLimits } from './stream-limits.js';
+import type { StreamLimitReason } from './events.js';
 import { GRPC_FRAME_HEADER, SharedResponse } from './wire.js';
 import { FramePiece } from './grpc-framing.js';
 
@@ -25,8 +26,8 @@ export interface WritableCall {
 export interface OutboxEvents {
   /** The backlog went back under the high-water mark: waiting responses may be built and written. */
   onWritable(): void;
-  /** A limit was hit (too many undelivered bytes, or none read for too long): close the stream. */
-  onOverLimit(reason: string): void;
+  /** A limit was hit (too many undelivered bytes, or none read for too long): close the stream. `limit` says which. */
+  onOverLimit(reason: string, limit: Extract<StreamLimitReason, 'write_stall' | 'buffered_bytes'>): void;
 }
 
 /** Where a session writes; `writable` false means: hold the response, the proxy is behind. */
@@ -83,12 +84,12 @@ export class StreamOutbox implements StreamOutput {
       });
     }
     if (this.#undelivered > this.limits.maxBufferedBytes) {
-      this.#overLimit(`${this.#undelivered} bytes undelivered exceed the limit of ${this.limits.maxBufferedBytes}`);
+      this.#overLimit(`${this.#undelivered} bytes undelivered exceed the limit of ${this.limits.maxBufferedBytes}`, 'buffered_bytes');
       return;
     }
     if (!this.#stall) {
       this.#stall = setTimeout(
-        () => this.#overLimit(`the proxy read none of ${this.#undelivered} undelivered bytes in ${this.limits.writeStallMs} ms`),
+        () => this.#overLimit(`the proxy read none of ${this.#undelivered} undelivered bytes in ${this.limits.writeStallMs} ms`, 'write_stall'),
         this.limits.writeStallMs,
       );
       this.#stall.unref();
@@ -129,10 +130,10 @@ export class StreamOutbox implements StreamOutput {
     if (this.writable) this.events.onWritable();
   }
 
-  #overLimit(reason: string): void {
+  #overLimit(reason: string, limit: Parameters<OutboxEvents['onOverLimit']>[1]): void {
     if (this.#over) return;
     this.dispose();
-    this.events.onOverLimit(reason);
+    this.events.onOverLimit(reason, limit);
   }
 }
 

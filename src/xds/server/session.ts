@@ -17,7 +17,7 @@ import {
   type StreamRecord,
   type StreamService,
 } from './proxy-state.js';
-import type { XdsServerEvents } from './events.js';
+import type { StreamLimitReason, XdsServerEvents } from './events.js';
 import { holdsWholeConfig } from './config-closure.js';
 import type { StreamOutput } from './outbox.js';
 import { newNonce, type SharedResponse } from './wire.js';
@@ -86,6 +86,8 @@ export class ProtocolError extends Error {
      * hit it in a loop, so the server logs such refusals once per burst (refusal-log.ts).
      */
     readonly refusedAt?: string,
+    /** The per-stream limit that ends a stream already admitted (counted as such, never as a refusal). */
+    readonly overLimit?: StreamLimitReason,
   ) {
     super(message);
   }
@@ -94,6 +96,11 @@ export class ProtocolError extends Error {
 /** The error that ends a stream over a limit (docs/security.md "xDS streams"): RESOURCE_EXHAUSTED, led by LIMIT_EXCEEDED. */
 export function limitExceeded(message: string, refusedAt?: string): ProtocolError {
   return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`, refusedAt);
+}
+
+/** limitExceeded for a stream already admitted that went over a per-stream limit. */
+function streamOverLimit(message: string, reason: StreamLimitReason): ProtocolError {
+  return new ProtocolError(GrpcStatus.RESOURCE_EXHAUSTED, `LIMIT_EXCEEDED: ${message}`, undefined, reason);
 }
 
 /** Characters of a client's id quoted in a refusal: enough to tell which client it was. */
@@ -324,10 +331,10 @@ export abstract class Session implements StreamRecord {
   /** Ends the stream when a subscription of `kind` would exceed the names cap or the cap on their characters. */
   protected checkNames(kind: ResourceKind, count: number, chars = 0): void {
     const max = this.ctx.limits?.maxNamesPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNamesPerSubscription;
-    if (count > max) throw limitExceeded(`the ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`);
+    if (count > max) throw streamOverLimit(`the ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`, 'subscription_names');
     const maxChars = this.ctx.limits?.maxNameCharsPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNameCharsPerSubscription;
     if (chars > maxChars) {
-      throw limitExceeded(`the ${kind} subscription's names have ${chars} characters in all, over the limit of ${maxChars} per type and stream`);
+      throw streamOverLimit(`the ${kind} subscription's names have ${chars} characters in all, over the limit of ${maxChars} per type and stream`, 'subscription_name_chars');
     }
   }
 

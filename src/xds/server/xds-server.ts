@@ -34,7 +34,7 @@ import { DEFAULT_XDS_STREAM_LIMITS, MAX_CONNECTION_AGE_NEVER_MS, MAX_TIMER_MS, X
 import { RefusalLog } from './refusal-log.js';
 import { ProxyRegistry, type HeldKind, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { ResourceKind } from '../resources.js';
-import type { RefusedEvent, XdsServerEvents } from './events.js';
+import type { OverLimitEvent, RefusedEvent, XdsServerEvents } from './events.js';
 import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
@@ -149,8 +149,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       held += 1;
       const outbox = new StreamOutbox(call as unknown as ConstructorParameters<typeof StreamOutbox>[0], limits, {
         onWritable: () => s.onWritable(),
-        onOverLimit: (reason) => {
+        onOverLimit: (reason, limit) => {
           log.warn({ stream: id, peer: address, reason }, `LIMIT_EXCEEDED: xDS stream closed (RESOURCE_EXHAUSTED): ${reason}`);
+          emitOverLimit(opts.events, { reason: limit, streamId: id, peer: address }, log);
           done(`LIMIT_EXCEEDED: ${reason}`);
           // The proxy does not read, so a status would wait behind the bytes it never takes: reset the
           // HTTP/2 stream (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) to free them.
@@ -201,7 +202,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
             // A refusal at the first request a client can repeat in a loop: logged once per burst.
             refusals.refused(err.refusedAt, { stream: s.id, peer: address }, details);
             emitRefused(opts.events, { limit: err.refusedAt, peer: address }, log);
-          } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
+          } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) {
+            log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
+            if (err instanceof ProtocolError && err.overLimit) emitOverLimit(opts.events, { reason: err.overLimit, streamId: s.id, peer: address }, log);
+          }
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
             // A client the CA signed for can repeat this in a loop too: once per burst and certificate.
             const identities = s.peer.identities ?? [];
@@ -347,6 +351,15 @@ function emitRefused(events: XdsServerEvents | undefined, event: RefusedEvent, l
     events?.refused?.(event);
   } catch (err) {
     log.error({ err, event: 'refused' }, 'xDS event observer failed');
+  }
+}
+
+/** Tells the observer of a stream ended at a per-stream limit; an observer that throws is logged, not the stream's problem. */
+function emitOverLimit(events: XdsServerEvents | undefined, event: OverLimitEvent, log: Logger): void {
+  try {
+    events?.overLimit?.(event);
+  } catch (err) {
+    log.error({ err, event: 'overLimit' }, 'xDS event observer failed');
   }
 }
 
