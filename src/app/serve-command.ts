@@ -4,7 +4,10 @@
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to re-read the topology file.
  * Exit status: 0 graceful shutdown, 1 runtime failure, 2 invalid topology file.
  */
-import { readFile } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, createReadStream, fstat, open as fsOpen, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
@@ -13,6 +16,7 @@ import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
 import { releaseYoungGeneration } from './young-generation.js';
+import { takeHeldSignals } from './held-signals.js';
 
 /** What `keyway serve` was asked on its command line. */
 export interface ServeCommandOptions {
@@ -39,10 +43,7 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
  * (docs/observability.md "Traces"); the last spans are flushed before the process exits.
  */
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
-  // A synchronous destination: pino registers no flush at exit for it. The asynchronous default's
-  // exit flush (sonic-boom's flushSync) retries a failed write for ever, so `keyway serve | head`,
-  // or a log reader that went away, made SIGTERM hang after "stopped".
-  const log = pino({ name: 'keyway', level: cmd.logLevel }, pino.destination({ dest: 1, sync: true }));
+  const log = stdoutLogger(cmd.logLevel);
   const tracing = startTracing({
     onExportHealth: (e) =>
       e.kind === 'failing'
@@ -63,6 +64,66 @@ export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
     if ((await stopTracing(tracing, log, signals.again)) === 'interrupted') code = 1;
   }
   return code;
+}
+
+/**
+ * Log bytes kept while stdout's reader takes none (1 MiB): past it, new lines are dropped until it
+ * reads again; stderr says so (once), and the log counts the lines lost once the reader is back.
+ */
+export const LOG_BUFFER_MAX_BYTES = 1_048_576;
+
+/** How often lines waiting for a reader that takes none are offered to it again, ms. */
+const LOG_RETRY_MS = 100;
+
+/**
+ * The JSON log on stdout. A synchronous destination: pino registers no flush at exit for it (the
+ * asynchronous default's exit flush retries a failed write for ever, so `keyway serve | head`, or
+ * a log reader that went away, made SIGTERM hang after "stopped"). A reader that stays but stops
+ * reading (a full pipe: a paused `| less`, a container log driver that blocks) must not stop
+ * keyway either: sonic-boom retried the write every 100 ms inside the event loop, so /healthz,
+ * /readyz and every xDS stream stalled with the log. Lines wait in a bounded buffer instead.
+ */
+function stdoutLogger(level: string): Logger {
+  const dest = pino.destination({ dest: 1, sync: true, retryEAGAIN: () => false, maxLength: LOG_BUFFER_MAX_BYTES });
+  let retry: NodeJS.Timeout | undefined;
+  // pino's own listener stops logging on EPIPE (the reader went away) and rethrows the rest. A
+  // full pipe (EAGAIN) is no error here: the lines stay buffered, offered again on a timer (an
+  // empty write sends what waits) as well as with the next line.
+  dest.removeAllListeners('error');
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EAGAIN' || err.code === 'EBUSY') {
+      retry ??= setTimeout(() => {
+        retry = undefined;
+        dest.write('');
+      }, LOG_RETRY_MS).unref();
+      return;
+    }
+    if (err.code !== 'EPIPE') throw err;
+    dest.write = () => true;
+    dest.flushSync = () => {};
+  });
+  const log = pino({ name: 'keyway', level }, dest);
+  let dropped = 0;
+  let told = false;
+  let reporting = false;
+  dest.on('drop', () => {
+    dropped++;
+    if (told) return;
+    told = true;
+    process.stderr.write(`keyway: stdout's reader takes no log lines; past ${LOG_BUFFER_MAX_BYTES} bytes waiting, new ones are dropped until it reads again\n`);
+  });
+  dest.on('write', () => {
+    if (dropped === 0 || reporting) return;
+    // Not from inside the write under way: the buffer it is emptying still counts as full.
+    reporting = true;
+    setImmediate(() => {
+      reporting = false;
+      const lost = dropped;
+      dropped = 0;
+      log.warn({ droppedLogLines: lost }, `${lost} log lines were dropped while stdout's reader took none`);
+    });
+  });
+  return log;
 }
 
 /** Flushes and stops trace export, within TRACE_FLUSH_TIMEOUT_MS or until `interrupt` (a second signal). */
@@ -161,8 +222,9 @@ interface ServeSignals {
 }
 
 /**
- * Takes over SIGTERM, SIGINT and SIGHUP. The handlers stay until the process exits, so a signal
- * during the trace flush after shutdown does not kill it either.
+ * Takes over SIGTERM, SIGINT and SIGHUP, with those held since the command started loading
+ * (held-signals.ts). The handlers stay until the process exits, so a signal during the trace
+ * flush after shutdown does not kill it either.
  */
 function listenForSignals(log: Logger): ServeSignals {
   let stops = 0;
@@ -173,9 +235,7 @@ function listenForSignals(log: Logger): ServeSignals {
   const stopSignal = (signal: NodeJS.Signals): void => (stops++ === 0 ? onStop : onAgain)(signal);
   let reload: (() => void) | undefined;
   let reloadAsked = false;
-  process.on('SIGTERM', stopSignal);
-  process.on('SIGINT', stopSignal);
-  process.on('SIGHUP', () => {
+  const reloadSignal = (): void => {
     if (reload) {
       reload();
       return;
@@ -183,7 +243,12 @@ function listenForSignals(log: Logger): ServeSignals {
     // The start is reading the file already; a reload asked for meanwhile runs once keyway does.
     reloadAsked = true;
     log.info('SIGHUP during start-up: the topology file is re-read once keyway runs');
-  });
+  };
+  process.on('SIGTERM', stopSignal);
+  process.on('SIGINT', stopSignal);
+  process.on('SIGHUP', reloadSignal);
+  // Those that came while the modules loaded, in order; taken in this same run, so none is lost.
+  for (const signal of takeHeldSignals()) (signal === 'SIGHUP' ? reloadSignal : stopSignal)(signal);
   return {
     stop,
     again,
@@ -202,14 +267,85 @@ function listenForSignals(log: Logger): ServeSignals {
 async function readAdminToken(file: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readTokenFile(file);
   } catch (err) {
+    if (err instanceof UnreadableTokenFile) throw new Error(`--admin-token-file ${file}: ${err.message}`);
     throw new Error(`--admin-token-file ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const token = text.trim();
   const problem = adminTokenProblem(token);
   if (problem !== undefined) throw new Error(`--admin-token-file ${file}: ${problem}`);
   return token;
+}
+
+/**
+ * Largest admin token file read, in bytes (64 KiB; a token is some tens of bytes). Past it the
+ * start fails naming the file: a wrong path or a runaway pipe is not read into memory.
+ */
+export const MAX_ADMIN_TOKEN_FILE_BYTES = 65_536;
+
+/**
+ * Opening a FIFO for reading blocks until a writer opens it, in a threadpool thread nothing can
+ * cancel: SIGTERM found the start stuck, and even process.exit waited on that thread. O_NONBLOCK
+ * makes the open return at once; on a regular file it changes nothing.
+ */
+const READ_WITHOUT_WAITING = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
+
+/** A path that cannot be the token file, or a token file too large: the message says why. */
+class UnreadableTokenFile extends Error {}
+
+/**
+ * The text of a regular file or a pipe (`--admin-token-file <(command)`, a FIFO), at most
+ * MAX_ADMIN_TOKEN_FILE_BYTES. A pipe is read through the event loop, so waiting for its writer
+ * can be given up (a signal); anything else (a device such as /dev/zero, which reads without
+ * end, a directory, a socket) is refused before it is opened.
+ * @throws UnreadableTokenFile; the system's error (ENOENT, EACCES, ...)
+ */
+async function readTokenFile(file: string): Promise<string> {
+  refuseUnlessReadable(await stat(file));
+  const fd = await new Promise<number>((resolve, reject) => fsOpen(file, READ_WITHOUT_WAITING, (err, opened) => (err ? reject(err) : resolve(opened))));
+  let st: Stats;
+  try {
+    // Again on what was opened, in case the path was replaced in between.
+    st = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats))));
+    refuseUnlessReadable(st);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  // Each stream owns the descriptor from here and closes it.
+  const stream = st.isFIFO() ? new Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd });
+  return readAtMost(stream, MAX_ADMIN_TOKEN_FILE_BYTES);
+}
+
+/** Reads `stream` to its end; past `limit` bytes it stops and throws UnreadableTokenFile. */
+async function readAtMost(stream: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > limit) throw new UnreadableTokenFile(`holds more than ${limit} bytes, more than a token (MAX_ADMIN_TOKEN_FILE_BYTES)`);
+      chunks.push(chunk);
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, bytes).toString('utf8');
+}
+
+function refuseUnlessReadable(st: Stats): void {
+  if (st.isFile() || st.isFIFO()) return;
+  const kind = st.isDirectory()
+    ? 'a directory'
+    : st.isCharacterDevice()
+      ? 'a character device'
+      : st.isBlockDevice()
+        ? 'a block device'
+        : st.isSocket()
+          ? 'a socket'
+          : 'a file of an unknown type';
+  throw new UnreadableTokenFile(`must be a regular file or a pipe, got ${kind}`);
 }
 
 /**

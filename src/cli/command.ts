@@ -3,6 +3,7 @@
  * Exit status: 0 success or graceful shutdown, 1 runtime failure, 2 bad usage or invalid topology file.
  */
 import { CHECK_USAGE, type Command, parseCommand, SERVE_USAGE, USAGE, UsageError } from './args.js';
+import { releaseHeldSignals } from '../app/held-signals.js';
 import { checkCommand } from './check.js';
 import { clientInvocation, isClientCommand, runClientCommand } from './commands/index.js';
 import type { CommandIo } from './commands/options.js';
@@ -32,10 +33,13 @@ async function serverCommand(argv: readonly string[], env: NodeJS.ProcessEnv, io
   try {
     cmd = parseCommand(argv, env);
   } catch (err) {
+    releaseHeldSignals();
     if (!(err instanceof UsageError)) throw err;
     io.err(`keyway: ${err.message}\n\n${USAGE}\n`);
     return 2;
   }
+  // Only serve handles signals (src/app/held-signals.ts); the others take Node's default.
+  if (cmd.command !== 'serve') releaseHeldSignals();
   switch (cmd.command) {
     case 'help':
       return help(cmd.topic, io);

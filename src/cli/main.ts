@@ -4,8 +4,8 @@
  * Client commands (status, shardmap, lookup, diff) are dispatched before the server's modules are
  * loaded, so they start quickly.
  */
+import './signal-hold.js';
 import './young-generation-hold.js';
-import { clientInvocation } from './commands/index.js';
 import { internalErrorText } from './internal-error.js';
 
 /** The first error each output stream reported; an 'error' event without a listener would crash the process. */
@@ -17,11 +17,15 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const argv = process.argv.slice(2);
-const client = clientInvocation(argv);
-const run =
-  client !== undefined
-    ? import('./commands/index.js').then((m) => m.runClientCommand(client.name, client.args, process.env))
-    : import('./command.js').then((m) => m.main(argv, process.env));
+/** The client command run, once known (named in an internal error). */
+let client: { readonly name: string } | undefined;
+// Imported here, not above: the client commands' modules take a few hundred ms to load, and the
+// signal hold (signal-hold.ts) is only in place once the static imports have loaded.
+const run = import('./commands/index.js').then((m) => {
+  const invocation = m.clientInvocation(argv);
+  client = invocation;
+  return invocation !== undefined ? m.runClientCommand(invocation.name, invocation.args, process.env) : import('./command.js').then((c) => c.main(argv, process.env));
+});
 
 /**
  * Exits with `code` once stdout and stderr have taken everything written to them. Past a pipe's
