@@ -260,7 +260,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const host = opts.host ?? '0.0.0.0';
   const address = host.includes(':') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, tls?.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    // Named as the xDS port: grpc-js says only "No address added out of total 1 resolved".
+    server.bindAsync(address, tls?.credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(new Error(`xDS server cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(bound),
+    );
   }).catch((err: unknown) => {
     tls?.close();
     throw err;
