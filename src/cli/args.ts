@@ -2,6 +2,7 @@
  * Command-line parsing for `keyway` (public contract: README "Running keyway", `keyway --help`).
  * Flags win over environment variables, which win over defaults.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MAX_PORT } from '../core/limits.js';
 import { optionErrorMessage } from './parse-options.js';
@@ -24,9 +25,10 @@ const SERVE_OPTIONS = `      --http-port N      REST API port       [env KEYWAY_
       --xds-port N       xDS gRPC port       [env KEYWAY_XDS_PORT, default 18000]
       --ext-proc-port N  Endpoint picker (ext_proc) gRPC port for gateways  [env KEYWAY_EXT_PROC_PORT,
                          default 9002; 0 or off turns the picker off]
-      --host ADDR        Interface the xDS server and endpoint picker bind  [env KEYWAY_HOST, default 0.0.0.0]
+      --host ADDR        Interface the xDS server and endpoint picker bind  [env KEYWAY_HOST,
+                         default :: (IPv4 and IPv6; 0.0.0.0 on a host without IPv6)]
       --admin-host ADDR  Interface the REST API binds    [env KEYWAY_ADMIN_HOST, default 127.0.0.1;
-                         0.0.0.0 in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
+                         :: in Kubernetes (KUBERNETES_SERVICE_HOST set), where probes need it]
       --admin-token-file FILE  Bearer token required for /v1 and /debug (/healthz, /readyz,
                          /metrics stay open)  [env KEYWAY_ADMIN_TOKEN_FILE, default none]
       --xds-tls-cert FILE, --xds-tls-key FILE  Serve xDS over TLS with this PEM certificate and key
@@ -197,7 +199,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     httpPort: port(source('http-port'), setting('http-port'), 8080),
     xdsPort: port(source('xds-port'), setting('xds-port'), 18000),
     ...(extProcPort !== undefined ? { extProcPort } : {}),
-    host: setting('host') ?? '0.0.0.0',
+    host: setting('host') ?? anyAddress(),
     adminHost: setting('admin-host') ?? defaultAdminHost(env),
     ...(adminTokenFile !== undefined ? { adminTokenFile } : {}),
     ...(xdsTls ? { xdsTls } : {}),
@@ -235,8 +237,8 @@ const SETTINGS = {
   'http-port': { variable: 'KEYWAY_HTTP_PORT', metavar: 'N', unset: 'for the default, 8080' },
   'xds-port': { variable: 'KEYWAY_XDS_PORT', metavar: 'N', unset: 'for the default, 18000' },
   'ext-proc-port': { variable: 'KEYWAY_EXT_PROC_PORT', metavar: 'N|off', unset: 'for the default, 9002' },
-  host: { variable: 'KEYWAY_HOST', metavar: 'ADDR', unset: 'for the default, 0.0.0.0' },
-  'admin-host': { variable: 'KEYWAY_ADMIN_HOST', metavar: 'ADDR', unset: 'for the default, 127.0.0.1 (0.0.0.0 in Kubernetes)' },
+  host: { variable: 'KEYWAY_HOST', metavar: 'ADDR', unset: 'for the default, :: (0.0.0.0 without IPv6)' },
+  'admin-host': { variable: 'KEYWAY_ADMIN_HOST', metavar: 'ADDR', unset: 'for the default, 127.0.0.1 (:: in Kubernetes)' },
   'admin-token-file': { variable: 'KEYWAY_ADMIN_TOKEN_FILE', metavar: 'FILE', unset: 'to serve the REST API without a token', protects: true },
   'xds-tls-cert': { variable: 'KEYWAY_XDS_TLS_CERT', metavar: 'FILE', unset: 'to serve xDS in plaintext', protects: true },
   'xds-tls-key': { variable: 'KEYWAY_XDS_TLS_KEY', metavar: 'FILE', unset: 'to serve xDS in plaintext', protects: true },
@@ -278,7 +280,22 @@ function helpCommand(positionals: readonly string[]): Command {
  * where the kubelet's probes and Prometheus reach it over the pod IP (docs/security.md "The admin API").
  */
 export function defaultAdminHost(env: NodeJS.ProcessEnv): string {
-  return (env.KUBERNETES_SERVICE_HOST ?? '') !== '' ? '0.0.0.0' : '127.0.0.1';
+  return (env.KUBERNETES_SERVICE_HOST ?? '') !== '' ? anyAddress() : '127.0.0.1';
+}
+
+/**
+ * Every interface, both address families where the host has IPv6: `::` (a dual-stack socket,
+ * which takes IPv4 clients too), else `0.0.0.0`. On `0.0.0.0` alone, the proxies and probes of an
+ * IPv6 or IPv6-first cluster (pod IPs are IPv6) could not reach keyway; on a kernel without IPv6
+ * (booted with `ipv6.disable=1`), binding `::` fails, so there it stays `0.0.0.0`.
+ */
+export function anyAddress(hasIpv6: boolean = hostHasIpv6()): string {
+  return hasIpv6 ? '::' : '0.0.0.0';
+}
+
+/** Linux lists /proc/net/if_inet6 exactly when its kernel has IPv6; other systems always have it. */
+function hostHasIpv6(): boolean {
+  return process.platform !== 'linux' || existsSync('/proc/net/if_inet6');
 }
 
 /** Checks that the TLS flags come in the combinations that mean something. @throws UsageError */

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { parseCommand, UsageError } from '../../src/cli/args.js';
+import { anyAddress, parseCommand, UsageError } from '../../src/cli/args.js';
 import { runClientCommand } from '../../src/cli/commands/index.js';
 import { captureIo } from './commands/fake-server.js';
 import { tempTopology } from '../serve/support.js';
@@ -98,12 +98,12 @@ test('flags win over environment variables, which win over defaults', () => {
     httpPort: 8080,
     xdsPort: 18000,
     extProcPort: 9002,
-    host: '0.0.0.0',
+    host: anyAddress(),
     adminHost: '127.0.0.1',
     logLevel: 'info',
   });
   const env = { KEYWAY_HTTP_PORT: '9090', KEYWAY_XDS_PORT: '19000', KEYWAY_LOG_LEVEL: 'debug' };
-  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, extProcPort: 9002, host: '0.0.0.0', adminHost: '127.0.0.1', logLevel: 'debug' });
+  assert.deepEqual(parseCommand(base, env), { command: 'serve', config: 'f.yaml', httpPort: 9090, xdsPort: 19000, extProcPort: 9002, host: anyAddress(), adminHost: '127.0.0.1', logLevel: 'debug' });
   assert.deepEqual(
     parseCommand([...base, '--http-port', '1', '--xds-port', '2', '--log-level', 'warn', '--host', '127.0.0.1'], env),
     { command: 'serve', config: 'f.yaml', httpPort: 1, xdsPort: 2, extProcPort: 9002, host: '127.0.0.1', adminHost: '127.0.0.1', logLevel: 'warn' },
@@ -146,12 +146,19 @@ test('--ext-proc-port: default 9002, env and flag set it, 0 and off turn the pic
   assert.throws(() => serve(['--ext-proc-port', 'on'], {}), /--ext-proc-port must be an integer/);
 });
 
+test('every interface means both address families where the host has IPv6', () => {
+  assert.equal(anyAddress(true), '::');
+  assert.equal(anyAddress(false), '0.0.0.0');
+  // Linux lists /proc/net/if_inet6 exactly when its kernel has IPv6.
+  if (process.platform === 'linux') assert.equal(anyAddress(), existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0');
+});
+
 test('the admin API binds loopback outside Kubernetes and every interface in a pod; --admin-host and the token file', () => {
   const base = ['serve', '--config', 'f.yaml'];
   const serve = (argv: string[], env: NodeJS.ProcessEnv) => parseCommand([...base, ...argv], env) as Extract<ReturnType<typeof parseCommand>, { command: 'serve' }>;
   assert.equal(serve([], {}).adminHost, '127.0.0.1');
   assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '' }).adminHost, '127.0.0.1');
-  assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, '0.0.0.0');
+  assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, anyAddress());
   assert.equal(serve(['--host', '0.0.0.0'], {}).adminHost, '127.0.0.1', '--host moves xDS only');
   assert.equal(serve([], { KUBERNETES_SERVICE_HOST: '10.96.0.1', KEYWAY_ADMIN_HOST: '10.0.0.7' }).adminHost, '10.0.0.7');
   assert.equal(serve(['--admin-host', '::1'], { KEYWAY_ADMIN_HOST: '10.0.0.7' }).adminHost, '::1');
@@ -187,8 +194,8 @@ test('an empty serve flag is a usage error naming it, never "not given" (which w
     [['--xds-tls-cert', '', '--xds-tls-key', ''], /^--xds-tls-cert is given an empty value: give FILE, or leave the flag out to serve xDS in plaintext$/],
     [['--xds-tls-cert', 'c', '--xds-tls-key', ''], /^--xds-tls-key is given an empty value/],
     [[...tls, '--xds-tls-allowed-sans', ''], /^--xds-tls-allowed-sans is given an empty value/],
-    [['--admin-host', ''], /^--admin-host is given an empty value: give ADDR, or leave the flag out for the default, 127\.0\.0\.1 \(0\.0\.0\.0 in Kubernetes\)$/],
-    [['--host', ''], /^--host is given an empty value: give ADDR, or leave the flag out for the default, 0\.0\.0\.0$/],
+    [['--admin-host', ''], /^--admin-host is given an empty value: give ADDR, or leave the flag out for the default, 127\.0\.0\.1 \(:: in Kubernetes\)$/],
+    [['--host', ''], /^--host is given an empty value: give ADDR, or leave the flag out for the default, :: \(0\.0\.0\.0 without IPv6\)$/],
     [['--http-port', ''], /^--http-port is given an empty value/],
     [['--xds-port', ''], /^--xds-port is given an empty value/],
     [['--ext-proc-port', ''], /^--ext-proc-port is given an empty value/],
@@ -211,8 +218,8 @@ test('an empty variable is unset, except one that turns a protection on: that is
   const defaults = serve({});
   const unset = { KEYWAY_HOST: '', KEYWAY_ADMIN_HOST: '', KEYWAY_HTTP_PORT: '', KEYWAY_XDS_PORT: '', KEYWAY_EXT_PROC_PORT: '', KEYWAY_LOG_LEVEL: '' };
   assert.deepEqual(serve(unset), defaults);
-  assert.equal(serve({ KEYWAY_HOST: '' }).host, '0.0.0.0');
-  assert.equal(serve({ KEYWAY_ADMIN_HOST: '', KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, '0.0.0.0', 'the documented default in a pod');
+  assert.equal(serve({ KEYWAY_HOST: '' }).host, anyAddress());
+  assert.equal(serve({ KEYWAY_ADMIN_HOST: '', KUBERNETES_SERVICE_HOST: '10.96.0.1' }).adminHost, anyAddress(), 'the documented default in a pod');
   const protection: [NodeJS.ProcessEnv, RegExp][] = [
     [{ KEYWAY_ADMIN_TOKEN_FILE: '' }, /^KEYWAY_ADMIN_TOKEN_FILE is set but empty: set it to FILE \(as --admin-token-file\), or unset it to serve the REST API without a token$/],
     [{ KEYWAY_XDS_TLS_CERT: '', KEYWAY_XDS_TLS_KEY: '' }, /^KEYWAY_XDS_TLS_CERT is set but empty/],

@@ -29,8 +29,12 @@ function keyway(dir = 'manifests/base') {
 }
 
 /** What `keyway serve` does with the container's args and env, through the real CLI parser. */
+/** Binds every interface: `::` takes IPv4 and IPv6 clients, `0.0.0.0` (a host without IPv6) IPv4 ones. */
+const EVERY_INTERFACE = ['::', '0.0.0.0'];
+
 function serveCommand(container: V1Container) {
-  const env = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  // KUBERNETES_SERVICE_HOST: set in every container of a pod.
+  const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', ...Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value])) };
   const command = parseCommand(container.args ?? [], env);
   assert.equal(command.command, 'serve');
   return command as Extract<typeof command, { command: 'serve' }>;
@@ -50,8 +54,8 @@ test('the container ports are the ports keyway serve listens on, as the CLI pars
   const serve = serveCommand(container);
   assert.equal(resolvePort('http', [container])?.port.containerPort, serve.httpPort);
   assert.equal(resolvePort('xds', [container])?.port.containerPort, serve.xdsPort);
-  assert.equal(serve.host, '0.0.0.0', 'proxies in other pods must reach the xDS port');
-  assert.equal(serve.adminHost, '0.0.0.0', 'probes from the kubelet must reach the admin port');
+  assert.ok(EVERY_INTERFACE.includes(serve.host), 'proxies in other pods must reach the xDS port');
+  assert.ok(EVERY_INTERFACE.includes(serve.adminHost), 'probes from the kubelet must reach the admin port');
 });
 
 test('the xDS limits the container sets are ones keyway serve accepts, and the stream cap fits the memory limit', { skip }, () => {
@@ -68,7 +72,7 @@ test('the xDS limits the container sets are ones keyway serve accepts, and the s
 test('the secured overlay mounts the TLS and token Secrets where keyway serve reads them; probes stay on open paths', { skip }, async () => {
   const { pod, container } = keyway('manifests/examples/secured');
   const serve = serveCommand(container);
-  assert.equal(serve.adminHost, '0.0.0.0');
+  assert.ok(EVERY_INTERFACE.includes(serve.adminHost));
   assert.ok(serve.xdsTls?.clientCaFile, 'mTLS: a client CA');
   const files = { cert: serve.xdsTls.certFile, key: serve.xdsTls.keyFile, ca: serve.xdsTls.clientCaFile, token: serve.adminTokenFile! };
   const secretOf = (file: string): { secret: string; key: string } => {
