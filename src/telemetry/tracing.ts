@@ -4,19 +4,32 @@
  * sends nothing and pays only for no-op spans.
  *
  * Honoured: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is) or OTEL_EXPORTER_OTLP_ENDPOINT
- * (`/v1/traces` appended), OTEL_EXPORTER_OTLP[_TRACES]_HEADERS, OTEL_SERVICE_NAME and
- * OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (`none` turns export off),
- * OTEL_BSP_* for the batch processor.
+ * (`/v1/traces` appended), OTEL_TRACES_EXPORTER (`none` turns export off; `otlp` alone turns it on
+ * to the default http://localhost:4318), OTEL_EXPORTER_OTLP[_TRACES]_HEADERS, OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_* for the batch
+ * processor. Values keyway cannot honour are warned of (otel-env.ts).
  */
 import { context, propagation, trace } from '@opentelemetry/api';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { createRequire } from 'node:module';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { withExportHealth, type ExportHealthEvent } from './export-health.js';
+import {
+  batchSettingsFromEnv,
+  booleanFromEnv,
+  envValue,
+  resourceAttributesFromEnv,
+  samplerFromEnv,
+  type BatchSettings,
+  type SamplerSetting,
+} from './otel-env.js';
 
 /** The tracer name keyway's spans are created with. */
 export const TRACER_NAME = 'keyway';
+
+/** Where an OTLP/HTTP exporter sends traces when only OTEL_TRACES_EXPORTER=otlp is set (the specification's default). */
+export const DEFAULT_OTLP_TRACES_ENDPOINT = 'http://localhost:4318/v1/traces';
 
 export interface TracingConfig {
   readonly enabled: boolean;
@@ -24,27 +37,43 @@ export interface TracingConfig {
   readonly reason: string;
   /** Where spans go when enabled (the traces URL, `/v1/traces` included). */
   readonly endpoint?: string;
+  /** `service.name`: OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES' `service.name`, else `keyway`. */
   readonly serviceName: string;
-  /** Settings that were read but cannot be honoured (e.g. the gRPC protocol). */
+  /** Settings that were read but cannot be honoured (e.g. the gRPC protocol, a batch size of 0). */
   readonly warnings: readonly string[];
+  /** When enabled: the resource attributes of OTEL_RESOURCE_ATTRIBUTES, decoded. */
+  readonly resourceAttributes?: Readonly<Record<string, string>>;
+  /** When enabled: the batch span processor's settings (OTEL_BSP_*, checked). */
+  readonly batch?: BatchSettings;
+  /** When enabled: the sampler (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, checked). */
+  readonly sampler?: SamplerSetting;
 }
 
 /** Decides from the environment whether and where to export traces. Pure: reads only `env`. */
 export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TracingConfig {
-  const serviceName = nonEmpty(env.OTEL_SERVICE_NAME) ?? 'keyway';
   const warnings: string[] = [];
+  /** Said only when export is on: settings of an exporter that does not run are moot. */
+  const exportWarnings: string[] = [];
+  const resourceAttributes = resourceAttributesFromEnv(env, exportWarnings);
+  const serviceName = envValue(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes[ATTR_SERVICE_NAME] ?? 'keyway';
   const off = (reason: string): TracingConfig => ({ enabled: false, reason, serviceName, warnings });
   // An endpoint set but unusable is a mistake to warn about, not a choice to log at info.
   const misconfigured = (reason: string): TracingConfig => ({ enabled: false, reason, serviceName, warnings: [...warnings, reason] });
-  if (nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === 'true') return off('OTEL_SDK_DISABLED=true');
-  const exporters = nonEmpty(env.OTEL_TRACES_EXPORTER)
+  if (booleanFromEnv(env, 'OTEL_SDK_DISABLED', warnings)) return off('OTEL_SDK_DISABLED=true');
+  const rawExporters = envValue(env, 'OTEL_TRACES_EXPORTER');
+  const exporters = rawExporters
     ?.split(',')
-    .map((s) => s.trim().toLowerCase());
-  if (exporters && !exporters.includes('otlp')) return off(`OTEL_TRACES_EXPORTER=${env.OTEL_TRACES_EXPORTER} (only otlp is supported)`);
-  const specific = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-  const general = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-  if (!specific && !general) return off('neither OTEL_EXPORTER_OTLP_TRACES_ENDPOINT nor OTEL_EXPORTER_OTLP_ENDPOINT is set');
-  const endpoint = specific ?? `${general!.replace(/\/+$/, '')}/v1/traces`;
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  const unsupported = exporters?.filter((e) => e !== 'otlp' && e !== 'none') ?? [];
+  if (unsupported.length > 0) warnings.push(`OTEL_TRACES_EXPORTER: ${unsupported.join(', ')} is not supported; keyway exports traces only over otlp`);
+  if (exporters && !exporters.includes('otlp')) return off(`OTEL_TRACES_EXPORTER=${rawExporters} (only otlp is supported)`);
+  const specific = envValue(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const general = envValue(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  // Asked for by name, otlp goes where the specification says when no endpoint is set.
+  const byDefault = !specific && !general && exporters !== undefined;
+  if (!specific && !general && !byDefault) return off('neither OTEL_EXPORTER_OTLP_TRACES_ENDPOINT nor OTEL_EXPORTER_OTLP_ENDPOINT is set');
+  const endpoint = specific ?? (general ? `${general.replace(/\/+$/, '')}/v1/traces` : DEFAULT_OTLP_TRACES_ENDPOINT);
   const variable = specific ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
   let protocolOfUrl: string;
   try {
@@ -56,16 +85,25 @@ export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Trac
   if (protocolOfUrl !== 'http:' && protocolOfUrl !== 'https:') {
     return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(endpoint)} is not an http:// or https:// URL (e.g. http://otel-collector:4318); tracing is off`);
   }
-  const protocol = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_PROTOCOL);
-  if (protocol && protocol !== 'http/json' && protocol !== 'http/protobuf') {
+  const protocol = envValue(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? envValue(env, 'OTEL_EXPORTER_OTLP_PROTOCOL');
+  if (protocol && protocol.toLowerCase() !== 'http/json' && protocol.toLowerCase() !== 'http/protobuf') {
     warnings.push(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported; keyway sends OTLP/HTTP with JSON bodies`);
   }
+  const batch = batchSettingsFromEnv(env, exportWarnings);
+  const sampler = samplerFromEnv(env, exportWarnings);
   return {
     enabled: true,
-    reason: specific ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set' : 'OTEL_EXPORTER_OTLP_ENDPOINT is set',
+    reason: specific
+      ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set'
+      : general
+        ? 'OTEL_EXPORTER_OTLP_ENDPOINT is set'
+        : `OTEL_TRACES_EXPORTER=${rawExporters} with no endpoint set: the default ${DEFAULT_OTLP_TRACES_ENDPOINT}`,
     endpoint,
     serviceName,
-    warnings,
+    warnings: [...warnings, ...exportWarnings],
+    resourceAttributes,
+    batch,
+    sampler,
   };
 }
 
@@ -98,19 +136,20 @@ export function startTracing(opts: StartTracingOptions = {}): Tracing {
   if (!config.enabled) {
     return { config, forceFlush: async () => {}, shutdown: async () => {} };
   }
-  // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME win over keyway's defaults.
-  const resource = resourceFromAttributes({
-    [ATTR_SERVICE_NAME]: 'keyway',
-    ...(opts.serviceVersion ? { [ATTR_SERVICE_VERSION]: opts.serviceVersion } : {}),
-  }).merge(detectResources({ detectors: [envDetector] }));
+  // The SDK's own attributes (telemetry.sdk.*), then keyway's defaults, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'keyway', ...(opts.serviceVersion ? { [ATTR_SERVICE_VERSION]: opts.serviceVersion } : {}) }))
+    .merge(resourceFromAttributes({ ...config.resourceAttributes, [ATTR_SERVICE_NAME]: config.serviceName }));
   // The SDK and the OTLP exporter (some 15 MB of resident memory) are loaded only when tracing is on.
   const require = createRequire(import.meta.url);
-  const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
   const exporter =
     opts.exporter ?? new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.endpoint });
   const reported = opts.onExportHealth ? withExportHealth(exporter, opts.onExportHealth) : exporter;
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(reported)] });
+  // Every batch setting is passed, checked: left undefined, the SDK would read the raw OTEL_BSP_* again.
+  const processor = new sdk.BatchSpanProcessor(reported, { ...config.batch });
+  const provider = new NodeTracerProvider({ resource, sampler: samplerOf(sdk, config.sampler), spanProcessors: [processor] });
   provider.register();
   let stopped: Promise<void> | undefined;
   return {
@@ -125,7 +164,10 @@ export function startTracing(opts: StartTracingOptions = {}): Tracing {
   };
 }
 
-function nonEmpty(v: string | undefined): string | undefined {
-  const t = v?.trim();
-  return t ? t : undefined;
+/** The SDK sampler of a checked OTEL_TRACES_SAMPLER setting (default parentbased_always_on). */
+function samplerOf(sdk: typeof import('@opentelemetry/sdk-trace-base'), s: SamplerSetting | undefined): Sampler {
+  const root = (name: string): Sampler =>
+    name.endsWith('always_off') ? new sdk.AlwaysOffSampler() : name.endsWith('traceidratio') ? new sdk.TraceIdRatioBasedSampler(s?.ratio ?? 1) : new sdk.AlwaysOnSampler();
+  const name = s?.name ?? 'parentbased_always_on';
+  return name.startsWith('parentbased_') ? new sdk.ParentBasedSampler({ root: root(name) }) : root(name);
 }
