@@ -16,6 +16,15 @@ import { KeywayError } from '../core/errors.js';
 /** `ProcessingMode.BodySendMode.FULL_DUPLEX_STREAMED`. */
 export const FULL_DUPLEX_STREAMED = 4;
 
+/**
+ * Whether Envoy sends a direction's body in one message in `mode` (`BUFFERED` = 2,
+ * `BUFFERED_PARTIAL` = 3): the whole body, or its first part up to the buffer limit while the rest
+ * goes on past the processor.
+ */
+export function sendsBodyOnce(mode: number): boolean {
+  return mode === 2 || mode === 3;
+}
+
 const PROTOCOL_CONFIG_FIELD = 11;
 const STREAMED_RESPONSE_FIELD = 3;
 

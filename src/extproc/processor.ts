@@ -31,7 +31,7 @@ import {
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../xds/proto.js';
-import { FULL_DUPLEX_STREAMED, protocolConfig, streamedResponse, type BodyModes } from './newer-fields.js';
+import { FULL_DUPLEX_STREAMED, protocolConfig, sendsBodyOnce, streamedResponse, type BodyModes } from './newer-fields.js';
 import { pickEndpoints, type HeaderText, type PickDecision } from './pick.js';
 import type { PickTable } from './pick-table.js';
 import { DESTINATION_ENDPOINT_KEY, DESTINATION_ENDPOINT_NAMESPACE, SERVED_ENDPOINT_KEY } from './protocol.js';
@@ -71,6 +71,9 @@ export class PickerStream {
   /** A message of the request, the response, has come: its body may be under way. */
   #requestStarted = false;
   #responseStarted = false;
+  /** The request, the response, sends its body in one message (BUFFERED, BUFFERED_PARTIAL) and it has come: no more of that body passes through keyway. */
+  #requestBodyOver = false;
+  #responseBodyOver = false;
   #ended = false;
   readonly #ctx: ProcessorContext;
 
@@ -99,11 +102,17 @@ export class PickerStream {
    * its body mode sends bodies. Envoy forwards only the chunks keyway hands back, so ending such a
    * stream (OK) changed the body the upstream got (a chunk sent twice); the server's close() leaves
    * these streams to finish instead. A response whose headers have not come has no body in flight.
+   * In BUFFERED and BUFFERED_PARTIAL modes a direction's one body message ends what passes through
+   * keyway, even without end of stream (trailers follow, or the rest of a body past Envoy's buffer
+   * limit goes on without keyway): held open, such a stream was cut at the end of the shutdown
+   * grace, and Envoy 1.40 aborted its response mid-stream (measured).
    */
   get passingBodies(): boolean {
     const modes = this.#modes;
     if (this.done || !modes) return false;
-    return (this.#requestStarted && !this.#requestDone && modes.request !== 0) || (this.#responseStarted && !this.#responseDone && modes.response !== 0);
+    const request = this.#requestStarted && !this.#requestDone && !this.#requestBodyOver && modes.request !== 0;
+    const response = this.#responseStarted && !this.#responseDone && !this.#responseBodyOver && modes.response !== 0;
+    return request || response;
   }
 
   /**
@@ -137,9 +146,11 @@ export class PickerStream {
         break;
       case 'requestBody':
         if (request.value.endOfStream) this.#requestDone = true;
+        if (sendsBodyOnce(modes.request)) this.#requestBodyOver = true;
         break;
       case 'responseBody':
         if (request.value.endOfStream) this.#responseDone = true;
+        if (sendsBodyOnce(modes.response)) this.#responseBodyOver = true;
         break;
       case 'requestTrailers':
         this.#requestDone = true;
