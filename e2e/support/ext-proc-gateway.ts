@@ -79,7 +79,8 @@ function gatewayFilters(l: GatewayListener, servedHeader: string | undefined): R
         response_trailer_mode: trailers,
       },
       // The subset hint goes to the picker; the served endpoint comes back to it on the response.
-      metadata_options: { forwarding_namespaces: { untyped: ['envoy.lb.subset_hint', 'envoy.lb'] } },
+      // receiving: without it Envoy drops keyway's envoy.lb metadata (the override_host metadata source).
+      metadata_options: { forwarding_namespaces: { untyped: ['envoy.lb.subset_hint', 'envoy.lb'] }, receiving_namespaces: { untyped: ['envoy.lb'] } },
     },
   });
   if (servedHeader) {
