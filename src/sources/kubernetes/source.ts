@@ -20,6 +20,7 @@ import type { Endpoint } from '../../core/endpoint.js';
 import { debounce } from '../debounce.js';
 import type { Source, SourceStatus } from '../source.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
+import { withCredentialTimeout } from './credentials.js';
 import type { KubernetesSourceConfig } from './config.js';
 import { discoverEndpoints } from './endpoints.js';
 import { type InformerState, type InformerTiming, ResourceInformer, type WatchedResource } from './informer.js';
@@ -113,7 +114,8 @@ export class KubernetesSource implements Source {
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ source: 'kubernetes', namespace: config.namespace });
     this.#initialSyncTimeoutMs = options.initialSyncTimeoutMs ?? DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
     const timing: InformerTiming = { ...DEFAULT_INFORMER_TIMING, ...options.timing };
-    const kc = options.kubeConfig ?? defaultKubeConfig();
+    // Credentials are bounded like the requests they are for: a hung exec plugin is an API error.
+    const kc = withCredentialTimeout(options.kubeConfig ?? defaultKubeConfig(), timing.listTimeoutMs);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const ns = config.namespace;
