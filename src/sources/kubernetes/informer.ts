@@ -181,14 +181,19 @@ export class ResourceInformer<T extends KubernetesObject> {
     const limit = this.timing.listPageSize > 0 ? this.timing.listPageSize : undefined;
     for (let restarts = 0; ; restarts++) {
       const items: T[] = [];
+      const pages = new PageGuard(this.resource.name);
       let first: KubernetesListObject<T> | undefined;
       let next: string | undefined;
       try {
         do {
           const page = await this.listPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) });
           first ??= page;
-          for (const item of page.items ?? []) items.push(this.resource.keep ? this.resource.keep(item) : item);
+          for (const item of page.items ?? []) {
+            pages.object(item);
+            items.push(this.resource.keep ? this.resource.keep(item) : item);
+          }
           next = limit !== undefined && page.metadata?._continue ? page.metadata._continue : undefined;
+          if (next !== undefined) pages.token(next);
         } while (next !== undefined);
       } catch (err) {
         if (next === undefined || !isGone(err) || restarts >= MAX_LIST_RESTARTS || this.stopped) throw err;
@@ -387,6 +392,38 @@ class ObservedWatch extends Watch {
       healthy.unref();
     }
     return controller;
+  }
+}
+
+/**
+ * Checks the pages of one paged list against a server, or a proxy in between, that ignores
+ * `continue` and answers the first page again each time: the list would never end, holding ever
+ * more copies of it and asking the API server again as fast as it answers. A list that really
+ * pages never repeats an object or a continue token; one that does fails (retried with backoff).
+ */
+class PageGuard {
+  readonly #objects = new Set<string>();
+  readonly #tokens = new Set<string>();
+  #pages = 1;
+
+  constructor(private readonly resource: string) {}
+
+  object(item: KubernetesObject): void {
+    const name = item.metadata?.name;
+    if (name === undefined) return;
+    const key = `${item.metadata?.namespace ?? ''}/${name}`;
+    if (this.#objects.has(key)) throw this.#ignored(`page ${this.#pages} repeats ${key}`);
+    this.#objects.add(key);
+  }
+
+  token(next: string): void {
+    if (this.#tokens.has(next)) throw this.#ignored(`page ${this.#pages} repeats a continue token`);
+    this.#tokens.add(next);
+    this.#pages++;
+  }
+
+  #ignored(what: string): Error {
+    return new Error(`list of ${this.resource}: ${what} of an earlier page: the API server, or a proxy in between, ignores the continue parameter`);
   }
 }
 
