@@ -112,6 +112,21 @@ async function boundedText(res: Response, max: number): Promise<string> {
   return Buffer.concat(chunks, bytes).toString('utf8');
 }
 
+/**
+ * What went wrong, cause included: fetch() rejects with just "fetch failed" and keeps the reason
+ * (ECONNREFUSED, ENOTFOUND, a certificate not trusted) in `cause`, which the logged message would drop.
+ */
+function failureText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+  if (cause === undefined || cause === null) return err.message;
+  const code = typeof cause.code === 'string' ? cause.code : undefined;
+  // An AggregateError (every address of a name refused) has a code and an empty message.
+  const message = typeof cause.message === 'string' && cause.message !== '' ? cause.message : undefined;
+  const detail = code === undefined ? (message ?? String(cause)) : message === undefined ? code : message.includes(code) ? message : `${code}: ${message}`;
+  return `${err.message} (${detail})`;
+}
+
 /** The `errorType: error` of a Prometheus error answer, else the start of the body. */
 function prometheusError(text: string): string {
   try {
@@ -259,8 +274,8 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       const res = await this.#fetch(url, { signal });
       const text = await boundedText(res, PROMETHEUS_MAX_RESPONSE_BYTES);
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${prometheusError(text)}`);
-      const body = JSON.parse(text) as { status?: string; data?: { resultType?: string; result?: MatrixSeries[] } };
-      if (body.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
+      const body = JSON.parse(text) as { status?: string; data?: { resultType?: string; result?: MatrixSeries[] } } | null;
+      if (body?.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
         throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
       }
       // Only windows ended by keyway's clock at this read (aligned like `end`, so replicas reading
@@ -281,7 +296,7 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       // The last step read is the window starting at `end`: the span ends one window later.
       return onlyIfRecent(snapshots, end + w, w, recentWindows);
     } catch (err) {
-      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : failureText(err);
       const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${why}`);
       this.#opts.onError?.(e);
       throw e;
