@@ -10,6 +10,7 @@ import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
 import { shardFor, type CacheKey } from './shard.js';
 import { adminTokenFault } from '../core/admin-token.js';
 import { lbWeight } from '../core/endpoint.js';
+import { fetchFailureText } from '../core/fetch-failure.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
 export interface Owner {
@@ -367,10 +368,8 @@ export class ShardMapClient {
       res = await fetch(url, { headers, signal: request.signal });
       text = await readText(res, maxBytes);
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
       const aborted: unknown = request.signal.aborted ? request.signal.reason : undefined;
-      const reason =
-        aborted === CLOSED ? 'the client was closed' : aborted === TIMED_OUT ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message);
+      const reason = aborted === CLOSED ? 'the client was closed' : aborted === TIMED_OUT ? `no answer within ${this.timeoutMs} ms` : fetchFailureText(err);
       throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href}: ${reason}`, {}, { cause: err });
     } finally {
       clearTimeout(timer);

@@ -8,6 +8,7 @@
 import { LOAD_METRIC_NAMES as LOAD_METRICS, windowStart, type LoadSnapshot, type LoadSnapshotSource, type ShardLoad } from '../../core/load.js';
 import { quantize } from './aggregate.js';
 import { onlyIfRecent } from './local.js';
+import { fetchFailureText } from '../../core/fetch-failure.js';
 
 /** Bound on one query_range call. */
 export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
@@ -110,21 +111,6 @@ async function boundedText(res: Response, max: number): Promise<string> {
     chunks.push(value);
   }
   return Buffer.concat(chunks, bytes).toString('utf8');
-}
-
-/**
- * What went wrong, cause included: fetch() rejects with just "fetch failed" and keeps the reason
- * (ECONNREFUSED, ENOTFOUND, a certificate not trusted) in `cause`, which the logged message would drop.
- */
-function failureText(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
-  if (cause === undefined || cause === null) return err.message;
-  const code = typeof cause.code === 'string' ? cause.code : undefined;
-  // An AggregateError (every address of a name refused) has a code and an empty message.
-  const message = typeof cause.message === 'string' && cause.message !== '' ? cause.message : undefined;
-  const detail = code === undefined ? (message ?? String(cause)) : message === undefined ? code : message.includes(code) ? message : `${code}: ${message}`;
-  return `${err.message} (${detail})`;
 }
 
 /** The `errorType: error` of a Prometheus error answer, else the start of the body. */
@@ -296,7 +282,7 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       // The last step read is the window starting at `end`: the span ends one window later.
       return onlyIfRecent(snapshots, end + w, w, recentWindows);
     } catch (err) {
-      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : failureText(err);
+      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : fetchFailureText(err);
       const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${why}`);
       this.#opts.onError?.(e);
       throw e;
