@@ -240,7 +240,7 @@ function updateOwners(
       ownerPass[base + j] = 1;
     }
     for (let j = 0; j < p; j++) list[j] = ow[j] as string;
-    list[p] = id;
+    list[p] = x.id; // the normalized endpoint's id, not the caller's (normalizeEndpoint)
     ownerScore[base + p] = sc;
     ownerZone[base + p] = x.zone;
     ownerFabric[base + p] = x.fabric;

@@ -73,13 +73,16 @@ export function validateEndpoint(e: Endpoint, field: string): void {
   }
 }
 
-/** A frozen copy holding exactly the Endpoint fields, so maps never alias a caller's mutable object. */
+/**
+ * A frozen copy holding exactly the Endpoint fields, so maps never alias a caller's mutable object,
+ * and strings of their own (ownString): maps outlive the input they were computed from.
+ */
 export function normalizeEndpoint(e: Endpoint): Endpoint {
   return Object.freeze({
-    id: e.id,
-    address: e.address,
+    id: ownString(e.id),
+    address: ownString(e.address),
     port: e.port,
-    locality: Object.freeze({ region: e.locality.region, zone: e.locality.zone, subzone: e.locality.subzone }),
+    locality: Object.freeze({ region: ownString(e.locality.region), zone: ownString(e.locality.zone), subzone: ownString(e.locality.subzone) }),
     weight: e.weight,
     ready: e.ready,
     // A draining endpoint serves but owns nothing: it is never ready (docs/ownership.md).
@@ -87,3 +90,12 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
   });
 }
 
+/**
+ * `s` as a string that holds no other: a parser's substring (the YAML parser's ids, localities)
+ * keeps the whole text it was cut from alive in V8. Ids stay in the maps of later reloads and in
+ * the intern table of the maps' lineage (eligible-set.ts), so each reload's file text stayed in
+ * memory with them. JSON.parse builds a new string, and keeps every code unit (a lone surrogate too).
+ */
+export function ownString(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
