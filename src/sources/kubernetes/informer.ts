@@ -206,16 +206,29 @@ export class ResourceInformer<T extends KubernetesObject> {
   }
 
   /** One list request, aborted after listTimeoutMs or when the informer stops. */
-  private listPage(page: ListPage): Promise<KubernetesListObject<T>> {
-    const signal = AbortSignal.any([this.stopSignal.signal, AbortSignal.timeout(this.timing.listTimeoutMs)]);
+  private async listPage(page: ListPage): Promise<KubernetesListObject<T>> {
+    // Not AbortSignal.any over the lifelong stop signal: Node 20 keeps an entry in it for every
+    // signal made from it, for the informer's life (one per list page; each failed watch relists).
+    const controller = new AbortController();
+    const stop = this.stopSignal.signal;
+    const onStop = (): void => controller.abort(stop.reason);
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => controller.abort(new DOMException(`list not complete within ${this.timing.listTimeoutMs} ms`, 'TimeoutError')), this.timing.listTimeoutMs);
+    timer.unref();
     const withSignal: ObservableMiddleware = {
       pre: (ctx) => {
-        ctx.setSignal(signal);
+        ctx.setSignal(controller.signal);
         return new Observable(Promise.resolve(ctx));
       },
       post: (res) => new Observable(Promise.resolve(res)),
     };
-    return this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append' });
+    try {
+      return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append' });
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
   }
 
   /** ListWatch gave up after an error: record it and start it again after a backoff delay. */
