@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadReport, type LoadReportIntake, type LoadSnapshot, type LoadSnapshotReader, type LoadSnapshotSource } from '../core/load.js';
 import { heldWindows } from '../sharding/index.js';
-import { createLoadSignal, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
+import { createLoadSignal, LoadAggregate, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
 
 /** The load settings of a topology (`hotShards:` when the file has one, else the defaults), with its shard count. */
 export function loadSignalSettings(config: {
@@ -27,6 +27,12 @@ export function loadSignalSettings(config: {
 export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   readonly #log: Logger;
   #settings: LoadSignalSettings;
+  /**
+   * The reports this replica received: kept when a reload rebuilds the source, which they do not
+   * depend on. Rebuilt with it, a switch back to `local` read none (plain rendezvous at once, the
+   * replay's hysteresis lost) and the window exported to Prometheus lost the reports already in.
+   */
+  readonly #aggregate: LoadAggregate;
   #signal: LoadSignal;
   readonly #listeners = new Set<() => void>();
   #unsubscribe: () => void;
@@ -44,6 +50,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   constructor(settings: LoadSignalSettings, logger: Logger) {
     this.#log = logger.child({ component: 'load' });
     this.#settings = settings;
+    this.#aggregate = new LoadAggregate({ windowMs: () => this.#settings.windowMs, onReport: (start) => this.#signal.reported(start) });
     this.#signal = this.#build();
     this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
   }
@@ -65,17 +72,24 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
   }
 
   /**
-   * A reload: a new window length applies from the next window; a new source kind or URL rebuilds
-   * the source; a new shard count drops the snapshots in force at once (docs/load-reports.md "A
-   * change of shards"), before the runner decides on the new map, and reads them anew.
+   * A reload: a new window length, source kind or URL rebuilds the source (the reports received
+   * stay) and reads it at once; a new shard count drops the snapshots in force at once
+   * (docs/load-reports.md "A change of shards"), before the runner decides on the new map, and
+   * reads them anew; a longer or shorter history is read at once.
    */
   reconfigure(settings: LoadSignalSettings): void {
-    const rebuild = JSON.stringify(settings.snapshot) !== JSON.stringify(this.#settings.snapshot);
+    const resourced = JSON.stringify(settings.snapshot) !== JSON.stringify(this.#settings.snapshot);
+    // A source times its reads by the window length in force when it armed its timer: kept, it
+    // read a shorter window only once the longer one had ended (up to an hour later).
+    const rebuild = resourced || settings.windowMs !== this.#settings.windowMs;
     const reshard = settings.shardCount !== this.#settings.shardCount && this.#settings.shardCount !== undefined;
+    // The snapshots in force span the windows the old settings read: a longer history must not
+    // wait for the next window (up to an hour) to be read, nor a shorter one keep older load.
+    const respan = heldWindows(settings) !== heldWindows(this.#settings) || settings.historyWindows !== this.#settings.historyWindows;
     this.#settings = settings;
     if (reshard) this.#dropForNewShardCount(settings.shardCount);
     if (!rebuild) {
-      if (reshard) void this.#refresh();
+      if (reshard || respan) void this.#refresh();
       return;
     }
     const old = this.#signal;
@@ -85,7 +99,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     this.#signal = this.#build();
     this.#unsubscribe = this.#signal.source.onChange(() => void this.#refresh());
     void old.close();
-    this.#log.info({ source: settings.snapshot.source }, 'load snapshot source changed');
+    if (resourced) this.#log.info({ source: settings.snapshot.source }, 'load snapshot source changed');
     void this.#refresh();
   }
 
@@ -114,6 +128,8 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
    */
   #dropForNewShardCount(shardCount: number | undefined): void {
     this.#oldSource = this.#reads;
+    // Kept across source rebuilds, the reports must not reach a source built after this change.
+    this.#aggregate.clear();
     this.#log.info({ shardCount }, 'shard count changed: load windows counted under the old one are not read');
     if (this.#snapshots.length === 0) return;
     this.#snapshots = [];
@@ -123,6 +139,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
 
   #build(): LoadSignal {
     return createLoadSignal(() => this.#settings, {
+      aggregate: this.#aggregate,
       onError: (err) => this.#log.warn({ err: err.message }, 'reading load snapshots failed; the policy keeps its last inputs'),
       // The read succeeded; only windows not yet ended by keyway's clock, or counted while a
       // replica served another shard count, were left out (the message says which).

@@ -99,6 +99,16 @@ export class LoadAggregate implements LoadReportSink {
     this.#opts.onReport?.(report.windowStartMs);
   }
 
+  /**
+   * Forgets every report: after a change of the shard count they count shard numbers that name
+   * other keys, and a source built later (a reload back to `local`) must not read them.
+   */
+  clear(): void {
+    this.#windows.clear();
+    this.#snapshots.clear();
+    this.#newest = -Infinity;
+  }
+
   /** Windows no report may change any more keep their snapshot only, not every node's report. */
   #finalize(windowMs: number): void {
     for (const start of [...this.#windows.keys()]) {

@@ -18,6 +18,8 @@ import { PrometheusLoadSource } from './prometheus.js';
 export interface LoadSignal {
   /** The xDS server's ReportLoad sink. */
   readonly aggregate: LoadAggregate;
+  /** Tells the source that `aggregate` took a report for the window starting at `windowStartMs` (given an aggregate, its owner calls this). */
+  reported(windowStartMs: number): void;
   /** What the policy reads. */
   readonly source: LoadSnapshotSource;
   /** The last closed window, as the reports this replica received sum it; undefined when none came (the `keyway_load_*` gauges). */
@@ -27,17 +29,18 @@ export interface LoadSignal {
 
 /**
  * Builds the signal. `settings()` is read at every use, so a reloaded window length applies from
- * the next window (a source kind change needs a new signal: the runner rebuilds it).
+ * the next window (a source kind change needs a new signal: the runner rebuilds it). `aggregate`:
+ * the reports received so far, kept across such a rebuild (they do not depend on the source).
  */
 export function createLoadSignal(
   settings: () => LoadSignalSettings | undefined,
-  opts: { readonly now?: () => number; readonly onError?: (err: Error) => void; readonly onWarning?: (err: Error) => void } = {},
+  opts: { readonly now?: () => number; readonly onError?: (err: Error) => void; readonly onWarning?: (err: Error) => void; readonly aggregate?: LoadAggregate } = {},
 ): LoadSignal {
   const now = opts.now ?? Date.now;
   const windowMs = (): number | undefined => settings()?.windowMs;
   const shardCount = (): number | undefined => settings()?.shardCount;
   let local: LocalLoadSource | undefined;
-  const aggregate = new LoadAggregate({ windowMs, onReport: (start) => local?.reported(start) });
+  const aggregate = opts.aggregate ?? new LoadAggregate({ windowMs, onReport: (start) => local?.reported(start) });
   const snapshot = settings()?.snapshot ?? { source: 'local' as const };
   const source: LoadSnapshotSource =
     snapshot.source === 'prometheus'
@@ -45,6 +48,7 @@ export function createLoadSignal(
       : (local = new LocalLoadSource({ aggregate, windowMs, shardCount, now }));
   return {
     aggregate,
+    reported: (start) => local?.reported(start),
     source,
     exported() {
       const w = windowMs();
