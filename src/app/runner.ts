@@ -113,6 +113,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // The inputs in force, as the sources delivered them: the runner never pulls again what a source
   // just pushed to it.
   let config = file.config();
+  /**
+   * The topology file whose shard map is in force: `config` once a map of it is computed. A valid
+   * file whose map cannot be (Kubernetes endpoints past the work budget) keeps the previous map and
+   * so the previous settings too: applied alone, its xDS settings reached proxies with the next
+   * handoff or load step, and its `shards` made the load signal drop the windows of the S still in
+   * force, then read windows of that S for the new map when one was computed later.
+   */
+  let served = config;
   let endpoints: readonly Endpoint[] = config.topology.endpoints;
   // Costly but valid settings (docs/configuration.md "Warnings"): logged at start, then again only
   // when a reload changes them, not on every map.
@@ -235,6 +243,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     computeFailures = 0;
     if (closed) return;
+    // The file's settings apply with its first map (see `served`); a new S drops the load windows
+    // counted under the old one before the policy decides on the new map.
+    served = config;
+    load.reconfigure(loadSignalSettings(served));
     const hot = hotOrPlain(target);
     // The latest input is applied; a publish alone (a flip tick, a load window) does not say so.
     state.setPipelineError(undefined);
@@ -269,7 +281,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const before = hotShards;
     let target: ShardMap;
     try {
-      const decision = hotShardDecider.decide(plain, loadSnapshots.latest(), config.hotShards);
+      const decision = hotShardDecider.decide(plain, loadSnapshots.latest(), served.hotShards);
       target = applyHotShards(plain, decision);
       hotShards = decision;
     } catch (err) {
@@ -282,14 +294,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const fromLoad = before.windowStartMs > 0 && hotShards.windowStartMs > 0;
     const changed = fromLoad && plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
     decidedOn = plain.version;
-    if (changed > config.hotShards.maxMovesPerWindow) {
+    if (changed > served.hotShards.maxMovesPerWindow) {
       log.warn(
-        { changed, budget: config.hotShards.maxMovesPerWindow },
+        { changed, budget: served.hotShards.maxMovesPerWindow },
         'hot shards: the decision changed more shards than the churn budget (the load history it replays changed under it: windows missing, or the replay anchor moved before the last catch-up was over)',
       );
     }
     if (hotShards.deferred > 0) {
-      log.info({ deferred: hotShards.deferred, budget: config.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
+      log.info({ deferred: hotShards.deferred, budget: served.hotShards.maxMovesPerWindow }, 'hot shards: the churn budget deferred moves to the next window');
     }
     return target;
   };
@@ -337,7 +349,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const publishStep = (next: HandoffStep, cause: ChangeCause): void => {
     const previous = state.current();
     const map = next.routed;
-    const topology = { ...config.topology, endpoints: map.endpoints };
+    const topology = { ...served.topology, endpoints: map.endpoints };
     const diff = previous ? diffShardMaps(previous.map, map) : undefined;
     // Published whenever load was read (even a decision that changes nothing: its moves count).
     const hot = hotShards.windowStartMs > 0 ? { hotShards } : {};
@@ -367,7 +379,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Warm handoff (docs/ownership.md): the planner's state, warm reports and deadlines.
   const handoff = new HandoffDriver({
     logger: log,
-    settings: () => config.handoff,
+    settings: () => served.handoff,
     warmers: () => new Set(started.flatMap((s) => [...(s.readers?.proxies?.nodeIds('agent') ?? [])])),
     publish: publishStep,
     enqueue: (what, job) => enqueue(what, job, 'handoff'),
@@ -422,7 +434,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       endpoints = chosen ?? endpoints;
       config = cfg;
       warnSettings(cfg);
-      load.reconfigure(loadSignalSettings(cfg));
       await recompute({ source: 'file', reason: 'topology file changed', detectedAt });
     });
   });
