@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
-import { createKeywayMetrics, startTracing, type Tracing } from '../telemetry/index.js';
+import { createKeywayMetrics, installOtelDiagLog, startTracing, type Tracing } from '../telemetry/index.js';
 import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
@@ -44,6 +44,7 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
  */
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
   const log = stdoutLogger(cmd.logLevel);
+  installOtelDiagLog(log);
   const tracing = startTracing({
     onExportHealth: (e) =>
       e.kind === 'failing'

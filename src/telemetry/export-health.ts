@@ -22,6 +22,28 @@ export interface ExportHealthOptions {
 
 const QUIET_MS = 60_000;
 
+/**
+ * Property set on the error of every failed export this wrapper saw. The batch processor hands that
+ * error on to the SDK's global error handler, which writes it to the diagnostic logger as JSON of
+ * the error's own properties: the diag bridge (otel-diag.ts) finds the mark there and logs that
+ * line at debug, since this wrapper already told the failure (once per run, not once per batch).
+ */
+export const EXPORT_REPORTED_MARK = 'keywayExportReported';
+
+/** `error`, marked as told by keyway; a fresh error when there is none or it cannot take the mark. */
+function markReported(error: Error | undefined): Error {
+  const marked = error ?? new Error('span export failed');
+  try {
+    Object.defineProperty(marked, EXPORT_REPORTED_MARK, { value: true, enumerable: true, configurable: true });
+    return marked;
+  } catch {
+    // a frozen error: the SDK reads only its name and message
+    const copy = new Error(marked.message, { cause: marked });
+    copy.name = marked.name;
+    return markReported(copy);
+  }
+}
+
 /** `exporter`, calling `report` when its exports start failing and when they succeed again. */
 export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealthEvent) => void, opts: ExportHealthOptions = {}): SpanExporter {
   const quietMs = opts.quietMs ?? QUIET_MS;
@@ -56,6 +78,8 @@ export function withExportHealth(exporter: SpanExporter, report: (e: ExportHealt
             failingToldAt = at;
             tell({ kind: 'failing', error: result.error?.message ?? 'unknown error' });
           }
+          done({ ...result, error: markReported(result.error) });
+          return;
         }
         done(result);
       });

@@ -18,6 +18,7 @@ export { ownershipRows } from './ownership.js';
 export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus-registry.js';
 export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';
 export type { ExportHealthEvent } from './export-health.js';
+export { installOtelDiagLog, OTEL_DIAG_WINDOW_MS, type OtelDiagOptions, type OtelDiagSink } from './otel-diag.js';
 export {
   beginChangeTrace,
   CHANGE_SPAN,

@@ -2,8 +2,9 @@
  * The standard OpenTelemetry environment variables keyway reads for trace export, parsed as the
  * specification says (docs/observability.md "Traces"): an invalid value is warned of and treated
  * as unset, enum values are case-insensitive. The SDK would read most of them itself, but it
- * reports a bad value only to its diagnostic logger, which keyway does not install, and it takes
- * some values that stall or crash the process (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=0`).
+ * reports a bad value only to its diagnostic logger (in keyway's log, rate-limited: otel-diag.ts),
+ * not among the start-up warnings, and it takes some values that stall or crash the process
+ * (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=0`).
  *
  * Every function is pure: it reads only `env` and pushes what it could not honour to `warnings`.
  */
