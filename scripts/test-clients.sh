@@ -8,6 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST_VERSION=8.4.2
+# mypy: clients/python/tests/test_typing.py checks the package's type hints with mypy --strict.
+MYPY_VERSION=1.20.2
 failed=()
 
 echo "== clients/python: pytest"
@@ -17,8 +19,9 @@ if (
   if [ ! -x "$py/.venv/bin/python" ]; then
     python3 -m venv "$py/.venv"
   fi
-  if ! "$py/.venv/bin/python" -m pytest --version 2>/dev/null | grep -q "pytest $PYTEST_VERSION"; then
-    "$py/.venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest==$PYTEST_VERSION"
+  if ! "$py/.venv/bin/python" -m pytest --version 2>/dev/null | grep -q "pytest $PYTEST_VERSION" ||
+    ! "$py/.venv/bin/python" -m mypy --version 2>/dev/null | grep -q "mypy $MYPY_VERSION"; then
+    "$py/.venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest==$PYTEST_VERSION" "mypy==$MYPY_VERSION"
   fi
   cd "$py" && .venv/bin/python -m pytest -q
 ); then

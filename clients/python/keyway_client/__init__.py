@@ -5,12 +5,21 @@
 Pure Python, no dependencies.
 """
 
-from typing import Union
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, AnyStr, Union, cast, overload
+
+if TYPE_CHECKING:
+    # Type checkers take typing_extensions from their bundled typeshed: no runtime dependency.
+    from typing_extensions import Buffer
 
 __all__ = ["hash_tag", "murmur3_x86_32", "shard_for", "SHARD_HEADER", "KEY_HEADER"]
 
 SHARD_HEADER = "x-cache-shard"
 KEY_HEADER = "x-cache-key"
+
+# A key given as bytes. Narrower than murmur3_x86_32's Buffer: other buffers (array) are a TypeError.
+_KeyBytes = Union[bytes, bytearray, memoryview]
 
 _M32 = 0xFFFFFFFF
 _C1 = 0xCC9E2D51
@@ -21,23 +30,23 @@ def _rotl32(x: int, r: int) -> int:
     return ((x << r) | (x >> (32 - r))) & _M32
 
 
-def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
+def murmur3_x86_32(data: Buffer, seed: int = 0) -> int:
     """MurmurHash3_x86_32 (Austin Appleby's reference) of ``data``, as an unsigned 32-bit int.
 
     ``data`` is bytes-like (``bytes``, ``bytearray``, ``memoryview``, ``array``); a ``str`` is a
     ``TypeError``: encode it first (``shard_for`` does, as UTF-8).
     """
-    data = _as_bytes(data)
+    raw = _as_bytes(data)
     h = seed & _M32
-    n = len(data)
+    n = len(raw)
     end = n - n % 4
     for i in range(0, end, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
+        k = int.from_bytes(raw[i : i + 4], "little")
         k = (_rotl32((k * _C1) & _M32, 15) * _C2) & _M32
         h = _rotl32(h ^ k, 13)
         h = (h * 5 + 0xE6546B64) & _M32
     if n % 4:
-        k = int.from_bytes(data[end:], "little")
+        k = int.from_bytes(raw[end:], "little")
         k = (_rotl32((k * _C1) & _M32, 15) * _C2) & _M32
         h ^= k
     h ^= n & _M32  # the length mod 2^32, as the reference's uint32 len
@@ -49,7 +58,7 @@ def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
     return h
 
 
-def _as_bytes(data) -> bytes:
+def _as_bytes(data: object) -> bytes:
     # Hashed byte for byte: len() and slices of a memoryview over wider items (array("H"), a
     # numpy view) count items, which hashed a prefix of the bytes; a str has no bytes to hash.
     if isinstance(data, bytes):
@@ -57,20 +66,33 @@ def _as_bytes(data) -> bytes:
     if isinstance(data, str):
         raise TypeError("murmur3_x86_32 hashes bytes, got a str: encode it (shard_for hashes a str as UTF-8)")
     try:
-        return memoryview(data).tobytes()
+        return memoryview(cast("Buffer", data)).tobytes()
     except TypeError:
         raise TypeError(f"murmur3_x86_32 hashes bytes, got {type(data).__name__}") from None
 
 
-def hash_tag(key: Union[str, bytes]) -> Union[str, bytes]:
+@overload
+def hash_tag(key: str) -> str: ...
+
+
+@overload
+def hash_tag(key: _KeyBytes) -> bytes: ...
+
+
+def hash_tag(key: Union[str, _KeyBytes]) -> Union[str, bytes]:
     """The part of ``key`` that is hashed (Redis Cluster's hash-tag rule).
 
     The text between the first ``{`` and the first ``}`` after it, if that text is not empty;
     otherwise the whole key. ``"{user:42}:cart"`` -> ``"user:42"``, ``"{}x"`` -> ``"{}x"``,
     ``"{{a}}"`` -> ``"{a"``. A ``bytes`` key gives ``bytes`` (the braces are ASCII).
     """
-    key = _str_or_bytes(key)
-    brace_open, brace_close = ("{", "}") if isinstance(key, str) else (b"{", b"}")
+    text_or_bytes = _str_or_bytes(key)
+    if isinstance(text_or_bytes, str):
+        return _tag(text_or_bytes, "{", "}")
+    return _tag(text_or_bytes, b"{", b"}")
+
+
+def _tag(key: AnyStr, brace_open: AnyStr, brace_close: AnyStr) -> AnyStr:
     start = key.find(brace_open)
     if start < 0:
         return key
@@ -89,7 +111,7 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
 
 
-def _str_or_bytes(key):
+def _str_or_bytes(key: object) -> Union[str, bytes]:
     # bytearray and memoryview become bytes: a memoryview has no find(), and the tag is sliced from it.
     if isinstance(key, (str, bytes)):
         return key
@@ -98,7 +120,7 @@ def _str_or_bytes(key):
     raise TypeError(f"key must be a str or bytes, got {type(key).__name__}")
 
 
-def shard_for(key: Union[str, bytes], shard_count: int) -> int:
+def shard_for(key: Union[str, _KeyBytes], shard_count: int) -> int:
     """The shard of ``key``, in ``[0, shard_count)``.
 
     Keys that share a ``{tag}`` share a shard: ``shard_for("{user:42}:profile", S) ==
