@@ -47,6 +47,8 @@ const state = {
   disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
   layout: null,
+  /** The shard the keyboard cursor is on in the grid, once the grid had focus. */
+  cursor: undefined,
 };
 
 // ---------------------------------------------------------------- colours
@@ -224,9 +226,14 @@ function renderHeader() {
       key = 'ready';
     }
   }
-  badge.textContent = label;
+  // The badge is a live region: rewriting the same word each second would have it read out again.
+  if (badge.textContent !== label) badge.textContent = label;
   badge.dataset.state = key;
-  const reasons = state.connected && Array.isArray(r?.reasons) ? r.reasons : [];
+  // Disconnected, the why is on the page too, not only in the badge's tooltip (which keyboard and
+  // touch users never see), and so is the fact that what the page shows is keyway's last answer.
+  const reasons = !state.connected
+    ? [{ code: 'DISCONNECTED', message: `No answer from keyway (${state.disconnectedWhy}); the page shows what it last said and retries every second.` }]
+    : Array.isArray(r?.reasons) ? r.reasons : [];
   badge.title = !state.connected
     ? state.disconnectedWhy
     : (r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '')));
@@ -346,7 +353,11 @@ function drawGrid() {
   const gap = cell >= 6 ? Math.max(1, Math.round(dpr)) : 0;
   const cols = Math.max(1, Math.floor(W / cell));
   const labelH = Math.round(20 * dpr);
+  const lineH = Math.round(16 * dpr);
   const panelGap = Math.round(8 * dpr);
+  const font = `${Math.round(12 * dpr)}px system-ui, "DejaVu Sans", sans-serif`;
+  const ctx = canvas.getContext('2d');
+  ctx.font = font;
   let layout;
   let y;
   for (const grouping of Object.keys(GROUPINGS)) {
@@ -354,8 +365,12 @@ function drawGrid() {
     layout = { dpr, cell, cols, grouping, panels: [] };
     for (const p of panelsOf(map, grouping)) {
       const rows = Math.ceil(p.shards.length / cols);
-      layout.panels.push({ ...p, top: y, cellsTop: y + labelH, rows });
-      y += labelH + rows * cell + panelGap;
+      const label = panelLabel(p, grouping, S);
+      // A label wider than the grid (a phone, a 200 % zoom) wraps instead of running off the canvas.
+      const lines = wrapText(ctx, label, W);
+      const textH = labelH + (lines.length - 1) * lineH;
+      layout.panels.push({ ...p, label, lines, top: y, cellsTop: y + textH, rows });
+      y += textH + rows * cell + panelGap;
     }
     if (y - panelGap <= MAX_CANVAS_PX) break;
   }
@@ -363,10 +378,9 @@ function drawGrid() {
   canvas.width = W;
   canvas.height = H;
   canvas.style.height = `${H / dpr}px`;
-  const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, W, H);
   ctx.textBaseline = 'middle';
-  ctx.font = `${Math.round(12 * dpr)}px system-ui, "DejaVu Sans", sans-serif`;
+  ctx.font = font; // resizing the canvas reset it
   let drawn = 0;
   // Shards in transition (docs/ownership.md): the cell keeps the routed primary's colour, and its
   // lower-right corner takes the colour of the node warming it.
@@ -377,13 +391,7 @@ function drawGrid() {
   let framed = 0;
   for (const p of layout.panels) {
     ctx.fillStyle = '#1d2330';
-    const share = S > 0 ? p.shards.length / S : 0;
-    const name = { fabric: `${p.subzone || '(no subzone)'} · ${p.zone}`, zone: `zone ${p.zone || '(none)'}, all fabrics`, all: 'all fabrics' }[layout.grouping];
-    const label =
-      p.unowned
-        ? `no owner: ${p.shards.length} shards (${pct(share)})`
-        : `${name}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
-    ctx.fillText(label, 0, p.top + labelH / 2);
+    p.lines.forEach((line, k) => ctx.fillText(line, 0, p.top + labelH / 2 + k * lineH));
     let last = '';
     for (let i = 0; i < p.shards.length; i++) {
       const color = p.primaries[i] === undefined ? UNOWNED : (endpointColor.get(p.primaries[i]) ?? UNOWNED);
@@ -428,6 +436,50 @@ function drawGrid() {
   canvas.dataset.version = map.version;
   canvas.dataset.transitions = String(marked);
   canvas.dataset.hot = String(framed);
+  describeGrid(map, layout);
+  if (document.activeElement === canvas) showCursor();
+}
+
+/** The text drawn above a panel of the grid. */
+function panelLabel(p, grouping, S) {
+  const share = S > 0 ? p.shards.length / S : 0;
+  if (p.unowned) return `no owner: ${p.shards.length} shards (${pct(share)})`;
+  const name = { fabric: `${p.subzone || '(no subzone)'} · ${p.zone}`, zone: `zone ${p.zone || '(none)'}, all fabrics`, all: 'all fabrics' }[grouping];
+  return `${name}: primary for ${p.shards.length} shards (${pct(share)}), weight ${pct(p.weightShare)}`;
+}
+
+/** `text` in lines no wider than `width` (canvas px), broken at spaces; a single longer word stays whole. */
+function wrapText(ctx, text, width) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line === '' ? word : `${line} ${word}`;
+    if (line !== '' && ctx.measureText(next).width > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  lines.push(line);
+  return lines;
+}
+
+// Panels named in the grid's text alternative; past this, a count (thousands of fabrics would make
+// a name no screen reader user can sit through).
+const MAX_DESCRIBED_PANELS = 50;
+
+/**
+ * The canvas is an image to assistive technology: its name carries what the picture says (the
+ * panels and their shares), and how to read single shards with the keyboard.
+ */
+function describeGrid(map, layout) {
+  const panels = layout.panels.slice(0, MAX_DESCRIBED_PANELS).map((p) => p.label);
+  const more = layout.panels.length - panels.length;
+  const list = `${panels.join('; ')}${more > 0 ? `; and ${more} more panels` : ''}`;
+  $('grid').setAttribute(
+    'aria-label',
+    `Shard map grid, version ${map.version}: ${map.shardCount} shards in ${layout.panels.length} panels. ${list}. ` +
+      'Focus the grid and use the arrow keys, Home and End to read each shard.',
+  );
 }
 
 function shardAt(offsetX, offsetY) {
@@ -453,13 +505,33 @@ function showTip(ev) {
     tip.hidden = true;
     return;
   }
+  setTip(tipText(shard));
+  placeTip(ev.offsetX, ev.offsetY);
+}
+
+/** The tip's text, changed only when it changes: the tip is a live region, read out on each change. */
+function setTip(text) {
+  if ($('tip').textContent !== text) $('tip').textContent = text;
+}
+
+/** Shows the tip near (x, y), CSS px in the grid, kept inside the grid's width. */
+function placeTip(x, y) {
+  const tip = $('tip');
+  tip.hidden = false;
+  tip.style.left = '0px'; // measured at full width, then moved as far right as fits
+  tip.style.left = `${Math.max(0, Math.min(x + 12, $('grid-wrap').clientWidth - tip.offsetWidth))}px`;
+  tip.style.top = `${y + 14}px`;
+}
+
+/** What the tip says about `shard`: its owners, and whether it is hot or moving. */
+function tipText(shard) {
   const owners = state.map.shards[shard]?.owners ?? [];
   const byId = new Map(state.map.endpoints.map((e) => [e.id, e]));
   const where = (id) => `${id} (${subzoneOf(byId.get(id) ?? {}) || '-'})`;
   const t = state.map.handoff?.transitions.find((x) => x.shard === shard);
   const readers = state.map.shards[shard]?.readers ?? 1;
   const hot = state.map.hotShards?.shards.find((x) => x.shard === shard);
-  tip.textContent =
+  return (
     `shard ${shard}: ` +
     (owners.length === 0
       ? 'no owner'
@@ -467,10 +539,80 @@ function showTip(ev) {
         ? `read by ${owners.slice(0, readers).map(where).join(', ')}${owners.length > readers ? `, replicas ${owners.slice(readers).map(where).join(', ')}` : ''}`
         : `primary ${where(owners[0])}${owners.length > 1 ? `, replicas ${owners.slice(1).map(where).join(', ')}` : ''}`) +
     (hot ? `; hot (${hot.reason}): ${hot.explanation}` : '') +
-    (t ? `; moving to ${where(t.warming)}, warming until ${new Date(t.deadline).toLocaleTimeString()} at the latest` : '');
-  tip.hidden = false;
-  tip.style.left = `${Math.min(ev.offsetX + 12, $('grid-wrap').clientWidth - tip.offsetWidth)}px`;
-  tip.style.top = `${ev.offsetY + 14}px`;
+    (t ? `; moving to ${where(t.warming)}, warming until ${new Date(t.deadline).toLocaleTimeString()} at the latest` : '')
+  );
+}
+
+// ---------------------------------------------------------------- the grid from the keyboard
+
+// The tip is the only way to read one shard; with the grid focused, the arrow keys move a cursor
+// over the cells (in drawing order) and the tip follows it, announced through its live region.
+
+/** Where `shard` is drawn: its panel's index and its index in the panel, or undefined. */
+function cellOf(shard) {
+  const panels = state.layout?.panels ?? [];
+  for (let p = 0; p < panels.length; p++) {
+    const i = panels[p].shards.indexOf(shard);
+    if (i >= 0) return { p, i };
+  }
+  return undefined;
+}
+
+/** The cell `key` moves to from cell `at`, or `at` when the key moves nothing. */
+function moveCell(at, key) {
+  const panels = state.layout.panels;
+  const cols = state.layout.cols;
+  const len = (p) => panels[p].shards.length;
+  const { p, i } = at;
+  const col = i % cols;
+  switch (key) {
+    case 'ArrowRight':
+      return i + 1 < len(p) ? { p, i: i + 1 } : p + 1 < panels.length ? { p: p + 1, i: 0 } : at;
+    case 'ArrowLeft':
+      return i > 0 ? { p, i: i - 1 } : p > 0 ? { p: p - 1, i: len(p - 1) - 1 } : at;
+    case 'ArrowDown':
+      if (i + cols < len(p)) return { p, i: i + cols };
+      if (Math.floor(i / cols) < Math.floor((len(p) - 1) / cols)) return { p, i: len(p) - 1 };
+      return p + 1 < panels.length ? { p: p + 1, i: Math.min(col, len(p + 1) - 1) } : at;
+    case 'ArrowUp':
+      if (i >= cols) return { p, i: i - cols };
+      if (p === 0) return at;
+      return { p: p - 1, i: Math.min(Math.floor((len(p - 1) - 1) / cols) * cols + col, len(p - 1) - 1) };
+    case 'Home':
+      return { p: 0, i: 0 };
+    case 'End':
+      return { p: panels.length - 1, i: len(panels.length - 1) - 1 };
+    default:
+      return undefined;
+  }
+}
+
+/** Shows the tip at the keyboard cursor (the first drawn shard when none is chosen yet). */
+function showCursor() {
+  const L = state.layout;
+  if (!L || L.panels.length === 0 || !state.map) return;
+  let at = state.cursor === undefined ? undefined : cellOf(state.cursor);
+  at ??= { p: 0, i: 0 };
+  const panel = L.panels[at.p];
+  state.cursor = panel.shards[at.i];
+  setTip(tipText(state.cursor));
+  const x = ((at.i % L.cols) * L.cell) / L.dpr;
+  const y = (panel.cellsTop + Math.floor(at.i / L.cols) * L.cell) / L.dpr;
+  placeTip(x, y);
+  $('tip').scrollIntoView({ block: 'nearest' });
+}
+
+function onGridKey(ev) {
+  if (!state.layout || state.layout.panels.length === 0) return;
+  const from = (state.cursor === undefined ? undefined : cellOf(state.cursor)) ?? { p: 0, i: 0 };
+  const to = moveCell(from, ev.key);
+  if (to === undefined) {
+    if (ev.key === 'Escape') $('tip').hidden = true;
+    return;
+  }
+  ev.preventDefault(); // the keys move the cursor, not the page
+  state.cursor = state.layout.panels[to.p].shards[to.i];
+  showCursor();
 }
 
 // ---------------------------------------------------------------- hot shards
@@ -766,6 +908,9 @@ function start() {
   }).observe($('grid-wrap'));
   $('grid').addEventListener('mousemove', showTip);
   $('grid').addEventListener('mouseleave', () => ($('tip').hidden = true));
+  $('grid').addEventListener('focus', showCursor);
+  $('grid').addEventListener('blur', () => ($('tip').hidden = true));
+  $('grid').addEventListener('keydown', onGridKey);
   setupTokenForm();
   void poll();
   void pollProxies();
