@@ -43,7 +43,7 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
  * (docs/observability.md "Traces"); the last spans are flushed before the process exits.
  */
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
-  const log = stdoutLogger(cmd.logLevel);
+  const { log, flush: flushLog } = stdoutLogger(cmd.logLevel);
   installOtelDiagLog(log);
   const tracing = startTracing({
     onExportHealth: (e) =>
@@ -63,6 +63,8 @@ export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
   } finally {
     // A second signal exits at once (README "Running keyway"), so it also cuts the trace flush short.
     if ((await stopTracing(tracing, log, signals.again)) === 'interrupted') code = 1;
+    // The last lines ("stopped", a shutdown error) may still wait for a slow reader.
+    if ((await flushLog(signals.again)) === 'interrupted') code = 1;
   }
   return code;
 }
@@ -77,6 +79,19 @@ export const LOG_BUFFER_MAX_BYTES = 1_048_576;
 const LOG_RETRY_MS = 100;
 
 /**
+ * How long the exit waits for stdout's reader to take the lines still waiting (2 s): the process
+ * exits without them otherwise. Past it, or at a second signal, stderr says they are lost.
+ */
+export const LOG_EXIT_FLUSH_MS = 2000;
+
+/** The serve log and the flush of what waits in it at exit. */
+interface StdoutLog {
+  readonly log: Logger;
+  /** Waits, at most LOG_EXIT_FLUSH_MS or until `interrupt` (then 'interrupted'), for the lines still waiting to be taken. */
+  flush(interrupt: Promise<unknown>): Promise<'done' | 'interrupted'>;
+}
+
+/**
  * The JSON log on stdout. A synchronous destination: pino registers no flush at exit for it (the
  * asynchronous default's exit flush retries a failed write for ever, so `keyway serve | head`, or
  * a log reader that went away, made SIGTERM hang after "stopped"). A reader that stays but stops
@@ -84,15 +99,29 @@ const LOG_RETRY_MS = 100;
  * keyway either: sonic-boom retried the write every 100 ms inside the event loop, so /healthz,
  * /readyz and every xDS stream stalled with the log. Lines wait in a bounded buffer instead.
  */
-function stdoutLogger(level: string): Logger {
+function stdoutLogger(level: string): StdoutLog {
   const dest = pino.destination({ dest: 1, sync: true, retryEAGAIN: () => false, maxLength: LOG_BUFFER_MAX_BYTES });
   let retry: NodeJS.Timeout | undefined;
+  // Lines wait from a refused write until sonic-boom's 'drain' (a write that left nothing behind),
+  // unless a write was refused again after that one: its 'drain' comes a tick later.
+  let waiting = false;
+  let refusals = 0;
+  let refusalsAtWrite = 0;
+  let drained: (() => void) | undefined;
+  dest.on('write', () => (refusalsAtWrite = refusals));
+  dest.on('drain', () => {
+    if (refusals !== refusalsAtWrite) return;
+    waiting = false;
+    drained?.();
+  });
   // pino's own listener stops logging on EPIPE (the reader went away) and rethrows the rest. A
   // full pipe (EAGAIN) is no error here: the lines stay buffered, offered again on a timer (an
   // empty write sends what waits) as well as with the next line.
   dest.removeAllListeners('error');
   dest.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EAGAIN' || err.code === 'EBUSY') {
+      waiting = true;
+      refusals++;
       retry ??= setTimeout(() => {
         retry = undefined;
         dest.write('');
@@ -100,6 +129,8 @@ function stdoutLogger(level: string): Logger {
       return;
     }
     if (err.code !== 'EPIPE') throw err;
+    waiting = false;
+    drained?.();
     dest.write = () => true;
     dest.flushSync = () => {};
   });
@@ -124,7 +155,20 @@ function stdoutLogger(level: string): Logger {
       log.warn({ droppedLogLines: lost }, `${lost} log lines were dropped while stdout's reader took none`);
     });
   });
-  return log;
+  const flush = async (interrupt: Promise<unknown>): Promise<'done' | 'interrupted'> => {
+    if (!waiting) return 'done';
+    let timer: NodeJS.Timeout | undefined;
+    const taken = new Promise<'taken'>((resolve) => (drained = () => resolve('taken')));
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), LOG_EXIT_FLUSH_MS)));
+    // Offered again now too: the retry timer is unref'd and may not be set.
+    dest.write('');
+    const r = waiting ? await Promise.race([taken, timeout, interrupt.then(() => 'interrupted' as const)]) : 'taken';
+    clearTimeout(timer);
+    drained = undefined;
+    if (r !== 'taken') process.stderr.write(`keyway: exiting with log lines stdout's reader did not take (${r === 'timeout' ? `not within ${LOG_EXIT_FLUSH_MS} ms` : 'second signal'}); they are lost\n`);
+    return r === 'interrupted' ? 'interrupted' : 'done';
+  };
+  return { log, flush };
 }
 
 /** Flushes and stops trace export, within TRACE_FLUSH_TIMEOUT_MS or until `interrupt` (a second signal). */
