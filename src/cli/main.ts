@@ -7,6 +7,7 @@
 import './signal-hold.js';
 import './young-generation-hold.js';
 import { internalErrorText } from './internal-error.js';
+import { releaseHeldSignals } from '../app/held-signals.js';
 
 /** The first error each output stream reported; an 'error' event without a listener would crash the process. */
 const writeErrors = new Map<NodeJS.WriteStream, Error>();
@@ -24,7 +25,10 @@ let client: { readonly name: string } | undefined;
 const run = import('./commands/index.js').then((m) => {
   const invocation = m.clientInvocation(argv);
   client = invocation;
-  return invocation !== undefined ? m.runClientCommand(invocation.name, invocation.args, process.env) : import('./command.js').then((c) => c.main(argv, process.env));
+  if (invocation === undefined) return import('./command.js').then((c) => c.main(argv, process.env));
+  // A client command whose arguments say `serve` (`keyway lookup serve`): not serve after all.
+  releaseHeldSignals();
+  return m.runClientCommand(invocation.name, invocation.args, process.env);
 });
 
 /**

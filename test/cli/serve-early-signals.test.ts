@@ -119,3 +119,29 @@ test('a command other than serve after all (keyway serve --help) gets a held sig
   await gate.open();
   assert.deepEqual(await help.exited, [null, 'SIGTERM'], help.stderr());
 });
+
+test('options before the command (keyway --config f serve): signals while the modules load are held too', async (t) => {
+  const topo = await tempTopology(TOPOLOGY);
+  t.after(() => topo.cleanup());
+  const gate = await loadGate(topo.dir, '/src/app/index.js');
+  const serve = await spawnGated(['--config', topo.file, ...LOOPBACK, 'serve'], gate, t);
+  serve.child.kill('SIGHUP');
+  await delivered();
+  assert.deepEqual([serve.child.exitCode, serve.child.signalCode], [null, null], serve.stderr());
+  await gate.open();
+  await serve.logged('listening');
+  serve.child.kill('SIGTERM');
+  assert.deepEqual(await serve.exited, [0, null], serve.stderr());
+});
+
+test('a client command whose arguments say serve (keyway lookup serve) gets a held signal as Node would', async (t) => {
+  const topo = await tempTopology(TOPOLOGY);
+  t.after(() => topo.cleanup());
+  const gate = await loadGate(topo.dir, '/src/cli/commands/index.js');
+  const lookup = await spawnGated(['lookup', 'serve', '--server', 'http://127.0.0.1:9'], gate, t);
+  lookup.child.kill('SIGTERM');
+  await delivered();
+  await gate.open();
+  // Held and never released, the command ran on and failed to reach keyway (exit 1).
+  assert.deepEqual(await lookup.exited, [null, 'SIGTERM'], lookup.stderr());
+});
