@@ -99,11 +99,14 @@ export function resourceAttributesFromEnv(env: NodeJS.ProcessEnv, warnings: stri
   const attributes: Record<string, string> = {};
   for (const entry of raw.split(',')) {
     if (entry.trim() === '') continue;
-    const parts = entry.split('=');
-    const decoded = parts.length === 2 && parts[0]!.trim() !== '' ? decodePair(parts[0]!.trim(), parts[1]!.trim()) : undefined;
+    // The key ends at the first '=': a value may hold '=' unencoded (the specification takes
+    // W3C baggage octets, '=' among them), a key may not.
+    const at = entry.indexOf('=');
+    const key = at < 0 ? '' : entry.slice(0, at).trim();
+    const decoded = key !== '' ? decodePair(key, entry.slice(at + 1).trim()) : undefined;
     if (!decoded) {
       warnings.push(
-        `OTEL_RESOURCE_ATTRIBUTES: ${JSON.stringify(entry)} is not key=value (a ',', '=' or '%' in a key or value must be percent-encoded, e.g. %3D for '='); all its attributes are ignored`,
+        `OTEL_RESOURCE_ATTRIBUTES: ${JSON.stringify(entry)} is not key=value (a ',' or '%' in a key or value, and '=' in a key, must be percent-encoded, e.g. %2C for ','); all its attributes are ignored`,
       );
       return {};
     }
