@@ -4,16 +4,13 @@
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to re-read the topology file.
  * Exit status: 0 graceful shutdown, 1 runtime failure, 2 invalid topology file.
  */
-import { closeSync, constants as fsConstants, createReadStream, fstat, open as fsOpen, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
 import { createKeywayMetrics, installOtelDiagLog, startTracing, type Tracing } from '../telemetry/index.js';
 import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
+import { readBoundedFile, UnreadableFileError } from '../config/bounded-file.js';
 import { kubernetesSourceFactory, serveStages } from './wiring.js';
 import { releaseYoungGeneration } from './young-generation.js';
 import { takeHeldSignals } from './held-signals.js';
@@ -312,9 +309,9 @@ function listenForSignals(log: Logger): ServeSignals {
 async function readAdminToken(file: string): Promise<string> {
   let text: string;
   try {
-    text = await readTokenFile(file);
+    text = (await readBoundedFile(file, TOKEN_FILE_READ)).toString('utf8');
   } catch (err) {
-    if (err instanceof UnreadableTokenFile) throw new Error(`--admin-token-file ${file}: ${err.message}`);
+    if (err instanceof UnreadableFileError) throw new Error(`--admin-token-file ${file}: ${err.message}`);
     throw new Error(`--admin-token-file ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const token = text.trim();
@@ -330,68 +327,11 @@ async function readAdminToken(file: string): Promise<string> {
 export const MAX_ADMIN_TOKEN_FILE_BYTES = 65_536;
 
 /**
- * Opening a FIFO for reading blocks until a writer opens it, in a threadpool thread nothing can
- * cancel: SIGTERM found the start stuck, and even process.exit waited on that thread. O_NONBLOCK
- * makes the open return at once; on a regular file it changes nothing.
+ * A regular file or a pipe (`--admin-token-file <(command)`, a FIFO), at most
+ * MAX_ADMIN_TOKEN_FILE_BYTES; a pipe is read through the event loop, so waiting for its writer can
+ * be given up (a signal); a device, a directory or a socket is refused before it is opened.
  */
-const READ_WITHOUT_WAITING = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
-
-/** A path that cannot be the token file, or a token file too large: the message says why. */
-class UnreadableTokenFile extends Error {}
-
-/**
- * The text of a regular file or a pipe (`--admin-token-file <(command)`, a FIFO), at most
- * MAX_ADMIN_TOKEN_FILE_BYTES. A pipe is read through the event loop, so waiting for its writer
- * can be given up (a signal); anything else (a device such as /dev/zero, which reads without
- * end, a directory, a socket) is refused before it is opened.
- * @throws UnreadableTokenFile; the system's error (ENOENT, EACCES, ...)
- */
-async function readTokenFile(file: string): Promise<string> {
-  refuseUnlessReadable(await stat(file));
-  const fd = await new Promise<number>((resolve, reject) => fsOpen(file, READ_WITHOUT_WAITING, (err, opened) => (err ? reject(err) : resolve(opened))));
-  let st: Stats;
-  try {
-    // Again on what was opened, in case the path was replaced in between.
-    st = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats))));
-    refuseUnlessReadable(st);
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-  // Each stream owns the descriptor from here and closes it.
-  const stream = st.isFIFO() ? new Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd });
-  return readAtMost(stream, MAX_ADMIN_TOKEN_FILE_BYTES);
-}
-
-/** Reads `stream` to its end; past `limit` bytes it stops and throws UnreadableTokenFile. */
-async function readAtMost(stream: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > limit) throw new UnreadableTokenFile(`holds more than ${limit} bytes, more than a token (MAX_ADMIN_TOKEN_FILE_BYTES)`);
-      chunks.push(chunk);
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks, bytes).toString('utf8');
-}
-
-function refuseUnlessReadable(st: Stats): void {
-  if (st.isFile() || st.isFIFO()) return;
-  const kind = st.isDirectory()
-    ? 'a directory'
-    : st.isCharacterDevice()
-      ? 'a character device'
-      : st.isBlockDevice()
-        ? 'a block device'
-        : st.isSocket()
-          ? 'a socket'
-          : 'a file of an unknown type';
-  throw new UnreadableTokenFile(`must be a regular file or a pipe, got ${kind}`);
-}
+const TOKEN_FILE_READ = { maxBytes: MAX_ADMIN_TOKEN_FILE_BYTES, limitName: 'MAX_ADMIN_TOKEN_FILE_BYTES', tooLarge: 'more than a token', allowPipe: true } as const;
 
 /**
  * Why `token` cannot be the admin token (the rule of src/core/admin-token.ts), or undefined when it

@@ -2,17 +2,18 @@
  * The xDS server's TLS credentials (docs/security.md "TLS and mTLS for xDS"): the server
  * certificate and key (`--xds-tls-cert`, `--xds-tls-key`) and, for mTLS, the CA that client
  * certificates must chain to (`--xds-tls-client-ca`; a client without a valid certificate fails
- * the handshake). The files are read at start (a missing or mismatched file stops the start) and
+ * the handshake). The files, regular files of at most MAX_XDS_TLS_FILE_BYTES (src/config/bounded-file.ts), are
+ * read at start (a missing, mismatched or refused file stops the start) and
  * polled afterwards, so a rotated certificate (a Kubernetes Secret updated by cert-manager) is used
  * for new connections without a restart; a rotation that cannot be loaded, or brings an expired
  * certificate, is logged and the previous certificate stays in use.
  */
-import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { envLimit } from '../../core/env-limit.js';
+import { readBoundedFile, UnreadableFileError } from '../../config/bounded-file.js';
 
 /** Where the xDS server's certificate files are (`keyway serve --xds-tls-*`). */
 export interface XdsTlsSettings {
@@ -40,6 +41,13 @@ export interface XdsTlsSettings {
 export const XDS_TLS_RELOAD_INTERVAL_MS = 60_000;
 
 /**
+ * Largest certificate, key or CA bundle file read, in bytes (1 MiB; a whole public CA bundle is
+ * some 200 KiB). Past it the file is refused naming it, as a file that does not load: a wrong
+ * path is not read into memory.
+ */
+export const MAX_XDS_TLS_FILE_BYTES = 1_048_576;
+
+/**
  * Time a connection has to finish its TLS handshake, in ms; then it is closed. Node's default is
  * 120 s, and until the handshake ends grpc-js has no session to apply its own limits to (the
  * connection idle time, the streams' caps), so a client that connects and sends nothing held a
@@ -62,10 +70,21 @@ export function xdsTlsHandshakeTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number 
 /** The server credentials and what keeps them fresh. */
 export interface XdsTlsCredentials {
   readonly credentials: ServerCredentials;
+  /**
+   * The server certificate being served (the last set that loaded, not what the files hold): its
+   * validity, for a gauge operators alert on before it expires.
+   */
+  served(): ServedCertificate;
   /** Re-reads the files now; resolves true when new material was loaded. */
   reload(): Promise<boolean>;
   /** Stops polling the files. */
   close(): void;
+}
+
+/** The validity of the server certificate in use, ms since the epoch (NaN where the date does not parse). */
+export interface ServedCertificate {
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
 }
 
 interface Material {
@@ -114,6 +133,8 @@ export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Lo
   const credentials = new ReloadableServerCredentials(settings.clientCaFile !== undefined, current, handshakeTimeoutMs);
   let failing = false;
   let expiryLogged = false;
+  // Parsed once per certificate loaded: a gauge reads it at every scrape.
+  let served = servedCertificate(current);
 
   const reload = async (): Promise<boolean> => {
     const loaded = await loadFiles();
@@ -140,20 +161,24 @@ export async function loadXdsTlsCredentials(settings: XdsTlsSettings, logger: Lo
     failing = false;
     if (sameMaterial(next, current)) return false;
     current = next;
+    served = servedCertificate(next);
     credentials.replace(next);
     logCertificate(log, next, 'xDS TLS certificate reloaded');
     return true;
   };
   const timer = setInterval(() => void reload(), settings.reloadIntervalMs ?? XDS_TLS_RELOAD_INTERVAL_MS);
   timer.unref();
-  return { credentials, reload, close: () => clearInterval(timer) };
+  return { credentials, served: () => served, reload, close: () => clearInterval(timer) };
 }
 
 async function readMaterial(s: XdsTlsSettings): Promise<Material> {
   const read = async (flag: string, file: string): Promise<Buffer> => {
     try {
-      return await readFile(file);
+      // A regular file only: a FIFO hung the start past SIGTERM, a device was read without end.
+      return await readBoundedFile(file, { maxBytes: MAX_XDS_TLS_FILE_BYTES, limitName: 'MAX_XDS_TLS_FILE_BYTES', allowPipe: false });
     } catch (err) {
+      // Its message is whole; as a cause, the log would say it twice.
+      if (err instanceof UnreadableFileError) throw new Error(`${flag} ${file}: ${err.message}`);
       throw new Error(`${flag} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
   };
@@ -228,6 +253,11 @@ function expiredError(s: XdsTlsSettings, m: Material, nowMs: number, inUse: bool
   const what = inUse ? 'the certificate in use expired' : 'the certificate expired';
   const then = inUse ? 'TLS clients refuse new connections until the file holds a renewed certificate' : 'TLS clients would refuse it; renew it';
   return new Error(`--xds-tls-cert ${s.certFile}: ${what} on ${validTo}: ${then}`);
+}
+
+function servedCertificate(m: Material): ServedCertificate {
+  const x = new X509Certificate(m.cert);
+  return { notBeforeMs: Date.parse(x.validFrom), notAfterMs: Date.parse(x.validTo) };
 }
 
 function sameMaterial(a: Material, b: Material): boolean {
