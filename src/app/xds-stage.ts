@@ -214,6 +214,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   if (latest !== served) scheduled = setImmediate(push);
   // Each node's flavor and sync statuses, no row built: every /metrics render reads them.
   const stopObserving = opts.metrics?.observeProxies(() => xds.statuses());
+  // The expiry of the served TLS certificate, for alerts ahead of it (docs/observability.md).
+  const stopTlsExpiry = opts.tls ? opts.metrics?.observeXdsTlsCertificate(() => xds.tlsCertificate()) : undefined;
   // Refused snapshots are a degraded reason (docs/security.md "Honest state"): `/readyz` and
   // `keyway_degraded` read them from the serving state.
   const stopRejections = canReportSnapshots(state) ? state.observeSnapshotRejections(rejections.read) : undefined;
@@ -240,6 +242,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
+        stopTlsExpiry?.();
         stopRejections?.();
         telemetry.close();
         grpcStager.close();

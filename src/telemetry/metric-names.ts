@@ -69,6 +69,8 @@ export const KEYWAY_METRICS = {
   handoffInTransition: 'keyway_handoff_shards_in_transition',
   /** gauge: (shard, node) drains under way: previous primaries serving shards they lost. */
   handoffDraining: 'keyway_handoff_shards_draining',
+  /** gauge: notAfter of the xDS server certificate in use, Unix seconds (absent without --xds-tls-cert). */
+  xdsTlsCertificateExpiry: 'keyway_xds_tls_certificate_expiry_timestamp_seconds',
   /** gauge {shard}: requests per second of a shard in the last closed load window, summed from the reports this replica received (absent when none came; its hottest shards only; docs/load-reports.md). */
   loadShard: LOAD_METRIC_NAMES.shard,
   /** gauge {node}: requests per second a node reported for that window. */

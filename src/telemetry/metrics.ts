@@ -117,6 +117,8 @@ export interface KeywayMetrics {
   observeHotShards(read: () => HotShardSummary | undefined): () => void;
   /** Installs the reader of the handoff state in force (shards in transition, drains); undefined: none. */
   observeHandoff(read: () => { readonly inTransition: number; readonly draining: number } | undefined): () => void;
+  /** Installs the reader of the xDS server certificate in use (its notAfter, ms since the epoch); undefined: no TLS. */
+  observeXdsTlsCertificate(read: () => { readonly notAfterMs: number } | undefined): () => void;
   /**
    * Installs the reader of the last closed load window, as this replica's reports sum it (the
    * `keyway_load_*` gauges the Prometheus snapshot source reads back; docs/load-reports.md).
@@ -259,6 +261,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readSources: (() => Iterable<SourceSummary>) | undefined;
   let readHotShards: (() => HotShardSummary | undefined) | undefined;
   let readHandoff: (() => { readonly inTransition: number; readonly draining: number } | undefined) | undefined;
+  let readXdsTlsCertificate: (() => { readonly notAfterMs: number } | undefined) | undefined;
   let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
   let readLoad: (() => LoadSnapshot | undefined) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
@@ -363,6 +366,13 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  // Operators alert on it (`keyway_xds_tls_certificate_expiry_timestamp_seconds - time() < 7 * 86400`):
+  // keyway itself says so only once the certificate in use has expired.
+  live.add([spec(N.xdsTlsCertificateExpiry, 'Expiry (notAfter) of the xDS server certificate in use, Unix seconds', 's')], (observe) => {
+    const notAfterMs = readXdsTlsCertificate?.()?.notAfterMs;
+    if (notAfterMs !== undefined && Number.isFinite(notAfterMs)) observe(N.xdsTlsCertificateExpiry, notAfterMs / 1000);
+  });
+
   live.add(
     [
       spec(N.loadShard, 'Requests per second of a shard in the last closed load window (the hottest shards only)'),
@@ -442,6 +452,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       }
     },
     observeHandoff: (read) => install((r) => (readHandoff = r), read, () => readHandoff),
+    observeXdsTlsCertificate: (read) => install((r) => (readXdsTlsCertificate = r), read, () => readXdsTlsCertificate),
     observeLoad: (read) => install((r) => (readLoad = r), read, () => readLoad),
     recordHotShardMoves(moves, deferred) {
       if (moves > 0) hotMoves.add(moves);

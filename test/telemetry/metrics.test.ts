@@ -44,6 +44,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     handoffWarmDuration: 'histogram',
     handoffInTransition: 'gauge',
     handoffDraining: 'gauge',
+    xdsTlsCertificateExpiry: 'gauge',
     degraded: 'gauge',
     loadShard: 'gauge',
     loadNode: 'gauge',

@@ -38,7 +38,7 @@ import type { OverLimitEvent, RefusedEvent, XdsServerEvents } from './events.js'
 import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
-import { loadXdsTlsCredentials, type XdsTlsSettings } from './tls-credentials.js';
+import { loadXdsTlsCredentials, type ServedCertificate, type XdsTlsSettings } from './tls-credentials.js';
 import type { NackingProxy, ProxyStatusReader, ProxySyncSummary } from '../../core/proxy.js';
 
 export interface XdsServerOptions {
@@ -86,6 +86,8 @@ export interface XdsServer extends ProxyStatusReader {
   heldByClass(classKey: string): Iterable<(kind: ResourceKind) => HeldKind | undefined>;
   /** Does the node hold an open stream? O(1): asked on every stream close. */
   connected(nodeId: string): boolean;
+  /** The validity of the TLS server certificate in use (the last set that loaded); undefined without TLS. */
+  tlsCertificate(): ServedCertificate | undefined;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
@@ -281,6 +283,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     sentResources: (nodeId) => registry.sentResources(nodeId),
     heldByClass: (classKey) => registry.heldByClass(classKey),
     connected: (nodeId) => registry.streamsOf(nodeId) > 0,
+    tlsCertificate: () => tls?.served(),
     configDump(nodeId) {
       const row = registry.proxy(nodeId);
       const sent = registry.sentResources(nodeId);

@@ -14,6 +14,7 @@ export function feedEveryMetric(m: KeywayMetrics): void {
   m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
   m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
   m.observeHandoff(() => ({ inTransition: 1, draining: 1 }));
+  m.observeXdsTlsCertificate(() => ({ notAfterMs: 1_900_000_000_000 }));
   m.observeHealth(() => ({ sources: [] }));
   m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
   m.recordHotShardMoves(3, 1);
