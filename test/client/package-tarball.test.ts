@@ -58,10 +58,11 @@ test('the tarball holds every exports target and the bin', () => {
   const missing = [...exportTargets(), ...Object.values(pkg.bin)].filter((path) => !packed.includes(path));
   assert.deepEqual(missing, [], 'files the package.json points at but the tarball lacks');
   assert.ok(packed.includes('dist/src/admin/web/static/index.html'), 'the web view is served from the package');
+  assert.ok(packed.includes('schemas/topology.schema.json'), 'the topology schema ships for editors');
 });
 
 test('the tarball holds no tests, sources or repository tooling', () => {
-  const allowed = /^(package\.json|README\.md|bin\/keyway\.js|dist\/(src|proto)\/.+)$/;
+  const allowed = /^(package\.json|README\.md|bin\/keyway\.js|dist\/(src|proto)\/.+|schemas\/topology\.schema\.json)$/;
   assert.deepEqual(packed.filter((path) => !allowed.test(path)), []);
   assert.deepEqual(packed.filter((path) => /\.test\.|\.tsbuildinfo$|\.(pem|key)$/.test(path)), []);
 });
