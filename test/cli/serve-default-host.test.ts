@@ -6,14 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tempTopology } from '../serve/support.js';
-import { CLI } from './support.js';
+import { ONE_NODE_TOPOLOGY, startServe } from './support.js';
 
-const TOPOLOGY = 'shards: 8\nreplicas: 1\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n';
 const noIpv6 = process.platform === 'linux' && !existsSync('/proc/net/if_inet6');
 
 /** Whether a TCP connection to host:port is accepted (bounded: 5 s). */
@@ -28,24 +26,11 @@ async function accepts(host: string, port: number): Promise<boolean> {
 }
 
 test('the default interfaces take IPv4 and IPv6 clients on the xDS port and, in a pod, on the REST API', { skip: noIpv6 ? 'the kernel has no IPv6' : false, timeout: 60_000 }, async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
-  const args = ['serve', '--config', topo.file, '--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off'];
   // KUBERNETES_SERVICE_HOST alone: the REST API's default in a pod. The file source serves.
-  const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, KUBERNETES_SERVICE_HOST: '10.96.0.1', KEYWAY_HOST: '', KEYWAY_ADMIN_HOST: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!stdout.includes('"msg":"listening"')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`keyway did not listen; stderr: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const listening = JSON.parse(stdout.split('\n').find((l) => l.includes('"msg":"listening"'))!) as { httpPort: number; xdsPort: number; host: string; adminHost: string };
+  const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KEYWAY_HOST: '', KEYWAY_ADMIN_HOST: '' };
+  const { child, exited, listening } = await startServe(topo.file, ['--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off'], t, env);
   assert.equal(listening.host, '::');
   assert.equal(listening.adminHost, '::');
   for (const port of [listening.xdsPort, listening.httpPort]) {
@@ -55,5 +40,5 @@ test('the default interfaces take IPv4 and IPv6 clients on the xDS port and, in 
   const res = await fetch(`http://[::1]:${listening.httpPort}/healthz`, { signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200);
   child.kill('SIGTERM');
-  assert.deepEqual(await once(child, 'exit'), [0, null]);
+  assert.deepEqual(await exited, [0, null]);
 });

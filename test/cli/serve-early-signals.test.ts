@@ -15,10 +15,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { tempTopology } from '../serve/support.js';
-import { CLI } from './support.js';
+import { CLI, ONE_NODE_TOPOLOGY, SERVE_ON_LOOPBACK } from './support.js';
 
-const TOPOLOGY = 'shards: 8\nreplicas: 1\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n';
-const LOOPBACK = ['--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off', '--host', '127.0.0.1', '--admin-host', '127.0.0.1'];
 
 /** Writes a hook that, on loading a module whose URL ends with `suffix`, writes `reached` and waits for `go`. */
 async function loadGate(dir: string, suffix: string): Promise<{ importArg: string; reached: string; open(): Promise<void> }> {
@@ -75,10 +73,10 @@ async function spawnGated(args: readonly string[], gate: { importArg: string; re
 const delivered = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
 
 test('SIGHUPs while keyway serve loads its modules: it starts, re-reads the file once, and SIGTERM then stops it with 0', async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
   const gate = await loadGate(topo.dir, '/src/app/index.js');
-  const serve = await spawnGated(['serve', '--config', topo.file, ...LOOPBACK], gate, t);
+  const serve = await spawnGated(['serve', '--config', topo.file, ...SERVE_ON_LOOPBACK], gate, t);
   serve.child.kill('SIGHUP');
   serve.child.kill('SIGHUP');
   await delivered();
@@ -95,10 +93,10 @@ test('SIGHUPs while keyway serve loads its modules: it starts, re-reads the file
 
 test('SIGTERM or SIGINT while keyway serve loads its modules: the start is abandoned, exit 0', async (t) => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    const topo = await tempTopology(TOPOLOGY);
+    const topo = await tempTopology(ONE_NODE_TOPOLOGY);
     t.after(() => topo.cleanup());
     const gate = await loadGate(topo.dir, '/src/app/index.js');
-    const serve = await spawnGated(['serve', '--config', topo.file, ...LOOPBACK], gate, t);
+    const serve = await spawnGated(['serve', '--config', topo.file, ...SERVE_ON_LOOPBACK], gate, t);
     serve.child.kill(signal);
     await delivered();
     await gate.open();
@@ -110,7 +108,7 @@ test('SIGTERM or SIGINT while keyway serve loads its modules: the start is aband
 });
 
 test('a command other than serve after all (keyway serve --help) gets a held signal as Node would: killed by it', async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
   const gate = await loadGate(topo.dir, '/src/cli/command.js');
   const help = await spawnGated(['serve', '--help'], gate, t);
@@ -121,10 +119,10 @@ test('a command other than serve after all (keyway serve --help) gets a held sig
 });
 
 test('options before the command (keyway --config f serve): signals while the modules load are held too', async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
   const gate = await loadGate(topo.dir, '/src/app/index.js');
-  const serve = await spawnGated(['--config', topo.file, ...LOOPBACK, 'serve'], gate, t);
+  const serve = await spawnGated(['--config', topo.file, ...SERVE_ON_LOOPBACK, 'serve'], gate, t);
   serve.child.kill('SIGHUP');
   await delivered();
   assert.deepEqual([serve.child.exitCode, serve.child.signalCode], [null, null], serve.stderr());
@@ -135,7 +133,7 @@ test('options before the command (keyway --config f serve): signals while the mo
 });
 
 test('a client command whose arguments say serve (keyway lookup serve) gets a held signal as Node would', async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
   const gate = await loadGate(topo.dir, '/src/cli/commands/index.js');
   const lookup = await spawnGated(['lookup', 'serve', '--server', 'http://127.0.0.1:9'], gate, t);

@@ -5,32 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { tempTopology } from '../serve/support.js';
-import { CLI } from './support.js';
-
-const TOPOLOGY = 'shards: 8\nreplicas: 1\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n';
+import { ONE_NODE_TOPOLOGY, SERVE_ON_LOOPBACK, startServe } from './support.js';
 
 /** Starts keyway with piped output, fills stdout's pipe while its reader is paused, and sends SIGTERM. */
 async function stopWithLinesWaiting(t: { after(fn: () => unknown): void }) {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
-  const args = ['serve', '--config', topo.file, '--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off', '--host', '127.0.0.1', '--admin-host', '127.0.0.1'];
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  const out = { stdout: '', stderr: '' };
-  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!out.stdout.includes('"msg":"listening"')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`keyway did not listen; stderr: ${out.stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const port = (JSON.parse(out.stdout.split('\n').find((l) => l.includes('"msg":"listening"'))!) as { httpPort: number }).httpPort;
+  const { child, exited, out, listening } = await startServe(topo.file, SERVE_ON_LOOPBACK, t);
+  const port = listening.httpPort;
   child.stdout.pause();
   // Each SIGHUP logs a line of about 110 bytes: some 150 KB, more than the pipe and this side's buffer hold.
   for (let i = 0; i < 1500; i++) {

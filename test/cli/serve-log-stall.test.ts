@@ -6,32 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { tempTopology } from '../serve/support.js';
-import { CLI } from './support.js';
+import { ONE_NODE_TOPOLOGY, SERVE_ON_LOOPBACK, startServe } from './support.js';
 
-const TOPOLOGY = 'shards: 8\nreplicas: 1\nendpoints: [{id: a, address: 127.0.0.1, port: 7001}]\n';
 
 test('a log reader that stops reading: keyway keeps answering, and the lines reach the reader once it reads again', async (t) => {
-  const topo = await tempTopology(TOPOLOGY);
+  const topo = await tempTopology(ONE_NODE_TOPOLOGY);
   t.after(() => topo.cleanup());
-  const args = ['serve', '--config', topo.file, '--http-port', '0', '--xds-port', '0', '--ext-proc-port', 'off', '--host', '127.0.0.1', '--admin-host', '127.0.0.1'];
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!stdout.includes('"msg":"listening"')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`keyway did not listen; stderr: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const port = (JSON.parse(stdout.split('\n').find((l) => l.includes('"msg":"listening"'))!) as { httpPort: number }).httpPort;
+  const { child, exited, out, listening } = await startServe(topo.file, SERVE_ON_LOOPBACK, t);
+  const port = listening.httpPort;
   // The reader stops: the pipe (64 KiB) and this side's buffer fill.
   child.stdout.pause();
   // Each SIGHUP logs a line of about 110 bytes: some 250 KB in all, several times what the pipe holds.
@@ -44,11 +27,11 @@ test('a log reader that stops reading: keyway keeps answering, and the lines rea
   child.stdout.resume();
   await new Promise((resolve) => setTimeout(resolve, 500));
   child.kill('SIGTERM');
-  assert.deepEqual(await exited, [0, null], stderr);
+  assert.deepEqual(await exited, [0, null], out.stderr);
   // Under the buffer's bound nothing was dropped, and what waited came out in order, up to the last line.
-  assert.doesNotMatch(stdout, /droppedLogLines/);
-  assert.equal(stderr, '');
-  const msgs = stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+  assert.doesNotMatch(out.stdout, /droppedLogLines/);
+  assert.equal(out.stderr, '');
+  const msgs = out.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
   assert.equal(msgs.at(-1), 'stopped');
   assert.ok(msgs.filter((m) => m === 'SIGHUP: re-reading the topology file').length > 1000);
 });
