@@ -8,20 +8,25 @@ import { KeywayErrors } from '../../src/core/errors.js';
 
 const file = (address: string): string => `shards: 8\nendpoints:\n  - id: a\n    address: "${address}"\n    port: 80\n`;
 
+/** Parsing a file with `address` fails at the address's field and line, with a message matching `why`. */
+function refusedAt(address: string, why: RegExp): void {
+  assert.throws(
+    () => parseConfig(file(address), 'topo.yaml'),
+    (err: unknown) => {
+      assert.ok(err instanceof KeywayErrors, String(err));
+      const hit = err.errors.find((e) => e.location.field === 'endpoints[0].address');
+      assert.ok(hit, err.message);
+      assert.equal(hit.code, 'CONFIG_INVALID');
+      assert.equal(hit.location.line, 4);
+      assert.match(hit.message, why);
+      return true;
+    },
+  );
+}
+
 for (const address of ['0.0.0.0', '0.1.2.3', '::', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '224.0.0.1', '239.255.255.255', '255.255.255.255', 'ff02::1', '::ffff:224.0.0.1']) {
   test(`endpoint address ${address} is refused at its field and line`, () => {
-    assert.throws(
-      () => parseConfig(file(address), 'topo.yaml'),
-      (err: unknown) => {
-        assert.ok(err instanceof KeywayErrors, String(err));
-        const hit = err.errors.find((e) => e.location.field === 'endpoints[0].address');
-        assert.ok(hit, err.message);
-        assert.equal(hit.code, 'CONFIG_INVALID');
-        assert.equal(hit.location.line, 4);
-        assert.match(hit.message, /must be an address a node can be reached at, got ".*": an unspecified \(0\.0\.0\.0, ::\), broadcast or multicast address/);
-        return true;
-      },
-    );
+    refusedAt(address, /must be an address a node can be reached at, got ".*": an unspecified \(0\.0\.0\.0, ::\), broadcast or multicast address/);
   });
 }
 
@@ -30,18 +35,7 @@ for (const address of ['0.0.0.0', '0.1.2.3', '::', '0:0:0:0:0:0:0:0', '::ffff:0.
 // "upstream connect error" while the node was up.
 for (const address of ['fe80::1', 'FE80::a:b', 'fe80:0:0:0:0:0:0:1', 'febf:ffff::1']) {
   test(`IPv6 link-local endpoint address ${address} is refused at its field and line`, () => {
-    assert.throws(
-      () => parseConfig(file(address), 'topo.yaml'),
-      (err: unknown) => {
-        assert.ok(err instanceof KeywayErrors, String(err));
-        const hit = err.errors.find((e) => e.location.field === 'endpoints[0].address');
-        assert.ok(hit, err.message);
-        assert.equal(hit.code, 'CONFIG_INVALID');
-        assert.equal(hit.location.line, 4);
-        assert.match(hit.message, /IPv6 link-local address \(fe80::\/10\) is reached only through a zone index/);
-        return true;
-      },
-    );
+    refusedAt(address, /IPv6 link-local address \(fe80::\/10\) is reached only through a zone index/);
   });
 }
 
