@@ -33,12 +33,24 @@ export interface ExtProcServer {
 const SHUTDOWN_GRACE_MS = 2000;
 
 /**
+ * Pings keep a connection from a vanished gateway (node lost, network cut, no FIN) from holding its
+ * ext_proc streams open for good: grpc-js's server never pings by default, and an idle gateway sends
+ * nothing. The xDS server's values; grpc-js enforces no minimum on client pings, so a gateway's own
+ * HTTP/2 keepalive at any interval is accepted.
+ */
+const GRPC_OPTIONS = {
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+};
+
+/**
  * Starts the picker. Ready (health SERVING) whenever the serving state holds a shard map.
  * @throws Error when the port cannot be bound (message names the address)
  */
 export async function startExtProcServer(opts: ExtProcServerOptions): Promise<ExtProcServer> {
   const { state, logger: log } = opts;
-  const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  const server = new Server(GRPC_OPTIONS);
   let rotation = 0;
   const context = {
     table: () => {
