@@ -56,6 +56,8 @@ export class LoadAggregate implements LoadReportSink {
   readonly #snapshots = new Map<number, LoadSnapshot>();
   /** The newest window start reported. */
   #newest = -Infinity;
+  /** `closed()` leaves out windows that start before this (see `clear`). */
+  #readFrom = -Infinity;
 
   constructor(opts: LoadAggregateOptions) {
     this.#opts = opts;
@@ -101,12 +103,15 @@ export class LoadAggregate implements LoadReportSink {
 
   /**
    * Forgets every report: after a change of the shard count they count shard numbers that name
-   * other keys, and a source built later (a reload back to `local`) must not read them.
+   * other keys, and a source built later (a reload back to `local`) must not read them. Windows
+   * starting before `readFromMs` (the window under way mixes both counts) are not read either:
+   * kept here, not in the source, so a source rebuilt meanwhile does not read them.
    */
-  clear(): void {
+  clear(readFromMs = -Infinity): void {
     this.#windows.clear();
     this.#snapshots.clear();
     this.#newest = -Infinity;
+    this.#readFrom = readFromMs;
   }
 
   /** Windows no report may change any more keep their snapshot only, not every node's report. */
@@ -162,6 +167,7 @@ export class LoadAggregate implements LoadReportSink {
     const end = windowStart(nowMs, w);
     const out: LoadSnapshot[] = [];
     for (let start = end - historyWindows * w; start < end; start += w) {
+      if (start < this.#readFrom) continue;
       const s = this.snapshot(start);
       if (s && s.windowMs === w) out.push(s);
     }
