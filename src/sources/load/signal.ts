@@ -52,7 +52,11 @@ export function createLoadSignal(
     source,
     exported() {
       const w = windowMs();
-      return w === undefined ? undefined : aggregate.snapshot(windowStart(now(), w) - w);
+      if (w === undefined) return undefined;
+      // Only a window of the length in force: after a reload to a longer one, a window of the old
+      // length can start where the last closed one does (its rate over part of the span).
+      const s = aggregate.snapshot(windowStart(now(), w) - w);
+      return s?.windowMs === w ? s : undefined;
     },
     close: () => source.close(),
   };

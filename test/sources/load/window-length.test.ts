@@ -2,7 +2,7 @@
 // a multiple of both lengths must not sum reports of the old length with those of the new one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoadAggregate } from '../../../src/sources/load/index.js';
+import { createLoadSignal, LoadAggregate } from '../../../src/sources/load/index.js';
 import type { LoadReport } from '../../../src/core/load.js';
 
 const T = 1_700_000_000_000; // a multiple of 10 000 and of 5 000
@@ -33,4 +33,16 @@ test('a report of the old length arriving after one of the new length is not mix
   agg.reportLoad(rep('a', 10_000, 100_000));
   assert.deepEqual(agg.snapshot(T)?.nodes, [{ nodeId: 'a', requests: 10_000 }]);
   assert.equal(agg.snapshot(T)?.windowMs, 10_000);
+});
+
+test('the exported window after a longer window length is one of the new length, not an old window at the same start', async () => {
+  let windowMs = 10_000;
+  let now = T + 5_000;
+  const signal = createLoadSignal(() => ({ windowMs, shardCount: 8, historyWindows: 6, replayWindows: 0, snapshot: { source: 'local' } }) as never, { now: () => now });
+  signal.aggregate.reportLoad(rep('a', 10_000, 100_000)); // a 10 s window starting at T
+  windowMs = 20_000; // T is a multiple of 20 000 too: the last closed 20 s window starts at T
+  now = T + 20_000 + 1;
+  // Before: the 10 s window was exported as the 20 s one (its rate over half the span).
+  assert.equal(signal.exported(), undefined);
+  await signal.close();
 });
