@@ -115,6 +115,10 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     return this.#signal.exported();
   }
 
+  snapshotReadFailures(): number {
+    return this.#failures;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();

@@ -68,6 +68,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
       const stopSources = metrics.observeSources(() => state.sources());
       const stopHealth = metrics.observeHealth(() => ({ sources: state.sources(), pipelineError: state.pipelineError(), snapshots: snapshotRejectionsOf(state) }));
       const stopLoad = metrics.observeLoad(() => load?.exported());
+      const stopLoadReads = metrics.observeLoadSnapshotReads(() => load?.snapshotReadFailures());
       const stopHandoff = metrics.observeHandoff(() => {
         const h = state.current()?.handoff;
         return h ? { inTransition: h.transitions.length, draining: h.drains.length } : undefined;
@@ -93,6 +94,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           stopHealth();
           stopHandoff();
           stopLoad();
+          stopLoadReads();
           stopHot();
         },
       };

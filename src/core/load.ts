@@ -110,6 +110,8 @@ export interface LoadReportSink {
 export interface LoadReportIntake extends LoadReportSink {
   /** The last closed window, as the reports this replica received sum it; undefined when none came for it. */
   exported(): LoadSnapshot | undefined;
+  /** Failed reads of the load snapshot source in a row (0 after a read that succeeded). */
+  snapshotReadFailures(): number;
 }
 
 /**

@@ -77,6 +77,8 @@ export const KEYWAY_METRICS = {
   loadNode: LOAD_METRIC_NAMES.node,
   /** gauge: start of that window, Unix seconds. */
   loadWindow: LOAD_METRIC_NAMES.window,
+  /** gauge: failed reads of the load snapshot source in a row (0 after a read that succeeded). */
+  loadSnapshotReadFailures: 'keyway_load_snapshot_read_failures',
   /** gauge {reason}: shards the hot-shard policy changes now: `spread` (several readers), `bounded-load` (primary moved). */
   hotShards: 'keyway_hot_shards',
   /** counter: shards whose owners or readers changed between two consecutive hot-shard decisions. */

@@ -124,6 +124,8 @@ export interface KeywayMetrics {
    * `keyway_load_*` gauges the Prometheus snapshot source reads back; docs/load-reports.md).
    */
   observeLoad(read: () => LoadSnapshot | undefined): () => void;
+  /** Failed reads of the load snapshot source in a row, at every scrape. */
+  observeLoadSnapshotReads(read: () => number | undefined): () => void;
   /** Installs the reader of connected proxies (replaces any previous one). Returns an uninstaller. */
   observeProxies(read: () => Iterable<ProxySummary>): () => void;
   /** Installs the reader of per-endpoint ownership; `undefined` means no map yet. */
@@ -264,6 +266,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
   let readXdsTlsCertificate: (() => { readonly notAfterMs: number } | undefined) | undefined;
   let readHealth: (() => Omit<HealthInputs, 'proxies'>) | undefined;
   let readLoad: (() => LoadSnapshot | undefined) | undefined;
+  let readLoadSnapshotFailures: (() => number | undefined) | undefined;
   let published: { version: string; shardCount: number; at: number } | undefined;
   /** The proxies read by this scrape's first group, for the second (see keyway_degraded). */
   let proxiesOfScrape: readonly ProxySummary[] | undefined;
@@ -388,6 +391,13 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     },
   );
 
+  // A failing `prometheus` snapshot source is otherwise only in the log; the policy falls back to
+  // plain rendezvous after `historyWindows` of these (docs/load-reports.md).
+  live.add([spec(N.loadSnapshotReadFailures, 'Failed reads of the load snapshot source in a row (0 after a read that succeeded)')], (observe) => {
+    const failures = readLoadSnapshotFailures?.();
+    if (failures !== undefined) observe(N.loadSnapshotReadFailures, failures);
+  });
+
   // Both reasons are reported (0 without a decision), so an alert has a series from the start.
   live.add(
     [
@@ -454,6 +464,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
     observeHandoff: (read) => install((r) => (readHandoff = r), read, () => readHandoff),
     observeXdsTlsCertificate: (read) => install((r) => (readXdsTlsCertificate = r), read, () => readXdsTlsCertificate),
     observeLoad: (read) => install((r) => (readLoad = r), read, () => readLoad),
+    observeLoadSnapshotReads: (read) => install((r) => (readLoadSnapshotFailures = r), read, () => readLoadSnapshotFailures),
     recordHotShardMoves(moves, deferred) {
       if (moves > 0) hotMoves.add(moves);
       if (deferred > 0) hotDeferred.add(deferred);

@@ -72,6 +72,7 @@ test('a Prometheus that stops answering: the snapshots are kept for historyWindo
   try {
     await waitFor(() => driver.latest().length > 0);
     assert.ok(driver.latest().length > 0, `no snapshot after ${reads} reads`);
+    assert.equal(driver.snapshotReadFailures(), 0);
     down = true;
     await waitFor(() => failedReads >= 2);
     // Read together (no read can end between them): fewer failed reads than historyWindows keep the snapshots.
@@ -80,6 +81,11 @@ test('a Prometheus that stops answering: the snapshots are kept for historyWindo
     await waitFor(() => driver.latest().length === 0);
     assert.equal(driver.latest().length, 0, `still held after ${failedReads} failed reads`);
     assert.ok(failedReads >= settings.historyWindows);
+    // What keyway_load_snapshot_read_failures shows: the failed reads in a row, 0 again after one succeeds.
+    assert.ok(driver.snapshotReadFailures() >= settings.historyWindows, `${driver.snapshotReadFailures()} failed reads counted`);
+    down = false;
+    await waitFor(() => driver.snapshotReadFailures() === 0);
+    assert.equal(driver.snapshotReadFailures(), 0);
   } finally {
     await driver.close();
   }

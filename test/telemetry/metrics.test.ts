@@ -49,6 +49,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     loadShard: 'gauge',
     loadNode: 'gauge',
     loadWindow: 'gauge',
+    loadSnapshotReadFailures: 'gauge',
     hotShards: 'gauge',
     hotShardMoves: 'counter',
     hotShardMovesDeferred: 'counter',

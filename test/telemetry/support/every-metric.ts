@@ -17,6 +17,7 @@ export function feedEveryMetric(m: KeywayMetrics): void {
   m.observeXdsTlsCertificate(() => ({ notAfterMs: 1_900_000_000_000 }));
   m.observeHealth(() => ({ sources: [] }));
   m.observeLoad(() => ({ windowStartMs: 1_000_000, windowMs: 10_000, shards: [{ shard: 7, requests: 12.5 }], nodes: [{ nodeId: 'a', requests: 40 }] }));
+  m.observeLoadSnapshotReads(() => 2);
   m.recordHotShardMoves(3, 1);
   m.observeHotShards(() => ({ spread: 2, boundedLoad: 1, maxLoadRatio: 1.08, plainMaxLoadRatio: 1.7 }));
 }
