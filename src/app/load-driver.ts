@@ -6,7 +6,7 @@
  * tells the hot-shard policy when the snapshots changed.
  */
 import type { Logger } from 'pino';
-import { DEFAULT_HOT_SHARD_SETTINGS, windowStart, type HotShardSettings, type LoadReport, type LoadReportIntake, type LoadSnapshot, type LoadSnapshotReader, type LoadSnapshotSource } from '../core/load.js';
+import { DEFAULT_HOT_SHARD_SETTINGS, type HotShardSettings, type LoadReport, type LoadReportIntake, type LoadSnapshot, type LoadSnapshotReader, type LoadSnapshotSource } from '../core/load.js';
 import { heldWindows } from '../sharding/index.js';
 import { createLoadSignal, LoadAggregate, type LoadSignal, type LoadSignalSettings } from '../sources/load/index.js';
 
@@ -134,8 +134,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
     this.#oldSource = this.#reads;
     // Kept across source rebuilds, the reports must not reach a source built after this change, nor
     // the window under way (counted under both S) a source rebuilt before it ends.
-    const w = this.#settings.windowMs;
-    this.#aggregate.clear(windowStart(Date.now(), w) + w);
+    this.#aggregate.clear(Date.now());
     this.#log.info({ shardCount }, 'shard count changed: load windows counted under the old one are not read');
     if (this.#snapshots.length === 0) return;
     this.#snapshots = [];

@@ -58,3 +58,19 @@ test('a window-length reload after a new S, in the same window, still does not r
   await new Promise((r) => setTimeout(r, 150));
   assert.deepEqual(driver.latest().map((s) => s.windowStartMs), [], 'the window under way at the change of S is not read');
 });
+
+test('a reload to a shorter window after a new S reads the windows begun after the change, not only those after the old length\'s window', async (t) => {
+  const driver = new LoadDriver({ ...settings, windowMs: 4 * W, shardCount: 64 }, silent);
+  t.after(() => driver.close());
+  await earlyInWindow(4 * W);
+  const changedAt = Date.now();
+  driver.reconfigure({ ...settings, windowMs: 4 * W, shardCount: 32 });
+  driver.reconfigure({ ...settings, shardCount: 32 });
+  // Begun after the change of S, ended before the window of 4 W under way at the change: counted under S = 32 only.
+  const clean = windowStart(changedAt, W) + W;
+  assert.ok(clean + W <= windowStart(changedAt, 4 * W) + 4 * W);
+  await waitFor(() => Date.now() >= clean + W + 10);
+  driver.reportLoad({ nodeId: 'n1', windowStartMs: clean, windowMs: W, totalRequests: 1000, shards: [{ shard: 5, requests: 900 }] });
+  await waitFor(() => driver.latest().length > 0, 1000);
+  assert.deepEqual(driver.latest().map((s) => s.windowStartMs), [clean], 'a window counted under the new S only is read');
+});

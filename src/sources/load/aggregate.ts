@@ -56,8 +56,8 @@ export class LoadAggregate implements LoadReportSink {
   readonly #snapshots = new Map<number, LoadSnapshot>();
   /** The newest window start reported. */
   #newest = -Infinity;
-  /** `closed()` leaves out windows that start before this (see `clear`). */
-  #readFrom = -Infinity;
+  /** When the shard count last changed (see `clear`); `closed()` reads windows begun after it. */
+  #changedAt = -Infinity;
 
   constructor(opts: LoadAggregateOptions) {
     this.#opts = opts;
@@ -104,14 +104,17 @@ export class LoadAggregate implements LoadReportSink {
   /**
    * Forgets every report: after a change of the shard count they count shard numbers that name
    * other keys, and a source built later (a reload back to `local`) must not read them. Windows
-   * starting before `readFromMs` (the window under way mixes both counts) are not read either:
-   * kept here, not in the source, so a source rebuilt meanwhile does not read them.
+   * begun before the first window end after `changedAtMs` (the window under way mixes both counts)
+   * are not read either: kept here, not in the source, so a source rebuilt meanwhile does not read
+   * them. That end is taken on the grid of the length in force at each read: on the grid of the
+   * length at the change, a reload to a shorter one hid its windows counted under the new count
+   * alone until the old length's window ended (up to an hour).
    */
-  clear(readFromMs = -Infinity): void {
+  clear(changedAtMs = -Infinity): void {
     this.#windows.clear();
     this.#snapshots.clear();
     this.#newest = -Infinity;
-    this.#readFrom = readFromMs;
+    this.#changedAt = changedAtMs;
   }
 
   /** Windows no report may change any more keep their snapshot only, not every node's report. */
@@ -165,9 +168,10 @@ export class LoadAggregate implements LoadReportSink {
     const w = this.#opts.windowMs();
     if (w === undefined) return [];
     const end = windowStart(nowMs, w);
+    const readFrom = this.#changedAt === -Infinity ? -Infinity : windowStart(this.#changedAt, w) + w;
     const out: LoadSnapshot[] = [];
     for (let start = end - historyWindows * w; start < end; start += w) {
-      if (start < this.#readFrom) continue;
+      if (start < readFrom) continue;
       const s = this.snapshot(start);
       if (s && s.windowMs === w) out.push(s);
     }
