@@ -4,18 +4,10 @@
 // begun after the change are read (docs/load-reports.md "A change of shards").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { DEFAULT_HOT_SHARD_SETTINGS, windowStart } from '../../src/core/load.js';
+import { windowStart } from '../../src/core/load.js';
 import { LoadDriver } from '../../src/app/load-driver.js';
+import { settings, silent, W, waitFor } from './load-driver-support.js';
 
-const W = 200;
-const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: W, historyWindows: 3, replayWindows: 0, minWindowRequests: 0, snapshot: { source: 'local' as const } };
-const silent = pino({ level: 'silent' });
-
-async function waitFor(ok: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** Waits until `ms` is at least 40 ms past a window start of length `w`, so a step does not straddle a window end. */
 async function earlyInWindow(w: number): Promise<void> {

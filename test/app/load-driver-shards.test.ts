@@ -3,20 +3,12 @@
 // must not hand them to the hot-shard policy for the new map.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { DEFAULT_HOT_SHARD_SETTINGS, windowStart, type LoadSnapshot } from '../../src/core/load.js';
+import { windowStart, type LoadSnapshot } from '../../src/core/load.js';
 import { LoadDriver, loadSignalSettings } from '../../src/app/load-driver.js';
+import { settings, silent, W, waitFor } from './load-driver-support.js';
 import type { KeywayConfig } from '../../src/config/index.js';
 import { computeShardMap, decideHotShards } from '../../src/sharding/index.js';
 
-const W = 200;
-const settings = { ...DEFAULT_HOT_SHARD_SETTINGS, windowMs: W, historyWindows: 3, replayWindows: 0, minWindowRequests: 0, snapshot: { source: 'local' as const } };
-const silent = pino({ level: 'silent' });
-
-async function waitFor(ok: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** Node n1 reports one closed window in which shard 5 carried most of its requests. */
 function reportHot(driver: LoadDriver, windowStartMs: number): void {
