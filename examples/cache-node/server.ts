@@ -18,9 +18,11 @@
  * INVALID_ARGUMENT) and counts in `keyway_cache_misdirected_requests_total`. Before the node has
  * read a shard map it does not know S and accepts.
  *
- * Refused with 400 (gRPC: INVALID_ARGUMENT): a key over MAX_KEY_BYTES, a repeated `x-cache-shard`
- * or `x-cache-key`, and a shard no shard map has (before the first map: none at or past keyway's
- * largest S). An absolute-form target (`GET http://host/kv/a`) is served as its origin-form.
+ * Refused with 400 (gRPC: INVALID_ARGUMENT): an empty key, a key over MAX_KEY_BYTES, a repeated
+ * `x-cache-shard` or `x-cache-key`, and a shard no shard map has (before the first map: none at or
+ * past keyway's largest S). An absolute-form target (`GET http://host/kv/a`) is served as its
+ * origin-form. A store read that fails or passes its bound answers 503 `{error, code}` (gRPC:
+ * UNAVAILABLE); concurrent misses of one key share one store read (tiers.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,7 +39,7 @@ import type { OwnershipSource } from './ownership-source.js';
 import { admitsToL1, ownerLabel, type NodeLocality, type NodeOwnership, type OwnerLabel } from './ownership.js';
 import { ServingCapacity } from './serving-capacity.js';
 import { ShardMapPoller } from './shardmap-poller.js';
-import { TieredCache, type Tier } from './tiers.js';
+import { StoreReadError, TieredCache, type Tier } from './tiers.js';
 import { DEFAULT_WARM_CONCURRENCY, WarmSlots } from './warm-slots.js';
 import { BadWarmRequest, DEFAULT_WARM_LIMIT, MAX_WARM_LIMIT, demoteShards, parseWarmQuery, shardEntries, warmShard } from './warm.js';
 
@@ -89,6 +91,16 @@ export interface CacheNodeOptions {
   readonly l1Capacity?: number;
   readonly l2Capacity?: number;
   readonly l3DelayMs?: number;
+  /**
+   * Reads a key from the shared store (default: the simulated store after `l3DelayMs`): where a
+   * real node plugs its store in. Concurrent misses of one key share one read (tiers.ts).
+   */
+  readonly storeRead?: (key: string, signal: AbortSignal) => Promise<string>;
+  /**
+   * Bound on one store read, ms: past it the requests waiting on it answer 503 (gRPC: UNAVAILABLE).
+   * Default DEFAULT_STORE_TIMEOUT_MS (5000) with `storeRead`; the simulated store is not bounded.
+   */
+  readonly storeTimeoutMs?: number;
   readonly pollIntervalMs?: number;
   /** With `keywayXds`: the load window of the node's load reports, keyway's `hotShards.windowMs` (docs/load-reports.md). */
   readonly loadWindowMs?: number;
@@ -149,7 +161,13 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const log = opts.log ?? (() => {});
   const host = opts.host ?? '127.0.0.1';
   const l1Capacity = opts.l1Capacity ?? 1_000;
-  const cache = new TieredCache({ l1Capacity, l2Capacity: opts.l2Capacity ?? l1Capacity * 10, l3DelayMs: opts.l3DelayMs ?? 2 });
+  const cache = new TieredCache({
+    l1Capacity,
+    l2Capacity: opts.l2Capacity ?? l1Capacity * 10,
+    l3DelayMs: opts.l3DelayMs ?? 2,
+    ...(opts.storeRead ? { read: opts.storeRead } : {}),
+    ...(opts.storeTimeoutMs !== undefined ? { storeTimeoutMs: opts.storeTimeoutMs } : {}),
+  });
   // Never past MAX_WARM_LIMIT: a peer refuses a larger limit (400), and every warm-up copied nothing.
   const warmLimit = Math.max(1, Math.min(opts.warmLimit ?? DEFAULT_WARM_LIMIT, l1Capacity, MAX_WARM_LIMIT));
   const warmSlots = new WarmSlots(opts.warmConcurrency ?? DEFAULT_WARM_CONCURRENCY);
@@ -160,6 +178,11 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
   const warmed = new Set<number>();
   /** The shards whose L1 entries the last sweep kept; undefined before the first shard map. */
   let keptBefore: ReadonlySet<number> | undefined;
+  /**
+   * The backup replicas of the last sweep: not kept, yet they admit the requests that reach them
+   * (their readers down), so their L1 entries must go too once the shard leaves the node.
+   */
+  let backupsBefore: ReadonlySet<number> = new Set();
 
   /**
    * After each ownership change: L1 entries of shards the node read and no longer reads move to L2
@@ -168,7 +191,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * requests reach the node. Left in L1 until LRU aged them out, they were a third to all of what
    * the hot-shard policy cost the fleet's L1 (docs/benchmarks.md, "Draining shards leave L1 at
    * once"). A draining shard's stragglers are served from L2; a backup replica that gets requests
-   * because the readers are down still admits them to L1 (admitsToL1).
+   * because the readers are down still admits them to L1 (admitsToL1), and those entries move to L2
+   * when the shard leaves the node.
    */
   const sweep = (): void => {
     const o = source?.current();
@@ -177,7 +201,10 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     // Before the first shard map L1 admitted every shard (admitsToL1): then every shard of L1 not
     // kept is lost, or entries of shards the node never owned stayed in L1 until LRU aged them.
     const lost = new Set([...(keptBefore ?? l1Shards(cache, o.shardCount))].filter((s) => !kept.has(s)));
+    // A backup that is still one keeps what its failover traffic brought in; one that left does not.
+    for (const s of backupsBefore) if (!admitsToL1(o, s)) lost.add(s);
     keptBefore = kept;
+    backupsBefore = new Set([...o.replica].filter((s) => !o.readingReplica.has(s)));
     if (lost.size > 0) {
       const moved = demoteShards(cache, lost, o.shardCount);
       if (moved > 0) log({ msg: 'moved the L1 entries of shards no longer read to L2', shards: lost.size, entries: moved });
@@ -263,6 +290,8 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
    * `x-cache-key`): when it and the header are both there, the pair is checked.
    */
   const serve = async (key: string, shardHeader: string | undefined, clientKey: string | undefined): Promise<Served> => {
+    // proto3 cannot tell an unset key from "": a Get without one would be served the value of "".
+    if (key === '') throw new BadRequest('the key is empty: name the key to read (gRPC: GetRequest.key)');
     checkKeyBytes('key', key);
     if (clientKey !== key) checkKeyBytes('x-cache-key', clientKey);
     const ownership = source?.current();
@@ -409,6 +438,10 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message }));
         return;
       }
+      if (err instanceof StoreReadError) {
+        res.writeHead(503, { 'content-type': 'application/json', 'x-served-by': opts.id }).end(JSON.stringify({ error: err.message, code: err.code }));
+        return;
+      }
       if (err instanceof Misdirected) {
         res
           .writeHead(421, { 'content-type': 'application/json', 'x-served-by': opts.id })
@@ -450,7 +483,7 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
             (served) => callback(null, served),
             (err: Error) =>
               callback({
-                code: err instanceof BadRequest || err instanceof Misdirected ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+                code: grpcCode(err),
                 details: err.message,
               }),
           );
@@ -517,7 +550,13 @@ export function grpcBindAddress(host: string, port: number): string {
   return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
-/** A malformed, repeated or out-of-range `x-cache-shard`, or a key too long: the client's error (400 / INVALID_ARGUMENT). */
+/** The gRPC status of a failed Get: the client's error, the store's, or the node's. */
+function grpcCode(err: Error): grpc.status {
+  if (err instanceof BadRequest || err instanceof Misdirected) return grpc.status.INVALID_ARGUMENT;
+  return err instanceof StoreReadError ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+}
+
+/** An empty key, a malformed, repeated or out-of-range `x-cache-shard`, or a key too long: the client's error (400 / INVALID_ARGUMENT). */
 class BadRequest extends Error {}
 
 /** `text` quoted as JSON, cut to QUOTED_CHARS characters: a message must stay small whatever the client sent. */

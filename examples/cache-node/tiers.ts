@@ -1,7 +1,13 @@
 /**
  * The node's three tiers, as a GPU inference cache has them: L1 (GPU memory, small), L2 (node RAM,
- * larger), L3 (the shared store: always has the value, at a cost). L3 is simulated: the value of a
- * key is derived from the key alone, so every node returns the same bytes for the same key.
+ * larger), L3 (the shared store: always has the value, at a cost). L3 is simulated unless a `read`
+ * is given: the value of a key is derived from the key alone, so every node returns the same bytes
+ * for the same key.
+ *
+ * Concurrent misses of one key share one L3 read: a hot key that leaves L2, or a shard that just
+ * moved here, otherwise sends one store read per waiting request at once. A read that fails is not
+ * kept (the next miss reads again), and one that passes `storeTimeoutMs` fails its waiters and is
+ * let go, so a hung read does not hold the key.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +36,31 @@ export interface TieredCacheOptions {
   readonly l3DelayMs: number;
   /** Clock of both tiers' recency, in ms (default `performance.now()`; tests set their own). */
   readonly now?: () => number;
+  /**
+   * Reads a key from the shared store (default: the simulated store after `l3DelayMs`). `signal`
+   * aborts when the read passes `storeTimeoutMs`.
+   */
+  readonly read?: (key: string, signal: AbortSignal) => Promise<string>;
+  /**
+   * Bound on one L3 read, ms: past it the read's waiters fail. Default DEFAULT_STORE_TIMEOUT_MS
+   * with a `read`; none for the simulated store, which cannot hang (its delay is `l3DelayMs`).
+   */
+  readonly storeTimeoutMs?: number;
+}
+
+/** How long an L3 read may take before its waiters fail with STORE_TIMEOUT, unless told otherwise. */
+export const DEFAULT_STORE_TIMEOUT_MS = 5_000;
+
+/** An L3 read that failed (`STORE_FAILED`) or passed its bound (`STORE_TIMEOUT`): not the client's fault. */
+export class StoreReadError extends Error {
+  constructor(
+    readonly code: 'STORE_FAILED' | 'STORE_TIMEOUT',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreReadError';
+  }
 }
 
 /** The value the simulated shared store holds for `key`: deterministic across nodes and runs. */
@@ -40,7 +71,10 @@ export function storeValue(key: string): string {
 export class TieredCache {
   readonly l1: LruCache<string, string>;
   readonly l2: LruCache<string, string>;
-  readonly #l3DelayMs: number;
+  readonly #read: (key: string, signal: AbortSignal) => Promise<string>;
+  readonly #storeTimeoutMs: number | undefined;
+  /** The L3 read under way per key: concurrent misses of the key wait on it instead of reading again. */
+  readonly #reading = new Map<string, Promise<string>>();
   /**
    * The shard each L1 entry was last requested under, where the request named one. A request's
    * shard is its `x-cache-shard` (what the proxy routed on), and the key it is cached under may be
@@ -52,7 +86,22 @@ export class TieredCache {
   constructor(opts: TieredCacheOptions) {
     this.l1 = new LruCache(opts.l1Capacity, opts.now, (key) => this.#l1Shard.delete(key));
     this.l2 = new LruCache(opts.l2Capacity, opts.now);
-    this.#l3DelayMs = opts.l3DelayMs;
+    const delayMs = opts.l3DelayMs;
+    this.#read = opts.read ?? (async (key) => {
+      if (delayMs > 0) await sleep(delayMs);
+      return storeValue(key);
+    });
+    this.#storeTimeoutMs = opts.storeTimeoutMs ?? (opts.read ? DEFAULT_STORE_TIMEOUT_MS : undefined);
+    const t = this.#storeTimeoutMs;
+    // A timer's delay is a signed 32-bit ms count: past it Node fires at once (every read would time out).
+    if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > 2_147_483_647)) {
+      throw new RangeError(`the store timeout must be an integer in 1..2147483647 ms, got ${t}`);
+    }
+  }
+
+  /** L3 reads under way (one per key however many requests wait on it). */
+  get storeReadsInFlight(): number {
+    return this.#reading.size;
   }
 
   /** The shard of an L1 entry: the one it was last requested under, else its key's by contract 1. */
@@ -80,9 +129,7 @@ export class TieredCache {
       if (admits()) this.#admit(key, fromL2, shard);
       return { value: fromL2, tier: 'l2', lookups: [{ tier: 'l1', result: 'miss' }, { tier: 'l2', result: 'hit' }] };
     }
-    if (this.#l3DelayMs > 0) await sleep(this.#l3DelayMs);
-    const value = storeValue(key);
-    this.l2.set(key, value);
+    const value = await this.#readStore(key);
     if (admits()) this.#admit(key, value, shard);
     return {
       value,
@@ -95,6 +142,46 @@ export class TieredCache {
     };
   }
 
+  /**
+   * The key's L3 read, shared with every miss of the key while it runs; the value goes to L2 once.
+   * @throws StoreReadError when the read fails or passes the bound (nothing is kept: the next miss reads again)
+   */
+  #readStore(key: string): Promise<string> {
+    const under = this.#reading.get(key);
+    if (under) return under;
+    const read = this.#readBounded(key).then((value) => {
+      this.l2.set(key, value);
+      return value;
+    });
+    this.#reading.set(key, read);
+    const done = (): void => void this.#reading.delete(key);
+    read.then(done, done);
+    return read;
+  }
+
+  async #readBounded(key: string): Promise<string> {
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const read = this.#read(key, abort.signal);
+      const limitMs = this.#storeTimeoutMs;
+      if (limitMs === undefined) return await read;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new StoreReadError('STORE_TIMEOUT', `the shared store did not answer for key ${quoteKey(key)} within ${limitMs} ms`);
+          abort.abort(err);
+          reject(err);
+        }, limitMs);
+      });
+      return await Promise.race([read, timedOut]);
+    } catch (err) {
+      if (err instanceof StoreReadError) throw err;
+      throw new StoreReadError('STORE_FAILED', `the shared store failed for key ${quoteKey(key)}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   #admit(key: string, value: string, shard: number | undefined): void {
     this.l1.set(key, value);
     if (this.l1.has(key)) this.#file(key, shard);
@@ -104,4 +191,9 @@ export class TieredCache {
     if (shard === undefined) this.#l1Shard.delete(key);
     else this.#l1Shard.set(key, shard);
   }
+}
+
+/** A key in an error message: at most 200 characters of it (keys reach 16 KiB). */
+function quoteKey(key: string): string {
+  return JSON.stringify(key.length <= 200 ? key : `${key.slice(0, 200)}...`);
 }
