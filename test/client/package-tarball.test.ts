@@ -1,8 +1,8 @@
 // The npm package as a user installs it: `npm pack` of this checkout (built first, as
 // scripts/test.sh does), unpacked into a scratch project's node_modules. Every `exports` target and
 // the `keyway` bin are in it, nothing of the repository's tests, sources or tooling is, `keyway/client`
-// imports and works without loading the server, and its types resolve under moduleResolution
-// node16 and bundler.
+// imports and works without loading the server, its types resolve under moduleResolution
+// node16, bundler and node10, and a CommonJS project compiles against it and requires it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -103,6 +103,8 @@ test('the keyway bin from the tarball runs', () => {
 for (const [moduleKind, moduleResolution] of [
   ['node16', 'node16'],
   ['esnext', 'bundler'],
+  // A CommonJS project's default: it reads `types` and `typesVersions`, never `exports`.
+  ['commonjs', 'node10'],
 ] as const) {
   test(`keyway/client types resolve from the tarball under moduleResolution ${moduleResolution}`, () => {
     const dir = join(scratch, `types-${moduleResolution}`);
@@ -130,3 +132,47 @@ for (const [moduleKind, moduleResolution] of [
     }
   });
 }
+
+test('a CommonJS TypeScript project compiles against keyway/client and requires it', () => {
+  // `module: commonjs` resolves as node10 and emits require(): the types come from `typesVersions`,
+  // and Node loads the ES module through require(esm) (Node 20.19 and 22.12 on).
+  const dir = join(scratch, 'commonjs-project');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'cjs-consumer', private: true, type: 'commonjs' }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, target: 'es2022', module: 'commonjs', types: ['node'], outDir: 'out' }, files: ['use.ts'] }),
+  );
+  writeFileSync(
+    join(dir, 'use.ts'),
+    [
+      "import { shardFor, KeywayError, type ShardMapClientOptions } from 'keyway/client';",
+      "import { keyToShard } from 'keyway';",
+      "const options: ShardMapClientOptions = { baseUrl: 'http://keyway:8080' };",
+      "if (shardFor('a', 1024) !== 434 || keyToShard('a', 1024) !== 434) throw new Error('wrong shard');",
+      "try { shardFor('a', 0); } catch (err) { if (err instanceof KeywayError) console.log(err.code, options.baseUrl); }",
+    ].join('\n'),
+  );
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    assert.fail(`tsc failed: ${(err as { stdout?: string }).stdout ?? String(err)}`);
+  }
+  assert.match(readFileSync(join(dir, 'out/use.js'), 'utf8'), /require\("keyway\/client"\)/);
+  if (!(process.features as { require_module?: boolean }).require_module) return; // Node 20.0 to 20.18: ERR_REQUIRE_ESM
+  const run = spawnSync(process.execPath, [join(dir, 'out/use.js')], { cwd: dir, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'BAD_ARGUMENT http://keyway:8080\n');
+});
+
+test('a bundle of keyway/client that uses only shardFor leaves @grpc/grpc-js out', () => {
+  // Without `sideEffects` a bundler keeps every module the client's index imports: grpc-js came
+  // along and an ESM bundle died at start ("Dynamic require of \"process\" is not supported").
+  const entry = join(scratch, 'bundle-entry.mjs');
+  const out = join(scratch, 'bundle.mjs');
+  writeFileSync(entry, "import { shardFor } from 'keyway/client';\nconsole.log(shardFor('a', 1024));\n");
+  execFileSync(join(root, 'node_modules/esbuild/bin/esbuild'), [entry, '--bundle', '--platform=node', '--format=esm', `--outfile=${out}`, '--log-level=error'], { cwd: scratch });
+  assert.doesNotMatch(readFileSync(out, 'utf8'), /grpc-js/);
+  assert.equal(execFileSync(process.execPath, [out], { encoding: 'utf8' }), '434\n');
+});
