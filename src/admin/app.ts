@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { envLimit } from '../core/env-limit.js';
 import type { ServingReader } from '../core/serving.js';
 import type { StageReaders } from '../core/stage.js';
-import { loopbackHostGuard } from './loopback-host.js';
+import { listensOnLoopback, loopbackHostGuard } from './loopback-host.js';
 import { bearerTokenGuard, isGuardedRequest } from './auth.js';
 import { errorBodies } from './error-body.js';
 import { healthRoutes } from './health-routes.js';
@@ -42,7 +42,8 @@ export interface AdminAppOptions {
   readonly token?: string;
   /**
    * The app listens on loopback only: requests must name a loopback host (loopback-host.ts, DNS
-   * rebinding). `keyway serve` sets it from `--admin-host`.
+   * rebinding). `keyway serve` sets it from `--admin-host`. Without it, the guard still turns on
+   * once the app listens on a loopback address, whatever name it was given to bind.
    */
   readonly loopbackOnly?: boolean;
   /** Time to receive a whole request before a 408 (docs/security.md "REST requests"); default REST_REQUEST_TIMEOUT_MS. */
@@ -96,8 +97,12 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
   const writeStallMs = opts.writeStallMs ?? restWriteStallMsFromEnv(process.env);
   const maxPerPeer = opts.maxConnectionsPerPeer ?? adminMaxConnectionsPerPeerFromEnv(process.env);
   const log = opts.logger?.child({ component: 'admin' });
+  const wrongTokens = log && opts.token !== undefined ? new RefusalLog(log, undefined, 'admin REST requests refused') : undefined;
+  // Bound to loopback, by whatever name: read once listening (the socket's address is a system call).
+  let boundToLoopback = false;
+  const onLoopback = (): boolean => opts.loopbackOnly === true || boundToLoopback;
   const errors = errorBodies({
-    guards: [...(opts.loopbackOnly ? [loopbackHostGuard()] : []), ...(opts.token !== undefined ? [bearerTokenGuard(opts.token)] : [])],
+    guards: [loopbackHostGuard(onLoopback), ...(opts.token !== undefined ? [bearerTokenGuard(opts.token, wrongTokens)] : [])],
     ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     answerHeaders: safeAnswerHeaders,
   });
@@ -108,8 +113,10 @@ export async function buildAdminApp(state: ServingReader, opts: AdminAppOptions 
     ...errors.serverOptions,
   }) as unknown as FastifyInstance;
   errors.install(app);
+  app.server.on('listening', () => void (boundToLoopback = listensOnLoopback(app.server)));
   const stopStallWatch = watchWriteStalls(app.server, writeStallMs, log);
   app.addHook('onClose', async () => stopStallWatch());
+  app.addHook('onClose', async () => wrongTokens?.close());
   const stopPeerCap = capConnectionsPerPeer(app.server, maxPerPeer, log);
   app.addHook('onClose', async () => stopPeerCap());
   const registered = recordRoutes(app); // before any route, so /openapi.json sees them all

@@ -6,7 +6,11 @@
  * cache-node address and the kubelet and Prometheus hold no token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RefusalLog } from '../xds/server/refusal-log.js';
 import { errorBody, type RequestGuard } from './error-body.js';
+
+/** The key of wrong-token refusals in the refusal log: one burst at a time, whatever the peer. */
+export const WRONG_TOKEN_REFUSALS = 'admin token';
 
 /** Path prefixes the token guards. */
 export const GUARDED_PREFIXES = ['/v1/', '/debug/'] as const;
@@ -31,8 +35,12 @@ export function isGuardedRequest(url: string, route: string | undefined): boolea
  * an unknown `/v1/...` route, an undecodable one or one with a parameter too long answers 401, not
  * 404 or 414: a caller without the token learns nothing. The comparison is constant-time over
  * SHA-256 digests, so neither the token's content nor its length leaks through timing.
+ *
+ * A request that sends a wrong token goes to `refusals`, so guessing shows in the log: a `warn` line
+ * with the peer and path when a burst starts, an `info` line with its count when it ends, never the
+ * header. A request without the header is not logged: the web view's first call makes one.
  */
-export function bearerTokenGuard(token: string): RequestGuard {
+export function bearerTokenGuard(token: string, refusals?: RefusalLog): RequestGuard {
   if (token === '') throw new Error('the admin token is empty');
   const expected = digest(token);
   return (request, reply, route) => {
@@ -40,7 +48,12 @@ export function bearerTokenGuard(token: string): RequestGuard {
     const header = request.headers.authorization ?? '';
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (m && timingSafeEqual(digest(m[1]!), expected)) return false;
-    const message = header === '' ? `${request.url.split('?')[0]!.slice(0, 200)} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    const message = header === '' ? `${path} needs the admin token: send "Authorization: Bearer <token>"` : 'the admin token does not match';
+    if (header !== '') {
+      const peer = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+      refusals?.refused(WRONG_TOKEN_REFUSALS, { peer, method: request.method, path }, `admin REST request from ${peer} refused 401: the admin token it sent does not match`);
+    }
     void reply.code(401).header('www-authenticate', 'Bearer realm="keyway"').send(errorBody('UNAUTHENTICATED', message));
     return true;
   };

@@ -6,6 +6,7 @@
  * the attacker's domain; so while keyway listens on loopback, a request must name a loopback host.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Server } from 'node:http';
 import { canonicalIp } from '../core/ip-address.js';
 import { errorBody, type RequestGuard } from './error-body.js';
 
@@ -34,17 +35,27 @@ function hostOf(header: string): string {
 
 /**
  * Refuses (403, BAD_ARGUMENT; not 421, which browsers send again once) a request whose Host
- * header does not name a loopback host. A request without Host (HTTP/1.0; browsers always send
- * one) passes.
+ * header does not name a loopback host, while `active()` (default: always). A request without Host
+ * (HTTP/1.0; browsers always send one) passes.
  */
-export function loopbackHostGuard(): RequestGuard {
+export function loopbackHostGuard(active: () => boolean = () => true): RequestGuard {
   return (request: FastifyRequest, reply: FastifyReply): boolean => {
     const header = request.raw.headers.host;
-    if (header === undefined || isLoopbackHost(hostOf(header))) return false;
+    if (header === undefined || !active() || isLoopbackHost(hostOf(header))) return false;
     const message =
       `Host ${JSON.stringify(header.slice(0, 200))} is not a loopback name, and this REST API listens on loopback only: ` +
       'use 127.0.0.1 or localhost (a page whose name resolves to 127.0.0.1 must not read it), or set --admin-host';
     void reply.code(403).send(errorBody('BAD_ARGUMENT', message, 'Host'));
     return true;
   };
+}
+
+/**
+ * Whether `server` listens on a loopback address. The address bound decides, not the name asked
+ * for: `--admin-host` given a name (the machine's own, which /etc/hosts often maps to 127.0.1.1) or
+ * an IPv4 shorthand (`127.1`) binds loopback too. False before it listens.
+ */
+export function listensOnLoopback(server: Server): boolean {
+  const address = server.address();
+  return address !== null && typeof address === 'object' && isLoopbackHost(address.address);
 }

@@ -28,7 +28,7 @@ test('a client that never reads is cut after the write stall though the wall clo
   await app.listen({ port: 0, host: '127.0.0.1' });
   t.after(() => app.close());
   const port = (app.server.address() as { port: number }).port;
-  const socket: Socket = connect(port, '127.0.0.1', () => socket.write('GET /test/big HTTP/1.1\r\nHost: keyway\r\n\r\n'));
+  const socket: Socket = connect(port, '127.0.0.1', () => socket.write('GET /test/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
   socket.on('error', () => undefined); // the server resets a stalled connection
   socket.pause(); // reads nothing
   t.after(() => socket.destroy());

@@ -77,7 +77,7 @@ function open(port: number, localAddress = '127.0.0.1'): Promise<Conn> {
           new Promise((res, rej) => {
             if (isClosed) return rej(new Error('connection closed before the answer'));
             waiting = { resolve: res, reject: rej };
-            socket.write('GET /healthz HTTP/1.1\r\nHost: keyway\r\n\r\n');
+            socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
           }),
       }),
     );

@@ -62,7 +62,7 @@ function raw(port: number, request: string, opts: { keepOpen?: boolean; drip?: n
   });
 }
 
-const get = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHost: keyway\r\n${headers}Connection: close\r\n\r\n`;
+const get = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Connection: close\r\n\r\n`;
 
 /** Asserts the documented body with `code` (and a non-empty message). */
 function assertErrorBody(r: RawAnswer, status: number, code: string, what: string): { message: string; parameter?: string } {
@@ -119,7 +119,7 @@ test('malformed requests and odd URLs: 400 or 404 with the documented body', asy
   assertErrorBody(await raw(port, get('/%zz')), 404, 'NOT_FOUND', 'bad percent-encoding, no route');
   assertErrorBody(await raw(port, get('/v1/shards/%zz')), 404, 'NOT_FOUND', 'bad percent-encoding in a parameter');
   assertErrorBody(await raw(port, get('/nope/../../etc/passwd')), 404, 'NOT_FOUND', 'unknown route');
-  assertErrorBody(await raw(port, 'DELETE /v1/shardmap HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n'), 404, 'NOT_FOUND', 'unknown method');
+  assertErrorBody(await raw(port, 'DELETE /v1/shardmap HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), 404, 'NOT_FOUND', 'unknown method');
   const long = assertErrorBody(await raw(port, get(`/v1/shards/${'1'.repeat(MAX_REST_PARAM_LENGTH + 1)}`)), 414, 'LIMIT_EXCEEDED', 'parameter too long');
   assert.match(long.message, new RegExp(`${MAX_REST_PARAM_LENGTH} characters`));
   // A bad parameter keeps BAD_ARGUMENT and names the parameter.
@@ -137,12 +137,12 @@ test('413 is LIMIT_EXCEEDED, 401 UNAUTHENTICATED and 500 INTERNAL, never BAD_ARG
   const failed = await raw(port, get('/test/fails'));
   const e = assertErrorBody(failed, 500, 'INTERNAL', '500');
   assert.match(e.message, /the reader failed/);
-  const badJson = await raw(port, 'POST /test/echo HTTP/1.1\r\nHost: k\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{"a":');
+  const badJson = await raw(port, 'POST /test/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{"a":');
   assertErrorBody(badJson, 400, 'BAD_ARGUMENT', 'a body that is not JSON');
 });
 
 /** A request that leaves the connection open (no `Connection: close`). */
-const keepAlive = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHost: keyway\r\n${headers}\r\n`;
+const keepAlive = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n`;
 
 test('414 names the parameter at fault and closes the connection, like every limit', async (t) => {
   const { port } = await listening(t);
@@ -189,9 +189,9 @@ test('408: a request not received in time is refused with the documented body an
   const timeoutMs = 400;
   const { port } = await listening(t, { requestTimeoutMs: timeoutMs });
   const slow = {
-    'a body sent a byte at a time to an unknown route': 'POST /nope HTTP/1.1\r\nHost: k\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
-    'a body sent a byte at a time to a route that reads it': 'POST /test/echo HTTP/1.1\r\nHost: k\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
-    'headers that never end': 'GET /healthz HTTP/1.1\r\nHost: k\r\nX-Slow: ',
+    'a body sent a byte at a time to an unknown route': 'POST /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+    'a body sent a byte at a time to a route that reads it': 'POST /test/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+    'headers that never end': 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ',
   };
   for (const [what, request] of Object.entries(slow)) {
     const r = await raw(port, request, { drip: 50 });

@@ -203,7 +203,7 @@ export function fuzzRequest(seed: number, index: number, t: FuzzTarget): FuzzReq
   const lines: string[] = [];
   const host = rng.int(40);
   if (host > 1) lines.push('Host: 127.0.0.1');
-  if (host === 1) lines.push('Host: a', 'Host: b');
+  if (host === 1) lines.push('Host: localhost', 'Host: b');
   const auth = authorization(rng, t.token);
   lines.push(...auth.lines, ...headers(rng, t));
   const b = body(rng);

@@ -113,7 +113,7 @@ test('many clients that do not read a large /v1/shardmap share its bytes: memory
   for (let i = 0; i < CLIENTS; i++) {
     const s = net.connect(port, '127.0.0.1');
     s.on('error', () => {});
-    s.write('GET /v1/shardmap HTTP/1.1\r\nHost: keyway\r\n\r\n');
+    s.write('GET /v1/shardmap HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     s.pause(); // reads nothing: the body waits in the server's socket buffers
     sockets.push(s);
   }

@@ -55,7 +55,7 @@ async function within(ms: number, check: () => Promise<boolean> | boolean): Prom
 }
 
 function getBig(port: number): Socket {
-  const socket = connect(port, '127.0.0.1', () => socket.write('GET /test/big HTTP/1.1\r\nHost: keyway\r\n\r\n'));
+  const socket = connect(port, '127.0.0.1', () => socket.write('GET /test/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
   socket.on('error', () => undefined); // the server resets a stalled connection
   return socket;
 }
