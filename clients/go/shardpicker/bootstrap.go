@@ -3,6 +3,7 @@ package shardpicker
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // MetadataKey and MetadataValue are the xDS bootstrap node.metadata entry by which a client tells
@@ -19,6 +20,9 @@ const (
 // node.metadata or node.locality is not one, node.id is not a non-empty string, or node.cluster is
 // not a string: grpc-go refuses a bootstrap whose id, cluster or locality has the wrong type, and
 // keyway refuses an xDS stream without a node id, so either way every call would fail UNAVAILABLE.
+// It also fails when node, or node's id, cluster, locality or metadata, is spelled otherwise
+// ("Node", "ID", "Metadata"): grpc-go matches those keys case-insensitively, so it would read a
+// field these checks and the added metadata do not see.
 func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 	var root map[string]json.RawMessage
 	if err := json.Unmarshal(bootstrap, &root); err != nil {
@@ -27,11 +31,17 @@ func WithPickerMetadata(bootstrap []byte) ([]byte, error) {
 	if root == nil { // JSON null decodes without error into a nil map, which cannot be written to
 		return nil, fmt.Errorf("%s: the bootstrap is null, not a JSON object", Name)
 	}
+	if err := checkKeySpelling(root, "", "node"); err != nil {
+		return nil, err
+	}
 	node := map[string]json.RawMessage{}
 	if raw, ok := root["node"]; ok {
 		if err := json.Unmarshal(raw, &node); err != nil || node == nil {
 			return nil, fmt.Errorf("%s: the bootstrap's node is not a JSON object", Name)
 		}
+	}
+	if err := checkKeySpelling(node, "node.", "id", "cluster", "locality", "metadata"); err != nil {
+		return nil, err
 	}
 	if err := checkNodeID(node["id"]); err != nil {
 		return nil, err
@@ -107,6 +117,21 @@ func checkNodeID(raw json.RawMessage) error {
 	}
 	if id == nil || *id == "" {
 		return errNoNodeID
+	}
+	return nil
+}
+
+// checkKeySpelling refuses a key of obj that grpc-go takes for one of names without being spelled
+// so: grpc-go reads the bootstrap with encoding/json, whose keys match case-insensitively (the
+// last one wins), so "Metadata" or "ID" is read as node.metadata or node.id, and the checks above
+// and the metadata added here would miss it (the node's own metadata dropped, an id refused).
+func checkKeySpelling(obj map[string]json.RawMessage, prefix string, names ...string) error {
+	for key := range obj {
+		for _, name := range names {
+			if key != name && strings.EqualFold(key, name) {
+				return fmt.Errorf("%s: the bootstrap's %s%s is read by grpc-go, whose JSON keys match case-insensitively, as %s%s; spell it %q", Name, prefix, key, prefix, name, name)
+			}
+		}
 	}
 	return nil
 }

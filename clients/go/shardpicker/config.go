@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"reflect"
 	"strconv"
@@ -42,9 +43,11 @@ func (e *ConfigError) Error() string {
 }
 
 // wireConfig is the JSON that keyway puts in the cluster's TypedStruct (contract version 1).
+// The numbers are float64, as JSON.parse reads them in keyway's grpc-js reader: 4.0 and 4e0 are the
+// integer 4 there, so they are here.
 type wireConfig struct {
-	Version       *int     `json:"version,omitempty"`
-	ShardCount    *uint64  `json:"shardCount"`
+	Version       *float64 `json:"version,omitempty"`
+	ShardCount    *float64 `json:"shardCount"`
 	ShardHeader   string   `json:"shardHeader"`
 	KeyHeader     string   `json:"keyHeader"`
 	MissingHeader string   `json:"missingHeader"`
@@ -92,7 +95,7 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 	for i, v := range c.Owners {
 		binary.LittleEndian.PutUint16(table[2*i:], v)
 	}
-	shards := uint64(c.ShardCount)
+	shards := float64(c.ShardCount)
 	var readers []float64
 	for s := uint32(0); s < c.ShardCount && len(c.Readers) > 0; s++ {
 		if k, ok := c.Readers[s]; ok {
@@ -114,8 +117,8 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 // parseConfig checks raw against contract version 1. Unknown fields are ignored, so that a newer
 // keyway can add fields an older client does not need.
 func parseConfig(raw []byte) (*Config, error) {
-	var w wireConfig
-	if err := json.Unmarshal(raw, &w); err != nil {
+	w, err := decodeWire(raw)
+	if err != nil {
 		// Name the field a value of the wrong JSON type is in, as the checks below do.
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
@@ -127,12 +130,12 @@ func parseConfig(raw []byte) (*Config, error) {
 		return nil, &ConfigError{Field: "(config)", Message: fmt.Sprintf("not valid JSON: %v", err)}
 	}
 	if w.Version != nil && *w.Version != 1 {
-		return nil, &ConfigError{Field: "version", Message: fmt.Sprintf("this client implements version 1, got %d", *w.Version)}
+		return nil, &ConfigError{Field: "version", Message: fmt.Sprintf("this client implements version 1, got %v", *w.Version)}
 	}
-	if w.ShardCount == nil || *w.ShardCount < 1 || *w.ShardCount > MaxShards {
+	if w.ShardCount == nil || *w.ShardCount != math.Trunc(*w.ShardCount) || *w.ShardCount < 1 || *w.ShardCount > MaxShards {
 		got := "nothing"
 		if w.ShardCount != nil {
-			got = strconv.FormatUint(*w.ShardCount, 10)
+			got = strconv.FormatFloat(*w.ShardCount, 'g', -1, 64)
 		}
 		return nil, &ConfigError{Field: "shardCount", Message: fmt.Sprintf("must be an integer from 1 to %d, got %s", MaxShards, got)}
 	}
@@ -193,6 +196,43 @@ func parseConfig(raw []byte) (*Config, error) {
 		c.Owners[i] = v
 	}
 	return c, parseReaders(c, w)
+}
+
+// wireKeys are the keys of wireConfig, spelled as the contract spells them.
+var wireKeys = func() []string {
+	t := reflect.TypeFor[wireConfig]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return keys
+}()
+
+// decodeWire reads the object's contract keys as spelled, and ignores every other key.
+// encoding/json alone matches keys case-insensitively ("Owners" would fill owners, the last
+// spelling winning), while JSON.parse in keyway's grpc-js reader does not: there such a key is an
+// unknown field, and both pickers must read a config alike. A value that is no object is an error.
+func decodeWire(raw []byte) (wireConfig, error) {
+	var w wireConfig
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return w, err
+	}
+	fields := reflect.ValueOf(&w).Elem()
+	for i, key := range wireKeys {
+		value, ok := obj[key]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(value, fields.Field(i).Addr().Interface()); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				te.Field = key // the field at fault, as a decode of the whole object names it
+			}
+			return w, err
+		}
+	}
+	return w, nil
 }
 
 // parseReaders reads the optional hot-shard fields: pairs of an in-range shard and 2..R readers,

@@ -147,12 +147,14 @@ func TestParseConfigRejects(t *testing.T) {
 // puts the error in its NACK, which keyway logs).
 func TestParseConfigNamesFieldOfWrongType(t *testing.T) {
 	cases := map[string]string{
-		`{"shardCount": -1}`:                       "shardCount: a JSON number -1 where a non-negative integer is expected",
+		`{"shardCount": -1}`:                       "shardCount: must be an integer from 1 to 1048576, got -1",
+		`{"shardCount": 2.5}`:                      "shardCount: must be an integer from 1 to 1048576, got 2.5",
+		`{"shardCount": "4"}`:                      "shardCount: a JSON string where a number is expected",
 		`{"shardCount": 4, "endpoints": "a:1"}`:    "endpoints: a JSON string where a list of strings is expected",
 		`{"shardCount": 4, "endpoints": ["a", 5]}`: "endpoints: a JSON number where a string is expected",
 		`{"shardCount": 4, "owners": 7}`:           "owners: a JSON number where a string is expected",
 		`{"shardCount": 4, "readers": [0, "x"]}`:   "readers: a JSON string where a number is expected",
-		`{"version": 1.5}`:                         "version: a JSON number 1.5 where an integer is expected",
+		`{"version": 1.5}`:                         "version: this client implements version 1, got 1.5",
 		`[1]`:                                      "(config): a JSON array where an object is expected",
 		`{"shardCount": 4`:                         "(config): not valid JSON: unexpected end of JSON input",
 	}
