@@ -5,7 +5,7 @@
  * all collected in one pass.
  */
 import { inFileOrder, KeywayError, KeywayErrors, type ErrorLocation, type KeywayErrorCode } from '../core/errors.js';
-import type { ConfigPathSegment } from './section.js';
+import { type ConfigPathSegment, quotedText } from './section.js';
 
 export type FieldPath = readonly ConfigPathSegment[];
 
@@ -226,10 +226,10 @@ export function isPlainMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && !(v instanceof Set);
 }
 
-/** A value as an error message shows it: strings quoted, containers by kind, null as `nullWord`. */
+/** A value as an error message shows it: strings quoted (cut past MAX_QUOTED_CHARS), containers by kind, null as `nullWord`. */
 export function describeValue(v: unknown, nullWord = TOPOLOGY_STYLE.nullWord): string {
   if (v === null || v === undefined) return nullWord;
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return quotedText(v);
   if (Array.isArray(v)) return 'a list';
   // What YAML's explicit tags make (!!omap, !!set, !!binary, !!timestamp): none is a plain mapping,
   // and "must be a mapping, got a mapping" would not say why.

@@ -115,6 +115,6 @@ function usablePrometheusUrl(p: Fields, path: readonly ConfigPathSegment[], url:
         ? undefined
         : 'no valid URL (check the host and the port)';
   if (why === undefined) return url;
-  p.add(path, `must be the http(s) URL of the Prometheus server, with an optional path prefix (for example http://prometheus:9090), got ${JSON.stringify(url)}: ${why}`);
+  p.add(path, `must be the http(s) URL of the Prometheus server, with an optional path prefix (for example http://prometheus:9090), got ${p.describe(url)}: ${why}`);
   return undefined;
 }

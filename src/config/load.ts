@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { CST, type Document, isAlias, isScalar, Lexer, LineCounter, type Node, parseDocument, visit, type YAMLError, YAMLParseError } from 'yaml';
+import { type Alias, CST, type Document, isAlias, isCollection, isPair, isScalar, Lexer, LineCounter, type Node, parseDocument, visit, type YAMLError, YAMLParseError } from 'yaml';
 import type { HandoffSettings } from '../core/handoff.js';
 import type { HotShardSettings } from '../core/load.js';
 import type { Topology } from '../core/settings.js';
@@ -347,40 +347,97 @@ export const MAX_YAML_ALIASES = 1000;
  * The document as plain JavaScript, anchors resolved. The yaml library reports alias problems only
  * here, as a bare ReferenceError with no position; this turns them into located CONFIG_PARSE errors.
  * @throws KeywayErrors: CONFIG_PARSE at each alias whose anchor is not defined before it, at the
- *   alias past MAX_YAML_ALIASES, or at the first alias when the aliases expand past MAX_YAML_ALIAS_COUNT.
+ *   alias past MAX_YAML_ALIASES, at an alias inside the node its anchor names, at the alias whose
+ *   copy takes the file past MAX_YAML_VALUES, or at the first alias when the aliases expand past
+ *   MAX_YAML_ALIAS_COUNT.
  */
 function toPlainValue(doc: Document, lines: LineCounter, file: string): unknown {
   const at = (node: Node, message: string): KeywayError => {
     const { line, col } = lines.linePos(node.range?.[0] ?? 0);
     return new KeywayError('CONFIG_PARSE', `invalid YAML: ${message}`, { file, line, column: col });
   };
-  const anchored = new Set<string>();
+  // The latest node of each anchor's name, and what each alias names (undefined: unknown).
+  const anchored = new Map<string, Node>();
+  const targets = new Map<Alias, Node>();
   const aliases: Node[] = [];
   const unresolved: KeywayError[] = [];
+  let tooMany: KeywayError | undefined;
   visit(doc, {
-    Node(_key, node) {
+    Node(_key, node, path) {
       // Document order: an alias refers to the latest anchor of its name set before it.
       if (isAlias(node)) {
         aliases.push(node);
         if (aliases.length > MAX_YAML_ALIASES) {
-          unresolved.push(at(node, `more than ${MAX_YAML_ALIASES} aliases in one file (resolving each costs a scan of the file); write the values out`));
+          tooMany = at(node, `more than ${MAX_YAML_ALIASES} aliases in one file (resolving each costs a scan of the file); write the values out`);
           return visit.BREAK;
         }
-        if (!anchored.has(node.source)) unresolved.push(at(node, `unknown alias *${node.source}: no anchor &${node.source} is set before it`));
+        const target = anchored.get(node.source);
+        if (!target) unresolved.push(at(node, `unknown alias *${node.source}: no anchor &${node.source} is set before it`));
+        else if (path.includes(target)) unresolved.push(at(node, `alias *${node.source} is inside the node &${node.source} names, which would contain itself without end; no topology field takes that`));
+        else targets.set(node, target);
       } else if (node.anchor) {
-        anchored.add(node.anchor);
+        anchored.set(node.anchor, node);
       }
     },
   });
-  if (unresolved.length > 0) throw new KeywayErrors(unresolved);
+  if (tooMany) {
+    // Listed within the problem cap like any file's problems (up to 1000 unknown aliases were
+    // listed), but never counted away: it is why the file cannot be read.
+    const listed = unresolved.slice(0, MAX_REPORTED_PROBLEMS - 1);
+    throw reportedProblems(file, [...listed, tooMany], unresolved.length - listed.length);
+  }
+  if (unresolved.length > 0) throw reportedProblems(file, unresolved, 0);
+  let value: unknown;
   try {
-    return doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
   } catch (err) {
     if (!(err instanceof ReferenceError) || aliases.length === 0) throw err;
     throw new KeywayErrors([
       at(aliases[0]!, `the file's aliases expand to more than ${MAX_YAML_ALIAS_COUNT} copies (nested aliases multiply, as in a "billion laughs"); write the values out or share fewer levels`),
     ]);
   }
+  // Within the copies allowed, each copy may be large: the plain value shares them, but not all its readers do.
+  const past = aliases.length > 0 ? aliasPastValueLimit(doc, targets) : undefined;
+  if (past) {
+    const message = `the file's aliases copy it to more than ${MAX_YAML_VALUES} values (each alias counts as a copy of what its anchor names); write the values out or share smaller blocks`;
+    throw new KeywayErrors([at(past, message)]);
+  }
+  return value;
+}
+
+/**
+ * The alias at which the file, with every alias counted as a copy of the node its anchor names,
+ * passes MAX_YAML_VALUES nodes (scalars and collections), or undefined. The plain value shares one
+ * object per anchor, but what keyway keeps of the `kubernetes` section (sorted keys, compared as
+ * JSON on each reload) copies each alias: within the alias limits (MAX_YAML_ALIAS_COUNT copies
+ * of one anchor), a 520 KB file of 40,000 small mappings aliased 99 times took 7 s and 440 MB to
+ * read, and made a 32 MB JSON text. Each node is counted once, in document order, where an anchor's
+ * node ends before any alias of it (an alias inside it is refused before this).
+ */
+function aliasPastValueLimit(doc: Document, targets: ReadonlyMap<Alias, Node>): Node | undefined {
+  const sizes = new Map<Node, number>();
+  let total = 0;
+  let past: Node | undefined;
+  // Recursion follows the document's nesting, bounded by MAX_YAML_NESTING, never an alias.
+  const count = (node: unknown): void => {
+    if (past || node === null || typeof node !== 'object') return;
+    if (isAlias(node)) {
+      total += sizes.get(targets.get(node)!) ?? 1;
+      if (total > MAX_YAML_VALUES) past = node;
+      return;
+    }
+    if (isPair(node)) {
+      count(node.key);
+      count(node.value);
+      return;
+    }
+    const start = total;
+    total++;
+    if (isCollection(node)) for (const item of node.items) count(item);
+    sizes.set(node as Node, total - start);
+  };
+  count(doc.contents);
+  return past;
 }
 
 /**

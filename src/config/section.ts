@@ -22,13 +22,27 @@ export interface ConfigSection {
   locate(path: readonly ConfigPathSegment[]): ErrorLocation;
 }
 
-/** Formats a path the way errors print it: `endpoints[3].weight`, `kubernetes["odd key"]`. */
+/**
+ * Longest text of the file one error quotes (a value, or a key in its field path). Past it the
+ * quote is cut and the text's length given. Through an alias one text can be quoted by every
+ * problem of a file: a 1 MB string aliased 99 times made 100 problems and a 100 MB message, logged
+ * and shown by `/readyz`.
+ */
+export const MAX_QUOTED_CHARS = 200;
+
+/** `text` as an error quotes it: in JSON quotes, cut past MAX_QUOTED_CHARS (the length follows the quote). */
+export function quotedText(text: string): string {
+  if (text.length <= MAX_QUOTED_CHARS) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, MAX_QUOTED_CHARS))}... (${text.length} characters)`;
+}
+
+/** Formats a path the way errors print it: `endpoints[3].weight`, `kubernetes["odd key"]`; a long key is cut (quotedText). */
 export function formatFieldPath(path: readonly ConfigPathSegment[]): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
+    else if (seg.length <= MAX_QUOTED_CHARS && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${quotedText(seg)}]`;
   }
   return out;
 }

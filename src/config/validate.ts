@@ -256,15 +256,15 @@ function endpointList(p: Fields, value: unknown): Endpoint[] {
     unknownKeys(p, item, at, ENDPOINT_KEYS);
     const id = p.requiredString(item, [...at, 'id']);
     if (id !== undefined && !ENDPOINT_ID_PATTERN.test(id)) {
-      p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${JSON.stringify(id)}`);
+      p.add([...at, 'id'], `must be 1-253 characters of letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, got ${p.describe(id)}`);
     }
     const address = p.requiredString(item, [...at, 'address']);
     if (address !== undefined && !isIpLiteral(address)) {
-      p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${JSON.stringify(address)}`);
+      p.add([...at, 'address'], `must be an IPv4 or IPv6 address (Envoy and gRPC clients reject a host name in EDS, so keyway does not pass one on), got ${p.describe(address)}`);
     } else if (address !== undefined && NOT_A_NODE.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) {
-      p.add([...at, 'address'], `must be an address a node can be reached at, got ${JSON.stringify(address)}: an unspecified (0.0.0.0, ::), broadcast or multicast address sends a proxy's connections to its own host or nowhere; write the node's own IP address`);
+      p.add([...at, 'address'], `must be an address a node can be reached at, got ${p.describe(address)}: an unspecified (0.0.0.0, ::), broadcast or multicast address sends a proxy's connections to its own host or nowhere; write the node's own IP address`);
     } else if (address !== undefined && address.includes(':') && LINK_LOCAL_V6.check(address, 'ipv6')) {
-      p.add([...at, 'address'], `must be an address a node can be reached at, got ${JSON.stringify(address)}: an IPv6 link-local address (fe80::/10) is reached only through a zone index such as %eth0, which proxies do not accept, so every connection to it fails; write the node's global or unique-local (fd00::/8) address`);
+      p.add([...at, 'address'], `must be an address a node can be reached at, got ${p.describe(address)}: an IPv6 link-local address (fe80::/10) is reached only through a zone index such as %eth0, which proxies do not accept, so every connection to it fails; write the node's global or unique-local (fd00::/8) address`);
     }
     const port = 'port' in item ? p.integerIn(item, [...at, 'port'], 1, MAX_PORT, 0) : p.missing([...at, 'port']);
     const locality = localityOf(p, item, at);
