@@ -9,6 +9,7 @@
  * past the limit they prove a response too large.
  */
 import type { Endpoint } from '../../core/endpoint.js';
+import type { ShardPickerConfig } from '../../core/shard-picker.js';
 import { ClusterLoadAssignmentSchema, ClusterSchema } from '../proto.js';
 
 /** grpc-js's and grpc-go's default receive limit: 4 MiB. */
@@ -77,4 +78,23 @@ export function grpcSizeWarnings(input: GrpcSizeInput): string[] {
     );
   }
   return out;
+}
+
+/**
+ * The shard picker's one cluster carries the owner table, S rows as wide as the most owners a
+ * shard has: a hot shard read by k owners (hotShards.maxReaders, up to 16) widens every row to k.
+ * At S = 131072, one shard read by 16 owners made a 5.6 MB cluster, and the picker clients' xDS
+ * stream ended as for the per-shard resources. A lower bound from the table's text and the
+ * endpoint addresses: past the limit, a warning.
+ */
+export function grpcPickerSizeWarning(config: ShardPickerConfig): string | undefined {
+  let bytes = CLUSTER_ANY_BYTES + config.owners.length;
+  for (const e of config.endpoints) bytes += e.length;
+  if (bytes <= GRPC_MAX_MESSAGE_BYTES) return undefined;
+  const width = Buffer.byteLength(config.owners, 'base64') / 2 / config.shardCount;
+  return (
+    `the gRPC shard picker's cluster takes at least ${bytes} bytes in one xDS response, above gRPC's ${GRPC_MAX_MESSAGE_BYTES}-byte message limit: ` +
+    `picker clients cannot receive it (their xDS stream ends with RESOURCE_EXHAUSTED); its owner table has ${config.shardCount} shards x ${width} owners ` +
+    '(the most owners one shard has: a hot shard\'s readers widen every row); lower shards or hotShards.maxReaders'
+  );
 }

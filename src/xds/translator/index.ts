@@ -25,7 +25,7 @@ import { envoyRouteConfiguration } from './envoy-routes.js';
 import { grpcAnyLoadAssignment, grpcCluster, grpcOwnersLoadAssignment, grpcPickerLoadAssignment } from './grpc-clusters.js';
 import { grpcPickerCluster, grpcPickerRouteConfiguration, shardPickerConfig } from './grpc-picker.js';
 import { grpcListener } from './grpc-listener.js';
-import { grpcSizeWarnings } from './grpc-size.js';
+import { grpcPickerSizeWarning, grpcSizeWarnings } from './grpc-size.js';
 import { grpcRouteConfiguration, type ShardRoute } from './grpc-routes.js';
 import {
   envoyClusterName,
@@ -236,6 +236,7 @@ function translateGrpcPicker({ shardMap, topology }: TranslatorInput, serving: S
     missingHeader: envoy.missingHeader,
   });
   if ('error' in made) return made;
+  const tooLarge = grpcPickerSizeWarning(made.config);
   const cluster = grpcPickerClusterName();
   const routes = routeConfigName(service);
   return {
@@ -245,7 +246,7 @@ function translateGrpcPicker({ shardMap, topology }: TranslatorInput, serving: S
       listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
       route: [resource(RouteConfigurationSchema, routes, grpcPickerRouteConfiguration(routes, service, cluster))],
     },
-    warnings: serving.warnings,
+    warnings: [...serving.warnings, ...(tooLarge !== undefined ? [tooLarge] : [])],
   };
 }
 

@@ -4,7 +4,7 @@
  * fix is reported as a warning, never thrown: the translator always produces a usable snapshot.
  */
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../core/endpoint.js';
+import { type Endpoint, MAX_LB_WEIGHT } from '../../core/endpoint.js';
 import type { ShardMap } from '../../core/shard-map.js';
 import { compareStrings } from '../../core/order.js';
 import { canonicalIp as canonicalIpOf } from '../../core/ip-address.js';
@@ -78,6 +78,8 @@ export function servingOwners(map: ShardMap): ServingOwners {
       warnings.push(`endpoint ${e.id} has address ${e.address}, not an IP literal: Envoy and gRPC clients reject it (NACK); use an IP address`);
     }
   }
+  const capped = cappedWeightWarning(endpoints);
+  if (capped !== undefined) warnings.push(capped);
   // A reader left out (not ready, a shared address) is not replaced: the shard has fewer readers.
   const readers = (shard: number): number => {
     const k = map.readers?.get(shard) ?? 1;
@@ -85,6 +87,24 @@ export function servingOwners(map: ShardMap): ServingOwners {
     return Math.max(1, Math.min(left, owners[shard]?.length ?? 0));
   };
   return { owners, endpoints, usable: [...usable.values()], warnings, readers };
+}
+
+/**
+ * The warning for weights the proxies cannot tell apart: a load_balancing_weight is capped at
+ * MAX_LB_WEIGHT (weight 8589.93), so heavier endpoints share a hot shard's requests, and a dead
+ * primary's, as if they weighed that, while their ownership follows the exact weights. Undefined
+ * when no serving endpoint passes the cap, or all weigh the same (then the cap changes no ratio).
+ */
+function cappedWeightWarning(endpoints: readonly Endpoint[]): string | undefined {
+  // As lbWeight scales (x 100, rounded), before its clamp.
+  const over = endpoints.filter((e) => Math.round(e.weight * 100) > MAX_LB_WEIGHT);
+  if (over.length === 0 || endpoints.every((e) => e.weight === endpoints[0]!.weight)) return undefined;
+  const heaviest = over.reduce((a, b) => (b.weight > a.weight ? b : a));
+  return (
+    `${over.length} serving endpoints weigh more than ${MAX_LB_WEIGHT / 100} (the heaviest, ${heaviest.id}, ${heaviest.weight}): Envoy and gRPC clients receive a ` +
+    `load_balancing_weight of at most ${MAX_LB_WEIGHT} (weight x 100), so they spread requests between a shard's owners as if those weighed ${MAX_LB_WEIGHT / 100}; ` +
+    'weights are relative, so scale them all down (shard ownership follows the exact weights either way)'
+  );
 }
 
 /** Of the first `k` ids, how many survived into `serving`. */
