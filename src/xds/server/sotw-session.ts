@@ -132,7 +132,7 @@ export class SotwSession extends Session {
     if (kind === 'cluster' && !t.initialized && req.resourceNames.length > 0 && this.identity.proxyClass.flavor === 'grpc') {
       this.#connectedWith = { names: new Set(req.resourceNames), at: performance.now() };
     }
-    const changed = subscribe(t, req.resourceNames);
+    const changed = subscribe(t, req.resourceNames, this.snapshot()?.kinds[kind].resources);
     t.initialized = true;
     if (changed) {
       if (!t.wildcard) forgetUnsubscribed(t, (name) => t.names.has(name));
@@ -344,9 +344,12 @@ export class SotwSession extends Session {
 
 /**
  * Applies a SotW request's resource_names to the subscription (wildcard rules of the xDS protocol).
- * Returns whether the subscription changed.
+ * Returns whether the subscription changed. A name keyway serves is kept as the name string of the
+ * resource in `served`, not the request's copy: every stream of a class asks for the same names
+ * (a stock gRPC client for hundreds of clusters), and a copy per stream made a reconnect storm
+ * of such clients exhaust the heap.
  */
-function subscribe(t: TypeTracker, names: readonly string[]): boolean {
+function subscribe(t: TypeTracker, names: readonly string[], served?: ReadonlyMap<string, EncodedResource>): boolean {
   // Compared as sets, without sorting: a client growing its subscription one name per request sends
   // n requests of up to n names, so this runs O(n) per request.
   const wildcardBefore = t.wildcard;
@@ -362,7 +365,7 @@ function subscribe(t: TypeTracker, names: readonly string[]): boolean {
     // does the same): no known client sends it for EDS/RDS, and one that does gets every resource
     // of its class, none it could not name.
     t.wildcard = names.includes('*');
-    for (const n of names) if (n !== '*') t.names.add(n);
+    for (const n of names) if (n !== '*') t.names.add(served?.get(n)?.name ?? n);
   }
   let changed = !t.initialized || t.wildcard !== wildcardBefore || t.names.size !== before.size;
   if (!changed) for (const n of t.names) if (!before.has(n)) changed = true;
@@ -395,6 +398,8 @@ function forgetUnsubscribed(t: TypeTracker, asked: (name: string) => boolean): v
 
 /** What a SotW stream holds of one kind snapshot: the resources, by name, and their signature. */
 interface Selection {
+  /** Its memo key: every stream of the subscription holds this one string (a copy each costs tens of KB). */
+  readonly key: string;
   readonly resources: readonly EncodedResource[];
   readonly byName: ReadonlyMap<string, EncodedResource>;
   /** The whole kind (wildcard) is named by its version; a named selection by its names and versions. */
@@ -437,8 +442,9 @@ function selection(memo: OwnedMemo<unknown>, ks: KindSnapshot, t: TypeTracker): 
       }
     }
     const signature = t.wildcard ? `*${ks.version}` : resources.map((r) => `${r.name}@${r.version}`).join('\n');
-    sel = { resources, byName: new Map(resources.map((r) => [r.name, r])), signature };
+    sel = { key, resources, byName: new Map(resources.map((r) => [r.name, r])), signature };
     memo.set(ks, key, sel, key.length + signature.length + 64 * resources.length);
   }
+  if (!t.wildcard) t.namesKey = sel.key;
   return sel;
 }

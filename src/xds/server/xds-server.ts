@@ -145,6 +145,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         refusals.refused(refusal.limit, { stream: id, peer: address }, err.message);
         emitRefused(opts.events, { limit: refusal.limit, peer: address }, log);
         call.emit('error', { code: err.code, details: err.message });
+        // A client retries on the connection it has, which would bring it back here for as long as
+        // the connection lives: past the replica's cap, the connection is drained so the retry
+        // opens a new one, through the Service perhaps to a replica with room.
+        if (refusal.limit === XDS_LIMIT_ENV.maxStreams) drainConnection(call, log);
         return;
       }
       perConnection.set(address, onConnection);
@@ -216,6 +220,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           done(details);
           call.emit('error', { code, details });
         }
+        releaseReadChunk(call);
       });
       call.on('end', () => {
         done('client half-closed');
@@ -391,6 +396,47 @@ function resetStream(call: unknown, log: Logger): void {
   const stream = (call as { call?: { stream?: { close?: (code: number) => void; destroyed?: boolean } } }).call?.stream;
   if (stream?.close && !stream.destroyed) stream.close(http2.NGHTTP2_ENHANCE_YOUR_CALM);
   else if (!stream) log.error('cannot reset an xDS stream over its limit: grpc-js internals changed');
+}
+
+/**
+ * Lets go of the bytes grpc-js's message decoder (1.14) keeps after a message: slices of the chunks
+ * it last read (`readCompressFlag`, `readPartialMessage`), until the stream's next message, which
+ * may never come. They hold about a whole request per stream (a stock gRPC client's SotW request
+ * names hundreds of clusters: ~45 KB), a reconnect storm's worth of memory. Only between messages
+ * (`readState` 0), and only when the shape is the one known; otherwise left as it is.
+ */
+function releaseReadChunk(call: unknown): void {
+  const decoder = (call as { call?: { decoder?: { readState?: unknown; readCompressFlag?: unknown; readPartialMessage?: unknown } } }).call?.decoder;
+  if (decoder?.readState !== 0) return;
+  const flag = decoder.readCompressFlag;
+  if (Buffer.isBuffer(flag) && flag.buffer.byteLength > 1) decoder.readCompressFlag = Buffer.alloc(1);
+  if (Array.isArray(decoder.readPartialMessage) && decoder.readPartialMessage.length > 0) decoder.readPartialMessage = [];
+}
+
+/**
+ * Sends GOAWAY on the HTTP/2 connection under a grpc-js server call and closes it once its streams
+ * end (as grpc-js does at the connection's age): its other streams go on, new ones need a new
+ * connection. grpc-js has no public call for this; its call keeps the HTTP/2 stream as
+ * `call.call.stream` (1.14). When that shape changes the connection is left open (the client keeps
+ * retrying here until the connection ages out) and the failure is logged once.
+ */
+let warnedDrain = false;
+function drainConnection(call: unknown, log: Logger): void {
+  type Session = { goaway?: (code: number, lastStreamId: number) => void; close?: () => void; closed?: boolean; destroyed?: boolean };
+  const session = (call as { call?: { stream?: { session?: Session } } }).call?.stream?.session;
+  if (!session?.goaway || !session.close) {
+    if (!warnedDrain) log.error('cannot close the connection of a refused xDS stream: grpc-js internals changed');
+    warnedDrain = true;
+    return;
+  }
+  if (session.closed || session.destroyed) return;
+  try {
+    // The highest stream id first, so streams the client sent meanwhile are still served, then close().
+    session.goaway(http2.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+    session.close();
+  } catch {
+    // Closed meanwhile: nothing to drain.
+  }
 }
 
 /**
