@@ -25,9 +25,9 @@
  */
 import type { DeltaDiscoveryRequest } from '../proto.js';
 import { TYPE_URL, type ResourceKind } from '../resources.js';
-import type { EncodedResource } from '../cache/index.js';
+import type { EncodedResource, KindSnapshot } from '../cache/index.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
-import type { StreamService } from './proxy-state.js';
+import type { StreamService, TypeTracker } from './proxy-state.js';
 import { encodeDeltaResponse, sharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
 import { namesKey } from './owned-memo.js';
@@ -40,15 +40,27 @@ interface Held {
   readonly asked: Set<string>;
 }
 
+/** What a stream subscribed by name holds of a kind snapshot once pushed, shared by the streams of that subscription. */
+interface Holding {
+  /** Its memo key: every stream of the subscription keeps this one string, not a copy of its own. */
+  readonly key: string;
+  readonly byName: ReadonlyMap<string, EncodedResource>;
+}
+
+/** Apart from SotW's selection keys ('*' or namesKey) in the memo both share. */
+const HOLDING_KEY_PREFIX = 'delta\u0000';
+
 /** A delta stream, ADS or per-type (docs/xds-protocol.md "Delta (incremental)"); the ownership agent speaks this one. */
 export class DeltaSession extends Session {
   readonly #held = new Map<ResourceKind, Held>();
   /** Envoy: endpoints of clusters sent before EDS was first asked, resent on its first request. */
   readonly #rewarmOnFirstEds = new Set<string>();
-  /** The ClusterLoadAssignments of the latest EDS response, by name: its version. */
-  #lastEds: ReadonlyMap<string, string> = new Map();
+  /** The ClusterLoadAssignments of the latest EDS response (the array it was built from, not a map of its own). */
+  #lastEds: readonly EncodedResource[] = [];
   /** ClusterLoadAssignments Envoy rejected (NACK), by name: the rejected version. */
   readonly #rejectedEds = new Map<string, string>();
+  /** Per kind subscribed by name: the memo key of its sorted names (undefined while stale). */
+  readonly #namesKeys = new Map<ResourceKind, string>();
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'delta', service, out, peer);
@@ -82,9 +94,16 @@ export class DeltaSession extends Session {
       }
     }
     const first = !t.initialized;
+    const served = this.snapshot()?.kinds[kind].resources;
     if (first) {
       this.checkNames(kind, Object.keys(req.initialResourceVersions).length);
-      for (const [name, version] of Object.entries(req.initialResourceVersions)) t.known.set(name, version);
+      for (const [name, version] of Object.entries(req.initialResourceVersions)) {
+        const r = served?.get(name);
+        // Kept as the snapshot's strings where they match: a restarted keyway gets every proxy's
+        // versions of every resource at once, and a copy per stream of each name and version
+        // made a reconnect storm cost tens of KB per stream.
+        t.known.set(r?.name ?? name, r?.version === version ? r.version : version);
+      }
       // Legacy wildcard. An explicit subscribe later adds its names and keeps the wildcard: the xDS
       // protocol's incremental example ("How the client specifies what resources to return")
       // answers a subscribe to "A" after an empty first request as "continuing the existing
@@ -94,12 +113,16 @@ export class DeltaSession extends Session {
       if (req.resourceNamesSubscribe.length === 0 && WILDCARD_KINDS.has(kind)) t.wildcard = true;
     }
     const asked = new Set<string>();
+    if (req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0) this.#namesKeys.delete(kind);
     for (const name of req.resourceNamesSubscribe) {
       if (name === '*') t.wildcard = true;
       else {
-        if (!t.names.has(name)) t.nameChars += name.length;
-        t.names.add(name);
-        asked.add(name);
+        // The snapshot's string for a name it serves, not the request's copy (as SotW: every
+        // stream of a class asks for the same names, hundreds of long ones for Envoy EDS).
+        const shared = served?.get(name)?.name ?? name;
+        if (!t.names.has(shared)) t.nameChars += shared.length;
+        t.names.add(shared);
+        asked.add(shared);
       }
     }
     // A push waiting for the proxy keeps what it must resend and answer only while it is asked for:
@@ -121,7 +144,6 @@ export class DeltaSession extends Session {
     // a name the proxy holds or keyway serves needs it (one never sent was already answered as
     // not existing), which also bounds what a push waiting for a proxy that reads nothing keeps.
     if (t.wildcard && dropped.size > 0) {
-      const served = this.snapshot()?.kinds[kind].resources;
       for (const name of dropped) if (t.known.has(name) || served?.has(name)) asked.add(name);
     }
     // Checked on the subscription as it now is: names unsubscribed that were never subscribed
@@ -148,7 +170,7 @@ export class DeltaSession extends Session {
    * deemed to hold that version, so the rest stays bounded by what it holds.
    */
   #noteRejected(t: { readonly known: ReadonlyMap<string, string> }): void {
-    for (const [name, version] of this.#lastEds) this.#rejectedEds.set(name, version);
+    for (const r of this.#lastEds) this.#rejectedEds.set(r.name, r.version);
     for (const [name, version] of this.#rejectedEds) if (t.known.get(name) !== version) this.#rejectedEds.delete(name);
   }
 
@@ -198,6 +220,30 @@ export class DeltaSession extends Session {
   }
 
   /**
+   * What the proxy holds of `ks` once a push of it is done: every resource of `ks` it subscribes to,
+   * at `ks`'s version (what was sent changed, what was not it held already, what it held that `ks`
+   * lacks was removed). Shared, not a map per stream: the snapshot's own map for a wildcard, else
+   * one map per subscription (thousands of Envoys ask for the same hundreds of endpoints).
+   */
+  #holding(kind: ResourceKind, ks: KindSnapshot, t: TypeTracker): ReadonlyMap<string, EncodedResource> {
+    if (t.wildcard) return ks.resources;
+    const key = this.#namesKeys.get(kind) ?? HOLDING_KEY_PREFIX + namesKey([...t.names].sort());
+    const memo = this.memos.selections;
+    let holding = memo.get(ks, key) as Holding | undefined;
+    if (!holding) {
+      const byName = new Map<string, EncodedResource>();
+      for (const name of t.names) {
+        const r = ks.resources.get(name);
+        if (r) byName.set(r.name, r);
+      }
+      holding = { key, byName };
+      memo.set(ks, key, holding, key.length + 64 * byName.size);
+    }
+    this.#namesKeys.set(kind, holding.key);
+    return holding.byName;
+  }
+
+  /**
    * Sends what changed for `kind`: resources whose version differs from the held one (or that are
    * in `force`), and removals of held resources that are gone or `asked` names that do not exist.
    */
@@ -225,8 +271,6 @@ export class DeltaSession extends Session {
       if (!t.wildcard && !t.names.has(r.name)) continue;
       const held = t.known.get(r.name);
       if (held !== r.version || force.has(r.name)) changed.push(r);
-      // Held from an earlier stream (initial_resource_versions) at our version: it is what the proxy holds.
-      else if (!t.sent.has(r.name)) t.sentForUpdate().set(r.name, r);
     }
     const removed = [...t.known.keys()].filter((name) => !ks.resources.has(name));
     for (const name of asked) if (!ks.resources.has(name) && !t.known.has(name)) removed.push(name);
@@ -235,6 +279,7 @@ export class DeltaSession extends Session {
     if (changed.length === 0 && removed.length === 0 && !announce) {
       // A resumed proxy that already holds our versions is in sync, not waiting for a first response.
       if (t.nonce === undefined && t.known.size > 0) t.recordResumed(ks.version, Date.now());
+      t.holdShared(this.#holding(kind, ks, t));
       return;
     }
     removed.sort();
@@ -249,16 +294,11 @@ export class DeltaSession extends Session {
     const nonce = response.nonce;
     this.send(response);
     this.recordSent(kind, t, nonce, ks.version, changed.length + removed.length);
-    for (const r of changed) {
-      t.known.set(r.name, r.version);
-      t.sentForUpdate().set(r.name, r);
-    }
-    for (const name of removed) {
-      t.known.delete(name);
-      t.sentForUpdate().delete(name);
-    }
+    for (const r of changed) t.known.set(r.name, r.version);
+    for (const name of removed) t.known.delete(name);
+    t.holdShared(this.#holding(kind, ks, t));
     if (kind === 'endpoint') {
-      this.#lastEds = new Map(changed.map((r) => [r.name, r.version]));
+      this.#lastEds = changed;
       // Sent again, they are no longer the NACKed response's: a NACK of this one marks them anew,
       // an ACK leaves them held and good (a version once rejected may come back and be accepted).
       for (const r of changed) this.#rejectedEds.delete(r.name);

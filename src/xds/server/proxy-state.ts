@@ -83,8 +83,10 @@ export class TypeTracker {
   /** The latest response was rejected. */
   nacked = false;
   /**
-   * What the proxy holds from us, by name. A SotW stream answered with a shared selection refers to
-   * that selection's map (no per-stream copy); `sentForUpdate()` makes it the stream's own first.
+   * What the proxy holds from us, by name. A SotW stream answered with a shared selection, and a
+   * delta stream after each push, refers to a shared map (the selection's, the delta subscription's,
+   * or for a wildcard the kind snapshot's own; no per-stream copy); `sentForUpdate()` makes it the
+   * stream's own first.
    */
   #sent: Map<string, EncodedResource> = new Map();
   #sentShared = false;

@@ -62,8 +62,9 @@ export interface SessionContext {
 }
 
 /**
- * What streams asking the same share, per kind snapshot: the responses (wire.ts) and the SotW
- * subscription selections (sotw-session.ts). Bounded, `maxSharedBytes` each (owned-memo.ts).
+ * What streams asking the same share, per kind snapshot: the responses (wire.ts), the SotW
+ * subscription selections (sotw-session.ts) and what delta streams subscribed by name hold
+ * (delta-session.ts). Bounded, `maxSharedBytes` each (owned-memo.ts).
  */
 export interface SharedMemos {
   readonly responses: OwnedMemo<SharedResponse>;
