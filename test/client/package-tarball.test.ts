@@ -37,6 +37,16 @@ function linkDependency(name: string): void {
   symlinkSync(join(root, 'node_modules', name), to, 'dir');
 }
 
+/** Runs the repository's tsc on the scratch project in `dir`; its diagnostics fail the test. */
+function compileProject(dir: string): void {
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    assert.fail(`tsc failed: ${(err as { stdout?: string }).stdout ?? String(err)}`);
+  }
+}
+
 before(() => {
   assert.ok(existsSync(join(root, 'dist/src/client/index.js')), 'dist/ is not built: run `npm run build` first');
   scratch = mkdtempSync(join(tmpdir(), 'keyway-pack-'));
@@ -124,12 +134,7 @@ for (const [moduleKind, moduleResolution] of [
         'export const used = [shard, tag, init, shardInterceptor({ shardCount: 8 }), connect, KeywayError];',
       ].join('\n'),
     );
-    const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    try {
-      execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
-    } catch (err) {
-      assert.fail(`tsc failed: ${(err as { stdout?: string }).stdout ?? String(err)}`);
-    }
+    compileProject(dir);
   });
 }
 
@@ -153,12 +158,7 @@ test('a CommonJS TypeScript project compiles against keyway/client and requires 
       "try { shardFor('a', 0); } catch (err) { if (err instanceof KeywayError) console.log(err.code, options.baseUrl); }",
     ].join('\n'),
   );
-  const tsc = join(root, 'node_modules/typescript/bin/tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
-  } catch (err) {
-    assert.fail(`tsc failed: ${(err as { stdout?: string }).stdout ?? String(err)}`);
-  }
+  compileProject(dir);
   assert.match(readFileSync(join(dir, 'out/use.js'), 'utf8'), /require\("keyway\/client"\)/);
   if (!(process.features as { require_module?: boolean }).require_module) return; // Node 20.0 to 20.18: ERR_REQUIRE_ESM
   const run = spawnSync(process.execPath, [join(dir, 'out/use.js')], { cwd: dir, encoding: 'utf8' });
