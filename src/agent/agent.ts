@@ -42,7 +42,7 @@ export interface OwnershipAgentOptions {
 export interface AgentTiming extends LinkTiming {
   /** ReportWarm attempts per replica before the agent gives up on it (keyway then flips at the deadline). */
   readonly reportAttempts: number;
-  /** Delay before the second attempt; doubles per attempt, up to `backoffMaxMs`. */
+  /** Delay before the second attempt; doubles per attempt, up to `backoffMaxMs`; each drawn from half of it to all of it. */
   readonly reportRetryMs: number;
   /**
    * Length of a load window (docs/load-reports.md); must equal keyway's `hotShards.windowMs`
@@ -63,6 +63,16 @@ export const DEFAULT_AGENT_TIMING: AgentTiming = {
   loadWindowMs: 10_000,
   dnsRefreshMs: 30_000,
 };
+
+/**
+ * The wait after failed ReportWarm attempt `attempt` (from 1): `reportRetryMs` doubled per attempt
+ * up to `backoffMaxMs`, then drawn from half of it to all of it, as the reconnect delay is. A
+ * replica whose connection drops fails every node's report in flight in the same instant; a fixed
+ * schedule then sent all those nodes' retries in the same instants too.
+ */
+export function reportRetryDelay(timing: Pick<AgentTiming, 'reportRetryMs' | 'backoffMaxMs'>, attempt: number, random: () => number): number {
+  return Math.min(timing.backoffMaxMs, timing.reportRetryMs * 2 ** Math.min(attempt - 1, 30)) * (0.5 + random() / 2);
+}
 
 /** After a window closes, the agent waits this long before reporting it (requests in flight at the boundary finish). */
 const LOAD_REPORT_DELAY_MS = 20;
@@ -569,9 +579,13 @@ export class OwnershipAgent {
       if (this.#closed || link.closed || link.departed) return;
       const code = (err as { code?: number }).code;
       const final = (code !== undefined && FINAL_CODES.has(code)) || attempt >= this.#timing.reportAttempts;
-      this.#log({ level: 'warn', msg: final ? 'warm report failed; giving up on this server' : 'warm report failed; retrying', server: link.address, shards: sent, attempt, err: err instanceof Error ? err.message : String(err) });
-      if (final) return;
-      const delay = Math.min(this.#timing.backoffMaxMs, this.#timing.reportRetryMs * 2 ** (attempt - 1));
+      const error = err instanceof Error ? err.message : String(err);
+      if (final) {
+        this.#log({ level: 'warn', msg: 'warm report failed; giving up on this server', server: link.address, shards: sent, attempt, err: error });
+        return;
+      }
+      const delay = reportRetryDelay(this.#timing, attempt, Math.random);
+      this.#log({ level: 'warn', msg: 'warm report failed; retrying', server: link.address, shards: sent, attempt, err: error, retryInMs: Math.round(delay) });
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
         void this.#reportTo(link, sent, attempt + 1);

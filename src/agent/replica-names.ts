@@ -18,6 +18,19 @@ export const RERESOLVE_MIN_AGE_MS = 5_000;
 /** A lookup still unanswered after this counts as failed (a custom resolver may never settle). */
 export const RESOLVE_TIMEOUT_MS = 10_000;
 
+/**
+ * Each periodic lookup comes up to this fraction of `dnsRefreshMs` early, drawn anew every time.
+ * When a replica goes, every node's links fail in the same instant and their names re-resolve
+ * together; a fixed wait then kept all the nodes resolving, and connecting to a replica that
+ * appeared, in step for ever.
+ */
+export const DNS_REFRESH_JITTER = 0.2;
+
+/** The wait before the next periodic lookup: from (1 - DNS_REFRESH_JITTER) x `dnsRefreshMs` to `dnsRefreshMs`, never later. */
+export function refreshDelay(dnsRefreshMs: number, random: () => number): number {
+  return dnsRefreshMs * (1 - DNS_REFRESH_JITTER * random());
+}
+
 /** The most addresses taken from one name (the lowest, sorted): each one is a stream. */
 export const MAX_ADDRESSES_PER_NAME = 64;
 
@@ -72,7 +85,7 @@ export interface NameTiming {
 }
 
 /**
- * One `dns:///` entry: resolved at `start()`, again every `dnsRefreshMs`, and soon after a link to
+ * One `dns:///` entry: resolved at `start()`, again every `dnsRefreshMs` (jittered), and soon after a link to
  * one of its addresses fails. A failed lookup (or an empty answer) keeps the addresses it had and
  * is retried with backoff; each distinct failure is logged once.
  */
@@ -158,7 +171,7 @@ export class ReplicaName {
     this.#failures = 0;
     const before = this.addresses;
     this.addresses = result;
-    this.#schedule(this.timing.dnsRefreshMs);
+    this.#schedule(refreshDelay(this.timing.dnsRefreshMs, Math.random));
     if (before.length !== result.length || before.some((a, i) => a !== result[i])) this.changed();
   }
 

@@ -46,7 +46,8 @@ test('a warm report retry for a warm-up that ended is not sent, so it cannot com
   const agent = new OwnershipAgent({
     nodeId: 'n',
     servers: [primary.address, second.address],
-    timing: { backoffInitialMs: 20, backoffMaxMs: 2_000, reportRetryMs: 300 },
+    // The retry waits 300 to 600 ms (drawn from half the delay to all of it): time for the cancel and the new move.
+    timing: { backoffInitialMs: 20, backoffMaxMs: 2_000, reportRetryMs: 600 },
     log: (r) => logs.push(r),
     warm: (a, signal) => {
       warmups.push(a.untilUnixMs);
