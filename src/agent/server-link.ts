@@ -101,6 +101,18 @@ export const STREAM_SETTLE_MS = 1_000;
 const serialize = (m: DeltaDiscoveryRequest): Buffer => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m));
 const deserialize = (b: Buffer): DeltaDiscoveryResponse => fromBinary(DeltaDiscoveryResponseSchema, b);
 
+/**
+ * keyway refused the stream over its cap on the names of one subscription (docs/security.md "Names
+ * per subscription"): RESOURCE_EXHAUSTED with the text keyway gives that limit alone. Its other
+ * RESOURCE_EXHAUSTED refusals (streams per replica, connection or node id) say `already holds`.
+ */
+function refusedForNames(s: Pick<StatusObject, 'code' | 'details'>): boolean {
+  return s.code === GrpcStatus.RESOURCE_EXHAUSTED && NAMES_CAP_REFUSAL.test(s.details);
+}
+
+/** keyway's text for a subscription over its names cap (`... subscription of N names exceeds the limit of M names ...`). */
+const NAMES_CAP_REFUSAL = /subscription of \d+ names exceeds the limit/;
+
 /** A run of failed streams this long is logged at warn once (the failures are debug lines otherwise). */
 export const FAILING_REPORT_AFTER_MS = 10_000;
 
@@ -465,8 +477,10 @@ export class ServerLink {
     this.#attempt = Math.min(this.#attempt + 1, 30);
     // A refusal (the certificate does not name the node id) repeats on every retry: say it loudly.
     const refused = s.code === GrpcStatus.PERMISSION_DENIED || s.code === GrpcStatus.UNAUTHENTICATED;
-    // Over the names cap of a keyway that lowered it: the next stream announces nothing.
-    if (s.code === GrpcStatus.RESOURCE_EXHAUSTED && this.#announced && !this.#answered) this.#announce = false;
+    // Over the names cap of a keyway that lowered it: the next stream announces nothing. Only that
+    // refusal: one at a stream cap (a replica, connection or node holding too many streams) would
+    // otherwise have keyway resend the node's whole set exactly when it is overloaded.
+    if (this.#announced && !this.#answered && refusedForNames(s)) this.#announce = false;
     const now = this.now();
     this.#failingSince ??= now;
     // Failures after the first are debug lines, but a run that lasts (a client certificate keyway

@@ -62,7 +62,7 @@ test('a resyncing answer that is NACKed still removes what keyway no longer list
         call.write(assignmentsResponse([0, 1, 2], 8, 'n1'));
         setTimeout(() => refuse(call, status.UNAVAILABLE, 'connection reset'), 50);
       } else if (n === 2) {
-        refuse(call, status.RESOURCE_EXHAUSTED, 'over the names cap');
+        refuse(call, status.RESOURCE_EXHAUSTED, 'LIMIT_EXCEEDED: the assignment subscription of 3 names exceeds the limit of 2 names per type and stream');
       } else {
         third = call;
         // keyway's whole set (shard 0 is gone), rejected by the agent.

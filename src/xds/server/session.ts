@@ -332,6 +332,7 @@ export abstract class Session implements StreamRecord {
   /** Ends the stream when a subscription of `kind` would exceed the names cap or the cap on their characters. */
   protected checkNames(kind: ResourceKind, count: number, chars = 0): void {
     const max = this.ctx.limits?.maxNamesPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNamesPerSubscription;
+    // keyway/agent tells this refusal from the stream caps' by its text (src/agent/server-link.ts): keep "subscription of N names exceeds the limit".
     if (count > max) throw streamOverLimit(`the ${kind} subscription of ${count} names exceeds the limit of ${max} names per type and stream`, 'subscription_names');
     const maxChars = this.ctx.limits?.maxNameCharsPerSubscription ?? DEFAULT_XDS_STREAM_LIMITS.maxNameCharsPerSubscription;
     if (chars > maxChars) {
