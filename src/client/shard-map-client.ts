@@ -37,7 +37,12 @@ export interface ShardMapClientOptions {
    * pollIntervalMs. The first good poll returns to pollIntervalMs.
    */
   readonly maxBackoffMs?: number;
-  /** The bound of each request, in ms: an integer from 1 to 2147483647. Default 5000. */
+  /**
+   * How long a request may wait for keyway's answer, and then for each next byte of its body, in
+   * ms: an integer from 1 to 2147483647. Default 5000. A body still arriving is not cut at this
+   * bound (a map of tens of MB to thousands of clients at once can take longer), only by
+   * MAX_TRANSFER_MS (or timeoutMs, if longer) in all.
+   */
   readonly timeoutMs?: number;
   /**
    * Called with each new map (not with the first one `connect` waits for). An exception it throws
@@ -65,6 +70,20 @@ export const DEFAULT_MAX_BACKOFF_MS = 30_000;
  * started together (a deployment's rollout) would otherwise poll, and fetch a new map, in step.
  */
 export const POLL_JITTER = 0.1;
+/**
+ * The bound of one request in all, in ms (timeoutMs when that is longer): a body that keeps
+ * trickling in is cut here, so a server that sends a byte just within timeoutMs cannot hold a
+ * request for ever. A 256 MiB map (MAX_SHARDMAP_BYTES) in 5 minutes is 0.9 MB/s.
+ */
+export const MAX_TRANSFER_MS = 300_000;
+/**
+ * A map older than the one in use (its `updatedAt` earlier) is not taken while a keyway replica
+ * still served the one in use within this long (or 10 polls, if longer): replicas at different
+ * versions (a handoff step, an informer behind) would otherwise flip the client between their maps
+ * poll after poll. Past it the replicas that had the newer map are gone (or stamped it with a clock
+ * ahead), and the older map is taken.
+ */
+export const HELD_MAP_GRACE_MS = 30_000;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -77,8 +96,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_READYZ_BYTES = 1 << 20;
 const MAX_SHARDMAP_BYTES = 256 << 20;
 
-/** Why a request was aborted: its timeout, or close(). */
+/** Why a request was aborted: no answer or byte within timeoutMs, the transfer's bound in all, or close(). */
 const TIMED_OUT = new Error('timed out');
+const TOO_LONG = new Error('transfer too long');
 const CLOSED = new Error('closed');
 
 /** Whom a shard's requests go to, when that is not simply its primary. */
@@ -97,6 +117,10 @@ interface ShardPick {
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
   readonly version: string;
+  /** keyway's `updatedAt` of the map (epoch ms), NaN when it sends none: orders maps of different replicas. */
+  readonly updatedAtMs: number;
+  /** The answer's `ETag`, sent back in `If-None-Match` so a replica with this map answers 304. */
+  readonly etag: string | undefined;
   readonly shardCount: number;
   readonly owners: readonly (readonly Owner[])[];
   /**
@@ -118,6 +142,8 @@ export class ShardMapClient {
   /** Polls failed in a row: the backoff's exponent. */
   private failures = 0;
   private map: HeldMap | undefined;
+  /** When (performance.now()) a keyway replica last said it has the map in use: an answer, a 304 or `/readyz`. */
+  private heldSeenAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** The map fetch in flight. */
@@ -278,7 +304,7 @@ export class ShardMapClient {
   private async poll(): Promise<void> {
     let version: string;
     try {
-      version = readyzVersion(await this.get<unknown>('readyz', [200, 503], MAX_READYZ_BYTES), new URL('readyz', this.base));
+      version = readyzVersion((await this.get<unknown>('readyz', [200, 503], MAX_READYZ_BYTES)).body, new URL('readyz', this.base));
     } catch (err) {
       this.fail(err);
       this.failures++;
@@ -286,6 +312,7 @@ export class ShardMapClient {
     }
     if (this.closed) return;
     if (version === this.map?.version) {
+      this.heldSeenAt = performance.now();
       this.error = undefined;
       this.failures = 0;
     } else {
@@ -313,19 +340,36 @@ export class ShardMapClient {
   }
 
   private async fetchMap(): Promise<boolean> {
-    let next: HeldMap;
+    const held = this.map;
+    let next: HeldMap | undefined;
     try {
-      next = decodeShardMap(await this.get<unknown>('v1/shardmap', [200], MAX_SHARDMAP_BYTES), this.base);
+      // If-None-Match: a replica that has the map in use answers 304 and no body (docs/api.md).
+      const answer = await this.get<unknown>('v1/shardmap', [200, 304], MAX_SHARDMAP_BYTES, held?.etag);
+      if (answer.status === 200) next = decodeShardMap(answer.body, this.base, answer.etag);
+      else if (!held) throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${this.base.href}v1/shardmap answered 304 to a request that named no ETag: is it keyway's REST API?`);
     } catch (err) {
       throw this.fail(err);
     }
     this.error = undefined;
     this.failures = 0;
-    if (next.version === this.map?.version) return false;
-    const first = this.map === undefined;
+    if (!next || next.version === held?.version) {
+      this.heldSeenAt = performance.now();
+      return false;
+    }
+    if (held && this.olderThanHeld(next, held)) return false;
     this.map = next;
-    if (!first && !this.closed) this.callback('onUpdate', () => this.opts.onUpdate?.(this));
+    this.heldSeenAt = performance.now();
+    if (held && !this.closed) this.callback('onUpdate', () => this.opts.onUpdate?.(this));
     return true;
+  }
+
+  /**
+   * `next` is older than the map in use (published before it) while a replica still served the
+   * one in use lately (HELD_MAP_GRACE_MS): a replica behind the one the client followed.
+   */
+  private olderThanHeld(next: HeldMap, held: HeldMap): boolean {
+    if (!(next.updatedAtMs < held.updatedAtMs)) return false;
+    return performance.now() - this.heldSeenAt < Math.max(HELD_MAP_GRACE_MS, 10 * this.pollIntervalMs);
   }
 
   private fail(err: unknown): KeywayError {
@@ -353,28 +397,51 @@ export class ShardMapClient {
     }
   }
 
-  /** GETs a JSON body; statuses outside `accept` become the API's own error code when it sends one. */
-  private async get<T>(route: string, accept: readonly number[], maxBytes: number): Promise<T> {
+  /**
+   * GETs a JSON body; statuses outside `accept` become the API's own error code when it sends one.
+   * A 304 (asked for with `ifNoneMatch`) has no body.
+   */
+  private async get<T>(route: string, accept: readonly number[], maxBytes: number, ifNoneMatch?: string): Promise<Answer<T>> {
     const url = new URL(route, this.base);
     let res: Response;
     let text: string;
-    // One controller per request, aborted by its timeout or by close().
+    // One controller per request, aborted when keyway is silent for timeoutMs (no answer, then no
+    // byte of the body), at the transfer's bound in all, or by close().
     const request = new AbortController();
-    const timer = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+    let idle = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+    const progressed = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+    };
+    const totalMs = Math.max(MAX_TRANSFER_MS, this.timeoutMs);
+    const total = setTimeout(() => request.abort(TOO_LONG), totalMs).unref();
     this.requests.add(request);
+    let answered = false;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (this.opts.token !== undefined) headers.authorization = `Bearer ${this.opts.token}`;
+      if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch;
       res = await fetch(url, { headers, signal: request.signal });
-      text = await readText(res, maxBytes);
+      answered = true;
+      progressed();
+      text = await readText(res, maxBytes, progressed);
     } catch (err) {
       const aborted: unknown = request.signal.aborted ? request.signal.reason : undefined;
-      const reason = aborted === CLOSED ? 'the client was closed' : aborted === TIMED_OUT ? `no answer within ${this.timeoutMs} ms` : fetchFailureText(err);
+      const reason =
+        aborted === CLOSED
+          ? 'the client was closed'
+          : aborted === TIMED_OUT
+            ? answered ? `no byte of the answer for ${this.timeoutMs} ms` : `no answer within ${this.timeoutMs} ms`
+            : aborted === TOO_LONG
+              ? `the answer took over ${totalMs} ms in all (the bound of a transfer)`
+              : fetchFailureText(err);
       throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href}: ${reason}`, {}, { cause: err });
     } finally {
-      clearTimeout(timer);
+      clearTimeout(idle);
+      clearTimeout(total);
       this.requests.delete(request);
     }
+    if (res.status === 304 && accept.includes(304)) return { status: 304, body: undefined, etag: res.headers.get('etag') ?? undefined };
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -387,8 +454,15 @@ export class ShardMapClient {
       const detail = typeof api?.message === 'string' ? api.message : text.slice(0, 200);
       throw new KeywayError(code, `GET ${url.href} answered ${res.status}: ${detail}`);
     }
-    return body as T;
+    return { status: res.status, body: body as T, etag: res.headers.get('etag') ?? undefined };
   }
+}
+
+/** An answer of a GET: its status, body (none for a 304) and ETag. */
+interface Answer<T> {
+  readonly status: number;
+  readonly body: T | undefined;
+  readonly etag: string | undefined;
 }
 
 /** A promise with its settling functions (Node 20 has no Promise.withResolvers). */
@@ -405,8 +479,8 @@ function deferred(): FollowUp {
   return { promise, resolve, reject };
 }
 
-/** The body of `res` as UTF-8, refused (and the transfer stopped) past `maxBytes`. */
-async function readText(res: Response, maxBytes: number): Promise<string> {
+/** The body of `res` as UTF-8, refused (and the transfer stopped) past `maxBytes`; `progressed` after each chunk. */
+async function readText(res: Response, maxBytes: number, progressed: () => void): Promise<string> {
   const over = (): Error => new Error(`the answer is over the ${maxBytes}-byte limit: is it keyway's REST API?`);
   if (Number(res.headers.get('content-length')) > maxBytes) {
     await res.body?.cancel();
@@ -420,6 +494,7 @@ async function readText(res: Response, maxBytes: number): Promise<string> {
     // Leaving the loop cancels the body, which ends the transfer.
     if (total > maxBytes) throw over();
     chunks.push(chunk);
+    progressed();
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
 }
@@ -497,7 +572,7 @@ function checkToken(token: unknown): void {
 }
 
 /** Checks a `/v1/shardmap` body and resolves owner ids to addresses. */
-function decodeShardMap(body: unknown, base: URL): HeldMap {
+function decodeShardMap(body: unknown, base: URL, etag: string | undefined): HeldMap {
   const bad = (what: string): never => {
     throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${base.href}v1/shardmap: not a shard map: ${what}`);
   };
@@ -548,7 +623,9 @@ function decodeShardMap(body: unknown, base: URL): HeldMap {
     if (!draw) draws.set(drawName, (draw = shardPick(list, k, serving, weightOf)));
     picks.set(s.shard, draw);
   }
-  return { version: m.version, shardCount: S, owners, picks };
+  // An updatedAt that is not a date orders nothing (NaN): the map is taken as before.
+  const updatedAtMs = typeof m.updatedAt === 'string' ? Date.parse(m.updatedAt) : NaN;
+  return { version: m.version, updatedAtMs, etag, shardCount: S, owners, picks };
 }
 
 /**
