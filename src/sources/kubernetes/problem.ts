@@ -49,9 +49,22 @@ export interface SourceProblem {
  */
 export const MAX_PROBLEM_VALUE_CHARS = 200;
 
-/** `text` as a problem quotes it: cut at MAX_PROBLEM_VALUE_CHARS, saying how long it was. */
+/** What clipValue appends to a value it cut. */
+const CLIPPED_TAIL = /^\.\.\. \(\d+ characters\)$/;
+
+/**
+ * `text` as a problem quotes it: cut at MAX_PROBLEM_VALUE_CHARS, saying how long it was. A value
+ * already so cut is quoted as it is: trim.ts keeps an over-long annotation in this form, and its
+ * problem must still give the length the annotation had.
+ */
 export function clipValue(text: string): string {
-  return text.length <= MAX_PROBLEM_VALUE_CHARS ? text : `${text.slice(0, MAX_PROBLEM_VALUE_CHARS)}... (${text.length} characters)`;
+  if (text.length <= MAX_PROBLEM_VALUE_CHARS || isClipped(text)) return text;
+  return `${text.slice(0, MAX_PROBLEM_VALUE_CHARS)}... (${text.length} characters)`;
+}
+
+/** Whether `text` is what clipValue makes of a longer value (its tail is at most 30 characters). */
+function isClipped(text: string): boolean {
+  return text.length <= MAX_PROBLEM_VALUE_CHARS + 30 && CLIPPED_TAIL.test(text.slice(MAX_PROBLEM_VALUE_CHARS));
 }
 
 /** A stable key for de-duplicating and diffing problems. */

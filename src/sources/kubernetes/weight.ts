@@ -13,13 +13,22 @@ import { GPU_COUNT_LABEL, GPU_MEMORY_LABEL } from './well-known.js';
 const WEIGHT_TEXT = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const WHOLE_NUMBER = /^\d+$/;
 
+/**
+ * Longest weight annotation read as a number. Any weight fits (`1e290`, `0.000125`); a longer
+ * value is refused, and trim.ts keeps no more of it than a problem quotes, so an annotation of
+ * up to 256 KiB on every pod of the namespace is not held in memory.
+ */
+export const MAX_WEIGHT_TEXT_CHARS = 64;
+
 export type WeightSettings = Pick<KubernetesSourceConfig, 'weightAnnotation' | 'weightFromGpuLabels' | 'defaultWeight'>;
 
 /**
  * Parses a weight annotation value; undefined when it is not a number the topology file would take
- * as `weight` (0, or from MIN_POSITIVE_WEIGHT to MAX_WEIGHT: beyond, the rendezvous score overflows).
+ * as `weight` (0, or from MIN_POSITIVE_WEIGHT to MAX_WEIGHT: beyond, the rendezvous score overflows),
+ * or is longer than MAX_WEIGHT_TEXT_CHARS.
  */
 export function parseWeight(text: string): number | undefined {
+  if (text.length > MAX_WEIGHT_TEXT_CHARS) return undefined;
   const t = text.trim();
   if (!WEIGHT_TEXT.test(t)) return undefined;
   const n = Number(t);
@@ -53,7 +62,7 @@ export function endpointWeight(
       name: pod.metadata?.name ?? '',
       field: `metadata.annotations[${JSON.stringify(settings.weightAnnotation)}]`,
       value: clipValue(text),
-      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(clipValue(text))} is not ${WEIGHT_RANGE}; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
+      message: `weight annotation ${settings.weightAnnotation}=${JSON.stringify(clipValue(text))} is ${text.length > MAX_WEIGHT_TEXT_CHARS ? `longer than ${MAX_WEIGHT_TEXT_CHARS} characters, not` : 'not'} ${WEIGHT_RANGE}; using ${settings.weightFromGpuLabels ? 'the node GPU labels or ' : ''}defaultWeight instead`,
     });
   }
   if (settings.weightFromGpuLabels && node) {

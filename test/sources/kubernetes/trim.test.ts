@@ -23,6 +23,9 @@ const pods = [
   podObject('p2', { node: 'n3', ip: '10.0.0.3', deletionTimestamp: '2024-05-01T10:00:00Z', annotations: { 'example.com/w': 'x' } }),
   podObject('p3', { node: 'gone', ip: '10.0.0.4', uid: 'another-uid' }),
   podObject('p4', { node: 'n1', ip: '10.0.0.5', labels: { 'example.com/id': 'id-0' } }),
+  // Values longer than any keyway takes (trim.ts keeps them clipped): a weight of 1000 digits, an
+  // id of 1000 characters, and 100 zeros (a weight once, now past MAX_WEIGHT_TEXT_CHARS).
+  podObject('p5', { node: 'n1', ip: '10.0.0.6', annotations: { 'keyway.io/weight': '9'.repeat(1000), 'example.com/id': 'i'.repeat(1000), 'example.com/w': '0'.repeat(100) } }),
 ];
 
 const slices = [
@@ -32,6 +35,7 @@ const slices = [
     { pod: 'p2', ip: '10.0.0.3', node: 'n3', zone: 'z9' },
     { pod: 'p3', ip: '10.0.0.4', node: 'gone' },
     { pod: 'p4', ip: '10.0.0.5', node: 'n1' },
+    { pod: 'p5', ip: '10.0.0.6', node: 'n1' },
   ]),
   sliceObject('other-b', [{ pod: 'p0', ip: '10.0.0.1', node: 'n1' }], { service: 'other' }),
 ];
@@ -58,6 +62,8 @@ test('endpoints and problems from trimmed objects are those from whole objects, 
       nodes: whole.nodes.map(nodeTrim(config)),
     };
     const expected = discoverEndpoints(whole, config);
+    const kept = trimmed.pods.flatMap((p) => Object.values(p.metadata?.annotations ?? {}));
+    assert.ok(kept.every((v) => v.length <= 230), `an annotation of ${Math.max(...kept.map((v) => v.length))} characters kept`);
     assert.ok(expected.endpoints.length >= 1 && expected.problems.length >= 2, 'the fixture exercises endpoints and problems');
     assert.deepEqual(discoverEndpoints(trimmed, config), expected, JSON.stringify(settings));
   }
