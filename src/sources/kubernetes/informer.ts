@@ -73,6 +73,9 @@ export interface WatchedResource<T extends KubernetesObject> {
   list(page: ListPage, options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
 }
 
+/** A list answer without its items. */
+type ListEnvelope = Omit<KubernetesListObject<KubernetesObject>, 'items'>;
+
 /** Paging parameters of one list request; absent when the list is not paged. */
 export interface ListPage {
   readonly limit?: number;
@@ -182,17 +185,13 @@ export class ResourceInformer<T extends KubernetesObject> {
     for (let restarts = 0; ; restarts++) {
       const items: T[] = [];
       const pages = new PageGuard(this.resource.name);
-      let first: KubernetesListObject<T> | undefined;
+      let first: ListEnvelope | undefined;
       let next: string | undefined;
       try {
         do {
-          const page = await this.listPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) });
-          first ??= page;
-          for (const item of page.items ?? []) {
-            pages.object(item);
-            items.push(this.resource.keep ? this.resource.keep(item) : item);
-          }
-          next = limit !== undefined && page.metadata?._continue ? page.metadata._continue : undefined;
+          const envelope = await this.keptPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) }, items, pages);
+          first ??= envelope;
+          next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
           if (next !== undefined) pages.token(next);
         } while (next !== undefined);
       } catch (err) {
@@ -203,6 +202,22 @@ export class ResourceInformer<T extends KubernetesObject> {
       const { _continue: _c, remainingItemCount: _r, ...metadata } = first.metadata ?? {};
       return { ...first, metadata, items };
     }
+  }
+
+  /**
+   * Reads one page, adds what `keep` leaves of its items to `items` and returns the page without
+   * its items. A function of its own so the whole page is garbage once it returns: held by
+   * pagedList (as the first page, or in a variable of its suspended frame while the next page was
+   * awaited), a page of 500 pods with 200 KB annotations (100 MB) stayed alive beside the next
+   * one, and 2000 such pods ran a 384 MiB heap out of memory.
+   */
+  private async keptPage(request: ListPage, items: T[], pages: PageGuard): Promise<ListEnvelope> {
+    const page = await this.listPage(request);
+    for (const item of page.items ?? []) {
+      pages.object(item);
+      items.push(this.resource.keep ? this.resource.keep(item) : item);
+    }
+    return { ...(page.apiVersion !== undefined ? { apiVersion: page.apiVersion } : {}), ...(page.kind !== undefined ? { kind: page.kind } : {}), ...(page.metadata !== undefined ? { metadata: page.metadata } : {}) };
   }
 
   /** One list request, aborted after listTimeoutMs or when the informer stops. */
