@@ -71,11 +71,18 @@ export const DEFAULT_MAX_BACKOFF_MS = 30_000;
  */
 export const POLL_JITTER = 0.1;
 /**
- * The bound of one request in all, in ms (timeoutMs when that is longer): a body that keeps
- * trickling in is cut here, so a server that sends a byte just within timeoutMs cannot hold a
- * request for ever. A 256 MiB map (MAX_SHARDMAP_BYTES) in 5 minutes is 0.9 MB/s.
+ * The bound of one request in all, in ms (timeoutMs when that is longer, or the time its declared
+ * length takes at MIN_TRANSFER_BYTES_PER_S): a body that keeps trickling in is cut here, so a server
+ * that sends a byte just within timeoutMs cannot hold a request for ever.
  */
 export const MAX_TRANSFER_MS = 300_000;
+/**
+ * The slowest steady rate a body with a Content-Length is let arrive at, past MAX_TRANSFER_MS. The
+ * clients fetching a new map at once share keyway's link: 3000 clients of a 20 MB map on 1 Gbit/s
+ * get 40 KB/s each, 8 minutes in all; cut at one fixed bound together, they all fetched again
+ * together and none ever finished. At this rate a 256 MiB map (MAX_SHARDMAP_BYTES) may take 4.5 h.
+ */
+export const MIN_TRANSFER_BYTES_PER_S = 16 * 1024;
 /**
  * A map older than the one in use (its `updatedAt` earlier) is not taken while a keyway replica
  * still served the one in use within this long (or 10 polls, if longer): replicas at different
@@ -413,8 +420,17 @@ export class ShardMapClient {
       clearTimeout(idle);
       idle = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
     };
-    const totalMs = Math.max(MAX_TRANSFER_MS, this.timeoutMs);
-    const total = setTimeout(() => request.abort(TOO_LONG), totalMs).unref();
+    const started = performance.now();
+    let totalMs = Math.max(MAX_TRANSFER_MS, this.timeoutMs);
+    let total = setTimeout(() => request.abort(TOO_LONG), totalMs).unref();
+    /** A body of `length` bytes gets the time it takes at MIN_TRANSFER_BYTES_PER_S, if longer. */
+    const declared = (length: number): void => {
+      const atFloorMs = Math.ceil((length / MIN_TRANSFER_BYTES_PER_S) * 1000);
+      if (!(atFloorMs > totalMs)) return;
+      totalMs = Math.min(atFloorMs, MAX_TIMER_MS);
+      clearTimeout(total);
+      total = setTimeout(() => request.abort(TOO_LONG), Math.max(1, totalMs - (performance.now() - started))).unref();
+    };
     this.requests.add(request);
     let answered = false;
     try {
@@ -424,6 +440,9 @@ export class ShardMapClient {
       res = await fetch(url, { headers, signal: request.signal });
       answered = true;
       progressed();
+      // Past maxBytes it is refused at once (readText), so a declared length never sets a longer bound than that.
+      const length = Number(res.headers.get('content-length'));
+      if (Number.isFinite(length) && length <= maxBytes) declared(length);
       text = await readText(res, maxBytes, progressed);
     } catch (err) {
       const aborted: unknown = request.signal.aborted ? request.signal.reason : undefined;
