@@ -30,12 +30,20 @@ export function onlyIfRecent(snapshots: LoadSnapshot[], end: number, windowMs: n
   return snapshots[snapshots.length - 1]!.windowStartMs >= end - recent * windowMs ? snapshots : [];
 }
 
-/** Debounce of announcements of late reports for windows already closed. */
+/** Debounce of announcements of late reports for windows already read. */
 const LATE_REPORT_DEBOUNCE_MS = 50;
 
 /**
+ * Settle time by default: the wait after a window's end before its first read, for the nodes'
+ * reports (sent just after the end) to arrive.
+ */
+function defaultSettleMs(windowMs: number): number {
+  return Math.min(1_000, windowMs / 4);
+}
+
+/**
  * The local source. `onChange` fires once per window (its end plus the settle time) and after a
- * report for a window already closed; `latest(h)` reads the aggregate.
+ * report for a window already read, at most once per settle time; `latest(h)` reads the aggregate.
  */
 export class LocalLoadSource implements LoadSnapshotSource {
   readonly #opts: LocalLoadSourceOptions;
@@ -43,6 +51,8 @@ export class LocalLoadSource implements LoadSnapshotSource {
   readonly #listeners = new Set<() => void>();
   #tick: NodeJS.Timeout | undefined;
   #late: NodeJS.Timeout | undefined;
+  /** When the last late report was (or will be) announced: the next waits a settle time after it. */
+  #lateAnnouncedAt = -Infinity;
   #closed = false;
   /** The shard count last seen, and the start of the first window begun after it took effect. */
   #shardCount: number | undefined;
@@ -80,14 +90,29 @@ export class LocalLoadSource implements LoadSnapshotSource {
     return () => this.#listeners.delete(cb);
   }
 
-  /** The aggregate took a report: announce it when its window is already closed. */
+  /**
+   * The aggregate took a report: announce it when its window was already read, at most once per
+   * settle time (a report held back is announced when that time has passed). Each announcement is
+   * a re-read, and a window read before that changed replays the hot-shard policy whole (up to a
+   * quarter of a second with 2000 endpoints): announced per report, the reports every node sends
+   * just after a window's end re-read it every 50 ms until its own read, and one node re-reporting
+   * a closed window kept the event loop replaying without end.
+   */
   reported(windowStartMs: number): void {
     const w = this.#opts.windowMs();
-    if (this.#closed || w === undefined || windowStartMs + w > this.#now()) return;
-    this.#late ??= setTimeout(() => {
+    if (this.#closed || w === undefined || this.#late !== undefined) return;
+    const now = this.#now();
+    const settle = this.#opts.settleMs ?? defaultSettleMs(w);
+    // Not read yet: the window's own read (its end plus the settle time) takes it in.
+    if (now < windowStartMs + w + settle) return;
+    // A clock stepped back does not hold announcements back for as long as it stepped.
+    const last = this.#lateAnnouncedAt <= now ? this.#lateAnnouncedAt : -Infinity;
+    const at = Math.max(now + LATE_REPORT_DEBOUNCE_MS, last + settle);
+    this.#lateAnnouncedAt = at;
+    this.#late = setTimeout(() => {
       this.#late = undefined;
       this.#emit();
-    }, LATE_REPORT_DEBOUNCE_MS);
+    }, at - now);
   }
 
   close(): Promise<void> {
@@ -106,7 +131,7 @@ export class LocalLoadSource implements LoadSnapshotSource {
   #schedule(): void {
     if (this.#closed) return;
     const w = this.#opts.windowMs() ?? 1_000;
-    const settle = this.#opts.settleMs ?? Math.min(1_000, w / 4);
+    const settle = this.#opts.settleMs ?? defaultSettleMs(w);
     const now = this.#now();
     let at = windowStart(now, w) + settle;
     if (at <= now) at += w;

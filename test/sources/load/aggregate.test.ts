@@ -74,8 +74,8 @@ test('the local source announces each closed window and late reports for closed 
   local.onChange(() => changes++);
   agg.reportLoad(rep('a', T0, 4, [[0, 4]]));
   assert.deepEqual(await local.latest(4), [], 'the window is still open');
-  now = T0 + W + 5;
-  agg.reportLoad(rep('b', T0, 2, [[0, 2]])); // late for a closed window
+  now = T0 + W + 50;
+  agg.reportLoad(rep('b', T0, 2, [[0, 2]])); // late for a closed window, after its read (end + settle 10 ms)
   await new Promise((r) => setTimeout(r, 120));
   assert.ok(changes >= 1, 'a late report is announced');
   const [snap] = await local.latest(4);
