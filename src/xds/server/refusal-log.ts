@@ -1,7 +1,8 @@
 /**
  * The log of refusals a client can repeat in a loop (docs/security.md "xDS streams"): streams
  * refused at a stream cap, warm and load reports refused. One `warn` line when a burst of refusals
- * starts and one `info` line with its count when it ends. A fleet reconnecting into a full replica,
+ * starts and one `info` line with its count when it ends (after REFUSAL_BURST_QUIET_MS without one,
+ * or REFUSAL_BURST_MAX_MS after it began). A fleet reconnecting into a full replica,
  * or a client opening streams or sending reports in a loop, is refused thousands of times a second:
  * a line per refusal would flood the log and cost more than the refusal itself.
  */
@@ -10,8 +11,16 @@ import type { Logger } from 'pino';
 /** A burst ends once no stream has been refused at that cap for this long. */
 export const REFUSAL_BURST_QUIET_MS = 10_000;
 
+/**
+ * A burst also ends this long after it began, and the next refusal starts a new one, logged in full:
+ * one client refused without a break (a node sending bad reports in a loop) otherwise kept its burst
+ * open for ever, so the log never named another client refused at the same cap, nor gave a count.
+ */
+export const REFUSAL_BURST_MAX_MS = 300_000;
+
 interface Burst {
   refused: number;
+  readonly startedAt: number;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -23,6 +32,9 @@ export class RefusalLog {
     private readonly quietMs = REFUSAL_BURST_QUIET_MS,
     /** What was refused, for the summary line: `xDS streams refused`, `admin REST connections closed`. */
     private readonly what = 'xDS streams refused',
+    private readonly maxBurstMs = REFUSAL_BURST_MAX_MS,
+    /** Monotonic clock, ms (tests set their own). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -30,7 +42,11 @@ export class RefusalLog {
    * `fields` and `message`, the rest are counted.
    */
   refused(limit: string, fields: Record<string, unknown>, message: string): void {
-    const burst = this.#bursts.get(limit);
+    let burst = this.#bursts.get(limit);
+    if (burst && this.now() - burst.startedAt >= this.maxBurstMs) {
+      this.#end(limit);
+      burst = undefined;
+    }
     if (burst) {
       burst.refused += 1;
       // Extends the burst: it ends quietMs after its last refusal.
@@ -41,7 +57,7 @@ export class RefusalLog {
     const timer = setTimeout(() => this.#end(limit), this.quietMs);
     // A pending summary must not keep the process alive.
     timer.unref();
-    this.#bursts.set(limit, { refused: 1, timer });
+    this.#bursts.set(limit, { refused: 1, startedAt: this.now(), timer });
   }
 
   /** Logs the end of every burst under way (at shutdown). */

@@ -113,3 +113,16 @@ test('refusals at the per-node cap and the node-id length are logged once per bu
   }
   assert.deepEqual(server.proxies().map((p) => p.id), ['envoy-n']);
 });
+
+test('a burst that never goes quiet ends after its longest span: the next refusal is logged again, with its own fields', () => {
+  const lines: Line[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Line) });
+  let now = 0;
+  const refusals = new RefusalLog(log, 60_000, 'reports refused', 1_000, () => now);
+  // One node refused every 100 ms without a break: the quiet time never passes.
+  for (; now < 2_500; now += 100) refusals.refused('load', { node: now < 1_000 ? 'bad' : 'other' }, `refused ${now < 1_000 ? 'bad' : 'other'}`);
+  refusals.close();
+  const warns = lines.filter((l) => l.level === 40).map((l) => (l as { node?: string }).node);
+  assert.deepEqual(warns, ['bad', 'other', 'other'], 'a new burst every 1000 ms, each starting with a line of its own');
+  assert.deepEqual(lines.filter((l) => l.level === 30).map((l) => l.refused), [10, 10, 5]);
+});
