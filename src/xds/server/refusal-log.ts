@@ -53,7 +53,7 @@ export class RefusalLog {
       burst.timer.refresh();
       return;
     }
-    this.log.warn({ ...fields, limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s)`);
+    this.log.warn({ ...fields, limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s, or for ${this.maxBurstMs / 1000} s at most)`);
     const timer = setTimeout(() => this.#end(limit), this.quietMs);
     // A pending summary must not keep the process alive.
     timer.unref();
