@@ -84,7 +84,8 @@ func shardOf(cfg *Config, md metadata.MD) (uint32, error) {
 	if cfg.MissingHeader == MissingAny {
 		return 0, errNoShard
 	}
-	// The messages are those of keyway's grpc-js picker (src/grpc/shard-choice.ts), word for word.
+	// The messages are those of keyway's grpc-js picker (src/grpc/shard-choice.ts), word for word,
+	// without its "keyway.shard_picker: " prefix.
 	if cfg.KeyHeader != "" {
 		return 0, status.Errorf(codes.InvalidArgument, "the call carries no %s or %s metadata", cfg.ShardHeader, cfg.KeyHeader)
 	}
