@@ -81,7 +81,13 @@ export interface ShardMapBody extends SourcesDetailBody {
   readonly shards: readonly { readonly shard: number; readonly owners: readonly string[]; readonly readers?: number }[];
   readonly endpoints: readonly EndpointBody[];
   readonly warnings: readonly string[];
+  /** When this process published the map (each publish, also one that changed nothing in it). */
   readonly updatedAt: string;
+  /**
+   * When `version` came into force in this process: the same across republishes of that version,
+   * moved by a new version (also one in force before). What clients order replicas' maps by.
+   */
+  readonly versionSince: string;
   /** Shards in transition and drains (docs/ownership.md); `shards` above is the routed map. */
   readonly handoff: HandoffBody;
   /** The hot-shard policy's decision in the target map (docs/hot-shards.md). */

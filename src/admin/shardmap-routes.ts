@@ -40,6 +40,8 @@ function shardMapBody(view: ServingView): Omit<ShardMapBody, keyof SourcesDetail
     })),
     warnings: map.warnings,
     updatedAt: view.updatedAt.toISOString(),
+    // A view built by hand, without the serving state's stamp, has only its publish time.
+    versionSince: (view.versionSince ?? view.updatedAt).toISOString(),
     handoff: handoffBody(view),
     hotShards: hotShardsBody(view),
   };
@@ -82,16 +84,17 @@ function shardBody(view: ServingView, shard: number): ShardBody {
 interface CachedBody {
   /** The map part as JSON: serialized once per view (1.4 MB at S = 16384, R = 3, 2000 endpoints). */
   readonly json: string;
-  /** A digest of the map part without `updatedAt`, the one field each process stamps itself. */
+  /** A digest of the map part without `updatedAt` and `versionSince`, the fields each process stamps itself. */
   readonly tag: string;
 }
 
 function cachedBody(view: ServingView): CachedBody {
-  const { updatedAt, handoff, hotShards, ...head } = shardMapBody(view);
+  const { updatedAt, versionSince: since, handoff, hotShards, ...head } = shardMapBody(view);
   const a = JSON.stringify(head);
   const b = JSON.stringify({ handoff, hotShards });
-  // The fields in the order of ShardMapBody: updatedAt between warnings and handoff.
-  return { json: `${a.slice(0, -1)},"updatedAt":${JSON.stringify(updatedAt)},${b.slice(1)}`, tag: strongEtag(a, b) };
+  const stamps = JSON.stringify({ updatedAt, versionSince: since });
+  // The fields in the order of ShardMapBody: the stamps between warnings and handoff.
+  return { json: `${a.slice(0, -1)},${stamps.slice(1, -1)},${b.slice(1)}`, tag: strongEtag(a, b) };
 }
 
 /** The source health with the times each process stamps itself left out: what the ETag covers. */

@@ -12,6 +12,18 @@ import type {
   ViewListener,
 } from '../core/serving.js';
 
+/**
+ * A published view and when its map's version came into force in this process: kept across
+ * republishes of that version (a reload that changes nothing in the map, source health, a handoff
+ * step that flips nothing), moved by a new version, also one that was in force before (a change
+ * undone). Clients polling replicas at different versions order maps by it (docs/clients.md
+ * "Several keyway replicas"); `updatedAt`, stamped at every publish, would make a replica behind
+ * look newer each time it republished.
+ */
+export interface PublishedView extends ServingView {
+  readonly versionSince: Date;
+}
+
 /** How many past changes {@link ServingState.history} keeps. */
 export const HISTORY_LENGTH = 32;
 
@@ -31,7 +43,7 @@ const STEPS: readonly PipelineStep[] = ['input', 'kubernetes', 'load', 'handoff'
  * makes a new immutable view, so a reader never sees a half-applied update.
  */
 export class ServingState implements ServingReader, SnapshotHealthReader {
-  #view: ServingView | undefined;
+  #view: PublishedView | undefined;
   #history: ShardMapChange[] = [];
   readonly #errors = new Map<PipelineStep, Error>();
   #sources: () => readonly SourceStatus[] = () => [];
@@ -39,8 +51,15 @@ export class ServingState implements ServingReader, SnapshotHealthReader {
   readonly #listeners = new Set<ViewListener>();
   readonly #sourceErrorListeners = new Set<SourceErrorListener>();
 
+  readonly #now: () => Date;
+
+  /** @param now the wall clock that stamps each view (tests inject one). */
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
   /** The view in force, or undefined before the first shard map. */
-  current(): ServingView | undefined {
+  current(): PublishedView | undefined {
     return this.#view;
   }
 
@@ -135,9 +154,12 @@ export class ServingState implements ServingReader, SnapshotHealthReader {
   publish(
     next: Omit<ServingView, 'sequence' | 'updatedAt'>,
     onListenerError: (err: unknown) => void = () => {},
-  ): ServingView {
+  ): PublishedView {
     const previous = this.#view;
-    const view: ServingView = { ...next, sequence: (previous?.sequence ?? 0) + 1, updatedAt: new Date() };
+    const updatedAt = this.#now();
+    // The previous view's version only: v1 -> v2 -> v1 is a new change, stamped anew.
+    const versionSince = previous !== undefined && previous.map.version === next.map.version ? previous.versionSince : updatedAt;
+    const view: PublishedView = { ...next, sequence: (previous?.sequence ?? 0) + 1, updatedAt, versionSince };
     this.#view = view;
     if (next.diff && next.diff.moves.length > 0) {
       this.#history = [

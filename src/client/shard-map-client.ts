@@ -84,11 +84,12 @@ export const MAX_TRANSFER_MS = 300_000;
  */
 export const MIN_TRANSFER_BYTES_PER_S = 16 * 1024;
 /**
- * A map older than the one in use (its `updatedAt` earlier) is not taken while a keyway replica
- * still served the one in use within this long (or 10 polls, if longer): replicas at different
- * versions (a handoff step, an informer behind) would otherwise flip the client between their maps
- * poll after poll. Past it the replicas that had the newer map are gone (or stamped it with a clock
- * ahead), and the older map is taken.
+ * A map older than the one in use (its version came into force earlier: `versionSince`, or
+ * `updatedAt` from a keyway without it) is not taken while a keyway replica still served the one in
+ * use within this long (or 10 polls, if longer): replicas at different versions (a handoff step, an
+ * informer behind) would otherwise flip the client between their maps poll after poll. Past it the
+ * replicas that had the newer map are gone (or stamped it with a clock ahead), and the older map is
+ * taken.
  */
 export const HELD_MAP_GRACE_MS = 30_000;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
@@ -124,8 +125,12 @@ interface ShardPick {
 /** A shard map as the client holds it: owner lists resolved to addresses, equal lists shared. */
 interface HeldMap {
   readonly version: string;
-  /** keyway's `updatedAt` of the map (epoch ms), NaN when it sends none: orders maps of different replicas. */
-  readonly updatedAtMs: number;
+  /**
+   * When the map's version came into force on the replica that sent it (epoch ms): its
+   * `versionSince`, else (an older keyway) its `updatedAt`; NaN when it sends neither. Orders maps
+   * of different replicas.
+   */
+  readonly sinceMs: number;
   /** The answer's `ETag`, sent back in `If-None-Match` so a replica with this map answers 304. */
   readonly etag: string | undefined;
   readonly shardCount: number;
@@ -371,11 +376,11 @@ export class ShardMapClient {
   }
 
   /**
-   * `next` is older than the map in use (published before it) while a replica still served the
-   * one in use lately (HELD_MAP_GRACE_MS): a replica behind the one the client followed.
+   * `next` is older than the map in use (its version came into force before) while a replica still
+   * served the one in use lately (HELD_MAP_GRACE_MS): a replica behind the one the client followed.
    */
   private olderThanHeld(next: HeldMap, held: HeldMap): boolean {
-    if (!(next.updatedAtMs < held.updatedAtMs)) return false;
+    if (!(next.sinceMs < held.sinceMs)) return false;
     return performance.now() - this.heldSeenAt < Math.max(HELD_MAP_GRACE_MS, 10 * this.pollIntervalMs);
   }
 
@@ -642,9 +647,19 @@ function decodeShardMap(body: unknown, base: URL, etag: string | undefined): Hel
     if (!draw) draws.set(drawName, (draw = shardPick(list, k, serving, weightOf)));
     picks.set(s.shard, draw);
   }
-  // An updatedAt that is not a date orders nothing (NaN): the map is taken as before.
-  const updatedAtMs = typeof m.updatedAt === 'string' ? Date.parse(m.updatedAt) : NaN;
-  return { version: m.version, updatedAtMs, etag, shardCount: S, owners, picks };
+  return { version: m.version, sinceMs: sinceMsOf(m), etag, shardCount: S, owners, picks };
+}
+
+/**
+ * When a map's version came into force (epoch ms): `versionSince`, kept across republishes of one
+ * version. `updatedAt` is stamped at every publish, so a replica behind that republishes its older
+ * map (a reload, a handoff step) looks newer by it: only a keyway that sends no `versionSince` is
+ * ordered by it. Neither a date: NaN, which orders nothing (the map is taken).
+ */
+function sinceMsOf(m: Partial<ShardMapBody>): number {
+  const since = typeof m.versionSince === 'string' ? Date.parse(m.versionSince) : NaN;
+  if (!Number.isNaN(since)) return since;
+  return typeof m.updatedAt === 'string' ? Date.parse(m.updatedAt) : NaN;
 }
 
 /**

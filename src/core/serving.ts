@@ -30,6 +30,11 @@ export interface ServingView {
   /** Owner changes from the previous view's map; absent for the first view. */
   readonly diff?: ShardMapDiff;
   readonly updatedAt: Date;
+  /**
+   * When `map.version` came into force in this process: kept across republishes of that version,
+   * moved by a new one (also one in force before). Set by the serving state.
+   */
+  readonly versionSince?: Date;
   /** What led to this view and what computing its map cost (set by the runner; for metrics and traces). */
   readonly cause?: ChangeCause;
 }

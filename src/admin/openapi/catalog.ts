@@ -47,7 +47,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'The whole shard map',
     description:
       'Every shard with its owners (primary first), every endpoint with the shards it owns and leads, the policy, and the health of the sources. ' +
-      'The body is built once per map version. It carries a weak `ETag` over what the body says (all of it but the times a process stamps itself: `updatedAt`, `sources[].lastUpdate` and `sources[].staleSince`), ' +
+      'The body is built once per map version. It carries a weak `ETag` over what the body says (all of it but the times a process stamps itself: `updatedAt`, `versionSince`, `sources[].lastUpdate` and `sources[].staleSince`), ' +
       'the same on every replica given the same inputs: send it back in `If-None-Match` and keyway answers 304 with no body while nothing changed, ' +
       'so a poller fetches the map only when it changed (or poll `/readyz` for `version`).',
     tags: ['shard map'],

@@ -123,12 +123,15 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
       ),
       endpoints: arr(ref('Endpoint'), 'Every known endpoint, ready or not, sorted by id.'),
       warnings: arr(str()),
-      updatedAt: time('When this map was published.'),
+      updatedAt: time('When this process last published the map: at every publish, also one that changed nothing in it.'),
+      versionSince: time(
+        'When `version` came into force in this process: unchanged while the same version is republished, moved by a new version (also one in force before). Clients order the maps of replicas at different versions by it.',
+      ),
       handoff: ref('Handoff'),
       hotShards: ref('HotShards'),
       ...sourcesDetail,
     },
-    ['version', 'shardCount', 'replicas', 'spread', 'shards', 'endpoints', 'warnings', 'updatedAt', 'handoff', 'hotShards', 'stale', 'sources'],
+    ['version', 'shardCount', 'replicas', 'spread', 'shards', 'endpoints', 'warnings', 'updatedAt', 'versionSince', 'handoff', 'hotShards', 'stale', 'sources'],
     { additionalProperties: false },
   ),
   Handoff: obj(
