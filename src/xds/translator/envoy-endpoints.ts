@@ -7,6 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { ClusterLoadAssignmentSchema, LbEndpointSchema, LocalityLbEndpointsSchema, type ClusterLoadAssignment, type LbEndpoint, type LocalityLbEndpoints } from '../proto.js';
 import { compareLocality, type Locality } from '../../core/endpoint.js';
 import { lbWeight } from '../../core/endpoint.js';
+import { MAX_HOT_SHARD_READERS } from '../../core/load.js';
 import { localityKey, localityMessage, socketAddress } from './envoy-core.js';
 import type { EnvoyHost } from './envoy-placement.js';
 import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
@@ -20,8 +21,22 @@ import { LB_METADATA_NAMESPACE, SHARD_METADATA_KEY } from './names.js';
  */
 export function envoyLoadAssignment(clusterName: string, hosts: readonly EnvoyHost[]): ClusterLoadAssignment {
   // hosts arrive sorted by id within a priority
-  return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localityGroups(hosts, (h) => h.priority, (h) => h.endpoint.locality, lbEndpoint) });
+  return create(ClusterLoadAssignmentSchema, {
+    clusterName,
+    policy: { overprovisioningFactor: EDS_OVERPROVISIONING_FACTOR },
+    endpoints: localityGroups(hosts, (h) => h.priority, (h) => h.endpoint.locality, lbEndpoint),
+  });
 }
+
+/**
+ * The assignment's overprovisioning factor (percent): a priority keeps all of a subset's traffic
+ * while at least 1 of its MAX_HOT_SHARD_READERS hosts is healthy. A hot shard's readers share
+ * priority 0 and its other owners sit at priority 1; with Envoy's default, 140, a level keeps only
+ * 1.4 x its healthy share, so one reader of two down sent 30 % of the shard's requests to an owner
+ * that does not read it (a cold cache), where the gRPC pickers and keyway/client keep them on the
+ * healthy readers. A one-host level (a shard's primary) fails over as before: healthy or not.
+ */
+export const EDS_OVERPROVISIONING_FACTOR = 100 * MAX_HOT_SHARD_READERS;
 
 /**
  * EDS groups: one LocalityLbEndpoints per (priority, locality), by priority then locality, the
