@@ -20,6 +20,7 @@
  * requests with the guard on.
  */
 import { create, type JsonObject } from '@bufbuild/protobuf';
+import { KeywayError } from '../core/errors.js';
 import {
   BodyMutationSchema,
   BodyResponseSchema,
@@ -61,6 +62,16 @@ export interface ProcessorContext {
 
 const encoder = new TextEncoder();
 
+/** The ProcessingRequest oneof's field names as Envoy's proto spells them, for errors. */
+const WIRE_NAMES: Readonly<Record<NonNullable<ProcessingRequest['request']['case']>, string>> = {
+  requestHeaders: 'request_headers',
+  responseHeaders: 'response_headers',
+  requestBody: 'request_body',
+  responseBody: 'response_body',
+  requestTrailers: 'request_trailers',
+  responseTrailers: 'response_trailers',
+};
+
 /** The state of one stream: its body modes and the endpoints picked for its request. */
 export class PickerStream {
   #modes: BodyModes | undefined;
@@ -75,6 +86,8 @@ export class PickerStream {
   #requestBodyOver = false;
   #responseBodyOver = false;
   #ended = false;
+  /** The request headers have come (and were answered: a pick or an ImmediateResponse). */
+  #requestHeadersSeen = false;
   readonly #ctx: ProcessorContext;
 
   constructor(ctx: ProcessorContext) {
@@ -87,6 +100,7 @@ export class PickerStream {
       const assumed = this.#ctx.assumedBodyMode ?? FULL_DUPLEX_STREAMED;
       this.#modes = protocolConfig(req.$unknown) ?? { request: assumed, response: assumed };
     }
+    this.#checkOrder(req);
     const response = this.#respond(req);
     this.#track(req, response);
     return req.observabilityMode ? undefined : response;
@@ -116,13 +130,32 @@ export class PickerStream {
   }
 
   /**
-   * True until the stream's request is answered (its request headers, or a first message of
-   * another kind): ended before, Envoy takes the stream as done, whatever `failure_mode_allow`
+   * True until the stream's request is answered (its request headers; a first message of another
+   * kind fails the stream): ended before, Envoy takes the stream as done, whatever `failure_mode_allow`
    * says, and sends the request on with no pick, for override_host's fallback policy to route
    * anywhere. The server's close() leaves these streams to get their answer first.
    */
   get awaitingPick(): boolean {
     return !this.#requestStarted && !this.#responseStarted && !this.#ended;
+  }
+
+  /**
+   * Refuses a body, trailers or response headers before the request headers (a gateway whose
+   * `request_header_mode` is SKIP): keyway picks from the request headers only, and passing such a
+   * stream through left Envoy to route its request unpicked, to any endpoint of the pool (measured:
+   * half of one shard's requests reached a node that does not own it, all 200).
+   * @throws KeywayError BAD_ARGUMENT naming the message that came first (the server fails the stream with INVALID_ARGUMENT)
+   */
+  #checkOrder(req: ProcessingRequest): void {
+    const kind = req.request.case;
+    if (kind === 'requestHeaders') this.#requestHeadersSeen = true;
+    if (this.#requestHeadersSeen || kind === undefined) return;
+    this.#ended = true;
+    throw new KeywayError(
+      'BAD_ARGUMENT',
+      `${WIRE_NAMES[kind]} came before request_headers: keyway picks the endpoint from the request headers, so the ext_proc filter must send them (processing_mode.request_header_mode SEND)`,
+      { field: 'ProcessingRequest.request' },
+    );
   }
 
   /** Which directions are over after `req` (end of stream on headers or body, trailers, or a body mode that sends none). */

@@ -198,7 +198,9 @@ test('bodies: echoed as streamed_response in FULL_DUPLEX_STREAMED (announced or 
   const plain = chunk(streamFor(ev), wire(requestHeaders({ 'x-cache-shard': '1' }), { request: 1, response: 1 }));
   assert.equal(plain.response.case, 'requestBody');
   assert.equal(streamed(plain), undefined, 'STREAMED mode: no mutation');
-  const trailers = streamFor(ev).answer(wire(create(ProcessingRequestSchema, { request: { case: 'requestTrailers', value: {} } })))!;
+  const withTrailers = streamFor(ev);
+  withTrailers.answer(wire(requestHeaders({ 'x-cache-shard': '1' })));
+  const trailers = withTrailers.answer(wire(create(ProcessingRequestSchema, { request: { case: 'requestTrailers', value: {} } })))!;
   assert.equal(trailers.response.case, 'requestTrailers');
   const observed = streamFor(ev).answer(wire(create(ProcessingRequestSchema, { ...requestHeaders({ 'x-cache-shard': '1' }), observabilityMode: true })));
   assert.equal(observed, undefined, 'observability mode expects no answer');
