@@ -3,6 +3,7 @@ import { ENDPOINT_ID_PATTERN, type Endpoint } from '../core/endpoint.js';
 import { SPREAD_POLICIES, type ShardingPolicy } from '../core/policy.js';
 import { MAX_PORT, MAX_REPLICAS, MAX_SHARD_COUNT, workBudgetViolation } from '../core/limits.js';
 import { KeywayError } from '../core/errors.js';
+import { ownString } from '../core/own-string.js';
 import { weightRangeProblem } from '../config/fields.js';
 
 /** Checks S, R and the spread policy of a map (BAD_ARGUMENT naming `shards`, `replicas` or `spread`). */
@@ -88,14 +89,4 @@ export function normalizeEndpoint(e: Endpoint): Endpoint {
     // A draining endpoint serves but owns nothing: it is never ready (docs/ownership.md).
     ...(e.draining === true && !e.ready ? { draining: true } : {}),
   });
-}
-
-/**
- * `s` as a string that holds no other: a parser's substring (the YAML parser's ids, localities)
- * keeps the whole text it was cut from alive in V8. Ids stay in the maps of later reloads and in
- * the intern table of the maps' lineage (eligible-set.ts), so each reload's file text stayed in
- * memory with them. JSON.parse builds a new string, and keeps every code unit (a lone surrogate too).
- */
-export function ownString(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
 }

@@ -7,6 +7,7 @@
  */
 import type { V1EndpointSlice, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { KubernetesSourceConfig } from './config.js';
+import { ownString } from '../../core/own-string.js';
 import { clipValue } from './problem.js';
 import { MAX_WEIGHT_TEXT_CHARS } from './weight.js';
 import { GPU_COUNT_LABEL, GPU_MEMORY_LABEL, REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
@@ -89,16 +90,7 @@ function pick(from: Record<string, string> | undefined, keys: readonly string[],
     if (!Object.prototype.hasOwnProperty.call(from, k)) continue;
     const value = from[k]!;
     const bound = longest?.get(k);
-    out[k] = bound !== undefined && value.length > bound ? detached(clipValue(value)) : value;
+    out[k] = bound !== undefined && value.length > bound ? ownString(clipValue(value)) : value;
   }
   return out;
-}
-
-/**
- * A copy of `text` that refers to no other string. V8 makes a slice of a long string (what
- * clipValue keeps) a view into it, so the 225 characters kept would hold the whole value alive.
- * JSON round-trips any string exactly, lone surrogates included.
- */
-function detached(text: string): string {
-  return JSON.parse(JSON.stringify(text)) as string;
 }
