@@ -74,8 +74,26 @@ export function reportRetryDelay(timing: Pick<AgentTiming, 'reportRetryMs' | 'ba
   return Math.min(timing.backoffMaxMs, timing.reportRetryMs * 2 ** Math.min(attempt - 1, 30)) * (0.5 + random() / 2);
 }
 
-/** After a window closes, the agent waits this long before reporting it (requests in flight at the boundary finish). */
+/** After a window closes, the agent waits at least this long before reporting it (requests in flight at the boundary finish). */
 const LOAD_REPORT_DELAY_MS = 20;
+
+/**
+ * The share of keyway's settle time (its wait after a window's end before reading the window,
+ * min(1 s, window / 4), src/sources/load/local.ts) over which nodes spread their reports; the rest
+ * is for the call to arrive, so a report is never late for the read.
+ */
+export const LOAD_REPORT_SPREAD = 0.5;
+
+/**
+ * How long after a window's end the agent reports it: from LOAD_REPORT_DELAY_MS to
+ * LOAD_REPORT_SPREAD of keyway's settle time (500 ms with 10 s windows), drawn anew each window.
+ * A fixed delay sent a whole fleet's reports (epoch-aligned windows, NTP clocks) to every replica
+ * in the same millisecond: 2000 nodes, 2000 calls of up to 256 shards each at once.
+ */
+export function loadReportDelay(windowMs: number, random: () => number): number {
+  const settleMs = Math.min(1_000, windowMs / 4);
+  return LOAD_REPORT_DELAY_MS + random() * Math.max(0, LOAD_REPORT_SPREAD * settleMs - LOAD_REPORT_DELAY_MS);
+}
 
 /** Statuses a repeated ReportWarm cannot fix. */
 const FINAL_CODES: ReadonlySet<number> = new Set([3 /* INVALID_ARGUMENT */, 12 /* UNIMPLEMENTED */]);
@@ -594,12 +612,12 @@ export class OwnershipAgent {
     }
   }
 
-  /** Wakes just after the current load window closes and reports it (and every window after). */
+  /** Wakes after the current load window closes (spread, `loadReportDelay`) and reports it (and every window after). */
   #scheduleLoadReport(): void {
     const load = this.#load;
     if (!load || this.#closed) return;
     const now = Date.now();
-    const at = windowStart(now, load.windowMs) + load.windowMs + LOAD_REPORT_DELAY_MS;
+    const at = windowStart(now, load.windowMs) + load.windowMs + loadReportDelay(load.windowMs, Math.random);
     this.#loadTimer = setTimeout(() => {
       for (const report of load.take(Date.now(), performance.now())) for (const link of this.#links) void this.#reportLoadTo(link, report);
       const unreported = load.takeUnreported();
