@@ -106,6 +106,13 @@ export class WarmLedger {
     if (this.#journal) this.#journal = this.#journal.map((r) => ({ ...r, at: r.at + ms }));
   }
 
+  /** When the oldest report held came (epoch ms), or undefined when none is held. */
+  oldest(): number | undefined {
+    let oldest: number | undefined;
+    for (const byShard of this.#reports.values()) for (const at of byShard.values()) if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
   /** Forgets reports older than `before`. */
   prune(before: number): void {
     for (const [node, byShard] of this.#reports) {
