@@ -146,7 +146,8 @@ test('the gateway bootstrap points ADS at the keyway Service, on its gRPC xDS po
   const port = service.spec!.ports!.find((p) => p.port === endpoints[0]!.port_value);
   assert.ok(port, `Service ${svcNamespace}/${svcName} has no port ${endpoints[0]!.port_value}`);
   assert.equal(port.name, 'xds');
-  assert.equal(port.appProtocol, 'grpc');
+  // tcp: a mesh sidecar carries the gateway's connection as it is (test/manifests/istio.test.ts).
+  assert.equal(port.appProtocol, 'tcp');
   const behind = backends(service, workloads(objects));
   assert.deepEqual(behind.map((w) => w.object.metadata.name), ['keyway']);
   const h2 = cluster.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];

@@ -166,7 +166,7 @@ test('the keyway Service exposes http and xds (gRPC) on the container ports, to 
   assert.deepEqual(behind.map((w) => `${w.object.kind}/${w.object.metadata.name}`), ['Deployment/keyway']);
   const ports: Record<string, V1ServicePort> = Object.fromEntries(service.spec!.ports!.map((p) => [p.name, p]));
   assert.deepEqual(Object.keys(ports).sort(), ['http', 'xds']);
-  assert.equal(ports.xds!.appProtocol, 'grpc');
+  assert.equal(ports.xds!.appProtocol, 'tcp', 'a mesh sidecar must not split xDS connections into streams (test/manifests/istio.test.ts)');
   assert.equal(ports.xds!.port, 18000);
   assert.equal(ports.http!.port, 8080);
   for (const p of Object.values(ports)) {
@@ -190,7 +190,7 @@ test('the headless Service keyway-replicas names every keyway pod, ready or not,
   assert.deepEqual(ports.map((p) => p.name), ['xds'], 'the xds port only');
   const target = resolvePort(targetOf(ports[0]!), [container]);
   assert.equal(target?.port.name, 'xds');
-  assert.equal(ports[0]!.appProtocol, 'grpc');
+  assert.equal(ports[0]!.appProtocol, 'tcp', 'a mesh sidecar then routes an agent by the replica\'s pod IP (test/manifests/istio.test.ts)');
   // The address docs/ownership.md gives the agent, built from the rendered Service, is one it accepts.
   const server = `dns:///${service.metadata!.name}.${service.metadata!.namespace}.svc.cluster.local:${ports[0]!.port}`;
   assert.equal(server, 'dns:///keyway-replicas.keyway-system.svc.cluster.local:18000');
