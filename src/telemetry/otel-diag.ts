@@ -28,6 +28,13 @@ export interface OtelDiagOptions {
 export const OTEL_DIAG_WINDOW_MS = 60_000;
 
 /**
+ * Characters of a diagnostic message kept, for the line and as its kind's key: the SDK quotes what
+ * the collector answered (a partial success's JSON, up to the exporter's 4 MiB response limit), so
+ * a collector made lines of megabytes, and 100 kinds of them held hundreds of MB.
+ */
+export const MAX_OTEL_DIAG_CHARS = 4096;
+
+/**
  * Messages at debug, not for operators: verdicts on variables the SDK reads although keyway passes
  * what it decided from them (otel-env.ts warns of a bad value itself; the SDK calls `TraceIdRatio`,
  * valid in keyway's reading, invalid, and names a fallback keyway does not use), and a package's
@@ -72,7 +79,8 @@ export function installOtelDiagLog(log: OtelDiagSink, opts: OtelDiagOptions = {}
   const admit = diagRateLimit(windowMs, opts.now ?? ((): number => performance.now()));
   const write = (level: 'warn' | 'error', message: string, args: unknown[]): void => {
     try {
-      const text = [message, ...args.map((a) => (typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })))].join(' ');
+      const whole = [message, ...args.map((a) => (typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })))].join(' ');
+      const text = whole.length <= MAX_OTEL_DIAG_CHARS ? whole : `${whole.slice(0, MAX_OTEL_DIAG_CHARS)}… (${whole.length} characters, cut)`;
       // The global error handler's JSON of a failed export keyway's export-health already told,
       // or a message not for operators: kept, at debug.
       const told = (level === 'error' && text.includes(`"${EXPORT_REPORTED_MARK}":"true"`)) || NOT_FOR_OPERATORS.test(text);

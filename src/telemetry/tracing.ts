@@ -31,12 +31,37 @@ export const TRACER_NAME = 'keyway';
 /** Where an OTLP/HTTP exporter sends traces when only OTEL_TRACES_EXPORTER=otlp is set (the specification's default). */
 export const DEFAULT_OTLP_TRACES_ENDPOINT = 'http://localhost:4318/v1/traces';
 
+/**
+ * `url` as it may be logged: a user name and password (`https://user:key@collector`) and a query
+ * (`?api-key=...`), which OTLP vendors use for credentials, shown as `***`. The endpoint is
+ * logged at start-up and at each failed export run; the exporter still gets the whole URL.
+ */
+export function urlForLog(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username !== '' || u.password !== '') {
+      u.username = '***';
+      u.password = '';
+    }
+    if (u.search !== '') u.search = '***';
+    return u.href;
+  } catch {
+    // Not a URL: whatever sits where a URL's credentials would.
+    return url.replace(/\/\/[^/?#]*@/, '//***@').replace(/\?.*$/, '?***');
+  }
+}
+
 export interface TracingConfig {
   readonly enabled: boolean;
   /** Why tracing is on or off, for the start-up log line. */
   readonly reason: string;
-  /** Where spans go when enabled (the traces URL, `/v1/traces` included). */
+  /**
+   * Where spans go when enabled (the traces URL, `/v1/traces` included), as logged: credentials
+   * in it (`https://user:key@host`, `?api-key=...`) shown as `***` ({@link urlForLog}).
+   */
   readonly endpoint?: string;
+  /** The traces URL the exporter is given, credentials included: never logged. */
+  readonly exportUrl?: string;
   /** `service.name`: OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES' `service.name`, else `keyway`. */
   readonly serviceName: string;
   /** Settings that were read but cannot be honoured (e.g. the gRPC protocol, a batch size of 0). */
@@ -79,11 +104,11 @@ export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Trac
   try {
     protocolOfUrl = new URL(endpoint).protocol;
   } catch {
-    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(endpoint)} is not a URL; tracing is off`);
+    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(urlForLog(endpoint))} is not a URL; tracing is off`);
   }
   // `collector:4318` parses as a URL of scheme `collector:`; the exporter then fails every export, silently.
   if (protocolOfUrl !== 'http:' && protocolOfUrl !== 'https:') {
-    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(endpoint)} is not an http:// or https:// URL (e.g. http://otel-collector:4318); tracing is off`);
+    return misconfigured(`${variable}: the OTLP endpoint ${JSON.stringify(urlForLog(endpoint))} is not an http:// or https:// URL (e.g. http://otel-collector:4318); tracing is off`);
   }
   const protocol = envValue(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? envValue(env, 'OTEL_EXPORTER_OTLP_PROTOCOL');
   if (protocol && protocol.toLowerCase() !== 'http/json' && protocol.toLowerCase() !== 'http/protobuf') {
@@ -98,7 +123,8 @@ export function tracingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Trac
       : general
         ? 'OTEL_EXPORTER_OTLP_ENDPOINT is set'
         : `OTEL_TRACES_EXPORTER=${rawExporters} with no endpoint set: the default ${DEFAULT_OTLP_TRACES_ENDPOINT}`,
-    endpoint,
+    endpoint: urlForLog(endpoint),
+    exportUrl: endpoint,
     serviceName,
     warnings: [...warnings, ...exportWarnings],
     resourceAttributes,
@@ -145,7 +171,7 @@ export function startTracing(opts: StartTracingOptions = {}): Tracing {
   const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
   const exporter =
-    opts.exporter ?? new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.endpoint });
+    opts.exporter ?? new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.exportUrl ?? config.endpoint });
   const reported = opts.onExportHealth ? withExportHealth(exporter, opts.onExportHealth) : exporter;
   // Every batch setting is passed, checked: left undefined, the SDK would read the raw OTEL_BSP_* again.
   const processor = new sdk.BatchSpanProcessor(reported, { ...config.batch });
