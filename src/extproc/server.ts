@@ -10,6 +10,7 @@ import { KeywayError } from '../core/errors.js';
 import type { ServingReader } from '../core/serving.js';
 import { ExternalProcessor, type ProcessingRequest, type ProcessingResponse } from '../xds/proto.js';
 import { grpcServiceDefinition, UndecodableRequest } from '../xds/server/index.js';
+import { RefusalLog } from '../xds/server/refusal-log.js';
 import { HEALTH_SERVICE, healthImplementation } from './health.js';
 import { pickTable } from './pick-table.js';
 import { PickerStream, type PickerEvents } from './processor.js';
@@ -51,6 +52,7 @@ const GRPC_OPTIONS = {
 export async function startExtProcServer(opts: ExtProcServerOptions): Promise<ExtProcServer> {
   const { state, logger: log } = opts;
   const server = new Server(GRPC_OPTIONS);
+  const refusals = new RefusalLog(log, undefined, 'ProcessingRequests refused');
   let rotation = 0;
   const context = {
     table: () => {
@@ -85,7 +87,10 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
           // A throw here would escape grpc-js's event emitter and end the process: fail this stream only.
           ended = true;
           const bad = err instanceof KeywayError && err.code === 'BAD_ARGUMENT';
-          if (!bad) log.error({ err }, 'endpoint picker failed on a ProcessingRequest');
+          // A gateway repeats what fails on each request: once per burst, with the peer and why, then counted.
+          const why = err instanceof Error ? err.message : String(err);
+          if (bad) refusals.refused('INVALID_ARGUMENT', { peer: call.getPeer(), error: why }, 'endpoint picker refused a ProcessingRequest (INVALID_ARGUMENT)');
+          else refusals.refused('INTERNAL', { peer: call.getPeer(), err }, 'endpoint picker failed on a ProcessingRequest');
           call.emit('error', { code: bad ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: err instanceof Error ? err.message : String(err) });
           return;
         }
@@ -128,6 +133,7 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
         // headers have not come yet (opened, its first message still arriving): ended now, Envoy
         // would send its request on unpicked. The others end now.
         shuttingDown = true;
+        refusals.close();
         for (const { stream, end } of open.values()) if (!stream.passingBodies && !stream.awaitingPick) end();
         health.shutdown();
         // Settles after the grace even if grpc-js never calls the tryShutdown callback.

@@ -81,10 +81,7 @@ export class DeltaSession extends Session {
       } else if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
         if (kind === 'endpoint') this.#noteRejected(t);
-        this.log.warn(
-          { kind, version: t.versionSent, nonce: t.nonce, error },
-          'NACK: proxy rejected the resources sent; they will not be resent',
-        );
+        this.logNack(kind, t, error, 'NACK: proxy rejected the resources sent; they will not be resent');
       } else {
         this.recordAck(kind, t, now);
         // An ACK of later resources does not apply the rejected ones: while the proxy is deemed to

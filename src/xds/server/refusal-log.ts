@@ -35,6 +35,8 @@ export class RefusalLog {
     private readonly maxBurstMs = REFUSAL_BURST_MAX_MS,
     /** Monotonic clock, ms (tests set their own). */
     private readonly now: () => number = () => performance.now(),
+    /** The fields naming the burst's key and its count (NACKs are not refusals: `nacked`, `nacks`). */
+    private readonly fieldNames: { readonly key: string; readonly count: string } = { key: 'limit', count: 'refused' },
   ) {}
 
   /**
@@ -53,7 +55,7 @@ export class RefusalLog {
       burst.timer.refresh();
       return;
     }
-    this.log.warn({ ...fields, limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s, or for ${this.maxBurstMs / 1000} s at most)`);
+    this.log.warn({ ...fields, [this.fieldNames.key]: limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s, or for ${this.maxBurstMs / 1000} s at most)`);
     const timer = setTimeout(() => this.#end(limit), this.quietMs);
     // A pending summary must not keep the process alive.
     timer.unref();
@@ -70,6 +72,6 @@ export class RefusalLog {
     if (!burst) return;
     clearTimeout(burst.timer);
     this.#bursts.delete(limit);
-    this.log.info({ limit, refused: burst.refused }, `${this.what} at ${limit}: ${burst.refused} in the burst that just ended`);
+    this.log.info({ [this.fieldNames.key]: limit, [this.fieldNames.count]: burst.refused }, `${this.what} at ${limit}: ${burst.refused} in the burst that just ended`);
   }
 }

@@ -24,6 +24,8 @@ import { newNonce, type SharedResponse } from './wire.js';
 import { OwnedMemo } from './owned-memo.js';
 import { DEFAULT_XDS_STREAM_LIMITS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
+import type { RefusalLog } from './refusal-log.js';
+import type { StreamChurnLog } from './stream-churn-log.js';
 
 /**
  * Kinds for which an empty first subscription means every resource (xDS protocol: LDS and CDS
@@ -59,6 +61,17 @@ export interface SessionContext {
   readonly holdOff?: SubscriptionHoldOff;
   /** What the server's streams share (one pair per server); default a pair shared by contexts without one. */
   readonly memos?: SharedMemos;
+  /**
+   * Where streams opened and closed are counted for one info line a minute (stream-churn-log.ts);
+   * absent: each stream's own lines are at info level.
+   */
+  readonly churn?: StreamChurnLog;
+  /**
+   * The NACK log, one burst per kind and version sent (refusal-log.ts): a fleet rejecting one
+   * version, or a client NACKing in a reconnect loop, logs one line, not one per proxy and stream.
+   * Absent: each NACK is logged.
+   */
+  readonly nacks?: RefusalLog;
 }
 
 /**
@@ -159,7 +172,9 @@ export abstract class Session implements StreamRecord {
    * life (open, close, NACKs), and thousands of streams need not hold a logger each.
    */
   protected get log(): Logger {
-    return this.ctx.logger.child({ stream: this.id, protocol: this.protocol, service: this.service });
+    // The node once known, so each of its lines (a NACK, the close) says which proxy it is about.
+    const node = this.#identity?.id;
+    return this.ctx.logger.child({ stream: this.id, protocol: this.protocol, service: this.service, ...(node !== undefined ? { node } : {}) });
   }
 
   /** Is debug logging on? Checked before building a per-response log record. */
@@ -182,7 +197,8 @@ export abstract class Session implements StreamRecord {
     this.#holdOff.clear();
     if (this.#identity) this.ctx.registry.remove(this);
     if (this.#identity) {
-      this.log.info({ reason }, 'xDS stream closed');
+      this.ctx.churn?.closed();
+      this.log[this.ctx.churn ? 'debug' : 'info']({ reason }, 'xDS stream closed');
       this.#emit('closed', { nodeId: this.#identity.id, streamId: this.id });
     }
   }
@@ -221,8 +237,9 @@ export abstract class Session implements StreamRecord {
         'node id reuse: streams of one node id come from different peers (an impersonation, or two proxies configured alike)',
       );
     }
-    this.log.info(
-      { node: node.id, userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },
+    this.ctx.churn?.opened(identity.proxyClass.flavor);
+    this.log[this.ctx.churn ? 'debug' : 'info'](
+      { userAgent: this.#identity.userAgent, flavor: this.#identity.proxyClass.flavor },
       'xDS stream opened',
     );
     this.#emit('opened', { nodeId: node.id, streamId: this.id, flavor: identity.proxyClass.flavor });
@@ -361,6 +378,19 @@ export abstract class Session implements StreamRecord {
     t.recordNack(message, at);
     this.#emit('nacked', { nodeId: this.identity.id, streamId: this.id, kind, version: t.versionSent ?? '', sentAt: this.#sentAt(kind, at), at, message });
     return message;
+  }
+
+  /**
+   * Logs a NACK: at once without a NACK log, else once per burst of NACKs of the same kind and
+   * version (the rest are counted; GET /v1/proxies and /readyz name every proxy that NACKs).
+   */
+  protected logNack(kind: ResourceKind, t: TypeTracker, error: string, message: string): void {
+    const fields = { kind, version: t.versionSent, nonce: t.nonce, error };
+    if (!this.ctx.nacks) {
+      this.log.warn(fields, message);
+      return;
+    }
+    this.ctx.nacks.refused(`${kind} ${t.versionSent ?? ''}`, { ...fields, stream: this.id, node: this.identity.id, protocol: this.protocol, service: this.service }, message);
   }
 
   /**

@@ -112,10 +112,7 @@ export class SotwSession extends Session {
       if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
         if (this.#rewarms(kind)) this.#noteRejected(t, req.versionInfo);
-        this.log.warn(
-          { kind, version: t.versionSent, nonce: t.nonce, error },
-          'NACK: proxy rejected the version sent; it will not be resent',
-        );
+        this.logNack(kind, t, error, 'NACK: proxy rejected the version sent; it will not be resent');
       } else if (req.versionInfo === t.versionSent) {
         this.recordAck(kind, t, now);
         if (kind === 'route' && this.#routesAckedAt === undefined) {

@@ -32,9 +32,10 @@ import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
 import { DEFAULT_XDS_STREAM_LIMITS, MAX_CONNECTION_AGE_NEVER_MS, MAX_TIMER_MS, XDS_LIMIT_ENV, type XdsStreamLimits } from './stream-limits.js';
 import { RefusalLog } from './refusal-log.js';
+import { StreamChurnLog } from './stream-churn-log.js';
 import { ProxyRegistry, type HeldKind, type ProxyStatus, type SentResources, type StreamService } from './proxy-state.js';
 import type { ResourceKind } from '../resources.js';
-import type { OverLimitEvent, RefusedEvent, XdsServerEvents } from './events.js';
+import type { OverLimitEvent, RefusedEvent, StreamLimitReason, XdsServerEvents } from './events.js';
 import type { SubscriptionHoldOff } from './hold-off.js';
 import { proxyConfigDump } from './config-dump.js';
 import { nodeIdAdmission, streamPeer } from './peer-identity.js';
@@ -107,7 +108,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const tls = opts.tls ? await loadXdsTlsCredentials(opts.tls, log) : undefined;
   // Under mTLS a stream's node id must be named by its client certificate (no impersonation).
   const admit = opts.tls?.clientCaFile !== undefined ? nodeIdAdmission({ allowedSans: opts.tls.allowedSans ?? [] }) : undefined;
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
+  // What a fleet's churn or a client's loop repeats is logged per burst or per minute, not per stream.
+  const churn = new StreamChurnLog(log, () => registry.streamCount);
+  const nacks = new RefusalLog(log, undefined, 'NACKs', undefined, undefined, { key: 'nacked', count: 'nacks' });
+  const overLimits = new RefusalLog(log, undefined, 'xDS streams closed over a limit');
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), churn, nacks, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
   /** Open streams, each with what ends it at shutdown (status OK, its timers and places released). */
   const open = new Map<Session, (reason: string) => void>();
   /** Open streams per client connection (peer `host:port`). */
@@ -156,7 +161,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       const outbox = new StreamOutbox(call as unknown as ConstructorParameters<typeof StreamOutbox>[0], limits, {
         onWritable: () => s.onWritable(),
         onOverLimit: (reason, limit) => {
-          log.warn({ stream: id, peer: address, reason }, `LIMIT_EXCEEDED: xDS stream closed (RESOURCE_EXHAUSTED): ${reason}`);
+          overLimits.refused(OVER_LIMIT_SETTING[limit], { stream: id, peer: address, reason }, `LIMIT_EXCEEDED: xDS stream closed (RESOURCE_EXHAUSTED): ${reason}`);
           emitOverLimit(opts.events, { reason: limit, streamId: id, peer: address }, log);
           done(`LIMIT_EXCEEDED: ${reason}`);
           // The proxy does not read, so a status would wait behind the bytes it never takes: reset the
@@ -203,13 +208,14 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           const code = err instanceof ProtocolError ? err.code : GrpcStatus.INTERNAL;
           const details = err instanceof Error ? err.message : String(err);
           if (code === GrpcStatus.INTERNAL) log.error({ err, stream: s.id }, 'xDS stream failed');
-          else if (req instanceof UndecodableRequest) log.warn({ stream: s.id, peer: address }, `xDS stream ended (INVALID_ARGUMENT): ${details}`);
+          else if (req instanceof UndecodableRequest) refusals.refused(undecodableKey(call.getPath()), { stream: s.id, peer: address }, `xDS stream ended (INVALID_ARGUMENT): ${details}`);
           else if (err instanceof ProtocolError && err.refusedAt !== undefined) {
             // A refusal at the first request a client can repeat in a loop: logged once per burst.
             refusals.refused(err.refusedAt, { stream: s.id, peer: address }, details);
             emitRefused(opts.events, { limit: err.refusedAt, peer: address }, log);
           } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) {
-            log.warn({ stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
+            const setting = err instanceof ProtocolError && err.overLimit ? OVER_LIMIT_SETTING[err.overLimit] : 'RESOURCE_EXHAUSTED';
+            overLimits.refused(setting, { stream: s.id, peer: address }, `xDS stream closed (RESOURCE_EXHAUSTED): ${details}`);
             if (err instanceof ProtocolError && err.overLimit) emitOverLimit(opts.events, { reason: err.overLimit, streamId: s.id, peer: address }, log);
           }
           else if (code === GrpcStatus.UNAUTHENTICATED || code === GrpcStatus.PERMISSION_DENIED) {
@@ -252,8 +258,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   addService(AggregatedDiscoveryService, 'ads');
   for (const { kind, service } of PER_TYPE_SERVICES) addService(service, kind);
   server.addService(grpcServiceDefinition(ShardOwnership, { deliverUndecodable: true }), {
-    ReportWarm: refuseUndecodable(log, reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, refusals: reportRefusals, ...(admit ? { admit } : {}) })),
-    ReportLoad: refuseUndecodable(log, reportLoadHandler({
+    ReportWarm: refuseUndecodable(reportRefusals, reportWarmHandler({ sink: opts.warm, shardCount: opts.shardCount ?? (() => undefined), logger: log, maxNodeIdLength: limits.maxNodeIdLength, refusals: reportRefusals, ...(admit ? { admit } : {}) })),
+    ReportLoad: refuseUndecodable(reportRefusals, reportLoadHandler({
       sink: opts.load,
       shardCount: opts.shardCount ?? (() => undefined),
       logger: log,
@@ -300,6 +306,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
         tls?.close();
         refusals.close();
         reportRefusals.close();
+        nacks.close();
+        overLimits.close();
+        churn.close();
         // After the grace, forced; close() settles then whether or not grpc-js calls the
         // tryShutdown callback, so a shutdown is bounded by the grace.
         const force = setTimeout(() => {
@@ -374,14 +383,28 @@ function emitOverLimit(events: XdsServerEvents | undefined, event: OverLimitEven
   }
 }
 
-/** A unary handler that first refuses a request that did not decode (INVALID_ARGUMENT, logged with the peer). */
+/**
+ * The refusal-log key of requests that do not decode, per method (one of keyway's, so the keys are
+ * few): a client sending garbage in a loop is logged once per burst, with the peer and why, then counted.
+ */
+const undecodableKey = (path: string): string => `INVALID_ARGUMENT ${path}`;
+
+/** The setting of each per-stream limit, the key its closes are logged under (once per burst). */
+const OVER_LIMIT_SETTING: Readonly<Record<StreamLimitReason, string>> = {
+  write_stall: XDS_LIMIT_ENV.writeStallMs,
+  buffered_bytes: XDS_LIMIT_ENV.maxBufferedBytes,
+  subscription_names: XDS_LIMIT_ENV.maxNamesPerSubscription,
+  subscription_name_chars: XDS_LIMIT_ENV.maxNameCharsPerSubscription,
+};
+
+/** A unary handler that first refuses a request that did not decode (INVALID_ARGUMENT, logged with the peer once per burst). */
 function refuseUndecodable<Req, Res>(
-  log: Logger,
+  refusals: RefusalLog,
   handler: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void,
 ): (call: ServerUnaryCall<Req | UndecodableRequest, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     if (!(call.request instanceof UndecodableRequest)) return handler(call as ServerUnaryCall<Req, Res>, callback);
-    log.warn({ rpc: call.getPath(), peer: call.getPeer() }, `request refused (INVALID_ARGUMENT): ${call.request.message}`);
+    refusals.refused(undecodableKey(call.getPath()), { rpc: call.getPath(), peer: call.getPeer() }, `request refused (INVALID_ARGUMENT): ${call.request.message}`);
     callback({ code: GrpcStatus.INVALID_ARGUMENT, details: call.request.message });
   };
 }
