@@ -92,6 +92,15 @@ export const MIN_TRANSFER_BYTES_PER_S = 16 * 1024;
  * taken.
  */
 export const HELD_MAP_GRACE_MS = 30_000;
+/**
+ * A map refused as older (HELD_MAP_GRACE_MS) is named in If-None-Match beside the held one, so a
+ * replica behind answers 304 instead of sending it whole at every poll that reaches it (a replica
+ * whose source is stale can stay behind for long: a map of megabytes to thousands of clients each
+ * second). After this many such 304s in a row with no replica naming the held map, the next fetch
+ * names the held map alone: a change undone on the replicas (v1 -> v2 -> v1) is fetched and, having
+ * come into force last, taken.
+ */
+export const REJECTED_MAP_RECHECK = 8;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -156,6 +165,14 @@ export class ShardMapClient {
   private map: HeldMap | undefined;
   /** When (performance.now()) a keyway replica last said it has the map in use: an answer, a 304 or `/readyz`. */
   private heldSeenAt = 0;
+  /**
+   * The `ETag` of the last map not taken as older than the one in use (olderThanHeld). Named in
+   * If-None-Match beside the held map's while the hold lasts, so a replica behind answers 304, not
+   * the whole map again at every poll that reaches it, for as long as it stays behind.
+   */
+  private rejectedEtag: string | undefined;
+  /** 304s to the refused map's tag since a replica last said it has the one in use. */
+  private rejectedHits = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** The map fetch in flight. */
@@ -324,7 +341,7 @@ export class ShardMapClient {
     }
     if (this.closed) return;
     if (version === this.map?.version) {
-      this.heldSeenAt = performance.now();
+      this.sawHeld();
       this.error = undefined;
       this.failures = 0;
     } else {
@@ -354,23 +371,42 @@ export class ShardMapClient {
   private async fetchMap(): Promise<boolean> {
     const held = this.map;
     let next: HeldMap | undefined;
+    // The map refused as older is named too only while it would still be refused (past the hold it
+    // comes in full and is taken), and for at most REJECTED_MAP_RECHECK answers in a row without the
+    // held map: a change undone on the replicas (v1 -> v2 -> v1, the v1 refused from a replica
+    // behind) is then fetched and taken within that many polls.
+    const rejected = held && this.heldRecently() && this.rejectedHits < REJECTED_MAP_RECHECK ? this.rejectedEtag : undefined;
+    let answered: string | undefined;
     try {
-      // If-None-Match: a replica that has the map in use answers 304 and no body (docs/api.md).
-      const answer = await this.get<unknown>('v1/shardmap', [200, 304], MAX_SHARDMAP_BYTES, held?.etag);
+      // If-None-Match: a replica that has the map in use (or the one refused) answers 304 and no body (docs/api.md).
+      const tags = [held?.etag, rejected].filter((tag) => tag !== undefined).join(', ');
+      const answer = await this.get<unknown>('v1/shardmap', [200, 304], MAX_SHARDMAP_BYTES, tags === '' ? undefined : tags);
       if (answer.status === 200) next = decodeShardMap(answer.body, this.base, answer.etag);
       else if (!held) throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${this.base.href}v1/shardmap answered 304 to a request that named no ETag: is it keyway's REST API?`);
+      answered = answer.etag;
     } catch (err) {
       throw this.fail(err);
     }
     this.error = undefined;
     this.failures = 0;
-    if (!next || next.version === held?.version) {
-      this.heldSeenAt = performance.now();
+    if (!next) {
+      // A 304 says the held map only when it names it (or when only the held map was named).
+      if (rejected === undefined || (answered !== undefined && held!.etag !== undefined && sameTag(answered, held!.etag))) this.sawHeld();
+      else this.rejectedHits++;
       return false;
     }
-    if (held && this.olderThanHeld(next, held)) return false;
+    if (next.version === held?.version) {
+      this.sawHeld();
+      return false;
+    }
+    if (held && this.olderThanHeld(next, held)) {
+      this.rejectedEtag = next.etag;
+      this.rejectedHits = 0;
+      return false;
+    }
     this.map = next;
-    this.heldSeenAt = performance.now();
+    this.rejectedEtag = undefined;
+    this.sawHeld();
     if (held && !this.closed) this.callback('onUpdate', () => this.opts.onUpdate?.(this));
     return true;
   }
@@ -380,7 +416,17 @@ export class ShardMapClient {
    * served the one in use lately (HELD_MAP_GRACE_MS): a replica behind the one the client followed.
    */
   private olderThanHeld(next: HeldMap, held: HeldMap): boolean {
-    if (!(next.sinceMs < held.sinceMs)) return false;
+    return next.sinceMs < held.sinceMs && this.heldRecently();
+  }
+
+  /** A keyway replica said it has the map in use (an answer, a 304 or `/readyz`). */
+  private sawHeld(): void {
+    this.heldSeenAt = performance.now();
+    this.rejectedHits = 0;
+  }
+
+  /** A keyway replica served the map in use within HELD_MAP_GRACE_MS (or 10 polls, if longer). */
+  private heldRecently(): boolean {
     return performance.now() - this.heldSeenAt < Math.max(HELD_MAP_GRACE_MS, 10 * this.pollIntervalMs);
   }
 
@@ -501,6 +547,11 @@ function deferred(): FollowUp {
   let reject!: FollowUp['reject'];
   const promise = new Promise<boolean>((res, rej) => ((resolve = res), (reject = rej)));
   return { promise, resolve, reject };
+}
+
+/** Weak comparison of two entity tags (RFC 9110 §8.8.3.2): a `W/` prefix on either side is ignored. */
+function sameTag(a: string, b: string): boolean {
+  return a.replace(/^W\//, '') === b.replace(/^W\//, '');
 }
 
 /** The body of `res` as UTF-8, refused (and the transfer stopped) past `maxBytes`; `progressed` after each chunk. */
