@@ -73,7 +73,7 @@ export function grpcSizeWarnings(input: GrpcSizeInput): string[] {
     if (bounds[kind] <= GRPC_MAX_MESSAGE_BYTES) continue;
     out.push(
       `the gRPC ${WHAT[kind]} at least ${bounds[kind]} bytes in one xDS response, above gRPC's ${GRPC_MAX_MESSAGE_BYTES}-byte message limit: ` +
-        'proxyless clients without the shard picker cannot receive it (their xDS stream ends with RESOURCE_EXHAUSTED) and get no routes; ' +
+        'proxyless clients without the shard picker could not receive it (their xDS stream would end with RESOURCE_EXHAUSTED), so they are sent a route configuration with no route and their calls fail UNAVAILABLE; ' +
         'give them the shard picker (docs/xds.md), or lower shards or replicas',
     );
   }

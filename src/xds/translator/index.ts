@@ -194,6 +194,27 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
     shardRoutes.push({ shard, cluster: name });
   });
 
+  // missingHeader applies to gRPC too: `any` adds a catch-all route to every serving owner.
+  const catchAll = envoy.missingHeader === 'any' ? grpcAnyClusterName(service) : undefined;
+  const routes = routeConfigName(service);
+  const sized = new Map([...tuples].map(([name, t]) => [name, t.owners]));
+  if (catchAll !== undefined) sized.set(catchAll, serving.endpoints);
+  const tooLarge = grpcSizeWarnings({ routes: shardRoutes, clusters: sized });
+  if (tooLarge.length > 0) {
+    // The client could not receive these resources (its stream would end at gRPC's message limit,
+    // and it would reconnect for ever), and a class of them held about 40 MB of keyway's heap
+    // (S = 16384, 2000 nodes): stock clients in eight fabrics ran keyway out of memory. They get
+    // the listener and a route configuration with no route instead: each call fails UNAVAILABLE.
+    return {
+      resources: {
+        cluster: [],
+        endpoint: [],
+        listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
+        route: [resource(RouteConfigurationSchema, routes, grpcRouteConfiguration(routes, service, [], undefined))],
+      },
+      warnings: [...serving.warnings, ...fallback, ...tooLarge],
+    };
+  }
   const clusters: TranslatedResource[] = [];
   const assignments: TranslatedResource[] = [];
   const tupleAssignments = grpcAssignmentsOf(proxy, shardMap);
@@ -203,15 +224,10 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
   }
   grpcClusters.done();
   tupleAssignments.done();
-  // missingHeader applies to gRPC too: `any` adds a catch-all route to every serving owner.
-  const catchAll = envoy.missingHeader === 'any' ? grpcAnyClusterName(service) : undefined;
   if (catchAll !== undefined) {
     clusters.push(resource(ClusterSchema, catchAll, grpcCluster(catchAll)));
     assignments.push(resource(ClusterLoadAssignmentSchema, catchAll, grpcAnyLoadAssignment(catchAll, serving.endpoints)));
   }
-  const routes = routeConfigName(service);
-  const sized = new Map([...tuples].map(([name, t]) => [name, t.owners]));
-  if (catchAll !== undefined) sized.set(catchAll, serving.endpoints);
   return {
     resources: {
       cluster: byName(clusters),
@@ -219,7 +235,7 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
       listener: [resource(ListenerSchema, listenerName(service), grpcListener(listenerName(service), routes))],
       route: [resource(RouteConfigurationSchema, routes, grpcRouteConfiguration(routes, service, shardRoutes, catchAll))],
     },
-    warnings: [...serving.warnings, ...fallback, ...grpcSizeWarnings({ routes: shardRoutes, clusters: sized })],
+    warnings: [...serving.warnings, ...fallback],
   };
 }
 

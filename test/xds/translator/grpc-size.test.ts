@@ -11,6 +11,7 @@ import { translateWithWarnings } from '../../../src/xds/translator/index.js';
 import { GRPC_MAX_MESSAGE_BYTES, grpcSizeBounds } from '../../../src/xds/translator/grpc-size.js';
 import { endpoint, locality, topologyOf } from './fixtures.js';
 import { encodedBytes, sizeInputOf } from './grpc-size-input.js';
+import { grpcJsRejects } from './grpc-js-validate.js';
 
 const GRPC: ProxyClass = { flavor: 'grpc', zone: '', subzone: '' };
 const PICKER: ProxyClass = { ...GRPC, picker: true };
@@ -38,15 +39,20 @@ test('the endpoint assignments of many owner tuples past 4 MiB are a warning too
   assert.ok(warnings.some((w) => w.includes('gRPC endpoint assignments take at least')), warnings.join('\n'));
 });
 
-test('S = 16384, R = 3 over 1000 nodes with real locality names (docs/xds.md) passes 4 MiB of assignments: a warning', () => {
+test('S = 16384, R = 3 over 1000 nodes with real locality names (docs/xds.md) passes 4 MiB of assignments: a warning, and a route configuration with no route instead', () => {
   const eps = Array.from({ length: 1000 }, (_, i) =>
     endpoint(`gpu-node-${i}`, `10.${i >> 8}.${i & 255}.1`, { locality: locality(`us-east-1${'abc'[i % 3]}`, `nvl-${i % 40}`, 'us-east-1') }),
   );
   const policy = { shardCount: 16384, replicas: 3, spread: 'none' as const };
   const { resources, warnings } = translateWithWarnings({ shardMap: computeShardMap(eps, policy), topology: topologyOf(eps, policy) }, GRPC);
-  const real = encodedBytes(resources).endpoint;
-  assert.ok(real > 1.2 * GRPC_MAX_MESSAGE_BYTES, `the case is past the limit: ${real} bytes`);
-  assert.ok(warnings.some((w) => w.includes('gRPC endpoint assignments take at least')), `${real} bytes of assignments, no warning:\n${warnings.join('\n')}`);
+  assert.ok(warnings.some((w) => w.includes('gRPC endpoint assignments take at least')), `no warning:\n${warnings.join('\n')}`);
+  // What the client could not receive is neither sent nor held: its listener, and no route to take.
+  assert.deepEqual([resources.cluster?.length, resources.endpoint?.length, resources.listener?.length, resources.route?.length], [0, 0, 1, 1]);
+  const routes = resources.route![0]!.message as unknown as { virtualHosts: { routes: unknown[] }[] };
+  assert.deepEqual(routes.virtualHosts.map((v) => v.routes.length), [0]);
+  assert.equal(grpcJsRejects(resources), undefined, 'grpc-js-xds takes the set');
+  const real = encodedBytes(resources);
+  assert.ok(real.route < 1024, `${JSON.stringify(real)}`);
 });
 
 test('no size warning where every response fits, nor for picker clients (one compact cluster)', () => {
