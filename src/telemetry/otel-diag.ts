@@ -82,8 +82,9 @@ export function installOtelDiagLog(log: OtelDiagSink, opts: OtelDiagOptions = {}
       const whole = [message, ...args.map((a) => (typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })))].join(' ');
       const text = whole.length <= MAX_OTEL_DIAG_CHARS ? whole : `${whole.slice(0, MAX_OTEL_DIAG_CHARS)}… (${whole.length} characters, cut)`;
       // The global error handler's JSON of a failed export keyway's export-health already told,
-      // or a message not for operators: kept, at debug.
-      const told = (level === 'error' && text.includes(`"${EXPORT_REPORTED_MARK}":"true"`)) || NOT_FOR_OPERATORS.test(text);
+      // or a message not for operators: kept, at debug. The mark is looked for in the whole text:
+      // it comes last, after the collector's answer the cut may drop.
+      const told = (level === 'error' && whole.includes(`"${EXPORT_REPORTED_MARK}":"true"`)) || NOT_FOR_OPERATORS.test(text);
       const pass = admit(text);
       if (!pass) return;
       const fields = { otel: true, ...(pass.heldBack > 0 ? { otelHeldBack: pass.heldBack } : {}) };

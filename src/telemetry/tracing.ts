@@ -39,6 +39,9 @@ export const DEFAULT_OTLP_TRACES_ENDPOINT = 'http://localhost:4318/v1/traces';
 export function urlForLog(url: string): string {
   try {
     const u = new URL(url);
+    // No host: the scheme was left out (`user:key@collector:4318` parses as scheme `user:`), and
+    // the credentials sit in what the parser takes for a path.
+    if (u.host === '') return credentialsHidden(url);
     if (u.username !== '' || u.password !== '') {
       u.username = '***';
       u.password = '';
@@ -46,9 +49,13 @@ export function urlForLog(url: string): string {
     if (u.search !== '') u.search = '***';
     return u.href;
   } catch {
-    // Not a URL: whatever sits where a URL's credentials would.
-    return url.replace(/\/\/[^/?#]*@/, '//***@').replace(/\?.*$/, '?***');
+    return credentialsHidden(url);
   }
+}
+
+/** Not a URL with a host: whatever sits where a URL's credentials would (before an `@` ahead of the path, the query) as `***`. */
+function credentialsHidden(url: string): string {
+  return url.replace(/^([^/?#]*\/\/)?[^/?#]*@/, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`).replace(/\?.*$/, '?***');
 }
 
 export interface TracingConfig {

@@ -23,7 +23,8 @@ test('the endpoint as logged hides a user name, password and query; the warnings
     assert.ok(!JSON.stringify({ ...config, exportUrl: undefined }).includes(SECRET), JSON.stringify(config));
     assert.equal(config.exportUrl?.includes(SECRET), Object.values(env)[0]!.includes(SECRET), 'the exporter gets the whole URL');
   }
-  for (const endpoint of [`otlp://u:${SECRET}@collector:4318`, `collector:4318/?key=${SECRET}`, `//u:${SECRET}@ bad`]) {
+  // The scheme left out: `tenant:key@host` parses as a URL of scheme `tenant:` with no host, the key in its path.
+  for (const endpoint of [`otlp://u:${SECRET}@collector:4318`, `collector:4318/?key=${SECRET}`, `//u:${SECRET}@ bad`, `tenant:${SECRET}@otlp.example.com:4318/v1/traces`, `tenant:${SECRET}@otlp.example.com`]) {
     const config = tracingConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
     assert.equal(config.enabled, false);
     assert.ok(config.warnings.length > 0);
