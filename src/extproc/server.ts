@@ -90,7 +90,7 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ex
           // A gateway repeats what fails on each request: once per burst, with the peer and why, then counted.
           const why = err instanceof Error ? err.message : String(err);
           if (bad) refusals.refused('INVALID_ARGUMENT', { peer: call.getPeer(), error: why }, 'endpoint picker refused a ProcessingRequest (INVALID_ARGUMENT)');
-          else refusals.refused('INTERNAL', { peer: call.getPeer(), err }, 'endpoint picker failed on a ProcessingRequest');
+          else refusals.refused('INTERNAL', { peer: call.getPeer(), err }, 'endpoint picker failed on a ProcessingRequest', 'error');
           call.emit('error', { code: bad ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: err instanceof Error ? err.message : String(err) });
           return;
         }

@@ -41,9 +41,9 @@ export class RefusalLog {
 
   /**
    * Records one refusal at cap `limit` (its setting's name); the first of a burst is logged with
-   * `fields` and `message`, the rest are counted.
+   * `fields` and `message` (at `level`: `error` for keyway's own faults), the rest are counted.
    */
-  refused(limit: string, fields: Record<string, unknown>, message: string): void {
+  refused(limit: string, fields: Record<string, unknown>, message: string, level: 'warn' | 'error' = 'warn'): void {
     let burst = this.#bursts.get(limit);
     if (burst && this.now() - burst.startedAt >= this.maxBurstMs) {
       this.#end(limit);
@@ -55,7 +55,7 @@ export class RefusalLog {
       burst.timer.refresh();
       return;
     }
-    this.log.warn({ ...fields, [this.fieldNames.key]: limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s, or for ${this.maxBurstMs / 1000} s at most)`);
+    this.log[level]({ ...fields, [this.fieldNames.key]: limit }, `${message} (further ones at ${limit} are counted, not logged, until none comes for ${this.quietMs / 1000} s, or for ${this.maxBurstMs / 1000} s at most)`);
     const timer = setTimeout(() => this.#end(limit), this.quietMs);
     // A pending summary must not keep the process alive.
     timer.unref();

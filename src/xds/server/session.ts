@@ -233,7 +233,8 @@ export abstract class Session implements StreamRecord {
     const conflict = this.ctx.registry.add(this);
     if (conflict) {
       this.log.warn(
-        { node: node.id, peer: this.peer.address, otherPeers: conflict },
+        // `node` is on every line of the stream's logger already.
+        { peer: this.peer.address, otherPeers: conflict },
         'node id reuse: streams of one node id come from different peers (an impersonation, or two proxies configured alike)',
       );
     }

@@ -15,6 +15,7 @@ import { miniSet, type MiniTopology } from '../../support/xds-client/resources.j
 import { XdsTestClient } from '../../support/xds-client/xds-client.js';
 import { captureLogs } from '../../serve/support.js';
 import { StreamChurnLog } from '../../../src/xds/server/stream-churn-log.js';
+import { RefusalLog } from '../../../src/xds/server/refusal-log.js';
 import { pool, rawBidi, rawClient, rawUnary } from './fuzz-kit.js';
 
 const TOPO: MiniTopology = { clusters: { c0: [9001, 9002] } };
@@ -147,4 +148,12 @@ test('the stream summary comes at most once per interval, and not at all while n
   await new Promise((r) => setTimeout(r, 250));
   churn.close();
   assert.equal(records.length, 1, 'an idle interval logs nothing');
+});
+
+test("a burst of keyway's own faults is logged once, at error, then counted", () => {
+  const { logger, records } = captureLogs('info');
+  const faults = new RefusalLog(logger, 10_000, 'ProcessingRequests refused');
+  for (let i = 0; i < 5; i++) faults.refused('INTERNAL', { peer: 'ipv4:127.0.0.1:1' }, 'endpoint picker failed on a ProcessingRequest', 'error');
+  faults.close();
+  assert.deepEqual(records.map((r) => [r.level, r.limit, r.refused]), [[50, 'INTERNAL', undefined], [30, 'INTERNAL', 5]]);
 });
