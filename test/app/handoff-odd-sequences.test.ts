@@ -305,13 +305,18 @@ test('a chain A -> B -> C where B never warms: C warms from A and B is never rou
   assertSettled(r);
 });
 
-test('a thousand moves reported one shard at a time in reverse order flip on a few ticks, and the ledger empties', (t) => {
+/** A fourth node joining three at S = 8192 (over 1000 moves to `d`), planned on a fresh rig. */
+function bigJoin(t: TestContext): { r: ReturnType<typeof rig>; moves: HandoffStep['state']['transitions'] } {
   const big = { shardCount: 8192, replicas: 1, spread: 'none' } as const;
   const three = computeShardMap(['a', 'b', 'c'].map((id) => ep(id)), big);
   const withD = computeShardMap(['a', 'b', 'c', 'd'].map((id) => ep(id)), big);
   const r = rig(t, {}, new Set(['a', 'b', 'c', 'd']));
   r.plan(three);
-  const moves = r.plan(withD).state.transitions;
+  return { r, moves: r.plan(withD).state.transitions };
+}
+
+test('a thousand moves reported one shard at a time in reverse order flip on a few ticks, and the ledger empties', (t) => {
+  const { r, moves } = bigJoin(t);
   assert.ok(moves.length >= 1000, `${moves.length} moves`);
   const publishes = r.published.length;
   for (const m of [...moves].reverse()) {
@@ -336,12 +341,7 @@ test('reports of shards no move will use are forgotten after warmTimeoutMs, even
 });
 
 test('a large join reported one shard at a time, in order, checks each move once per step, not once per report', (t) => {
-  const big = { shardCount: 8192, replicas: 1, spread: 'none' } as const;
-  const three = computeShardMap(['a', 'b', 'c'].map((id) => ep(id)), big);
-  const withD = computeShardMap(['a', 'b', 'c', 'd'].map((id) => ep(id)), big);
-  const r = rig(t, {}, new Set(['a', 'b', 'c', 'd']));
-  r.plan(three);
-  const moves = r.plan(withD).state.transitions;
+  const { r, moves } = bigJoin(t);
   const has = t.mock.method(WarmLedger.prototype, 'has');
   // All within one flip tick: whether each report completes every move is asked each time.
   for (const m of moves) r.report({ node: 'd', shards: [], moves: [{ shard: m.shard, untilUnixMs: m.deadline }] });

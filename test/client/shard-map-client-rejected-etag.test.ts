@@ -10,18 +10,13 @@ import { createServer } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../src/admin/index.js';
 import { ServingState } from '../../src/app/serving-state.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
 import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
 import type { ShardMap } from '../../src/core/shard-map.js';
-import { computeShardMap } from '../../src/sharding/index.js';
 import { ShardMapClient } from '../../src/client/index.js';
 import { HELD_MAP_GRACE_MS, REJECTED_MAP_RECHECK } from '../../src/client/shard-map-client.js';
 import { listenForTest } from '../support/loopback-server.js';
+import { policy, V1, V2 } from './two-maps.js';
 
-const policy = { shardCount: 16, replicas: 1, spread: 'none' } as const;
-const node = (id: string): Endpoint => ({ id, address: '10.0.0.1', port: 7000, locality: { region: 'r', zone: 'z', subzone: 's' }, weight: 1, ready: true });
-const V1 = computeShardMap([node('a')], policy);
-const V2 = computeShardMap([node('a'), node('b')], policy);
 
 let nowMs = Date.parse('2026-01-01T00:00:00.000Z');
 const clock = (): Date => new Date(nowMs);
