@@ -202,6 +202,18 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
 
 // ---------------------------------------------------------------- header
 
+// Warming nodes named in the header; past this, a count. A fleet-wide handoff warms on thousands
+// of nodes, and naming each (ids up to 253 characters) made the header hundreds of kilobytes of text, tens of
+// thousands of pixels tall, above the grid.
+const MAX_HEADER_NODES = 3;
+
+/** ` on a, b` for the nodes warming shards, or ` on N nodes` past MAX_HEADER_NODES; '' for none. */
+function warmingNodes(transitions) {
+  const nodes = [...new Set(transitions.map((t) => t.warming))];
+  if (nodes.length === 0) return '';
+  return nodes.length > MAX_HEADER_NODES ? ` on ${nodes.length} nodes` : ` on ${nodes.sort().join(', ')}`;
+}
+
 function renderHeader() {
   const badge = $('status');
   const r = state.readyz;
@@ -249,8 +261,7 @@ function renderHeader() {
     items.push(['endpoints', `${ready}/${m.endpoints.length} eligible`]);
     const h = m.handoff;
     if (h && (h.transitions.length > 0 || h.drains.length > 0)) {
-      const nodes = [...new Set(h.transitions.map((t) => t.warming))].sort();
-      items.push(['transition', `${h.transitions.length} shards warming${nodes.length > 0 ? ` on ${nodes.join(', ')}` : ''}; ${h.drains.length} draining`]);
+      items.push(['transition', `${h.transitions.length} shards warming${warmingNodes(h.transitions)}; ${h.drains.length} draining`]);
     }
     const hot = m.hotShards;
     if (hot && hot.shards.length > 0) {
@@ -297,6 +308,18 @@ function legend(map) {
     ),
   );
   $('legend').replaceChildren(...groups);
+  legendFocus();
+}
+
+/**
+ * Past its height the legend scrolls in its box (style.css): only then does the keyboard need to
+ * stop on it to scroll it, so a small fleet's Tab still goes straight to the grid. Checked again
+ * when the width changes.
+ */
+function legendFocus() {
+  const box = $('legend');
+  if (box.scrollHeight > box.clientHeight) box.setAttribute('tabindex', '0');
+  else box.removeAttribute('tabindex');
 }
 
 // A canvas taller than this draws nothing at all in Chromium (and Firefox): with one panel per
@@ -904,6 +927,7 @@ function start() {
     if (w !== width) {
       width = w;
       drawGrid();
+      legendFocus();
     }
   }).observe($('grid-wrap'));
   $('grid').addEventListener('mousemove', showTip);
