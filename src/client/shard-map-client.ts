@@ -96,11 +96,17 @@ export const HELD_MAP_GRACE_MS = 30_000;
  * A map refused as older (HELD_MAP_GRACE_MS) is named in If-None-Match beside the held one, so a
  * replica behind answers 304 instead of sending it whole at every poll that reaches it (a replica
  * whose source is stale can stay behind for long: a map of megabytes to thousands of clients each
- * second). After this many such 304s in a row with no replica naming the held map, the next fetch
- * names the held map alone: a change undone on the replicas (v1 -> v2 -> v1) is fetched and, having
- * come into force last, taken.
+ * second). After this many such 304s in a row with no replica naming the held map, each fetch
+ * names the held map alone until a replica names it: a change undone on the replicas (v1 -> v2 ->
+ * v1) is fetched and, having come into force last, taken.
  */
 export const REJECTED_MAP_RECHECK = 8;
+/**
+ * How many maps refused as older are named in If-None-Match (the latest ones): replicas behind at
+ * different versions (one's watch cut, another still catching up) each answer 304. A replica behind
+ * at yet another version sends its map whole again at each poll that reaches it.
+ */
+export const MAX_REJECTED_TAGS = 4;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -166,12 +172,17 @@ export class ShardMapClient {
   /** When (performance.now()) a keyway replica last said it has the map in use: an answer, a 304 or `/readyz`. */
   private heldSeenAt = 0;
   /**
-   * The `ETag` of the last map not taken as older than the one in use (olderThanHeld). Named in
-   * If-None-Match beside the held map's while the hold lasts, so a replica behind answers 304, not
-   * the whole map again at every poll that reaches it, for as long as it stays behind.
+   * The `ETag`s of the last MAX_REJECTED_TAGS maps not taken as older than the one in use
+   * (olderThanHeld), latest first. Named in If-None-Match beside the held map's while the hold
+   * lasts, so a replica behind answers 304, not the whole map again at every poll that reaches it,
+   * for as long as it stays behind.
    */
-  private rejectedEtag: string | undefined;
-  /** 304s to the refused map's tag since a replica last said it has the one in use. */
+  private rejectedEtags: string[] = [];
+  /**
+   * 304s to a refused map's tag since a replica last said it has the one in use. A map refused
+   * again does not reset it: that is a recheck (the held map named alone) reaching a replica
+   * behind, and the next fetch must recheck again, not wait for REJECTED_MAP_RECHECK more 304s.
+   */
   private rejectedHits = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -371,15 +382,16 @@ export class ShardMapClient {
   private async fetchMap(): Promise<boolean> {
     const held = this.map;
     let next: HeldMap | undefined;
-    // The map refused as older is named too only while it would still be refused (past the hold it
-    // comes in full and is taken), and for at most REJECTED_MAP_RECHECK answers in a row without the
-    // held map: a change undone on the replicas (v1 -> v2 -> v1, the v1 refused from a replica
-    // behind) is then fetched and taken within that many polls.
-    const rejected = held && this.heldRecently() && this.rejectedHits < REJECTED_MAP_RECHECK ? this.rejectedEtag : undefined;
+    // The maps refused as older are named too only while they would still be refused (past the hold
+    // they come in full and are taken), and until REJECTED_MAP_RECHECK answers in a row came without
+    // the held map: from then on the held map is named alone until a replica says it has it, so a
+    // change undone on the replicas (v1 -> v2 -> v1, the v1 refused from a replica behind) is
+    // fetched and taken at the first such fetch that reaches a replica that undid it.
+    const rejected = held && this.heldRecently() && this.rejectedHits < REJECTED_MAP_RECHECK ? this.rejectedEtags : [];
     let answered: string | undefined;
     try {
-      // If-None-Match: a replica that has the map in use (or the one refused) answers 304 and no body (docs/api.md).
-      const tags = [held?.etag, rejected].filter((tag) => tag !== undefined).join(', ');
+      // If-None-Match: a replica that has the map in use (or one refused) answers 304 and no body (docs/api.md).
+      const tags = [held?.etag, ...rejected].filter((tag) => tag !== undefined).join(', ');
       const answer = await this.get<unknown>('v1/shardmap', [200, 304], MAX_SHARDMAP_BYTES, tags === '' ? undefined : tags);
       if (answer.status === 200) next = decodeShardMap(answer.body, this.base, answer.etag);
       else if (!held) throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${this.base.href}v1/shardmap answered 304 to a request that named no ETag: is it keyway's REST API?`);
@@ -391,7 +403,7 @@ export class ShardMapClient {
     this.failures = 0;
     if (!next) {
       // A 304 says the held map only when it names it (or when only the held map was named).
-      if (rejected === undefined || (answered !== undefined && held!.etag !== undefined && sameTag(answered, held!.etag))) this.sawHeld();
+      if (rejected.length === 0 || (answered !== undefined && held!.etag !== undefined && sameTag(answered, held!.etag))) this.sawHeld();
       else this.rejectedHits++;
       return false;
     }
@@ -400,12 +412,11 @@ export class ShardMapClient {
       return false;
     }
     if (held && this.olderThanHeld(next, held)) {
-      this.rejectedEtag = next.etag;
-      this.rejectedHits = 0;
+      this.refused(next.etag);
       return false;
     }
     this.map = next;
-    this.rejectedEtag = undefined;
+    this.rejectedEtags = [];
     this.sawHeld();
     if (held && !this.closed) this.callback('onUpdate', () => this.opts.onUpdate?.(this));
     return true;
@@ -417,6 +428,12 @@ export class ShardMapClient {
    */
   private olderThanHeld(next: HeldMap, held: HeldMap): boolean {
     return next.sinceMs < held.sinceMs && this.heldRecently();
+  }
+
+  /** Remembers the tag of a map refused as older, latest first, at most MAX_REJECTED_TAGS. */
+  private refused(etag: string | undefined): void {
+    if (etag === undefined) return;
+    this.rejectedEtags = [etag, ...this.rejectedEtags.filter((tag) => !sameTag(tag, etag))].slice(0, MAX_REJECTED_TAGS);
   }
 
   /** A keyway replica said it has the map in use (an answer, a 304 or `/readyz`). */
