@@ -205,6 +205,9 @@ function translateGrpc({ shardMap, topology }: TranslatorInput, proxy: ProxyClas
     // and it would reconnect for ever), and a class of them held about 40 MB of keyway's heap
     // (S = 16384, 2000 nodes): stock clients in eight fabrics ran keyway out of memory. They get
     // the listener and a route configuration with no route instead: each call fails UNAVAILABLE.
+    // What the last translation that fitted kept for reuse goes too, or a class that grew past the
+    // limit would go on holding it (for ever, when no stock class fits any more).
+    releaseGrpcMemos(proxy, shardMap);
     return {
       resources: {
         cluster: [],
@@ -324,6 +327,16 @@ function grpcAssignmentsOf(proxy: ProxyClass, map: ShardMap): PreviousTranslatio
   }
   entry.map = map;
   return entry.memo;
+}
+
+/**
+ * A translation that builds no tuple resources (past gRPC's limit): the class's place and the shared
+ * clusters keep nothing for the next one. The verdict is the map's, not the place's, so no class
+ * of this map would have reused them.
+ */
+function releaseGrpcMemos(proxy: ProxyClass, map: ShardMap): void {
+  grpcAssignmentsOf(proxy, map).done();
+  grpcClusters.done();
 }
 
 /** Everything grpcOwnersLoadAssignment reads of a tuple, as one string (the class is the memo's). */
