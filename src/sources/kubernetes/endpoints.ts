@@ -25,6 +25,11 @@ export interface DiscoveredEndpoints {
   readonly endpoints: readonly Endpoint[];
   /** Sorted and de-duplicated. */
   readonly problems: readonly SourceProblem[];
+  /**
+   * The pods (`namespace/name`) and nodes the slices named, found or not: the endpoints depend on
+   * no other pod or node, so the source need not recompute when another one changes.
+   */
+  readonly read: { readonly pods: ReadonlySet<string>; readonly nodes: ReadonlySet<string> };
 }
 
 /** One slice endpoint resolved to its pod, before identities are merged. */
@@ -50,6 +55,7 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
   const pods = new Map(view.pods.map((p) => [`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`, p]));
   const nodes = new Map(view.nodes.map((n) => [n.metadata?.name ?? '', n]));
 
+  const read = { pods: new Set<string>(), nodes: new Set<string>() };
   const candidates: Candidate[] = [];
   for (const slice of view.slices) {
     const ns = slice.metadata?.namespace ?? '';
@@ -69,21 +75,20 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
       continue;
     }
     for (const ep of slice.endpoints ?? []) {
-      const c = candidate(ep, { ns, sliceName, serviceRank, port, ipv4: slice.addressType === 'IPv4' }, pods, nodes, config, report, sliceProblem);
+      const c = candidate(ep, { ns, sliceName, serviceRank, port, ipv4: slice.addressType === 'IPv4' }, { pods, nodes, read }, config, report, sliceProblem);
       if (c) candidates.push(c);
     }
   }
 
   const endpoints = mergeByIdentity(candidates, report);
   const sortedProblems = [...problems.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, p]) => p);
-  return { endpoints, problems: sortedProblems };
+  return { endpoints, problems: sortedProblems, read };
 }
 
 function candidate(
   ep: V1Endpoint,
   where: { ns: string; sliceName: string; serviceRank: number; port: number; ipv4: boolean },
-  pods: ReadonlyMap<string, V1Pod>,
-  nodes: ReadonlyMap<string, V1Node>,
+  { pods, nodes, read }: { pods: ReadonlyMap<string, V1Pod>; nodes: ReadonlyMap<string, V1Node>; read: { pods: Set<string>; nodes: Set<string> } },
   config: KubernetesSourceConfig,
   report: (p: SourceProblem) => void,
   sliceProblem: (reason: SourceProblem['reason'], message: string, field?: string, value?: string) => void,
@@ -96,6 +101,7 @@ function candidate(
   }
   const podNs = ref.namespace ?? where.ns;
   const podName = ref.name;
+  read.pods.add(`${podNs}/${podName}`);
   const podProblem = (reason: SourceProblem['reason'], message: string, field?: string, value?: string): void =>
     report({ reason, kind: 'Pod', namespace: podNs, name: podName, ...(field ? { field } : {}), ...(value !== undefined ? { value } : {}), message });
   if (!address) {
@@ -130,6 +136,7 @@ function candidate(
   if (id === undefined) return undefined;
 
   const nodeName = ep.nodeName ?? pod.spec?.nodeName;
+  if (nodeName) read.nodes.add(nodeName);
   const node = nodeName ? nodes.get(nodeName) : undefined;
   if (nodeName && !node) {
     report({ reason: 'node-not-found', kind: 'Node', name: nodeName, message: `node ${nodeName} of pod ${podName} is not known; its locality falls back to the EndpointSlice zone and its weight to the annotation or defaultWeight` });

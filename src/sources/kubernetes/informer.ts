@@ -47,8 +47,8 @@ export interface InformerState {
 }
 
 export interface InformerHooks {
-  /** Any add/update/delete in the cache, including those a relist produces. */
-  onObjectChange(): void;
+  /** Any add/update/delete in the cache, including those a relist produces, with the object as kept. */
+  onObjectChange(obj: KubernetesObject): void;
   /** `state()` changed (synced, connected, failed). */
   onStateChange(): void;
   onRetry?(resource: string, error: string, delayMs: number, failures: number): void;
@@ -98,6 +98,9 @@ export class ResourceInformer<T extends KubernetesObject> {
   private retryNotBefore = 0;
   private stopped = true;
   private readonly stopSignal = new AbortController();
+  /** The last watched object found equal to the cached one but for its resourceVersion (see keepWatched). */
+  private unchanged: T | undefined;
+  private readonly watch: ObservedWatch;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -106,7 +109,7 @@ export class ResourceInformer<T extends KubernetesObject> {
     private readonly hooks: InformerHooks,
     private readonly now: () => number = Date.now,
   ) {
-    const watch = new ObservedWatch(kubeConfig, timing, (obj) => (resource.keep ? resource.keep(obj as T) : obj), {
+    this.watch = new ObservedWatch(kubeConfig, timing, (obj, phase) => this.keepWatched(obj as T, phase), {
       closed: () => this.stopped,
       stopSignal: this.stopSignal.signal,
       onEarlyEnds: (message, delayMs, count) => {
@@ -117,16 +120,38 @@ export class ResourceInformer<T extends KubernetesObject> {
       onEstablished: () => this.update({ connected: true, failingSince: undefined }),
       onHealthy: () => this.update({ failures: 0 }),
     });
-    this.informer = new ListWatch<T>(resource.path, watch, () => this.listCall(), false, resource.labelSelector);
-    const changed = (): void => this.hooks.onObjectChange();
+    this.informer = new ListWatch<T>(resource.path, this.watch, () => this.listCall(), false, resource.labelSelector);
+    const changed = (obj: T): void => this.hooks.onObjectChange(obj);
     this.informer.on('add', changed);
-    this.informer.on('update', changed);
+    this.informer.on('update', (obj: T) => {
+      const same = obj === this.unchanged;
+      this.unchanged = undefined;
+      if (!same) changed(obj);
+    });
     this.informer.on('delete', changed);
     this.informer.on('error', (err: unknown) => this.failed(err));
   }
 
   state(): InformerState {
     return this.current;
+  }
+
+  /**
+   * What the cache keeps of a watched object. A MODIFIED object equal to the cached one but for its
+   * resourceVersion changed nothing keyway reads (a pod's status, a node's heartbeat: what `keep`
+   * drops), so its update is not reported as a change. Reported, the steady stream of such updates
+   * in a large cluster (each Node reports its status every few minutes: several a second over
+   * 2000 nodes) re-armed the debounce's hold-off before it ever elapsed, so every real change waited
+   * for maxDelayMs, and each stream of them cost a full recompute.
+   */
+  private keepWatched(obj: T, phase: string): T {
+    const kept = this.resource.keep ? this.resource.keep(obj) : obj;
+    if (phase === 'MODIFIED') {
+      const name = kept.metadata?.name;
+      const cached = name !== undefined ? this.informer.get(name, kept.metadata?.namespace) : undefined;
+      if (cached !== undefined && sameButVersion(cached, kept)) this.unchanged = kept;
+    }
+    return kept;
   }
 
   /** Objects in the cache (the last known state, also while the API server is unreachable). */
@@ -167,6 +192,8 @@ export class ResourceInformer<T extends KubernetesObject> {
   }
 
   private async listCall(): Promise<KubernetesListObject<T>> {
+    // A relist after watches expired in a row waits here, so the watch that follows it starts at once.
+    await this.watch.pauseAfterEarlyEnd();
     const list = await this.pagedList();
     // The API server answered: the cache is about to hold its current state. Failures are only
     // reset once a watch has stayed up (ObservedWatch), so a list-ok/watch-fails loop still backs off.
@@ -294,20 +321,23 @@ export class ResourceInformer<T extends KubernetesObject> {
  *   only abort a request that has already answered);
  * - it turns a request that cannot be built (failing credentials) into a failure, not a rejection;
  * - it says when a watch has stayed open for `backoff.maxMs`, which is what resets the backoff;
- * - it backs off before re-opening a watch after watches ended cleanly too soon or were refused
- *   with HTTP 410 Gone, two or more in a row (a proxy that ends long requests, a server that ends
- *   or refuses each watch at once): ListWatch re-watches (after a 410, relists) at once, which
- *   would then be a tight loop against the API server.
+ * - it backs off before re-opening a watch (after a 410, before the relist) after watches ended
+ *   cleanly too soon, expired or were refused with HTTP 410 Gone, two or more in a row (a proxy
+ *   that ends long requests, a server that ends or refuses each watch at once): ListWatch
+ *   re-watches (after a 410, relists) at once, which would then be a tight loop against the API server.
  */
 class ObservedWatch extends Watch {
   /** Watches in a row that ended cleanly too soon (see `watch`), and how the last one did. */
   #earlyEnds = 0;
   #earlyEnd = '';
+  /** The last early end has not been waited out yet (see pauseAfterEarlyEnd). */
+  #pauseDue = false;
 
   constructor(
     config: KubeConfig,
     private readonly timing: InformerTiming,
-    private readonly keep: (obj: unknown) => unknown,
+    /** Called for each ADDED, MODIFIED and DELETED object, with the event's type. */
+    private readonly keep: (obj: unknown, phase: string) => unknown,
     private readonly events: {
       closed(): boolean;
       readonly stopSignal: AbortSignal;
@@ -335,16 +365,12 @@ class ObservedWatch extends Watch {
     }
     // ListWatch calls watch only after it filled its cache from a list (or resumes one it has).
     this.events.onCacheFilled();
-    if (this.#earlyEnds >= 2) {
-      // One early end passes (a single 410 Expired right after a resume); a run of them backs off.
-      const delay = backoffDelay(this.#earlyEnds - 1, this.timing.backoff);
-      this.events.onEarlyEnds(`${this.#earlyEnd}, ${this.#earlyEnds} in a row`, delay, this.#earlyEnds);
-      await sleep(delay, undefined, { signal: this.events.stopSignal, ref: false }).catch(() => undefined);
-      if (this.events.closed()) {
-        const idle = new AbortController();
-        idle.abort();
-        return idle;
-      }
+    // After a clean early end the watch resumes without a list: its wait, if any, is here.
+    await this.pauseAfterEarlyEnd();
+    if (this.events.closed()) {
+      const idle = new AbortController();
+      idle.abort();
+      return idle;
     }
     const min = this.timing.minWatchTimeoutSeconds;
     const timeoutSeconds = Math.floor(min * (1 + Math.random()));
@@ -354,6 +380,7 @@ class ObservedWatch extends Watch {
     const earlyBeforeMs = Math.min(this.timing.backoff.maxMs, (timeoutSeconds * 1000) / 2);
     const openedAt = Date.now();
     let serverError: string | undefined;
+    let expired = false;
     let finished = false;
     let watchdog: NodeJS.Timeout | undefined;
     let healthy: NodeJS.Timeout | undefined;
@@ -367,10 +394,11 @@ class ObservedWatch extends Watch {
       }
       if (phase === 'ERROR') {
         const status = obj as { code?: number; reason?: string; message?: string } | undefined;
-        if (status?.code !== 410) serverError = `watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim();
+        if (status?.code === 410) expired = true;
+        else serverError = `watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim();
       }
       // ERROR carries a Status and BOOKMARK only a resourceVersion: neither is an object to trim.
-      const object = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.keep(obj) : obj;
+      const object = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.keep(obj, phase) : obj;
       // The raw event (the third argument) holds the whole object: ListWatch does not keep it.
       callback(phase, object, raw);
     };
@@ -384,12 +412,13 @@ class ObservedWatch extends Watch {
       // watch refused with HTTP 410 Gone: ListWatch relists at once after it, as after a 410 ERROR
       // event, so a server or proxy that refuses every watch so would make a list-watch loop.
       if (lived >= earlyBeforeMs) this.#earlyEnds = 0;
-      else if (isGone(err)) {
-        this.#earlyEnds++;
-        this.#earlyEnd = `watch refused with HTTP 410 Gone after ${lived} ms (relisting)`;
-      } else if (!err && serverError === undefined) {
-        this.#earlyEnds++;
-        this.#earlyEnd = `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s) (a proxy ending long requests?)`;
+      else if (isGone(err)) this.#endedEarly(`watch refused with HTTP 410 Gone after ${lived} ms (relisting)`);
+      else if (!err && serverError === undefined) {
+        this.#endedEarly(
+          expired
+            ? `watch expired (410 Gone) after ${lived} ms (relisting)`
+            : `watch ended by the server after ${lived} ms, before its timeoutSeconds (${timeoutSeconds} s) (a proxy ending long requests?)`,
+        );
       }
       done(err ?? (serverError !== undefined ? new Error(serverError) : null));
     };
@@ -420,6 +449,29 @@ class ObservedWatch extends Watch {
       healthy.unref();
     }
     return controller;
+  }
+
+  /**
+   * Waits out the backoff a run of early ends asks for (none after a single one: a lone 410
+   * Expired right after a resume), once per early end. After a 410 the informer calls it before it
+   * relists, not before the watch that follows the list: that watch resumes from the list's
+   * resourceVersion, and during a storm that outran the server's history a wait in between let the
+   * history pass it again, so every resume was expired in turn (a relist per attempt, the waits
+   * growing to backoff.maxMs) until the storm ended.
+   */
+  async pauseAfterEarlyEnd(): Promise<void> {
+    if (!this.#pauseDue) return;
+    this.#pauseDue = false;
+    if (this.#earlyEnds < 2) return;
+    const delay = backoffDelay(this.#earlyEnds - 1, this.timing.backoff);
+    this.events.onEarlyEnds(`${this.#earlyEnd}, ${this.#earlyEnds} in a row`, delay, this.#earlyEnds);
+    await sleep(delay, undefined, { signal: this.events.stopSignal, ref: false }).catch(() => undefined);
+  }
+
+  #endedEarly(how: string): void {
+    this.#earlyEnds++;
+    this.#earlyEnd = how;
+    this.#pauseDue = true;
   }
 }
 
@@ -453,6 +505,32 @@ class PageGuard {
   #ignored(what: string): Error {
     return new Error(`list of ${this.resource}: ${what} of an earlier page: the API server, or a proxy in between, ignores the continue parameter`);
   }
+}
+
+/** Whether two kept objects are equal apart from metadata.resourceVersion. */
+export function sameButVersion(a: KubernetesObject, b: KubernetesObject): boolean {
+  const unversioned = (o: KubernetesObject): unknown => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  return sameValue(unversioned(a), unversioned(b));
+}
+
+/**
+ * Deep equality of decoded JSON, a member set to undefined being the same as an absent one. A Date
+ * (a list decodes timestamps, a watch does not) equals only a Date: a difference in form is
+ * reported as a change, which costs a recompute, never a missed one.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const keys = (r: Record<string, unknown>): string[] => Object.keys(r).filter((k) => r[k] !== undefined);
+  const ka = keys(ra);
+  if (ka.length !== keys(rb).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(rb, k) && sameValue(ra[k], rb[k]));
 }
 
 /** An HTTP 410 answer to the watch request itself, which ListWatch turns into a relist. */

@@ -22,7 +22,7 @@ import type { Source, SourceStatus } from '../source.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { withCredentialTimeout } from './credentials.js';
 import type { KubernetesSourceConfig } from './config.js';
-import { discoverEndpoints } from './endpoints.js';
+import { type DiscoveredEndpoints, discoverEndpoints } from './endpoints.js';
 import { type InformerState, type InformerTiming, ResourceInformer, type WatchedResource } from './informer.js';
 import { nodeTrim, podTrim, sliceTrim } from './trim.js';
 import { problemKey, type SourceProblem } from './problem.js';
@@ -95,6 +95,15 @@ export class KubernetesSource implements Source {
   #allProblems: readonly SourceProblem[] = [];
   #problemKeys = new Set<string>();
   #lastUpdate: Date | undefined;
+  /** Object changes since the last recompute, for the debug line that shows how many a recompute coalesced. */
+  #eventsSinceRecompute = 0;
+  /**
+   * The pods and nodes the slices named at the last recompute. A change to any other cannot change
+   * the endpoints (a slice that comes to name one triggers a recompute itself, which reads it), so
+   * it does not re-arm the debounce: pods of other workloads in the namespace and nodes of other
+   * pools come and go all the time in a large cluster, and each re-armed the hold-off.
+   */
+  #read: DiscoveredEndpoints['read'] = { pods: new Set(), nodes: new Set() };
   #synced = false;
   #started = false;
   #stopped = false;
@@ -124,14 +133,14 @@ export class KubernetesSource implements Source {
         ? `${SERVICE_NAME_LABEL}=${config.services[0]}`
         : `${SERVICE_NAME_LABEL} in (${config.services.join(',')})`;
     const hooks = {
-      onObjectChange: () => this.#objectChanged(),
       onStateChange: () => this.#stateChanged(),
       onRetry: (resource: string, error: string, delayMs: number, failures: number) => {
         this.#log.warn({ resource, error, retryInMs: delayMs, failures }, `Kubernetes API error on ${resource}; keeping the last known endpoints and retrying`);
         this.#reportError(new KeywayError('SOURCE_UNAVAILABLE', `Kubernetes API error on ${resource}: ${error}`));
       },
     };
-    const make = <T extends KubernetesObject>(r: WatchedResource<T>): ResourceInformer<T> => new ResourceInformer<T>(kc, r, timing, hooks);
+    const make = <T extends KubernetesObject>(r: WatchedResource<T>, matters: (obj: KubernetesObject) => boolean = () => true): ResourceInformer<T> =>
+      new ResourceInformer<T>(kc, r, timing, { ...hooks, onObjectChange: (obj) => matters(obj) && this.#objectChanged() });
     this.#slices = make<V1EndpointSlice>({
       name: 'endpointslices',
       path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
@@ -141,8 +150,14 @@ export class KubernetesSource implements Source {
     });
     // Every object is kept trimmed to the fields the source reads (trim.ts): kept whole, 2000 GPU
     // nodes with their pods held over 120 MB (docs/kubernetes-discovery.md "Memory").
-    this.#pods = make<V1Pod>({ name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, keep: podTrim(config), list: (page, o) => core.listNamespacedPod({ namespace: ns, ...page }, o) });
-    this.#nodes = make<V1Node>({ name: 'nodes', path: '/api/v1/nodes', keep: nodeTrim(config), list: (page, o) => core.listNode({ ...page }, o) });
+    this.#pods = make<V1Pod>(
+      { name: 'pods', path: `/api/v1/namespaces/${ns}/pods`, keep: podTrim(config), list: (page, o) => core.listNamespacedPod({ namespace: ns, ...page }, o) },
+      (pod) => this.#read.pods.has(`${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`),
+    );
+    this.#nodes = make<V1Node>(
+      { name: 'nodes', path: '/api/v1/nodes', keep: nodeTrim(config), list: (page, o) => core.listNode({ ...page }, o) },
+      (node) => this.#read.nodes.has(node.metadata?.name ?? ''),
+    );
     this.#informers = [this.#slices, this.#pods, this.#nodes] as unknown as ResourceInformer<KubernetesObject>[];
     this.#publish = debounce(() => this.#recomputeWhenCaughtUp(), { holdOffMs: config.holdOffMs, maxDelayMs: config.maxDelayMs });
   }
@@ -222,6 +237,7 @@ export class KubernetesSource implements Source {
   }
 
   #objectChanged(): void {
+    this.#eventsSinceRecompute++;
     if (this.#synced && !this.#stopped) this.#publish.trigger();
   }
 
@@ -286,13 +302,17 @@ export class KubernetesSource implements Source {
   /** Recomputes the endpoints from the informer caches; notifies listeners if they changed. */
   #recompute(notify = true): void {
     if (this.#stopped) return;
-    const { endpoints, problems } = discoverEndpoints(
+    const { endpoints, problems, read } = discoverEndpoints(
       { slices: this.#slices.list(), pods: this.#pods.list(), nodes: this.#nodes.list() },
       this.#config,
     );
+    this.#read = read;
     this.#lastUpdate = new Date();
     this.#logProblems(problems);
     const signature = JSON.stringify(endpoints);
+    const events = this.#eventsSinceRecompute;
+    this.#eventsSinceRecompute = 0;
+    this.#log.debug({ events, endpoints: endpoints.length, changed: signature !== this.#signature }, 'Kubernetes endpoints recomputed');
     if (signature === this.#signature) return;
     this.#signature = signature;
     this.#endpoints = endpoints;
