@@ -56,6 +56,12 @@ interface Change {
   mayRoute: ReadonlySet<string>;
   /** The phase last found to fit in a gRPC message (each phase is sized once). */
   fits?: StagePhase;
+  /**
+   * The set last served for the change, and its phase: a rebuild in the same phase (another
+   * class's step, a push that left this class's target as it was) gets the same object, so the
+   * snapshot cache sees no change and neither checks nor encodes the class's resources again.
+   */
+  out?: { readonly phase: StagePhase; readonly set: ResourceSet };
 }
 
 /** The stager of the xDS stage; `build` wraps the translator for gRPC classes. */
@@ -109,8 +115,11 @@ export class GrpcStager {
       this.#changes.set(classKey, change);
     }
     if (!this.#fits(classKey, change)) change.phase = 'done';
-    const out = stagedSet(change.base, target, change.phase);
+    // stagedSet copies the route configurations: a fresh set per build would be re-checked and
+    // re-encoded by the cache for every staged class on each rebuild any class's step causes.
+    const out = change.out?.phase === change.phase ? change.out.set : stagedSet(change.base, target, change.phase);
     if (change.phase === 'done') this.#changes.delete(classKey);
+    else change.out = { phase: change.phase, set: out };
     this.#served.set(classKey, out);
     return out;
   }
