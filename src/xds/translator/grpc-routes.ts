@@ -53,6 +53,11 @@ export function grpcRouteConfiguration(
     }),
   );
   lastRoutes.done();
+  // Every stock gRPC class (zone, fabric) of one map gets the same routes: the same message, so
+  // the snapshot cache encodes it once, not once per class at every change.
+  const last = lastConfiguration;
+  if (last && last.name === name && last.service === service && last.catchAllCluster === catchAllCluster && sameElements(last.shardRoutes, routes)) return last.message;
+  const shardRoutesOnly = [...routes];
   if (catchAllCluster !== undefined) {
     routes.push(
       create(RouteSchema, {
@@ -63,7 +68,19 @@ export function grpcRouteConfiguration(
   }
   // Any domain: the route configuration is per service already, and a client may override the
   // authority it matches with (grpc.default_authority), which would miss a domain list of [service].
-  return create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes, retryPolicy: grpcFailoverRetryPolicy() }] });
+  const message = create(RouteConfigurationSchema, { name, virtualHosts: [{ name: service, domains: ['*'], routes, retryPolicy: grpcFailoverRetryPolicy() }] });
+  lastConfiguration = { name, service, catchAllCluster, shardRoutes: shardRoutesOnly, message };
+  return message;
+}
+
+/** The last route configuration made, with what it was made of (messages are never changed once made). */
+let lastConfiguration:
+  | { readonly name: string; readonly service: string; readonly catchAllCluster: string | undefined; readonly shardRoutes: readonly Route[]; readonly message: RouteConfiguration }
+  | undefined;
+
+/** Same length, and the very same object at each index. */
+function sameElements<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Each shard's route of the last translation, by its cluster. */
