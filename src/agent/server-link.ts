@@ -113,6 +113,9 @@ function refusedForNames(s: Pick<StatusObject, 'code' | 'details'>): boolean {
 /** keyway's text for a subscription over its names cap (`... subscription of N names exceeds the limit of M names ...`). */
 const NAMES_CAP_REFUSAL = /subscription of \d+ names exceeds the limit/;
 
+/** How long one connectivity watch waits for a state change before it looks again. */
+const WATCH_DEADLINE_MS = 60_000;
+
 /** A run of failed streams this long is logged at warn once (the failures are debug lines otherwise). */
 export const FAILING_REPORT_AFTER_MS = 10_000;
 
@@ -136,6 +139,8 @@ export class ServerLink {
   #drop: NodeJS.Timeout | undefined;
   /** Marks the current stream up once it has stayed open STREAM_SETTLE_MS on a connected channel. */
   #settle: NodeJS.Timeout | undefined;
+  /** A connectivity watch is pending (`#watchReady`); it looks at whichever stream is current when it fires. */
+  #watching = false;
   #closed = false;
   /** The address left DNS: no stream, no reconnect; what the link holds counts until the drop. */
   #departed = false;
@@ -245,7 +250,7 @@ export class ServerLink {
     call.on('error', () => {
       /* reported through 'status' */
     });
-    this.#watchReady(call);
+    this.#watchReady();
     call.write(
       create(DeltaDiscoveryRequestSchema, {
         node: { id: this.nodeId, userAgentName: AGENT_USER_AGENT },
@@ -359,11 +364,19 @@ export class ServerLink {
     this.#client.close();
   }
 
-  /** Marks the link up once `call` has stayed open STREAM_SETTLE_MS on a connected channel. */
-  #watchReady(call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+  /**
+   * Marks the link up once the current stream has stayed open STREAM_SETTLE_MS on a connected
+   * channel. One connectivity watch at a time serves every stream: the channel stays in
+   * TRANSIENT_FAILURE while keyway refuses connections, so a watch per reconnect fired only at its
+   * deadline, and they piled up (with a timer each) at every attempt for a minute.
+   */
+  #watchReady(): void {
+    if (this.#watching) return;
     const channel = this.#client.getChannel();
     const check = (): void => {
-      if (call !== this.#call || this.#closed) return;
+      this.#watching = false;
+      const call = this.#call;
+      if (call === undefined || this.#closed || this.#settle !== undefined) return;
       const state = channel.getConnectivityState(true);
       if (state === connectivityState.READY) {
         this.#settle = setTimeout(() => {
@@ -373,7 +386,8 @@ export class ServerLink {
         return;
       }
       if (state === connectivityState.SHUTDOWN) return;
-      channel.watchConnectivityState(state, Date.now() + 60_000, check);
+      this.#watching = true;
+      channel.watchConnectivityState(state, Date.now() + WATCH_DEADLINE_MS, check);
     };
     check();
   }
