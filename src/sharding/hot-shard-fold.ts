@@ -127,6 +127,11 @@ export class HotShardFold {
   readonly state = new Map<number, ShardState>();
   /** The last step was judged too light (hysteresis around minWindowRequests); a replay starts without. */
   #light = false;
+  /**
+   * Serving nodes the judged snapshot does not list, while it lists others (silentNodes): their load
+   * is unknown, so a step neither spreads onto them nor moves shards to them.
+   */
+  #silent: ReadonlySet<string> = new Set();
   /** Serving endpoints (ready, weight > 0), sorted by id. */
   readonly ids: readonly string[];
   readonly #serving: ServingEndpoints;
@@ -210,7 +215,10 @@ export class HotShardFold {
       if (out.length >= owners.length + extra) break;
       if (!taken.has(id)) out.push(id);
     }
-    return out;
+    if (this.#silent.size === 0) return out;
+    // Nodes whose load is unknown come last (after the primary): none is made a reader.
+    const rest = out.slice(1);
+    return [out[0]!, ...rest.filter((id) => !this.#silent.has(id)), ...rest.filter((id) => this.#silent.has(id))];
   }
 
   #weightOf(ids: readonly string[], k: number): number {
@@ -355,6 +363,7 @@ export class HotShardFold {
     const model = this.model(snapshot);
     const total = model.total;
     const W = this.#totalWeight;
+    this.#silent = silentNodes(this.ids, snapshot);
     let moves = 0;
     let deferred = 0;
     const budgetLeft = (): boolean => moves < maxMovesPerWindow;
@@ -453,7 +462,7 @@ export class HotShardFold {
         const reach = Math.min(cands.length, Math.max(this.map.policy.replicas, maxReaders) + 1);
         for (let i = 1; i < reach; i++) {
           const to = cands[i]!;
-          if (((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
+          if (this.#silent.has(to) || ((model.load.get(to) ?? 0) + r) / model.share(to) > bound) continue;
           // The former owners stay, after the new primary: failover targets and the warm-up source.
           // Back on its rendezvous primary, the shard is plain again, as when cooling gives it back:
           // kept as a change, it would hold an owner plain rendezvous does not give it, and cooling
@@ -594,6 +603,20 @@ function cooledOwners(owners: readonly string[], readers: number, plain: readonl
   const keep = owners.slice(0, readers);
   for (const id of plain) if (!keep.includes(id)) keep.push(id);
   return keep;
+}
+
+/**
+ * The serving nodes `snapshot` does not list when it lists at least one of them. Every agent reports
+ * each window, idle or not, so such a node runs no agent or its reports stopped: the model sees only
+ * the requests others counted on its shards, and judged it the idlest node, so it got the moved
+ * shards and extra readers of the others on top of the load it serves unseen. A snapshot that lists
+ * none of them (nodes not named, as in tests and files) says nothing about any.
+ */
+function silentNodes(ids: readonly string[], snapshot: LoadSnapshot): ReadonlySet<string> {
+  const listed = new Set<string>();
+  for (const n of snapshot.nodes) listed.add(n.nodeId);
+  const silent = new Set(ids.filter((id) => !listed.has(id)));
+  return silent.size === ids.length ? new Set() : silent;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
