@@ -3,7 +3,9 @@
 // and rejects the older one each time a poll reaches the replica behind. Once it has rejected that
 // map it names it in If-None-Match too, so the replica behind answers 304 rather than the whole map
 // again at every such poll (thousands of clients each downloading a map of megabytes a second, for
-// as long as the replicas disagree). Real admin apps on injected clocks; outcomes only, no timing.
+// as long as the replicas disagree). Replicas behind at two older versions each answer 304 after
+// their first answer; a recheck (the held map named alone) that reaches a replica behind is followed
+// by another recheck. Real admin apps on injected clocks; outcomes only, no timing.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -15,7 +17,7 @@ import type { ShardMap } from '../../src/core/shard-map.js';
 import { ShardMapClient } from '../../src/client/index.js';
 import { HELD_MAP_GRACE_MS, REJECTED_MAP_RECHECK } from '../../src/client/shard-map-client.js';
 import { listenForTest } from '../support/loopback-server.js';
-import { policy, V1, V2 } from './two-maps.js';
+import { policy, V1, V2, V3 } from './two-maps.js';
 
 
 let nowMs = Date.parse('2026-01-01T00:00:00.000Z');
@@ -151,4 +153,62 @@ test('a change undone on the replicas after the client refused the older map is 
   }
   assert.equal(client.version, V1.version, 'the undone change is taken: no replica serves v2 any more');
   assert.ok(fetches <= REJECTED_MAP_RECHECK + 1, `taken after ${fetches} fetches`);
+});
+
+test('replicas behind at two older versions each send their map once, then answer 304', async (t) => {
+  const ahead = await replica(t, 'ahead');
+  const one = await replica(t, 'at-v1');
+  const two = await replica(t, 'at-v2');
+  for (const r of [ahead, one, two]) publish(r, V1);
+  nowMs += 1000;
+  publish(ahead, V2);
+  publish(two, V2);
+  nowMs += 1000;
+  publish(ahead, V3);
+  const svc = await service(t);
+  svc.route.push(ahead);
+  const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
+  t.after(() => client.close());
+  assert.equal(client.version, V3.version);
+  for (let i = 0; i < 3; i++) {
+    svc.route.push(one);
+    assert.equal(await client.refresh(), false);
+    svc.route.push(two);
+    assert.equal(await client.refresh(), false);
+    svc.route.push(ahead);
+    assert.equal(await client.refresh(), false);
+  }
+  assert.equal(client.version, V3.version);
+  const statuses = (name: string): number[] => svc.maps.filter((m) => m.replica === name).map((m) => m.status);
+  assert.deepEqual(statuses('at-v1'), [200, 304, 304], 'the replica at v1 sends its map once');
+  assert.deepEqual(statuses('at-v2'), [200, 304, 304], 'the replica at v2 sends its map once');
+});
+
+test('a recheck that reaches a replica behind is followed by another recheck: the undone change is taken at the next fetch', async (t) => {
+  const ahead = await replica(t, 'ahead');
+  const behind = await replica(t, 'behind');
+  publish(behind, V1);
+  publish(ahead, V1);
+  nowMs += 1000;
+  publish(ahead, V2);
+  const svc = await service(t);
+  svc.route.push(ahead);
+  const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
+  t.after(() => client.close());
+  svc.route.push(behind);
+  assert.equal(await client.refresh(), false, 'v1 from the replica behind is older than v2');
+  // The change is undone on the replica ahead: no replica serves v2 any more.
+  nowMs += 1000;
+  publish(ahead, V1);
+  for (let i = 0; i < REJECTED_MAP_RECHECK; i++) {
+    svc.route.push(i % 2 === 0 ? ahead : behind);
+    assert.equal(await client.refresh(), false, 'both replicas answer 304 to the refused tag');
+  }
+  // The recheck names v2 alone and reaches the replica behind: its v1 is refused again.
+  svc.route.push(behind);
+  assert.equal(await client.refresh(), false);
+  // The next fetch rechecks too, reaches the replica that undid the change, and takes its v1.
+  svc.route.push(ahead);
+  assert.equal(await client.refresh(), true);
+  assert.equal(client.version, V1.version);
 });

@@ -5,22 +5,14 @@
  * cluster's once the storm is over (no pod lost or resurrected, none left not ready).
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
-import { type RunningSource, startSource } from './harness.js';
+import { type RunningSource, startSource, stopAfterEach } from './harness.js';
 import { StormCluster } from './storm-cluster.js';
 
-let server: KubeApiServer | undefined;
-let running: RunningSource | undefined;
-
-afterEach(async () => {
-  await running?.source.stop();
-  running = undefined;
-  await server?.close();
-  server = undefined;
-});
+const started = stopAfterEach();
 
 /** The recomputes since the source synced, from their debug lines, and the object events they coalesced. */
 function recomputes(r: RunningSource): { count: number; events: number } {
@@ -39,9 +31,9 @@ async function caughtUp(r: RunningSource, cluster: StormCluster): Promise<void> 
 
 test('a rolling restart of a 2000-pod StatefulSet over 20 slices, with a watch expiry (410) and relist mid-rollout', async () => {
   // History long enough that only the forced expiry makes a watch relist.
-  server = await KubeApiServer.start({ historyLimit: 100_000 });
+  const server = (started.server = await KubeApiServer.start({ historyLimit: 100_000 }));
   const cluster = new StormCluster(server, 2000, 250);
-  running = await startSource(server, { holdOffMs: 30, maxDelayMs: 300 });
+  const running = (started.running = await startSource(server, { holdOffMs: 30, maxDelayMs: 300 }));
   const r = running;
   assert.equal(r.source.current().length, 2000);
   const listsBefore = server.requests.filter((q) => q.verb === 'list').length;
@@ -70,9 +62,9 @@ test('a rolling restart of a 2000-pod StatefulSet over 20 slices, with a watch e
 });
 
 test('a node drain evicts 100 pods at once; they come back on another node', async () => {
-  server = await KubeApiServer.start({ historyLimit: 100_000 });
+  const server = (started.server = await KubeApiServer.start({ historyLimit: 100_000 }));
   const cluster = new StormCluster(server, 2000, 250);
-  running = await startSource(server, { holdOffMs: 30, maxDelayMs: 300 });
+  const running = (started.running = await startSource(server, { holdOffMs: 30, maxDelayMs: 300 }));
   const r = running;
   const evicted = cluster.pods.slice(0, 100);
   for (const p of evicted) cluster.beginDelete(p);

@@ -2,6 +2,7 @@
  * Drives the Kubernetes source against the in-process API server the way a cluster would change:
  * pods come and go, the EndpointSlice controller rewrites the slice, nodes are relabelled.
  */
+import { afterEach } from 'node:test';
 import { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -139,4 +140,22 @@ export async function startSource(
 /** The standard endpoint record for a pod, as the tests expect it. */
 export function ep(id: string, address: string, locality: [string, string, string], weight: number, ready = true): Endpoint {
   return { id, address, port: 8080, locality: { region: locality[0], zone: locality[1], subzone: locality[2] }, weight, ready };
+}
+
+/** What one test of a file started; `stopAfterEach` stops it (the source first, then the fake API server). */
+export interface StartedForTest {
+  server?: KubeApiServer;
+  running?: RunningSource;
+}
+
+/** Registers, for the calling test file, a stop after each test of what that test started. */
+export function stopAfterEach(): StartedForTest {
+  const started: StartedForTest = {};
+  afterEach(async () => {
+    await started.running?.source.stop();
+    started.running = undefined;
+    await started.server?.close();
+    started.server = undefined;
+  });
+  return started;
 }

@@ -4,23 +4,15 @@
  * mid-list (410) starts the list again rather than failing or mixing two snapshots.
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { KeywayError } from '../../../src/core/errors.js';
 import { MAX_LIST_RESTARTS } from '../../../src/sources/kubernetes/informer.js';
 import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
-import { type RunningSource, startSource } from './harness.js';
+import { startSource, stopAfterEach } from './harness.js';
 
-let server: KubeApiServer | undefined;
-let running: RunningSource | undefined;
-
-afterEach(async () => {
-  await running?.source.stop();
-  running = undefined;
-  await server?.close();
-  server = undefined;
-});
+const started = stopAfterEach();
 
 /** `count` cache pods on one node, all in the Service's slice. */
 function populate(s: KubeApiServer, count: number): void {
@@ -39,9 +31,9 @@ const podLists = (s: KubeApiServer) => s.requests.filter((r) => r.verb === 'list
 
 test('a list whose whole answer takes longer than listTimeoutMs still completes, one page at a time', async () => {
   // 60 pods at 25 ms each: 1.5 s for one answer, past the 800 ms list timeout; 150 ms per page of 6.
-  server = await KubeApiServer.start({ listItemDelayMs: 25 });
+  const server = (started.server = await KubeApiServer.start({ listItemDelayMs: 25 }));
   populate(server, 60);
-  running = await startSource(server, {}, { listTimeoutMs: 800, listPageSize: 6, initialSyncTimeoutMs: 8000 });
+  const running = (started.running = await startSource(server, {}, { listTimeoutMs: 800, listPageSize: 6, initialSyncTimeoutMs: 8000 }));
   assert.equal(running.source.current().length, 60);
   const lists = podLists(server);
   assert.equal(lists.length, 10, 'ten pages of six pods');
@@ -50,7 +42,7 @@ test('a list whose whole answer takes longer than listTimeoutMs still completes,
 });
 
 test('a continue token that expires mid-list: the list starts again and holds the current state, not a mix', async () => {
-  server = await KubeApiServer.start({ listItemDelayMs: 10 });
+  const server = (started.server = await KubeApiServer.start({ listItemDelayMs: 10 }));
   populate(server, 12);
   const s = server;
   const starting = startSource(s, {}, { listPageSize: 4, initialSyncTimeoutMs: 8000 });
@@ -59,7 +51,7 @@ test('a continue token that expires mid-list: the list starts again and holds th
   await eventually('first page of pods requested', () => podLists(s).length >= 1, { intervalMs: 1 });
   s.remove('Pod', NS, 'cache-node-011');
   s.compact();
-  running = await starting;
+  const running = (started.running = await starting);
   const lists = podLists(s);
   assert.ok(lists.some((r) => r.status === 410 && r.query.continue !== undefined), 'a continued page was refused with 410');
   assert.equal(lists.filter((r) => r.query.continue === undefined).length, 2, 'the list started again once');
@@ -71,7 +63,7 @@ test('a continue token that expires mid-list: the list starts again and holds th
 
 test('continue tokens that keep expiring: the list starts again at most MAX_LIST_RESTARTS times, then backs off', async () => {
   // No history at all and a write every few ms: every continued page finds its snapshot compacted.
-  server = await KubeApiServer.start({ listItemDelayMs: 2, historyLimit: 0 });
+  const server = (started.server = await KubeApiServer.start({ listItemDelayMs: 2, historyLimit: 0 }));
   populate(server, 12);
   const s = server;
   let n = 0;

@@ -4,22 +4,14 @@
  * change could slip past both filters: what the endpoints depend on must still be published.
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
-import { type RunningSource, startSource } from './harness.js';
+import { startSource, stopAfterEach } from './harness.js';
 import { nodeObject, NS, podObject, sliceObject } from './fixtures.js';
 
-let server: KubeApiServer | undefined;
-let running: RunningSource | undefined;
-
-afterEach(async () => {
-  await running?.source.stop();
-  running = undefined;
-  await server?.close();
-  server = undefined;
-});
+const started = stopAfterEach();
 
 const SLICE = 'cache-node-abc';
 
@@ -31,9 +23,9 @@ function sliceWithoutNodeNames(pods: readonly { pod: string; ip: string }[]): Re
 }
 
 test('a slice that names a pod before it exists, without nodeName: the pod, then its node, then a relabel of the node all count', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   server.upsert(sliceWithoutNodeNames([{ pod: 'p1', ip: '10.0.0.1' }]));
-  running = await startSource(server);
+  const running = (started.running = await startSource(server));
   const r = running;
   assert.deepEqual(r.source.current(), []);
   server.upsert(podObject('p1', { node: 'gpu-9', ip: '10.0.0.1' }));
@@ -46,12 +38,12 @@ test('a slice that names a pod before it exists, without nodeName: the pod, then
 });
 
 test('a pod changed while no slice named it: the slice that comes to name it publishes the pod as it is now', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   server.upsert(nodeObject('gpu-1', { region: 'r1', zone: 'z1' }));
   server.upsert(podObject('p1', { node: 'gpu-1', ip: '10.0.0.1' }));
   server.upsert(podObject('p2', { node: 'gpu-1', ip: '10.0.0.2' }));
   server.upsert(sliceObject(SLICE, [{ pod: 'p1', ip: '10.0.0.1', node: 'gpu-1' }]));
-  running = await startSource(server);
+  const running = (started.running = await startSource(server));
   const r = running;
   assert.equal(r.source.current().length, 1);
   // p2 is not named: its new weight is cached but schedules nothing.
@@ -63,11 +55,11 @@ test('a pod changed while no slice named it: the slice that comes to name it pub
 });
 
 test('changes missed while every watch was expired are published by the relist; a pod recreated under its name is a change', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   server.upsert(nodeObject('gpu-1', { region: 'r1', zone: 'z1' }));
   server.upsert(podObject('p1', { node: 'gpu-1', ip: '10.0.0.1' }));
   server.upsert(sliceObject(SLICE, [{ pod: 'p1', ip: '10.0.0.1', node: 'gpu-1' }]));
-  running = await startSource(server);
+  const running = (started.running = await startSource(server));
   const r = running;
   await eventually('watches open', () => server!.openWatches() === 3);
   await server.goDown();

@@ -4,25 +4,17 @@
  * hold-off, so a real change waited for maxDelayMs and every stream of them cost a recompute.
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { sameButVersion } from '../../../src/sources/kubernetes/informer.js';
-import { type RunningSource, startSource } from './harness.js';
+import { type RunningSource, startSource, stopAfterEach } from './harness.js';
 import { StormCluster } from './storm-cluster.js';
 import { NS } from './fixtures.js';
 
-let server: KubeApiServer | undefined;
-let running: RunningSource | undefined;
-
-afterEach(async () => {
-  await running?.source.stop();
-  running = undefined;
-  await server?.close();
-  server = undefined;
-});
+const started = stopAfterEach();
 
 /** Debug lines of the recomputes since the source synced (the first is the sync's). */
 function recomputeLines(r: RunningSource): Record<string, unknown>[] {
@@ -30,9 +22,9 @@ function recomputeLines(r: RunningSource): Record<string, unknown>[] {
 }
 
 test('node and pod status updates, each spread past maxDelayMs, cost no recompute; a real change still does', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   const cluster = new StormCluster(server, 200, 50);
-  running = await startSource(server, { holdOffMs: 30, maxDelayMs: 100 });
+  const running = (started.running = await startSource(server, { holdOffMs: 30, maxDelayMs: 100 }));
   const r = running;
   // 60 rounds 5 ms apart: each round well inside the hold-off, the whole stream three maxDelayMs long.
   for (let i = 0; i < 60; i++) {
@@ -51,9 +43,9 @@ test('node and pod status updates, each spread past maxDelayMs, cost no recomput
 });
 
 test('an update that changes a kept field is still a change: a node relabelled, a weight annotation', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   const cluster = new StormCluster(server, 20, 5);
-  running = await startSource(server, { holdOffMs: 10, maxDelayMs: 50 });
+  const running = (started.running = await startSource(server, { holdOffMs: 10, maxDelayMs: 50 }));
   const r = running;
   const node = server.get('Node', undefined, 'gpu-0')!;
   server.upsert({ ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, 'nvidia.com/gpu.clique': 'fab-moved' } } });
@@ -65,9 +57,9 @@ test('an update that changes a kept field is still a change: a node relabelled, 
 });
 
 test('pods of other workloads and nodes of other pools coming and going cost no recompute; a named pod or node that appears does', async () => {
-  server = await KubeApiServer.start();
+  const server = (started.server = await KubeApiServer.start());
   const cluster = new StormCluster(server, 50, 10);
-  running = await startSource(server, { holdOffMs: 30, maxDelayMs: 100 });
+  const running = (started.running = await startSource(server, { holdOffMs: 30, maxDelayMs: 100 }));
   const r = running;
   // 60 rounds 5 ms apart: a batch job's pod created, scheduled and deleted; a CPU node joins and leaves.
   for (let i = 0; i < 60; i++) {
