@@ -62,7 +62,8 @@ async function service(t: TestContext): Promise<Service> {
   return { url: await listenForTest(t, server), route, maps };
 }
 
-test('a map rejected as older is not downloaded again at every fetch that reaches the replica behind', async (t) => {
+/** Two replicas at V1, then the one ahead at V2 a second later; the Service's next request goes to it. */
+async function aheadAndBehind(t: TestContext): Promise<{ ahead: Replica; behind: Replica; svc: Service }> {
   const ahead = await replica(t, 'ahead');
   const behind = await replica(t, 'behind');
   publish(behind, V1);
@@ -71,6 +72,11 @@ test('a map rejected as older is not downloaded again at every fetch that reache
   publish(ahead, V2);
   const svc = await service(t);
   svc.route.push(ahead);
+  return { ahead, behind, svc };
+}
+
+test('a map rejected as older is not downloaded again at every fetch that reaches the replica behind', async (t) => {
+  const { ahead, behind, svc } = await aheadAndBehind(t);
   const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
   t.after(() => client.close());
   assert.equal(client.version, V2.version);
@@ -96,14 +102,7 @@ test('a map rejected as older is not downloaded again at every fetch that reache
 });
 
 test('past the grace without a replica serving the held map, the older map is fetched in full and taken', async (t) => {
-  const ahead = await replica(t, 'ahead');
-  const behind = await replica(t, 'behind');
-  publish(behind, V1);
-  publish(ahead, V1);
-  nowMs += 1000;
-  publish(ahead, V2);
-  const svc = await service(t);
-  svc.route.push(ahead);
+  const { behind, svc } = await aheadAndBehind(t);
   // The grace is measured on performance.now(): a real wait would take 30 s, so the test reads
   // the clock the client reads and moves it.
   let shiftMs = 0;
@@ -129,16 +128,9 @@ test('past the grace without a replica serving the held map, the older map is fe
 });
 
 test('a change undone on the replicas after the client refused the older map is taken within REJECTED_MAP_RECHECK fetches', async (t) => {
-  const ahead = await replica(t, 'ahead');
-  const behind = await replica(t, 'behind');
   // A node flapped: the replica ahead published v2 then v1 again; the one behind folded the flap
   // into no change and stayed on v1 all along.
-  publish(behind, V1);
-  publish(ahead, V1);
-  nowMs += 1000;
-  publish(ahead, V2);
-  const svc = await service(t);
-  svc.route.push(ahead);
+  const { ahead, behind, svc } = await aheadAndBehind(t);
   const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
   t.after(() => client.close());
   svc.route.push(behind);
@@ -185,14 +177,7 @@ test('replicas behind at two older versions each send their map once, then answe
 });
 
 test('a recheck that reaches a replica behind is followed by another recheck: the undone change is taken at the next fetch', async (t) => {
-  const ahead = await replica(t, 'ahead');
-  const behind = await replica(t, 'behind');
-  publish(behind, V1);
-  publish(ahead, V1);
-  nowMs += 1000;
-  publish(ahead, V2);
-  const svc = await service(t);
-  svc.route.push(ahead);
+  const { ahead, behind, svc } = await aheadAndBehind(t);
   const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
   t.after(() => client.close());
   svc.route.push(behind);
