@@ -75,6 +75,21 @@ async function aheadAndBehind(t: TestContext): Promise<{ ahead: Replica; behind:
   return { ahead, behind, svc };
 }
 
+/**
+ * aheadAndBehind, a client that holds V2 and has refused V1 from the replica behind, then the change
+ * undone on the replica ahead (it publishes V1 again): no replica serves V2 any more.
+ */
+async function refusedThenUndone(t: TestContext): Promise<{ ahead: Replica; behind: Replica; svc: Service; client: ShardMapClient }> {
+  const { ahead, behind, svc } = await aheadAndBehind(t);
+  const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
+  t.after(() => client.close());
+  svc.route.push(behind);
+  assert.equal(await client.refresh(), false, 'v1 from the replica behind is older than v2');
+  nowMs += 1000;
+  publish(ahead, V1);
+  return { ahead, behind, svc, client };
+}
+
 test('a map rejected as older is not downloaded again at every fetch that reaches the replica behind', async (t) => {
   const { ahead, behind, svc } = await aheadAndBehind(t);
   const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
@@ -130,13 +145,7 @@ test('past the grace without a replica serving the held map, the older map is fe
 test('a change undone on the replicas after the client refused the older map is taken within REJECTED_MAP_RECHECK fetches', async (t) => {
   // A node flapped: the replica ahead published v2 then v1 again; the one behind folded the flap
   // into no change and stayed on v1 all along.
-  const { ahead, behind, svc } = await aheadAndBehind(t);
-  const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
-  t.after(() => client.close());
-  svc.route.push(behind);
-  assert.equal(await client.refresh(), false, 'v1 from the replica behind is older than v2');
-  nowMs += 1000;
-  publish(ahead, V1);
+  const { ahead, behind, svc, client } = await refusedThenUndone(t);
   let fetches = 0;
   while (client.version !== V1.version && fetches <= REJECTED_MAP_RECHECK + 1) {
     svc.route.push(fetches % 2 === 0 ? ahead : behind);
@@ -177,14 +186,7 @@ test('replicas behind at two older versions each send their map once, then answe
 });
 
 test('a recheck that reaches a replica behind is followed by another recheck: the undone change is taken at the next fetch', async (t) => {
-  const { ahead, behind, svc } = await aheadAndBehind(t);
-  const client = await ShardMapClient.connect({ baseUrl: svc.url, pollIntervalMs: 0 });
-  t.after(() => client.close());
-  svc.route.push(behind);
-  assert.equal(await client.refresh(), false, 'v1 from the replica behind is older than v2');
-  // The change is undone on the replica ahead: no replica serves v2 any more.
-  nowMs += 1000;
-  publish(ahead, V1);
+  const { ahead, behind, svc, client } = await refusedThenUndone(t);
   for (let i = 0; i < REJECTED_MAP_RECHECK; i++) {
     svc.route.push(i % 2 === 0 ? ahead : behind);
     assert.equal(await client.refresh(), false, 'both replicas answer 304 to the refused tag');
