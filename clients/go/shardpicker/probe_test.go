@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,7 +37,8 @@ type probeRequest struct {
 	MD           []string `json:"md"`
 	WaitForReady bool     `json:"waitForReady"`
 	TimeoutMs    int      `json:"timeoutMs"`
-	CPU          bool     `json:"cpu"` // no call: answer the probe's CPU seconds so far
+	CPU          bool     `json:"cpu"`   // no call: answer the probe's CPU seconds so far
+	Stats        bool     `json:"stats"` // no call: answer the probe's goroutines and heap after a GC
 }
 
 type probeAnswer struct {
@@ -46,6 +48,9 @@ type probeAnswer struct {
 	Error  string `json:"error,omitempty"`
 	// CPUSeconds is user + system CPU time of the probe process (getrusage), for a CPU request.
 	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
+	// Goroutines and HeapBytes (after a GC), for a stats request (soak_test.go).
+	Goroutines int    `json:"goroutines,omitempty"`
+	HeapBytes  uint64 `json:"heapBytes,omitempty"`
 }
 
 func runProbe(target string, in io.Reader, out io.Writer) int {
@@ -70,6 +75,15 @@ func runProbe(target string, in io.Reader, out io.Writer) int {
 			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 			mu.Lock()
 			_ = enc.Encode(probeAnswer{ID: req.ID, CPUSeconds: cpu})
+			mu.Unlock()
+			continue
+		}
+		if req.Stats {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			_ = enc.Encode(probeAnswer{ID: req.ID, Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc})
 			mu.Unlock()
 			continue
 		}
@@ -155,6 +169,11 @@ func (p *xdsProbe) call(timeout time.Duration, md []string, waitForReady bool) (
 func (p *xdsProbe) cpuSeconds() (float64, error) {
 	a, err := p.ask(probeRequest{CPU: true}, 5*time.Second)
 	return a.CPUSeconds, err
+}
+
+// stats is the probe process's goroutine count and heap after a GC.
+func (p *xdsProbe) stats() (probeAnswer, error) {
+	return p.ask(probeRequest{Stats: true}, 10*time.Second)
 }
 
 func (p *xdsProbe) ask(req probeRequest, bound time.Duration) (probeAnswer, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -56,6 +57,8 @@ type backend struct {
 	addr string
 	mu   sync.Mutex
 	srv  *grpc.Server
+	// open, when set, counts the server side's open connections (soak_test.go).
+	open *atomic.Int64
 }
 
 func startBackend(t *testing.T, name string) *backend {
@@ -79,6 +82,9 @@ func (b *backend) start() error {
 		return err
 	}
 	b.addr = lis.Addr().String()
+	if b.open != nil {
+		lis = connCounter{Listener: lis, open: b.open}
+	}
 	b.srv = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
 		var in wrapperspb.StringValue
 		if err := stream.RecvMsg(&in); err != nil {

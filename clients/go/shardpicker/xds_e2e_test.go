@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,12 +46,39 @@ func keywayCLI(t *testing.T) string {
 type keywayServer struct {
 	httpURL string
 	xdsAddr string
-	logs    *strings.Builder
+	logs    *logBuffer
+}
+
+// logBuffer is keyway's output so far, written by the goroutine that reads it and read by the test.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startKeyway(t *testing.T, topologyPath string) *keywayServer {
 	t.Helper()
-	cmd := exec.Command("node", keywayCLI(t), "serve", "--config", topologyPath, "--http-port", "0", "--xds-port", "0", "--host", "127.0.0.1", "--log-level", "info")
+	k, _ := startKeywayOn(t, topologyPath, "0")
+	return k
+}
+
+// startKeywayOn starts keyway with its xDS server on xdsPort ("0": any free port); stop ends it
+// (SIGTERM, as a replica that restarts), and the test's cleanup does if stop is not called. The
+// endpoint picker is off: its fixed default port would clash with any other keyway on the host.
+func startKeywayOn(t *testing.T, topologyPath, xdsPort string) (*keywayServer, func()) {
+	t.Helper()
+	cmd := exec.Command("node", keywayCLI(t), "serve", "--config", topologyPath, "--http-port", "0", "--xds-port", xdsPort, "--ext-proc-port", "off", "--host", "127.0.0.1", "--log-level", "info")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -60,20 +88,26 @@ func startKeyway(t *testing.T, topologyPath string) *keywayServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	k := &keywayServer{logs: &strings.Builder{}}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	t.Cleanup(stop)
+	k := &keywayServer{logs: &logBuffer{}}
 	listening := make(chan map[string]any, 1)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited) // keyway's output ended: it exited
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -89,10 +123,12 @@ func startKeyway(t *testing.T, topologyPath string) *keywayServer {
 	case rec := <-listening:
 		k.httpURL = fmt.Sprintf("http://127.0.0.1:%v", rec["httpPort"])
 		k.xdsAddr = fmt.Sprintf("127.0.0.1:%v", rec["xdsPort"])
+	case <-exited:
+		t.Fatalf("keyway exited before it listened:\n%s", k.logs.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("keyway did not start in 60 s:\n%s", k.logs.String())
 	}
-	return k
+	return k, stop
 }
 
 type shardMap struct {
@@ -228,6 +264,21 @@ func TestXDSThroughKeywayServe(t *testing.T) {
 		if names := row.Types[kind].Subscribed.Names; len(names) != 1 || names[0] != "keyway-shards" {
 			t.Errorf("%s subscriptions %v, want [keyway-shards]", kind, names)
 		}
+	}
+}
+
+// TestXDSKeywayStartsBesideALocalKeyway: another keyway on this host (a developer's, on the
+// default ports) holds the endpoint picker's port, 9002; the tests' keyway still starts, instead
+// of exiting on EADDRINUSE and failing every end-to-end test.
+func TestXDSKeywayStartsBesideALocalKeyway(t *testing.T) {
+	if lis, err := net.Listen("tcp", "127.0.0.1:9002"); err == nil { // else it is held already
+		t.Cleanup(func() { _ = lis.Close() })
+	}
+	b := startBackend(t, "node-0")
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	writeTopology(t, topo, 16, []*backend{b})
+	if m := startKeyway(t, topo).shardMap(t); len(m.Shards) != 16 {
+		t.Fatalf("shard map: %d shards", len(m.Shards))
 	}
 }
 
