@@ -17,7 +17,10 @@ import { renderTable } from './table.js';
  */
 export const MAX_LOAD_FILE_BYTES = 64 * 1024 * 1024;
 
-/** The text of `file`, read as a stream, without a leading byte order mark. @throws Error with the system's reason, or once it passes `limit` bytes */
+/**
+ * The text of `file`, read as a stream, without a leading byte order mark.
+ * @throws Error with the system's reason, once it passes `limit` bytes, or when it is UTF-16
+ */
 async function readAtMost(file: string, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -31,7 +34,13 @@ async function readAtMost(file: string, limit: number): Promise<string> {
   } finally {
     stream.destroy();
   }
-  const text = Buffer.concat(chunks, bytes).toString('utf8');
+  const data = Buffer.concat(chunks, bytes);
+  // Windows PowerShell 5.1's `>` writes UTF-16 with a byte order mark: read as UTF-8 it was refused
+  // as "not valid JSON: InvalidSymbol" at 1:1, which says nothing of the cause. The topology loader says the same.
+  if (bytes >= 2 && ((data[0] === 0xff && data[1] === 0xfe) || (data[0] === 0xfe && data[1] === 0xff))) {
+    throw new Error('the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8');
+  }
+  const text = data.toString('utf8');
   // A UTF-8 byte order mark (Notepad, PowerShell's Out-File) is no JSON text: JSON.parse refused
   // the whole file at 1:1. RFC 8259 lets a parser ignore it; the positions then count from after it.
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
