@@ -18,6 +18,8 @@ export interface LocalLoadSourceOptions {
   /** Wait after a window closes before announcing it, for the nodes' reports to arrive; default min(1 s, window / 4). */
   readonly settleMs?: number;
   readonly now?: () => number;
+  /** A monotonic clock, ms (default performance.now): how late a wake-up came, so time this process did not run is told from silence. */
+  readonly monoNow?: () => number;
 }
 
 /**
@@ -25,10 +27,21 @@ export interface LocalLoadSourceOptions {
  * exclusive end of the span read), else none: a source asked for a long span must not keep
  * serving load from before reports stopped. `recent` undefined: `snapshots` as they are.
  */
-export function onlyIfRecent(snapshots: LoadSnapshot[], end: number, windowMs: number, recent: number | undefined): LoadSnapshot[] {
+export function onlyIfRecent(snapshots: LoadSnapshot[], end: number, windowMs: number, recent: number | undefined, stalledSince: (ms: number) => number = () => 0): LoadSnapshot[] {
   if (recent === undefined || snapshots.length === 0) return snapshots;
-  return snapshots[snapshots.length - 1]!.windowStartMs >= end - recent * windowMs ? snapshots : [];
+  const newestEnd = snapshots[snapshots.length - 1]!.windowStartMs + windowMs;
+  // `stalledSince`: time this process did not run since the newest window's end (paused, a long
+  // GC): no report could reach it then, so that time is not silence of the nodes.
+  return end - newestEnd - stalledSince(newestEnd) <= (recent - 1) * windowMs ? snapshots : [];
 }
+
+/**
+ * A wake-up this late (ms) counts as a stall of the process (paused, a long GC): shorter lags of a
+ * busy event loop are not worth remembering.
+ */
+const STALL_MIN_MS = 100;
+/** Stalls remembered (the newest): enough for the span read, bounded whatever the process goes through. */
+const MAX_STALLS = 16;
 
 /** Debounce of announcements of late reports for windows already read. */
 const LATE_REPORT_DEBOUNCE_MS = 50;
@@ -57,20 +70,51 @@ export class LocalLoadSource implements LoadSnapshotSource {
   /** The shard count last seen, and the start of the first window begun after it took effect. */
   #shardCount: number | undefined;
   #countedFrom = -Infinity;
+  readonly #mono: () => number;
+  /** When the tick is due on the monotonic clock, and up to when a stall past it was counted. */
+  #tickDueMono = Infinity;
+  #stallCountedTo = -Infinity;
+  /**
+   * Stalls of this process, oldest first: when each ended (the `now` clock) and how long it was.
+   * A replica paused for a minute (SIGSTOP, a throttled cgroup, a VM migrating) received no report
+   * meanwhile; counted as the nodes' silence, its first read after it found no recent window and
+   * dropped the hot-shard decision for plain rendezvous, undoing every hot shard's moves and readers.
+   */
+  readonly #stalls: { readonly endMs: number; readonly ms: number }[] = [];
 
   constructor(opts: LocalLoadSourceOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#mono = opts.monoNow ?? (() => performance.now());
     this.#shardCount = opts.shardCount?.();
     this.#schedule();
   }
 
   latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
+    // A read that comes before the overdue tick (another timer fired first after a stall) counts the stall too.
+    this.#noteStall();
     const now = this.#now();
     const w = this.#opts.windowMs();
     if (w !== undefined) this.#noteShardCount(now, w);
     const all = this.#opts.aggregate.closed(now, windows).filter((s) => s.windowStartMs >= this.#countedFrom);
-    return Promise.resolve(w === undefined ? all : onlyIfRecent(all, windowStart(now, w), w, recentWindows));
+    return Promise.resolve(w === undefined ? all : onlyIfRecent(all, windowStart(now, w), w, recentWindows, (from) => this.#stalledSince(from)));
+  }
+
+  /** Counts how far past its due time the tick is: time this process did not run. */
+  #noteStall(): void {
+    const mono = this.#mono();
+    const late = mono - Math.max(this.#tickDueMono, this.#stallCountedTo);
+    if (!(late >= STALL_MIN_MS)) return;
+    this.#stallCountedTo = mono;
+    this.#stalls.push({ endMs: this.#now(), ms: late });
+    if (this.#stalls.length > MAX_STALLS) this.#stalls.shift();
+  }
+
+  /** How long this process stalled after `fromMs` (the `now` clock). */
+  #stalledSince(fromMs: number): number {
+    let ms = 0;
+    for (const s of this.#stalls) if (s.endMs > fromMs) ms += Math.min(s.ms, s.endMs - fromMs);
+    return ms;
   }
 
   /**
@@ -135,7 +179,9 @@ export class LocalLoadSource implements LoadSnapshotSource {
     const now = this.#now();
     let at = windowStart(now, w) + settle;
     if (at <= now) at += w;
+    this.#tickDueMono = this.#mono() + (at - now);
     this.#tick = setTimeout(() => {
+      this.#noteStall();
       this.#emit();
       this.#schedule();
     }, at - now);
