@@ -27,6 +27,12 @@ export const GRPC_STAGE_TIMEOUT_ENV = 'KEYWAY_XDS_GRPC_STAGE_TIMEOUT_MS';
  * and grpc-js-xds fails it ("Cluster resource ... does not exist"; seen on a loaded machine).
  */
 export const GRPC_STAGE_LINGER_MS = 1_000;
+/**
+ * The stager's timer firing at least this late (ms, or the bound if longer) means the process did
+ * not run meanwhile (paused, a throttled cgroup): phases then wait their bound anew, once each. A
+ * busy event loop's lag stays below it, so it cannot hold a phase back again and again.
+ */
+const STALL_MIN_MS = 100;
 
 export interface GrpcStagerOptions {
   /** Bound on each phase's wait, ms; 0: off, the translator's set is served at once. */
@@ -56,6 +62,8 @@ interface Change {
   mayRoute: ReadonlySet<string>;
   /** The phase last found to fit in a gRPC message (each phase is sized once). */
   fits?: StagePhase;
+  /** The phase whose wait a stall of the process restarted (once per phase). */
+  stallRestarted?: StagePhase;
   /**
    * The set last served for the change, and its phase: a rebuild in the same phase (another
    * class's step, a push that left this class's target as it was) gets the same object, so the
@@ -73,6 +81,8 @@ export class GrpcStager {
   /** Classes built since the last `rebuilt`. */
   #builtSince = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  /** When `#timer` is due ({@link monotonicMs}); Infinity when none is armed. */
+  #timerDue = Infinity;
   #checking: NodeJS.Immediate | undefined;
   #closed = false;
 
@@ -212,6 +222,7 @@ export class GrpcStager {
   #advance(): void {
     if (this.#closed) return;
     const now = monotonicMs();
+    this.#discountStall(now);
     let moved = false;
     for (const [classKey, change] of this.#changes) {
       if (change.phase === 'done') continue;
@@ -239,6 +250,26 @@ export class GrpcStager {
     this.#arm(now);
   }
 
+  /**
+   * The timer is overdue: the process did not run for a while (SIGSTOP, a throttled cgroup, a VM
+   * migrating), so no ACK could be read, and a response written just before may not have left.
+   * How much of each phase's wait the stall took is unknown: each waits its bound anew from now.
+   * Counted as waited, a replica resumed past the bound moved every staged class on before reading
+   * the ACKs waiting in its sockets (its timers run first), warning of clients that had ACKed, or
+   * before clients could fetch the new clusters.
+   */
+  #discountStall(now: number): void {
+    const late = now - this.#timerDue;
+    if (!(late >= Math.max(STALL_MIN_MS, this.#opts.timeoutMs))) return;
+    this.#timerDue = now;
+    for (const change of this.#changes.values()) {
+      if (change.phase === 'done' || change.stallRestarted === change.phase) continue;
+      change.stallRestarted = change.phase;
+      change.deadline = Math.max(change.deadline, now + this.#opts.timeoutMs);
+    }
+    this.#opts.logger.info({ stalledMs: Math.round(late), timeoutMs: this.#opts.timeoutMs }, 'the process did not run for a while: make-before-break phases wait for ACKs anew');
+  }
+
   /** When a `switch` phase in sync may end: its leaving clusters have lingered (undefined: not in sync yet). */
   #lingerEnd(change: Change): number | undefined {
     return change.syncedAt === undefined ? undefined : change.syncedAt + (this.#opts.lingerMs ?? GRPC_STAGE_LINGER_MS);
@@ -254,10 +285,12 @@ export class GrpcStager {
   #arm(judgedAt: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#timerDue = Infinity;
     const wakes = [...this.#changes.values()].filter((c) => c.phase !== 'done').flatMap((c) => [c.deadline, this.#lingerEnd(c) ?? 0]).filter((t) => t > judgedAt);
     if (wakes.length === 0 || this.#closed) return;
     // Clamped: a longer delay would fire after 1 ms, and #advance would re-arm it every millisecond.
     const delay = Math.min(Math.max(1, Math.min(...wakes) - monotonicMs() + 1), MAX_TIMER_MS);
+    this.#timerDue = monotonicMs() + delay;
     this.#timer = setTimeout(() => this.#advance(), delay);
     this.#timer.unref();
   }
