@@ -107,6 +107,11 @@ export const REJECTED_MAP_RECHECK = 8;
  * at yet another version sends its map whole again at each poll that reaches it.
  */
 export const MAX_REJECTED_TAGS = 4;
+/**
+ * A poll's timer firing this much later than due (ms) means the application did not run meanwhile
+ * (paused, a throttled cgroup, a long GC): that time does not count toward HELD_MAP_GRACE_MS.
+ */
+const STALL_MIN_MS = 1_000;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -185,6 +190,8 @@ export class ShardMapClient {
    */
   private rejectedHits = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** When (performance.now()) the poll's timer is due. */
+  private pollDueAt = Infinity;
   private closed = false;
   /** The map fetch in flight. */
   private inflight: Promise<boolean> | undefined;
@@ -336,12 +343,27 @@ export class ShardMapClient {
 
   private schedule(): void {
     if (this.closed || this.pollIntervalMs === 0) return;
-    this.timer = setTimeout(() => void this.poll(), pollDelay(this.pollIntervalMs, this.failures, this.maxBackoffMs, Math.random));
+    const delay = pollDelay(this.pollIntervalMs, this.failures, this.maxBackoffMs, Math.random);
+    this.pollDueAt = performance.now() + delay;
+    this.timer = setTimeout(() => void this.poll(), delay);
     this.timer.unref();
+  }
+
+  /**
+   * The poll came late: the application did not run since it was due (paused, a throttled cgroup, a
+   * VM migrating), and heard from no replica meanwhile. That time does not age the held map's hold:
+   * counted, a client resumed after HELD_MAP_GRACE_MS took the map of the first replica behind its
+   * poll reached, going back to an older map (and to the newer again at the next poll).
+   */
+  private discountStall(): void {
+    const late = performance.now() - this.pollDueAt;
+    this.pollDueAt = Infinity;
+    if (late >= STALL_MIN_MS) this.heldSeenAt = Math.min(performance.now(), this.heldSeenAt + late);
   }
 
   /** One poll: `/readyz`, then the map only if its version differs from the one in hand. */
   private async poll(): Promise<void> {
+    this.discountStall();
     let version: string;
     try {
       version = readyzVersion((await this.get<unknown>('readyz', [200, 503], MAX_READYZ_BYTES)).body, new URL('readyz', this.base));
