@@ -116,6 +116,12 @@ const NAMES_CAP_REFUSAL = /subscription of \d+ names exceeds the limit/;
 /** How long one connectivity watch waits for a state change before it looks again. */
 const WATCH_DEADLINE_MS = 60_000;
 
+/**
+ * The drop timer firing at least this late (ms) means the process did not run meanwhile (paused, a
+ * throttled cgroup, a VM migrating): that time does not count toward `dropAfterMs`.
+ */
+const STALL_MIN_MS = 1_000;
+
 /** A run of failed streams this long is logged at warn once (the failures are debug lines otherwise). */
 export const FAILING_REPORT_AFTER_MS = 10_000;
 
@@ -513,11 +519,23 @@ export class ServerLink {
     }
   }
 
-  /** Drops what the link holds once it has been down `dropAfterMs` (unless it came up again). */
-  #armDrop(): void {
-    this.#drop ??= setTimeout(() => {
+  /**
+   * Drops what the link holds once it has been down `dropAfterMs` (unless it came up again). Time
+   * the process did not run does not count: a node paused while its link was down had not tried
+   * keyway meanwhile, and on resume its timers run before any answer is read, so the drop emptied
+   * the node's assignments just as the reconnect they fired was about to restore them.
+   */
+  #armDrop(delayMs = this.timing.dropAfterMs): void {
+    if (this.#drop) return;
+    const due = this.now() + delayMs;
+    this.#drop = setTimeout(() => {
       this.#drop = undefined;
       if (this.#up || !this.#holds) return;
+      const late = this.now() - due;
+      if (late >= STALL_MIN_MS) {
+        this.log({ level: 'info', msg: 'the process did not run for a while; the drop of a down stream\'s assignments waits that long more', server: this.address, stalledMs: Math.round(late) });
+        return this.#armDrop(late);
+      }
       this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
       this.#held.clear();
       this.#warmingOnStream.clear();
@@ -534,6 +552,6 @@ export class ServerLink {
         this.connect();
       }
       this.changed();
-    }, this.timing.dropAfterMs);
+    }, delayMs);
   }
 }
