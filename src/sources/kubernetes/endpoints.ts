@@ -51,7 +51,14 @@ interface Candidate {
  */
 export function discoverEndpoints(view: ClusterView, config: KubernetesSourceConfig): DiscoveredEndpoints {
   const problems = new Map<string, SourceProblem>();
-  const report = (p: SourceProblem): void => void problems.set(problemKey(p), p);
+  const report = (p: SourceProblem): void => {
+    // One problem per key, several slices may find it (a pod two Services list, a node of several
+    // pods): keep the first message in order, not the last reported, which followed the caches'
+    // order, that is the order each replica's events came in.
+    const key = problemKey(p);
+    const held = problems.get(key);
+    if (held === undefined || compareStrings(p.message, held.message) < 0) problems.set(key, p);
+  };
   const pods = new Map(view.pods.map((p) => [`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`, p]));
   const nodes = new Map(view.nodes.map((n) => [n.metadata?.name ?? '', n]));
 

@@ -73,6 +73,12 @@ export interface WatchedResource<T extends KubernetesObject> {
   list(page: ListPage, options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
 }
 
+/** How far a paged list has come. */
+export interface ListProgress {
+  readonly pages: number;
+  readonly objects: number;
+}
+
 /** A list answer without its items. */
 type ListEnvelope = Omit<KubernetesListObject<KubernetesObject>, 'items'>;
 
@@ -101,6 +107,8 @@ export class ResourceInformer<T extends KubernetesObject> {
   /** The last watched object found equal to the cached one but for its resourceVersion (see keepWatched). */
   private unchanged: T | undefined;
   private readonly watch: ObservedWatch;
+  /** The paged list under way (since its last restart): pages and objects read so far. */
+  private listing: ListProgress | undefined;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -152,6 +160,14 @@ export class ResourceInformer<T extends KubernetesObject> {
       if (cached !== undefined && sameButVersion(cached, kept)) this.unchanged = kept;
     }
     return kept;
+  }
+
+  /**
+   * The list under way, if any: what has arrived so far. A start that times out names it, so a
+   * list that is slow (a large collection) is not mistaken for one the API server never answered.
+   */
+  listProgress(): ListProgress | undefined {
+    return this.listing;
   }
 
   /** Objects in the cache (the last known state, also while the API server is unreachable). */
@@ -208,18 +224,30 @@ export class ResourceInformer<T extends KubernetesObject> {
    * pager does: pages of the old snapshot cannot be completed consistently.
    */
   private async pagedList(): Promise<KubernetesListObject<T>> {
+    try {
+      return await this.pagesOfOneSnapshot();
+    } finally {
+      this.listing = undefined;
+    }
+  }
+
+  private async pagesOfOneSnapshot(): Promise<KubernetesListObject<T>> {
     const limit = this.timing.listPageSize > 0 ? this.timing.listPageSize : undefined;
     for (let restarts = 0; ; restarts++) {
       const items: T[] = [];
       const pages = new PageGuard(this.resource.name);
       let first: ListEnvelope | undefined;
       let next: string | undefined;
+      let pageCount = 0;
+      this.listing = { pages: 0, objects: 0 };
       try {
         do {
           const envelope = await this.keptPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) }, items, pages);
+          this.listing = { pages: ++pageCount, objects: items.length };
           first ??= envelope;
           next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
-          if (next !== undefined) pages.token(next);
+          if (next === undefined) pages.last(envelope.metadata?.remainingItemCount);
+          else pages.token(next);
         } while (next !== undefined);
       } catch (err) {
         if (next === undefined || !isGone(err) || restarts >= MAX_LIST_RESTARTS || this.stopped) throw err;
@@ -479,7 +507,8 @@ class ObservedWatch extends Watch {
  * Checks the pages of one paged list against a server, or a proxy in between, that ignores
  * `continue` and answers the first page again each time: the list would never end, holding ever
  * more copies of it and asking the API server again as fast as it answers. A list that really
- * pages never repeats an object or a continue token; one that does fails (retried with backoff).
+ * pages never repeats an object or a continue token; one that does fails (retried with backoff),
+ * and so does one whose last page says objects remain (see `last`).
  */
 class PageGuard {
   readonly #objects = new Set<string>();
@@ -494,6 +523,21 @@ class PageGuard {
     const key = `${item.metadata?.namespace ?? ''}/${name}`;
     if (this.#objects.has(key)) throw this.#ignored(`page ${this.#pages} repeats ${key}`);
     this.#objects.add(key);
+  }
+
+  /**
+   * The page without a continue token, which ends the list: one that still says objects remain
+   * (a proxy that dropped the token from the answer) would make a partial list the cache, and every
+   * node or pod left out of it would lose its endpoint's locality, weight or the endpoint itself.
+   * Only a count the server sent is trusted (it may be absent or an estimate, never positive on a
+   * last page).
+   */
+  last(remainingItemCount: number | undefined): void {
+    if (remainingItemCount !== undefined && remainingItemCount > 0) {
+      throw new Error(
+        `list of ${this.resource}: page ${this.#pages} says ${remainingItemCount} more objects remain but carries no continue token: the API server, or a proxy in between, cut the list short`,
+      );
+    }
   }
 
   token(next: string): void {

@@ -176,7 +176,7 @@ export class KubernetesSource implements Source {
     for (const i of this.#informers) i.start();
     const timer = setTimeout(() => {
       const pending = this.#informers.filter((i) => !i.state().synced);
-      const errors = pending.map((i) => `${i.resource.name}: ${i.state().lastError ?? 'no answer yet'}`).join('; ');
+      const errors = pending.map((i) => `${i.resource.name}: ${pendingDetail(i)}`).join('; ');
       this.#syncWaiter?.reject(
         new KeywayError('SOURCE_UNAVAILABLE', `no complete list of ${pending.map((i) => i.resource.name).join(', ')} from the Kubernetes API within ${this.#initialSyncTimeoutMs} ms (${errors})`),
       );
@@ -361,6 +361,19 @@ export class KubernetesSource implements Source {
  */
 export function createKubernetesSource(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}): KubernetesSource {
   return new KubernetesSource(config, options);
+}
+
+/**
+ * Why a resource has no complete list yet: its last error, and the list under way. A list still
+ * paging is not "no answer": the collection is large or the API server slow to serve it.
+ */
+function pendingDetail(informer: ResourceInformer<KubernetesObject>): string {
+  const progress = informer.listProgress();
+  // No page yet is no answer yet.
+  const listing = progress && progress.pages > 0 ? `still listing (${progress.objects} objects in ${progress.pages} pages read so far)` : undefined;
+  const lastError = informer.state().lastError;
+  if (lastError !== undefined && listing !== undefined) return `${listing}, after ${lastError}`;
+  return lastError ?? listing ?? 'no answer yet';
 }
 
 /** In a pod: the service account and the in-cluster API server; elsewhere: KUBECONFIG or ~/.kube/config. */
