@@ -23,7 +23,7 @@ const JOINS = 3;
 
 /** Nodes in zones z0 and z1, except those named in `inZone9`: in z9, the clients' zone. */
 function topology(nodes: readonly GrpcBackend[], inZone9: ReadonlySet<string>): string {
-  const lines = [`shards: ${SHARDS}`, 'replicas: 2', 'spread: none', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
+  const lines = [`shards: ${SHARDS}`, 'replicas: 3', 'spread: none', 'service: keyway-cache', 'xds: {holdOffMs: 10, maxDelayMs: 100}', 'endpoints:'];
   nodes.forEach((n, i) => {
     const zone = inZone9.has(n.name) ? 'z9' : `z${i % 2}`;
     lines.push(`  - id: ${n.name}`, '    address: 127.0.0.1', `    port: ${n.port}`, `    locality: {region: r, zone: ${zone}, subzone: nvl-${i}}`, '    weight: 10');

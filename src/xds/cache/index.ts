@@ -1,6 +1,7 @@
 /** The snapshot cache: consistent, content-versioned snapshots per proxy class (docs/architecture.md "The pipeline"). */
 export {
   SnapshotCache,
+  DEFAULT_GRPC_CLASS_WARNING,
   type BuildFn,
   type SnapshotListener,
   type SnapshotSource,

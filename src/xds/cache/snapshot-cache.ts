@@ -45,7 +45,22 @@ export interface SnapshotCacheOptions {
    * responses of the first streams go out (and their ACKs come in) while later ones are built.
    */
   readonly fanOutSlice?: number;
+  /** Stock gRPC classes past which a warning is logged (default DEFAULT_GRPC_CLASS_WARNING). */
+  readonly grpcClassWarning?: number;
 }
+
+/**
+ * Stock gRPC classes (one per place, zone and fabric, whose clients get their own replica order)
+ * past which the cache logs a warning. Each is a translation of every shard's route and owner
+ * tuple at every map change and a snapshot of its own: at S = 16384, R = 3 and 200 nodes, some
+ * 50 MiB of heap and 0.35 s of the event loop per class and change (10 classes: 570 to 790 MiB,
+ * 3.5 s a change), so eight of them fill the 384 MiB heap limit of the base manifest. With R = 2
+ * every place is one class (served-class.ts); the shard picker's clients share one class too.
+ */
+export const DEFAULT_GRPC_CLASS_WARNING = 8;
+
+/** Class keys a warning names at most. */
+const WARNING_NAMES = 10;
 
 /**
  * 128 streams per turn: on this project's 2-core benchmark machine (docs/benchmarks.md "xDS fan-out"),
@@ -130,6 +145,10 @@ export class SnapshotCache implements SnapshotSource {
   #draining: Promise<void> | undefined;
   /** Per class object asked with, its entry since the last rebuild. */
   #entryMemo = new WeakMap<ProxyClass, ClassEntry>();
+  readonly #grpcWarning: number;
+  /** Stock gRPC classes in #classes; whether the warning was logged since they last fitted. */
+  #grpcClasses = 0;
+  #grpcWarned = false;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#build = opts.build;
@@ -137,6 +156,7 @@ export class SnapshotCache implements SnapshotSource {
     this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'snapshot-cache' });
     this.#servedClass = opts.servedClass ?? ((c) => c);
     this.#slice = Math.max(1, opts.fanOutSlice ?? DEFAULT_FAN_OUT_SLICE);
+    this.#grpcWarning = opts.grpcClassWarning ?? DEFAULT_GRPC_CLASS_WARNING;
   }
 
   /** The class's current snapshot, building it on first use. Undefined if no consistent one exists yet. */
@@ -178,6 +198,7 @@ export class SnapshotCache implements SnapshotSource {
     for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
       if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
         this.#classes.delete(key);
+        if (isStockGrpc(entry.proxyClass)) this.#grpcClasses--;
         if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
         continue;
       }
@@ -193,6 +214,7 @@ export class SnapshotCache implements SnapshotSource {
     }
     const moved = this.#rehome();
     this.#encoder.sweep();
+    this.#checkGrpcClasses();
     // A moved watcher is told of every kind of its new class, in order, before the changes of that
     // class: its stream holds the old class's clusters, which a changed route may not name.
     for (const [watcher, kind] of moved) this.#call(watcher, kind);
@@ -237,9 +259,29 @@ export class SnapshotCache implements SnapshotSource {
         watchers: { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set(), assignment: new Set() },
       };
       this.#classes.set(key, entry);
+      if (isStockGrpc(proxyClass)) {
+        this.#grpcClasses++;
+        this.#checkGrpcClasses();
+      }
       this.#refresh(entry);
     }
     return entry;
+  }
+
+  /** Logs once each time the stock gRPC classes grow past the warning threshold. */
+  #checkGrpcClasses(): void {
+    if (this.#grpcClasses <= this.#grpcWarning) {
+      this.#grpcWarned = false;
+      return;
+    }
+    if (this.#grpcWarned) return;
+    this.#grpcWarned = true;
+    const names = [...this.#classes.values()].filter((e) => isStockGrpc(e.proxyClass)).map((e) => proxyClassKey(e.proxyClass));
+    this.#log.warn(
+      { grpcClasses: this.#grpcClasses, threshold: this.#grpcWarning, classes: names.slice(0, WARNING_NAMES) },
+      'many stock gRPC proxy classes: each place (zone, fabric) whose clients get their own replica order is translated and held apart at every map change; ' +
+        'replicas 2 or fewer, the shard picker, or fewer client localities make fewer (docs/security.md "xDS streams")',
+    );
   }
 
   /** Builds `entry` anew; keeps the previous snapshot (same object) when the content is unchanged or the build fails. */
@@ -385,6 +427,11 @@ export class SnapshotCache implements SnapshotSource {
       this.#queueHead = 0;
     }
   }
+}
+
+/** A proxyless gRPC class without the shard picker: a full translation of its own per place. */
+function isStockGrpc(c: ProxyClass): boolean {
+  return c.flavor === 'grpc' && c.picker !== true;
 }
 
 /** Every resource of a snapshot, kind by kind. */

@@ -2,11 +2,13 @@
  * Which proxy class a proxy is served, bounded by the topology (docs/security.md "xDS streams"):
  * a client picks its own node, so classes keyed on what it says could grow without end, one
  * translation and one snapshot each. Only what changes the translator's output may split classes:
- * a gRPC client's zone and subzone count when some endpoint has them (the translator orders
- * replicas by nearness to them), an agent's node id counts when that node has assignments. Every
- * other value maps to the class of a proxy that says nothing, whose resources are the same.
+ * a gRPC client's zone and subzone count when some endpoint has them and they change the order of
+ * some shard's failover replicas (the translator orders them by nearness), an agent's node id
+ * counts when that node has assignments. Every other value maps to the class whose resources are
+ * the same: the class of a proxy that says nothing, or of its zone alone.
  */
 import type { Endpoint } from '../../core/endpoint.js';
+import { shardReaders } from '../../core/shard-map.js';
 import type { ProxyClass } from '../resources.js';
 import { hasAssignments, type AssignmentInput } from './agent-assignments.js';
 import { placeKey } from './reuse.js';
@@ -19,6 +21,22 @@ export interface KnownPlaces {
   readonly pairs: ReadonlySet<string>;
   /** Does an agent of this node id get assignments? */
   readonly assigned: (node: string) => boolean;
+  /**
+   * Does a stock gRPC client's place change its resources at all? Only when some shard has two
+   * owners or more after its readers: those are the ones ordered by nearness (grpc-clusters.ts).
+   * With R = 2 (the default) and no spread hot shard, every place gets the same bytes.
+   */
+  readonly nearnessMatters: () => boolean;
+  /** Endpoints per zone, per subzone, per (zone, subzone) pair (placeKey); zones each subzone is in. */
+  readonly counts: PlaceCounts;
+}
+
+interface PlaceCounts {
+  readonly total: number;
+  readonly zone: ReadonlyMap<string, number>;
+  readonly subzone: ReadonlyMap<string, number>;
+  readonly pair: ReadonlyMap<string, number>;
+  readonly zonesOfSubzone: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 const memo = new WeakMap<AssignmentInput, KnownPlaces>();
@@ -28,11 +46,16 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
   let known = memo.get(input);
   if (!known) {
     const endpoints: readonly Endpoint[] = input.shardMap.endpoints;
+    const counts = placeCounts(endpoints);
+    let matters: boolean | undefined;
     known = {
-      zones: new Set(endpoints.map((e) => e.locality.zone)),
-      subzones: new Set(endpoints.map((e) => e.locality.subzone)),
-      pairs: new Set(endpoints.map((e) => placeKey(e.locality.zone, e.locality.subzone))),
+      zones: new Set(counts.zone.keys()),
+      subzones: new Set(counts.subzone.keys()),
+      pairs: new Set(counts.pair.keys()),
       assigned: (node) => hasAssignments(input, node),
+      // O(S), once per input and only when a stock gRPC client asks.
+      nearnessMatters: () => (matters ??= someTailOfTwo(input)),
+      counts,
     };
     memo.set(input, known);
   }
@@ -42,7 +65,8 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
 /**
  * `proxy` (already reduced by effectiveProxyClass) with what the topology does not know dropped:
  * an unknown zone, a subzone unknown in its zone (or, without a zone, anywhere), an agent node
- * without assignments (its class is the one "unknown node" class, node '').
+ * without assignments (its class is the one "unknown node" class, node ''). A stock gRPC place
+ * that orders every replica list as a smaller one does is served that one's class (sameOrderAs).
  */
 export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass {
   if (proxy.flavor === 'agent') return known.assigned(proxy.node ?? '') ? proxy : { ...proxy, node: '' };
@@ -54,5 +78,69 @@ export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass 
     const seen = zone === '' ? known.subzones.has(proxy.subzone) : known.pairs.has(placeKey(zone, proxy.subzone));
     if (seen) subzone = proxy.subzone;
   }
-  return zone === proxy.zone && subzone === proxy.subzone ? proxy : { flavor: proxy.flavor, zone, subzone };
+  const place = sameOrderAs(zone, subzone, known);
+  return place.zone === proxy.zone && place.subzone === proxy.subzone ? proxy : { flavor: proxy.flavor, ...place };
+}
+
+/**
+ * The smallest known place whose clients get the same replica order as clients in (zone, subzone).
+ * The translator sorts a shard's failover replicas by nearness: same fabric (2), same zone (1),
+ * else 0, then by rank. Two places order every list alike when they split the endpoints into the
+ * same groups, highest first; a single group orders by rank alone, as no place does. Left
+ * unmerged, a fleet with R = 2 in 40 fabrics made 85 classes translated apart into the same bytes
+ * (S = 16384: 30 s per change, 3.4 GB of heap).
+ */
+function sameOrderAs(zone: string, subzone: string, known: KnownPlaces): { zone: string; subzone: string } {
+  const none = { zone: '', subzone: '' };
+  if (zone === '' && subzone === '') return none;
+  if (!known.nearnessMatters()) return none;
+  const { total, zone: inZone, subzone: inSubzone, pair, zonesOfSubzone } = known.counts;
+  if (zone !== '') {
+    const zoneSize = inZone.get(zone) ?? 0;
+    // Every endpoint of the zone is in this fabric: fabric and zone are one group.
+    const fabricIsZone = subzone === '' || pair.get(placeKey(zone, subzone)) === zoneSize;
+    // A zone holding every endpoint ranks nothing above the rest: its fabric alone decides.
+    if (!fabricIsZone) return zoneSize === total ? { zone: '', subzone } : { zone, subzone };
+    return zoneSize === total ? none : { zone, subzone: '' };
+  }
+  // A fabric alone (no zone): its group is every endpoint with that subzone, in whichever zone.
+  const size = inSubzone.get(subzone) ?? 0;
+  if (size === total) return none;
+  const zones = zonesOfSubzone.get(subzone);
+  if (zones?.size === 1) {
+    const [only] = zones;
+    if (only !== undefined && only !== '' && inZone.get(only) === size) return { zone: only, subzone: '' };
+  }
+  return { zone, subzone };
+}
+
+function placeCounts(endpoints: readonly Endpoint[]): PlaceCounts {
+  const zone = new Map<string, number>();
+  const subzone = new Map<string, number>();
+  const pair = new Map<string, number>();
+  const zonesOfSubzone = new Map<string, Set<string>>();
+  const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+  for (const { locality: l } of endpoints) {
+    bump(zone, l.zone);
+    bump(subzone, l.subzone);
+    bump(pair, placeKey(l.zone, l.subzone));
+    let zones = zonesOfSubzone.get(l.subzone);
+    if (!zones) zonesOfSubzone.set(l.subzone, (zones = new Set()));
+    zones.add(l.zone);
+  }
+  return { total: endpoints.length, zone, subzone, pair, zonesOfSubzone };
+}
+
+/**
+ * Does some shard list two owners or more after its readers (the ones the translator orders by
+ * nearness)? The map's owners are a superset of those the translator serves (it leaves out the
+ * not ready), so a false answer holds for what it serves too.
+ */
+function someTailOfTwo({ shardMap }: AssignmentInput): boolean {
+  const { owners } = shardMap;
+  for (let shard = 0; shard < owners.length; shard++) {
+    const n = owners[shard]?.length ?? 0;
+    if (n >= 3 && n - shardReaders(shardMap, shard) >= 2) return true;
+  }
+  return false;
 }

@@ -11,8 +11,10 @@ const nodes = [
   endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }),
   endpoint('b', '10.0.0.2', { locality: locality('z1', 'f2') }),
   endpoint('c', '10.0.0.3', { locality: locality('z2', 'f3') }),
+  endpoint('d', '10.0.0.4', { locality: locality('z2', 'f4') }),
 ];
-const input = handInput(nodes, Array.from({ length: 6 }, (_, s) => (s % 2 === 0 ? ['a', 'c'] : ['c', 'b'])));
+// Three owners a shard: two replicas to order, so the client's place changes its resources.
+const input = handInput(nodes, Array.from({ length: 6 }, (_, s) => (s % 2 === 0 ? ['a', 'c', 'd'] : ['c', 'b', 'a'])));
 const grpc = (zone: string, subzone: string): ProxyClass => ({ flavor: 'grpc', zone, subzone });
 const key = (c: ProxyClass): string => proxyClassKey(effectiveProxyClass(c, input));
 const output = (c: ProxyClass): unknown => {
@@ -42,9 +44,12 @@ test('agents: a node with assignments keeps its class; any other shares the one 
 });
 
 test('a zone and fabric are matched as a pair, not as text joined with a separator a fabric may hold', () => {
-  // Endpoints in zone "z1" (fabric "f1") and zone "z1\nf9" (fabric "x"): a client in zone "z1" naming
+  // Endpoints in zone "z1" (fabric "f1") and zone "z1\nf9" (fabrics "x" and "y"): a client in zone "z1" naming
   // fabric "f9\nx" matched the second pair's joined text and kept a fabric no endpoint of z1 has.
-  const odd = handInput([endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }), endpoint('b', '10.0.0.2', { locality: locality('z1\nf9', 'x') })], [['a', 'b'], ['b', 'a']]);
+  const odd = handInput(
+    [endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }), endpoint('b', '10.0.0.2', { locality: locality('z1\nf9', 'x') }), endpoint('c', '10.0.0.3', { locality: locality('z1\nf9', 'y') })],
+    [['a', 'b', 'c'], ['b', 'a', 'c']],
+  );
   assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f9\nx'), odd)), 'grpc|z1|');
   assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1\nf9', 'x'), odd)), 'grpc|z1\nf9|x');
 });

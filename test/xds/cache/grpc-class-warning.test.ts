@@ -1,0 +1,52 @@
+// Stock gRPC classes are the costly ones (a full translation and a snapshot each at every map
+// change; docs/security.md "xDS streams"): past a threshold keyway says so in one warn line, once
+// per crossing, not once per class or rebuild. Before, a fleet whose clients sat in many places ran
+// keyway past its heap limit with no line naming the cause.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { SnapshotCache } from '../../../src/xds/cache/index.js';
+import { checkConsistency } from '../../../src/xds/translator/index.js';
+import type { ProxyClass } from '../../../src/xds/resources.js';
+import { miniSet } from '../../support/xds-client/resources.js';
+
+function captured(): { logger: pino.Logger; warnings: () => Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), warnings: () => lines.filter((l) => l.level === 40) };
+}
+
+const place = (i: number): ProxyClass => ({ flavor: 'grpc', zone: `z${i}`, subzone: '' });
+
+test('more stock gRPC classes than the threshold: one warning per crossing, naming the count', () => {
+  const { logger, warnings } = captured();
+  const cache = new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001] } }), checkConsistency, logger, grpcClassWarning: 3 });
+  const stops: (() => void)[] = [];
+  const watch = (c: ProxyClass): void => void stops.push(cache.watch(c, 'cluster', () => {}));
+  for (let i = 0; i < 3; i++) watch(place(i));
+  // Neither Envoy, agents nor the shard picker's clients count: they do not translate per place.
+  watch({ flavor: 'envoy', zone: '', subzone: '' });
+  watch({ flavor: 'grpc', zone: '', subzone: '', picker: true });
+  watch({ flavor: 'agent', zone: '', subzone: '', node: 'n1' });
+  assert.equal(warnings().length, 0, 'at the threshold: no warning');
+  watch(place(3));
+  watch(place(4));
+  cache.rebuild();
+  assert.equal(warnings().length, 1, 'one warning, not one per class or rebuild');
+  assert.equal(warnings()[0]!.grpcClasses, 4);
+  assert.equal(warnings()[0]!.threshold, 3);
+  assert.match(String(warnings()[0]!.msg), /many stock gRPC proxy classes/);
+
+  // Their clients leave: the classes go at the next rebuild, and a later crossing is told again.
+  for (const stop of stops.splice(0)) stop();
+  cache.rebuild();
+  for (let i = 0; i < 4; i++) watch(place(10 + i));
+  assert.equal(warnings().length, 2);
+  assert.deepEqual(warnings()[1]!.classes, ['grpc|z10|', 'grpc|z11|', 'grpc|z12|', 'grpc|z13|']);
+});
