@@ -2,11 +2,13 @@
  * The endpoint picker's decision for one request (docs/gateways.md "What keyway answers"): which
  * shard the request names, from `x-cache-shard` or the key header exactly as keyway's Envoy
  * routes read them (docs/xds.md "Key to shard in Envoy"), and the shard's owners, primary first
- * (a hot shard's readers taking turns in front), narrowed to the gateway's subset hint. Pure: the
- * same table, request and rotation give the same answer on every replica.
+ * (a hot shard's readers taking turns in front), narrowed to the gateway's subset hint. A key header
+ * named `*-bin` is gRPC binary metadata: its base64 is decoded and the bytes hashed, as the shard
+ * pickers hash them (docs/hashing.md). Pure: the same table, request and rotation give the same
+ * answer on every replica.
  */
 import { keyBytesToShard, keyToShard } from '../sharding/key-to-shard.js';
-import { badShardMessage, missingShardMessage, repeatedKeyMessage, SHARD_HEADER } from '../xds/translator/index.js';
+import { badBinaryKeyMessage, badShardMessage, missingShardMessage, repeatedKeyMessage, SHARD_HEADER } from '../xds/translator/index.js';
 import type { PickTable } from './pick-table.js';
 import type { SubsetHint } from './subset-hint.js';
 
@@ -19,7 +21,7 @@ export type PickDecision =
       /** The candidates in order, `ip:port`; the gateway takes the first reachable one. Never empty. */
       readonly endpoints: readonly string[];
     }
-  /** 400: a malformed shard number or a repeated key header (or no shard at all under missingHeader `reject`). */
+  /** 400: a malformed shard number, a repeated key header, a `-bin` key header that is not base64 (or no shard at all under missingHeader `reject`). */
   | { readonly kind: 'bad-request'; readonly status: 400; readonly message: string }
   /** 503: no owner of the shard is eligible (none at all, or none in the subset hint). */
   | { readonly kind: 'unavailable'; readonly status: 503; readonly message: string };
@@ -65,7 +67,8 @@ export function pickEndpoints(
     const keys = header(table.keyHeader);
     if (keys !== undefined) {
       if (keys.length !== 1) return badRequest(repeatedKeyMessage(table.keyHeader));
-      const key = keys[0]!;
+      const key = binaryHeader(table.keyHeader) ? decodeBinaryValue(keys[0]!) : keys[0]!;
+      if (key === undefined) return badRequest(badBinaryKeyMessage(table.keyHeader));
       shard = typeof key === 'string' ? keyToShard(key, table.shardCount) : keyBytesToShard(key, table.shardCount);
     } else if (table.missingHeader === 'reject') {
       return badRequest(missingShardMessage(table.shardCount, table.keyHeader));
@@ -88,6 +91,30 @@ export function pickEndpoints(
     return unavailable(owners.length === 0 ? `shard ${shard} has no owner\n` : `no owner of shard ${shard} is in the subset hint\n`);
   }
   return { kind: 'route', shard, endpoints };
+}
+
+/** A `-bin` header is gRPC binary metadata: base64 on the wire, the decoded bytes its value. */
+function binaryHeader(name: string): boolean {
+  return name.endsWith('-bin');
+}
+
+// Standard alphabet, padded (grpc-js writes `=`) or not (grpc-go writes none), nothing else: no
+// blanks, no URL-safe letters, no `,` (a comma means values joined, which are no one key).
+const BASE64 = /^[A-Za-z0-9+/]*$/;
+
+/**
+ * The bytes of a binary metadata value, as the shard pickers receive them from gRPC (which decodes
+ * before they see it): hashing the base64 text instead put one key on other shards than the
+ * pickers, and on two shards for grpc-js (padded) and grpc-go (unpadded) clients. Undefined when the
+ * value is not base64.
+ */
+function decodeBinaryValue(value: HeaderText): Uint8Array | undefined {
+  const text = typeof value === 'string' ? value : latin1.decode(value);
+  const body = text.endsWith('==') ? text.slice(0, -2) : text.endsWith('=') ? text.slice(0, -1) : text;
+  // Padding makes a multiple of 4; unpadded, a length of 1 mod 4 holds no whole byte.
+  if (body.length !== text.length && text.length % 4 !== 0) return undefined;
+  if (body.length % 4 === 1 || !BASE64.test(body)) return undefined;
+  return Buffer.from(body, 'base64');
 }
 
 /** The golden ratio's fraction: `frac(n * PHI)` spreads consecutive counters evenly over [0, 1). */

@@ -32,6 +32,53 @@ export function repeatedKeyMessage(keyHeader: string): string {
   return `${keyHeader} must be sent once\n`;
 }
 
+/** The body of Envoy's 400 when a binary (`-bin`) key header is not base64 (the endpoint picker's words too). */
+export function badBinaryKeyMessage(keyHeader: string): string {
+  return `${keyHeader} must be base64 (gRPC binary metadata)\n`;
+}
+
+/**
+ * For a key header named `*-bin` (gRPC binary metadata, base64 on the wire): the decoder, and the
+ * step that turns the header's text into the key's bytes, as the shard pickers receive them.
+ * Empty for any other header, so its script (and the listener) stays as it was.
+ */
+function binaryKeyLua(keyHeader: string): { readonly decoder: string; readonly decode: string } {
+  if (!keyHeader.endsWith('-bin')) return { decoder: '', decode: '' };
+  const decoder = `local BAD_BINARY_KEY = ${luaString(badBinaryKeyMessage(keyHeader))}
+local B64 = {}
+for i = 1, 64 do B64[byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", i)] = i - 1 end
+
+-- Base64, padded (grpc-js) or not (grpc-go), standard alphabet only; nil when s is not base64.
+function unbase64(s)
+  local n = #s
+  if sub(s, -2) == "==" then n = n - 2 elseif sub(s, -1) == "=" then n = n - 1 end
+  if (n < #s and #s % 4 ~= 0) or n % 4 == 1 then return nil end
+  local out, acc, bits = {}, 0, 0
+  for i = 1, n do
+    local v = B64[byte(s, i)]
+    if v == nil then return nil end
+    acc, bits = acc * 64 + v, bits + 6
+    if bits >= 8 then
+      bits = bits - 8
+      local b = math.floor(acc / 2 ^ bits)
+      out[#out + 1] = string.char(b)
+      acc = acc - b * 2 ^ bits
+    end
+  end
+  return table.concat(out)
+end
+
+`;
+  const decode = `  -- gRPC binary metadata: the key is the decoded bytes, as the shard pickers hash them.
+  key = unbase64(key)
+  if key == nil then
+    bad_request(handle, BAD_BINARY_KEY)
+    return
+  end
+`;
+  return { decoder, decode };
+}
+
 /** A Lua string literal (JSON's escapes are Lua's for the ASCII text keyway puts here). */
 function luaString(s: string): string {
   return JSON.stringify(s);
@@ -42,6 +89,7 @@ function luaString(s: string): string {
  * Deterministic: the same settings give the same bytes.
  */
 export function keyShardLuaScript(shardCount: number, keyHeader: string): string {
+  const binary = binaryKeyLua(keyHeader);
   return `-- keyway: key to shard (hash contract 1, docs/hashing.md) for S = ${shardCount}. Generated; do not edit.
 local bit = require("bit")
 local band, bxor, rol, lshift, rshift, tobit = bit.band, bit.bxor, bit.rol, bit.lshift, bit.rshift, bit.tobit
@@ -97,7 +145,7 @@ local function tag(key)
   return key
 end
 
-function key_to_shard(key)
+${binary.decoder}function key_to_shard(key)
   return murmur3(tag(key)) % SHARDS
 end
 
@@ -124,7 +172,7 @@ function envoy_on_request(handle)
     bad_request(handle, REPEATED_KEY)
     return
   end
-  headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))
+${binary.decode}  headers:replace(SHARD_HEADER, tostring(key_to_shard(key)))
 end
 `;
 }

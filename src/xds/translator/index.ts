@@ -44,7 +44,7 @@ export { resourceSetToJson, resourceToJson } from './resource-json.js';
 export { XDS_REGISTRY } from './registry.js';
 export { agentAssignments, type AgentAssignments, type AssignmentInput } from './agent-assignments.js';
 export { HEALTH_CHECK_PATH, HEALTH_CHECK_TIMING, CIRCUIT_BREAKER_LIMIT, healthChecks } from './envoy-failover.js';
-export { badShardMessage, keyShardLuaScript, repeatedKeyMessage } from './envoy-key-shard.js';
+export { badBinaryKeyMessage, badShardMessage, keyShardLuaScript, repeatedKeyMessage } from './envoy-key-shard.js';
 export { missingShardMessage } from './envoy-routes.js';
 export {
   SHARD_HEADER,

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { keyToShard } from '../../../src/sharding/index.js';
+import { keyBytesToShard, keyToShard } from '../../../src/sharding/index.js';
 import { keyShardLuaScript } from '../../../src/xds/translator/index.js';
 
 interface KeyVector {
@@ -134,6 +134,23 @@ describe('the key-to-shard Lua script under LuaJIT', { skip }, () => {
     const cases = ['run({{"x-cache-key", "a"}})', 'print(counted)', 'run({{"x-cache-key", "a,b"}})', 'print(counted)', 'run({{"x-cache-key", "a"}, {"x-cache-key", "b"}})', 'print(counted)'];
     const out = runLua(1024, `${FAKE_HANDLE}\n${cases.join('\n')}`);
     assert.deepEqual(out, [`pass ${keyToShard('a', 1024)}`, '0', `pass ${keyToShard('a,b', 1024)}`, '1', '400 text/plain x-cache-key must be sent once|', '2']);
+  });
+
+  test('a key header named *-bin is gRPC binary metadata: its base64 (padded or not) decoded, the bytes hashed', () => {
+    // grpc-js pads binary metadata, grpc-go does not; the shard pickers hash the decoded bytes.
+    const keys = [Buffer.from('a'), Buffer.from('ab'), Buffer.from('abc'), Buffer.from([0xff, 0x00, 0x80]), Buffer.from('{tag}x'), Buffer.alloc(0)];
+    const cases: Array<[string, string]> = [];
+    for (const k of keys) {
+      const padded = k.toString('base64');
+      const want = `pass ${keyBytesToShard(k, 1024)}`;
+      cases.push([`{{"x-cache-key-bin", ${JSON.stringify(padded)}}}`, want]);
+      cases.push([`{{"x-cache-key-bin", ${JSON.stringify(padded.replace(/=+$/, ''))}}}`, want]);
+    }
+    for (const bad of ['a', 'YQ=', 'Y Q==', 'YQ-_', 'YQ==,Yg==', 'Y===', '@@@@']) {
+      cases.push([`{{"x-cache-key-bin", ${JSON.stringify(bad)}}}`, '400 text/plain x-cache-key-bin must be base64 (gRPC binary metadata)|']);
+    }
+    const out = runLua(1024, `${FAKE_HANDLE}\n${cases.map(([h]) => `run(${h})`).join('\n')}`, 'x-cache-key-bin');
+    cases.forEach(([h, want], i) => assert.equal(out[i], want, h));
   });
 
   test('S = 1 accepts only "0"; the key header name is the setting', () => {
