@@ -4,10 +4,12 @@
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to re-read the topology file.
  * Exit status: 0 graceful shutdown, 1 runtime failure, 2 invalid topology file.
  */
+import { constants, openSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { type Logger, pino } from 'pino';
 import { adminTokenFault } from '../core/admin-token.js';
 import { isConfigError, type KeywayError, KeywayErrors } from '../core/errors.js';
-import { createKeywayMetrics, installOtelDiagLog, startTracing, type Tracing } from '../telemetry/index.js';
+import { createKeywayMetrics, installGrpcLog, installOtelDiagLog, startTracing, type Tracing } from '../telemetry/index.js';
 import { type RunningServer, startServer } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { readBoundedFile, UnreadableFileError } from '../config/bounded-file.js';
@@ -42,6 +44,7 @@ const TRACE_FLUSH_TIMEOUT_MS = 5000;
 export async function serveCommand(cmd: ServeCommandOptions): Promise<number> {
   const { log, flush: flushLog } = stdoutLogger(cmd.logLevel);
   installOtelDiagLog(log);
+  installGrpcLog(log);
   const tracing = startTracing({
     onExportHealth: (e) =>
       e.kind === 'failing'
@@ -97,11 +100,14 @@ interface StdoutLog {
  * /readyz and every xDS stream stalled with the log. Lines wait in a bounded buffer instead.
  */
 function stdoutLogger(level: string): StdoutLog {
-  const dest = pino.destination({ dest: 1, sync: true, retryEAGAIN: () => false, maxLength: LOG_BUFFER_MAX_BYTES });
+  const notice = stderrNotice();
+  const dest = pino.destination({ dest: ownTerminal(1) ?? 1, sync: true, retryEAGAIN: () => false, maxLength: LOG_BUFFER_MAX_BYTES });
   let retry: NodeJS.Timeout | undefined;
   // Lines wait from a refused write until sonic-boom's 'drain' (a write that left nothing behind),
   // unless a write was refused again after that one: its 'drain' comes a tick later.
   let waiting = false;
+  // A write failed with an error other than a full pipe, told once on stderr until a write succeeds.
+  let failing = false;
   let refusals = 0;
   let refusalsAtWrite = 0;
   let drained: (() => void) | undefined;
@@ -109,27 +115,33 @@ function stdoutLogger(level: string): StdoutLog {
   dest.on('drain', () => {
     if (refusals !== refusalsAtWrite) return;
     waiting = false;
+    failing = false;
     drained?.();
   });
-  // pino's own listener stops logging on EPIPE (the reader went away) and rethrows the rest. A
-  // full pipe (EAGAIN) is no error here: the lines stay buffered, offered again on a timer (an
-  // empty write sends what waits) as well as with the next line.
+  // pino's own listener stops logging on EPIPE (the reader went away) and rethrows the rest, which
+  // crashed keyway at its next line when stdout is a file on a full disk (ENOSPC) or a terminal
+  // gone (EIO). A full pipe (EAGAIN) is no error here, and a failed write keeps serving too: the
+  // lines stay buffered within the bound, offered again on a timer (an empty write sends what
+  // waits) as well as with the next line.
   dest.removeAllListeners('error');
   dest.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EAGAIN' || err.code === 'EBUSY') {
-      waiting = true;
-      refusals++;
-      retry ??= setTimeout(() => {
-        retry = undefined;
-        dest.write('');
-      }, LOG_RETRY_MS).unref();
+    if (err.code === 'EPIPE') {
+      waiting = false;
+      drained?.();
+      dest.write = () => true;
+      dest.flushSync = () => {};
       return;
     }
-    if (err.code !== 'EPIPE') throw err;
-    waiting = false;
-    drained?.();
-    dest.write = () => true;
-    dest.flushSync = () => {};
+    if (err.code !== 'EAGAIN' && err.code !== 'EBUSY' && !failing) {
+      failing = true;
+      notice(`keyway: writing the log to stdout fails (${err.message}); lines wait, at most ${LOG_BUFFER_MAX_BYTES} bytes, and are offered again every ${LOG_RETRY_MS} ms\n`);
+    }
+    waiting = true;
+    refusals++;
+    retry ??= setTimeout(() => {
+      retry = undefined;
+      dest.write('');
+    }, LOG_RETRY_MS).unref();
   });
   const log = pino({ name: 'keyway', level }, dest);
   let dropped = 0;
@@ -139,7 +151,7 @@ function stdoutLogger(level: string): StdoutLog {
     dropped++;
     if (told) return;
     told = true;
-    process.stderr.write(`keyway: stdout's reader takes no log lines; past ${LOG_BUFFER_MAX_BYTES} bytes waiting, new ones are dropped until it reads again\n`);
+    notice(`keyway: stdout's reader takes no log lines; past ${LOG_BUFFER_MAX_BYTES} bytes waiting, new ones are dropped until it reads again\n`);
   });
   dest.on('write', () => {
     if (dropped === 0 || reporting) return;
@@ -162,10 +174,42 @@ function stdoutLogger(level: string): StdoutLog {
     const r = waiting ? await Promise.race([taken, timeout, interrupt.then(() => 'interrupted' as const)]) : 'taken';
     clearTimeout(timer);
     drained = undefined;
-    if (r !== 'taken') process.stderr.write(`keyway: exiting with log lines stdout's reader did not take (${r === 'timeout' ? `not within ${LOG_EXIT_FLUSH_MS} ms` : 'second signal'}); they are lost\n`);
+    if (r !== 'taken') notice(`keyway: exiting with log lines stdout's reader did not take (${r === 'timeout' ? `not within ${LOG_EXIT_FLUSH_MS} ms` : 'second signal'}); they are lost\n`);
     return r === 'interrupted' ? 'interrupted' : 'done';
   };
   return { log, flush };
+}
+
+/**
+ * For a terminal on `fd` (stdout, stderr), a descriptor of the log's own, non-blocking; undefined
+ * otherwise. Node makes stdout and stderr blocking when they are a terminal, so a terminal that
+ * took no output (Ctrl-S, an ssh session whose network stalled, `docker run -t` behind a slow log
+ * driver) stopped keyway whole: a pipe's stdout is non-blocking already. Opened anew because
+ * stdin and the shell share the terminal's descriptor, which must stay blocking.
+ */
+function ownTerminal(fd: 1 | 2): number | undefined {
+  if (!isatty(fd)) return undefined;
+  try {
+    return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the log's own notices to stderr. A terminal that takes nothing now loses the notice
+ * rather than stopping keyway; a pipe's stderr queues it (a few lines in all).
+ */
+function stderrNotice(): (text: string) => void {
+  const fd = ownTerminal(2);
+  if (fd === undefined) return (text) => void process.stderr.write(text);
+  return (text) => {
+    try {
+      writeSync(fd, text);
+    } catch {
+      // EAGAIN: the terminal is full; the log goes on without this notice
+    }
+  };
 }
 
 /** Flushes and stops trace export, within TRACE_FLUSH_TIMEOUT_MS or until `interrupt` (a second signal). */

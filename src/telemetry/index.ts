@@ -19,6 +19,7 @@ export { createPrometheusRegistry, PROMETHEUS_CONTENT_TYPE, type PrometheusRegis
 export { startTracing, tracingConfigFromEnv, TRACER_NAME, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';
 export type { ExportHealthEvent } from './export-health.js';
 export { installOtelDiagLog, OTEL_DIAG_WINDOW_MS, type OtelDiagOptions, type OtelDiagSink } from './otel-diag.js';
+export { installGrpcLog, MAX_GRPC_LOG_CHARS, type GrpcLogOptions, type GrpcLogSink } from './grpc-log.js';
 export {
   beginChangeTrace,
   CHANGE_SPAN,
