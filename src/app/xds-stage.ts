@@ -16,6 +16,7 @@ import { endpointIds } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
 import { inconsistentSnapshot, SnapshotCache, type BuildFn, type ConsistencyCheck, type RebuildReport } from '../xds/cache/index.js';
+import { pushLogLine } from './push-log.js';
 import { pushTelemetry } from './push-telemetry.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
@@ -405,9 +406,8 @@ function warningLog(logger: Logger): { report(view: ServingView, warnings: reado
 }
 
 function logPush(logger: Logger, view: ServingView, report: RebuildReport): void {
-  const classes = report.classes.map((c) => ({ proxyClass: c.classKey, changed: c.changed, ...(c.error ? { error: c.error.message } : {}) }));
-  const changed = classes.some((c) => c.changed.length > 0);
-  logger[changed ? 'info' : 'debug']({ shardMapVersion: view.map.version, classes }, changed ? 'xDS snapshots pushed' : 'xDS snapshots unchanged');
+  const line = pushLogLine(report);
+  logger[line.level]({ shardMapVersion: view.map.version, ...line.fields }, line.msg);
 }
 
 /** The source behind the change, for its trace: Kubernetes when it feeds the map, else the file. */
