@@ -533,8 +533,12 @@ export class ServerLink {
       if (this.#up || !this.#holds) return;
       const late = this.now() - due;
       if (late >= STALL_MIN_MS) {
-        this.log({ level: 'info', msg: 'the process did not run for a while; the drop of a down stream\'s assignments waits that long more', server: this.address, stalledMs: Math.round(late) });
-        return this.#armDrop(late);
+        // At most dropAfterMs more: of the time the process ran, the link had been down less than
+        // that. Waiting the whole stall again (a VM suspended for hours) kept a gone server's
+        // assignments for hours of time the node did run.
+        const more = Math.min(late, this.timing.dropAfterMs);
+        this.log({ level: 'info', msg: 'the process did not run for a while; the drop of a down stream\'s assignments waits longer', server: this.address, stalledMs: Math.round(late), waitMs: Math.round(more) });
+        return this.#armDrop(more);
       }
       this.log({ level: 'warn', msg: 'ownership stream down too long; its assignments are dropped', server: this.address, afterMs: this.timing.dropAfterMs });
       this.#held.clear();
