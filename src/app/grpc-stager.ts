@@ -120,8 +120,11 @@ export class GrpcStager {
       // The routes in force stay held back no longer than one bound in all: a change arriving
       // during an `add` phase keeps its deadline, or changes coming faster than the bound (with a
       // client that never ACKs) would keep the clients on the first routes for as long as they come.
-      const deadline = change?.phase === 'add' && phase === 'add' ? change.deadline : monotonicMs() + this.#opts.timeoutMs;
-      change = { base, target, phase, deadline, mayRoute };
+      // It keeps the phase's one restart by a stall too: else each change followed by a stall past
+      // the bound (a long translation) gave the deadline kept its bound anew.
+      const held = change?.phase === 'add' && phase === 'add' ? change : undefined;
+      const deadline = held ? held.deadline : monotonicMs() + this.#opts.timeoutMs;
+      change = { base, target, phase, deadline, mayRoute, ...(held?.stallRestarted ? { stallRestarted: held.stallRestarted } : {}) };
       this.#changes.set(classKey, change);
     }
     if (!this.#fits(classKey, change)) change.phase = 'done';

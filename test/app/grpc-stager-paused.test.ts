@@ -64,3 +64,35 @@ test('an ACK waiting in the socket when a paused replica resumes past the bound 
   await eventually('the change done', () => (stager.inProgress().length === 0 ? true : undefined), { timeoutMs: 3000 });
   assert.deepEqual(warnings, [], 'no phase moved on for want of ACKs the clients had sent');
 });
+
+test('changes that each come with a stall restart an add phase once, not at each change', async (t) => {
+  // A client that never ACKs, and changes arriving during the `add` phase, each followed by a stall
+  // past the bound (a translation of a big map, a pause): a change keeps the phase's deadline, and
+  // must keep its one restart too, or each change restarts the bound and the routes in force are
+  // held back for as long as such changes come.
+  const warnings: string[] = [];
+  let target: ResourceSet = grpcSet(['n0']);
+  const stager: GrpcStager = new GrpcStager({
+    timeoutMs: 200,
+    lingerMs: 0,
+    logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) }),
+    synced: () => false,
+    rebuild: () => {
+      stager.build('K', target);
+      stager.rebuilt(new Set(['K']));
+    },
+  });
+  t.after(() => stager.close());
+  stager.build('K', target);
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (let i = 1; i <= 6 && warnings.length === 0; i++) {
+    target = grpcSet([`n${i}`]);
+    stager.build('K', target);
+    stager.rebuilt(new Set(['K']));
+    // The check arms the phase's timer; the stall makes it fire past the bound.
+    await turn();
+    stop(450);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.ok(warnings.length > 0, 'the add phase ended at its bound after one restart, not held back by every change');
+});
