@@ -11,21 +11,22 @@ import { nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtur
 import { startSource } from './harness.js';
 
 test('a start that times out while the pods are still paging says how far the list came', async (t) => {
-  // 60 pods in pages of 5 at 20 ms per pod: a page every 100 ms, 1.2 s for the list; start gives up at 600 ms.
+  // 150 pods in pages of 5 at 20 ms per pod: a page every 100 ms, 3 s for the list; start gives up
+  // at 1.5 s, when the one-object lists of nodes and slices are long done even on a loaded machine.
   const server = await KubeApiServer.start({ listItemDelayMs: 20 });
   t.after(() => server.close());
   server.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
   const members: SliceEndpoint[] = [];
-  for (let i = 0; i < 60; i++) {
-    const name = `cache-node-${String(i).padStart(2, '0')}`;
-    server.upsert(podObject(name, { node: 'gpu-1', ip: `10.0.0.${i + 1}` }));
-    members.push({ pod: name, ip: `10.0.0.${i + 1}`, node: 'gpu-1' });
+  for (let i = 0; i < 150; i++) {
+    const name = `cache-node-${String(i).padStart(3, '0')}`;
+    server.upsert(podObject(name, { node: 'gpu-1', ip: `10.0.${i >> 8}.${(i & 255) + 1}` }));
+    members.push({ pod: name, ip: `10.0.${i >> 8}.${(i & 255) + 1}`, node: 'gpu-1' });
   }
   server.upsert(sliceObject('cache-node-abcde', members.slice(0, 4)));
 
-  await assert.rejects(startSource(server, {}, { listPageSize: 5, initialSyncTimeoutMs: 600 }), (err: unknown) => {
+  await assert.rejects(startSource(server, {}, { listPageSize: 5, initialSyncTimeoutMs: 1500 }), (err: unknown) => {
     assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE');
-    assert.match(err.message, /^no complete list of pods from the Kubernetes API within 600 ms \(pods: still listing \((\d+) objects in (\d+) pages read so far\)\)$/);
+    assert.match(err.message, /^no complete list of pods from the Kubernetes API within 1500 ms \(pods: still listing \((\d+) objects in (\d+) pages read so far\)\)$/);
     const [, objects, pages] = /\((\d+) objects in (\d+) pages/.exec(err.message)!;
     assert.ok(Number(pages) >= 2 && Number(objects) === Number(pages) * 5, err.message);
     return true;
