@@ -55,7 +55,7 @@ export interface SnapshotCacheOptions {
  * tuple at every map change and a snapshot of its own: at S = 16384, R = 3 and 200 nodes, some
  * 50 MiB of heap and 0.35 s of the event loop per class and change (10 classes: 570 to 790 MiB,
  * 3.5 s a change), so eight of them fill the 384 MiB heap limit of the base manifest. With R = 2
- * every place is one class (served-class.ts); the shard picker's clients share one class too.
+ * every place is one class unless a hot shard is moved past its owners (served-class.ts); the shard picker's clients share one class too.
  */
 export const DEFAULT_GRPC_CLASS_WARNING = 8;
 

@@ -112,14 +112,22 @@ function localityGroup(endpoints: readonly Endpoint[], priority: number): Messag
   };
 }
 
-/** Stable sort: same fabric as the proxy first, then same zone, otherwise rank order. */
-function orderByNearness(replicas: readonly Endpoint[], proxy: ProxyClass): Endpoint[] {
-  const nearness = (e: Endpoint): number => {
-    const sameZone = proxy.zone !== '' && e.locality.zone === proxy.zone;
-    const sameFabric =
-      proxy.subzone !== '' && e.locality.subzone === proxy.subzone && (proxy.zone === '' || sameZone);
+/**
+ * How near an endpoint is to a stock gRPC client in (zone, subzone): 2 same fabric (in the same
+ * zone, when the client has one), 1 same zone, else 0. The failover order below, and the proxy
+ * classes that share it (served-class.ts), both read it.
+ */
+export function nearnessTo(zone: string, subzone: string): (e: Endpoint) => number {
+  return (e) => {
+    const sameZone = zone !== '' && e.locality.zone === zone;
+    const sameFabric = subzone !== '' && e.locality.subzone === subzone && (zone === '' || sameZone);
     return sameFabric ? 2 : sameZone ? 1 : 0;
   };
+}
+
+/** Stable sort: same fabric as the proxy first, then same zone, otherwise rank order. */
+function orderByNearness(replicas: readonly Endpoint[], proxy: ProxyClass): Endpoint[] {
+  const nearness = nearnessTo(proxy.zone, proxy.subzone);
   return replicas
     .map((e, rank) => ({ e, rank, near: nearness(e) }))
     .sort((a, b) => b.near - a.near || a.rank - b.rank)

@@ -11,6 +11,7 @@ import type { Endpoint } from '../../core/endpoint.js';
 import { shardReaders } from '../../core/shard-map.js';
 import type { ProxyClass } from '../resources.js';
 import { hasAssignments, type AssignmentInput } from './agent-assignments.js';
+import { nearnessTo } from './grpc-clusters.js';
 import { placeKey } from './reuse.js';
 
 /** The localities of a topology's endpoints, as the translator's nearness rules compare them. */
@@ -22,11 +23,14 @@ export interface KnownPlaces {
   /** Does an agent of this node id get assignments? */
   readonly assigned: (node: string) => boolean;
   /**
-   * Does a stock gRPC client's place change its resources at all? Only when some shard has two
-   * owners or more after its readers: those are the ones ordered by nearness (grpc-clusters.ts).
-   * With R = 2 (the default) and no spread hot shard, every place gets the same bytes.
+   * Does a stock gRPC client in this place (zone, subzone) get resources of its own? Only when it
+   * reorders the owners after some shard's readers (grpc-clusters.ts orders them by nearness): a
+   * shard with two of them or more, one nearer the place than one ranked before it. With R = 2 (the
+   * default) no shard has two, but for a hot shard moved to a node outside its owners (bounded
+   * load: the new primary, then the former owners): that shard alone splits only the places nearer
+   * its replica than its former primary, not every place of the fleet.
    */
-  readonly nearnessMatters: () => boolean;
+  readonly reordered: (zone: string, subzone: string) => boolean;
   /** Endpoints per zone, per subzone, per (zone, subzone) pair (placeKey); zones each subzone is in. */
   readonly counts: PlaceCounts;
 }
@@ -47,14 +51,20 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
   if (!known) {
     const endpoints: readonly Endpoint[] = input.shardMap.endpoints;
     const counts = placeCounts(endpoints);
-    let matters: boolean | undefined;
+    let tails: readonly (readonly Endpoint[])[] | undefined;
+    const reordered = new Map<string, boolean>();
     known = {
       zones: new Set(counts.zone.keys()),
       subzones: new Set(counts.subzone.keys()),
       pairs: new Set(counts.pair.keys()),
       assigned: (node) => hasAssignments(input, node),
-      // O(S), once per input and only when a stock gRPC client asks.
-      nearnessMatters: () => (matters ??= someTailOfTwo(input)),
+      // O(S) once per input, then per known place asked (bounded by the topology), memoised.
+      reordered: (zone, subzone) => {
+        const key = placeKey(zone, subzone);
+        let r = reordered.get(key);
+        if (r === undefined) reordered.set(key, (r = reordersSome((tails ??= tailsToOrder(input)), zone, subzone)));
+        return r;
+      },
       counts,
     };
     memo.set(input, known);
@@ -86,14 +96,22 @@ export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass 
  * The smallest known place whose clients get the same replica order as clients in (zone, subzone).
  * The translator sorts a shard's failover replicas by nearness: same fabric (2), same zone (1),
  * else 0, then by rank. Two places order every list alike when they split the endpoints into the
- * same groups, highest first; a single group orders by rank alone, as no place does. Left
- * unmerged, a fleet with R = 2 in 40 fabrics made 85 classes translated apart into the same bytes
- * (S = 16384: 30 s per change, 3.4 GB of heap).
+ * same groups, highest first; a single group orders by rank alone, as no place does; and a place
+ * that leaves every list it could reorder in rank order gets what a client that says nothing gets.
+ * Left unmerged, a fleet with R = 2 in 40 fabrics made 85 classes translated apart into the same
+ * bytes (S = 16384: 30 s per change, 3.4 GB of heap), and would again at any moved hot shard.
  */
 function sameOrderAs(zone: string, subzone: string, known: KnownPlaces): { zone: string; subzone: string } {
   const none = { zone: '', subzone: '' };
   if (zone === '' && subzone === '') return none;
-  if (!known.nearnessMatters()) return none;
+  const place = sameGroupsAs(zone, subzone, known);
+  // A place that keeps every list in rank order gets what a client that says nothing gets.
+  return known.reordered(place.zone, place.subzone) ? place : none;
+}
+
+/** The smallest known place that splits the endpoints into the same nearness groups as (zone, subzone). */
+function sameGroupsAs(zone: string, subzone: string, known: KnownPlaces): { zone: string; subzone: string } {
+  const none = { zone: '', subzone: '' };
   const { total, zone: inZone, subzone: inSubzone, pair, zonesOfSubzone } = known.counts;
   if (zone !== '') {
     const zoneSize = inZone.get(zone) ?? 0;
@@ -132,15 +150,33 @@ function placeCounts(endpoints: readonly Endpoint[]): PlaceCounts {
 }
 
 /**
- * Does some shard list two owners or more after its readers (the ones the translator orders by
- * nearness)? The map's owners are a superset of those the translator serves (it leaves out the
- * not ready), so a false answer holds for what it serves too.
+ * Per shard with two owners or more after its readers (the ones the translator orders by
+ * nearness), those owners in rank order. The map's owners are a superset of those the translator
+ * serves (it leaves out the not ready, keeping the order), so a place that keeps these in order
+ * keeps what it serves in order too. Owners the map does not list as endpoints are left out.
  */
-function someTailOfTwo({ shardMap }: AssignmentInput): boolean {
-  const { owners } = shardMap;
-  for (let shard = 0; shard < owners.length; shard++) {
-    const n = owners[shard]?.length ?? 0;
-    if (n >= 3 && n - shardReaders(shardMap, shard) >= 2) return true;
+function tailsToOrder({ shardMap }: AssignmentInput): Endpoint[][] {
+  const byId = new Map(shardMap.endpoints.map((e) => [e.id, e]));
+  const tails: Endpoint[][] = [];
+  shardMap.owners.forEach((ids, shard) => {
+    if (ids.length - shardReaders(shardMap, shard) < 2) return;
+    const tail = ids.slice(shardReaders(shardMap, shard)).flatMap((id) => byId.get(id) ?? []);
+    if (tail.length >= 2) tails.push(tail);
+  });
+  return tails;
+}
+
+/** Does a client in (zone, subzone) move some owner of `tails` before one ranked ahead of it? */
+function reordersSome(tails: readonly (readonly Endpoint[])[], zone: string, subzone: string): boolean {
+  if (zone === '' && subzone === '') return false;
+  const nearness = nearnessTo(zone, subzone);
+  for (const tail of tails) {
+    let before = 2;
+    for (const e of tail) {
+      const near = nearness(e);
+      if (near > before) return true;
+      before = near;
+    }
   }
   return false;
 }

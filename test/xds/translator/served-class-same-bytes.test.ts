@@ -111,10 +111,13 @@ test('a hot shard whose readers leave two owners or more to order splits the pla
   // Owner lists of two except shard 0's four: one reader leaves three to order, two leave two.
   const owners = [['a', 'b', 'c', 'd'], ['b', 'c'], ['c', 'd'], ['d', 'a']];
   const plain = handInput(nodes, owners);
-  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f1'), plain)), 'grpc|z1|f1');
+  // (z2, f4) puts d (then c) before b: it reorders shard 0's owners after its readers.
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z2', 'f4'), plain)), 'grpc|z2|f4');
   const spread = (readers: number): TranslatorInput => ({ ...plain, shardMap: { ...plain.shardMap, readers: new Map([[0, readers]]) } });
-  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f1'), spread(2))), 'grpc|z1|f1');
-  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f1'), spread(3))), 'grpc||', 'one owner left to order');
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z2', 'f4'), spread(2))), 'grpc|z2|f4');
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z2', 'f4'), spread(3))), 'grpc||', 'one owner left to order');
+  // (z1, f1) finds b, c, d in rank order already: what a client that says nothing gets.
+  assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f1'), plain)), 'grpc||');
   for (const input of [plain, spread(2), spread(3)]) {
     for (const c of places(nodes)) assert.deepEqual(bytes(input, c), bytes(input, effectiveProxyClass(c, input)), proxyClassKey(c));
   }
@@ -146,4 +149,30 @@ test('seeded owner lists, readers and places (blank ones too): a served class al
     }
   }
   assert.ok(merged > 100, `${merged} places served another place's class`);
+});
+
+test('R = 2 and one hot shard moved to a node outside its owners: only the places nearer its replica than its former primary split', () => {
+  // Bounded load puts the new primary first and keeps the former owners after it (docs/hot-shards.md):
+  // one shard with three owners, two of them to order. Before, every place of the fleet got a class
+  // of its own again (20 here; 85 in a fleet of 40 fabrics at S = 16384: 30 s a change, 3.4 GB).
+  const nodes = fleet(40, 4, 8);
+  const plain = computedInput(nodes, { shardCount: 256, replicas: 2, spread: 'zone' });
+  const [p, r] = plain.shardMap.owners[0]!;
+  const byId = new Map(nodes.map((e) => [e.id, e]));
+  const to = nodes.find((e) => e.id !== p && e.id !== r)!.id;
+  const owners = plain.shardMap.owners.map((o, s) => (s === 0 ? [to, p!, r!] : o));
+  const input: TranslatorInput = { ...plain, shardMap: { ...plain.shardMap, owners } };
+  const clients = places(nodes);
+  const served = servedFleet(input, clients);
+  const rl = byId.get(r!)!.locality;
+  const pl = byId.get(p!)!.locality;
+  assert.notEqual(rl.zone, pl.zone, 'spread over zones');
+  // The replica's zone, alone and with each of its fabrics (all put the replica first), and the
+  // replica's fabric alone; every other place keeps rank order and shares one class.
+  const inZone = nodes.filter((e) => e.locality.zone === rl.zone).map((e) => `grpc|${rl.zone}|${e.locality.subzone}`);
+  const split = new Set([`grpc|${rl.zone}|`, ...inZone, `grpc||${rl.subzone}`]);
+  assert.deepEqual([...new Set(clients.map((c) => proxyClassKey(effectiveProxyClass(c, input))).filter((k) => k !== 'grpc||'))].sort(), [...split].sort());
+  assert.equal(served.classes, split.size + 1, `${served.classes} classes`);
+  assert.ok(served.classes <= 5);
+  for (const c of clients) assert.deepEqual(bytes(input, c), bytes(input, effectiveProxyClass(c, input)), proxyClassKey(c));
 });

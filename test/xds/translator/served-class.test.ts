@@ -13,8 +13,9 @@ const nodes = [
   endpoint('c', '10.0.0.3', { locality: locality('z2', 'f3') }),
   endpoint('d', '10.0.0.4', { locality: locality('z2', 'f4') }),
 ];
-// Three owners a shard: two replicas to order, so the client's place changes its resources.
-const input = handInput(nodes, Array.from({ length: 6 }, (_, s) => (s % 2 === 0 ? ['a', 'c', 'd'] : ['c', 'b', 'a'])));
+// Three owners a shard: two replicas to order, ranked so that every place named below puts a
+// later one first (a place that keeps them in rank order gets what no place gets).
+const input = handInput(nodes, Array.from({ length: 6 }, (_, s) => (s % 2 === 0 ? ['a', 'c', 'b'] : ['b', 'a', 'c'])));
 const grpc = (zone: string, subzone: string): ProxyClass => ({ flavor: 'grpc', zone, subzone });
 const key = (c: ProxyClass): string => proxyClassKey(effectiveProxyClass(c, input));
 const output = (c: ProxyClass): unknown => {
@@ -48,7 +49,7 @@ test('a zone and fabric are matched as a pair, not as text joined with a separat
   // fabric "f9\nx" matched the second pair's joined text and kept a fabric no endpoint of z1 has.
   const odd = handInput(
     [endpoint('a', '10.0.0.1', { locality: locality('z1', 'f1') }), endpoint('b', '10.0.0.2', { locality: locality('z1\nf9', 'x') }), endpoint('c', '10.0.0.3', { locality: locality('z1\nf9', 'y') })],
-    [['a', 'b', 'c'], ['b', 'a', 'c']],
+    [['a', 'c', 'b'], ['b', 'c', 'a']],
   );
   assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1', 'f9\nx'), odd)), 'grpc|z1|');
   assert.equal(proxyClassKey(effectiveProxyClass(grpc('z1\nf9', 'x'), odd)), 'grpc|z1\nf9|x');
