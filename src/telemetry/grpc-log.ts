@@ -32,6 +32,22 @@ export const MAX_GRPC_LOG_CHARS = MAX_OTEL_DIAG_CHARS;
 /** grpc-js's severities: errors by default; info and debug only when GRPC_VERBOSITY or GRPC_TRACE ask. */
 type GrpcSeverity = 'error' | 'info' | 'debug';
 
+/**
+ * grpc-js errors that quote what a client sent (a refused header's name and value): one kind each,
+ * whatever the quote. Keyed on the whole text, a client varying its header made a kind per call:
+ * 100 lines a minute, and grpc-js's other errors pushed into the one shared past 100 kinds.
+ */
+const CLIENT_QUOTED = [/^Failed to add metadata entry /];
+
+/** The rate limit's kind of a message: its fixed start when it quotes a client, else the text. */
+function kindOf(text: string): string {
+  for (const start of CLIENT_QUOTED) {
+    const m = start.exec(text);
+    if (m) return m[0];
+  }
+  return text;
+}
+
 function cut(text: string): string {
   return text.length <= MAX_GRPC_LOG_CHARS ? text : `${text.slice(0, MAX_GRPC_LOG_CHARS)}… (${text.length} characters, cut)`;
 }
@@ -50,7 +66,7 @@ export function installGrpcLog(log: GrpcLogSink, opts: GrpcLogOptions = {}): () 
         log.info({ grpc: true, grpcSeverity: severity }, text);
         return;
       }
-      const pass = admit(text);
+      const pass = admit(kindOf(text));
       if (!pass) return;
       const fields = { grpc: true, ...(pass.heldBack > 0 ? { grpcHeldBack: pass.heldBack } : {}) };
       log.warn(fields, pass.heldBack > 0 ? `${text} (${pass.heldBack} more like it held back since the last such line)` : text);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
-import { Server, ServerCredentials, status, type ServiceDefinition } from '@grpc/grpc-js';
+import { experimental, logVerbosity, Server, ServerCredentials, status, type ServiceDefinition } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { installGrpcLog, MAX_GRPC_LOG_CHARS } from '../../src/telemetry/index.js';
 
@@ -81,6 +81,22 @@ test('calls with metadata grpc-js refuses: one warn line in the log per window, 
   const second = JSON.parse(lines[1]!) as { msg: string; grpcHeldBack: number };
   assert.equal(second.grpcHeldBack, 49);
   assert.match(second.msg, /\(49 more like it held back since the last such line\)$/);
+});
+
+test('a client varying the refused header makes one kind: one line, and grpc-js\'s other errors still get theirs', async (t) => {
+  spyConsoleError(t);
+  const lines: string[] = [];
+  const uninstall = installGrpcLog(pino({ level: 'info' }, { write: (s: string) => void lines.push(s) }), { now: () => 0 });
+  t.after(uninstall);
+  const port = await echoServer(t);
+  // Letters, not digits (texts differing only in numbers were one kind already): a, b, ..., ez.
+  const letters = (i: number): string => (i < 26 ? '' : letters(Math.floor(i / 26) - 1)) + String.fromCharCode(97 + (i % 26));
+  await callsWithBadMetadata(port, 150, letters);
+  // Before: 101 lines (one per value up to 100 kinds, then one for the rest), the error below held back.
+  assert.equal(lines.length, 1, `${lines.length} lines`);
+  experimental.log(logVerbosity.ERROR, 'No address added out of total 2 resolved');
+  assert.equal(lines.length, 2);
+  assert.match((JSON.parse(lines[1]!) as { msg: string }).msg, /^No address added/);
 });
 
 test('a long refused header value is cut, with its length', async (t) => {
