@@ -196,12 +196,7 @@ export class SnapshotCache implements SnapshotSource {
     const notify: [ClassEntry, ResourceKind[]][] = [];
     const classes: RebuildReport['classes'][number][] = [];
     for (const [key, entry] of [...this.#classes].sort(([a], [b]) => compareStrings(a, b))) {
-      if (KIND_ORDER.every((k) => entry.watchers[k].size === 0)) {
-        this.#classes.delete(key);
-        if (isStockGrpc(entry.proxyClass)) this.#grpcClasses--;
-        if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
-        continue;
-      }
+      if (this.#dropIfUnwatched(key, entry)) continue;
       const before = entry.snapshot;
       this.#refresh(entry);
       if (entry.error && entry.snapshot === before) {
@@ -213,6 +208,10 @@ export class SnapshotCache implements SnapshotSource {
       if (changed.length > 0) notify.push([entry, changed]);
     }
     const moved = this.#rehome();
+    // Classes the re-home emptied go now, not at the next change: a stock gRPC class at S = 16384
+    // holds some 50 MiB, and places merged into one class left every old one behind until then.
+    const dropped = new Set([...this.#classes].filter(([key, entry]) => this.#dropIfUnwatched(key, entry)).map(([key]) => key));
+    const report = dropped.size === 0 ? classes : classes.filter((c) => !dropped.has(c.classKey));
     this.#encoder.sweep();
     this.#checkGrpcClasses();
     // A moved watcher is told of every kind of its new class, in order, before the changes of that
@@ -221,7 +220,7 @@ export class SnapshotCache implements SnapshotSource {
     const calls: Call[] = [];
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
-    return { classes, at: Date.now(), ...(fanOut ? { fanOut } : {}) };
+    return { classes: report, at: Date.now(), ...(fanOut ? { fanOut } : {}) };
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */
@@ -266,6 +265,15 @@ export class SnapshotCache implements SnapshotSource {
       this.#refresh(entry);
     }
     return entry;
+  }
+
+  /** Drops `entry` if no proxy watches it any more (rebuilt on next use, with the same versions). */
+  #dropIfUnwatched(key: string, entry: ClassEntry): boolean {
+    if (!KIND_ORDER.every((k) => entry.watchers[k].size === 0)) return false;
+    this.#classes.delete(key);
+    if (isStockGrpc(entry.proxyClass)) this.#grpcClasses--;
+    if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
+    return true;
   }
 
   /** Logs once each time the stock gRPC classes grow past the warning threshold. */

@@ -50,3 +50,25 @@ test('more stock gRPC classes than the threshold: one warning per crossing, nami
   assert.equal(warnings().length, 2);
   assert.deepEqual(warnings()[1]!.classes, ['grpc|z10|', 'grpc|z11|', 'grpc|z12|', 'grpc|z13|']);
 });
+
+test('classes a re-home empties are dropped in the same rebuild: not counted, not kept', () => {
+  const { logger, warnings } = captured();
+  // Places served apart until `merged`, then every place as the class without one (as served-class.ts
+  // does when a map stops giving places resources of their own).
+  let merged = false;
+  const cache = new SnapshotCache({
+    build: () => miniSet({ clusters: { c0: [9001] } }),
+    checkConsistency,
+    logger,
+    grpcClassWarning: 3,
+    servedClass: (c) => (merged ? { ...c, zone: '', subzone: '' } : c),
+  });
+  for (let i = 0; i < 5; i++) cache.watch(place(i), 'cluster', () => {});
+  assert.equal(warnings().length, 1, 'five place classes: past the threshold');
+  merged = true;
+  const report = cache.rebuild();
+  assert.deepEqual(cache.classes().map((c) => c.classKey), ['grpc||'], 'only the class the clients moved to is left');
+  assert.deepEqual(report.classes.map((c) => c.classKey), [], 'the emptied classes are not reported as live');
+  for (let i = 0; i < 4; i++) cache.watch(place(20 + i), 'cluster', () => {});
+  assert.equal(warnings().length, 1, 'one class now: the count went back under the threshold and stays there');
+});
