@@ -9,25 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../e2e/support/ports.js';
 import { tempTopology } from '../serve/support.js';
 import { CLI, ONE_NODE_TOPOLOGY } from './support.js';
 
 /** util-linux `script`, and the /proc file that names its child. */
 const HAS_SCRIPT = existsSync(`/proc/self/task/${process.pid}/children`) && spawnSync('script', ['--version']).status === 0;
-
-/** A free port on loopback (the terminal's output is what the test stops reading, so no `listening` line is parsed). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** The pid of `script`'s one child: the shell it runs, which execs keyway. */
 async function childOf(pid: number): Promise<number> {

@@ -9,20 +9,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../e2e/support/ports.js';
 import { tempTopology } from '../serve/support.js';
 import { CLI, ONE_NODE_TOPOLOGY } from './support.js';
-
-/** A free port on loopback: the log that would name the bound one is the output under test. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 test('stdout on a full disk: keyway keeps serving, says so once on stderr, and stops at SIGTERM', { skip: !existsSync('/dev/full') }, async (t) => {
   const topo = await tempTopology(ONE_NODE_TOPOLOGY);

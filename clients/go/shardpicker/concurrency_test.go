@@ -27,35 +27,16 @@ func TestConcurrentPicksDuringUpdates(t *testing.T) {
 	f.dial(configs[0])
 	f.until("node-0", "x-cache-shard", "0")
 
-	var stop atomic.Bool
-	var calls, answered atomic.Int64
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stop.Load(); i++ {
-				md := []string{"x-cache-shard", strconv.Itoa(i % 3)}
-				switch i % 4 {
-				case 1:
-					md = []string{"x-cache-key", "key-" + strconv.Itoa(i)}
-				case 3:
-					md = nil // no shard: any READY endpoint, in turn
-				}
-				calls.Add(1)
-				_, err := f.call(200*time.Millisecond, md, i%3 == 0)
-				if err == nil {
-					answered.Add(1)
-					continue
-				}
-				// Owners restart and EDS shrinks: UNAVAILABLE or a deadline, never a caller's error.
-				if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
-					t.Errorf("call %v: %v", md, err)
-					return
-				}
-			}
-		}()
-	}
+	load := startCalls(t, f, 8, 200*time.Millisecond, func(i int) ([]string, bool) {
+		md := []string{"x-cache-shard", strconv.Itoa(i % 3)}
+		switch i % 4 {
+		case 1:
+			md = []string{"x-cache-key", "key-" + strconv.Itoa(i)}
+		case 3:
+			md = nil // no shard: any READY endpoint, in turn
+		}
+		return md, i%3 == 0
+	})
 	for round := 0; round < 60; round++ {
 		cfg := configs[round%len(configs)]
 		switch round % 4 {
@@ -80,16 +61,54 @@ func TestConcurrentPicksDuringUpdates(t *testing.T) {
 	final := configJSON(t, "x-cache-key", "any", addrs, 1, [][]int{{2}, {2}, {2}})
 	f.push(final)
 	f.until("node-2", "x-cache-shard", "0")
-	stop.Store(true)
-	wg.Wait()
-	if answered.Load() == 0 {
-		t.Fatalf("none of %d calls answered", calls.Load())
+	load.end()
+	if load.answered.Load() == 0 {
+		t.Fatalf("none of %d calls answered", load.calls.Load())
 	}
 	for i := 0; i < 20; i++ {
 		if got, err := f.call(2*time.Second, []string{"x-cache-shard", "0"}, true); err != nil || got != "node-2" {
 			t.Fatalf("after the last config: %q, %v", got, err)
 		}
 	}
+}
+
+// callLoad is goroutines calling through a channel fixture until end: owners restart and EDS
+// shrinks under them, so a call may fail UNAVAILABLE or by its deadline, never with a caller's error.
+type callLoad struct {
+	stop            atomic.Bool
+	wg              sync.WaitGroup
+	calls, answered atomic.Int64
+}
+
+// startCalls starts n goroutines; call i sends the metadata and wait-for-ready flag of next(i).
+func startCalls(t *testing.T, f *channelFixture, n int, timeout time.Duration, next func(i int) ([]string, bool)) *callLoad {
+	l := &callLoad{}
+	for g := 0; g < n; g++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; !l.stop.Load(); i++ {
+				md, waitForReady := next(i)
+				l.calls.Add(1)
+				_, err := f.call(timeout, md, waitForReady)
+				if err == nil {
+					l.answered.Add(1)
+					continue
+				}
+				if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+					t.Errorf("call %v: %v", md, err)
+					return
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// end stops the calls and waits for the goroutines.
+func (l *callLoad) end() {
+	l.stop.Store(true)
+	l.wg.Wait()
 }
 
 // Close of the channel while goroutines are mid-call: every call ends, none hangs or panics.

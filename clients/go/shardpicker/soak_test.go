@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver/manual"
-	"google.golang.org/grpc/status"
 )
 
 // connCounter wraps a listener and counts the server-side connections still open.
@@ -84,31 +82,12 @@ func TestSoakPickerChurn(t *testing.T) {
 	f.dial(allTo(addrs, 0))
 	f.until("node-0", "x-cache-shard", "0")
 
-	var stop atomic.Bool
-	var calls, answered atomic.Int64
-	var wg sync.WaitGroup
-	for g := 0; g < 6; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stop.Load(); i++ {
-				md := []string{"x-cache-shard", strconv.Itoa(i % 1024)}
-				if i%3 == 1 {
-					md = []string{"x-cache-key", "key-" + strconv.Itoa(i)}
-				}
-				calls.Add(1)
-				_, err := f.call(100*time.Millisecond, md, i%2 == 0)
-				if err == nil {
-					answered.Add(1)
-					continue
-				}
-				if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
-					t.Errorf("call %v: %v", md, err)
-					return
-				}
-			}
-		}()
-	}
+	load := startCalls(t, f, 6, 100*time.Millisecond, func(i int) ([]string, bool) {
+		if i%3 == 1 {
+			return []string{"x-cache-key", "key-" + strconv.Itoa(i)}, i%2 == 0
+		}
+		return []string{"x-cache-shard", strconv.Itoa(i % 1024)}, i%2 == 0
+	})
 	sample := func() (int, uint64) {
 		runtime.GC()
 		var ms runtime.MemStats
@@ -145,15 +124,14 @@ func TestSoakPickerChurn(t *testing.T) {
 		if round%100 == 0 {
 			g, h := sample()
 			gs, heaps = append(gs, g), append(heaps, h)
-			t.Logf("round %d: goroutines %d, heap %d KiB, calls %d answered %d", round, g, h>>10, calls.Load(), answered.Load())
+			t.Logf("round %d: goroutines %d, heap %d KiB, calls %d answered %d", round, g, h>>10, load.calls.Load(), load.answered.Load())
 		}
 	}
 	// The last word: shard 0 to node-2, EDS only node-2 and node-3.
 	final := allTo([]string{addrs[2], addrs[3]}, 0)
 	f.push(final, addrs[2], addrs[3])
 	f.until("node-2", "x-cache-shard", "0")
-	stop.Store(true)
-	wg.Wait()
+	load.end()
 	deadline := time.Now().Add(10 * time.Second)
 	for i, b := range f.backends {
 		if i == 2 || i == 3 {
@@ -172,7 +150,7 @@ func TestSoakPickerChurn(t *testing.T) {
 		}
 	}
 	g, h := sample()
-	t.Logf("end: goroutines %d (before dial %d), heap %d KiB; %d calls, %d answered", g, baseG, h>>10, calls.Load(), answered.Load())
+	t.Logf("end: goroutines %d (before dial %d), heap %d KiB; %d calls, %d answered", g, baseG, h>>10, load.calls.Load(), load.answered.Load())
 	if len(gs) > 4 && gs[len(gs)-1] > 2*gs[1]+50 {
 		t.Errorf("goroutines grew: %v", gs)
 	}
