@@ -5,7 +5,7 @@
  * feature-discovery labels, managedFields), of which keyway reads a few labels; kept whole, two
  * thousand of them held over 100 MB.
  */
-import type { V1EndpointSlice, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type { V1Endpoint, V1EndpointSlice, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { KubernetesSourceConfig } from './config.js';
 import { ownString } from '../../core/own-string.js';
 import { clipValue } from './problem.js';
@@ -55,13 +55,34 @@ export function podTrim(settings: TrimSettings): Trim<V1Pod> {
   };
 }
 
-/** An EndpointSlice: all but its metadata (managedFields, ownerReferences, annotations). */
+/**
+ * An EndpointSlice: its address type, ports and of each endpoint what discovery reads (addresses,
+ * conditions, the Pod reference, node and zone); not its metadata but name and Service label, nor
+ * an endpoint's topology hints, `deprecatedTopology` or hostname. Kept whole, endpoints of 5 KB
+ * (hints and topology a controller may write) held 184 MB for 20,000 pods instead of 66 MB.
+ */
 export const sliceTrim: Trim<V1EndpointSlice> = (slice) => ({
   metadata: meta(slice.metadata, { labels: [SERVICE_NAME_LABEL] }),
   addressType: slice.addressType,
-  endpoints: slice.endpoints ?? [],
+  endpoints: (slice.endpoints ?? []).map(endpointTrim),
   ...(slice.ports !== undefined ? { ports: slice.ports } : {}),
 });
+
+function endpointTrim(ep: V1Endpoint): V1Endpoint {
+  const ref = ep.targetRef;
+  return {
+    addresses: ep.addresses,
+    ...(ep.conditions !== undefined ? { conditions: ep.conditions } : {}),
+    ...(ref !== undefined ? { targetRef: defined({ kind: ref.kind, name: ref.name, namespace: ref.namespace, uid: ref.uid }) } : {}),
+    ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
+    ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
+  };
+}
+
+/** `o` without its undefined fields (an absent field and an undefined one compare alike). */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
 
 /**
  * Name, namespace, resourceVersion (the cache compares and resumes by it) and the named labels and

@@ -91,3 +91,26 @@ test('a trimmed Node keeps its name, resourceVersion and the labels read; not it
     spec: { nodeName: 'n3', containers: [] },
   });
 });
+
+test('a trimmed EndpointSlice keeps of each endpoint what discovery reads: no hints, topology or hostname', () => {
+  const [slice] = slices as unknown as V1EndpointSlice[];
+  const bulky: V1EndpointSlice = {
+    ...slice!,
+    endpoints: slice!.endpoints.map((ep) => ({
+      ...ep,
+      hostname: 'h'.repeat(63),
+      hints: { forZones: Array.from({ length: 50 }, (_, i) => ({ name: `zone-${i}` })) },
+      deprecatedTopology: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`topology.example.com/k${i}`, 'v'.repeat(60)])),
+      targetRef: { ...ep.targetRef, resourceVersion: '12345', fieldPath: 'spec.containers{cache}', apiVersion: 'v1' },
+    })),
+  };
+  const kept = sliceTrim(bulky);
+  for (const ep of kept.endpoints) {
+    assert.deepEqual(Object.keys(ep).filter((k) => !['addresses', 'conditions', 'targetRef', 'nodeName', 'zone'].includes(k)), []);
+    assert.deepEqual(Object.keys(ep.targetRef ?? {}).filter((k) => !['kind', 'name', 'namespace', 'uid'].includes(k)), []);
+  }
+  assert.ok(JSON.stringify(kept).length * 10 < JSON.stringify(bulky).length, `kept ${JSON.stringify(kept).length} of ${JSON.stringify(bulky).length} bytes`);
+  const config = parseKubernetesSourceConfig({ value: { namespace: NS, services: [SERVICE] }, locate: (p) => ({ field: p.join('.') }) }, { env: {}, serviceAccountNamespace: () => undefined });
+  const view = { nodes: nodes as unknown as V1Node[], pods: pods as unknown as V1Pod[] };
+  assert.deepEqual(discoverEndpoints({ ...view, slices: [kept] }, config), discoverEndpoints({ ...view, slices: [bulky] }, config));
+});
