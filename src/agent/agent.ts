@@ -24,7 +24,7 @@ export interface OwnershipAgentOptions {
   readonly resolveHost?: ResolveHost;
   /** Pre-warms a shard the node is gaining; when it resolves the agent reports warm to every server. */
   readonly warm?: (assignment: Assignment, signal: AbortSignal) => Promise<void>;
-  /** After every change of the merged assignments. */
+  /** After every change of the merged assignments. Not awaited; what it throws (or an `async` one rejects with) is logged as `onChange failed`. */
   readonly onChange?: (assignments: ReadonlyMap<number, Assignment>) => void;
   readonly log?: (record: Record<string, unknown>) => void;
   /** Reconnect, staleness and report settings; the defaults suit production (docs/ownership.md). */
@@ -197,7 +197,14 @@ export class OwnershipAgent {
   readonly #loadFailures = new Map<string, string>();
 
   constructor(opts: OwnershipAgentOptions) {
-    if (opts.nodeId === '') throw new TypeError('OwnershipAgent: nodeId must be the endpoint id keyway knows the node by');
+    // A JavaScript caller's undefined id streamed as "" (keyway refuses it at every reconnect), and
+    // a string for servers was read character by character ("k" is not host:port).
+    if (typeof opts.nodeId !== 'string' || opts.nodeId === '') {
+      throw new TypeError(`OwnershipAgent: nodeId must be the endpoint id keyway knows the node by (a non-empty string), got ${describe(opts.nodeId)}`);
+    }
+    if (!Array.isArray(opts.servers)) {
+      throw new TypeError(`OwnershipAgent: servers must be an array of keyway xDS addresses (["host:port"] or ["dns:///HOST:PORT"]), got ${describe(opts.servers)}`);
+    }
     if (opts.servers.length === 0) throw new TypeError('OwnershipAgent: servers must list at least one keyway xDS address');
     this.#opts = opts;
     this.#timing = { ...DEFAULT_AGENT_TIMING, ...opts.timing };
@@ -211,10 +218,11 @@ export class OwnershipAgent {
         const name = new ReplicaName(target, resolveHost, this.#timing, () => this.#reconcileLinks(), this.#log);
         this.#names.push(name);
         this.#entries.push({ name });
-      } else if (/^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(s)) {
+      } else if (/^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(s) && validPort(s)) {
         this.#entries.push({ address: s });
       } else {
-        throw new TypeError(`OwnershipAgent: servers: ${JSON.stringify(s)} is not host:port or dns:///HOST:PORT`);
+        // A port out of range (a typo of 18000) failed every stream, never a clear error.
+        throw new TypeError(`OwnershipAgent: servers: ${JSON.stringify(s)} is not host:port or dns:///HOST:PORT (a port in 1..65535)`);
       }
     }
     // Names resolve at start(): until then only the host:port entries have links.
@@ -292,7 +300,10 @@ export class OwnershipAgent {
    * `timeoutMs` or on close: for a preStop hook.
    */
   waitForHandoff(timeoutMs: number): Promise<boolean> {
-    if (Number.isNaN(timeoutMs)) throw new TypeError('waitForHandoff: timeoutMs must be a number of milliseconds (Infinity: until handed off or closed), got NaN');
+    // Not a number (a call without one, "60s"): the wait re-armed a NaN timer every millisecond, with no timeout.
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
+      throw new TypeError(`waitForHandoff: timeoutMs must be a number of milliseconds (Infinity: until handed off or closed), got ${describe(timeoutMs)}`);
+    }
     if (this.#handedOff()) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
     // On the monotonic clock: a wall clock stepped back by X held a preStop hook X longer.
@@ -417,10 +428,12 @@ export class OwnershipAgent {
       this.#trackReads(step);
       this.#reconcileWarm();
       if (this.#opts.onChange) {
+        const failed = (err: unknown): void => this.#log({ level: 'error', msg: 'onChange failed', err: String(err) });
         try {
-          this.#opts.onChange(next);
+          // An async onChange's rejection is its throw: unhandled, it ended the process.
+          catchRejection(this.#opts.onChange(next), failed);
         } catch (err) {
-          this.#log({ level: 'error', msg: 'onChange failed', err: String(err) });
+          failed(err);
         }
       }
     }
@@ -454,8 +467,10 @@ export class OwnershipAgent {
       this.#armDeadline(a.shard, job, a.untilUnixMs);
       const signal = job.controller.signal;
       this.#log({ level: 'info', msg: 'warming shard', shard: a.shard, from: a.servingOwners.map((p) => p.id), untilUnixMs: a.untilUnixMs });
+      // Called on the next microtask (a synchronous throw becomes a rejection): not at all once the
+      // job ended meanwhile (close() from onChange, a later change in the same tick), or warm ran after close().
       Promise.resolve()
-        .then(() => warm(a, signal))
+        .then(() => (signal.aborted ? undefined : warm(a, signal)))
         .finally(() => {
           job.settled = true;
           clearTimeout(job.timer);
@@ -654,15 +669,39 @@ export class OwnershipAgent {
 function guardedLog(log: OwnershipAgentOptions['log']): AgentLog {
   if (!log) return () => {};
   let warned = false;
+  const failed = (err: unknown): void => {
+    if (warned) return;
+    warned = true;
+    process.emitWarning(`OwnershipAgent: log threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning' });
+  };
   return (record) => {
     try {
-      log(record);
+      // An async logger's rejection too: unhandled, it ended the process.
+      catchRejection(log(record), failed);
     } catch (err) {
-      if (warned) return;
-      warned = true;
-      process.emitWarning(`OwnershipAgent: log threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning' });
+      failed(err);
     }
   };
+}
+
+/** Hands the rejection of `result` to `failed` when a callback typed `=> void` returned a promise (an `async` function). */
+function catchRejection(result: unknown, failed: (err: unknown) => void): void {
+  if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return;
+  Promise.resolve(result as PromiseLike<unknown>).catch(failed);
+}
+
+/** The port of a `host:port` entry is in 1..65535, as for a `dns:///` one. */
+function validPort(hostPort: string): boolean {
+  const port = Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+  return port >= 1 && port <= 65535;
+}
+
+/** A value as an error message shows what the caller passed. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined || value === null) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' || typeof value === 'function' ? typeof value : `${typeof value} ${String(value)}`;
 }
 
 /**
