@@ -31,8 +31,8 @@ export interface ShardInterceptorOptions {
   readonly shardCount: number;
   /**
    * The key of a call (a string, or bytes hashed as they are), or undefined to fall back to the
-   * `x-cache-key` metadata. When given, the call starts (its metadata is sent) when the first
-   * request message is written.
+   * `x-cache-key` metadata; answered synchronously (a Promise ends the call with INTERNAL). When
+   * given, the call starts (its metadata is sent) when the first request message is written.
    */
   readonly keyOf?: (call: ShardCallInfo) => CacheKey | undefined;
 }
@@ -52,7 +52,9 @@ export interface ShardInterceptorOptions {
 export function shardInterceptor(opts: ShardInterceptorOptions): Interceptor {
   const { shardCount, keyOf } = opts;
   if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
-    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${String(shardCount)}`, { field: 'shardCount' });
+    // Quoted when a string: "got 1024" for '1024' (an environment variable) did not say what was wrong.
+    const got = typeof shardCount === 'string' ? `the string ${JSON.stringify(shardCount)}` : String(shardCount);
+    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${got}`, { field: 'shardCount' });
   }
   const setShard = (metadata: Metadata, key: CacheKey | undefined): void => {
     if (metadata.get(SHARD_HEADER).length > 0) return;
@@ -111,8 +113,13 @@ function keyedCall(
     const method = options.method_definition.path;
     try {
       const key: unknown = keyOf({ method, message, metadata: h.metadata, options });
+      if (typeof (key as PromiseLike<unknown> | undefined)?.then === 'function') {
+        // An async keyOf: the call cannot wait for it, and its rejection, unhandled, ended the process.
+        Promise.resolve(key as PromiseLike<unknown>).catch(() => undefined);
+        throw new TypeError('keyOf must answer synchronously (a string, bytes or undefined), got a Promise: is it an async function?');
+      }
       if (key !== undefined && typeof key !== 'string' && !(key instanceof Uint8Array)) {
-        throw new TypeError(`keyOf must answer a string, bytes (a Uint8Array) or undefined, got ${typeof key}`);
+        throw new TypeError(`keyOf must answer a string, bytes (a Uint8Array) or undefined, got ${key === null ? 'null' : typeof key}`);
       }
       setShard(h.metadata, key);
     } catch (err) {

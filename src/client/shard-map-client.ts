@@ -46,7 +46,8 @@ export interface ShardMapClientOptions {
   readonly timeoutMs?: number;
   /**
    * Called with each new map (not with the first one `connect` waits for). An exception it throws
-   * does not undo the update; the first one is reported with `process.emitWarning`.
+   * (or the rejection of the promise an `async` one returns, which is not awaited) does not undo
+   * the update; the first one is reported with `process.emitWarning`.
    */
   readonly onUpdate?: (client: ShardMapClient) => void;
   /**
@@ -483,14 +484,19 @@ export class ShardMapClient {
    * exception of each callback becomes a process warning; later ones are dropped, as a poll a
    * second would otherwise flood the log.
    */
-  private callback(name: 'onUpdate' | 'onError', run: () => void): void {
-    try {
-      run();
-    } catch (err) {
+  private callback(name: 'onUpdate' | 'onError', run: () => unknown): void {
+    const failed = (err: unknown): void => {
       if (this.warned.has(name)) return;
       this.warned.add(name);
       const detail = err instanceof Error ? err.stack : undefined;
       process.emitWarning(`ShardMapClient: ${name} threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning', ...(detail && { detail }) });
+    };
+    try {
+      const result = run();
+      // An async callback's rejection is its throw: unhandled, it ended the process.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(result as PromiseLike<unknown>).catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 

@@ -287,3 +287,28 @@ test('shardInterceptor with keyOf: a key answered as bytes is hashed as those by
   }
   assert.equal(shardFor(Buffer.from('{user:42}:cart'), 16384), shardFor('{user:42}:cart', 16384));
 });
+
+test('shardInterceptor with an async keyOf: each call ends INTERNAL saying keyOf must answer synchronously, and its rejection is not left unhandled', { timeout: 10_000 }, async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const server = await startEchoServer(t);
+  const c = client(t, server.port, {
+    shardCount: 1024,
+    // What a hurried developer writes: async, and it throws for a message without a key.
+    keyOf: (async ({ message }: { message: unknown }) => (message as { key: string }).key.toLowerCase()) as unknown as ShardInterceptorOptions['keyOf'],
+  });
+  const call = (key: unknown): Promise<ServiceError | null> => new Promise((resolve) => c.Get({ key } as Req, new Metadata(), (err) => resolve(err as ServiceError | null)));
+  for (const key of ['User:1', undefined]) {
+    const err = await call(key);
+    assert.equal(err?.code, status.INTERNAL);
+    assert.equal(err?.details, 'shardInterceptor: no shard for /test.Echo/Get: keyOf must answer synchronously (a string, bytes or undefined), got a Promise: is it an async function?');
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(unhandled.map(String), []);
+});
+
+test('shardInterceptor: a shard count given as a string is refused saying so', () => {
+  assert.throws(() => shardInterceptor({ shardCount: '1024' as unknown as number }), { code: 'BAD_ARGUMENT', message: /got the string "1024"/ });
+});
