@@ -13,8 +13,8 @@ import {
   type InterceptingListener,
   type NextCall,
 } from '@grpc/grpc-js';
+import { checkShardCount } from '../sharding/key-to-shard.js';
 import { KEY_HEADER, SHARD_HEADER, shardFor, type CacheKey } from './shard.js';
-import { KeywayError } from '../core/errors.js';
 
 /** What `keyOf` sees of a call. */
 export interface ShardCallInfo {
@@ -51,11 +51,7 @@ export interface ShardInterceptorOptions {
  */
 export function shardInterceptor(opts: ShardInterceptorOptions): Interceptor {
   const { shardCount, keyOf } = opts;
-  if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
-    // Quoted when a string: "got 1024" for '1024' (an environment variable) did not say what was wrong.
-    const got = typeof shardCount === 'string' ? `the string ${JSON.stringify(shardCount)}` : String(shardCount);
-    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${got}`, { field: 'shardCount' });
-  }
+  checkShardCount(shardCount);
   const setShard = (metadata: Metadata, key: CacheKey | undefined): void => {
     if (metadata.get(SHARD_HEADER).length > 0) return;
     // A key given more than once is left for the proxy or picker to refuse, as they do: a shard

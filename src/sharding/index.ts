@@ -3,7 +3,7 @@
  * by weighted rendezvous hashing (hash contract 2), incremental updates and diffs. Pure functions.
  * docs/hashing.md specifies both contracts for other languages.
  */
-export { keyToShard, keyBytesToShard, hashTag } from './key-to-shard.js';
+export { keyToShard, keyBytesToShard, hashTag, checkShardCount } from './key-to-shard.js';
 export { murmur3x86_32 } from './murmur3.js';
 export { computeShardMap, prepareShardMapInput, buildShardMap } from './compute.js';
 export { computeOwnerSlots, ownerSlotBuffers, shardMapFromSlots, type OwnerSlots } from './owner-slots.js';

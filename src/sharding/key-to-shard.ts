@@ -86,11 +86,15 @@ export function keyToShard(key: string, shardCount: number): number {
 }
 
 /** @throws KeywayError BAD_ARGUMENT unless `shardCount` is an integer >= 1 (`x % 0` is NaN, `x % 2.5` no shard). */
-function checkShardCount(shardCount: number): void {
+/**
+ * Hash contract 1's S (docs/hashing.md): an integer >= 1. A string is named as one: "got 1024" for
+ * '1024' (an environment variable passed on) did not say what was wrong.
+ * @throws KeywayError BAD_ARGUMENT, field `shardCount`
+ */
+export function checkShardCount(shardCount: number): void {
   if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
-    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${String(shardCount)}`, {
-      field: 'shardCount',
-    });
+    const got = typeof shardCount === 'string' ? `the string ${JSON.stringify(shardCount)}` : String(shardCount);
+    throw new KeywayError('BAD_ARGUMENT', `shard count must be an integer >= 1, got ${got}`, { field: 'shardCount' });
   }
 }
 

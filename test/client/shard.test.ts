@@ -41,6 +41,8 @@ test('related keys share a tag and so a shard; a bad shard count is BAD_ARGUMENT
   for (const bad of [0, -1, 1.5, Number.NaN]) {
     assert.throws(() => shardFor('k', bad), (e: KeywayError) => e instanceof KeywayError && e.code === 'BAD_ARGUMENT');
   }
+  // A count read from the environment and passed on as a string is named as one.
+  assert.throws(() => shardFor('k', '8' as unknown as number), /shard count must be an integer >= 1, got the string "8"/);
 });
 
 test('shardHeaders: the shard in decimal, the key only when asked and only as printable ASCII', () => {
