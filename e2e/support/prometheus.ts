@@ -100,16 +100,42 @@ export function promtoolCheckConfig(file: string): string {
   return out;
 }
 
-/** Starts Prometheus scraping `jobs`; resolves when `/-/ready` answers. */
-export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrapeIntervalS?: number; readyTimeoutMs?: number }): Promise<PrometheusProcess> {
+/** A Prometheus process started from a whole configuration: its address, log and stop. */
+export interface RawPrometheus {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly configPath: string;
+  /** What `promtool check config` printed for the configuration it runs. */
+  readonly configCheck: string;
+  logTail(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Prometheus with `config` (a whole prometheus.yml: target labels, two jobs for one target).
+ * `openMetrics`: history backfilled before the start by `promtool tsdb create-blocks-from
+ * openmetrics` (samples at exact timestamps; the text must end with `# EOF`). `args`: more flags
+ * (`--query.max-samples=...`). Resolves when `/-/ready` answers.
+ */
+export async function startRawPrometheus(opts: { config: string; openMetrics?: string; args?: readonly string[]; readyTimeoutMs?: number }): Promise<RawPrometheus> {
   const bins = prometheusBinaries();
   if (!bins) throw new Error('prometheus is not installed (scripts/install-prometheus.sh)');
   const dir = mkdtempSync(path.join(tmpdir(), 'keyway-prometheus-'));
+  const remove = (): void => {
+    if (process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  };
   const configPath = path.join(dir, 'prometheus.yml');
-  writeFileSync(configPath, prometheusConfig(opts.jobs, opts.scrapeIntervalS ?? 1));
+  const data = path.join(dir, 'data');
+  writeFileSync(configPath, opts.config);
   let configCheck: string;
   try {
     configCheck = promtoolCheckConfig(configPath);
+    if (opts.openMetrics !== undefined) {
+      const input = path.join(dir, 'history.om');
+      writeFileSync(input, opts.openMetrics);
+      const r = spawnSync(bins.promtool, ['tsdb', 'create-blocks-from', 'openmetrics', input, data], { encoding: 'utf8', timeout: 60_000 });
+      if (r.status !== 0) throw new Error(`promtool tsdb create-blocks-from openmetrics failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+    }
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -120,15 +146,11 @@ export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrape
   const fd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
+    // A backfilled history is older than any short retention.
+    const retention = opts.openMetrics !== undefined ? '100y' : '1h';
     child = spawn(
       bins.prometheus,
-      [
-        `--config.file=${configPath}`,
-        `--storage.tsdb.path=${path.join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--storage.tsdb.retention.time=1h',
-        '--log.level=info',
-      ],
+      [`--config.file=${configPath}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.retention.time=${retention}`, '--log.level=info', ...(opts.args ?? [])],
       { stdio: ['ignore', fd, fd], cwd: dir },
     );
   } finally {
@@ -144,7 +166,7 @@ export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrape
   };
   const stop = async (): Promise<void> => {
     await terminate(child, 5_000);
-    if (process.env.KEYWAY_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+    remove();
   };
   try {
     await eventually(`prometheus /-/ready on ${url}`, async () => {
@@ -156,6 +178,13 @@ export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrape
     await stop();
     throw new Error(`${(err as Error).message}\n--- prometheus log ---\n${tail}`, { cause: err });
   }
+  return { url, configPath, configCheck, logTail, stop };
+}
+
+/** Starts Prometheus scraping `jobs`; resolves when `/-/ready` answers. */
+export async function startPrometheus(opts: { jobs: readonly ScrapeJob[]; scrapeIntervalS?: number; readyTimeoutMs?: number }): Promise<PrometheusProcess> {
+  const raw = await startRawPrometheus({ config: prometheusConfig(opts.jobs, opts.scrapeIntervalS ?? 1), ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
+  const { url, configPath, configCheck, logTail, stop } = raw;
 
   const api = async <T>(pathAndQuery: string): Promise<T> => {
     // Prometheus answers a bad query with 400/422 and a JSON error body: read it whatever the status.

@@ -64,18 +64,34 @@ function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs:
 }
 
 /**
+ * The max over replicas of `metric` (a keyway load gauge labelled `label`), by the value keyway
+ * exported. Prometheus keeps a target label over a scraped label of the same name and renames the
+ * scraped one `exported_<label>` (honor_labels: false, the default); Kubernetes scrape configs
+ * often give each target a `node` label (the pod's Kubernetes node), and grouped by it every cache
+ * node's load collapsed into one figure per Kubernetes node running a replica. The renamed series
+ * are aggregated before the label is copied (the copy costs per series and step: on every series
+ * it doubled the query's time) and by `exported_<label>` alone, so no two copies share labels.
+ */
+function byExportedLabel(metric: string, label: 'shard' | 'node', range: string): string {
+  const renamed = `label_replace(max by (exported_${label}) (last_over_time(${metric}{exported_${label}!=""}[${range}])), "${label}", "$1", "exported_${label}", "(.*)")`;
+  const plain = `max by (${label}) (last_over_time(${metric}{exported_${label}=""}[${range}]))`;
+  return `max by (${label}) (${renamed} or ${plain})`;
+}
+
+/**
  * The PromQL of one read: the newest value in each step's window of every exported gauge, the max
- * over replicas; and the lowest and highest shard count exported over the last
- * SHARD_COUNT_LOOKBACK_WINDOWS windows by the replicas that exported a load window then (`and`
- * matches a target's two gauges): a keyway of another deployment scraped by the same Prometheus,
- * whose nodes send no reports, does not hold this one's windows back with its S.
+ * over replicas (by the label keyway exported: {@link byExportedLabel}); and the lowest and highest
+ * shard count exported over the last SHARD_COUNT_LOOKBACK_WINDOWS windows by the replicas that
+ * exported a load window then (`and` matches a target's two gauges): a keyway of another
+ * deployment scraped by the same Prometheus, whose nodes send no reports, does not hold this
+ * one's windows back with its S.
  */
 export function loadQuery(windowMs: number): string {
   const range = `${Math.round(windowMs)}ms`;
   const lookback = `${Math.round(windowMs) * SHARD_COUNT_LOOKBACK_WINDOWS}ms`;
   return [
-    `max by (shard) (last_over_time(${LOAD_METRICS.shard}[${range}]))`,
-    `max by (node) (last_over_time(${LOAD_METRICS.node}[${range}]))`,
+    byExportedLabel(LOAD_METRICS.shard, 'shard', range),
+    byExportedLabel(LOAD_METRICS.node, 'node', range),
     `label_replace(max(last_over_time(${LOAD_METRICS.window}[${range}])), "load", "window", "", "")`,
     `label_replace(min(min_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_min", "", "")`,
     `label_replace(max(max_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_max", "", "")`,
