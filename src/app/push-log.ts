@@ -27,11 +27,13 @@ export interface PushLogLine {
     readonly failedClasses: number;
     /** Changed or failed classes the line does not name (past MAX_PUSH_LOG_CLASSES). */
     readonly classesNotListed?: number;
+    /** Streams' kinds moved to another class (a client's place merged or split), each told of its new class. */
+    readonly rehomed?: number;
   };
   readonly msg: string;
 }
 
-/** What keyway logs for `report`: `info` when a class changed or failed, else `debug`. */
+/** What keyway logs for `report`: `info` when a class changed or failed or a stream moved class, else `debug`. */
 export function pushLogLine(report: RebuildReport): PushLogLine {
   const failed = report.classes.filter((c) => c.error !== undefined);
   const changed = report.classes.filter((c) => c.error === undefined && c.changed.length > 0);
@@ -44,6 +46,7 @@ export function pushLogLine(report: RebuildReport): PushLogLine {
     changedClasses: report.classes.filter((c) => c.changed.length > 0).length,
     failedClasses: failed.length,
     ...(notListed > 0 ? { classesNotListed: notListed } : {}),
+    ...(report.rehomed > 0 ? { rehomed: report.rehomed } : {}),
   };
-  return named.length > 0 ? { level: 'info', fields, msg: 'xDS snapshots pushed' } : { level: 'debug', fields, msg: 'xDS snapshots unchanged' };
+  return named.length > 0 || report.rehomed > 0 ? { level: 'info', fields, msg: 'xDS snapshots pushed' } : { level: 'debug', fields, msg: 'xDS snapshots unchanged' };
 }

@@ -8,7 +8,7 @@ import type { RebuildReport } from '../../src/xds/cache/index.js';
 
 type Entry = RebuildReport['classes'][number];
 const agent = (i: number, changed: boolean): Entry => ({ classKey: `agent|||cache-node-${String(i).padStart(5, '0')}`, changed: changed ? ['assignment'] : [] });
-const report = (classes: Entry[]): RebuildReport => ({ classes, at: 0 });
+const report = (classes: Entry[], rehomed = 0): RebuildReport => ({ classes, at: 0, rehomed });
 
 test('5000 agent classes, 3000 changed: the line names 16, counts the rest, and stays small', () => {
   const classes = Array.from({ length: 5000 }, (_, i) => agent(i, i % 5 < 3));
@@ -31,4 +31,9 @@ test('failed classes come first, with their error; nothing changed and nothing f
   assert.equal(line.fields.classesNotListed, 41 - MAX_PUSH_LOG_CLASSES);
   const quiet = pushLogLine(report(Array.from({ length: 3000 }, (_, i) => agent(i, false))));
   assert.deepEqual({ level: quiet.level, msg: quiet.msg, classes: quiet.fields.classes, notListed: quiet.fields.classesNotListed }, { level: 'debug', msg: 'xDS snapshots unchanged', classes: [], notListed: undefined });
+});
+
+test('streams moved to another class make an info line even when no class the report lists changed', () => {
+  const line = pushLogLine(report([], 3));
+  assert.deepEqual({ level: line.level, msg: line.msg, rehomed: line.fields.rehomed }, { level: 'info', msg: 'xDS snapshots pushed', rehomed: 3 });
 });

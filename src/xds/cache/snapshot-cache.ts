@@ -82,6 +82,8 @@ export interface RebuildReport {
     readonly error?: Error;
   }[];
   readonly at: number;
+  /** Watchers (a stream's kind) moved to another class, told of its snapshot: the report lists neither class. */
+  readonly rehomed: number;
   /**
    * Set when the watchers are told in slices (more than `fanOutSlice` of them): resolves once every
    * watcher of this rebuild was called. Absent: all were called before rebuild() returned.
@@ -149,6 +151,11 @@ export class SnapshotCache implements SnapshotSource {
   /** Stock gRPC classes in #classes; whether the warning was logged since they last fitted. */
   #grpcClasses = 0;
   #grpcWarned = false;
+  /**
+   * While #rehome runs the classes it empties still count (they go after it): a warning then named
+   * classes gone by the time rebuild() returned. rebuild() checks the count after the drop instead.
+   */
+  #rehoming = false;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#build = opts.build;
@@ -220,7 +227,7 @@ export class SnapshotCache implements SnapshotSource {
     const calls: Call[] = [];
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
-    return { classes: report, at: Date.now(), ...(fanOut ? { fanOut } : {}) };
+    return { classes: report, at: Date.now(), rehomed: moved.length, ...(fanOut ? { fanOut } : {}) };
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */
@@ -260,7 +267,7 @@ export class SnapshotCache implements SnapshotSource {
       this.#classes.set(key, entry);
       if (isStockGrpc(proxyClass)) {
         this.#grpcClasses++;
-        this.#checkGrpcClasses();
+        if (!this.#rehoming) this.#checkGrpcClasses();
       }
       this.#refresh(entry);
     }
@@ -328,17 +335,22 @@ export class SnapshotCache implements SnapshotSource {
    */
   #rehome(): [Watcher, ResourceKind][] {
     const moved: [Watcher, ResourceKind][] = [];
-    for (const [key, entry] of [...this.#classes]) {
-      for (const kind of KIND_ORDER) {
-        for (const w of [...entry.watchers[kind]]) {
-          const target = proxyClassKey(this.servedClass(w.requested));
-          if (target === key) continue;
-          entry.watchers[kind].delete(w);
-          this.#entry(w.requested).watchers[kind].add(w);
-          w.entryKey = target;
-          moved.push([w, kind]);
+    this.#rehoming = true;
+    try {
+      for (const [key, entry] of [...this.#classes]) {
+        for (const kind of KIND_ORDER) {
+          for (const w of [...entry.watchers[kind]]) {
+            const target = proxyClassKey(this.servedClass(w.requested));
+            if (target === key) continue;
+            entry.watchers[kind].delete(w);
+            this.#entry(w.requested).watchers[kind].add(w);
+            w.entryKey = target;
+            moved.push([w, kind]);
+          }
         }
       }
+    } finally {
+      this.#rehoming = false;
     }
     return moved;
   }

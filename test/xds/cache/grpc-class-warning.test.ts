@@ -72,3 +72,44 @@ test('classes a re-home empties are dropped in the same rebuild: not counted, no
   for (let i = 0; i < 4; i++) cache.watch(place(20 + i), 'cluster', () => {});
   assert.equal(warnings().length, 1, 'one class now: the count went back under the threshold and stays there');
 });
+
+test('a re-home that gives every place a new class warns of none: the classes it empties are not counted', () => {
+  const { logger, warnings } = captured();
+  // Every place served under a new key at once (served-class.ts re-keys places when the map starts or
+  // stops giving them a replica order of their own): as many classes after the rebuild as before.
+  let rekeyed = false;
+  const cache = new SnapshotCache({
+    build: () => miniSet({ clusters: { c0: [9001] } }),
+    checkConsistency,
+    logger,
+    grpcClassWarning: 3,
+    servedClass: (c) => (rekeyed ? { ...c, zone: `${c.zone}-own` } : c),
+  });
+  for (let i = 0; i < 3; i++) cache.watch(place(i), 'cluster', () => {});
+  rekeyed = true;
+  cache.rebuild();
+  assert.deepEqual(cache.classes().map((c) => c.classKey), ['grpc|z0-own|', 'grpc|z1-own|', 'grpc|z2-own|']);
+  assert.deepEqual(
+    warnings().map((w) => w.classes),
+    [],
+    'three classes before and after: a warning here named the emptied classes as if they were still served',
+  );
+});
+
+test('a re-home that splits one class past the threshold still warns, once, after the drop', () => {
+  const { logger, warnings } = captured();
+  let split = false;
+  const cache = new SnapshotCache({
+    build: () => miniSet({ clusters: { c0: [9001] } }),
+    checkConsistency,
+    logger,
+    grpcClassWarning: 3,
+    servedClass: (c) => (split ? c : { ...c, zone: '', subzone: '' }),
+  });
+  for (let i = 0; i < 5; i++) cache.watch(place(i), 'cluster', () => {});
+  assert.equal(warnings().length, 0, 'one class');
+  split = true;
+  cache.rebuild();
+  assert.equal(warnings().length, 1);
+  assert.equal(warnings()[0]!.grpcClasses, 5, 'the emptied class is not counted');
+});
