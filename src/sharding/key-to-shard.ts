@@ -85,10 +85,10 @@ export function keyToShard(key: string, shardCount: number): number {
   return murmur3Range(scratch, length, 0) % shardCount;
 }
 
-/** @throws KeywayError BAD_ARGUMENT unless `shardCount` is an integer >= 1 (`x % 0` is NaN, `x % 2.5` no shard). */
 /**
- * Hash contract 1's S (docs/hashing.md): an integer >= 1. A string is named as one: "got 1024" for
- * '1024' (an environment variable passed on) did not say what was wrong.
+ * Hash contract 1's S (docs/hashing.md): an integer >= 1 (`x % 0` is NaN, `x % 2.5` no shard). A
+ * string is named as one: "got 1024" for '1024' (an environment variable passed on) did not say
+ * what was wrong.
  * @throws KeywayError BAD_ARGUMENT, field `shardCount`
  */
 export function checkShardCount(shardCount: number): void {
