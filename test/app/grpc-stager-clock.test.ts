@@ -6,24 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import type { ResourceSet } from '../../src/xds/resources.js';
-import { GrpcStager } from '../../src/app/grpc-stager.js';
 import { eventually } from '../support/eventually.js';
-import { grpcSet } from './grpc-sets.js';
+import { grpcSet, oneClassStager } from './grpc-sets.js';
 
 test('a phase ends at its bound when the wall clock steps back an hour', async (t) => {
   let target: ResourceSet = grpcSet(['a']);
-  const stager: GrpcStager = new GrpcStager({
-    timeoutMs: 50,
-    lingerMs: 0,
-    logger: pino({ level: 'silent' }),
-    synced: () => false,
-    rebuild: () => {
-      stager.build('K', target);
-      stager.rebuilt(new Set(['K']));
-    },
-  });
+  const stager = oneClassStager({ timeoutMs: 50, synced: () => false, target: () => target });
   t.after(() => stager.close());
   stager.build('K', target);
   target = grpcSet(['b']);

@@ -9,11 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { pino } from 'pino';
 import type { ResourceSet } from '../../src/xds/resources.js';
-import { GrpcStager } from '../../src/app/grpc-stager.js';
 import { eventually } from '../support/eventually.js';
-import { grpcSet } from './grpc-sets.js';
+import { grpcSet, oneClassStager } from './grpc-sets.js';
 
 /** Blocks the thread, as a stopped process: timers fall due, bytes wait in the sockets. */
 function stop(ms: number): void {
@@ -25,16 +23,7 @@ test('an ACK waiting in the socket when a paused replica resumes past the bound 
   let acked = false;
   const warnings: string[] = [];
   let target: ResourceSet = grpcSet(['a']);
-  const stager: GrpcStager = new GrpcStager({
-    timeoutMs: 200,
-    lingerMs: 0,
-    logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) }),
-    synced: () => acked,
-    rebuild: () => {
-      stager.build('K', target);
-      stager.rebuilt(new Set(['K']));
-    },
-  });
+  const stager = oneClassStager({ timeoutMs: 200, synced: () => acked, target: () => target, warnings });
   t.after(() => stager.close());
   const server = createServer((socket: Socket) => {
     socket.on('data', () => {
@@ -72,16 +61,7 @@ test('changes that each come with a stall restart an add phase once, not at each
   // held back for as long as such changes come.
   const warnings: string[] = [];
   let target: ResourceSet = grpcSet(['n0']);
-  const stager: GrpcStager = new GrpcStager({
-    timeoutMs: 200,
-    lingerMs: 0,
-    logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) }),
-    synced: () => false,
-    rebuild: () => {
-      stager.build('K', target);
-      stager.rebuilt(new Set(['K']));
-    },
-  });
+  const stager = oneClassStager({ timeoutMs: 200, synced: () => false, target: () => target, warnings });
   t.after(() => stager.close());
   stager.build('K', target);
   const turn = () => new Promise((r) => setImmediate(r));
