@@ -24,6 +24,11 @@ function captured(): { logger: pino.Logger; warnings: () => Record<string, unkno
 
 const place = (i: number): ProxyClass => ({ flavor: 'grpc', zone: `z${i}`, subzone: '' });
 
+/** A cache warning past 3 stock gRPC classes, serving each class as `servedClass` says. */
+function placeCache(logger: pino.Logger, servedClass: (c: ProxyClass) => ProxyClass): SnapshotCache {
+  return new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001] } }), checkConsistency, logger, grpcClassWarning: 3, servedClass });
+}
+
 test('more stock gRPC classes than the threshold: one warning per crossing, naming the count', () => {
   const { logger, warnings } = captured();
   const cache = new SnapshotCache({ build: () => miniSet({ clusters: { c0: [9001] } }), checkConsistency, logger, grpcClassWarning: 3 });
@@ -56,13 +61,7 @@ test('classes a re-home empties are dropped in the same rebuild: not counted, no
   // Places served apart until `merged`, then every place as the class without one (as served-class.ts
   // does when a map stops giving places resources of their own).
   let merged = false;
-  const cache = new SnapshotCache({
-    build: () => miniSet({ clusters: { c0: [9001] } }),
-    checkConsistency,
-    logger,
-    grpcClassWarning: 3,
-    servedClass: (c) => (merged ? { ...c, zone: '', subzone: '' } : c),
-  });
+  const cache = placeCache(logger, (c) => (merged ? { ...c, zone: '', subzone: '' } : c));
   for (let i = 0; i < 5; i++) cache.watch(place(i), 'cluster', () => {});
   assert.equal(warnings().length, 1, 'five place classes: past the threshold');
   merged = true;
@@ -78,13 +77,7 @@ test('a re-home that gives every place a new class warns of none: the classes it
   // Every place served under a new key at once (served-class.ts re-keys places when the map starts or
   // stops giving them a replica order of their own): as many classes after the rebuild as before.
   let rekeyed = false;
-  const cache = new SnapshotCache({
-    build: () => miniSet({ clusters: { c0: [9001] } }),
-    checkConsistency,
-    logger,
-    grpcClassWarning: 3,
-    servedClass: (c) => (rekeyed ? { ...c, zone: `${c.zone}-own` } : c),
-  });
+  const cache = placeCache(logger, (c) => (rekeyed ? { ...c, zone: `${c.zone}-own` } : c));
   for (let i = 0; i < 3; i++) cache.watch(place(i), 'cluster', () => {});
   rekeyed = true;
   cache.rebuild();
@@ -99,13 +92,7 @@ test('a re-home that gives every place a new class warns of none: the classes it
 test('a re-home that splits one class past the threshold still warns, once, after the drop', () => {
   const { logger, warnings } = captured();
   let split = false;
-  const cache = new SnapshotCache({
-    build: () => miniSet({ clusters: { c0: [9001] } }),
-    checkConsistency,
-    logger,
-    grpcClassWarning: 3,
-    servedClass: (c) => (split ? c : { ...c, zone: '', subzone: '' }),
-  });
+  const cache = placeCache(logger, (c) => (split ? c : { ...c, zone: '', subzone: '' }));
   for (let i = 0; i < 5; i++) cache.watch(place(i), 'cluster', () => {});
   assert.equal(warnings().length, 0, 'one class');
   split = true;
