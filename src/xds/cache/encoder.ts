@@ -4,7 +4,7 @@
  * successive snapshots or in the snapshots of different proxy classes, map to one EncodedResource
  * object, so every stream sends the very same bytes.
  */
-import { create, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
 import { AnySchema, type Any } from '@bufbuild/protobuf/wkt';
 import { TYPE_URL, type ResourceKind, type TranslatedResource } from '../resources.js';
 import { contentVersion } from './version.js';
@@ -17,7 +17,10 @@ export interface EncodedResource {
   readonly typeUrl: string;
   /** Content hash of the encoded resource (the delta xDS per-resource version). */
   readonly version: string;
-  /** The resource packed in a google.protobuf.Any (what DiscoveryResponse.resources holds). */
+  /**
+   * The resource packed in a google.protobuf.Any (what DiscoveryResponse.resources holds), decoded
+   * from `bytes` on each read (config dumps, tests): its `value` is a view of `bytes`, not a copy.
+   */
   readonly any: Any;
   /** `any` serialized: the bytes written into every response that carries this resource. */
   readonly bytes: Uint8Array;
@@ -34,7 +37,7 @@ export interface EncodedResource {
  * again (the translator may reuse unchanged messages; they must not be mutated once handed over).
  */
 export class ResourceEncoder {
-  private readonly byContent = new Map<string, EncodedResource>();
+  private readonly byContent = new ContentMemo();
   private byObject = new WeakMap<object, EncodedResource>();
   /** How many live snapshots hold each encoding (hold/release). */
   private readonly holders = new Map<EncodedResource, number>();
@@ -48,9 +51,8 @@ export class ResourceEncoder {
     if (known && known.name === resource.name && known.kind === kind) {
       // Held by a live snapshot: recorded in the memo when it was encoded.
       if (this.holders.has(known)) return known;
-      const key = memoKey(known);
-      if (!this.byContent.has(key)) {
-        this.byContent.set(key, known);
+      if (!this.byContent.get(kind, known.name, known.version)) {
+        this.byContent.set(known);
         this.unheld.push(known);
       }
       return known;
@@ -58,22 +60,10 @@ export class ResourceEncoder {
     const typeUrl = TYPE_URL[kind];
     const value = toBinary(resource.schema, resource.message);
     const version = contentVersion(typeUrl, value);
-    const key = `${kind}\0${resource.name}\0${version}`;
-    let encoded = this.byContent.get(key);
+    let encoded = this.byContent.get(kind, resource.name, version);
     if (!encoded) {
-      const any = create(AnySchema, { typeUrl, value });
-      encoded = Object.freeze({
-        kind,
-        name: resource.name,
-        typeUrl,
-        version,
-        any,
-        bytes: toBinary(AnySchema, any),
-        schema: resource.schema,
-        message: resource.message,
-        references: Object.freeze(referencedNames(resource.message)),
-      });
-      this.byContent.set(key, encoded);
+      encoded = new Encoded(kind, resource.name, typeUrl, version, toBinary(AnySchema, create(AnySchema, { typeUrl, value })), resource.schema, resource.message);
+      this.byContent.set(encoded);
       this.unheld.push(encoded);
       this.encodes++;
     }
@@ -119,11 +109,76 @@ export class ResourceEncoder {
   }
 
   private forget(r: EncodedResource): void {
-    const key = memoKey(r);
-    if (this.byContent.get(key) === r) this.byContent.delete(key);
+    this.byContent.delete(r);
   }
 }
 
-function memoKey(r: EncodedResource): string {
-  return `${r.kind}\0${r.name}\0${r.version}`;
+const NO_REFERENCES: readonly string[] = Object.freeze([]);
+
+/**
+ * An EncodedResource as kept: one per resource of every snapshot (at S = 16384 and R = 2 the
+ * ownership agents alone hold 32768), so it keeps the serialized Any only. An Any object beside it
+ * held a second copy of the encoded message in a buffer of its own (some 300 bytes a resource with
+ * the Any); it is decoded from `bytes` when read instead, which only config dumps do.
+ */
+class Encoded implements EncodedResource {
+  readonly references: readonly string[];
+
+  constructor(
+    readonly kind: ResourceKind,
+    readonly name: string,
+    readonly typeUrl: string,
+    readonly version: string,
+    readonly bytes: Uint8Array,
+    readonly schema: DescMessage,
+    readonly message: Message,
+  ) {
+    const references = referencedNames(message);
+    this.references = references.length === 0 ? NO_REFERENCES : Object.freeze(references);
+    Object.freeze(this);
+  }
+
+  get any(): Any {
+    return fromBinary(AnySchema, this.bytes);
+  }
+}
+
+/**
+ * The memo's encodings by kind, name and version, keyed by the version: a string each encoding
+ * holds anyway, where a key joining kind, name and version was one more string per resource of
+ * every snapshot. Every kind's resources carry their name in their bytes, so one version with two
+ * names is rare (a hash collision, or a message whose name is not in it); such a second encoding
+ * is kept in a map keyed by all three.
+ */
+class ContentMemo {
+  readonly #byVersion = new Map<string, EncodedResource>();
+  readonly #others = new Map<string, EncodedResource>();
+
+  get(kind: ResourceKind, name: string, version: string): EncodedResource | undefined {
+    const r = this.#byVersion.get(version);
+    if (r !== undefined && r.kind === kind && r.name === name) return r;
+    return this.#others.size === 0 ? undefined : this.#others.get(fullKey(kind, name, version));
+  }
+
+  /** Records `r`, which get() does not find yet. */
+  set(r: EncodedResource): void {
+    if (this.#byVersion.has(r.version)) this.#others.set(fullKey(r.kind, r.name, r.version), r);
+    else this.#byVersion.set(r.version, r);
+  }
+
+  delete(r: EncodedResource): void {
+    if (this.#byVersion.get(r.version) === r) this.#byVersion.delete(r.version);
+    else if (this.#others.size > 0) {
+      const key = fullKey(r.kind, r.name, r.version);
+      if (this.#others.get(key) === r) this.#others.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.#byVersion.size + this.#others.size;
+  }
+}
+
+function fullKey(kind: ResourceKind, name: string, version: string): string {
+  return `${kind}\0${name}\0${version}`;
 }
