@@ -21,7 +21,6 @@ import { compareStrings } from '../../core/order.js';
 import { type ShardMap, shardReaders } from '../../core/shard-map.js';
 import { ShardAssignmentSchema, ShardAssignment_Phase, ShardAssignment_Role, type ShardAssignment } from '../proto.js';
 import type { TranslatedResource } from '../resources.js';
-import { PreviousTranslation } from './reuse.js';
 
 /** What the ownership resources are computed from: the routed map and, when handoff runs, its state. */
 export interface AssignmentInput {
@@ -52,11 +51,19 @@ const NO_HANDOFF = {};
 const memo = new WeakMap<ShardMap, WeakMap<object, AssignmentIndex>>();
 
 /**
- * Each node's resources of the view built last, by everything they are made from (reuse.ts). A map
- * change alters the assignments of a few nodes only; every other node keeps its earlier resource
- * objects, so the snapshot cache sees the same set and keeps that node's snapshot as it is.
+ * Each node's resources of the view built last, with what they were made from. A map change alters
+ * the assignments of a few nodes only; every other node keeps its earlier resource objects, so the
+ * snapshot cache sees the same set and keeps that node's snapshot as it is.
  */
-const nodeResources = new PreviousTranslation<readonly TranslatedResource[]>();
+let previous = new Map<string, NodeBuild>();
+
+/** One node's resources and what they were made from: its SERVING shards packed as numbers, then the rest as a key. */
+interface NodeBuild {
+  readonly shardCount: number;
+  readonly serving: readonly number[];
+  readonly othersKey: string;
+  readonly resources: readonly TranslatedResource[];
+}
 
 /** The ShardAssignment resources of `node` (docs/ownership.md), sorted by name; empty for a node keyway does not know. */
 export function agentAssignments(input: AssignmentInput, node: string): AgentAssignments {
@@ -86,28 +93,39 @@ function indexOf({ shardMap, handoff }: AssignmentInput): AssignmentIndex {
 
 type Fields = Pick<ShardAssignment, 'role' | 'phase' | 'untilUnixMs' | 'reader'> & { readonly servingOwners: readonly Endpoint[] };
 
+/**
+ * A SERVING assignment packed in one number: shard * 4, + 1 for a replica, + 2 for a reader. Each
+ * node has one per shard and replica it owns (S x R in all): as numbers they are compared with the
+ * previous view's at every map change without an object or a key string each.
+ */
+const REPLICA_BIT = 1;
+const READER_BIT = 2;
+
+/** One node's assignments as gathered: SERVING ones packed, WARMING and DRAINING ones (few) as fields. */
+interface Gathered {
+  readonly serving: number[];
+  readonly others: Map<number, Fields>;
+}
+
 function buildIndex(map: ShardMap, handoff: HandoffState | undefined): AssignmentIndex {
   const shardCount = map.policy.shardCount;
   const warnings: string[] = [];
   const endpoints = new Map(map.endpoints.map((e) => [e.id, e]));
-  // node -> shard -> what the node is told about it; later rules override earlier ones.
-  const byNode = new Map<string, Map<number, Fields>>();
-  const assign = (node: string, shard: number, fields: Fields): void => {
-    let shards = byNode.get(node);
-    if (!shards) {
-      shards = new Map();
-      byNode.set(node, shards);
+  const byNode = new Map<string, Gathered>();
+  const gathered = (node: string): Gathered => {
+    let g = byNode.get(node);
+    if (!g) {
+      g = { serving: [], others: new Map() };
+      byNode.set(node, g);
     }
-    shards.set(shard, fields);
+    return g;
   };
 
   map.owners.forEach((owners, shard) => {
     const readers = shardReaders(map, shard);
-    owners.forEach((id, i) => {
-      const role = i === 0 ? ShardAssignment_Role.PRIMARY : ShardAssignment_Role.REPLICA;
-      assign(id, shard, { role, phase: ShardAssignment_Phase.SERVING, untilUnixMs: 0n, servingOwners: [], reader: i < readers });
-    });
+    owners.forEach((id, i) => gathered(id).serving.push(shard * 4 + (i === 0 ? 0 : REPLICA_BIT) + (i < readers ? READER_BIT : 0)));
   });
+  // WARMING and DRAINING override SERVING for their shard (resourcesOf); a drain only where the node is not otherwise assigned.
   for (const t of handoff?.transitions ?? []) {
     const peers: Endpoint[] = [];
     for (const id of t.from) {
@@ -115,7 +133,7 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
       if (e) peers.push(e);
       else warnings.push(`shard ${t.shard}: routed owner ${id} is not in the shard map's endpoints; ${t.warming} is not told to warm from it`);
     }
-    assign(t.warming, t.shard, {
+    gathered(t.warming).others.set(t.shard, {
       role: ShardAssignment_Role.PRIMARY,
       phase: ShardAssignment_Phase.WARMING,
       untilUnixMs: BigInt(t.deadline),
@@ -124,17 +142,47 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
     });
   }
   for (const d of handoff?.drains ?? []) {
-    if (byNode.get(d.node)?.has(d.shard)) continue;
-    assign(d.node, d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [], reader: false });
+    if (map.owners[d.shard]?.includes(d.node) || byNode.get(d.node)?.others.has(d.shard)) continue;
+    gathered(d.node).others.set(d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [], reader: false });
   }
 
   const out = new Map<string, readonly TranslatedResource[]>();
-  for (const [node, shards] of byNode) out.set(node, nodeResources.get(fieldsKey(shardCount, shards), () => resourcesOf(shardCount, shards)));
-  nodeResources.done();
+  const next = new Map<string, NodeBuild>();
+  for (const [node, g] of byNode) {
+    const othersKey = fieldsKey(g.others);
+    const last = previous.get(node);
+    const build: NodeBuild =
+      last && last.shardCount === shardCount && last.othersKey === othersKey && sameNumbers(last.serving, g.serving)
+        ? last
+        : { shardCount, serving: g.serving, othersKey, resources: resourcesOf(shardCount, g) };
+    next.set(node, build);
+    out.set(node, build.resources);
+  }
+  previous = next;
   return { byNode: out, warnings };
 }
 
-function resourcesOf(shardCount: number, shards: ReadonlyMap<number, Fields>): readonly TranslatedResource[] {
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The fields of a packed SERVING assignment. */
+function servingFields(packed: number): Fields {
+  return {
+    role: packed & REPLICA_BIT ? ShardAssignment_Role.REPLICA : ShardAssignment_Role.PRIMARY,
+    phase: ShardAssignment_Phase.SERVING,
+    untilUnixMs: 0n,
+    servingOwners: [],
+    reader: (packed & READER_BIT) !== 0,
+  };
+}
+
+function resourcesOf(shardCount: number, { serving, others }: Gathered): readonly TranslatedResource[] {
+  const shards = new Map<number, Fields>();
+  for (const packed of serving) shards.set(Math.floor(packed / 4), servingFields(packed));
+  for (const [shard, f] of others) shards.set(shard, f);
   const resources = [...shards].map(([shard, f]) => ({
     name: String(shard),
     schema: ShardAssignmentSchema,
@@ -152,9 +200,9 @@ function resourcesOf(shardCount: number, shards: ReadonlyMap<number, Fields>): r
   return Object.freeze(resources as TranslatedResource[]);
 }
 
-/** Everything resourcesOf reads, as one string. */
-function fieldsKey(shardCount: number, shards: ReadonlyMap<number, Fields>): string {
-  let key = String(shardCount);
+/** Everything resourcesOf reads of the WARMING and DRAINING assignments, as one string. */
+function fieldsKey(shards: ReadonlyMap<number, Fields>): string {
+  let key = '';
   for (const [shard, f] of shards) {
     key += `\n${shard}\0${f.role}\0${f.phase}\0${f.untilUnixMs}\0${f.reader ? 1 : 0}`;
     for (const e of f.servingOwners) key += `\0${e.id}\0${e.address}\0${e.port}`;
