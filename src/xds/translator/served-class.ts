@@ -16,10 +16,6 @@ import { placeKey } from './reuse.js';
 
 /** The localities of a topology's endpoints, as the translator's nearness rules compare them. */
 export interface KnownPlaces {
-  readonly zones: ReadonlySet<string>;
-  readonly subzones: ReadonlySet<string>;
-  /** (zone, subzone) pairs, as placeKey writes them (free text: a separator could be inside). */
-  readonly pairs: ReadonlySet<string>;
   /** Does an agent of this node id get assignments? */
   readonly assigned: (node: string) => boolean;
   /**
@@ -31,7 +27,10 @@ export interface KnownPlaces {
    * its replica than its former primary, not every place of the fleet.
    */
   readonly reordered: (zone: string, subzone: string) => boolean;
-  /** Endpoints per zone, per subzone, per (zone, subzone) pair (placeKey); zones each subzone is in. */
+  /**
+   * Endpoints per zone, per subzone, per (zone, subzone) pair (placeKey: free text, a separator
+   * could be inside); zones each subzone is in. A place the topology knows has a count.
+   */
   readonly counts: PlaceCounts;
 }
 
@@ -54,9 +53,6 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
     let tails: readonly (readonly Endpoint[])[] | undefined;
     const reordered = new Map<string, boolean>();
     known = {
-      zones: new Set(counts.zone.keys()),
-      subzones: new Set(counts.subzone.keys()),
-      pairs: new Set(counts.pair.keys()),
       assigned: (node) => hasAssignments(input, node),
       // O(S) once per input, then per known place asked (bounded by the topology), memoised.
       reordered: (zone, subzone) => {
@@ -81,11 +77,11 @@ export function knownPlaces(input: AssignmentInput): KnownPlaces {
 export function boundedClass(proxy: ProxyClass, known: KnownPlaces): ProxyClass {
   if (proxy.flavor === 'agent') return known.assigned(proxy.node ?? '') ? proxy : { ...proxy, node: '' };
   if (proxy.flavor !== 'grpc' || proxy.picker === true) return proxy; // a picker class has no locality (effectiveProxyClass)
-  const zone = proxy.zone !== '' && known.zones.has(proxy.zone) ? proxy.zone : '';
+  const zone = proxy.zone !== '' && known.counts.zone.has(proxy.zone) ? proxy.zone : '';
   let subzone = '';
   // An unknown zone disables the fabric match too (the translator requires the same zone).
   if (proxy.subzone !== '' && (proxy.zone === '' || zone !== '')) {
-    const seen = zone === '' ? known.subzones.has(proxy.subzone) : known.pairs.has(placeKey(zone, proxy.subzone));
+    const seen = zone === '' ? known.counts.subzone.has(proxy.subzone) : known.counts.pair.has(placeKey(zone, proxy.subzone));
     if (seen) subzone = proxy.subzone;
   }
   const place = sameOrderAs(zone, subzone, known);
