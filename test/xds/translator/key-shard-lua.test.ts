@@ -13,6 +13,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { keyBytesToShard, keyToShard } from '../../../src/sharding/index.js';
 import { keyShardLuaScript } from '../../../src/xds/translator/index.js';
+import { luajitSkipReason } from '../../support/luajit.js';
 
 interface KeyVector {
   readonly key: string;
@@ -21,13 +22,6 @@ interface KeyVector {
 }
 const VECTORS = (JSON.parse(readFileSync('testdata/vectors/key-to-shard.json', 'utf8')) as { vectors: KeyVector[] }).vectors;
 
-function luajitSkipReason(): string | undefined {
-  const probe = spawnSync('luajit', ['-v'], { encoding: 'utf8' });
-  if (probe.status === 0) return undefined;
-  const reason = 'luajit not found (run scripts/install-luajit.sh)';
-  if (process.env.KEYWAY_REQUIRE_E2E === '1') throw new Error(`${reason}; KEYWAY_REQUIRE_E2E=1 requires it`);
-  return reason;
-}
 
 /** A Lua string literal holding exactly the UTF-8 bytes of `s` (decimal escapes, so any byte is fine). */
 function luaBytes(s: string): string {
