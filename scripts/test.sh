@@ -12,7 +12,7 @@ skipped_tier=""
 if [ "${KEYWAY_E2E:-1}" = "0" ]; then skipped_tier="e2e tier (KEYWAY_E2E=0)"; else dirs+=(e2e); fi
 # The longest files start first (e2e/, then the ones that compile or start processes), so no long
 # file is left to run alone at the end while the other slots sit idle.
-slow='^(e2e/|test/manifests/dockerfile|test/cli/|test/admin/openapi/|test/integration/|test/telemetry/dashboards-grafana|test/telemetry/cache-node/|test/examples/cache-node-(main|warm-limit))'
+slow='^(e2e/|test/manifests/dockerfile|test/cli/|test/admin/openapi/|test/integration/|test/client/package-|test/telemetry/dashboards-grafana|test/telemetry/cache-node/|test/examples/cache-node-(main|warm-limit))'
 mapfile -t all < <(find "${dirs[@]}" -name '*.test.ts' 2>/dev/null | sort | grep -E "${KEYWAY_TEST_FILTER:-.}" || true)
 mapfile -t files < <({ printf '%s\n' "${all[@]}" | grep -E "$slow"; printf '%s\n' "${all[@]}" | grep -vE "$slow"; } | grep . || true)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
