@@ -215,6 +215,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   if (latest !== served) scheduled = setImmediate(push);
   // Each node's flavor and sync statuses, no row built: every /metrics render reads them.
   const stopObserving = opts.metrics?.observeProxies(() => xds.statuses());
+  const stopClasses = opts.metrics?.observeProxyClasses(() => cache.classes().map((c) => c.proxyClass));
   // The expiry of the served TLS certificate, for alerts ahead of it (docs/observability.md).
   const stopTlsExpiry = opts.tls ? opts.metrics?.observeXdsTlsCertificate(() => xds.tlsCertificate()) : undefined;
   // Refused snapshots are a degraded reason (docs/security.md "Honest state"): `/readyz` and
@@ -243,6 +244,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
         stopObserving?.();
+        stopClasses?.();
         stopTlsExpiry?.();
         stopRejections?.();
         telemetry.close();

@@ -11,6 +11,11 @@ export const KEYWAY_METRICS = {
   proxiesConnected: 'keyway_xds_proxies_connected',
   /** gauge {type, status}: connected proxies per resource type and sync status (SYNCED, STALE, NACKED, NOT_SENT). */
   proxySyncStatus: 'keyway_xds_proxy_sync_status',
+  /**
+   * gauge {flavor}: proxy classes keyway translates and holds a snapshot for (`envoy`, `grpc`, `agent`;
+   * docs/security.md "xDS streams"): each is a translation and a snapshot at every map change.
+   */
+  proxyClasses: 'keyway_xds_proxy_classes',
   /** counter {type}: DiscoveryResponses answered by a proxy (ACK or NACK). */
   pushes: 'keyway_xds_pushes_total',
   /** histogram {type}: seconds from writing a DiscoveryResponse to the proxy's ACK or NACK of it. */

@@ -128,6 +128,8 @@ export interface KeywayMetrics {
   observeLoadSnapshotReads(read: () => number | undefined): () => void;
   /** Installs the reader of connected proxies (replaces any previous one). Returns an uninstaller. */
   observeProxies(read: () => Iterable<ProxySummary>): () => void;
+  /** Installs the reader of the proxy classes the snapshot cache holds, one item per class (its flavor). */
+  observeProxyClasses(read: () => Iterable<{ readonly flavor: string }>): () => void;
   /** Installs the reader of per-endpoint ownership; `undefined` means no map yet. */
   observeOwnership(read: () => Iterable<OwnershipRow> | undefined): () => void;
   /** Installs the reader of source statuses. */
@@ -259,6 +261,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
 
   // ---- state read at scrape time
   let readProxies: (() => Iterable<ProxySummary>) | undefined;
+  let readProxyClasses: (() => Iterable<{ readonly flavor: string }>) | undefined;
   let readOwnership: (() => Iterable<OwnershipRow> | undefined) | undefined;
   let readSources: (() => Iterable<SourceSummary>) | undefined;
   let readHotShards: (() => HotShardSummary | undefined) | undefined;
@@ -301,6 +304,14 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       for (const { type, status, n } of byTypeStatus.values()) observe(N.proxySyncStatus, n, { type, status });
     },
   );
+
+  // What each map change costs grows with the classes (docs/security.md "xDS streams", proxy classes), not the proxies.
+  live.add([spec(N.proxyClasses, 'Proxy classes keyway translates and holds a snapshot for, by flavor')], (observe) => {
+    if (!readProxyClasses) return;
+    const byFlavor = new Map<string, number>(flavors.map((f) => [f, 0]));
+    for (const c of readProxyClasses()) byFlavor.set(c.flavor, (byFlavor.get(c.flavor) ?? 0) + 1);
+    for (const [flavor, n] of byFlavor) observe(N.proxyClasses, n, { flavor });
+  });
 
   live.add(
     [
@@ -451,6 +462,7 @@ export function createKeywayMetrics(opts: KeywayMetricsOptions = {}): KeywayMetr
       sourceErrors.add(1, { source });
     },
     observeProxies: (read) => install((r) => (readProxies = r), read, () => readProxies),
+    observeProxyClasses: (read) => install((r) => (readProxyClasses = r), read, () => readProxyClasses),
     observeOwnership: (read) => install((r) => (readOwnership = r), read, () => readOwnership),
     observeSources: (read) => install((r) => (readSources = r), read, () => readSources),
     observeHealth: (read) => install((r) => (readHealth = r), read, () => readHealth),

@@ -22,6 +22,7 @@ test('every documented name is exposed exactly as KEYWAY_METRICS says, with its 
     pushes: 'counter',
     pushDuration: 'histogram',
     nacks: 'counter',
+    proxyClasses: 'gauge',
     streamsRefused: 'counter',
     streamsOverLimit: 'counter',
     convergence: 'histogram',

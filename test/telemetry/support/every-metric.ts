@@ -10,6 +10,7 @@ export function feedEveryMetric(m: KeywayMetrics): void {
   m.recordShardMapPublished({ version: 'v1', shardCount: 16, movedShards: 3 });
   m.recordSourceError('file');
   m.observeProxies(() => [{ flavor: 'envoy', types: { cluster: { status: 'SYNCED' } } }]);
+  m.observeProxyClasses(() => [{ flavor: 'envoy' }, { flavor: 'agent' }]);
   m.observeOwnership(() => [{ endpoint: 'a', ...row, owned: 5, primary: 2, weight: 3 }]);
   m.observeSources(() => [{ kind: 'file', stale: false, lastUpdate: new Date() }]);
   m.recordHandoff({ started: 2, completed: [{ outcome: 'warm', seconds: 0.4 }] });
