@@ -106,9 +106,10 @@ const BASE64 = /^[A-Za-z0-9+/]*$/;
  * The bytes of a binary metadata value, as the shard pickers receive them from gRPC (which decodes
  * before they see it): hashing the base64 text instead put one key on other shards than the
  * pickers, and on two shards for grpc-js (padded) and grpc-go (unpadded) clients. Undefined when the
- * value is not base64.
+ * value is not base64. Hash contract 1's rule for a `-bin` key (docs/hashing.md), which the Lua
+ * filter's decoder must match byte for byte (exported for that comparison).
  */
-function decodeBinaryValue(value: HeaderText): Uint8Array | undefined {
+export function decodeBinaryValue(value: HeaderText): Uint8Array | undefined {
   const text = typeof value === 'string' ? value : latin1.decode(value);
   const body = text.endsWith('==') ? text.slice(0, -2) : text.endsWith('=') ? text.slice(0, -1) : text;
   // Padding makes a multiple of 4; unpadded, a length of 1 mod 4 holds no whole byte.

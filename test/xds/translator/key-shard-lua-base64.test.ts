@@ -2,8 +2,8 @@
 // run WITHOUT Envoy by LuaJIT (the Lua Envoy embeds), against two references on the same inputs:
 // - the decoder the filter ran before (unbase64-reference.ts, verbatim): the same bytes, or the same
 //   refusal, for every input;
-// - the endpoint picker's TypeScript decoder (src/extproc/pick.ts, reached through pickEndpoints):
-//   the same refusal (400), or the shard of the same bytes.
+// - the endpoint picker's TypeScript decoder (src/extproc/pick.ts, `decodeBinaryValue`): the same
+//   bytes, or the same refusal; and through pickEndpoints, the 400 or the shard of those bytes.
 // Inputs: every string of up to 5 characters over small alphabets of base64 letters (some with bits
 // past the last whole byte), `=`, and bytes that are not base64; base64 of random bytes, padded and
 // not, with the last letter replaced; those with a character replaced, inserted, removed or padded;
@@ -20,6 +20,7 @@ import { DEFAULT_XDS_SETTINGS } from '../../../src/core/settings.js';
 import type { Endpoint } from '../../../src/core/endpoint.js';
 import type { ServingView } from '../../../src/core/serving.js';
 import { pickEndpoints, pickTable, type HeaderText } from '../../../src/extproc/index.js';
+import { decodeBinaryValue } from '../../../src/extproc/pick.js';
 import { computeShardMap, keyBytesToShard } from '../../../src/sharding/index.js';
 import { badBinaryKeyMessage, keyShardLuaScript } from '../../../src/xds/translator/index.js';
 import { REFERENCE_UNBASE64_LUA } from './unbase64-reference.js';
@@ -169,6 +170,8 @@ describe('the Lua filter decodes a -bin key header as before and as the endpoint
       const forms: HeaderText[] = [new Uint8Array(bytes)];
       if (/^[\x20-\x7e]*$/.test(v)) forms.push(v);
       for (const form of forms) {
+        const decoded = decodeBinaryValue(form);
+        assert.equal(decoded === undefined ? undefined : Buffer.from(decoded).toString('hex'), served, `picker's decoder on ${shown(v)} (${typeof form})`);
         const d = pickEndpoints(table, (name) => (name === KEY_HEADER ? [form] : undefined), undefined);
         if (served === undefined) {
           assert.deepEqual(d, { kind: 'bad-request', status: 400, message: bad }, `picker on ${shown(v)} (${typeof form})`);
