@@ -1,7 +1,7 @@
 // Sharing the load snapshot (docs/load-reports.md): two keyway replicas (keyway serve in-process,
 // each with its xDS and metrics stages) receive the same load reports from real agents over gRPC,
 // export them as keyway_load_* gauges, a real Prometheus scrapes both, and each replica reads the
-// snapshots back with one aligned query_range: both read identical snapshots and publish the same
+// snapshots back with aligned query_range calls: both read identical snapshots and publish the same
 // hot-shard map version. When the reports stop, both fall back to plain rendezvous.
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +43,8 @@ describe('load snapshots through Prometheus: two replicas, one map', { skip }, (
   test('replicas read identical snapshots and publish the same map; without reports both go back to plain rendezvous', async () => {
     // The replicas' admin ports first: Prometheus scrapes them, and the topology names Prometheus.
     const ports = await freePorts(2);
-    prometheus = await startPrometheus({ jobs: [{ job: 'keyway', targets: ports.map((p) => `127.0.0.1:${p}`) }], scrapeIntervalS: 1 });
+    // Half the window, as docs/load-reports.md asks: the read takes each window's scrapes away from its edges.
+    prometheus = await startPrometheus({ jobs: [{ job: 'keyway', targets: ports.map((p) => `127.0.0.1:${p}`) }], scrapeIntervalS: W / 2000 });
     const hot = `hotShards: {windowMs: ${W}, historyWindows: ${HISTORY}, snapshot: {source: prometheus, url: "${prometheus.url}", lagMs: ${LAG}}}`;
     writeFileSync(topo.file, topologyText({ ready: [true, true, true, true], replicas: 2, extra: hot }));
     for (const port of ports) replicas.push(await startServer({ configFile: topo.file, httpPort: port, xdsPort: 0, host: '127.0.0.1', stages: serveStages() }));

@@ -77,9 +77,10 @@ export interface PrometheusProcess {
   stop(): Promise<void>;
 }
 
-/** Writes a prometheus.yml scraping `jobs` every `intervalS` seconds. */
+/** Writes a prometheus.yml scraping `jobs` every `intervalS` seconds (written in whole ms: Prometheus takes no `0.5s`). */
 export function prometheusConfig(jobs: readonly ScrapeJob[], intervalS = 1): string {
-  const lines = ['global:', `  scrape_interval: ${intervalS}s`, `  scrape_timeout: ${Math.round(intervalS * 800)}ms`, `  evaluation_interval: ${intervalS}s`, 'scrape_configs:'];
+  const ms = Math.round(intervalS * 1000);
+  const lines = ['global:', `  scrape_interval: ${ms}ms`, `  scrape_timeout: ${Math.round(intervalS * 800)}ms`, `  evaluation_interval: ${ms}ms`, 'scrape_configs:'];
   for (const j of jobs) {
     lines.push(`  - job_name: ${JSON.stringify(j.job)}`, `    metrics_path: ${JSON.stringify(j.metricsPath ?? '/metrics')}`, '    static_configs:');
     lines.push(`      - targets: [${j.targets.map((t) => JSON.stringify(t)).join(', ')}]`);

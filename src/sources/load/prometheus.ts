@@ -2,16 +2,39 @@
  * The `prometheus` load snapshot source (docs/load-reports.md "Sharing the snapshot"). Every keyway
  * replica exports the last closed window of the reports it received as bounded gauges
  * (`keyway_load_*`, the hottest shards only); Prometheus scrapes them all; every replica reads the
- * snapshots back with ONE `query_range` whose times are aligned to the window, so replicas that
- * ask in the same window read the same numbers and publish the same map version.
+ * snapshots back with `query_range` at times aligned to the window, so replicas that ask in the
+ * same window read the same numbers and publish the same map version. Steps already read are kept
+ * (they do not change once past lagMs): a read asks only for the new ones.
  */
 import { LOAD_METRIC_NAMES as LOAD_METRICS, windowStart, type LoadSnapshot, type LoadSnapshotSource, type ShardLoad } from '../../core/load.js';
 import { hottest, MAX_SNAPSHOT_SHARDS, quantize } from './aggregate.js';
 import { onlyIfRecent } from './local.js';
 import { fetchFailureText } from '../../core/fetch-failure.js';
 
-/** Bound on one query_range call. */
+/**
+ * Bound on one query_range call, answer included. A read asks for at most
+ * PROMETHEUS_MAX_STEPS_PER_QUERY steps per call, so the bound holds per slice of the span, not for
+ * the whole span a first read covers.
+ */
 export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
+/**
+ * Steps (windows) asked for in one query_range call. A first read covers every window the policy
+ * reads (77 with the defaults): asked for at once, that took 5.2 to 9.5 s with 4096 nodes and 4
+ * replicas on a busy 2-core machine, past the timeout; 8 steps took 0.4 to 0.6 s. Each step is
+ * evaluated on its own, so slices answer what one query over the span answers.
+ */
+export const PROMETHEUS_MAX_STEPS_PER_QUERY = 8;
+
+/**
+ * How far from each end of a window's export the read looks for its scrapes: min(1 s, window / 4).
+ * A replica exports a window from its end to the next window's end by its own clock, and the
+ * nodes' reports for it still arrive for up to half of this after its end (the agent's send
+ * delay); a scrape stamped within this of either boundary may hold the other window, or a window
+ * with some reports missing, when clocks differ or a scrape is answered late.
+ */
+export function loadEdgeMarginMs(windowMs: number): number {
+  return Math.floor(Math.min(1_000, windowMs / 4));
+}
 /** Bound on the answer's size (series x steps are bounded by the exported gauges; this guards a wrong URL). */
 export const PROMETHEUS_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
@@ -39,7 +62,7 @@ export interface PrometheusLoadSourceOptions {
   readonly windowMs: () => number | undefined;
   readonly now?: () => number;
   readonly fetch?: typeof fetch;
-  /** Bound on one query_range call, answer included; default PROMETHEUS_QUERY_TIMEOUT_MS (tests shorten it). */
+  /** Bound on each query_range call (at most PROMETHEUS_MAX_STEPS_PER_QUERY steps), answer included; default PROMETHEUS_QUERY_TIMEOUT_MS (tests shorten it). */
   readonly timeoutMs?: number;
   /** Failed queries (the policy keeps its last decision's inputs: latest() rejects). */
   readonly onError?: (err: Error) => void;
@@ -50,6 +73,28 @@ export interface PrometheusLoadSourceOptions {
    * skipped. Undefined (or no `keyway_shardmap_shards` in Prometheus): every window is kept.
    */
   readonly shardCount?: () => number | undefined;
+}
+
+/** Two answers of one step alike (the check of the held steps in `latest`). */
+function sameStep(a: LoadStep, b: LoadStep): boolean {
+  if (a === b) return true;
+  if (a.windowStartMs !== b.windowStartMs || a.minShards !== b.minShards || a.maxShards !== b.maxShards) return false;
+  if (a.shards.length !== b.shards.length || a.nodes.length !== b.nodes.length) return false;
+  return a.shards.every((s, i) => s.shard === b.shards[i]!.shard && s.requests === b.shards[i]!.requests) && a.nodes.every((n, i) => n.nodeId === b.nodes[i]!.nodeId && n.requests === b.nodes[i]!.requests);
+}
+
+/**
+ * `steps` (ascending, on a grid of `w`) as runs of consecutive steps, each at most `max` long:
+ * one query_range call each.
+ */
+function stepRuns(steps: readonly number[], w: number, max: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const t of steps) {
+    const last = runs[runs.length - 1];
+    if (last && t === last[1] + w && (t - last[0]) / w < max) last[1] = t;
+    else runs.push([t, t]);
+  }
+  return runs;
 }
 
 /** The one line a read logs for the windows it skipped as lying in the future: the furthest, and how many. */
@@ -65,34 +110,51 @@ function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs:
 
 /**
  * The max over replicas of `metric` (a keyway load gauge labelled `label`), by the value keyway
- * exported. Prometheus keeps a target label over a scraped label of the same name and renames the
- * scraped one `exported_<label>` (honor_labels: false, the default); Kubernetes scrape configs
- * often give each target a `node` label (the pod's Kubernetes node), and grouped by it every cache
- * node's load collapsed into one figure per Kubernetes node running a replica. The renamed series
- * are aggregated before the label is copied (the copy costs per series and step: on every series
- * it doubled the query's time) and by `exported_<label>` alone, so no two copies share labels.
+ * exported, over the replicas in `ok` (the targets whose scrapes in the range all named the window
+ * the step reads: {@link loadQuery}). Prometheus keeps a target label over a scraped label of the
+ * same name and renames the scraped one `exported_<label>` (honor_labels: false, the default);
+ * Kubernetes scrape configs often give each target a `node` label (the pod's Kubernetes node), and
+ * grouped by it every cache node's load collapsed into one figure per Kubernetes node running a
+ * replica. The renamed series are aggregated before the label is copied (the copy costs per series
+ * and step: on every series it doubled the query's time) and by `exported_<label>` alone, so no two
+ * copies share labels. `ok` is matched per target, ignoring the load labels (target labels of the
+ * same name included).
  */
-function byExportedLabel(metric: string, label: 'shard' | 'node', range: string): string {
-  const renamed = `label_replace(max by (exported_${label}) (last_over_time(${metric}{exported_${label}!=""}[${range}])), "${label}", "$1", "exported_${label}", "(.*)")`;
-  const plain = `max by (${label}) (last_over_time(${metric}{exported_${label}=""}[${range}]))`;
+function byExportedLabel(metric: string, label: 'shard' | 'node', selector: string, ok: string): string {
+  const only = `and ignoring(${label}, exported_${label}) (${ok})`;
+  const renamed = `label_replace(max by (exported_${label}) (last_over_time(${metric}{exported_${label}!=""}${selector}) ${only}), "${label}", "$1", "exported_${label}", "(.*)")`;
+  const plain = `max by (${label}) (last_over_time(${metric}{exported_${label}=""}${selector}) ${only})`;
   return `max by (${label}) (${renamed} or ${plain})`;
 }
 
 /**
- * The PromQL of one read: the newest value in each step's window of every exported gauge, the max
- * over replicas (by the label keyway exported: {@link byExportedLabel}); and the lowest and highest
- * shard count exported over the last SHARD_COUNT_LOOKBACK_WINDOWS windows by the replicas that
- * exported a load window then (`and` matches a target's two gauges): a keyway of another
- * deployment scraped by the same Prometheus, whose nodes send no reports, does not hold this
- * one's windows back with its S.
+ * The PromQL of one read. The step at time t reads the window that starts at t - 2 x window: each
+ * replica exports it from t - window to t by its clock. It takes, per replica, the newest value of
+ * every exported gauge scraped between t - window + margin and t - margin
+ * ({@link loadEdgeMarginMs}), from the replicas whose every scrape there names that window, and
+ * the max over them (by the label keyway exported: {@link byExportedLabel}). Scrapes near a window
+ * boundary (clocks a little apart, a scrape answered late, reports still arriving) are not read,
+ * and a replica whose scrapes name another window is left out rather than mixed in: read from the
+ * whole window up to t, a replica whose clock ran a few ms ahead gave its next window's partial
+ * figures under that window's name, max'd with the other replicas' figures of the window before.
+ * Each step is evaluated on its own, so a step's answer does not depend on the span asked for.
+ * Also the lowest and highest shard count exported over the last SHARD_COUNT_LOOKBACK_WINDOWS
+ * windows by the replicas that exported a load window then (`and` matches a target's two gauges):
+ * a keyway of another deployment scraped by the same Prometheus, whose nodes send no reports, does
+ * not hold this one's windows back with its S.
  */
 export function loadQuery(windowMs: number): string {
-  const range = `${Math.round(windowMs)}ms`;
-  const lookback = `${Math.round(windowMs) * SHARD_COUNT_LOOKBACK_WINDOWS}ms`;
+  const w = Math.round(windowMs);
+  const margin = loadEdgeMarginMs(w);
+  const selector = `[${w - 2 * margin}ms] offset ${margin}ms`;
+  const lookback = `${w * SHARD_COUNT_LOOKBACK_WINDOWS}ms`;
+  // Window starts are whole ms; half a ms of tolerance absorbs float rounding of seconds.
+  const names = (fn: string): string => `abs(${fn}(${LOAD_METRICS.window}${selector}) - (time() - ${(2 * w) / 1000})) < 0.0005`;
+  const ok = `(${names('min_over_time')}) and (${names('max_over_time')})`;
   return [
-    byExportedLabel(LOAD_METRICS.shard, 'shard', range),
-    byExportedLabel(LOAD_METRICS.node, 'node', range),
-    `label_replace(max(last_over_time(${LOAD_METRICS.window}[${range}])), "load", "window", "", "")`,
+    byExportedLabel(LOAD_METRICS.shard, 'shard', selector, ok),
+    byExportedLabel(LOAD_METRICS.node, 'node', selector, ok),
+    `label_replace(max(last_over_time(${LOAD_METRICS.window}${selector}) and (${ok})), "load", "window", "", "")`,
     `label_replace(min(min_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_min", "", "")`,
     `label_replace(max(max_over_time(${SHARD_COUNT_METRIC}[${lookback}]) and last_over_time(${LOAD_METRICS.window}[${lookback}])), "load", "shards_max", "", "")`,
   ].join(' or ');
@@ -155,79 +217,123 @@ export interface FutureWindow {
 }
 
 /**
- * Turns a query_range matrix of {@link loadQuery} into snapshots, oldest first: one per window the
- * window gauge names (a window read at two steps counts once, at its first step); values quantized.
- * With `notAfterMs`, a window ending after it (it has not ended yet by keyway's clock: clocks out of
- * step, or a careless Prometheus) is skipped and handed to `onFuture`: its figures would be partial,
- * and as the newest window it would anchor the policy's replay and pass for recent load until then.
- * With `shardCount`, a window whose step saw a replica export another shard count is skipped and
- * handed to `onOtherShardCount`: its shard numbers may name other keys under the S in force. A
- * step with no shard count (a Prometheus that does not keep the gauge) keeps its window. Each
- * snapshot keeps its MAX_SNAPSHOT_SHARDS hottest shards (ties: lower shard first), as the local source's do.
+ * What one step of {@link loadQuery} gave: the window its gauge named (ms), the shard counts, the
+ * hottest MAX_SNAPSHOT_SHARDS shards (ties: lower shard first; sorted by shard) and the nodes
+ * (sorted by id). A function of Prometheus's data up to the step alone, so a read keeps it.
  */
-export function snapshotsFromMatrix(
-  series: readonly MatrixSeries[],
-  windowMs: number,
-  bounds?: {
-    readonly notAfterMs: number;
-    readonly onFuture?: (w: FutureWindow) => void;
-    readonly shardCount?: number;
-    readonly onOtherShardCount?: (w: OtherShardCountWindow) => void;
-  },
-): LoadSnapshot[] {
-  const windowAt = new Map<number, number>();
-  const shardCountsAt = new Map<number, { min?: number; max?: number }>();
-  const shardsAt = new Map<number, ShardLoad[]>();
-  const nodesAt = new Map<number, { nodeId: string; requests: number }[]>();
-  const push = <T>(m: Map<number, T[]>, t: number, v: T): void => {
-    const list = m.get(t);
-    if (list) list.push(v);
-    else m.set(t, [v]);
+export interface LoadStep {
+  readonly windowStartMs?: number;
+  readonly minShards?: number;
+  readonly maxShards?: number;
+  readonly shards: readonly ShardLoad[];
+  readonly nodes: readonly { readonly nodeId: string; readonly requests: number }[];
+}
+
+/** A step the answer gave nothing for. */
+const EMPTY_STEP: LoadStep = { shards: [], nodes: [] };
+
+/**
+ * A query_range matrix of {@link loadQuery} by step (ms); values quantized. Only the decimal shard
+ * labels keyway exports are taken, node values of at least 0, finite values.
+ */
+export function stepsFromMatrix(series: readonly MatrixSeries[]): Map<number, LoadStep> {
+  const raw = new Map<number, { windowStartMs?: number; minShards?: number; maxShards?: number; shards: ShardLoad[]; nodes: { nodeId: string; requests: number }[] }>();
+  const at = (t: number) => {
+    const ms = Math.round(t * 1000);
+    let step = raw.get(ms);
+    if (!step) raw.set(ms, (step = { shards: [], nodes: [] }));
+    return step;
   };
   for (const s of series) {
-    for (const [t, raw] of s.values) {
-      const v = Number(raw);
+    for (const [t, text] of s.values) {
+      const v = Number(text);
       if (!Number.isFinite(v)) continue;
-      if (s.metric.load === 'window') windowAt.set(t, Math.round(v * 1000));
-      else if (s.metric.load === 'shards_min' || s.metric.load === 'shards_max') {
-        const counts = shardCountsAt.get(t) ?? {};
-        counts[s.metric.load === 'shards_min' ? 'min' : 'max'] = v;
-        shardCountsAt.set(t, counts);
-      } else if (s.metric.shard !== undefined) {
+      if (s.metric.load === 'window') at(t).windowStartMs = Math.round(v * 1000);
+      else if (s.metric.load === 'shards_min') at(t).minShards = v;
+      else if (s.metric.load === 'shards_max') at(t).maxShards = v;
+      else if (s.metric.shard !== undefined) {
         // Only the decimal form keyway exports: Number() would also take "0x10", "1e3" or "07"
         // (a second series for shard 7, counted twice).
         const shard = SHARD_LABEL.test(s.metric.shard) ? Number(s.metric.shard) : NaN;
-        if (Number.isSafeInteger(shard) && quantize(v) > 0) push(shardsAt, t, { shard, requests: quantize(v) });
-      } else if (s.metric.node !== undefined && v >= 0) push(nodesAt, t, { nodeId: s.metric.node, requests: quantize(v) });
+        if (Number.isSafeInteger(shard) && quantize(v) > 0) at(t).shards.push({ shard, requests: quantize(v) });
+      } else if (s.metric.node !== undefined && v >= 0) at(t).nodes.push({ nodeId: s.metric.node, requests: quantize(v) });
     }
   }
-  const out: LoadSnapshot[] = [];
-  const seen = new Set<number>();
-  for (const t of [...windowAt.keys()].sort((a, b) => a - b)) {
-    const start = windowAt.get(t)!;
-    if (seen.has(start) || start % windowMs !== 0) continue;
-    if (bounds && start + windowMs > bounds.notAfterMs) {
-      bounds.onFuture?.({ windowStartMs: start, stepMs: t * 1000, aheadMs: start + windowMs - bounds.notAfterMs });
-      continue;
-    }
-    seen.add(start);
-    const counts = bounds?.shardCount === undefined ? undefined : shardCountsAt.get(t);
-    if (counts && (counts.min !== bounds!.shardCount || counts.max !== bounds!.shardCount)) {
-      bounds!.onOtherShardCount?.({ windowStartMs: start, minShards: counts.min ?? counts.max!, maxShards: counts.max ?? counts.min! });
-      continue;
-    }
-    out.push({
-      windowStartMs: start,
-      windowMs,
+  const out = new Map<number, LoadStep>();
+  for (const [t, step] of raw) {
+    out.set(t, {
+      ...step,
       // The hottest MAX_SNAPSHOT_SHARDS, as a local snapshot holds: each replica exports its own
       // hottest, and the answer holds their union (and what else the URL's Prometheus gives). The
       // policy runs on the event loop: 16384 shards in each of 77 windows held it for 13 s, 256
       // for 0.3 s.
-      shards: hottest(shardsAt.get(t) ?? [], MAX_SNAPSHOT_SHARDS),
-      nodes: (nodesAt.get(t) ?? []).sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)),
+      shards: hottest(step.shards, MAX_SNAPSHOT_SHARDS),
+      nodes: step.nodes.sort((x, y) => (x.nodeId < y.nodeId ? -1 : x.nodeId > y.nodeId ? 1 : 0)),
     });
   }
+  return out;
+}
+
+/**
+ * The snapshot a step gives, made once per step: a held step gives the same object at every read
+ * (callers must not change it), as the local source's snapshots are, so no read copies thousands
+ * of nodes per window it already gave.
+ */
+const snapshotsOfSteps = new WeakMap<LoadStep, LoadSnapshot>();
+function snapshotOf(step: LoadStep, windowStartMs: number, windowMs: number): LoadSnapshot {
+  const known = snapshotsOfSteps.get(step);
+  if (known?.windowStartMs === windowStartMs && known.windowMs === windowMs) return known;
+  const made: LoadSnapshot = { windowStartMs, windowMs, shards: step.shards, nodes: step.nodes };
+  snapshotsOfSteps.set(step, made);
+  return made;
+}
+
+/** Bounds of {@link snapshotsFromSteps}. */
+export interface SnapshotBounds {
+  readonly notAfterMs: number;
+  readonly onFuture?: (w: FutureWindow) => void;
+  readonly shardCount?: number;
+  readonly onOtherShardCount?: (w: OtherShardCountWindow) => void;
+}
+
+/**
+ * Snapshots from the steps of one span, oldest first: one per window a step's gauge names (a window
+ * named at two steps counts once, at its first step). With `notAfterMs`, a window ending after it
+ * (it has not ended yet by keyway's clock: clocks out of step, or a careless Prometheus) is skipped
+ * and handed to `onFuture`: its figures would be partial, and as the newest window it would anchor
+ * the policy's replay and pass for recent load until then. With `shardCount`, a window whose step
+ * saw a replica export another shard count is skipped and handed to `onOtherShardCount`: its shard
+ * numbers may name other keys under the S in force. A step with no shard count (a Prometheus that
+ * does not keep the gauge) keeps its window.
+ */
+export function snapshotsFromSteps(steps: ReadonlyMap<number, LoadStep>, windowMs: number, bounds?: SnapshotBounds): LoadSnapshot[] {
+  const out: LoadSnapshot[] = [];
+  const seen = new Set<number>();
+  for (const t of [...steps.keys()].sort((a, b) => a - b)) {
+    const step = steps.get(t)!;
+    const start = step.windowStartMs;
+    if (start === undefined || seen.has(start) || start % windowMs !== 0) continue;
+    if (bounds && start + windowMs > bounds.notAfterMs) {
+      bounds.onFuture?.({ windowStartMs: start, stepMs: t, aheadMs: start + windowMs - bounds.notAfterMs });
+      continue;
+    }
+    seen.add(start);
+    const { minShards, maxShards } = step;
+    if (bounds?.shardCount !== undefined && (minShards !== undefined || maxShards !== undefined) && (minShards !== bounds.shardCount || maxShards !== bounds.shardCount)) {
+      bounds.onOtherShardCount?.({ windowStartMs: start, minShards: minShards ?? maxShards!, maxShards: maxShards ?? minShards! });
+      continue;
+    }
+    out.push(snapshotOf(step, start, windowMs));
+  }
   return out.sort((a, b) => a.windowStartMs - b.windowStartMs);
+}
+
+/**
+ * Turns a query_range matrix of {@link loadQuery} into snapshots, oldest first
+ * ({@link stepsFromMatrix}, then {@link snapshotsFromSteps}).
+ */
+export function snapshotsFromMatrix(series: readonly MatrixSeries[], windowMs: number, bounds?: SnapshotBounds): LoadSnapshot[] {
+  return snapshotsFromSteps(stepsFromMatrix(series), windowMs, bounds);
 }
 
 /** A window skipped for the shard counts replicas exported around it (snapshotsFromMatrix). */
@@ -247,7 +353,11 @@ function shardCountWarning(url: string, skipped: readonly OtherShardCountWindow[
   );
 }
 
-/** The Prometheus source: `latest(h)` is one query_range; `onChange` fires once per window, lagMs after its end. */
+/**
+ * The Prometheus source: `latest(h)` reads the span's steps it does not hold yet (query_range, at
+ * most PROMETHEUS_MAX_STEPS_PER_QUERY steps per call); `onChange` fires once per window, lagMs
+ * after its end.
+ */
 export class PrometheusLoadSource implements LoadSnapshotSource {
   readonly #opts: PrometheusLoadSourceOptions;
   readonly #now: () => number;
@@ -255,6 +365,15 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
   readonly #listeners = new Set<() => void>();
   #tick: NodeJS.Timeout | undefined;
   #closed = false;
+  /**
+   * The steps read so far (step time, ms), for the window length `#heldWindowMs`. A step at or
+   * before `now - lagMs` reads scrapes that have all been ingested (what lagMs is for), so its
+   * answer does not change: a read asks only for the steps it does not hold, one or two per window
+   * instead of the whole span (77 steps with the defaults), and gives the snapshots a read of the
+   * whole span gives.
+   */
+  #held = new Map<number, LoadStep>();
+  #heldWindowMs: number | undefined;
 
   constructor(opts: PrometheusLoadSourceOptions) {
     if (!/^https?:\/\//.test(opts.url)) throw new TypeError(`hotShards.snapshot.url: ${JSON.stringify(opts.url)} is not an http(s) URL`);
@@ -265,49 +384,93 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
   }
 
   /**
-   * One query_range over the last `historyWindows` steps (step = the window) ending at
-   * floor((now - lagMs) / window) * window. Rejects when Prometheus does not answer well.
+   * The snapshots of the `windows` steps (step = the window) ending at
+   * floor((now - lagMs) / window) * window (docs/load-reports.md "source: prometheus"), the same
+   * for every replica reading in that window. Steps held from earlier reads are not asked for again;
+   * the newest held step is, with the new ones: if its answer changed (Prometheus restarted without
+   * its data, or ingested a scrape later than lagMs allows), every held step is dropped and the
+   * whole span read anew, so a replica that held steps does not read other numbers than one that
+   * reads the span whole. Rejects when Prometheus does not answer well.
    */
   async latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
     const w = this.#opts.windowMs();
     if (w === undefined || windows < 1) return [];
     const end = windowStart(this.#now() - this.#opts.lagMs, w);
     const start = end - (windows - 1) * w;
-    const q = new URLSearchParams({ query: loadQuery(w), start: String(start / 1000), end: String(end / 1000), step: String(w / 1000) });
-    const url = `${this.#opts.url.replace(/\/+$/, '')}/api/v1/query_range?${q}`;
+    if (this.#heldWindowMs !== w) {
+      this.#held = new Map();
+      this.#heldWindowMs = w;
+    }
+    // Taken now: a read running alongside (a reload reads at once) may replace the steps held.
+    let held = this.#held;
     const timeoutMs = this.#opts.timeoutMs ?? PROMETHEUS_QUERY_TIMEOUT_MS;
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      const res = await this.#fetch(url, { signal });
-      const text = await boundedText(res, PROMETHEUS_MAX_RESPONSE_BYTES);
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${prometheusError(text)}`);
-      const body = JSON.parse(text) as { status?: string; data?: { resultType?: string; result?: MatrixSeries[] } } | null;
-      if (body?.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
-        throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+    let signal: AbortSignal | undefined;
+    const read = new Map<number, LoadStep>();
+    const readSteps = async (steps: readonly number[]): Promise<void> => {
+      for (const [from, to] of stepRuns(steps, w, PROMETHEUS_MAX_STEPS_PER_QUERY)) {
+        signal = AbortSignal.timeout(timeoutMs);
+        const answer = await this.#query(w, from, to, signal);
+        for (let t = from; t <= to; t += w) read.set(t, answer.get(t) ?? EMPTY_STEP);
       }
-      // Only windows ended by keyway's clock at this read (aligned like `end`, so replicas reading
-      // in the same window draw the same line).
-      const notAfterMs = end + this.#opts.lagMs;
-      const future: FutureWindow[] = [];
-      const otherCount: OtherShardCountWindow[] = [];
-      const shardCount = this.#opts.shardCount?.();
-      const snapshots = snapshotsFromMatrix(body.data.result, w, {
-        notAfterMs,
-        onFuture: (f) => future.push(f),
-        ...(shardCount !== undefined ? { shardCount, onOtherShardCount: (o: OtherShardCountWindow) => otherCount.push(o) } : {}),
-      });
-      if (future.length > 0) this.#warn(futureWarning(this.#opts.url, future, notAfterMs, w));
-      // Said only while it holds the policy back: older windows skipped after a change of S are expected.
-      const recent = otherCount.filter((o) => o.windowStartMs >= end + w - (recentWindows ?? windows) * w);
-      if (recent.length > 0 && shardCount !== undefined) this.#warn(shardCountWarning(this.#opts.url, recent, shardCount));
-      // The last step read is the window starting at `end`: the span ends one window later.
-      return onlyIfRecent(snapshots, end + w, w, recentWindows);
+    };
+    try {
+      const missing: number[] = [];
+      for (let t = start; t <= end; t += w) if (!held.has(t)) missing.push(t);
+      // The newest held step, read again to check that what is held still stands.
+      const check = missing.length === 0 ? undefined : [...held.keys()].filter((t) => t >= start && t < missing[0]!).sort((a, b) => a - b).pop();
+      if (check !== undefined && missing[0] === check + w) missing.unshift(check);
+      await readSteps(missing);
+      if (check !== undefined && read.has(check) && !sameStep(read.get(check)!, held.get(check)!)) {
+        held = new Map();
+        this.#held = held;
+        await readSteps([...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t)));
+      }
     } catch (err) {
-      const why = signal.aborted ? `no complete answer within ${timeoutMs} ms` : fetchFailureText(err);
+      // The slices answered before the failure are final too: the next read goes on from them
+      // (a Prometheus slow on the whole span still gets it read, a slice per read at worst).
+      if (this.#heldWindowMs === w) for (const [t, step] of read) this.#held.set(t, step);
+      const why = signal?.aborted ? `no complete answer within ${timeoutMs} ms` : fetchFailureText(err);
       const e = new Error(`load snapshots from Prometheus ${this.#opts.url}: ${why}`);
       this.#opts.onError?.(e);
       throw e;
     }
+    // Kept: the span's steps (a read for a longer span asks for the older ones it lacks).
+    const steps = new Map<number, LoadStep>();
+    for (let t = start; t <= end; t += w) steps.set(t, read.get(t) ?? held.get(t) ?? EMPTY_STEP);
+    if (this.#heldWindowMs === w) this.#held = steps;
+    // Only windows ended by keyway's clock at this read (aligned like `end`, so replicas reading
+    // in the same window draw the same line).
+    const notAfterMs = end + this.#opts.lagMs;
+    const future: FutureWindow[] = [];
+    const otherCount: OtherShardCountWindow[] = [];
+    const shardCount = this.#opts.shardCount?.();
+    const snapshots = snapshotsFromSteps(steps, w, {
+      notAfterMs,
+      onFuture: (f) => future.push(f),
+      ...(shardCount !== undefined ? { shardCount, onOtherShardCount: (o: OtherShardCountWindow) => otherCount.push(o) } : {}),
+    });
+    if (future.length > 0) this.#warn(futureWarning(this.#opts.url, future, notAfterMs, w));
+    // Said only while it holds the policy back: older windows skipped after a change of S are expected.
+    const recent = otherCount.filter((o) => o.windowStartMs >= end + w - (recentWindows ?? windows) * w);
+    if (recent.length > 0 && shardCount !== undefined) this.#warn(shardCountWarning(this.#opts.url, recent, shardCount));
+    // The last step read is the window starting at `end`: the span ends one window later.
+    return onlyIfRecent(snapshots, end + w, w, recentWindows);
+  }
+
+  /** One query_range call, steps `from` to `to` (ms): its steps within them. */
+  async #query(w: number, from: number, to: number, signal: AbortSignal): Promise<Map<number, LoadStep>> {
+    const q = new URLSearchParams({ query: loadQuery(w), start: String(from / 1000), end: String(to / 1000), step: String(w / 1000) });
+    const res = await this.#fetch(`${this.#opts.url.replace(/\/+$/, '')}/api/v1/query_range?${q}`, { signal });
+    const text = await boundedText(res, PROMETHEUS_MAX_RESPONSE_BYTES);
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${prometheusError(text)}`);
+    const body = JSON.parse(text) as { status?: string; data?: { resultType?: string; result?: MatrixSeries[] } } | null;
+    if (body?.status !== 'success' || body.data?.resultType !== 'matrix' || !Array.isArray(body.data.result)) {
+      throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+    }
+    const steps = stepsFromMatrix(body.data.result);
+    // Steps it was not asked for (off the grid, outside the range) are not this call's to give.
+    for (const t of [...steps.keys()]) if (t < from || t > to || (t - from) % w !== 0) steps.delete(t);
+    return steps;
   }
 
   onChange(cb: () => void): () => void {

@@ -41,7 +41,7 @@ test('a Prometheus answer of 16384 shards in every window keeps the policy short
   const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const src = new PrometheusLoadSource({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, lagMs: 0, windowMs: () => W, now: () => T0 + (windows + 1) * W });
+  const src = new PrometheusLoadSource({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, lagMs: 0, windowMs: () => W, now: () => T0 + windows * W });
   t.after(() => src.close());
   const snapshots = await src.latest(windows);
   assert.equal(snapshots.length, windows);
