@@ -102,7 +102,7 @@ function leaves(): { path: Path; schema: Json }[] {
 
 /**
  * Valid topologies that between them hold every section, each away from the cross-field rules a
- * schema cannot state (xds.holdOffMs <= xds.maxDelayMs, kubernetes holdOffMs <= maxDelayMs).
+ * schema cannot state (xds.holdOffMs <= xds.maxDelayMs, kubernetes holdOffMs <= maxDelayMs, kubernetes startTimeoutMs <= startMaxMs).
  */
 function baseTopology(): Json {
   return {
@@ -120,7 +120,7 @@ function baseTopology(): Json {
 }
 
 function kubernetesTopology(): Json {
-  return { shards: 8, kubernetes: { namespace: 'cache', services: ['cache-node'], holdOffMs: 0 } };
+  return { shards: 8, kubernetes: { namespace: 'cache', services: ['cache-node'], holdOffMs: 0, startTimeoutMs: 1000 } };
 }
 
 function baseFor(path: Path): Json {

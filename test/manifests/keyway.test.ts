@@ -149,6 +149,10 @@ test('the settings file is mounted where --config points and the real loader acc
   assert.equal(k8s.portName, 'cache');
   assert.deepEqual(k8s.identity, { from: 'pod-name' });
   assert.equal(k8s.weightAnnotation, 'keyway.io/weight');
+  // A start that fails ends with keyway's own message (the list's progress, the resource), not a kubelet kill.
+  const startup = container.startupProbe!;
+  const allowedMs = (startup.periodSeconds ?? 10) * (startup.failureThreshold ?? 3) * 1000;
+  assert.ok(allowedMs > k8s.startMaxMs, `the startup probe allows ${allowedMs} ms, kubernetes.startMaxMs is ${k8s.startMaxMs}`);
 });
 
 test('a misspelt setting in the mounted file is caught by the loader the test uses', { skip }, () => {

@@ -43,6 +43,13 @@ export interface KubernetesSourceConfig {
   /** Debounce: longest delay from the first change of a burst to its publication. */
   readonly maxDelayMs: number;
   readonly terminating: TerminatingPolicy;
+  /**
+   * At start: how long a resource whose first list is not complete may go without a list page
+   * arriving (from the start for its first page) before start() fails.
+   */
+  readonly startTimeoutMs: number;
+  /** At start: the longest the first lists may take in all, pages arriving or not. */
+  readonly startMaxMs: number;
 }
 
 export const KUBERNETES_DEFAULTS = {
@@ -55,6 +62,10 @@ export const KUBERNETES_DEFAULTS = {
   holdOffMs: 500,
   maxDelayMs: 5000,
   terminating: 'release',
+  // One minute without a page is an API server that does not answer (or RBAC that refuses: no
+  // page ever comes); a list still paging is waited for, up to ten minutes in all.
+  startTimeoutMs: 60_000,
+  startMaxMs: 600_000,
 } as const;
 
 /** The keys the section accepts; anything else is reported (usually a typo). */
@@ -71,6 +82,8 @@ export const KUBERNETES_KEYS = [
   'holdOffMs',
   'maxDelayMs',
   'terminating',
+  'startTimeoutMs',
+  'startMaxMs',
 ] as const;
 
 /** Where the namespace comes from when the section does not say. */
@@ -79,6 +92,10 @@ export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/se
 
 /** Longest hold-off / max delay accepted: beyond that the source would lag behind the cluster. */
 export const MAX_DEBOUNCE_MS = 300_000;
+
+/** Bounds of startTimeoutMs and startMaxMs: below a second no API server answers a page; an hour is past any real list. */
+export const MIN_START_TIMEOUT_MS = 1000;
+export const MAX_START_TIMEOUT_MS = 3_600_000;
 
 /** The section's dialect: null means "not given", choices read `a, b`. */
 const KUBERNETES_STYLE: FieldStyle = { nullIsAbsent: true, choiceSeparator: ', ', nullWord: 'null' };
@@ -163,6 +180,10 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
   const maxDelayMs = ms('maxDelayMs', Math.max(KUBERNETES_DEFAULTS.maxDelayMs, holdOffMs));
   if (maxDelayMs < holdOffMs) problem(['maxDelayMs'], `must be at least holdOffMs (${holdOffMs}), got ${maxDelayMs}`);
   const terminating = f.oneOf(v, ['terminating'], ['release', 'while-serving'] as const, KUBERNETES_DEFAULTS.terminating);
+  const startMs = (key: string, fallback: number): number => f.integerIn(v, [key], MIN_START_TIMEOUT_MS, MAX_START_TIMEOUT_MS, fallback, 'milliseconds');
+  const startTimeoutMs = startMs('startTimeoutMs', KUBERNETES_DEFAULTS.startTimeoutMs);
+  const startMaxMs = startMs('startMaxMs', Math.max(KUBERNETES_DEFAULTS.startMaxMs, startTimeoutMs));
+  if (startMaxMs < startTimeoutMs) problem(['startMaxMs'], `must be at least startTimeoutMs (${startTimeoutMs}), got ${startMaxMs}`);
 
   // The validator goes field by field; the report reads top to bottom like the file.
   if (f.found > 0) throw problemsOf(f);
@@ -179,6 +200,8 @@ export function parseKubernetesSourceConfig(section: ConfigSection, defaults: Na
     holdOffMs,
     maxDelayMs,
     terminating,
+    startTimeoutMs,
+    startMaxMs,
   };
 }
 

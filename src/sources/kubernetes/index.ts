@@ -21,6 +21,7 @@ export {
   DEFAULT_INITIAL_SYNC_TIMEOUT_MS,
   MAX_LISTED_PROBLEMS,
   type KubernetesSourceOptions,
+  type StartClock,
   type KubernetesSourceStatus,
   type ResourceStatus,
 } from './source.js';

@@ -5,6 +5,7 @@
  * timeouts, paged lists (each page bounded in time), and a watchdog against silently dead connections.
  */
 import {
+  type HttpLibrary,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -15,12 +16,16 @@ import {
 } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay, type BackoffOptions, retryAfterMs, retryDelay } from './backoff.js';
+import { boundedWatch, MAX_WATCH_LINE_BYTES } from './watch-stream.js';
+import { BoundedHttpLibrary, MAX_LIST_RESPONSE_BYTES } from './bounded-http.js';
 
 /** Timing of list and watch calls. */
 export interface InformerTiming {
   readonly backoff: BackoffOptions;
   /** A list page that has not fully arrived by then is aborted (and the list retried with backoff). */
   readonly listTimeoutMs: number;
+  /** Largest list answer (bytes) before the list fails (see bounded-http.ts); default MAX_LIST_RESPONSE_BYTES. */
+  readonly maxListResponseBytes?: number;
   /**
    * Objects per list page (`limit`), as client-go's informers ask: each page is trimmed before the
    * next is read and has its own listTimeoutMs, so a large collection neither sits whole in memory
@@ -31,6 +36,11 @@ export interface InformerTiming {
   readonly minWatchTimeoutSeconds: number;
   /** A watch still open this long after its timeoutSeconds is presumed dead and aborted. */
   readonly watchGraceMs: number;
+  /**
+   * Longest watch event line (bytes) before the watch fails and is retried (see watch-stream.ts);
+   * default MAX_WATCH_LINE_BYTES.
+   */
+  readonly maxWatchLineBytes?: number;
 }
 
 export interface InformerState {
@@ -52,6 +62,10 @@ export interface InformerHooks {
   /** `state()` changed (synced, connected, failed). */
   onStateChange(): void;
   onRetry?(resource: string, error: string, delayMs: number, failures: number): void;
+  /** A list page arrived (any list: the first, a relist, one started again), with the list's progress. */
+  onListPage?(progress: ListProgress): void;
+  /** A request was refused with 429 Too Many Requests: the API server is up and sheds load. */
+  onThrottled?(): void;
 }
 
 /** What to watch: an API path and the list call for it. */
@@ -70,7 +84,14 @@ export interface WatchedResource<T extends KubernetesObject> {
    * One list request: `page` is the generated API's `limit` and `_continue` (pass both through),
    * `options` the abort signal middleware.
    */
-  list(page: ListPage, options: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }): Promise<KubernetesListObject<T>>;
+  list(page: ListPage, options: ListOptions): Promise<KubernetesListObject<T>>;
+}
+
+/** The generated API's per-call options: the abort signal middleware and the bounded HTTP library. */
+export interface ListOptions {
+  readonly middleware: ObservableMiddleware[];
+  readonly middlewareMergeStrategy: 'append';
+  readonly httpApi: HttpLibrary;
 }
 
 /** How far a paged list has come. */
@@ -109,6 +130,7 @@ export class ResourceInformer<T extends KubernetesObject> {
   private readonly watch: ObservedWatch;
   /** The paged list under way (since its last restart): pages and objects read so far. */
   private listing: ListProgress | undefined;
+  private readonly httpApi: HttpLibrary;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -117,6 +139,7 @@ export class ResourceInformer<T extends KubernetesObject> {
     private readonly hooks: InformerHooks,
     private readonly now: () => number = Date.now,
   ) {
+    this.httpApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? MAX_LIST_RESPONSE_BYTES);
     this.watch = new ObservedWatch(kubeConfig, timing, (obj, phase) => this.keepWatched(obj as T, phase), {
       closed: () => this.stopped,
       stopSignal: this.stopSignal.signal,
@@ -244,6 +267,7 @@ export class ResourceInformer<T extends KubernetesObject> {
         do {
           const envelope = await this.keptPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) }, items, pages);
           this.listing = { pages: ++pageCount, objects: items.length };
+          this.hooks.onListPage?.(this.listing);
           first ??= envelope;
           next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
           if (next === undefined) pages.last(envelope.metadata?.remainingItemCount);
@@ -294,7 +318,7 @@ export class ResourceInformer<T extends KubernetesObject> {
       post: (res) => new Observable(Promise.resolve(res)),
     };
     try {
-      return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append' });
+      return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append', httpApi: this.httpApi });
     } finally {
       clearTimeout(timer);
       stop.removeEventListener('abort', onStop);
@@ -307,6 +331,7 @@ export class ResourceInformer<T extends KubernetesObject> {
     const failures = this.current.failures + 1;
     const at = this.now();
     const message = describeError(err);
+    if (statusOf(err) === 429) this.hooks.onThrottled?.();
     this.update({ connected: false, failures, failingSince: this.current.failingSince ?? at, lastError: message, lastErrorAt: at });
     if (this.retryTimer) return;
     // A server shedding load (429) says how long to stay away: at least that, up to backoff.maxMs.
@@ -337,8 +362,9 @@ export class ResourceInformer<T extends KubernetesObject> {
 }
 
 /**
- * The library's Watch with nine additions:
+ * The library's Watch with ten additions:
  * - it hands ListWatch each object reduced by `keep`, which is what its cache then holds;
+ * - it bounds an event line (`maxWatchLineBytes`, see watch-stream.ts): a longer one fails the watch;
  * - it drops an event without an object, which ListWatch cannot take (see `onEvent`);
  * - it asks for bookmarks, so a resumed watch starts from a recent resourceVersion (fewer 410s);
  * - it sets timeoutSeconds, so the server renews each watch now and then;
@@ -452,7 +478,7 @@ class ObservedWatch extends Watch {
     };
     let controller: AbortController;
     try {
-      controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
+      controller = await boundedWatch(this.config, path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone, this.timing.maxWatchLineBytes ?? MAX_WATCH_LINE_BYTES);
     } catch (err) {
       // The request could not be built (credentials that fail: an exec plugin, an unreadable token
       // file). Watch throws instead of calling done, and ListWatch does not catch it: the rejection
@@ -575,6 +601,12 @@ function sameValue(a: unknown, b: unknown): boolean {
   const ka = keys(ra);
   if (ka.length !== keys(rb).length) return false;
   return ka.every((k) => Object.prototype.hasOwnProperty.call(rb, k) && sameValue(ra[k], rb[k]));
+}
+
+/** The HTTP status of a failed list (ApiException `code`) or watch (`statusCode`), if any. */
+function statusOf(err: unknown): number | undefined {
+  const e = err as { statusCode?: unknown; code?: unknown } | null | undefined;
+  return typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
 }
 
 /** An HTTP 410 answer to the watch request itself, which ListWatch turns into a relist. */

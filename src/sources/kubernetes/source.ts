@@ -21,9 +21,9 @@ import { debounce } from '../debounce.js';
 import type { Source, SourceStatus } from '../source.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { withCredentialTimeout } from './credentials.js';
-import type { KubernetesSourceConfig } from './config.js';
+import { KUBERNETES_DEFAULTS, type KubernetesSourceConfig } from './config.js';
 import { type DiscoveredEndpoints, discoverEndpoints } from './endpoints.js';
-import { type InformerState, type InformerTiming, ResourceInformer, type WatchedResource } from './informer.js';
+import { type InformerState, type InformerTiming, type ListProgress, ResourceInformer, type WatchedResource } from './informer.js';
 import { nodeTrim, podTrim, sliceTrim } from './trim.js';
 import { problemKey, type SourceProblem } from './problem.js';
 import { SERVICE_NAME_LABEL } from './well-known.js';
@@ -46,15 +46,35 @@ export const DEFAULT_INFORMER_TIMING: InformerTiming = {
  */
 export const MAX_LISTED_PROBLEMS = 100;
 
-/** How long start() waits for the first complete list of every resource. */
-export const DEFAULT_INITIAL_SYNC_TIMEOUT_MS = 60_000;
+/**
+ * How long start() waits for a resource's first list while no page of it arrives (the
+ * `kubernetes.startTimeoutMs` default).
+ */
+export const DEFAULT_INITIAL_SYNC_TIMEOUT_MS = KUBERNETES_DEFAULTS.startTimeoutMs;
+
+/** The timers start() runs on; tests pass a fake one to drive a slow list without waiting. */
+export interface StartClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const REAL_CLOCK: StartClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 export interface KubernetesSourceOptions {
   readonly logger?: Logger;
   /** Where the API server is and how to authenticate; default: in-cluster, else ~/.kube/config. */
   readonly kubeConfig?: KubeConfig;
-  /** start() rejects with SOURCE_UNAVAILABLE if the first lists have not all completed by then. */
-  readonly initialSyncTimeoutMs?: number;
+  /** Overrides `config.startTimeoutMs` (tests go below the setting's 1 s minimum). */
+  readonly startTimeoutMs?: number;
+  /** Overrides `config.startMaxMs`. */
+  readonly startMaxMs?: number;
+  /** The clock of start()'s timeouts; default the real one. */
+  readonly clock?: StartClock;
   /** Retry, list and watch timing (tests shorten it). */
   readonly timing?: Partial<InformerTiming>;
 }
@@ -80,7 +100,14 @@ type Listener = (endpoints: readonly Endpoint[]) => void;
 export class KubernetesSource implements Source {
   readonly #config: KubernetesSourceConfig;
   readonly #log: Logger;
-  readonly #initialSyncTimeoutMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #startMaxMs: number;
+  readonly #clock: StartClock;
+  /** During start: when each informer last got a list page or a 429 (or start began): the start timeout counts from it. */
+  readonly #lastAnswerAt = new Map<ResourceInformer<KubernetesObject>, number>();
+  /** During start: when each informer's last list page arrived, and its furthest list. */
+  readonly #lastPageAt = new Map<ResourceInformer<KubernetesObject>, number>();
+  readonly #furthest = new Map<ResourceInformer<KubernetesObject>, ListProgress>();
   readonly #slices: ResourceInformer<V1EndpointSlice>;
   readonly #pods: ResourceInformer<V1Pod>;
   readonly #nodes: ResourceInformer<V1Node>;
@@ -121,7 +148,9 @@ export class KubernetesSource implements Source {
   constructor(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}) {
     this.#config = config;
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ source: 'kubernetes', namespace: config.namespace });
-    this.#initialSyncTimeoutMs = options.initialSyncTimeoutMs ?? DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
+    this.#startTimeoutMs = options.startTimeoutMs ?? config.startTimeoutMs;
+    this.#startMaxMs = Math.max(options.startMaxMs ?? config.startMaxMs, this.#startTimeoutMs);
+    this.#clock = options.clock ?? REAL_CLOCK;
     const timing: InformerTiming = { ...DEFAULT_INFORMER_TIMING, ...options.timing };
     // Credentials are bounded like the requests they are for: a hung exec plugin is an API error.
     const kc = withCredentialTimeout(options.kubeConfig ?? defaultKubeConfig(), timing.listTimeoutMs);
@@ -139,8 +168,15 @@ export class KubernetesSource implements Source {
         this.#reportError(new KeywayError('SOURCE_UNAVAILABLE', `Kubernetes API error on ${resource}: ${error}`));
       },
     };
-    const make = <T extends KubernetesObject>(r: WatchedResource<T>, matters: (obj: KubernetesObject) => boolean = () => true): ResourceInformer<T> =>
-      new ResourceInformer<T>(kc, r, timing, { ...hooks, onObjectChange: (obj) => matters(obj) && this.#objectChanged() });
+    const make = <T extends KubernetesObject>(r: WatchedResource<T>, matters: (obj: KubernetesObject) => boolean = () => true): ResourceInformer<T> => {
+      const informer: ResourceInformer<T> = new ResourceInformer<T>(kc, r, timing, {
+        ...hooks,
+        onObjectChange: (obj) => matters(obj) && this.#objectChanged(),
+        onListPage: (progress) => this.#listPage(informer as unknown as ResourceInformer<KubernetesObject>, progress),
+        onThrottled: () => this.#throttled(informer as unknown as ResourceInformer<KubernetesObject>),
+      });
+      return informer;
+    };
     this.#slices = make<V1EndpointSlice>({
       name: 'endpointslices',
       path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
@@ -164,23 +200,52 @@ export class KubernetesSource implements Source {
 
   /**
    * Starts the informers and resolves once each has listed its resource once, with `current()`
-   * computed from that view. API errors meanwhile are retried with backoff.
-   * @throws KeywayError SOURCE_UNAVAILABLE when the lists have not all completed within
-   *   `initialSyncTimeoutMs` (the message names the resources and the last API error), or when
-   *   stop() is called first.
+   * computed from that view. API errors meanwhile are retried with backoff. A list still receiving
+   * pages is waited for, as client-go's WaitForCacheSync waits: a large collection or a slow,
+   * throttled API server takes long, and giving up on it made keyway's start fail in a loop.
+   * @throws KeywayError SOURCE_UNAVAILABLE when a resource without a complete list has received no
+   *   list page (nor a 429, see #throttled) for `startTimeoutMs` (from the start for its first
+   *   page: the API server does not answer, or refuses), when the lists have not all completed
+   *   within `startMaxMs`, or when stop() is called first. The message names the resources, how
+   *   far each list came and the last API error.
    */
   async start(): Promise<void> {
     if (this.#started) throw new Error('KubernetesSource.start() called twice');
     this.#started = true;
     const synced = new Promise<void>((resolve, reject) => (this.#syncWaiter = { resolve, reject }));
+    const clock = this.#clock;
+    const startedAt = clock.now();
+    for (const i of this.#informers) this.#lastAnswerAt.set(i, startedAt);
     for (const i of this.#informers) i.start();
-    const timer = setTimeout(() => {
+    let timer: unknown;
+    const check = (): void => {
+      timer = undefined;
+      if (this.#synced || !this.#syncWaiter) return;
+      const now = clock.now();
       const pending = this.#informers.filter((i) => !i.state().synced);
-      const errors = pending.map((i) => `${i.resource.name}: ${pendingDetail(i)}`).join('; ');
-      this.#syncWaiter?.reject(
-        new KeywayError('SOURCE_UNAVAILABLE', `no complete list of ${pending.map((i) => i.resource.name).join(', ')} from the Kubernetes API within ${this.#initialSyncTimeoutMs} ms (${errors})`),
-      );
-    }, this.#initialSyncTimeoutMs);
+      const names = pending.map((i) => i.resource.name).join(', ');
+      const details = (): string => pending.map((i) => `${i.resource.name}: ${this.#pendingDetail(i, now)}`).join('; ');
+      const idle = (i: ResourceInformer<KubernetesObject>): number => now - (this.#lastAnswerAt.get(i) ?? startedAt);
+      const stalled = pending.filter((i) => idle(i) >= this.#startTimeoutMs);
+      if (stalled.length > 0) {
+        this.#syncWaiter.reject(
+          new KeywayError(
+            'SOURCE_UNAVAILABLE',
+            `no complete list of ${names} from the Kubernetes API: no list page of ${stalled.map((i) => i.resource.name).join(', ')} in ${this.#startTimeoutMs} ms (kubernetes.startTimeoutMs) (${details()})`,
+          ),
+        );
+        return;
+      }
+      if (now - startedAt >= this.#startMaxMs) {
+        this.#syncWaiter.reject(new KeywayError('SOURCE_UNAVAILABLE', `no complete list of ${names} from the Kubernetes API within ${this.#startMaxMs} ms (kubernetes.startMaxMs) (${details()})`));
+        return;
+      }
+      // Still paging (or throttled): say so, about once per startTimeoutMs, so a long start is not a silent one.
+      this.#log.info({ elapsedMs: now - startedAt, startMaxMs: this.#startMaxMs }, `first list of ${names} still under way (${details()})`);
+      const next = Math.min(startedAt + this.#startMaxMs, ...pending.map((i) => (this.#lastAnswerAt.get(i) ?? startedAt) + this.#startTimeoutMs));
+      timer = clock.setTimeout(check, Math.max(1, next - now));
+    };
+    timer = clock.setTimeout(check, this.#startTimeoutMs);
     this.#stateChanged();
     try {
       await synced;
@@ -188,9 +253,51 @@ export class KubernetesSource implements Source {
       await this.stop();
       throw err;
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       this.#syncWaiter = undefined;
+      this.#lastAnswerAt.clear();
+      this.#lastPageAt.clear();
+      this.#furthest.clear();
     }
+  }
+
+  /** A list page arrived: during start, progress that defers the start timeout. */
+  #listPage(informer: ResourceInformer<KubernetesObject>, progress: ListProgress): void {
+    if (this.#syncWaiter === undefined) return;
+    const now = this.#clock.now();
+    this.#lastAnswerAt.set(informer, now);
+    this.#lastPageAt.set(informer, now);
+    const furthest = this.#furthest.get(informer);
+    if (furthest === undefined || progress.objects >= furthest.objects) this.#furthest.set(informer, progress);
+  }
+
+  /**
+   * A request refused with 429 during start: API Priority and Fairness sheds load, and a loaded API
+   * server may do so for minutes. It answered, so the start timeout counts from here, as from a
+   * page; startMaxMs still bounds the start. Failing the start would only restart keyway into
+   * the same queue, adding to the load.
+   */
+  #throttled(informer: ResourceInformer<KubernetesObject>): void {
+    if (this.#syncWaiter !== undefined) this.#lastAnswerAt.set(informer, this.#clock.now());
+  }
+
+  /**
+   * Why a resource has no complete list yet: how far its list came (the one under way, else the
+   * furthest an earlier attempt came before it failed or started again) and its last error. A list
+   * still paging is not "no answer": the collection is large or the API server slow to serve it.
+   */
+  #pendingDetail(informer: ResourceInformer<KubernetesObject>, now: number): string {
+    const progress = informer.listProgress();
+    const furthest = this.#furthest.get(informer);
+    const ago = `the last page ${now - (this.#lastPageAt.get(informer) ?? now)} ms ago`;
+    const lastError = informer.state().lastError;
+    if (progress && progress.pages > 0) {
+      const listing = `still listing (${progress.objects} objects in ${progress.pages} pages read so far, ${ago})`;
+      return lastError !== undefined ? `${listing}, after ${lastError}` : listing;
+    }
+    // No page yet is no answer yet.
+    const base = lastError ?? 'no answer yet';
+    return furthest ? `${base} (an earlier list read ${furthest.objects} objects in ${furthest.pages} pages, ${ago})` : base;
   }
 
   async stop(): Promise<void> {
@@ -361,19 +468,6 @@ export class KubernetesSource implements Source {
  */
 export function createKubernetesSource(config: KubernetesSourceConfig, options: KubernetesSourceOptions = {}): KubernetesSource {
   return new KubernetesSource(config, options);
-}
-
-/**
- * Why a resource has no complete list yet: its last error, and the list under way. A list still
- * paging is not "no answer": the collection is large or the API server slow to serve it.
- */
-function pendingDetail(informer: ResourceInformer<KubernetesObject>): string {
-  const progress = informer.listProgress();
-  // No page yet is no answer yet.
-  const listing = progress && progress.pages > 0 ? `still listing (${progress.objects} objects in ${progress.pages} pages read so far)` : undefined;
-  const lastError = informer.state().lastError;
-  if (lastError !== undefined && listing !== undefined) return `${listing}, after ${lastError}`;
-  return lastError ?? listing ?? 'no answer yet';
 }
 
 /** In a pod: the service account and the in-cluster API server; elsewhere: KUBECONFIG or ~/.kube/config. */

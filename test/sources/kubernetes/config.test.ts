@@ -37,6 +37,8 @@ test('every setting given: taken as written', () => {
       holdOffMs: 100,
       maxDelayMs: 1000,
       terminating: 'while-serving',
+      startTimeoutMs: 120_000,
+      startMaxMs: 1_800_000,
     }),
     noEnv,
   );
@@ -53,6 +55,8 @@ test('every setting given: taken as written', () => {
     holdOffMs: 100,
     maxDelayMs: 1000,
     terminating: 'while-serving',
+    startTimeoutMs: 120_000,
+    startMaxMs: 1_800_000,
   });
 });
 
@@ -69,6 +73,8 @@ test('only services given: documented defaults, namespace "default" outside a cl
     holdOffMs: 500,
     maxDelayMs: 5000,
     terminating: 'release',
+    startTimeoutMs: 60_000,
+    startMaxMs: 600_000,
   });
 });
 
@@ -180,4 +186,16 @@ test('a long services list is checked for repeats in linear time (a 1 MiB file l
     const services = Array.from({ length: n }, (_, i) => `s${i}`);
     return () => assert.equal(parseKubernetesSourceConfig(section({ services }), noEnv).services.length, n);
   }, 5000);
+});
+
+test('startTimeoutMs and startMaxMs: bounded, the cap not below the timeout, raised with it when not given', () => {
+  const e = errorsOf(() => parseKubernetesSourceConfig(section({ services: ['a'], startTimeoutMs: 500, startMaxMs: 'long' }), noEnv));
+  assert.deepEqual(
+    e.map((x) => x.message),
+    ['kubernetes.startTimeoutMs: must be an integer from 1000 to 3600000 (milliseconds), got 500', 'kubernetes.startMaxMs: must be an integer from 1000 to 3600000 (milliseconds), got "long"'],
+  );
+  const below = errorsOf(() => parseKubernetesSourceConfig(section({ services: ['a'], startTimeoutMs: 90_000, startMaxMs: 60_000 }), noEnv));
+  assert.deepEqual(below.map((x) => x.message), ['kubernetes.startMaxMs: must be at least startTimeoutMs (90000), got 60000']);
+  const raised = parseKubernetesSourceConfig(section({ services: ['a'], startTimeoutMs: 900_000 }), noEnv);
+  assert.deepEqual([raised.startTimeoutMs, raised.startMaxMs], [900_000, 900_000]);
 });

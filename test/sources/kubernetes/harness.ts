@@ -12,6 +12,7 @@ import {
   type KubernetesSource,
   type KubernetesSourceConfig,
   parseKubernetesSourceConfig,
+  type StartClock,
 } from '../../../src/sources/kubernetes/index.js';
 import type { BackoffOptions } from '../../../src/sources/kubernetes/backoff.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
@@ -97,12 +98,23 @@ export async function startSource(
   server: KubeApiServer,
   settings: Record<string, unknown> = {},
   extra: {
+    /** Sets both startTimeoutMs and startMaxMs (a start that must end by then); default 5000. */
     initialSyncTimeoutMs?: number;
+    /** How long a first list may go without a page (kubernetes.startTimeoutMs). */
+    startTimeoutMs?: number;
+    /** The longest the first lists may take in all (kubernetes.startMaxMs). */
+    startMaxMs?: number;
+    /** The clock of start()'s timeouts. */
+    clock?: StartClock;
     minWatchTimeoutSeconds?: number;
     listTimeoutMs?: number;
     /** Objects per list page; default the source's (500). */
     listPageSize?: number;
     watchGraceMs?: number;
+    /** Longest watch event line; default the source's (MAX_WATCH_LINE_BYTES). */
+    maxWatchLineBytes?: number;
+    /** Largest list answer; default the source's (MAX_LIST_RESPONSE_BYTES). */
+    maxListResponseBytes?: number;
     backoff?: BackoffOptions;
     /** Reach the server another way (through a proxy); default server.kubeConfig(). */
     kubeConfig?: KubeConfig;
@@ -122,13 +134,17 @@ export async function startSource(
   const source = createKubernetesSource(config, {
     kubeConfig: extra.kubeConfig ?? server.kubeConfig(),
     logger: pino({ level: 'debug' }, sink),
-    initialSyncTimeoutMs: extra.initialSyncTimeoutMs ?? 5000,
+    startTimeoutMs: extra.startTimeoutMs ?? extra.initialSyncTimeoutMs ?? 5000,
+    startMaxMs: extra.startMaxMs ?? extra.initialSyncTimeoutMs ?? 5000,
+    ...(extra.clock ? { clock: extra.clock } : {}),
     timing: {
       backoff: extra.backoff ?? { initialMs: 20, maxMs: 200 },
       listTimeoutMs: extra.listTimeoutMs ?? 2000,
       minWatchTimeoutSeconds: extra.minWatchTimeoutSeconds ?? 60,
       watchGraceMs: extra.watchGraceMs ?? 1000,
       ...(extra.listPageSize !== undefined ? { listPageSize: extra.listPageSize } : {}),
+      ...(extra.maxWatchLineBytes !== undefined ? { maxWatchLineBytes: extra.maxWatchLineBytes } : {}),
+      ...(extra.maxListResponseBytes !== undefined ? { maxListResponseBytes: extra.maxListResponseBytes } : {}),
     },
   });
   const changes: (readonly Endpoint[])[] = [];

@@ -33,7 +33,8 @@ test('credentials failing while a watch is set up: retried and shown as stale, n
   );
   const source = createKubernetesSource(config, {
     kubeConfig: kc,
-    initialSyncTimeoutMs: 5000,
+    startTimeoutMs: 5000,
+    startMaxMs: 5000,
     timing: { backoff: { initialMs: 20, maxMs: 100 }, listTimeoutMs: 2000, minWatchTimeoutSeconds: 60, watchGraceMs: 1000 },
   });
   t.after(() => source.stop());

@@ -17,7 +17,8 @@
  *   resource answers 429 as API Priority and Fairness does (plain text, `Retry-After` header).
  *
  * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), goDown()/comeUp(),
- * forbid(resource), throttle(resource), sendBookmarks(), and a log of every request.
+ * forbid(resource), throttle(resource), holdLists(resource)/releaseList(resource) (list pages
+ * answered one at a time, when the test says), sendBookmarks(), and a log of every request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -82,6 +83,8 @@ export class KubeApiServer {
   private readonly forbidden = new Set<string>();
   /** Throttled resources (plural) and the Retry-After each answers with (undefined: no header). */
   private readonly throttled = new Map<string, string | undefined>();
+  /** Held resources (plural) and their list requests not answered yet, oldest first (see holdLists). */
+  private readonly heldListRequests = new Map<string, (() => void)[]>();
   /** Requests received during a `hang` outage, never answered. */
   private readonly hung = new Set<ServerResponse>();
   private readonly unsubscribe: () => void;
@@ -203,6 +206,33 @@ export class KubeApiServer {
    */
   throttle(plural: string, retryAfter: string | undefined): void {
     this.throttled.set(plural, retryAfter);
+  }
+
+  /**
+   * Holds every list request (each page) of a resource (plural) unanswered until releaseList: a
+   * test then decides when each page of a slow list arrives, without waiting on a clock.
+   * `false` stops holding and answers what is held.
+   */
+  holdLists(plural: string, on = true): void {
+    if (on) {
+      if (!this.heldListRequests.has(plural)) this.heldListRequests.set(plural, []);
+      return;
+    }
+    const held = this.heldListRequests.get(plural) ?? [];
+    this.heldListRequests.delete(plural);
+    for (const answer of held) answer();
+  }
+
+  /** List requests of `plural` held and not answered yet (a closed one is dropped when released). */
+  heldLists(plural: string): number {
+    return this.heldListRequests.get(plural)?.length ?? 0;
+  }
+
+  /** Answers the oldest held list request of `plural`, from the store as it is now; false if none. */
+  releaseList(plural: string): boolean {
+    const answer = this.heldListRequests.get(plural)?.shift();
+    answer?.();
+    return answer !== undefined;
   }
 
   /** Lifts throttle(plural). */
@@ -328,7 +358,19 @@ export class KubeApiServer {
       return sendJson(res, 200, object);
     }
 
-    if (!watch) return this.list(res, record, { type, namespace, selector, query });
+    if (!watch) {
+      const held = this.heldListRequests.get(type.plural);
+      if (!held) return this.list(res, record, { type, namespace, selector, query });
+      const answer = (): void => {
+        if (!res.destroyed && !res.writableEnded) this.list(res, record, { type, namespace, selector, query });
+      };
+      held.push(answer);
+      res.on('close', () => {
+        const i = held.indexOf(answer);
+        if (i >= 0) held.splice(i, 1);
+      });
+      return;
+    }
 
     const rvParam = query.resourceVersion ?? '';
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) return fail(400, 'BadRequest', `invalid resource version: ${rvParam}`);
