@@ -28,9 +28,10 @@ import { TYPE_URL, type ResourceKind } from '../resources.js';
 import type { EncodedResource, KindSnapshot } from '../cache/index.js';
 import { Session, WILDCARD_KINDS, type SessionContext, type StreamPeer } from './session.js';
 import type { StreamService, TypeTracker } from './proxy-state.js';
-import { encodeDeltaResponse, sharedResponse } from './wire.js';
+import { frameDeltaResponse, sharedFrame, SharedResponse } from './wire.js';
 import type { StreamOutput } from './outbox.js';
 import { namesKey } from './owned-memo.js';
+import { HeldVersions } from './held-versions.js';
 
 const NONE: ReadonlySet<string> = new Set();
 
@@ -61,6 +62,8 @@ export class DeltaSession extends Session {
   readonly #rejectedEds = new Map<string, string>();
   /** Per kind subscribed by name: the memo key of its sorted names (undefined while stale). */
   readonly #namesKeys = new Map<ResourceKind, string>();
+  /** Per kind: the version of each resource the proxy holds (from initial_resource_versions, then from what was pushed). */
+  readonly #known = new Map<ResourceKind, HeldVersions>();
 
   constructor(ctx: SessionContext, id: string, service: StreamService, out: StreamOutput, peer?: StreamPeer) {
     super(ctx, id, 'delta', service, out, peer);
@@ -80,17 +83,18 @@ export class DeltaSession extends Session {
         // subscription change, a repeated NACK) is not a second answer, counted and logged again.
       } else if (req.errorDetail) {
         const error = this.recordNack(kind, t, req.errorDetail.message, now);
-        if (kind === 'endpoint') this.#noteRejected(t);
+        if (kind === 'endpoint') this.#noteRejected(this.#knownOf(kind));
         this.logNack(kind, t, error, 'NACK: proxy rejected the resources sent; they will not be resent');
       } else {
         this.recordAck(kind, t, now);
         // An ACK of later resources does not apply the rejected ones: while the proxy is deemed to
         // hold a rejected version it still runs on its last good one, so the type stays NACKED
         // (as in SotW), and /readyz keeps the proxy_nack reason until they change.
-        if (kind === 'endpoint' && this.#holdsRejected(t)) t.nacked = true;
+        if (kind === 'endpoint' && this.#holdsRejected(this.#knownOf(kind))) t.nacked = true;
       }
     }
     const first = !t.initialized;
+    const known = this.#knownOf(kind);
     const served = this.snapshot()?.kinds[kind].resources;
     if (first) {
       this.checkNames(kind, Object.keys(req.initialResourceVersions).length);
@@ -99,7 +103,7 @@ export class DeltaSession extends Session {
         // Kept as the snapshot's strings where they match: a restarted keyway gets every proxy's
         // versions of every resource at once, and a copy per stream of each name and version
         // made a reconnect storm cost tens of KB per stream.
-        t.known.set(r?.name ?? name, r?.version === version ? r.version : version);
+        known.set(r?.name ?? name, r?.version === version ? r.version : version);
       }
       // Legacy wildcard. An explicit subscribe later adds its names and keeps the wildcard: the xDS
       // protocol's incremental example ("How the client specifies what resources to return")
@@ -141,16 +145,16 @@ export class DeltaSession extends Session {
     // a name the proxy holds or keyway serves needs it (one never sent was already answered as
     // not existing), which also bounds what a push waiting for a proxy that reads nothing keeps.
     if (t.wildcard && dropped.size > 0) {
-      for (const name of dropped) if (t.known.has(name) || served?.has(name)) asked.add(name);
+      for (const name of dropped) if (known.has(name) || served?.has(name)) asked.add(name);
     }
     // Checked on the subscription as it now is: names unsubscribed that were never subscribed
     // must not make room for as many new ones (one request is bounded by gRPC's message size).
     this.checkNames(kind, t.names.size, t.nameChars);
     if (!t.wildcard) {
       // The proxy drops what it no longer subscribes to; forget it so a later subscribe resends it.
-      for (const name of [...t.known.keys()]) {
+      for (const name of known.names()) {
         if (!t.names.has(name)) {
-          t.known.delete(name);
+          known.delete(name);
           t.sentForUpdate().delete(name);
         }
       }
@@ -166,15 +170,25 @@ export class DeltaSession extends Session {
    * An EDS response was NACKed: its ClusterLoadAssignments are suspect. Kept while the proxy is
    * deemed to hold that version, so the rest stays bounded by what it holds.
    */
-  #noteRejected(t: { readonly known: ReadonlyMap<string, string> }): void {
+  #noteRejected(known: HeldVersions): void {
     for (const r of this.#lastEds) this.#rejectedEds.set(r.name, r.version);
-    for (const [name, version] of this.#rejectedEds) if (t.known.get(name) !== version) this.#rejectedEds.delete(name);
+    for (const [name, version] of this.#rejectedEds) if (known.get(name) !== version) this.#rejectedEds.delete(name);
   }
 
   /** Does the proxy still hold (by keyway's account) an endpoint set at a version it rejected? */
-  #holdsRejected(t: { readonly known: ReadonlyMap<string, string> }): boolean {
-    for (const [name, version] of this.#rejectedEds) if (t.known.get(name) === version) return true;
+  #holdsRejected(known: HeldVersions): boolean {
+    for (const [name, version] of this.#rejectedEds) if (known.get(name) === version) return true;
     return false;
+  }
+
+  /** What the proxy holds of `kind`, by keyway's account. */
+  #knownOf(kind: ResourceKind): HeldVersions {
+    let known = this.#known.get(kind);
+    if (!known) {
+      known = new HeldVersions();
+      this.#known.set(kind, known);
+    }
+    return known;
   }
 
   /** On EDS's first request: the endpoints of clusters sent before it, which Envoy re-warms. */
@@ -263,37 +277,50 @@ export class DeltaSession extends Session {
     }
     ({ force, asked } = this.#takeHeld(kind, force, asked));
     const ks = snap.kinds[kind];
+    const known = this.#knownOf(kind);
     const changed: EncodedResource[] = [];
     for (const r of ks.resources.values()) {
       if (!t.wildcard && !t.names.has(r.name)) continue;
-      const held = t.known.get(r.name);
+      const held = known.get(r.name);
       if (held !== r.version || force.has(r.name)) changed.push(r);
     }
-    const removed = [...t.known.keys()].filter((name) => !ks.resources.has(name));
-    for (const name of asked) if (!ks.resources.has(name) && !t.known.has(name)) removed.push(name);
+    const removed = known.names().filter((name) => !ks.resources.has(name));
+    for (const name of asked) if (!ks.resources.has(name) && !known.has(name)) removed.push(name);
     // A fresh wildcard subscription is answered even when empty, so the proxy finishes its initial fetch.
-    const announce = t.nonce === undefined && t.wildcard && t.known.size === 0;
+    const announce = t.nonce === undefined && t.wildcard && known.size === 0;
     if (changed.length === 0 && removed.length === 0 && !announce) {
       // A resumed proxy that already holds our versions is in sync, not waiting for a first response.
-      if (t.nonce === undefined && t.known.size > 0) t.recordResumed(ks.version, Date.now());
-      t.holdShared(this.#holding(kind, ks, t));
+      if (t.nonce === undefined && known.size > 0) t.recordResumed(ks.version, Date.now());
+      // Nothing to send: the proxy holds every subscribed resource at its version already.
+      const holding = this.#holding(kind, ks, t);
+      t.holdShared(holding);
+      known.holdExactly(holding);
       return;
     }
     removed.sort();
-    // Streams that hold the same versions get the same answer: one response, encoded once, shared.
-    // Removed names may be names the client made up, of any character: namesKey keeps them apart.
-    let key = `${this.ctx.controlPlane ?? ''}\u0000${namesKey(removed)}\u0000`;
-    for (const r of changed) key += `${r.name}@${r.version}\n`;
-    const response = sharedResponse(ks, key, t.nonce, (nonce) =>
-      encodeDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed),
-      this.memos.responses,
-    );
+    const frame = (nonce: string): Buffer =>
+      frameDeltaResponse({ systemVersionInfo: ks.version, typeUrl: TYPE_URL[kind], nonce, controlPlane: this.ctx.controlPlane }, changed, removed);
+    let response: SharedResponse;
+    if (this.identity.proxyClass.flavor === 'agent') {
+      // An agent's class is its own node's: no other stream asks the same of its snapshot, so its
+      // responses are not kept for sharing. Kept, each agent's latest (its whole set after it
+      // connects) stayed in the memo as long as its snapshot: one more copy of every assignment.
+      const nonce = this.nextNonce();
+      response = new SharedResponse(frame(nonce), nonce);
+    } else {
+      // Streams that hold the same versions get the same answer: one response, encoded once, shared.
+      // Removed names may be names the client made up, of any character: namesKey keeps them apart.
+      let key = `${this.ctx.controlPlane ?? ''}\u0000${namesKey(removed)}\u0000`;
+      for (const r of changed) key += `${r.name}@${r.version}\n`;
+      response = sharedFrame(ks, key, t.nonce, frame, this.memos.responses);
+    }
     const nonce = response.nonce;
     this.send(response);
     this.recordSent(kind, t, nonce, ks.version, changed.length + removed.length);
-    for (const r of changed) t.known.set(r.name, r.version);
-    for (const name of removed) t.known.delete(name);
-    t.holdShared(this.#holding(kind, ks, t));
+    // What was sent changed, what was not it held already, what it held that `ks` lacks was removed.
+    const holding = this.#holding(kind, ks, t);
+    t.holdShared(holding);
+    known.holdExactly(holding);
     if (kind === 'endpoint') {
       this.#lastEds = changed;
       // Sent again, they are no longer the NACKed response's: a NACK of this one marks them anew,
@@ -309,8 +336,9 @@ export class DeltaSession extends Session {
         // re-warming cluster, Envoy rejects them again and the cluster comes up with no endpoint at
         // all, where left out it takes its last good ones after initial_fetch_timeout. The others
         // are resent even right after a NACK, so their clusters do not wait for that timeout.
-        const rejected = (n: string): boolean => this.#rejectedEds.has(n) && this.#rejectedEds.get(n) === eds.known.get(n);
-        const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => eds.known.has(n) && !rejected(n)));
+        const edsKnown = this.#knownOf('endpoint');
+        const rejected = (n: string): boolean => this.#rejectedEds.has(n) && this.#rejectedEds.get(n) === edsKnown.get(n);
+        const rewarm = new Set(changed.flatMap((c) => c.references).filter((n) => edsKnown.has(n) && !rejected(n)));
         if (rewarm.size > 0) this.#push('endpoint', rewarm, NONE);
       } else {
         // EDS not asked yet on this stream (a reconnect: CDS answered before the EDS request came).

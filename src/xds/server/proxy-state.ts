@@ -92,8 +92,6 @@ export class TypeTracker {
   #sentShared = false;
   /** SotW: the sorted subscribed names joined, the key of the shared selection (undefined while stale). */
   namesKey: string | undefined;
-  /** Delta: the version of each resource the proxy holds (from initial_resource_versions, then from what we sent). */
-  readonly known = new Map<string, string>();
   /** SotW: signature (names and versions) of the latest response, to skip resending the same set. */
   sentSignature: string | undefined;
   /** SotW CDS/LDS: the first request named nothing (legacy wildcard), kept while requests stay empty. */
