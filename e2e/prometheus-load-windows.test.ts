@@ -143,3 +143,81 @@ describe('load snapshots from Prometheus: each window from its own scrapes', { s
     }
   });
 });
+
+// A window that is not a whole number of seconds (the settings allow any ms from 1000): the read's
+// step must be exactly the window. Sent as `1.001`, Prometheus took it for 1000 ms, so every step
+// after the first of each query fell off the window grid and its window was not read.
+describe('load snapshots from Prometheus: a window of 1001 ms', { skip }, () => {
+  const W1 = 1_001;
+  const T1 = Math.floor((Date.now() - 2 * 3_600_000) / W1) * W1;
+  const N = 20;
+  let prometheus: RawPrometheus;
+  before(async () => {
+    const windowLines = ['# TYPE keyway_load_window_start_seconds gauge'];
+    const nodeLines = ['# TYPE keyway_load_node_requests_per_second gauge'];
+    // One replica, scraped every 300 ms; it exports the last closed window.
+    for (let t = T1 + 7; t < T1 + N * W1; t += 300) {
+      const start = Math.floor(t / W1) * W1 - W1;
+      if (start < T1) continue;
+      const base = 'instance="keyway-0:9000",job="keyway"';
+      windowLines.push(`keyway_load_window_start_seconds{${base}} ${start / 1000} ${(t / 1000).toFixed(3)}`);
+      nodeLines.push(`keyway_load_node_requests_per_second{${base},node="n1"} ${1000 - (start - T1) / W1} ${(t / 1000).toFixed(3)}`);
+    }
+    prometheus = await startRawPrometheus({ config: prometheusConfig([]), openMetrics: `${windowLines.join('\n')}\n${nodeLines.join('\n')}\n# EOF\n` });
+  });
+  after(() => prometheus?.stop());
+
+  test('every step of a read gives its window', async () => {
+    const src = new PrometheusLoadSource({ url: prometheus.url, lagMs: 0, windowMs: () => W1, now: () => T1 + (N - 1) * W1 + 1 });
+    try {
+      // Steps T1 + 3 W1 ... T1 + 19 W1 (three queries): windows 1 to 17.
+      const got = await src.latest(N - 3);
+      assert.deepEqual(
+        got.map((s) => [(s.windowStartMs - T1) / W1, s.nodes[0]?.requests]),
+        Array.from({ length: N - 3 }, (_, k) => [k + 1, 1000 - (k + 1)]),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+});
+
+// Target labels (docs/load-reports.md "source: prometheus"): two replicas told apart by a `node`
+// target label alone (no `instance`), so their node gauges carry it and keep keyway's label as
+// `exported_node`. One replica names the window before (a stale export, 999 rps); the other names
+// the window read (10 rps). Matched ignoring `node` as well as `exported_node`, the stale replica's
+// figures were read into the window.
+describe('load snapshots from Prometheus: replicas told apart by a target label named like a load label', { skip }, () => {
+  const T2 = Math.floor((Date.now() - 2 * 3_600_000) / W) * W;
+  const N = 10;
+  let prometheus: RawPrometheus;
+  before(async () => {
+    const lines = new Map<string, string[]>();
+    const add = (family: string, line: string): void => void lines.set(family, [...(lines.get(family) ?? [`# TYPE ${family} gauge`]), line]);
+    for (const [k8s, behind, load] of [['k8s-a', 0, 10], ['k8s-b', 1, 999]] as const) {
+      for (let t = T2 + 500; t < T2 + N * W; t += SCRAPE_MS) {
+        const start = Math.floor(t / W) * W - W - behind * W;
+        if (start < T2) continue;
+        const at = (t / 1000).toFixed(3);
+        add('keyway_load_window_start_seconds', `keyway_load_window_start_seconds{job="keyway",node="${k8s}"} ${start / 1000} ${at}`);
+        add('keyway_load_node_requests_per_second', `keyway_load_node_requests_per_second{job="keyway",node="${k8s}",exported_node="n1"} ${load} ${at}`);
+        add('keyway_load_shard_requests_per_second', `keyway_load_shard_requests_per_second{job="keyway",node="${k8s}",shard="3"} ${load} ${at}`);
+      }
+    }
+    prometheus = await startRawPrometheus({ config: prometheusConfig([]), openMetrics: `${[...lines.values()].flat().join('\n')}\n# EOF\n` });
+  });
+  after(() => prometheus?.stop());
+
+  test('only the replica that names the window gives its figures', async () => {
+    const src = new PrometheusLoadSource({ url: prometheus.url, lagMs: 0, windowMs: () => W, now: () => T2 + (N - 1) * W + 1 });
+    try {
+      const got = await src.latest(5);
+      assert.deepEqual(
+        got.map((s) => [(s.windowStartMs - T2) / W, s.nodes, s.shards]),
+        [3, 4, 5, 6, 7].map((i) => [i, [{ nodeId: 'n1', requests: 10 }], [{ shard: 3, requests: 10 }]]),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+});

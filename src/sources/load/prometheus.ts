@@ -26,14 +26,18 @@ export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
 export const PROMETHEUS_MAX_STEPS_PER_QUERY = 8;
 
 /**
- * How far from each end of a window's export the read looks for its scrapes: min(1 s, window / 4).
+ * How far from each end of a window's export the read looks for its scrapes: min(1 s, window / 5).
  * A replica exports a window from its end to the next window's end by its own clock, and the
- * nodes' reports for it still arrive for up to half of this after its end (the agent's send
- * delay); a scrape stamped within this of either boundary may hold the other window, or a window
- * with some reports missing, when clocks differ or a scrape is answered late.
+ * nodes' reports for it still arrive for up to min(500 ms, window / 8) after its end (the agent's
+ * send delay); a scrape stamped within this of either boundary may hold the other window, or a
+ * window with some reports missing, when clocks differ or a scrape is answered late. A fifth, not
+ * a quarter: the range left, W - 2m, must hold a scrape of every replica scraped every W / 2 (the
+ * documented slowest), and at a quarter it was exactly W / 2 long, so scrapes a few ms off their
+ * schedule missed it (a 1 s window scraped every 500 ms, one scrape 3 ms early and the next 3 ms
+ * late: no window read, Prometheus 2.42); a fifth leaves W / 10 of slack.
  */
 export function loadEdgeMarginMs(windowMs: number): number {
-  return Math.floor(Math.min(1_000, windowMs / 4));
+  return Math.floor(Math.min(1_000, windowMs / 5));
 }
 /** Bound on the answer's size (series x steps are bounded by the exported gauges; this guards a wrong URL). */
 export const PROMETHEUS_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -97,6 +101,17 @@ function stepRuns(steps: readonly number[], w: number, max: number): [number, nu
   return runs;
 }
 
+/**
+ * A query_range `step` (Prometheus HTTP API) of exactly `w` ms. Prometheus reads a number as float
+ * seconds and truncates it to whole ns, then to whole ms: `1.001` became 1000999999 ns, a step of
+ * 1000 ms, so every step after a slice's first fell off the window grid and its window was lost
+ * (windows of 1001, 1003, ... 2002 ms: 70071 of the lengths allowed). Whole seconds stay as they
+ * were; the rest are sent as a duration in ms, which it reads exactly.
+ */
+function promStep(w: number): string {
+  return w % 1000 === 0 ? String(w / 1000) : `${w}ms`;
+}
+
 /** The one line a read logs for the windows it skipped as lying in the future: the furthest, and how many. */
 function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs: number, windowMs: number): Error {
   const worst = future.reduce((a, b) => (b.aheadMs > a.aheadMs ? b : a));
@@ -117,13 +132,14 @@ function futureWarning(url: string, future: readonly FutureWindow[], notAfterMs:
  * grouped by it every cache node's load collapsed into one figure per Kubernetes node running a
  * replica. The renamed series are aggregated before the label is copied (the copy costs per series
  * and step: on every series it doubled the query's time) and by `exported_<label>` alone, so no two
- * copies share labels. `ok` is matched per target, ignoring the load labels (target labels of the
- * same name included).
+ * copies share labels. `ok` is matched per target, ignoring the load label keyway exported alone.
  */
 function byExportedLabel(metric: string, label: 'shard' | 'node', selector: string, ok: string): string {
-  const only = `and ignoring(${label}, exported_${label}) (${ok})`;
-  const renamed = `label_replace(max by (exported_${label}) (last_over_time(${metric}{exported_${label}!=""}${selector}) ${only}), "${label}", "$1", "exported_${label}", "(.*)")`;
-  const plain = `max by (${label}) (last_over_time(${metric}{exported_${label}=""}${selector}) ${only})`;
+  // Each form ignores only the label keyway exported: a target label of the same name is matched
+  // like any other target label. Ignoring it too, replicas told apart by it alone (no `instance`)
+  // matched each other's `ok`, and a replica that named another window was read into this one.
+  const renamed = `label_replace(max by (exported_${label}) (last_over_time(${metric}{exported_${label}!=""}${selector}) and ignoring(exported_${label}) (${ok})), "${label}", "$1", "exported_${label}", "(.*)")`;
+  const plain = `max by (${label}) (last_over_time(${metric}{exported_${label}=""}${selector}) and ignoring(${label}) (${ok}))`;
   return `max by (${label}) (${renamed} or ${plain})`;
 }
 
@@ -387,9 +403,9 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    * The snapshots of the `windows` steps (step = the window) ending at
    * floor((now - lagMs) / window) * window (docs/load-reports.md "source: prometheus"), the same
    * for every replica reading in that window. Steps held from earlier reads are not asked for again;
-   * the newest held step is, with the new ones: if its answer changed (Prometheus restarted without
-   * its data, or ingested a scrape later than lagMs allows), every held step is dropped and the
-   * whole span read anew, so a replica that held steps does not read other numbers than one that
+   * the newest held step is, with the new ones (and the newest that names a window): if an answer
+   * changed (Prometheus restarted without its data, or ingested a scrape later than lagMs allows),
+   * every held step is dropped and the whole span read anew, so a replica that held steps does not read other numbers than one that
    * reads the span whole. Rejects when Prometheus does not answer well.
    */
   async latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
@@ -406,25 +422,34 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
     const timeoutMs = this.#opts.timeoutMs ?? PROMETHEUS_QUERY_TIMEOUT_MS;
     let signal: AbortSignal | undefined;
     const read = new Map<number, LoadStep>();
+    let checks: readonly number[] = [];
+    let changed = false;
     const readSteps = async (steps: readonly number[]): Promise<void> => {
       for (const [from, to] of stepRuns(steps, w, PROMETHEUS_MAX_STEPS_PER_QUERY)) {
         signal = AbortSignal.timeout(timeoutMs);
         const answer = await this.#query(w, from, to, signal);
         for (let t = from; t <= to; t += w) read.set(t, answer.get(t) ?? EMPTY_STEP);
+        // Judged as soon as its slice is answered, not after the last slice: a later slice that
+        // fails must not leave the held steps (another Prometheus's data) beside the new ones,
+        // where the next read, checking only its newest held steps, would never find them.
+        if (!changed && checks.some((c) => read.has(c) && !sameStep(read.get(c)!, held.get(c)!))) {
+          changed = true;
+          held = new Map();
+          this.#held = held;
+        }
       }
     };
     try {
       const missing: number[] = [];
       for (let t = start; t <= end; t += w) if (!held.has(t)) missing.push(t);
-      // The newest held step, read again to check that what is held still stands.
-      const check = missing.length === 0 ? undefined : [...held.keys()].filter((t) => t >= start && t < missing[0]!).sort((a, b) => a - b).pop();
-      if (check !== undefined && missing[0] === check + w) missing.unshift(check);
-      await readSteps(missing);
-      if (check !== undefined && read.has(check) && !sameStep(read.get(check)!, held.get(check)!)) {
-        held = new Map();
-        this.#held = held;
-        await readSteps([...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t)));
-      }
+      // The newest held step, read again to check that what is held still stands; and the newest
+      // held step that names a window, when that is older: an empty step (no load, or no replica
+      // scraped) reads empty from a Prometheus that lost its data too, and the loss went unseen.
+      const before = missing.length === 0 ? [] : [...held.keys()].filter((t) => t >= start && t < missing[0]!).sort((a, b) => a - b);
+      const named = before.filter((t) => held.get(t)!.windowStartMs !== undefined);
+      checks = [...new Set([named[named.length - 1], before[before.length - 1]])].filter((t): t is number => t !== undefined);
+      await readSteps([...new Set([...checks, ...missing])].sort((a, b) => a - b));
+      if (changed) await readSteps([...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t)));
     } catch (err) {
       // The slices answered before the failure are final too: the next read goes on from them
       // (a Prometheus slow on the whole span still gets it read, a slice per read at worst).
@@ -459,7 +484,7 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
 
   /** One query_range call, steps `from` to `to` (ms): its steps within them. */
   async #query(w: number, from: number, to: number, signal: AbortSignal): Promise<Map<number, LoadStep>> {
-    const q = new URLSearchParams({ query: loadQuery(w), start: String(from / 1000), end: String(to / 1000), step: String(w / 1000) });
+    const q = new URLSearchParams({ query: loadQuery(w), start: String(from / 1000), end: String(to / 1000), step: promStep(w) });
     const res = await this.#fetch(`${this.#opts.url.replace(/\/+$/, '')}/api/v1/query_range?${q}`, { signal });
     const text = await boundedText(res, PROMETHEUS_MAX_RESPONSE_BYTES);
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${prometheusError(text)}`);

@@ -137,3 +137,71 @@ test('a failed read keeps the steps held; a longer span asks for the older steps
     await src.close();
   }
 });
+
+test('a read that finds a held step changed and then fails in a later slice keeps none of the held steps: the next read gives the whole read\'s snapshots', async () => {
+  let now = T0 + 5 * W + 30_000 + 1;
+  let era = 0;
+  const queries: { steps: number }[] = [];
+  let failed = false;
+  const src = source(() => now, queries, () => era === 1 && !failed && queries.length === 2 && (failed = true), () => era);
+  try {
+    await src.latest(SPAN);
+    // Ten windows later, from a Prometheus that lost its data: the check and the 7 steps after it
+    // are answered, the slice of the other 3 is not.
+    era = 1;
+    now += 10 * W;
+    queries.length = 0;
+    await assert.rejects(src.latest(SPAN), /HTTP 503/);
+    assert.deepEqual(queries.map((q) => q.steps), [8, 3]);
+    const next = await src.latest(SPAN);
+    assert.equal(next.length, SPAN);
+    assert.deepEqual(next, whole(now, 1), 'no step of the lost data is given beside the new ones');
+  } finally {
+    await src.close();
+  }
+});
+
+test('held steps whose newest are empty (no load) are still checked: a Prometheus that lost the older ones drops them', async () => {
+  const start0 = T0 + 10 * W;
+  // Steps from quietFrom name no window (the nodes sent no reports); with `lost`, Prometheus has
+  // nothing before `lostBefore` (restarted without its data).
+  const quietFrom = start0 + 7 * W;
+  let lost = false;
+  const lostBefore = start0 + 20 * W;
+  const queries: { steps: number }[] = [];
+  const fetchFn = (async (input: string | URL | Request) => {
+    const q = new URL(String(input)).searchParams;
+    const from = Number(q.get('start')) * 1000;
+    const to = Number(q.get('end')) * 1000;
+    queries.push({ steps: (to - from) / W + 1 });
+    const window: [number, string][] = [];
+    const node: [number, string][] = [];
+    for (let t = from; t <= to; t += W) {
+      if (t >= quietFrom || (lost && t < lostBefore)) continue;
+      window.push([t / 1000, String((t - 2 * W) / 1000)]);
+      node.push([t / 1000, String((t - T0) / W)]);
+    }
+    const result = [{ metric: { load: 'window' }, values: window }, { metric: { node: 'a' }, values: node }];
+    return new Response(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }));
+  }) as typeof fetch;
+  let now = start0 + 9 * W + 30_000 + 1;
+  const make = (): PrometheusLoadSource => new PrometheusLoadSource({ url: 'http://prometheus.test', lagMs: 30_000, windowMs: () => W, now: () => now, fetch: fetchFn });
+  const held = make();
+  try {
+    const first = await held.latest(10);
+    assert.equal(first.length, 7, 'seven windows, then three steps without one');
+    lost = true;
+    now += W;
+    queries.length = 0;
+    const fresh = make();
+    try {
+      const whole = await fresh.latest(10);
+      assert.deepEqual(whole, [], 'Prometheus holds none of these windows now');
+      assert.deepEqual(await held.latest(10), whole, 'the replica holding steps reads what a whole read gives');
+    } finally {
+      await fresh.close();
+    }
+  } finally {
+    await held.close();
+  }
+});
