@@ -54,13 +54,16 @@ export const DEFAULT_INITIAL_SYNC_TIMEOUT_MS = KUBERNETES_DEFAULTS.startTimeoutM
 
 /** The timers start() runs on; tests pass a fake one to drive a slow list without waiting. */
 export interface StartClock {
+  /** Milliseconds from any fixed origin, never stepped (not the wall clock). */
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 const REAL_CLOCK: StartClock = {
-  now: () => Date.now(),
+  // Monotonic, as the timers are: on Date.now a step of the wall clock during the start (NTP
+  // stepping a freshly booted node's clock) moved both timeouts, by an hour for an hour's step.
+  now: () => Math.floor(performance.now()),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
