@@ -53,7 +53,7 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
         recordHandoff(first);
         recordHot(first, undefined);
       }
-      // A publish that only changed endpoint addresses or xDS settings keeps the version: not a change of the map.
+      // A publish that only changed xDS settings, or a handoff step that flipped nothing, keeps the version: not a change of the map.
       const unsubscribe = state.onShardMap((view, previous) => {
         if (view.map.version !== previous?.map.version) record(view);
         recordCompute(view);
