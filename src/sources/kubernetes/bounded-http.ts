@@ -6,13 +6,38 @@
  * listTimeoutMs (30 s) allowed, gigabytes on a fast link.
  */
 import { type HttpLibrary, Observable, type RequestContext, ResponseContext } from '@kubernetes/client-node';
+import { getHeapStatistics } from 'node:v8';
 import { clientFetch, isMaxSizeError } from './client-fetch.js';
 
 /**
- * Largest list answer read (bytes): a page of 500 objects (`listPageSize`) of the largest pods
- * keyway meets (annotations at the API server's 256 KiB limit) is about 130 MiB of JSON.
+ * Largest list answer read (bytes), whatever the heap: a page of 500 objects (`listPageSize`) of
+ * the largest pods keyway meets (annotations at the API server's 256 KiB limit) is about 130 MiB of
+ * JSON. The bound in force is listResponseBound(), lower in a smaller heap.
  */
 export const MAX_LIST_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What part of the V8 heap limit one list answer may take, by kind of answer. An answer of B bytes
+ * holds B as a string, then the parsed JSON and the client library's typed objects, all alive at
+ * once: about 4 B when the objects are many and ordinary (measured on pod lists: 1.4 B parsed,
+ * 1.6 B typed), about 2 B when large strings make the bytes (annotations: the typed objects share
+ * them). A page holds at most `listPageSize` objects, so a large page is one of large strings; an
+ * unpaged answer holds the whole collection. Within these parts the rest of the process keeps room,
+ * so an answer the heap cannot take fails with the bound's error rather than ending the process
+ * (V8 aborts when its heap is full).
+ */
+export const LIST_RESPONSE_HEAP_DIVISOR = { page: 3, whole: 5 } as const;
+
+/**
+ * The list answer bound of keyway's Kubernetes list requests: for a page (`limit`) a third of the
+ * V8 heap limit (`--max-old-space-size`), for an unpaged list a fifth, at most
+ * MAX_LIST_RESPONSE_BYTES. With the shipped `--max-old-space-size=384` (a 432 MiB limit): 144 MiB
+ * a page (a page of 500 pods with 256 KiB annotations is about 130 MiB), 86 MiB unpaged (an
+ * unpaged pod list of 98 MiB ran that heap out of memory, one of 75 MiB did not).
+ */
+export function listResponseBound(answer: keyof typeof LIST_RESPONSE_HEAP_DIVISOR, heapSizeLimit: number = getHeapStatistics().heap_size_limit): number {
+  return Math.min(MAX_LIST_RESPONSE_BYTES, Math.floor(heapSizeLimit / LIST_RESPONSE_HEAP_DIVISOR[answer]));
+}
 
 /** Sends each request as the client library does; an answer past `maxBytes` fails and is aborted. */
 export class BoundedHttpLibrary implements HttpLibrary {
@@ -42,7 +67,9 @@ export class BoundedHttpLibrary implements HttpLibrary {
             .catch((err: unknown) => {
               if (!isMaxSizeError(err)) throw err;
               controller.abort();
-              throw new Error(`list answer larger than ${this.maxBytes} bytes from ${new URL(url).pathname} (a broken API server or proxy in between?)`);
+              throw new Error(
+                `list answer larger than ${this.maxBytes} bytes from ${new URL(url).pathname} (a broken API server or proxy in between, or a list too large for the heap: the bound follows --max-old-space-size)`,
+              );
             })
             .finally(() => outer?.removeEventListener('abort', onAbort));
         return new ResponseContext(resp.status, headers, { text: bounded(() => resp.text()), binary: bounded(() => resp.buffer()) });

@@ -17,14 +17,17 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay, type BackoffOptions, retryAfterMs, retryDelay } from './backoff.js';
 import { boundedWatch, MAX_WATCH_LINE_BYTES } from './watch-stream.js';
-import { BoundedHttpLibrary, MAX_LIST_RESPONSE_BYTES } from './bounded-http.js';
+import { BoundedHttpLibrary, listResponseBound } from './bounded-http.js';
 
 /** Timing of list and watch calls. */
 export interface InformerTiming {
   readonly backoff: BackoffOptions;
   /** A list page that has not fully arrived by then is aborted (and the list retried with backoff). */
   readonly listTimeoutMs: number;
-  /** Largest list answer (bytes) before the list fails (see bounded-http.ts); default MAX_LIST_RESPONSE_BYTES. */
+  /**
+   * Largest list answer (bytes) before the list fails (see bounded-http.ts); default
+   * listResponseBound(), which follows the heap limit (lower for an unpaged answer than for a page).
+   */
   readonly maxListResponseBytes?: number;
   /**
    * Objects per list page (`limit`), as client-go's informers ask: each page is trimmed before the
@@ -109,13 +112,6 @@ export interface ListPage {
   readonly _continue?: string;
 }
 
-/**
- * How many times a paged list starts again from its first page after a continue token expired
- * (410 Expired: the server's history no longer holds the list's snapshot) before it fails like
- * any other list error (retried with backoff).
- */
-export const MAX_LIST_RESTARTS = 2;
-
 /** One resource kept in sync by a real ListWatch informer. */
 export class ResourceInformer<T extends KubernetesObject> {
   readonly informer: ListWatch<T>;
@@ -130,7 +126,9 @@ export class ResourceInformer<T extends KubernetesObject> {
   private readonly watch: ObservedWatch;
   /** The paged list under way (since its last restart): pages and objects read so far. */
   private listing: ListProgress | undefined;
-  private readonly httpApi: HttpLibrary;
+  /** The bounded HTTP library of list pages (`limit`) and of unpaged lists (see listResponseBound). */
+  private readonly pageApi: HttpLibrary;
+  private readonly wholeApi: HttpLibrary;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -139,7 +137,8 @@ export class ResourceInformer<T extends KubernetesObject> {
     private readonly hooks: InformerHooks,
     private readonly now: () => number = Date.now,
   ) {
-    this.httpApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? MAX_LIST_RESPONSE_BYTES);
+    this.pageApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? listResponseBound('page'));
+    this.wholeApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? listResponseBound('whole'));
     this.watch = new ObservedWatch(kubeConfig, timing, (obj, phase) => this.keepWatched(obj as T, phase), {
       closed: () => this.stopped,
       stopSignal: this.stopSignal.signal,
@@ -243,8 +242,12 @@ export class ResourceInformer<T extends KubernetesObject> {
   /**
    * The whole collection, read `listPageSize` objects at a time and trimmed page by page. All
    * pages are of one snapshot (the first page's resourceVersion), which the watch then resumes
-   * from. A continue token that expired (410) starts the list again from scratch, as client-go's
-   * pager does: pages of the old snapshot cannot be completed consistently.
+   * from. A continue token that expired (410: etcd compacted past the snapshot, every 5 minutes by
+   * default) is followed by one list without paging, as client-go's pager does (FullListIfExpired):
+   * pages of the old snapshot cannot be completed consistently, and starting the paged list again
+   * never ends for a list whose pages take longer than a token lives (a large collection, a slow
+   * or throttled API server). That one answer is bounded by the list answer bound; if it fails, the
+   * list is retried with backoff, paged again.
    */
   private async pagedList(): Promise<KubernetesListObject<T>> {
     try {
@@ -256,31 +259,52 @@ export class ResourceInformer<T extends KubernetesObject> {
 
   private async pagesOfOneSnapshot(): Promise<KubernetesListObject<T>> {
     const limit = this.timing.listPageSize > 0 ? this.timing.listPageSize : undefined;
-    for (let restarts = 0; ; restarts++) {
-      const items: T[] = [];
-      const pages = new PageGuard(this.resource.name);
-      let first: ListEnvelope | undefined;
-      let next: string | undefined;
-      let pageCount = 0;
-      this.listing = { pages: 0, objects: 0 };
-      try {
-        do {
-          const envelope = await this.keptPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) }, items, pages);
-          this.listing = { pages: ++pageCount, objects: items.length };
-          this.hooks.onListPage?.(this.listing);
-          first ??= envelope;
-          next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
-          if (next === undefined) pages.last(envelope.metadata?.remainingItemCount);
-          else pages.token(next);
-        } while (next !== undefined);
-      } catch (err) {
-        if (next === undefined || !isGone(err) || restarts >= MAX_LIST_RESTARTS || this.stopped) throw err;
-        this.hooks.onRetry?.(this.resource.name, `${describeError(err)} (list continue token expired; listing again from the first page)`, 0, restarts + 1);
-        continue;
-      }
-      const { _continue: _c, remainingItemCount: _r, ...metadata } = first.metadata ?? {};
-      return { ...first, metadata, items };
+    const items: T[] = [];
+    const pages = new PageGuard(this.resource.name);
+    let first: ListEnvelope | undefined;
+    let next: string | undefined;
+    let pageCount = 0;
+    this.listing = { pages: 0, objects: 0 };
+    try {
+      do {
+        const envelope = await this.keptPage({ ...(limit !== undefined ? { limit } : {}), ...(next !== undefined ? { _continue: next } : {}) }, items, pages);
+        this.listing = { pages: ++pageCount, objects: items.length };
+        this.hooks.onListPage?.(this.listing);
+        first ??= envelope;
+        next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
+        if (next === undefined) pages.last(envelope.metadata?.remainingItemCount);
+        else pages.token(next);
+      } while (next !== undefined);
+    } catch (err) {
+      if (next === undefined || !isGone(err) || this.stopped) throw err;
+      this.hooks.onRetry?.(
+        this.resource.name,
+        `${describeError(err)} (list continue token expired after ${pageCount} pages, ${items.length} objects; listing again in one request without paging)`,
+        0,
+        1,
+      );
+      items.length = 0;
+      return await this.unpagedList();
     }
+    const { _continue: _c, remainingItemCount: _r, ...metadata } = first.metadata ?? {};
+    return { ...first, metadata, items };
+  }
+
+  /**
+   * The whole collection in one answer (no `limit`, the Kubernetes list API unpaged): the API
+   * server serves it from one snapshot, so no token can expire. Only after a continue token
+   * expired: unpaged, the whole answer sits in memory untrimmed, up to the unpaged answer bound.
+   */
+  private async unpagedList(): Promise<KubernetesListObject<T>> {
+    const items: T[] = [];
+    const pages = new PageGuard(this.resource.name);
+    this.listing = { pages: 0, objects: 0 };
+    const envelope = await this.keptPage({}, items, pages);
+    this.listing = { pages: 1, objects: items.length };
+    this.hooks.onListPage?.(this.listing);
+    pages.last(envelope.metadata?.remainingItemCount);
+    const { _continue: _c, remainingItemCount: _r, ...metadata } = envelope.metadata ?? {};
+    return { ...envelope, metadata, items };
   }
 
   /**
@@ -318,7 +342,8 @@ export class ResourceInformer<T extends KubernetesObject> {
       post: (res) => new Observable(Promise.resolve(res)),
     };
     try {
-      return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append', httpApi: this.httpApi });
+      const httpApi = page.limit !== undefined ? this.pageApi : this.wholeApi;
+      return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append', httpApi });
     } finally {
       clearTimeout(timer);
       stop.removeEventListener('abort', onStop);

@@ -6,7 +6,8 @@
  * - list: `{kind: <Kind>List, apiVersion, metadata: {resourceVersion}, items}`, with labelSelector;
  *   paged with `limit` and `continue` (every page of one snapshot, `metadata.continue` and
  *   `remainingItemCount` while more remain; a continue token whose snapshot was compacted away
- *   answers HTTP 410 Expired, as etcd does);
+ *   answers HTTP 410 Expired, as etcd does, and so does one older than `continueTtlMs`); without
+ *   `limit`, one answer of the whole collection (the unpaged list client-go falls back to);
  * - watch (`?watch=true&resourceVersion=X`): newline-delimited `{type, object}` events
  *   (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks=true`, ERROR), replayed from X;
  *   objects entering or leaving a label selector arrive as ADDED or DELETED, as on a real server;
@@ -16,7 +17,7 @@
  * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503); a throttled
  *   resource answers 429 as API Priority and Fairness does (plain text, `Retry-After` header).
  *
- * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), goDown()/comeUp(),
+ * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), expireContinueAfter(ms), goDown()/comeUp(),
  * forbid(resource), throttle(resource), holdLists(resource)/releaseList(resource) (list pages
  * answered one at a time, when the test says), sendBookmarks(), and a log of every request.
  */
@@ -40,6 +41,12 @@ export interface KubeApiServerOptions {
    * list takes long to read and serialize); default 0.
    */
   readonly listItemDelayMs?: number;
+  /**
+   * A continue token older than this (ms since its list's first page) answers 410 Expired, as
+   * etcd's compaction (every 5 minutes by default) expires the snapshot of a list slower than
+   * that; default never (only compact() expires tokens). See expireContinueAfter().
+   */
+  readonly continueTtlMs?: number;
 }
 
 /** One request as received, for tests that check what a client asked for (verbs, paths, RBAC). */
@@ -90,11 +97,13 @@ export class KubeApiServer {
   private readonly unsubscribe: () => void;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private outage: OutageMode | undefined;
+  private continueTtlMs: number | undefined;
   private port = 0;
   private closed = false;
 
   private constructor(private readonly options: KubeApiServerOptions) {
     this.store = new ObjectStore(options.historyLimit);
+    this.continueTtlMs = options.continueTtlMs;
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
@@ -175,6 +184,11 @@ export class KubeApiServer {
       this.writeEvent(w, { type: 'ERROR', object: status(code, reason, message) });
       this.endWatch(w);
     }
+  }
+
+  /** From now on, a continue token older than `ms` answers 410 Expired; undefined: never. */
+  expireContinueAfter(ms: number | undefined): void {
+    this.continueTtlMs = ms;
   }
 
   /** Drops the event history without touching open watches (a later resume from an old rv gets 410). */
@@ -429,12 +443,15 @@ export class KubeApiServer {
     if (!Number.isInteger(limit) || limit < 0) return fail(400, 'BadRequest', `invalid limit: ${query.limit}`);
     let rv = this.store.currentRv();
     let after: string | undefined;
+    let listedAt = Date.now();
+    let tooOld = false;
     if (query.continue) {
       const token = decodeContinue(query.continue);
       if (!token) return fail(400, 'BadRequest', 'continue key is not valid');
-      ({ rv, after } = token);
+      ({ rv, after, at: listedAt } = token);
+      tooOld = this.continueTtlMs !== undefined && Date.now() - listedAt > this.continueTtlMs;
     }
-    const snapshot = query.continue ? this.store.listAt(type, namespace, rv) : this.store.list(type, namespace);
+    const snapshot = tooOld ? undefined : query.continue ? this.store.listAt(type, namespace, rv) : this.store.list(type, namespace);
     if (!snapshot) {
       return fail(
         410,
@@ -451,7 +468,7 @@ export class KubeApiServer {
     const remaining = matching.length - items.length;
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
     if (remaining > 0) {
-      metadata.continue = encodeContinue(rv, objectKey(items[items.length - 1]!));
+      metadata.continue = encodeContinue(rv, objectKey(items[items.length - 1]!), listedAt);
       metadata.remainingItemCount = remaining;
     }
     record.status = 200;
@@ -506,14 +523,15 @@ function objectKey(o: { metadata: { namespace?: string; name: string } }): strin
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 }
 
-function encodeContinue(rv: number, after: string): string {
-  return Buffer.from(JSON.stringify({ rv, after })).toString('base64url');
+/** A continue token: the snapshot (rv), the last key sent, and when the list's first page was read. */
+function encodeContinue(rv: number, after: string, at: number): string {
+  return Buffer.from(JSON.stringify({ rv, after, at })).toString('base64url');
 }
 
-function decodeContinue(token: string): { rv: number; after: string } | undefined {
+function decodeContinue(token: string): { rv: number; after: string; at: number } | undefined {
   try {
-    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { rv?: unknown; after?: unknown };
-    return typeof t.rv === 'number' && typeof t.after === 'string' ? { rv: t.rv, after: t.after } : undefined;
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { rv?: unknown; after?: unknown; at?: unknown };
+    return typeof t.rv === 'number' && typeof t.after === 'string' && typeof t.at === 'number' ? { rv: t.rv, after: t.after, at: t.at } : undefined;
   } catch {
     return undefined;
   }
