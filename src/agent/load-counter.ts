@@ -11,7 +11,7 @@ import { MAX_SHARD_COUNT } from '../core/limits.js';
  * left unreported: 1% of the window, at least 10 ms (Date.now() has whole milliseconds, and the
  * two clocks are read a few microseconds apart). Within it a window runs at most that much long.
  */
-export function clockStepToleranceMs(windowMs: number): number {
+function clockStepToleranceMs(windowMs: number): number {
   return Math.max(10, windowMs / 100);
 }
 

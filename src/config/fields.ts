@@ -227,7 +227,7 @@ export function isPlainMapping(v: unknown): v is Record<string, unknown> {
 }
 
 /** A value as an error message shows it: strings quoted (cut past MAX_QUOTED_CHARS), containers by kind, null as `nullWord`. */
-export function describeValue(v: unknown, nullWord = TOPOLOGY_STYLE.nullWord): string {
+function describeValue(v: unknown, nullWord = TOPOLOGY_STYLE.nullWord): string {
   if (v === null || v === undefined) return nullWord;
   if (typeof v === 'string') return quotedText(v);
   if (Array.isArray(v)) return 'a list';

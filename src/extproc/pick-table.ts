@@ -13,7 +13,6 @@ import { canonicalIp } from '../core/ip-address.js';
 
 /** One view's answers. Immutable; shard rows are built on first use and kept. */
 export interface PickTable {
-  readonly version: string;
   readonly shardCount: number;
   /** `routing.keyHeader` (lowercase). */
   readonly keyHeader: string;
@@ -79,7 +78,6 @@ function buildPickTable(view: ServingView): PickTable {
   // Hot shards take most requests: their weights are built once, not per request.
   const readerRows = new Map<number, readonly number[]>();
   return {
-    version: map.version,
     shardCount: map.policy.shardCount,
     keyHeader: topology.xds.routing.keyHeader,
     missingHeader: topology.xds.envoy.missingHeader,

@@ -181,11 +181,11 @@ export function meanSnapshot(windows: readonly LoadSnapshot[]): LoadSnapshot {
  * the square root of the expected count), else `mean`. Compared squared: products and
  * differences only, so every replica gets the same answer from the same windows.
  */
-export function judgedRate(mean: number, recent: number, seconds: number, significance = RECENT_SIGNIFICANCE): number {
+export function judgedRate(mean: number, recent: number, seconds: number): number {
   if (!(recent > mean)) return mean;
   const expected = mean * seconds;
   const excess = recent * seconds - expected;
-  return excess * excess > significance * significance * expected ? recent : mean;
+  return excess * excess > RECENT_SIGNIFICANCE * RECENT_SIGNIFICANCE * expected ? recent : mean;
 }
 
 /**

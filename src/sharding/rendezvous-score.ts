@@ -46,7 +46,7 @@ function mulHi32(a: number, b: number): number {
 }
 
 /** FNV-1a 64 (offset 0xcbf29ce484222325, prime 0x100000001b3) over bytes: the endpoint key k(id). */
-export function fnv1a64(bytes: Uint8Array): U64 {
+function fnv1a64(bytes: Uint8Array): U64 {
   let hi = 0xcbf29ce4;
   let lo = 0x84222325;
   for (let i = 0; i < bytes.length; i++) {

@@ -55,7 +55,6 @@ export {
   type LocalityLbEndpoints,
 } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.js';
 export { ListenerSchema, file_envoy_config_listener_v3_listener, type Listener } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
-export { type FilterChain } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
 export { type VirtualHost } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 export {
   RouteConfigurationSchema,
@@ -121,10 +120,8 @@ export {
 export {
   BodyMutationSchema,
   BodyResponseSchema,
-  CommonResponseSchema,
   ExternalProcessor,
   HeadersResponseSchema,
-  ImmediateResponseSchema,
   ProcessingRequestSchema,
   ProcessingResponseSchema,
   TrailersResponseSchema,
@@ -150,8 +147,6 @@ export {
 export {
   LoadReportReplySchema,
   LoadReportSchema,
-  ShardLoadSchema,
-  PeerSchema,
   ShardAssignmentSchema,
   ShardAssignment_Phase,
   ShardAssignment_Role,
@@ -161,7 +156,6 @@ export {
   file_keyway_v1_ownership,
   type LoadReport as LoadReportMessage,
   type LoadReportReply,
-  type Peer,
   type ShardAssignment,
   type WarmReport,
   type WarmReportReply,

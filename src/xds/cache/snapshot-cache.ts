@@ -81,7 +81,6 @@ export interface RebuildReport {
     /** Why the class kept its previous snapshot (SNAPSHOT_INCONSISTENT, or what build threw). */
     readonly error?: Error;
   }[];
-  readonly at: number;
   /** Watchers (a stream's kind) moved to another class, told of its snapshot: the report lists neither class. */
   readonly rehomed: number;
   /**
@@ -227,7 +226,7 @@ export class SnapshotCache implements SnapshotSource {
     const calls: Call[] = [];
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
-    return { classes: report, at: Date.now(), rehomed: moved.length, ...(fanOut ? { fanOut } : {}) };
+    return { classes: report, rehomed: moved.length, ...(fanOut ? { fanOut } : {}) };
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */

@@ -23,8 +23,6 @@ export interface Snapshot {
   readonly kinds: Readonly<Record<ResourceKind, KindSnapshot>>;
   /** Hash of the kind versions, for logs and status pages. */
   readonly version: string;
-  /** When this content was first built (ms since epoch); not part of any version. */
-  readonly builtAt: number;
 }
 
 /**
@@ -51,7 +49,6 @@ export function buildSnapshot(
     classKey: proxyClassKey(proxyClass),
     kinds: Object.freeze(kinds),
     version: kindVersion(KIND_ORDER.map((k) => [k, kinds[k].version] as const)),
-    builtAt: Date.now(),
   });
 }
 

@@ -46,7 +46,7 @@ function count(v: bigint): number | undefined {
  * shard count and listed once; every count a safe integer; the listed requests at most
  * `total_requests`. Returns the report in keyway's shape (shards ascending), or why it is refused.
  */
-export function checkLoadReport(
+function checkLoadReport(
   report: LoadReportMessage,
   expected: { readonly windowMs: number | undefined; readonly shardCount: number | undefined; readonly nowMs: number; readonly isEndpoint?: (nodeId: string) => boolean },
 ): LoadReport | Refusal {

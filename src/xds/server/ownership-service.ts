@@ -48,7 +48,7 @@ export interface CheckedWarmReport {
  * list it in `shards` too for an older keyway that knows no `warmed`. Returns the report to hand
  * on, or why it is refused.
  */
-export function checkWarmReport(report: WarmReport, shardCount: number | undefined): CheckedWarmReport | Refusal {
+function checkWarmReport(report: WarmReport, shardCount: number | undefined): CheckedWarmReport | Refusal {
   if (report.nodeId === '') {
     return { code: GrpcStatus.INVALID_ARGUMENT, details: 'node_id: empty; set it to the endpoint id the node is known by (its ownership stream node.id)' };
   }

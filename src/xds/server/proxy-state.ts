@@ -215,7 +215,7 @@ export interface StreamRecord {
 }
 
 /** The host of a grpc-js peer (`${remoteAddress}:${remotePort}`): streams from one machine share it. */
-export function peerHost(address: string): string {
+function peerHost(address: string): string {
   const i = address.lastIndexOf(':');
   return i > 0 && /^\d+$/.test(address.slice(i + 1)) ? address.slice(0, i) : address;
 }

@@ -84,6 +84,10 @@ export interface SharedMemos {
   readonly selections: OwnedMemo<unknown>;
 }
 
+/**
+ * The memos one xDS server's streams share (SotW and delta, every session of the server), each
+ * bounded by `maxBytes` (`maxSharedBytes`, KEYWAY_XDS_MAX_SHARED_BYTES, docs/security.md).
+ */
 export function sharedMemos(maxBytes: number): SharedMemos {
   return { responses: new OwnedMemo(maxBytes), selections: new OwnedMemo(maxBytes) };
 }

@@ -114,7 +114,7 @@ export function repeatedShardReply(shardCount: number): LocalReplyConfig {
  * every shard (docs/xds.md "Envoy flavor"). The header stays on the request (remove: false) so cache
  * nodes can check that they own the shard they are asked for.
  */
-export function shardHeaderToMetadataFilter(): HttpFilter {
+function shardHeaderToMetadataFilter(): HttpFilter {
   const config = create(HeaderToMetadataSchema, {
     requestRules: [
       {

@@ -42,22 +42,11 @@ import { agentAssignments } from './agent-assignments.js';
 export { checkConsistency } from './consistency.js';
 export { resourceSetToJson, resourceToJson } from './resource-json.js';
 export { XDS_REGISTRY } from './registry.js';
-export { agentAssignments, type AgentAssignments, type AssignmentInput } from './agent-assignments.js';
-export { HEALTH_CHECK_PATH, HEALTH_CHECK_TIMING, CIRCUIT_BREAKER_LIMIT, healthChecks } from './envoy-failover.js';
+export { agentAssignments } from './agent-assignments.js';
+export { HEALTH_CHECK_TIMING, CIRCUIT_BREAKER_LIMIT, healthChecks } from './envoy-failover.js';
 export { badBinaryKeyMessage, badShardMessage, keyShardLuaScript, repeatedKeyMessage } from './envoy-key-shard.js';
 export { missingShardMessage } from './envoy-routes.js';
-export {
-  SHARD_HEADER,
-  LB_METADATA_NAMESPACE,
-  SHARD_METADATA_KEY,
-  envoyClusterName,
-  grpcAnyClusterName,
-  grpcOwnersClusterName,
-  grpcPickerClusterName,
-  listenerName,
-  routeConfigName,
-} from './names.js';
-export { ROUND_ROBIN_POLICY } from './grpc-picker.js';
+export { SHARD_HEADER } from './names.js';
 
 /** What the translator reads: the current shard map and the topology it was computed from. */
 export interface TranslatorInput {

@@ -29,7 +29,7 @@ export interface ServingOwners {
 }
 
 /**
- * Resolves the shard map's owner ids (contract: src/sharding/types.ts ShardMap.owners, primary
+ * Resolves the shard map's owner ids (contract: src/core/shard-map.ts ShardMap.owners, primary
  * first). An id missing from the map's endpoints or not ready is left out, except a draining one: it
  * owns nothing in the target map, but the routed map keeps it on the shards it is handing off until
  * their new primaries are warm (docs/ownership.md "Two-phase moves"). Of two endpoints on one
@@ -128,7 +128,7 @@ export function addressKey(e: Endpoint): string {
  * such an endpoint's entry collides with the priority-1 alias keyway writes for the IPv4 one
  * (envoy-placement.ts), and the Envoy snapshot is rejected as inconsistent.
  */
-export function socketKey(e: Endpoint): string {
+function socketKey(e: Endpoint): string {
   const ip = canonicalIp(e.address, true);
   return isIP(ip) === 6 ? `[${ip}]:${e.port}` : `${ip}:${e.port}`;
 }
