@@ -1,4 +1,4 @@
-/* global document, window, fetch, ResizeObserver, setTimeout, AbortSignal */
+/* global document, window, fetch, ResizeObserver, setTimeout, clearTimeout, AbortSignal */
 // keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
 // owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
 // proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
@@ -22,6 +22,11 @@ const FULL_REFRESH_MS = 30000;
 // the badge would keep saying ready. The map gets longer: at S = 131072 it is megabytes.
 const REQUEST_TIMEOUT_MS = 5000;
 const MAP_TIMEOUT_MS = 30000;
+// A poll starts POLL_MS after the last one ended. Longer than this since keyway last answered, the
+// page was not running (the computer slept, a background tab's timers were held for minutes): what
+// it shows is no longer current, and it says so before it asks again, instead of showing a
+// "ready" badge and the map of hours ago while the first request after waking waits for its answer.
+const SILENCE_MS = 15000;
 const UNOWNED = '#b8bec7';
 // The key of the panel of shards without owners: no group key (the JSON of a locality) is this.
 const UNOWNED_KEY = '\uffff';
@@ -42,7 +47,13 @@ const state = {
   mapEtag: null,
   fetchedAt: 0,
   readyz: null,
+  /** Date.now() of keyway's last answer to /readyz (0: none yet). */
+  answeredAt: 0,
   connected: true,
+  /** Why the last read of the map failed while /readyz answered ('' when it did not fail); the map kept is shown as not current. */
+  mapProblem: '',
+  /** Read the map (conditionally) on the next poll: it failed, or keyway answered again after no answer. */
+  mapWanted: false,
   /** Why the last poll got no answer from keyway (badge tooltip while disconnected). */
   disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
@@ -171,7 +182,7 @@ function setupTokenForm() {
     }
     $('token').value = '';
     $('token-form').hidden = true;
-    state.map = null; // refetch everything with the token on the next poll
+    state.mapWanted = true; // read the map again, with the token, on the next poll
   });
 }
 
@@ -245,7 +256,13 @@ function renderHeader() {
   // touch users never see), and so is the fact that what the page shows is keyway's last answer.
   const reasons = !state.connected
     ? [{ code: 'DISCONNECTED', message: `No answer from keyway (${state.disconnectedWhy}); the page shows what it last said and retries every second.` }]
-    : Array.isArray(r?.reasons) ? r.reasons : [];
+    : Array.isArray(r?.reasons) ? [...r.reasons] : [];
+  // keyway answers /readyz but not with its map (the admin token changed, a replica without a map
+  // yet, a download that timed out): the map kept on the page is not current, and the page says so.
+  if (state.connected && state.mapProblem !== '') {
+    const shown = state.map ? `the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}` : 'no map is shown';
+    reasons.push({ code: 'MAP_UNAVAILABLE', message: `Could not read the shard map (${state.mapProblem}); ${shown}. The page retries every second.` });
+  }
   badge.title = !state.connected
     ? state.disconnectedWhy
     : (r?.reason ?? (reasons.map((x) => x.message).join('\n') || (r?.pipelineError ?? r?.sources?.find((s) => s.lastError)?.lastError ?? '')));
@@ -837,25 +854,42 @@ function renderChanges(body) {
 
 // ---------------------------------------------------------------- polling
 
+/**
+ * Reads `/v1/shardmap` (conditionally once a map is held) and then the recent moves. A map keyway
+ * does not give (no answer, a 401 after the admin token changed, a 503 of a replica without a map)
+ * keeps the last one on the page, marked as not current (`MAP_UNAVAILABLE` under the header), and is
+ * asked for again on the next poll.
+ */
 async function refreshMap() {
+  state.mapWanted = false;
   // Conditional: while nothing in the map changed, the periodic refresh is a 304 with no body, not
   // megabytes to download and parse (S = 131072 is about 5 MB).
   const conditional = state.map && state.mapEtag ? { 'if-none-match': state.mapEtag } : {};
-  const res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS, conditional);
+  let res;
+  try {
+    res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS, conditional);
+  } catch (err) {
+    mapFailed(String(err?.message ?? err));
+    return;
+  }
   if (res.status === 304 && state.map) {
     state.fetchedAt = Date.now();
+    state.mapProblem = '';
+    renderHeader();
     await refreshChanges();
     return;
   }
   if (res.status !== 200 || !res.body) {
-    state.map = null;
-    $('legend').replaceChildren(el('p', { class: 'muted' }, res.body?.error?.message ?? `no shard map (HTTP ${res.status})`));
+    const message = res.body?.error?.message;
+    if (!state.map) $('legend').replaceChildren(el('p', { class: 'muted' }, message ?? `no shard map (HTTP ${res.status})`));
+    mapFailed(`GET /v1/shardmap answered HTTP ${res.status}${typeof message === 'string' ? `: ${message}` : ''}`);
     return;
   }
   const map = res.body;
   state.map = map;
   state.mapEtag = res.etag;
   state.fetchedAt = Date.now();
+  state.mapProblem = '';
   assignColors(map.endpoints);
   legend(map);
   drawGrid();
@@ -867,37 +901,82 @@ async function refreshMap() {
   await refreshChanges();
 }
 
+/** The map could not be read (`why`): keep the one shown, say so under the header, ask again on the next poll. */
+function mapFailed(why) {
+  state.mapProblem = why;
+  state.mapWanted = true;
+  renderHeader();
+}
+
 /**
  * Recent moves, on each new map and each periodic refresh: a keyway restarted with the same map has
  * the same version but another history. `moves=0`: the page shows counts and the largest primary
  * hand-overs, which the server adds, not the moved shards (32 changes at S = 131072 are 100 MB).
  */
 async function refreshChanges() {
-  const changes = await getJson('/v1/changes?moves=0', MAP_TIMEOUT_MS);
-  // Keep the list shown when keyway did not answer with one.
-  if (changes.status === 200) renderChanges(changes.body);
+  try {
+    const changes = await getJson('/v1/changes?moves=0', MAP_TIMEOUT_MS);
+    // Keep the list shown when keyway did not answer with one.
+    if (changes.status === 200) renderChanges(changes.body);
+  } catch {
+    state.mapWanted = true; // no answer: ask again (a 304 for the map) on the next poll
+  }
 }
 
+/** The map read under way, if any: one at a time, whatever the polls ask. */
+let mapTask;
+
+/** Starts reading the map unless a read is under way (the next poll looks again). */
+function requestMap() {
+  if (mapTask) return;
+  mapTask = refreshMap()
+    .catch((err) => mapFailed(String(err?.message ?? err)))
+    .finally(() => {
+      mapTask = undefined;
+    });
+}
+
+let pollTimer;
+let polling = false;
+
+/**
+ * The readiness poll (docs/api.md "Polling for changes"): `/readyz` every POLL_MS, and the map when
+ * its version changes. It never waits for the map: a map download that hangs for up to
+ * MAP_TIMEOUT_MS would hold the badge on "ready" while keyway is gone. One poll at a time: a
+ * call while one waits for its answer (the tab shown again) does nothing.
+ */
 async function poll() {
+  if (polling) return;
+  polling = true;
+  clearTimeout(pollTimer);
+  const silent = Date.now() - state.answeredAt;
+  if (state.connected && state.answeredAt > 0 && silent > SILENCE_MS) {
+    state.connected = false;
+    state.disconnectedWhy = `no answer for ${Math.round(silent / 1000)} s: the page was not running (the computer slept, or the tab was in the background); asking again`;
+    renderHeader();
+  }
   try {
     const r = await getJson('/readyz');
     // Only keyway's own body says anything about keyway: a proxy or port-forward in front of a
     // keyway that is gone answers 502 with an HTML page, which is no keyway at all.
     if (typeof r.body?.ready !== 'boolean') throw new Error(`GET /readyz answered HTTP ${r.status} without keyway's readiness body`);
     state.readyz = r.body;
+    state.answeredAt = Date.now();
     // Back after no answer: keyway may have restarted with the same map and a new history.
-    const reconnected = !state.connected;
+    if (!state.connected) state.mapWanted = true;
     state.connected = true;
     const version = r.body?.version;
-    if (!state.map || reconnected || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
-      await refreshMap();
+    if (state.mapWanted || !state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
+      requestMap();
     }
   } catch (err) {
     state.connected = false;
     state.disconnectedWhy = String(err?.message ?? err);
   }
+  polling = false;
   renderHeader();
-  setTimeout(poll, POLL_MS);
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(poll, POLL_MS);
 }
 
 async function pollProxies() {
@@ -936,6 +1015,10 @@ function start() {
   $('grid').addEventListener('blur', () => ($('tip').hidden = true));
   $('grid').addEventListener('keydown', onGridKey);
   setupTokenForm();
+  // A background tab's timers run once a minute at most: shown again, the page asks at once.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') void poll();
+  });
   void poll();
   void pollProxies();
 }

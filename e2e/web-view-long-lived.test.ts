@@ -1,0 +1,323 @@
+/**
+ * The web view left open for days, in real headless Chromium with its clock stubbed (playwright's
+ * clock API, which also drives `AbortSignal.timeout`), so hours pass in a few steps. The page and
+ * its assets come from the real admin app; the API answers are played by the test (page.route) so
+ * a hung map download, a refused token, a sleep and a keyway gone for minutes are exact. The last
+ * test drives a real keyway admin app through 500 map versions and compares the page's heap, DOM
+ * and listeners after 50 and after 500. Outcomes only, no times: counts of requests, badge states,
+ * the lines under the header, heap ratios with wide margins.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BrowserContext, Page, Request, Route } from 'playwright-core';
+import { buildAdminApp } from '../src/admin/index.js';
+import { ServingState } from '../src/app/serving-state.js';
+import type { Endpoint } from '../src/core/endpoint.js';
+import type { ShardMap } from '../src/core/shard-map.js';
+import { DEFAULT_XDS_SETTINGS } from '../src/core/settings.js';
+import { computeShardMap, diffShardMaps } from '../src/sharding/index.js';
+import { chromiumSkipReason, openWebView, type OpenWebView } from './support/chromium.js';
+import { eventually } from '../test/support/eventually.js';
+
+const policy = { shardCount: 256, replicas: 2, spread: 'none' as const };
+const nodes = (n: number): Endpoint[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `gpu-${i}`, address: '10.0.0.1', port: 7000 + i, locality: { region: 'r', zone: `z${i % 2}`, subzone: `f${i % 4}` }, weight: 1, ready: true }));
+
+/** The `/v1/shardmap` body of a map, as keyway sends it (the fields the page reads). */
+function body(map: ShardMap): Record<string, unknown> {
+  const primaries = new Map<string, number>();
+  for (const owners of map.owners) primaries.set(owners[0]!, (primaries.get(owners[0]!) ?? 0) + 1);
+  return {
+    version: map.version,
+    shardCount: map.policy.shardCount,
+    replicas: map.policy.replicas,
+    spread: map.policy.spread,
+    shards: map.owners.map((owners, shard) => ({ shard, owners })),
+    endpoints: map.endpoints.map((e) => ({ ...e, draining: false, shardsOwned: 0, shardsPrimary: primaries.get(e.id) ?? 0 })),
+    warnings: [],
+    updatedAt: new Date().toISOString(),
+    handoff: { transitions: [], drains: [] },
+    hotShards: { shards: [], moves: 0, deferred: 0 },
+    stale: false,
+    sources: [],
+  };
+}
+
+const V1 = computeShardMap(nodes(8), policy);
+const V2 = computeShardMap(nodes(7), policy);
+
+/** How the played keyway answers a path: `ok`, `hold` (accepted, answered only when the test releases it), `bad-gateway` (a proxy's 502 page), `refused` (connection refused), `unauthorized` (401: the admin token changed). */
+type Mode = 'ok' | 'hold' | 'bad-gateway' | 'refused' | 'unauthorized';
+
+describe('web view left open: hung reads, sleeps, a changed token, keyway gone for minutes', { skip: chromiumSkipReason() }, () => {
+  let origin: string;
+  let context: BrowserContext;
+  let view: OpenWebView | undefined;
+
+  before(async () => {
+    view = await openWebView(await buildAdminApp(new ServingState()));
+    ({ origin, context } = view);
+  });
+
+  after(async () => {
+    await view?.close();
+  });
+
+  /** A page over a played keyway whose answers the test sets per path, with requests counted. */
+  async function played(t: { after(fn: () => Promise<void>): void }) {
+    const modes: Record<string, Mode> = { '/readyz': 'ok', '/v1/shardmap': 'ok', '/v1/changes': 'ok', '/v1/proxies': 'ok' };
+    let map = V1;
+    const held: { path: string; route: Route }[] = [];
+    const seen: { path: string; ifNoneMatch: string | undefined }[] = [];
+    const errors: string[] = [];
+    const page = await context.newPage();
+    t.after(() => page.close());
+    page.on('pageerror', (err) => errors.push(err.message));
+    /** /readyz requests not yet answered or failed: the page's poll waiting. */
+    const polls = new Set<Request>();
+    page.on('request', (r: Request) => {
+      const path = new URL(r.url()).pathname;
+      if (path in modes) seen.push({ path, ifNoneMatch: r.headers()['if-none-match'] });
+      if (path === '/readyz') polls.add(r);
+    });
+    page.on('requestfinished', (r) => polls.delete(r));
+    page.on('requestfailed', (r) => polls.delete(r));
+    /** Until no poll waits for /readyz, then one round trip more for its last steps (the body read, the next timer set). */
+    const idle = async () => {
+      await eventually('no poll under way', () => polls.size, { accept: (n) => n === 0, timeoutMs: 10_000, intervalMs: 20 });
+      await page.evaluate(`fetch('/healthz').then((r) => r.text())`);
+    };
+    const ok = (path: string, route: Route) => {
+      if (path === '/readyz') return route.fulfill({ json: { ready: true, status: 'ready', version: map.version, stale: false, sources: [] } });
+      if (path === '/v1/shardmap') {
+        const etag = `W/"${map.version}"`;
+        if (route.request().headers()['if-none-match'] === etag) return route.fulfill({ status: 304, headers: { etag } });
+        return route.fulfill({ json: body(map), headers: { etag } });
+      }
+      if (path === '/v1/changes') return route.fulfill({ json: { changes: [] } });
+      return route.fulfill({ json: { proxies: [] } });
+    };
+    await page.route(/\/(readyz|v1\/.*)$/, async (route) => {
+      const path = new URL(route.request().url()).pathname;
+      switch (modes[path] ?? 'ok') {
+        case 'hold':
+          held.push({ path, route });
+          return;
+        case 'bad-gateway':
+          return route.fulfill({ status: 502, contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' });
+        case 'refused':
+          return route.abort('connectionrefused');
+        case 'unauthorized':
+          return route.fulfill({ status: 401, json: { error: { code: 'UNAUTHENTICATED', message: `${path} needs the admin token` } } });
+        default:
+          return ok(path, route);
+      }
+    });
+    await page.clock.install();
+    await page.goto(`${origin}/`);
+    await eventually('the first map', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V1.version, timeoutMs: 15_000, intervalMs: 50 });
+    await eventually('ready', () => page.getAttribute('#status', 'data-state'), { accept: (s) => s === 'ready', timeoutMs: 15_000, intervalMs: 50 });
+    // From here on the page's time moves only when the test moves it.
+    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1000);
+    await idle();
+    const count = (path: string) => seen.filter((s) => s.path === path).length;
+    return {
+      page,
+      modes,
+      held,
+      seen,
+      errors,
+      count,
+      idle,
+      setMap: (m: ShardMap) => void (map = m),
+      /** Releases the held requests with the answers of a keyway that is back. */
+      release: async () => {
+        for (const { path, route } of held.splice(0)) await ok(path, route);
+      },
+      /**
+       * One poll: the page's clock moves `stepMs` at a time until the page asks /readyz again. A
+       * poll sets its timer once it ends, which may be after a step: so steps, not one jump.
+       */
+      tick: async (stepMs = 100) => {
+        const before = count('/readyz');
+        for (let i = 0; i < 100 && count('/readyz') === before; i++) {
+          await page.clock.runFor(stepMs);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(count('/readyz') > before, `no /readyz poll in ${100 * stepMs} ms of the page's time`);
+      },
+      badge: () => page.getAttribute('#status', 'data-state'),
+      reason: (code: string) => page.locator(`#reasons li[data-code="${code}"]`),
+    };
+  }
+
+  test('a map download that hangs does not hold the readiness poll: a keyway gone meanwhile shows as disconnected', async (t) => {
+    const p = await played(t);
+    // A new version; its map download is accepted and never answered (a partition mid-download).
+    p.modes['/v1/shardmap'] = 'hold';
+    p.setMap(V2);
+    await p.tick();
+    await eventually('the map download under way', () => p.held.length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    // keyway goes away: a proxy in front answers 502. /readyz is still asked every second.
+    p.modes['/readyz'] = 'bad-gateway';
+    for (let i = 0; i < 3; i++) await p.tick();
+    await eventually('disconnected', p.badge, { accept: (s) => s === 'disconnected', timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal(p.count('/v1/shardmap'), 2, 'the first map and the one download still under way: no second download started beside it');
+    assert.equal(await p.page.getAttribute('#grid', 'data-version'), V1.version);
+    // keyway is back, the download completes: the new map, ready.
+    p.modes['/readyz'] = 'ok';
+    p.modes['/v1/shardmap'] = 'ok';
+    await p.release();
+    await p.tick();
+    await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V2.version, timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('ready', p.badge, { accept: (s) => s === 'ready', timeoutMs: 10_000, intervalMs: 20 });
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('after a 3-hour sleep the page says it is not current while its first request waits for an answer', async (t) => {
+    const p = await played(t);
+    // Waking, the network is not back yet: requests are accepted and not answered.
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'hold';
+    const before = p.count('/readyz');
+    await p.page.clock.fastForward('03:00:00');
+    await eventually('the first poll after waking', () => p.count('/readyz'), { accept: (n) => n > before, timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('not shown as ready', p.badge, { accept: (s) => s === 'disconnected', timeoutMs: 10_000, intervalMs: 20 });
+    assert.match((await p.reason('DISCONNECTED').textContent()) ?? '', /no answer for 108\d\d s: the page was not running/);
+    assert.match((await p.page.textContent('#summary-updated')) ?? '', /\(3h0m ago\)/);
+    // The network is back: ready again, the map asked for with its ETag (a 304), one of each.
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'ok';
+    const seenBefore = p.seen.length;
+    await p.release();
+    await eventually('ready', p.badge, { accept: (s) => s === 'ready', timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('the map asked for again', () => p.count('/v1/shardmap'), { accept: (n) => n >= 2, timeoutMs: 10_000, intervalMs: 20 });
+    const maps = p.seen.slice(seenBefore).filter((s) => s.path === '/v1/shardmap');
+    assert.deepEqual(maps.map((s) => s.ifNoneMatch), [`W/"${V1.version}"`]);
+    assert.equal(await p.reason('DISCONNECTED').count(), 0);
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('a map keyway refuses after the admin token changed stays on the page marked as not current, and the mark goes with the new map', async (t) => {
+    const p = await played(t);
+    p.modes['/v1/shardmap'] = 'unauthorized';
+    p.modes['/v1/changes'] = 'unauthorized';
+    p.modes['/v1/proxies'] = 'unauthorized';
+    p.setMap(V2);
+    await p.tick();
+    await eventually('the refusal said', () => p.reason('MAP_UNAVAILABLE').count(), { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    const line = (await p.reason('MAP_UNAVAILABLE').textContent()) ?? '';
+    assert.match(line, /HTTP 401: \/v1\/shardmap needs the admin token/);
+    assert.match(line, new RegExp(`the map shown is version ${V1.version}`));
+    // The grid and the header agree on what is shown: the last map read, not a blank header over an old grid.
+    assert.equal(await p.page.getAttribute('#grid', 'data-version'), V1.version);
+    assert.equal(await p.page.textContent('#summary-version'), V1.version);
+    assert.equal(await p.page.isVisible('#token-form'), true);
+    // The token is right again (here: keyway stops refusing); the next poll reads the new map.
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'ok';
+    await p.tick();
+    await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V2.version, timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('the mark gone', () => p.reason('MAP_UNAVAILABLE').count(), { accept: (n) => n === 0, timeoutMs: 10_000, intervalMs: 20 });
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('a tab shown again polls at once, and once however often it is shown while the poll waits', async (t) => {
+    const p = await played(t);
+    const visible = `document.dispatchEvent(new Event('visibilitychange'))`;
+    const before = p.count('/readyz');
+    await p.page.evaluate(visible); // the page's clock does not move
+    await eventually('a poll on being shown', () => p.count('/readyz'), { accept: (n) => n === before + 1, timeoutMs: 10_000, intervalMs: 20 });
+    // A poll waiting for its answer: being shown five more times asks nothing more.
+    p.modes['/readyz'] = 'hold';
+    await p.tick();
+    await eventually('the held poll', () => p.held.length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    const waiting = p.count('/readyz');
+    for (let i = 0; i < 5; i++) await p.page.evaluate(visible);
+    // A request after the events, as a marker: every request they started was made before it.
+    await p.page.evaluate(`fetch('/healthz').then((r) => r.status)`);
+    assert.equal(p.count('/readyz'), waiting);
+    p.modes['/readyz'] = 'ok';
+    await p.release();
+    await p.tick();
+    assert.equal(await p.badge(), 'ready');
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('keyway gone for 10 minutes: the page keeps asking once a second, and recovers without a reload or a burst', async (t) => {
+    const p = await played(t);
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'refused';
+    const start = p.seen.length;
+    for (let i = 0; i < 60; i++) await p.tick(10_000);
+    assert.equal(await p.badge(), 'disconnected');
+    const down = p.seen.slice(start);
+    assert.equal(down.filter((s) => s.path === '/v1/shardmap').length, 0, 'no map asked for while keyway is gone');
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'ok';
+    const back = p.seen.length;
+    for (let i = 0; i < 3; i++) await p.tick();
+    await eventually('ready', p.badge, { accept: (s) => s === 'ready', timeoutMs: 10_000, intervalMs: 20 });
+    const after = p.seen.slice(back);
+    const n = (path: string) => after.filter((s) => s.path === path).length;
+    assert.equal(n('/v1/shardmap'), 1, 'one conditional read of the map on return');
+    assert.deepEqual(after.filter((s) => s.path === '/v1/shardmap').map((s) => s.ifNoneMatch), [`W/"${V1.version}"`]);
+    assert.ok(n('/v1/changes') <= 1, `${n('/v1/changes')} reads of the recent moves`);
+    assert.ok(n('/readyz') <= 4, `${n('/readyz')} polls of /readyz in three ticks`);
+    assert.deepEqual(p.errors, []);
+  });
+});
+
+describe('web view left open: 500 map versions', { skip: chromiumSkipReason() }, () => {
+  let view: OpenWebView | undefined;
+  let page: Page;
+  const serving = new ServingState();
+  let prev: ShardMap | undefined;
+
+  /** A new version: the weights move, as a hot-shard policy's windows or a rollout move them. */
+  const publish = (g: number): string => {
+    const endpoints = nodes(40).map((e, i) => ({ ...e, weight: 1 + ((g + i) % 3) }));
+    const map = computeShardMap(endpoints, { ...policy, shardCount: 1024 });
+    serving.publish({ map, topology: { policy: map.policy, xds: DEFAULT_XDS_SETTINGS, endpoints: map.endpoints }, ...(prev ? { diff: diffShardMaps(prev, map) } : {}) });
+    prev = map;
+    return map.version;
+  };
+
+  before(async () => {
+    publish(0);
+    view = await openWebView(await buildAdminApp(serving));
+    page = await view.context.newPage();
+  });
+
+  after(async () => {
+    await view?.close();
+  });
+
+  test('the heap, the DOM and the listeners after 500 versions are where they were after 50', async (t) => {
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    const maps: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/v1/shardmap') maps.push(r.url());
+    });
+    const cdp = await view!.context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    await page.clock.install();
+    await page.goto(`${view!.origin}/`);
+    const measure = async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      const m = new Map(metrics.map((x) => [x.name, x.value]));
+      return { heap: m.get('JSHeapUsedSize')!, nodes: m.get('Nodes')!, listeners: m.get('JSEventListeners')! };
+    };
+    let at50: Awaited<ReturnType<typeof measure>> | undefined;
+    for (let g = 1; g <= 500; g++) {
+      const version = publish(g);
+      await page.clock.runFor(1000);
+      await eventually(`version ${g}`, () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === version, timeoutMs: 20_000, intervalMs: 10 });
+      if (g === 50) at50 = await measure();
+    }
+    const at500 = await measure();
+    t.diagnostic(`after 50 versions ${JSON.stringify(at50)}, after 500 ${JSON.stringify(at500)}`);
+    assert.ok(at500.heap < at50!.heap * 1.5, `JS heap ${at50!.heap} bytes after 50 versions, ${at500.heap} after 500`);
+    assert.ok(at500.nodes < at50!.nodes * 1.3, `${at50!.nodes} DOM nodes after 50 versions, ${at500.nodes} after 500`);
+    assert.equal(at500.listeners, at50!.listeners);
+    assert.ok(maps.length <= 501 + 20, `${maps.length} map reads for 500 versions`);
+    assert.deepEqual(errors, []);
+  });
+});
