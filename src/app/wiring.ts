@@ -2,13 +2,13 @@
  * What `keyway serve` plugs into the runner: the Kubernetes endpoint source (used when the
  * topology file has a `kubernetes:` section) and the later pipeline stages.
  */
+import { KeywayError } from '../core/errors.js';
 import type { ServeStage } from '../core/stage.js';
 import { createKeywayMetrics, type KeywayMetrics } from '../telemetry/index.js';
 import { metricsStage } from './metrics-stage.js';
 import type { KubernetesSourceFactory } from './runner.js';
 import type { XdsTlsSettings } from '../xds/server/index.js';
 import { xdsStage } from './xds-stage.js';
-import { extProcStage } from '../extproc/index.js';
 
 /**
  * Builds the Kubernetes source from the file's section. The API server and credentials come from
@@ -20,6 +20,19 @@ export const kubernetesSourceFactory: KubernetesSourceFactory = async (section, 
   const { createKubernetesSource, parseKubernetesSourceConfig } = await import('../sources/kubernetes/index.js');
   return createKubernetesSource(parseKubernetesSourceConfig(section), { logger });
 };
+
+/**
+ * The endpoint picker's modules, loaded when its stage starts. A failed load (an installation
+ * missing files) fails the start with an INTERNAL error naming the picker, as the eager import
+ * it replaces failed the process at load.
+ */
+async function loadExtProc(): Promise<typeof import('../extproc/index.js')> {
+  try {
+    return await import('../extproc/index.js');
+  } catch (err) {
+    throw new KeywayError('INTERNAL', `the endpoint picker (--ext-proc-port) could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 /**
  * The pipeline stages of `keyway serve` after the shard map: telemetry (`GET /metrics`, shard-map
@@ -38,7 +51,13 @@ export function serveStages(
   const stages = [metricsStage(metrics), xdsStage({ metrics, ...(opts.xdsTls ? { tls: opts.xdsTls } : {}) })];
   if (opts.extProcPort !== undefined) {
     const events = { decided: (o: string) => metrics.recordPickerDecision(o), served: (by: string) => metrics.recordPickerServed(by) };
-    stages.push(extProcStage({ port: opts.extProcPort, events }));
+    const port = opts.extProcPort;
+    // The picker's modules load only when its port is on, so a keyway run with
+    // `--ext-proc-port off` does not hold them (docs/benchmarks.md "Idle memory").
+    stages.push({
+      name: 'ext-proc',
+      start: async (ctx) => (await loadExtProc()).extProcStage({ port, events }).start(ctx),
+    });
   }
   return stages;
 }

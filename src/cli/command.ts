@@ -4,8 +4,7 @@
  */
 import { CHECK_USAGE, type Command, parseCommand, SERVE_USAGE, USAGE, UsageError } from './args.js';
 import { releaseHeldSignals } from '../app/held-signals.js';
-import { checkCommand } from './check.js';
-import { clientInvocation, isClientCommand, runClientCommand } from './commands/index.js';
+import { clientInvocation, type ClientCommand, isClientCommand } from './commands/invocation.js';
 import type { CommandIo } from './commands/options.js';
 import { internalErrorText } from './internal-error.js';
 
@@ -44,11 +43,19 @@ async function serverCommand(argv: readonly string[], env: NodeJS.ProcessEnv, io
     case 'help':
       return help(cmd.topic, io);
     case 'check':
-      return checkCommand(cmd.config, io);
+      return (await import('./check.js')).checkCommand(cmd.config, io);
     case 'serve':
       // The server's modules load only for `serve`: `--help` and `check` start in a fraction of the time.
       return (await import('../app/index.js')).serveCommand(cmd);
   }
+}
+
+/**
+ * Runs a client command (docs/cli.md). Its modules load here, on first use, so `keyway serve` never
+ * holds them (docs/benchmarks.md "Idle memory").
+ */
+async function runClientCommand(name: ClientCommand, args: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
+  return (await import('./commands/index.js')).runClientCommand(name, args, env, io);
 }
 
 /** Prints the help of `topic` (a command), or the global usage without one. Resolves with the exit status. */

@@ -21,14 +21,18 @@ const argv = process.argv.slice(2);
 /** The client command run, once known (named in an internal error). */
 let client: { readonly name: string } | undefined;
 // Imported here, not above: the client commands' modules take a few hundred ms to load, and the
-// signal hold (signal-hold.ts) is only in place once the static imports have loaded.
-const run = import('./commands/index.js').then((m) => {
+// signal hold (signal-hold.ts) is only in place once the static imports have loaded. Only the
+// question "which client command?" is loaded first: `keyway serve` never loads the client
+// commands themselves (docs/benchmarks.md "Idle memory").
+const run = import('./commands/invocation.js').then((m) => {
   const invocation = m.clientInvocation(argv);
   client = invocation;
   if (invocation === undefined) return import('./command.js').then((c) => c.main(argv, process.env));
-  // A client command whose arguments say `serve` (`keyway lookup serve`): not serve after all.
-  releaseHeldSignals();
-  return m.runClientCommand(invocation.name, invocation.args, process.env);
+  return import('./commands/index.js').then((commands) => {
+    // A client command whose arguments say `serve` (`keyway lookup serve`): not serve after all.
+    releaseHeldSignals();
+    return commands.runClientCommand(invocation.name, invocation.args, process.env);
+  });
 });
 
 /**

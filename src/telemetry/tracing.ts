@@ -13,7 +13,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { createRequire } from 'node:module';
 import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { withExportHealth, type ExportHealthEvent } from './export-health.js';
 import {
   batchSettingsFromEnv,

@@ -5,6 +5,7 @@
  * 2 bad usage or an invalid topology file.
  */
 import { CLIENT_COMMANDS, UsageError } from '../args.js';
+import { clientInvocation, type ClientCommand, isClientCommand } from './invocation.js';
 import { diffCommand } from './diff.js';
 import { lookupCommand } from './lookup.js';
 import { internalErrorText } from '../internal-error.js';
@@ -14,13 +15,7 @@ import { shardMapCommand } from './shardmap.js';
 import { statusCommand } from './status.js';
 import { printable } from './table.js';
 
-export { CLIENT_COMMANDS };
-export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
-
-/** Whether `keyway NAME` is a client command of docs/cli.md, dispatched here rather than to `serve` or `check`. */
-export function isClientCommand(name: string): name is ClientCommand {
-  return (CLIENT_COMMANDS as readonly string[]).includes(name);
-}
+export { CLIENT_COMMANDS, clientInvocation, isClientCommand, type ClientCommand };
 
 const SERVER = { server: { type: 'string' }, token: { type: 'string' } } as const;
 
@@ -100,27 +95,6 @@ export async function runClientCommand(
   }
 }
 
-/** The client options that may also come before the command, as kubectl's global flags do. */
-const LEADING_VALUE_OPTIONS = ['--server', '--token', '--output', '-o'];
-
-/**
- * The client command of `argv` and its arguments, or undefined when `argv` names none. Leading
- * `--server`, `--token` and `-o` (`keyway --server X status`) are moved after the command's
- * name, before its own arguments (so before any `--`).
- */
-export function clientInvocation(argv: readonly string[]): { readonly name: ClientCommand; readonly args: readonly string[] } | undefined {
-  let i = 0;
-  for (;;) {
-    const arg = argv[i];
-    if (arg === undefined) return undefined;
-    if (LEADING_VALUE_OPTIONS.includes(arg)) i += 2;
-    else if (LEADING_VALUE_OPTIONS.some((o) => o.startsWith('--') && arg.startsWith(`${o}=`)) || /^-o./s.test(arg)) i += 1;
-    else break;
-  }
-  const name = argv[i]!;
-  if (!isClientCommand(name)) return undefined;
-  return { name, args: [...argv.slice(0, i), ...argv.slice(i + 1)] };
-}
 
 async function dispatch(name: ClientCommand, argv: readonly string[], env: NodeJS.ProcessEnv, io: CommandIo): Promise<number> {
   switch (name) {
