@@ -196,6 +196,60 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     assert.deepEqual(p.errors, []);
   });
 
+  test('after a sleep, keyway answers with a new version whose map is slow to come: ready, the old map marked as not current until the new one is drawn', async (t) => {
+    const p = await played(t);
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'hold';
+    p.setMap(V2);
+    const before = p.count('/readyz');
+    await p.page.clock.fastForward('03:00:00');
+    await eventually('the first poll after waking', () => p.count('/readyz'), { accept: (n) => n > before, timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('disconnected', p.badge, { accept: (s) => s === 'disconnected', timeoutMs: 10_000, intervalMs: 20 });
+    // The network is back; the new map's download is slow (megabytes over a VPN).
+    p.modes['/readyz'] = 'ok';
+    p.modes['/v1/changes'] = 'ok';
+    p.modes['/v1/proxies'] = 'ok';
+    const mapsBefore = p.count('/v1/shardmap');
+    await p.release();
+    await eventually('ready', p.badge, { accept: (s) => s === 'ready', timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('the download under way', () => p.held.filter((h) => h.path === '/v1/shardmap').length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal(await p.page.getAttribute('#grid', 'data-version'), V1.version);
+    await eventually('the old map marked', () => p.reason('MAP_UNAVAILABLE').count(), { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    const line = (await p.reason('MAP_UNAVAILABLE').textContent()) ?? '';
+    assert.match(line, new RegExp(`shard map is version ${V2.version}; the map shown is version ${V1.version}`));
+    assert.equal(await p.reason('DISCONNECTED').count(), 0);
+    // Still marked a poll later, with no second download beside the first.
+    await p.tick();
+    await p.idle();
+    assert.equal(await p.reason('MAP_UNAVAILABLE').count(), 1);
+    assert.equal(p.count('/v1/shardmap'), mapsBefore + 1);
+    // The download completes: the new map, and the mark goes.
+    p.modes['/v1/shardmap'] = 'ok';
+    await p.release();
+    await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V2.version, timeoutMs: 10_000, intervalMs: 20 });
+    await p.tick();
+    await p.idle();
+    assert.equal(await p.reason('MAP_UNAVAILABLE').count(), 0);
+    assert.equal(await p.badge(), 'ready');
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('a new version read within the poll that asked for it is never marked as not current', async (t) => {
+    const p = await played(t);
+    let marked = 0;
+    await p.page.exposeFunction('kwMarked', () => void marked++);
+    await p.page.evaluate(`new MutationObserver(() => { if (document.querySelector('#reasons li[data-code="MAP_UNAVAILABLE"]')) window.kwMarked(); }).observe(document.getElementById('reasons'), { childList: true })`);
+    for (const m of [V2, V1, V2]) {
+      p.setMap(m);
+      await p.tick();
+      await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === m.version, timeoutMs: 10_000, intervalMs: 20 });
+      await p.idle();
+    }
+    await p.tick();
+    await p.idle();
+    assert.equal(marked, 0);
+    assert.deepEqual(p.errors, []);
+  });
+
   test('a map keyway refuses after the admin token changed stays on the page marked as not current, and the mark goes with the new map', async (t) => {
     const p = await played(t);
     p.modes['/v1/shardmap'] = 'unauthorized';

@@ -54,6 +54,8 @@ const state = {
   mapProblem: '',
   /** Read the map (conditionally) on the next poll: it failed, or keyway answered again after no answer. */
   mapWanted: false,
+  /** keyway's map (its /readyz version) is not the one shown, and its read is still under way after a poll or after no answer. */
+  mapBehind: false,
   /** Why the last poll got no answer from keyway (badge tooltip while disconnected). */
   disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
@@ -262,6 +264,13 @@ function renderHeader() {
   if (state.connected && state.mapProblem !== '') {
     const shown = state.map ? `the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}` : 'no map is shown';
     reasons.push({ code: 'MAP_UNAVAILABLE', message: `Could not read the shard map (${state.mapProblem}); ${shown}. The page retries every second.` });
+  } else if (state.connected && state.mapBehind && state.map && r?.version !== undefined && r.version !== state.map.version) {
+    // The badge says keyway is ready, and it is; the map under it is older than keyway's (the
+    // page woke after hours, or the download of a big map is slow), and the page says so.
+    reasons.push({
+      code: 'MAP_UNAVAILABLE',
+      message: `keyway's shard map is version ${r.version}; the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}, and the new one is being read.`,
+    });
   }
   badge.title = !state.connected
     ? state.disconnectedWhy
@@ -963,12 +972,18 @@ async function poll() {
     state.readyz = r.body;
     state.answeredAt = Date.now();
     // Back after no answer: keyway may have restarted with the same map and a new history.
-    if (!state.connected) state.mapWanted = true;
+    const reconnected = !state.connected;
+    if (reconnected) state.mapWanted = true;
     state.connected = true;
     const version = r.body?.version;
+    const readUnderWay = mapTask !== undefined;
     if (state.mapWanted || !state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
       requestMap();
     }
+    // The map read does not hold the badge, so the badge says ready while the map shown may be hours
+    // old. Marked when that lasts past one poll, or at once after no answer (the DISCONNECTED line
+    // it replaces was there already): a new map drawn within the poll that asked for it flashes nothing.
+    state.mapBehind = mapTask !== undefined && (reconnected || readUnderWay);
   } catch (err) {
     state.connected = false;
     state.disconnectedWhy = String(err?.message ?? err);
