@@ -37,10 +37,9 @@ export const MAX_OTEL_DIAG_CHARS = 4096;
 /**
  * Messages at debug, not for operators: verdicts on variables the SDK reads although keyway passes
  * what it decided from them (otel-env.ts warns of a bad value itself; the SDK calls `TraceIdRatio`,
- * valid in keyway's reading, invalid, and names a fallback keyway does not use), and a package's
- * deprecation notice (@opentelemetry/host-metrics says one at every start), keyway's own choice.
+ * valid in keyway's reading, invalid, and names a fallback keyway does not use).
  */
-const NOT_FOR_OPERATORS = /^(OTEL_TRACES_SAMPLER(_ARG)?\b|@opentelemetry\/[\w-]+ is deprecated\b)/;
+const NOT_FOR_OPERATORS = /^OTEL_TRACES_SAMPLER(_ARG)?\b/;
 
 /** Kinds of message tracked at once; past it, new kinds share one window, so distinct texts cannot flood the log either. */
 const MAX_KINDS = 100;

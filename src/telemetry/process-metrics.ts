@@ -1,14 +1,15 @@
 /**
  * Process and Node.js runtime metrics for a process's `GET /metrics`, under the OpenTelemetry
  * semantic-convention names (docs/observability.md "Process and runtime"): CPU time and RSS from
- * `@opentelemetry/host-metrics` (its process groups only; the host's own figures belong to a node
- * exporter), event-loop delay and utilization, heap spaces and GC pauses from
+ * `@opentelemetry/instrumentation-host-metrics` (its process groups only; the host's own figures
+ * belong to a node exporter), event-loop delay and utilization, heap spaces and GC pauses from
  * `@opentelemetry/instrumentation-runtime-node`, and open file descriptors, which neither library
  * reports and which every xDS stream and admin connection holds one of.
  */
 import { readdirSync } from 'node:fs';
 import type { Meter } from '@opentelemetry/api';
-import { HostMetrics } from '@opentelemetry/host-metrics';
+import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
+import { cpuStateProvider } from './cpu-state-meter.js';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 
@@ -32,8 +33,11 @@ export interface ProcessMetrics {
  * sampled continuously until {@link ProcessMetrics.stop}.
  */
 export function startProcessMetrics(provider: MeterProvider, meter: Meter): ProcessMetrics {
-  new HostMetrics({ meterProvider: provider, name: 'process', metricGroups: ['process.cpu', 'process.memory'] }).start();
-  // Built disabled: enabled at construction it would first sample for the global (no-op) provider.
+  // Built disabled, as the runtime instrumentation below: enabled at construction it would first
+  // register on the global (no-op) provider.
+  const host = new HostMetricsInstrumentation({ enabled: false, metricGroups: ['process.cpu', 'process.memory'] });
+  host.setMeterProvider(cpuStateProvider(provider));
+  host.enable();
   const runtime = new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   runtime.setMeterProvider(provider);
   runtime.enable();
@@ -49,6 +53,7 @@ export function startProcessMetrics(provider: MeterProvider, meter: Meter): Proc
       if (stopped) return;
       stopped = true;
       runtime.disable();
+      host.disable();
     },
   };
 }
