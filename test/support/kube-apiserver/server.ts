@@ -6,7 +6,7 @@
  * - list: `{kind: <Kind>List, apiVersion, metadata: {resourceVersion}, items}`, with labelSelector;
  *   paged with `limit` and `continue` (every page of one snapshot, `metadata.continue` and
  *   `remainingItemCount` while more remain; a continue token whose snapshot was compacted away
- *   answers HTTP 410 Expired, as etcd does, and so does one older than `continueTtlMs`); without
+ *   answers HTTP 410 Expired, as etcd does, and so does one for page `continueExpiresAtPage` or later); without
  *   `limit`, one answer of the whole collection (the unpaged list client-go falls back to);
  * - watch (`?watch=true&resourceVersion=X`): newline-delimited `{type, object}` events
  *   (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks=true`, ERROR), replayed from X;
@@ -17,7 +17,7 @@
  * - errors are `Status` objects with the HTTP code (400, 403, 404, 405, 503); a throttled
  *   resource answers 429 as API Priority and Fairness does (plain text, `Retry-After` header).
  *
- * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), expireContinueAfter(ms), goDown()/comeUp(),
+ * Test controls: upsert/remove objects, expireWatches(), failWatches(), compact(), expireContinueAtPage(n), goDown()/comeUp(),
  * forbid(resource), throttle(resource), holdLists(resource)/releaseList(resource) (list pages
  * answered one at a time, when the test says), sendBookmarks(), and a log of every request.
  */
@@ -42,11 +42,13 @@ export interface KubeApiServerOptions {
    */
   readonly listItemDelayMs?: number;
   /**
-   * A continue token older than this (ms since its list's first page) answers 410 Expired, as
-   * etcd's compaction (every 5 minutes by default) expires the snapshot of a list slower than
-   * that; default never (only compact() expires tokens). See expireContinueAfter().
+   * A continue token for this page of a list or a later one (the first page is 1) answers 410
+   * Expired, as etcd's compaction (every 5 minutes by default) expires the snapshot of a list whose
+   * pages take longer than that. Counted in pages, not in time, so a test's outcome does not depend
+   * on how fast a loaded machine serves the pages; default never (only compact() expires tokens).
+   * See expireContinueAtPage().
    */
-  readonly continueTtlMs?: number;
+  readonly continueExpiresAtPage?: number;
 }
 
 /** One request as received, for tests that check what a client asked for (verbs, paths, RBAC). */
@@ -97,13 +99,13 @@ export class KubeApiServer {
   private readonly unsubscribe: () => void;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private outage: OutageMode | undefined;
-  private continueTtlMs: number | undefined;
+  private continueExpiresAtPage: number | undefined;
   private port = 0;
   private closed = false;
 
   private constructor(private readonly options: KubeApiServerOptions) {
     this.store = new ObjectStore(options.historyLimit);
-    this.continueTtlMs = options.continueTtlMs;
+    this.continueExpiresAtPage = options.continueExpiresAtPage;
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
@@ -186,9 +188,9 @@ export class KubeApiServer {
     }
   }
 
-  /** From now on, a continue token older than `ms` answers 410 Expired; undefined: never. */
-  expireContinueAfter(ms: number | undefined): void {
-    this.continueTtlMs = ms;
+  /** From now on, a continue token for page `page` of a list or a later one answers 410 Expired; undefined: never. */
+  expireContinueAtPage(page: number | undefined): void {
+    this.continueExpiresAtPage = page;
   }
 
   /** Drops the event history without touching open watches (a later resume from an old rv gets 410). */
@@ -443,13 +445,13 @@ export class KubeApiServer {
     if (!Number.isInteger(limit) || limit < 0) return fail(400, 'BadRequest', `invalid limit: ${query.limit}`);
     let rv = this.store.currentRv();
     let after: string | undefined;
-    let listedAt = Date.now();
+    let page = 1;
     let tooOld = false;
     if (query.continue) {
       const token = decodeContinue(query.continue);
       if (!token) return fail(400, 'BadRequest', 'continue key is not valid');
-      ({ rv, after, at: listedAt } = token);
-      tooOld = this.continueTtlMs !== undefined && Date.now() - listedAt > this.continueTtlMs;
+      ({ rv, after, page } = token);
+      tooOld = this.continueExpiresAtPage !== undefined && page >= this.continueExpiresAtPage;
     }
     const snapshot = tooOld ? undefined : query.continue ? this.store.listAt(type, namespace, rv) : this.store.list(type, namespace);
     if (!snapshot) {
@@ -468,7 +470,7 @@ export class KubeApiServer {
     const remaining = matching.length - items.length;
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
     if (remaining > 0) {
-      metadata.continue = encodeContinue(rv, objectKey(items[items.length - 1]!), listedAt);
+      metadata.continue = encodeContinue(rv, objectKey(items[items.length - 1]!), page + 1);
       metadata.remainingItemCount = remaining;
     }
     record.status = 200;
@@ -523,15 +525,15 @@ function objectKey(o: { metadata: { namespace?: string; name: string } }): strin
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 }
 
-/** A continue token: the snapshot (rv), the last key sent, and when the list's first page was read. */
-function encodeContinue(rv: number, after: string, at: number): string {
-  return Buffer.from(JSON.stringify({ rv, after, at })).toString('base64url');
+/** A continue token: the snapshot (rv), the last key sent, and the page it asks for (the first is 1). */
+function encodeContinue(rv: number, after: string, page: number): string {
+  return Buffer.from(JSON.stringify({ rv, after, page })).toString('base64url');
 }
 
-function decodeContinue(token: string): { rv: number; after: string; at: number } | undefined {
+function decodeContinue(token: string): { rv: number; after: string; page: number } | undefined {
   try {
-    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { rv?: unknown; after?: unknown; at?: unknown };
-    return typeof t.rv === 'number' && typeof t.after === 'string' && typeof t.at === 'number' ? { rv: t.rv, after: t.after, at: t.at } : undefined;
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { rv?: unknown; after?: unknown; page?: unknown };
+    return typeof t.rv === 'number' && typeof t.after === 'string' && typeof t.page === 'number' ? { rv: t.rv, after: t.after, page: t.page } : undefined;
   } catch {
     return undefined;
   }
