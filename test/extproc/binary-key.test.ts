@@ -8,28 +8,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
 import { DEFAULT_XDS_SETTINGS } from '../../src/core/settings.js';
-import type { Endpoint } from '../../src/core/endpoint.js';
 import type { ServingView } from '../../src/core/serving.js';
 import { pickEndpoints, pickTable, type HeaderText } from '../../src/extproc/index.js';
 import { chooseShard } from '../../src/grpc/shard-choice.js';
-import { computeShardMap, keyBytesToShard } from '../../src/sharding/index.js';
+import { keyBytesToShard } from '../../src/sharding/index.js';
+import { fourNodeView } from './three-nodes.js';
 
 const S = 1024;
 const KEY_HEADER = 'x-cache-key-bin';
 
-function view(): ServingView {
-  const endpoints: Endpoint[] = [0, 1, 2, 3].map((i) => ({
-    id: `n${i}`,
-    address: `10.0.0.${i + 1}`,
-    port: 8000,
-    locality: { region: 'r', zone: 'z', subzone: `s${i}` },
-    weight: 1,
-    ready: true,
-  }));
-  const policy = { shardCount: S, replicas: 2, spread: 'none' as const };
-  const xds = { ...DEFAULT_XDS_SETTINGS, routing: { keyHeader: KEY_HEADER } };
-  return { sequence: 1, map: computeShardMap(endpoints, policy), topology: { policy, xds, endpoints }, updatedAt: new Date(0) };
-}
+const view = (): ServingView => fourNodeView(S, 2, KEY_HEADER);
 
 const table = pickTable(view());
 const one = (value: HeaderText) => (name: string) => (name === KEY_HEADER ? [value] : undefined);

@@ -30,3 +30,18 @@ export const state = fixedState(ENDPOINTS, policy);
 export function oneNodeState(address: string, port: number): ServingReader {
   return fixedState([{ id: 'n0', address, port, locality: { region: 'r', zone: 'z', subzone: 's' }, weight: 1, ready: true }], { shardCount: 4, replicas: 1, spread: 'none' });
 }
+
+/** Four ready nodes n0 to n3 and the picker's settings with `keyHeader` (a `-bin` one in the binary-key tests). */
+export function fourNodeView(shardCount: number, replicas: number, keyHeader: string): ServingView {
+  const endpoints: Endpoint[] = [0, 1, 2, 3].map((i) => ({
+    id: `n${i}`,
+    address: `10.0.0.${i + 1}`,
+    port: 8000,
+    locality: { region: 'r', zone: 'z', subzone: `s${i}` },
+    weight: 1,
+    ready: true,
+  }));
+  const p = { shardCount, replicas, spread: 'none' as const };
+  const xds = { ...DEFAULT_XDS_SETTINGS, routing: { keyHeader } };
+  return { sequence: 1, map: computeShardMap(endpoints, p), topology: { policy: p, xds, endpoints }, updatedAt: new Date(0) };
+}

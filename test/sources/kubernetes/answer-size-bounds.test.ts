@@ -8,11 +8,11 @@
  * retried with backoff and named in the log, and the source keep working.
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { eventually } from '../../support/eventually.js';
 import { Cluster, startSource } from './harness.js';
-import { listening, type ApiServerProxy } from './closing-proxy.js';
+import { forward, listening, type ApiServerProxy } from './closing-proxy.js';
 
 const BOUND = 256 * 1024;
 /** The most the endless line sends: far past the bound, and bounded itself. */
@@ -43,13 +43,7 @@ async function endlessProxy(target: string, sent: { bytes: number; closed: boole
       void endlessLine(res, sent, head);
       return;
     }
-    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    out.on('error', () => res.destroy());
-    res.on('close', () => out.destroy());
-    req.pipe(out);
+    forward(upstream, req, res);
   });
   return listening(server);
 }

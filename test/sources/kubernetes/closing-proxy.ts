@@ -3,7 +3,7 @@
  * soon after it starts, as some load balancers and proxies do to long requests: the client sees a
  * normal end of stream, no error and no ERROR event. Lists pass through untouched.
  */
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
@@ -33,6 +33,17 @@ export async function closingProxy(target: string, cutAfterMs: number): Promise<
     req.pipe(out);
   });
   return listening(server);
+}
+
+/** Passes `req` on to `upstream` and its answer back, untouched (the proxies' default path). */
+export function forward(upstream: URL, req: IncomingMessage, res: ServerResponse): void {
+  const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+  });
+  out.on('error', () => res.destroy());
+  res.on('close', () => out.destroy());
+  req.pipe(out);
 }
 
 /** `server` listening on loopback, with a kubeconfig that points the Kubernetes client at it. */

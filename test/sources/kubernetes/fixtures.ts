@@ -3,7 +3,7 @@
  * with topology and GPU Feature Discovery labels, cache-node Pods, and EndpointSlices as the
  * EndpointSlice controller writes them (label kubernetes.io/service-name, targetRef to the pod).
  */
-import type { StoredObject } from '../../support/kube-apiserver/index.js';
+import type { KubeApiServer, StoredObject } from '../../support/kube-apiserver/index.js';
 
 export const NS = 'cache';
 export const SERVICE = 'cache-node';
@@ -99,3 +99,18 @@ export function sliceObject(name: string, endpoints: readonly SliceEndpoint[], o
     ports: (options.ports ?? [{ name: 'cache', port: PORT }]).map((p) => ({ ...p, protocol: 'TCP' })),
   };
 }
+
+/** `count` cache pods on one node, all in the Service's slice (the list-paging tests). */
+export function populate(s: KubeApiServer, count: number): void {
+  s.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
+  const members: SliceEndpoint[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `cache-node-${String(i).padStart(3, '0')}`;
+    const ip = `10.0.${Math.floor(i / 200)}.${(i % 200) + 1}`;
+    s.upsert(podObject(name, { node: 'gpu-1', ip }));
+    members.push({ pod: name, ip, node: 'gpu-1' });
+  }
+  s.upsert(sliceObject('cache-node-abcde', members));
+}
+
+export const podLists = (s: KubeApiServer) => s.requests.filter((r) => r.verb === 'list' && r.resource === 'pods');

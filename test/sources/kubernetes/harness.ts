@@ -120,20 +120,11 @@ export async function startSource(
     kubeConfig?: KubeConfig;
   } = {},
 ): Promise<RunningSource> {
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const config = parseKubernetesSourceConfig(
-    { value: { ...TEST_SETTINGS, ...settings }, locate: (path) => ({ field: `kubernetes.${path.join('.')}` }) },
-    { env: {}, serviceAccountNamespace: () => undefined },
-  );
+  const { logs, logger } = capturedLogger();
+  const config = testConfig(settings);
   const source = createKubernetesSource(config, {
     kubeConfig: extra.kubeConfig ?? server.kubeConfig(),
-    logger: pino({ level: 'debug' }, sink),
+    logger,
     startTimeoutMs: extra.startTimeoutMs ?? extra.initialSyncTimeoutMs ?? 5000,
     startMaxMs: extra.startMaxMs ?? extra.initialSyncTimeoutMs ?? 5000,
     ...(extra.clock ? { clock: extra.clock } : {}),
@@ -174,4 +165,24 @@ export function stopAfterEach(): StartedForTest {
     started.server = undefined;
   });
   return started;
+}
+
+/** A pino logger at debug whose JSON lines are parsed into `logs`, for tests that read what the source logged. */
+export function capturedLogger(): { logs: Record<string, unknown>[]; logger: pino.Logger } {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logs, logger: pino({ level: 'debug' }, sink) };
+}
+
+/** The `kubernetes:` section of TEST_SETTINGS with `settings` over it, parsed as keyway parses the file. */
+export function testConfig(settings: Record<string, unknown> = {}): ReturnType<typeof parseKubernetesSourceConfig> {
+  return parseKubernetesSourceConfig(
+    { value: { ...TEST_SETTINGS, ...settings }, locate: (path) => ({ field: `kubernetes.${path.join('.')}` }) },
+    { env: {}, serviceAccountNamespace: () => undefined },
+  );
 }

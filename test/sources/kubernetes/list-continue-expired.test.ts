@@ -12,25 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { LIST_RESPONSE_HEAP_DIVISOR, listResponseBound, MAX_LIST_RESPONSE_BYTES } from '../../../src/sources/kubernetes/bounded-http.js';
-import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
+import { NS, podLists, populate } from './fixtures.js';
 import { startSource, stopAfterEach } from './harness.js';
 
 const started = stopAfterEach();
 
-/** `count` cache pods on one node, all in the Service's slice. */
-function populate(s: KubeApiServer, count: number): void {
-  s.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
-  const members: SliceEndpoint[] = [];
-  for (let i = 0; i < count; i++) {
-    const name = `cache-node-${String(i).padStart(3, '0')}`;
-    const ip = `10.0.0.${i + 1}`;
-    s.upsert(podObject(name, { node: 'gpu-1', ip }));
-    members.push({ pod: name, ip, node: 'gpu-1' });
-  }
-  s.upsert(sliceObject('cache-node-abcde', members));
-}
-
-const podLists = (s: KubeApiServer) => s.requests.filter((r) => r.verb === 'list' && r.resource === 'pods');
 const unpaged = (r: { query: Readonly<Record<string, string>> }): boolean => r.query.limit === undefined && r.query.continue === undefined;
 const firstPage = (r: { query: Readonly<Record<string, string>> }): boolean => r.query.limit !== undefined && r.query.continue === undefined;
 

@@ -8,25 +8,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
-import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
+import { NS, nodeObject, podLists, populate } from './fixtures.js';
 import { startSource, stopAfterEach } from './harness.js';
 
 const started = stopAfterEach();
 
-/** `count` cache pods on one node, all in the Service's slice. */
-function populate(s: KubeApiServer, count: number): void {
-  s.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
-  const members: SliceEndpoint[] = [];
-  for (let i = 0; i < count; i++) {
-    const name = `cache-node-${String(i).padStart(3, '0')}`;
-    const ip = `10.0.${Math.floor(i / 200)}.${(i % 200) + 1}`;
-    s.upsert(podObject(name, { node: 'gpu-1', ip }));
-    members.push({ pod: name, ip, node: 'gpu-1' });
-  }
-  s.upsert(sliceObject('cache-node-abcde', members));
-}
-
-const podLists = (s: KubeApiServer) => s.requests.filter((r) => r.verb === 'list' && r.resource === 'pods');
 
 test('a list whose whole answer takes longer than listTimeoutMs still completes, one page at a time', async () => {
   // 60 pods at 25 ms each: 1.5 s for one answer, past the 800 ms list timeout; 150 ms per page of 6.

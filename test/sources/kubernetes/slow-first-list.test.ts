@@ -73,6 +73,23 @@ function settle(p: Promise<RunningSource>): { done: () => RunningSource | Error 
   return { done: () => outcome };
 }
 
+/** Waits for a settled start to fail, and returns its error (a SOURCE_UNAVAILABLE KeywayError). */
+async function rejection(starting: { done: () => RunningSource | Error | undefined }): Promise<KeywayError> {
+  await eventually('start rejected', () => starting.done() !== undefined);
+  const err = starting.done();
+  assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE', String(err));
+  return err;
+}
+
+/** Releases `pages` pages of pods, each `everyMs` of the fake clock after the source asked for it. */
+async function releasePages(server: KubeApiServer, clock: FakeClock, pages: number, everyMs: number): Promise<void> {
+  for (let page = 1; page <= pages; page++) {
+    await pageRequested(server);
+    clock.advance(everyMs);
+    server.releaseList('pods');
+  }
+}
+
 /** Waits until the resources' first lists are complete (their watches are open). */
 async function watching(server: KubeApiServer, ...plurals: string[]): Promise<void> {
   await eventually(`watches of ${plurals.join(', ')}`, () => plurals.every((p) => server.openWatches(p) === 1));
@@ -116,20 +133,14 @@ test('a first list that stops sending pages fails the start after startTimeoutMs
   const clock = new FakeClock();
   const starting = settle(startSource(server, {}, { listPageSize: PAGE, startTimeoutMs: START_TIMEOUT_MS, startMaxMs: 60_000, listTimeoutMs: 30_000, clock }));
   await watching(server, 'nodes', 'endpointslices');
-  for (let page = 1; page <= 3; page++) {
-    await pageRequested(server);
-    clock.advance(900);
-    server.releaseList('pods');
-  }
+  await releasePages(server, clock, 3, 900);
   await pageRequested(server);
   // The fourth page never comes.
   clock.advance(START_TIMEOUT_MS - 1);
   await new Promise((r) => setImmediate(r));
   assert.equal(starting.done(), undefined, 'start gave up before startTimeoutMs without a page');
   clock.advance(1);
-  await eventually('start rejected', () => starting.done() !== undefined);
-  const err = starting.done();
-  assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE', String(err));
+  const err = await rejection(starting);
   assert.equal(
     err.message,
     `no complete list of pods from the Kubernetes API: no list page of pods in ${START_TIMEOUT_MS} ms (kubernetes.startTimeoutMs) (pods: still listing (15 objects in 3 pages read so far, the last page ${START_TIMEOUT_MS} ms ago))`,
@@ -143,16 +154,10 @@ test('a first list that pages on past startMaxMs fails the start, saying it was 
   const starting = settle(startSource(server, {}, { listPageSize: PAGE, startTimeoutMs: START_TIMEOUT_MS, startMaxMs: 3000, listTimeoutMs: 30_000, clock }));
   await watching(server, 'nodes', 'endpointslices');
   // Pages every 900 ms, each within startTimeoutMs of the last: only the cap can end this start.
-  for (let page = 1; page <= 3; page++) {
-    await pageRequested(server);
-    clock.advance(900);
-    server.releaseList('pods');
-  }
+  await releasePages(server, clock, 3, 900);
   await pageRequested(server);
   clock.advance(900);
-  await eventually('start rejected', () => starting.done() !== undefined);
-  const err = starting.done();
-  assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE', String(err));
+  const err = await rejection(starting);
   assert.match(err.message, /^no complete list of pods from the Kubernetes API within 3000 ms \(kubernetes\.startMaxMs\) \(pods: still listing \(15 objects in 3 pages read so far, the last page 300 ms ago\)\)$/);
 });
 
@@ -166,9 +171,7 @@ test('a resource that never answers fails the start after startTimeoutMs, whatev
   await watching(server, 'pods', 'endpointslices');
   await eventually('nodes refused twice', () => server.requests.filter((r) => r.resource === 'nodes' && r.status === 403).length >= 2);
   clock.advance(START_TIMEOUT_MS);
-  await eventually('start rejected', () => starting.done() !== undefined);
-  const err = starting.done();
-  assert.ok(err instanceof KeywayError && err.code === 'SOURCE_UNAVAILABLE', String(err));
+  const err = await rejection(starting);
   assert.match(err.message, /^no complete list of nodes from the Kubernetes API: no list page of nodes in 1000 ms \(kubernetes\.startTimeoutMs\) \(nodes: HTTP 403: nodes is forbidden: /);
 });
 

@@ -7,15 +7,13 @@
  * counts its own rounds, since `eventually` reads the wall clock too.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import { KeywayError } from '../../../src/core/errors.js';
-import { createKubernetesSource, type KubernetesSource, parseKubernetesSourceConfig } from '../../../src/sources/kubernetes/index.js';
+import { createKubernetesSource, type KubernetesSource } from '../../../src/sources/kubernetes/index.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
-import { TEST_SETTINGS } from './harness.js';
+import { capturedLogger, testConfig } from './harness.js';
 
 const HOUR_MS = 3_600_000;
 const START_TIMEOUT_MS = 500;
@@ -27,20 +25,11 @@ interface Starting {
 }
 
 function startWithRealClock(server: KubeApiServer, t: TestContext, extra: { listPageSize?: number } = {}): Starting {
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const config = parseKubernetesSourceConfig(
-    { value: TEST_SETTINGS, locate: (path) => ({ field: `kubernetes.${path.join('.')}` }) },
-    { env: {}, serviceAccountNamespace: () => undefined },
-  );
+  const { logs, logger } = capturedLogger();
+  const config = testConfig();
   const source = createKubernetesSource(config, {
     kubeConfig: server.kubeConfig(),
-    logger: pino({ level: 'debug' }, sink),
+    logger,
     startTimeoutMs: START_TIMEOUT_MS,
     startMaxMs: 60_000,
     timing: { backoff: { initialMs: 20, maxMs: 200 }, listTimeoutMs: 30_000, minWatchTimeoutSeconds: 60, watchGraceMs: 1000, ...extra },

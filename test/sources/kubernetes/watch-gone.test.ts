@@ -5,12 +5,12 @@
  * list against the API server.
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../../support/eventually.js';
 import { Cluster, startSource } from './harness.js';
-import { listening, type ApiServerProxy } from './closing-proxy.js';
+import { forward, listening, type ApiServerProxy } from './closing-proxy.js';
 
 /** Passes lists through to `target`; answers watches 410 Gone while `refusing()` says so. */
 async function goneProxy(target: string, refusing: () => boolean): Promise<ApiServerProxy> {
@@ -22,13 +22,7 @@ async function goneProxy(target: string, refusing: () => boolean): Promise<ApiSe
       res.end(body);
       return;
     }
-    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    out.on('error', () => res.destroy());
-    res.on('close', () => out.destroy());
-    req.pipe(out);
+    forward(upstream, req, res);
   });
   return listening(server);
 }

@@ -16,14 +16,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_XDS_SETTINGS } from '../../../src/core/settings.js';
-import type { Endpoint } from '../../../src/core/endpoint.js';
 import type { ServingView } from '../../../src/core/serving.js';
 import { pickEndpoints, pickTable, type HeaderText } from '../../../src/extproc/index.js';
 import { decodeBinaryValue } from '../../../src/extproc/pick.js';
-import { computeShardMap, keyBytesToShard } from '../../../src/sharding/index.js';
+import { keyBytesToShard } from '../../../src/sharding/index.js';
 import { badBinaryKeyMessage, keyShardLuaScript } from '../../../src/xds/translator/index.js';
 import { REFERENCE_UNBASE64_LUA } from './unbase64-reference.js';
+import { fourNodeView } from '../../extproc/three-nodes.js';
 import { luajitSkipReason } from '../../support/luajit.js';
 import { Rng } from '../../support/seeded-random.js';
 
@@ -133,19 +132,7 @@ end
   }
 }
 
-function view(): ServingView {
-  const endpoints: Endpoint[] = [0, 1, 2, 3].map((i) => ({
-    id: `n${i}`,
-    address: `10.0.0.${i + 1}`,
-    port: 8000,
-    locality: { region: 'r', zone: 'z', subzone: `s${i}` },
-    weight: 1,
-    ready: true,
-  }));
-  const policy = { shardCount: S, replicas: 1, spread: 'none' as const };
-  const xds = { ...DEFAULT_XDS_SETTINGS, routing: { keyHeader: KEY_HEADER } };
-  return { sequence: 1, map: computeShardMap(endpoints, policy), topology: { policy, xds, endpoints }, updatedAt: new Date(0) };
-}
+const view = (): ServingView => fourNodeView(S, 1, KEY_HEADER);
 
 /** A short, readable name for an input in a failure message. */
 function shown(v: string): string {
