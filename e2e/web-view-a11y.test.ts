@@ -303,6 +303,45 @@ describe('web view: accessibility and usability', { skip: chromiumSkipReason() }
     }
   });
 
+  test('a new map version is announced through a polite live region, once; polls that change nothing announce nothing', async () => {
+    mode = 'ok';
+    map = mapOf('v1', 1024, 8);
+    const page = await openPage();
+    let polls = 0;
+    page.on('request', (r) => void (new URL(r.url()).pathname === '/readyz' && polls++));
+    const afterPolls = async (n: number) => {
+      const from = polls;
+      await eventually(`${n} polls`, () => polls, { accept: (k) => k >= from + n, timeoutMs: 15_000, intervalMs: 100 });
+    };
+    try {
+      const live = page.locator('#summary [aria-live="polite"]');
+      assert.equal(await live.count(), 1, 'one live region in the header');
+      assert.equal(await live.getAttribute('aria-atomic'), 'true', 'read whole: "version" and the version');
+      assert.match((await live.textContent()) ?? '', /^version\s*v1$/);
+      // Watch the region itself: what changes in it is what a screen reader reads out.
+      await page.evaluate(`(() => {
+        const el = document.querySelector('#summary [aria-live="polite"]');
+        window.kwLive = { el, mutations: 0 };
+        new MutationObserver((m) => { window.kwLive.mutations += m.length; }).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+      })()`);
+      await afterPolls(3);
+      assert.equal(await page.evaluate('window.kwLive.mutations'), 0, 'polls that changed nothing touched the live region');
+      map = mapOf('v2', 1024, 7);
+      await eventually('the new map', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === 'v2', timeoutMs: 10_000, intervalMs: 100 });
+      // The same element (a region created anew with its text is not read out), now saying v2.
+      assert.equal(await page.evaluate('window.kwLive.el.isConnected'), true);
+      assert.match(String(await page.evaluate('window.kwLive.el.textContent')), /^version\s*v2$/);
+      const changed = Number(await page.evaluate('window.kwLive.mutations'));
+      assert.ok(changed > 0);
+      await afterPolls(3);
+      assert.equal(await page.evaluate('window.kwLive.mutations'), changed, 'announced once, not again on each poll');
+      assert.deepEqual(await seriousViolations(page), []);
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
   // Functional only: how long the page takes is for a benchmark, not a test on shared cores.
   test('16384 shards over 500 single-node fabrics: every cell drawn, the grid read with the mouse and the keyboard', async () => {
     mode = 'ok';

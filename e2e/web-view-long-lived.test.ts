@@ -64,11 +64,11 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
   });
 
   /** A page over a played keyway whose answers the test sets per path, with requests counted. */
-  async function played(t: { after(fn: () => Promise<void>): void }) {
+  async function played(t: { after(fn: () => Promise<void>): void }, first: ShardMap = V1) {
     const modes: Record<string, Mode> = { '/readyz': 'ok', '/v1/shardmap': 'ok', '/v1/changes': 'ok', '/v1/proxies': 'ok' };
-    let map = V1;
+    let map = first;
     const held: { path: string; route: Route }[] = [];
-    const seen: { path: string; ifNoneMatch: string | undefined }[] = [];
+    const seen: { path: string; ifNoneMatch: string | undefined; auth: string | undefined }[] = [];
     const errors: string[] = [];
     const page = await context.newPage();
     t.after(() => page.close());
@@ -77,7 +77,7 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     const polls = new Set<Request>();
     page.on('request', (r: Request) => {
       const path = new URL(r.url()).pathname;
-      if (path in modes) seen.push({ path, ifNoneMatch: r.headers()['if-none-match'] });
+      if (path in modes) seen.push({ path, ifNoneMatch: r.headers()['if-none-match'], auth: r.headers()['authorization'] });
       if (path === '/readyz') polls.add(r);
     });
     page.on('requestfinished', (r) => polls.delete(r));
@@ -115,7 +115,7 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     });
     await page.clock.install();
     await page.goto(`${origin}/`);
-    await eventually('the first map', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V1.version, timeoutMs: 15_000, intervalMs: 50 });
+    await eventually('the first map', () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === first.version, timeoutMs: 15_000, intervalMs: 50 });
     await eventually('ready', () => page.getAttribute('#status', 'data-state'), { accept: (s) => s === 'ready', timeoutMs: 15_000, intervalMs: 50 });
     // From here on the page's time moves only when the test moves it.
     await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1000);
@@ -271,6 +271,99 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V2.version, timeoutMs: 10_000, intervalMs: 20 });
     await eventually('the mark gone', () => p.reason('MAP_UNAVAILABLE').count(), { accept: (n) => n === 0, timeoutMs: 10_000, intervalMs: 20 });
     assert.deepEqual(p.errors, []);
+  });
+
+  test('a stored admin token keyway refuses is not sent again: the page asks for the new one and keeps the last map, marked', async (t) => {
+    const p = await played(t);
+    await p.page.evaluate(`sessionStorage.setItem('keyway.adminToken', 'old-token')`);
+    await p.tick();
+    await p.idle();
+    assert.ok(p.seen.some((s) => s.auth === 'Bearer old-token'), 'the stored token is sent');
+    // The token is rotated: keyway refuses the old one, and has a new map meanwhile.
+    for (const path of ['/v1/shardmap', '/v1/changes', '/v1/proxies']) p.modes[path] = 'unauthorized';
+    p.setMap(V2);
+    await p.tick();
+    await eventually('the form, asking for the new token', () => p.page.isVisible('#token-form'), { accept: (v) => v, timeoutMs: 10_000, intervalMs: 20 });
+    assert.match((await p.page.textContent('#token-message')) ?? '', /refused/);
+    await p.idle();
+    // Five polls later (the proxies table too), no request carried the refused token again.
+    const from = p.seen.length;
+    for (let i = 0; i < 5; i++) await p.tick();
+    await p.idle();
+    assert.ok(p.seen.length - from >= 10, `${p.seen.length - from} requests in five polls`);
+    assert.deepEqual(
+      p.seen.slice(from).filter((s) => s.auth !== undefined).map((s) => `${s.path} ${s.auth}`),
+      [],
+    );
+    assert.equal(await p.page.evaluate(`sessionStorage.getItem('keyway.adminToken')`), null);
+    // The last map read stays, marked as not current, with why.
+    assert.equal(await p.page.getAttribute('#grid', 'data-version'), V1.version);
+    const line = (await p.reason('MAP_UNAVAILABLE').textContent()) ?? '';
+    assert.match(line, new RegExp(`HTTP 401: /v1/shardmap needs the admin token\\); the map shown is version ${V1.version}`));
+    assert.match(line, /admin token the page had was refused and is no longer sent/);
+    // The new token typed in: sent from then on, the new map read, the mark gone.
+    for (const path of Object.keys(p.modes)) p.modes[path] = 'ok';
+    const typed = p.seen.length;
+    await p.page.fill('#token', 'new-token');
+    await p.page.click('#token-form button');
+    await p.tick();
+    await eventually('the new map', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === V2.version, timeoutMs: 10_000, intervalMs: 20 });
+    await p.tick();
+    await p.idle();
+    assert.equal(await p.reason('MAP_UNAVAILABLE').count(), 0);
+    assert.equal(await p.page.isVisible('#token-form'), false);
+    assert.deepEqual([...new Set(p.seen.slice(typed).map((s) => s.auth))], ['Bearer new-token']);
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('a sleep while a /readyz poll waits: its answer, to a request sent before the sleep, is not shown as current', async (t) => {
+    const p = await played(t);
+    p.modes['/readyz'] = 'hold';
+    await p.tick();
+    await eventually('the poll under way', () => p.held.length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    // The computer sleeps for 3 hours while the poll waits: the wall clock jumps and no timer runs
+    // (AbortSignal.timeout counts active time only); the answer comes in on waking.
+    const asleep = Number(await p.page.evaluate('Date.now()'));
+    await p.page.clock.setSystemTime(asleep + 3 * 3600_000);
+    await p.release();
+    await eventually('not shown as ready', p.badge, { accept: (s) => s === 'disconnected', timeoutMs: 10_000, intervalMs: 20 });
+    assert.match((await p.reason('DISCONNECTED').textContent()) ?? '', /sent 108\d\d s ago: the page was not running/);
+    // It asks again; while that poll waits (the network is not back yet), it still says so.
+    await p.tick();
+    await eventually('the next poll under way', () => p.held.length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal(await p.badge(), 'disconnected');
+    // Answered: ready, and the map asked for again with its ETag.
+    const seenBefore = p.seen.length;
+    p.modes['/readyz'] = 'ok';
+    await p.release();
+    await eventually('ready', p.badge, { accept: (s) => s === 'ready', timeoutMs: 10_000, intervalMs: 20 });
+    await eventually('the map asked for again', () => p.seen.slice(seenBefore).filter((s) => s.path === '/v1/shardmap').length, { accept: (n) => n === 1, timeoutMs: 10_000, intervalMs: 20 });
+    assert.deepEqual(p.seen.slice(seenBefore).filter((s) => s.path === '/v1/shardmap').map((s) => s.ifNoneMatch), [`W/"${V1.version}"`]);
+    assert.equal(await p.reason('DISCONNECTED').count(), 0);
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('colours of node ids gone from the map are forgotten, and an id that stays keeps its colour', async (t) => {
+    // Every pod but gpu-0 replaced 30 times over, with new names each time (a Deployment's rollouts).
+    const generation = (g: number): ShardMap => computeShardMap(nodes(8).map((e, i) => (i === 0 ? e : { ...e, id: `pod-${g}-${i}` })), policy);
+    const colors = (page: Page) =>
+      page.$$eval('#legend [data-endpoint]', (els) => els.map((e) => `${e.getAttribute('data-endpoint')} ${e.getAttribute('data-color')}`).sort());
+    const p = await played(t);
+    const kept = (await colors(p.page)).find((c) => c.startsWith('gpu-0 '));
+    let last = V1;
+    for (let g = 1; g <= 30; g++) {
+      last = generation(g);
+      p.setMap(last);
+      await p.tick();
+      await eventually(`generation ${g}`, () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === last.version, timeoutMs: 10_000, intervalMs: 20 });
+    }
+    const churned = await colors(p.page);
+    assert.ok(churned.includes(kept!), `gpu-0 keeps ${kept}: ${churned.join(', ')}`);
+    // A page opened on this map now colours it alike: nothing of the 210 ids gone is remembered.
+    const fresh = await played(t, last);
+    assert.deepEqual(churned, await colors(fresh.page));
+    assert.equal(await p.page.getAttribute('#grid', 'data-colors'), '8');
+    assert.deepEqual([...p.errors, ...fresh.errors], []);
   });
 
   test('a tab shown again polls at once, and once however often it is shown while the poll waits', async (t) => {

@@ -1,6 +1,7 @@
 /**
  * The web view against a keyway with an admin token, in real headless Chromium: a token that
- * cannot go in an HTTP header is refused by the form instead of breaking every request.
+ * cannot go in an HTTP header is refused by the form instead of breaking every request; a token
+ * keyway refuses (rotated since the tab stored it) is dropped, not sent on every poll.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,6 +58,34 @@ describe('web view with the admin token', { skip: chromiumSkipReason() }, () => 
       await eventually('the map, with the token', () => page.getAttribute('#grid', 'data-cells'), { accept: (n) => n === '1024', timeoutMs: 15_000, intervalMs: 100 });
       assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
       assert.ok(urls.every((u) => !u.includes(TOKEN)), 'the token is never in a URL');
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a stored token keyway refuses (rotated since) is dropped at its first refusal; the page asks for the new one', async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    const sent: { path: string; auth: string | undefined }[] = [];
+    page.on('request', (r) => sent.push({ path: new URL(r.url()).pathname, auth: r.headers()['authorization'] }));
+    // The tab kept the token of a keyway since restarted with a new one.
+    await page.addInitScript(`try { sessionStorage.setItem('keyway.adminToken', 'rotated-away'); } catch {}`);
+    try {
+      await page.goto(`${origin}/`);
+      await page.locator('#token-form').waitFor({ state: 'visible', timeout: 15_000 });
+      assert.match((await page.textContent('#token-message')) ?? '', /refused/);
+      assert.equal(await page.evaluate(`sessionStorage.getItem('keyway.adminToken')`), null);
+      const shown = sent.length;
+      const polls = () => sent.filter((s) => s.path === '/readyz').length;
+      const from = polls();
+      await eventually('three more polls', polls, { accept: (n) => n >= from + 3, timeoutMs: 15_000, intervalMs: 100 });
+      assert.deepEqual(sent.slice(shown).filter((s) => s.auth !== undefined), [], 'the refused token is not sent again');
+      await page.fill('#token', TOKEN);
+      await page.click('#token-form button');
+      await eventually('the map, with the new token', () => page.getAttribute('#grid', 'data-cells'), { accept: (n) => n === '1024', timeoutMs: 15_000, intervalMs: 100 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

@@ -56,6 +56,8 @@ const state = {
   mapWanted: false,
   /** keyway's map (its /readyz version) is not the one shown, and its read is still under way after a poll or after no answer. */
   mapBehind: false,
+  /** keyway refused the admin token the page had (it was rotated): dropped, and a new one asked for. */
+  tokenRefused: false,
   /** Why the last poll got no answer from keyway (badge tooltip while disconnected). */
   disconnectedWhy: '',
   /** Grid geometry of the last draw, for hit testing. */
@@ -66,11 +68,41 @@ const state = {
 
 // ---------------------------------------------------------------- colours
 
-// An endpoint keeps its colour for the life of the page, so after a change only moved cells
-// change colour. Endpoints of one fabric share a hue and differ in lightness.
-const fabricHue = new Map();
+// An endpoint keeps its colour while it is in the map, so after a change only moved cells change
+// colour. Endpoints of one fabric share a hue and differ in lightness. Ids gone from the map are
+// forgotten and their slots reused: a page left open for weeks while pods are replaced under new
+// names would otherwise keep a colour for every id it ever saw, and each rollout would push the
+// fabric's new members further round the palette.
+/**
+ * Small integers handed out lowest first and given back: the hue index of each fabric and the
+ * lightness slot of each endpoint in its fabric. It holds at most as many as were held at once.
+ */
+class Slots {
+  next = 0;
+  free = [];
+  sorted = true;
+  size = 0;
+  take() {
+    this.size++;
+    if (this.free.length === 0) return this.next++;
+    if (!this.sorted) {
+      this.free.sort((a, b) => b - a);
+      this.sorted = true;
+    }
+    return this.free.pop();
+  }
+  give(i) {
+    this.size--;
+    this.free.push(i);
+    this.sorted = false;
+  }
+}
+const hues = new Slots();
+/** Fabric (subzone) → its hue index and the lightness slots its endpoints hold. */
+const fabrics = new Map();
+/** Endpoint id → its colour; and → the fabric and slot it came from. */
 const endpointColor = new Map();
-const fabricMembers = new Map();
+const endpointSlot = new Map();
 const LIGHTNESS = [44, 62, 32, 72, 53, 38, 67, 27];
 
 function hslToHex(h, s, l) {
@@ -83,16 +115,36 @@ function hslToHex(h, s, l) {
   return `#${hex(f(0))}${hex(f(8))}${hex(f(4))}`;
 }
 
+/**
+ * Colours for the endpoints of a new map: ids that stay keep theirs, ids gone are forgotten (and a
+ * fabric with none left), new ids take the lowest free slot of their fabric. So what the page keeps
+ * is bounded by the map shown, and a page open for weeks colours a map as a page opened on it does.
+ */
 function assignColors(endpoints) {
-  const sorted = [...endpoints].sort(fabricOrder);
-  for (const e of sorted) {
+  const present = new Set(endpoints.map((e) => e.id));
+  for (const [id, { fabric, slot }] of endpointSlot) {
+    if (present.has(id)) continue;
+    endpointSlot.delete(id);
+    endpointColor.delete(id);
+    const f = fabrics.get(fabric);
+    f.slots.give(slot);
+    if (f.slots.size === 0) {
+      fabrics.delete(fabric);
+      hues.give(f.hue);
+    }
+  }
+  for (const e of [...endpoints].sort(fabricOrder)) {
     if (endpointColor.has(e.id)) continue;
     const fabric = subzoneOf(e);
-    if (!fabricHue.has(fabric)) fabricHue.set(fabric, (fabricHue.size * 137.508 + 205) % 360);
-    const j = fabricMembers.get(fabric) ?? 0;
-    fabricMembers.set(fabric, j + 1);
+    let f = fabrics.get(fabric);
+    if (!f) {
+      f = { hue: hues.take(), slots: new Slots() };
+      fabrics.set(fabric, f);
+    }
+    const j = f.slots.take();
+    endpointSlot.set(e.id, { fabric, slot: j });
     const round = Math.floor(j / LIGHTNESS.length);
-    const hue = (fabricHue.get(fabric) + round * 14) % 360;
+    const hue = (f.hue * 137.508 + 205 + round * 14) % 360;
     endpointColor.set(e.id, hslToHex(hue, 68 - (round % 3) * 12, LIGHTNESS[j % LIGHTNESS.length]));
   }
 }
@@ -155,6 +207,16 @@ function adminToken() {
   }
 }
 
+/** Drops the stored token keyway refused; the page says so until a new one is entered. */
+function forgetToken() {
+  try {
+    window.sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // sessionStorage off: nothing was kept
+  }
+  state.tokenRefused = true;
+}
+
 /** Shows the token form; `refused` says whether a token was sent and refused. */
 function askForToken(refused) {
   const form = $('token-form');
@@ -184,6 +246,7 @@ function setupTokenForm() {
     }
     $('token').value = '';
     $('token-form').hidden = true;
+    state.tokenRefused = false;
     state.mapWanted = true; // read the map again, with the token, on the next poll
   });
 }
@@ -201,8 +264,13 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
     throw new Error(signal.aborted ? `GET ${url}: no answer within ${timeoutMs / 1000} s` : `GET ${url}: ${err?.message ?? err}`);
   }
   // A 401 for a request sent before the token was entered says nothing about the new token: only
-  // an answer to the token in force reopens the form.
-  if (res.status === 401 && adminToken() === token) askForToken(Boolean(token));
+  // an answer to the token in force reopens the form. A token refused (rotated on the server) is
+  // dropped: sent again on every poll it would only fill keyway's log with refusals until someone
+  // typed the new one. (A 403 is keyway refusing the Host header, not the token.)
+  if (res.status === 401 && adminToken() === token) {
+    if (token) forgetToken();
+    askForToken(Boolean(token));
+  }
   let body = null;
   try {
     body = await res.json();
@@ -263,7 +331,8 @@ function renderHeader() {
   // yet, a download that timed out): the map kept on the page is not current, and the page says so.
   if (state.connected && state.mapProblem !== '') {
     const shown = state.map ? `the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}` : 'no map is shown';
-    reasons.push({ code: 'MAP_UNAVAILABLE', message: `Could not read the shard map (${state.mapProblem}); ${shown}. The page retries every second.` });
+    const next = state.tokenRefused ? 'The admin token the page had was refused and is no longer sent: enter the new one above.' : 'The page retries every second.';
+    reasons.push({ code: 'MAP_UNAVAILABLE', message: `Could not read the shard map (${state.mapProblem}); ${shown}. ${next}` });
   } else if (state.connected && state.mapBehind && state.map && r?.version !== undefined && r.version !== state.map.version) {
     // The badge says keyway is ready, and it is; the map under it is older than keyway's (the
     // page woke after hours, or the download of a big map is slow), and the page says so.
@@ -296,8 +365,36 @@ function renderHeader() {
     }
     if (m.updatedAt) items.push(['updated', `${new Date(m.updatedAt).toLocaleTimeString()} (${ago(m.updatedAt)})`]);
   }
+  renderSummary(items);
+}
+
+/**
+ * The header's `[name, value]` pairs, changed in place. The version's pair is a polite live region
+ * read whole ("version 5e13..."): a screen reader says when the map changes, and only then, since
+ * a poll that changes nothing leaves the region's text as it is. Rebuilt each poll, a region would
+ * be new each time, and a new region's text is not read out at all.
+ */
+function renderSummary(items) {
   const dl = $('summary');
-  dl.replaceChildren(...items.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', { id: `summary-${k}` }, v))));
+  const wanted = new Set(items.map(([k]) => k));
+  for (const item of [...dl.children]) if (!wanted.has(item.dataset.item)) item.remove();
+  let before = null;
+  for (const [k, v] of items) {
+    let item = [...dl.children].find((x) => x.dataset.item === k);
+    if (!item) {
+      item = el('div', { dataset: { item: k } }, el('dt', {}, k), el('dd', { id: `summary-${k}` }, v));
+      if (k === 'version') {
+        item.setAttribute('aria-live', 'polite');
+        item.setAttribute('aria-atomic', 'true');
+      }
+    }
+    const dd = item.lastElementChild;
+    if (dd.textContent !== v) dd.textContent = v;
+    // In the order given: an item that comes and goes (transition, hot) keeps its place.
+    const at = before ? before.nextElementSibling : dl.firstElementChild;
+    if (at !== item) dl.insertBefore(item, at);
+    before = item;
+  }
 }
 
 // ---------------------------------------------------------------- shard grid
@@ -485,6 +582,7 @@ function drawGrid() {
   canvas.dataset.version = map.version;
   canvas.dataset.transitions = String(marked);
   canvas.dataset.hot = String(framed);
+  canvas.dataset.colors = String(endpointColor.size);
   describeGrid(map, layout);
   if (document.activeElement === canvas) showCursor();
 }
@@ -964,11 +1062,22 @@ async function poll() {
     state.disconnectedWhy = `no answer for ${Math.round(silent / 1000)} s: the page was not running (the computer slept, or the tab was in the background); asking again`;
     renderHeader();
   }
+  let again = POLL_MS;
   try {
+    const sentAt = Date.now();
     const r = await getJson('/readyz');
     // Only keyway's own body says anything about keyway: a proxy or port-forward in front of a
     // keyway that is gone answers 502 with an HTML page, which is no keyway at all.
     if (typeof r.body?.ready !== 'boolean') throw new Error(`GET /readyz answered HTTP ${r.status} without keyway's readiness body`);
+    // A request gives up after REQUEST_TIMEOUT_MS of the page running (AbortSignal.timeout counts
+    // active time only): an answer taken in more than SILENCE_MS by the wall clock was sent before
+    // the computer slept. It says how keyway was then, not now: shown, the badge would say "ready"
+    // while the next poll waits up to REQUEST_TIMEOUT_MS for a network not back yet. Ask again at once.
+    const took = Date.now() - sentAt;
+    if (took > SILENCE_MS) {
+      again = 0;
+      throw new Error(`the answer to GET /readyz came to a request sent ${Math.round(took / 1000)} s ago: the page was not running (the computer slept, or the tab was in the background); asking again`);
+    }
     state.readyz = r.body;
     state.answeredAt = Date.now();
     // Back after no answer: keyway may have restarted with the same map and a new history.
@@ -991,7 +1100,7 @@ async function poll() {
   polling = false;
   renderHeader();
   clearTimeout(pollTimer);
-  pollTimer = setTimeout(poll, POLL_MS);
+  pollTimer = setTimeout(poll, again);
 }
 
 async function pollProxies() {
