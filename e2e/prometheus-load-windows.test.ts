@@ -4,8 +4,8 @@
 // boundary; its first scrape of a window lacks the reports still arriving), one 1.5 s behind (past
 // the margin the read allows). Every snapshot must hold its own window's figures, none of a
 // neighbouring window's or a partial one's. Then: a read one window later asks Prometheus for the
-// new step and the newest one it holds (to check it), and gives what a fresh read of the whole span
-// gives.
+// new step and the newest three it holds (to check them), and gives what a fresh read of the whole
+// span gives.
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LoadSnapshot } from '../src/core/load.js';
@@ -121,7 +121,7 @@ describe('load snapshots from Prometheus: each window from its own scrapes', { s
     }
   });
 
-  test('a read one window later asks for the new step (and the one before) and gives what a whole read gives', async () => {
+  test('a read one window later asks for the new step (and the three before) and gives what a whole read gives', async () => {
     const k = 12;
     let now = T0 + k * W + 1;
     const steps: number[] = [];
@@ -133,7 +133,7 @@ describe('load snapshots from Prometheus: each window from its own scrapes', { s
       assert.deepEqual(steps, [READ]);
       now += W;
       const next = await held.latest(READ);
-      assert.deepEqual(steps, [READ, 2], 'the second read asked for the new step and the one before it');
+      assert.deepEqual(steps, [READ, 4], 'the second read asked for the new step and the three before it');
       assert.deepEqual(next, await fresh.latest(READ));
       assert.deepEqual(freshSteps, [READ]);
       assert.deepEqual(next, [k - 6, k - 5, k - 4, k - 3, k - 2, k - 1].map(expected));

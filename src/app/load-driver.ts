@@ -149,6 +149,7 @@ export class LoadDriver implements LoadReportIntake, LoadSnapshotReader {
       // The read succeeded; only windows not yet ended by keyway's clock, or counted while a
       // replica served another shard count, were left out (the message says which).
       onWarning: (err) => this.#log.warn({ err: err.message }, 'load snapshots: windows skipped'),
+      onSeveralServers: (err) => this.#log.warn({ err: err.message }, 'load snapshots: several Prometheus servers answer at hotShards.snapshot.url'),
     });
   }
 

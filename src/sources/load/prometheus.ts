@@ -26,6 +26,23 @@ export const PROMETHEUS_QUERY_TIMEOUT_MS = 5_000;
 export const PROMETHEUS_MAX_STEPS_PER_QUERY = 8;
 
 /**
+ * Held steps a read asks for again, the newest ones, to check that they still stand. Three, not
+ * one: a step is then asked for on the three reads after its first, so an answer that goes back
+ * to one given before (servers taking turns behind one URL) is seen: when the servers differ on a
+ * step, half the time with a server drawn at random for each read (with two checks, a quarter).
+ */
+export const PROMETHEUS_CHECKED_STEPS = 3;
+/** Earlier answers kept per step to see an answer go back to one of them (a pair has two). */
+const MAX_REPLACED_ANSWERS = 2;
+/**
+ * Held steps a read asks for again once several Prometheus servers answer at the URL: with the
+ * new step, one query of PROMETHEUS_MAX_STEPS_PER_QUERY steps (0.4 to 0.6 s at 4096 nodes and 4
+ * replicas, about what the few steps of a read take otherwise). Each step is then asked for on 8 reads, so a replica behind a balancer
+ * that picks a server at random hears both servers of a pair on each step but 1 in 128.
+ */
+export const PROMETHEUS_MERGED_CHECKED_STEPS = PROMETHEUS_MAX_STEPS_PER_QUERY - 1;
+
+/**
  * How far from each end of a window's export the read looks for its scrapes: min(1 s, window / 5).
  * A replica exports a window from its end to the next window's end by its own clock, and the
  * nodes' reports for it still arrive for up to min(500 ms, window / 8) after its end (the agent's
@@ -73,6 +90,11 @@ export interface PrometheusLoadSourceOptions {
   /** A read that succeeded but skipped windows (not yet ended by keyway's clock); default onError. */
   readonly onWarning?: (err: Error) => void;
   /**
+   * Said once when the answers show several Prometheus servers behind the URL, without
+   * deduplication (a held step's answer went back to one it gave before); default onWarning.
+   */
+  readonly onSeveralServers?: (err: Error) => void;
+  /**
    * The shard count S in force: windows counted while some replica exported another S are
    * skipped. Undefined (or no `keyway_shardmap_shards` in Prometheus): every window is kept.
    */
@@ -85,6 +107,41 @@ function sameStep(a: LoadStep, b: LoadStep): boolean {
   if (a.windowStartMs !== b.windowStartMs || a.minShards !== b.minShards || a.maxShards !== b.maxShards) return false;
   if (a.shards.length !== b.shards.length || a.nodes.length !== b.nodes.length) return false;
   return a.shards.every((s, i) => s.shard === b.shards[i]!.shard && s.requests === b.shards[i]!.requests) && a.nodes.every((n, i) => n.nodeId === b.nodes[i]!.nodeId && n.requests === b.nodes[i]!.requests);
+}
+
+/**
+ * Two answers of one step as one: per shard and node the higher figure (the max over servers, as
+ * the query takes the max over keyway replicas: a server that missed a scrape lowers nothing), the
+ * widest shard-count range, the hottest MAX_SNAPSHOT_SHARDS shards. The same whatever the order
+ * of the answers, so replicas that heard the same answers hold the same step.
+ */
+export function mergeSteps(a: LoadStep, b: LoadStep): LoadStep {
+  const byShard = new Map<number, number>();
+  for (const s of [...a.shards, ...b.shards]) byShard.set(s.shard, Math.max(byShard.get(s.shard) ?? 0, s.requests));
+  const byNode = new Map<string, number>();
+  for (const n of [...a.nodes, ...b.nodes]) byNode.set(n.nodeId, Math.max(byNode.get(n.nodeId) ?? 0, n.requests));
+  const bound = (f: (...v: number[]) => number, x: number | undefined, y: number | undefined): number | undefined => (x === undefined ? y : y === undefined ? x : f(x, y));
+  const windowStartMs = a.windowStartMs ?? b.windowStartMs;
+  const minShards = bound(Math.min, a.minShards, b.minShards);
+  const maxShards = bound(Math.max, a.maxShards, b.maxShards);
+  return {
+    ...(windowStartMs !== undefined ? { windowStartMs } : {}),
+    ...(minShards !== undefined ? { minShards } : {}),
+    ...(maxShards !== undefined ? { maxShards } : {}),
+    shards: hottest([...byShard].map(([shard, requests]) => ({ shard, requests })), MAX_SNAPSHOT_SHARDS),
+    nodes: [...byNode].map(([nodeId, requests]) => ({ nodeId, requests })).sort((x, y) => (x.nodeId < y.nodeId ? -1 : x.nodeId > y.nodeId ? 1 : 0)),
+  };
+}
+
+/** The one line a read logs when a held step's answer went back to one it gave before. */
+function severalServersWarning(url: string, stepMs: number, windowStartMs: number | undefined): Error {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return new Error(
+    `load snapshots from Prometheus ${url}: the answer for the step at ${iso(stepMs)}${windowStartMs !== undefined ? ` (window ${iso(windowStartMs)})` : ''} went back to one given before it changed: ` +
+      `several Prometheus servers answer at this URL without deduplication (an HA pair behind a Service or a load balancer), and keyway replicas may read different snapshots. ` +
+      `From now on each window is the max of the answers this replica got for it (the newest ${PROMETHEUS_MERGED_CHECKED_STEPS + 1} windows asked for on every read) instead of the whole span being read again; ` +
+      `point hotShards.snapshot.url at one server of the pair, or at a querier that deduplicates the pair`,
+  );
 }
 
 /**
@@ -166,7 +223,14 @@ export function loadQuery(windowMs: number): string {
   const lookback = `${w * SHARD_COUNT_LOOKBACK_WINDOWS}ms`;
   // Window starts are whole ms; half a ms of tolerance absorbs float rounding of seconds.
   const names = (fn: string): string => `abs(${fn}(${LOAD_METRICS.window}${selector}) - (time() - ${(2 * w) / 1000})) < 0.0005`;
-  const ok = `(${names('min_over_time')}) and (${names('max_over_time')})`;
+  // The export before, read the same way one window earlier: a replica that named anything but the
+  // window before runs windows of another length (a rolling change of windowMs), whose start can
+  // fall on this one's (every 25th window of 10.4 s starts where one of 10 s does, and a replica
+  // still on 10 s names it for all of the range above: its figures were read as this window's).
+  // No export then (a replica just started, or no reports) does not count against it.
+  const before = `[${w - 2 * margin}ms] offset ${w + margin}ms`;
+  const other = (fn: string): string => `abs(${fn}(${LOAD_METRICS.window}${before}) - (time() - ${(3 * w) / 1000})) >= 0.0005`;
+  const ok = `((${names('min_over_time')}) and (${names('max_over_time')}) unless (${other('min_over_time')} or ${other('max_over_time')}))`;
   return [
     byExportedLabel(LOAD_METRICS.shard, 'shard', selector, ok),
     byExportedLabel(LOAD_METRICS.node, 'node', selector, ok),
@@ -390,6 +454,20 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    */
   #held = new Map<number, LoadStep>();
   #heldWindowMs: number | undefined;
+  /**
+   * The answers the newest held steps had before drops of the held steps (the steps later reads
+   * check): an answer that goes back to one of them shows servers taking turns behind the URL (one
+   * Prometheus changes a settled step once: it lost its data, or ingested a scrape late).
+   */
+  #replaced = new Map<number, LoadStep[]>();
+  /**
+   * Several servers answer at the URL: a changed answer is merged into the held step, not a reason
+   * to read the span again. For the source's life (a reload that changes the URL makes a new one):
+   * the servers of a pair differ only now and then, and ending it after a run of agreeing reads
+   * read the span again at the next difference, and gave one server's view until the pair was
+   * seen again.
+   */
+  #merging = false;
 
   constructor(opts: PrometheusLoadSourceOptions) {
     if (!/^https?:\/\//.test(opts.url)) throw new TypeError(`hotShards.snapshot.url: ${JSON.stringify(opts.url)} is not an http(s) URL`);
@@ -403,10 +481,14 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    * The snapshots of the `windows` steps (step = the window) ending at
    * floor((now - lagMs) / window) * window (docs/load-reports.md "source: prometheus"), the same
    * for every replica reading in that window. Steps held from earlier reads are not asked for again;
-   * the newest held step is, with the new ones (and the newest that names a window): if an answer
-   * changed (Prometheus restarted without its data, or ingested a scrape later than lagMs allows),
-   * every held step is dropped and the whole span read anew, so a replica that held steps does not read other numbers than one that
-   * reads the span whole. Rejects when Prometheus does not answer well.
+   * the newest PROMETHEUS_CHECKED_STEPS held steps are, with the new ones (and the newest that names
+   * a window): if an answer changed (Prometheus restarted without its data, or ingested a scrape
+   * later than lagMs allows), every held step is dropped and the whole span read anew, so a replica
+   * that held steps does not read other numbers than one that reads the span whole. An answer that
+   * goes back to one given before shows several servers behind the URL: said once, and from then on
+   * a changed answer is merged into its held step ({@link mergeSteps}) and the newest
+   * PROMETHEUS_MERGED_CHECKED_STEPS held steps are checked. Rejects when Prometheus does not answer
+   * well.
    */
   async latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
     const w = this.#opts.windowMs();
@@ -415,6 +497,7 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
     const start = end - (windows - 1) * w;
     if (this.#heldWindowMs !== w) {
       this.#held = new Map();
+      this.#replaced = new Map();
       this.#heldWindowMs = w;
     }
     // Taken now: a read running alongside (a reload reads at once) may replace the steps held.
@@ -428,26 +511,55 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       for (const [from, to] of stepRuns(steps, w, PROMETHEUS_MAX_STEPS_PER_QUERY)) {
         signal = AbortSignal.timeout(timeoutMs);
         const answer = await this.#query(w, from, to, signal);
-        for (let t = from; t <= to; t += w) read.set(t, answer.get(t) ?? EMPTY_STEP);
+        const differ: number[] = [];
+        for (let t = from; t <= to; t += w) {
+          const got = answer.get(t) ?? EMPTY_STEP;
+          read.set(t, got);
+          const had = !changed && checks.includes(t) ? held.get(t) : undefined;
+          if (had !== undefined && !sameStep(got, had)) differ.push(t);
+        }
+        if (differ.length === 0) continue;
+        const back = differ.find((t) => (this.#replaced.get(t) ?? []).some((before) => sameStep(read.get(t)!, before)));
+        if (back !== undefined && !this.#merging) {
+          this.#merging = true;
+          (this.#opts.onSeveralServers ?? this.#opts.onWarning ?? this.#opts.onError)?.(severalServersWarning(this.#opts.url, back, read.get(back)!.windowStartMs));
+        }
+        if (this.#merging) {
+          // Each server's answer is one view of the same scrapes: their max, order aside, is what
+          // every replica that heard both holds, where dropping the steps made each such read ask
+          // for the whole span again (ten queries with the defaults) and hold the last server's
+          // view. A step the merge leaves as held stays the same object, so its snapshot does too.
+          for (const t of differ) {
+            const merged = mergeSteps(held.get(t)!, read.get(t)!);
+            read.set(t, sameStep(merged, held.get(t)!) ? held.get(t)! : merged);
+          }
+          continue;
+        }
         // Judged as soon as its slice is answered, not after the last slice: a later slice that
         // fails must not leave the held steps (another Prometheus's data) beside the new ones,
         // where the next read, checking only its newest held steps, would never find them.
-        if (!changed && checks.some((c) => read.has(c) && !sameStep(read.get(c)!, held.get(c)!))) {
-          changed = true;
-          held = new Map();
-          this.#held = held;
+        changed = true;
+        const kept = new Map<number, LoadStep[]>();
+        for (const [t, step] of held) {
+          if (t < end - PROMETHEUS_CHECKED_STEPS * w) continue;
+          const earlier = (this.#replaced.get(t) ?? []).filter((e) => !sameStep(e, step));
+          kept.set(t, [step, ...earlier].slice(0, MAX_REPLACED_ANSWERS));
         }
+        this.#replaced = kept;
+        held = new Map();
+        this.#held = held;
       }
     };
     try {
       const missing: number[] = [];
       for (let t = start; t <= end; t += w) if (!held.has(t)) missing.push(t);
-      // The newest held step, read again to check that what is held still stands; and the newest
+      // The newest held steps, read again to check that what is held still stands; and the newest
       // held step that names a window, when that is older: an empty step (no load, or no replica
       // scraped) reads empty from a Prometheus that lost its data too, and the loss went unseen.
       const before = missing.length === 0 ? [] : [...held.keys()].filter((t) => t >= start && t < missing[0]!).sort((a, b) => a - b);
       const named = before.filter((t) => held.get(t)!.windowStartMs !== undefined);
-      checks = [...new Set([named[named.length - 1], before[before.length - 1]])].filter((t): t is number => t !== undefined);
+      const checked = this.#merging ? PROMETHEUS_MERGED_CHECKED_STEPS : PROMETHEUS_CHECKED_STEPS;
+      checks = [...new Set([named[named.length - 1], ...before.slice(-checked)])].filter((t): t is number => t !== undefined);
       await readSteps([...new Set([...checks, ...missing])].sort((a, b) => a - b));
       if (changed) await readSteps([...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t)));
     } catch (err) {

@@ -34,7 +34,7 @@ export interface LoadSignal {
  */
 export function createLoadSignal(
   settings: () => LoadSignalSettings | undefined,
-  opts: { readonly now?: () => number; readonly onError?: (err: Error) => void; readonly onWarning?: (err: Error) => void; readonly aggregate?: LoadAggregate } = {},
+  opts: { readonly now?: () => number; readonly onError?: (err: Error) => void; readonly onWarning?: (err: Error) => void; readonly onSeveralServers?: (err: Error) => void; readonly aggregate?: LoadAggregate } = {},
 ): LoadSignal {
   const now = opts.now ?? Date.now;
   const windowMs = (): number | undefined => settings()?.windowMs;
@@ -44,7 +44,7 @@ export function createLoadSignal(
   const snapshot = settings()?.snapshot ?? { source: 'local' as const };
   const source: LoadSnapshotSource =
     snapshot.source === 'prometheus'
-      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, shardCount, now, ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })
+      ? new PrometheusLoadSource({ url: snapshot.url, lagMs: snapshot.lagMs, windowMs, shardCount, now, ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), ...(opts.onSeveralServers ? { onSeveralServers: opts.onSeveralServers } : {}) })
       : (local = new LocalLoadSource({ aggregate, windowMs, shardCount, now }));
   return {
     aggregate,

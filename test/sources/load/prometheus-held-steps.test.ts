@@ -1,11 +1,11 @@
 // The prometheus load source keeps the steps it read (docs/load-reports.md "source: prometheus"): a
 // step at or before now - lagMs does not change, so each read asks Prometheus only for the steps
-// it lacks (and the newest one it holds, to check it still stands), in slices of at most
+// it lacks (and the newest ones it holds, to check they still stand), in slices of at most
 // PROMETHEUS_MAX_STEPS_PER_QUERY, and gives what one query over the whole span gives. The real
 // Prometheus: e2e/prometheus-load-windows.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PrometheusLoadSource, PROMETHEUS_MAX_STEPS_PER_QUERY, snapshotsFromMatrix } from '../../../src/sources/load/prometheus.js';
+import { PrometheusLoadSource, PROMETHEUS_CHECKED_STEPS, PROMETHEUS_MAX_STEPS_PER_QUERY, snapshotsFromMatrix } from '../../../src/sources/load/prometheus.js';
 
 const W = 10_000;
 const T0 = 1_700_000_000_000;
@@ -53,7 +53,7 @@ function whole(now: number, era = 0): ReturnType<typeof snapshotsFromMatrix> {
   return snapshotsFromMatrix(series(end - (SPAN - 1) * W, end, era), W, { notAfterMs: end + 30_000 });
 }
 
-test('a first read asks for the span in slices; the next window\'s read asks for its new step and the one before; both give the whole read\'s snapshots', async () => {
+test('a first read asks for the span in slices; the next window\'s read asks for its new step and the three before; both give the whole read\'s snapshots', async () => {
   let now = T0 + 5 * W + 30_000 + 1;
   const queries: { steps: number }[] = [];
   const src = source(() => now, queries);
@@ -67,7 +67,7 @@ test('a first read asks for the span in slices; the next window\'s read asks for
       queries.length = 0;
       now += W;
       const next = await src.latest(SPAN);
-      assert.deepEqual(queries.map((q) => q.steps), [2], `read ${k} asks for the new step and the newest held one`);
+      assert.deepEqual(queries.map((q) => q.steps), [1 + PROMETHEUS_CHECKED_STEPS], `read ${k} asks for the new step and the newest held ones`);
       assert.deepEqual(next, whole(now));
     }
     // Within the same window nothing new: no query at all.
@@ -91,7 +91,7 @@ test('a held step that Prometheus now answers otherwise (restarted without its d
     queries.length = 0;
     now += W;
     assert.deepEqual(await src.latest(SPAN), whole(now, 1));
-    assert.deepEqual(queries.map((q) => q.steps), [2, 8, 8, 8, 8, 8, 8, 8, 8, 8, 3], 'the check, then the other 75 steps');
+    assert.deepEqual(queries.map((q) => q.steps), [4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 1], 'the checks, then the other 73 steps');
   } finally {
     await src.close();
   }
@@ -107,7 +107,7 @@ test('a read that fails in its third slice keeps the two slices read: the next r
     assert.deepEqual(queries.map((q) => q.steps), [8, 8, 8]);
     queries.length = 0;
     assert.deepEqual(await src.latest(SPAN), whole(now));
-    assert.deepEqual(queries.map((q) => q.steps), [8, 8, 8, 8, 8, 8, 8, 6], 'the newest held step and the 61 after it');
+    assert.deepEqual(queries.map((q) => q.steps), [8, 8, 8, 8, 8, 8, 8, 8], 'the three newest held steps and the 61 after them');
   } finally {
     await src.close();
   }
@@ -127,7 +127,7 @@ test('a failed read keeps the steps held; a longer span asks for the older steps
     queries.length = 0;
     now += W;
     const after = await src.latest(10);
-    assert.deepEqual(queries.map((q) => q.steps), [3], 'the newest held step and the two not read yet');
+    assert.deepEqual(queries.map((q) => q.steps), [5], 'the three newest held steps and the two not read yet');
     assert.equal(after.length, 10);
     queries.length = 0;
     const longer = await src.latest(12);
@@ -146,13 +146,13 @@ test('a read that finds a held step changed and then fails in a later slice keep
   const src = source(() => now, queries, () => era === 1 && !failed && queries.length === 2 && (failed = true), () => era);
   try {
     await src.latest(SPAN);
-    // Ten windows later, from a Prometheus that lost its data: the check and the 7 steps after it
-    // are answered, the slice of the other 3 is not.
+    // Ten windows later, from a Prometheus that lost its data: the three checks and the 5 steps
+    // after them are answered, the slice of the other 5 is not.
     era = 1;
     now += 10 * W;
     queries.length = 0;
     await assert.rejects(src.latest(SPAN), /HTTP 503/);
-    assert.deepEqual(queries.map((q) => q.steps), [8, 3]);
+    assert.deepEqual(queries.map((q) => q.steps), [8, 5]);
     const next = await src.latest(SPAN);
     assert.equal(next.length, SPAN);
     assert.deepEqual(next, whole(now, 1), 'no step of the lost data is given beside the new ones');
