@@ -316,6 +316,19 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     assert.deepEqual(p.errors, []);
   });
 
+  test('a 401 to /readyz (from something in front of keyway: keyway never asks a token there) keeps the stored token', async (t) => {
+    const p = await played(t);
+    await p.page.evaluate(`sessionStorage.setItem('keyway.adminToken', 'kept-token')`);
+    p.modes['/readyz'] = 'unauthorized';
+    await p.tick();
+    await p.idle();
+    await p.tick();
+    await p.idle();
+    assert.ok(p.seen.filter((s) => s.path === '/readyz' && s.auth === 'Bearer kept-token').length >= 2, 'the token still sent on the next poll');
+    assert.equal(await p.page.evaluate(`sessionStorage.getItem('keyway.adminToken')`), 'kept-token');
+    assert.deepEqual(p.errors, []);
+  });
+
   test('a sleep while a /readyz poll waits: its answer, to a request sent before the sleep, is not shown as current', async (t) => {
     const p = await played(t);
     p.modes['/readyz'] = 'hold';
@@ -364,6 +377,42 @@ describe('web view left open: hung reads, sleeps, a changed token, keyway gone f
     assert.deepEqual(churned, await colors(fresh.page));
     assert.equal(await p.page.getAttribute('#grid', 'data-colors'), '8');
     assert.deepEqual([...p.errors, ...fresh.errors], []);
+  });
+
+  test('a node that comes back in another fabric under the same id (a StatefulSet pod rescheduled) takes the hue of its new fabric', async (t) => {
+    // Hue of a legend colour, in degrees: endpoints of one fabric share one (docs/api.md "Web view").
+    const hueOf = (hex: string): number => {
+      const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255) as [number, number, number];
+      const max = Math.max(r, g, b);
+      const d = max - Math.min(r, g, b);
+      const h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+      return (h * 60 + 360) % 360;
+    };
+    const colorOf = async (page: Page, id: string) => (await page.getAttribute(`#legend [data-endpoint="${id}"]`, 'data-color')) ?? '';
+    const p = await played(t);
+    // gpu-0 and gpu-4 (fabric f0) are rescheduled onto fabric f1 (gpu-1, gpu-5) under the same names.
+    const moved = computeShardMap(
+      nodes(8).map((e, i) => (i % 4 === 0 ? { ...e, locality: { region: 'r', zone: 'z1', subzone: 'f1' } } : e)),
+      policy,
+    );
+    p.setMap(moved);
+    await p.tick();
+    await eventually('the map after the move', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === moved.version, timeoutMs: 10_000, intervalMs: 20 });
+    const f1 = hueOf(await colorOf(p.page, 'gpu-1'));
+    for (const id of ['gpu-0', 'gpu-4', 'gpu-5']) {
+      const hue = hueOf(await colorOf(p.page, id));
+      assert.ok(Math.abs(hue - f1) < 3, `${id} has hue ${hue.toFixed(1)}, its fabric f1 has ${f1.toFixed(1)}`);
+    }
+    // Four distinct colours in f1, and f0 (empty now) holds no hue: a new fabric takes hue 0 again.
+    const inF1 = await Promise.all(['gpu-0', 'gpu-1', 'gpu-4', 'gpu-5'].map((id) => colorOf(p.page, id)));
+    assert.equal(new Set(inF1).size, 4, inF1.join(', '));
+    const original = await played(t);
+    const grown = computeShardMap([...moved.endpoints, { id: 'gpu-8', address: '10.0.0.1', port: 7008, locality: { region: 'r', zone: 'z0', subzone: 'f9' }, weight: 1, ready: true }], policy);
+    p.setMap(grown);
+    await p.tick();
+    await eventually('the map with a new fabric', () => p.page.getAttribute('#grid', 'data-version'), { accept: (v) => v === grown.version, timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal(await colorOf(p.page, 'gpu-8'), await colorOf(original.page, 'gpu-0'), 'the hue f0 gave back');
+    assert.deepEqual([...p.errors, ...original.errors], []);
   });
 
   test('a tab shown again polls at once, and once however often it is shown while the poll waits', async (t) => {

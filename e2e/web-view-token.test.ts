@@ -91,4 +91,32 @@ describe('web view with the admin token', { skip: chromiumSkipReason() }, () => 
       await page.close();
     }
   });
+
+  test('with sessionStorage off (site data blocked), a typed token is still sent and the map read', async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    // What Chromium does for a page whose site data is blocked: reading sessionStorage throws.
+    await page.addInitScript(`Object.defineProperty(window, 'sessionStorage', { configurable: true, get() { throw new DOMException("Failed to read the 'sessionStorage' property from 'Window': Access is denied for this document.", 'SecurityError'); } });`);
+    try {
+      await page.goto(`${origin}/`);
+      await page.locator('#token-form').waitFor({ state: 'visible', timeout: 15_000 });
+      // A wrong token first: sent, refused, dropped, and asked for again as refused.
+      await page.fill('#token', 'not-the-token');
+      await page.click('#token-form button');
+      await page.locator('#token-form').waitFor({ state: 'visible', timeout: 15_000 });
+      assert.match((await page.textContent('#token-message')) ?? '', /refused/);
+      const sent: (string | undefined)[] = [];
+      page.on('request', (r) => void (new URL(r.url()).pathname.startsWith('/v1/') && sent.push(r.headers()['authorization'])));
+      await page.fill('#token', TOKEN);
+      await page.click('#token-form button');
+      await eventually('the map, with the token', () => page.getAttribute('#grid', 'data-cells'), { accept: (n) => n === '1024', timeoutMs: 15_000, intervalMs: 100 });
+      assert.equal(await page.isVisible('#token-form'), false);
+      assert.deepEqual([...new Set(sent)], [`Bearer ${TOKEN}`], 'the refused token is not sent again; the new one is');
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
 });

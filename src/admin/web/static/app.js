@@ -118,12 +118,16 @@ function hslToHex(h, s, l) {
 /**
  * Colours for the endpoints of a new map: ids that stay keep theirs, ids gone are forgotten (and a
  * fabric with none left), new ids take the lowest free slot of their fabric. So what the page keeps
- * is bounded by the map shown, and a page open for weeks colours a map as a page opened on it does.
+ * is bounded by the map shown. A page open for a while may colour a map otherwise than a page opened
+ * on it (one pod replaced: the new one takes the freed slot, not the one its name sorts into), since
+ * an id that stays keeps its colour; every id gone at once leaves no trace.
  */
 function assignColors(endpoints) {
-  const present = new Set(endpoints.map((e) => e.id));
+  // Id → its fabric now. An id back in another fabric (a StatefulSet pod rescheduled under its name)
+  // gives back its old slot and takes one in its new fabric, whose hue it then shares.
+  const present = new Map(endpoints.map((e) => [e.id, subzoneOf(e)]));
   for (const [id, { fabric, slot }] of endpointSlot) {
-    if (present.has(id)) continue;
+    if (present.has(id) && present.get(id) === fabric) continue;
     endpointSlot.delete(id);
     endpointColor.delete(id);
     const f = fabrics.get(fabric);
@@ -198,21 +202,29 @@ function ago(iso) {
 // asks for the token once and keeps it in sessionStorage: it lives as long as the tab, is sent only
 // to this origin, and is never put in a URL (docs/security.md "The admin API").
 const TOKEN_KEY = 'keyway.adminToken';
+// The token when sessionStorage cannot keep it (a browser that blocks this site's data throws on
+// every access): held for the page's life instead, else the typed token was never sent and the form
+// came back on every poll.
+let tokenInPage = null;
 
+/** The admin token to send as `Authorization: Bearer` (docs/security.md "The admin API"), or null. */
 function adminToken() {
   try {
-    return window.sessionStorage.getItem(TOKEN_KEY);
+    const stored = window.sessionStorage.getItem(TOKEN_KEY);
+    if (stored !== null) return stored;
   } catch {
-    return null;
+    // sessionStorage off: the page's copy, if any
   }
+  return tokenInPage;
 }
 
 /** Drops the stored token keyway refused; the page says so until a new one is entered. */
 function forgetToken() {
+  tokenInPage = null;
   try {
     window.sessionStorage.removeItem(TOKEN_KEY);
   } catch {
-    // sessionStorage off: nothing was kept
+    // sessionStorage off: the page's copy is gone already
   }
   state.tokenRefused = true;
 }
@@ -241,8 +253,9 @@ function setupTokenForm() {
     }
     try {
       window.sessionStorage.setItem(TOKEN_KEY, value);
+      tokenInPage = null;
     } catch {
-      // sessionStorage off: the page cannot keep a token
+      tokenInPage = value; // sessionStorage off: kept by the page while it is open
     }
     $('token').value = '';
     $('token-form').hidden = true;
@@ -266,8 +279,9 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
   // A 401 for a request sent before the token was entered says nothing about the new token: only
   // an answer to the token in force reopens the form. A token refused (rotated on the server) is
   // dropped: sent again on every poll it would only fill keyway's log with refusals until someone
-  // typed the new one. (A 403 is keyway refusing the Host header, not the token.)
-  if (res.status === 401 && adminToken() === token) {
+  // typed the new one. (A 403 is keyway refusing the Host header, not the token.) Only /v1 needs
+  // the token: a 401 elsewhere (/readyz) comes from something in front of keyway, not keyway.
+  if (res.status === 401 && url.startsWith('/v1') && adminToken() === token) {
     if (token) forgetToken();
     askForToken(Boolean(token));
   }
