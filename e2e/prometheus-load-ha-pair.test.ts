@@ -65,7 +65,8 @@ async function balancer(backends: readonly string[], seed?: number): Promise<{ u
   let turn = 0;
   const draw = (): number => {
     if (seed === undefined) return turn++ % backends.length;
-    state = (state * 1103515245 + 12345) % 2 ** 31;
+    // In 32-bit integer arithmetic: the product in doubles passes 2^53 and loses its low bits.
+    state = (Math.imul(state, 1103515245) + 12345) & 0x7fffffff;
     return Math.floor((state / 2 ** 31) * backends.length);
   };
   let count = 0;

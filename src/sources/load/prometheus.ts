@@ -139,7 +139,7 @@ function severalServersWarning(url: string, stepMs: number, windowStartMs: numbe
   return new Error(
     `load snapshots from Prometheus ${url}: the answer for the step at ${iso(stepMs)}${windowStartMs !== undefined ? ` (window ${iso(windowStartMs)})` : ''} went back to one given before it changed: ` +
       `several Prometheus servers answer at this URL without deduplication (an HA pair behind a Service or a load balancer), and keyway replicas may read different snapshots. ` +
-      `From now on each window is the max of the answers this replica got for it (the newest ${PROMETHEUS_MERGED_CHECKED_STEPS + 1} windows asked for on every read) instead of the whole span being read again; ` +
+      `From now on each window is the max of the answers this replica got for it (the span read once more now and merged, then the newest ${PROMETHEUS_MERGED_CHECKED_STEPS + 1} windows asked for on every read) instead of the whole span being read again; ` +
       `point hotShards.snapshot.url at one server of the pair, or at a querier that deduplicates the pair`,
   );
 }
@@ -227,9 +227,14 @@ export function loadQuery(windowMs: number): string {
   // window before runs windows of another length (a rolling change of windowMs), whose start can
   // fall on this one's (every 25th window of 10.4 s starts where one of 10 s does, and a replica
   // still on 10 s names it for all of the range above: its figures were read as this window's).
-  // No export then (a replica just started, or no reports) does not count against it.
+  // No export then (a replica just started, or no reports) does not count against it, nor does
+  // the window this step reads: a scrape answered more than the margin late (an event loop stalled
+  // at the window's end) names it there, and already left the replica out of the window before;
+  // counted as another length, it left the replica out of this one too. A replica of another
+  // length that names this step's window in the range above names neither there.
   const before = `[${w - 2 * margin}ms] offset ${w + margin}ms`;
-  const other = (fn: string): string => `abs(${fn}(${LOAD_METRICS.window}${before}) - (time() - ${(3 * w) / 1000})) >= 0.0005`;
+  const other = (fn: string): string =>
+    `(abs(${fn}(${LOAD_METRICS.window}${before}) - (time() - ${(3 * w) / 1000})) >= 0.0005 and abs(${fn}(${LOAD_METRICS.window}${before}) - (time() - ${(2 * w) / 1000})) >= 0.0005)`;
   const ok = `((${names('min_over_time')}) and (${names('max_over_time')}) unless (${other('min_over_time')} or ${other('max_over_time')}))`;
   return [
     byExportedLabel(LOAD_METRICS.shard, 'shard', selector, ok),
@@ -468,6 +473,17 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    * seen again.
    */
   #merging = false;
+  /**
+   * The pair was just named and the span's held steps are not yet merged with the answer of the
+   * server that named it. Before the pair is named, a changed check reads the span again from one
+   * server, so every held step older than the checks is that server's view, and the checks never
+   * reach them again: two replicas that last read the span from different servers held different
+   * windows for as long as the span (77 windows with the defaults), about a quarter of them with
+   * servers that differ on a third. One read of the span, merged (max) into the held steps, gives
+   * them the other server's view too. Cleared once such a read completes (a failed one is
+   * retried by the next read).
+   */
+  #mergeSpan = false;
 
   constructor(opts: PrometheusLoadSourceOptions) {
     if (!/^https?:\/\//.test(opts.url)) throw new TypeError(`hotShards.snapshot.url: ${JSON.stringify(opts.url)} is not an http(s) URL`);
@@ -485,10 +501,10 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
    * a window): if an answer changed (Prometheus restarted without its data, or ingested a scrape
    * later than lagMs allows), every held step is dropped and the whole span read anew, so a replica
    * that held steps does not read other numbers than one that reads the span whole. An answer that
-   * goes back to one given before shows several servers behind the URL: said once, and from then on
-   * a changed answer is merged into its held step ({@link mergeSteps}) and the newest
-   * PROMETHEUS_MERGED_CHECKED_STEPS held steps are checked. Rejects when Prometheus does not answer
-   * well.
+   * goes back to one given before shows several servers behind the URL: said once, the span read
+   * once more and merged into the held steps, and from then on a changed answer is merged into its
+   * held step ({@link mergeSteps}) and the newest PROMETHEUS_MERGED_CHECKED_STEPS held steps are
+   * checked. Rejects when Prometheus does not answer well.
    */
   async latest(windows: number, recentWindows?: number): Promise<readonly LoadSnapshot[]> {
     const w = this.#opts.windowMs();
@@ -498,6 +514,7 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
     if (this.#heldWindowMs !== w) {
       this.#held = new Map();
       this.#replaced = new Map();
+      this.#mergeSpan = false;
       this.#heldWindowMs = w;
     }
     // Taken now: a read running alongside (a reload reads at once) may replace the steps held.
@@ -507,7 +524,9 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
     const read = new Map<number, LoadStep>();
     let checks: readonly number[] = [];
     let changed = false;
-    const readSteps = async (steps: readonly number[]): Promise<void> => {
+    // `mergeAll`: every held step answered is merged (the span read once the pair is named), not
+    // only the checks.
+    const readSteps = async (steps: readonly number[], mergeAll = false): Promise<void> => {
       for (const [from, to] of stepRuns(steps, w, PROMETHEUS_MAX_STEPS_PER_QUERY)) {
         signal = AbortSignal.timeout(timeoutMs);
         const answer = await this.#query(w, from, to, signal);
@@ -515,13 +534,14 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
         for (let t = from; t <= to; t += w) {
           const got = answer.get(t) ?? EMPTY_STEP;
           read.set(t, got);
-          const had = !changed && checks.includes(t) ? held.get(t) : undefined;
+          const had = !changed && (mergeAll || checks.includes(t)) ? held.get(t) : undefined;
           if (had !== undefined && !sameStep(got, had)) differ.push(t);
         }
         if (differ.length === 0) continue;
         const back = differ.find((t) => (this.#replaced.get(t) ?? []).some((before) => sameStep(read.get(t)!, before)));
         if (back !== undefined && !this.#merging) {
           this.#merging = true;
+          this.#mergeSpan = true;
           (this.#opts.onSeveralServers ?? this.#opts.onWarning ?? this.#opts.onError)?.(severalServersWarning(this.#opts.url, back, read.get(back)!.windowStartMs));
         }
         if (this.#merging) {
@@ -561,7 +581,12 @@ export class PrometheusLoadSource implements LoadSnapshotSource {
       const checked = this.#merging ? PROMETHEUS_MERGED_CHECKED_STEPS : PROMETHEUS_CHECKED_STEPS;
       checks = [...new Set([named[named.length - 1], ...before.slice(-checked)])].filter((t): t is number => t !== undefined);
       await readSteps([...new Set([...checks, ...missing])].sort((a, b) => a - b));
-      if (changed) await readSteps([...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t)));
+      const rest = (): number[] => [...Array(windows).keys()].map((i) => start + i * w).filter((t) => !read.has(t));
+      if (changed) await readSteps(rest());
+      else if (this.#merging && this.#mergeSpan) {
+        await readSteps(rest(), true);
+        this.#mergeSpan = false;
+      }
     } catch (err) {
       // The slices answered before the failure are final too: the next read goes on from them
       // (a Prometheus slow on the whole span still gets it read, a slice per read at worst).

@@ -1,8 +1,10 @@
 // Several Prometheus servers behind one URL without deduplication (docs/load-reports.md "source:
 // prometheus"): an HA pair behind a Service answers a step differently now and then (one server
 // missed a scrape). A held step whose answer goes back to one given before names the pair once;
-// from then on a changed answer is merged into the held step (the max of both), not a reason to
-// read the span again. One Prometheus that loses its data changes a step once, never back: it is
+// the read that names it reads the span once more and merges it into the held steps (before, the
+// steps older than the checks stayed one server's view for as long as the span); from then on a
+// changed answer is merged into the held step (the max of both), not a reason to read the span
+// again. One Prometheus that loses its data changes a step once, never back: it is
 // still read again whole. The real servers: e2e/prometheus-load-ha-pair.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,4 +126,74 @@ test('two answers of a step merge alike in either order: the max per shard and n
   const merged = mergeSteps(many(0), many(MAX_SNAPSHOT_SHARDS));
   assert.equal(merged.shards.length, MAX_SNAPSHOT_SHARDS);
   assert.equal(merged.shards[0]!.shard, MAX_SNAPSHOT_SHARDS);
+});
+
+test('the read that names the pair reads the span once more and merges it: the windows read whole from one server before are the max of both, and replicas agree on them', async () => {
+  const span = 77;
+  let now = T0 + 100 * W + LAG + 1;
+  // Each replica's reads reach the servers in turn, from opposite ends: the first ends up holding
+  // B's view of the span from the re-read before the pair is named, the second A's.
+  const turns: ('A' | 'B')[][] = [['A', 'B'], ['B', 'A']];
+  let k = 0;
+  const queries: number[][] = [[], []];
+  const named = [0, 0];
+  const replicas = [0, 1].map((r) => new PrometheusLoadSource({ url: 'http://prometheus.test', lagMs: LAG, windowMs: () => W, now: () => now, fetch: prometheus(() => turns[r]![k % 2]!, queries[r]!), onSeveralServers: () => named[r]!++, onError: () => undefined }));
+  const maxView = new PrometheusLoadSource({ url: 'http://a.test', lagMs: LAG, windowMs: () => W, now: () => now, fetch: prometheus(() => 'A', []) });
+  try {
+    let namedAt: number | undefined;
+    for (; k < 12; k++) {
+      const got = await Promise.all(replicas.map((r) => r.latest(span)));
+      if (namedAt === undefined && named.every((n) => n > 0)) namedAt = k;
+      if (namedAt !== undefined && k > namedAt) {
+        const want = figures(await maxView.latest(span)).slice(0, -PROMETHEUS_MAX_STEPS_PER_QUERY);
+        // The windows older than the checks: asked for on no read since the span was read whole.
+        for (const [r, g] of got.entries()) assert.deepEqual(figures(g).slice(0, -PROMETHEUS_MAX_STEPS_PER_QUERY), want, `read ${k}, replica ${r}: every older window is the max over both servers`);
+        for (const q of queries) assert.deepEqual(q.slice(-1), [PROMETHEUS_MAX_STEPS_PER_QUERY], 'once named, one query per read');
+      }
+      now += W;
+    }
+    assert.ok(namedAt !== undefined && namedAt < 6, `both replicas named the pair within a few reads (${namedAt})`);
+    assert.deepEqual(named, [1, 1]);
+  } finally {
+    for (const r of replicas) await r.close();
+    await maxView.close();
+  }
+});
+
+test('a read of the span to merge that fails is done again by the next read', async () => {
+  const span = 77;
+  let now = T0 + 100 * W + LAG + 1;
+  // A, then B (its answers differ: the span is read again from B), then A again (the pair named;
+  // the span's merge read fails), then A (the merge read again).
+  const servers: ('A' | 'B')[] = ['A', 'B', 'A', 'A', 'B', 'A'];
+  let k = 0;
+  let named = false;
+  let failed = 0;
+  const answer = prometheus(() => servers[k]!, []);
+  const src = new PrometheusLoadSource({
+    url: 'http://prometheus.test',
+    lagMs: LAG,
+    windowMs: () => W,
+    now: () => now,
+    onSeveralServers: () => (named = true),
+    onError: () => undefined,
+    fetch: ((input: string | URL | Request) => {
+      if (named && failed++ === 0) return Promise.resolve(new Response('{"status":"error","errorType":"timeout","error":"query timed out"}', { status: 503 }));
+      return answer(input);
+    }) as typeof fetch,
+  });
+  const maxView = new PrometheusLoadSource({ url: 'http://a.test', lagMs: LAG, windowMs: () => W, now: () => now, fetch: prometheus(() => 'A', []) });
+  try {
+    const outcomes: string[] = [];
+    for (; k < servers.length; k++) {
+      const got = await src.latest(span).then(figures, (e: Error) => e.message);
+      outcomes.push(typeof got === 'string' ? 'failed' : 'read');
+      if (k >= 3) assert.deepEqual((got as string[]).slice(0, -PROMETHEUS_MAX_STEPS_PER_QUERY), figures(await maxView.latest(span)).slice(0, -PROMETHEUS_MAX_STEPS_PER_QUERY), `read ${k}: every older window is the max over both servers`);
+      now += W;
+    }
+    assert.deepEqual(outcomes, ['read', 'read', 'failed', 'read', 'read', 'read']);
+  } finally {
+    await src.close();
+    await maxView.close();
+  }
 });
