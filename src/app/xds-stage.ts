@@ -1,7 +1,8 @@
 /**
  * The xDS stage of `keyway serve` (docs/architecture.md "The pipeline": translator, snapshot cache
  * and xDS server put together): every published view is translated per proxy class into the
- * snapshot cache and pushed at once (the sources' debounce is the only one on the way, see
+ * snapshot cache, built in slices that yield to the event loop and pushed once all of it is built
+ * (docs/ownership.md "Cost"; the sources' debounce is the only one on the way, see
  * docs/architecture.md "One data path"; gRPC classes pass the make-before-break stager, docs/xds.md), and an xDS server serves Envoy and proxyless gRPC
  * clients, and cache nodes' ownership agents (their shard assignments and warm reports, docs/ownership.md). The server is the proxy-status reader behind `GET /v1/proxies` and
  * `GET /debug/config_dump`; pushes, NACKs, proxies and convergence feed the metrics. A proxy class
@@ -47,6 +48,11 @@ export interface XdsStageOptions {
   readonly agentReconnectGraceMs?: number;
   /** What a snapshot must satisfy to be served; default the translator's `checkConsistency` (tests pass a stricter one). */
   readonly checkConsistency?: ConsistencyCheck;
+  /**
+   * How long each slice of a change's snapshot builds may hold the event loop before it yields, ms
+   * (default DEFAULT_REBUILD_SLICE_MS, 10; docs/ownership.md "Cost"). 0 yields after every class.
+   */
+  readonly rebuildSliceMs?: number;
 }
 
 /**
@@ -84,20 +90,23 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const warnings = warningLog(logger);
   const grpcStageTimeoutMs = opts.grpcStageTimeoutMs ?? grpcStageTimeoutFromEnv(process.env);
   // One translation per class and view: a make-before-break phase rebuilds with the same view, and
-  // the stager tells a new change from a phase by the identity of the translator's set.
-  let translated = { view: served, sets: new Map<string, ResourceSet>() };
-  const translateClass = (proxyClass: ProxyClass): ResourceSet => {
-    const view = served;
-    if (translated.view !== view) translated = { view, sets: new Map() };
+  // the stager tells a new change from a phase by the identity of the translator's set. The view
+  // being built ahead (`push`) keeps its own sets beside the served view's, so the rebuild that
+  // serves it finds the very sets the cache encoded ahead.
+  let translations = new Map<ServingView, Map<string, ResourceSet>>([[served, new Map()]]);
+  const translateFor = (view: ServingView, proxyClass: ProxyClass): ResourceSet => {
+    let sets = translations.get(view);
+    if (!sets) translations.set(view, (sets = new Map()));
     const key = proxyClassKey(proxyClass);
-    let set = translated.sets.get(key);
+    let set = sets.get(key);
     if (!set) {
       const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
       warnings.report(view, t.warnings);
-      translated.sets.set(key, (set = t.resources));
+      sets.set(key, (set = t.resources));
     }
     return set;
   };
+  const translateClass = (proxyClass: ProxyClass): ResourceSet => translateFor(served, proxyClass);
   // The stager needs the cache and the server, made below; the cache builds only once they exist.
   const staging: { stager?: GrpcStager } = {};
   const check = onceChecked(opts.checkConsistency ?? checkConsistency);
@@ -199,17 +208,42 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     return report;
   };
   // Pushed on the next turn of the event loop: listeners only schedule work, and views published
-  // in one turn (a start-up burst) become one push of the latest.
+  // in one turn (a start-up burst) become one push of the latest. Every class's snapshot of the
+  // view is first built ahead in slices that yield to the event loop (a change that moves every
+  // shard re-encodes every agent's assignments: docs/ownership.md "Cost"), classes with a
+  // make-before-break stager excepted; then one rebuild serves them all in one turn, so no proxy
+  // sees part of a change. Views published meanwhile are pushed as one, the latest, after it.
+  let building: ServingView | undefined;
+  const serve = (view: ServingView): void => {
+    const run = (): RebuildReport => {
+      served = view;
+      translations = new Map([[view, translations.get(view) ?? new Map()]]);
+      return rebuild(view);
+    };
+    // A view published while this one was built is pushed next, and the telemetry has folded this
+    // view's change into that one's (as for views published in one turn): that push traces it.
+    if (latest !== view) return void run();
+    telemetry.pushing(run, (report) => report.fanOut);
+  };
   const push = (): void => {
     scheduled = undefined;
+    if (building) return; // pushed once the view being built is served
     const view = latest;
-    telemetry.pushing(
-      () => {
-        served = view;
-        return rebuild(view);
-      },
-      (report) => report.fanOut,
-    );
+    const shape = view.topology.xds.envoy.routeShape;
+    const ahead = cache.prebuild((c) => (isStaged(c, shape) ? undefined : translateFor(view, c)), {
+      ...(opts.rebuildSliceMs !== undefined ? { sliceMs: opts.rebuildSliceMs } : {}),
+      cancelled: () => stopping,
+    });
+    if (!ahead) return serve(view);
+    building = view;
+    const start = performance.now();
+    void ahead.then(() => {
+      building = undefined;
+      if (stopping) return;
+      logger.debug({ shardMapVersion: view.map.version, ms: Math.round(performance.now() - start) }, 'snapshots built ahead in slices that yield to the event loop; serving them');
+      serve(view);
+      if (latest !== view) scheduled ??= setImmediate(push);
+    });
   };
   listening = true;
   if (latest !== served) scheduled = setImmediate(push);
@@ -334,14 +368,18 @@ function withStreamsGone(events: XdsServerEvents, agentStreams: Set<string>, onG
  */
 export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, routeShape: RouteShape, check?: ConsistencyCheck): ResourceSet {
   const key = proxyClassKey(proxyClass);
-  const staged = proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && routeShape === 'table';
-  if (!staged) {
+  if (!isStaged(proxyClass, routeShape)) {
     stager.forget(key);
     return set;
   }
   const problems = check?.(set) ?? [];
   if (problems.length > 0) throw inconsistentSnapshot(proxyClass, problems);
   return stager.build(key, set);
+}
+
+/** Does `proxyClass` go through the make-before-break stager (stock gRPC, and Envoy with the route-table shape)? */
+function isStaged(proxyClass: ProxyClass, routeShape: RouteShape): boolean {
+  return proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && routeShape === 'table';
 }
 
 /**
@@ -388,16 +426,17 @@ function midChange(stager: GrpcStager | undefined, server: XdsServer | undefined
   return classKey !== undefined && changing.some((c) => c.classKey === classKey);
 }
 
-/** Logs each distinct translator warning once per published view (every proxy class repeats them). */
+/**
+ * Logs each distinct translator warning once per published view (every proxy class repeats them;
+ * the served view and the one built ahead are translated in turns, so each keeps its own).
+ */
 function warningLog(logger: Logger): { report(view: ServingView, warnings: readonly string[]): void } {
-  let sequence = -1;
-  const seen = new Set<string>();
+  const seenBy = new WeakMap<ServingView, Set<string>>();
   return {
     report(view, warnings) {
-      if (view.sequence !== sequence) {
-        sequence = view.sequence;
-        seen.clear();
-      }
+      if (warnings.length === 0) return;
+      let seen = seenBy.get(view);
+      if (!seen) seenBy.set(view, (seen = new Set()));
       for (const w of warnings) {
         if (seen.has(w)) continue;
         seen.add(w);

@@ -4,7 +4,7 @@
  * successive snapshots or in the snapshots of different proxy classes, map to one EncodedResource
  * object, so every stream sends the very same bytes.
  */
-import { create, fromBinary, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
+import { fromBinary, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
 import { AnySchema, type Any } from '@bufbuild/protobuf/wkt';
 import { TYPE_URL, type ResourceKind, type TranslatedResource } from '../resources.js';
 import { contentVersion } from './version.js';
@@ -62,7 +62,7 @@ export class ResourceEncoder {
     const version = contentVersion(typeUrl, value);
     let encoded = this.byContent.get(kind, resource.name, version);
     if (!encoded) {
-      encoded = new Encoded(kind, resource.name, typeUrl, version, toBinary(AnySchema, create(AnySchema, { typeUrl, value })), resource.schema, resource.message);
+      encoded = new Encoded(kind, resource.name, typeUrl, version, anyBytes(typeUrl, value), resource.schema, resource.message);
       this.byContent.set(encoded);
       this.unheld.push(encoded);
       this.encodes++;
@@ -114,6 +114,55 @@ export class ResourceEncoder {
 }
 
 const NO_REFERENCES: readonly string[] = Object.freeze([]);
+
+/** The UTF-8 bytes of each type URL, made once. */
+const typeUrlBytes = new Map<string, Uint8Array>();
+
+/**
+ * `google.protobuf.Any{type_url, value}` serialized, byte for byte what protobuf-es's
+ * `toBinary(AnySchema, create(AnySchema, {typeUrl, value}))` gives (field 1, then field 2 when not
+ * empty, each length-delimited), written straight into one buffer: an Any object and a second pass
+ * of the general encoder (its growing writer) per resource were much of the CPU of a change that
+ * moves every shard, which encodes S x R ShardAssignments (docs/ownership.md "Cost").
+ * test/xds/cache/any-bytes.test.ts compares the two.
+ */
+export function anyBytes(typeUrl: string, value: Uint8Array): Uint8Array {
+  let url = typeUrlBytes.get(typeUrl);
+  if (!url) typeUrlBytes.set(typeUrl, (url = new TextEncoder().encode(typeUrl)));
+  const size = (url.length > 0 ? 1 + varintSize(url.length) + url.length : 0) + (value.length > 0 ? 1 + varintSize(value.length) + value.length : 0);
+  const out = new Uint8Array(size);
+  let at = 0;
+  if (url.length > 0) {
+    out[at++] = 0x0a; // field 1, length-delimited
+    at = writeVarint(out, at, url.length);
+    out.set(url, at);
+    at += url.length;
+  }
+  if (value.length > 0) {
+    out[at++] = 0x12; // field 2, length-delimited
+    at = writeVarint(out, at, value.length);
+    out.set(value, at);
+  }
+  return out;
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
+}
 
 /**
  * An EncodedResource as kept: one per resource of every snapshot (at S = 16384 and R = 2 the

@@ -69,8 +69,32 @@ const WARNING_NAMES = 10;
  */
 export const DEFAULT_FAN_OUT_SLICE = 128;
 
+/**
+ * How long one slice of `prebuild` may hold the event loop, ms, before it yields (setImmediate). A
+ * map change that moves every shard re-encodes S x R ownership assignments, 1 to 1.5 s of CPU at
+ * S = 65536, R = 2 on the 2-core benchmark machine (docs/benchmarks.md "A map change that moves
+ * every shard"); in 10 ms slices the xDS streams, probes and the admin API are answered in
+ * between. A class is not split, so a slice runs over by at most one class's build (one agent's
+ * assignments, or one Envoy or gRPC class's translation).
+ */
+export const DEFAULT_REBUILD_SLICE_MS = 10;
+
 /** Calls made at the head of the fan-out queue past which they are cut off it (when they are half of it). */
 const COMPACT_QUEUE_AT = 1024;
+
+/**
+ * What `prebuild` translates ahead for a class: its set under the coming input, or undefined to
+ * leave the class to `rebuild` (a build with side effects, such as a make-before-break stager's).
+ */
+export type PrebuildFn = (proxyClass: ProxyClass) => ResourceSet | undefined;
+
+/** A class's snapshot built ahead by `prebuild`, taken by `rebuild` when its build hands back the same resources. */
+interface Prebuilt {
+  readonly set: ResourceSet;
+  /** Its encodings are held (counted once) until `rebuild` takes or drops it. */
+  readonly snapshot?: Snapshot;
+  readonly error?: Error;
+}
 
 /** Outcome of one rebuild, per active proxy class. */
 export interface RebuildReport {
@@ -155,6 +179,19 @@ export class SnapshotCache implements SnapshotSource {
    * classes gone by the time rebuild() returned. rebuild() checks the count after the drop instead.
    */
   #rehoming = false;
+  /** Snapshots `prebuild` made for the next rebuild, per class entry. */
+  #prebuilt = new Map<ClassEntry, Prebuilt>();
+  /** Counts prebuild() calls: a run still slicing stops once a later one started. */
+  #prebuildRun = 0;
+  /**
+   * A prebuild is slicing: a rebuild meanwhile (a make-before-break phase, under the input in
+   * force) takes what matches its sets and leaves the rest for the rebuild the prebuild is for.
+   */
+  #prebuilding = false;
+  /** Snapshots replaced by prebuilt ones, whose encodings are released after the rebuild, in slices. */
+  #retired: Snapshot[] = [];
+  #releasing = false;
+  #sliceMs = DEFAULT_REBUILD_SLICE_MS;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#build = opts.build;
@@ -218,7 +255,9 @@ export class SnapshotCache implements SnapshotSource {
     // holds some 50 MiB, and places merged into one class left every old one behind until then.
     const dropped = new Set([...this.#classes].filter(([key, entry]) => this.#dropIfUnwatched(key, entry)).map(([key]) => key));
     const report = dropped.size === 0 ? classes : classes.filter((c) => !dropped.has(c.classKey));
+    if (!this.#prebuilding) this.#dropPrebuilt();
     this.#encoder.sweep();
+    this.#releaseRetired();
     this.#checkGrpcClasses();
     // A moved watcher is told of every kind of its new class, in order, before the changes of that
     // class: its stream holds the old class's clusters, which a changed route may not name.
@@ -227,6 +266,93 @@ export class SnapshotCache implements SnapshotSource {
     for (const [entry, changed] of notify) this.#notify(entry, changed, calls);
     const fanOut = this.#fanOut(calls);
     return { classes: report, rehomed: moved.length, ...(fanOut ? { fanOut } : {}) };
+  }
+
+  /**
+   * Builds ahead, in slices that yield to the event loop, the snapshots the next `rebuild` will
+   * serve (docs/ownership.md "Cost"): for each active class, `prebuild(proxyClass)` gives the set
+   * the coming build function will hand back (the same resource objects), and its snapshot is
+   * checked and encoded now. Nothing is served or announced: the snapshots in force stay until
+   * `rebuild`, which takes each prebuilt snapshot whose build hands back those very resources and
+   * builds the rest (classes made meanwhile, sets that differ) itself, then swaps every class in
+   * one turn. So a change reaches no proxy until all of it is built, as a change built by `rebuild`
+   * alone, and what is served is the same.
+   *
+   * Returns undefined when every class was built within `sliceMs` (call `rebuild` now, in this
+   * turn); else a promise that settles once the rest is built, `sliceMs` at a time, each slice
+   * after a turn of the event loop. `cancelled()`, read before each slice, stops it early (the
+   * promise resolves; `rebuild` builds what is missing).
+   */
+  prebuild(prebuild: PrebuildFn, opts: { readonly sliceMs?: number; readonly cancelled?: () => boolean } = {}): Promise<void> | undefined {
+    this.#dropPrebuilt();
+    this.#prebuilding = false;
+    const run = ++this.#prebuildRun;
+    const sliceMs = (this.#sliceMs = Math.max(0, opts.sliceMs ?? DEFAULT_REBUILD_SLICE_MS));
+    const entries = [...this.#classes.values()];
+    let at = 0;
+    const slice = (): boolean => {
+      if (run !== this.#prebuildRun) return true; // a later prebuild replaced this one
+      const start = performance.now();
+      while (at < entries.length) {
+        const entry = entries[at++]!;
+        if (this.#classes.get(proxyClassKey(entry.proxyClass)) === entry) this.#prebuildOne(entry, prebuild);
+        if (performance.now() - start >= sliceMs) break;
+      }
+      // What a refused build encoded, now rather than all at once in rebuild: every other encoding
+      // made so far is held (by a prebuilt or a served snapshot).
+      this.#encoder.sweep();
+      return at >= entries.length;
+    };
+    if (slice()) return undefined;
+    this.#prebuilding = true;
+    return new Promise<void>((resolve) => {
+      const next = (): void => {
+        if (opts.cancelled?.() || slice()) {
+          if (run === this.#prebuildRun) this.#prebuilding = false;
+          return resolve();
+        }
+        setImmediate(next);
+      };
+      setImmediate(next);
+    });
+  }
+
+  /** Builds `entry`'s snapshot of `prebuild`'s set, unless its build would change nothing. */
+  #prebuildOne(entry: ClassEntry, prebuild: PrebuildFn): void {
+    let set: ResourceSet | undefined;
+    try {
+      set = prebuild(entry.proxyClass);
+    } catch {
+      return; // the build throws again in rebuild, which reports it
+    }
+    if (!set || (entry.snapshot && entry.built && sameResources(entry.built, set))) return;
+    try {
+      const snapshot = buildSnapshot(entry.proxyClass, set, this.#encoder, this.#check);
+      this.#encoder.hold(resourcesIn(snapshot));
+      this.#prebuilt.set(entry, { set, snapshot });
+    } catch (err) {
+      this.#prebuilt.set(entry, { set, error: err instanceof Error ? err : new KeywayError('SNAPSHOT_INCONSISTENT', String(err)) });
+    }
+  }
+
+  /** Releases the retired snapshots' encodings, `#sliceMs` at a time, each slice after a turn of the event loop. */
+  #releaseRetired(): void {
+    if (this.#releasing || this.#retired.length === 0) return;
+    this.#releasing = true;
+    const slice = (): void => {
+      const start = performance.now();
+      do this.#encoder.release(resourcesIn(this.#retired.pop()!));
+      while (this.#retired.length > 0 && performance.now() - start < this.#sliceMs);
+      if (this.#retired.length > 0) return void setImmediate(slice);
+      this.#releasing = false;
+    };
+    setImmediate(slice);
+  }
+
+  /** Forgets what `prebuild` made and `rebuild` did not take, releasing its encodings. */
+  #dropPrebuilt(): void {
+    for (const p of this.#prebuilt.values()) if (p.snapshot) this.#encoder.release(resourcesIn(p.snapshot));
+    this.#prebuilt.clear();
   }
 
   /** The class whose snapshot a proxy of `proxyClass` is served. */
@@ -244,6 +370,11 @@ export class SnapshotCache implements SnapshotSource {
       watchers: KIND_ORDER.reduce((n, k) => n + e.watchers[k].size, 0),
       lastError: e.error,
     }));
+  }
+
+  /** Encodings the memo holds now: those of the live snapshots (and, for a few turns after a rebuild that took prebuilt ones, of the snapshots they replaced). */
+  get encodingsHeld(): number {
+    return this.#encoder.size;
   }
 
   /** Distinct resources packed so far: unchanged or shared resources are packed once. */
@@ -310,12 +441,22 @@ export class SnapshotCache implements SnapshotSource {
         entry.error = undefined;
         return;
       }
-      const next = buildSnapshot(entry.proxyClass, set, this.#encoder, this.#check);
+      // Built ahead by prebuild() from the very same resource objects: the same snapshot, already held once.
+      const ahead = this.#prebuilt.get(entry);
+      const taken = ahead && sameResources(ahead.set, set) ? ahead : undefined;
+      if (taken) this.#prebuilt.delete(entry);
+      if (taken?.error) throw taken.error;
+      const next = taken?.snapshot ?? buildSnapshot(entry.proxyClass, set, this.#encoder, this.#check);
       if (entry.snapshot?.version !== next.version) {
-        this.#encoder.hold(resourcesIn(next));
-        if (entry.snapshot) this.#encoder.release(resourcesIn(entry.snapshot));
+        if (!taken) this.#encoder.hold(resourcesIn(next));
+        // After a prebuild every class is replaced in this one turn: the encodings they held are
+        // let go in slices after it (bookkeeping only, nothing served reads them).
+        if (entry.snapshot) {
+          if (taken) this.#retired.push(entry.snapshot);
+          else this.#encoder.release(resourcesIn(entry.snapshot));
+        }
         entry.snapshot = next;
-      }
+      } else if (taken) this.#encoder.release(resourcesIn(next));
       entry.built = set;
       entry.error = undefined;
     } catch (err) {

@@ -3,6 +3,7 @@
  * counter or a clock, so a restarted keyway or a second replica on the same input serves the same
  * versions and proxies see no churn.
  */
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /** 64 bits of SHA-256, in hex: short enough to read in /v1/proxies, wide enough never to collide by chance. */
@@ -10,8 +11,22 @@ const VERSION_BYTES = 8;
 
 /** Version of one encoded resource: a hash of its type URL and its serialized bytes. */
 export function contentVersion(typeUrl: string, bytes: Uint8Array): string {
-  return shortHex(createHash('sha256').update(typeUrl).update('\0').update(bytes).digest());
+  if (oneShot === undefined) return shortHex(createHash('sha256').update(typeUrl).update('\0').update(bytes).digest());
+  // The same digest over the same bytes, in one call: a Hash object per resource (three updates and
+  // a digest) cost more than the hashing at S x R resources a change (docs/ownership.md "Cost").
+  let prefix = typeUrlPrefix.get(typeUrl);
+  if (!prefix) typeUrlPrefix.set(typeUrl, (prefix = Buffer.from(`${typeUrl}\0`, 'utf8')));
+  const input = Buffer.allocUnsafe(prefix.length + bytes.length);
+  input.set(prefix, 0);
+  input.set(bytes, prefix.length);
+  return shortHex(oneShot('sha256', input, 'buffer') as Buffer);
 }
+
+/** `crypto.hash` (Node 20.12 and later), else undefined: contentVersion then uses a Hash object. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer }).hash;
+
+/** `typeUrl` and the NUL after it, as UTF-8, made once per type URL. */
+const typeUrlPrefix = new Map<string, Buffer>();
 
 /**
  * Version of a whole kind (the xDS `version_info` / `system_version_info`): a hash of its

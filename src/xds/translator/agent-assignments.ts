@@ -36,7 +36,7 @@ export interface AgentAssignments {
 }
 
 interface AssignmentIndex {
-  readonly byNode: ReadonlyMap<string, readonly TranslatedResource[]>;
+  readonly byNode: ReadonlyMap<string, NodeBuild>;
   readonly warnings: readonly string[];
 }
 
@@ -57,18 +57,39 @@ const memo = new WeakMap<ShardMap, WeakMap<object, AssignmentIndex>>();
  */
 let previous = new Map<string, NodeBuild>();
 
-/** One node's resources and what they were made from: its SERVING shards packed as numbers, then the rest as a key. */
-interface NodeBuild {
-  readonly shardCount: number;
-  readonly serving: readonly number[];
-  readonly othersKey: string;
-  readonly resources: readonly TranslatedResource[];
+/**
+ * One node's resources and what they were made from: its SERVING shards packed as numbers, then the
+ * rest as a key. The resources are made when the node's agent class is first translated, not when
+ * the view is indexed: a change that moves every shard then costs one pass over the owners up front
+ * and each node's messages as its class is built, so the xDS stage can build the classes in slices
+ * that yield to the event loop (docs/ownership.md "Cost").
+ */
+class NodeBuild {
+  #gathered: Gathered | undefined;
+  #resources: readonly TranslatedResource[] | undefined;
+
+  constructor(
+    readonly shardCount: number,
+    readonly serving: readonly number[],
+    readonly othersKey: string,
+    gathered: Gathered,
+  ) {
+    this.#gathered = gathered;
+  }
+
+  get resources(): readonly TranslatedResource[] {
+    if (this.#resources === undefined) {
+      this.#resources = resourcesOf(this.shardCount, this.#gathered!);
+      this.#gathered = undefined; // the packed SERVING numbers stay in `serving`; the few others are dropped
+    }
+    return this.#resources;
+  }
 }
 
 /** The ShardAssignment resources of `node` (docs/ownership.md), sorted by name; empty for a node keyway does not know. */
 export function agentAssignments(input: AssignmentInput, node: string): AgentAssignments {
   const index = indexOf(input);
-  return { resources: index.byNode.get(node) ?? NONE, warnings: index.warnings };
+  return { resources: index.byNode.get(node)?.resources ?? NONE, warnings: index.warnings };
 }
 
 /** Does `node` get any assignment (an agent of any other node id gets the same empty set)? */
@@ -146,20 +167,18 @@ function buildIndex(map: ShardMap, handoff: HandoffState | undefined): Assignmen
     gathered(d.node).others.set(d.shard, { role: ShardAssignment_Role.PRIMARY, phase: ShardAssignment_Phase.DRAINING, untilUnixMs: BigInt(d.until), servingOwners: [], reader: false });
   }
 
-  const out = new Map<string, readonly TranslatedResource[]>();
   const next = new Map<string, NodeBuild>();
   for (const [node, g] of byNode) {
     const othersKey = fieldsKey(g.others);
     const last = previous.get(node);
-    const build: NodeBuild =
+    const build =
       last && last.shardCount === shardCount && last.othersKey === othersKey && sameNumbers(last.serving, g.serving)
         ? last
-        : { shardCount, serving: g.serving, othersKey, resources: resourcesOf(shardCount, g) };
+        : new NodeBuild(shardCount, g.serving, othersKey, g);
     next.set(node, build);
-    out.set(node, build.resources);
   }
   previous = next;
-  return { byNode: out, warnings };
+  return { byNode: next, warnings };
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
