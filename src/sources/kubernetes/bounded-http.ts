@@ -7,6 +7,7 @@
  */
 import { type HttpLibrary, Observable, type RequestContext, ResponseContext } from '@kubernetes/client-node';
 import { getHeapStatistics } from 'node:v8';
+import { KeywayError } from '../../core/errors.js';
 import { clientFetch, isMaxSizeError } from './client-fetch.js';
 
 /**
@@ -44,9 +45,75 @@ export function listResponseBound(answer: keyof typeof LIST_RESPONSE_HEAP_DIVISO
   return Math.min(MAX_LIST_RESPONSE_BYTES, Math.floor(heapSizeLimit / LIST_RESPONSE_HEAP_DIVISOR[answer]));
 }
 
+/**
+ * The list answer bytes the informers of one source may hold at once. Pods, nodes and
+ * EndpointSlices list at the same time (at start, and after an outage), and each answer's bound is
+ * a part of the heap sized for that answer alone: two pages near the page bound at once (a page
+ * of pods with large annotations, 130 MiB, and one of GPU nodes) took more heap than the process
+ * has. Each answer counts its bytes here as they arrive, weighted by how much heap a byte of its
+ * kind takes (an unpaged byte counts as the page bound over the unpaged bound), and gives them
+ * back once its objects are trimmed; an answer that would pass the budget fails and is retried
+ * with backoff. One answer alone always fits: the budget is the largest bound.
+ */
+export class ListAnswerBudget {
+  #held = 0;
+  /** @param bytes the budget: the page bound (listResponseBound('page'), or the test's bound). */
+  constructor(readonly bytes: number) {}
+
+  /** Counted bytes held now. */
+  held(): number {
+    return this.#held;
+  }
+
+  /** A lease for one answer bounded at `answerBound` bytes; release it once the answer is trimmed. */
+  lease(answerBound: number): ListAnswerLease {
+    const weight = Math.max(1, this.bytes / answerBound);
+    let taken = 0;
+    return {
+      budget: this,
+      take: (n) => {
+        const cost = n * weight;
+        // Alone, an answer is held to its own bound (node-fetch's size): the budget refuses only
+        // bytes that would pass it beside other answers.
+        if (this.#held + cost > this.bytes && this.#held > taken) return false;
+        this.#held += cost;
+        taken += cost;
+        return true;
+      },
+      release: () => {
+        this.#held -= taken;
+        taken = 0;
+      },
+    };
+  }
+}
+
+/**
+ * A list answer refused by the source's ListAnswerBudget: the API server answered, keyway put the
+ * answer off until another is trimmed (the informer retries it with backoff).
+ */
+export class ListBudgetError extends KeywayError {
+  constructor(message: string) {
+    super('SOURCE_UNAVAILABLE', message);
+  }
+}
+
+/** One answer's share of a ListAnswerBudget. */
+export interface ListAnswerLease {
+  readonly budget: ListAnswerBudget;
+  /** Counts `n` more bytes of the answer; false (nothing counted) if the budget would be passed. */
+  take(n: number): boolean;
+  /** Gives back what the answer counted. */
+  release(): void;
+}
+
 /** Sends each request as the client library does; an answer past `maxBytes` fails and is aborted. */
 export class BoundedHttpLibrary implements HttpLibrary {
-  constructor(private readonly maxBytes: number) {}
+  /** @param lease the answer's share of the source's list answer budget, if it has one. */
+  constructor(
+    private readonly maxBytes: number,
+    private readonly lease?: ListAnswerLease,
+  ) {}
 
   send(request: RequestContext): Observable<ResponseContext> {
     // Our own controller, so an answer cut at the bound stops streaming (node-fetch only stops reading).
@@ -67,9 +134,24 @@ export class BoundedHttpLibrary implements HttpLibrary {
       (resp) => {
         const headers: Record<string, string> = {};
         resp.headers.forEach((value, name) => (headers[name] = value));
-        const bounded = <T>(read: () => Promise<T>) => (): Promise<T> =>
-          read()
+        let overBudget = false;
+        const bounded = <T>(read: () => Promise<T>) => (): Promise<T> => {
+          const lease = this.lease;
+          // Attached in the same turn as node-fetch's own reader (read()), so no chunk passes uncounted.
+          if (lease) {
+            resp.body.on('data', (chunk: Buffer) => {
+              if (overBudget || lease.take(chunk.length)) return;
+              overBudget = true;
+              controller.abort();
+            });
+          }
+          return read()
             .catch((err: unknown) => {
+              if (overBudget) {
+                throw new ListBudgetError(
+                  `list answer from ${new URL(url).pathname} would take the list answers held at once past ${lease!.budget.bytes} bytes (the list answer bound, shared by the resources listed at the same time); listing again`,
+                );
+              }
               if (!isMaxSizeError(err)) throw err;
               controller.abort();
               throw new Error(
@@ -77,6 +159,7 @@ export class BoundedHttpLibrary implements HttpLibrary {
               );
             })
             .finally(() => outer?.removeEventListener('abort', onAbort));
+        };
         return new ResponseContext(resp.status, headers, { text: bounded(() => resp.text()), binary: bounded(() => resp.buffer()) });
       },
       (err: unknown) => {

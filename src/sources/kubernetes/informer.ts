@@ -17,7 +17,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay, type BackoffOptions, retryAfterMs, retryDelay } from './backoff.js';
 import { boundedWatch, MAX_WATCH_LINE_BYTES } from './watch-stream.js';
-import { BoundedHttpLibrary, listResponseBound } from './bounded-http.js';
+import { BoundedHttpLibrary, ListAnswerBudget, ListBudgetError, listResponseBound } from './bounded-http.js';
 
 /** Timing of list and watch calls. */
 export interface InformerTiming {
@@ -29,6 +29,8 @@ export interface InformerTiming {
    * listResponseBound(), which follows the heap limit (lower for an unpaged answer than for a page).
    */
   readonly maxListResponseBytes?: number;
+  /** The budget of list answer bytes the source's informers share; default one of maxListResponseBytes (tests pass one to watch it). */
+  readonly listAnswerBudget?: ListAnswerBudget;
   /**
    * Objects per list page (`limit`), as client-go's informers ask: each page is trimmed before the
    * next is read and has its own listTimeoutMs, so a large collection neither sits whole in memory
@@ -67,8 +69,16 @@ export interface InformerHooks {
   onRetry?(resource: string, error: string, delayMs: number, failures: number): void;
   /** A list page arrived (any list: the first, a relist, one started again), with the list's progress. */
   onListPage?(progress: ListProgress): void;
-  /** A request was refused with 429 Too Many Requests: the API server is up and sheds load. */
+  /**
+   * A request was refused with 429 Too Many Requests (the API server is up and sheds load), or a
+   * list answer was put off by the source's answer budget (ListBudgetError).
+   */
   onThrottled?(): void;
+  /**
+   * A continue token expired (410 Expired): the unpaged list that replaces the paged one starts,
+   * with `timeoutMs` to arrive (see unpagedTimeoutMs).
+   */
+  onUnpagedList?(timeoutMs: number): void;
 }
 
 /** What to watch: an API path and the list call for it. */
@@ -101,6 +111,8 @@ export interface ListOptions {
 export interface ListProgress {
   readonly pages: number;
   readonly objects: number;
+  /** The list is the unpaged one that replaced a paged list whose continue token expired. */
+  readonly unpaged?: boolean;
 }
 
 /** A list answer without its items. */
@@ -126,9 +138,10 @@ export class ResourceInformer<T extends KubernetesObject> {
   private readonly watch: ObservedWatch;
   /** The paged list under way (since its last restart): pages and objects read so far. */
   private listing: ListProgress | undefined;
-  /** The bounded HTTP library of list pages (`limit`) and of unpaged lists (see listResponseBound). */
-  private readonly pageApi: HttpLibrary;
-  private readonly wholeApi: HttpLibrary;
+  private brokenPaging = false;
+  /** The answer bound of list pages (`limit`) and of unpaged lists (see listResponseBound). */
+  private readonly pageBound: number;
+  private readonly wholeBound: number;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -136,9 +149,11 @@ export class ResourceInformer<T extends KubernetesObject> {
     private readonly timing: InformerTiming,
     private readonly hooks: InformerHooks,
     private readonly now: () => number = Date.now,
+    /** The list answer bytes this informer shares with the others of its source (default: its own). */
+    private readonly budget: ListAnswerBudget = new ListAnswerBudget(timing.maxListResponseBytes ?? listResponseBound('page')),
   ) {
-    this.pageApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? listResponseBound('page'));
-    this.wholeApi = new BoundedHttpLibrary(timing.maxListResponseBytes ?? listResponseBound('whole'));
+    this.pageBound = timing.maxListResponseBytes ?? listResponseBound('page');
+    this.wholeBound = timing.maxListResponseBytes ?? listResponseBound('whole');
     this.watch = new ObservedWatch(kubeConfig, timing, (obj, phase) => this.keepWatched(obj as T, phase), {
       closed: () => this.stopped,
       stopSignal: this.stopSignal.signal,
@@ -251,10 +266,24 @@ export class ResourceInformer<T extends KubernetesObject> {
    */
   private async pagedList(): Promise<KubernetesListObject<T>> {
     try {
-      return await this.pagesOfOneSnapshot();
+      const list = await this.pagesOfOneSnapshot();
+      this.brokenPaging = false;
+      return list;
+    } catch (err) {
+      this.brokenPaging = err instanceof BrokenPagingError;
+      throw err;
     } finally {
       this.listing = undefined;
     }
+  }
+
+  /**
+   * Whether the last list failed because the server, or a proxy in between, breaks paging (it
+   * ignores `continue`, or cuts the list short): listing again reads the same pages and cannot
+   * complete, so a start does not take those pages for progress.
+   */
+  pagingBroken(): boolean {
+    return this.brokenPaging;
   }
 
   private async pagesOfOneSnapshot(): Promise<KubernetesListObject<T>> {
@@ -264,6 +293,8 @@ export class ResourceInformer<T extends KubernetesObject> {
     let first: ListEnvelope | undefined;
     let next: string | undefined;
     let pageCount = 0;
+    /** Objects the last page said remain after it (remainingItemCount), if it said. */
+    let remaining: number | undefined;
     this.listing = { pages: 0, objects: 0 };
     try {
       do {
@@ -271,20 +302,25 @@ export class ResourceInformer<T extends KubernetesObject> {
         this.listing = { pages: ++pageCount, objects: items.length };
         this.hooks.onListPage?.(this.listing);
         first ??= envelope;
+        remaining = envelope.metadata?.remainingItemCount;
         next = limit !== undefined && envelope.metadata?._continue ? envelope.metadata._continue : undefined;
         if (next === undefined) pages.last(envelope.metadata?.remainingItemCount);
         else pages.token(next);
       } while (next !== undefined);
     } catch (err) {
-      if (next === undefined || !isGone(err) || this.stopped) throw err;
+      // As client-go's pager: only a 410 whose reason is Expired, on a continue request, says the
+      // list's snapshot was compacted away. Another 410 (reason Gone, "too old resource version",
+      // or a proxy's bare 410) is an error like any other, retried with backoff.
+      if (next === undefined || !isExpired(err) || this.stopped) throw err;
+      const timeout = unpagedTimeoutMs(this.timing.listTimeoutMs, pageCount, remaining, limit);
       this.hooks.onRetry?.(
         this.resource.name,
-        `${describeError(err)} (list continue token expired after ${pageCount} pages, ${items.length} objects; listing again in one request without paging)`,
+        `${describeError(err)} (list continue token expired after ${pageCount} pages, ${items.length} objects; listing again in one request without paging, within ${timeout.ms} ms)`,
         0,
         1,
       );
       items.length = 0;
-      return await this.unpagedList();
+      return await this.unpagedList(timeout);
     }
     const { _continue: _c, remainingItemCount: _r, ...metadata } = first.metadata ?? {};
     return { ...first, metadata, items };
@@ -295,12 +331,13 @@ export class ResourceInformer<T extends KubernetesObject> {
    * server serves it from one snapshot, so no token can expire. Only after a continue token
    * expired: unpaged, the whole answer sits in memory untrimmed, up to the unpaged answer bound.
    */
-  private async unpagedList(): Promise<KubernetesListObject<T>> {
+  private async unpagedList(timeout: UnpagedTimeout): Promise<KubernetesListObject<T>> {
     const items: T[] = [];
     const pages = new PageGuard(this.resource.name);
-    this.listing = { pages: 0, objects: 0 };
-    const envelope = await this.keptPage({}, items, pages);
-    this.listing = { pages: 1, objects: items.length };
+    this.listing = { pages: 0, objects: 0, unpaged: true };
+    this.hooks.onUnpagedList?.(timeout.ms);
+    const envelope = await this.keptPage({}, items, pages, timeout);
+    this.listing = { pages: 1, objects: items.length, unpaged: true };
     this.hooks.onListPage?.(this.listing);
     pages.last(envelope.metadata?.remainingItemCount);
     const { _continue: _c, remainingItemCount: _r, ...metadata } = envelope.metadata ?? {};
@@ -314,17 +351,25 @@ export class ResourceInformer<T extends KubernetesObject> {
    * awaited), a page of 500 pods with 200 KB annotations (100 MB) stayed alive beside the next
    * one, and 2000 such pods ran a 384 MiB heap out of memory.
    */
-  private async keptPage(request: ListPage, items: T[], pages: PageGuard): Promise<ListEnvelope> {
-    const page = await this.listPage(request);
-    for (const item of page.items ?? []) {
-      pages.object(item);
-      items.push(this.resource.keep ? this.resource.keep(item) : item);
+  private async keptPage(request: ListPage, items: T[], pages: PageGuard, timeout?: UnpagedTimeout): Promise<ListEnvelope> {
+    const bound = request.limit !== undefined ? this.pageBound : this.wholeBound;
+    // The answer's bytes count against the source's budget until its objects are trimmed.
+    const lease = this.budget.lease(bound);
+    let page: KubernetesListObject<T>;
+    try {
+      page = await this.listPage(request, new BoundedHttpLibrary(bound, lease), timeout);
+      for (const item of page.items ?? []) {
+        pages.object(item);
+        items.push(this.resource.keep ? this.resource.keep(item) : item);
+      }
+    } finally {
+      lease.release();
     }
     return { ...(page.apiVersion !== undefined ? { apiVersion: page.apiVersion } : {}), ...(page.kind !== undefined ? { kind: page.kind } : {}), ...(page.metadata !== undefined ? { metadata: page.metadata } : {}) };
   }
 
-  /** One list request, aborted after listTimeoutMs or when the informer stops. */
-  private async listPage(page: ListPage): Promise<KubernetesListObject<T>> {
+  /** One list request, aborted after listTimeoutMs (an unpaged fallback: `timeout`) or when the informer stops. */
+  private async listPage(page: ListPage, httpApi: HttpLibrary, timeout?: UnpagedTimeout): Promise<KubernetesListObject<T>> {
     // Not AbortSignal.any over the lifelong stop signal: Node 20 keeps an entry in it for every
     // signal made from it, for the informer's life (one per list page; each failed watch relists).
     const controller = new AbortController();
@@ -332,7 +377,9 @@ export class ResourceInformer<T extends KubernetesObject> {
     const onStop = (): void => controller.abort(stop.reason);
     if (stop.aborted) onStop();
     else stop.addEventListener('abort', onStop, { once: true });
-    const timer = setTimeout(() => controller.abort(new DOMException(`list not complete within ${this.timing.listTimeoutMs} ms`, 'TimeoutError')), this.timing.listTimeoutMs);
+    const ms = timeout?.ms ?? this.timing.listTimeoutMs;
+    const why = timeout ? `unpaged list not complete within ${ms} ms (${timeout.why})` : `list not complete within ${ms} ms`;
+    const timer = setTimeout(() => controller.abort(new DOMException(why, 'TimeoutError')), ms);
     timer.unref();
     const withSignal: ObservableMiddleware = {
       pre: (ctx) => {
@@ -342,7 +389,6 @@ export class ResourceInformer<T extends KubernetesObject> {
       post: (res) => new Observable(Promise.resolve(res)),
     };
     try {
-      const httpApi = page.limit !== undefined ? this.pageApi : this.wholeApi;
       return await this.resource.list(page, { middleware: [withSignal], middlewareMergeStrategy: 'append', httpApi });
     } finally {
       clearTimeout(timer);
@@ -356,7 +402,9 @@ export class ResourceInformer<T extends KubernetesObject> {
     const failures = this.current.failures + 1;
     const at = this.now();
     const message = describeError(err);
-    if (statusOf(err) === 429) this.hooks.onThrottled?.();
+    // A list put off by the source's answer budget was answered all the same: as for a 429, the
+    // start waits for it (another resource's list holds the budget) rather than time out.
+    if (statusOf(err) === 429 || err instanceof ListBudgetError) this.hooks.onThrottled?.();
     this.update({ connected: false, failures, failingSince: this.current.failingSince ?? at, lastError: message, lastErrorAt: at });
     if (this.retryTimer) return;
     // A server shedding load (429) says how long to stay away: at least that, up to backoff.maxMs.
@@ -554,6 +602,9 @@ class ObservedWatch extends Watch {
   }
 }
 
+/** A paged list that can never complete through this server or proxy (see PageGuard). */
+class BrokenPagingError extends Error {}
+
 /**
  * Checks the pages of one paged list against a server, or a proxy in between, that ignores
  * `continue` and answers the first page again each time: the list would never end, holding ever
@@ -585,7 +636,7 @@ class PageGuard {
    */
   last(remainingItemCount: number | undefined): void {
     if (remainingItemCount !== undefined && remainingItemCount > 0) {
-      throw new Error(
+      throw new BrokenPagingError(
         `list of ${this.resource}: page ${this.#pages} says ${remainingItemCount} more objects remain but carries no continue token: the API server, or a proxy in between, cut the list short`,
       );
     }
@@ -598,7 +649,7 @@ class PageGuard {
   }
 
   #ignored(what: string): Error {
-    return new Error(`list of ${this.resource}: ${what} of an earlier page: the API server, or a proxy in between, ignores the continue parameter`);
+    return new BrokenPagingError(`list of ${this.resource}: ${what} of an earlier page: the API server, or a proxy in between, ignores the continue parameter`);
   }
 }
 
@@ -632,6 +683,52 @@ function sameValue(a: unknown, b: unknown): boolean {
 function statusOf(err: unknown): number | undefined {
   const e = err as { statusCode?: unknown; code?: unknown } | null | undefined;
   return typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/**
+ * The time bound of the unpaged list that follows an expired continue token: listTimeoutMs for
+ * each page the paged list would have read (those it read, and those its last page's
+ * remainingItemCount says remained, else one), so the one request that carries the whole
+ * collection gets the time its pages had, not that of one page. One listTimeoutMs made the
+ * fallback fail exactly where it is needed, a collection whose pages outlast a token's life.
+ */
+export interface UnpagedTimeout {
+  readonly ms: number;
+  /** How `ms` was derived, for the error when it is hit. */
+  readonly why: string;
+}
+
+/** The unpaged fallback's bound (see UnpagedTimeout); serves the list protocol's FullListIfExpired path. */
+export function unpagedTimeoutMs(listTimeoutMs: number, pagesRead: number, remainingItemCount: number | undefined, limit: number | undefined): UnpagedTimeout {
+  const left = remainingItemCount !== undefined && remainingItemCount > 0 && limit !== undefined ? Math.ceil(remainingItemCount / limit) : 1;
+  const pages = Math.max(1, pagesRead + left);
+  return {
+    ms: listTimeoutMs * pages,
+    why: `${listTimeoutMs} ms for each of the ${pages} pages of the paged list whose continue token expired: ${pagesRead} read, ${left} ${remainingItemCount !== undefined ? 'left' : 'or more left'}`,
+  };
+}
+
+/**
+ * A 410 whose Status reason is Expired (apimachinery's IsResourceExpired): on a continue request,
+ * the snapshot of the list was compacted away.
+ */
+function isExpired(err: unknown): boolean {
+  return isGone(err) && reasonOf(err) === 'Expired';
+}
+
+/** The `reason` of the Status an API error carries (an ApiException body is its JSON text), if any. */
+function reasonOf(err: unknown): string | undefined {
+  const body = (err as { body?: unknown } | null | undefined)?.body;
+  let status: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const reason = (status as { reason?: unknown } | null | undefined)?.reason;
+  return typeof reason === 'string' ? reason : undefined;
 }
 
 /** An HTTP 410 answer to the watch request itself, which ListWatch turns into a relist. */

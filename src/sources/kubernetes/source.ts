@@ -24,6 +24,7 @@ import { withCredentialTimeout } from './credentials.js';
 import { KUBERNETES_DEFAULTS, type KubernetesSourceConfig } from './config.js';
 import { type DiscoveredEndpoints, discoverEndpoints } from './endpoints.js';
 import { type InformerState, type InformerTiming, type ListProgress, ResourceInformer, type WatchedResource } from './informer.js';
+import { ListAnswerBudget, listResponseBound } from './bounded-http.js';
 import { nodeTrim, podTrim, sliceTrim } from './trim.js';
 import { problemKey, type SourceProblem } from './problem.js';
 import { SERVICE_NAME_LABEL } from './well-known.js';
@@ -106,11 +107,21 @@ export class KubernetesSource implements Source {
   readonly #startTimeoutMs: number;
   readonly #startMaxMs: number;
   readonly #clock: StartClock;
-  /** During start: when each informer last got a list page or a 429 (or start began): the start timeout counts from it. */
+  /**
+   * During start: when each informer last made progress (or start began): a list page that took
+   * a list further than any earlier list of it in this start, a 429, or an unpaged list begun
+   * after a continue token expired. The start timeout counts from it.
+   */
   readonly #lastAnswerAt = new Map<ResourceInformer<KubernetesObject>, number>();
   /** During start: when each informer's last list page arrived, and its furthest list. */
   readonly #lastPageAt = new Map<ResourceInformer<KubernetesObject>, number>();
   readonly #furthest = new Map<ResourceInformer<KubernetesObject>, ListProgress>();
+  /** During start: the most pages and the most objects any list of each informer reached (see #listPage). */
+  readonly #reached = new Map<ResourceInformer<KubernetesObject>, ListProgress>();
+  /** During start: pages that took no list further, since the last that did (see #listPage). */
+  readonly #repeatedPages = new Map<ResourceInformer<KubernetesObject>, number>();
+  /** During start: when each informer's unpaged fallback list must have arrived (see #unpagedList). */
+  readonly #unpagedDue = new Map<ResourceInformer<KubernetesObject>, number>();
   readonly #slices: ResourceInformer<V1EndpointSlice>;
   readonly #pods: ResourceInformer<V1Pod>;
   readonly #nodes: ResourceInformer<V1Node>;
@@ -171,13 +182,16 @@ export class KubernetesSource implements Source {
         this.#reportError(new KeywayError('SOURCE_UNAVAILABLE', `Kubernetes API error on ${resource}: ${error}`));
       },
     };
+    // One budget of list answer bytes for the three informers, which list at the same time (see ListAnswerBudget).
+    const budget = timing.listAnswerBudget ?? new ListAnswerBudget(timing.maxListResponseBytes ?? listResponseBound('page'));
     const make = <T extends KubernetesObject>(r: WatchedResource<T>, matters: (obj: KubernetesObject) => boolean = () => true): ResourceInformer<T> => {
       const informer: ResourceInformer<T> = new ResourceInformer<T>(kc, r, timing, {
         ...hooks,
         onObjectChange: (obj) => matters(obj) && this.#objectChanged(),
         onListPage: (progress) => this.#listPage(informer as unknown as ResourceInformer<KubernetesObject>, progress),
         onThrottled: () => this.#throttled(informer as unknown as ResourceInformer<KubernetesObject>),
-      });
+        onUnpagedList: (timeoutMs) => this.#unpagedList(informer as unknown as ResourceInformer<KubernetesObject>, timeoutMs),
+      }, Date.now, budget);
       return informer;
     };
     this.#slices = make<V1EndpointSlice>({
@@ -229,13 +243,21 @@ export class KubernetesSource implements Source {
       const names = pending.map((i) => i.resource.name).join(', ');
       const details = (): string => pending.map((i) => `${i.resource.name}: ${this.#pendingDetail(i, now)}`).join('; ');
       const idle = (i: ResourceInformer<KubernetesObject>): number => now - (this.#lastAnswerAt.get(i) ?? startedAt);
-      const stalled = pending.filter((i) => idle(i) >= this.#startTimeoutMs);
+      const stalled = pending.filter((i) => idle(i) >= this.#startTimeoutMs && !this.#awaitingUnpaged(i, now));
       if (stalled.length > 0) {
+        // A resource whose lists kept answering pages, but only pages an earlier list had read (a
+        // proxy that drops `continue`, a list that fails at the same page each time), is named so.
+        const repeating = stalled.filter((i) => (this.#repeatedPages.get(i) ?? 0) > 0);
+        const silent = stalled.filter((i) => !repeating.includes(i));
+        const what = [
+          ...(silent.length > 0 ? [`no list page of ${silent.map((i) => i.resource.name).join(', ')}`] : []),
+          ...repeating.map((i) => {
+            const reached = this.#reached.get(i)!;
+            return `no list of ${i.resource.name} went further than ${reached.objects} objects in ${reached.pages} pages (${this.#repeatedPages.get(i)} pages since read only what an earlier list had read)`;
+          }),
+        ].join(', ');
         this.#syncWaiter.reject(
-          new KeywayError(
-            'SOURCE_UNAVAILABLE',
-            `no complete list of ${names} from the Kubernetes API: no list page of ${stalled.map((i) => i.resource.name).join(', ')} in ${this.#startTimeoutMs} ms (kubernetes.startTimeoutMs) (${details()})`,
-          ),
+          new KeywayError('SOURCE_UNAVAILABLE', `no complete list of ${names} from the Kubernetes API: ${what} in ${this.#startTimeoutMs} ms (kubernetes.startTimeoutMs) (${details()})`),
         );
         return;
       }
@@ -245,7 +267,10 @@ export class KubernetesSource implements Source {
       }
       // Still paging (or throttled): say so, about once per startTimeoutMs, so a long start is not a silent one.
       this.#log.info({ elapsedMs: now - startedAt, startMaxMs: this.#startMaxMs }, `first list of ${names} still under way (${details()})`);
-      const next = Math.min(startedAt + this.#startMaxMs, ...pending.map((i) => (this.#lastAnswerAt.get(i) ?? startedAt) + this.#startTimeoutMs));
+      const next = Math.min(
+        startedAt + this.#startMaxMs,
+        ...pending.map((i) => (this.#awaitingUnpaged(i, now) ? now : (this.#lastAnswerAt.get(i) ?? startedAt)) + this.#startTimeoutMs),
+      );
       timer = clock.setTimeout(check, Math.max(1, next - now));
     };
     timer = clock.setTimeout(check, this.#startTimeoutMs);
@@ -261,17 +286,55 @@ export class KubernetesSource implements Source {
       this.#lastAnswerAt.clear();
       this.#lastPageAt.clear();
       this.#furthest.clear();
+      this.#reached.clear();
+      this.#repeatedPages.clear();
+      this.#unpagedDue.clear();
     }
   }
 
-  /** A list page arrived: during start, progress that defers the start timeout. */
+  /**
+   * A list page arrived. During start, it defers the start timeout unless the informer's last list
+   * failed because paging is broken (a server or proxy that drops `continue` answers page 1 every
+   * time) and the page takes no list of the resource further than an earlier one got in this
+   * start (more pages, or more objects): counted as progress, such pages kept a start that could
+   * not complete waiting for startMaxMs (10 minutes) instead of startTimeoutMs. Pages read again
+   * after any other failure (a timeout at page 6 of a slow list) are progress: that list can
+   * complete, and re-reading five slow pages may take longer than startTimeoutMs.
+   */
   #listPage(informer: ResourceInformer<KubernetesObject>, progress: ListProgress): void {
     if (this.#syncWaiter === undefined) return;
     const now = this.#clock.now();
-    this.#lastAnswerAt.set(informer, now);
     this.#lastPageAt.set(informer, now);
     const furthest = this.#furthest.get(informer);
     if (furthest === undefined || progress.objects >= furthest.objects) this.#furthest.set(informer, progress);
+    const reached = this.#reached.get(informer);
+    if (reached !== undefined && progress.pages <= reached.pages && progress.objects <= reached.objects && informer.pagingBroken()) {
+      this.#repeatedPages.set(informer, (this.#repeatedPages.get(informer) ?? 0) + 1);
+      return;
+    }
+    this.#reached.set(informer, { pages: Math.max(progress.pages, reached?.pages ?? 0), objects: Math.max(progress.objects, reached?.objects ?? 0) });
+    this.#repeatedPages.delete(informer);
+    this.#lastAnswerAt.set(informer, now);
+    this.#unpagedDue.delete(informer);
+  }
+
+  /**
+   * A continue token expired and the whole collection is asked for in one request, which has
+   * `timeoutMs` to arrive (longer than startTimeoutMs for a large collection). During start the
+   * 410 Expired counts as an answer, and the start timeout does not run while that request is
+   * within its own bound: it would fail the one list that can complete.
+   */
+  #unpagedList(informer: ResourceInformer<KubernetesObject>, timeoutMs: number): void {
+    if (this.#syncWaiter === undefined) return;
+    const now = this.#clock.now();
+    this.#lastAnswerAt.set(informer, now);
+    this.#unpagedDue.set(informer, now + timeoutMs);
+  }
+
+  /** Whether the informer's unpaged fallback list is under way and within its bound. */
+  #awaitingUnpaged(informer: ResourceInformer<KubernetesObject>, now: number): boolean {
+    const due = this.#unpagedDue.get(informer);
+    return due !== undefined && now < due && informer.listProgress()?.unpaged === true;
   }
 
   /**
@@ -294,6 +357,11 @@ export class KubernetesSource implements Source {
     const furthest = this.#furthest.get(informer);
     const ago = `the last page ${now - (this.#lastPageAt.get(informer) ?? now)} ms ago`;
     const lastError = informer.state().lastError;
+    if (progress?.unpaged === true && progress.pages === 0) {
+      const due = this.#unpagedDue.get(informer);
+      const listing = `listing without paging after a continue token expired${due !== undefined ? `, ${Math.max(0, due - now)} ms left` : ''}`;
+      return furthest ? `${listing} (the paged list read ${furthest.objects} objects in ${furthest.pages} pages, ${ago})` : listing;
+    }
     if (progress && progress.pages > 0) {
       const listing = `still listing (${progress.objects} objects in ${progress.pages} pages read so far, ${ago})`;
       return lastError !== undefined ? `${listing}, after ${lastError}` : listing;

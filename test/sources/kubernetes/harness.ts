@@ -15,6 +15,7 @@ import {
   type StartClock,
 } from '../../../src/sources/kubernetes/index.js';
 import type { BackoffOptions } from '../../../src/sources/kubernetes/backoff.js';
+import type { ListAnswerBudget } from '../../../src/sources/kubernetes/bounded-http.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { nodeObject, type NodeSpec, NS, podObject, type PodSpec, SERVICE, type SliceEndpoint, sliceObject } from './fixtures.js';
 
@@ -115,6 +116,8 @@ export async function startSource(
     maxWatchLineBytes?: number;
     /** Largest list answer; default the source's (MAX_LIST_RESPONSE_BYTES). */
     maxListResponseBytes?: number;
+    /** The list answer budget the informers share; default the source's own. */
+    listAnswerBudget?: ListAnswerBudget;
     backoff?: BackoffOptions;
     /** Reach the server another way (through a proxy); default server.kubeConfig(). */
     kubeConfig?: KubeConfig;
@@ -136,6 +139,7 @@ export async function startSource(
       ...(extra.listPageSize !== undefined ? { listPageSize: extra.listPageSize } : {}),
       ...(extra.maxWatchLineBytes !== undefined ? { maxWatchLineBytes: extra.maxWatchLineBytes } : {}),
       ...(extra.maxListResponseBytes !== undefined ? { maxListResponseBytes: extra.maxListResponseBytes } : {}),
+      ...(extra.listAnswerBudget !== undefined ? { listAnswerBudget: extra.listAnswerBudget } : {}),
     },
   });
   const changes: (readonly Endpoint[])[] = [];

@@ -1,0 +1,121 @@
+/**
+ * Pods, nodes and EndpointSlices list at the same time, and each list answer's bound (a part of
+ * the heap limit) is sized for that answer alone: two answers near it at once took more heap than
+ * the process has. The informers of one source share one budget of list answer bytes: an answer
+ * that would pass it beside another fails, naming the budget, and is retried with backoff; each
+ * answer alone is still held only to its own bound.
+ */
+import assert from 'node:assert/strict';
+import { createServer, get, type IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { ListAnswerBudget } from '../../../src/sources/kubernetes/bounded-http.js';
+import { KubeApiServer } from '../../support/kube-apiserver/index.js';
+import { eventually } from '../../support/eventually.js';
+import { forward, listening } from './closing-proxy.js';
+import { nodeObject, populate } from './fixtures.js';
+import { startSource } from './harness.js';
+
+const MiB = 1024 * 1024;
+
+/** The whole answer of `url` from `upstream`. */
+function fetchWhole(upstream: URL, req: IncomingMessage): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get({ host: upstream.hostname, port: upstream.port, path: req.url, headers: req.headers }, (up) => {
+      const chunks: Buffer[] = [];
+      up.on('data', (c: Buffer) => chunks.push(c));
+      up.on('end', () => resolve({ status: up.statusCode ?? 502, headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+test('a list answer that would pass the shared budget beside another in flight fails, naming it, and is retried', async (t) => {
+  const server = await KubeApiServer.start();
+  t.after(() => server.close());
+  populate(server, 12);
+  // 4 MiB of pods (large annotations keyway drops) and 4 MiB of nodes, a budget of 6 MiB: each
+  // answer alone fits, the two at once do not.
+  for (let i = 0; i < 12; i++) {
+    const name = `cache-node-${String(i).padStart(3, '0')}`;
+    const pod = server.get('Pod', 'cache', name)!;
+    server.upsert({ ...pod, metadata: { ...pod.metadata, annotations: { big: 'p'.repeat(Math.floor((4 * MiB) / 12)) } } });
+  }
+  for (let i = 0; i < 10; i++) {
+    const node = nodeObject(`other-${i}`, { region: 'r', zone: 'z' });
+    server.upsert({ ...node, metadata: { ...node.metadata, annotations: { big: 'n'.repeat(Math.floor((4 * MiB) / 10)) } } });
+  }
+  const upstream = new URL(server.url);
+  const budget = new ListAnswerBudget(6 * MiB);
+  const nodeLists: { finished: boolean }[] = [];
+  let podsPartRead: () => void = () => undefined;
+  const podsPartReadP = new Promise<void>((r) => (podsPartRead = r));
+  let podsRest: () => void = () => undefined;
+  const podsRestP = new Promise<void>((r) => (podsRest = r));
+  const proxy = await listening(
+    createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://proxy');
+      const list = url.searchParams.get('watch') !== 'true';
+      if (list && url.pathname === '/api/v1/namespaces/cache/pods') {
+        // All but the last KiB of the first pods answer, then the rest once a node list was refused.
+        void fetchWhole(upstream, req).then(async ({ status, headers, body }) => {
+          res.writeHead(status, headers);
+          const cut = body.length - 1024;
+          res.write(body.subarray(0, cut));
+          // Once the client has counted most of it (kernel buffers on loopback hold megabytes, so
+          // a drained write says nothing of what the client read).
+          await eventually('most of the pods answer counted', () => budget.held() >= 3 * MiB, { timeoutMs: 20_000, intervalMs: 5 });
+          podsPartRead();
+          await podsRestP;
+          res.end(body.subarray(cut));
+        });
+        return;
+      }
+      if (list && url.pathname === '/api/v1/nodes') {
+        const attempt = { finished: false };
+        nodeLists.push(attempt);
+        // The pods list ends once a node list is asked again (the first was refused); or, if the
+        // first is taken, 3 s after it was written, so the start completes and the test fails on
+        // what it asserts. (The first answer's close says nothing: written into loopback buffers,
+        // it closes before the client has read, and counted, any of it.)
+        if (nodeLists.length > 1) podsRest();
+        void podsPartReadP.then(() => fetchWhole(upstream, req)).then(({ status, headers, body }) => {
+          res.writeHead(status, headers);
+          res.end(body, () => {
+            attempt.finished = true;
+            if (nodeLists.length === 1) setTimeout(podsRest, 3000).unref();
+          });
+        });
+        return;
+      }
+      forward(upstream, req, res);
+    }),
+  );
+  t.after(() => proxy.close());
+
+  const running = await startSource(server, {}, { kubeConfig: proxy.kubeConfig(), maxListResponseBytes: 6 * MiB, listAnswerBudget: budget, listTimeoutMs: 20_000, initialSyncTimeoutMs: 20_000 });
+  t.after(() => running.source.stop());
+  assert.equal(running.source.current().length, 12);
+  const refused = running.logs.filter(
+    (l) => l.resource === 'nodes' && typeof l.error === 'string' && l.error.includes(`list answer from /api/v1/nodes would take the list answers held at once past ${6 * MiB} bytes`),
+  );
+  assert.equal(refused.length, 1, 'the node list that did not fit beside the pods list failed once, naming the budget');
+  assert.ok(typeof refused[0]!.retryInMs === 'number' && refused[0]!.retryInMs > 0, 'and was retried after a backoff delay');
+  // The failure is a typed error the informer recognizes (the start counts it as an answer, as a 429).
+  assert.match(running.source.status().resources.find((r) => r.resource === 'nodes')?.lastError ?? '', /would take the list answers held at once past/);
+  await eventually('node lists counted', () => nodeLists.length >= 2);
+});
+
+test('the budget weighs an unpaged byte as the page bound over the unpaged bound, and refuses only beside another answer', () => {
+  const budget = new ListAnswerBudget(300);
+  const page = budget.lease(300);
+  const whole = budget.lease(100);
+  assert.ok(page.take(150));
+  assert.ok(!whole.take(60), '60 unpaged bytes weigh 180: past the budget beside 150');
+  assert.ok(whole.take(50), '50 weigh 150: within it');
+  assert.equal(budget.held(), 300);
+  page.release();
+  whole.release();
+  assert.equal(budget.held(), 0);
+  const alone = budget.lease(300);
+  assert.ok(alone.take(400), 'an answer alone is held to its own bound, not refused by the budget');
+  alone.release();
+});
