@@ -58,7 +58,7 @@ export interface ShardMapClientOptions {
   /**
    * The admin bearer token, sent as `Authorization: Bearer` when keyway runs with
    * `--admin-token-file` (docs/security.md "The admin API"); a wrong or missing one fails with
-   * UNAUTHENTICATED.
+   * UNAUTHENTICATED. `setToken` replaces it on a running client (a rotated token).
    */
   readonly token?: string;
 }
@@ -113,6 +113,14 @@ export const MAX_REJECTED_TAGS = 4;
  * (paused, a throttled cgroup, a long GC): that time does not count toward HELD_MAP_GRACE_MS.
  */
 const STALL_MIN_MS = 1_000;
+/**
+ * The longest a client keeps reusing one connection to keyway, in ms: the first request after it
+ * sends `Connection: close`, so the next opens a new connection and resolves keyway's name again.
+ * Polls come more often than keyway's keep-alive timeout (72 s), so without it a client kept its
+ * first connection for as long as that keyway process lived: a DNS change (keyway moved, the old
+ * address still answering) was never followed, and a client stayed on the replica it first reached.
+ */
+export const MAX_CONNECTION_REUSE_MS = 300_000;
 /** Node's longest timer (2^31 - 1 ms): a longer one fires after 1 ms, so polls would flood keyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -202,6 +210,10 @@ export class ShardMapClient {
    */
   private followUp: FollowUp | undefined;
   private error: KeywayError | undefined;
+  /** When (performance.now()) the client last asked keyway to close a connection (MAX_CONNECTION_REUSE_MS). */
+  private connectionSince = performance.now();
+  /** The admin token sent with each request: `opts.token`, then what `setToken` gave. */
+  private token: string | undefined;
   /** The requests in flight, so close() can end them (an open socket keeps the process alive). */
   private readonly requests = new Set<AbortController>();
   /** The callbacks whose exception was already reported. */
@@ -215,6 +227,7 @@ export class ShardMapClient {
   constructor(private readonly opts: ShardMapClientOptions) {
     this.base = baseUrlOf(opts.baseUrl);
     checkToken(opts.token);
+    this.token = opts.token;
     this.pollIntervalMs = millis('pollIntervalMs', opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 0);
     this.timeoutMs = millis('timeoutMs', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
     this.maxBackoffMs = millis('maxBackoffMs', opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS, 1);
@@ -312,6 +325,22 @@ export class ShardMapClient {
     this.followUp ??= deferred();
     // Its fetch compares with the map the one in flight brings, not with the one held at this call.
     return this.followUp.promise.then(() => this.map?.version !== before);
+  }
+
+  /**
+   * Replaces the admin bearer token (the `token` option; undefined sends none) for every request
+   * that starts from now on, polls included: keyway reads its token file at start, so a rotation
+   * reaches its replicas as they restart, and an application that holds a client for weeks takes
+   * the new token without building a new client (which would drop the map, the polling state and
+   * every reference to the client it handed out). A request in flight keeps the token it was sent
+   * with. It starts no request: `refresh()` fetches with the new token at once, without waiting for
+   * a poll the failures with the old one have backed off.
+   * @throws KeywayError BAD_ARGUMENT (field `token`) for a token the `token` option refuses; the
+   *   token in use is then kept
+   */
+  setToken(token: string | undefined): void {
+    checkToken(token);
+    this.token = token;
   }
 
   /**
@@ -488,8 +517,8 @@ export class ShardMapClient {
     const failed = (err: unknown): void => {
       if (this.warned.has(name)) return;
       this.warned.add(name);
-      const detail = err instanceof Error ? err.stack : undefined;
-      process.emitWarning(`ShardMapClient: ${name} threw (later exceptions of it are not reported): ${String(err)}`, { type: 'KeywayWarning', ...(detail && { detail }) });
+      const { text, detail } = describeThrown(err);
+      process.emitWarning(`ShardMapClient: ${name} threw (later exceptions of it are not reported): ${text}`, { type: 'KeywayWarning', ...(detail !== undefined && { detail }) });
     };
     try {
       const result = run();
@@ -511,10 +540,20 @@ export class ShardMapClient {
     // One controller per request, aborted when keyway is silent for timeoutMs (no answer, then no
     // byte of the body), at the transfer's bound in all, or by close().
     const request = new AbortController();
-    let idle = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+    const silence = (): NodeJS.Timeout => {
+      const due = performance.now() + this.timeoutMs;
+      return setTimeout(() => {
+        // Fired STALL_MIN_MS late: the process did not run (paused, a VM or laptop asleep), and
+        // timers run before I/O, so an answer that came meanwhile is still unread. That time was not
+        // keyway's silence: wait timeoutMs again (the transfer's bound in all still holds).
+        if (performance.now() - due >= STALL_MIN_MS) idle = silence();
+        else request.abort(TIMED_OUT);
+      }, this.timeoutMs).unref();
+    };
+    let idle = silence();
     const progressed = (): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => request.abort(TIMED_OUT), this.timeoutMs).unref();
+      idle = silence();
     };
     const started = performance.now();
     let totalMs = Math.max(MAX_TRANSFER_MS, this.timeoutMs);
@@ -531,8 +570,12 @@ export class ShardMapClient {
     let answered = false;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
-      if (this.opts.token !== undefined) headers.authorization = `Bearer ${this.opts.token}`;
+      if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
       if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch;
+      if (performance.now() - this.connectionSince >= MAX_CONNECTION_REUSE_MS) {
+        headers.connection = 'close';
+        this.connectionSince = performance.now();
+      }
       res = await fetch(url, { headers, signal: request.signal });
       answered = true;
       progressed();
@@ -570,6 +613,21 @@ export class ShardMapClient {
       throw new KeywayError(code, `GET ${url.href} answered ${res.status}: ${detail}`);
     }
     return { status: res.status, body: body as T, etag: res.headers.get('etag') ?? undefined };
+  }
+}
+
+/**
+ * What a callback threw, for its warning. Never throws itself: a value String() cannot convert (an
+ * object without a prototype, a throwing toString or `stack` getter, a revoked Proxy) threw out of
+ * the warning, so out of a failed poll's timer or an async callback's catch: an unhandled rejection
+ * that ended the application's process, and polling stopped.
+ */
+function describeThrown(err: unknown): { text: string; detail: string | undefined } {
+  try {
+    const stack: unknown = err instanceof Error ? err.stack : undefined;
+    return { text: String(err), detail: typeof stack === 'string' && stack !== '' ? stack : undefined };
+  } catch {
+    return { text: 'a value that does not convert to a string', detail: undefined };
   }
 }
 
