@@ -230,9 +230,13 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     if (building) return; // pushed once the view being built is served
     const view = latest;
     const shape = view.topology.xds.envoy.routeShape;
+    // The served-class rule of the view being built, so the classes it moves watchers to (the
+    // agents of nodes joining the map) are built ahead too; one input object, as `servedClass`.
+    const comingInput = { shardMap: view.map, handoff: view.handoff };
     const ahead = cache.prebuild((c) => (isStaged(c, shape) ? undefined : translateFor(view, c)), {
       ...(opts.rebuildSliceMs !== undefined ? { sliceMs: opts.rebuildSliceMs } : {}),
       cancelled: () => stopping,
+      servedClass: (c) => effectiveProxyClass(c, comingInput),
     });
     if (!ahead) return serve(view);
     building = view;
