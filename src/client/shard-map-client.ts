@@ -333,8 +333,10 @@ export class ShardMapClient {
    * reaches its replicas as they restart, and an application that holds a client for weeks takes
    * the new token without building a new client (which would drop the map, the polling state and
    * every reference to the client it handed out). A request in flight keeps the token it was sent
-   * with. It starts no request: `refresh()` fetches with the new token at once, without waiting for
-   * a poll the failures with the old one have backed off.
+   * with; if keyway refuses it (401), it is sent again once with the new token, so no
+   * UNAUTHENTICATED is reported for a token already replaced. It starts no request: `refresh()`
+   * fetches with the new token at once, without waiting for a poll the failures with the old one
+   * have backed off.
    * @throws KeywayError BAD_ARGUMENT (field `token`) for a token the `token` option refuses; the
    *   token in use is then kept
    */
@@ -540,18 +542,34 @@ export class ShardMapClient {
     // One controller per request, aborted when keyway is silent for timeoutMs (no answer, then no
     // byte of the body), at the transfer's bound in all, or by close().
     const request = new AbortController();
+    /** Answers and body chunks read so far: a late timer's verdict checks nothing came meanwhile. */
+    let progress = 0;
+    /** The silence timer was armed again after a late fire, and nothing was read since. */
+    let waitedAgain = false;
+    let verdict: NodeJS.Immediate | undefined;
     const silence = (): NodeJS.Timeout => {
       const due = performance.now() + this.timeoutMs;
       return setTimeout(() => {
-        // Fired STALL_MIN_MS late: the process did not run (paused, a VM or laptop asleep), and
-        // timers run before I/O, so an answer that came meanwhile is still unread. That time was not
-        // keyway's silence: wait timeoutMs again (the transfer's bound in all still holds).
-        if (performance.now() - due >= STALL_MIN_MS) idle = silence();
-        else request.abort(TIMED_OUT);
+        if (performance.now() - due < STALL_MIN_MS) return void request.abort(TIMED_OUT);
+        // Fired STALL_MIN_MS late: the process did not run (paused, a throttled cgroup), and timers
+        // run before I/O, so an answer that came meanwhile is still unread: judge after the I/O
+        // phase (setImmediate). Still nothing: wait timeoutMs again once, as that time was not
+        // keyway's silence; a second late fire in a row with nothing read ends the request, else a
+        // process whose every timer is late (CPU-starved, an event loop blocked for seconds at a
+        // time) never timed out a silent keyway before the transfer's bound (5 minutes, or hours).
+        const seen = progress;
+        verdict = setImmediate(() => {
+          if (progress !== seen) return;
+          if (waitedAgain) return void request.abort(TIMED_OUT);
+          waitedAgain = true;
+          idle = silence();
+        }).unref();
       }, this.timeoutMs).unref();
     };
     let idle = silence();
     const progressed = (): void => {
+      progress++;
+      waitedAgain = false;
       clearTimeout(idle);
       idle = silence();
     };
@@ -568,9 +586,10 @@ export class ShardMapClient {
     };
     this.requests.add(request);
     let answered = false;
+    const sentToken = this.token;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
-      if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+      if (sentToken !== undefined) headers.authorization = `Bearer ${sentToken}`;
       if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch;
       if (performance.now() - this.connectionSince >= MAX_CONNECTION_REUSE_MS) {
         headers.connection = 'close';
@@ -596,6 +615,7 @@ export class ShardMapClient {
       throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href}: ${reason}`, {}, { cause: err });
     } finally {
       clearTimeout(idle);
+      clearImmediate(verdict);
       clearTimeout(total);
       this.requests.delete(request);
     }
@@ -607,6 +627,10 @@ export class ShardMapClient {
       throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${url.href} answered ${res.status} with a body that is not JSON: is it keyway's REST API?`);
     }
     if (!accept.includes(res.status)) {
+      // Refused a token setToken replaced while the request was in flight (a rotation): that is no
+      // failure of the token in use, so send it again with the new one rather than report
+      // UNAUTHENTICATED (onError, a backoff step) for a token the application already replaced.
+      if (res.status === 401 && sentToken !== this.token && !this.closed) return this.get(route, accept, maxBytes, ifNoneMatch);
       const api = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
       const code = (ERROR_CODES as readonly unknown[]).includes(api?.code) ? (api!.code as KeywayErrorCode) : 'KEYWAY_UNAVAILABLE';
       const detail = typeof api?.message === 'string' ? api.message : text.slice(0, 200);
@@ -623,12 +647,21 @@ export class ShardMapClient {
  * that ended the application's process, and polling stopped.
  */
 function describeThrown(err: unknown): { text: string; detail: string | undefined } {
+  let text = 'a value that does not convert to a string';
+  let detail: string | undefined;
+  // Apart: an Error whose own `stack` getter throws still converts, and its message is reported.
+  try {
+    text = String(err);
+  } catch {
+    // text stays the placeholder
+  }
   try {
     const stack: unknown = err instanceof Error ? err.stack : undefined;
-    return { text: String(err), detail: typeof stack === 'string' && stack !== '' ? stack : undefined };
+    if (typeof stack === 'string' && stack !== '') detail = stack;
   } catch {
-    return { text: 'a value that does not convert to a string', detail: undefined };
+    // no detail
   }
+  return { text, detail };
 }
 
 /** An answer of a GET: its status, body (none for a 304) and ETag. */
