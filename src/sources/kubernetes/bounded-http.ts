@@ -72,7 +72,9 @@ export class ListAnswerBudget {
     return {
       budget: this,
       take: (n) => {
-        const cost = n * weight;
+        // Whole units: fractional costs (an unpaged byte weighs 144/61 of one) summed in one
+        // order and given back in another left held() off zero (negative) after many answers.
+        const cost = Math.ceil(n * weight);
         // Alone, an answer is held to its own bound (node-fetch's size): the budget refuses only
         // bytes that would pass it beside other answers.
         if (this.#held + cost > this.bytes && this.#held > taken) return false;
@@ -152,7 +154,7 @@ export class BoundedHttpLibrary implements HttpLibrary {
                   `list answer from ${new URL(url).pathname} would take the list answers held at once past ${lease!.budget.bytes} bytes (the list answer bound, shared by the resources listed at the same time); listing again`,
                 );
               }
-              if (!isMaxSizeError(err)) throw err;
+              if (!isMaxSizeError(err)) throw abortReason(outer, err);
               controller.abort();
               throw new Error(
                 `list answer larger than ${this.maxBytes} bytes from ${new URL(url).pathname} (a broken API server or proxy in between, or a list too large for the heap: the bound follows --max-old-space-size)`,
@@ -164,9 +166,18 @@ export class BoundedHttpLibrary implements HttpLibrary {
       },
       (err: unknown) => {
         outer?.removeEventListener('abort', onAbort);
-        throw err;
+        throw abortReason(outer, err);
       },
     );
     return new Observable(answer);
   }
+}
+
+/**
+ * What a request aborted by its caller's signal failed with: the signal's reason when it is an
+ * error (the list's time bound, `list not complete within 30000 ms`), as fetch rejects with it;
+ * node-fetch rejects with its own `The user aborted a request.` and drops the reason.
+ */
+function abortReason(outer: AbortSignal | undefined, err: unknown): unknown {
+  return outer?.aborted === true && outer.reason instanceof Error && (err as { name?: unknown } | null)?.name === 'AbortError' ? outer.reason : err;
 }

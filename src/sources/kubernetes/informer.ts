@@ -698,13 +698,27 @@ export interface UnpagedTimeout {
   readonly why: string;
 }
 
+/**
+ * The longest bound of an unpaged fallback list, whatever the paged list's remainingItemCount
+ * says (1 hour, the longest kubernetes.startMaxMs): that count comes from the API server or a
+ * proxy in between, and an absurd one (1e12 objects left) gave a bound past Node's timer range
+ * (2^31 - 1 ms), which fires after 1 ms and aborted the fallback at once; a huge one within that
+ * range held the informer on a stalled answer for days. An unpaged answer is bounded in bytes
+ * (listResponseBound('whole')), so it cannot legitimately need the time of thousands of pages.
+ */
+export const MAX_UNPAGED_LIST_TIMEOUT_MS = 3_600_000;
+
 /** The unpaged fallback's bound (see UnpagedTimeout); serves the list protocol's FullListIfExpired path. */
 export function unpagedTimeoutMs(listTimeoutMs: number, pagesRead: number, remainingItemCount: number | undefined, limit: number | undefined): UnpagedTimeout {
-  const left = remainingItemCount !== undefined && remainingItemCount > 0 && limit !== undefined ? Math.ceil(remainingItemCount / limit) : 1;
+  // Only a finite positive count says how many pages remain (a negative, NaN or infinite one is no count).
+  const counted = remainingItemCount !== undefined && Number.isFinite(remainingItemCount) && remainingItemCount > 0 && limit !== undefined && limit > 0;
+  const left = counted ? Math.ceil(remainingItemCount / limit) : 1;
   const pages = Math.max(1, pagesRead + left);
+  const ms = listTimeoutMs * pages;
+  const capped = ms > MAX_UNPAGED_LIST_TIMEOUT_MS;
   return {
-    ms: listTimeoutMs * pages,
-    why: `${listTimeoutMs} ms for each of the ${pages} pages of the paged list whose continue token expired: ${pagesRead} read, ${left} ${remainingItemCount !== undefined ? 'left' : 'or more left'}`,
+    ms: capped ? MAX_UNPAGED_LIST_TIMEOUT_MS : ms,
+    why: `${listTimeoutMs} ms for each of the ${pages} pages of the paged list whose continue token expired: ${pagesRead} read, ${left} ${counted ? 'left' : 'or more left'}${capped ? `, at most ${MAX_UNPAGED_LIST_TIMEOUT_MS} ms` : ''}`,
   };
 }
 
@@ -749,6 +763,8 @@ function withResponseTimeout(kc: KubeConfig, timeoutMs: number): KubeConfig {
 
 /** A one-line description of an API error (ApiException bodies are long JSON). */
 export function describeError(err: unknown): string {
+  // A DOMException (a list's time bound, see listPage) carries a legacy numeric `code`, no HTTP status.
+  if (err instanceof DOMException) return err.message;
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; statusCode?: unknown; body?: unknown; message?: unknown; cause?: unknown };
     const status = typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : undefined;

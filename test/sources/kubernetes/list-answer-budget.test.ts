@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createServer, get, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { ListAnswerBudget } from '../../../src/sources/kubernetes/bounded-http.js';
+import { ListAnswerBudget, listResponseBound } from '../../../src/sources/kubernetes/bounded-http.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { forward, listening } from './closing-proxy.js';
@@ -118,4 +118,26 @@ test('the budget weighs an unpaged byte as the page bound over the unpaged bound
   const alone = budget.lease(300);
   assert.ok(alone.take(400), 'an answer alone is held to its own bound, not refused by the budget');
   alone.release();
+});
+
+test('the budget returns to exactly 0 after many interleaved answers of both kinds, released in either order', () => {
+  // The shipped bounds under a 432 MiB heap limit: 144 MiB a page, 61 MiB unpaged (a weight of 144/61).
+  const heap = 432 * MiB + 123_456;
+  const budget = new ListAnswerBudget(listResponseBound('page', heap));
+  for (let i = 0; i < 1000; i++) {
+    const whole = budget.lease(listResponseBound('whole', heap));
+    const page = budget.lease(listResponseBound('page', heap));
+    for (let k = 0; k < 50; k++) {
+      assert.ok(whole.take(16_384 + k * 7));
+      assert.ok(page.take(65_536 - k));
+    }
+    if (i % 2 === 0) {
+      page.release();
+      whole.release();
+    } else {
+      whole.release();
+      page.release();
+    }
+    assert.equal(budget.held(), 0, `after ${i + 1} rounds`);
+  }
 });
