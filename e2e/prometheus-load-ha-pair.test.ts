@@ -14,6 +14,7 @@ import net from 'node:net';
 import type { LoadSnapshot } from '../src/core/load.js';
 import { PrometheusLoadSource } from '../src/sources/load/index.js';
 import { prometheusConfig, prometheusSkipReason, startRawPrometheus, type RawPrometheus } from './support/prometheus.js';
+import { GaugeHistory } from './support/gauge-history.js';
 
 const skip = prometheusSkipReason();
 const W = 10_000;
@@ -33,12 +34,8 @@ const bGap = (i: number): boolean => i % 7 === 4;
  * and n3 are alike on both; n2 only on r1, late in some windows.
  */
 function history(phaseMs: number, gaps: (i: number) => boolean): string {
-  const lines = new Map<string, string[]>();
-  const add = (family: string, labels: string, v: number, t: number): void => {
-    const l = lines.get(family) ?? [`# TYPE ${family} gauge`];
-    l.push(`${family}{${labels}} ${v} ${(t / 1000).toFixed(3)}`);
-    lines.set(family, l);
-  };
+  const gauges = new GaugeHistory();
+  const add = gauges.add.bind(gauges);
   // Grouped by series, each in time order, as promtool wants.
   for (const r of ['r0', 'r1']) {
     const base = `instance="${r}:9000",job="keyway"`;
@@ -53,7 +50,7 @@ function history(phaseMs: number, gaps: (i: number) => boolean): string {
     if (r === 'r1') for (const s of scrapes) if (!late(s.i) || s.into >= 7_800) add('keyway_load_node_requests_per_second', `${base},node="n2"`, 40, s.t);
     for (const s of scrapes) add('keyway_load_shard_requests_per_second', `${base},shard="7"`, 500 - s.i, s.t);
   }
-  return `${[...lines.values()].flat().join('\n')}\n# EOF\n`;
+  return gauges.text();
 }
 
 /**

@@ -10,6 +10,7 @@ import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrometheusLoadSource } from '../src/sources/load/index.js';
 import { prometheusConfig, prometheusSkipReason, startRawPrometheus, type RawPrometheus } from './support/prometheus.js';
+import { GaugeHistory } from './support/gauge-history.js';
 
 const skip = prometheusSkipReason();
 const W = 10_000;
@@ -21,12 +22,8 @@ const T0 = Math.floor((Date.now() - 3 * 3_600_000) / W) * W;
 
 /** Both replicas export window i from T0 + (i + 1) W to T0 + (i + 2) W; n2 reports to r1 alone. */
 function history(): string {
-  const lines = new Map<string, string[]>();
-  const add = (family: string, labels: string, v: number, t: number): void => {
-    const l = lines.get(family) ?? [`# TYPE ${family} gauge`];
-    l.push(`${family}{${labels}} ${v} ${(t / 1000).toFixed(3)}`);
-    lines.set(family, l);
-  };
+  const gauges = new GaugeHistory();
+  const add = gauges.add.bind(gauges);
   for (const r of ['r0', 'r1']) {
     const base = `instance="${r}:9000",job="keyway"`;
     const scrapes: { t: number; i: number }[] = [];
@@ -41,7 +38,7 @@ function history(): string {
     for (const s of scrapes) add('keyway_load_node_requests_per_second', `${base},node="n1"`, 100, s.t);
     if (r === 'r1') for (const s of scrapes) add('keyway_load_node_requests_per_second', `${base},node="n2"`, 40, s.t);
   }
-  return `${[...lines.values()].flat().join('\n')}\n# EOF\n`;
+  return gauges.text();
 }
 
 describe('load snapshots from Prometheus with a scrape answered late', { skip }, () => {

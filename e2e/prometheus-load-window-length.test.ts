@@ -8,6 +8,7 @@ import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrometheusLoadSource } from '../src/sources/load/index.js';
 import { prometheusConfig, prometheusSkipReason, startRawPrometheus, type RawPrometheus } from './support/prometheus.js';
+import { GaugeHistory } from './support/gauge-history.js';
 
 const skip = prometheusSkipReason();
 const OLD_W = 10_000;
@@ -19,12 +20,8 @@ const STEPS = 30;
 const T0 = Math.floor((Date.now() - 3 * 3_600_000) / BOTH) * BOTH;
 
 function history(): string {
-  const lines = new Map<string, string[]>();
-  const add = (family: string, labels: string, v: number, t: number): void => {
-    const l = lines.get(family) ?? [`# TYPE ${family} gauge`];
-    l.push(`${family}{${labels}} ${v} ${(t / 1000).toFixed(3)}`);
-    lines.set(family, l);
-  };
+  const gauges = new GaugeHistory();
+  const add = gauges.add.bind(gauges);
   // Each replica exports the last closed window of its own length, with the nodes it accepts.
   const replicas = [
     { instance: 'keyway-new:9000', w: NEW_W, node: 'n-new', load: 10, phaseMs: 500 },
@@ -38,7 +35,7 @@ function history(): string {
     for (const s of scrapes) add('keyway_load_node_requests_per_second', `${base},node="${r.node}"`, r.load, s.t);
     for (const s of scrapes) add('keyway_load_shard_requests_per_second', `${base},shard="3"`, r.load, s.t);
   }
-  return `${[...lines.values()].flat().join('\n')}\n# EOF\n`;
+  return gauges.text();
 }
 
 describe('load snapshots from Prometheus while replicas switch the window length', { skip }, () => {

@@ -3,31 +3,18 @@
 // as an unhandled rejection it ended the application's process at every map change or failed poll.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardMapClient } from '../../src/client/index.js';
 import { eventually } from '../support/eventually.js';
-import { listenForTest } from '../support/loopback-server.js';
+import { oneShardKeyway } from './one-shard-keyway.js';
+import { keywayWarnings, unhandledRejections } from './process-warnings.js';
 
 test('ShardMapClient: an async onUpdate or onError that rejects is warned of once, with no unhandled rejection', { timeout: 20_000 }, async (t) => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
-  const warnings: string[] = [];
-  const onWarning = (w: Error): void => void (w.name === 'KeywayWarning' && warnings.push(w.message));
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
+  const unhandled = unhandledRejections(t);
+  const warned = keywayWarnings(t);
+  const messages = (): string[] => warned.map((w) => w.message);
 
-  let version = 'v1';
-  let up = true;
-  const server = createServer((req, res) => {
-    if (!up) return void res.writeHead(500, { 'content-type': 'application/json' }).end('{}');
-    if (req.url === '/readyz') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: true, status: 'ready', version }));
-    const body = { version, shardCount: 1, shards: [{ shard: 0, owners: ['a'] }], endpoints: [{ id: 'a', address: '127.0.0.1', port: 7000 }] };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  });
-  const baseUrl = await listenForTest(t, server);
+  const { baseUrl, state } = await oneShardKeyway(t);
   let updates = 0;
   let errors = 0;
   const client = await ShardMapClient.connect({
@@ -45,16 +32,16 @@ test('ShardMapClient: an async onUpdate or onError that rejects is warned of onc
   });
   t.after(() => client.close());
 
-  version = 'v2';
+  state.version = 'v2';
   assert.equal(await client.refresh(), true, 'the update stands');
-  version = 'v3';
+  state.version = 'v3';
   await eventually('a polled update', () => client.version === 'v3');
-  up = false;
+  state.failure = 'keyway-500';
   await eventually('two failed polls', () => errors >= 2);
   client.close();
   await sleep(20);
   assert.deepEqual(unhandled.map(String), []);
   assert.ok(updates >= 2);
-  assert.equal(warnings.filter((m) => /onUpdate threw .*async onUpdate bug/.test(m)).length, 1, warnings.join('\n'));
-  assert.equal(warnings.filter((m) => /onError threw .*async onError bug/.test(m)).length, 1, warnings.join('\n'));
+  assert.equal(messages().filter((m) => /onUpdate threw .*async onUpdate bug/.test(m)).length, 1, messages().join('\n'));
+  assert.equal(messages().filter((m) => /onError threw .*async onError bug/.test(m)).length, 1, messages().join('\n'));
 });

@@ -6,13 +6,11 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { ShardMapClient } from '../../src/client/index.js';
 import { listenForTest } from '../support/loopback-server.js';
+import { keywayWarnings } from './process-warnings.js';
 import { eventually } from '../support/eventually.js';
 
 test('ShardMapClient: a callback Error whose stack getter throws is warned of with its message', async (t) => {
-  const warnings: { message: string; detail: unknown }[] = [];
-  const onWarning = (w: Error & { detail?: unknown }): void => void (w.name === 'KeywayWarning' && warnings.push({ message: w.message, detail: w.detail }));
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
+  const warnings = keywayWarnings(t);
   const server = createServer((req, res) => void res.writeHead(502, { 'content-type': 'text/html' }).end('<html>502</html>'));
   const baseUrl = await listenForTest(t, server);
   const client = new ShardMapClient({

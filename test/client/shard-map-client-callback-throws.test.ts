@@ -5,32 +5,18 @@
 // application's process, and polling stopped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardMapClient } from '../../src/client/index.js';
 import { eventually } from '../support/eventually.js';
-import { listenForTest } from '../support/loopback-server.js';
+import { oneShardKeyway } from './one-shard-keyway.js';
+import { keywayWarnings, unhandledRejections } from './process-warnings.js';
 
 test('ShardMapClient: callbacks that throw values without a string form are warned of once, and polling goes on', { timeout: 20_000 }, async (t) => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
-  const warnings: string[] = [];
-  const onWarning = (w: Error): void => void (w.name === 'KeywayWarning' && warnings.push(w.message));
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
+  const unhandled = unhandledRejections(t);
+  const warned = keywayWarnings(t);
+  const messages = (): string[] => warned.map((w) => w.message);
 
-  let version = 'v1';
-  let proxyDown = false;
-  const server = createServer((req, res) => {
-    // A proxy in front of keyway while it restarts: an HTML page, so /readyz itself fails.
-    if (proxyDown) return void res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
-    if (req.url === '/readyz') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: true, status: 'ready', version }));
-    const body = { version, shardCount: 1, shards: [{ shard: 0, owners: ['a'] }], endpoints: [{ id: 'a', address: '127.0.0.1', port: 7000 }] };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  });
-  const baseUrl = await listenForTest(t, server);
+  const { baseUrl, state } = await oneShardKeyway(t);
   let updates = 0;
   let errors = 0;
   const client = await ShardMapClient.connect({
@@ -48,19 +34,19 @@ test('ShardMapClient: callbacks that throw values without a string form are warn
   });
   t.after(() => client.close());
 
-  version = 'v2';
+  state.version = 'v2';
   await eventually('a polled update', () => client.version === 'v2');
-  version = 'v3';
+  state.version = 'v3';
   await eventually('a second polled update', () => client.version === 'v3');
-  proxyDown = true;
+  state.failure = 'proxy-502';
   await eventually('three failed polls: polling goes on after the throw', () => errors >= 3);
-  proxyDown = false;
-  version = 'v4';
+  state.failure = 'none';
+  state.version = 'v4';
   await eventually('back to keyway: the next map', () => client.version === 'v4');
   client.close();
   await sleep(20);
   assert.deepEqual(unhandled.map((r) => Object.prototype.toString.call(r)), []);
   assert.ok(updates >= 3);
-  assert.equal(warnings.filter((m) => /onUpdate threw .*a value that does not convert to a string/.test(m)).length, 1, warnings.join('\n'));
-  assert.equal(warnings.filter((m) => /onError threw .*a value that does not convert to a string/.test(m)).length, 1, warnings.join('\n'));
+  assert.equal(messages().filter((m) => /onUpdate threw .*a value that does not convert to a string/.test(m)).length, 1, messages().join('\n'));
+  assert.equal(messages().filter((m) => /onError threw .*a value that does not convert to a string/.test(m)).length, 1, messages().join('\n'));
 });

@@ -14,6 +14,7 @@ import { topologyText } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../../e2e/support/ports.js';
 import { listenForTest } from '../support/loopback-server.js';
+import { keywayWarnings, unhandledRejections } from './process-warnings.js';
 
 const KEYS = ['user:1000', '{user:42}:profile', '{user:42}:cart', 'ключ', '🔑emoji', 'embedding/v2/doc-8812/chunk-3', ''];
 
@@ -174,15 +175,6 @@ async function fakeKeyway(t: TestContext): Promise<FakeKeyway> {
   return fake;
 }
 
-/** Collects KeywayWarning process warnings while the test runs. */
-function keywayWarnings(t: TestContext): Error[] {
-  const seen: Error[] = [];
-  const onWarning = (w: Error): void => void (w.name === 'KeywayWarning' && seen.push(w));
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
-  return seen;
-}
-
 test('ShardMapClient: a /readyz without a version is a failed poll (keyway without a map, or not keyway)', { timeout: 20_000 }, async (t) => {
   const fake = await fakeKeyway(t);
   const errors: KeywayError[] = [];
@@ -208,10 +200,7 @@ test('ShardMapClient: a /readyz without a version is a failed poll (keyway witho
 
 test("ShardMapClient: an exception from onUpdate or onError is the application's, reported once as a warning", { timeout: 20_000 }, async (t) => {
   const warnings = keywayWarnings(t);
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const unhandled = unhandledRejections(t);
 
   const fake = await fakeKeyway(t);
   const errors: KeywayError[] = [];

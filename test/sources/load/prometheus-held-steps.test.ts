@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrometheusLoadSource, PROMETHEUS_CHECKED_STEPS, PROMETHEUS_MAX_STEPS_PER_QUERY, snapshotsFromMatrix } from '../../../src/sources/load/prometheus.js';
+import { RangeSeriesBuilder, type RangeSeries } from './range-series.js';
 
 const W = 10_000;
 const T0 = 1_700_000_000_000;
@@ -15,20 +16,16 @@ const SPAN = 77;
  * What Prometheus answers at step t (ms): the window two before it, 40 shards and 3 nodes whose
  * loads depend on it (and on `era`: another Prometheus's data).
  */
-function series(from: number, to: number, era = 0): { metric: Record<string, string>; values: [number, string][] }[] {
-  const out = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
-  const add = (key: string, metric: Record<string, string>, t: number, v: number): void => {
-    const s = out.get(key) ?? { metric, values: [] };
-    s.values.push([t / 1000, String(v)]);
-    out.set(key, s);
-  };
+function series(from: number, to: number, era = 0): RangeSeries[] {
+  const out = new RangeSeriesBuilder();
+  const add = out.add.bind(out);
   for (let t = from; t <= to; t += W) {
     const i = (t - T0) / W;
     add('w', { load: 'window' }, t, (t - 2 * W) / 1000);
     for (let k = 0; k < 40; k++) add(`s${(i + k) % 300}`, { shard: String((i + k) % 300) }, t, 1 + ((i * 7 + k) % 50));
     for (const n of ['a', 'b', 'c']) add(`n${n}`, { node: n }, t, 100 + i + n.charCodeAt(0) + era);
   }
-  return [...out.values()];
+  return out.series();
 }
 
 function prometheus(queries: { steps: number }[], fail: () => boolean = () => false, era: () => number = () => 0): typeof fetch {

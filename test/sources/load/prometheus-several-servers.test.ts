@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeSteps, PrometheusLoadSource, PROMETHEUS_MAX_STEPS_PER_QUERY, type LoadStep } from '../../../src/sources/load/prometheus.js';
 import { MAX_SNAPSHOT_SHARDS } from '../../../src/sources/load/aggregate.js';
+import { RangeSeriesBuilder, type RangeSeries } from './range-series.js';
 
 const W = 10_000;
 const T0 = 1_700_000_000_000;
@@ -17,13 +18,9 @@ const SPAN = 20;
 const LAG = 30_000;
 
 /** Step t's answer from `server`: B misses node c's figure in every third window, and lowers shard 5 there. */
-function series(from: number, to: number, server: 'A' | 'B' | number): { metric: Record<string, string>; values: [number, string][] }[] {
-  const out = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
-  const add = (key: string, metric: Record<string, string>, t: number, v: number): void => {
-    const s = out.get(key) ?? { metric, values: [] };
-    s.values.push([t / 1000, String(v)]);
-    out.set(key, s);
-  };
+function series(from: number, to: number, server: 'A' | 'B' | number): RangeSeries[] {
+  const out = new RangeSeriesBuilder();
+  const add = out.add.bind(out);
   for (let t = from; t <= to; t += W) {
     const i = (t - T0) / W;
     const missed = server === 'B' && i % 3 === 0;
@@ -32,7 +29,7 @@ function series(from: number, to: number, server: 'A' | 'B' | number): { metric:
     add('na', { node: 'a' }, t, 100 + i + (typeof server === 'number' ? server : 0));
     if (!missed) add('nc', { node: 'c' }, t, 7);
   }
-  return [...out.values()];
+  return out.series();
 }
 
 /** A fetch whose answers come from `server()` at each call, recording the steps of each query. */
