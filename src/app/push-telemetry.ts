@@ -13,10 +13,14 @@
  * A gRPC client ACKs new routes before it asks for the clusters they use, so its ACKs count only
  * once it holds, acknowledged, the routes, clusters and endpoints they lead to (the server says so
  * on each ACK, `complete`): until then its pushes stay open and the change has not converged.
- * A newer change supersedes one still waiting: the proxies will only ACK the newer responses.
+ * A newer change supersedes one still waiting once it writes a response: the proxies will only ACK
+ * the newer responses. A newer change that writes none (it changes nothing proxies receive) leaves
+ * the one waiting to converge on its own answers.
  * Changes published in one turn of the event loop go out as one push of the latest: that change
  * carries the earlier ones, so it starts at the earliest one's source event and counts the shards
  * moved from the map pushed before them (`keyway.change.coalesced` says how many it carries).
+ * A change whose view is being built ahead (`building`) is pushed on its own: the changes published
+ * meanwhile do not fold into it, they go out after it.
  */
 import type { Logger } from 'pino';
 import { diffShardMaps } from '../sharding/index.js';
@@ -38,7 +42,16 @@ export interface PushTelemetry {
    */
   published(view: ServingView, source: string): void;
   /**
-   * Runs the rebuild that pushes the latest published change; its responses belong to that change.
+   * The xDS stage builds the latest published view ahead, in slices (docs/ownership.md "Cost"), and
+   * serves that view itself with the next `pushing`: its change is set aside for that push, so the
+   * views published meanwhile open a change of their own, pushed after it, rather than fold it in
+   * (it reaches the proxies on its own, and would otherwise go untraced).
+   */
+  building(): void;
+  /**
+   * Runs the rebuild that pushes the change set aside by `building`, else the latest published
+   * change; its responses belong to that change, which supersedes the one in flight at its first
+   * response.
    * `fanOut`, given the rebuild's result, says when the responses are still being written after it
    * returned (the cache announces big changes in slices): they belong to the change too, and the
    * change is sealed only then.
@@ -91,6 +104,8 @@ function settleIncomplete(c: OpenChange, nodeId: string): void {
 export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
   const { metrics, logger } = opts;
   let pending: OpenChange | undefined;
+  /** The change whose view is being built ahead (`building`): the next `pushing` pushes it. */
+  let claimed: OpenChange | undefined;
   /** The last view published: the base of the next change, unless that one joins a pending one. */
   let lastView: ServingView | undefined;
   let inflight: OpenChange | undefined;
@@ -99,6 +114,12 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
 
   const events: XdsServerEvents = {
     sent(e) {
+      // The first response of the change being pushed: the proxies will answer it, not the change
+      // before (a change that writes nothing leaves that one to converge).
+      if (collecting && collecting !== inflight && !collecting.trace.ended) {
+        inflight?.trace.end('superseded');
+        inflight = collecting;
+      }
       const c = inflight;
       if (!c || c.trace.ended) return;
       if (collecting === c) c.proxies.add(e.nodeId);
@@ -184,15 +205,21 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
       }
       pending = { trace, startMs, base, moved, coalesced, proxies: new Set(), incomplete: new Map() };
     },
-    pushing(rebuild, fanOut) {
-      const change = pending;
+    building() {
+      if (!pending) return;
+      claimed?.trace.end('superseded'); // not expected: the stage builds one view at a time
+      claimed = pending;
       pending = undefined;
+    },
+    pushing(rebuild, fanOut) {
+      const change = claimed ?? pending;
+      if (claimed) claimed = undefined;
+      else pending = undefined;
       if (change) {
         change.base = undefined; // needed only to join a later change; not to hold an old map alive
-        inflight?.trace.end('superseded');
-        inflight = change;
+        // It becomes the change in flight at its first response (`sent`).
+        collecting = change;
       }
-      if (change || collecting !== inflight) collecting = change;
       let writing: Promise<void> | undefined;
       const seal = (): void => {
         if (collecting === change) collecting = undefined;
@@ -209,8 +236,10 @@ export function pushTelemetry(opts: PushTelemetryOptions): PushTelemetry {
     },
     close() {
       pending?.trace.end();
+      claimed?.trace.end();
+      collecting?.trace.end();
       inflight?.trace.end();
-      pending = inflight = collecting = undefined;
+      pending = claimed = inflight = collecting = undefined;
     },
   };
 }

@@ -51,6 +51,7 @@ export interface XdsStageOptions {
   /**
    * How long each slice of a change's snapshot builds may hold the event loop before it yields, ms
    * (default DEFAULT_REBUILD_SLICE_MS, 10; docs/ownership.md "Cost"). 0 yields after every class.
+   * Not finite or negative: the start fails with a TypeError naming it.
    */
   readonly rebuildSliceMs?: number;
 }
@@ -80,6 +81,11 @@ export function xdsStage(opts: XdsStageOptions = {}): ServeStage {
 /** Starts the stage; exported for tests that want the server and cache. */
 export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {}): Promise<RunningXds> {
   const { state, logger } = ctx;
+  // A code option (no flag or variable sets it): NaN never yields (the slice never ends, the whole
+  // change holds the event loop) and a negative number would quietly mean 0.
+  if (opts.rebuildSliceMs !== undefined && !(Number.isFinite(opts.rebuildSliceMs) && opts.rebuildSliceMs >= 0)) {
+    throw new TypeError(`xdsStage: rebuildSliceMs must be a finite number of ms >= 0 (0 yields after every class), got ${String(opts.rebuildSliceMs)}`);
+  }
   const first = state.current();
   if (!first) throw new Error('the xDS stage starts after the first shard map is published');
 
@@ -212,7 +218,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // view is first built ahead in slices that yield to the event loop (a change that moves every
   // shard re-encodes every agent's assignments: docs/ownership.md "Cost"), classes with a
   // make-before-break stager excepted; then one rebuild serves them all in one turn, so no proxy
-  // sees part of a change. Views published meanwhile are pushed as one, the latest, after it.
+  // sees part of a change. Views published meanwhile are pushed as one, the latest, after it; the
+  // view served keeps its own change (trace, convergence), set aside by `telemetry.building()`.
   let building: ServingView | undefined;
   const serve = (view: ServingView): void => {
     const run = (): RebuildReport => {
@@ -220,9 +227,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       translations = new Map([[view, translations.get(view) ?? new Map()]]);
       return rebuild(view);
     };
-    // A view published while this one was built is pushed next, and the telemetry has folded this
-    // view's change into that one's (as for views published in one turn): that push traces it.
-    if (latest !== view) return void run();
+    // Its own change, even when a newer view was published while it was built: that one may change
+    // nothing proxies receive, and a push of no response would leave this one untraced.
     telemetry.pushing(run, (report) => report.fanOut);
   };
   const push = (): void => {
@@ -233,6 +239,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     // The served-class rule of the view being built, so the classes it moves watchers to (the
     // agents of nodes joining the map) are built ahead too; one input object, as `servedClass`.
     const comingInput = { shardMap: view.map, handoff: view.handoff };
+    telemetry.building();
     const ahead = cache.prebuild((c) => (isStaged(c, shape) ? undefined : translateFor(view, c)), {
       ...(opts.rebuildSliceMs !== undefined ? { sliceMs: opts.rebuildSliceMs } : {}),
       cancelled: () => stopping,
