@@ -52,11 +52,17 @@ export function listResponseBound(answer: keyof typeof LIST_RESPONSE_HEAP_DIVISO
  * of pods with large annotations, 130 MiB, and one of GPU nodes) took more heap than the process
  * has. Each answer counts its bytes here as they arrive, weighted by how much heap a byte of its
  * kind takes (an unpaged byte counts as the page bound over the unpaged bound), and gives them
- * back once its objects are trimmed; an answer that would pass the budget fails and is retried
- * with backoff. One answer alone always fits: the budget is the largest bound.
+ * back once its objects are trimmed. When a chunk would pass the budget beside other answers, the
+ * answer that holds the fewest counted bytes gives way (ties: the one whose chunk crossed): it is
+ * refused, or aborted if it is another, and its bytes no longer count. So the answer holding the
+ * most bytes is never refused and always completes: refusing whichever answer crossed killed a
+ * pods page at 130 of 144 MiB for a small nodes page that started later, and two lists of pages
+ * over half the budget could keep killing each other. One answer alone always fits: the budget is
+ * the largest bound.
  */
 export class ListAnswerBudget {
   #held = 0;
+  readonly #answers = new Set<AnswerShare>();
   /** @param bytes the budget: the page bound (listResponseBound('page'), or the test's bound). */
   constructor(readonly bytes: number) {}
 
@@ -68,31 +74,82 @@ export class ListAnswerBudget {
   /** A lease for one answer bounded at `answerBound` bytes; release it once the answer is trimmed. */
   lease(answerBound: number): ListAnswerLease {
     const weight = Math.max(1, this.bytes / answerBound);
-    let taken = 0;
+    const share: AnswerShare = { taken: 0, refused: false, onRefused: undefined, done: [], winner: undefined };
     return {
       budget: this,
       take: (n) => {
+        if (share.refused) return false;
         // Whole units: fractional costs (an unpaged byte weighs 144/61 of one) summed in one
         // order and given back in another left held() off zero (negative) after many answers.
         const cost = Math.ceil(n * weight);
         // Alone, an answer is held to its own bound (node-fetch's size): the budget refuses only
         // bytes that would pass it beside other answers.
-        if (this.#held + cost > this.bytes && this.#held > taken) return false;
+        while (this.#held + cost > this.bytes && this.#held > share.taken) {
+          let smallest = share;
+          let largest: AnswerShare | undefined;
+          for (const other of this.#answers) {
+            if (other === share) continue;
+            if (other.taken < smallest.taken) smallest = other;
+            if (largest === undefined || other.taken > largest.taken) largest = other;
+          }
+          this.#refuse(smallest, smallest === share ? largest : share);
+          if (smallest === share) return false;
+        }
+        if (share.taken === 0) this.#answers.add(share);
         this.#held += cost;
-        taken += cost;
+        share.taken += cost;
         return true;
       },
-      release: () => {
-        this.#held -= taken;
-        taken = 0;
+      refused: () => share.refused,
+      given: () => {
+        const winner = share.winner;
+        if (winner === undefined || !this.#answers.has(winner)) return Promise.resolve();
+        return new Promise((resolve) => winner.done.push(resolve));
       },
+      onRefused: (abort) => {
+        share.onRefused = abort;
+      },
+      release: () => this.#drop(share),
     };
   }
+
+  /**
+   * Refuses an answer for `winner`'s sake: its bytes stop counting (its answer is being dropped)
+   * and it is aborted.
+   */
+  #refuse(share: AnswerShare, winner: AnswerShare | undefined): void {
+    share.refused = true;
+    share.winner = winner;
+    this.#drop(share);
+    share.onRefused?.();
+  }
+
+  /** An answer's bytes stop counting; the answers it won over may try again. */
+  #drop(share: AnswerShare): void {
+    this.#held -= share.taken;
+    share.taken = 0;
+    this.#answers.delete(share);
+    const done = share.done;
+    share.done = [];
+    for (const d of done) d();
+  }
+}
+
+/** What a ListAnswerBudget knows of one answer. */
+interface AnswerShare {
+  taken: number;
+  refused: boolean;
+  onRefused: (() => void) | undefined;
+  /** Called once the answer's bytes stop counting (trimmed, failed or refused). */
+  done: (() => void)[];
+  /** The answer this one was refused for. */
+  winner: AnswerShare | undefined;
 }
 
 /**
  * A list answer refused by the source's ListAnswerBudget: the API server answered, keyway put the
- * answer off until another is trimmed (the informer retries it with backoff).
+ * answer off because another answer holding more bytes was being read. Not an API failure: the
+ * informer asks for the same page again once the budget frees (see LIST_BUDGET_RETRY_MS).
  */
 export class ListBudgetError extends KeywayError {
   constructor(message: string) {
@@ -103,8 +160,17 @@ export class ListBudgetError extends KeywayError {
 /** One answer's share of a ListAnswerBudget. */
 export interface ListAnswerLease {
   readonly budget: ListAnswerBudget;
-  /** Counts `n` more bytes of the answer; false (nothing counted) if the budget would be passed. */
+  /** Counts `n` more bytes of the answer; false (nothing counted) if the answer is refused. */
   take(n: number): boolean;
+  /** Whether the budget refused the answer (on its own chunk, or aborted it for a larger answer). */
+  refused(): boolean;
+  /**
+   * Resolves once the answer this one was refused for stops counting (trimmed, failed or refused
+   * in turn): when a refused answer may be asked for again. At once if it was not refused.
+   */
+  given(): Promise<void>;
+  /** What aborts the answer's request when the budget refuses it for another answer's chunk. */
+  onRefused(abort: () => void): void;
   /** Gives back what the answer counted. */
   release(): void;
 }
@@ -136,24 +202,28 @@ export class BoundedHttpLibrary implements HttpLibrary {
       (resp) => {
         const headers: Record<string, string> = {};
         resp.headers.forEach((value, name) => (headers[name] = value));
-        let overBudget = false;
         const bounded = <T>(read: () => Promise<T>) => (): Promise<T> => {
           const lease = this.lease;
           // Attached in the same turn as node-fetch's own reader (read()), so no chunk passes uncounted.
           if (lease) {
+            lease.onRefused(() => controller.abort());
             resp.body.on('data', (chunk: Buffer) => {
-              if (overBudget || lease.take(chunk.length)) return;
-              overBudget = true;
-              controller.abort();
+              if (!lease.refused() && !lease.take(chunk.length)) controller.abort();
             });
           }
+          const putOff = (): ListBudgetError =>
+            new ListBudgetError(
+              `list answer from ${new URL(url).pathname} would take the list answers held at once past ${lease!.budget.bytes} bytes (the list answer bound, shared by the resources listed at the same time) beside a larger answer; asking again once that one is trimmed`,
+            );
           return read()
+            .then((body) => {
+              // Refused after its last chunk (for a larger answer's): its bytes no longer count, so it is dropped.
+              if (lease?.refused() === true) throw putOff();
+              return body;
+            })
             .catch((err: unknown) => {
-              if (overBudget) {
-                throw new ListBudgetError(
-                  `list answer from ${new URL(url).pathname} would take the list answers held at once past ${lease!.budget.bytes} bytes (the list answer bound, shared by the resources listed at the same time); listing again`,
-                );
-              }
+              if (err instanceof ListBudgetError) throw err;
+              if (lease?.refused() === true) throw putOff();
               if (!isMaxSizeError(err)) throw abortReason(outer, err);
               controller.abort();
               throw new Error(

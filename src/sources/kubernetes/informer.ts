@@ -75,6 +75,12 @@ export interface InformerHooks {
    */
   onThrottled?(): void;
   /**
+   * A list answer was put off by the source's list answer budget (ListBudgetError): the API server
+   * answered, another answer holding more bytes was being read. Not an API failure: the same
+   * request is asked again after at most `delayMs`.
+   */
+  onPutOff?(resource: string, error: string, delayMs: number): void;
+  /**
    * A continue token expired (410 Expired): the unpaged list that replaces the paged one starts,
    * with `timeoutMs` to arrive (see unpagedTimeoutMs).
    */
@@ -353,19 +359,40 @@ export class ResourceInformer<T extends KubernetesObject> {
    */
   private async keptPage(request: ListPage, items: T[], pages: PageGuard, timeout?: UnpagedTimeout): Promise<ListEnvelope> {
     const bound = request.limit !== undefined ? this.pageBound : this.wholeBound;
-    // The answer's bytes count against the source's budget until its objects are trimmed.
-    const lease = this.budget.lease(bound);
-    let page: KubernetesListObject<T>;
-    try {
-      page = await this.listPage(request, new BoundedHttpLibrary(bound, lease), timeout);
-      for (const item of page.items ?? []) {
-        pages.object(item);
-        items.push(this.resource.keep ? this.resource.keep(item) : item);
+    // A page put off by the budget is asked again, not the list from its first page: restarted,
+    // a list refused at page k read its k pages again, and could be refused again. The page's own
+    // time bound limits how long it is put off.
+    const putOffUntil = Date.now() + (timeout?.ms ?? this.timing.listTimeoutMs);
+    let putOff: ListBudgetError | undefined;
+    for (;;) {
+      if (putOff && this.stopped) throw putOff;
+      // The answer's bytes count against the source's budget until its objects are trimmed.
+      const lease = this.budget.lease(bound);
+      let page: KubernetesListObject<T>;
+      try {
+        page = await this.listPage(request, new BoundedHttpLibrary(bound, lease), timeout);
+        for (const item of page.items ?? []) {
+          pages.object(item);
+          items.push(this.resource.keep ? this.resource.keep(item) : item);
+        }
+        return { ...(page.apiVersion !== undefined ? { apiVersion: page.apiVersion } : {}), ...(page.kind !== undefined ? { kind: page.kind } : {}), ...(page.metadata !== undefined ? { metadata: page.metadata } : {}) };
+      } catch (err) {
+        if (!(err instanceof ListBudgetError) || this.stopped || Date.now() >= putOffUntil) throw err;
+        putOff = err;
+        // The API server answered: the start counts it as an answer, as a 429.
+        this.hooks.onThrottled?.();
+        this.hooks.onPutOff?.(this.resource.name, describeError(err), LIST_BUDGET_RETRY_MS);
+      } finally {
+        lease.release();
       }
-    } finally {
-      lease.release();
+      // Once the larger answer it gave way to is trimmed (or failed), or after LIST_BUDGET_RETRY_MS at most.
+      const waited = new AbortController();
+      const onStop = (): void => waited.abort();
+      this.stopSignal.signal.addEventListener('abort', onStop, { once: true });
+      await Promise.race([lease.given(), sleep(LIST_BUDGET_RETRY_MS, undefined, { signal: waited.signal, ref: false }).catch(() => undefined)]);
+      waited.abort();
+      this.stopSignal.signal.removeEventListener('abort', onStop);
     }
-    return { ...(page.apiVersion !== undefined ? { apiVersion: page.apiVersion } : {}), ...(page.kind !== undefined ? { kind: page.kind } : {}), ...(page.metadata !== undefined ? { metadata: page.metadata } : {}) };
   }
 
   /** One list request, aborted after listTimeoutMs (an unpaged fallback: `timeout`) or when the informer stops. */
@@ -399,12 +426,18 @@ export class ResourceInformer<T extends KubernetesObject> {
   /** ListWatch gave up after an error: record it and start it again after a backoff delay. */
   private failed(err: unknown): void {
     if (this.stopped) return;
-    const failures = this.current.failures + 1;
     const at = this.now();
     const message = describeError(err);
-    // A list put off by the source's answer budget was answered all the same: as for a 429, the
-    // start waits for it (another resource's list holds the budget) rather than time out.
-    if (statusOf(err) === 429 || err instanceof ListBudgetError) this.hooks.onThrottled?.();
+    if (err instanceof ListBudgetError) {
+      // Put off past its page's time bound by answers holding more bytes: the API server answered,
+      // so the informer stays connected (not stale) and the API backoff does not grow.
+      this.hooks.onThrottled?.();
+      this.hooks.onPutOff?.(this.resource.name, message, LIST_BUDGET_RETRY_MS);
+      if (!this.retryTimer) this.scheduleRetry(LIST_BUDGET_RETRY_MS);
+      return;
+    }
+    const failures = this.current.failures + 1;
+    if (statusOf(err) === 429) this.hooks.onThrottled?.();
     this.update({ connected: false, failures, failingSince: this.current.failingSince ?? at, lastError: message, lastErrorAt: at });
     if (this.retryTimer) return;
     // A server shedding load (429) says how long to stay away: at least that, up to backoff.maxMs.
@@ -601,6 +634,13 @@ class ObservedWatch extends Watch {
     this.#pauseDue = true;
   }
 }
+
+/**
+ * Longest wait (ms) before a list answer put off by the source's list answer budget is asked for
+ * again: it is asked again as soon as another answer gives back its bytes, else after this. A
+ * refusal is not an API failure, so it does not take the API backoff (up to backoff.maxMs, 30 s).
+ */
+export const LIST_BUDGET_RETRY_MS = 1000;
 
 /** A paged list that can never complete through this server or proxy (see PageGuard). */
 class BrokenPagingError extends Error {}

@@ -181,6 +181,10 @@ export class KubernetesSource implements Source {
         this.#log.warn({ resource, error, retryInMs: delayMs, failures }, `Kubernetes API error on ${resource}; keeping the last known endpoints and retrying`);
         this.#reportError(new KeywayError('SOURCE_UNAVAILABLE', `Kubernetes API error on ${resource}: ${error}`));
       },
+      // Not an API error: the API server answered, and the answer waits for a larger one to be trimmed.
+      onPutOff: (resource: string, error: string, delayMs: number) => {
+        this.#log.info({ resource, error, retryInMs: delayMs }, `Kubernetes list answer on ${resource} put off by the list answer budget; asking again once a larger answer is trimmed`);
+      },
     };
     // One budget of list answer bytes for the three informers, which list at the same time (see ListAnswerBudget).
     const budget = timing.listAnswerBudget ?? new ListAnswerBudget(timing.maxListResponseBytes ?? listResponseBound('page'));
