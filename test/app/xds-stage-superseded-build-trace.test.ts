@@ -12,26 +12,15 @@ import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ServingState } from '../../src/app/serving-state.js';
 import { startXdsStage } from '../../src/app/xds-stage.js';
-import type { ShardMap } from '../../src/core/shard-map.js';
 import type { KeywayMetrics } from '../../src/telemetry/index.js';
 import { referencedNames } from '../../src/xds/cache/index.js';
-import type { ProxyClass } from '../../src/xds/resources.js';
 import { diffShardMaps } from '../../src/sharding/index.js';
 import { XdsTestClient } from '../support/xds-client/xds-client.js';
-import { endpoint, topologyOf } from '../xds/translator/fixtures.js';
+import { shiftedFleet } from '../xds/cache/shifted-fleet.js';
 
 const NODES = 24;
 const SHARDS = 512;
-const eps = Array.from({ length: NODES }, (_, i) => endpoint(`gpu-${String(i).padStart(2, '0')}`, `10.0.3.${i + 1}`));
-const policy = { shardCount: SHARDS, replicas: 2, spread: 'none' as const };
-const topology = topologyOf(eps, policy);
-const agents: ProxyClass[] = eps.map((e) => ({ flavor: 'agent', zone: '', subzone: '', node: e.id }));
-
-/** Owners (7s + 13r + shift) mod N: every shard's owners change with `shift`. */
-function mapOf(shift: number): ShardMap {
-  const owners = Array.from({ length: SHARDS }, (_, s) => [0, 1].map((r) => eps[(s * 7 + r * 13 + shift) % NODES]!.id));
-  return { version: `shift-${shift}`, policy, endpoints: eps, owners, warnings: [] };
-}
+const { topology, agents, mapOf } = shiftedFleet(NODES, SHARDS, '10.0.3');
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

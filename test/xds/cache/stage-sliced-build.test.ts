@@ -11,22 +11,12 @@ import { ServingState } from '../../../src/app/serving-state.js';
 import { startXdsStage } from '../../../src/app/xds-stage.js';
 import type { ShardMap } from '../../../src/core/shard-map.js';
 import { buildSnapshot, ResourceEncoder } from '../../../src/xds/cache/index.js';
-import type { ProxyClass } from '../../../src/xds/resources.js';
 import { checkConsistency, translate } from '../../../src/xds/translator/index.js';
-import { endpoint, topologyOf } from '../translator/fixtures.js';
+import { shiftedFleet } from './shifted-fleet.js';
 
 const NODES = 32;
 const SHARDS = 2048;
-const eps = Array.from({ length: NODES }, (_, i) => endpoint(`gpu-${String(i).padStart(2, '0')}`, `10.0.2.${i + 1}`));
-const policy = { shardCount: SHARDS, replicas: 2, spread: 'none' as const };
-const topology = topologyOf(eps, policy);
-const agents: ProxyClass[] = eps.map((e) => ({ flavor: 'agent', zone: '', subzone: '', node: e.id }));
-
-/** Owners (7s + 13r + shift) mod N: every shard's owners change with `shift`. */
-function mapOf(shift: number): ShardMap {
-  const owners = Array.from({ length: SHARDS }, (_, s) => [0, 1].map((r) => eps[(s * 7 + r * 13 + shift) % NODES]!.id));
-  return { version: `shift-${shift}`, policy, endpoints: eps, owners, warnings: [] };
-}
+const { topology, agents, mapOf } = shiftedFleet(NODES, SHARDS, '10.0.2');
 
 test('a change that moves every shard is built in slices that yield, then served to every agent in one turn, as the translator gives it', async () => {
   const state = new ServingState();
