@@ -122,6 +122,8 @@ export class KubernetesSource implements Source {
   readonly #repeatedPages = new Map<ResourceInformer<KubernetesObject>, number>();
   /** During start: when each informer's unpaged fallback list must have arrived (see #unpagedList). */
   readonly #unpagedDue = new Map<ResourceInformer<KubernetesObject>, number>();
+  /** During start: how many list answers of each informer the list answer budget put off, and when the last was (see #putOff). */
+  readonly #putOffs = new Map<ResourceInformer<KubernetesObject>, { count: number; at: number }>();
   readonly #slices: ResourceInformer<V1EndpointSlice>;
   readonly #pods: ResourceInformer<V1Pod>;
   readonly #nodes: ResourceInformer<V1Node>;
@@ -195,6 +197,10 @@ export class KubernetesSource implements Source {
         onListPage: (progress) => this.#listPage(informer as unknown as ResourceInformer<KubernetesObject>, progress),
         onThrottled: () => this.#throttled(informer as unknown as ResourceInformer<KubernetesObject>),
         onUnpagedList: (timeoutMs) => this.#unpagedList(informer as unknown as ResourceInformer<KubernetesObject>, timeoutMs),
+        onPutOff: (resource, error, delayMs) => {
+          hooks.onPutOff(resource, error, delayMs);
+          this.#putOff(informer as unknown as ResourceInformer<KubernetesObject>);
+        },
       }, Date.now, budget);
       return informer;
     };
@@ -293,6 +299,7 @@ export class KubernetesSource implements Source {
       this.#reached.clear();
       this.#repeatedPages.clear();
       this.#unpagedDue.clear();
+      this.#putOffs.clear();
     }
   }
 
@@ -352,6 +359,16 @@ export class KubernetesSource implements Source {
   }
 
   /**
+   * A list answer put off by the list answer budget during start. It sets no lastError (it is no
+   * API failure), so without this a failed start named a resource the API server kept answering
+   * "no answer yet", pointing at the API server, RBAC or the network instead of the budget.
+   */
+  #putOff(informer: ResourceInformer<KubernetesObject>): void {
+    if (this.#syncWaiter === undefined) return;
+    this.#putOffs.set(informer, { count: (this.#putOffs.get(informer)?.count ?? 0) + 1, at: this.#clock.now() });
+  }
+
+  /**
    * Why a resource has no complete list yet: how far its list came (the one under way, else the
    * furthest an earlier attempt came before it failed or started again) and its last error. A list
    * still paging is not "no answer": the collection is large or the API server slow to serve it.
@@ -361,17 +378,20 @@ export class KubernetesSource implements Source {
     const furthest = this.#furthest.get(informer);
     const ago = `the last page ${now - (this.#lastPageAt.get(informer) ?? now)} ms ago`;
     const lastError = informer.state().lastError;
+    const putOff = this.#putOffs.get(informer);
+    const putOffNote =
+      putOff !== undefined ? `${putOff.count} list answer${putOff.count === 1 ? '' : 's'} put off by the list answer budget beside a larger answer, the last ${now - putOff.at} ms ago` : undefined;
     if (progress?.unpaged === true && progress.pages === 0) {
       const due = this.#unpagedDue.get(informer);
       const listing = `listing without paging after a continue token expired${due !== undefined ? `, ${Math.max(0, due - now)} ms left` : ''}`;
       return furthest ? `${listing} (the paged list read ${furthest.objects} objects in ${furthest.pages} pages, ${ago})` : listing;
     }
     if (progress && progress.pages > 0) {
-      const listing = `still listing (${progress.objects} objects in ${progress.pages} pages read so far, ${ago})`;
+      const listing = `still listing (${progress.objects} objects in ${progress.pages} pages read so far, ${ago}${putOffNote !== undefined ? `, ${putOffNote}` : ''})`;
       return lastError !== undefined ? `${listing}, after ${lastError}` : listing;
     }
-    // No page yet is no answer yet.
-    const base = lastError ?? 'no answer yet';
+    // No page yet is no answer yet, unless the budget put answers off.
+    const base = lastError ?? putOffNote ?? 'no answer yet';
     return furthest ? `${base} (an earlier list read ${furthest.objects} objects in ${furthest.pages} pages, ${ago})` : base;
   }
 

@@ -8,40 +8,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KeywayError } from '../../../src/core/errors.js';
-import type { StartClock } from '../../../src/sources/kubernetes/index.js';
 import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
+import { FakeClock } from './fake-clock.js';
 import { nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
 import { type RunningSource, startSource } from './harness.js';
-
-/** A clock whose time moves only when the test advances it; due timers fire in order. */
-class FakeClock implements StartClock {
-  #now = 1_000_000;
-  #timers: { due: number; fn: () => void; id: number }[] = [];
-  #ids = 0;
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#ids;
-    this.#timers.push({ due: this.#now + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers = this.#timers.filter((t) => t.id !== handle);
-  }
-  advance(ms: number): void {
-    const until = this.#now + ms;
-    for (;;) {
-      const next = this.#timers.filter((t) => t.due <= until).sort((a, b) => a.due - b.due || a.id - b.id)[0];
-      if (!next) break;
-      this.#timers = this.#timers.filter((t) => t !== next);
-      this.#now = next.due;
-      next.fn();
-    }
-    this.#now = until;
-  }
-}
 
 const PODS = 40;
 const PAGE = 5; // 8 pages of pods
