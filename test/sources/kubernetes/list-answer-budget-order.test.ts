@@ -6,45 +6,17 @@
  * source is not stale, the API backoff does not grow, and it logs a line of its own.
  */
 import assert from 'node:assert/strict';
-import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { ListAnswerBudget } from '../../../src/sources/kubernetes/bounded-http.js';
 import { LIST_BUDGET_RETRY_MS } from '../../../src/sources/kubernetes/informer.js';
 import type { KubernetesSourceStatus } from '../../../src/sources/kubernetes/index.js';
-import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { forward, listening } from './closing-proxy.js';
-import { nodeObject, populate } from './fixtures.js';
+import { bigCluster, fetchWhole } from './big-answers.js';
 import { startSource } from './harness.js';
 
 const MiB = 1024 * 1024;
-
-/** The whole answer of `req` from `upstream`. */
-function fetchWhole(upstream: URL, req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    get({ host: upstream.hostname, port: upstream.port, path: req.url, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => resolve(Buffer.concat(chunks)));
-    }).on('error', reject);
-  });
-}
-
-/** A server with 12 cache pods and 10 more nodes, each collection's list answer about `podBytes` and `nodeBytes`. */
-async function bigCluster(podBytes: number, nodeBytes: number, pods = 12, nodes = 10): Promise<KubeApiServer> {
-  const server = await KubeApiServer.start();
-  populate(server, pods);
-  for (let i = 0; i < pods; i++) {
-    const name = `cache-node-${String(i).padStart(3, '0')}`;
-    const pod = server.get('Pod', 'cache', name)!;
-    server.upsert({ ...pod, metadata: { ...pod.metadata, annotations: { big: 'p'.repeat(Math.floor(podBytes / pods)) } } });
-  }
-  for (let i = 0; i < nodes; i++) {
-    const node = nodeObject(`other-${String(i).padStart(2, '0')}`, { region: 'r', zone: 'z' });
-    server.upsert({ ...node, metadata: { ...node.metadata, annotations: { big: 'n'.repeat(Math.floor(nodeBytes / nodes)) } } });
-  }
-  return server;
-}
 
 const isList = (url: URL): boolean => url.searchParams.get('watch') !== 'true';
 
@@ -141,7 +113,7 @@ async function relistWithBudget(t: { after(fn: () => unknown): void }, crossing:
         else podsRefused.fire();
         return forward(upstream, req, res);
       }
-      void fetchWhole(upstream, req).then((body) => {
+      void fetchWhole(upstream, req).then(({ body }) => {
         if (which === 'pods') {
           scripted(res, body, async (write) => {
             write(Math.floor(3.5 * MiB));
@@ -256,7 +228,7 @@ test('two paged lists whose pages are over half the budget both complete, each p
       // first nodes page only once the pods bytes are counted (4.8 + 3.6 MiB: past the budget); the
       // pods page ends once the nodes page was asked again. Every other answer arrives in 256 KiB
       // steps, and may meet another or not (each put-off is counted below).
-      void fetchWhole(upstream, req).then(async (body) => {
+      void fetchWhole(upstream, req).then(async ({ body }) => {
         if (first && which === 'nodes') await podsCountedP;
         res.writeHead(200, { 'content-type': 'application/json' });
         const tail = first && which === 'pods' ? 1024 : 0;

@@ -6,42 +6,20 @@
  * follows the failed start ends the put-off: no request after it, the budget given back.
  */
 import assert from 'node:assert/strict';
-import { createServer, get, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { ListAnswerBudget } from '../../../src/sources/kubernetes/bounded-http.js';
-import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { forward, listening } from './closing-proxy.js';
-import { nodeObject, populate } from './fixtures.js';
+import { bigCluster, fetchWhole } from './big-answers.js';
 import { startSource } from './harness.js';
 
 const MiB = 1024 * 1024;
 
-/** The whole answer of `req` from `upstream`. */
-function fetchWhole(upstream: URL, req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    get({ host: upstream.hostname, port: upstream.port, path: req.url, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => resolve(Buffer.concat(chunks)));
-    }).on('error', reject);
-  });
-}
-
 test('a start that fails while a resource is only ever put off by the list answer budget says so, not "no answer yet"', async (t) => {
-  const server = await KubeApiServer.start();
-  t.after(() => server.close());
-  populate(server, 12);
   // Pods 5 MiB and nodes 4 MiB under a 6 MiB budget: each alone fits, the two at once do not.
-  for (let i = 0; i < 12; i++) {
-    const name = `cache-node-${String(i).padStart(3, '0')}`;
-    const pod = server.get('Pod', 'cache', name)!;
-    server.upsert({ ...pod, metadata: { ...pod.metadata, annotations: { big: 'p'.repeat(Math.floor((5 * MiB) / 12)) } } });
-  }
-  for (let i = 0; i < 10; i++) {
-    const node = nodeObject(`other-${i}`, { region: 'r', zone: 'z' });
-    server.upsert({ ...node, metadata: { ...node.metadata, annotations: { big: 'n'.repeat(Math.floor((4 * MiB) / 10)) } } });
-  }
+  const server = await bigCluster(5 * MiB, 4 * MiB);
+  t.after(() => server.close());
   const upstream = new URL(server.url);
   const budget = new ListAnswerBudget(6 * MiB);
   const lists = { pods: 0, nodes: 0 };
@@ -52,7 +30,7 @@ test('a start that fails while a resource is only ever put off by the list answe
       if (which === undefined || url.searchParams.get('watch') === 'true') return forward(upstream, req, res);
       lists[which]++;
       res.on('error', () => undefined);
-      void fetchWhole(upstream, req).then(async (body) => {
+      void fetchWhole(upstream, req).then(async ({ body }) => {
         res.writeHead(200, { 'content-type': 'application/json' });
         if (which === 'pods') {
           // 4 MiB of the pods answer, and never the rest: the larger answer, holding the budget.

@@ -6,43 +6,21 @@
  * and asked again; each answer alone is still held only to its own bound.
  */
 import assert from 'node:assert/strict';
-import { createServer, get, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { ListAnswerBudget, listResponseBound } from '../../../src/sources/kubernetes/bounded-http.js';
-import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { forward, listening } from './closing-proxy.js';
-import { nodeObject, populate } from './fixtures.js';
+import { bigCluster, fetchWhole } from './big-answers.js';
 import { startSource } from './harness.js';
 
 const MiB = 1024 * 1024;
 
-/** The whole answer of `url` from `upstream`. */
-function fetchWhole(upstream: URL, req: IncomingMessage): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    get({ host: upstream.hostname, port: upstream.port, path: req.url, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => resolve({ status: up.statusCode ?? 502, headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) }));
-    }).on('error', reject);
-  });
-}
-
 test('a list answer that would pass the shared budget beside another in flight is put off, naming it, and asked again', async (t) => {
-  const server = await KubeApiServer.start();
-  t.after(() => server.close());
-  populate(server, 12);
   // 4 MiB of pods (large annotations keyway drops) and 4 MiB of nodes, a budget of 6 MiB: each
   // answer alone fits, the two at once do not.
-  for (let i = 0; i < 12; i++) {
-    const name = `cache-node-${String(i).padStart(3, '0')}`;
-    const pod = server.get('Pod', 'cache', name)!;
-    server.upsert({ ...pod, metadata: { ...pod.metadata, annotations: { big: 'p'.repeat(Math.floor((4 * MiB) / 12)) } } });
-  }
-  for (let i = 0; i < 10; i++) {
-    const node = nodeObject(`other-${i}`, { region: 'r', zone: 'z' });
-    server.upsert({ ...node, metadata: { ...node.metadata, annotations: { big: 'n'.repeat(Math.floor((4 * MiB) / 10)) } } });
-  }
+  const server = await bigCluster(4 * MiB, 4 * MiB);
+  t.after(() => server.close());
   const upstream = new URL(server.url);
   const budget = new ListAnswerBudget(6 * MiB);
   const nodeLists: { finished: boolean }[] = [];
@@ -56,8 +34,8 @@ test('a list answer that would pass the shared budget beside another in flight i
       const list = url.searchParams.get('watch') !== 'true';
       if (list && url.pathname === '/api/v1/namespaces/cache/pods') {
         // All but the last KiB of the first pods answer, then the rest once a node list was refused.
-        void fetchWhole(upstream, req).then(async ({ status, headers, body }) => {
-          res.writeHead(status, headers);
+        void fetchWhole(upstream, req).then(async ({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
           const cut = body.length - 1024;
           res.write(body.subarray(0, cut));
           // Once the client has counted most of it (kernel buffers on loopback hold megabytes, so
@@ -77,8 +55,8 @@ test('a list answer that would pass the shared budget beside another in flight i
         // what it asserts. (The first answer's close says nothing: written into loopback buffers,
         // it closes before the client has read, and counted, any of it.)
         if (nodeLists.length > 1) podsRest();
-        void podsPartReadP.then(() => fetchWhole(upstream, req)).then(({ status, headers, body }) => {
-          res.writeHead(status, headers);
+        void podsPartReadP.then(() => fetchWhole(upstream, req)).then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
           res.end(body, () => {
             attempt.finished = true;
             if (nodeLists.length === 1) setTimeout(podsRest, 3000).unref();
