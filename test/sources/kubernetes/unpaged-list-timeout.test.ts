@@ -41,7 +41,11 @@ test('an unpaged fallback that takes longer than one listTimeoutMs, but not than
   assert.ok(!running.logs.some((l) => typeof l.error === 'string' && l.error.includes('not complete within')), 'no list timed out');
 });
 
-test('during start, an unpaged fallback within its bound is waited for past startTimeoutMs', async (t) => {
+/**
+ * A start whose pods list is held page by page, whose continue token expires at page 3, on a fake
+ * clock (startTimeoutMs 1 s, listTimeoutMs 30 s); `settled()` is what start() gave, once it has.
+ */
+async function startWithExpiringPods(): Promise<{ server: KubeApiServer; clock: FakeClock; settled: () => RunningSource | Error | undefined }> {
   const server = (started.server = await KubeApiServer.start({ continueExpiresAtPage: 3 }));
   populate(server, 12);
   server.holdLists('pods');
@@ -51,6 +55,11 @@ test('during start, an unpaged fallback within its bound is waited for past star
     (r) => (outcome = r),
     (e: unknown) => (outcome = e as Error),
   );
+  return { server, clock, settled: () => outcome };
+}
+
+test('during start, an unpaged fallback within its bound is waited for past startTimeoutMs', async (t) => {
+  const { server, clock, settled } = await startWithExpiringPods();
   const requested = (): Promise<unknown> => eventually('a list of pods requested', () => server.heldLists('pods') === 1, { intervalMs: 1 });
   for (let page = 1; page <= 3; page++) {
     await requested();
@@ -62,35 +71,28 @@ test('during start, an unpaged fallback within its bound is waited for past star
     clock.advance(900);
     await new Promise((r) => setImmediate(r));
   }
-  assert.ok(outcome === undefined, `start settled while the unpaged list was within its bound: ${String(outcome)}`);
+  assert.ok(settled() === undefined, `start settled while the unpaged list was within its bound: ${String(settled())}`);
   assert.ok(server.releaseList('pods'));
-  await eventually('start resolved', () => outcome !== undefined);
-  const running = outcome as unknown as RunningSource | Error;
+  await eventually('start resolved', () => settled() !== undefined);
+  const running = settled() as unknown as RunningSource | Error;
   assert.ok(!(running instanceof Error), `start failed: ${String(running)}`);
   t.after(() => running.source.stop());
   assert.equal(running.source.current().length, 12);
 });
 
 test('during start, an unpaged fallback past its bound no longer holds the start timeout off', async () => {
-  const server = (started.server = await KubeApiServer.start({ continueExpiresAtPage: 3 }));
-  populate(server, 12);
-  server.holdLists('pods');
-  const clock = new FakeClock();
-  let outcome: RunningSource | Error | undefined;
-  startSource(server, {}, { listPageSize: 4, startTimeoutMs: 1000, startMaxMs: 600_000, listTimeoutMs: 30_000, clock }).then(
-    (r) => (outcome = r),
-    (e: unknown) => (outcome = e as Error),
-  );
+  const { server, clock, settled } = await startWithExpiringPods();
   for (let page = 1; page <= 4; page++) {
     await eventually('a list of pods requested', () => server.heldLists('pods') === 1, { intervalMs: 1 });
     if (page < 4) assert.ok(server.releaseList('pods'));
   }
   // The unpaged list is never answered: once the fake clock passes its 3 × 30 s, the start fails.
-  for (let i = 0; i < 100 && outcome === undefined; i++) {
+  for (let i = 0; i < 100 && settled() === undefined; i++) {
     clock.advance(1000);
     await new Promise((r) => setImmediate(r));
   }
-  await eventually('start settled', () => outcome !== undefined);
+  await eventually('start settled', () => settled() !== undefined);
+  const outcome = settled();
   assert.ok(outcome instanceof Error, 'start failed');
   assert.match(outcome.message, /^no complete list of pods from the Kubernetes API: no list page of pods in 1000 ms \(kubernetes\.startTimeoutMs\) \(pods: listing without paging after a continue token expired, 0 ms left \(the paged list read 8 objects in 2 pages, the last page 90000 ms ago\)\)$/);
 });
