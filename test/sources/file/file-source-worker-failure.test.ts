@@ -40,11 +40,11 @@ test('a parse the worker failed is tried again at the next stat check, without a
   // The periodic check sees the new file and its reload fails: the check has nothing new to see after.
   failNext = true;
   await topo.write(topologyText({ ready: [true, true] }));
-  await eventually('the failed parse', () => src.lastError(), { timeoutMs: 3000 });
+  await eventually('the failed parse', () => src.lastError(), { timeoutMs: 20_000 });
   assert.match(src.lastError()!.message, /pipeline worker/);
   assert.equal(src.config().topology.endpoints.length, 1, 'the failed parse changed nothing');
 
-  await eventually('the file applied by a later check', () => src.config().topology.endpoints.length === 2, { timeoutMs: 3000 });
+  await eventually('the file applied by a later check', () => src.config().topology.endpoints.length === 2, { timeoutMs: 20_000 });
   assert.deepEqual(seen, [2]);
   assert.equal(src.lastError(), undefined);
 });
