@@ -24,6 +24,7 @@ import { HandoffDriver } from './handoff-driver.js';
 import { LoadDriver, loadSignalSettings } from './load-driver.js';
 import { isWorkerFailure, pipelineWorker } from './pipeline-worker.js';
 import { type PipelineStep, ServingState } from './serving-state.js';
+import { StandingWarnings } from './standing-warnings.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_XDS_PORT = 18000;
@@ -155,6 +156,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Computations begun, worker failures in a row, and the timer of the retry after one (COMPUTE_RETRY_MS).
   let computations = 0;
   let computeFailures = 0;
+  // The shard map's warnings (too few zones for the replicas) stand while the topology does: logged
+  // when one appears, changes or comes back, and hourly while it stands, not at each endpoint change.
+  const shardMapWarnings = new StandingWarnings(log);
   let retryTimer: NodeJS.Timeout | undefined;
   // The start, reloads and endpoint changes are applied one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
@@ -257,7 +261,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     // Said once the new map is out (a computation that failed changed nothing), whichever
     // computation brings it: the reload's own, a retry of it, or the next endpoint change's.
     warnShardCountChange(log, previous?.map.policy.shardCount, target.policy.shardCount);
-    for (const w of target.warnings) log.warn({ version: target.version }, w);
+    shardMapWarnings.report(shardMapWarnings.nextRound(), target.warnings, { version: target.version });
   };
 
   /** The computation the worker failed again after a backoff, unless another one ran meanwhile (see COMPUTE_RETRY_MS). */

@@ -2,8 +2,9 @@
  * The warnings `keyway serve` logs for a topology, computed without serving it, so `keyway check`
  * prints the same lines (README "The topology file"). serve logs the settings' warnings at start and
  * when a reload changes them, the shard map's each time it computes a map (both in runner.ts), and
- * the translator's, prefixed by {@link translationWarning}, when it builds a proxy class
- * (xds-stage.ts); all come from the functions called here.
+ * the translator's, prefixed by {@link translationWarning}, when one first appears in a proxy class it
+ * builds, changes or comes back, and hourly while it stands (xds-stage.ts); all come from the
+ * functions called here.
  */
 import { type KeywayConfig, settingsWarnings } from '../config/index.js';
 import type { ProxyFlavor } from '../xds/resources.js';

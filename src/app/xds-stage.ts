@@ -19,6 +19,7 @@ import type { KeywayMetrics } from '../telemetry/index.js';
 import { inconsistentSnapshot, SnapshotCache, type BuildFn, type ConsistencyCheck, type RebuildReport } from '../xds/cache/index.js';
 import { pushLogLine } from './push-log.js';
 import { pushTelemetry } from './push-telemetry.js';
+import { StandingWarnings } from './standing-warnings.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
 import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
@@ -54,6 +55,8 @@ export interface XdsStageOptions {
    * Not finite or negative: the start fails with a TypeError naming it.
    */
   readonly rebuildSliceMs?: number;
+  /** The clock of the translator warnings' reminder (WARNING_REMINDER_MS in standing-warnings.ts), ms; default the monotonic clock (tests pass their own). */
+  readonly now?: () => number;
 }
 
 /**
@@ -93,7 +96,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // in between (first use) matches the classes already served.
   let served: ServingView = first;
   let latest: ServingView = first;
-  const warnings = warningLog(logger);
+  const warnings = warningLog(logger, opts.now ?? (() => performance.now()));
   const grpcStageTimeoutMs = opts.grpcStageTimeoutMs ?? grpcStageTimeoutFromEnv(process.env);
   // One translation per class and view: a make-before-break phase rebuilds with the same view, and
   // the stager tells a new change from a phase by the identity of the translator's set. The view
@@ -438,23 +441,30 @@ function midChange(stager: GrpcStager | undefined, server: XdsServer | undefined
 }
 
 /**
- * Logs each distinct translator warning once per published view (every proxy class repeats them;
- * the served view and the one built ahead are translated in turns, so each keeps its own).
+ * The translator's warnings in the log (docs/observability.md "Logs"), as standing warnings: every
+ * proxy class repeats a view's warnings, and the served view and the one built ahead are translated
+ * in turns, so views are numbered (rounds) in the order of their first translation.
  */
-function warningLog(logger: Logger): { report(view: ServingView, warnings: readonly string[]): void } {
-  const seenBy = new WeakMap<ServingView, Set<string>>();
+function warningLog(logger: Logger, now: () => number): { report(view: ServingView, warnings: readonly string[]): void } {
+  const rounds = new WeakMap<ServingView, number>();
+  const standing = new StandingWarnings(logger, { message: translationWarning, keyOf: warningKey, now });
   return {
+    // Called for every translation, warnings or none, so a view without a warning ends it.
     report(view, warnings) {
-      if (warnings.length === 0) return;
-      let seen = seenBy.get(view);
-      if (!seen) seenBy.set(view, (seen = new Set()));
-      for (const w of warnings) {
-        if (seen.has(w)) continue;
-        seen.add(w);
-        logger.warn({ shardMapVersion: view.map.version }, translationWarning(w));
-      }
+      let n = rounds.get(view);
+      if (n === undefined) rounds.set(view, (n = standing.nextRound()));
+      standing.report(n, warnings, { shardMapVersion: view.map.version });
     },
   };
+}
+
+/**
+ * What makes two warnings one: the text with its free-standing figures (a byte count, a count of
+ * shards, the heaviest weight) masked, so a figure that moves with each map does not log the
+ * warning again. Figures inside a name (`gpu-3`, `10.0.0.1:8080`, `shard 12:`) are kept.
+ */
+function warningKey(text: string): string {
+  return text.replace(/(^|[\s(])\d+(?:\.\d+)?(?=$|[\s)])/g, '$1#');
 }
 
 function logPush(logger: Logger, view: ServingView, report: RebuildReport): void {

@@ -75,7 +75,7 @@ export function translate(input: TranslatorInput, proxy: ProxyClass): ResourceSe
   return translateWithWarnings(input, proxy).resources;
 }
 
-/** As {@link translate}, plus the warnings the server should log once per map version. */
+/** As {@link translate}, plus the warnings the server logs (when one appears, changes or comes back, and hourly while it stands: docs/observability.md "Logs"). */
 export function translateWithWarnings(input: TranslatorInput, proxy: ProxyClass): Translation {
   if (proxy.flavor === 'agent') return translateAgent(input, proxy);
   return proxy.flavor === 'grpc' ? translateGrpc(input, proxy) : translateEnvoy(input);
