@@ -4,6 +4,7 @@
  * read in pages of {@link PROXIES_PAGE_LIMIT}.
  */
 import type { ProxiesBody, ProxyStatus, ReadyzBody } from '../../admin/api-types.js';
+import { compareStrings } from '../../core/order.js';
 import { KINDS_OF_FLAVOR, type ProxyFlavor, type ResourceKind } from '../../core/proxy.js';
 import { PROXIES_SHAPE, READYZ_SHAPE } from './body-shape.js';
 import { CliError, type CommandIo, printJson, type OutputFormat } from './options.js';
@@ -44,7 +45,7 @@ export interface StatusReport {
  */
 export async function statusCommand(api: RestClient, output: OutputFormat, io: CommandIo, now = Date.now()): Promise<number> {
   const readyz = (await api.get<ReadyzBody>('readyz', READYZ_SHAPE, [200, 503])).body;
-  const proxies = await allProxies(api);
+  const proxies = await allProxies(api, io);
   const report: StatusReport = { server: api.server.href, readyz, proxies };
   if (output === 'json') printJson(io, report);
   else io.out(renderStatus(report, now));
@@ -54,24 +55,42 @@ export async function statusCommand(api: RestClient, output: OutputFormat, io: C
 }
 
 /**
- * Every row of `GET /v1/proxies`, following `continue` page by page; null when the first page is a
- * 404 (no xDS stage). Rows are as the pages gave them: one proxy that connected meanwhile may be
- * missing, and one that left may still be listed (docs/api.md), never one twice.
+ * Every row of `GET /v1/proxies` (docs/api.md "Paging"), following `continue` page by page; null
+ * when the first page is a 404 (no xDS stage). Rows are as the pages gave them: one proxy that
+ * connected meanwhile may be missing, and one that left may still be listed, never one twice.
  */
-async function allProxies(api: RestClient): Promise<ProxyStatus[] | null> {
+async function allProxies(api: RestClient, io: CommandIo): Promise<ProxyStatus[] | null> {
   const rows: ProxyStatus[] = [];
+  let received = 0;
   const tokens = new Set<string>();
   let token: string | undefined;
   do {
     const route = `v1/proxies?limit=${PROXIES_PAGE_LIMIT}${token === undefined ? '' : `&continue=${encodeURIComponent(token)}`}`;
     const res = await api.get<ProxiesBody>(route, PROXIES_SHAPE, token === undefined ? [200, 404] : [200]);
     if (res.status === 404) return null;
+    // Rows are sorted by id and a page continues after the last row read, so a row at or before it
+    // comes from an answer that ignored `continue`: a release older than paging, reached when the
+    // address is a Service over replicas of two releases (a rollout). Its rows were listed twice.
+    const after = token === undefined ? undefined : rows.at(-1)?.id;
+    let repeated = 0;
     // Not push(...rows): an older keyway sends every row in one page, past the arguments a call takes.
-    for (const row of res.body.proxies) rows.push(row);
+    for (const row of res.body.proxies) {
+      received++;
+      if (after !== undefined && compareStrings(row.id, after) <= 0) repeated++;
+      else rows.push(row);
+    }
     token = nextToken(api, route, res.body);
     // A token sent before would page forever: not keyway's answer.
     if (token !== undefined && tokens.has(token)) {
-      throw new CliError(`GET ${api.url(route).origin}/v1/proxies answered a continue token it was sent before (after ${rows.length} rows): is ${api.server.href} a keyway REST API?`, 1);
+      throw new CliError(`GET ${api.url(route).origin}/v1/proxies answered a continue token it was sent before (after ${received} rows): is ${api.server.href} a keyway REST API?`, 1);
+    }
+    if (repeated > 0) {
+      io.err(
+        printable(
+          `keyway status: a page of GET /v1/proxies ignored "continue" and listed ${count(repeated, 'row', 'rows')} already read, left out ` +
+            `(a keyway older than paging behind ${api.server.href}, e.g. replicas of two releases behind one Service?)`,
+        ) + '\n',
+      );
     }
     if (token !== undefined) tokens.add(token);
   } while (token !== undefined);

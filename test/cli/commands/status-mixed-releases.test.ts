@@ -1,0 +1,80 @@
+/**
+ * `keyway status --server` pointed at a Service in front of several keyway replicas: each page of
+ * `GET /v1/proxies` may reach another replica, and during a rollout one may run a release older
+ * than paging, which ignores `limit` and `continue` and answers every row. Its rows up to the last
+ * one already read were listed again (the agents, connected to every replica, twice each); they are
+ * dropped, so each proxy is listed once, in id order (docs/cli.md).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildAdminApp } from '../../../src/admin/index.js';
+import type { ProxyStatus } from '../../../src/admin/api-types.js';
+import { ServingState } from '../../../src/app/serving-state.js';
+import { runClientCommand } from '../../../src/cli/commands/index.js';
+import { PROXIES_PAGE_LIMIT } from '../../../src/cli/commands/status.js';
+import { loadConfigFile } from '../../../src/config/index.js';
+import { computeShardMap } from '../../../src/sharding/index.js';
+import { Fleet, idOf } from '../../admin/proxy-fleet.js';
+import { captureIo } from './fake-server.js';
+
+/** A current keyway (it pages) over `fleet`, on loopback. */
+async function currentKeyway(t: { after: (fn: () => Promise<unknown>) => void }, fleet: Fleet): Promise<string> {
+  const cfg = await loadConfigFile('examples/topology.yaml');
+  const state = new ServingState();
+  state.publish({ topology: cfg.topology, map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy) });
+  const app = await buildAdminApp(state, { readers: [{ proxies: fleet.reader() }] });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.after(() => app.close());
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}
+
+/**
+ * A Service over two replicas: requests go to each in turn. The second runs a release older than
+ * paging: `/readyz` without `status` and `reasons`, `/v1/proxies` every row at once whatever the query.
+ */
+async function service(t: { after: (fn: () => Promise<unknown>) => void }, current: string, olderRows: readonly ProxyStatus[]): Promise<{ url: string; answeredBy: string[] }> {
+  const answeredBy: string[] = [];
+  let next = 0;
+  const server = http.createServer((req, res) => {
+    const older = next++ % 2 === 1;
+    answeredBy.push(`${older ? 'older' : 'current'} ${req.url ?? ''}`);
+    res.setHeader('content-type', 'application/json');
+    if (older) {
+      const path = (req.url ?? '').split('?')[0];
+      return void res.end(path === '/readyz' ? JSON.stringify({ ready: true, stale: false, sources: [] }) : JSON.stringify({ proxies: olderRows }));
+    }
+    void fetch(`${current}${req.url ?? ''}`).then(async (r) => {
+      res.statusCode = r.status;
+      res.end(await r.text());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, answeredBy };
+}
+
+test('status over replicas of two releases, the older one answering page 2 with every row: each proxy once, in id order', async (t) => {
+  const n = 2 * PROXIES_PAGE_LIMIT + 3;
+  // Cache nodes' agents connect to every replica: both list them.
+  const fleet = new Fleet();
+  for (let i = 0; i < n; i++) fleet.connect(idOf(i), { agent: true });
+  const current = await currentKeyway(t, fleet);
+  // The older replica answers /readyz first, so the current one answers page 1 and the older page 2.
+  const front = await service(t, current, fleet.registry.proxies());
+  const io = captureIo();
+  // Burn the first turn: /readyz goes to the older replica (answered without status, read the same).
+  await fetch(`${front.url}/healthz`).then((r) => r.text());
+  const code = await runClientCommand('status', ['--server', front.url, '-o', 'json'], {}, io);
+  assert.equal(code, 0, io.stderr);
+  assert.deepEqual(
+    front.answeredBy.slice(1).map((a) => a.split(' ')[0]),
+    ['older', 'current', 'older'],
+    'the premise: page 2 reached the older replica',
+  );
+  const ids = (JSON.parse(io.stdout) as { proxies: ProxyStatus[] }).proxies.map((p) => p.id);
+  assert.equal(new Set(ids).size, ids.length, `no row twice (${ids.length} rows for ${n} proxies)`);
+  assert.deepEqual(ids, Array.from({ length: n }, (_, i) => idOf(i)));
+  assert.match(io.stderr, /ignored "continue"/, 'the mixed answer is said');
+});
