@@ -2,7 +2,8 @@
 // keyway web view (docs/api.md "Web view"): the shard map as a grid of S cells coloured by primary
 // owner and grouped by the primary's fabric (subzone), ownership against weight per endpoint,
 // proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
-// every second and fetches `/v1/shardmap` only when the version there changes (and every 30 s, conditionally).
+// every second and fetches `/v1/shardmap` only when the version there changes (and every 30 s, conditionally;
+// a large map in a handoff at most every HANDOFF_MAP_MS).
 
 const POLL_MS = 1000;
 const PROXIES_MS = 2000;
@@ -17,6 +18,13 @@ const MAX_PROXY_ROWS = 200;
 const PROXIES_LARGE_MS = 10000;
 /** Ask for the map now and then even when the version is unchanged (endpoint details, source state): a 304 while nothing changed. */
 const FULL_REFRESH_MS = 30000;
+// During a handoff each move that completes is a new version (docs/ownership.md), and a map past
+// LARGE_MAP_CHARS is read at most once per HANDOFF_MAP_MS then, not at each version: at S = 65536
+// the map is about 26 MB, and keyway spends about 0.4 s of the event loop that serves xDS
+// serializing each version a page asks for, so a page open during a handoff kept it busy about
+// half the time. A smaller map (S = 16384 without long ids is about 1 MB) follows every version.
+const LARGE_MAP_CHARS = 2_000_000;
+const HANDOFF_MAP_MS = 10000;
 // Every request, body included, gives up after these: a keyway that accepts connections but never
 // answers (stopped, or a partition that drops packets) would otherwise hold the poll forever, and
 // the badge would keep saying ready. The map gets longer: at S = 131072 it is megabytes.
@@ -46,6 +54,9 @@ const state = {
   map: null,
   mapEtag: null,
   fetchedAt: 0,
+  /** Date.now() when the last map body (a 200, not a 304) was read, and its length in characters. */
+  mapReadAt: 0,
+  mapChars: 0,
   readyz: null,
   /** Date.now() of keyway's last answer to /readyz (0: none yet). */
   answeredAt: 0,
@@ -286,13 +297,16 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
     askForToken(Boolean(token));
   }
   let body = null;
+  let chars = 0;
   try {
-    body = await res.json();
+    const text = await res.text();
+    chars = text.length;
+    body = JSON.parse(text);
   } catch {
     if (signal.aborted) throw new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`);
     body = null;
   }
-  return { status: res.status, body, etag: res.headers.get('etag') };
+  return { status: res.status, body, etag: res.headers.get('etag'), chars };
 }
 
 // ---------------------------------------------------------------- header
@@ -353,6 +367,14 @@ function renderHeader() {
     reasons.push({
       code: 'MAP_UNAVAILABLE',
       message: `keyway's shard map is version ${r.version}; the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}, and the new one is being read.`,
+    });
+  } else if (state.connected && state.map && r?.version !== undefined && r.version !== state.map.version && handoffHold()) {
+    // Not a problem: the page follows a handoff of a large map every HANDOFF_MAP_MS, and says so.
+    reasons.push({
+      code: 'MAP_HANDOFF',
+      message:
+        `Shards are moving: keyway's shard map is version ${r.version}; the map shown is version ${state.map.version}, read at ${new Date(state.fetchedAt).toLocaleTimeString()}. ` +
+        `During a handoff a map this large (${(state.mapChars / 1e6).toFixed(1)} MB) is read every ${HANDOFF_MAP_MS / 1000} s, not at each version.`,
     });
   }
   badge.title = !state.connected
@@ -1010,6 +1032,8 @@ async function refreshMap() {
   state.map = map;
   state.mapEtag = res.etag;
   state.fetchedAt = Date.now();
+  state.mapReadAt = state.fetchedAt;
+  state.mapChars = res.chars;
   state.mapProblem = '';
   assignColors(map.endpoints);
   legend(map);
@@ -1057,6 +1081,16 @@ function requestMap() {
     });
 }
 
+/**
+ * Is a new version of the map left unread for now? Yes while the map shown is in a handoff (shards
+ * in transition), is larger than LARGE_MAP_CHARS, and was read less than HANDOFF_MAP_MS ago.
+ */
+function handoffHold() {
+  const m = state.map;
+  const moving = Array.isArray(m?.handoff?.transitions) && m.handoff.transitions.length > 0;
+  return moving && state.mapChars > LARGE_MAP_CHARS && Date.now() - state.mapReadAt < HANDOFF_MAP_MS;
+}
+
 let pollTimer;
 let polling = false;
 
@@ -1100,7 +1134,8 @@ async function poll() {
     state.connected = true;
     const version = r.body?.version;
     const readUnderWay = mapTask !== undefined;
-    if (state.mapWanted || !state.map || (version !== undefined && version !== state.map.version) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
+    const newVersion = state.map && version !== undefined && version !== state.map.version;
+    if (state.mapWanted || !state.map || (newVersion && !handoffHold()) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
       requestMap();
     }
     // The map read does not hold the badge, so the badge says ready while the map shown may be hours
