@@ -176,6 +176,12 @@ export class OwnershipAgent {
    * move). Entries go when the replica no longer gives the shard as WARMING.
    */
   readonly #told = new Map<ServerLink, Map<number, number>>();
+  /**
+   * Per replica, the stream `#told` counts for: keyway forgets a node's warm reports when the node
+   * opens a new stream (a restarted node's cache is empty), so a replica is told everything again
+   * once its new stream is up (docs/ownership.md "Two-phase moves").
+   */
+  readonly #toldOn = new Map<ServerLink, number>();
   /** The link the exposed assignments come from. */
   #source: ServerLink | undefined;
   /** Orders the events below: one step per recompute. */
@@ -563,14 +569,24 @@ export class OwnershipAgent {
    * Reports to every server each shard it gives as WARMING that the node holds warm, unless that
    * server was told already of that move (docs/ownership.md "ReportWarm"); one report per server,
    * each retried on its own. A report names each shard's move by that server's own deadline, so a
-   * server that has not seen the change yet is told once it gives the shard as WARMING.
+   * server that has not seen the change yet is told once it gives the shard as WARMING. A server
+   * is told only while its stream is up, and told again on each new stream (keyway forgets a
+   * node's reports when it opens one).
    */
   #report(): void {
     this.#flush = undefined;
     if (this.#closed) return;
     // A link gone (its address left DNS) is told nothing more; one that rejoins is told again.
     for (const link of this.#told.keys()) if (!this.#links.includes(link)) this.#told.delete(link);
+    for (const link of this.#toldOn.keys()) if (!this.#links.includes(link)) this.#toldOn.delete(link);
     for (const link of this.#links) {
+      // Not before its stream is up: a report keyway hears before the stream's opening would be
+      // forgotten by it. The link's coming up recomputes, and reports then.
+      if (!link.up) continue;
+      if (this.#toldOn.get(link) !== link.stream) {
+        this.#told.delete(link);
+        this.#toldOn.set(link, link.stream);
+      }
       const told = this.#told.get(link) ?? new Map<number, number>();
       const warming = link.warming();
       for (const shard of told.keys()) if (!warming.has(shard)) told.delete(shard);

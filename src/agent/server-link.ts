@@ -13,6 +13,7 @@ import {
   status as GrpcStatus,
   type ChannelCredentials,
   type ClientDuplexStream,
+  type ClientUnaryCall,
   type ServiceError,
   type StatusObject,
 } from '@grpc/grpc-js';
@@ -166,6 +167,10 @@ export class ServerLink {
    * routes its first map without transitions, and its answer looks the same.
    */
   readonly #flippedOnStream = new Set<number>();
+  /** Streams opened so far (`stream`). */
+  #streamSerial = 0;
+  /** ReportWarm and ReportLoad calls in flight: `close()` cancels them. */
+  readonly #unary = new Set<ClientUnaryCall>();
 
   constructor(
     readonly address: string,
@@ -219,6 +224,15 @@ export class ServerLink {
     return this.#holds;
   }
 
+  /**
+   * Which stream of the link is current (1 for the first): keyway forgets a node's warm reports
+   * when it opens a new stream (docs/ownership.md "Two-phase moves"), so the agent reports again
+   * on each new stream once it is up.
+   */
+  get stream(): number {
+    return this.#streamSerial;
+  }
+
   /** `close()` was called: the agent no longer uses this link. */
   get closed(): boolean {
     return this.#closed;
@@ -247,6 +261,7 @@ export class ServerLink {
     this.#announced = this.#announce && this.#held.size > 0 && this.#held.size <= MAX_ANNOUNCED;
     this.#resync = !this.#announced && this.#held.size > 0;
     this.#answered = false;
+    this.#streamSerial++;
     this.#warmingOnStream.clear();
     this.#flippedOnStream.clear();
     const call = this.#client.makeBidiStreamRequest(DELTA_ADS, serialize, deserialize);
@@ -296,16 +311,7 @@ export class ServerLink {
       shards: moves.map((m) => m.shard),
       warmed: moves.map((m) => ({ shard: m.shard, untilUnixMs: BigInt(m.untilUnixMs) })),
     });
-    return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest(
-        REPORT_WARM,
-        (m: WarmReport) => Buffer.from(toBinary(WarmReportSchema, m)),
-        (b: Buffer) => fromBinary(WarmReportReplySchema, b),
-        report,
-        { deadline: Date.now() + this.timing.reportDeadlineMs },
-        (err: ServiceError | null, reply?: WarmReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
-      );
-    });
+    return this.#unaryCall(REPORT_WARM, (m: WarmReport) => Buffer.from(toBinary(WarmReportSchema, m)), (b: Buffer) => fromBinary(WarmReportReplySchema, b), report);
   }
 
   /** Calls ReportLoad on this replica (docs/load-reports.md); rejects with the gRPC error (its `code`) on failure. */
@@ -317,15 +323,24 @@ export class ServerLink {
       totalRequests: BigInt(report.totalRequests),
       shards: report.shards.map((s) => ({ shard: s.shard, requests: BigInt(s.requests) })),
     });
+    return this.#unaryCall(REPORT_LOAD, (m: LoadReportMessage) => Buffer.from(toBinary(LoadReportSchema, m)), (b: Buffer) => fromBinary(LoadReportReplySchema, b), message);
+  }
+
+  /**
+   * One unary call of the ShardOwnership service, bounded by `reportDeadlineMs` and held in
+   * `#unary` until it settles, so `close()` can cancel it: left to its deadline, a call in flight
+   * kept a closed agent's process alive for up to `reportDeadlineMs` (5 s by default) after
+   * `close()` resolved, a third of a 30 s SIGTERM grace for a replica that answered slowly.
+   */
+  #unaryCall<Req, Res>(path: string, serialize: (m: Req) => Buffer, deserialize: (b: Buffer) => Res, message: Req): Promise<Res> {
+    if (this.#closed) return Promise.reject(Object.assign(new Error('the link is closed'), { code: GrpcStatus.CANCELLED }));
     return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest(
-        REPORT_LOAD,
-        (m: LoadReportMessage) => Buffer.from(toBinary(LoadReportSchema, m)),
-        (b: Buffer) => fromBinary(LoadReportReplySchema, b),
-        message,
-        { deadline: Date.now() + this.timing.reportDeadlineMs },
-        (err: ServiceError | null, reply?: LoadReportReply) => (err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply)),
-      );
+      const call = this.#client.makeUnaryRequest(path, serialize, deserialize, message, { deadline: Date.now() + this.timing.reportDeadlineMs }, (err: ServiceError | null, reply?: Res) => {
+        this.#unary.delete(call);
+        if (err || !reply) reject(err ?? new Error('no reply'));
+        else resolve(reply);
+      });
+      this.#unary.add(call);
     });
   }
 
@@ -367,6 +382,13 @@ export class ServerLink {
     const call = this.#call;
     this.#call = undefined;
     call?.cancel();
+    // Reports in flight are cancelled, not awaited (docs/ownership.md "The agent library", close()):
+    // a warm report from a node that is going away would only flip shards to it, and a load
+    // report is one window of a node whose load is leaving with it.
+    const inFlight = [...this.#unary];
+    this.#unary.clear();
+    for (const c of inFlight) c.cancel();
+    if (inFlight.length > 0) this.log({ level: 'debug', msg: 'reports in flight cancelled by close()', server: this.address, calls: inFlight.length });
     this.#client.close();
   }
 

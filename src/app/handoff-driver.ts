@@ -256,7 +256,9 @@ export class HandoffDriver implements WarmReportSink {
    * grows from `agentWaitMs` to `warmTimeoutMs` before the node's warm-ups run against the shorter one.
    */
   ownershipStreamOpened(node: string): void {
-    if (this.#closed || !this.#step?.state.transitions.some((t) => t.warming === node)) return;
+    if (this.#closed) return;
+    this.#forgetReports(node, 'opened a new ownership stream');
+    if (!this.#step?.state.transitions.some((t) => t.warming === node)) return;
     this.#opts.enqueue('ownership stream opened', () => this.#advance('ownership stream opened'));
   }
 
@@ -266,8 +268,37 @@ export class HandoffDriver implements WarmReportSink {
    * whose stream never opened, rather than at the warm-up deadline.
    */
   ownershipStreamClosed(node: string): void {
-    if (this.#closed || !this.#step?.state.transitions.some((t) => t.warming === node)) return;
+    if (this.#closed) return;
+    this.#forgetReports(node, 'closed its last ownership stream');
+    if (!this.#step?.state.transitions.some((t) => t.warming === node)) return;
     this.#opts.enqueue('ownership stream closed', () => this.#advance('ownership stream closed'));
+  }
+
+  /**
+   * A node's last ownership stream ended, before the reconnect grace that keeps it a warmer
+   * (docs/ownership.md "Two-phase moves"): the warm reports it sent are forgotten at once, so a
+   * flip tick within the grace does not flip its shards to a node that may be restarting with an
+   * empty cache. No re-plan: the grace's end (`ownershipStreamClosed`) does that. For the xDS stage
+   * to call where a node's last stream goes, before the grace.
+   */
+  ownershipStreamEnded(node: string): void {
+    if (this.#closed) return;
+    this.#forgetReports(node, 'ended its last ownership stream');
+  }
+
+  /**
+   * A warm report counts only while the node's ownership stream that followed it stays open
+   * (docs/ownership.md "Two-phase moves"): a node that restarted between its report and the flip
+   * tick (or the close's re-plan) comes back with an empty cache, and the report flipped its shards
+   * to it cold. The agent reports again, on its new stream, what it still holds warm. Synchronous,
+   * so a report the new stream's agent sends after it opened is never the one forgotten.
+   */
+  #forgetReports(node: string, why: string): void {
+    const forgotten = this.#ledger.forgetNode(node);
+    if (forgotten === 0) return;
+    // The ledger lost reports: the prefix of transitions found warm is counted again.
+    this.#warmPrefix = 0;
+    this.#opts.logger.info({ node, shards: forgotten }, `warm reports of a node that ${why} forgotten; it reports again what it still holds warm`);
   }
 
   close(): void {

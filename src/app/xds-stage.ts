@@ -173,6 +173,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
           // A node's last stream gone: moves waiting for its warm report cannot get one now, unless
           // it reconnects within the grace (an aged-out connection, a replaced channel).
           if (stopping || server?.connected(nodeId)) return;
+          // Its warm reports no longer count: a flip tick within the grace would flip a node that
+          // restarted cold (docs/ownership.md "Two-phase moves"); a reconnected agent reports again.
+          if (agent) ctx.warm?.ownershipStreamEnded?.(nodeId);
           if (agent) graceAgents.add(nodeId);
           // Closed again after a reconnect: the grace counts from this close.
           const pending = gone.get(nodeId);

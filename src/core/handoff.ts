@@ -121,4 +121,6 @@ export interface WarmReportSink {
   ownershipStreamOpened?(node: string): void;
   /** A node's last ownership stream closed: moves waiting for its warm report re-plan at once. */
   ownershipStreamClosed?(node: string): void;
+  /** A node's last ownership stream ended (before the reconnect grace): its warm reports no longer count. */
+  ownershipStreamEnded?(node: string): void;
 }

@@ -90,6 +90,20 @@ export class WarmLedger {
   }
 
   /**
+   * Forgets every report of `node`: the node's ownership stream that followed them ended, or it
+   * opened a new one (docs/ownership.md "Two-phase moves"). Its agent may have restarted with an
+   * empty cache since it reported; a node that still holds the shards warm reports them again on
+   * its new stream. Returns how many were forgotten.
+   */
+  forgetNode(node: string): number {
+    const byShard = this.#reports.get(node);
+    if (!byShard) return 0;
+    const shards = [...byShard.keys()];
+    for (const shard of shards) this.#remove(node, byShard, shard);
+    return shards.length;
+  }
+
+  /**
    * Forgets every report: the shard count changed, so a shard number names other keys now and no
    * report heard so far is of a shard the new map has (through #remove: a rollback puts them back).
    */
