@@ -54,11 +54,12 @@ export const MAX_DRAIN_TIMEOUT_MS = 600_000;
  */
 export const MAX_KEY_BYTES = 16_384;
 /**
- * How long `close()` lets gRPC calls under way finish before it ends them: calls queued behind a
- * simulated serving capacity (`serveRps`) otherwise held the close for queue length / rate
- * seconds (8 queued at 1 rps: 7.7 s), where HTTP requests under way are dropped at once.
+ * How long `close()` lets HTTP requests and gRPC calls under way finish before it ends them, both
+ * at once: calls queued behind a simulated serving capacity (`serveRps`) otherwise held the close
+ * for queue length / rate seconds (8 queued at 1 rps: 7.7 s); HTTP requests were dropped at once,
+ * so a request a draining node had taken (a store read under way) failed behind Envoy as a 503.
  */
-export const GRPC_SHUTDOWN_GRACE_MS = 2_000;
+export const SHUTDOWN_GRACE_MS = 2_000;
 /** Characters of a client's value an error message quotes (a gRPC status travels in a header). */
 const QUOTED_CHARS = 200;
 
@@ -521,22 +522,30 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     close: () =>
       (closed ??= (async () => {
         await source?.close();
-        const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-        httpServer.closeAllConnections();
-        await httpClosed;
-        if (grpcServer) {
-          const server = grpcServer;
-          await new Promise<void>((resolve) => {
-            const force = setTimeout(() => {
-              server.forceShutdown();
-              resolve();
-            }, GRPC_SHUTDOWN_GRACE_MS);
-            server.tryShutdown(() => {
-              clearTimeout(force);
-              resolve();
-            });
+        // No new connection; idle keep-alive ones close now, and those with a request under way once
+        // it is answered (Node answers with `Connection: close` on a closing server), at most after
+        // the grace.
+        const httpClosed = new Promise<void>((resolve) => {
+          const force = setTimeout(() => httpServer.closeAllConnections(), SHUTDOWN_GRACE_MS);
+          httpServer.close(() => {
+            clearTimeout(force);
+            resolve();
           });
-        }
+          httpServer.closeIdleConnections();
+        });
+        const grpcClosed = new Promise<void>((resolve) => {
+          const server = grpcServer;
+          if (!server) return resolve();
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, SHUTDOWN_GRACE_MS);
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+        await Promise.all([httpClosed, grpcClosed]);
         await metrics.shutdown();
       })()),
   };

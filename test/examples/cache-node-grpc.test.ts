@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { GRPC_SHUTDOWN_GRACE_MS, grpcBindAddress, startCacheNodeServer } from '../../examples/cache-node/server.js';
+import { SHUTDOWN_GRACE_MS, grpcBindAddress, startCacheNodeServer } from '../../examples/cache-node/server.js';
 import { eventually } from '../support/eventually.js';
 
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/cache-node/cache.proto');
@@ -27,7 +27,7 @@ test('close() ends gRPC calls still queued behind the serving capacity after a s
   const started = Date.now();
   await node.close();
   const took = Date.now() - started;
-  assert.ok(took < GRPC_SHUTDOWN_GRACE_MS + 1_500, `close() took ${took} ms with calls queued`);
+  assert.ok(took < SHUTDOWN_GRACE_MS + 1_500, `close() took ${took} ms with calls queued`);
   await Promise.all(calls);
 });
 
