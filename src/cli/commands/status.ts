@@ -61,6 +61,12 @@ export async function statusCommand(api: RestClient, output: OutputFormat, io: C
  */
 async function allProxies(api: RestClient, io: CommandIo): Promise<ProxyStatus[] | null> {
   const rows: ProxyStatus[] = [];
+  // Ids listed so far. A page that repeats one comes from an answer that ignored `continue`: a
+  // release older than paging, reached when the address is a Service over replicas of two releases
+  // (a rollout). Its rows already listed are left out, and only those: the ones that sort before the
+  // last row read are proxies connected to that replica alone (an Envoy holds one stream, to one
+  // replica), which the pages before never listed.
+  const listed = new Set<string>();
   let received = 0;
   const tokens = new Set<string>();
   let token: string | undefined;
@@ -68,16 +74,16 @@ async function allProxies(api: RestClient, io: CommandIo): Promise<ProxyStatus[]
     const route = `v1/proxies?limit=${PROXIES_PAGE_LIMIT}${token === undefined ? '' : `&continue=${encodeURIComponent(token)}`}`;
     const res = await api.get<ProxiesBody>(route, PROXIES_SHAPE, token === undefined ? [200, 404] : [200]);
     if (res.status === 404) return null;
-    // Rows are sorted by id and a page continues after the last row read, so a row at or before it
-    // comes from an answer that ignored `continue`: a release older than paging, reached when the
-    // address is a Service over replicas of two releases (a rollout). Its rows were listed twice.
-    const after = token === undefined ? undefined : rows.at(-1)?.id;
     let repeated = 0;
     // Not push(...rows): an older keyway sends every row in one page, past the arguments a call takes.
     for (const row of res.body.proxies) {
       received++;
-      if (after !== undefined && compareStrings(row.id, after) <= 0) repeated++;
-      else rows.push(row);
+      if (listed.has(row.id)) {
+        repeated++;
+        continue;
+      }
+      listed.add(row.id);
+      rows.push(row);
     }
     token = nextToken(api, route, res.body);
     // A token sent before would page forever: not keyway's answer.
@@ -94,6 +100,9 @@ async function allProxies(api: RestClient, io: CommandIo): Promise<ProxyStatus[]
     }
     if (token !== undefined) tokens.add(token);
   } while (token !== undefined);
+  // In id order, as every keyway lists them (code-unit order): an older answer's rows that sort before
+  // the pages' last row came after it. Rows already in order cost one pass.
+  rows.sort((a, b) => compareStrings(a.id, b.id));
   return rows;
 }
 

@@ -78,3 +78,52 @@ test('status over replicas of two releases, the older one answering page 2 with 
   assert.deepEqual(ids, Array.from({ length: n }, (_, i) => idOf(i)));
   assert.match(io.stderr, /ignored "continue"/, 'the mixed answer is said');
 });
+
+test('status over replicas of two releases: the Envoys connected to the older replica alone are listed, also those that sort before the rows already read', async (t) => {
+  const n = 2 * PROXIES_PAGE_LIMIT + 3;
+  const fleet = new Fleet();
+  for (let i = 0; i < n; i++) fleet.connect(idOf(i), { agent: true });
+  const current = await currentKeyway(t, fleet);
+  // The older replica has the agents too, and three Envoys of its own (an Envoy keeps one stream, to
+  // one replica): two sort before page 1's last row (envoy-0499), one after every row.
+  const older = new Fleet();
+  for (let i = 0; i < n; i++) older.connect(idOf(i), { agent: true });
+  const own = ['edge-a', 'envoy-0100-old', 'zz-edge'];
+  for (const id of own) older.connect(id);
+  const front = await service(t, current, older.registry.proxies());
+  const io = captureIo();
+  await fetch(`${front.url}/healthz`).then((r) => r.text());
+  const code = await runClientCommand('status', ['--server', front.url, '-o', 'json'], {}, io);
+  assert.equal(code, 0, io.stderr);
+  assert.deepEqual(
+    front.answeredBy.slice(1).map((a) => a.split(' ')[0]),
+    ['older', 'current', 'older'],
+    'the premise: page 2 reached the older replica',
+  );
+  const ids = (JSON.parse(io.stdout) as { proxies: ProxyStatus[] }).proxies.map((p) => p.id);
+  const expected = [...Array.from({ length: n }, (_, i) => idOf(i)), ...own].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  assert.deepEqual(ids, expected, `every proxy once, in id order (${ids.length} rows for ${expected.length} proxies)`);
+  // Page 1 listed envoy-0000..envoy-0499: those 500 rows of page 2 are the ones left out.
+  assert.match(io.stderr, /ignored "continue" and listed 500 rows already read, left out/);
+});
+
+test('status over replicas of two releases with no proxy in common: every row the pages gave, in id order', async (t) => {
+  const n = PROXIES_PAGE_LIMIT + 3;
+  const fleet = new Fleet();
+  for (let i = 0; i < n; i++) fleet.connect(idOf(i));
+  const current = await currentKeyway(t, fleet);
+  // Envoys only: each replica lists its own, and nothing repeats to tell the older answer by.
+  const older = new Fleet();
+  const own = ['edge-a', 'envoy-0100-old', 'zz-edge'];
+  for (const id of own) older.connect(id);
+  const front = await service(t, current, older.registry.proxies());
+  const io = captureIo();
+  await fetch(`${front.url}/healthz`).then((r) => r.text());
+  const code = await runClientCommand('status', ['--server', front.url, '-o', 'json'], {}, io);
+  assert.equal(code, 0, io.stderr);
+  const ids = (JSON.parse(io.stdout) as { proxies: ProxyStatus[] }).proxies.map((p) => p.id);
+  // Page 1 (the current replica's first 500), then page 2 from the older one: all of its rows. The
+  // current replica's rows past page 1 are not read (page 2 went elsewhere), as with any replica.
+  const expected = [...Array.from({ length: PROXIES_PAGE_LIMIT }, (_, i) => idOf(i)), ...own].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  assert.deepEqual(ids, expected);
+});
