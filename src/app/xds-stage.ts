@@ -462,12 +462,15 @@ function warningLog(logger: Logger, now: () => number): { report(view: ServingVi
 }
 
 /**
- * What makes two warnings one: the text with its free-standing figures (a byte count, a count of
- * shards, the heaviest weight) masked, so a figure that moves with each map does not log the
- * warning again. Figures inside a name (`gpu-3`, `10.0.0.1:8080`, `shard 12:`) are kept.
+ * What makes two warnings one: the text with its measures masked (a byte count, a count of
+ * endpoints, shards or owners, the heaviest weight), so a figure that moves with each map does not
+ * log the warning again. Every other figure is kept, names above all: `gpu-3`, `10.0.0.1:8080`,
+ * `shard 12:`, and an id made of digits (`endpoint 7 shares address ...`), which a mask of every
+ * free-standing figure made one warning with any other endpoint's, so the second was never logged.
+ * A measure a new warning adds and this misses logs it again at a change, never hides one.
  */
 function warningKey(text: string): string {
-  return text.replace(/(^|[\s(])\d+(?:\.\d+)?(?=$|[\s)])/g, '$1#');
+  return text.replace(/(^|[\s(])\d+(?:\.\d+)?(?=\s(?:serving endpoints|others|bytes|shards|owners)\b|\))/g, '$1#');
 }
 
 function logPush(logger: Logger, view: ServingView, report: RebuildReport): void {

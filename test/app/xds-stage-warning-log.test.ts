@@ -120,3 +120,32 @@ test('a standing translator warning is logged once over many map changes, again 
     await stage.close();
   }
 });
+
+test('a translator warning that names another endpoint is another warning, also when ids are numbers', async () => {
+  let clock = 1_000_000;
+  const s = setup();
+  // Ids of digits are valid ids (ENDPOINT_ID_PATTERN): "2" and "3" share "1"'s address.
+  const sharing = (ids: readonly string[]): Endpoint[] => [
+    endpoint('1', '10.0.6.1'),
+    ...ids.map((id) => endpoint(id, '10.0.6.1')),
+    endpoint('gpu-9', '10.0.6.9', { weight: 2 }),
+  ];
+  await s.publish(sharing(['2', '3']));
+  const stage = await startXdsStage({ state: s.state, logger: s.logger, xdsPort: 0, host: '127.0.0.1' }, { now: () => clock });
+  try {
+    stage.cache.watch({ flavor: 'envoy', zone: '', subzone: '' }, 'endpoint', () => {});
+    const first = translationLines(s.lines);
+    assert.equal(first.length, 2, `one line per endpoint left out: ${JSON.stringify(first)}`);
+    assert.ok(first.some((m) => m.includes('endpoint 2 shares address')));
+    assert.ok(first.some((m) => m.includes('endpoint 3 shares address')));
+
+    // "3" is replaced by "4" (a pod renamed): a warning about another endpoint, logged at once.
+    clock += 10_000;
+    await s.publish(sharing(['2', '4']));
+    const next = translationLines(s.lines).slice(2);
+    assert.equal(next.length, 1, `the new endpoint's warning only: ${JSON.stringify(next)}`);
+    assert.match(next[0]!, /endpoint 4 shares address 10\.0\.6\.1:8080 with 1/);
+  } finally {
+    await stage.close();
+  }
+});
