@@ -80,12 +80,16 @@ describe('web view during a handoff: reads of a large map', { skip: chromiumSkip
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     let polls = 0;
+    let asked = 0;
     const maps: string[] = [];
     const inFlight = new Set<Request>();
     page.on('request', (r) => {
       const path = new URL(r.url()).pathname;
       if (path === '/readyz') polls++;
-      if (path === '/v1/shardmap') inFlight.add(r);
+      if (path === '/v1/shardmap') {
+        asked++;
+        inFlight.add(r);
+      }
     });
     page.on('requestfinished', (r) => inFlight.delete(r));
     page.on('requestfailed', (r) => inFlight.delete(r));
@@ -135,6 +139,8 @@ describe('web view during a handoff: reads of a large map', { skip: chromiumSkip
         await settle();
       },
       note: () => page.locator('#reasons li[data-code="MAP_HANDOFF"]'),
+      /** Requests for the map so far, conditional ones (304) included. */
+      asked: () => asked,
     };
   }
 
@@ -165,6 +171,32 @@ describe('web view during a handoff: reads of a large map', { skip: chromiumSkip
     }
     assert.equal(p.maps.length - settled, 3, `every version read once the handoff ended: ${JSON.stringify(p.maps.slice(settled))}`);
     assert.equal(await p.note().count(), 0);
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('a large map in a handoff, the computer clock set back an hour: still read within 10 s, not held for the hour', async (t) => {
+    const p = await played(t, LARGE_MOVING);
+    assert.deepEqual(p.maps, ['v0']);
+    // NTP steps the clock back (or someone sets it): Date.now() an hour earlier than at the last read.
+    const wall = Number(await p.page.evaluate('Date.now()'));
+    await p.page.clock.setSystemTime(wall - 3_600_000);
+    for (let i = 0; i < 15 && p.maps.length === 1; i++) {
+      p.publish();
+      await p.tick();
+    }
+    assert.ok(p.maps.length >= 2, `a new version read within 15 polls after the clock step: ${JSON.stringify(p.maps)}`);
+    assert.deepEqual(p.errors, []);
+  });
+
+  test('the computer clock set back an hour: the conditional refresh still comes every 30 s', async (t) => {
+    const p = await played(t, SMALL_MOVING);
+    const before = p.asked();
+    const wall = Number(await p.page.evaluate('Date.now()'));
+    await p.page.clock.setSystemTime(wall - 3_600_000);
+    // No new version: only the 30 s refresh asks for the map, conditionally.
+    for (let i = 0; i < 40 && p.asked() === before; i++) await p.tick();
+    assert.ok(p.asked() > before, 'a conditional read of the map within 40 polls after the clock step');
+    assert.deepEqual(p.maps, ['v0'], 'answered 304: the map is not read again');
     assert.deepEqual(p.errors, []);
   });
 

@@ -54,9 +54,19 @@ const state = {
   map: null,
   mapEtag: null,
   fetchedAt: 0,
-  /** Date.now() when the last map body (a 200, not a 304) was read, and its length in characters. */
+  /**
+   * window.performance.now() when the last map body (a 200, not a 304) was read, and its length in
+   * characters. Monotonic: timed by the wall clock, a clock set back an hour during a handoff held
+   * every new version for that hour, since the read seemed not yet 10 s old.
+   */
   mapReadAt: 0,
   mapChars: 0,
+  /**
+   * window.performance.now() when keyway last answered for the map (a 200 or a 304), for the
+   * FULL_REFRESH_MS check. Monotonic: on the wall clock, a clock set back an hour held that check
+   * (endpoint details, source state) for the hour.
+   */
+  checkedAt: 0,
   readyz: null,
   /** Date.now() of keyway's last answer to /readyz (0: none yet). */
   answeredAt: 0,
@@ -1017,6 +1027,7 @@ async function refreshMap() {
   }
   if (res.status === 304 && state.map) {
     state.fetchedAt = Date.now();
+    state.checkedAt = window.performance.now();
     state.mapProblem = '';
     renderHeader();
     await refreshChanges();
@@ -1032,7 +1043,8 @@ async function refreshMap() {
   state.map = map;
   state.mapEtag = res.etag;
   state.fetchedAt = Date.now();
-  state.mapReadAt = state.fetchedAt;
+  state.mapReadAt = window.performance.now();
+  state.checkedAt = state.mapReadAt;
   state.mapChars = res.chars;
   state.mapProblem = '';
   assignColors(map.endpoints);
@@ -1088,7 +1100,7 @@ function requestMap() {
 function handoffHold() {
   const m = state.map;
   const moving = Array.isArray(m?.handoff?.transitions) && m.handoff.transitions.length > 0;
-  return moving && state.mapChars > LARGE_MAP_CHARS && Date.now() - state.mapReadAt < HANDOFF_MAP_MS;
+  return moving && state.mapChars > LARGE_MAP_CHARS && window.performance.now() - state.mapReadAt < HANDOFF_MAP_MS;
 }
 
 let pollTimer;
@@ -1135,7 +1147,7 @@ async function poll() {
     const version = r.body?.version;
     const readUnderWay = mapTask !== undefined;
     const newVersion = state.map && version !== undefined && version !== state.map.version;
-    if (state.mapWanted || !state.map || (newVersion && !handoffHold()) || Date.now() - state.fetchedAt > FULL_REFRESH_MS) {
+    if (state.mapWanted || !state.map || (newVersion && !handoffHold()) || window.performance.now() - state.checkedAt > FULL_REFRESH_MS) {
       requestMap();
     }
     // The map read does not hold the badge, so the badge says ready while the map shown may be hours
