@@ -4,6 +4,8 @@
 // proxies and their sync state, recent moves, hot shards (extra readers, moved primaries). Plain ES module, no build step. It polls `/readyz`
 // every second and fetches `/v1/shardmap` only when the version there changes (and every 30 s, conditionally;
 // a large map in a handoff at most every HANDOFF_MAP_MS).
+// Every URL is relative to the page, so the view works behind a path prefix (`kubectl proxy`, an
+// ingress path): absolute paths reached the proxy's root, not keyway.
 
 const POLL_MS = 1000;
 const PROXIES_MS = 2000;
@@ -295,14 +297,14 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
   try {
     res = await fetch(url, { headers, cache: 'no-store', signal });
   } catch (err) {
-    throw new Error(signal.aborted ? `GET ${url}: no answer within ${timeoutMs / 1000} s` : `GET ${url}: ${err?.message ?? err}`);
+    throw new Error(signal.aborted ? `GET /${url}: no answer within ${timeoutMs / 1000} s` : `GET /${url}: ${err?.message ?? err}`);
   }
   // A 401 for a request sent before the token was entered says nothing about the new token: only
   // an answer to the token in force reopens the form. A token refused (rotated on the server) is
   // dropped: sent again on every poll it would only fill keyway's log with refusals until someone
   // typed the new one. (A 403 is keyway refusing the Host header, not the token.) Only /v1 needs
   // the token: a 401 elsewhere (/readyz) comes from something in front of keyway, not keyway.
-  if (res.status === 401 && url.startsWith('/v1') && adminToken() === token) {
+  if (res.status === 401 && url.startsWith('v1/') && adminToken() === token) {
     if (token) forgetToken();
     askForToken(Boolean(token));
   }
@@ -313,7 +315,7 @@ async function getJson(url, timeoutMs = REQUEST_TIMEOUT_MS, extraHeaders = {}) {
     chars = text.length;
     body = JSON.parse(text);
   } catch {
-    if (signal.aborted) throw new Error(`GET ${url}: no answer within ${timeoutMs / 1000} s`);
+    if (signal.aborted) throw new Error(`GET /${url}: no answer within ${timeoutMs / 1000} s`);
     body = null;
   }
   return { status: res.status, body, etag: res.headers.get('etag'), chars };
@@ -1020,7 +1022,7 @@ async function refreshMap() {
   const conditional = state.map && state.mapEtag ? { 'if-none-match': state.mapEtag } : {};
   let res;
   try {
-    res = await getJson('/v1/shardmap', MAP_TIMEOUT_MS, conditional);
+    res = await getJson('v1/shardmap', MAP_TIMEOUT_MS, conditional);
   } catch (err) {
     mapFailed(String(err?.message ?? err));
     return;
@@ -1072,7 +1074,7 @@ function mapFailed(why) {
  */
 async function refreshChanges() {
   try {
-    const changes = await getJson('/v1/changes?moves=0', MAP_TIMEOUT_MS);
+    const changes = await getJson('v1/changes?moves=0', MAP_TIMEOUT_MS);
     // Keep the list shown when keyway did not answer with one.
     if (changes.status === 200) renderChanges(changes.body);
   } catch {
@@ -1125,7 +1127,7 @@ async function poll() {
   let again = POLL_MS;
   try {
     const sentAt = Date.now();
-    const r = await getJson('/readyz');
+    const r = await getJson('readyz');
     // Only keyway's own body says anything about keyway: a proxy or port-forward in front of a
     // keyway that is gone answers 502 with an HTML page, which is no keyway at all.
     if (typeof r.body?.ready !== 'boolean') throw new Error(`GET /readyz answered HTTP ${r.status} without keyway's readiness body`);
@@ -1169,10 +1171,10 @@ async function pollProxies() {
   try {
     // names=0: the table shows each type's status, not the subscribed names. One page of rows; when
     // more follow (`continue`), the rows out of sync, which come first, are asked for apart.
-    const res = await getJson(`/v1/proxies?names=0&limit=${MAX_PROXY_ROWS}`);
+    const res = await getJson(`v1/proxies?names=0&limit=${MAX_PROXY_ROWS}`);
     let outOfSyncRes;
     if (res.status === 200 && typeof res.body?.continue === 'string') {
-      outOfSyncRes = await getJson(`/v1/proxies?names=0&outOfSync=true&limit=${MAX_PROXY_ROWS}`);
+      outOfSyncRes = await getJson(`v1/proxies?names=0&outOfSync=true&limit=${MAX_PROXY_ROWS}`);
       next = PROXIES_LARGE_MS;
     }
     renderProxies(res, outOfSyncRes);
