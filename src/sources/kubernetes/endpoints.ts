@@ -46,8 +46,8 @@ interface Candidate {
  * namespace) and each of its endpoints: address = first address, port = the `portName` port (or
  * the slice's first), identity/weight/locality from the target pod and its node, readiness from
  * the conditions. A pod listed more than once (several slices, Services or address families) is
- * one endpoint: the ready entry wins, then IPv4, then the earlier Service in `services`, then the
- * slice name. Anything malformed is reported in `problems`, never thrown.
+ * one endpoint: an IPv4 entry wins, then the earlier Service in `services`, then the ready entry,
+ * then the slice name. Anything malformed is reported in `problems`, never thrown.
  */
 export function discoverEndpoints(view: ClusterView, config: KubernetesSourceConfig): DiscoveredEndpoints {
   const problems = new Map<string, SourceProblem>();
@@ -64,6 +64,7 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
 
   const read = { pods: new Set<string>(), nodes: new Set<string>() };
   const candidates: Candidate[] = [];
+  const firstPorts = new FirstPorts();
   for (const slice of view.slices) {
     const ns = slice.metadata?.namespace ?? '';
     const sliceName = slice.metadata?.name ?? '';
@@ -76,17 +77,24 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
       sliceProblem('unsupported-address-type', `addressType ${slice.addressType} is not supported (proxies need IP addresses); its endpoints are left out`, 'addressType', String(slice.addressType));
       continue;
     }
+    // The EndpointSlice controller keeps a placeholder slice, without ports or endpoints, for a
+    // Service that selects no pod with an address yet (one per family): it leaves nothing out.
+    if ((slice.endpoints ?? []).length === 0) continue;
     const port = slicePort(slice, config.portName);
     if (typeof port === 'string') {
       sliceProblem('no-port', `${port}; its endpoints are left out`, 'ports');
       continue;
     }
+    // By name: one port name that resolves to another number on other pods (a named target port
+    // moved in a new pod template) is still each pod's own port.
+    if (config.portName === undefined) firstPorts.note(serviceRank, sliceName, slice.ports?.[0]?.name || '(unnamed)');
     for (const ep of slice.endpoints ?? []) {
       const c = candidate(ep, { ns, sliceName, serviceRank, port, ipv4: slice.addressType === 'IPv4' }, { pods, nodes, read }, config, report, sliceProblem);
       if (c) candidates.push(c);
     }
   }
 
+  firstPorts.report(config, report);
   const endpoints = mergeByIdentity(candidates, report);
   const sortedProblems = [...problems.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, p]) => p);
   return { endpoints, problems: sortedProblems, read };
@@ -208,6 +216,54 @@ function ownValue(map: Readonly<Record<string, string>> | undefined, key: string
   return map !== undefined && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined;
 }
 
+/** How many distinct first port names an `ambiguous-port` problem lists before counting the rest. */
+export const MAX_LISTED_FIRST_PORTS = 5;
+
+/**
+ * The name of each slice's first port, by Service, when `portName` is not set. The EndpointSlice
+ * controller lists a Service's ports in the Service's order, but only those a pod resolves (a
+ * named target port the pod lacks is left out), and groups pods by the ports they resolve: after
+ * a rollout that adds a port ahead of the cache's, the old pods' slices start with the cache port
+ * and the new pods' with the new one. Each slice's first port then sends part of the cache
+ * traffic to another port. No rule on the slices alone knows which port is the cache's (the
+ * slices in force change as the rollout ends), so keyway keeps the documented default and says
+ * so on each slice: `portName` settles it.
+ */
+class FirstPorts {
+  private readonly byService = new Map<number, Map<string, string[]>>();
+
+  note(serviceRank: number, slice: string, port: string): void {
+    let ports = this.byService.get(serviceRank);
+    if (!ports) this.byService.set(serviceRank, (ports = new Map()));
+    const slices = ports.get(port);
+    if (slices) slices.push(slice);
+    else ports.set(port, [slice]);
+  }
+
+  report(config: KubernetesSourceConfig, report: (p: SourceProblem) => void): void {
+    for (const [rank, ports] of this.byService) {
+      if (ports.size < 2) continue;
+      const sorted = [...ports.entries()].sort(([a], [b]) => compareStrings(a, b));
+      const listed = sorted.slice(0, MAX_LISTED_FIRST_PORTS).map(([port, slices]) => `${port} (${slices.length} slice${slices.length === 1 ? '' : 's'})`);
+      const rest = sorted.length - listed.length;
+      const all = `${listed.join(', ')}${rest > 0 ? ` and ${rest} more` : ''}`;
+      for (const [port, slices] of sorted) {
+        for (const name of slices) {
+          report({
+            reason: 'ambiguous-port',
+            kind: 'EndpointSlice',
+            namespace: config.namespace,
+            name,
+            field: 'ports',
+            value: port,
+            message: `kubernetes.portName is not set, so each slice's first port is used, and the slices of Service ${config.services[rank]} start with different ports: ${all}; the pods of this slice get port ${port}, other pods another one: set portName to the port that serves the cache`,
+          });
+        }
+      }
+    }
+  }
+}
+
 /** The configured port of a slice, or a sentence saying why there is none. */
 function slicePort(slice: V1EndpointSlice, portName: string | undefined): number | string {
   const ports = slice.ports ?? [];
@@ -243,9 +299,20 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
   return out.sort((a, b) => compareStrings(a.id, b.id));
 }
 
+/**
+ * Which of a pod's entries gives its endpoint: its family, then its Service, by rules that do not
+ * depend on the entries' conditions. The EndpointSlice controller writes a dual-stack Service's
+ * IPv4 and IPv6 slices one after the other, in no fixed order, and each Service's slices in a
+ * sync of their own, so between two writes the entries disagree on the pod's conditions. The
+ * ready entry first moved the endpoint for that gap to its IPv6 address or the other Service's
+ * port (a new host for every proxy, and an IPv6 one has no standby alias in Envoy's subset
+ * shape), then back, and kept a pod failing its probe ready until the last write. Within one
+ * family and Service the ready entry wins: a copy the controller has not yet removed from another
+ * slice is stale.
+ */
 function preference(a: Candidate, b: Candidate): number {
-  if (a.endpoint.ready !== b.endpoint.ready) return a.endpoint.ready ? -1 : 1;
   if (a.ipv4 !== b.ipv4) return a.ipv4 ? -1 : 1;
   if (a.serviceRank !== b.serviceRank) return a.serviceRank - b.serviceRank;
+  if (a.endpoint.ready !== b.endpoint.ready) return a.endpoint.ready ? -1 : 1;
   return compareStrings(a.slice, b.slice);
 }

@@ -23,6 +23,11 @@ export type ProblemReason =
   | 'no-target-pod'
   /** The slice has no usable port (portName absent, or no port number); its endpoints are left out. */
   | 'no-port'
+  /**
+   * Without portName, the slices of one Service start with different ports, so their pods get
+   * different ports (each slice's first); reported on each such slice, the endpoints are kept.
+   */
+  | 'ambiguous-port'
   /** The slice's addressType is FQDN; its endpoints are left out (proxies need IP literals). */
   | 'unsupported-address-type'
   /** A slice endpoint has no address; it is left out. */
