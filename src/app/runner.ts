@@ -146,6 +146,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let hotShardDecider = new HotShardDecider();
   /** The plain map version the decision in force was made on. */
   let decidedOn: string | undefined;
+  /**
+   * The `hotShards:` settings (JSON) the decision in force was made under. A reload that changes
+   * them re-decides at once under the new ones, a change the churn budget does not pace (like a new
+   * plain map): judged against the budget, it was warned of as load history gone missing.
+   */
+  let decidedWith: string | undefined;
+  /** The last computation's map was dropped for a newer topology file (at most once in a row). */
+  let supersededLast = false;
   // Load reports (docs/load-reports.md): the ReportLoad sink, and the snapshots the policy reads
   // unless the caller feeds its own.
   const load = new LoadDriver(loadSignalSettings(config), log);
@@ -226,6 +234,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     clearTimeout(retryTimer);
     retryTimer = undefined;
     const previous = state.current();
+    const filesBefore = fileChanges;
     const computeStartedAt = new Date();
     const t0 = performance.now();
     let target: ShardMap;
@@ -247,6 +256,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     computeFailures = 0;
     if (closed) return;
+    // A topology file came while this map was computed (in the worker: a full computation takes
+    // seconds at the work budget's edge). Its job computes next, from the inputs in force, which
+    // include this one's endpoints: published, this map would reach every proxy and agent (moves
+    // started, warm-ups begun) only to be replaced by that one, for a file no longer on disk, as
+    // a queued file that is not the latest is skipped. A start has no map to keep: it publishes.
+    // Once in a row at most: files saved faster than a map computes would otherwise never publish one.
+    if (previous && fileChanges !== filesBefore && !supersededLast) {
+      supersededLast = true;
+      if (event.source === 'file' && (fileChangedSince === undefined || event.detectedAt < fileChangedSince)) fileChangedSince = event.detectedAt;
+      log.info({ reason, mode }, 'a newer topology file arrived while the shard map was computed; that file is applied instead');
+      return;
+    }
+    supersededLast = false;
     // The file's settings apply with its first map (see `served`); a new S drops the load windows
     // counted under the old one before the policy decides on the new map.
     served = config;
@@ -294,11 +316,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     // The decision keeps the budget on its own except after a catch-up that a whole replay period
     // could not finish (docs/hot-shards.md "Churn budget"): said here, where the previous one is
-    // known. A new plain map, and the return to it when load reports stop, are not policy moves.
+    // known. A new plain map, the return to it when load reports stop, and new settings are not
+    // policy moves.
     const fromLoad = before.windowStartMs > 0 && hotShards.windowStartMs > 0;
+    const settings = JSON.stringify(served.hotShards);
+    const resettled = decidedWith !== undefined && settings !== decidedWith;
     const changed = fromLoad && plain.version === decidedOn ? hotShardChanges(before, hotShards) : 0;
     decidedOn = plain.version;
-    if (changed > served.hotShards.maxMovesPerWindow) {
+    decidedWith = settings;
+    if (resettled) {
+      if (changed > 0) {
+        log.info(
+          { changed, budget: served.hotShards.maxMovesPerWindow },
+          'hot shards: new hotShards settings re-decided the map at once (a settings change is not held to the churn budget)',
+        );
+      }
+    } else if (changed > served.hotShards.maxMovesPerWindow) {
       log.warn(
         { changed, budget: served.hotShards.maxMovesPerWindow },
         'hot shards: the decision changed more shards than the churn budget (the load history it replays changed under it: windows missing, or the replay anchor moved before the last catch-up was over)',
@@ -325,6 +358,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       stepFailed('load', 'new shard map', err, 'the new map is applied with plain rendezvous ownership, the next load window decides again');
       hotShards = NO_HOT_SHARDS;
       decidedOn = undefined;
+      decidedWith = undefined;
       return plain;
     }
   };
