@@ -155,7 +155,10 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   const warmingNow = new Set(transitions.map((t) => drainKey(t.shard, t.warming)));
   const renewed = new Set(newDrains.map((n) => drainKey(n.shard, n.node)));
   const busy = (d: ShardDrain): boolean => (owners[d.shard] ?? []).includes(d.node) || warmingNow.has(drainKey(d.shard, d.node));
-  const drains = [...previous.state.drains.filter((d) => !renewed.has(drainKey(d.shard, d.node))), ...newDrains]
+  // A shorter drainMs (a reload) applies to the drains under way too: each ends within it from now.
+  const latest = now + settings.drainMs;
+  const carried = previous.state.drains.filter((d) => !renewed.has(drainKey(d.shard, d.node))).map((d) => (d.until > latest ? { ...d, until: latest } : d));
+  const drains = [...carried, ...newDrains]
     .filter((d) => d.until > now && byId.has(d.node) && !busy(d))
     .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 

@@ -323,3 +323,24 @@ test('a warm report of a move that was cancelled does not flip a later move of t
   assert.ok(lost.state.completed.some((c) => c.shard === shard && c.outcome === 'agent-lost'));
   assert.equal(ledger.has('e', shard, 0), false, 'the report went with the transition');
 });
+
+test('a shorter drainMs (a reload) applies to the drains under way: each ends within it from the step', () => {
+  const before = mapOf(four);
+  const s0 = step(undefined, before, T0);
+  const after = mapOf([...four, ep('e')]);
+  const warm = new WarmLedger();
+  const s1 = step(s0, after, T0 + 1, warm, { drainMs: 600_000 });
+  warm.record('e', shardsMovingTo(before, after, 'e'), T0 + 2);
+  const s2 = step(s1, after, T0 + 3, warm, { drainMs: 600_000 });
+  assert.ok(s2.state.drains.length > 10);
+  assert.ok(s2.state.drains.every((d) => d.until === T0 + 3 + 600_000));
+  // The reload: drainMs 1000, re-planned at T0 + 10.
+  const s3 = step(s2, after, T0 + 10, warm, { drainMs: 1000 });
+  assert.equal(s3.state.drains.length, s2.state.drains.length);
+  assert.ok(s3.state.drains.every((d) => d.until === T0 + 10 + 1000));
+  assert.equal(nextHandoffDeadline(s3.state), T0 + 10 + 1000);
+  // A longer one does not lengthen them.
+  const s4 = step(s3, after, T0 + 20, warm, { drainMs: 600_000 });
+  assert.ok(s4.state.drains.every((d) => d.until === T0 + 10 + 1000));
+  assert.deepEqual(step(s4, after, T0 + 10 + 1000, warm).state.drains, []);
+});
