@@ -6,7 +6,7 @@
 import { snapshotRejectionsOf } from '../core/health.js';
 import type { ServingView } from '../core/serving.js';
 import type { ServeStage } from '../core/stage.js';
-import { hotShardChanges } from '../sharding/index.js';
+import { hotShardChanges, NO_HOT_SHARDS } from '../sharding/index.js';
 import { type KeywayMetrics, ownershipRows, PROMETHEUS_CONTENT_TYPE } from '../telemetry/index.js';
 
 /**
@@ -44,6 +44,9 @@ export function metricsStage(metrics: KeywayMetrics): ServeStage {
           if (windowStartMs !== deferredWindow) [deferredWindow, deferredCounted] = [windowStartMs, 0];
           metrics.recordHotShardMoves(hotShardChanges(previous?.hotShards, view.hotShards), Math.max(0, deferred - deferredCounted));
           deferredCounted = Math.max(deferredCounted, deferred);
+        } else if (!view.hotShards && previous?.hotShards) {
+          // The policy turned off (a reload): every shard it had changed goes back to plain rendezvous.
+          metrics.recordHotShardMoves(hotShardChanges(previous.hotShards, NO_HOT_SHARDS), 0);
         }
       };
       const first = state.current();

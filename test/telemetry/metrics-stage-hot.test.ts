@@ -49,3 +49,29 @@ test('deferred moves count once per decided window (the most any of its decision
   const exp = parseExposition(await metrics.render());
   assert.equal(exp.value(N.hotShardMovesDeferred), 5);
 });
+
+test('the policy turned off by a reload: the shards it gives back count as moves', async (t) => {
+  const metrics = createKeywayMetrics();
+  let listener: ViewListener | undefined;
+  const state = {
+    current: () => undefined,
+    onShardMap: (l: ViewListener) => ((listener = l), () => (listener = undefined)),
+    onSourceError: () => () => {},
+    sources: () => [],
+    pipelineError: () => undefined,
+  } as unknown as ServingReader;
+  const started = await metricsStage(metrics).start({ state, logger: pino({ level: 'silent' }) } as unknown as StageContext);
+  t.after(async () => {
+    await started.close();
+    await metrics.shutdown();
+  });
+  const spread = (shard: number) => ({ shard, load: 100, owners: ['a', 'b'], readers: 2, reason: 'spread', explanation: '' });
+  const hot = { windowStartMs: 10_000, shards: [spread(1), spread(2), spread(3)], moves: 3, deferred: 0 } as unknown as HotShardDecision;
+  const v0 = view('m0', hot);
+  listener!(v0, undefined);
+  // hotShards.enabled: false: the next view has no decision at all.
+  const v1 = { ...view('m1', hot), hotShards: undefined } as unknown as ServingView;
+  listener!(v1, v0);
+  const exp = parseExposition(await metrics.render());
+  assert.equal(exp.value(N.hotShardMoves), 6, 'three taken up, three given back');
+});
