@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests the client libraries outside TypeScript against the shared vectors (testdata/vectors):
-# Python (clients/python, pytest in clients/python/.venv, made on first run) and Go (clients/go: the
+# Python (clients/python, pytest in clients/python/.venv, made on first run; its ShardMapClient
+# tests run `keyway serve`, the compiled CLI) and Go (clients/go: the
 # hash contract, and the shard-picking grpc-go balancer in clients/go/shardpicker, whose grpc-go is
 # pinned by go.mod/go.sum and fetched through the Go module proxy on first run; its end-to-end test
 # needs node and builds keyway first). Prints a pass/fail line per language; exits non-zero if any
@@ -12,10 +13,19 @@ PYTEST_VERSION=8.4.2
 MYPY_VERSION=1.20.2
 failed=()
 
+# The Python ShardMapClient tests and the Go shard picker's end-to-end test run `keyway serve`, the
+# compiled CLI: build it from this checkout once (as scripts/test.sh does), and make a missing CLI a
+# failure rather than a skip (KEYWAY_REQUIRE_E2E=1).
+echo "== npm run build"
+built=yes
+npm run --silent build || built=no
+export KEYWAY_REQUIRE_E2E=1
+
 echo "== clients/python: pytest"
 py=clients/python
 if (
   set -e
+  [ "$built" = yes ]
   if [ ! -x "$py/.venv/bin/python" ]; then
     python3 -m venv "$py/.venv"
   fi
@@ -32,14 +42,13 @@ else
 fi
 
 echo "== clients/go: go test"
-# The shard picker's end-to-end test runs a real grpc-go xDS client against `keyway serve`, the
-# compiled CLI: build it from this checkout (as scripts/test.sh does), and make a missing CLI a
-# failure rather than a skip. -mod=readonly: go.sum must already pin every module.
+# The shard picker's end-to-end test runs a real grpc-go xDS client against `keyway serve` (built
+# above). -mod=readonly: go.sum must already pin every module.
 if (
   set -e
-  npm run --silent build
+  [ "$built" = yes ]
   cd clients/go
-  export GOTOOLCHAIN=local GOFLAGS=-mod=readonly KEYWAY_REQUIRE_E2E=1 KEYWAY_BIN="$PWD/../../bin/keyway.js"
+  export GOTOOLCHAIN=local GOFLAGS=-mod=readonly KEYWAY_BIN="$PWD/../../bin/keyway.js"
   go vet ./...
   go test -count=1 -v ./...
 ); then

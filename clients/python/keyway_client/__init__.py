@@ -132,3 +132,27 @@ def shard_for(key: Union[str, _KeyBytes], shard_count: int) -> int:
         raise ValueError(f"shard_count must be an integer >= 1, got {shard_count!r}")
     tag = hash_tag(key)
     return murmur3_x86_32(_utf8(tag) if isinstance(tag, str) else tag, 0) % shard_count
+
+
+# The live shard-map client (shard_map_client.py) loads on first use, so a program that only hashes
+# keys imports no HTTP or threading code (PEP 562 module __getattr__).
+_LAZY = frozenset(
+    {"ShardMapClient", "Owner", "KeywayError", "KeywayWarning", "ERROR_CODES", "poll_delay"}
+)
+
+if TYPE_CHECKING:
+    # "import X as X": re-exported for type checkers (mypy --strict: no implicit re-export).
+    from .shard_map_client import ERROR_CODES as ERROR_CODES
+    from .shard_map_client import KeywayError as KeywayError
+    from .shard_map_client import KeywayWarning as KeywayWarning
+    from .shard_map_client import Owner as Owner
+    from .shard_map_client import ShardMapClient as ShardMapClient
+    from .shard_map_client import poll_delay as poll_delay
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import shard_map_client
+
+        return getattr(shard_map_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,6 +38,26 @@ def test_documented_calls_pass_mypy_strict(tmp_path):
             hashed: int = murmur3_x86_32(b"a") + murmur3_x86_32(bytearray(b"a"), 0)
             hashed += murmur3_x86_32(memoryview(b"a")) + murmur3_x86_32(array.array("H", [1]))
             headers = {SHARD_HEADER: str(shards), KEY_HEADER: tag}
+
+            from typing import Optional
+            from keyway_client import KeywayError, Owner, ShardMapClient
+
+            def on_error(err: KeywayError) -> None:
+                code: str = err.code
+
+            def routed(client: ShardMapClient) -> Optional[str]:
+                version: Optional[str] = client.version
+                count: Optional[int] = client.shard_count
+                owners: tuple[Owner, ...] = client.owners("k") + client.owners_of_shard(0)
+                k: int = client.readers(b"k") + client.readers_of_shard(0) + client.shard_for("k")
+                chosen: Optional[Owner] = client.pick("k") or client.pick_for_shard(0, lambda: 0.5)
+                changed: bool = client.refresh()
+                client.set_token(None)
+                return None if chosen is None else f"{chosen.address}:{chosen.port}"
+
+            with ShardMapClient.connect("http://keyway:8080", token="t", poll_interval=0.5, on_error=on_error) as c:
+                routed(c)
+            ShardMapClient("keyway:8080", poll_interval=0).close()
             """
         )
     )

@@ -1,0 +1,798 @@
+"""A live copy of keyway's shard map over its REST API (docs/clients.md "Python", docs/api.md
+"Polling for changes"): the Python counterpart of ``ShardMapClient`` of ``keyway/client``.
+
+It learns S and every shard's owners from ``GET /v1/shardmap``, polls ``GET /readyz`` (small,
+carries ``version``) and fetches the map again only when the version changes, naming the held
+map's ``ETag`` in ``If-None-Match`` (a 304 keeps it). On a failure it keeps the last good map and
+reports a ``KeywayError``. A hot shard's requests are spread over its readers (``pick``) as
+keyway's proxies spread them (docs/hot-shards.md).
+
+Standard library only (http.client, json, threading). Nothing runs until ``connect`` starts the
+one poll thread (a daemon: it never keeps the interpreter alive).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import re
+import random as _random
+import socket
+import ssl
+import threading
+import time
+import warnings
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit
+
+from . import shard_for as _shard_for
+
+__all__ = [
+    "ShardMapClient",
+    "Owner",
+    "KeywayError",
+    "KeywayWarning",
+    "ERROR_CODES",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_BACKOFF",
+    "POLL_JITTER",
+    "MAX_TRANSFER",
+    "MIN_TRANSFER_BYTES_PER_S",
+    "HELD_MAP_GRACE",
+    "REJECTED_MAP_RECHECK",
+    "MAX_REJECTED_TAGS",
+    "MAX_CONNECTION_REUSE",
+    "MAX_READYZ_BYTES",
+    "MAX_SHARDMAP_BYTES",
+    "poll_delay",
+]
+
+#: keyway's error codes (docs/errors.md, src/core/errors.ts): an error body's code outside them is
+#: reported as KEYWAY_UNAVAILABLE.
+ERROR_CODES: Tuple[str, ...] = (
+    "CONFIG_PARSE",
+    "CONFIG_INVALID",
+    "CONFIG_READ",
+    "DUPLICATE_ENDPOINT",
+    "BAD_ARGUMENT",
+    "NOT_FOUND",
+    "SOURCE_UNAVAILABLE",
+    "SNAPSHOT_INCONSISTENT",
+    "KEYWAY_UNAVAILABLE",
+    "BUDGET_EXCEEDED",
+    "LIMIT_EXCEEDED",
+    "UNAUTHENTICATED",
+    "INTERNAL",
+)
+
+#: Seconds between polls of ``/readyz``; 0 turns polling off.
+DEFAULT_POLL_INTERVAL = 1.0
+#: Seconds a request waits for keyway's answer, and then for each next chunk of its body.
+DEFAULT_TIMEOUT = 5.0
+#: The longest wait between polls while they fail, in seconds.
+DEFAULT_MAX_BACKOFF = 30.0
+#: Each wait is drawn within this fraction of it either way, so clients started together (a
+#: rollout) do not poll, and fetch a new map, in step.
+POLL_JITTER = 0.1
+#: The bound of one request in all, in seconds (``timeout`` if longer, or the time a declared
+#: Content-Length takes at MIN_TRANSFER_BYTES_PER_S): a body that trickles in is cut there.
+MAX_TRANSFER = 300.0
+#: The slowest steady rate a body with a Content-Length may arrive at, past MAX_TRANSFER: clients
+#: fetching a new map at once share keyway's link, and cut together they would refetch together.
+MIN_TRANSFER_BYTES_PER_S = 16 * 1024
+#: A map older than the one in use (its ``versionSince`` earlier) is not taken while a replica
+#: served the one in use within this many seconds (or 10 polls, if longer): replicas at different
+#: versions would otherwise flip the client between their maps poll after poll.
+HELD_MAP_GRACE = 30.0
+#: After this many 304s in a row to a refused map's tag with no replica naming the held map, each
+#: fetch names the held map alone, so a change undone on the replicas (v1 -> v2 -> v1) is taken.
+REJECTED_MAP_RECHECK = 8
+#: How many maps refused as older are named in If-None-Match beside the held one (the latest).
+MAX_REJECTED_TAGS = 4
+#: The longest a connection to keyway is reused, in seconds: the first request after it sends
+#: ``Connection: close``, so the next one resolves keyway's name again (a DNS change is followed).
+MAX_CONNECTION_REUSE = 300.0
+#: The most bytes of a ``/readyz`` answer (keyway's is a few hundred): a wrong base URL that streams
+#: without end costs at most this much memory.
+MAX_READYZ_BYTES = 1 << 20
+#: The most bytes of a ``/v1/shardmap`` answer (keyway's at its work budget's edge is about 29 MB).
+MAX_SHARDMAP_BYTES = 256 << 20
+
+#: A poll woken this many seconds late: the process did not run (paused, a throttled cgroup); that
+#: time does not count toward HELD_MAP_GRACE.
+_STALL_MIN = 1.0
+#: The load-balancing weight keyway gives proxies is at most this (src/core/endpoint.ts
+#: MAX_LB_WEIGHT: uint32 / MAX_ENDPOINTS 5000).
+_MAX_LB_WEIGHT = 0xFFFFFFFF // 5000
+#: The longest interval accepted (Node's longest timer, as the TypeScript client's bound, in s).
+_MAX_SECONDS = (2**31 - 1) / 1000.0
+_READ_CHUNK = 64 * 1024
+
+
+class KeywayError(Exception):
+    """The error keyway and its client libraries raise (docs/errors.md): go by ``code``, which is
+    stable (``KEYWAY_UNAVAILABLE``, ``SOURCE_UNAVAILABLE``, ``UNAUTHENTICATED``, ``BAD_ARGUMENT``,
+    ...); the message is for people. ``field`` names the argument a ``BAD_ARGUMENT`` is about."""
+
+    def __init__(self, code: str, message: str, field: Optional[str] = None) -> None:
+        super().__init__(f"{code}: {message}" if field is None else f"{code}: {field}: {message}")
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class KeywayWarning(UserWarning):
+    """An ``on_update`` or ``on_error`` callback raised (reported once per callback)."""
+
+
+class Owner(NamedTuple):
+    """One owner of a shard: its endpoint id and where it listens."""
+
+    id: str
+    address: str
+    port: int
+
+
+class _Pick(NamedTuple):
+    """Whom a shard's requests go to when that is not simply its primary (the TypeScript
+    client's ShardPick): ``owners`` the first k that serve (or the fallback), ``up_to`` their
+    cumulative load-balancing weights."""
+
+    readers: int
+    owners: Tuple[Owner, ...]
+    up_to: Tuple[int, ...]
+
+
+class _HeldMap(NamedTuple):
+    version: str
+    #: When the version came into force (epoch s): ``versionSince``, else ``updatedAt``; NaN if none.
+    since: float
+    etag: Optional[str]
+    shard_count: int
+    owners: Tuple[Tuple[Owner, ...], ...]
+    picks: Dict[int, _Pick]
+
+
+class _Answer(NamedTuple):
+    status: int
+    body: Any
+    etag: Optional[str]
+
+
+_Random = Callable[[], float]
+
+
+def poll_delay(interval: float, failures: int, max_backoff: float, random: _Random) -> float:
+    """The wait before the next poll, in seconds: ``interval`` doubled for each poll failed in a row
+    up to ``max_backoff`` (never below ``interval``), then drawn within ±POLL_JITTER with ``random``
+    in [0, 1). The same rule as ``pollDelay`` of keyway/client."""
+    cap = max(interval, max_backoff)
+    base = min(cap, math.ldexp(interval, min(failures, 32)))
+    return max(0.001, base * (1 + POLL_JITTER * (2 * random() - 1)))
+
+
+def _lb_weight(weight: float) -> int:
+    # keyway's load-balancing weight (src/core/endpoint.ts lbWeight): weight x 100, rounded half up
+    # as JavaScript's Math.round, at least 1, clamped. Python's round() rounds half to even.
+    return min(_MAX_LB_WEIGHT, max(1, math.floor(weight * 100 + 0.5)))
+
+
+def _is_int(value: object) -> bool:
+    # JSON numbers: 3 and 3.0 are one number to keyway (JavaScript), a bool is not a number.
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same_tag(a: str, b: str) -> bool:
+    """Weak comparison of two entity tags (RFC 9110 §8.8.3.2): a ``W/`` prefix is ignored."""
+    return (a[2:] if a.startswith("W/") else a) == (b[2:] if b.startswith("W/") else b)
+
+
+def _seconds(field: str, value: object, minimum: float) -> float:
+    """An interval argument in seconds: a finite number from ``minimum`` to _MAX_SECONDS."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and minimum <= value <= _MAX_SECONDS:
+        return float(value)
+    raise KeywayError("BAD_ARGUMENT", f"must be a number of seconds from {minimum:g} to {_MAX_SECONDS:g}, got {value!r}", field)
+
+
+def _check_token(token: object) -> Optional[str]:
+    """The token follows the rule of keyway's ``--admin-token-file``: one word of visible ASCII.
+    The error says where, never what the token is: it is a secret."""
+    if token is None:
+        return None
+    if not isinstance(token, str) or token == "":
+        raise KeywayError("BAD_ARGUMENT", "must be a non-empty string", "token")
+    for i, c in enumerate(token):
+        if not "\x21" <= c <= "\x7e":
+            what = "white space" if c.isspace() else "a control character" if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else "not ASCII"
+            raise KeywayError(
+                "BAD_ARGUMENT",
+                f"must be one word of visible ASCII characters, as keyway's --admin-token-file holds; character {i + 1} is {what}",
+                "token",
+            )
+    return token
+
+
+class _Base(NamedTuple):
+    scheme: str
+    host: str
+    port: Optional[int]
+    #: The path prefix, ending in "/".
+    path: str
+
+    def url(self, route: str) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}{port}{self.path}{route}"
+
+
+def _base_url(raw: object) -> _Base:
+    """keyway's REST base URL: an http(s) URL, or a bare ``host:port`` that gets ``http://`` as the
+    CLI's ``--server`` does. A path prefix is kept (routes resolve below it)."""
+    example = "an http:// or https:// URL such as http://keyway:8080, or host:port"
+    if not isinstance(raw, str):
+        raise KeywayError("BAD_ARGUMENT", f"must be a URL string, got {type(raw).__name__}", "base_url")
+    text = raw.strip()
+    has_scheme = re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE) is not None
+    try:
+        parts = urlsplit(text if has_scheme else f"http://{text}")
+        port = parts.port
+    except ValueError:
+        raise KeywayError("BAD_ARGUMENT", f"must be {example}, got {raw!r}", "base_url") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise KeywayError("BAD_ARGUMENT", f"must be {example}, got {raw!r}", "base_url")
+    if parts.username is not None or parts.password is not None:
+        # Not quoted: the part before @ may be a password.
+        raise KeywayError("BAD_ARGUMENT", "must not hold a user name or password (user:password@host): pass the admin token as token", "base_url")
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    return _Base(parts.scheme.lower(), parts.hostname, port, path)
+
+
+def _readyz_version(body: object, url: str) -> str:
+    """The ``version`` of a ``/readyz`` body; keyway's not-ready answer (no map yet, as after a
+    restart) is SOURCE_UNAVAILABLE, anything else without a version is not keyway."""
+    if isinstance(body, dict):
+        if isinstance(body.get("version"), str):
+            return str(body["version"])
+        if body.get("ready") is False and body.get("status") == "not-ready" and isinstance(body.get("reason"), str):
+            raise KeywayError("SOURCE_UNAVAILABLE", f"GET {url}: keyway is not ready: {body['reason']}")
+    raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered without a version: is it keyway's REST API?")
+
+
+def _since_of(m: Dict[str, Any]) -> float:
+    """When a map's version came into force (epoch s): ``versionSince`` (kept across republishes of
+    one version), else ``updatedAt`` from a keyway without it; NaN orders nothing."""
+    for name in ("versionSince", "updatedAt"):
+        value = m.get(name)
+        if isinstance(value, str):
+            try:
+                from datetime import datetime
+
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                pass
+    return math.nan
+
+
+def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
+    """Checks a ``/v1/shardmap`` body and resolves owner ids to addresses (decodeShardMap of
+    keyway/client: the same checks and the same draw per hot shard)."""
+
+    def bad(what: str) -> KeywayError:
+        return KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: not a shard map: {what}")
+
+    if not isinstance(body, dict):
+        raise bad("not an object")
+    version = body.get("version")
+    if not isinstance(version, str):
+        raise bad("no version")
+    count = body.get("shardCount")
+    if not isinstance(count, (int, float)) or not _is_int(count) or count < 1:
+        raise bad(f"shardCount {count!r}")
+    S = int(count)
+    shards = body.get("shards")
+    if not isinstance(shards, list) or len(shards) != S:
+        raise bad(f"{len(shards) if isinstance(shards, list) else None} shards for shardCount {S}")
+    endpoints = body.get("endpoints")
+    if not isinstance(endpoints, list):
+        raise bad("no endpoints")
+    by_id: Dict[str, Owner] = {}
+    weight_of: Dict[Owner, int] = {}
+    serving: "set[Owner]" = set()  # ready or draining (a body without the fields: both taken as serving)
+    for e in endpoints:
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not isinstance(e.get("address"), str) or not _is_number(e.get("port")):
+            raise bad("an endpoint without id, address or port")
+        w = e.get("weight")
+        if w is not None and (not _is_number(w) or not math.isfinite(w) or w < 0):
+            raise bad(f"endpoint {e['id']}: weight {json.dumps(w)}")
+        owner = Owner(e["id"], e["address"], int(e["port"]))
+        by_id[owner.id] = owner
+        # The weight proxies spread by, so a weight of 0 still takes a share.
+        weight_of[owner] = 1 if w is None else _lb_weight(float(w))
+        if e.get("ready") is not False or e.get("draining") is True:
+            serving.add(owner)
+    # Many shards share an owner list: one tuple per list, one draw per (list, readers).
+    lists: Dict[Tuple[str, ...], Tuple[Owner, ...]] = {}
+    draws: Dict[Tuple[int, Tuple[str, ...]], _Pick] = {}
+    owners: List[Optional[Tuple[Owner, ...]]] = [None] * S
+    picks: Dict[int, _Pick] = {}
+    for s in shards:
+        index = s.get("shard") if isinstance(s, dict) else None
+        ids = s.get("owners") if isinstance(s, dict) else None
+        if not isinstance(index, (int, float)) or not _is_int(index) or not 0 <= index < S or owners[int(index)] is not None or not isinstance(ids, list):
+            raise bad(f"shard entry {json.dumps(s)[:200]}")
+        shard = int(index)
+        name = tuple(str(i) for i in ids)
+        found = lists.get(name)
+        if found is None:
+            resolved = []
+            for i in ids:
+                o = by_id.get(i) if isinstance(i, str) else None
+                if o is None:
+                    raise bad(f"shard {shard}: unknown owner {json.dumps(i)}")
+                resolved.append(o)
+            found = lists[name] = tuple(resolved)
+        owners[shard] = found
+        r = s.get("readers")
+        if r is not None and (not _is_int(r) or r < 1):
+            raise bad(f"shard {shard}: readers {json.dumps(r)}")
+        # keyway caps readers at the owners it lists; so does the client.
+        k = min(1 if r is None else int(r), len(found))
+        if k < 2 and (len(found) == 0 or found[0] in serving):
+            continue
+        draw = draws.get((k, name))
+        if draw is None:
+            draw = draws[(k, name)] = _shard_pick(found, k, serving, weight_of)
+        picks[shard] = draw
+    return _HeldMap(version, _since_of(body), etag, S, tuple(o or () for o in owners), picks)
+
+
+def _shard_pick(owners: Tuple[Owner, ...], k: int, serving: "set[Owner]", weight_of: Dict[Owner, int]) -> _Pick:
+    """Whom a shard's requests go to, weighted as proxies weigh them (the translator's serving
+    owners and readers): the first k that serve; when none does, the first owner that serves,
+    else the primary. A reader that cannot serve is not replaced."""
+    to = tuple(o for o in owners[:k] if o in serving)
+    if not to:
+        to = (next((o for o in owners if o in serving), owners[0]),)
+    total = 0
+    up_to = []
+    for o in to:
+        total += weight_of[o]
+        up_to.append(total)
+    return _Pick(k, to, tuple(up_to))
+
+
+class ShardMapClient:
+    """``ShardMapClient`` for Python (docs/clients.md): routes keys in the application by the
+    key-to-shard contract and keyway's REST shard map (docs/api.md "Polling for changes"), so an
+    application needs no proxy to find a shard's owners.
+
+    ``ShardMapClient.connect(base_url, ...)`` fetches the first map and polls in a daemon thread;
+    the plain constructor neither fetches nor polls (call ``refresh()``). Use it as a context
+    manager, or call ``close()``. Reads (``owners``, ``pick``, ...) are safe from any thread.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: Optional[str] = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        on_update: Optional[Callable[["ShardMapClient"], object]] = None,
+        on_error: Optional[Callable[[KeywayError], object]] = None,
+    ) -> None:
+        """Creates a client that has no map yet and does not poll.
+
+        Raises ``KeywayError`` ``BAD_ARGUMENT`` naming the argument: a base URL that is not an
+        http(s) URL or ``host:port``, a bad token, or an interval out of range."""
+        self._base = _base_url(base_url)
+        self._token = _check_token(token)
+        self._poll_interval = _seconds("poll_interval", poll_interval, 0.0)
+        self._timeout = _seconds("timeout", timeout, 0.001)
+        self._max_backoff = _seconds("max_backoff", max_backoff, 0.001)
+        self._on_update = on_update
+        self._on_error = on_error
+        self._map: Optional[_HeldMap] = None
+        self._error: Optional[KeywayError] = None
+        self._failures = 0
+        self._held_seen_at = 0.0
+        self._rejected_etags: List[str] = []
+        self._rejected_hits = 0
+        # One request at a time over one connection (http.client is not thread-safe). Reentrant:
+        # on_update and on_error run under it, and may call refresh().
+        self._request_lock = threading.RLock()
+        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn_since = time.monotonic()
+        # close() bumps it: a request that fails after it failed because of it.
+        self._close_gen = 0
+        self._closed = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._warned: "set[str]" = set()
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        *,
+        token: Optional[str] = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        on_update: Optional[Callable[["ShardMapClient"], object]] = None,
+        on_error: Optional[Callable[[KeywayError], object]] = None,
+    ) -> "ShardMapClient":
+        """Fetches the map once, then polls ``/readyz`` in a daemon thread (unless
+        ``poll_interval`` is 0). Raises ``KeywayError`` when the first map cannot be had
+        (``KEYWAY_UNAVAILABLE``, or keyway's own code such as ``SOURCE_UNAVAILABLE`` or
+        ``UNAUTHENTICATED``); nothing is left running then."""
+        client = cls(
+            base_url,
+            token=token,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            max_backoff=max_backoff,
+            on_update=on_update,
+            on_error=on_error,
+        )
+        try:
+            client.refresh()
+        except BaseException:
+            client.close()
+            raise
+        if client._poll_interval > 0:
+            client._thread = threading.Thread(target=client._run, name="keyway-shardmap-poll", daemon=True)
+            client._thread.start()
+        return client
+
+    def __enter__(self) -> "ShardMapClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the map in use ---
+
+    @property
+    def version(self) -> Optional[str]:
+        """The version of the map in use, None before the first one."""
+        held = self._map
+        return None if held is None else held.version
+
+    @property
+    def shard_count(self) -> Optional[int]:
+        """S, the deployment's shard count, None before the first map."""
+        held = self._map
+        return None if held is None else held.shard_count
+
+    @property
+    def last_error(self) -> Optional[KeywayError]:
+        """The error of the latest poll or refresh, cleared by the next success."""
+        return self._error
+
+    def shard_for(self, key: Union[str, bytes, bytearray, memoryview]) -> int:
+        """The shard of ``key`` under the map's S (hash contract 1). Raises ``KeywayError``
+        ``SOURCE_UNAVAILABLE`` before the first map."""
+        return _shard_for(key, self._held().shard_count)
+
+    def owners(self, key: Union[str, bytes, bytearray, memoryview]) -> Tuple[Owner, ...]:
+        """The owners of ``key``'s shard, primary first (empty when no endpoint is ready)."""
+        held = self._held()
+        return held.owners[_shard_for(key, held.shard_count)]
+
+    def owners_of_shard(self, shard: int) -> Tuple[Owner, ...]:
+        """The owners of ``shard``, primary first. ``BAD_ARGUMENT`` outside [0, S)."""
+        held = self._held()
+        return held.owners[self._checked(held, shard)]
+
+    def readers(self, key: Union[str, bytes, bytearray, memoryview]) -> int:
+        """How many of ``key``'s shard's first owners share its requests: k >= 2 for a hot shard,
+        1 otherwise, 0 when the shard has no owner (as ``GET /v1/lookup`` says)."""
+        held = self._held()
+        return self._readers(held, _shard_for(key, held.shard_count))
+
+    def readers_of_shard(self, shard: int) -> int:
+        """``readers`` of ``shard``. ``BAD_ARGUMENT`` outside [0, S)."""
+        held = self._held()
+        return self._readers(held, self._checked(held, shard))
+
+    def pick(self, key: Union[str, bytes, bytearray, memoryview], random: Optional[_Random] = None) -> Optional[Owner]:
+        """The owner to send a request for ``key`` to, as proxies choose it: for a hot shard one of
+        its first k owners (its readers) drawn by load-balancing weight, else the primary; an owner
+        keyway lists as neither ready nor draining is passed over. None when the shard has no
+        owner. ``random`` gives numbers in [0, 1) (default ``random.random``)."""
+        held = self._held()
+        return self._pick(held, _shard_for(key, held.shard_count), random)
+
+    def pick_for_shard(self, shard: int, random: Optional[_Random] = None) -> Optional[Owner]:
+        """``pick`` for ``shard``. ``BAD_ARGUMENT`` outside [0, S)."""
+        held = self._held()
+        return self._pick(held, self._checked(held, shard), random)
+
+    # --- fetching ---
+
+    def refresh(self) -> bool:
+        """Fetches ``GET /v1/shardmap`` now and uses it; True when the version in use changed. The
+        answer comes from a request started at or after the call (calls from several threads take
+        turns). Raises ``KeywayError`` on failure; the last good map stays in use."""
+        before = self.version
+        with self._request_lock:
+            self._fetch_map()
+        return self.version != before
+
+    def set_token(self, token: Optional[str]) -> None:
+        """Replaces the admin bearer token (None sends none) for every request from now on, polls
+        included: an application takes a rotated token without a new client. A request in flight
+        that keyway refuses (401) with the old token is sent again once with the new one. Raises
+        ``BAD_ARGUMENT`` (field ``token``) for a bad token; the token in use is then kept."""
+        self._token = _check_token(token)
+
+    def close(self) -> None:
+        """Stops polling and ends the request in flight (a ``refresh()`` under way raises
+        ``KEYWAY_UNAVAILABLE`` "the client was closed"; ``on_error`` is not called). The map in
+        hand stays readable; a later ``refresh()`` still fetches."""
+        self._closed.set()
+        self._close_gen += 1
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # --- internals ---
+
+    def _held(self) -> _HeldMap:
+        held = self._map
+        if held is None:
+            raise KeywayError("SOURCE_UNAVAILABLE", f"no shard map yet from keyway at {self._base.url('')}")
+        return held
+
+    @staticmethod
+    def _checked(held: _HeldMap, shard: object) -> int:
+        if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < held.shard_count:
+            raise KeywayError("BAD_ARGUMENT", f"shard must be an integer in [0, {held.shard_count}), got {shard!r}", "shard")
+        return shard
+
+    @staticmethod
+    def _readers(held: _HeldMap, shard: int) -> int:
+        draw = held.picks.get(shard)
+        return draw.readers if draw is not None else min(1, len(held.owners[shard]))
+
+    @staticmethod
+    def _pick(held: _HeldMap, shard: int, random: Optional[_Random]) -> Optional[Owner]:
+        draw = held.picks.get(shard)
+        if draw is None:
+            owners = held.owners[shard]
+            return owners[0] if owners else None
+        x = (random or _random.random)() * draw.up_to[-1]
+        for i, upper in enumerate(draw.up_to):
+            if x < upper:
+                return draw.owners[i]
+        # x at the total (random() gave 1) or NaN: the last reader, never past k.
+        return draw.owners[-1]
+
+    def _run(self) -> None:
+        """The poll thread: waits a jittered interval (longer while polls fail), then polls."""
+        while True:
+            delay = poll_delay(self._poll_interval, self._failures, self._max_backoff, _random.random)
+            due = time.monotonic() + delay
+            if self._closed.wait(delay):
+                return
+            late = time.monotonic() - due
+            if late >= _STALL_MIN:
+                # The process did not run meanwhile (paused): that time heard from no replica, so
+                # it does not age the held map's hold.
+                self._held_seen_at = min(time.monotonic(), self._held_seen_at + late)
+            self._poll()
+
+    def _poll(self) -> None:
+        """One poll: ``/readyz``, then the map only if its version differs from the one in hand."""
+        with self._request_lock:
+            if self._closed.is_set():
+                return
+            try:
+                version = _readyz_version(self._get("readyz", (200, 503), MAX_READYZ_BYTES).body, self._base.url("readyz"))
+            except Exception as err:  # anything else is a bug here, and must not end the poll thread
+                self._fail(err if isinstance(err, KeywayError) else KeywayError("KEYWAY_UNAVAILABLE", f"keyway at {self._base.url('')}: {err!r}"))
+                self._failures += 1
+                return
+            if version == self.version:
+                self._saw_held()
+                self._error = None
+                self._failures = 0
+                return
+            try:
+                self._fetch_map()
+            except Exception:
+                # _fetch_map reported it (on_error) and reset the failures on success.
+                self._failures += 1
+
+    def _fetch_map(self) -> None:
+        """Fetches the map with If-None-Match (the held map's tag, and those of maps refused as
+        older while the hold lasts) and takes what it brings unless it is older than the held one
+        (HELD_MAP_GRACE). Call with the request lock held."""
+        held = self._map
+        rejected = self._rejected_etags if held is not None and self._held_recently() and self._rejected_hits < REJECTED_MAP_RECHECK else []
+        tags = [t for t in [held.etag if held else None, *rejected] if t is not None]
+        try:
+            answer = self._get("v1/shardmap", (200, 304), MAX_SHARDMAP_BYTES, ", ".join(tags) or None)
+            url = self._base.url("v1/shardmap")
+            nxt: Optional[_HeldMap] = None
+            if answer.status == 200:
+                nxt = _decode_shard_map(answer.body, url, answer.etag)
+            elif held is None:
+                raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered 304 to a request that named no ETag: is it keyway's REST API?")
+        except Exception as err:
+            failure = err if isinstance(err, KeywayError) else KeywayError("KEYWAY_UNAVAILABLE", f"keyway at {self._base.url('')}: {err!r}")
+            self._fail(failure)
+            if failure is err:
+                raise
+            raise failure from err
+        self._error = None
+        self._failures = 0
+        if nxt is None:
+            assert held is not None
+            # A 304 says the held map only when it names it (or when only the held map was named).
+            if not rejected or (answer.etag is not None and held.etag is not None and _same_tag(answer.etag, held.etag)):
+                self._saw_held()
+            else:
+                self._rejected_hits += 1
+            return
+        if held is not None and nxt.version == held.version:
+            self._saw_held()
+            return
+        if held is not None and nxt.since < held.since and self._held_recently():
+            # A replica behind the one the client followed: keep the newer map, name this one's tag.
+            if nxt.etag is not None:
+                self._rejected_etags = [nxt.etag, *[t for t in self._rejected_etags if not _same_tag(t, nxt.etag)]][:MAX_REJECTED_TAGS]
+            return
+        self._map = nxt
+        self._rejected_etags = []
+        self._saw_held()
+        if held is not None and not self._closed.is_set():
+            self._callback("on_update", self._on_update, self)
+
+    def _saw_held(self) -> None:
+        self._held_seen_at = time.monotonic()
+        self._rejected_hits = 0
+
+    def _held_recently(self) -> bool:
+        return time.monotonic() - self._held_seen_at < max(HELD_MAP_GRACE, 10 * self._poll_interval)
+
+    def _fail(self, err: KeywayError) -> None:
+        self._error = err
+        if not self._closed.is_set():
+            self._callback("on_error", self._on_error, err)
+
+    def _callback(self, name: str, fn: Optional[Callable[[Any], object]], arg: object) -> None:
+        """Runs a user callback: what it raises is the application's bug, not keyway's failure, so
+        the map stands and polling goes on; the first exception of each callback is warned of."""
+        if fn is None:
+            return
+        try:
+            fn(arg)
+        except Exception as err:
+            if name not in self._warned:
+                self._warned.add(name)
+                warnings.warn(f"ShardMapClient: {name} raised (later exceptions of it are not reported): {err!r}", KeywayWarning, stacklevel=2)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = self._conn
+        if conn is None:
+            if self._base.scheme == "https":
+                conn = http.client.HTTPSConnection(self._base.host, self._base.port, timeout=self._timeout, context=ssl.create_default_context())
+            else:
+                conn = http.client.HTTPConnection(self._base.host, self._base.port, timeout=self._timeout)
+            self._conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _get(self, route: str, accept: Sequence[int], max_bytes: int, if_none_match: Optional[str] = None, retried: bool = False) -> _Answer:
+        """GETs a JSON body; a status outside ``accept`` becomes the API's own error code when it
+        sends one. A 304 has no body. Call with the request lock held."""
+        url = self._base.url(route)
+        gen = self._close_gen
+        sent_token = self._token
+        headers = {"Accept": "application/json"}
+        if sent_token is not None:
+            headers["Authorization"] = f"Bearer {sent_token}"
+        if if_none_match is not None:
+            headers["If-None-Match"] = if_none_match
+        close_after = time.monotonic() - self._conn_since >= MAX_CONNECTION_REUSE
+        if close_after:
+            headers["Connection"] = "close"
+            self._conn_since = time.monotonic()
+        for attempt in (1, 2):
+            answered = False
+            reused = self._conn is not None and self._conn.sock is not None
+            try:
+                conn = self._connection()
+                conn.request("GET", self._base.path + route, headers=headers)
+                res = conn.getresponse()
+                answered = True
+                etag = res.getheader("ETag")
+                raw = self._read(res, max_bytes, url)
+                if close_after or res.will_close:
+                    self._drop_connection()
+                break
+            except KeywayError:
+                self._drop_connection()
+                raise
+            except (OSError, http.client.HTTPException) as err:
+                self._drop_connection()
+                if self._close_gen != gen:
+                    raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: the client was closed") from err
+                # keyway closed an idle kept-alive connection (its keep-alive timeout, a restart)
+                # just as the request went out: one new connection, as HTTP clients do.
+                stale = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+                if attempt == 1 and reused and not answered and isinstance(err, stale):
+                    continue
+                if isinstance(err, socket.timeout):
+                    why = f"no byte of the answer for {self._timeout:g} s" if answered else f"no answer within {self._timeout:g} s"
+                else:
+                    why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: {why}") from err
+        if res.status == 304 and 304 in accept:
+            return _Answer(304, None, etag)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered {res.status} with a body that is not JSON: is it keyway's REST API?") from None
+        if res.status not in accept:
+            # A token set_token replaced while this request was in flight: send it again with the new one.
+            if res.status == 401 and not retried and sent_token != self._token:
+                return self._get(route, accept, max_bytes, if_none_match, retried=True)
+            api = body.get("error") if isinstance(body, dict) else None
+            code = api.get("code") if isinstance(api, dict) else None
+            message = api.get("message") if isinstance(api, dict) else None
+            detail = message if isinstance(message, str) else raw[:200].decode("utf-8", "replace")
+            raise KeywayError(code if code in ERROR_CODES else "KEYWAY_UNAVAILABLE", f"GET {url} answered {res.status}: {detail}")
+        return _Answer(res.status, body, etag)
+
+    def _read(self, res: http.client.HTTPResponse, max_bytes: int, url: str) -> bytes:
+        """The body, refused (the transfer stopped) past ``max_bytes``, checked against
+        Content-Length and as it arrives, and cut at the bound of a transfer in all."""
+
+        def over() -> KeywayError:
+            return KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: the answer is over the {max_bytes}-byte limit: is it keyway's REST API?")
+
+        length_header = res.getheader("Content-Length")
+        length = int(length_header) if length_header is not None and length_header.strip().isdigit() else None
+        if length is not None and length > max_bytes:
+            raise over()
+        bound = max(MAX_TRANSFER, self._timeout, 0 if length is None else length / MIN_TRANSFER_BYTES_PER_S)
+        started = time.monotonic()
+        chunks: List[bytes] = []
+        total = 0
+        while True:
+            # read1: what one receive brings, so the bound in all is checked as bytes trickle in
+            # (read(n) would wait for n bytes, each receive within `timeout`, for hours).
+            chunk = res.read1(_READ_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:
+                raise over()
+            chunks.append(chunk)
+            if time.monotonic() - started > bound:
+                raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: the answer took over {bound:g} s in all (the bound of a transfer)")
+        # Read to its end: http.client sends the next request on this connection only then.
+        res.close()
+        return b"".join(chunks)
