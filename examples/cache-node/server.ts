@@ -320,7 +320,18 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
     return { key, value: got.value, shard: shard ?? -1, node: opts.id, tier: got.tier, owner };
   };
 
+  // Responses under way, so close() can end their keep-alive connections (below).
+  const httpOpen = new Set<http.ServerResponse>();
+  let httpClosing = false;
   const httpServer = http.createServer((req, res) => {
+    if (httpClosing) res.setHeader('connection', 'close');
+    httpOpen.add(res);
+    res.on('close', () => {
+      httpOpen.delete(res);
+      // A response whose headers went out before close() began kept its connection alive: it is
+      // idle from the next turn, and closed then rather than at the end of the grace.
+      if (httpClosing) setImmediate(() => httpServer.closeIdleConnections());
+    });
     void handleHttp(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: String((err as Error).message ?? err) }));
@@ -523,8 +534,13 @@ export async function startCacheNodeServer(opts: CacheNodeOptions): Promise<Runn
       (closed ??= (async () => {
         await source?.close();
         // No new connection; idle keep-alive ones close now, and those with a request under way once
-        // it is answered (Node answers with `Connection: close` on a closing server), at most after
-        // the grace.
+        // it is answered, at most after the grace. Node (20) still answers `keep-alive` on a closing
+        // server and serves the next request on that connection, so the connection stayed open to
+        // the forced close at the end of the grace (every close took the whole 2 s while requests
+        // were under way) and a client's request sent then was reset: each answer says
+        // `Connection: close` instead, and the connection ends with it.
+        httpClosing = true;
+        for (const res of httpOpen) if (!res.headersSent) res.setHeader('connection', 'close');
         const httpClosed = new Promise<void>((resolve) => {
           const force = setTimeout(() => httpServer.closeAllConnections(), SHUTDOWN_GRACE_MS);
           httpServer.close(() => {

@@ -50,3 +50,32 @@ test('close() ends an HTTP request that outlasts the grace, and resolves', async
   assert.match(String(await req.done), /socket hang up|ECONNRESET/);
   store.answer();
 });
+
+test('close() ends a keep-alive connection with the answer under way, not at the end of the grace', async () => {
+  const store = heldStore();
+  const node = await startCacheNodeServer({ id: 'h2', storeRead: store.read });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  const one = (path: string): Promise<{ status: number; connection: string | undefined } | string> =>
+    new Promise((resolve) => {
+      const req = http.get(`${node.url}${path}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+      });
+      req.on('socket', (s) => sockets.add(s));
+      req.on('error', (err) => resolve(err.message));
+    });
+  const first = one('/kv/held-key');
+  await store.reading;
+  const closed = node.close();
+  store.answer();
+  // Node 20 answered `keep-alive` here, served the client's next request on that connection, and
+  // held close() for the whole grace; the answer now closes the connection.
+  assert.deepEqual(await first, { status: 200, connection: 'close' });
+  await closed;
+  const second = await one('/kv/held-key');
+  assert.equal(typeof second, 'string', `a request after close() was served: ${JSON.stringify(second)}`);
+  assert.match(second as string, /ECONNREFUSED/);
+  assert.equal(sockets.size, 2, 'the second request reused the first connection');
+  agent.destroy();
+});
