@@ -223,8 +223,12 @@ function ago(iso) {
 
 // With `keyway serve --admin-token-file`, /v1 answers 401 without `Authorization: Bearer`. The page
 // asks for the token once and keeps it in sessionStorage: it lives as long as the tab, is sent only
-// to this origin, and is never put in a URL (docs/security.md "The admin API").
-const TOKEN_KEY = 'keyway.adminToken';
+// to this origin, and is never put in a URL (docs/security.md "The admin API"). Kept per page path:
+// keyways behind one origin at other path prefixes (two namespaces through one `kubectl proxy`)
+// share the tab's sessionStorage, and one keyway's token was sent to the other, which refused it
+// (its page said "refused" before any token was typed there, and the first one's was dropped).
+// The page at the origin's root keeps the plain key.
+const TOKEN_KEY = window.location.pathname === '/' ? 'keyway.adminToken' : `keyway.adminToken:${window.location.pathname}`;
 // The token when sessionStorage cannot keep it (a browser that blocks this site's data throws on
 // every access): held for the page's life instead, else the typed token was never sent and the form
 // came back on every poll.
