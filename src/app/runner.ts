@@ -256,15 +256,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     computeFailures = 0;
     if (closed) return;
-    // A topology file came while this map was computed (in the worker: a full computation takes
-    // seconds at the work budget's edge). Its job computes next, from the inputs in force, which
-    // include this one's endpoints: published, this map would reach every proxy and agent (moves
-    // started, warm-ups begun) only to be replaced by that one, for a file no longer on disk, as
-    // a queued file that is not the latest is skipped. A start has no map to keep: it publishes.
+    // A topology file came while this file's map was computed (in the worker: a full computation
+    // takes seconds at the work budget's edge). Its job computes next, from the inputs in force:
+    // published, this map would reach every proxy and agent (moves started, warm-ups begun) only to
+    // be replaced by that one, for a file no longer on disk, as a queued file that is not the latest
+    // is skipped. Only a file's map (or its retry) gives way: an endpoint change's map is what the
+    // cluster is now, and if the newer file's map then failed (past the work budget) the change
+    // would be lost, the departed nodes routed to until the next input. A start has no map to keep.
     // Once in a row at most: files saved faster than a map computes would otherwise never publish one.
-    if (previous && fileChanges !== filesBefore && !supersededLast) {
+    if (previous && event.source === 'file' && fileChanges !== filesBefore && !supersededLast) {
       supersededLast = true;
-      if (event.source === 'file' && (fileChangedSince === undefined || event.detectedAt < fileChangedSince)) fileChangedSince = event.detectedAt;
+      if (fileChangedSince === undefined || event.detectedAt < fileChangedSince) fileChangedSince = event.detectedAt;
       log.info({ reason, mode }, 'a newer topology file arrived while the shard map was computed; that file is applied instead');
       return;
     }
