@@ -425,7 +425,7 @@ export class HandoffDriver implements WarmReportSink {
     if (transitions.length === 0 && drains.length === 0) return;
     this.#warmPrefix = 0;
     this.#step = {
-      routed: step.routed,
+      ...step,
       state: {
         ...step.state,
         transitions: transitions.map((t) => ({ ...t, startedAt: t.startedAt + ms, deadline: t.deadline + ms })),

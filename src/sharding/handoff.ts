@@ -21,6 +21,11 @@ import type { WarmLedger } from './warm-ledger.js';
 export interface HandoffStep {
   readonly routed: ShardMap;
   readonly state: HandoffState;
+  /**
+   * The `handoff.drainMs` this step planned its drains under. A later step with a shorter one ends
+   * the drains under way within it; absent (a step the caller rebuilt), the next step does so.
+   */
+  readonly drainMs?: number;
 }
 
 export interface HandoffInput {
@@ -75,7 +80,7 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
     // A new S renumbers the shards: a report heard under the old one (the old form names no move,
     // and one no move here used is kept warmTimeoutMs) would flip a move of the same number cold.
     if (prevRouted !== undefined && !comparable) warm.clear();
-    return { routed: target, state: { enabled: settings.enabled, target, transitions: [], drains: [], started: [], completed: ended } };
+    return { routed: target, state: { enabled: settings.enabled, target, transitions: [], drains: [], started: [], completed: ended }, drainMs: settings.drainMs };
   }
   const byId = new Map<string, Endpoint>(target.endpoints.map((e) => [e.id, e]));
   const canServe = (id: string | undefined): id is string => {
@@ -156,14 +161,19 @@ export function stepHandoff(input: HandoffInput): HandoffStep {
   const renewed = new Set(newDrains.map((n) => drainKey(n.shard, n.node)));
   const busy = (d: ShardDrain): boolean => (owners[d.shard] ?? []).includes(d.node) || warmingNow.has(drainKey(d.shard, d.node));
   // A shorter drainMs (a reload) applies to the drains under way too: each ends within it from now.
+  // Only then: with drainMs unchanged, a clock set back under the driver's step threshold (it is
+  // not moved against the deadlines) would cut every drain short and republish each step.
   const latest = now + settings.drainMs;
-  const carried = previous.state.drains.filter((d) => !renewed.has(drainKey(d.shard, d.node))).map((d) => (d.until > latest ? { ...d, until: latest } : d));
+  const shorter = previous.drainMs === undefined || settings.drainMs < previous.drainMs;
+  const carried = previous.state.drains
+    .filter((d) => !renewed.has(drainKey(d.shard, d.node)))
+    .map((d) => (shorter && d.until > latest ? { ...d, until: latest } : d));
   const drains = [...carried, ...newDrains]
     .filter((d) => d.until > now && byId.has(d.node) && !busy(d))
     .sort((a, b) => a.shard - b.shard || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
   const routed = transitions.length === 0 && kept.length === 0 ? target : routedMap(target, owners, transitions, kept);
-  return { routed, state: { enabled: true, target, transitions, drains, started, completed: ended } };
+  return { routed, state: { enabled: true, target, transitions, drains, started, completed: ended }, drainMs: settings.drainMs };
 }
 
 /**

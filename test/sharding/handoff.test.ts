@@ -344,3 +344,21 @@ test('a shorter drainMs (a reload) applies to the drains under way: each ends wi
   assert.ok(s4.state.drains.every((d) => d.until === T0 + 10 + 1000));
   assert.deepEqual(step(s4, after, T0 + 10 + 1000, warm).state.drains, []);
 });
+
+test('drainMs unchanged: a step whose clock went back less than a clock step (1 s) keeps every drain\'s end, so it changes nothing', () => {
+  const before = mapOf(four);
+  const s0 = step(undefined, before, T0);
+  const after = mapOf([...four, ep('e')]);
+  const warm = new WarmLedger();
+  const s1 = step(s0, after, T0 + 1, warm);
+  warm.record('e', shardsMovingTo(before, after, 'e'), T0 + 2);
+  const s2 = step(s1, after, T0 + 3, warm);
+  assert.ok(s2.state.drains.length > 10);
+  // The wall clock set back 500 ms (an NTP correction under the driver's 1 s step threshold).
+  const s3 = step(s2, after, T0 + 3 - 500, warm);
+  assert.deepEqual(s3.state.drains.map((d) => d.until), s2.state.drains.map((d) => d.until), 'drains end when they did');
+  assert.ok(sameHandoff(s3, s2), 'nothing to publish');
+  // A shorter drainMs then still applies to them.
+  const s4 = step(s3, after, T0 + 10, warm, { drainMs: 1000 });
+  assert.ok(s4.state.drains.every((d) => d.until === T0 + 10 + 1000));
+});
