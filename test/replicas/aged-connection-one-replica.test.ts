@@ -7,43 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OwnershipAgent } from '../../src/agent/index.js';
-import { HandoffDriver } from '../../src/app/handoff-driver.js';
 import { eventually } from '../support/eventually.js';
-import { startKeywayInProcess, type InProcessKeyway } from '../support/keyway-in-process.js';
-
-const FILE_WATCH = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 50 };
-const AGE_ENV = { KEYWAY_XDS_MAX_CONNECTION_AGE_MS: '1500', KEYWAY_XDS_MAX_CONNECTION_AGE_GRACE_MS: '100' };
-
-function topology(ids: readonly string[]): string {
-  const lines = ['shards: 32', 'replicas: 1', 'handoff: {warmTimeoutMs: 30000, flipIntervalMs: 1000, agentWaitMs: 30000}', 'endpoints:'];
-  ids.forEach((id, i) => lines.push(`  - id: ${id}`, `    address: 10.0.0.${i + 1}`, '    port: 8080'));
-  return `${lines.join('\n')}\n`;
-}
+import { agedTopology, countStreamEnds, FILE_WATCH, startAgeingKeyway } from '../support/aged-connections.js';
+import { startKeywayInProcess } from '../support/keyway-in-process.js';
 
 test('a node whose stream to one replica keeps being aged out flips warm on both replicas; the other replica forgets none of its reports', { timeout: 90_000 }, async (t) => {
   // Per driver (one per replica), how many times it was told the joining node's last stream to it ended.
-  const ended = new Map<HandoffDriver, number>();
-  const proto = HandoffDriver.prototype;
-  const { ownershipStreamEnded } = proto;
-  proto.ownershipStreamEnded = function (this: HandoffDriver, node: string) {
-    if (node === 'n4') ended.set(this, (ended.get(this) ?? 0) + 1);
-    return ownershipStreamEnded.call(this, node);
-  };
-  t.after(() => Object.assign(proto, { ownershipStreamEnded }));
+  const ended = countStreamEnds(t, 'n4');
 
   const ids = ['n0', 'n1', 'n2', 'n3', 'n4'];
-  const steady = await startKeywayInProcess(t, topology(ids.slice(0, 4)), { fileWatch: FILE_WATCH });
-  const saved = Object.fromEntries(Object.keys(AGE_ENV).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, AGE_ENV);
-  let flapping: InProcessKeyway;
-  try {
-    flapping = await startKeywayInProcess(t, topology(ids.slice(0, 4)), { fileWatch: FILE_WATCH });
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  const steady = await startKeywayInProcess(t, agedTopology(ids.slice(0, 4)), { fileWatch: FILE_WATCH });
+  const flapping = await startAgeingKeyway(t, agedTopology(ids.slice(0, 4)));
   const replicas = [steady, flapping];
   const outcomes = replicas.map(() => [] as string[]);
   replicas.forEach((k, i) => t.after(k.server.state.onShardMap((v) => outcomes[i]!.push(...(v.handoff?.completed ?? []).map((c) => c.outcome)))));
@@ -62,7 +36,7 @@ test('a node whose stream to one replica keeps being aged out flips warm on both
     return agent;
   });
   await eventually('every agent connected', () => agents.every((a) => a.connected()), { accept: (up) => up, timeoutMs: 20_000 });
-  await Promise.all(replicas.map((k) => k.topo.write(topology(ids))));
+  await Promise.all(replicas.map((k) => k.topo.write(agedTopology(ids))));
   const moving = await Promise.all(
     replicas.map((k) => eventually('moves to n4', () => k.server.state.current()!.handoff!.transitions.length, { accept: (n) => n >= 3 })),
   );

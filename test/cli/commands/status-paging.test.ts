@@ -8,28 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildAdminApp } from '../../../src/admin/index.js';
 import type { ProxyStatus } from '../../../src/admin/api-types.js';
-import { ServingState } from '../../../src/app/serving-state.js';
 import { runClientCommand } from '../../../src/cli/commands/index.js';
 import { PROXIES_PAGE_LIMIT } from '../../../src/cli/commands/status.js';
-import { loadConfigFile } from '../../../src/config/index.js';
-import { computeShardMap } from '../../../src/sharding/index.js';
 import { Fleet, idOf } from '../../admin/proxy-fleet.js';
+import { pagingKeyway } from './paging-keyway.js';
 import { captureIo, fakeServer } from './fake-server.js';
 
 const READY = JSON.stringify({ ready: true, status: 'ready', reasons: [], stale: false, sources: [] });
-
-/** A real admin app over `fleet`, serving the example topology's map, listening on loopback. */
-async function keyway(t: { after: (fn: () => Promise<unknown>) => void }, fleet: Fleet): Promise<string> {
-  const cfg = await loadConfigFile('examples/topology.yaml');
-  const state = new ServingState();
-  state.publish({ topology: cfg.topology, map: computeShardMap(cfg.topology.endpoints, cfg.topology.policy) });
-  const app = await buildAdminApp(state, { readers: [{ proxies: fleet.reader() }] });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  t.after(() => app.close());
-  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-}
 
 async function status(server: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const io = captureIo();
@@ -43,7 +29,7 @@ test('status pages through every proxy: each once, in id order, in ceil(N / PROX
   const fleet = new Fleet();
   const n = 2 * PROXIES_PAGE_LIMIT + 3;
   for (let i = 0; i < n; i++) fleet.connect(idOf(i));
-  const server = await keyway(t, fleet);
+  const server = await pagingKeyway(t, fleet);
   const r = await status(server);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(idsOf(r.stdout), Array.from({ length: n }, (_, i) => idOf(i)));
@@ -65,7 +51,7 @@ test('proxies connecting and disconnecting between pages: none twice, in order; 
     fleet.connect(idOf(1)); // sorts before the token: on a page already read
     fleet.connect(idOf(lastOfPage1 + 1)); // sorts after it: listed
   };
-  const server = await keyway(t, fleet);
+  const server = await pagingKeyway(t, fleet);
   const r = await status(server);
   assert.equal(r.code, 0, r.stderr);
   const ids = idsOf(r.stdout);

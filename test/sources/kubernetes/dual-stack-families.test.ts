@@ -9,40 +9,26 @@
  * the second write.
  */
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
-import { KubeApiServer } from '../../support/kube-apiserver/index.js';
 import { eventually } from '../../support/eventually.js';
 import { nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
-import { type RunningSource, startSource, testConfig } from './harness.js';
+import { startSource, testConfig, twoPodsEachTest } from './harness.js';
 
-let server: KubeApiServer;
-let running: RunningSource | undefined;
-
-beforeEach(async () => {
-  server = await KubeApiServer.start();
-  server.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
-  for (const i of [0, 1]) server.upsert(podObject(`cache-node-${i}`, { node: 'gpu-1', ip: `10.0.0.${10 + i}` }));
-});
-
-afterEach(async () => {
-  await running?.source.stop();
-  running = undefined;
-  await server.close();
-});
+const cluster = twoPodsEachTest();
 
 const v4 = (i: number, extra: Partial<SliceEndpoint> = {}): SliceEndpoint => ({ pod: `cache-node-${i}`, ip: `10.0.0.${10 + i}`, node: 'gpu-1', ...extra });
 const v6 = (i: number, extra: Partial<SliceEndpoint> = {}): SliceEndpoint => ({ pod: `cache-node-${i}`, ip: `fd00::${10 + i}`, node: 'gpu-1', ...extra });
-const writeV4 = (eps: SliceEndpoint[]): void => void server.upsert(sliceObject('cache-node-ipv4', eps, { addressType: 'IPv4' }));
-const writeV6 = (eps: SliceEndpoint[]): void => void server.upsert(sliceObject('cache-node-ipv6', eps, { addressType: 'IPv6' }));
+const writeV4 = (eps: SliceEndpoint[]): void => void cluster.server!.upsert(sliceObject('cache-node-ipv4', eps, { addressType: 'IPv4' }));
+const writeV6 = (eps: SliceEndpoint[]): void => void cluster.server!.upsert(sliceObject('cache-node-ipv6', eps, { addressType: 'IPv6' }));
 const pod1 = (): string => {
-  const e = running!.source.current().find((x) => x.id === 'cache-node-1');
+  const e = cluster.running!.source.current().find((x) => x.id === 'cache-node-1');
   return e === undefined ? '(absent)' : `${e.address}${e.ready ? '' : ' (not ready)'}`;
 };
 /** What each publication said of cache-node-1, in order. */
 const pod1History = (): string[] =>
-  running!.changes.map((list) => {
+  cluster.running!.changes.map((list) => {
     const e = list.find((x) => x.id === 'cache-node-1');
     return e === undefined ? '(absent)' : `${e.address}${e.ready ? '' : ' (not ready)'}`;
   });
@@ -52,10 +38,10 @@ const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 250));
 test('a pod failing its probe, the IPv4 slice written first: not ready at once, on its IPv4 address, and no further change at the IPv6 write', async () => {
   writeV4([v4(0), v4(1)]);
   writeV6([v6(0), v6(1)]);
-  running = await startSource(server);
+  cluster.running = await startSource(cluster.server!);
   assert.equal(pod1(), '10.0.0.11');
   writeV4([v4(0), v4(1, { ready: false, serving: false })]);
-  await eventually('the IPv4 write seen', () => running!.changes.length >= 1, { describe: pod1History });
+  await eventually('the IPv4 write seen', () => cluster.running!.changes.length >= 1, { describe: pod1History });
   await settle();
   assert.equal(pod1(), '10.0.0.11 (not ready)', 'between the writes: not ready, still at its IPv4 address');
   writeV6([v6(0), v6(1, { ready: false, serving: false })]);
@@ -66,7 +52,7 @@ test('a pod failing its probe, the IPv4 slice written first: not ready at once, 
 test('a pod turning ready, the IPv6 slice written first: it waits for its IPv4 entry, no detour through its IPv6 address', async () => {
   writeV4([v4(0), v4(1, { ready: false, serving: false })]);
   writeV6([v6(0), v6(1, { ready: false, serving: false })]);
-  running = await startSource(server);
+  cluster.running = await startSource(cluster.server!);
   assert.equal(pod1(), '10.0.0.11 (not ready)');
   writeV6([v6(0), v6(1)]);
   await settle();
@@ -89,16 +75,16 @@ test('a pod only one family lists is still an endpoint, at that family (a single
 });
 
 test('a pod behind two Services, written one after the other: its port stays the first Service\'s, its readiness follows that Service', async () => {
-  const writeFirst = (eps: SliceEndpoint[]): void => void server.upsert(sliceObject('cache-node-a', eps));
-  const writeSecond = (eps: SliceEndpoint[]): void => void server.upsert(sliceObject('cache-alt-a', eps, { service: 'cache-alt', ports: [{ name: 'cache', port: 7000 }] }));
+  const writeFirst = (eps: SliceEndpoint[]): void => void cluster.server!.upsert(sliceObject('cache-node-a', eps));
+  const writeSecond = (eps: SliceEndpoint[]): void => void cluster.server!.upsert(sliceObject('cache-alt-a', eps, { service: 'cache-alt', ports: [{ name: 'cache', port: 7000 }] }));
   const withPort = (): string[] =>
-    running!.changes.map((list) => {
+    cluster.running!.changes.map((list) => {
       const e = list.find((x) => x.id === 'cache-node-1');
       return e === undefined ? '(absent)' : `${e.address}:${e.port}${e.ready ? '' : ' (not ready)'}`;
     });
   writeFirst([v4(0), v4(1, { ready: false, serving: false })]);
   writeSecond([v4(0), v4(1, { ready: false, serving: false })]);
-  running = await startSource(server, { services: ['cache-node', 'cache-alt'] });
+  cluster.running = await startSource(cluster.server!, { services: ['cache-node', 'cache-alt'] });
   // Turning ready, the second Service's slice written first (each Service is synced on its own).
   writeSecond([v4(0), v4(1)]);
   await settle();

@@ -2,7 +2,7 @@
  * Drives the Kubernetes source against the in-process API server the way a cluster would change:
  * pods come and go, the EndpointSlice controller rewrites the slice, nodes are relabelled.
  */
-import { afterEach } from 'node:test';
+import { afterEach, beforeEach } from 'node:test';
 import { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -167,6 +167,21 @@ export function stopAfterEach(): StartedForTest {
     started.running = undefined;
     await started.server?.close();
     started.server = undefined;
+  });
+  return started;
+}
+
+/**
+ * Registers, for the calling test file, a fresh fake API server before each test with node gpu-1
+ * and pods cache-node-0 and cache-node-1 on it (10.0.0.10 and 10.0.0.11), stopped after it.
+ */
+export function twoPodsEachTest(): StartedForTest {
+  const started = stopAfterEach();
+  beforeEach(async () => {
+    const server = await KubeApiServer.start();
+    server.upsert(nodeObject('gpu-1', { region: 'r', zone: 'z' }));
+    for (const i of [0, 1]) server.upsert(podObject(`cache-node-${i}`, { node: 'gpu-1', ip: `10.0.0.${10 + i}` }));
+    started.server = server;
   });
   return started;
 }
