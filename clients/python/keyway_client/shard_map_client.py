@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import re
 import random as _random
 import socket
@@ -23,6 +24,7 @@ import ssl
 import threading
 import time
 import warnings
+import weakref
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -358,6 +360,21 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
     return _HeldMap(version, _since_of(body), etag, S, tuple(o or () for o in owners), picks)
 
 
+#: Every client not yet garbage-collected, for the fork hook below.
+_LIVE_CLIENTS: "weakref.WeakSet[ShardMapClient]" = weakref.WeakSet()
+#: In a forked child, the connections inherited from the parent (see _after_fork_in_child).
+_FORK_ABANDONED: List[http.client.HTTPConnection] = []
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _shard_pick(owners: Tuple[Owner, ...], k: int, serving: "set[Owner]", weight_of: Dict[Owner, int]) -> _Pick:
     """Whom a shard's requests go to, weighted as proxies weigh them (the translator's serving
     owners and readers): the first k that serve; when none does, the first owner that serves,
@@ -381,6 +398,7 @@ class ShardMapClient:
     ``ShardMapClient.connect(base_url, ...)`` fetches the first map and polls in a daemon thread;
     the plain constructor neither fetches nor polls (call ``refresh()``). Use it as a context
     manager, or call ``close()``. Reads (``owners``, ``pick``, ...) are safe from any thread.
+    After ``os.fork()`` the child's client polls on its own thread over its own connection.
     """
 
     def __init__(
@@ -411,9 +429,14 @@ class ShardMapClient:
         self._held_seen_at = 0.0
         self._rejected_etags: List[str] = []
         self._rejected_hits = 0
-        # One request at a time over one connection (http.client is not thread-safe). Reentrant:
-        # on_update and on_error run under it, and may call refresh().
+        # One request at a time over one connection (http.client is not thread-safe). The
+        # callbacks run after it is released (_run_callbacks): under it, an on_update that waits
+        # for an application lock deadlocked a thread holding that lock in refresh().
         self._request_lock = threading.RLock()
+        #: Callbacks due, queued under the request lock, run once it is released (by the poll
+        #: thread or a refresh() caller, whichever comes first).
+        self._due: List[Tuple[str, Optional[Callable[[Any], object]], object]] = []
+        self._due_lock = threading.Lock()
         self._conn: Optional[http.client.HTTPConnection] = None
         self._conn_since = time.monotonic()
         # close() bumps it: a request that fails after it failed because of it.
@@ -421,6 +444,7 @@ class ShardMapClient:
         self._closed = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._warned: "set[str]" = set()
+        _LIVE_CLIENTS.add(self)
 
     @classmethod
     def connect(
@@ -453,9 +477,40 @@ class ShardMapClient:
             client.close()
             raise
         if client._poll_interval > 0:
-            client._thread = threading.Thread(target=client._run, name="keyway-shardmap-poll", daemon=True)
-            client._thread.start()
+            client._start_polling()
         return client
+
+    def _start_polling(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="keyway-shardmap-poll", daemon=True)
+        self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        """POSIX fork (gunicorn --preload, multiprocessing's "fork", Celery's prefork): a child
+        gets no copy of the poll thread, so its map would freeze with no error; its connection is
+        the parent's socket, and the request lock may be held by a poll the parent had under way,
+        so its refresh() would wait for ever. The child starts afresh with the map in hand."""
+        self._request_lock = threading.RLock()
+        self._due_lock = threading.Lock()
+        closed = self._closed.is_set()
+        self._closed = threading.Event()
+        if closed:
+            self._closed.set()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # Never conn.close() here: its buffered reader's lock may be held by the parent's poll
+            # thread, which does not exist in the child; closing or collecting it would wait for
+            # ever. Kept, and its descriptor closed (this process's only: no shutdown, the parent's
+            # connection stands).
+            _FORK_ABANDONED.append(conn)
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    os.close(sock.detach())
+                except (OSError, ValueError):
+                    pass
+        self._conn_since = time.monotonic()
+        if self._thread is not None and not closed:
+            self._start_polling()
 
     def __enter__(self) -> "ShardMapClient":
         return self
@@ -528,8 +583,11 @@ class ShardMapClient:
         answer comes from a request started at or after the call (calls from several threads take
         turns). Raises ``KeywayError`` on failure; the last good map stays in use."""
         before = self.version
-        with self._request_lock:
-            self._fetch_map()
+        try:
+            with self._request_lock:
+                self._fetch_map()
+        finally:
+            self._run_callbacks()
         return self.version != before
 
     def set_token(self, token: Optional[str]) -> None:
@@ -546,9 +604,11 @@ class ShardMapClient:
         self._closed.set()
         self._close_gen += 1
         conn = self._conn
-        if conn is not None and conn.sock is not None:
+        # Read once: the poll thread may drop the connection (sock set to None) meanwhile.
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
             try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -597,6 +657,7 @@ class ShardMapClient:
                 # it does not age the held map's hold.
                 self._held_seen_at = min(time.monotonic(), self._held_seen_at + late)
             self._poll()
+            self._run_callbacks()
 
     def _poll(self) -> None:
         """One poll: ``/readyz``, then the map only if its version differs from the one in hand."""
@@ -608,6 +669,10 @@ class ShardMapClient:
             except Exception as err:  # anything else is a bug here, and must not end the poll thread
                 self._fail(err if isinstance(err, KeywayError) else KeywayError("KEYWAY_UNAVAILABLE", f"keyway at {self._base.url('')}: {err!r}"))
                 self._failures += 1
+                return
+            if self._closed.is_set():
+                # close() came during /readyz: the poll is dropped, as close() says (its fetch
+                # would find the socket shut down and go out again on a new connection).
                 return
             if version == self.version:
                 self._saw_held()
@@ -663,7 +728,7 @@ class ShardMapClient:
         self._rejected_etags = []
         self._saw_held()
         if held is not None and not self._closed.is_set():
-            self._callback("on_update", self._on_update, self)
+            self._queue_callback("on_update", self._on_update, self)
 
     def _saw_held(self) -> None:
         self._held_seen_at = time.monotonic()
@@ -675,7 +740,20 @@ class ShardMapClient:
     def _fail(self, err: KeywayError) -> None:
         self._error = err
         if not self._closed.is_set():
-            self._callback("on_error", self._on_error, err)
+            self._queue_callback("on_error", self._on_error, err)
+
+    def _queue_callback(self, name: str, fn: Optional[Callable[[Any], object]], arg: object) -> None:
+        if fn is not None:
+            with self._due_lock:
+                self._due.append((name, fn, arg))
+
+    def _run_callbacks(self) -> None:
+        """Runs the callbacks due, outside the request lock; none after close()."""
+        with self._due_lock:
+            due, self._due = self._due, []
+        for name, fn, arg in due:
+            if not self._closed.is_set():
+                self._callback(name, fn, arg)
 
     def _callback(self, name: str, fn: Optional[Callable[[Any], object]], arg: object) -> None:
         """Runs a user callback: what it raises is the application's bug, not keyway's failure, so
@@ -751,6 +829,12 @@ class ShardMapClient:
                 raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: {why}") from err
         if res.status == 304 and 304 in accept:
             return _Answer(304, None, etag)
+        if 300 <= res.status < 400 and res.status != 304:
+            # http.client follows no redirect (an ingress sending http:// to https://, a moved
+            # prefix): said as such, not as a body that is not JSON.
+            location = res.getheader("Location")
+            where = f" to {location[:200]}" if location else ""
+            raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered {res.status}, a redirect{where}: the client follows no redirect; give base_url as the URL keyway answers at")
         try:
             body = json.loads(raw.decode("utf-8"))
         except ValueError:
@@ -793,6 +877,10 @@ class ShardMapClient:
             chunks.append(chunk)
             if time.monotonic() - started > bound:
                 raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: the answer took over {bound:g} s in all (the bound of a transfer)")
+        if length is not None and total < length and res.status not in (204, 304):
+            # http.client ends the body quietly at the connection's end: without this, a body cut
+            # short (keyway restarted mid-transfer) read as "not JSON: is it keyway's REST API?".
+            raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url}: the connection closed after {total} of the {length} bytes the answer declared (Content-Length)")
         # Read to its end: http.client sends the next request on this connection only then.
         res.close()
         return b"".join(chunks)
