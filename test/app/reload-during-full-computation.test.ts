@@ -5,11 +5,10 @@
 // handoff, moves started and warm-ups begun), replaced by the second one's a computation later.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../src/app/index.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import { computeShardMap } from '../../src/sharding/index.js';
 import { eventually } from '../support/eventually.js';
-import { captureLogs, tempTopology } from '../serve/support.js';
+import { serveForReloads } from '../serve/support.js';
 
 const SHARDS = 16384;
 const NODES = 1000;
@@ -41,19 +40,7 @@ test('a topology file saved while the previous one is computed in the worker: on
   const latest = computeShardMap(nodes(30), policy).version;
   assert.notEqual(superseded, latest);
 
-  const topo = await tempTopology(text(2, 10));
-  const { logger, records } = captureLogs('info');
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    host: '127.0.0.1',
-    logger,
-    fileWatch: { pollIntervalMs: 0, debounce: { holdOffMs: 60_000, maxDelayMs: 60_000 } },
-  });
-  t.after(async () => {
-    await server.close();
-    await topo.cleanup();
-  });
+  const { server, topo, records } = await serveForReloads(t, text(2, 10));
   const published: string[] = [];
   server.state.onShardMap((view) => void published.push(view.map.version));
 
@@ -80,19 +67,7 @@ test('files saved faster than maps compute: a newer file supersedes a computatio
   const version = (replicas: number): string => computeShardMap(nodes(10), policyOf(replicas)).version;
   const [r3, r4, r5] = [version(3), version(4), version(5)];
 
-  const topo = await tempTopology(text(2, 10));
-  const { logger, records } = captureLogs('info');
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    host: '127.0.0.1',
-    logger,
-    fileWatch: { pollIntervalMs: 0, debounce: { holdOffMs: 60_000, maxDelayMs: 60_000 } },
-  });
-  t.after(async () => {
-    await server.close();
-    await topo.cleanup();
-  });
+  const { server, topo, records } = await serveForReloads(t, text(2, 10));
   const published: string[] = [];
   server.state.onShardMap((view) => void published.push(view.map.version));
   const superseded = (): number => records.filter((r) => r.msg.startsWith('a newer topology file arrived while the shard map was computed')).length;

@@ -6,32 +6,18 @@
 // no retry, until the next input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../src/app/index.js';
 import { KeywayError } from '../../src/core/errors.js';
 import { eventually } from '../support/eventually.js';
-import { captureLogs, tempTopology } from '../serve/support.js';
+import { serveForReloads } from '../serve/support.js';
 import { SetSource, pods } from './set-source.js';
 
 const PODS = 2000;
 const topology = (replicas: number): string => `shards: 16384\nreplicas: ${replicas}\nhandoff: {enabled: false}\nkubernetes:\n  services: [cache]\n`;
 
 test('an endpoint change computed while a topology file arrives is published, even when that file\'s map then fails', async (t) => {
-  const topo = await tempTopology(topology(2));
   const kubernetes = new SetSource();
   kubernetes.endpoints = pods(PODS);
-  const { logger, records } = captureLogs('info');
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    host: '127.0.0.1',
-    logger,
-    kubernetesSource: () => kubernetes,
-    fileWatch: { pollIntervalMs: 0, debounce: { holdOffMs: 60_000, maxDelayMs: 60_000 } },
-  });
-  t.after(async () => {
-    await server.close();
-    await topo.cleanup();
-  });
+  const { server, topo, records } = await serveForReloads(t, topology(2), { kubernetesSource: () => kubernetes });
   const published: number[] = [];
   server.state.onShardMap((view) => void published.push(view.map.endpoints.length));
 

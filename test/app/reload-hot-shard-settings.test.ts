@@ -5,12 +5,12 @@
 // anchor moved"), which sent the operator after a Prometheus or report problem that did not exist.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type RunningServer } from '../../src/app/index.js';
+import type { RunningServer } from '../../src/app/index.js';
 import type { LoadSnapshot } from '../../src/core/load.js';
 import { shardReaders } from '../../src/core/shard-map.js';
 import { FedSnapshots } from '../support/fed-snapshots.js';
 import { eventually } from '../support/eventually.js';
-import { captureLogs, tempTopology, topologyText, type LogRecord } from '../serve/support.js';
+import { serveForReloads, topologyText, type LogRecord } from '../serve/support.js';
 
 /** Window `i`: 40 of the 64 shards carry 100 requests each, the rest 1. */
 function snapshot(i: number): LoadSnapshot {
@@ -23,22 +23,9 @@ const text = (hotShards: string): string =>
   topologyText({ ready: [true, true, true, true], extra: `hotShards: {spreadThreshold: 0.01, maxMovesPerWindow: ${BUDGET}, ${hotShards}}` });
 
 async function serve(t: TestContext, hotShards: string): Promise<{ server: RunningServer; records: LogRecord[]; snapshots: FedSnapshots; write: (hot: string) => Promise<void> }> {
-  const topo = await tempTopology(text(hotShards));
   const snapshots = new FedSnapshots();
   snapshots.feed([snapshot(0), snapshot(1), snapshot(2)]);
-  const { logger, records } = captureLogs('info');
-  const server = await startServer({
-    configFile: topo.file,
-    httpPort: 0,
-    host: '127.0.0.1',
-    logger,
-    loadSnapshots: snapshots,
-    fileWatch: { pollIntervalMs: 0, debounce: { holdOffMs: 60_000, maxDelayMs: 60_000 } },
-  });
-  t.after(async () => {
-    await server.close();
-    await topo.cleanup();
-  });
+  const { server, topo, records } = await serveForReloads(t, text(hotShards), { loadSnapshots: snapshots });
   return {
     server,
     records,

@@ -3,6 +3,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/app/index.js';
 
 export interface LogRecord {
   level: number;
@@ -56,4 +57,31 @@ export function topologyText(opts: { shards?: number; replicas?: number; ready?:
   });
   if (opts.extra) lines.push(opts.extra);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `keyway serve` in process on a temporary topology file that only `server.reload()` reads (no
+ * polling, a debounce longer than any test), with its info log captured; closed, and the file
+ * removed, when the test ends. `extra`: more ServeOptions (a load snapshot source, stages, ...).
+ */
+export async function serveForReloads(
+  t: { after: (fn: () => Promise<void>) => void },
+  text: string,
+  extra: Omit<ServeOptions, 'configFile'> = {},
+): Promise<{ server: RunningServer; topo: Awaited<ReturnType<typeof tempTopology>>; records: LogRecord[] }> {
+  const topo = await tempTopology(text);
+  const { logger, records } = captureLogs('info');
+  const server = await startServer({
+    configFile: topo.file,
+    httpPort: 0,
+    host: '127.0.0.1',
+    logger,
+    fileWatch: { pollIntervalMs: 0, debounce: { holdOffMs: 60_000, maxDelayMs: 60_000 } },
+    ...extra,
+  });
+  t.after(async () => {
+    await server.close();
+    await topo.cleanup();
+  });
+  return { server, topo, records };
 }
