@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from keyway_client import KeywayError, ShardMapClient
-from test_shard_map_client_unit import Scripted, eventually, json_reply, scripted, small_map  # noqa: F401 (fixture)
+from test_shard_map_client_unit import Scripted, eventually, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
 
@@ -90,21 +90,7 @@ def test_a_forked_child_is_not_stuck_behind_the_parents_poll(scripted: Any) -> N
     try:
         assert polled.wait(10.0)
 
-        def child() -> Dict[str, Any]:
-            done: Dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    done["changed"] = client.refresh()
-                except KeywayError as err:
-                    done["error"] = err.code
-
-            t = threading.Thread(target=run, daemon=True)
-            t.start()
-            t.join(10.0)
-            return {"refreshed": not t.is_alive(), **done}
-
-        assert _in_child(child) == {"refreshed": True, "changed": False}
+        assert _in_child(lambda: refresh_in_thread(client)) == {"refreshed": True, "changed": False}
     finally:
         release.set()
         client.close()

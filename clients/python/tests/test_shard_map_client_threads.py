@@ -6,10 +6,10 @@ thread. Every wait is bounded; nothing is timed."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List
+from typing import Any, List
 
 from keyway_client import KeywayError, ShardMapClient
-from test_shard_map_client_unit import eventually, json_reply, scripted, small_map  # noqa: F401 (fixture)
+from test_shard_map_client_unit import eventually, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
 
 
 def test_on_update_taking_an_application_lock_does_not_deadlock_refresh(scripted: Any) -> None:
@@ -30,20 +30,9 @@ def test_on_update_taking_an_application_lock_does_not_deadlock_refresh(scripted
             state["version"] = "v2"
             assert entered.wait(10.0), "the poll thread took v2"
             # Holding the application lock, as a request handler that refreshes on a routing miss.
-            done: Dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    done["changed"] = client.refresh()
-                except KeywayError as err:
-                    done["error"] = err.code
-
-            t = threading.Thread(target=run, daemon=True)
-            t.start()
-            t.join(10.0)
-            finished = not t.is_alive()
-        assert finished, "refresh() waited for on_update, which waited for the caller's lock"
-        assert done == {"changed": False}
+            done = refresh_in_thread(client)
+        assert done["refreshed"], "refresh() waited for on_update, which waited for the caller's lock"
+        assert done == {"refreshed": True, "changed": False}
         eventually("on_update to finish", lambda: seen == ["v2"])
     finally:
         client.close()

@@ -105,6 +105,23 @@ def eventually(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> No
         time.sleep(0.01)
 
 
+def refresh_in_thread(client: ShardMapClient, timeout: float = 10.0) -> Dict[str, Any]:
+    """``client.refresh()`` on another thread, waited for at most ``timeout``: ``refreshed`` (it
+    returned or raised in time), and ``changed`` (its result) or ``error`` (the code it raised)."""
+    done: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["changed"] = client.refresh()
+        except KeywayError as err:
+            done["error"] = err.code
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return {"refreshed": not t.is_alive(), **done}
+
+
 def test_pick_vectors_shared_with_the_typescript_client(scripted: Any) -> None:
     vectors = json.loads(PICK_VECTORS.read_text(encoding="utf-8"))
     server = scripted(lambda path, _h: json_reply(vectors["shardmap"]))
