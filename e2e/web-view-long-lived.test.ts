@@ -501,14 +501,28 @@ describe('web view left open: 500 map versions', { skip: chromiumSkipReason() },
       const m = new Map(metrics.map((x) => [x.name, x.value]));
       return { heap: m.get('JSHeapUsedSize')!, nodes: m.get('Nodes')!, listeners: m.get('JSEventListeners')! };
     };
+    // The least of three measures a poll apart: on a loaded machine one may land while a render is
+    // under way (once 569 nodes more, a render's worth, never seen alone); a leak is in all three.
+    const settled = async () => {
+      const samples = [await measure()];
+      for (let i = 0; i < 2; i++) {
+        await page.clock.runFor(1000);
+        samples.push(await measure());
+      }
+      return {
+        heap: Math.min(...samples.map((x) => x.heap)),
+        nodes: Math.min(...samples.map((x) => x.nodes)),
+        listeners: Math.min(...samples.map((x) => x.listeners)),
+      };
+    };
     let at50: Awaited<ReturnType<typeof measure>> | undefined;
     for (let g = 1; g <= 500; g++) {
       const version = publish(g);
       await page.clock.runFor(1000);
       await eventually(`version ${g}`, () => page.getAttribute('#grid', 'data-version'), { accept: (v) => v === version, timeoutMs: 20_000, intervalMs: 10 });
-      if (g === 50) at50 = await measure();
+      if (g === 50) at50 = await settled();
     }
-    const at500 = await measure();
+    const at500 = await settled();
     t.diagnostic(`after 50 versions ${JSON.stringify(at50)}, after 500 ${JSON.stringify(at500)}`);
     assert.ok(at500.heap < at50!.heap * 1.5, `JS heap ${at50!.heap} bytes after 50 versions, ${at500.heap} after 500`);
     assert.ok(at500.nodes < at50!.nodes * 1.3, `${at50!.nodes} DOM nodes after 50 versions, ${at500.nodes} after 500`);
