@@ -5,9 +5,8 @@
 // flips every move warm, none at its deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OwnershipAgent } from '../../src/agent/index.js';
 import { eventually } from '../support/eventually.js';
-import { agedTopology, countStreamEnds, startAgeingKeyway } from '../support/aged-connections.js';
+import { agedTopology, countStreamEnds, staggeredAgents, startAgeingKeyway } from '../support/aged-connections.js';
 
 test('a join whose warm-ups span keyway aging the agent\'s connection out several times flips every move warm', { timeout: 90_000 }, async (t) => {
   // The joining node's last streams that ended, as the driver is told of them.
@@ -19,24 +18,12 @@ test('a join whose warm-ups span keyway aging the agent\'s connection out severa
   const outcomes: string[] = [];
   t.after(server.state.onShardMap((v) => outcomes.push(...(v.handoff?.completed ?? []).map((c) => c.outcome))));
   // n4's warm-ups end one after another, 600 ms apart: its reports trickle over several connections.
-  let warmups = 0;
-  const agents = ids.map((id) => {
-    const agent = new OwnershipAgent({
-      nodeId: id,
-      servers: [`127.0.0.1:${server.listening.xdsPort!}`],
-      timing: { backoffInitialMs: 20, backoffMaxMs: 200, loadWindowMs: 0 },
-      warm: () => new Promise<void>((resolve) => setTimeout(resolve, 600 * ++warmups)),
-    });
-    agent.start();
-    t.after(() => agent.close());
-    return agent;
-  });
-  await eventually('every agent connected', () => agents.every((a) => a.connected()), { accept: (up) => up, timeoutMs: 20_000 });
+  const { warmups } = await staggeredAgents(t, ids, [`127.0.0.1:${server.listening.xdsPort!}`]);
   await topo.write(agedTopology(ids));
   const moving = await eventually('moves to n4', () => server.state.current()!.handoff!.transitions.length, { accept: (n) => n >= 3 });
   const endedBefore = ended();
   await eventually('every move flipped', () => server.state.current()!.handoff!.transitions.length, { accept: (n) => n === 0, timeoutMs: 40_000 });
   assert.ok(ended() - endedBefore >= 2, `keyway aged n4's connection out while its moves were under way (${ended() - endedBefore} times)`);
   assert.deepEqual(outcomes, Array(moving).fill('warm'), 'every move flipped on a warm report, none at its deadline');
-  assert.equal(warmups, moving, 'each shard warmed once: a reconnect reports it again, it does not warm it again');
+  assert.equal(warmups(), moving, 'each shard warmed once: a reconnect reports it again, it does not warm it again');
 });

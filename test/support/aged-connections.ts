@@ -4,7 +4,9 @@
  * told when a node's last ownership stream ends.
  */
 import type { TestContext } from 'node:test';
+import { OwnershipAgent } from '../../src/agent/index.js';
 import { HandoffDriver } from '../../src/app/handoff-driver.js';
+import { eventually } from './eventually.js';
 import { startKeywayInProcess, type InProcessKeyway } from './keyway-in-process.js';
 
 export const FILE_WATCH = { debounce: { holdOffMs: 20, maxDelayMs: 100 }, pollIntervalMs: 50 };
@@ -43,4 +45,26 @@ export function countStreamEnds(t: Pick<TestContext, 'after'>, node: string): Ma
   };
   t.after(() => Object.assign(proto, { ownershipStreamEnded }));
   return ended;
+}
+
+/**
+ * One agent per id, connected to `servers`, each warm-up taking 600 ms longer than the one before
+ * (their reports trickle over several of keyway's connection ages); resolves once all are connected,
+ * with the count of warm-ups begun so far.
+ */
+export async function staggeredAgents(t: Pick<TestContext, 'after'>, ids: readonly string[], servers: string[]): Promise<{ agents: OwnershipAgent[]; warmups: () => number }> {
+  let warmups = 0;
+  const agents = ids.map((id) => {
+    const agent = new OwnershipAgent({
+      nodeId: id,
+      servers,
+      timing: { backoffInitialMs: 20, backoffMaxMs: 200, loadWindowMs: 0 },
+      warm: () => new Promise<void>((resolve) => setTimeout(resolve, 600 * ++warmups)),
+    });
+    agent.start();
+    t.after(() => agent.close());
+    return agent;
+  });
+  await eventually('every agent connected', () => agents.every((a) => a.connected()), { accept: (up) => up, timeoutMs: 20_000 });
+  return { agents, warmups: () => warmups };
 }
