@@ -8,9 +8,9 @@
  *             and the clusters and endpoints of both the old and the new routes;
  *   `switch`: the new routes, the old clusters still held by staging routes;
  *   `done`:   the translator's set, nothing staged.
- * Envoy with the route-table shape (docs/xds.md "Route shape") takes the same three sets without
- * staging routes: Envoy fetches every cluster, but a route applied while the cluster it names
- * still warms answers 503 ("cluster not found").
+ * Envoy (either route shape, docs/xds.md "Route shape") takes the same three sets without staging
+ * routes: Envoy fetches every cluster, but a route applied while the cluster it names still warms
+ * answers 503 ("cluster not found").
  * Pure: sets in, set out; when to move from one to the next is grpc-stager.ts's.
  */
 import { clone, create, toBinary } from '@bufbuild/protobuf';
@@ -47,14 +47,16 @@ export function nextPhase(phase: StagePhase, base: ResourceSet, target: Resource
 /**
  * The set served during `phase` of the change from `base` (what was served when the change began,
  * possibly a staged set itself) to `target`. Endpoints of a cluster both define are the target's:
- * they are current; a cluster only `base` defines keeps its endpoints until it leaves.
+ * they are current; a cluster only `base` defines keeps its endpoints until it leaves. Staging
+ * routes only for gRPC clients (`stagingRoutes`): Envoy fetches every cluster it is sent, and to it
+ * a staging route would only be a route to a leaving cluster for a request carrying the header.
  */
-export function stagedSet(base: ResourceSet, target: ResourceSet, phase: StagePhase): ResourceSet {
+export function stagedSet(base: ResourceSet, target: ResourceSet, phase: StagePhase, stagingRoutes = true): ResourceSet {
   if (phase === 'done') return target;
   const routesFrom = phase === 'add' ? base : target;
   const cluster = union(base.cluster, target.cluster);
   const endpoint = union(base.endpoint, target.endpoint);
-  const route = routesFrom.route.map((r) => withStagingRoutes(r, cluster.map((c) => c.name)));
+  const route = stagingRoutes ? routesFrom.route.map((r) => withStagingRoutes(r, cluster.map((c) => c.name))) : routesFrom.route;
   return { cluster, endpoint, listener: routesFrom.listener, route };
 }
 

@@ -6,7 +6,7 @@
  * (or the bounded wait ran out), the `switch` set, then the translator's set. Per class, not per
  * stream: every stream of a class shares one snapshot, so the step costs one extra snapshot per
  * phase whatever the number of clients; a client that joins mid-change simply gets the staged set.
- * Envoy classes with the route-table shape go through the same steps (xds-stage.ts).
+ * Envoy classes go through the same steps (xds-stage.ts), without staging routes.
  */
 import type { Logger } from 'pino';
 import { envLimit } from '../core/env-limit.js';
@@ -130,7 +130,7 @@ export class GrpcStager {
     if (!this.#fits(classKey, change)) change.phase = 'done';
     // stagedSet copies the route configurations: a fresh set per build would be re-checked and
     // re-encoded by the cache for every staged class on each rebuild any class's step causes.
-    const out = change.out?.phase === change.phase ? change.out.set : stagedSet(change.base, target, change.phase);
+    const out = change.out?.phase === change.phase ? change.out.set : stagedSet(change.base, target, change.phase, keyParts(classKey)[0] === 'grpc');
     if (change.phase === 'done') this.#changes.delete(classKey);
     else change.out = { phase: change.phase, set: out };
     this.#served.set(classKey, out);
@@ -175,15 +175,6 @@ export class GrpcStager {
     const family = [...this.#served.keys()].filter((k) => k !== classKey && keyParts(k)[0] === flavor).sort(compareStrings);
     const key = [`${flavor}|${zone}|`, `${flavor}||`].find((k) => this.#served.has(k) && k !== classKey) ?? family[0];
     return key === undefined ? undefined : { served: this.#served.get(key)!, change: this.#changes.get(key) };
-  }
-
-  /**
-   * The class is served unstaged now (Envoy switched to the subset shape): what it was served
-   * staged is stale, and a later change must not start from it.
-   */
-  forget(classKey: string): void {
-    this.#served.delete(classKey);
-    this.#changes.delete(classKey);
   }
 
   /**

@@ -121,7 +121,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const check = onceChecked(opts.checkConsistency ?? checkConsistency);
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
-    return staging.stager ? stagedSet(staging.stager, proxyClass, set, served.topology.xds.envoy.routeShape, check) : set;
+    return staging.stager ? stagedSet(staging.stager, proxyClass, set, check) : set;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -246,7 +246,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     // agents of nodes joining the map) are built ahead too; one input object, as `servedClass`.
     const comingInput = { shardMap: view.map, handoff: view.handoff };
     telemetry.building();
-    const ahead = cache.prebuild((c) => (isStaged(c, shape) ? undefined : translateFor(view, c)), {
+    const ahead = cache.prebuild((c) => (builtAhead(c, shape) ? translateFor(view, c) : undefined), {
       ...(opts.rebuildSliceMs !== undefined ? { sliceMs: opts.rebuildSliceMs } : {}),
       cancelled: () => stopping,
       servedClass: (c) => effectiveProxyClass(c, comingInput),
@@ -374,29 +374,36 @@ function withStreamsGone(events: XdsServerEvents, agentStreams: Set<string>, onG
 
 /**
  * What the snapshot cache serves a class (docs/xds.md "Make-before-break for stock gRPC clients"):
- * the stager's phase of `set` where routes and clusters change together (stock gRPC classes, and
- * Envoy with the route-table shape), else `set`. A shard-picker class keeps one cluster (only its
- * owner table changes) and Envoy's subset shape one cluster, so they have nothing to stage; the
- * stager forgets such a class, so that a switch back to the table shape starts from what is
- * served then, not from the route table it staged before the switch.
+ * the stager's phase of `set` where routes and clusters may change together (stock gRPC classes,
+ * and Envoy with either route shape: the route-table shape at every change of owners, the subset
+ * shape when a reload switches the shape or renames its one cluster's service), else `set`. A
+ * shard-picker class keeps one cluster (only its owner table changes), so it has nothing to stage
+ * (its class key differs from the stock class's: one never turns into the other).
  * @throws KeywayError SNAPSHOT_INCONSISTENT when `check` refuses `set`, before the stager sees it:
  * the stager takes what it returns as served, and a change starting from a set the cache refused
  * (its clients still hold the one before) would skip the staging of clusters they never got.
  */
-export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, routeShape: RouteShape, check?: ConsistencyCheck): ResourceSet {
-  const key = proxyClassKey(proxyClass);
-  if (!isStaged(proxyClass, routeShape)) {
-    stager.forget(key);
-    return set;
-  }
+export function stagedSet(stager: GrpcStager, proxyClass: ProxyClass, set: ResourceSet, check?: ConsistencyCheck): ResourceSet {
+  if (!isStaged(proxyClass)) return set;
   const problems = check?.(set) ?? [];
   if (problems.length > 0) throw inconsistentSnapshot(proxyClass, problems);
-  return stager.build(key, set);
+  return stager.build(proxyClassKey(proxyClass), set);
 }
 
-/** Does `proxyClass` go through the make-before-break stager (stock gRPC, and Envoy with the route-table shape)? */
-function isStaged(proxyClass: ProxyClass, routeShape: RouteShape): boolean {
-  return proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy' && routeShape === 'table';
+/** Does `proxyClass` go through the make-before-break stager (stock gRPC, and Envoy)? */
+function isStaged(proxyClass: ProxyClass): boolean {
+  return proxyClass.flavor === 'grpc' ? !proxyClass.picker : proxyClass.flavor === 'envoy';
+}
+
+/**
+ * Is `proxyClass`'s snapshot built ahead of a push under `routeShape`? Not a staged class's whose
+ * set changes its clusters at most changes (a stock gRPC class, Envoy's route table): the stager
+ * hands back a staged set, not the one built ahead. Envoy's subset shape keeps one cluster, so the
+ * stager hands back the translated set itself (the one built ahead) but for a shape switch or a
+ * rename; its translation grows with the shards, the slow one to build in the push's turn.
+ */
+function builtAhead(proxyClass: ProxyClass, routeShape: RouteShape): boolean {
+  return !isStaged(proxyClass) || (proxyClass.flavor === 'envoy' && routeShape === 'subset');
 }
 
 /**

@@ -68,7 +68,7 @@ function stage(first: TranslatorInput, lingerMs = 0) {
     return set;
   };
   const cache = new SnapshotCache({
-    build: (c) => stagedSet(stager, c, translateOnce(c), current.topology.xds.envoy.routeShape),
+    build: (c) => stagedSet(stager, c, translateOnce(c)),
     checkConsistency,
     servedClass: (c) => effectiveProxyClass(c, current),
   });

@@ -44,7 +44,7 @@ test('a refused translation does not become what the stager thinks is served: th
     synced: () => true,
     rebuild: () => rebuild(),
   });
-  const cache = new SnapshotCache({ build: (c) => stagedSet(stager, c, current, 'subset', check), checkConsistency: check });
+  const cache = new SnapshotCache({ build: (c) => stagedSet(stager, c, current, check), checkConsistency: check });
   const rebuild = () => {
     const report = cache.rebuild();
     stager.rebuilt(new Set(report.classes.map((c) => c.classKey)));

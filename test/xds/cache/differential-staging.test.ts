@@ -40,7 +40,7 @@ test('while changes are staged, every published snapshot is consistent, and the 
       const key = proxyClassKey(c);
       let set = sets.get(key);
       if (!set) sets.set(key, (set = translate(input, c)));
-      return stagedSet(stager, c, set, input.topology.xds.envoy.routeShape);
+      return stagedSet(stager, c, set);
     };
     const rebuild = (): void => {
       const report = cache.rebuild(build);
