@@ -13,7 +13,10 @@
  * (d) with `missingHeader: reject`, a request with neither header gets 400, and a key-only request
  *     still reaches its primary (the no-match route runs the Lua script before its 400 applies);
  * (e) a node taken out of the topology: its shards move to their replicas with no failed request,
- *     and its cluster leaves Envoy, never seen gone while a route still names it.
+ *     and its cluster leaves Envoy, never seen gone while a route still names it;
+ * (f) reloads that switch the route shape to `subset`, rename the service (the subset shape's
+ *     cluster is named after it) and switch back to `table`: no failed request, the old clusters
+ *     leaving only after the routes that name them.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,13 +53,17 @@ for (const bin of envoyBinaries()) {
     let listenerPort: number;
     let writes = 0;
 
-    function writeTopology(members: readonly { id: string; weight: number }[], missingHeader: 'any' | 'reject' = 'any'): void {
+    function writeTopology(
+      members: readonly { id: string; weight: number }[],
+      missingHeader: 'any' | 'reject' = 'any',
+      { routeShape = 'table', service = SERVICE }: { routeShape?: 'table' | 'subset'; service?: string } = {},
+    ): void {
       const lines = [
         `shards: ${SHARDS}`,
         'replicas: 2',
         'spread: none',
-        `service: ${SERVICE}`,
-        `envoy: {listenerPort: ${listenerPort}, missingHeader: ${missingHeader}, routeShape: table}`,
+        `service: ${service}`,
+        `envoy: {listenerPort: ${listenerPort}, missingHeader: ${missingHeader}, routeShape: ${routeShape}}`,
         'xds: {holdOffMs: 20, maxDelayMs: 200}',
         // The stand-in nodes run no ownership agent: a joiner would wait out the warm-up deadline.
         // The route table takes the serving owners the handoff gives, as the subset shape does.
@@ -239,6 +246,37 @@ for (const bin of envoyBinaries()) {
       const next = await shardMap();
       assert.ok(next.shards.every((s) => !s.owners.includes(victim)), `${victim} owns nothing once it left`);
       for (const { shard, owners } of next.shards) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} reaches its new primary`);
+    });
+
+    test('(f) reloads that switch the route shape and rename the service: no failed request', async () => {
+      const members = (await shardMap()).endpoints.map((e) => ({ id: e.id, weight: e.weight }));
+      const steps: { routeShape: 'table' | 'subset'; service: string; clusters: (names: readonly string[]) => boolean }[] = [
+        { routeShape: 'subset', service: SERVICE, clusters: (names) => names.length === 1 && names[0] === SERVICE },
+        { routeShape: 'subset', service: `${SERVICE}-b`, clusters: (names) => names.length === 1 && names[0] === `${SERVICE}-b` },
+        { routeShape: 'table', service: `${SERVICE}-b`, clusters: (names) => names.length === members.length && names.every((n) => n.startsWith(`${SERVICE}-b/node/`)) },
+      ];
+      for (const step of steps) {
+        // Every shard, 32 requests in flight, while Envoy takes the new clusters and routes: a route
+        // applied before its cluster warmed, or a cluster removed while a route named it, answers
+        // 503 (no_cluster).
+        const traffic = startTraffic(listener, Array.from({ length: SHARDS }, (_, s) => s));
+        let during: TrafficTally;
+        try {
+          writeTopology(members, 'reject', step);
+          await eventually(
+            `Envoy's clusters to be those of ${step.routeShape} / ${step.service}`,
+            async () => [...new Set((await envoy.clusters()).map((h) => h.cluster).filter((c) => c.startsWith(SERVICE)))].sort(),
+            { accept: step.clusters, timeoutMs: 30_000, intervalMs: 50 },
+          ).catch((err: Error) => assert.fail(`${err.message}${diag()}`));
+          await sleep(300);
+        } finally {
+          during = await traffic.stop();
+        }
+        assert.ok(during.sent > 50, `traffic ran through the change (${during.sent} requests)`);
+        assert.deepEqual(during.failed, [], `no request failed while Envoy went to ${step.routeShape} / ${step.service} (${during.sent} sent)${diag()}`);
+      }
+      const map = await shardMap();
+      for (const { shard, owners } of map.shards) assert.equal((await requestShard(listener, shard)).servedBy, owners[0], `shard ${shard} reaches its primary`);
     });
   });
 }

@@ -222,20 +222,22 @@ export const KEY_SHARD_SOURCE = 'keyway.key-to-shard';
 
 /**
  * The Lua HTTP filter running {@link keyShardLuaScript}; it must come before header_to_metadata.
- * `perRoute`: the script is only named (`source_codes`), and runs where a route enables it with
- * {@link keyShardLuaRouteConfig} (the route-table shape's no-match route).
+ * The script is the filter's default (the subset shape runs it on every request its routes do not
+ * exempt) and also named in `source_codes`, run where a route enables it with
+ * {@link keyShardLuaRouteConfig} (the route-table shape's no-match route, where the virtual host
+ * turns the default off): one listener serves both shapes (envoy-listener.ts).
  */
-export function keyShardLuaFilter(shardCount: number, keyHeader: string, perRoute = false): HttpFilter {
+export function keyShardLuaFilter(shardCount: number, keyHeader: string): HttpFilter {
   const source = { specifier: { case: 'inlineString' as const, value: keyShardLuaScript(shardCount, keyHeader) } };
-  const config = create(LuaSchema, perRoute ? { sourceCodes: { [KEY_SHARD_SOURCE]: source } } : { defaultSourceCode: source });
+  const config = create(LuaSchema, { defaultSourceCode: source, sourceCodes: { [KEY_SHARD_SOURCE]: source } });
   return create(HttpFilterSchema, {
     name: LUA_FILTER,
     configType: { case: 'typedConfig', value: anyPack(LuaSchema, config) },
   });
 }
 
-/** A route's or virtual host's `typed_per_filter_config` entry that keeps the Lua filter out of the request's chain. */
-export function keyShardLuaDisabled(): Any {
+/** A route's or virtual host's `typed_per_filter_config` entry that keeps a filter (Lua, header_to_metadata) out of the request's chain. */
+export function filterDisabled(): Any {
   return anyPack(FilterConfigSchema, create(FilterConfigSchema, { disabled: true }));
 }
 

@@ -47,9 +47,9 @@ import { lbWeight } from '../../core/endpoint.js';
 import { UINT32_MAX, socketAddress } from './envoy-core.js';
 import { localityGroups } from './envoy-endpoints.js';
 import { failoverPolicies } from './envoy-failover.js';
-import { keyShardLuaDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
+import { filterDisabled, keyShardLuaRouteConfig } from './envoy-key-shard.js';
 import { missingShardMessage } from './envoy-routes.js';
-import { LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
+import { HEADER_TO_METADATA_FILTER, LUA_FILTER, SHARD_HEADER, envoyNodeClusterName } from './names.js';
 import { PreviousByShard, PreviousTranslation } from './reuse.js';
 
 /** One weighted target of a shard's route: a node's cluster. */
@@ -173,7 +173,9 @@ export function envoyRouteTableConfiguration(
         name,
         domains: ['*'],
         ...failoverPolicies(perTryTimeoutMs),
-        typedPerFilterConfig: { [LUA_FILTER]: keyShardLuaDisabled() },
+        // The listener is the subset shape's too (envoy-listener.ts): its default Lua script and
+        // header_to_metadata are off here (the no-match route turns the named script on).
+        typedPerFilterConfig: { [LUA_FILTER]: filterDisabled(), [HEADER_TO_METADATA_FILTER]: filterDisabled() },
         matcher: {
           matcherType: {
             case: 'matcherTree',

@@ -16,7 +16,7 @@ import {
 } from '../proto.js';
 import type { MissingHeaderPolicy } from '../../core/settings.js';
 import { failoverPolicies } from './envoy-failover.js';
-import { badShardMessage, keyShardLuaDisabled } from './envoy-key-shard.js';
+import { badShardMessage, filterDisabled } from './envoy-key-shard.js';
 import { LUA_FILTER, SHARD_HEADER } from './names.js';
 
 /** A shard number as header_to_metadata stores it: decimal digits (RE2, matched against the whole value). */
@@ -62,7 +62,7 @@ export function envoyRouteConfiguration(
       match: { pathSpecifier: { case: 'prefix', value: '/' }, headers },
       action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: clusterName } } },
     });
-  const withoutLua = { [LUA_FILTER]: keyShardLuaDisabled() };
+  const withoutLua = { [LUA_FILTER]: filterDisabled() };
   const shardHeaderRoutes: Route[] = [
     create(RouteSchema, {
       ...toCluster([

@@ -12,6 +12,7 @@ import {
   FilterConfigSchema,
   HttpConnectionManagerSchema,
   LuaPerRouteSchema,
+  ListenerSchema,
   LuaSchema,
   RouteSchema,
   type Cluster,
@@ -165,17 +166,27 @@ test('a draining node keeps its cluster after its routes moved off it (Envoy may
   assert.deepEqual(targets(noMatch).map((t) => t.name), ['keyway-cache/node/a', 'keyway-cache/node/b'], 'nor do requests without a shard');
 });
 
-test('the listener runs the Lua filter and the router only: no header_to_metadata, no reply mapper', () => {
-  const set = translate(computedInput(sixNodes(), { shardCount: 16, replicas: 2, spread: 'none' }, { routeShape: 'table' }), ENVOY);
-  const listener = set.listener[0]!.message as Listener;
-  const config = listener.filterChains[0]!.filters[0]!.configType;
+test('one listener for both shapes: the route table turns off the default Lua script and header_to_metadata in its virtual host, and names the script on its no-match route', () => {
+  const policy = { shardCount: 16, replicas: 2, spread: 'none' as const };
+  const table = translate(computedInput(sixNodes(), policy, { routeShape: 'table' }), ENVOY);
+  const subset = translate(computedInput(sixNodes(), policy, { routeShape: 'subset' }), ENVOY);
+  // A reload that switches the shape changes no listener: Envoy's connections keep the listener
+  // that accepted them and take the new routes, which must work with it.
+  const listenerBytes = (set: ResourceSet) => set.listener.map((l) => Buffer.from(toBinary(ListenerSchema, l.message as Listener)).toString('base64'));
+  assert.deepEqual(listenerBytes(table), listenerBytes(subset));
+  const config = (table.listener[0]!.message as Listener).filterChains[0]!.filters[0]!.configType;
   assert.equal(config.case, 'typedConfig');
   const hcm = anyUnpack(config.value!, HttpConnectionManagerSchema)!;
-  assert.deepEqual(hcm.httpFilters.map((f) => f.name), ['envoy.filters.http.lua', 'envoy.filters.http.router']);
-  const lua = anyUnpack((hcm.httpFilters[0]!.configType.value as Any), LuaSchema)!;
-  assert.equal(lua.defaultSourceCode, undefined, 'no default script: it runs only where a route names it');
-  assert.deepEqual(Object.keys(lua.sourceCodes), [KEY_SHARD_SOURCE]);
-  assert.equal(hcm.localReplyConfig, undefined);
+  assert.deepEqual(hcm.httpFilters.map((f) => f.name), ['envoy.filters.http.lua', 'envoy.filters.http.header_to_metadata', 'envoy.filters.http.router']);
+  const lua = anyUnpack(hcm.httpFilters[0]!.configType.value as Any, LuaSchema)!;
+  assert.ok(lua.defaultSourceCode, 'the default script, for the subset shape');
+  assert.deepEqual(Object.keys(lua.sourceCodes), [KEY_SHARD_SOURCE], 'the named script, for the no-match route of the table');
+  const { vhost, noMatch } = matcherRoutes(table);
+  const disabled = (a: Any | undefined) => (a ? anyUnpack(a, FilterConfigSchema)?.disabled : undefined);
+  assert.equal(disabled(vhost.typedPerFilterConfig['envoy.filters.http.lua']), true);
+  assert.equal(disabled(vhost.typedPerFilterConfig['envoy.filters.http.header_to_metadata']), true);
+  assert.equal(disabled(noMatch.typedPerFilterConfig['envoy.filters.http.lua']), false, 'the no-match route runs the named script');
+  assert.equal(noMatch.typedPerFilterConfig['envoy.filters.http.header_to_metadata'], undefined, 'and keeps header_to_metadata off');
 });
 
 test('an ownership change touches the route table and the endpoints, never a cluster', () => {
