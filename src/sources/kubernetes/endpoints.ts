@@ -9,6 +9,7 @@ import { ENDPOINT_ID_PATTERN, type Endpoint, isIpLiteral } from '../../core/endp
 import type { KubernetesSourceConfig } from './config.js';
 import { clipValue, problemKey, type SourceProblem } from './problem.js';
 import { endpointDraining, endpointReady } from './readiness.js';
+import { podIps } from './trim.js';
 import { endpointWeight } from './weight.js';
 import { REGION_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL } from './well-known.js';
 import { compareStrings } from '../../core/order.js';
@@ -37,6 +38,8 @@ interface Candidate {
   readonly endpoint: Endpoint;
   readonly pod: string;
   readonly ipv4: boolean;
+  /** The address is one of the pod's IPs (false when the pod has none known yet). */
+  readonly atPodIp: boolean;
   readonly serviceRank: number;
   readonly slice: string;
 }
@@ -46,8 +49,9 @@ interface Candidate {
  * namespace) and each of its endpoints: address = first address, port = the `portName` port (or
  * the slice's first), identity/weight/locality from the target pod and its node, readiness from
  * the conditions. A pod listed more than once (several slices, Services or address families) is
- * one endpoint: an IPv4 entry wins, then the earlier Service in `services`, then the ready entry,
- * then the slice name. Anything malformed is reported in `problems`, never thrown.
+ * one endpoint: an entry at one of the pod's IPs wins, then an IPv4 entry, then the earlier Service
+ * in `services`, then the ready entry, then the slice name. Anything malformed is reported in
+ * `problems`, never thrown.
  */
 export function discoverEndpoints(view: ClusterView, config: KubernetesSourceConfig): DiscoveredEndpoints {
   const problems = new Map<string, SourceProblem>();
@@ -179,6 +183,7 @@ function candidate(
     },
     pod: `${podNs}/${podName}`,
     ipv4: where.ipv4,
+    atPodIp: atPodIp(address, pod),
     serviceRank: where.serviceRank,
     slice: where.sliceName,
   };
@@ -219,6 +224,9 @@ function ownValue(map: Readonly<Record<string, string>> | undefined, key: string
 /** How many distinct first port names an `ambiguous-port` problem lists before counting the rest. */
 export const MAX_LISTED_FIRST_PORTS = 5;
 
+/** How many slices an `ambiguous-port` problem names for each port it lists before counting the rest. */
+export const MAX_LISTED_SLICES_PER_PORT = 3;
+
 /**
  * The name of each slice's first port, by Service, when `portName` is not set. The EndpointSlice
  * controller lists a Service's ports in the Service's order, but only those a pod resolves (a
@@ -227,7 +235,11 @@ export const MAX_LISTED_FIRST_PORTS = 5;
  * and the new pods' with the new one. Each slice's first port then sends part of the cache
  * traffic to another port. No rule on the slices alone knows which port is the cache's (the
  * slices in force change as the rollout ends), so keyway keeps the documented default and says
- * so on each slice: `portName` settles it.
+ * so, once per Service: `portName` settles it. One problem per slice filled the listed problems
+ * (MAX_LISTED_PROBLEMS, sorted by kind, EndpointSlice first) with a rollout of a few hundred
+ * slices, and pushed every pod and node problem out of them; the problem names a few slices of
+ * each port and counts the rest, and its key (the Service and its port names) holds while the
+ * rollout moves pods between slices, so it is logged once.
  */
 class FirstPorts {
   private readonly byService = new Map<number, Map<string, string[]>>();
@@ -243,25 +255,45 @@ class FirstPorts {
   report(config: KubernetesSourceConfig, report: (p: SourceProblem) => void): void {
     for (const [rank, ports] of this.byService) {
       if (ports.size < 2) continue;
+      const service = config.services[rank]!;
       const sorted = [...ports.entries()].sort(([a], [b]) => compareStrings(a, b));
-      const listed = sorted.slice(0, MAX_LISTED_FIRST_PORTS).map(([port, slices]) => `${port} (${slices.length} slice${slices.length === 1 ? '' : 's'})`);
+      const slices = sorted.reduce((n, [, names]) => n + names.length, 0);
+      const listed = sorted.slice(0, MAX_LISTED_FIRST_PORTS).map(([port, names]) => `${port} (${countedSlices(names)})`);
       const rest = sorted.length - listed.length;
-      const all = `${listed.join(', ')}${rest > 0 ? ` and ${rest} more` : ''}`;
-      for (const [port, slices] of sorted) {
-        for (const name of slices) {
-          report({
-            reason: 'ambiguous-port',
-            kind: 'EndpointSlice',
-            namespace: config.namespace,
-            name,
-            field: 'ports',
-            value: port,
-            message: `kubernetes.portName is not set, so each slice's first port is used, and the slices of Service ${config.services[rank]} start with different ports: ${all}; the pods of this slice get port ${port}, other pods another one: set portName to the port that serves the cache`,
-          });
-        }
-      }
+      report({
+        reason: 'ambiguous-port',
+        kind: 'EndpointSlice',
+        namespace: config.namespace,
+        name: service,
+        field: 'ports',
+        value: clipValue(sorted.map(([port]) => port).join(',')),
+        message:
+          `kubernetes.portName is not set, so each slice's first port is used, and the ${slices} slices of Service ${service} start with ` +
+          `${sorted.length} different ports: ${listed.join('; ')}${rest > 0 ? `; and ${rest} more ports` : ''}; ` +
+          `the pods of each slice get its first port, so some pods get another port than the rest: set portName to the port that serves the cache`,
+      });
     }
   }
+}
+
+/** `n slices: a, b, c and k more`, the names sorted, at most MAX_LISTED_SLICES_PER_PORT of them. */
+function countedSlices(names: readonly string[]): string {
+  const sorted = [...names].sort(compareStrings);
+  const shown = sorted.slice(0, MAX_LISTED_SLICES_PER_PORT).join(', ');
+  const more = sorted.length - MAX_LISTED_SLICES_PER_PORT;
+  return `${sorted.length} slice${sorted.length === 1 ? '' : 's'}: ${shown}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
+/** Whether `address` (an IP literal) is one of the pod's IPs, compared in canonical form. */
+function atPodIp(address: string, pod: V1Pod): boolean {
+  const own = canonicalIp(address);
+  return podIps(pod).some((ip) => canonicalIp(ip) === own);
+}
+
+/** An IP literal in one spelling (`fd00:0::1` and `FD00::1` alike); anything else as it is. */
+function canonicalIp(ip: string): string {
+  if (isIP(ip) !== 6 || ip.includes('%')) return ip;
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
 /** The configured port of a slice, or a sentence saying why there is none. */
@@ -309,8 +341,18 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
  * shape), then back, and kept a pod failing its probe ready until the last write. Within one
  * family and Service the ready entry wins: a copy the controller has not yet removed from another
  * slice is stale.
+ *
+ * Before all of these, an entry at one of the pod's IPs wins over one that is not. An entry names
+ * its pod by name, and by uid only when its writer set one (hand-written Endpoints mirrored into
+ * slices, some controllers, do not): a pod recreated under its name with a new IP then matches
+ * the old pod's entry too, still ready as last written, and the ready rule published the gone
+ * address as ready until the writer dropped it. A pod IP never changes in a pod's life, so an entry
+ * at another address, beside one at the pod's IP, is the old pod's. An entry at an address the pod
+ * does not have (another network's, in hand-written Endpoints) is still used when no entry is at
+ * the pod's IP, and a pod whose IPs are not known yet decides nothing.
  */
 function preference(a: Candidate, b: Candidate): number {
+  if (a.atPodIp !== b.atPodIp) return a.atPodIp ? -1 : 1;
   if (a.ipv4 !== b.ipv4) return a.ipv4 ? -1 : 1;
   if (a.serviceRank !== b.serviceRank) return a.serviceRank - b.serviceRank;
   if (a.endpoint.ready !== b.endpoint.ready) return a.endpoint.ready ? -1 : 1;

@@ -25,7 +25,8 @@ export type ProblemReason =
   | 'no-port'
   /**
    * Without portName, the slices of one Service start with different ports, so their pods get
-   * different ports (each slice's first); reported on each such slice, the endpoints are kept.
+   * different ports (each slice's first); reported once per Service (`name` is the Service, `value`
+   * its slices' first port names), naming a few slices of each port; the endpoints are kept.
    */
   | 'ambiguous-port'
   /** The slice's addressType is FQDN; its endpoints are left out (proxies need IP literals). */

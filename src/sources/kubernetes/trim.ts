@@ -28,7 +28,8 @@ export function nodeTrim(settings: TrimSettings): Trim<V1Node> {
 }
 
 /**
- * A Pod: identity (name, uid, the identity label or annotation), node, weight, subzone, deletion.
+ * A Pod: identity (name, uid, the identity label or annotation), node, weight, subzone, deletion,
+ * and its IPs (which slice entry is the pod's current one, when the slice names no uid).
  * An annotation read is kept whole only up to the longest value keyway takes from it (a weight,
  * an endpoint id); a longer one, never valid, is kept as its problem quotes it. Kept whole, a
  * 200 KB value on 2000 pods held 380 MB (the API server allows 256 KiB of annotations per object).
@@ -43,6 +44,7 @@ export function podTrim(settings: TrimSettings): Trim<V1Pod> {
   return (pod) => {
     const m = pod.metadata;
     const nodeName = pod.spec?.nodeName;
+    const ips = podIps(pod);
     return {
       metadata: {
         ...meta(m, { labels, annotations, longest }),
@@ -51,8 +53,21 @@ export function podTrim(settings: TrimSettings): Trim<V1Pod> {
       },
       // containers is required by the type, never read.
       ...(nodeName !== undefined ? { spec: { nodeName, containers: [] } } : {}),
+      ...(ips.length > 0 ? { status: { podIPs: ips.map((ip) => ({ ip })) } } : {}),
     };
   };
+}
+
+/**
+ * The pod's IPs: `status.podIPs` (one per family), else `status.podIP` (the API server fills both;
+ * an object written by hand may carry only the latter). Serves discoverEndpoints, which tells a
+ * pod's current slice entry from a stale one by it.
+ */
+export function podIps(pod: V1Pod): string[] {
+  const listed = (pod.status?.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+  if (listed.length > 0) return listed;
+  const single = pod.status?.podIP;
+  return typeof single === 'string' && single !== '' ? [single] : [];
 }
 
 /**

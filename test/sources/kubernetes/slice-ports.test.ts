@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
-import { discoverEndpoints, MAX_LISTED_FIRST_PORTS } from '../../../src/sources/kubernetes/endpoints.js';
+import { discoverEndpoints, MAX_LISTED_FIRST_PORTS, MAX_LISTED_SLICES_PER_PORT } from '../../../src/sources/kubernetes/endpoints.js';
+import { MAX_LISTED_PROBLEMS } from '../../../src/sources/kubernetes/index.js';
 import { eventually } from '../../support/eventually.js';
 import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
 import { startSource, testConfig, twoPodsEachTest } from './harness.js';
@@ -42,10 +43,11 @@ test('without portName, slices of one Service that start with different ports ar
   cluster.running = await startSource(cluster.server!, { portName: null });
   // The documented default, each slice's first port: the pods disagree.
   assert.deepEqual(cluster.running!.source.current().map((e) => `${e.id}:${e.port}`), ['cache-node-0:8080', 'cache-node-1:9090']);
-  assert.deepEqual(problems(), ['ambiguous-port cache-node-new grpc', 'ambiguous-port cache-node-old cache']);
+  // One problem for the Service, naming its slices by first port.
+  assert.deepEqual(problems(), ['ambiguous-port cache-node cache,grpc']);
   const message = cluster.running!.source.status().problems[0]!.message;
   assert.match(message, /portName/);
-  assert.match(message, /start with different ports: cache \(1 slice\), grpc \(1 slice\); the pods of this slice get port grpc/);
+  assert.match(message, /the 2 slices of Service cache-node start with 2 different ports: cache \(1 slice: cache-node-old\); grpc \(1 slice: cache-node-new\);/);
   // One name on another number (a named target port moved in the new pod template) is each pod's own port.
   cluster.server!.upsert(sliceObject('cache-node-new', [member(1)], { ports: [{ name: 'cache', port: 8081 }] }));
   await eventually('same name, own number', () => problems().length === 0, { describe: problems });
@@ -63,16 +65,60 @@ test('without portName, slices of one Service that start with different ports ar
   assert.deepEqual(problems(), []);
 });
 
-test('an ambiguous-port message lists at most MAX_LISTED_FIRST_PORTS first ports, then counts the rest', () => {
-  const n = MAX_LISTED_FIRST_PORTS + 2;
+test('an ambiguous-port message lists at most MAX_LISTED_FIRST_PORTS first ports and MAX_LISTED_SLICES_PER_PORT slices of each, then counts the rest', () => {
+  const ports = MAX_LISTED_FIRST_PORTS + 2;
+  const perPort = MAX_LISTED_SLICES_PER_PORT + 4;
+  const n = ports * perPort;
   const pods = Array.from({ length: n }, (_, i) => podObject(`cache-node-${i}`, { node: 'gpu-1', ip: `10.0.1.${i}` }) as unknown as V1Pod);
-  const slices = Array.from(
-    { length: n },
-    (_, i) => sliceObject(`cache-node-s${i}`, [{ pod: `cache-node-${i}`, ip: `10.0.1.${i}`, node: 'gpu-1' }], { ports: [{ name: `p${i}`, port: 9000 + i }] }) as unknown as V1EndpointSlice,
-  );
+  const slices = Array.from({ length: n }, (_, i) => {
+    const port = i % ports;
+    return sliceObject(`cache-node-s${String(i).padStart(2, '0')}`, [{ pod: `cache-node-${i}`, ip: `10.0.1.${i}`, node: 'gpu-1' }], { ports: [{ name: `p${port}`, port: 9000 + port }] }) as unknown as V1EndpointSlice;
+  });
   const r = discoverEndpoints({ slices, pods, nodes: [nodeObject('gpu-1') as unknown as V1Node] }, testConfig({ portName: null }));
   assert.equal(r.endpoints.length, n, 'the endpoints are kept');
-  assert.equal(r.problems.length, n);
-  assert.ok(r.problems.every((p) => p.reason === 'ambiguous-port'));
-  assert.match(r.problems[0]!.message, /start with different ports: p0 \(1 slice\), p1 \(1 slice\), p2 \(1 slice\), p3 \(1 slice\), p4 \(1 slice\) and 2 more;/);
+  assert.deepEqual(r.problems.map((p) => [p.reason, p.kind, p.name, p.field, p.value]), [['ambiguous-port', 'EndpointSlice', 'cache-node', 'ports', 'p0,p1,p2,p3,p4,p5,p6']]);
+  const message = r.problems[0]!.message;
+  assert.match(message, /the 49 slices of Service cache-node start with 7 different ports: p0 \(7 slices: cache-node-s00, cache-node-s07, cache-node-s14 and 4 more\); p1 \(7 slices: cache-node-s01, /);
+  assert.match(message, /; p4 \(7 slices: cache-node-s04, cache-node-s11, cache-node-s18 and 4 more\); and 2 more ports;/);
+  assert.doesNotMatch(message, /p5|cache-node-s21/, 'the ports and slices past the bounds are counted, not named');
+});
+
+test('a rollout over hundreds of slices is one ambiguous-port problem: the pod and node problems stay listed', async () => {
+  // 300 slices of one Service during a rollout that adds a port ahead of the cache's: the old
+  // pods' slices start with cache, the new pods' with grpc. Two pods have a bad weight
+  // annotation and sit on a node keyway does not know.
+  const slices = 300;
+  const name = (i: number): string => `cache-node-${String(i).padStart(3, '0')}`;
+  for (let i = 0; i < slices; i++) {
+    const bad = i < 2;
+    const ip = `10.1.${i >> 8}.${i & 255}`;
+    cluster.server!.upsert(podObject(name(i), { node: bad ? 'gpu-gone' : 'gpu-1', ip, ...(bad ? { annotations: { 'keyway.io/weight': 'lots' } } : {}) }));
+    const ports = i % 2 === 0 ? [{ name: 'cache', port: 8080 }] : [{ name: 'grpc', port: 9090 }, { name: 'cache', port: 8080 }];
+    cluster.server!.upsert(sliceObject(`${name(i)}-slice`, [{ pod: name(i), ip, node: bad ? 'gpu-gone' : 'gpu-1' }], { ports }));
+  }
+  cluster.running = await startSource(cluster.server!, { portName: null });
+  assert.equal(cluster.running!.source.current().length, slices, 'the endpoints are kept');
+  const status = cluster.running!.source.status();
+  assert.deepEqual(problems(), [
+    'ambiguous-port cache-node cache,grpc',
+    'node-not-found gpu-gone',
+    'bad-weight-annotation cache-node-000 lots',
+    'bad-weight-annotation cache-node-001 lots',
+  ]);
+  assert.ok(status.problems.length < MAX_LISTED_PROBLEMS);
+  assert.equal(status.problemsTotal, undefined, 'every problem is listed');
+  const ambiguous = status.problems[0]!;
+  assert.match(ambiguous.message, /the 300 slices of Service cache-node start with 2 different ports: cache \(150 slices: cache-node-000-slice, cache-node-002-slice, cache-node-004-slice and 147 more\); grpc \(150 slices: cache-node-001-slice, cache-node-003-slice, cache-node-005-slice and 147 more\);.*set portName/);
+  assert.ok(ambiguous.message.length < 1000, `${ambiguous.message.length} characters`);
+  // Logged once, not once per slice.
+  assert.equal(cluster.running!.logs.filter((l) => (l.problem as { reason?: string } | undefined)?.reason === 'ambiguous-port').length, 1);
+  // The rollout moves pods to grpc-first slices: the same problem (its key holds), its counts updated, not logged again.
+  for (let i = 0; i < 100; i += 2) {
+    const ip = `10.1.${i >> 8}.${i & 255}`;
+    cluster.server!.upsert(sliceObject(`${name(i)}-slice`, [{ pod: name(i), ip, node: i < 2 ? 'gpu-gone' : 'gpu-1' }], { ports: [{ name: 'grpc', port: 9090 }, { name: 'cache', port: 8080 }] }));
+  }
+  await eventually('the counts follow the rollout', () => /cache \(100 slices: .*grpc \(200 slices/.test(cluster.running!.source.status().problems[0]!.message), {
+    describe: () => cluster.running!.source.status().problems[0]!.message,
+  });
+  assert.equal(cluster.running!.logs.filter((l) => (l.problem as { reason?: string } | undefined)?.reason === 'ambiguous-port').length, 1);
 });

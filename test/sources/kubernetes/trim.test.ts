@@ -89,6 +89,8 @@ test('a trimmed Node keeps its name, resourceVersion and the labels read; not it
   assert.deepEqual(pod, {
     metadata: { name: 'p2', namespace: NS, labels: {}, annotations: {}, uid: 'uid-p2', deletionTimestamp: '2024-05-01T10:00:00Z' },
     spec: { nodeName: 'n3', containers: [] },
+    // Which slice entry is the pod's current one, when the slice names no uid.
+    status: { podIPs: [{ ip: '10.0.0.3' }] },
   });
 });
 

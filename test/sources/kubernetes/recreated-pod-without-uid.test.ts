@@ -1,0 +1,85 @@
+/**
+ * Slice entries without `targetRef.uid` (docs/kubernetes-discovery.md "How one endpoint is built"):
+ * hand-written Endpoints mirrored into slices, or a controller that omits the uid. A pod recreated
+ * under its name (a StatefulSet pod: same name, new IP) then cannot be told from the old one by uid,
+ * and the slice may still list the old pod's entry, ready, beside the new pod's.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
+import { discoverEndpoints } from '../../../src/sources/kubernetes/endpoints.js';
+import { podTrim } from '../../../src/sources/kubernetes/trim.js';
+import type { StoredObject } from '../../support/kube-apiserver/index.js';
+import { eventually } from '../../support/eventually.js';
+import { NS, nodeObject, podObject, sliceObject, type SliceEndpoint } from './fixtures.js';
+import { startSource, testConfig, twoPodsEachTest } from './harness.js';
+
+const cluster = twoPodsEachTest();
+
+/** The slice as a controller that writes no uid (or the mirroring of hand-written Endpoints) has it. */
+function sliceWithoutUids(name: string, members: readonly SliceEndpoint[]): StoredObject {
+  const s = sliceObject(name, members);
+  for (const e of s.endpoints as { targetRef: { uid?: string } }[]) delete e.targetRef.uid;
+  return s;
+}
+
+const pod0 = (): string[] => cluster.running!.source.current().filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready ? 'ready' : 'not ready'}`);
+
+test('a pod recreated with a new IP while the slice, without uids, still lists its old entry ready: the entry at the pod\'s current IP is used', async () => {
+  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
+  cluster.running = await startSource(cluster.server!);
+  assert.deepEqual(pod0(), ['10.0.0.10 ready']);
+
+  // The pod is deleted and recreated under its name with another uid and IP, not ready yet; the
+  // slice lists the new entry (not ready) and has not dropped the old one (ready, as last written).
+  cluster.server!.remove('Pod', NS, 'cache-node-0');
+  await eventually('the deleted pod left out', () => pod0().length === 0, { describe: pod0 });
+  const sinceDeletion = cluster.running!.changes.length;
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, { ...old, ip: '10.0.0.20', ready: false }, other]));
+  cluster.server!.upsert(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.20', uid: 'uid-cache-node-0-new' }));
+  await eventually('the recreated pod listed', () => pod0().length === 1, { describe: pod0 });
+  // The old pod and its address are gone: publishing 10.0.0.10 ready would send its shards to no one.
+  assert.deepEqual(pod0(), ['10.0.0.20 not ready']);
+
+  // The new pod turns ready; the stale entry stays until its writer drops it, and does not come back.
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, { ...old, ip: '10.0.0.20' }, other]));
+  await eventually('the new entry ready', () => pod0().join() === '10.0.0.20 ready', { describe: pod0 });
+  const published = cluster.running!.changes.slice(sinceDeletion).map((eps) => eps.filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready}`).join());
+  assert.deepEqual(published, ['10.0.0.20 false', '10.0.0.20 true'], 'the old address is never published again');
+});
+
+test('which entry is current is decided by the pod\'s IPs, in either order and in any slice; the pod\'s IPs are kept by the pod trim', () => {
+  const nodes = [nodeObject('gpu-1') as unknown as V1Node];
+  const trim = podTrim(testConfig());
+  const pod = trim(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.20', uid: 'uid-new' }) as unknown as V1Pod);
+  assert.deepEqual(pod.status?.podIPs, [{ ip: '10.0.0.20' }], 'the trimmed pod keeps its IPs');
+  const stale: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+  const current: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.20', node: 'gpu-1', ready: false };
+  const layouts: StoredObject[][] = [
+    [sliceWithoutUids('s-a', [stale, current])],
+    [sliceWithoutUids('s-a', [current, stale])],
+    [sliceWithoutUids('s-a', [stale]), sliceWithoutUids('s-b', [current])],
+    [sliceWithoutUids('s-a', [current]), sliceWithoutUids('s-b', [stale])],
+  ];
+  for (const slices of layouts) {
+    const r = discoverEndpoints({ slices: slices as unknown as V1EndpointSlice[], pods: [pod], nodes }, testConfig());
+    assert.deepEqual(r.endpoints.map((e) => `${e.address} ${e.ready}`), ['10.0.0.20 false'], JSON.stringify(slices.map((s) => s.metadata)));
+  }
+  // IPv6 addresses compare in any spelling.
+  const pod6 = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: 'fd00::20', uid: 'uid-new' }), status: { podIPs: [{ ip: 'fd00::20' }] } } as unknown as V1Pod);
+  const slice6 = sliceObject('s-6', [{ ...stale, ip: 'fd00::10' }, { ...current, ip: 'FD00:0:0::20' }], { addressType: 'IPv6' });
+  for (const e of slice6.endpoints as { targetRef: { uid?: string } }[]) delete e.targetRef.uid;
+  const r6 = discoverEndpoints({ slices: [slice6] as unknown as V1EndpointSlice[], pods: [pod6], nodes }, testConfig());
+  assert.deepEqual(r6.endpoints.map((e) => `${e.address} ${e.ready}`), ['FD00:0:0::20 false']);
+  // An address that is not the pod's IP (hand-written Endpoints naming a second network's address)
+  // is still used when it is the only entry, or when no entry is at the pod's IP: nothing says it is stale.
+  const secondNetwork: SliceEndpoint = { pod: 'cache-node-0', ip: '192.168.5.20', node: 'gpu-1' };
+  const alone = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [secondNetwork])] as unknown as V1EndpointSlice[], pods: [pod], nodes }, testConfig());
+  assert.deepEqual(alone.endpoints.map((e) => `${e.address} ${e.ready}`), ['192.168.5.20 true']);
+  // A pod whose IP is not known yet (or a trimmed pod of an older cache) decides nothing: the ready entry wins, as before.
+  const noIp = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }), status: { phase: 'Pending' } } as unknown as V1Pod);
+  const pending = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [stale, current])] as unknown as V1EndpointSlice[], pods: [noIp], nodes }, testConfig());
+  assert.deepEqual(pending.endpoints.map((e) => `${e.address} ${e.ready}`), ['10.0.0.10 true']);
+});
