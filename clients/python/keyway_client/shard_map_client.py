@@ -102,6 +102,13 @@ MAX_READYZ_BYTES = 1 << 20
 #: The most bytes of a ``/v1/shardmap`` answer (keyway's at its work budget's edge is about 29 MB).
 MAX_SHARDMAP_BYTES = 256 << 20
 
+#: The most callbacks queued to run (docs/clients.md): while one runs long on another thread, a
+#: refresh() queues its own and returns without waiting, so refresh() calls in a loop against a
+#: keyway that fails fast queued an on_error each, without end. Past it the oldest on_error is
+#: dropped (else the oldest on_update: a later one reads the same client's map), with a
+#: KeywayWarning once.
+MAX_QUEUED_CALLBACKS = 100
+
 #: A poll woken this many seconds late: the process did not run (paused, a throttled cgroup); that
 #: time does not count toward HELD_MAP_GRACE.
 _STALL_MIN = 1.0
@@ -126,7 +133,8 @@ class KeywayError(Exception):
 
 
 class KeywayWarning(UserWarning):
-    """An ``on_update`` or ``on_error`` callback raised (reported once per callback)."""
+    """An ``on_update`` or ``on_error`` callback raised (reported once per callback), or callbacks
+    were dropped past MAX_QUEUED_CALLBACKS (reported once)."""
 
 
 class Owner(NamedTuple):
@@ -427,16 +435,30 @@ class ShardMapClient:
         self._error: Optional[KeywayError] = None
         self._failures = 0
         self._held_seen_at = 0.0
+        #: When the poll thread's wait ends (monotonic s); inf while it is not waiting. Whoever looks
+        #: first after it is STALL_MIN past (the poll thread waking, or a refresh() on another
+        #: thread that runs before it on resume) discounts the pause from the hold (_take_stall).
+        self._poll_due_at = math.inf
+        #: Pause taken by _take_stall, not yet discounted from the hold (under _stall_lock): the poll
+        #: thread takes it before the request lock, and a refresh() holding that lock first on resume
+        #: judged the hold with the pause counted and took an older replica's map.
+        self._stall_pending = 0.0
+        self._stall_lock = threading.Lock()
         self._rejected_etags: List[str] = []
         self._rejected_hits = 0
         # One request at a time over one connection (http.client is not thread-safe). The
         # callbacks run after it is released (_run_callbacks): under it, an on_update that waits
         # for an application lock deadlocked a thread holding that lock in refresh().
         self._request_lock = threading.RLock()
-        #: Callbacks due, queued under the request lock, run once it is released (by the poll
-        #: thread or a refresh() caller, whichever comes first).
+        #: Callbacks due, queued under the request lock (so in the order the maps were taken), run
+        #: once it is released, one at a time, by one thread: the first to find none running.
         self._due: List[Tuple[str, Optional[Callable[[Any], object]], object]] = []
         self._due_lock = threading.Lock()
+        #: A thread is running the callbacks due (under _due_lock), and which one (threading.get_ident).
+        self._running_callbacks = False
+        self._callbacks_runner = 0
+        #: Callbacks dropped past MAX_QUEUED_CALLBACKS, not yet warned of (under _due_lock).
+        self._dropped_callbacks = 0
         self._conn: Optional[http.client.HTTPConnection] = None
         self._conn_since = time.monotonic()
         # close() bumps it: a request that fails after it failed because of it.
@@ -491,6 +513,10 @@ class ShardMapClient:
         so its refresh() would wait for ever. The child starts afresh with the map in hand."""
         self._request_lock = threading.RLock()
         self._due_lock = threading.Lock()
+        # The thread that ran the callbacks is not in the child: its queue is the child's to run;
+        # unless it is this thread (a callback forked), which goes on running them when it returns.
+        self._running_callbacks = self._running_callbacks and self._callbacks_runner == threading.get_ident()
+        self._stall_lock = threading.Lock()
         closed = self._closed.is_set()
         self._closed = threading.Event()
         if closed:
@@ -585,6 +611,8 @@ class ShardMapClient:
         before = self.version
         try:
             with self._request_lock:
+                self._take_stall(woke=False)
+                self._discount_stall()
                 self._fetch_map()
         finally:
             self._run_callbacks()
@@ -648,20 +676,39 @@ class ShardMapClient:
         """The poll thread: waits a jittered interval (longer while polls fail), then polls."""
         while True:
             delay = poll_delay(self._poll_interval, self._failures, self._max_backoff, _random.random)
-            due = time.monotonic() + delay
+            with self._stall_lock:
+                self._poll_due_at = time.monotonic() + delay
             if self._closed.wait(delay):
                 return
-            late = time.monotonic() - due
-            if late >= _STALL_MIN:
-                # The process did not run meanwhile (paused): that time heard from no replica, so
-                # it does not age the held map's hold.
-                self._held_seen_at = min(time.monotonic(), self._held_seen_at + late)
+            self._take_stall(woke=True)
             self._poll()
             self._run_callbacks()
+
+    def _take_stall(self, woke: bool) -> None:
+        """Notes how long the process did not run past the poll thread's due time (if STALL_MIN or
+        more) for _discount_stall, taken once: by the poll thread as it wakes (``woke``), or by a
+        thread under the request lock that finds it that late, not yet woken (on resume the threads
+        run in no set order; the TypeScript client's late poll timer always runs before any I/O
+        handler)."""
+        with self._stall_lock:
+            late = time.monotonic() - self._poll_due_at
+            if woke or late >= _STALL_MIN:
+                self._poll_due_at = math.inf
+            if late >= _STALL_MIN:
+                self._stall_pending += late
+
+    def _discount_stall(self) -> None:
+        """Time the process did not run heard from no replica: it does not age the held map's
+        hold (HELD_MAP_GRACE). Call with the request lock held."""
+        with self._stall_lock:
+            late, self._stall_pending = self._stall_pending, 0.0
+        if late > 0:
+            self._held_seen_at = min(time.monotonic(), self._held_seen_at + late)
 
     def _poll(self) -> None:
         """One poll: ``/readyz``, then the map only if its version differs from the one in hand."""
         with self._request_lock:
+            self._discount_stall()
             if self._closed.is_set():
                 return
             try:
@@ -735,6 +782,10 @@ class ShardMapClient:
         self._rejected_hits = 0
 
     def _held_recently(self) -> bool:
+        # Judged with any pause so far discounted: one that came while this request was under way,
+        # or that the poll thread took as it woke while this thread held the request lock.
+        self._take_stall(woke=False)
+        self._discount_stall()
         return time.monotonic() - self._held_seen_at < max(HELD_MAP_GRACE, 10 * self._poll_interval)
 
     def _fail(self, err: KeywayError) -> None:
@@ -746,14 +797,48 @@ class ShardMapClient:
         if fn is not None:
             with self._due_lock:
                 self._due.append((name, fn, arg))
+                if len(self._due) > MAX_QUEUED_CALLBACKS:
+                    oldest = next((i for i, (n, _f, _a) in enumerate(self._due) if n == "on_error"), 0)
+                    del self._due[oldest]
+                    self._dropped_callbacks += 1
 
     def _run_callbacks(self) -> None:
-        """Runs the callbacks due, outside the request lock; none after close()."""
+        """Runs the callbacks due, outside the request lock, one at a time in the order they were
+        queued (the order of the maps), none after close(). Run by both the poll thread and
+        refresh() callers, they ran at once on two threads and out of order: an on_update that
+        keeps the latest map could finish v3's before v2's and keep v2. If another thread is
+        running them, it runs these too: this one returns without waiting, as its wait could be
+        for a callback waiting on a lock this thread holds."""
         with self._due_lock:
-            due, self._due = self._due, []
-        for name, fn, arg in due:
-            if not self._closed.is_set():
-                self._callback(name, fn, arg)
+            dropped, self._dropped_callbacks = self._dropped_callbacks, 0
+        if dropped and "callback queue" not in self._warned:
+            # Warned here, outside the request lock, as the callbacks are.
+            self._warned.add("callback queue")
+            warnings.warn(
+                f"ShardMapClient: {dropped} callbacks dropped: more than {MAX_QUEUED_CALLBACKS} (MAX_QUEUED_CALLBACKS) were queued behind one still running (later drops are not reported)",
+                KeywayWarning,
+                stacklevel=3,
+            )
+        with self._due_lock:
+            if self._running_callbacks:
+                return
+            self._running_callbacks = True
+            self._callbacks_runner = threading.get_ident()
+        try:
+            while True:
+                with self._due_lock:
+                    if not self._due:
+                        self._running_callbacks = False
+                        return
+                    name, fn, arg = self._due.pop(0)
+                if not self._closed.is_set():
+                    self._callback(name, fn, arg)
+        except BaseException:
+            # _callback lets only BaseException through (KeyboardInterrupt, SystemExit): the next
+            # thread to come runs what is left.
+            with self._due_lock:
+                self._running_callbacks = False
+            raise
 
     def _callback(self, name: str, fn: Optional[Callable[[Any], object]], arg: object) -> None:
         """Runs a user callback: what it raises is the application's bug, not keyway's failure, so

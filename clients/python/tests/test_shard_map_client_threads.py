@@ -5,10 +5,15 @@ thread. Every wait is bounded; nothing is timed."""
 
 from __future__ import annotations
 
+import json
+import os
+import select
 import threading
-from typing import Any, List
+from typing import Any, Dict, List
 
-from keyway_client import KeywayError, ShardMapClient
+import pytest
+
+from keyway_client import KeywayError, KeywayWarning, ShardMapClient
 from test_shard_map_client_unit import eventually, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
 
 
@@ -121,3 +126,160 @@ def test_close_while_the_connection_is_dropped_does_not_raise() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_callbacks_run_one_at_a_time_in_the_order_of_the_maps(scripted: Any) -> None:
+    # The poll thread's on_update for v2 is under way (it read v2) when a refresh() on another
+    # thread takes v3. Run at once on the refresh()'s thread, v3's on_update finished first and
+    # v2's last: an application keeping "the latest map" from on_update was left with v2.
+    state = {"version": "v1"}
+    server = scripted(lambda path, _h: json_reply({"version": state["version"]}) if path == "/readyz" else json_reply(small_map(state["version"], f"2026-01-0{state['version'][1]}T00:00:00.000Z")))
+    entered = threading.Event()
+    gate = threading.Event()
+    kept: List[str] = []
+    running: List[int] = [0]
+    most: List[int] = [0]
+    count_lock = threading.Lock()
+
+    def on_update(client: ShardMapClient) -> None:
+        with count_lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        seen = str(client.version)
+        if seen == "v2":
+            entered.set()
+            gate.wait(10.0)
+        kept.append(seen)  # the application's "latest map"
+        with count_lock:
+            running[0] -= 1
+
+    client = ShardMapClient.connect(server.url, poll_interval=0.01, on_update=on_update)
+    try:
+        state["version"] = "v2"
+        assert entered.wait(10.0), "the poll thread took v2"
+        state["version"] = "v3"
+        done = refresh_in_thread(client)
+        assert done == {"refreshed": True, "changed": True}, "refresh() does not wait for the poll thread's callback"
+        assert client.version == "v3"
+        gate.set()
+        eventually("both callbacks", lambda: len(kept) == 2)
+        assert kept == ["v2", "v3"], "the latest map the application kept is the one in use"
+        assert most[0] == 1, "one callback at a time"
+    finally:
+        gate.set()
+        client.close()
+
+
+def test_callbacks_queued_behind_a_running_one_are_bounded(scripted: Any) -> None:
+    # keyway is down (fast 503s) and request threads refresh() on each routing miss while on_error
+    # runs on another thread (a slow log sink): each refresh() queues its on_error and returns
+    # without waiting, so the queue grew by one per refresh() for as long as that callback ran,
+    # and every stale error was replayed afterwards.
+    from keyway_client import shard_map_client as smc
+
+    server = scripted(lambda _p, _h: json_reply({"error": {"code": "SOURCE_UNAVAILABLE", "message": "no map yet"}}, status=503))
+    entered = threading.Event()
+    gate = threading.Event()
+    seen: List[str] = []
+
+    def on_error(err: KeywayError) -> None:
+        if not seen:
+            entered.set()
+            gate.wait(10.0)
+        seen.append(err.message)
+
+    client = ShardMapClient(server.url, on_error=on_error)
+    try:
+        def first_refresh() -> None:
+            with pytest.raises(KeywayError):
+                client.refresh()  # its on_error holds this thread until the gate opens
+
+        first = threading.Thread(target=first_refresh, daemon=True)
+        first.start()
+        assert entered.wait(10.0)
+        calls = smc.MAX_QUEUED_CALLBACKS + 20
+        with pytest.warns(KeywayWarning, match="callbacks"):
+            for _ in range(calls):
+                with pytest.raises(KeywayError):
+                    client.refresh()
+        assert len(client._due) == smc.MAX_QUEUED_CALLBACKS
+        gate.set()
+        eventually("the queued callbacks run", lambda: len(client._due) == 0 and not client._running_callbacks)
+        assert len(seen) == 1 + smc.MAX_QUEUED_CALLBACKS, "the oldest errors were dropped, the latest kept"
+        first.join(10.0)
+    finally:
+        gate.set()
+        client.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork of a process with threads
+def test_a_child_forked_from_a_callback_still_runs_callbacks_one_at_a_time(scripted: Any) -> None:
+    # on_update forks (multiprocessing's "fork" start method, a worker spawned on a new map): in
+    # the child the forking thread is still in that on_update, and goes on running the queue when
+    # it returns. Another thread of the child must leave its callbacks queued to it, not run them
+    # at once beside it.
+    state = {"version": "v1"}
+    server = scripted(lambda path, _h: json_reply({"version": state["version"]}) if path == "/readyz" else json_reply(small_map(state["version"], f"2026-01-0{state['version'][1]}T00:00:00.000Z")))
+    running: List[int] = [0]
+    most: List[int] = [0]
+    count_lock = threading.Lock()
+    result: Dict[str, Any] = {}
+
+    def on_update(c: ShardMapClient) -> None:
+        with count_lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            if str(c.version) == "v2":
+                state["version"] = "v3"  # the parent's server answers the child's refresh() with v3
+                result.update(_fork_and_report(lambda: _refresh_beside(c, most)))
+        finally:
+            with count_lock:
+                running[0] -= 1
+
+    client = ShardMapClient(server.url, on_update=on_update)
+    try:
+        client.refresh()
+        state["version"] = "v2"
+        assert client.refresh() is True
+        assert result.get("refreshed") is True, result
+        assert result["most"] == 1, "in the child, one callback at a time"
+    finally:
+        client.close()
+
+
+def _refresh_beside(client: ShardMapClient, most: List[int]) -> Dict[str, Any]:
+    """In the child, still inside on_update: a refresh() on another thread that takes v3."""
+    done = refresh_in_thread(client)
+    return {"refreshed": done.get("changed") is True, "most": most[0], "version": client.version}
+
+
+def _fork_and_report(check: Any) -> Dict[str, Any]:
+    """Runs ``check()`` in a forked child and returns what it returns (a JSON object) or raised."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(r)
+        try:
+            out = check()
+        except BaseException as err:  # noqa: BLE001 - reported to the parent
+            out = {"raised": repr(err)}
+        os.write(w, json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 30.0)
+        if not ready:
+            os.kill(pid, 9)
+            return {"raised": "the forked child did not answer within 30 s"}
+        data = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    return dict(json.loads(data))
