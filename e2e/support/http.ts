@@ -1,7 +1,8 @@
 /**
  * Plain HTTP/1.1 requests for the e2e tier (admin pages, traffic through Envoy, keyway's REST API).
  * Each request uses its own connection (`agent: false`), so no pooled socket outlives a stopped
- * process or keeps the test process alive, and every request has a time bound.
+ * process or keeps the test process alive, and every request has a time bound; a test that needs
+ * kept-alive connections (what applications hold to Envoy) passes its own agent and destroys it.
  */
 import http from 'node:http';
 
@@ -18,6 +19,8 @@ export interface HttpRequestOptions {
   readonly body?: string;
   /** Bound for the whole exchange (default 5 s). */
   readonly timeoutMs?: number;
+  /** Connections kept alive by this agent (default: one connection per request). */
+  readonly agent?: http.Agent;
 }
 
 /** Sends one request and reads the whole answer. Rejects on a connection error or the time bound. */
@@ -25,7 +28,7 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: opts.method ?? 'GET', headers: { ...opts.headers } as http.OutgoingHttpHeaders, agent: false, timeout: opts.timeoutMs ?? 5_000 },
+      { method: opts.method ?? 'GET', headers: { ...opts.headers } as http.OutgoingHttpHeaders, agent: opts.agent ?? false, timeout: opts.timeoutMs ?? 5_000 },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -2,6 +2,7 @@
  * Requests through Envoy's cache listener, read the way the e2e tests ask their questions: which
  * cache node (header `x-served-by`, set by e2e/support/cache-nodes.ts) answered a request for shard N?
  */
+import type http from 'node:http';
 import { httpRequest } from './http.js';
 import { eventually, type PollTiming } from '../../test/support/eventually.js';
 import { closedLoop } from '../../test/support/closed-loop.js';
@@ -17,9 +18,9 @@ export interface ShardAnswer {
  * One GET through `listenerUrl` (e.g. `http://127.0.0.1:10000`) carrying `x-cache-shard: shard`;
  * `shard` `undefined` sends no header, `''` sends an empty one.
  */
-export async function requestShard(listenerUrl: string, shard: string | number | undefined, path = '/cache/key'): Promise<ShardAnswer> {
+export async function requestShard(listenerUrl: string, shard: string | number | undefined, path = '/cache/key', agent?: http.Agent): Promise<ShardAnswer> {
   const headers: Record<string, string> = shard === undefined ? {} : { 'x-cache-shard': String(shard) };
-  const res = await httpRequest(`${listenerUrl}${path}`, { headers, timeoutMs: 5_000 });
+  const res = await httpRequest(`${listenerUrl}${path}`, { headers, timeoutMs: 5_000, ...(agent ? { agent } : {}) });
   const by = res.headers['x-served-by'];
   return { status: res.status, servedBy: Array.isArray(by) ? by[0] : by, body: res.body };
 }
@@ -69,13 +70,14 @@ export interface TrafficTally {
 
 /**
  * Keeps `inFlight` requests open through `listenerUrl` (a closed loop over `shards`, round robin,
- * test/support/closed-loop.ts) until `stop()` resolves with the tally.
+ * test/support/closed-loop.ts) until `stop()` resolves with the tally. With `agent`, the requests
+ * go over its kept-alive connections (the caller destroys it), else one connection each.
  */
-export function startTraffic(listenerUrl: string, shards: readonly (string | number)[], inFlight = 32): { stop(): Promise<TrafficTally> } {
+export function startTraffic(listenerUrl: string, shards: readonly (string | number)[], inFlight = 32, agent?: http.Agent): { stop(): Promise<TrafficTally> } {
   const FAILED = '\0failed '; // cannot be a node id
   const loop = closedLoop(inFlight, async (n) => {
     const shard = shards[n % shards.length]!;
-    const a = await requestShard(listenerUrl, shard).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }));
+    const a = await requestShard(listenerUrl, shard, undefined, agent).catch((err: Error) => ({ status: 0, servedBy: undefined, body: err.message }));
     return a.status === 200 && a.servedBy !== undefined ? a.servedBy : `${FAILED}shard ${shard}: ${a.status} ${a.body.trim()}`;
   });
   return {
