@@ -29,11 +29,18 @@ export function clusterNames(set: ResourceSet): Set<string> {
   return new Set(set.cluster.map((r) => r.name));
 }
 
-/** The first phase a change from `served` to `target` needs: `add` when it creates clusters, `switch` when it only drops some. */
+/**
+ * The first phase a change from `served` to `target` needs: `add` when its routes send calls to a
+ * cluster `served` lacks, `switch` when it only drops clusters. A cluster the new routes do not
+ * name (in Envoy's route table with `missingHeader: reject`, the cluster of a node routed no shard
+ * yet) goes out with them: Envoy warms it and no call needs it. Staged, its `add` set was the
+ * target itself and the `done` step after it changed nothing, so no proxy ACKed again and the
+ * ACKs held back as mid-change (xds-stage.ts) left the change unconverged until it timed out.
+ */
 export function firstPhase(served: ResourceSet, target: ResourceSet): StagePhase {
   const before = clusterNames(served);
+  if (routedClusters(target).some((n) => !before.has(n))) return 'add';
   const after = clusterNames(target);
-  if ([...after].some((n) => !before.has(n))) return 'add';
   return [...before].some((n) => !after.has(n)) ? 'switch' : 'done';
 }
 
