@@ -22,10 +22,11 @@ import { pushTelemetry } from './push-telemetry.js';
 import { StandingWarnings } from './standing-warnings.js';
 import { translationWarning } from './topology-warnings.js';
 import { startXdsServer, type XdsServer, type XdsServerEvents, type XdsTlsSettings } from '../xds/server/index.js';
-import { checkConsistency, effectiveProxyClass, translateWithWarnings } from '../xds/translator/index.js';
+import { checkConsistency, effectiveProxyClass, routeConfigName, translateWithWarnings } from '../xds/translator/index.js';
 import type { RouteShape } from '../core/settings.js';
 import { proxyClassKey, type ProxyClass, type ResourceSet } from '../xds/resources.js';
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
+import { FormerRouteNames } from './former-route-names.js';
 import { GrpcStager, grpcStageTimeoutFromEnv } from './grpc-stager.js';
 import { grpcClassSynced } from './grpc-stage-sync.js';
 
@@ -103,6 +104,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // being built ahead (`push`) keeps its own sets beside the served view's, so the rebuild that
   // serves it finds the very sets the cache encoded ahead.
   let translations = new Map<ServingView, Map<string, ResourceSet>>([[served, new Map()]]);
+  // Envoy's routes under the names a `service` rename left behind (former-route-names.ts).
+  const formerRoutes = new FormerRouteNames(logger);
+  formerRoutes.served(routeConfigName(served.topology.xds.service));
   const translateFor = (view: ServingView, proxyClass: ProxyClass): ResourceSet => {
     let sets = translations.get(view);
     if (!sets) translations.set(view, (sets = new Map()));
@@ -111,14 +115,14 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     if (!set) {
       const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
       warnings.report(view, t.warnings);
-      sets.set(key, (set = t.resources));
+      sets.set(key, (set = proxyClass.flavor === 'envoy' ? formerRoutes.withAliases(t.resources) : t.resources));
     }
     return set;
   };
   const translateClass = (proxyClass: ProxyClass): ResourceSet => translateFor(served, proxyClass);
   // The stager needs the cache and the server, made below; the cache builds only once they exist.
   const staging: { stager?: GrpcStager } = {};
-  const check = onceChecked(opts.checkConsistency ?? checkConsistency);
+  const check = onceChecked(opts.checkConsistency ?? ((set) => checkConsistency(set, { aliasRoutes: formerRoutes.aliasNames(set) })));
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
     return staging.stager ? stagedSet(staging.stager, proxyClass, set, check) : set;
@@ -207,7 +211,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const grpcStager = new GrpcStager({
     timeoutMs: grpcStageTimeoutMs,
     logger,
-    synced: (classKey) => grpcClassSynced(xds, cache, classKey),
+    synced: (classKey) => grpcClassSynced(xds, cache, classKey, (name) => formerRoutes.isAlias(name)),
     rebuild: () => rebuild(served),
   });
   staging.stager = grpcStager;
@@ -230,6 +234,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const serve = (view: ServingView): void => {
     const run = (): RebuildReport => {
       served = view;
+      formerRoutes.served(routeConfigName(view.topology.xds.service));
       translations = new Map([[view, translations.get(view) ?? new Map()]]);
       return rebuild(view);
     };

@@ -18,8 +18,10 @@ import { KIND_ORDER, resourcesOf, TYPE_URL, type ResourceKind, type ResourceSet,
  * route's cluster (a matcher's routes included) exists; an
  * assignment's priorities run 0..n without a gap, no address:port repeats in it (Envoy would silently keep one, gRPC would reject the resource), and its summed weights fit uint32 (per locality, and a priority's locality weights); a shard
  * assignment (docs/ownership.md) is named by its shard and the shard is below its shard count.
+ * `aliasRoutes`: route configurations served under a former name, which no listener of the set
+ * references (docs/xds.md "A renamed service"); their routes are checked all the same.
  */
-export function checkConsistency(set: ResourceSet): string[] {
+export function checkConsistency(set: ResourceSet, { aliasRoutes }: { aliasRoutes?: ReadonlySet<string> } = {}): string[] {
   const problems: string[] = [];
   for (const kind of KIND_ORDER) for (const p of checkKind(kind, resourcesOf(set, kind))) problems.push(p);
   for (const a of ofKind<ShardAssignment>('assignment', set)) {
@@ -65,7 +67,7 @@ export function checkConsistency(set: ResourceSet): string[] {
     }
   }
   for (const r of routeConfigs) {
-    if (!rdsNames.has(r.name)) problems.push(`route configuration ${r.name}: no listener references it`);
+    if (!rdsNames.has(r.name) && !aliasRoutes?.has(r.name)) problems.push(`route configuration ${r.name}: no listener references it`);
     problems.push(...checkRouteTargets(r, clusterNames, `route configuration ${r.name}`));
   }
   return problems;

@@ -46,7 +46,7 @@ export { agentAssignments } from './agent-assignments.js';
 export { HEALTH_CHECK_TIMING, CIRCUIT_BREAKER_LIMIT, healthChecks } from './envoy-failover.js';
 export { badBinaryKeyMessage, badShardMessage, keyShardLuaScript, repeatedKeyMessage } from './envoy-key-shard.js';
 export { missingShardMessage } from './envoy-routes.js';
-export { SHARD_HEADER } from './names.js';
+export { SHARD_HEADER, routeConfigName } from './names.js';
 
 /** What the translator reads: the current shard map and the topology it was computed from. */
 export interface TranslatorInput {

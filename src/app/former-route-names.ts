@@ -1,0 +1,80 @@
+/**
+ * Envoy's route configuration under the names it had before a `service` rename (docs/xds.md "A
+ * renamed service"). The listener and the route configuration are named after the service, so a
+ * rename replaces Envoy's listener: a connection the old listener accepted stays on it while Envoy
+ * drains it (600 s by default), and keeps asking for the old route configuration by name. Served
+ * nothing under that name, Envoy kept the old routes for those connections, whose cluster the
+ * rename removes: their requests failed 503 (1874 of 53943 over 8 kept-alive connections in 6 s).
+ * So the current routes are served under each former name too, for as long as this process runs,
+ * bounded by MAX_FORMER_ROUTE_NAMES. A proxy asks for a route configuration by name, so only an
+ * Envoy whose draining listener names the former one receives it.
+ */
+import type { Logger } from 'pino';
+import { create } from '@bufbuild/protobuf';
+import { compareStrings } from '../core/order.js';
+import { RouteConfigurationSchema, type RouteConfiguration } from '../xds/proto.js';
+import type { ResourceSet, TranslatedResource } from '../xds/resources.js';
+
+/** How many former route configuration names are still served (the oldest beyond it is dropped, logged). */
+export const MAX_FORMER_ROUTE_NAMES = 4;
+
+/** The names Envoy's route configuration was served under, and the aliases made of them. */
+export class FormerRouteNames {
+  readonly #logger: Logger;
+  /** Names served, oldest first; the last is the name in force. */
+  #served: string[] = [];
+  /** Each route configuration's copy under each former name: the same objects while it is unchanged. */
+  readonly #copies = new WeakMap<RouteConfiguration, Map<string, TranslatedResource>>();
+  readonly #aliases = new WeakSet<TranslatedResource>();
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** The route configuration named `name` was served to Envoy (called for each view served). */
+  served(name: string): void {
+    if (this.#served.at(-1) === name) return;
+    this.#served = [...this.#served.filter((n) => n !== name), name];
+    while (this.#served.length > MAX_FORMER_ROUTE_NAMES + 1) {
+      const dropped = this.#served.shift()!;
+      this.#logger.info(
+        { routeConfiguration: dropped, limit: MAX_FORMER_ROUTE_NAMES },
+        'the route configuration is no longer served under a former name (more former names than the limit); connections Envoy still drains on a listener of that name keep its old routes',
+      );
+    }
+  }
+
+  /**
+   * Envoy's `set` with its route configuration also under each former name (none while `service`
+   * was never renamed: the same set). A set of several route configurations is left as it is.
+   */
+  withAliases(set: ResourceSet): ResourceSet {
+    const [own] = set.route;
+    if (!own || set.route.length !== 1) return set;
+    const former = this.#served.filter((n) => n !== own.name);
+    if (former.length === 0) return set;
+    const message = own.message as RouteConfiguration;
+    let copies = this.#copies.get(message);
+    if (!copies) this.#copies.set(message, (copies = new Map()));
+    const aliases = former.map((name) => {
+      let copy = copies.get(name);
+      if (!copy) {
+        copy = { name, schema: RouteConfigurationSchema, message: create(RouteConfigurationSchema, { ...message, name }) } as TranslatedResource;
+        copies.set(name, copy);
+        this.#aliases.add(copy);
+      }
+      return copy;
+    });
+    return { ...set, route: [own, ...aliases].sort((a, b) => compareStrings(a.name, b.name)) };
+  }
+
+  /** The names of the aliases in `set`: no listener of the set references them (checkConsistency's `aliasRoutes`). */
+  aliasNames(set: ResourceSet): ReadonlySet<string> {
+    return new Set(set.route.filter((r) => this.#aliases.has(r)).map((r) => r.name));
+  }
+
+  /** Is `name` a former name, served as an alias now? (A proxy that never asks for it is not waited for.) */
+  isAlias(name: string): boolean {
+    return this.#served.includes(name) && this.#served.at(-1) !== name;
+  }
+}
