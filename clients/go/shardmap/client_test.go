@@ -310,30 +310,14 @@ func TestAnswersOverTheSizeLimitAreRefused(t *testing.T) {
 func TestAnOlderMapFromAReplicaBehindIsNotTaken(t *testing.T) {
 	// Two replicas behind one address: v2 came into force after v1. A fetch that reaches the
 	// replica still at v1 keeps v2 (HeldMapGrace), and names v1's tag next time.
-	var mu sync.Mutex
-	serve, etag := smallMap("v2", "2026-01-01T00:01:00.000Z", "b"), `W/"v2"`
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		body, tag := serve, etag
-		mu.Unlock()
-		for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
-			if strings.TrimSpace(t) == tag {
-				w.Header().Set("ETag", tag)
-				w.WriteHeader(304)
-				return
-			}
-		}
-		writeJSON(w, 200, body, tag)
-	})
+	s, serve := replicas(t, smallMap("v2", "2026-01-01T00:01:00.000Z", "b"), `W/"v2"`)
 	var updates []string
 	c, _ := New(s.URL, Options{OnUpdate: func(m *Map) { updates = append(updates, m.Version()) }})
 	ctx := context.Background()
 	if _, err := c.Refresh(ctx); err != nil || c.Version() != "v2" {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	serve, etag = smallMap("v1", "2026-01-01T00:00:00.000Z", "a"), `W/"v1"`
-	mu.Unlock()
+	serve(smallMap("v1", "2026-01-01T00:00:00.000Z", "a"), `W/"v1"`)
 	if changed, err := c.Refresh(ctx); changed || err != nil || c.Version() != "v2" || len(updates) != 0 || c.LastError() != nil {
 		t.Fatalf("the older map was taken: %v %v %v", changed, err, updates)
 	}
@@ -355,32 +339,14 @@ func TestAnOlderMapFromAReplicaBehindIsNotTaken(t *testing.T) {
 func TestAChangeUndoneOnTheReplicasIsTakenAfterTheRecheck(t *testing.T) {
 	// v1 (refused from a replica behind while v2 is held) comes back as the replicas' newest map:
 	// after RejectedMapRecheck 304s to v1's tag, the held map is named alone and v1 is fetched.
-	var mu sync.Mutex
-	serve, etag := smallMap("v2", "2026-01-01T00:01:00.000Z", "b"), `W/"v2"`
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		body, tag := serve, etag
-		mu.Unlock()
-		for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
-			if strings.TrimSpace(t) == tag {
-				w.Header().Set("ETag", tag)
-				w.WriteHeader(304)
-				return
-			}
-		}
-		writeJSON(w, 200, body, tag)
-	})
+	s, serve := replicas(t, smallMap("v2", "2026-01-01T00:01:00.000Z", "b"), `W/"v2"`)
 	c, _ := New(s.URL, Options{})
 	ctx := context.Background()
 	_, _ = c.Refresh(ctx)
-	mu.Lock()
-	serve, etag = smallMap("v1", "2026-01-01T00:00:00.000Z", "a"), `W/"v1"`
-	mu.Unlock()
+	serve(smallMap("v1", "2026-01-01T00:00:00.000Z", "a"), `W/"v1"`)
 	_, _ = c.Refresh(ctx) // refused as older
 	// Undone: v1 came into force again, last.
-	mu.Lock()
-	serve = smallMap("v1", "2026-01-01T00:02:00.000Z", "a")
-	mu.Unlock()
+	serve(smallMap("v1", "2026-01-01T00:02:00.000Z", "a"), `W/"v1"`)
 	for i := range RejectedMapRecheck {
 		if changed, _ := c.Refresh(ctx); changed {
 			t.Fatalf("taken at 304 number %d", i+1)

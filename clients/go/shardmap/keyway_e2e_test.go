@@ -1,105 +1,32 @@
 package shardmap
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	keyway "github.com/keyway/keyway/clients/go"
+	"github.com/keyway/keyway/clients/go/internal/keywayproc"
 )
-
-// keywayCLI finds the compiled keyway CLI (bin/keyway.js over dist/, built by `npm run build`):
-// KEYWAY_BIN, else the repository's own. The test skips without it, unless KEYWAY_REQUIRE_E2E=1
-// (scripts/test-clients.sh and .ci/run set it, and build first). As the shard picker's end-to-end
-// test finds it.
-func keywayCLI(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("KEYWAY_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs(filepath.Join("..", "..", "..", "bin", "keyway.js"))
-	}
-	_, errBin := os.Stat(bin)
-	_, errDist := os.Stat(filepath.Join(filepath.Dir(bin), "..", "dist", "src", "cli", "main.js"))
-	_, errNode := exec.LookPath("node")
-	if err := errors.Join(errBin, errDist, errNode); err != nil {
-		if os.Getenv("KEYWAY_REQUIRE_E2E") == "1" {
-			t.Fatalf("keyway CLI not runnable (build it: npm run build): %v", err)
-		}
-		t.Skipf("keyway CLI not runnable (npm run build; KEYWAY_REQUIRE_E2E=1 makes this a failure): %v", err)
-	}
-	return bin
-}
 
 // startKeyway runs `keyway serve` on 127.0.0.1, ports of its own choosing, and stops it (SIGTERM)
 // at the test's end or when stop is called. It returns keyway's REST URL.
 func startKeyway(t *testing.T, topology string, extra ...string) (string, func()) {
 	t.Helper()
-	args := append([]string{keywayCLI(t), "serve", "--config", topology, "--http-port", "0", "--xds-port", "0",
-		"--ext-proc-port", "off", "--host", "127.0.0.1", "--log-level", "info"}, extra...)
-	cmd := exec.Command("node", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
-	}
-	t.Cleanup(stop)
-	var logs safeBuffer
-	listening := make(chan map[string]any, 1)
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			_, _ = logs.Write([]byte(sc.Text() + "\n"))
-			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "listening" {
-				listening <- rec
-			}
-		}
-	}()
-	select {
-	case rec := <-listening:
-		return fmt.Sprintf("http://127.0.0.1:%v", rec["httpPort"]), stop
-	case <-exited:
-		t.Fatalf("keyway exited before it listened:\n%s", logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("keyway did not start in 60 s:\n%s", logs.String())
-	}
-	return "", nil
+	rec, _, stop := keywayproc.Serve(t, append([]string{"--config", topology, "--http-port", "0", "--xds-port", "0",
+		"--ext-proc-port", "off", "--host", "127.0.0.1", "--log-level", "info"}, extra...)...)
+	return fmt.Sprintf("http://127.0.0.1:%v", rec["httpPort"]), stop
 }
 
 func writeTopology(t *testing.T, path string, shards int, nodes []string) {

@@ -26,6 +26,30 @@ type seen struct {
 	Close                                                bool
 }
 
+// replicas is keyway's replicas behind one address, serving one map (`body`, its ETag `tag`) at a
+// time and answering 304 to a request that names its tag; serve switches what they serve.
+func replicas(t *testing.T, body map[string]any, tag string) (*scripted, func(body map[string]any, tag string)) {
+	var mu sync.Mutex
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b, tg := body, tag
+		mu.Unlock()
+		for _, named := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+			if strings.TrimSpace(named) == tg {
+				w.Header().Set("ETag", tg)
+				w.WriteHeader(304)
+				return
+			}
+		}
+		writeJSON(w, 200, b, tg)
+	})
+	return s, func(b map[string]any, tg string) {
+		mu.Lock()
+		body, tag = b, tg
+		mu.Unlock()
+	}
+}
+
 func newScripted(t *testing.T, route http.HandlerFunc) *scripted {
 	t.Helper()
 	s := &scripted{}

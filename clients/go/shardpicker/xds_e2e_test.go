@@ -3,68 +3,27 @@ package shardpicker
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	keyway "github.com/keyway/keyway/clients/go"
+	"github.com/keyway/keyway/clients/go/internal/keywayproc"
 	_ "google.golang.org/grpc/xds" // the xds:/// resolver and grpc-go's xDS client, as an application imports them
 )
-
-// keywayCLI finds the compiled keyway CLI (bin/keyway.js over dist/, built by `npm run build`):
-// KEYWAY_BIN, else the repository's own. The test skips without it, unless KEYWAY_REQUIRE_E2E=1
-// (scripts/test-clients.sh and .ci/run set it, and build first).
-func keywayCLI(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("KEYWAY_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs(filepath.Join("..", "..", "..", "bin", "keyway.js"))
-	}
-	_, errBin := os.Stat(bin)
-	_, errDist := os.Stat(filepath.Join(filepath.Dir(bin), "..", "dist", "src", "cli", "main.js"))
-	_, errNode := exec.LookPath("node")
-	if err := errors.Join(errBin, errDist, errNode); err != nil {
-		if os.Getenv("KEYWAY_REQUIRE_E2E") == "1" {
-			t.Fatalf("keyway CLI not runnable (build it: npm run build): %v", err)
-		}
-		t.Skipf("keyway CLI not runnable (npm run build; KEYWAY_REQUIRE_E2E=1 makes this a failure): %v", err)
-	}
-	return bin
-}
 
 // keywayServer is `keyway serve` as a user runs it, on ports it picks itself.
 type keywayServer struct {
 	httpURL string
 	xdsAddr string
-	logs    *logBuffer
-}
-
-// logBuffer is keyway's output so far, written by the goroutine that reads it and read by the test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs    *keywayproc.Buffer
 }
 
 func startKeyway(t *testing.T, topologyPath string) *keywayServer {
@@ -78,56 +37,8 @@ func startKeyway(t *testing.T, topologyPath string) *keywayServer {
 // endpoint picker is off: its fixed default port would clash with any other keyway on the host.
 func startKeywayOn(t *testing.T, topologyPath, xdsPort string) (*keywayServer, func()) {
 	t.Helper()
-	cmd := exec.Command("node", keywayCLI(t), "serve", "--config", topologyPath, "--http-port", "0", "--xds-port", xdsPort, "--ext-proc-port", "off", "--host", "127.0.0.1", "--log-level", "info")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
-	}
-	t.Cleanup(stop)
-	k := &keywayServer{logs: &logBuffer{}}
-	listening := make(chan map[string]any, 1)
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited) // keyway's output ended: it exited
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			k.logs.WriteString(line + "\n")
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "listening" {
-				listening <- rec
-			}
-		}
-	}()
-	select {
-	case rec := <-listening:
-		k.httpURL = fmt.Sprintf("http://127.0.0.1:%v", rec["httpPort"])
-		k.xdsAddr = fmt.Sprintf("127.0.0.1:%v", rec["xdsPort"])
-	case <-exited:
-		t.Fatalf("keyway exited before it listened:\n%s", k.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("keyway did not start in 60 s:\n%s", k.logs.String())
-	}
+	rec, logs, stop := keywayproc.Serve(t, "--config", topologyPath, "--http-port", "0", "--xds-port", xdsPort, "--ext-proc-port", "off", "--host", "127.0.0.1", "--log-level", "info")
+	k := &keywayServer{logs: logs, httpURL: fmt.Sprintf("http://127.0.0.1:%v", rec["httpPort"]), xdsAddr: fmt.Sprintf("127.0.0.1:%v", rec["xdsPort"])}
 	return k, stop
 }
 
