@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import sys
 import threading
@@ -15,39 +14,9 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from keyway_client import KeywayError, ShardMapClient
-from test_shard_map_client_unit import Scripted, eventually, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
+from test_shard_map_client_unit import Scripted, eventually, in_forked_child, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
-
-
-def _in_child(check: Any) -> Dict[str, Any]:
-    """Runs ``check()`` in a forked child and returns what it returns (a JSON object) or raised."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(r)
-        try:
-            out = check()
-        except BaseException as err:  # noqa: BLE001 - reported to the parent
-            out = {"raised": repr(err)}
-        os.write(w, json.dumps(out).encode())
-        os._exit(0)
-    os.close(w)
-    try:
-        ready, _, _ = select.select([r], [], [], 30.0)
-        if not ready:
-            os.kill(pid, 9)
-            pytest.fail("the forked child did not answer within 30 s")
-        data = b""
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
-    return dict(json.loads(data))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork of a process with threads
@@ -68,7 +37,7 @@ def test_a_forked_child_polls_on_its_own(scripted: Any) -> None:
             return {"version": client.version}
 
         state["version"] = "v2"
-        assert _in_child(child) == {"version": "v2"}
+        assert in_forked_child(child) == {"version": "v2"}
     finally:
         client.close()
 
@@ -90,7 +59,7 @@ def test_a_forked_child_is_not_stuck_behind_the_parents_poll(scripted: Any) -> N
     try:
         assert polled.wait(10.0)
 
-        assert _in_child(lambda: refresh_in_thread(client)) == {"refreshed": True, "changed": False}
+        assert in_forked_child(lambda: refresh_in_thread(client)) == {"refreshed": True, "changed": False}
     finally:
         release.set()
         client.close()

@@ -5,16 +5,13 @@ thread. Every wait is bounded; nothing is timed."""
 
 from __future__ import annotations
 
-import json
-import os
-import select
 import threading
 from typing import Any, Dict, List
 
 import pytest
 
 from keyway_client import KeywayError, KeywayWarning, ShardMapClient
-from test_shard_map_client_unit import eventually, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
+from test_shard_map_client_unit import eventually, in_forked_child, json_reply, refresh_in_thread, scripted, small_map  # noqa: F401 (fixture)
 
 
 def test_on_update_taking_an_application_lock_does_not_deadlock_refresh(scripted: Any) -> None:
@@ -233,7 +230,7 @@ def test_a_child_forked_from_a_callback_still_runs_callbacks_one_at_a_time(scrip
         try:
             if str(c.version) == "v2":
                 state["version"] = "v3"  # the parent's server answers the child's refresh() with v3
-                result.update(_fork_and_report(lambda: _refresh_beside(c, most)))
+                result.update(in_forked_child(lambda: _refresh_beside(c, most)))
         finally:
             with count_lock:
                 running[0] -= 1
@@ -255,31 +252,3 @@ def _refresh_beside(client: ShardMapClient, most: List[int]) -> Dict[str, Any]:
     return {"refreshed": done.get("changed") is True, "most": most[0], "version": client.version}
 
 
-def _fork_and_report(check: Any) -> Dict[str, Any]:
-    """Runs ``check()`` in a forked child and returns what it returns (a JSON object) or raised."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(r)
-        try:
-            out = check()
-        except BaseException as err:  # noqa: BLE001 - reported to the parent
-            out = {"raised": repr(err)}
-        os.write(w, json.dumps(out).encode())
-        os._exit(0)
-    os.close(w)
-    try:
-        ready, _, _ = select.select([r], [], [], 30.0)
-        if not ready:
-            os.kill(pid, 9)
-            return {"raised": "the forked child did not answer within 30 s"}
-        data = b""
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
-    return dict(json.loads(data))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import select
 import subprocess
 import sys
 import threading
@@ -103,6 +105,38 @@ def eventually(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def in_forked_child(check: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+    """Runs ``check()`` in a forked child and returns what it returns (a JSON object), or
+    ``{"raised": ...}`` for what it raised or a child that did not answer within 30 s (so a check
+    run from a callback thread, where pytest.fail would not reach the test, reports it too)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(r)
+        try:
+            out = check()
+        except BaseException as err:  # noqa: BLE001 - reported to the parent
+            out = {"raised": repr(err)}
+        os.write(w, json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 30.0)
+        if not ready:
+            os.kill(pid, 9)
+            return {"raised": "the forked child did not answer within 30 s"}
+        data = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    return dict(json.loads(data))
 
 
 def refresh_in_thread(client: ShardMapClient, timeout: float = 10.0) -> Dict[str, Any]:
