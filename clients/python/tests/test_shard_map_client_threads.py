@@ -5,6 +5,7 @@ thread. Every wait is bounded; nothing is timed."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Dict, List
 
