@@ -51,7 +51,9 @@ export class FormerRouteNames {
   withAliases(set: ResourceSet): ResourceSet {
     const [own] = set.route;
     if (!own || set.route.length !== 1) return set;
-    const former = this.#served.filter((n) => n !== own.name);
+    // At most the limit: a view built ahead of its push (xds-stage.ts) is translated before
+    // `served` records its name, so the name `served` is about to drop must not come with it.
+    const former = this.#served.filter((n) => n !== own.name).slice(-MAX_FORMER_ROUTE_NAMES);
     if (former.length === 0) return set;
     const message = own.message as RouteConfiguration;
     let copies = this.#copies.get(message);
@@ -71,10 +73,5 @@ export class FormerRouteNames {
   /** The names of the aliases in `set`: no listener of the set references them (checkConsistency's `aliasRoutes`). */
   aliasNames(set: ResourceSet): ReadonlySet<string> {
     return new Set(set.route.filter((r) => this.#aliases.has(r)).map((r) => r.name));
-  }
-
-  /** Is `name` a former name, served as an alias now? (A proxy that never asks for it is not waited for.) */
-  isAlias(name: string): boolean {
-    return this.#served.includes(name) && this.#served.at(-1) !== name;
   }
 }

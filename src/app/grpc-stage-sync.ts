@@ -16,14 +16,16 @@ const STAGED_KINDS: readonly ResourceKind[] = ['cluster', 'endpoint', 'route'];
 
 /**
  * Is every proxy of class `classKey` in sync with its snapshot? (Vacuously true without one.)
- * `aliasRoute`: a route configuration served under a former name (former-route-names.ts), which
- * only an Envoy still draining a listener of that name asks for: not waited for.
+ * `aliasRoute`: is route configuration `name` of `snapshot` served under a former name
+ * (former-route-names.ts)? Only an Envoy still draining a listener of that name asks for it: not
+ * waited for. Judged per snapshot, not by the name in force: a phase staged from the set before a
+ * rename back serves the name in force as the alias and the former one as the listener's routes.
  */
 export function grpcClassSynced(
   server: Pick<XdsServer, 'heldByClass'>,
   cache: { classes(): readonly { classKey: string; snapshot: Snapshot | undefined }[] },
   classKey: string,
-  aliasRoute: (name: string) => boolean = () => false,
+  aliasRoute: (name: string, snapshot: Snapshot) => boolean = () => false,
 ): boolean {
   const snapshot = cache.classes().find((c) => c.classKey === classKey)?.snapshot;
   if (!snapshot) return true;
@@ -42,7 +44,7 @@ export function grpcClassSynced(
       if (all === undefined) {
         all = true;
         for (const [name, r] of snapshot.kinds[kind].resources) {
-          if (kind === 'route' && aliasRoute(name)) continue;
+          if (kind === 'route' && aliasRoute(name, snapshot)) continue;
           if (h.sent.get(name)?.version !== r.version) {
             all = false;
             break;
@@ -54,4 +56,18 @@ export function grpcClassSynced(
     }
   }
   return true;
+}
+
+const listened = new WeakMap<Snapshot, ReadonlySet<string>>();
+
+/**
+ * The route configurations the listeners of `snapshot` name (RDS): those an Envoy of the class asks
+ * for through the listeners it is served; any other route configuration of an Envoy snapshot is an
+ * alias (docs/xds.md "A renamed service"), which make-before-break does not wait for. Kept per
+ * snapshot: a phase checks it on every ACK.
+ */
+export function listenedRoutes(snapshot: Snapshot): ReadonlySet<string> {
+  let names = listened.get(snapshot);
+  if (!names) listened.set(snapshot, (names = new Set([...snapshot.kinds.listener.resources.values()].flatMap((l) => l.references))));
+  return names;
 }

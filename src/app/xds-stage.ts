@@ -28,7 +28,7 @@ import { proxyClassKey, type ProxyClass, type ResourceSet } from '../xds/resourc
 import { xdsStreamLimitsFromEnv, type XdsStreamLimits } from '../xds/server/stream-limits.js';
 import { FormerRouteNames } from './former-route-names.js';
 import { GrpcStager, grpcStageTimeoutFromEnv } from './grpc-stager.js';
-import { grpcClassSynced } from './grpc-stage-sync.js';
+import { grpcClassSynced, listenedRoutes } from './grpc-stage-sync.js';
 
 export interface XdsStageOptions {
   /** Where push, NACK, connected-proxy and convergence metrics go (shared with the telemetry stage). */
@@ -211,7 +211,10 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const grpcStager = new GrpcStager({
     timeoutMs: grpcStageTimeoutMs,
     logger,
-    synced: (classKey) => grpcClassSynced(xds, cache, classKey, (name) => formerRoutes.isAlias(name)),
+    // A route configuration no listener of the snapshot names is an alias (the consistency check
+    // refuses any other), whatever the names in force: a phase staged from the set before a rename
+    // keeps the listener it had, and the aliases of that set, the one a fifth rename drops included.
+    synced: (classKey) => grpcClassSynced(xds, cache, classKey, (name, snapshot) => !listenedRoutes(snapshot).has(name)),
     rebuild: () => rebuild(served),
   });
   staging.stager = grpcStager;
