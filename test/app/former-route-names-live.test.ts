@@ -8,64 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_FORMER_ROUTE_NAMES } from '../../src/app/former-route-names.js';
 import { xdsStage } from '../../src/app/xds-stage.js';
-import { referencedNames } from '../../src/xds/references.js';
 import { serveForReloads, topologyText, type LogRecord } from '../serve/support.js';
 import { eventually } from '../support/eventually.js';
-import { XdsTestClient, type Received } from '../support/xds-client/xds-client.js';
-
-/**
- * An Envoy-like client: wildcard CDS and LDS, EDS for every cluster it holds, RDS for the route
- * configuration of every listener it was ever sent (a replaced listener drains, its connections
- * still on its routes); ACKs every response.
- */
-function envoyLike(port: number, id: string, protocol: 'sotw' | 'delta') {
-  const c = new XdsTestClient({ port, node: { id, userAgentName: 'envoy', locality: { zone: 'z0' } }, protocol });
-  const held = { cluster: new Set<string>(), route: new Set<string>() };
-  let eds: string[] = [];
-  let rds: string[] = [];
-  const rdsNames = new Set<string>();
-  let stop = false;
-  const follow = (kind: 'endpoint' | 'route', want: string[], had: string[]): string[] => {
-    if (want.join() === had.join()) return had;
-    if (protocol === 'delta') c.delta(kind, { subscribe: want.filter((n) => !had.includes(n)), unsubscribe: had.filter((n) => !want.includes(n)) });
-    else c.request(kind, want);
-    return want;
-  };
-  const take = (r: Received): void => {
-    if (r.kind === 'listener') for (const res of r.resources) for (const n of referencedNames(res.message)) rdsNames.add(n);
-    if (r.kind !== 'cluster' && r.kind !== 'route') return;
-    const set = held[r.kind];
-    if (protocol === 'sotw' && r.kind === 'cluster') set.clear();
-    for (const res of r.resources) set.add(res.name);
-    for (const n of r.removed) set.delete(n);
-  };
-  const loop = (async () => {
-    for (let i = 0; i < 10_000 && !stop; i++) {
-      const r = await c.next(60_000).catch(() => undefined);
-      if (!r) return;
-      take(r);
-      c.ack(r.kind);
-      if (r.kind === 'cluster') eds = follow('endpoint', [...held.cluster].sort(), eds);
-      if (r.kind === 'listener') rds = follow('route', [...rdsNames], rds);
-    }
-  })();
-  if (protocol === 'delta') {
-    c.delta('cluster');
-    c.delta('listener');
-  } else {
-    c.request('cluster');
-    c.request('listener');
-  }
-  return {
-    clusters: () => [...held.cluster].sort(),
-    routes: () => [...held.route].sort(),
-    close: async () => {
-      stop = true;
-      c.close();
-      await loop;
-    },
-  };
-}
+import { envoyLike } from './support/envoy-like-client.js';
 
 const STAGE = { grpcStageTimeoutMs: 5_000, changeTimeoutMs: 4_000, rebuildSliceMs: 0 };
 
