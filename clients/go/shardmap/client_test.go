@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyway/keyway/clients/go/internal/keywayproc"
 )
 
 // The pick vectors both other clients check (testdata/client/pick.json).
@@ -462,16 +464,7 @@ func TestRefreshEndedByItsContext(t *testing.T) {
 }
 
 func TestACallbackMayCallRefreshAndClose(t *testing.T) {
-	var version atomic.Value
-	version.Store("v1")
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		v := version.Load().(string)
-		if r.URL.Path == "/readyz" {
-			writeJSON(w, 200, map[string]any{"ready": true, "version": v}, "")
-			return
-		}
-		writeJSON(w, 200, smallMap(v, "2026-01-01T00:00:0"+v[1:]+".000Z", "a"), "")
-	})
+	s, version := versioned(t)
 	refreshed := make(chan bool, 1)
 	var c *Client
 	var calls atomic.Int32
@@ -514,17 +507,8 @@ func TestACallbackMayCallRefreshAndClose(t *testing.T) {
 }
 
 func TestACallbackPanicIsLoggedOnceAndPollingGoesOn(t *testing.T) {
-	var version atomic.Value
-	version.Store("v1")
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		v := version.Load().(string)
-		if r.URL.Path == "/readyz" {
-			writeJSON(w, 200, map[string]any{"ready": true, "version": v}, "")
-			return
-		}
-		writeJSON(w, 200, smallMap(v, "2026-01-01T00:00:0"+v[1:]+".000Z", "a"), "")
-	})
-	var logged safeBuffer
+	s, version := versioned(t)
+	var logged keywayproc.Buffer
 	var calls atomic.Int32
 	c, _ := New(s.URL, Options{
 		PollInterval: 5 * time.Millisecond,
@@ -836,16 +820,7 @@ func TestCloseWaitsForTheCallbackThePollGoroutineIsRunning(t *testing.T) {
 	// Close from another goroutine while OnUpdate runs on the poll goroutine: Close returns only
 	// once the callback and the poll goroutine ended (only a Close from the callback itself does
 	// not wait).
-	var version atomic.Value
-	version.Store("v1")
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		v := version.Load().(string)
-		if r.URL.Path == "/readyz" {
-			writeJSON(w, 200, map[string]any{"ready": true, "version": v}, "")
-			return
-		}
-		writeJSON(w, 200, smallMap(v, "2026-01-01T00:00:0"+v[1:]+".000Z", "a"), "")
-	})
+	s, version := versioned(t)
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var finished atomic.Bool

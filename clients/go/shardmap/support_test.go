@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -48,6 +49,22 @@ func replicas(t *testing.T, body map[string]any, tag string) (*scripted, func(bo
 		body, tag = b, tg
 		mu.Unlock()
 	}
+}
+
+// versioned is keyway answering /readyz and the map at the version the test stores ("v1" first;
+// versions "v1" to "v9", each later than the one before).
+func versioned(t *testing.T) (*scripted, *atomic.Value) {
+	var version atomic.Value
+	version.Store("v1")
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		v := version.Load().(string)
+		if r.URL.Path == "/readyz" {
+			writeJSON(w, 200, map[string]any{"ready": true, "version": v}, "")
+			return
+		}
+		writeJSON(w, 200, smallMap(v, "2026-01-01T00:00:0"+v[1:]+".000Z", "a"), "")
+	})
+	return s, &version
 }
 
 func newScripted(t *testing.T, route http.HandlerFunc) *scripted {
@@ -144,24 +161,6 @@ func setLimit[T any](t *testing.T, v *T, to T) {
 	old := *v
 	*v = to
 	t.Cleanup(func() { *v = old })
-}
-
-// safeBuffer is a log destination written by the client's goroutines and read by the test.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
