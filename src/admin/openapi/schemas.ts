@@ -86,7 +86,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   SourceProblem: obj(
     {
       reason: str('Why, e.g. `bad-weight-annotation`, `pod-not-found` (docs/kubernetes-discovery.md "Problems").'),
-      kind: { type: 'string', enum: ['Pod', 'Node', 'EndpointSlice'], description: 'The kind of the object at fault.' },
+      kind: { type: 'string', enum: ['Pod', 'Node', 'EndpointSlice', 'Service'], description: 'The kind of the object at fault; `Service` for a problem of a Service\'s slices taken together (`no-port`, `ambiguous-port`).' },
       namespace: str(),
       name: str(),
       field: str('The field at fault, e.g. `metadata.annotations["keyway.io/weight"]`.'),

@@ -68,7 +68,8 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
 
   const read = { pods: new Set<string>(), nodes: new Set<string>() };
   const candidates: Candidate[] = [];
-  const firstPorts = new FirstPorts();
+  const firstPorts = new SliceGroups();
+  const portless = new SliceGroups();
   for (const slice of view.slices) {
     const ns = slice.metadata?.namespace ?? '';
     const sliceName = slice.metadata?.name ?? '';
@@ -85,8 +86,9 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
     // Service that selects no pod with an address yet (one per family): it leaves nothing out.
     if ((slice.endpoints ?? []).length === 0) continue;
     const port = slicePort(slice, config.portName);
+    portless.count(serviceRank);
     if (typeof port === 'string') {
-      sliceProblem('no-port', `${port}; its endpoints are left out`, 'ports');
+      portless.note(serviceRank, sliceName, port, (slice.endpoints ?? []).length);
       continue;
     }
     // By name: one port name that resolves to another number on other pods (a named target port
@@ -98,9 +100,10 @@ export function discoverEndpoints(view: ClusterView, config: KubernetesSourceCon
     }
   }
 
-  firstPorts.report(config, report);
+  reportAmbiguousPorts(firstPorts, config, report);
+  reportPortless(portless, config, report);
   const endpoints = mergeByIdentity(candidates, report);
-  const sortedProblems = [...problems.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, p]) => p);
+  const sortedProblems = [...problems.entries()].sort(([a, pa], [b, pb]) => problemOrder(pa, pb) || compareStrings(a, b)).map(([, p]) => p);
   return { endpoints, problems: sortedProblems, read };
 }
 
@@ -151,6 +154,17 @@ function candidate(
     return undefined;
   }
 
+  const ownIp = atPodIp(address, pod);
+  const notStarted = listedUid ? undefined : notStartedState(pod);
+  if (!ownIp && notStarted !== undefined) {
+    // The entry names its pod by name alone, and the pod of that name has not started: it serves
+    // at no address yet, so an address it does not have is an earlier pod's (recreated under the
+    // name). Used, it published the gone address, ready as last written, until the pod got an IP
+    // of its own or its writer dropped the entry.
+    podProblem('pod-not-found', `EndpointSlice ${where.sliceName} lists pod ${podName} at ${address} without a uid, but pod ${podName} has not started (${notStarted}): the entry is an earlier pod's of that name; it is left out`);
+    return undefined;
+  }
+
   const id = identityOf(pod, config, podProblem);
   if (id === undefined) return undefined;
 
@@ -183,7 +197,7 @@ function candidate(
     },
     pod: `${podNs}/${podName}`,
     ipv4: where.ipv4,
-    atPodIp: atPodIp(address, pod),
+    atPodIp: ownIp,
     serviceRank: where.serviceRank,
     slice: where.sliceName,
   };
@@ -221,59 +235,111 @@ function ownValue(map: Readonly<Record<string, string>> | undefined, key: string
   return map !== undefined && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined;
 }
 
-/** How many distinct first port names an `ambiguous-port` problem lists before counting the rest. */
+/**
+ * How many groups of slices a problem on a Service lists before counting the rest: the first port
+ * names of an `ambiguous-port` problem, the faults (no port of that name, a port without number)
+ * of a `no-port` problem.
+ */
 export const MAX_LISTED_FIRST_PORTS = 5;
 
-/** How many slices an `ambiguous-port` problem names for each port it lists before counting the rest. */
+/** How many slices such a problem names for each group it lists before counting the rest. */
 export const MAX_LISTED_SLICES_PER_PORT = 3;
 
 /**
- * The name of each slice's first port, by Service, when `portName` is not set. The EndpointSlice
- * controller lists a Service's ports in the Service's order, but only those a pod resolves (a
- * named target port the pod lacks is left out), and groups pods by the ports they resolve: after
- * a rollout that adds a port ahead of the cache's, the old pods' slices start with the cache port
- * and the new pods' with the new one. Each slice's first port then sends part of the cache
- * traffic to another port. No rule on the slices alone knows which port is the cache's (the
- * slices in force change as the rollout ends), so keyway keeps the documented default and says
- * so, once per Service: `portName` settles it. One problem per slice filled the listed problems
- * (MAX_LISTED_PROBLEMS, sorted by kind, EndpointSlice first) with a rollout of a few hundred
- * slices, and pushed every pod and node problem out of them; the problem names a few slices of
- * each port and counts the rest, and its key (the Service and its port names) holds while the
- * rollout moves pods between slices, so it is logged once.
+ * Slices of each configured Service grouped by a label (a first port name, why a slice has no
+ * port), for the problems reported once per Service: `ambiguous-port` and `no-port`. One problem
+ * per slice filled the listed problems (MAX_LISTED_PROBLEMS) with a Service of a few hundred
+ * slices and pushed every pod and node problem out of them; a problem on the Service names a few
+ * slices of each group and counts the rest, and its key (the Service and, for `ambiguous-port`,
+ * its port names) holds while slices come and go, so it is logged once.
  */
-class FirstPorts {
-  private readonly byService = new Map<number, Map<string, string[]>>();
+class SliceGroups {
+  private readonly byService = new Map<number, { groups: Map<string, string[]>; endpoints: number }>();
+  private readonly slices = new Map<number, number>();
 
-  note(serviceRank: number, slice: string, port: string): void {
-    let ports = this.byService.get(serviceRank);
-    if (!ports) this.byService.set(serviceRank, (ports = new Map()));
-    const slices = ports.get(port);
-    if (slices) slices.push(slice);
-    else ports.set(port, [slice]);
+  /** One more slice of the Service, grouped or not (the `of the n slices` of a message). */
+  count(serviceRank: number): void {
+    this.slices.set(serviceRank, (this.slices.get(serviceRank) ?? 0) + 1);
   }
 
-  report(config: KubernetesSourceConfig, report: (p: SourceProblem) => void): void {
-    for (const [rank, ports] of this.byService) {
-      if (ports.size < 2) continue;
-      const service = config.services[rank]!;
-      const sorted = [...ports.entries()].sort(([a], [b]) => compareStrings(a, b));
-      const slices = sorted.reduce((n, [, names]) => n + names.length, 0);
-      const listed = sorted.slice(0, MAX_LISTED_FIRST_PORTS).map(([port, names]) => `${port} (${countedSlices(names)})`);
-      const rest = sorted.length - listed.length;
-      report({
-        reason: 'ambiguous-port',
-        kind: 'EndpointSlice',
-        namespace: config.namespace,
-        name: service,
-        field: 'ports',
-        value: clipValue(sorted.map(([port]) => port).join(',')),
-        message:
-          `kubernetes.portName is not set, so each slice's first port is used, and the ${slices} slices of Service ${service} start with ` +
-          `${sorted.length} different ports: ${listed.join('; ')}${rest > 0 ? `; and ${rest} more ports` : ''}; ` +
-          `the pods of each slice get its first port, so some pods get another port than the rest: set portName to the port that serves the cache`,
-      });
+  note(serviceRank: number, slice: string, group: string, endpoints = 0): void {
+    let service = this.byService.get(serviceRank);
+    if (!service) this.byService.set(serviceRank, (service = { groups: new Map(), endpoints: 0 }));
+    service.endpoints += endpoints;
+    const names = service.groups.get(group);
+    if (names) names.push(slice);
+    else service.groups.set(group, [slice]);
+  }
+
+  /** Each Service with grouped slices: its groups sorted by label, how many slices and endpoints they hold, and how many slices it has. */
+  *services(): Generator<{ rank: number; groups: [string, string[]][]; grouped: number; endpoints: number; slices: number }> {
+    for (const [rank, { groups, endpoints }] of this.byService) {
+      const sorted = [...groups.entries()].sort(([a], [b]) => compareStrings(a, b));
+      const grouped = sorted.reduce((n, [, names]) => n + names.length, 0);
+      yield { rank, groups: sorted, grouped, endpoints, slices: this.slices.get(rank) ?? grouped };
     }
   }
+}
+
+/** `a (n slices: ...); b (...); and k more <noun>`: at most MAX_LISTED_FIRST_PORTS groups. */
+function listedGroups(groups: readonly [string, readonly string[]][], noun: string): string {
+  const listed = groups.slice(0, MAX_LISTED_FIRST_PORTS).map(([label, names]) => `${label} (${countedSlices(names)})`);
+  const rest = groups.length - listed.length;
+  return `${listed.join('; ')}${rest > 0 ? `; and ${rest} more ${noun}` : ''}`;
+}
+
+/**
+ * `ambiguous-port`, once per Service, when `portName` is not set. The EndpointSlice controller
+ * lists a Service's ports in the Service's order, but only those a pod resolves (a named target
+ * port the pod lacks is left out), and groups pods by the ports they resolve: after a rollout that
+ * adds a port ahead of the cache's, the old pods' slices start with the cache port and the new
+ * pods' with the new one. Each slice's first port then sends part of the cache traffic to another
+ * port. No rule on the slices alone knows which port is the cache's (the slices in force change as
+ * the rollout ends), so keyway keeps the documented default and says so: `portName` settles it.
+ */
+function reportAmbiguousPorts(firstPorts: SliceGroups, config: KubernetesSourceConfig, report: (p: SourceProblem) => void): void {
+  for (const { rank, groups, grouped } of firstPorts.services()) {
+    if (groups.length < 2) continue;
+    const service = config.services[rank]!;
+    report({
+      reason: 'ambiguous-port',
+      kind: 'Service',
+      namespace: config.namespace,
+      name: service,
+      field: 'ports',
+      value: clipValue(groups.map(([port]) => port).join(',')),
+      message:
+        `kubernetes.portName is not set, so each slice's first port is used, and the ${grouped} slices of Service ${service} start with ` +
+        `${groups.length} different ports: ${listedGroups(groups, 'ports')}; ` +
+        `the pods of each slice get its first port, so some pods get another port than the rest: set portName to the port that serves the cache`,
+    });
+  }
+}
+
+/** `no-port`, once per Service: its slices that list pods without a usable port, whose endpoints are left out. */
+function reportPortless(portless: SliceGroups, config: KubernetesSourceConfig, report: (p: SourceProblem) => void): void {
+  const setting = config.portName === undefined ? "kubernetes.portName is not set, so each slice's first port is used" : `kubernetes.portName is ${config.portName}`;
+  for (const { rank, groups, grouped, endpoints, slices } of portless.services()) {
+    const service = config.services[rank]!;
+    report({
+      reason: 'no-port',
+      kind: 'Service',
+      namespace: config.namespace,
+      name: service,
+      field: 'ports',
+      message:
+        `${setting}, and ${grouped} of the ${slices} slices of Service ${service} ${grouped === 1 ? 'has' : 'have'} no usable port: ` +
+        `${listedGroups(groups, 'faults')}; ${endpoints === 1 ? 'its 1 endpoint is' : `their ${endpoints} endpoints are`} left out`,
+    });
+  }
+}
+
+/**
+ * Problems on a Service first: one covers many slices and endpoints, and sorted with the rest by
+ * kind it came after every pod problem and was the first left out of the listed problems.
+ */
+function problemOrder(a: SourceProblem, b: SourceProblem): number {
+  return (a.kind === 'Service' ? 0 : 1) - (b.kind === 'Service' ? 0 : 1);
 }
 
 /** `n slices: a, b, c and k more`, the names sorted, at most MAX_LISTED_SLICES_PER_PORT of them. */
@@ -282,6 +348,18 @@ function countedSlices(names: readonly string[]): string {
   const shown = sorted.slice(0, MAX_LISTED_SLICES_PER_PORT).join(', ');
   const more = sorted.length - MAX_LISTED_SLICES_PER_PORT;
   return `${sorted.length} slice${sorted.length === 1 ? '' : 's'}: ${shown}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
+/**
+ * Why a pod has not started, or undefined when it may have: it has no IP yet, or its phase is
+ * `Pending` (the API server's phase from creation until its containers run; the kubelet gives it
+ * an IP before pulling images, which for a GPU cache's image may take minutes).
+ */
+function notStartedState(pod: V1Pod): string | undefined {
+  const ips = podIps(pod);
+  const pending = pod.status?.phase === 'Pending';
+  if (ips.length === 0) return pending ? 'phase Pending, no IP yet' : 'no IP yet';
+  return pending ? `phase Pending, IP ${ips.join(', ')}` : undefined;
 }
 
 /** Whether `address` (an IP literal) is one of the pod's IPs, compared in canonical form. */
@@ -296,11 +374,11 @@ function canonicalIp(ip: string): string {
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
-/** The configured port of a slice, or a sentence saying why there is none. */
+/** The configured port of a slice, or what it lacks (the group of a `no-port` problem). */
 function slicePort(slice: V1EndpointSlice, portName: string | undefined): number | string {
   const ports = slice.ports ?? [];
   const port = portName === undefined ? ports[0] : ports.find((p) => (p.name ?? '') === portName);
-  if (!port) return portName === undefined ? 'the slice has no ports' : `the slice has no port named ${portName}`;
+  if (!port) return portName === undefined ? 'no ports' : `no port named ${portName}`;
   if (typeof port.port !== 'number') return `port ${port.name ?? '(unnamed)'} has no number`;
   return port.port;
 }
@@ -349,7 +427,8 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
  * address as ready until the writer dropped it. A pod IP never changes in a pod's life, so an entry
  * at another address, beside one at the pod's IP, is the old pod's. An entry at an address the pod
  * does not have (another network's, in hand-written Endpoints) is still used when no entry is at
- * the pod's IP, and a pod whose IPs are not known yet decides nothing.
+ * the pod's IP, once the pod has started; before (no IP yet, or phase Pending) candidate() leaves
+ * it out.
  */
 function preference(a: Candidate, b: Candidate): number {
   if (a.atPodIp !== b.atPodIp) return a.atPodIp ? -1 : 1;

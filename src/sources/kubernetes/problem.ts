@@ -15,18 +15,25 @@ export type ProblemReason =
   | 'bad-identity'
   /** Two pods give the same identity; only the first by pod name is kept. */
   | 'duplicate-identity'
-  /** A slice endpoint names a pod that is not (yet) known; the endpoint is left out. */
+  /**
+   * A slice endpoint names a pod that is not (yet) known, or an earlier pod of that name (another
+   * uid; without uid, an address the pod, not started, does not have); the endpoint is left out.
+   */
   | 'pod-not-found'
   /** The pod's node is not known; locality falls back to the slice zone, weight to the default. */
   | 'node-not-found'
   /** A slice endpoint has no Pod targetRef; it is left out. */
   | 'no-target-pod'
-  /** The slice has no usable port (portName absent, or no port number); its endpoints are left out. */
+  /**
+   * Slices of a Service list pods without a usable port (no port named portName, or without
+   * portName no port at all; a port without number); their endpoints are left out. Reported once
+   * per Service (kind `Service`), naming a few slices of each fault and counting the rest.
+   */
   | 'no-port'
   /**
    * Without portName, the slices of one Service start with different ports, so their pods get
-   * different ports (each slice's first); reported once per Service (`name` is the Service, `value`
-   * its slices' first port names), naming a few slices of each port; the endpoints are kept.
+   * different ports (each slice's first); reported once per Service (kind `Service`, `value` its
+   * slices' first port names), naming a few slices of each port; the endpoints are kept.
    */
   | 'ambiguous-port'
   /** The slice's addressType is FQDN; its endpoints are left out (proxies need IP literals). */
@@ -38,8 +45,8 @@ export type ProblemReason =
 
 export interface SourceProblem {
   readonly reason: ProblemReason;
-  /** The object at fault. */
-  readonly kind: 'Pod' | 'Node' | 'EndpointSlice';
+  /** The object at fault; `Service` for a problem of a Service's slices taken together. */
+  readonly kind: 'Pod' | 'Node' | 'EndpointSlice' | 'Service';
   readonly namespace?: string;
   readonly name: string;
   /** The field at fault, e.g. `metadata.annotations["keyway.io/weight"]`. */

@@ -162,6 +162,7 @@ test('a stale Kubernetes source (staleSince, problems) and a shard without owner
   const problems: SourceProblem[] = [
     { reason: 'bad-weight-annotation', kind: 'Pod', namespace: 'cache', name: 'gpu-a1-0', field: 'metadata.annotations["keyway.io/weight"]', value: 'heavy', message: 'not a number >= 0' },
     { reason: 'node-not-found', kind: 'Node', name: 'n7', message: 'node n7 of pod gpu-a2-0 is not known' },
+    { reason: 'no-port', kind: 'Service', namespace: 'cache', name: 'cache-node', field: 'ports', message: 'kubernetes.portName is cache, and 2 of the 2 slices of Service cache-node have no usable port' },
   ];
   const kubernetes: SourceStatus = { kind: 'kubernetes', healthy: false, stale: true, lastError: 'pods: connect ECONNREFUSED', lastUpdate: new Date(0), staleSince: new Date(1000), problems };
   const full = new ServingState();

@@ -227,15 +227,16 @@ test('malformed objects are reported and left out, never thrown', () => {
     { id: 'p-0', address: '10.0.0.1', port: 8080, locality: { region: '', zone: 'z', subzone: '' }, weight: 1, ready: true },
     { id: 'p-1', address: '10.0.0.2', port: 8080, locality: { region: '', zone: 'slice-zone', subzone: '' }, weight: 1, ready: true },
   ]);
-  // Sorted by kind, namespace, name, reason.
+  // Problems on a Service first, then sorted by kind, namespace, name, reason. The slices without
+  // the port are one problem on their Service.
   assert.deepEqual(r.problems.map((p) => [p.reason, p.kind, p.name]), [
+    ['no-port', 'Service', 'cache-node'],
     ['unsupported-address-type', 'EndpointSlice', 's-fqdn'],
-    ['no-port', 'EndpointSlice', 's-noport'],
     ['no-target-pod', 'EndpointSlice', 's-notarget'],
-    ['no-port', 'EndpointSlice', 's-portless'],
     ['node-not-found', 'Node', 'gone'],
     ['pod-not-found', 'Pod', 'p-unknown'],
   ]);
+  assert.match(r.problems[0]!.message, /2 of the 4 slices of Service cache-node have no usable port: no port named cache \(1 slice: s-noport\); port cache has no number \(1 slice: s-portless\); their 2 endpoints are left out$/);
 });
 
 test('only IP literals of the slice family become endpoints: a host name or the other family is reported, left out', () => {

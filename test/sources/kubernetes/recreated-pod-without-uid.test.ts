@@ -78,8 +78,62 @@ test('which entry is current is decided by the pod\'s IPs, in either order and i
   const secondNetwork: SliceEndpoint = { pod: 'cache-node-0', ip: '192.168.5.20', node: 'gpu-1' };
   const alone = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [secondNetwork])] as unknown as V1EndpointSlice[], pods: [pod], nodes }, testConfig());
   assert.deepEqual(alone.endpoints.map((e) => `${e.address} ${e.ready}`), ['192.168.5.20 true']);
-  // A pod whose IP is not known yet (or a trimmed pod of an older cache) decides nothing: the ready entry wins, as before.
+  // A pod that has not started (no IP yet, or phase Pending) serves at no address: an entry without
+  // uid at an address it does not have is an earlier pod's, left out and reported. The trim keeps the phase.
   const noIp = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }), status: { phase: 'Pending' } } as unknown as V1Pod);
-  const pending = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [stale, current])] as unknown as V1EndpointSlice[], pods: [noIp], nodes }, testConfig());
-  assert.deepEqual(pending.endpoints.map((e) => `${e.address} ${e.ready}`), ['10.0.0.10 true']);
+  assert.deepEqual(noIp.status, { phase: 'Pending' }, 'the trimmed pod keeps a Pending phase');
+  const pending = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [stale])] as unknown as V1EndpointSlice[], pods: [noIp], nodes }, testConfig());
+  assert.deepEqual(pending.endpoints, []);
+  assert.deepEqual(pending.problems.map((p) => [p.reason, p.kind, p.name]), [['pod-not-found', 'Pod', 'cache-node-0']]);
+  const noIpUnknownPhase = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }), status: {} } as unknown as V1Pod);
+  const unknownPhase = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [stale])] as unknown as V1EndpointSlice[], pods: [noIpUnknownPhase], nodes }, testConfig());
+  assert.match(unknownPhase.problems[0]?.message ?? '', /has not started \(no IP yet\)/);
+  const pendingWithIp = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }), status: { phase: 'Pending', podIPs: [{ ip: '10.0.0.20' }] } } as unknown as V1Pod);
+  const pulling = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [stale, current])] as unknown as V1EndpointSlice[], pods: [pendingWithIp], nodes }, testConfig());
+  assert.deepEqual(pulling.endpoints.map((e) => `${e.address} ${e.ready}`), ['10.0.0.20 false'], 'its entry at its own IP is used');
+  assert.deepEqual(pulling.problems.map((p) => p.message), [
+    'EndpointSlice s-a lists pod cache-node-0 at 10.0.0.10 without a uid, but pod cache-node-0 has not started (phase Pending, IP 10.0.0.20): the entry is an earlier pod\'s of that name; it is left out',
+  ]);
+  // An entry whose uid is the pod's is the pod's, started or not; a running pod keeps no phase.
+  const withUid = discoverEndpoints({ slices: [sliceObject('s-a', [stale])] as unknown as V1EndpointSlice[], pods: [trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '' }), status: { phase: 'Pending' } } as unknown as V1Pod)], nodes }, testConfig());
+  assert.deepEqual(withUid.endpoints.map((e) => `${e.address} ${e.ready}`), ['10.0.0.10 true']);
+  assert.deepEqual(pod.status, { podIPs: [{ ip: '10.0.0.20' }] });
+});
+
+const problemsOf = (pod: string): string[] =>
+  cluster.running!.source.status().problems.filter((p) => p.name === pod).map((p) => `${p.reason}: ${p.message}`);
+
+test('a pod recreated under its name that has not started (Pending, no IP yet) while the slice, without uids, still lists the old entry ready: the old address is not published', async () => {
+  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
+  // Hand-written Endpoints mirrored into a slice: the writer has not dropped the old pod's entry.
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
+  cluster.running = await startSource(cluster.server!);
+  assert.deepEqual(pod0(), ['10.0.0.10 ready']);
+
+  cluster.server!.remove('Pod', NS, 'cache-node-0');
+  await eventually('the deleted pod left out', () => pod0().length === 0, { describe: pod0 });
+  const sinceDeletion = cluster.running!.changes.length;
+  // Recreated, scheduled, not started: the API server's Pending, no IP.
+  const recreated = podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-cache-node-0-new' });
+  cluster.server!.upsert({ ...recreated, status: { phase: 'Pending' } });
+  // The new pod is seen (the "not seen" problem goes); its old entry is reported, not published.
+  await eventually('the recreated pod seen', () => problemsOf('cache-node-0').some((p) => /no IP yet/.test(p)), { describe: () => [...problemsOf('cache-node-0'), ...pod0()] });
+  assert.deepEqual(pod0(), [], 'nothing listens at 10.0.0.10: the pod that did is gone');
+  assert.deepEqual(problemsOf('cache-node-0'), [
+    'pod-not-found: EndpointSlice cache-node-a lists pod cache-node-0 at 10.0.0.10 without a uid, but pod cache-node-0 has not started (phase Pending, no IP yet): the entry is an earlier pod\'s of that name; it is left out',
+  ]);
+
+  // The pod gets its IP while its images are pulled (still Pending): the old entry is still not its.
+  cluster.server!.upsert({ ...recreated, status: { phase: 'Pending', podIP: '10.0.0.20', podIPs: [{ ip: '10.0.0.20' }] } });
+  await eventually('the IP seen', () => problemsOf('cache-node-0').some((p) => /IP 10\.0\.0\.20/.test(p)), { describe: () => problemsOf('cache-node-0') });
+  assert.deepEqual(pod0(), []);
+
+  // It runs and the writer lists it at its IP: the pod is published there, and the problem resolves.
+  cluster.server!.upsert(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.20', uid: 'uid-cache-node-0-new' }));
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [{ ...old, ip: '10.0.0.20' }, other]));
+  await eventually('the new entry ready', () => pod0().join() === '10.0.0.20 ready', { describe: pod0 });
+  await eventually('the problem resolved', () => problemsOf('cache-node-0').length === 0, { describe: () => problemsOf('cache-node-0') });
+  const published = cluster.running!.changes.slice(sinceDeletion).map((eps) => eps.filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready}`).join());
+  assert.ok(!published.some((p) => p.includes('10.0.0.10')), `the old address is never published again: ${JSON.stringify(published)}`);
 });
