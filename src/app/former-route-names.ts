@@ -8,15 +8,28 @@
  * So the current routes are served under each former name too, for as long as this process runs,
  * bounded by MAX_FORMER_ROUTE_NAMES. A proxy asks for a route configuration by name, so only an
  * Envoy whose draining listener names the former one receives it.
+ *
+ * A rename usually comes with a new keyway process (a ConfigMap change rolls the Deployment), which
+ * never served the former name: so a name an Envoy asks for over RDS that no listener of its class
+ * names is taken as a former name too (`learn`, docs/xds.md "A renamed service"), within the same bound.
  */
 import type { Logger } from 'pino';
 import { create } from '@bufbuild/protobuf';
 import { compareStrings } from '../core/order.js';
+import { SERVICE_PATTERN } from '../config/validate.js';
+import type { ProxyFlavor } from '../core/proxy.js';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../xds/proto.js';
 import type { ResourceSet, TranslatedResource } from '../xds/resources.js';
 
 /** How many former route configuration names are still served (the oldest beyond it is dropped, logged). */
 export const MAX_FORMER_ROUTE_NAMES = 4;
+
+/** What `learn` needs of the class of the proxy that asked: its flavor and the route configurations its listeners name. */
+export interface AskingClass {
+  readonly flavor: ProxyFlavor;
+  /** The route configurations the listeners of the class's current snapshot name (listenedRoutes). */
+  readonly listened: ReadonlySet<string>;
+}
 
 /** The names Envoy's route configuration was served under, and the aliases made of them. */
 export class FormerRouteNames {
@@ -26,6 +39,9 @@ export class FormerRouteNames {
   /** Each route configuration's copy under each former name: the same objects while it is unchanged. */
   readonly #copies = new WeakMap<RouteConfiguration, Map<string, TranslatedResource>>();
   readonly #aliases = new WeakSet<TranslatedResource>();
+  #generation = 0;
+  /** The bound refused a learned name once already (logged once per process). */
+  #refusalLogged = false;
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -34,6 +50,7 @@ export class FormerRouteNames {
   /** The route configuration named `name` was served to Envoy (called for each view served). */
   served(name: string): void {
     if (this.#served.at(-1) === name) return;
+    this.#generation++;
     this.#served = [...this.#served.filter((n) => n !== name), name];
     while (this.#served.length > MAX_FORMER_ROUTE_NAMES + 1) {
       const dropped = this.#served.shift()!;
@@ -42,6 +59,47 @@ export class FormerRouteNames {
         'the route configuration is no longer served under a former name (more former names than the limit); connections Envoy still drains on a listener of that name keep its old routes',
       );
     }
+  }
+
+  /** Changes each time the names served change: a set made by `withAliases` before it may lack an alias. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Route configuration names a proxy of `asking` subscribes to over RDS (SotW or delta), taken as
+   * former names (docs/xds.md "A renamed service"): after a restart, Envoy's draining listener
+   * still asks for the name it had before the rename. A name qualifies when the proxy is an Envoy,
+   * its class's listeners name exactly one route configuration (the one set `withAliases` copies),
+   * none of them names it, it is a name `service` could have had, and the bound has room: a learned
+   * name never drops another (a proxy asking for thousands of names cannot grow the snapshot nor
+   * churn it); the first one the bound refuses is logged, once. Returns whether a name was learned
+   * (the sets made before lack its alias: see `generation`).
+   */
+  learn(asking: AskingClass, names: Iterable<string>): boolean {
+    // Nothing served yet: no routes to copy, and no name in force to keep last.
+    if (asking.flavor !== 'envoy' || asking.listened.size !== 1 || this.#served.length === 0) return false;
+    let learned = false;
+    for (const name of names) {
+      if (asking.listened.has(name) || this.#served.includes(name) || !SERVICE_PATTERN.test(name)) continue;
+      // Room for the name in force, which `served` keeps last, and MAX_FORMER_ROUTE_NAMES before it.
+      if (this.#served.length >= MAX_FORMER_ROUTE_NAMES + 1) {
+        if (!this.#refusalLogged) {
+          this.#refusalLogged = true;
+          this.#logger.warn(
+            { routeConfiguration: name, limit: MAX_FORMER_ROUTE_NAMES, served: this.#served },
+            'an Envoy asks for a route configuration keyway does not serve, and it is not served under that former name (as many former names as the limit); logged once',
+          );
+        }
+        break;
+      }
+      // Before the name in force: the newest former name, the last a rename drops.
+      this.#served = [...this.#served.slice(0, -1), name, ...this.#served.slice(-1)];
+      this.#generation++;
+      learned = true;
+      this.#logger.info({ routeConfiguration: name }, 'an Envoy asks for a route configuration no listener names (a listener of a former service name it still drains); serving the current routes under that name too');
+    }
+    return learned;
   }
 
   /**

@@ -103,7 +103,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // the stager tells a new change from a phase by the identity of the translator's set. The view
   // being built ahead (`push`) keeps its own sets beside the served view's, so the rebuild that
   // serves it finds the very sets the cache encoded ahead.
-  let translations = new Map<ServingView, Map<string, ResourceSet>>([[served, new Map()]]);
+  let translations = new Map<ServingView, Map<string, Translation>>([[served, new Map()]]);
   // Envoy's routes under the names a `service` rename left behind (former-route-names.ts).
   const formerRoutes = new FormerRouteNames(logger);
   formerRoutes.served(routeConfigName(served.topology.xds.service));
@@ -111,13 +111,20 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     let sets = translations.get(view);
     if (!sets) translations.set(view, (sets = new Map()));
     const key = proxyClassKey(proxyClass);
-    let set = sets.get(key);
-    if (!set) {
+    let entry = sets.get(key);
+    if (!entry) {
       const t = translateWithWarnings({ shardMap: view.map, topology: view.topology, handoff: view.handoff }, proxyClass);
       warnings.report(view, t.warnings);
-      sets.set(key, (set = proxyClass.flavor === 'envoy' ? formerRoutes.withAliases(t.resources) : t.resources));
+      const envoy = proxyClass.flavor === 'envoy';
+      sets.set(key, (entry = { raw: t.resources, set: envoy ? formerRoutes.withAliases(t.resources) : t.resources, generation: envoy ? formerRoutes.generation : undefined }));
+    } else if (entry.generation !== undefined && entry.generation !== formerRoutes.generation) {
+      // A former name learned (or a rename served) since: the aliases again, and a new set only if
+      // they differ, as the stager tells a change by the set's identity and the cache skips the same set.
+      const again = formerRoutes.withAliases(entry.raw);
+      if (again.route.map((r) => r.name).join('\n') !== entry.set.route.map((r) => r.name).join('\n')) entry.set = again;
+      entry.generation = formerRoutes.generation;
     }
-    return set;
+    return entry.set;
   };
   const translateClass = (proxyClass: ProxyClass): ResourceSet => translateFor(served, proxyClass);
   // The stager needs the cache and the server, made below; the cache builds only once they exist.
@@ -159,6 +166,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // are pushed once it listens: subscribed only after the start, such a view was never served.
   let listening = false;
   let scheduled: NodeJS.Immediate | undefined;
+  /** The rebuild that serves a former route name just learned from a proxy's RDS subscription. */
+  let relearned: NodeJS.Immediate | undefined;
   const unsubscribe = state.onShardMap((view) => {
     latest = view;
     telemetry.published(view, sourceKind(state));
@@ -171,7 +180,19 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       host: ctx.host,
       logger,
       events: withStreamsGone(
-        withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
+        withFormerRoutes(
+          withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
+          (proxyClass, names) => {
+            const snapshot = cache.snapshot(proxyClass);
+            if (stopping || !snapshot || !formerRoutes.learn({ flavor: proxyClass.flavor, listened: listenedRoutes(snapshot) }, names)) return;
+            // Served from the next turn (a subscription change is answered after its hold-off, so
+            // usually with the alias already in): the callback runs on the stream's request path.
+            relearned ??= setImmediate(() => {
+              relearned = undefined;
+              if (!stopping) rebuild(served);
+            });
+          },
+        ),
         agentStreams,
         (nodeId, agent) => {
           // A node's last stream gone: moves waiting for its warm report cannot get one now, unless
@@ -302,6 +323,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         stopping = true;
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
+        if (relearned) clearImmediate(relearned);
         stopObserving?.();
         stopClasses?.();
         stopTlsExpiry?.();
@@ -314,6 +336,28 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         graceAgents.clear();
       })();
       return closing;
+    },
+  };
+}
+
+/** One class's translation of a view: as translated, and as served (Envoy: with the aliases of `generation`). */
+interface Translation {
+  readonly raw: ResourceSet;
+  set: ResourceSet;
+  /** FormerRouteNames.generation when `set` was made; undefined for a set that takes no alias (not Envoy). */
+  generation: number | undefined;
+}
+
+/**
+ * `events`, also handing `learn` the route configurations a stream asks for that its class's
+ * snapshot does not hold (docs/xds.md "A renamed service": names a former keyway process served).
+ */
+function withFormerRoutes(events: XdsServerEvents, learn: (proxyClass: ProxyClass, names: readonly string[]) => void): XdsServerEvents {
+  return {
+    ...events,
+    unservedRoutes: (e) => {
+      events.unservedRoutes?.(e);
+      learn(e.proxyClass, e.names);
     },
   };
 }

@@ -94,8 +94,11 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const MISSING_HEADER: readonly MissingHeaderPolicy[] = ['any', 'reject'];
 const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'http2'];
 const ROUTE_SHAPES: readonly RouteShape[] = ['subset', 'table'];
-/** A listener / virtual-host name; gRPC clients dial `xds:///<service>`. */
-const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+/**
+ * A `service` name (docs/configuration.md): the listener, virtual host and route configuration
+ * carry it (gRPC clients dial `xds:///<service>`), so a former route name matches it too.
+ */
+export const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
 
 /** What the file says, validated, with defaults filled. */
 export interface ValidatedConfig {

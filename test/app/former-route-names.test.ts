@@ -81,3 +81,61 @@ test(`a view translated ahead of its push (before \`served\` records its name) g
   assert.deepEqual([...former.aliasNames(ahead)], names.slice(1));
   assert.deepEqual(checkConsistency(ahead, { aliasRoutes: former.aliasNames(ahead) }), []);
 });
+
+// Learned from what Envoy asks for: a fresh keyway (the rename rolled it) never served the former
+// name, and Envoy's draining listener asks for it over RDS.
+const asking = (listened: string[], flavor: 'envoy' | 'grpc' | 'agent' = 'envoy') => ({ flavor, listened: new Set(listened) });
+
+test('a route configuration name an Envoy asks for that no listener names is served as a former name, within the consistency check', () => {
+  const { logger, lines } = logged();
+  const former = new FormerRouteNames(logger);
+  former.served('svc-b');
+  const generation = former.generation;
+  assert.equal(former.learn(asking(['svc-b']), ['svc-b', 'keyway-cache']), true);
+  assert.notEqual(former.generation, generation, 'sets made before lack the alias');
+  const served = former.withAliases(envoySet('svc-b'));
+  assert.deepEqual(served.route.map((r) => r.name), ['keyway-cache', 'svc-b']);
+  assert.deepEqual([...former.aliasNames(served)], ['keyway-cache']);
+  assert.deepEqual(checkConsistency(served, { aliasRoutes: former.aliasNames(served) }), []);
+  assert.deepEqual(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('no listener names')).map((l) => l.routeConfiguration), ['keyway-cache']);
+  // Asked again (every reconnect, every replica's stream): nothing new.
+  assert.equal(former.learn(asking(['svc-b']), ['keyway-cache']), false);
+  // A rename back to it: served as itself, and the name it replaced becomes former.
+  former.served('keyway-cache');
+  assert.deepEqual(former.withAliases(envoySet('keyway-cache')).route.map((r) => r.name), ['keyway-cache', 'svc-b']);
+});
+
+test('only for an Envoy whose listeners name one route configuration, other than the name, and a name a service could have', () => {
+  const former = new FormerRouteNames(logged().logger);
+  former.served('svc-b');
+  assert.equal(former.learn(asking(['svc-b'], 'grpc'), ['old']), false, 'never for a gRPC class');
+  assert.equal(former.learn(asking(['svc-b'], 'agent'), ['old']), false);
+  assert.equal(former.learn(asking([]), ['old']), false, 'no listener: no routes to copy');
+  assert.equal(former.learn(asking(['svc-b', 'other']), ['old']), false, 'several route configurations: which one to copy is unknown');
+  assert.equal(former.learn(asking(['svc-b', 'old']), ['old']), false, 'a listener names it: not a former name');
+  assert.equal(former.learn(asking(['svc-b']), ['', '-x', 'a/b', 'x'.repeat(254)]), false, 'no service is named so');
+  assert.deepEqual(former.withAliases(envoySet('svc-b')).route.map((r) => r.name), ['svc-b']);
+  assert.equal(new FormerRouteNames(logged().logger).learn(asking(['svc-b']), ['old']), false, 'nothing served yet');
+});
+
+test(`learned names share the bound of ${MAX_FORMER_ROUTE_NAMES}: a proxy asking for thousands adds ${MAX_FORMER_ROUTE_NAMES}, drops none, and the refusal is logged once`, () => {
+  const { logger, lines } = logged();
+  const former = new FormerRouteNames(logger);
+  former.served('svc-b');
+  const asked = Array.from({ length: 5000 }, (_, i) => `old-${i}`);
+  assert.equal(former.learn(asking(['svc-b']), asked), true);
+  const kept = asked.slice(0, MAX_FORMER_ROUTE_NAMES);
+  const names = (set: ResourceSet) => set.route.map((r) => r.name);
+  assert.deepEqual(names(former.withAliases(envoySet('svc-b'))), [...kept, 'svc-b'].sort());
+  const generation = former.generation;
+  assert.equal(former.learn(asking(['svc-b']), ['more-1', 'more-2']), false, 'no room: nothing dropped for it');
+  assert.equal(former.generation, generation, 'the sets stay as they are');
+  const refusals = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('not served under that former name'));
+  assert.equal(refusals.length, 1);
+  assert.equal(refusals[0]!.routeConfiguration, `old-${MAX_FORMER_ROUTE_NAMES}`);
+  assert.equal(refusals[0]!.limit, MAX_FORMER_ROUTE_NAMES);
+  // A rename still drops the oldest former name, with the same log line as ever.
+  former.served('svc-c');
+  assert.deepEqual(names(former.withAliases(envoySet('svc-c'))), [...kept.slice(1), 'svc-b', 'svc-c'].sort());
+  assert.deepEqual(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('no longer served under a former name')).map((l) => l.routeConfiguration), ['old-0']);
+});

@@ -161,6 +161,7 @@ export class DeltaSession extends Session {
     }
     t.initialized = true;
     if (first || req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0) this.subscriptionChanged(kind);
+    if (kind === 'route' && req.resourceNamesSubscribe.length > 0) this.reportUnservedRoutes([...asked].filter((name) => t.names.has(name)));
     // On the first request the proxy's held versions decide (but for clusters re-warming, above);
     // afterwards every subscribed name is answered.
     this.#push(kind, first ? this.#takeRewarm(kind) : asked, asked);

@@ -3,7 +3,7 @@
  * written, its ACK, its NACK, a stream opened or gone. Optional; the server works the same without one.
  */
 import type { ProxyFlavor } from '../../core/proxy.js';
-import type { ResourceKind } from '../resources.js';
+import type { ProxyClass, ResourceKind } from '../resources.js';
 
 interface StreamEvent {
   /** node.id of the proxy (the row of `GET /v1/proxies`). */
@@ -54,6 +54,19 @@ export interface NackEvent extends AnswerEvent {
   readonly message: string;
 }
 
+/**
+ * A stream's RDS subscription (SotW or delta) names route configurations its class's current
+ * snapshot does not hold (an Envoy still draining a listener named after a former `service`, served
+ * by another keyway process: docs/xds.md "A renamed service"). Told when the subscription changes,
+ * not on every ACK; the observer decides what, if anything, to serve under those names.
+ */
+export interface UnservedRoutesEvent extends StreamEvent {
+  /** The proxy's class, as its node gives it (the snapshot cache maps it to the class it is served). */
+  readonly proxyClass: ProxyClass;
+  /** The names asked (SotW: the whole subscription; delta: those just subscribed) that the snapshot lacks. */
+  readonly names: readonly string[];
+}
+
 /** A new stream refused at a stream cap or limit before it was served (it was never registered). */
 export interface RefusedEvent {
   /**
@@ -96,6 +109,8 @@ export interface XdsServerEvents {
   acked?(event: AckEvent): void;
   /** The proxy rejected the latest response of `kind` (a request carrying error_detail). */
   nacked?(event: NackEvent): void;
+  /** A stream's RDS subscription changed and names route configurations its class's snapshot does not hold. */
+  unservedRoutes?(event: UnservedRoutesEvent): void;
   /** A stream of the proxy ended (the proxy may still hold other streams). */
   closed?(event: StreamEvent): void;
   /** A new stream was refused at a stream cap or limit (a metric counts these; the log has one line per burst). */

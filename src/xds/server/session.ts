@@ -362,6 +362,20 @@ export abstract class Session implements StreamRecord {
     }
   }
 
+  /**
+   * Tells the observer which of the route configurations `names` (an RDS subscription just changed)
+   * the class's current snapshot does not hold (UnservedRoutesEvent); nothing without an observer
+   * or a snapshot. O(names): called on a subscription change only.
+   */
+  protected reportUnservedRoutes(names: Iterable<string>): void {
+    if (!this.ctx.events?.unservedRoutes) return;
+    const routes = this.snapshot()?.kinds.route.resources;
+    if (!routes) return;
+    const missing: string[] = [];
+    for (const name of names) if (!routes.has(name)) missing.push(name);
+    if (missing.length > 0) this.#emit('unservedRoutes', { nodeId: this.identity.id, streamId: this.id, proxyClass: this.identity.proxyClass, names: missing });
+  }
+
   /** Records a response written (tracker and observer). */
   protected recordSent(kind: ResourceKind, t: TypeTracker, nonce: string, version: string, resources: number): void {
     const at = Date.now();

@@ -134,6 +134,7 @@ export class SotwSession extends Session {
     if (changed) {
       if (!t.wildcard) forgetUnsubscribed(t, (name) => t.names.has(name));
       this.subscriptionChanged(kind);
+      if (kind === 'route' && !t.wildcard) this.reportUnservedRoutes(t.names);
     }
     // A new CDS/LDS question is answered even if the set is the same (the full state of what was
     // asked), unless that set was NACKed: it would only be rejected again (#push).
