@@ -130,7 +130,7 @@ type Client struct {
 	lastErr atomic.Pointer[KeywayError]
 
 	// reqMu: one request at a time (a poll's or a Refresh's), and the polling state below.
-	reqMu        sync.Mutex
+	reqMu        reqLock
 	failures     int
 	heldSeenAt   time.Time
 	rejectedTags []string
@@ -155,6 +155,14 @@ type Client struct {
 	// callback on it must not wait for it, and Close from any other goroutine must.
 	pollGoroutine atomic.Uint64
 }
+
+// testHookPollRegistered, when set (tests only), runs in a poll after its closed check and before
+// its first request: where a Close used to find nothing to cancel.
+var testHookPollRegistered func()
+
+// testHookRefreshLocked, when set (tests only), runs in Refresh once it holds reqMu, before its
+// request.
+var testHookRefreshLocked func()
 
 var (
 	errClosed   = errors.New("the client was closed")
@@ -193,6 +201,7 @@ func New(baseURL string, opts Options) (*Client, error) {
 		base: base, pollInterval: opts.PollInterval, timeout: opts.Timeout, maxBackoff: opts.MaxBackoff,
 		onUpdate: opts.OnUpdate, onError: opts.OnError, logger: opts.Logger,
 		connSince: time.Now(), warned: map[string]bool{}, inflight: map[*int]context.CancelCauseFunc{},
+		reqMu: make(reqLock, 1),
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -250,11 +259,13 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops polling and ends the requests in flight (a Refresh under way returns
-// KEYWAY_UNAVAILABLE "the client was closed"; OnError is not called), then waits for the poll
-// goroutine to end, unless it is called from a callback on that goroutine, and closes the idle
-// connection to keyway, so nothing of the client is left running. The map in hand stays
-// readable; a later Refresh still fetches. Close may be called more than once.
+// Close stops polling and ends the requests in flight and those about to start (a poll's; a
+// Refresh called before Close, even one waiting for its turn, returns KEYWAY_UNAVAILABLE "the
+// client was closed"; OnError is not called), then waits for the poll goroutine to end, unless it
+// is called from a callback on that goroutine, and closes the idle connection to keyway, so
+// nothing of the client is left running. It never waits for keyway's answer, nor for the turn of
+// a Refresh called after Close. The map in hand stays readable; a later Refresh still fetches.
+// Close may be called more than once.
 func (c *Client) Close() {
 	c.stateMu.Lock()
 	c.closed = true
@@ -355,7 +366,17 @@ func (c *Client) SetToken(token string) error {
 // by ctx returns an error that wraps ctx's, and reports nothing to OnError.
 func (c *Client) Refresh(ctx context.Context) (bool, error) {
 	before := c.Version()
+	// Tracked from the call on, not only once its request starts: a Close while it waits for its
+	// turn or prepares its request ends it too ("a Refresh under way"), and one called after
+	// Close still fetches.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	untrack, _ := c.track(cancel, false)
+	defer untrack()
 	c.reqMu.Lock()
+	if testHookRefreshLocked != nil {
+		testHookRefreshLocked()
+	}
 	err := c.fetchMap(ctx)
 	c.reqMu.Unlock()
 	c.runCallbacks()
@@ -366,8 +387,13 @@ func (c *Client) Refresh(ctx context.Context) (bool, error) {
 func (c *Client) run(stop, done chan struct{}) {
 	defer close(done)
 	c.pollGoroutine.Store(goroutineID())
+	// Once stop is closed the goroutine no longer waits for reqMu: a Refresh holding it (one
+	// called after Close, which Close does not end) would hold Close up for its whole request.
+	// The pollDue it leaves is ignored once closed (discountStall).
 	for {
-		c.reqMu.Lock()
+		if !c.reqMu.lockUnless(stop) {
+			return
+		}
 		delay := PollDelay(c.pollInterval, c.failures, c.maxBackoff, rand.Float64)
 		c.pollDue = time.Now().Add(delay)
 		c.reqMu.Unlock()
@@ -375,13 +401,12 @@ func (c *Client) run(stop, done chan struct{}) {
 		select {
 		case <-stop:
 			timer.Stop()
-			c.reqMu.Lock()
-			c.pollDue = time.Time{}
-			c.reqMu.Unlock()
 			return
 		case <-timer.C:
 		}
-		c.reqMu.Lock()
+		if !c.reqMu.lockUnless(stop) {
+			return
+		}
 		c.discountStall()
 		c.pollDue = time.Time{}
 		c.poll(stop)
@@ -392,10 +417,18 @@ func (c *Client) run(stop, done chan struct{}) {
 
 // poll is one poll: /readyz, then the map only if its version differs. Call with reqMu held.
 func (c *Client) poll(stop chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if c.isClosed() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	// The closed check and the registration of the poll's cancel are one step (track): a Close
+	// between them would find nothing to cancel and wait for the poll's request, up to Timeout.
+	// Now a Close either comes first (no request is made) or cancels this one.
+	untrack, open := c.track(cancel, true)
+	if !open {
 		return
+	}
+	defer untrack()
+	if testHookPollRegistered != nil {
+		testHookPollRegistered()
 	}
 	ans, err := c.get(ctx, "readyz", []int{200, 503}, maxReadyzBytes, "")
 	var version string
@@ -496,6 +529,11 @@ func (c *Client) discountStall() {
 	if c.pollDue.IsZero() {
 		return
 	}
+	if c.isClosed() {
+		// No poll is due any more: the poll goroutine ended without clearing it.
+		c.pollDue = time.Time{}
+		return
+	}
 	if late := time.Since(c.pollDue); late >= stallMin {
 		c.heldSeenAt = minTime(time.Now(), c.heldSeenAt.Add(late))
 		c.pollDue = time.Now() // counted: only time from here on is late again
@@ -526,6 +564,44 @@ func (c *Client) fail(err error) error {
 		c.queue("OnError", func() { c.onError(ke) })
 	}
 	return ke
+}
+
+// track adds cancel to the requests Close ends and returns the function that removes it. With
+// onlyOpen it adds nothing to a closed client (open false), in one step with the check.
+func (c *Client) track(cancel context.CancelCauseFunc, onlyOpen bool) (untrack func(), open bool) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if onlyOpen && c.closed {
+		return func() {}, false
+	}
+	handle := new(int)
+	c.inflight[handle] = cancel
+	return func() {
+		c.stateMu.Lock()
+		delete(c.inflight, handle)
+		c.stateMu.Unlock()
+	}, true
+}
+
+// reqLock is a mutex (capacity 1) the poll goroutine can stop waiting for.
+type reqLock chan struct{}
+
+func (l reqLock) Lock()   { l <- struct{}{} }
+func (l reqLock) Unlock() { <-l }
+
+// lockUnless takes the lock, or gives up (false) once stop is closed.
+func (l reqLock) lockUnless(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return true
+	case <-stop:
+		return false
+	}
 }
 
 func (c *Client) isClosed() bool {

@@ -80,15 +80,8 @@ func (c *Client) getOnce(ctx context.Context, route string, accept []int, maxByt
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	handle := new(int)
-	c.stateMu.Lock()
-	c.inflight[handle] = cancel
-	c.stateMu.Unlock()
-	defer func() {
-		c.stateMu.Lock()
-		delete(c.inflight, handle)
-		c.stateMu.Unlock()
-	}()
+	untrack, _ := c.track(cancel, false)
+	defer untrack()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +145,7 @@ type wireMap struct {
 	Version      *string           `json:"version"`
 	ShardCount   *float64          `json:"shardCount"`
 	Shards       []json.RawMessage `json:"shards"`
-	Endpoints    []wireEndpoint    `json:"endpoints"`
+	Endpoints    []json.RawMessage `json:"endpoints"`
 	VersionSince *string           `json:"versionSince"`
 	UpdatedAt    *string           `json:"updatedAt"`
 }
@@ -164,6 +165,9 @@ type wireShard struct {
 	Readers json.RawMessage `json:"readers"`
 }
 
+// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER, 2^53 - 1.
+const maxSafeInteger = 1<<53 - 1
+
 func isInt(f float64) bool { return !math.IsInf(f, 0) && f == math.Trunc(f) }
 
 // decodeMap checks a /v1/shardmap body and resolves owner ids to addresses (decodeShardMap of
@@ -173,7 +177,7 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		return newError(CodeKeywayUnavailable, "GET %s: not a shard map: %s", url, fmt.Sprintf(format, args...))
 	}
 	var w wireMap
-	if err := json.Unmarshal(raw, &w); err != nil {
+	if err := decodeExact(raw, &w, mapKeys); err != nil {
 		return nil, bad("%v", err)
 	}
 	if w.Version == nil {
@@ -192,17 +196,23 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	byID := make(map[string]Owner, len(w.Endpoints))
 	weightOf := make(map[string]float64, len(w.Endpoints))
 	serving := make(map[string]bool, len(w.Endpoints)) // ready or draining (without the fields: serving)
-	for _, e := range w.Endpoints {
+	for _, rawEndpoint := range w.Endpoints {
+		var e wireEndpoint
+		if err := decodeExact(rawEndpoint, &e, endpointKeys); err != nil {
+			return nil, bad("%v", err)
+		}
 		if e.ID == nil || e.Address == nil || e.Port == nil {
 			return nil, bad("an endpoint without id, address or port")
 		}
 		weight := 1.0 // the load-balancing weight proxies spread by, so a weight of 0 still takes a share
 		if e.Weight != nil {
-			var v float64
-			if json.Unmarshal(e.Weight, &v) != nil || v < 0 || math.IsInf(v, 0) {
+			// Only an absent weight means the default: a null one, which encoding/json would leave
+			// as 0, is refused as the TypeScript client refuses it.
+			var v *float64
+			if json.Unmarshal(e.Weight, &v) != nil || v == nil || *v < 0 || math.IsInf(*v, 0) {
 				return nil, bad("endpoint %s: weight %s", *e.ID, string(e.Weight))
 			}
-			weight = lbWeight(v)
+			weight = lbWeight(*v)
 		}
 		o := Owner{ID: *e.ID, Address: *e.Address, Port: int(*e.Port)}
 		byID[o.ID] = o
@@ -218,7 +228,7 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	for _, rawShard := range w.Shards {
 		var s wireShard
 		var ids []string
-		if json.Unmarshal(rawShard, &s) != nil || s.Shard == nil || !isInt(*s.Shard) || *s.Shard < 0 || *s.Shard >= float64(S) ||
+		if decodeExact(rawShard, &s, shardKeys) != nil || s.Shard == nil || !isInt(*s.Shard) || *s.Shard < 0 || *s.Shard >= float64(S) ||
 			seen[uint32(*s.Shard)] || s.Owners == nil || json.Unmarshal(s.Owners, &ids) != nil || ids == nil {
 			text := string(rawShard)
 			if len(text) > 200 {
@@ -228,6 +238,11 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		}
 		shard := uint32(*s.Shard)
 		seen[shard] = true
+		if slices.Contains(ids, "") && hasNullID(s.Owners) {
+			// encoding/json reads a null id as "": refused, as the TypeScript client refuses it,
+			// not taken for an endpoint whose id is "".
+			return nil, bad("shard %d: unknown owner null", shard)
+		}
 		name := strings.Join(ids, "\n")
 		list, ok := lists[name]
 		if !ok {
@@ -245,7 +260,9 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		k := 1
 		if s.Readers != nil {
 			var r float64
-			if json.Unmarshal(s.Readers, &r) != nil || !isInt(r) || r < 1 {
+			// A safe integer (at most 2^53 - 1), as the TypeScript client requires: past it a
+			// JSON number no longer names one integer.
+			if json.Unmarshal(s.Readers, &r) != nil || !isInt(r) || r < 1 || r > maxSafeInteger {
 				return nil, bad("shard %d: readers %s", shard, string(s.Readers))
 			}
 			k = int(min(r, float64(len(list)))) // keyway caps readers at the owners it lists; so does the client
@@ -263,6 +280,12 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		m.picks[shard] = p
 	}
 	return m, nil
+}
+
+// hasNullID: the owner list holds a null (read as "" into a []string).
+func hasNullID(owners json.RawMessage) bool {
+	var ids []*string
+	return json.Unmarshal(owners, &ids) == nil && slices.Contains(ids, nil)
 }
 
 // newShardPick is whom requests for a shard with owners list and k readers go to, weighted as
