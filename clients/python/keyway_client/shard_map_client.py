@@ -189,6 +189,10 @@ def _lb_weight(weight: float) -> int:
     return min(_MAX_LB_WEIGHT, max(1, math.floor(weight * 100 + 0.5)))
 
 
+#: JavaScript's Number.MAX_SAFE_INTEGER: the largest `readers` the TypeScript client takes.
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def _is_int(value: object) -> bool:
     # JSON numbers: 3 and 3.0 are one number to keyway (JavaScript), a bool is not a number.
     if isinstance(value, bool):
@@ -323,8 +327,9 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
     for e in endpoints:
         if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not isinstance(e.get("address"), str) or not _is_number(e.get("port")):
             raise bad("an endpoint without id, address or port")
+        # Only an absent weight means the default: `null` is refused, as the TypeScript client does.
         w = e.get("weight")
-        if w is not None and (not _is_number(w) or not math.isfinite(w) or w < 0):
+        if "weight" in e and (w is None or not _is_number(w) or not math.isfinite(w) or w < 0):
             raise bad(f"endpoint {e['id']}: weight {json.dumps(w)}")
         owner = Owner(e["id"], e["address"], int(e["port"]))
         by_id[owner.id] = owner
@@ -354,8 +359,9 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
                 resolved.append(o)
             found = lists[name] = tuple(resolved)
         owners[shard] = found
+        # As the TypeScript client: `null` refused (only absent means 1), at most 2^53 - 1.
         r = s.get("readers")
-        if r is not None and (not _is_int(r) or r < 1):
+        if "readers" in s and (not _is_int(r) or not 1 <= r <= _MAX_SAFE_INTEGER):
             raise bad(f"shard {shard}: readers {json.dumps(r)}")
         # keyway caps readers at the owners it lists; so does the client.
         k = min(1 if r is None else int(r), len(found))

@@ -417,3 +417,28 @@ def test_error_codes_are_keyways() -> None:
     source = (pathlib.Path(__file__).resolve().parents[3] / "src" / "core" / "errors.ts").read_text("utf-8")
     block = source.split("export const ERROR_CODES = [", 1)[1].split("]", 1)[0]
     assert tuple(_re.findall(r"'([A-Z_]+)'", block)) == ERROR_CODES
+
+
+def _one_shard_map(endpoint: Dict[str, Any], shard: Dict[str, Any]) -> Dict[str, Any]:
+    return {"version": "v1", "shardCount": 1, "endpoints": [endpoint], "shards": [{"shard": 0, "owners": ["a"], **shard}]}
+
+
+@pytest.mark.parametrize(
+    "endpoint, shard, message",
+    [
+        ({"weight": None}, {}, "endpoint a: weight null"),
+        ({}, {"readers": None}, "shard 0: readers null"),
+        ({}, {"readers": 2**53}, f"shard 0: readers {2**53}"),
+    ],
+)
+def test_maps_the_typescript_client_refuses_are_refused(endpoint: Dict[str, Any], shard: Dict[str, Any], message: str) -> None:
+    # Only an absent weight or readers takes the default; the TypeScript and Go clients refuse these.
+    body = _one_shard_map({"id": "a", "address": "127.0.0.1", "port": 1, **endpoint}, shard)
+    with pytest.raises(KeywayError) as e:
+        smc._decode_shard_map(body, "http://k/v1/shardmap", None)
+    assert e.value.code == "KEYWAY_UNAVAILABLE" and e.value.message.endswith(f"not a shard map: {message}")
+
+
+def test_absent_weight_and_readers_and_the_largest_readers_are_taken() -> None:
+    held = smc._decode_shard_map(_one_shard_map({"id": "a", "address": "127.0.0.1", "port": 1}, {"readers": 2**53 - 1}), "u", None)
+    assert [o.id for o in held.owners[0]] == ["a"]
