@@ -179,7 +179,11 @@ function candidate(
   const { weight, problems } = endpointWeight(pod, node, config);
   problems.forEach(report);
   const podTerminating = pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
-  const ready = endpointReady(ep.conditions, podTerminating, config.terminating);
+  // An entry without uid at the pod's own IP before the pod has started is not ready, whatever its
+  // conditions say: a Pending pod is never Ready (a container has not started), and its writer
+  // did not say which pod it wrote for. A hostNetwork pod recreated on its node has the gone pod's
+  // IP, so the gone pod's entry, ready as last written, published it ready for the image pull.
+  const ready = notStarted === undefined && endpointReady(ep.conditions, podTerminating, config.terminating);
 
   return {
     endpoint: {
@@ -193,7 +197,8 @@ function candidate(
       },
       weight,
       ready,
-      ...(endpointDraining(ep.conditions, podTerminating, ready) ? { draining: true } : {}),
+      // A pod that has not started holds nothing to warm from: not a planned departure.
+      ...(notStarted === undefined && endpointDraining(ep.conditions, podTerminating, ready) ? { draining: true } : {}),
     },
     pod: `${podNs}/${podName}`,
     ipv4: where.ipv4,
@@ -428,7 +433,7 @@ function mergeByIdentity(candidates: readonly Candidate[], report: (p: SourcePro
  * at another address, beside one at the pod's IP, is the old pod's. An entry at an address the pod
  * does not have (another network's, in hand-written Endpoints) is still used when no entry is at
  * the pod's IP, once the pod has started; before (no IP yet, or phase Pending) candidate() leaves
- * it out.
+ * it out, and publishes one at the pod's IP not ready.
  */
 function preference(a: Candidate, b: Candidate): number {
   if (a.atPodIp !== b.atPodIp) return a.atPodIp ? -1 : 1;

@@ -129,11 +129,60 @@ test('a pod recreated under its name that has not started (Pending, no IP yet) w
   await eventually('the IP seen', () => problemsOf('cache-node-0').some((p) => /IP 10\.0\.0\.20/.test(p)), { describe: () => problemsOf('cache-node-0') });
   assert.deepEqual(pod0(), []);
 
-  // It runs and the writer lists it at its IP: the pod is published there, and the problem resolves.
-  cluster.server!.upsert(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.20', uid: 'uid-cache-node-0-new' }));
+  // The writer lists it at its IP (ready, as hand-written Endpoints say): not ready while the pod
+  // has not started; the problem resolves. The writer first: a pod that runs beside the old entry
+  // alone would have it used (docs), and two writes are not sure to land in one recompute.
   cluster.server!.upsert(sliceWithoutUids('cache-node-a', [{ ...old, ip: '10.0.0.20' }, other]));
+  await eventually('the new entry listed', () => pod0().join() === '10.0.0.20 not ready', { describe: pod0 });
+  // It runs: the pod is published ready there.
+  cluster.server!.upsert(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.20', uid: 'uid-cache-node-0-new' }));
   await eventually('the new entry ready', () => pod0().join() === '10.0.0.20 ready', { describe: pod0 });
   await eventually('the problem resolved', () => problemsOf('cache-node-0').length === 0, { describe: () => problemsOf('cache-node-0') });
   const published = cluster.running!.changes.slice(sinceDeletion).map((eps) => eps.filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready}`).join());
-  assert.ok(!published.some((p) => p.includes('10.0.0.10')), `the old address is never published again: ${JSON.stringify(published)}`);
+  assert.deepEqual(published, ['10.0.0.20 false', '10.0.0.20 true'], 'the old address is never published again');
+});
+
+test('a hostNetwork pod recreated on its node has the gone pod\'s IP: before it starts, an entry without uid at that IP is published not ready, whatever it says', () => {
+  const nodes = [nodeObject('gpu-1') as unknown as V1Node];
+  const trim = podTrim(testConfig());
+  // The gone pod's entry, ready as last written, at the node's IP, which the new pod gets too.
+  const gone: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+  const at = (status: Record<string, unknown>, extra: Record<string, unknown> = {}): string[] => {
+    const pod = trim({ ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }), ...extra, status } as unknown as V1Pod);
+    const r = discoverEndpoints({ slices: [sliceWithoutUids('s-a', [gone])] as unknown as V1EndpointSlice[], pods: [pod], nodes }, testConfig());
+    return r.endpoints.map((e) => `${e.address} ${e.ready}${e.draining ? ' draining' : ''}`);
+  };
+  const nodeIp = { podIP: '10.0.0.10', podIPs: [{ ip: '10.0.0.10' }] };
+  assert.deepEqual(at({ phase: 'Pending' }), [], 'no IP yet: left out');
+  assert.deepEqual(at({ phase: 'Pending', ...nodeIp }), ['10.0.0.10 false'], 'its IP known, its image still pulling: nothing listens yet');
+  assert.deepEqual(at({ phase: 'Running', ...nodeIp }), ['10.0.0.10 true'], 'started: the entry is used as written');
+  // Deleted before it started: no planned departure, there is nothing to warm from.
+  const deleted = { metadata: { ...podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-new' }).metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
+  assert.deepEqual(at({ phase: 'Pending', ...nodeIp }, deleted), ['10.0.0.10 false']);
+  assert.deepEqual(at({ phase: 'Running', ...nodeIp }, deleted), ['10.0.0.10 false draining'], 'a started pod deleted while serving drains');
+});
+
+test('a hostNetwork pod recreated on its node while the slice, without uids, lists the gone pod ready at the node\'s IP: not published ready until the pod runs', async () => {
+  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
+  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
+  cluster.running = await startSource(cluster.server!);
+  assert.deepEqual(pod0(), ['10.0.0.10 ready']);
+
+  cluster.server!.remove('Pod', NS, 'cache-node-0');
+  await eventually('the deleted pod left out', () => pod0().length === 0, { describe: pod0 });
+  const sinceDeletion = cluster.running!.changes.length;
+  const recreated = podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-cache-node-0-new' });
+  cluster.server!.upsert({ ...recreated, status: { phase: 'Pending' } });
+  await eventually('the recreated pod seen', () => problemsOf('cache-node-0').some((p) => /no IP yet/.test(p)), { describe: () => [...problemsOf('cache-node-0'), ...pod0()] });
+  // The kubelet gives it the node's IP, the gone pod's, and pulls its image: the entry is at the pod's IP now.
+  cluster.server!.upsert({ ...recreated, status: { phase: 'Pending', podIP: '10.0.0.10', podIPs: [{ ip: '10.0.0.10' }] } });
+  await eventually('the entry at the pod\'s IP listed', () => pod0().length === 1, { describe: pod0 });
+  assert.deepEqual(pod0(), ['10.0.0.10 not ready'], 'nothing listens at 10.0.0.10 until the pod runs');
+  assert.deepEqual(problemsOf('cache-node-0'), []);
+
+  cluster.server!.upsert(podObject('cache-node-0', { node: 'gpu-1', ip: '10.0.0.10', uid: 'uid-cache-node-0-new' }));
+  await eventually('the pod runs', () => pod0().join() === '10.0.0.10 ready', { describe: pod0 });
+  const published = cluster.running!.changes.slice(sinceDeletion).map((eps) => eps.filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready}`).join());
+  assert.deepEqual(published, ['10.0.0.10 false', '10.0.0.10 true']);
 });
