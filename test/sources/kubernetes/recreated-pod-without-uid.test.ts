@@ -23,11 +23,13 @@ function sliceWithoutUids(name: string, members: readonly SliceEndpoint[]): Stor
   return s;
 }
 
+/** cache-node-0's entry as the gone pod left it, and another pod's beside it. */
+const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
+const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
+
 const pod0 = (): string[] => cluster.running!.source.current().filter((e) => e.id === 'cache-node-0').map((e) => `${e.address} ${e.ready ? 'ready' : 'not ready'}`);
 
 test('a pod recreated with a new IP while the slice, without uids, still lists its old entry ready: the entry at the pod\'s current IP is used', async () => {
-  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
-  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
   cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
   cluster.running = await startSource(cluster.server!);
   assert.deepEqual(pod0(), ['10.0.0.10 ready']);
@@ -103,22 +105,27 @@ test('which entry is current is decided by the pod\'s IPs, in either order and i
 const problemsOf = (pod: string): string[] =>
   cluster.running!.source.status().problems.filter((p) => p.name === pod).map((p) => `${p.reason}: ${p.message}`);
 
-test('a pod recreated under its name that has not started (Pending, no IP yet) while the slice, without uids, still lists the old entry ready: the old address is not published', async () => {
-  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
-  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
-  // Hand-written Endpoints mirrored into a slice: the writer has not dropped the old pod's entry.
+/**
+ * Hand-written Endpoints mirrored into a slice list cache-node-0 at 10.0.0.10 ready, without uids;
+ * the pod is deleted (the writer keeps its entry) and recreated under its name, scheduled, not
+ * started (the API server's Pending, no IP). Returns the new pod and the count of changes before.
+ */
+async function recreatedPending(): Promise<{ recreated: ReturnType<typeof podObject>; sinceDeletion: number }> {
   cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
   cluster.running = await startSource(cluster.server!);
   assert.deepEqual(pod0(), ['10.0.0.10 ready']);
-
   cluster.server!.remove('Pod', NS, 'cache-node-0');
   await eventually('the deleted pod left out', () => pod0().length === 0, { describe: pod0 });
   const sinceDeletion = cluster.running!.changes.length;
-  // Recreated, scheduled, not started: the API server's Pending, no IP.
   const recreated = podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-cache-node-0-new' });
   cluster.server!.upsert({ ...recreated, status: { phase: 'Pending' } });
   // The new pod is seen (the "not seen" problem goes); its old entry is reported, not published.
   await eventually('the recreated pod seen', () => problemsOf('cache-node-0').some((p) => /no IP yet/.test(p)), { describe: () => [...problemsOf('cache-node-0'), ...pod0()] });
+  return { recreated, sinceDeletion };
+}
+
+test('a pod recreated under its name that has not started (Pending, no IP yet) while the slice, without uids, still lists the old entry ready: the old address is not published', async () => {
+  const { recreated, sinceDeletion } = await recreatedPending();
   assert.deepEqual(pod0(), [], 'nothing listens at 10.0.0.10: the pod that did is gone');
   assert.deepEqual(problemsOf('cache-node-0'), [
     'pod-not-found: EndpointSlice cache-node-a lists pod cache-node-0 at 10.0.0.10 without a uid, but pod cache-node-0 has not started (phase Pending, no IP yet): the entry is an earlier pod\'s of that name; it is left out',
@@ -163,18 +170,7 @@ test('a hostNetwork pod recreated on its node has the gone pod\'s IP: before it 
 });
 
 test('a hostNetwork pod recreated on its node while the slice, without uids, lists the gone pod ready at the node\'s IP: not published ready until the pod runs', async () => {
-  const old: SliceEndpoint = { pod: 'cache-node-0', ip: '10.0.0.10', node: 'gpu-1' };
-  const other: SliceEndpoint = { pod: 'cache-node-1', ip: '10.0.0.11', node: 'gpu-1' };
-  cluster.server!.upsert(sliceWithoutUids('cache-node-a', [old, other]));
-  cluster.running = await startSource(cluster.server!);
-  assert.deepEqual(pod0(), ['10.0.0.10 ready']);
-
-  cluster.server!.remove('Pod', NS, 'cache-node-0');
-  await eventually('the deleted pod left out', () => pod0().length === 0, { describe: pod0 });
-  const sinceDeletion = cluster.running!.changes.length;
-  const recreated = podObject('cache-node-0', { node: 'gpu-1', ip: '', uid: 'uid-cache-node-0-new' });
-  cluster.server!.upsert({ ...recreated, status: { phase: 'Pending' } });
-  await eventually('the recreated pod seen', () => problemsOf('cache-node-0').some((p) => /no IP yet/.test(p)), { describe: () => [...problemsOf('cache-node-0'), ...pod0()] });
+  const { recreated, sinceDeletion } = await recreatedPending();
   // The kubelet gives it the node's IP, the gone pod's, and pulls its image: the entry is at the pod's IP now.
   cluster.server!.upsert({ ...recreated, status: { phase: 'Pending', podIP: '10.0.0.10', podIPs: [{ ip: '10.0.0.10' }] } });
   await eventually('the entry at the pod\'s IP listed', () => pod0().length === 1, { describe: pod0 });
