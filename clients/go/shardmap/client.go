@@ -362,7 +362,7 @@ func (c *Client) SetToken(token string) error {
 
 // Refresh fetches GET /v1/shardmap now (bounded by ctx as well as Timeout) and uses it; true when
 // the version in use changed. The answer comes from a request started at or after the call (calls
-// from several goroutines take turns). On failure the last good map stays in use; a Refresh ended
+// from several goroutines take turns, a poll's among them; ctx bounds the wait for its turn too). On failure the last good map stays in use; a Refresh ended
 // by ctx returns an error that wraps ctx's, and reports nothing to OnError.
 func (c *Client) Refresh(ctx context.Context) (bool, error) {
 	before := c.Version()
@@ -373,7 +373,12 @@ func (c *Client) Refresh(ctx context.Context) (bool, error) {
 	defer cancel(nil)
 	untrack, _ := c.track(cancel, false)
 	defer untrack()
-	c.reqMu.Lock()
+	// Its turn is waited for under ctx too: the request before it may take up to Timeout, or
+	// MaxTransfer for a body that trickles in, and that request may be one Close does not end (a
+	// Refresh called after Close).
+	if !c.reqMu.lockUnless(ctx.Done()) {
+		return c.Version() != before, c.fail(c.endedError("v1/shardmap", context.Cause(ctx)))
+	}
 	if testHookRefreshLocked != nil {
 		testHookRefreshLocked()
 	}
@@ -564,6 +569,17 @@ func (c *Client) fail(err error) error {
 		c.queue("OnError", func() { c.onError(ke) })
 	}
 	return ke
+}
+
+// endedError is the error of a request to route ended by its context before it was sent: by Close
+// (cause errClosed) or by the caller's context (wrapped, so errors.Is(err, context.Canceled)
+// holds), as getOnce reports the same ends of a request under way.
+func (c *Client) endedError(route string, cause error) *KeywayError {
+	u := c.urlOf(route)
+	if errors.Is(cause, errClosed) {
+		return &KeywayError{Code: CodeKeywayUnavailable, Message: fmt.Sprintf("GET %s: the client was closed", u), Err: errClosed}
+	}
+	return &KeywayError{Code: CodeKeywayUnavailable, Message: fmt.Sprintf("GET %s: %v", u, cause), Err: cause}
 }
 
 // track adds cancel to the requests Close ends and returns the function that removes it. With

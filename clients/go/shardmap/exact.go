@@ -2,7 +2,9 @@ package shardmap
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 )
@@ -30,13 +32,23 @@ var (
 // shard map and a "Ready": false does not make an owner unready. Both clients must read a map
 // alike. A body whose every string is plainly no other spelling of a key (keyway's, always) takes
 // the plain decode; any other drops the keys not spelled exactly first.
+//
+// A key given twice is read as JSON.parse reads it, the last value: encoding/json keeps the last
+// too, but fails the whole decode on an earlier value of the wrong type, so such a body (a type
+// error from the plain decode) is decoded again with each key once.
 func decodeExact(raw []byte, v any, keys []string) error {
+	var plainErr error
 	if !mayFoldKey(raw, keys) {
-		return json.Unmarshal(raw, v)
+		plainErr = json.Unmarshal(raw, v)
+		var typeErr *json.UnmarshalTypeError
+		if !errors.As(plainErr, &typeErr) {
+			return plainErr
+		}
+		reflect.ValueOf(v).Elem().SetZero() // the first decode's fields, before the second fills them
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return err
+		return cmp.Or(plainErr, err) // not an object: the plain decode names the wire type
 	}
 	if obj == nil { // null: nothing to fill, as json.Unmarshal leaves v
 		return nil

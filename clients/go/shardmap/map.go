@@ -142,21 +142,26 @@ func lbWeight(weight float64) float64 {
 
 // The /v1/shardmap body, the fields the client reads (src/admin/api-types.ts ShardMapBody).
 type wireMap struct {
-	Version      *string           `json:"version"`
-	ShardCount   *float64          `json:"shardCount"`
-	Shards       []json.RawMessage `json:"shards"`
-	Endpoints    []json.RawMessage `json:"endpoints"`
-	VersionSince *string           `json:"versionSince"`
-	UpdatedAt    *string           `json:"updatedAt"`
+	Version    *string           `json:"version"`
+	ShardCount *float64          `json:"shardCount"`
+	Shards     []json.RawMessage `json:"shards"`
+	Endpoints  []json.RawMessage `json:"endpoints"`
+	// Raw: a value that is no string orders nothing (sinceOf), as in the TypeScript client, rather
+	// than refusing the map.
+	VersionSince json.RawMessage `json:"versionSince"`
+	UpdatedAt    json.RawMessage `json:"updatedAt"`
 }
 
 type wireEndpoint struct {
-	ID       *string         `json:"id"`
-	Address  *string         `json:"address"`
-	Port     *float64        `json:"port"`
-	Weight   json.RawMessage `json:"weight"`
-	Ready    *bool           `json:"ready"`
-	Draining *bool           `json:"draining"`
+	ID      *string         `json:"id"`
+	Address *string         `json:"address"`
+	Port    *float64        `json:"port"`
+	Weight  json.RawMessage `json:"weight"`
+	// Raw: only ready false and draining true count, whatever the other values (the TypeScript
+	// client's ready !== false || draining === true), so a value of another type does not refuse
+	// the map.
+	Ready    json.RawMessage `json:"ready"`
+	Draining json.RawMessage `json:"draining"`
 }
 
 type wireShard struct {
@@ -217,7 +222,7 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		o := Owner{ID: *e.ID, Address: *e.Address, Port: int(*e.Port)}
 		byID[o.ID] = o
 		weightOf[o.ID] = weight
-		serving[o.ID] = (e.Ready == nil || *e.Ready) || (e.Draining != nil && *e.Draining)
+		serving[o.ID] = string(e.Ready) != "false" || string(e.Draining) == "true"
 	}
 	// Many shards share an owner list: one slice per list, one draw per (list, readers), so memory
 	// follows the map's distinct lists, not S.
@@ -320,9 +325,10 @@ func newShardPick(list []Owner, k int, serving map[string]bool, weightOf map[str
 // version), else updatedAt from a keyway without it; zero (orders nothing: the map is taken) when
 // neither is a date.
 func sinceOf(w *wireMap) time.Time {
-	for _, s := range []*string{w.VersionSince, w.UpdatedAt} {
-		if s != nil {
-			if t, err := time.Parse(time.RFC3339Nano, *s); err == nil {
+	for _, raw := range []json.RawMessage{w.VersionSince, w.UpdatedAt} {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 				return t
 			}
 		}
