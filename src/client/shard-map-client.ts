@@ -10,6 +10,7 @@ import type { ReadyzBody, ShardMapBody } from '../admin/api-types.js';
 import { shardFor, type CacheKey } from './shard.js';
 import { adminTokenFault } from '../core/admin-token.js';
 import { lbWeight } from '../core/endpoint.js';
+import { MAX_PORT } from '../core/limits.js';
 import { fetchFailureText } from '../core/fetch-failure.js';
 
 /** One owner of a shard: its endpoint id and where it listens. */
@@ -800,6 +801,8 @@ function decodeShardMap(body: unknown, base: URL, etag: string | undefined): Hel
   const serving = new Set<Owner>();
   for (const e of m.endpoints) {
     if (typeof e?.id !== 'string' || typeof e.address !== 'string' || typeof e.port !== 'number') return bad('an endpoint without id, address or port');
+    // A port keyway can give (its config takes 1 to MAX_PORT): 1.5 or 1e400 is no address to dial.
+    if (!Number.isInteger(e.port) || e.port < 1 || e.port > MAX_PORT) return bad(`endpoint ${e.id}: port ${JSON.stringify(e.port)}`);
     const w: unknown = e.weight;
     if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w < 0)) return bad(`endpoint ${e.id}: weight ${JSON.stringify(w)}`);
     const owner = Object.freeze({ id: e.id, address: e.address, port: e.port });

@@ -178,6 +178,10 @@ test('ShardMapClient readers: capped at the owners listed, weights as proxies us
     [{ shards: [{ shard: 0, owners: ['a'], readers: '2' }], endpoints: [endpoint('a', 1)] }, /shard 0: readers "2"/],
     [{ shards: [{ shard: 0, owners: ['a'] }], endpoints: [endpoint('a', -1)] }, /endpoint a: weight -1/],
     [{ shards: [{ shard: 0, owners: ['a'] }], endpoints: [endpoint('a', 'heavy')] }, /endpoint a: weight "heavy"/],
+    // A port no one can dial: not an integer, out of range.
+    [{ shards: [{ shard: 0, owners: ['a'] }], endpoints: [{ ...endpoint('a', 1), port: 1.5 }] }, /endpoint a: port 1\.5$/],
+    [{ shards: [{ shard: 0, owners: ['a'] }], endpoints: [{ ...endpoint('a', 1), port: 0 }] }, /endpoint a: port 0$/],
+    [{ shards: [{ shard: 0, owners: ['a'] }], endpoints: [{ ...endpoint('a', 1), port: 65536 }] }, /endpoint a: port 65536$/],
   ] as const) {
     const c = new ShardMapClient({ baseUrl: await scriptedKeyway(t, () => ({ version: 'v', shardCount: 1, ...bad })), pollIntervalMs: 0 });
     await assert.rejects(c.refresh(), (e: KeywayError) => e.code === 'KEYWAY_UNAVAILABLE' && what.test(e.message), String(what));

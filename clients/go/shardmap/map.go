@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,9 @@ func lbWeight(weight float64) float64 {
 	return min(maxLBWeight, max(1, math.Floor(float64(weight*100)+0.5)))
 }
 
+// maxPort is the largest TCP port: an owner's port is 1 to it.
+const maxPort = 65535
+
 // The /v1/shardmap body, the fields the client reads (src/admin/api-types.ts ShardMapBody).
 type wireMap struct {
 	Version    *string           `json:"version"`
@@ -208,6 +212,10 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		}
 		if e.ID == nil || e.Address == nil || e.Port == nil {
 			return nil, bad("an endpoint without id, address or port")
+		}
+		// A port keyway can give (1 to 65535): 1.5 is no address to dial (int() would make it 1).
+		if p := *e.Port; p != math.Trunc(p) || p < 1 || p > maxPort {
+			return nil, bad("endpoint %s: port %s", *e.ID, strconv.FormatFloat(p, 'g', -1, 64))
 		}
 		weight := 1.0 // the load-balancing weight proxies spread by, so a weight of 0 still takes a share
 		if e.Weight != nil {

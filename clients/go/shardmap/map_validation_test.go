@@ -26,6 +26,10 @@ func TestMapsTheTypeScriptClientRefusesAreRefused(t *testing.T) {
 		{"ID", `{"version":"v2","shardCount":1,"shards":[{"shard":0,"owners":["a"]}],"endpoints":[{"ID":"a","address":"x","port":1}]}`, "an endpoint without id, address or port"},
 		{"long s", `{"version":"v2","shardCount":1,"shards":[{"ſhard":0,"owners":["a"]}],"endpoints":[{"id":"a","address":"x","port":1}]}`, `shard entry {"ſhard":0,"owners":["a"]}`},
 		{"Weight", `{"version":"v2","shardCount":1,"shards":[{"shard":0,"owners":["a"]}],"endpoints":[{"id":"a","address":"x","port":1,"weight":-1,"Weight":1}]}`, "endpoint a: weight -1"},
+		// A port no one can dial: int() made 1.5 port 1.
+		{"fractional port", `{"version":"v2","shardCount":1,"shards":[{"shard":0,"owners":["a"]}],"endpoints":[{"id":"a","address":"x","port":1.5}]}`, "endpoint a: port 1.5"},
+		{"port 0", `{"version":"v2","shardCount":1,"shards":[{"shard":0,"owners":["a"]}],"endpoints":[{"id":"a","address":"x","port":0}]}`, "endpoint a: port 0"},
+		{"port past 65535", `{"version":"v2","shardCount":1,"shards":[{"shard":0,"owners":["a"]}],"endpoints":[{"id":"a","address":"x","port":65536}]}`, "endpoint a: port 65536"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var bad atomic.Bool

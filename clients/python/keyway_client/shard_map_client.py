@@ -189,6 +189,8 @@ def _lb_weight(weight: float) -> int:
     return min(_MAX_LB_WEIGHT, max(1, math.floor(weight * 100 + 0.5)))
 
 
+#: The largest TCP port (an owner's port is 1 to it).
+_MAX_PORT = 65535
 #: JavaScript's Number.MAX_SAFE_INTEGER: the largest `readers` the TypeScript client takes.
 _MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -327,6 +329,10 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
     for e in endpoints:
         if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not isinstance(e.get("address"), str) or not _is_number(e.get("port")):
             raise bad("an endpoint without id, address or port")
+        # A port keyway can give (1 to 65535): 1.5 or 1e400 (inf once parsed) is no address to dial.
+        port = e["port"]
+        if not _is_int(port) or not 1 <= port <= _MAX_PORT:
+            raise bad(f"endpoint {e['id']}: port {json.dumps(port)}")
         # Only an absent weight means the default: `null` is refused, as the TypeScript client does.
         w = e.get("weight")
         if "weight" in e and (w is None or not _is_number(w) or not math.isfinite(w) or w < 0):

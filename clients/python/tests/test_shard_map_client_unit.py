@@ -429,6 +429,10 @@ def _one_shard_map(endpoint: Dict[str, Any], shard: Dict[str, Any]) -> Dict[str,
         ({"weight": None}, {}, "endpoint a: weight null"),
         ({}, {"readers": None}, "shard 0: readers null"),
         ({}, {"readers": 2**53}, f"shard 0: readers {2**53}"),
+        ({"port": 1.5}, {}, "endpoint a: port 1.5"),
+        ({"port": 0}, {}, "endpoint a: port 0"),
+        ({"port": 65536}, {}, "endpoint a: port 65536"),
+        ({"port": float("inf")}, {}, "endpoint a: port Infinity"),
     ],
 )
 def test_maps_the_typescript_client_refuses_are_refused(endpoint: Dict[str, Any], shard: Dict[str, Any], message: str) -> None:
