@@ -174,7 +174,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: SERVE_OPTIONS_CONFIG });
   } catch (err) {
-    throw new UsageError(optionErrorMessage(err, argv, SERVE_OPTIONS_CONFIG, CLIENT_OPTION_HINTS));
+    throw new UsageError(misplacedBeforeClientCommand(argv) ?? optionErrorMessage(err, argv, SERVE_OPTIONS_CONFIG, CLIENT_OPTION_HINTS));
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0 || positionals[0] === 'help') return helpCommand(positionals);
@@ -205,6 +205,39 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
     ...(xdsTls ? { xdsTls } : {}),
     logLevel: logLevel(source('log-level'), setting('log-level')),
   };
+}
+
+/** The client options that may come before a client command (docs/cli.md), as commands/invocation.ts moves them. */
+const LEADING_CLIENT_OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+} as const;
+
+/**
+ * For `keyway -o json --zone z shardmap`: a client command that an option other than --server,
+ * --token and -o comes before, so it was not dispatched as one (commands/invocation.ts). The
+ * message names that option; read as serve's, the line's first client option was called unknown,
+ * `-o` here, which docs/cli.md allows before the command.
+ */
+function misplacedBeforeClientCommand(argv: readonly string[]): string | undefined {
+  // Non-strict, node:util reads every option as the strict parse does but keeps going past unknown ones.
+  const { tokens } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { ...SERVE_OPTIONS_CONFIG, ...LEADING_CLIENT_OPTIONS }, tokens: true });
+  let command: { readonly name: string; readonly index: number } | undefined;
+  for (const t of tokens) {
+    if (t.kind === 'positional' && (CLIENT_COMMANDS as readonly string[]).includes(t.value)) {
+      command = { name: t.value, index: t.index };
+      break;
+    }
+  }
+  if (command === undefined) return undefined;
+  for (const t of tokens) {
+    if (t.index >= command.index) break;
+    if (t.kind === 'option' && !Object.hasOwn(LEADING_CLIENT_OPTIONS, t.name)) {
+      return `${JSON.stringify(t.rawName)} comes before the command ${JSON.stringify(command.name)}: only --server, --token and -o may; its other options go after it: keyway ${command.name} [options]`;
+    }
+  }
+  return undefined;
 }
 
 /**

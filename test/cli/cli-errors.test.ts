@@ -74,6 +74,17 @@ test('--server, --token and -o may come before the command, as the global help l
   }
   // serve and check take none of them: the error says whose options they are.
   assert.throws(() => parseCommand(['--server', 'x', 'serve'], {}), /^UsageError: unknown option "--server" \(an option of status, shardmap and lookup: keyway status --server URL\)$/);
+  // Another option before a client command is named, not the -o or --server allowed there (which
+  // the serve parser, reached because the command was not dispatched, called unknown).
+  for (const [argv, option, command] of [
+    [['-o', 'json', '--shards', 'shardmap'], '--shards', 'shardmap'],
+    [['--server', 'x', '--zone', 'z', 'shardmap'], '--zone', 'shardmap'],
+    [['--token=t', '-xyz', 'status'], '-x', 'status'],
+    [['--bogus', 'lookup', 'k'], '--bogus', 'lookup'],
+  ] as const) {
+    const message = `${JSON.stringify(option)} comes before the command "${command}": only --server, --token and -o may; its other options go after it: keyway ${command} [options]`;
+    assert.throws(() => parseCommand(argv, {}), (err: unknown) => err instanceof UsageError && err.message === message, argv.join(' '));
+  }
 });
 
 test('unknown options: keyway\'s own message, the option as typed, a near known one suggested', async () => {

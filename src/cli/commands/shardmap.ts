@@ -1,6 +1,6 @@
 /**
  * `keyway shardmap` (docs/cli.md): `GET /v1/shardmap`, filtered by endpoint, zone and subzone, as
- * a per-endpoint table of ownership against weight, a per-fabric (subzone) summary and, with
+ * a per-endpoint table of ownership against weight, a per-fabric (region, zone, subzone) summary and, with
  * `--shards`, the owners of every shard the selection owns.
  */
 import type { EndpointBody, ShardMapBody } from '../../admin/api-types.js';
@@ -26,9 +26,11 @@ export interface EndpointShareRow extends EndpointBody {
   readonly ownedShare: number;
 }
 
+/** One fabric: its endpoints' shares summed. A fabric is (region, zone, subzone), as the spread policy reads it (docs/hashing.md). */
 export interface SubzoneRow {
   readonly subzone: string;
   readonly zone: string;
+  readonly region: string;
   readonly endpoints: number;
   readonly weightShare: number;
   readonly primaryShare: number;
@@ -87,9 +89,11 @@ export function shardMapReport(map: ShardMapBody, filters: ShardMapFilters, with
       (filters.subzones.length === 0 || filters.subzones.includes(subzoneOf(e))),
   );
 
+  // Keyed by the whole fabric: a subzone name reused in two regions' same-named zones is two
+  // fabrics to the spread policy, and one row for both summed them as if it were one.
   const bySubzone = new Map<string, EndpointShareRow[]>();
   for (const e of selected) {
-    const key = `${e.locality.zone ?? ''}\u0000${subzoneOf(e)}`;
+    const key = JSON.stringify([e.locality.region ?? '', e.locality.zone ?? '', subzoneOf(e)]);
     const list = bySubzone.get(key);
     if (list) list.push(e);
     else bySubzone.set(key, [e]);
@@ -98,12 +102,13 @@ export function shardMapReport(map: ShardMapBody, filters: ShardMapFilters, with
     .map((list) => ({
       subzone: subzoneOf(list[0]!),
       zone: list[0]!.locality.zone ?? '',
+      region: list[0]!.locality.region ?? '',
       endpoints: list.length,
       weightShare: sum(list, (e) => e.weightShare),
       primaryShare: sum(list, (e) => e.primaryShare),
       ownedShare: sum(list, (e) => e.ownedShare),
     }))
-    .sort((a, b) => compareStrings(a.zone, b.zone) || compareStrings(a.subzone, b.subzone));
+    .sort((a, b) => compareStrings(a.zone, b.zone) || compareStrings(a.subzone, b.subzone) || compareStrings(a.region, b.region));
 
   const filtered = filters.endpoints.length + filters.zones.length + filters.subzones.length > 0;
   const ids = new Set(selected.map((e) => e.id));
@@ -163,17 +168,28 @@ export function renderShardMap(r: ShardMapReport): string {
       ]),
     ),
   );
+  // REGION only when the fabrics listed span regions: else every row would carry the same one.
+  const regions = new Set(r.subzones.map((s) => s.region)).size > 1;
   out.push(
     renderTable(
       [
         { header: 'SUBZONE' },
         { header: 'ZONE' },
+        ...(regions ? [{ header: 'REGION' }] : []),
         { header: 'ENDPOINTS', align: 'right' },
         { header: 'WEIGHT%', align: 'right' },
         { header: 'PRIMARY%', align: 'right' },
         { header: 'OWNED%', align: 'right' },
       ],
-      r.subzones.map((s) => [s.subzone, s.zone, String(s.endpoints), percent(s.weightShare, 1), percent(s.primaryShare, 1), percent(s.ownedShare, 1)]),
+      r.subzones.map((s) => [
+        s.subzone,
+        s.zone,
+        ...(regions ? [s.region] : []),
+        String(s.endpoints),
+        percent(s.weightShare, 1),
+        percent(s.primaryShare, 1),
+        percent(s.ownedShare, 1),
+      ]),
     ),
   );
   if (r.shards) {

@@ -48,3 +48,24 @@ test('--shards over 131072 shards renders (a Math.max spread of them overflowed 
   assert.match(one, /^shard map v1: 1 shard, 2 replicas/);
   assert.match(one, /\nSHARD {2}PRIMARY {2}REPLICAS\n {4}0 {2}a {8}b\n$/);
 });
+
+test('fabrics are (region, zone, subzone): a subzone name reused in two regions is two rows, with a REGION column', () => {
+  const at = (id: string, region: string, subzone: string): EndpointBody => ({ ...endpoint(id, 'a', subzone), locality: { region, zone: 'a', subzone } });
+  const map = body(8, 2, [at('east-1', 'us-east', 'nvl-1'), at('east-2', 'us-east', 'nvl-2'), at('west-1', 'us-west', 'nvl-1'), at('west-2', 'us-west', 'nvl-2')]);
+  const report = shardMapReport(map, { endpoints: [], zones: [], subzones: [] }, false);
+  assert.deepEqual(
+    report.subzones.map((s) => [s.subzone, s.zone, s.region, s.endpoints, s.weightShare]),
+    [
+      ['nvl-1', 'a', 'us-east', 1, 0.25],
+      ['nvl-1', 'a', 'us-west', 1, 0.25],
+      ['nvl-2', 'a', 'us-east', 1, 0.25],
+      ['nvl-2', 'a', 'us-west', 1, 0.25],
+    ],
+  );
+  const out = renderShardMap(report);
+  assert.match(out, /\nSUBZONE {2}ZONE {2}REGION {3}ENDPOINTS {2}WEIGHT% {2}PRIMARY% {2}OWNED%\nnvl-1 {4}a {5}us-east {10}1 {4}25\.0%/);
+  assert.match(out, /\nnvl-1 {4}a {5}us-west {10}1 {4}25\.0%/);
+  // One region: no REGION column, as before.
+  const one = renderShardMap(shardMapReport(map, { endpoints: ['east-1', 'east-2'], zones: [], subzones: [] }, false));
+  assert.match(one, /\nSUBZONE {2}ZONE {2}ENDPOINTS {2}WEIGHT% {2}PRIMARY% {2}OWNED%\nnvl-1 {4}a {13}1 {4}25\.0%/);
+});
