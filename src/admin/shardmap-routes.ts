@@ -181,10 +181,11 @@ export function shardMapRoutes(state: ServingReader) {
       },
     );
 
-    // A query parameter, not a path segment: endpoint ids may contain "/".
+    // A query parameter, not a path segment: endpoint ids may contain "/". An empty one names no
+    // endpoint (the config refuses an empty id): 400, as `proxy=` is, not a 404 lookup.
     app.get<{ Querystring: { node: string } }>(
       '/v1/handoff',
-      { schema: { querystring: { type: 'object', properties: { node: { type: 'string' } }, required: ['node'] } } },
+      { schema: { querystring: { type: 'object', properties: { node: { type: 'string', minLength: 1 } }, required: ['node'] } } },
       async (request, reply) => {
         const view = viewOr503(reply);
         if (!view) return reply;

@@ -266,4 +266,6 @@ test('handoff: /v1/shardmap shows the shards in transition and drains; /v1/hando
   assert.equal(unknown.statusCode, 404);
   assert.equal(unknown.json().error.parameter, 'node');
   assert.equal((await a.inject('/v1/handoff')).statusCode, 400);
+  const empty = await a.inject('/v1/handoff?node=');
+  assert.deepEqual([empty.statusCode, empty.json().error.code, empty.json().error.parameter], [400, 'BAD_ARGUMENT', 'node']);
 });
