@@ -215,29 +215,46 @@ const LEADING_CLIENT_OPTIONS = {
 } as const;
 
 /**
+ * The client commands' other options that take a value (commands/index.ts: shardmap's filters,
+ * diff's --load), so that in `keyway --zone status shardmap` "status" reads as --zone's value, not
+ * as the command. A copy, since commands/ stays unloaded for serve; a test checks it against the
+ * commands' usage lines.
+ */
+export const CLIENT_VALUE_OPTIONS = {
+  endpoint: { type: 'string' },
+  zone: { type: 'string' },
+  subzone: { type: 'string' },
+  load: { type: 'string' },
+} as const;
+
+/** The names a command line's command can have: what the first of them names is the command. */
+const COMMAND_NAMES: readonly string[] = ['serve', 'check', 'help', ...CLIENT_COMMANDS];
+
+/**
  * For `keyway -o json --zone z shardmap`: a client command that an option other than --server,
  * --token and -o comes before, so it was not dispatched as one (commands/invocation.ts). The
  * message names that option; read as serve's, the line's first client option was called unknown,
- * `-o` here, which docs/cli.md allows before the command.
+ * `-o` here, which docs/cli.md allows before the command. Only when the line's command (its first
+ * command name) is a client one: in `keyway check --conifg shardmap` the command is check, and
+ * the unknown option's own message stands. `--help` is named last: `keyway --help shardmap` is
+ * valid, so in `keyway --help --zone z shardmap` the option to move is --zone.
  */
 function misplacedBeforeClientCommand(argv: readonly string[]): string | undefined {
   // Non-strict, node:util reads every option as the strict parse does but keeps going past unknown ones.
-  const { tokens } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { ...SERVE_OPTIONS_CONFIG, ...LEADING_CLIENT_OPTIONS }, tokens: true });
-  let command: { readonly name: string; readonly index: number } | undefined;
-  for (const t of tokens) {
-    if (t.kind === 'positional' && (CLIENT_COMMANDS as readonly string[]).includes(t.value)) {
-      command = { name: t.value, index: t.index };
-      break;
-    }
-  }
-  if (command === undefined) return undefined;
-  for (const t of tokens) {
-    if (t.index >= command.index) break;
-    if (t.kind === 'option' && !Object.hasOwn(LEADING_CLIENT_OPTIONS, t.name)) {
-      return `${JSON.stringify(t.rawName)} comes before the command ${JSON.stringify(command.name)}: only --server, --token and -o may; its other options go after it: keyway ${command.name} [options]`;
-    }
-  }
-  return undefined;
+  const { tokens } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    options: { ...SERVE_OPTIONS_CONFIG, ...CLIENT_VALUE_OPTIONS, ...LEADING_CLIENT_OPTIONS },
+    tokens: true,
+  });
+  const first = tokens.find((t) => t.kind === 'positional' && COMMAND_NAMES.includes(t.value));
+  if (first?.kind !== 'positional' || !(CLIENT_COMMANDS as readonly string[]).includes(first.value)) return undefined;
+  const command = first.value;
+  const before = tokens.filter((t) => t.index < first.index && t.kind === 'option' && !Object.hasOwn(LEADING_CLIENT_OPTIONS, t.name));
+  const misplaced = before.find((t) => t.kind === 'option' && t.name !== 'help') ?? before[0];
+  if (misplaced?.kind !== 'option') return undefined;
+  return `${JSON.stringify(misplaced.rawName)} comes before the command ${JSON.stringify(command)}: only --server, --token and -o may; its other options go after it: keyway ${command} [options]`;
 }
 
 /**

@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCommand, UsageError, USAGE } from '../../src/cli/args.js';
+import { CLIENT_VALUE_OPTIONS, parseCommand, UsageError, USAGE } from '../../src/cli/args.js';
 import { main } from '../../src/cli/command.js';
-import { runClientCommand } from '../../src/cli/commands/index.js';
+import { COMMAND_USAGE, runClientCommand } from '../../src/cli/commands/index.js';
 import { captureIo, fakeServer } from './commands/fake-server.js';
 import { runCli } from './support.js';
 
@@ -81,8 +81,22 @@ test('--server, --token and -o may come before the command, as the global help l
     [['--server', 'x', '--zone', 'z', 'shardmap'], '--zone', 'shardmap'],
     [['--token=t', '-xyz', 'status'], '-x', 'status'],
     [['--bogus', 'lookup', 'k'], '--bogus', 'lookup'],
+    // --help may come before the command (keyway --help shardmap): the option to move is --zone.
+    [['--help', '--zone', 'z', 'shardmap'], '--zone', 'shardmap'],
+    [['-h', '--endpoint', 'e', 'shardmap'], '--endpoint', 'shardmap'],
+    // A client option's value named like a command is its value: the command is shardmap.
+    [['--endpoint', 'status', 'shardmap'], '--endpoint', 'shardmap'],
   ] as const) {
     const message = `${JSON.stringify(option)} comes before the command "${command}": only --server, --token and -o may; its other options go after it: keyway ${command} [options]`;
+    assert.throws(() => parseCommand(argv, {}), (err: unknown) => err instanceof UsageError && err.message === message, argv.join(' '));
+  }
+  // The command is serve or check, and a config file or stray argument is named like a client
+  // command: the unknown option's own message stands, not one about a client command.
+  for (const [argv, message] of [
+    [['check', '--conifg', 'shardmap'], 'unknown option "--conifg" (did you mean --config?)'],
+    [['serve', '--config', 'x', '--bogus', 'diff'], 'unknown option "--bogus"'],
+    [['serve', '-c', 't.yaml', '--bogus', '--', 'status'], 'unknown option "--bogus"'],
+  ] as const) {
     assert.throws(() => parseCommand(argv, {}), (err: unknown) => err instanceof UsageError && err.message === message, argv.join(' '));
   }
 });
@@ -104,4 +118,14 @@ test('unknown options: keyway\'s own message, the option as typed, a near known 
   }
   assert.throws(() => parseCommand(['serve', '--confg', 'x'], {}), /^UsageError: unknown option "--confg" \(did you mean --config\?\)$/);
   assert.throws(() => parseCommand(['check', '-cx', '-q'], {}), /^UsageError: unknown option "-q"$/);
+});
+
+test('the client options that take a value, read before a misplaced command, are those the client commands\' usage lines name', () => {
+  // args.ts keeps its own list (commands/ is not loaded for serve): a new option taking a value
+  // left out of it would make its value read as the command in `keyway --new x shardmap`.
+  const named = new Set<string>();
+  for (const usage of Object.values(COMMAND_USAGE)) {
+    for (const m of usage.split('\n')[0]!.matchAll(/--([a-z-]+) [A-Z]/g)) if (m[1] !== 'server' && m[1] !== 'token') named.add(m[1]!);
+  }
+  assert.deepEqual([...named].sort(), Object.keys(CLIENT_VALUE_OPTIONS).sort());
 });

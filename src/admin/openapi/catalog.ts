@@ -90,10 +90,10 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'How many shards are routed to the node, how many it is warming, handing off or draining, and whether it has handed everything off (docs/ownership.md). ' +
       'A departing node\'s preStop hook can poll it until `handedOff` is true.',
     tags: ['shard map'],
-    parameters: [{ name: 'node', in: 'query', required: true, description: 'The endpoint id.', schema: { type: 'string' }, example: 'gpu-a1' }],
+    parameters: [{ name: 'node', in: 'query', required: true, description: 'The endpoint id.', schema: { type: 'string', minLength: 1 }, example: 'gpu-a1' }],
     responses: {
       '200': { description: 'The node\'s handoff progress.', content: json('NodeHandoff') },
-      '400': error('`node` is missing or given more than once.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "node" is required', parameter: 'node' } }),
+      '400': error('`node` is missing, empty or given more than once.', { error: { code: 'BAD_ARGUMENT', message: 'query parameter "node" is required', parameter: 'node' } }),
       '404': error('The node is not in the shard map.', { error: { code: 'NOT_FOUND', message: 'node "gpu-x" is not in the shard map', parameter: 'node' } }),
       '503': noMap,
     },
