@@ -186,7 +186,10 @@ def poll_delay(interval: float, failures: int, max_backoff: float, random: _Rand
 def _lb_weight(weight: float) -> int:
     # keyway's load-balancing weight (src/core/endpoint.ts lbWeight): weight x 100, rounded half up
     # as JavaScript's Math.round, at least 1, clamped. Python's round() rounds half to even.
-    return min(_MAX_LB_WEIGHT, max(1, math.floor(weight * 100 + 0.5)))
+    # A finite weight past about 1.8e306 is infinite once x 100: the cap, as Math.min gives it (floor
+    # of infinity raised OverflowError, so such a map, which the TypeScript client takes, failed).
+    scaled = weight * 100 + 0.5
+    return _MAX_LB_WEIGHT if scaled >= _MAX_LB_WEIGHT else max(1, math.floor(scaled))
 
 
 #: The largest TCP port (an owner's port is 1 to it).
@@ -206,6 +209,79 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _js_int(text: str) -> Union[int, float]:
+    # JSON.parse reads every number as a double: an integer literal of 16 digits or more becomes the
+    # nearest double, as float() gives it. int() would keep it exact, so 2^53 + 1 passed as an
+    # integer the TypeScript client reads as 2^53, and past 4300 digits int() refuses the whole body
+    # (sys.set_int_max_str_digits), which JSON.parse reads.
+    return int(text) if len(text) <= 15 else float(text)
+
+
+def _parse_json(raw: bytes) -> Any:
+    """A body read as the TypeScript client reads it (TextDecoder, then JSON.parse): bytes that are
+    not UTF-8 become U+FFFD and a leading BOM is dropped; ``NaN``, ``Infinity`` and ``-Infinity``,
+    which Python's json takes and JSON.parse refuses, are not JSON. Raises ValueError when it is
+    not JSON (RecursionError included: nested deeper than Python's json reads)."""
+    text = raw.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_int=_js_int)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
+def _js_number(value: float) -> str:
+    """A number as JavaScript prints it (Number::toString): 70000 for 70000.0, 1e-7, 1e+21."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    # repr gives the shortest digits that read back as the value, as JavaScript chooses them; only
+    # the layout differs. n: where the decimal point falls after the digits' start (ECMAScript's n).
+    mantissa, _, exp = repr(abs(float(value))).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    both = whole + ("" if frac == "0" else frac)
+    lead = both.lstrip("0")
+    n = len(whole) + int(exp or 0) - (len(both) - len(lead))
+    digits = lead.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    e = n - 1
+    return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e > 0 else "e-") + str(abs(e))
+
+
+def _js_json(value: object) -> str:
+    """A JSON value as JSON.stringify writes it (the TypeScript client's messages): no spaces, no
+    escaping of non-ASCII, numbers as JavaScript prints them, a lone surrogate escaped."""
+    if value is None or value is True or value is False:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        number = float(value) if isinstance(value, float) or abs(value) > _MAX_SAFE_INTEGER else value
+        if isinstance(number, float):
+            return "null" if not math.isfinite(number) else _js_number(number)
+        return str(number)
+    if isinstance(value, str):
+        return re.sub(r"[\ud800-\udfff]", lambda c: f"\\u{ord(c.group()):04x}", json.dumps(value, ensure_ascii=False))
+    if isinstance(value, list):
+        return "[" + ",".join(_js_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_js_json(str(k))}:{_js_json(v)}" for k, v in value.items()) + "}"
+    return "null"
 
 
 def _same_tag(a: str, b: str) -> bool:
@@ -286,18 +362,71 @@ def _readyz_version(body: object, url: str) -> str:
     raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered without a version: is it keyway's REST API?")
 
 
+#: The date forms Date.parse reads as ISO 8601 (the ECMAScript Date Time String Format, with what
+#: V8 adds: a lower-case t or z, a space for T, an offset without its colon). keyway sends
+#: toISOString(), ``2026-12-08T01:00:00.000Z``.
+_ES_DATE = re.compile(
+    r"([+-]\d{6}|\d{4})(?:-(\d{2})(?:-(\d{2}))?)?"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:?\d{2})?)?",
+    re.ASCII,
+)
+#: The most ms from the epoch a JavaScript Date holds (ECMAScript's time range).
+_MAX_DATE_MS = 8.64e15
+
+
+def _date_ms(text: str) -> float:
+    """``Date.parse`` of the ISO forms (``_ES_DATE``), in whole ms as JavaScript counts them; NaN for
+    any other text. datetime.fromisoformat read other forms (a comma before the fraction, week
+    dates; from Python 3.11 many more) and kept microseconds, so two clients ordered one pair of
+    maps differently. V8's own older formats (``2026/12/08``, ``Dec 8 2026``) are not read."""
+    m = _ES_DATE.fullmatch(text)
+    if m is None or m.group(1) == "-000000":
+        return math.nan
+    year = int(m.group(1))
+    month, day = int(m.group(2) or 1), int(m.group(3) or 1)
+    hour, minute, second = int(m.group(4) or 0), int(m.group(5) or 0), int(m.group(6) or 0)
+    ms = int((m.group(7) or "0")[:3].ljust(3, "0"))
+    # As V8: a day up to 31 rolls into the next month (2026-02-30 is March 2), 24:00 is the next
+    # day's start.
+    if not (1 <= month <= 12 and 1 <= day <= 31 and minute <= 59 and second <= 59):
+        return math.nan
+    if hour > 24 or (hour == 24 and (minute or second or ms)):
+        return math.nan
+    # Days from 1970-01-01 to the month's first day (proleptic Gregorian, any year).
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    t = float((((days + day - 1) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + ms
+    zone = m.group(8)
+    if zone is not None and zone not in "Zz":
+        sign = -1 if zone[0] == "-" else 1
+        oh, om = int(zone[1:3]), int(zone[-2:])
+        if oh > 23 or om > 59:
+            return math.nan
+        t -= sign * (oh * 60 + om) * 60000
+    elif zone is None and m.group(4) is not None:
+        # A date-time without an offset is local time, as in JavaScript (a date alone is UTC).
+        try:
+            from datetime import datetime, timedelta
+
+            wall = datetime(1970, 1, 1) + timedelta(milliseconds=t - ms)
+            t = wall.timestamp() * 1000 + ms
+        except (OverflowError, ValueError, OSError):
+            return math.nan
+    return t if abs(t) <= _MAX_DATE_MS else math.nan
+
+
 def _since_of(m: Dict[str, Any]) -> float:
     """When a map's version came into force (epoch s): ``versionSince`` (kept across republishes of
     one version), else ``updatedAt`` from a keyway without it; NaN orders nothing."""
     for name in ("versionSince", "updatedAt"):
         value = m.get(name)
         if isinstance(value, str):
-            try:
-                from datetime import datetime
-
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                pass
+            ms = _date_ms(value)
+            if not math.isnan(ms):
+                return ms / 1000
     return math.nan
 
 
@@ -314,12 +443,15 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
     if not isinstance(version, str):
         raise bad("no version")
     count = body.get("shardCount")
-    if not isinstance(count, (int, float)) or not _is_int(count) or count < 1:
-        raise bad(f"shardCount {count!r}")
-    S = int(count)
+    # A safe integer, as Number.isSafeInteger: past 2^53 - 1 a JSON number names no one integer.
+    if not _is_int(count) or not 1 <= count <= _MAX_SAFE_INTEGER:  # type: ignore[operator]
+        # As String(S) in the TypeScript client, except that a string stays quoted ("3", not 3).
+        shown = "undefined" if "shardCount" not in body else _js_number(float(count)) if isinstance(count, (int, float)) and _is_number(count) else _js_json(count)
+        raise bad(f"shardCount {shown}")
+    S = int(count)  # type: ignore[arg-type]
     shards = body.get("shards")
     if not isinstance(shards, list) or len(shards) != S:
-        raise bad(f"{len(shards) if isinstance(shards, list) else None} shards for shardCount {S}")
+        raise bad(f"{len(shards) if isinstance(shards, list) else 'undefined'} shards for shardCount {S}")
     endpoints = body.get("endpoints")
     if not isinstance(endpoints, list):
         raise bad("no endpoints")
@@ -332,17 +464,21 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
         # A port keyway can give (1 to 65535): 1.5 or 1e400 (inf once parsed) is no address to dial.
         port = e["port"]
         if not _is_int(port) or not 1 <= port <= _MAX_PORT:
-            raise bad(f"endpoint {e['id']}: port {json.dumps(port)}")
+            raise bad(f"endpoint {e['id']}: port {_js_json(port)}")
         # Only an absent weight means the default: `null` is refused, as the TypeScript client does.
         w = e.get("weight")
         if "weight" in e and (w is None or not _is_number(w) or not math.isfinite(w) or w < 0):
-            raise bad(f"endpoint {e['id']}: weight {json.dumps(w)}")
+            raise bad(f"endpoint {e['id']}: weight {_js_json(w)}")
         owner = Owner(e["id"], e["address"], int(e["port"]))
         by_id[owner.id] = owner
         # The weight proxies spread by, so a weight of 0 still takes a share.
         weight_of[owner] = 1 if w is None else _lb_weight(float(w))
+        # Owners are equal by value: an id given twice with the same address and port is one owner,
+        # and the last entry says whether it serves (as the last one is the owner its id names).
         if e.get("ready") is not False or e.get("draining") is True:
             serving.add(owner)
+        else:
+            serving.discard(owner)
     # Many shards share an owner list: one tuple per list, one draw per (list, readers).
     lists: Dict[Tuple[str, ...], Tuple[Owner, ...]] = {}
     draws: Dict[Tuple[int, Tuple[str, ...]], _Pick] = {}
@@ -352,23 +488,28 @@ def _decode_shard_map(body: object, url: str, etag: Optional[str]) -> _HeldMap:
         index = s.get("shard") if isinstance(s, dict) else None
         ids = s.get("owners") if isinstance(s, dict) else None
         if not isinstance(index, (int, float)) or not _is_int(index) or not 0 <= index < S or owners[int(index)] is not None or not isinstance(ids, list):
-            raise bad(f"shard entry {json.dumps(s)[:200]}")
+            raise bad(f"shard entry {_js_json(s)[:200]}")
         shard = int(index)
-        name = tuple(str(i) for i in ids)
-        found = lists.get(name)
+        # Keyed by the ids themselves, and only a list of strings is looked up: keyed by str(i),
+        # [1] was taken as the list of ["1"] once a shard had listed that.
+        name = tuple(ids) if all(isinstance(i, str) for i in ids) else None
+        found = lists.get(name) if name is not None else None
         if found is None:
             resolved = []
             for i in ids:
                 o = by_id.get(i) if isinstance(i, str) else None
                 if o is None:
-                    raise bad(f"shard {shard}: unknown owner {json.dumps(i)}")
+                    raise bad(f"shard {shard}: unknown owner {_js_json(i)}")
                 resolved.append(o)
-            found = lists[name] = tuple(resolved)
+            found = tuple(resolved)
+            if name is not None:
+                lists[name] = found
+        assert name is not None  # a list with an id that is no string was refused above
         owners[shard] = found
         # As the TypeScript client: `null` refused (only absent means 1), at most 2^53 - 1.
         r = s.get("readers")
         if "readers" in s and (not _is_int(r) or not 1 <= r <= _MAX_SAFE_INTEGER):
-            raise bad(f"shard {shard}: readers {json.dumps(r)}")
+            raise bad(f"shard {shard}: readers {_js_json(r)}")
         # keyway caps readers at the owners it lists; so does the client.
         k = min(1 if r is None else int(r), len(found))
         if k < 2 and (len(found) == 0 or found[0] in serving):
@@ -902,7 +1043,10 @@ class ShardMapClient:
                 conn.request("GET", self._base.path + route, headers=headers)
                 res = conn.getresponse()
                 answered = True
+                # Without the white space around it (HTTP's OWS), as fetch's Headers gives it: kept,
+                # a trailing space went back in If-None-Match and matched no tag.
                 etag = res.getheader("ETag")
+                etag = etag.strip(" \t") if etag is not None else None
                 raw = self._read(res, max_bytes, url)
                 if close_after or res.will_close:
                     self._drop_connection()
@@ -933,7 +1077,7 @@ class ShardMapClient:
             where = f" to {location[:200]}" if location else ""
             raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered {res.status}, a redirect{where}: the client follows no redirect; give base_url as the URL keyway answers at")
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = _parse_json(raw)
         except ValueError:
             raise KeywayError("KEYWAY_UNAVAILABLE", f"GET {url} answered {res.status} with a body that is not JSON: is it keyway's REST API?") from None
         if res.status not in accept:
