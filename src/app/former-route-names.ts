@@ -39,6 +39,10 @@ export class FormerRouteNames {
   /** Each route configuration's copy under each former name: the same objects while it is unchanged. */
   readonly #copies = new WeakMap<RouteConfiguration, Map<string, TranslatedResource>>();
   readonly #aliases = new WeakSet<TranslatedResource>();
+  /** The messages of those copies: what a proxy was sent carries the message, not the resource. */
+  readonly #aliasMessages = new WeakSet<object>();
+  /** withMissingAliases' answer per phase set, at the generation it was made. */
+  readonly #completed = new WeakMap<ResourceSet, { readonly generation: number; readonly set: ResourceSet }>();
   #generation = 0;
   /** The bound refused a learned name once already (logged once per process). */
   #refusalLogged = false;
@@ -113,19 +117,46 @@ export class FormerRouteNames {
     // `served` records its name, so the name `served` is about to drop must not come with it.
     const former = this.#served.filter((n) => n !== own.name).slice(-MAX_FORMER_ROUTE_NAMES);
     if (former.length === 0) return set;
+    return { ...set, route: [own, ...former.map((name) => this.#copy(own, name))].sort((a, b) => compareStrings(a.name, b.name)) };
+  }
+
+  /**
+   * A make-before-break phase's `set` (xds-stage.ts: its routes may be those of the set served before
+   * the change, made before a former name was learned or a rename served) with a copy of its own
+   * route configuration (the one that is no alias) under each former name it lacks: the routes of the
+   * phase's listener, whose clusters the phase serves. Without it the name waited for the phase's end
+   * (the slowest client's ACK), a delta answer saying it does not exist. The same set when it lacks
+   * none; one set per phase set and `generation`, as the cache skips the same set.
+   */
+  withMissingAliases(set: ResourceSet): ResourceSet {
+    const known = this.#completed.get(set);
+    if (known?.generation === this.#generation) return known.set;
+    const own = set.route.filter((r) => !this.#aliases.has(r));
+    const held = new Set(set.route.map((r) => r.name));
+    const missing = own.length === 1 ? this.#served.filter((n) => n !== own[0]!.name).slice(-MAX_FORMER_ROUTE_NAMES).filter((n) => !held.has(n)) : [];
+    const out = missing.length === 0 ? set : { ...set, route: [...set.route, ...missing.map((name) => this.#copy(own[0]!, name))].sort((a, b) => compareStrings(a.name, b.name)) };
+    this.#completed.set(set, { generation: this.#generation, set: out });
+    return out;
+  }
+
+  /** `own` under `name`: the same object while `own`'s message is unchanged (the cache encodes it once). */
+  #copy(own: TranslatedResource, name: string): TranslatedResource {
     const message = own.message as RouteConfiguration;
     let copies = this.#copies.get(message);
     if (!copies) this.#copies.set(message, (copies = new Map()));
-    const aliases = former.map((name) => {
-      let copy = copies.get(name);
-      if (!copy) {
-        copy = { name, schema: RouteConfigurationSchema, message: create(RouteConfigurationSchema, { ...message, name }) } as TranslatedResource;
-        copies.set(name, copy);
-        this.#aliases.add(copy);
-      }
-      return copy;
-    });
-    return { ...set, route: [own, ...aliases].sort((a, b) => compareStrings(a.name, b.name)) };
+    let copy = copies.get(name);
+    if (!copy) {
+      copy = { name, schema: RouteConfigurationSchema, message: create(RouteConfigurationSchema, { ...message, name }) } as TranslatedResource;
+      copies.set(name, copy);
+      this.#aliases.add(copy);
+      this.#aliasMessages.add(copy.message);
+    }
+    return copy;
+  }
+
+  /** Is `message` (of a route configuration sent to a proxy) one of the aliases, not a translator's own? */
+  isAlias(message: object): boolean {
+    return this.#aliasMessages.has(message);
   }
 
   /** The names of the aliases in `set`: no listener of the set references them (checkConsistency's `aliasRoutes`). */

@@ -132,7 +132,10 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   const check = onceChecked(opts.checkConsistency ?? ((set) => checkConsistency(set, { aliasRoutes: formerRoutes.aliasNames(set) })));
   const build: BuildFn = (proxyClass) => {
     const set = translateClass(proxyClass);
-    return staging.stager ? stagedSet(staging.stager, proxyClass, set, check) : set;
+    if (!staging.stager) return set;
+    const staged = stagedSet(staging.stager, proxyClass, set, check);
+    // A phase's routes may be the set's before the change, without a former name learned since.
+    return staged !== set && proxyClass.flavor === 'envoy' ? formerRoutes.withMissingAliases(staged) : staged;
   };
   // Classes are bounded by the served view's topology (docs/security.md "xDS streams"); one input
   // object per view, so what the topology knows is computed once per view.
@@ -235,7 +238,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     // A route configuration no listener of the snapshot names is an alias (the consistency check
     // refuses any other), whatever the names in force: a phase staged from the set before a rename
     // keeps the listener it had, and the aliases of that set, the one a fifth rename drops included.
-    synced: (classKey) => grpcClassSynced(xds, cache, classKey, (name, snapshot) => !listenedRoutes(snapshot).has(name)),
+    synced: (classKey) => grpcClassSynced(withoutAliasOnlyHolders(xds, formerRoutes), cache, classKey, (name, snapshot) => !listenedRoutes(snapshot).has(name)),
     rebuild: () => rebuild(served),
   });
   staging.stager = grpcStager;
@@ -358,6 +361,27 @@ function withFormerRoutes(events: XdsServerEvents, learn: (proxyClass: ProxyClas
     unservedRoutes: (e) => {
       events.unservedRoutes?.(e);
       learn(e.proxyClass, e.names);
+    },
+  };
+}
+
+/**
+ * `server`'s holders of a class (make-before-break's wait, grpc-stage-sync.ts) less those whose
+ * route configurations are all aliases (docs/xds.md "A renamed service"): an Envoy that asks only
+ * for a former name (a listener it kept, static or the new one rejected) can never hold the class's
+ * own routes, so each phase of its class ran out its bound; a phase does not wait for an alias.
+ */
+function withoutAliasOnlyHolders(server: Pick<XdsServer, 'heldByClass'>, former: FormerRouteNames): Pick<XdsServer, 'heldByClass'> {
+  return {
+    *heldByClass(classKey) {
+      for (const held of server.heldByClass(classKey)) {
+        // Asked on every ACK of a phase, for every client of the class: no array per client.
+        let ownRoutes = false;
+        const routes = held('route')?.sent;
+        if (routes) for (const r of routes.values()) if (!former.isAlias(r.message)) ownRoutes = true;
+        if (routes && routes.size > 0 && !ownRoutes) continue;
+        yield held;
+      }
     },
   };
 }

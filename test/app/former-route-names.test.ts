@@ -139,3 +139,23 @@ test(`learned names share the bound of ${MAX_FORMER_ROUTE_NAMES}: a proxy asking
   assert.deepEqual(names(former.withAliases(envoySet('svc-c'))), [...kept.slice(1), 'svc-b', 'svc-c'].sort());
   assert.deepEqual(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('no longer served under a former name')).map((l) => l.routeConfiguration), ['old-0']);
 });
+
+test('a make-before-break phase whose routes are those of the set before a learn gets the alias too, a copy of its own routes; the same set when it lacks none', () => {
+  const former = new FormerRouteNames(logged().logger);
+  former.served('svc-b');
+  // The stager's `add` set: the routes of the set served before the change (no former name then).
+  const before = former.withAliases(envoySet('svc-b'));
+  const phase: ResourceSet = { ...before };
+  assert.equal(former.withMissingAliases(phase), phase, 'nothing to add');
+  assert.equal(former.learn(asking(['svc-b']), ['keyway-cache']), true);
+  const completed = former.withMissingAliases(phase);
+  assert.deepEqual(completed.route.map((r) => r.name), ['keyway-cache', 'svc-b']);
+  const [alias, own] = completed.route;
+  assert.equal(own, phase.route[0], 'its own routes as they are');
+  assert.equal(routeBytes(alias!.message as RouteConfiguration, 'x'), routeBytes(own!.message as RouteConfiguration, 'x'), 'the phase routes under the former name');
+  assert.deepEqual(checkConsistency(completed, { aliasRoutes: former.aliasNames(completed) }), []);
+  assert.equal(former.withMissingAliases(phase), completed, 'one set per phase set and generation');
+  // A set that already carries every former name (the translator's, with withAliases) is left as it is.
+  const target = former.withAliases(envoySet('svc-b'));
+  assert.equal(former.withMissingAliases(target), target);
+});
