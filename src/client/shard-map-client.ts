@@ -789,11 +789,13 @@ function decodeShardMap(body: unknown, base: URL, etag: string | undefined): Hel
     throw new KeywayError('KEYWAY_UNAVAILABLE', `GET ${base.href}v1/shardmap: not a shard map: ${what}`);
   };
   const m = body as Partial<ShardMapBody> | null;
-  if (typeof m !== 'object' || m === null) return bad('not an object');
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return bad('not an object');
   if (typeof m.version !== 'string') return bad('no version');
-  const S = m.shardCount;
-  if (typeof S !== 'number' || !Number.isSafeInteger(S) || S < 1) return bad(`shardCount ${String(S)}`);
-  if (!Array.isArray(m.shards) || m.shards.length !== S) return bad(`${String(m.shards?.length)} shards for shardCount ${S}`);
+  const S: unknown = m.shardCount;
+  // Quoted unless a number: `shardCount "3"` (a string) must not read as the number 3.
+  if (typeof S !== 'number' || !Number.isSafeInteger(S) || S < 1) return bad(`shardCount ${typeof S === 'number' ? String(S) : (JSON.stringify(S) ?? 'undefined')}`);
+  // Only an array's length counts: a string's would say "1 shards" for `shards: "3"`.
+  if (!Array.isArray(m.shards) || m.shards.length !== S) return bad(`${Array.isArray(m.shards) ? m.shards.length : 'undefined'} shards for shardCount ${S}`);
   if (!Array.isArray(m.endpoints)) return bad('no endpoints');
   const byId = new Map<string, Owner>();
   const weightOf = new Map<Owner, number>();
@@ -820,10 +822,13 @@ function decodeShardMap(body: unknown, base: URL, etag: string | undefined): Hel
   for (const s of m.shards) {
     if (!Number.isInteger(s?.shard) || s.shard < 0 || s.shard >= S || owners[s.shard] || !Array.isArray(s.owners)) return bad(`shard entry ${JSON.stringify(s)}`);
     const ids: readonly unknown[] = s.owners;
-    const name = ids.join('\n');
-    let list = lists.get(name);
+    // Keyed by JSON, which cannot collide, and only a list of strings is looked up (a list with
+    // another value is refused below at its first unknown owner): joined with '\n', ["a\nb"] was
+    // taken as ["a","b"], [1] as ["1"] and [null] as [], so a shard got another list's owners.
+    const name = JSON.stringify(ids);
+    let list = ids.every((id) => typeof id === 'string') ? lists.get(name) : undefined;
     if (!list) {
-      list = Object.freeze(ids.map((id) => (typeof id === 'string' ? byId.get(id) : undefined) ?? bad(`shard ${s.shard}: unknown owner ${JSON.stringify(id)}`)));
+      list = Object.freeze(ids.map((id) => (typeof id === 'string' ? byId.get(id) : undefined) ?? bad(`shard ${s.shard}: unknown owner ${JSON.stringify(id) ?? String(id)}`)));
       lists.set(name, list);
     }
     owners[s.shard] = list;
@@ -847,9 +852,24 @@ function decodeShardMap(body: unknown, base: URL, etag: string | undefined): Hel
  * ordered by it. Neither a date: NaN, which orders nothing (the map is taken).
  */
 function sinceMsOf(m: Partial<ShardMapBody>): number {
-  const since = typeof m.versionSince === 'string' ? Date.parse(m.versionSince) : NaN;
-  if (!Number.isNaN(since)) return since;
-  return typeof m.updatedAt === 'string' ? Date.parse(m.updatedAt) : NaN;
+  const since = isoDateMs(m.versionSince);
+  return Number.isNaN(since) ? isoDateMs(m.updatedAt) : since;
+}
+
+/**
+ * The ISO forms Date.parse reads (the ECMAScript date time string format, with what V8 adds: a
+ * lower-case t or z, a space for T, an offset without its colon). keyway sends toISOString(),
+ * `2026-12-08T01:00:00.000Z`.
+ */
+const ISO_DATE = /^(?:[+-]\d{6}|\d{4})(?:-\d{2}(?:-\d{2})?)?(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * Epoch ms of an ISO date (ISO_DATE), NaN for anything else: Date.parse alone also reads V8's
+ * other forms (`2026/12/08` in local time, `Dec 8 2026`, `"0"` as the year 2000, `2026-1-8`), so a
+ * map was refused as older on text keyway never sends. The Python and Go clients read the same forms.
+ */
+function isoDateMs(text: unknown): number {
+  return typeof text === 'string' && ISO_DATE.test(text) ? Date.parse(text) : NaN;
 }
 
 /**

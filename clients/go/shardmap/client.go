@@ -504,7 +504,7 @@ func (c *Client) fetchMap(ctx context.Context) error {
 		c.sawHeld()
 		return nil
 	}
-	if held != nil && !next.since.IsZero() && !held.since.IsZero() && next.since.Before(held.since) && c.heldRecently() {
+	if held != nil && next.since < held.since && c.heldRecently() { // false when either is NaN
 		// A replica behind the one the client followed: keep the newer map, name this one's tag.
 		if next.etag != "" {
 			kept := []string{next.etag}

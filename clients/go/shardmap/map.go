@@ -1,11 +1,12 @@
 package shardmap
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ type shardPick struct {
 // never changes under it, and its methods are safe from any goroutine.
 type Map struct {
 	version    string
-	since      time.Time // versionSince, else updatedAt; zero when the body has neither
+	since      float64 // epoch ms of versionSince, else updatedAt (isoDateMs); NaN when neither is an ISO date
 	etag       string
 	shardCount uint32
 	owners     [][]Owner // shared between shards with the same owner list: never handed out
@@ -146,10 +147,12 @@ const maxPort = 65535
 
 // The /v1/shardmap body, the fields the client reads (src/admin/api-types.ts ShardMapBody).
 type wireMap struct {
-	Version    *string           `json:"version"`
-	ShardCount *float64          `json:"shardCount"`
-	Shards     []json.RawMessage `json:"shards"`
-	Endpoints  []json.RawMessage `json:"endpoints"`
+	// Raw, each checked by decodeMap: a value of another type is refused with the message the
+	// TypeScript client gives (`shardCount "3"`, `undefined shards`), not encoding/json's.
+	Version    json.RawMessage `json:"version"`
+	ShardCount json.RawMessage `json:"shardCount"`
+	Shards     json.RawMessage `json:"shards"`
+	Endpoints  json.RawMessage `json:"endpoints"`
 	// Raw: a value that is no string orders nothing (sinceOf), as in the TypeScript client, rather
 	// than refusing the map.
 	VersionSince json.RawMessage `json:"versionSince"`
@@ -185,27 +188,41 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	bad := func(format string, args ...any) error {
 		return newError(CodeKeywayUnavailable, "GET %s: not a shard map: %s", url, fmt.Sprintf(format, args...))
 	}
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		// An array or null: JSON but no object (the TypeScript client's words). Not JSON: the
+		// decode below says why.
+		if json.Valid(raw) {
+			return nil, bad("not an object")
+		}
+	}
 	var w wireMap
 	if err := decodeExact(raw, &w, mapKeys); err != nil {
 		return nil, bad("%v", err)
 	}
-	if w.Version == nil {
+	var version *string
+	if json.Unmarshal(w.Version, &version) != nil || version == nil {
 		return nil, bad("no version")
 	}
-	if w.ShardCount == nil || !isInt(*w.ShardCount) || *w.ShardCount < 1 || *w.ShardCount > math.MaxUint32 {
-		return nil, bad("shardCount %s", jsonText(w.ShardCount))
+	var count *float64
+	if json.Unmarshal(w.ShardCount, &count) != nil || count == nil || !isInt(*count) || *count < 1 || *count > math.MaxUint32 {
+		return nil, bad("shardCount %s", valueText(w.ShardCount))
 	}
-	S := uint32(*w.ShardCount)
-	if w.Shards == nil || uint64(len(w.Shards)) != uint64(S) {
-		return nil, bad("%d shards for shardCount %d", len(w.Shards), S)
+	S := uint32(*count)
+	var shards []json.RawMessage
+	if json.Unmarshal(w.Shards, &shards) != nil || shards == nil {
+		return nil, bad("undefined shards for shardCount %d", S)
 	}
-	if w.Endpoints == nil {
+	if uint64(len(shards)) != uint64(S) {
+		return nil, bad("%d shards for shardCount %d", len(shards), S)
+	}
+	var endpoints []json.RawMessage
+	if json.Unmarshal(w.Endpoints, &endpoints) != nil || endpoints == nil {
 		return nil, bad("no endpoints")
 	}
-	byID := make(map[string]Owner, len(w.Endpoints))
-	weightOf := make(map[string]float64, len(w.Endpoints))
-	serving := make(map[string]bool, len(w.Endpoints)) // ready or draining (without the fields: serving)
-	for _, rawEndpoint := range w.Endpoints {
+	byID := make(map[string]Owner, len(endpoints))
+	weightOf := make(map[string]float64, len(endpoints))
+	serving := make(map[string]bool, len(endpoints)) // ready or draining (without the fields: serving)
+	for _, rawEndpoint := range endpoints {
 		var e wireEndpoint
 		if err := decodeExact(rawEndpoint, &e, endpointKeys); err != nil {
 			return nil, bad("%v", err)
@@ -236,13 +253,13 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	// follows the map's distinct lists, not S.
 	lists := map[string][]Owner{}
 	draws := map[string]*shardPick{}
-	m := &Map{version: *w.Version, since: sinceOf(&w), etag: etag, shardCount: S, owners: make([][]Owner, S), picks: map[uint32]*shardPick{}}
+	m := &Map{version: *version, since: sinceOf(&w), etag: etag, shardCount: S, owners: make([][]Owner, S), picks: map[uint32]*shardPick{}}
 	seen := make([]bool, S)
-	for _, rawShard := range w.Shards {
+	for _, rawShard := range shards {
 		var s wireShard
-		var ids []string
+		var rawIDs []json.RawMessage
 		if decodeExact(rawShard, &s, shardKeys) != nil || s.Shard == nil || !isInt(*s.Shard) || *s.Shard < 0 || *s.Shard >= float64(S) ||
-			seen[uint32(*s.Shard)] || s.Owners == nil || json.Unmarshal(s.Owners, &ids) != nil || ids == nil {
+			seen[uint32(*s.Shard)] || s.Owners == nil || json.Unmarshal(s.Owners, &rawIDs) != nil || rawIDs == nil {
 			text := string(rawShard)
 			if len(text) > 200 {
 				text = text[:200]
@@ -251,21 +268,26 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		}
 		shard := uint32(*s.Shard)
 		seen[shard] = true
-		if slices.Contains(ids, "") && hasNullID(s.Owners) {
-			// encoding/json reads a null id as "": refused, as the TypeScript client refuses it,
-			// not taken for an endpoint whose id is "".
-			return nil, bad("shard %d: unknown owner null", shard)
+		// Each id must be a JSON string: encoding/json reads a null as "" into a []string, which
+		// was taken for an endpoint whose id is "". The first id that is no string or no known
+		// endpoint's is refused, in the list's order, as the TypeScript client refuses it.
+		ids := make([]string, len(rawIDs))
+		for i, rawID := range rawIDs {
+			if rawID[0] != '"' || json.Unmarshal(rawID, &ids[i]) != nil {
+				return nil, bad("shard %d: unknown owner %s", shard, valueText(rawID))
+			}
+			if _, known := byID[ids[i]]; !known {
+				return nil, bad("shard %d: unknown owner %s", shard, jsonText(ids[i]))
+			}
 		}
-		name := strings.Join(ids, "\n")
+		// Keyed by JSON, which cannot collide: joined with "\n", ["a\nb"] was taken for the list
+		// ["a","b"] once a shard had listed that, so the shard got the wrong owners.
+		name := jsonText(ids)
 		list, ok := lists[name]
 		if !ok {
 			list = make([]Owner, len(ids))
 			for i, id := range ids {
-				o, known := byID[id]
-				if !known {
-					return nil, bad("shard %d: unknown owner %q", shard, id)
-				}
-				list[i] = o
+				list[i] = byID[id]
 			}
 			lists[name] = list
 		}
@@ -293,12 +315,6 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 		m.picks[shard] = p
 	}
 	return m, nil
-}
-
-// hasNullID: the owner list holds a null (read as "" into a []string).
-func hasNullID(owners json.RawMessage) bool {
-	var ids []*string
-	return json.Unmarshal(owners, &ids) == nil && slices.Contains(ids, nil)
 }
 
 // newShardPick is whom requests for a shard with owners list and k readers go to, weighted as
@@ -329,22 +345,103 @@ func newShardPick(list []Owner, k int, serving map[string]bool, weightOf map[str
 	return p
 }
 
-// sinceOf is when a map's version came into force: versionSince (kept across republishes of one
-// version), else updatedAt from a keyway without it; zero (orders nothing: the map is taken) when
-// neither is a date.
-func sinceOf(w *wireMap) time.Time {
+// sinceOf is when a map's version came into force (epoch ms): versionSince (kept across
+// republishes of one version), else updatedAt from a keyway without it; NaN (orders nothing: the
+// map is taken) when neither is an ISO date.
+func sinceOf(w *wireMap) float64 {
 	for _, raw := range []json.RawMessage{w.VersionSince, w.UpdatedAt} {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				return t
+			if ms := isoDateMs(s); !math.IsNaN(ms) {
+				return ms
 			}
 		}
 	}
-	return time.Time{}
+	return math.NaN()
 }
 
+// isoDate is the ISO forms JavaScript's Date.parse reads (the ECMAScript date time string format,
+// with what V8 adds: a lower-case t or z, a space for T, an offset without its colon). keyway sends
+// toISOString(), 2026-12-08T01:00:00.000Z.
+var isoDate = regexp.MustCompile(`^([+-]\d{6}|\d{4})(?:-(\d{2})(?:-(\d{2}))?)?` +
+	`(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:?\d{2})?)?$`)
+
+// maxDateMs is the most ms from the epoch a JavaScript Date holds.
+const maxDateMs = 8.64e15
+
+// isoDateMs is Date.parse of the TypeScript client (keyway/client) for the forms it reads: epoch ms,
+// in whole ms (further digits are dropped, as JavaScript drops them), NaN for any other text.
+// time.RFC3339Nano refused forms the TypeScript client reads (a date alone, no seconds, no offset:
+// local time) and kept nanoseconds, so two maps 0.3 µs apart were ordered here and equal there.
+func isoDateMs(text string) float64 { return isoDateMsIn(text, time.Local) }
+
+// isoDateMsIn is isoDateMs with local time in local.
+func isoDateMsIn(text string, local *time.Location) float64 {
+	g := isoDate.FindStringSubmatch(text)
+	if g == nil || g[1] == "-000000" {
+		return math.NaN()
+	}
+	num := func(s string, absent int) int {
+		if s == "" {
+			return absent
+		}
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	year, month, day := num(g[1], 0), num(g[2], 1), num(g[3], 1)
+	hour, minute, second := num(g[4], 0), num(g[5], 0), num(g[6], 0)
+	ms := num((g[7] + "000")[:3], 0)
+	// As V8: a day up to 31 rolls into the next month (2026-02-30 is March 2), 24:00 is the next
+	// day's start; time.Date rolls them alike.
+	if month < 1 || month > 12 || day < 1 || day > 31 || minute > 59 || second > 59 || hour > 24 || (hour == 24 && minute+second+ms > 0) {
+		return math.NaN()
+	}
+	loc := time.UTC
+	zone := g[8]
+	if zone == "" && g[4] != "" {
+		loc = local // a date-time without an offset is local time, as in JavaScript (a date alone is UTC)
+	}
+	t := float64(time.Date(year, time.Month(month), day, hour, minute, second, 0, loc).Unix())*1000 + float64(ms)
+	if zone != "" && zone != "Z" && zone != "z" {
+		oh, om := num(zone[1:3], 0), num(zone[len(zone)-2:], 0)
+		if oh > 23 || om > 59 {
+			return math.NaN()
+		}
+		sign := 1.0
+		if zone[0] == '-' {
+			sign = -1
+		}
+		t -= sign * float64(oh*60+om) * 60000
+	}
+	if math.Abs(t) > maxDateMs {
+		return math.NaN()
+	}
+	return t
+}
+
+// jsonText is v as JSON.stringify prints it: <, > and & as they are, not escaped as for HTML.
 func jsonText(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	_ = e.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// valueText is a raw JSON value as JSON.stringify would print it, "undefined" when absent.
+func valueText(raw json.RawMessage) string {
+	if raw == nil {
+		return "undefined"
+	}
+	var v any
+	if json.Unmarshal(raw, &v) == nil {
+		if f, ok := v.(float64); ok {
+			return jsonText(f) // a number as JavaScript prints it: 1e3 is 1000
+		}
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }
