@@ -56,6 +56,12 @@ export interface XdsStageOptions {
    * Not finite or negative: the start fails with a TypeError naming it.
    */
   readonly rebuildSliceMs?: number;
+  /**
+   * How long a former route name stays served once no stream subscribes to it over RDS, ms
+   * (docs/xds.md "A renamed service"); default FORMER_ROUTE_GRACE_MS (60 s). Not finite or
+   * negative: the start fails with a TypeError naming it.
+   */
+  readonly formerRouteGraceMs?: number;
   /** The clock of the translator warnings' reminder (WARNING_REMINDER_MS in standing-warnings.ts), ms; default the monotonic clock (tests pass their own). */
   readonly now?: () => number;
 }
@@ -90,6 +96,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   if (opts.rebuildSliceMs !== undefined && !(Number.isFinite(opts.rebuildSliceMs) && opts.rebuildSliceMs >= 0)) {
     throw new TypeError(`xdsStage: rebuildSliceMs must be a finite number of ms >= 0 (0 yields after every class), got ${String(opts.rebuildSliceMs)}`);
   }
+  if (opts.formerRouteGraceMs !== undefined && !(Number.isFinite(opts.formerRouteGraceMs) && opts.formerRouteGraceMs >= 0)) {
+    throw new TypeError(`xdsStage: formerRouteGraceMs must be a finite number of ms >= 0, got ${String(opts.formerRouteGraceMs)}`);
+  }
   const first = state.current();
   if (!first) throw new Error('the xDS stage starts after the first shard map is published');
 
@@ -105,7 +114,7 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   // serves it finds the very sets the cache encoded ahead.
   let translations = new Map<ServingView, Map<string, Translation>>([[served, new Map()]]);
   // Envoy's routes under the names a `service` rename left behind (former-route-names.ts).
-  const formerRoutes = new FormerRouteNames(logger);
+  const formerRoutes = new FormerRouteNames(logger, opts.formerRouteGraceMs !== undefined ? { graceMs: opts.formerRouteGraceMs } : {});
   formerRoutes.served(routeConfigName(served.topology.xds.service));
   const translateFor = (view: ServingView, proxyClass: ProxyClass): ResourceSet => {
     let sets = translations.get(view);
@@ -171,6 +180,10 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   let scheduled: NodeJS.Immediate | undefined;
   /** The rebuild that serves a former route name just learned from a proxy's RDS subscription. */
   let relearned: NodeJS.Immediate | undefined;
+  // The one timer of the former route names' grace (former-route-names.ts), set for the earliest
+  // check (`armExpiry`, once listening): no pass over streams, at most MAX_FORMER_ROUTE_NAMES + 1
+  // names looked at when it fires.
+  let expiry: { readonly timer: NodeJS.Timeout; readonly at: number } | undefined;
   const unsubscribe = state.onShardMap((view) => {
     latest = view;
     telemetry.published(view, sourceKind(state));
@@ -187,13 +200,26 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
           withAnswers(telemetry.events, () => staging.stager?.check(), (nodeId) => midChange(staging.stager, server, nodeId)),
           (proxyClass, names) => {
             const snapshot = cache.snapshot(proxyClass);
-            if (stopping || !snapshot || !formerRoutes.learn({ flavor: proxyClass.flavor, listened: listenedRoutes(snapshot) }, names)) return;
+            // `listened` read when asked: a name the bound refused is tried again later (`expire`).
+            const asking = {
+              flavor: proxyClass.flavor,
+              get listened(): ReadonlySet<string> {
+                const now = cache.snapshot(proxyClass);
+                return now ? listenedRoutes(now) : new Set<string>();
+              },
+            };
+            if (stopping || !snapshot || !formerRoutes.learn(asking, names)) return;
+            armExpiry();
             // Served from the next turn (a subscription change is answered after its hold-off, so
             // usually with the alias already in): the callback runs on the stream's request path.
             relearned ??= setImmediate(() => {
               relearned = undefined;
               if (!stopping) rebuild(served);
             });
+          },
+          // A former name's last subscriber gone: dropped after the grace unless asked for again.
+          (name) => {
+            if (!stopping && formerRoutes.released(name)) armExpiry();
           },
         ),
         agentStreams,
@@ -243,6 +269,27 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
   });
   staging.stager = grpcStager;
 
+  function armExpiry(): void {
+    const at = formerRoutes.nextCheck();
+    if (expiry && (at === undefined || at < expiry.at)) {
+      clearTimeout(expiry.timer);
+      expiry = undefined;
+    }
+    // A later check than the timer's: the timer fires first, finds nothing due, and sets the next.
+    if (stopping || !listening || at === undefined || expiry) return;
+    const timer = setTimeout(expire, Math.max(0, Math.ceil(at - performance.now())));
+    timer.unref();
+    expiry = { timer, at };
+  }
+  function expire(): void {
+    expiry = undefined;
+    if (stopping) return;
+    // Dropped and rebuilt in one turn: a stream that asks for the name after this is told it is
+    // unserved by a snapshot without it, and learns it again.
+    if (formerRoutes.expire((name) => xds.routeSubscribed(name))) rebuild(served);
+    armExpiry();
+  }
+
   const rebuild = (view: ServingView): RebuildReport => {
     const report = cache.rebuild(build);
     rejections.invalidate();
@@ -263,7 +310,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
       served = view;
       formerRoutes.served(routeConfigName(view.topology.xds.service));
       translations = new Map([[view, translations.get(view) ?? new Map()]]);
-      return rebuild(view);
+      const report = rebuild(view);
+      armExpiry();
+      return report;
     };
     // Its own change, even when a newer view was published while it was built: that one may change
     // nothing proxies receive, and a push of no response would leave this one untraced.
@@ -295,6 +344,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     });
   };
   listening = true;
+  // Checks set by streams before now (a name learned while the start finished).
+  armExpiry();
   if (latest !== served) scheduled = setImmediate(push);
   // Each node's flavor and sync statuses, no row built: every /metrics render reads them.
   const stopObserving = opts.metrics?.observeProxies(() => xds.statuses());
@@ -327,6 +378,8 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
         unsubscribe();
         if (scheduled) clearImmediate(scheduled);
         if (relearned) clearImmediate(relearned);
+        if (expiry) clearTimeout(expiry.timer);
+        expiry = undefined;
         stopObserving?.();
         stopClasses?.();
         stopTlsExpiry?.();
@@ -353,14 +406,19 @@ interface Translation {
 
 /**
  * `events`, also handing `learn` the route configurations a stream asks for that its class's
- * snapshot does not hold (docs/xds.md "A renamed service": names a former keyway process served).
+ * snapshot does not hold (docs/xds.md "A renamed service": names a former keyway process served),
+ * and `released` each route name no stream subscribes to any more (the start of a former name's grace).
  */
-function withFormerRoutes(events: XdsServerEvents, learn: (proxyClass: ProxyClass, names: readonly string[]) => void): XdsServerEvents {
+function withFormerRoutes(events: XdsServerEvents, learn: (proxyClass: ProxyClass, names: readonly string[]) => void, released: (name: string) => void): XdsServerEvents {
   return {
     ...events,
     unservedRoutes: (e) => {
       events.unservedRoutes?.(e);
       learn(e.proxyClass, e.names);
+    },
+    routeReleased: (e) => {
+      events.routeReleased?.(e);
+      released(e.name);
     },
   };
 }

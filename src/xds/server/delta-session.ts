@@ -121,7 +121,10 @@ export class DeltaSession extends Session {
         // The snapshot's string for a name it serves, not the request's copy (as SotW: every
         // stream of a class asks for the same names, hundreds of long ones for Envoy EDS).
         const shared = served?.get(name)?.name ?? name;
-        if (!t.names.has(shared)) t.nameChars += shared.length;
+        if (!t.names.has(shared)) {
+          t.nameChars += shared.length;
+          if (kind === 'route') this.routeAdded(shared);
+        }
         t.names.add(shared);
         asked.add(shared);
       }
@@ -134,6 +137,7 @@ export class DeltaSession extends Session {
       if (name === '*') t.wildcard = false;
       else if (t.names.delete(name)) {
         t.nameChars -= name.length;
+        if (kind === 'route') this.routeRemoved(name);
         dropped.add(name);
       }
       held?.force.delete(name);

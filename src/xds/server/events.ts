@@ -67,6 +67,16 @@ export interface UnservedRoutesEvent extends StreamEvent {
   readonly names: readonly string[];
 }
 
+/**
+ * A route configuration name lost its last subscriber: no open stream subscribes to it over RDS any
+ * more (each unsubscribed or closed). Told once per such loss, not per stream; a former route name's
+ * grace starts here (docs/xds.md "A renamed service"). `XdsServer.routeSubscribed` says whether a
+ * stream asks for it again since.
+ */
+export interface RouteReleasedEvent {
+  readonly name: string;
+}
+
 /** A new stream refused at a stream cap or limit before it was served (it was never registered). */
 export interface RefusedEvent {
   /**
@@ -111,6 +121,8 @@ export interface XdsServerEvents {
   nacked?(event: NackEvent): void;
   /** A stream's RDS subscription changed and names route configurations its class's snapshot does not hold. */
   unservedRoutes?(event: UnservedRoutesEvent): void;
+  /** No open stream subscribes over RDS to a route configuration name any more (RouteReleasedEvent). */
+  routeReleased?(event: RouteReleasedEvent): void;
   /** A stream of the proxy ended (the proxy may still hold other streams). */
   closed?(event: StreamEvent): void;
   /** A new stream was refused at a stream cap or limit (a metric counts these; the log has one line per burst). */

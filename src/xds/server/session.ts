@@ -26,6 +26,7 @@ import { DEFAULT_XDS_STREAM_LIMITS, XDS_LIMIT_ENV, type XdsStreamLimits } from '
 import { DEFAULT_SUBSCRIPTION_HOLD_OFF, HoldOffTimers, type SubscriptionHoldOff } from './hold-off.js';
 import type { RefusalLog } from './refusal-log.js';
 import type { StreamChurnLog } from './stream-churn-log.js';
+import type { RouteSubscriptions } from './route-subscriptions.js';
 
 /**
  * Kinds for which an empty first subscription means every resource (xDS protocol: LDS and CDS
@@ -72,6 +73,8 @@ export interface SessionContext {
    * Absent: each NACK is logged.
    */
   readonly nacks?: RefusalLog;
+  /** The route configuration names streams subscribe to over RDS, counted across streams (route-subscriptions.ts); absent: not counted. */
+  readonly routes?: RouteSubscriptions;
 }
 
 /**
@@ -199,6 +202,9 @@ export abstract class Session implements StreamRecord {
     this.#unwatch.clear();
     this.#waiting.clear();
     this.#holdOff.clear();
+    // Its RDS names no longer count: the last stream to hold a former route name starts its grace.
+    const routes = this.types.get('route');
+    if (routes && this.ctx.routes) for (const name of routes.names) this.ctx.routes.remove(name);
     if (this.#identity) this.ctx.registry.remove(this);
     if (this.#identity) {
       this.ctx.churn?.closed();
@@ -374,6 +380,16 @@ export abstract class Session implements StreamRecord {
     const missing: string[] = [];
     for (const name of names) if (!routes.has(name)) missing.push(name);
     if (missing.length > 0) this.#emit('unservedRoutes', { nodeId: this.identity.id, streamId: this.id, proxyClass: this.identity.proxyClass, names: missing });
+  }
+
+  /** The stream now subscribes to route configuration `name` (RouteSubscriptions); nothing once closed, as its names were let go. */
+  protected routeAdded(name: string): void {
+    if (!this.#closed) this.ctx.routes?.add(name);
+  }
+
+  /** The stream no longer subscribes to route configuration `name` (RouteSubscriptions). */
+  protected routeRemoved(name: string): void {
+    if (!this.#closed) this.ctx.routes?.remove(name);
   }
 
   /** Records a response written (tracker and observer). */

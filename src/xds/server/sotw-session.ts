@@ -129,7 +129,7 @@ export class SotwSession extends Session {
     if (kind === 'cluster' && !t.initialized && req.resourceNames.length > 0 && this.identity.proxyClass.flavor === 'grpc') {
       this.#connectedWith = { names: new Set(req.resourceNames), at: performance.now() };
     }
-    const changed = subscribe(t, req.resourceNames, this.snapshot()?.kinds[kind].resources);
+    const changed = subscribe(t, req.resourceNames, this.snapshot()?.kinds[kind].resources, kind === 'route' ? this.#routeNames : undefined);
     t.initialized = true;
     if (changed) {
       if (!t.wildcard) forgetUnsubscribed(t, (name) => t.names.has(name));
@@ -144,6 +144,9 @@ export class SotwSession extends Session {
   protected onKindChanged(kind: ResourceKind): void {
     this.#push(kind, false);
   }
+
+  /** The RDS names this stream adds and drops, counted across streams (route-subscriptions.ts). */
+  readonly #routeNames: SubscriptionDiff = { added: (name) => this.routeAdded(name), removed: (name) => this.routeRemoved(name) };
 
   protected resume(kind: ResourceKind): void {
     const force = this.#heldForce.get(kind) ?? false;
@@ -347,7 +350,7 @@ export class SotwSession extends Session {
  * (a stock gRPC client for hundreds of clusters), and a copy per stream made a reconnect storm
  * of such clients exhaust the heap.
  */
-function subscribe(t: TypeTracker, names: readonly string[], served?: ReadonlyMap<string, EncodedResource>): boolean {
+function subscribe(t: TypeTracker, names: readonly string[], served?: ReadonlyMap<string, EncodedResource>, diff?: SubscriptionDiff): boolean {
   // Compared as sets, without sorting: a client growing its subscription one name per request sends
   // n requests of up to n names, so this runs O(n) per request.
   const wildcardBefore = t.wildcard;
@@ -368,7 +371,18 @@ function subscribe(t: TypeTracker, names: readonly string[], served?: ReadonlyMa
   let changed = !t.initialized || t.wildcard !== wildcardBefore || t.names.size !== before.size;
   if (!changed) for (const n of t.names) if (!before.has(n)) changed = true;
   if (changed) t.namesKey = undefined;
+  if (changed && diff) {
+    // O(names), as the comparison above; a name kept is neither added nor released.
+    for (const n of t.names) if (!before.has(n)) diff.added(n);
+    for (const n of before) if (!t.names.has(n)) diff.removed(n);
+  }
   return changed;
+}
+
+/** Told each name a subscription gained and lost (`subscribe`). */
+interface SubscriptionDiff {
+  added(name: string): void;
+  removed(name: string): void;
 }
 
 /**

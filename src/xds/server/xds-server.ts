@@ -27,6 +27,7 @@ import type { WarmReportSink } from '../../core/handoff.js';
 import type { LoadReportSink } from '../../core/load.js';
 import { DeltaSession } from './delta-session.js';
 import { SotwSession } from './sotw-session.js';
+import { RouteSubscriptions } from './route-subscriptions.js';
 import { limitExceeded, ProtocolError, sharedMemos, type Session, type SessionContext, type StreamPeer } from './session.js';
 import { StreamOutbox, type StreamOutput } from './outbox.js';
 import { acceptsSharedFrames } from './grpc-framing.js';
@@ -87,6 +88,8 @@ export interface XdsServer extends ProxyStatusReader {
   heldByClass(classKey: string): Iterable<(kind: ResourceKind) => HeldKind | undefined>;
   /** Does the node hold an open stream? O(1): asked on every stream close. */
   connected(nodeId: string): boolean;
+  /** Does an open stream subscribe to route configuration `name` over RDS (SotW or delta)? O(1) (docs/xds.md "A renamed service"). */
+  routeSubscribed(name: string): boolean;
   /** The validity of the TLS server certificate in use (the last set that loaded); undefined without TLS. */
   tlsCertificate(): ServedCertificate | undefined;
   /** Ends every stream (status OK, proxies reconnect elsewhere) and stops the server. */
@@ -112,7 +115,15 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const churn = new StreamChurnLog(log, () => registry.streamCount);
   const nacks = new RefusalLog(log, undefined, 'NACKs', undefined, undefined, { key: 'nacked', count: 'nacks' });
   const overLimits = new RefusalLog(log, undefined, 'xDS streams closed over a limit');
-  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), churn, nacks, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
+  // A route name's last RDS subscriber gone: told once for all streams (RouteReleasedEvent).
+  const routes = new RouteSubscriptions((name) => {
+    try {
+      opts.events?.routeReleased?.({ name });
+    } catch (err) {
+      log.error({ err, event: 'routeReleased' }, 'xDS event observer failed');
+    }
+  });
+  const ctx: SessionContext = { cache: opts.cache, registry, logger: log, controlPlane: opts.controlPlaneId, events: withOwnershipStreams(opts.events, opts.warm), limits, memos: sharedMemos(limits.maxSharedBytes), churn, nacks, routes, ...(admit ? { admit } : {}), ...(opts.holdOff ? { holdOff: opts.holdOff } : {}) };
   /** Open streams, each with what ends it at shutdown (status OK, its timers and places released). */
   const open = new Map<Session, (reason: string) => void>();
   /** Open streams per client connection (peer `host:port`). */
@@ -294,6 +305,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     sentResources: (nodeId) => registry.sentResources(nodeId),
     heldByClass: (classKey) => registry.heldByClass(classKey),
     connected: (nodeId) => registry.streamsOf(nodeId) > 0,
+    routeSubscribed: (name) => routes.has(name),
     tlsCertificate: () => tls?.served(),
     configDump(nodeId) {
       const row = registry.proxy(nodeId);
