@@ -1,6 +1,7 @@
 package shardmap
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,6 +164,9 @@ func (c *Client) getOnce(ctx context.Context, route string, accept []int, maxByt
 		}
 		return answer{}, newError(CodeKeywayUnavailable, "GET %s answered %d, a redirect%s: the client follows no redirect; give baseURL as the URL keyway answers at", u, res.StatusCode, where)
 	}
+	// A leading byte order mark is dropped, as TextDecoder drops it in the TypeScript client:
+	// encoding/json calls such a body not JSON.
+	body = bytes.TrimPrefix(body, []byte("\ufeff"))
 	if !json.Valid(body) {
 		return answer{}, newError(CodeKeywayUnavailable, "GET %s answered %d with a body that is not JSON: is it keyway's REST API?", u, res.StatusCode)
 	}

@@ -188,6 +188,13 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	bad := func(format string, args ...any) error {
 		return newError(CodeKeywayUnavailable, "GET %s: not a shard map: %s", url, fmt.Sprintf(format, args...))
 	}
+	badShard := func(rawShard json.RawMessage) error {
+		text := string(rawShard)
+		if len(text) > 200 {
+			text = text[:200]
+		}
+		return bad("shard entry %s", text)
+	}
 	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		// An array or null: JSON but no object (the TypeScript client's words). Not JSON: the
 		// decode below says why.
@@ -257,37 +264,39 @@ func decodeMap(raw []byte, url, etag string) (*Map, error) {
 	seen := make([]bool, S)
 	for _, rawShard := range shards {
 		var s wireShard
-		var rawIDs []json.RawMessage
 		if decodeExact(rawShard, &s, shardKeys) != nil || s.Shard == nil || !isInt(*s.Shard) || *s.Shard < 0 || *s.Shard >= float64(S) ||
-			seen[uint32(*s.Shard)] || s.Owners == nil || json.Unmarshal(s.Owners, &rawIDs) != nil || rawIDs == nil {
-			text := string(rawShard)
-			if len(text) > 200 {
-				text = text[:200]
-			}
-			return nil, bad("shard entry %s", text)
+			seen[uint32(*s.Shard)] || s.Owners == nil {
+			return nil, badShard(rawShard)
 		}
 		shard := uint32(*s.Shard)
 		seen[shard] = true
-		// Each id must be a JSON string: encoding/json reads a null as "" into a []string, which
-		// was taken for an endpoint whose id is "". The first id that is no string or no known
-		// endpoint's is refused, in the list's order, as the TypeScript client refuses it.
-		ids := make([]string, len(rawIDs))
-		for i, rawID := range rawIDs {
-			if rawID[0] != '"' || json.Unmarshal(rawID, &ids[i]) != nil {
-				return nil, bad("shard %d: unknown owner %s", shard, valueText(rawID))
-			}
-			if _, known := byID[ids[i]]; !known {
-				return nil, bad("shard %d: unknown owner %s", shard, jsonText(ids[i]))
-			}
-		}
-		// Keyed by JSON, which cannot collide: joined with "\n", ["a\nb"] was taken for the list
-		// ["a","b"] once a shard had listed that, so the shard got the wrong owners.
-		name := jsonText(ids)
+		// Keyed by the list's JSON text as sent, which cannot collide (joined with "\n", ["a\nb"]
+		// was taken for the list ["a","b"] once a shard had listed that, so the shard got the
+		// wrong owners). A text seen before was checked then: keyway spells every list one way,
+		// so each distinct list is parsed once, not once per shard (at S = 65536, parsing and
+		// re-encoding every shard's ids made a map's decode about 1.6 times as long).
+		name := string(s.Owners)
 		list, ok := lists[name]
 		if !ok {
-			list = make([]Owner, len(ids))
-			for i, id := range ids {
-				list[i] = byID[id]
+			var rawIDs []json.RawMessage
+			if json.Unmarshal(s.Owners, &rawIDs) != nil || rawIDs == nil {
+				return nil, badShard(rawShard)
+			}
+			// Each id must be a JSON string: encoding/json reads a null as "" into a []string,
+			// which was taken for an endpoint whose id is "". The first id that is no string or
+			// no known endpoint's is refused, in the list's order, as the TypeScript client
+			// refuses it.
+			list = make([]Owner, len(rawIDs))
+			for i, rawID := range rawIDs {
+				var id string
+				if rawID[0] != '"' || json.Unmarshal(rawID, &id) != nil {
+					return nil, bad("shard %d: unknown owner %s", shard, valueText(rawID))
+				}
+				o, known := byID[id]
+				if !known {
+					return nil, bad("shard %d: unknown owner %s", shard, jsonText(id))
+				}
+				list[i] = o
 			}
 			lists[name] = list
 		}
@@ -375,6 +384,31 @@ const maxDateMs = 8.64e15
 // local time) and kept nanoseconds, so two maps 0.3 µs apart were ordered here and equal there.
 func isoDateMs(text string) float64 { return isoDateMsIn(text, time.Local) }
 
+// localSeconds is the instant (epoch s) of wall, a wall-clock time in local given as seconds from
+// 1970-01-01T00:00 as if it were UTC, read as ECMAScript's UTC(t) reads it (what Date.parse does
+// with a date-time without an offset): a time the clocks skip (spring forward) or show twice (fall
+// back) takes the offset in force before the change. time.Date leaves both cases unspecified and
+// took the offset after the change in some zones (2026-03-08T02:30 in New York, 2026-10-25T01:30
+// in London: an hour off the other clients).
+func localSeconds(wall int64, local *time.Location) int64 {
+	offsetAt := func(instant int64) int64 {
+		_, offset := time.Unix(instant, 0).In(local).Zone()
+		return int64(offset)
+	}
+	// The offsets a day before and after: zones change offset far less often than daily.
+	before, after := offsetAt(wall-86400), offsetAt(wall+86400)
+	early, late := wall-before, wall-after
+	earlyOK, lateOK := offsetAt(early) == before, offsetAt(late) == after
+	switch {
+	case earlyOK && lateOK:
+		return min(early, late) // shown twice: the earlier instant, before the change
+	case lateOK:
+		return late
+	default:
+		return early // skipped (or only before the change fits): the offset before the change
+	}
+}
+
 // isoDateMsIn is isoDateMs with local time in local.
 func isoDateMsIn(text string, local *time.Location) float64 {
 	g := isoDate.FindStringSubmatch(text)
@@ -396,12 +430,12 @@ func isoDateMsIn(text string, local *time.Location) float64 {
 	if month < 1 || month > 12 || day < 1 || day > 31 || minute > 59 || second > 59 || hour > 24 || (hour == 24 && minute+second+ms > 0) {
 		return math.NaN()
 	}
-	loc := time.UTC
 	zone := g[8]
+	sec := time.Date(year, time.Month(month), day, hour, minute, second, 0, time.UTC).Unix()
 	if zone == "" && g[4] != "" {
-		loc = local // a date-time without an offset is local time, as in JavaScript (a date alone is UTC)
+		sec = localSeconds(sec, local) // a date-time without an offset is local time, as in JavaScript (a date alone is UTC)
 	}
-	t := float64(time.Date(year, time.Month(month), day, hour, minute, second, 0, loc).Unix())*1000 + float64(ms)
+	t := float64(sec)*1000 + float64(ms)
 	if zone != "" && zone != "Z" && zone != "z" {
 		oh, om := num(zone[1:3], 0), num(zone[len(zone)-2:], 0)
 		if oh > 23 || om > 59 {
