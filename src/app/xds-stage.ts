@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { RejectedSnapshot } from '../core/health.js';
 import type { ServingReader, ServingView } from '../core/serving.js';
 import { compareStrings } from '../core/order.js';
+import { MAX_TIMER_MS } from '../core/limits.js';
 import { endpointIds } from '../core/shard-map.js';
 import type { ServeStage, StageContext, StartedStage } from '../core/stage.js';
 import type { KeywayMetrics } from '../telemetry/index.js';
@@ -277,7 +278,9 @@ export async function startXdsStage(ctx: StageContext, opts: XdsStageOptions = {
     }
     // A later check than the timer's: the timer fires first, finds nothing due, and sets the next.
     if (stopping || !listening || at === undefined || expiry) return;
-    const timer = setTimeout(expire, Math.max(0, Math.ceil(at - performance.now())));
+    // Capped: Node fires a longer delay after 1 ms (a grace past 24.8 days set a 1 ms timer again and
+    // again); the timer that fires early finds nothing due and is set again.
+    const timer = setTimeout(expire, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - performance.now()))));
     timer.unref();
     expiry = { timer, at };
   }

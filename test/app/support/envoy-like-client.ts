@@ -5,6 +5,9 @@
  * Envoy: a replaced listener drains, its connections still on its routes); ACKs every response
  * (`ackDelayMs` later). After each response it checks that the route configurations it asks for
  * name only clusters it holds with their endpoints, and lists what breaks that in `violations`.
+ * `draining`: route configurations of listeners it still drains from before (an Envoy reconnected
+ * after a `service` rename), asked for over RDS from its first requests on, as Envoy does on a new
+ * stream for the route configurations it holds.
  */
 import type { Message } from '@bufbuild/protobuf';
 import { referencedNames } from '../../../src/xds/references.js';
@@ -16,16 +19,21 @@ export interface EnvoyLike {
   readonly held: Record<HeldKind, Set<string>>;
   readonly violations: string[];
   readonly counts: { responses: number };
+  /** Each route configuration received, by name (the latest). */
+  readonly routeMessages: ReadonlyMap<string, Message>;
+  /** The route configuration names of the first RDS response. */
+  readonly firstRoutes: readonly string[];
   clusters(): string[];
   routes(): string[];
   close(): Promise<void>;
 }
 
-export function envoyLike(port: number, id: string, protocol: 'sotw' | 'delta', opts: { zone?: string; ackDelayMs?: number } = {}): EnvoyLike {
+export function envoyLike(port: number, id: string, protocol: 'sotw' | 'delta', opts: { zone?: string; ackDelayMs?: number; draining?: readonly string[] } = {}): EnvoyLike {
   const c = new XdsTestClient({ port, node: { id, userAgentName: 'envoy', locality: { zone: opts.zone ?? 'z0' } }, protocol });
   const held: Record<HeldKind, Set<string>> = { cluster: new Set(), endpoint: new Set(), listener: new Set(), route: new Set() };
   const routeMessages = new Map<string, Message>();
-  const asked = new Set<string>();
+  const asked = new Set<string>(opts.draining);
+  const firstRoutes: string[] = [];
   // Endpoints of every cluster ever held, never unsubscribed: a state-of-the-world EDS response
   // written before the server read a narrower request carries a name no longer asked for, which
   // the strict test client refuses (its stream ends); Envoy takes it.
@@ -48,6 +56,7 @@ export function envoyLike(port: number, id: string, protocol: 'sotw' | 'delta', 
     for (const res of r.resources) set.add(res.name);
     for (const n of r.removed) set.delete(n);
     if (r.kind === 'listener') for (const res of r.resources) for (const n of referencedNames(res.message)) asked.add(n);
+    if (r.kind === 'route' && routeMessages.size === 0) firstRoutes.push(...r.resources.map((res) => res.name));
     if (r.kind === 'route') for (const res of r.resources) routeMessages.set(res.name, res.message);
     for (const name of asked) {
       const m = routeMessages.get(name);
@@ -76,10 +85,13 @@ export function envoyLike(port: number, id: string, protocol: 'sotw' | 'delta', 
     c.request('cluster');
     c.request('listener');
   }
+  if (asked.size > 0) rds = follow('route', [...asked].sort(), rds);
   return {
     held,
     violations,
     counts,
+    routeMessages,
+    firstRoutes,
     clusters: () => [...held.cluster].sort(),
     routes: () => [...held.route].sort(),
     close: async () => {
