@@ -73,20 +73,7 @@ func TestCloseInThePollsWindowCancelsItsRequest(t *testing.T) {
 // under way, so it returns "the client was closed" at once instead of waiting for keyway's
 // answer. A Refresh called after Close still fetches.
 func TestCloseBeforeARefreshsRequestEndsIt(t *testing.T) {
-	release := make(chan struct{})
-	var held atomic.Int32
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		if held.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		writeJSON(w, 200, smallMap("v1", "", "a"), "")
-	})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	s, _, releaseFirst := firstRequestHeld(t)
 
 	var got errs
 	c, _ := New(s.URL, Options{Timeout: time.Hour, OnError: got.add})
@@ -110,7 +97,7 @@ func TestCloseBeforeARefreshsRequestEndsIt(t *testing.T) {
 	if len(got.all()) != 0 || c.LastError() != nil {
 		t.Fatal("OnError was called for Close")
 	}
-	releaseOnce.Do(func() { close(release) })
+	releaseFirst()
 	if _, err := c.Refresh(context.Background()); err != nil || c.Version() != "v1" {
 		t.Fatalf("a Refresh after Close still fetches: %v", err)
 	}

@@ -36,20 +36,7 @@ func ended(t *testing.T, what string, done chan error) error {
 // its context: it returns the context's error while the other request is still under way, and
 // reports nothing to OnError.
 func TestARefreshWaitingForItsTurnEndsWithItsContext(t *testing.T) {
-	release := make(chan struct{})
-	var held atomic.Int32
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		if held.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		writeJSON(w, 200, smallMap("v1", "", "a"), "")
-	})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	s, held, releaseFirst := firstRequestHeld(t)
 
 	var got errs
 	c, _ := New(s.URL, Options{Timeout: time.Hour, OnError: got.add})
@@ -74,7 +61,7 @@ func TestARefreshWaitingForItsTurnEndsWithItsContext(t *testing.T) {
 	if len(got.all()) != 0 || c.LastError() != nil {
 		t.Fatalf("a Refresh ended by its context was reported: %v %v", got.all(), c.LastError())
 	}
-	releaseOnce.Do(func() { close(release) })
+	releaseFirst()
 	if err := ended(t, "the first Refresh", slow); err != nil || c.Version() != "v1" {
 		t.Fatalf("the first Refresh: %v, version %q", err, c.Version())
 	}
@@ -112,4 +99,26 @@ func TestCloseEndsARefreshWaitingBehindARequestItDoesNotEnd(t *testing.T) {
 	if _, err := c.Refresh(context.Background()); err != nil || c.Version() != "v1" {
 		t.Fatalf("a Refresh after Close still fetches: %v", err)
 	}
+}
+
+// firstRequestHeld is a scripted keyway that holds its first request until releaseFirst (or the
+// test's end, or the client giving up on it) and answers every other with a small map; held
+// counts the requests it was sent.
+func firstRequestHeld(t *testing.T) (s *scripted, held *atomic.Int32, releaseFirst func()) {
+	release := make(chan struct{})
+	held = new(atomic.Int32)
+	s = newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		if held.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		writeJSON(w, 200, smallMap("v1", "", "a"), "")
+	})
+	var once sync.Once
+	releaseFirst = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseFirst)
+	return s, held, releaseFirst
 }
