@@ -789,6 +789,13 @@ func TestAPauseDoesNotAgeTheHoldWhenARefreshRunsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The poll goroutine sets pollDue as it starts to wait: set before that, the pause was
+	// overwritten and the hold aged (1 CI run in many).
+	eventually(t, "the poll goroutine to wait for its first poll", func() bool {
+		c.reqMu.Lock()
+		defer c.reqMu.Unlock()
+		return !c.pollDue.IsZero()
+	})
 	c.reqMu.Lock()
 	c.pollDue = time.Now().Add(-40 * time.Second)
 	c.heldSeenAt = time.Now().Add(-35 * time.Second)
